@@ -1,0 +1,295 @@
+//! `huanxin`: one binary for the whole system — serve, demo, migrate, import, export, backup,
+//! restore and user administration.
+
+use clap::{Parser, Subcommand};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use huanxin_domain::access::{scope_for, Role, Scope};
+use huanxin_domain::regions::RegionCode;
+use huanxin_server::{auth, demo, estates, AppState, Config};
+use huanxin_store::audit::Actor;
+use huanxin_store::estates::EstateFilter;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "huanxin", version, about = "焕新 Huanxin: old-estate renewal, end to end")]
+struct Cli {
+    /// TOML settings file (default: huanxin.toml if present). HUANXIN_* variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web UI and API.
+    Serve,
+    /// Create demo data in the data folder if it is empty (惠安县, one account per role), then serve.
+    Demo,
+    /// Bring the database schema up to date and load regions.
+    Migrate,
+    /// Import estates, buildings or dwellings from xlsx, csv or (estates) GeoJSON, all or nothing.
+    Import {
+        /// estates, buildings or dwellings
+        kind: String,
+        file: PathBuf,
+        /// Coordinates in the file are GCJ-02 (Amap/Tencent) when no 坐标系 column says otherwise.
+        #[arg(long)]
+        gcj02: bool,
+        /// Check only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Export estates (optionally of one region) to an xlsx file.
+    Export {
+        file: PathBuf,
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Write a consistent backup while the server runs.
+    Backup { file: PathBuf },
+    /// Restore a backup (stop the server first when using SQLite).
+    Restore { file: PathBuf },
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Print the settings in effect (secrets hidden).
+    Config,
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user; the password is read from HUANXIN_NEW_PASSWORD or standard input.
+    Add {
+        username: String,
+        /// One of the roles (county_admin, county_staff, street_staff, …).
+        #[arg(long)]
+        role: String,
+        /// 12-digit region code at the role's level.
+        #[arg(long)]
+        region: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Set a user's password (from HUANXIN_NEW_PASSWORD or standard input).
+    Passwd { username: String },
+    /// List users.
+    List,
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    let file = path.cloned().or_else(|| Some(PathBuf::from("huanxin.toml")).filter(|p| p.exists()));
+    if let Some(f) = file {
+        if !f.exists() {
+            return Err(format!("settings file {} not found", f.display()));
+        }
+        fig = fig.merge(Toml::file(f));
+    }
+    fig = fig.merge(Env::prefixed("HUANXIN_"));
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        if std::env::var("HUANXIN_DATABASE_URL").is_err() {
+            fig = fig.merge(Serialized::default("database_url", url));
+        }
+    }
+    fig.extract().map_err(|e| format!("settings: {e}"))
+}
+
+fn read_password() -> Result<String, String> {
+    if let Ok(p) = std::env::var("HUANXIN_NEW_PASSWORD") {
+        return Ok(p);
+    }
+    eprintln!("password (then Enter):");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn serve(config: Config, db: huanxin_store::Db) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(&config.bind).await.map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("焕新 Huanxin is running at http://{addr}  (database: {:?})", db.engine());
+    let st = AppState::new(db, config).map_err(|e| e.to_string())?;
+    huanxin_server::serve(st, listener, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+fn year() -> i64 {
+    use chrono::Datelike;
+    i64::from(chrono::Utc::now().year())
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = load_config(cli.config.as_ref())?;
+    let e = |e: huanxin_store::StoreError| e.to_string();
+    match cli.command {
+        Command::Config => {
+            println!("{}", toml_like(&config.redacted()));
+            Ok(())
+        }
+        Command::Serve => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            serve(config, db).await
+        }
+        Command::Demo => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            let n = demo::load_demo(&db, year()).await.map_err(|e| e.to_string())?;
+            if n > 0 {
+                println!("demo data created: {n} estates in 惠安县; sign in as county_admin / {}", demo::DEMO_PASSWORD);
+            }
+            serve(config, db).await
+        }
+        Command::Migrate => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            println!("database up to date ({:?})", db.engine());
+            Ok(())
+        }
+        Command::Import { kind, file, gcj02, dry_run } => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            let bytes = std::fs::read(&file).map_err(|err| format!("{}: {err}", file.display()))?;
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let scope = Scope::Region(RegionCode::country());
+            let datum = if gcj02 { Some("gcj02") } else { None };
+            match estates::import_file(&db, &Actor::system("import"), &scope, &kind, &name, &bytes, datum, dry_run).await {
+                Ok(r) => {
+                    println!(
+                        "{} rows: {} created, {} updated, {} blank rows skipped{}",
+                        r.rows,
+                        r.created,
+                        r.updated,
+                        r.blank_rows_skipped,
+                        if r.dry_run { " (dry run: nothing written)" } else { "" }
+                    );
+                    Ok(())
+                }
+                Err(huanxin_server::error::ApiError::ImportRejected(rows)) => {
+                    for r in rows.iter().take(200) {
+                        eprintln!("row {}, column {}: '{}' {}", r.row, r.column, r.value, r.reason);
+                    }
+                    Err(format!("{} problems; nothing was imported", rows.len()))
+                }
+                Err(huanxin_server::error::ApiError::Invalid(v)) => Err(v.to_string()),
+                Err(other) => Err(other.to_string()),
+            }
+        }
+        Command::Export { file, region } => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            let f = EstateFilter { region, ..Default::default() };
+            let scope = Scope::Region(RegionCode::country());
+            let bytes = estates::export_workbook(&db, &scope, &f, config.eligible_before_year, true).await.map_err(|e| e.to_string())?;
+            std::fs::write(&file, bytes).map_err(|err| format!("{}: {err}", file.display()))?;
+            println!("written {}", file.display());
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            db.backup(&config.effective_database_url(), &file).await.map_err(e)?;
+            println!("backup written to {}", file.display());
+            Ok(())
+        }
+        Command::Restore { file } => {
+            huanxin_store::backup::restore(&config.effective_database_url(), &file).map_err(e)?;
+            println!("restored from {}", file.display());
+            Ok(())
+        }
+        Command::User { action } => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            let actor = Actor::system("cli");
+            match action {
+                UserAction::Add { username, role, region, name } => {
+                    let role = Role::parse(&role).ok_or_else(|| format!("unknown role '{role}'"))?;
+                    let region = RegionCode::parse(&region)?;
+                    scope_for(role, &region, 0)?;
+                    let password = read_password()?;
+                    auth::check_password_strength(&password).map_err(|e| format!("password {e}"))?;
+                    let hash = auth::hash_password(&password).map_err(|e| e.to_string())?;
+                    let display_name = if name.is_empty() { username.clone() } else { name };
+                    let u = db
+                        .create_user(
+                            &actor,
+                            &huanxin_store::accounts::NewUser {
+                                username,
+                                display_name,
+                                password_hash: hash,
+                                role,
+                                region,
+                                phone: String::new(),
+                            },
+                        )
+                        .await
+                        .map_err(e)?;
+                    println!("user {} created ({}, {})", u.username, u.role, u.region_code);
+                    Ok(())
+                }
+                UserAction::Passwd { username } => {
+                    let u = db.user_by_name(&username).await.map_err(e)?.ok_or_else(|| format!("no user '{username}'"))?;
+                    let password = read_password()?;
+                    auth::check_password_strength(&password).map_err(|e| format!("password {e}"))?;
+                    let hash = auth::hash_password(&password).map_err(|e| e.to_string())?;
+                    db.set_password(&actor, u.id, &hash).await.map_err(e)?;
+                    println!("password of {username} changed; their sessions were ended");
+                    Ok(())
+                }
+                UserAction::List => {
+                    for u in db.list_users(&Scope::Region(RegionCode::country())).await.map_err(e)? {
+                        println!("{:<20} {:<18} {} {}", u.username, u.role, u.region_code, if u.active { "" } else { "(inactive)" });
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+fn toml_like(c: &Config) -> String {
+    format!(
+        "bind = {:?}\ndata_dir = {:?}\ndatabase_url = {:?}\neligible_before_year = {}\nsession_hours = {}\nmax_upload_mb = {}\nregions = {:?}",
+        c.bind,
+        c.data_dir.display().to_string(),
+        c.database_url,
+        c.eligible_before_year,
+        c.session_hours,
+        c.max_upload_mb,
+        c.regions
+    )
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HUANXIN_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

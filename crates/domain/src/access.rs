@@ -1,0 +1,202 @@
+//! Who may do what, and where: roles, permissions and scopes (region subtree or attachments).
+
+use crate::regions::{Level, RegionCode};
+use serde::{Deserialize, Serialize};
+
+/// A user's role. Government roles act on a region subtree; companies and residents on what
+/// they are attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    MinistryAdmin,
+    MinistryStaff,
+    ProvinceAdmin,
+    ProvinceStaff,
+    CityAdmin,
+    CityStaff,
+    CountyAdmin,
+    CountyStaff,
+    StreetStaff,
+    CommunityStaff,
+    Designer,
+    Contractor,
+    Supervisor,
+    PropertyCompany,
+    GridWorker,
+    Resident,
+}
+
+/// Something a route may require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// See estates, buildings, dwellings and the map.
+    ReadRegistry,
+    /// Create, change and import estates, buildings and dwellings.
+    WriteRegistry,
+    /// Create users and reset their passwords.
+    ManageUsers,
+    /// Browse the audit log.
+    ReadAudit,
+    /// See phone numbers unmasked (each read is audited).
+    ReadPersonalData,
+}
+
+impl Role {
+    /// Every role, in the order the UI lists them.
+    pub const ALL: [Role; 16] = [
+        Role::MinistryAdmin,
+        Role::MinistryStaff,
+        Role::ProvinceAdmin,
+        Role::ProvinceStaff,
+        Role::CityAdmin,
+        Role::CityStaff,
+        Role::CountyAdmin,
+        Role::CountyStaff,
+        Role::StreetStaff,
+        Role::CommunityStaff,
+        Role::Designer,
+        Role::Contractor,
+        Role::Supervisor,
+        Role::PropertyCompany,
+        Role::GridWorker,
+        Role::Resident,
+    ];
+
+    /// The code used in storage and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::MinistryAdmin => "ministry_admin",
+            Role::MinistryStaff => "ministry_staff",
+            Role::ProvinceAdmin => "province_admin",
+            Role::ProvinceStaff => "province_staff",
+            Role::CityAdmin => "city_admin",
+            Role::CityStaff => "city_staff",
+            Role::CountyAdmin => "county_admin",
+            Role::CountyStaff => "county_staff",
+            Role::StreetStaff => "street_staff",
+            Role::CommunityStaff => "community_staff",
+            Role::Designer => "designer",
+            Role::Contractor => "contractor",
+            Role::Supervisor => "supervisor",
+            Role::PropertyCompany => "property_company",
+            Role::GridWorker => "grid_worker",
+            Role::Resident => "resident",
+        }
+    }
+
+    /// Parses the storage code.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.iter().copied().find(|r| r.as_str() == s.trim())
+    }
+
+    /// The region level a government role works at; `None` for attachment-scoped roles.
+    pub fn level(self) -> Option<Level> {
+        use Role::*;
+        Some(match self {
+            MinistryAdmin | MinistryStaff => Level::Country,
+            ProvinceAdmin | ProvinceStaff => Level::Province,
+            CityAdmin | CityStaff => Level::City,
+            CountyAdmin | CountyStaff => Level::County,
+            StreetStaff => Level::Street,
+            CommunityStaff | GridWorker => Level::Community,
+            Designer | Contractor | Supervisor | PropertyCompany | Resident => return None,
+        })
+    }
+
+    /// True for roles that see only the estates they are attached to.
+    pub fn is_attachment_scoped(self) -> bool {
+        self.level().is_none()
+    }
+
+    fn is_admin(self) -> bool {
+        matches!(self, Role::MinistryAdmin | Role::ProvinceAdmin | Role::CityAdmin | Role::CountyAdmin)
+    }
+
+    fn is_government_desk(self) -> bool {
+        self.level().is_some() && self != Role::GridWorker
+    }
+
+    /// The permission table: one place that says what each role may do.
+    pub fn allows(self, p: Permission) -> bool {
+        match p {
+            Permission::ReadRegistry => true,
+            Permission::WriteRegistry => self.is_government_desk(),
+            Permission::ManageUsers => self.is_admin(),
+            Permission::ReadAudit => self.is_government_desk() && !matches!(self, Role::CommunityStaff),
+            Permission::ReadPersonalData => self.is_government_desk() || matches!(self, Role::GridWorker | Role::PropertyCompany),
+        }
+    }
+}
+
+/// What a signed-in user can reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything in the subtree of this region.
+    Region(RegionCode),
+    /// Only the estates this user is attached to.
+    Attached { user_id: i64 },
+}
+
+/// The scope of a user from their role, region and id; a government role needs a region at its level.
+pub fn scope_for(role: Role, region: &RegionCode, user_id: i64) -> Result<Scope, String> {
+    match role.level() {
+        None => Ok(Scope::Attached { user_id }),
+        Some(level) if region.level() == level => Ok(Scope::Region(region.clone())),
+        Some(level) => Err(format!("role {} needs a region at level {:?}, got {} ({:?})", role.as_str(), level, region, region.level())),
+    }
+}
+
+/// May an administrator create or change an account with this role and region?
+/// Only inside their own subtree, and never a role above their own level.
+pub fn can_manage_user(actor: Role, actor_region: &RegionCode, target: Role, target_region: &RegionCode) -> bool {
+    if !actor.allows(Permission::ManageUsers) || !actor_region.contains(target_region) {
+        return false;
+    }
+    let (Some(actor_level), target_level) = (actor.level(), target.level()) else {
+        return false;
+    };
+    match target_level {
+        Some(l) => l >= actor_level,
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rc(s: &str) -> RegionCode {
+        RegionCode::parse(s).unwrap()
+    }
+
+    #[test]
+    fn permission_table() {
+        assert!(Role::CountyAdmin.allows(Permission::ManageUsers));
+        assert!(!Role::CountyStaff.allows(Permission::ManageUsers));
+        assert!(Role::CommunityStaff.allows(Permission::WriteRegistry));
+        assert!(!Role::Contractor.allows(Permission::WriteRegistry));
+        assert!(!Role::Resident.allows(Permission::ReadAudit));
+        assert!(!Role::Resident.allows(Permission::ReadPersonalData));
+        assert!(Role::Resident.allows(Permission::ReadRegistry));
+    }
+
+    #[test]
+    fn scopes_follow_levels() {
+        assert_eq!(scope_for(Role::CountyAdmin, &rc("350521"), 1), Ok(Scope::Region(rc("350521"))));
+        assert!(scope_for(Role::CountyAdmin, &rc("35"), 1).is_err());
+        assert_eq!(scope_for(Role::Contractor, &rc("350521"), 7), Ok(Scope::Attached { user_id: 7 }));
+        assert_eq!(scope_for(Role::MinistryAdmin, &RegionCode::country(), 1), Ok(Scope::Region(RegionCode::country())));
+    }
+
+    #[test]
+    fn admins_manage_only_below_and_inside() {
+        let county = rc("350521");
+        assert!(can_manage_user(Role::CountyAdmin, &county, Role::CountyStaff, &county));
+        assert!(can_manage_user(Role::CountyAdmin, &county, Role::StreetStaff, &rc("350521100")));
+        assert!(can_manage_user(Role::CountyAdmin, &county, Role::Contractor, &county));
+        assert!(!can_manage_user(Role::CountyAdmin, &county, Role::CityAdmin, &rc("3505")));
+        assert!(!can_manage_user(Role::CountyAdmin, &county, Role::StreetStaff, &rc("350502001")));
+        assert!(!can_manage_user(Role::CountyStaff, &county, Role::StreetStaff, &rc("350521100")));
+    }
+}

@@ -1,0 +1,12 @@
+//! Huanxin's domain: the words of DESIGN.md as validated types and pure rules, with no I/O.
+//!
+//! One module per domain area; storage, HTTP and the CLI are built around these types.
+
+pub mod access;
+pub mod error;
+pub mod estates;
+pub mod geo;
+pub mod regions;
+pub mod units;
+
+pub use error::{FieldError, ValidationErrors};

@@ -1,0 +1,157 @@
+//! User administration over HTTP: list, create, reset passwords, attach company accounts to estates.
+
+use crate::auth::{check_password_strength, hash_password, CurrentUser};
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::AppState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use huanxin_domain::access::{can_manage_user, scope_for, Role, Scope};
+use huanxin_domain::estates::{mask_phone, valid_phone};
+use huanxin_domain::regions::RegionCode;
+use huanxin_domain::ValidationErrors;
+use huanxin_store::accounts::{NewUser, User};
+use serde::Deserialize;
+
+/// The roles and their Chinese names, for forms.
+#[utoipa::path(get, path = "/api/v1/auth/roles", tag = "users", responses((status = 200)))]
+pub async fn roles() -> Json<Vec<serde_json::Value>> {
+    Json(Role::ALL.iter().map(|r| serde_json::json!({"role": r.as_str(), "level": r.level()})).collect())
+}
+
+fn view(u: &User) -> serde_json::Value {
+    serde_json::json!({"id": u.id, "username": u.username, "display_name": u.display_name, "role": u.role,
+        "region_code": u.region_code, "phone": mask_phone(&u.phone), "active": u.active, "created_at": u.created_at})
+}
+
+/// Users in the administrator's region.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200), (status = 403)))]
+pub async fn list(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let users = st.db.list_users(&cu.scope).await?;
+    Ok(Json(users.iter().map(view).collect()))
+}
+
+/// A new account.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateUser {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: String,
+    pub password: String,
+    pub role: String,
+    pub region_code: String,
+    #[serde(default)]
+    pub phone: String,
+}
+
+/// Creates an account with a role at or below the administrator's, inside their region.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
+    responses((status = 201), (status = 403), (status = 409), (status = 422)))]
+pub async fn create(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiJson(req): ApiJson<CreateUser>,
+) -> Result<Response, ApiError> {
+    let mut errs = ValidationErrors::default();
+    let username = req.username.trim().to_string();
+    if username.len() < 3 || username.len() > 40 || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
+        errs.push("username", &username, "3 to 40 letters, digits, _ - or .");
+    }
+    let role = Role::parse(&req.role);
+    if role.is_none() {
+        errs.push("role", &req.role, "is not a known role");
+    }
+    let region = RegionCode::parse(&req.region_code).map_err(|e| errs.push("region_code", &req.region_code, e)).ok();
+    if !req.phone.trim().is_empty() && !valid_phone(&req.phone) {
+        errs.push("phone", &req.phone, "is not a mainland mobile or landline number");
+    }
+    if let Err(ApiError::Invalid(v)) = check_password_strength(&req.password) {
+        errs.0.extend(v.0);
+    }
+    let (Some(role), Some(region)) = (role, region) else {
+        return Err(ApiError::Invalid(errs));
+    };
+    if let Err(e) = scope_for(role, &region, 0) {
+        errs.push("region_code", region.as_str(), e);
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::Invalid(errs));
+    }
+    if !can_manage_user(cu.role, &cu.user.region(), role, &region) {
+        return Err(ApiError::Forbidden(format!("{} may not create a {} in region {}", cu.role.as_str(), role.as_str(), region)));
+    }
+    let new = NewUser {
+        username: username.clone(),
+        display_name: if req.display_name.trim().is_empty() { username } else { req.display_name.trim().to_string() },
+        password_hash: hash_password(&req.password)?,
+        role,
+        region,
+        phone: req.phone.trim().to_string(),
+    };
+    let u = st.db.create_user(&cu.actor(), &new).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(view(&u))).into_response())
+}
+
+async fn managed_user(st: &AppState, cu: &CurrentUser, id: i64) -> Result<User, ApiError> {
+    let target = st.db.user_by_id(id).await?;
+    let visible = match &cu.scope {
+        Scope::Region(rc) => rc.contains(&target.region()),
+        Scope::Attached { .. } => false,
+    };
+    if !visible {
+        return Err(ApiError::NotFound);
+    }
+    if !can_manage_user(cu.role, &cu.user.region(), target.role(), &target.region()) {
+        return Err(ApiError::Forbidden("this account is above your role".into()));
+    }
+    Ok(target)
+}
+
+/// A new password.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewPassword {
+    pub password: String,
+}
+
+/// Sets a user's password and ends their sessions.
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "users", params(("id" = i64, Path)), request_body = NewPassword,
+    responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+pub async fn set_password(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<NewPassword>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let target = managed_user(&st, &cu, id).await?;
+    check_password_strength(&req.password)?;
+    st.db.set_password(&cu.actor(), target.id, &hash_password(&req.password)?).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// An estate to attach an account to.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Attach {
+    pub estate_id: i64,
+}
+
+/// Attaches a company or resident account to an estate in the administrator's region.
+#[utoipa::path(post, path = "/api/v1/users/{id}/estates", tag = "users", params(("id" = i64, Path)), request_body = Attach,
+    responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+pub async fn attach_estate(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<Attach>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let target = managed_user(&st, &cu, id).await?;
+    if !target.role().is_attachment_scoped() {
+        return Err(ApiError::field("role", &target.role, "only company and resident accounts are attached to estates"));
+    }
+    st.db
+        .get_estate(&cu.scope, req.estate_id)
+        .await
+        .map_err(|_| ApiError::field("estate_id", req.estate_id, "no such estate in your region"))?;
+    st.db.attach_user_to_estate(&cu.actor(), target.id, req.estate_id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

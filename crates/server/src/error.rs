@@ -1,0 +1,170 @@
+//! The HTTP error type: every failure becomes an `application/problem+json` body naming the field.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use huanxin_domain::{FieldError, ValidationErrors};
+use huanxin_store::estates::RowError;
+use huanxin_store::StoreError;
+use serde::Serialize;
+
+/// Everything a handler can fail with; mapped to a status code in one place, [`IntoResponse`].
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("your role may not do this: {0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("invalid input")]
+    Invalid(ValidationErrors),
+    #[error("the file has errors; nothing was imported")]
+    ImportRejected(Vec<RowError>),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("too many attempts; try again in {0} seconds")]
+    TooManyAttempts(u64),
+    #[error("internal error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rows: Vec<RowError>,
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) | ApiError::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A single-field validation error.
+    pub fn field(field: &str, value: impl ToString, reason: impl Into<String>) -> ApiError {
+        ApiError::Invalid(ValidationErrors::one(field, value, reason))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error = %e, "internal error");
+        }
+        let (errors, rows) = match &self {
+            ApiError::Invalid(v) => (v.0.clone(), vec![]),
+            ApiError::ImportRejected(r) => (vec![], r.clone()),
+            _ => (vec![], vec![]),
+        };
+        let detail = match &self {
+            ApiError::Invalid(v) => v.0.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "),
+            other => other.to_string(),
+        };
+        let body = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("error"),
+            status: status.as_u16(),
+            detail,
+            errors,
+            rows,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut res = (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response();
+        if let ApiError::TooManyAttempts(secs) = self {
+            if let Ok(v) = secs.to_string().parse() {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Duplicate(m) => ApiError::Conflict(m),
+            StoreError::MissingReference(m) => ApiError::field("reference", "", m),
+            StoreError::Invalid(v) => ApiError::Invalid(v),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(e: ValidationErrors) -> Self {
+        ApiError::Invalid(e)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let text = r.body_text();
+        match r {
+            JsonRejection::JsonDataError(_) => {
+                // axum reports the path of the failing field: "…target type: build_year: invalid type…".
+                let detail = text.split_once("target type: ").map(|(_, d)| d.to_string()).unwrap_or(text);
+                match detail.split_once(": ") {
+                    Some((field, reason)) if !field.contains(' ') => ApiError::field(field, "", reason),
+                    _ => ApiError::field("body", "", detail),
+                }
+            }
+            JsonRejection::BytesRejection(_) => ApiError::TooLarge(text),
+            _ => ApiError::BadRequest(text),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        let text = r.body_text();
+        let detail = text.split_once("query string: ").map(|(_, d)| d.to_string()).unwrap_or(text);
+        match detail.split_once(": ") {
+            Some((field, reason)) if !field.contains(' ') => ApiError::field(field, "", reason),
+            _ => ApiError::field("query", "", detail),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
+/// JSON body extractor whose rejections are problem+json naming the field.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// Query string extractor whose rejections are problem+json naming the parameter.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// Path extractor whose rejections are problem+json.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);

@@ -1,0 +1,870 @@
+//! The registry over HTTP: estates, buildings and dwellings; list, detail, edit, import and export.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::tabular::{self, Column, Table};
+use crate::AppState;
+use axum::extract::{Multipart, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::Datelike;
+use huanxin_domain::access::Permission;
+use huanxin_domain::estates::{self as dom, BuildingInput, Datum, DwellingInput, EstateInput, OwnerInput};
+use huanxin_domain::ValidationErrors;
+use huanxin_store::estates::{Building, Dwelling, Estate, EstateFilter, EstateTotals, ImportSummary, RowError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+fn current_year() -> i64 {
+    i64::from(chrono::Utc::now().year())
+}
+
+/// An estate as the API shows it: areas in m², eligibility, the names of its regions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EstateView {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub address: String,
+    pub community_code: String,
+    pub community_name: String,
+    pub street_name: String,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    pub outline: Option<serde_json::Value>,
+    pub build_year: i64,
+    pub eligible: bool,
+    pub building_count: i64,
+    pub households: i64,
+    pub floor_area_m2: f64,
+    pub ownership_type: String,
+    pub management_status: String,
+    pub has_owners_committee: bool,
+    pub person_in_charge: String,
+    /// Masked unless the role may read personal data.
+    pub phone: String,
+    pub status: String,
+    pub updated_at: String,
+}
+
+async fn views(st: &AppState, cu: &CurrentUser, rows: Vec<Estate>) -> Result<Vec<EstateView>, ApiError> {
+    estate_views(&st.db, st.config.eligible_before_year, cu.role.allows(Permission::ReadPersonalData), rows).await
+}
+
+/// Turns stored estates into API views; phones are masked unless `unmasked`.
+pub async fn estate_views(
+    db: &huanxin_store::Db,
+    eligible_before: i64,
+    unmasked: bool,
+    rows: Vec<Estate>,
+) -> Result<Vec<EstateView>, ApiError> {
+    let mut codes: Vec<String> = rows
+        .iter()
+        .flat_map(|e| [e.community_code.clone(), format!("{}000", &e.community_code[..9.min(e.community_code.len())])])
+        .collect();
+    codes.sort();
+    codes.dedup();
+    let names = db.region_names(&codes).await?;
+    Ok(rows
+        .into_iter()
+        .map(|e| {
+            let street = format!("{}000", &e.community_code[..9.min(e.community_code.len())]);
+            EstateView {
+                id: e.id,
+                aliases: e.aliases.split('、').filter(|a| !a.is_empty()).map(str::to_string).collect(),
+                community_name: names.get(&e.community_code).cloned().unwrap_or_default(),
+                street_name: names.get(&street).cloned().unwrap_or_default(),
+                outline: e.outline.as_deref().and_then(|o| serde_json::from_str(o).ok()),
+                eligible: dom::is_eligible(e.build_year, eligible_before),
+                floor_area_m2: e.floor_area as f64 / 100.0,
+                phone: if unmasked { e.phone.clone() } else { dom::mask_phone(&e.phone) },
+                code: e.code,
+                name: e.name,
+                address: e.address,
+                community_code: e.community_code,
+                lon: e.lon,
+                lat: e.lat,
+                build_year: e.build_year,
+                building_count: e.building_count,
+                households: e.households,
+                ownership_type: e.ownership_type,
+                management_status: e.management_status,
+                has_owners_committee: e.has_owners_committee,
+                person_in_charge: e.person_in_charge,
+                status: e.status,
+                updated_at: e.updated_at,
+            }
+        })
+        .collect())
+}
+
+/// A page of estates with totals over every match.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EstatePage {
+    pub items: Vec<EstateView>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+    #[schema(value_type = Object)]
+    pub totals: EstateTotals,
+}
+
+/// Query parameters of the estate list (see the store's filter for meanings).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EstateQuery {
+    pub region: Option<String>,
+    pub build_year_from: Option<i64>,
+    pub build_year_to: Option<i64>,
+    pub eligible: Option<bool>,
+    pub status: Option<String>,
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+impl From<EstateQuery> for EstateFilter {
+    fn from(q: EstateQuery) -> Self {
+        EstateFilter {
+            region: q.region,
+            build_year_from: q.build_year_from,
+            build_year_to: q.build_year_to,
+            eligible: q.eligible,
+            status: q.status,
+            q: q.q,
+            sort: q.sort,
+            page: q.page,
+            per_page: q.per_page,
+        }
+    }
+}
+
+/// Lists estates in the caller's scope, filtered, sorted and paged.
+#[utoipa::path(get, path = "/api/v1/estates", tag = "estates", params(EstateQuery),
+    responses((status = 200, body = EstatePage), (status = 422)))]
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<EstateQuery>,
+) -> Result<Json<EstatePage>, ApiError> {
+    let f: EstateFilter = q.into();
+    let (rows, totals) = st.db.list_estates(&cu.scope, &f, st.config.eligible_before_year).await?;
+    Ok(Json(EstatePage {
+        items: views(&st, &cu, rows).await?,
+        total: totals.estates,
+        page: f.page.unwrap_or(1).max(1),
+        per_page: f.per_page.unwrap_or(20).clamp(1, 500),
+        totals,
+    }))
+}
+
+/// Counts by status and by build decade in the caller's scope.
+#[utoipa::path(get, path = "/api/v1/estates/summary", tag = "estates", responses((status = 200)))]
+pub async fn summary(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<serde_json::Value>, ApiError> {
+    let (by_status, by_decade) = st.db.estate_breakdown(&cu.scope).await?;
+    let (_, totals) =
+        st.db.list_estates(&cu.scope, &EstateFilter { per_page: Some(1), ..Default::default() }, st.config.eligible_before_year).await?;
+    Ok(Json(serde_json::json!({
+        "totals": totals,
+        "by_status": by_status.into_iter().map(|(s, n)| serde_json::json!({"status": s, "count": n})).collect::<Vec<_>>(),
+        "by_decade": by_decade.into_iter().map(|(d, n)| serde_json::json!({"decade": d, "count": n})).collect::<Vec<_>>(),
+    })))
+}
+
+/// One estate in the caller's scope.
+#[utoipa::path(get, path = "/api/v1/estates/{id}", tag = "estates", params(("id" = i64, Path)),
+    responses((status = 200, body = EstateView), (status = 404)))]
+pub async fn get_one(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<EstateView>, ApiError> {
+    let e = st.db.get_estate(&cu.scope, id).await?;
+    let mut v = views(&st, &cu, vec![e]).await?;
+    v.pop().map(Json).ok_or(ApiError::NotFound)
+}
+
+/// Registers an estate in the caller's region.
+#[utoipa::path(post, path = "/api/v1/estates", tag = "estates", request_body(content = Object, description = "EstateInput"),
+    responses((status = 201, body = EstateView), (status = 409), (status = 422)))]
+pub async fn create(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiJson(input): ApiJson<EstateInput>,
+) -> Result<Response, ApiError> {
+    let rec = input.validate(current_year())?;
+    let e = st.db.create_estate(&cu.actor(), &cu.scope, &rec).await?;
+    st.tiles.invalidate();
+    let mut v = views(&st, &cu, vec![e]).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(v.pop())).into_response())
+}
+
+/// Replaces an estate's registry fields.
+#[utoipa::path(put, path = "/api/v1/estates/{id}", tag = "estates", params(("id" = i64, Path)),
+    request_body(content = Object, description = "EstateInput"),
+    responses((status = 200, body = EstateView), (status = 404), (status = 422)))]
+pub async fn update(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<EstateInput>,
+) -> Result<Json<EstateView>, ApiError> {
+    let rec = input.validate(current_year())?;
+    let e = st.db.update_estate(&cu.actor(), &cu.scope, id, &rec).await?;
+    st.tiles.invalidate();
+    let mut v = views(&st, &cu, vec![e]).await?;
+    v.pop().map(Json).ok_or(ApiError::NotFound)
+}
+
+/// The buildings of an estate.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/buildings", tag = "estates", params(("id" = i64, Path)),
+    responses((status = 200), (status = 404)))]
+pub async fn buildings(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Building>>, ApiError> {
+    Ok(Json(st.db.list_buildings(&cu.scope, id).await?))
+}
+
+/// Adds a building to an estate.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/buildings", tag = "estates", params(("id" = i64, Path)),
+    request_body(content = Object, description = "BuildingInput"),
+    responses((status = 201), (status = 404), (status = 409), (status = 422)))]
+pub async fn create_building(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<BuildingInput>,
+) -> Result<Response, ApiError> {
+    let rec = input.validate(current_year())?;
+    let b = st.db.create_building(&cu.actor(), &cu.scope, id, &rec).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(b)).into_response())
+}
+
+/// Paging of dwellings.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DwellingQuery {
+    pub building_id: Option<i64>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+/// A page of an estate's dwellings with owners (names shown; phones masked unless allowed).
+#[utoipa::path(get, path = "/api/v1/estates/{id}/dwellings", tag = "estates", params(("id" = i64, Path), DwellingQuery),
+    responses((status = 200), (status = 404)))]
+pub async fn dwellings(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<DwellingQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (mut rows, total) = st.db.list_dwellings(&cu.scope, id, q.building_id, q.page.unwrap_or(1), q.per_page.unwrap_or(50)).await?;
+    let unmasked = cu.role.allows(Permission::ReadPersonalData);
+    for d in &mut rows {
+        for o in &mut d.owners {
+            if !unmasked {
+                o.phone = dom::mask_phone(&o.phone);
+            }
+        }
+    }
+    let items: Vec<serde_json::Value> = rows.iter().map(dwelling_json).collect();
+    Ok(Json(serde_json::json!({"items": items, "total": total})))
+}
+
+fn dwelling_json(d: &Dwelling) -> serde_json::Value {
+    serde_json::json!({
+        "id": d.id, "building_id": d.building_id, "building_number": d.building_number, "stairwell": d.stairwell,
+        "floor": d.floor, "number": d.number, "exclusive_area_m2": d.exclusive_area as f64 / 100.0,
+        "occupancy": d.occupancy, "residents_60_plus": d.residents_60_plus, "owners": d.owners,
+    })
+}
+
+/// Columns of the estate import and export.
+pub const ESTATE_COLUMNS: &[Column] = &[
+    Column { key: "code", header: "小区编码", required: true, example: "HA-0001" },
+    Column { key: "name", header: "小区名称", required: true, example: "螺城花园" },
+    Column { key: "aliases", header: "别名", required: false, example: "老粮站宿舍" },
+    Column { key: "address", header: "地址", required: false, example: "惠安县螺城镇建设路12号" },
+    Column { key: "community_code", header: "社区代码", required: true, example: "350521100001" },
+    Column { key: "lon", header: "经度", required: false, example: "118.7969" },
+    Column { key: "lat", header: "纬度", required: false, example: "25.0306" },
+    Column { key: "datum", header: "坐标系", required: false, example: "WGS84" },
+    Column { key: "build_year", header: "建成年份", required: true, example: "1995" },
+    Column { key: "building_count", header: "楼栋数", required: false, example: "6" },
+    Column { key: "households", header: "户数", required: false, example: "180" },
+    Column { key: "floor_area_m2", header: "建筑面积(㎡)", required: false, example: "15600.5" },
+    Column { key: "ownership_type", header: "产权类型", required: false, example: "房改房" },
+    Column { key: "management_status", header: "物业管理", required: false, example: "无物业" },
+    Column { key: "has_owners_committee", header: "业委会", required: false, example: "否" },
+    Column { key: "person_in_charge", header: "负责人", required: false, example: "陈明" },
+    Column { key: "phone", header: "联系电话", required: false, example: "13905951234" },
+];
+
+/// Columns of the building import.
+pub const BUILDING_COLUMNS: &[Column] = &[
+    Column { key: "estate_code", header: "小区编码", required: true, example: "HA-0001" },
+    Column { key: "number", header: "楼号", required: true, example: "1号楼" },
+    Column { key: "floors", header: "层数", required: true, example: "6" },
+    Column { key: "stairwells", header: "单元数", required: false, example: "2" },
+    Column { key: "has_lift", header: "电梯", required: false, example: "否" },
+    Column { key: "structure", header: "结构", required: false, example: "砖混" },
+    Column { key: "build_year", header: "建成年份", required: false, example: "1995" },
+];
+
+/// Columns of the dwelling import. Several owners are separated by `、`.
+pub const DWELLING_COLUMNS: &[Column] = &[
+    Column { key: "estate_code", header: "小区编码", required: true, example: "HA-0001" },
+    Column { key: "building_number", header: "楼号", required: true, example: "1号楼" },
+    Column { key: "stairwell", header: "单元", required: false, example: "1" },
+    Column { key: "floor", header: "楼层", required: true, example: "3" },
+    Column { key: "number", header: "室号", required: true, example: "301" },
+    Column { key: "exclusive_area_m2", header: "专有面积(㎡)", required: true, example: "65.5" },
+    Column { key: "owners", header: "业主", required: false, example: "张伟、李娜" },
+    Column { key: "owner_phones", header: "业主电话", required: false, example: "13800138000、" },
+    Column { key: "owner_shares", header: "份额(%)", required: false, example: "50、50" },
+    Column { key: "occupancy", header: "居住情况", required: false, example: "自住" },
+    Column { key: "residents_60_plus", header: "60岁以上人数", required: false, example: "1" },
+];
+
+fn columns_of(kind: &str) -> Result<&'static [Column], ApiError> {
+    match kind {
+        "estates" => Ok(ESTATE_COLUMNS),
+        "buildings" => Ok(BUILDING_COLUMNS),
+        "dwellings" => Ok(DWELLING_COLUMNS),
+        _ => Err(ApiError::field("kind", kind, "must be estates, buildings or dwellings")),
+    }
+}
+
+const TEMPLATE_NAMES: [(&str, &str); 3] = [("estates", "小区"), ("buildings", "楼栋"), ("dwellings", "房屋")];
+
+fn attachment(bytes: Vec<u8>, content_type: &str, filename: &str) -> Response {
+    let encoded: String = filename
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"export.{}\"; filename*=UTF-8''{encoded}", filename.rsplit('.').next().unwrap_or("bin")),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// The import template as xlsx, with Chinese headers and an example row.
+#[utoipa::path(get, path = "/api/v1/imports/{kind}/template.xlsx", tag = "imports", params(("kind" = String, Path)),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))]
+pub async fn template_xlsx(ApiPath(kind): ApiPath<String>) -> Result<Response, ApiError> {
+    let cols = columns_of(&kind)?;
+    let zh = TEMPLATE_NAMES.iter().find(|(k, _)| *k == kind).map(|(_, z)| *z).unwrap_or("导入");
+    Ok(attachment(tabular::template_xlsx(zh, cols)?, XLSX, &format!("{zh}导入模板.xlsx")))
+}
+
+/// The import template as CSV (UTF-8 with BOM).
+#[utoipa::path(get, path = "/api/v1/imports/{kind}/template.csv", tag = "imports", params(("kind" = String, Path)),
+    responses((status = 200, content_type = "text/csv")))]
+pub async fn template_csv(ApiPath(kind): ApiPath<String>) -> Result<Response, ApiError> {
+    let cols = columns_of(&kind)?;
+    let zh = TEMPLATE_NAMES.iter().find(|(k, _)| *k == kind).map(|(_, z)| *z).unwrap_or("导入");
+    Ok(attachment(tabular::template_csv(cols), "text/csv; charset=utf-8", &format!("{zh}导入模板.csv")))
+}
+
+/// Exports the filtered estate list (all pages, up to 300,000 rows) as xlsx.
+#[utoipa::path(get, path = "/api/v1/estates/export.xlsx", tag = "estates", params(EstateQuery),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))]
+pub async fn export_xlsx(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<EstateQuery>,
+) -> Result<Response, ApiError> {
+    let f: EstateFilter = q.into();
+    let bytes =
+        export_workbook(&st.db, &cu.scope, &f, st.config.eligible_before_year, cu.role.allows(Permission::ReadPersonalData)).await?;
+    Ok(attachment(bytes, XLSX, "小区清单.xlsx"))
+}
+
+/// The estate list as an xlsx workbook (all pages, up to 300,000 rows), as the export endpoint and CLI give it.
+pub async fn export_workbook(
+    db: &huanxin_store::Db,
+    scope: &huanxin_domain::access::Scope,
+    f: &EstateFilter,
+    eligible_before: i64,
+    unmasked: bool,
+) -> Result<Vec<u8>, ApiError> {
+    let rows = db.export_estates(scope, f, eligible_before, 300_000).await?;
+    let views = estate_views(db, eligible_before, unmasked, rows).await?;
+    let mut headers: Vec<&str> = ESTATE_COLUMNS.iter().filter(|c| c.key != "datum").map(|c| c.header).collect();
+    headers.extend(["街道", "社区", "符合改造条件", "状态"]);
+    let label = |list: &[(&str, &str)], code: &str| {
+        list.iter().find(|(c, _)| *c == code).map(|(_, l)| l.to_string()).unwrap_or_else(|| code.to_string())
+    };
+    let table: Vec<Vec<String>> = views
+        .iter()
+        .map(|e| {
+            vec![
+                e.code.clone(),
+                e.name.clone(),
+                e.aliases.join("、"),
+                e.address.clone(),
+                e.community_code.clone(),
+                e.lon.map(|v| format!("{v:.6}")).unwrap_or_default(),
+                e.lat.map(|v| format!("{v:.6}")).unwrap_or_default(),
+                e.build_year.to_string(),
+                e.building_count.to_string(),
+                e.households.to_string(),
+                format!("{:.2}", e.floor_area_m2),
+                label(&dom::OWNERSHIP_TYPES, &e.ownership_type),
+                label(&dom::MANAGEMENT_STATUSES, &e.management_status),
+                if e.has_owners_committee { "是" } else { "否" }.into(),
+                e.person_in_charge.clone(),
+                e.phone.clone(),
+                e.street_name.clone(),
+                e.community_name.clone(),
+                if e.eligible { "是" } else { "否" }.into(),
+                e.status.clone(),
+            ]
+        })
+        .collect();
+    tabular::write_xlsx("小区", &headers, &table)
+}
+
+/// Options of an import.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// Check the file and report, but write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Datum of coordinates when the file has no 坐标系 column: wgs84 (default) or gcj02.
+    pub datum: Option<String>,
+}
+
+/// The result of an import that was accepted.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ImportResult {
+    pub rows: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub blank_rows_skipped: usize,
+    pub dry_run: bool,
+}
+
+fn yes(s: &str) -> Result<bool, String> {
+    match s.trim().to_lowercase().as_str() {
+        "" | "否" | "无" | "no" | "false" | "0" | "n" => Ok(false),
+        "是" | "有" | "yes" | "true" | "1" | "y" => Ok(true),
+        other => Err(format!("'{other}' is not 是 or 否")),
+    }
+}
+
+struct RowReader<'a> {
+    cells: &'a [String],
+    positions: &'a [Option<usize>],
+    columns: &'a [Column],
+    row: usize,
+    errors: Vec<RowError>,
+}
+
+impl<'a> RowReader<'a> {
+    fn text(&self, key: &str) -> String {
+        self.columns
+            .iter()
+            .position(|c| c.key == key)
+            .and_then(|i| self.positions[i])
+            .and_then(|p| self.cells.get(p))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn header(&self, key: &str) -> String {
+        self.columns.iter().find(|c| c.key == key).map(|c| c.header.to_string()).unwrap_or_else(|| key.to_string())
+    }
+
+    fn fail(&mut self, key: &str, value: &str, reason: String) {
+        self.errors.push(RowError { row: self.row, column: self.header(key), value: value.to_string(), reason });
+    }
+
+    fn int(&mut self, key: &str) -> Option<i64> {
+        let t = self.text(key);
+        if t.is_empty() {
+            return None;
+        }
+        match t.parse::<i64>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.fail(key, &t, "is not a whole number".into());
+                None
+            }
+        }
+    }
+
+    fn float(&mut self, key: &str) -> Option<f64> {
+        let t = self.text(key);
+        if t.is_empty() {
+            return None;
+        }
+        match t.trim_end_matches('㎡').parse::<f64>() {
+            Ok(v) if v.is_finite() => Some(v),
+            _ => {
+                self.fail(key, &t, "is not a number".into());
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, key: &str) -> bool {
+        let t = self.text(key);
+        yes(&t).unwrap_or_else(|e| {
+            self.fail(key, &t, e);
+            false
+        })
+    }
+
+    fn absorb(&mut self, v: ValidationErrors) {
+        for e in v.0 {
+            let header = self.header(&e.field);
+            self.errors.push(RowError { row: self.row, column: header, value: e.value, reason: e.reason });
+        }
+    }
+}
+
+fn estate_from_row(r: &mut RowReader, default_datum: Datum) -> EstateInput {
+    let datum = match r.text("datum").to_lowercase().replace(['-', ' '], "").as_str() {
+        "" => default_datum,
+        "wgs84" | "cgcs2000" | "gps" => Datum::Wgs84,
+        "gcj02" | "高德" | "腾讯" | "火星" => Datum::Gcj02,
+        other => {
+            let other = other.to_string();
+            r.fail("datum", &other, "must be WGS84, CGCS2000 or GCJ02".into());
+            default_datum
+        }
+    };
+    EstateInput {
+        code: r.text("code"),
+        name: r.text("name"),
+        aliases: r.text("aliases").split(['、', ',', '，', ';']).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        address: r.text("address"),
+        community_code: r.text("community_code"),
+        lon: r.float("lon"),
+        lat: r.float("lat"),
+        datum,
+        outline: None,
+        build_year: r.int("build_year"),
+        building_count: r.int("building_count"),
+        households: r.int("households"),
+        floor_area_m2: r.float("floor_area_m2"),
+        ownership_type: r.text("ownership_type"),
+        management_status: r.text("management_status"),
+        has_owners_committee: r.boolean("has_owners_committee"),
+        person_in_charge: r.text("person_in_charge"),
+        phone: r.text("phone"),
+    }
+}
+
+/// Reads GeoJSON features as estate rows: properties by the same headers or keys, geometry as
+/// the point (Point) or the outline (Polygon, whose vertex average becomes the point).
+fn geojson_estates(bytes: &[u8], datum: Datum) -> Result<Vec<(usize, EstateInput, Vec<RowError>)>, ApiError> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::field("file", "", format!("not valid GeoJSON: {e}")))?;
+    let features = v
+        .get("features")
+        .and_then(|f| f.as_array())
+        .ok_or_else(|| ApiError::field("file", "", "GeoJSON must be a FeatureCollection with features"))?;
+    let mut out = Vec::new();
+    for (i, f) in features.iter().enumerate() {
+        let props = f.get("properties").and_then(|p| p.as_object()).cloned().unwrap_or_default();
+        let cells: Vec<String> = ESTATE_COLUMNS
+            .iter()
+            .map(|c| {
+                props
+                    .get(c.key)
+                    .or_else(|| props.get(c.header))
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Null => String::new(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        let positions: Vec<Option<usize>> = (0..ESTATE_COLUMNS.len()).map(Some).collect();
+        let mut r = RowReader { cells: &cells, positions: &positions, columns: ESTATE_COLUMNS, row: i + 1, errors: vec![] };
+        let mut input = estate_from_row(&mut r, datum);
+        let geom = f.get("geometry").cloned().unwrap_or(serde_json::Value::Null);
+        match geom.get("type").and_then(|t| t.as_str()) {
+            Some("Point") => {
+                let c = geom.get("coordinates");
+                input.lon = c.and_then(|c| c.get(0)).and_then(|x| x.as_f64());
+                input.lat = c.and_then(|c| c.get(1)).and_then(|x| x.as_f64());
+            }
+            Some("Polygon") => {
+                let ring: Vec<(f64, f64)> = geom
+                    .pointer("/coordinates/0")
+                    .and_then(|r| r.as_array())
+                    .map(|pts| pts.iter().filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?))).collect())
+                    .unwrap_or_default();
+                if !ring.is_empty() && input.lon.is_none() {
+                    let n = ring.len().saturating_sub(1).max(1) as f64;
+                    input.lon = Some(ring.iter().take(n as usize).map(|p| p.0).sum::<f64>() / n);
+                    input.lat = Some(ring.iter().take(n as usize).map(|p| p.1).sum::<f64>() / n);
+                }
+                input.outline = Some(if input.datum == Datum::Gcj02 { to_wgs84_polygon(&geom) } else { geom.clone() });
+            }
+            None if geom.is_null() => {}
+            other => r.fail("lon", &format!("{other:?}"), "geometry must be a Point or a Polygon".into()),
+        }
+        let errors = std::mem::take(&mut r.errors);
+        out.push((i + 1, input, errors));
+    }
+    Ok(out)
+}
+
+fn to_wgs84_polygon(geom: &serde_json::Value) -> serde_json::Value {
+    let mut g = geom.clone();
+    if let Some(rings) = g.get_mut("coordinates").and_then(|c| c.as_array_mut()) {
+        for ring in rings {
+            if let Some(pts) = ring.as_array_mut() {
+                for p in pts {
+                    if let (Some(lon), Some(lat)) = (p.get(0).and_then(|x| x.as_f64()), p.get(1).and_then(|x| x.as_f64())) {
+                        let (a, b) = huanxin_domain::geo::gcj02_to_wgs84(lon, lat);
+                        *p = serde_json::json!([a, b]);
+                    }
+                }
+            }
+        }
+    }
+    g
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(['、', ',', '，', ';', '；']).map(|x| x.trim().to_string()).collect()
+}
+
+/// Imports estates, buildings or dwellings from an uploaded xlsx, csv or (estates) GeoJSON file.
+/// All rows are checked first; if any is wrong, nothing is written and every problem is listed.
+#[utoipa::path(post, path = "/api/v1/imports/{kind}", tag = "imports", params(("kind" = String, Path), ImportQuery),
+    request_body(content_type = "multipart/form-data", description = "field `file`: the xlsx, csv or GeoJSON file"),
+    responses((status = 200, body = ImportResult), (status = 413), (status = 422, description = "rows: the row-level report")))]
+pub async fn import(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(kind): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
+    mut multipart: Multipart,
+) -> Result<Json<ImportResult>, ApiError> {
+    columns_of(&kind)?;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    while let Some(field) = multipart.next_field().await.map_err(|e| multipart_error(&e))? {
+        if field.name() == Some("file") {
+            let name = field.file_name().unwrap_or("upload").to_string();
+            let bytes = field.bytes().await.map_err(|e| multipart_error(&e))?;
+            file = Some((name, bytes.to_vec()));
+        }
+    }
+    let (name, bytes) = file.ok_or_else(|| ApiError::field("file", "", "attach the file as the form field 'file'"))?;
+    let result = import_file(&st.db, &cu.actor(), &cu.scope, &kind, &name, &bytes, q.datum.as_deref(), q.dry_run).await?;
+    if !result.dry_run {
+        st.tiles.invalidate();
+    }
+    Ok(Json(result))
+}
+
+/// Imports one file's rows (the HTTP import and `huanxin import` share this).
+#[allow(clippy::too_many_arguments)]
+pub async fn import_file(
+    db: &huanxin_store::Db,
+    actor: &huanxin_store::audit::Actor,
+    scope: &huanxin_domain::access::Scope,
+    kind: &str,
+    name: &str,
+    bytes: &[u8],
+    datum: Option<&str>,
+    dry_run: bool,
+) -> Result<ImportResult, ApiError> {
+    let columns = columns_of(kind)?;
+    if bytes.is_empty() {
+        return Err(ApiError::field("file", name, "the file is empty"));
+    }
+    let datum = match datum.map(str::to_lowercase).as_deref() {
+        None | Some("") | Some("wgs84") | Some("cgcs2000") => Datum::Wgs84,
+        Some("gcj02") => Datum::Gcj02,
+        Some(other) => return Err(ApiError::field("datum", other, "must be wgs84 or gcj02")),
+    };
+    let lower = name.to_lowercase();
+    let is_geojson = lower.ends_with(".geojson") || lower.ends_with(".json") || bytes.first() == Some(&b'{');
+    let year = current_year();
+    let mut errors: Vec<RowError> = Vec::new();
+    let mut blank = 0;
+    let summary: ImportSummary = if kind == "estates" {
+        let rows: Vec<(usize, EstateInput, Vec<RowError>)> = if is_geojson {
+            geojson_estates(bytes, datum)?
+        } else {
+            let table = read_table(bytes)?;
+            blank = table.blank_rows_skipped;
+            let positions = table.column_positions(columns).map_err(ApiError::ImportRejected)?;
+            table
+                .rows
+                .iter()
+                .map(|(row, cells)| {
+                    let mut r = RowReader { cells, positions: &positions, columns, row: *row, errors: vec![] };
+                    let input = estate_from_row(&mut r, datum);
+                    (*row, input, r.errors)
+                })
+                .collect()
+        };
+        let mut records = Vec::new();
+        for (row, input, row_errors) in rows {
+            let had = !row_errors.is_empty();
+            errors.extend(row_errors);
+            match input.validate(year) {
+                Ok(rec) if !had => records.push((row, rec)),
+                Ok(_) => {}
+                Err(v) => {
+                    let positions: Vec<Option<usize>> = vec![None; columns.len()];
+                    let mut r = RowReader { cells: &[], positions: &positions, columns, row, errors: vec![] };
+                    r.absorb(v);
+                    errors.extend(r.errors);
+                }
+            }
+        }
+        finish_check(&mut errors, records.is_empty())?;
+        if dry_run {
+            return Ok(ImportResult { rows: records.len(), created: 0, updated: 0, blank_rows_skipped: blank, dry_run: true });
+        }
+        let s = db.import_estates(actor, scope, name, &records).await.map_err(ApiError::ImportRejected)?;
+        s
+    } else {
+        if is_geojson {
+            return Err(ApiError::field("file", name, "GeoJSON is accepted for estates only; use xlsx or csv"));
+        }
+        let table = read_table(bytes)?;
+        blank = table.blank_rows_skipped;
+        let positions = table.column_positions(columns).map_err(ApiError::ImportRejected)?;
+        if kind == "buildings" {
+            let mut records = Vec::new();
+            for (row, cells) in &table.rows {
+                let mut r = RowReader { cells, positions: &positions, columns, row: *row, errors: vec![] };
+                let input = BuildingInput {
+                    estate_code: r.text("estate_code"),
+                    number: r.text("number"),
+                    floors: r.int("floors"),
+                    stairwells: r.int("stairwells"),
+                    has_lift: r.boolean("has_lift"),
+                    structure: r.text("structure"),
+                    build_year: r.int("build_year"),
+                };
+                match input.validate(year) {
+                    Ok(rec) if r.errors.is_empty() => records.push((*row, input.estate_code.trim().to_string(), rec)),
+                    Ok(_) => {}
+                    Err(v) => r.absorb(v),
+                }
+                errors.extend(r.errors);
+            }
+            finish_check(&mut errors, records.is_empty())?;
+            if dry_run {
+                return Ok(ImportResult { rows: records.len(), created: 0, updated: 0, blank_rows_skipped: blank, dry_run: true });
+            }
+            db.import_buildings(actor, scope, name, &records).await.map_err(ApiError::ImportRejected)?
+        } else {
+            let mut records = Vec::new();
+            for (row, cells) in &table.rows {
+                let mut r = RowReader { cells, positions: &positions, columns, row: *row, errors: vec![] };
+                let names = split_list(&r.text("owners"));
+                let phones = split_list(&r.text("owner_phones"));
+                let shares_text = r.text("owner_shares");
+                let shares: Vec<Option<i64>> = if shares_text.trim().is_empty() {
+                    vec![None; names.len()]
+                } else {
+                    split_list(&shares_text)
+                        .iter()
+                        .map(|s| huanxin_domain::units::Area::parse_m2(s.trim_end_matches('%')).ok().map(|a| a.hundredths()))
+                        .collect()
+                };
+                if !shares_text.trim().is_empty() && (shares.len() != names.len() || shares.iter().any(Option::is_none)) {
+                    r.fail("owner_shares", &shares_text, "give one percentage per owner, e.g. 50、50".into());
+                }
+                let owners = names
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| !n.is_empty())
+                    .map(|(i, n)| OwnerInput {
+                        name: n.clone(),
+                        phone: phones.get(i).cloned().unwrap_or_default(),
+                        share_bp: shares.get(i).copied().flatten(),
+                    })
+                    .collect();
+                let input = DwellingInput {
+                    estate_code: r.text("estate_code"),
+                    building_number: r.text("building_number"),
+                    stairwell: r.int("stairwell"),
+                    floor: r.int("floor"),
+                    number: r.text("number"),
+                    exclusive_area_m2: r.float("exclusive_area_m2"),
+                    owners,
+                    occupancy: r.text("occupancy"),
+                    residents_60_plus: r.int("residents_60_plus"),
+                };
+                match input.validate() {
+                    Ok(rec) if r.errors.is_empty() => {
+                        records.push((*row, input.estate_code.trim().to_string(), input.building_number.trim().to_string(), rec))
+                    }
+                    Ok(_) => {}
+                    Err(v) => r.absorb(v),
+                }
+                errors.extend(r.errors);
+            }
+            finish_check(&mut errors, records.is_empty())?;
+            if dry_run {
+                return Ok(ImportResult { rows: records.len(), created: 0, updated: 0, blank_rows_skipped: blank, dry_run: true });
+            }
+            db.import_dwellings(actor, scope, name, &records).await.map_err(ApiError::ImportRejected)?
+        }
+    };
+    Ok(ImportResult {
+        rows: summary.created + summary.updated,
+        created: summary.created,
+        updated: summary.updated,
+        blank_rows_skipped: blank,
+        dry_run: false,
+    })
+}
+
+fn finish_check(errors: &mut Vec<RowError>, no_rows: bool) -> Result<(), ApiError> {
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.row);
+        return Err(ApiError::ImportRejected(std::mem::take(errors)));
+    }
+    if no_rows {
+        return Err(ApiError::field("file", "", "the file has no data rows"));
+    }
+    Ok(())
+}
+
+fn read_table(bytes: &[u8]) -> Result<Table, ApiError> {
+    if tabular::is_zip(bytes) {
+        tabular::read_xlsx(bytes)
+    } else {
+        tabular::read_csv(bytes)
+    }
+}
+
+fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge("the file is larger than the upload limit".into())
+    } else {
+        ApiError::BadRequest(format!("upload unreadable: {}", e.body_text()))
+    }
+}
+
+/// Region names by code, for labelling (re-exported for the map card).
+pub type RegionNames = HashMap<String, String>;

@@ -1,0 +1,245 @@
+//! Huanxin's HTTP server: the JSON API under `/api/v1`, map tiles, and the embedded web UI.
+//!
+//! One module per domain area, the same names as in the domain and store crates. Every API route
+//! except sign-in and health passes through [`auth::authenticate`], which fixes the caller's scope.
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod demo;
+pub mod error;
+pub mod estates;
+pub mod map;
+pub mod openapi;
+pub mod regions;
+pub mod tabular;
+pub mod web;
+
+use axum::http::HeaderName;
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use huanxin_domain::access::Permission;
+use huanxin_store::regions::RegionSelection;
+use huanxin_store::Db;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Settings: defaults, then a TOML file, then `HUANXIN_*` variables (the CLI merges them).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: String,
+    /// Folder for the SQLite file, uploads and backups.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; empty for the embedded SQLite file in `data_dir`.
+    pub database_url: String,
+    /// Estates built before this year qualify (national rule: 2001).
+    pub eligible_before_year: i64,
+    /// How long a web session lasts.
+    pub session_hours: i64,
+    /// Largest accepted upload, in MiB.
+    pub max_upload_mb: usize,
+    /// Which regions to load: `all`, or county codes separated by commas (6 digits each).
+    pub regions: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: String::new(),
+            eligible_before_year: huanxin_domain::estates::DEFAULT_ELIGIBLE_BEFORE_YEAR,
+            session_hours: 12,
+            max_upload_mb: 20,
+            regions: "all".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The database URL in use: the configured one, or the SQLite file in the data folder.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.trim().is_empty() {
+            self.data_dir.join("huanxin.db").to_string_lossy().into_owned()
+        } else {
+            self.database_url.trim().to_string()
+        }
+    }
+
+    /// The settings for display, with the database password hidden.
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        c.database_url = redact_url(&c.database_url);
+        c
+    }
+
+    /// The region selection from the `regions` setting.
+    pub fn region_selection(&self) -> RegionSelection {
+        let r = self.regions.trim();
+        if r.is_empty() || r.eq_ignore_ascii_case("all") {
+            RegionSelection::All
+        } else {
+            RegionSelection::Counties(r.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        }
+    }
+}
+
+/// Hides the password of a URL such as `postgres://user:secret@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Shared state of the running server.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub throttle: Arc<auth::LoginThrottle>,
+    pub tiles: Arc<map::TileCache>,
+    /// A real hash to verify against when the user name is unknown (constant-time sign-in).
+    pub dummy_hash: Arc<String>,
+}
+
+impl AppState {
+    /// State for a database that is already migrated.
+    pub fn new(db: Db, config: Config) -> Result<AppState, error::ApiError> {
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            throttle: Arc::new(auth::LoginThrottle::default()),
+            tiles: Arc::new(map::TileCache::default()),
+            dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
+        })
+    }
+}
+
+/// Health: answers when the server and its database are up.
+#[utoipa::path(get, path = "/api/v1/health", tag = "system", responses((status = 200, description = "up")))]
+pub async fn health(axum::extract::State(st): axum::extract::State<AppState>) -> Result<Json<serde_json::Value>, error::ApiError> {
+    st.db.scalar("SELECT 1", vec![]).await?;
+    Ok(Json(serde_json::json!({
+        "status": "ok",
+        "database": format!("{:?}", st.db.engine()).to_lowercase(),
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
+}
+
+fn with_permission(r: Router<AppState>, p: Permission) -> Router<AppState> {
+    r.route_layer(middleware::from_fn_with_state(p, auth::require_permission))
+}
+
+/// The whole application: API, tiles, docs and web UI.
+pub fn router(st: AppState) -> Router {
+    let read = with_permission(
+        Router::new()
+            .route("/regions/{code}", get(regions::get_region))
+            .route("/regions/{code}/children", get(regions::children))
+            .route("/estates", get(estates::list))
+            .route("/estates/export.xlsx", get(estates::export_xlsx))
+            .route("/estates/summary", get(estates::summary))
+            .route("/estates/{id}", get(estates::get_one))
+            .route("/estates/{id}/buildings", get(estates::buildings))
+            .route("/estates/{id}/dwellings", get(estates::dwellings)),
+        Permission::ReadRegistry,
+    );
+    let write = with_permission(
+        Router::new()
+            .route("/estates", post(estates::create))
+            .route("/estates/{id}", axum::routing::put(estates::update))
+            .route("/estates/{id}/buildings", post(estates::create_building))
+            .route("/imports/{kind}", post(estates::import))
+            .route("/imports/{kind}/template.xlsx", get(estates::template_xlsx))
+            .route("/imports/{kind}/template.csv", get(estates::template_csv)),
+        Permission::WriteRegistry,
+    );
+    let admin = with_permission(
+        Router::new()
+            .route("/users", get(accounts::list).post(accounts::create))
+            .route("/users/{id}/password", post(accounts::set_password))
+            .route("/users/{id}/estates", post(accounts::attach_estate)),
+        Permission::ManageUsers,
+    );
+    let audit = with_permission(Router::new().route("/audit", get(audit::list)), Permission::ReadAudit);
+    let me = Router::new().route("/auth/me", get(auth::me)).route("/auth/roles", get(accounts::roles));
+    let protected =
+        read.merge(write).merge(admin).merge(audit).merge(me).route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
+    let api = Router::new()
+        .route("/health", get(health))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .merge(protected);
+    let tiles = Router::new()
+        .route("/tiles/{z}/{x}/{y}", get(map::tile))
+        .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
+    let body_limit = st.config.max_upload_mb * 1024 * 1024;
+    let x_request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/api/docs", get(openapi::docs_page))
+        .merge(tiles)
+        .fallback(web::static_file)
+        .with_state(st)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// Opens and migrates the database and loads regions if empty.
+pub async fn open_database(config: &Config) -> Result<Db, huanxin_store::StoreError> {
+    if config.database_url.trim().is_empty() {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| huanxin_store::StoreError::Config(format!("cannot create {}: {e}", config.data_dir.display())))?;
+    }
+    let db = Db::connect(&config.effective_database_url()).await?;
+    db.migrate().await?;
+    let n = db.load_regions(&config.region_selection()).await?;
+    if n > 0 {
+        tracing::info!(regions = n, "regions loaded");
+    }
+    Ok(db)
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    st: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let db = st.db.clone();
+    let app = router(st).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    db.close().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("postgres://hx:secret@db:5432/hx"), "postgres://hx:***@db:5432/hx");
+        assert_eq!(redact_url("postgres://localhost/hx"), "postgres://localhost/hx");
+    }
+}

@@ -1,0 +1,309 @@
+//! The map (一张图): estates as Mapbox Vector Tiles, cut from an in-memory point cache and
+//! clustered on a grid at low zoom, so a country's worth of estates stays fast.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiPath};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use huanxin_domain::access::Scope;
+use std::collections::{HashMap, HashSet};
+use std::f64::consts::PI;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// Tile extent in MVT units.
+const EXTENT: u32 = 4096;
+/// Below this zoom, points are clustered on a grid of this many cells per tile side.
+const CLUSTER_BELOW_ZOOM: u32 = 13;
+const GRID: u32 = 48;
+/// How long cached points live before a reload (writes through the API invalidate at once).
+const TTL: Duration = Duration::from_secs(60);
+
+/// One estate on the map, projected to Web Mercator (0..1 on both axes).
+#[derive(Clone, Debug)]
+pub struct Point {
+    pub id: i64,
+    pub community_code: String,
+    pub x: f64,
+    pub y: f64,
+    pub decade: i64,
+    pub status: String,
+}
+
+/// The points of every located estate, sorted by x for range scans, reloaded when stale.
+#[derive(Default)]
+pub struct TileCache {
+    points: RwLock<Option<(Instant, Arc<Vec<Point>>)>>,
+}
+
+impl TileCache {
+    /// Forgets the cached points (after a change to estates).
+    pub fn invalidate(&self) {
+        if let Ok(mut p) = self.points.write() {
+            *p = None;
+        }
+    }
+
+    async fn get(&self, st: &AppState) -> Result<Arc<Vec<Point>>, ApiError> {
+        if let Ok(p) = self.points.read() {
+            if let Some((at, pts)) = p.as_ref() {
+                if at.elapsed() < TTL {
+                    return Ok(pts.clone());
+                }
+            }
+        }
+        let rows = st.db.map_points().await?;
+        let mut pts: Vec<Point> = rows
+            .into_iter()
+            .map(|r| {
+                let (x, y) = mercator(r.lon, r.lat);
+                Point { id: r.id, community_code: r.community_code, x, y, decade: (r.build_year / 10) * 10, status: r.status }
+            })
+            .collect();
+        pts.sort_by(|a, b| a.x.total_cmp(&b.x));
+        let pts = Arc::new(pts);
+        if let Ok(mut p) = self.points.write() {
+            *p = Some((Instant::now(), pts.clone()));
+        }
+        Ok(pts)
+    }
+}
+
+/// Longitude and latitude to Web Mercator, both in 0..1 (y grows southwards).
+pub fn mercator(lon: f64, lat: f64) -> (f64, f64) {
+    let lat = lat.clamp(-85.05112878, 85.05112878).to_radians();
+    let x = (lon + 180.0) / 360.0;
+    let y = (1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / PI) / 2.0;
+    (x, y)
+}
+
+/// A vector tile of the estates the caller may see: layer `estates` (points with `id`, `decade`,
+/// `status`) at street zoom, layer `clusters` (points with `count`, `decade`) below it.
+#[utoipa::path(get, path = "/tiles/{z}/{x}/{y}", tag = "map",
+    params(("z" = u32, Path), ("x" = u32, Path), ("y" = String, Path, description = "row, followed by .mvt")),
+    responses((status = 200, content_type = "application/vnd.mapbox-vector-tile")))]
+pub async fn tile(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((z, x, y)): ApiPath<(u32, u32, String)>,
+) -> Result<Response, ApiError> {
+    let y: u32 = y.trim_end_matches(".mvt").parse().map_err(|_| ApiError::field("y", &y, "must be a tile row like 12.mvt"))?;
+    if z > 22 || x >= (1 << z) || y >= (1 << z) {
+        return Err(ApiError::field("z", z, "tile out of range"));
+    }
+    let points = st.tiles.get(&st).await?;
+    let attached: Option<HashSet<i64>> = match &cu.scope {
+        Scope::Attached { user_id } => Some(st.db.attached_estate_ids(*user_id).await?.into_iter().collect()),
+        Scope::Region(_) => None,
+    };
+    let prefix = match &cu.scope {
+        Scope::Region(rc) => rc.prefix().to_string(),
+        Scope::Attached { .. } => String::new(),
+    };
+    let visible = |p: &Point| match &attached {
+        Some(ids) => ids.contains(&p.id),
+        None => p.community_code.starts_with(&prefix),
+    };
+    let bytes = cut_tile(&points, z, x, y, visible);
+    Ok(([(header::CONTENT_TYPE, "application/vnd.mapbox-vector-tile"), (header::CACHE_CONTROL, "private, max-age=30")], bytes)
+        .into_response())
+}
+
+/// Cuts one tile from points sorted by x; `visible` applies the caller's scope.
+pub fn cut_tile(points: &[Point], z: u32, x: u32, y: u32, visible: impl Fn(&Point) -> bool) -> Vec<u8> {
+    let n = f64::from(1u32 << z);
+    // A small buffer so symbols at tile edges are not clipped.
+    let buf = 8.0 / 256.0 / n;
+    let (x0, x1) = (f64::from(x) / n - buf, f64::from(x + 1) / n + buf);
+    let (y0, y1) = (f64::from(y) / n - buf, f64::from(y + 1) / n + buf);
+    let start = points.partition_point(|p| p.x < x0);
+    let in_tile = points[start..].iter().take_while(|p| p.x < x1).filter(|p| p.y >= y0 && p.y < y1 && visible(p));
+    let to_tile = |px: f64, py: f64| -> (i64, i64) {
+        (((px * n - f64::from(x)) * f64::from(EXTENT)).round() as i64, ((py * n - f64::from(y)) * f64::from(EXTENT)).round() as i64)
+    };
+    let mut layer = Layer::new(if z < CLUSTER_BELOW_ZOOM { "clusters" } else { "estates" });
+    if z < CLUSTER_BELOW_ZOOM {
+        // cell -> (count, sum x, sum y, sum decade)
+        let mut cells: HashMap<(i64, i64), (u64, f64, f64, i64)> = HashMap::new();
+        for p in in_tile {
+            let (tx, ty) = to_tile(p.x, p.y);
+            let cell = (tx.div_euclid(i64::from(EXTENT / GRID)), ty.div_euclid(i64::from(EXTENT / GRID)));
+            let c = cells.entry(cell).or_insert((0, 0.0, 0.0, 0));
+            c.0 += 1;
+            c.1 += p.x;
+            c.2 += p.y;
+            c.3 += p.decade;
+        }
+        let mut cells: Vec<_> = cells.into_iter().collect();
+        cells.sort_by_key(|(k, _)| *k);
+        for (_, (count, sx, sy, sd)) in cells {
+            let (tx, ty) = to_tile(sx / count as f64, sy / count as f64);
+            let decade = (sd / count as i64 / 10) * 10;
+            layer.point(None, tx, ty, &[("count", Value::Int(count as i64)), ("decade", Value::Int(decade))]);
+        }
+    } else {
+        for p in in_tile {
+            let (tx, ty) = to_tile(p.x, p.y);
+            layer.point(
+                Some(p.id as u64),
+                tx,
+                ty,
+                &[("id", Value::Int(p.id)), ("decade", Value::Int(p.decade)), ("status", Value::Str(p.status.clone()))],
+            );
+        }
+    }
+    let mut tile = Vec::new();
+    if !layer.features.is_empty() {
+        pb_bytes(&mut tile, 3, &layer.encode());
+    }
+    tile
+}
+
+#[derive(Clone, PartialEq)]
+enum Value {
+    Int(i64),
+    Str(String),
+}
+
+/// One MVT layer being built: features with tags into shared key and value tables.
+struct Layer {
+    name: String,
+    keys: Vec<String>,
+    values: Vec<Value>,
+    features: Vec<Vec<u8>>,
+}
+
+impl Layer {
+    fn new(name: &str) -> Layer {
+        Layer { name: name.into(), keys: vec![], values: vec![], features: vec![] }
+    }
+
+    fn point(&mut self, id: Option<u64>, x: i64, y: i64, props: &[(&str, Value)]) {
+        let mut tags = Vec::new();
+        for (k, v) in props {
+            let ki = self.keys.iter().position(|x| x == k).unwrap_or_else(|| {
+                self.keys.push(k.to_string());
+                self.keys.len() - 1
+            });
+            let vi = self.values.iter().position(|x| x == v).unwrap_or_else(|| {
+                self.values.push(v.clone());
+                self.values.len() - 1
+            });
+            tags.push(ki as u64);
+            tags.push(vi as u64);
+        }
+        let mut f = Vec::new();
+        if let Some(id) = id {
+            pb_varint_field(&mut f, 1, id);
+        }
+        pb_packed(&mut f, 2, &tags);
+        pb_varint_field(&mut f, 3, 1); // POINT
+        pb_packed(&mut f, 4, &[9, zigzag(x), zigzag(y)]); // MoveTo(1), dx, dy
+        self.features.push(f);
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        pb_varint_field(&mut out, 15, 2);
+        pb_bytes(&mut out, 1, self.name.as_bytes());
+        for f in &self.features {
+            pb_bytes(&mut out, 2, f);
+        }
+        for k in &self.keys {
+            pb_bytes(&mut out, 3, k.as_bytes());
+        }
+        for v in &self.values {
+            let mut vb = Vec::new();
+            match v {
+                Value::Str(s) => pb_bytes(&mut vb, 1, s.as_bytes()),
+                Value::Int(i) => pb_varint_field(&mut vb, 6, zigzag(*i)),
+            }
+            pb_bytes(&mut out, 4, &vb);
+        }
+        pb_varint_field(&mut out, 5, u64::from(EXTENT));
+        out
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn pb_varint_field(out: &mut Vec<u8>, field: u64, v: u64) {
+    varint(out, field << 3);
+    varint(out, v);
+}
+
+fn pb_bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
+    varint(out, (field << 3) | 2);
+    varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn pb_packed(out: &mut Vec<u8>, field: u64, vals: &[u64]) {
+    let mut inner = Vec::new();
+    for v in vals {
+        varint(&mut inner, *v);
+    }
+    pb_bytes(out, field, &inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts() -> Vec<Point> {
+        let mut v: Vec<Point> = [(118.80, 25.03, "350521100001"), (118.81, 25.04, "350521100002"), (116.4, 39.9, "110101001001")]
+            .iter()
+            .enumerate()
+            .map(|(i, (lon, lat, cc))| {
+                let (x, y) = mercator(*lon, *lat);
+                Point { id: i as i64 + 1, community_code: cc.to_string(), x, y, decade: 1990, status: "surveyed".into() }
+            })
+            .collect();
+        v.sort_by(|a, b| a.x.total_cmp(&b.x));
+        v
+    }
+
+    #[test]
+    fn country_tile_clusters_and_scope_filters() {
+        let p = pts();
+        let all = cut_tile(&p, 0, 0, 0, |_| true);
+        assert!(!all.is_empty());
+        let none = cut_tile(&p, 0, 0, 0, |_| false);
+        assert!(none.is_empty());
+        let only_huian = cut_tile(&p, 0, 0, 0, |p| p.community_code.starts_with("350521"));
+        assert!(only_huian.len() < all.len());
+    }
+
+    #[test]
+    fn street_tile_has_the_point() {
+        let p = pts();
+        let z = 15;
+        let n = f64::from(1u32 << z);
+        let tx = (p[1].x * n) as u32;
+        let ty = (p[1].y * n) as u32;
+        let t = cut_tile(&p, z, tx, ty, |_| true);
+        assert!(t.windows(7).any(|w| w == b"estates"));
+        let empty = cut_tile(&p, z, tx + 5, ty, |_| true);
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn zigzag_encodes_signs() {
+        assert_eq!(zigzag(0), 0);
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+    }
+}

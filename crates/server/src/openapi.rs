@@ -1,0 +1,89 @@
+//! The OpenAPI 3.1 document of the API, and a plain docs page rendered from it (works offline).
+
+use axum::response::Html;
+use axum::Json;
+use utoipa::OpenApi;
+
+/// The API description, collected from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Huanxin (焕新) API", description = "Old-estate renewal: registry, accounts, audit, map. Errors are application/problem+json."),
+    paths(
+        crate::health,
+        crate::auth::login, crate::auth::logout, crate::auth::me,
+        crate::regions::get_region, crate::regions::children,
+        crate::estates::list, crate::estates::summary, crate::estates::get_one, crate::estates::create, crate::estates::update,
+        crate::estates::buildings, crate::estates::create_building, crate::estates::dwellings, crate::estates::export_xlsx,
+        crate::estates::import, crate::estates::template_xlsx, crate::estates::template_csv,
+        crate::accounts::roles, crate::accounts::list, crate::accounts::create, crate::accounts::set_password, crate::accounts::attach_estate,
+        crate::audit::list,
+        crate::map::tile,
+    ),
+    components(schemas(crate::auth::LoginRequest, crate::auth::LoginResponse, crate::auth::Me, crate::estates::EstateView,
+        crate::estates::EstatePage, crate::estates::ImportResult, crate::accounts::CreateUser, crate::accounts::NewPassword,
+        crate::accounts::Attach)),
+    modifiers(&Security),
+    security(("bearer" = []), ("cookie" = [])),
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme("cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::SESSION_COOKIE))));
+    }
+}
+
+/// The OpenAPI document.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A readable page of every operation, its parameters and responses, from the same document.
+pub async fn docs_page() -> Html<String> {
+    let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let mut body = String::from(
+        "<!doctype html><html lang=zh-CN><meta charset=utf-8><title>焕新 API 文档</title>\
+         <style>body{font-family:system-ui,'Noto Sans CJK SC',sans-serif;max-width:960px;margin:2em auto;color:#222}\
+         .op{border:1px solid #ddd;border-radius:6px;margin:1em 0;padding:.6em 1em}.m{font-weight:bold;text-transform:uppercase;\
+         display:inline-block;width:4em}code{background:#f4f4f4;padding:0 .3em}</style>\
+         <h1>焕新 Huanxin API</h1><p>机器可读文档 / Machine-readable: <a href=/api/openapi.json>/api/openapi.json</a> (OpenAPI 3.1). \
+         认证 / Auth: <code>Authorization: Bearer &lt;token&gt;</code> from <code>POST /api/v1/auth/login</code>, or the session cookie.</p>",
+    );
+    if let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) {
+        for (path, ops) in paths {
+            for (method, op) in ops.as_object().into_iter().flatten() {
+                let summary = op.get("summary").or_else(|| op.get("description")).and_then(|s| s.as_str()).unwrap_or("");
+                body.push_str(&format!(
+                    "<div class=op><span class=m>{}</span> <code>{}</code><p>{}</p>",
+                    esc(method),
+                    esc(path),
+                    esc(summary)
+                ));
+                if let Some(params) = op.get("parameters").and_then(|p| p.as_array()) {
+                    let names: Vec<String> = params
+                        .iter()
+                        .map(|p| {
+                            format!("<code>{}</code> ({})", esc(p["name"].as_str().unwrap_or("")), esc(p["in"].as_str().unwrap_or("")))
+                        })
+                        .collect();
+                    body.push_str(&format!("<p>参数 Parameters: {}</p>", names.join(", ")));
+                }
+                if let Some(res) = op.get("responses").and_then(|r| r.as_object()) {
+                    let codes: Vec<&str> = res.keys().map(String::as_str).collect();
+                    body.push_str(&format!("<p>响应 Responses: {}</p>", codes.join(", ")));
+                }
+                body.push_str("</div>");
+            }
+        }
+    }
+    Html(body)
+}

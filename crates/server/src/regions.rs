@@ -1,0 +1,62 @@
+//! The region tree over HTTP: one region with its ancestors, and the children of a region.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiPath};
+use crate::AppState;
+use axum::extract::State;
+use axum::{Extension, Json};
+use huanxin_domain::access::Scope;
+use huanxin_domain::regions::RegionCode;
+use huanxin_store::regions::Region;
+
+fn parse(code: &str) -> Result<RegionCode, ApiError> {
+    RegionCode::parse(code).map_err(|e| ApiError::field("code", code, e))
+}
+
+/// A region may be read when it lies inside the caller's region or above it (for breadcrumbs).
+fn visible(cu: &CurrentUser, rc: &RegionCode) -> bool {
+    match &cu.scope {
+        Scope::Region(mine) => mine.contains(rc) || rc.contains(mine),
+        Scope::Attached { .. } => true,
+    }
+}
+
+/// A region and its ancestors.
+#[utoipa::path(get, path = "/api/v1/regions/{code}", tag = "regions", params(("code" = String, Path)),
+    responses((status = 200), (status = 404)))]
+pub async fn get_region(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rc = parse(&code)?;
+    if !visible(&cu, &rc) {
+        return Err(ApiError::NotFound);
+    }
+    let region = st.db.region(&rc).await?;
+    let ancestors = st.db.region_ancestors(&rc).await?;
+    Ok(Json(serde_json::json!({"region": region, "ancestors": ancestors})))
+}
+
+/// The regions directly below one, limited to the caller's subtree.
+#[utoipa::path(get, path = "/api/v1/regions/{code}/children", tag = "regions", params(("code" = String, Path)),
+    responses((status = 200), (status = 404)))]
+pub async fn children(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<Vec<Region>>, ApiError> {
+    let rc = parse(&code)?;
+    if !visible(&cu, &rc) {
+        return Err(ApiError::NotFound);
+    }
+    let rows = st.db.region_children(&rc).await?;
+    let rows = match &cu.scope {
+        Scope::Region(mine) => rows
+            .into_iter()
+            .filter(|r| RegionCode::parse(&r.code).map(|c| mine.contains(&c) || c.contains(mine)).unwrap_or(false))
+            .collect(),
+        Scope::Attached { .. } => rows,
+    };
+    Ok(Json(rows))
+}

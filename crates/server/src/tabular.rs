@@ -1,0 +1,302 @@
+//! Reading and writing tables: xlsx and csv (UTF-8 or GBK/GB18030, as Chinese Excel writes),
+//! with problems reported by row and column. Used by imports, templates and exports.
+
+use crate::error::ApiError;
+use calamine::{Data, Reader, Xlsx};
+use huanxin_store::estates::RowError;
+use rust_xlsxwriter::{Format, Workbook};
+use std::io::Cursor;
+
+/// One column of an import or export: its API key, Chinese header and an example value.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub key: &'static str,
+    pub header: &'static str,
+    pub required: bool,
+    pub example: &'static str,
+}
+
+/// A table read from a file: the data rows with their row numbers as the user sees them.
+#[derive(Debug, Default)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<(usize, Vec<String>)>,
+    pub blank_rows_skipped: usize,
+}
+
+impl Table {
+    /// Maps each known column key to its position; unknown headers and missing required ones are errors.
+    pub fn column_positions(&self, columns: &[Column]) -> Result<Vec<Option<usize>>, Vec<RowError>> {
+        let mut errors = Vec::new();
+        let norm = |s: &str| s.trim().replace(['（', '）'], "").replace(['(', ')'], "").to_lowercase();
+        let mut positions = vec![None; columns.len()];
+        for (i, h) in self.headers.iter().enumerate() {
+            if h.trim().is_empty() {
+                continue;
+            }
+            match columns.iter().position(|c| norm(c.header) == norm(h) || c.key == h.trim()) {
+                Some(k) => positions[k] = Some(i),
+                None => errors.push(RowError {
+                    row: 1,
+                    column: h.clone(),
+                    value: h.clone(),
+                    reason: format!("unknown column; expected one of: {}", columns.iter().map(|c| c.header).collect::<Vec<_>>().join("、")),
+                }),
+            }
+        }
+        for (c, p) in columns.iter().zip(&positions) {
+            if c.required && p.is_none() {
+                errors.push(RowError {
+                    row: 1,
+                    column: c.header.into(),
+                    value: String::new(),
+                    reason: "required column is missing".into(),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(positions)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Decodes CSV bytes: UTF-8 (with or without BOM), else GB18030, which covers GBK and GB2312.
+pub fn decode_text(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => encoding_rs::GB18030.decode(bytes).0.into_owned(),
+    }
+}
+
+fn is_blank(row: &[String]) -> bool {
+    row.iter().all(|c| c.trim().is_empty())
+}
+
+/// Reads a CSV file.
+pub fn read_csv(bytes: &[u8]) -> Result<Table, ApiError> {
+    let text = decode_text(bytes);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut table = Table::default();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| {
+            ApiError::ImportRejected(vec![RowError {
+                row: i + 1,
+                column: String::new(),
+                value: String::new(),
+                reason: format!("not a readable CSV row: {e}"),
+            }])
+        })?;
+        let cells: Vec<String> = rec.iter().map(|s| s.trim().to_string()).collect();
+        if i == 0 {
+            table.headers = cells;
+        } else if is_blank(&cells) {
+            table.blank_rows_skipped += 1;
+        } else {
+            table.rows.push((i + 1, cells));
+        }
+    }
+    if table.headers.is_empty() {
+        return Err(ApiError::field("file", "", "the file is empty"));
+    }
+    Ok(table)
+}
+
+fn cell_text(d: &Data) -> String {
+    match d {
+        Data::Empty => String::new(),
+        Data::String(s) => s.trim().to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => f.to_string(),
+        Data::Int(i) => i.to_string(),
+        Data::Bool(b) => {
+            if *b {
+                "是".into()
+            } else {
+                "否".into()
+            }
+        }
+        Data::DateTime(dt) => dt.as_datetime().map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| dt.to_string()),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#ERROR {e:?}"),
+    }
+}
+
+fn col_name(mut c: usize) -> String {
+    let mut s = String::new();
+    c += 1;
+    while c > 0 {
+        let r = (c - 1) % 26;
+        s.insert(0, (b'A' + r as u8) as char);
+        c = (c - 1) / 26;
+    }
+    s
+}
+
+/// Reads the first sheet of an xlsx file. Merged cells and formulas without a value are refused
+/// by cell, since their meaning per row is ambiguous; blank rows are skipped and counted.
+pub fn read_xlsx(bytes: &[u8]) -> Result<Table, ApiError> {
+    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes.to_vec()))
+        .map_err(|e| ApiError::field("file", "", format!("not a readable xlsx file: {e}")))?;
+    let sheet = wb.sheet_names().first().cloned().ok_or_else(|| ApiError::field("file", "", "the workbook has no sheets"))?;
+    let range = wb.worksheet_range(&sheet).map_err(|e| ApiError::field("file", "", format!("sheet '{sheet}' unreadable: {e}")))?;
+    let mut errors = Vec::new();
+    if let Ok(merged) = wb.merge_cells_by_sheet_name(&sheet) {
+        for dim in merged {
+            let (r0, c0) = dim.start;
+            let (r1, c1) = dim.end;
+            errors.push(RowError {
+                row: r0 as usize + 1,
+                column: col_name(c0 as usize),
+                value: format!("{}{}:{}{}", col_name(c0 as usize), r0 + 1, col_name(c1 as usize), r1 + 1),
+                reason: "merged cells are not allowed: unmerge them and fill in every row".into(),
+            });
+        }
+    }
+    let (start_row, start_col) = range.start().map(|(r, c)| (r as usize, c as usize)).unwrap_or((0, 0));
+    if let Ok(formulas) = wb.worksheet_formula(&sheet) {
+        let (fr, fc) = formulas.start().map(|(r, c)| (r as usize, c as usize)).unwrap_or((0, 0));
+        for (r, c, f) in formulas.used_cells() {
+            if f.is_empty() {
+                continue;
+            }
+            let (row, col) = (fr + r, fc + c);
+            let value = range.get_value(((row) as u32, (col) as u32)).map(cell_text).unwrap_or_default();
+            if value.is_empty() {
+                errors.push(RowError {
+                    row: row + 1,
+                    column: col_name(col),
+                    value: format!("={f}"),
+                    reason: "a formula without a computed value: open the file in Excel and save it, or paste values".into(),
+                });
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::ImportRejected(errors));
+    }
+    let mut table = Table::default();
+    let width = range.width();
+    for (i, row) in range.rows().enumerate() {
+        let mut cells: Vec<String> = vec![String::new(); start_col];
+        cells.extend(row.iter().map(cell_text));
+        cells.resize(start_col + width, String::new());
+        let row_no = start_row + i + 1;
+        if table.headers.is_empty() {
+            if is_blank(&cells) {
+                continue;
+            }
+            table.headers = cells;
+        } else if is_blank(&cells) {
+            table.blank_rows_skipped += 1;
+        } else {
+            table.rows.push((row_no, cells));
+        }
+    }
+    if table.headers.is_empty() {
+        return Err(ApiError::field("file", "", "the sheet is empty"));
+    }
+    Ok(table)
+}
+
+/// True when the bytes are a zip archive (xlsx is one).
+pub fn is_zip(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PK\x03\x04")
+}
+
+/// Builds an xlsx workbook with one sheet: a bold header row, then the rows, columns sized to fit.
+pub fn write_xlsx(sheet_name: &str, headers: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
+    let xerr = |e: rust_xlsxwriter::XlsxError| ApiError::Internal(format!("xlsx: {e}"));
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name(sheet_name).map_err(xerr)?;
+    let bold = Format::new().set_bold().set_background_color("#E8F3FF");
+    for (c, h) in headers.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, *h, &bold).map_err(xerr)?;
+        let widest = rows.iter().take(200).map(|r| r.get(c).map(|s| s.chars().count()).unwrap_or(0)).max().unwrap_or(0);
+        let width = (h.chars().count() * 2).max(widest + 2).clamp(8, 60);
+        ws.set_column_width(c as u16, width as f64).map_err(xerr)?;
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            let (rr, cc) = ((r + 1) as u32, c as u16);
+            // Numbers stay numbers so Excel can sum them; codes and phones stay text.
+            match v.parse::<f64>() {
+                Ok(n) if !v.starts_with('0') && v.len() < 12 && !v.is_empty() => ws.write_number(rr, cc, n).map_err(xerr)?,
+                _ => ws.write_string(rr, cc, v).map_err(xerr)?,
+            };
+        }
+    }
+    ws.set_freeze_panes(1, 0).map_err(xerr)?;
+    wb.save_to_buffer().map_err(xerr)
+}
+
+/// A template workbook: headers, one example row, and a notes sheet naming required columns.
+pub fn template_xlsx(sheet_name: &str, columns: &[Column]) -> Result<Vec<u8>, ApiError> {
+    let headers: Vec<&str> = columns.iter().map(|c| c.header).collect();
+    let example: Vec<String> = columns.iter().map(|c| c.example.to_string()).collect();
+    write_xlsx(sheet_name, &headers, &[example])
+}
+
+/// A template CSV (UTF-8 with BOM, so Excel opens it in the right encoding).
+pub fn template_csv(columns: &[Column]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    let _ = w.write_record(columns.iter().map(|c| c.header));
+    let _ = w.write_record(columns.iter().map(|c| c.example));
+    w.into_inner().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gbk_csv_is_decoded() {
+        let (gbk, _, _) = encoding_rs::GBK.encode("小区名称,建成年份\n螺城小区,1995\n");
+        let t = read_csv(&gbk).unwrap();
+        assert_eq!(t.headers, ["小区名称", "建成年份"]);
+        assert_eq!(t.rows[0].1, ["螺城小区", "1995"]);
+        assert_eq!(t.rows[0].0, 2);
+    }
+
+    #[test]
+    fn blank_rows_are_skipped_and_counted() {
+        let t = read_csv("a,b\n1,2\n,\n3,4\n".as_bytes()).unwrap();
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(t.rows[1].0, 4);
+        assert_eq!(t.blank_rows_skipped, 1);
+    }
+
+    #[test]
+    fn xlsx_round_trip_and_column_names() {
+        let bytes = write_xlsx("s", &["小区编码", "户数"], &[vec!["HA-1".into(), "120".into()]]).unwrap();
+        let t = read_xlsx(&bytes).unwrap();
+        assert_eq!(t.headers, ["小区编码", "户数"]);
+        assert_eq!(t.rows[0].1, ["HA-1", "120"]);
+        assert_eq!(col_name(0), "A");
+        assert_eq!(col_name(27), "AB");
+    }
+
+    #[test]
+    fn merged_cells_are_refused_by_cell() {
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet();
+        ws.write_string(0, 0, "小区编码").unwrap();
+        ws.merge_range(1, 0, 3, 0, "HA-1", &Format::new()).unwrap();
+        let bytes = wb.save_to_buffer().unwrap();
+        match read_xlsx(&bytes) {
+            Err(ApiError::ImportRejected(rows)) => {
+                assert_eq!(rows[0].row, 2);
+                assert_eq!(rows[0].value, "A2:A4");
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_is_a_clear_error() {
+        assert!(matches!(read_xlsx(b"PK\x03\x04garbage"), Err(ApiError::Invalid(_))));
+    }
+}

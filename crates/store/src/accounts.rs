@@ -1,0 +1,197 @@
+//! Users, their sessions and tokens, and what company and resident accounts are attached to.
+
+use crate::audit::{Actor, Change};
+use crate::db::Db;
+use crate::error::StoreError;
+use huanxin_domain::access::{Role, Scope};
+use huanxin_domain::regions::RegionCode;
+use serde::Serialize;
+
+/// A user as stored (the password hash never leaves the store except for verification).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub role: String,
+    pub region_code: String,
+    pub phone: String,
+    pub active: bool,
+    pub created_at: String,
+}
+
+impl User {
+    /// The parsed role; unknown roles (from a newer version) are treated as residents, the least.
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Resident)
+    }
+
+    /// The parsed region; a damaged code falls back to an empty scope's community.
+    pub fn region(&self) -> RegionCode {
+        RegionCode::parse(&self.region_code).unwrap_or_else(|_| RegionCode::parse("999999999999").unwrap_or_else(|_| RegionCode::country()))
+    }
+}
+
+/// A new account.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub region: RegionCode,
+    pub phone: String,
+}
+
+const USER_COLS: &str = "id, username, display_name, password_hash, role, region_code, phone, active, created_at";
+
+fn user_json(u: &User) -> serde_json::Value {
+    serde_json::json!({"username": u.username, "display_name": u.display_name, "role": u.role,
+        "region_code": u.region_code, "active": u.active})
+}
+
+impl Db {
+    /// Creates a user; the username must be new.
+    pub async fn create_user(&self, actor: &Actor, u: &NewUser) -> Result<User, StoreError> {
+        let mut tx = self.begin().await?;
+        let id = tx
+            .scalar(
+                "INSERT INTO users (username, display_name, password_hash, role, region_code, phone, active, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                crate::args![
+                    u.username.as_str(),
+                    u.display_name.as_str(),
+                    u.password_hash.as_str(),
+                    u.role.as_str(),
+                    u.region.as_str(),
+                    u.phone.as_str(),
+                    true,
+                    crate::now()
+                ],
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Duplicate(_) => StoreError::Duplicate(format!("username '{}' is taken", u.username)),
+                StoreError::MissingReference(_) => {
+                    StoreError::Invalid(huanxin_domain::ValidationErrors::one("region_code", u.region.as_str(), "is not a known region"))
+                }
+                e => e,
+            })?;
+        let user: User = tx.fetch_one(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), crate::args![id]).await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "create",
+                entity: "user",
+                entity_id: id.to_string(),
+                region_code: u.region.as_str().to_string(),
+                before: None,
+                after: Some(user_json(&user)),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// A user by name.
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.fetch_optional(&format!("SELECT {USER_COLS} FROM users WHERE username = $1"), crate::args![username]).await
+    }
+
+    /// A user by id.
+    pub async fn user_by_id(&self, id: i64) -> Result<User, StoreError> {
+        self.fetch_one(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), crate::args![id]).await
+    }
+
+    /// Users whose region lies in the scope's subtree, by name.
+    pub async fn list_users(&self, scope: &Scope) -> Result<Vec<User>, StoreError> {
+        match scope {
+            Scope::Region(rc) => {
+                let (lo, hi) = rc.subtree_range();
+                self.fetch_all(
+                    &format!("SELECT {USER_COLS} FROM users WHERE region_code >= $1 AND region_code < $2 ORDER BY username"),
+                    crate::args![lo, hi],
+                )
+                .await
+            }
+            Scope::Attached { user_id } => {
+                self.fetch_all(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), crate::args![*user_id]).await
+            }
+        }
+    }
+
+    /// Replaces a user's password hash and ends their sessions.
+    pub async fn set_password(&self, actor: &Actor, user_id: i64, hash: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let user: User = tx.fetch_one(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), crate::args![user_id]).await?;
+        tx.execute("UPDATE users SET password_hash = $1 WHERE id = $2", crate::args![hash, user_id]).await?;
+        tx.execute("DELETE FROM sessions WHERE user_id = $1", crate::args![user_id]).await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "set_password",
+                entity: "user",
+                entity_id: user_id.to_string(),
+                region_code: user.region_code.clone(),
+                before: None,
+                after: None,
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Records a session (web cookie or API token) by the hash of its secret.
+    pub async fn create_session(&self, token_hash: &str, user_id: i64, kind: &str, expires_at: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO sessions (token_hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            crate::args![token_hash, user_id, kind, crate::now(), expires_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The active user of an unexpired session.
+    pub async fn session_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+        self.fetch_optional(
+            "SELECT u.id, u.username, u.display_name, u.password_hash, u.role, u.region_code, u.phone, u.active, u.created_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active",
+            crate::args![token_hash, crate::now()],
+        )
+        .await
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.execute("DELETE FROM sessions WHERE token_hash = $1", crate::args![token_hash]).await?;
+        Ok(())
+    }
+
+    /// Attaches a company or resident account to an estate, so that it may see it.
+    pub async fn attach_user_to_estate(&self, actor: &Actor, user_id: i64, estate_id: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let region: String =
+            tx.fetch_one::<(String,)>("SELECT community_code FROM estates WHERE id = $1", crate::args![estate_id]).await?.0;
+        tx.execute(
+            "INSERT INTO user_estates (user_id, estate_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            crate::args![user_id, estate_id],
+        )
+        .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "attach",
+                entity: "user",
+                entity_id: user_id.to_string(),
+                region_code: region,
+                before: None,
+                after: Some(serde_json::json!({ "estate_id": estate_id })),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+}

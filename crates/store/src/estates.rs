@@ -1,0 +1,885 @@
+//! The registry in storage: estates, buildings, dwellings and owners, always read through a scope.
+
+use crate::audit::{Actor, Change};
+use crate::db::{Arg, Db, Tx};
+use crate::error::StoreError;
+use huanxin_domain::access::Scope;
+use huanxin_domain::estates::{BuildingRecord, DwellingRecord, EstateRecord};
+use huanxin_domain::ValidationErrors;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// An estate as stored.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct Estate {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    /// Aliases joined by `、`.
+    pub aliases: String,
+    pub address: String,
+    pub community_code: String,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    pub outline: Option<String>,
+    pub build_year: i64,
+    pub building_count: i64,
+    pub households: i64,
+    /// Hundredths of m².
+    pub floor_area: i64,
+    pub ownership_type: String,
+    pub management_status: String,
+    pub has_owners_committee: bool,
+    pub person_in_charge: String,
+    pub phone: String,
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const ESTATE_COLS: &str = "e.id, e.code, e.name, e.aliases, e.address, e.community_code, e.lon, e.lat, e.outline, e.build_year, \
+    e.building_count, e.households, e.floor_area, e.ownership_type, e.management_status, e.has_owners_committee, \
+    e.person_in_charge, e.phone, e.status, e.created_at, e.updated_at";
+
+/// A building as stored, with the number of dwellings registered in it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Building {
+    pub id: i64,
+    pub estate_id: i64,
+    pub number: String,
+    pub floors: i64,
+    pub stairwells: i64,
+    pub has_lift: bool,
+    pub structure: String,
+    pub build_year: Option<i64>,
+    pub dwelling_count: i64,
+}
+
+/// A dwelling as stored, with its owners.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Dwelling {
+    pub id: i64,
+    pub estate_id: i64,
+    pub building_id: i64,
+    pub building_number: String,
+    pub stairwell: i64,
+    pub floor: i64,
+    pub number: String,
+    /// Hundredths of m².
+    pub exclusive_area: i64,
+    pub occupancy: String,
+    pub residents_60_plus: i64,
+    #[sqlx(skip)]
+    pub owners: Vec<Owner>,
+}
+
+/// One owner of a dwelling.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Owner {
+    #[serde(skip)]
+    pub dwelling_id: i64,
+    pub name: String,
+    pub phone: String,
+    pub share_bp: i64,
+}
+
+/// Filters, sorting and paging for the estate list.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EstateFilter {
+    /// Only estates in this region's subtree (intersected with the caller's scope).
+    pub region: Option<String>,
+    pub build_year_from: Option<i64>,
+    pub build_year_to: Option<i64>,
+    /// Only eligible (`true`) or ineligible (`false`) estates under the configured rule.
+    pub eligible: Option<bool>,
+    pub status: Option<String>,
+    /// Free text on name, aliases and address.
+    pub q: Option<String>,
+    /// One of: name, code, build_year, households, floor_area, updated_at; `-` before it for descending.
+    pub sort: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+/// Totals over an estate list, for the list's header and the dashboard.
+#[derive(Debug, Clone, Serialize, Default, sqlx::FromRow)]
+pub struct EstateTotals {
+    pub estates: i64,
+    pub households: i64,
+    pub buildings: i64,
+    pub floor_area: i64,
+    pub eligible: i64,
+}
+
+/// A point for the map.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MapPoint {
+    pub id: i64,
+    pub community_code: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub build_year: i64,
+    pub status: String,
+}
+
+/// One rejected import row.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RowError {
+    /// The row number as the user sees it in the file (header is row 1).
+    pub row: usize,
+    pub column: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct ImportSummary {
+    pub created: usize,
+    pub updated: usize,
+}
+
+/// Appends the scope condition on an estate alias (`e`), binding its values into `args`.
+pub(crate) fn scope_clause(scope: &Scope, args: &mut Vec<Arg>) -> String {
+    match scope {
+        Scope::Region(rc) => {
+            let (lo, hi) = rc.subtree_range();
+            args.push(lo.into());
+            args.push(hi.into());
+            format!("e.community_code >= ${} AND e.community_code < ${}", args.len() - 1, args.len())
+        }
+        Scope::Attached { user_id } => {
+            args.push((*user_id).into());
+            format!("e.id IN (SELECT estate_id FROM user_estates WHERE user_id = ${})", args.len())
+        }
+    }
+}
+
+fn estate_json(e: &Estate) -> serde_json::Value {
+    serde_json::to_value(e).unwrap_or(serde_json::Value::Null)
+}
+
+fn in_scope(scope: &Scope, community_code: &str) -> bool {
+    match scope {
+        Scope::Region(rc) => community_code.starts_with(rc.prefix()),
+        Scope::Attached { .. } => false,
+    }
+}
+
+fn record_args(r: &EstateRecord) -> Vec<Arg> {
+    crate::args![
+        r.code.as_str(),
+        r.name.as_str(),
+        r.aliases.join("、"),
+        r.address.as_str(),
+        r.community_code.as_str(),
+        r.lon,
+        r.lat,
+        r.outline.clone(),
+        r.build_year,
+        r.building_count,
+        r.households,
+        r.floor_area.hundredths(),
+        r.ownership_type.as_str(),
+        r.management_status.as_str(),
+        r.has_owners_committee,
+        r.person_in_charge.as_str(),
+        r.phone.as_str()
+    ]
+}
+
+const WRITE_COLS: &str = "code, name, aliases, address, community_code, lon, lat, outline, build_year, building_count, households, \
+    floor_area, ownership_type, management_status, has_owners_committee, person_in_charge, phone";
+
+fn unknown_community(r: &EstateRecord) -> StoreError {
+    StoreError::Invalid(ValidationErrors::one("community_code", r.community_code.as_str(), "is not a known community committee"))
+}
+
+impl Db {
+    /// A page of estates in scope matching the filter, with the totals over all matches.
+    pub async fn list_estates(
+        &self,
+        scope: &Scope,
+        f: &EstateFilter,
+        eligible_before: i64,
+    ) -> Result<(Vec<Estate>, EstateTotals), StoreError> {
+        let mut args = Vec::new();
+        let mut wh = vec![scope_clause(scope, &mut args)];
+        if let Some(region) = f.region.as_ref().filter(|r| !r.is_empty()) {
+            let rc = huanxin_domain::regions::RegionCode::parse(region)
+                .map_err(|e| StoreError::Invalid(ValidationErrors::one("region", region, e)))?;
+            let (lo, hi) = rc.subtree_range();
+            args.push(lo.into());
+            args.push(hi.into());
+            wh.push(format!("e.community_code >= ${} AND e.community_code < ${}", args.len() - 1, args.len()));
+        }
+        if let Some(y) = f.build_year_from {
+            args.push(y.into());
+            wh.push(format!("e.build_year >= ${}", args.len()));
+        }
+        if let Some(y) = f.build_year_to {
+            args.push(y.into());
+            wh.push(format!("e.build_year <= ${}", args.len()));
+        }
+        if let Some(el) = f.eligible {
+            args.push(eligible_before.into());
+            wh.push(format!("e.build_year {} ${}", if el { "<" } else { ">=" }, args.len()));
+        }
+        if let Some(s) = f.status.as_ref().filter(|s| !s.is_empty()) {
+            args.push(s.into());
+            wh.push(format!("e.status = ${}", args.len()));
+        }
+        if let Some(q) = f.q.as_ref().map(|q| q.trim()).filter(|q| !q.is_empty()) {
+            let pattern = format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            args.push(pattern.into());
+            let n = args.len();
+            wh.push(format!(
+                "(LOWER(e.name) LIKE ${n} ESCAPE '\\' OR LOWER(e.aliases) LIKE ${n} ESCAPE '\\' OR LOWER(e.address) LIKE ${n} ESCAPE '\\' OR LOWER(e.code) LIKE ${n} ESCAPE '\\')"
+            ));
+        }
+        let where_sql = wh.join(" AND ");
+        let mut totals_args = args.clone();
+        totals_args.push(eligible_before.into());
+        let totals: EstateTotals = self
+            .fetch_one(
+                &format!(
+                    "SELECT COUNT(*) AS estates, CAST(COALESCE(SUM(e.households), 0) AS BIGINT) AS households, \
+                     CAST(COALESCE(SUM(e.building_count), 0) AS BIGINT) AS buildings, \
+                     CAST(COALESCE(SUM(e.floor_area), 0) AS BIGINT) AS floor_area, \
+                     CAST(COALESCE(SUM(CASE WHEN e.build_year < ${} THEN 1 ELSE 0 END), 0) AS BIGINT) AS eligible \
+                     FROM estates e WHERE {where_sql}",
+                    totals_args.len()
+                ),
+                totals_args,
+            )
+            .await?;
+        let (col, desc) = match f.sort.as_deref().unwrap_or("") {
+            s if s.starts_with('-') => (&s[1..], true),
+            s => (s, false),
+        };
+        let col = match col {
+            "name" | "code" | "build_year" | "households" | "floor_area" | "updated_at" | "building_count" => col,
+            _ => "id",
+        };
+        let per_page = f.per_page.unwrap_or(20).clamp(1, 500);
+        let page = f.page.unwrap_or(1).max(1);
+        args.push(per_page.into());
+        args.push(((page - 1).saturating_mul(per_page)).into());
+        let sql = format!(
+            "SELECT {ESTATE_COLS} FROM estates e WHERE {where_sql} ORDER BY e.{col} {}, e.id LIMIT ${} OFFSET ${}",
+            if desc { "DESC" } else { "ASC" },
+            args.len() - 1,
+            args.len()
+        );
+        let rows = self.fetch_all(&sql, args).await?;
+        Ok((rows, totals))
+    }
+
+    /// All estates matching a filter (for exports), capped at `limit`.
+    pub async fn export_estates(
+        &self,
+        scope: &Scope,
+        f: &EstateFilter,
+        eligible_before: i64,
+        limit: i64,
+    ) -> Result<Vec<Estate>, StoreError> {
+        let mut f = f.clone();
+        f.page = Some(1);
+        let mut out = Vec::new();
+        let mut page = 1;
+        while (out.len() as i64) < limit {
+            f.page = Some(page);
+            f.per_page = Some(500);
+            let (rows, _) = self.list_estates(scope, &f, eligible_before).await?;
+            let n = rows.len();
+            out.extend(rows);
+            if n < 500 {
+                break;
+            }
+            page += 1;
+        }
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    /// One estate, if it is in scope (an estate outside the scope is simply not found).
+    pub async fn get_estate(&self, scope: &Scope, id: i64) -> Result<Estate, StoreError> {
+        let mut args = crate::args![id];
+        let sc = scope_clause(scope, &mut args);
+        self.fetch_one(&format!("SELECT {ESTATE_COLS} FROM estates e WHERE e.id = $1 AND {sc}"), args).await
+    }
+
+    /// Creates an estate in scope.
+    pub async fn create_estate(&self, actor: &Actor, scope: &Scope, r: &EstateRecord) -> Result<Estate, StoreError> {
+        if !in_scope(scope, r.community_code.as_str()) {
+            return Err(StoreError::Invalid(ValidationErrors::one(
+                "community_code",
+                r.community_code.as_str(),
+                "is outside the region you work in",
+            )));
+        }
+        let mut tx = self.begin().await?;
+        let now = crate::now();
+        let mut args = record_args(r);
+        args.push(now.clone().into());
+        args.push(now.into());
+        let id = tx
+            .scalar(
+                &format!(
+                    "INSERT INTO estates ({WRITE_COLS}, created_at, updated_at) VALUES \
+                     ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) RETURNING id"
+                ),
+                args,
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Duplicate(_) => StoreError::Duplicate(format!("an estate with code '{}' exists", r.code)),
+                StoreError::MissingReference(_) => unknown_community(r),
+                e => e,
+            })?;
+        let created = tx.fetch_one::<Estate>(&format!("SELECT {ESTATE_COLS} FROM estates e WHERE e.id = $1"), crate::args![id]).await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "create",
+                entity: "estate",
+                entity_id: id.to_string(),
+                region_code: created.community_code.clone(),
+                before: None,
+                after: Some(estate_json(&created)),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Replaces an estate's registry fields; both the old and the new community must be in scope.
+    pub async fn update_estate(&self, actor: &Actor, scope: &Scope, id: i64, r: &EstateRecord) -> Result<Estate, StoreError> {
+        let before = self.get_estate(scope, id).await?;
+        if !in_scope(scope, &before.community_code) || !in_scope(scope, r.community_code.as_str()) {
+            return Err(StoreError::Invalid(ValidationErrors::one(
+                "community_code",
+                r.community_code.as_str(),
+                "is outside the region you work in",
+            )));
+        }
+        let mut tx = self.begin().await?;
+        let mut args = record_args(r);
+        args.push(crate::now().into());
+        args.push(id.into());
+        let sets: Vec<String> = WRITE_COLS.split(", ").enumerate().map(|(i, c)| format!("{} = ${}", c.trim(), i + 1)).collect();
+        tx.execute(&format!("UPDATE estates SET {}, updated_at = $18 WHERE id = $19", sets.join(", ")), args).await.map_err(
+            |e| match e {
+                StoreError::Duplicate(_) => StoreError::Duplicate(format!("an estate with code '{}' exists", r.code)),
+                StoreError::MissingReference(_) => unknown_community(r),
+                e => e,
+            },
+        )?;
+        let after = tx.fetch_one::<Estate>(&format!("SELECT {ESTATE_COLS} FROM estates e WHERE e.id = $1"), crate::args![id]).await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "update",
+                entity: "estate",
+                entity_id: id.to_string(),
+                region_code: after.community_code.clone(),
+                before: Some(estate_json(&before)),
+                after: Some(estate_json(&after)),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Points of all located estates, for the map's tile cache (scoping happens when tiles are cut).
+    pub async fn map_points(&self) -> Result<Vec<MapPoint>, StoreError> {
+        self.fetch_all(
+            "SELECT id, community_code, lon, lat, build_year, status FROM estates WHERE lon IS NOT NULL AND lat IS NOT NULL",
+            vec![],
+        )
+        .await
+    }
+
+    /// Ids of the estates a company or resident account is attached to.
+    pub async fn attached_estate_ids(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = self.fetch_all("SELECT estate_id FROM user_estates WHERE user_id = $1", crate::args![user_id]).await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Counts of estates by status and by build decade in scope, for the dashboard.
+    pub async fn estate_breakdown(&self, scope: &Scope) -> Result<(Vec<(String, i64)>, Vec<(i64, i64)>), StoreError> {
+        let mut args = Vec::new();
+        let sc = scope_clause(scope, &mut args);
+        let by_status: Vec<(String, i64)> = self
+            .fetch_all(&format!("SELECT e.status, COUNT(*) FROM estates e WHERE {sc} GROUP BY e.status ORDER BY e.status"), args.clone())
+            .await?;
+        let by_decade: Vec<(i64, i64)> = self
+            .fetch_all(
+                &format!(
+                    "SELECT CAST((e.build_year / 10) * 10 AS BIGINT) AS decade, COUNT(*) FROM estates e WHERE {sc} \
+                     GROUP BY (e.build_year / 10) * 10 ORDER BY decade"
+                ),
+                args,
+            )
+            .await?;
+        Ok((by_status, by_decade))
+    }
+
+    /// Buildings of an estate in scope, with their dwelling counts.
+    pub async fn list_buildings(&self, scope: &Scope, estate_id: i64) -> Result<Vec<Building>, StoreError> {
+        self.get_estate(scope, estate_id).await?;
+        self.fetch_all(
+            "SELECT b.id, b.estate_id, b.number, b.floors, b.stairwells, b.has_lift, b.structure, b.build_year, \
+             (SELECT COUNT(*) FROM dwellings d WHERE d.building_id = b.id) AS dwelling_count \
+             FROM buildings b WHERE b.estate_id = $1 ORDER BY LENGTH(b.number), b.number",
+            crate::args![estate_id],
+        )
+        .await
+    }
+
+    /// Adds a building to an estate in scope.
+    pub async fn create_building(&self, actor: &Actor, scope: &Scope, estate_id: i64, b: &BuildingRecord) -> Result<Building, StoreError> {
+        let estate = self.get_estate(scope, estate_id).await?;
+        let mut tx = self.begin().await?;
+        let id = tx
+            .scalar(
+                "INSERT INTO buildings (estate_id, number, floors, stairwells, has_lift, structure, build_year) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                crate::args![estate_id, b.number.as_str(), b.floors, b.stairwells, b.has_lift, b.structure.as_str(), b.build_year],
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Duplicate(_) => StoreError::Duplicate(format!("building '{}' exists in this estate", b.number)),
+                e => e,
+            })?;
+        tx.audit(
+            actor,
+            Change {
+                action: "create",
+                entity: "building",
+                entity_id: id.to_string(),
+                region_code: estate.community_code.clone(),
+                before: None,
+                after: Some(serde_json::json!({"estate_id": estate_id, "number": b.number, "floors": b.floors})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let all = self.list_buildings(scope, estate_id).await?;
+        all.into_iter().find(|x| x.id == id).ok_or(StoreError::NotFound)
+    }
+
+    /// A page of an estate's dwellings (optionally one building's), with owners.
+    pub async fn list_dwellings(
+        &self,
+        scope: &Scope,
+        estate_id: i64,
+        building_id: Option<i64>,
+        page: i64,
+        per_page: i64,
+    ) -> Result<(Vec<Dwelling>, i64), StoreError> {
+        self.get_estate(scope, estate_id).await?;
+        let per_page = per_page.clamp(1, 1000);
+        let page = page.max(1);
+        let b = building_id.unwrap_or(-1);
+        let total = self
+            .scalar(
+                "SELECT COUNT(*) FROM dwellings d WHERE d.estate_id = $1 AND ($2 < 0 OR d.building_id = $2)",
+                crate::args![estate_id, b],
+            )
+            .await?;
+        let mut rows: Vec<Dwelling> = self
+            .fetch_all(
+                "SELECT d.id, d.estate_id, d.building_id, b.number AS building_number, d.stairwell, d.floor, d.number, \
+                 d.exclusive_area, d.occupancy, d.residents_60_plus FROM dwellings d JOIN buildings b ON b.id = d.building_id \
+                 WHERE d.estate_id = $1 AND ($2 < 0 OR d.building_id = $2) \
+                 ORDER BY LENGTH(b.number), b.number, d.stairwell, d.floor, d.number LIMIT $3 OFFSET $4",
+                crate::args![estate_id, b, per_page, (page - 1) * per_page],
+            )
+            .await?;
+        if !rows.is_empty() {
+            let ids: Vec<String> = rows.iter().map(|d| d.id.to_string()).collect();
+            let owners: Vec<Owner> = self
+                .fetch_all(
+                    &format!(
+                        "SELECT dwelling_id, name, phone, share_bp FROM dwelling_owners WHERE dwelling_id IN ({}) ORDER BY id",
+                        ids.join(",")
+                    ),
+                    vec![],
+                )
+                .await?;
+            let mut by: HashMap<i64, Vec<Owner>> = HashMap::new();
+            for o in owners {
+                by.entry(o.dwelling_id).or_default().push(o);
+            }
+            for d in &mut rows {
+                d.owners = by.remove(&d.id).unwrap_or_default();
+            }
+        }
+        Ok((rows, total))
+    }
+
+    /// Imports estates all-or-nothing: new codes are created, known codes updated. Every row is
+    /// checked against scope and regions first; if any fails, nothing is written and all are listed.
+    pub async fn import_estates(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        source: &str,
+        rows: &[(usize, EstateRecord)],
+    ) -> Result<ImportSummary, Vec<RowError>> {
+        let internal = |e: StoreError| vec![RowError { row: 0, column: String::new(), value: String::new(), reason: e.to_string() }];
+        let mut errors = Vec::new();
+        let codes: Vec<String> = rows.iter().map(|(_, r)| r.community_code.as_str().to_string()).collect();
+        let mut unique = codes.clone();
+        unique.sort();
+        unique.dedup();
+        let known = self.region_names(&unique).await.map_err(internal)?;
+        let mut existing: HashMap<String, Estate> = HashMap::new();
+        let estate_codes: Vec<String> = rows.iter().map(|(_, r)| r.code.clone()).collect();
+        for chunk in estate_codes.chunks(500) {
+            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let found: Vec<Estate> = self
+                .fetch_all(
+                    &format!("SELECT {ESTATE_COLS} FROM estates e WHERE e.code IN ({})", ph.join(",")),
+                    chunk.iter().map(Arg::from).collect(),
+                )
+                .await
+                .map_err(internal)?;
+            existing.extend(found.into_iter().map(|e| (e.code.clone(), e)));
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (row, r) in rows {
+            if let Some(first) = seen.insert(r.code.as_str(), *row) {
+                errors.push(RowError {
+                    row: *row,
+                    column: "code".into(),
+                    value: r.code.clone(),
+                    reason: format!("repeats the code of row {first}"),
+                });
+            }
+            let cc = r.community_code.as_str();
+            if !known.contains_key(cc) {
+                errors.push(RowError {
+                    row: *row,
+                    column: "community_code".into(),
+                    value: cc.into(),
+                    reason: "is not a known community committee".into(),
+                });
+            } else if !in_scope(scope, cc) {
+                errors.push(RowError {
+                    row: *row,
+                    column: "community_code".into(),
+                    value: cc.into(),
+                    reason: "is outside the region you work in".into(),
+                });
+            }
+            if let Some(old) = existing.get(&r.code) {
+                if !in_scope(scope, &old.community_code) {
+                    errors.push(RowError {
+                        row: *row,
+                        column: "code".into(),
+                        value: r.code.clone(),
+                        reason: "belongs to an estate outside the region you work in".into(),
+                    });
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let write = async {
+            let mut tx = self.begin().await?;
+            let now = crate::now();
+            let mut summary = ImportSummary::default();
+            let mut batch = Vec::new();
+            for (_, r) in rows {
+                if existing.contains_key(&r.code) {
+                    summary.updated += 1;
+                } else {
+                    summary.created += 1;
+                }
+                let mut a = record_args(r);
+                a.push(now.clone().into());
+                a.push(now.clone().into());
+                batch.push(a);
+            }
+            upsert_estates(&mut tx, batch).await?;
+            let before: Vec<serde_json::Value> = rows.iter().filter_map(|(_, r)| existing.get(&r.code)).map(estate_json).collect();
+            let region = match scope {
+                Scope::Region(rc) => rc.as_str().to_string(),
+                Scope::Attached { .. } => String::new(),
+            };
+            tx.audit(
+                actor,
+                Change {
+                    action: "import",
+                    entity: "estate",
+                    entity_id: source.to_string(),
+                    region_code: region,
+                    before: if before.is_empty() { None } else { Some(serde_json::Value::Array(before)) },
+                    after: Some(serde_json::json!({"created": summary.created, "updated": summary.updated,
+                        "codes": rows.iter().map(|(_, r)| r.code.as_str()).collect::<Vec<_>>()})),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(summary)
+        };
+        write.await.map_err(internal)
+    }
+
+    /// Imports buildings all-or-nothing, by estate code and building number (known ones are updated).
+    pub async fn import_buildings(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        source: &str,
+        rows: &[(usize, String, BuildingRecord)],
+    ) -> Result<ImportSummary, Vec<RowError>> {
+        let internal = |e: StoreError| vec![RowError { row: 0, column: String::new(), value: String::new(), reason: e.to_string() }];
+        let estates = self.estate_ids_by_code(scope, rows.iter().map(|r| r.1.clone()).collect()).await.map_err(internal)?;
+        let mut errors = Vec::new();
+        let mut seen: HashMap<(String, String), usize> = HashMap::new();
+        for (row, code, b) in rows {
+            if !estates.contains_key(code) {
+                errors.push(RowError {
+                    row: *row,
+                    column: "estate_code".into(),
+                    value: code.clone(),
+                    reason: "no estate with this code in your region".into(),
+                });
+            }
+            if let Some(first) = seen.insert((code.clone(), b.number.clone()), *row) {
+                errors.push(RowError {
+                    row: *row,
+                    column: "number".into(),
+                    value: b.number.clone(),
+                    reason: format!("repeats the building of row {first}"),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let write = async {
+            let mut tx = self.begin().await?;
+            let before = tx.scalar("SELECT COUNT(*) FROM buildings", vec![]).await?;
+            for chunk in rows.chunks(1000) {
+                let mut sql =
+                    String::from("INSERT INTO buildings (estate_id, number, floors, stairwells, has_lift, structure, build_year) VALUES ");
+                let mut args = Vec::new();
+                for (i, (_, code, b)) in chunk.iter().enumerate() {
+                    let n = i * 7;
+                    sql.push_str(&format!(
+                        "{}(${},${},${},${},${},${},${})",
+                        if i > 0 { "," } else { "" },
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7
+                    ));
+                    args.extend(crate::args![
+                        estates[code].0,
+                        b.number.as_str(),
+                        b.floors,
+                        b.stairwells,
+                        b.has_lift,
+                        b.structure.as_str(),
+                        b.build_year
+                    ]);
+                }
+                sql.push_str(
+                    " ON CONFLICT (estate_id, number) DO UPDATE SET floors = excluded.floors, stairwells = excluded.stairwells, \
+                    has_lift = excluded.has_lift, structure = excluded.structure, build_year = excluded.build_year",
+                );
+                tx.execute(&sql, args).await?;
+            }
+            let after = tx.scalar("SELECT COUNT(*) FROM buildings", vec![]).await?;
+            let created = usize::try_from(after - before).unwrap_or(0);
+            let summary = ImportSummary { created, updated: rows.len().saturating_sub(created) };
+            tx.audit(actor, import_change("building", source, scope, &summary)).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(summary)
+        };
+        write.await.map_err(internal)
+    }
+
+    /// Imports dwellings and their owners all-or-nothing, by estate code, building number and dwelling number.
+    pub async fn import_dwellings(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        source: &str,
+        rows: &[(usize, String, String, DwellingRecord)],
+    ) -> Result<ImportSummary, Vec<RowError>> {
+        let internal = |e: StoreError| vec![RowError { row: 0, column: String::new(), value: String::new(), reason: e.to_string() }];
+        let estates = self.estate_ids_by_code(scope, rows.iter().map(|r| r.1.clone()).collect()).await.map_err(internal)?;
+        let mut buildings: HashMap<(i64, String), i64> = HashMap::new();
+        let ids: Vec<i64> = estates.values().map(|v| v.0).collect();
+        for chunk in ids.chunks(500) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let found: Vec<(i64, i64, String)> = self
+                .fetch_all(&format!("SELECT id, estate_id, number FROM buildings WHERE estate_id IN ({})", list.join(",")), vec![])
+                .await
+                .map_err(internal)?;
+            buildings.extend(found.into_iter().map(|(id, e, n)| ((e, n), id)));
+        }
+        let mut errors = Vec::new();
+        let mut seen: HashMap<(i64, String), usize> = HashMap::new();
+        let mut resolved = Vec::with_capacity(rows.len());
+        for (row, code, bnum, d) in rows {
+            let Some((estate_id, _)) = estates.get(code) else {
+                errors.push(RowError {
+                    row: *row,
+                    column: "estate_code".into(),
+                    value: code.clone(),
+                    reason: "no estate with this code in your region".into(),
+                });
+                continue;
+            };
+            let Some(building_id) = buildings.get(&(*estate_id, bnum.clone())) else {
+                errors.push(RowError {
+                    row: *row,
+                    column: "building_number".into(),
+                    value: bnum.clone(),
+                    reason: "no such building in this estate; import buildings first".into(),
+                });
+                continue;
+            };
+            if let Some(first) = seen.insert((*building_id, d.number.clone()), *row) {
+                errors.push(RowError {
+                    row: *row,
+                    column: "number".into(),
+                    value: d.number.clone(),
+                    reason: format!("repeats the dwelling of row {first}"),
+                });
+            }
+            resolved.push((*estate_id, *building_id, d));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let write = async {
+            let mut tx = self.begin().await?;
+            let before = tx.scalar("SELECT COUNT(*) FROM dwellings", vec![]).await?;
+            for chunk in resolved.chunks(1000) {
+                let mut sql = String::from("INSERT INTO dwellings (estate_id, building_id, stairwell, floor, number, exclusive_area, occupancy, residents_60_plus) VALUES ");
+                let mut args = Vec::new();
+                for (i, (e, b, d)) in chunk.iter().enumerate() {
+                    let n = i * 8;
+                    sql.push_str(&format!(
+                        "{}(${},${},${},${},${},${},${},${})",
+                        if i > 0 { "," } else { "" },
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7,
+                        n + 8
+                    ));
+                    args.extend(crate::args![
+                        *e,
+                        *b,
+                        d.stairwell,
+                        d.floor,
+                        d.number.as_str(),
+                        d.exclusive_area.hundredths(),
+                        d.occupancy.as_str(),
+                        d.residents_60_plus
+                    ]);
+                }
+                sql.push_str(" ON CONFLICT (building_id, number) DO UPDATE SET stairwell = excluded.stairwell, floor = excluded.floor, \
+                    exclusive_area = excluded.exclusive_area, occupancy = excluded.occupancy, residents_60_plus = excluded.residents_60_plus");
+                tx.execute(&sql, args).await?;
+                // Owners are replaced as a whole for the dwellings of this chunk.
+                let keys: Vec<Vec<Arg>> = chunk.iter().map(|(_, b, d)| crate::args![*b, d.number.as_str()]).collect();
+                let mut ids: HashMap<(i64, String), i64> = HashMap::new();
+                let bids: Vec<String> =
+                    chunk.iter().map(|(_, b, _)| b.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                let found: Vec<(i64, i64, String)> = tx
+                    .fetch_all(&format!("SELECT id, building_id, number FROM dwellings WHERE building_id IN ({})", bids.join(",")), vec![])
+                    .await?;
+                ids.extend(found.into_iter().map(|(id, b, n)| ((b, n), id)));
+                drop(keys);
+                let dids: Vec<i64> = chunk.iter().filter_map(|(_, b, d)| ids.get(&(*b, d.number.clone())).copied()).collect();
+                let list: Vec<String> = dids.iter().map(i64::to_string).collect();
+                tx.execute(&format!("DELETE FROM dwelling_owners WHERE dwelling_id IN ({})", list.join(",")), vec![]).await?;
+                let owner_rows: Vec<Vec<Arg>> = chunk
+                    .iter()
+                    .filter_map(|(_, b, d)| ids.get(&(*b, d.number.clone())).map(|id| (*id, d)))
+                    .flat_map(|(id, d)| {
+                        d.owners.iter().map(move |(name, phone, share)| crate::args![id, name.as_str(), phone.as_str(), *share])
+                    })
+                    .collect();
+                tx.insert_many("dwelling_owners", &["dwelling_id", "name", "phone", "share_bp"], owner_rows).await?;
+            }
+            let after = tx.scalar("SELECT COUNT(*) FROM dwellings", vec![]).await?;
+            let created = usize::try_from(after - before).unwrap_or(0);
+            let summary = ImportSummary { created, updated: resolved.len().saturating_sub(created) };
+            tx.audit(actor, import_change("dwelling", source, scope, &summary)).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(summary)
+        };
+        write.await.map_err(internal)
+    }
+
+    /// Estate ids and communities by code, only for estates in scope.
+    async fn estate_ids_by_code(&self, scope: &Scope, mut codes: Vec<String>) -> Result<HashMap<String, (i64, String)>, StoreError> {
+        codes.sort();
+        codes.dedup();
+        let mut out = HashMap::new();
+        for chunk in codes.chunks(500) {
+            let mut args: Vec<Arg> = chunk.iter().map(Arg::from).collect();
+            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sc = scope_clause(scope, &mut args);
+            let found: Vec<(i64, String, String)> = self
+                .fetch_all(
+                    &format!("SELECT e.id, e.code, e.community_code FROM estates e WHERE e.code IN ({}) AND {sc}", ph.join(",")),
+                    args,
+                )
+                .await?;
+            out.extend(found.into_iter().map(|(id, code, cc)| (code, (id, cc))));
+        }
+        Ok(out)
+    }
+}
+
+fn import_change<'a>(entity: &'a str, source: &str, scope: &Scope, s: &ImportSummary) -> Change<'a> {
+    Change {
+        action: "import",
+        entity,
+        entity_id: source.to_string(),
+        region_code: match scope {
+            Scope::Region(rc) => rc.as_str().to_string(),
+            Scope::Attached { .. } => String::new(),
+        },
+        before: None,
+        after: Some(serde_json::json!({"created": s.created, "updated": s.updated})),
+    }
+}
+
+/// Inserts or updates estates by code in multi-row statements (each row: WRITE_COLS, created_at, updated_at).
+pub(crate) async fn upsert_estates(tx: &mut Tx, rows: Vec<Vec<Arg>>) -> Result<(), StoreError> {
+    let cols: Vec<&str> = WRITE_COLS.split(", ").map(str::trim).collect();
+    let updates: Vec<String> = cols.iter().filter(|c| **c != "code").map(|c| format!("{c} = excluded.{c}")).collect();
+    let per = cols.len() + 2;
+    for chunk in rows.chunks(1000) {
+        let mut sql = format!("INSERT INTO estates ({WRITE_COLS}, created_at, updated_at) VALUES ");
+        for i in 0..chunk.len() {
+            let ph: Vec<String> = (1..=per).map(|k| format!("${}", i * per + k)).collect();
+            sql.push_str(&format!("{}({})", if i > 0 { "," } else { "" }, ph.join(",")));
+        }
+        sql.push_str(&format!(" ON CONFLICT (code) DO UPDATE SET {}, updated_at = excluded.updated_at", updates.join(", ")));
+        tx.execute(&sql, chunk.iter().flatten().cloned().collect()).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! Huanxin's storage: the same SQL and the same code path on embedded SQLite (default) and PostgreSQL.
+//!
+//! Queries are written once with `$1`-style placeholders (both engines accept them) and run through
+//! [`Db`] or [`Tx`], which pick the engine at run time. Each domain area has its own module.
+
+pub mod accounts;
+pub mod audit;
+pub mod backup;
+mod db;
+pub mod error;
+pub mod estates;
+mod migrations;
+pub mod regions;
+
+pub use db::{Arg, Db, Engine, Tx};
+pub use error::StoreError;
+
+/// The time now as stored: RFC 3339 in UTC.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

