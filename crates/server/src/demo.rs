@@ -62,9 +62,9 @@ pub async fn load_demo(db: &Db, year: i64) -> Result<usize, ApiError> {
                 dwellings.push((row, d.estate_code.clone(), d.building_number.clone(), d.validate()?));
             }
         }
-        created = db.import_estates(&actor, &scope, "demo", &estates).await.map_err(to_api)?.created;
-        db.import_buildings(&actor, &scope, "demo", &buildings).await.map_err(to_api)?;
-        db.import_dwellings(&actor, &scope, "demo", &dwellings).await.map_err(to_api)?;
+        created = db.import_estates(&actor, &scope, "demo", false, &estates).await.map_err(to_api)?.created;
+        db.import_buildings(&actor, &scope, "demo", false, &buildings).await.map_err(to_api)?;
+        db.import_dwellings(&actor, &scope, "demo", false, &dwellings).await.map_err(to_api)?;
     }
     let hash = hash_password(DEMO_PASSWORD)?;
     for (name, display, role, region) in DEMO_USERS {

@@ -737,11 +737,18 @@ pub async fn import_file(
                 }
             }
         }
+        let checked = checked(db.import_estates(actor, scope, name, true, &records).await, columns, &mut errors);
         finish_check(&mut errors, records.is_empty())?;
         if dry_run {
-            return Ok(ImportResult { rows: records.len(), created: 0, updated: 0, blank_rows_skipped: blank, dry_run: true });
+            return Ok(ImportResult {
+                rows: records.len(),
+                created: checked.created,
+                updated: checked.updated,
+                blank_rows_skipped: blank,
+                dry_run: true,
+            });
         }
-        let s = db.import_estates(actor, scope, name, &records).await.map_err(ApiError::ImportRejected)?;
+        let s = db.import_estates(actor, scope, name, false, &records).await.map_err(ApiError::ImportRejected)?;
         s
     } else {
         if is_geojson {
@@ -770,11 +777,12 @@ pub async fn import_file(
                 }
                 errors.extend(r.errors);
             }
+            checked(db.import_buildings(actor, scope, name, true, &records).await, columns, &mut errors);
             finish_check(&mut errors, records.is_empty())?;
             if dry_run {
                 return Ok(ImportResult { rows: records.len(), created: 0, updated: 0, blank_rows_skipped: blank, dry_run: true });
             }
-            db.import_buildings(actor, scope, name, &records).await.map_err(ApiError::ImportRejected)?
+            db.import_buildings(actor, scope, name, false, &records).await.map_err(ApiError::ImportRejected)?
         } else {
             let mut records = Vec::new();
             for (row, cells) in &table.rows {
@@ -823,11 +831,12 @@ pub async fn import_file(
                 }
                 errors.extend(r.errors);
             }
+            checked(db.import_dwellings(actor, scope, name, true, &records).await, columns, &mut errors);
             finish_check(&mut errors, records.is_empty())?;
             if dry_run {
                 return Ok(ImportResult { rows: records.len(), created: 0, updated: 0, blank_rows_skipped: blank, dry_run: true });
             }
-            db.import_dwellings(actor, scope, name, &records).await.map_err(ApiError::ImportRejected)?
+            db.import_dwellings(actor, scope, name, false, &records).await.map_err(ApiError::ImportRejected)?
         }
     };
     Ok(ImportResult {
@@ -837,6 +846,22 @@ pub async fn import_file(
         blank_rows_skipped: blank,
         dry_run: false,
     })
+}
+
+/// Adds the store's reference checks (scope, regions, duplicates) to the row errors found so far.
+fn checked(result: Result<ImportSummary, Vec<RowError>>, columns: &[Column], errors: &mut Vec<RowError>) -> ImportSummary {
+    match result {
+        Ok(s) => s,
+        Err(rows) => {
+            errors.extend(rows.into_iter().map(|mut r| {
+                if let Some(c) = columns.iter().find(|c| c.key == r.column) {
+                    r.column = c.header.to_string();
+                }
+                r
+            }));
+            ImportSummary::default()
+        }
+    }
 }
 
 fn finish_check(errors: &mut Vec<RowError>, no_rows: bool) -> Result<(), ApiError> {

@@ -131,7 +131,7 @@ impl AppState {
 /// Health: answers when the server and its database are up.
 #[utoipa::path(get, path = "/api/v1/health", tag = "system", responses((status = 200, description = "up")))]
 pub async fn health(axum::extract::State(st): axum::extract::State<AppState>) -> Result<Json<serde_json::Value>, error::ApiError> {
-    st.db.scalar("SELECT 1", vec![]).await?;
+    st.db.scalar("SELECT CAST(1 AS BIGINT)", vec![]).await?;
     Ok(Json(serde_json::json!({
         "status": "ok",
         "database": format!("{:?}", st.db.engine()).to_lowercase(),

@@ -524,11 +524,13 @@ impl Db {
 
     /// Imports estates all-or-nothing: new codes are created, known codes updated. Every row is
     /// checked against scope and regions first; if any fails, nothing is written and all are listed.
+    /// With `check_only`, only the checks run.
     pub async fn import_estates(
         &self,
         actor: &Actor,
         scope: &Scope,
         source: &str,
+        check_only: bool,
         rows: &[(usize, EstateRecord)],
     ) -> Result<ImportSummary, Vec<RowError>> {
         let internal = |e: StoreError| vec![RowError { row: 0, column: String::new(), value: String::new(), reason: e.to_string() }];
@@ -591,6 +593,10 @@ impl Db {
         if !errors.is_empty() {
             return Err(errors);
         }
+        if check_only {
+            let updated = rows.iter().filter(|r| existing.contains_key(&r.1.code)).count();
+            return Ok(ImportSummary { created: rows.len() - updated, updated });
+        }
         let write = async {
             let mut tx = self.begin().await?;
             let now = crate::now();
@@ -638,6 +644,7 @@ impl Db {
         actor: &Actor,
         scope: &Scope,
         source: &str,
+        check_only: bool,
         rows: &[(usize, String, BuildingRecord)],
     ) -> Result<ImportSummary, Vec<RowError>> {
         let internal = |e: StoreError| vec![RowError { row: 0, column: String::new(), value: String::new(), reason: e.to_string() }];
@@ -664,6 +671,9 @@ impl Db {
         }
         if !errors.is_empty() {
             return Err(errors);
+        }
+        if check_only {
+            return Ok(ImportSummary::default());
         }
         let write = async {
             let mut tx = self.begin().await?;
@@ -717,6 +727,7 @@ impl Db {
         actor: &Actor,
         scope: &Scope,
         source: &str,
+        check_only: bool,
         rows: &[(usize, String, String, DwellingRecord)],
     ) -> Result<ImportSummary, Vec<RowError>> {
         let internal = |e: StoreError| vec![RowError { row: 0, column: String::new(), value: String::new(), reason: e.to_string() }];
@@ -765,6 +776,9 @@ impl Db {
         }
         if !errors.is_empty() {
             return Err(errors);
+        }
+        if check_only {
+            return Ok(ImportSummary::default());
         }
         let write = async {
             let mut tx = self.begin().await?;

@@ -1,0 +1,460 @@
+//! HTTP integration tests: the real server, a fresh database each, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{TestApp, ESTATES};
+use serde_json::json;
+
+both_engines!(
+    health_and_sign_in,
+    login_is_throttled,
+    list_filters_sorts_and_pages,
+    estate_create_update_and_audit,
+    bad_input_is_named_and_changes_nothing,
+    roles_see_and_change_only_their_scope,
+    user_administration_is_scoped,
+    import_reports_rows_and_is_all_or_nothing,
+    import_csv_gbk_buildings_dwellings_and_geojson,
+    export_matches_the_filter,
+    map_tiles_follow_scope,
+    regions_tree,
+);
+
+async fn count(c: &common::Client, query: &str) -> i64 {
+    let (s, b) = c.get(&format!("/api/v1/estates?{query}")).await;
+    assert_eq!(s, 200, "{b}");
+    b["total"].as_i64().unwrap()
+}
+
+async fn health_and_sign_in(app: &TestApp) {
+    let anon = app.anonymous();
+    let (s, b) = anon.get("/api/v1/health").await;
+    assert_eq!(s, 200);
+    assert_eq!(b["status"], "ok");
+    let (s, b) = anon.get("/api/v1/estates").await;
+    assert_eq!(s, 401);
+    assert_eq!(b["status"], 401);
+    let (s, _) = anon.post("/api/v1/auth/login", json!({"username": "county_admin", "password": "wrong-password"})).await;
+    assert_eq!(s, 401);
+    let (s, _) = anon.post("/api/v1/auth/login", json!({"username": "nobody", "password": "x"})).await;
+    assert_eq!(s, 401);
+    let c = app.client("county_admin").await;
+    let (s, me) = c.get("/api/v1/auth/me").await;
+    assert_eq!(s, 200);
+    assert_eq!(me["role"], "county_admin");
+    assert_eq!(me["region_name"], "惠安县");
+    let (s, doc) = anon.get("/api/openapi.json").await;
+    assert_eq!(s, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/api/v1/estates"]["get"].is_object());
+    // Signing out ends the session for the token too.
+    let (s, _) = c.post("/api/v1/auth/logout", json!({})).await;
+    assert_eq!(s, 204);
+    let (s, _) = c.get("/api/v1/auth/me").await;
+    assert_eq!(s, 401);
+}
+
+async fn login_is_throttled(app: &TestApp) {
+    let anon = app.anonymous();
+    for _ in 0..5 {
+        let (s, _) = anon.post("/api/v1/auth/login", json!({"username": "street_staff", "password": "bad-guess"})).await;
+        assert_eq!(s, 401);
+    }
+    // Now even the right password is refused for a while.
+    let (s, b) = anon.post("/api/v1/auth/login", json!({"username": "street_staff", "password": common::PASSWORD})).await;
+    assert_eq!(s, 429, "{b}");
+    // Other users are not locked out by it.
+    let (s, _) = anon.post("/api/v1/auth/login", json!({"username": "county_staff", "password": common::PASSWORD})).await;
+    assert_eq!(s, 200);
+}
+
+async fn list_filters_sorts_and_pages(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    assert_eq!(count(&c, "").await, ESTATES as i64);
+    let (_, page) = c.get("/api/v1/estates?per_page=5&page=2&sort=-build_year").await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    let years: Vec<i64> = items.iter().map(|e| e["build_year"].as_i64().unwrap()).collect();
+    assert!(years.windows(2).all(|w| w[0] >= w[1]), "{years:?}");
+    let eligible = count(&c, "eligible=true").await;
+    let ineligible = count(&c, "eligible=false").await;
+    assert_eq!(eligible + ineligible, ESTATES as i64);
+    assert_eq!(page["totals"]["eligible"].as_i64().unwrap(), eligible);
+    let old = count(&c, "build_year_to=1989").await;
+    let (_, all) = c.get("/api/v1/estates?per_page=100").await;
+    let expected_old = all["items"].as_array().unwrap().iter().filter(|e| e["build_year"].as_i64().unwrap() <= 1989).count();
+    assert_eq!(old, expected_old as i64);
+    // Free text matches a name fragment; a region filter narrows to a street.
+    let first_name = all["items"][0]["name"].as_str().unwrap().to_string();
+    let frag: String = first_name.chars().take(2).collect();
+    assert!(count(&c, &format!("q={frag}")).await >= 1);
+    let in_street = count(&c, "region=350521100").await;
+    let expected_street =
+        all["items"].as_array().unwrap().iter().filter(|e| e["community_code"].as_str().unwrap().starts_with("350521100")).count();
+    assert_eq!(in_street, expected_street as i64);
+    assert_eq!(count(&c, "status=surveyed").await, ESTATES as i64);
+    assert_eq!(count(&c, "status=accepted").await, 0);
+    // A wildcard in free text is literal, not a pattern.
+    assert_eq!(count(&c, "q=%25").await, 0);
+    let (s, _) = c.get("/api/v1/estates?region=12x").await;
+    assert_eq!(s, 422);
+    let (s, b) = c.get("/api/v1/estates?page=abc").await;
+    assert_eq!(s, 422);
+    assert_eq!(b["errors"][0]["field"], "page");
+}
+
+fn estate_body(code: &str, community: &str) -> serde_json::Value {
+    json!({"code": code, "name": "测试小区", "community_code": community, "build_year": 1992, "households": 40,
+           "floor_area_m2": 3200.5, "lon": 118.8, "lat": 25.03, "ownership_type": "房改房", "phone": "13812345678"})
+}
+
+async fn estate_create_update_and_audit(app: &TestApp) {
+    let c = app.client("county_staff").await;
+    let (s, e) = c.post("/api/v1/estates", estate_body("T-1", "350521100002")).await;
+    assert_eq!(s, 201, "{e}");
+    assert_eq!(e["ownership_type"], "reformed");
+    assert_eq!(e["floor_area_m2"], 3200.5);
+    assert_eq!(e["eligible"], true);
+    assert_eq!(e["community_name"], "西北社区居委会");
+    let id = e["id"].as_i64().unwrap();
+    let mut body = estate_body("T-1", "350521100002");
+    body["name"] = json!("测试小区（改）");
+    body["datum"] = json!("gcj02");
+    let (s, u) = c.put(&format!("/api/v1/estates/{id}"), body).await;
+    assert_eq!(s, 200, "{u}");
+    assert_eq!(u["name"], "测试小区（改）");
+    assert!(u["lon"].as_f64().unwrap() < 118.8, "GCJ-02 input is moved back to WGS-84");
+    let (s, dup) = c.post("/api/v1/estates", estate_body("T-1", "350521100002")).await;
+    assert_eq!(s, 409, "{dup}");
+    let (s, log) = c.get(&format!("/api/v1/audit?entity=estate&entity_id={id}")).await;
+    assert_eq!(s, 200);
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["action"], "update");
+    assert_eq!(items[0]["username"], "county_staff");
+    assert!(items[0]["before_json"].as_str().unwrap().contains("测试小区"));
+    assert!(items[0]["after_json"].as_str().unwrap().contains("测试小区（改）"));
+    // Buildings: add one, refuse a duplicate number.
+    let (s, b) = c.post(&format!("/api/v1/estates/{id}/buildings"), json!({"number": "1号楼", "floors": 6, "structure": "砖混"})).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, _) = c.post(&format!("/api/v1/estates/{id}/buildings"), json!({"number": "1号楼", "floors": 6})).await;
+    assert_eq!(s, 409);
+    let (s, list) = c.get(&format!("/api/v1/estates/{id}/buildings")).await;
+    assert_eq!(s, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+async fn bad_input_is_named_and_changes_nothing(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let before = count(&c, "").await;
+    let (s, b) = c.post_raw("/api/v1/estates", "application/json", b"{not json".to_vec()).await;
+    assert!(s == 400 || s == 422, "{s} {b}");
+    assert_eq!(b["status"].as_u64().unwrap() as u16, s);
+    let (s, b) =
+        c.post("/api/v1/estates", json!({"code": "B-1", "name": "x", "community_code": "350521100001", "build_year": "1990"})).await;
+    assert_eq!(s, 422);
+    assert_eq!(b["errors"][0]["field"], "build_year");
+    let mut bad = estate_body("B-2", "350521100001");
+    bad["build_year"] = json!(2999);
+    bad["floor_area_m2"] = json!(-5);
+    bad["households"] = json!(-1);
+    let (s, b) = c.post("/api/v1/estates", bad).await;
+    assert_eq!(s, 422);
+    let fields: Vec<&str> = b["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"build_year") && fields.contains(&"floor_area_m2") && fields.contains(&"households"), "{fields:?}");
+    let (s, b) = c.post("/api/v1/estates", estate_body("B-3", "350521199999")).await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["errors"][0]["field"], "community_code");
+    let (s, _) = c.get("/api/v1/estates/abc").await;
+    assert_eq!(s, 400);
+    let (s, _) = c.get("/api/v1/estates/999999").await;
+    assert_eq!(s, 404);
+    assert_eq!(count(&c, "").await, before);
+}
+
+async fn roles_see_and_change_only_their_scope(app: &TestApp) {
+    let other = app.other_county_estate;
+    let total_huian = ESTATES as i64;
+    // (user, estates visible, may read the other county's estate, may write)
+    let table: &[(&str, Option<i64>, bool, bool)] = &[
+        ("ministry_admin", Some(total_huian + 1), true, true),
+        ("province_admin", Some(total_huian + 1), true, true),
+        ("city_admin", Some(total_huian + 1), true, true),
+        ("county_admin", Some(total_huian), false, true),
+        ("county_staff", Some(total_huian), false, true),
+        ("other_county_admin", Some(1), true, true),
+        ("street_staff", None, false, true),
+        ("community_staff", None, false, true),
+        ("grid_worker", None, false, false),
+        ("designer", Some(1), false, false),
+        ("contractor", Some(1), false, false),
+        ("supervisor", Some(1), false, false),
+        ("property_company", Some(1), false, false),
+        ("resident", Some(1), false, false),
+    ];
+    for (user, visible, sees_other, _) in table {
+        let c = app.client(user).await;
+        let n = count(&c, "").await;
+        if let Some(v) = visible {
+            assert_eq!(n, *v, "{user} sees {n}");
+        } else {
+            assert!(n > 0 && n < total_huian, "{user} sees part of the county: {n}");
+        }
+        let (s, _) = c.get(&format!("/api/v1/estates/{other}")).await;
+        assert_eq!(s == 200, *sees_other, "{user} reading another county's estate: {s}");
+    }
+    for (user, _, _, writes) in table.iter().filter(|t| t.0 != "other_county_admin") {
+        let c = app.client(user).await;
+        let (s, b) = c.post("/api/v1/estates", estate_body(&format!("R-{user}"), "350521100001")).await;
+        assert_eq!(s == 201, *writes, "{user} creating: {s} {b}");
+        if !writes {
+            assert_eq!(s, 403);
+        }
+    }
+    // A resident sees only the estate attached, and phones masked.
+    let r = app.client("resident").await;
+    let (s, e) = r.get(&format!("/api/v1/estates/{}", app.attached_estate)).await;
+    assert_eq!(s, 200);
+    assert!(e["phone"].as_str().unwrap().contains("****"));
+    let (s, _) = r.get("/api/v1/audit").await;
+    assert_eq!(s, 403);
+    let (s, _) = r.get("/api/v1/users").await;
+    assert_eq!(s, 403);
+    // Writing into another county's estate by id is refused as not found.
+    let c = app.client("county_admin").await;
+    let (s, _) = c.put(&format!("/api/v1/estates/{other}"), estate_body("LC-0001", "350521100001")).await;
+    assert_eq!(s, 404);
+    let (s, _) = c.get(&format!("/api/v1/estates/{other}/buildings")).await;
+    assert_eq!(s, 404);
+    // Street staff cannot create an estate in another street.
+    let s2 = app.client("street_staff").await;
+    let (s, _) = s2.post("/api/v1/estates", estate_body("R-x", "350521105001")).await;
+    assert_eq!(s, 422);
+}
+
+async fn user_administration_is_scoped(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let (s, u) = admin
+        .post(
+            "/api/v1/users",
+            json!({"username": "new_street", "password": "long-enough-1", "role": "street_staff", "region_code": "350521105000"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    let (s, _) = admin
+        .post(
+            "/api/v1/users",
+            json!({"username": "too_high", "password": "long-enough-1", "role": "city_admin", "region_code": "350500000000"}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = admin
+        .post(
+            "/api/v1/users",
+            json!({"username": "elsewhere", "password": "long-enough-1", "role": "street_staff", "region_code": "350502001000"}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, b) = admin.post("/api/v1/users", json!({"username": "x", "password": "short", "role": "boss", "region_code": "35"})).await;
+    assert_eq!(s, 422);
+    let fields: Vec<&str> = b["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"username") && fields.contains(&"role") && fields.contains(&"password"), "{fields:?}");
+    let (s, _) = admin
+        .post(
+            "/api/v1/users",
+            json!({"username": "new_street", "password": "long-enough-1", "role": "street_staff", "region_code": "350521105000"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (_, list) = admin.get("/api/v1/users").await;
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert!(names.contains(&"new_street") && !names.contains(&"other_county_admin") && !names.contains(&"city_admin"));
+    let staff = app.client("county_staff").await;
+    let (s, _) = staff.get("/api/v1/users").await;
+    assert_eq!(s, 403);
+    // The new user can sign in; a password reset ends their sessions.
+    let anon = app.anonymous();
+    let (s, _) = anon.post("/api/v1/auth/login", json!({"username": "new_street", "password": "long-enough-1"})).await;
+    assert_eq!(s, 200);
+    let id = u["id"].as_i64().unwrap();
+    let (s, _) = admin.post(&format!("/api/v1/users/{id}/password"), json!({"password": "another-password"})).await;
+    assert_eq!(s, 204);
+    let (s, _) = anon.post("/api/v1/auth/login", json!({"username": "new_street", "password": "another-password"})).await;
+    assert_eq!(s, 200);
+}
+
+fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            ws.write_string(r as u32, c as u16, *v).unwrap();
+        }
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+const ESTATE_HEADER: &[&str] = &["小区编码", "小区名称", "社区代码", "建成年份", "户数", "建筑面积(㎡)", "经度", "纬度", "产权类型"];
+
+async fn import_reports_rows_and_is_all_or_nothing(app: &TestApp) {
+    let c = app.client("county_staff").await;
+    let before = count(&c, "").await;
+    let file = xlsx(&[
+        ESTATE_HEADER,
+        &["IM-1", "导入一号", "350521100001", "1990", "60", "4800", "118.79", "25.03", "房改房"],
+        &["IM-2", "", "350521100001", "1880", "x", "4800", "", "", "别墅"],
+        &["IM-3", "导入三号", "350502001001", "1990", "60", "4800", "", "", ""],
+        &["IM-1", "重复", "350521100001", "1990", "60", "4800", "", "", ""],
+    ]);
+    let (s, b) = c.upload("/api/v1/imports/estates", "estates.xlsx", file).await;
+    assert_eq!(s, 422, "{b}");
+    let rows = b["rows"].as_array().unwrap();
+    let has = |row: u64, col: &str| rows.iter().any(|e| e["row"].as_u64() == Some(row) && e["column"] == col);
+    assert!(has(3, "小区名称") && has(3, "建成年份") && has(3, "户数") && has(3, "产权类型"), "{rows:?}");
+    assert!(has(4, "社区代码"), "another county's community: {rows:?}");
+    assert!(has(5, "小区编码"), "a repeated code: {rows:?}");
+    assert_eq!(count(&c, "").await, before, "nothing was written");
+    // A good file creates; the same codes again update instead of duplicating.
+    let good = xlsx(&[
+        ESTATE_HEADER,
+        &["IM-1", "导入一号", "350521100001", "1990", "60", "4800", "118.79", "25.03", "房改房"],
+        &[],
+        &["IM-2", "导入二号", "350521100003", "1996", "80", "6400.25", "118.80", "25.03", "商品房"],
+    ]);
+    let (s, b) = c.upload("/api/v1/imports/estates", "estates.xlsx", good.clone()).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["created"], 2);
+    assert_eq!(b["blank_rows_skipped"], 1);
+    let (s, b) = c.upload("/api/v1/imports/estates", "estates.xlsx", good).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["created"], 0);
+    assert_eq!(b["updated"], 2);
+    assert_eq!(count(&c, "").await, before + 2);
+    // Merged cells are refused by cell.
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    for (i, h) in ESTATE_HEADER.iter().enumerate() {
+        ws.write_string(0, i as u16, *h).unwrap();
+    }
+    ws.merge_range(1, 2, 2, 2, "350521100001", &rust_xlsxwriter::Format::new()).unwrap();
+    let (s, b) = c.upload("/api/v1/imports/estates", "merged.xlsx", wb.save_to_buffer().unwrap()).await;
+    assert_eq!(s, 422);
+    assert!(b["rows"][0]["reason"].as_str().unwrap().contains("merged"));
+    // A file that is not what it claims, an empty file, an unknown kind, a missing column.
+    let (s, _) = c.upload("/api/v1/imports/estates", "fake.xlsx", b"PK\x03\x04nonsense".to_vec()).await;
+    assert_eq!(s, 422);
+    let (s, _) = c.upload("/api/v1/imports/estates", "empty.csv", vec![]).await;
+    assert_eq!(s, 422);
+    let (s, _) = c.upload("/api/v1/imports/parcels", "a.csv", b"a\n1\n".to_vec()).await;
+    assert_eq!(s, 422);
+    let (s, b) = c.upload("/api/v1/imports/estates", "a.csv", "小区编码,小区名称\nA,B\n".as_bytes().to_vec()).await;
+    assert_eq!(s, 422);
+    assert!(b["rows"].as_array().unwrap().iter().any(|r| r["column"] == "社区代码"), "{b}");
+    // Templates download as real xlsx and csv.
+    let (s, t) = c.get_bytes("/api/v1/imports/estates/template.xlsx").await;
+    assert_eq!(s, 200);
+    assert!(t.starts_with(b"PK"));
+    let (s, t) = c.get_bytes("/api/v1/imports/dwellings/template.csv").await;
+    assert_eq!(s, 200);
+    assert!(String::from_utf8(t).unwrap().contains("专有面积"));
+    // A contractor may not import.
+    let k = app.client("contractor").await;
+    let (s, _) = k.upload("/api/v1/imports/estates", "a.csv", b"x".to_vec()).await;
+    assert_eq!(s, 403);
+}
+
+async fn import_csv_gbk_buildings_dwellings_and_geojson(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let csv = "小区编码,小区名称,社区代码,建成年份,坐标系,经度,纬度\nGB-1,国标小区,350521100004,1985,GCJ02,118.805,25.034\n";
+    let (gbk, _, _) = encoding_rs::GBK.encode(csv);
+    let (s, b) = c.upload("/api/v1/imports/estates", "gbk.csv", gbk.into_owned()).await;
+    assert_eq!(s, 200, "{b}");
+    let (_, found) = c.get("/api/v1/estates?q=国标").await;
+    let e = &found["items"][0];
+    assert_eq!(e["name"], "国标小区");
+    assert!(e["lon"].as_f64().unwrap() < 118.805);
+    let id = e["id"].as_i64().unwrap();
+    let b = "小区编码,楼号,层数,单元数,电梯,结构\nGB-1,1号楼,6,2,否,砖混\nGB-1,2号楼,5,1,是,框架\n";
+    let (s, r) = c.upload("/api/v1/imports/buildings", "b.csv", b.as_bytes().to_vec()).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["created"], 2);
+    let d = "小区编码,楼号,单元,楼层,室号,专有面积(㎡),业主,业主电话,份额(%)\n\
+             GB-1,1号楼,1,1,101,65.5,张伟、李娜,13800138000、13900139000,60、40\n\
+             GB-1,1号楼,1,2,201,70,王芳,,\n\
+             GB-1,9号楼,1,2,201,70,王芳,,\n\
+             GB-1,1号楼,1,3,301,-2,王芳,,\n";
+    let (s, r) = c.upload("/api/v1/imports/dwellings", "d.csv", d.as_bytes().to_vec()).await;
+    assert_eq!(s, 422, "{r}");
+    let rows = r["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|e| e["row"] == 5), "bad area on row 5: {rows:?}");
+    let good: String = d.lines().take(3).map(|l| format!("{l}\n")).collect();
+    let (s, r) = c.upload("/api/v1/imports/dwellings", "d.csv", good.into_bytes()).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["created"], 2);
+    let (_, dw) = c.get(&format!("/api/v1/estates/{id}/dwellings")).await;
+    assert_eq!(dw["total"], 2);
+    let first = &dw["items"][0];
+    assert_eq!(first["owners"].as_array().unwrap().len(), 2);
+    assert_eq!(first["owners"][0]["share_bp"], 6000);
+    assert_eq!(first["exclusive_area_m2"], 65.5);
+    // GeoJSON: a polygon gives the outline and the point.
+    let gj = json!({"type": "FeatureCollection", "features": [{"type": "Feature",
+        "properties": {"code": "GJ-1", "name": "边界小区", "community_code": "350521100005", "build_year": 1993},
+        "geometry": {"type": "Polygon", "coordinates": [[[118.80, 25.02], [118.81, 25.02], [118.81, 25.03], [118.80, 25.03], [118.80, 25.02]]]}}]});
+    let (s, r) = c.upload("/api/v1/imports/estates", "e.geojson", gj.to_string().into_bytes()).await;
+    assert_eq!(s, 200, "{r}");
+    let (_, found) = c.get("/api/v1/estates?q=GJ-1").await;
+    assert_eq!(found["items"][0]["outline"]["type"], "Polygon");
+    assert!((found["items"][0]["lon"].as_f64().unwrap() - 118.805).abs() < 1e-9);
+}
+
+async fn export_matches_the_filter(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let n = count(&c, "eligible=true").await;
+    let (s, bytes) = c.get_bytes("/api/v1/estates/export.xlsx?eligible=true").await;
+    assert_eq!(s, 200);
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let range = wb.worksheet_range("小区").unwrap();
+    assert_eq!(range.height() as i64, n + 1, "header plus one row per estate");
+    assert_eq!(range.get_value((0, 0)).unwrap().to_string(), "小区编码");
+}
+
+async fn map_tiles_follow_scope(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let (s, t) = admin.get_bytes("/tiles/0/0/0.mvt").await;
+    assert_eq!(s, 200);
+    assert!(t.windows(8).any(|w| w == b"clusters"));
+    let other = app.client("other_county_admin").await;
+    let (_, t_other) = other.get_bytes("/tiles/0/0/0.mvt").await;
+    assert!(t_other.len() < t.len());
+    let (s, _) = app.anonymous().get_bytes("/tiles/0/0/0.mvt").await;
+    assert_eq!(s, 401);
+    let (s, _) = admin.get_bytes("/tiles/3/99/0.mvt").await;
+    assert_eq!(s, 422);
+    // At street zoom the attached estate is the resident's only point.
+    let r = app.client("resident").await;
+    let (_, e) = r.get(&format!("/api/v1/estates/{}", app.attached_estate)).await;
+    let (x, y) = huanxin_server::map::mercator(e["lon"].as_f64().unwrap(), e["lat"].as_f64().unwrap());
+    let z = 14u32;
+    let n = f64::from(1u32 << z);
+    let path = format!("/tiles/{z}/{}/{}.mvt", (x * n) as u32, (y * n) as u32);
+    let (s, t) = r.get_bytes(&path).await;
+    assert_eq!(s, 200);
+    assert!(t.windows(7).any(|w| w == b"estates"));
+}
+
+async fn regions_tree(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let (s, b) = c.get("/api/v1/regions/350521100001").await;
+    assert_eq!(s, 200);
+    let names: Vec<&str> = b["ancestors"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["中华人民共和国", "福建省", "泉州市", "惠安县", "螺城镇"]);
+    let (s, kids) = c.get("/api/v1/regions/350521000000/children").await;
+    assert_eq!(s, 200);
+    assert!(kids.as_array().unwrap().iter().any(|r| r["name"] == "螺城镇"));
+    let (s, _) = c.get("/api/v1/regions/350502000000/children").await;
+    assert_eq!(s, 404);
+    let (s, _) = c.get("/api/v1/regions/xyz").await;
+    assert_eq!(s, 422);
+}
