@@ -1,0 +1,23 @@
+// Shared browser setup for the end-to-end tests: Debian's Chromium, driven by playwright-core.
+import { chromium } from 'playwright-core'
+
+export const BASE = process.env.HUANXIN_URL || 'http://127.0.0.1:8080'
+export const SHOTS = process.env.SCREENSHOTS || '/tmp'
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--use-gl=swiftshader', '--enable-unsafe-swiftshader'],
+  })
+}
+
+export async function signIn(browser, user, opts = {}) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'zh-CN', ...opts })
+  const page = await context.newPage()
+  await page.goto(`${BASE}/login`)
+  await page.fill('input[name=username]', user)
+  await page.fill('input[name=password]', 'huanxin-demo')
+  await page.click('button[type=submit]')
+  await page.waitForSelector('[data-test=who]')
+  return page
+}

@@ -1,0 +1,125 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFileSync, mkdtempSync } from 'node:fs'
+import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { BASE, SHOTS, launch, signIn } from './helpers.mjs'
+
+let browser
+before(async () => {
+  browser = await launch()
+})
+after(async () => {
+  await browser?.close()
+})
+
+async function summaryCount(page) {
+  const text = await page.textContent('[data-test=summary]')
+  return Number(text.match(/^(\d+)/)[1])
+}
+
+test('wrong password is refused with a message', async () => {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  await page.goto(`${BASE}/login`)
+  await page.fill('input[name=username]', 'county_admin')
+  await page.fill('input[name=password]', 'not-the-password')
+  await page.click('button[type=submit]')
+  await page.waitForSelector('.el-alert--error')
+  assert.match(await page.textContent('.el-alert--error'), /错误/)
+  await context.close()
+})
+
+test('county admin signs in, sees the dashboard, lists and filters estates', async () => {
+  const page = await signIn(browser, 'county_admin')
+  await page.waitForSelector('canvas')
+  assert.match(await page.textContent('[data-test=who]'), /惠安县/)
+  await page.screenshot({ path: `${SHOTS}/dashboard.png` })
+  await page.click('text=小区清单')
+  await page.waitForSelector('[data-test=summary]')
+  const all = await summaryCount(page)
+  assert.ok(all >= 300, `demo has at least 300 estates, saw ${all}`)
+  const rows = await page.locator('[data-test=estates] .el-table__body tr').count()
+  assert.equal(rows, 20)
+  await page.screenshot({ path: `${SHOTS}/estates.png` })
+  // Filter: only ineligible estates (built 2001 and later).
+  await page.click('[data-test=eligible]')
+  await page.click('.el-select-dropdown__item >> text=否')
+  await page.click('[data-test=search]')
+  await page.waitForFunction((n) => !document.querySelector('[data-test=summary]').textContent.startsWith(n + ' '), all)
+  const ineligible = await summaryCount(page)
+  assert.ok(ineligible > 0 && ineligible < all, `${ineligible} of ${all}`)
+  const years = await page.locator('[data-test=estates] .el-table__body tr td:nth-child(5)').allTextContents()
+  assert.ok(years.every((y) => Number(y) >= 2001), years.join(','))
+  // Open one estate: its buildings and dwellings are there.
+  await page.locator('[data-test=estates] .el-table__body tr').first().click()
+  await page.waitForSelector('[data-test=estate-detail]')
+  await page.waitForSelector('[data-test=buildings] .el-table__body tr')
+  await page.waitForSelector('[data-test=dwellings] .el-table__body tr')
+  await page.screenshot({ path: `${SHOTS}/estate-detail.png`, fullPage: true })
+  await page.context().close()
+})
+
+test('an import with errors shows the error table and changes nothing', async () => {
+  const page = await signIn(browser, 'county_staff')
+  await page.goto(`${BASE}/estates`)
+  await page.waitForSelector('[data-test=summary]')
+  const before = await summaryCount(page)
+  const dir = mkdtempSync(join(tmpdir(), 'hx-e2e-'))
+  const file = join(dir, 'bad.csv')
+  writeFileSync(file, '小区编码,小区名称,社区代码,建成年份\nE2E-1,好小区,350521100001,1990\nE2E-2,,350521100001,1850\nE2E-3,外县小区,350502001001,1990\n')
+  await page.click('text=数据导入')
+  await page.setInputFiles('[data-test=upload] input[type=file]', file)
+  await page.click('[data-test=run-import]')
+  await page.waitForSelector('[data-test=import-errors] .el-table__body tr')
+  const cells = await page.locator('[data-test=import-errors] .el-table__body tr td:first-child').allTextContents()
+  assert.ok(cells.includes('3') && cells.includes('4'), cells.join(','))
+  await page.screenshot({ path: `${SHOTS}/import-errors.png`, fullPage: true })
+  await page.goto(`${BASE}/estates`)
+  await page.waitForSelector('[data-test=summary]')
+  assert.equal(await summaryCount(page), before)
+  await page.context().close()
+})
+
+test('the map shows the county estates as points from our own tiles', async () => {
+  const page = await signIn(browser, 'county_admin')
+  await page.click('text=一张图')
+  await page.waitForSelector('[data-test=map] canvas')
+  await page.waitForFunction(() => {
+    const m = window.__huanxinMap
+    return m && m.loaded() && m.getLayer('clusters') && m.queryRenderedFeatures({ layers: ['clusters', 'estates'] }).length > 0
+  }, null, { timeout: 30000 })
+  const n = await page.evaluate(() => window.__huanxinMap.queryRenderedFeatures({ layers: ['clusters', 'estates'] }).length)
+  assert.ok(n > 0)
+  await page.screenshot({ path: `${SHOTS}/map.png` })
+  // Zoom to street level: single estates, and a click opens the card.
+  await page.evaluate(() => window.__huanxinMap.jumpTo({ center: [118.797, 25.031], zoom: 15 }))
+  await page.waitForFunction(() => {
+    const m = window.__huanxinMap
+    return m.loaded() && m.queryRenderedFeatures({ layers: ['estates'] }).length > 0
+  }, null, { timeout: 30000 })
+  const pt = await page.evaluate(() => {
+    const m = window.__huanxinMap
+    const f = m.queryRenderedFeatures({ layers: ['estates'] })[0]
+    const p = m.project(f.geometry.coordinates)
+    const r = m.getCanvas().getBoundingClientRect()
+    return { x: r.left + p.x, y: r.top + p.y }
+  })
+  await page.mouse.click(pt.x, pt.y)
+  await page.waitForSelector('[data-test=estate-card]')
+  await page.screenshot({ path: `${SHOTS}/map-street.png` })
+  await page.context().close()
+})
+
+test('a contractor sees only its estate and no import; English switch works', async () => {
+  const page = await signIn(browser, 'contractor')
+  await page.goto(`${BASE}/estates`)
+  await page.waitForSelector('[data-test=summary]')
+  assert.equal(await summaryCount(page), 1)
+  assert.equal(await page.locator('text=数据导入').count(), 0)
+  await page.click('text=English')
+  await page.waitForSelector('text=Estates')
+  assert.match(await page.textContent('[data-test=summary]'), /estates/)
+  await page.screenshot({ path: `${SHOTS}/contractor-en.png` })
+  await page.context().close()
+})

@@ -1,0 +1,80 @@
+// The API client: JSON in and out, the session cookie for auth, problem+json errors as exceptions.
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || `HTTP ${status}`)
+    this.status = status
+    this.problem = problem || {}
+  }
+}
+
+async function request(method, path, body, isForm = false) {
+  const opts = { method, credentials: 'same-origin', headers: {} }
+  if (body !== undefined) {
+    if (isForm) {
+      opts.body = body
+    } else {
+      opts.headers['content-type'] = 'application/json'
+      opts.body = JSON.stringify(body)
+    }
+  }
+  const res = await fetch(path, opts)
+  if (res.status === 401 && !path.endsWith('/auth/login') && !path.endsWith('/auth/me')) {
+    window.location.assign('/login')
+  }
+  if (res.status === 204) return null
+  const type = res.headers.get('content-type') || ''
+  const data = type.includes('json') ? await res.json() : await res.text()
+  if (!res.ok) throw new ApiError(res.status, typeof data === 'object' ? data : { detail: data })
+  return data
+}
+
+function qs(params) {
+  const p = new URLSearchParams()
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v !== undefined && v !== null && v !== '') p.set(k, v)
+  }
+  const s = p.toString()
+  return s ? `?${s}` : ''
+}
+
+export const api = {
+  login: (username, password) => request('POST', '/api/v1/auth/login', { username, password }),
+  logout: () => request('POST', '/api/v1/auth/logout'),
+  me: () => request('GET', '/api/v1/auth/me'),
+  estates: (filter) => request('GET', `/api/v1/estates${qs(filter)}`),
+  estateSummary: () => request('GET', '/api/v1/estates/summary'),
+  estate: (id) => request('GET', `/api/v1/estates/${id}`),
+  updateEstate: (id, body) => request('PUT', `/api/v1/estates/${id}`, body),
+  buildings: (id) => request('GET', `/api/v1/estates/${id}/buildings`),
+  dwellings: (id, params) => request('GET', `/api/v1/estates/${id}/dwellings${qs(params)}`),
+  exportUrl: (filter) => `/api/v1/estates/export.xlsx${qs(filter)}`,
+  templateUrl: (kind, ext) => `/api/v1/imports/${kind}/template.${ext}`,
+  importFile: (kind, file, params) => {
+    const form = new FormData()
+    form.append('file', file)
+    return request('POST', `/api/v1/imports/${kind}${qs(params)}`, form, true)
+  },
+  region: (code) => request('GET', `/api/v1/regions/${code}`),
+  regionChildren: (code) => request('GET', `/api/v1/regions/${code}/children`),
+  users: () => request('GET', '/api/v1/users'),
+  createUser: (body) => request('POST', '/api/v1/users', body),
+  roles: () => request('GET', '/api/v1/auth/roles'),
+  audit: (filter) => request('GET', `/api/v1/audit${qs(filter)}`),
+}
+
+// The signed-in user, shared by every view.
+export const session = { me: null }
+
+export async function loadMe() {
+  try {
+    session.me = await api.me()
+  } catch {
+    session.me = null
+  }
+  return session.me
+}
+
+export function can(permission) {
+  return !!session.me?.permissions?.includes(permission)
+}

@@ -1,0 +1,29 @@
+import { createRouter, createWebHistory } from 'vue-router'
+import { loadMe, session } from './api/index.js'
+
+const routes = [
+  { path: '/login', component: () => import('./views/LoginView.vue'), meta: { public: true } },
+  {
+    path: '/',
+    component: () => import('./views/LayoutView.vue'),
+    children: [
+      { path: '', component: () => import('./views/DashboardView.vue') },
+      { path: 'estates', component: () => import('./views/estates/EstateList.vue') },
+      { path: 'estates/:id', component: () => import('./views/estates/EstateDetail.vue'), props: true },
+      { path: 'import', component: () => import('./views/estates/ImportWizard.vue') },
+      { path: 'map', component: () => import('./views/map/MapView.vue') },
+      { path: 'users', component: () => import('./views/users/UserList.vue') },
+      { path: 'audit', component: () => import('./views/audit/AuditLog.vue') },
+    ],
+  },
+  { path: '/:pathMatch(.*)*', redirect: '/' },
+]
+
+export const router = createRouter({ history: createWebHistory(), routes })
+
+router.beforeEach(async (to) => {
+  if (to.meta.public) return true
+  if (!session.me) await loadMe()
+  if (!session.me) return { path: '/login', query: { next: to.fullPath } }
+  return true
+})

@@ -1,0 +1,11 @@
+import { defineConfig } from 'vite'
+import vue from '@vitejs/plugin-vue'
+
+// In development, the API and tiles come from a running `huanxin serve` on :8080.
+export default defineConfig({
+  plugins: [vue()],
+  server: {
+    proxy: { '/api': 'http://127.0.0.1:8080', '/tiles': 'http://127.0.0.1:8080' },
+  },
+  build: { chunkSizeWarningLimit: 2500 },
+})
