@@ -151,7 +151,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<EstateQuery>,
 ) -> Result<Json<EstatePage>, ApiError> {
     let f: EstateFilter = q.into();
-    let (rows, totals) = st.db.list_estates(&cu.scope, &f, st.config.eligible_before_year).await?;
+    let (rows, totals) = st.db.list_estates(&cu.scope, &f, st.config.eligible_before_year, Some(&st.totals)).await?;
     Ok(Json(EstatePage {
         items: views(&st, &cu, rows).await?,
         total: totals.estates,
@@ -165,8 +165,15 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/v1/estates/summary", tag = "estates", responses((status = 200)))]
 pub async fn summary(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<serde_json::Value>, ApiError> {
     let (by_status, by_decade) = st.db.estate_breakdown(&cu.scope).await?;
-    let (_, totals) =
-        st.db.list_estates(&cu.scope, &EstateFilter { per_page: Some(1), ..Default::default() }, st.config.eligible_before_year).await?;
+    let (_, totals) = st
+        .db
+        .list_estates(
+            &cu.scope,
+            &EstateFilter { per_page: Some(1), ..Default::default() },
+            st.config.eligible_before_year,
+            Some(&st.totals),
+        )
+        .await?;
     Ok(Json(serde_json::json!({
         "totals": totals,
         "by_status": by_status.into_iter().map(|(s, n)| serde_json::json!({"status": s, "count": n})).collect::<Vec<_>>(),
@@ -197,7 +204,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let rec = input.validate(current_year())?;
     let e = st.db.create_estate(&cu.actor(), &cu.scope, &rec).await?;
-    st.tiles.invalidate();
+    st.registry_changed();
     let mut v = views(&st, &cu, vec![e]).await?;
     Ok((axum::http::StatusCode::CREATED, Json(v.pop())).into_response())
 }
@@ -214,7 +221,7 @@ pub async fn update(
 ) -> Result<Json<EstateView>, ApiError> {
     let rec = input.validate(current_year())?;
     let e = st.db.update_estate(&cu.actor(), &cu.scope, id, &rec).await?;
-    st.tiles.invalidate();
+    st.registry_changed();
     let mut v = views(&st, &cu, vec![e]).await?;
     v.pop().map(Json).ok_or(ApiError::NotFound)
 }
@@ -674,7 +681,7 @@ pub async fn import(
     let (name, bytes) = file.ok_or_else(|| ApiError::field("file", "", "attach the file as the form field 'file'"))?;
     let result = import_file(&st.db, &cu.actor(), &cu.scope, &kind, &name, &bytes, q.datum.as_deref(), q.dry_run).await?;
     if !result.dry_run {
-        st.tiles.invalidate();
+        st.registry_changed();
     }
     Ok(Json(result))
 }
@@ -737,7 +744,12 @@ pub async fn import_file(
                 }
             }
         }
-        let checked = checked(db.import_estates(actor, scope, name, true, &records).await, columns, &mut errors);
+        // The write itself checks references; a separate check pass runs only to complete a report.
+        let checked = if errors.is_empty() && !dry_run {
+            ImportSummary::default()
+        } else {
+            checked(db.import_estates(actor, scope, name, true, &records).await, columns, &mut errors)
+        };
         finish_check(&mut errors, records.is_empty())?;
         if dry_run {
             return Ok(ImportResult {
@@ -748,7 +760,7 @@ pub async fn import_file(
                 dry_run: true,
             });
         }
-        let s = db.import_estates(actor, scope, name, false, &records).await.map_err(ApiError::ImportRejected)?;
+        let s = db.import_estates(actor, scope, name, false, &records).await.map_err(|rows| with_headers(rows, columns))?;
         s
     } else {
         if is_geojson {
@@ -777,12 +789,14 @@ pub async fn import_file(
                 }
                 errors.extend(r.errors);
             }
-            checked(db.import_buildings(actor, scope, name, true, &records).await, columns, &mut errors);
+            if !errors.is_empty() || dry_run {
+                checked(db.import_buildings(actor, scope, name, true, &records).await, columns, &mut errors);
+            }
             finish_check(&mut errors, records.is_empty())?;
             if dry_run {
                 return Ok(ImportResult { rows: records.len(), created: 0, updated: 0, blank_rows_skipped: blank, dry_run: true });
             }
-            db.import_buildings(actor, scope, name, false, &records).await.map_err(ApiError::ImportRejected)?
+            db.import_buildings(actor, scope, name, false, &records).await.map_err(|rows| with_headers(rows, columns))?
         } else {
             let mut records = Vec::new();
             for (row, cells) in &table.rows {
@@ -831,12 +845,14 @@ pub async fn import_file(
                 }
                 errors.extend(r.errors);
             }
-            checked(db.import_dwellings(actor, scope, name, true, &records).await, columns, &mut errors);
+            if !errors.is_empty() || dry_run {
+                checked(db.import_dwellings(actor, scope, name, true, &records).await, columns, &mut errors);
+            }
             finish_check(&mut errors, records.is_empty())?;
             if dry_run {
                 return Ok(ImportResult { rows: records.len(), created: 0, updated: 0, blank_rows_skipped: blank, dry_run: true });
             }
-            db.import_dwellings(actor, scope, name, false, &records).await.map_err(ApiError::ImportRejected)?
+            db.import_dwellings(actor, scope, name, false, &records).await.map_err(|rows| with_headers(rows, columns))?
         }
     };
     Ok(ImportResult {
@@ -846,6 +862,13 @@ pub async fn import_file(
         blank_rows_skipped: blank,
         dry_run: false,
     })
+}
+
+/// The store's row errors, with column keys replaced by the file's headers.
+fn with_headers(rows: Vec<RowError>, columns: &[Column]) -> ApiError {
+    let mut errors = Vec::new();
+    checked(Err(rows), columns, &mut errors);
+    ApiError::ImportRejected(errors)
 }
 
 /// Adds the store's reference checks (scope, regions, duplicates) to the row errors found so far.

@@ -111,6 +111,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub throttle: Arc<auth::LoginThrottle>,
     pub tiles: Arc<map::TileCache>,
+    /// Recent list totals (see the store's `TotalsCache`).
+    pub totals: Arc<huanxin_store::estates::TotalsCache>,
     /// A real hash to verify against when the user name is unknown (constant-time sign-in).
     pub dummy_hash: Arc<String>,
 }
@@ -123,8 +125,17 @@ impl AppState {
             config: Arc::new(config),
             throttle: Arc::new(auth::LoginThrottle::default()),
             tiles: Arc::new(map::TileCache::default()),
+            totals: Arc::new(huanxin_store::estates::TotalsCache::default()),
             dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
         })
+    }
+}
+
+impl AppState {
+    /// Drops what was derived from the registry (map points, list totals) after a change.
+    pub fn registry_changed(&self) {
+        self.tiles.invalidate();
+        self.totals.clear();
     }
 }
 
@@ -149,6 +160,7 @@ pub fn router(st: AppState) -> Router {
         Router::new()
             .route("/regions/{code}", get(regions::get_region))
             .route("/regions/{code}/children", get(regions::children))
+            .route("/regions/{code}/subtree", get(regions::subtree))
             .route("/estates", get(estates::list))
             .route("/estates/export.xlsx", get(estates::export_xlsx))
             .route("/estates/summary", get(estates::summary))
@@ -227,6 +239,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let db = st.db.clone();
+    let warm = st.clone();
+    tokio::spawn(async move {
+        if let Err(e) = warm.tiles.warm(&warm).await {
+            tracing::warn!(error = %e, "map points not preloaded");
+        }
+    });
     let app = router(st).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     db.close().await;

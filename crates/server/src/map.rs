@@ -33,17 +33,48 @@ pub struct Point {
     pub status: String,
 }
 
-/// The points of every located estate, sorted by x for range scans, reloaded when stale.
+/// The points of every located estate, sorted by x for range scans, reloaded when stale; and the
+/// tiles already cut for region scopes, since the same country- and province-level tiles are
+/// asked for again and again.
 #[derive(Default)]
 pub struct TileCache {
     points: RwLock<Option<(Instant, Arc<Vec<Point>>)>>,
+    tiles: RwLock<HashMap<(String, u32, u32, u32), Arc<Vec<u8>>>>,
 }
 
+/// Most tiles kept; the cache is emptied when full (tiles are cheap to cut again).
+const MAX_CACHED_TILES: usize = 20_000;
+
 impl TileCache {
-    /// Forgets the cached points (after a change to estates).
+    /// Forgets the cached points and tiles (after a change to estates).
     pub fn invalidate(&self) {
         if let Ok(mut p) = self.points.write() {
             *p = None;
+        }
+        if let Ok(mut t) = self.tiles.write() {
+            t.clear();
+        }
+    }
+
+    /// Loads the points now (at start-up), so that the first map view does not wait for them.
+    pub async fn warm(&self, st: &AppState) -> Result<(), ApiError> {
+        self.get(st).await.map(|_| ())
+    }
+
+    fn cached_tile(&self, key: &(String, u32, u32, u32)) -> Option<Arc<Vec<u8>>> {
+        let fresh = self.points.read().ok()?.as_ref().map(|(at, _)| at.elapsed() < TTL).unwrap_or(false);
+        if !fresh {
+            return None;
+        }
+        self.tiles.read().ok()?.get(key).cloned()
+    }
+
+    fn store_tile(&self, key: (String, u32, u32, u32), tile: Arc<Vec<u8>>) {
+        if let Ok(mut t) = self.tiles.write() {
+            if t.len() >= MAX_CACHED_TILES {
+                t.clear();
+            }
+            t.insert(key, tile);
         }
     }
 
@@ -67,6 +98,9 @@ impl TileCache {
         let pts = Arc::new(pts);
         if let Ok(mut p) = self.points.write() {
             *p = Some((Instant::now(), pts.clone()));
+        }
+        if let Ok(mut t) = self.tiles.write() {
+            t.clear();
         }
         Ok(pts)
     }
@@ -94,6 +128,13 @@ pub async fn tile(
     if z > 22 || x >= (1 << z) || y >= (1 << z) {
         return Err(ApiError::field("z", z, "tile out of range"));
     }
+    let key = match &cu.scope {
+        Scope::Region(rc) => Some((rc.prefix().to_string(), z, x, y)),
+        Scope::Attached { .. } => None,
+    };
+    if let Some(hit) = key.as_ref().and_then(|k| st.tiles.cached_tile(k)) {
+        return Ok(mvt_response(hit.as_ref().clone()));
+    }
     let points = st.tiles.get(&st).await?;
     let attached: Option<HashSet<i64>> = match &cu.scope {
         Scope::Attached { user_id } => Some(st.db.attached_estate_ids(*user_id).await?.into_iter().collect()),
@@ -108,8 +149,14 @@ pub async fn tile(
         None => p.community_code.starts_with(&prefix),
     };
     let bytes = cut_tile(&points, z, x, y, visible);
-    Ok(([(header::CONTENT_TYPE, "application/vnd.mapbox-vector-tile"), (header::CACHE_CONTROL, "private, max-age=30")], bytes)
-        .into_response())
+    if let Some(k) = key {
+        st.tiles.store_tile(k, Arc::new(bytes.clone()));
+    }
+    Ok(mvt_response(bytes))
+}
+
+fn mvt_response(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/vnd.mapbox-vector-tile"), (header::CACHE_CONTROL, "private, max-age=30")], bytes).into_response()
 }
 
 /// Cuts one tile from points sorted by x; `visible` applies the caller's scope.
@@ -126,20 +173,21 @@ pub fn cut_tile(points: &[Point], z: u32, x: u32, y: u32, visible: impl Fn(&Poin
     };
     let mut layer = Layer::new(if z < CLUSTER_BELOW_ZOOM { "clusters" } else { "estates" });
     if z < CLUSTER_BELOW_ZOOM {
-        // cell -> (count, sum x, sum y, sum decade)
-        let mut cells: HashMap<(i64, i64), (u64, f64, f64, i64)> = HashMap::new();
+        // A flat grid with one spare cell on each side for the buffer: (count, sum x, sum y, sum decade).
+        let side = (GRID + 2) as usize;
+        let mut cells = vec![(0u64, 0.0f64, 0.0f64, 0i64); side * side];
+        let cell_size = f64::from(EXTENT / GRID);
         for p in in_tile {
-            let (tx, ty) = to_tile(p.x, p.y);
-            let cell = (tx.div_euclid(i64::from(EXTENT / GRID)), ty.div_euclid(i64::from(EXTENT / GRID)));
-            let c = cells.entry(cell).or_insert((0, 0.0, 0.0, 0));
+            let cx = (((p.x * n - f64::from(x)) * f64::from(EXTENT)) / cell_size).floor() as i64 + 1;
+            let cy = (((p.y * n - f64::from(y)) * f64::from(EXTENT)) / cell_size).floor() as i64 + 1;
+            let (cx, cy) = (cx.clamp(0, side as i64 - 1) as usize, cy.clamp(0, side as i64 - 1) as usize);
+            let c = &mut cells[cy * side + cx];
             c.0 += 1;
             c.1 += p.x;
             c.2 += p.y;
             c.3 += p.decade;
         }
-        let mut cells: Vec<_> = cells.into_iter().collect();
-        cells.sort_by_key(|(k, _)| *k);
-        for (_, (count, sx, sy, sd)) in cells {
+        for (count, sx, sy, sd) in cells.into_iter().filter(|c| c.0 > 0) {
             let (tx, ty) = to_tile(sx / count as f64, sy / count as f64);
             let decade = (sd / count as i64 / 10) * 10;
             layer.point(None, tx, ty, &[("count", Value::Int(count as i64)), ("decade", Value::Int(decade))]);

@@ -11,7 +11,7 @@ use utoipa::OpenApi;
     paths(
         crate::health,
         crate::auth::login, crate::auth::logout, crate::auth::me,
-        crate::regions::get_region, crate::regions::children,
+        crate::regions::get_region, crate::regions::children, crate::regions::subtree,
         crate::estates::list, crate::estates::summary, crate::estates::get_one, crate::estates::create, crate::estates::update,
         crate::estates::buildings, crate::estates::create_building, crate::estates::dwellings, crate::estates::export_xlsx,
         crate::estates::import, crate::estates::template_xlsx, crate::estates::template_csv,

@@ -60,3 +60,33 @@ pub async fn children(
     };
     Ok(Json(rows))
 }
+
+/// Options of a subtree listing.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SubtreeQuery {
+    /// Only regions of this level (1 province … 5 community).
+    pub level: Option<i64>,
+    /// At most this many (default 1000, at most 10000).
+    pub limit: Option<i64>,
+}
+
+/// Regions in a subtree, the region itself included, in code order.
+#[utoipa::path(get, path = "/api/v1/regions/{code}/subtree", tag = "regions", params(("code" = String, Path), SubtreeQuery),
+    responses((status = 200), (status = 404)))]
+pub async fn subtree(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(code): ApiPath<String>,
+    crate::error::ApiQuery(q): crate::error::ApiQuery<SubtreeQuery>,
+) -> Result<Json<Vec<Region>>, ApiError> {
+    let rc = parse(&code)?;
+    let allowed = match &cu.scope {
+        Scope::Region(mine) => mine.contains(&rc),
+        Scope::Attached { .. } => false,
+    };
+    if !allowed {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Json(st.db.region_subtree(&rc, q.level, q.limit.unwrap_or(1000).clamp(1, 10_000)).await?))
+}

@@ -18,6 +18,7 @@ both_engines!(
     export_matches_the_filter,
     map_tiles_follow_scope,
     regions_tree,
+    backup_is_a_consistent_copy,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -357,6 +358,9 @@ async fn import_reports_rows_and_is_all_or_nothing(app: &TestApp) {
     let (s, t) = c.get_bytes("/api/v1/imports/dwellings/template.csv").await;
     assert_eq!(s, 200);
     assert!(String::from_utf8(t).unwrap().contains("专有面积"));
+    // A file over the upload limit (20 MiB by default) is refused with 413.
+    let (s, b) = c.upload("/api/v1/imports/estates", "huge.csv", vec![b'a'; 21 * 1024 * 1024]).await;
+    assert_eq!(s, 413, "{b}");
     // A contractor may not import.
     let k = app.client("contractor").await;
     let (s, _) = k.upload("/api/v1/imports/estates", "a.csv", b"x".to_vec()).await;
@@ -457,4 +461,42 @@ async fn regions_tree(app: &TestApp) {
     assert_eq!(s, 404);
     let (s, _) = c.get("/api/v1/regions/xyz").await;
     assert_eq!(s, 422);
+    let (s, sub) = c.get("/api/v1/regions/350521100000/subtree?level=5").await;
+    assert_eq!(s, 200);
+    let codes: Vec<&str> = sub.as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+    assert!(codes.len() >= 11 && codes.iter().all(|c| c.starts_with("350521100")), "{codes:?}");
+    let (s, _) = c.get("/api/v1/regions/350000000000/subtree").await;
+    assert_eq!(s, 404, "above the caller's region");
+}
+
+async fn backup_is_a_consistent_copy(app: &TestApp) {
+    let dir = std::env::temp_dir().join(format!("huanxin-backup-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("backup.bin");
+    let estates = app.db.scalar("SELECT COUNT(*) FROM estates", vec![]).await.unwrap();
+    let url = app.database_url.clone();
+    app.db.backup(&url, &file).await.unwrap();
+    assert!(std::fs::metadata(&file).unwrap().len() > 0);
+    // A second backup to the same file is refused rather than overwriting it.
+    assert!(app.db.backup(&url, &file).await.is_err());
+    match app.db.engine() {
+        huanxin_store::Engine::Sqlite => {
+            let copy = huanxin_store::Db::connect(file.to_str().unwrap()).await.unwrap();
+            assert_eq!(copy.scalar("SELECT COUNT(*) FROM estates", vec![]).await.unwrap(), estates);
+            copy.close().await;
+        }
+        huanxin_store::Engine::Postgres => {
+            let admin = huanxin_store::Db::connect(&common::pg_url()).await.unwrap();
+            let name = format!("hx_restore_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+            admin.execute(&format!("CREATE DATABASE {name}"), vec![]).await.unwrap();
+            let target = format!("{}/{name}", common::pg_url().rsplit_once('/').unwrap().0);
+            huanxin_store::backup::restore(&target, &file).unwrap();
+            let copy = huanxin_store::Db::connect(&target).await.unwrap();
+            assert_eq!(copy.scalar("SELECT COUNT(*) FROM estates", vec![]).await.unwrap(), estates);
+            copy.close().await;
+            admin.execute(&format!("DROP DATABASE {name} WITH (FORCE)"), vec![]).await.unwrap();
+            admin.close().await;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

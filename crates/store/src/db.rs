@@ -3,7 +3,7 @@
 use crate::error::StoreError;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{FromRow, Postgres, Sqlite, Transaction};
+use sqlx::{ConnectOptions, FromRow, Postgres, Sqlite, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +92,45 @@ macro_rules! bind_all {
     }};
 }
 
+/// Rewrites `$1, $2, …` to plain `?` for SQLite when the placeholders appear once each and in
+/// order: SQLite looks up numbered parameters by a linear scan on every bind, which makes a
+/// many-row INSERT quadratic; plain `?` binds by position. Other statements keep `$N`.
+fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut expected = 1u64;
+    let mut last = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let start = i + 1;
+            let mut end = start;
+            while end < bytes.len() && bytes[end].is_ascii_digit() {
+                end += 1;
+            }
+            if end > start {
+                match sql[start..end].parse::<u64>() {
+                    Ok(n) if n == expected => {
+                        out.push_str(&sql[last..i]);
+                        out.push('?');
+                        expected += 1;
+                        last = end;
+                    }
+                    _ => return std::borrow::Cow::Borrowed(sql),
+                }
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    if expected == 1 {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    out.push_str(&sql[last..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// A row type readable from both engines.
 pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
 impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
@@ -127,7 +166,10 @@ macro_rules! query_methods {
         /// All rows of a query.
         pub async fn fetch_all<T: Row>(&$($m)? self, sql: &str, args: Vec<Arg>) -> Result<Vec<T>, StoreError> {
             Ok(match self.inner_ref() {
-                Either::S(e) => bind_all!(sqlx::query_as::<Sqlite, T>(sql), args).fetch_all(e).await?,
+                Either::S(e) => {
+                    let sql = sqlite_sql(sql);
+                    bind_all!(sqlx::query_as::<Sqlite, T>(&sql), args).fetch_all(e).await?
+                }
                 Either::P(e) => bind_all!(sqlx::query_as::<Postgres, T>(sql), args).fetch_all(e).await?,
             })
         }
@@ -135,7 +177,10 @@ macro_rules! query_methods {
         /// At most one row.
         pub async fn fetch_optional<T: Row>(&$($m)? self, sql: &str, args: Vec<Arg>) -> Result<Option<T>, StoreError> {
             Ok(match self.inner_ref() {
-                Either::S(e) => bind_all!(sqlx::query_as::<Sqlite, T>(sql), args).fetch_optional(e).await?,
+                Either::S(e) => {
+                    let sql = sqlite_sql(sql);
+                    bind_all!(sqlx::query_as::<Sqlite, T>(&sql), args).fetch_optional(e).await?
+                }
                 Either::P(e) => bind_all!(sqlx::query_as::<Postgres, T>(sql), args).fetch_optional(e).await?,
             })
         }
@@ -148,7 +193,10 @@ macro_rules! query_methods {
         /// A single integer (a count, an id); no row or NULL reads as 0.
         pub async fn scalar(&$($m)? self, sql: &str, args: Vec<Arg>) -> Result<i64, StoreError> {
             let v: Option<Option<i64>> = match self.inner_ref() {
-                Either::S(e) => bind_all!(sqlx::query_scalar::<Sqlite, Option<i64>>(sql), args).fetch_optional(e).await?,
+                Either::S(e) => {
+                    let sql = sqlite_sql(sql);
+                    bind_all!(sqlx::query_scalar::<Sqlite, Option<i64>>(&sql), args).fetch_optional(e).await?
+                }
                 Either::P(e) => bind_all!(sqlx::query_scalar::<Postgres, Option<i64>>(sql), args).fetch_optional(e).await?,
             };
             Ok(v.flatten().unwrap_or(0))
@@ -157,7 +205,10 @@ macro_rules! query_methods {
         /// Runs a statement; returns the number of rows it changed.
         pub async fn execute(&$($m)? self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
             Ok(match self.inner_ref() {
-                Either::S(e) => bind_all!(sqlx::query::<Sqlite>(sql), args).execute(e).await?.rows_affected(),
+                Either::S(e) => {
+                    let sql = sqlite_sql(sql);
+                    bind_all!(sqlx::query::<Sqlite>(&sql), args).execute(e).await?.rows_affected()
+                }
                 Either::P(e) => bind_all!(sqlx::query::<Postgres>(sql), args).execute(e).await?.rows_affected(),
             })
         }
@@ -209,7 +260,11 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                .connect_with(
+                    sqlx::postgres::PgConnectOptions::from_str(url)
+                        .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?
+                        .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(60)),
+                )
                 .await
                 .map_err(|e| StoreError::Config(format!("cannot connect to PostgreSQL: {e}")))?;
             Pool::Postgres(pool)
@@ -222,7 +277,8 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
-                .pragma("cache_size", "-65536");
+                .pragma("cache_size", "-65536")
+                .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(60));
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(opts)
@@ -321,4 +377,19 @@ impl Tx {
     }
 
     query_methods!(mut);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_sql;
+
+    #[test]
+    fn ordered_placeholders_become_positional() {
+        assert_eq!(sqlite_sql("INSERT INTO t VALUES ($1,$2),($3,$4)"), "INSERT INTO t VALUES (?,?),(?,?)");
+        // Repeated or out-of-order numbers keep their names.
+        assert_eq!(sqlite_sql("SELECT $1 WHERE a = $1"), "SELECT $1 WHERE a = $1");
+        assert_eq!(sqlite_sql("SELECT $2, $1"), "SELECT $2, $1");
+        assert_eq!(sqlite_sql("SELECT 1"), "SELECT 1");
+        assert_eq!(sqlite_sql("SELECT $10"), "SELECT $10");
+    }
 }

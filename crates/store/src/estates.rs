@@ -143,6 +143,8 @@ pub struct ImportSummary {
 /// Appends the scope condition on an estate alias (`e`), binding its values into `args`.
 pub(crate) fn scope_clause(scope: &Scope, args: &mut Vec<Arg>) -> String {
     match scope {
+        // The whole country: no condition, so the planner may use any index.
+        Scope::Region(rc) if rc.prefix().is_empty() => "1 = 1".to_string(),
         Scope::Region(rc) => {
             let (lo, hi) = rc.subtree_range();
             args.push(lo.into());
@@ -203,6 +205,7 @@ impl Db {
         scope: &Scope,
         f: &EstateFilter,
         eligible_before: i64,
+        totals_cache: Option<&TotalsCache>,
     ) -> Result<(Vec<Estate>, EstateTotals), StoreError> {
         let mut args = Vec::new();
         let mut wh = vec![scope_clause(scope, &mut args)];
@@ -239,21 +242,16 @@ impl Db {
             ));
         }
         let where_sql = wh.join(" AND ");
-        let mut totals_args = args.clone();
-        totals_args.push(eligible_before.into());
-        let totals: EstateTotals = self
-            .fetch_one(
-                &format!(
-                    "SELECT COUNT(*) AS estates, CAST(COALESCE(SUM(e.households), 0) AS BIGINT) AS households, \
-                     CAST(COALESCE(SUM(e.building_count), 0) AS BIGINT) AS buildings, \
-                     CAST(COALESCE(SUM(e.floor_area), 0) AS BIGINT) AS floor_area, \
-                     CAST(COALESCE(SUM(CASE WHEN e.build_year < ${} THEN 1 ELSE 0 END), 0) AS BIGINT) AS eligible \
-                     FROM estates e WHERE {where_sql}",
-                    totals_args.len()
-                ),
-                totals_args,
-            )
-            .await?;
+        let totals = match totals_cache.and_then(|c| c.get(&where_sql, &args)) {
+            Some(t) => t,
+            None => {
+                let t = self.estate_totals(&where_sql, args.clone(), eligible_before).await?;
+                if let Some(c) = totals_cache {
+                    c.put(&where_sql, &args, t.clone());
+                }
+                t
+            }
+        };
         let (col, desc) = match f.sort.as_deref().unwrap_or("") {
             s if s.starts_with('-') => (&s[1..], true),
             s => (s, false),
@@ -276,6 +274,23 @@ impl Db {
         Ok((rows, totals))
     }
 
+    /// Totals over every estate matching a WHERE clause (on alias `e`).
+    async fn estate_totals(&self, where_sql: &str, mut totals_args: Vec<Arg>, eligible_before: i64) -> Result<EstateTotals, StoreError> {
+        totals_args.push(eligible_before.into());
+        self.fetch_one(
+            &format!(
+                "SELECT COUNT(*) AS estates, CAST(COALESCE(SUM(e.households), 0) AS BIGINT) AS households, \
+                     CAST(COALESCE(SUM(e.building_count), 0) AS BIGINT) AS buildings, \
+                     CAST(COALESCE(SUM(e.floor_area), 0) AS BIGINT) AS floor_area, \
+                     CAST(COALESCE(SUM(CASE WHEN e.build_year < ${} THEN 1 ELSE 0 END), 0) AS BIGINT) AS eligible \
+                     FROM estates e WHERE {where_sql}",
+                totals_args.len()
+            ),
+            totals_args,
+        )
+        .await
+    }
+
     /// All estates matching a filter (for exports), capped at `limit`.
     pub async fn export_estates(
         &self,
@@ -291,7 +306,7 @@ impl Db {
         while (out.len() as i64) < limit {
             f.page = Some(page);
             f.per_page = Some(500);
-            let (rows, _) = self.list_estates(scope, &f, eligible_before).await?;
+            let (rows, _) = self.list_estates(scope, &f, eligible_before, None).await?;
             let n = rows.len();
             out.extend(rows);
             if n < 500 {
@@ -896,4 +911,42 @@ pub(crate) async fn upsert_estates(tx: &mut Tx, rows: Vec<Vec<Arg>>) -> Result<(
         tx.execute(&sql, chunk.iter().flatten().cloned().collect()).await?;
     }
     Ok(())
+}
+
+/// Recent list totals by query, so that paging through a large region does not re-aggregate it on
+/// every page. Entries live a short while and are dropped at once when the registry changes.
+#[derive(Default)]
+pub struct TotalsCache {
+    entries: std::sync::Mutex<HashMap<String, (std::time::Instant, EstateTotals)>>,
+}
+
+/// How long cached totals are trusted when nothing was written through this server.
+const TOTALS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl TotalsCache {
+    fn key(where_sql: &str, args: &[Arg]) -> String {
+        format!("{where_sql}|{args:?}")
+    }
+
+    fn get(&self, where_sql: &str, args: &[Arg]) -> Option<EstateTotals> {
+        let map = self.entries.lock().ok()?;
+        let (at, t) = map.get(&Self::key(where_sql, args))?;
+        (at.elapsed() < TOTALS_TTL).then(|| t.clone())
+    }
+
+    fn put(&self, where_sql: &str, args: &[Arg], t: EstateTotals) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(Self::key(where_sql, args), (std::time::Instant::now(), t));
+        }
+    }
+
+    /// Forgets everything (after a change to estates).
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.clear();
+        }
+    }
 }

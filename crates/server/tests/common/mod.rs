@@ -27,6 +27,7 @@ pub struct TestApp {
     pub db: Db,
     pub other_county_estate: i64,
     pub attached_estate: i64,
+    pub database_url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pg_admin_url: Option<(String, String)>,
 }
@@ -79,6 +80,7 @@ impl TestApp {
             config.database_url = format!("{base}/{name}");
             pg_admin_url = Some((admin, name));
         }
+        let database_url = config.effective_database_url();
         let db = huanxin_server::open_database(&config).await.unwrap();
         let actor = Actor::system("test");
         let scope = Scope::Region(RegionCode::country());
@@ -134,7 +136,7 @@ impl TestApp {
         tokio::spawn(huanxin_server::serve(st, listener, async {
             let _ = rx.await;
         }));
-        TestApp { base, db, other_county_estate: other.id, attached_estate: attached, shutdown: Some(tx), pg_admin_url }
+        TestApp { base, db, other_county_estate: other.id, attached_estate: attached, database_url, shutdown: Some(tx), pg_admin_url }
     }
 
     /// A client signed in as `user` (bearer token).

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Registry benchmark (issue: foundation). Generates a national-scale registry, imports it with
+# `huanxin import` and with the raw engine (sqlite3 .import, PostgreSQL COPY), then measures the
+# filtered estate list and map tiles with wrk, and the server's memory.
+#
+#   bench/registry.sh [ESTATES] [DWELLINGS]        defaults: 280000 estates, 4800000 dwellings
+#
+# Needs: sqlite3, psql and a PostgreSQL on 127.0.0.1:5432 (trust), wrk (apt-get install wrk sqlite3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ESTATES=${1:-280000}
+DWELLINGS=${2:-4800000}
+PG=${HUANXIN_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+WORK=${HUANXIN_BENCH_DIR:-/tmp/huanxin-bench}
+DURATION=${HUANXIN_BENCH_SECONDS:-10}
+PORT=18080
+for tool in sqlite3 psql wrk curl python3; do
+  command -v $tool >/dev/null || { echo "missing $tool (apt-get install -y sqlite3 postgresql-client wrk)"; exit 1; }
+done
+
+scripts/build-web >/dev/null
+cargo build --locked --release -p huanxin -p huanxin-bench 2>&1 | tail -n 1
+BIN=target/release/huanxin
+rm -rf "$WORK" && mkdir -p "$WORK/data"
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"
+target/release/huanxin-bench gen "$WORK/data" "$ESTATES" "$DWELLINGS"
+read -r _ NE < <(grep '^estates' "$WORK/data/SIZES"); read -r _ NB < <(grep '^buildings' "$WORK/data/SIZES"); read -r _ ND < <(grep '^dwellings ' "$WORK/data/SIZES")
+
+secs() { python3 -c "import time; print(time.time())"; }
+rate() { python3 -c "print(f'{$1/($3-$2):,.0f}')"; }
+
+import_all() { # engine label
+  local t0 t1 t2 t3
+  t0=$(secs); $BIN import estates "$WORK/data/estates.csv" >/dev/null; t1=$(secs)
+  $BIN import buildings "$WORK/data/buildings.csv" >/dev/null; t2=$(secs)
+  for f in "$WORK"/data/dwellings-*.csv; do $BIN import dwellings "$f" >/dev/null; done; t3=$(secs)
+  echo "$1 import: estates $(rate $NE $t0 $t1) rows/s, buildings $(rate $NB $t1 $t2) rows/s, dwellings $(rate $ND $t2 $t3) rows/s"
+  EST_RATE=$(python3 -c "print($NE/($t1-$t0))")
+}
+
+run_wrk() { # label url connections
+  local out
+  out=$(wrk -t"$(( $3 < 2 ? 1 : 2 ))" -c"$3" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$2" 2>&1)
+  local p50 p99 rps
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}'); p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  local non2xx; non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+  echo "  $1, $3 clients: p50 $p50, p99 $p99, $rps req/s${non2xx:+, NON-2XX $non2xx}"
+}
+
+measure_server() { # engine label
+  HUANXIN_BIND=127.0.0.1:$PORT $BIN serve >"$WORK/server.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$PORT/api/v1/health" >/dev/null && break; sleep 0.5; done
+  for who in bench_country bench_county; do
+    TOKEN=$(curl -sf -XPOST "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'content-type: application/json' \
+      -d "{\"username\":\"$who\",\"password\":\"bench-password\"}" | python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])')
+    for c in 1 16 64; do
+      run_wrk "$1 list ($who: eligible, sorted by year)" "http://127.0.0.1:$PORT/api/v1/estates?eligible=true&sort=-build_year&per_page=20" $c
+    done
+  done
+  TOKEN=$(curl -sf -XPOST "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'content-type: application/json' \
+      -d '{"username":"bench_country","password":"bench-password"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])')
+  curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/tiles/4/12/6.mvt"
+  run_wrk "$1 tile z4 (country)" "http://127.0.0.1:$PORT/tiles/4/12/6.mvt" 16
+  run_wrk "$1 tile z15 (street)" "http://127.0.0.1:$PORT/tiles/15/$STREET_TILE.mvt" 16
+  echo "  $1 server memory: $(awk '/VmRSS/ {printf "RSS %d MB", $2/1024}' /proc/$pid/status), $(awk '/VmHWM/ {printf "peak %d MB", $2/1024}' /proc/$pid/status)"
+  kill $pid; wait $pid 2>/dev/null || true
+}
+
+add_users() {
+  HUANXIN_NEW_PASSWORD=bench-password $BIN user add bench_country --role ministry_admin --region 000000000000 >/dev/null
+  HUANXIN_NEW_PASSWORD=bench-password $BIN user add bench_county --role county_admin --region "$COUNTY" >/dev/null
+}
+
+# The busiest county, and a street-zoom tile on its first estate.
+read -r COUNTY LON LAT < <(python3 - "$WORK/data/estates.csv" <<'PY'
+import csv, sys, collections
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8")))[1:]
+counts = collections.Counter(r[4][:6] for r in rows)
+county = counts.most_common(1)[0][0]
+first = next(r for r in rows if r[4].startswith(county))
+print(county + "000000", first[5], first[6])
+PY
+)
+STREET_TILE=$(python3 -c "
+import math; lon,lat=$LON,$LAT; n=2**15
+x=int((lon+180)/360*n); y=int((1-math.log(math.tan(math.radians(lat))+1/math.cos(math.radians(lat)))/math.pi)/2*n); print(f'{x}/{y}')")
+echo "== data: $NE estates, $NB buildings, $ND dwellings; busiest county $COUNTY"
+
+echo "== SQLite"
+export HUANXIN_DATA_DIR="$WORK/sqlite" HUANXIN_LOG=warn
+unset HUANXIN_DATABASE_URL DATABASE_URL
+$BIN migrate >/dev/null
+import_all sqlite
+SQLITE_RATE=$EST_RATE
+rm -f "$WORK/raw.db"
+t0=$(secs); sqlite3 "$WORK/raw.db" -cmd ".mode csv" ".import $WORK/data/estates.csv raw_estates"; t1=$(secs)
+RAW=$(python3 -c "print($NE/($t1-$t0))")
+echo "sqlite3 .import estates: $(rate $NE $t0 $t1) rows/s; huanxin/raw = $(python3 -c "print(f'{$SQLITE_RATE/$RAW:.2f}')")"
+add_users
+echo "database size: $(du -sh "$WORK/sqlite" | cut -f1)"
+measure_server sqlite
+
+echo "== PostgreSQL"
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS huanxin_bench" -c "CREATE DATABASE huanxin_bench" >/dev/null
+export HUANXIN_DATABASE_URL="$PG/huanxin_bench"
+$BIN migrate >/dev/null
+import_all postgres
+PG_RATE=$EST_RATE
+psql "$PG/huanxin_bench" -qc "CREATE TABLE raw_estates ($(python3 -c "print(', '.join(f'c{i} TEXT' for i in range(17)))"))"
+t0=$(secs); psql "$PG/huanxin_bench" -qc "\\copy raw_estates FROM '$WORK/data/estates.csv' CSV HEADER"; t1=$(secs)
+RAW=$(python3 -c "print($NE/($t1-$t0))")
+echo "PostgreSQL COPY estates: $(rate $NE $t0 $t1) rows/s; huanxin/raw = $(python3 -c "print(f'{$PG_RATE/$RAW:.2f}')")"
+add_users
+measure_server postgres
+unset HUANXIN_DATABASE_URL
