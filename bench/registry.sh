@@ -21,9 +21,13 @@ done
 scripts/build-web >/dev/null
 cargo build --locked --release -p huanxin -p huanxin-bench 2>&1 | tail -n 1
 BIN=target/release/huanxin
-rm -rf "$WORK" && mkdir -p "$WORK/data"
+# HUANXIN_BENCH_REUSE=1 keeps the data and databases of the last run and only measures the server.
+REUSE=${HUANXIN_BENCH_REUSE:-}
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"
-target/release/huanxin-bench gen "$WORK/data" "$ESTATES" "$DWELLINGS"
+if [ -z "$REUSE" ]; then
+  rm -rf "$WORK" && mkdir -p "$WORK/data"
+  target/release/huanxin-bench gen "$WORK/data" "$ESTATES" "$DWELLINGS"
+fi
 read -r _ NE < <(grep '^estates' "$WORK/data/SIZES"); read -r _ NB < <(grep '^buildings' "$WORK/data/SIZES"); read -r _ ND < <(grep '^dwellings ' "$WORK/data/SIZES")
 
 secs() { python3 -c "import time; print(time.time())"; }
@@ -92,26 +96,32 @@ echo "== SQLite"
 export HUANXIN_DATA_DIR="$WORK/sqlite" HUANXIN_LOG=warn
 unset HUANXIN_DATABASE_URL DATABASE_URL
 $BIN migrate >/dev/null
-import_all sqlite
-SQLITE_RATE=$EST_RATE
-rm -f "$WORK/raw.db"
-t0=$(secs); sqlite3 "$WORK/raw.db" -cmd ".mode csv" ".import $WORK/data/estates.csv raw_estates"; t1=$(secs)
-RAW=$(python3 -c "print($NE/($t1-$t0))")
-echo "sqlite3 .import estates: $(rate $NE $t0 $t1) rows/s; huanxin/raw = $(python3 -c "print(f'{$SQLITE_RATE/$RAW:.2f}')")"
-add_users
+if [ -z "$REUSE" ]; then
+  import_all sqlite
+  SQLITE_RATE=$EST_RATE
+  rm -f "$WORK/raw.db"
+  t0=$(secs); sqlite3 "$WORK/raw.db" -cmd ".mode csv" ".import $WORK/data/estates.csv raw_estates"; t1=$(secs)
+  RAW=$(python3 -c "print($NE/($t1-$t0))")
+  echo "sqlite3 .import estates: $(rate $NE $t0 $t1) rows/s; huanxin/raw = $(python3 -c "print(f'{$SQLITE_RATE/$RAW:.2f}')")"
+  add_users
+fi
 echo "database size: $(du -sh "$WORK/sqlite" | cut -f1)"
 measure_server sqlite
 
 echo "== PostgreSQL"
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS huanxin_bench" -c "CREATE DATABASE huanxin_bench" >/dev/null
 export HUANXIN_DATABASE_URL="$PG/huanxin_bench"
+if [ -z "$REUSE" ]; then
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS huanxin_bench" -c "CREATE DATABASE huanxin_bench" >/dev/null 2>&1
+  $BIN migrate >/dev/null
+  import_all postgres
+  PG_RATE=$EST_RATE
+  psql "$PG/huanxin_bench" -qc "CREATE TABLE raw_estates ($(python3 -c "print(', '.join(f'c{i} TEXT' for i in range(17)))"))"
+  t0=$(secs); psql "$PG/huanxin_bench" -qc "\\copy raw_estates FROM '$WORK/data/estates.csv' CSV HEADER"; t1=$(secs)
+  RAW=$(python3 -c "print($NE/($t1-$t0))")
+  echo "PostgreSQL COPY estates: $(rate $NE $t0 $t1) rows/s; huanxin/raw = $(python3 -c "print(f'{$PG_RATE/$RAW:.2f}')")"
+  add_users
+  psql "$PG/huanxin_bench" -qc "VACUUM ANALYZE"
+fi
 $BIN migrate >/dev/null
-import_all postgres
-PG_RATE=$EST_RATE
-psql "$PG/huanxin_bench" -qc "CREATE TABLE raw_estates ($(python3 -c "print(', '.join(f'c{i} TEXT' for i in range(17)))"))"
-t0=$(secs); psql "$PG/huanxin_bench" -qc "\\copy raw_estates FROM '$WORK/data/estates.csv' CSV HEADER"; t1=$(secs)
-RAW=$(python3 -c "print($NE/($t1-$t0))")
-echo "PostgreSQL COPY estates: $(rate $NE $t0 $t1) rows/s; huanxin/raw = $(python3 -c "print(f'{$PG_RATE/$RAW:.2f}')")"
-add_users
 measure_server postgres
 unset HUANXIN_DATABASE_URL

@@ -56,6 +56,10 @@ test('county admin signs in, sees the dashboard, lists and filters estates', asy
   await page.waitForSelector('[data-test=estate-detail]')
   await page.waitForSelector('[data-test=buildings] .el-table__body tr')
   await page.waitForSelector('[data-test=dwellings] .el-table__body tr')
+  // The phone is masked until revealed; revealing it is logged.
+  assert.match(await page.textContent('[data-test=phone]'), /\*{4}/)
+  await page.click('[data-test=reveal]')
+  await page.waitForFunction(() => !document.querySelector('[data-test=phone]').textContent.includes('*'))
   await page.screenshot({ path: `${SHOTS}/estate-detail.png`, fullPage: true })
   await page.context().close()
 })

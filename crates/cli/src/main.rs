@@ -198,7 +198,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
             let f = EstateFilter { region, ..Default::default() };
             let scope = Scope::Region(RegionCode::country());
-            let bytes = estates::export_workbook(&db, &scope, &f, config.eligible_before_year, true).await.map_err(|e| e.to_string())?;
+            let bytes = estates::export_workbook(&db, &scope, &f, config.eligible_before_year, false).await.map_err(|e| e.to_string())?;
             std::fs::write(&file, bytes).map_err(|err| format!("{}: {err}", file.display()))?;
             println!("written {}", file.display());
             Ok(())

@@ -49,8 +49,10 @@ pub struct EstateView {
     pub updated_at: String,
 }
 
-async fn views(st: &AppState, cu: &CurrentUser, rows: Vec<Estate>) -> Result<Vec<EstateView>, ApiError> {
-    estate_views(&st.db, st.config.eligible_before_year, cu.role.allows(Permission::ReadPersonalData), rows).await
+/// Phones are always masked in lists, details and exports; the `reveal` endpoints show them and
+/// audit the read.
+async fn views(st: &AppState, _cu: &CurrentUser, rows: Vec<Estate>) -> Result<Vec<EstateView>, ApiError> {
+    estate_views(&st.db, st.config.eligible_before_year, false, rows).await
 }
 
 /// Turns stored estates into API views; phones are masked unless `unmasked`.
@@ -271,16 +273,42 @@ pub async fn dwellings(
     ApiQuery(q): ApiQuery<DwellingQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (mut rows, total) = st.db.list_dwellings(&cu.scope, id, q.building_id, q.page.unwrap_or(1), q.per_page.unwrap_or(50)).await?;
-    let unmasked = cu.role.allows(Permission::ReadPersonalData);
     for d in &mut rows {
         for o in &mut d.owners {
-            if !unmasked {
-                o.phone = dom::mask_phone(&o.phone);
-            }
+            o.phone = dom::mask_phone(&o.phone);
         }
     }
     let items: Vec<serde_json::Value> = rows.iter().map(dwelling_json).collect();
     Ok(Json(serde_json::json!({"items": items, "total": total})))
+}
+
+/// The estate's contact unmasked, for roles that may read personal data; the read is audited.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/reveal", tag = "estates", params(("id" = i64, Path)),
+    responses((status = 200), (status = 403), (status = 404)))]
+pub async fn reveal_contact(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let e = st.db.get_estate(&cu.scope, id).await?;
+    let what = serde_json::json!({"field": "phone", "estate": e.code});
+    st.db.audit_read(&cu.actor(), "estate", id.to_string(), e.community_code.clone(), what).await?;
+    Ok(Json(serde_json::json!({"person_in_charge": e.person_in_charge, "phone": e.phone})))
+}
+
+/// The owners of one dwelling with phones unmasked; the read is audited.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/dwellings/{dwelling_id}/reveal", tag = "estates",
+    params(("id" = i64, Path), ("dwelling_id" = i64, Path)), responses((status = 200), (status = 403), (status = 404)))]
+pub async fn reveal_owners(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((id, dwelling_id)): ApiPath<(i64, i64)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let e = st.db.get_estate(&cu.scope, id).await?;
+    let owners = st.db.dwelling_owners(id, dwelling_id).await?;
+    let what = serde_json::json!({"field": "owner_phones", "dwelling_id": dwelling_id});
+    st.db.audit_read(&cu.actor(), "dwelling", dwelling_id.to_string(), e.community_code, what).await?;
+    Ok(Json(serde_json::json!({"owners": owners})))
 }
 
 fn dwelling_json(d: &Dwelling) -> serde_json::Value {

@@ -187,9 +187,20 @@ pub fn router(st: AppState) -> Router {
         Permission::ManageUsers,
     );
     let audit = with_permission(Router::new().route("/audit", get(audit::list)), Permission::ReadAudit);
+    let personal = with_permission(
+        Router::new()
+            .route("/estates/{id}/reveal", post(estates::reveal_contact))
+            .route("/estates/{id}/dwellings/{dwelling_id}/reveal", post(estates::reveal_owners)),
+        Permission::ReadPersonalData,
+    );
     let me = Router::new().route("/auth/me", get(auth::me)).route("/auth/roles", get(accounts::roles));
-    let protected =
-        read.merge(write).merge(admin).merge(audit).merge(me).route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
+    let protected = read
+        .merge(write)
+        .merge(admin)
+        .merge(audit)
+        .merge(personal)
+        .merge(me)
+        .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
     let api = Router::new()
         .route("/health", get(health))
         .route("/auth/login", post(auth::login))

@@ -13,7 +13,7 @@ use utoipa::OpenApi;
         crate::auth::login, crate::auth::logout, crate::auth::me,
         crate::regions::get_region, crate::regions::children, crate::regions::subtree,
         crate::estates::list, crate::estates::summary, crate::estates::get_one, crate::estates::create, crate::estates::update,
-        crate::estates::buildings, crate::estates::create_building, crate::estates::dwellings, crate::estates::export_xlsx,
+        crate::estates::buildings, crate::estates::create_building, crate::estates::reveal_contact, crate::estates::reveal_owners, crate::estates::dwellings, crate::estates::export_xlsx,
         crate::estates::import, crate::estates::template_xlsx, crate::estates::template_csv,
         crate::accounts::roles, crate::accounts::list, crate::accounts::create, crate::accounts::set_password, crate::accounts::attach_estate,
         crate::audit::list,

@@ -221,6 +221,26 @@ async fn roles_see_and_change_only_their_scope(app: &TestApp) {
     assert_eq!(s, 403);
     let (s, _) = r.get("/api/v1/users").await;
     assert_eq!(s, 403);
+    // Phones are masked for everyone; revealing one is allowed to the desk and audited.
+    let c = app.client("county_staff").await;
+    let id = app.attached_estate;
+    let (_, e) = c.get(&format!("/api/v1/estates/{id}")).await;
+    assert!(e["phone"].as_str().unwrap().contains("****"));
+    let (s, shown) = c.post(&format!("/api/v1/estates/{id}/reveal"), json!({})).await;
+    assert_eq!(s, 200);
+    assert!(!shown["phone"].as_str().unwrap().contains('*'));
+    let (_, log) = c.get(&format!("/api/v1/audit?action=read_personal_data&entity_id={id}")).await;
+    assert_eq!(log["total"], 1);
+    assert_eq!(log["items"][0]["username"], "county_staff");
+    let (_, dws) = c.get(&format!("/api/v1/estates/{id}/dwellings")).await;
+    if let Some(d) = dws["items"].as_array().and_then(|a| a.first()) {
+        let (s, o) = c.post(&format!("/api/v1/estates/{id}/dwellings/{}/reveal", d["id"]), json!({})).await;
+        assert_eq!(s, 200, "{o}");
+    }
+    let (s, _) = app.client("contractor").await.post(&format!("/api/v1/estates/{id}/reveal"), json!({})).await;
+    assert_eq!(s, 403);
+    let (s, _) = c.post(&format!("/api/v1/estates/{other}/reveal"), json!({})).await;
+    assert_eq!(s, 404);
     // Writing into another county's estate by id is refused as not found.
     let c = app.client("county_admin").await;
     let (s, _) = c.put(&format!("/api/v1/estates/{other}"), estate_body("LC-0001", "350521100001")).await;
@@ -401,6 +421,16 @@ async fn import_csv_gbk_buildings_dwellings_and_geojson(app: &TestApp) {
     assert_eq!(first["owners"].as_array().unwrap().len(), 2);
     assert_eq!(first["owners"][0]["share_bp"], 6000);
     assert_eq!(first["exclusive_area_m2"], 65.5);
+    // Importing the dwelling again replaces its owners rather than adding to them.
+    let again = "小区编码,楼号,单元,楼层,室号,专有面积(㎡),业主\nGB-1,1号楼,1,1,101,66,赵六\n";
+    let (s, r) = c.upload("/api/v1/imports/dwellings", "d2.csv", again.as_bytes().to_vec()).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["updated"], 1);
+    let (_, dw) = c.get(&format!("/api/v1/estates/{id}/dwellings")).await;
+    assert_eq!(dw["total"], 2);
+    let owners: Vec<&str> = dw["items"][0]["owners"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    assert_eq!(owners, ["赵六"]);
+    assert_eq!(dw["items"][0]["exclusive_area_m2"], 66.0);
     // GeoJSON: a polygon gives the outline and the point.
     let gj = json!({"type": "FeatureCollection", "features": [{"type": "Feature",
         "properties": {"code": "GJ-1", "name": "边界小区", "community_code": "350521100005", "build_year": 1993},

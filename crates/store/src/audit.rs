@@ -88,6 +88,20 @@ impl Tx {
 }
 
 impl Db {
+    /// Records that someone read personal data unmasked (PIPL: every such read is audited).
+    pub async fn audit_read(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        entity_id: String,
+        region_code: String,
+        what: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.audit(actor, Change { action: "read_personal_data", entity, entity_id, region_code, before: None, after: Some(what) }).await?;
+        tx.commit().await
+    }
+
     /// Audit records in a scope, newest first, with the total count for paging.
     pub async fn audit_list(&self, scope: &Scope, f: &AuditFilter) -> Result<(Vec<AuditRecord>, i64), StoreError> {
         let mut wh = Vec::new();

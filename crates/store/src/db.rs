@@ -277,7 +277,7 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
-                .pragma("cache_size", "-65536")
+                .pragma("cache_size", "-8192")
                 .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(60));
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)

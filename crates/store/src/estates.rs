@@ -264,9 +264,13 @@ impl Db {
         let page = f.page.unwrap_or(1).max(1);
         args.push(per_page.into());
         args.push(((page - 1).saturating_mul(per_page)).into());
+        // Pick the page's ids first, so that sorting can run on an index without reading the wide
+        // rows; then read only those rows. The id breaks ties in the same direction, which lets an
+        // index on the sort column serve the order directly.
+        let dir = if desc { "DESC" } else { "ASC" };
         let sql = format!(
-            "SELECT {ESTATE_COLS} FROM estates e WHERE {where_sql} ORDER BY e.{col} {}, e.id LIMIT ${} OFFSET ${}",
-            if desc { "DESC" } else { "ASC" },
+            "SELECT {ESTATE_COLS} FROM estates e WHERE e.id IN (SELECT e.id FROM estates e WHERE {where_sql} \
+             ORDER BY e.{col} {dir}, e.id {dir} LIMIT ${} OFFSET ${}) ORDER BY e.{col} {dir}, e.id {dir}",
             args.len() - 1,
             args.len()
         );
@@ -537,6 +541,20 @@ impl Db {
         Ok((rows, total))
     }
 
+    /// The owners of a dwelling of an estate (the caller has checked the estate is in scope).
+    pub async fn dwelling_owners(&self, estate_id: i64, dwelling_id: i64) -> Result<Vec<Owner>, StoreError> {
+        let found =
+            self.scalar("SELECT COUNT(*) FROM dwellings WHERE id = $1 AND estate_id = $2", crate::args![dwelling_id, estate_id]).await?;
+        if found == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.fetch_all(
+            "SELECT dwelling_id, name, phone, share_bp FROM dwelling_owners WHERE dwelling_id = $1 ORDER BY id",
+            crate::args![dwelling_id],
+        )
+        .await
+    }
+
     /// Imports estates all-or-nothing: new codes are created, known codes updated. Every row is
     /// checked against scope and regions first; if any fails, nothing is written and all are listed.
     /// With `check_only`, only the checks run.
@@ -799,6 +817,12 @@ impl Db {
             let mut tx = self.begin().await?;
             let before = tx.scalar("SELECT COUNT(*) FROM dwellings", vec![]).await?;
             for chunk in resolved.chunks(1000) {
+                // Which of these dwellings exist already: only their owners need replacing.
+                let bids: Vec<String> =
+                    chunk.iter().map(|(_, b, _)| b.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                let id_sql = format!("SELECT id, building_id, number FROM dwellings WHERE building_id IN ({})", bids.join(","));
+                let before: Vec<(i64, i64, String)> = tx.fetch_all(&id_sql, vec![]).await?;
+                let existing: std::collections::HashSet<(i64, String)> = before.into_iter().map(|(_, b, n)| (b, n)).collect();
                 let mut sql = String::from("INSERT INTO dwellings (estate_id, building_id, stairwell, floor, number, exclusive_area, occupancy, residents_60_plus) VALUES ");
                 let mut args = Vec::new();
                 for (i, (e, b, d)) in chunk.iter().enumerate() {
@@ -829,19 +853,17 @@ impl Db {
                 sql.push_str(" ON CONFLICT (building_id, number) DO UPDATE SET stairwell = excluded.stairwell, floor = excluded.floor, \
                     exclusive_area = excluded.exclusive_area, occupancy = excluded.occupancy, residents_60_plus = excluded.residents_60_plus");
                 tx.execute(&sql, args).await?;
-                // Owners are replaced as a whole for the dwellings of this chunk.
-                let keys: Vec<Vec<Arg>> = chunk.iter().map(|(_, b, d)| crate::args![*b, d.number.as_str()]).collect();
-                let mut ids: HashMap<(i64, String), i64> = HashMap::new();
-                let bids: Vec<String> =
-                    chunk.iter().map(|(_, b, _)| b.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-                let found: Vec<(i64, i64, String)> = tx
-                    .fetch_all(&format!("SELECT id, building_id, number FROM dwellings WHERE building_id IN ({})", bids.join(",")), vec![])
-                    .await?;
-                ids.extend(found.into_iter().map(|(id, b, n)| ((b, n), id)));
-                drop(keys);
-                let dids: Vec<i64> = chunk.iter().filter_map(|(_, b, d)| ids.get(&(*b, d.number.clone())).copied()).collect();
-                let list: Vec<String> = dids.iter().map(i64::to_string).collect();
-                tx.execute(&format!("DELETE FROM dwelling_owners WHERE dwelling_id IN ({})", list.join(",")), vec![]).await?;
+                // Owners are replaced as a whole for the dwellings of this chunk that existed before.
+                let found: Vec<(i64, i64, String)> = tx.fetch_all(&id_sql, vec![]).await?;
+                let ids: HashMap<(i64, String), i64> = found.into_iter().map(|(id, b, n)| ((b, n), id)).collect();
+                let replaced: Vec<String> = chunk
+                    .iter()
+                    .filter(|(_, b, d)| existing.contains(&(*b, d.number.clone())))
+                    .filter_map(|(_, b, d)| ids.get(&(*b, d.number.clone())).map(i64::to_string))
+                    .collect();
+                if !replaced.is_empty() {
+                    tx.execute(&format!("DELETE FROM dwelling_owners WHERE dwelling_id IN ({})", replaced.join(",")), vec![]).await?;
+                }
                 let owner_rows: Vec<Vec<Arg>> = chunk
                     .iter()
                     .filter_map(|(_, b, d)| ids.get(&(*b, d.number.clone())).map(|id| (*id, d)))

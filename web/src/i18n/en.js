@@ -9,7 +9,7 @@ export default {
     person: 'In charge', phone: 'Phone', status: 'Status', location: 'Location', q: 'Name, address or code', yearFrom: 'Built from', yearTo: 'Built to',
     region: 'Region', summary: '{n} estates, {h} households, {b} buildings, {a} ×10,000 m²; {e} eligible', dwellings: 'Dwellings', owners: 'Owners', number: 'No.',
     floors: 'Floors', stairwells: 'Stairwells', lift: 'Lift', structure: 'Structure', floor: 'Floor', stairwell: 'Stairwell', area: 'Exclusive area (m²)', occupancy: 'Occupancy',
-    elderly: 'Aged 60+', share: 'Share', basic: 'Basic data', noLocation: 'No location',
+    elderly: 'Aged 60+', share: 'Share', reveal: 'Show in full (logged)', basic: 'Basic data', noLocation: 'No location',
   },
   status: { surveyed: 'Surveyed', assessed: 'Assessed', ranked: 'Ranked', in_plan: 'In plan', scheme_drafted: 'Scheme drafted', notice_1: 'Notice 1', notice_2: 'Notice 2', decided: 'Decided', approved: 'Approved', in_construction: 'In construction', completed: 'Completed', accepted: 'Accepted', reviewed: 'Reviewed', in_upkeep: 'In upkeep' },
   ownership: { commercial: 'Commercial', reformed: 'Reformed public', work_unit: 'Work unit', public_direct: 'Public, direct', resettlement: 'Resettlement', mixed: 'Mixed', '': '—' },

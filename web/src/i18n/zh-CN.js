@@ -9,7 +9,7 @@ export default {
     person: '负责人', phone: '联系电话', status: '状态', location: '位置', q: '名称、地址或编码', yearFrom: '建成年份起', yearTo: '建成年份止',
     region: '行政区划', summary: '{n} 个小区，{h} 户，{b} 栋，{a} 万㎡，其中符合条件 {e} 个', dwellings: '房屋', owners: '业主', number: '编号',
     floors: '层数', stairwells: '单元数', lift: '电梯', structure: '结构', floor: '楼层', stairwell: '单元', area: '专有面积(㎡)', occupancy: '居住情况',
-    elderly: '60岁以上', share: '份额', basic: '基本信息', noLocation: '无坐标',
+    elderly: '60岁以上', share: '份额', reveal: '显示完整号码（将记录日志）', basic: '基本信息', noLocation: '无坐标',
   },
   status: { surveyed: '已普查', assessed: '已体检', ranked: '已排序', in_plan: '列入计划', scheme_drafted: '方案编制', notice_1: '第一轮公示', notice_2: '第二轮公示', decided: '已表决', approved: '已审批', in_construction: '施工中', completed: '已竣工', accepted: '已验收', reviewed: '已回头看', in_upkeep: '长效管理' },
   ownership: { commercial: '商品房', reformed: '房改房', work_unit: '单位自管', public_direct: '直管公房', resettlement: '安置房', mixed: '混合产权', '': '—' },
