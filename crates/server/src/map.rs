@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use huanxin_domain::access::Scope;
+use huanxin_domain::estates::EstateStatus;
 use std::collections::{HashMap, HashSet};
 use std::f64::consts::PI;
 use std::sync::{Arc, RwLock};
@@ -26,11 +27,17 @@ const TTL: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug)]
 pub struct Point {
     pub id: i64,
-    pub community_code: String,
+    /// The 12-digit community code as a number: compact, and a prefix test is one division.
+    pub community: u64,
     pub x: f64,
     pub y: f64,
     pub decade: i64,
-    pub status: String,
+    pub status: &'static str,
+}
+
+/// True when a community code lies under a region prefix of `len` digits with value `value`.
+pub fn under_prefix(community: u64, value: u64, len: usize) -> bool {
+    len == 0 || community / 10u64.pow(12u32.saturating_sub(len as u32)) == value
 }
 
 /// The points of every located estate, sorted by x for range scans, reloaded when stale; and the
@@ -40,6 +47,8 @@ pub struct Point {
 pub struct TileCache {
     points: RwLock<Option<(Instant, Arc<Vec<Point>>)>>,
     tiles: RwLock<HashMap<(String, u32, u32, u32), Arc<Vec<u8>>>>,
+    /// Held while the points load, so that concurrent requests load them once.
+    loading: tokio::sync::Mutex<()>,
 }
 
 /// Most tiles kept; the cache is emptied when full (tiles are cheap to cut again).
@@ -61,11 +70,9 @@ impl TileCache {
         self.get(st).await.map(|_| ())
     }
 
+    /// A tile cut before; tiles are dropped whenever the points change, so a hit is never older
+    /// than the points it would be cut from.
     fn cached_tile(&self, key: &(String, u32, u32, u32)) -> Option<Arc<Vec<u8>>> {
-        let fresh = self.points.read().ok()?.as_ref().map(|(at, _)| at.elapsed() < TTL).unwrap_or(false);
-        if !fresh {
-            return None;
-        }
         self.tiles.read().ok()?.get(key).cloned()
     }
 
@@ -78,20 +85,53 @@ impl TileCache {
         }
     }
 
+    fn current(&self) -> Option<(Instant, Arc<Vec<Point>>)> {
+        self.points.read().ok()?.as_ref().map(|(at, p)| (*at, p.clone()))
+    }
+
+    /// The points: fresh ones at once; stale ones while a single background reload runs; and
+    /// after a change, one load that concurrent requests wait for.
     async fn get(&self, st: &AppState) -> Result<Arc<Vec<Point>>, ApiError> {
-        if let Ok(p) = self.points.read() {
-            if let Some((at, pts)) = p.as_ref() {
-                if at.elapsed() < TTL {
-                    return Ok(pts.clone());
-                }
+        if let Some((at, pts)) = self.current() {
+            if at.elapsed() >= TTL && self.loading.try_lock().is_ok() {
+                let st = st.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = st.tiles.reload(&st).await {
+                        tracing::warn!(error = %e, "map points not reloaded");
+                    }
+                });
             }
+            return Ok(pts);
         }
+        let _guard = self.loading.lock().await;
+        if let Some((_, pts)) = self.current() {
+            return Ok(pts);
+        }
+        self.load(st).await
+    }
+
+    async fn reload(&self, st: &AppState) -> Result<(), ApiError> {
+        let _guard = self.loading.lock().await;
+        if self.current().map(|(at, _)| at.elapsed() < TTL).unwrap_or(false) {
+            return Ok(());
+        }
+        self.load(st).await.map(|_| ())
+    }
+
+    async fn load(&self, st: &AppState) -> Result<Arc<Vec<Point>>, ApiError> {
         let rows = st.db.map_points().await?;
         let mut pts: Vec<Point> = rows
             .into_iter()
             .map(|r| {
                 let (x, y) = mercator(r.lon, r.lat);
-                Point { id: r.id, community_code: r.community_code, x, y, decade: (r.build_year / 10) * 10, status: r.status }
+                Point {
+                    id: r.id,
+                    community: r.community_code.parse().unwrap_or(0),
+                    x,
+                    y,
+                    decade: (r.build_year / 10) * 10,
+                    status: EstateStatus::parse(&r.status).unwrap_or(EstateStatus::Surveyed).as_str(),
+                }
             })
             .collect();
         pts.sort_by(|a, b| a.x.total_cmp(&b.x));
@@ -140,13 +180,13 @@ pub async fn tile(
         Scope::Attached { user_id } => Some(st.db.attached_estate_ids(*user_id).await?.into_iter().collect()),
         Scope::Region(_) => None,
     };
-    let prefix = match &cu.scope {
-        Scope::Region(rc) => rc.prefix().to_string(),
-        Scope::Attached { .. } => String::new(),
+    let (prefix_value, prefix_len) = match &cu.scope {
+        Scope::Region(rc) => (rc.prefix().parse::<u64>().unwrap_or(0), rc.prefix().len()),
+        Scope::Attached { .. } => (0, 0),
     };
     let visible = |p: &Point| match &attached {
         Some(ids) => ids.contains(&p.id),
-        None => p.community_code.starts_with(&prefix),
+        None => under_prefix(p.community, prefix_value, prefix_len),
     };
     let bytes = cut_tile(&points, z, x, y, visible);
     if let Some(k) = key {
@@ -199,7 +239,7 @@ pub fn cut_tile(points: &[Point], z: u32, x: u32, y: u32, visible: impl Fn(&Poin
                 Some(p.id as u64),
                 tx,
                 ty,
-                &[("id", Value::Int(p.id)), ("decade", Value::Int(p.decade)), ("status", Value::Str(p.status.clone()))],
+                &[("id", Value::Int(p.id)), ("decade", Value::Int(p.decade)), ("status", Value::Str(p.status.to_string()))],
             );
         }
     }
@@ -317,7 +357,7 @@ mod tests {
             .enumerate()
             .map(|(i, (lon, lat, cc))| {
                 let (x, y) = mercator(*lon, *lat);
-                Point { id: i as i64 + 1, community_code: cc.to_string(), x, y, decade: 1990, status: "surveyed".into() }
+                Point { id: i as i64 + 1, community: cc.parse().unwrap(), x, y, decade: 1990, status: "surveyed" }
             })
             .collect();
         v.sort_by(|a, b| a.x.total_cmp(&b.x));
@@ -331,7 +371,8 @@ mod tests {
         assert!(!all.is_empty());
         let none = cut_tile(&p, 0, 0, 0, |_| false);
         assert!(none.is_empty());
-        let only_huian = cut_tile(&p, 0, 0, 0, |p| p.community_code.starts_with("350521"));
+        let only_huian = cut_tile(&p, 0, 0, 0, |p| under_prefix(p.community, 350521, 6));
+        assert!(under_prefix(350521100001, 35, 2) && !under_prefix(350521100001, 11, 2) && under_prefix(1, 0, 0));
         assert!(only_huian.len() < all.len());
     }
 

@@ -4,7 +4,11 @@ use crate::db::{Db, Engine, Tx};
 use crate::error::StoreError;
 
 /// Migrations in order; never edit one that has shipped, add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "registry, accounts and audit", V1), (2, "covering index for list totals", V2)];
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "registry, accounts and audit", V1), (2, "covering index for list totals", V2), (3, "build year index with id for paging", V3)];
+
+/// Paging sorted by build year breaks ties by id; PostgreSQL needs the id in the index to walk it in order.
+const V3: &str = "DROP INDEX estates_build_year; CREATE INDEX estates_build_year_id ON estates (build_year, id)";
 
 /// Totals over a region are read from this index alone, without touching the wide estate rows.
 const V2: &str = "CREATE INDEX estates_totals ON estates (community_code, build_year, status, households, building_count, floor_area)";
