@@ -14,7 +14,6 @@ use huanxin_domain::estates::{self as dom, BuildingInput, Datum, DwellingInput, 
 use huanxin_domain::ValidationErrors;
 use huanxin_store::estates::{Building, Dwelling, Estate, EstateFilter, EstateTotals, ImportSummary, RowError};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 fn current_year() -> i64 {
     i64::from(chrono::Utc::now().year())
@@ -941,6 +940,3 @@ fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
         ApiError::BadRequest(format!("upload unreadable: {}", e.body_text()))
     }
 }
-
-/// Region names by code, for labelling (re-exported for the map card).
-pub type RegionNames = HashMap<String, String>;
