@@ -33,13 +33,78 @@ read -r _ NE < <(grep '^estates' "$WORK/data/SIZES"); read -r _ NB < <(grep '^bu
 secs() { python3 -c "import time; print(time.time())"; }
 rate() { python3 -c "print(f'{$1/($3-$2):,.0f}')"; }
 
-import_all() { # engine label
+import_all() { # engine label; sets IMPORT_E/B/D (seconds)
   local t0 t1 t2 t3
   t0=$(secs); $BIN import estates "$WORK/data/estates.csv" >/dev/null; t1=$(secs)
   $BIN import buildings "$WORK/data/buildings.csv" >/dev/null; t2=$(secs)
   for f in "$WORK"/data/dwellings-*.csv; do $BIN import dwellings "$f" >/dev/null; done; t3=$(secs)
   echo "$1 import: estates $(rate $NE $t0 $t1) rows/s, buildings $(rate $NB $t1 $t2) rows/s, dwellings $(rate $ND $t2 $t3) rows/s"
-  EST_RATE=$(python3 -c "print($NE/($t1-$t0))")
+  IMPORT_E=$(python3 -c "print($t1-$t0)"); IMPORT_B=$(python3 -c "print($t2-$t1)"); IMPORT_D=$(python3 -c "print($t3-$t2)")
+}
+
+# The raw engine loading the same CSV files two ways: into bare tables (every column as it comes,
+# no key, no index) and into tables of the same shape as ours (typed columns, the same unique keys,
+# the same secondary indexes built after the load, the fastest way to get them).
+RAW_DDL_ESTATES="code TEXT NOT NULL UNIQUE, name TEXT, aliases TEXT, address TEXT, community_code TEXT, lon REAL, lat REAL, datum TEXT,
+  build_year INTEGER, building_count INTEGER, households INTEGER, floor_area REAL, ownership_type TEXT, management_status TEXT,
+  has_owners_committee TEXT, person_in_charge TEXT, phone TEXT"
+RAW_IDX_ESTATES="CREATE INDEX raw_e1 ON raw_estates (community_code); CREATE INDEX raw_e2 ON raw_estates (management_status);
+  CREATE INDEX raw_e3 ON raw_estates (community_code, build_year, management_status, households, building_count, floor_area);
+  CREATE INDEX raw_e4 ON raw_estates (build_year); CREATE INDEX raw_e5 ON raw_estates (name); CREATE INDEX raw_e6 ON raw_estates (community_code, build_year);"
+RAW_DDL_BUILDINGS="estate_code TEXT NOT NULL, number TEXT NOT NULL, floors INTEGER, stairwells INTEGER, lift TEXT, structure TEXT, build_year INTEGER,
+  UNIQUE (estate_code, number)"
+RAW_DDL_DWELLINGS="estate_code TEXT NOT NULL, building_number TEXT NOT NULL, stairwell INTEGER, floor INTEGER, number TEXT NOT NULL, area REAL,
+  owner TEXT, owner_phone TEXT, share TEXT, occupancy TEXT, residents_60_plus INTEGER, UNIQUE (estate_code, building_number, number)"
+RAW_IDX_DWELLINGS="CREATE INDEX raw_d1 ON raw_dwellings (estate_code);"
+
+cols() { python3 -c "print(', '.join(f'c{i} TEXT' for i in range($1)))"; }
+
+raw_report() { # engine bare_e bare_b bare_d shaped_e shaped_b shaped_d
+  python3 - "$1" "$NE" "$NB" "$ND" "$IMPORT_E" "$IMPORT_B" "$IMPORT_D" "${@:2}" <<'PY'
+import sys
+eng = sys.argv[1]; n = list(map(float, sys.argv[2:5])); ours = list(map(float, sys.argv[5:8]))
+bare = list(map(float, sys.argv[8:11])); shaped = list(map(float, sys.argv[11:14]))
+for i, what in enumerate(["estates", "buildings", "dwellings"]):
+    print(f"{eng} raw {what}: bare {n[i]/bare[i]:,.0f} rows/s, same shape {n[i]/shaped[i]:,.0f} rows/s; "
+          f"huanxin/raw = {bare[i]/ours[i]:.2f} (bare), {shaped[i]/ours[i]:.2f} (same shape)")
+PY
+}
+
+sqlite_raw() { # sets RAW_* seconds
+  local db="$WORK/raw.db" t0 t1 t2 t3 s0 s1 s2 s3
+  rm -f "$db"
+  sqlite3 "$db" "PRAGMA journal_mode=WAL; CREATE TABLE bare_estates ($(cols 17)); CREATE TABLE bare_buildings ($(cols 7));
+    CREATE TABLE bare_dwellings ($(cols 11));" >/dev/null
+  t0=$(secs); sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $WORK/data/estates.csv bare_estates"; t1=$(secs)
+  sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $WORK/data/buildings.csv bare_buildings"; t2=$(secs)
+  for f in "$WORK"/data/dwellings-*.csv; do sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $f bare_dwellings"; done; t3=$(secs)
+  rm -f "$db"
+  sqlite3 "$db" "PRAGMA journal_mode=WAL; CREATE TABLE raw_estates ($RAW_DDL_ESTATES); CREATE TABLE raw_buildings ($RAW_DDL_BUILDINGS);
+    CREATE TABLE raw_dwellings ($RAW_DDL_DWELLINGS);" >/dev/null
+  s0=$(secs); sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $WORK/data/estates.csv raw_estates" "$RAW_IDX_ESTATES"; s1=$(secs)
+  sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $WORK/data/buildings.csv raw_buildings"; s2=$(secs)
+  for f in "$WORK"/data/dwellings-*.csv; do sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $f raw_dwellings"; done
+  sqlite3 "$db" "$RAW_IDX_DWELLINGS"; s3=$(secs)
+  raw_report sqlite "$(python3 -c "print($t1-$t0)")" "$(python3 -c "print($t2-$t1)")" "$(python3 -c "print($t3-$t2)")" \
+    "$(python3 -c "print($s1-$s0)")" "$(python3 -c "print($s2-$s1)")" "$(python3 -c "print($s3-$s2)")"
+}
+
+pg_raw() {
+  local url="$PG/huanxin_bench" t0 t1 t2 t3 s0 s1 s2 s3 f
+  psql "$url" -qc "CREATE TABLE bare_estates ($(cols 17))" -c "CREATE TABLE bare_buildings ($(cols 7))" \
+    -c "CREATE TABLE bare_dwellings ($(cols 11))" \
+    -c "CREATE TABLE raw_estates ($RAW_DDL_ESTATES)" -c "CREATE TABLE raw_buildings ($RAW_DDL_BUILDINGS)" \
+    -c "CREATE TABLE raw_dwellings ($RAW_DDL_DWELLINGS)"
+  t0=$(secs); psql "$url" -qc "\\copy bare_estates FROM '$WORK/data/estates.csv' CSV HEADER"; t1=$(secs)
+  psql "$url" -qc "\\copy bare_buildings FROM '$WORK/data/buildings.csv' CSV HEADER"; t2=$(secs)
+  for f in "$WORK"/data/dwellings-*.csv; do psql "$url" -qc "\\copy bare_dwellings FROM '$f' CSV HEADER"; done; t3=$(secs)
+  s0=$(secs); psql "$url" -qc "\\copy raw_estates FROM '$WORK/data/estates.csv' CSV HEADER" -c "$RAW_IDX_ESTATES"; s1=$(secs)
+  psql "$url" -qc "\\copy raw_buildings FROM '$WORK/data/buildings.csv' CSV HEADER"; s2=$(secs)
+  for f in "$WORK"/data/dwellings-*.csv; do psql "$url" -qc "\\copy raw_dwellings FROM '$f' CSV HEADER"; done
+  psql "$url" -qc "$RAW_IDX_DWELLINGS"; s3=$(secs)
+  psql "$url" -qc "DROP TABLE bare_estates, bare_buildings, bare_dwellings, raw_estates, raw_buildings, raw_dwellings"
+  raw_report postgres "$(python3 -c "print($t1-$t0)")" "$(python3 -c "print($t2-$t1)")" "$(python3 -c "print($t3-$t2)")" \
+    "$(python3 -c "print($s1-$s0)")" "$(python3 -c "print($s2-$s1)")" "$(python3 -c "print($s3-$s2)")"
 }
 
 run_wrk() { # label url connections
@@ -98,11 +163,7 @@ unset HUANXIN_DATABASE_URL DATABASE_URL
 $BIN migrate >/dev/null
 if [ -z "$REUSE" ]; then
   import_all sqlite
-  SQLITE_RATE=$EST_RATE
-  rm -f "$WORK/raw.db"
-  t0=$(secs); sqlite3 "$WORK/raw.db" -cmd ".mode csv" ".import $WORK/data/estates.csv raw_estates"; t1=$(secs)
-  RAW=$(python3 -c "print($NE/($t1-$t0))")
-  echo "sqlite3 .import estates: $(rate $NE $t0 $t1) rows/s; huanxin/raw = $(python3 -c "print(f'{$SQLITE_RATE/$RAW:.2f}')")"
+  sqlite_raw
   add_users
 fi
 echo "database size: $(du -sh "$WORK/sqlite" | cut -f1)"
@@ -114,11 +175,7 @@ if [ -z "$REUSE" ]; then
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS huanxin_bench" -c "CREATE DATABASE huanxin_bench" >/dev/null 2>&1
   $BIN migrate >/dev/null
   import_all postgres
-  PG_RATE=$EST_RATE
-  psql "$PG/huanxin_bench" -qc "CREATE TABLE raw_estates ($(python3 -c "print(', '.join(f'c{i} TEXT' for i in range(17)))"))"
-  t0=$(secs); psql "$PG/huanxin_bench" -qc "\\copy raw_estates FROM '$WORK/data/estates.csv' CSV HEADER"; t1=$(secs)
-  RAW=$(python3 -c "print($NE/($t1-$t0))")
-  echo "PostgreSQL COPY estates: $(rate $NE $t0 $t1) rows/s; huanxin/raw = $(python3 -c "print(f'{$PG_RATE/$RAW:.2f}')")"
+  pg_raw
   add_users
   psql "$PG/huanxin_bench" -qc "VACUUM ANALYZE"
 fi

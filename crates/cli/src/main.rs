@@ -276,6 +276,10 @@ fn toml_like(c: &Config) -> String {
     )
 }
 
+/// mimalloc: the import and list paths allocate many small strings; it is markedly faster there than glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HUANXIN_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()))

@@ -126,6 +126,7 @@ pub async fn set_password(
     let target = managed_user(&st, &cu, id).await?;
     check_password_strength(&req.password)?;
     st.db.set_password(&cu.actor(), target.id, &hash_password(&req.password)?).await?;
+    st.sessions.forget_user(target.id);
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

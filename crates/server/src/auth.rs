@@ -105,7 +105,15 @@ fn bearer_or_cookie(headers: &HeaderMap) -> Option<String> {
 /// session cookie, derives their scope, and refuses the request if there is none.
 pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
     let token = bearer_or_cookie(req.headers()).ok_or(ApiError::Unauthenticated)?;
-    let user = st.db.session_user(&token_hash(&token)).await?.ok_or(ApiError::Unauthenticated)?;
+    let hash = token_hash(&token);
+    let user = match st.sessions.get(&hash) {
+        Some(u) => u,
+        None => {
+            let u = st.db.session_user(&hash).await?.ok_or(ApiError::Unauthenticated)?;
+            st.sessions.put(hash, u.clone());
+            u
+        }
+    };
     let role = user.role();
     let scope = scope_for(role, &user.region(), user.id).map_err(ApiError::Forbidden)?;
     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
@@ -118,6 +126,49 @@ pub async fn require_permission(State(p): State<Permission>, req: Request, next:
     let user = req.extensions().get::<CurrentUser>().ok_or(ApiError::Unauthenticated)?;
     user.require(p)?;
     Ok(next.run(req).await)
+}
+
+/// Signed-in users by session token hash, read from the database at most every few seconds per
+/// session: a list request then costs one query instead of two. Signing out or changing a
+/// password through this server drops entries at once; elsewhere (the CLI, another server on the
+/// same PostgreSQL) it takes effect within [`SESSION_CACHE_TTL`].
+#[derive(Default)]
+pub struct SessionCache {
+    entries: Mutex<HashMap<String, (User, Instant)>>,
+}
+
+/// How long a session read from the database is trusted without reading it again.
+pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(10);
+
+impl SessionCache {
+    fn get(&self, hash: &str) -> Option<User> {
+        let map = self.entries.lock().ok()?;
+        let (user, at) = map.get(hash)?;
+        (at.elapsed() < SESSION_CACHE_TTL).then(|| user.clone())
+    }
+
+    fn put(&self, hash: String, user: User) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() > 50_000 {
+                map.retain(|_, (_, at)| at.elapsed() < SESSION_CACHE_TTL);
+            }
+            map.insert(hash, (user, Instant::now()));
+        }
+    }
+
+    /// Forgets one session (sign-out).
+    pub fn forget(&self, hash: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.remove(hash);
+        }
+    }
+
+    /// Forgets every session of one user (password changed, account changed).
+    pub fn forget_user(&self, user_id: i64) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.retain(|_, (u, _)| u.id != user_id);
+        }
+    }
 }
 
 /// Counts failed logins per user name and per address; too many in the window lock them out for a while.
@@ -257,7 +308,9 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)))]
 pub async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(t) = bearer_or_cookie(&headers) {
-        st.db.delete_session(&token_hash(&t)).await?;
+        let hash = token_hash(&t);
+        st.db.delete_session(&hash).await?;
+        st.sessions.forget(&hash);
     }
     let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
     Ok(([(header::SET_COOKIE, cookie)], axum::http::StatusCode::NO_CONTENT).into_response())

@@ -110,6 +110,8 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub throttle: Arc<auth::LoginThrottle>,
+    /// Recently read sessions (see [`auth::SessionCache`]).
+    pub sessions: Arc<auth::SessionCache>,
     pub tiles: Arc<map::TileCache>,
     /// Recent list totals (see the store's `TotalsCache`).
     pub totals: Arc<huanxin_store::estates::TotalsCache>,
@@ -124,6 +126,7 @@ impl AppState {
             db,
             config: Arc::new(config),
             throttle: Arc::new(auth::LoginThrottle::default()),
+            sessions: Arc::new(auth::SessionCache::default()),
             tiles: Arc::new(map::TileCache::default()),
             totals: Arc::new(huanxin_store::estates::TotalsCache::default()),
             dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
@@ -219,6 +222,7 @@ pub fn router(st: AppState) -> Router {
         .fallback(web::static_file)
         .with_state(st)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(body_limit, refuse_oversize))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
@@ -226,6 +230,20 @@ pub fn router(st: AppState) -> Router {
             tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// Refuses a request whose declared length is over the limit before reading any of its body
+/// (bodies without a length are cut off by `DefaultBodyLimit` as they are read).
+async fn refuse_oversize(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Result<axum::response::Response, error::ApiError> {
+    let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(error::ApiError::TooLarge(format!("the request is larger than the upload limit of {} MiB", limit / (1024 * 1024))));
+    }
+    Ok(next.run(req).await)
 }
 
 /// Opens and migrates the database and loads regions if empty.

@@ -217,17 +217,31 @@ impl Db {
             args.push(hi.into());
             wh.push(format!("e.community_code >= ${} AND e.community_code < ${}", args.len() - 1, args.len()));
         }
+        let (col, desc) = match f.sort.as_deref().unwrap_or("") {
+            s if s.starts_with('-') => (&s[1..], true),
+            s => (s, false),
+        };
+        let col = match col {
+            "name" | "code" | "build_year" | "households" | "floor_area" | "updated_at" | "building_count" => col,
+            _ => "id",
+        };
+        // The build-year index serves a country-wide list sorted by build year. Otherwise a region's
+        // index narrows better, or the sort column's index gives the page in order; both planners
+        // pick the build-year range instead and sort every match, so a unary plus (an expression,
+        // not the bare column) keeps them off that index.
+        let regional = !matches!(scope, Scope::Region(rc) if rc.prefix().is_empty()) || f.region.as_ref().is_some_and(|r| !r.is_empty());
+        let year = if regional || col != "build_year" { "+e.build_year" } else { "e.build_year" };
         if let Some(y) = f.build_year_from {
             args.push(y.into());
-            wh.push(format!("e.build_year >= ${}", args.len()));
+            wh.push(format!("{year} >= ${}", args.len()));
         }
         if let Some(y) = f.build_year_to {
             args.push(y.into());
-            wh.push(format!("e.build_year <= ${}", args.len()));
+            wh.push(format!("{year} <= ${}", args.len()));
         }
         if let Some(el) = f.eligible {
             args.push(eligible_before.into());
-            wh.push(format!("e.build_year {} ${}", if el { "<" } else { ">=" }, args.len()));
+            wh.push(format!("{year} {} ${}", if el { "<" } else { ">=" }, args.len()));
         }
         if let Some(s) = f.status.as_ref().filter(|s| !s.is_empty()) {
             args.push(s.into());
@@ -242,23 +256,25 @@ impl Db {
             ));
         }
         let where_sql = wh.join(" AND ");
-        let totals = match totals_cache.and_then(|c| c.get(&where_sql, &args)) {
-            Some(t) => t,
-            None => {
-                let t = self.estate_totals(&where_sql, args.clone(), eligible_before).await?;
-                if let Some(c) = totals_cache {
-                    c.put(&where_sql, &args, t.clone());
+        let totals = match totals_cache {
+            Some(c) => match c.get(&where_sql, &args) {
+                Some(t) => t,
+                None => {
+                    // One computation per query at a time: concurrent requests for the same new
+                    // query wait for it instead of all scanning the registry at once.
+                    let slot = c.slot(&where_sql, &args);
+                    let _computing = slot.lock().await;
+                    match c.get(&where_sql, &args) {
+                        Some(t) => t,
+                        None => {
+                            let t = self.estate_totals(&where_sql, args.clone(), eligible_before).await?;
+                            c.put(&where_sql, &args, t.clone());
+                            t
+                        }
+                    }
                 }
-                t
-            }
-        };
-        let (col, desc) = match f.sort.as_deref().unwrap_or("") {
-            s if s.starts_with('-') => (&s[1..], true),
-            s => (s, false),
-        };
-        let col = match col {
-            "name" | "code" | "build_year" | "households" | "floor_area" | "updated_at" | "building_count" => col,
-            _ => "id",
+            },
+            None => self.estate_totals(&where_sql, args.clone(), eligible_before).await?,
         };
         let per_page = f.per_page.unwrap_or(20).clamp(1, 500);
         let page = f.page.unwrap_or(1).max(1);
@@ -572,10 +588,11 @@ impl Db {
         let mut unique = codes.clone();
         unique.sort();
         unique.dedup();
-        let known = self.region_names(&unique).await.map_err(internal)?;
+        let unknown = self.unknown_regions(&unique).await.map_err(internal)?;
         let mut existing: HashMap<String, Estate> = HashMap::new();
         let estate_codes: Vec<String> = rows.iter().map(|(_, r)| r.code.clone()).collect();
-        for chunk in estate_codes.chunks(500) {
+        let any_estates = self.fetch_optional::<(i64,)>("SELECT id FROM estates LIMIT 1", vec![]).await.map_err(internal)?.is_some();
+        for chunk in estate_codes.chunks(500).filter(|_| any_estates) {
             let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let found: Vec<Estate> = self
                 .fetch_all(
@@ -597,7 +614,7 @@ impl Db {
                 });
             }
             let cc = r.community_code.as_str();
-            if !known.contains_key(cc) {
+            if unknown.contains(cc) {
                 errors.push(RowError {
                     row: *row,
                     column: "community_code".into(),
@@ -646,7 +663,7 @@ impl Db {
                 a.push(now.clone().into());
                 batch.push(a);
             }
-            upsert_estates(&mut tx, batch).await?;
+            upsert_estates(&mut tx, batch, existing.is_empty()).await?;
             let before: Vec<serde_json::Value> = rows.iter().filter_map(|(_, r)| existing.get(&r.code)).map(estate_json).collect();
             let region = match scope {
                 Scope::Region(rc) => rc.as_str().to_string(),
@@ -711,24 +728,11 @@ impl Db {
         let write = async {
             let mut tx = self.begin().await?;
             let before = tx.scalar("SELECT COUNT(*) FROM buildings", vec![]).await?;
-            for chunk in rows.chunks(1000) {
-                let mut sql =
-                    String::from("INSERT INTO buildings (estate_id, number, floors, stairwells, has_lift, structure, build_year) VALUES ");
-                let mut args = Vec::new();
-                for (i, (_, code, b)) in chunk.iter().enumerate() {
-                    let n = i * 7;
-                    sql.push_str(&format!(
-                        "{}(${},${},${},${},${},${},${})",
-                        if i > 0 { "," } else { "" },
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6,
-                        n + 7
-                    ));
-                    args.extend(crate::args![
+            let rebuild = tx.bulk_load_begin("buildings", rows.len()).await?;
+            let values: Vec<Vec<Arg>> = rows
+                .iter()
+                .map(|(_, code, b)| {
+                    crate::args![
                         estates[code].0,
                         b.number.as_str(),
                         b.floors,
@@ -736,14 +740,23 @@ impl Db {
                         b.has_lift,
                         b.structure.as_str(),
                         b.build_year
-                    ]);
-                }
-                sql.push_str(
-                    " ON CONFLICT (estate_id, number) DO UPDATE SET floors = excluded.floors, stairwells = excluded.stairwells, \
-                    has_lift = excluded.has_lift, structure = excluded.structure, build_year = excluded.build_year",
-                );
-                tx.execute(&sql, args).await?;
-            }
+                    ]
+                })
+                .collect();
+            tx.insert_rows(
+                "buildings",
+                &["estate_id", "number", "floors", "stairwells", "has_lift", "structure", "build_year"],
+                values,
+                // Into an empty table every row is new.
+                if before == 0 {
+                    ""
+                } else {
+                    "ON CONFLICT (estate_id, number) DO UPDATE SET floors = excluded.floors, stairwells = excluded.stairwells, \
+                     has_lift = excluded.has_lift, structure = excluded.structure, build_year = excluded.build_year"
+                },
+            )
+            .await?;
+            tx.rebuild_indexes("buildings", rebuild).await?;
             let after = tx.scalar("SELECT COUNT(*) FROM buildings", vec![]).await?;
             let created = usize::try_from(after - before).unwrap_or(0);
             let summary = ImportSummary { created, updated: rows.len().saturating_sub(created) };
@@ -816,46 +829,50 @@ impl Db {
         let write = async {
             let mut tx = self.begin().await?;
             let before = tx.scalar("SELECT COUNT(*) FROM dwellings", vec![]).await?;
-            for chunk in resolved.chunks(1000) {
+            // Into an empty table nothing can be replaced, so the owners' index may go as well.
+            let fresh = before == 0;
+            let mut rebuild = tx.bulk_load_begin("dwellings", resolved.len()).await?;
+            if fresh {
+                rebuild.extend(tx.bulk_load_begin("dwelling_owners", resolved.len()).await?);
+            }
+            for chunk in resolved.chunks(DWELLING_CHUNK) {
                 // Which of these dwellings exist already: only their owners need replacing.
-                let bids: Vec<String> =
-                    chunk.iter().map(|(_, b, _)| b.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-                let id_sql = format!("SELECT id, building_id, number FROM dwellings WHERE building_id IN ({})", bids.join(","));
-                let before: Vec<(i64, i64, String)> = tx.fetch_all(&id_sql, vec![]).await?;
-                let existing: std::collections::HashSet<(i64, String)> = before.into_iter().map(|(_, b, n)| (b, n)).collect();
-                let mut sql = String::from("INSERT INTO dwellings (estate_id, building_id, stairwell, floor, number, exclusive_area, occupancy, residents_60_plus) VALUES ");
-                let mut args = Vec::new();
-                for (i, (e, b, d)) in chunk.iter().enumerate() {
-                    let n = i * 8;
-                    sql.push_str(&format!(
-                        "{}(${},${},${},${},${},${},${},${})",
-                        if i > 0 { "," } else { "" },
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6,
-                        n + 7,
-                        n + 8
-                    ));
-                    args.extend(crate::args![
-                        *e,
-                        *b,
-                        d.stairwell,
-                        d.floor,
-                        d.number.as_str(),
-                        d.exclusive_area.hundredths(),
-                        d.occupancy.as_str(),
-                        d.residents_60_plus
-                    ]);
-                }
-                sql.push_str(" ON CONFLICT (building_id, number) DO UPDATE SET stairwell = excluded.stairwell, floor = excluded.floor, \
-                    exclusive_area = excluded.exclusive_area, occupancy = excluded.occupancy, residents_60_plus = excluded.residents_60_plus");
-                tx.execute(&sql, args).await?;
+                let existing: std::collections::HashSet<(i64, String)> = if fresh {
+                    Default::default()
+                } else {
+                    let bids: Vec<String> =
+                        chunk.iter().map(|(_, b, _)| b.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                    let id_sql = format!("SELECT id, building_id, number FROM dwellings WHERE building_id IN ({})", bids.join(","));
+                    let found: Vec<(i64, i64, String)> = tx.fetch_all(&id_sql, vec![]).await?;
+                    found.into_iter().map(|(_, b, n)| (b, n)).collect()
+                };
+                let values: Vec<Vec<Arg>> = chunk
+                    .iter()
+                    .map(|(e, b, d)| {
+                        crate::args![
+                            *e,
+                            *b,
+                            d.stairwell,
+                            d.floor,
+                            d.number.as_str(),
+                            d.exclusive_area.hundredths(),
+                            d.occupancy.as_str(),
+                            d.residents_60_plus
+                        ]
+                    })
+                    .collect();
+                let written: Vec<(i64, i64, String)> = tx
+                    .insert_rows_returning(
+                        "dwellings",
+                        &["estate_id", "building_id", "stairwell", "floor", "number", "exclusive_area", "occupancy", "residents_60_plus"],
+                        values,
+                        "ON CONFLICT (building_id, number) DO UPDATE SET stairwell = excluded.stairwell, floor = excluded.floor, \
+                         exclusive_area = excluded.exclusive_area, occupancy = excluded.occupancy, \
+                         residents_60_plus = excluded.residents_60_plus RETURNING id, building_id, number",
+                    )
+                    .await?;
+                let ids: HashMap<(i64, String), i64> = written.into_iter().map(|(id, b, n)| ((b, n), id)).collect();
                 // Owners are replaced as a whole for the dwellings of this chunk that existed before.
-                let found: Vec<(i64, i64, String)> = tx.fetch_all(&id_sql, vec![]).await?;
-                let ids: HashMap<(i64, String), i64> = found.into_iter().map(|(id, b, n)| ((b, n), id)).collect();
                 let replaced: Vec<String> = chunk
                     .iter()
                     .filter(|(_, b, d)| existing.contains(&(*b, d.number.clone())))
@@ -871,8 +888,9 @@ impl Db {
                         d.owners.iter().map(move |(name, phone, share)| crate::args![id, name.as_str(), phone.as_str(), *share])
                     })
                     .collect();
-                tx.insert_many("dwelling_owners", &["dwelling_id", "name", "phone", "share_bp"], owner_rows).await?;
+                tx.insert_rows("dwelling_owners", &["dwelling_id", "name", "phone", "share_bp"], owner_rows, "").await?;
             }
+            tx.rebuild_indexes("dwellings", rebuild).await?;
             let after = tx.scalar("SELECT COUNT(*) FROM dwellings", vec![]).await?;
             let created = usize::try_from(after - before).unwrap_or(0);
             let summary = ImportSummary { created, updated: resolved.len().saturating_sub(created) };
@@ -889,16 +907,16 @@ impl Db {
         codes.dedup();
         let mut out = HashMap::new();
         for chunk in codes.chunks(500) {
-            let mut args: Vec<Arg> = chunk.iter().map(Arg::from).collect();
+            // By code alone (the unique index), then the scope in memory: with a region condition
+            // in the query PostgreSQL may scan the whole region and test every row against the list.
             let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sc = scope_clause(scope, &mut args);
             let found: Vec<(i64, String, String)> = self
                 .fetch_all(
-                    &format!("SELECT e.id, e.code, e.community_code FROM estates e WHERE e.code IN ({}) AND {sc}", ph.join(",")),
-                    args,
+                    &format!("SELECT e.id, e.code, e.community_code FROM estates e WHERE e.code IN ({})", ph.join(",")),
+                    chunk.iter().map(Arg::from).collect(),
                 )
                 .await?;
-            out.extend(found.into_iter().map(|(id, code, cc)| (code, (id, cc))));
+            out.extend(found.into_iter().filter(|(_, _, cc)| in_scope(scope, cc)).map(|(id, code, cc)| (code, (id, cc))));
         }
         Ok(out)
     }
@@ -919,27 +937,28 @@ fn import_change<'a>(entity: &'a str, source: &str, scope: &Scope, s: &ImportSum
 }
 
 /// Inserts or updates estates by code in multi-row statements (each row: WRITE_COLS, created_at, updated_at).
-pub(crate) async fn upsert_estates(tx: &mut Tx, rows: Vec<Vec<Arg>>) -> Result<(), StoreError> {
+/// Writes estates by code; `all_new` when the caller knows none of the codes exists yet.
+pub(crate) async fn upsert_estates(tx: &mut Tx, rows: Vec<Vec<Arg>>, all_new: bool) -> Result<(), StoreError> {
     let cols: Vec<&str> = WRITE_COLS.split(", ").map(str::trim).collect();
     let updates: Vec<String> = cols.iter().filter(|c| **c != "code").map(|c| format!("{c} = excluded.{c}")).collect();
-    let per = cols.len() + 2;
-    for chunk in rows.chunks(1000) {
-        let mut sql = format!("INSERT INTO estates ({WRITE_COLS}, created_at, updated_at) VALUES ");
-        for i in 0..chunk.len() {
-            let ph: Vec<String> = (1..=per).map(|k| format!("${}", i * per + k)).collect();
-            sql.push_str(&format!("{}({})", if i > 0 { "," } else { "" }, ph.join(",")));
-        }
-        sql.push_str(&format!(" ON CONFLICT (code) DO UPDATE SET {}, updated_at = excluded.updated_at", updates.join(", ")));
-        tx.execute(&sql, chunk.iter().flatten().cloned().collect()).await?;
-    }
+    let rebuild = tx.bulk_load_begin("estates", rows.len()).await?;
+    let mut all: Vec<&str> = cols.clone();
+    all.extend(["created_at", "updated_at"]);
+    let tail = format!("ON CONFLICT (code) DO UPDATE SET {}, updated_at = excluded.updated_at", updates.join(", "));
+    tx.insert_rows("estates", &all, rows, if all_new { "" } else { &tail }).await?;
+    tx.rebuild_indexes("estates", rebuild).await?;
     Ok(())
 }
+
+/// Dwellings written per round: existing ones are looked up and owners replaced chunk by chunk.
+const DWELLING_CHUNK: usize = 50_000;
 
 /// Recent list totals by query, so that paging through a large region does not re-aggregate it on
 /// every page. Entries live a short while and are dropped at once when the registry changes.
 #[derive(Default)]
 pub struct TotalsCache {
     entries: std::sync::Mutex<HashMap<String, (std::time::Instant, EstateTotals)>>,
+    computing: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// How long cached totals are trusted when nothing was written through this server.
@@ -954,6 +973,19 @@ impl TotalsCache {
         let map = self.entries.lock().ok()?;
         let (at, t) = map.get(&Self::key(where_sql, args))?;
         (at.elapsed() < TOTALS_TTL).then(|| t.clone())
+    }
+
+    /// The lock that one computation of this query's totals holds.
+    fn slot(&self, where_sql: &str, args: &[Arg]) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        match self.computing.lock() {
+            Ok(mut map) => {
+                if map.len() > 1_000 {
+                    map.retain(|_, m| std::sync::Arc::strong_count(m) > 1);
+                }
+                map.entry(Self::key(where_sql, args)).or_default().clone()
+            }
+            Err(_) => std::sync::Arc::default(),
+        }
     }
 
     fn put(&self, where_sql: &str, args: &[Arg], t: EstateTotals) {

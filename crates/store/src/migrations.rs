@@ -5,7 +5,14 @@ use crate::error::StoreError;
 
 /// Migrations in order; never edit one that has shipped, add a new one.
 const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "registry, accounts and audit", V1), (2, "covering index for list totals", V2), (3, "build year index with id for paging", V3)];
+    &[(1, "registry, accounts and audit", V1), (2, "covering index for list totals", V2), (3, "build year index with id for paging", V3),
+      (4, "indexes for paging by name and within a region", V4)];
+
+/// Lists sorted by name walk the first index instead of sorting every match; a region's list
+/// sorted by build year reads the second alone (PostgreSQL otherwise walks the whole country's
+/// build-year index and filters by region).
+const V4: &str = "CREATE INDEX estates_name_id ON estates (name, id); \
+    CREATE INDEX estates_community_year_id ON estates (community_code, build_year, id)";
 
 /// Paging sorted by build year breaks ties by id; PostgreSQL needs the id in the index to walk it in order.
 const V3: &str = "DROP INDEX estates_build_year; CREATE INDEX estates_build_year_id ON estates (build_year, id)";

@@ -104,11 +104,39 @@ impl Db {
     /// Names of the given codes, for labelling lists and exports.
     pub async fn region_names(&self, codes: &[String]) -> Result<std::collections::HashMap<String, String>, StoreError> {
         let mut out = std::collections::HashMap::new();
-        for chunk in codes.chunks(500) {
+        let mut missing = Vec::new();
+        if let Ok(known) = self.region_names.read() {
+            for c in codes {
+                match known.get(c) {
+                    Some(n) => {
+                        out.insert(c.clone(), n.clone());
+                    }
+                    None => missing.push(c),
+                }
+            }
+        }
+        for chunk in missing.chunks(500) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("SELECT code, name, parent_code, level FROM regions WHERE code IN ({})", placeholders.join(","));
-            let rows: Vec<Region> = self.fetch_all(&sql, chunk.iter().map(Arg::from).collect()).await?;
-            out.extend(rows.into_iter().map(|r| (r.code, r.name)));
+            let sql = format!("SELECT code, name FROM regions WHERE code IN ({})", placeholders.join(","));
+            let rows: Vec<(String, String)> = self.fetch_all(&sql, chunk.iter().map(|c| Arg::from(*c)).collect()).await?;
+            if let Ok(mut known) = self.region_names.write() {
+                known.extend(rows.iter().cloned());
+            }
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Which of `codes` are not known regions (checks a whole import in a few round trips).
+    pub async fn unknown_regions(&self, codes: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut out = std::collections::HashSet::new();
+        for chunk in codes.chunks(500) {
+            let sql = format!(
+                "SELECT v.column1 FROM (VALUES {}) AS v WHERE NOT EXISTS (SELECT 1 FROM regions r WHERE r.code = v.column1)",
+                crate::db::values_placeholders(chunk.len(), 1)
+            );
+            let rows: Vec<(String,)> = self.fetch_all(&sql, chunk.iter().map(Arg::from).collect()).await?;
+            out.extend(rows.into_iter().map(|r| r.0));
         }
         Ok(out)
     }

@@ -229,6 +229,27 @@ impl Client {
         (s, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Announces an upload of `length` bytes and reads the answer to the headers alone: a server
+    /// that refuses by size answers before the body and closes, which a client still writing the
+    /// body may see only as a broken pipe.
+    pub async fn announce_upload(&self, path: &str, length: usize) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self.base.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
+        let auth = self.token.as_ref().map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {length}\r\n\r\n"
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 1024];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .expect("the server answers before the body")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    }
+
     /// Uploads a file as the multipart field `file`.
     pub async fn upload(&self, path: &str, filename: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string());
