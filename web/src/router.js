@@ -12,6 +12,7 @@ const routes = [
       { path: 'estates/:id', component: () => import('./views/estates/EstateDetail.vue'), props: true },
       { path: 'import', component: () => import('./views/estates/ImportWizard.vue') },
       { path: 'map', component: () => import('./views/map/MapView.vue') },
+      { path: 'ranking', component: () => import('./views/ranking/RankingView.vue') },
       { path: 'users', component: () => import('./views/users/UserList.vue') },
       { path: 'audit', component: () => import('./views/audit/AuditLog.vue') },
     ],

@@ -40,6 +40,23 @@ pub enum Permission {
     ReadAudit,
     /// See phone numbers unmasked (each read is audited).
     ReadPersonalData,
+    /// Record an estate's assessment (体检).
+    Assess,
+    /// Move an estate to its next stage.
+    AdvanceStage,
+}
+
+impl Permission {
+    /// Every permission, in the order the API lists them.
+    pub const ALL: [Permission; 7] = [
+        Permission::ReadRegistry,
+        Permission::WriteRegistry,
+        Permission::ManageUsers,
+        Permission::ReadAudit,
+        Permission::ReadPersonalData,
+        Permission::Assess,
+        Permission::AdvanceStage,
+    ];
 }
 
 impl Role {
@@ -125,6 +142,8 @@ impl Role {
             Permission::ManageUsers => self.is_admin(),
             Permission::ReadAudit => self.is_government_desk() && !matches!(self, Role::CommunityStaff),
             Permission::ReadPersonalData => self.is_government_desk() || matches!(self, Role::GridWorker | Role::PropertyCompany),
+            Permission::Assess => self.is_government_desk(),
+            Permission::AdvanceStage => self.is_government_desk() && self != Role::CommunityStaff,
         }
     }
 }

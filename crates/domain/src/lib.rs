@@ -3,9 +3,13 @@
 //! One module per domain area; storage, HTTP and the CLI are built around these types.
 
 pub mod access;
+pub mod assessment;
+pub mod calendar;
 pub mod error;
 pub mod estates;
 pub mod geo;
+pub mod lifecycle;
+pub mod ranking;
 pub mod regions;
 pub mod units;
 

@@ -257,16 +257,7 @@ async fn me_of(st: &AppState, u: &User) -> Me {
         role: u.role.clone(),
         region_code: u.region_code.clone(),
         region_name,
-        permissions: [
-            Permission::ReadRegistry,
-            Permission::WriteRegistry,
-            Permission::ManageUsers,
-            Permission::ReadAudit,
-            Permission::ReadPersonalData,
-        ]
-        .into_iter()
-        .filter(|p| role.allows(*p))
-        .collect(),
+        permissions: Permission::ALL.into_iter().filter(|p| role.allows(*p)).collect(),
     }
 }
 

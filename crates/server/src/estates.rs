@@ -376,7 +376,7 @@ fn columns_of(kind: &str) -> Result<&'static [Column], ApiError> {
 
 const TEMPLATE_NAMES: [(&str, &str); 3] = [("estates", "小区"), ("buildings", "楼栋"), ("dwellings", "房屋")];
 
-fn attachment(bytes: Vec<u8>, content_type: &str, filename: &str) -> Response {
+pub(crate) fn attachment(bytes: Vec<u8>, content_type: &str, filename: &str) -> Response {
     let encoded: String = filename
         .bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
@@ -394,7 +394,7 @@ fn attachment(bytes: Vec<u8>, content_type: &str, filename: &str) -> Response {
         .into_response()
 }
 
-const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub(crate) const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 /// The import template as xlsx, with Chinese headers and an example row.
 #[utoipa::path(get, path = "/api/v1/imports/{kind}/template.xlsx", tag = "imports", params(("kind" = String, Path)),

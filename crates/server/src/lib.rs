@@ -9,8 +9,10 @@ pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod estates;
+pub mod lifecycle;
 pub mod map;
 pub mod openapi;
+pub mod ranking;
 pub mod regions;
 pub mod tabular;
 pub mod web;
@@ -169,8 +171,22 @@ pub fn router(st: AppState) -> Router {
             .route("/estates/summary", get(estates::summary))
             .route("/estates/{id}", get(estates::get_one))
             .route("/estates/{id}/buildings", get(estates::buildings))
-            .route("/estates/{id}/dwellings", get(estates::dwellings)),
+            .route("/estates/{id}/dwellings", get(estates::dwellings))
+            .route("/estates/{id}/lifecycle", get(lifecycle::show))
+            .route("/estates/{id}/assessment", get(lifecycle::assessment))
+            .route("/calendar/deadline", get(lifecycle::deadline))
+            .route("/rankings", get(ranking::list))
+            .route("/rankings/{id}", get(ranking::get_one))
+            .route("/rankings/{id}/export.xlsx", get(ranking::export_xlsx)),
         Permission::ReadRegistry,
+    );
+    let assess = with_permission(
+        Router::new().route("/estates/{id}/assessment", axum::routing::put(lifecycle::save_assessment)),
+        Permission::Assess,
+    );
+    let advance = with_permission(
+        Router::new().route("/estates/{id}/lifecycle", post(lifecycle::step)).route("/rankings", post(ranking::create)),
+        Permission::AdvanceStage,
     );
     let write = with_permission(
         Router::new()
@@ -202,6 +218,8 @@ pub fn router(st: AppState) -> Router {
         .merge(admin)
         .merge(audit)
         .merge(personal)
+        .merge(assess)
+        .merge(advance)
         .merge(me)
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
     let api = Router::new()

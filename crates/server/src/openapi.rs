@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 /// The API description, collected from the handlers' annotations.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Huanxin (焕新) API", description = "Old-estate renewal: registry, accounts, audit, map. Errors are application/problem+json."),
+    info(title = "Huanxin (焕新) API", description = "Old-estate renewal: registry, accounts, audit, map, the estate's life and its assessment. Errors are application/problem+json."),
     paths(
         crate::health,
         crate::auth::login, crate::auth::logout, crate::auth::me,
@@ -18,10 +18,14 @@ use utoipa::OpenApi;
         crate::accounts::roles, crate::accounts::list, crate::accounts::create, crate::accounts::set_password, crate::accounts::attach_estate,
         crate::audit::list,
         crate::map::tile,
+        crate::lifecycle::show, crate::lifecycle::step, crate::lifecycle::assessment, crate::lifecycle::save_assessment,
+        crate::lifecycle::deadline,
+        crate::ranking::create, crate::ranking::list, crate::ranking::get_one, crate::ranking::export_xlsx,
     ),
     components(schemas(crate::auth::LoginRequest, crate::auth::LoginResponse, crate::auth::Me, crate::estates::EstateView,
         crate::estates::EstatePage, crate::estates::ImportResult, crate::accounts::CreateUser, crate::accounts::NewPassword,
-        crate::accounts::Attach)),
+        crate::accounts::Attach, crate::lifecycle::StepRequest, crate::lifecycle::Lifecycle, crate::lifecycle::AssessmentPage,
+        crate::lifecycle::AssessmentRequest, crate::ranking::RankingRequest, crate::ranking::RankingPage)),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = [])),
 )]

@@ -20,6 +20,8 @@ both_engines!(
     regions_tree,
     backup_is_a_consistent_copy,
     bulk_import_rebuilds_indexes_and_keys,
+    assessment_and_guarded_steps,
+    working_day_deadlines,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -587,4 +589,132 @@ async fn bulk_import_rebuilds_indexes_and_keys(app: &TestApp) {
     let (_, built) = c.get(&format!("/api/v1/estates/{id}/buildings")).await;
     assert_eq!(built.as_array().map(Vec::len), Some(1), "{built}");
     assert_eq!(registry_schema(app).await, schema);
+}
+
+/// An estate is assessed (draft, then finished with a score) and only then moves on; every refusal
+/// names its reason, roles are held to their part, and the timeline and audit show the step.
+async fn assessment_and_guarded_steps(app: &TestApp) {
+    let c = app.client("county_staff").await;
+    let (s, e) = c.post("/api/v1/estates", estate_body("LC-1", "350521100002")).await;
+    assert_eq!(s, 201, "{e}");
+    let id = e["id"].as_i64().unwrap();
+    let (s, b) = c.post(&format!("/api/v1/estates/{id}/buildings"), json!({"number": "1号楼", "floors": 6})).await;
+    assert_eq!(s, 201, "{b}");
+    let building = b["id"].as_i64().unwrap();
+    let path = format!("/api/v1/estates/{id}/lifecycle");
+    let (s, l) = c.get(&path).await;
+    assert_eq!(s, 200, "{l}");
+    assert_eq!(l["status"], "surveyed");
+    assert_eq!(l["next"], "assessed");
+    assert_eq!(l["blocked_by"], "no finished assessment with a score");
+    // Out of order, unknown, and not yet allowed: refused with the reason, nothing changes.
+    let (s, r) = c.post(&path, json!({"to": "in_plan"})).await;
+    assert_eq!(s, 409, "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("the next step is assessed"), "{r}");
+    let (s, r) = c.post(&path, json!({"to": "finished"})).await;
+    assert_eq!(s, 422, "{r}");
+    assert_eq!(r["errors"][0]["field"], "to");
+    let (s, r) = c.post(&path, json!({"to": "assessed"})).await;
+    assert_eq!(s, 409, "{r}");
+
+    let apath = format!("/api/v1/estates/{id}/assessment");
+    let (s, page) = c.get(&apath).await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["checklist"].as_array().unwrap().len(), 19);
+    assert!(page["assessment"].is_null());
+    let (s, r) = c
+        .put(&apath, json!({"findings": [
+            {"item": "no_such_item", "present": true},
+            {"item": "gas_hazard", "present": true},
+        ]}))
+        .await;
+    assert_eq!(s, 422, "{r}");
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["findings[0].item", "findings[1].building_id"]);
+    let findings = json!([
+        {"item": "gas_hazard", "building_id": building, "present": true, "note": "立管锈蚀"},
+        {"item": "parking_shortfall", "present": true},
+        {"item": "no_kindergarten", "present": false},
+    ]);
+    let (s, draft) = c.put(&apath, json!({"findings": findings})).await;
+    assert_eq!(s, 200, "{draft}");
+    assert_eq!(draft["status"], "draft");
+    let (s, _) = c.post(&path, json!({"to": "assessed"})).await;
+    assert_eq!(s, 409, "a draft does not count");
+    let (s, done) = c.put(&apath, json!({"findings": findings, "finish": true})).await;
+    assert_eq!(s, 200, "{done}");
+    assert_eq!(done["status"], "finished");
+    // Gas in the only building (weight 12) and parking (4) of a total weight of 100.
+    assert_eq!(done["score"]["total"], 1600, "{done}");
+    assert_eq!(done["findings"].as_array().unwrap().len(), 3);
+
+    // Who may do what: a contractor neither assesses nor steps; community staff assess but do not step;
+    // another county does not see the estate at all.
+    let k = app.client("contractor").await;
+    assert_eq!(k.put(&apath, json!({"findings": []})).await.0, 403);
+    assert_eq!(k.post(&path, json!({"to": "assessed"})).await.0, 403);
+    let cs = app.client("community_staff").await;
+    assert_eq!(cs.post(&path, json!({"to": "assessed"})).await.0, 403);
+    let other = app.client("other_county_admin").await;
+    assert_eq!(other.get(&path).await.0, 404);
+    assert_eq!(other.post(&path, json!({"to": "assessed"})).await.0, 404);
+
+    let (s, ev) = c.post(&path, json!({"to": "assessed", "note": "体检完成"})).await;
+    assert_eq!(s, 200, "{ev}");
+    assert_eq!(ev["from_status"], "surveyed");
+    assert_eq!(ev["to_status"], "assessed");
+    let (_, l) = c.get(&path).await;
+    assert_eq!(l["status"], "assessed");
+    assert_eq!(l["timeline"].as_array().unwrap().len(), 1);
+    assert_eq!(l["timeline"][0]["note"], "体检完成");
+    assert_eq!(l["blocked_by"], "the estate is not in a saved ranking");
+    let (s, r) = c.post(&path, json!({"to": "ranked"})).await;
+    assert_eq!(s, 409, "{r}");
+    assert_eq!(r["status"], 409);
+    let (_, log) = c.get(&format!("/api/v1/audit?entity=estate&entity_id={id}")).await;
+    assert_eq!(log["items"][0]["action"], "advance", "{log}");
+    let (_, listed) = c.get("/api/v1/estates?status=assessed&q=LC-1").await;
+    assert_eq!(listed["total"], 1, "the list sees the new stage at once");
+
+    // Ranking: the county's candidates in order of priority; the assessed estate is among them and may move on.
+    let (s, r) = c.post("/api/v1/rankings", json!({"region_code": "350502000000"})).await;
+    assert_eq!(s, 422, "another county: {r}");
+    assert_eq!(r["errors"][0]["field"], "region_code");
+    let (s, r) = c.post("/api/v1/rankings", json!({"weights": {"age": 0, "assessment": 0, "households": 0, "elderly": 0, "willingness": 0}})).await;
+    assert_eq!(s, 422, "{r}");
+    assert_eq!(k.post("/api/v1/rankings", json!({})).await.0, 403);
+    let (s, page) = c.post("/api/v1/rankings", json!({"year": 2027, "weights": {"assessment": 100, "age": 0, "households": 0, "elderly": 0}})).await;
+    assert_eq!(s, 201, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    assert!(entries.len() > 1, "{page}");
+    assert_eq!(entries[0]["estate_id"], id, "the only assessed estate leads when only the assessment counts");
+    assert_eq!(entries[0]["position"], 1);
+    assert!(entries.windows(2).all(|w| w[0]["priority"].as_i64() >= w[1]["priority"].as_i64()));
+    let ranking = page["ranking"]["id"].as_i64().unwrap();
+    let (s, xlsx) = c.get_bytes(&format!("/api/v1/rankings/{ranking}/export.xlsx")).await;
+    assert_eq!(s, 200);
+    assert!(xlsx.starts_with(b"PK"));
+    assert_eq!(other.get(&format!("/api/v1/rankings/{ranking}")).await.0, 404);
+    let (_, mine) = c.get("/api/v1/rankings").await;
+    assert_eq!(mine[0]["id"], ranking);
+    let (s, ev) = c.post(&path, json!({"to": "ranked"})).await;
+    assert_eq!(s, 200, "{ev}");
+    let (_, l) = c.get(&path).await;
+    assert_eq!(l["blocked_by"], "the estate is not in an annual plan");
+}
+
+/// Deadlines in working days follow the official calendar, make-up workdays included.
+async fn working_day_deadlines(app: &TestApp) {
+    let c = app.client("county_staff").await;
+    let (s, d) = c.get("/api/v1/calendar/deadline?from=2026-09-30&days=1").await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["due"], "2026-10-08");
+    let (_, d) = c.get("/api/v1/calendar/deadline?from=2026-02-13&days=3").await;
+    assert_eq!(d["due"], "2026-02-25");
+    assert!(d["calendar_years"].as_array().unwrap().iter().any(|y| y["year"] == 2026 && y["provisional"] == false));
+    let (s, r) = c.get("/api/v1/calendar/deadline?from=2026-02-30&days=3").await;
+    assert_eq!(s, 422, "{r}");
+    assert_eq!(r["errors"][0]["field"], "from");
+    let (s, _) = c.get("/api/v1/calendar/deadline?from=2026-02-01&days=-1").await;
+    assert_eq!(s, 422);
 }

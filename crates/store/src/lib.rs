@@ -4,11 +4,14 @@
 //! [`Db`] or [`Tx`], which pick the engine at run time. Each domain area has its own module.
 
 pub mod accounts;
+pub mod assessment;
 pub mod audit;
 pub mod backup;
 mod db;
 pub mod error;
 pub mod estates;
+pub mod lifecycle;
+pub mod ranking;
 mod migrations;
 pub mod regions;
 

@@ -6,7 +6,73 @@ use crate::error::StoreError;
 /// Migrations in order; never edit one that has shipped, add a new one.
 const MIGRATIONS: &[(i64, &str, &str)] =
     &[(1, "registry, accounts and audit", V1), (2, "covering index for list totals", V2), (3, "build year index with id for paging", V3),
-      (4, "indexes for paging by name and within a region", V4)];
+      (4, "indexes for paging by name and within a region", V4), (5, "assessments, rankings and the estate timeline", V5)];
+
+/// Assessments with their findings, regional changes to the checklist, saved rankings, and every step of an estate's life.
+const V5: &str = r#"
+CREATE TABLE checklist_items (
+    id {ID},
+    region_code TEXT NOT NULL REFERENCES regions (code),
+    code TEXT NOT NULL,
+    level TEXT NOT NULL,
+    label_zh TEXT NOT NULL,
+    label_en TEXT NOT NULL DEFAULT '',
+    weight BIGINT NOT NULL,
+    active BOOLEAN NOT NULL DEFAULT TRUE,
+    UNIQUE (region_code, code)
+);
+CREATE TABLE assessments (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    status TEXT NOT NULL,
+    score BIGINT,
+    breakdown TEXT,
+    assessed_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE INDEX assessments_estate ON assessments (estate_id, id);
+CREATE TABLE assessment_findings (
+    id {ID},
+    assessment_id BIGINT NOT NULL REFERENCES assessments (id) ON DELETE CASCADE,
+    item TEXT NOT NULL,
+    building_id BIGINT REFERENCES buildings (id) ON DELETE CASCADE,
+    present BOOLEAN NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX assessment_findings_assessment ON assessment_findings (assessment_id);
+CREATE TABLE estate_events (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    from_status TEXT NOT NULL,
+    to_status TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    user_id BIGINT,
+    username TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX estate_events_estate ON estate_events (estate_id, id);
+CREATE TABLE rankings (
+    id {ID},
+    region_code TEXT NOT NULL REFERENCES regions (code),
+    year BIGINT NOT NULL,
+    weights TEXT NOT NULL,
+    candidates BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX rankings_region ON rankings (region_code, id);
+CREATE TABLE ranking_entries (
+    ranking_id BIGINT NOT NULL REFERENCES rankings (id) ON DELETE CASCADE,
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    position BIGINT NOT NULL,
+    priority BIGINT NOT NULL,
+    factors TEXT NOT NULL,
+    PRIMARY KEY (ranking_id, estate_id)
+);
+CREATE INDEX ranking_entries_estate ON ranking_entries (estate_id);
+"#;
 
 /// Lists sorted by name walk the first index instead of sorting every match; a region's list
 /// sorted by build year reads the second alone (PostgreSQL otherwise walks the whole country's

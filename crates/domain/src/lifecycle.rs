@@ -1,0 +1,167 @@
+//! The life of one estate (DESIGN.md) as a state machine: which step may follow which, and what
+//! must be true before it does. Storage gathers the [`Facts`]; these functions decide.
+
+use crate::estates::EstateStatus;
+use serde::{Deserialize, Serialize};
+
+/// What is known about an estate when a step is asked for, read from the records of each stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    /// A finished assessment with a score exists.
+    pub assessment_scored: bool,
+    /// The estate appears in a saved ranking.
+    pub ranked: bool,
+    /// The estate is in an annual plan.
+    pub in_plan: bool,
+    /// A scheme with at least one item exists.
+    pub scheme_drafted: bool,
+    /// Notices of the scheme whose period has ended, in order (round 1, round 2).
+    pub notices_closed: u8,
+    /// The owners' decision on the scheme passed.
+    pub decision_passed: bool,
+    /// Approval steps still open.
+    pub open_approvals: u32,
+    /// Construction has a start recorded.
+    pub construction_started: bool,
+    /// Schedule nodes not yet finished.
+    pub open_schedule_nodes: u32,
+    /// Acceptance signatories who have not signed.
+    pub missing_signatures: Vec<String>,
+    /// The six-month review has been held.
+    pub review_held: bool,
+    /// Rectification tasks from the review not yet closed.
+    pub open_rectifications: u32,
+}
+
+/// Why a step was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{to} cannot follow {from}: the next step is {next}")]
+    OutOfOrder { from: &'static str, to: &'static str, next: &'static str },
+    #[error("{from} is the last step")]
+    Finished { from: &'static str },
+    #[error("{0}")]
+    Guard(String),
+}
+
+/// The step after `s` in the normal course, if any.
+pub fn next(s: EstateStatus) -> Option<EstateStatus> {
+    let i = EstateStatus::ALL.iter().position(|x| *x == s)?;
+    EstateStatus::ALL.get(i + 1).copied()
+}
+
+/// Steps back that the practice allows: a scheme revised after a notice's objections or a failed
+/// decision goes back to drafting (两上两下), and construction reopens when acceptance finds it unfinished.
+pub fn may_return(from: EstateStatus, to: EstateStatus) -> bool {
+    use EstateStatus::*;
+    matches!((from, to), (Notice1 | Notice2 | Decided, SchemeDrafted) | (Completed, InConstruction))
+}
+
+/// Decides whether an estate may move from `from` to `to` given the facts.
+pub fn check(from: EstateStatus, to: EstateStatus, f: &Facts) -> Result<(), Refusal> {
+    use EstateStatus::*;
+    if may_return(from, to) {
+        return Ok(());
+    }
+    match next(from) {
+        None => return Err(Refusal::Finished { from: from.as_str() }),
+        Some(n) if n != to => return Err(Refusal::OutOfOrder { from: from.as_str(), to: to.as_str(), next: n.as_str() }),
+        Some(_) => {}
+    }
+    let need = |ok: bool, reason: &str| if ok { Ok(()) } else { Err(Refusal::Guard(reason.to_string())) };
+    match to {
+        Surveyed => Ok(()),
+        Assessed => need(f.assessment_scored, "no finished assessment with a score"),
+        Ranked => need(f.ranked, "the estate is not in a saved ranking"),
+        InPlan => need(f.in_plan, "the estate is not in an annual plan"),
+        SchemeDrafted => need(f.scheme_drafted, "the scheme has no items"),
+        Notice1 => need(f.notices_closed >= 1, "the first notice of the scheme has not ended"),
+        Notice2 => need(f.notices_closed >= 2, "the second notice of the scheme has not ended"),
+        Decided => need(f.decision_passed, "the owners' decision on the scheme has not passed"),
+        Approved => need(f.open_approvals == 0, &format!("{} approval steps are still open", f.open_approvals)),
+        InConstruction => need(f.construction_started, "no construction start is recorded"),
+        Completed => need(f.open_schedule_nodes == 0, &format!("{} schedule nodes are not finished", f.open_schedule_nodes)),
+        Accepted => need(f.missing_signatures.is_empty(), &format!("not signed yet by: {}", f.missing_signatures.join(", "))),
+        Reviewed => need(f.review_held, "the six-month review has not been held"),
+        InUpkeep => need(f.open_rectifications == 0, &format!("{} rectification tasks are still open", f.open_rectifications)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use EstateStatus::*;
+
+    fn all_true() -> Facts {
+        Facts {
+            assessment_scored: true,
+            ranked: true,
+            in_plan: true,
+            scheme_drafted: true,
+            notices_closed: 2,
+            decision_passed: true,
+            construction_started: true,
+            review_held: true,
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn the_whole_course_with_every_fact_in_place() {
+        let f = all_true();
+        let mut s = Surveyed;
+        while let Some(n) = next(s) {
+            check(s, n, &f).unwrap();
+            s = n;
+        }
+        assert_eq!(s, InUpkeep);
+        assert_eq!(check(InUpkeep, Surveyed, &f), Err(Refusal::Finished { from: "in_upkeep" }));
+    }
+
+    #[test]
+    fn refusals_name_the_reason() {
+        let f = Facts { missing_signatures: vec!["supervisor".into(), "residents".into()], ..all_true() };
+        let e = check(Completed, Accepted, &f).unwrap_err();
+        assert_eq!(e.to_string(), "not signed yet by: supervisor, residents");
+        let e = check(Surveyed, InPlan, &f).unwrap_err();
+        assert_eq!(e.to_string(), "in_plan cannot follow surveyed: the next step is assessed");
+        assert!(check(Decided, Approved, &Facts { open_approvals: 2, ..all_true() }).is_err());
+        assert!(check(InPlan, SchemeDrafted, &Facts::default()).is_err());
+    }
+
+    #[test]
+    fn a_scheme_may_go_back_to_drafting_after_objections() {
+        assert!(check(Notice2, SchemeDrafted, &Facts::default()).is_ok());
+        assert!(check(Accepted, SchemeDrafted, &all_true()).is_err());
+    }
+
+    fn any_status() -> impl Strategy<Value = EstateStatus> {
+        (0..EstateStatus::ALL.len()).prop_map(|i| EstateStatus::ALL[i])
+    }
+
+    proptest! {
+        /// Whatever is asked, with whatever facts, the estate only ever moves one step forward
+        /// with its guard satisfied, or back along an allowed return.
+        #[test]
+        fn no_sequence_of_calls_reaches_an_illegal_state(
+            asks in proptest::collection::vec((any_status(), any::<bool>(), 0u32..3), 1..60)
+        ) {
+            let mut s = Surveyed;
+            for (to, facts_hold, open) in asks {
+                let f = if facts_hold { Facts { open_approvals: open, ..all_true() } } else { Facts::default() };
+                if check(s, to, &f).is_ok() {
+                    let forward = next(s) == Some(to);
+                    prop_assert!(forward || may_return(s, to), "{s:?} -> {to:?}");
+                    if forward && to != Surveyed {
+                        prop_assert!(facts_hold, "a guarded step passed without its facts: {s:?} -> {to:?}");
+                    }
+                    if to == Approved {
+                        prop_assert_eq!(open, 0);
+                    }
+                    s = to;
+                }
+            }
+        }
+    }
+}

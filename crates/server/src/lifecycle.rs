@@ -1,0 +1,176 @@
+//! HTTP routes of the estate's life: its steps and timeline, its assessment, and the working-day calendar.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::AppState;
+use axum::extract::State;
+use axum::{Extension, Json};
+use huanxin_domain::assessment::{ChecklistItem, Finding};
+use huanxin_domain::calendar::WorkCalendar;
+use huanxin_domain::estates::EstateStatus;
+use huanxin_domain::lifecycle::{self, Facts};
+use huanxin_store::assessment::Assessment;
+use huanxin_store::lifecycle::{EstateEvent, StepError};
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+impl From<StepError> for ApiError {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::Refused(r) => ApiError::Conflict(r.to_string()),
+            StepError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// A step asked for.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct StepRequest {
+    /// The status to move to (e.g. `assessed`).
+    pub to: String,
+    /// Why, for the timeline.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Where an estate stands: its status, the next step, what that step still needs, and its timeline.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Lifecycle {
+    pub status: String,
+    pub next: Option<String>,
+    /// Why the next step would be refused now (empty when it may be taken).
+    pub blocked_by: Option<String>,
+    #[schema(value_type = Object)]
+    pub facts: Facts,
+    #[schema(value_type = Vec<Object>)]
+    pub timeline: Vec<EstateEvent>,
+}
+
+/// An estate's stage, next step and timeline.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/lifecycle", tag = "lifecycle", params(("id" = i64, Path)),
+    responses((status = 200, body = Lifecycle), (status = 404)))]
+pub async fn show(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Lifecycle>, ApiError> {
+    let estate = st.db.get_estate(&cu.scope, id).await?;
+    let timeline = st.db.estate_timeline(&cu.scope, id).await?;
+    let facts = st.db.lifecycle_facts(id).await?;
+    let status = EstateStatus::parse(&estate.status);
+    let next = status.and_then(lifecycle::next);
+    let blocked_by = match (status, next) {
+        (Some(s), Some(n)) => lifecycle::check(s, n, &facts).err().map(|r| r.to_string()),
+        _ => None,
+    };
+    Ok(Json(Lifecycle { status: estate.status, next: next.map(|n| n.as_str().to_string()), blocked_by, facts, timeline }))
+}
+
+/// Moves an estate to its next stage (or back where the practice allows); 409 names why not.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/lifecycle", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = StepRequest, responses((status = 200, description = "the step as recorded"), (status = 409), (status = 422)))]
+pub async fn step(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<StepRequest>,
+) -> Result<Json<EstateEvent>, ApiError> {
+    let to = EstateStatus::parse(&req.to).ok_or_else(|| ApiError::field("to", &req.to, "is not a stage of an estate's life"))?;
+    if req.note.chars().count() > 1000 {
+        return Err(ApiError::field("note", "", "must be at most 1,000 characters"));
+    }
+    let event = st.db.advance_estate(&cu.actor(), &cu.scope, id, to, req.note.trim()).await?;
+    st.registry_changed();
+    Ok(Json(event))
+}
+
+/// The checklist in force for an estate, its buildings and its latest assessment.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AssessmentPage {
+    #[schema(value_type = Vec<Object>)]
+    pub checklist: Vec<ChecklistItem>,
+    #[schema(value_type = Vec<Object>)]
+    pub buildings: Vec<huanxin_store::estates::Building>,
+    #[schema(value_type = Object)]
+    pub assessment: Option<Assessment>,
+}
+
+/// An estate's assessment: checklist, buildings and the latest findings with their score.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/assessment", tag = "lifecycle", params(("id" = i64, Path)),
+    responses((status = 200, body = AssessmentPage), (status = 404)))]
+pub async fn assessment(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<AssessmentPage>, ApiError> {
+    let estate = st.db.get_estate(&cu.scope, id).await?;
+    Ok(Json(AssessmentPage {
+        checklist: st.db.checklist_for(&estate.community_code).await?,
+        buildings: st.db.list_buildings(&cu.scope, id).await?,
+        assessment: st.db.latest_assessment(&cu.scope, id).await?,
+    }))
+}
+
+/// Findings to save.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AssessmentRequest {
+    #[schema(value_type = Vec<Object>)]
+    pub findings: Vec<Finding>,
+    /// Close the assessment with its score (otherwise it stays a draft).
+    #[serde(default)]
+    pub finish: bool,
+}
+
+/// Saves the findings of an estate's assessment; `finish` closes it with its score.
+#[utoipa::path(put, path = "/api/v1/estates/{id}/assessment", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = AssessmentRequest, responses((status = 200, description = "the assessment with its score"), (status = 422)))]
+pub async fn save_assessment(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<AssessmentRequest>,
+) -> Result<Json<Assessment>, ApiError> {
+    if req.findings.len() > 5_000 {
+        return Err(ApiError::field("findings", req.findings.len(), "at most 5,000 findings at once"));
+    }
+    Ok(Json(st.db.save_assessment(&cu.actor(), &cu.scope, id, &req.findings, req.finish).await?))
+}
+
+/// The shipped working-day calendar, read once.
+pub fn calendar() -> Result<&'static WorkCalendar, ApiError> {
+    static CAL: OnceLock<Result<WorkCalendar, String>> = OnceLock::new();
+    CAL.get_or_init(|| WorkCalendar::shipped().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| ApiError::Internal(format!("calendar data: {e}")))
+}
+
+/// A deadline question: `days` working days after `from`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DeadlineQuery {
+    /// Start date, YYYY-MM-DD.
+    pub from: String,
+    /// Working days to add (0 to 1,000).
+    pub days: u32,
+}
+
+/// The working-day deadline, and which years the calendar holds (provisional ones flagged).
+#[utoipa::path(get, path = "/api/v1/calendar/deadline", tag = "lifecycle", params(DeadlineQuery),
+    responses((status = 200, description = "deadline"), (status = 422)))]
+pub async fn deadline(ApiQuery(q): ApiQuery<DeadlineQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+    let from = chrono::NaiveDate::parse_from_str(q.from.trim(), "%Y-%m-%d")
+        .map_err(|_| ApiError::field("from", &q.from, "must be a date as YYYY-MM-DD"))?;
+    if q.days > 1000 {
+        return Err(ApiError::field("days", q.days, "must be at most 1,000"));
+    }
+    let cal = calendar()?;
+    let due = cal.add_working_days(from, q.days);
+    let years: Vec<serde_json::Value> =
+        cal.years().into_iter().map(|(y, provisional)| serde_json::json!({"year": y, "provisional": provisional})).collect();
+    Ok(Json(serde_json::json!({
+        "from": from.to_string(),
+        "days": q.days,
+        "due": due.to_string(),
+        "calendar_years": years,
+        "beyond_calendar": !cal.years().iter().any(|(y, _)| *y == chrono::Datelike::year(&due)),
+    })))
+}

@@ -1,0 +1,112 @@
+//! HTTP routes of rankings: rank a region's candidate estates, browse saved rankings, export one.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::estates::{attachment, XLSX};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Json};
+use chrono::Datelike;
+use huanxin_domain::ranking::Weights;
+use huanxin_store::ranking::{Ranking, RankingEntry};
+use serde::{Deserialize, Serialize};
+
+/// What to rank.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RankingRequest {
+    /// The region whose candidate estates are ranked (defaults to the caller's own).
+    #[serde(default)]
+    pub region_code: String,
+    /// The plan year (defaults to next year).
+    pub year: Option<i64>,
+    /// Factor weights, 0–100 each (defaults: age 25, assessment 35, households 15, elderly 15, willingness 10).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub weights: Weights,
+}
+
+/// A saved ranking with its entries in order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RankingPage {
+    #[schema(value_type = Object)]
+    pub ranking: Ranking,
+    #[schema(value_type = Vec<Object>)]
+    pub entries: Vec<RankingEntry>,
+}
+
+/// Ranks the eligible estates of a region that are not yet in a plan, and saves the ranking.
+#[utoipa::path(post, path = "/api/v1/rankings", tag = "lifecycle", request_body = RankingRequest,
+    responses((status = 201, body = RankingPage), (status = 422)))]
+pub async fn create(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiJson(req): ApiJson<RankingRequest>,
+) -> Result<(StatusCode, Json<RankingPage>), ApiError> {
+    let region = if req.region_code.trim().is_empty() { cu.user.region_code.clone() } else { req.region_code.trim().to_string() };
+    let year = req.year.unwrap_or_else(|| i64::from(chrono::Utc::now().year()) + 1);
+    let ranking = st.db.create_ranking(&cu.actor(), &cu.scope, &region, year, &req.weights, st.config.eligible_before_year).await?;
+    let (ranking, entries) = st.db.get_ranking(&cu.scope, ranking.id).await?;
+    Ok((StatusCode::CREATED, Json(RankingPage { ranking, entries })))
+}
+
+/// Saved rankings in the caller's region, newest first.
+#[utoipa::path(get, path = "/api/v1/rankings", tag = "lifecycle", responses((status = 200)))]
+pub async fn list(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<Ranking>>, ApiError> {
+    Ok(Json(st.db.list_rankings(&cu.scope).await?))
+}
+
+/// One saved ranking with its entries.
+#[utoipa::path(get, path = "/api/v1/rankings/{id}", tag = "lifecycle", params(("id" = i64, Path)),
+    responses((status = 200, body = RankingPage), (status = 404)))]
+pub async fn get_one(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<RankingPage>, ApiError> {
+    let (ranking, entries) = st.db.get_ranking(&cu.scope, id).await?;
+    Ok(Json(RankingPage { ranking, entries }))
+}
+
+/// One saved ranking as an xlsx workbook, with every factor's value and points.
+#[utoipa::path(get, path = "/api/v1/rankings/{id}/export.xlsx", tag = "lifecycle", params(("id" = i64, Path)),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 404)))]
+pub async fn export_xlsx(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let (ranking, entries) = st.db.get_ranking(&cu.scope, id).await?;
+    let headers = [
+        "排名", "小区编码", "小区名称", "社区代码", "建成年份", "户数", "阶段", "优先度", "房龄(年)", "房龄得分", "体检评分", "体检得分",
+        "户数得分", "老年住户占比(%)", "老年得分",
+    ];
+    let points = |v: i64| format!("{:.2}", v as f64 / 100.0);
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let f: serde_json::Value = serde_json::from_str(&e.factors).unwrap_or_default();
+            let n = |k: &str, part: &str| f[k][part].as_i64().unwrap_or(0);
+            vec![
+                e.position.to_string(),
+                e.code.clone(),
+                e.name.clone(),
+                e.community_code.clone(),
+                e.build_year.to_string(),
+                e.households.to_string(),
+                e.status.clone(),
+                points(e.priority),
+                n("age", "value").to_string(),
+                points(n("age", "scaled")),
+                points(n("assessment", "value")),
+                points(n("assessment", "scaled")),
+                points(n("households", "scaled")),
+                points(n("elderly", "value")),
+                points(n("elderly", "scaled")),
+            ]
+        })
+        .collect();
+    let bytes = crate::tabular::write_xlsx("排序", &headers, &rows)?;
+    Ok(attachment(bytes, XLSX, &format!("改造排序-{}-{}.xlsx", ranking.region_code, ranking.year)))
+}

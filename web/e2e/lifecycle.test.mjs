@@ -1,0 +1,42 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { BASE, SHOTS, launch, signIn } from './helpers.mjs'
+
+let browser
+before(async () => {
+  browser = await launch()
+})
+after(async () => {
+  await browser?.close()
+})
+
+test('an estate is assessed, scored and moved to its next stage; the next step names what it lacks', async () => {
+  const page = await signIn(browser, 'county_admin')
+  const id = await page.evaluate(async () => {
+    const res = await fetch('/api/v1/estates?status=surveyed&sort=id&per_page=1')
+    return (await res.json()).items[0].id
+  })
+  await page.goto(`${BASE}/estates/${id}`)
+  await page.waitForSelector('[data-test=lifecycle]')
+  assert.match(await page.textContent('[data-test=blocked-by]'), /尚无已完成并评分的体检/)
+  assert.ok(await page.isDisabled('[data-test=advance]'), 'the next step waits for the assessment')
+  // Record two findings: parking shortfall for the estate, and the first building's gas hazard.
+  await page.waitForSelector('[data-test=checklist] .el-table__body tr')
+  await page.click('[data-test=found-parking_shortfall]')
+  await page.locator('[data-test=checklist] .el-table__body tr', { hasText: '燃气安全隐患' }).locator('.el-checkbox').first().click()
+  await page.click('[data-test=finish]')
+  await page.waitForFunction(() => !document.querySelector('[data-test=score] b').textContent.startsWith('0.00'))
+  const score = Number(await page.textContent('[data-test=score] b'))
+  assert.ok(score > 4 && score <= 16, `parking (4) plus gas in some buildings (up to 12): ${score}`)
+  await page.waitForSelector('[data-test=assessment] canvas')
+  await page.waitForFunction(() => !document.querySelector('[data-test=advance]').disabled)
+  await page.click('[data-test=advance]')
+  await page.fill('.el-message-box input', '体检完成，进入排序')
+  await page.click('.el-message-box__btns .el-button--primary')
+  await page.waitForSelector('[data-test=timeline]')
+  assert.match(await page.textContent('[data-test=timeline]'), /已普查 → 已体检.*体检完成，进入排序/)
+  assert.match(await page.textContent('[data-test=blocked-by]'), /尚未进入已保存的排序/)
+  await page.waitForSelector('.el-message-box', { state: 'hidden' })
+  await page.screenshot({ path: `${SHOTS}/lifecycle.png` })
+  await page.context().close()
+})
