@@ -13,6 +13,7 @@ const routes = [
       { path: 'import', component: () => import('./views/estates/ImportWizard.vue') },
       { path: 'map', component: () => import('./views/map/MapView.vue') },
       { path: 'ranking', component: () => import('./views/ranking/RankingView.vue') },
+      { path: 'plans', component: () => import('./views/plans/PlansView.vue') },
       { path: 'users', component: () => import('./views/users/UserList.vue') },
       { path: 'audit', component: () => import('./views/audit/AuditLog.vue') },
     ],

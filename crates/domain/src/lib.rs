@@ -9,6 +9,7 @@ pub mod error;
 pub mod estates;
 pub mod geo;
 pub mod lifecycle;
+pub mod plans;
 pub mod ranking;
 pub mod regions;
 pub mod units;

@@ -12,6 +12,7 @@ pub mod estates;
 pub mod lifecycle;
 pub mod map;
 pub mod openapi;
+pub mod plans;
 pub mod ranking;
 pub mod regions;
 pub mod tabular;
@@ -177,7 +178,9 @@ pub fn router(st: AppState) -> Router {
             .route("/calendar/deadline", get(lifecycle::deadline))
             .route("/rankings", get(ranking::list))
             .route("/rankings/{id}", get(ranking::get_one))
-            .route("/rankings/{id}/export.xlsx", get(ranking::export_xlsx)),
+            .route("/rankings/{id}/export.xlsx", get(ranking::export_xlsx))
+            .route("/plans", get(plans::list))
+            .route("/plans/{id}", get(plans::get_one)),
         Permission::ReadRegistry,
     );
     let assess = with_permission(
@@ -185,7 +188,12 @@ pub fn router(st: AppState) -> Router {
         Permission::Assess,
     );
     let advance = with_permission(
-        Router::new().route("/estates/{id}/lifecycle", post(lifecycle::step)).route("/rankings", post(ranking::create)),
+        Router::new()
+            .route("/estates/{id}/lifecycle", post(lifecycle::step))
+            .route("/rankings", post(ranking::create))
+            .route("/plans", post(plans::create))
+            .route("/plans/{id}/estates", post(plans::add_estates))
+            .route("/plans/{id}/carry-over", post(plans::carry_over)),
         Permission::AdvanceStage,
     );
     let write = with_permission(

@@ -22,6 +22,7 @@ both_engines!(
     bulk_import_rebuilds_indexes_and_keys,
     assessment_and_guarded_steps,
     working_day_deadlines,
+    annual_plans_targets_and_carry_over,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -701,6 +702,59 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     assert_eq!(s, 200, "{ev}");
     let (_, l) = c.get(&path).await;
     assert_eq!(l["blocked_by"], "the estate is not in an annual plan");
+
+    // Into the plan, then the next stage; the one after waits for a scheme.
+    let (s, plan) = c.post("/api/v1/plans", json!({"year": 2027, "targets": {"estates": 2, "households": 100}})).await;
+    assert_eq!(s, 201, "{plan}");
+    let plan_id = plan["plan"]["id"].as_i64().unwrap();
+    let (s, p) = c.post(&format!("/api/v1/plans/{plan_id}/estates"), json!({"estate_ids": [id]})).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["plan"]["progress"]["planned"]["estates"], 1);
+    let (s, ev) = c.post(&path, json!({"to": "in_plan"})).await;
+    assert_eq!(s, 200, "{ev}");
+    let (_, l) = c.get(&path).await;
+    assert_eq!(l["blocked_by"], "the scheme has no items");
+}
+
+/// Plans: one per region and year, targets checked, estates only from the plan's region and only
+/// once a year, progress counted by stage, last year's unfinished estates carried over.
+async fn annual_plans_targets_and_carry_over(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let (_, list) = c.get("/api/v1/estates?sort=id&per_page=3").await;
+    let ids: Vec<i64> = list["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let (s, r) = c.post("/api/v1/plans", json!({"year": 2026, "targets": {"estates": -1}})).await;
+    assert_eq!(s, 422, "{r}");
+    assert_eq!(r["errors"][0]["field"], "targets.estates");
+    let (s, r) = c.post("/api/v1/plans", json!({"region_code": "350502000000", "year": 2026})).await;
+    assert_eq!(s, 422, "{r}");
+    let (s, old) = c.post("/api/v1/plans", json!({"year": 2026, "targets": {"estates": 2}})).await;
+    assert_eq!(s, 201, "{old}");
+    let (s, r) = c.post("/api/v1/plans", json!({"year": 2026})).await;
+    assert_eq!(s, 409, "one plan per region and year: {r}");
+    let old_id = old["plan"]["id"].as_i64().unwrap();
+    let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0], app.other_county_estate]})).await;
+    assert_eq!(s, 422, "{r}");
+    assert_eq!(r["errors"][0]["field"], "estate_ids[1]");
+    let (s, p) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0], ids[1]]})).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["plan"]["progress"]["planned"]["estates"], 2);
+    assert_eq!(p["plan"]["progress"]["start_rate_estates"], 0);
+    let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0]]})).await;
+    assert_eq!(s, 422, "already in this year's plan: {r}");
+    let (s, new) = c.post("/api/v1/plans", json!({"year": 2027, "targets": {"estates": 5}})).await;
+    assert_eq!(s, 201, "{new}");
+    let new_id = new["plan"]["id"].as_i64().unwrap();
+    let (s, p) = c.post(&format!("/api/v1/plans/{new_id}/carry-over"), json!({})).await;
+    assert_eq!(s, 200, "{p}");
+    let carried: Vec<bool> = p["estates"].as_array().unwrap().iter().map(|e| e["carried_over"].as_bool().unwrap()).collect();
+    assert_eq!(carried, [true, true], "{p}");
+    let (_, plans) = c.get("/api/v1/plans").await;
+    assert_eq!(plans.as_array().unwrap().len(), 2);
+    assert_eq!(plans[0]["year"], 2027);
+    let other = app.client("other_county_admin").await;
+    assert_eq!(other.get(&format!("/api/v1/plans/{new_id}")).await.0, 404);
+    let k = app.client("contractor").await;
+    assert_eq!(k.post("/api/v1/plans", json!({"year": 2028})).await.0, 403);
 }
 
 /// Deadlines in working days follow the official calendar, make-up workdays included.

@@ -11,6 +11,7 @@ mod db;
 pub mod error;
 pub mod estates;
 pub mod lifecycle;
+pub mod plans;
 pub mod ranking;
 mod migrations;
 pub mod regions;

@@ -31,14 +31,15 @@ pub enum StepError {
 
 impl Db {
     /// What the records of each stage say about one estate, for the lifecycle's guards. Stages whose
-    /// records Huanxin does not keep yet (annual plans, schemes, notices, decisions, approvals,
+    /// records Huanxin does not keep yet (schemes, notices, decisions, approvals,
     /// construction, acceptance, review) report nothing done, so their steps are refused.
     pub async fn lifecycle_facts(&self, estate_id: i64) -> Result<Facts, StoreError> {
         let scored = self
             .scalar("SELECT COUNT(*) FROM assessments WHERE estate_id = $1 AND status = 'finished'", crate::args![estate_id])
             .await?;
         let ranked = self.is_ranked(estate_id).await?;
-        Ok(Facts { assessment_scored: scored > 0, ranked, ..Facts::default() })
+        let in_plan = self.is_planned(estate_id).await?;
+        Ok(Facts { assessment_scored: scored > 0, ranked, in_plan, ..Facts::default() })
     }
 
     /// Moves an estate to `to` if the lifecycle allows it now; records the step and an audit entry.

@@ -6,9 +6,9 @@ use crate::error::StoreError;
 /// Migrations in order; never edit one that has shipped, add a new one.
 const MIGRATIONS: &[(i64, &str, &str)] =
     &[(1, "registry, accounts and audit", V1), (2, "covering index for list totals", V2), (3, "build year index with id for paging", V3),
-      (4, "indexes for paging by name and within a region", V4), (5, "assessments, rankings and the estate timeline", V5)];
+      (4, "indexes for paging by name and within a region", V4), (5, "assessments, rankings, annual plans and the estate timeline", V5)];
 
-/// Assessments with their findings, regional changes to the checklist, saved rankings, and every step of an estate's life.
+/// Assessments with their findings, regional changes to the checklist, saved rankings, annual plans, and every step of an estate's life.
 const V5: &str = r#"
 CREATE TABLE checklist_items (
     id {ID},
@@ -72,6 +72,27 @@ CREATE TABLE ranking_entries (
     PRIMARY KEY (ranking_id, estate_id)
 );
 CREATE INDEX ranking_entries_estate ON ranking_entries (estate_id);
+CREATE TABLE annual_plans (
+    id {ID},
+    region_code TEXT NOT NULL REFERENCES regions (code),
+    year BIGINT NOT NULL,
+    target_estates BIGINT NOT NULL,
+    target_households BIGINT NOT NULL,
+    target_buildings BIGINT NOT NULL,
+    target_floor_area BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (region_code, year)
+);
+CREATE TABLE plan_estates (
+    plan_id BIGINT NOT NULL REFERENCES annual_plans (id) ON DELETE CASCADE,
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    year BIGINT NOT NULL,
+    carried_over BOOLEAN NOT NULL DEFAULT FALSE,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (plan_id, estate_id),
+    UNIQUE (estate_id, year)
+);
 "#;
 
 /// Lists sorted by name walk the first index instead of sorting every match; a region's list

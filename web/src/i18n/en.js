@@ -1,10 +1,11 @@
 export default {
   app: { name: 'Huanxin', subtitle: 'Old-estate renewal platform', language: '中文', logout: 'Sign out' },
-  nav: { dashboard: 'Overview', estates: 'Estates', import: 'Import', map: 'Map', users: 'Users', audit: 'Audit log', ranking: 'Ranking' },
+  nav: { dashboard: 'Overview', estates: 'Estates', import: 'Import', map: 'Map', users: 'Users', audit: 'Audit log', ranking: 'Ranking', plans: 'Annual plans' },
   login: { title: 'Sign in', username: 'User name', password: 'Password', submit: 'Sign in', failed: 'Wrong user name or password', throttled: 'Too many attempts; try again later', demo: 'Demo account: county_admin / huanxin-demo' },
   lifecycle: { title: 'Renewal progress', advance: 'Move to “{to}”', blocked: 'Next step not yet possible', note: 'Note (goes on the timeline)', done: 'Now “{to}”' },
   assessment: { title: 'Assessment', item: 'Item (weight)', found: 'Found', score: 'Need score', points: 'Points', saveDraft: 'Save draft', finish: 'Finish assessment', saved: 'Draft saved', finished: 'Assessment finished and scored', state: { draft: 'Draft', finished: 'Finished' }, noBuildings: 'No buildings yet' },
   ranking: { new: 'New ranking', year: 'Plan year', run: 'Rank and save', hint: 'Ranks the eligible estates of your region not yet in a plan by weighted priority; each factor is scaled to 0–100 across the candidates. Willingness counts once needs surveys exist.', saved: 'Saved rankings', position: 'Rank', priority: 'Priority', none: 'No ranking yet', done: '{n} estates ranked', factor: { age: 'Age', assessment: 'Assessment', households: 'Households', elderly: 'Elderly', willingness: 'Willingness' } },
+  plans: { new: 'New annual plan', title: 'Annual plans', year: 'Year', region: 'Region', estates: 'Estates', households: 'Households', buildings: 'Buildings', startRate: 'Started', completionRate: 'Completed', addTop: 'Add the top N of the newest ranking', carryOver: "Carry over last year's unfinished", carried: 'Carried', noRanking: 'No ranking yet: rank first' },
   common: { search: 'Search', reset: 'Reset', export: 'Export to Excel', total: '{n} in all', yes: 'Yes', no: 'No', loading: 'Loading…', save: 'Save', cancel: 'Cancel', detail: 'Details', all: 'All', create: 'New', back: 'Back' },
   estate: {
     code: 'Code', name: 'Name', aliases: 'Aliases', address: 'Address', community: 'Community', street: 'Street/town', buildYear: 'Built', eligible: 'Eligible',

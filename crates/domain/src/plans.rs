@@ -1,0 +1,158 @@
+//! Annual plans (年度计划): targets per region and year, and progress against them as the national
+//! statistics count it (an estate is started once in construction, completed once completed).
+
+use crate::estates::EstateStatus;
+use crate::ValidationErrors;
+use serde::{Deserialize, Serialize};
+
+/// What a region sets out to do in a year (or what it has done).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Targets {
+    pub estates: i64,
+    pub households: i64,
+    pub buildings: i64,
+    /// Floor area in hundredths of m².
+    pub floor_area: i64,
+}
+
+impl Targets {
+    /// Refuses negative or absurd targets; names each field.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut e = ValidationErrors::default();
+        for (field, v, max) in [
+            ("targets.estates", self.estates, 1_000_000),
+            ("targets.households", self.households, 100_000_000),
+            ("targets.buildings", self.buildings, 10_000_000),
+            ("targets.floor_area", self.floor_area, 1_000_000_000_000),
+        ] {
+            if !(0..=max).contains(&v) {
+                e.push(field, v, format!("must be between 0 and {max}"));
+            }
+        }
+        e.into_result(())
+    }
+
+    fn add(&mut self, e: &PlanEstate) {
+        self.estates += 1;
+        self.households += e.households;
+        self.buildings += e.buildings;
+        self.floor_area += e.floor_area;
+    }
+}
+
+/// One estate of a plan, as progress needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanEstate {
+    pub status: EstateStatus,
+    pub households: i64,
+    pub buildings: i64,
+    pub floor_area: i64,
+}
+
+/// Where a plan stands against its targets. Rates are in hundredths of a percent of the target
+/// (0 when the target is 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub planned: Targets,
+    pub started: Targets,
+    pub completed: Targets,
+    /// Started estates / target estates.
+    pub start_rate_estates: i64,
+    /// Started households / target households.
+    pub start_rate_households: i64,
+    /// Completed estates / target estates.
+    pub completion_rate_estates: i64,
+}
+
+/// Started: construction has begun (in construction or any later stage).
+pub fn is_started(s: EstateStatus) -> bool {
+    stage_index(s) >= stage_index(EstateStatus::InConstruction)
+}
+
+/// Completed: the works are finished (completed or any later stage).
+pub fn is_completed(s: EstateStatus) -> bool {
+    stage_index(s) >= stage_index(EstateStatus::Completed)
+}
+
+fn stage_index(s: EstateStatus) -> usize {
+    EstateStatus::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+fn rate(done: i64, target: i64) -> i64 {
+    if target > 0 {
+        done.saturating_mul(10_000) / target
+    } else {
+        0
+    }
+}
+
+/// Progress of a plan's estates against its targets.
+pub fn progress(targets: &Targets, estates: &[PlanEstate]) -> Progress {
+    let mut p = Progress::default();
+    for e in estates {
+        p.planned.add(e);
+        if is_started(e.status) {
+            p.started.add(e);
+        }
+        if is_completed(e.status) {
+            p.completed.add(e);
+        }
+    }
+    p.start_rate_estates = rate(p.started.estates, targets.estates);
+    p.start_rate_households = rate(p.started.households, targets.households);
+    p.completion_rate_estates = rate(p.completed.estates, targets.estates);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn e(status: EstateStatus, households: i64) -> PlanEstate {
+        PlanEstate { status, households, buildings: 2, floor_area: 100_000 }
+    }
+
+    #[test]
+    fn started_and_completed_follow_the_stages() {
+        let t = Targets { estates: 4, households: 1000, ..Targets::default() };
+        let p = progress(
+            &t,
+            &[e(EstateStatus::InPlan, 100), e(EstateStatus::InConstruction, 200), e(EstateStatus::Accepted, 300)],
+        );
+        assert_eq!(p.planned.estates, 3);
+        assert_eq!(p.started.estates, 2);
+        assert_eq!(p.started.households, 500);
+        assert_eq!(p.completed.estates, 1);
+        assert_eq!(p.start_rate_estates, 5000);
+        assert_eq!(p.start_rate_households, 5000);
+        assert_eq!(p.completion_rate_estates, 2500);
+    }
+
+    #[test]
+    fn targets_are_checked_by_field() {
+        let bad = Targets { estates: -1, households: 10, buildings: 0, floor_area: 0 };
+        let err = bad.validate().unwrap_err();
+        assert_eq!(err.0[0].field, "targets.estates");
+        assert!(Targets::default().validate().is_ok());
+    }
+
+    fn any_status() -> impl Strategy<Value = EstateStatus> {
+        (0..EstateStatus::ALL.len()).prop_map(|i| EstateStatus::ALL[i])
+    }
+
+    proptest! {
+        #[test]
+        fn completed_within_started_within_planned(
+            list in proptest::collection::vec((any_status(), 0i64..5000), 0..50),
+            target in 0i64..60,
+        ) {
+            let estates: Vec<PlanEstate> = list.iter().map(|(s, h)| e(*s, *h)).collect();
+            let p = progress(&Targets { estates: target, ..Targets::default() }, &estates);
+            prop_assert!(p.completed.estates <= p.started.estates && p.started.estates <= p.planned.estates);
+            prop_assert!(p.completed.households <= p.started.households && p.started.households <= p.planned.households);
+            prop_assert_eq!(p.planned.estates as usize, estates.len());
+        }
+    }
+}

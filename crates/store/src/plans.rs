@@ -1,0 +1,255 @@
+//! Annual plans: targets per region and year, the estates in each plan, last year's unfinished
+//! estates carried over, and progress (`huanxin_domain::plans`).
+
+use crate::audit::{Actor, Change};
+use crate::db::Db;
+use crate::error::StoreError;
+use huanxin_domain::access::Scope;
+use huanxin_domain::estates::EstateStatus;
+use huanxin_domain::plans::{self as rules, PlanEstate, Progress, Targets};
+use huanxin_domain::regions::RegionCode;
+use huanxin_domain::ValidationErrors;
+use serde::Serialize;
+
+/// An annual plan with its progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub id: i64,
+    pub region_code: String,
+    pub year: i64,
+    pub targets: Targets,
+    pub progress: Progress,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// An estate in a plan.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct PlanEntry {
+    pub estate_id: i64,
+    pub code: String,
+    pub name: String,
+    pub community_code: String,
+    pub status: String,
+    pub households: i64,
+    pub building_count: i64,
+    pub floor_area: i64,
+    pub carried_over: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct PlanRow {
+    id: i64,
+    region_code: String,
+    year: i64,
+    target_estates: i64,
+    target_households: i64,
+    target_buildings: i64,
+    target_floor_area: i64,
+    created_by: String,
+    created_at: String,
+}
+
+const PLAN_COLS: &str = "id, region_code, year, target_estates, target_households, target_buildings, target_floor_area, created_by, created_at";
+
+fn region_in_scope(scope: &Scope, region: &str, field: &str) -> Result<RegionCode, StoreError> {
+    let rc = RegionCode::parse(region).map_err(|e| StoreError::Invalid(ValidationErrors::one(field, region, e)))?;
+    match scope {
+        Scope::Region(mine) if mine.contains(&rc) => Ok(rc),
+        _ => Err(StoreError::Invalid(ValidationErrors::one(field, region, "is outside the region you work in"))),
+    }
+}
+
+impl Db {
+    /// Creates the plan of a region for a year (one per region and year).
+    pub async fn create_plan(&self, actor: &Actor, scope: &Scope, region: &str, year: i64, t: &Targets) -> Result<Plan, StoreError> {
+        let rc = region_in_scope(scope, region, "region_code")?;
+        t.validate().map_err(StoreError::Invalid)?;
+        if !(2000..=2100).contains(&year) {
+            return Err(StoreError::Invalid(ValidationErrors::one("year", year, "must be between 2000 and 2100")));
+        }
+        let mut tx = self.begin().await?;
+        let row: PlanRow = tx
+            .fetch_one(
+                &format!(
+                    "INSERT INTO annual_plans (region_code, year, target_estates, target_households, target_buildings, target_floor_area, \
+                     created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {PLAN_COLS}"
+                ),
+                crate::args![rc.as_str(), year, t.estates, t.households, t.buildings, t.floor_area, actor.username.as_str(), crate::now()],
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Duplicate(_) => StoreError::Duplicate(format!("{} already has a plan for {year}", rc.as_str())),
+                other => other,
+            })?;
+        tx.audit(
+            actor,
+            Change {
+                action: "create",
+                entity: "plan",
+                entity_id: row.id.to_string(),
+                region_code: rc.as_str().to_string(),
+                before: None,
+                after: Some(serde_json::json!({"year": year, "targets": t})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(self.get_plan(scope, row.id).await?.0)
+    }
+
+    /// Plans in the caller's region, newest year first, with their progress.
+    pub async fn list_plans(&self, scope: &Scope) -> Result<Vec<Plan>, StoreError> {
+        let Scope::Region(rc) = scope else { return Ok(Vec::new()) };
+        let (lo, hi) = rc.subtree_range();
+        let rows: Vec<PlanRow> = self
+            .fetch_all(
+                &format!("SELECT {PLAN_COLS} FROM annual_plans WHERE region_code >= $1 AND region_code < $2 ORDER BY year DESC, region_code LIMIT 500"),
+                crate::args![lo, hi],
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let entries = self.plan_entries(r.id).await?;
+            out.push(plan_of(r, &entries));
+        }
+        Ok(out)
+    }
+
+    /// One plan in the caller's region, with its estates.
+    pub async fn get_plan(&self, scope: &Scope, id: i64) -> Result<(Plan, Vec<PlanEntry>), StoreError> {
+        let Scope::Region(rc) = scope else { return Err(StoreError::NotFound) };
+        let row: PlanRow = self
+            .fetch_optional(&format!("SELECT {PLAN_COLS} FROM annual_plans WHERE id = $1"), crate::args![id])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if !row.region_code.starts_with(rc.prefix()) {
+            return Err(StoreError::NotFound);
+        }
+        let entries = self.plan_entries(id).await?;
+        Ok((plan_of(row, &entries), entries))
+    }
+
+    async fn plan_entries(&self, plan_id: i64) -> Result<Vec<PlanEntry>, StoreError> {
+        self.fetch_all(
+            "SELECT e.id AS estate_id, e.code, e.name, e.community_code, e.status, e.households, e.building_count, e.floor_area, p.carried_over \
+             FROM plan_estates p JOIN estates e ON e.id = p.estate_id WHERE p.plan_id = $1 ORDER BY e.code",
+            crate::args![plan_id],
+        )
+        .await
+    }
+
+    /// Puts estates into a plan: each must lie in the plan's region and not be in another plan of that year.
+    pub async fn add_to_plan(&self, actor: &Actor, scope: &Scope, plan_id: i64, estate_ids: &[i64]) -> Result<usize, StoreError> {
+        let (plan, _) = self.get_plan(scope, plan_id).await?;
+        if estate_ids.is_empty() || estate_ids.len() > 10_000 {
+            return Err(StoreError::Invalid(ValidationErrors::one("estate_ids", estate_ids.len(), "give 1 to 10,000 estates")));
+        }
+        let plan_region = RegionCode::parse(&plan.region_code).map_err(|e| StoreError::Config(e.to_string()))?;
+        let mut errors = ValidationErrors::default();
+        let mut tx = self.begin().await?;
+        for (i, id) in estate_ids.iter().enumerate() {
+            let found: Option<(String,)> = tx.fetch_optional("SELECT community_code FROM estates WHERE id = $1", crate::args![*id]).await?;
+            match found {
+                Some((cc,)) if cc.starts_with(plan_region.prefix()) => {
+                    let taken: Option<(i64,)> = tx
+                        .fetch_optional("SELECT plan_id FROM plan_estates WHERE estate_id = $1 AND year = $2", crate::args![*id, plan.year])
+                        .await?;
+                    if taken.is_some() {
+                        errors.push(&format!("estate_ids[{i}]"), id, format!("is already in a plan for {}", plan.year));
+                    }
+                }
+                _ => errors.push(&format!("estate_ids[{i}]"), id, "is not an estate of the plan's region"),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(StoreError::Invalid(errors));
+        }
+        let now = crate::now();
+        let rows = estate_ids.iter().map(|id| crate::args![plan_id, *id, plan.year, false, now.as_str()]).collect();
+        tx.insert_rows("plan_estates", &["plan_id", "estate_id", "year", "carried_over", "added_at"], rows, "").await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "add_estates",
+                entity: "plan",
+                entity_id: plan_id.to_string(),
+                region_code: plan.region_code.clone(),
+                before: None,
+                after: Some(serde_json::json!({"estate_ids": estate_ids})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(estate_ids.len())
+    }
+
+    /// Carries last year's unfinished estates of the same region into this plan.
+    pub async fn carry_over(&self, actor: &Actor, scope: &Scope, plan_id: i64) -> Result<usize, StoreError> {
+        let (plan, _) = self.get_plan(scope, plan_id).await?;
+        let previous: Option<(i64,)> = self
+            .fetch_optional("SELECT id FROM annual_plans WHERE region_code = $1 AND year = $2", crate::args![plan.region_code.as_str(), plan.year - 1])
+            .await?;
+        let Some((previous,)) = previous else { return Ok(0) };
+        let unfinished: Vec<i64> = self
+            .plan_entries(previous)
+            .await?
+            .into_iter()
+            .filter(|e| EstateStatus::parse(&e.status).is_some_and(|s| !rules::is_completed(s)))
+            .map(|e| e.estate_id)
+            .collect();
+        let mut tx = self.begin().await?;
+        let mut added = 0;
+        let now = crate::now();
+        for id in &unfinished {
+            added += tx
+                .execute(
+                    "INSERT INTO plan_estates (plan_id, estate_id, year, carried_over, added_at) VALUES ($1, $2, $3, TRUE, $4) \
+                     ON CONFLICT DO NOTHING",
+                    crate::args![plan_id, *id, plan.year, now.as_str()],
+                )
+                .await?;
+        }
+        tx.audit(
+            actor,
+            Change {
+                action: "carry_over",
+                entity: "plan",
+                entity_id: plan_id.to_string(),
+                region_code: plan.region_code.clone(),
+                before: None,
+                after: Some(serde_json::json!({"from_plan": previous, "added": added})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(usize::try_from(added).unwrap_or(0))
+    }
+
+    /// Whether an estate is in any annual plan.
+    pub(crate) async fn is_planned(&self, estate_id: i64) -> Result<bool, StoreError> {
+        Ok(self.fetch_optional::<(i64,)>("SELECT plan_id FROM plan_estates WHERE estate_id = $1 LIMIT 1", crate::args![estate_id]).await?.is_some())
+    }
+}
+
+fn plan_of(r: PlanRow, entries: &[PlanEntry]) -> Plan {
+    let targets = Targets { estates: r.target_estates, households: r.target_households, buildings: r.target_buildings, floor_area: r.target_floor_area };
+    let estates: Vec<PlanEstate> = entries
+        .iter()
+        .map(|e| PlanEstate {
+            status: EstateStatus::parse(&e.status).unwrap_or(EstateStatus::Surveyed),
+            households: e.households,
+            buildings: e.building_count,
+            floor_area: e.floor_area,
+        })
+        .collect();
+    Plan {
+        id: r.id,
+        region_code: r.region_code,
+        year: r.year,
+        progress: rules::progress(&targets, &estates),
+        targets,
+        created_by: r.created_by,
+        created_at: r.created_at,
+    }
+}
