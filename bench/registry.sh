@@ -35,6 +35,7 @@ rate() { python3 -c "print(f'{$1/($3-$2):,.0f}')"; }
 
 import_all() { # engine label; sets IMPORT_E/B/D (seconds)
   local t0 t1 t2 t3
+  sync # write back what came before, so that it does not slow this load (the raw loads get the same)
   t0=$(secs); $BIN import estates "$WORK/data/estates.csv" >/dev/null; t1=$(secs)
   $BIN import buildings "$WORK/data/buildings.csv" >/dev/null; t2=$(secs)
   for f in "$WORK"/data/dwellings-*.csv; do $BIN import dwellings "$f" >/dev/null; done; t3=$(secs)
@@ -70,8 +71,9 @@ for i, what in enumerate(["estates", "buildings", "dwellings"]):
 PY
 }
 
-sqlite_raw() { # sets RAW_* seconds
+sqlite_raw() {
   local db="$WORK/raw.db" t0 t1 t2 t3 s0 s1 s2 s3
+  sync
   rm -f "$db"
   sqlite3 "$db" "PRAGMA journal_mode=WAL; CREATE TABLE bare_estates ($(cols 17)); CREATE TABLE bare_buildings ($(cols 7));
     CREATE TABLE bare_dwellings ($(cols 11));" >/dev/null
@@ -91,6 +93,7 @@ sqlite_raw() { # sets RAW_* seconds
 
 pg_raw() {
   local url="$PG/huanxin_bench" t0 t1 t2 t3 s0 s1 s2 s3 f
+  sync
   psql "$url" -qc "CREATE TABLE bare_estates ($(cols 17))" -c "CREATE TABLE bare_buildings ($(cols 7))" \
     -c "CREATE TABLE bare_dwellings ($(cols 11))" \
     -c "CREATE TABLE raw_estates ($RAW_DDL_ESTATES)" -c "CREATE TABLE raw_buildings ($RAW_DDL_BUILDINGS)" \

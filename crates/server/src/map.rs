@@ -24,7 +24,7 @@ const GRID: u32 = 48;
 const TTL: Duration = Duration::from_secs(60);
 
 /// One estate on the map, projected to Web Mercator (0..1 on both axes).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Point {
     pub id: i64,
     /// The 12-digit community code as a number: compact, and a prefix test is one division.
@@ -135,12 +135,17 @@ impl TileCache {
             })
             .collect();
         pts.sort_by(|a, b| a.x.total_cmp(&b.x));
+        // Tiles cut from the same points stay: dropping them on every periodic reload made every
+        // client cut the country tile again at once.
+        let unchanged = self.current().is_some_and(|(_, old)| *old == pts);
         let pts = Arc::new(pts);
         if let Ok(mut p) = self.points.write() {
             *p = Some((Instant::now(), pts.clone()));
         }
-        if let Ok(mut t) = self.tiles.write() {
-            t.clear();
+        if !unchanged {
+            if let Ok(mut t) = self.tiles.write() {
+                t.clear();
+            }
         }
         Ok(pts)
     }
