@@ -14,6 +14,7 @@ const routes = [
       { path: 'map', component: () => import('./views/map/MapView.vue') },
       { path: 'ranking', component: () => import('./views/ranking/RankingView.vue') },
       { path: 'plans', component: () => import('./views/plans/PlansView.vue') },
+      { path: 'projects', component: () => import('./views/projects/ProjectsView.vue') },
       { path: 'users', component: () => import('./views/users/UserList.vue') },
       { path: 'audit', component: () => import('./views/audit/AuditLog.vue') },
     ],

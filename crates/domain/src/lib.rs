@@ -10,6 +10,7 @@ pub mod estates;
 pub mod geo;
 pub mod lifecycle;
 pub mod plans;
+pub mod projects;
 pub mod ranking;
 pub mod regions;
 pub mod units;

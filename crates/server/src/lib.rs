@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod map;
 pub mod openapi;
 pub mod plans;
+pub mod projects;
 pub mod ranking;
 pub mod regions;
 pub mod tabular;
@@ -180,7 +181,9 @@ pub fn router(st: AppState) -> Router {
             .route("/rankings/{id}", get(ranking::get_one))
             .route("/rankings/{id}/export.xlsx", get(ranking::export_xlsx))
             .route("/plans", get(plans::list))
-            .route("/plans/{id}", get(plans::get_one)),
+            .route("/plans/{id}", get(plans::get_one))
+            .route("/projects", get(projects::list))
+            .route("/projects/{id}", get(projects::get_one)),
         Permission::ReadRegistry,
     );
     let assess = with_permission(
@@ -193,7 +196,9 @@ pub fn router(st: AppState) -> Router {
             .route("/rankings", post(ranking::create))
             .route("/plans", post(plans::create))
             .route("/plans/{id}/estates", post(plans::add_estates))
-            .route("/plans/{id}/carry-over", post(plans::carry_over)),
+            .route("/plans/{id}/carry-over", post(plans::carry_over))
+            .route("/projects", post(projects::create))
+            .route("/projects/{id}/parties", post(projects::add_party)),
         Permission::AdvanceStage,
     );
     let write = with_permission(

@@ -23,6 +23,7 @@ both_engines!(
     assessment_and_guarded_steps,
     working_day_deadlines,
     annual_plans_targets_and_carry_over,
+    projects_and_their_companies,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -771,4 +772,55 @@ async fn working_day_deadlines(app: &TestApp) {
     assert_eq!(r["errors"][0]["field"], "from");
     let (s, _) = c.get("/api/v1/calendar/deadline?from=2026-02-01&days=-1").await;
     assert_eq!(s, 422);
+}
+
+/// A project groups estates of one county; a contractor named with its account sees exactly the
+/// project's estates, other companies and counties see nothing of it.
+async fn projects_and_their_companies(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let (_, list) = c.get("/api/v1/estates?sort=id&per_page=3").await;
+    let ids: Vec<i64> = list["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let (s, r) = c.post("/api/v1/projects", json!({"code": "bad code", "name": "", "estate_ids": [ids[0], ids[0]]})).await;
+    assert_eq!(s, 422, "{r}");
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["code", "name", "estate_ids[1]"]);
+    let (s, r) = c.post("/api/v1/projects", json!({"code": "P-1", "name": "螺城片区", "estate_ids": [ids[0], app.other_county_estate]})).await;
+    assert_eq!(s, 422, "{r}");
+    assert_eq!(r["errors"][0]["field"], "estate_ids[1]");
+    let (s, p) = c.post("/api/v1/projects", json!({"code": "P-1", "name": "螺城片区", "estate_ids": [ids[0], ids[1]]})).await;
+    assert_eq!(s, 201, "{p}");
+    assert_eq!(p["project"]["region_code"], "350521000000");
+    assert_eq!(p["estates"].as_array().unwrap().len(), 2);
+    let pid = p["project"]["id"].as_i64().unwrap();
+    let (s, _) = c.post("/api/v1/projects", json!({"code": "P-1", "name": "again", "estate_ids": [ids[2]]})).await;
+    assert_eq!(s, 409);
+
+    let (_, users) = c.get("/api/v1/users").await;
+    let user_id = |name: &str| users.as_array().unwrap().iter().find(|u| u["username"] == name).unwrap()["id"].as_i64().unwrap();
+    let contractor = user_id("contractor");
+    let party = |role: &str, user: i64| json!({"role": role, "company": "惠安建工", "contact": "王工", "phone": "13812345678", "user_id": user});
+    let (s, r) = c.post(&format!("/api/v1/projects/{pid}/parties"), party("designer", contractor)).await;
+    assert_eq!(s, 422, "a contractor's account cannot act as the designer: {r}");
+    let (s, r) = c.post(&format!("/api/v1/projects/{pid}/parties"), json!({"role": "painter", "company": "", "phone": "1"})).await;
+    assert_eq!(s, 422, "{r}");
+    let (s, p) = c.post(&format!("/api/v1/projects/{pid}/parties"), party("contractor", contractor)).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["parties"][0]["username"], "contractor");
+    assert_eq!(p["parties"][0]["phone"], "13812345678", "the county admin may see the phone");
+
+    let k = app.client("contractor").await;
+    let (_, mine) = k.get("/api/v1/projects").await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    let (s, seen) = k.get(&format!("/api/v1/projects/{pid}")).await;
+    assert_eq!(s, 200, "{seen}");
+    assert_eq!(seen["parties"][0]["phone"], "138****5678", "masked for a company");
+    for id in &ids[..2] {
+        assert_eq!(k.get(&format!("/api/v1/estates/{id}")).await.0, 200, "the contractor sees the project's estates");
+    }
+    let d = app.client("designer").await;
+    assert_eq!(d.get("/api/v1/projects").await.1.as_array().map(Vec::len), Some(0));
+    assert_eq!(d.get(&format!("/api/v1/projects/{pid}")).await.0, 404);
+    let other = app.client("other_county_admin").await;
+    assert_eq!(other.get(&format!("/api/v1/projects/{pid}")).await.0, 404);
+    assert_eq!(k.post("/api/v1/projects", json!({"code": "P-2", "name": "x", "estate_ids": [ids[0]]})).await.0, 403);
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod estates;
 pub mod lifecycle;
 pub mod plans;
+pub mod projects;
 pub mod ranking;
 mod migrations;
 pub mod regions;

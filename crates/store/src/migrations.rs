@@ -6,7 +6,39 @@ use crate::error::StoreError;
 /// Migrations in order; never edit one that has shipped, add a new one.
 const MIGRATIONS: &[(i64, &str, &str)] =
     &[(1, "registry, accounts and audit", V1), (2, "covering index for list totals", V2), (3, "build year index with id for paging", V3),
-      (4, "indexes for paging by name and within a region", V4), (5, "assessments, rankings, annual plans and the estate timeline", V5)];
+      (4, "indexes for paging by name and within a region", V4), (5, "assessments, rankings, annual plans and the estate timeline", V5),
+      (6, "projects and their parties", V6)];
+
+/// Projects: estates renovated together, and the companies (with their accounts) that do the work.
+const V6: &str = r#"
+CREATE TABLE projects (
+    id {ID},
+    code TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    region_code TEXT NOT NULL REFERENCES regions (code),
+    status TEXT NOT NULL DEFAULT 'active',
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX projects_region ON projects (region_code, id);
+CREATE TABLE project_estates (
+    project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    PRIMARY KEY (project_id, estate_id)
+);
+CREATE INDEX project_estates_estate ON project_estates (estate_id);
+CREATE TABLE project_parties (
+    id {ID},
+    project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    company TEXT NOT NULL,
+    contact TEXT NOT NULL DEFAULT '',
+    phone TEXT NOT NULL DEFAULT '',
+    user_id BIGINT REFERENCES users (id)
+);
+CREATE INDEX project_parties_project ON project_parties (project_id);
+CREATE INDEX project_parties_user ON project_parties (user_id);
+"#;
 
 /// Assessments with their findings, regional changes to the checklist, saved rankings, annual plans, and every step of an estate's life.
 const V5: &str = r#"
