@@ -63,7 +63,7 @@ test('the county ranks its candidates and puts the top ten into next year\'s pla
   await page.context().close()
 })
 
-test('the county creates a project of two estates and names its contractor', async () => {
+test('the county creates a project of two estates, names its contractor and starts its approval; late steps reach the dashboard', async () => {
   const page = await signIn(browser, 'county_admin')
   await page.click('text=改造项目')
   await page.fill('input[data-test=project-code]', 'HA-2027-01')
@@ -77,6 +77,16 @@ test('the county creates a project of two estates and names its contractor', asy
   await page.click('[data-test=add-party]')
   await page.waitForSelector('[data-test=parties] .el-table__body tr')
   assert.match(await page.textContent('[data-test=parties]'), /惠安建工集团/)
-  await page.screenshot({ path: `${SHOTS}/projects.png` })
+  // Its approval, started a while ago with the design steps merged: the first step is late and shows so.
+  await page.fill('[data-test=approval] .el-date-editor input', '2026-09-28')
+  await page.keyboard.press('Enter')
+  await page.click('[data-test=start-approval]')
+  await page.waitForSelector('[data-test=steps] .el-table__body tr')
+  assert.equal(await page.locator('[data-test=steps] .el-table__body tr').count(), 5)
+  assert.match(await page.textContent('[data-test=steps] .el-table__body tr:first-child'), /合并审批.*2026-10-13.*个工作日/)
+  await page.screenshot({ path: `${SHOTS}/projects.png`, fullPage: true })
+  await page.click('text=总览')
+  await page.waitForSelector('[data-test=late-approvals]')
+  assert.match(await page.textContent('[data-test=late-approvals]'), /螺城片区改造/)
   await page.context().close()
 })

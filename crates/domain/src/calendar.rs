@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 const SHIPPED: &str = include_str!("../data/calendar.csv");
 
 /// Why a calendar file could not be read.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum CalendarError {
     #[error("line {line}: {reason}")]
     Line { line: usize, reason: String },
@@ -39,6 +39,12 @@ impl WorkCalendar {
     /// The calendar shipped with Huanxin.
     pub fn shipped() -> Result<WorkCalendar, CalendarError> {
         Self::from_csv(SHIPPED)
+    }
+
+    /// The shipped calendar, read once per process.
+    pub fn shipped_once() -> Result<&'static WorkCalendar, CalendarError> {
+        static CAL: std::sync::OnceLock<Result<WorkCalendar, CalendarError>> = std::sync::OnceLock::new();
+        CAL.get_or_init(Self::shipped).as_ref().map_err(Clone::clone)
     }
 
     /// Reads `date,kind,status` lines (kind: holiday|workday; status: official|provisional).

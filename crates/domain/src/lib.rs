@@ -3,6 +3,7 @@
 //! One module per domain area; storage, HTTP and the CLI are built around these types.
 
 pub mod access;
+pub mod approvals;
 pub mod assessment;
 pub mod calendar;
 pub mod error;

@@ -19,6 +19,8 @@ pub struct Facts {
     pub notices_closed: u8,
     /// The owners' decision on the scheme passed.
     pub decision_passed: bool,
+    /// Approval steps exist for a project of the estate.
+    pub approvals_started: bool,
     /// Approval steps still open.
     pub open_approvals: u32,
     /// Construction has a start recorded.
@@ -78,6 +80,7 @@ pub fn check(from: EstateStatus, to: EstateStatus, f: &Facts) -> Result<(), Refu
         Notice1 => need(f.notices_closed >= 1, "the first notice of the scheme has not ended"),
         Notice2 => need(f.notices_closed >= 2, "the second notice of the scheme has not ended"),
         Decided => need(f.decision_passed, "the owners' decision on the scheme has not passed"),
+        Approved if !f.approvals_started => Err(Refusal::Guard("no approval has been started for a project of this estate".into())),
         Approved => need(f.open_approvals == 0, &format!("{} approval steps are still open", f.open_approvals)),
         InConstruction => need(f.construction_started, "no construction start is recorded"),
         Completed => need(f.open_schedule_nodes == 0, &format!("{} schedule nodes are not finished", f.open_schedule_nodes)),
@@ -101,6 +104,7 @@ mod tests {
             scheme_drafted: true,
             notices_closed: 2,
             decision_passed: true,
+            approvals_started: true,
             construction_started: true,
             review_held: true,
             ..Facts::default()

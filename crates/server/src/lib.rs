@@ -183,7 +183,9 @@ pub fn router(st: AppState) -> Router {
             .route("/plans", get(plans::list))
             .route("/plans/{id}", get(plans::get_one))
             .route("/projects", get(projects::list))
-            .route("/projects/{id}", get(projects::get_one)),
+            .route("/projects/{id}", get(projects::get_one))
+            .route("/projects/{id}/approval", get(projects::approval))
+            .route("/approvals/late", get(projects::late)),
         Permission::ReadRegistry,
     );
     let assess = with_permission(
@@ -198,7 +200,9 @@ pub fn router(st: AppState) -> Router {
             .route("/plans/{id}/estates", post(plans::add_estates))
             .route("/plans/{id}/carry-over", post(plans::carry_over))
             .route("/projects", post(projects::create))
-            .route("/projects/{id}/parties", post(projects::add_party)),
+            .route("/projects/{id}/parties", post(projects::add_party))
+            .route("/projects/{id}/approval", post(projects::start_approval))
+            .route("/projects/{id}/approval/{code}", post(projects::finish_step)),
         Permission::AdvanceStage,
     );
     let write = with_permission(

@@ -12,7 +12,6 @@ use huanxin_domain::lifecycle::{self, Facts};
 use huanxin_store::assessment::Assessment;
 use huanxin_store::lifecycle::{EstateEvent, StepError};
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
 
 impl From<StepError> for ApiError {
     fn from(e: StepError) -> Self {
@@ -138,10 +137,7 @@ pub async fn save_assessment(
 
 /// The shipped working-day calendar, read once.
 pub fn calendar() -> Result<&'static WorkCalendar, ApiError> {
-    static CAL: OnceLock<Result<WorkCalendar, String>> = OnceLock::new();
-    CAL.get_or_init(|| WorkCalendar::shipped().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| ApiError::Internal(format!("calendar data: {e}")))
+    WorkCalendar::shipped_once().map_err(|e| ApiError::Internal(format!("calendar data: {e}")))
 }
 
 /// A deadline question: `days` working days after `from`.

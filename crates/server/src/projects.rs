@@ -79,3 +79,92 @@ pub async fn add_party(
     st.registry_changed();
     Ok(Json(page(&st, &cu, id).await?))
 }
+
+impl From<huanxin_store::approvals::ApprovalError> for ApiError {
+    fn from(e: huanxin_store::approvals::ApprovalError) -> Self {
+        match e {
+            huanxin_store::approvals::ApprovalError::Refused(r) => ApiError::Conflict(r.to_string()),
+            huanxin_store::approvals::ApprovalError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Today in China (deadlines are kept in Asia/Shanghai dates).
+fn today() -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
+
+fn parse_date(field: &str, s: &Option<String>) -> Result<chrono::NaiveDate, ApiError> {
+    match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(today()),
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| ApiError::field(field, d, "must be a date as YYYY-MM-DD")),
+    }
+}
+
+/// How to start a project's approval.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct StartApproval {
+    /// Merge proposal, feasibility and preliminary design into one step.
+    #[serde(default)]
+    pub merge_design: bool,
+    /// The start date (default today).
+    pub start: Option<String>,
+}
+
+/// A step done.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct FinishStep {
+    /// The day it was done (default today).
+    pub date: Option<String>,
+}
+
+/// A project's approval steps with deadlines in working days and lateness.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/approval", tag = "lifecycle", params(("id" = i64, Path)),
+    responses((status = 200), (status = 404)))]
+pub async fn approval(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<huanxin_store::approvals::ApprovalStep>>, ApiError> {
+    Ok(Json(st.db.approval(&cu.scope, id, crate::lifecycle::calendar()?, today()).await?))
+}
+
+/// Starts a project's approval from the template.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/approval", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = StartApproval, responses((status = 201), (status = 409), (status = 422)))]
+pub async fn start_approval(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<StartApproval>,
+) -> Result<(StatusCode, Json<Vec<huanxin_store::approvals::ApprovalStep>>), ApiError> {
+    let start = parse_date("start", &req.start)?;
+    st.db.start_approval(&cu.actor(), &cu.scope, id, req.merge_design, start).await?;
+    Ok((StatusCode::CREATED, Json(st.db.approval(&cu.scope, id, crate::lifecycle::calendar()?, today()).await?)))
+}
+
+/// Records an approval step as done; 409 names why not (not started yet, already done).
+#[utoipa::path(post, path = "/api/v1/projects/{id}/approval/{code}", tag = "lifecycle",
+    params(("id" = i64, Path), ("code" = String, Path)), request_body = FinishStep, responses((status = 200), (status = 409)))]
+pub async fn finish_step(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((id, code)): ApiPath<(i64, String)>,
+    ApiJson(req): ApiJson<FinishStep>,
+) -> Result<Json<Vec<huanxin_store::approvals::ApprovalStep>>, ApiError> {
+    let date = parse_date("date", &req.date)?;
+    if date > today() {
+        return Err(ApiError::field("date", date, "must not be in the future"));
+    }
+    st.db.finish_approval_step(&cu.actor(), &cu.scope, id, &code, date).await?;
+    Ok(Json(st.db.approval(&cu.scope, id, crate::lifecycle::calendar()?, today()).await?))
+}
+
+/// Approval steps past their deadline in the caller's region, most late first.
+#[utoipa::path(get, path = "/api/v1/approvals/late", tag = "lifecycle", responses((status = 200)))]
+pub async fn late(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+) -> Result<Json<Vec<huanxin_store::approvals::LateStep>>, ApiError> {
+    Ok(Json(st.db.late_approval_steps(&cu.scope, crate::lifecycle::calendar()?, today()).await?))
+}

@@ -24,6 +24,7 @@ both_engines!(
     working_day_deadlines,
     annual_plans_targets_and_carry_over,
     projects_and_their_companies,
+    approvals_in_order_with_working_day_deadlines,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -823,4 +824,48 @@ async fn projects_and_their_companies(app: &TestApp) {
     let other = app.client("other_county_admin").await;
     assert_eq!(other.get(&format!("/api/v1/projects/{pid}")).await.0, 404);
     assert_eq!(k.post("/api/v1/projects", json!({"code": "P-2", "name": "x", "estate_ids": [ids[0]]})).await.0, 403);
+}
+
+/// A project's approval: the design steps merged, deadlines in working days over the National Day
+/// week, steps only in order, late steps listed for the region and nowhere else.
+async fn approvals_in_order_with_working_day_deadlines(app: &TestApp) {
+    let c = app.client("county_staff").await;
+    let (_, list) = c.get("/api/v1/estates?sort=id&per_page=1").await;
+    let estate = list["items"][0]["id"].as_i64().unwrap();
+    let (s, p) = c.post("/api/v1/projects", json!({"code": "AP-1", "name": "审批测试", "estate_ids": [estate]})).await;
+    assert_eq!(s, 201, "{p}");
+    let pid = p["project"]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/projects/{pid}/approval");
+    assert_eq!(c.get(&path).await.1.as_array().map(Vec::len), Some(0));
+    let (s, r) = c.post(&path, json!({"start": "2026-02-30"})).await;
+    assert_eq!(s, 422, "{r}");
+    let (s, steps) = c.post(&path, json!({"merge_design": true, "start": "2026-09-28"})).await;
+    assert_eq!(s, 201, "{steps}");
+    let steps = steps.as_array().unwrap().clone();
+    assert_eq!(steps.len(), 5);
+    assert_eq!(steps[0]["code"], "merged_design");
+    assert_eq!(steps[0]["due_on"], "2026-10-13", "7 working days over the National Day week");
+    assert!(steps[1]["started_on"].is_null());
+    assert_eq!(c.post(&path, json!({})).await.0, 409, "started once");
+    let (s, r) = c.post(&format!("{path}/drawing_review"), json!({"date": "2026-10-14"})).await;
+    assert_eq!(s, 409, "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("waits for fire_review, planning_review"), "{r}");
+    assert_eq!(c.post(&format!("{path}/merged_design"), json!({"date": "2099-01-01"})).await.0, 422);
+    let (s, steps) = c.post(&format!("{path}/merged_design"), json!({"date": "2026-10-12"})).await;
+    assert_eq!(s, 200, "{steps}");
+    assert_eq!(steps[1]["code"], "fire_review");
+    assert_eq!(steps[1]["started_on"], "2026-10-12");
+    assert_eq!(steps[1]["due_on"], "2026-10-19");
+    assert_eq!(steps[2]["started_on"], "2026-10-12", "the two reviews run in parallel");
+    assert_eq!(c.post(&format!("{path}/merged_design"), json!({"date": "2026-10-12"})).await.0, 409);
+    assert_eq!(c.post(&format!("{path}/no_such_step"), json!({})).await.0, 409);
+    let (_, late) = c.get("/api/v1/approvals/late").await;
+    let late_codes: Vec<&str> = late.as_array().unwrap().iter().map(|l| l["code"].as_str().unwrap()).collect();
+    assert_eq!(late_codes, ["fire_review", "planning_review"], "{late}");
+    assert!(late[0]["days_late"].as_i64().unwrap() > 20);
+    let other = app.client("other_county_admin").await;
+    assert_eq!(other.get(&path).await.0, 404);
+    assert_eq!(other.get("/api/v1/approvals/late").await.1.as_array().map(Vec::len), Some(0));
+    let k = app.client("contractor").await;
+    assert_eq!(k.post(&format!("{path}/fire_review"), json!({})).await.0, 403);
 }

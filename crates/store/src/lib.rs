@@ -4,6 +4,7 @@
 //! [`Db`] or [`Tx`], which pick the engine at run time. Each domain area has its own module.
 
 pub mod accounts;
+pub mod approvals;
 pub mod assessment;
 pub mod audit;
 pub mod backup;

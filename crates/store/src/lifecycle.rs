@@ -31,7 +31,7 @@ pub enum StepError {
 
 impl Db {
     /// What the records of each stage say about one estate, for the lifecycle's guards. Stages whose
-    /// records Huanxin does not keep yet (schemes, notices, decisions, approvals,
+    /// records Huanxin does not keep yet (schemes, notices, decisions,
     /// construction, acceptance, review) report nothing done, so their steps are refused.
     pub async fn lifecycle_facts(&self, estate_id: i64) -> Result<Facts, StoreError> {
         let scored = self
@@ -39,7 +39,8 @@ impl Db {
             .await?;
         let ranked = self.is_ranked(estate_id).await?;
         let in_plan = self.is_planned(estate_id).await?;
-        Ok(Facts { assessment_scored: scored > 0, ranked, in_plan, ..Facts::default() })
+        let (approvals_started, open_approvals) = self.approval_facts(estate_id).await?;
+        Ok(Facts { assessment_scored: scored > 0, ranked, in_plan, approvals_started, open_approvals, ..Facts::default() })
     }
 
     /// Moves an estate to `to` if the lifecycle allows it now; records the step and an audit entry.

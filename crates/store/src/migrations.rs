@@ -7,7 +7,7 @@ use crate::error::StoreError;
 const MIGRATIONS: &[(i64, &str, &str)] =
     &[(1, "registry, accounts and audit", V1), (2, "covering index for list totals", V2), (3, "build year index with id for paging", V3),
       (4, "indexes for paging by name and within a region", V4), (5, "assessments, rankings, annual plans and the estate timeline", V5),
-      (6, "projects and their parties", V6)];
+      (6, "projects, their parties and approvals", V6)];
 
 /// Projects: estates renovated together, and the companies (with their accounts) that do the work.
 const V6: &str = r#"
@@ -38,6 +38,17 @@ CREATE TABLE project_parties (
 );
 CREATE INDEX project_parties_project ON project_parties (project_id);
 CREATE INDEX project_parties_user ON project_parties (user_id);
+CREATE TABLE approval_steps (
+    id {ID},
+    project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    code TEXT NOT NULL,
+    name TEXT NOT NULL,
+    limit_days BIGINT NOT NULL,
+    after_codes TEXT NOT NULL DEFAULT '',
+    started_on TEXT,
+    done_on TEXT,
+    UNIQUE (project_id, code)
+);
 "#;
 
 /// Assessments with their findings, regional changes to the checklist, saved rankings, annual plans, and every step of an estate's life.

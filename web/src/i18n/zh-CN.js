@@ -7,6 +7,7 @@ export default {
   ranking: { new: '新建排序', year: '计划年度', run: '计算并保存', hint: '对辖区内符合条件、尚未列入计划的小区按加权优先度排序；各因素在候选小区间归一到 0–100。意愿度在问需调查完成后生效。', saved: '已保存的排序', position: '名次', priority: '优先度', none: '尚无排序', done: '已对 {n} 个小区排序', factor: { age: '房龄', assessment: '体检评分', households: '户数', elderly: '老年住户', willingness: '改造意愿' } },
   plans: { new: '新建年度计划', title: '年度计划', year: '年度', region: '区划', estates: '小区(个)', households: '户数', buildings: '楼栋', startRate: '开工率', completionRate: '完工率', addTop: '从最新排序添加前 N 名', carryOver: '结转上年未完成', carried: '结转', noRanking: '尚无排序，请先在“改造排序”中计算' },
   projects: { new: '新建项目', title: '改造项目', code: '项目编号', name: '项目名称', estates: '小区', searchEstates: '输入名称或编码查找小区', created: '创建时间', parties: '参建单位', role: '角色', company: '单位', contact: '联系人', account: '账号', addParty: '添加单位', roles: { designer: '设计', contractor: '施工', supervisor: '监理' } },
+  approval: { title: '审批', merge: '立项、可研、初设合并审批', start: '开始审批', step: '审批环节', limit: '时限', started: '开始', due: '到期', done: '完成', late: '逾期', finish: '办结', days: '{n} 个工作日', none: '尚未开始审批', lateTitle: '逾期审批', project: '项目' },
   common: { search: '查询', reset: '重置', export: '导出 Excel', total: '共 {n} 条', yes: '是', no: '否', loading: '加载中…', save: '保存', cancel: '取消', detail: '详情', all: '全部', create: '新建', back: '返回' },
   estate: {
     code: '小区编码', name: '小区名称', aliases: '别名', address: '地址', community: '社区', street: '街道/镇', buildYear: '建成年份', eligible: '符合改造条件',

@@ -1,0 +1,236 @@
+//! A project's approval steps: started from the template, finished one by one, late ones found.
+//! Deadlines and order are `huanxin_domain::approvals` with the working-day calendar.
+
+use crate::audit::{Actor, Change};
+use crate::db::Db;
+use crate::error::StoreError;
+use chrono::NaiveDate;
+use huanxin_domain::access::Scope;
+use huanxin_domain::approvals::{self as rules, StepRefusal, StepState};
+use huanxin_domain::calendar::WorkCalendar;
+use huanxin_domain::ValidationErrors;
+use serde::Serialize;
+
+/// One approval step with its deadline.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalStep {
+    pub code: String,
+    pub name: String,
+    pub limit_days: u32,
+    pub after: Vec<String>,
+    pub started_on: Option<NaiveDate>,
+    pub due_on: Option<NaiveDate>,
+    pub done_on: Option<NaiveDate>,
+    /// Working days late today (or when it was done).
+    pub days_late: i64,
+}
+
+/// A late step somewhere in the caller's region.
+#[derive(Debug, Clone, Serialize)]
+pub struct LateStep {
+    pub project_id: i64,
+    pub project_code: String,
+    pub project_name: String,
+    #[serde(flatten)]
+    pub step: ApprovalStep,
+}
+
+#[derive(sqlx::FromRow)]
+struct StepRow {
+    project_id: i64,
+    code: String,
+    name: String,
+    limit_days: i64,
+    after_codes: String,
+    started_on: Option<String>,
+    done_on: Option<String>,
+}
+
+fn date(s: &Option<String>) -> Option<NaiveDate> {
+    s.as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+}
+
+fn state(r: &StepRow) -> StepState {
+    StepState {
+        code: r.code.clone(),
+        limit_days: u32::try_from(r.limit_days).unwrap_or(0),
+        after: r.after_codes.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect(),
+        started_on: date(&r.started_on),
+        done_on: date(&r.done_on),
+    }
+}
+
+fn view(cal: &WorkCalendar, r: &StepRow, today: NaiveDate) -> ApprovalStep {
+    let s = state(r);
+    ApprovalStep {
+        due_on: rules::due_on(cal, &s),
+        days_late: rules::days_late(cal, &s, today),
+        code: s.code,
+        name: r.name.clone(),
+        limit_days: s.limit_days,
+        after: s.after,
+        started_on: s.started_on,
+        done_on: s.done_on,
+    }
+}
+
+const STEP_COLS: &str = "project_id, code, name, limit_days, after_codes, started_on, done_on";
+
+/// Why an approval step could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error(transparent)]
+    Refused(#[from] StepRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Db {
+    /// Starts a project's approval from the template (design steps merged if asked) on `start`.
+    pub async fn start_approval(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        project_id: i64,
+        merge_design: bool,
+        start: NaiveDate,
+    ) -> Result<(), StoreError> {
+        let (project, _, _) = self.get_project(scope, project_id).await?;
+        let steps = rules::start(&rules::template(merge_design), start);
+        let names: std::collections::HashMap<&str, &str> =
+            rules::DEFAULT_STEPS.iter().chain([&rules::MERGED_DESIGN]).map(|t| (t.code, t.name_zh)).collect();
+        let mut tx = self.begin().await?;
+        let have = tx.scalar("SELECT COUNT(*) FROM approval_steps WHERE project_id = $1", crate::args![project_id]).await?;
+        if have > 0 {
+            return Err(StoreError::Duplicate("this project's approval has already been started".into()));
+        }
+        let rows = steps
+            .iter()
+            .map(|s| {
+                crate::args![
+                    project_id,
+                    s.code.as_str(),
+                    names.get(s.code.as_str()).copied().unwrap_or(""),
+                    i64::from(s.limit_days),
+                    s.after.join(","),
+                    s.started_on.map(|d| d.to_string()),
+                    Option::<String>::None
+                ]
+            })
+            .collect();
+        tx.insert_rows("approval_steps", &["project_id", "code", "name", "limit_days", "after_codes", "started_on", "done_on"], rows, "")
+            .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "start_approval",
+                entity: "project",
+                entity_id: project_id.to_string(),
+                region_code: project.region_code,
+                before: None,
+                after: Some(serde_json::json!({"merge_design": merge_design, "start": start.to_string()})),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// A project's approval steps with deadlines and lateness on `today`.
+    pub async fn approval(&self, scope: &Scope, project_id: i64, cal: &WorkCalendar, today: NaiveDate) -> Result<Vec<ApprovalStep>, StoreError> {
+        self.get_project(scope, project_id).await?;
+        let rows: Vec<StepRow> = self
+            .fetch_all(&format!("SELECT {STEP_COLS} FROM approval_steps WHERE project_id = $1 ORDER BY id"), crate::args![project_id])
+            .await?;
+        Ok(rows.iter().map(|r| view(cal, r, today)).collect())
+    }
+
+    /// Records a step as done on `date`; the steps waiting only for it start that day.
+    pub async fn finish_approval_step(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        project_id: i64,
+        code: &str,
+        date: NaiveDate,
+    ) -> Result<(), ApprovalError> {
+        let (project, _, _) = self.get_project(scope, project_id).await?;
+        let mut tx = self.begin().await?;
+        let rows: Vec<StepRow> = tx
+            .fetch_all(&format!("SELECT {STEP_COLS} FROM approval_steps WHERE project_id = $1 ORDER BY id"), crate::args![project_id])
+            .await?;
+        if rows.is_empty() {
+            return Err(StoreError::Invalid(ValidationErrors::one("code", code, "this project's approval has not been started")).into());
+        }
+        let before: Vec<StepState> = rows.iter().map(state).collect();
+        let mut after = before.clone();
+        rules::finish(&mut after, code, date)?;
+        for (old, new) in before.iter().zip(&after) {
+            if old != new {
+                tx.execute(
+                    "UPDATE approval_steps SET started_on = $1, done_on = $2 WHERE project_id = $3 AND code = $4",
+                    crate::args![new.started_on.map(|d| d.to_string()), new.done_on.map(|d| d.to_string()), project_id, new.code.as_str()],
+                )
+                .await?;
+            }
+        }
+        tx.audit(
+            actor,
+            Change {
+                action: "finish_step",
+                entity: "project",
+                entity_id: project_id.to_string(),
+                region_code: project.region_code,
+                before: None,
+                after: Some(serde_json::json!({"step": code, "done_on": date.to_string()})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Open steps past their deadline in the caller's region (most late first).
+    pub async fn late_approval_steps(&self, scope: &Scope, cal: &WorkCalendar, today: NaiveDate) -> Result<Vec<LateStep>, StoreError> {
+        let Scope::Region(rc) = scope else { return Ok(Vec::new()) };
+        let (lo, hi) = rc.subtree_range();
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            step: StepRow,
+            project_code: String,
+            project_name: String,
+        }
+        let rows: Vec<Row> = self
+            .fetch_all(
+                "SELECT s.project_id, s.code, s.name, s.limit_days, s.after_codes, s.started_on, s.done_on, \
+                 p.code AS project_code, p.name AS project_name FROM approval_steps s JOIN projects p ON p.id = s.project_id \
+                 WHERE p.region_code >= $1 AND p.region_code < $2 AND s.started_on IS NOT NULL AND s.done_on IS NULL",
+                crate::args![lo, hi],
+            )
+            .await?;
+        let mut late: Vec<LateStep> = rows
+            .iter()
+            .map(|r| LateStep {
+                project_id: r.step.project_id,
+                project_code: r.project_code.clone(),
+                project_name: r.project_name.clone(),
+                step: view(cal, &r.step, today),
+            })
+            .filter(|l| l.step.days_late > 0)
+            .collect();
+        late.sort_by(|a, b| b.step.days_late.cmp(&a.step.days_late).then(a.project_id.cmp(&b.project_id)));
+        Ok(late)
+    }
+
+    /// Approval facts of an estate: whether any project of it has started an approval, and how many steps are open.
+    pub(crate) async fn approval_facts(&self, estate_id: i64) -> Result<(bool, u32), StoreError> {
+        let (total, open): (i64, i64) = self
+            .fetch_one(
+                "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN s.done_on IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
+                 FROM approval_steps s JOIN project_estates pe ON pe.project_id = s.project_id WHERE pe.estate_id = $1",
+                crate::args![estate_id],
+            )
+            .await?;
+        Ok((total > 0, u32::try_from(open).unwrap_or(u32::MAX)))
+    }
+}
