@@ -30,7 +30,7 @@ use utoipa::OpenApi;
         crate::accounts::Attach, crate::lifecycle::StepRequest, crate::lifecycle::Lifecycle, crate::lifecycle::AssessmentPage,
         crate::lifecycle::AssessmentRequest, crate::ranking::RankingRequest, crate::ranking::RankingPage,
         crate::plans::PlanRequest, crate::plans::PlanPage, crate::plans::AddEstates, crate::projects::ProjectPage,
-        crate::projects::StartApproval, crate::projects::FinishStep)),
+        crate::projects::StartApproval, crate::projects::FinishStep, crate::projects::LateSteps)),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = [])),
 )]

@@ -160,11 +160,17 @@ pub async fn finish_step(
     Ok(Json(st.db.approval(&cu.scope, id, crate::lifecycle::calendar()?, today()).await?))
 }
 
-/// Approval steps past their deadline in the caller's region, most late first.
-#[utoipa::path(get, path = "/api/v1/approvals/late", tag = "lifecycle", responses((status = 200)))]
-pub async fn late(
-    State(st): State<AppState>,
-    Extension(cu): Extension<CurrentUser>,
-) -> Result<Json<Vec<huanxin_store::approvals::LateStep>>, ApiError> {
-    Ok(Json(st.db.late_approval_steps(&cu.scope, crate::lifecycle::calendar()?, today()).await?))
+/// Late approval steps in the caller's region: how many, and the 200 most late.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LateSteps {
+    pub total: usize,
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<huanxin_store::approvals::LateStep>,
+}
+
+/// Approval steps past their deadline in the caller's region, most late first ("what is late in my region").
+#[utoipa::path(get, path = "/api/v1/approvals/late", tag = "lifecycle", responses((status = 200, body = LateSteps)))]
+pub async fn late(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<LateSteps>, ApiError> {
+    let (total, items) = st.db.late_approval_steps(&cu.scope, crate::lifecycle::calendar()?, today(), 200).await?;
+    Ok(Json(LateSteps { total, items }))
 }

@@ -43,6 +43,7 @@ struct StepRow {
     limit_days: i64,
     after_codes: String,
     started_on: Option<String>,
+    due_on: Option<String>,
     done_on: Option<String>,
 }
 
@@ -63,7 +64,7 @@ fn state(r: &StepRow) -> StepState {
 fn view(cal: &WorkCalendar, r: &StepRow, today: NaiveDate) -> ApprovalStep {
     let s = state(r);
     ApprovalStep {
-        due_on: rules::due_on(cal, &s),
+        due_on: date(&r.due_on).or_else(|| rules::due_on(cal, &s)),
         days_late: rules::days_late(cal, &s, today),
         code: s.code,
         name: r.name.clone(),
@@ -74,7 +75,7 @@ fn view(cal: &WorkCalendar, r: &StepRow, today: NaiveDate) -> ApprovalStep {
     }
 }
 
-const STEP_COLS: &str = "project_id, code, name, limit_days, after_codes, started_on, done_on";
+const STEP_COLS: &str = "project_id, code, name, limit_days, after_codes, started_on, due_on, done_on";
 
 /// Why an approval step could not be recorded.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +98,7 @@ impl Db {
     ) -> Result<(), StoreError> {
         let (project, _, _) = self.get_project(scope, project_id).await?;
         let steps = rules::start(&rules::template(merge_design), start);
+        let cal = WorkCalendar::shipped_once().map_err(|e| StoreError::Config(format!("calendar data: {e}")))?;
         let names: std::collections::HashMap<&str, &str> =
             rules::DEFAULT_STEPS.iter().chain([&rules::MERGED_DESIGN]).map(|t| (t.code, t.name_zh)).collect();
         let mut tx = self.begin().await?;
@@ -114,12 +116,18 @@ impl Db {
                     i64::from(s.limit_days),
                     s.after.join(","),
                     s.started_on.map(|d| d.to_string()),
+                    rules::due_on(cal, s).map(|d| d.to_string()),
                     Option::<String>::None
                 ]
             })
             .collect();
-        tx.insert_rows("approval_steps", &["project_id", "code", "name", "limit_days", "after_codes", "started_on", "done_on"], rows, "")
-            .await?;
+        tx.insert_rows(
+            "approval_steps",
+            &["project_id", "code", "name", "limit_days", "after_codes", "started_on", "due_on", "done_on"],
+            rows,
+            "",
+        )
+        .await?;
         tx.audit(
             actor,
             Change {
@@ -164,11 +172,19 @@ impl Db {
         let before: Vec<StepState> = rows.iter().map(state).collect();
         let mut after = before.clone();
         rules::finish(&mut after, code, date)?;
+        let cal = WorkCalendar::shipped_once().map_err(|e| StoreError::Config(format!("calendar data: {e}")))?;
         for (old, new) in before.iter().zip(&after) {
             if old != new {
+                // The deadline is fixed when a step starts, on the calendar of that day.
                 tx.execute(
-                    "UPDATE approval_steps SET started_on = $1, done_on = $2 WHERE project_id = $3 AND code = $4",
-                    crate::args![new.started_on.map(|d| d.to_string()), new.done_on.map(|d| d.to_string()), project_id, new.code.as_str()],
+                    "UPDATE approval_steps SET started_on = $1, due_on = $2, done_on = $3 WHERE project_id = $4 AND code = $5",
+                    crate::args![
+                        new.started_on.map(|d| d.to_string()),
+                        rules::due_on(cal, new).map(|d| d.to_string()),
+                        new.done_on.map(|d| d.to_string()),
+                        project_id,
+                        new.code.as_str()
+                    ],
                 )
                 .await?;
             }
@@ -189,9 +205,16 @@ impl Db {
         Ok(())
     }
 
-    /// Open steps past their deadline in the caller's region (most late first).
-    pub async fn late_approval_steps(&self, scope: &Scope, cal: &WorkCalendar, today: NaiveDate) -> Result<Vec<LateStep>, StoreError> {
-        let Scope::Region(rc) = scope else { return Ok(Vec::new()) };
+    /// Open steps past their deadline in the caller's region: how many, and the `limit` most late.
+    /// Deadlines are stored when a step starts, so the database finds the late ones by index.
+    pub async fn late_approval_steps(
+        &self,
+        scope: &Scope,
+        cal: &WorkCalendar,
+        today: NaiveDate,
+        limit: usize,
+    ) -> Result<(usize, Vec<LateStep>), StoreError> {
+        let Scope::Region(rc) = scope else { return Ok((0, Vec::new())) };
         let (lo, hi) = rc.subtree_range();
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -200,12 +223,21 @@ impl Db {
             project_code: String,
             project_name: String,
         }
+        // Country-wide, the open steps past their deadline are few: read them from their index
+        // rather than visiting every project of the country.
+        let region = if rc.prefix().is_empty() { "1 = 1" } else { "p.region_code >= $2 AND p.region_code < $3" };
+        let mut args = crate::args![today.to_string()];
+        if !rc.prefix().is_empty() {
+            args.extend(crate::args![lo, hi]);
+        }
         let rows: Vec<Row> = self
             .fetch_all(
-                "SELECT s.project_id, s.code, s.name, s.limit_days, s.after_codes, s.started_on, s.done_on, \
-                 p.code AS project_code, p.name AS project_name FROM approval_steps s JOIN projects p ON p.id = s.project_id \
-                 WHERE p.region_code >= $1 AND p.region_code < $2 AND s.started_on IS NOT NULL AND s.done_on IS NULL",
-                crate::args![lo, hi],
+                &format!(
+                    "SELECT s.project_id, s.code, s.name, s.limit_days, s.after_codes, s.started_on, s.due_on, s.done_on, \
+                     p.code AS project_code, p.name AS project_name FROM approval_steps s JOIN projects p ON p.id = s.project_id \
+                     WHERE s.done_on IS NULL AND s.due_on < $1 AND {region}"
+                ),
+                args,
             )
             .await?;
         let mut late: Vec<LateStep> = rows
@@ -219,7 +251,9 @@ impl Db {
             .filter(|l| l.step.days_late > 0)
             .collect();
         late.sort_by(|a, b| b.step.days_late.cmp(&a.step.days_late).then(a.project_id.cmp(&b.project_id)));
-        Ok(late)
+        let total = late.len();
+        late.truncate(limit);
+        Ok((total, late))
     }
 
     /// Approval facts of an estate: whether any project of it has started an approval, and how many steps are open.

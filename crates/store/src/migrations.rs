@@ -46,9 +46,12 @@ CREATE TABLE approval_steps (
     limit_days BIGINT NOT NULL,
     after_codes TEXT NOT NULL DEFAULT '',
     started_on TEXT,
+    due_on TEXT,
     done_on TEXT,
     UNIQUE (project_id, code)
 );
+CREATE INDEX approval_steps_due ON approval_steps (due_on, project_id) WHERE done_on IS NULL;
+CREATE INDEX approval_steps_open ON approval_steps (project_id, due_on) WHERE done_on IS NULL;
 "#;
 
 /// Assessments with their findings, regional changes to the checklist, saved rankings, annual plans, and every step of an estate's life.
