@@ -167,9 +167,8 @@ async fn projects(url: &str, n: usize) -> Result<(), Box<dyn std::error::Error>>
     let cal = huanxin_domain::calendar::WorkCalendar::shipped_once()?;
     use huanxin_store::Arg;
     let db = huanxin_store::Db::connect(url).await?;
-    let estates: Vec<(i64, String)> = db
-        .fetch_all("SELECT id, community_code FROM estates ORDER BY id LIMIT $1", vec![Arg::from(i64::try_from(n)?)])
-        .await?;
+    let estates: Vec<(i64, String)> =
+        db.fetch_all("SELECT id, community_code FROM estates ORDER BY id LIMIT $1", vec![Arg::from(i64::try_from(n)?)]).await?;
     let names: std::collections::HashMap<&str, &str> = DEFAULT_STEPS.iter().chain([&MERGED_DESIGN]).map(|t| (t.code, t.name_zh)).collect();
     let today = NaiveDate::from_ymd_opt(2026, 11, 22).ok_or("date")?;
     let first = db.scalar("SELECT COALESCE(MAX(id), 0) FROM projects", vec![]).await?;
@@ -179,8 +178,14 @@ async fn projects(url: &str, n: usize) -> Result<(), Box<dyn std::error::Error>>
     for (i, (estate, community)) in estates.iter().enumerate() {
         let id = first + 1 + i64::try_from(i)?;
         let county = format!("{:0<12}", &community[..6]);
-        projects.push(vec![Arg::from(id), Arg::from(format!("BP-{id}")), Arg::from(format!("项目{id}")), Arg::from(county),
-            Arg::from("bench"), Arg::from("2026-01-01T00:00:00Z")]);
+        projects.push(vec![
+            Arg::from(id),
+            Arg::from(format!("BP-{id}")),
+            Arg::from(format!("项目{id}")),
+            Arg::from(county),
+            Arg::from("bench"),
+            Arg::from("2026-01-01T00:00:00Z"),
+        ]);
         links.push(vec![Arg::from(id), Arg::from(*estate)]);
         let started = NaiveDate::from_ymd_opt(2026, 1, 1).ok_or("date")? + Duration::days(i64::try_from(i % 320)?);
         let mut state = start(&template(i % 3 == 0), started);

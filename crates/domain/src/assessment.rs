@@ -69,13 +69,7 @@ pub fn national_checklist() -> Vec<ChecklistItem> {
         ("needs_smart_upgrade", e, "需智慧化改造", "Needs smart upgrade", 2),
     ]
     .into_iter()
-    .map(|(code, level, zh, en, weight)| ChecklistItem {
-        code: code.into(),
-        level,
-        label_zh: zh.into(),
-        label_en: en.into(),
-        weight,
-    })
+    .map(|(code, level, zh, en, weight)| ChecklistItem { code: code.into(), level, label_zh: zh.into(), label_en: en.into(), weight })
     .collect()
 }
 
@@ -126,7 +120,9 @@ pub fn validate_findings(checklist: &[ChecklistItem], buildings: &[i64], finding
             (Some(Level::Building), Some(b)) if !known.contains(&b) => {
                 errors.push(&format!("{field}.building_id"), &b.to_string(), "is not a building of this estate")
             }
-            (Some(Level::Estate), Some(b)) => errors.push(&format!("{field}.building_id"), &b.to_string(), "must be empty for an estate item"),
+            (Some(Level::Estate), Some(b)) => {
+                errors.push(&format!("{field}.building_id"), &b.to_string(), "must be empty for an estate item")
+            }
             _ => {}
         }
         if !seen.insert((f.item.clone(), f.building_id)) {
@@ -159,14 +155,7 @@ pub fn score(checklist: &[ChecklistItem], buildings: &[i64], findings: &[Finding
         let contribution = i64::from(item.weight) * share;
         weighted += contribution;
         let points = if total_weight == 0 { 0 } else { contribution / total_weight };
-        lines.push(ScoreLine {
-            item: item.code.clone(),
-            label_zh: item.label_zh.clone(),
-            weight: item.weight,
-            found,
-            of,
-            points,
-        });
+        lines.push(ScoreLine { item: item.code.clone(), label_zh: item.label_zh.clone(), weight: item.weight, found, of, points });
     }
     let total = if total_weight == 0 { 0 } else { weighted / total_weight };
     Score { total, lines }

@@ -117,10 +117,7 @@ mod tests {
     #[test]
     fn started_and_completed_follow_the_stages() {
         let t = Targets { estates: 4, households: 1000, ..Targets::default() };
-        let p = progress(
-            &t,
-            &[e(EstateStatus::InPlan, 100), e(EstateStatus::InConstruction, 200), e(EstateStatus::Accepted, 300)],
-        );
+        let p = progress(&t, &[e(EstateStatus::InPlan, 100), e(EstateStatus::InConstruction, 200), e(EstateStatus::Accepted, 300)]);
         assert_eq!(p.planned.estates, 3);
         assert_eq!(p.started.estates, 2);
         assert_eq!(p.started.households, 500);

@@ -133,7 +133,13 @@ mod tests {
 
     #[test]
     fn a_party_needs_a_known_role_and_a_real_phone() {
-        let ok = PartyInput { role: "contractor".into(), company: "惠安建工".into(), contact: "王工".into(), phone: "13812345678".into(), user_id: None };
+        let ok = PartyInput {
+            role: "contractor".into(),
+            company: "惠安建工".into(),
+            contact: "王工".into(),
+            phone: "13812345678".into(),
+            user_id: None,
+        };
         assert_eq!(ok.validate(), Ok(PartyRole::Contractor));
         let bad = PartyInput { role: "painter".into(), company: String::new(), phone: "123".into(), ..ok };
         let fields: Vec<String> = bad.validate().unwrap_err().0.into_iter().map(|f| f.field).collect();

@@ -79,8 +79,21 @@ pub async fn export_xlsx(
 ) -> Result<Response, ApiError> {
     let (ranking, entries) = st.db.get_ranking(&cu.scope, id).await?;
     let headers = [
-        "排名", "小区编码", "小区名称", "社区代码", "建成年份", "户数", "阶段", "优先度", "房龄(年)", "房龄得分", "体检评分", "体检得分",
-        "户数得分", "老年住户占比(%)", "老年得分",
+        "排名",
+        "小区编码",
+        "小区名称",
+        "社区代码",
+        "建成年份",
+        "户数",
+        "阶段",
+        "优先度",
+        "房龄(年)",
+        "房龄得分",
+        "体检评分",
+        "体检得分",
+        "户数得分",
+        "老年住户占比(%)",
+        "老年得分",
     ];
     let points = |v: i64| format!("{:.2}", v as f64 / 100.0);
     let rows: Vec<Vec<String>> = entries

@@ -626,10 +626,13 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     assert_eq!(page["checklist"].as_array().unwrap().len(), 19);
     assert!(page["assessment"].is_null());
     let (s, r) = c
-        .put(&apath, json!({"findings": [
-            {"item": "no_such_item", "present": true},
-            {"item": "gas_hazard", "present": true},
-        ]}))
+        .put(
+            &apath,
+            json!({"findings": [
+                {"item": "no_such_item", "present": true},
+                {"item": "gas_hazard", "present": true},
+            ]}),
+        )
         .await;
     assert_eq!(s, 422, "{r}");
     let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
@@ -683,10 +686,12 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     let (s, r) = c.post("/api/v1/rankings", json!({"region_code": "350502000000"})).await;
     assert_eq!(s, 422, "another county: {r}");
     assert_eq!(r["errors"][0]["field"], "region_code");
-    let (s, r) = c.post("/api/v1/rankings", json!({"weights": {"age": 0, "assessment": 0, "households": 0, "elderly": 0, "willingness": 0}})).await;
+    let (s, r) =
+        c.post("/api/v1/rankings", json!({"weights": {"age": 0, "assessment": 0, "households": 0, "elderly": 0, "willingness": 0}})).await;
     assert_eq!(s, 422, "{r}");
     assert_eq!(k.post("/api/v1/rankings", json!({})).await.0, 403);
-    let (s, page) = c.post("/api/v1/rankings", json!({"year": 2027, "weights": {"assessment": 100, "age": 0, "households": 0, "elderly": 0}})).await;
+    let (s, page) =
+        c.post("/api/v1/rankings", json!({"year": 2027, "weights": {"assessment": 100, "age": 0, "households": 0, "elderly": 0}})).await;
     assert_eq!(s, 201, "{page}");
     let entries = page["entries"].as_array().unwrap();
     assert!(entries.len() > 1, "{page}");
@@ -785,7 +790,8 @@ async fn projects_and_their_companies(app: &TestApp) {
     assert_eq!(s, 422, "{r}");
     let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["code", "name", "estate_ids[1]"]);
-    let (s, r) = c.post("/api/v1/projects", json!({"code": "P-1", "name": "螺城片区", "estate_ids": [ids[0], app.other_county_estate]})).await;
+    let (s, r) =
+        c.post("/api/v1/projects", json!({"code": "P-1", "name": "螺城片区", "estate_ids": [ids[0], app.other_county_estate]})).await;
     assert_eq!(s, 422, "{r}");
     assert_eq!(r["errors"][0]["field"], "estate_ids[1]");
     let (s, p) = c.post("/api/v1/projects", json!({"code": "P-1", "name": "螺城片区", "estate_ids": [ids[0], ids[1]]})).await;
@@ -799,7 +805,8 @@ async fn projects_and_their_companies(app: &TestApp) {
     let (_, users) = c.get("/api/v1/users").await;
     let user_id = |name: &str| users.as_array().unwrap().iter().find(|u| u["username"] == name).unwrap()["id"].as_i64().unwrap();
     let contractor = user_id("contractor");
-    let party = |role: &str, user: i64| json!({"role": role, "company": "惠安建工", "contact": "王工", "phone": "13812345678", "user_id": user});
+    let party =
+        |role: &str, user: i64| json!({"role": role, "company": "惠安建工", "contact": "王工", "phone": "13812345678", "user_id": user});
     let (s, r) = c.post(&format!("/api/v1/projects/{pid}/parties"), party("designer", contractor)).await;
     assert_eq!(s, 422, "a contractor's account cannot act as the designer: {r}");
     let (s, r) = c.post(&format!("/api/v1/projects/{pid}/parties"), json!({"role": "painter", "company": "", "phone": "1"})).await;

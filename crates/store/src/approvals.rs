@@ -144,7 +144,13 @@ impl Db {
     }
 
     /// A project's approval steps with deadlines and lateness on `today`.
-    pub async fn approval(&self, scope: &Scope, project_id: i64, cal: &WorkCalendar, today: NaiveDate) -> Result<Vec<ApprovalStep>, StoreError> {
+    pub async fn approval(
+        &self,
+        scope: &Scope,
+        project_id: i64,
+        cal: &WorkCalendar,
+        today: NaiveDate,
+    ) -> Result<Vec<ApprovalStep>, StoreError> {
         self.get_project(scope, project_id).await?;
         let rows: Vec<StepRow> = self
             .fetch_all(&format!("SELECT {STEP_COLS} FROM approval_steps WHERE project_id = $1 ORDER BY id"), crate::args![project_id])

@@ -114,7 +114,8 @@ impl Db {
     }
 
     async fn building_ids(&self, estate_id: i64) -> Result<Vec<i64>, StoreError> {
-        let rows: Vec<(i64,)> = self.fetch_all("SELECT id FROM buildings WHERE estate_id = $1 ORDER BY id", crate::args![estate_id]).await?;
+        let rows: Vec<(i64,)> =
+            self.fetch_all("SELECT id FROM buildings WHERE estate_id = $1 ORDER BY id", crate::args![estate_id]).await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
@@ -156,10 +157,7 @@ impl Db {
                 .0
             }
         };
-        let rows = findings
-            .iter()
-            .map(|f| crate::args![id, f.item.as_str(), f.building_id, f.present, f.note.as_str()])
-            .collect();
+        let rows = findings.iter().map(|f| crate::args![id, f.item.as_str(), f.building_id, f.present, f.note.as_str()]).collect();
         tx.insert_many("assessment_findings", &["assessment_id", "item", "building_id", "present", "note"], rows).await?;
         let breakdown = serde_json::to_string(&score).unwrap_or_default();
         if finish {

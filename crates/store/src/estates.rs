@@ -732,15 +732,7 @@ impl Db {
             let values: Vec<Vec<Arg>> = rows
                 .iter()
                 .map(|(_, code, b)| {
-                    crate::args![
-                        estates[code].0,
-                        b.number.as_str(),
-                        b.floors,
-                        b.stairwells,
-                        b.has_lift,
-                        b.structure.as_str(),
-                        b.build_year
-                    ]
+                    crate::args![estates[code].0, b.number.as_str(), b.floors, b.stairwells, b.has_lift, b.structure.as_str(), b.build_year]
                 })
                 .collect();
             tx.insert_rows(

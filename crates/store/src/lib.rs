@@ -12,10 +12,10 @@ mod db;
 pub mod error;
 pub mod estates;
 pub mod lifecycle;
+mod migrations;
 pub mod plans;
 pub mod projects;
 pub mod ranking;
-mod migrations;
 pub mod regions;
 
 pub use db::{Arg, Db, Engine, Tx};

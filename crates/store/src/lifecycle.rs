@@ -34,9 +34,8 @@ impl Db {
     /// records Huanxin does not keep yet (schemes, notices, decisions,
     /// construction, acceptance, review) report nothing done, so their steps are refused.
     pub async fn lifecycle_facts(&self, estate_id: i64) -> Result<Facts, StoreError> {
-        let scored = self
-            .scalar("SELECT COUNT(*) FROM assessments WHERE estate_id = $1 AND status = 'finished'", crate::args![estate_id])
-            .await?;
+        let scored =
+            self.scalar("SELECT COUNT(*) FROM assessments WHERE estate_id = $1 AND status = 'finished'", crate::args![estate_id]).await?;
         let ranked = self.is_ranked(estate_id).await?;
         let in_plan = self.is_planned(estate_id).await?;
         let (approvals_started, open_approvals) = self.approval_facts(estate_id).await?;

@@ -4,10 +4,14 @@ use crate::db::{Db, Engine, Tx};
 use crate::error::StoreError;
 
 /// Migrations in order; never edit one that has shipped, add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "registry, accounts and audit", V1), (2, "covering index for list totals", V2), (3, "build year index with id for paging", V3),
-      (4, "indexes for paging by name and within a region", V4), (5, "assessments, rankings, annual plans and the estate timeline", V5),
-      (6, "projects, their parties and approvals", V6)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "registry, accounts and audit", V1),
+    (2, "covering index for list totals", V2),
+    (3, "build year index with id for paging", V3),
+    (4, "indexes for paging by name and within a region", V4),
+    (5, "assessments, rankings, annual plans and the estate timeline", V5),
+    (6, "projects, their parties and approvals", V6),
+];
 
 /// Projects: estates renovated together, and the companies (with their accounts) that do the work.
 const V6: &str = r#"

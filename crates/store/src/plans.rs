@@ -50,7 +50,8 @@ struct PlanRow {
     created_at: String,
 }
 
-const PLAN_COLS: &str = "id, region_code, year, target_estates, target_households, target_buildings, target_floor_area, created_by, created_at";
+const PLAN_COLS: &str =
+    "id, region_code, year, target_estates, target_households, target_buildings, target_floor_area, created_by, created_at";
 
 fn region_in_scope(scope: &Scope, region: &str, field: &str) -> Result<RegionCode, StoreError> {
     let rc = RegionCode::parse(region).map_err(|e| StoreError::Invalid(ValidationErrors::one(field, region, e)))?;
@@ -188,7 +189,10 @@ impl Db {
     pub async fn carry_over(&self, actor: &Actor, scope: &Scope, plan_id: i64) -> Result<usize, StoreError> {
         let (plan, _) = self.get_plan(scope, plan_id).await?;
         let previous: Option<(i64,)> = self
-            .fetch_optional("SELECT id FROM annual_plans WHERE region_code = $1 AND year = $2", crate::args![plan.region_code.as_str(), plan.year - 1])
+            .fetch_optional(
+                "SELECT id FROM annual_plans WHERE region_code = $1 AND year = $2",
+                crate::args![plan.region_code.as_str(), plan.year - 1],
+            )
             .await?;
         let Some((previous,)) = previous else { return Ok(0) };
         let unfinished: Vec<i64> = self
@@ -228,12 +232,20 @@ impl Db {
 
     /// Whether an estate is in any annual plan.
     pub(crate) async fn is_planned(&self, estate_id: i64) -> Result<bool, StoreError> {
-        Ok(self.fetch_optional::<(i64,)>("SELECT plan_id FROM plan_estates WHERE estate_id = $1 LIMIT 1", crate::args![estate_id]).await?.is_some())
+        Ok(self
+            .fetch_optional::<(i64,)>("SELECT plan_id FROM plan_estates WHERE estate_id = $1 LIMIT 1", crate::args![estate_id])
+            .await?
+            .is_some())
     }
 }
 
 fn plan_of(r: PlanRow, entries: &[PlanEntry]) -> Plan {
-    let targets = Targets { estates: r.target_estates, households: r.target_households, buildings: r.target_buildings, floor_area: r.target_floor_area };
+    let targets = Targets {
+        estates: r.target_estates,
+        households: r.target_households,
+        buildings: r.target_buildings,
+        floor_area: r.target_floor_area,
+    };
     let estates: Vec<PlanEstate> = entries
         .iter()
         .map(|e| PlanEstate {

@@ -58,7 +58,9 @@ impl Db {
                     let c = format!("{:0<12}", &e.community_code[..6.min(e.community_code.len())]);
                     match &county {
                         None => county = Some(c),
-                        Some(first) if *first != c => errors.push(&format!("estate_ids[{i}]"), id, "is in another county than the first estate"),
+                        Some(first) if *first != c => {
+                            errors.push(&format!("estate_ids[{i}]"), id, "is in another county than the first estate")
+                        }
                         Some(_) => {}
                     }
                 }
@@ -132,7 +134,10 @@ impl Db {
         let visible = match scope {
             Scope::Region(rc) => project.region_code.starts_with(rc.prefix()),
             Scope::Attached { user_id } => self
-                .fetch_optional::<(i64,)>("SELECT id FROM project_parties WHERE project_id = $1 AND user_id = $2", crate::args![id, *user_id])
+                .fetch_optional::<(i64,)>(
+                    "SELECT id FROM project_parties WHERE project_id = $1 AND user_id = $2",
+                    crate::args![id, *user_id],
+                )
                 .await?
                 .is_some(),
         };
@@ -162,7 +167,8 @@ impl Db {
         let role: PartyRole = p.validate().map_err(StoreError::Invalid)?;
         let (project, estates, _) = self.get_project(scope, project_id).await?;
         if let Some(uid) = p.user_id {
-            let user = self.user_by_id(uid).await.map_err(|_| StoreError::Invalid(ValidationErrors::one("user_id", uid, "no such account")))?;
+            let user =
+                self.user_by_id(uid).await.map_err(|_| StoreError::Invalid(ValidationErrors::one("user_id", uid, "no such account")))?;
             let in_region = matches!(scope, Scope::Region(rc) if rc.contains(&user.region()));
             if !in_region {
                 return Err(StoreError::Invalid(ValidationErrors::one("user_id", uid, "no such account in your region")));
@@ -180,11 +186,8 @@ impl Db {
             .await?;
         if let Some(uid) = p.user_id {
             for e in &estates {
-                tx.execute(
-                    "INSERT INTO user_estates (user_id, estate_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    crate::args![uid, e.id],
-                )
-                .await?;
+                tx.execute("INSERT INTO user_estates (user_id, estate_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", crate::args![uid, e.id])
+                    .await?;
             }
         }
         tx.audit(

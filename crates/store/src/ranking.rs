@@ -182,6 +182,9 @@ impl Db {
 
     /// Whether an estate appears in any saved ranking.
     pub(crate) async fn is_ranked(&self, estate_id: i64) -> Result<bool, StoreError> {
-        Ok(self.fetch_optional::<(i64,)>("SELECT estate_id FROM ranking_entries WHERE estate_id = $1 LIMIT 1", crate::args![estate_id]).await?.is_some())
+        Ok(self
+            .fetch_optional::<(i64,)>("SELECT estate_id FROM ranking_entries WHERE estate_id = $1 LIMIT 1", crate::args![estate_id])
+            .await?
+            .is_some())
     }
 }
