@@ -53,11 +53,21 @@ struct PlanRow {
 const PLAN_COLS: &str =
     "id, region_code, year, target_estates, target_households, target_buildings, target_floor_area, created_by, created_at";
 
-fn region_in_scope(scope: &Scope, region: &str, field: &str) -> Result<RegionCode, StoreError> {
+/// The region named in a request, if it lies in the caller's region (plans and rankings).
+pub(crate) fn region_in_scope(scope: &Scope, region: &str, field: &str) -> Result<RegionCode, StoreError> {
     let rc = RegionCode::parse(region).map_err(|e| StoreError::Invalid(ValidationErrors::one(field, region, e)))?;
     match scope {
         Scope::Region(mine) if mine.contains(&rc) => Ok(rc),
         _ => Err(StoreError::Invalid(ValidationErrors::one(field, region, "is outside the region you work in"))),
+    }
+}
+
+/// A plan year Huanxin accepts (plans and rankings).
+pub(crate) fn check_plan_year(year: i64) -> Result<(), StoreError> {
+    if (2000..=2100).contains(&year) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(ValidationErrors::one("year", year, "must be between 2000 and 2100")))
     }
 }
 
@@ -66,9 +76,7 @@ impl Db {
     pub async fn create_plan(&self, actor: &Actor, scope: &Scope, region: &str, year: i64, t: &Targets) -> Result<Plan, StoreError> {
         let rc = region_in_scope(scope, region, "region_code")?;
         t.validate().map_err(StoreError::Invalid)?;
-        if !(2000..=2100).contains(&year) {
-            return Err(StoreError::Invalid(ValidationErrors::one("year", year, "must be between 2000 and 2100")));
-        }
+        check_plan_year(year)?;
         let mut tx = self.begin().await?;
         let row: PlanRow = tx
             .fetch_one(

@@ -6,7 +6,6 @@ use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::ranking::{self as rules, Candidate, Weights};
-use huanxin_domain::regions::RegionCode;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
@@ -68,14 +67,8 @@ impl Db {
         eligible_before: i64,
     ) -> Result<Ranking, StoreError> {
         weights.validate().map_err(StoreError::Invalid)?;
-        let rc = RegionCode::parse(region).map_err(|e| StoreError::Invalid(ValidationErrors::one("region_code", region, e)))?;
-        let Scope::Region(mine) = scope else { return Err(StoreError::NotFound) };
-        if !mine.contains(&rc) {
-            return Err(StoreError::Invalid(ValidationErrors::one("region_code", region, "is outside the region you work in")));
-        }
-        if !(2000..=2100).contains(&year) {
-            return Err(StoreError::Invalid(ValidationErrors::one("year", year, "must be between 2000 and 2100")));
-        }
+        let rc = crate::plans::region_in_scope(scope, region, "region_code")?;
+        crate::plans::check_plan_year(year)?;
         let (lo, hi) = rc.subtree_range();
         let rows: Vec<CandidateRow> = self
             .fetch_all(
