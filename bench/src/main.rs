@@ -110,7 +110,7 @@ fn generate(dir: &PathBuf, estates: usize, dwellings: usize) -> Result<(), Box<d
                     if written == dwellings {
                         break 'outer;
                     }
-                    if written % DWELLINGS_PER_FILE == 0 {
+                    if written.is_multiple_of(DWELLINGS_PER_FILE) {
                         if let Some(mut old) = d.take() {
                             old.flush()?;
                         }

@@ -169,7 +169,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let scope = Scope::Region(RegionCode::country());
             let datum = if gcj02 { Some("gcj02") } else { None };
-            let result = estates::import_file(&db, &Actor::system("import"), &scope, &kind, &name, &bytes, datum, dry_run).await;
+            let result = estates::import_file(&db, &Actor::system("import"), &scope, &kind, &name, bytes, datum, dry_run).await;
             // Closing checkpoints SQLite's write-ahead log into the database file.
             db.close().await;
             match result {

@@ -118,10 +118,10 @@ pub fn validate_findings(checklist: &[ChecklistItem], buildings: &[i64], finding
             (None, _) => errors.push(&format!("{field}.item"), &f.item, "is not an item of the checklist"),
             (Some(Level::Building), None) => errors.push(&format!("{field}.building_id"), "", "is required for a building item"),
             (Some(Level::Building), Some(b)) if !known.contains(&b) => {
-                errors.push(&format!("{field}.building_id"), &b.to_string(), "is not a building of this estate")
+                errors.push(&format!("{field}.building_id"), b.to_string(), "is not a building of this estate")
             }
             (Some(Level::Estate), Some(b)) => {
-                errors.push(&format!("{field}.building_id"), &b.to_string(), "must be empty for an estate item")
+                errors.push(&format!("{field}.building_id"), b.to_string(), "must be empty for an estate item")
             }
             _ => {}
         }

@@ -2,7 +2,7 @@
 
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::tabular::{self, Column, Table};
+use crate::tabular::{self, Column};
 use crate::AppState;
 use axum::extract::{Multipart, State};
 use axum::http::header;
@@ -10,9 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::Datelike;
 use huanxin_domain::access::Permission;
-use huanxin_domain::estates::{self as dom, BuildingInput, Datum, DwellingInput, EstateInput, OwnerInput};
+use huanxin_domain::estates::{
+    self as dom, BuildingInput, BuildingRecord, Datum, DwellingInput, DwellingRecord, EstateInput, EstateRecord, OwnerInput,
+};
 use huanxin_domain::ValidationErrors;
-use huanxin_store::estates::{Building, Dwelling, Estate, EstateFilter, EstateTotals, ImportSummary, RowError};
+use huanxin_store::estates::{Building, Dwelling, Estate, EstateFilter, EstateTotals, RowError};
+use huanxin_store::imports::{ImportKind, IMPORT_CHUNK};
 use serde::{Deserialize, Serialize};
 
 fn current_year() -> i64 {
@@ -706,14 +709,16 @@ pub async fn import(
         }
     }
     let (name, bytes) = file.ok_or_else(|| ApiError::field("file", "", "attach the file as the form field 'file'"))?;
-    let result = import_file(&st.db, &cu.actor(), &cu.scope, &kind, &name, &bytes, q.datum.as_deref(), q.dry_run).await?;
+    let result = import_file(&st.db, &cu.actor(), &cu.scope, &kind, &name, bytes, q.datum.as_deref(), q.dry_run).await?;
     if !result.dry_run {
         st.registry_changed();
     }
     Ok(Json(result))
 }
 
-/// Imports one file's rows (the HTTP import and `huanxin import` share this).
+/// Imports one file's rows (the HTTP import and `huanxin import` share this). A reader thread
+/// turns the file into checked records chunk by chunk while the store writes the chunk before,
+/// all in one transaction that rolls back if any row anywhere is wrong.
 #[allow(clippy::too_many_arguments)]
 pub async fn import_file(
     db: &huanxin_store::Db,
@@ -721,11 +726,16 @@ pub async fn import_file(
     scope: &huanxin_domain::access::Scope,
     kind: &str,
     name: &str,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     datum: Option<&str>,
     dry_run: bool,
 ) -> Result<ImportResult, ApiError> {
     let columns = columns_of(kind)?;
+    let import_kind = match kind {
+        "estates" => ImportKind::Estates,
+        "buildings" => ImportKind::Buildings,
+        _ => ImportKind::Dwellings,
+    };
     if bytes.is_empty() {
         return Err(ApiError::field("file", name, "the file is empty"));
     }
@@ -736,201 +746,271 @@ pub async fn import_file(
     };
     let lower = name.to_lowercase();
     let is_geojson = lower.ends_with(".geojson") || lower.ends_with(".json") || bytes.first() == Some(&b'{');
-    let year = current_year();
-    let mut errors: Vec<RowError> = Vec::new();
-    let mut blank = 0;
-    let summary: ImportSummary = if kind == "estates" {
-        let rows: Vec<(usize, EstateInput, Vec<RowError>)> = if is_geojson {
-            geojson_estates(bytes, datum)?
-        } else {
-            let table = read_table(bytes)?;
-            blank = table.blank_rows_skipped;
-            let positions = table.column_positions(columns).map_err(ApiError::ImportRejected)?;
-            table
-                .rows
-                .iter()
-                .map(|(row, cells)| {
-                    let mut r = RowReader { cells, positions: &positions, columns, row: *row, errors: vec![] };
-                    let input = estate_from_row(&mut r, datum);
-                    (*row, input, r.errors)
-                })
-                .collect()
-        };
-        let mut records = Vec::new();
-        for (row, input, row_errors) in rows {
-            let had = !row_errors.is_empty();
-            errors.extend(row_errors);
-            match input.validate(year) {
-                Ok(rec) if !had => records.push((row, rec)),
-                Ok(_) => {}
-                Err(v) => {
-                    let positions: Vec<Option<usize>> = vec![None; columns.len()];
-                    let mut r = RowReader { cells: &[], positions: &positions, columns, row, errors: vec![] };
-                    r.absorb(v);
-                    errors.extend(r.errors);
-                }
-            }
-        }
-        // The write itself checks references; a separate check pass runs only to complete a report.
-        let checked = if errors.is_empty() && !dry_run {
-            ImportSummary::default()
-        } else {
-            checked(db.import_estates(actor, scope, name, true, &records).await, columns, &mut errors)
-        };
-        finish_check(&mut errors, records.is_empty())?;
-        if dry_run {
-            return Ok(ImportResult {
-                rows: records.len(),
-                created: checked.created,
-                updated: checked.updated,
-                blank_rows_skipped: blank,
-                dry_run: true,
-            });
-        }
-        let s = db.import_estates(actor, scope, name, false, &records).await.map_err(|rows| with_headers(rows, columns))?;
-        s
-    } else {
-        if is_geojson {
-            return Err(ApiError::field("file", name, "GeoJSON is accepted for estates only; use xlsx or csv"));
-        }
-        let table = read_table(bytes)?;
-        blank = table.blank_rows_skipped;
+    if is_geojson && import_kind != ImportKind::Estates {
+        return Err(ApiError::field("file", name, "GeoJSON is accepted for estates only; use xlsx or csv"));
+    }
+    let (source, expected_rows, blank_before) = if is_geojson {
+        let rows = geojson_estates(&bytes, datum)?;
+        let n = rows.len();
+        (RowSource::GeoJson(rows), n, 0)
+    } else if tabular::is_zip(&bytes) {
+        let table = tabular::read_xlsx(&bytes)?;
         let positions = table.column_positions(columns).map_err(ApiError::ImportRejected)?;
-        if kind == "buildings" {
-            let mut records = Vec::new();
-            for (row, cells) in &table.rows {
-                let mut r = RowReader { cells, positions: &positions, columns, row: *row, errors: vec![] };
-                let input = BuildingInput {
-                    estate_code: r.text("estate_code"),
-                    number: r.text("number"),
-                    floors: r.int("floors"),
-                    stairwells: r.int("stairwells"),
-                    has_lift: r.boolean("has_lift"),
-                    structure: r.text("structure"),
-                    build_year: r.int("build_year"),
-                };
-                match input.validate(year) {
-                    Ok(rec) if r.errors.is_empty() => records.push((*row, input.estate_code.trim().to_string(), rec)),
-                    Ok(_) => {}
-                    Err(v) => r.absorb(v),
-                }
-                errors.extend(r.errors);
-            }
-            if !errors.is_empty() || dry_run {
-                checked(db.import_buildings(actor, scope, name, true, &records).await, columns, &mut errors);
-            }
-            finish_check(&mut errors, records.is_empty())?;
-            if dry_run {
-                return Ok(ImportResult { rows: records.len(), created: 0, updated: 0, blank_rows_skipped: blank, dry_run: true });
-            }
-            db.import_buildings(actor, scope, name, false, &records).await.map_err(|rows| with_headers(rows, columns))?
-        } else {
-            let mut records = Vec::new();
-            for (row, cells) in &table.rows {
-                let mut r = RowReader { cells, positions: &positions, columns, row: *row, errors: vec![] };
-                let names = split_list(&r.text("owners"));
-                let phones = split_list(&r.text("owner_phones"));
-                let shares_text = r.text("owner_shares");
-                let shares: Vec<Option<i64>> = if shares_text.trim().is_empty() {
-                    vec![None; names.len()]
-                } else {
-                    split_list(&shares_text)
-                        .iter()
-                        .map(|s| huanxin_domain::units::Area::parse_m2(s.trim_end_matches('%')).ok().map(|a| a.hundredths()))
-                        .collect()
-                };
-                if !shares_text.trim().is_empty() && (shares.len() != names.len() || shares.iter().any(Option::is_none)) {
-                    r.fail("owner_shares", &shares_text, "give one percentage per owner, e.g. 50、50".into());
-                }
-                let owners = names
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, n)| !n.is_empty())
-                    .map(|(i, n)| OwnerInput {
-                        name: n.clone(),
-                        phone: phones.get(i).cloned().unwrap_or_default(),
-                        share_bp: shares.get(i).copied().flatten(),
-                    })
-                    .collect();
-                let input = DwellingInput {
-                    estate_code: r.text("estate_code"),
-                    building_number: r.text("building_number"),
-                    stairwell: r.int("stairwell"),
-                    floor: r.int("floor"),
-                    number: r.text("number"),
-                    exclusive_area_m2: r.float("exclusive_area_m2"),
-                    owners,
-                    occupancy: r.text("occupancy"),
-                    residents_60_plus: r.int("residents_60_plus"),
-                };
-                match input.validate() {
-                    Ok(rec) if r.errors.is_empty() => {
-                        records.push((*row, input.estate_code.trim().to_string(), input.building_number.trim().to_string(), rec))
-                    }
-                    Ok(_) => {}
-                    Err(v) => r.absorb(v),
-                }
-                errors.extend(r.errors);
-            }
-            if !errors.is_empty() || dry_run {
-                checked(db.import_dwellings(actor, scope, name, true, &records).await, columns, &mut errors);
-            }
-            finish_check(&mut errors, records.is_empty())?;
-            if dry_run {
-                return Ok(ImportResult { rows: records.len(), created: 0, updated: 0, blank_rows_skipped: blank, dry_run: true });
-            }
-            db.import_dwellings(actor, scope, name, false, &records).await.map_err(|rows| with_headers(rows, columns))?
-        }
+        let n = table.rows.len();
+        (RowSource::Cells(table.rows, positions), n, table.blank_rows_skipped)
+    } else {
+        // About one row per line: enough to choose between row-by-row and bulk loading.
+        let lines = bytes.iter().filter(|b| **b == b'\n').count();
+        let (headers, rows) = tabular::CsvRows::open(bytes)?;
+        let positions = tabular::column_positions(&headers, columns).map_err(ApiError::ImportRejected)?;
+        (RowSource::Csv(rows, positions), lines, 0)
     };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<ReadChunk>(2);
+    let year = current_year();
+    let reader = tokio::task::spawn_blocking(move || read_chunks(import_kind, source, columns, datum, year, &sender));
+    let mut import = db.begin_import(actor, scope, name, import_kind, dry_run, expected_rows).await?;
+    while let Some(chunk) = receiver.recv().await {
+        import.reject(chunk.errors);
+        match &chunk.records {
+            Records::Estates(r) => import.add_estates(r).await?,
+            Records::Buildings(r) => import.add_buildings(r).await?,
+            Records::Dwellings(r) => import.add_dwellings(r).await?,
+        }
+    }
+    let blank = blank_before + reader.await.map_err(|e| ApiError::Internal(format!("file reader stopped: {e}")))??;
+    if import.rows() == 0 && !import.has_errors() {
+        return Err(ApiError::field("file", "", "the file has no data rows"));
+    }
+    let rows = import.rows();
+    let summary = import.finish().await.map_err(|rows| with_headers(rows, columns))?;
     Ok(ImportResult {
-        rows: summary.created + summary.updated,
+        rows: if dry_run { rows } else { summary.created + summary.updated },
         created: summary.created,
         updated: summary.updated,
         blank_rows_skipped: blank,
-        dry_run: false,
+        dry_run,
     })
+}
+
+/// Where an import's rows come from: CSV read as it goes, an xlsx sheet's rows, or GeoJSON features.
+enum RowSource {
+    Csv(tabular::CsvRows, Vec<Option<usize>>),
+    Cells(Vec<(usize, Vec<String>)>, Vec<Option<usize>>),
+    GeoJson(Vec<(usize, EstateInput, Vec<RowError>)>),
+}
+
+/// Records that passed the row checks, by kind.
+enum Records {
+    Estates(Vec<(usize, EstateRecord)>),
+    Buildings(Vec<(usize, String, BuildingRecord)>),
+    Dwellings(Vec<(usize, String, String, DwellingRecord)>),
+}
+
+/// A chunk of a file as read: its good records and the problems of its other rows.
+struct ReadChunk {
+    records: Records,
+    errors: Vec<RowError>,
+}
+
+impl ReadChunk {
+    fn new(kind: ImportKind) -> Self {
+        let records = match kind {
+            ImportKind::Estates => Records::Estates(Vec::with_capacity(IMPORT_CHUNK)),
+            ImportKind::Buildings => Records::Buildings(Vec::with_capacity(IMPORT_CHUNK)),
+            ImportKind::Dwellings => Records::Dwellings(Vec::with_capacity(IMPORT_CHUNK)),
+        };
+        ReadChunk { records, errors: Vec::new() }
+    }
+
+    fn len(&self) -> usize {
+        self.errors.len()
+            + match &self.records {
+                Records::Estates(r) => r.len(),
+                Records::Buildings(r) => r.len(),
+                Records::Dwellings(r) => r.len(),
+            }
+    }
+
+    /// Reads one row's cells as a record of this chunk's kind, or notes its problems.
+    fn push_cells(&mut self, mut r: RowReader, datum: Datum, year: i64) {
+        let row = r.row;
+        let result = match &mut self.records {
+            Records::Estates(_) => {
+                let input = estate_from_row(&mut r, datum);
+                return self.push_estate(input, r, year);
+            }
+            Records::Buildings(out) => building_from_row(r, year).map(|(code, rec)| out.push((row, code, rec))),
+            Records::Dwellings(out) => dwelling_from_row(r).map(|(code, bnum, rec)| out.push((row, code, bnum, rec))),
+        };
+        if let Err(errors) = result {
+            self.errors.extend(errors);
+        }
+    }
+
+    /// Checks an estate read from a row or a GeoJSON feature.
+    fn push_estate(&mut self, input: EstateInput, r: RowReader, year: i64) {
+        let row = r.row;
+        match (&mut self.records, checked_record(input.validate(year), r)) {
+            (Records::Estates(out), Ok(rec)) => out.push((row, rec)),
+            (_, Err(errors)) => self.errors.extend(errors),
+            // Only estate chunks are given estates.
+            (_, Ok(_)) => {}
+        }
+    }
+}
+
+/// The reader thread: reads the rows, checks each and hands them over in chunks. Returns the
+/// number of blank rows skipped, or the error that made the file unreadable.
+fn read_chunks(
+    kind: ImportKind,
+    source: RowSource,
+    columns: &'static [Column],
+    datum: Datum,
+    year: i64,
+    out: &tokio::sync::mpsc::Sender<ReadChunk>,
+) -> Result<usize, ApiError> {
+    let mut sink = ChunkSink { kind, chunk: ReadChunk::new(kind), out };
+    match source {
+        RowSource::GeoJson(rows) => {
+            let positions = vec![None; columns.len()];
+            for (row, input, errors) in rows {
+                let r = RowReader { cells: &[], positions: &positions, columns, row, errors };
+                sink.chunk.push_estate(input, r, year);
+                if !sink.hand_over(false) {
+                    return Ok(0);
+                }
+            }
+            sink.hand_over(true);
+            Ok(0)
+        }
+        RowSource::Csv(mut rows, positions) => {
+            read_cells(&mut sink, rows.by_ref(), &positions, columns, datum, year)?;
+            Ok(rows.blank_rows_skipped)
+        }
+        RowSource::Cells(rows, positions) => {
+            read_cells(&mut sink, rows.into_iter().map(Ok), &positions, columns, datum, year)?;
+            Ok(0)
+        }
+    }
+}
+
+/// Rows of cells into chunks.
+fn read_cells(
+    sink: &mut ChunkSink,
+    rows: impl Iterator<Item = Result<(usize, Vec<String>), ApiError>>,
+    positions: &[Option<usize>],
+    columns: &'static [Column],
+    datum: Datum,
+    year: i64,
+) -> Result<(), ApiError> {
+    for item in rows {
+        let (row, cells) = item?;
+        let r = RowReader { cells: &cells, positions, columns, row, errors: vec![] };
+        sink.chunk.push_cells(r, datum, year);
+        if !sink.hand_over(false) {
+            return Ok(());
+        }
+    }
+    sink.hand_over(true);
+    Ok(())
+}
+
+/// The chunk being filled and where full ones go.
+struct ChunkSink<'a> {
+    kind: ImportKind,
+    chunk: ReadChunk,
+    out: &'a tokio::sync::mpsc::Sender<ReadChunk>,
+}
+
+impl ChunkSink<'_> {
+    /// Hands the chunk over when full, or at the end when not empty; false when the importer has stopped.
+    fn hand_over(&mut self, at_end: bool) -> bool {
+        let n = self.chunk.len();
+        if n < IMPORT_CHUNK && !(at_end && n > 0) {
+            return true;
+        }
+        self.out.blocking_send(std::mem::replace(&mut self.chunk, ReadChunk::new(self.kind))).is_ok()
+    }
+}
+
+/// A validated record, or the row's problems (those found reading the cells and by the rules).
+fn checked_record<T>(validated: Result<T, ValidationErrors>, mut r: RowReader) -> Result<T, Vec<RowError>> {
+    match validated {
+        Ok(rec) if r.errors.is_empty() => Ok(rec),
+        Ok(_) => Err(r.errors),
+        Err(v) => {
+            r.absorb(v);
+            Err(r.errors)
+        }
+    }
+}
+
+fn building_from_row(mut r: RowReader, year: i64) -> Result<(String, BuildingRecord), Vec<RowError>> {
+    let input = BuildingInput {
+        estate_code: r.text("estate_code"),
+        number: r.text("number"),
+        floors: r.int("floors"),
+        stairwells: r.int("stairwells"),
+        has_lift: r.boolean("has_lift"),
+        structure: r.text("structure"),
+        build_year: r.int("build_year"),
+    };
+    let code = input.estate_code.trim().to_string();
+    checked_record(input.validate(year), r).map(|rec| (code, rec))
+}
+
+fn dwelling_from_row(mut r: RowReader) -> Result<(String, String, DwellingRecord), Vec<RowError>> {
+    let names = split_list(&r.text("owners"));
+    let phones = split_list(&r.text("owner_phones"));
+    let shares_text = r.text("owner_shares");
+    let shares: Vec<Option<i64>> = if shares_text.trim().is_empty() {
+        vec![None; names.len()]
+    } else {
+        split_list(&shares_text)
+            .iter()
+            .map(|s| huanxin_domain::units::Area::parse_m2(s.trim_end_matches('%')).ok().map(|a| a.hundredths()))
+            .collect()
+    };
+    if !shares_text.trim().is_empty() && (shares.len() != names.len() || shares.iter().any(Option::is_none)) {
+        r.fail("owner_shares", &shares_text, "give one percentage per owner, e.g. 50、50".into());
+    }
+    let owners = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.is_empty())
+        .map(|(i, n)| OwnerInput {
+            name: n.clone(),
+            phone: phones.get(i).cloned().unwrap_or_default(),
+            share_bp: shares.get(i).copied().flatten(),
+        })
+        .collect();
+    let input = DwellingInput {
+        estate_code: r.text("estate_code"),
+        building_number: r.text("building_number"),
+        stairwell: r.int("stairwell"),
+        floor: r.int("floor"),
+        number: r.text("number"),
+        exclusive_area_m2: r.float("exclusive_area_m2"),
+        owners,
+        occupancy: r.text("occupancy"),
+        residents_60_plus: r.int("residents_60_plus"),
+    };
+    let (code, bnum) = (input.estate_code.trim().to_string(), input.building_number.trim().to_string());
+    checked_record(input.validate(), r).map(|rec| (code, bnum, rec))
 }
 
 /// The store's row errors, with column keys replaced by the file's headers.
 fn with_headers(rows: Vec<RowError>, columns: &[Column]) -> ApiError {
-    let mut errors = Vec::new();
-    checked(Err(rows), columns, &mut errors);
-    ApiError::ImportRejected(errors)
-}
-
-/// Adds the store's reference checks (scope, regions, duplicates) to the row errors found so far.
-fn checked(result: Result<ImportSummary, Vec<RowError>>, columns: &[Column], errors: &mut Vec<RowError>) -> ImportSummary {
-    match result {
-        Ok(s) => s,
-        Err(rows) => {
-            errors.extend(rows.into_iter().map(|mut r| {
+    ApiError::ImportRejected(
+        rows.into_iter()
+            .map(|mut r| {
                 if let Some(c) = columns.iter().find(|c| c.key == r.column) {
                     r.column = c.header.to_string();
                 }
                 r
-            }));
-            ImportSummary::default()
-        }
-    }
-}
-
-fn finish_check(errors: &mut Vec<RowError>, no_rows: bool) -> Result<(), ApiError> {
-    if !errors.is_empty() {
-        errors.sort_by_key(|e| e.row);
-        return Err(ApiError::ImportRejected(std::mem::take(errors)));
-    }
-    if no_rows {
-        return Err(ApiError::field("file", "", "the file has no data rows"));
-    }
-    Ok(())
-}
-
-fn read_table(bytes: &[u8]) -> Result<Table, ApiError> {
-    if tabular::is_zip(bytes) {
-        tabular::read_xlsx(bytes)
-    } else {
-        tabular::read_csv(bytes)
-    }
+            })
+            .collect(),
+    )
 }
 
 fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {

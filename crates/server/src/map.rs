@@ -40,13 +40,16 @@ pub fn under_prefix(community: u64, value: u64, len: usize) -> bool {
     len == 0 || community / 10u64.pow(12u32.saturating_sub(len as u32)) == value
 }
 
+/// A cached tile: the scope it was drawn for, zoom, x and y.
+type TileKey = (String, u32, u32, u32);
+
 /// The points of every located estate, sorted by x for range scans, reloaded when stale; and the
 /// tiles already cut for region scopes, since the same country- and province-level tiles are
 /// asked for again and again.
 #[derive(Default)]
 pub struct TileCache {
     points: RwLock<Option<(Instant, Arc<Vec<Point>>)>>,
-    tiles: RwLock<HashMap<(String, u32, u32, u32), Arc<Vec<u8>>>>,
+    tiles: RwLock<HashMap<TileKey, Arc<Vec<u8>>>>,
     /// Held while the points load, so that concurrent requests load them once.
     loading: tokio::sync::Mutex<()>,
 }

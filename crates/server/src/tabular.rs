@@ -27,47 +27,38 @@ pub struct Table {
 impl Table {
     /// Maps each known column key to its position; unknown headers and missing required ones are errors.
     pub fn column_positions(&self, columns: &[Column]) -> Result<Vec<Option<usize>>, Vec<RowError>> {
-        let mut errors = Vec::new();
-        let norm = |s: &str| s.trim().replace(['（', '）'], "").replace(['(', ')'], "").to_lowercase();
-        let mut positions = vec![None; columns.len()];
-        for (i, h) in self.headers.iter().enumerate() {
-            if h.trim().is_empty() {
-                continue;
-            }
-            match columns.iter().position(|c| norm(c.header) == norm(h) || c.key == h.trim()) {
-                Some(k) => positions[k] = Some(i),
-                None => errors.push(RowError {
-                    row: 1,
-                    column: h.clone(),
-                    value: h.clone(),
-                    reason: format!("unknown column; expected one of: {}", columns.iter().map(|c| c.header).collect::<Vec<_>>().join("、")),
-                }),
-            }
-        }
-        for (c, p) in columns.iter().zip(&positions) {
-            if c.required && p.is_none() {
-                errors.push(RowError {
-                    row: 1,
-                    column: c.header.into(),
-                    value: String::new(),
-                    reason: "required column is missing".into(),
-                });
-            }
-        }
-        if errors.is_empty() {
-            Ok(positions)
-        } else {
-            Err(errors)
-        }
+        column_positions(&self.headers, columns)
     }
 }
 
-/// Decodes CSV bytes: UTF-8 (with or without BOM), else GB18030, which covers GBK and GB2312.
-pub fn decode_text(bytes: &[u8]) -> String {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_string(),
-        Err(_) => encoding_rs::GB18030.decode(bytes).0.into_owned(),
+/// Maps each known column key to its position in `headers`; unknown headers and missing required ones are errors.
+pub fn column_positions(headers: &[String], columns: &[Column]) -> Result<Vec<Option<usize>>, Vec<RowError>> {
+    let mut errors = Vec::new();
+    let norm = |s: &str| s.trim().replace(['（', '）'], "").replace(['(', ')'], "").to_lowercase();
+    let mut positions = vec![None; columns.len()];
+    for (i, h) in headers.iter().enumerate() {
+        if h.trim().is_empty() {
+            continue;
+        }
+        match columns.iter().position(|c| norm(c.header) == norm(h) || c.key == h.trim()) {
+            Some(k) => positions[k] = Some(i),
+            None => errors.push(RowError {
+                row: 1,
+                column: h.clone(),
+                value: h.clone(),
+                reason: format!("unknown column; expected one of: {}", columns.iter().map(|c| c.header).collect::<Vec<_>>().join("、")),
+            }),
+        }
+    }
+    for (c, p) in columns.iter().zip(&positions) {
+        if c.required && p.is_none() {
+            errors.push(RowError { row: 1, column: c.header.into(), value: String::new(), reason: "required column is missing".into() });
+        }
+    }
+    if errors.is_empty() {
+        Ok(positions)
+    } else {
+        Err(errors)
     }
 }
 
@@ -75,33 +66,76 @@ fn is_blank(row: &[String]) -> bool {
     row.iter().all(|c| c.trim().is_empty())
 }
 
-/// Reads a CSV file.
+/// Reads a whole CSV file (for small files; imports stream with [`CsvRows`]).
 pub fn read_csv(bytes: &[u8]) -> Result<Table, ApiError> {
-    let text = decode_text(bytes);
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut table = Table::default();
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| {
-            ApiError::ImportRejected(vec![RowError {
-                row: i + 1,
+    let (headers, mut rows) = CsvRows::open(bytes.to_vec())?;
+    let mut table = Table { headers, ..Default::default() };
+    for row in rows.by_ref() {
+        table.rows.push(row?);
+    }
+    table.blank_rows_skipped = rows.blank_rows_skipped;
+    Ok(table)
+}
+
+/// The data rows of a CSV file, read one at a time (blank rows skipped and counted), so that an
+/// import of millions of rows keeps only the rows it is working on in memory.
+pub struct CsvRows {
+    reader: csv::Reader<Cursor<Vec<u8>>>,
+    record: csv::StringRecord,
+    index: usize,
+    /// Blank rows passed over so far.
+    pub blank_rows_skipped: usize,
+}
+
+impl CsvRows {
+    /// Opens CSV bytes (UTF-8 with or without BOM, else GB18030) and reads the header row.
+    pub fn open(bytes: Vec<u8>) -> Result<(Vec<String>, CsvRows), ApiError> {
+        let bom = bytes.starts_with(b"\xEF\xBB\xBF");
+        let mut cursor = match std::str::from_utf8(&bytes) {
+            Ok(_) => Cursor::new(bytes),
+            Err(_) => Cursor::new(encoding_rs::GB18030.decode(&bytes).0.into_owned().into_bytes()),
+        };
+        if bom {
+            cursor.set_position(3);
+        }
+        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(cursor);
+        let mut rows = CsvRows { reader, record: csv::StringRecord::new(), index: 0, blank_rows_skipped: 0 };
+        let headers = match rows.read()? {
+            Some(cells) => cells,
+            None => return Err(ApiError::field("file", "", "the file is empty")),
+        };
+        Ok((headers, rows))
+    }
+
+    fn read(&mut self) -> Result<Option<Vec<String>>, ApiError> {
+        self.index += 1;
+        match self.reader.read_record(&mut self.record) {
+            Ok(true) => Ok(Some(self.record.iter().map(|s| s.trim().to_string()).collect())),
+            Ok(false) => Ok(None),
+            Err(e) => Err(ApiError::ImportRejected(vec![RowError {
+                row: self.index,
                 column: String::new(),
                 value: String::new(),
                 reason: format!("not a readable CSV row: {e}"),
-            }])
-        })?;
-        let cells: Vec<String> = rec.iter().map(|s| s.trim().to_string()).collect();
-        if i == 0 {
-            table.headers = cells;
-        } else if is_blank(&cells) {
-            table.blank_rows_skipped += 1;
-        } else {
-            table.rows.push((i + 1, cells));
+            }])),
         }
     }
-    if table.headers.is_empty() {
-        return Err(ApiError::field("file", "", "the file is empty"));
+}
+
+impl Iterator for CsvRows {
+    /// The row number as the user sees it (header is row 1) and the trimmed cells.
+    type Item = Result<(usize, Vec<String>), ApiError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.read() {
+                Ok(Some(cells)) if is_blank(&cells) => self.blank_rows_skipped += 1,
+                Ok(Some(cells)) => return Some(Ok((self.index, cells))),
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
-    Ok(table)
 }
 
 fn cell_text(d: &Data) -> String {

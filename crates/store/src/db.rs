@@ -485,30 +485,44 @@ impl Tx {
         }
     }
 
-    /// [`Tx::insert_rows`] with a `RETURNING …` clause at the end of `tail`: the rows it returns.
-    pub async fn insert_rows_returning<T>(
-        &mut self,
-        table: &str,
-        columns: &[&str],
-        rows: Vec<Vec<Arg>>,
-        tail: &str,
-    ) -> Result<Vec<T>, StoreError>
-    where
-        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
-    {
+    /// Runs `sql` over `rows` given to it as the table `huanxin_src` with `columns` (name, SQL
+    /// type): on SQLite batch by batch, the batch written as `WITH huanxin_src(…) AS (VALUES …)`
+    /// before `sql`; on PostgreSQL once, from a temporary table filled by COPY. Lets a load join
+    /// its rows to stored ones inside the engine instead of fetching ids row by row.
+    pub async fn execute_with_rows(&mut self, columns: &[(&str, &str)], rows: Vec<Vec<Arg>>, sql: &str) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
         match self.engine() {
             Engine::Sqlite => {
-                let mut out = Vec::new();
-                for (sql, args) in multi_row_inserts(table, columns, rows, tail) {
-                    out.extend(self.fetch_all::<T>(&sql, args).await?);
+                let per_row = columns.len().max(1);
+                let chunk = (30_000 / per_row).clamp(1, 1000);
+                let row_ph = format!("({})", vec!["?"; per_row].join(","));
+                let mut done = 0;
+                let mut rows = rows.into_iter().peekable();
+                while rows.peek().is_some() {
+                    let batch: Vec<Vec<Arg>> = rows.by_ref().take(chunk).collect();
+                    let values = vec![row_ph.as_str(); batch.len()].join(",");
+                    let text = format!("WITH huanxin_src({}) AS (VALUES {values}) {sql}", names.join(", "));
+                    done += self.execute(&text, batch.into_iter().flatten().collect()).await?;
                 }
-                Ok(out)
+                Ok(done)
             }
             Engine::Postgres => {
-                let sql = self.copy_to_scratch(table, columns, rows).await?;
-                let out = self.fetch_all::<T>(&format!("{sql} {tail}"), vec![]).await?;
-                self.execute("DROP TABLE huanxin_load", vec![]).await?;
-                Ok(out)
+                let defs: Vec<String> = columns.iter().map(|(n, t)| format!("{n} {t}")).collect();
+                self.execute(&format!("CREATE TEMP TABLE huanxin_src ({})", defs.join(", ")), vec![]).await?;
+                self.copy_into("huanxin_src", &names, rows).await?;
+                // Each row is meant to meet a few stored ones through an index; without statistics
+                // on the fresh rows the planner may hash the whole stored table for every batch.
+                self.execute("SET LOCAL enable_hashjoin = off", vec![]).await?;
+                self.execute("SET LOCAL enable_mergejoin = off", vec![]).await?;
+                let done = self.execute(sql, vec![]).await;
+                self.execute("RESET enable_hashjoin", vec![]).await?;
+                self.execute("RESET enable_mergejoin", vec![]).await?;
+                let done = done?;
+                self.execute("DROP TABLE huanxin_src", vec![]).await?;
+                Ok(done)
             }
         }
     }
@@ -584,6 +598,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::useless_vec)] // args! builds the Vec that csv_line takes.
     fn copy_lines_quote_text_and_leave_nulls_empty() {
         let mut buf = Vec::new();
         super::csv_line(&mut buf, &crate::args![7, 1.5, true, "a \"b\", c", Option::<String>::None, ""]);

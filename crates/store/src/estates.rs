@@ -1,10 +1,10 @@
 //! The registry in storage: estates, buildings, dwellings and owners, always read through a scope.
 
 use crate::audit::{Actor, Change};
-use crate::db::{Arg, Db, Tx};
+use crate::db::{Arg, Db};
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
-use huanxin_domain::estates::{BuildingRecord, DwellingRecord, EstateRecord};
+use huanxin_domain::estates::{BuildingRecord, EstateRecord};
 use huanxin_domain::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -37,7 +37,8 @@ pub struct Estate {
     pub updated_at: String,
 }
 
-const ESTATE_COLS: &str = "e.id, e.code, e.name, e.aliases, e.address, e.community_code, e.lon, e.lat, e.outline, e.build_year, \
+pub(crate) const ESTATE_COLS: &str =
+    "e.id, e.code, e.name, e.aliases, e.address, e.community_code, e.lon, e.lat, e.outline, e.build_year, \
     e.building_count, e.households, e.floor_area, e.ownership_type, e.management_status, e.has_owners_committee, \
     e.person_in_charge, e.phone, e.status, e.created_at, e.updated_at";
 
@@ -158,18 +159,18 @@ pub(crate) fn scope_clause(scope: &Scope, args: &mut Vec<Arg>) -> String {
     }
 }
 
-fn estate_json(e: &Estate) -> serde_json::Value {
+pub(crate) fn estate_json(e: &Estate) -> serde_json::Value {
     serde_json::to_value(e).unwrap_or(serde_json::Value::Null)
 }
 
-fn in_scope(scope: &Scope, community_code: &str) -> bool {
+pub(crate) fn in_scope(scope: &Scope, community_code: &str) -> bool {
     match scope {
         Scope::Region(rc) => community_code.starts_with(rc.prefix()),
         Scope::Attached { .. } => false,
     }
 }
 
-fn record_args(r: &EstateRecord) -> Vec<Arg> {
+pub(crate) fn record_args(r: &EstateRecord) -> Vec<Arg> {
     crate::args![
         r.code.as_str(),
         r.name.as_str(),
@@ -191,7 +192,8 @@ fn record_args(r: &EstateRecord) -> Vec<Arg> {
     ]
 }
 
-const WRITE_COLS: &str = "code, name, aliases, address, community_code, lon, lat, outline, build_year, building_count, households, \
+pub(crate) const WRITE_COLS: &str =
+    "code, name, aliases, address, community_code, lon, lat, outline, build_year, building_count, households, \
     floor_area, ownership_type, management_status, has_owners_committee, person_in_charge, phone";
 
 fn unknown_community(r: &EstateRecord) -> StoreError {
@@ -570,380 +572,7 @@ impl Db {
         )
         .await
     }
-
-    /// Imports estates all-or-nothing: new codes are created, known codes updated. Every row is
-    /// checked against scope and regions first; if any fails, nothing is written and all are listed.
-    /// With `check_only`, only the checks run.
-    pub async fn import_estates(
-        &self,
-        actor: &Actor,
-        scope: &Scope,
-        source: &str,
-        check_only: bool,
-        rows: &[(usize, EstateRecord)],
-    ) -> Result<ImportSummary, Vec<RowError>> {
-        let internal = |e: StoreError| vec![RowError { row: 0, column: String::new(), value: String::new(), reason: e.to_string() }];
-        let mut errors = Vec::new();
-        let codes: Vec<String> = rows.iter().map(|(_, r)| r.community_code.as_str().to_string()).collect();
-        let mut unique = codes.clone();
-        unique.sort();
-        unique.dedup();
-        let unknown = self.unknown_regions(&unique).await.map_err(internal)?;
-        let mut existing: HashMap<String, Estate> = HashMap::new();
-        let estate_codes: Vec<String> = rows.iter().map(|(_, r)| r.code.clone()).collect();
-        let any_estates = self.fetch_optional::<(i64,)>("SELECT id FROM estates LIMIT 1", vec![]).await.map_err(internal)?.is_some();
-        for chunk in estate_codes.chunks(500).filter(|_| any_estates) {
-            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let found: Vec<Estate> = self
-                .fetch_all(
-                    &format!("SELECT {ESTATE_COLS} FROM estates e WHERE e.code IN ({})", ph.join(",")),
-                    chunk.iter().map(Arg::from).collect(),
-                )
-                .await
-                .map_err(internal)?;
-            existing.extend(found.into_iter().map(|e| (e.code.clone(), e)));
-        }
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        for (row, r) in rows {
-            if let Some(first) = seen.insert(r.code.as_str(), *row) {
-                errors.push(RowError {
-                    row: *row,
-                    column: "code".into(),
-                    value: r.code.clone(),
-                    reason: format!("repeats the code of row {first}"),
-                });
-            }
-            let cc = r.community_code.as_str();
-            if unknown.contains(cc) {
-                errors.push(RowError {
-                    row: *row,
-                    column: "community_code".into(),
-                    value: cc.into(),
-                    reason: "is not a known community committee".into(),
-                });
-            } else if !in_scope(scope, cc) {
-                errors.push(RowError {
-                    row: *row,
-                    column: "community_code".into(),
-                    value: cc.into(),
-                    reason: "is outside the region you work in".into(),
-                });
-            }
-            if let Some(old) = existing.get(&r.code) {
-                if !in_scope(scope, &old.community_code) {
-                    errors.push(RowError {
-                        row: *row,
-                        column: "code".into(),
-                        value: r.code.clone(),
-                        reason: "belongs to an estate outside the region you work in".into(),
-                    });
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        if check_only {
-            let updated = rows.iter().filter(|r| existing.contains_key(&r.1.code)).count();
-            return Ok(ImportSummary { created: rows.len() - updated, updated });
-        }
-        let write = async {
-            let mut tx = self.begin().await?;
-            let now = crate::now();
-            let mut summary = ImportSummary::default();
-            let mut batch = Vec::new();
-            for (_, r) in rows {
-                if existing.contains_key(&r.code) {
-                    summary.updated += 1;
-                } else {
-                    summary.created += 1;
-                }
-                let mut a = record_args(r);
-                a.push(now.clone().into());
-                a.push(now.clone().into());
-                batch.push(a);
-            }
-            upsert_estates(&mut tx, batch, existing.is_empty()).await?;
-            let before: Vec<serde_json::Value> = rows.iter().filter_map(|(_, r)| existing.get(&r.code)).map(estate_json).collect();
-            let region = match scope {
-                Scope::Region(rc) => rc.as_str().to_string(),
-                Scope::Attached { .. } => String::new(),
-            };
-            tx.audit(
-                actor,
-                Change {
-                    action: "import",
-                    entity: "estate",
-                    entity_id: source.to_string(),
-                    region_code: region,
-                    before: if before.is_empty() { None } else { Some(serde_json::Value::Array(before)) },
-                    after: Some(serde_json::json!({"created": summary.created, "updated": summary.updated,
-                        "codes": rows.iter().map(|(_, r)| r.code.as_str()).collect::<Vec<_>>()})),
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(summary)
-        };
-        write.await.map_err(internal)
-    }
-
-    /// Imports buildings all-or-nothing, by estate code and building number (known ones are updated).
-    pub async fn import_buildings(
-        &self,
-        actor: &Actor,
-        scope: &Scope,
-        source: &str,
-        check_only: bool,
-        rows: &[(usize, String, BuildingRecord)],
-    ) -> Result<ImportSummary, Vec<RowError>> {
-        let internal = |e: StoreError| vec![RowError { row: 0, column: String::new(), value: String::new(), reason: e.to_string() }];
-        let estates = self.estate_ids_by_code(scope, rows.iter().map(|r| r.1.clone()).collect()).await.map_err(internal)?;
-        let mut errors = Vec::new();
-        let mut seen: HashMap<(String, String), usize> = HashMap::new();
-        for (row, code, b) in rows {
-            if !estates.contains_key(code) {
-                errors.push(RowError {
-                    row: *row,
-                    column: "estate_code".into(),
-                    value: code.clone(),
-                    reason: "no estate with this code in your region".into(),
-                });
-            }
-            if let Some(first) = seen.insert((code.clone(), b.number.clone()), *row) {
-                errors.push(RowError {
-                    row: *row,
-                    column: "number".into(),
-                    value: b.number.clone(),
-                    reason: format!("repeats the building of row {first}"),
-                });
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        if check_only {
-            return Ok(ImportSummary::default());
-        }
-        let write = async {
-            let mut tx = self.begin().await?;
-            let before = tx.scalar("SELECT COUNT(*) FROM buildings", vec![]).await?;
-            let rebuild = tx.bulk_load_begin("buildings", rows.len()).await?;
-            let values: Vec<Vec<Arg>> = rows
-                .iter()
-                .map(|(_, code, b)| {
-                    crate::args![estates[code].0, b.number.as_str(), b.floors, b.stairwells, b.has_lift, b.structure.as_str(), b.build_year]
-                })
-                .collect();
-            tx.insert_rows(
-                "buildings",
-                &["estate_id", "number", "floors", "stairwells", "has_lift", "structure", "build_year"],
-                values,
-                // Into an empty table every row is new.
-                if before == 0 {
-                    ""
-                } else {
-                    "ON CONFLICT (estate_id, number) DO UPDATE SET floors = excluded.floors, stairwells = excluded.stairwells, \
-                     has_lift = excluded.has_lift, structure = excluded.structure, build_year = excluded.build_year"
-                },
-            )
-            .await?;
-            tx.rebuild_indexes("buildings", rebuild).await?;
-            let after = tx.scalar("SELECT COUNT(*) FROM buildings", vec![]).await?;
-            let created = usize::try_from(after - before).unwrap_or(0);
-            let summary = ImportSummary { created, updated: rows.len().saturating_sub(created) };
-            tx.audit(actor, import_change("building", source, scope, &summary)).await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(summary)
-        };
-        write.await.map_err(internal)
-    }
-
-    /// Imports dwellings and their owners all-or-nothing, by estate code, building number and dwelling number.
-    pub async fn import_dwellings(
-        &self,
-        actor: &Actor,
-        scope: &Scope,
-        source: &str,
-        check_only: bool,
-        rows: &[(usize, String, String, DwellingRecord)],
-    ) -> Result<ImportSummary, Vec<RowError>> {
-        let internal = |e: StoreError| vec![RowError { row: 0, column: String::new(), value: String::new(), reason: e.to_string() }];
-        let estates = self.estate_ids_by_code(scope, rows.iter().map(|r| r.1.clone()).collect()).await.map_err(internal)?;
-        let mut buildings: HashMap<(i64, String), i64> = HashMap::new();
-        let ids: Vec<i64> = estates.values().map(|v| v.0).collect();
-        for chunk in ids.chunks(500) {
-            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-            let found: Vec<(i64, i64, String)> = self
-                .fetch_all(&format!("SELECT id, estate_id, number FROM buildings WHERE estate_id IN ({})", list.join(",")), vec![])
-                .await
-                .map_err(internal)?;
-            buildings.extend(found.into_iter().map(|(id, e, n)| ((e, n), id)));
-        }
-        let mut errors = Vec::new();
-        let mut seen: HashMap<(i64, String), usize> = HashMap::new();
-        let mut resolved = Vec::with_capacity(rows.len());
-        for (row, code, bnum, d) in rows {
-            let Some((estate_id, _)) = estates.get(code) else {
-                errors.push(RowError {
-                    row: *row,
-                    column: "estate_code".into(),
-                    value: code.clone(),
-                    reason: "no estate with this code in your region".into(),
-                });
-                continue;
-            };
-            let Some(building_id) = buildings.get(&(*estate_id, bnum.clone())) else {
-                errors.push(RowError {
-                    row: *row,
-                    column: "building_number".into(),
-                    value: bnum.clone(),
-                    reason: "no such building in this estate; import buildings first".into(),
-                });
-                continue;
-            };
-            if let Some(first) = seen.insert((*building_id, d.number.clone()), *row) {
-                errors.push(RowError {
-                    row: *row,
-                    column: "number".into(),
-                    value: d.number.clone(),
-                    reason: format!("repeats the dwelling of row {first}"),
-                });
-            }
-            resolved.push((*estate_id, *building_id, d));
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        if check_only {
-            return Ok(ImportSummary::default());
-        }
-        let write = async {
-            let mut tx = self.begin().await?;
-            let before = tx.scalar("SELECT COUNT(*) FROM dwellings", vec![]).await?;
-            // Into an empty table nothing can be replaced, so the owners' index may go as well.
-            let fresh = before == 0;
-            let mut rebuild = tx.bulk_load_begin("dwellings", resolved.len()).await?;
-            if fresh {
-                rebuild.extend(tx.bulk_load_begin("dwelling_owners", resolved.len()).await?);
-            }
-            for chunk in resolved.chunks(DWELLING_CHUNK) {
-                // Which of these dwellings exist already: only their owners need replacing.
-                let existing: std::collections::HashSet<(i64, String)> = if fresh {
-                    Default::default()
-                } else {
-                    let bids: Vec<String> =
-                        chunk.iter().map(|(_, b, _)| b.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-                    let id_sql = format!("SELECT id, building_id, number FROM dwellings WHERE building_id IN ({})", bids.join(","));
-                    let found: Vec<(i64, i64, String)> = tx.fetch_all(&id_sql, vec![]).await?;
-                    found.into_iter().map(|(_, b, n)| (b, n)).collect()
-                };
-                let values: Vec<Vec<Arg>> = chunk
-                    .iter()
-                    .map(|(e, b, d)| {
-                        crate::args![
-                            *e,
-                            *b,
-                            d.stairwell,
-                            d.floor,
-                            d.number.as_str(),
-                            d.exclusive_area.hundredths(),
-                            d.occupancy.as_str(),
-                            d.residents_60_plus
-                        ]
-                    })
-                    .collect();
-                let written: Vec<(i64, i64, String)> = tx
-                    .insert_rows_returning(
-                        "dwellings",
-                        &["estate_id", "building_id", "stairwell", "floor", "number", "exclusive_area", "occupancy", "residents_60_plus"],
-                        values,
-                        "ON CONFLICT (building_id, number) DO UPDATE SET stairwell = excluded.stairwell, floor = excluded.floor, \
-                         exclusive_area = excluded.exclusive_area, occupancy = excluded.occupancy, \
-                         residents_60_plus = excluded.residents_60_plus RETURNING id, building_id, number",
-                    )
-                    .await?;
-                let ids: HashMap<(i64, String), i64> = written.into_iter().map(|(id, b, n)| ((b, n), id)).collect();
-                // Owners are replaced as a whole for the dwellings of this chunk that existed before.
-                let replaced: Vec<String> = chunk
-                    .iter()
-                    .filter(|(_, b, d)| existing.contains(&(*b, d.number.clone())))
-                    .filter_map(|(_, b, d)| ids.get(&(*b, d.number.clone())).map(i64::to_string))
-                    .collect();
-                if !replaced.is_empty() {
-                    tx.execute(&format!("DELETE FROM dwelling_owners WHERE dwelling_id IN ({})", replaced.join(",")), vec![]).await?;
-                }
-                let owner_rows: Vec<Vec<Arg>> = chunk
-                    .iter()
-                    .filter_map(|(_, b, d)| ids.get(&(*b, d.number.clone())).map(|id| (*id, d)))
-                    .flat_map(|(id, d)| {
-                        d.owners.iter().map(move |(name, phone, share)| crate::args![id, name.as_str(), phone.as_str(), *share])
-                    })
-                    .collect();
-                tx.insert_rows("dwelling_owners", &["dwelling_id", "name", "phone", "share_bp"], owner_rows, "").await?;
-            }
-            tx.rebuild_indexes("dwellings", rebuild).await?;
-            let after = tx.scalar("SELECT COUNT(*) FROM dwellings", vec![]).await?;
-            let created = usize::try_from(after - before).unwrap_or(0);
-            let summary = ImportSummary { created, updated: resolved.len().saturating_sub(created) };
-            tx.audit(actor, import_change("dwelling", source, scope, &summary)).await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(summary)
-        };
-        write.await.map_err(internal)
-    }
-
-    /// Estate ids and communities by code, only for estates in scope.
-    async fn estate_ids_by_code(&self, scope: &Scope, mut codes: Vec<String>) -> Result<HashMap<String, (i64, String)>, StoreError> {
-        codes.sort();
-        codes.dedup();
-        let mut out = HashMap::new();
-        for chunk in codes.chunks(500) {
-            // By code alone (the unique index), then the scope in memory: with a region condition
-            // in the query PostgreSQL may scan the whole region and test every row against the list.
-            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let found: Vec<(i64, String, String)> = self
-                .fetch_all(
-                    &format!("SELECT e.id, e.code, e.community_code FROM estates e WHERE e.code IN ({})", ph.join(",")),
-                    chunk.iter().map(Arg::from).collect(),
-                )
-                .await?;
-            out.extend(found.into_iter().filter(|(_, _, cc)| in_scope(scope, cc)).map(|(id, code, cc)| (code, (id, cc))));
-        }
-        Ok(out)
-    }
 }
-
-fn import_change<'a>(entity: &'a str, source: &str, scope: &Scope, s: &ImportSummary) -> Change<'a> {
-    Change {
-        action: "import",
-        entity,
-        entity_id: source.to_string(),
-        region_code: match scope {
-            Scope::Region(rc) => rc.as_str().to_string(),
-            Scope::Attached { .. } => String::new(),
-        },
-        before: None,
-        after: Some(serde_json::json!({"created": s.created, "updated": s.updated})),
-    }
-}
-
-/// Inserts or updates estates by code in multi-row statements (each row: WRITE_COLS, created_at, updated_at).
-/// Writes estates by code; `all_new` when the caller knows none of the codes exists yet.
-pub(crate) async fn upsert_estates(tx: &mut Tx, rows: Vec<Vec<Arg>>, all_new: bool) -> Result<(), StoreError> {
-    let cols: Vec<&str> = WRITE_COLS.split(", ").map(str::trim).collect();
-    let updates: Vec<String> = cols.iter().filter(|c| **c != "code").map(|c| format!("{c} = excluded.{c}")).collect();
-    let rebuild = tx.bulk_load_begin("estates", rows.len()).await?;
-    let mut all: Vec<&str> = cols.clone();
-    all.extend(["created_at", "updated_at"]);
-    let tail = format!("ON CONFLICT (code) DO UPDATE SET {}, updated_at = excluded.updated_at", updates.join(", "));
-    tx.insert_rows("estates", &all, rows, if all_new { "" } else { &tail }).await?;
-    tx.rebuild_indexes("estates", rebuild).await?;
-    Ok(())
-}
-
-/// Dwellings written per round: existing ones are looked up and owners replaced chunk by chunk.
-const DWELLING_CHUNK: usize = 50_000;
 
 /// Recent list totals by query, so that paging through a large region does not re-aggregate it on
 /// every page. Entries live a short while and are dropped at once when the registry changes.

@@ -11,6 +11,7 @@ pub mod backup;
 mod db;
 pub mod error;
 pub mod estates;
+pub mod imports;
 pub mod lifecycle;
 mod migrations;
 pub mod plans;

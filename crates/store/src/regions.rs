@@ -82,7 +82,7 @@ impl Db {
         let mut chain = Vec::new();
         let mut current = self.region(code).await?;
         while let Some(parent) = current.parent_code.clone() {
-            let p = RegionCode::parse(&parent).map_err(|e| StoreError::Config(e))?;
+            let p = RegionCode::parse(&parent).map_err(StoreError::Config)?;
             current = self.region(&p).await?;
             chain.push(current.clone());
         }
@@ -126,9 +126,11 @@ impl Db {
         }
         Ok(out)
     }
+}
 
+impl crate::db::Tx {
     /// Which of `codes` are not known regions (checks a whole import in a few round trips).
-    pub async fn unknown_regions(&self, codes: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+    pub async fn unknown_regions(&mut self, codes: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
         let mut out = std::collections::HashSet::new();
         for chunk in codes.chunks(500) {
             let sql = format!(

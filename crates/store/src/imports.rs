@@ -1,0 +1,471 @@
+//! Registry imports (estates, buildings, dwellings), streamed chunk by chunk through one
+//! transaction. Each chunk is checked against the regions, the user's scope and what is stored,
+//! and written while the caller reads the next one, so a large file neither waits for all its
+//! rows to be read nor holds them all in memory. The first problem stops the writing; later rows
+//! are still checked so that the report is complete, and the transaction then rolls back:
+//! nothing is half-written.
+
+use crate::audit::{Actor, Change};
+use crate::db::{Arg, Db, Tx};
+use crate::error::StoreError;
+use crate::estates::{estate_json, in_scope, record_args, Estate, ImportSummary, RowError, ESTATE_COLS, WRITE_COLS};
+use huanxin_domain::access::Scope;
+use huanxin_domain::estates::{BuildingRecord, DwellingRecord, EstateRecord};
+use std::collections::HashMap;
+
+/// Rows a caller should hand over per chunk: large enough for few round trips, small enough to
+/// keep memory flat.
+pub const IMPORT_CHUNK: usize = 20_000;
+
+/// What a file imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    Estates,
+    Buildings,
+    Dwellings,
+}
+
+impl ImportKind {
+    fn table(self) -> &'static str {
+        match self {
+            ImportKind::Estates => "estates",
+            ImportKind::Buildings => "buildings",
+            ImportKind::Dwellings => "dwellings",
+        }
+    }
+
+    fn entity(self) -> &'static str {
+        match self {
+            ImportKind::Estates => "estate",
+            ImportKind::Buildings => "building",
+            ImportKind::Dwellings => "dwelling",
+        }
+    }
+}
+
+/// An import under way: its transaction, the problems found so far and what was written.
+pub struct Import {
+    tx: Tx,
+    kind: ImportKind,
+    actor: Actor,
+    scope: Scope,
+    source: String,
+    check_only: bool,
+    errors: Vec<RowError>,
+    /// Index statements to run at the end (indexes dropped for a bulk load).
+    rebuild: Vec<String>,
+    /// Rows in the table when the import began.
+    rows_before: i64,
+    /// Rows handed over (checked or written).
+    rows: usize,
+    summary: ImportSummary,
+    now: String,
+    /// First row of each key in this file, to report repeats.
+    seen_estates: HashMap<String, usize>,
+    seen_buildings: HashMap<(String, String), usize>,
+    seen_dwellings: HashMap<(i64, String), usize>,
+    /// Estates: the state of the estates that were updated, and every code, for the audit record.
+    replaced: Vec<serde_json::Value>,
+    codes: Vec<String>,
+}
+
+fn row_error(row: usize, column: &str, value: &str, reason: impl Into<String>) -> RowError {
+    RowError { row, column: column.into(), value: value.into(), reason: reason.into() }
+}
+
+impl Db {
+    /// Begins an import of about `expected_rows` rows. With `check_only` nothing is ever written.
+    pub async fn begin_import(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        source: &str,
+        kind: ImportKind,
+        check_only: bool,
+        expected_rows: usize,
+    ) -> Result<Import, StoreError> {
+        let mut tx = self.begin().await?;
+        if tx.engine() == crate::db::Engine::Postgres {
+            // The lookups of later chunks run against a table this import is filling: plans made
+            // for the table as it was (a scan of a few hundred rows) must not be reused for it.
+            tx.execute("SET LOCAL plan_cache_mode = force_custom_plan", vec![]).await?;
+        }
+        let table = kind.table();
+        let rows_before = tx.scalar(&format!("SELECT COUNT(*) FROM {table}"), vec![]).await?;
+        let mut rebuild = Vec::new();
+        if !check_only {
+            rebuild = tx.bulk_load_begin(table, expected_rows).await?;
+            // Into an empty table no owners are replaced, so the owners' indexes may go as well.
+            if kind == ImportKind::Dwellings && rows_before == 0 {
+                rebuild.extend(tx.bulk_load_begin("dwelling_owners", expected_rows).await?);
+            }
+        }
+        Ok(Import {
+            tx,
+            kind,
+            actor: actor.clone(),
+            scope: scope.clone(),
+            source: source.to_string(),
+            check_only,
+            errors: Vec::new(),
+            rebuild,
+            rows_before,
+            rows: 0,
+            summary: ImportSummary::default(),
+            now: crate::now(),
+            seen_estates: HashMap::new(),
+            seen_buildings: HashMap::new(),
+            seen_dwellings: HashMap::new(),
+            replaced: Vec::new(),
+            codes: Vec::new(),
+        })
+    }
+
+    /// Imports estates all-or-nothing: new codes are created, known codes updated.
+    pub async fn import_estates(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        source: &str,
+        check_only: bool,
+        rows: &[(usize, EstateRecord)],
+    ) -> Result<ImportSummary, Vec<RowError>> {
+        let mut import = self.begin_import(actor, scope, source, ImportKind::Estates, check_only, rows.len()).await.map_err(internal)?;
+        for chunk in rows.chunks(IMPORT_CHUNK) {
+            import.add_estates(chunk).await.map_err(internal)?;
+        }
+        import.finish().await
+    }
+
+    /// Imports buildings all-or-nothing, by estate code and building number (known ones are updated).
+    pub async fn import_buildings(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        source: &str,
+        check_only: bool,
+        rows: &[(usize, String, BuildingRecord)],
+    ) -> Result<ImportSummary, Vec<RowError>> {
+        let mut import = self.begin_import(actor, scope, source, ImportKind::Buildings, check_only, rows.len()).await.map_err(internal)?;
+        for chunk in rows.chunks(IMPORT_CHUNK) {
+            import.add_buildings(chunk).await.map_err(internal)?;
+        }
+        import.finish().await
+    }
+
+    /// Imports dwellings and their owners all-or-nothing, by estate code, building number and dwelling number.
+    pub async fn import_dwellings(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        source: &str,
+        check_only: bool,
+        rows: &[(usize, String, String, DwellingRecord)],
+    ) -> Result<ImportSummary, Vec<RowError>> {
+        let mut import = self.begin_import(actor, scope, source, ImportKind::Dwellings, check_only, rows.len()).await.map_err(internal)?;
+        for chunk in rows.chunks(IMPORT_CHUNK) {
+            import.add_dwellings(chunk).await.map_err(internal)?;
+        }
+        import.finish().await
+    }
+}
+
+/// A storage failure, reported as a problem of the whole file.
+pub fn internal(e: StoreError) -> Vec<RowError> {
+    vec![row_error(0, "", "", e.to_string())]
+}
+
+impl Import {
+    /// Records problems the caller found while reading rows; from now on nothing is written.
+    pub fn reject(&mut self, errors: Vec<RowError>) {
+        self.errors.extend(errors);
+    }
+
+    /// Whether any problem was found so far.
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// Rows handed over so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn writing(&self) -> bool {
+        !self.check_only && self.errors.is_empty()
+    }
+
+    /// Checks a chunk of estates and, while all is well, writes it.
+    pub async fn add_estates(&mut self, rows: &[(usize, EstateRecord)]) -> Result<(), StoreError> {
+        self.rows += rows.len();
+        let mut communities: Vec<String> = rows.iter().map(|(_, r)| r.community_code.as_str().to_string()).collect();
+        communities.sort();
+        communities.dedup();
+        let unknown = self.tx.unknown_regions(&communities).await?;
+        let mut existing: HashMap<String, Estate> = HashMap::new();
+        if self.rows_before > 0 {
+            let codes: Vec<&str> = rows.iter().map(|(_, r)| r.code.as_str()).collect();
+            for chunk in codes.chunks(500) {
+                let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                let found: Vec<Estate> = self
+                    .tx
+                    .fetch_all(
+                        &format!("SELECT {ESTATE_COLS} FROM estates e WHERE e.code IN ({})", ph.join(",")),
+                        chunk.iter().map(|c| Arg::from(*c)).collect(),
+                    )
+                    .await?;
+                existing.extend(found.into_iter().map(|e| (e.code.clone(), e)));
+            }
+        }
+        for (row, r) in rows {
+            if let Some(first) = self.seen_estates.insert(r.code.clone(), *row) {
+                self.errors.push(row_error(*row, "code", &r.code, format!("repeats the code of row {first}")));
+            }
+            let cc = r.community_code.as_str();
+            if unknown.contains(cc) {
+                self.errors.push(row_error(*row, "community_code", cc, "is not a known community committee"));
+            } else if !in_scope(&self.scope, cc) {
+                self.errors.push(row_error(*row, "community_code", cc, "is outside the region you work in"));
+            }
+            if let Some(old) = existing.get(&r.code) {
+                if !in_scope(&self.scope, &old.community_code) {
+                    self.errors.push(row_error(*row, "code", &r.code, "belongs to an estate outside the region you work in"));
+                }
+            }
+        }
+        let updated = rows.iter().filter(|(_, r)| existing.contains_key(&r.code)).count();
+        self.summary.updated += updated;
+        self.summary.created += rows.len() - updated;
+        if !self.writing() {
+            return Ok(());
+        }
+        let values: Vec<Vec<Arg>> = rows
+            .iter()
+            .map(|(_, r)| {
+                let mut a = record_args(r);
+                a.push(self.now.clone().into());
+                a.push(self.now.clone().into());
+                a
+            })
+            .collect();
+        let cols: Vec<&str> = WRITE_COLS.split(", ").map(str::trim).collect();
+        let updates: Vec<String> = cols.iter().filter(|c| **c != "code").map(|c| format!("{c} = excluded.{c}")).collect();
+        let mut all = cols.clone();
+        all.extend(["created_at", "updated_at"]);
+        // A chunk of new codes only (the usual first load) needs no conflict clause.
+        let tail = if existing.is_empty() {
+            String::new()
+        } else {
+            format!("ON CONFLICT (code) DO UPDATE SET {}, updated_at = excluded.updated_at", updates.join(", "))
+        };
+        self.tx.insert_rows("estates", &all, values, &tail).await?;
+        self.replaced.extend(rows.iter().filter_map(|(_, r)| existing.get(&r.code)).map(estate_json));
+        self.codes.extend(rows.iter().map(|(_, r)| r.code.clone()));
+        Ok(())
+    }
+
+    /// Checks a chunk of buildings (estate code, record) and, while all is well, writes it.
+    pub async fn add_buildings(&mut self, rows: &[(usize, String, BuildingRecord)]) -> Result<(), StoreError> {
+        self.rows += rows.len();
+        let estates = estate_ids_by_code(&mut self.tx, &self.scope, rows.iter().map(|r| r.1.as_str()).collect()).await?;
+        for (row, code, b) in rows {
+            if !estates.contains_key(code) {
+                self.errors.push(row_error(*row, "estate_code", code, "no estate with this code in your region"));
+            }
+            if let Some(first) = self.seen_buildings.insert((code.clone(), b.number.clone()), *row) {
+                self.errors.push(row_error(*row, "number", &b.number, format!("repeats the building of row {first}")));
+            }
+        }
+        if !self.writing() {
+            return Ok(());
+        }
+        let values: Vec<Vec<Arg>> = rows
+            .iter()
+            .filter_map(|(_, code, b)| {
+                let id = estates.get(code)?.0;
+                Some(crate::args![id, b.number.as_str(), b.floors, b.stairwells, b.has_lift, b.structure.as_str(), b.build_year])
+            })
+            .collect();
+        self.tx
+            .insert_rows(
+                "buildings",
+                &["estate_id", "number", "floors", "stairwells", "has_lift", "structure", "build_year"],
+                values,
+                // Into a table that was empty every row is new.
+                if self.rows_before == 0 {
+                    ""
+                } else {
+                    "ON CONFLICT (estate_id, number) DO UPDATE SET floors = excluded.floors, stairwells = excluded.stairwells, \
+                     has_lift = excluded.has_lift, structure = excluded.structure, build_year = excluded.build_year"
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Checks a chunk of dwellings (estate code, building number, record) and, while all is well,
+    /// writes them with their owners (the owners of a dwelling already stored are replaced).
+    pub async fn add_dwellings(&mut self, rows: &[(usize, String, String, DwellingRecord)]) -> Result<(), StoreError> {
+        self.rows += rows.len();
+        let estates = estate_ids_by_code(&mut self.tx, &self.scope, rows.iter().map(|r| r.1.as_str()).collect()).await?;
+        let mut buildings: HashMap<(i64, String), i64> = HashMap::new();
+        let ids: Vec<i64> = estates.values().map(|v| v.0).collect();
+        for chunk in ids.chunks(500) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let found: Vec<(i64, i64, String)> = self
+                .tx
+                .fetch_all(&format!("SELECT id, estate_id, number FROM buildings WHERE estate_id IN ({})", list.join(",")), vec![])
+                .await?;
+            buildings.extend(found.into_iter().map(|(id, e, n)| ((e, n), id)));
+        }
+        let mut resolved = Vec::with_capacity(rows.len());
+        for (row, code, bnum, d) in rows {
+            let Some((estate_id, _)) = estates.get(code) else {
+                self.errors.push(row_error(*row, "estate_code", code, "no estate with this code in your region"));
+                continue;
+            };
+            let Some(building_id) = buildings.get(&(*estate_id, bnum.clone())) else {
+                self.errors.push(row_error(*row, "building_number", bnum, "no such building in this estate; import buildings first"));
+                continue;
+            };
+            if let Some(first) = self.seen_dwellings.insert((*building_id, d.number.clone()), *row) {
+                self.errors.push(row_error(*row, "number", &d.number, format!("repeats the dwelling of row {first}")));
+            }
+            resolved.push((*estate_id, *building_id, d));
+        }
+        if !self.writing() {
+            return Ok(());
+        }
+        let keys = [("building_id", "BIGINT"), ("number", "TEXT")];
+        if self.rows_before > 0 {
+            // The owners of dwellings stored already are replaced as a whole.
+            let stored: Vec<Vec<Arg>> = resolved.iter().map(|(_, b, d)| crate::args![*b, d.number.as_str()]).collect();
+            self.tx
+                .execute_with_rows(
+                    &keys,
+                    stored,
+                    "DELETE FROM dwelling_owners WHERE dwelling_id IN (SELECT d.id FROM huanxin_src s \
+                     JOIN dwellings d ON d.building_id = s.building_id AND d.number = s.number)",
+                )
+                .await?;
+        }
+        let values: Vec<Vec<Arg>> = resolved
+            .iter()
+            .map(|(e, b, d)| {
+                crate::args![
+                    *e,
+                    *b,
+                    d.stairwell,
+                    d.floor,
+                    d.number.as_str(),
+                    d.exclusive_area.hundredths(),
+                    d.occupancy.as_str(),
+                    d.residents_60_plus
+                ]
+            })
+            .collect();
+        self.tx
+            .insert_rows(
+                "dwellings",
+                &["estate_id", "building_id", "stairwell", "floor", "number", "exclusive_area", "occupancy", "residents_60_plus"],
+                values,
+                if self.rows_before == 0 {
+                    ""
+                } else {
+                    "ON CONFLICT (building_id, number) DO UPDATE SET stairwell = excluded.stairwell, floor = excluded.floor, \
+                     exclusive_area = excluded.exclusive_area, occupancy = excluded.occupancy, \
+                     residents_60_plus = excluded.residents_60_plus"
+                },
+            )
+            .await?;
+        // Owners find their dwelling by its key inside the engine: no ids travel back and forth.
+        let owner_rows: Vec<Vec<Arg>> = resolved
+            .iter()
+            .flat_map(|(_, b, d)| d.owners.iter().map(move |(name, phone, share)| (*b, d.number.as_str(), name, phone, *share)))
+            .enumerate()
+            .map(|(i, (b, number, name, phone, share))| {
+                crate::args![b, number, name.as_str(), phone.as_str(), share, i64::try_from(i).unwrap_or(i64::MAX)]
+            })
+            .collect();
+        self.tx
+            .execute_with_rows(
+                &[keys[0], keys[1], ("name", "TEXT"), ("phone", "TEXT"), ("share_bp", "BIGINT"), ("ord", "BIGINT")],
+                owner_rows,
+                // In file order, so that co-owners keep the order they were listed in.
+                "INSERT INTO dwelling_owners (dwelling_id, name, phone, share_bp) SELECT d.id, s.name, s.phone, s.share_bp \
+                 FROM huanxin_src s JOIN dwellings d ON d.building_id = s.building_id AND d.number = s.number ORDER BY s.ord",
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the import: with any problem (or when only checking) it rolls back and returns the
+    /// problems by row; otherwise it rebuilds dropped indexes, records the audit and commits.
+    pub async fn finish(mut self) -> Result<ImportSummary, Vec<RowError>> {
+        if !self.errors.is_empty() {
+            let mut errors = std::mem::take(&mut self.errors);
+            errors.sort_by_key(|e| e.row);
+            return Err(errors);
+        }
+        if self.check_only {
+            return Ok(self.summary);
+        }
+        self.commit().await.map_err(internal)
+    }
+
+    async fn commit(mut self) -> Result<ImportSummary, StoreError> {
+        let table = self.kind.table();
+        self.tx.rebuild_indexes(table, std::mem::take(&mut self.rebuild)).await?;
+        let summary = if self.kind == ImportKind::Estates {
+            self.summary.clone()
+        } else {
+            let after = self.tx.scalar(&format!("SELECT COUNT(*) FROM {table}"), vec![]).await?;
+            let created = usize::try_from(after - self.rows_before).unwrap_or(0);
+            ImportSummary { created, updated: self.rows.saturating_sub(created) }
+        };
+        let region = match &self.scope {
+            Scope::Region(rc) => rc.as_str().to_string(),
+            Scope::Attached { .. } => String::new(),
+        };
+        let mut after = serde_json::json!({"created": summary.created, "updated": summary.updated});
+        if self.kind == ImportKind::Estates {
+            after["codes"] = serde_json::json!(self.codes);
+        }
+        let before = std::mem::take(&mut self.replaced);
+        self.tx
+            .audit(
+                &self.actor,
+                Change {
+                    action: "import",
+                    entity: self.kind.entity(),
+                    entity_id: self.source.clone(),
+                    region_code: region,
+                    before: if before.is_empty() { None } else { Some(serde_json::Value::Array(before)) },
+                    after: Some(after),
+                },
+            )
+            .await?;
+        self.tx.commit().await?;
+        Ok(summary)
+    }
+}
+
+/// Estate ids and communities by code, only for estates in scope.
+async fn estate_ids_by_code(tx: &mut Tx, scope: &Scope, mut codes: Vec<&str>) -> Result<HashMap<String, (i64, String)>, StoreError> {
+    codes.sort_unstable();
+    codes.dedup();
+    let mut out = HashMap::new();
+    for chunk in codes.chunks(500) {
+        // By code alone (the unique index), then the scope in memory: with a region condition
+        // in the query PostgreSQL may scan the whole region and test every row against the list.
+        let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let found: Vec<(i64, String, String)> = tx
+            .fetch_all(
+                &format!("SELECT e.id, e.code, e.community_code FROM estates e WHERE e.code IN ({})", ph.join(",")),
+                chunk.iter().map(|c| Arg::from(*c)).collect(),
+            )
+            .await?;
+        out.extend(found.into_iter().filter(|(_, _, cc)| in_scope(scope, cc)).map(|(id, code, cc)| (code, (id, cc))));
+    }
+    Ok(out)
+}
