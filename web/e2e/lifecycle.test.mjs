@@ -90,3 +90,45 @@ test('the county creates a project of two estates, names its contractor and star
   assert.match(await page.textContent('[data-test=late-approvals]'), /螺城片区改造/)
   await page.context().close()
 })
+
+test('a scheme is drawn from the menu, estimated, posted for the first notice and compared with its revision', async () => {
+  const page = await signIn(browser, 'county_admin')
+  const id = await page.evaluate(async () => {
+    const res = await fetch('/api/v1/estates?sort=id&per_page=1&page=7')
+    return (await res.json()).items[0].id
+  })
+  await page.goto(`${BASE}/estates/${id}`)
+  await page.waitForSelector('[data-test=scheme]')
+  const addLine = async (label, quantity) => {
+    await page.click('[data-test=scheme-add]')
+    const row = page.locator('[data-test=scheme-lines] .el-table__body tr').last()
+    await row.locator('[data-test=scheme-item]').click()
+    await page.locator('.el-select-dropdown__item:visible', { hasText: label }).first().click()
+    await row.locator('[data-test=scheme-quantity] input').fill(String(quantity))
+    await row.locator('[data-test=scheme-quantity] input').blur()
+  }
+  await addLine('B13 外墙修缮', 800)
+  await addLine('I12 加装电梯', 1)
+  await page.click('[data-test=scheme-save]')
+  // 800 m² × 160 + 1 lift × 550,000 yuan at the national reference prices.
+  await page.waitForFunction(() => document.querySelector('[data-test=scheme-total] b').textContent.includes('678,000.00'))
+  await page.waitForSelector('[data-test=scheme] canvas')
+  await page.click('[data-test=scheme-issue]')
+  await page.click('.el-message-box__btns .el-button--primary')
+  await page.waitForSelector('[data-test=scheme-versions] .el-table__body tr')
+  assert.match(await page.textContent('[data-test=scheme-versions]'), /v1.*第一轮公示稿/)
+  // The residents asked for more façade work: the draft changes, the posted version does not.
+  const first = page.locator('[data-test=scheme-lines] .el-table__body tr').first()
+  await first.locator('[data-test=scheme-quantity] input').fill('950')
+  await first.locator('[data-test=scheme-quantity] input').blur()
+  await page.click('[data-test=scheme-save]')
+  await page.waitForFunction(() => document.querySelector('[data-test=scheme-total] b').textContent.includes('702,000.00'))
+  await page.click('[data-test=compare-1]')
+  await page.waitForSelector('[data-test=scheme-diff] .el-table__body tr')
+  assert.match(await page.textContent('[data-test=scheme-diff]'), /调整.*外墙修缮.*800 → 950/)
+  await page.keyboard.press('Escape')
+  await page.waitForSelector('[data-test=scheme-diff]', { state: 'hidden' })
+  await page.waitForSelector('.el-message', { state: 'detached' })
+  await page.locator('[data-test=scheme]').screenshot({ path: `${SHOTS}/scheme.png` })
+  await page.context().close()
+})

@@ -44,11 +44,15 @@ pub enum Permission {
     Assess,
     /// Move an estate to its next stage.
     AdvanceStage,
+    /// Work on the draft of an estate's scheme.
+    DraftScheme,
+    /// Set a region's menu: prices, units, payers, its own items.
+    ManageMenu,
 }
 
 impl Permission {
     /// Every permission, in the order the API lists them.
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 9] = [
         Permission::ReadRegistry,
         Permission::WriteRegistry,
         Permission::ManageUsers,
@@ -56,6 +60,8 @@ impl Permission {
         Permission::ReadPersonalData,
         Permission::Assess,
         Permission::AdvanceStage,
+        Permission::DraftScheme,
+        Permission::ManageMenu,
     ];
 }
 
@@ -144,6 +150,12 @@ impl Role {
             Permission::ReadPersonalData => self.is_government_desk() || matches!(self, Role::GridWorker | Role::PropertyCompany),
             Permission::Assess => self.is_government_desk(),
             Permission::AdvanceStage => self.is_government_desk() && self != Role::CommunityStaff,
+            // Designers draw the schemes (一区一策); the bureau's desks revise them.
+            Permission::DraftScheme => (self.is_government_desk() && self != Role::CommunityStaff) || self == Role::Designer,
+            // Prices are set where budgets are: county and above.
+            Permission::ManageMenu => {
+                self.is_government_desk() && !matches!(self, Role::StreetStaff | Role::CommunityStaff | Role::MinistryStaff)
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod plans;
 pub mod projects;
 pub mod ranking;
 pub mod regions;
+pub mod schemes;
 pub mod units;
 
 pub use error::{FieldError, ValidationErrors};

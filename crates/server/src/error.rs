@@ -105,7 +105,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound,
-            StoreError::Duplicate(m) => ApiError::Conflict(m),
+            StoreError::Duplicate(m) | StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::MissingReference(m) => ApiError::field("reference", "", m),
             StoreError::Invalid(v) => ApiError::Invalid(v),
             other => ApiError::Internal(other.to_string()),

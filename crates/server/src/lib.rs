@@ -16,6 +16,7 @@ pub mod plans;
 pub mod projects;
 pub mod ranking;
 pub mod regions;
+pub mod schemes;
 pub mod tabular;
 pub mod web;
 
@@ -185,7 +186,12 @@ pub fn router(st: AppState) -> Router {
             .route("/projects", get(projects::list))
             .route("/projects/{id}", get(projects::get_one))
             .route("/projects/{id}/approval", get(projects::approval))
-            .route("/approvals/late", get(projects::late)),
+            .route("/approvals/late", get(projects::late))
+            .route("/menu", get(schemes::menu))
+            .route("/estates/{id}/scheme", get(schemes::show))
+            .route("/estates/{id}/scheme/versions/{no}", get(schemes::version))
+            .route("/estates/{id}/scheme/diff", get(schemes::diff))
+            .route("/estates/{id}/scheme/export.xlsx", get(schemes::export_xlsx)),
         Permission::ReadRegistry,
     );
     let assess = with_permission(
@@ -202,9 +208,14 @@ pub fn router(st: AppState) -> Router {
             .route("/projects", post(projects::create))
             .route("/projects/{id}/parties", post(projects::add_party))
             .route("/projects/{id}/approval", post(projects::start_approval))
-            .route("/projects/{id}/approval/{code}", post(projects::finish_step)),
+            .route("/projects/{id}/approval/{code}", post(projects::finish_step))
+            .route("/estates/{id}/scheme/versions", post(schemes::issue)),
         Permission::AdvanceStage,
     );
+    let draft =
+        with_permission(Router::new().route("/estates/{id}/scheme", axum::routing::put(schemes::save_draft)), Permission::DraftScheme);
+    let menu =
+        with_permission(Router::new().route("/menu/{region}/{code}", axum::routing::put(schemes::set_menu_item)), Permission::ManageMenu);
     let write = with_permission(
         Router::new()
             .route("/estates", post(estates::create))
@@ -237,6 +248,8 @@ pub fn router(st: AppState) -> Router {
         .merge(personal)
         .merge(assess)
         .merge(advance)
+        .merge(draft)
+        .merge(menu)
         .merge(me)
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
     let api = Router::new()

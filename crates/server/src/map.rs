@@ -52,6 +52,9 @@ pub struct TileCache {
     tiles: RwLock<HashMap<TileKey, Arc<Vec<u8>>>>,
     /// Held while the points load, so that concurrent requests load them once.
     loading: tokio::sync::Mutex<()>,
+    /// The registry's stamp when the points were read: a periodic reload that finds it unchanged
+    /// keeps the points, instead of reading and sorting every estate again on the request threads.
+    stamp: std::sync::Mutex<Option<(i64, Option<String>)>>,
 }
 
 /// Most tiles kept; the cache is emptied when full (tiles are cheap to cut again).
@@ -65,6 +68,9 @@ impl TileCache {
         }
         if let Ok(mut t) = self.tiles.write() {
             t.clear();
+        }
+        if let Ok(mut s) = self.stamp.lock() {
+            *s = None;
         }
     }
 
@@ -118,10 +124,22 @@ impl TileCache {
         if self.current().map(|(at, _)| at.elapsed() < TTL).unwrap_or(false) {
             return Ok(());
         }
+        let stamp = st.db.map_stamp().await?;
+        let same = self.stamp.lock().map(|s| s.as_ref() == Some(&stamp)).unwrap_or(false);
+        if same {
+            if let Ok(mut p) = self.points.write() {
+                if let Some((at, _)) = p.as_mut() {
+                    *at = Instant::now();
+                    return Ok(());
+                }
+            }
+        }
         self.load(st).await.map(|_| ())
     }
 
     async fn load(&self, st: &AppState) -> Result<Arc<Vec<Point>>, ApiError> {
+        // Read before the points, so that a change made meanwhile shows at the next reload.
+        let stamp = st.db.map_stamp().await?;
         let rows = st.db.map_points().await?;
         let mut pts: Vec<Point> = rows
             .into_iter()
@@ -144,6 +162,9 @@ impl TileCache {
         let pts = Arc::new(pts);
         if let Ok(mut p) = self.points.write() {
             *p = Some((Instant::now(), pts.clone()));
+        }
+        if let Ok(mut s) = self.stamp.lock() {
+            *s = Some(stamp);
         }
         if !unchanged {
             if let Ok(mut t) = self.tiles.write() {

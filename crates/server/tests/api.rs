@@ -25,6 +25,7 @@ both_engines!(
     annual_plans_targets_and_carry_over,
     projects_and_their_companies,
     approvals_in_order_with_working_day_deadlines,
+    schemes_from_the_menu_in_versions,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -898,4 +899,94 @@ async fn approvals_in_order_with_working_day_deadlines(app: &TestApp) {
     assert_eq!(other.get("/api/v1/approvals/late").await.1["total"], 0);
     let k = app.client("contractor").await;
     assert_eq!(k.post(&format!("{path}/fire_review"), json!({})).await.0, 403);
+}
+
+/// A scheme is drawn from the region's menu, line by line for the estate and its buildings; its
+/// estimate splits by category and payer; it is issued for two notice rounds and as final, in
+/// order, each version frozen, compared with the next and exported. A county's own prices apply.
+async fn schemes_from_the_menu_in_versions(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let (s, m) = c.get("/api/v1/menu").await;
+    assert_eq!(s, 200, "{m}");
+    let lift = m["items"].as_array().unwrap().iter().find(|i| i["code"] == "I12").cloned().unwrap();
+    assert_eq!(lift["unit"], "部");
+    let lift_price =
+        json!({"category": "improvement", "name": "加装电梯", "unit": "部", "unit_price_fen": 45_000_000, "payer": "residents"});
+    let (s, r) = c.put("/api/v1/menu/350521000000/I12", lift_price.clone()).await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = c
+        .put("/api/v1/menu/350521000000/I13", json!({"category": "x", "name": "", "unit": "斤", "unit_price_fen": -1, "payer": "?"}))
+        .await;
+    assert_eq!(s, 422, "{r}");
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["category", "name", "unit", "unit_price_fen", "payer"]);
+    assert_eq!(c.put("/api/v1/menu/350502000000/I12", lift_price.clone()).await.0, 422, "another county's menu");
+    assert_eq!(app.client("street_staff").await.put("/api/v1/menu/350521100000/I12", lift_price).await.0, 403);
+
+    let (_, list) = c.get("/api/v1/estates?sort=id&per_page=1").await;
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    let (_, buildings) = c.get(&format!("/api/v1/estates/{id}/buildings")).await;
+    let b0 = buildings[0]["id"].as_i64().unwrap();
+    let scheme = format!("/api/v1/estates/{id}/scheme");
+    let (s, r) = c
+        .put(&scheme, json!({"items": [{"menu_code": "X1", "quantity": 1}, {"menu_code": "B13", "building_id": 999_999, "quantity": -1}]}))
+        .await;
+    assert_eq!(s, 422, "{r}");
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["items[0].menu_code", "items[1].building_id", "items[1].quantity"]);
+    let (s, r) = c.post(&format!("{scheme}/versions"), json!({"stage": "notice_1"})).await;
+    assert_eq!(s, 409, "nothing to post yet: {r}");
+
+    let lines = json!({"items": [
+        {"menu_code": "B13", "building_id": b0, "quantity": 1200.5},
+        {"menu_code": "I12", "building_id": b0, "quantity": 2},
+        {"menu_code": "B02", "quantity": 300, "note": "雨污分流主管"}
+    ]});
+    let (s, d) = c.put(&scheme, lines).await;
+    assert_eq!(s, 200, "{d}");
+    let est = &d["draft"]["estimate"];
+    // 1200.5 m² × 160 + 2 部 × 450,000 (the county's price) + 300 m × 420 yuan.
+    assert_eq!(est["total_fen"], 19_208_000 + 90_000_000 + 12_600_000, "{est}");
+    assert_eq!(est["by_payer"]["residents"], 90_000_000);
+    assert_eq!(est["by_category"]["basic"], 19_208_000 + 12_600_000);
+    let (s, r) = c.post(&format!("{scheme}/versions"), json!({"stage": "final"})).await;
+    assert_eq!(s, 409, "the notices come first: {r}");
+    let (s, v1) = c.post(&format!("{scheme}/versions"), json!({"stage": "notice_1"})).await;
+    assert_eq!(s, 201, "{v1}");
+    assert_eq!(v1["version_no"], 1);
+
+    // Residents objected to the lift; the drains grew; greening was asked for.
+    let revised = json!({"items": [
+        {"menu_code": "B13", "building_id": b0, "quantity": 1200.5},
+        {"menu_code": "B02", "quantity": 350, "note": "雨污分流主管"},
+        {"menu_code": "I02", "quantity": 100}
+    ]});
+    assert_eq!(c.put(&scheme, revised).await.0, 200);
+    let (_, frozen) = c.get(&format!("{scheme}/versions/1")).await;
+    assert_eq!(frozen["items"].as_array().unwrap().len(), 3, "issued versions do not change: {frozen}");
+    assert_eq!(frozen["estimate"]["total_fen"], 121_808_000);
+    let (s, diff) = c.get(&format!("{scheme}/diff?from=1&to=0")).await;
+    assert_eq!(s, 200, "{diff}");
+    let kinds: Vec<(&str, &str)> = diff["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ch| (ch["kind"].as_str().unwrap(), ch.get("item").or(ch.get("after")).unwrap()["menu_code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("changed", "B02"), ("added", "I02"), ("removed", "I12")]);
+    assert_eq!(c.post(&format!("{scheme}/versions"), json!({"stage": "notice_2"})).await.0, 201);
+    assert_eq!(c.post(&format!("{scheme}/versions"), json!({"stage": "final"})).await.0, 201);
+    let (s, r) = c.put(&scheme, json!({"items": []})).await;
+    assert_eq!(s, 409, "a final scheme stays as voted: {r}");
+    let (_, all) = c.get(&scheme).await;
+    let stages: Vec<&str> = all["issued"].as_array().unwrap().iter().map(|v| v["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["notice_1", "notice_2", "final"]);
+    let (s, bytes) = c.get_bytes(&format!("{scheme}/export.xlsx?version=3")).await;
+    assert_eq!(s, 200);
+    assert!(bytes.starts_with(b"PK"), "an xlsx file");
+
+    // Outside the estate's county, and a designer not on its project, see nothing of it.
+    assert_eq!(app.client("other_county_admin").await.get(&scheme).await.0, 404);
+    assert_eq!(app.client("designer").await.put(&scheme, json!({"items": []})).await.0, 404);
+    assert_eq!(app.client("contractor").await.put(&scheme, json!({"items": []})).await.0, 403);
 }

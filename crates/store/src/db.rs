@@ -420,7 +420,15 @@ impl Tx {
     /// advice for both engines. Readers of other connections still see the old snapshot meanwhile.
     pub async fn bulk_load_begin(&mut self, table: &str, incoming: usize) -> Result<Vec<String>, StoreError> {
         let existing = self.scalar(&format!("SELECT COUNT(*) FROM {table}"), vec![]).await?;
-        if usize::try_from(existing).unwrap_or(usize::MAX) >= incoming || incoming < BULK_LOAD_MIN_ROWS {
+        // Measured (docs/benchmarks.md): SQLite keeps indexes up to date about as fast as it rebuilds
+        // them once the table is as large as the load. PostgreSQL checks each row's foreign keys with
+        // a locking read, ~30 µs a row in a table of millions, while re-adding a key checks every
+        // row in one join: rebuilding pays there until the table is many times the load.
+        let worth = match self.engine() {
+            Engine::Sqlite => incoming,
+            Engine::Postgres => incoming.saturating_mul(16),
+        };
+        if usize::try_from(existing).unwrap_or(usize::MAX) >= worth || incoming < BULK_LOAD_MIN_ROWS {
             return Ok(Vec::new());
         }
         let sql = match self.engine() {
@@ -438,27 +446,35 @@ impl Tx {
         match self.engine() {
             // A larger page cache keeps the load's pages from spilling to the WAL before commit.
             Engine::Sqlite => self.execute(&format!("PRAGMA cache_size = -{BULK_LOAD_CACHE_KIB}"), vec![]).await.map(|_| ())?,
-            // PostgreSQL checks a foreign key with one locking query per row; adding the key back
-            // afterwards checks every row in one join. (SQLite's check is a plain index lookup.)
-            Engine::Postgres => {
-                let keys: Vec<(String, String)> = self
-                    .fetch_all(
-                        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
-                         WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname",
-                        crate::args![table],
-                    )
-                    .await?;
-                for (name, def) in keys {
-                    self.execute(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"), vec![]).await?;
-                    rebuild.push(format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"));
-                }
-            }
+            Engine::Postgres => rebuild = self.drop_foreign_keys(table).await?,
         }
         for (name, def) in indexes {
             self.execute(&format!("DROP INDEX {name}"), vec![]).await?;
             rebuild.insert(0, def);
         }
         Ok(rebuild)
+    }
+
+    /// PostgreSQL: drops `table`'s foreign keys for a load and returns the statements that add them
+    /// back. PostgreSQL checks a foreign key with one locking query per row; adding the key back
+    /// afterwards checks every row in one join. (SQLite's check is a plain index lookup: nothing to do.)
+    pub async fn drop_foreign_keys(&mut self, table: &str) -> Result<Vec<String>, StoreError> {
+        if self.engine() == Engine::Sqlite {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<(String, String)> = self
+            .fetch_all(
+                "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+                 WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname",
+                crate::args![table],
+            )
+            .await?;
+        let mut add = Vec::new();
+        for (name, def) in keys {
+            self.execute(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"), vec![]).await?;
+            add.push(format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"));
+        }
+        Ok(add)
     }
 
     /// Inserts many rows, `tail` (ON CONFLICT …) applying to each: multi-row INSERT statements on

@@ -440,6 +440,12 @@ impl Db {
         .await
     }
 
+    /// How many estates there are and when the last one changed: a cheap sign that the map's points
+    /// changed (every write to an estate sets `updated_at`).
+    pub async fn map_stamp(&self) -> Result<(i64, Option<String>), StoreError> {
+        self.fetch_one("SELECT COUNT(*), MAX(updated_at) FROM estates", vec![]).await
+    }
+
     /// Ids of the estates a company or resident account is attached to.
     pub async fn attached_estate_ids(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
         let rows: Vec<(i64,)> = self.fetch_all("SELECT estate_id FROM user_estates WHERE user_id = $1", crate::args![user_id]).await?;

@@ -95,9 +95,12 @@ impl Db {
         let mut rebuild = Vec::new();
         if !check_only {
             rebuild = tx.bulk_load_begin(table, expected_rows).await?;
-            // Into an empty table no owners are replaced, so the owners' indexes may go as well.
+            // Into an empty table no owners are replaced, so the owners' indexes may go as well;
+            // otherwise (a bulk load into a filled table) only their foreign key.
             if kind == ImportKind::Dwellings && rows_before == 0 {
                 rebuild.extend(tx.bulk_load_begin("dwelling_owners", expected_rows).await?);
+            } else if kind == ImportKind::Dwellings && !rebuild.is_empty() {
+                rebuild.extend(tx.drop_foreign_keys("dwelling_owners").await?);
             }
         }
         Ok(Import {
@@ -337,9 +340,22 @@ impl Import {
             return Ok(());
         }
         let keys = [("building_id", "BIGINT"), ("number", "TEXT")];
-        if self.rows_before > 0 {
-            // The owners of dwellings stored already are replaced as a whole.
-            let stored: Vec<Vec<Arg>> = resolved.iter().map(|(_, b, d)| crate::args![*b, d.number.as_str()]).collect();
+        if self.rows_before > 0 && !resolved.is_empty() {
+            // The owners of dwellings stored already are replaced as a whole. Which are stored is
+            // read by building (a few thousand index ranges, mostly empty for new buildings)
+            // rather than probed dwelling by dwelling.
+            let bids: Vec<String> =
+                resolved.iter().map(|(_, b, _)| *b).collect::<std::collections::BTreeSet<_>>().into_iter().map(|b| b.to_string()).collect();
+            let found: Vec<(i64, String)> = self
+                .tx
+                .fetch_all(&format!("SELECT building_id, number FROM dwellings WHERE building_id IN ({})", bids.join(",")), vec![])
+                .await?;
+            let found: std::collections::HashSet<(i64, String)> = found.into_iter().collect();
+            let stored: Vec<Vec<Arg>> = resolved
+                .iter()
+                .filter(|(_, b, d)| found.contains(&(*b, d.number.clone())))
+                .map(|(_, b, d)| crate::args![*b, d.number.as_str()])
+                .collect();
             self.tx
                 .execute_with_rows(
                     &keys,

@@ -18,6 +18,7 @@ pub mod plans;
 pub mod projects;
 pub mod ranking;
 pub mod regions;
+pub mod schemes;
 
 pub use db::{Arg, Db, Engine, Tx};
 pub use error::StoreError;

@@ -31,15 +31,16 @@ pub enum StepError {
 
 impl Db {
     /// What the records of each stage say about one estate, for the lifecycle's guards. Stages whose
-    /// records Huanxin does not keep yet (schemes, notices, decisions,
-    /// construction, acceptance, review) report nothing done, so their steps are refused.
+    /// records Huanxin does not keep yet (notices, decisions, construction, acceptance, review)
+    /// report nothing done, so their steps are refused.
     pub async fn lifecycle_facts(&self, estate_id: i64) -> Result<Facts, StoreError> {
         let scored =
             self.scalar("SELECT COUNT(*) FROM assessments WHERE estate_id = $1 AND status = 'finished'", crate::args![estate_id]).await?;
         let ranked = self.is_ranked(estate_id).await?;
         let in_plan = self.is_planned(estate_id).await?;
+        let scheme_drafted = self.has_scheme(estate_id).await?;
         let (approvals_started, open_approvals) = self.approval_facts(estate_id).await?;
-        Ok(Facts { assessment_scored: scored > 0, ranked, in_plan, approvals_started, open_approvals, ..Facts::default() })
+        Ok(Facts { assessment_scored: scored > 0, ranked, in_plan, scheme_drafted, approvals_started, open_approvals, ..Facts::default() })
     }
 
     /// Moves an estate to `to` if the lifecycle allows it now; records the step and an audit entry.

@@ -11,7 +11,52 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "indexes for paging by name and within a region", V4),
     (5, "assessments, rankings, annual plans and the estate timeline", V5),
     (6, "projects, their parties and approvals", V6),
+    (7, "the renovation menu and schemes", V7),
 ];
+
+/// The menu as each region changes it (the national menu is in the code), and schemes: version 0
+/// of an estate is its working draft, versions 1, 2, … the ones issued for notice and as final.
+const V7: &str = r#"
+CREATE TABLE menu_items (
+    id {ID},
+    region_code TEXT NOT NULL REFERENCES regions (code),
+    code TEXT NOT NULL,
+    category TEXT NOT NULL,
+    name TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    unit_price_fen BIGINT NOT NULL,
+    payer TEXT NOT NULL,
+    active BOOLEAN NOT NULL DEFAULT TRUE,
+    updated_by TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (region_code, code)
+);
+CREATE TABLE scheme_versions (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    version_no BIGINT NOT NULL,
+    stage TEXT NOT NULL,
+    total_fen BIGINT NOT NULL DEFAULT 0,
+    items BIGINT NOT NULL DEFAULT 0,
+    saved_by TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    UNIQUE (estate_id, version_no)
+);
+CREATE TABLE scheme_items (
+    id {ID},
+    version_id BIGINT NOT NULL REFERENCES scheme_versions (id) ON DELETE CASCADE,
+    menu_code TEXT NOT NULL,
+    category TEXT NOT NULL,
+    name TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    building_id BIGINT REFERENCES buildings (id),
+    quantity_hundredths BIGINT NOT NULL,
+    unit_price_fen BIGINT NOT NULL,
+    payer TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX scheme_items_version ON scheme_items (version_id, id);
+"#;
 
 /// Projects: estates renovated together, and the companies (with their accounts) that do the work.
 const V6: &str = r#"

@@ -1,0 +1,225 @@
+//! HTTP routes of the renovation menu and of estates' schemes: the draft, issued versions, what
+//! changed between two versions, and the scheme as a spreadsheet for posting in the estate.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::estates::{attachment, XLSX};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Json};
+use huanxin_domain::regions::RegionCode;
+use huanxin_domain::schemes::{self as rules, Category, LineChange, MenuItem, MenuItemInput, Payer, SchemeItemInput, Stage, UNITS};
+use huanxin_store::schemes::{Scheme, SchemeSheet, SchemeVersion};
+use serde::{Deserialize, Serialize};
+
+/// The menu in force in a region, with the words its forms need.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MenuPage {
+    pub region_code: String,
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<MenuItem>,
+    /// Category codes with their Chinese names, in menu order.
+    pub categories: Vec<(String, String)>,
+    /// Payer codes with their Chinese names.
+    pub payers: Vec<(String, String)>,
+    pub units: Vec<String>,
+}
+
+/// Which region's menu (defaults to the caller's own).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct MenuQuery {
+    pub region: Option<String>,
+}
+
+/// The menu in force in a region.
+#[utoipa::path(get, path = "/api/v1/menu", tag = "schemes", params(MenuQuery), responses((status = 200, body = MenuPage)))]
+pub async fn menu(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<MenuQuery>,
+) -> Result<Json<MenuPage>, ApiError> {
+    let region = q.region.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| cu.user.region_code.clone());
+    let rc = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
+    let items = st.db.menu_for(&rc).await?;
+    Ok(Json(MenuPage {
+        region_code: rc.as_str().to_string(),
+        items,
+        categories: Category::ALL.iter().map(|c| (c.as_str().to_string(), c.zh().to_string())).collect(),
+        payers: Payer::ALL.iter().map(|p| (p.as_str().to_string(), p.zh().to_string())).collect(),
+        units: UNITS.iter().map(|u| u.to_string()).collect(),
+    }))
+}
+
+/// Sets a region's own version of a menu item: its price, name, unit, payer, or takes it off.
+#[utoipa::path(put, path = "/api/v1/menu/{region}/{code}", tag = "schemes", params(("region" = String, Path), ("code" = String, Path)),
+    request_body(content = Object, description = "category, name, unit, unit_price_fen, payer, active"),
+    responses((status = 200, body = MenuPage), (status = 422)))]
+pub async fn set_menu_item(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((region, code)): ApiPath<(String, String)>,
+    ApiJson(input): ApiJson<MenuItemInput>,
+) -> Result<Json<MenuPage>, ApiError> {
+    let item = input.validate(&code)?;
+    st.db.set_menu_item(&cu.actor(), &cu.scope, &region, &item).await?;
+    menu(State(st), Extension(cu), ApiQuery(MenuQuery { region: Some(region) })).await
+}
+
+/// An estate's scheme: the draft with its estimate, and the versions issued.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/scheme", tag = "schemes", params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 404)))]
+pub async fn show(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Scheme>, ApiError> {
+    Ok(Json(st.db.scheme(&cu.scope, id).await?))
+}
+
+/// The lines of the draft, replacing the ones saved before.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct DraftRequest {
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<SchemeItemInput>,
+}
+
+/// Saves the draft of an estate's scheme.
+#[utoipa::path(put, path = "/api/v1/estates/{id}/scheme", tag = "schemes", params(("id" = i64, Path)), request_body = DraftRequest,
+    responses((status = 200, body = Object), (status = 409, description = "the scheme is final"), (status = 422)))]
+pub async fn save_draft(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<DraftRequest>,
+) -> Result<Json<Scheme>, ApiError> {
+    Ok(Json(st.db.save_scheme_draft(&cu.actor(), &cu.scope, id, &req.items).await?))
+}
+
+/// The stage to issue the draft as.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct IssueRequest {
+    /// `notice_1`, `notice_2` or `final`.
+    pub stage: String,
+}
+
+/// Issues the draft as a frozen version: for the first or second notice round, or as final.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/scheme/versions", tag = "schemes", params(("id" = i64, Path)),
+    request_body = IssueRequest, responses((status = 201, body = Object), (status = 409, description = "out of order"), (status = 422)))]
+pub async fn issue(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<IssueRequest>,
+) -> Result<(StatusCode, Json<SchemeVersion>), ApiError> {
+    let stage = Stage::parse(&req.stage).ok_or_else(|| ApiError::field("stage", &req.stage, "must be notice_1, notice_2 or final"))?;
+    Ok((StatusCode::CREATED, Json(st.db.issue_scheme(&cu.actor(), &cu.scope, id, stage).await?)))
+}
+
+/// One version (0 = the draft) with its lines and estimate.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/scheme/versions/{no}", tag = "schemes", params(("id" = i64, Path), ("no" = i64, Path)),
+    responses((status = 200, body = Object), (status = 404)))]
+pub async fn version(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((id, no)): ApiPath<(i64, i64)>,
+) -> Result<Json<SchemeSheet>, ApiError> {
+    Ok(Json(st.db.scheme_version(&cu.scope, id, no).await?))
+}
+
+/// Two versions to compare (0 = the draft).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DiffQuery {
+    pub from: i64,
+    pub to: i64,
+}
+
+/// What changed between two versions, line by line, and the totals of both.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SchemeDiff {
+    pub from_total_fen: i64,
+    pub to_total_fen: i64,
+    #[schema(value_type = Vec<Object>)]
+    pub changes: Vec<LineChange>,
+}
+
+/// Compares two versions of an estate's scheme.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/scheme/diff", tag = "schemes", params(("id" = i64, Path), DiffQuery),
+    responses((status = 200, body = SchemeDiff), (status = 404)))]
+pub async fn diff(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
+) -> Result<Json<SchemeDiff>, ApiError> {
+    let from = st.db.scheme_version(&cu.scope, id, q.from).await?;
+    let to = st.db.scheme_version(&cu.scope, id, q.to).await?;
+    Ok(Json(SchemeDiff {
+        from_total_fen: from.estimate.total_fen,
+        to_total_fen: to.estimate.total_fen,
+        changes: rules::diff(&from.items, &to.items),
+    }))
+}
+
+/// Which version to export (defaults to the draft).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ExportQuery {
+    pub version: Option<i64>,
+}
+
+fn yuan(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, (fen % 100).abs())
+}
+
+/// The scheme as a spreadsheet: the lines, then the totals by category and by payer.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/scheme/export.xlsx", tag = "schemes", params(("id" = i64, Path), ExportQuery),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 404)))]
+pub async fn export_xlsx(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let estate = st.db.get_estate(&cu.scope, id).await?;
+    let no = q.version.unwrap_or(0);
+    let sheet = st.db.scheme_version(&cu.scope, id, no).await?;
+    let buildings = st.db.list_buildings(&cu.scope, id).await?;
+    let building_name = |b: Option<i64>| match b {
+        None => "全小区".to_string(),
+        Some(b) => buildings.iter().find(|x| x.id == b).map(|x| x.number.clone()).unwrap_or_else(|| b.to_string()),
+    };
+    let headers = ["类别", "编码", "改造内容", "部位", "数量", "单位", "单价(元)", "金额(元)", "出资方", "备注"];
+    let mut rows: Vec<Vec<String>> = sheet
+        .items
+        .iter()
+        .map(|i| {
+            vec![
+                i.category.zh().to_string(),
+                i.menu_code.clone(),
+                i.name.clone(),
+                building_name(i.building_id),
+                format!("{:.2}", i.quantity_hundredths as f64 / 100.0),
+                i.unit.clone(),
+                yuan(i.unit_price_fen),
+                yuan(i.cost_fen()),
+                i.payer.zh().to_string(),
+                i.note.clone(),
+            ]
+        })
+        .collect();
+    let total_row = |label: String, fen: i64| {
+        vec![String::new(), String::new(), label, String::new(), String::new(), String::new(), String::new(), yuan(fen)]
+    };
+    rows.push(vec![]);
+    for (c, fen) in &sheet.estimate.by_category {
+        rows.push(total_row(format!("小计：{}", c.zh()), *fen));
+    }
+    for (p, fen) in &sheet.estimate.by_payer {
+        rows.push(total_row(format!("出资：{}", p.zh()), *fen));
+    }
+    rows.push(total_row("合计".into(), sheet.estimate.total_fen));
+    let stage = sheet.version.as_ref().map(|v| v.stage.clone()).unwrap_or_else(|| "draft".into());
+    let bytes = crate::tabular::write_xlsx("改造方案", &headers, &rows)?;
+    Ok(attachment(bytes, XLSX, &format!("改造方案-{}-{}-v{no}-{stage}.xlsx", estate.code, estate.name)))
+}
