@@ -102,8 +102,11 @@ test('a scheme is drawn from the menu, estimated, posted for the first notice an
   const addLine = async (label, quantity) => {
     await page.click('[data-test=scheme-add]')
     const row = page.locator('[data-test=scheme-lines] .el-table__body tr').last()
+    // Typed into the searchable select and taken with Enter: the first match is the one.
     await row.locator('[data-test=scheme-item]').click()
-    await page.locator('.el-select-dropdown__item:visible', { hasText: label }).first().click()
+    await page.keyboard.type(label)
+    await page.keyboard.press('Enter')
+    await page.waitForFunction((code) => [...document.querySelectorAll('[data-test=scheme-item]')].some((s) => s.textContent.includes(code)), label.split(' ')[0])
     await row.locator('[data-test=scheme-quantity] input').fill(String(quantity))
     await row.locator('[data-test=scheme-quantity] input').blur()
   }
@@ -130,5 +133,47 @@ test('a scheme is drawn from the menu, estimated, posted for the first notice an
   await page.waitForSelector('[data-test=scheme-diff]', { state: 'hidden' })
   await page.waitForSelector('.el-message', { state: 'detached' })
   await page.locator('[data-test=scheme]').screenshot({ path: `${SHOTS}/scheme.png` })
+  await page.context().close()
+})
+
+test('the county sets its own price on the menu and adds a local item', async () => {
+  const page = await signIn(browser, 'county_admin')
+  await page.click('text=改造内容清单')
+  await page.waitForSelector('[data-test=menu-basic] .el-table__body tr')
+  await page.click('.el-tabs__item:has-text("提升类")')
+  const price = page.locator('[data-test=price-U10] input')
+  await price.fill('36000')
+  await price.blur()
+  await page.click('[data-test=save-U10]')
+  await page.waitForFunction(() => document.querySelector('[data-test=save-U10]')?.disabled)
+  // A local item goes into the category whose tab is open.
+  await page.click('.el-tabs__item:has-text("基础类")')
+  await page.click('[data-test=menu-new]')
+  await page.fill('input[data-test=new-code]', 'L01')
+  await page.fill('input[data-test=new-name]', '房屋安全隐患整治')
+  await page.click('[data-test=new-save]')
+  await page.waitForSelector('[data-test=menu-basic] .el-table__body tr:has-text("L01")')
+  const menu = await page.evaluate(async () => (await (await fetch('/api/v1/menu')).json()).items)
+  assert.equal(menu.find((m) => m.code === 'U10').unit_price_fen, 3_600_000)
+  assert.equal(menu.find((m) => m.code === 'L01').name, '房屋安全隐患整治')
+  await page.context().close()
+})
+
+test('the bureau opens an acceptance and signs for its own party; the rest stay missing', async () => {
+  const page = await signIn(browser, 'county_admin')
+  const id = await page.evaluate(async () => {
+    const res = await fetch('/api/v1/estates?sort=id&per_page=1&page=9')
+    return (await res.json()).items[0].id
+  })
+  await page.goto(`${BASE}/estates/${id}`)
+  await page.waitForSelector('[data-test=acceptance-open]')
+  await page.click('[data-test=acceptance-open]')
+  await page.waitForSelector('[data-test=acceptance-parties]')
+  assert.match(await page.textContent('[data-test=acceptance-parties]'), /○ 施工单位.*○ 居民代表/)
+  await page.click('[data-test=acceptance-sign]')
+  await page.fill('.el-message-box input', '资料齐全，同意验收')
+  await page.click('.el-message-box__btns .el-button--primary')
+  await page.waitForFunction(() => document.querySelector('[data-test=acceptance-parties]').textContent.includes('✓ 住建部门'))
+  assert.match(await page.textContent('[data-test=acceptance]'), /county_admin.*同意.*资料齐全，同意验收/)
   await page.context().close()
 })

@@ -15,6 +15,7 @@ const routes = [
       { path: 'ranking', component: () => import('./views/ranking/RankingView.vue') },
       { path: 'plans', component: () => import('./views/plans/PlansView.vue') },
       { path: 'projects', component: () => import('./views/projects/ProjectsView.vue') },
+      { path: 'menu', component: () => import('./views/schemes/MenuView.vue') },
       { path: 'users', component: () => import('./views/users/UserList.vue') },
       { path: 'audit', component: () => import('./views/audit/AuditLog.vue') },
     ],

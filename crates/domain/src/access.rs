@@ -48,11 +48,13 @@ pub enum Permission {
     DraftScheme,
     /// Set a region's menu: prices, units, payers, its own items.
     ManageMenu,
+    /// Sign an estate's acceptance for one's own party.
+    SignAcceptance,
 }
 
 impl Permission {
     /// Every permission, in the order the API lists them.
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::ReadRegistry,
         Permission::WriteRegistry,
         Permission::ManageUsers,
@@ -62,6 +64,7 @@ impl Permission {
         Permission::AdvanceStage,
         Permission::DraftScheme,
         Permission::ManageMenu,
+        Permission::SignAcceptance,
     ];
 }
 
@@ -156,6 +159,8 @@ impl Role {
             Permission::ManageMenu => {
                 self.is_government_desk() && !matches!(self, Role::StreetStaff | Role::CommunityStaff | Role::MinistryStaff)
             }
+            // Which party each role signs for is `acceptance::Signatory::may_be_signed_by`.
+            Permission::SignAcceptance => crate::acceptance::Signatory::ALL.iter().any(|s| s.may_be_signed_by(self)),
         }
     }
 }

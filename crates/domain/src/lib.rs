@@ -2,6 +2,7 @@
 //!
 //! One module per domain area; storage, HTTP and the CLI are built around these types.
 
+pub mod acceptance;
 pub mod access;
 pub mod approvals;
 pub mod assessment;

@@ -191,7 +191,8 @@ pub fn router(st: AppState) -> Router {
             .route("/estates/{id}/scheme", get(schemes::show))
             .route("/estates/{id}/scheme/versions/{no}", get(schemes::version))
             .route("/estates/{id}/scheme/diff", get(schemes::diff))
-            .route("/estates/{id}/scheme/export.xlsx", get(schemes::export_xlsx)),
+            .route("/estates/{id}/scheme/export.xlsx", get(schemes::export_xlsx))
+            .route("/estates/{id}/acceptance", get(lifecycle::acceptance)),
         Permission::ReadRegistry,
     );
     let assess = with_permission(
@@ -209,11 +210,16 @@ pub fn router(st: AppState) -> Router {
             .route("/projects/{id}/parties", post(projects::add_party))
             .route("/projects/{id}/approval", post(projects::start_approval))
             .route("/projects/{id}/approval/{code}", post(projects::finish_step))
-            .route("/estates/{id}/scheme/versions", post(schemes::issue)),
+            .route("/estates/{id}/scheme/versions", post(schemes::issue))
+            .route("/estates/{id}/acceptance", post(lifecycle::open_acceptance)),
         Permission::AdvanceStage,
     );
     let draft =
         with_permission(Router::new().route("/estates/{id}/scheme", axum::routing::put(schemes::save_draft)), Permission::DraftScheme);
+    let sign = with_permission(
+        Router::new().route("/estates/{id}/acceptance/signatures", post(lifecycle::sign_acceptance)),
+        Permission::SignAcceptance,
+    );
     let menu =
         with_permission(Router::new().route("/menu/{region}/{code}", axum::routing::put(schemes::set_menu_item)), Permission::ManageMenu);
     let write = with_permission(
@@ -250,6 +256,7 @@ pub fn router(st: AppState) -> Router {
         .merge(advance)
         .merge(draft)
         .merge(menu)
+        .merge(sign)
         .merge(me)
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
     let api = Router::new()

@@ -5,10 +5,12 @@ use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
+use huanxin_domain::acceptance::Signatory;
 use huanxin_domain::assessment::{ChecklistItem, Finding};
 use huanxin_domain::calendar::WorkCalendar;
 use huanxin_domain::estates::EstateStatus;
 use huanxin_domain::lifecycle::{self, Facts};
+use huanxin_store::acceptance::Acceptance;
 use huanxin_store::assessment::Assessment;
 use huanxin_store::lifecycle::{EstateEvent, StepError};
 use serde::{Deserialize, Serialize};
@@ -169,4 +171,66 @@ pub async fn deadline(ApiQuery(q): ApiQuery<DeadlineQuery>) -> Result<Json<serde
         "calendar_years": years,
         "beyond_calendar": !cal.years().iter().any(|(y, _)| *y == chrono::Datelike::year(&due)),
     })))
+}
+
+/// The parties an acceptance needs (empty: all seven).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct OpenAcceptance {
+    #[serde(default)]
+    pub signatories: Vec<String>,
+}
+
+/// A signature for one party.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SignRequest {
+    /// contractor, supervisor, designer, bureau, street, community or residents.
+    pub signatory: String,
+    /// False records an objection; the party then stays missing.
+    #[serde(default = "yes")]
+    pub agree: bool,
+    #[serde(default)]
+    pub note: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An estate's acceptance (null before it is opened).
+#[utoipa::path(get, path = "/api/v1/estates/{id}/acceptance", tag = "lifecycle", params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 404)))]
+pub async fn acceptance(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Option<Acceptance>>, ApiError> {
+    Ok(Json(st.db.acceptance(&cu.scope, id).await?))
+}
+
+/// Opens an estate's acceptance with the parties who must sign.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/acceptance", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = OpenAcceptance, responses((status = 201, body = Object), (status = 409), (status = 422)))]
+pub async fn open_acceptance(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<OpenAcceptance>,
+) -> Result<(axum::http::StatusCode, Json<Acceptance>), ApiError> {
+    let a = st.db.open_acceptance(&cu.actor(), &cu.scope, id, &req.signatories).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(a)))
+}
+
+/// Signs an estate's acceptance for the caller's own party.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/acceptance/signatures", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = SignRequest, responses((status = 200, body = Object), (status = 409, description = "not open"), (status = 422)))]
+pub async fn sign_acceptance(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<SignRequest>,
+) -> Result<Json<Acceptance>, ApiError> {
+    let signatory = Signatory::parse(&req.signatory).ok_or_else(|| {
+        ApiError::field("signatory", &req.signatory, "must be contractor, supervisor, designer, bureau, street, community or residents")
+    })?;
+    Ok(Json(st.db.sign_acceptance(&cu.actor(), cu.role, &cu.scope, id, signatory, req.agree, &req.note).await?))
 }

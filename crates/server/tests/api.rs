@@ -26,6 +26,7 @@ both_engines!(
     projects_and_their_companies,
     approvals_in_order_with_working_day_deadlines,
     schemes_from_the_menu_in_versions,
+    acceptance_needs_every_party_signed_by_its_own_accounts,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -989,4 +990,47 @@ async fn schemes_from_the_menu_in_versions(app: &TestApp) {
     assert_eq!(app.client("other_county_admin").await.get(&scheme).await.0, 404);
     assert_eq!(app.client("designer").await.put(&scheme, json!({"items": []})).await.0, 404);
     assert_eq!(app.client("contractor").await.put(&scheme, json!({"items": []})).await.0, 403);
+}
+
+/// An acceptance names the parties who must sign; each signs with its own account for its own party
+/// only; an objection is recorded and leaves the party missing; nothing is missing once all agreed.
+async fn acceptance_needs_every_party_signed_by_its_own_accounts(app: &TestApp) {
+    let id = app.attached_estate;
+    let path = format!("/api/v1/estates/{id}/acceptance");
+    let signatures = format!("{path}/signatures");
+    let c = app.client("county_admin").await;
+    let (s, a) = c.get(&path).await;
+    assert_eq!((s, a), (200, serde_json::Value::Null), "not open yet");
+    let contractor = app.client("contractor").await;
+    assert_eq!(contractor.post(&signatures, json!({"signatory": "contractor"})).await.0, 409, "nothing to sign yet");
+    let (s, r) = c.post(&path, json!({"signatories": ["contractor", "painter"]})).await;
+    assert_eq!(s, 422, "{r}");
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["signatories[1]", "signatories", "signatories", "signatories"], "supervisor, bureau, residents must sign");
+    let (s, a) = c.post(&path, json!({"signatories": ["contractor", "supervisor", "bureau", "community", "residents"]})).await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(a["missing"], json!(["contractor", "supervisor", "bureau", "community", "residents"]));
+    assert_eq!(c.post(&path, json!({})).await.0, 409, "one acceptance per estate");
+
+    let (s, a) = contractor.post(&signatures, json!({"signatory": "contractor", "note": "按图施工完成"})).await;
+    assert_eq!(s, 200, "{a}");
+    assert!(!a["missing"].as_array().unwrap().contains(&json!("contractor")));
+    let (s, r) = contractor.post(&signatures, json!({"signatory": "supervisor"})).await;
+    assert_eq!(s, 422, "a contractor cannot sign for the supervisor: {r}");
+    let (s, _) = app.client("street_staff").await.post(&signatures, json!({"signatory": "street"})).await;
+    assert_eq!(s, 422, "the street is not required here");
+    assert_eq!(app.client("property_company").await.post(&signatures, json!({"signatory": "residents"})).await.0, 403);
+    assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);
+
+    let resident = app.client("resident").await;
+    let (_, a) = resident.post(&signatures, json!({"signatory": "residents", "agree": false, "note": "楼道扶手未装"})).await;
+    assert!(a["missing"].as_array().unwrap().contains(&json!("residents")), "an objection is not a signature: {a}");
+    let (_, a) = resident.post(&signatures, json!({"signatory": "residents", "agree": true, "note": "已整改"})).await;
+    assert!(!a["missing"].as_array().unwrap().contains(&json!("residents")), "{a}");
+    app.client("supervisor").await.post(&signatures, json!({"signatory": "supervisor"})).await;
+    app.client("county_staff").await.post(&signatures, json!({"signatory": "bureau"})).await;
+    let (s, a) = app.client("community_staff").await.post(&signatures, json!({"signatory": "community"})).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["missing"], json!([]), "{a}");
+    assert_eq!(a["signatures"].as_array().unwrap().len(), 5, "the resident's second signature replaced the first: {a}");
 }

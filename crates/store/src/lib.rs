@@ -3,6 +3,7 @@
 //! Queries are written once with `$1`-style placeholders (both engines accept them) and run through
 //! [`Db`] or [`Tx`], which pick the engine at run time. Each domain area has its own module.
 
+pub mod acceptance;
 pub mod accounts;
 pub mod approvals;
 pub mod assessment;

@@ -31,7 +31,7 @@ pub enum StepError {
 
 impl Db {
     /// What the records of each stage say about one estate, for the lifecycle's guards. Stages whose
-    /// records Huanxin does not keep yet (notices, decisions, construction, acceptance, review)
+    /// records Huanxin does not keep yet (notices, decisions, construction, review)
     /// report nothing done, so their steps are refused.
     pub async fn lifecycle_facts(&self, estate_id: i64) -> Result<Facts, StoreError> {
         let scored =
@@ -40,7 +40,17 @@ impl Db {
         let in_plan = self.is_planned(estate_id).await?;
         let scheme_drafted = self.has_scheme(estate_id).await?;
         let (approvals_started, open_approvals) = self.approval_facts(estate_id).await?;
-        Ok(Facts { assessment_scored: scored > 0, ranked, in_plan, scheme_drafted, approvals_started, open_approvals, ..Facts::default() })
+        let missing_signatures = self.missing_signatures(estate_id).await?;
+        Ok(Facts {
+            assessment_scored: scored > 0,
+            ranked,
+            in_plan,
+            scheme_drafted,
+            approvals_started,
+            open_approvals,
+            missing_signatures,
+            ..Facts::default()
+        })
     }
 
     /// Moves an estate to `to` if the lifecycle allows it now; records the step and an audit entry.

@@ -12,7 +12,30 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "assessments, rankings, annual plans and the estate timeline", V5),
     (6, "projects, their parties and approvals", V6),
     (7, "the renovation menu and schemes", V7),
+    (8, "acceptance and its signatures", V8),
 ];
+
+/// Acceptance: one per estate, the parties required (comma-separated codes), and each account's signature.
+const V8: &str = r#"
+CREATE TABLE acceptances (
+    id {ID},
+    estate_id BIGINT NOT NULL UNIQUE REFERENCES estates (id) ON DELETE CASCADE,
+    required TEXT NOT NULL,
+    opened_by TEXT NOT NULL,
+    opened_at TEXT NOT NULL
+);
+CREATE TABLE acceptance_signatures (
+    id {ID},
+    acceptance_id BIGINT NOT NULL REFERENCES acceptances (id) ON DELETE CASCADE,
+    signatory TEXT NOT NULL,
+    user_id BIGINT NOT NULL REFERENCES users (id),
+    username TEXT NOT NULL,
+    agree BOOLEAN NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    signed_at TEXT NOT NULL,
+    UNIQUE (acceptance_id, signatory, user_id)
+);
+"#;
 
 /// The menu as each region changes it (the national menu is in the code), and schemes: version 0
 /// of an estate is its working draft, versions 1, 2, … the ones issued for notice and as final.

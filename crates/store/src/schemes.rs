@@ -67,13 +67,14 @@ struct ItemRow {
 
 const VERSION_COLS: &str = "id, version_no, stage, total_fen, items, saved_by, saved_at";
 
-/// The regions whose menu changes apply in `region`, from the province down to itself.
+/// The regions whose menu changes apply in `region`: the country (the ministry's changes), then
+/// from the province down to itself.
 fn region_chain(region: &RegionCode) -> Vec<String> {
-    [2, 4, 6, 9, 12]
-        .into_iter()
-        .filter(|len| *len <= region.prefix().len())
-        .map(|len| format!("{:0<12}", &region.as_str()[..len]))
-        .collect()
+    let mut chain = vec![RegionCode::country().as_str().to_string()];
+    chain.extend(
+        [2, 4, 6, 9, 12].into_iter().filter(|len| *len <= region.prefix().len()).map(|len| format!("{:0<12}", &region.as_str()[..len])),
+    );
+    chain
 }
 
 impl Db {
@@ -353,8 +354,9 @@ mod tests {
     #[test]
     fn a_community_gets_the_changes_of_every_enclosing_region() {
         let rc = RegionCode::parse("350521100001").unwrap();
-        assert_eq!(region_chain(&rc), ["350000000000", "350500000000", "350521000000", "350521100000", "350521100001"]);
+        assert_eq!(region_chain(&rc), ["000000000000", "350000000000", "350500000000", "350521000000", "350521100000", "350521100001"]);
         let county = RegionCode::parse("350521000000").unwrap();
-        assert_eq!(region_chain(&county), ["350000000000", "350500000000", "350521000000"]);
+        assert_eq!(region_chain(&county), ["000000000000", "350000000000", "350500000000", "350521000000"]);
+        assert_eq!(region_chain(&RegionCode::country()), ["000000000000"]);
     }
 }

@@ -1,5 +1,9 @@
 // Chinese wording for the API's validation reasons. The API speaks English (stable for integrations);
 // the UI shows these in Chinese. Unknown reasons are shown as they are.
+
+// The acceptance parties as the lifecycle names them.
+const PARTIES = { contractor: '施工单位', supervisor: '监理单位', designer: '设计单位', bureau: '住建部门', street: '街道', community: '社区', residents: '居民代表' }
+
 const RULES = [
   [/^is required.*$/, () => '必填'],
   [/^must be between (-?\d+) and (-?\d+)(, and not 0)?$/, (m) => `应在 ${m[1]} 到 ${m[2]} 之间${m[3] ? '，且不为 0' : ''}`],
@@ -63,7 +67,11 @@ const RULES = [
   [/^(\d+) approval steps are still open$/, (m) => `尚有 ${m[1]} 个审批环节未完成`],
   [/^no construction start is recorded$/, () => '尚未记录开工'],
   [/^(\d+) schedule nodes are not finished$/, (m) => `尚有 ${m[1]} 个进度节点未完成`],
-  [/^not signed yet by: (.*)$/, (m) => `尚未签字：${m[1]}`],
+  [/^not signed yet by: (.*)$/, (m) => `尚未签字：${m[1].split(', ').map((p) => PARTIES[p] || p).join('、')}`],
+  [/^the acceptance of this estate is already open$/, () => '该小区已发起验收'],
+  [/^the acceptance of this estate is not open$/, () => '该小区尚未发起验收'],
+  [/^is not required for this acceptance$/, () => '本次验收不需要该方签字'],
+  [/^cannot be signed for by your role$/, () => '您的角色不能代表该方签字'],
   [/^the six-month review has not been held$/, () => '尚未开展回头看'],
   [/^(\d+) rectification tasks are still open$/, (m) => `尚有 ${m[1]} 项整改未完成`],
   [/^(\S+) cannot follow (\S+): the next step is (\S+)$/, () => '不能跳过或倒退环节'],

@@ -1,6 +1,6 @@
 export default {
   app: { name: '焕新', subtitle: '老旧小区改造管理平台', language: 'English', logout: '退出登录' },
-  nav: { dashboard: '总览', estates: '小区清单', import: '数据导入', map: '一张图', users: '用户管理', audit: '操作日志', ranking: '改造排序', plans: '年度计划', projects: '改造项目' },
+  nav: { dashboard: '总览', estates: '小区清单', import: '数据导入', map: '一张图', users: '用户管理', audit: '操作日志', ranking: '改造排序', plans: '年度计划', projects: '改造项目', menu: '改造内容清单' },
   login: { title: '登录', username: '用户名', password: '密码', submit: '登录', failed: '用户名或密码错误', throttled: '尝试次数过多，请稍后再试', demo: '演示账号：county_admin / huanxin-demo' },
   lifecycle: { title: '改造进程', advance: '进入“{to}”', blocked: '暂不能进入下一环节', note: '说明（记入时间线）', done: '已进入“{to}”' },
   assessment: { title: '体检', item: '检查项目（权重）', found: '发现问题', score: '需求评分', points: '分值', saveDraft: '保存草稿', finish: '完成体检', saved: '已保存草稿', finished: '体检已完成并评分', state: { draft: '草稿', finished: '已完成' }, noBuildings: '尚无楼栋' },
@@ -8,6 +8,8 @@ export default {
   plans: { new: '新建年度计划', title: '年度计划', year: '年度', region: '区划', estates: '小区(个)', households: '户数', buildings: '楼栋', startRate: '开工率', completionRate: '完工率', addTop: '从最新排序添加前 N 名', carryOver: '结转上年未完成', carried: '结转', noRanking: '尚无排序，请先在“改造排序”中计算' },
   projects: { new: '新建项目', title: '改造项目', code: '项目编号', name: '项目名称', estates: '小区', searchEstates: '输入名称或编码查找小区', created: '创建时间', parties: '参建单位', role: '角色', company: '单位', contact: '联系人', account: '账号', addParty: '添加单位', roles: { designer: '设计', contractor: '施工', supervisor: '监理' } },
   approval: { title: '审批', merge: '立项、可研、初设合并审批', start: '开始审批', step: '审批环节', limit: '时限', started: '开始', due: '到期', done: '完成', late: '逾期', finish: '办结', days: '{n} 个工作日', none: '尚未开始审批', lateTitle: '逾期审批', project: '项目' },
+  menu: { title: '改造内容清单', hint: '国家清单已预置（基础类、完善类、提升类）。在此调整的单价、名称、出资方和新增的本地项目适用于本辖区及下级区划；停用的项目不能再列入方案。', addLocal: '新增本地项目', code: '编码', category: '类别', name: '名称', unit: '单位', active: '启用', saved: '已保存 {code}' },
+  acceptance: { title: '竣工验收', open: '发起验收', notOpen: '尚未发起验收。验收须由施工、监理、住建部门和居民代表等各方在系统中签字。', sign: '以{party}身份签字', object: '提出异议', notePrompt: '验收意见（可留空）', objectPrompt: '异议内容', signed: '已签字', objected: '已记录异议', complete: '各方均已签字同意，可进入“已验收”。', none: '尚无签字', partyLabel: '参与方', by: '签字人', opinion: '意见', agree: '同意', objection: '异议', note: '说明', at: '时间', party: { contractor: '施工单位', supervisor: '监理单位', designer: '设计单位', bureau: '住建部门', street: '街道', community: '社区', residents: '居民代表' } },
   scheme: { title: '改造方案（一区一策、一楼一策）', addLine: '添加改造内容', save: '保存草稿', saved: '方案草稿已保存', issueAs: '发布为“{stage}”', issueConfirm: '将当前草稿冻结为“{stage}”版本？', issued: '已发布“{stage}”版本', print: '打印', empty: '尚无改造内容，请从清单中添加', item: '改造内容', place: '部位', wholeEstate: '全小区', quantity: '数量', unitPrice: '单价(元)', amount: '金额(元)', payer: '出资方', total: '估算合计', yuan: '元', tenThousand: '万元', version: '版本', stageLabel: '阶段', by: '编制人', at: '时间', compareDraft: '与当前草稿比较', diffTitle: '{from} 与 {to} 的差异', noChanges: '两版一致', change: '变化', what: '内容', noteChanged: '备注有改动', stage: { draft: '草稿', notice_1: '第一轮公示稿', notice_2: '第二轮公示稿', final: '定稿' }, kind: { added: '新增', removed: '删除', changed: '调整' } },
   common: { search: '查询', reset: '重置', export: '导出 Excel', total: '共 {n} 条', yes: '是', no: '否', loading: '加载中…', save: '保存', cancel: '取消', detail: '详情', all: '全部', create: '新建', back: '返回' },
   estate: {

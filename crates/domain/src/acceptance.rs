@@ -1,0 +1,150 @@
+//! Acceptance (竣工验收): who must sign before an estate's renovation counts as accepted, who may
+//! sign for whom, and what is still missing. Residents' representatives sign too (广安).
+
+use crate::access::Role;
+use crate::ValidationErrors;
+use serde::{Deserialize, Serialize};
+
+/// A party whose signature the acceptance needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signatory {
+    Contractor,
+    Supervisor,
+    Designer,
+    /// The housing bureau (county).
+    Bureau,
+    Street,
+    Community,
+    /// Residents' representatives.
+    Residents,
+}
+
+impl Signatory {
+    /// Every signatory, in the order the acceptance record lists them.
+    pub const ALL: [Signatory; 7] = [
+        Signatory::Contractor,
+        Signatory::Supervisor,
+        Signatory::Designer,
+        Signatory::Bureau,
+        Signatory::Street,
+        Signatory::Community,
+        Signatory::Residents,
+    ];
+
+    /// Those no acceptance may leave out: who built it, who supervised it, who pays for it, who lives there.
+    pub const MANDATORY: [Signatory; 4] = [Signatory::Contractor, Signatory::Supervisor, Signatory::Bureau, Signatory::Residents];
+
+    /// The API code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signatory::Contractor => "contractor",
+            Signatory::Supervisor => "supervisor",
+            Signatory::Designer => "designer",
+            Signatory::Bureau => "bureau",
+            Signatory::Street => "street",
+            Signatory::Community => "community",
+            Signatory::Residents => "residents",
+        }
+    }
+
+    /// The Chinese name.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Signatory::Contractor => "施工单位",
+            Signatory::Supervisor => "监理单位",
+            Signatory::Designer => "设计单位",
+            Signatory::Bureau => "住建部门",
+            Signatory::Street => "街道",
+            Signatory::Community => "社区",
+            Signatory::Residents => "居民代表",
+        }
+    }
+
+    /// Parses the API code.
+    pub fn parse(s: &str) -> Option<Signatory> {
+        Signatory::ALL.into_iter().find(|x| x.as_str() == s.trim())
+    }
+
+    /// May an account with this role sign for this party?
+    pub fn may_be_signed_by(self, role: Role) -> bool {
+        match self {
+            Signatory::Contractor => role == Role::Contractor,
+            Signatory::Supervisor => role == Role::Supervisor,
+            Signatory::Designer => role == Role::Designer,
+            Signatory::Bureau => matches!(role, Role::CountyAdmin | Role::CountyStaff),
+            Signatory::Street => role == Role::StreetStaff,
+            Signatory::Community => role == Role::CommunityStaff,
+            Signatory::Residents => role == Role::Resident,
+        }
+    }
+}
+
+/// Checks the list of required signatories given when an acceptance is opened (empty: all of them).
+pub fn required(codes: &[String]) -> Result<Vec<Signatory>, ValidationErrors> {
+    if codes.is_empty() {
+        return Ok(Signatory::ALL.to_vec());
+    }
+    let mut e = ValidationErrors::default();
+    let mut out = Vec::new();
+    for (i, c) in codes.iter().enumerate() {
+        match Signatory::parse(c) {
+            None => e.push(
+                &format!("signatories[{i}]"),
+                c,
+                "is not a signatory (contractor, supervisor, designer, bureau, street, community, residents)",
+            ),
+            Some(s) if out.contains(&s) => e.push(&format!("signatories[{i}]"), c, "is listed twice"),
+            Some(s) => out.push(s),
+        }
+    }
+    for m in Signatory::MANDATORY {
+        if !out.contains(&m) {
+            e.push("signatories", m.as_str(), "must sign every acceptance");
+        }
+    }
+    out.sort();
+    e.into_result(out)
+}
+
+/// The required parties without an agreeing signature, in record order.
+pub fn missing(required: &[Signatory], agreed: &[Signatory]) -> Vec<Signatory> {
+    required.iter().copied().filter(|r| !agreed.contains(r)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_default_is_everyone_and_the_mandatory_cannot_be_left_out() {
+        assert_eq!(required(&[]).unwrap().len(), 7);
+        let codes = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(required(&codes(&["residents", "bureau", "supervisor", "contractor"])).unwrap(), Signatory::MANDATORY.to_vec());
+        let e = required(&codes(&["contractor", "painter", "contractor"])).unwrap_err();
+        let fields: Vec<&str> = e.0.iter().map(|x| x.field.as_str()).collect();
+        assert_eq!(fields, ["signatories[1]", "signatories[2]", "signatories", "signatories", "signatories"]);
+    }
+
+    #[test]
+    fn each_party_is_signed_by_its_own_role() {
+        assert!(Signatory::Residents.may_be_signed_by(Role::Resident));
+        assert!(!Signatory::Residents.may_be_signed_by(Role::CommunityStaff));
+        assert!(Signatory::Bureau.may_be_signed_by(Role::CountyStaff));
+        assert!(!Signatory::Bureau.may_be_signed_by(Role::Contractor));
+        assert!(!Signatory::Contractor.may_be_signed_by(Role::Supervisor));
+    }
+
+    proptest! {
+        #[test]
+        fn nothing_is_missing_exactly_when_every_required_party_agreed(
+            req in prop::sample::subsequence(Signatory::ALL.to_vec(), 0..=7),
+            agreed in prop::sample::subsequence(Signatory::ALL.to_vec(), 0..=7),
+        ) {
+            let m = missing(&req, &agreed);
+            prop_assert_eq!(m.is_empty(), req.iter().all(|r| agreed.contains(r)));
+            prop_assert!(m.iter().all(|x| req.contains(x) && !agreed.contains(x)));
+        }
+    }
+}
