@@ -27,6 +27,7 @@ both_engines!(
     approvals_in_order_with_working_day_deadlines,
     schemes_from_the_menu_in_versions,
     acceptance_needs_every_party_signed_by_its_own_accounts,
+    import_report_is_capped,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -1033,4 +1034,19 @@ async fn acceptance_needs_every_party_signed_by_its_own_accounts(app: &TestApp) 
     assert_eq!(s, 200, "{a}");
     assert_eq!(a["missing"], json!([]), "{a}");
     assert_eq!(a["signatures"].as_array().unwrap().len(), 5, "the resident's second signature replaced the first: {a}");
+}
+
+/// A file wrong on every row gets the first thousand problems and a count of the rest, not a report as long as itself.
+async fn import_report_is_capped(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let mut csv = String::from("小区编码,楼号,层数\n");
+    for i in 0..1_500 {
+        csv.push_str(&format!("NO-SUCH-{i},1号楼,6\n"));
+    }
+    let (s, b) = c.upload("/api/v1/imports/buildings", "wrong.csv", csv.into_bytes()).await;
+    assert_eq!(s, 422, "{b}");
+    let rows = b["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1_001);
+    assert_eq!(rows[0]["row"], 2);
+    assert_eq!(rows[1_000]["reason"], "and 500 more problems");
 }

@@ -17,6 +17,10 @@ use std::collections::HashMap;
 /// keep memory flat.
 pub const IMPORT_CHUNK: usize = 20_000;
 
+/// Problems listed in an import's report; a file wrong on every row would otherwise give a report as
+/// long as itself. The rest are counted in a last line.
+pub const MAX_REPORTED_PROBLEMS: usize = 1_000;
+
 /// What a file imports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportKind {
@@ -52,6 +56,8 @@ pub struct Import {
     source: String,
     check_only: bool,
     errors: Vec<RowError>,
+    /// Problems found beyond those reported.
+    unreported: usize,
     /// Index statements to run at the end (indexes dropped for a bulk load).
     rebuild: Vec<String>,
     /// Rows in the table when the import began.
@@ -111,6 +117,7 @@ impl Db {
             source: source.to_string(),
             check_only,
             errors: Vec::new(),
+            unreported: 0,
             rebuild,
             rows_before,
             rows: 0,
@@ -181,7 +188,18 @@ pub fn internal(e: StoreError) -> Vec<RowError> {
 impl Import {
     /// Records problems the caller found while reading rows; from now on nothing is written.
     pub fn reject(&mut self, errors: Vec<RowError>) {
-        self.errors.extend(errors);
+        for e in errors {
+            self.problem(e);
+        }
+    }
+
+    /// Notes one problem; past [`MAX_REPORTED_PROBLEMS`] they are only counted.
+    fn problem(&mut self, e: RowError) {
+        if self.errors.len() < MAX_REPORTED_PROBLEMS {
+            self.errors.push(e);
+        } else {
+            self.unreported += 1;
+        }
     }
 
     /// Whether any problem was found so far.
@@ -222,17 +240,17 @@ impl Import {
         }
         for (row, r) in rows {
             if let Some(first) = self.seen_estates.insert(r.code.clone(), *row) {
-                self.errors.push(row_error(*row, "code", &r.code, format!("repeats the code of row {first}")));
+                self.problem(row_error(*row, "code", &r.code, format!("repeats the code of row {first}")));
             }
             let cc = r.community_code.as_str();
             if unknown.contains(cc) {
-                self.errors.push(row_error(*row, "community_code", cc, "is not a known community committee"));
+                self.problem(row_error(*row, "community_code", cc, "is not a known community committee"));
             } else if !in_scope(&self.scope, cc) {
-                self.errors.push(row_error(*row, "community_code", cc, "is outside the region you work in"));
+                self.problem(row_error(*row, "community_code", cc, "is outside the region you work in"));
             }
             if let Some(old) = existing.get(&r.code) {
                 if !in_scope(&self.scope, &old.community_code) {
-                    self.errors.push(row_error(*row, "code", &r.code, "belongs to an estate outside the region you work in"));
+                    self.problem(row_error(*row, "code", &r.code, "belongs to an estate outside the region you work in"));
                 }
             }
         }
@@ -273,10 +291,10 @@ impl Import {
         let estates = estate_ids_by_code(&mut self.tx, &self.scope, rows.iter().map(|r| r.1.as_str()).collect()).await?;
         for (row, code, b) in rows {
             if !estates.contains_key(code) {
-                self.errors.push(row_error(*row, "estate_code", code, "no estate with this code in your region"));
+                self.problem(row_error(*row, "estate_code", code, "no estate with this code in your region"));
             }
             if let Some(first) = self.seen_buildings.insert((code.clone(), b.number.clone()), *row) {
-                self.errors.push(row_error(*row, "number", &b.number, format!("repeats the building of row {first}")));
+                self.problem(row_error(*row, "number", &b.number, format!("repeats the building of row {first}")));
             }
         }
         if !self.writing() {
@@ -324,15 +342,15 @@ impl Import {
         let mut resolved = Vec::with_capacity(rows.len());
         for (row, code, bnum, d) in rows {
             let Some((estate_id, _)) = estates.get(code) else {
-                self.errors.push(row_error(*row, "estate_code", code, "no estate with this code in your region"));
+                self.problem(row_error(*row, "estate_code", code, "no estate with this code in your region"));
                 continue;
             };
             let Some(building_id) = buildings.get(&(*estate_id, bnum.clone())) else {
-                self.errors.push(row_error(*row, "building_number", bnum, "no such building in this estate; import buildings first"));
+                self.problem(row_error(*row, "building_number", bnum, "no such building in this estate; import buildings first"));
                 continue;
             };
             if let Some(first) = self.seen_dwellings.insert((*building_id, d.number.clone()), *row) {
-                self.errors.push(row_error(*row, "number", &d.number, format!("repeats the dwelling of row {first}")));
+                self.problem(row_error(*row, "number", &d.number, format!("repeats the dwelling of row {first}")));
             }
             resolved.push((*estate_id, *building_id, d));
         }
@@ -421,6 +439,9 @@ impl Import {
         if !self.errors.is_empty() {
             let mut errors = std::mem::take(&mut self.errors);
             errors.sort_by_key(|e| e.row);
+            if self.unreported > 0 {
+                errors.push(row_error(0, "", "", format!("and {} more problems", self.unreported)));
+            }
             return Err(errors);
         }
         if self.check_only {

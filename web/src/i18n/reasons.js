@@ -69,6 +69,7 @@ const RULES = [
   [/^(\d+) schedule nodes are not finished$/, (m) => `尚有 ${m[1]} 个进度节点未完成`],
   [/^not signed yet by: (.*)$/, (m) => `尚未签字：${m[1].split(', ').map((p) => PARTIES[p] || p).join('、')}`],
   [/^the acceptance of this estate is already open$/, () => '该小区已发起验收'],
+  [/^and (\d+) more problems$/, (m) => `另有 ${m[1]} 处问题未列出`],
   [/^the acceptance of this estate is not open$/, () => '该小区尚未发起验收'],
   [/^is not required for this acceptance$/, () => '本次验收不需要该方签字'],
   [/^cannot be signed for by your role$/, () => '您的角色不能代表该方签字'],
