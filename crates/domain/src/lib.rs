@@ -15,6 +15,7 @@ pub mod plans;
 pub mod projects;
 pub mod ranking;
 pub mod regions;
+pub mod review;
 pub mod schemes;
 pub mod units;
 

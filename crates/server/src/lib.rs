@@ -192,7 +192,9 @@ pub fn router(st: AppState) -> Router {
             .route("/estates/{id}/scheme/versions/{no}", get(schemes::version))
             .route("/estates/{id}/scheme/diff", get(schemes::diff))
             .route("/estates/{id}/scheme/export.xlsx", get(schemes::export_xlsx))
-            .route("/estates/{id}/acceptance", get(lifecycle::acceptance)),
+            .route("/estates/{id}/acceptance", get(lifecycle::acceptance))
+            .route("/estates/{id}/review", get(lifecycle::review))
+            .route("/rectifications/summary", get(lifecycle::rectification_summary)),
         Permission::ReadRegistry,
     );
     let assess = with_permission(
@@ -211,7 +213,9 @@ pub fn router(st: AppState) -> Router {
             .route("/projects/{id}/approval", post(projects::start_approval))
             .route("/projects/{id}/approval/{code}", post(projects::finish_step))
             .route("/estates/{id}/scheme/versions", post(schemes::issue))
-            .route("/estates/{id}/acceptance", post(lifecycle::open_acceptance)),
+            .route("/estates/{id}/acceptance", post(lifecycle::open_acceptance))
+            .route("/estates/{id}/review", post(lifecycle::hold_review))
+            .route("/rectifications/{id}/close", post(lifecycle::close_task)),
         Permission::AdvanceStage,
     );
     let draft =

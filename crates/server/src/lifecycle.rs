@@ -10,9 +10,11 @@ use huanxin_domain::assessment::{ChecklistItem, Finding};
 use huanxin_domain::calendar::WorkCalendar;
 use huanxin_domain::estates::EstateStatus;
 use huanxin_domain::lifecycle::{self, Facts};
+use huanxin_domain::review::TaskInput;
 use huanxin_store::acceptance::Acceptance;
 use huanxin_store::assessment::Assessment;
 use huanxin_store::lifecycle::{EstateEvent, StepError};
+use huanxin_store::review::{RectificationSummary, ReviewPage, Task};
 use serde::{Deserialize, Serialize};
 
 impl From<StepError> for ApiError {
@@ -233,4 +235,65 @@ pub async fn sign_acceptance(
         ApiError::field("signatory", &req.signatory, "must be contractor, supervisor, designer, bureau, street, community or residents")
     })?;
     Ok(Json(st.db.sign_acceptance(&cu.actor(), cu.role, &cu.scope, id, signatory, req.agree, &req.note).await?))
+}
+
+/// The review's summary and the findings to rectify.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ReviewRequest {
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub tasks: Vec<TaskInput>,
+}
+
+/// How the fix was checked.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CloseTask {
+    pub note: String,
+}
+
+/// An estate's six-month review: due date, state, the review and its rectification tasks.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/review", tag = "lifecycle", params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 404)))]
+pub async fn review(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<ReviewPage>, ApiError> {
+    Ok(Json(st.db.review(&cu.scope, id).await?))
+}
+
+/// Records the review of an accepted estate with its findings as rectification tasks.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/review", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = ReviewRequest, responses((status = 201, body = Object), (status = 409), (status = 422)))]
+pub async fn hold_review(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<ReviewRequest>,
+) -> Result<(axum::http::StatusCode, Json<ReviewPage>), ApiError> {
+    let page = st.db.hold_review(&cu.actor(), &cu.scope, id, &req.summary, &req.tasks).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(page)))
+}
+
+/// Closes a rectification task (not by its owner).
+#[utoipa::path(post, path = "/api/v1/rectifications/{id}/close", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = CloseTask, responses((status = 200, body = Object), (status = 409), (status = 422)))]
+pub async fn close_task(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<CloseTask>,
+) -> Result<Json<Task>, ApiError> {
+    Ok(Json(st.db.close_task(&cu.actor(), &cu.scope, id, &req.note).await?))
+}
+
+/// Rectification in the caller's region: tasks, closed, overdue, supervised open, closure rate.
+#[utoipa::path(get, path = "/api/v1/rectifications/summary", tag = "lifecycle", responses((status = 200, body = Object)))]
+pub async fn rectification_summary(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+) -> Result<Json<RectificationSummary>, ApiError> {
+    Ok(Json(st.db.rectification_summary(&cu.scope).await?))
 }

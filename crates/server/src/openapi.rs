@@ -27,6 +27,7 @@ use utoipa::OpenApi;
         crate::schemes::menu, crate::schemes::set_menu_item, crate::schemes::show, crate::schemes::save_draft, crate::schemes::issue,
         crate::schemes::version, crate::schemes::diff, crate::schemes::export_xlsx,
         crate::lifecycle::acceptance, crate::lifecycle::open_acceptance, crate::lifecycle::sign_acceptance,
+        crate::lifecycle::review, crate::lifecycle::hold_review, crate::lifecycle::close_task, crate::lifecycle::rectification_summary,
     ),
     components(schemas(crate::auth::LoginRequest, crate::auth::LoginResponse, crate::auth::Me, crate::estates::EstateView,
         crate::estates::EstatePage, crate::estates::ImportResult, crate::accounts::CreateUser, crate::accounts::NewPassword,
@@ -34,7 +35,8 @@ use utoipa::OpenApi;
         crate::lifecycle::AssessmentRequest, crate::ranking::RankingRequest, crate::ranking::RankingPage,
         crate::plans::PlanRequest, crate::plans::PlanPage, crate::plans::AddEstates, crate::projects::ProjectPage,
         crate::projects::StartApproval, crate::projects::FinishStep, crate::projects::LateSteps, crate::schemes::MenuPage,
-        crate::schemes::DraftRequest, crate::schemes::IssueRequest, crate::schemes::SchemeDiff, crate::lifecycle::OpenAcceptance, crate::lifecycle::SignRequest)),
+        crate::schemes::DraftRequest, crate::schemes::IssueRequest, crate::schemes::SchemeDiff, crate::lifecycle::OpenAcceptance, crate::lifecycle::SignRequest,
+        crate::lifecycle::ReviewRequest, crate::lifecycle::CloseTask)),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = [])),
 )]

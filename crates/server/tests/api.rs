@@ -28,6 +28,7 @@ both_engines!(
     schemes_from_the_menu_in_versions,
     acceptance_needs_every_party_signed_by_its_own_accounts,
     import_report_is_capped,
+    review_and_rectification_to_closure,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -1049,4 +1050,84 @@ async fn import_report_is_capped(app: &TestApp) {
     assert_eq!(rows.len(), 1_001);
     assert_eq!(rows[0]["row"], 2);
     assert_eq!(rows[1_000]["reason"], "and 500 more problems");
+}
+
+/// The six-month review of an accepted estate: refused before acceptance; due six months after it;
+/// findings become tasks with an owner and a deadline; an owner cannot close their own task; the
+/// region's closure rate; the lifecycle waits for every task to close.
+async fn review_and_rectification_to_closure(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let (_, list) = c.get("/api/v1/estates?sort=id&per_page=1&page=3").await;
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/estates/{id}/review");
+    let (s, r) = c.post(&path, json!({"summary": "回头看", "tasks": []})).await;
+    assert_eq!(s, 409, "not accepted yet: {r}");
+    // Construction is not built yet, so the estate is put at "accepted" in the database, as its
+    // acceptance would, nearly six months ago (the review comes due in about ten days).
+    let today = chrono::Utc::now().date_naive();
+    let accepted = today.checked_sub_months(chrono::Months::new(6)).unwrap() + chrono::Duration::days(10);
+    app.db.execute("UPDATE estates SET status = 'accepted' WHERE id = $1", vec![id.into()]).await.unwrap();
+    app.db
+        .execute(
+            "INSERT INTO estate_events (estate_id, from_status, to_status, note, username, at) VALUES ($1, 'completed', 'accepted', '', 'test', $2)",
+            vec![id.into(), format!("{accepted}T08:00:00.000Z").into()],
+        )
+        .await
+        .unwrap();
+    let (s, page) = c.get(&path).await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["state"], "due_soon", "{page}");
+    assert_eq!(page["due_on"], accepted.checked_add_months(chrono::Months::new(6)).unwrap().to_string());
+
+    let day = |n: i64| (today + chrono::Duration::days(n)).to_string();
+    let (s, r) = c
+        .post(
+            &path,
+            json!({"tasks": [
+                {"finding": "雨水管渗漏", "owner": "contractor", "deadline": day(-1)},
+                {"finding": "扶手松动", "owner": "nobody-here", "deadline": day(5)}
+            ]}),
+        )
+        .await;
+    assert_eq!(s, 422, "{r}");
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["tasks[0].deadline", "tasks[1].owner"]);
+    let (s, page) = c
+        .post(
+            &path,
+            json!({"summary": "入户回访 120 户", "tasks": [
+                {"finding": "3号楼雨水管渗漏", "owner": "contractor", "deadline": day(20), "supervised": true},
+                {"finding": "楼道扶手松动", "owner": "county_staff", "deadline": day(5)}
+            ]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{page}");
+    assert_eq!(page["state"], "held");
+    assert_eq!(page["tasks"].as_array().unwrap().len(), 2);
+    assert_eq!(c.post(&path, json!({})).await.0, 409, "one review per estate");
+
+    let second = page["tasks"][1]["id"].as_i64().unwrap();
+    let close = format!("/api/v1/rectifications/{second}/close");
+    let (s, r) = app.client("county_staff").await.post(&close, json!({"note": "已修好"})).await;
+    assert_eq!(s, 409, "the owner does not close their own task: {r}");
+    assert_eq!(c.post(&close, json!({"note": " "})).await.0, 422);
+    let (s, t) = c.post(&close, json!({"note": "现场复核，扶手已加固"})).await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["closed_by"], "county_admin");
+    assert_eq!(c.post(&close, json!({"note": "again"})).await.0, 409);
+    assert_eq!(app.client("other_county_admin").await.post(&close, json!({"note": "x"})).await.0, 404);
+
+    let (_, sum) = c.get("/api/v1/rectifications/summary").await;
+    assert_eq!(sum["tasks"], 2, "{sum}");
+    assert_eq!(sum["closed"], 1);
+    assert_eq!(sum["supervised_open"], 1);
+    assert_eq!(sum["closure_rate_bp"], 5000);
+    let (_, other) = app.client("other_county_admin").await.get("/api/v1/rectifications/summary").await;
+    assert_eq!(other["tasks"], 0, "{other}");
+
+    let life = format!("/api/v1/estates/{id}/lifecycle");
+    let (s, r) = c.post(&life, json!({"to": "reviewed"})).await;
+    assert_eq!(s, 200, "the review was held: {r}");
+    let (_, l) = c.get(&life).await;
+    assert_eq!(l["blocked_by"], "1 rectification tasks are still open", "{l}");
 }

@@ -19,6 +19,7 @@ pub mod plans;
 pub mod projects;
 pub mod ranking;
 pub mod regions;
+pub mod review;
 pub mod schemes;
 
 pub use db::{Arg, Db, Engine, Tx};

@@ -31,7 +31,7 @@ pub enum StepError {
 
 impl Db {
     /// What the records of each stage say about one estate, for the lifecycle's guards. Stages whose
-    /// records Huanxin does not keep yet (notices, decisions, construction, review)
+    /// records Huanxin does not keep yet (notices, decisions, construction)
     /// report nothing done, so their steps are refused.
     pub async fn lifecycle_facts(&self, estate_id: i64) -> Result<Facts, StoreError> {
         let scored =
@@ -41,6 +41,7 @@ impl Db {
         let scheme_drafted = self.has_scheme(estate_id).await?;
         let (approvals_started, open_approvals) = self.approval_facts(estate_id).await?;
         let missing_signatures = self.missing_signatures(estate_id).await?;
+        let (review_held, open_rectifications) = self.review_facts(estate_id).await?;
         Ok(Facts {
             assessment_scored: scored > 0,
             ranked,
@@ -49,6 +50,8 @@ impl Db {
             approvals_started,
             open_approvals,
             missing_signatures,
+            review_held,
+            open_rectifications,
             ..Facts::default()
         })
     }

@@ -13,7 +13,34 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "projects, their parties and approvals", V6),
     (7, "the renovation menu and schemes", V7),
     (8, "acceptance and its signatures", V8),
+    (9, "the six-month review and rectification tasks", V9),
 ];
+
+/// The review (one per estate) and rectification tasks, with the community kept for region summaries.
+const V9: &str = r#"
+CREATE TABLE reviews (
+    id {ID},
+    estate_id BIGINT NOT NULL UNIQUE REFERENCES estates (id) ON DELETE CASCADE,
+    held_on TEXT NOT NULL,
+    held_by TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE rectifications (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    region_code TEXT NOT NULL,
+    finding TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    deadline TEXT NOT NULL,
+    supervised BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TEXT NOT NULL,
+    closed_by TEXT,
+    closed_at TEXT,
+    closing_note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX rectifications_estate ON rectifications (estate_id, id);
+CREATE INDEX rectifications_region ON rectifications (region_code);
+"#;
 
 /// Acceptance: one per estate, the parties required (comma-separated codes), and each account's signature.
 const V8: &str = r#"
