@@ -1122,6 +1122,12 @@ async fn review_and_rectification_to_closure(app: &TestApp) {
     assert_eq!(sum["closed"], 1);
     assert_eq!(sum["supervised_open"], 1);
     assert_eq!(sum["closure_rate_bp"], 5000);
+    let streets = sum["by_region"].as_array().unwrap();
+    assert_eq!(streets.len(), 1, "{sum}");
+    assert_eq!(streets[0]["region_code"].as_str().unwrap().len(), 12);
+    assert!(streets[0]["region_code"].as_str().unwrap().starts_with("350521"), "a street of the county: {sum}");
+    assert!(!streets[0]["name"].as_str().unwrap().is_empty(), "{sum}");
+    assert_eq!(streets[0]["tasks"], 2);
     let (_, other) = app.client("other_county_admin").await.get("/api/v1/rectifications/summary").await;
     assert_eq!(other["tasks"], 0, "{other}");
 

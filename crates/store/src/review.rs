@@ -42,7 +42,8 @@ pub struct ReviewPage {
     pub tasks: Vec<Task>,
 }
 
-/// Rectification in a region: how many tasks, closed, overdue, and the closure rate.
+/// Rectification in a region: how many tasks, closed, overdue, and the closure rate; and the same
+/// for each region one level down.
 #[derive(Debug, Clone, Serialize)]
 pub struct RectificationSummary {
     pub tasks: i64,
@@ -50,7 +51,23 @@ pub struct RectificationSummary {
     pub overdue: i64,
     pub supervised_open: i64,
     pub closure_rate_bp: i64,
+    pub by_region: Vec<RegionRectification>,
 }
+
+/// One region's line of the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionRectification {
+    pub region_code: String,
+    pub name: String,
+    pub tasks: i64,
+    pub closed: i64,
+    pub overdue: i64,
+    pub closure_rate_bp: i64,
+}
+
+const COUNTS: &str = "COUNT(*), COALESCE(SUM(CASE WHEN r.closed_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
+    COALESCE(SUM(CASE WHEN r.closed_at IS NULL AND r.deadline < $1 THEN 1 ELSE 0 END), 0), \
+    COALESCE(SUM(CASE WHEN r.closed_at IS NULL AND r.supervised THEN 1 ELSE 0 END), 0)";
 
 const TASK_COLS: &str = "id, estate_id, finding, owner, deadline, supervised, closed_by, closed_at, closing_note";
 
@@ -205,19 +222,47 @@ impl Db {
     pub async fn rectification_summary(&self, scope: &Scope) -> Result<RectificationSummary, StoreError> {
         let mut args = crate::args![today().to_string()];
         let sc = scope_clause(scope, &mut args).replace("e.community_code", "r.region_code").replace("e.id", "r.estate_id");
-        let (tasks, closed, overdue, supervised_open): (i64, i64, i64, i64) = self
-            .fetch_one(
-                &format!(
-                    "SELECT COUNT(*), \
-                     COALESCE(SUM(CASE WHEN r.closed_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
-                     COALESCE(SUM(CASE WHEN r.closed_at IS NULL AND r.deadline < $1 THEN 1 ELSE 0 END), 0), \
-                     COALESCE(SUM(CASE WHEN r.closed_at IS NULL AND r.supervised THEN 1 ELSE 0 END), 0) \
-                     FROM rectifications r WHERE {sc}"
-                ),
-                args,
-            )
-            .await?;
-        Ok(RectificationSummary { tasks, closed, overdue, supervised_open, closure_rate_bp: rules::closure_rate_bp(closed, tasks) })
+        let (tasks, closed, overdue, supervised_open): (i64, i64, i64, i64) =
+            self.fetch_one(&format!("SELECT {COUNTS} FROM rectifications r WHERE {sc}"), args.clone()).await?;
+        // One level down from the caller's region (a county sees its streets); none for attached accounts.
+        let child_len = match scope {
+            Scope::Region(rc) => [2usize, 4, 6, 9, 12].into_iter().find(|l| *l > rc.prefix().len()),
+            Scope::Attached { .. } => None,
+        };
+        let mut by_region = Vec::new();
+        if let Some(len) = child_len {
+            let rows: Vec<(String, i64, i64, i64, i64)> = self
+                .fetch_all(
+                    &format!(
+                        "SELECT SUBSTR(r.region_code, 1, {len}) AS part, {COUNTS} FROM rectifications r WHERE {sc} \
+                         GROUP BY SUBSTR(r.region_code, 1, {len}) ORDER BY part"
+                    ),
+                    args,
+                )
+                .await?;
+            let codes: Vec<String> = rows.iter().map(|r| format!("{:0<12}", r.0)).collect();
+            let names = self.region_names(&codes).await?;
+            by_region = rows
+                .into_iter()
+                .zip(codes)
+                .map(|((_, tasks, closed, overdue, _), code)| RegionRectification {
+                    name: names.get(&code).cloned().unwrap_or_default(),
+                    region_code: code,
+                    tasks,
+                    closed,
+                    overdue,
+                    closure_rate_bp: rules::closure_rate_bp(closed, tasks),
+                })
+                .collect();
+        }
+        Ok(RectificationSummary {
+            tasks,
+            closed,
+            overdue,
+            supervised_open,
+            closure_rate_bp: rules::closure_rate_bp(closed, tasks),
+            by_region,
+        })
     }
 
     /// The lifecycle's review facts: whether the review was held, and its tasks still open.

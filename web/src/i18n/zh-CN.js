@@ -36,6 +36,6 @@ export default {
   users: { title: '用户管理', username: '用户名', displayName: '姓名', role: '角色', region: '区划代码', phone: '手机', created: '创建时间', add: '新增用户', password: '初始密码', created_ok: '已创建' },
   roles: { ministry_admin: '部级管理员', ministry_staff: '部级工作人员', province_admin: '省级管理员', province_staff: '省级工作人员', city_admin: '市级管理员', city_staff: '市级工作人员', county_admin: '县级管理员', county_staff: '县级工作人员', street_staff: '街道工作人员', community_staff: '社区工作人员', designer: '设计单位', contractor: '施工单位', supervisor: '监理单位', property_company: '物业公司', grid_worker: '网格员', resident: '居民' },
   audit: { title: '操作日志', at: '时间', user: '操作人', action: '操作', entity: '对象', entityId: '对象编号', before: '修改前', after: '修改后', from: '开始', to: '结束' },
-  dashboard: { title: '总览', estates: '小区', households: '户数', buildings: '楼栋', eligible: '符合改造条件', byDecade: '按建成年代', byStatus: '按改造阶段', rectification: '回头看整改', rectTasks: '整改任务 {n} 项', rectClosed: '已销号 {n} 项', rectOverdue: '逾期 {n} 项', rectSupervised: '督办未销号 {n} 项', rectRate: '闭环率' },
+  dashboard: { title: '总览', estates: '小区', households: '户数', buildings: '楼栋', eligible: '符合改造条件', byDecade: '按建成年代', byStatus: '按改造阶段', rectification: '回头看整改', rectTasks: '整改任务 {n} 项', rectClosed: '已销号 {n} 项', rectOverdue: '逾期 {n} 项', rectSupervised: '督办未销号 {n} 项', rectRate: '闭环率', rectTasksCol: '任务', rectClosedCol: '已销号', rectOverdueCol: '逾期' },
   errors: { generic: '操作失败', forbidden: '您的角色无权进行此操作' },
 }
