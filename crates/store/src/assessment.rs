@@ -51,12 +51,7 @@ impl Db {
         let Ok(code) = RegionCode::parse(community_code) else {
             return Ok(list);
         };
-        let mut chain: Vec<String> = vec!["000000000000".into()];
-        for len in [2, 4, 6, 9, 12] {
-            let p = &code.as_str()[..len];
-            chain.push(format!("{p:0<12}"));
-        }
-        for region in chain {
+        for region in crate::regions::enclosing_regions(&code) {
             let rows: Vec<ChecklistRow> = self
                 .fetch_all(
                     "SELECT code, level, label_zh, label_en, weight, active FROM checklist_items WHERE region_code = $1 ORDER BY id",

@@ -16,7 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "the six-month review and rectification tasks", V9),
 ];
 
-/// The review (one per estate) and rectification tasks, with the community kept for region summaries.
+/// The review (one per estate) and rectification tasks.
 const V9: &str = r#"
 CREATE TABLE reviews (
     id {ID},
@@ -28,7 +28,6 @@ CREATE TABLE reviews (
 CREATE TABLE rectifications (
     id {ID},
     estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
-    region_code TEXT NOT NULL,
     finding TEXT NOT NULL,
     owner TEXT NOT NULL,
     deadline TEXT NOT NULL,
@@ -39,7 +38,6 @@ CREATE TABLE rectifications (
     closing_note TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX rectifications_estate ON rectifications (estate_id, id);
-CREATE INDEX rectifications_region ON rectifications (region_code);
 "#;
 
 /// Acceptance: one per estate, the parties required (comma-separated codes), and each account's signature.

@@ -143,3 +143,30 @@ impl crate::db::Tx {
         Ok(out)
     }
 }
+
+/// The regions whose settings apply in `region` (menu prices, checklist changes), broadest first:
+/// the country, then from the province down to the region itself.
+pub(crate) fn enclosing_regions(region: &RegionCode) -> Vec<String> {
+    let mut chain = vec![RegionCode::country().as_str().to_string()];
+    chain.extend(
+        [2, 4, 6, 9, 12].into_iter().filter(|len| *len <= region.prefix().len()).map(|len| format!("{:0<12}", &region.as_str()[..len])),
+    );
+    chain
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[test]
+    fn a_region_gets_the_settings_of_every_enclosing_region() {
+        let rc = RegionCode::parse("350521100001").unwrap();
+        assert_eq!(
+            enclosing_regions(&rc),
+            ["000000000000", "350000000000", "350500000000", "350521000000", "350521100000", "350521100001"]
+        );
+        let county = RegionCode::parse("350521000000").unwrap();
+        assert_eq!(enclosing_regions(&county), ["000000000000", "350000000000", "350500000000", "350521000000"]);
+        assert_eq!(enclosing_regions(&RegionCode::country()), ["000000000000"]);
+    }
+}

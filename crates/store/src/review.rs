@@ -69,6 +69,8 @@ const COUNTS: &str = "COUNT(*), COALESCE(SUM(CASE WHEN r.closed_at IS NOT NULL T
     COALESCE(SUM(CASE WHEN r.closed_at IS NULL AND r.deadline < $1 THEN 1 ELSE 0 END), 0), \
     COALESCE(SUM(CASE WHEN r.closed_at IS NULL AND r.supervised THEN 1 ELSE 0 END), 0)";
 
+const TASKS_IN_SCOPE: &str = "rectifications r JOIN estates e ON e.id = r.estate_id";
+
 const TASK_COLS: &str = "id, estate_id, finding, owner, deadline, supervised, closed_by, closed_at, closing_note";
 
 fn today() -> chrono::NaiveDate {
@@ -137,9 +139,20 @@ impl Db {
                 }
             }
         }
+        let owners: Vec<&str> = tasks.iter().map(|t| t.owner.trim()).filter(|o| !o.is_empty()).collect();
+        let mut known = std::collections::HashSet::new();
+        if !owners.is_empty() {
+            let ph: Vec<String> = (1..=owners.len()).map(|i| format!("${i}")).collect();
+            let rows: Vec<(String,)> = self
+                .fetch_all(
+                    &format!("SELECT username FROM users WHERE username IN ({})", ph.join(",")),
+                    owners.iter().map(|o| crate::Arg::from(*o)).collect(),
+                )
+                .await?;
+            known.extend(rows.into_iter().map(|r| r.0));
+        }
         for (i, t) in tasks.iter().enumerate() {
-            let known = self.scalar("SELECT COUNT(*) FROM users WHERE username = $1", crate::args![t.owner.trim()]).await?;
-            if known == 0 && !t.owner.trim().is_empty() {
+            if !t.owner.trim().is_empty() && !known.contains(t.owner.trim()) {
                 problems.push(&format!("tasks[{i}].owner"), &t.owner, "is not an account");
             }
         }
@@ -155,17 +168,9 @@ impl Db {
         .await?;
         for (t, deadline) in tasks.iter().zip(&deadlines) {
             tx.execute(
-                "INSERT INTO rectifications (estate_id, region_code, finding, owner, deadline, supervised, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                crate::args![
-                    estate_id,
-                    estate.community_code.as_str(),
-                    t.finding.trim(),
-                    t.owner.trim(),
-                    deadline.to_string(),
-                    t.supervised,
-                    now.clone()
-                ],
+                "INSERT INTO rectifications (estate_id, finding, owner, deadline, supervised, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                crate::args![estate_id, t.finding.trim(), t.owner.trim(), deadline.to_string(), t.supervised, now.clone()],
             )
             .await?;
         }
@@ -221,9 +226,10 @@ impl Db {
     /// Rectification in the caller's scope: totals, overdue and supervised open tasks, closure rate.
     pub async fn rectification_summary(&self, scope: &Scope) -> Result<RectificationSummary, StoreError> {
         let mut args = crate::args![today().to_string()];
-        let sc = scope_clause(scope, &mut args).replace("e.community_code", "r.region_code").replace("e.id", "r.estate_id");
+        // Tasks are scoped through their estate, like every estate query.
+        let sc = scope_clause(scope, &mut args);
         let (tasks, closed, overdue, supervised_open): (i64, i64, i64, i64) =
-            self.fetch_one(&format!("SELECT {COUNTS} FROM rectifications r WHERE {sc}"), args.clone()).await?;
+            self.fetch_one(&format!("SELECT {COUNTS} FROM {TASKS_IN_SCOPE} WHERE {sc}"), args.clone()).await?;
         // One level down from the caller's region (a county sees its streets); none for attached accounts.
         let child_len = match scope {
             Scope::Region(rc) => [2usize, 4, 6, 9, 12].into_iter().find(|l| *l > rc.prefix().len()),
@@ -234,8 +240,8 @@ impl Db {
             let rows: Vec<(String, i64, i64, i64, i64)> = self
                 .fetch_all(
                     &format!(
-                        "SELECT SUBSTR(r.region_code, 1, {len}) AS part, {COUNTS} FROM rectifications r WHERE {sc} \
-                         GROUP BY SUBSTR(r.region_code, 1, {len}) ORDER BY part"
+                        "SELECT SUBSTR(e.community_code, 1, {len}) AS part, {COUNTS} FROM {TASKS_IN_SCOPE} WHERE {sc} \
+                         GROUP BY SUBSTR(e.community_code, 1, {len}) ORDER BY part"
                     ),
                     args,
                 )

@@ -6,6 +6,7 @@ use crate::audit::{Actor, Change};
 use crate::db::Db;
 use crate::error::StoreError;
 use crate::plans::region_in_scope;
+use crate::regions::enclosing_regions;
 use huanxin_domain::access::Scope;
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::schemes::{self as rules, Category, Estimate, MenuItem, Payer, SchemeItem, SchemeItemInput, Stage};
@@ -67,21 +68,11 @@ struct ItemRow {
 
 const VERSION_COLS: &str = "id, version_no, stage, total_fen, items, saved_by, saved_at";
 
-/// The regions whose menu changes apply in `region`: the country (the ministry's changes), then
-/// from the province down to itself.
-fn region_chain(region: &RegionCode) -> Vec<String> {
-    let mut chain = vec![RegionCode::country().as_str().to_string()];
-    chain.extend(
-        [2, 4, 6, 9, 12].into_iter().filter(|len| *len <= region.prefix().len()).map(|len| format!("{:0<12}", &region.as_str()[..len])),
-    );
-    chain
-}
-
 impl Db {
     /// The menu in force in a region (a community gets its county's, city's and province's changes).
     pub async fn menu_for(&self, region: &RegionCode) -> Result<Vec<MenuItem>, StoreError> {
         let mut levels = Vec::new();
-        for code in region_chain(region) {
+        for code in enclosing_regions(region) {
             let rows: Vec<MenuRow> = self
                 .fetch_all(
                     "SELECT code, category, name, unit, unit_price_fen, payer, active FROM menu_items WHERE region_code = $1 ORDER BY code",
@@ -345,18 +336,4 @@ async fn copy_items(tx: &mut crate::Tx, version_id: i64, items: &[SchemeItem]) -
     )
     .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_community_gets_the_changes_of_every_enclosing_region() {
-        let rc = RegionCode::parse("350521100001").unwrap();
-        assert_eq!(region_chain(&rc), ["000000000000", "350000000000", "350500000000", "350521000000", "350521100000", "350521100001"]);
-        let county = RegionCode::parse("350521000000").unwrap();
-        assert_eq!(region_chain(&county), ["000000000000", "350000000000", "350500000000", "350521000000"]);
-        assert_eq!(region_chain(&RegionCode::country()), ["000000000000"]);
-    }
 }
