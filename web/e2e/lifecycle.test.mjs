@@ -177,3 +177,68 @@ test('the bureau opens an acceptance and signs for its own party; the rest stay 
   assert.match(await page.textContent('[data-test=acceptance]'), /county_admin.*同意.*资料齐全，同意验收/)
   await page.context().close()
 })
+
+test('a site photo is filed in the estate archive and shows as a picture; a file that is not what its name says is refused', async () => {
+  const page = await signIn(browser, 'county_admin')
+  const id = await page.evaluate(async () => {
+    const res = await fetch('/api/v1/estates?sort=id&per_page=1&page=10')
+    return (await res.json()).items[0].id
+  })
+  await page.goto(`${BASE}/estates/${id}`)
+  await page.waitForSelector('[data-test=archive]')
+  // A real picture to file: a piece of the page itself.
+  const photo = await page.screenshot({ clip: { x: 0, y: 0, width: 480, height: 300 } })
+  const pick = async (select, option) => {
+    await page.click(`[data-test=${select}]`)
+    await page.locator('.el-select-dropdown__item:visible', { hasText: option }).first().click()
+  }
+  await page.click('[data-test=archive-file]')
+  await pick('archive-section', '施工监理')
+  await pick('archive-kind', '施工过程照片')
+  await page.fill('input[data-test=archive-title]', '3号楼外墙保温施工')
+  await page.setInputFiles('[data-test=archive-input]', { name: 'site.png', mimeType: 'image/png', buffer: photo })
+  await page.click('[data-test=archive-submit]')
+  await page.waitForSelector('[data-test=section-construction] .thumb img')
+  assert.match(await page.textContent('[data-test=section-construction]'), /3号楼外墙保温施工.*施工过程照片.*county_admin/)
+  const loaded = await page.$eval('[data-test=section-construction] .thumb img', (img) => img.complete && img.naturalWidth > 0)
+  assert.ok(loaded, 'the thumbnail is the filed picture')
+
+  await page.click('[data-test=archive-file]')
+  await page.setInputFiles('[data-test=archive-input]', { name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('not a picture at all') })
+  await page.click('[data-test=archive-submit]')
+  await page.waitForSelector('.el-message--error')
+  assert.match(await page.textContent('.el-message--error'), /file: 文件名为 \.png，但内容不是 png 文件/)
+  await page.keyboard.press('Escape')
+  await page.locator('.el-message').first().waitFor({ state: 'detached' })
+  assert.equal(await page.locator('[data-test=section-construction] .doc').count(), 1, 'the refused file was not filed')
+  await page.locator('[data-test=archive]').screenshot({ path: `${SHOTS}/archive.png` })
+  await page.context().close()
+})
+
+test('the schedule is planned and reported on a Gantt chart; an inspection passes a checkpoint', async () => {
+  const page = await signIn(browser, 'county_admin')
+  const id = await page.evaluate(async () => {
+    const res = await fetch('/api/v1/estates?sort=id&per_page=1&page=11')
+    return (await res.json()).items[0].id
+  })
+  await page.goto(`${BASE}/estates/${id}`)
+  await page.waitForSelector('[data-test=construction]')
+  const day = (n) => new Date(Date.now() + n * 86400000).toISOString().slice(0, 10)
+  await page.fill('input[data-test=node-name]', '外墙保温')
+  await page.fill('[data-test=node-dates] input >> nth=0', day(-5))
+  await page.fill('[data-test=node-dates] input >> nth=1', day(20))
+  await page.keyboard.press('Enter')
+  await page.click('[data-test=node-add]')
+  await page.waitForSelector('[data-test=gantt] .row .planned')
+  assert.match(await page.textContent('[data-test=gantt]'), /外墙保温.*滞后/, 'planned to start five days ago, not started')
+  const row = page.locator('[data-test=gantt] .row').first()
+  await row.locator('.el-input-number input').fill('40')
+  await row.locator('button', { hasText: '报进度' }).click()
+  await page.waitForSelector('[data-test=gantt] .actual.in_progress')
+  assert.match(await page.textContent('[data-test=construction-progress]'), /40%/)
+  await page.click('[data-test=inspect-save]')
+  await page.waitForFunction(() => document.querySelector('[data-test=checkpoints]').textContent.includes('✓ 设计关'))
+  await page.locator('.el-message').first().waitFor({ state: 'detached' })
+  await page.locator('[data-test=construction]').screenshot({ path: `${SHOTS}/construction.png` })
+  await page.context().close()
+})

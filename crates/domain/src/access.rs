@@ -50,11 +50,16 @@ pub enum Permission {
     ManageMenu,
     /// Sign an estate's acceptance for one's own party.
     SignAcceptance,
+    /// File documents and photos in an estate's archive.
+    FileDocuments,
+    /// Work on construction: schedule and progress, inspections, design changes (each by its party;
+    /// `construction::may_*` say which).
+    RecordConstruction,
 }
 
 impl Permission {
     /// Every permission, in the order the API lists them.
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ReadRegistry,
         Permission::WriteRegistry,
         Permission::ManageUsers,
@@ -65,6 +70,8 @@ impl Permission {
         Permission::DraftScheme,
         Permission::ManageMenu,
         Permission::SignAcceptance,
+        Permission::FileDocuments,
+        Permission::RecordConstruction,
     ];
 }
 
@@ -161,6 +168,12 @@ impl Role {
             }
             // Which party each role signs for is `acceptance::Signatory::may_be_signed_by`.
             Permission::SignAcceptance => crate::acceptance::Signatory::ALL.iter().any(|s| s.may_be_signed_by(self)),
+            // The desks and the three parties of a project file its papers and site photos.
+            Permission::FileDocuments => self.is_government_desk() || matches!(self, Role::Designer | Role::Contractor | Role::Supervisor),
+            Permission::RecordConstruction => {
+                (self.is_government_desk() && self != Role::CommunityStaff)
+                    || matches!(self, Role::Designer | Role::Contractor | Role::Supervisor)
+            }
         }
     }
 }

@@ -17,8 +17,8 @@ pub fn is_eligible(build_year: i64, before_year: i64) -> bool {
     build_year < before_year
 }
 
-/// Where an estate stands in its renewal (DESIGN.md, "The life of one estate").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Where an estate stands in its renewal (DESIGN.md, "The life of one estate"); ordered as the life goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EstateStatus {
     Surveyed,

@@ -5,8 +5,10 @@
 pub mod acceptance;
 pub mod access;
 pub mod approvals;
+pub mod archive;
 pub mod assessment;
 pub mod calendar;
+pub mod construction;
 pub mod error;
 pub mod estates;
 pub mod geo;

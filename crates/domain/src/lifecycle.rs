@@ -27,6 +27,8 @@ pub struct Facts {
     pub construction_started: bool,
     /// Schedule nodes not yet finished.
     pub open_schedule_nodes: u32,
+    /// Checkpoints before completion (design, team selection, material entry, site control) not yet passed.
+    pub checkpoints_missing: Vec<String>,
     /// Acceptance signatories who have not signed.
     pub missing_signatures: Vec<String>,
     /// The six-month review has been held.
@@ -83,7 +85,10 @@ pub fn check(from: EstateStatus, to: EstateStatus, f: &Facts) -> Result<(), Refu
         Approved if !f.approvals_started => Err(Refusal::Guard("no approval has been started for a project of this estate".into())),
         Approved => need(f.open_approvals == 0, &format!("{} approval steps are still open", f.open_approvals)),
         InConstruction => need(f.construction_started, "no construction start is recorded"),
-        Completed => need(f.open_schedule_nodes == 0, &format!("{} schedule nodes are not finished", f.open_schedule_nodes)),
+        Completed if f.open_schedule_nodes > 0 => Err(Refusal::Guard(format!("{} schedule nodes are not finished", f.open_schedule_nodes))),
+        Completed => {
+            need(f.checkpoints_missing.is_empty(), &format!("inspections not passed yet at: {}", f.checkpoints_missing.join(", ")))
+        }
         Accepted => need(f.missing_signatures.is_empty(), &format!("not signed yet by: {}", f.missing_signatures.join(", "))),
         Reviewed => need(f.review_held, "the six-month review has not been held"),
         InUpkeep => need(f.open_rectifications == 0, &format!("{} rectification tasks are still open", f.open_rectifications)),

@@ -1013,7 +1013,7 @@ fn with_headers(rows: Vec<RowError>, columns: &[Column]) -> ApiError {
     )
 }
 
-fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
+pub(crate) fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::TooLarge("the file is larger than the upload limit".into())
     } else {

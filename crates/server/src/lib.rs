@@ -4,8 +4,10 @@
 //! except sign-in and health passes through [`auth::authenticate`], which fixes the caller's scope.
 
 pub mod accounts;
+pub mod archive;
 pub mod audit;
 pub mod auth;
+pub mod construction;
 pub mod demo;
 pub mod error;
 pub mod estates;
@@ -194,7 +196,12 @@ pub fn router(st: AppState) -> Router {
             .route("/estates/{id}/scheme/export.xlsx", get(schemes::export_xlsx))
             .route("/estates/{id}/acceptance", get(lifecycle::acceptance))
             .route("/estates/{id}/review", get(lifecycle::review))
-            .route("/rectifications/summary", get(lifecycle::rectification_summary)),
+            .route("/rectifications/summary", get(lifecycle::rectification_summary))
+            .route("/estates/{id}/archive", get(archive::show))
+            .route("/estates/{id}/archive/export.zip", get(archive::export_zip))
+            .route("/documents/{id}/file", get(archive::file))
+            .route("/estates/{id}/construction", get(construction::show))
+            .route("/projects/{id}/progress", get(construction::project_progress)),
         Permission::ReadRegistry,
     );
     let assess = with_permission(
@@ -220,6 +227,16 @@ pub fn router(st: AppState) -> Router {
     );
     let draft =
         with_permission(Router::new().route("/estates/{id}/scheme", axum::routing::put(schemes::save_draft)), Permission::DraftScheme);
+    let file = with_permission(Router::new().route("/estates/{id}/archive", post(archive::file_document)), Permission::FileDocuments);
+    let build = with_permission(
+        Router::new()
+            .route("/estates/{id}/construction/nodes", post(construction::add_node))
+            .route("/schedule-nodes/{id}", axum::routing::put(construction::report_progress))
+            .route("/estates/{id}/construction/inspections", post(construction::inspect))
+            .route("/estates/{id}/construction/design-changes", post(construction::request_change))
+            .route("/design-changes/{id}/deliver", post(construction::deliver_change)),
+        Permission::RecordConstruction,
+    );
     let sign = with_permission(
         Router::new().route("/estates/{id}/acceptance/signatures", post(lifecycle::sign_acceptance)),
         Permission::SignAcceptance,
@@ -261,6 +278,8 @@ pub fn router(st: AppState) -> Router {
         .merge(draft)
         .merge(menu)
         .merge(sign)
+        .merge(file)
+        .merge(build)
         .merge(me)
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
     let api = Router::new()

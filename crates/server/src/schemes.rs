@@ -181,10 +181,20 @@ pub async fn export_xlsx(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let estate = st.db.get_estate(&cu.scope, id).await?;
-    let no = q.version.unwrap_or(0);
-    let sheet = st.db.scheme_version(&cu.scope, id, no).await?;
-    let buildings = st.db.list_buildings(&cu.scope, id).await?;
+    let (bytes, name) = scheme_xlsx(&st.db, &cu.scope, id, q.version.unwrap_or(0)).await?;
+    Ok(attachment(bytes, XLSX, &name))
+}
+
+/// The scheme sheet of version `no` (0: the draft) as xlsx, and its file name; the archive files it too.
+pub(crate) async fn scheme_xlsx(
+    db: &huanxin_store::Db,
+    scope: &huanxin_domain::access::Scope,
+    id: i64,
+    no: i64,
+) -> Result<(Vec<u8>, String), ApiError> {
+    let estate = db.get_estate(scope, id).await?;
+    let sheet = db.scheme_version(scope, id, no).await?;
+    let buildings = db.list_buildings(scope, id).await?;
     let building_name = |b: Option<i64>| match b {
         None => "全小区".to_string(),
         Some(b) => buildings.iter().find(|x| x.id == b).map(|x| x.number.clone()).unwrap_or_else(|| b.to_string()),
@@ -221,5 +231,5 @@ pub async fn export_xlsx(
     rows.push(total_row("合计".into(), sheet.estimate.total_fen));
     let stage = sheet.version.as_ref().map(|v| v.stage.clone()).unwrap_or_else(|| "draft".into());
     let bytes = crate::tabular::write_xlsx("改造方案", &headers, &rows)?;
-    Ok(attachment(bytes, XLSX, &format!("改造方案-{}-{}-v{no}-{stage}.xlsx", estate.code, estate.name)))
+    Ok((bytes, format!("改造方案-{}-{}-v{no}-{stage}.xlsx", estate.code, estate.name)))
 }

@@ -29,6 +29,8 @@ both_engines!(
     acceptance_needs_every_party_signed_by_its_own_accounts,
     import_report_is_capped,
     review_and_rectification_to_closure,
+    archive_files_checked_documents_and_exports_a_zip,
+    construction_schedule_checkpoints_and_design_changes,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -1136,4 +1138,200 @@ async fn review_and_rectification_to_closure(app: &TestApp) {
     assert_eq!(s, 200, "the review was held: {r}");
     let (_, l) = c.get(&life).await;
     assert_eq!(l["blocked_by"], "1 rectification tasks are still open", "{l}");
+}
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+    0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63,
+    0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44,
+    0xAE, 0x42, 0x60, 0x82,
+];
+
+/// Documents are filed per section by the desks and the project's parties; a file that is not what
+/// its name says, a wrong section or kind are refused and change nothing; completeness counts
+/// uploads and the records Huanxin keeps; the zip holds every file and an index.
+async fn archive_files_checked_documents_and_exports_a_zip(app: &TestApp) {
+    let id = app.attached_estate;
+    let path = format!("/api/v1/estates/{id}/archive");
+    let c = app.client("county_admin").await;
+    let (s, a) = c.get(&path).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["sections"].as_array().unwrap().len(), 8);
+    assert_eq!(a["overall_bp"], 10000, "nothing is due for a surveyed estate: {a}");
+    assert!(a["sections"].as_array().unwrap().iter().all(|s| s["due"] == false));
+
+    let contractor = app.client("contractor").await;
+    let fields = [("section", "construction"), ("kind", "photos_during"), ("title", "3号楼外墙保温施工")];
+    let (s, d) = contractor.upload_form(&path, &fields, "site.png", PNG.to_vec()).await;
+    assert_eq!(s, 201, "{d}");
+    assert_eq!(d["content_type"], "image/png");
+    assert_eq!(d["size"], PNG.len());
+    assert_eq!(d["uploaded_by"], "contractor");
+    let doc = d["id"].as_i64().unwrap();
+
+    let (s, r) = contractor.upload_form(&path, &fields, "fake.png", b"not a picture at all".to_vec()).await;
+    assert_eq!(s, 422, "{r}");
+    assert_eq!(r["errors"][0]["field"], "file");
+    assert!(r["errors"][0]["reason"].as_str().unwrap().contains("not a png"), "{r}");
+    let (s, r) = contractor.upload_form(&path, &fields, "report.pdf", PNG.to_vec()).await;
+    assert_eq!(s, 422, "a PNG named .pdf: {r}");
+    let (s, r) = c.upload_form(&path, &[("section", "painting"), ("kind", "x")], "a.png", PNG.to_vec()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("section")), "{r}");
+    let (s, r) = c.upload_form(&path, &[("section", "plan"), ("kind", "photos_during")], "a.png", PNG.to_vec()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("kind")), "{r}");
+    let (s, _) = app.client("resident").await.upload_form(&path, &fields, "site.png", PNG.to_vec()).await;
+    assert_eq!(s, 403, "residents do not file in the archive");
+    let other = app.client("other_county_admin").await;
+    assert_eq!(other.upload_form(&path, &fields, "site.png", PNG.to_vec()).await.0, 404);
+    assert_eq!(other.get(&path).await.0, 404);
+    assert_eq!(other.get_bytes(&format!("/api/v1/documents/{doc}/file")).await.0, 404);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM documents", vec![]).await.unwrap(), 1, "refusals wrote nothing");
+
+    let (s, bytes) = c.get_bytes(&format!("/api/v1/documents/{doc}/file")).await;
+    assert_eq!((s, bytes.as_slice()), (200, PNG));
+
+    // Once assessed, the assessment section is due: the before photos filed, the report missing
+    // until the assessment is scored. The same picture filed twice is stored once.
+    app.db.execute("UPDATE estates SET status = 'assessed' WHERE id = $1", vec![id.into()]).await.unwrap();
+    let (s, _) = c.upload_form(&path, &[("section", "assessment"), ("kind", "photos_before")], "before.png", PNG.to_vec()).await;
+    assert_eq!(s, 201);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM files", vec![]).await.unwrap(), 1);
+    let (_, a) = c.get(&path).await;
+    let first = &a["sections"][0];
+    assert_eq!((first["section"].as_str(), first["due"].as_bool()), (Some("assessment"), Some(true)), "{a}");
+    assert_eq!(first["present"], 1);
+    assert_eq!(first["missing"], json!(["assessment_report"]));
+    assert_eq!(a["overall_bp"], 5000);
+    assert_eq!(a["sections"][5]["documents"][0]["title"], "3号楼外墙保温施工");
+
+    let (s, zip_bytes) = c.get_bytes(&format!("{path}/export.zip")).await;
+    assert_eq!(s, 200);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let names: Vec<String> = zip.file_names().map(|n| n.unwrap().to_string()).collect();
+    assert!(names.contains(&"档案目录.xlsx".to_string()), "{names:?}");
+    let photo = format!("06-施工监理/{doc:04}-site.png");
+    assert!(names.contains(&photo), "{names:?}");
+    let mut content = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name(&photo).unwrap(), &mut content).unwrap();
+    assert_eq!(content, PNG);
+    let mut index = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name("档案目录.xlsx").unwrap(), &mut index).unwrap();
+    use calamine::Reader;
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(index)).unwrap();
+    let sheet = book.worksheet_range("档案目录").unwrap();
+    let cells: Vec<String> = sheet.rows().flat_map(|r| r.iter().map(|c| c.to_string())).collect();
+    assert!(cells.contains(&"3号楼外墙保温施工".to_string()), "{cells:?}");
+    assert!(cells.iter().any(|c| c == "缺：体检报告"), "the index says what is missing: {cells:?}");
+
+    let (_, audit) = c.get("/api/v1/audit?action=file_document").await;
+    assert_eq!(audit["total"], 2, "{audit}");
+}
+
+/// Construction: the contractor plans and reports the schedule, the supervising engineer inspects,
+/// the designer delivers design changes within two working days; progress rolls up by weight; the
+/// estate is completed only with every node finished and the four checkpoints before completion passed.
+async fn construction_schedule_checkpoints_and_design_changes(app: &TestApp) {
+    let id = app.attached_estate;
+    let path = format!("/api/v1/estates/{id}/construction");
+    let nodes = format!("{path}/nodes");
+    let c = app.client("county_admin").await;
+    let contractor = app.client("contractor").await;
+    let (_, buildings) = c.get(&format!("/api/v1/estates/{id}/buildings")).await;
+    let building = buildings[0]["id"].as_i64().unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let day = |n: i64| (today + chrono::Duration::days(n)).to_string();
+
+    let (s, n1) = contractor
+        .post(
+            &nodes,
+            json!({"name": "外墙保温", "building_id": building, "planned_start": day(-10), "planned_end": day(10), "weight": 300}),
+        )
+        .await;
+    assert_eq!(s, 201, "{n1}");
+    assert_eq!(n1["state"], "late", "planned to start ten days ago and not started: {n1}");
+    let (s, n2) = c.post(&nodes, json!({"name": "雨污分流", "planned_start": day(1), "planned_end": day(30), "weight": 100})).await;
+    assert_eq!((s, n2["state"].as_str()), (201, Some("not_started")), "{n2}");
+    let (s, r) = contractor.post(&nodes, json!({"name": "x", "planned_start": day(5), "planned_end": day(1)})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("planned_end")), "a deadline before its start: {r}");
+    let (_, others) = c.get("/api/v1/estates?sort=id&per_page=1&page=5").await;
+    let foreign = others["items"][0]["id"].as_i64().unwrap();
+    assert_ne!(foreign, id);
+    let (_, fb) = c.get(&format!("/api/v1/estates/{foreign}/buildings")).await;
+    let (s, r) = c.post(&nodes, json!({"name": "x", "building_id": fb[0]["id"], "planned_start": day(1), "planned_end": day(2)})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("building_id")), "{r}");
+    assert_eq!(app.client("resident").await.post(&nodes, json!({})).await.0, 403);
+    assert_eq!(app.client("supervisor").await.post(&nodes, json!({"name": "x"})).await.0, 403, "the supervisor inspects, not plans");
+    assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);
+
+    let node1 = format!("/api/v1/schedule-nodes/{}", n1["id"]);
+    let (s, n) = contractor.put(&node1, json!({"progress_pct": 50})).await;
+    assert_eq!(s, 200, "{n}");
+    assert_eq!((n["actual_start"].as_str(), n["state"].as_str()), (Some(today.to_string().as_str()), Some("in_progress")));
+    let (s, r) = contractor.put(&node1, json!({"progress_pct": 120})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("progress_pct")));
+    let (_, page) = c.get(&path).await;
+    assert_eq!(page["progress"]["estate_bp"], 3750, "(300×50 + 100×0) / 400: {page}");
+    assert_eq!(page["progress"]["by_building"][1], json!([building, 5000]), "{page}");
+
+    // Inspections at the checkpoints: the supervising engineer, not the contractor; a failure says why.
+    let inspections = format!("{path}/inspections");
+    let supervisor = app.client("supervisor").await;
+    assert_eq!(contractor.post(&inspections, json!({"checkpoint": "design", "passed": true})).await.0, 403);
+    let (s, r) = supervisor.post(&inspections, json!({"checkpoint": "site_control", "passed": false})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("findings")), "{r}");
+    let (s, r) = supervisor.post(&inspections, json!({"checkpoint": "painting", "passed": true})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("checkpoint")));
+    let (s, i) = supervisor.post(&inspections, json!({"checkpoint": "design", "passed": true})).await;
+    assert_eq!((s, i["inspector"].as_str()), (201, Some("supervisor")), "{i}");
+    let (s, _) = supervisor.post(&inspections, json!({"checkpoint": "material_entry", "passed": false, "findings": "水泥无合格证"})).await;
+    assert_eq!(s, 201);
+
+    // The life of the estate: construction starts with the first progress; completion waits.
+    app.db.execute("UPDATE estates SET status = 'approved' WHERE id = $1", vec![id.into()]).await.unwrap();
+    let life = format!("/api/v1/estates/{id}/lifecycle");
+    let (s, r) = c.post(&life, json!({"to": "in_construction"})).await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = c.post(&life, json!({"to": "completed"})).await;
+    assert_eq!((s, r["detail"].as_str()), (409, Some("2 schedule nodes are not finished")), "{r}");
+    contractor.put(&node1, json!({"progress_pct": 100})).await;
+    let (s, n) = contractor.put(&format!("/api/v1/schedule-nodes/{}", n2["id"]), json!({"progress_pct": 100})).await;
+    assert_eq!((s, n["state"].as_str()), (200, Some("done")), "{n}");
+    let (s, r) = c.post(&life, json!({"to": "completed"})).await;
+    assert_eq!(
+        (s, r["detail"].as_str()),
+        (409, Some("inspections not passed yet at: team_selection, material_entry, site_control")),
+        "{r}"
+    );
+    for cp in ["team_selection", "material_entry", "site_control"] {
+        assert_eq!(supervisor.post(&inspections, json!({"checkpoint": cp, "passed": true})).await.0, 201);
+    }
+    let (s, r) = c.post(&life, json!({"to": "completed"})).await;
+    assert_eq!(s, 200, "{r}");
+    let (_, page) = c.get(&path).await;
+    assert_eq!(page["progress"]["estate_bp"], 10000);
+    assert_eq!(page["checkpoints"][2]["passed"], true, "passed at the second inspection: {page}");
+
+    // Design changes: due two working days after the request; delivered once, by the designer.
+    let (s, dc) = contractor.post(&format!("{path}/design-changes"), json!({"text": "3号楼雨棚改为钢结构"})).await;
+    assert_eq!(s, 201, "{dc}");
+    let cal = huanxin_domain::calendar::WorkCalendar::shipped().unwrap();
+    assert_eq!(dc["due_on"], cal.add_working_days(today, 2).to_string());
+    assert_eq!(dc["late"], false);
+    let deliver = format!("/api/v1/design-changes/{}/deliver", dc["id"]);
+    assert_eq!(contractor.post(&deliver, json!({"text": "x"})).await.0, 403);
+    let designer = app.client("designer").await;
+    assert_eq!(designer.post(&deliver, json!({"text": " "})).await.0, 422);
+    let (s, dc) = designer.post(&deliver, json!({"answer": "已出具变更图 B-3"})).await;
+    assert_eq!((s, dc["delivered_by"].as_str()), (200, Some("designer")), "{dc}");
+    assert_eq!(designer.post(&deliver, json!({"text": "again"})).await.0, 409);
+
+    // A project's progress is its estates' weighted by their schedules.
+    let (s, p) = c.post("/api/v1/projects", json!({"code": "P-C1", "name": "北关片区", "estate_ids": [id, foreign]})).await;
+    assert_eq!(s, 201, "{p}");
+    let (s, pp) = c.get(&format!("/api/v1/projects/{}/progress", p["project"]["id"])).await;
+    assert_eq!(s, 200, "{pp}");
+    assert_eq!(pp["progress_bp"], 10000, "the other estate has no schedule, so no weight: {pp}");
+    let line = pp["estates"].as_array().unwrap().iter().find(|e| e["estate_id"] == id).unwrap().clone();
+    assert_eq!((line["nodes"].as_i64(), line["late_nodes"].as_i64()), (Some(2), Some(0)), "{pp}");
 }

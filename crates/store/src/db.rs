@@ -23,6 +23,8 @@ pub enum Arg {
     F(Option<f64>),
     S(Option<String>),
     B(bool),
+    /// Bytes: BLOB on SQLite, BYTEA on PostgreSQL.
+    Bytes(Vec<u8>),
 }
 
 impl From<i64> for Arg {
@@ -86,6 +88,7 @@ macro_rules! bind_all {
                 Arg::F(v) => q.bind(v),
                 Arg::S(v) => q.bind(v),
                 Arg::B(v) => q.bind(v),
+                Arg::Bytes(v) => q.bind(v),
             };
         }
         q
@@ -237,6 +240,8 @@ fn csv_line(buf: &mut Vec<u8>, row: &[Arg]) {
             Arg::I(Some(v)) => write!(buf, "{v}"),
             Arg::F(Some(v)) => write!(buf, "{v}"),
             Arg::B(v) => write!(buf, "{}", if *v { "t" } else { "f" }),
+            // bytea's hex input form.
+            Arg::Bytes(v) => write!(buf, "\\x{}", hex::encode(v)),
             Arg::S(Some(s)) => {
                 buf.push(b'"');
                 for b in s.bytes() {

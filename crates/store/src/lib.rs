@@ -6,9 +6,11 @@
 pub mod acceptance;
 pub mod accounts;
 pub mod approvals;
+pub mod archive;
 pub mod assessment;
 pub mod audit;
 pub mod backup;
+pub mod construction;
 mod db;
 pub mod error;
 pub mod estates;

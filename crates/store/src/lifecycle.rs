@@ -31,7 +31,7 @@ pub enum StepError {
 
 impl Db {
     /// What the records of each stage say about one estate, for the lifecycle's guards. Stages whose
-    /// records Huanxin does not keep yet (notices, decisions, construction)
+    /// records Huanxin does not keep yet (notices, decisions)
     /// report nothing done, so their steps are refused.
     pub async fn lifecycle_facts(&self, estate_id: i64) -> Result<Facts, StoreError> {
         let scored =
@@ -42,6 +42,7 @@ impl Db {
         let (approvals_started, open_approvals) = self.approval_facts(estate_id).await?;
         let missing_signatures = self.missing_signatures(estate_id).await?;
         let (review_held, open_rectifications) = self.review_facts(estate_id).await?;
+        let (construction_started, open_schedule_nodes, checkpoints_missing) = self.construction_facts(estate_id).await?;
         Ok(Facts {
             assessment_scored: scored > 0,
             ranked,
@@ -52,6 +53,9 @@ impl Db {
             missing_signatures,
             review_held,
             open_rectifications,
+            construction_started,
+            open_schedule_nodes,
+            checkpoints_missing,
             ..Facts::default()
         })
     }

@@ -77,6 +77,20 @@ export const api = {
   holdReview: (id, body) => request('POST', `/api/v1/estates/${id}/review`, body),
   closeTask: (id, body) => request('POST', `/api/v1/rectifications/${id}/close`, body),
   rectificationSummary: () => request('GET', '/api/v1/rectifications/summary'),
+  construction: (id) => request('GET', `/api/v1/estates/${id}/construction`),
+  addScheduleNode: (id, body) => request('POST', `/api/v1/estates/${id}/construction/nodes`, body),
+  reportProgress: (nodeId, body) => request('PUT', `/api/v1/schedule-nodes/${nodeId}`, body),
+  inspect: (id, body) => request('POST', `/api/v1/estates/${id}/construction/inspections`, body),
+  requestDesignChange: (id, body) => request('POST', `/api/v1/estates/${id}/construction/design-changes`, body),
+  deliverDesignChange: (changeId, body) => request('POST', `/api/v1/design-changes/${changeId}/deliver`, body),
+  projectProgress: (id) => request('GET', `/api/v1/projects/${id}/progress`),
+  archive: (id) => request('GET', `/api/v1/estates/${id}/archive`),
+  fileDocument: (id, fields, file) => {
+    const form = new FormData()
+    for (const [k, v] of Object.entries(fields)) form.append(k, v)
+    form.append('file', file)
+    return request('POST', `/api/v1/estates/${id}/archive`, form, true)
+  },
   plans: () => request('GET', '/api/v1/plans'),
   plan: (id) => request('GET', `/api/v1/plans/${id}`),
   createPlan: (body) => request('POST', '/api/v1/plans', body),

@@ -5,6 +5,20 @@
 const PARTIES = { contractor: '施工单位', supervisor: '监理单位', designer: '设计单位', bureau: '住建部门', street: '街道', community: '社区', residents: '居民代表' }
 
 const RULES = [
+  [/^(\d+) schedule nodes are not finished$/, (m) => `还有 ${m[1]} 个施工节点未完成`],
+  [/^inspections not passed yet at: (.*)$/, (m) => `以下关口检查尚未通过：${m[1]}`],
+  [/^must not be before planned_start$/, () => '不能早于计划开始日期'],
+  [/^must not be before actual_start$/, () => '不能早于实际开始日期'],
+  [/^must not be in the future$/, () => '不能晚于今天'],
+  [/^only a node at 100% has finished$/, () => '进度达到 100% 才能填写完成日期'],
+  [/^is not a building of this estate$/, () => '不是本小区的楼栋'],
+  [/^say what failed$/, () => '未通过时请写明问题'],
+  [/^the name says \.(\w+) but the content is not a \w+ file$/, (m) => `文件名为 .${m[1]}，但内容不是 ${m[1]} 文件`],
+  [/^the name says \.(\w+) but the content is (.+)$/, (m) => `文件名为 .${m[1]}，但内容是 ${m[2]}`],
+  [/^files named \.(\w*) are not taken.*$/, (m) => `不接受 .${m[1]} 文件：请上传 jpg、png、webp、pdf、xlsx 或 docx`],
+  [/^the file is empty$/, () => '文件为空'],
+  [/^is not a kind of document filed in this section$/, () => '该阶段没有这一类文件'],
+  [/^is not a section of the archive$/, () => '不是档案的阶段'],
   [/^is required.*$/, () => '必填'],
   [/^must be between (-?\d+) and (-?\d+)(, and not 0)?$/, (m) => `应在 ${m[1]} 到 ${m[2]} 之间${m[3] ? '，且不为 0' : ''}`],
   [/^is not a whole number$/, () => '不是整数'],

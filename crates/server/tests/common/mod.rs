@@ -260,6 +260,20 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Posts a multipart form: text `fields` and the file as the field `file`.
+    pub async fn upload_form(&self, path: &str, fields: &[(&str, &str)], filename: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        let form = form.part("file", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()));
+        let res = self.req(reqwest::Method::POST, path).multipart(form).send().await.unwrap();
+        let s = res.status().as_u16();
+        (s, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
 /// Defines each test twice, once per engine: `name::sqlite` and `name::postgres`.
 #[macro_export]
 macro_rules! both_engines {

@@ -1,0 +1,297 @@
+//! One archive per estate (一小区一档案): every document and photo filed against the section of the
+//! estate's life it belongs to, a completeness checklist per section, and the check that an
+//! uploaded file is what its name claims.
+
+use crate::estates::EstateStatus;
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// A section of the archive, one per part of the estate's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    Assessment,
+    Plan,
+    Scheme,
+    Notice,
+    Decision,
+    Construction,
+    Acceptance,
+    Review,
+}
+
+impl Section {
+    /// Every section, in the order of the estate's life.
+    pub const ALL: [Section; 8] = [
+        Section::Assessment,
+        Section::Plan,
+        Section::Scheme,
+        Section::Notice,
+        Section::Decision,
+        Section::Construction,
+        Section::Acceptance,
+        Section::Review,
+    ];
+
+    /// The code used in storage and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Assessment => "assessment",
+            Section::Plan => "plan",
+            Section::Scheme => "scheme",
+            Section::Notice => "notice",
+            Section::Decision => "decision",
+            Section::Construction => "construction",
+            Section::Acceptance => "acceptance",
+            Section::Review => "review",
+        }
+    }
+
+    /// Parses the storage code.
+    pub fn parse(s: &str) -> Option<Section> {
+        Section::ALL.iter().copied().find(|x| x.as_str() == s.trim())
+    }
+
+    /// The Chinese name, used for folder names in the exported archive.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Section::Assessment => "01-体检评估",
+            Section::Plan => "02-计划立项",
+            Section::Scheme => "03-方案设计",
+            Section::Notice => "04-方案公示",
+            Section::Decision => "05-业主表决",
+            Section::Construction => "06-施工监理",
+            Section::Acceptance => "07-竣工验收",
+            Section::Review => "08-回头看",
+        }
+    }
+
+    /// The stage from which the section's documents are expected: before it they cannot exist yet.
+    pub fn due_from(self) -> EstateStatus {
+        match self {
+            Section::Assessment => EstateStatus::Assessed,
+            Section::Plan => EstateStatus::Approved,
+            Section::Scheme | Section::Notice | Section::Decision => EstateStatus::Decided,
+            Section::Construction => EstateStatus::Completed,
+            Section::Acceptance => EstateStatus::Accepted,
+            Section::Review => EstateStatus::Reviewed,
+        }
+    }
+}
+
+/// A record Huanxin keeps itself, which files a checklist item without an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemRecord {
+    /// The assessment with its score.
+    Assessment,
+    /// The final version of the scheme.
+    FinalScheme,
+    /// The acceptance with every required signature.
+    Acceptance,
+    /// The six-month review.
+    Review,
+}
+
+/// One line of the completeness checklist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChecklistItem {
+    pub section: Section,
+    /// Document kind code.
+    pub kind: &'static str,
+    pub name_zh: &'static str,
+    pub name_en: &'static str,
+    pub required: bool,
+    /// Filed by this record when Huanxin holds it.
+    pub record: Option<SystemRecord>,
+}
+
+const fn item(
+    section: Section,
+    kind: &'static str,
+    name_zh: &'static str,
+    name_en: &'static str,
+    required: bool,
+    record: Option<SystemRecord>,
+) -> ChecklistItem {
+    ChecklistItem { section, kind, name_zh, name_en, required, record }
+}
+
+/// Kind code of documents that fit no other line of a section.
+pub const OTHER: &str = "other";
+
+/// The national default checklist, drawn from the practice in POLICY §8 (滨州's one archive per
+/// estate, five checkpoints, residents' signatures, two rounds of notice, review within six months).
+pub const CHECKLIST: &[ChecklistItem] = &[
+    item(Section::Assessment, "assessment_report", "体检报告", "Assessment report", true, Some(SystemRecord::Assessment)),
+    item(Section::Assessment, "photos_before", "改造前照片", "Photos before renewal", true, None),
+    item(Section::Plan, "project_approval", "立项批复", "Project approval", true, None),
+    item(Section::Plan, "needs_survey", "居民需求调查", "Residents' needs survey", false, None),
+    item(Section::Scheme, "design_scheme", "设计方案（定稿）", "Final design scheme", true, Some(SystemRecord::FinalScheme)),
+    item(Section::Scheme, "drawings", "施工图", "Construction drawings", true, None),
+    item(Section::Notice, "notice_round_1", "第一轮公示照片", "Notice round 1, posted copy", true, None),
+    item(Section::Notice, "notice_round_2", "第二轮公示照片", "Notice round 2, posted copy", true, None),
+    item(Section::Notice, "opinions", "居民意见及答复", "Residents' opinions and answers", false, None),
+    item(Section::Decision, "vote_result", "业主表决结果", "Owners' vote result", true, None),
+    item(Section::Construction, "contract", "施工合同", "Construction contract", true, None),
+    item(Section::Construction, "supervision_log", "监理日志", "Supervision log", true, None),
+    item(Section::Construction, "material_entry", "材料进场记录", "Material entry records", true, None),
+    item(Section::Construction, "photos_during", "施工过程照片", "Photos during works", true, None),
+    item(Section::Construction, "design_change", "设计变更", "Design changes", false, None),
+    item(Section::Acceptance, "acceptance_record", "竣工验收记录", "Acceptance record", true, Some(SystemRecord::Acceptance)),
+    item(Section::Acceptance, "photos_after", "改造后照片", "Photos after renewal", true, None),
+    item(Section::Review, "review_report", "回头看报告", "Review report", true, Some(SystemRecord::Review)),
+    item(Section::Review, "rectification_evidence", "整改佐证照片", "Rectification evidence", false, None),
+];
+
+/// The checklist line of a kind within a section, or `None` for `other` and unknown kinds.
+pub fn checklist_item(section: Section, kind: &str) -> Option<&'static ChecklistItem> {
+    CHECKLIST.iter().find(|i| i.section == section && i.kind == kind)
+}
+
+/// True when documents of `kind` may be filed in `section`: a checklist line of it, or `other`.
+pub fn kind_fits(section: Section, kind: &str) -> bool {
+    kind == OTHER || checklist_item(section, kind).is_some()
+}
+
+/// How complete one section is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SectionCompleteness {
+    pub section: Section,
+    /// The estate has reached the stage from which the section is expected.
+    pub due: bool,
+    pub required: usize,
+    pub present: usize,
+    /// Required kinds neither uploaded nor filed by a record.
+    pub missing: Vec<&'static str>,
+}
+
+/// The archive's completeness per section: a required line counts as present when a document of
+/// its kind was filed in its section, or when the record that files it exists.
+pub fn completeness(status: EstateStatus, filed: &HashSet<(Section, String)>, records: &HashSet<SystemRecord>) -> Vec<SectionCompleteness> {
+    Section::ALL
+        .iter()
+        .map(|&section| {
+            let lines: Vec<&ChecklistItem> = CHECKLIST.iter().filter(|i| i.section == section && i.required).collect();
+            let missing: Vec<&'static str> = lines
+                .iter()
+                .filter(|i| !filed.contains(&(section, i.kind.to_string())) && !i.record.is_some_and(|r| records.contains(&r)))
+                .map(|i| i.kind)
+                .collect();
+            SectionCompleteness {
+                section,
+                due: status >= section.due_from(),
+                required: lines.len(),
+                present: lines.len() - missing.len(),
+                missing,
+            }
+        })
+        .collect()
+}
+
+/// The share of required lines present over the sections that are due, in basis points (10000 when
+/// nothing is due yet).
+pub fn overall_bp(sections: &[SectionCompleteness]) -> i64 {
+    let (required, present) = sections.iter().filter(|s| s.due).fold((0usize, 0usize), |(r, p), s| (r + s.required, p + s.present));
+    if required == 0 {
+        return 10_000;
+    }
+    i64::try_from(present * 10_000 / required).unwrap_or(10_000)
+}
+
+/// What kind of file an upload is, found from its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FileType {
+    pub mime: &'static str,
+    pub extension: &'static str,
+    pub is_image: bool,
+}
+
+/// Files the archive takes: photos, PDF, and the office files of a bureau.
+const ACCEPTED: &[(&str, &str, bool)] = &[
+    ("jpg", "image/jpeg", true),
+    ("png", "image/png", true),
+    ("webp", "image/webp", true),
+    ("pdf", "application/pdf", false),
+    ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", false),
+    ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", false),
+];
+
+/// Checks that a file's content is one the archive takes and matches the extension of its name;
+/// the refusal says what was claimed and what was found.
+pub fn check_file(file_name: &str, bytes: &[u8]) -> Result<FileType, String> {
+    if bytes.is_empty() {
+        return Err("the file is empty".into());
+    }
+    let claimed = file_name.rsplit_once('.').map(|(_, e)| e.to_lowercase()).unwrap_or_default();
+    let claimed = if claimed == "jpeg" { "jpg".to_string() } else { claimed };
+    let accepted_list = || ACCEPTED.iter().map(|a| a.0).collect::<Vec<_>>().join(", ");
+    let Some(&(ext, mime, is_image)) = ACCEPTED.iter().find(|a| a.0 == claimed) else {
+        return Err(format!("files named .{claimed} are not taken; use one of {}", accepted_list()));
+    };
+    let found = infer::get(bytes);
+    match found {
+        Some(t) if t.mime_type() == mime => Ok(FileType { mime, extension: ext, is_image }),
+        Some(t) => Err(format!("the name says .{ext} but the content is {}", t.mime_type())),
+        None => Err(format!("the name says .{ext} but the content is not a {ext} file")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
+    const PDF: &[u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
+
+    #[test]
+    fn files_must_be_what_their_names_claim() {
+        assert_eq!(check_file("site.PNG", PNG).map(|t| t.mime), Ok("image/png"));
+        assert!(check_file("site.png", PNG).is_ok_and(|t| t.is_image));
+        assert_eq!(check_file("report.pdf", PDF).map(|t| t.extension), Ok("pdf"));
+        let e = check_file("photo.jpg", PNG).unwrap_err();
+        assert!(e.contains(".jpg") && e.contains("image/png"), "{e}");
+        let e = check_file("photo.png", b"just some text, not a picture").unwrap_err();
+        assert!(e.contains("not a png"), "{e}");
+        assert!(check_file("tool.exe", b"MZ\x90\x00").unwrap_err().contains("not taken"));
+        assert!(check_file("noext", PNG).is_err());
+        assert_eq!(check_file("empty.png", b""), Err("the file is empty".into()));
+    }
+
+    #[test]
+    fn a_section_is_complete_by_uploads_or_by_records() {
+        let mut filed = HashSet::new();
+        let mut records = HashSet::new();
+        let before = completeness(EstateStatus::Surveyed, &filed, &records);
+        assert!(before.iter().all(|s| !s.due));
+        assert_eq!(overall_bp(&before), 10_000);
+
+        let assessed = completeness(EstateStatus::Assessed, &filed, &records);
+        let a = &assessed[0];
+        assert!(a.due && a.required == 2 && a.present == 0);
+        assert_eq!(a.missing, vec!["assessment_report", "photos_before"]);
+        assert_eq!(overall_bp(&assessed), 0);
+
+        records.insert(SystemRecord::Assessment);
+        filed.insert((Section::Assessment, "photos_before".to_string()));
+        // A document filed in the wrong section does not count.
+        filed.insert((Section::Plan, "drawings".to_string()));
+        let done = completeness(EstateStatus::Approved, &filed, &records);
+        assert_eq!(done[0].present, 2);
+        assert!(done[0].missing.is_empty());
+        assert!(done[1].due && done[1].present == 0);
+        assert!(done[2].due && !done[5].due);
+        // Due: assessment 2 of 2, plan 0 of 1, scheme 0 of 2, notice 0 of 2, decision 0 of 1.
+        assert_eq!(overall_bp(&done), 2_500);
+    }
+
+    #[test]
+    fn every_required_line_is_due_at_some_stage_and_kinds_are_unique() {
+        let all = completeness(EstateStatus::InUpkeep, &HashSet::new(), &HashSet::new());
+        assert!(all.iter().all(|s| s.due && s.required > 0));
+        let mut seen = HashSet::new();
+        assert!(CHECKLIST.iter().all(|i| seen.insert((i.section, i.kind))));
+        assert!(kind_fits(Section::Notice, "notice_round_1") && kind_fits(Section::Notice, OTHER));
+        assert!(!kind_fits(Section::Plan, "notice_round_1"));
+    }
+}

@@ -1,0 +1,267 @@
+//! HTTP routes of the estate's archive (一小区一档案): its sections and completeness, filing a
+//! document, reading a file, and the whole archive as a zip with an index.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiPath};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Multipart, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use huanxin_domain::archive::{checklist_item, Section, OTHER};
+use huanxin_store::archive::{Archive, Document, NewDocument};
+use std::io::{Seek, SeekFrom, Write};
+
+/// An estate's archive: each section's completeness against the checklist and its documents.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/archive", tag = "archive", params(("id" = i64, Path)),
+    responses((status = 200, description = "sections with completeness, records and documents"), (status = 404)))]
+pub async fn show(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Archive>, ApiError> {
+    Ok(Json(st.db.archive(&cu.scope, id).await?))
+}
+
+/// Files a document or photo in a section of the estate's archive. The file must be what its name
+/// says (jpg, png, webp, pdf, xlsx, docx), checked from its content.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/archive", tag = "archive", params(("id" = i64, Path)),
+    request_body(content_type = "multipart/form-data", description = "fields `section`, `kind`, `title` (optional) and `file`"),
+    responses((status = 201, description = "the filed document"), (status = 404), (status = 413), (status = 422, description = "names the field")))]
+pub async fn file_document(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    mut multipart: Multipart,
+) -> Result<(StatusCode, Json<Document>), ApiError> {
+    let (mut section, mut kind, mut title) = (String::new(), String::new(), String::new());
+    let mut file: Option<(String, Vec<u8>)> = None;
+    while let Some(field) = multipart.next_field().await.map_err(|e| crate::estates::multipart_error(&e))? {
+        let field_name = field.name().unwrap_or_default().to_string();
+        match field_name.as_str() {
+            "file" => {
+                let name = field.file_name().unwrap_or("upload").to_string();
+                let bytes = field.bytes().await.map_err(|e| crate::estates::multipart_error(&e))?;
+                file = Some((name, bytes.to_vec()));
+            }
+            name @ ("section" | "kind" | "title") => {
+                let value = field.text().await.map_err(|e| crate::estates::multipart_error(&e))?;
+                match name {
+                    "section" => section = value,
+                    "kind" => kind = value,
+                    _ => title = value,
+                }
+            }
+            _ => {}
+        }
+    }
+    let (file_name, content) = file.ok_or_else(|| ApiError::field("file", "", "attach the file as the form field 'file'"))?;
+    let kind = if kind.trim().is_empty() { OTHER.to_string() } else { kind };
+    let doc = st
+        .db
+        .file_document(
+            &cu.actor(),
+            &cu.scope,
+            id,
+            NewDocument { section: &section, kind: &kind, title: &title, file_name: &file_name, content },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(doc)))
+}
+
+/// A filed document's file, shown in the browser (pictures, PDF) or downloaded with `?download=1`.
+#[utoipa::path(get, path = "/api/v1/documents/{id}/file", tag = "archive", params(("id" = i64, Path)),
+    responses((status = 200, description = "the file"), (status = 404)))]
+pub async fn file(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    let (doc, content) = st.db.document_file(&cu.scope, id).await?;
+    if query.as_deref().is_some_and(|q| q.contains("download=1")) {
+        return Ok(crate::estates::attachment(content, &doc.content_type, &doc.file_name));
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, doc.content_type.clone()),
+            // Stored files never change (kept by their SHA-256).
+            (header::CACHE_CONTROL, "private, max-age=86400, immutable".to_string()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        content,
+    )
+        .into_response())
+}
+
+/// A name safe as one part of a path inside the zip.
+fn path_part(s: &str) -> String {
+    let cleaned: String = s.chars().map(|c| if c == '/' || c == '\\' || c.is_control() || c == ':' { '_' } else { c }).collect();
+    let trimmed = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    if trimmed.is_empty() {
+        "file".into()
+    } else {
+        trimmed.chars().take(120).collect()
+    }
+}
+
+/// One entry of the zip: its path, content, and whether to compress it (photos, PDF and office
+/// files are compressed already).
+type Entry = (String, Vec<u8>, bool);
+
+/// The estate's whole archive as a zip: one folder per section with its files, the records Huanxin
+/// keeps (the scheme, the acceptance with its signatures, the review and its tasks) as xlsx, and an
+/// index (档案目录.xlsx) listing every file and what each section still lacks. Written to an unlinked
+/// temporary file and streamed, so a large archive does not sit in memory.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/archive/export.zip", tag = "archive", params(("id" = i64, Path)),
+    responses((status = 200, content_type = "application/zip"), (status = 404)))]
+pub async fn export_zip(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let estate = st.db.get_estate(&cu.scope, id).await?;
+    let archive = st.db.archive(&cu.scope, id).await?;
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Entry>(2);
+    let writer = tokio::task::spawn_blocking(move || -> Result<std::fs::File, String> {
+        let path = std::env::temp_dir().join(format!("huanxin-archive-{}.zip", uuid::Uuid::new_v4()));
+        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(|e| e.to_string())?;
+        // Unlinked at once: the open handle keeps it until the response is sent, then it is gone.
+        let _ = std::fs::remove_file(&path);
+        let mut zip = zip::ZipWriter::new(file);
+        while let Some((name, bytes, compress)) = receiver.blocking_recv() {
+            let method = if compress { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+            zip.start_file(name, zip::write::SimpleFileOptions::default().compression_method(method)).map_err(|e| e.to_string())?;
+            zip.write_all(&bytes).map_err(|e| e.to_string())?;
+        }
+        let mut file = zip.finish().map_err(|e| e.to_string())?;
+        file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+        Ok(file)
+    });
+    let send = |entry: Entry| {
+        let sender = sender.clone();
+        async move { sender.send(entry).await.map_err(|_| ApiError::Internal("the archive writer stopped".into())) }
+    };
+
+    let mut index: Vec<Vec<String>> = Vec::new();
+    let mut add_index = |section: Section, kind: &str, title: &str, path: &str, size: i64, by: &str, at: &str, sha: &str| {
+        let kind_name = checklist_item(section, kind).map(|i| i.name_zh).unwrap_or("其他");
+        index.push(vec![
+            (index.len() + 1).to_string(),
+            section.label_zh().to_string(),
+            kind_name.to_string(),
+            title.to_string(),
+            path.to_string(),
+            size.to_string(),
+            by.to_string(),
+            at.get(..19).unwrap_or(at).replace('T', " "),
+            sha.to_string(),
+        ]);
+    };
+
+    // Records Huanxin keeps, generated as they stand now.
+    let scheme = st.db.scheme(&cu.scope, id).await?;
+    if let Some(v) = scheme.issued.iter().max_by_key(|v| v.version_no) {
+        let (bytes, name) = crate::schemes::scheme_xlsx(&st.db, &cu.scope, id, v.version_no).await?;
+        let path = format!("{}/{}", Section::Scheme.label_zh(), path_part(&name));
+        add_index(Section::Scheme, "design_scheme", "改造方案（系统生成）", &path, bytes.len() as i64, &v.saved_by, &v.saved_at, "");
+        send((path, bytes, true)).await?;
+    }
+    if let Some(a) = st.db.acceptance(&cu.scope, id).await? {
+        let rows: Vec<Vec<String>> = a
+            .signatures
+            .iter()
+            .map(|s| {
+                vec![
+                    s.signatory.clone(),
+                    s.username.clone(),
+                    if s.agree { "同意" } else { "不同意" }.to_string(),
+                    s.note.clone(),
+                    s.signed_at.replace('T', " "),
+                ]
+            })
+            .chain(a.missing.iter().map(|m| vec![m.clone(), String::new(), "未签".to_string(), String::new(), String::new()]))
+            .collect();
+        let bytes = crate::tabular::write_xlsx("竣工验收记录", &["签署方", "账号", "意见", "说明", "签署时间"], &rows)?;
+        let path = format!("{}/竣工验收记录.xlsx", Section::Acceptance.label_zh());
+        add_index(
+            Section::Acceptance,
+            "acceptance_record",
+            "竣工验收记录（系统生成）",
+            &path,
+            bytes.len() as i64,
+            &a.opened_by,
+            &a.opened_at,
+            "",
+        );
+        send((path, bytes, true)).await?;
+    }
+    let review = st.db.review(&cu.scope, id).await?;
+    if let Some(r) = &review.review {
+        let mut rows =
+            vec![vec!["回头看".to_string(), r.held_on.clone(), r.held_by.clone(), r.summary.clone(), String::new(), String::new()]];
+        rows.extend(review.tasks.iter().map(|t| {
+            vec![
+                if t.supervised { "整改（挂牌督办）" } else { "整改" }.to_string(),
+                t.deadline.clone(),
+                t.owner.clone(),
+                t.finding.clone(),
+                t.closed_at
+                    .clone()
+                    .map(|c| format!("{} 由 {} 销号", c.get(..10).unwrap_or(&c), t.closed_by.clone().unwrap_or_default()))
+                    .unwrap_or_else(|| "未销号".into()),
+                t.closing_note.clone(),
+            ]
+        }));
+        let bytes = crate::tabular::write_xlsx("回头看与整改", &["类型", "日期/期限", "负责人", "内容", "状态", "销号说明"], &rows)?;
+        let path = format!("{}/回头看与整改.xlsx", Section::Review.label_zh());
+        add_index(Section::Review, "review_report", "回头看与整改（系统生成）", &path, bytes.len() as i64, &r.held_by, &r.held_on, "");
+        send((path, bytes, true)).await?;
+    }
+
+    // Every filed document, one at a time from the database.
+    for s in &archive.sections {
+        for d in &s.documents {
+            let content = st.db.file_content(&d.sha256).await?;
+            let path = format!("{}/{:04}-{}", s.completeness.section.label_zh(), d.id, path_part(&d.file_name));
+            add_index(s.completeness.section, &d.kind, &d.title, &path, d.size, &d.uploaded_by, &d.uploaded_at, &d.sha256);
+            send((path, content, false)).await?;
+        }
+    }
+
+    // The index, then what each section still lacks.
+    index.push(vec![]);
+    index.push(vec!["".into(), "完整性".into(), format!("{:.1}%", archive.overall_bp as f64 / 100.0)]);
+    for s in &archive.sections {
+        let missing: Vec<&str> =
+            s.completeness.missing.iter().map(|k| checklist_item(s.completeness.section, k).map(|i| i.name_zh).unwrap_or(k)).collect();
+        index.push(vec![
+            String::new(),
+            s.completeness.section.label_zh().to_string(),
+            if s.completeness.due { "应归档" } else { "未到阶段" }.to_string(),
+            format!("{}/{}", s.completeness.present, s.completeness.required),
+            if missing.is_empty() { String::new() } else { format!("缺：{}", missing.join("、")) },
+        ]);
+    }
+    let headers = ["序号", "阶段", "类别", "标题", "文件", "大小(字节)", "归档人", "归档时间", "SHA-256"];
+    let bytes = crate::tabular::write_xlsx("档案目录", &headers, &index)?;
+    send(("档案目录.xlsx".into(), bytes, true)).await?;
+    drop(sender);
+
+    let file = writer.await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(ApiError::Internal)?;
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    let name = format!("档案-{}-{}.zip", estate.code, estate.name);
+    let encoded: String = name
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"archive.zip\"; filename*=UTF-8''{encoded}")),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

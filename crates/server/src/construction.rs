@@ -1,0 +1,130 @@
+//! HTTP routes of construction under supervision: the schedule and its progress, inspections at
+//! the five checkpoints, design changes, and a project's progress.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::lifecycle::calendar;
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use huanxin_domain::construction::{self as rules, NodeInput, ProgressInput};
+use huanxin_store::construction::{Construction, DesignChange, Inspection, ProjectProgress, ScheduleNode};
+use serde::Deserialize;
+
+fn allow(ok: bool, cu: &CurrentUser, what: &str) -> Result<(), ApiError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("{} may not {what}", cu.role.as_str())))
+    }
+}
+
+/// An estate's construction: schedule nodes (planned, actual, state), progress by building and for
+/// the estate, the five checkpoints with their inspections, and design changes with their due day.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/construction", tag = "construction", params(("id" = i64, Path)),
+    responses((status = 200, description = "schedule, progress, checkpoints, design changes"), (status = 404)))]
+pub async fn show(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Construction>, ApiError> {
+    Ok(Json(st.db.construction(&cu.scope, id).await?))
+}
+
+/// Adds a node to the estate's schedule (the contractor or the bureau).
+#[utoipa::path(post, path = "/api/v1/estates/{id}/construction/nodes", tag = "construction", params(("id" = i64, Path)),
+    request_body(content_type = "application/json", description = "name, building_id, planned_start, planned_end, weight"),
+    responses((status = 201, description = "the node"), (status = 403), (status = 404), (status = 422)))]
+pub async fn add_node(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<NodeInput>,
+) -> Result<(StatusCode, Json<ScheduleNode>), ApiError> {
+    allow(rules::may_report_progress(cu.role), &cu, "plan the schedule")?;
+    Ok((StatusCode::CREATED, Json(st.db.add_schedule_node(&cu.actor(), &cu.scope, id, &input).await?)))
+}
+
+/// Reports progress on a schedule node (0–100 %, with the actual start and end).
+#[utoipa::path(put, path = "/api/v1/schedule-nodes/{id}", tag = "construction", params(("id" = i64, Path)),
+    request_body(content_type = "application/json", description = "progress_pct, actual_start, actual_end"),
+    responses((status = 200, description = "the node"), (status = 403), (status = 404), (status = 422)))]
+pub async fn report_progress(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<ProgressInput>,
+) -> Result<Json<ScheduleNode>, ApiError> {
+    allow(rules::may_report_progress(cu.role), &cu, "report progress")?;
+    Ok(Json(st.db.report_progress(&cu.actor(), &cu.scope, id, &input).await?))
+}
+
+/// An inspection as submitted.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct InspectionRequest {
+    /// design, team_selection, material_entry, site_control or completion_acceptance.
+    pub checkpoint: String,
+    pub passed: bool,
+    #[serde(default)]
+    pub findings: String,
+}
+
+/// Records an inspection at one of the five checkpoints (the supervising engineer or the bureau).
+#[utoipa::path(post, path = "/api/v1/estates/{id}/construction/inspections", tag = "construction", params(("id" = i64, Path)),
+    request_body = InspectionRequest, responses((status = 201, description = "the inspection"), (status = 403), (status = 404), (status = 422)))]
+pub async fn inspect(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<InspectionRequest>,
+) -> Result<(StatusCode, Json<Inspection>), ApiError> {
+    allow(rules::may_inspect(cu.role), &cu, "record inspections")?;
+    let i = st.db.record_inspection(&cu.actor(), &cu.scope, id, &req.checkpoint, req.passed, &req.findings).await?;
+    Ok((StatusCode::CREATED, Json(i)))
+}
+
+/// A design change request, or its delivery.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ChangeText {
+    /// Why the change is needed (request) or what was changed (delivery).
+    #[serde(alias = "answer")]
+    pub text: String,
+}
+
+/// Requests a design change; the designer has two working days to deliver it.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/construction/design-changes", tag = "construction", params(("id" = i64, Path)),
+    request_body = ChangeText, responses((status = 201, description = "the request with its due day"), (status = 404), (status = 422)))]
+pub async fn request_change(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<ChangeText>,
+) -> Result<(StatusCode, Json<DesignChange>), ApiError> {
+    let change = st.db.request_design_change(&cu.actor(), &cu.scope, calendar()?, id, &req.text).await?;
+    Ok((StatusCode::CREATED, Json(change)))
+}
+
+/// Delivers a design change (the designer, or the bureau on its behalf); late if after the due day.
+#[utoipa::path(post, path = "/api/v1/design-changes/{id}/deliver", tag = "construction", params(("id" = i64, Path)),
+    request_body = ChangeText, responses((status = 200, description = "the delivered change"), (status = 403), (status = 404), (status = 409)))]
+pub async fn deliver_change(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<ChangeText>,
+) -> Result<Json<DesignChange>, ApiError> {
+    allow(rules::may_deliver_design_change(cu.role), &cu, "deliver design changes")?;
+    Ok(Json(st.db.deliver_design_change(&cu.actor(), &cu.scope, id, &req.text).await?))
+}
+
+/// A project's progress: each estate's weighted progress, late nodes and open design changes, and the whole.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/progress", tag = "construction", params(("id" = i64, Path)),
+    responses((status = 200, description = "progress by estate and for the project"), (status = 404)))]
+pub async fn project_progress(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<ProjectProgress>, ApiError> {
+    Ok(Json(st.db.project_progress(&cu.scope, id).await?))
+}

@@ -1,0 +1,203 @@
+//! One archive per estate: documents filed per section with their files, and the completeness of
+//! each section against the checklist (`huanxin_domain::archive`).
+
+use crate::audit::{Actor, Change};
+use crate::db::{Arg, Db};
+use crate::error::StoreError;
+use huanxin_domain::access::Scope;
+use huanxin_domain::archive::{self as rules, ChecklistItem, Section, SectionCompleteness, SystemRecord};
+use huanxin_domain::estates::EstateStatus;
+use huanxin_domain::ValidationErrors;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+
+/// A filed document (its file is read separately).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Document {
+    pub id: i64,
+    pub estate_id: i64,
+    pub section: String,
+    pub kind: String,
+    pub title: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub uploaded_by: String,
+    pub uploaded_at: String,
+}
+
+/// A section of an estate's archive: its completeness and its documents.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveSection {
+    #[serde(flatten)]
+    pub completeness: SectionCompleteness,
+    /// Records Huanxin holds that file lines of this section.
+    pub records: Vec<SystemRecord>,
+    pub documents: Vec<Document>,
+}
+
+/// An estate's whole archive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Archive {
+    pub estate_id: i64,
+    pub status: String,
+    /// Required lines present over the sections due, in basis points.
+    pub overall_bp: i64,
+    pub sections: Vec<ArchiveSection>,
+    pub checklist: &'static [ChecklistItem],
+}
+
+/// A document to file, as uploaded.
+#[derive(Debug, Clone)]
+pub struct NewDocument<'a> {
+    pub section: &'a str,
+    pub kind: &'a str,
+    pub title: &'a str,
+    pub file_name: &'a str,
+    pub content: Vec<u8>,
+}
+
+const DOC_COLS: &str = "id, estate_id, section, kind, title, file_name, content_type, size, sha256, uploaded_by, uploaded_at";
+
+impl Db {
+    /// The records Huanxin holds for an estate that file checklist lines.
+    async fn system_records(&self, estate_id: i64) -> Result<HashSet<SystemRecord>, StoreError> {
+        let mut out = HashSet::new();
+        let id = crate::args![estate_id];
+        if self.scalar("SELECT COUNT(*) FROM assessments WHERE estate_id = $1 AND status = 'finished'", id.clone()).await? > 0 {
+            out.insert(SystemRecord::Assessment);
+        }
+        if self.scalar("SELECT COUNT(*) FROM scheme_versions WHERE estate_id = $1 AND stage = 'final'", id.clone()).await? > 0 {
+            out.insert(SystemRecord::FinalScheme);
+        }
+        if self.scalar("SELECT COUNT(*) FROM acceptances WHERE estate_id = $1", id.clone()).await? > 0
+            && self.missing_signatures(estate_id).await?.is_empty()
+        {
+            out.insert(SystemRecord::Acceptance);
+        }
+        if self.scalar("SELECT COUNT(*) FROM reviews WHERE estate_id = $1", id).await? > 0 {
+            out.insert(SystemRecord::Review);
+        }
+        Ok(out)
+    }
+
+    /// An estate's archive: every section with its completeness and documents.
+    pub async fn archive(&self, scope: &Scope, estate_id: i64) -> Result<Archive, StoreError> {
+        let estate = self.get_estate(scope, estate_id).await?;
+        let status = EstateStatus::parse(&estate.status)
+            .ok_or_else(|| StoreError::Config(format!("estate {estate_id} has an unknown status {}", estate.status)))?;
+        let documents: Vec<Document> =
+            self.fetch_all(&format!("SELECT {DOC_COLS} FROM documents WHERE estate_id = $1 ORDER BY id"), crate::args![estate_id]).await?;
+        let records = self.system_records(estate_id).await?;
+        let filed: HashSet<(Section, String)> =
+            documents.iter().filter_map(|d| Some((Section::parse(&d.section)?, d.kind.clone()))).collect();
+        let completeness = rules::completeness(status, &filed, &records);
+        let overall_bp = rules::overall_bp(&completeness);
+        let sections = completeness
+            .into_iter()
+            .map(|c| {
+                let section = c.section;
+                ArchiveSection {
+                    records: rules::CHECKLIST
+                        .iter()
+                        .filter(|i| i.section == section)
+                        .filter_map(|i| i.record)
+                        .filter(|r| records.contains(r))
+                        .collect(),
+                    documents: documents.iter().filter(|d| d.section == section.as_str()).cloned().collect(),
+                    completeness: c,
+                }
+            })
+            .collect();
+        Ok(Archive { estate_id, status: estate.status, overall_bp, sections, checklist: rules::CHECKLIST })
+    }
+
+    /// Files a document in an estate's archive after checking its section, kind, title and that the
+    /// file is what its name claims. The file's content is kept once however often it is filed.
+    pub async fn file_document(&self, actor: &Actor, scope: &Scope, estate_id: i64, doc: NewDocument<'_>) -> Result<Document, StoreError> {
+        let estate = self.get_estate(scope, estate_id).await?;
+        let mut problems = ValidationErrors::default();
+        let section = Section::parse(doc.section);
+        match section {
+            None => problems.push("section", doc.section, "is not a section of the archive"),
+            Some(s) if !rules::kind_fits(s, doc.kind.trim()) => {
+                problems.push("kind", doc.kind, "is not a kind of document filed in this section")
+            }
+            Some(_) => {}
+        }
+        let title = if doc.title.trim().is_empty() { doc.file_name.trim() } else { doc.title.trim() };
+        if title.is_empty() || title.chars().count() > 200 {
+            problems.push("title", title, "must be 1 to 200 characters");
+        }
+        if doc.file_name.trim().chars().count() > 200 {
+            problems.push("file", doc.file_name, "the file name must be at most 200 characters");
+        }
+        let file_type = match rules::check_file(doc.file_name.trim(), &doc.content) {
+            Ok(t) => Some(t),
+            Err(reason) => {
+                problems.push("file", doc.file_name, &reason);
+                None
+            }
+        };
+        let (Some(section), Some(file_type), true) = (section, file_type, problems.is_empty()) else {
+            return Err(StoreError::Invalid(problems));
+        };
+        let sha256 = hex::encode(Sha256::digest(&doc.content));
+        let size = i64::try_from(doc.content.len()).unwrap_or(i64::MAX);
+        let mut tx = self.begin().await?;
+        tx.execute(
+            "INSERT INTO files (sha256, content_type, size, content) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+            vec![Arg::from(sha256.as_str()), Arg::from(file_type.mime), Arg::from(size), Arg::Bytes(doc.content)],
+        )
+        .await?;
+        let (id,): (i64,) = tx
+            .fetch_one(
+                "INSERT INTO documents (estate_id, section, kind, title, file_name, content_type, size, sha256, uploaded_by, uploaded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                crate::args![
+                    estate_id,
+                    section.as_str(),
+                    doc.kind.trim(),
+                    title,
+                    doc.file_name.trim(),
+                    file_type.mime,
+                    size,
+                    sha256.as_str(),
+                    actor.username.as_str(),
+                    crate::now()
+                ],
+            )
+            .await?;
+        let document: Document = tx.fetch_one(&format!("SELECT {DOC_COLS} FROM documents WHERE id = $1"), crate::args![id]).await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "file_document",
+                entity: "estate",
+                entity_id: estate_id.to_string(),
+                region_code: estate.community_code.clone(),
+                before: None,
+                after: Some(serde_json::to_value(&document).unwrap_or_default()),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(document)
+    }
+
+    /// A document in scope with its file's content.
+    pub async fn document_file(&self, scope: &Scope, document_id: i64) -> Result<(Document, Vec<u8>), StoreError> {
+        let doc: Document = self.fetch_one(&format!("SELECT {DOC_COLS} FROM documents WHERE id = $1"), crate::args![document_id]).await?;
+        self.get_estate(scope, doc.estate_id).await?;
+        let content = self.file_content(&doc.sha256).await?;
+        Ok((doc, content))
+    }
+
+    /// The content of a stored file by its SHA-256.
+    pub async fn file_content(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+        let (content,): (Vec<u8>,) = self.fetch_one("SELECT content FROM files WHERE sha256 = $1", crate::args![sha256]).await?;
+        Ok(content)
+    }
+}
