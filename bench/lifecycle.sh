@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Lifecycle benchmark (issue: the renewal lifecycle): "what is late in my region" with 50,000
-# projects and their approval steps, at 16 concurrent clients, for a country, a province and a
-# county user, on SQLite and on PostgreSQL.
+# projects, their approval steps, schedules, design changes and rectification tasks, at 16
+# concurrent clients, for a country, a province and a county user, on SQLite and on PostgreSQL:
+# the first (uncomputed) answer, then 10 s quiet, then 10 s with a progress report recorded every
+# half second (each drops the kept answers).
 #
 #   bench/lifecycle.sh [PROJECTS]        default 50000
 #
@@ -29,6 +31,7 @@ token() {
 }
 
 run() { # engine database-url
+  if curl -sf "http://127.0.0.1:$PORT/api/v1/health" >/dev/null; then echo "port $PORT is taken: stop what runs there"; exit 1; fi
   export HUANXIN_LOG=warn
   $BIN migrate >/dev/null
   $BIN import estates "$WORK/data/estates.csv" >/dev/null
@@ -47,12 +50,34 @@ PY
   HUANXIN_NEW_PASSWORD=bench-password $BIN user add bench_county --role county_admin --region "$COUNTY" >/dev/null
   HUANXIN_BIND=127.0.0.1:$PORT $BIN serve >"$WORK/server.log" 2>&1 &
   local pid=$!
+  trap "kill $pid 2>/dev/null || true" EXIT
   for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$PORT/api/v1/health" >/dev/null && break; sleep 0.5; done
+  local url="http://127.0.0.1:$PORT/api/v1/late"
   for who in bench_country bench_province bench_county; do
     local t; t=$(token $who)
-    local late; late=$(curl -sf -H "Authorization: Bearer $t" "http://127.0.0.1:$PORT/api/v1/approvals/late" | python3 -c 'import sys,json; print(json.load(sys.stdin)["total"])')
-    local out; out=$(wrk -t2 -c16 -d"${DURATION}s" --latency -H "Authorization: Bearer $t" "http://127.0.0.1:$PORT/api/v1/approvals/late" 2>&1)
-    echo "  $1 late approvals ($who: $late late steps), 16 clients: p50 $(echo "$out" | awk '$1=="50%" {print $2}'), p99 $(echo "$out" | awk '$1=="99%" {print $2}'), $(echo "$out" | awk '/Requests\/sec/ {print $2}') req/s$(echo "$out" | awk '/Non-2xx/ {print ", NON-2XX " $5}')"
+    local cold; cold=$(curl -sf -o "$WORK/late.json" -w '%{time_total}' -H "Authorization: Bearer $t" "$url")
+    local totals; totals=$(python3 - "$WORK/late.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(", ".join(f"{k} {d[k]['total']}" for k in ("approvals", "schedule_nodes", "design_changes", "rectifications")))
+PY
+)
+    echo "  $1 late ($who: $totals); first answer $(python3 -c "print(f'{$cold*1000:.1f} ms')")"
+    report() {
+      echo "    $1: p50 $(echo "$2" | awk '$1=="50%" {print $2}'), p99 $(echo "$2" | awk '$1=="99%" {print $2}'), $(echo "$2" | awk '/Requests\/sec/ {print $2}') req/s$(echo "$2" | awk '/Non-2xx/ {print ", NON-2XX " $5}')"
+    }
+    report "16 clients, quiet" "$(wrk -t2 -c16 -d"${DURATION}s" --latency -H "Authorization: Bearer $t" "$url" 2>&1)"
+    # A desk reports progress every half second meanwhile (on the region's most late node, 40 and 60 % in turn).
+    local node; node=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["schedule_nodes"]["items"][0]["id"])' "$WORK/late.json")
+    ( end=$(( $(date +%s) + DURATION )); pct=40
+      while [ "$(date +%s)" -lt "$end" ]; do
+        curl -sf -o /dev/null -XPUT -H "Authorization: Bearer $t" -H 'content-type: application/json' \
+          -d "{\"progress_pct\": $pct}" "http://127.0.0.1:$PORT/api/v1/schedule-nodes/$node" || echo "    progress report refused"
+        pct=$(( 100 - pct )); sleep 0.5
+      done ) &
+    local writer=$!
+    report "16 clients, a change every 0.5 s" "$(wrk -t2 -c16 -d"${DURATION}s" --latency -H "Authorization: Bearer $t" "$url" 2>&1)"
+    wait $writer
   done
   kill $pid; wait $pid 2>/dev/null || true
 }

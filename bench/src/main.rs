@@ -175,6 +175,7 @@ async fn projects(url: &str, n: usize) -> Result<(), Box<dyn std::error::Error>>
     let mut projects = Vec::new();
     let mut links = Vec::new();
     let mut steps = Vec::new();
+    let (mut nodes, mut changes, mut tasks) = (Vec::new(), Vec::new(), Vec::new());
     for (i, (estate, community)) in estates.iter().enumerate() {
         let id = first + 1 + i64::try_from(i)?;
         let county = format!("{:0<12}", &community[..6]);
@@ -200,6 +201,7 @@ async fn projects(url: &str, n: usize) -> Result<(), Box<dyn std::error::Error>>
             let code = state[k].code.clone();
             let _ = finish(&mut state, &code, done);
         }
+        schedule(i, *estate, started, today, &mut nodes, &mut changes, &mut tasks)?;
         for s in &state {
             steps.push(vec![
                 Arg::from(id),
@@ -213,7 +215,7 @@ async fn projects(url: &str, n: usize) -> Result<(), Box<dyn std::error::Error>>
             ]);
         }
     }
-    let (np, ns) = (projects.len(), steps.len());
+    let (np, ns, nn, nc, nt) = (projects.len(), steps.len(), nodes.len(), changes.len(), tasks.len());
     let mut tx = db.begin().await?;
     tx.insert_rows("projects", &["id", "code", "name", "region_code", "created_by", "created_at"], projects, "").await?;
     tx.insert_rows("project_estates", &["project_id", "estate_id"], links, "").await?;
@@ -224,12 +226,115 @@ async fn projects(url: &str, n: usize) -> Result<(), Box<dyn std::error::Error>>
         "",
     )
     .await?;
+    let node_cols = [
+        "estate_id",
+        "name",
+        "weight",
+        "planned_start",
+        "planned_end",
+        "actual_start",
+        "actual_end",
+        "progress_pct",
+        "updated_by",
+        "updated_at",
+    ];
+    tx.insert_rows("schedule_nodes", &node_cols, nodes, "").await?;
+    tx.insert_rows(
+        "design_changes",
+        &["estate_id", "requested_by", "requested_on", "reason", "due_on", "delivered_by", "delivered_on", "answer"],
+        changes,
+        "",
+    )
+    .await?;
+    tx.insert_rows(
+        "rectifications",
+        &["estate_id", "finding", "owner", "deadline", "supervised", "created_at", "closed_by", "closed_at"],
+        tasks,
+        "",
+    )
+    .await?;
     tx.commit().await?;
     if db.engine() == huanxin_store::Engine::Postgres {
         // Explicit ids leave the identity sequence behind.
         db.execute("SELECT setval(pg_get_serial_sequence('projects', 'id'), (SELECT MAX(id) FROM projects))", vec![]).await?;
         db.execute("ANALYZE", vec![]).await?;
     }
-    println!("{np} projects, {ns} approval steps");
+    println!("{np} projects, {ns} approval steps, {nn} schedule nodes, {nc} design changes, {nt} rectification tasks");
+    Ok(())
+}
+
+/// A project's construction as it would stand today: six schedule nodes from about five months after
+/// its approval began, finished a few days either side of plan, one in thirteen left behind; a design
+/// change in every tenth project (one in three of them still open), two rectification tasks in every
+/// eighth (a third of them open).
+fn schedule(
+    i: usize,
+    estate: i64,
+    started: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+    nodes: &mut Vec<Vec<huanxin_store::Arg>>,
+    changes: &mut Vec<Vec<huanxin_store::Arg>>,
+    tasks: &mut Vec<Vec<huanxin_store::Arg>>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use chrono::Duration;
+    use huanxin_store::Arg;
+    let opt = |d: Option<chrono::NaiveDate>| Arg::from(d.map(|d| d.to_string()));
+    let base = started + Duration::days(150);
+    for k in 0..6i64 {
+        let start = base + Duration::days(15 * k);
+        let end = start + Duration::days(30);
+        let slip = i64::try_from((i + usize::try_from(k)?) % 7)? - 2;
+        let behind = (i * 7 + usize::try_from(k)?).is_multiple_of(13);
+        let (actual_start, actual_end, pct) = if end + Duration::days(slip) < today && !behind {
+            (Some(start), Some(end + Duration::days(slip)), 100)
+        } else if start + Duration::days(i64::try_from(i % 3)?) <= today {
+            (Some(start + Duration::days(i64::try_from(i % 3)?)), None, 50)
+        } else {
+            (None, None, 0)
+        };
+        nodes.push(vec![
+            Arg::from(estate),
+            Arg::from(["拆除清理", "管网改造", "外墙保温", "屋面防水", "道路铺装", "绿化照明"][usize::try_from(k)?]),
+            Arg::from(k + 1),
+            Arg::from(start.to_string()),
+            Arg::from(end.to_string()),
+            opt(actual_start),
+            opt(actual_end),
+            Arg::from(pct),
+            Arg::from("bench"),
+            Arg::from("2026-11-01T00:00:00Z"),
+        ]);
+    }
+    if i.is_multiple_of(10) && base < today {
+        let asked = base + Duration::days(20);
+        let due = asked + Duration::days(2);
+        let open = i.is_multiple_of(30);
+        changes.push(vec![
+            Arg::from(estate),
+            Arg::from("contractor"),
+            Arg::from(asked.to_string()),
+            Arg::from("雨棚改为钢结构"),
+            Arg::from(due.to_string()),
+            Arg::from((!open).then_some("designer".to_string())),
+            opt((!open).then_some(due)),
+            Arg::from(if open { "" } else { "已出具变更图" }),
+        ]);
+    }
+    if i.is_multiple_of(8) {
+        for t in 0..2i64 {
+            let deadline = started + Duration::days(200 + 30 * t);
+            let open = (i / 8 + usize::try_from(t)?).is_multiple_of(3);
+            tasks.push(vec![
+                Arg::from(estate),
+                Arg::from(["雨水管渗漏", "扶手松动"][usize::try_from(t)?]),
+                Arg::from("contractor"),
+                Arg::from(deadline.to_string()),
+                Arg::from(t == 0),
+                Arg::from("2026-06-01T00:00:00Z"),
+                Arg::from((!open).then_some("county_staff".to_string())),
+                Arg::from((!open).then_some(format!("{deadline}T00:00:00Z"))),
+            ]);
+        }
+    }
     Ok(())
 }

@@ -135,7 +135,7 @@ async fn serve(config: Config, db: huanxin_store::Db) -> Result<(), String> {
 
 fn year() -> i64 {
     use chrono::Datelike;
-    i64::from(chrono::Utc::now().year())
+    i64::from(huanxin_store::today().year())
 }
 
 async fn run(cli: Cli) -> Result<(), String> {

@@ -43,7 +43,9 @@ pub async fn add_node(
     ApiJson(input): ApiJson<NodeInput>,
 ) -> Result<(StatusCode, Json<ScheduleNode>), ApiError> {
     allow(rules::may_report_progress(cu.role), &cu, "plan the schedule")?;
-    Ok((StatusCode::CREATED, Json(st.db.add_schedule_node(&cu.actor(), &cu.scope, id, &input).await?)))
+    let node = st.db.add_schedule_node(&cu.actor(), &cu.scope, id, &input).await?;
+    st.late.changed();
+    Ok((StatusCode::CREATED, Json(node)))
 }
 
 /// Reports progress on a schedule node (0–100 %, with the actual start and end).
@@ -57,7 +59,9 @@ pub async fn report_progress(
     ApiJson(input): ApiJson<ProgressInput>,
 ) -> Result<Json<ScheduleNode>, ApiError> {
     allow(rules::may_report_progress(cu.role), &cu, "report progress")?;
-    Ok(Json(st.db.report_progress(&cu.actor(), &cu.scope, id, &input).await?))
+    let node = st.db.report_progress(&cu.actor(), &cu.scope, id, &input).await?;
+    st.late.changed();
+    Ok(Json(node))
 }
 
 /// An inspection as submitted.
@@ -102,6 +106,7 @@ pub async fn request_change(
     ApiJson(req): ApiJson<ChangeText>,
 ) -> Result<(StatusCode, Json<DesignChange>), ApiError> {
     let change = st.db.request_design_change(&cu.actor(), &cu.scope, calendar()?, id, &req.text).await?;
+    st.late.changed();
     Ok((StatusCode::CREATED, Json(change)))
 }
 
@@ -115,7 +120,9 @@ pub async fn deliver_change(
     ApiJson(req): ApiJson<ChangeText>,
 ) -> Result<Json<DesignChange>, ApiError> {
     allow(rules::may_deliver_design_change(cu.role), &cu, "deliver design changes")?;
-    Ok(Json(st.db.deliver_design_change(&cu.actor(), &cu.scope, id, &req.text).await?))
+    let change = st.db.deliver_design_change(&cu.actor(), &cu.scope, id, &req.text).await?;
+    st.late.changed();
+    Ok(Json(change))
 }
 
 /// A project's progress: each estate's weighted progress, late nodes and open design changes, and the whole.

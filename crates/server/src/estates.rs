@@ -19,7 +19,7 @@ use huanxin_store::imports::{ImportKind, IMPORT_CHUNK};
 use serde::{Deserialize, Serialize};
 
 fn current_year() -> i64 {
-    i64::from(chrono::Utc::now().year())
+    i64::from(huanxin_store::today().year())
 }
 
 /// An estate as the API shows it: areas in m², eligibility, the names of its regions.

@@ -11,6 +11,7 @@ pub mod construction;
 pub mod demo;
 pub mod error;
 pub mod estates;
+pub mod late;
 pub mod lifecycle;
 pub mod map;
 pub mod openapi;
@@ -122,6 +123,8 @@ pub struct AppState {
     pub tiles: Arc<map::TileCache>,
     /// Recent list totals (see the store's `TotalsCache`).
     pub totals: Arc<huanxin_store::estates::TotalsCache>,
+    /// Recent "what is late" answers (see [`late::LateCache`]).
+    pub late: Arc<late::LateCache>,
     /// A real hash to verify against when the user name is unknown (constant-time sign-in).
     pub dummy_hash: Arc<String>,
 }
@@ -136,6 +139,7 @@ impl AppState {
             sessions: Arc::new(auth::SessionCache::default()),
             tiles: Arc::new(map::TileCache::default()),
             totals: Arc::new(huanxin_store::estates::TotalsCache::default()),
+            late: Arc::new(late::LateCache::default()),
             dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
         })
     }
@@ -189,6 +193,7 @@ pub fn router(st: AppState) -> Router {
             .route("/projects/{id}", get(projects::get_one))
             .route("/projects/{id}/approval", get(projects::approval))
             .route("/approvals/late", get(projects::late))
+            .route("/late", get(late::overview))
             .route("/menu", get(schemes::menu))
             .route("/estates/{id}/scheme", get(schemes::show))
             .route("/estates/{id}/scheme/versions/{no}", get(schemes::version))

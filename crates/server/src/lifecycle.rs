@@ -274,6 +274,7 @@ pub async fn hold_review(
     ApiJson(req): ApiJson<ReviewRequest>,
 ) -> Result<(axum::http::StatusCode, Json<ReviewPage>), ApiError> {
     let page = st.db.hold_review(&cu.actor(), &cu.scope, id, &req.summary, &req.tasks).await?;
+    st.late.changed();
     Ok((axum::http::StatusCode::CREATED, Json(page)))
 }
 
@@ -286,7 +287,9 @@ pub async fn close_task(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<CloseTask>,
 ) -> Result<Json<Task>, ApiError> {
-    Ok(Json(st.db.close_task(&cu.actor(), &cu.scope, id, &req.note).await?))
+    let task = st.db.close_task(&cu.actor(), &cu.scope, id, &req.note).await?;
+    st.late.changed();
+    Ok(Json(task))
 }
 
 /// Rectification in the caller's region: tasks, closed, overdue, supervised open, closure rate.

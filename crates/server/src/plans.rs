@@ -49,7 +49,7 @@ pub async fn create(
     ApiJson(req): ApiJson<PlanRequest>,
 ) -> Result<(StatusCode, Json<PlanPage>), ApiError> {
     let region = if req.region_code.trim().is_empty() { cu.user.region_code.clone() } else { req.region_code.trim().to_string() };
-    let year = req.year.unwrap_or_else(|| i64::from(chrono::Utc::now().year()) + 1);
+    let year = req.year.unwrap_or_else(|| i64::from(huanxin_store::today().year()) + 1);
     let plan = st.db.create_plan(&cu.actor(), &cu.scope, &region, year, &req.targets).await?;
     let (plan, estates) = st.db.get_plan(&cu.scope, plan.id).await?;
     Ok((StatusCode::CREATED, Json(PlanPage { plan, estates })))

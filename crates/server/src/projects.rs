@@ -91,7 +91,7 @@ impl From<huanxin_store::approvals::ApprovalError> for ApiError {
 
 /// Today in China (deadlines are kept in Asia/Shanghai dates).
 fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+    huanxin_store::today()
 }
 
 fn parse_date(field: &str, s: &Option<String>) -> Result<chrono::NaiveDate, ApiError> {
@@ -140,6 +140,7 @@ pub async fn start_approval(
 ) -> Result<(StatusCode, Json<Vec<huanxin_store::approvals::ApprovalStep>>), ApiError> {
     let start = parse_date("start", &req.start)?;
     st.db.start_approval(&cu.actor(), &cu.scope, id, req.merge_design, start).await?;
+    st.late.changed();
     Ok((StatusCode::CREATED, Json(st.db.approval(&cu.scope, id, crate::lifecycle::calendar()?, today()).await?)))
 }
 
@@ -157,6 +158,7 @@ pub async fn finish_step(
         return Err(ApiError::field("date", date, "must not be in the future"));
     }
     st.db.finish_approval_step(&cu.actor(), &cu.scope, id, &code, date).await?;
+    st.late.changed();
     Ok(Json(st.db.approval(&cu.scope, id, crate::lifecycle::calendar()?, today()).await?))
 }
 

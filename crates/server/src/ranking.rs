@@ -45,7 +45,7 @@ pub async fn create(
     ApiJson(req): ApiJson<RankingRequest>,
 ) -> Result<(StatusCode, Json<RankingPage>), ApiError> {
     let region = if req.region_code.trim().is_empty() { cu.user.region_code.clone() } else { req.region_code.trim().to_string() };
-    let year = req.year.unwrap_or_else(|| i64::from(chrono::Utc::now().year()) + 1);
+    let year = req.year.unwrap_or_else(|| i64::from(huanxin_store::today().year()) + 1);
     let ranking = st.db.create_ranking(&cu.actor(), &cu.scope, &region, year, &req.weights, st.config.eligible_before_year).await?;
     let (ranking, entries) = st.db.get_ranking(&cu.scope, ranking.id).await?;
     Ok((StatusCode::CREATED, Json(RankingPage { ranking, entries })))

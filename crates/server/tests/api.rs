@@ -31,6 +31,7 @@ both_engines!(
     review_and_rectification_to_closure,
     archive_files_checked_documents_and_exports_a_zip,
     construction_schedule_checkpoints_and_design_changes,
+    what_is_late_in_my_region,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -1066,7 +1067,7 @@ async fn review_and_rectification_to_closure(app: &TestApp) {
     assert_eq!(s, 409, "not accepted yet: {r}");
     // Construction is not built yet, so the estate is put at "accepted" in the database, as its
     // acceptance would, nearly six months ago (the review comes due in about ten days).
-    let today = chrono::Utc::now().date_naive();
+    let today = huanxin_store::today();
     let accepted = today.checked_sub_months(chrono::Months::new(6)).unwrap() + chrono::Duration::days(10);
     app.db.execute("UPDATE estates SET status = 'accepted' WHERE id = $1", vec![id.into()]).await.unwrap();
     app.db
@@ -1239,7 +1240,7 @@ async fn construction_schedule_checkpoints_and_design_changes(app: &TestApp) {
     let contractor = app.client("contractor").await;
     let (_, buildings) = c.get(&format!("/api/v1/estates/{id}/buildings")).await;
     let building = buildings[0]["id"].as_i64().unwrap();
-    let today = chrono::Utc::now().date_naive();
+    let today = huanxin_store::today();
     let day = |n: i64| (today + chrono::Duration::days(n)).to_string();
 
     let (s, n1) = contractor
@@ -1334,4 +1335,59 @@ async fn construction_schedule_checkpoints_and_design_changes(app: &TestApp) {
     assert_eq!(pp["progress_bp"], 10000, "the other estate has no schedule, so no weight: {pp}");
     let line = pp["estates"].as_array().unwrap().iter().find(|e| e["estate_id"] == id).unwrap().clone();
     assert_eq!((line["nodes"].as_i64(), line["late_nodes"].as_i64()), (Some(2), Some(0)), "{pp}");
+}
+
+/// The dashboard's "what is late": nodes behind plan (not finished by their end, or not started by
+/// their start), design changes and rectification tasks past due; scoped by region and attachment;
+/// a recorded change shows at once although answers are kept for a few seconds.
+async fn what_is_late_in_my_region(app: &TestApp) {
+    let id = app.attached_estate;
+    let c = app.client("county_admin").await;
+    let today = huanxin_store::today();
+    let day = |n: i64| (today + chrono::Duration::days(n)).to_string();
+    let nodes = format!("/api/v1/estates/{id}/construction/nodes");
+    let (_, ended) = c.post(&nodes, json!({"name": "屋面防水", "planned_start": day(-20), "planned_end": day(-5)})).await;
+    c.post(&nodes, json!({"name": "管网改造", "planned_start": day(-3), "planned_end": day(10)})).await;
+    c.post(&nodes, json!({"name": "绿化", "planned_start": day(1), "planned_end": day(10)})).await;
+    let (s, late) = c.get("/api/v1/late").await;
+    assert_eq!(s, 200, "{late}");
+    assert_eq!(late["schedule_nodes"]["total"], 2, "{late}");
+    let items = late["schedule_nodes"]["items"].as_array().unwrap();
+    assert_eq!(items[0]["what"], "屋面防水", "most late first: {late}");
+    assert_eq!(items[1]["due_on"], day(-3), "not started by its planned start: {late}");
+    assert_eq!(late["design_changes"]["total"], 0);
+
+    // A change requested a week ago and a task past its deadline, as they would stand by now.
+    app.db
+        .execute(
+            "INSERT INTO design_changes (estate_id, requested_by, requested_on, reason, due_on) VALUES ($1, 'contractor', $2, '楼梯扶手改型', $3)",
+            vec![id.into(), day(-7).into(), day(-5).into()],
+        )
+        .await
+        .unwrap();
+    app.db
+        .execute(
+            "INSERT INTO rectifications (estate_id, finding, owner, deadline, supervised, created_at) VALUES ($1, '排水沟堵塞', 'contractor', $2, TRUE, $3)",
+            vec![id.into(), day(-1).into(), format!("{}T00:00:00Z", day(-30)).into()],
+        )
+        .await
+        .unwrap();
+    // Written behind the server's back: seen once the short cache expires or any change is recorded here.
+    let (_, n) = c.put(&format!("/api/v1/schedule-nodes/{}", ended["id"]), json!({"progress_pct": 100, "actual_start": day(-15)})).await;
+    assert_eq!(n["state"], "done", "{n}");
+    let (_, late) = c.get("/api/v1/late").await;
+    assert_eq!(late["schedule_nodes"]["total"], 1, "the finished node is no longer late at once: {late}");
+    assert_eq!(late["design_changes"]["total"], 1, "{late}");
+    assert_eq!(late["design_changes"]["items"][0]["who"], "contractor");
+    assert_eq!(late["rectifications"]["total"], 1);
+    assert_eq!(late["rectifications"]["items"][0]["supervised"], true);
+
+    let (_, theirs) = app.client("contractor").await.get("/api/v1/late").await;
+    assert_eq!(theirs["schedule_nodes"]["total"], 1, "the contractor's own estate: {theirs}");
+    let (_, other) = app.client("other_county_admin").await.get("/api/v1/late").await;
+    assert_eq!(
+        (other["schedule_nodes"]["total"].as_i64(), other["design_changes"]["total"].as_i64(), other["rectifications"]["total"].as_i64()),
+        (Some(0), Some(0), Some(0)),
+        "{other}"
+    );
 }

@@ -47,7 +47,7 @@ fn day(s: &str) -> Option<chrono::NaiveDate> {
 }
 
 fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
+    crate::today()
 }
 
 impl NodeRow {
@@ -175,6 +175,8 @@ pub struct EstateProgress {
     pub nodes: i64,
     pub late_nodes: i64,
     pub open_design_changes: i64,
+    /// Rectification tasks from the review not yet closed.
+    pub open_rectifications: i64,
 }
 
 impl Db {
@@ -485,6 +487,9 @@ impl Db {
             let open_changes = self
                 .scalar("SELECT COUNT(*) FROM design_changes WHERE estate_id = $1 AND delivered_on IS NULL", crate::args![estate_id])
                 .await?;
+            let open_tasks = self
+                .scalar("SELECT COUNT(*) FROM rectifications WHERE estate_id = $1 AND closed_at IS NULL", crate::args![estate_id])
+                .await?;
             weights.push((rollup.total_weight, rollup.estate_bp));
             lines.push(EstateProgress {
                 estate_id,
@@ -493,6 +498,7 @@ impl Db {
                 nodes: count,
                 late_nodes: i64::try_from(late).unwrap_or(i64::MAX),
                 open_design_changes: open_changes,
+                open_rectifications: open_tasks,
             });
         }
         Ok(ProjectProgress { project_id, progress_bp: rules::weighted_bp(weights), estates: lines })

@@ -15,6 +15,7 @@ mod db;
 pub mod error;
 pub mod estates;
 pub mod imports;
+pub mod late;
 pub mod lifecycle;
 mod migrations;
 pub mod plans;
@@ -26,6 +27,12 @@ pub mod schemes;
 
 pub use db::{Arg, Db, Engine, Tx};
 pub use error::StoreError;
+
+/// Today in China (China Standard Time, UTC+8 all year): the day deadlines, working days and
+/// lateness are counted in, wherever the server's clock is set.
+pub fn today() -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
 
 /// The time now as stored: RFC 3339 in UTC.
 pub fn now() -> String {

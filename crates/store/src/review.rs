@@ -74,7 +74,7 @@ const TASKS_IN_SCOPE: &str = "rectifications r JOIN estates e ON e.id = r.estate
 const TASK_COLS: &str = "id, estate_id, finding, owner, deadline, supervised, closed_by, closed_at, closing_note";
 
 fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
+    crate::today()
 }
 
 impl Db {
