@@ -241,6 +241,13 @@ test('the schedule is planned and reported on a Gantt chart; an inspection passe
   assert.match(await page.textContent('[data-test=construction-progress]'), /40%/)
   await page.click('[data-test=inspect-save]')
   await page.waitForFunction(() => document.querySelector('[data-test=checkpoints]').textContent.includes('✓ 设计关'))
+  // A site log with a photo of the site.
+  await page.fill('input[data-test=log-text]', '外墙保温施工，脚手架检查合格')
+  const photo = await page.screenshot({ clip: { x: 0, y: 0, width: 200, height: 150 } })
+  await page.setInputFiles('[data-test=log-photos]', { name: 'site.png', mimeType: 'image/png', buffer: photo })
+  await page.click('[data-test=log-save]')
+  await page.waitForSelector('[data-test=site-logs] .photo img')
+  assert.match(await page.textContent('[data-test=site-logs]'), /住建.*外墙保温施工，脚手架检查合格/)
   await page.locator('.el-message').first().waitFor({ state: 'detached' })
   await page.locator('[data-test=construction]').screenshot({ path: `${SHOTS}/construction.png` })
   await page.context().close()

@@ -270,6 +270,127 @@ pub fn design_change_late(due_on: NaiveDate, delivered_on: Option<NaiveDate>, to
     delivered_on.unwrap_or(today) > due_on
 }
 
+/// Who wrote a site log: the contractor's daily log, the supervising engineer's, the residents'
+/// supervisors' (居民监督员) or the bureau's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogAuthor {
+    Contractor,
+    Supervisor,
+    Residents,
+    Bureau,
+}
+
+impl LogAuthor {
+    /// The code used in storage and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogAuthor::Contractor => "contractor",
+            LogAuthor::Supervisor => "supervisor",
+            LogAuthor::Residents => "residents",
+            LogAuthor::Bureau => "bureau",
+        }
+    }
+}
+
+/// The party a role writes site logs for, if any: residents write as the residents' supervisors.
+pub fn log_author(role: Role) -> Option<LogAuthor> {
+    match role {
+        Role::Contractor => Some(LogAuthor::Contractor),
+        Role::Supervisor => Some(LogAuthor::Supervisor),
+        Role::Resident => Some(LogAuthor::Residents),
+        Role::GridWorker | Role::Designer | Role::PropertyCompany => None,
+        _ => Some(LogAuthor::Bureau),
+    }
+}
+
+/// Days back a site log may be written for (a log is kept day by day, not rewritten later).
+pub const LOG_DAYS_BACK: i64 = 7;
+
+/// A site log as submitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SiteLogInput {
+    /// YYYY-MM-DD; today if empty.
+    pub day: String,
+    pub weather: String,
+    pub text: String,
+}
+
+impl SiteLogInput {
+    /// Checks the log: a day within the last week and not in the future, some text.
+    pub fn validate(&self, today: NaiveDate) -> Result<NaiveDate, ValidationErrors> {
+        let mut e = ValidationErrors::default();
+        let day = if self.day.trim().is_empty() { Some(today) } else { date(&mut e, "day", &self.day) };
+        if let Some(d) = day {
+            if d > today {
+                e.push("day", &self.day, "must not be in the future");
+            } else if (today - d).num_days() > LOG_DAYS_BACK {
+                e.push("day", &self.day, format!("must be within the last {LOG_DAYS_BACK} days"));
+            }
+        }
+        if self.weather.chars().count() > 20 {
+            e.push("weather", &self.weather, "must be at most 20 characters");
+        }
+        let text = self.text.trim();
+        if text.is_empty() || text.chars().count() > 2_000 {
+            e.push("text", text, "must be 1 to 2000 characters");
+        }
+        e.into_result(day.unwrap_or(today))
+    }
+}
+
+/// A material entry record (材料进场) as submitted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MaterialInput {
+    pub material: String,
+    pub spec: String,
+    pub quantity: f64,
+    pub unit: String,
+    pub supplier: String,
+    /// The delivery came with its quality certificate (合格证).
+    pub certificate: bool,
+    /// Accepted on inspection at entry; a refused delivery needs a note.
+    pub accepted: bool,
+    pub note: String,
+}
+
+/// A checked material entry; quantity in hundredths of the unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Material {
+    pub quantity_hundredths: i64,
+}
+
+impl MaterialInput {
+    /// Checks the record: names, a positive quantity of at most a million units, a unit, and a
+    /// note when the delivery was refused or came without a certificate.
+    pub fn validate(&self) -> Result<Material, ValidationErrors> {
+        let mut e = ValidationErrors::default();
+        for (field, value, max) in [("material", &self.material, 100), ("unit", &self.unit, 10), ("supplier", &self.supplier, 100)] {
+            let v = value.trim();
+            if v.is_empty() || v.chars().count() > max {
+                e.push(field, v, format!("must be 1 to {max} characters"));
+            }
+        }
+        if self.spec.chars().count() > 100 {
+            e.push("spec", &self.spec, "must be at most 100 characters");
+        }
+        let q = if self.quantity.is_finite() { (self.quantity * 100.0).round() } else { -1.0 };
+        if !(1.0..=100_000_000.0).contains(&q) {
+            e.push("quantity", self.quantity, "must be more than 0 and at most 1,000,000");
+        }
+        if (!self.accepted || !self.certificate) && self.note.trim().is_empty() {
+            e.push("note", &self.note, "say why a delivery was refused or came without a certificate");
+        }
+        if self.note.chars().count() > 500 {
+            e.push("note", &self.note, "must be at most 500 characters");
+        }
+        // The float was checked to lie within 1..=1e8 above, so the cast is exact.
+        e.into_result(Material { quantity_hundredths: q.max(0.0) as i64 })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +483,40 @@ mod tests {
         assert!(may_inspect(Role::Supervisor) && !may_inspect(Role::Contractor) && may_inspect(Role::CountyStaff));
         assert!(may_deliver_design_change(Role::Designer) && !may_deliver_design_change(Role::Contractor));
         assert!(may_report_progress(Role::Contractor) && !may_report_progress(Role::Resident));
+    }
+
+    #[test]
+    fn site_logs_are_kept_day_by_day_by_their_party() {
+        let today = d("2026-11-20");
+        let ok = SiteLogInput { text: "3号楼外墙保温施工，检查脚手架".into(), ..Default::default() };
+        assert_eq!(ok.validate(today), Ok(today));
+        let old = SiteLogInput { day: "2026-11-01".into(), ..ok.clone() };
+        assert!(old.validate(today).unwrap_err().0[0].reason.contains("last 7 days"));
+        let future = SiteLogInput { day: "2026-11-21".into(), text: " ".into(), ..Default::default() };
+        let fields: Vec<String> = future.validate(today).unwrap_err().0.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["day", "text"]);
+        assert_eq!(log_author(Role::Resident), Some(LogAuthor::Residents));
+        assert_eq!(log_author(Role::CountyStaff), Some(LogAuthor::Bureau));
+        assert_eq!(log_author(Role::Designer), None);
+    }
+
+    #[test]
+    fn material_entries_need_a_reason_when_refused_or_uncertified() {
+        let ok = MaterialInput {
+            material: "挤塑聚苯板".into(),
+            quantity: 1200.5,
+            unit: "m²".into(),
+            supplier: "泉州建材".into(),
+            certificate: true,
+            accepted: true,
+            ..Default::default()
+        };
+        assert_eq!(ok.validate().unwrap().quantity_hundredths, 120_050);
+        let refused = MaterialInput { accepted: false, ..ok.clone() };
+        assert_eq!(refused.validate().unwrap_err().0[0].field, "note");
+        let bad = MaterialInput { quantity: -1.0, unit: String::new(), ..ok };
+        let fields: Vec<String> = bad.validate().unwrap_err().0.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["unit", "quantity"]);
     }
 
     proptest! {

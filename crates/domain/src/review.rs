@@ -78,10 +78,13 @@ impl TaskInput {
     }
 }
 
-/// May `closer` close a task owned by `owner`? The closing check is someone else's.
-pub fn may_close(owner: &str, closer: &str) -> Result<(), String> {
+/// May `closer` close a task owned by `owner` with `evidence` photos filed? The closing check is
+/// someone else's, and checks the evidence of the fix.
+pub fn may_close(owner: &str, closer: &str, evidence: usize) -> Result<(), String> {
     if owner == closer {
         Err("the owner of a task cannot close it; someone else checks the fix".into())
+    } else if evidence == 0 {
+        Err("no evidence has been filed for this task; the owner files photos of the fix first".into())
     } else {
         Ok(())
     }
@@ -133,8 +136,9 @@ mod tests {
 
     #[test]
     fn the_owner_does_not_close_their_own_task() {
-        assert!(may_close("contractor", "contractor").is_err());
-        assert!(may_close("contractor", "county_staff").is_ok());
+        assert!(may_close("contractor", "contractor", 2).is_err());
+        assert!(may_close("contractor", "county_staff", 1).is_ok());
+        assert!(may_close("contractor", "county_staff", 0).unwrap_err().contains("no evidence"));
     }
 
     proptest! {

@@ -27,7 +27,7 @@ pub async fn show(
 /// Files a document or photo in a section of the estate's archive. The file must be what its name
 /// says (jpg, png, webp, pdf, xlsx, docx), checked from its content.
 #[utoipa::path(post, path = "/api/v1/estates/{id}/archive", tag = "archive", params(("id" = i64, Path)),
-    request_body(content_type = "multipart/form-data", description = "fields `section`, `kind`, `title` (optional) and `file`"),
+    request_body(content_type = "multipart/form-data", description = "fields `section`, `kind`, `title` (optional), `file`, and for a photo of an assessment finding `building_id` and `item_code`"),
     responses((status = 201, description = "the filed document"), (status = 404), (status = 413), (status = 422, description = "names the field")))]
 pub async fn file_document(
     State(st): State<AppState>,
@@ -35,7 +35,8 @@ pub async fn file_document(
     ApiPath(id): ApiPath<i64>,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<Document>), ApiError> {
-    let (mut section, mut kind, mut title) = (String::new(), String::new(), String::new());
+    let (mut section, mut kind, mut title, mut building, mut item_code) =
+        (String::new(), String::new(), String::new(), String::new(), String::new());
     let mut file: Option<(String, Vec<u8>)> = None;
     while let Some(field) = multipart.next_field().await.map_err(|e| crate::estates::multipart_error(&e))? {
         let field_name = field.name().unwrap_or_default().to_string();
@@ -45,11 +46,13 @@ pub async fn file_document(
                 let bytes = field.bytes().await.map_err(|e| crate::estates::multipart_error(&e))?;
                 file = Some((name, bytes.to_vec()));
             }
-            name @ ("section" | "kind" | "title") => {
+            name @ ("section" | "kind" | "title" | "building_id" | "item_code") => {
                 let value = field.text().await.map_err(|e| crate::estates::multipart_error(&e))?;
                 match name {
                     "section" => section = value,
                     "kind" => kind = value,
+                    "building_id" => building = value,
+                    "item_code" => item_code = value,
                     _ => title = value,
                 }
             }
@@ -58,15 +61,20 @@ pub async fn file_document(
     }
     let (file_name, content) = file.ok_or_else(|| ApiError::field("file", "", "attach the file as the form field 'file'"))?;
     let kind = if kind.trim().is_empty() { OTHER.to_string() } else { kind };
-    let doc = st
-        .db
-        .file_document(
-            &cu.actor(),
-            &cu.scope,
-            id,
-            NewDocument { section: &section, kind: &kind, title: &title, file_name: &file_name, content },
-        )
-        .await?;
+    let building_id = match building.trim() {
+        "" => None,
+        b => Some(b.parse::<i64>().map_err(|_| ApiError::field("building_id", b, "is not a building id"))?),
+    };
+    let doc = NewDocument {
+        section: &section,
+        kind: &kind,
+        title: &title,
+        file_name: &file_name,
+        content,
+        building_id,
+        item_code: Some(item_code.as_str()),
+    };
+    let doc = st.db.file_document(&cu.actor(), &cu.scope, id, doc).await?;
     Ok((StatusCode::CREATED, Json(doc)))
 }
 

@@ -135,3 +135,55 @@ pub async fn project_progress(
 ) -> Result<Json<ProjectProgress>, ApiError> {
     Ok(Json(st.db.project_progress(&cu.scope, id).await?))
 }
+
+/// A multipart form's text fields and its files (every field that carries a file name).
+pub(crate) async fn read_form(
+    mut multipart: axum::extract::Multipart,
+) -> Result<(std::collections::HashMap<String, String>, Vec<(String, Vec<u8>)>), ApiError> {
+    let mut fields = std::collections::HashMap::new();
+    let mut files = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|e| crate::estates::multipart_error(&e))? {
+        let name = field.name().unwrap_or_default().to_string();
+        if let Some(file_name) = field.file_name().map(str::to_string) {
+            let bytes = field.bytes().await.map_err(|e| crate::estates::multipart_error(&e))?;
+            files.push((file_name, bytes.to_vec()));
+        } else {
+            let value = field.text().await.map_err(|e| crate::estates::multipart_error(&e))?;
+            fields.insert(name, value);
+        }
+    }
+    Ok((fields, files))
+}
+
+/// Writes a site log for the caller's party (contractor, supervising engineer, residents'
+/// supervisors, bureau) with up to 20 photos, which are filed in the archive.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/construction/logs", tag = "construction", params(("id" = i64, Path)),
+    request_body(content_type = "multipart/form-data", description = "fields `day` (YYYY-MM-DD, today if empty), `weather`, `text`, and files `photos`"),
+    responses((status = 201, description = "the log with its photos"), (status = 403), (status = 404), (status = 422)))]
+pub async fn write_log(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    multipart: axum::extract::Multipart,
+) -> Result<(StatusCode, Json<huanxin_store::construction::SiteLog>), ApiError> {
+    let author = rules::log_author(cu.role).ok_or_else(|| ApiError::Forbidden(format!("{} does not keep site logs", cu.role.as_str())))?;
+    let (fields, photos) = read_form(multipart).await?;
+    let field = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    let input = rules::SiteLogInput { day: field("day"), weather: field("weather"), text: field("text") };
+    let log = st.db.write_site_log(&cu.actor(), &cu.scope, id, author, &input, photos).await?;
+    Ok((StatusCode::CREATED, Json(log)))
+}
+
+/// Records a material delivery at entry (the contractor, the supervising engineer or the bureau).
+#[utoipa::path(post, path = "/api/v1/estates/{id}/construction/materials", tag = "construction", params(("id" = i64, Path)),
+    request_body(content_type = "application/json", description = "material, spec, quantity, unit, supplier, certificate, accepted, note"),
+    responses((status = 201, description = "the record"), (status = 403), (status = 404), (status = 422)))]
+pub async fn record_material(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<rules::MaterialInput>,
+) -> Result<(StatusCode, Json<huanxin_store::construction::MaterialEntry>), ApiError> {
+    allow(rules::may_report_progress(cu.role) || rules::may_inspect(cu.role), &cu, "record material entries")?;
+    Ok((StatusCode::CREATED, Json(st.db.record_material(&cu.actor(), &cu.scope, id, &input).await?)))
+}

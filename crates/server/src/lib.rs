@@ -206,7 +206,10 @@ pub fn router(st: AppState) -> Router {
             .route("/estates/{id}/archive/export.zip", get(archive::export_zip))
             .route("/documents/{id}/file", get(archive::file))
             .route("/estates/{id}/construction", get(construction::show))
-            .route("/projects/{id}/progress", get(construction::project_progress)),
+            .route("/projects/{id}/progress", get(construction::project_progress))
+            // Who may write is the domain's rule for each party (checked in the handlers).
+            .route("/estates/{id}/construction/logs", post(construction::write_log))
+            .route("/rectifications/{id}/evidence", post(lifecycle::add_evidence)),
         Permission::ReadRegistry,
     );
     let assess = with_permission(
@@ -239,7 +242,8 @@ pub fn router(st: AppState) -> Router {
             .route("/schedule-nodes/{id}", axum::routing::put(construction::report_progress))
             .route("/estates/{id}/construction/inspections", post(construction::inspect))
             .route("/estates/{id}/construction/design-changes", post(construction::request_change))
-            .route("/design-changes/{id}/deliver", post(construction::deliver_change)),
+            .route("/design-changes/{id}/deliver", post(construction::deliver_change))
+            .route("/estates/{id}/construction/materials", post(construction::record_material)),
         Permission::RecordConstruction,
     );
     let sign = with_permission(

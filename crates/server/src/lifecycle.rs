@@ -300,3 +300,23 @@ pub async fn rectification_summary(
 ) -> Result<Json<RectificationSummary>, ApiError> {
     Ok(Json(st.db.rectification_summary(&cu.scope).await?))
 }
+
+/// Files photos of a rectification task's fix as its evidence (the task's owner, or the bureau); a
+/// task is closed only once it has evidence.
+#[utoipa::path(post, path = "/api/v1/rectifications/{id}/evidence", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body(content_type = "multipart/form-data", description = "files `photos`"),
+    responses((status = 201, description = "the task with its evidence"), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn add_evidence(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    multipart: axum::extract::Multipart,
+) -> Result<(axum::http::StatusCode, Json<Task>), ApiError> {
+    let task = st.db.task(&cu.scope, id).await?;
+    if task.owner != cu.user.username && !cu.role.allows(huanxin_domain::access::Permission::AdvanceStage) {
+        return Err(ApiError::Forbidden("only the task's owner or the bureau files its evidence".into()));
+    }
+    let (_, photos) = crate::construction::read_form(multipart).await?;
+    let task = st.db.add_evidence(&cu.actor(), &cu.scope, id, photos).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(task)))
+}

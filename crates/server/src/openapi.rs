@@ -31,7 +31,7 @@ use utoipa::OpenApi;
         crate::archive::show, crate::archive::file_document, crate::archive::file, crate::archive::export_zip,
         crate::construction::show, crate::construction::add_node, crate::construction::report_progress, crate::construction::inspect,
         crate::construction::request_change, crate::construction::deliver_change, crate::construction::project_progress,
-        crate::late::overview,
+        crate::late::overview, crate::construction::write_log, crate::construction::record_material, crate::lifecycle::add_evidence,
     ),
     components(schemas(crate::auth::LoginRequest, crate::auth::LoginResponse, crate::auth::Me, crate::estates::EstateView,
         crate::estates::EstatePage, crate::estates::ImportResult, crate::accounts::CreateUser, crate::accounts::NewPassword,

@@ -32,6 +32,7 @@ both_engines!(
     archive_files_checked_documents_and_exports_a_zip,
     construction_schedule_checkpoints_and_design_changes,
     what_is_late_in_my_region,
+    site_logs_materials_and_assessment_photos,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -1111,7 +1112,19 @@ async fn review_and_rectification_to_closure(app: &TestApp) {
 
     let second = page["tasks"][1]["id"].as_i64().unwrap();
     let close = format!("/api/v1/rectifications/{second}/close");
-    let (s, r) = app.client("county_staff").await.post(&close, json!({"note": "已修好"})).await;
+    let (s, r) = c.post(&close, json!({"note": "看过了"})).await;
+    assert_eq!(s, 409, "nothing to check yet: {r}");
+    assert!(r["detail"].as_str().unwrap().contains("no evidence"), "{r}");
+    // The owner files photos of the fix; a file that is not a photo is refused.
+    let staff = app.client("county_staff").await;
+    let evidence = format!("/api/v1/rectifications/{second}/evidence");
+    let (s, r) = staff.upload_form(&evidence, &[], "fixed.pdf", b"%PDF-1.7\n".to_vec()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("photos[0].file")), "{r}");
+    let (s, t) = staff.upload_form(&evidence, &[], "fixed.png", PNG.to_vec()).await;
+    assert_eq!(s, 201, "{t}");
+    assert_eq!(t["evidence"].as_array().unwrap().len(), 1);
+    assert_eq!(t["evidence"][0]["kind"], "rectification_evidence");
+    let (s, r) = staff.post(&close, json!({"note": "已修好"})).await;
     assert_eq!(s, 409, "the owner does not close their own task: {r}");
     assert_eq!(c.post(&close, json!({"note": " "})).await.0, 422);
     let (s, t) = c.post(&close, json!({"note": "现场复核，扶手已加固"})).await;
@@ -1390,4 +1403,60 @@ async fn what_is_late_in_my_region(app: &TestApp) {
         (Some(0), Some(0), Some(0)),
         "{other}"
     );
+}
+
+/// Site logs by each party with photos filed in the archive, material entry records, and photos of
+/// assessment findings tied to a building and an item; bad input names the field and writes nothing.
+async fn site_logs_materials_and_assessment_photos(app: &TestApp) {
+    let id = app.attached_estate;
+    let logs = format!("/api/v1/estates/{id}/construction/logs");
+    let contractor = app.client("contractor").await;
+    let fields = [("weather", "晴"), ("text", "3号楼外墙保温，监理旁站")];
+    let (s, log) = contractor.upload_form(&logs, &fields, "a.png", PNG.to_vec()).await;
+    assert_eq!(s, 201, "{log}");
+    assert_eq!((log["author"].as_str(), log["photos"].as_array().map(Vec::len)), (Some("contractor"), Some(1)), "{log}");
+    let resident = app.client("resident").await;
+    let (s, log) = resident.upload_form(&logs, &[("text", "居民监督员巡查：工地围挡完好")], "b.png", PNG.to_vec()).await;
+    assert_eq!((s, log["author"].as_str()), (201, Some("residents")), "{log}");
+    assert_eq!(app.client("designer").await.upload_form(&logs, &fields, "a.png", PNG.to_vec()).await.0, 403);
+    let tomorrow = (huanxin_store::today() + chrono::Duration::days(1)).to_string();
+    let (s, r) = contractor.upload_form(&logs, &[("day", tomorrow.as_str()), ("text", "x")], "a.png", PNG.to_vec()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("day")), "{r}");
+    let (s, r) = contractor.upload_form(&logs, &fields, "a.png", b"not a picture".to_vec()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("photos[0].file")), "{r}");
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM site_logs", vec![]).await.unwrap(), 2, "refusals wrote nothing");
+    assert_eq!(app.client("other_county_admin").await.upload_form(&logs, &fields, "a.png", PNG.to_vec()).await.0, 404);
+
+    let materials = format!("/api/v1/estates/{id}/construction/materials");
+    let delivery = json!({"material": "挤塑聚苯板", "spec": "XPS 50mm", "quantity": 1200.5, "unit": "m²", "supplier": "泉州建材", "certificate": true, "accepted": true});
+    let (s, m) = contractor.post(&materials, delivery.clone()).await;
+    assert_eq!((s, m["quantity_hundredths"].as_i64()), (201, Some(120_050)), "{m}");
+    let mut refused = delivery.clone();
+    refused["accepted"] = json!(false);
+    let (s, r) = app.client("supervisor").await.post(&materials, refused).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("note")), "a refusal says why: {r}");
+    assert_eq!(resident.post(&materials, delivery).await.0, 403);
+
+    let c = app.client("county_admin").await;
+    let (_, page) = c.get(&format!("/api/v1/estates/{id}/construction")).await;
+    assert_eq!(page["site_logs"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(page["materials"][0]["supplier"], "泉州建材");
+    let (_, archive) = c.get(&format!("/api/v1/estates/{id}/archive")).await;
+    let construction = &archive["sections"][5];
+    assert_eq!(construction["documents"].as_array().unwrap().len(), 2, "the logs' photos are in the archive: {archive}");
+
+    // A photo of an assessment finding names its building and item.
+    let (_, buildings) = c.get(&format!("/api/v1/estates/{id}/buildings")).await;
+    let b = buildings[0]["id"].as_i64().unwrap().to_string();
+    let path = format!("/api/v1/estates/{id}/archive");
+    let f = [("section", "assessment"), ("kind", "photos_before"), ("building_id", b.as_str()), ("item_code", "roof_leak")];
+    let (s, d) = c.upload_form(&path, &f, "roof.png", PNG.to_vec()).await;
+    assert_eq!(s, 201, "{d}");
+    assert_eq!((d["building_id"].to_string(), d["item_code"].as_str()), (b.clone(), Some("roof_leak")));
+    let (_, others) = c.get("/api/v1/estates?sort=id&per_page=1&page=5").await;
+    let (_, ob) = c.get(&format!("/api/v1/estates/{}/buildings", others["items"][0]["id"])).await;
+    let foreign = ob[0]["id"].to_string();
+    let f = [("section", "assessment"), ("kind", "photos_before"), ("building_id", foreign.as_str())];
+    let (s, r) = c.upload_form(&path, &f, "roof.png", PNG.to_vec()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("building_id")), "{r}");
 }

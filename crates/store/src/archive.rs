@@ -26,6 +26,13 @@ pub struct Document {
     pub sha256: String,
     pub uploaded_by: String,
     pub uploaded_at: String,
+    /// The site log whose photo this is.
+    pub site_log_id: Option<i64>,
+    /// The rectification task this is evidence for.
+    pub rectification_id: Option<i64>,
+    /// The building and assessment item a photo shows.
+    pub building_id: Option<i64>,
+    pub item_code: Option<String>,
 }
 
 /// A section of an estate's archive: its completeness and its documents.
@@ -50,16 +57,132 @@ pub struct Archive {
 }
 
 /// A document to file, as uploaded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewDocument<'a> {
     pub section: &'a str,
     pub kind: &'a str,
     pub title: &'a str,
     pub file_name: &'a str,
     pub content: Vec<u8>,
+    /// For a photo of an assessment finding: the building (of this estate) and the item's code.
+    pub building_id: Option<i64>,
+    pub item_code: Option<&'a str>,
 }
 
-const DOC_COLS: &str = "id, estate_id, section, kind, title, file_name, content_type, size, sha256, uploaded_by, uploaded_at";
+/// What a document is attached to besides its estate and section.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AttachedTo {
+    pub site_log_id: Option<i64>,
+    pub rectification_id: Option<i64>,
+}
+
+/// A document that passed its checks, ready to insert.
+pub(crate) struct CheckedDocument {
+    section: Section,
+    kind: String,
+    title: String,
+    file_name: String,
+    mime: &'static str,
+    content: Vec<u8>,
+    building_id: Option<i64>,
+    item_code: Option<String>,
+}
+
+pub(crate) const DOC_COLS: &str = "id, estate_id, section, kind, title, file_name, content_type, size, sha256, uploaded_by, uploaded_at, \
+    site_log_id, rectification_id, building_id, item_code";
+
+impl CheckedDocument {
+    /// True for photos (jpg, png, webp).
+    pub(crate) fn is_image(&self) -> bool {
+        self.mime.starts_with("image/")
+    }
+}
+
+/// Checks a document's section, kind, title, file and assessment reference, naming each problem
+/// under `field` prefixed by `prefix` (e.g. `photos[2].`).
+pub(crate) fn check_document(doc: NewDocument<'_>, prefix: &str, problems: &mut ValidationErrors) -> Option<CheckedDocument> {
+    let before = problems.0.len();
+    let section = Section::parse(doc.section);
+    match section {
+        None => problems.push(&format!("{prefix}section"), doc.section, "is not a section of the archive"),
+        Some(s) if !rules::kind_fits(s, doc.kind.trim()) => {
+            problems.push(&format!("{prefix}kind"), doc.kind, "is not a kind of document filed in this section")
+        }
+        Some(_) => {}
+    }
+    let title = if doc.title.trim().is_empty() { doc.file_name.trim() } else { doc.title.trim() };
+    if title.is_empty() || title.chars().count() > 200 {
+        problems.push(&format!("{prefix}title"), title, "must be 1 to 200 characters");
+    }
+    if doc.file_name.trim().chars().count() > 200 {
+        problems.push(&format!("{prefix}file"), doc.file_name, "the file name must be at most 200 characters");
+    }
+    let item_code = doc.item_code.map(str::trim).filter(|c| !c.is_empty());
+    if let Some(code) = item_code {
+        if code.len() > 40 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            problems.push(&format!("{prefix}item_code"), code, "is not an assessment item code");
+        }
+    }
+    let file_type = rules::check_file(doc.file_name.trim(), &doc.content)
+        .map_err(|reason| problems.push(&format!("{prefix}file"), doc.file_name, reason))
+        .ok();
+    let (Some(section), Some(file_type), true) = (section, file_type, problems.0.len() == before) else {
+        return None;
+    };
+    Some(CheckedDocument {
+        section,
+        kind: doc.kind.trim().to_string(),
+        title: title.to_string(),
+        file_name: doc.file_name.trim().to_string(),
+        mime: file_type.mime,
+        content: doc.content,
+        building_id: doc.building_id,
+        item_code: item_code.map(str::to_string),
+    })
+}
+
+impl crate::db::Tx {
+    /// Stores a checked document's file (once per SHA-256) and the document; returns it.
+    pub(crate) async fn insert_document(
+        &mut self,
+        actor: &Actor,
+        estate_id: i64,
+        doc: CheckedDocument,
+        attached: AttachedTo,
+    ) -> Result<Document, StoreError> {
+        let sha256 = hex::encode(Sha256::digest(&doc.content));
+        let size = i64::try_from(doc.content.len()).unwrap_or(i64::MAX);
+        self.execute(
+            "INSERT INTO files (sha256, content_type, size, content) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+            vec![Arg::from(sha256.as_str()), Arg::from(doc.mime), Arg::from(size), Arg::Bytes(doc.content)],
+        )
+        .await?;
+        let (id,): (i64,) = self
+            .fetch_one(
+                "INSERT INTO documents (estate_id, section, kind, title, file_name, content_type, size, sha256, uploaded_by, uploaded_at, \
+                 site_log_id, rectification_id, building_id, item_code) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+                crate::args![
+                    estate_id,
+                    doc.section.as_str(),
+                    doc.kind,
+                    doc.title,
+                    doc.file_name,
+                    doc.mime,
+                    size,
+                    sha256.as_str(),
+                    actor.username.as_str(),
+                    crate::now(),
+                    attached.site_log_id,
+                    attached.rectification_id,
+                    doc.building_id,
+                    doc.item_code
+                ],
+            )
+            .await?;
+        self.fetch_one(&format!("SELECT {DOC_COLS} FROM documents WHERE id = $1"), crate::args![id]).await
+    }
+}
 
 impl Db {
     /// The records Huanxin holds for an estate that file checklist lines.
@@ -119,58 +242,17 @@ impl Db {
     pub async fn file_document(&self, actor: &Actor, scope: &Scope, estate_id: i64, doc: NewDocument<'_>) -> Result<Document, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
         let mut problems = ValidationErrors::default();
-        let section = Section::parse(doc.section);
-        match section {
-            None => problems.push("section", doc.section, "is not a section of the archive"),
-            Some(s) if !rules::kind_fits(s, doc.kind.trim()) => {
-                problems.push("kind", doc.kind, "is not a kind of document filed in this section")
+        if let Some(b) = doc.building_id {
+            if self.scalar("SELECT COUNT(*) FROM buildings WHERE id = $1 AND estate_id = $2", crate::args![b, estate_id]).await? == 0 {
+                problems.push("building_id", b, "is not a building of this estate");
             }
-            Some(_) => {}
         }
-        let title = if doc.title.trim().is_empty() { doc.file_name.trim() } else { doc.title.trim() };
-        if title.is_empty() || title.chars().count() > 200 {
-            problems.push("title", title, "must be 1 to 200 characters");
-        }
-        if doc.file_name.trim().chars().count() > 200 {
-            problems.push("file", doc.file_name, "the file name must be at most 200 characters");
-        }
-        let file_type = match rules::check_file(doc.file_name.trim(), &doc.content) {
-            Ok(t) => Some(t),
-            Err(reason) => {
-                problems.push("file", doc.file_name, &reason);
-                None
-            }
-        };
-        let (Some(section), Some(file_type), true) = (section, file_type, problems.is_empty()) else {
+        let checked = check_document(doc, "", &mut problems);
+        let (Some(checked), true) = (checked, problems.is_empty()) else {
             return Err(StoreError::Invalid(problems));
         };
-        let sha256 = hex::encode(Sha256::digest(&doc.content));
-        let size = i64::try_from(doc.content.len()).unwrap_or(i64::MAX);
         let mut tx = self.begin().await?;
-        tx.execute(
-            "INSERT INTO files (sha256, content_type, size, content) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
-            vec![Arg::from(sha256.as_str()), Arg::from(file_type.mime), Arg::from(size), Arg::Bytes(doc.content)],
-        )
-        .await?;
-        let (id,): (i64,) = tx
-            .fetch_one(
-                "INSERT INTO documents (estate_id, section, kind, title, file_name, content_type, size, sha256, uploaded_by, uploaded_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                crate::args![
-                    estate_id,
-                    section.as_str(),
-                    doc.kind.trim(),
-                    title,
-                    doc.file_name.trim(),
-                    file_type.mime,
-                    size,
-                    sha256.as_str(),
-                    actor.username.as_str(),
-                    crate::now()
-                ],
-            )
-            .await?;
-        let document: Document = tx.fetch_one(&format!("SELECT {DOC_COLS} FROM documents WHERE id = $1"), crate::args![id]).await?;
+        let document = tx.insert_document(actor, estate_id, checked, AttachedTo::default()).await?;
         tx.audit(
             actor,
             Change {

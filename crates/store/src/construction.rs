@@ -1,12 +1,15 @@
 //! Construction of an estate: its schedule nodes and their progress, inspections at the five
 //! checkpoints and design changes. The rules are `huanxin_domain::construction`.
 
+use crate::archive::{check_document, AttachedTo, Document, NewDocument, DOC_COLS};
 use crate::audit::{Actor, Change};
 use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::calendar::WorkCalendar;
-use huanxin_domain::construction::{self as rules, Checkpoint, NodeInput, NodeState, NodeWeight, Progress, ProgressInput, Rollup};
+use huanxin_domain::construction::{
+    self as rules, Checkpoint, LogAuthor, MaterialInput, NodeInput, NodeState, NodeWeight, Progress, ProgressInput, Rollup, SiteLogInput,
+};
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
@@ -147,6 +150,50 @@ pub struct CheckpointStatus {
     pub last: Option<Inspection>,
 }
 
+/// A site log (施工日志) with its photos.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteLog {
+    pub id: i64,
+    pub author: String,
+    pub day: String,
+    pub weather: String,
+    pub text: String,
+    pub written_by: String,
+    pub photos: Vec<Document>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    id: i64,
+    author: String,
+    day: String,
+    weather: String,
+    text: String,
+    written_by: String,
+}
+
+/// A material entry record (材料进场).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct MaterialEntry {
+    pub id: i64,
+    pub material: String,
+    pub spec: String,
+    pub quantity_hundredths: i64,
+    pub unit: String,
+    pub supplier: String,
+    pub certificate: bool,
+    pub accepted: bool,
+    pub note: String,
+    pub recorded_by: String,
+    pub recorded_on: String,
+}
+
+const MATERIAL_COLS: &str =
+    "id, material, spec, quantity_hundredths, unit, supplier, certificate, accepted, note, recorded_by, recorded_on";
+
+/// Site logs listed on the construction page, newest first.
+const LOGS_SHOWN: i64 = 50;
+
 /// An estate's construction page.
 #[derive(Debug, Clone, Serialize)]
 pub struct Construction {
@@ -156,6 +203,9 @@ pub struct Construction {
     pub checkpoints: Vec<CheckpointStatus>,
     pub inspections: Vec<Inspection>,
     pub design_changes: Vec<DesignChange>,
+    /// The newest site logs with their photos.
+    pub site_logs: Vec<SiteLog>,
+    pub materials: Vec<MaterialEntry>,
 }
 
 /// A project's progress: each estate's and the whole, weighted by the estates' schedules.
@@ -217,6 +267,37 @@ impl Db {
         let changes: Vec<ChangeRow> = self
             .fetch_all(&format!("SELECT {CHANGE_COLS} FROM design_changes WHERE estate_id = $1 ORDER BY id"), crate::args![estate_id])
             .await?;
+        let logs: Vec<LogRow> = self
+            .fetch_all(
+                &format!("SELECT id, author, day, weather, text, written_by FROM site_logs WHERE estate_id = $1 ORDER BY day DESC, id DESC LIMIT {LOGS_SHOWN}"),
+                crate::args![estate_id],
+            )
+            .await?;
+        let photos: Vec<Document> = match logs.last() {
+            None => Vec::new(),
+            Some(oldest) => {
+                self.fetch_all(
+                    &format!("SELECT {DOC_COLS} FROM documents WHERE estate_id = $1 AND site_log_id IS NOT NULL AND site_log_id >= $2 ORDER BY id"),
+                    crate::args![estate_id, logs.iter().map(|l| l.id).min().unwrap_or(oldest.id)],
+                )
+                .await?
+            }
+        };
+        let site_logs = logs
+            .into_iter()
+            .map(|l| SiteLog {
+                photos: photos.iter().filter(|p| p.site_log_id == Some(l.id)).cloned().collect(),
+                id: l.id,
+                author: l.author,
+                day: l.day,
+                weather: l.weather,
+                text: l.text,
+                written_by: l.written_by,
+            })
+            .collect();
+        let materials = self
+            .fetch_all(&format!("SELECT {MATERIAL_COLS} FROM material_entries WHERE estate_id = $1 ORDER BY id"), crate::args![estate_id])
+            .await?;
         Ok(Construction {
             estate_id,
             nodes,
@@ -224,7 +305,137 @@ impl Db {
             checkpoints,
             inspections,
             design_changes: changes.into_iter().map(|c| c.into_change(today)).collect(),
+            site_logs,
+            materials,
         })
+    }
+
+    /// Writes a site log for `author`'s party with its photos (filed in the archive's construction
+    /// section), all or nothing.
+    pub async fn write_site_log(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        estate_id: i64,
+        author: LogAuthor,
+        input: &SiteLogInput,
+        photos: Vec<(String, Vec<u8>)>,
+    ) -> Result<SiteLog, StoreError> {
+        let estate = self.get_estate(scope, estate_id).await?;
+        let mut problems = ValidationErrors::default();
+        let day = match input.validate(today()) {
+            Ok(d) => Some(d),
+            Err(v) => {
+                problems.0.extend(v.0);
+                None
+            }
+        };
+        if photos.len() > 20 {
+            problems.push("photos", photos.len(), "at most 20 photos per log");
+        }
+        let title = format!("施工日志 {}", day.map(|d| d.to_string()).unwrap_or_default());
+        let mut checked = Vec::new();
+        for (i, (name, content)) in photos.into_iter().enumerate() {
+            let doc = NewDocument {
+                section: "construction",
+                kind: "photos_during",
+                title: &title,
+                file_name: &name,
+                content,
+                ..Default::default()
+            };
+            if let Some(c) = check_document(doc, &format!("photos[{i}]."), &mut problems) {
+                if c.is_image() {
+                    checked.push(c);
+                } else {
+                    problems.push(&format!("photos[{i}].file"), &name, "must be a photo (jpg, png or webp)");
+                }
+            }
+        }
+        let (Some(day), true) = (day, problems.is_empty()) else {
+            return Err(StoreError::Invalid(problems));
+        };
+        let mut tx = self.begin().await?;
+        let (id,): (i64,) = tx
+            .fetch_one(
+                "INSERT INTO site_logs (estate_id, author, day, weather, text, written_by, written_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                crate::args![estate_id, author.as_str(), day.to_string(), input.weather.trim(), input.text.trim(), actor.username.as_str(), crate::now()],
+            )
+            .await?;
+        let mut docs = Vec::new();
+        for c in checked {
+            docs.push(tx.insert_document(actor, estate_id, c, AttachedTo { site_log_id: Some(id), ..Default::default() }).await?);
+        }
+        tx.audit(
+            actor,
+            Change {
+                action: "write_site_log",
+                entity: "estate",
+                entity_id: estate_id.to_string(),
+                region_code: estate.community_code,
+                before: None,
+                after: Some(
+                    serde_json::json!({"author": author.as_str(), "day": day.to_string(), "text": input.text.trim(), "photos": docs.len()}),
+                ),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(SiteLog {
+            id,
+            author: author.as_str().to_string(),
+            day: day.to_string(),
+            weather: input.weather.trim().to_string(),
+            text: input.text.trim().to_string(),
+            written_by: actor.username.clone(),
+            photos: docs,
+        })
+    }
+
+    /// Records a material delivery at entry (accepted or refused, with or without its certificate).
+    pub async fn record_material(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        estate_id: i64,
+        input: &MaterialInput,
+    ) -> Result<MaterialEntry, StoreError> {
+        let estate = self.get_estate(scope, estate_id).await?;
+        let m = input.validate().map_err(StoreError::Invalid)?;
+        let mut tx = self.begin().await?;
+        let (id,): (i64,) = tx
+            .fetch_one(
+                "INSERT INTO material_entries (estate_id, material, spec, quantity_hundredths, unit, supplier, certificate, accepted, note, recorded_by, recorded_on) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                crate::args![
+                    estate_id,
+                    input.material.trim(),
+                    input.spec.trim(),
+                    m.quantity_hundredths,
+                    input.unit.trim(),
+                    input.supplier.trim(),
+                    input.certificate,
+                    input.accepted,
+                    input.note.trim(),
+                    actor.username.as_str(),
+                    today().to_string()
+                ],
+            )
+            .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "record_material",
+                entity: "estate",
+                entity_id: estate_id.to_string(),
+                region_code: estate.community_code,
+                before: None,
+                after: Some(serde_json::to_value(input).unwrap_or_default()),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.fetch_one(&format!("SELECT {MATERIAL_COLS} FROM material_entries WHERE id = $1"), crate::args![id]).await
     }
 
     /// Adds a node to an estate's schedule; its building, if named, must be the estate's.

@@ -16,7 +16,50 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "the six-month review and rectification tasks", V9),
     (10, "the archive: documents and their files", V10),
     (11, "construction: schedule nodes, inspections and design changes", V11),
+    (12, "indexes for what is late: nodes not started, open rectification tasks", V12),
+    (13, "site logs, material entries, and documents attached to a log, a task or an assessment finding", V13),
 ];
+
+/// Site logs (施工日志) by party, material entry records (材料进场), and what a document is evidence of:
+/// a site log's photos, a rectification task's evidence, an assessment finding's photos.
+const V13: &str = r#"
+CREATE TABLE site_logs (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    author TEXT NOT NULL,
+    day TEXT NOT NULL,
+    weather TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    written_by TEXT NOT NULL,
+    written_at TEXT NOT NULL
+);
+CREATE INDEX site_logs_estate ON site_logs (estate_id, day);
+CREATE TABLE material_entries (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    material TEXT NOT NULL,
+    spec TEXT NOT NULL DEFAULT '',
+    quantity_hundredths BIGINT NOT NULL,
+    unit TEXT NOT NULL,
+    supplier TEXT NOT NULL,
+    certificate BOOLEAN NOT NULL,
+    accepted BOOLEAN NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    recorded_by TEXT NOT NULL,
+    recorded_on TEXT NOT NULL
+);
+CREATE INDEX material_entries_estate ON material_entries (estate_id, id);
+ALTER TABLE documents ADD COLUMN site_log_id BIGINT REFERENCES site_logs (id) ON DELETE CASCADE;
+ALTER TABLE documents ADD COLUMN rectification_id BIGINT REFERENCES rectifications (id) ON DELETE CASCADE;
+ALTER TABLE documents ADD COLUMN building_id BIGINT REFERENCES buildings (id) ON DELETE SET NULL;
+ALTER TABLE documents ADD COLUMN item_code TEXT;
+"#;
+
+/// "What is late" finds each kind by a partial index on its open rows.
+const V12: &str = r#"
+CREATE INDEX schedule_nodes_unstarted ON schedule_nodes (planned_start, estate_id) WHERE actual_start IS NULL;
+CREATE INDEX rectifications_open ON rectifications (deadline, estate_id) WHERE closed_at IS NULL;
+"#;
 
 /// Construction: schedule nodes planned against actual with their progress, inspections at the
 /// five checkpoints, design changes with their due day.

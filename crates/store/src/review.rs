@@ -21,6 +21,9 @@ pub struct Review {
 /// A rectification task.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Task {
+    /// Photos of the fix filed by the owner (or the bureau).
+    #[sqlx(skip)]
+    pub evidence: Vec<crate::archive::Document>,
     pub id: i64,
     pub estate_id: i64,
     pub finding: String,
@@ -95,9 +98,21 @@ impl Db {
         let accepted = self.accepted_on(estate_id).await?;
         let review: Option<Review> =
             self.fetch_optional("SELECT held_on, held_by, summary FROM reviews WHERE estate_id = $1", crate::args![estate_id]).await?;
-        let tasks: Vec<Task> = self
+        let mut tasks: Vec<Task> = self
             .fetch_all(&format!("SELECT {TASK_COLS} FROM rectifications WHERE estate_id = $1 ORDER BY id"), crate::args![estate_id])
             .await?;
+        let evidence: Vec<crate::archive::Document> = self
+            .fetch_all(
+                &format!(
+                    "SELECT {} FROM documents WHERE estate_id = $1 AND rectification_id IS NOT NULL ORDER BY id",
+                    crate::archive::DOC_COLS
+                ),
+                crate::args![estate_id],
+            )
+            .await?;
+        for t in &mut tasks {
+            t.evidence = evidence.iter().filter(|d| d.rectification_id == Some(t.id)).cloned().collect();
+        }
         Ok(ReviewPage {
             accepted_on: accepted.map(|d| d.to_string()),
             due_on: accepted.map(|d| rules::review_due(d).to_string()),
@@ -197,7 +212,8 @@ impl Db {
         if task.closed_at.is_some() {
             return Err(StoreError::Conflict("the task is already closed".into()));
         }
-        rules::may_close(&task.owner, &actor.username).map_err(StoreError::Conflict)?;
+        let evidence = self.scalar("SELECT COUNT(*) FROM documents WHERE rectification_id = $1", crate::args![task_id]).await?;
+        rules::may_close(&task.owner, &actor.username, usize::try_from(evidence).unwrap_or(0)).map_err(StoreError::Conflict)?;
         if note.trim().is_empty() || note.chars().count() > 500 {
             return Err(StoreError::Invalid(ValidationErrors::one("note", note, "say how the fix was checked (1 to 500 characters)")));
         }
@@ -221,6 +237,81 @@ impl Db {
         .await?;
         tx.commit().await?;
         self.fetch_one(&format!("SELECT {TASK_COLS} FROM rectifications WHERE id = $1"), crate::args![task_id]).await
+    }
+
+    /// A rectification task in scope.
+    pub async fn task(&self, scope: &Scope, task_id: i64) -> Result<Task, StoreError> {
+        let task: Task = self.fetch_one(&format!("SELECT {TASK_COLS} FROM rectifications WHERE id = $1"), crate::args![task_id]).await?;
+        self.get_estate(scope, task.estate_id).await?;
+        Ok(task)
+    }
+
+    /// Files photos of a task's fix as its evidence (in the archive's review section), all or nothing.
+    pub async fn add_evidence(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        task_id: i64,
+        photos: Vec<(String, Vec<u8>)>,
+    ) -> Result<Task, StoreError> {
+        let task = self.task(scope, task_id).await?;
+        let estate = self.get_estate(scope, task.estate_id).await?;
+        if task.closed_at.is_some() {
+            return Err(StoreError::Conflict("the task is already closed".into()));
+        }
+        let mut problems = ValidationErrors::default();
+        if photos.is_empty() || photos.len() > 20 {
+            problems.push("photos", photos.len(), "attach 1 to 20 photos");
+        }
+        let title = format!("整改佐证：{}", task.finding);
+        let mut checked = Vec::new();
+        for (i, (name, content)) in photos.into_iter().enumerate() {
+            let doc = crate::archive::NewDocument {
+                section: "review",
+                kind: "rectification_evidence",
+                title: &title,
+                file_name: &name,
+                content,
+                ..Default::default()
+            };
+            if let Some(c) = crate::archive::check_document(doc, &format!("photos[{i}]."), &mut problems) {
+                if c.is_image() {
+                    checked.push(c);
+                } else {
+                    problems.push(&format!("photos[{i}].file"), &name, "must be a photo (jpg, png or webp)");
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::Invalid(problems));
+        }
+        let mut tx = self.begin().await?;
+        let mut ids = Vec::new();
+        for c in checked {
+            let attached = crate::archive::AttachedTo { rectification_id: Some(task_id), ..Default::default() };
+            ids.push(tx.insert_document(actor, task.estate_id, c, attached).await?.id);
+        }
+        tx.audit(
+            actor,
+            Change {
+                action: "add_evidence",
+                entity: "rectification",
+                entity_id: task_id.to_string(),
+                region_code: estate.community_code,
+                before: None,
+                after: Some(serde_json::json!({"documents": ids})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let mut task = self.task(scope, task_id).await?;
+        task.evidence = self
+            .fetch_all(
+                &format!("SELECT {} FROM documents WHERE rectification_id = $1 ORDER BY id", crate::archive::DOC_COLS),
+                crate::args![task_id],
+            )
+            .await?;
+        Ok(task)
     }
 
     /// Rectification in the caller's scope: totals, overdue and supervised open tasks, closure rate.

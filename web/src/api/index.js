@@ -83,6 +83,18 @@ export const api = {
   inspect: (id, body) => request('POST', `/api/v1/estates/${id}/construction/inspections`, body),
   requestDesignChange: (id, body) => request('POST', `/api/v1/estates/${id}/construction/design-changes`, body),
   deliverDesignChange: (changeId, body) => request('POST', `/api/v1/design-changes/${changeId}/deliver`, body),
+  writeSiteLog: (id, fields, photos) => {
+    const form = new FormData()
+    for (const [k, v] of Object.entries(fields)) form.append(k, v)
+    for (const p of photos) form.append('photos', p)
+    return request('POST', `/api/v1/estates/${id}/construction/logs`, form, true)
+  },
+  recordMaterial: (id, body) => request('POST', `/api/v1/estates/${id}/construction/materials`, body),
+  addEvidence: (taskId, photos) => {
+    const form = new FormData()
+    for (const p of photos) form.append('photos', p)
+    return request('POST', `/api/v1/rectifications/${taskId}/evidence`, form, true)
+  },
   projectProgress: (id) => request('GET', `/api/v1/projects/${id}/progress`),
   archive: (id) => request('GET', `/api/v1/estates/${id}/archive`),
   fileDocument: (id, fields, file) => {
