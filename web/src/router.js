@@ -16,6 +16,7 @@ const routes = [
       { path: 'plans', component: () => import('./views/plans/PlansView.vue') },
       { path: 'projects', component: () => import('./views/projects/ProjectsView.vue') },
       { path: 'menu', component: () => import('./views/schemes/MenuView.vue') },
+      { path: 'checklist', component: () => import('./views/lifecycle/ChecklistView.vue') },
       { path: 'users', component: () => import('./views/users/UserList.vue') },
       { path: 'audit', component: () => import('./views/audit/AuditLog.vue') },
     ],

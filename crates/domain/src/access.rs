@@ -46,7 +46,7 @@ pub enum Permission {
     AdvanceStage,
     /// Work on the draft of an estate's scheme.
     DraftScheme,
-    /// Set a region's menu: prices, units, payers, its own items.
+    /// Set a region's menu (prices, units, payers, its own items) and its assessment checklist.
     ManageMenu,
     /// Sign an estate's acceptance for one's own party.
     SignAcceptance,

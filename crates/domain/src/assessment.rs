@@ -43,6 +43,52 @@ pub struct ChecklistItem {
     pub weight: u32,
 }
 
+/// A region's version of one checklist line, as submitted (a new code adds a line; `active = false`
+/// drops the line in the region).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChecklistInput {
+    pub level: String,
+    pub label_zh: String,
+    pub label_en: String,
+    pub weight: u32,
+    pub active: bool,
+}
+
+impl ChecklistInput {
+    /// Checks the line under `code`: a code of letters, digits and `_`, a level, a Chinese label,
+    /// a weight from 1 to 100.
+    pub fn validate(&self, code: &str) -> Result<(ChecklistItem, bool), crate::ValidationErrors> {
+        let mut e = crate::ValidationErrors::default();
+        let code = code.trim();
+        if code.is_empty() || code.len() > 40 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            e.push("code", code, "must be 1 to 40 letters, digits or _");
+        }
+        let level = Level::parse(self.level.trim());
+        if level.is_none() {
+            e.push("level", &self.level, "must be building or estate");
+        }
+        let zh = self.label_zh.trim();
+        if zh.is_empty() || zh.chars().count() > 100 {
+            e.push("label_zh", zh, "must be 1 to 100 characters");
+        }
+        if self.label_en.chars().count() > 100 {
+            e.push("label_en", &self.label_en, "must be at most 100 characters");
+        }
+        if !(1..=100).contains(&self.weight) {
+            e.push("weight", self.weight, "must be between 1 and 100");
+        }
+        let item = ChecklistItem {
+            code: code.to_string(),
+            level: level.unwrap_or(Level::Estate),
+            label_zh: zh.to_string(),
+            label_en: self.label_en.trim().to_string(),
+            weight: self.weight,
+        };
+        e.into_result((item, self.active))
+    }
+}
+
 /// The national default checklist (城市体检, 建科〔2023〕75号, housing and estate levels).
 pub fn national_checklist() -> Vec<ChecklistItem> {
     let b = Level::Building;
@@ -159,6 +205,22 @@ pub fn score(checklist: &[ChecklistItem], buildings: &[i64], findings: &[Finding
     }
     let total = if total_weight == 0 { 0 } else { weighted / total_weight };
     Score { total, lines }
+}
+
+#[cfg(test)]
+mod checklist_input_tests {
+    use super::*;
+
+    #[test]
+    fn a_regional_line_is_checked_field_by_field() {
+        let ok =
+            ChecklistInput { level: "building".into(), label_zh: "外墙空鼓".into(), weight: 8, active: true, ..Default::default() };
+        let (item, active) = ok.validate("wall_hollow").unwrap();
+        assert_eq!((item.level, item.weight, active), (Level::Building, 8, true));
+        let bad = ChecklistInput { level: "street".into(), weight: 0, ..Default::default() };
+        let fields: Vec<String> = bad.validate("bad code").unwrap_err().0.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["code", "level", "label_zh", "weight"]);
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub enum ApiError {
     TooManyAttempts(u64),
     #[error("internal error")]
     Internal(String),
+    /// Something this server lacks (e.g. a font for PDF); the message says what to install.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 #[derive(Serialize)]
@@ -58,6 +61,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

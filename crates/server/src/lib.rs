@@ -15,6 +15,7 @@ pub mod late;
 pub mod lifecycle;
 pub mod map;
 pub mod openapi;
+pub mod pdf;
 pub mod plans;
 pub mod projects;
 pub mod ranking;
@@ -54,6 +55,8 @@ pub struct Config {
     pub max_upload_mb: usize,
     /// Which regions to load: `all`, or county codes separated by commas (6 digits each).
     pub regions: String,
+    /// Chinese font for PDF (`path` or `path#index` in a collection); empty: the system's Noto CJK or WenQuanYi.
+    pub pdf_font: String,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             session_hours: 12,
             max_upload_mb: 20,
             regions: "all".into(),
+            pdf_font: String::new(),
         }
     }
 }
@@ -194,11 +198,13 @@ pub fn router(st: AppState) -> Router {
             .route("/projects/{id}/approval", get(projects::approval))
             .route("/approvals/late", get(projects::late))
             .route("/late", get(late::overview))
+            .route("/checklist", get(lifecycle::checklist))
             .route("/menu", get(schemes::menu))
             .route("/estates/{id}/scheme", get(schemes::show))
             .route("/estates/{id}/scheme/versions/{no}", get(schemes::version))
             .route("/estates/{id}/scheme/diff", get(schemes::diff))
             .route("/estates/{id}/scheme/export.xlsx", get(schemes::export_xlsx))
+            .route("/estates/{id}/scheme/export.pdf", get(schemes::export_pdf))
             .route("/estates/{id}/acceptance", get(lifecycle::acceptance))
             .route("/estates/{id}/review", get(lifecycle::review))
             .route("/rectifications/summary", get(lifecycle::rectification_summary))
@@ -250,8 +256,12 @@ pub fn router(st: AppState) -> Router {
         Router::new().route("/estates/{id}/acceptance/signatures", post(lifecycle::sign_acceptance)),
         Permission::SignAcceptance,
     );
-    let menu =
-        with_permission(Router::new().route("/menu/{region}/{code}", axum::routing::put(schemes::set_menu_item)), Permission::ManageMenu);
+    let menu = with_permission(
+        Router::new()
+            .route("/menu/{region}/{code}", axum::routing::put(schemes::set_menu_item))
+            .route("/checklist/{region}/{code}", axum::routing::put(lifecycle::set_checklist_item)),
+        Permission::ManageMenu,
+    );
     let write = with_permission(
         Router::new()
             .route("/estates", post(estates::create))

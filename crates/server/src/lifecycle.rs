@@ -320,3 +320,52 @@ pub async fn add_evidence(
     let task = st.db.add_evidence(&cu.actor(), &cu.scope, id, photos).await?;
     Ok((axum::http::StatusCode::CREATED, Json(task)))
 }
+
+/// A region's assessment checklist: the lines in force there, and the national defaults (to
+/// bring back a line the region dropped).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChecklistPage {
+    pub region_code: String,
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<huanxin_domain::assessment::ChecklistItem>,
+    #[schema(value_type = Vec<Object>)]
+    pub national: Vec<huanxin_domain::assessment::ChecklistItem>,
+}
+
+/// Which region's checklist to read; the caller's own if not given.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ChecklistQuery {
+    pub region: Option<String>,
+}
+
+/// The assessment checklist in force in a region (the national one with the changes of every
+/// enclosing region).
+#[utoipa::path(get, path = "/api/v1/checklist", tag = "lifecycle", params(ChecklistQuery), responses((status = 200, body = ChecklistPage)))]
+pub async fn checklist(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<ChecklistQuery>,
+) -> Result<Json<ChecklistPage>, ApiError> {
+    let region = q.region.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| cu.user.region_code.clone());
+    let rc = huanxin_domain::regions::RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
+    Ok(Json(ChecklistPage {
+        region_code: rc.as_str().to_string(),
+        items: st.db.checklist_for(rc.as_str()).await?,
+        national: huanxin_domain::assessment::national_checklist(),
+    }))
+}
+
+/// Sets a region's own version of a checklist line: label, level, weight, or drops it.
+#[utoipa::path(put, path = "/api/v1/checklist/{region}/{code}", tag = "lifecycle", params(("region" = String, Path), ("code" = String, Path)),
+    request_body(content = Object, description = "level, label_zh, label_en, weight (1–100), active"),
+    responses((status = 200, body = ChecklistPage), (status = 422)))]
+pub async fn set_checklist_item(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((region, code)): ApiPath<(String, String)>,
+    ApiJson(input): ApiJson<huanxin_domain::assessment::ChecklistInput>,
+) -> Result<Json<ChecklistPage>, ApiError> {
+    let (item, active) = input.validate(&code)?;
+    st.db.set_checklist_item(&cu.actor(), &cu.scope, &region, &item, active).await?;
+    checklist(State(st), Extension(cu), ApiQuery(ChecklistQuery { region: Some(region) })).await
+}

@@ -192,6 +192,62 @@ pub(crate) async fn scheme_xlsx(
     id: i64,
     no: i64,
 ) -> Result<(Vec<u8>, String), ApiError> {
+    let s = scheme_rows(db, scope, id, no).await?;
+    let bytes = crate::tabular::write_xlsx("改造方案", &SHEET_HEADERS, &s.rows)?;
+    Ok((bytes, format!("改造方案-{}-{}-v{no}-{}.xlsx", s.estate.code, s.estate.name, s.stage)))
+}
+
+/// Columns of the scheme sheet.
+const SHEET_HEADERS: [&str; 10] = ["类别", "编码", "改造内容", "部位", "数量", "单位", "单价(元)", "金额(元)", "出资方", "备注"];
+
+/// A scheme version laid out as rows (the lines, a blank row, then the totals).
+struct SchemeRows {
+    estate: huanxin_store::estates::Estate,
+    stage: String,
+    saved: String,
+    rows: Vec<Vec<String>>,
+}
+
+/// The scheme as a PDF for posting in the estate (公示) and filing: the estate, the version and its
+/// stage, the lines by place, the totals by category and by payer.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/scheme/export.pdf", tag = "schemes", params(("id" = i64, Path), ExportQuery),
+    responses((status = 200, content_type = "application/pdf"), (status = 404), (status = 503, description = "no Chinese font on the server")))]
+pub async fn export_pdf(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let no = q.version.unwrap_or(0);
+    let font = crate::pdf::font(&st.config.pdf_font)?;
+    let s = scheme_rows(&st.db, &cu.scope, id, no).await?;
+    let stage_zh = match s.stage.as_str() {
+        "notice_1" => "第一轮公示稿",
+        "notice_2" => "第二轮公示稿",
+        "final" => "定稿",
+        _ => "草稿",
+    };
+    let subtitle = vec![
+        format!("小区：{}（{}） {}", s.estate.name, s.estate.code, s.estate.address),
+        format!("版本：v{no} {stage_zh}    编制：{}", s.saved),
+        "一区一策、一楼一策；金额按数量 × 单价估算，以最终结算为准。".to_string(),
+    ];
+    let widths = [7.0, 5.0, 16.0, 7.0, 8.0, 4.0, 8.0, 9.0, 7.0, 9.0];
+    let columns: Vec<crate::pdf::Column<'_>> = SHEET_HEADERS
+        .iter()
+        .zip(widths)
+        .enumerate()
+        .map(|(i, (h, w))| crate::pdf::Column { header: h, width: w, right: matches!(i, 4 | 6 | 7) })
+        .collect();
+    let title = format!("{} 改造方案", s.estate.name);
+    let bytes = tokio::task::spawn_blocking(move || crate::pdf::table_pdf(font, &title, &subtitle, &columns, &s.rows))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let name = format!("改造方案-{id}-v{no}.pdf");
+    Ok(attachment(bytes, "application/pdf", &name))
+}
+
+async fn scheme_rows(db: &huanxin_store::Db, scope: &huanxin_domain::access::Scope, id: i64, no: i64) -> Result<SchemeRows, ApiError> {
     let estate = db.get_estate(scope, id).await?;
     let sheet = db.scheme_version(scope, id, no).await?;
     let buildings = db.list_buildings(scope, id).await?;
@@ -199,7 +255,6 @@ pub(crate) async fn scheme_xlsx(
         None => "全小区".to_string(),
         Some(b) => buildings.iter().find(|x| x.id == b).map(|x| x.number.clone()).unwrap_or_else(|| b.to_string()),
     };
-    let headers = ["类别", "编码", "改造内容", "部位", "数量", "单位", "单价(元)", "金额(元)", "出资方", "备注"];
     let mut rows: Vec<Vec<String>> = sheet
         .items
         .iter()
@@ -230,6 +285,7 @@ pub(crate) async fn scheme_xlsx(
     }
     rows.push(total_row("合计".into(), sheet.estimate.total_fen));
     let stage = sheet.version.as_ref().map(|v| v.stage.clone()).unwrap_or_else(|| "draft".into());
-    let bytes = crate::tabular::write_xlsx("改造方案", &headers, &rows)?;
-    Ok((bytes, format!("改造方案-{}-{}-v{no}-{stage}.xlsx", estate.code, estate.name)))
+    let saved =
+        sheet.version.as_ref().map(|v| format!("{} {}", v.saved_by, v.saved_at.get(..10).unwrap_or(&v.saved_at))).unwrap_or_default();
+    Ok(SchemeRows { estate, stage, saved, rows })
 }

@@ -33,6 +33,7 @@ both_engines!(
     construction_schedule_checkpoints_and_design_changes,
     what_is_late_in_my_region,
     site_logs_materials_and_assessment_photos,
+    a_county_edits_its_assessment_checklist,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -991,6 +992,14 @@ async fn schemes_from_the_menu_in_versions(app: &TestApp) {
     let (s, bytes) = c.get_bytes(&format!("{scheme}/export.xlsx?version=3")).await;
     assert_eq!(s, 200);
     assert!(bytes.starts_with(b"PK"), "an xlsx file");
+    // The PDF for posting: a Chinese font embedded as a subset (small), with text that copies out as text.
+    let (s, pdf) = c.get_bytes(&format!("{scheme}/export.pdf?version=3")).await;
+    assert_eq!(s, 200);
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF file");
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(text.contains("/FontFile") && text.contains("/ToUnicode"), "an embedded font mapped back to Unicode");
+    assert!(pdf.len() < 200_000, "only the glyphs used are embedded: {} bytes", pdf.len());
+    assert_eq!(app.client("other_county_admin").await.get_bytes(&format!("{scheme}/export.pdf")).await.0, 404);
 
     // Outside the estate's county, and a designer not on its project, see nothing of it.
     assert_eq!(app.client("other_county_admin").await.get(&scheme).await.0, 404);
@@ -1459,4 +1468,34 @@ async fn site_logs_materials_and_assessment_photos(app: &TestApp) {
     let f = [("section", "assessment"), ("kind", "photos_before"), ("building_id", foreign.as_str())];
     let (s, r) = c.upload_form(&path, &f, "roof.png", PNG.to_vec()).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("building_id")), "{r}");
+}
+
+/// A county adds a line to the assessment checklist and drops a national one; its estates' forms
+/// follow; bad lines are refused by field; other regions and lower desks may not edit it.
+async fn a_county_edits_its_assessment_checklist(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let (s, page) = c.get("/api/v1/checklist").await;
+    assert_eq!(s, 200, "{page}");
+    let national = page["national"].as_array().unwrap().len();
+    assert_eq!(page["items"].as_array().unwrap().len(), national, "nothing changed yet");
+    let dropped = page["national"][0].clone();
+    let code = dropped["code"].as_str().unwrap();
+    let line = json!({"level": "building", "label_zh": "外墙空鼓", "label_en": "Hollow render", "weight": 8, "active": true});
+    let (s, page) = c.put("/api/v1/checklist/350521000000/wall_hollow", line.clone()).await;
+    assert_eq!(s, 200, "{page}");
+    let mut off = dropped.clone();
+    off["active"] = json!(false);
+    let (_, page) = c.put(&format!("/api/v1/checklist/350521000000/{code}"), off).await;
+    let codes: Vec<&str> = page["items"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"wall_hollow") && !codes.contains(&code), "{codes:?}");
+    let (_, form) = c.get(&format!("/api/v1/estates/{}/assessment", app.attached_estate)).await;
+    assert!(form["checklist"].as_array().unwrap().iter().any(|i| i["code"] == "wall_hollow"), "the county's estates follow: {form}");
+
+    let (s, r) = c.put("/api/v1/checklist/350521000000/bad code", json!({"level": "street", "weight": 0})).await;
+    assert_eq!(s, 422, "{r}");
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["code", "level", "label_zh", "weight"]);
+    let (s, r) = c.put("/api/v1/checklist/350502000000/wall_hollow", line.clone()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("region")), "another county: {r}");
+    assert_eq!(app.client("community_staff").await.put("/api/v1/checklist/350521000000/wall_hollow", line).await.0, 403);
 }

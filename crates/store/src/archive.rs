@@ -91,13 +91,6 @@ pub(crate) struct CheckedDocument {
 pub(crate) const DOC_COLS: &str = "id, estate_id, section, kind, title, file_name, content_type, size, sha256, uploaded_by, uploaded_at, \
     site_log_id, rectification_id, building_id, item_code";
 
-impl CheckedDocument {
-    /// True for photos (jpg, png, webp).
-    pub(crate) fn is_image(&self) -> bool {
-        self.mime.starts_with("image/")
-    }
-}
-
 /// Checks a document's section, kind, title, file and assessment reference, naming each problem
 /// under `field` prefixed by `prefix` (e.g. `photos[2].`).
 pub(crate) fn check_document(doc: NewDocument<'_>, prefix: &str, problems: &mut ValidationErrors) -> Option<CheckedDocument> {
@@ -139,6 +132,27 @@ pub(crate) fn check_document(doc: NewDocument<'_>, prefix: &str, problems: &mut 
         building_id: doc.building_id,
         item_code: item_code.map(str::to_string),
     })
+}
+
+/// Checks photos (jpg, png, webp only) to be filed under `section`/`kind` with one title, each
+/// problem named `photos[i].…`; returns those that passed.
+pub(crate) fn check_photos(
+    photos: Vec<(String, Vec<u8>)>,
+    section: &str,
+    kind: &str,
+    title: &str,
+    problems: &mut ValidationErrors,
+) -> Vec<CheckedDocument> {
+    let mut checked = Vec::new();
+    for (i, (name, content)) in photos.into_iter().enumerate() {
+        let doc = NewDocument { section, kind, title, file_name: &name, content, ..Default::default() };
+        match check_document(doc, &format!("photos[{i}]."), problems) {
+            Some(c) if c.mime.starts_with("image/") => checked.push(c),
+            Some(_) => problems.push(&format!("photos[{i}].file"), &name, "must be a photo (jpg, png or webp)"),
+            None => {}
+        }
+    }
+    checked
 }
 
 impl crate::db::Tx {

@@ -59,19 +59,60 @@ impl Db {
                 )
                 .await?;
             for r in rows {
-                list.retain(|i| i.code != r.code);
-                if r.active {
-                    list.push(ChecklistItem {
-                        code: r.code,
-                        level: Level::parse(&r.level).unwrap_or(Level::Estate),
-                        label_zh: r.label_zh,
-                        label_en: r.label_en,
-                        weight: u32::try_from(r.weight).unwrap_or(0),
-                    });
+                let at = list.iter().position(|i| i.code == r.code);
+                let item = ChecklistItem {
+                    code: r.code,
+                    level: Level::parse(&r.level).unwrap_or(Level::Estate),
+                    label_zh: r.label_zh,
+                    label_en: r.label_en,
+                    weight: u32::try_from(r.weight).unwrap_or(0),
+                };
+                // A changed line keeps its place; a new one goes last; a dropped one goes.
+                match (at, r.active) {
+                    (Some(i), true) => list[i] = item,
+                    (Some(i), false) => {
+                        list.remove(i);
+                    }
+                    (None, true) => list.push(item),
+                    (None, false) => {}
                 }
             }
         }
         Ok(list)
+    }
+
+    /// Sets a region's own version of a checklist line (in the caller's region; a new code adds a
+    /// line, `active = false` drops it for the region and below).
+    pub async fn set_checklist_item(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        region: &str,
+        item: &ChecklistItem,
+        active: bool,
+    ) -> Result<(), StoreError> {
+        let rc = crate::plans::region_in_scope(scope, region, "region")?;
+        let mut tx = self.begin().await?;
+        tx.execute(
+            "INSERT INTO checklist_items (region_code, code, level, label_zh, label_en, weight, active) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (region_code, code) DO UPDATE SET level = excluded.level, label_zh = excluded.label_zh, \
+             label_en = excluded.label_en, weight = excluded.weight, active = excluded.active",
+            crate::args![rc.as_str(), item.code.as_str(), item.level.as_str(), item.label_zh.as_str(), item.label_en.as_str(), i64::from(item.weight), active],
+        )
+        .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "set",
+                entity: "checklist_item",
+                entity_id: format!("{}/{}", rc.as_str(), item.code),
+                region_code: rc.as_str().to_string(),
+                before: None,
+                after: Some(serde_json::json!({"item": item, "active": active})),
+            },
+        )
+        .await?;
+        tx.commit().await
     }
 
     /// The latest assessment of an estate in scope, if any.

@@ -1,7 +1,7 @@
 //! Construction of an estate: its schedule nodes and their progress, inspections at the five
 //! checkpoints and design changes. The rules are `huanxin_domain::construction`.
 
-use crate::archive::{check_document, AttachedTo, Document, NewDocument, DOC_COLS};
+use crate::archive::{AttachedTo, Document, DOC_COLS};
 use crate::audit::{Actor, Change};
 use crate::db::Db;
 use crate::error::StoreError;
@@ -334,24 +334,7 @@ impl Db {
             problems.push("photos", photos.len(), "at most 20 photos per log");
         }
         let title = format!("施工日志 {}", day.map(|d| d.to_string()).unwrap_or_default());
-        let mut checked = Vec::new();
-        for (i, (name, content)) in photos.into_iter().enumerate() {
-            let doc = NewDocument {
-                section: "construction",
-                kind: "photos_during",
-                title: &title,
-                file_name: &name,
-                content,
-                ..Default::default()
-            };
-            if let Some(c) = check_document(doc, &format!("photos[{i}]."), &mut problems) {
-                if c.is_image() {
-                    checked.push(c);
-                } else {
-                    problems.push(&format!("photos[{i}].file"), &name, "must be a photo (jpg, png or webp)");
-                }
-            }
-        }
+        let checked = crate::archive::check_photos(photos, "construction", "photos_during", &title, &mut problems);
         let (Some(day), true) = (day, problems.is_empty()) else {
             return Err(StoreError::Invalid(problems));
         };

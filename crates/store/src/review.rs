@@ -264,24 +264,7 @@ impl Db {
             problems.push("photos", photos.len(), "attach 1 to 20 photos");
         }
         let title = format!("整改佐证：{}", task.finding);
-        let mut checked = Vec::new();
-        for (i, (name, content)) in photos.into_iter().enumerate() {
-            let doc = crate::archive::NewDocument {
-                section: "review",
-                kind: "rectification_evidence",
-                title: &title,
-                file_name: &name,
-                content,
-                ..Default::default()
-            };
-            if let Some(c) = crate::archive::check_document(doc, &format!("photos[{i}]."), &mut problems) {
-                if c.is_image() {
-                    checked.push(c);
-                } else {
-                    problems.push(&format!("photos[{i}].file"), &name, "must be a photo (jpg, png or webp)");
-                }
-            }
-        }
+        let checked = crate::archive::check_photos(photos, "review", "rectification_evidence", &title, &mut problems);
         if !problems.is_empty() {
             return Err(StoreError::Invalid(problems));
         }
