@@ -5,7 +5,7 @@
 #
 #   bench/registry.sh [ESTATES] [DWELLINGS]        defaults: 280000 estates, 4800000 dwellings
 #
-# Needs: sqlite3, psql and a PostgreSQL on 127.0.0.1:5432 (trust), wrk (apt-get install wrk sqlite3).
+# Needs: sqlite3, psql and a PostgreSQL on 127.0.0.1:5432 (trust), wrk, /usr/bin/time (apt-get install wrk sqlite3 time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ESTATES=${1:-280000}
@@ -17,6 +17,7 @@ PORT=18080
 for tool in sqlite3 psql wrk curl python3; do
   command -v $tool >/dev/null || { echo "missing $tool (apt-get install -y sqlite3 postgresql-client wrk)"; exit 1; }
 done
+[ -x /usr/bin/time ] || { echo "missing /usr/bin/time (apt-get install -y time)"; exit 1; }
 
 scripts/build-web >/dev/null
 cargo build --locked --release -p huanxin -p huanxin-bench 2>&1 | tail -n 1
@@ -38,7 +39,8 @@ import_all() { # engine label; sets IMPORT_E/B/D (seconds)
   sync # write back what came before, so that it does not slow this load (the raw loads get the same)
   t0=$(secs); $BIN import estates "$WORK/data/estates.csv" >/dev/null; t1=$(secs)
   $BIN import buildings "$WORK/data/buildings.csv" >/dev/null; t2=$(secs)
-  for f in "$WORK"/data/dwellings-*.csv; do $BIN import dwellings "$f" >/dev/null; done; t3=$(secs)
+  # The dwelling files together, as one import (keys and indexes rebuilt once, not after every file).
+  /usr/bin/time -f "$1 dwellings import: peak RSS %M KB" $BIN import dwellings "$WORK"/data/dwellings-*.csv >/dev/null; t3=$(secs)
   echo "$1 import: estates $(rate $NE $t0 $t1) rows/s, buildings $(rate $NB $t1 $t2) rows/s, dwellings $(rate $ND $t2 $t3) rows/s"
   IMPORT_E=$(python3 -c "print($t1-$t0)"); IMPORT_B=$(python3 -c "print($t2-$t1)"); IMPORT_D=$(python3 -c "print($t3-$t2)")
 }

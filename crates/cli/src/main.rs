@@ -30,11 +30,13 @@ enum Command {
     Demo,
     /// Bring the database schema up to date and load regions.
     Migrate,
-    /// Import estates, buildings or dwellings from xlsx, csv or (estates) GeoJSON, all or nothing.
+    /// Import estates, buildings or dwellings from xlsx, csv or (estates) GeoJSON, all or nothing;
+    /// several files of one kind are imported together, as one.
     Import {
         /// estates, buildings or dwellings
         kind: String,
-        file: PathBuf,
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
         /// Coordinates in the file are GCJ-02 (Amap/Tencent) when no 坐标系 column says otherwise.
         #[arg(long)]
         gcj02: bool,
@@ -163,13 +165,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("database up to date ({:?})", db.engine());
             Ok(())
         }
-        Command::Import { kind, file, gcj02, dry_run } => {
+        Command::Import { kind, files, gcj02, dry_run } => {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
-            let bytes = std::fs::read(&file).map_err(|err| format!("{}: {err}", file.display()))?;
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let scope = Scope::Region(RegionCode::country());
             let datum = if gcj02 { Some("gcj02") } else { None };
-            let result = estates::import_file(&db, &Actor::system("import"), &scope, &kind, &name, bytes, datum, dry_run).await;
+            let files = files.into_iter().map(estates::ImportFile::Path).collect();
+            let result = estates::import_files(&db, &Actor::system("import"), &scope, &kind, files, datum, dry_run).await;
             // Closing checkpoints SQLite's write-ahead log into the database file.
             db.close().await;
             match result {
@@ -186,7 +187,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 Err(huanxin_server::error::ApiError::ImportRejected(rows)) => {
                     for r in rows.iter().take(200) {
-                        eprintln!("row {}, column {}: '{}' {}", r.row, r.column, r.value, r.reason);
+                        let file = if r.file.is_empty() { String::new() } else { format!("{}, ", r.file) };
+                        eprintln!("{file}row {}, column {}: '{}' {}", r.row, r.column, r.value, r.reason);
                     }
                     Err(format!("{} problems; nothing was imported", rows.len()))
                 }

@@ -529,7 +529,7 @@ impl<'a> RowReader<'a> {
     }
 
     fn fail(&mut self, key: &str, value: &str, reason: String) {
-        self.errors.push(RowError { row: self.row, column: self.header(key), value: value.to_string(), reason });
+        self.errors.push(RowError { file: String::new(), row: self.row, column: self.header(key), value: value.to_string(), reason });
     }
 
     fn int(&mut self, key: &str) -> Option<i64> {
@@ -571,7 +571,7 @@ impl<'a> RowReader<'a> {
     fn absorb(&mut self, v: ValidationErrors) {
         for e in v.0 {
             let header = self.header(&e.field);
-            self.errors.push(RowError { row: self.row, column: header, value: e.value, reason: e.reason });
+            self.errors.push(RowError { file: String::new(), row: self.row, column: header, value: e.value, reason: e.reason });
         }
     }
 }
@@ -716,9 +716,7 @@ pub async fn import(
     Ok(Json(result))
 }
 
-/// Imports one file's rows (the HTTP import and `huanxin import` share this). A reader thread
-/// turns the file into checked records chunk by chunk while the store writes the chunk before,
-/// all in one transaction that rolls back if any row anywhere is wrong.
+/// Imports one file's rows (the HTTP import shares this with `huanxin import`).
 #[allow(clippy::too_many_arguments)]
 pub async fn import_file(
     db: &huanxin_store::Db,
@@ -730,54 +728,100 @@ pub async fn import_file(
     datum: Option<&str>,
     dry_run: bool,
 ) -> Result<ImportResult, ApiError> {
+    import_files(db, actor, scope, kind, vec![ImportFile::Bytes(name.to_string(), bytes)], datum, dry_run).await
+}
+
+/// A file to import: in memory (an upload), or on disk, read only when its turn comes.
+pub enum ImportFile {
+    Bytes(String, Vec<u8>),
+    Path(std::path::PathBuf),
+}
+
+impl ImportFile {
+    fn name(&self) -> String {
+        match self {
+            ImportFile::Bytes(name, _) => name.clone(),
+            ImportFile::Path(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        }
+    }
+
+    fn load(self) -> Result<(String, Vec<u8>), ApiError> {
+        let name = self.name();
+        match self {
+            ImportFile::Bytes(_, bytes) => Ok((name, bytes)),
+            ImportFile::Path(p) => std::fs::read(&p).map(|b| (name, b)).map_err(|e| ApiError::field("file", p.display(), e.to_string())),
+        }
+    }
+
+    /// About how many rows: lines of a CSV (enough to choose between row-by-row and bulk loading).
+    fn expected_rows(&self) -> Result<usize, ApiError> {
+        let count = |b: &[u8]| b.iter().filter(|c| **c == b'\n').count();
+        match self {
+            ImportFile::Bytes(_, bytes) => Ok(count(bytes)),
+            ImportFile::Path(p) => {
+                let bytes = std::fs::read(p).map_err(|e| ApiError::field("file", p.display(), e.to_string()))?;
+                Ok(count(&bytes))
+            }
+        }
+    }
+}
+
+/// Imports the rows of one or more files of one kind (the files of a county's dwellings, say) as
+/// one import: a reader thread turns each file into checked records chunk by chunk while the store
+/// writes the chunk before, all in one transaction that rolls back if any row of any file is wrong.
+/// With several files, each problem names its file, and indexes and keys dropped for a bulk load
+/// are rebuilt once at the end instead of after every file.
+#[allow(clippy::too_many_arguments)]
+pub async fn import_files(
+    db: &huanxin_store::Db,
+    actor: &huanxin_store::audit::Actor,
+    scope: &huanxin_domain::access::Scope,
+    kind: &str,
+    files: Vec<ImportFile>,
+    datum: Option<&str>,
+    dry_run: bool,
+) -> Result<ImportResult, ApiError> {
     let columns = columns_of(kind)?;
     let import_kind = match kind {
         "estates" => ImportKind::Estates,
         "buildings" => ImportKind::Buildings,
         _ => ImportKind::Dwellings,
     };
-    if bytes.is_empty() {
-        return Err(ApiError::field("file", name, "the file is empty"));
-    }
     let datum = match datum.map(str::to_lowercase).as_deref() {
         None | Some("") | Some("wgs84") | Some("cgcs2000") => Datum::Wgs84,
         Some("gcj02") => Datum::Gcj02,
         Some(other) => return Err(ApiError::field("datum", other, "must be wgs84 or gcj02")),
     };
-    let lower = name.to_lowercase();
-    let is_geojson = lower.ends_with(".geojson") || lower.ends_with(".json") || bytes.first() == Some(&b'{');
-    if is_geojson && import_kind != ImportKind::Estates {
-        return Err(ApiError::field("file", name, "GeoJSON is accepted for estates only; use xlsx or csv"));
-    }
-    let (source, expected_rows, blank_before) = if is_geojson {
-        let rows = geojson_estates(&bytes, datum)?;
-        let n = rows.len();
-        (RowSource::GeoJson(rows), n, 0)
-    } else if tabular::is_zip(&bytes) {
-        let table = tabular::read_xlsx(&bytes)?;
-        let positions = table.column_positions(columns).map_err(ApiError::ImportRejected)?;
-        let n = table.rows.len();
-        (RowSource::Cells(table.rows, positions), n, table.blank_rows_skipped)
-    } else {
-        // About one row per line: enough to choose between row-by-row and bulk loading.
-        let lines = bytes.iter().filter(|b| **b == b'\n').count();
-        let (headers, rows) = tabular::CsvRows::open(bytes)?;
-        let positions = tabular::column_positions(&headers, columns).map_err(ApiError::ImportRejected)?;
-        (RowSource::Csv(rows, positions), lines, 0)
-    };
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<ReadChunk>(2);
-    let year = current_year();
-    let reader = tokio::task::spawn_blocking(move || read_chunks(import_kind, source, columns, datum, year, &sender));
-    let mut import = db.begin_import(actor, scope, name, import_kind, dry_run, expected_rows).await?;
-    while let Some(chunk) = receiver.recv().await {
-        import.reject(chunk.errors);
-        match &chunk.records {
-            Records::Estates(r) => import.add_estates(r).await?,
-            Records::Buildings(r) => import.add_buildings(r).await?,
-            Records::Dwellings(r) => import.add_dwellings(r).await?,
+    let several = files.len() > 1;
+    let expected_rows = files.iter().map(ImportFile::expected_rows).sum::<Result<usize, ApiError>>()?;
+    let source_name = files.iter().map(ImportFile::name).collect::<Vec<_>>().join(", ");
+    let mut import = db.begin_import(actor, scope, &source_name, import_kind, dry_run, expected_rows).await?;
+    let mut blank = 0;
+    for file in files {
+        let (name, bytes) = file.load()?;
+        let name_rows = |rows: Vec<RowError>| -> Vec<RowError> {
+            rows.into_iter().map(|r| RowError { file: if several { name.clone() } else { r.file.clone() }, ..r }).collect()
+        };
+        if several {
+            import.next_file(&name);
         }
+        let (source, blank_before) = match row_source(&name, bytes, import_kind, columns, datum) {
+            Err(ApiError::ImportRejected(rows)) => return Err(ApiError::ImportRejected(name_rows(rows))),
+            other => other?,
+        };
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<ReadChunk>(2);
+        let year = current_year();
+        let reader = tokio::task::spawn_blocking(move || read_chunks(import_kind, source, columns, datum, year, &sender));
+        while let Some(chunk) = receiver.recv().await {
+            import.reject(chunk.errors);
+            match &chunk.records {
+                Records::Estates(r) => import.add_estates(r).await?,
+                Records::Buildings(r) => import.add_buildings(r).await?,
+                Records::Dwellings(r) => import.add_dwellings(r).await?,
+            }
+        }
+        blank += blank_before + reader.await.map_err(|e| ApiError::Internal(format!("file reader stopped: {e}")))??;
     }
-    let blank = blank_before + reader.await.map_err(|e| ApiError::Internal(format!("file reader stopped: {e}")))??;
     if import.rows() == 0 && !import.has_errors() {
         return Err(ApiError::field("file", "", "the file has no data rows"));
     }
@@ -790,6 +834,37 @@ pub async fn import_file(
         blank_rows_skipped: blank,
         dry_run,
     })
+}
+
+/// How one file's rows will be read (CSV as it goes, an xlsx sheet, or GeoJSON features), and the
+/// blank rows an xlsx sheet skipped.
+fn row_source(
+    name: &str,
+    bytes: Vec<u8>,
+    import_kind: ImportKind,
+    columns: &'static [Column],
+    datum: Datum,
+) -> Result<(RowSource, usize), ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::field("file", name, "the file is empty"));
+    }
+    let lower = name.to_lowercase();
+    let is_geojson = lower.ends_with(".geojson") || lower.ends_with(".json") || bytes.first() == Some(&b'{');
+    if is_geojson && import_kind != ImportKind::Estates {
+        return Err(ApiError::field("file", name, "GeoJSON is accepted for estates only; use xlsx or csv"));
+    }
+    if is_geojson {
+        Ok((RowSource::GeoJson(geojson_estates(&bytes, datum)?), 0))
+    } else if tabular::is_zip(&bytes) {
+        let table = tabular::read_xlsx(&bytes)?;
+        let positions = table.column_positions(columns).map_err(ApiError::ImportRejected)?;
+        let blank = table.blank_rows_skipped;
+        Ok((RowSource::Cells(table.rows, positions), blank))
+    } else {
+        let (headers, rows) = tabular::CsvRows::open(bytes)?;
+        let positions = tabular::column_positions(&headers, columns).map_err(ApiError::ImportRejected)?;
+        Ok((RowSource::Csv(rows, positions), 0))
+    }
 }
 
 /// Where an import's rows come from: CSV read as it goes, an xlsx sheet's rows, or GeoJSON features.

@@ -43,6 +43,7 @@ pub fn column_positions(headers: &[String], columns: &[Column]) -> Result<Vec<Op
         match columns.iter().position(|c| norm(c.header) == norm(h) || c.key == h.trim()) {
             Some(k) => positions[k] = Some(i),
             None => errors.push(RowError {
+                file: String::new(),
                 row: 1,
                 column: h.clone(),
                 value: h.clone(),
@@ -52,7 +53,13 @@ pub fn column_positions(headers: &[String], columns: &[Column]) -> Result<Vec<Op
     }
     for (c, p) in columns.iter().zip(&positions) {
         if c.required && p.is_none() {
-            errors.push(RowError { row: 1, column: c.header.into(), value: String::new(), reason: "required column is missing".into() });
+            errors.push(RowError {
+                file: String::new(),
+                row: 1,
+                column: c.header.into(),
+                value: String::new(),
+                reason: "required column is missing".into(),
+            });
         }
     }
     if errors.is_empty() {
@@ -113,6 +120,7 @@ impl CsvRows {
             Ok(true) => Ok(Some(self.record.iter().map(|s| s.trim().to_string()).collect())),
             Ok(false) => Ok(None),
             Err(e) => Err(ApiError::ImportRejected(vec![RowError {
+                file: String::new(),
                 row: self.index,
                 column: String::new(),
                 value: String::new(),
@@ -182,6 +190,7 @@ pub fn read_xlsx(bytes: &[u8]) -> Result<Table, ApiError> {
             let (r0, c0) = dim.start;
             let (r1, c1) = dim.end;
             errors.push(RowError {
+                file: String::new(),
                 row: r0 as usize + 1,
                 column: col_name(c0 as usize),
                 value: format!("{}{}:{}{}", col_name(c0 as usize), r0 + 1, col_name(c1 as usize), r1 + 1),
@@ -200,6 +209,7 @@ pub fn read_xlsx(bytes: &[u8]) -> Result<Table, ApiError> {
             let value = range.get_value(((row) as u32, (col) as u32)).map(cell_text).unwrap_or_default();
             if value.is_empty() {
                 errors.push(RowError {
+                    file: String::new(),
                     row: row + 1,
                     column: col_name(col),
                     value: format!("={f}"),

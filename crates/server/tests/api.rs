@@ -34,6 +34,7 @@ both_engines!(
     what_is_late_in_my_region,
     site_logs_materials_and_assessment_photos,
     a_county_edits_its_assessment_checklist,
+    several_files_import_as_one,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -1498,4 +1499,37 @@ async fn a_county_edits_its_assessment_checklist(app: &TestApp) {
     let (s, r) = c.put("/api/v1/checklist/350502000000/wall_hollow", line.clone()).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("region")), "another county: {r}");
     assert_eq!(app.client("community_staff").await.put("/api/v1/checklist/350521000000/wall_hollow", line).await.0, 403);
+}
+
+/// Several files of one kind import as one (`huanxin import dwellings a.csv b.csv`): a problem in
+/// any file names the file and its row and nothing of any file is written; then all of it is.
+async fn several_files_import_as_one(app: &TestApp) {
+    use huanxin_server::estates::{import_files, ImportFile};
+    let c = app.client("county_admin").await;
+    let e = "小区编码,小区名称,社区代码,建成年份\nMF-1,多文件小区,350521100004,1990\n";
+    assert_eq!(c.upload("/api/v1/imports/estates", "e.csv", e.as_bytes().to_vec()).await.0, 200);
+    let b = "小区编码,楼号,层数\nMF-1,1号楼,6\nMF-1,2号楼,6\n";
+    assert_eq!(c.upload("/api/v1/imports/buildings", "b.csv", b.as_bytes().to_vec()).await.0, 200);
+    let head = "小区编码,楼号,单元,楼层,室号,专有面积(㎡),业主\n";
+    let first = format!("{head}MF-1,1号楼,1,1,101,60,甲\nMF-1,1号楼,1,1,102,61,乙\n");
+    let bad = format!("{head}MF-1,2号楼,1,1,101,62,丙\nMF-1,2号楼,1,1,102,-1,丁\nMF-1,1号楼,1,1,101,60,甲\n");
+    let actor = huanxin_store::audit::Actor::system("test");
+    let scope = huanxin_domain::access::Scope::Region(huanxin_domain::regions::RegionCode::country());
+    let files = |second: &str| {
+        vec![ImportFile::Bytes("d1.csv".into(), first.clone().into_bytes()), ImportFile::Bytes("d2.csv".into(), second.as_bytes().to_vec())]
+    };
+    let count = || app.db.scalar("SELECT COUNT(*) FROM dwellings d JOIN estates e ON e.id = d.estate_id WHERE e.code = 'MF-1'", vec![]);
+    match import_files(&app.db, &actor, &scope, "dwellings", files(&bad), None, false).await {
+        Err(huanxin_server::error::ApiError::ImportRejected(rows)) => {
+            let at: Vec<(String, usize)> = rows.iter().map(|r| (r.file.clone(), r.row)).collect();
+            assert_eq!(at, [("d2.csv".to_string(), 3), ("d2.csv".to_string(), 4)], "{rows:?}");
+            assert!(rows[1].reason.contains("repeats"), "the same dwelling in the first file: {rows:?}");
+        }
+        other => panic!("expected the rows to be rejected: {:?}", other.map(|r| r.rows)),
+    }
+    assert_eq!(count().await.unwrap(), 0, "nothing of the good first file was written either");
+    let good = format!("{head}MF-1,2号楼,1,1,101,62,丙\n");
+    let r = import_files(&app.db, &actor, &scope, "dwellings", files(&good), None, false).await.map_err(|e| e.to_string()).unwrap();
+    assert_eq!((r.rows, r.created), (3, 3));
+    assert_eq!(count().await.unwrap(), 3);
 }

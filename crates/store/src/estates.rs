@@ -127,6 +127,9 @@ pub struct MapPoint {
 /// One rejected import row.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RowError {
+    /// The file, when several are imported together.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub file: String,
     /// The row number as the user sees it in the file (header is row 1).
     pub row: usize,
     pub column: String,

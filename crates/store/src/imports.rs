@@ -62,6 +62,8 @@ pub struct Import {
     rebuild: Vec<String>,
     /// Rows in the table when the import began.
     rows_before: i64,
+    /// Dwellings: the highest id before the import; rows above it were written by this import.
+    id_before: i64,
     /// Rows handed over (checked or written).
     rows: usize,
     summary: ImportSummary,
@@ -70,13 +72,18 @@ pub struct Import {
     seen_estates: HashMap<String, usize>,
     seen_buildings: HashMap<(String, String), usize>,
     seen_dwellings: HashMap<(i64, String), usize>,
+    /// Dwellings in an import of several files: buildings of earlier files and of this one.
+    buildings_of_earlier_files: std::collections::HashSet<i64>,
+    buildings_of_this_file: std::collections::HashSet<i64>,
     /// Estates: the state of the estates that were updated, and every code, for the audit record.
     replaced: Vec<serde_json::Value>,
     codes: Vec<String>,
+    /// The files of an import of several, in order; problems name the one being read.
+    files: Vec<String>,
 }
 
 fn row_error(row: usize, column: &str, value: &str, reason: impl Into<String>) -> RowError {
-    RowError { row, column: column.into(), value: value.into(), reason: reason.into() }
+    RowError { file: String::new(), row, column: column.into(), value: value.into(), reason: reason.into() }
 }
 
 impl Db {
@@ -98,6 +105,7 @@ impl Db {
         }
         let table = kind.table();
         let rows_before = tx.scalar(&format!("SELECT COUNT(*) FROM {table}"), vec![]).await?;
+        let id_before = tx.scalar(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"), vec![]).await?;
         let mut rebuild = Vec::new();
         if !check_only {
             rebuild = tx.bulk_load_begin(table, expected_rows).await?;
@@ -120,14 +128,18 @@ impl Db {
             unreported: 0,
             rebuild,
             rows_before,
+            id_before,
             rows: 0,
             summary: ImportSummary::default(),
             now: crate::now(),
             seen_estates: HashMap::new(),
             seen_buildings: HashMap::new(),
             seen_dwellings: HashMap::new(),
+            buildings_of_earlier_files: std::collections::HashSet::new(),
+            buildings_of_this_file: std::collections::HashSet::new(),
             replaced: Vec::new(),
             codes: Vec::new(),
+            files: Vec::new(),
         })
     }
 
@@ -186,6 +198,16 @@ pub fn internal(e: StoreError) -> Vec<RowError> {
 }
 
 impl Import {
+    /// Starts the next file of an import of several: the problems found from now on name it.
+    pub fn next_file(&mut self, name: &str) {
+        self.files.push(name.to_string());
+        // Repeats within a file are found in memory; repeats of an earlier file by the database
+        // (see `add_dwellings`), so memory stays that of one file however many are imported.
+        self.seen_dwellings.clear();
+        let this_file = std::mem::take(&mut self.buildings_of_this_file);
+        self.buildings_of_earlier_files.extend(this_file);
+    }
+
     /// Records problems the caller found while reading rows; from now on nothing is written.
     pub fn reject(&mut self, errors: Vec<RowError>) {
         for e in errors {
@@ -194,7 +216,10 @@ impl Import {
     }
 
     /// Notes one problem; past [`MAX_REPORTED_PROBLEMS`] they are only counted.
-    fn problem(&mut self, e: RowError) {
+    fn problem(&mut self, mut e: RowError) {
+        if let Some(file) = self.files.last() {
+            e.file.clone_from(file);
+        }
         if self.errors.len() < MAX_REPORTED_PROBLEMS {
             self.errors.push(e);
         } else {
@@ -352,28 +377,62 @@ impl Import {
             if let Some(first) = self.seen_dwellings.insert((*building_id, d.number.clone()), *row) {
                 self.problem(row_error(*row, "number", &d.number, format!("repeats the dwelling of row {first}")));
             }
-            resolved.push((*estate_id, *building_id, d));
+            resolved.push((*estate_id, *building_id, d, *row));
+        }
+        if self.check_only {
+            return Ok(());
+        }
+        let keys = [("building_id", "BIGINT"), ("number", "TEXT")];
+        // Dwellings of these buildings already in the table: stored before the import (their
+        // owners are replaced) or, in an import of several files, written from an earlier file
+        // (a repeat). Read by building (a few thousand index ranges) rather than dwelling by dwelling.
+        // Only buildings an earlier file also had can hold a repeat (usually none: files tend to
+        // be split by estate).
+        let mut check: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
+        for (_, b, _, _) in &resolved {
+            if self.rows_before > 0 || self.buildings_of_earlier_files.contains(b) {
+                check.insert(*b);
+            }
+            if !self.files.is_empty() {
+                self.buildings_of_this_file.insert(*b);
+            }
+        }
+        let mut stored: Vec<Vec<Arg>> = Vec::new();
+        if !check.is_empty() {
+            let bids: Vec<String> = check.iter().map(i64::to_string).collect();
+            // The table's statistics are those of before the import: without this PostgreSQL may
+            // scan the whole growing table for every chunk instead of reading the key's index.
+            let pg = self.tx.engine() == crate::db::Engine::Postgres;
+            if pg {
+                self.tx.execute("SET LOCAL enable_seqscan = off", vec![]).await?;
+            }
+            let found: Result<Vec<(i64, i64, String)>, StoreError> = self
+                .tx
+                .fetch_all(&format!("SELECT id, building_id, number FROM dwellings WHERE building_id IN ({})", bids.join(",")), vec![])
+                .await;
+            if pg {
+                self.tx.execute("RESET enable_seqscan", vec![]).await?;
+            }
+            let found = found?;
+            let found: HashMap<(i64, String), i64> = found.into_iter().map(|(id, b, n)| ((b, n), id)).collect();
+            let mut repeats = Vec::new();
+            for (_, b, d, row) in &resolved {
+                match found.get(&(*b, d.number.clone())) {
+                    Some(id) if *id > self.id_before => {
+                        repeats.push(row_error(*row, "number", &d.number, "repeats a dwelling of an earlier file"))
+                    }
+                    Some(_) => stored.push(crate::args![*b, d.number.as_str()]),
+                    None => {}
+                }
+            }
+            for e in repeats {
+                self.problem(e);
+            }
         }
         if !self.writing() {
             return Ok(());
         }
-        let keys = [("building_id", "BIGINT"), ("number", "TEXT")];
-        if self.rows_before > 0 && !resolved.is_empty() {
-            // The owners of dwellings stored already are replaced as a whole. Which are stored is
-            // read by building (a few thousand index ranges, mostly empty for new buildings)
-            // rather than probed dwelling by dwelling.
-            let bids: Vec<String> =
-                resolved.iter().map(|(_, b, _)| *b).collect::<std::collections::BTreeSet<_>>().into_iter().map(|b| b.to_string()).collect();
-            let found: Vec<(i64, String)> = self
-                .tx
-                .fetch_all(&format!("SELECT building_id, number FROM dwellings WHERE building_id IN ({})", bids.join(",")), vec![])
-                .await?;
-            let found: std::collections::HashSet<(i64, String)> = found.into_iter().collect();
-            let stored: Vec<Vec<Arg>> = resolved
-                .iter()
-                .filter(|(_, b, d)| found.contains(&(*b, d.number.clone())))
-                .map(|(_, b, d)| crate::args![*b, d.number.as_str()])
-                .collect();
+        if !stored.is_empty() {
             self.tx
                 .execute_with_rows(
                     &keys,
@@ -385,7 +444,7 @@ impl Import {
         }
         let values: Vec<Vec<Arg>> = resolved
             .iter()
-            .map(|(e, b, d)| {
+            .map(|(e, b, d, _)| {
                 crate::args![
                     *e,
                     *b,
@@ -415,7 +474,7 @@ impl Import {
         // Owners find their dwelling by its key inside the engine: no ids travel back and forth.
         let owner_rows: Vec<Vec<Arg>> = resolved
             .iter()
-            .flat_map(|(_, b, d)| d.owners.iter().map(move |(name, phone, share)| (*b, d.number.as_str(), name, phone, *share)))
+            .flat_map(|(_, b, d, _)| d.owners.iter().map(move |(name, phone, share)| (*b, d.number.as_str(), name, phone, *share)))
             .enumerate()
             .map(|(i, (b, number, name, phone, share))| {
                 crate::args![b, number, name.as_str(), phone.as_str(), share, i64::try_from(i).unwrap_or(i64::MAX)]
@@ -438,7 +497,8 @@ impl Import {
     pub async fn finish(mut self) -> Result<ImportSummary, Vec<RowError>> {
         if !self.errors.is_empty() {
             let mut errors = std::mem::take(&mut self.errors);
-            errors.sort_by_key(|e| e.row);
+            let files = std::mem::take(&mut self.files);
+            errors.sort_by_key(|e| (files.iter().position(|f| *f == e.file), e.row));
             if self.unreported > 0 {
                 errors.push(row_error(0, "", "", format!("and {} more problems", self.unreported)));
             }
