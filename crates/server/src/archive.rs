@@ -5,7 +5,7 @@ use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiPath};
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -33,7 +33,7 @@ pub async fn file_document(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
-    mut multipart: Multipart,
+    crate::error::ApiMultipart(mut multipart): crate::error::ApiMultipart,
 ) -> Result<(StatusCode, Json<Document>), ApiError> {
     let (mut section, mut kind, mut title, mut building, mut item_code) =
         (String::new(), String::new(), String::new(), String::new(), String::new());

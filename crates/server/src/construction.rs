@@ -164,7 +164,7 @@ pub async fn write_log(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
-    multipart: axum::extract::Multipart,
+    crate::error::ApiMultipart(multipart): crate::error::ApiMultipart,
 ) -> Result<(StatusCode, Json<huanxin_store::construction::SiteLog>), ApiError> {
     let author = rules::log_author(cu.role).ok_or_else(|| ApiError::Forbidden(format!("{} does not keep site logs", cu.role.as_str())))?;
     let (fields, photos) = read_form(multipart).await?;

@@ -4,7 +4,7 @@ use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::tabular::{self, Column};
 use crate::AppState;
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -697,7 +697,7 @@ pub async fn import(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(kind): ApiPath<String>,
     ApiQuery(q): ApiQuery<ImportQuery>,
-    mut multipart: Multipart,
+    crate::error::ApiMultipart(mut multipart): crate::error::ApiMultipart,
 ) -> Result<Json<ImportResult>, ApiError> {
     columns_of(&kind)?;
     let mut file: Option<(String, Vec<u8>)> = None;

@@ -310,7 +310,7 @@ pub async fn add_evidence(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
-    multipart: axum::extract::Multipart,
+    crate::error::ApiMultipart(multipart): crate::error::ApiMultipart,
 ) -> Result<(axum::http::StatusCode, Json<Task>), ApiError> {
     let task = st.db.task(&cu.scope, id).await?;
     if task.owner != cu.user.username && !cu.role.allows(huanxin_domain::access::Permission::AdvanceStage) {

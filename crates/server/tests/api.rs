@@ -1206,6 +1206,8 @@ async fn archive_files_checked_documents_and_exports_a_zip(app: &TestApp) {
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("kind")), "{r}");
     let (s, _) = app.client("resident").await.upload_form(&path, &fields, "site.png", PNG.to_vec()).await;
     assert_eq!(s, 403, "residents do not file in the archive");
+    let (s, r) = c.post(&path, json!({"section": "construction"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("body")), "JSON where a form is expected: {r}");
     let other = app.client("other_county_admin").await;
     assert_eq!(other.upload_form(&path, &fields, "site.png", PNG.to_vec()).await.0, 404);
     assert_eq!(other.get(&path).await.0, 404);
