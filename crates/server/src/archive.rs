@@ -260,15 +260,8 @@ pub async fn export_zip(
     let file = writer.await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(ApiError::Internal)?;
     let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
     let name = format!("档案-{}-{}.zip", estate.code, estate.name);
-    let encoded: String = name
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
     Ok((
-        [
-            (header::CONTENT_TYPE, "application/zip".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"archive.zip\"; filename*=UTF-8''{encoded}")),
-        ],
+        [(header::CONTENT_TYPE, "application/zip".to_string()), (header::CONTENT_DISPOSITION, crate::estates::disposition(&name))],
         Body::from_stream(stream),
     )
         .into_response())

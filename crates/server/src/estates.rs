@@ -379,22 +379,18 @@ fn columns_of(kind: &str) -> Result<&'static [Column], ApiError> {
 
 const TEMPLATE_NAMES: [(&str, &str); 3] = [("estates", "小区"), ("buildings", "楼栋"), ("dwellings", "房屋")];
 
+/// A download of `bytes` named `filename` (Chinese names kept, RFC 5987).
 pub(crate) fn attachment(bytes: Vec<u8>, content_type: &str, filename: &str) -> Response {
+    ([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition(filename))], bytes).into_response()
+}
+
+/// `Content-Disposition` of a download: an ASCII fallback name and the real one percent-encoded.
+pub(crate) fn disposition(filename: &str) -> String {
     let encoded: String = filename
         .bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect();
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"export.{}\"; filename*=UTF-8''{encoded}", filename.rsplit('.').next().unwrap_or("bin")),
-            ),
-        ],
-        bytes,
-    )
-        .into_response()
+    format!("attachment; filename=\"export.{}\"; filename*=UTF-8''{encoded}", filename.rsplit('.').next().unwrap_or("bin"))
 }
 
 pub(crate) const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -758,9 +754,19 @@ impl ImportFile {
         let count = |b: &[u8]| b.iter().filter(|c| **c == b'\n').count();
         match self {
             ImportFile::Bytes(_, bytes) => Ok(count(bytes)),
+            // Counted in blocks, so a file is held in memory only once, when its turn comes.
             ImportFile::Path(p) => {
-                let bytes = std::fs::read(p).map_err(|e| ApiError::field("file", p.display(), e.to_string()))?;
-                Ok(count(&bytes))
+                use std::io::Read;
+                let fail = |e: std::io::Error| ApiError::field("file", p.display(), e.to_string());
+                let mut file = std::fs::File::open(p).map_err(fail)?;
+                let (mut block, mut lines) = (vec![0u8; 1 << 16], 0);
+                loop {
+                    let n = file.read(&mut block).map_err(fail)?;
+                    if n == 0 {
+                        return Ok(lines);
+                    }
+                    lines += count(&block[..n]);
+                }
             }
         }
     }

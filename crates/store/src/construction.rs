@@ -5,6 +5,7 @@ use crate::archive::{AttachedTo, Document, DOC_COLS};
 use crate::audit::{Actor, Change};
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::today;
 use huanxin_domain::access::Scope;
 use huanxin_domain::calendar::WorkCalendar;
 use huanxin_domain::construction::{
@@ -47,10 +48,6 @@ const NODE_COLS: &str = "id, estate_id, building_id, name, weight, planned_start
 
 fn day(s: &str) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()
-}
-
-fn today() -> chrono::NaiveDate {
-    crate::today()
 }
 
 impl NodeRow {

@@ -5,6 +5,7 @@ use crate::audit::{Actor, Change};
 use crate::db::Db;
 use crate::error::StoreError;
 use crate::estates::scope_clause;
+use crate::today;
 use huanxin_domain::access::Scope;
 use huanxin_domain::review::{self as rules, ReviewState, TaskInput};
 use huanxin_domain::ValidationErrors;
@@ -75,10 +76,6 @@ const COUNTS: &str = "COUNT(*), COALESCE(SUM(CASE WHEN r.closed_at IS NOT NULL T
 const TASKS_IN_SCOPE: &str = "rectifications r JOIN estates e ON e.id = r.estate_id";
 
 const TASK_COLS: &str = "id, estate_id, finding, owner, deadline, supervised, closed_by, closed_at, closing_note";
-
-fn today() -> chrono::NaiveDate {
-    crate::today()
-}
 
 impl Db {
     /// The day an estate was accepted (its last step to `accepted`), if it was.

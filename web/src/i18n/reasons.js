@@ -134,3 +134,12 @@ export function translateReason(reason, locale) {
   }
   return reason
 }
+
+// What to tell the user about a failed call: the first field the API named ("field: reason", or
+// just the reason where the field is obvious on the form), else the problem's detail; translated.
+export function problemText(err, locale, { withField = true } = {}) {
+  const first = err.problem?.errors?.[0]
+  if (!first) return translateReason(err.message, locale)
+  const reason = translateReason(first.reason, locale)
+  return withField ? `${first.field}: ${reason}` : reason
+}
