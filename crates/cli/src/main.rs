@@ -52,6 +52,9 @@ enum Command {
     },
     /// Write a consistent backup while the server runs.
     Backup { file: PathBuf },
+    /// Walk the ballot chain of one decision (or of every decision) and say whether it is intact;
+    /// exits with 1 when a chain is broken.
+    VerifyBallots { decision: Option<i64> },
     /// Restore a backup (stop the server first when using SQLite).
     Restore { file: PathBuf },
     /// Manage user accounts.
@@ -210,6 +213,32 @@ async fn run(cli: Cli) -> Result<(), String> {
             db.backup(&config.effective_database_url(), &file).await.map_err(e)?;
             println!("backup written to {}", file.display());
             Ok(())
+        }
+        Command::VerifyBallots { decision } => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            let ids = match decision {
+                Some(id) => vec![id],
+                None => db.decision_ids().await.map_err(e)?,
+            };
+            let mut broken = 0;
+            for id in ids {
+                let v = db.verify_ballots(id).await.map_err(|err| match err {
+                    huanxin_store::StoreError::NotFound => format!("there is no decision {id}"),
+                    other => other.to_string(),
+                })?;
+                match &v.broken_at {
+                    None => println!("decision {id}: intact, {} ballots, head {}", v.ballots, v.head_hash),
+                    Some(b) => {
+                        broken += 1;
+                        println!("decision {id}: BROKEN at ballot {}: {}", b.seq, b.reason);
+                    }
+                }
+            }
+            if broken > 0 {
+                Err(format!("{broken} ballot chains are broken"))
+            } else {
+                Ok(())
+            }
         }
         Command::Restore { file } => {
             huanxin_store::backup::restore(&config.effective_database_url(), &file).map_err(e)?;

@@ -55,11 +55,14 @@ pub enum Permission {
     /// Work on construction: schedule and progress, inspections, design changes (each by its party;
     /// `construction::may_*` say which).
     RecordConstruction,
+    /// Consult residents: post notices and answer objections, set up owners' decisions, enter paper
+    /// ballots and print invitation codes.
+    ConsultResidents,
 }
 
 impl Permission {
     /// Every permission, in the order the API lists them.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ReadRegistry,
         Permission::WriteRegistry,
         Permission::ManageUsers,
@@ -72,6 +75,7 @@ impl Permission {
         Permission::SignAcceptance,
         Permission::FileDocuments,
         Permission::RecordConstruction,
+        Permission::ConsultResidents,
     ];
 }
 
@@ -173,6 +177,10 @@ impl Role {
             Permission::RecordConstruction => {
                 (self.is_government_desk() && self != Role::CommunityStaff)
                     || matches!(self, Role::Designer | Role::Contractor | Role::Supervisor)
+            }
+            // Notices and votes are run where residents are met: the community and street up to the county.
+            Permission::ConsultResidents => {
+                matches!(self, Role::CommunityStaff | Role::StreetStaff | Role::CountyStaff | Role::CountyAdmin)
             }
         }
     }

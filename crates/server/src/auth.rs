@@ -85,7 +85,7 @@ impl CurrentUser {
     }
 }
 
-fn bearer_or_cookie(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn bearer_or_cookie(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         if let Some(t) = v.strip_prefix("Bearer ") {
             return Some(t.trim().to_string());
@@ -182,7 +182,7 @@ const MAX_PER_USER: u32 = 5;
 const MAX_PER_ADDRESS: u32 = 20;
 
 impl LoginThrottle {
-    fn check(&self, keys: &[(String, u32)]) -> Result<(), ApiError> {
+    pub(crate) fn check(&self, keys: &[(String, u32)]) -> Result<(), ApiError> {
         let map = self.failures.lock().map_err(|_| ApiError::Internal("throttle lock".into()))?;
         for (k, max) in keys {
             if let Some((n, since)) = map.get(k) {
@@ -195,7 +195,7 @@ impl LoginThrottle {
         Ok(())
     }
 
-    fn fail(&self, keys: &[(String, u32)]) {
+    pub(crate) fn fail(&self, keys: &[(String, u32)]) {
         if let Ok(mut map) = self.failures.lock() {
             if map.len() > 100_000 {
                 map.retain(|_, (_, since)| since.elapsed() < WINDOW);
@@ -286,13 +286,18 @@ pub async fn login(
         return Err(ApiError::Unauthenticated);
     };
     st.throttle.succeed(&user_key);
-    let (token, hash) = new_token();
-    let ttl = chrono::Duration::hours(st.config.session_hours);
-    let expires = (chrono::Utc::now() + ttl).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    st.db.create_session(&hash, user.id, "web", &expires).await?;
-    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}", st.config.session_hours * 3600);
+    let (token, cookie) = start_session(&st, user.id, st.config.session_hours).await?;
     let body = LoginResponse { token, user: me_of(&st, &user).await };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// Starts a session of `hours` for a user: the token (for API use) and the cookie that carries it.
+pub(crate) async fn start_session(st: &AppState, user_id: i64, hours: i64) -> Result<(String, String), ApiError> {
+    let (token, hash) = new_token();
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    st.db.create_session(&hash, user_id, "web", &expires).await?;
+    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}", hours * 3600);
+    Ok((token, cookie))
 }
 
 /// Signs out: the session ends and the cookie is cleared.

@@ -8,18 +8,21 @@ pub mod archive;
 pub mod audit;
 pub mod auth;
 pub mod construction;
+pub mod decisions;
 pub mod demo;
 pub mod error;
 pub mod estates;
 pub mod late;
 pub mod lifecycle;
 pub mod map;
+pub mod notices;
 pub mod openapi;
 pub mod pdf;
 pub mod plans;
 pub mod projects;
 pub mod ranking;
 pub mod regions;
+pub mod residents;
 pub mod schemes;
 pub mod tabular;
 pub mod web;
@@ -215,8 +218,28 @@ pub fn router(st: AppState) -> Router {
             .route("/projects/{id}/progress", get(construction::project_progress))
             // Who may write is the domain's rule for each party (checked in the handlers).
             .route("/estates/{id}/construction/logs", post(construction::write_log))
-            .route("/rectifications/{id}/evidence", post(lifecycle::add_evidence)),
+            .route("/rectifications/{id}/evidence", post(lifecycle::add_evidence))
+            .route("/decision-rules/{region}", get(decisions::rules))
+            .route("/estates/{id}/decisions", get(decisions::list))
+            .route("/decisions/{id}", get(decisions::show))
+            .route("/decisions/{id}/verify", get(decisions::verify))
+            .route("/estates/{id}/notices", get(notices::list))
+            .route("/residents/me", get(residents::me))
+            // Residents vote and comment for themselves; staff enter paper (checked in the handlers).
+            .route("/decisions/{id}/ballots", post(decisions::cast))
+            .route("/notices/{id}/comments", post(notices::comment)),
         Permission::ReadRegistry,
+    );
+    let consult = with_permission(
+        Router::new()
+            .route("/estates/{id}/decisions", post(decisions::create))
+            .route("/decisions/{id}/ballots", get(decisions::ballots))
+            .route("/decisions/{id}/close", post(decisions::close))
+            .route("/estates/{id}/notices", post(notices::post_notice))
+            .route("/notice-comments/{id}/answer", post(notices::answer))
+            .route("/estates/{id}/invitations", post(residents::invitations))
+            .route("/estates/{id}/invitations.pdf", post(residents::invitations_pdf)),
+        Permission::ConsultResidents,
     );
     let assess = with_permission(
         Router::new().route("/estates/{id}/assessment", axum::routing::put(lifecycle::save_assessment)),
@@ -259,7 +282,8 @@ pub fn router(st: AppState) -> Router {
     let menu = with_permission(
         Router::new()
             .route("/menu/{region}/{code}", axum::routing::put(schemes::set_menu_item))
-            .route("/checklist/{region}/{code}", axum::routing::put(lifecycle::set_checklist_item)),
+            .route("/checklist/{region}/{code}", axum::routing::put(lifecycle::set_checklist_item))
+            .route("/decision-rules/{region}", axum::routing::put(decisions::set_rules)),
         Permission::ManageMenu,
     );
     let write = with_permission(
@@ -299,12 +323,14 @@ pub fn router(st: AppState) -> Router {
         .merge(sign)
         .merge(file)
         .merge(build)
+        .merge(consult)
         .merge(me)
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
     let api = Router::new()
         .route("/health", get(health))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
+        .route("/residents/bind", post(residents::bind))
         .merge(protected);
     let tiles = Router::new()
         .route("/tiles/{z}/{x}/{y}", get(map::tile))

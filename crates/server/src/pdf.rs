@@ -2,7 +2,7 @@
 //! Chinese font taken from the system (only the glyphs used are embedded, so files stay small).
 
 use crate::error::ApiError;
-use krilla::geom::{PathBuilder, Point};
+use krilla::geom::{PathBuilder, Point, Rect};
 use krilla::page::PageSettings;
 use krilla::paint::Stroke;
 use krilla::text::{Font, TextDirection};
@@ -147,6 +147,95 @@ pub fn table_pdf(font: Font, title: &str, subtitle: &[String], columns: &[Column
             false,
             TextDirection::Auto,
         );
+        surface.finish();
+        page.finish();
+    }
+    doc.finish().map_err(|e| ApiError::Internal(format!("PDF: {e:?}")))
+}
+
+/// One slip of an invitation sheet: where it goes, the code, and the link its QR code opens.
+pub struct Slip {
+    pub heading: String,
+    pub address: String,
+    pub code: String,
+    pub link: String,
+}
+
+/// Invitation sheets: ten slips per A4 page (two columns, five rows), each with a QR code of its
+/// link, the code in large type to type by hand, and how long it is valid; cut along the lines.
+pub fn slips_pdf(font: Font, title: &str, note: &str, slips: &[Slip]) -> Result<Vec<u8>, ApiError> {
+    const COLS: usize = 2;
+    const ROWS: usize = 5;
+    let slip_w = (PAGE_W - 2.0 * MARGIN) / COLS as f32;
+    let slip_h = (PAGE_H - 2.0 * MARGIN - 20.0) / ROWS as f32;
+    let mut doc = Document::new();
+    let settings = PageSettings::from_wh(PAGE_W, PAGE_H).ok_or_else(|| ApiError::Internal("page size".into()))?;
+    let pages: Vec<&[Slip]> = if slips.is_empty() { vec![&[]] } else { slips.chunks(COLS * ROWS).collect() };
+    let page_count = pages.len();
+    for (n, chunk) in pages.into_iter().enumerate() {
+        let mut page = doc.start_page_with(settings.clone());
+        let mut surface = page.surface();
+        surface.set_fill(Some(Default::default()));
+        surface.draw_text(
+            Point::from_xy(MARGIN, MARGIN),
+            font.clone(),
+            10.0,
+            &format!("{title}  第 {} 页，共 {page_count} 页", n + 1),
+            false,
+            TextDirection::Auto,
+        );
+        for (i, slip) in chunk.iter().enumerate() {
+            let x = MARGIN + (i % COLS) as f32 * slip_w;
+            let y = MARGIN + 20.0 + (i / COLS) as f32 * slip_h;
+            // Cutting lines.
+            surface.set_stroke(Some(Stroke { width: 0.3, ..Default::default() }));
+            surface.set_fill(None);
+            let mut pb = PathBuilder::new();
+            if let Some(r) = Rect::from_xywh(x, y, slip_w, slip_h) {
+                pb.push_rect(r);
+            }
+            if let Some(p) = pb.finish() {
+                surface.draw_path(&p);
+            }
+            surface.set_stroke(None);
+            surface.set_fill(Some(Default::default()));
+            let qr = qrcode::QrCode::new(slip.link.as_bytes()).map_err(|e| ApiError::Internal(format!("QR code: {e}")))?;
+            let modules = qr.width();
+            let side = slip_h - 24.0;
+            let cell = side / (modules + 2) as f32;
+            let mut pb = PathBuilder::new();
+            for (k, c) in qr.to_colors().iter().enumerate() {
+                if *c == qrcode::Color::Dark {
+                    let (mx, my) = ((k % modules + 1) as f32, (k / modules + 1) as f32);
+                    if let Some(r) = Rect::from_xywh(x + 8.0 + mx * cell, y + 12.0 + my * cell, cell, cell) {
+                        pb.push_rect(r);
+                    }
+                }
+            }
+            if let Some(p) = pb.finish() {
+                surface.draw_path(&p);
+            }
+            let tx = x + 16.0 + side;
+            let width = slip_w - side - 24.0;
+            surface.draw_text(
+                Point::from_xy(tx, y + 28.0),
+                font.clone(),
+                11.0,
+                &fit(&slip.heading, width, 11.0),
+                false,
+                TextDirection::Auto,
+            );
+            surface.draw_text(
+                Point::from_xy(tx, y + 46.0),
+                font.clone(),
+                10.0,
+                &fit(&slip.address, width, 10.0),
+                false,
+                TextDirection::Auto,
+            );
+            surface.draw_text(Point::from_xy(tx, y + 78.0), font.clone(), 15.0, &slip.code, false, TextDirection::Auto);
+            surface.draw_text(Point::from_xy(tx, y + 100.0), font.clone(), 7.5, &fit(note, width, 7.5), false, TextDirection::Auto);
+        }
         surface.finish();
         page.finish();
     }

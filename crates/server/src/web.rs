@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 #[folder = "$OUT_DIR/web"]
 struct Assets;
 
-/// Serves a built asset, or `index.html` for the app's own routes (history mode).
+/// Serves a built asset, or the page of the app a path belongs to: `m/index.html` for the residents'
+/// phone pages under `/m/`, else `index.html` (the desk app's own routes, history mode).
 pub async fn static_file(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     if path.starts_with("api/") || path.starts_with("tiles/") {
@@ -15,10 +16,13 @@ pub async fn static_file(uri: Uri) -> Response {
     }
     let (file, name) = match Assets::get(path) {
         Some(f) if !path.is_empty() => (f, path.to_string()),
-        _ => match Assets::get("index.html") {
-            Some(f) => (f, "index.html".to_string()),
-            None => return (StatusCode::NOT_FOUND, "web UI not built").into_response(),
-        },
+        _ => {
+            let page = if path == "m" || path.starts_with("m/") { "m/index.html" } else { "index.html" };
+            match Assets::get(page) {
+                Some(f) => (f, page.to_string()),
+                None => return (StatusCode::NOT_FOUND, "web UI not built").into_response(),
+            }
+        }
     };
     let mime = mime_guess::from_path(&name).first_or_octet_stream();
     let cache = if name.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };

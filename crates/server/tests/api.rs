@@ -35,6 +35,8 @@ both_engines!(
     site_logs_materials_and_assessment_photos,
     a_county_edits_its_assessment_checklist,
     several_files_import_as_one,
+    residents_bind_codes_and_owners_vote,
+    notices_in_two_rounds_with_objections_and_answers,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -1534,4 +1536,273 @@ async fn several_files_import_as_one(app: &TestApp) {
     let r = import_files(&app.db, &actor, &scope, "dwellings", files(&good), None, false).await.map_err(|e| e.to_string()).unwrap();
     assert_eq!((r.rows, r.created), (3, 3));
     assert_eq!(count().await.unwrap(), 3);
+}
+
+/// An estate of the test county with dwellings in the registry, and one of its buildings with the
+/// dwellings of its first stairwell.
+async fn estate_with_dwellings(app: &TestApp) -> (i64, i64, Vec<i64>) {
+    let estate = app.db.scalar("SELECT MIN(estate_id) FROM dwellings", vec![]).await.unwrap();
+    let building =
+        app.db.scalar("SELECT MIN(building_id) FROM dwellings WHERE estate_id = $1", huanxin_store::args![estate]).await.unwrap();
+    let ids: Vec<(i64,)> = app
+        .db
+        .fetch_all("SELECT id FROM dwellings WHERE building_id = $1 AND stairwell = 1 ORDER BY id", huanxin_store::args![building])
+        .await
+        .unwrap();
+    (estate, building, ids.into_iter().map(|(i,)| i).collect())
+}
+
+async fn residents_bind_codes_and_owners_vote(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let (estate, building, stairwell) = estate_with_dwellings(app).await;
+    assert!(stairwell.len() >= 2, "the seed has a stairwell with dwellings");
+    let path = format!("/api/v1/estates/{estate}/invitations");
+    assert_eq!(app.client("contractor").await.post(&path, json!({})).await.0, 403);
+    let (s, inv) = staff.post(&path, json!({"building_id": building})).await;
+    assert_eq!(s, 200, "{inv}");
+    let invitations = inv["invitations"].as_array().unwrap().clone();
+    let code_of = |d: i64| invitations.iter().find(|i| i["dwelling_id"] == d).unwrap()["code"].as_str().unwrap().to_string();
+    assert!(invitations.iter().all(|i| i["link"].as_str().unwrap().contains("/m/#/bind?code=")));
+    let (s, pdf) = {
+        let res = staff
+            .http
+            .post(format!("{}{path}.pdf", app.base))
+            .bearer_auth(staff.token.as_ref().unwrap())
+            .json(&json!({"building_id": building}))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.bytes().await.unwrap())
+    };
+    assert_eq!(s, 200);
+    assert!(pdf.starts_with(b"%PDF"), "a printable sheet");
+    // The sheet replaced the codes listed before it: the old ones no longer bind.
+    let anon = app.anonymous();
+    let d0 = stairwell[0];
+    let (s, r) = anon.post("/api/v1/residents/bind", json!({"code": code_of(d0), "name": "x"})).await;
+    assert_eq!((s, r["detail"].as_str().unwrap()), (409, "the code is not valid"));
+    let (_, inv) = staff.post(&path, json!({"building_id": building})).await;
+    let invitations = inv["invitations"].as_array().unwrap().clone();
+    let code_of = |d: i64| invitations.iter().find(|i| i["dwelling_id"] == d).unwrap()["code"].as_str().unwrap().to_string();
+
+    // The registered owner of d0 binds with their phone and becomes an owner; the code is then spent.
+    let registered = app.db.scalar("SELECT COUNT(*) FROM dwelling_owners WHERE dwelling_id = $1", huanxin_store::args![d0]).await.unwrap();
+    if registered == 0 {
+        app.db
+            .execute(
+                "INSERT INTO dwelling_owners (dwelling_id, name, phone, share_bp) VALUES ($1, '陈业主', '13912345678', 10000)",
+                huanxin_store::args![d0],
+            )
+            .await
+            .unwrap();
+    }
+    let owners: Vec<(String, String)> =
+        app.db.fetch_all("SELECT name, phone FROM dwelling_owners WHERE dwelling_id = $1", huanxin_store::args![d0]).await.unwrap();
+    let (name, phone) = owners[0].clone();
+    let (s, b) = anon.post("/api/v1/residents/bind", json!({"code": code_of(d0).to_lowercase(), "name": name, "phone": phone})).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["bound"]["standing"], "owner");
+    let owner = common::Client { base: app.base.clone(), http: reqwest::Client::new(), token: Some(b["token"].as_str().unwrap().into()) };
+    let (s, again) = anon.post("/api/v1/residents/bind", json!({"code": code_of(d0), "name": name})).await;
+    assert_eq!((s, again["detail"].as_str().unwrap()), (409, "the code has already been used"));
+    let (s, bad) = anon.post("/api/v1/residents/bind", json!({"code": "12", "name": "x"})).await;
+    assert_eq!((s, bad["errors"][0]["field"].as_str().unwrap()), (422, "code"));
+    // A tenant of d1 binds too, but is not an owner.
+    let d1 = stairwell[1];
+    let (s, b) = anon.post("/api/v1/residents/bind", json!({"code": code_of(d1), "name": "租户小李", "phone": "13000000009"})).await;
+    assert_eq!((s, b["bound"]["standing"].as_str().unwrap()), (200, "resident"));
+    let tenant = common::Client { base: app.base.clone(), http: reqwest::Client::new(), token: Some(b["token"].as_str().unwrap().into()) };
+    let (s, mine) = owner.get("/api/v1/residents/me").await;
+    assert_eq!((s, mine.as_array().unwrap().len()), (200, 1));
+
+    // Rule sets: stricter than the law may be set, laxer may not.
+    let rules = "/api/v1/decision-rules/350521000000";
+    let (s, r) = app
+        .client("county_admin")
+        .await
+        .put(
+            rules,
+            json!({"name": "更严", "quorum": {"num": 1, "den": 2, "strict": false},
+        "special": {"num": 3, "den": 4, "strict": false}, "ordinary": {"num": 1, "den": 2, "strict": true},
+        "special_matters": ["raise_maintenance_fund", "renovate", "change_use_of_common_parts"]}),
+        )
+        .await;
+    assert_eq!((s, r["errors"][0]["field"].as_str().unwrap()), (422, "quorum"), "{r}");
+    let (s, r) = staff.get(rules).await;
+    assert_eq!((s, r["name"].as_str().unwrap()), (200, "民法典第二百七十八条"));
+
+    // A lift for stairwell 1: the electorate is that stairwell's dwellings.
+    let now = chrono::Utc::now();
+    let lift = json!({"title": "1单元加装电梯", "matter": "renovate", "scope": "stairwell", "building_id": building, "stairwell": 1,
+        "opens_at": (now - chrono::Duration::hours(1)).to_rfc3339(), "closes_at": (now + chrono::Duration::days(3)).to_rfc3339()});
+    let decisions = format!("/api/v1/estates/{estate}/decisions");
+    assert_eq!(owner.post(&decisions, lift.clone()).await.0, 403, "residents do not set up votes");
+    let (s, bad) =
+        staff.post(&decisions, json!({"title": "", "matter": "lift", "scope": "stairwell", "opens_at": "x", "closes_at": "y"})).await;
+    assert_eq!(s, 422);
+    let fields: Vec<&str> = bad["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["title", "matter", "building_id", "opens_at", "closes_at"]);
+    let (s, page) = staff.post(&decisions, lift).await;
+    assert_eq!(s, 200, "{page}");
+    let id = page["decision"]["id"].as_i64().unwrap();
+    let area: i64 = {
+        let a: Vec<(i64,)> = app
+            .db
+            .fetch_all("SELECT exclusive_area FROM dwellings WHERE building_id = $1 AND stairwell = 1", huanxin_store::args![building])
+            .await
+            .unwrap();
+        a.iter().map(|(x,)| x).sum()
+    };
+    assert_eq!(page["tally"]["electorate"]["area"], area);
+    assert_eq!(page["state"], "open");
+    let ballots = format!("/api/v1/decisions/{id}/ballots");
+
+    // Online: the owner votes once; the tenant may not; nobody votes for a dwelling not theirs.
+    let (s, receipt) = owner.post(&ballots, json!({"dwelling_id": d0, "choice": "agree"})).await;
+    assert_eq!(s, 200, "{receipt}");
+    assert_eq!(receipt["seq"], 1);
+    let (s, r) = owner.post(&ballots, json!({"dwelling_id": d0, "choice": "disagree"})).await;
+    assert_eq!((s, r["detail"].as_str().unwrap()), (409, "this dwelling has already voted (online)"));
+    let (s, r) = staff.post(&ballots, json!({"dwelling_id": d0, "choice": "agree", "voter": name})).await;
+    assert_eq!((s, r["detail"].as_str().unwrap()), (409, "this dwelling has already voted (online)"), "never online and paper");
+    let (s, r) = tenant.post(&ballots, json!({"dwelling_id": d1, "choice": "agree"})).await;
+    assert_eq!((s, r["detail"].as_str().unwrap()), (409, "only an owner of the dwelling may vote for it"));
+    assert_eq!(tenant.post(&ballots, json!({"dwelling_id": d0, "choice": "agree"})).await.0, 403);
+    let (s, r) = owner.post(&ballots, json!({"dwelling_id": d0, "choice": "maybe"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str().unwrap()), (422, "choice"));
+
+    // Paper: staff enter the rest; a proxy needs its scanned authorisation.
+    let rest: Vec<i64> = stairwell.iter().copied().filter(|d| *d != d0).collect();
+    let (s, r) = staff.post(&ballots, json!({"dwelling_id": rest[0], "choice": "agree", "voter": "代理人", "by_proxy": true})).await;
+    assert_eq!(
+        (s, r["detail"].as_str().unwrap()),
+        (409, "a paper ballot for an owner who did not sign it needs the scanned written proxy")
+    );
+    let (s, r) = staff.post(&ballots, json!({"dwelling_id": rest[0], "choice": "agree", "voter": ""})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str().unwrap()), (422, "voter"));
+    for d in &rest {
+        let (s, r) = staff.post(&ballots, json!({"dwelling_id": d, "choice": "agree", "voter": format!("业主{d}")})).await;
+        // Co-owned or several dwellings of one owner: the same owner keeps one choice.
+        assert_eq!(s, 200, "{r}");
+    }
+    let outside = app
+        .db
+        .scalar("SELECT MIN(id) FROM dwellings WHERE building_id = $1 AND stairwell <> 1", huanxin_store::args![building])
+        .await
+        .unwrap();
+    if outside > 0 {
+        let (s, r) = staff.post(&ballots, json!({"dwelling_id": outside, "choice": "agree", "voter": "外单元"})).await;
+        assert_eq!((s, r["detail"].as_str().unwrap()), (409, "this dwelling is not in the decision's electorate"));
+    }
+    let (s, page) = owner.get(&format!("/api/v1/decisions/{id}")).await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["tally"]["participating"]["area"], area, "everyone voted");
+    assert_eq!(page["tally"]["passed"], true);
+    assert_eq!(page["mine"][0]["dwelling_id"], d0);
+    let (s, list) = staff.get(&ballots).await;
+    assert_eq!((s, list.as_array().unwrap().len()), (200, stairwell.len()));
+    assert_eq!(owner.get(&ballots).await.0, 403, "residents see counts, not others' ballots");
+
+    // Closing waits for the window's end; after it no ballot is taken.
+    let close = format!("/api/v1/decisions/{id}/close");
+    assert_eq!(staff.post(&close, json!({})).await.0, 409);
+    let past = (now - chrono::Duration::minutes(1)).to_rfc3339();
+    app.db.execute("UPDATE decisions SET closes_at = $1 WHERE id = $2", huanxin_store::args![past.as_str(), id]).await.unwrap();
+    let (s, closed) = staff.post(&close, json!({})).await;
+    assert_eq!((s, closed["decision"]["passed"].as_bool()), (200, Some(true)), "{closed}");
+    let (s, r) = staff.post(&ballots, json!({"dwelling_id": outside.max(d0), "choice": "agree", "voter": "迟到"})).await;
+    assert!(s == 409 && r["detail"].as_str().unwrap().starts_with("voting closed"), "{r}");
+    let refused = app.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'ballot_refused'", vec![]).await.unwrap();
+    let expected_refusals = 5 + i64::from(outside > 0);
+    assert_eq!(refused, expected_refusals, "every refused ballot is audited");
+
+    // The chain verifies; a ballot changed in the database is found.
+    let verify = format!("/api/v1/decisions/{id}/verify");
+    let (s, v) = staff.get(&verify).await;
+    assert_eq!((s, v["intact"].as_bool(), v["ballots"].as_i64()), (200, Some(true), Some(stairwell.len() as i64)), "{v}");
+    app.db.execute("UPDATE ballots SET choice = 'disagree' WHERE decision_id = $1 AND seq = 2", huanxin_store::args![id]).await.unwrap();
+    let (_, v) = staff.get(&verify).await;
+    assert_eq!((v["intact"].as_bool(), v["broken_at"]["seq"].as_i64()), (Some(false), Some(2)), "{v}");
+    app.db
+        .execute("DELETE FROM ballots WHERE decision_id = $1 AND seq = $2", huanxin_store::args![id, stairwell.len() as i64])
+        .await
+        .unwrap();
+    app.db.execute("UPDATE ballots SET choice = 'agree' WHERE decision_id = $1 AND seq = 2", huanxin_store::args![id]).await.unwrap();
+    let (_, v) = staff.get(&verify).await;
+    assert_eq!(v["intact"], false, "a removed last ballot shows against the recorded head: {v}");
+    // Another county sees none of it.
+    assert_eq!(app.client("other_county_admin").await.get(&format!("/api/v1/decisions/{id}")).await.0, 404);
+}
+
+async fn notices_in_two_rounds_with_objections_and_answers(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let staff = app.client("county_staff").await;
+    let (estate, building, _) = estate_with_dwellings(app).await;
+    let scheme = format!("/api/v1/estates/{estate}/scheme");
+    let (s, r) = admin.put(&scheme, json!({"items": [{"menu_code": "B13", "building_id": building, "quantity": 100}]})).await;
+    assert_eq!(s, 200, "{r}");
+    let (s, v1) = admin.post(&format!("{scheme}/versions"), json!({"stage": "notice_1"})).await;
+    assert_eq!(s, 201, "{v1}");
+    let notices = format!("/api/v1/estates/{estate}/notices");
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let round2 = json!({"title": "方案第二轮公示", "round": 2, "scheme_version": 1, "starts_on": today.to_string(), "working_days": 5});
+    let (s, r) = staff.post(&notices, round2.clone()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str().unwrap()), (422, "round"), "{r}");
+    let (s, r) = staff
+        .post(&notices, json!({"title": "x", "round": 1, "scheme_version": 9, "starts_on": today.to_string(), "working_days": 5}))
+        .await;
+    assert_eq!((s, r["errors"][0]["field"].as_str().unwrap()), (422, "scheme_version"), "{r}");
+    let (s, r) = staff.post(&notices, json!({"title": "x", "round": 1, "starts_on": "2020-01-01", "working_days": 0})).await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["scheme_version", "working_days", "starts_on"]));
+    assert_eq!(app.client("contractor").await.post(&notices, round2.clone()).await.0, 403);
+    let (s, n1) = staff
+        .post(
+            &notices,
+            json!({"title": "方案第一轮公示", "body": "详见公告栏", "round": 1, "scheme_version": 1,
+        "starts_on": today.to_string(), "working_days": 5}),
+        )
+        .await;
+    assert_eq!(s, 200, "{n1}");
+    assert!(n1["ends_on"].as_str().unwrap() > today.to_string().as_str());
+    let n1_id = n1["id"].as_i64().unwrap();
+    let shown = if n1["state"] == "open" {
+        true
+    } else {
+        assert_eq!(n1["state"], "upcoming");
+        false
+    };
+
+    // Objections while on the board; each answered once.
+    let comments = format!("/api/v1/notices/{n1_id}/comments");
+    let (s, r) = staff.post(&comments, json!({"kind": "rant", "text": "x"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str().unwrap()), (422, "kind"));
+    if shown {
+        let (s, c) = staff.post(&comments, json!({"kind": "objection", "text": "电梯费用分摊不合理", "author": "3栋王阿姨"})).await;
+        assert_eq!(s, 200, "{c}");
+        assert_eq!(c["author"], "3栋王阿姨");
+        let answer = format!("/api/v1/notice-comments/{}/answer", c["id"]);
+        let (s, a) = staff.post(&answer, json!({"answer": "分摊按楼层系数，已在第二轮方案中说明"})).await;
+        assert_eq!((s, a["answered_by"].as_str().unwrap()), (200, "county_staff"));
+        assert_eq!(staff.post(&answer, json!({"answer": "again"})).await.0, 409);
+        assert_eq!(app.client("contractor").await.post(&answer, json!({"answer": "x"})).await.0, 403);
+    }
+    let (_, lc) = admin.get(&format!("/api/v1/estates/{estate}/lifecycle")).await;
+    assert_eq!(lc["facts"]["notices_closed"], 0);
+
+    // Round 1 ends: comments close, round 2 may be posted, and the lifecycle counts it.
+    app.db
+        .execute("UPDATE notices SET starts_on = '2026-01-05', ends_on = '2026-01-09' WHERE id = $1", huanxin_store::args![n1_id])
+        .await
+        .unwrap();
+    let (s, r) = staff.post(&comments, json!({"kind": "opinion", "text": "晚了"})).await;
+    assert_eq!(s, 409, "{r}");
+    let (_, lc) = admin.get(&format!("/api/v1/estates/{estate}/lifecycle")).await;
+    assert_eq!(lc["facts"]["notices_closed"], 1);
+    let (s, n2) = staff.post(&notices, round2).await;
+    assert_eq!(s, 200, "{n2}");
+    let (s, list) = staff.get(&notices).await;
+    assert_eq!((s, list.as_array().unwrap().len()), (200, 2));
+    assert_eq!(list[1]["comments"].as_array().unwrap().len(), usize::from(shown));
+    assert_eq!(app.client("other_county_admin").await.get(&notices).await.0, 404);
 }

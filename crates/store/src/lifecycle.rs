@@ -30,9 +30,7 @@ pub enum StepError {
 }
 
 impl Db {
-    /// What the records of each stage say about one estate, for the lifecycle's guards. Stages whose
-    /// records Huanxin does not keep yet (notices, decisions)
-    /// report nothing done, so their steps are refused.
+    /// What the records of each stage say about one estate, for the lifecycle's guards.
     pub async fn lifecycle_facts(&self, estate_id: i64) -> Result<Facts, StoreError> {
         let scored =
             self.scalar("SELECT COUNT(*) FROM assessments WHERE estate_id = $1 AND status = 'finished'", crate::args![estate_id]).await?;
@@ -43,6 +41,8 @@ impl Db {
         let missing_signatures = self.missing_signatures(estate_id).await?;
         let (review_held, open_rectifications) = self.review_facts(estate_id).await?;
         let (construction_started, open_schedule_nodes, checkpoints_missing) = self.construction_facts(estate_id).await?;
+        let notices_closed = self.notices_closed(estate_id).await?;
+        let decision_passed = self.scheme_decision_passed(estate_id).await?;
         Ok(Facts {
             assessment_scored: scored > 0,
             ranked,
@@ -56,7 +56,8 @@ impl Db {
             construction_started,
             open_schedule_nodes,
             checkpoints_missing,
-            ..Facts::default()
+            notices_closed,
+            decision_passed,
         })
     }
 

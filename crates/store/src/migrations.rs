@@ -18,7 +18,115 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "construction: schedule nodes, inspections and design changes", V11),
     (12, "indexes for what is late: nodes not started, open rectification tasks", V12),
     (13, "site logs, material entries, and documents attached to a log, a task or an assessment finding", V13),
+    (14, "residents' access, public notices and owners' decisions with their ballot chain", V14),
 ];
+
+/// Residents' invitation codes and bound dwellings; notices (公示) with objections and answers;
+/// owners' decisions (表决): regional rule sets, the electorate fixed when voting is set up, and the
+/// append-only, hash-chained ballots (one per dwelling).
+const V14: &str = r#"
+CREATE TABLE invitation_codes (
+    code_hash TEXT PRIMARY KEY,
+    dwelling_id BIGINT NOT NULL REFERENCES dwellings (id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at TEXT,
+    used_by BIGINT REFERENCES users (id) ON DELETE SET NULL
+);
+CREATE INDEX invitation_codes_dwelling ON invitation_codes (dwelling_id);
+
+CREATE TABLE resident_dwellings (
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    dwelling_id BIGINT NOT NULL REFERENCES dwellings (id) ON DELETE CASCADE,
+    standing TEXT NOT NULL,
+    bound_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, dwelling_id)
+);
+CREATE INDEX resident_dwellings_dwelling ON resident_dwellings (dwelling_id);
+
+CREATE TABLE notices (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    round BIGINT NOT NULL,
+    scheme_version BIGINT,
+    starts_on TEXT NOT NULL,
+    ends_on TEXT NOT NULL,
+    working_days BIGINT NOT NULL,
+    posted_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX notices_estate ON notices (estate_id);
+
+CREATE TABLE notice_comments (
+    id {ID},
+    notice_id BIGINT NOT NULL REFERENCES notices (id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    author TEXT NOT NULL,
+    user_id BIGINT REFERENCES users (id) ON DELETE SET NULL,
+    at TEXT NOT NULL,
+    answer TEXT,
+    answered_by TEXT,
+    answered_at TEXT
+);
+CREATE INDEX notice_comments_notice ON notice_comments (notice_id);
+
+CREATE TABLE decision_rules (
+    region_code TEXT PRIMARY KEY REFERENCES regions (code),
+    rules_json TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE decisions (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    title TEXT NOT NULL,
+    matter TEXT NOT NULL,
+    scope_kind TEXT NOT NULL,
+    building_id BIGINT REFERENCES buildings (id),
+    stairwell BIGINT,
+    opens_at TEXT NOT NULL,
+    closes_at TEXT NOT NULL,
+    on_scheme BOOLEAN NOT NULL DEFAULT FALSE,
+    rules_json TEXT NOT NULL,
+    ballot_count BIGINT NOT NULL DEFAULT 0,
+    head_hash TEXT NOT NULL,
+    closed_at TEXT,
+    result_json TEXT,
+    passed BOOLEAN,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX decisions_estate ON decisions (estate_id);
+
+CREATE TABLE decision_electors (
+    decision_id BIGINT NOT NULL REFERENCES decisions (id) ON DELETE CASCADE,
+    dwelling_id BIGINT NOT NULL,
+    area BIGINT NOT NULL,
+    owner_key TEXT NOT NULL,
+    PRIMARY KEY (decision_id, dwelling_id)
+);
+
+CREATE TABLE ballots (
+    decision_id BIGINT NOT NULL REFERENCES decisions (id) ON DELETE CASCADE,
+    seq BIGINT NOT NULL,
+    dwelling_id BIGINT NOT NULL,
+    choice TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    voter TEXT NOT NULL,
+    proxy_document_id BIGINT REFERENCES documents (id),
+    owner_key TEXT NOT NULL,
+    cast_by TEXT NOT NULL,
+    at TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (decision_id, seq),
+    UNIQUE (decision_id, dwelling_id)
+);
+CREATE INDEX ballots_owner ON ballots (decision_id, owner_key);
+"#;
 
 /// Site logs (施工日志) by party, material entry records (材料进场), and what a document is evidence of:
 /// a site log's photos, a rectification task's evidence, an assessment finding's photos.

@@ -8,6 +8,12 @@ export class ApiError extends Error {
   }
 }
 
+// Where a signed-out caller is sent: the desk's sign-in page, or the phone pages' binding page.
+let onUnauthorized = () => window.location.assign('/login')
+export function setUnauthorizedHandler(f) {
+  onUnauthorized = f
+}
+
 async function request(method, path, body, isForm = false) {
   const opts = { method, credentials: 'same-origin', headers: {} }
   if (body !== undefined) {
@@ -20,7 +26,7 @@ async function request(method, path, body, isForm = false) {
   }
   const res = await fetch(path, opts)
   if (res.status === 401 && !path.endsWith('/auth/login') && !path.endsWith('/auth/me')) {
-    window.location.assign('/login')
+    onUnauthorized()
   }
   if (res.status === 204) return null
   const type = res.headers.get('content-type') || ''
@@ -124,6 +130,30 @@ export const api = {
   createUser: (body) => request('POST', '/api/v1/users', body),
   roles: () => request('GET', '/api/v1/auth/roles'),
   audit: (filter) => request('GET', `/api/v1/audit${qs(filter)}`),
+  bindCode: (body) => request('POST', '/api/v1/residents/bind', body),
+  myDwellings: () => request('GET', '/api/v1/residents/me'),
+  notices: (id) => request('GET', `/api/v1/estates/${id}/notices`),
+  postNotice: (id, body) => request('POST', `/api/v1/estates/${id}/notices`, body),
+  commentOnNotice: (noticeId, body) => request('POST', `/api/v1/notices/${noticeId}/comments`, body),
+  answerComment: (commentId, body) => request('POST', `/api/v1/notice-comments/${commentId}/answer`, body),
+  decisions: (id) => request('GET', `/api/v1/estates/${id}/decisions`),
+  createDecision: (id, body) => request('POST', `/api/v1/estates/${id}/decisions`, body),
+  decision: (id) => request('GET', `/api/v1/decisions/${id}`),
+  castBallot: (id, body) => request('POST', `/api/v1/decisions/${id}/ballots`, body),
+  ballots: (id) => request('GET', `/api/v1/decisions/${id}/ballots`),
+  closeDecision: (id) => request('POST', `/api/v1/decisions/${id}/close`),
+  verifyBallots: (id) => request('GET', `/api/v1/decisions/${id}/verify`),
+  // Issues fresh invitation codes and downloads the printable sheet.
+  invitationSheet: async (id, body) => {
+    const res = await fetch(`/api/v1/estates/${id}/invitations.pdf`, {
+      method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+    })
+    if (!res.ok) {
+      const problem = await res.json().catch(() => ({}))
+      throw new ApiError(res.status, problem)
+    }
+    return res.blob()
+  },
 }
 
 // The signed-in user, shared by every view.

@@ -1,0 +1,106 @@
+//! Residents' access: per-dwelling invitation codes printed on a sheet per building, bound once from
+//! a phone; and whether the person binding is a registered owner.
+
+use crate::decisions::RegisteredOwner;
+use serde::Serialize;
+
+/// The letters of a code: no 0/O, 1/I/L, so a code read off paper is typed right.
+pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// Characters in a code: 31^10 ≈ 8×10^14, far beyond guessing at the throttled rate.
+pub const CODE_LEN: usize = 10;
+/// Days a printed code stays valid.
+pub const CODE_VALID_DAYS: i64 = 60;
+/// Failed tries from one address within the window before further tries are refused.
+pub const MAX_FAILED_TRIES: u32 = 10;
+
+/// A code from random bytes (one byte per character; the modulo bias over 31 letters is immaterial
+/// at this length).
+pub fn code_from_bytes(bytes: &[u8; CODE_LEN]) -> String {
+    bytes.iter().map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char).collect()
+}
+
+/// A code as typed (spaces, dashes, lower case, O for 0 ...) in its canonical form, or `None` if it
+/// cannot be a code.
+pub fn normalize_code(typed: &str) -> Option<String> {
+    let s: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect();
+    (s.len() == CODE_LEN && s.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(s)
+}
+
+/// A code shown in groups for reading aloud and printing: ABCDE-FGHJK.
+pub fn display_code(code: &str) -> String {
+    if code.len() == CODE_LEN {
+        format!("{}-{}", &code[..5], &code[5..])
+    } else {
+        code.to_string()
+    }
+}
+
+/// Who the person binding is, as far as the registry can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    Owner,
+    Resident,
+}
+
+/// A person binding a dwelling is its owner when their phone, or failing that their name, matches a
+/// registered owner of that dwelling; anyone else living there binds as a resident (surveys, notices,
+/// requests; no vote).
+pub fn standing(name: &str, phone: &str, owners: &[RegisteredOwner]) -> Standing {
+    let digits = |s: &str| s.chars().filter(|c| c.is_ascii_digit()).collect::<String>();
+    let squash = |s: &str| s.split_whitespace().collect::<String>();
+    let (p, n) = (digits(phone), squash(name));
+    let matches = owners.iter().any(|o| {
+        let op = digits(&o.phone);
+        (!p.is_empty() && !op.is_empty() && op == p) || (op.is_empty() && !n.is_empty() && squash(&o.name) == n)
+    });
+    if matches {
+        Standing::Owner
+    } else {
+        Standing::Resident
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn typed_codes_are_forgiving() {
+        let code = code_from_bytes(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 30]);
+        assert_eq!(code, "23456789AZ");
+        assert_eq!(normalize_code("23456-789az"), Some(code.clone()));
+        assert_eq!(normalize_code("2345 6789 A"), None);
+        assert_eq!(normalize_code("0OOOOOOOOO"), None, "0 is not in the alphabet");
+        assert_eq!(display_code(&code), "23456-789AZ");
+    }
+
+    #[test]
+    fn owners_are_known_by_phone_then_name() {
+        let owners = vec![
+            RegisteredOwner { name: "王芳".into(), phone: "13900001111".into() },
+            RegisteredOwner { name: "王 强".into(), phone: String::new() },
+        ];
+        assert_eq!(standing("王芳", "139-0000-1111", &owners), Standing::Owner);
+        assert_eq!(standing("王芳", "13700000000", &owners), Standing::Resident, "a name alone does not claim a phone-registered owner");
+        assert_eq!(standing("王强", "", &owners), Standing::Owner);
+        assert_eq!(standing("", "", &owners), Standing::Resident);
+    }
+
+    proptest! {
+        #[test]
+        fn every_generated_code_normalizes_to_itself(bytes in any::<[u8; CODE_LEN]>()) {
+            let c = code_from_bytes(&bytes);
+            prop_assert_eq!(normalize_code(&display_code(&c).to_lowercase()), Some(c));
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! HTTP routes of owners' decisions (表决): the rule set of a region, decisions of an estate, ballots
+//! (online by owners, on paper by staff), live turnout, closing with the result, and the chain check.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::AppState;
+use axum::extract::State;
+use axum::{Extension, Json};
+use huanxin_domain::access::{Permission, Role};
+use huanxin_domain::decisions::{Channel, Choice, DecisionInput, RuleSet, Tally};
+use huanxin_domain::regions::RegionCode;
+use huanxin_store::decisions::{BallotError, BallotInput, BallotRow, Decision, Receipt, Verification};
+use serde::{Deserialize, Serialize};
+
+/// A decision with its count so far (or its result once closed), and for a resident the dwellings
+/// through which they may vote and how each voted.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DecisionPage {
+    #[schema(value_type = Object)]
+    pub decision: Decision,
+    #[schema(value_type = Object)]
+    pub rules: RuleSet,
+    #[schema(value_type = Object)]
+    pub tally: Tally,
+    /// Open, upcoming or closed, as of now.
+    pub state: String,
+    #[schema(value_type = Vec<Object>)]
+    pub mine: Vec<MyVote>,
+}
+
+/// One of a resident's dwellings in a decision.
+#[derive(Debug, Serialize)]
+pub struct MyVote {
+    pub dwelling_id: i64,
+    pub is_owner: bool,
+    pub choice: Option<String>,
+}
+
+/// A ballot as sent: residents send `dwelling_id` and `choice`; staff entering paper add `voter`
+/// and, for a proxy, `by_proxy` and the archived scan of the written authorisation.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct BallotRequest {
+    pub dwelling_id: i64,
+    pub choice: String,
+    #[serde(default)]
+    pub voter: String,
+    #[serde(default)]
+    pub by_proxy: bool,
+    pub proxy_document_id: Option<i64>,
+}
+
+fn state_of(d: &Decision) -> String {
+    let now = huanxin_store::now();
+    if d.closed_at.is_some() || now >= d.closes_at {
+        "closed".into()
+    } else if now < d.opens_at {
+        "upcoming".into()
+    } else {
+        "open".into()
+    }
+}
+
+impl From<BallotError> for ApiError {
+    fn from(e: BallotError) -> Self {
+        match e {
+            BallotError::Refused(r) => ApiError::Conflict(r.to_string()),
+            BallotError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// The rule set that applies in a region (its own, an enclosing region's, or the national rule).
+#[utoipa::path(get, path = "/api/v1/decision-rules/{region}", tag = "decisions", params(("region" = String, Path)),
+    responses((status = 200, description = "the rule set")))]
+pub async fn rules(State(st): State<AppState>, ApiPath(region): ApiPath<String>) -> Result<Json<RuleSet>, ApiError> {
+    let region = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e.to_string()))?;
+    Ok(Json(st.db.decision_rules_for(&region).await?))
+}
+
+/// Sets a region's own rule set: stricter than the national rule is allowed, laxer is refused (422).
+#[utoipa::path(put, path = "/api/v1/decision-rules/{region}", tag = "decisions", params(("region" = String, Path)),
+    responses((status = 200, description = "the rule set now in force"), (status = 403), (status = 422)))]
+pub async fn set_rules(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(region): ApiPath<String>,
+    ApiJson(set): ApiJson<RuleSet>,
+) -> Result<Json<RuleSet>, ApiError> {
+    let code = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e.to_string()))?;
+    let own = match &cu.scope {
+        huanxin_domain::access::Scope::Region(r) => r.contains(&code),
+        huanxin_domain::access::Scope::Attached { .. } => false,
+    };
+    if !own {
+        return Err(ApiError::Forbidden(format!("{region} is outside your region")));
+    }
+    set.validate()?;
+    st.db.set_decision_rules(&cu.actor(), &code, &set).await?;
+    Ok(Json(st.db.decision_rules_for(&code).await?))
+}
+
+/// An estate's decisions, newest first.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/decisions", tag = "decisions", params(("id" = i64, Path)),
+    responses((status = 200, description = "decisions"), (status = 404)))]
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Decision>>, ApiError> {
+    Ok(Json(st.db.decisions_of(&cu.scope, id).await?))
+}
+
+/// Sets up a decision: matter, scope (estate, building or stairwell) and voting window; the
+/// electorate is fixed from the registry now.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/decisions", tag = "decisions", params(("id" = i64, Path)),
+    request_body = Object, responses((status = 200, description = "the decision"), (status = 403), (status = 422)))]
+pub async fn create(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<DecisionInput>,
+) -> Result<Json<DecisionPage>, ApiError> {
+    let valid = input.validate(chrono::Utc::now())?;
+    let d = st.db.create_decision(&cu.actor(), &cu.scope, id, &valid).await?;
+    page(&st, &cu, d).await.map(Json)
+}
+
+async fn page(st: &AppState, cu: &CurrentUser, decision: Decision) -> Result<DecisionPage, ApiError> {
+    let tally = st.db.tally(&decision).await?;
+    let rules = decision.rules()?;
+    let mine = if cu.role == Role::Resident {
+        st.db
+            .my_ballots(cu.user.id, decision.id)
+            .await?
+            .into_iter()
+            .map(|(dwelling_id, standing, choice)| MyVote { dwelling_id, is_owner: standing == "owner", choice })
+            .collect()
+    } else {
+        vec![]
+    };
+    Ok(DecisionPage { state: state_of(&decision), decision, rules, tally, mine })
+}
+
+/// One decision with its live turnout (area and heads) or its result.
+#[utoipa::path(get, path = "/api/v1/decisions/{id}", tag = "decisions", params(("id" = i64, Path)),
+    responses((status = 200, body = DecisionPage), (status = 404)))]
+pub async fn show(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<DecisionPage>, ApiError> {
+    let d = st.db.decision(&cu.scope, id).await?;
+    page(&st, &cu, d).await.map(Json)
+}
+
+/// Casts a ballot. A resident votes online for a dwelling they are bound to as owner; staff who
+/// consult residents enter paper ballots (with a proxy's scanned authorisation where one signed).
+/// Refusals (409) name the reason and are audited; nothing is recorded.
+#[utoipa::path(post, path = "/api/v1/decisions/{id}/ballots", tag = "decisions", params(("id" = i64, Path)),
+    request_body = BallotRequest, responses((status = 200, description = "the receipt"), (status = 403), (status = 409), (status = 422)))]
+pub async fn cast(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<BallotRequest>,
+) -> Result<Json<Receipt>, ApiError> {
+    let choice = Choice::parse(&req.choice).ok_or_else(|| ApiError::field("choice", &req.choice, "must be agree, disagree or abstain"))?;
+    let input = if cu.role == Role::Resident {
+        let is_owner = st.db.is_owner_of(cu.user.id, req.dwelling_id).await?;
+        let Some(is_owner) = is_owner else {
+            return Err(ApiError::Forbidden("you are not bound to this dwelling".into()));
+        };
+        BallotInput {
+            dwelling_id: req.dwelling_id,
+            choice,
+            channel: Channel::Online,
+            voter: cu.user.display_name.clone(),
+            is_owner,
+            by_proxy: false,
+            proxy_document_id: None,
+        }
+    } else {
+        cu.require(Permission::ConsultResidents)?;
+        if req.voter.trim().is_empty() {
+            return Err(ApiError::field("voter", "", "a paper ballot names who signed it"));
+        }
+        if let Some(doc) = req.proxy_document_id {
+            let d = st.db.decision(&cu.scope, id).await?;
+            let n = st
+                .db
+                .scalar("SELECT COUNT(*) FROM documents WHERE id = $1 AND estate_id = $2", huanxin_store::args![doc, d.estate_id])
+                .await?;
+            if n == 0 {
+                return Err(ApiError::field("proxy_document_id", doc, "is not a document in this estate's archive"));
+            }
+        }
+        BallotInput {
+            dwelling_id: req.dwelling_id,
+            choice,
+            channel: Channel::Paper,
+            voter: req.voter.clone(),
+            is_owner: true,
+            by_proxy: req.by_proxy,
+            proxy_document_id: req.proxy_document_id,
+        }
+    };
+    match st.db.cast_ballot(&cu.actor(), &cu.scope, id, &input).await {
+        Ok(r) => Ok(Json(r)),
+        Err(BallotError::Refused(r)) => {
+            st.db.audit_refused_ballot(&cu.actor(), id, req.dwelling_id, &r.to_string()).await?;
+            Err(ApiError::Conflict(r.to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The ballots in the order cast (dwelling, choice, channel, hash): for staff who run the vote.
+#[utoipa::path(get, path = "/api/v1/decisions/{id}/ballots", tag = "decisions", params(("id" = i64, Path)),
+    responses((status = 200, description = "ballots"), (status = 403), (status = 404)))]
+pub async fn ballots(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<BallotRow>>, ApiError> {
+    Ok(Json(st.db.ballots(&cu.scope, id).await?))
+}
+
+/// Walks the ballot chain and says whether it is intact, and if not where it breaks.
+#[utoipa::path(get, path = "/api/v1/decisions/{id}/verify", tag = "decisions", params(("id" = i64, Path)),
+    responses((status = 200, description = "the check"), (status = 404)))]
+pub async fn verify(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Verification>, ApiError> {
+    st.db.decision(&cu.scope, id).await?;
+    Ok(Json(st.db.verify_ballots(id).await?))
+}
+
+/// Closes a decision after its window and records the result (409 before the window ends).
+#[utoipa::path(post, path = "/api/v1/decisions/{id}/close", tag = "decisions", params(("id" = i64, Path)),
+    responses((status = 200, body = DecisionPage), (status = 409)))]
+pub async fn close(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<DecisionPage>, ApiError> {
+    let (d, _) = st.db.close_decision(&cu.actor(), &cu.scope, id).await?;
+    page(&st, &cu, d).await.map(Json)
+}

@@ -1,0 +1,92 @@
+//! HTTP routes of public notices (公示): post one, read an estate's notices, file an objection or
+//! opinion while it is on the board, answer each one.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::AppState;
+use axum::extract::State;
+use axum::{Extension, Json};
+use huanxin_domain::access::{Permission, Role};
+use huanxin_domain::calendar::WorkCalendar;
+use huanxin_domain::notices::{self as rules, NoticeInput};
+use huanxin_store::notices::{Comment, Notice};
+use serde::Deserialize;
+
+/// An objection or opinion. Staff entering one from paper give the resident's name as `author`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CommentRequest {
+    /// `objection` or `opinion`.
+    pub kind: String,
+    pub text: String,
+    #[serde(default)]
+    pub author: String,
+}
+
+/// Staff's answer to a comment.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AnswerRequest {
+    pub answer: String,
+}
+
+/// An estate's notices, newest first, with comments and answers.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/notices", tag = "notices", params(("id" = i64, Path)),
+    responses((status = 200, description = "notices"), (status = 404)))]
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Notice>>, ApiError> {
+    Ok(Json(st.db.notices_of(&cu.scope, id).await?))
+}
+
+/// Posts a notice for a period in working days (official calendar); a scheme's round 2 only after round 1 has ended.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/notices", tag = "notices", params(("id" = i64, Path)),
+    request_body = Object, responses((status = 200, description = "the notice"), (status = 403), (status = 422)))]
+pub async fn post_notice(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<NoticeInput>,
+) -> Result<Json<Notice>, ApiError> {
+    st.db.get_estate(&cu.scope, id).await?;
+    let cal = WorkCalendar::shipped_once().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let history = st.db.notice_history(id).await?;
+    let valid = input.validate(huanxin_store::today(), cal, history)?;
+    Ok(Json(st.db.post_notice(&cu.actor(), &cu.scope, id, &valid).await?))
+}
+
+/// Files an objection or opinion while the notice is on the board (409 before or after).
+#[utoipa::path(post, path = "/api/v1/notices/{id}/comments", tag = "notices", params(("id" = i64, Path)),
+    request_body = CommentRequest, responses((status = 200, description = "the comment"), (status = 409), (status = 422)))]
+pub async fn comment(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<CommentRequest>,
+) -> Result<Json<Comment>, ApiError> {
+    if !matches!(req.kind.as_str(), "objection" | "opinion") {
+        return Err(ApiError::field("kind", &req.kind, "must be objection or opinion"));
+    }
+    let text = rules::check_text("text", &req.text)?;
+    // Residents speak for themselves; staff may enter a comment handed in on paper under its author's name.
+    let author = if cu.role == Role::Resident || req.author.trim().is_empty() {
+        cu.user.display_name.clone()
+    } else {
+        cu.require(Permission::ConsultResidents)?;
+        req.author.trim().to_string()
+    };
+    Ok(Json(st.db.comment_on_notice(&cu.actor(), &cu.scope, id, &req.kind, &text, &author).await?))
+}
+
+/// Answers a comment (once).
+#[utoipa::path(post, path = "/api/v1/notice-comments/{id}/answer", tag = "notices", params(("id" = i64, Path)),
+    request_body = AnswerRequest, responses((status = 200, description = "the comment with its answer"), (status = 409), (status = 422)))]
+pub async fn answer(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<AnswerRequest>,
+) -> Result<Json<Comment>, ApiError> {
+    let text = rules::check_text("answer", &req.answer)?;
+    Ok(Json(st.db.answer_comment(&cu.actor(), &cu.scope, id, &text).await?))
+}

@@ -1,0 +1,209 @@
+//! HTTP routes of residents' access: invitation codes per dwelling (a printable sheet with QR codes,
+//! or a list for sending), binding a code from the phone (throttled), and "my dwellings".
+
+use crate::auth::{bearer_or_cookie, token_hash, CurrentUser};
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::AppState;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use huanxin_domain::access::Role;
+use huanxin_domain::residents::{self as rules, CODE_LEN, MAX_FAILED_TRIES};
+use huanxin_store::residents::{BindError, MyDwelling};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// Which dwellings get codes: one building, or the whole estate.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct InvitationRequest {
+    pub building_id: Option<i64>,
+}
+
+/// One issued code (shown once; only its hash is kept).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Invitation {
+    pub dwelling_id: i64,
+    pub building_number: String,
+    pub stairwell: i64,
+    pub number: String,
+    pub code: String,
+    pub link: String,
+}
+
+/// The issued codes and when they expire.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Invitations {
+    pub expires_at: String,
+    pub invitations: Vec<Invitation>,
+}
+
+/// Binding from the phone: the code, and who is binding (the registry tells an owner by phone or name).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct BindRequest {
+    pub code: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub phone: String,
+}
+
+/// The dwelling bound and all the resident's dwellings.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BindResponse {
+    pub token: String,
+    #[schema(value_type = Object)]
+    pub bound: MyDwelling,
+    #[schema(value_type = Vec<Object>)]
+    pub dwellings: Vec<MyDwelling>,
+}
+
+/// The address residents open, from the request's Host (the server may sit behind any name).
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+async fn issue(
+    st: &AppState,
+    cu: &CurrentUser,
+    headers: &HeaderMap,
+    estate_id: i64,
+    req: &InvitationRequest,
+) -> Result<Invitations, ApiError> {
+    let lines = st.db.sheet_lines(&cu.scope, estate_id, req.building_id).await?;
+    if lines.is_empty() {
+        return Err(ApiError::field(
+            "building_id",
+            req.building_id.map(|b| b.to_string()).unwrap_or_default(),
+            "has no dwellings in the registry",
+        ));
+    }
+    let base = base_url(headers);
+    let invitations: Vec<Invitation> = lines
+        .into_iter()
+        .map(|l| {
+            let mut bytes = [0u8; CODE_LEN];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            let code = rules::code_from_bytes(&bytes);
+            Invitation {
+                dwelling_id: l.dwelling_id,
+                building_number: l.building_number,
+                stairwell: l.stairwell,
+                number: l.number,
+                link: format!("{base}/m/#/bind?code={code}"),
+                code: rules::display_code(&code),
+            }
+        })
+        .collect();
+    let hashes: Vec<(i64, String)> =
+        invitations.iter().map(|i| (i.dwelling_id, token_hash(&rules::normalize_code(&i.code).unwrap_or_default()))).collect();
+    let expires_at = st.db.issue_codes(&cu.actor(), &cu.scope, estate_id, &hashes).await?;
+    Ok(Invitations { expires_at, invitations })
+}
+
+/// Issues fresh codes (earlier unused ones of the same dwellings stop working) and returns them as a
+/// list, e.g. for sending by SMS.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/invitations", tag = "residents", params(("id" = i64, Path)),
+    request_body = InvitationRequest, responses((status = 200, body = Invitations), (status = 403), (status = 422)))]
+pub async fn invitations(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<InvitationRequest>,
+) -> Result<Json<Invitations>, ApiError> {
+    Ok(Json(issue(&st, &cu, &headers, id, &req).await?))
+}
+
+/// Issues fresh codes and returns the printable sheet: ten slips per A4 page with QR codes.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/invitations.pdf", tag = "residents", params(("id" = i64, Path)),
+    request_body = InvitationRequest, responses((status = 200, description = "PDF", content_type = "application/pdf"), (status = 503)))]
+pub async fn invitations_pdf(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<InvitationRequest>,
+) -> Result<Response, ApiError> {
+    // The font is checked first, so a server without one issues no codes that nobody can print.
+    let font = crate::pdf::font(&st.config.pdf_font)?;
+    let estate = st.db.get_estate(&cu.scope, id).await?;
+    let issued = issue(&st, &cu, &headers, id, &req).await?;
+    let slips: Vec<crate::pdf::Slip> = issued
+        .invitations
+        .iter()
+        .map(|i| crate::pdf::Slip {
+            heading: format!("{} 居民邀请码", estate.name),
+            address: format!("{}栋 {}单元 {}室", i.building_number, i.stairwell, i.number),
+            code: i.code.clone(),
+            link: i.link.clone(),
+        })
+        .collect();
+    let note = format!("微信扫码或打开链接输入邀请码；仅可使用一次，{} 前有效", issued.expires_at.get(..10).unwrap_or(""));
+    let title = format!("{} 居民邀请码", estate.name);
+    let bytes = tokio::task::spawn_blocking(move || crate::pdf::slips_pdf(font, &title, &note, &slips))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(crate::estates::attachment(bytes, "application/pdf", &format!("邀请码-{id}.pdf")))
+}
+
+/// Binds an invitation code from the phone. Signed in as a resident, the dwelling is added to that
+/// account; otherwise a resident account is made and signed in. Failed tries are throttled per address.
+#[utoipa::path(post, path = "/api/v1/residents/bind", tag = "residents", request_body = BindRequest,
+    responses((status = 200, body = BindResponse), (status = 409), (status = 422), (status = 429)))]
+pub async fn bind(
+    State(st): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<BindRequest>,
+) -> Result<Response, ApiError> {
+    let keys = [(format!("code:{}", addr.ip()), MAX_FAILED_TRIES)];
+    st.throttle.check(&keys)?;
+    if req.name.trim().is_empty() || req.name.chars().count() > 50 {
+        return Err(ApiError::field("name", &req.name, "must have 1 to 50 characters"));
+    }
+    let Some(code) = rules::normalize_code(&req.code) else {
+        st.throttle.fail(&keys);
+        return Err(ApiError::field("code", &req.code, format!("must be the {CODE_LEN} letters and digits on the slip")));
+    };
+    let signed_in = match bearer_or_cookie(&headers) {
+        Some(t) => st.db.session_user(&token_hash(&t)).await?.filter(|u| u.role == Role::Resident.as_str()),
+        None => None,
+    };
+    let mut name_bytes = [0u8; 6];
+    rand::thread_rng().fill_bytes(&mut name_bytes);
+    let username = format!("r-{}", hex::encode(name_bytes));
+    let result = st.db.bind_code(&token_hash(&code), signed_in.as_ref().map(|u| u.id), &username, &req.name, &req.phone).await;
+    let (uid, bound) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            st.throttle.fail(&keys);
+            return Err(match e {
+                BindError::Store(s) => s.into(),
+                other => ApiError::Conflict(other.to_string()),
+            });
+        }
+    };
+    // Residents stay signed in on their phone for 30 days.
+    let (token, cookie) = match (&signed_in, bearer_or_cookie(&headers)) {
+        (Some(_), Some(t)) => (t, String::new()),
+        _ => crate::auth::start_session(&st, uid, 24 * 30).await?,
+    };
+    let dwellings = st.db.my_dwellings(uid).await?;
+    let body = Json(BindResponse { token, bound, dwellings });
+    if cookie.is_empty() {
+        Ok(body.into_response())
+    } else {
+        Ok(([(header::SET_COOKIE, cookie)], body).into_response())
+    }
+}
+
+/// The signed-in resident's dwellings.
+#[utoipa::path(get, path = "/api/v1/residents/me", tag = "residents", responses((status = 200, description = "dwellings")))]
+pub async fn me(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<MyDwelling>>, ApiError> {
+    Ok(Json(st.db.my_dwellings(cu.user.id).await?))
+}

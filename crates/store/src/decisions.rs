@@ -1,0 +1,542 @@
+//! Owners' decisions (表决): regional rule sets, decisions with their electorate fixed when set up,
+//! ballots appended to a hash chain (one per dwelling, under the decision's row lock), the tally,
+//! closing with the result, and verifying the chain. The rules are `huanxin_domain::decisions`.
+
+use crate::audit::{Actor, Change};
+use crate::db::{Db, Engine};
+use crate::error::StoreError;
+use huanxin_domain::access::Scope;
+use huanxin_domain::chain;
+use huanxin_domain::decisions::{
+    self as rules, BallotContext, BallotRefusal, Channel, Choice, Elector, Matter, RegisteredOwner, RuleSet, Tally, ValidDecision,
+    VoteScope,
+};
+use huanxin_domain::regions::RegionCode;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// A decision as stored.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Decision {
+    pub id: i64,
+    pub estate_id: i64,
+    pub title: String,
+    pub matter: String,
+    pub scope_kind: String,
+    pub building_id: Option<i64>,
+    pub stairwell: Option<i64>,
+    pub opens_at: String,
+    pub closes_at: String,
+    pub on_scheme: bool,
+    pub rules_json: String,
+    pub ballot_count: i64,
+    pub head_hash: String,
+    pub closed_at: Option<String>,
+    pub passed: Option<bool>,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+const DECISION_COLS: &str = "id, estate_id, title, matter, scope_kind, building_id, stairwell, opens_at, closes_at, on_scheme, \
+    rules_json, ballot_count, head_hash, closed_at, passed, created_by, created_at";
+
+/// One ballot as the staff's list shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BallotRow {
+    pub seq: i64,
+    pub dwelling_id: i64,
+    pub building_number: String,
+    pub dwelling_number: String,
+    pub choice: String,
+    pub channel: String,
+    pub voter: String,
+    pub proxy_document_id: Option<i64>,
+    pub cast_by: String,
+    pub at: String,
+    pub hash: String,
+}
+
+/// A ballot as recorded: its place in the chain and its hash (the voter's receipt).
+#[derive(Debug, Clone, Serialize)]
+pub struct Receipt {
+    pub decision_id: i64,
+    pub dwelling_id: i64,
+    pub seq: i64,
+    pub choice: Choice,
+    pub at: String,
+    pub hash: String,
+}
+
+/// A ballot to cast.
+#[derive(Debug, Clone)]
+pub struct BallotInput {
+    pub dwelling_id: i64,
+    pub choice: Choice,
+    pub channel: Channel,
+    /// The name signed (paper) or the resident's name (online).
+    pub voter: String,
+    /// Whether the caller is a registered owner of the dwelling (staff entering paper: true).
+    pub is_owner: bool,
+    pub by_proxy: bool,
+    pub proxy_document_id: Option<i64>,
+}
+
+/// Why a ballot was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum BallotError {
+    #[error(transparent)]
+    Refused(#[from] BallotRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The outcome of walking a decision's ballot chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub decision_id: i64,
+    pub ballots: i64,
+    pub intact: bool,
+    /// Where it first breaks, and why.
+    pub broken_at: Option<chain::Break>,
+    pub head_hash: String,
+}
+
+/// The canonical text a ballot's hash covers.
+fn ballot_text(decision_id: i64, seq: i64, b: &StoredBallot) -> String {
+    format!(
+        "{decision_id}|{seq}|{}|{}|{}|{}|{}|{}|{}|{}",
+        b.dwelling_id,
+        b.choice,
+        b.channel,
+        b.voter,
+        b.proxy_document_id.map(|d| d.to_string()).unwrap_or_default(),
+        b.owner_key,
+        b.cast_by,
+        b.at
+    )
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct StoredBallot {
+    seq: i64,
+    dwelling_id: i64,
+    choice: String,
+    channel: String,
+    voter: String,
+    proxy_document_id: Option<i64>,
+    owner_key: String,
+    cast_by: String,
+    at: String,
+    prev_hash: String,
+    hash: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ElectorRow {
+    dwelling_id: i64,
+    area: i64,
+    owner_key: String,
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| StoreError::Config(format!("a stored time {s} cannot be read: {e}")))
+}
+
+impl Decision {
+    /// The rule set fixed when the decision was set up.
+    pub fn rules(&self) -> Result<RuleSet, StoreError> {
+        serde_json::from_str(&self.rules_json).map_err(|e| StoreError::Config(format!("decision {} rules: {e}", self.id)))
+    }
+
+    /// The matter decided.
+    pub fn matter(&self) -> Result<Matter, StoreError> {
+        Matter::parse(&self.matter).ok_or_else(|| StoreError::Config(format!("decision {} has an unknown matter", self.id)))
+    }
+}
+
+impl Db {
+    /// The rule set that applies in a region: its own or the nearest enclosing region's, else the national rule.
+    pub async fn decision_rules_for(&self, region: &RegionCode) -> Result<RuleSet, StoreError> {
+        let mut found = RuleSet::national();
+        for code in crate::regions::enclosing_regions(region) {
+            let row: Option<(String,)> =
+                self.fetch_optional("SELECT rules_json FROM decision_rules WHERE region_code = $1", crate::args![code.as_str()]).await?;
+            if let Some((json,)) = row {
+                found = serde_json::from_str(&json).map_err(|e| StoreError::Config(format!("rules of {code}: {e}")))?;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Sets a region's own rule set (checked by the caller with `RuleSet::validate`).
+    pub async fn set_decision_rules(&self, actor: &Actor, region: &RegionCode, set: &RuleSet) -> Result<(), StoreError> {
+        let before = self.decision_rules_for(region).await?;
+        let json = serde_json::to_string(set).map_err(|e| StoreError::Config(e.to_string()))?;
+        let mut tx = self.begin().await?;
+        tx.execute("DELETE FROM decision_rules WHERE region_code = $1", crate::args![region.as_str()]).await?;
+        tx.execute(
+            "INSERT INTO decision_rules (region_code, rules_json, updated_at) VALUES ($1, $2, $3)",
+            crate::args![region.as_str(), json.as_str(), crate::now()],
+        )
+        .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "set",
+                entity: "decision_rules",
+                entity_id: region.as_str().to_string(),
+                region_code: region.as_str().to_string(),
+                before: serde_json::to_value(before).ok(),
+                after: serde_json::to_value(set).ok(),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Sets up a decision: its electorate (dwellings in scope, their areas and owners as the law
+    /// counts heads) is fixed now, so later registry edits cannot move the count.
+    pub async fn create_decision(&self, actor: &Actor, scope: &Scope, estate_id: i64, d: &ValidDecision) -> Result<Decision, StoreError> {
+        let estate = self.get_estate(scope, estate_id).await?;
+        let region = RegionCode::parse(&estate.community_code).map_err(|e| StoreError::Config(e.to_string()))?;
+        let rule_set = self.decision_rules_for(&region).await?;
+        let (kind, building_id, stairwell) = match d.scope {
+            VoteScope::Estate => ("estate", None, None),
+            VoteScope::Building { building_id } => ("building", Some(building_id), None),
+            VoteScope::Stairwell { building_id, stairwell } => ("stairwell", Some(building_id), Some(stairwell)),
+        };
+        if let Some(b) = building_id {
+            let n = self.scalar("SELECT COUNT(*) FROM buildings WHERE id = $1 AND estate_id = $2", crate::args![b, estate_id]).await?;
+            if n == 0 {
+                return Err(huanxin_domain::ValidationErrors::one("building_id", b, "is not a building of this estate").into());
+            }
+        }
+        let dwellings: Vec<(i64, i64, i64, i64)> = self
+            .fetch_all(
+                "SELECT id, building_id, stairwell, exclusive_area FROM dwellings WHERE estate_id = $1 ORDER BY id",
+                crate::args![estate_id],
+            )
+            .await?;
+        let owners: Vec<(i64, String, String)> = self
+            .fetch_all(
+                "SELECT o.dwelling_id, o.name, o.phone FROM dwelling_owners o JOIN dwellings d ON d.id = o.dwelling_id WHERE d.estate_id = $1",
+                crate::args![estate_id],
+            )
+            .await?;
+        let mut by_dwelling: HashMap<i64, Vec<RegisteredOwner>> = HashMap::new();
+        for (dw, name, phone) in owners {
+            by_dwelling.entry(dw).or_default().push(RegisteredOwner { name, phone });
+        }
+        let electors: Vec<Elector> = dwellings
+            .iter()
+            .filter(|(_, b, s, _)| d.scope.covers(*b, *s))
+            .map(|(id, _, _, area)| Elector {
+                dwelling_id: *id,
+                area: *area,
+                owner_key: rules::owner_key(*id, by_dwelling.get(id).map(Vec::as_slice).unwrap_or(&[])),
+            })
+            .collect();
+        if electors.is_empty() {
+            return Err(huanxin_domain::ValidationErrors::one("scope", kind, "no dwellings of the registry are in this scope").into());
+        }
+        let rules_json = serde_json::to_string(&rule_set).map_err(|e| StoreError::Config(e.to_string()))?;
+        let mut tx = self.begin().await?;
+        let decision: Decision = tx
+            .fetch_one(
+                &format!(
+                    "INSERT INTO decisions (estate_id, title, matter, scope_kind, building_id, stairwell, opens_at, closes_at, on_scheme, \
+                     rules_json, head_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                     RETURNING {DECISION_COLS}"
+                ),
+                crate::args![
+                    estate_id,
+                    d.title.as_str(),
+                    d.matter.as_str(),
+                    kind,
+                    building_id,
+                    stairwell,
+                    d.opens_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    d.closes_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    d.on_scheme,
+                    rules_json.as_str(),
+                    chain::GENESIS,
+                    actor.username.as_str(),
+                    crate::now()
+                ],
+            )
+            .await?;
+        let rows = electors.iter().map(|e| crate::args![decision.id, e.dwelling_id, e.area, e.owner_key.as_str()]).collect();
+        tx.execute_with_rows(
+            &[("decision_id", "BIGINT"), ("dwelling_id", "BIGINT"), ("area", "BIGINT"), ("owner_key", "TEXT")],
+            rows,
+            "INSERT INTO decision_electors (decision_id, dwelling_id, area, owner_key) SELECT decision_id, dwelling_id, area, owner_key FROM huanxin_src",
+        )
+        .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "create",
+                entity: "decision",
+                entity_id: decision.id.to_string(),
+                region_code: estate.community_code.clone(),
+                before: None,
+                after: Some(serde_json::json!({"title": d.title, "matter": d.matter.as_str(), "scope": kind, "electors": electors.len()})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(decision)
+    }
+
+    /// An estate's decisions, newest first.
+    pub async fn decisions_of(&self, scope: &Scope, estate_id: i64) -> Result<Vec<Decision>, StoreError> {
+        self.get_estate(scope, estate_id).await?;
+        self.fetch_all(&format!("SELECT {DECISION_COLS} FROM decisions WHERE estate_id = $1 ORDER BY id DESC"), crate::args![estate_id])
+            .await
+    }
+
+    /// One decision, if its estate is in scope.
+    pub async fn decision(&self, scope: &Scope, id: i64) -> Result<Decision, StoreError> {
+        let d: Decision = self.fetch_one(&format!("SELECT {DECISION_COLS} FROM decisions WHERE id = $1"), crate::args![id]).await?;
+        self.get_estate(scope, d.estate_id).await?;
+        Ok(d)
+    }
+
+    /// The count so far (or final): electorate and ballots read in one snapshot each, counted by the domain.
+    pub async fn tally(&self, d: &Decision) -> Result<Tally, StoreError> {
+        let electors: Vec<ElectorRow> =
+            self.fetch_all("SELECT dwelling_id, area, owner_key FROM decision_electors WHERE decision_id = $1", crate::args![d.id]).await?;
+        let ballots: Vec<(i64, String)> =
+            self.fetch_all("SELECT dwelling_id, choice FROM ballots WHERE decision_id = $1 ORDER BY seq", crate::args![d.id]).await?;
+        let electors: Vec<Elector> =
+            electors.into_iter().map(|e| Elector { dwelling_id: e.dwelling_id, area: e.area, owner_key: e.owner_key }).collect();
+        let ballots: Vec<(i64, Choice)> = ballots.into_iter().filter_map(|(dw, c)| Choice::parse(&c).map(|c| (dw, c))).collect();
+        Ok(rules::tally(&electors, &ballots, &d.rules()?, d.matter()?))
+    }
+
+    /// Casts one ballot: checks it against the window, the electorate, the dwelling's and the owner's
+    /// earlier ballots inside the transaction that holds the decision's row, then appends it to the chain.
+    pub async fn cast_ballot(&self, actor: &Actor, scope: &Scope, decision_id: i64, b: &BallotInput) -> Result<Receipt, BallotError> {
+        let d = self.decision(scope, decision_id).await?;
+        let mut tx = self.begin().await?;
+        // Serialises ballots of one decision: the chain's next link is read and written under this lock.
+        let lock = match tx.engine() {
+            Engine::Postgres => "SELECT ballot_count, head_hash, closed_at FROM decisions WHERE id = $1 FOR UPDATE",
+            Engine::Sqlite => "SELECT ballot_count, head_hash, closed_at FROM decisions WHERE id = $1",
+        };
+        let (count, head, closed_at): (i64, String, Option<String>) = tx.fetch_one(lock, crate::args![decision_id]).await?;
+        let elector: Option<(String,)> = tx
+            .fetch_optional(
+                "SELECT owner_key FROM decision_electors WHERE decision_id = $1 AND dwelling_id = $2",
+                crate::args![decision_id, b.dwelling_id],
+            )
+            .await?;
+        let already: Option<(String,)> = tx
+            .fetch_optional(
+                "SELECT channel FROM ballots WHERE decision_id = $1 AND dwelling_id = $2",
+                crate::args![decision_id, b.dwelling_id],
+            )
+            .await?;
+        let head_choice: Option<(String,)> = match &elector {
+            Some((key,)) => {
+                tx.fetch_optional(
+                    "SELECT choice FROM ballots WHERE decision_id = $1 AND owner_key = $2 ORDER BY seq LIMIT 1",
+                    crate::args![decision_id, key.as_str()],
+                )
+                .await?
+            }
+            None => None,
+        };
+        let now = chrono::Utc::now();
+        let ctx = BallotContext {
+            opens_at: parse_time(&d.opens_at)?,
+            // A decision closed early by staff takes no more ballots.
+            closes_at: match &closed_at {
+                Some(c) => parse_time(c)?.min(parse_time(&d.closes_at)?),
+                None => parse_time(&d.closes_at)?,
+            },
+            now,
+            in_electorate: elector.is_some(),
+            already: already.and_then(|(c,)| Channel::parse(&c)),
+            is_owner: b.is_owner,
+            head_choice: head_choice.and_then(|(c,)| Choice::parse(&c)),
+            by_proxy: b.by_proxy,
+            proxy_attached: b.proxy_document_id.is_some(),
+        };
+        rules::check_ballot(&ctx, b.choice)?;
+        let owner_key = elector.map(|(k,)| k).unwrap_or_default();
+        let seq = count + 1;
+        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut stored = StoredBallot {
+            seq,
+            dwelling_id: b.dwelling_id,
+            choice: b.choice.as_str().to_string(),
+            channel: b.channel.as_str().to_string(),
+            voter: b.voter.trim().to_string(),
+            proxy_document_id: b.proxy_document_id,
+            owner_key,
+            cast_by: actor.username.clone(),
+            at: at.clone(),
+            prev_hash: head.clone(),
+            hash: String::new(),
+        };
+        stored.hash = chain::link(&head, &ballot_text(decision_id, seq, &stored));
+        tx.execute(
+            "INSERT INTO ballots (decision_id, seq, dwelling_id, choice, channel, voter, proxy_document_id, owner_key, cast_by, at, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            crate::args![
+                decision_id,
+                seq,
+                b.dwelling_id,
+                stored.choice.as_str(),
+                stored.channel.as_str(),
+                stored.voter.as_str(),
+                b.proxy_document_id,
+                stored.owner_key.as_str(),
+                stored.cast_by.as_str(),
+                at.as_str(),
+                head.as_str(),
+                stored.hash.as_str()
+            ],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE decisions SET ballot_count = $1, head_hash = $2 WHERE id = $3",
+            crate::args![seq, stored.hash.as_str(), decision_id],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Receipt { decision_id, dwelling_id: b.dwelling_id, seq, choice: b.choice, at, hash: stored.hash })
+    }
+
+    /// Records a refused ballot in the audit log (the ballot chain holds only ballots that count).
+    pub async fn audit_refused_ballot(&self, actor: &Actor, decision_id: i64, dwelling_id: i64, reason: &str) -> Result<(), StoreError> {
+        let region: Option<(String,)> = self
+            .fetch_optional(
+                "SELECT e.community_code FROM decisions d JOIN estates e ON e.id = d.estate_id WHERE d.id = $1",
+                crate::args![decision_id],
+            )
+            .await?;
+        let mut tx = self.begin().await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "ballot_refused",
+                entity: "decision",
+                entity_id: decision_id.to_string(),
+                region_code: region.map(|(r,)| r).unwrap_or_default(),
+                before: None,
+                after: Some(serde_json::json!({"dwelling_id": dwelling_id, "reason": reason})),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The ballots of a decision in the order cast, for staff whose scope holds the estate.
+    pub async fn ballots(&self, scope: &Scope, decision_id: i64) -> Result<Vec<BallotRow>, StoreError> {
+        self.decision(scope, decision_id).await?;
+        self.fetch_all(
+            "SELECT b.seq, b.dwelling_id, bl.number AS building_number, dw.number AS dwelling_number, b.choice, b.channel, b.voter, \
+             b.proxy_document_id, b.cast_by, b.at, b.hash FROM ballots b JOIN dwellings dw ON dw.id = b.dwelling_id \
+             JOIN buildings bl ON bl.id = dw.building_id WHERE b.decision_id = $1 ORDER BY b.seq",
+            crate::args![decision_id],
+        )
+        .await
+    }
+
+    /// Walks a decision's ballot chain from the first link and compares its end with the head the
+    /// decision recorded, so a changed, removed, reordered or truncated ballot shows.
+    pub async fn verify_ballots(&self, decision_id: i64) -> Result<Verification, StoreError> {
+        let (count, head): (i64, String) =
+            self.fetch_one("SELECT ballot_count, head_hash FROM decisions WHERE id = $1", crate::args![decision_id]).await?;
+        let rows: Vec<StoredBallot> = self
+            .fetch_all(
+                "SELECT seq, dwelling_id, choice, channel, voter, proxy_document_id, owner_key, cast_by, at, prev_hash, hash \
+                 FROM ballots WHERE decision_id = $1 ORDER BY seq",
+                crate::args![decision_id],
+            )
+            .await?;
+        let texts: Vec<String> = rows.iter().map(|r| ballot_text(decision_id, r.seq, r)).collect();
+        let walked = chain::verify(rows.iter().zip(&texts).map(|(r, t)| (r.seq, t.as_str(), r.prev_hash.as_str(), r.hash.as_str())));
+        let last = rows.last().map(|r| r.hash.clone()).unwrap_or_else(|| chain::GENESIS.to_string());
+        let broken_at = match walked {
+            Err(b) => Some(b),
+            Ok(n) if n != count || last != head => Some(chain::Break {
+                seq: n.min(count) + 1,
+                reason: format!("the decision recorded {count} ballots ending in {head:.12}…, the chain has {n} ending in {last:.12}…"),
+            }),
+            Ok(_) => None,
+        };
+        Ok(Verification { decision_id, ballots: rows.len() as i64, intact: broken_at.is_none(), broken_at, head_hash: head })
+    }
+
+    /// Every decision's id, for verifying all chains.
+    pub async fn decision_ids(&self) -> Result<Vec<i64>, StoreError> {
+        let ids: Vec<(i64,)> = self.fetch_all("SELECT id FROM decisions ORDER BY id", vec![]).await?;
+        Ok(ids.into_iter().map(|(i,)| i).collect())
+    }
+
+    /// Closes a decision once its window has ended and records the result; refused before the end.
+    pub async fn close_decision(&self, actor: &Actor, scope: &Scope, id: i64) -> Result<(Decision, Tally), StoreError> {
+        let d = self.decision(scope, id).await?;
+        if d.closed_at.is_some() {
+            return Err(StoreError::Conflict("the decision is already closed".into()));
+        }
+        if chrono::Utc::now() < parse_time(&d.closes_at)? {
+            return Err(StoreError::Conflict(format!("voting runs until {}; it can be closed after that", d.closes_at)));
+        }
+        let verified = self.verify_ballots(id).await?;
+        if let Some(b) = verified.broken_at {
+            return Err(StoreError::Conflict(format!("the ballot chain is broken at ballot {}: {}", b.seq, b.reason)));
+        }
+        let t = self.tally(&d).await?;
+        let estate = self.get_estate(scope, d.estate_id).await?;
+        let result = serde_json::to_string(&t).map_err(|e| StoreError::Config(e.to_string()))?;
+        let mut tx = self.begin().await?;
+        let changed = tx
+            .execute(
+                "UPDATE decisions SET closed_at = $1, result_json = $2, passed = $3 WHERE id = $4 AND closed_at IS NULL",
+                crate::args![crate::now(), result.as_str(), t.passed, id],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::Conflict("the decision changed meanwhile; reload and try again".into()));
+        }
+        tx.audit(
+            actor,
+            Change {
+                action: "close",
+                entity: "decision",
+                entity_id: id.to_string(),
+                region_code: estate.community_code,
+                before: None,
+                after: serde_json::to_value(&t).ok(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((self.decision(scope, id).await?, t))
+    }
+
+    /// Has the owners' consent to the estate's scheme passed (a closed decision on the scheme)?
+    pub async fn scheme_decision_passed(&self, estate_id: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .scalar("SELECT COUNT(*) FROM decisions WHERE estate_id = $1 AND on_scheme = $2 AND passed = $2", crate::args![estate_id, true])
+            .await?
+            > 0)
+    }
+
+    /// The dwellings (and their electorate keys) through which a resident may vote in a decision.
+    pub async fn my_ballots(&self, user_id: i64, decision_id: i64) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+        self.fetch_all(
+            "SELECT r.dwelling_id, r.standing, b.choice FROM resident_dwellings r \
+             JOIN decision_electors e ON e.decision_id = $2 AND e.dwelling_id = r.dwelling_id \
+             LEFT JOIN ballots b ON b.decision_id = $2 AND b.dwelling_id = r.dwelling_id WHERE r.user_id = $1 ORDER BY r.dwelling_id",
+            crate::args![user_id, decision_id],
+        )
+        .await
+    }
+}

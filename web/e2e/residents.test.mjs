@@ -1,0 +1,108 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { BASE, SHOTS, launch, signIn } from './helpers.mjs'
+
+let browser
+before(async () => {
+  browser = await launch()
+})
+after(async () => {
+  await browser?.close()
+})
+
+test('staff post a notice and set up a vote; an owner binds with the code on a phone, objects, votes and sees the count', async () => {
+  // The community's desk: an estate of 北关社区, a notice on the board and an owners' decision.
+  const desk = await signIn(browser, 'county_staff')
+  const { id, building, dwelling, owner } = await desk.evaluate(async () => {
+    const get = async (u) => (await fetch(u)).json()
+    const id = (await get('/api/v1/estates?region=350521100001&sort=id&per_page=1')).items[0].id
+    const building = (await get(`/api/v1/estates/${id}/buildings`))[0].id
+    const dwellings = (await get(`/api/v1/estates/${id}/dwellings?building_id=${building}&per_page=100`)).items
+    const dwelling = dwellings.find((d) => d.owners.length > 0)
+    const revealed = await (await fetch(`/api/v1/estates/${id}/dwellings/${dwelling.id}/reveal`, { method: 'POST' })).json()
+    return { id, building, dwelling, owner: revealed.owners[0] }
+  })
+  await desk.goto(`${BASE}/estates/${id}`)
+  await desk.waitForSelector('[data-test=voice]')
+  await desk.click('[data-test=notice-new]')
+  await desk.click('[data-test=notice-round]')
+  await desk.click('.el-select-dropdown__item:has-text("其他公示")')
+  await desk.fill('[data-test=notice-title]', '停车位与儿童游乐场布局征求意见')
+  await desk.click('[data-test=notice-post]')
+  await desk.waitForSelector('[data-test=voice] .notice')
+  assert.match(await desk.textContent('[data-test=voice] .notice'), /停车位与儿童游乐场布局征求意见.*(公示中|未开始)/)
+
+  await desk.click('[data-test=decision-new]')
+  await desk.fill('[data-test=decision-title]', '同意小区改造方案')
+  await desk.click('[data-test=decision-create]')
+  await desk.waitForSelector('[data-test=decisions] .decision')
+  const decisionId = await desk.evaluate(async (id) => (await (await fetch(`/api/v1/estates/${id}/decisions`)).json())[0].id, id)
+  assert.match(await desk.textContent(`[data-test=decision-${decisionId}]`), /同意小区改造方案.*表决中/)
+  const codes = await desk.evaluate(async ({ id, building }) => {
+    const res = await fetch(`/api/v1/estates/${id}/invitations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ building_id: building }) })
+    return (await res.json()).invitations
+  }, { id, building })
+  const code = codes.find((c) => c.dwelling_id === dwelling.id).code
+
+  // The owner's phone: opens the slip's link, binds with the name and number in the register.
+  const phoneContext = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'zh-CN' })
+  const phone = await phoneContext.newPage()
+  await phone.goto(`${BASE}/m/#/bind?code=${code}`)
+  await phone.waitForSelector('[data-test=bind-form]')
+  assert.equal(await phone.inputValue('[data-test=bind-code] input'), code, 'the link carries the code')
+  await phone.fill('[data-test=bind-name] input', owner.name)
+  await phone.fill('[data-test=bind-phone] input', owner.phone)
+  await phone.click('[data-test=bind-submit]')
+  await phone.waitForSelector(`[data-test=estate-${id}]`)
+  assert.match(await phone.textContent(`[data-test=estate-${id}]`), /业主/)
+  assert.match(await phone.textContent('[data-test=stage]'), /已普查|已体检|已排序|列入计划|方案编制|公示|已表决/)
+
+  // A code binds once.
+  const again = await phone.evaluate(async (code) => (await fetch('/api/v1/residents/bind', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code, name: 'x' }) })).status, code)
+  assert.equal(again, 409)
+
+  // An objection while the notice is on the board.
+  await phone.click('[data-test=tab-notices]')
+  const noticeId = await desk.evaluate(async (id) => (await (await fetch(`/api/v1/estates/${id}/notices`)).json())[0].id, id)
+  // Posted today, the notice is on the board from today.
+  await phone.waitForSelector(`[data-test=m-comment-${noticeId}]`)
+  await phone.fill(`[data-test=m-comment-${noticeId}] textarea`, '希望保留楼下的菜地')
+  await phone.click(`[data-test=m-object-${noticeId}]`)
+  await phone.waitForSelector(`[data-test=m-notice-${noticeId}] >> text=希望保留楼下的菜地`)
+
+  // The vote: choose, confirm, get a receipt; the same dwelling cannot vote twice.
+  await phone.click('[data-test=tab-votes]')
+  await phone.click(`[data-test=m-decision-${decisionId}]`)
+  await phone.waitForSelector('[data-test=m-vote-state]')
+  assert.equal((await phone.textContent('[data-test=m-vote-state]')).trim(), '表决中')
+  await phone.click('[data-test=m-choice-agree]')
+  await phone.click('[data-test=m-vote]')
+  await phone.click('.van-dialog__confirm')
+  await phone.waitForSelector('[data-test=m-receipt]')
+  await phone.waitForSelector('.van-dialog', { state: 'hidden' })
+  assert.match(await phone.textContent('[data-test=m-receipt]'), /投票成功，凭证：第 1 张/)
+  assert.match(await phone.textContent('[data-test=m-voted]'), /已投票：同意/)
+  await phone.screenshot({ path: `${SHOTS}/phone-vote.png` })
+  const twice = await phone.evaluate(async ({ decisionId, dwelling }) => {
+    const res = await fetch(`/api/v1/decisions/${decisionId}/ballots`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dwelling_id: dwelling, choice: 'disagree' }) })
+    return [res.status, (await res.json()).detail]
+  }, { decisionId, dwelling: dwelling.id })
+  assert.deepEqual(twice, [409, 'this dwelling has already voted (online)'])
+
+  // Back at the desk: the turnout moved, the objection gets its answer, the chain verifies.
+  await desk.reload()
+  await desk.waitForSelector(`[data-test=turnout-area-${decisionId}]`)
+  const turnout = await desk.textContent(`[data-test=decision-${decisionId}]`)
+  assert.match(turnout, /同意 1/)
+  const commentId = await desk.evaluate(async (id) => (await (await fetch(`/api/v1/estates/${id}/notices`)).json())[0].comments[0].id, id)
+  assert.match(await desk.textContent('[data-test=voice] .notice'), /异议.*希望保留楼下的菜地/)
+  await desk.fill(`[data-test=answer-${commentId}]`, '菜地保留在 3 号楼北侧')
+  await desk.click(`[data-test=answer-send-${commentId}]`)
+  await desk.waitForSelector('[data-test=voice] >> text=菜地保留在 3 号楼北侧')
+  await desk.click(`[data-test=decision-verify-${decisionId}]`)
+  await desk.waitForSelector(`[data-test=verified-${decisionId}]`)
+  assert.match(await desk.textContent(`[data-test=verified-${decisionId}]`), /选票链完整：1 张选票/)
+  await desk.screenshot({ path: `${SHOTS}/decision-desk.png`, fullPage: false })
+  await phoneContext.close()
+  await desk.context().close()
+})

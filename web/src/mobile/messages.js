@@ -1,0 +1,21 @@
+// Words of the phone pages, Chinese first.
+export default {
+  'zh-CN': {
+    app: '我的小区',
+    tabs: { home: '进度', notices: '公示', votes: '表决' },
+    bind: { title: '绑定房屋', code: '邀请码', codeHint: '纸条上的 10 位邀请码', name: '姓名', nameHint: '与房产登记一致', phone: '手机号', phoneHint: '业主请填写登记的手机号', submit: '绑定', done: '已绑定 {place}', owner: '业主', resident: '住户', another: '再绑定一套房屋', privacy: '手机号仅用于核对业主身份。' },
+    home: { none: '尚未绑定房屋', stage: '当前阶段', timeline: '进展', noTimeline: '暂无进展记录' },
+    notices: { none: '暂无公示', period: '{from} 至 {to}', open: '公示中', upcoming: '未开始', ended: '已结束', object: '提出异议', opinion: '提出意见', text: '请写明您的意见', send: '提交', sent: '已提交，社区将答复', answer: '答复' },
+    votes: { none: '暂无表决', open: '表决中', upcoming: '未开始', closed: '已截止', passed: '已通过', failed: '未通过', turnout: '参与表决：面积 {a}%，人数 {o}%', dwelling: '房屋', notOwner: '您是住户，表决由业主进行', voted: '已投票：{c}', choose: '请选择', agree: '同意', disagree: '反对', abstain: '弃权', submit: '投票', confirm: '确认对 {place} 投“{c}”？投票后不能更改。', receipt: '投票成功，凭证：第 {seq} 张，{h}…', result: '表决结果', area: '面积', owners: '人数', rule: '参与门槛 {q}；通过门槛 {a}（以参与表决者计）' },
+    stage: { surveyed: '已普查', assessed: '已体检', ranked: '已排序', in_plan: '列入计划', scheme_drafted: '方案编制', notice_1: '第一轮公示', notice_2: '第二轮公示', decided: '已表决', approved: '已审批', in_construction: '施工中', completed: '已竣工', accepted: '已验收', reviewed: '已回头看', in_upkeep: '长效管理' },
+  },
+  en: {
+    app: 'My estate',
+    tabs: { home: 'Progress', notices: 'Notices', votes: 'Votes' },
+    bind: { title: 'Bind your home', code: 'Code', codeHint: 'the 10-character code on your slip', name: 'Name', nameHint: 'as in the property register', phone: 'Mobile', phoneHint: 'owners: the number in the register', submit: 'Bind', done: 'Bound {place}', owner: 'owner', resident: 'resident', another: 'Bind another home', privacy: 'Your number is only used to check that you are the owner.' },
+    home: { none: 'No home bound yet', stage: 'Stage', timeline: 'Progress', noTimeline: 'Nothing recorded yet' },
+    notices: { none: 'No notices', period: '{from} to {to}', open: 'On the board', upcoming: 'Upcoming', ended: 'Ended', object: 'Object', opinion: 'Give an opinion', text: 'Your comment', send: 'Send', sent: 'Sent; the community will answer', answer: 'Answer' },
+    votes: { none: 'No votes', open: 'Voting', upcoming: 'Upcoming', closed: 'Closed', passed: 'Passed', failed: 'Not passed', turnout: 'Took part: area {a}%, owners {o}%', dwelling: 'Home', notOwner: 'You live here; owners vote', voted: 'Voted: {c}', choose: 'Choose', agree: 'Agree', disagree: 'Disagree', abstain: 'Abstain', submit: 'Vote', confirm: 'Vote "{c}" for {place}? A vote cannot be changed.', receipt: 'Vote recorded: ballot {seq}, {h}…', result: 'Result', area: 'Area', owners: 'Owners', rule: 'Quorum {q}; approval {a} of those taking part' },
+    stage: { surveyed: 'Surveyed', assessed: 'Assessed', ranked: 'Ranked', in_plan: 'In plan', scheme_drafted: 'Scheme drafted', notice_1: 'Notice round 1', notice_2: 'Notice round 2', decided: 'Decided', approved: 'Approved', in_construction: 'In construction', completed: 'Completed', accepted: 'Accepted', reviewed: 'Reviewed', in_upkeep: 'In upkeep' },
+  },
+}
