@@ -11,6 +11,6 @@ export default defineConfig({
   },
   build: {
     chunkSizeWarningLimit: 2500,
-    rollupOptions: { input: { desk: resolve(__dirname, 'index.html'), phone: resolve(__dirname, 'm/index.html') } },
+    rollupOptions: { input: { desk: resolve(import.meta.dirname, 'index.html'), phone: resolve(import.meta.dirname, 'm/index.html') } },
   },
 })

@@ -5,6 +5,11 @@
 //! `huanxin-bench projects DATABASE_URL N`: adds N projects (one estate each, in its county) with
 //! their approval steps, started through 2026 and finished in order, some late, to a database
 //! that holds the estates.
+//!
+//! `huanxin-bench voters DIR` and `huanxin-bench votes BASE_URL USER PASSWORD DIR`: the owners'
+//! vote benchmark (see `votes.rs`).
+
+mod votes;
 
 use huanxin_store::regions::{shipped_regions, RegionSelection};
 use rand::Rng;
@@ -25,8 +30,25 @@ fn main() {
         }
         return;
     }
+    if args.len() == 3 && args[1] == "voters" {
+        if let Err(e) = votes::voters(std::path::Path::new(&args[2])) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.len() == 6 && args[1] == "votes" {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+        if let Err(e) = rt.block_on(votes::votes(&args[2], &args[3], &args[4], std::path::Path::new(&args[5]))) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.len() != 5 || args[1] != "gen" {
-        eprintln!("usage: huanxin-bench gen DIR ESTATES DWELLINGS | huanxin-bench projects DATABASE_URL N");
+        eprintln!(
+            "usage: huanxin-bench gen DIR ESTATES DWELLINGS | projects DATABASE_URL N | voters DIR | votes BASE_URL USER PASSWORD DIR"
+        );
         std::process::exit(2);
     }
     let dir = PathBuf::from(&args[2]);

@@ -23,6 +23,7 @@ pub mod regions;
 pub mod residents;
 pub mod review;
 pub mod schemes;
+pub mod surveys;
 pub mod units;
 
 pub use error::{FieldError, ValidationErrors};
