@@ -10,7 +10,7 @@ after(async () => {
   await browser?.close()
 })
 
-test('staff post a notice and set up a vote; an owner binds with the code on a phone, objects, votes and sees the count', async () => {
+test('staff ask the needs, post a notice and set up a vote; an owner binds with the code on a phone, answers, objects, votes and sees the count', async () => {
   // The community's desk: an estate of 北关社区, a notice on the board and an owners' decision.
   const desk = await signIn(browser, 'county_staff')
   const { id, building, dwelling, owner } = await desk.evaluate(async () => {
@@ -31,6 +31,12 @@ test('staff post a notice and set up a vote; an owner binds with the code on a p
   await desk.click('[data-test=notice-post]')
   await desk.waitForSelector('[data-test=voice] .notice')
   assert.match(await desk.textContent('[data-test=voice] .notice'), /停车位与儿童游乐场布局征求意见.*(公示中|未开始)/)
+
+  // A needs survey from the template (willingness, needs, the contested yard, satisfaction).
+  await desk.click('[data-test=survey-new]')
+  await desk.click('[data-test=survey-create]')
+  await desk.waitForSelector('[data-test=survey-results]')
+  const surveyId = await desk.evaluate(async (id) => (await (await fetch(`/api/v1/estates/${id}/surveys`)).json())[0].id, id)
 
   await desk.click('[data-test=decision-new]')
   await desk.fill('[data-test=decision-title]', '同意小区改造方案')
@@ -56,6 +62,19 @@ test('staff post a notice and set up a vote; an owner binds with the code on a p
   await phone.waitForSelector(`[data-test=estate-${id}]`)
   assert.match(await phone.textContent(`[data-test=estate-${id}]`), /业主/)
   assert.match(await phone.textContent('[data-test=stage]'), /已普查|已体检|已排序|列入计划|方案编制|公示|已表决/)
+
+  // The needs survey on the phone.
+  await phone.click('[data-test=tab-surveys]')
+  await phone.click(`[data-test=m-survey-${surveyId}]`)
+  await phone.waitForSelector('[data-test=m-q-q1]')
+  await phone.click('[data-test=m-survey-submit]')
+  await phone.waitForSelector('[data-test=m-q-q1] >> text=必填')
+  await phone.click('[data-test=m-q-q1] >> text=愿意')
+  await phone.click('[data-test=m-q-q3] >> text=加装电梯')
+  await phone.click('[data-test=m-q-q4] >> text=儿童游乐场')
+  await phone.click('[data-test=m-survey-submit]')
+  await phone.waitForSelector('[data-test=m-survey-done]')
+  await phone.screenshot({ path: `${SHOTS}/phone-survey.png` })
 
   // A code binds once.
   const again = await phone.evaluate(async (code) => (await fetch('/api/v1/residents/bind', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code, name: 'x' }) })).status, code)
@@ -99,6 +118,10 @@ test('staff post a notice and set up a vote; an owner binds with the code on a p
   await desk.fill(`[data-test=answer-${commentId}]`, '菜地保留在 3 号楼北侧')
   await desk.click(`[data-test=answer-send-${commentId}]`)
   await desk.waitForSelector('[data-test=voice] >> text=菜地保留在 3 号楼北侧')
+  await desk.click('[data-test=survey-list] .el-table__body tr:first-child')
+  await desk.waitForSelector('[data-test=demand-list] >> text=加装电梯')
+  assert.match(await desk.textContent('[data-test=survey-results]'), /1 户答卷/)
+  assert.match(await desk.textContent('[data-test=willingness]'), /改造意愿 100.0%/)
   await desk.click(`[data-test=decision-verify-${decisionId}]`)
   await desk.waitForSelector(`[data-test=verified-${decisionId}]`)
   assert.match(await desk.textContent(`[data-test=verified-${decisionId}]`), /选票链完整：1 张选票/)

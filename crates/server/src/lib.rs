@@ -24,6 +24,7 @@ pub mod ranking;
 pub mod regions;
 pub mod residents;
 pub mod schemes;
+pub mod surveys;
 pub mod tabular;
 pub mod web;
 
@@ -227,7 +228,12 @@ pub fn router(st: AppState) -> Router {
             .route("/residents/me", get(residents::me))
             // Residents vote and comment for themselves; staff enter paper (checked in the handlers).
             .route("/decisions/{id}/ballots", post(decisions::cast))
-            .route("/notices/{id}/comments", post(notices::comment)),
+            .route("/notices/{id}/comments", post(notices::comment))
+            .route("/estates/{id}/surveys", get(surveys::list))
+            .route("/surveys/{id}", get(surveys::show))
+            .route("/surveys/{id}/results", get(surveys::results))
+            .route("/surveys/{id}/answers", post(surveys::answer))
+            .route("/surveys/{id}/photos", post(surveys::photos)),
         Permission::ReadRegistry,
     );
     let consult = with_permission(
@@ -238,7 +244,9 @@ pub fn router(st: AppState) -> Router {
             .route("/estates/{id}/notices", post(notices::post_notice))
             .route("/notice-comments/{id}/answer", post(notices::answer))
             .route("/estates/{id}/invitations", post(residents::invitations))
-            .route("/estates/{id}/invitations.pdf", post(residents::invitations_pdf)),
+            .route("/estates/{id}/invitations.pdf", post(residents::invitations_pdf))
+            .route("/estates/{id}/surveys", post(surveys::create))
+            .route("/surveys/{id}/export.xlsx", get(surveys::export_xlsx)),
         Permission::ConsultResidents,
     );
     let assess = with_permission(

@@ -37,6 +37,8 @@ use utoipa::OpenApi;
         crate::decisions::cast, crate::decisions::ballots, crate::decisions::verify, crate::decisions::close,
         crate::notices::list, crate::notices::post_notice, crate::notices::comment, crate::notices::answer,
         crate::residents::invitations, crate::residents::invitations_pdf, crate::residents::bind, crate::residents::me,
+        crate::surveys::list, crate::surveys::create, crate::surveys::show, crate::surveys::answer, crate::surveys::photos,
+        crate::surveys::results, crate::surveys::export_xlsx,
     ),
     components(schemas(crate::auth::LoginRequest, crate::auth::LoginResponse, crate::auth::Me, crate::estates::EstateView,
         crate::estates::EstatePage, crate::estates::ImportResult, crate::accounts::CreateUser, crate::accounts::NewPassword,

@@ -252,28 +252,43 @@ pub fn is_zip(bytes: &[u8]) -> bool {
 
 /// Builds an xlsx workbook with one sheet: a bold header row, then the rows, columns sized to fit.
 pub fn write_xlsx(sheet_name: &str, headers: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
+    write_xlsx_sheets(&[Sheet { name: sheet_name, headers, rows }])
+}
+
+/// One sheet of a workbook.
+pub struct Sheet<'a> {
+    pub name: &'a str,
+    pub headers: &'a [&'a str],
+    pub rows: &'a [Vec<String>],
+}
+
+/// Builds an xlsx workbook of several sheets, each laid out as [`write_xlsx`] lays out one.
+pub fn write_xlsx_sheets(sheets: &[Sheet<'_>]) -> Result<Vec<u8>, ApiError> {
     let xerr = |e: rust_xlsxwriter::XlsxError| ApiError::Internal(format!("xlsx: {e}"));
     let mut wb = Workbook::new();
-    let ws = wb.add_worksheet();
-    ws.set_name(sheet_name).map_err(xerr)?;
-    let bold = Format::new().set_bold().set_background_color("#E8F3FF");
-    for (c, h) in headers.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, *h, &bold).map_err(xerr)?;
-        let widest = rows.iter().take(200).map(|r| r.get(c).map(|s| s.chars().count()).unwrap_or(0)).max().unwrap_or(0);
-        let width = (h.chars().count() * 2).max(widest + 2).clamp(8, 60);
-        ws.set_column_width(c as u16, width as f64).map_err(xerr)?;
-    }
-    for (r, row) in rows.iter().enumerate() {
-        for (c, v) in row.iter().enumerate() {
-            let (rr, cc) = ((r + 1) as u32, c as u16);
-            // Numbers stay numbers so Excel can sum them; codes and phones stay text.
-            match v.parse::<f64>() {
-                Ok(n) if !v.starts_with('0') && v.len() < 12 && !v.is_empty() => ws.write_number(rr, cc, n).map_err(xerr)?,
-                _ => ws.write_string(rr, cc, v).map_err(xerr)?,
-            };
+    for sheet in sheets {
+        let (headers, rows) = (sheet.headers, sheet.rows);
+        let ws = wb.add_worksheet();
+        ws.set_name(sheet.name).map_err(xerr)?;
+        let bold = Format::new().set_bold().set_background_color("#E8F3FF");
+        for (c, h) in headers.iter().enumerate() {
+            ws.write_string_with_format(0, c as u16, *h, &bold).map_err(xerr)?;
+            let widest = rows.iter().take(200).map(|r| r.get(c).map(|s| s.chars().count()).unwrap_or(0)).max().unwrap_or(0);
+            let width = (h.chars().count() * 2).max(widest + 2).clamp(8, 60);
+            ws.set_column_width(c as u16, width as f64).map_err(xerr)?;
         }
+        for (r, row) in rows.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                let (rr, cc) = ((r + 1) as u32, c as u16);
+                // Numbers stay numbers so Excel can sum them; codes and phones stay text.
+                match v.parse::<f64>() {
+                    Ok(n) if !v.starts_with('0') && v.len() < 12 && !v.is_empty() => ws.write_number(rr, cc, n).map_err(xerr)?,
+                    _ => ws.write_string(rr, cc, v).map_err(xerr)?,
+                };
+            }
+        }
+        ws.set_freeze_panes(1, 0).map_err(xerr)?;
     }
-    ws.set_freeze_panes(1, 0).map_err(xerr)?;
     wb.save_to_buffer().map_err(xerr)
 }
 

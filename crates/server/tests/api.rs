@@ -37,6 +37,7 @@ both_engines!(
     several_files_import_as_one,
     residents_bind_codes_and_owners_vote,
     notices_in_two_rounds_with_objections_and_answers,
+    needs_survey_answers_results_and_export,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -1805,4 +1806,95 @@ async fn notices_in_two_rounds_with_objections_and_answers(app: &TestApp) {
     assert_eq!((s, list.as_array().unwrap().len()), (200, 2));
     assert_eq!(list[1]["comments"].as_array().unwrap().len(), usize::from(shown));
     assert_eq!(app.client("other_county_admin").await.get(&notices).await.0, 404);
+}
+
+/// Binds the registered owner of a dwelling with a fresh invitation code; returns the resident's client.
+async fn bind_owner(app: &TestApp, staff: &common::Client, estate: i64, building: i64, dwelling: i64) -> common::Client {
+    let (_, inv) = staff.post(&format!("/api/v1/estates/{estate}/invitations"), json!({"building_id": building})).await;
+    let code = inv["invitations"].as_array().unwrap().iter().find(|i| i["dwelling_id"] == dwelling).unwrap()["code"].clone();
+    let owners: Vec<(String, String)> =
+        app.db.fetch_all("SELECT name, phone FROM dwelling_owners WHERE dwelling_id = $1", huanxin_store::args![dwelling]).await.unwrap();
+    let (name, phone) = owners.first().cloned().unwrap_or(("住户".into(), String::new()));
+    let (s, b) = app.anonymous().post("/api/v1/residents/bind", json!({"code": code, "name": name, "phone": phone})).await;
+    assert_eq!(s, 200, "{b}");
+    common::Client { base: app.base.clone(), http: reqwest::Client::new(), token: Some(b["token"].as_str().unwrap().into()) }
+}
+
+async fn needs_survey_answers_results_and_export(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let (estate, building, dwellings) = estate_with_dwellings(app).await;
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let surveys = format!("/api/v1/estates/{estate}/surveys");
+    let (s, r) = staff
+        .post(
+            &surveys,
+            json!({"title": "问需", "purpose": "needs", "questions": [{"id": "q", "kind": "single", "text": "x", "options": ["a"]}],
+        "opens_on": today.to_string(), "closes_on": "2020-01-01"}),
+        )
+        .await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["questions[0].options", "closes_on"]));
+    let questionnaire = json!({"title": "北关小区改造问需", "purpose": "needs", "opens_on": today.to_string(),
+        "closes_on": (today + chrono::Duration::days(14)).to_string(), "questions": [
+        {"id": "will", "kind": "single", "text": "是否同意改造", "options": ["同意", "不同意"], "required": true, "feeds": "willing_to_renovate"},
+        {"id": "space", "kind": "single", "text": "楼下空地用作", "options": ["停车位", "儿童游乐场", "菜地"], "space": "楼下空地"},
+        {"id": "needs", "kind": "multiple", "text": "最需要的改造", "options": ["加装电梯", "外墙保温", "雨污分流"]},
+        {"id": "sat", "kind": "rating", "text": "对现状满意度", "max_rating": 5},
+        {"id": "photo", "kind": "photo", "text": "问题照片"}]});
+    assert_eq!(app.client("contractor").await.post(&surveys, questionnaire.clone()).await.0, 403);
+    let (s, survey) = staff.post(&surveys, questionnaire).await;
+    assert_eq!(s, 201, "{survey}");
+    let id = survey["id"].as_i64().unwrap();
+    assert_eq!(survey["open"], true);
+
+    // A resident answers from the phone, with a photo; once per dwelling.
+    let resident = bind_owner(app, &staff, estate, building, dwellings[0]).await;
+    let (s, docs) = resident.upload_form(&format!("/api/v1/surveys/{id}/photos"), &[], "leak.png", PNG.to_vec()).await;
+    assert_eq!(s, 201, "{docs}");
+    let photo = docs[0]["id"].as_i64().unwrap();
+    let answers = format!("/api/v1/surveys/{id}/answers");
+    let (s, r) =
+        resident.post(&answers, json!({"dwelling_id": dwellings[0], "answers": {"will": 0, "space": 5, "nope": 1, "photo": 999999}})).await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["answers.nope", "answers.space", "answers.photo"]));
+    let (s, r) = resident
+        .post(&answers, json!({"dwelling_id": dwellings[0], "answers": {"will": 0, "space": 0, "needs": [0, 1], "sat": 2, "photo": photo}}))
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (s, r) = resident.post(&answers, json!({"dwelling_id": dwellings[0], "answers": {"will": 1}})).await;
+    assert_eq!((s, r["detail"].as_str().unwrap()), (409, "this dwelling has already answered the survey"));
+    assert_eq!(resident.post(&answers, json!({"dwelling_id": dwellings[1], "answers": {"will": 1}})).await.0, 403, "not their dwelling");
+    let (_, page) = resident.get(&format!("/api/v1/surveys/{id}")).await;
+    assert_eq!(page["answered_dwellings"], json!([dwellings[0]]));
+
+    // Paper forms entered by staff: the space splits between parking and a play area.
+    for (i, d) in dwellings.iter().enumerate().skip(1).take(3) {
+        let space = if i % 2 == 0 { 0 } else { 1 };
+        let (s, r) = staff.post(&answers, json!({"dwelling_id": d, "respondent": format!("纸质{i}"), "answers": {"will": i64::from(i == 3), "space": space, "needs": [0], "sat": 4}})).await;
+        assert_eq!(s, 201, "{r}");
+    }
+    let elsewhere = app.db.scalar("SELECT MIN(id) FROM dwellings WHERE estate_id <> $1", huanxin_store::args![estate]).await.unwrap();
+    let (s, r) = staff.post(&answers, json!({"dwelling_id": elsewhere, "answers": {"will": 0}})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("dwelling_id")), "a dwelling of another estate: {r}");
+    let (s, res) = staff.get(&format!("/api/v1/surveys/{id}/results")).await;
+    assert_eq!(s, 200, "{res}");
+    let r = &res["results"];
+    assert_eq!(r["respondents"], 4);
+    assert_eq!(r["willing_to_renovate_bp"], 7_500);
+    assert_eq!(r["demand_list"][0][1], "加装电梯");
+    assert_eq!(r["demand_list"][0][2], 4);
+    assert_eq!(r["conflicts"][0]["space"], "楼下空地", "{r}");
+    assert_eq!(r["questions"][3]["average_x100"], 350);
+    let w = app.db.willingness_of(&[estate]).await.unwrap();
+    assert_eq!(w.get(&estate), Some(&7_500), "the ranking reads the willingness");
+
+    let (s, bytes) = staff.get_bytes(&format!("/api/v1/surveys/{id}/export.xlsx")).await;
+    assert_eq!(s, 200);
+    use calamine::Reader;
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(book.sheet_names(), ["需求清单", "分楼栋", "空间冲突", "答卷"]);
+    let rows: Vec<Vec<String>> = book.worksheet_range("答卷").unwrap().rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    assert_eq!(rows.len(), 5, "a header and four answers");
+    assert!(rows[1].contains(&"停车位".to_string()) && rows[1].contains(&"加装电梯、外墙保温".to_string()), "{:?}", rows[1]);
+    assert_eq!(app.client("other_county_admin").await.get(&format!("/api/v1/surveys/{id}/results")).await.0, 404);
 }

@@ -74,6 +74,7 @@ pub struct NewDocument<'a> {
 pub(crate) struct AttachedTo {
     pub site_log_id: Option<i64>,
     pub rectification_id: Option<i64>,
+    pub survey_id: Option<i64>,
 }
 
 /// A document that passed its checks, ready to insert.
@@ -174,8 +175,8 @@ impl crate::db::Tx {
         let (id,): (i64,) = self
             .fetch_one(
                 "INSERT INTO documents (estate_id, section, kind, title, file_name, content_type, size, sha256, uploaded_by, uploaded_at, \
-                 site_log_id, rectification_id, building_id, item_code) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+                 site_log_id, rectification_id, building_id, item_code, survey_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
                 crate::args![
                     estate_id,
                     doc.section.as_str(),
@@ -190,7 +191,8 @@ impl crate::db::Tx {
                     attached.site_log_id,
                     attached.rectification_id,
                     doc.building_id,
-                    doc.item_code
+                    doc.item_code,
+                    attached.survey_id
                 ],
             )
             .await?;

@@ -27,6 +27,7 @@ pub mod regions;
 pub mod residents;
 pub mod review;
 pub mod schemes;
+pub mod surveys;
 
 pub use db::{Arg, Db, Engine, Tx};
 pub use error::StoreError;

@@ -19,7 +19,46 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "indexes for what is late: nodes not started, open rectification tasks", V12),
     (13, "site logs, material entries, and documents attached to a log, a task or an assessment finding", V13),
     (14, "residents' access, public notices and owners' decisions with their ballot chain", V14),
+    (15, "needs and satisfaction surveys, their answers, and photos filed by a survey", V15),
 ];
+
+/// Surveys (问需, satisfaction) with their questions as JSON; answers per dwelling (`one_key` is the
+/// dwelling when one answer per dwelling is the rule, else empty, so the unique key enforces it);
+/// photos answered to a survey are archive documents that name it.
+const V15: &str = r#"
+CREATE TABLE surveys (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    title TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    questions_json TEXT NOT NULL,
+    anonymous BOOLEAN NOT NULL,
+    many_per_dwelling BOOLEAN NOT NULL,
+    opens_on TEXT NOT NULL,
+    closes_on TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX surveys_estate ON surveys (estate_id);
+
+CREATE TABLE survey_answers (
+    id {ID},
+    survey_id BIGINT NOT NULL REFERENCES surveys (id) ON DELETE CASCADE,
+    dwelling_id BIGINT NOT NULL REFERENCES dwellings (id) ON DELETE CASCADE,
+    one_key BIGINT,
+    user_id BIGINT REFERENCES users (id) ON DELETE SET NULL,
+    respondent TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    answers_json TEXT NOT NULL,
+    entered_by TEXT NOT NULL,
+    at TEXT NOT NULL,
+    UNIQUE (survey_id, one_key)
+);
+CREATE INDEX survey_answers_survey ON survey_answers (survey_id);
+
+ALTER TABLE documents ADD COLUMN survey_id BIGINT REFERENCES surveys (id);
+CREATE INDEX documents_survey ON documents (survey_id) WHERE survey_id IS NOT NULL;
+"#;
 
 /// Residents' invitation codes and bound dwellings; notices (公示) with objections and answers;
 /// owners' decisions (表决): regional rule sets, the electorate fixed when voting is set up, and the

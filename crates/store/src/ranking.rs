@@ -90,6 +90,8 @@ impl Db {
                 format!("has more than {MAX_CANDIDATES} candidate estates; rank a smaller region"),
             )));
         }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let willingness = self.willingness_of(&ids).await?;
         let candidates: Vec<Candidate> = rows
             .iter()
             .map(|r| Candidate {
@@ -99,7 +101,7 @@ impl Db {
                 households: r.households,
                 dwellings: r.dwellings,
                 dwellings_with_elderly: r.elderly,
-                willingness: None,
+                willingness: willingness.get(&r.id).copied(),
             })
             .collect();
         let ranked = rules::rank(&candidates, weights, year);

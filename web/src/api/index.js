@@ -132,6 +132,16 @@ export const api = {
   audit: (filter) => request('GET', `/api/v1/audit${qs(filter)}`),
   bindCode: (body) => request('POST', '/api/v1/residents/bind', body),
   myDwellings: () => request('GET', '/api/v1/residents/me'),
+  surveys: (id) => request('GET', `/api/v1/estates/${id}/surveys`),
+  createSurvey: (id, body) => request('POST', `/api/v1/estates/${id}/surveys`, body),
+  survey: (id) => request('GET', `/api/v1/surveys/${id}`),
+  surveyResults: (id) => request('GET', `/api/v1/surveys/${id}/results`),
+  answerSurvey: (id, body) => request('POST', `/api/v1/surveys/${id}/answers`, body),
+  surveyPhotos: (id, photos) => {
+    const form = new FormData()
+    for (const p of photos) form.append('photos', p)
+    return request('POST', `/api/v1/surveys/${id}/photos`, form, true)
+  },
   notices: (id) => request('GET', `/api/v1/estates/${id}/notices`),
   postNotice: (id, body) => request('POST', `/api/v1/estates/${id}/notices`, body),
   commentOnNotice: (noticeId, body) => request('POST', `/api/v1/notices/${noticeId}/comments`, body),

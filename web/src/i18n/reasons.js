@@ -156,6 +156,17 @@ const RULES = [
   [/^the code has already been used$/, () => '邀请码已被使用'],
   [/^the code expired on (\S+).*$/, (m) => `邀请码已于 ${m[1]} 过期，请向社区索取新码`],
   [/^must be the (\d+) letters and digits on the slip$/, (m) => `应为纸条上的 ${m[1]} 位字母和数字`],
+  [/^this dwelling has already answered the survey$/, () => '该房屋已填写过本问卷'],
+  [/^the survey takes answers from (\S+) to (\S+)$/, (m) => `问卷填写时间为 ${m[1]} 至 ${m[2]}`],
+  [/^is not a question of this survey$/, () => '不是本问卷的题目'],
+  [/^must be the number of one option.*$/, () => '请选择一个选项'],
+  [/^must be a list of different option numbers.*$/, () => '请选择不重复的选项'],
+  [/^must be a whole number from 1 to (\d+)$/, (m) => `请打 1–${m[1]} 分`],
+  [/^must list every option number once.*$/, () => '请对全部选项排序'],
+  [/^must be a photo uploaded for this survey$/, () => '请上传照片'],
+  [/^is not a dwelling of this estate$/, () => '不是本小区的房屋'],
+  [/^give 1 to (\d+) questions$/, (m) => `题目数应为 1–${m[1]}`],
+  [/^give 2 to (\d+) options$/, (m) => `选项数应为 2–${m[1]}`],
   [/^the ballot chain is broken at ballot (\d+).*$/, (m) => `选票链在第 ${m[1]} 张处断开，不能计票`],
 ]
 

@@ -12,6 +12,8 @@ import { setUnauthorizedHandler } from '../api/index.js'
 const routes = [
   { path: '/', component: () => import('./views/HomeView.vue') },
   { path: '/bind', component: () => import('./views/BindView.vue') },
+  { path: '/surveys', component: () => import('./views/SurveysView.vue') },
+  { path: '/surveys/:id', component: () => import('./views/SurveyView.vue'), props: true },
   { path: '/notices', component: () => import('./views/NoticesView.vue') },
   { path: '/votes', component: () => import('./views/VotesView.vue') },
   { path: '/votes/:id', component: () => import('./views/VoteView.vue'), props: true },

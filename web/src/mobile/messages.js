@@ -2,7 +2,8 @@
 export default {
   'zh-CN': {
     app: '我的小区',
-    tabs: { home: '进度', notices: '公示', votes: '表决' },
+    tabs: { home: '进度', surveys: '问卷', notices: '公示', votes: '表决' },
+    surveys: { none: '暂无问卷', open: '进行中', closed: '已结束', text: '请填写', submit: '提交问卷', thanks: '已提交，感谢您的参与！' },
     bind: { title: '绑定房屋', code: '邀请码', codeHint: '纸条上的 10 位邀请码', name: '姓名', nameHint: '与房产登记一致', phone: '手机号', phoneHint: '业主请填写登记的手机号', submit: '绑定', done: '已绑定 {place}', owner: '业主', resident: '住户', another: '再绑定一套房屋', privacy: '手机号仅用于核对业主身份。' },
     home: { none: '尚未绑定房屋', stage: '当前阶段', timeline: '进展', noTimeline: '暂无进展记录' },
     notices: { none: '暂无公示', period: '{from} 至 {to}', open: '公示中', upcoming: '未开始', ended: '已结束', object: '提出异议', opinion: '提出意见', text: '请写明您的意见', send: '提交', sent: '已提交，社区将答复', answer: '答复' },
@@ -11,7 +12,8 @@ export default {
   },
   en: {
     app: 'My estate',
-    tabs: { home: 'Progress', notices: 'Notices', votes: 'Votes' },
+    tabs: { home: 'Progress', surveys: 'Surveys', notices: 'Notices', votes: 'Votes' },
+    surveys: { none: 'No surveys', open: 'Open', closed: 'Closed', text: 'Your answer', submit: 'Send', thanks: 'Sent. Thank you!' },
     bind: { title: 'Bind your home', code: 'Code', codeHint: 'the 10-character code on your slip', name: 'Name', nameHint: 'as in the property register', phone: 'Mobile', phoneHint: 'owners: the number in the register', submit: 'Bind', done: 'Bound {place}', owner: 'owner', resident: 'resident', another: 'Bind another home', privacy: 'Your number is only used to check that you are the owner.' },
     home: { none: 'No home bound yet', stage: 'Stage', timeline: 'Progress', noTimeline: 'Nothing recorded yet' },
     notices: { none: 'No notices', period: '{from} to {to}', open: 'On the board', upcoming: 'Upcoming', ended: 'Ended', object: 'Object', opinion: 'Give an opinion', text: 'Your comment', send: 'Send', sent: 'Sent; the community will answer', answer: 'Answer' },
