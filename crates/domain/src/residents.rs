@@ -69,6 +69,30 @@ pub fn standing(name: &str, phone: &str, owners: &[RegisteredOwner]) -> Standing
     }
 }
 
+/// Digits of a phone one-time code, minutes it stays valid, wrong tries before it is void, and
+/// seconds before another may be sent to the same number.
+pub const OTP_LEN: usize = 6;
+pub const OTP_VALID_MINUTES: i64 = 10;
+pub const OTP_MAX_TRIES: i64 = 5;
+pub const OTP_RESEND_SECONDS: i64 = 60;
+
+/// A mainland mobile number as digits (`+86`, spaces and dashes dropped), or `None` if it is not one.
+pub fn mobile(typed: &str) -> Option<String> {
+    let digits: String = typed.chars().filter(|c| c.is_ascii_digit()).collect();
+    let digits = digits.strip_prefix("86").filter(|d| d.len() == 11).map(str::to_string).unwrap_or(digits);
+    (digits.len() == 11 && digits.starts_with('1') && matches!(digits.as_bytes()[1], b'3'..=b'9')).then_some(digits)
+}
+
+/// A one-time code from a random number: six digits, leading zeros kept.
+pub fn otp_from(n: u32) -> String {
+    format!("{:06}", n % 1_000_000)
+}
+
+/// May another code be sent, `seconds_since_last` after the previous one?
+pub fn may_resend(seconds_since_last: Option<i64>) -> bool {
+    seconds_since_last.is_none_or(|s| s >= OTP_RESEND_SECONDS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +118,16 @@ mod tests {
         assert_eq!(standing("王芳", "13700000000", &owners), Standing::Resident, "a name alone does not claim a phone-registered owner");
         assert_eq!(standing("王强", "", &owners), Standing::Owner);
         assert_eq!(standing("", "", &owners), Standing::Resident);
+    }
+
+    #[test]
+    fn phones_and_one_time_codes() {
+        assert_eq!(mobile("+86 139-0000-1111"), Some("13900001111".into()));
+        assert_eq!(mobile("12900001111"), None);
+        assert_eq!(mobile("0595-1234567"), None);
+        assert_eq!(otp_from(42), "000042");
+        assert_eq!(otp_from(4_294_967_295), "967295");
+        assert!(may_resend(None) && may_resend(Some(60)) && !may_resend(Some(59)));
     }
 
     proptest! {

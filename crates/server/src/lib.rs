@@ -24,6 +24,7 @@ pub mod ranking;
 pub mod regions;
 pub mod residents;
 pub mod schemes;
+pub mod sms;
 pub mod surveys;
 pub mod tabular;
 pub mod web;
@@ -61,6 +62,8 @@ pub struct Config {
     pub regions: String,
     /// Chinese font for PDF (`path` or `path#index` in a collection); empty: the system's Noto CJK or WenQuanYi.
     pub pdf_font: String,
+    /// Where residents' one-time codes are POSTed as JSON besides the log (empty: the log only).
+    pub sms_webhook: String,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             max_upload_mb: 20,
             regions: "all".into(),
             pdf_font: String::new(),
+            sms_webhook: String::new(),
         }
     }
 }
@@ -135,11 +139,14 @@ pub struct AppState {
     pub late: Arc<late::LateCache>,
     /// A real hash to verify against when the user name is unknown (constant-time sign-in).
     pub dummy_hash: Arc<String>,
+    /// Residents' one-time codes go out through it.
+    pub sms: sms::SmsGateway,
 }
 
 impl AppState {
     /// State for a database that is already migrated.
     pub fn new(db: Db, config: Config) -> Result<AppState, error::ApiError> {
+        let sms = sms::SmsGateway::new(&config.sms_webhook);
         Ok(AppState {
             db,
             config: Arc::new(config),
@@ -148,6 +155,7 @@ impl AppState {
             tiles: Arc::new(map::TileCache::default()),
             totals: Arc::new(huanxin_store::estates::TotalsCache::default()),
             late: Arc::new(late::LateCache::default()),
+            sms,
             dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
         })
     }
@@ -339,6 +347,8 @@ pub fn router(st: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/residents/bind", post(residents::bind))
+        .route("/residents/otp", post(residents::send_otp))
+        .route("/residents/otp/verify", post(residents::verify_otp))
         .merge(protected);
     let tiles = Router::new()
         .route("/tiles/{z}/{x}/{y}", get(map::tile))

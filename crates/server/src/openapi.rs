@@ -36,7 +36,7 @@ use utoipa::OpenApi;
         crate::decisions::rules, crate::decisions::set_rules, crate::decisions::list, crate::decisions::create, crate::decisions::show,
         crate::decisions::cast, crate::decisions::ballots, crate::decisions::verify, crate::decisions::close,
         crate::notices::list, crate::notices::post_notice, crate::notices::comment, crate::notices::answer,
-        crate::residents::invitations, crate::residents::invitations_pdf, crate::residents::bind, crate::residents::me,
+        crate::residents::invitations, crate::residents::invitations_pdf, crate::residents::bind, crate::residents::me, crate::residents::send_otp, crate::residents::verify_otp,
         crate::surveys::list, crate::surveys::create, crate::surveys::show, crate::surveys::answer, crate::surveys::photos,
         crate::surveys::results, crate::surveys::export_xlsx,
     ),

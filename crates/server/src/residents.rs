@@ -170,30 +170,132 @@ pub async fn bind(
         st.throttle.fail(&keys);
         return Err(ApiError::field("code", &req.code, format!("must be the {CODE_LEN} letters and digits on the slip")));
     };
-    let signed_in = match bearer_or_cookie(&headers) {
-        Some(t) => st.db.session_user(&token_hash(&t)).await?.filter(|u| u.role == Role::Resident.as_str()),
-        None => None,
-    };
-    let mut name_bytes = [0u8; 6];
-    rand::thread_rng().fill_bytes(&mut name_bytes);
-    let username = format!("r-{}", hex::encode(name_bytes));
+    let signed_in = signed_in_resident(&st, &headers).await?;
+    let username = new_resident_name();
     let result = st.db.bind_code(&token_hash(&code), signed_in.as_ref().map(|u| u.id), &username, &req.name, &req.phone).await;
     let (uid, bound) = match result {
         Ok(r) => r,
         Err(e) => {
             st.throttle.fail(&keys);
-            return Err(match e {
-                BindError::Store(s) => s.into(),
-                other => ApiError::Conflict(other.to_string()),
-            });
+            return Err(bind_error(e));
         }
     };
-    // Residents stay signed in on their phone for 30 days.
-    let (token, cookie) = match (&signed_in, bearer_or_cookie(&headers)) {
-        (Some(_), Some(t)) => (t, String::new()),
-        _ => crate::auth::start_session(&st, uid, 24 * 30).await?,
-    };
     let dwellings = st.db.my_dwellings(uid).await?;
+    session_answer(&st, &headers, signed_in.is_some(), uid, bound, dwellings).await
+}
+
+/// A phone asking for a one-time code.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct OtpRequest {
+    pub phone: String,
+}
+
+/// A one-time code to spend, and the resident's name.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct OtpVerify {
+    pub phone: String,
+    pub code: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Sends a one-time code by SMS to a mobile number registered for an owner. The answer is the same
+/// whether or not the number is registered (it does not reveal who owns what); sends to one number
+/// are spaced a minute apart and asks from one address are throttled.
+#[utoipa::path(post, path = "/api/v1/residents/otp", tag = "residents", request_body = OtpRequest,
+    responses((status = 202, description = "sent if the number is an owner's"), (status = 422), (status = 429), (status = 503)))]
+pub async fn send_otp(
+    State(st): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<OtpRequest>,
+) -> Result<Response, ApiError> {
+    let phone = rules::mobile(&req.phone).ok_or_else(|| ApiError::field("phone", &req.phone, "is not a mainland mobile number"))?;
+    // Every ask counts towards the address's limit, so numbers cannot be tried one after another.
+    let keys = [(format!("otp:{}", addr.ip()), MAX_FAILED_TRIES * 2)];
+    st.throttle.check(&keys)?;
+    st.throttle.fail(&keys);
+    let since = match st.db.otp_sent_at(&phone).await? {
+        Some(at) => {
+            chrono::DateTime::parse_from_rfc3339(&at).ok().map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+        }
+        None => None,
+    };
+    if !rules::may_resend(since) {
+        return Err(ApiError::TooManyAttempts((rules::OTP_RESEND_SECONDS - since.unwrap_or(0)).max(1) as u64));
+    }
+    if !st.db.dwellings_owned_by_phone(&phone).await?.is_empty() {
+        let code = rules::otp_from(rand::thread_rng().next_u32());
+        st.db.store_otp(&phone, &token_hash(&code)).await?;
+        st.sms.send(&phone, &format!("【焕新】您的验证码是 {code}，{} 分钟内有效。如非本人操作请忽略。", rules::OTP_VALID_MINUTES)).await?;
+    }
+    Ok((axum::http::StatusCode::ACCEPTED, Json(serde_json::json!({"resend_after_seconds": rules::OTP_RESEND_SECONDS}))).into_response())
+}
+
+/// Spends a one-time code: every dwelling whose registered owner has this number is bound to the
+/// resident (signed in, or a new resident account that is signed in).
+#[utoipa::path(post, path = "/api/v1/residents/otp/verify", tag = "residents", request_body = OtpVerify,
+    responses((status = 200, body = BindResponse), (status = 409), (status = 422), (status = 429)))]
+pub async fn verify_otp(
+    State(st): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<OtpVerify>,
+) -> Result<Response, ApiError> {
+    let keys = [(format!("code:{}", addr.ip()), MAX_FAILED_TRIES)];
+    st.throttle.check(&keys)?;
+    let phone = rules::mobile(&req.phone).ok_or_else(|| ApiError::field("phone", &req.phone, "is not a mainland mobile number"))?;
+    let code: String = req.code.chars().filter(|c| c.is_ascii_digit()).collect();
+    if code.len() != rules::OTP_LEN {
+        st.throttle.fail(&keys);
+        return Err(ApiError::field("code", &req.code, "must be the 6 digits of the text message"));
+    }
+    let signed_in = signed_in_resident(&st, &headers).await?;
+    let username = new_resident_name();
+    let name = if req.name.trim().is_empty() { format!("业主{}", &phone[7..]) } else { req.name.trim().to_string() };
+    let (uid, dwellings) = match st.db.bind_by_phone(&phone, &token_hash(&code), signed_in.as_ref().map(|u| u.id), &username, &name).await {
+        Ok(r) => r,
+        Err(e) => {
+            st.throttle.fail(&keys);
+            return Err(bind_error(e));
+        }
+    };
+    let bound = dwellings.first().cloned().ok_or(ApiError::NotFound)?;
+    session_answer(&st, &headers, signed_in.is_some(), uid, bound, dwellings).await
+}
+
+async fn signed_in_resident(st: &AppState, headers: &HeaderMap) -> Result<Option<huanxin_store::accounts::User>, ApiError> {
+    Ok(match bearer_or_cookie(headers) {
+        Some(t) => st.db.session_user(&token_hash(&t)).await?.filter(|u| u.role == Role::Resident.as_str()),
+        None => None,
+    })
+}
+
+fn new_resident_name() -> String {
+    let mut name_bytes = [0u8; 6];
+    rand::thread_rng().fill_bytes(&mut name_bytes);
+    format!("r-{}", hex::encode(name_bytes))
+}
+
+fn bind_error(e: BindError) -> ApiError {
+    match e {
+        BindError::Store(s) => s.into(),
+        other => ApiError::Conflict(other.to_string()),
+    }
+}
+
+/// The answer to a binding: the resident's dwellings, and a new 30-day session unless already signed in.
+async fn session_answer(
+    st: &AppState,
+    headers: &HeaderMap,
+    was_signed_in: bool,
+    uid: i64,
+    bound: MyDwelling,
+    dwellings: Vec<MyDwelling>,
+) -> Result<Response, ApiError> {
+    let (token, cookie) = match (was_signed_in, bearer_or_cookie(headers)) {
+        (true, Some(t)) => (t, String::new()),
+        _ => crate::auth::start_session(st, uid, 24 * 30).await?,
+    };
     let body = Json(BindResponse { token, bound, dwellings });
     if cookie.is_empty() {
         Ok(body.into_response())

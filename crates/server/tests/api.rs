@@ -38,6 +38,7 @@ both_engines!(
     residents_bind_codes_and_owners_vote,
     notices_in_two_rounds_with_objections_and_answers,
     needs_survey_answers_results_and_export,
+    owners_sign_in_with_a_text_message,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -1897,4 +1898,50 @@ async fn needs_survey_answers_results_and_export(app: &TestApp) {
     assert_eq!(rows.len(), 5, "a header and four answers");
     assert!(rows[1].contains(&"停车位".to_string()) && rows[1].contains(&"加装电梯、外墙保温".to_string()), "{:?}", rows[1]);
     assert_eq!(app.client("other_county_admin").await.get(&format!("/api/v1/surveys/{id}/results")).await.0, 404);
+}
+
+async fn owners_sign_in_with_a_text_message(app: &TestApp) {
+    let (_, _, dwellings) = estate_with_dwellings(app).await;
+    // An owner of two dwellings, registered with one mobile number.
+    for d in &dwellings[..2] {
+        app.db.execute("DELETE FROM dwelling_owners WHERE dwelling_id = $1", huanxin_store::args![*d]).await.unwrap();
+        app.db
+            .execute(
+                "INSERT INTO dwelling_owners (dwelling_id, name, phone, share_bp) VALUES ($1, '林业主', '13711112222', 10000)",
+                huanxin_store::args![*d],
+            )
+            .await
+            .unwrap();
+    }
+    let anon = app.anonymous();
+    let (s, r) = anon.post("/api/v1/residents/otp", json!({"phone": "12345"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("phone")));
+    // A number nobody registered gets the same answer, and no message.
+    let (s, _) = anon.post("/api/v1/residents/otp", json!({"phone": "13099998888"})).await;
+    assert_eq!(s, 202);
+    assert!(app.sms.lock().unwrap().is_empty(), "no message to an unregistered number");
+    let (s, _) = anon.post("/api/v1/residents/otp", json!({"phone": "+86 137-1111-2222"})).await;
+    assert_eq!(s, 202);
+    let text = {
+        let sent = app.sms.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0]["phone"], "13711112222");
+        sent[0]["text"].as_str().unwrap().to_string()
+    };
+    let code: String = text.chars().filter(|c| c.is_ascii_digit()).take(6).collect();
+    let (s, _) = anon.post("/api/v1/residents/otp", json!({"phone": "13711112222"})).await;
+    assert_eq!(s, 429, "a second code waits a minute");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (s, r) = anon.post("/api/v1/residents/otp/verify", json!({"phone": "13711112222", "code": wrong})).await;
+    assert_eq!((s, r["detail"].as_str()), (409, Some("the code is not valid")));
+    let (s, b) = anon.post("/api/v1/residents/otp/verify", json!({"phone": "13711112222", "code": code, "name": "林业主"})).await;
+    assert_eq!(s, 200, "{b}");
+    let bound: Vec<i64> = b["dwellings"].as_array().unwrap().iter().map(|d| d["dwelling_id"].as_i64().unwrap()).collect();
+    assert_eq!(bound, dwellings[..2].to_vec(), "both dwellings of the number, as owner");
+    assert!(b["dwellings"].as_array().unwrap().iter().all(|d| d["standing"] == "owner"));
+    let (s, r) = anon.post("/api/v1/residents/otp/verify", json!({"phone": "13711112222", "code": code})).await;
+    assert_eq!((s, r["detail"].as_str()), (409, Some("the code has expired or was tried too often; ask for a new one")), "spent once");
+    let owner = common::Client { base: app.base.clone(), http: reqwest::Client::new(), token: Some(b["token"].as_str().unwrap().into()) };
+    let (s, mine) = owner.get("/api/v1/residents/me").await;
+    assert_eq!((s, mine.as_array().unwrap().len()), (200, 2));
 }

@@ -20,7 +20,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "site logs, material entries, and documents attached to a log, a task or an assessment finding", V13),
     (14, "residents' access, public notices and owners' decisions with their ballot chain", V14),
     (15, "needs and satisfaction surveys, their answers, and photos filed by a survey", V15),
+    (16, "phone one-time codes for residents", V16),
 ];
+
+/// One pending one-time code per mobile number (only its hash), with its wrong tries.
+const V16: &str = r#"
+CREATE TABLE phone_codes (
+    phone TEXT PRIMARY KEY,
+    code_hash TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    tries BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX dwelling_owners_phone ON dwelling_owners (phone);
+"#;
 
 /// Surveys (问需, satisfaction) with their questions as JSON; answers per dwelling (`one_key` is the
 /// dwelling when one answer per dwelling is the rule, else empty, so the unique key enforces it);

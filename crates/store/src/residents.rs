@@ -40,6 +40,8 @@ pub enum BindError {
     Used,
     #[error("the code expired on {0}; ask the community for a new one")]
     Expired(String),
+    #[error("the code has expired or was tried too often; ask for a new one")]
+    OtpVoid,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -140,31 +142,9 @@ impl Db {
         if taken == 0 {
             return Err(BindError::Used);
         }
-        let uid = match user_id {
-            Some(u) => u,
-            None => {
-                let (id,): (i64,) = tx
-                    .fetch_one(
-                        "INSERT INTO users (username, display_name, password_hash, role, region_code, phone, created_at) \
-                         VALUES ($1, $2, '!', 'resident', $3, $4, $5) RETURNING id",
-                        crate::args![new_username, name.trim(), community.as_str(), phone.trim(), now.as_str()],
-                    )
-                    .await?;
-                id
-            }
-        };
+        let uid = resident_account(&mut tx, user_id, new_username, name, phone, &community).await?;
         tx.execute("UPDATE invitation_codes SET used_by = $1 WHERE code_hash = $2", crate::args![uid, code_hash]).await?;
-        tx.execute("DELETE FROM resident_dwellings WHERE user_id = $1 AND dwelling_id = $2", crate::args![uid, dwelling_id]).await?;
-        tx.execute(
-            "INSERT INTO resident_dwellings (user_id, dwelling_id, standing, bound_at) VALUES ($1, $2, $3, $4)",
-            crate::args![uid, dwelling_id, standing, now.as_str()],
-        )
-        .await?;
-        let attached =
-            tx.scalar("SELECT COUNT(*) FROM user_estates WHERE user_id = $1 AND estate_id = $2", crate::args![uid, estate_id]).await?;
-        if attached == 0 {
-            tx.execute("INSERT INTO user_estates (user_id, estate_id) VALUES ($1, $2)", crate::args![uid, estate_id]).await?;
-        }
+        attach_dwelling(&mut tx, uid, dwelling_id, estate_id, standing).await?;
         let actor = Actor { user_id: Some(uid), username: new_username.to_string(), request_id: String::new() };
         tx.audit(
             &actor,
@@ -194,6 +174,90 @@ impl Db {
         .await
     }
 
+    /// When the last one-time code went to this phone, if one is pending.
+    pub async fn otp_sent_at(&self, phone: &str) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = self.fetch_optional("SELECT sent_at FROM phone_codes WHERE phone = $1", crate::args![phone]).await?;
+        Ok(row.map(|(s,)| s))
+    }
+
+    /// The dwellings whose registered owners have this mobile number.
+    pub async fn dwellings_owned_by_phone(&self, phone: &str) -> Result<Vec<i64>, StoreError> {
+        let ids: Vec<(i64,)> = self
+            .fetch_all("SELECT DISTINCT dwelling_id FROM dwelling_owners WHERE phone = $1 ORDER BY dwelling_id", crate::args![phone])
+            .await?;
+        Ok(ids.into_iter().map(|(i,)| i).collect())
+    }
+
+    /// Keeps a fresh one-time code (its hash) for a phone, replacing any earlier one.
+    pub async fn store_otp(&self, phone: &str, code_hash: &str) -> Result<(), StoreError> {
+        let now = chrono::Utc::now();
+        let expires = (now + chrono::Duration::minutes(rules::OTP_VALID_MINUTES)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut tx = self.begin().await?;
+        tx.execute("DELETE FROM phone_codes WHERE phone = $1", crate::args![phone]).await?;
+        tx.execute(
+            "INSERT INTO phone_codes (phone, code_hash, sent_at, expires_at) VALUES ($1, $2, $3, $4)",
+            crate::args![phone, code_hash, crate::now(), expires],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Spends a one-time code: right and in time, it is removed and every dwelling the phone owns is
+    /// bound to the resident (`user_id`, or a new account `new_username`); wrong, a try is counted and
+    /// after the last try the code is void.
+    pub async fn bind_by_phone(
+        &self,
+        phone: &str,
+        code_hash: &str,
+        user_id: Option<i64>,
+        new_username: &str,
+        name: &str,
+    ) -> Result<(i64, Vec<MyDwelling>), BindError> {
+        let row: Option<(String, String, i64)> =
+            self.fetch_optional("SELECT code_hash, expires_at, tries FROM phone_codes WHERE phone = $1", crate::args![phone]).await?;
+        let Some((stored, expires_at, tries)) = row else { return Err(BindError::OtpVoid) };
+        if expires_at < crate::now() || tries >= rules::OTP_MAX_TRIES {
+            self.execute("DELETE FROM phone_codes WHERE phone = $1", crate::args![phone]).await?;
+            return Err(BindError::OtpVoid);
+        }
+        if stored != code_hash {
+            self.execute("UPDATE phone_codes SET tries = tries + 1 WHERE phone = $1", crate::args![phone]).await?;
+            return Err(BindError::Unknown);
+        }
+        let owned: Vec<(i64, i64, String)> = self
+            .fetch_all(
+                "SELECT DISTINCT o.dwelling_id, e.id, e.community_code FROM dwelling_owners o JOIN dwellings d ON d.id = o.dwelling_id \
+                 JOIN estates e ON e.id = d.estate_id WHERE o.phone = $1 ORDER BY o.dwelling_id",
+                crate::args![phone],
+            )
+            .await?;
+        let Some((_, _, community)) = owned.first().cloned() else { return Err(BindError::Unknown) };
+        let mut tx = self.begin().await?;
+        let taken = tx.execute("DELETE FROM phone_codes WHERE phone = $1 AND code_hash = $2", crate::args![phone, code_hash]).await?;
+        if taken == 0 {
+            return Err(BindError::Used);
+        }
+        let uid = resident_account(&mut tx, user_id, new_username, name, phone, &community).await?;
+        for (dwelling, estate, _) in &owned {
+            attach_dwelling(&mut tx, uid, *dwelling, *estate, "owner").await?;
+        }
+        let actor = Actor { user_id: Some(uid), username: new_username.to_string(), request_id: String::new() };
+        tx.audit(
+            &actor,
+            Change {
+                action: "bind_by_phone",
+                entity: "user",
+                entity_id: uid.to_string(),
+                region_code: community,
+                before: None,
+                after: Some(serde_json::json!({"dwellings": owned.iter().map(|o| o.0).collect::<Vec<_>>()})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((uid, self.my_dwellings(uid).await?))
+    }
+
     /// Is the user bound to the dwelling as its owner?
     pub async fn is_owner_of(&self, user_id: i64, dwelling_id: i64) -> Result<Option<bool>, StoreError> {
         let row: Option<(String,)> = self
@@ -204,4 +268,43 @@ impl Db {
             .await?;
         Ok(row.map(|(s,)| s == "owner"))
     }
+}
+
+/// The resident's account: `user_id` when signed in, else a new resident account (no password; the
+/// phone keeps a session).
+async fn resident_account(
+    tx: &mut crate::db::Tx,
+    user_id: Option<i64>,
+    new_username: &str,
+    name: &str,
+    phone: &str,
+    community: &str,
+) -> Result<i64, StoreError> {
+    if let Some(u) = user_id {
+        return Ok(u);
+    }
+    let (id,): (i64,) = tx
+        .fetch_one(
+            "INSERT INTO users (username, display_name, password_hash, role, region_code, phone, created_at) \
+             VALUES ($1, $2, '!', 'resident', $3, $4, $5) RETURNING id",
+            crate::args![new_username, name.trim(), community, phone.trim(), crate::now()],
+        )
+        .await?;
+    Ok(id)
+}
+
+/// Binds a dwelling to a resident with a standing, and lets them see its estate.
+async fn attach_dwelling(tx: &mut crate::db::Tx, uid: i64, dwelling_id: i64, estate_id: i64, standing: &str) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM resident_dwellings WHERE user_id = $1 AND dwelling_id = $2", crate::args![uid, dwelling_id]).await?;
+    tx.execute(
+        "INSERT INTO resident_dwellings (user_id, dwelling_id, standing, bound_at) VALUES ($1, $2, $3, $4)",
+        crate::args![uid, dwelling_id, standing, crate::now()],
+    )
+    .await?;
+    let attached =
+        tx.scalar("SELECT COUNT(*) FROM user_estates WHERE user_id = $1 AND estate_id = $2", crate::args![uid, estate_id]).await?;
+    if attached == 0 {
+        tx.execute("INSERT INTO user_estates (user_id, estate_id) VALUES ($1, $2)", crate::args![uid, estate_id]).await?;
+    }
+    Ok(())
 }

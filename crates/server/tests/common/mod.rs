@@ -9,7 +9,7 @@ use huanxin_server::{AppState, Config};
 use huanxin_store::accounts::NewUser;
 use huanxin_store::audit::Actor;
 use huanxin_store::Db;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Which engine a test runs on.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +28,8 @@ pub struct TestApp {
     pub other_county_estate: i64,
     pub attached_estate: i64,
     pub database_url: String,
+    /// Text messages the server sent, as its SMS webhook received them.
+    pub sms: Arc<Mutex<Vec<serde_json::Value>>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pg_admin_url: Option<(String, String)>,
 }
@@ -68,7 +70,23 @@ impl TestApp {
     pub async fn spawn(engine: Engine) -> TestApp {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = std::env::temp_dir().join(format!("huanxin-test-{id}"));
-        let mut config = Config { data_dir: dir, regions: "350521,350502".into(), ..Config::default() };
+        // An SMS webhook that keeps what it receives.
+        let sms: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let sink = sms.clone();
+        let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hook_url = format!("http://{}/sms", hook.local_addr().unwrap());
+        let app = axum::Router::new().route(
+            "/sms",
+            axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().push(v);
+                    "ok"
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(hook, app).await });
+        let mut config = Config { data_dir: dir, regions: "350521,350502".into(), sms_webhook: hook_url, ..Config::default() };
         let mut pg_admin_url = None;
         if let Engine::Postgres = engine {
             let admin = pg_url();
@@ -136,7 +154,7 @@ impl TestApp {
         tokio::spawn(huanxin_server::serve(st, listener, async {
             let _ = rx.await;
         }));
-        TestApp { base, db, other_county_estate: other.id, attached_estate: attached, database_url, shutdown: Some(tx), pg_admin_url }
+        TestApp { base, db, other_county_estate: other.id, attached_estate: attached, database_url, sms, shutdown: Some(tx), pg_admin_url }
     }
 
     /// A client signed in as `user` (bearer token).
