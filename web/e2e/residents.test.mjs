@@ -126,6 +126,18 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   await desk.waitForSelector(`[data-test=verified-${decisionId}]`)
   assert.match(await desk.textContent(`[data-test=verified-${decisionId}]`), /选票链完整：1 张选票/)
   await desk.screenshot({ path: `${SHOTS}/decision-desk.png`, fullPage: false })
+
+  // The county publishes progress pages: anyone with the link sees the estate's page, signed in or not.
+  await desk.click('[data-test=public-switch]')
+  await desk.waitForSelector('[data-test=public-link]')
+  const href = await desk.getAttribute('[data-test=public-link]', 'href')
+  const visitor = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, locale: 'zh-CN' })
+  const pub = await visitor.newPage()
+  await pub.goto(`${BASE}${href}`)
+  await pub.waitForSelector('[data-test=public-page]')
+  assert.match(await pub.textContent('[data-test=public-stage]'), /当前阶段/)
+  await pub.screenshot({ path: `${SHOTS}/public-page.png` })
+  await visitor.close()
   await phoneContext.close()
   await desk.context().close()
 })

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod pdf;
 pub mod plans;
 pub mod projects;
+pub mod public;
 pub mod ranking;
 pub mod regions;
 pub mod residents;
@@ -241,7 +242,8 @@ pub fn router(st: AppState) -> Router {
             .route("/surveys/{id}", get(surveys::show))
             .route("/surveys/{id}/results", get(surveys::results))
             .route("/surveys/{id}/answers", post(surveys::answer))
-            .route("/surveys/{id}/photos", post(surveys::photos)),
+            .route("/surveys/{id}/photos", post(surveys::photos))
+            .route("/public-pages/{region}", get(public::setting)),
         Permission::ReadRegistry,
     );
     let consult = with_permission(
@@ -299,7 +301,8 @@ pub fn router(st: AppState) -> Router {
         Router::new()
             .route("/menu/{region}/{code}", axum::routing::put(schemes::set_menu_item))
             .route("/checklist/{region}/{code}", axum::routing::put(lifecycle::set_checklist_item))
-            .route("/decision-rules/{region}", axum::routing::put(decisions::set_rules)),
+            .route("/decision-rules/{region}", axum::routing::put(decisions::set_rules))
+            .route("/public-pages/{region}", axum::routing::put(public::set_setting)),
         Permission::ManageMenu,
     );
     let write = with_permission(
@@ -349,6 +352,8 @@ pub fn router(st: AppState) -> Router {
         .route("/residents/bind", post(residents::bind))
         .route("/residents/otp", post(residents::send_otp))
         .route("/residents/otp/verify", post(residents::verify_otp))
+        .route("/public/estates/{code}", get(public::page))
+        .route("/public/estates/{code}/photos/{id}", get(public::photo))
         .merge(protected);
     let tiles = Router::new()
         .route("/tiles/{z}/{x}/{y}", get(map::tile))

@@ -39,6 +39,7 @@ use utoipa::OpenApi;
         crate::residents::invitations, crate::residents::invitations_pdf, crate::residents::bind, crate::residents::me, crate::residents::send_otp, crate::residents::verify_otp,
         crate::surveys::list, crate::surveys::create, crate::surveys::show, crate::surveys::answer, crate::surveys::photos,
         crate::surveys::results, crate::surveys::export_xlsx,
+        crate::public::page, crate::public::photo, crate::public::setting, crate::public::set_setting,
     ),
     components(schemas(crate::auth::LoginRequest, crate::auth::LoginResponse, crate::auth::Me, crate::estates::EstateView,
         crate::estates::EstatePage, crate::estates::ImportResult, crate::accounts::CreateUser, crate::accounts::NewPassword,

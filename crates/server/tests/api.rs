@@ -39,6 +39,7 @@ both_engines!(
     notices_in_two_rounds_with_objections_and_answers,
     needs_survey_answers_results_and_export,
     owners_sign_in_with_a_text_message,
+    public_progress_page_where_the_region_publishes,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -1944,4 +1945,46 @@ async fn owners_sign_in_with_a_text_message(app: &TestApp) {
     let owner = common::Client { base: app.base.clone(), http: reqwest::Client::new(), token: Some(b["token"].as_str().unwrap().into()) };
     let (s, mine) = owner.get("/api/v1/residents/me").await;
     assert_eq!((s, mine.as_array().unwrap().len()), (200, 2));
+}
+
+async fn public_progress_page_where_the_region_publishes(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let (estate, building, _) = estate_with_dwellings(app).await;
+    let (_, e) = admin.get(&format!("/api/v1/estates/{estate}")).await;
+    let code = e["code"].as_str().unwrap().to_string();
+    let anon = app.anonymous();
+    let page = format!("/api/v1/public/estates/{code}");
+    assert_eq!(anon.get(&page).await.0, 404, "off unless the region publishes");
+    assert_eq!(app.client("street_staff").await.put("/api/v1/public-pages/350521100000", json!({"enabled": true})).await.0, 403);
+    assert_eq!(admin.put("/api/v1/public-pages/350502000000", json!({"enabled": true})).await.0, 403, "another county");
+    let (s, r) = admin.put("/api/v1/public-pages/350521000000", json!({"enabled": true})).await;
+    assert_eq!((s, r["enabled"].as_bool()), (200, Some(true)));
+
+    // What is done, the money by payer and the photos; nothing personal.
+    admin
+        .put(
+            &format!("/api/v1/estates/{estate}/scheme"),
+            json!({"items": [{"menu_code": "B13", "building_id": building, "quantity": 1200.5}]}),
+        )
+        .await;
+    let archive = format!("/api/v1/estates/{estate}/archive");
+    let (s, before) = admin
+        .upload_form(&archive, &[("section", "assessment"), ("kind", "photos_before"), ("title", "改造前")], "before.png", PNG.to_vec())
+        .await;
+    assert_eq!(s, 201, "{before}");
+    let (_, report) =
+        admin.upload_form(&archive, &[("section", "plan"), ("kind", "project_approval"), ("title", "批复")], "a.png", PNG.to_vec()).await;
+    let (s, p) = anon.get(&page).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["name"], e["name"]);
+    assert_eq!(p["items"][0]["quantity"], "1200.5");
+    assert!(p["estimate"]["total_fen"].as_i64().unwrap() > 0);
+    assert_eq!(p["photos"], json!([before["id"]]));
+    let text = p.to_string();
+    assert!(!text.contains("phone") && !text.contains("username") && !text.contains("owner"), "{text}");
+    let (s, bytes) = anon.get_bytes(&format!("{page}/photos/{}", before["id"])).await;
+    assert_eq!((s, bytes), (200, PNG.to_vec()));
+    assert_eq!(anon.get_bytes(&format!("{page}/photos/{}", report["id"])).await.0, 404, "only the listed photos");
+    admin.put("/api/v1/public-pages/350521000000", json!({"enabled": false})).await;
+    assert_eq!(anon.get(&page).await.0, 404);
 }

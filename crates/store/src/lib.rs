@@ -22,6 +22,7 @@ mod migrations;
 pub mod notices;
 pub mod plans;
 pub mod projects;
+pub mod public;
 pub mod ranking;
 pub mod regions;
 pub mod residents;

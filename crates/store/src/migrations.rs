@@ -21,7 +21,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "residents' access, public notices and owners' decisions with their ballot chain", V14),
     (15, "needs and satisfaction surveys, their answers, and photos filed by a survey", V15),
     (16, "phone one-time codes for residents", V16),
+    (17, "regions whose estates have a public progress page", V17),
 ];
+
+/// Public progress pages are off unless a region turns them on (for its whole subtree; the nearest
+/// region with a setting decides).
+const V17: &str = r#"
+CREATE TABLE public_pages (
+    region_code TEXT PRIMARY KEY REFERENCES regions (code),
+    enabled BOOLEAN NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#;
 
 /// One pending one-time code per mobile number (only its hash), with its wrong tries.
 const V16: &str = r#"

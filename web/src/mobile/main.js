@@ -12,6 +12,7 @@ import { setUnauthorizedHandler } from '../api/index.js'
 const routes = [
   { path: '/', component: () => import('./views/HomeView.vue') },
   { path: '/bind', component: () => import('./views/BindView.vue') },
+  { path: '/p/:code', component: () => import('./views/PublicView.vue'), props: true },
   { path: '/surveys', component: () => import('./views/SurveysView.vue') },
   { path: '/surveys/:id', component: () => import('./views/SurveyView.vue'), props: true },
   { path: '/notices', component: () => import('./views/NoticesView.vue') },

@@ -1,0 +1,65 @@
+//! The public progress page of an estate, without sign-in, where the region publishes them: the
+//! stage, what is being done, the money by payer, the photos. And the setting that turns it on.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use huanxin_domain::access::Scope;
+use huanxin_domain::regions::RegionCode;
+use huanxin_store::public::PublicPage;
+use serde::{Deserialize, Serialize};
+
+/// Whether a region's estates have public progress pages.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PublicSetting {
+    pub enabled: bool,
+}
+
+/// An estate's public page by its code (404 when its region does not publish pages).
+#[utoipa::path(get, path = "/api/v1/public/estates/{code}", tag = "public", params(("code" = String, Path)),
+    responses((status = 200, description = "the page"), (status = 404)))]
+pub async fn page(State(st): State<AppState>, ApiPath(code): ApiPath<String>) -> Result<Json<PublicPage>, ApiError> {
+    Ok(Json(st.db.public_page(&code).await?))
+}
+
+/// A photo shown on a public page.
+#[utoipa::path(get, path = "/api/v1/public/estates/{code}/photos/{id}", tag = "public", params(("code" = String, Path), ("id" = i64, Path)),
+    responses((status = 200, description = "the image"), (status = 404)))]
+pub async fn photo(State(st): State<AppState>, ApiPath((code, id)): ApiPath<(String, i64)>) -> Result<Response, ApiError> {
+    let (content_type, bytes) = st.db.public_photo(&code, id).await?;
+    Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600".to_string())], bytes).into_response())
+}
+
+fn region_in_scope(cu: &CurrentUser, region: &str) -> Result<RegionCode, ApiError> {
+    let code = RegionCode::parse(region).map_err(|e| ApiError::field("region", region, e.to_string()))?;
+    match &cu.scope {
+        Scope::Region(r) if r.contains(&code) => Ok(code),
+        _ => Err(ApiError::Forbidden(format!("{region} is outside your region"))),
+    }
+}
+
+/// Whether a region publishes progress pages (its own setting or the nearest enclosing one; off by default).
+#[utoipa::path(get, path = "/api/v1/public-pages/{region}", tag = "public", params(("region" = String, Path)),
+    responses((status = 200, body = PublicSetting)))]
+pub async fn setting(State(st): State<AppState>, ApiPath(region): ApiPath<String>) -> Result<Json<PublicSetting>, ApiError> {
+    let code = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e.to_string()))?;
+    Ok(Json(PublicSetting { enabled: st.db.public_pages_enabled(&code).await? }))
+}
+
+/// Turns public progress pages on or off for a region's estates.
+#[utoipa::path(put, path = "/api/v1/public-pages/{region}", tag = "public", params(("region" = String, Path)),
+    request_body = PublicSetting, responses((status = 200, body = PublicSetting), (status = 403)))]
+pub async fn set_setting(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(region): ApiPath<String>,
+    ApiJson(req): ApiJson<PublicSetting>,
+) -> Result<Json<PublicSetting>, ApiError> {
+    let code = region_in_scope(&cu, &region)?;
+    st.db.set_public_pages(&cu.actor(), &code, req.enabled).await?;
+    Ok(Json(PublicSetting { enabled: st.db.public_pages_enabled(&code).await? }))
+}
