@@ -91,6 +91,12 @@ pub enum SystemRecord {
     Acceptance,
     /// The six-month review.
     Review,
+    /// A needs survey with answers.
+    NeedsSurvey,
+    /// A scheme notice that has ended with every objection and opinion answered.
+    Opinions,
+    /// A closed owners' decision on the scheme.
+    VoteResult,
 }
 
 /// One line of the completeness checklist.
@@ -126,13 +132,13 @@ pub const CHECKLIST: &[ChecklistItem] = &[
     item(Section::Assessment, "assessment_report", "体检报告", "Assessment report", true, Some(SystemRecord::Assessment)),
     item(Section::Assessment, "photos_before", "改造前照片", "Photos before renewal", true, None),
     item(Section::Plan, "project_approval", "立项批复", "Project approval", true, None),
-    item(Section::Plan, "needs_survey", "居民需求调查", "Residents' needs survey", false, None),
+    item(Section::Plan, "needs_survey", "居民需求调查", "Residents' needs survey", false, Some(SystemRecord::NeedsSurvey)),
     item(Section::Scheme, "design_scheme", "设计方案（定稿）", "Final design scheme", true, Some(SystemRecord::FinalScheme)),
     item(Section::Scheme, "drawings", "施工图", "Construction drawings", true, None),
     item(Section::Notice, "notice_round_1", "第一轮公示照片", "Notice round 1, posted copy", true, None),
     item(Section::Notice, "notice_round_2", "第二轮公示照片", "Notice round 2, posted copy", true, None),
-    item(Section::Notice, "opinions", "居民意见及答复", "Residents' opinions and answers", false, None),
-    item(Section::Decision, "vote_result", "业主表决结果", "Owners' vote result", true, None),
+    item(Section::Notice, "opinions", "居民意见及答复", "Residents' opinions and answers", false, Some(SystemRecord::Opinions)),
+    item(Section::Decision, "vote_result", "业主表决结果", "Owners' vote result", true, Some(SystemRecord::VoteResult)),
     item(Section::Construction, "contract", "施工合同", "Construction contract", true, None),
     item(Section::Construction, "supervision_log", "监理日志", "Supervision log", true, None),
     item(Section::Construction, "material_entry", "材料进场记录", "Material entry records", true, None),

@@ -228,6 +228,110 @@ pub async fn export_zip(
         send((path, bytes, true)).await?;
     }
 
+    // Residents' voice: survey results, notices with their comments and answers, decisions with their ballots.
+    for survey in st.db.surveys_of(&cu.scope, id).await?.into_iter().filter(|s| s.answers > 0) {
+        let bytes = crate::surveys::survey_xlsx(&st.db, &cu.scope, survey.id).await?;
+        let path = format!("{}/问需结果-{}.xlsx", Section::Plan.label_zh(), survey.id);
+        add_index(
+            Section::Plan,
+            "needs_survey",
+            &format!("{}（系统生成）", survey.title),
+            &path,
+            bytes.len() as i64,
+            &survey.created_by,
+            &survey.created_at,
+            "",
+        );
+        send((path, bytes, true)).await?;
+    }
+    let notices = st.db.notices_of(&cu.scope, id).await?;
+    if !notices.is_empty() {
+        let mut rows = Vec::new();
+        for n in notices.iter().rev() {
+            rows.push(vec![
+                n.title.clone(),
+                format!("{} 至 {}（{} 个工作日）", n.starts_on, n.ends_on, n.working_days),
+                n.scheme_version.map(|v| format!("v{v}")).unwrap_or_default(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+            for c in &n.comments {
+                rows.push(vec![
+                    String::new(),
+                    c.at.get(..10).unwrap_or("").to_string(),
+                    if c.kind == "objection" { "异议" } else { "意见" }.to_string(),
+                    c.text.clone(),
+                    c.answer.clone().unwrap_or_else(|| "未答复".into()),
+                    c.answered_by.clone().unwrap_or_default(),
+                ]);
+            }
+        }
+        let bytes = crate::tabular::write_xlsx("公示与意见", &["公示", "时间", "版本/类别", "意见", "答复", "答复人"], &rows)?;
+        let path = format!("{}/公示与意见.xlsx", Section::Notice.label_zh());
+        let first = &notices[notices.len() - 1];
+        add_index(
+            Section::Notice,
+            "opinions",
+            "公示与居民意见答复（系统生成）",
+            &path,
+            bytes.len() as i64,
+            &first.posted_by,
+            &first.created_at,
+            "",
+        );
+        send((path, bytes, true)).await?;
+    }
+    for d in st.db.decisions_of(&cu.scope, id).await? {
+        let t = st.db.tally(&d).await?;
+        let m2 = |a: i64| format!("{:.2}", a as f64 / 100.0);
+        let summary = vec![
+            vec!["表决事项".into(), d.title.clone()],
+            vec!["事项类别".into(), d.matter.clone()],
+            vec!["范围".into(), d.scope_kind.clone()],
+            vec!["表决时间".into(), format!("{} 至 {}", d.opens_at, d.closes_at)],
+            vec!["总专有面积(㎡) / 业主人数".into(), format!("{} / {}", m2(t.electorate.area), t.electorate.owners)],
+            vec!["参与表决面积(㎡) / 人数".into(), format!("{} / {}", m2(t.participating.area), t.participating.owners)],
+            vec!["同意面积(㎡) / 人数".into(), format!("{} / {}", m2(t.agree.area), t.agree.owners)],
+            vec!["反对面积(㎡) / 人数".into(), format!("{} / {}", m2(t.disagree.area), t.disagree.owners)],
+            vec!["弃权面积(㎡) / 人数".into(), format!("{} / {}", m2(t.abstain.area), t.abstain.owners)],
+            vec![
+                "结果".into(),
+                match (d.closed_at.is_some(), t.passed) {
+                    (false, _) => "未截止".into(),
+                    (true, true) => "通过".into(),
+                    (true, false) => "未通过".into(),
+                },
+            ],
+            vec!["选票数 / 末张哈希".into(), format!("{} / {}", d.ballot_count, d.head_hash)],
+        ];
+        let ballots: Vec<Vec<String>> = st
+            .db
+            .ballots(&cu.scope, d.id)
+            .await?
+            .into_iter()
+            .map(|b| vec![b.seq.to_string(), format!("{}-{}", b.building_number, b.dwelling_number), b.choice, b.channel, b.at, b.hash])
+            .collect();
+        let bytes = crate::tabular::write_xlsx_sheets(&[
+            crate::tabular::Sheet { name: "表决结果", headers: &["项目", "内容"], rows: &summary },
+            crate::tabular::Sheet {
+                name: "选票", headers: &["序号", "房屋", "意见", "方式", "时间", "哈希"], rows: &ballots
+            },
+        ])?;
+        let path = format!("{}/表决-{}.xlsx", Section::Decision.label_zh(), d.id);
+        add_index(
+            Section::Decision,
+            "vote_result",
+            &format!("{}（系统生成）", d.title),
+            &path,
+            bytes.len() as i64,
+            &d.created_by,
+            &d.created_at,
+            "",
+        );
+        send((path, bytes, true)).await?;
+    }
+
     // Every filed document, one at a time from the database.
     for s in &archive.sections {
         for d in &s.documents {

@@ -158,8 +158,18 @@ pub async fn export_xlsx(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    let (survey, results) = st.db.survey_results(&cu.scope, id).await?;
-    let (_, answers) = st.db.survey_answers(&cu.scope, id).await?;
+    let bytes = survey_xlsx(&st.db, &cu.scope, id).await?;
+    Ok(crate::estates::attachment(
+        bytes,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        &format!("问需结果-{id}.xlsx"),
+    ))
+}
+
+/// The results workbook of a survey (also put into the archive's zip).
+pub(crate) async fn survey_xlsx(db: &huanxin_store::Db, scope: &huanxin_domain::access::Scope, id: i64) -> Result<Vec<u8>, ApiError> {
+    let (survey, results) = db.survey_results(scope, id).await?;
+    let (_, answers) = db.survey_answers(scope, id).await?;
     let demand: Vec<Vec<String>> = results
         .demand_list
         .iter()
@@ -218,19 +228,14 @@ pub async fn export_xlsx(
     answer_headers.extend(question_heads.iter().map(String::as_str));
     let mut building_headers = vec!["问题", "选项", "合计"];
     building_headers.extend(buildings.iter().map(String::as_str));
-    let bytes = crate::tabular::write_xlsx_sheets(&[
+    crate::tabular::write_xlsx_sheets(&[
         Sheet { name: "需求清单", headers: &["序号", "问题", "需求", "户数", "占总户数(%)"], rows: &demand },
         Sheet { name: "分楼栋", headers: &building_headers, rows: &by_building },
         Sheet {
             name: "空间冲突", headers: &["空间", "需求一", "户数", "需求二", "户数", "主要楼栋"], rows: &conflicts
         },
         Sheet { name: "答卷", headers: &answer_headers, rows: &answer_rows },
-    ])?;
-    Ok(crate::estates::attachment(
-        bytes,
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        &format!("问需结果-{id}.xlsx"),
-    ))
+    ])
 }
 
 /// An answer as a person reads it: option names instead of numbers.

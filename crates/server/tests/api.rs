@@ -1719,6 +1719,18 @@ async fn residents_bind_codes_and_owners_vote(app: &TestApp) {
     let expected_refusals = 5 + i64::from(outside > 0);
     assert_eq!(refused, expected_refusals, "every refused ballot is audited");
 
+    // The archive's zip holds the result and the ballots, generated.
+    let (s, zip_bytes) = staff.get_bytes(&format!("/api/v1/estates/{estate}/archive/export.zip")).await;
+    assert_eq!(s, 200);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let mut book = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name(&format!("05-业主表决/表决-{id}.xlsx")).unwrap(), &mut book).unwrap();
+    use calamine::Reader;
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(book)).unwrap();
+    assert_eq!(book.worksheet_range("选票").unwrap().rows().count(), stairwell.len() + 1);
+    let summary: Vec<String> = book.worksheet_range("表决结果").unwrap().rows().map(|r| r[1].to_string()).collect();
+    assert!(summary.contains(&"通过".to_string()), "{summary:?}");
+
     // The chain verifies; a ballot changed in the database is found.
     let verify = format!("/api/v1/decisions/{id}/verify");
     let (s, v) = staff.get(&verify).await;
@@ -1802,6 +1814,9 @@ async fn notices_in_two_rounds_with_objections_and_answers(app: &TestApp) {
     assert_eq!(s, 409, "{r}");
     let (_, lc) = admin.get(&format!("/api/v1/estates/{estate}/lifecycle")).await;
     assert_eq!(lc["facts"]["notices_closed"], 1);
+    let (_, archive) = admin.get(&format!("/api/v1/estates/{estate}/archive")).await;
+    let notice_section = archive["sections"].as_array().unwrap().iter().find(|x| x["section"] == "notice").unwrap().clone();
+    assert_eq!(notice_section["records"], json!(["opinions"]), "every comment answered: {notice_section}");
     let (s, n2) = staff.post(&notices, round2).await;
     assert_eq!(s, 200, "{n2}");
     let (s, list) = staff.get(&notices).await;
@@ -1887,6 +1902,9 @@ async fn needs_survey_answers_results_and_export(app: &TestApp) {
     assert_eq!(r["demand_list"][0][2], 4);
     assert_eq!(r["conflicts"][0]["space"], "楼下空地", "{r}");
     assert_eq!(r["questions"][3]["average_x100"], 350);
+    let (_, archive) = staff.get(&format!("/api/v1/estates/{estate}/archive")).await;
+    let plan = archive["sections"].as_array().unwrap().iter().find(|x| x["section"] == "plan").unwrap().clone();
+    assert!(plan["records"].as_array().unwrap().contains(&json!("needs_survey")), "{plan}");
     let w = app.db.willingness_of(&[estate]).await.unwrap();
     assert_eq!(w.get(&estate), Some(&7_500), "the ranking reads the willingness");
 

@@ -216,8 +216,38 @@ impl Db {
         {
             out.insert(SystemRecord::Acceptance);
         }
-        if self.scalar("SELECT COUNT(*) FROM reviews WHERE estate_id = $1", id).await? > 0 {
+        if self.scalar("SELECT COUNT(*) FROM reviews WHERE estate_id = $1", id.clone()).await? > 0 {
             out.insert(SystemRecord::Review);
+        }
+        let answered =
+            "SELECT COUNT(*) FROM survey_answers a JOIN surveys s ON s.id = a.survey_id WHERE s.estate_id = $1 AND s.purpose = 'needs'";
+        if self.scalar(answered, id.clone()).await? > 0 {
+            out.insert(SystemRecord::NeedsSurvey);
+        }
+        let ended = self
+            .scalar(
+                "SELECT COUNT(*) FROM notices WHERE estate_id = $1 AND round > 0 AND ends_on < $2",
+                crate::args![estate_id, crate::today().to_string()],
+            )
+            .await?;
+        let unanswered = self
+            .scalar(
+                "SELECT COUNT(*) FROM notice_comments c JOIN notices n ON n.id = c.notice_id WHERE n.estate_id = $1 AND c.answer IS NULL",
+                id.clone(),
+            )
+            .await?;
+        if ended > 0 && unanswered == 0 {
+            out.insert(SystemRecord::Opinions);
+        }
+        if self
+            .scalar(
+                "SELECT COUNT(*) FROM decisions WHERE estate_id = $1 AND on_scheme = $2 AND closed_at IS NOT NULL",
+                crate::args![estate_id, true],
+            )
+            .await?
+            > 0
+        {
+            out.insert(SystemRecord::VoteResult);
         }
         Ok(out)
     }
