@@ -283,3 +283,17 @@ test('the county adds a line to its assessment checklist and changes a weight', 
   await page.screenshot({ path: `${SHOTS}/checklist.png` })
   await page.context().close()
 })
+
+test('the county adds its own line to the archive checklist', async () => {
+  const page = await signIn(browser, 'county_admin')
+  await page.goto(`${BASE}/checklist`)
+  await page.waitForSelector('[data-test=archive-lines] .el-table__body tr')
+  await page.click('[data-test=archive-line-new]')
+  await page.fill('[data-test=archive-line-kind]', 'safety_permit')
+  await page.fill('[data-test=archive-line-name-safety_permit]', '施工安全许可证')
+  await page.click('[data-test=archive-line-save-safety_permit]')
+  await page.waitForSelector('[data-test=archive-lines] >> text=本地项目')
+  const lines = await page.evaluate(async () => (await (await fetch('/api/v1/archive-checklist')).json()).lines.map((l) => l.kind))
+  assert.ok(lines.includes('safety_permit'), `${lines}`)
+  await page.context().close()
+})

@@ -3,7 +3,8 @@
 //! uploaded file is what its name claims.
 
 use crate::estates::EstateStatus;
-use serde::Serialize;
+use crate::ValidationErrors;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
 /// A section of the archive, one per part of the estate's life.
@@ -150,6 +151,126 @@ pub const CHECKLIST: &[ChecklistItem] = &[
     item(Section::Review, "rectification_evidence", "整改佐证照片", "Rectification evidence", false, None),
 ];
 
+/// A checklist line as in force in a region: the national lines with the region's changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArchiveLine {
+    pub section: Section,
+    pub kind: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub required: bool,
+    /// Filed by this record when Huanxin holds it.
+    pub record: Option<SystemRecord>,
+    /// A line of the national checklist (a region may rename it, make it optional or switch it off).
+    pub national: bool,
+}
+
+impl From<&ChecklistItem> for ArchiveLine {
+    fn from(i: &ChecklistItem) -> Self {
+        ArchiveLine {
+            section: i.section,
+            kind: i.kind.to_string(),
+            name_zh: i.name_zh.to_string(),
+            name_en: i.name_en.to_string(),
+            required: i.required,
+            record: i.record,
+            national: true,
+        }
+    }
+}
+
+/// A region's change to one line: rename it, make it required or not, switch it off, or add a line
+/// of its own (e.g. a province's "施工安全许可").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LineChange {
+    pub section: String,
+    pub kind: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub required: bool,
+    pub active: bool,
+}
+
+impl LineChange {
+    /// Checks a change: a known section, a kind code of letters, digits and `_` (not `other`), a name.
+    pub fn validate(&self) -> Result<Section, ValidationErrors> {
+        let mut e = ValidationErrors::default();
+        let section = Section::parse(&self.section);
+        if section.is_none() {
+            e.push("section", &self.section, "is not a section of the archive");
+        }
+        let kind = self.kind.trim();
+        if kind.is_empty()
+            || kind.len() > 40
+            || kind == OTHER
+            || !kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            e.push("kind", &self.kind, "must be 1 to 40 lower-case letters, digits or _, and not other");
+        }
+        if self.active && (self.name_zh.trim().is_empty() || self.name_zh.chars().count() > 100) {
+            e.push("name_zh", &self.name_zh, "must have 1 to 100 characters");
+        }
+        match section {
+            Some(s) if e.is_empty() => Ok(s),
+            _ => Err(e),
+        }
+    }
+}
+
+/// The lines in force after applying regions' changes, broadest region first: a change to an
+/// existing line replaces its name and whether it is required (or removes it when switched off); a
+/// change to an unknown kind adds the region's own line. Records keep filing their lines.
+pub fn lines_in_force(changes: &[LineChange]) -> Vec<ArchiveLine> {
+    let mut lines: Vec<ArchiveLine> = CHECKLIST.iter().map(ArchiveLine::from).collect();
+    for c in changes {
+        let Some(section) = Section::parse(&c.section) else { continue };
+        let kind = c.kind.trim();
+        let national = CHECKLIST.iter().find(|i| i.section == section && i.kind == kind);
+        let pos = lines.iter().position(|l| l.section == section && l.kind == kind);
+        match (c.active, pos) {
+            (false, Some(p)) => {
+                lines.remove(p);
+            }
+            (false, None) => {}
+            (true, Some(p)) => {
+                let l = &mut lines[p];
+                l.name_zh = c.name_zh.trim().to_string();
+                l.name_en = if c.name_en.trim().is_empty() { l.name_en.clone() } else { c.name_en.trim().to_string() };
+                l.required = c.required;
+            }
+            (true, None) => {
+                // A line switched off higher up and back on here comes back as it was nationally.
+                let mut l = national.map(ArchiveLine::from).unwrap_or(ArchiveLine {
+                    section,
+                    kind: kind.to_string(),
+                    name_zh: String::new(),
+                    name_en: String::new(),
+                    required: false,
+                    record: None,
+                    national: false,
+                });
+                l.name_zh = c.name_zh.trim().to_string();
+                if !c.name_en.trim().is_empty() {
+                    l.name_en = c.name_en.trim().to_string();
+                } else if l.name_en.is_empty() {
+                    l.name_en = l.name_zh.clone();
+                }
+                l.required = c.required;
+                // Keep the section's lines together, in the national order first.
+                let after = lines.iter().rposition(|x| x.section == section).map(|i| i + 1).unwrap_or(lines.len());
+                lines.insert(after, l);
+            }
+        }
+    }
+    lines
+}
+
+/// True when documents of `kind` may be filed in `section` under `lines`: a line of it, or `other`.
+pub fn kind_fits_lines(lines: &[ArchiveLine], section: Section, kind: &str) -> bool {
+    kind == OTHER || lines.iter().any(|l| l.section == section && l.kind == kind)
+}
+
 /// The checklist line of a kind within a section, or `None` for `other` and unknown kinds.
 pub fn checklist_item(section: Section, kind: &str) -> Option<&'static ChecklistItem> {
     CHECKLIST.iter().find(|i| i.section == section && i.kind == kind)
@@ -169,20 +290,31 @@ pub struct SectionCompleteness {
     pub required: usize,
     pub present: usize,
     /// Required kinds neither uploaded nor filed by a record.
-    pub missing: Vec<&'static str>,
+    pub missing: Vec<String>,
 }
 
 /// The archive's completeness per section: a required line counts as present when a document of
 /// its kind was filed in its section, or when the record that files it exists.
 pub fn completeness(status: EstateStatus, filed: &HashSet<(Section, String)>, records: &HashSet<SystemRecord>) -> Vec<SectionCompleteness> {
+    let national: Vec<ArchiveLine> = CHECKLIST.iter().map(ArchiveLine::from).collect();
+    completeness_with(status, &national, filed, records)
+}
+
+/// [`completeness`] against the lines in force in a region.
+pub fn completeness_with(
+    status: EstateStatus,
+    lines: &[ArchiveLine],
+    filed: &HashSet<(Section, String)>,
+    records: &HashSet<SystemRecord>,
+) -> Vec<SectionCompleteness> {
     Section::ALL
         .iter()
         .map(|&section| {
-            let lines: Vec<&ChecklistItem> = CHECKLIST.iter().filter(|i| i.section == section && i.required).collect();
-            let missing: Vec<&'static str> = lines
+            let lines: Vec<&ArchiveLine> = lines.iter().filter(|i| i.section == section && i.required).collect();
+            let missing: Vec<String> = lines
                 .iter()
-                .filter(|i| !filed.contains(&(section, i.kind.to_string())) && !i.record.is_some_and(|r| records.contains(&r)))
-                .map(|i| i.kind)
+                .filter(|i| !filed.contains(&(section, i.kind.clone())) && !i.record.is_some_and(|r| records.contains(&r)))
+                .map(|i| i.kind.clone())
                 .collect();
             SectionCompleteness {
                 section,
@@ -249,6 +381,37 @@ mod tests {
 
     const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
     const PDF: &[u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
+
+    #[test]
+    fn regions_rename_relax_drop_and_add_lines() {
+        let change = |section: &str, kind: &str, name: &str, required: bool, active: bool| LineChange {
+            section: section.into(),
+            kind: kind.into(),
+            name_zh: name.into(),
+            required,
+            active,
+            ..Default::default()
+        };
+        let province = [
+            change("construction", "supervision_log", "监理日志（电子）", false, true),
+            change("plan", "safety_permit", "施工安全许可", true, true),
+        ];
+        let county = [change("notice", "notice_round_2", "", false, false), change("plan", "safety_permit", "施工安全许可证", true, true)];
+        let lines = lines_in_force(&[province.to_vec(), county.to_vec()].concat());
+        let find = |k: &str| lines.iter().find(|l| l.kind == k);
+        assert_eq!(find("supervision_log").map(|l| (l.name_zh.as_str(), l.required)), Some(("监理日志（电子）", false)));
+        assert!(find("notice_round_2").is_none(), "switched off by the county");
+        let own = find("safety_permit").unwrap();
+        assert_eq!((own.name_zh.as_str(), own.required, own.national), ("施工安全许可证", true, false));
+        let plan_lines: Vec<&str> = lines.iter().filter(|l| l.section == Section::Plan).map(|l| l.kind.as_str()).collect();
+        assert_eq!(plan_lines, ["project_approval", "needs_survey", "safety_permit"], "a region's line follows its section's");
+        assert!(kind_fits_lines(&lines, Section::Plan, "safety_permit") && !kind_fits_lines(&lines, Section::Notice, "notice_round_2"));
+        let plan = completeness_with(EstateStatus::Approved, &lines, &HashSet::new(), &HashSet::new());
+        assert_eq!(plan[1].missing, vec!["project_approval".to_string(), "safety_permit".to_string()]);
+        assert!(change("plan", "other", "x", true, true).validate().is_err());
+        assert!(change("plan", "Safety", "x", true, true).validate().is_err());
+        assert_eq!(change("plan", "safety_permit", "施工安全许可", true, true).validate(), Ok(Section::Plan));
+    }
 
     #[test]
     fn files_must_be_what_their_names_claim() {

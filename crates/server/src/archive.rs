@@ -2,15 +2,16 @@
 //! document, reading a file, and the whole archive as a zip with an index.
 
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ApiPath};
+use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use huanxin_domain::archive::{checklist_item, Section, OTHER};
+use huanxin_domain::archive::{Section, OTHER};
 use huanxin_store::archive::{Archive, Document, NewDocument};
+use serde::Serialize;
 use std::io::{Seek, SeekFrom, Write};
 
 /// An estate's archive: each section's completeness against the checklist and its documents.
@@ -73,6 +74,7 @@ pub async fn file_document(
         content,
         building_id,
         item_code: Some(item_code.as_str()),
+        lines: None,
     };
     let doc = st.db.file_document(&cu.actor(), &cu.scope, id, doc).await?;
     Ok((StatusCode::CREATED, Json(doc)))
@@ -153,8 +155,13 @@ pub async fn export_zip(
     };
 
     let mut index: Vec<Vec<String>> = Vec::new();
+    let lines = archive.checklist.clone();
+    let line_name = move |section: Section, kind: &str| -> String {
+        lines.iter().find(|l| l.section == section && l.kind == kind).map(|l| l.name_zh.clone()).unwrap_or_else(|| "其他".into())
+    };
+    let line_name_for_index = line_name.clone();
     let mut add_index = |section: Section, kind: &str, title: &str, path: &str, size: i64, by: &str, at: &str, sha: &str| {
-        let kind_name = checklist_item(section, kind).map(|i| i.name_zh).unwrap_or("其他");
+        let kind_name = line_name_for_index(section, kind);
         index.push(vec![
             (index.len() + 1).to_string(),
             section.label_zh().to_string(),
@@ -346,8 +353,7 @@ pub async fn export_zip(
     index.push(vec![]);
     index.push(vec!["".into(), "完整性".into(), format!("{:.1}%", archive.overall_bp as f64 / 100.0)]);
     for s in &archive.sections {
-        let missing: Vec<&str> =
-            s.completeness.missing.iter().map(|k| checklist_item(s.completeness.section, k).map(|i| i.name_zh).unwrap_or(k)).collect();
+        let missing: Vec<String> = s.completeness.missing.iter().map(|k| line_name(s.completeness.section, k)).collect();
         index.push(vec![
             String::new(),
             s.completeness.section.label_zh().to_string(),
@@ -369,4 +375,58 @@ pub async fn export_zip(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The archive checklist in force in a region (the national lines with every enclosing region's changes).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ArchiveChecklistPage {
+    pub region_code: String,
+    #[schema(value_type = Vec<Object>)]
+    pub lines: Vec<huanxin_domain::archive::ArchiveLine>,
+    #[schema(value_type = Vec<Object>)]
+    pub national: Vec<huanxin_domain::archive::ArchiveLine>,
+}
+
+/// Which region's checklist to show.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ArchiveChecklistQuery {
+    /// A region code; the caller's own region when absent.
+    pub region: Option<String>,
+}
+
+/// The archive checklist in force in a region.
+#[utoipa::path(get, path = "/api/v1/archive-checklist", tag = "archive", params(ArchiveChecklistQuery),
+    responses((status = 200, body = ArchiveChecklistPage)))]
+pub async fn checklist(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    crate::error::ApiQuery(q): crate::error::ApiQuery<ArchiveChecklistQuery>,
+) -> Result<Json<ArchiveChecklistPage>, ApiError> {
+    let region = q.region.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| cu.user.region_code.clone());
+    let rc = huanxin_domain::regions::RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
+    Ok(Json(ArchiveChecklistPage {
+        region_code: rc.as_str().to_string(),
+        lines: st.db.archive_lines_for(&rc).await?,
+        national: huanxin_domain::archive::CHECKLIST.iter().map(huanxin_domain::archive::ArchiveLine::from).collect(),
+    }))
+}
+
+/// A region's change to one archive checklist line: rename, required or not, switched off, or its own line.
+#[utoipa::path(put, path = "/api/v1/archive-checklist/{region}", tag = "archive", params(("region" = String, Path)),
+    request_body(content = Object, description = "section, kind, name_zh, name_en, required, active"),
+    responses((status = 200, body = ArchiveChecklistPage), (status = 403), (status = 422)))]
+pub async fn set_line(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(region): ApiPath<String>,
+    ApiJson(change): ApiJson<huanxin_domain::archive::LineChange>,
+) -> Result<Json<ArchiveChecklistPage>, ApiError> {
+    let rc = huanxin_domain::regions::RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
+    match &cu.scope {
+        huanxin_domain::access::Scope::Region(r) if r.contains(&rc) => {}
+        _ => return Err(ApiError::Forbidden(format!("{region} is outside your region"))),
+    }
+    change.validate()?;
+    st.db.set_archive_line(&cu.actor(), &rc, &change).await?;
+    checklist(State(st), Extension(cu), crate::error::ApiQuery(ArchiveChecklistQuery { region: Some(region) })).await
 }

@@ -243,7 +243,8 @@ pub fn router(st: AppState) -> Router {
             .route("/surveys/{id}/results", get(surveys::results))
             .route("/surveys/{id}/answers", post(surveys::answer))
             .route("/surveys/{id}/photos", post(surveys::photos))
-            .route("/public-pages/{region}", get(public::setting)),
+            .route("/public-pages/{region}", get(public::setting))
+            .route("/archive-checklist", get(archive::checklist)),
         Permission::ReadRegistry,
     );
     let consult = with_permission(
@@ -302,7 +303,8 @@ pub fn router(st: AppState) -> Router {
             .route("/menu/{region}/{code}", axum::routing::put(schemes::set_menu_item))
             .route("/checklist/{region}/{code}", axum::routing::put(lifecycle::set_checklist_item))
             .route("/decision-rules/{region}", axum::routing::put(decisions::set_rules))
-            .route("/public-pages/{region}", axum::routing::put(public::set_setting)),
+            .route("/public-pages/{region}", axum::routing::put(public::set_setting))
+            .route("/archive-checklist/{region}", axum::routing::put(archive::set_line)),
         Permission::ManageMenu,
     );
     let write = with_permission(

@@ -40,6 +40,7 @@ use utoipa::OpenApi;
         crate::surveys::list, crate::surveys::create, crate::surveys::show, crate::surveys::answer, crate::surveys::photos,
         crate::surveys::results, crate::surveys::export_xlsx,
         crate::public::page, crate::public::photo, crate::public::setting, crate::public::set_setting,
+        crate::archive::checklist, crate::archive::set_line,
     ),
     components(schemas(crate::auth::LoginRequest, crate::auth::LoginResponse, crate::auth::Me, crate::estates::EstateView,
         crate::estates::EstatePage, crate::estates::ImportResult, crate::accounts::CreateUser, crate::accounts::NewPassword,

@@ -40,6 +40,7 @@ both_engines!(
     needs_survey_answers_results_and_export,
     owners_sign_in_with_a_text_message,
     public_progress_page_where_the_region_publishes,
+    a_county_adapts_the_archive_checklist,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -2005,4 +2006,38 @@ async fn public_progress_page_where_the_region_publishes(app: &TestApp) {
     assert_eq!(anon.get_bytes(&format!("{page}/photos/{}", report["id"])).await.0, 404, "only the listed photos");
     admin.put("/api/v1/public-pages/350521000000", json!({"enabled": false})).await;
     assert_eq!(anon.get(&page).await.0, 404);
+}
+
+async fn a_county_adapts_the_archive_checklist(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let put = |region: &str| format!("/api/v1/archive-checklist/{region}");
+    let own = json!({"section": "plan", "kind": "safety_permit", "name_zh": "施工安全许可证", "required": true, "active": true});
+    assert_eq!(admin.put(&put("350000000000"), own.clone()).await.0, 403, "the province is above the county");
+    assert_eq!(app.client("street_staff").await.put(&put("350521100000"), own.clone()).await.0, 403);
+    let (s, r) = admin.put(&put("350521000000"), json!({"section": "plans", "kind": "other", "name_zh": "", "active": true})).await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["section", "kind", "name_zh"]));
+    let (s, page) = admin.put(&put("350521000000"), own).await;
+    assert_eq!(s, 200, "{page}");
+    let (s, page) = admin.put(&put("350521000000"), json!({"section": "notice", "kind": "notice_round_2", "active": false})).await;
+    assert_eq!(s, 200, "{page}");
+    let kinds: Vec<&str> = page["lines"].as_array().unwrap().iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"safety_permit") && !kinds.contains(&"notice_round_2"), "{kinds:?}");
+    assert_eq!(page["national"].as_array().unwrap().len(), 19);
+
+    // An estate of the county is measured against it; one of another county is not.
+    let id = app.attached_estate;
+    app.db.execute("UPDATE estates SET status = 'approved' WHERE id = $1", vec![id.into()]).await.unwrap();
+    let (_, a) = admin.get(&format!("/api/v1/estates/{id}/archive")).await;
+    let plan = a["sections"].as_array().unwrap().iter().find(|x| x["section"] == "plan").unwrap().clone();
+    assert_eq!(plan["missing"], json!(["project_approval", "safety_permit"]), "{plan}");
+    let notice = a["sections"].as_array().unwrap().iter().find(|x| x["section"] == "notice").unwrap().clone();
+    assert_eq!(notice["missing"], json!(["notice_round_1"]), "round 2 is not asked for here: {notice}");
+    let fields = [("section", "plan"), ("kind", "safety_permit"), ("title", "安全许可")];
+    let (s, d) = admin.upload_form(&format!("/api/v1/estates/{id}/archive"), &fields, "permit.png", PNG.to_vec()).await;
+    assert_eq!(s, 201, "{d}");
+    let other = app.client("other_county_admin").await;
+    let (s, r) =
+        other.upload_form(&format!("/api/v1/estates/{}/archive", app.other_county_estate), &fields, "permit.png", PNG.to_vec()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("kind")), "not a line in another county: {r}");
 }

@@ -5,7 +5,7 @@ use crate::audit::{Actor, Change};
 use crate::db::{Arg, Db};
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
-use huanxin_domain::archive::{self as rules, ChecklistItem, Section, SectionCompleteness, SystemRecord};
+use huanxin_domain::archive::{self as rules, ArchiveLine, LineChange, Section, SectionCompleteness, SystemRecord};
 use huanxin_domain::estates::EstateStatus;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
@@ -53,7 +53,8 @@ pub struct Archive {
     /// Required lines present over the sections due, in basis points.
     pub overall_bp: i64,
     pub sections: Vec<ArchiveSection>,
-    pub checklist: &'static [ChecklistItem],
+    /// The checklist in force for the estate (its region's changes applied).
+    pub checklist: Vec<ArchiveLine>,
 }
 
 /// A document to file, as uploaded.
@@ -67,6 +68,8 @@ pub struct NewDocument<'a> {
     /// For a photo of an assessment finding: the building (of this estate) and the item's code.
     pub building_id: Option<i64>,
     pub item_code: Option<&'a str>,
+    /// The checklist in force for the estate (its region's); `None`: the national one.
+    pub lines: Option<&'a [ArchiveLine]>,
 }
 
 /// What a document is attached to besides its estate and section.
@@ -99,7 +102,7 @@ pub(crate) fn check_document(doc: NewDocument<'_>, prefix: &str, problems: &mut 
     let section = Section::parse(doc.section);
     match section {
         None => problems.push(&format!("{prefix}section"), doc.section, "is not a section of the archive"),
-        Some(s) if !rules::kind_fits(s, doc.kind.trim()) => {
+        Some(s) if !doc.lines.map_or_else(|| rules::kind_fits(s, doc.kind.trim()), |l| rules::kind_fits_lines(l, s, doc.kind.trim())) => {
             problems.push(&format!("{prefix}kind"), doc.kind, "is not a kind of document filed in this section")
         }
         Some(_) => {}
@@ -252,6 +255,72 @@ impl Db {
         Ok(out)
     }
 
+    /// The archive checklist in force in a region: the national lines with the changes of the
+    /// country, its province, city, county, street and community, in that order.
+    pub async fn archive_lines_for(&self, region: &huanxin_domain::regions::RegionCode) -> Result<Vec<ArchiveLine>, StoreError> {
+        let mut changes = Vec::new();
+        for code in crate::regions::enclosing_regions(region) {
+            let rows: Vec<(String, String, String, String, bool, bool)> = self
+                .fetch_all(
+                    "SELECT section, kind, name_zh, name_en, required, active FROM archive_lines WHERE region_code = $1 ORDER BY updated_at, kind",
+                    crate::args![code.as_str()],
+                )
+                .await?;
+            changes.extend(rows.into_iter().map(|(section, kind, name_zh, name_en, required, active)| LineChange {
+                section,
+                kind,
+                name_zh,
+                name_en,
+                required,
+                active,
+            }));
+        }
+        Ok(rules::lines_in_force(&changes))
+    }
+
+    /// Records a region's change to one archive checklist line (checked with `LineChange::validate`).
+    pub async fn set_archive_line(
+        &self,
+        actor: &Actor,
+        region: &huanxin_domain::regions::RegionCode,
+        change: &LineChange,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(
+            "DELETE FROM archive_lines WHERE region_code = $1 AND section = $2 AND kind = $3",
+            crate::args![region.as_str(), change.section.as_str(), change.kind.trim()],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO archive_lines (region_code, section, kind, name_zh, name_en, required, active, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            crate::args![
+                region.as_str(),
+                change.section.as_str(),
+                change.kind.trim(),
+                change.name_zh.trim(),
+                change.name_en.trim(),
+                change.required,
+                change.active,
+                crate::now()
+            ],
+        )
+        .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "set",
+                entity: "archive_line",
+                entity_id: format!("{}/{}", change.section, change.kind),
+                region_code: region.as_str().to_string(),
+                before: None,
+                after: serde_json::to_value(change).ok(),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
     /// An estate's archive: every section with its completeness and documents.
     pub async fn archive(&self, scope: &Scope, estate_id: i64) -> Result<Archive, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
@@ -262,14 +331,16 @@ impl Db {
         let records = self.system_records(estate_id).await?;
         let filed: HashSet<(Section, String)> =
             documents.iter().filter_map(|d| Some((Section::parse(&d.section)?, d.kind.clone()))).collect();
-        let completeness = rules::completeness(status, &filed, &records);
+        let region = huanxin_domain::regions::RegionCode::parse(&estate.community_code).map_err(|e| StoreError::Config(e.to_string()))?;
+        let lines = self.archive_lines_for(&region).await?;
+        let completeness = rules::completeness_with(status, &lines, &filed, &records);
         let overall_bp = rules::overall_bp(&completeness);
         let sections = completeness
             .into_iter()
             .map(|c| {
                 let section = c.section;
                 ArchiveSection {
-                    records: rules::CHECKLIST
+                    records: lines
                         .iter()
                         .filter(|i| i.section == section)
                         .filter_map(|i| i.record)
@@ -280,7 +351,7 @@ impl Db {
                 }
             })
             .collect();
-        Ok(Archive { estate_id, status: estate.status, overall_bp, sections, checklist: rules::CHECKLIST })
+        Ok(Archive { estate_id, status: estate.status, overall_bp, sections, checklist: lines })
     }
 
     /// Files a document in an estate's archive after checking its section, kind, title and that the
@@ -293,7 +364,9 @@ impl Db {
                 problems.push("building_id", b, "is not a building of this estate");
             }
         }
-        let checked = check_document(doc, "", &mut problems);
+        let region = huanxin_domain::regions::RegionCode::parse(&estate.community_code).map_err(|e| StoreError::Config(e.to_string()))?;
+        let lines = self.archive_lines_for(&region).await?;
+        let checked = check_document(NewDocument { lines: Some(&lines), ..doc }, "", &mut problems);
         let (Some(checked), true) = (checked, problems.is_empty()) else {
             return Err(StoreError::Invalid(problems));
         };

@@ -22,7 +22,23 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "needs and satisfaction surveys, their answers, and photos filed by a survey", V15),
     (16, "phone one-time codes for residents", V16),
     (17, "regions whose estates have a public progress page", V17),
+    (18, "regions' changes to the archive checklist", V18),
 ];
+
+/// A region's changes to the archive's completeness checklist (the national lines are in the code).
+const V18: &str = r#"
+CREATE TABLE archive_lines (
+    region_code TEXT NOT NULL REFERENCES regions (code),
+    section TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name_zh TEXT NOT NULL,
+    name_en TEXT NOT NULL,
+    required BOOLEAN NOT NULL,
+    active BOOLEAN NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (region_code, section, kind)
+);
+"#;
 
 /// Public progress pages are off unless a region turns them on (for its whole subtree; the nearest
 /// region with a setting decides).
