@@ -108,6 +108,12 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   }, { decisionId, dwelling: dwelling.id })
   assert.deepEqual(twice, [409, 'this dwelling has already voted (online)'])
 
+  // A repair request from the phone.
+  await phone.click('[data-test=tab-requests]')
+  await phone.fill('[data-test=m-request-text] textarea', '3单元楼道灯不亮')
+  await phone.click('[data-test=m-request-file]')
+  await phone.waitForSelector('text=3单元楼道灯不亮')
+
   // Back at the desk: the turnout moved, the objection gets its answer, the chain verifies.
   await desk.reload()
   await desk.waitForSelector(`[data-test=turnout-area-${decisionId}]`)
@@ -118,6 +124,14 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   await desk.fill(`[data-test=answer-${commentId}]`, '菜地保留在 3 号楼北侧')
   await desk.click(`[data-test=answer-send-${commentId}]`)
   await desk.waitForSelector('[data-test=voice] >> text=菜地保留在 3 号楼北侧')
+  const requestId = await desk.evaluate(async (id) => (await (await fetch(`/api/v1/estates/${id}/requests`)).json())[0].id, id)
+  await desk.fill(`[data-test=request-answer-${requestId}]`, '已更换灯具')
+  await desk.click(`[data-test=request-resolve-${requestId}]`)
+  await desk.waitForSelector('[data-test=request-list] >> text=已办结')
+  await phone.reload()
+  await phone.waitForSelector(`[data-test=m-request-${requestId}] >> text=已办结`)
+  assert.match(await phone.textContent(`[data-test=m-request-${requestId}]`), /已更换灯具/)
+
   await desk.click('[data-test=survey-list] .el-table__body tr:first-child')
   await desk.waitForSelector('[data-test=demand-list] >> text=加装电梯')
   assert.match(await desk.textContent('[data-test=survey-results]'), /1 户答卷/)

@@ -20,6 +20,7 @@ pub mod plans;
 pub mod projects;
 pub mod ranking;
 pub mod regions;
+pub mod requests;
 pub mod residents;
 pub mod review;
 pub mod schemes;

@@ -23,6 +23,7 @@ pub mod projects;
 pub mod public;
 pub mod ranking;
 pub mod regions;
+pub mod requests;
 pub mod residents;
 pub mod schemes;
 pub mod sms;
@@ -244,7 +245,10 @@ pub fn router(st: AppState) -> Router {
             .route("/surveys/{id}/answers", post(surveys::answer))
             .route("/surveys/{id}/photos", post(surveys::photos))
             .route("/public-pages/{region}", get(public::setting))
-            .route("/archive-checklist", get(archive::checklist)),
+            .route("/archive-checklist", get(archive::checklist))
+            .route("/estates/{id}/requests", get(requests::list).post(requests::file))
+            .route("/residents/requests", get(requests::mine))
+            .route("/requests/{id}/rating", post(requests::rate)),
         Permission::ReadRegistry,
     );
     let consult = with_permission(
@@ -256,6 +260,7 @@ pub fn router(st: AppState) -> Router {
             .route("/notice-comments/{id}/answer", post(notices::answer))
             .route("/estates/{id}/invitations", post(residents::invitations))
             .route("/estates/{id}/invitations.pdf", post(residents::invitations_pdf))
+            .route("/requests/{id}/handle", post(requests::handle))
             .route("/estates/{id}/surveys", post(surveys::create))
             .route("/surveys/{id}/export.xlsx", get(surveys::export_xlsx)),
         Permission::ConsultResidents,

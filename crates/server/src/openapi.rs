@@ -41,6 +41,7 @@ use utoipa::OpenApi;
         crate::surveys::results, crate::surveys::export_xlsx,
         crate::public::page, crate::public::photo, crate::public::setting, crate::public::set_setting,
         crate::archive::checklist, crate::archive::set_line,
+        crate::requests::file, crate::requests::list, crate::requests::mine, crate::requests::handle, crate::requests::rate,
     ),
     components(schemas(crate::auth::LoginRequest, crate::auth::LoginResponse, crate::auth::Me, crate::estates::EstateView,
         crate::estates::EstatePage, crate::estates::ImportResult, crate::accounts::CreateUser, crate::accounts::NewPassword,

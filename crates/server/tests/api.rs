@@ -41,6 +41,7 @@ both_engines!(
     owners_sign_in_with_a_text_message,
     public_progress_page_where_the_region_publishes,
     a_county_adapts_the_archive_checklist,
+    service_requests_filed_handled_and_rated,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -2040,4 +2041,46 @@ async fn a_county_adapts_the_archive_checklist(app: &TestApp) {
     let (s, r) =
         other.upload_form(&format!("/api/v1/estates/{}/archive", app.other_county_estate), &fields, "permit.png", PNG.to_vec()).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("kind")), "not a line in another county: {r}");
+}
+
+async fn service_requests_filed_handled_and_rated(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let (estate, building, dwellings) = estate_with_dwellings(app).await;
+    let resident = bind_owner(app, &staff, estate, building, dwellings[0]).await;
+    let path = format!("/api/v1/estates/{estate}/requests");
+    let (s, r) = resident.post(&path, json!({"category": "rant", "text": ""})).await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["category", "text"]));
+    assert_eq!(resident.post(&path, json!({"category": "repair", "text": "楼道灯坏了", "dwelling_id": dwellings[1]})).await.0, 403);
+    let (s, mine) = resident.post(&path, json!({"category": "repair", "text": "楼道灯坏了", "dwelling_id": dwellings[0]})).await;
+    assert_eq!(s, 201, "{mine}");
+    assert_eq!((mine["status"].as_str(), mine["channel"].as_str()), (Some("submitted"), Some("online")));
+    assert!(mine["due_on"].as_str().unwrap() > mine["created_at"].as_str().unwrap().get(..10).unwrap());
+    let (s, taken) = staff.post(&path, json!({"category": "complaint", "text": "夜间施工噪音", "author": "3栋李先生"})).await;
+    assert_eq!((s, taken["channel"].as_str()), (201, Some("desk")), "{taken}");
+    assert_eq!(app.client("contractor").await.post(&path, json!({"category": "question", "text": "x", "author": "y"})).await.0, 403);
+
+    // Residents see their own; staff see all.
+    let (_, list) = resident.get(&path).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (_, list) = staff.get(&path).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    let handle = format!("/api/v1/requests/{}/handle", mine["id"]);
+    let (s, r) = staff.post(&handle, json!({"status": "resolved"})).await;
+    assert_eq!((s, r["detail"].as_str()), (409, Some("say how it was resolved")));
+    assert_eq!(resident.post(&handle, json!({"status": "resolved", "answer": "x"})).await.0, 403, "residents do not resolve");
+    let (s, r) = staff.post(&handle, json!({"status": "in_progress"})).await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("in_progress")));
+    let rating = format!("/api/v1/requests/{}/rating", mine["id"]);
+    assert_eq!(resident.post(&rating, json!({"rating": 5})).await.0, 409, "not resolved yet");
+    let (s, r) = staff.post(&handle, json!({"status": "resolved", "answer": "已更换灯泡"})).await;
+    assert_eq!((s, r["status"].as_str(), r["answer"].as_str()), (200, Some("resolved"), Some("已更换灯泡")));
+    assert_eq!(staff.post(&handle, json!({"status": "in_progress"})).await.0, 409, "resolved is final");
+    assert_eq!(staff.post(&rating, json!({"rating": 5})).await.0, 403, "only who filed it rates");
+    let (s, r) = resident.post(&rating, json!({"rating": 4})).await;
+    assert_eq!((s, r["rating"].as_i64()), (200, Some(4)));
+    let (_, mine) = resident.get("/api/v1/residents/requests").await;
+    assert_eq!(mine[0]["status"], "resolved");
+    assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);
 }

@@ -25,6 +25,7 @@ pub mod projects;
 pub mod public;
 pub mod ranking;
 pub mod regions;
+pub mod requests;
 pub mod residents;
 pub mod review;
 pub mod schemes;

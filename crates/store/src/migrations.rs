@@ -23,7 +23,32 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (16, "phone one-time codes for residents", V16),
     (17, "regions whose estates have a public progress page", V17),
     (18, "regions' changes to the archive checklist", V18),
+    (19, "residents' service requests", V19),
 ];
+
+/// Service requests (民生接待 / 诉求) from residents or taken by staff, their handling and rating.
+const V19: &str = r#"
+CREATE TABLE service_requests (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    dwelling_id BIGINT REFERENCES dwellings (id) ON DELETE SET NULL,
+    user_id BIGINT REFERENCES users (id) ON DELETE SET NULL,
+    author TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    category TEXT NOT NULL,
+    text TEXT NOT NULL,
+    status TEXT NOT NULL,
+    due_on TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    answer TEXT NOT NULL DEFAULT '',
+    handled_by TEXT,
+    handled_at TEXT,
+    resolved_at TEXT,
+    rating BIGINT
+);
+CREATE INDEX service_requests_estate ON service_requests (estate_id, id);
+CREATE INDEX service_requests_user ON service_requests (user_id);
+"#;
 
 /// A region's changes to the archive's completeness checklist (the national lines are in the code).
 const V18: &str = r#"

@@ -171,6 +171,11 @@ const RULES = [
   [/^is not a dwelling of this estate$/, () => '不是本小区的房屋'],
   [/^give 1 to (\d+) questions$/, (m) => `题目数应为 1–${m[1]}`],
   [/^give 2 to (\d+) options$/, (m) => `选项数应为 2–${m[1]}`],
+  [/^say how it was resolved$/, () => '请填写办理情况'],
+  [/^the request is already resolved$/, () => '该诉求已办结'],
+  [/^only a resolved request can be rated$/, () => '办结后才能评价'],
+  [/^must be repair, complaint, suggestion or question$/, () => '请选择类别'],
+  [/^name who made the request$/, () => '请填写反映人'],
   [/^the ballot chain is broken at ballot (\d+).*$/, (m) => `选票链在第 ${m[1]} 张处断开，不能计票`],
 ]
 

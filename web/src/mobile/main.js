@@ -16,6 +16,7 @@ const routes = [
   { path: '/surveys', component: () => import('./views/SurveysView.vue') },
   { path: '/surveys/:id', component: () => import('./views/SurveyView.vue'), props: true },
   { path: '/notices', component: () => import('./views/NoticesView.vue') },
+  { path: '/requests', component: () => import('./views/RequestsView.vue') },
   { path: '/votes', component: () => import('./views/VotesView.vue') },
   { path: '/votes/:id', component: () => import('./views/VoteView.vue'), props: true },
 ]

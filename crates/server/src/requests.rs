@@ -1,0 +1,113 @@
+//! HTTP routes of service requests (民生接待 / 诉求): residents file them from the phone and follow
+//! their status; staff take them by phone or at the desk, answer and resolve them; residents rate.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use huanxin_domain::access::{Permission, Role};
+use huanxin_domain::requests::{RequestInput, Status};
+use huanxin_store::requests::{RequestError, ServiceRequest};
+use serde::Deserialize;
+
+/// Staff move a request on.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct HandleRequest {
+    /// `in_progress` or `resolved`.
+    pub status: String,
+    #[serde(default)]
+    pub answer: String,
+}
+
+/// A resident's rating of a resolved request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Rating {
+    pub rating: i64,
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Refused(r) => ApiError::Conflict(r.to_string()),
+            RequestError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Files a request: a resident for their estate (and one of their dwellings), staff on someone's behalf.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/requests", tag = "requests", params(("id" = i64, Path)),
+    request_body = Object, responses((status = 201, description = "the request"), (status = 403), (status = 422)))]
+pub async fn file(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<RequestInput>,
+) -> Result<(StatusCode, Json<ServiceRequest>), ApiError> {
+    let (category, text) = input.validate()?;
+    let (author, channel) = if cu.role == Role::Resident {
+        if let Some(d) = input.dwelling_id {
+            if st.db.is_owner_of(cu.user.id, d).await?.is_none() {
+                return Err(ApiError::Forbidden("you are not bound to this dwelling".into()));
+            }
+        }
+        (cu.user.display_name.clone(), "online")
+    } else {
+        cu.require(Permission::ConsultResidents)?;
+        if input.author.trim().is_empty() {
+            return Err(ApiError::field("author", "", "name who made the request"));
+        }
+        (input.author.trim().to_string(), "desk")
+    };
+    let r = st.db.file_request(&cu.actor(), &cu.scope, id, input.dwelling_id, &author, channel, category, &text).await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+/// An estate's requests: all of them for staff, a resident's own for a resident.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/requests", tag = "requests", params(("id" = i64, Path)),
+    responses((status = 200, description = "requests"), (status = 404)))]
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<ServiceRequest>>, ApiError> {
+    let only = (cu.role == Role::Resident).then_some(cu.user.id);
+    Ok(Json(st.db.requests_of(&cu.scope, id, only).await?))
+}
+
+/// The signed-in resident's requests with their status.
+#[utoipa::path(get, path = "/api/v1/residents/requests", tag = "requests", responses((status = 200, description = "requests")))]
+pub async fn mine(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<ServiceRequest>>, ApiError> {
+    Ok(Json(st.db.my_requests(cu.user.id).await?))
+}
+
+/// Moves a request on: in progress, or resolved with an answer (409 names why not).
+#[utoipa::path(post, path = "/api/v1/requests/{id}/handle", tag = "requests", params(("id" = i64, Path)),
+    request_body = HandleRequest, responses((status = 200, description = "the request"), (status = 409), (status = 422)))]
+pub async fn handle(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<HandleRequest>,
+) -> Result<Json<ServiceRequest>, ApiError> {
+    let to = Status::parse(&req.status)
+        .filter(|s| *s != Status::Submitted)
+        .ok_or_else(|| ApiError::field("status", &req.status, "must be in_progress or resolved"))?;
+    Ok(Json(st.db.handle_request(&cu.actor(), &cu.scope, id, to, &req.answer).await?))
+}
+
+/// The resident who filed a resolved request rates it (1 to 5).
+#[utoipa::path(post, path = "/api/v1/requests/{id}/rating", tag = "requests", params(("id" = i64, Path)),
+    request_body = Rating, responses((status = 200, description = "the request"), (status = 403), (status = 409)))]
+pub async fn rate(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<Rating>,
+) -> Result<Json<ServiceRequest>, ApiError> {
+    if st.db.request_author(id).await? != Some(cu.user.id) {
+        return Err(ApiError::Forbidden("only who filed a request rates it".into()));
+    }
+    Ok(Json(st.db.rate_request(&cu.actor(), &cu.scope, id, req.rating).await?))
+}
