@@ -274,6 +274,10 @@ pub async fn dwellings(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<DwellingQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // Neighbours' names are not residents' business (PIPL); their own homes are at /residents/me.
+    if cu.role == huanxin_domain::access::Role::Resident {
+        return Err(ApiError::Forbidden("residents see their own dwellings at /api/v1/residents/me".into()));
+    }
     let (mut rows, total) = st.db.list_dwellings(&cu.scope, id, q.building_id, q.page.unwrap_or(1), q.per_page.unwrap_or(50)).await?;
     for d in &mut rows {
         for o in &mut d.owners {

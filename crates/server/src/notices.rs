@@ -36,7 +36,16 @@ pub async fn list(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<Notice>>, ApiError> {
-    Ok(Json(st.db.notices_of(&cu.scope, id).await?))
+    let mut notices = st.db.notices_of(&cu.scope, id).await?;
+    // Residents read every objection and answer, but not who else objected.
+    if cu.role == Role::Resident {
+        for c in notices.iter_mut().flat_map(|n| n.comments.iter_mut()) {
+            if c.user_id != Some(cu.user.id) {
+                c.author = "居民".into();
+            }
+        }
+    }
+    Ok(Json(notices))
 }
 
 /// Posts a notice for a period in working days (official calendar); a scheme's round 2 only after round 1 has ended.

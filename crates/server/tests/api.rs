@@ -1619,6 +1619,7 @@ async fn residents_bind_codes_and_owners_vote(app: &TestApp) {
     let tenant = common::Client { base: app.base.clone(), http: reqwest::Client::new(), token: Some(b["token"].as_str().unwrap().into()) };
     let (s, mine) = owner.get("/api/v1/residents/me").await;
     assert_eq!((s, mine.as_array().unwrap().len()), (200, 1));
+    assert_eq!(owner.get(&format!("/api/v1/estates/{estate}/dwellings")).await.0, 403, "not the neighbours' names");
 
     // Rule sets: stricter than the law may be set, laxer may not.
     let rules = "/api/v1/decision-rules/350521000000";
@@ -1803,6 +1804,10 @@ async fn notices_in_two_rounds_with_objections_and_answers(app: &TestApp) {
         assert_eq!((s, a["answered_by"].as_str().unwrap()), (200, "county_staff"));
         assert_eq!(staff.post(&answer, json!({"answer": "again"})).await.0, 409);
         assert_eq!(app.client("contractor").await.post(&answer, json!({"answer": "x"})).await.0, 403);
+        let resident = bind_owner(app, &staff, estate, building, estate_with_dwellings(app).await.2[0]).await;
+        let (_, seen) = resident.get(&notices).await;
+        assert_eq!(seen[0]["comments"][0]["author"], "居民", "residents do not see who else objected");
+        assert!(seen[0]["comments"][0].get("user_id").is_none());
     }
     let (_, lc) = admin.get(&format!("/api/v1/estates/{estate}/lifecycle")).await;
     assert_eq!(lc["facts"]["notices_closed"], 0);

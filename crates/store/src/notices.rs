@@ -41,10 +41,13 @@ pub struct Comment {
     pub answer: Option<String>,
     pub answered_by: Option<String>,
     pub answered_at: Option<String>,
+    /// The resident account that filed it (not shown; used to show residents only their own names).
+    #[serde(skip)]
+    pub user_id: Option<i64>,
 }
 
 const NOTICE_COLS: &str = "id, estate_id, title, body, round, scheme_version, starts_on, ends_on, working_days, posted_by, created_at";
-const COMMENT_COLS: &str = "id, notice_id, kind, text, author, at, answer, answered_by, answered_at";
+const COMMENT_COLS: &str = "id, notice_id, kind, text, author, at, answer, answered_by, answered_at, user_id";
 
 fn date(s: &str) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
