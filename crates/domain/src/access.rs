@@ -58,11 +58,13 @@ pub enum Permission {
     /// Consult residents: post notices and answer objections, set up owners' decisions, enter paper
     /// ballots and print invitation codes.
     ConsultResidents,
+    /// Allocate funds, set contract sums, ask for and approve disbursements, correct the ledger.
+    ManageFunds,
 }
 
 impl Permission {
     /// Every permission, in the order the API lists them.
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ReadRegistry,
         Permission::WriteRegistry,
         Permission::ManageUsers,
@@ -76,6 +78,7 @@ impl Permission {
         Permission::FileDocuments,
         Permission::RecordConstruction,
         Permission::ConsultResidents,
+        Permission::ManageFunds,
     ];
 }
 
@@ -182,6 +185,8 @@ impl Role {
             Permission::ConsultResidents => {
                 matches!(self, Role::CommunityStaff | Role::StreetStaff | Role::CountyStaff | Role::CountyAdmin)
             }
+            // Budgets are held from the county up.
+            Permission::ManageFunds => self.is_government_desk() && !matches!(self, Role::StreetStaff | Role::CommunityStaff),
         }
     }
 }

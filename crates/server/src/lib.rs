@@ -12,6 +12,7 @@ pub mod decisions;
 pub mod demo;
 pub mod error;
 pub mod estates;
+pub mod funds;
 pub mod late;
 pub mod lifecycle;
 pub mod map;
@@ -251,6 +252,17 @@ pub fn router(st: AppState) -> Router {
             .route("/requests/{id}/rating", post(requests::rate)),
         Permission::ReadRegistry,
     );
+    let money = with_permission(
+        Router::new()
+            .route("/allocations", get(funds::list).post(funds::create))
+            .route("/projects/{id}/contract", axum::routing::put(funds::set_contract))
+            .route("/projects/{id}/funds", get(funds::project))
+            .route("/disbursements", post(funds::request))
+            .route("/disbursements/{id}/approve", post(funds::approve))
+            .route("/ledger/{seq}/reverse", post(funds::reverse))
+            .route("/ledger/verify", get(funds::verify)),
+        Permission::ManageFunds,
+    );
     let consult = with_permission(
         Router::new()
             .route("/estates/{id}/decisions", post(decisions::create))
@@ -350,6 +362,7 @@ pub fn router(st: AppState) -> Router {
         .merge(file)
         .merge(build)
         .merge(consult)
+        .merge(money)
         .merge(me)
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
     let api = Router::new()

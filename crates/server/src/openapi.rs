@@ -42,6 +42,8 @@ use utoipa::OpenApi;
         crate::public::page, crate::public::photo, crate::public::setting, crate::public::set_setting,
         crate::archive::checklist, crate::archive::set_line,
         crate::requests::file, crate::requests::list, crate::requests::mine, crate::requests::handle, crate::requests::rate,
+        crate::funds::list, crate::funds::create, crate::funds::set_contract, crate::funds::project, crate::funds::request,
+        crate::funds::approve, crate::funds::reverse, crate::funds::verify,
     ),
     components(schemas(crate::auth::LoginRequest, crate::auth::LoginResponse, crate::auth::Me, crate::estates::EstateView,
         crate::estates::EstatePage, crate::estates::ImportResult, crate::accounts::CreateUser, crate::accounts::NewPassword,

@@ -42,6 +42,7 @@ both_engines!(
     public_progress_page_where_the_region_publishes,
     a_county_adapts_the_archive_checklist,
     service_requests_filed_handled_and_rated,
+    funds_allocated_paid_within_limits_on_a_verified_ledger,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -2088,4 +2089,83 @@ async fn service_requests_filed_handled_and_rated(app: &TestApp) {
     let (_, mine) = resident.get("/api/v1/residents/requests").await;
     assert_eq!(mine[0]["status"], "resolved");
     assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);
+}
+
+async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    assert_eq!(app.client("contractor").await.get("/api/v1/allocations").await.0, 403);
+    let (s, r) = c
+        .post("/api/v1/allocations", json!({"region_code": "350521000000", "source": "x", "year": 2026, "purpose": "", "amount": "1.005"}))
+        .await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["source", "purpose", "amount"]));
+    let (s, r) = c
+        .post(
+            "/api/v1/allocations",
+            json!({"region_code": "350521000000", "source": "central", "year": 2026, "purpose": "中央补助", "amount": "-1"}),
+        )
+        .await;
+    assert_eq!((s, r["errors"][0]["reason"].as_str()), (422, Some("must not be negative")));
+    let (s, top) = c.post("/api/v1/allocations", json!({"region_code": "350521000000", "source": "central", "year": 2026, "purpose": "2026年中央补助资金", "amount": "1,000,000"})).await;
+    assert_eq!((s, top["left"].as_i64()), (201, Some(100_000_000)), "{top}");
+
+    let estate = app.attached_estate;
+    let (_, p) = c.post("/api/v1/projects", json!({"code": "F-1", "name": "北关改造", "estate_ids": [estate]})).await;
+    let pid = p["project"]["id"].as_i64().unwrap();
+    let child = json!({"parent_id": top["id"], "region_code": "350521000000", "year": 2026, "purpose": "北关基础类改造", "amount": "600000", "categories": ["basic"], "projects": [pid]});
+    let (s, alloc) = c.post("/api/v1/allocations", child.clone()).await;
+    assert_eq!(s, 201, "{alloc}");
+    assert_eq!(alloc["source"], "central", "a child keeps its parent's source");
+    let (s, r) = c
+        .post(
+            "/api/v1/allocations",
+            json!({"parent_id": top["id"], "region_code": "350521000000", "year": 2026, "purpose": "x", "amount": "400000.01"}),
+        )
+        .await;
+    assert_eq!((s, r["detail"].as_str()), (409, Some("more than what is left of the parent allocation (400000.00 yuan)")));
+
+    assert_eq!(c.put(&format!("/api/v1/projects/{pid}/contract"), json!({"amount": "0"})).await.0, 422);
+    let (s, _) = c.put(&format!("/api/v1/projects/{pid}/contract"), json!({"amount": "500000"})).await;
+    assert_eq!(s, 200);
+    let pay = |category: &str, amount: &str| json!({"allocation_id": alloc["id"], "project_id": pid, "category": category, "payee": "惠安建工", "amount": amount});
+    let (s, d1) = c.post("/api/v1/disbursements", pay("basic", "300000")).await;
+    assert_eq!((s, d1["status"].as_str()), (201, Some("requested")), "{d1}");
+    let (s, d1) = c.post(&format!("/api/v1/disbursements/{}/approve", d1["id"]), json!({})).await;
+    assert_eq!((s, d1["status"].as_str()), (200, Some("approved")), "{d1}");
+    assert_eq!(c.post(&format!("/api/v1/disbursements/{}/approve", d1["id"]), json!({})).await.0, 409, "paid once");
+    let (_, d) = c.post("/api/v1/disbursements", pay("upgrading", "1000")).await;
+    let (s, r) = c.post(&format!("/api/v1/disbursements/{}/approve", d["id"]), json!({})).await;
+    assert_eq!((s, r["detail"].as_str()), (409, Some(format!("this allocation may not pay for upgrading in project {pid}").as_str())));
+    let (_, d) = c.post("/api/v1/disbursements", pay("basic", "250000")).await;
+    let (s, r) = c.post(&format!("/api/v1/disbursements/{}/approve", d["id"]), json!({})).await;
+    assert_eq!((s, r["detail"].as_str()), (409, Some("the contract has 200000.00 yuan left to pay; 250000.00 yuan is more")));
+
+    // Two payments that together overspend the allocation's 300,000 left: exactly one wins.
+    c.put(&format!("/api/v1/projects/{pid}/contract"), json!({"amount": "2000000"})).await;
+    let (_, a) = c.post("/api/v1/disbursements", pay("basic", "200000")).await;
+    let (_, b) = c.post("/api/v1/disbursements", pay("basic", "200000")).await;
+    let c2 = app.client("county_staff").await;
+    let (pa, pb) = (format!("/api/v1/disbursements/{}/approve", a["id"]), format!("/api/v1/disbursements/{}/approve", b["id"]));
+    let (ra, rb) = tokio::join!(c.post(&pa, json!({})), c2.post(&pb, json!({})));
+    let mut codes = [ra.0, rb.0];
+    codes.sort();
+    assert_eq!(codes, [200, 409], "{ra:?} {rb:?}");
+    let (_, f) = c.get(&format!("/api/v1/projects/{pid}/funds")).await;
+    assert_eq!(f["paid_by_source"], json!([["central", 50_000_000]]), "{f}");
+    let (_, list) = c.get("/api/v1/allocations").await;
+    let left = list.as_array().unwrap().iter().find(|x| x["id"] == alloc["id"]).unwrap()["left"].as_i64().unwrap();
+    assert_eq!(left, 10_000_000, "600,000 − 500,000 paid");
+
+    // A correction is a reversing entry; the chain verifies, and a changed row is found.
+    let seq = d1["ledger_seq"].as_i64().unwrap();
+    let (s, r) = c.post(&format!("/api/v1/ledger/{seq}/reverse"), json!({"memo": "重复付款"})).await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(c.post(&format!("/api/v1/ledger/{seq}/reverse"), json!({"memo": "again"})).await.0, 409);
+    let (_, f) = c.get(&format!("/api/v1/projects/{pid}/funds")).await;
+    assert_eq!(f["paid_by_source"], json!([["central", 20_000_000]]));
+    let (_, v) = c.get("/api/v1/ledger/verify").await;
+    assert_eq!((v["intact"].as_bool(), v["entries"].as_i64()), (Some(true), Some(5)), "{v}");
+    app.db.execute("UPDATE ledger_entries SET amount = amount + 1 WHERE seq = 3", vec![]).await.unwrap();
+    let (_, v) = c.get("/api/v1/ledger/verify").await;
+    assert_eq!((v["intact"].as_bool(), v["broken_at"]["seq"].as_i64()), (Some(false), Some(3)), "{v}");
 }

@@ -15,6 +15,7 @@ mod db;
 pub mod decisions;
 pub mod error;
 pub mod estates;
+pub mod funds;
 pub mod imports;
 pub mod late;
 pub mod lifecycle;

@@ -24,7 +24,77 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (17, "regions whose estates have a public progress page", V17),
     (18, "regions' changes to the archive checklist", V18),
     (19, "residents' service requests", V19),
+    (20, "funds: allocations, contracts, disbursements and the hash-chained ledger", V20),
 ];
+
+/// Funds: allocations handed down from a source, project contracts, disbursements with their
+/// approval, and the ledger (double entry, append-only, hash-chained; its head row is the lock that
+/// orders every entry). Amounts in fen.
+const V20: &str = r#"
+CREATE TABLE allocations (
+    id {ID},
+    parent_id BIGINT REFERENCES allocations (id),
+    region_code TEXT NOT NULL REFERENCES regions (code),
+    source TEXT NOT NULL,
+    year BIGINT NOT NULL,
+    purpose TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    categories TEXT NOT NULL DEFAULT '',
+    projects TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX allocations_region ON allocations (region_code, id);
+
+CREATE TABLE project_contracts (
+    project_id BIGINT PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
+    amount BIGINT NOT NULL,
+    updated_by TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE disbursements (
+    id {ID},
+    allocation_id BIGINT NOT NULL REFERENCES allocations (id),
+    project_id BIGINT NOT NULL REFERENCES projects (id),
+    category TEXT NOT NULL,
+    payee TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    decided_by TEXT,
+    decided_at TEXT,
+    ledger_seq BIGINT
+);
+CREATE INDEX disbursements_project ON disbursements (project_id, id);
+
+CREATE TABLE ledger_head (
+    id BIGINT PRIMARY KEY,
+    entries BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO ledger_head (id, entries, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+CREATE TABLE ledger_entries (
+    seq BIGINT PRIMARY KEY,
+    debit TEXT NOT NULL,
+    credit TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    memo TEXT NOT NULL,
+    source TEXT NOT NULL,
+    project_id BIGINT,
+    reverses BIGINT,
+    entered_by TEXT NOT NULL,
+    at TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX ledger_debit ON ledger_entries (debit);
+CREATE INDEX ledger_credit ON ledger_entries (credit);
+CREATE INDEX ledger_project ON ledger_entries (project_id, source) WHERE project_id IS NOT NULL;
+"#;
 
 /// Service requests (民生接待 / 诉求) from residents or taken by staff, their handling and rating.
 const V19: &str = r#"

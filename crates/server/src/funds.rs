@@ -1,0 +1,178 @@
+//! HTTP routes of funds: allocations from a source or from a parent allocation, contract sums,
+//! disbursements asked for and approved, the ledger's corrections and its chain check, and what a
+//! project has been paid by source.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use huanxin_domain::funds::AllocationInput;
+use huanxin_domain::regions::RegionCode;
+use huanxin_domain::schemes::Category;
+use huanxin_domain::ValidationErrors;
+use huanxin_store::funds::{Allocation, Disbursement, FundsError, LedgerCheck};
+use serde::{Deserialize, Serialize};
+
+impl From<FundsError> for ApiError {
+    fn from(e: FundsError) -> Self {
+        match e {
+            FundsError::Refused(r) => ApiError::Conflict(r.to_string()),
+            FundsError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Which region's allocations.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RegionQuery {
+    pub region: Option<String>,
+}
+
+/// A contract sum in yuan.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ContractRequest {
+    pub amount: String,
+}
+
+/// A payment asked for.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct DisbursementRequest {
+    pub allocation_id: i64,
+    pub project_id: i64,
+    /// basic, improvement or upgrading: what it pays for.
+    pub category: String,
+    pub payee: String,
+    /// Yuan, at most two decimals.
+    pub amount: String,
+}
+
+/// A correction's reason.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ReverseRequest {
+    pub memo: String,
+}
+
+/// What a project has been paid.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProjectFunds {
+    pub contract_fen: Option<i64>,
+    /// (source, fen paid) — reversals included.
+    pub paid_by_source: Vec<(String, i64)>,
+}
+
+/// Allocations given to a region and below, with what is left of each.
+#[utoipa::path(get, path = "/api/v1/allocations", tag = "funds", params(RegionQuery), responses((status = 200, description = "allocations")))]
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<RegionQuery>,
+) -> Result<Json<Vec<Allocation>>, ApiError> {
+    let region = q.region.unwrap_or_else(|| cu.user.region_code.clone());
+    let rc = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
+    Ok(Json(st.db.allocations(&cu.scope, &rc).await?))
+}
+
+/// Records an allocation (from a source, or cut from a parent that covers it); its ledger entry is written with it.
+#[utoipa::path(post, path = "/api/v1/allocations", tag = "funds", request_body = Object,
+    responses((status = 201, description = "the allocation"), (status = 409), (status = 422)))]
+pub async fn create(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiJson(input): ApiJson<AllocationInput>,
+) -> Result<(StatusCode, Json<Allocation>), ApiError> {
+    let region = RegionCode::parse(&input.region_code).map_err(|e| ApiError::field("region_code", &input.region_code, e));
+    let valid = input.validate();
+    let (region, valid) = match (region, valid) {
+        (Ok(r), Ok(v)) => (r, v),
+        (Err(e), Ok(_)) => return Err(e),
+        (_, Err(e)) => return Err(e.into()),
+    };
+    let a = st.db.create_allocation(&cu.actor(), &cu.scope, &region, input.year, &input.purpose, input.parent_id, &valid).await?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
+/// Sets a project's contract sum (the most its disbursements may add up to).
+#[utoipa::path(put, path = "/api/v1/projects/{id}/contract", tag = "funds", params(("id" = i64, Path)), request_body = ContractRequest,
+    responses((status = 200, body = ProjectFunds), (status = 422)))]
+pub async fn set_contract(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<ContractRequest>,
+) -> Result<Json<ProjectFunds>, ApiError> {
+    let mut e = ValidationErrors::default();
+    let amount = huanxin_domain::funds::amount_field("amount", &req.amount, &mut e).ok_or(ApiError::Invalid(e))?;
+    st.db.set_contract(&cu.actor(), &cu.scope, id, amount).await?;
+    project(State(st), Extension(cu), ApiPath(id)).await
+}
+
+/// What a project has been paid by source, and its contract sum.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/funds", tag = "funds", params(("id" = i64, Path)), responses((status = 200, body = ProjectFunds)))]
+pub async fn project(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<ProjectFunds>, ApiError> {
+    let (contract_fen, paid_by_source) = st.db.project_funds(&cu.scope, id).await?;
+    Ok(Json(ProjectFunds { contract_fen, paid_by_source }))
+}
+
+/// Asks for a payment from an allocation to a project's payee; it waits for approval.
+#[utoipa::path(post, path = "/api/v1/disbursements", tag = "funds", request_body = DisbursementRequest,
+    responses((status = 201, description = "the disbursement"), (status = 422)))]
+pub async fn request(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiJson(req): ApiJson<DisbursementRequest>,
+) -> Result<(StatusCode, Json<Disbursement>), ApiError> {
+    let mut e = ValidationErrors::default();
+    let category = Category::parse(&req.category);
+    if category.is_none() {
+        e.push("category", &req.category, "must be basic, improvement or upgrading");
+    }
+    if req.payee.trim().is_empty() || req.payee.chars().count() > 200 {
+        e.push("payee", &req.payee, "must have 1 to 200 characters");
+    }
+    let amount = huanxin_domain::funds::amount_field("amount", &req.amount, &mut e);
+    let (Some(category), Some(amount), true) = (category, amount, e.is_empty()) else {
+        return Err(ApiError::Invalid(e));
+    };
+    let d = st.db.request_disbursement(&cu.actor(), &cu.scope, req.allocation_id, req.project_id, category, &req.payee, amount).await?;
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+/// Approves a disbursement: refused (409, naming why) when it would overspend the allocation, pay
+/// what the allocation may not pay for, exceed the contract, or pay a closed project.
+#[utoipa::path(post, path = "/api/v1/disbursements/{id}/approve", tag = "funds", params(("id" = i64, Path)),
+    responses((status = 200, description = "the disbursement, paid"), (status = 409)))]
+pub async fn approve(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Disbursement>, ApiError> {
+    Ok(Json(st.db.approve_disbursement(&cu.actor(), &cu.scope, id).await?))
+}
+
+/// Corrects a ledger entry with its reversing entry.
+#[utoipa::path(post, path = "/api/v1/ledger/{seq}/reverse", tag = "funds", params(("seq" = i64, Path)), request_body = ReverseRequest,
+    responses((status = 201, description = "the reversing entry's number"), (status = 409)))]
+pub async fn reverse(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(seq): ApiPath<i64>,
+    ApiJson(req): ApiJson<ReverseRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    if req.memo.trim().is_empty() {
+        return Err(ApiError::field("memo", "", "say why the entry is corrected"));
+    }
+    let new_seq = st.db.reverse_entry(&cu.actor(), seq, req.memo.trim()).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"seq": new_seq}))))
+}
+
+/// Walks the whole ledger and says whether its chain is intact.
+#[utoipa::path(get, path = "/api/v1/ledger/verify", tag = "funds", responses((status = 200, description = "the check")))]
+pub async fn verify(State(st): State<AppState>) -> Result<Json<LedgerCheck>, ApiError> {
+    Ok(Json(st.db.verify_ledger().await?))
+}

@@ -1,0 +1,542 @@
+//! Funds: allocations handed down from a source, project contracts, disbursements approved against
+//! allocation, earmark and contract, and the ledger — double entry, append-only, hash-chained, every
+//! balance derived from it. Every entry is written under the ledger head's row lock, so two payments
+//! that together would overspend are decided one after the other: exactly one wins. The rules are
+//! `huanxin_domain::funds`.
+
+use crate::audit::{Actor, Change};
+use crate::db::{Db, Engine, Tx};
+use crate::error::StoreError;
+use huanxin_domain::access::Scope;
+use huanxin_domain::chain;
+use huanxin_domain::funds::{self as rules, Account, Earmark, Fen, PaymentContext, Refusal, Source, ValidAllocation};
+use huanxin_domain::regions::RegionCode;
+use huanxin_domain::schemes::Category;
+use serde::Serialize;
+
+/// An allocation with what is left of it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Allocation {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub region_code: String,
+    pub source: String,
+    pub year: i64,
+    pub purpose: String,
+    pub amount: i64,
+    pub categories: String,
+    pub projects: String,
+    pub created_by: String,
+    pub created_at: String,
+    /// Fen not yet allocated further or paid (derived from the ledger).
+    #[sqlx(skip)]
+    pub left: i64,
+}
+
+const ALLOCATION_COLS: &str = "id, parent_id, region_code, source, year, purpose, amount, categories, projects, created_by, created_at";
+
+/// A disbursement and where it stands.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Disbursement {
+    pub id: i64,
+    pub allocation_id: i64,
+    pub project_id: i64,
+    pub category: String,
+    pub payee: String,
+    pub amount: i64,
+    pub status: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub ledger_seq: Option<i64>,
+}
+
+const DISBURSEMENT_COLS: &str =
+    "id, allocation_id, project_id, category, payee, amount, status, reason, requested_by, requested_at, decided_by, decided_at, ledger_seq";
+
+/// The outcome of walking the whole ledger.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerCheck {
+    pub entries: i64,
+    pub intact: bool,
+    pub broken_at: Option<chain::Break>,
+    pub head_hash: String,
+}
+
+/// Why money did not move.
+#[derive(Debug, thiserror::Error)]
+pub enum FundsError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredEntry {
+    seq: i64,
+    debit: String,
+    credit: String,
+    amount: i64,
+    memo: String,
+    at: String,
+    prev_hash: String,
+    hash: String,
+}
+
+fn earmark_of(a: &Allocation) -> Earmark {
+    Earmark {
+        categories: a.categories.split(',').filter_map(Category::parse).collect(),
+        projects: a.projects.split(',').filter_map(|p| p.trim().parse().ok()).collect(),
+    }
+}
+
+impl Tx {
+    /// The balance of one account, derived from the ledger.
+    async fn balance(&mut self, account: &str) -> Result<i64, StoreError> {
+        let debit = self
+            .scalar("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries WHERE debit = $1", crate::args![account])
+            .await?;
+        let credit = self
+            .scalar("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries WHERE credit = $1", crate::args![account])
+            .await?;
+        Ok(debit - credit)
+    }
+
+    /// Takes the ledger's lock (the head row) for the rest of the transaction; returns (entries, hash).
+    async fn lock_ledger(&mut self) -> Result<(i64, String), StoreError> {
+        let sql = match self.engine() {
+            Engine::Postgres => "SELECT entries, hash FROM ledger_head WHERE id = 1 FOR UPDATE",
+            Engine::Sqlite => "SELECT entries, hash FROM ledger_head WHERE id = 1",
+        };
+        self.fetch_one(sql, vec![]).await
+    }
+
+    /// Appends one entry after the head (the lock must be held); returns its number.
+    #[allow(clippy::too_many_arguments)]
+    async fn append_entry(
+        &mut self,
+        head: &(i64, String),
+        actor: &Actor,
+        debit: &Account,
+        credit: &Account,
+        amount: Fen,
+        memo: &str,
+        source: Source,
+        project_id: Option<i64>,
+        reverses: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let seq = head.0 + 1;
+        let at = crate::now();
+        let (d, c) = (debit.code(), credit.code());
+        let hash = chain::link(&head.1, &rules::entry_text(seq, &d, &c, amount.0, memo, &at));
+        self.execute(
+            "INSERT INTO ledger_entries (seq, debit, credit, amount, memo, source, project_id, reverses, entered_by, at, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            crate::args![
+                seq,
+                d.as_str(),
+                c.as_str(),
+                amount.0,
+                memo,
+                source.as_str(),
+                project_id,
+                reverses,
+                actor.username.as_str(),
+                at.as_str(),
+                head.1.as_str(),
+                hash.as_str()
+            ],
+        )
+        .await?;
+        self.execute("UPDATE ledger_head SET entries = $1, hash = $2 WHERE id = 1", crate::args![seq, hash.as_str()]).await?;
+        Ok(seq)
+    }
+}
+
+fn in_scope(scope: &Scope, region: &str) -> bool {
+    match (scope, RegionCode::parse(region)) {
+        (Scope::Region(r), Ok(code)) => r.contains(&code),
+        _ => false,
+    }
+}
+
+impl Db {
+    /// An allocation in scope, with what is left of it.
+    pub async fn allocation(&self, scope: &Scope, id: i64) -> Result<Allocation, StoreError> {
+        let mut a: Allocation =
+            self.fetch_one(&format!("SELECT {ALLOCATION_COLS} FROM allocations WHERE id = $1"), crate::args![id]).await?;
+        if !in_scope(scope, &a.region_code) {
+            return Err(StoreError::NotFound);
+        }
+        let mut tx = self.begin_snapshot().await?;
+        a.left = tx.balance(&Account::Allocation { id }.code()).await?;
+        Ok(a)
+    }
+
+    /// Allocations given to a region or below it, newest first, with what is left of each.
+    pub async fn allocations(&self, scope: &Scope, region: &RegionCode) -> Result<Vec<Allocation>, StoreError> {
+        if !in_scope(scope, region.as_str()) {
+            return Err(StoreError::NotFound);
+        }
+        let (lo, hi) = region.subtree_range();
+        let mut rows: Vec<Allocation> = self
+            .fetch_all(
+                &format!(
+                    "SELECT {ALLOCATION_COLS} FROM allocations WHERE region_code >= $1 AND region_code < $2 ORDER BY id DESC LIMIT 500"
+                ),
+                crate::args![lo, hi],
+            )
+            .await?;
+        let mut tx = self.begin_snapshot().await?;
+        for a in &mut rows {
+            a.left = tx.balance(&Account::Allocation { id: a.id }.code()).await?;
+        }
+        Ok(rows)
+    }
+
+    /// Records an allocation: from its source, or cut from a parent allocation (which must cover it,
+    /// and whose region must hold the child's). Its ledger entry is written in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_allocation(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        region: &RegionCode,
+        year: i64,
+        purpose: &str,
+        parent_id: Option<i64>,
+        a: &ValidAllocation,
+    ) -> Result<Allocation, FundsError> {
+        if !in_scope(scope, region.as_str()) {
+            return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one(
+                "region_code",
+                region.as_str(),
+                "is outside the region you work in",
+            ))
+            .into());
+        }
+        let parent = match parent_id {
+            Some(p) => Some(self.allocation(scope, p).await?),
+            None => None,
+        };
+        if let Some(p) = &parent {
+            let parent_region = RegionCode::parse(&p.region_code).map_err(|e| StoreError::Config(e.to_string()))?;
+            if !parent_region.contains(region) {
+                return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one(
+                    "region_code",
+                    region.as_str(),
+                    "is not within the parent allocation's region",
+                ))
+                .into());
+            }
+        }
+        let source = match (&parent, a.source) {
+            (Some(p), _) => {
+                Source::parse(&p.source).ok_or_else(|| StoreError::Config(format!("allocation {} has an unknown source", p.id)))?
+            }
+            (None, Some(s)) => s,
+            (None, None) => return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one("source", "", "is required")).into()),
+        };
+        let categories: Vec<&str> = a.earmark.categories.iter().map(|c| c.as_str()).collect();
+        let projects: Vec<String> = a.earmark.projects.iter().map(|p| p.to_string()).collect();
+        let mut tx = self.begin().await?;
+        let head = tx.lock_ledger().await?;
+        if let Some(p) = &parent {
+            let left = tx.balance(&Account::Allocation { id: p.id }.code()).await?;
+            rules::check_sub_allocation(Fen(left), a.amount)?;
+        }
+        let created: Allocation = tx
+            .fetch_one(
+                &format!(
+                    "INSERT INTO allocations (parent_id, region_code, source, year, purpose, amount, categories, projects, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {ALLOCATION_COLS}"
+                ),
+                crate::args![
+                    parent_id,
+                    region.as_str(),
+                    source.as_str(),
+                    year,
+                    purpose.trim(),
+                    a.amount.0,
+                    categories.join(","),
+                    projects.join(","),
+                    actor.username.as_str(),
+                    crate::now()
+                ],
+            )
+            .await?;
+        let credit = match &parent {
+            Some(p) => Account::Allocation { id: p.id },
+            None => Account::Source { source },
+        };
+        tx.append_entry(&head, actor, &Account::Allocation { id: created.id }, &credit, a.amount, purpose.trim(), source, None, None)
+            .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "allocate",
+                entity: "allocation",
+                entity_id: created.id.to_string(),
+                region_code: region.as_str().to_string(),
+                before: None,
+                after: Some(serde_json::json!({"amount": a.amount.0, "source": source.as_str(), "parent_id": parent_id})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(self.allocation(scope, created.id).await?)
+    }
+
+    /// Sets the contract sum of a project (the most its disbursements may add up to).
+    pub async fn set_contract(&self, actor: &Actor, scope: &Scope, project_id: i64, amount: Fen) -> Result<(), StoreError> {
+        let (project, _, _) = self.get_project(scope, project_id).await?;
+        let mut tx = self.begin().await?;
+        tx.execute("DELETE FROM project_contracts WHERE project_id = $1", crate::args![project_id]).await?;
+        tx.execute(
+            "INSERT INTO project_contracts (project_id, amount, updated_by, updated_at) VALUES ($1, $2, $3, $4)",
+            crate::args![project_id, amount.0, actor.username.as_str(), crate::now()],
+        )
+        .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "set_contract",
+                entity: "project",
+                entity_id: project_id.to_string(),
+                region_code: project.region_code.clone(),
+                before: None,
+                after: Some(serde_json::json!({"amount": amount.0})),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Asks for a payment from an allocation to a project's payee (approved separately).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn request_disbursement(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        allocation_id: i64,
+        project_id: i64,
+        category: Category,
+        payee: &str,
+        amount: Fen,
+    ) -> Result<Disbursement, StoreError> {
+        let allocation = self.allocation(scope, allocation_id).await?;
+        let (project, _, _) = self.get_project(scope, project_id).await?;
+        let mut tx = self.begin().await?;
+        let d: Disbursement = tx
+            .fetch_one(
+                &format!(
+                    "INSERT INTO disbursements (allocation_id, project_id, category, payee, amount, status, requested_by, requested_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7) RETURNING {DISBURSEMENT_COLS}"
+                ),
+                crate::args![allocation.id, project_id, category.as_str(), payee.trim(), amount.0, actor.username.as_str(), crate::now()],
+            )
+            .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "request",
+                entity: "disbursement",
+                entity_id: d.id.to_string(),
+                region_code: project.region_code,
+                before: None,
+                after: Some(serde_json::json!({"amount": amount.0, "allocation_id": allocation_id})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(d)
+    }
+
+    /// A disbursement, if its project is in scope.
+    pub async fn disbursement(&self, scope: &Scope, id: i64) -> Result<Disbursement, StoreError> {
+        let d: Disbursement =
+            self.fetch_one(&format!("SELECT {DISBURSEMENT_COLS} FROM disbursements WHERE id = $1"), crate::args![id]).await?;
+        self.get_project(scope, d.project_id).await?;
+        Ok(d)
+    }
+
+    /// Approves a disbursement: under the ledger's lock, checks what is left of the allocation, its
+    /// earmark, what is left of the contract and that the project is open, then pays it.
+    pub async fn approve_disbursement(&self, actor: &Actor, scope: &Scope, id: i64) -> Result<Disbursement, FundsError> {
+        let d = self.disbursement(scope, id).await?;
+        if d.status != "requested" {
+            return Err(StoreError::Conflict(format!("the disbursement is already {}", d.status)).into());
+        }
+        let allocation = self.allocation(scope, d.allocation_id).await?;
+        let (project, _, _) = self.get_project(scope, d.project_id).await?;
+        let category =
+            Category::parse(&d.category).ok_or_else(|| StoreError::Config(format!("disbursement {id} has an unknown category")))?;
+        let source = Source::parse(&allocation.source)
+            .ok_or_else(|| StoreError::Config(format!("allocation {} has an unknown source", allocation.id)))?;
+        let mut tx = self.begin().await?;
+        let head = tx.lock_ledger().await?;
+        let left = tx.balance(&Account::Allocation { id: allocation.id }.code()).await?;
+        let paid = tx.balance(&Account::Paid { project_id: d.project_id }.code()).await?;
+        let contract: Option<(i64,)> =
+            tx.fetch_optional("SELECT amount FROM project_contracts WHERE project_id = $1", crate::args![d.project_id]).await?;
+        let ctx = PaymentContext {
+            allocation_left: Fen(left),
+            earmark: earmark_of(&allocation),
+            // Without a contract recorded there is nothing to pay against.
+            contract_left: Fen(contract.map(|(c,)| c).unwrap_or(0) - paid),
+            project_open: project.status == "active",
+        };
+        rules::check_payment(&ctx, d.project_id, category, Fen(d.amount))?;
+        let memo = format!("付款：{}（{}）", d.payee, project.name);
+        let seq = tx
+            .append_entry(
+                &head,
+                actor,
+                &Account::Paid { project_id: d.project_id },
+                &Account::Allocation { id: allocation.id },
+                Fen(d.amount),
+                &memo,
+                source,
+                Some(d.project_id),
+                None,
+            )
+            .await?;
+        let changed = tx
+            .execute(
+                "UPDATE disbursements SET status = 'approved', decided_by = $1, decided_at = $2, ledger_seq = $3 WHERE id = $4 AND status = 'requested'",
+                crate::args![actor.username.as_str(), crate::now(), seq, id],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::Conflict("the disbursement changed meanwhile; reload and try again".into()).into());
+        }
+        tx.audit(
+            actor,
+            Change {
+                action: "approve",
+                entity: "disbursement",
+                entity_id: id.to_string(),
+                region_code: project.region_code.clone(),
+                before: Some(serde_json::json!({"status": "requested"})),
+                after: Some(serde_json::json!({"status": "approved", "ledger_seq": seq})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(self.disbursement(scope, id).await?)
+    }
+
+    /// Corrects an entry with its reversing entry (entries are never edited); an entry is reversed once.
+    pub async fn reverse_entry(&self, actor: &Actor, seq: i64, memo: &str) -> Result<i64, StoreError> {
+        let mut tx = self.begin().await?;
+        let head = tx.lock_ledger().await?;
+        let row: Option<(String, String, i64, String, Option<i64>)> = tx
+            .fetch_optional("SELECT debit, credit, amount, source, project_id FROM ledger_entries WHERE seq = $1", crate::args![seq])
+            .await?;
+        let Some((debit, credit, amount, source, project_id)) = row else { return Err(StoreError::NotFound) };
+        if tx.scalar("SELECT COUNT(*) FROM ledger_entries WHERE reverses = $1", crate::args![seq]).await? > 0 {
+            return Err(StoreError::Conflict(format!("entry {seq} has already been reversed")));
+        }
+        let parse = |code: &str| -> Result<Account, StoreError> {
+            let (kind, v) = code.split_once(':').ok_or_else(|| StoreError::Config(format!("account {code}")))?;
+            let id = || v.parse::<i64>().map_err(|_| StoreError::Config(format!("account {code}")));
+            Ok(match kind {
+                "source" => Account::Source { source: Source::parse(v).ok_or_else(|| StoreError::Config(format!("account {code}")))? },
+                "allocation" => Account::Allocation { id: id()? },
+                "paid" => Account::Paid { project_id: id()? },
+                _ => Account::Upkeep { estate_id: id()? },
+            })
+        };
+        let source = Source::parse(&source).ok_or_else(|| StoreError::Config(format!("entry {seq} source")))?;
+        let new_seq = tx
+            .append_entry(
+                &head,
+                actor,
+                &parse(&credit)?,
+                &parse(&debit)?,
+                Fen(amount),
+                &format!("冲正第 {seq} 笔：{memo}"),
+                source,
+                project_id,
+                Some(seq),
+            )
+            .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "reverse",
+                entity: "ledger_entry",
+                entity_id: seq.to_string(),
+                region_code: String::new(),
+                before: None,
+                after: Some(serde_json::json!({"reversed_by": new_seq})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(new_seq)
+    }
+
+    /// What a project has been paid, by source (fen), and its contract sum.
+    pub async fn project_funds(&self, scope: &Scope, project_id: i64) -> Result<(Option<i64>, Vec<(String, i64)>), StoreError> {
+        self.get_project(scope, project_id).await?;
+        let contract: Option<(i64,)> =
+            self.fetch_optional("SELECT amount FROM project_contracts WHERE project_id = $1", crate::args![project_id]).await?;
+        let paid = Account::Paid { project_id }.code();
+        let by_source: Vec<(String, i64)> = self
+            .fetch_all(
+                "SELECT source, CAST(COALESCE(SUM(CASE WHEN debit = $2 THEN amount ELSE -amount END), 0) AS BIGINT) FROM ledger_entries \
+                 WHERE project_id = $1 GROUP BY source ORDER BY source",
+                crate::args![project_id, paid.as_str()],
+            )
+            .await?;
+        Ok((contract.map(|(c,)| c), by_source))
+    }
+
+    /// Walks the whole ledger in order, a batch at a time, and compares its end with the head.
+    pub async fn verify_ledger(&self) -> Result<LedgerCheck, StoreError> {
+        let (count, head): (i64, String) = self.fetch_one("SELECT entries, hash FROM ledger_head WHERE id = 1", vec![]).await?;
+        let mut prev = chain::GENESIS.to_string();
+        let mut expected = 1i64;
+        let mut broken = None;
+        'walk: loop {
+            let rows: Vec<StoredEntry> = self
+                .fetch_all(
+                    "SELECT seq, debit, credit, amount, memo, at, prev_hash, hash FROM ledger_entries WHERE seq >= $1 ORDER BY seq LIMIT 20000",
+                    crate::args![expected],
+                )
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in rows {
+                let reason = if r.seq != expected {
+                    Some(format!("entry {expected} is missing (found {})", r.seq))
+                } else if r.prev_hash != prev {
+                    Some("does not link to the entry before it".to_string())
+                } else if chain::link(&prev, &rules::entry_text(r.seq, &r.debit, &r.credit, r.amount, &r.memo, &r.at)) != r.hash {
+                    Some("its contents do not match its hash (changed after it was written)".to_string())
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    broken = Some(chain::Break { seq: expected, reason });
+                    break 'walk;
+                }
+                prev = r.hash;
+                expected += 1;
+            }
+        }
+        let walked = expected - 1;
+        if broken.is_none() && (walked != count || prev != head) {
+            broken = Some(chain::Break {
+                seq: walked.min(count) + 1,
+                reason: format!("the head records {count} entries, the ledger holds {walked}"),
+            });
+        }
+        Ok(LedgerCheck { entries: walked, intact: broken.is_none(), broken_at: broken, head_hash: head })
+    }
+}
