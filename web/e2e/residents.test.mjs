@@ -61,7 +61,8 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   await phone.click('[data-test=bind-submit]')
   await phone.waitForSelector(`[data-test=estate-${id}]`)
   assert.match(await phone.textContent(`[data-test=estate-${id}]`), /业主/)
-  assert.match(await phone.textContent('[data-test=stage]'), /已普查|已体检|已排序|列入计划|方案编制|公示|已表决/)
+  // The stage arrives after the dwellings: wait for it rather than read the cell too early.
+  await phone.waitForFunction(() => /已普查|已体检|已排序|列入计划|方案编制|公示|已表决|已审批|施工中|已竣工|已验收|已回头看|长效管理/.test(document.querySelector('[data-test=stage]')?.textContent || ''))
 
   // The needs survey on the phone.
   await phone.click('[data-test=tab-surveys]')
@@ -149,7 +150,7 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   const pub = await visitor.newPage()
   await pub.goto(`${BASE}${href}`)
   await pub.waitForSelector('[data-test=public-page]')
-  assert.match(await pub.textContent('[data-test=public-stage]'), /当前阶段/)
+  assert.match(await pub.textContent('[data-test=public-stage]'), /当前阶段\s*(已普查|已体检|已排序|列入计划|方案编制|第一轮公示|第二轮公示|已表决)/)
   await pub.screenshot({ path: `${SHOTS}/public-page.png` })
   await visitor.close()
   await phoneContext.close()

@@ -17,6 +17,7 @@ const routes = [
       { path: 'projects', component: () => import('./views/projects/ProjectsView.vue') },
       { path: 'menu', component: () => import('./views/schemes/MenuView.vue') },
       { path: 'checklist', component: () => import('./views/lifecycle/ChecklistView.vue') },
+      { path: 'funds', component: () => import('./views/funds/FundsView.vue') },
       { path: 'users', component: () => import('./views/users/UserList.vue') },
       { path: 'audit', component: () => import('./views/audit/AuditLog.vue') },
     ],

@@ -55,6 +55,8 @@ enum Command {
     /// Walk the ballot chain of one decision (or of every decision) and say whether it is intact;
     /// exits with 1 when a chain is broken.
     VerifyBallots { decision: Option<i64> },
+    /// Walk the whole funds ledger's hash chain; exits with 1 when it is broken.
+    VerifyLedger,
     /// Restore a backup (stop the server first when using SQLite).
     Restore { file: PathBuf },
     /// Manage user accounts.
@@ -238,6 +240,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Err(format!("{broken} ballot chains are broken"))
             } else {
                 Ok(())
+            }
+        }
+        Command::VerifyLedger => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            let started = std::time::Instant::now();
+            let v = db.verify_ledger().await.map_err(e)?;
+            let secs = started.elapsed().as_secs_f64();
+            let rate = if secs > 0.0 { v.entries as f64 / secs } else { 0.0 };
+            match &v.broken_at {
+                None => {
+                    println!("ledger intact: {} entries, head {} ({secs:.2} s, {rate:.0} entries/s)", v.entries, v.head_hash);
+                    Ok(())
+                }
+                Some(b) => Err(format!("ledger BROKEN at entry {}: {}", b.seq, b.reason)),
             }
         }
         Command::Restore { file } => {

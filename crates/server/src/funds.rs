@@ -143,6 +143,12 @@ pub async fn request(
     Ok((StatusCode::CREATED, Json(d)))
 }
 
+/// The newest disbursements of projects in the caller's region.
+#[utoipa::path(get, path = "/api/v1/disbursements", tag = "funds", responses((status = 200, description = "disbursements")))]
+pub async fn disbursements(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<Disbursement>>, ApiError> {
+    Ok(Json(st.db.disbursements(&cu.scope).await?))
+}
+
 /// Approves a disbursement: refused (409, naming why) when it would overspend the allocation, pay
 /// what the allocation may not pay for, exceed the contract, or pay a closed project.
 #[utoipa::path(post, path = "/api/v1/disbursements/{id}/approve", tag = "funds", params(("id" = i64, Path)),

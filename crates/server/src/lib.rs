@@ -257,7 +257,7 @@ pub fn router(st: AppState) -> Router {
             .route("/allocations", get(funds::list).post(funds::create))
             .route("/projects/{id}/contract", axum::routing::put(funds::set_contract))
             .route("/projects/{id}/funds", get(funds::project))
-            .route("/disbursements", post(funds::request))
+            .route("/disbursements", get(funds::disbursements).post(funds::request))
             .route("/disbursements/{id}/approve", post(funds::approve))
             .route("/ledger/{seq}/reverse", post(funds::reverse))
             .route("/ledger/verify", get(funds::verify)),

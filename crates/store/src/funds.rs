@@ -355,6 +355,24 @@ impl Db {
         Ok(d)
     }
 
+    /// The newest disbursements of projects in scope (at most 200).
+    pub async fn disbursements(&self, scope: &Scope) -> Result<Vec<Disbursement>, StoreError> {
+        let cols: Vec<String> = DISBURSEMENT_COLS.split(", ").map(|c| format!("d.{c}")).collect();
+        let (lo, hi) = match scope {
+            Scope::Region(r) => r.subtree_range(),
+            Scope::Attached { .. } => return Ok(vec![]),
+        };
+        self.fetch_all(
+            &format!(
+                "SELECT {} FROM disbursements d JOIN projects p ON p.id = d.project_id WHERE p.region_code >= $1 AND p.region_code < $2 \
+                 ORDER BY d.id DESC LIMIT 200",
+                cols.join(", ")
+            ),
+            crate::args![lo, hi],
+        )
+        .await
+    }
+
     /// A disbursement, if its project is in scope.
     pub async fn disbursement(&self, scope: &Scope, id: i64) -> Result<Disbursement, StoreError> {
         let d: Disbursement =

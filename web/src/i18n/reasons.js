@@ -176,6 +176,14 @@ const RULES = [
   [/^only a resolved request can be rated$/, () => '办结后才能评价'],
   [/^must be repair, complaint, suggestion or question$/, () => '请选择类别'],
   [/^name who made the request$/, () => '请填写反映人'],
+  [/^only (\S+) yuan of the allocation is left; (\S+) yuan would overspend it$/, (m) => `资金结余仅 ${m[1]} 元，拨付 ${m[2]} 元将超支`],
+  [/^more than what is left of the parent allocation \((\S+) yuan\)$/, (m) => `超过上级资金结余（${m[1]} 元）`],
+  [/^this allocation may not pay for (\S+) in project (\d+)$/, () => '该资金专款专用，不能支付此类别或此项目'],
+  [/^the contract has (\S+) yuan left to pay; (\S+) yuan is more$/, (m) => `合同尚余 ${m[1]} 元可付，${m[2]} 元超出合同`],
+  [/^the project is closed$/, () => '项目已关闭'],
+  [/^has a fraction of a fen.*$/, () => '金额不能小于 1 分（最多两位小数）'],
+  [/^is not an amount in yuan$/, () => '不是金额（元）'],
+  [/^the disbursement is already (\w+)$/, () => '该笔拨付已处理'],
   [/^the ballot chain is broken at ballot (\d+).*$/, (m) => `选票链在第 ${m[1]} 张处断开，不能计票`],
 ]
 
