@@ -130,6 +130,22 @@ test('one estate from assessment to review and upkeep', { skip: !DB && 'needs HU
     await page.click(`[data-test=decision-close-${decision.id}]`)
     await page.waitForSelector(`[data-test=decision-${decision.id}] [data-test=decision-result]`)
     assert.match(await page.textContent(`[data-test=decision-${decision.id}] [data-test=decision-result]`), /通过/)
+    // An owner sees the result on the phone.
+    const dwelling = (await admin('GET', `/api/v1/estates/${id}/dwellings?per_page=50`)).items.find((d) => d.owners.length)
+    const owner = (await admin('POST', `/api/v1/estates/${id}/dwellings/${dwelling.id}/reveal`)).owners[0]
+    const invitation = (await admin('POST', `/api/v1/estates/${id}/invitations`, { building_id: dwelling.building_id })).invitations.find((i) => i.dwelling_id === dwelling.id)
+    const phoneContext = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'zh-CN' })
+    const phone = await phoneContext.newPage()
+    await phone.goto(`${BASE}/m/#/bind?code=${invitation.code}`)
+    await phone.fill('[data-test=bind-name] input', owner.name)
+    await phone.fill('[data-test=bind-phone] input', owner.phone)
+    await phone.click('[data-test=bind-submit]')
+    await phone.waitForSelector(`[data-test=estate-${id}]`)
+    await phone.goto(`${BASE}/m/#/votes/${decision.id}`)
+    await phone.waitForSelector('[data-test=m-result]')
+    assert.match(await phone.textContent('[data-test=m-result]'), /已通过/)
+    await phone.screenshot({ path: `${SHOTS}/phone-result.png` })
+    await phoneContext.close()
     await admin('POST', `/api/v1/estates/${id}/scheme/versions`, { stage: 'final' })
     await advance(page, id, 'decided', '第二轮公示 → 已表决', '业主表决通过')
   }

@@ -22,7 +22,40 @@ pub async fn show(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Archive>, ApiError> {
+    refuse_residents(&cu)?;
     Ok(Json(st.db.archive(&cu.scope, id).await?))
+}
+
+/// The archive holds contracts, proxies' scans and signatures: residents see the progress photos
+/// only (`/estates/{id}/photos`).
+fn refuse_residents(cu: &CurrentUser) -> Result<(), ApiError> {
+    if cu.role == huanxin_domain::access::Role::Resident {
+        return Err(ApiError::Forbidden("residents see the estate's progress photos, not its archive".into()));
+    }
+    Ok(())
+}
+
+/// Kinds of photo that show an estate's progress to its residents and the public.
+pub const PROGRESS_PHOTOS: [&str; 3] = ["photos_before", "photos_during", "photos_after"];
+
+/// The estate's progress photos (before, during, after), newest first.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/photos", tag = "archive", params(("id" = i64, Path)),
+    responses((status = 200, description = "document ids"), (status = 404)))]
+pub async fn photos(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<i64>>, ApiError> {
+    st.db.get_estate(&cu.scope, id).await?;
+    let ids: Vec<(i64,)> = st
+        .db
+        .fetch_all(
+            "SELECT id FROM documents WHERE estate_id = $1 AND content_type LIKE 'image/%' \
+             AND kind IN ('photos_before', 'photos_during', 'photos_after') ORDER BY id DESC LIMIT 24",
+            huanxin_store::args![id],
+        )
+        .await?;
+    Ok(Json(ids.into_iter().map(|(i,)| i).collect()))
 }
 
 /// Files a document or photo in a section of the estate's archive. The file must be what its name
@@ -90,6 +123,11 @@ pub async fn file(
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Response, ApiError> {
     let (doc, content) = st.db.document_file(&cu.scope, id).await?;
+    if cu.role == huanxin_domain::access::Role::Resident
+        && !(doc.content_type.starts_with("image/") && PROGRESS_PHOTOS.contains(&doc.kind.as_str()))
+    {
+        return Err(ApiError::Forbidden("residents see the estate's progress photos, not its archive".into()));
+    }
     if query.as_deref().is_some_and(|q| q.contains("download=1")) {
         return Ok(crate::estates::attachment(content, &doc.content_type, &doc.file_name));
     }
@@ -131,6 +169,7 @@ pub async fn export_zip(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
+    refuse_residents(&cu)?;
     let estate = st.db.get_estate(&cu.scope, id).await?;
     let archive = st.db.archive(&cu.scope, id).await?;
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Entry>(2);

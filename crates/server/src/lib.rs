@@ -224,6 +224,7 @@ pub fn router(st: AppState) -> Router {
             .route("/estates/{id}/review", get(lifecycle::review))
             .route("/rectifications/summary", get(lifecycle::rectification_summary))
             .route("/estates/{id}/archive", get(archive::show))
+            .route("/estates/{id}/photos", get(archive::photos))
             .route("/estates/{id}/archive/export.zip", get(archive::export_zip))
             .route("/documents/{id}/file", get(archive::file))
             .route("/estates/{id}/construction", get(construction::show))

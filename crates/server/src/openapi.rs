@@ -40,7 +40,7 @@ use utoipa::OpenApi;
         crate::surveys::list, crate::surveys::create, crate::surveys::show, crate::surveys::answer, crate::surveys::photos,
         crate::surveys::results, crate::surveys::export_xlsx,
         crate::public::page, crate::public::photo, crate::public::setting, crate::public::set_setting,
-        crate::archive::checklist, crate::archive::set_line,
+        crate::archive::checklist, crate::archive::set_line, crate::archive::photos,
         crate::requests::file, crate::requests::list, crate::requests::mine, crate::requests::handle, crate::requests::rate,
         crate::funds::list, crate::funds::create, crate::funds::set_contract, crate::funds::project, crate::funds::request,
         crate::funds::approve, crate::funds::reverse, crate::funds::verify, crate::funds::disbursements,

@@ -168,6 +168,8 @@ pub async fn bind(
     }
     let Some(code) = rules::normalize_code(&req.code) else {
         st.throttle.fail(&keys);
+        let actor = huanxin_store::audit::Actor { user_id: None, username: format!("anonymous@{}", addr.ip()), request_id: String::new() };
+        st.db.audit_refusal(&actor, "bind_refused", "invitation_code", String::new(), String::new(), "not a code").await?;
         return Err(ApiError::field("code", &req.code, format!("must be the {CODE_LEN} letters and digits on the slip")));
     };
     let signed_in = signed_in_resident(&st, &headers).await?;
@@ -177,7 +179,7 @@ pub async fn bind(
         Ok(r) => r,
         Err(e) => {
             st.throttle.fail(&keys);
-            return Err(bind_error(e));
+            return Err(refuse_binding(&st, &addr, "invitation_code", e).await);
         }
     };
     let dwellings = st.db.my_dwellings(uid).await?;
@@ -256,7 +258,7 @@ pub async fn verify_otp(
         Ok(r) => r,
         Err(e) => {
             st.throttle.fail(&keys);
-            return Err(bind_error(e));
+            return Err(refuse_binding(&st, &addr, "phone_code", e).await);
         }
     };
     let bound = dwellings.first().cloned().ok_or(ApiError::NotFound)?;
@@ -274,6 +276,16 @@ fn new_resident_name() -> String {
     let mut name_bytes = [0u8; 6];
     rand::thread_rng().fill_bytes(&mut name_bytes);
     format!("r-{}", hex::encode(name_bytes))
+}
+
+/// Keeps a refused binding in the audit log (who tried from where, and why), then answers it.
+async fn refuse_binding(st: &AppState, addr: &SocketAddr, what: &str, e: BindError) -> ApiError {
+    let actor = huanxin_store::audit::Actor { user_id: None, username: format!("anonymous@{}", addr.ip()), request_id: String::new() };
+    let reason = e.to_string();
+    if let Err(err) = st.db.audit_refusal(&actor, "bind_refused", what, String::new(), String::new(), &reason).await {
+        tracing::warn!("cannot audit a refused binding: {err}");
+    }
+    bind_error(e)
 }
 
 fn bind_error(e: BindError) -> ApiError {

@@ -108,7 +108,14 @@ pub async fn answer(
         (req.respondent.trim().to_string(), "paper")
     };
     let photos = st.db.survey_photo_ids(id).await?;
-    let answers = rules::check_answers(&survey.questions, &req.answers, &photos)?;
+    let answers = match rules::check_answers(&survey.questions, &req.answers, &photos) {
+        Ok(a) => a,
+        Err(e) => {
+            let reason = e.0.iter().map(|f| format!("{}: {}", f.field, f.reason)).collect::<Vec<_>>().join("; ");
+            st.db.audit_refusal(&cu.actor(), "answer_refused", "survey", id.to_string(), String::new(), &reason).await?;
+            return Err(e.into());
+        }
+    };
     // Anonymous surveys keep no name with the answer.
     let respondent = if survey.anonymous { String::new() } else { respondent };
     let answer_id = st.db.answer_survey(&cu.actor(), &cu.scope, id, req.dwelling_id, &respondent, channel, &answers).await?;

@@ -1621,6 +1621,11 @@ async fn residents_bind_codes_and_owners_vote(app: &TestApp) {
     let (s, mine) = owner.get("/api/v1/residents/me").await;
     assert_eq!((s, mine.as_array().unwrap().len()), (200, 1));
     assert_eq!(owner.get(&format!("/api/v1/estates/{estate}/dwellings")).await.0, 403, "not the neighbours' names");
+    assert_eq!(owner.get(&format!("/api/v1/estates/{estate}/archive")).await.0, 403, "not the archive's contracts and scans");
+    let (s, photos) = owner.get(&format!("/api/v1/estates/{estate}/photos")).await;
+    assert_eq!((s, photos), (200, json!([])), "the progress photos are theirs to see");
+    let refused = app.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'bind_refused'", vec![]).await.unwrap();
+    assert_eq!(refused, 3, "a voided, a reused and a malformed code, each audited");
 
     // Rule sets: stricter than the law may be set, laxer may not.
     let rules = "/api/v1/decision-rules/350521000000";
@@ -1882,6 +1887,8 @@ async fn needs_survey_answers_results_and_export(app: &TestApp) {
         resident.post(&answers, json!({"dwelling_id": dwellings[0], "answers": {"will": 0, "space": 5, "nope": 1, "photo": 999999}})).await;
     let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!((s, fields), (422, vec!["answers.nope", "answers.space", "answers.photo"]));
+    let refused = app.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'answer_refused'", vec![]).await.unwrap();
+    assert_eq!(refused, 1, "the refused answer is audited");
     let (s, r) = resident
         .post(&answers, json!({"dwelling_id": dwellings[0], "answers": {"will": 0, "space": 0, "needs": [0, 1], "sat": 2, "photo": photo}}))
         .await;

@@ -102,6 +102,26 @@ impl Db {
         tx.commit().await
     }
 
+    /// Records a refused attempt (a forged or reused code, an answer to an unknown question...):
+    /// nothing changed, but the attempt is kept.
+    pub async fn audit_refusal(
+        &self,
+        actor: &Actor,
+        action: &str,
+        entity: &str,
+        entity_id: String,
+        region_code: String,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.audit(
+            actor,
+            Change { action, entity, entity_id, region_code, before: None, after: Some(serde_json::json!({"refused": reason})) },
+        )
+        .await?;
+        tx.commit().await
+    }
+
     /// Audit records in a scope, newest first, with the total count for paging.
     pub async fn audit_list(&self, scope: &Scope, f: &AuditFilter) -> Result<(Vec<AuditRecord>, i64), StoreError> {
         let mut wh = Vec::new();

@@ -312,7 +312,12 @@ impl Db {
         let everywhere = Scope::Region(huanxin_domain::regions::RegionCode::country());
         for (estate, survey) in surveys.into_iter().filter(|(e, _)| wanted.contains(e)) {
             let (_, results) = self.survey_results(&everywhere, survey).await?;
-            if let Some(w) = results.willing_to_renovate_bp.filter(|_| results.respondents > 0) {
+            // Willing to renovate, and where the survey asked it, to contribute as well: the two count alike.
+            let w = match (results.willing_to_renovate_bp, results.willing_to_contribute_bp) {
+                (Some(r), Some(c)) => Some((r + c) / 2),
+                (r, _) => r,
+            };
+            if let Some(w) = w.filter(|_| results.respondents > 0) {
                 out.insert(estate, w);
             }
         }

@@ -148,6 +148,7 @@ export const api = {
   requestDisbursement: (body) => request('POST', '/api/v1/disbursements', body),
   approveDisbursement: (id) => request('POST', `/api/v1/disbursements/${id}/approve`),
   verifyLedger: () => request('GET', '/api/v1/ledger/verify'),
+  estatePhotos: (id) => request('GET', `/api/v1/estates/${id}/photos`),
   myDwellings: () => request('GET', '/api/v1/residents/me'),
   surveys: (id) => request('GET', `/api/v1/estates/${id}/surveys`),
   createSurvey: (id, body) => request('POST', `/api/v1/estates/${id}/surveys`, body),
