@@ -177,6 +177,70 @@ pub async fn reverse(
     Ok((StatusCode::CREATED, Json(serde_json::json!({"seq": new_seq}))))
 }
 
+/// The fund ledger (资金使用台账) of a region as a workbook: every movement of its allocations in order,
+/// and each allocation with what is left of it.
+#[utoipa::path(get, path = "/api/v1/ledger/export.xlsx", tag = "funds", params(RegionQuery),
+    responses((status = 200, description = "xlsx", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))]
+pub async fn export_xlsx(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<RegionQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let region = q.region.unwrap_or_else(|| cu.user.region_code.clone());
+    let rc = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
+    let lines = st.db.ledger_of_region(&cu.scope, &rc).await?;
+    let allocations = st.db.allocations(&cu.scope, &rc).await?;
+    let yuan = |fen: i64| format!("{:.2}", fen as f64 / 100.0);
+    // An account as a reader of the ledger knows it.
+    let name = |code: &str| -> String {
+        match code.split_once(':') {
+            Some(("allocation", id)) => allocations
+                .iter()
+                .find(|a| a.id.to_string() == id)
+                .map(|a| format!("#{id} {}", a.purpose))
+                .unwrap_or_else(|| format!("资金 #{id}")),
+            Some(("source", s)) => format!("来源：{s}"),
+            Some(("paid", p)) => format!("已付项目 #{p}"),
+            Some(("upkeep", e)) => format!("维修资金 小区#{e}"),
+            _ => code.to_string(),
+        }
+    };
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            vec![
+                l.seq.to_string(),
+                l.at.get(..10).unwrap_or("").to_string(),
+                l.source.clone(),
+                l.memo.clone(),
+                name(&l.debit),
+                name(&l.credit),
+                yuan(l.amount),
+                l.project.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let balances: Vec<Vec<String>> = allocations
+        .iter()
+        .map(|a| vec![a.id.to_string(), a.source.clone(), a.year.to_string(), a.purpose.clone(), yuan(a.amount), yuan(a.left)])
+        .collect();
+    let bytes = crate::tabular::write_xlsx_sheets(&[
+        crate::tabular::Sheet {
+            name: "资金使用台账",
+            headers: &["序号", "日期", "资金来源", "摘要", "借方（流入）", "贷方（流出）", "金额(元)", "项目"],
+            rows: &rows,
+        },
+        crate::tabular::Sheet {
+            name: "资金结余", headers: &["编号", "来源", "年度", "用途", "下达(元)", "结余(元)"], rows: &balances
+        },
+    ])?;
+    Ok(crate::estates::attachment(
+        bytes,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        &format!("资金使用台账-{region}.xlsx"),
+    ))
+}
+
 /// Walks the whole ledger and says whether its chain is intact.
 #[utoipa::path(get, path = "/api/v1/ledger/verify", tag = "funds", responses((status = 200, description = "the check")))]
 pub async fn verify(State(st): State<AppState>) -> Result<Json<LedgerCheck>, ApiError> {

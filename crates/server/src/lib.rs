@@ -261,7 +261,8 @@ pub fn router(st: AppState) -> Router {
             .route("/disbursements", get(funds::disbursements).post(funds::request))
             .route("/disbursements/{id}/approve", post(funds::approve))
             .route("/ledger/{seq}/reverse", post(funds::reverse))
-            .route("/ledger/verify", get(funds::verify)),
+            .route("/ledger/verify", get(funds::verify))
+            .route("/ledger/export.xlsx", get(funds::export_xlsx)),
         Permission::ManageFunds,
     );
     let consult = with_permission(

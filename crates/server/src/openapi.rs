@@ -43,7 +43,7 @@ use utoipa::OpenApi;
         crate::archive::checklist, crate::archive::set_line, crate::archive::photos,
         crate::requests::file, crate::requests::list, crate::requests::mine, crate::requests::handle, crate::requests::rate,
         crate::funds::list, crate::funds::create, crate::funds::set_contract, crate::funds::project, crate::funds::request,
-        crate::funds::approve, crate::funds::reverse, crate::funds::verify, crate::funds::disbursements,
+        crate::funds::approve, crate::funds::reverse, crate::funds::verify, crate::funds::disbursements, crate::funds::export_xlsx,
     ),
     components(schemas(crate::auth::LoginRequest, crate::auth::LoginResponse, crate::auth::Me, crate::estates::EstateView,
         crate::estates::EstatePage, crate::estates::ImportResult, crate::accounts::CreateUser, crate::accounts::NewPassword,

@@ -2172,6 +2172,18 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
     assert_eq!(f["paid_by_source"], json!([["central", 20_000_000]]));
     let (_, v) = c.get("/api/v1/ledger/verify").await;
     assert_eq!((v["intact"].as_bool(), v["entries"].as_i64()), (Some(true), Some(5)), "{v}");
+    // The fund ledger (资金使用台账) as a workbook: every movement in order, and what is left of each allocation.
+    let (s, bytes) = c.get_bytes("/api/v1/ledger/export.xlsx").await;
+    assert_eq!(s, 200);
+    use calamine::Reader;
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    let rows: Vec<Vec<String>> =
+        book.worksheet_range("资金使用台账").unwrap().rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    assert_eq!(rows.len(), 6, "a header and five entries: {rows:?}");
+    assert!(rows[3].contains(&"北关改造".to_string()) && rows[3].contains(&"300000".to_string()), "{:?}", rows[3]);
+    let left: Vec<Vec<String>> =
+        book.worksheet_range("资金结余").unwrap().rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    assert!(left.iter().any(|r| r[3] == "北关基础类改造" && r[5] == "400000"), "{left:?}");
     app.db.execute("UPDATE ledger_entries SET amount = amount + 1 WHERE seq = 3", vec![]).await.unwrap();
     let (_, v) = c.get("/api/v1/ledger/verify").await;
     assert_eq!((v["intact"].as_bool(), v["broken_at"]["seq"].as_i64()), (Some(false), Some(3)), "{v}");

@@ -56,6 +56,19 @@ pub struct Disbursement {
 const DISBURSEMENT_COLS: &str =
     "id, allocation_id, project_id, category, payee, amount, status, reason, requested_by, requested_at, decided_by, decided_at, ledger_seq";
 
+/// One line of the fund ledger as exported.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct LedgerLine {
+    pub seq: i64,
+    pub at: String,
+    pub debit: String,
+    pub credit: String,
+    pub amount: i64,
+    pub memo: String,
+    pub source: String,
+    pub project: Option<String>,
+}
+
 /// The outcome of walking the whole ledger.
 #[derive(Debug, Clone, Serialize)]
 pub struct LedgerCheck {
@@ -512,6 +525,23 @@ impl Db {
             )
             .await?;
         Ok((contract.map(|(c,)| c), by_source))
+    }
+
+    /// The ledger entries that move a region's allocations (for the fund ledger, 资金使用台账), in order.
+    pub async fn ledger_of_region(&self, scope: &Scope, region: &RegionCode) -> Result<Vec<LedgerLine>, StoreError> {
+        if !in_scope(scope, region.as_str()) {
+            return Err(StoreError::NotFound);
+        }
+        let (lo, hi) = region.subtree_range();
+        self.fetch_all(
+            "SELECT e.seq, e.at, e.debit, e.credit, e.amount, e.memo, e.source, p.name AS project FROM ledger_entries e \
+             LEFT JOIN projects p ON p.id = e.project_id \
+             WHERE e.debit IN (SELECT 'allocation:' || id FROM allocations WHERE region_code >= $1 AND region_code < $2) \
+                OR e.credit IN (SELECT 'allocation:' || id FROM allocations WHERE region_code >= $1 AND region_code < $2) \
+             ORDER BY e.seq LIMIT 200000",
+            crate::args![lo, hi],
+        )
+        .await
     }
 
     /// Walks the whole ledger in order, a batch at a time, and compares its end with the head.
