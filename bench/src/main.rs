@@ -16,6 +16,27 @@ use rand::Rng;
 use std::io::Write;
 use std::path::PathBuf;
 
+/// The estate import file's header (the registry's import columns).
+pub(crate) const ESTATE_HEADERS: [&str; 17] = [
+    "小区编码",
+    "小区名称",
+    "别名",
+    "地址",
+    "社区代码",
+    "经度",
+    "纬度",
+    "坐标系",
+    "建成年份",
+    "楼栋数",
+    "户数",
+    "建筑面积(㎡)",
+    "产权类型",
+    "物业管理",
+    "业委会",
+    "负责人",
+    "联系电话",
+];
+
 /// Dwellings per CSV file, so that each import stays a county-sized file.
 const DWELLINGS_PER_FILE: usize = 500_000;
 
@@ -73,25 +94,7 @@ fn generate(dir: &PathBuf, estates: usize, dwellings: usize) -> Result<(), Box<d
     };
     let mut rng = huanxin_datagen::rng(42);
     let mut w = csv::Writer::from_path(dir.join("estates.csv"))?;
-    w.write_record([
-        "小区编码",
-        "小区名称",
-        "别名",
-        "地址",
-        "社区代码",
-        "经度",
-        "纬度",
-        "坐标系",
-        "建成年份",
-        "楼栋数",
-        "户数",
-        "建筑面积(㎡)",
-        "产权类型",
-        "物业管理",
-        "业委会",
-        "负责人",
-        "联系电话",
-    ])?;
+    w.write_record(ESTATE_HEADERS)?;
     let mut b = csv::Writer::from_path(dir.join("buildings.csv"))?;
     b.write_record(["小区编码", "楼号", "层数", "单元数", "电梯", "结构", "建成年份"])?;
     let mut buildings_total = 0usize;

@@ -23,25 +23,7 @@ pub fn voters(dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir)?;
     let mut rng = huanxin_datagen::rng(7);
     let mut e = csv::Writer::from_path(dir.join("estates.csv"))?;
-    e.write_record([
-        "小区编码",
-        "小区名称",
-        "别名",
-        "地址",
-        "社区代码",
-        "经度",
-        "纬度",
-        "坐标系",
-        "建成年份",
-        "楼栋数",
-        "户数",
-        "建筑面积(㎡)",
-        "产权类型",
-        "物业管理",
-        "业委会",
-        "负责人",
-        "联系电话",
-    ])?;
+    e.write_record(crate::ESTATE_HEADERS)?;
     let mut b = csv::Writer::from_path(dir.join("buildings.csv"))?;
     b.write_record(["小区编码", "楼号", "层数", "单元数", "电梯", "结构", "建成年份"])?;
     let mut d = csv::Writer::from_path(dir.join("dwellings.csv"))?;

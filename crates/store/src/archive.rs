@@ -258,23 +258,13 @@ impl Db {
     /// The archive checklist in force in a region: the national lines with the changes of the
     /// country, its province, city, county, street and community, in that order.
     pub async fn archive_lines_for(&self, region: &huanxin_domain::regions::RegionCode) -> Result<Vec<ArchiveLine>, StoreError> {
-        let mut changes = Vec::new();
-        for code in crate::regions::enclosing_regions(region) {
-            let rows: Vec<(String, String, String, String, bool, bool)> = self
-                .fetch_all(
-                    "SELECT section, kind, name_zh, name_en, required, active FROM archive_lines WHERE region_code = $1 ORDER BY updated_at, kind",
-                    crate::args![code.as_str()],
-                )
-                .await?;
-            changes.extend(rows.into_iter().map(|(section, kind, name_zh, name_en, required, active)| LineChange {
-                section,
-                kind,
-                name_zh,
-                name_en,
-                required,
-                active,
-            }));
-        }
+        let rows: Vec<(String, String, String, String, bool, bool)> = self
+            .settings_in_force("section, kind, name_zh, name_en, required, active", "archive_lines", region, "updated_at, kind")
+            .await?;
+        let changes: Vec<LineChange> = rows
+            .into_iter()
+            .map(|(section, kind, name_zh, name_en, required, active)| LineChange { section, kind, name_zh, name_en, required, active })
+            .collect();
         Ok(rules::lines_in_force(&changes))
     }
 

@@ -159,15 +159,11 @@ impl Decision {
 impl Db {
     /// The rule set that applies in a region: its own or the nearest enclosing region's, else the national rule.
     pub async fn decision_rules_for(&self, region: &RegionCode) -> Result<RuleSet, StoreError> {
-        let mut found = RuleSet::national();
-        for code in crate::regions::enclosing_regions(region) {
-            let row: Option<(String,)> =
-                self.fetch_optional("SELECT rules_json FROM decision_rules WHERE region_code = $1", crate::args![code.as_str()]).await?;
-            if let Some((json,)) = row {
-                found = serde_json::from_str(&json).map_err(|e| StoreError::Config(format!("rules of {code}: {e}")))?;
-            }
+        let rows: Vec<(String, String)> = self.settings_in_force("region_code, rules_json", "decision_rules", region, "").await?;
+        match rows.last() {
+            Some((code, json)) => serde_json::from_str(json).map_err(|e| StoreError::Config(format!("rules of {code}: {e}"))),
+            None => Ok(RuleSet::national()),
         }
-        Ok(found)
     }
 
     /// Sets a region's own rule set (checked by the caller with `RuleSet::validate`).

@@ -48,15 +48,8 @@ pub struct PublicPage {
 impl Db {
     /// Does the region (the nearest enclosing setting) publish progress pages?
     pub async fn public_pages_enabled(&self, region: &RegionCode) -> Result<bool, StoreError> {
-        let mut enabled = false;
-        for code in crate::regions::enclosing_regions(region) {
-            let row: Option<(bool,)> =
-                self.fetch_optional("SELECT enabled FROM public_pages WHERE region_code = $1", crate::args![code.as_str()]).await?;
-            if let Some((e,)) = row {
-                enabled = e;
-            }
-        }
-        Ok(enabled)
+        let rows: Vec<(String, bool)> = self.settings_in_force("region_code, enabled", "public_pages", region, "").await?;
+        Ok(rows.last().is_some_and(|(_, enabled)| *enabled))
     }
 
     /// Turns public progress pages on or off for a region's estates.

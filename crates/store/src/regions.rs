@@ -154,6 +154,29 @@ pub(crate) fn enclosing_regions(region: &RegionCode) -> Vec<String> {
     chain
 }
 
+impl Db {
+    /// The rows of a per-region settings table (`columns`, then `region_code`-keyed) for every region
+    /// whose settings apply in `region`, broadest first, in one query: a region's code sorts after the
+    /// code of every region enclosing it (same prefix, then a non-zero digit where the parent has 0).
+    pub(crate) async fn settings_in_force<T: crate::db::Row>(
+        &self,
+        columns: &str,
+        table: &str,
+        region: &RegionCode,
+        then_by: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let chain = enclosing_regions(region);
+        let placeholders: Vec<String> = (1..=chain.len()).map(|i| format!("${i}")).collect();
+        let args = chain.into_iter().map(Arg::from).collect();
+        let order = if then_by.is_empty() { String::new() } else { format!(", {then_by}") };
+        self.fetch_all(
+            &format!("SELECT {columns} FROM {table} WHERE region_code IN ({}) ORDER BY region_code{order}", placeholders.join(", ")),
+            args,
+        )
+        .await
+    }
+}
+
 #[cfg(test)]
 mod chain_tests {
     use super::*;
