@@ -1,5 +1,5 @@
 import { createRouter, createWebHistory } from 'vue-router'
-import { loadMe, session } from './api/index.js'
+import { can, loadMe, session } from './api/index.js'
 
 const routes = [
   { path: '/login', component: () => import('./views/LoginView.vue'), meta: { public: true } },
@@ -17,7 +17,7 @@ const routes = [
       { path: 'projects', component: () => import('./views/projects/ProjectsView.vue') },
       { path: 'menu', component: () => import('./views/schemes/MenuView.vue') },
       { path: 'checklist', component: () => import('./views/lifecycle/ChecklistView.vue') },
-      { path: 'funds', component: () => import('./views/funds/FundsView.vue') },
+      { path: 'funds', component: () => import('./views/funds/FundsView.vue'), meta: { permission: 'manage_funds' } },
       { path: 'users', component: () => import('./views/users/UserList.vue') },
       { path: 'audit', component: () => import('./views/audit/AuditLog.vue') },
     ],
@@ -31,5 +31,7 @@ router.beforeEach(async (to) => {
   if (to.meta.public) return true
   if (!session.me) await loadMe()
   if (!session.me) return { path: '/login', query: { next: to.fullPath } }
+  // A page whose every call the role would be refused goes back to the overview instead of showing empty.
+  if (to.meta.permission && !can(to.meta.permission)) return { path: '/' }
   return true
 })

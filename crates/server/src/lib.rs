@@ -62,11 +62,27 @@ pub struct Config {
     /// Largest accepted upload, in MiB.
     pub max_upload_mb: usize,
     /// Which regions to load: `all`, or county codes separated by commas (6 digits each).
+    #[serde(deserialize_with = "text_or_number")]
     pub regions: String,
     /// Chinese font for PDF (`path` or `path#index` in a collection); empty: the system's Noto CJK or WenQuanYi.
     pub pdf_font: String,
     /// Where residents' one-time codes are POSTed as JSON besides the log (empty: the log only).
     pub sms_webhook: String,
+}
+
+/// Reads a setting that is text even when it looks like a number: `HUANXIN_REGIONS=350521` (one
+/// county) reaches the settings as an integer.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        S(String),
+        N(u64),
+    }
+    Ok(match Text::deserialize(d)? {
+        Text::S(s) => s,
+        Text::N(n) => n.to_string(),
+    })
 }
 
 impl Default for Config {
@@ -456,5 +472,13 @@ mod tests {
     fn urls_are_redacted() {
         assert_eq!(redact_url("postgres://hx:secret@db:5432/hx"), "postgres://hx:***@db:5432/hx");
         assert_eq!(redact_url("postgres://localhost/hx"), "postgres://localhost/hx");
+    }
+
+    #[test]
+    fn one_county_given_as_a_number_is_read_as_its_code() {
+        let c: Config = serde_json::from_value(serde_json::json!({"regions": 350521})).unwrap();
+        assert_eq!(c.regions, "350521");
+        let c: Config = serde_json::from_value(serde_json::json!({"regions": "350521,350502"})).unwrap();
+        assert_eq!(c.regions, "350521,350502");
     }
 }
