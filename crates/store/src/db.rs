@@ -342,9 +342,12 @@ impl Db {
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match &self.pool {
+            // IMMEDIATE takes SQLite's write lock at BEGIN, where the busy timeout applies: a
+            // deferred transaction that reads first fails at once on its first write when any
+            // other connection holds the lock (e.g. a dropped transaction not yet rolled back).
             Pool::Sqlite(p) => {
                 let guard = self.write_lock.clone().lock_owned().await;
-                Tx { inner: TxInner::Sqlite(p.begin().await?), _guard: Some(guard) }
+                Tx { inner: TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?), _guard: Some(guard) }
             }
             Pool::Postgres(p) => Tx { inner: TxInner::Postgres(p.begin().await?), _guard: None },
         })
@@ -607,6 +610,39 @@ const BULK_LOAD_CACHE_KIB: u32 = 131_072;
 #[cfg(test)]
 mod tests {
     use super::sqlite_sql;
+
+    /// A write transaction that reads before it writes waits for a write lock held elsewhere
+    /// (here by a raw connection, as a dropped transaction's connection holds it until its
+    /// rollback runs) instead of failing with "database is locked".
+    #[tokio::test]
+    async fn a_write_transaction_waits_for_the_write_lock() {
+        use sqlx::Connection;
+        let path = std::env::temp_dir().join(format!("huanxin-lock-{}.db", std::process::id()));
+        let url = path.to_string_lossy().to_string();
+        let db = super::Db::connect(&url).await.unwrap();
+        db.execute("CREATE TABLE t (v INTEGER)", vec![]).await.unwrap();
+        let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{url}")).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&mut other).await.unwrap();
+        let writer = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut tx = db.begin().await?;
+                let n = tx.scalar("SELECT COUNT(*) FROM t", vec![]).await?;
+                tx.execute("INSERT INTO t VALUES ($1)", crate::args![n + 10]).await?;
+                tx.commit().await
+            })
+        };
+        // Long enough for the writer to reach its write while the lock is held.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        writer.await.unwrap().unwrap();
+        assert_eq!(db.scalar("SELECT MAX(v) FROM t", vec![]).await.unwrap(), 10);
+        db.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{url}{suffix}"));
+        }
+    }
 
     #[test]
     fn ordered_placeholders_become_positional() {
