@@ -6,9 +6,13 @@
 //! their approval steps, started through 2026 and finished in order, some late, to a database
 //! that holds the estates.
 //!
+//! `huanxin-bench ledger DATABASE_URL ENTRIES` and `huanxin-bench funds BASE_URL USER PASSWORD`: the
+//! funds benchmark (see `funds.rs`).
+//!
 //! `huanxin-bench voters DIR` and `huanxin-bench votes BASE_URL USER PASSWORD DIR`: the owners'
 //! vote benchmark (see `votes.rs`).
 
+mod funds;
 mod votes;
 
 use huanxin_store::regions::{shipped_regions, RegionSelection};
@@ -51,6 +55,23 @@ fn main() {
         }
         return;
     }
+    if args.len() == 4 && args[1] == "ledger" {
+        let n: i64 = args[3].parse().unwrap_or(10_000_000);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        if let Err(e) = rt.block_on(funds::seed(&args[2], n)) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.len() == 5 && args[1] == "funds" {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+        if let Err(e) = rt.block_on(funds::run(&args[2], &args[3], &args[4])) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.len() == 3 && args[1] == "voters" {
         if let Err(e) = votes::voters(std::path::Path::new(&args[2])) {
             eprintln!("error: {e}");
@@ -68,7 +89,8 @@ fn main() {
     }
     if args.len() != 5 || args[1] != "gen" {
         eprintln!(
-            "usage: huanxin-bench gen DIR ESTATES DWELLINGS | projects DATABASE_URL N | voters DIR | votes BASE_URL USER PASSWORD DIR"
+            "usage: huanxin-bench gen DIR ESTATES DWELLINGS | projects DATABASE_URL N | voters DIR | votes BASE_URL USER PASSWORD DIR \
+             | ledger DATABASE_URL ENTRIES | funds BASE_URL USER PASSWORD"
         );
         std::process::exit(2);
     }

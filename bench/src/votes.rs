@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Writes the two estates, their buildings and dwellings.
 pub fn voters(dir: &Path) -> Result<(), Error> {
@@ -80,13 +80,15 @@ pub fn voters(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-struct Api {
-    base: String,
-    http: reqwest::Client,
+/// A client of the server under test.
+pub(crate) struct Api {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<&Value>) -> Result<(u16, Value), Error> {
+    /// One call; the status and the JSON body (null when there is none).
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<&Value>) -> Result<(u16, Value), Error> {
         let mut r = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
         if let Some(b) = body {
             r = r.json(b);
@@ -105,7 +107,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn summary(mut ms: Vec<f64>) -> String {
+/// p50, p99 and max of latencies in ms.
+pub(crate) fn summary(mut ms: Vec<f64>) -> String {
     ms.sort_by(|a, b| a.total_cmp(b));
     format!("p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", percentile(&ms, 0.5), percentile(&ms, 0.99), ms.last().copied().unwrap_or(0.0))
 }

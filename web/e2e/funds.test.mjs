@@ -10,16 +10,70 @@ after(async () => {
   await browser?.close()
 })
 
-test('the county allocates central funds, earmarks a share for a project, pays its contractor and verifies the ledger', async () => {
+const call = async (page, method, url, body) =>
+  page.evaluate(async ([method, url, body]) => {
+    const r = await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined })
+    return r.json()
+  }, [method, url, body])
+
+// Chooses an option of the dropdown that is open (several selects hold the same options), then waits
+// for it to close so that the next dropdown's options are the only ones shown.
+const pick = async (page, name) => {
+  await page.locator('li[role=option]:visible').filter({ hasText: new RegExp(`^${name}$`) }).last().click()
+  await page.waitForFunction(() => ![...document.querySelectorAll('li[role=option]')].some((li) => li.checkVisibility()))
+}
+
+test('the county plans who pays, allocates, pays its contractor for a passed inspection, records residents\' money, reports and exports', async () => {
   const page = await signIn(browser, 'county_admin')
-  // A project of the county's last estate by code, with its contract sum (through the API).
-  const pid = await page.evaluate(async () => {
-    const post = async (method, url, body) => (await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()
-    const estate = (await (await fetch('/api/v1/estates?sort=-code&per_page=1')).json()).items[0].id
-    const { project } = await post('POST', '/api/v1/projects', { code: 'FUND-2026-01', name: '资金测试项目', estate_ids: [estate] })
-    await post('PUT', `/api/v1/projects/${project.id}/contract`, { amount: '800000' })
-    return project.id
-  })
+  // A project of the county's last estate by code, with its supervisor, who passes an inspection (through the API).
+  const estate = (await call(page, 'GET', '/api/v1/estates?sort=-code&per_page=1')).items[0]
+  const { project } = await call(page, 'POST', '/api/v1/projects', { code: 'FUND-2026-01', name: '资金测试项目', estate_ids: [estate.id] })
+  const supervisorId = (await call(page, 'GET', '/api/v1/users')).find((u) => u.username === 'supervisor').id
+  await call(page, 'POST', `/api/v1/projects/${project.id}/parties`, { role: 'supervisor', company: '惠安监理', user_id: supervisorId })
+  const supervisor = await signIn(browser, 'supervisor')
+  const inspection = await call(supervisor, 'POST', `/api/v1/estates/${estate.id}/construction/inspections`, { checkpoint: 'site_control', passed: true })
+  assert.ok(inspection.id, JSON.stringify(inspection))
+  await supervisor.context().close()
+
+  // The co-funding plan on the project page: central money and residents' share; the contract sum.
+  await page.click('text=改造项目')
+  await page.click(`[data-test=projects] >> text=资金测试项目`)
+  await page.waitForSelector('[data-test=project-funding]')
+  await page.fill('input[data-test=contract-amount]', '800000')
+  await page.click('[data-test=contract-save]')
+  await page.click('[data-test=plan-add]')
+  await page.click('[data-test=plan-source-0]')
+  await pick(page, '中央补助')
+  await page.fill('input[data-test=plan-item-0]', '管网改造')
+  await page.fill('input[data-test=plan-amount-0]', '600000')
+  await page.click('[data-test=plan-add]')
+  await page.click('[data-test=plan-source-1]')
+  await pick(page, '居民出资')
+  await page.fill('input[data-test=plan-amount-1]', '200000.001')
+  await page.click('[data-test=plan-save]')
+  await page.waitForSelector('.el-message--error >> text=最多两位小数')
+  await page.fill('input[data-test=plan-amount-1]', '200000')
+  await page.click('[data-test=plan-save]')
+  await page.waitForFunction(() => document.querySelector('[data-test=plan-total]')?.textContent.includes('800,000.00'))
+  // The differences: nothing has arrived yet.
+  await page.waitForSelector('[data-test=project-funding] >> text=到位少于计划')
+
+  // A resident's contribution by provident fund.
+  const building = (await call(page, 'GET', `/api/v1/estates/${estate.id}/buildings`))[0]
+  const dwelling = (await call(page, 'GET', `/api/v1/estates/${estate.id}/dwellings?building_id=${building.id}`)).items[0]
+  await page.click('[data-test=contrib-building]')
+  await pick(page, building.number)
+  await page.click('[data-test=contrib-dwelling]')
+  await pick(page, dwelling.number)
+  await page.fill('input[data-test=contrib-amount]', '3000')
+  await page.click('[data-test=contrib-method]')
+  await pick(page, '住房公积金')
+  await page.click('[data-test=contrib-save]')
+  await page.waitForSelector('[data-test=contributions] >> text=住房公积金')
+  assert.match(await page.textContent('[data-test=participation]'), /1\/\d+ 户/)
+  await page.locator('[data-test=project-funding]').screenshot({ path: `${SHOTS}/project-funding.png` })
+
+  // Allocation on the funds page, with a bad amount refused first.
   await page.click('text=资金')
   await page.waitForSelector('[data-test=allocations]')
   await page.click('[data-test=allocation-new]')
@@ -30,36 +84,61 @@ test('the county allocates central funds, earmarks a share for a project, pays i
   await page.fill('input[data-test=allocation-amount]', '1,000,000')
   await page.click('[data-test=allocation-save]')
   await page.waitForSelector('[data-test=allocation-list] >> text=2026年中央补助资金')
-  assert.match(await page.textContent('[data-test=allocation-list] .el-table__body tr:first-child'), /中央补助.*100/)
 
-  // A share earmarked for the project and basic works (through the API), then a payment asked for and approved on the page.
-  const child = await page.evaluate(async (pid) => {
-    const top = (await (await fetch('/api/v1/allocations')).json()).find((a) => a.purpose === '2026年中央补助资金')
-    const res = await fetch('/api/v1/allocations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ parent_id: top.id, region_code: top.region_code, year: 2026, purpose: '资金测试项目基础类', amount: '500000', categories: ['basic'], projects: [pid] }) })
-    return (await res.json()).id
-  }, pid)
+  // A share earmarked for the project and basic works (through the API), then a payment for the passed inspection.
+  const top = (await call(page, 'GET', '/api/v1/allocations')).find((a) => a.purpose === '2026年中央补助资金')
+  const child = (await call(page, 'POST', '/api/v1/allocations', { parent_id: top.id, region_code: top.region_code, year: new Date().getFullYear(), purpose: '资金测试项目基础类', amount: '600000', categories: ['basic'], projects: [project.id] })).id
   await page.reload()
   await page.waitForSelector('[data-test=disbursements]')
   await page.click('[data-test=pay-allocation]')
   await page.click(`.el-select-dropdown__item:has-text("#${child} 资金测试项目基础类")`)
   await page.click('[data-test=pay-project]')
-  await page.getByRole('option', { name: '资金测试项目', exact: true }).click()
+  await pick(page, '资金测试项目')
+  await page.waitForFunction(() => document.querySelector('[data-test=pay-basis]')?.textContent.includes('验收通过'))
   await page.fill('input[data-test=pay-payee]', '惠安建工集团')
   await page.fill('input[data-test=pay-amount]', '300000')
   await page.click('[data-test=pay-request]')
   await page.waitForSelector('[data-test=disbursement-list] >> text=待审批')
   await page.click('[data-test=disbursement-list] .el-table__body tr:first-child button')
   await page.waitForSelector('[data-test=disbursement-list] >> text=已拨付')
-  const left = await page.evaluate(async (child) => (await (await fetch('/api/v1/allocations')).json()).find((a) => a.id === child).left, child)
-  assert.equal(left, 20_000_000, '500,000 − 300,000 yuan, in fen')
+  const left = (await call(page, 'GET', '/api/v1/allocations')).find((a) => a.id === child).left
+  assert.equal(left, 30_000_000, '600,000 − 300,000 yuan, in fen')
   await page.click('[data-test=ledger-verify]')
   await page.waitForSelector('[data-test=ledger-check]')
-  assert.match(await page.textContent('[data-test=ledger-check]'), /台账完整：3 笔分录/)
-  const href = await page.getAttribute('[data-test=ledger-export]', 'href')
-  const workbook = await page.evaluate(async (href) => { const r = await fetch(href); return [r.status, r.headers.get('content-type'), (await r.arrayBuffer()).byteLength] }, href)
-  assert.equal(workbook[0], 200)
-  assert.match(workbook[1], /spreadsheetml/)
-  assert.ok(workbook[2] > 1000, 'a real workbook')
-  await page.screenshot({ path: `${SHOTS}/funds.png` })
+  assert.match(await page.textContent('[data-test=ledger-check]'), /台账完整：4 笔分录/)
+
+  // The report: the county's rate this year, by source and month, and the workbooks.
+  await page.waitForSelector('[data-test=report-sources] >> text=中央补助')
+  await page.reload()
+  await page.waitForFunction(() => document.querySelector('[data-test=report-rate]')?.textContent.includes('%'))
+  const rate = await page.textContent('[data-test=report-rate]')
+  assert.match(rate, /[1-9]/, `paid 300,000 of what came in: ${rate}`)
+  for (const link of ['[data-test=ledger-export]', '[data-test=report-export]']) {
+    const href = await page.getAttribute(link, 'href')
+    const workbook = await page.evaluate(async (href) => { const r = await fetch(href); return [r.status, r.headers.get('content-type'), (await r.arrayBuffer()).byteLength] }, href)
+    assert.equal(workbook[0], 200)
+    assert.match(workbook[1], /spreadsheetml/)
+    assert.ok(workbook[2] > 1000, 'a real workbook')
+  }
+  await page.locator('[data-test=funds-report]').scrollIntoViewIfNeeded()
+  await page.screenshot({ path: `${SHOTS}/funds.png`, fullPage: true })
+
+  // The estate's page: who pays what, and its maintenance fund — parking revenue in, spending needs the owners.
+  await page.goto(`${BASE}/estates/${estate.id}`)
+  await page.waitForSelector(`[data-test=estate-funding-${project.id}] >> text=中央补助`)
+  await page.fill('input[data-test=upkeep-credit-amount]', '12000')
+  await page.fill('input[data-test=upkeep-credit-memo]', '上半年停车收益')
+  await page.click('[data-test=upkeep-credit]')
+  await page.waitForSelector('[data-test=upkeep-movements] >> text=停车收益')
+  await page.fill('input[data-test=upkeep-spend-amount]', '2000')
+  await page.fill('input[data-test=upkeep-spend-memo]', '单元门禁维修')
+  await page.fill('input[data-test=upkeep-spend-payee]', '惠安安防')
+  await page.click('[data-test=upkeep-spend]')
+  await page.waitForSelector('.el-message--error >> text=动用维修资金须经业主表决通过')
+  await page.click('[data-test=upkeep-emergency]')
+  await page.click('[data-test=upkeep-spend]')
+  await page.waitForSelector('[data-test=upkeep-movements] >> text=应急')
+  await page.waitForFunction(() => document.querySelector('[data-test=upkeep-balance]')?.textContent.includes('10,000'))
+  await page.locator('[data-test=estate-funding]').screenshot({ path: `${SHOTS}/estate-funding.png` })
   await page.context().close()
 })

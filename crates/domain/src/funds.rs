@@ -108,6 +108,10 @@ pub enum Account {
     Paid { project_id: i64 },
     /// An estate's maintenance fund (维修资金).
     Upkeep { estate_id: i64 },
+    /// Money owners put into their estate's fund: deposits and public revenue (parking, advertising).
+    Revenue { estate_id: i64 },
+    /// Money spent from an estate's maintenance fund.
+    UpkeepSpent { estate_id: i64 },
 }
 
 impl Account {
@@ -118,7 +122,24 @@ impl Account {
             Account::Allocation { id } => format!("allocation:{id}"),
             Account::Paid { project_id } => format!("paid:{project_id}"),
             Account::Upkeep { estate_id } => format!("upkeep:{estate_id}"),
+            Account::Revenue { estate_id } => format!("revenue:{estate_id}"),
+            Account::UpkeepSpent { estate_id } => format!("upkeep_spent:{estate_id}"),
         }
+    }
+
+    /// Reads an account's code back.
+    pub fn parse(code: &str) -> Option<Account> {
+        let (kind, v) = code.split_once(':')?;
+        let id = || v.parse::<i64>().ok();
+        Some(match kind {
+            "source" => Account::Source { source: Source::parse(v)? },
+            "allocation" => Account::Allocation { id: id()? },
+            "paid" => Account::Paid { project_id: id()? },
+            "upkeep" => Account::Upkeep { estate_id: id()? },
+            "revenue" => Account::Revenue { estate_id: id()? },
+            "upkeep_spent" => Account::UpkeepSpent { estate_id: id()? },
+            _ => return None,
+        })
     }
 }
 
@@ -143,6 +164,17 @@ pub fn balances<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> BTreeMap<Ac
 /// A correction is the reversing entry, never an edit.
 pub fn reversal(e: &Entry) -> Entry {
     Entry { debit: e.credit.clone(), credit: e.debit.clone(), amount: e.amount }
+}
+
+/// May an entry be reversed, given what its debit account holds now? Money that has moved on
+/// (an allocation already paid out, say) cannot be taken back from an account that no longer has it;
+/// sources and revenue are where money comes from and may run below zero.
+pub fn check_reversal(e: &Entry, debit_balance: Fen) -> Result<(), Refusal> {
+    let holds_money = !matches!(e.debit, Account::Source { .. } | Account::Revenue { .. });
+    if holds_money && debit_balance < e.amount {
+        return Err(Refusal::ReversalOverdraws { account: e.debit.code(), left: debit_balance.yuan(), asked: e.amount.yuan() });
+    }
+    Ok(())
 }
 
 /// What an allocation may pay for: item categories of the scheme (empty: any).
@@ -176,6 +208,16 @@ pub enum Refusal {
     ExceedsContract { left: String, asked: String },
     #[error("the project is closed")]
     ProjectClosed,
+    #[error("the payment's basis is not met: {0}")]
+    BasisNotMet(String),
+    #[error("spending from the maintenance fund needs a passed owners' decision on using it (or mark it an emergency repair)")]
+    NeedsDecision,
+    #[error("the owners' decision given {0}")]
+    DecisionUnfit(String),
+    #[error("reversing it would take {account} below zero (it holds {left} yuan; the entry moved {asked} yuan) — reverse what was paid from it first")]
+    ReversalOverdraws { account: String, left: String, asked: String },
+    #[error("the maintenance fund has {left} yuan; {asked} yuan is more")]
+    UpkeepShort { left: String, asked: String },
 }
 
 /// What is known when a payment is asked for.
@@ -300,6 +342,383 @@ pub fn amount_field(field: &str, yuan: &str, errors: &mut ValidationErrors) -> O
     }
 }
 
+/// What a disbursement pays for: a finished schedule node (milestone) or a passed inspection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Basis {
+    /// A schedule node of one of the project's estates, finished.
+    Milestone { node_id: i64 },
+    /// An inspection at one of the project's estates, passed.
+    Inspection { inspection_id: i64 },
+}
+
+impl Basis {
+    /// Reads `milestone:12` or `inspection:5`.
+    pub fn parse(s: &str) -> Option<Basis> {
+        let (kind, id) = s.trim().split_once(':')?;
+        let id: i64 = id.trim().parse().ok().filter(|i| *i > 0)?;
+        match kind {
+            "milestone" => Some(Basis::Milestone { node_id: id }),
+            "inspection" => Some(Basis::Inspection { inspection_id: id }),
+            _ => None,
+        }
+    }
+
+    /// The code used in storage and the API.
+    pub fn code(self) -> String {
+        match self {
+            Basis::Milestone { node_id } => format!("milestone:{node_id}"),
+            Basis::Inspection { inspection_id } => format!("inspection:{inspection_id}"),
+        }
+    }
+}
+
+/// What storage found about a payment's basis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BasisFacts {
+    /// The node or inspection belongs to one of the project's estates.
+    pub in_project: bool,
+    /// The node is finished (100 %) or the inspection passed.
+    pub met: bool,
+}
+
+/// Is a payment's basis met?
+pub fn check_basis(basis: Basis, facts: Option<BasisFacts>) -> Result<(), Refusal> {
+    let what = match basis {
+        Basis::Milestone { node_id } => format!("schedule node {node_id}"),
+        Basis::Inspection { inspection_id } => format!("inspection {inspection_id}"),
+    };
+    match facts {
+        None => Err(Refusal::BasisNotMet(format!("{what} does not exist"))),
+        Some(f) if !f.in_project => Err(Refusal::BasisNotMet(format!("{what} is not in this project"))),
+        Some(f) if !f.met => Err(Refusal::BasisNotMet(match basis {
+            Basis::Milestone { .. } => format!("{what} is not finished"),
+            Basis::Inspection { .. } => format!("{what} did not pass"),
+        })),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A line of a project's co-funding plan (政府补一点、市场筹一点、居民拿一点) as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlanLineInput {
+    /// Who pays (a source code).
+    pub source: String,
+    /// The scheme category it pays for: basic, improvement, upgrading, or empty for any.
+    pub category: String,
+    /// What it pays for, in words (a scheme item, "电梯", "供水管网").
+    pub item: String,
+    /// Yuan, at most two decimals.
+    pub amount: String,
+    /// A reward subsidy (以奖代补) from a government source to the utility companies that pay for their own networks.
+    pub reward: bool,
+}
+
+/// A plan line checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanLine {
+    pub source: Source,
+    pub category: Option<Category>,
+    pub item: String,
+    pub amount: Fen,
+    pub reward: bool,
+}
+
+/// The government's own sources (the ones that may pay a reward subsidy).
+pub fn is_government(s: Source) -> bool {
+    matches!(s, Source::Central | Source::Provincial | Source::Local | Source::SpecialBonds)
+}
+
+/// Checks a whole plan (each problem named `lines[i].field`): rewards come from a government source
+/// and never exceed what the utility companies pay themselves.
+pub fn validate_plan(lines: &[PlanLineInput]) -> Result<Vec<PlanLine>, ValidationErrors> {
+    let mut e = ValidationErrors::default();
+    if lines.len() > 500 {
+        e.push("lines", lines.len(), "at most 500 lines");
+        return Err(e);
+    }
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let f = |name: &str| format!("lines[{i}].{name}");
+        let source = Source::parse(&l.source);
+        if source.is_none() {
+            e.push(
+                &f("source"),
+                &l.source,
+                "must be one of central, provincial, local, special_bonds, utility, residents, social_capital, bank_credit",
+            );
+        }
+        let category = if l.category.trim().is_empty() { Ok(None) } else { Category::parse(&l.category).map(Some).ok_or(()) };
+        if category.is_err() {
+            e.push(&f("category"), &l.category, "must be basic, improvement, upgrading or empty");
+        }
+        if l.item.chars().count() > 100 {
+            e.push(&f("item"), &l.item, "at most 100 characters");
+        }
+        let amount = amount_field(&f("amount"), &l.amount, &mut e);
+        if let (Some(s), true) = (source, l.reward) {
+            if !is_government(s) {
+                e.push(&f("source"), &l.source, "a reward subsidy (以奖代补) comes from central, provincial, local or special_bonds");
+            }
+        }
+        if let (Some(source), Ok(category), Some(amount)) = (source, category, amount) {
+            out.push(PlanLine { source, category, item: l.item.trim().to_string(), amount, reward: l.reward });
+        }
+    }
+    let utility: i64 = out.iter().filter(|l| l.source == Source::Utility && !l.reward).map(|l| l.amount.0).sum();
+    let rewards: i64 = out.iter().filter(|l| l.reward).map(|l| l.amount.0).sum();
+    if rewards > utility {
+        e.push(
+            "lines",
+            Fen(rewards).yuan(),
+            format!("reward subsidies exceed what the utility companies pay ({} yuan)", Fen(utility).yuan()),
+        );
+    }
+    e.into_result(out)
+}
+
+/// How a resident's contribution is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayMethod {
+    Cash,
+    /// From the dwelling's share of the maintenance fund (维修资金).
+    MaintenanceFund,
+    /// Housing provident fund (住房公积金).
+    ProvidentFund,
+    BankCredit,
+}
+
+impl PayMethod {
+    /// Every method.
+    pub const ALL: [PayMethod; 4] = [PayMethod::Cash, PayMethod::MaintenanceFund, PayMethod::ProvidentFund, PayMethod::BankCredit];
+
+    /// The code used in storage and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayMethod::Cash => "cash",
+            PayMethod::MaintenanceFund => "maintenance_fund",
+            PayMethod::ProvidentFund => "provident_fund",
+            PayMethod::BankCredit => "bank_credit",
+        }
+    }
+
+    /// Parses the storage code.
+    pub fn parse(s: &str) -> Option<PayMethod> {
+        PayMethod::ALL.into_iter().find(|m| m.as_str() == s.trim())
+    }
+}
+
+/// A resident contribution as typed: one dwelling's, or one building's together (a lift, say).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContributionInput {
+    pub estate_id: i64,
+    pub dwelling_id: Option<i64>,
+    pub building_id: Option<i64>,
+    /// For a building's contribution: how many of its households took part.
+    pub households: Option<i64>,
+    /// Yuan, at most two decimals.
+    pub amount: String,
+    /// cash, maintenance_fund, provident_fund or bank_credit.
+    pub method: String,
+    /// What it pays for ("加装电梯").
+    pub purpose: String,
+    /// The day received (YYYY-MM-DD).
+    pub paid_on: String,
+}
+
+/// A contribution checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidContribution {
+    pub amount: Fen,
+    pub method: PayMethod,
+    /// Households it stands for (1 for a dwelling).
+    pub households: i64,
+    pub paid_on: chrono::NaiveDate,
+}
+
+impl ContributionInput {
+    /// Checks the fields (each problem named); exactly one of dwelling and building.
+    pub fn validate(&self) -> Result<ValidContribution, ValidationErrors> {
+        let mut e = ValidationErrors::default();
+        let households = match (self.dwelling_id, self.building_id) {
+            (Some(_), None) => 1,
+            (None, Some(_)) => match self.households {
+                Some(h) if (1..=10_000).contains(&h) => h,
+                _ => {
+                    e.push(
+                        "households",
+                        self.households.unwrap_or(0),
+                        "a building's contribution names how many households took part (1 or more)",
+                    );
+                    0
+                }
+            },
+            _ => {
+                e.push("dwelling_id", self.dwelling_id.unwrap_or(0), "give either a dwelling or a building");
+                0
+            }
+        };
+        let amount = amount_field("amount", &self.amount, &mut e);
+        let method = PayMethod::parse(&self.method);
+        if method.is_none() {
+            e.push("method", &self.method, "must be cash, maintenance_fund, provident_fund or bank_credit");
+        }
+        if self.purpose.chars().count() > 100 {
+            e.push("purpose", &self.purpose, "at most 100 characters");
+        }
+        let paid_on = chrono::NaiveDate::parse_from_str(self.paid_on.trim(), "%Y-%m-%d").ok();
+        if paid_on.is_none() {
+            e.push("paid_on", &self.paid_on, "must be a date (YYYY-MM-DD)");
+        }
+        match (amount, method, paid_on) {
+            (Some(amount), Some(method), Some(paid_on)) if e.is_empty() => Ok(ValidContribution { amount, method, households, paid_on }),
+            _ => Err(e),
+        }
+    }
+}
+
+/// How many of the households took part, and the share (0–100, one decimal).
+pub fn participation(households: i64, contributed: i64) -> (i64, i64, f64) {
+    let contributed = contributed.clamp(0, households.max(0));
+    let pct = if households > 0 { (contributed as f64 * 1000.0 / households as f64).round() / 10.0 } else { 0.0 };
+    (households, contributed, pct)
+}
+
+/// A project's (or a region's) money as planned, allocated and paid, by source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FundsPicture {
+    /// The plan's shares by source (rewards not included).
+    pub planned: BTreeMap<Source, i64>,
+    /// Reward subsidies planned, by government source.
+    pub rewards: BTreeMap<Source, i64>,
+    /// Allocations that name it, by source (residents' contributions arrive as their own allocation).
+    pub allocated: BTreeMap<Source, i64>,
+    /// Paid out, by source.
+    pub paid: BTreeMap<Source, i64>,
+    /// The contract sum, when recorded.
+    pub contract: Option<i64>,
+    /// The schemes' estimate, when there is one.
+    pub estimate: Option<i64>,
+}
+
+/// One difference between plan, allocation and payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// What differs: plan_vs_estimate, plan_vs_contract, under_allocated, over_allocated, paid_over_plan, paid_unplanned,
+    /// paid_over_allocated.
+    pub kind: &'static str,
+    pub source: Option<Source>,
+    /// What was expected, fen.
+    pub expected: i64,
+    /// What is there, fen.
+    pub actual: i64,
+}
+
+/// Every difference between plan, allocation and payment (empty when they agree).
+pub fn reconcile(p: &FundsPicture) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let plan_total: i64 = p.planned.values().sum();
+    if let Some(est) = p.estimate {
+        if est != plan_total {
+            out.push(Difference { kind: "plan_vs_estimate", source: None, expected: est, actual: plan_total });
+        }
+    }
+    if let Some(c) = p.contract {
+        if c > plan_total {
+            out.push(Difference { kind: "plan_vs_contract", source: None, expected: c, actual: plan_total });
+        }
+    }
+    for s in Source::ALL {
+        let planned = p.planned.get(&s).copied().unwrap_or(0) + p.rewards.get(&s).copied().unwrap_or(0);
+        let arrived = p.allocated.get(&s).copied().unwrap_or(0);
+        let paid = p.paid.get(&s).copied().unwrap_or(0);
+        if arrived < planned {
+            out.push(Difference { kind: "under_allocated", source: Some(s), expected: planned, actual: arrived });
+        } else if arrived > planned {
+            out.push(Difference { kind: "over_allocated", source: Some(s), expected: planned, actual: arrived });
+        }
+        if planned == 0 && paid > 0 {
+            out.push(Difference { kind: "paid_unplanned", source: Some(s), expected: 0, actual: paid });
+        } else if paid > planned {
+            out.push(Difference { kind: "paid_over_plan", source: Some(s), expected: planned, actual: paid });
+        }
+        if paid > arrived {
+            out.push(Difference { kind: "paid_over_allocated", source: Some(s), expected: arrived, actual: paid });
+        }
+    }
+    out
+}
+
+/// Paid as a share of allocated (0–100+, one decimal); none when nothing was allocated.
+pub fn disbursement_rate(paid: i64, allocated: i64) -> Option<f64> {
+    (allocated > 0).then(|| (paid as f64 * 1000.0 / allocated as f64).round() / 10.0)
+}
+
+/// Public revenue and deposits credited to an estate's maintenance fund.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevenueKind {
+    /// Owners' deposits (维修资金缴存).
+    Deposit,
+    /// Parking fees on common land (停车收益).
+    Parking,
+    /// Advertising space (广告收益).
+    Advertising,
+    Other,
+}
+
+impl RevenueKind {
+    /// Every kind.
+    pub const ALL: [RevenueKind; 4] = [RevenueKind::Deposit, RevenueKind::Parking, RevenueKind::Advertising, RevenueKind::Other];
+
+    /// The code used in storage and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevenueKind::Deposit => "deposit",
+            RevenueKind::Parking => "parking",
+            RevenueKind::Advertising => "advertising",
+            RevenueKind::Other => "other",
+        }
+    }
+
+    /// Parses the storage code.
+    pub fn parse(s: &str) -> Option<RevenueKind> {
+        RevenueKind::ALL.into_iter().find(|k| k.as_str() == s.trim())
+    }
+}
+
+/// What storage found about the owners' decision named for an upkeep spending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecisionFacts {
+    pub same_estate: bool,
+    /// Its matter is using the maintenance fund.
+    pub on_the_fund: bool,
+    /// Closed and passed.
+    pub passed: bool,
+}
+
+/// May `amount` be spent from a maintenance fund holding `balance`? The owners decide its use
+/// (Civil Code Art. 278); an emergency repair may be paid first (and is shown as such).
+pub fn check_upkeep_spending(balance: Fen, amount: Fen, emergency: bool, decision: Option<DecisionFacts>) -> Result<(), Refusal> {
+    if amount.0 <= 0 {
+        return Err(Refusal::NotPositive);
+    }
+    match decision {
+        None if !emergency => return Err(Refusal::NeedsDecision),
+        Some(d) if !d.same_estate => return Err(Refusal::DecisionUnfit("is about another estate".into())),
+        Some(d) if !d.on_the_fund => return Err(Refusal::DecisionUnfit("is not about using the maintenance fund".into())),
+        Some(d) if !d.passed => return Err(Refusal::DecisionUnfit("has not passed".into())),
+        _ => {}
+    }
+    if amount > balance {
+        return Err(Refusal::UpkeepShort { left: balance.yuan(), asked: amount.yuan() });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,12 +753,155 @@ mod tests {
         assert!(matches!(check_sub_allocation(Fen(10), Fen(11)), Err(Refusal::ExceedsParent { .. })));
     }
 
+    #[test]
+    fn a_reversal_never_takes_money_an_account_no_longer_holds() {
+        let allocated =
+            Entry { debit: Account::Allocation { id: 1 }, credit: Account::Source { source: Source::Central }, amount: Fen(100) };
+        assert!(check_reversal(&allocated, Fen(100)).is_ok());
+        assert!(matches!(check_reversal(&allocated, Fen(99)), Err(Refusal::ReversalOverdraws { .. })));
+        let paid = Entry { debit: Account::Paid { project_id: 1 }, credit: Account::Allocation { id: 1 }, amount: Fen(100) };
+        assert!(check_reversal(&paid, Fen(100)).is_ok());
+        let refund = reversal(&allocated);
+        assert!(check_reversal(&refund, Fen(-5)).is_ok());
+    }
+
+    #[test]
+    fn accounts_read_back_from_their_codes() {
+        for a in [
+            Account::Source { source: Source::SpecialBonds },
+            Account::Allocation { id: 3 },
+            Account::Paid { project_id: 4 },
+            Account::Upkeep { estate_id: 5 },
+            Account::Revenue { estate_id: 6 },
+            Account::UpkeepSpent { estate_id: 7 },
+        ] {
+            assert_eq!(Account::parse(&a.code()), Some(a));
+        }
+        assert_eq!(Account::parse("paid:x"), None);
+        assert_eq!(Account::parse("nowhere:1"), None);
+    }
+
+    #[test]
+    fn a_payment_needs_a_finished_milestone_or_a_passed_inspection_of_its_project() {
+        let m = Basis::parse("milestone:12").unwrap();
+        assert_eq!(m, Basis::Milestone { node_id: 12 });
+        assert_eq!(Basis::parse(&m.code()), Some(m));
+        assert_eq!(Basis::parse("advance:1"), None);
+        assert_eq!(Basis::parse("inspection:0"), None);
+        assert!(check_basis(m, Some(BasisFacts { in_project: true, met: true })).is_ok());
+        assert_eq!(
+            check_basis(m, Some(BasisFacts { in_project: true, met: false })).unwrap_err().to_string(),
+            "the payment's basis is not met: schedule node 12 is not finished"
+        );
+        let i = Basis::Inspection { inspection_id: 5 };
+        assert!(check_basis(i, Some(BasisFacts { in_project: true, met: false })).unwrap_err().to_string().contains("did not pass"));
+        assert!(check_basis(i, Some(BasisFacts { in_project: false, met: true })).unwrap_err().to_string().contains("not in this project"));
+        assert!(check_basis(i, None).unwrap_err().to_string().contains("does not exist"));
+    }
+
+    fn line(source: &str, amount: &str, reward: bool) -> PlanLineInput {
+        PlanLineInput { source: source.into(), amount: amount.into(), reward, ..Default::default() }
+    }
+
+    #[test]
+    fn a_plan_names_each_bad_line_and_keeps_rewards_within_what_utilities_pay() {
+        let ok = validate_plan(&[line("central", "100", false), line("utility", "50", false), line("local", "20", true)]).unwrap();
+        assert_eq!(ok.len(), 3);
+        assert_eq!(ok[2].amount, Fen(2_000));
+        let e = validate_plan(&[line("nobody", "1", false), PlanLineInput { category: "gold".into(), ..line("local", "-1", false) }])
+            .unwrap_err();
+        let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["lines[0].source", "lines[1].category", "lines[1].amount"]);
+        let e = validate_plan(&[line("residents", "10", true)]).unwrap_err();
+        assert_eq!(e.0[0].field, "lines[0].source");
+        let e = validate_plan(&[line("utility", "10", false), line("local", "10.01", true)]).unwrap_err();
+        assert_eq!(e.0[0].field, "lines");
+    }
+
+    #[test]
+    fn a_contribution_is_one_dwellings_or_one_buildings_with_its_households() {
+        let c = ContributionInput {
+            estate_id: 1,
+            dwelling_id: Some(4),
+            amount: "3000".into(),
+            method: "provident_fund".into(),
+            paid_on: "2026-05-01".into(),
+            ..Default::default()
+        };
+        let v = c.validate().unwrap();
+        assert_eq!((v.amount, v.method, v.households), (Fen(300_000), PayMethod::ProvidentFund, 1));
+        let lift = ContributionInput { dwelling_id: None, building_id: Some(2), households: Some(11), ..c.clone() };
+        assert_eq!(lift.validate().unwrap().households, 11);
+        let e = ContributionInput { building_id: Some(2), households: None, ..c.clone() }.validate().unwrap_err();
+        assert_eq!(e.0[0].field, "dwelling_id");
+        let e = ContributionInput {
+            dwelling_id: None,
+            building_id: Some(2),
+            households: None,
+            method: "gold".into(),
+            paid_on: "May".into(),
+            ..c
+        }
+        .validate()
+        .unwrap_err();
+        let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["households", "method", "paid_on"]);
+        assert_eq!(participation(28, 26), (28, 26, 92.9));
+        assert_eq!(participation(0, 0).2, 0.0);
+        assert_eq!(participation(10, 12).1, 10);
+    }
+
+    #[test]
+    fn reconciliation_lists_every_difference_between_plan_allocation_and_payment() {
+        let p = FundsPicture {
+            planned: BTreeMap::from([(Source::Central, 1_000), (Source::Utility, 300), (Source::Residents, 200)]),
+            rewards: BTreeMap::from([(Source::Local, 100)]),
+            allocated: BTreeMap::from([(Source::Central, 800), (Source::Utility, 300), (Source::Local, 100), (Source::Residents, 200)]),
+            paid: BTreeMap::from([(Source::Central, 900), (Source::SocialCapital, 50)]),
+            contract: Some(1_600),
+            estimate: Some(1_500),
+        };
+        let d = reconcile(&p);
+        let kinds: Vec<(&str, Option<Source>)> = d.iter().map(|x| (x.kind, x.source)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("plan_vs_contract", None),
+                ("under_allocated", Some(Source::Central)),
+                ("paid_over_allocated", Some(Source::Central)),
+                ("paid_unplanned", Some(Source::SocialCapital)),
+                ("paid_over_allocated", Some(Source::SocialCapital)),
+            ]
+        );
+        assert_eq!((d[1].expected, d[1].actual), (1_000, 800));
+        assert_eq!(disbursement_rate(1, 3), Some(33.3));
+        assert_eq!(disbursement_rate(5, 0), None);
+    }
+
+    #[test]
+    fn upkeep_spending_needs_a_passed_decision_on_the_fund_unless_an_emergency() {
+        let good = DecisionFacts { same_estate: true, on_the_fund: true, passed: true };
+        assert!(check_upkeep_spending(Fen(100), Fen(100), false, Some(good)).is_ok());
+        assert_eq!(check_upkeep_spending(Fen(100), Fen(50), false, None), Err(Refusal::NeedsDecision));
+        assert!(check_upkeep_spending(Fen(100), Fen(50), true, None).is_ok());
+        assert!(matches!(check_upkeep_spending(Fen(100), Fen(101), true, None), Err(Refusal::UpkeepShort { .. })));
+        for (facts, why) in [
+            (DecisionFacts { same_estate: false, ..good }, "another estate"),
+            (DecisionFacts { on_the_fund: false, ..good }, "not about using"),
+            (DecisionFacts { passed: false, ..good }, "not passed"),
+        ] {
+            assert!(check_upkeep_spending(Fen(100), Fen(1), true, Some(facts)).unwrap_err().to_string().contains(why));
+        }
+    }
+
     fn account() -> impl Strategy<Value = Account> {
         prop_oneof![
             (0usize..8).prop_map(|i| Account::Source { source: Source::ALL[i] }),
             (1i64..5).prop_map(|id| Account::Allocation { id }),
             (1i64..4).prop_map(|project_id| Account::Paid { project_id }),
             (1i64..3).prop_map(|estate_id| Account::Upkeep { estate_id }),
+            (1i64..3).prop_map(|estate_id| Account::Revenue { estate_id }),
+            (1i64..3).prop_map(|estate_id| Account::UpkeepSpent { estate_id }),
         ]
     }
 
@@ -370,6 +932,50 @@ mod tests {
                 }
                 prop_assert!(left.0 >= 0);
             }
+        }
+
+        /// No sequence of checked payments breaks an earmark or overspends the allocation or the contract.
+        #[test]
+        fn payments_keep_to_earmark_allocation_and_contract(
+            budget in 0i64..1_000_000,
+            contract in 0i64..1_000_000,
+            categories in proptest::collection::vec(0usize..3, 0..3),
+            projects in proptest::collection::vec(1i64..4, 0..3),
+            asks in proptest::collection::vec((1i64..300_000, 0usize..3, 1i64..4), 0..40),
+        ) {
+            let cats = [Category::Basic, Category::Improvement, Category::Upgrading];
+            let earmark = Earmark { categories: categories.iter().map(|i| cats[*i]).collect(), projects };
+            let (mut left, mut paid) = (budget, BTreeMap::<i64, i64>::new());
+            for (a, c, project) in asks {
+                let done = paid.get(&project).copied().unwrap_or(0);
+                let ctx = PaymentContext { allocation_left: Fen(left), earmark: earmark.clone(), contract_left: Fen(contract - done), project_open: true };
+                if check_payment(&ctx, project, cats[c], Fen(a)).is_ok() {
+                    prop_assert!(earmark.allows(cats[c], project));
+                    left -= a;
+                    *paid.entry(project).or_default() += a;
+                }
+                prop_assert!(left >= 0);
+                prop_assert!(paid.values().all(|p| *p <= contract));
+            }
+        }
+
+        /// When plan, allocation, payment and estimate agree source by source, there is nothing to reconcile;
+        /// moving one source's allocation away from its plan is always reported.
+        #[test]
+        fn agreeing_books_reconcile_and_a_gap_is_found(shares in proptest::collection::vec(1i64..1_000_000, 8), moved in 0usize..8, by in 1i64..1000) {
+            let by_source: BTreeMap<Source, i64> = Source::ALL.iter().copied().zip(shares).collect();
+            let p = FundsPicture {
+                planned: by_source.clone(),
+                allocated: by_source.clone(),
+                paid: by_source.clone(),
+                estimate: Some(by_source.values().sum()),
+                ..Default::default()
+            };
+            prop_assert!(reconcile(&p).is_empty());
+            let s = Source::ALL[moved];
+            let mut q = p.clone();
+            *q.allocated.entry(s).or_default() -= by;
+            prop_assert!(reconcile(&q).iter().any(|d| d.kind == "under_allocated" && d.source == Some(s)));
         }
 
         /// Any amount of yuan with up to two decimals reads back as itself.

@@ -109,6 +109,15 @@ impl RegionCode {
         other.0.starts_with(self.prefix())
     }
 
+    /// The region one level below this one that holds `other` (none when `other` is not below it).
+    pub fn child_containing(&self, other: &RegionCode) -> Option<RegionCode> {
+        let next = Level::from_number(self.level() as i64 + 1)?;
+        if !self.contains(other) || other.level() < next {
+            return None;
+        }
+        Some(RegionCode(format!("{:0<12}", &other.0[..next.prefix_len()])))
+    }
+
     /// The codes of the regions above this one, nearest last, derived from the code's digits.
     pub fn ancestors(&self) -> Vec<RegionCode> {
         let lvl = self.level() as usize;
@@ -156,6 +165,11 @@ mod tests {
             c.ancestors().iter().map(|a| a.as_str().to_string()).collect::<Vec<_>>(),
             ["350000000000", "350500000000", "350521000000", "350521100000"]
         );
+        let city = RegionCode::parse("3505").unwrap();
+        assert_eq!(city.child_containing(&c), Some(county.clone()));
+        assert_eq!(county.child_containing(&c).map(|r| r.as_str().to_string()), Some("350521100000".to_string()));
+        assert_eq!(county.child_containing(&county), None);
+        assert_eq!(RegionCode::parse("350502").unwrap().child_containing(&c), None);
         assert!(RegionCode::parse("3505x1").is_err());
         assert!(RegionCode::parse("350").is_err());
     }

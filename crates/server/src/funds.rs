@@ -14,6 +14,12 @@ use huanxin_domain::schemes::Category;
 use huanxin_domain::ValidationErrors;
 use huanxin_store::funds::{Allocation, Disbursement, FundsError, LedgerCheck};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+pub mod plans;
+pub mod reports;
+pub mod upkeep;
 
 impl From<FundsError> for ApiError {
     fn from(e: FundsError) -> Self {
@@ -46,6 +52,8 @@ pub struct DisbursementRequest {
     pub payee: String,
     /// Yuan, at most two decimals.
     pub amount: String,
+    /// What it pays for: `milestone:<schedule node id>` (finished) or `inspection:<inspection id>` (passed).
+    pub basis: String,
 }
 
 /// A correction's reason.
@@ -69,9 +77,7 @@ pub async fn list(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionQuery>,
 ) -> Result<Json<Vec<Allocation>>, ApiError> {
-    let region = q.region.unwrap_or_else(|| cu.user.region_code.clone());
-    let rc = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
-    Ok(Json(st.db.allocations(&cu.scope, &rc).await?))
+    Ok(Json(st.db.allocations(&cu.scope, &plans::region_of(&cu, &q.region)?).await?))
 }
 
 /// Records an allocation (from a source, or cut from a parent that covers it); its ledger entry is written with it.
@@ -136,11 +142,26 @@ pub async fn request(
         e.push("payee", &req.payee, "must have 1 to 200 characters");
     }
     let amount = huanxin_domain::funds::amount_field("amount", &req.amount, &mut e);
-    let (Some(category), Some(amount), true) = (category, amount, e.is_empty()) else {
+    let basis = huanxin_domain::funds::Basis::parse(&req.basis);
+    if basis.is_none() {
+        e.push("basis", &req.basis, "must be milestone:<schedule node> or inspection:<inspection>");
+    }
+    let (Some(category), Some(amount), Some(basis), true) = (category, amount, basis, e.is_empty()) else {
         return Err(ApiError::Invalid(e));
     };
-    let d = st.db.request_disbursement(&cu.actor(), &cu.scope, req.allocation_id, req.project_id, category, &req.payee, amount).await?;
+    let d =
+        st.db.request_disbursement(&cu.actor(), &cu.scope, req.allocation_id, req.project_id, category, &req.payee, amount, basis).await?;
     Ok((StatusCode::CREATED, Json(d)))
+}
+
+/// What a project's payments may be made for now: finished milestones and passed inspections of its estates.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/payment-bases", tag = "funds", params(("id" = i64, Path)), responses((status = 200, description = "bases")))]
+pub async fn payment_bases(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<huanxin_store::funds::PaymentBasis>>, ApiError> {
+    Ok(Json(st.db.payment_bases(&cu.scope, id).await?))
 }
 
 /// The newest disbursements of projects in the caller's region.
@@ -173,7 +194,7 @@ pub async fn reverse(
     if req.memo.trim().is_empty() {
         return Err(ApiError::field("memo", "", "say why the entry is corrected"));
     }
-    let new_seq = st.db.reverse_entry(&cu.actor(), seq, req.memo.trim()).await?;
+    let new_seq = st.db.reverse_entry(&cu.actor(), &cu.scope, seq, req.memo.trim()).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({"seq": new_seq}))))
 }
 
@@ -186,8 +207,8 @@ pub async fn export_xlsx(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    let region = q.region.unwrap_or_else(|| cu.user.region_code.clone());
-    let rc = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
+    let rc = plans::region_of(&cu, &q.region)?;
+    let region = rc.as_str();
     let lines = st.db.ledger_of_region(&cu.scope, &rc).await?;
     let allocations = st.db.allocations(&cu.scope, &rc).await?;
     let yuan = |fen: i64| format!("{:.2}", fen as f64 / 100.0);
@@ -202,6 +223,8 @@ pub async fn export_xlsx(
             Some(("source", s)) => format!("来源：{s}"),
             Some(("paid", p)) => format!("已付项目 #{p}"),
             Some(("upkeep", e)) => format!("维修资金 小区#{e}"),
+            Some(("revenue", e)) => format!("业主缴存及公共收益 小区#{e}"),
+            Some(("upkeep_spent", e)) => format!("维修资金支出 小区#{e}"),
             _ => code.to_string(),
         }
     };
@@ -239,6 +262,64 @@ pub async fn export_xlsx(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         &format!("资金使用台账-{region}.xlsx"),
     ))
+}
+
+/// A check of the whole chain running in the background: how far it got, and its outcome.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct LedgerJob {
+    pub running: bool,
+    /// Entries checked so far, of `total`.
+    pub walked: i64,
+    pub total: i64,
+    pub started_at: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<LedgerCheck>,
+    /// Why the check could not finish (a database error), if it could not.
+    pub error: Option<String>,
+    #[serde(skip)]
+    counter: Arc<AtomicI64>,
+}
+
+impl LedgerJob {
+    fn snapshot(&self) -> LedgerJob {
+        LedgerJob { walked: self.counter.load(Ordering::Relaxed), ..self.clone() }
+    }
+}
+
+/// Starts checking the whole chain in the background (at 10 million entries it takes seconds), unless a check is
+/// running; answers how far it is.
+#[utoipa::path(post, path = "/api/v1/ledger/verify/job", tag = "funds", responses((status = 202, body = LedgerJob)))]
+pub async fn start_verify(State(st): State<AppState>) -> Result<(StatusCode, Json<LedgerJob>), ApiError> {
+    let total = st.db.ledger_entries().await?;
+    let counter = {
+        let mut job = st.ledger_job.lock().map_err(|_| ApiError::Internal("the ledger job's lock".into()))?;
+        if job.running {
+            return Ok((StatusCode::ACCEPTED, Json(job.snapshot())));
+        }
+        *job = LedgerJob { running: true, total, started_at: Some(huanxin_store::now()), ..LedgerJob::default() };
+        job.counter.clone()
+    };
+    let (db, slot) = (st.db.clone(), st.ledger_job.clone());
+    tokio::spawn(async move {
+        let outcome = db.verify_ledger_counting(&counter).await;
+        if let Ok(mut job) = slot.lock() {
+            job.running = false;
+            job.walked = counter.load(Ordering::Relaxed);
+            match outcome {
+                Ok(check) => job.result = Some(check),
+                Err(e) => job.error = Some(e.to_string()),
+            }
+        }
+    });
+    let job = st.ledger_job.lock().map_err(|_| ApiError::Internal("the ledger job's lock".into()))?.snapshot();
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+/// How far the background check of the chain is, and its outcome once done.
+#[utoipa::path(get, path = "/api/v1/ledger/verify/job", tag = "funds", responses((status = 200, body = LedgerJob)))]
+pub async fn verify_job(State(st): State<AppState>) -> Result<Json<LedgerJob>, ApiError> {
+    let job = st.ledger_job.lock().map_err(|_| ApiError::Internal("the ledger job's lock".into()))?.snapshot();
+    Ok(Json(job))
 }
 
 /// Walks the whole ledger and says whether its chain is intact.

@@ -156,6 +156,8 @@ pub struct AppState {
     pub totals: Arc<huanxin_store::estates::TotalsCache>,
     /// Recent "what is late" answers (see [`late::LateCache`]).
     pub late: Arc<late::LateCache>,
+    /// The ledger check running in the background (see [`funds::LedgerJob`]).
+    pub ledger_job: Arc<std::sync::Mutex<funds::LedgerJob>>,
     /// A real hash to verify against when the user name is unknown (constant-time sign-in).
     pub dummy_hash: Arc<String>,
     /// Residents' one-time codes go out through it.
@@ -174,6 +176,7 @@ impl AppState {
             tiles: Arc::new(map::TileCache::default()),
             totals: Arc::new(huanxin_store::estates::TotalsCache::default()),
             late: Arc::new(late::LateCache::default()),
+            ledger_job: Arc::default(),
             sms,
             dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
         })
@@ -266,7 +269,8 @@ pub fn router(st: AppState) -> Router {
             .route("/archive-checklist", get(archive::checklist))
             .route("/estates/{id}/requests", get(requests::list).post(requests::file))
             .route("/residents/requests", get(requests::mine))
-            .route("/requests/{id}/rating", post(requests::rate)),
+            .route("/requests/{id}/rating", post(requests::rate))
+            .route("/estates/{id}/funds", get(funds::plans::estate)),
         Permission::ReadRegistry,
     );
     let money = with_permission(
@@ -278,7 +282,18 @@ pub fn router(st: AppState) -> Router {
             .route("/disbursements/{id}/approve", post(funds::approve))
             .route("/ledger/{seq}/reverse", post(funds::reverse))
             .route("/ledger/verify", get(funds::verify))
-            .route("/ledger/export.xlsx", get(funds::export_xlsx)),
+            .route("/ledger/verify/job", get(funds::verify_job).post(funds::start_verify))
+            .route("/ledger/export.xlsx", get(funds::export_xlsx))
+            .route("/projects/{id}/funding-plan", get(funds::plans::plan).put(funds::plans::set_plan))
+            .route("/projects/{id}/contributions", get(funds::plans::contributions).post(funds::plans::contribute))
+            .route("/projects/{id}/reconciliation", get(funds::plans::project_reconciliation))
+            .route("/projects/{id}/payment-bases", get(funds::payment_bases))
+            .route("/funds/reconciliation", get(funds::plans::region_reconciliation))
+            .route("/funds/report", get(funds::reports::report))
+            .route("/funds/report.xlsx", get(funds::reports::report_xlsx))
+            .route("/estates/{id}/upkeep", get(funds::upkeep::show))
+            .route("/estates/{id}/upkeep/credits", post(funds::upkeep::credit))
+            .route("/estates/{id}/upkeep/spendings", post(funds::upkeep::spend)),
         Permission::ManageFunds,
     );
     let consult = with_permission(

@@ -43,6 +43,7 @@ both_engines!(
     a_county_adapts_the_archive_checklist,
     service_requests_filed_handled_and_rated,
     funds_allocated_paid_within_limits_on_a_verified_ledger,
+    funds_planned_contributed_reconciled_reported_and_upkept,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -2098,6 +2099,18 @@ async fn service_requests_filed_handled_and_rated(app: &TestApp) {
     assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);
 }
 
+/// Records an inspection of an estate directly (the inspection flow itself is tested with the construction pages).
+async fn inspection(app: &TestApp, estate: i64, passed: bool) -> i64 {
+    app.db
+        .execute(
+            "INSERT INTO inspections (estate_id, checkpoint, held_on, inspector, passed, findings, created_at) VALUES ($1, 'site_control', '2026-05-01', 'supervisor', $2, $3, '2026-05-01')",
+            huanxin_store::args![estate, passed, if passed { "" } else { "防水层未做闭水试验" }],
+        )
+        .await
+        .unwrap();
+    app.db.scalar("SELECT MAX(id) FROM inspections", vec![]).await.unwrap()
+}
+
 async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) {
     let c = app.client("county_admin").await;
     assert_eq!(app.client("contractor").await.get("/api/v1/allocations").await.0, 403);
@@ -2134,7 +2147,24 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
     assert_eq!(c.put(&format!("/api/v1/projects/{pid}/contract"), json!({"amount": "0"})).await.0, 422);
     let (s, _) = c.put(&format!("/api/v1/projects/{pid}/contract"), json!({"amount": "500000"})).await;
     assert_eq!(s, 200);
-    let pay = |category: &str, amount: &str| json!({"allocation_id": alloc["id"], "project_id": pid, "category": category, "payee": "惠安建工", "amount": amount});
+    // Payments are for a passed inspection (or a finished milestone) of the project's estates.
+    let (passed, failed) = (inspection(app, estate, true).await, inspection(app, estate, false).await);
+    let (_, bases) = c.get(&format!("/api/v1/projects/{pid}/payment-bases")).await;
+    assert_eq!(
+        bases.as_array().map(|b| b.iter().map(|x| x["basis"].as_str().unwrap().to_string()).collect::<Vec<_>>()),
+        Some(vec![format!("inspection:{passed}")]),
+        "{bases}"
+    );
+    let pay = |category: &str, amount: &str| json!({"allocation_id": alloc["id"], "project_id": pid, "category": category, "payee": "惠安建工", "amount": amount, "basis": format!("inspection:{passed}")});
+    let mut bad = pay("basic", "1");
+    bad["basis"] = json!(format!("inspection:{failed}"));
+    let (s, r) = c.post("/api/v1/disbursements", bad.clone()).await;
+    assert_eq!(
+        (s, r["detail"].as_str()),
+        (409, Some(format!("the payment's basis is not met: inspection {failed} did not pass").as_str()))
+    );
+    bad["basis"] = json!("advance");
+    assert_eq!(c.post("/api/v1/disbursements", bad).await.1["errors"][0]["field"], "basis");
     let (s, d1) = c.post("/api/v1/disbursements", pay("basic", "300000")).await;
     assert_eq!((s, d1["status"].as_str()), (201, Some("requested")), "{d1}");
     let (s, d1) = c.post(&format!("/api/v1/disbursements/{}/approve", d1["id"]), json!({})).await;
@@ -2159,6 +2189,8 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
     assert_eq!(codes, [200, 409], "{ra:?} {rb:?}");
     let (_, f) = c.get(&format!("/api/v1/projects/{pid}/funds")).await;
     assert_eq!(f["paid_by_source"], json!([["central", 50_000_000]]), "{f}");
+    let (s, r) = c.put(&format!("/api/v1/projects/{pid}/contract"), json!({"amount": "499999.99"})).await;
+    assert_eq!((s, r["errors"][0]["reason"].as_str()), (422, Some("is less than the 500000.00 yuan already paid")), "{r}");
     let (_, list) = c.get("/api/v1/allocations").await;
     let left = list.as_array().unwrap().iter().find(|x| x["id"] == alloc["id"]).unwrap()["left"].as_i64().unwrap();
     assert_eq!(left, 10_000_000, "600,000 − 500,000 paid");
@@ -2172,6 +2204,22 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
     assert_eq!(f["paid_by_source"], json!([["central", 20_000_000]]));
     let (_, v) = c.get("/api/v1/ledger/verify").await;
     assert_eq!((v["intact"].as_bool(), v["entries"].as_i64()), (Some(true), Some(5)), "{v}");
+    // The same check as a background job with progress (what the page uses).
+    let (s, job) = c.post("/api/v1/ledger/verify/job", json!({})).await;
+    assert_eq!((s, job["total"].as_i64()), (202, Some(5)), "{job}");
+    let mut job = job;
+    for _ in 0..500 {
+        if job["running"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        job = c.get("/api/v1/ledger/verify/job").await.1;
+    }
+    assert_eq!(
+        (job["running"].as_bool(), job["walked"].as_i64(), job["result"]["intact"].as_bool()),
+        (Some(false), Some(5), Some(true)),
+        "{job}"
+    );
     // The fund ledger (资金使用台账) as a workbook: every movement in order, and what is left of each allocation.
     let (s, bytes) = c.get_bytes("/api/v1/ledger/export.xlsx").await;
     assert_eq!(s, 200);
@@ -2187,4 +2235,187 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
     app.db.execute("UPDATE ledger_entries SET amount = amount + 1 WHERE seq = 3", vec![]).await.unwrap();
     let (_, v) = c.get("/api/v1/ledger/verify").await;
     assert_eq!((v["intact"].as_bool(), v["broken_at"]["seq"].as_i64()), (Some(false), Some(3)), "{v}");
+}
+
+async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let (estate, building, dwellings) = estate_with_dwellings(app).await;
+    let (_, p) = c.post("/api/v1/projects", json!({"code": "F-2", "name": "东街改造", "estate_ids": [estate]})).await;
+    let pid = p["project"]["id"].as_i64().unwrap();
+    c.put(&format!("/api/v1/projects/{pid}/contract"), json!({"amount": "1200000"})).await;
+
+    // The co-funding plan: government, utilities (with a reward subsidy) and residents; bad lines named, nothing saved.
+    let plan_path = format!("/api/v1/projects/{pid}/funding-plan");
+    let (s, r) = c
+        .put(&plan_path, json!({"lines": [{"source": "central", "amount": "800000"}, {"source": "nobody", "amount": "1.001"}, {"source": "residents", "amount": "5", "reward": true}]}))
+        .await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["lines[1].source", "lines[1].amount", "lines[2].source", "lines"]), "{r}");
+    assert_eq!(c.get(&plan_path).await.1["lines"], json!([]));
+    let plan = json!({"lines": [
+        {"source": "central", "category": "basic", "item": "管网及屋面", "amount": "800000"},
+        {"source": "utility", "item": "供水管网", "amount": "200000"},
+        {"source": "local", "item": "以奖代补", "amount": "50000", "reward": true},
+        {"source": "residents", "category": "improvement", "item": "加装电梯", "amount": "200000"}]});
+    let (s, saved) = c.put(&plan_path, plan).await;
+    assert_eq!((s, saved["lines"].as_array().map(|l| l.len())), (200, Some(4)), "{saved}");
+
+    // Residents' contributions: by dwelling and by building, each named how paid; they enter the project's residents' pool.
+    let contrib = format!("/api/v1/projects/{pid}/contributions");
+    let (s, r) = c.post(&contrib, json!({"estate_id": estate, "amount": "-3", "method": "gold", "paid_on": "soon"})).await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["dwelling_id", "amount", "method", "paid_on"]), "{r}");
+    let (s, r) = c
+        .post(&contrib, json!({"estate_id": estate, "dwelling_id": 999_999, "amount": "3000", "method": "cash", "paid_on": "2026-05-01"}))
+        .await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("dwelling_id")), "{r}");
+    let (s, one) = c
+        .post(&contrib, json!({"estate_id": estate, "dwelling_id": dwellings[0], "amount": "3000", "method": "provident_fund", "purpose": "加装电梯", "paid_on": "2026-05-01"}))
+        .await;
+    assert_eq!(s, 201, "{one}");
+    assert_eq!(one["from_label"].as_str().map(|l| l.split(' ').count()), Some(2), "building and dwelling: {one}");
+    let (s, _) = c
+        .post(&contrib, json!({"estate_id": estate, "building_id": building, "households": 2, "amount": "7000", "method": "cash", "paid_on": "2026-05-02"}))
+        .await;
+    assert_eq!(s, 201);
+    let (_, all) = c.get(&contrib).await;
+    assert_eq!((all["total_fen"].as_i64(), all["contributing_households"].as_i64()), (Some(1_000_000), Some(3)), "{all}");
+    assert_eq!(
+        (all["estates"].as_i64(), all["contributing_estates"].as_i64(), all["estate_rate_pct"].as_f64()),
+        (Some(1), Some(1), Some(100.0))
+    );
+    assert_eq!(all["by_method"], json!({"cash": 700_000, "provident_fund": 300_000}));
+    let (_, allocations) = c.get("/api/v1/allocations").await;
+    let pool = allocations.as_array().unwrap().iter().find(|a| a["pool_of"] == pid).unwrap().clone();
+    assert_eq!((pool["source"].as_str(), pool["left"].as_i64()), (Some("residents"), Some(1_000_000)), "{pool}");
+
+    // Central money for the project, paid against a passed inspection.
+    let (_, central) = c
+        .post("/api/v1/allocations", json!({"region_code": "350521000000", "source": "central", "year": 2026, "purpose": "东街中央补助", "amount": "600000", "projects": [pid]}))
+        .await;
+    let passed = inspection(app, estate, true).await;
+    let (_, d) = c
+        .post("/api/v1/disbursements", json!({"allocation_id": central["id"], "project_id": pid, "category": "basic", "payee": "惠安建工", "amount": "250000", "basis": format!("inspection:{passed}")}))
+        .await;
+    let (s, _) = c.post(&format!("/api/v1/disbursements/{}/approve", d["id"]), json!({})).await;
+    assert_eq!(s, 200);
+
+    // Reconciliation: every difference between plan, allocation and payment, by source.
+    let (s, rec) = c.get(&format!("/api/v1/projects/{pid}/reconciliation")).await;
+    assert_eq!(s, 200, "{rec}");
+    let diffs: Vec<(String, String, i64, i64)> = rec["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().into(),
+                d["source"].as_str().unwrap_or("").into(),
+                d["expected"].as_i64().unwrap(),
+                d["actual"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        diffs,
+        vec![
+            ("under_allocated".into(), "central".into(), 80_000_000, 60_000_000),
+            ("under_allocated".into(), "local".into(), 5_000_000, 0),
+            ("under_allocated".into(), "utility".into(), 20_000_000, 0),
+            ("under_allocated".into(), "residents".into(), 20_000_000, 1_000_000),
+        ],
+        "{rec}"
+    );
+    let central_row = rec["rows"].as_array().unwrap().iter().find(|r| r["source"] == "central").unwrap().clone();
+    assert_eq!((central_row["paid"].as_i64(), central_row["left"].as_i64()), (Some(25_000_000), Some(35_000_000)));
+
+    // The county's report for the year: by source, by region and by month, with the disbursement rate; and as xlsx.
+    let year = chrono::Utc::now().format("%Y").to_string();
+    let (s, report) = c.get(&format!("/api/v1/funds/report?year={year}")).await;
+    assert_eq!(s, 200, "{report}");
+    let by_central = report["by_source"].as_array().unwrap().iter().find(|r| r["key"] == "central").unwrap().clone();
+    assert!(by_central["paid"].as_i64().unwrap() >= 25_000_000 && by_central["rate_pct"].as_f64().is_some(), "{by_central}");
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    assert!(report["by_month"].as_array().unwrap().iter().any(|m| m["month"] == month.as_str()), "{report}");
+    assert!(!report["by_region"].as_array().unwrap().is_empty());
+    // A later year carries what came before: allocated and paid to its end, nothing paid within it.
+    let next: i64 = year.parse::<i64>().unwrap() + 1;
+    let (_, later) = c.get(&format!("/api/v1/funds/report?year={next}")).await;
+    assert_eq!((later["allocated"].clone(), later["paid"].clone()), (report["allocated"].clone(), report["paid"].clone()), "{later}");
+    assert_eq!((later["paid_in_year"].as_i64(), later["allocated_in_year"].as_i64()), (Some(0), Some(0)));
+    assert_eq!(later["by_month"], json!([]));
+    assert_eq!(report["paid_in_year"], report["paid"], "all was paid this year");
+    assert_eq!(c.get("/api/v1/funds/report?year=1900").await.0, 422);
+    assert_eq!(c.get("/api/v1/funds/report?region=440000").await.0, 404, "outside the caller's region");
+    let (s, bytes) = c.get_bytes(&format!("/api/v1/funds/report.xlsx?year={year}")).await;
+    assert_eq!(s, 200);
+    use calamine::Reader;
+    let book = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(book.sheet_names(), ["按来源", "按地区", "按月", "对账差异"]);
+    let (s, region_rec) = c.get("/api/v1/funds/reconciliation").await;
+    assert_eq!(s, 200);
+    assert!(region_rec["rows"].as_array().unwrap().iter().any(|r| r["source"] == "residents"), "{region_rec}");
+
+    // The upkeep account: deposits and public revenue in; spending needs the owners' passed decision on using the fund.
+    let upkeep = format!("/api/v1/estates/{estate}/upkeep");
+    let (s, r) = c.post(&format!("{upkeep}/credits"), json!({"kind": "lottery", "amount": "0", "memo": ""})).await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["kind", "amount", "memo"]));
+    let (s, acct) =
+        c.post(&format!("{upkeep}/credits"), json!({"kind": "parking", "amount": "12000", "memo": "2026年上半年停车收益"})).await;
+    assert_eq!((s, acct["balance"].as_i64()), (201, Some(1_200_000)), "{acct}");
+    let spend = |decision: Option<i64>, emergency: bool, amount: &str| json!({"amount": amount, "memo": "屋面防水维修", "payee": "惠安防水", "decision_id": decision, "emergency": emergency});
+    let (s, r) = c.post(&format!("{upkeep}/spendings"), spend(None, false, "3000")).await;
+    assert_eq!(s, 409, "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("owners' decision"), "{r}");
+    let now = chrono::Utc::now();
+    let (_, page) = c
+        .post(
+            &format!("/api/v1/estates/{estate}/decisions"),
+            json!({"title": "使用维修资金维修屋面", "matter": "use_maintenance_fund", "scope": "estate",
+            "opens_at": (now - chrono::Duration::hours(2)).to_rfc3339(), "closes_at": (now + chrono::Duration::days(7)).to_rfc3339()}),
+        )
+        .await;
+    let decision = page["decision"]["id"].as_i64().unwrap_or_else(|| panic!("{page}"));
+    let (s, r) = c.post(&format!("{upkeep}/spendings"), spend(Some(decision), false, "3000")).await;
+    assert_eq!((s, r["detail"].as_str()), (409, Some("the owners' decision given has not passed")), "{r}");
+    // Owners voted it through (the vote itself is tested with decisions).
+    app.db
+        .execute("UPDATE decisions SET closed_at = $1, passed = $2 WHERE id = $3", huanxin_store::args![now.to_rfc3339(), true, decision])
+        .await
+        .unwrap();
+    let (s, r) = c.post(&format!("{upkeep}/spendings"), spend(Some(decision), false, "12000.01")).await;
+    assert_eq!((s, r["detail"].as_str()), (409, Some("the maintenance fund has 12000.00 yuan; 12000.01 yuan is more")));
+    let (s, acct) = c.post(&format!("{upkeep}/spendings"), spend(Some(decision), false, "3000")).await;
+    assert_eq!((s, acct["balance"].as_i64(), acct["spent"].as_i64()), (201, Some(900_000), Some(300_000)), "{acct}");
+    let (s, acct) = c.post(&format!("{upkeep}/spendings"), spend(None, true, "500")).await;
+    assert_eq!((s, acct["balance"].as_i64()), (201, Some(850_000)), "an emergency repair is paid first");
+    assert_eq!(acct["movements"][0]["emergency"], true);
+
+    // The estate page's funding picture, which a resident of the estate may read too (no names in it).
+    let (s, f) = c.get(&format!("/api/v1/estates/{estate}/funds")).await;
+    assert_eq!((s, f["upkeep"]["balance"].as_i64()), (200, Some(850_000)), "{f}");
+    assert!(f["projects"].as_array().unwrap().iter().any(|p| p["project_id"] == pid));
+    let resident = bind_owner(app, &app.client("county_staff").await, estate, building, dwellings[1]).await;
+    let (s, f) = resident.get(&format!("/api/v1/estates/{estate}/funds")).await;
+    assert_eq!((s, f["upkeep"]["movements"][0]["entered_by"].as_str()), (200, Some("")), "{f}");
+    assert_eq!(resident.get(&contrib).await.0, 403, "who paid what is for the bureau");
+    assert_eq!(app.client("other_county_admin").await.get(&upkeep).await.0, 404);
+
+    // Reversals stay in scope and never take back money that has moved on.
+    let pool_entry = one["ledger_seq"].as_i64().unwrap();
+    assert_eq!(
+        app.client("other_county_admin").await.post(&format!("/api/v1/ledger/{pool_entry}/reverse"), json!({"memo": "x"})).await.0,
+        404
+    );
+    let given = app
+        .db
+        .scalar("SELECT seq FROM ledger_entries WHERE debit = $1", huanxin_store::args![format!("allocation:{}", central["id"])])
+        .await
+        .unwrap();
+    let (s, r) = c.post(&format!("/api/v1/ledger/{given}/reverse"), json!({"memo": "下达有误"})).await;
+    assert_eq!(s, 409, "250,000 of it was paid out: {r}");
+    assert!(r["detail"].as_str().unwrap().starts_with("reversing it would take allocation:"), "{r}");
+    let (_, v) = c.get("/api/v1/ledger/verify").await;
+    assert_eq!(v["intact"], true, "{v}");
 }

@@ -9,10 +9,14 @@ use crate::db::{Db, Engine, Tx};
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::chain;
-use huanxin_domain::funds::{self as rules, Account, Earmark, Fen, PaymentContext, Refusal, Source, ValidAllocation};
+use huanxin_domain::funds::{self as rules, Account, Basis, BasisFacts, Earmark, Fen, PaymentContext, Refusal, Source, ValidAllocation};
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::schemes::Category;
 use serde::Serialize;
+
+pub mod plans;
+pub mod reports;
+pub mod upkeep;
 
 /// An allocation with what is left of it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -28,12 +32,15 @@ pub struct Allocation {
     pub projects: String,
     pub created_by: String,
     pub created_at: String,
+    /// The project whose residents' contributions this allocation pools (none for budget allocations).
+    pub pool_of: Option<i64>,
     /// Fen not yet allocated further or paid (derived from the ledger).
     #[sqlx(skip)]
     pub left: i64,
 }
 
-const ALLOCATION_COLS: &str = "id, parent_id, region_code, source, year, purpose, amount, categories, projects, created_by, created_at";
+const ALLOCATION_COLS: &str =
+    "id, parent_id, region_code, source, year, purpose, amount, categories, projects, created_by, created_at, pool_of";
 
 /// A disbursement and where it stands.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -51,10 +58,24 @@ pub struct Disbursement {
     pub decided_by: Option<String>,
     pub decided_at: Option<String>,
     pub ledger_seq: Option<i64>,
+    /// What it pays for: `milestone:<schedule node>` or `inspection:<inspection>`.
+    pub basis: String,
 }
 
 const DISBURSEMENT_COLS: &str =
-    "id, allocation_id, project_id, category, payee, amount, status, reason, requested_by, requested_at, decided_by, decided_at, ledger_seq";
+    "id, allocation_id, project_id, category, payee, amount, status, reason, requested_by, requested_at, decided_by, decided_at, ledger_seq, basis";
+
+/// Something a payment may be made for: a finished schedule node or a passed inspection.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct PaymentBasis {
+    /// `milestone:<id>` or `inspection:<id>`.
+    pub basis: String,
+    pub estate_name: String,
+    /// The node's name, or the inspection's checkpoint code.
+    pub name: String,
+    /// When it was finished or held.
+    pub day: String,
+}
 
 /// One line of the fund ledger as exported.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -85,6 +106,16 @@ pub enum FundsError {
     Refused(#[from] Refusal),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    debit: String,
+    credit: String,
+    amount: i64,
+    source: String,
+    project_id: Option<i64>,
+    estate_id: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -127,36 +158,25 @@ impl Tx {
         self.fetch_one(sql, vec![]).await
     }
 
-    /// Appends one entry after the head (the lock must be held); returns its number.
-    #[allow(clippy::too_many_arguments)]
-    async fn append_entry(
-        &mut self,
-        head: &(i64, String),
-        actor: &Actor,
-        debit: &Account,
-        credit: &Account,
-        amount: Fen,
-        memo: &str,
-        source: Source,
-        project_id: Option<i64>,
-        reverses: Option<i64>,
-    ) -> Result<i64, StoreError> {
+    /// Appends one entry after the head (the lock must be held) and moves the head; returns its number.
+    async fn append_entry(&mut self, head: &mut (i64, String), actor: &Actor, e: &NewEntry<'_>) -> Result<i64, StoreError> {
         let seq = head.0 + 1;
         let at = crate::now();
-        let (d, c) = (debit.code(), credit.code());
-        let hash = chain::link(&head.1, &rules::entry_text(seq, &d, &c, amount.0, memo, &at));
+        let (d, c) = (e.debit.code(), e.credit.code());
+        let hash = chain::link(&head.1, &rules::entry_text(seq, &d, &c, e.amount.0, e.memo, &at));
         self.execute(
-            "INSERT INTO ledger_entries (seq, debit, credit, amount, memo, source, project_id, reverses, entered_by, at, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO ledger_entries (seq, debit, credit, amount, memo, source, project_id, estate_id, reverses, entered_by, at, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             crate::args![
                 seq,
                 d.as_str(),
                 c.as_str(),
-                amount.0,
-                memo,
-                source.as_str(),
-                project_id,
-                reverses,
+                e.amount.0,
+                e.memo,
+                e.source.as_str(),
+                e.project_id,
+                e.estate_id,
+                e.reverses,
                 actor.username.as_str(),
                 at.as_str(),
                 head.1.as_str(),
@@ -165,8 +185,21 @@ impl Tx {
         )
         .await?;
         self.execute("UPDATE ledger_head SET entries = $1, hash = $2 WHERE id = 1", crate::args![seq, hash.as_str()]).await?;
+        *head = (seq, hash);
         Ok(seq)
     }
+}
+
+/// A ledger entry to append.
+struct NewEntry<'a> {
+    debit: Account,
+    credit: Account,
+    amount: Fen,
+    memo: &'a str,
+    source: Source,
+    project_id: Option<i64>,
+    estate_id: Option<i64>,
+    reverses: Option<i64>,
 }
 
 fn in_scope(scope: &Scope, region: &str) -> bool {
@@ -256,7 +289,7 @@ impl Db {
         let categories: Vec<&str> = a.earmark.categories.iter().map(|c| c.as_str()).collect();
         let projects: Vec<String> = a.earmark.projects.iter().map(|p| p.to_string()).collect();
         let mut tx = self.begin().await?;
-        let head = tx.lock_ledger().await?;
+        let mut head = tx.lock_ledger().await?;
         if let Some(p) = &parent {
             let left = tx.balance(&Account::Allocation { id: p.id }.code()).await?;
             rules::check_sub_allocation(Fen(left), a.amount)?;
@@ -285,8 +318,17 @@ impl Db {
             Some(p) => Account::Allocation { id: p.id },
             None => Account::Source { source },
         };
-        tx.append_entry(&head, actor, &Account::Allocation { id: created.id }, &credit, a.amount, purpose.trim(), source, None, None)
-            .await?;
+        let entry = NewEntry {
+            debit: Account::Allocation { id: created.id },
+            credit,
+            amount: a.amount,
+            memo: purpose.trim(),
+            source,
+            project_id: None,
+            estate_id: None,
+            reverses: None,
+        };
+        tx.append_entry(&mut head, actor, &entry).await?;
         tx.audit(
             actor,
             Change {
@@ -303,10 +345,20 @@ impl Db {
         Ok(self.allocation(scope, created.id).await?)
     }
 
-    /// Sets the contract sum of a project (the most its disbursements may add up to).
+    /// Sets the contract sum of a project (the most its disbursements may add up to); never below
+    /// what the project has been paid.
     pub async fn set_contract(&self, actor: &Actor, scope: &Scope, project_id: i64, amount: Fen) -> Result<(), StoreError> {
         let (project, _, _) = self.get_project(scope, project_id).await?;
         let mut tx = self.begin().await?;
+        tx.lock_ledger().await?;
+        let paid = tx.balance(&Account::Paid { project_id }.code()).await?;
+        if amount.0 < paid {
+            return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one(
+                "amount",
+                amount.yuan(),
+                format!("is less than the {} yuan already paid", Fen(paid).yuan()),
+            )));
+        }
         tx.execute("DELETE FROM project_contracts WHERE project_id = $1", crate::args![project_id]).await?;
         tx.execute(
             "INSERT INTO project_contracts (project_id, amount, updated_by, updated_at) VALUES ($1, $2, $3, $4)",
@@ -328,7 +380,38 @@ impl Db {
         tx.commit().await
     }
 
-    /// Asks for a payment from an allocation to a project's payee (approved separately).
+    /// What a project's payments may be made for now: its estates' finished schedule nodes and passed inspections.
+    pub async fn payment_bases(&self, scope: &Scope, project_id: i64) -> Result<Vec<PaymentBasis>, StoreError> {
+        self.get_project(scope, project_id).await?;
+        self.fetch_all(
+            "SELECT 'inspection:' || CAST(i.id AS TEXT) AS basis, e.name AS estate_name, i.checkpoint AS name, i.held_on AS day \
+             FROM inspections i JOIN estates e ON e.id = i.estate_id JOIN project_estates pe ON pe.estate_id = i.estate_id \
+             WHERE pe.project_id = $1 AND i.passed = $2 \
+             UNION ALL SELECT 'milestone:' || CAST(n.id AS TEXT), e.name, n.name, COALESCE(n.actual_end, n.planned_end) \
+             FROM schedule_nodes n JOIN estates e ON e.id = n.estate_id JOIN project_estates pe ON pe.estate_id = n.estate_id \
+             WHERE pe.project_id = $1 AND n.progress_pct >= 100 ORDER BY 4 DESC LIMIT 500",
+            crate::args![project_id, true],
+        )
+        .await
+    }
+
+    /// Is a payment's basis met: a finished schedule node or a passed inspection of the project's estates?
+    async fn check_basis(&self, project_estates: &[i64], basis: Basis) -> Result<(), FundsError> {
+        let row: Option<(i64, bool)> = match basis {
+            Basis::Milestone { node_id } => self
+                .fetch_optional::<(i64, i64)>("SELECT estate_id, progress_pct FROM schedule_nodes WHERE id = $1", crate::args![node_id])
+                .await?
+                .map(|(e, pct)| (e, pct >= 100)),
+            Basis::Inspection { inspection_id } => {
+                self.fetch_optional("SELECT estate_id, passed FROM inspections WHERE id = $1", crate::args![inspection_id]).await?
+            }
+        };
+        let facts = row.map(|(estate, met)| BasisFacts { in_project: project_estates.contains(&estate), met });
+        Ok(rules::check_basis(basis, facts)?)
+    }
+
+    /// Asks for a payment from an allocation to a project's payee for a milestone reached or an
+    /// inspection passed (approved separately).
     #[allow(clippy::too_many_arguments)]
     pub async fn request_disbursement(
         &self,
@@ -339,17 +422,28 @@ impl Db {
         category: Category,
         payee: &str,
         amount: Fen,
-    ) -> Result<Disbursement, StoreError> {
+        basis: Basis,
+    ) -> Result<Disbursement, FundsError> {
         let allocation = self.allocation(scope, allocation_id).await?;
-        let (project, _, _) = self.get_project(scope, project_id).await?;
+        let (project, estates, _) = self.get_project(scope, project_id).await?;
+        self.check_basis(&estates.iter().map(|e| e.id).collect::<Vec<_>>(), basis).await?;
         let mut tx = self.begin().await?;
         let d: Disbursement = tx
             .fetch_one(
                 &format!(
-                    "INSERT INTO disbursements (allocation_id, project_id, category, payee, amount, status, requested_by, requested_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7) RETURNING {DISBURSEMENT_COLS}"
+                    "INSERT INTO disbursements (allocation_id, project_id, category, payee, amount, status, requested_by, requested_at, basis) \
+                     VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7, $8) RETURNING {DISBURSEMENT_COLS}"
                 ),
-                crate::args![allocation.id, project_id, category.as_str(), payee.trim(), amount.0, actor.username.as_str(), crate::now()],
+                crate::args![
+                    allocation.id,
+                    project_id,
+                    category.as_str(),
+                    payee.trim(),
+                    amount.0,
+                    actor.username.as_str(),
+                    crate::now(),
+                    basis.code()
+                ],
             )
             .await?;
         tx.audit(
@@ -402,13 +496,16 @@ impl Db {
             return Err(StoreError::Conflict(format!("the disbursement is already {}", d.status)).into());
         }
         let allocation = self.allocation(scope, d.allocation_id).await?;
-        let (project, _, _) = self.get_project(scope, d.project_id).await?;
+        let (project, estates, _) = self.get_project(scope, d.project_id).await?;
+        if let Some(basis) = Basis::parse(&d.basis) {
+            self.check_basis(&estates.iter().map(|e| e.id).collect::<Vec<_>>(), basis).await?;
+        }
         let category =
             Category::parse(&d.category).ok_or_else(|| StoreError::Config(format!("disbursement {id} has an unknown category")))?;
         let source = Source::parse(&allocation.source)
             .ok_or_else(|| StoreError::Config(format!("allocation {} has an unknown source", allocation.id)))?;
         let mut tx = self.begin().await?;
-        let head = tx.lock_ledger().await?;
+        let mut head = tx.lock_ledger().await?;
         let left = tx.balance(&Account::Allocation { id: allocation.id }.code()).await?;
         let paid = tx.balance(&Account::Paid { project_id: d.project_id }.code()).await?;
         let contract: Option<(i64,)> =
@@ -422,19 +519,17 @@ impl Db {
         };
         rules::check_payment(&ctx, d.project_id, category, Fen(d.amount))?;
         let memo = format!("付款：{}（{}）", d.payee, project.name);
-        let seq = tx
-            .append_entry(
-                &head,
-                actor,
-                &Account::Paid { project_id: d.project_id },
-                &Account::Allocation { id: allocation.id },
-                Fen(d.amount),
-                &memo,
-                source,
-                Some(d.project_id),
-                None,
-            )
-            .await?;
+        let entry = NewEntry {
+            debit: Account::Paid { project_id: d.project_id },
+            credit: Account::Allocation { id: allocation.id },
+            amount: Fen(d.amount),
+            memo: &memo,
+            source,
+            project_id: Some(d.project_id),
+            estate_id: None,
+            reverses: None,
+        };
+        let seq = tx.append_entry(&mut head, actor, &entry).await?;
         let changed = tx
             .execute(
                 "UPDATE disbursements SET status = 'approved', decided_by = $1, decided_at = $2, ledger_seq = $3 WHERE id = $4 AND status = 'requested'",
@@ -460,48 +555,47 @@ impl Db {
         Ok(self.disbursement(scope, id).await?)
     }
 
-    /// Corrects an entry with its reversing entry (entries are never edited); an entry is reversed once.
-    pub async fn reverse_entry(&self, actor: &Actor, seq: i64, memo: &str) -> Result<i64, StoreError> {
-        let mut tx = self.begin().await?;
-        let head = tx.lock_ledger().await?;
-        let row: Option<(String, String, i64, String, Option<i64>)> = tx
-            .fetch_optional("SELECT debit, credit, amount, source, project_id FROM ledger_entries WHERE seq = $1", crate::args![seq])
-            .await?;
-        let Some((debit, credit, amount, source, project_id)) = row else { return Err(StoreError::NotFound) };
-        if tx.scalar("SELECT COUNT(*) FROM ledger_entries WHERE reverses = $1", crate::args![seq]).await? > 0 {
-            return Err(StoreError::Conflict(format!("entry {seq} has already been reversed")));
-        }
-        let parse = |code: &str| -> Result<Account, StoreError> {
-            let (kind, v) = code.split_once(':').ok_or_else(|| StoreError::Config(format!("account {code}")))?;
-            let id = || v.parse::<i64>().map_err(|_| StoreError::Config(format!("account {code}")));
-            Ok(match kind {
-                "source" => Account::Source { source: Source::parse(v).ok_or_else(|| StoreError::Config(format!("account {code}")))? },
-                "allocation" => Account::Allocation { id: id()? },
-                "paid" => Account::Paid { project_id: id()? },
-                _ => Account::Upkeep { estate_id: id()? },
-            })
-        };
-        let source = Source::parse(&source).ok_or_else(|| StoreError::Config(format!("entry {seq} source")))?;
-        let new_seq = tx
-            .append_entry(
-                &head,
-                actor,
-                &parse(&credit)?,
-                &parse(&debit)?,
-                Fen(amount),
-                &format!("冲正第 {seq} 笔：{memo}"),
-                source,
-                project_id,
-                Some(seq),
+    /// Corrects an entry in scope with its reversing entry (entries are never edited); an entry is
+    /// reversed once, and never when the money has moved on from the account it went to.
+    pub async fn reverse_entry(&self, actor: &Actor, scope: &Scope, seq: i64, memo: &str) -> Result<i64, FundsError> {
+        let row: Option<EntryRow> = self
+            .fetch_optional(
+                "SELECT debit, credit, amount, source, project_id, estate_id FROM ledger_entries WHERE seq = $1",
+                crate::args![seq],
             )
             .await?;
+        let Some(EntryRow { debit, credit, amount, source, project_id, estate_id }) = row else { return Err(StoreError::NotFound.into()) };
+        let account =
+            |code: &str| Account::parse(code).ok_or_else(|| StoreError::Config(format!("entry {seq} has an unknown account {code}")));
+        let (debit, credit) = (account(&debit)?, account(&credit)?);
+        // The entry is in scope when its project, estate or allocation is.
+        let region = match (project_id, estate_id, &debit, &credit) {
+            (Some(p), _, _, _) => self.get_project(scope, p).await?.0.region_code,
+            (None, Some(e), _, _) => self.get_estate(scope, e).await?.community_code,
+            (None, None, Account::Allocation { id }, _) | (None, None, _, Account::Allocation { id }) => {
+                self.allocation(scope, *id).await?.region_code
+            }
+            _ => return Err(StoreError::NotFound.into()),
+        };
+        let mut tx = self.begin().await?;
+        let mut head = tx.lock_ledger().await?;
+        if tx.scalar("SELECT COUNT(*) FROM ledger_entries WHERE reverses = $1", crate::args![seq]).await? > 0 {
+            return Err(StoreError::Conflict(format!("entry {seq} has already been reversed")).into());
+        }
+        let original = rules::Entry { debit: debit.clone(), credit: credit.clone(), amount: Fen(amount) };
+        rules::check_reversal(&original, Fen(tx.balance(&debit.code()).await?))?;
+        let source = Source::parse(&source).ok_or_else(|| StoreError::Config(format!("entry {seq} source")))?;
+        let memo = format!("冲正第 {seq} 笔：{memo}");
+        let entry =
+            NewEntry { debit: credit, credit: debit, amount: Fen(amount), memo: &memo, source, project_id, estate_id, reverses: Some(seq) };
+        let new_seq = tx.append_entry(&mut head, actor, &entry).await?;
         tx.audit(
             actor,
             Change {
                 action: "reverse",
                 entity: "ledger_entry",
                 entity_id: seq.to_string(),
-                region_code: String::new(),
+                region_code: region,
                 before: None,
                 after: Some(serde_json::json!({"reversed_by": new_seq})),
             },
@@ -520,7 +614,7 @@ impl Db {
         let by_source: Vec<(String, i64)> = self
             .fetch_all(
                 "SELECT source, CAST(COALESCE(SUM(CASE WHEN debit = $2 THEN amount ELSE -amount END), 0) AS BIGINT) FROM ledger_entries \
-                 WHERE project_id = $1 GROUP BY source ORDER BY source",
+                 WHERE project_id = $1 AND (debit = $2 OR credit = $2) GROUP BY source ORDER BY source",
                 crate::args![project_id, paid.as_str()],
             )
             .await?;
@@ -544,39 +638,89 @@ impl Db {
         .await
     }
 
-    /// Walks the whole ledger in order, a batch at a time, and compares its end with the head.
+    /// One batch of the ledger in order from `from`. SQLite hands it over as one JSON text: decoding
+    /// row by row through its driver costs more than the hashing (PostgreSQL's rows come fast).
+    async fn ledger_batch(&self, from: i64, limit: i64) -> Result<Vec<StoredEntry>, StoreError> {
+        const COLS: &str = "seq, debit, credit, amount, memo, at, prev_hash, hash";
+        if self.engine() == Engine::Postgres {
+            return self
+                .fetch_all(&format!("SELECT {COLS} FROM ledger_entries WHERE seq >= $1 ORDER BY seq LIMIT $2"), crate::args![from, limit])
+                .await;
+        }
+        let (text,): (Option<String>,) = self
+            .fetch_one(
+                &format!("SELECT json_group_array(json_array({COLS})) FROM (SELECT {COLS} FROM ledger_entries WHERE seq >= $1 ORDER BY seq LIMIT $2)"),
+                crate::args![from, limit],
+            )
+            .await?;
+        type Row = (i64, String, String, i64, String, String, String, String);
+        let rows: Vec<Row> =
+            serde_json::from_str(text.as_deref().unwrap_or("[]")).map_err(|e| StoreError::Config(format!("ledger batch: {e}")))?;
+        let mut rows: Vec<StoredEntry> = rows
+            .into_iter()
+            .map(|(seq, debit, credit, amount, memo, at, prev_hash, hash)| StoredEntry {
+                seq,
+                debit,
+                credit,
+                amount,
+                memo,
+                at,
+                prev_hash,
+                hash,
+            })
+            .collect();
+        // The aggregate keeps the inner order in practice; sorting makes it certain (cheap when sorted).
+        rows.sort_by_key(|r| r.seq);
+        Ok(rows)
+    }
+
+    /// Walks the whole ledger in order and compares its end with the head. The next batch is read
+    /// while the one before is checked, and each batch's hashes are checked on every core.
     pub async fn verify_ledger(&self) -> Result<LedgerCheck, StoreError> {
+        self.verify_ledger_counting(&std::sync::atomic::AtomicI64::new(0)).await
+    }
+
+    /// The number of entries the ledger head records (what a walk of the chain has to cover).
+    pub async fn ledger_entries(&self) -> Result<i64, StoreError> {
+        self.scalar("SELECT entries FROM ledger_head WHERE id = 1", vec![]).await
+    }
+
+    /// [`Db::verify_ledger`], adding to `walked` as each batch is checked (for a progress bar).
+    pub async fn verify_ledger_counting(&self, walked: &std::sync::atomic::AtomicI64) -> Result<LedgerCheck, StoreError> {
+        const BATCH: i64 = 20_000;
         let (count, head): (i64, String) = self.fetch_one("SELECT entries, hash FROM ledger_head WHERE id = 1", vec![]).await?;
-        let mut prev = chain::GENESIS.to_string();
-        let mut expected = 1i64;
-        let mut broken = None;
-        'walk: loop {
-            let rows: Vec<StoredEntry> = self
-                .fetch_all(
-                    "SELECT seq, debit, credit, amount, memo, at, prev_hash, hash FROM ledger_entries WHERE seq >= $1 ORDER BY seq LIMIT 20000",
-                    crate::args![expected],
-                )
-                .await?;
-            if rows.is_empty() {
-                break;
-            }
-            for r in rows {
-                let reason = if r.seq != expected {
-                    Some(format!("entry {expected} is missing (found {})", r.seq))
-                } else if r.prev_hash != prev {
-                    Some("does not link to the entry before it".to_string())
-                } else if chain::link(&prev, &rules::entry_text(r.seq, &r.debit, &r.credit, r.amount, &r.memo, &r.at)) != r.hash {
-                    Some("its contents do not match its hash (changed after it was written)".to_string())
-                } else {
-                    None
-                };
-                if let Some(reason) = reason {
-                    broken = Some(chain::Break { seq: expected, reason });
-                    break 'walk;
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<StoredEntry>>(2);
+        let reader = async move {
+            let mut from = 1;
+            loop {
+                let rows = self.ledger_batch(from, BATCH).await?;
+                let Some(last) = rows.last() else { break };
+                from = last.seq + 1;
+                if sender.send(rows).await.is_err() {
+                    break; // the checker found a break and stopped
                 }
-                prev = r.hash;
-                expected += 1;
             }
+            Ok::<(), StoreError>(())
+        };
+        let checker = async move {
+            let (mut prev, mut expected) = (chain::GENESIS.to_string(), 1i64);
+            while let Some(rows) = receiver.recv().await {
+                let start = (prev, expected);
+                let (next, broken) = tokio::task::spawn_blocking(move || check_batch(start, rows))
+                    .await
+                    .map_err(|e| StoreError::Config(format!("ledger check: {e}")))?;
+                (prev, expected) = next;
+                walked.store(expected - 1, std::sync::atomic::Ordering::Relaxed);
+                if broken.is_some() {
+                    return Ok::<_, StoreError>((prev, expected, broken));
+                }
+            }
+            Ok((prev, expected, None))
+        };
+        let (read, checked) = tokio::join!(reader, checker);
+        let (prev, expected, mut broken) = checked?;
+        if broken.is_none() {
+            read?;
         }
         let walked = expected - 1;
         if broken.is_none() && (walked != count || prev != head) {
@@ -587,4 +731,35 @@ impl Db {
         }
         Ok(LedgerCheck { entries: walked, intact: broken.is_none(), broken_at: broken, head_hash: head })
     }
+}
+
+/// Checks one batch that should start at entry `expected` after the hash `prev`: numbering and links
+/// in order, each entry's hash (computed on every core). Returns where the walk got to and the first break.
+fn check_batch(start: (String, i64), rows: Vec<StoredEntry>) -> ((String, i64), Option<chain::Break>) {
+    let (mut prev, mut expected) = start;
+    let hash_ok =
+        |r: &StoredEntry| chain::link(&r.prev_hash, &rules::entry_text(r.seq, &r.debit, &r.credit, r.amount, &r.memo, &r.at)) == r.hash;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let chunk = rows.len().div_ceil(threads).max(1);
+    let ok: Vec<bool> = std::thread::scope(|s| {
+        let parts: Vec<_> = rows.chunks(chunk).map(|part| s.spawn(move || part.iter().map(hash_ok).collect::<Vec<bool>>())).collect();
+        parts.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    for (i, r) in rows.into_iter().enumerate() {
+        let reason = if r.seq != expected {
+            Some(format!("entry {expected} is missing (found {})", r.seq))
+        } else if r.prev_hash != prev {
+            Some("does not link to the entry before it".to_string())
+        } else if !ok.get(i).copied().unwrap_or(false) {
+            Some("its contents do not match its hash (changed after it was written)".to_string())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return ((prev, expected), Some(chain::Break { seq: expected, reason }));
+        }
+        prev = r.hash;
+        expected += 1;
+    }
+    ((prev, expected), None)
 }

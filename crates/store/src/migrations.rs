@@ -25,11 +25,68 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (18, "regions' changes to the archive checklist", V18),
     (19, "residents' service requests", V19),
     (20, "funds: allocations, contracts, disbursements and the hash-chained ledger", V20),
+    (21, "funds: co-funding plans, residents' contributions, payment bases, upkeep accounts, report indexes", V21),
 ];
 
 /// Funds: allocations handed down from a source, project contracts, disbursements with their
 /// approval, and the ledger (double entry, append-only, hash-chained; its head row is the lock that
 /// orders every entry). Amounts in fen.
+const V21: &str = r#"
+CREATE TABLE funding_plan_lines (
+    id {ID},
+    project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    category TEXT NOT NULL DEFAULT '',
+    item TEXT NOT NULL DEFAULT '',
+    amount BIGINT NOT NULL,
+    reward BOOLEAN NOT NULL
+);
+CREATE INDEX funding_plan_lines_project ON funding_plan_lines (project_id);
+
+ALTER TABLE allocations ADD COLUMN pool_of BIGINT REFERENCES projects (id);
+CREATE UNIQUE INDEX allocations_pool ON allocations (pool_of);
+
+CREATE TABLE contributions (
+    id {ID},
+    project_id BIGINT NOT NULL REFERENCES projects (id),
+    estate_id BIGINT NOT NULL REFERENCES estates (id),
+    dwelling_id BIGINT REFERENCES dwellings (id),
+    building_id BIGINT REFERENCES buildings (id),
+    households BIGINT NOT NULL,
+    amount BIGINT NOT NULL,
+    method TEXT NOT NULL,
+    purpose TEXT NOT NULL DEFAULT '',
+    paid_on TEXT NOT NULL,
+    ledger_seq BIGINT NOT NULL,
+    entered_by TEXT NOT NULL,
+    entered_at TEXT NOT NULL
+);
+CREATE INDEX contributions_project ON contributions (project_id, id);
+
+ALTER TABLE disbursements ADD COLUMN basis TEXT NOT NULL DEFAULT '';
+
+ALTER TABLE ledger_entries ADD COLUMN estate_id BIGINT;
+-- One covering index answers a project's balances by source and a region's payments by month
+-- from the index alone (a project's entries lie together in it, however scattered in the table).
+DROP INDEX ledger_project;
+CREATE INDEX ledger_entries_project ON ledger_entries (project_id, at, source, debit, credit, amount) WHERE project_id IS NOT NULL;
+
+CREATE TABLE upkeep_movements (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id),
+    kind TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    memo TEXT NOT NULL,
+    payee TEXT NOT NULL DEFAULT '',
+    decision_id BIGINT REFERENCES decisions (id),
+    emergency BOOLEAN NOT NULL,
+    ledger_seq BIGINT NOT NULL,
+    entered_by TEXT NOT NULL,
+    entered_at TEXT NOT NULL
+);
+CREATE INDEX upkeep_movements_estate ON upkeep_movements (estate_id, id);
+"#;
+
 const V20: &str = r#"
 CREATE TABLE allocations (
     id {ID},

@@ -1,0 +1,92 @@
+//! HTTP routes of the upkeep accounts: an estate's maintenance fund, money credited to it and spent from it.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use huanxin_domain::funds::{amount_field, RevenueKind};
+use huanxin_domain::ValidationErrors;
+use huanxin_store::funds::upkeep::{Spending, UpkeepAccount};
+use serde::Deserialize;
+
+/// Money credited to a maintenance fund.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CreditRequest {
+    /// deposit, parking, advertising or other.
+    pub kind: String,
+    /// Yuan, at most two decimals.
+    pub amount: String,
+    pub memo: String,
+}
+
+/// Money spent from a maintenance fund.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SpendRequest {
+    /// Yuan, at most two decimals.
+    pub amount: String,
+    /// What it pays for.
+    pub memo: String,
+    pub payee: String,
+    /// The owners' passed decision on using the fund.
+    pub decision_id: Option<i64>,
+    /// An emergency repair, paid before the owners decide.
+    #[serde(default)]
+    pub emergency: bool,
+}
+
+fn text_field(e: &mut ValidationErrors, field: &str, value: &str) {
+    if value.trim().is_empty() || value.chars().count() > 200 {
+        e.push(field, value, "must have 1 to 200 characters");
+    }
+}
+
+/// An estate's maintenance fund: balance (from the ledger) and movements.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/upkeep", tag = "funds", params(("id" = i64, Path)), responses((status = 200, description = "the account")))]
+pub async fn show(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<UpkeepAccount>, ApiError> {
+    Ok(Json(st.db.upkeep(&cu.scope, id).await?))
+}
+
+/// Credits a deposit or public revenue (parking, advertising) to the fund.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/upkeep/credits", tag = "funds", params(("id" = i64, Path)), request_body = CreditRequest,
+    responses((status = 201, description = "the account"), (status = 422)))]
+pub async fn credit(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<CreditRequest>,
+) -> Result<(StatusCode, Json<UpkeepAccount>), ApiError> {
+    let mut e = ValidationErrors::default();
+    let kind = RevenueKind::parse(&req.kind);
+    if kind.is_none() {
+        e.push("kind", &req.kind, "must be deposit, parking, advertising or other");
+    }
+    let amount = amount_field("amount", &req.amount, &mut e);
+    text_field(&mut e, "memo", &req.memo);
+    let (Some(kind), Some(amount), true) = (kind, amount, e.is_empty()) else { return Err(ApiError::Invalid(e)) };
+    Ok((StatusCode::CREATED, Json(st.db.credit_upkeep(&cu.actor(), &cu.scope, id, kind, amount, req.memo.trim()).await?)))
+}
+
+/// Spends from the fund: refused (409, naming why) without the owners' passed decision on using the
+/// fund (unless an emergency repair) or beyond its balance.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/upkeep/spendings", tag = "funds", params(("id" = i64, Path)), request_body = SpendRequest,
+    responses((status = 201, description = "the account"), (status = 409), (status = 422)))]
+pub async fn spend(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<SpendRequest>,
+) -> Result<(StatusCode, Json<UpkeepAccount>), ApiError> {
+    let mut e = ValidationErrors::default();
+    let amount = amount_field("amount", &req.amount, &mut e);
+    text_field(&mut e, "memo", &req.memo);
+    text_field(&mut e, "payee", &req.payee);
+    let (Some(amount), true) = (amount, e.is_empty()) else { return Err(ApiError::Invalid(e)) };
+    let s = Spending { amount, memo: &req.memo, payee: &req.payee, decision_id: req.decision_id, emergency: req.emergency };
+    Ok((StatusCode::CREATED, Json(st.db.spend_upkeep(&cu.actor(), &cu.scope, id, &s).await?)))
+}
