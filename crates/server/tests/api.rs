@@ -2299,6 +2299,18 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
         .await;
     let (s, _) = c.post(&format!("/api/v1/disbursements/{}/approve", d["id"]), json!({})).await;
     assert_eq!(s, 200);
+    // Local money shared with another project: what this project drew from it counts as arrived for it.
+    let (s, other) = c.post("/api/v1/projects", json!({"code": "F-3", "name": "西街改造", "estate_ids": [app.attached_estate]})).await;
+    assert_eq!(s, 201, "{other}");
+    let (s, shared) = c
+        .post("/api/v1/allocations", json!({"region_code": "350521000000", "source": "local", "year": 2026, "purpose": "县级奖补（两个项目）", "amount": "100000", "projects": [pid, other["project"]["id"]]}))
+        .await;
+    assert_eq!(s, 201, "{shared}");
+    let (_, d) = c
+        .post("/api/v1/disbursements", json!({"allocation_id": shared["id"], "project_id": pid, "category": "basic", "payee": "惠安建工", "amount": "30000", "basis": format!("inspection:{passed}")}))
+        .await;
+    let (s, r) = c.post(&format!("/api/v1/disbursements/{}/approve", d["id"]), json!({})).await;
+    assert_eq!(s, 200, "{r}");
 
     // Reconciliation: every difference between plan, allocation and payment, by source.
     let (s, rec) = c.get(&format!("/api/v1/projects/{pid}/reconciliation")).await;
@@ -2320,7 +2332,7 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
         diffs,
         vec![
             ("under_allocated".into(), "central".into(), 80_000_000, 60_000_000),
-            ("under_allocated".into(), "local".into(), 5_000_000, 0),
+            ("under_allocated".into(), "local".into(), 5_000_000, 3_000_000),
             ("under_allocated".into(), "utility".into(), 20_000_000, 0),
             ("under_allocated".into(), "residents".into(), 20_000_000, 1_000_000),
         ],

@@ -372,8 +372,10 @@ impl Db {
         })
     }
 
-    /// A project's plan, allocations naming it alone (its residents' pool included), payments by
-    /// source, contract and estimate, with every difference between them.
+    /// A project's plan, allocations naming it alone (its residents' pool included) plus what it
+    /// drew from allocations shared with other projects or the whole region (its share of those is
+    /// what it was paid from them), payments by source, contract and estimate, with every
+    /// difference between them.
     pub async fn project_reconciliation(&self, scope: &Scope, project_id: i64) -> Result<Reconciliation, StoreError> {
         let plan = self.funding_plan(scope, project_id).await?;
         let (contract, paid_by_source) = self.project_funds(scope, project_id).await?;
@@ -390,6 +392,18 @@ impl Db {
             )
             .await?;
         add_by_source(&mut p.allocated, allocated)?;
+        let paid = Account::Paid { project_id }.code();
+        let drawn_from_shared: Vec<(String, i64)> = self
+            .fetch_all(
+                // The allocation is found by its key, read from the entry's other account.
+                "SELECT e.source, CAST(SUM(CASE WHEN e.debit = $2 THEN e.amount ELSE -e.amount END) AS BIGINT) FROM ledger_entries e \
+                 JOIN allocations a ON a.id = (CASE WHEN e.debit = $2 AND e.credit LIKE 'allocation:%' THEN CAST(SUBSTR(e.credit, 12) AS BIGINT) \
+                   WHEN e.credit = $2 AND e.debit LIKE 'allocation:%' THEN CAST(SUBSTR(e.debit, 12) AS BIGINT) END) \
+                 WHERE e.project_id = $1 AND (e.debit = $2 OR e.credit = $2) AND a.projects <> $3 GROUP BY e.source",
+                crate::args![project_id, paid.as_str(), project_id.to_string()],
+            )
+            .await?;
+        add_by_source(&mut p.allocated, drawn_from_shared)?;
         Ok(Reconciliation::from_picture(&p))
     }
 
