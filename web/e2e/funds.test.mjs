@@ -70,6 +70,19 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   await pick(page, '住房公积金')
   await page.click('[data-test=contrib-save]')
   await page.waitForSelector('[data-test=contributions] >> text=住房公积金')
+  // The same money entered twice by mistake is reversed (冲正): kept in the list, marked, no longer counted.
+  await page.fill('input[data-test=contrib-amount]', '500')
+  await page.click('[data-test=contrib-save]')
+  await page.waitForSelector('[data-test=contributions] >> text=500.00')
+  const twice = (await call(page, 'GET', `/api/v1/projects/${project.id}/contributions`)).items.at(-1)
+  await page.click(`[data-test=reverse-contribution-${twice.id}]`)
+  await page.click('.el-message-box__btns .el-button--primary')
+  await page.waitForSelector('.el-message-box >> text=请说明冲正原因')
+  await page.fill('.el-message-box__input input', '重复登记')
+  await page.click('.el-message-box__btns .el-button--primary')
+  await page.waitForSelector('[data-test=contributions] >> text=已冲正')
+  await page.waitForSelector('.el-overlay-message-box', { state: 'hidden' })
+  assert.equal((await call(page, 'GET', `/api/v1/projects/${project.id}/contributions`)).total_fen, 300_000)
   assert.match(await page.textContent('[data-test=participation]'), /1\/\d+ 户/)
   await page.locator('[data-test=project-funding]').screenshot({ path: `${SHOTS}/project-funding.png` })
 
@@ -105,7 +118,7 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   assert.equal(left, 30_000_000, '600,000 − 300,000 yuan, in fen')
   await page.click('[data-test=ledger-verify]')
   await page.waitForSelector('[data-test=ledger-check]')
-  assert.match(await page.textContent('[data-test=ledger-check]'), /台账完整：4 笔分录/)
+  assert.match(await page.textContent('[data-test=ledger-check]'), /台账完整：6 笔分录/)
 
   // The report: the county's rate this year, by source and month, and the workbooks.
   await page.waitForSelector('[data-test=report-sources] >> text=中央补助')

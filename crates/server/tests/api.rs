@@ -2202,6 +2202,9 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
     assert_eq!(c.post(&format!("/api/v1/ledger/{seq}/reverse"), json!({"memo": "again"})).await.0, 409);
     let (_, f) = c.get(&format!("/api/v1/projects/{pid}/funds")).await;
     assert_eq!(f["paid_by_source"], json!([["central", 20_000_000]]));
+    let (_, list) = c.get("/api/v1/disbursements").await;
+    let reversed = list.as_array().unwrap().iter().find(|x| x["id"] == d1["id"]).unwrap().clone();
+    assert_eq!((reversed["status"].as_str(), reversed["reversed_by"].clone()), (Some("reversed"), r["seq"].clone()), "{reversed}");
     let (_, v) = c.get("/api/v1/ledger/verify").await;
     assert_eq!((v["intact"].as_bool(), v["entries"].as_i64()), (Some(true), Some(5)), "{v}");
     // The same check as a background job with progress (what the page uses).
@@ -2340,6 +2343,22 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
     );
     let central_row = rec["rows"].as_array().unwrap().iter().find(|r| r["source"] == "central").unwrap().clone();
     assert_eq!((central_row["paid"].as_i64(), central_row["left"].as_i64()), (Some(25_000_000), Some(35_000_000)));
+
+    // A contribution entered by mistake is reversed: still listed, marked, no longer counted; the pool gives it back.
+    let building_row = all["items"].as_array().unwrap().iter().find(|x| x["building_id"] == building).unwrap().clone();
+    let (s, r) = c.post(&format!("/api/v1/ledger/{}/reverse", building_row["ledger_seq"]), json!({"memo": "重复登记"})).await;
+    assert_eq!(s, 201, "{r}");
+    let (_, after) = c.get(&contrib).await;
+    assert_eq!((after["total_fen"].as_i64(), after["contributing_households"].as_i64()), (Some(300_000), Some(1)), "{after}");
+    assert_eq!(after["by_method"], json!({"provident_fund": 300_000}));
+    let listed = after["items"].as_array().unwrap().iter().find(|x| x["id"] == building_row["id"]).unwrap().clone();
+    assert_eq!(listed["reversed_by"], r["seq"]);
+    let (_, allocations) = c.get("/api/v1/allocations").await;
+    let pool = allocations.as_array().unwrap().iter().find(|a| a["pool_of"] == pid).unwrap().clone();
+    assert_eq!((pool["amount"].as_i64(), pool["left"].as_i64()), (Some(300_000), Some(300_000)), "{pool}");
+    let (_, rec) = c.get(&format!("/api/v1/projects/{pid}/reconciliation")).await;
+    let residents = rec["rows"].as_array().unwrap().iter().find(|r| r["source"] == "residents").unwrap().clone();
+    assert_eq!(residents["allocated"].as_i64(), Some(300_000), "{residents}");
 
     // The county's report for the year: by source, by region and by month, with the disbursement rate; and as xlsx.
     let year = chrono::Utc::now().format("%Y").to_string();

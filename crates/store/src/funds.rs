@@ -60,10 +60,12 @@ pub struct Disbursement {
     pub ledger_seq: Option<i64>,
     /// What it pays for: `milestone:<schedule node>` or `inspection:<inspection>`.
     pub basis: String,
+    /// The ledger entry that reversed the payment (its status is then `reversed`).
+    pub reversed_by: Option<i64>,
 }
 
 const DISBURSEMENT_COLS: &str =
-    "id, allocation_id, project_id, category, payee, amount, status, reason, requested_by, requested_at, decided_by, decided_at, ledger_seq, basis";
+    "id, allocation_id, project_id, category, payee, amount, status, reason, requested_by, requested_at, decided_by, decided_at, ledger_seq, basis, reversed_by";
 
 /// Something a payment may be made for: a finished schedule node or a passed inspection.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -589,6 +591,16 @@ impl Db {
         let entry =
             NewEntry { debit: credit, credit: debit, amount: Fen(amount), memo: &memo, source, project_id, estate_id, reverses: Some(seq) };
         let new_seq = tx.append_entry(&mut head, actor, &entry).await?;
+        // The payment or contribution the entry recorded is marked, and a contribution leaves
+        // what its residents' pool received.
+        tx.execute("UPDATE disbursements SET status = 'reversed', reversed_by = $1 WHERE ledger_seq = $2", crate::args![new_seq, seq])
+            .await?;
+        let contributions =
+            tx.execute("UPDATE contributions SET reversed_by = $1 WHERE ledger_seq = $2", crate::args![new_seq, seq]).await?;
+        if let (true, Account::Allocation { id }) = (contributions > 0, &original.debit) {
+            tx.execute("UPDATE allocations SET amount = amount - $1 WHERE id = $2 AND pool_of IS NOT NULL", crate::args![amount, *id])
+                .await?;
+        }
         tx.audit(
             actor,
             Change {

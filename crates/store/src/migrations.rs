@@ -26,7 +26,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (19, "residents' service requests", V19),
     (20, "funds: allocations, contracts, disbursements and the hash-chained ledger", V20),
     (21, "funds: co-funding plans, residents' contributions, payment bases, upkeep accounts, report indexes", V21),
+    (22, "funds: payments and contributions know the entry that reversed them", V22),
 ];
+
+/// A reversed payment or contribution names its reversing entry, so lists and totals leave it out.
+const V22: &str = r#"
+ALTER TABLE disbursements ADD COLUMN reversed_by BIGINT;
+ALTER TABLE contributions ADD COLUMN reversed_by BIGINT;
+"#;
 
 /// Funds: allocations handed down from a source, project contracts, disbursements with their
 /// approval, and the ledger (double entry, append-only, hash-chained; its head row is the lock that

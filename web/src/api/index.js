@@ -148,6 +148,7 @@ export const api = {
   requestDisbursement: (body) => request('POST', '/api/v1/disbursements', body),
   approveDisbursement: (id) => request('POST', `/api/v1/disbursements/${id}/approve`),
   verifyLedger: () => request('GET', '/api/v1/ledger/verify'),
+  reverseEntry: (seq, memo) => request('POST', `/api/v1/ledger/${seq}/reverse`, { memo }),
   startLedgerCheck: () => request('POST', '/api/v1/ledger/verify/job'),
   ledgerCheck: () => request('GET', '/api/v1/ledger/verify/job'),
   paymentBases: (projectId) => request('GET', `/api/v1/projects/${projectId}/payment-bases`),

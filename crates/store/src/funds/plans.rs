@@ -49,6 +49,8 @@ pub struct Contribution {
     pub purpose: String,
     pub paid_on: String,
     pub ledger_seq: i64,
+    /// The entry that reversed it; a reversed contribution is listed but not counted.
+    pub reversed_by: Option<i64>,
 }
 
 /// Residents' contributions to a project and how many took part.
@@ -336,31 +338,33 @@ impl Db {
             .fetch_all(
                 "SELECT c.id, c.estate_id, c.dwelling_id, c.building_id, \
                  COALESCE(bd.number || ' ' || d.number, b.number, '') AS from_label, \
-                 c.households, c.amount, c.method, c.purpose, c.paid_on, c.ledger_seq FROM contributions c \
+                 c.households, c.amount, c.method, c.purpose, c.paid_on, c.ledger_seq, c.reversed_by FROM contributions c \
                  LEFT JOIN dwellings d ON d.id = c.dwelling_id LEFT JOIN buildings bd ON bd.id = d.building_id \
                  LEFT JOIN buildings b ON b.id = c.building_id WHERE c.project_id = $1 ORDER BY c.id",
                 crate::args![project_id],
             )
             .await?;
         let households: i64 = estates.iter().map(|e| e.households).sum();
-        let dwellings: std::collections::BTreeSet<i64> = items.iter().filter_map(|c| c.dwelling_id).collect();
+        let counted: Vec<&Contribution> = items.iter().filter(|c| c.reversed_by.is_none()).collect();
+        let dwellings: std::collections::BTreeSet<i64> = counted.iter().filter_map(|c| c.dwelling_id).collect();
         // A building's contribution stands for the households named, counted once per building (its latest).
         let mut by_building: BTreeMap<i64, i64> = BTreeMap::new();
-        for c in items.iter().filter(|c| c.dwelling_id.is_none()) {
+        for c in counted.iter().filter(|c| c.dwelling_id.is_none()) {
             if let Some(b) = c.building_id {
                 by_building.insert(b, c.households);
             }
         }
         let contributed = dwellings.len() as i64 + by_building.values().sum::<i64>();
         let (_, contributing_households, household_rate_pct) = rules::participation(households, contributed);
-        let estates_with: std::collections::BTreeSet<i64> = items.iter().map(|c| c.estate_id).collect();
+        let estates_with: std::collections::BTreeSet<i64> = counted.iter().map(|c| c.estate_id).collect();
         let (_, contributing_estates, estate_rate_pct) = rules::participation(estates.len() as i64, estates_with.len() as i64);
         let mut by_method = BTreeMap::new();
-        for c in &items {
+        for c in &counted {
             *by_method.entry(c.method.clone()).or_default() += c.amount;
         }
+        let total_fen = counted.iter().map(|c| c.amount).sum();
         Ok(Contributions {
-            total_fen: items.iter().map(|c| c.amount).sum(),
+            total_fen,
             items,
             households,
             contributing_households,
