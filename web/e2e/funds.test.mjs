@@ -114,6 +114,13 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   await page.waitForSelector('[data-test=disbursement-list] >> text=待审批')
   await page.click('[data-test=disbursement-list] .el-table__body tr:first-child button')
   await page.waitForSelector('[data-test=disbursement-list] >> text=已拨付')
+  // The list filters by status: nothing is waiting for approval any more.
+  await page.click('[data-test=disbursement-status]')
+  await pick(page, '待审批')
+  await page.waitForSelector('[data-test=disbursement-pages] >> text=共 0 条')
+  await page.click('[data-test=disbursement-status]')
+  await pick(page, '已拨付')
+  await page.waitForSelector('[data-test=disbursement-pages] >> text=共 1 条')
   const left = (await call(page, 'GET', '/api/v1/allocations')).find((a) => a.id === child).left
   assert.equal(left, 30_000_000, '600,000 − 300,000 yuan, in fen')
   await page.click('[data-test=ledger-verify]')

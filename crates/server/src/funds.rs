@@ -12,7 +12,7 @@ use huanxin_domain::funds::AllocationInput;
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::schemes::Category;
 use huanxin_domain::ValidationErrors;
-use huanxin_store::funds::{Allocation, Disbursement, FundsError, LedgerCheck};
+use huanxin_store::funds::{Allocation, Disbursement, DisbursementFilter, FundsError, LedgerCheck};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -164,10 +164,21 @@ pub async fn payment_bases(
     Ok(Json(st.db.payment_bases(&cu.scope, id).await?))
 }
 
-/// The newest disbursements of projects in the caller's region.
-#[utoipa::path(get, path = "/api/v1/disbursements", tag = "funds", responses((status = 200, description = "disbursements")))]
-pub async fn disbursements(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<Disbursement>>, ApiError> {
-    Ok(Json(st.db.disbursements(&cu.scope).await?))
+/// Disbursements of projects in the caller's region, newest first: `{items, total}`.
+#[utoipa::path(get, path = "/api/v1/disbursements", tag = "funds",
+    params(("project_id" = Option<i64>, Query), ("status" = Option<String>, Query, description = "requested, approved or reversed"),
+           ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
+    responses((status = 200, description = "a page of disbursements and how many match"), (status = 422)))]
+pub async fn disbursements(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(f): ApiQuery<DisbursementFilter>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(status) = f.status.as_deref().filter(|s| !["", "requested", "approved", "reversed"].contains(s)) {
+        return Err(ApiError::field("status", status, "must be requested, approved or reversed"));
+    }
+    let (items, total) = st.db.disbursements(&cu.scope, &f).await?;
+    Ok(Json(serde_json::json!({"items": items, "total": total})))
 }
 
 /// Approves a disbursement: refused (409, naming why) when it would overspend the allocation, pay

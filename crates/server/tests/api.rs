@@ -2203,8 +2203,19 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
     let (_, f) = c.get(&format!("/api/v1/projects/{pid}/funds")).await;
     assert_eq!(f["paid_by_source"], json!([["central", 20_000_000]]));
     let (_, list) = c.get("/api/v1/disbursements").await;
-    let reversed = list.as_array().unwrap().iter().find(|x| x["id"] == d1["id"]).unwrap().clone();
+    let reversed = list["items"].as_array().unwrap().iter().find(|x| x["id"] == d1["id"]).unwrap().clone();
     assert_eq!((reversed["status"].as_str(), reversed["reversed_by"].clone()), (Some("reversed"), r["seq"].clone()), "{reversed}");
+    // The list filters by status and project, a page at a time, and says how many match.
+    let (_, only) = c.get("/api/v1/disbursements?status=reversed").await;
+    assert_eq!((only["total"].as_i64(), only["items"][0]["id"].clone()), (Some(1), d1["id"].clone()), "{only}");
+    let (_, all) = c.get(&format!("/api/v1/disbursements?project_id={pid}")).await;
+    let (_, page2) = c.get(&format!("/api/v1/disbursements?project_id={pid}&per_page=1&page=2")).await;
+    assert!(all["total"].as_i64().unwrap() >= 3, "{all}");
+    assert_eq!((page2["total"].clone(), page2["items"].as_array().map(|i| i.len())), (all["total"].clone(), Some(1)));
+    assert_eq!(page2["items"][0]["id"], all["items"][1]["id"], "newest first");
+    assert_eq!(c.get("/api/v1/disbursements?project_id=999999").await.1["total"], 0);
+    let (s, bad) = c.get("/api/v1/disbursements?status=paid").await;
+    assert_eq!((s, bad["errors"][0]["field"].as_str()), (422, Some("status")), "{bad}");
     let (_, v) = c.get("/api/v1/ledger/verify").await;
     assert_eq!((v["intact"].as_bool(), v["entries"].as_i64()), (Some(true), Some(5)), "{v}");
     // The same check as a background job with progress (what the page uses).

@@ -67,6 +67,17 @@ pub struct Disbursement {
 const DISBURSEMENT_COLS: &str =
     "id, allocation_id, project_id, category, payee, amount, status, reason, requested_by, requested_at, decided_by, decided_at, ledger_seq, basis, reversed_by";
 
+/// Filters for the disbursement list.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct DisbursementFilter {
+    pub project_id: Option<i64>,
+    /// `requested`, `approved` or `reversed`.
+    pub status: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
 /// Something a payment may be made for: a finished schedule node or a passed inspection.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct PaymentBasis {
@@ -464,22 +475,35 @@ impl Db {
         Ok(d)
     }
 
-    /// The newest disbursements of projects in scope (at most 200).
-    pub async fn disbursements(&self, scope: &Scope) -> Result<Vec<Disbursement>, StoreError> {
+    /// Disbursements of projects in scope, newest first, filtered by project and status, a page at a
+    /// time, with how many match.
+    pub async fn disbursements(&self, scope: &Scope, f: &DisbursementFilter) -> Result<(Vec<Disbursement>, i64), StoreError> {
         let cols: Vec<String> = DISBURSEMENT_COLS.split(", ").map(|c| format!("d.{c}")).collect();
         let (lo, hi) = match scope {
             Scope::Region(r) => r.subtree_range(),
-            Scope::Attached { .. } => return Ok(vec![]),
+            Scope::Attached { .. } => return Ok((vec![], 0)),
         };
-        self.fetch_all(
-            &format!(
-                "SELECT {} FROM disbursements d JOIN projects p ON p.id = d.project_id WHERE p.region_code >= $1 AND p.region_code < $2 \
-                 ORDER BY d.id DESC LIMIT 200",
-                cols.join(", ")
-            ),
-            crate::args![lo, hi],
-        )
-        .await
+        let mut args = crate::args![lo, hi];
+        let mut wh = String::from("p.region_code >= $1 AND p.region_code < $2");
+        if let Some(project) = f.project_id {
+            args.push(project.into());
+            wh.push_str(&format!(" AND d.project_id = ${}", args.len()));
+        }
+        if let Some(status) = f.status.as_ref().filter(|s| !s.is_empty()) {
+            args.push(status.into());
+            wh.push_str(&format!(" AND d.status = ${}", args.len()));
+        }
+        let from = "FROM disbursements d JOIN projects p ON p.id = d.project_id";
+        let total = self.scalar(&format!("SELECT COUNT(*) {from} WHERE {wh}"), args.clone()).await?;
+        let per_page = f.per_page.unwrap_or(50).clamp(1, 500);
+        let offset = (f.page.unwrap_or(1).max(1) - 1).saturating_mul(per_page);
+        args.push(per_page.into());
+        args.push(offset.into());
+        let n = args.len();
+        let rows = self
+            .fetch_all(&format!("SELECT {} {from} WHERE {wh} ORDER BY d.id DESC LIMIT ${} OFFSET ${n}", cols.join(", "), n - 1), args)
+            .await?;
+        Ok((rows, total))
     }
 
     /// A disbursement, if its project is in scope.
