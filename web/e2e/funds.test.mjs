@@ -123,9 +123,17 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   await page.waitForSelector('[data-test=disbursement-pages] >> text=共 1 条')
   const left = (await call(page, 'GET', '/api/v1/allocations')).find((a) => a.id === child).left
   assert.equal(left, 30_000_000, '600,000 − 300,000 yuan, in fen')
+  // A share cut by mistake goes back to the allocation it came from.
+  const wrong = (await call(page, 'POST', '/api/v1/allocations', { parent_id: top.id, region_code: top.region_code, year: new Date().getFullYear(), purpose: '错拨的资金', amount: '1000' })).id
+  await page.reload()
+  await page.click(`[data-test=reverse-allocation-${wrong}]`)
+  await page.fill('.el-message-box__input input', '错拨')
+  await page.click('.el-message-box__btns .el-button--primary')
+  await page.waitForSelector(`[data-test=allocation-list] tr:has-text("错拨的资金") >> text=已冲正`)
+  await page.waitForSelector('.el-overlay-message-box', { state: 'hidden' })
   await page.click('[data-test=ledger-verify]')
   await page.waitForSelector('[data-test=ledger-check]')
-  assert.match(await page.textContent('[data-test=ledger-check]'), /台账完整：6 笔分录/)
+  assert.match(await page.textContent('[data-test=ledger-check]'), /台账完整：8 笔分录/)
 
   // The report: the county's rate this year, by source and month, and the workbooks.
   await page.waitForSelector('[data-test=report-sources] >> text=中央补助')

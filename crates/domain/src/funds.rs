@@ -166,6 +166,15 @@ pub fn reversal(e: &Entry) -> Entry {
     Entry { debit: e.credit.clone(), credit: e.debit.clone(), amount: e.amount }
 }
 
+/// The allocation an entry funded (money into it from a source, a residents' contribution, or a
+/// parent allocation); reversing such an entry lowers what the allocation was given.
+pub fn funded_allocation(e: &Entry) -> Option<i64> {
+    match (&e.debit, &e.credit) {
+        (Account::Allocation { id }, Account::Source { .. } | Account::Allocation { .. }) => Some(*id),
+        _ => None,
+    }
+}
+
 /// May an entry be reversed, given what its debit account holds now? Money that has moved on
 /// (an allocation already paid out, say) cannot be taken back from an account that no longer has it;
 /// sources and revenue are where money comes from and may run below zero.
@@ -763,6 +772,18 @@ mod tests {
         assert!(check_reversal(&paid, Fen(100)).is_ok());
         let refund = reversal(&allocated);
         assert!(check_reversal(&refund, Fen(-5)).is_ok());
+    }
+
+    #[test]
+    fn money_into_an_allocation_is_its_funding() {
+        let from_source =
+            Entry { debit: Account::Allocation { id: 2 }, credit: Account::Source { source: Source::Residents }, amount: Fen(1) };
+        let from_parent = Entry { debit: Account::Allocation { id: 3 }, credit: Account::Allocation { id: 2 }, amount: Fen(1) };
+        let paid = Entry { debit: Account::Paid { project_id: 1 }, credit: Account::Allocation { id: 3 }, amount: Fen(1) };
+        assert_eq!(funded_allocation(&from_source), Some(2));
+        assert_eq!(funded_allocation(&from_parent), Some(3));
+        assert_eq!(funded_allocation(&paid), None);
+        assert_eq!(funded_allocation(&reversal(&paid)), None, "a payment taken back is not new funding");
     }
 
     #[test]

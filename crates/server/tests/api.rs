@@ -2246,6 +2246,28 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
     let left: Vec<Vec<String>> =
         book.worksheet_range("资金结余").unwrap().rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
     assert!(left.iter().any(|r| r[3] == "北关基础类改造" && r[5] == "400000"), "{left:?}");
+
+    // A share cut by mistake is reversed: the parent has the money again, the share was given nothing,
+    // and a reversal is not itself reversed.
+    let find = |list: &serde_json::Value, id: &serde_json::Value| list.as_array().unwrap().iter().find(|x| &x["id"] == id).unwrap().clone();
+    let top_left = find(&c.get("/api/v1/allocations").await.1, &top["id"])["left"].as_i64().unwrap();
+    let (_, wrong) = c
+        .post(
+            "/api/v1/allocations",
+            json!({"parent_id": top["id"], "region_code": "350521000000", "year": 2026, "purpose": "错拨", "amount": "100000"}),
+        )
+        .await;
+    let listed = find(&c.get("/api/v1/allocations").await.1, &wrong["id"]);
+    let funding = listed["funding_seq"].as_i64().expect("a budget allocation can be reversed");
+    let (s, r) = c.post(&format!("/api/v1/ledger/{funding}/reverse"), json!({"memo": "错拨"})).await;
+    assert_eq!(s, 201, "{r}");
+    let list = c.get("/api/v1/allocations").await.1;
+    let listed = find(&list, &wrong["id"]);
+    assert_eq!((listed["amount"].as_i64(), listed["left"].as_i64(), listed["funding_seq"].clone()), (Some(0), Some(0), json!(null)));
+    assert_eq!(find(&list, &top["id"])["left"].as_i64(), Some(top_left));
+    let (s, again) = c.post(&format!("/api/v1/ledger/{}/reverse", r["seq"]), json!({"memo": "撤销冲正"})).await;
+    assert_eq!(s, 409, "{again}");
+    assert!(again["detail"].as_str().unwrap().contains("is itself the reversal of entry"), "{again}");
     app.db.execute("UPDATE ledger_entries SET amount = amount + 1 WHERE seq = 3", vec![]).await.unwrap();
     let (_, v) = c.get("/api/v1/ledger/verify").await;
     assert_eq!((v["intact"].as_bool(), v["broken_at"]["seq"].as_i64()), (Some(false), Some(3)), "{v}");

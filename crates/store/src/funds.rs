@@ -37,6 +37,10 @@ pub struct Allocation {
     /// Fen not yet allocated further or paid (derived from the ledger).
     #[sqlx(skip)]
     pub left: i64,
+    /// The entry that funded a budget allocation, while it may still be reversed (none for
+    /// residents' pools, whose contributions are reversed one by one, and once reversed).
+    #[sqlx(skip)]
+    pub funding_seq: Option<i64>,
 }
 
 const ALLOCATION_COLS: &str =
@@ -129,6 +133,7 @@ struct EntryRow {
     source: String,
     project_id: Option<i64>,
     estate_id: Option<i64>,
+    reverses: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -251,7 +256,19 @@ impl Db {
             .await?;
         let mut tx = self.begin_snapshot().await?;
         for a in &mut rows {
-            a.left = tx.balance(&Account::Allocation { id: a.id }.code()).await?;
+            let account = Account::Allocation { id: a.id }.code();
+            a.left = tx.balance(&account).await?;
+            if a.pool_of.is_none() {
+                // The one entry into a budget allocation that is not itself a reversal is its funding.
+                let funding: Option<(i64,)> = tx
+                    .fetch_optional(
+                        "SELECT e.seq FROM ledger_entries e WHERE e.debit = $1 AND e.reverses IS NULL \
+                         AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses = e.seq) ORDER BY e.seq LIMIT 1",
+                        crate::args![account.as_str()],
+                    )
+                    .await?;
+                a.funding_seq = funding.map(|(s,)| s);
+            }
         }
         Ok(rows)
     }
@@ -586,11 +603,13 @@ impl Db {
     pub async fn reverse_entry(&self, actor: &Actor, scope: &Scope, seq: i64, memo: &str) -> Result<i64, FundsError> {
         let row: Option<EntryRow> = self
             .fetch_optional(
-                "SELECT debit, credit, amount, source, project_id, estate_id FROM ledger_entries WHERE seq = $1",
+                "SELECT debit, credit, amount, source, project_id, estate_id, reverses FROM ledger_entries WHERE seq = $1",
                 crate::args![seq],
             )
             .await?;
-        let Some(EntryRow { debit, credit, amount, source, project_id, estate_id }) = row else { return Err(StoreError::NotFound.into()) };
+        let Some(EntryRow { debit, credit, amount, source, project_id, estate_id, reverses }) = row else {
+            return Err(StoreError::NotFound.into());
+        };
         let account =
             |code: &str| Account::parse(code).ok_or_else(|| StoreError::Config(format!("entry {seq} has an unknown account {code}")));
         let (debit, credit) = (account(&debit)?, account(&credit)?);
@@ -603,6 +622,14 @@ impl Db {
             }
             _ => return Err(StoreError::NotFound.into()),
         };
+        // A wrong reversal is put right by recording the movement again, so that what an
+        // allocation was given only ever shrinks by reversal.
+        if let Some(original) = reverses {
+            return Err(StoreError::Conflict(format!(
+                "entry {seq} is itself the reversal of entry {original}; record the movement again instead"
+            ))
+            .into());
+        }
         let mut tx = self.begin().await?;
         let mut head = tx.lock_ledger().await?;
         if tx.scalar("SELECT COUNT(*) FROM ledger_entries WHERE reverses = $1", crate::args![seq]).await? > 0 {
@@ -615,15 +642,13 @@ impl Db {
         let entry =
             NewEntry { debit: credit, credit: debit, amount: Fen(amount), memo: &memo, source, project_id, estate_id, reverses: Some(seq) };
         let new_seq = tx.append_entry(&mut head, actor, &entry).await?;
-        // The payment or contribution the entry recorded is marked, and a contribution leaves
-        // what its residents' pool received.
+        // The payment or contribution the entry recorded is marked; money taken back from an
+        // allocation (a contribution's pool included) leaves what it was given.
         tx.execute("UPDATE disbursements SET status = 'reversed', reversed_by = $1 WHERE ledger_seq = $2", crate::args![new_seq, seq])
             .await?;
-        let contributions =
-            tx.execute("UPDATE contributions SET reversed_by = $1 WHERE ledger_seq = $2", crate::args![new_seq, seq]).await?;
-        if let (true, Account::Allocation { id }) = (contributions > 0, &original.debit) {
-            tx.execute("UPDATE allocations SET amount = amount - $1 WHERE id = $2 AND pool_of IS NOT NULL", crate::args![amount, *id])
-                .await?;
+        tx.execute("UPDATE contributions SET reversed_by = $1 WHERE ledger_seq = $2", crate::args![new_seq, seq]).await?;
+        if let Some(id) = rules::funded_allocation(&original) {
+            tx.execute("UPDATE allocations SET amount = amount - $1 WHERE id = $2", crate::args![amount, id]).await?;
         }
         tx.audit(
             actor,

@@ -26,13 +26,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (19, "residents' service requests", V19),
     (20, "funds: allocations, contracts, disbursements and the hash-chained ledger", V20),
     (21, "funds: co-funding plans, residents' contributions, payment bases, upkeep accounts, report indexes", V21),
-    (22, "funds: payments and contributions know the entry that reversed them", V22),
+    (22, "funds: payments and contributions know the entry that reversed them; reversals indexed", V22),
 ];
 
-/// A reversed payment or contribution names its reversing entry, so lists and totals leave it out.
+/// A reversed payment or contribution names its reversing entry, so lists and totals leave it out;
+/// reversals are found by an index.
 const V22: &str = r#"
 ALTER TABLE disbursements ADD COLUMN reversed_by BIGINT;
 ALTER TABLE contributions ADD COLUMN reversed_by BIGINT;
+-- Whether an entry was reversed is asked on every reversal and for every allocation listed.
+CREATE INDEX ledger_reverses ON ledger_entries (reverses) WHERE reverses IS NOT NULL;
 "#;
 
 /// Funds: allocations handed down from a source, project contracts, disbursements with their

@@ -198,6 +198,7 @@ const RULES = [
   [/^reversing it would take (\S+) below zero.*$/, () => '该笔资金已部分支出，不能整笔冲正：请先冲正其后的支付'],
   [/^entry (\d+) has already been reversed$/, (m) => `第 ${m[1]} 笔分录已冲正`],
   [/^say why the entry is corrected$/, () => '请说明冲正原因'],
+  [/^entry (\d+) is itself the reversal of entry (\d+).*$/, (m) => `第 ${m[1]} 笔本身是第 ${m[2]} 笔的冲正，不能再冲正：请重新登记`],
   [/^must be one of central, provincial, local, special_bonds.*$/, () => '请选择资金来源'],
   [/^a reward subsidy .* comes from central, provincial, local or special_bonds$/, () => '以奖代补须来自中央、省级、地方财政或专项债'],
   [/^reward subsidies exceed what the utility companies pay \((\S+) yuan\)$/, (m) => `以奖代补超过管线单位出资（${m[1]} 元）`],
