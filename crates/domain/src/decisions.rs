@@ -2,6 +2,7 @@
 //! default, a region's own rule set where it has one), who is in the electorate, whether a ballot may
 //! be cast, and the tally. Area is in hundredths of m² (DESIGN.md), so every comparison is exact.
 
+use crate::funds::Fen;
 use crate::ValidationErrors;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -422,6 +423,9 @@ pub struct DecisionInput {
     pub closes_at: String,
     /// The decision is the owners' consent to the estate's scheme (the lifecycle's `decided` step).
     pub on_scheme: bool,
+    /// Yuan the owners are asked to allow from the maintenance fund (a decision to use it only;
+    /// empty: no limit is put to the vote).
+    pub amount: Option<String>,
 }
 
 /// A decision checked and parsed.
@@ -433,6 +437,8 @@ pub struct ValidDecision {
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
     pub on_scheme: bool,
+    /// What the owners allow to be spent from the maintenance fund under this decision.
+    pub amount: Option<Fen>,
 }
 
 /// Longest voting window, in days.
@@ -488,9 +494,27 @@ impl DecisionInput {
         if self.on_scheme && matter != Some(Matter::Renovate) {
             e.push("on_scheme", "true", "the owners' consent to a scheme is a renovation matter (renovate)");
         }
+        let amount = match self.amount.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            None => None,
+            Some(a) if matter.is_some() && matter != Some(Matter::UseMaintenanceFund) => {
+                e.push("amount", a, "only a decision to use the maintenance fund puts an amount to the vote");
+                None
+            }
+            Some(a) => match Fen::parse_yuan(a) {
+                Ok(f) if f.0 > 0 => Some(f),
+                Ok(_) => {
+                    e.push("amount", a, "must be more than 0");
+                    None
+                }
+                Err(reason) => {
+                    e.push("amount", a, reason);
+                    None
+                }
+            },
+        };
         match (matter, scope, opens_at, closes_at) {
             (Some(matter), Some(scope), Some(opens_at), Some(closes_at)) if e.is_empty() => {
-                Ok(ValidDecision { title, matter, scope, opens_at, closes_at, on_scheme: self.on_scheme })
+                Ok(ValidDecision { title, matter, scope, opens_at, closes_at, on_scheme: self.on_scheme, amount })
             }
             _ => Err(e),
         }
@@ -616,8 +640,18 @@ mod tests {
             opens_at: (now - chrono::Duration::hours(1)).to_rfc3339(),
             closes_at: (now + chrono::Duration::days(7)).to_rfc3339(),
             on_scheme: false,
+            amount: None,
         };
         assert_eq!(ok.validate(now).unwrap().scope, VoteScope::Stairwell { building_id: 3, stairwell: 2 });
+        // Only a decision to use the maintenance fund puts an amount to the vote, and a real one.
+        let priced = DecisionInput { amount: Some("3,000.00".into()), ..ok.clone() };
+        assert_eq!(priced.validate(now).unwrap_err().0[0].field, "amount");
+        let fund = DecisionInput { matter: "use_maintenance_fund".into(), ..priced };
+        assert_eq!(fund.validate(now).unwrap().amount, Some(Fen(300_000)));
+        for bad in ["0", "1.001", "-5", "三千"] {
+            let e = DecisionInput { amount: Some(bad.into()), ..fund.clone() }.validate(now).unwrap_err();
+            assert_eq!(e.0[0].field, "amount", "{bad}");
+        }
         let ended = DecisionInput { closes_at: (now - chrono::Duration::minutes(1)).to_rfc3339(), ..ok };
         assert_eq!(ended.validate(now).unwrap_err().0[0].field, "closes_at");
     }

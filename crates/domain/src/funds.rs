@@ -227,6 +227,8 @@ pub enum Refusal {
     ReversalOverdraws { account: String, left: String, asked: String },
     #[error("the maintenance fund has {left} yuan; {asked} yuan is more")]
     UpkeepShort { left: String, asked: String },
+    #[error("the owners allowed {allowed} yuan under this decision and {spent} yuan is spent; {asked} yuan is more")]
+    BeyondDecision { allowed: String, spent: String, asked: String },
 }
 
 /// What is known when a payment is asked for.
@@ -707,6 +709,10 @@ pub struct DecisionFacts {
     pub on_the_fund: bool,
     /// Closed and passed.
     pub passed: bool,
+    /// What the owners allowed to be spent under it (none: no amount was put to the vote).
+    pub allowed: Option<Fen>,
+    /// What was spent under it already.
+    pub spent: Fen,
 }
 
 /// May `amount` be spent from a maintenance fund holding `balance`? The owners decide its use
@@ -720,6 +726,9 @@ pub fn check_upkeep_spending(balance: Fen, amount: Fen, emergency: bool, decisio
         Some(d) if !d.same_estate => return Err(Refusal::DecisionUnfit("is about another estate".into())),
         Some(d) if !d.on_the_fund => return Err(Refusal::DecisionUnfit("is not about using the maintenance fund".into())),
         Some(d) if !d.passed => return Err(Refusal::DecisionUnfit("has not passed".into())),
+        Some(DecisionFacts { allowed: Some(allowed), spent, .. }) if spent.0 + amount.0 > allowed.0 => {
+            return Err(Refusal::BeyondDecision { allowed: allowed.yuan(), spent: spent.yuan(), asked: amount.yuan() })
+        }
         _ => {}
     }
     if amount > balance {
@@ -901,7 +910,7 @@ mod tests {
 
     #[test]
     fn upkeep_spending_needs_a_passed_decision_on_the_fund_unless_an_emergency() {
-        let good = DecisionFacts { same_estate: true, on_the_fund: true, passed: true };
+        let good = DecisionFacts { same_estate: true, on_the_fund: true, passed: true, allowed: None, spent: Fen(0) };
         assert!(check_upkeep_spending(Fen(100), Fen(100), false, Some(good)).is_ok());
         assert_eq!(check_upkeep_spending(Fen(100), Fen(50), false, None), Err(Refusal::NeedsDecision));
         assert!(check_upkeep_spending(Fen(100), Fen(50), true, None).is_ok());
@@ -913,6 +922,13 @@ mod tests {
         ] {
             assert!(check_upkeep_spending(Fen(100), Fen(1), true, Some(facts)).unwrap_err().to_string().contains(why));
         }
+        // What the owners allowed bounds everything spent under their decision.
+        let priced = DecisionFacts { allowed: Some(Fen(60)), spent: Fen(40), ..good };
+        assert!(check_upkeep_spending(Fen(100), Fen(20), false, Some(priced)).is_ok());
+        assert_eq!(
+            check_upkeep_spending(Fen(100), Fen(21), false, Some(priced)),
+            Err(Refusal::BeyondDecision { allowed: "0.60".into(), spent: "0.40".into(), asked: "0.21".into() })
+        );
     }
 
     fn account() -> impl Strategy<Value = Account> {

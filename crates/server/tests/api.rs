@@ -2433,14 +2433,18 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
     assert_eq!(s, 409, "{r}");
     assert!(r["detail"].as_str().unwrap().contains("owners' decision"), "{r}");
     let now = chrono::Utc::now();
-    let (_, page) = c
-        .post(
-            &format!("/api/v1/estates/{estate}/decisions"),
-            json!({"title": "使用维修资金维修屋面", "matter": "use_maintenance_fund", "scope": "estate",
-            "opens_at": (now - chrono::Duration::hours(2)).to_rfc3339(), "closes_at": (now + chrono::Duration::days(7)).to_rfc3339()}),
-        )
-        .await;
+    let ask = |matter: &str, amount: &str| {
+        json!({"title": "使用维修资金维修屋面", "matter": matter, "scope": "estate", "amount": amount,
+        "opens_at": (now - chrono::Duration::hours(2)).to_rfc3339(), "closes_at": (now + chrono::Duration::days(7)).to_rfc3339()})
+    };
+    let decisions = format!("/api/v1/estates/{estate}/decisions");
+    let (s, r) = c.post(&decisions, ask("renovate", "5000")).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("amount")), "only a decision on using the fund has an amount: {r}");
+    let (s, r) = c.post(&decisions, ask("use_maintenance_fund", "5000.001")).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("amount")), "{r}");
+    let (_, page) = c.post(&decisions, ask("use_maintenance_fund", "5,000")).await;
     let decision = page["decision"]["id"].as_i64().unwrap_or_else(|| panic!("{page}"));
+    assert_eq!(page["decision"]["amount"].as_i64(), Some(500_000), "the owners vote on the amount");
     let (s, r) = c.post(&format!("{upkeep}/spendings"), spend(Some(decision), false, "3000")).await;
     assert_eq!((s, r["detail"].as_str()), (409, Some("the owners' decision given has not passed")), "{r}");
     // Owners voted it through (the vote itself is tested with decisions).
@@ -2448,10 +2452,16 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
         .execute("UPDATE decisions SET closed_at = $1, passed = $2 WHERE id = $3", huanxin_store::args![now.to_rfc3339(), true, decision])
         .await
         .unwrap();
-    let (s, r) = c.post(&format!("{upkeep}/spendings"), spend(Some(decision), false, "12000.01")).await;
+    let (s, r) = c.post(&format!("{upkeep}/spendings"), spend(None, true, "12000.01")).await;
     assert_eq!((s, r["detail"].as_str()), (409, Some("the maintenance fund has 12000.00 yuan; 12000.01 yuan is more")));
     let (s, acct) = c.post(&format!("{upkeep}/spendings"), spend(Some(decision), false, "3000")).await;
     assert_eq!((s, acct["balance"].as_i64(), acct["spent"].as_i64()), (201, Some(900_000), Some(300_000)), "{acct}");
+    let (s, r) = c.post(&format!("{upkeep}/spendings"), spend(Some(decision), false, "2000.01")).await;
+    assert_eq!(
+        (s, r["detail"].as_str()),
+        (409, Some("the owners allowed 5000.00 yuan under this decision and 3000.00 yuan is spent; 2000.01 yuan is more")),
+        "{r}"
+    );
     let (s, acct) = c.post(&format!("{upkeep}/spendings"), spend(None, true, "500")).await;
     assert_eq!((s, acct["balance"].as_i64()), (201, Some(850_000)), "an emergency repair is paid first");
     assert_eq!(acct["movements"][0]["emergency"], true);

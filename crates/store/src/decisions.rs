@@ -35,10 +35,12 @@ pub struct Decision {
     pub passed: Option<bool>,
     pub created_by: String,
     pub created_at: String,
+    /// Fen the owners are asked to allow from the maintenance fund (a decision to use it).
+    pub amount: Option<i64>,
 }
 
 const DECISION_COLS: &str = "id, estate_id, title, matter, scope_kind, building_id, stairwell, opens_at, closes_at, on_scheme, \
-    rules_json, ballot_count, head_hash, closed_at, passed, created_by, created_at";
+    rules_json, ballot_count, head_hash, closed_at, passed, created_by, created_at, amount";
 
 /// One ballot as the staff's list shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -243,7 +245,7 @@ impl Db {
             .fetch_one(
                 &format!(
                     "INSERT INTO decisions (estate_id, title, matter, scope_kind, building_id, stairwell, opens_at, closes_at, on_scheme, \
-                     rules_json, head_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                     rules_json, head_hash, created_by, created_at, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
                      RETURNING {DECISION_COLS}"
                 ),
                 crate::args![
@@ -259,7 +261,8 @@ impl Db {
                     rules_json.as_str(),
                     chain::GENESIS,
                     actor.username.as_str(),
-                    crate::now()
+                    crate::now(),
+                    d.amount.map(|f| f.0)
                 ],
             )
             .await?;

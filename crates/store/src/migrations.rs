@@ -26,7 +26,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (19, "residents' service requests", V19),
     (20, "funds: allocations, contracts, disbursements and the hash-chained ledger", V20),
     (21, "funds: co-funding plans, residents' contributions, payment bases, upkeep accounts, report indexes", V21),
-    (22, "funds: payments and contributions know the entry that reversed them; reversals indexed", V22),
+    (22, "funds: payments and contributions know the entry that reversed them; reversals indexed; a decision's amount", V22),
 ];
 
 /// A reversed payment or contribution names its reversing entry, so lists and totals leave it out;
@@ -36,6 +36,8 @@ ALTER TABLE disbursements ADD COLUMN reversed_by BIGINT;
 ALTER TABLE contributions ADD COLUMN reversed_by BIGINT;
 -- Whether an entry was reversed is asked on every reversal and for every allocation listed.
 CREATE INDEX ledger_reverses ON ledger_entries (reverses) WHERE reverses IS NOT NULL;
+-- What owners allow to be spent from the maintenance fund under a decision to use it (fen).
+ALTER TABLE decisions ADD COLUMN amount BIGINT;
 "#;
 
 /// Funds: allocations handed down from a source, project contracts, disbursements with their

@@ -76,15 +76,17 @@ impl Db {
         let estate = self.get_estate(scope, estate_id).await?;
         let decision = match s.decision_id {
             Some(id) => {
-                let row: Option<(i64, String, Option<bool>)> =
-                    self.fetch_optional("SELECT estate_id, matter, passed FROM decisions WHERE id = $1", crate::args![id]).await?;
-                let (e, matter, passed) = row.ok_or_else(|| {
+                let row: Option<(i64, String, Option<bool>, Option<i64>)> =
+                    self.fetch_optional("SELECT estate_id, matter, passed, amount FROM decisions WHERE id = $1", crate::args![id]).await?;
+                let (e, matter, passed, allowed) = row.ok_or_else(|| {
                     StoreError::Invalid(huanxin_domain::ValidationErrors::one("decision_id", id, "no such owners' decision"))
                 })?;
                 Some(DecisionFacts {
                     same_estate: e == estate_id,
                     on_the_fund: matter == Matter::UseMaintenanceFund.as_str(),
                     passed: passed == Some(true),
+                    allowed: allowed.map(Fen),
+                    spent: Fen(0),
                 })
             }
             None => None,
@@ -93,6 +95,21 @@ impl Db {
         let mut head = tx.lock_ledger().await?;
         if kind == "spending" {
             let balance = tx.balance(&Account::Upkeep { estate_id }.code()).await?;
+            // What was spent under the decision is read under the ledger's lock, so two spendings
+            // cannot together pass what the owners allowed.
+            let decision = match (decision, s.decision_id) {
+                (Some(d), Some(id)) => {
+                    let spent = tx
+                        .scalar(
+                            "SELECT CAST(COALESCE(SUM(m.amount), 0) AS BIGINT) FROM upkeep_movements m WHERE m.decision_id = $1 \
+                             AND m.kind = 'spending' AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses = m.ledger_seq)",
+                            crate::args![id],
+                        )
+                        .await?;
+                    Some(DecisionFacts { spent: Fen(spent), ..d })
+                }
+                (d, _) => d,
+            };
             rules::check_upkeep_spending(Fen(balance), s.amount, s.emergency, decision)?;
         }
         let memo = match kind {
