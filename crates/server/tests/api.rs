@@ -2474,6 +2474,8 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
     let (s, f) = resident.get(&format!("/api/v1/estates/{estate}/funds")).await;
     assert_eq!((s, f["upkeep"]["movements"][0]["entered_by"].as_str()), (200, Some("")), "{f}");
     assert_eq!(resident.get(&contrib).await.0, 403, "who paid what is for the bureau");
+    let (s, seen) = resident.get(&format!("/api/v1/decisions/{decision}")).await;
+    assert_eq!((s, seen["decision"]["amount"].as_i64()), (200, Some(500_000)), "owners see the amount they vote on: {seen}");
     assert_eq!(app.client("other_county_admin").await.get(&upkeep).await.0, 404);
 
     // Reversals stay in scope and never take back money that has moved on.
