@@ -34,8 +34,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 const V22: &str = r#"
 ALTER TABLE disbursements ADD COLUMN reversed_by BIGINT;
 ALTER TABLE contributions ADD COLUMN reversed_by BIGINT;
--- Whether an entry was reversed is asked on every reversal and for every allocation listed.
+-- Whether an entry was reversed is asked on every reversal and for every allocation listed; a
+-- reversal finds the payment or contribution its entry recorded.
 CREATE INDEX ledger_reverses ON ledger_entries (reverses) WHERE reverses IS NOT NULL;
+CREATE INDEX disbursements_ledger ON disbursements (ledger_seq) WHERE ledger_seq IS NOT NULL;
+CREATE INDEX contributions_ledger ON contributions (ledger_seq);
+-- What was spent under an owners' decision.
+CREATE INDEX upkeep_movements_decision ON upkeep_movements (decision_id) WHERE decision_id IS NOT NULL;
 -- What owners allow to be spent from the maintenance fund under a decision to use it (fen).
 ALTER TABLE decisions ADD COLUMN amount BIGINT;
 "#;
