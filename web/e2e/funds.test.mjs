@@ -107,11 +107,15 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   const child = (await call(page, 'POST', '/api/v1/allocations', { parent_id: top.id, region_code: top.region_code, year: new Date().getFullYear(), purpose: '资金测试项目基础类', amount: '600000', categories: ['basic'], projects: [project.id] })).id
   await page.reload()
   await page.waitForSelector('[data-test=disbursements]')
-  await page.click('[data-test=pay-allocation]')
-  await page.click(`.el-select-dropdown__item:has-text("#${child} 资金测试项目基础类")`)
   await page.click('[data-test=pay-project]')
   await pick(page, '资金测试项目')
   await page.waitForFunction(() => document.querySelector('[data-test=pay-basis]')?.textContent.includes('验收通过'))
+  // Only what may pay the project is offered: the top allocation and the project's own share, with what is left.
+  await page.click('[data-test=pay-allocation]')
+  await page.waitForSelector(`li[role=option]:visible:has-text("#${child} 资金测试项目基础类")`)
+  const offered = await page.locator('li[role=option]:visible').allTextContents()
+  assert.ok(offered.some((o) => o.startsWith(`#${child} 资金测试项目基础类`) && o.includes('结余 60')), offered.join(' | '))
+  await page.click(`li[role=option]:visible:has-text("#${child} 资金测试项目基础类")`)
   await page.fill('input[data-test=pay-payee]', '惠安建工集团')
   await page.fill('input[data-test=pay-amount]', '300000')
   await page.click('[data-test=pay-request]')

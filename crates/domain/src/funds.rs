@@ -215,6 +215,8 @@ pub enum Refusal {
     Earmarked { what: String },
     #[error("the contract has {left} yuan left to pay; {asked} yuan is more")]
     ExceedsContract { left: String, asked: String },
+    #[error("the project lies outside the region the allocation was given to")]
+    OutsideRegion,
     #[error("the project is closed")]
     ProjectClosed,
     #[error("the payment's basis is not met: {0}")]
@@ -238,6 +240,8 @@ pub struct PaymentContext {
     pub earmark: Earmark,
     pub contract_left: Fen,
     pub project_open: bool,
+    /// The project lies in the region the allocation was given to.
+    pub project_in_region: bool,
 }
 
 /// May `amount` be paid from the allocation for `category` in `project_id`?
@@ -247,6 +251,10 @@ pub fn check_payment(ctx: &PaymentContext, project_id: i64, category: Category, 
     }
     if !ctx.project_open {
         return Err(Refusal::ProjectClosed);
+    }
+    // Money given to a region is for that region's projects (专款专用 applies to places too).
+    if !ctx.project_in_region {
+        return Err(Refusal::OutsideRegion);
     }
     if !ctx.earmark.allows(category, project_id) {
         return Err(Refusal::Earmarked { what: format!("{} in project {project_id}", category.as_str()) });
@@ -760,14 +768,17 @@ mod tests {
             earmark: Earmark { categories: vec![Category::Basic], projects: vec![] },
             contract_left: Fen(80_000),
             project_open: true,
+            project_in_region: true,
         };
         assert!(check_payment(&ctx, 1, Category::Basic, Fen(50_000)).is_ok());
         assert_eq!(check_payment(&ctx, 1, Category::Basic, Fen(0)), Err(Refusal::NotPositive));
         assert!(matches!(check_payment(&ctx, 1, Category::Upgrading, Fen(1)), Err(Refusal::Earmarked { .. })));
         assert!(matches!(check_payment(&ctx, 1, Category::Basic, Fen(100_001)), Err(Refusal::Overspend { .. })));
         assert!(matches!(check_payment(&ctx, 1, Category::Basic, Fen(90_000)), Err(Refusal::ExceedsContract { .. })));
-        let closed = PaymentContext { project_open: false, ..ctx };
+        let closed = PaymentContext { project_open: false, ..ctx.clone() };
         assert_eq!(check_payment(&closed, 1, Category::Basic, Fen(1)), Err(Refusal::ProjectClosed));
+        let elsewhere = PaymentContext { project_in_region: false, ..ctx };
+        assert_eq!(check_payment(&elsewhere, 1, Category::Basic, Fen(1)), Err(Refusal::OutsideRegion));
         assert!(matches!(check_sub_allocation(Fen(10), Fen(11)), Err(Refusal::ExceedsParent { .. })));
     }
 
@@ -963,7 +974,7 @@ mod tests {
         fn payments_never_overspend(budget in 0i64..1_000_000, asks in proptest::collection::vec(1i64..300_000, 0..40)) {
             let mut left = Fen(budget);
             for a in asks {
-                let ctx = PaymentContext { allocation_left: left, earmark: Earmark::default(), contract_left: Fen(i64::MAX / 4), project_open: true };
+                let ctx = PaymentContext { allocation_left: left, earmark: Earmark::default(), contract_left: Fen(i64::MAX / 4), project_open: true, project_in_region: true };
                 if check_payment(&ctx, 1, Category::Basic, Fen(a)).is_ok() {
                     left = Fen(left.0 - a);
                 }
@@ -985,7 +996,7 @@ mod tests {
             let (mut left, mut paid) = (budget, BTreeMap::<i64, i64>::new());
             for (a, c, project) in asks {
                 let done = paid.get(&project).copied().unwrap_or(0);
-                let ctx = PaymentContext { allocation_left: Fen(left), earmark: earmark.clone(), contract_left: Fen(contract - done), project_open: true };
+                let ctx = PaymentContext { allocation_left: Fen(left), earmark: earmark.clone(), contract_left: Fen(contract - done), project_open: true, project_in_region: true };
                 if check_payment(&ctx, project, cats[c], Fen(a)).is_ok() {
                     prop_assert!(earmark.allows(cats[c], project));
                     left -= a;

@@ -154,6 +154,17 @@ pub async fn request(
     Ok((StatusCode::CREATED, Json(d)))
 }
 
+/// The allocations a project may be paid from: its region's or above, earmarked to no other project, with money left.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/payable-allocations", tag = "funds", params(("id" = i64, Path)),
+    responses((status = 200, description = "allocations"), (status = 404)))]
+pub async fn payable_allocations(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Allocation>>, ApiError> {
+    Ok(Json(st.db.payable_allocations(&cu.scope, id).await?))
+}
+
 /// What a project's payments may be made for now: finished milestones and passed inspections of its estates.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/payment-bases", tag = "funds", params(("id" = i64, Path)), responses((status = 200, description = "bases")))]
 pub async fn payment_bases(

@@ -288,6 +288,7 @@ pub fn router(st: AppState) -> Router {
             .route("/projects/{id}/contributions", get(funds::plans::contributions).post(funds::plans::contribute))
             .route("/projects/{id}/reconciliation", get(funds::plans::project_reconciliation))
             .route("/projects/{id}/payment-bases", get(funds::payment_bases))
+            .route("/projects/{id}/payable-allocations", get(funds::payable_allocations))
             .route("/funds/reconciliation", get(funds::plans::region_reconciliation))
             .route("/funds/report", get(funds::reports::report))
             .route("/funds/report.xlsx", get(funds::reports::report_xlsx))

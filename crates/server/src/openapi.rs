@@ -44,7 +44,7 @@ use utoipa::OpenApi;
         crate::requests::file, crate::requests::list, crate::requests::mine, crate::requests::handle, crate::requests::rate,
         crate::funds::list, crate::funds::create, crate::funds::set_contract, crate::funds::project, crate::funds::request,
         crate::funds::approve, crate::funds::reverse, crate::funds::verify, crate::funds::disbursements, crate::funds::export_xlsx,
-        crate::funds::payment_bases, crate::funds::verify_job, crate::funds::start_verify, crate::funds::plans::plan, crate::funds::plans::set_plan, crate::funds::plans::contributions, crate::funds::plans::contribute,
+        crate::funds::payment_bases, crate::funds::payable_allocations, crate::funds::verify_job, crate::funds::start_verify, crate::funds::plans::plan, crate::funds::plans::set_plan, crate::funds::plans::contributions, crate::funds::plans::contribute,
         crate::funds::plans::project_reconciliation, crate::funds::plans::region_reconciliation, crate::funds::plans::estate,
         crate::funds::reports::report, crate::funds::reports::report_xlsx, crate::funds::upkeep::show, crate::funds::upkeep::credit,
         crate::funds::upkeep::spend,

@@ -2268,6 +2268,31 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
     let (s, again) = c.post(&format!("/api/v1/ledger/{}/reverse", r["seq"]), json!({"memo": "撤销冲正"})).await;
     assert_eq!(s, 409, "{again}");
     assert!(again["detail"].as_str().unwrap().contains("is itself the reversal of entry"), "{again}");
+
+    // Money given to a region pays only that region's projects; the payment form offers only what may pay.
+    let (_, payable) = c.get(&format!("/api/v1/projects/{pid}/payable-allocations")).await;
+    let ids: Vec<i64> = payable.as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    assert!(ids.contains(&top["id"].as_i64().unwrap()) && ids.contains(&alloc["id"].as_i64().unwrap()), "{payable}");
+    assert!(!ids.contains(&wrong["id"].as_i64().unwrap()), "nothing is left in it: {payable}");
+    let city = app.client("city_admin").await;
+    let (s, elsewhere) = city
+        .post(
+            "/api/v1/allocations",
+            json!({"region_code": "350502000000", "source": "provincial", "year": 2026, "purpose": "鲤城区补助", "amount": "1000"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{elsewhere}");
+    let (_, payable) = city.get(&format!("/api/v1/projects/{pid}/payable-allocations")).await;
+    assert!(payable.as_array().unwrap().iter().all(|a| a["id"] != elsewhere["id"]), "{payable}");
+    let (s, d) = city
+        .post("/api/v1/disbursements", json!({"allocation_id": elsewhere["id"], "project_id": pid, "category": "basic", "payee": "惠安建工", "amount": "10", "basis": format!("inspection:{passed}")}))
+        .await;
+    assert_eq!(s, 201, "{d}");
+    let (s, r) = city.post(&format!("/api/v1/disbursements/{}/approve", d["id"]), json!({})).await;
+    assert_eq!((s, r["detail"].as_str()), (409, Some("the project lies outside the region the allocation was given to")), "{r}");
+    assert_eq!(c.get(&format!("/api/v1/projects/{pid}/payable-allocations")).await.0, 200);
+    assert_eq!(app.client("other_county_admin").await.get(&format!("/api/v1/projects/{pid}/payable-allocations")).await.0, 404);
+
     app.db.execute("UPDATE ledger_entries SET amount = amount + 1 WHERE seq = 3", vec![]).await.unwrap();
     let (_, v) = c.get("/api/v1/ledger/verify").await;
     assert_eq!((v["intact"].as_bool(), v["broken_at"]["seq"].as_i64()), (Some(false), Some(3)), "{v}");

@@ -273,6 +273,42 @@ impl Db {
         Ok(rows)
     }
 
+    /// Allocations the caller may pay a project from: given to the project's region or one above
+    /// it, earmarked to no project or to this one (a residents' pool only to its own), with money
+    /// left; newest first.
+    pub async fn payable_allocations(&self, scope: &Scope, project_id: i64) -> Result<Vec<Allocation>, StoreError> {
+        let (project, _, _) = self.get_project(scope, project_id).await?;
+        let at = RegionCode::parse(&project.region_code).map_err(|e| StoreError::Config(format!("project {project_id}: {e}")))?;
+        let mut regions: Vec<String> = at.ancestors().iter().map(|r| r.as_str().to_string()).collect();
+        regions.extend([RegionCode::country().as_str().to_string(), at.as_str().to_string()]);
+        regions.retain(|r| in_scope(scope, r));
+        if regions.is_empty() {
+            return Ok(vec![]);
+        }
+        let placeholders: Vec<String> = (3..3 + regions.len()).map(|i| format!("${i}")).collect();
+        let mut args = crate::args![format!("%,{project_id},%"), project_id];
+        args.extend(regions.into_iter().map(crate::Arg::from));
+        let rows: Vec<Allocation> = self
+            .fetch_all(
+                &format!(
+                    "SELECT {ALLOCATION_COLS} FROM allocations WHERE region_code IN ({}) \
+                     AND (projects = '' OR ',' || projects || ',' LIKE $1) AND (pool_of IS NULL OR pool_of = $2) ORDER BY id DESC LIMIT 500",
+                    placeholders.join(", ")
+                ),
+                args,
+            )
+            .await?;
+        let mut tx = self.begin_snapshot().await?;
+        let mut payable = Vec::new();
+        for mut a in rows {
+            a.left = tx.balance(&Account::Allocation { id: a.id }.code()).await?;
+            if a.left > 0 {
+                payable.push(a);
+            }
+        }
+        Ok(payable)
+    }
+
     /// Records an allocation: from its source, or cut from a parent allocation (which must cover it,
     /// and whose region must hold the child's). Its ledger entry is written in the same transaction.
     #[allow(clippy::too_many_arguments)]
@@ -559,6 +595,10 @@ impl Db {
             // Without a contract recorded there is nothing to pay against.
             contract_left: Fen(contract.map(|(c,)| c).unwrap_or(0) - paid),
             project_open: project.status == "active",
+            project_in_region: matches!(
+                (RegionCode::parse(&allocation.region_code), RegionCode::parse(&project.region_code)),
+                (Ok(given_to), Ok(at)) if given_to.contains(&at)
+            ),
         };
         rules::check_payment(&ctx, d.project_id, category, Fen(d.amount))?;
         let memo = format!("付款：{}（{}）", d.payee, project.name);

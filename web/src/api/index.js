@@ -152,6 +152,7 @@ export const api = {
   startLedgerCheck: () => request('POST', '/api/v1/ledger/verify/job'),
   ledgerCheck: () => request('GET', '/api/v1/ledger/verify/job'),
   paymentBases: (projectId) => request('GET', `/api/v1/projects/${projectId}/payment-bases`),
+  payableAllocations: (projectId) => request('GET', `/api/v1/projects/${projectId}/payable-allocations`),
   fundingPlan: (projectId) => request('GET', `/api/v1/projects/${projectId}/funding-plan`),
   saveFundingPlan: (projectId, lines) => request('PUT', `/api/v1/projects/${projectId}/funding-plan`, { lines }),
   contributions: (projectId) => request('GET', `/api/v1/projects/${projectId}/contributions`),

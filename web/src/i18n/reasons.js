@@ -181,6 +181,7 @@ const RULES = [
   [/^this allocation may not pay for (\S+) in project (\d+)$/, () => '该资金专款专用，不能支付此类别或此项目'],
   [/^the contract has (\S+) yuan left to pay; (\S+) yuan is more$/, (m) => `合同尚余 ${m[1]} 元可付，${m[2]} 元超出合同`],
   [/^the project is closed$/, () => '项目已关闭'],
+  [/^the project lies outside the region the allocation was given to$/, () => '该项目不在这笔资金下达的地区内'],
   [/^has a fraction of a fen.*$/, () => '金额不能小于 1 分（最多两位小数）'],
   [/^is not an amount in yuan$/, () => '不是金额（元）'],
   [/^the disbursement is already (\w+)$/, () => '该笔拨付已处理'],
