@@ -42,9 +42,9 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   // The co-funding plan on the project page: central money and residents' share; the contract sum.
   await page.click('text=改造项目')
   await page.click(`[data-test=projects] >> text=资金测试项目`)
-  await page.waitForSelector('[data-test=project-funding]')
+  await page.waitForSelector('[data-test=project-funding][data-loaded=yes]')
   await page.fill('input[data-test=contract-amount]', '800000')
-  await page.click('[data-test=contract-save]')
+  await Promise.all([page.waitForResponse((r) => r.url().endsWith('/contract') && r.ok()), page.click('[data-test=contract-save]')])
   await page.click('[data-test=plan-add]')
   await page.click('[data-test=plan-source-0]')
   await pick(page, '中央补助')
