@@ -32,6 +32,7 @@ run() { # engine database-url
   echo "$1:"
   target/release/huanxin-bench ledger "$2" "$ENTRIES"
   HUANXIN_NEW_PASSWORD=bench-password $BIN user add bench_funds --role ministry_admin --region 000000000000 >/dev/null
+  HUANXIN_NEW_PASSWORD=bench-password $BIN user add bench_funds_approver --role ministry_staff --region 000000000000 >/dev/null
   HUANXIN_BIND=127.0.0.1:$PORT $BIN serve >"$WORK/server.log" 2>&1 &
   local pid=$!
   trap "kill $pid 2>/dev/null || true" EXIT

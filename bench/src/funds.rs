@@ -274,6 +274,16 @@ pub async fn run(base: &str, user: &str, password: &str) -> Result<(), Error> {
         (res.status(), res.json::<serde_json::Value>().await?)
     };
     let token = login["token"].as_str().ok_or("login failed")?.to_string();
+    // Four eyes: payments asked for by `user` are approved by `{user}_approver` (same password).
+    let approver: serde_json::Value = api
+        .http
+        .post(format!("{}/api/v1/auth/login", api.base))
+        .json(&json!({"username": format!("{user}_approver"), "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let approver = approver["token"].as_str().ok_or_else(|| format!("login as {user}_approver failed"))?.to_string();
     let (_, projects) = api.call(reqwest::Method::GET, "/api/v1/projects", &token, None).await?;
     let ids: Vec<i64> = projects.as_array().map(|a| a.iter().filter_map(|p| p["id"].as_i64()).collect()).unwrap_or_default();
     if ids.is_empty() {
@@ -333,7 +343,7 @@ pub async fn run(base: &str, user: &str, password: &str) -> Result<(), Error> {
     let started = Instant::now();
     let mut handles = Vec::new();
     for _ in 0..32 {
-        let (api, token, basis) = (api.clone(), token.clone(), basis.clone());
+        let (api, token, approver, basis) = (api.clone(), token.clone(), approver.clone(), basis.clone());
         handles.push(tokio::spawn(async move {
             let (mut approved, mut refused, mut ms) = (0usize, 0usize, Vec::new());
             loop {
@@ -341,7 +351,7 @@ pub async fn run(base: &str, user: &str, password: &str) -> Result<(), Error> {
                 let t = Instant::now();
                 let (_, d) = api.call(reqwest::Method::POST, "/api/v1/disbursements", &token, Some(&body)).await?;
                 let id = d["id"].as_i64().ok_or("no disbursement id")?;
-                let (s, _) = api.call(reqwest::Method::POST, &format!("/api/v1/disbursements/{id}/approve"), &token, Some(&json!({}))).await?;
+                let (s, _) = api.call(reqwest::Method::POST, &format!("/api/v1/disbursements/{id}/approve"), &approver, Some(&json!({}))).await?;
                 ms.push(t.elapsed().as_secs_f64() * 1000.0);
                 match s {
                     200 => approved += 1,

@@ -229,7 +229,7 @@ pub async fn votes(base: &str, user: &str, password: &str, dir: &Path) -> Result
         let (name, phone) = owners.get(&key).cloned().ok_or_else(|| format!("no owner for {key:?}"))?;
         let code = i["code"].as_str().unwrap_or("").to_string();
         let dwelling = i["dwelling_id"].as_i64().unwrap_or(0);
-        let (api, permit) = (api.clone(), gate.clone().acquire_owned().await?);
+        let (api, permit, staff) = (api.clone(), gate.clone().acquire_owned().await?, staff.clone());
         handles.push(tokio::spawn(async move {
             let r = api
                 .http
@@ -237,12 +237,23 @@ pub async fn votes(base: &str, user: &str, password: &str, dir: &Path) -> Result
                 .json(&json!({"code": code, "name": name, "phone": phone}))
                 .send()
                 .await;
-            drop(permit);
             let body: Value = match r {
                 Ok(r) => r.json().await.unwrap_or(Value::Null),
                 Err(_) => Value::Null,
             };
-            (body["token"].as_str().map(str::to_string), body["bound"]["standing"].as_str() == Some("owner"), dwelling)
+            let token = body["token"].as_str().map(str::to_string);
+            // What the owner typed is only a claim: the desk checks the certificate (an owner's
+            // standing is never taken from the phone typed at binding).
+            let mut owner = false;
+            if let Some(tk) = &token {
+                let me = api.call(reqwest::Method::GET, "/api/v1/auth/me", tk, None).await.map(|(_, m)| m).unwrap_or(Value::Null);
+                let check = json!({"dwelling_id": dwelling, "user_id": me["id"], "certificate_no": format!("压测产权证{dwelling:08}")});
+                let verified =
+                    api.call(reqwest::Method::POST, &format!("/api/v1/estates/{a}/residents/verify"), &staff, Some(&check)).await;
+                owner = matches!(verified, Ok((200, _)));
+            }
+            drop(permit);
+            (token, owner, dwelling)
         }));
     }
     let mut voters = Vec::new();
@@ -254,7 +265,7 @@ pub async fn votes(base: &str, user: &str, password: &str, dir: &Path) -> Result
             _ => not_owner += 1,
         }
     }
-    println!("  bound {} owners in {:.1} s ({} failed or not owners)", voters.len(), t.elapsed().as_secs_f64(), not_owner);
+    println!("  bound and verified {} owners in {:.1} s ({} failed or not owners)", voters.len(), t.elapsed().as_secs_f64(), not_owner);
 
     // 10,000 owners arrive evenly over 60 s.
     let d1 = new_decision(&api, &staff, a, "加装电梯与外立面改造（压测一）").await?;

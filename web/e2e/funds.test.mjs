@@ -34,6 +34,8 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   const { project } = await call(page, 'POST', '/api/v1/projects', { code: 'FUND-2026-01', name: '资金测试项目', estate_ids: [estate.id] })
   const supervisorId = (await call(page, 'GET', '/api/v1/users')).find((u) => u.username === 'supervisor').id
   await call(page, 'POST', `/api/v1/projects/${project.id}/parties`, { role: 'supervisor', company: '惠安监理', user_id: supervisorId })
+  // The site is under way ahead of its permit (the bureau's recorded exception), so the checkpoint may be inspected.
+  assert.equal(await page.evaluate(async (id) => (await fetch(`/api/v1/estates/${id}/construction/permit-exception`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: '资金测试：应急先行施工' }) })).status, estate.id), 204)
   const supervisor = await signIn(browser, 'supervisor')
   const inspection = await call(supervisor, 'POST', `/api/v1/estates/${estate.id}/construction/inspections`, { checkpoint: 'site_control', passed: true })
   assert.ok(inspection.id, JSON.stringify(inspection))
@@ -74,11 +76,15 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   await pick(page, '住房公积金')
   await page.click('[data-test=contrib-save]')
   await page.waitForSelector('[data-test=contributions] >> text=住房公积金')
-  // The same money entered twice by mistake is reversed (冲正): kept in the list, marked, no longer counted.
-  await page.fill('input[data-test=contrib-amount]', '500')
-  await page.click('[data-test=contrib-save]')
+  // The same money entered twice by mistake (by the clerk) is reversed (冲正) by another hand, the
+  // admin's: kept in the list, marked, no longer counted.
+  const clerk = await signIn(browser, 'county_staff')
+  const twice = await call(clerk, 'POST', `/api/v1/projects/${project.id}/contributions`, { estate_id: estate.id, dwelling_id: dwelling.id, amount: '500', method: 'cash', paid_on: new Date().toISOString().slice(0, 10) })
+  assert.ok(twice.id, JSON.stringify(twice))
+  await page.reload()
+  await page.click(`[data-test=projects] >> text=资金测试项目`)
+  await page.waitForSelector('[data-test=project-funding][data-loaded=yes]')
   await page.waitForSelector('[data-test=contributions] >> text=500.00')
-  const twice = (await call(page, 'GET', `/api/v1/projects/${project.id}/contributions`)).items.at(-1)
   await page.click(`[data-test=reverse-contribution-${twice.id}]`)
   await page.click('.el-message-box__btns .el-button--primary')
   await page.waitForSelector('.el-message-box >> text=请说明冲正原因')
@@ -120,7 +126,12 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   await page.fill('input[data-test=pay-amount]', '300000')
   await page.click('[data-test=pay-request]')
   await page.waitForSelector('[data-test=disbursement-list] >> text=待审批')
+  // Four eyes: the one who asked may not approve; a colleague does.
   await page.click('[data-test=disbursement-list] .el-table__body tr:first-child button')
+  await page.waitForSelector('.el-message--error >> text=双人复核')
+  const asked = (await call(page, 'GET', '/api/v1/disbursements?status=requested')).items[0]
+  assert.equal((await call(clerk, 'POST', `/api/v1/disbursements/${asked.id}/approve`, {})).status, 'approved')
+  await page.reload()
   await page.waitForSelector('[data-test=disbursement-list] >> text=已拨付')
   // The list filters by status: nothing is waiting for approval any more.
   await page.click('[data-test=disbursement-status]')
@@ -132,7 +143,8 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   const left = (await call(page, 'GET', '/api/v1/allocations')).find((a) => a.id === child).left
   assert.equal(left, 30_000_000, '600,000 − 300,000 yuan, in fen')
   // A share cut by mistake goes back to the allocation it came from.
-  const wrong = (await call(page, 'POST', '/api/v1/allocations', { parent_id: top.id, region_code: top.region_code, year: new Date().getFullYear(), purpose: '错拨的资金', amount: '1000' })).id
+  const wrong = (await call(clerk, 'POST', '/api/v1/allocations', { parent_id: top.id, region_code: top.region_code, year: new Date().getFullYear(), purpose: '错拨的资金', amount: '1000' })).id
+  await clerk.context().close()
   await page.reload()
   await page.click(`[data-test=reverse-allocation-${wrong}]`)
   await page.fill('.el-message-box__input input', '错拨')

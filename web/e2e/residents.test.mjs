@@ -60,6 +60,17 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   await phone.fill('[data-test=bind-phone] input', owner.phone)
   await phone.click('[data-test=bind-submit]')
   await phone.waitForSelector(`[data-test=estate-${id}]`)
+  // What was typed is only a claim: a resident until the desk checks the property certificate.
+  assert.doesNotMatch(await phone.textContent(`[data-test=estate-${id}]`), /业主/)
+  await desk.reload()
+  await desk.waitForSelector(`[data-test=bound-residents] >> text=自称业主，待核验产权证`)
+  const me = await phone.evaluate(async () => (await (await fetch('/api/v1/auth/me')).json()).id)
+  await desk.fill(`input[data-test=certificate-${dwelling.id}-${me}]`, '闽(2020)惠安县不动产权第0001234号')
+  await desk.click(`[data-test=verify-owner-${dwelling.id}-${me}]`)
+  await desk.waitForSelector('[data-test=bound-residents] >> text=产权证核验')
+  await desk.locator('[data-test=bound-residents]').screenshot({ path: `${SHOTS}/owners-verified.png` })
+  await phone.reload()
+  await phone.waitForSelector(`[data-test=estate-${id}]`)
   assert.match(await phone.textContent(`[data-test=estate-${id}]`), /业主/)
   // The stage arrives after the dwellings: wait for it rather than read the cell too early.
   await phone.waitForFunction(() => /已普查|已体检|已排序|列入计划|方案编制|公示|已表决|已审批|施工中|已竣工|已验收|已回头看|长效管理/.test(document.querySelector('[data-test=stage]')?.textContent || ''))

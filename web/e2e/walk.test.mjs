@@ -141,6 +141,9 @@ test('one estate from assessment to review and upkeep', { skip: !DB && 'needs HU
     await phone.fill('[data-test=bind-phone] input', owner.phone)
     await phone.click('[data-test=bind-submit]')
     await phone.waitForSelector(`[data-test=estate-${id}]`)
+    // The desk confirms the owner against the property certificate.
+    const me = await phone.evaluate(async () => (await (await fetch('/api/v1/auth/me')).json()).id)
+    await admin('POST', `/api/v1/estates/${id}/residents/verify`, { dwelling_id: dwelling.id, user_id: me, certificate_no: '闽(2018)惠安县不动产权第0004321号' })
     await phone.goto(`${BASE}/m/#/votes/${decision.id}`)
     await phone.waitForSelector('[data-test=m-result]')
     assert.match(await phone.textContent('[data-test=m-result]'), /已通过/)
@@ -158,7 +161,7 @@ test('one estate from assessment to review and upkeep', { skip: !DB && 'needs HU
     for (let i = 0; i < 10; i++) {
       const open = (await admin('GET', path)).filter((s) => s.started_on && !s.done_on)
       if (!open.length) break
-      for (const s of open) await admin('POST', `${path}/${s.code}`, { date: today() })
+      for (const s of open) await admin('POST', `${path}/${s.code}`, { date: today(), document_no: `惠建审〔2026〕${s.code}号` })
     }
     await advance(page, id, 'approved', '已表决 → 已审批', '审批办结')
   }
@@ -180,6 +183,11 @@ test('one estate from assessment to review and upkeep', { skip: !DB && 'needs HU
   if ((await status()) === 'completed') {
     await admin('POST', `/api/v1/estates/${id}/acceptance`, {})
     const parties = { contractor: 'contractor', supervisor: 'supervisor', designer: 'designer', bureau: 'county_staff', street: 'street_staff', community: 'community_staff', residents: 'resident' }
+    // The residents sign through a representative named on the acceptance (chosen by the owners).
+    const resident = await (await client('resident'))('GET', '/api/v1/auth/me')
+    const candidates = await admin('GET', `/api/v1/estates/${id}/acceptance/candidates`)
+    assert.ok(candidates.some((c) => c.user_id === resident.id), 'the demo resident may represent the residents')
+    await admin('PUT', `/api/v1/estates/${id}/acceptance/representatives`, { representatives: [{ user_id: resident.id, chosen_by: 'owners' }] })
     const { missing } = await admin('GET', `/api/v1/estates/${id}/acceptance`)
     for (const party of missing) await (await client(parties[party]))('POST', `/api/v1/estates/${id}/acceptance/signatures`, { signatory: party })
     await advance(page, id, 'accepted', '已竣工 → 已验收', '验收合格')

@@ -107,6 +107,25 @@ pub fn required(codes: &[String]) -> Result<Vec<Signatory>, ValidationErrors> {
     e.into_result(out)
 }
 
+/// Who chose a residents' representative.
+pub const CHOSEN_BY: [&str; 2] = ["owners", "community"];
+
+/// Checks who chose a representative: the owners (业主推选) or the community (社区推荐).
+pub fn check_chosen_by(field: &str, v: &str) -> Result<(), ValidationErrors> {
+    if CHOSEN_BY.contains(&v.trim()) {
+        Ok(())
+    } else {
+        Err(ValidationErrors::one(field, v, "must be owners or community"))
+    }
+}
+
+/// May this account sign for the party? Every party by its role; the residents only by the
+/// representatives named on the acceptance (a resident's account alone says nothing of who the
+/// owners chose).
+pub fn may_sign(signatory: Signatory, role: Role, user_id: i64, representatives: &[i64]) -> bool {
+    signatory.may_be_signed_by(role) && (signatory != Signatory::Residents || representatives.contains(&user_id))
+}
+
 /// The required parties without an agreeing signature, in record order.
 pub fn missing(required: &[Signatory], agreed: &[Signatory]) -> Vec<Signatory> {
     required.iter().copied().filter(|r| !agreed.contains(r)).collect()
@@ -116,6 +135,15 @@ pub fn missing(required: &[Signatory], agreed: &[Signatory]) -> Vec<Signatory> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_named_representatives_sign_for_the_residents() {
+        assert!(may_sign(Signatory::Residents, Role::Resident, 7, &[7, 9]));
+        assert!(!may_sign(Signatory::Residents, Role::Resident, 8, &[7, 9]));
+        assert!(!may_sign(Signatory::Residents, Role::CountyStaff, 7, &[7]));
+        assert!(may_sign(Signatory::Contractor, Role::Contractor, 3, &[]));
+        assert!(check_chosen_by("chosen_by", "owners").is_ok() && check_chosen_by("chosen_by", "me").is_err());
+    }
 
     #[test]
     fn the_default_is_everyone_and_the_mandatory_cannot_be_left_out() {

@@ -60,11 +60,15 @@ pub enum Permission {
     ConsultResidents,
     /// Allocate funds, set contract sums, ask for and approve disbursements, correct the ledger.
     ManageFunds,
+    /// Read what residents said one by one: ballots per dwelling, named survey answers and free
+    /// text unmasked. Privacy is this permission wherever the data appears (lists, exports, the
+    /// archive zip), not a check in one handler.
+    ReadResidentsAnswers,
 }
 
 impl Permission {
     /// Every permission, in the order the API lists them.
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ReadRegistry,
         Permission::WriteRegistry,
         Permission::ManageUsers,
@@ -79,6 +83,7 @@ impl Permission {
         Permission::RecordConstruction,
         Permission::ConsultResidents,
         Permission::ManageFunds,
+        Permission::ReadResidentsAnswers,
     ];
 }
 
@@ -185,6 +190,8 @@ impl Role {
             Permission::ConsultResidents => {
                 matches!(self, Role::CommunityStaff | Role::StreetStaff | Role::CountyStaff | Role::CountyAdmin)
             }
+            // Those who consult residents read what each said; nobody else does.
+            Permission::ReadResidentsAnswers => self.allows(Permission::ConsultResidents),
             // Budgets are held from the county up.
             Permission::ManageFunds => self.is_government_desk() && !matches!(self, Role::StreetStaff | Role::CommunityStaff),
         }
@@ -224,9 +231,67 @@ pub fn can_manage_user(actor: Role, actor_region: &RegionCode, target: Role, tar
     }
 }
 
+/// The first wait after the free tries, and the longest, in seconds.
+pub const BACKOFF_BASE_SECS: u64 = 30;
+pub const BACKOFF_CAP_SECS: u64 = 900;
+
+/// How long to wait after `failures` failed tries of which `free` cost nothing: then 30 s, doubling
+/// with each further failure up to 15 minutes. A back-off, never a lock that a stranger can hold.
+pub fn backoff_seconds(failures: u32, free: u32) -> u64 {
+    if failures < free {
+        0
+    } else {
+        (BACKOFF_BASE_SECS << (failures - free).min(10)).min(BACKOFF_CAP_SECS)
+    }
+}
+
+/// May an administrator reset this account's password? Only for an account strictly below their
+/// own level (a county admin resets a street's or a company's account, never another county
+/// admin's or a county clerk's: that is the city's, or the operator's with the CLI), and never a
+/// resident's: a password set by staff would let them cast that owner's ballot, so residents
+/// re-bind by invitation code or text message instead.
+pub fn can_reset_password(actor: Role, actor_region: &RegionCode, target: Role, target_region: &RegionCode) -> Result<(), &'static str> {
+    if !actor.allows(Permission::ManageUsers) || !actor_region.contains(target_region) {
+        return Err("this account is outside your administration");
+    }
+    if target == Role::Resident {
+        return Err("residents' passwords are never set by staff: the resident signs in again with an invitation code or a text message");
+    }
+    let Some(actor_level) = actor.level() else {
+        return Err("this account is outside your administration");
+    };
+    match target.level() {
+        Some(l) if l <= actor_level => Err("only an administrator above this account's level may reset its password"),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        assert_eq!(backoff_seconds(2, 3), 0);
+        assert_eq!(backoff_seconds(3, 3), 30);
+        assert_eq!(backoff_seconds(4, 3), 60);
+        assert_eq!(backoff_seconds(8, 3), 900);
+        assert_eq!(backoff_seconds(u32::MAX, 3), 900);
+    }
+
+    #[test]
+    fn resets_only_strictly_below_and_never_residents() {
+        let county = rc("350521");
+        let street = rc("350521100");
+        assert!(can_reset_password(Role::CountyAdmin, &county, Role::CountyAdmin, &county).is_err());
+        assert!(can_reset_password(Role::CountyAdmin, &county, Role::CountyStaff, &county).is_err());
+        assert!(can_reset_password(Role::CountyAdmin, &county, Role::StreetStaff, &street).is_ok());
+        assert!(can_reset_password(Role::CountyAdmin, &county, Role::Contractor, &county).is_ok());
+        assert!(can_reset_password(Role::CountyAdmin, &county, Role::Resident, &street).is_err());
+        assert!(can_reset_password(Role::CityAdmin, &rc("350500"), Role::CountyAdmin, &county).is_ok());
+        assert!(can_reset_password(Role::CountyStaff, &county, Role::StreetStaff, &street).is_err());
+        assert!(can_reset_password(Role::CountyAdmin, &county, Role::StreetStaff, &rc("350502100")).is_err());
+    }
 
     fn rc(s: &str) -> RegionCode {
         RegionCode::parse(s).unwrap()
@@ -241,6 +306,12 @@ mod tests {
         assert!(!Role::Resident.allows(Permission::ReadAudit));
         assert!(!Role::Resident.allows(Permission::ReadPersonalData));
         assert!(Role::Resident.allows(Permission::ReadRegistry));
+        for r in
+            [Role::Contractor, Role::Designer, Role::Supervisor, Role::PropertyCompany, Role::GridWorker, Role::CityStaff, Role::Resident]
+        {
+            assert!(!r.allows(Permission::ReadResidentsAnswers), "{r:?}");
+        }
+        assert!(Role::CommunityStaff.allows(Permission::ReadResidentsAnswers));
     }
 
     #[test]

@@ -74,6 +74,22 @@ pub fn days_late(cal: &WorkCalendar, s: &StepState, today: NaiveDate) -> i64 {
     }
 }
 
+/// Does this step settle the design or follow it? Then it waits for the owners' passed decision on
+/// the scheme of every estate of the project (Civil Code Art. 278: renovating is the owners' to
+/// decide). Only the proposal and the feasibility study may go ahead of the vote.
+pub fn needs_owners_decision(code: &str) -> bool {
+    !matches!(code, "proposal" | "feasibility")
+}
+
+/// Checks the number of the document a step ended with (批复文号, e.g. 惠发改〔2026〕12号).
+pub fn check_document_no(v: &str) -> Result<String, crate::ValidationErrors> {
+    let t = v.trim();
+    if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
+        return Err(crate::ValidationErrors::one("document_no", v, "give the number of the approval document (1 to 100 characters)"));
+    }
+    Ok(t.to_string())
+}
+
 /// Why a step cannot be finished.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StepRefusal {
@@ -85,6 +101,8 @@ pub enum StepRefusal {
     NotStarted(String, String),
     #[error("the date is before the step started")]
     BeforeStart,
+    #[error("{0} waits for the owners' passed decision on the scheme of: {1}")]
+    WaitsForOwners(String, String),
 }
 
 /// Finishes step `code` on `date`, and starts every step whose predecessors are now all done.
@@ -134,6 +152,15 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn design_and_what_follows_wait_for_the_owners() {
+        assert!(!needs_owners_decision("proposal") && !needs_owners_decision("feasibility"));
+        for code in ["merged_design", "preliminary_design", "fire_review", "planning_review", "drawing_review", "construction_permit"] {
+            assert!(needs_owners_decision(code), "{code}");
+        }
+        assert!(check_document_no("惠发改〔2026〕12号").is_ok() && check_document_no("  ").is_err());
     }
 
     #[test]

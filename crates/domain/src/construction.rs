@@ -20,6 +20,12 @@ pub enum Checkpoint {
 }
 
 impl Checkpoint {
+    /// Checked before building starts (the design and the choice of the teams); the others are
+    /// construction records that wait for the permit.
+    pub fn before_permit(self) -> bool {
+        matches!(self, Checkpoint::Design | Checkpoint::TeamSelection)
+    }
+
     /// Every checkpoint, in order.
     pub const ALL: [Checkpoint; 5] = [
         Checkpoint::Design,
@@ -389,6 +395,20 @@ impl MaterialInput {
         // The float was checked to lie within 1..=1e8 above, so the cast is exact.
         e.into_result(Material { quantity_hundredths: q.max(0.0) as i64 })
     }
+}
+
+/// Checks the reason the bureau gives for construction records ahead of the permit (an emergency
+/// repair, a permit exempt by law): it is audited, so it must say something.
+pub fn check_exception_reason(v: &str) -> Result<String, crate::ValidationErrors> {
+    let t = v.trim();
+    if t.chars().count() < 4 || t.chars().count() > 500 {
+        return Err(crate::ValidationErrors::one(
+            "reason",
+            v,
+            "say why construction may be recorded before the permit (4 to 500 characters)",
+        ));
+    }
+    Ok(t.to_string())
 }
 
 #[cfg(test)]

@@ -231,6 +231,18 @@ pub enum Refusal {
     UpkeepShort { left: String, asked: String },
     #[error("the owners allowed {allowed} yuan under this decision and {spent} yuan is spent; {asked} yuan is more")]
     BeyondDecision { allowed: String, spent: String, asked: String },
+    #[error("four eyes: {who} {did} this and may not also {now}; another colleague with the right does it")]
+    SameHands { who: String, did: &'static str, now: &'static str },
+}
+
+/// Four eyes on money (POLICY, DESIGN "Lessons"): the one who asked for a payment never approves
+/// it, and the one who entered a movement never reverses it. Accounts are compared by user name
+/// (what the records keep), trimmed and without regard to case.
+pub fn check_four_eyes(first: &str, second: &str, did: &'static str, now: &'static str) -> Result<(), Refusal> {
+    if first.trim().eq_ignore_ascii_case(second.trim()) {
+        return Err(Refusal::SameHands { who: second.trim().to_string(), did, now });
+    }
+    Ok(())
 }
 
 /// What is known when a payment is asked for.
@@ -748,6 +760,12 @@ pub fn check_upkeep_spending(balance: Fen, amount: Fen, emergency: bool, decisio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_one_who_asks_never_approves() {
+        assert!(check_four_eyes("county_staff", "county_admin", "asked for", "approve").is_ok());
+        assert!(matches!(check_four_eyes("county_staff", " County_Staff", "asked for", "approve"), Err(Refusal::SameHands { .. })));
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -18,6 +18,7 @@ pub mod geo;
 pub mod lifecycle;
 pub mod notices;
 pub mod plans;
+pub mod privacy;
 pub mod projects;
 pub mod ranking;
 pub mod regions;

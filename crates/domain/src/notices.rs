@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 /// Fewest and most working days a notice may run.
 pub const MIN_WORKING_DAYS: u32 = 1;
 pub const MAX_WORKING_DAYS: u32 = 30;
+/// A notice is posted at most this many days ahead: a date years away is a typing mistake (and a
+/// five-digit year once sorted before today as text, so the notice counted as ended).
+pub const MAX_DAYS_AHEAD: i64 = 366;
 
 /// A notice as asked for by staff.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +75,10 @@ impl NoticeInput {
         let starts_on = match NaiveDate::parse_from_str(self.starts_on.trim(), "%Y-%m-%d") {
             Ok(d) if d < today => {
                 e.push("starts_on", &self.starts_on, "must not be in the past");
+                None
+            }
+            Ok(d) if (d - today).num_days() > MAX_DAYS_AHEAD => {
+                e.push("starts_on", &self.starts_on, format!("must be within {MAX_DAYS_AHEAD} days from today"));
                 None
             }
             Ok(d) => Some(d),
@@ -181,6 +188,18 @@ mod tests {
             .map(|f| f.field)
             .collect();
         assert_eq!(fields, ["working_days", "starts_on"]);
+    }
+
+    #[test]
+    fn a_start_years_ahead_is_refused() {
+        let cal = WorkCalendar::shipped().unwrap();
+        let far = NoticeInput { title: "公示".into(), starts_on: "9999-12-31".into(), working_days: 5, ..Default::default() };
+        let e = far.validate(d("2026-11-23"), &cal, NoticeHistory::default()).unwrap_err();
+        assert_eq!(e.0[0].field, "starts_on");
+        let next_year = NoticeInput { starts_on: "2027-11-23".into(), ..far.clone() };
+        assert!(next_year.validate(d("2026-11-23"), &cal, NoticeHistory::default()).is_ok());
+        let too_far = NoticeInput { starts_on: "2027-11-25".into(), ..far };
+        assert!(too_far.validate(d("2026-11-23"), &cal, NoticeHistory::default()).is_err());
     }
 
     #[test]

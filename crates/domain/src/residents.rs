@@ -51,22 +51,33 @@ pub enum Standing {
     Resident,
 }
 
-/// A person binding a dwelling is its owner when their phone, or failing that their name, matches a
-/// registered owner of that dwelling; anyone else living there binds as a resident (surveys, notices,
-/// requests; no vote).
-pub fn standing(name: &str, phone: &str, owners: &[RegisteredOwner]) -> Standing {
+/// Does what a person typed at binding match a registered owner of the dwelling (their phone, or
+/// for an owner registered without one, their name)? This is only a claim, shown to the clerk who
+/// checks the property certificate: what a resident types never gives them an owner's standing
+/// (and the vote). Standing as an owner comes from the text-message code to the registered mobile
+/// or from a clerk's check against the certificate.
+pub fn claims_owner(name: &str, phone: &str, owners: &[RegisteredOwner]) -> bool {
     let digits = |s: &str| s.chars().filter(|c| c.is_ascii_digit()).collect::<String>();
     let squash = |s: &str| s.split_whitespace().collect::<String>();
     let (p, n) = (digits(phone), squash(name));
-    let matches = owners.iter().any(|o| {
+    owners.iter().any(|o| {
         let op = digits(&o.phone);
         (!p.is_empty() && !op.is_empty() && op == p) || (op.is_empty() && !n.is_empty() && squash(&o.name) == n)
-    });
-    if matches {
-        Standing::Owner
-    } else {
-        Standing::Resident
+    })
+}
+
+/// How an owner's standing was verified.
+pub const VERIFIED_BY_SMS: &str = "sms";
+pub const VERIFIED_BY_CERTIFICATE: &str = "certificate";
+
+/// Checks the property certificate number a clerk records (不动产权证书号 / 房产证号): 4 to 60
+/// characters on one line.
+pub fn check_certificate(number: &str) -> Result<String, crate::ValidationErrors> {
+    let n = number.trim();
+    if n.chars().count() < 4 || n.chars().count() > 60 || n.chars().any(char::is_control) {
+        return Err(crate::ValidationErrors::one("certificate_no", number, "give the property certificate's number (4 to 60 characters)"));
     }
+    Ok(n.to_string())
 }
 
 /// Digits of a phone one-time code, minutes it stays valid, wrong tries before it is void, and
@@ -109,15 +120,17 @@ mod tests {
     }
 
     #[test]
-    fn owners_are_known_by_phone_then_name() {
+    fn claims_match_by_phone_then_name() {
         let owners = vec![
             RegisteredOwner { name: "王芳".into(), phone: "13900001111".into() },
             RegisteredOwner { name: "王 强".into(), phone: String::new() },
         ];
-        assert_eq!(standing("王芳", "139-0000-1111", &owners), Standing::Owner);
-        assert_eq!(standing("王芳", "13700000000", &owners), Standing::Resident, "a name alone does not claim a phone-registered owner");
-        assert_eq!(standing("王强", "", &owners), Standing::Owner);
-        assert_eq!(standing("", "", &owners), Standing::Resident);
+        assert!(claims_owner("王芳", "139-0000-1111", &owners));
+        assert!(!claims_owner("王芳", "13700000000", &owners), "a name alone does not claim a phone-registered owner");
+        assert!(claims_owner("王强", "", &owners));
+        assert!(!claims_owner("", "", &owners));
+        assert!(check_certificate("闽(2019)惠安县不动产权第0012345号").is_ok());
+        assert!(check_certificate(" 12 ").is_err());
     }
 
     #[test]

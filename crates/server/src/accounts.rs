@@ -6,7 +6,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use huanxin_domain::access::{can_manage_user, scope_for, Role, Scope};
+use huanxin_domain::access::{can_manage_user, can_reset_password, scope_for, Role, Scope};
 use huanxin_domain::estates::{mask_phone, valid_phone};
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::ValidationErrors;
@@ -30,6 +30,9 @@ pub async fn list(State(st): State<AppState>, Extension(cu): Extension<CurrentUs
     let users = st.db.list_users(&cu.scope).await?;
     Ok(Json(users.iter().map(view).collect()))
 }
+
+/// The longest name an account shows.
+pub const MAX_DISPLAY_NAME: usize = 64;
 
 /// A new account.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -57,6 +60,9 @@ pub async fn create(
     if username.len() < 3 || username.len() > 40 || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
     {
         errs.push("username", &username, "3 to 40 letters, digits, _ - or .");
+    }
+    if req.display_name.trim().chars().count() > MAX_DISPLAY_NAME || req.display_name.contains(['\n', '\r', '\t']) {
+        errs.push("display_name", &req.display_name, format!("one line of at most {MAX_DISPLAY_NAME} characters"));
     }
     let role = Role::parse(&req.role);
     if role.is_none() {
@@ -124,6 +130,7 @@ pub async fn set_password(
     ApiJson(req): ApiJson<NewPassword>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let target = managed_user(&st, &cu, id).await?;
+    can_reset_password(cu.role, &cu.user.region(), target.role(), &target.region()).map_err(|m| ApiError::Forbidden(m.into()))?;
     check_password_strength(&req.password)?;
     st.db.set_password(&cu.actor(), target.id, &hash_password(&req.password)?).await?;
     st.sessions.forget_user(target.id);

@@ -274,9 +274,11 @@ pub async fn export_zip(
         send((path, bytes, true)).await?;
     }
 
-    // Residents' voice: survey results, notices with their comments and answers, decisions with their ballots.
+    // Residents' voice: survey results, notices with their comments and answers, decisions with their
+    // ballots. Answers and ballots one by one only for those who may read them elsewhere.
+    let may_read_answers = cu.role.allows(huanxin_domain::access::Permission::ReadResidentsAnswers);
     for survey in st.db.surveys_of(&cu.scope, id).await?.into_iter().filter(|s| s.answers > 0) {
-        let bytes = crate::surveys::survey_xlsx(&st.db, &cu.scope, survey.id).await?;
+        let bytes = crate::surveys::survey_xlsx(&st.db, &cu.scope, survey.id, may_read_answers).await?;
         let path = format!("{}/问需结果-{}.xlsx", Section::Plan.label_zh(), survey.id);
         add_index(
             Section::Plan,
@@ -351,19 +353,23 @@ pub async fn export_zip(
             ],
             vec!["选票数 / 末张哈希".into(), format!("{} / {}", d.ballot_count, d.head_hash)],
         ];
-        let ballots: Vec<Vec<String>> = st
-            .db
-            .ballots(&cu.scope, d.id)
-            .await?
-            .into_iter()
-            .map(|b| vec![b.seq.to_string(), format!("{}-{}", b.building_number, b.dwelling_number), b.choice, b.channel, b.at, b.hash])
-            .collect();
-        let bytes = crate::tabular::write_xlsx_sheets(&[
-            crate::tabular::Sheet { name: "表决结果", headers: &["项目", "内容"], rows: &summary },
-            crate::tabular::Sheet {
+        let ballots: Vec<Vec<String>> = if may_read_answers {
+            st.db
+                .ballots(&cu.scope, d.id)
+                .await?
+                .into_iter()
+                .map(|b| vec![b.seq.to_string(), format!("{}-{}", b.building_number, b.dwelling_number), b.choice, b.channel, b.at, b.hash])
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut sheets = vec![crate::tabular::Sheet { name: "表决结果", headers: &["项目", "内容"], rows: &summary }];
+        if may_read_answers {
+            sheets.push(crate::tabular::Sheet {
                 name: "选票", headers: &["序号", "房屋", "意见", "方式", "时间", "哈希"], rows: &ballots
-            },
-        ])?;
+            });
+        }
+        let bytes = crate::tabular::write_xlsx_sheets(&sheets)?;
         let path = format!("{}/表决-{}.xlsx", Section::Decision.label_zh(), d.id);
         add_index(
             Section::Decision,

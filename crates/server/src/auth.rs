@@ -17,7 +17,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,72 @@ pub fn new_token() -> (String, String) {
 /// What is stored for a token: its SHA-256, so a leaked database holds no usable session.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The client's address: the connection's, or, when the connection comes from a trusted proxy
+/// (`trusted_proxies`), the nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
+/// A client behind no trusted proxy cannot choose its address by sending the header.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+impl axum::extract::FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, st: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or_else(|| ApiError::Internal("no connection address".into()))?;
+        let proxies = trusted_proxies(&st.config.trusted_proxies);
+        Ok(ClientAddr(client_ip(peer, &parts.headers, &proxies)))
+    }
+}
+
+/// The trusted proxies of the setting: addresses and CIDR blocks; what does not parse is left out.
+pub fn trusted_proxies(setting: &str) -> Vec<(IpAddr, u8)> {
+    setting
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| {
+            let (ip, bits) = s.split_once('/').unwrap_or((s, ""));
+            let ip: IpAddr = ip.trim().parse().ok()?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits = if bits.is_empty() { max } else { bits.trim().parse::<u8>().ok().filter(|b| *b <= max)? };
+            Some((ip, bits))
+        })
+        .collect()
+}
+
+fn in_block(ip: IpAddr, (net, bits): (IpAddr, u8)) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - u32::from(bits)) };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// The client of a connection from `peer` carrying `headers`, given the trusted proxies.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[(IpAddr, u8)]) -> IpAddr {
+    let trusted = |ip: IpAddr| proxies.iter().any(|b| in_block(ip, *b));
+    if !trusted(peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded.into_iter().rev().find(|ip| !trusted(*ip)).unwrap_or(peer)
 }
 
 /// The signed-in user of a request, with their role and scope.
@@ -171,49 +237,32 @@ impl SessionCache {
     }
 }
 
-/// Counts failed logins per user name and per address; too many in the window lock them out for a while.
-#[derive(Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
+/// Failed tries are kept in the database per key (see the store's `throttle_*`), so a restart or
+/// another server shares them. Each key has its free tries; after them it waits, doubling.
+pub struct Throttle;
 
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-const MAX_PER_USER: u32 = 5;
-const MAX_PER_ADDRESS: u32 = 20;
+/// Free wrong passwords for one account from one address, and for one address over all accounts.
+const FREE_PER_ACCOUNT_AND_ADDRESS: u32 = 3;
+const FREE_PER_ADDRESS: u32 = 20;
 
-impl LoginThrottle {
-    pub(crate) fn check(&self, keys: &[(String, u32)]) -> Result<(), ApiError> {
-        let map = self.failures.lock().map_err(|_| ApiError::Internal("throttle lock".into()))?;
-        for (k, max) in keys {
-            if let Some((n, since)) = map.get(k) {
-                let age = since.elapsed();
-                if *n >= *max && age < WINDOW {
-                    return Err(ApiError::TooManyAttempts((WINDOW - age).as_secs().max(1)));
-                }
+impl Throttle {
+    /// Refuses (429 with the wait) while any of the keys waits.
+    pub(crate) async fn check(db: &huanxin_store::Db, keys: &[(String, u32)]) -> Result<(), ApiError> {
+        for (k, _) in keys {
+            let wait = db.throttle_wait(k).await?;
+            if wait > 0 {
+                return Err(ApiError::TooManyAttempts(wait));
             }
         }
         Ok(())
     }
 
-    pub(crate) fn fail(&self, keys: &[(String, u32)]) {
-        if let Ok(mut map) = self.failures.lock() {
-            if map.len() > 100_000 {
-                map.retain(|_, (_, since)| since.elapsed() < WINDOW);
-            }
-            for (k, _) in keys {
-                let e = map.entry(k.clone()).or_insert((0, Instant::now()));
-                if e.1.elapsed() >= WINDOW {
-                    *e = (0, Instant::now());
-                }
-                e.0 += 1;
-            }
+    /// Counts a failed try against every key.
+    pub(crate) async fn fail(db: &huanxin_store::Db, keys: &[(String, u32)]) -> Result<(), ApiError> {
+        for (k, free) in keys {
+            db.throttle_fail(k, *free).await?;
         }
-    }
-
-    fn succeed(&self, user_key: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(user_key);
-        }
+        Ok(())
     }
 }
 
@@ -266,12 +315,14 @@ async fn me_of(st: &AppState, u: &User) -> Me {
     responses((status = 200, body = LoginResponse), (status = 401), (status = 429)))]
 pub async fn login(
     State(st): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let user_key = format!("u:{}", req.username.trim().to_lowercase());
-    let keys = [(user_key.clone(), MAX_PER_USER), (format!("a:{}", addr.ip()), MAX_PER_ADDRESS)];
-    st.throttle.check(&keys)?;
+    // Throttled per account and address, so a stranger elsewhere cannot lock the county admin out,
+    // and per address over all accounts, so one address cannot try many.
+    let user_key = format!("login:{}|{ip}", req.username.trim().to_lowercase());
+    let keys = [(user_key.clone(), FREE_PER_ACCOUNT_AND_ADDRESS), (format!("login:{ip}"), FREE_PER_ADDRESS)];
+    Throttle::check(&st.db, &keys).await?;
     let user = st.db.user_by_name(req.username.trim()).await?;
     let ok = match &user {
         Some(u) => u.active && verify_password(&req.password, &u.password_hash),
@@ -282,10 +333,10 @@ pub async fn login(
         }
     };
     let Some(user) = user.filter(|_| ok) else {
-        st.throttle.fail(&keys);
+        Throttle::fail(&st.db, &keys).await?;
         return Err(ApiError::Unauthenticated);
     };
-    st.throttle.succeed(&user_key);
+    st.db.throttle_clear(&user_key).await?;
     let (token, cookie) = start_session(&st, user.id, st.config.session_hours).await?;
     let body = LoginResponse { token, user: me_of(&st, &user).await };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
@@ -296,8 +347,17 @@ pub(crate) async fn start_session(st: &AppState, user_id: i64, hours: i64) -> Re
     let (token, hash) = new_token();
     let expires = (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     st.db.create_session(&hash, user_id, "web", &expires).await?;
-    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}", hours * 3600);
+    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{}", hours * 3600, secure(st));
     Ok((token, cookie))
+}
+
+/// The cookie's `Secure` attribute when the server is reached over HTTPS.
+fn secure(st: &AppState) -> &'static str {
+    if st.config.behind_https {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 /// Signs out: the session ends and the cookie is cleared.
@@ -308,7 +368,7 @@ pub async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Result<Re
         st.db.delete_session(&hash).await?;
         st.sessions.forget(&hash);
     }
-    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
+    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{}", secure(&st));
     Ok(([(header::SET_COOKIE, cookie)], axum::http::StatusCode::NO_CONTENT).into_response())
 }
 
@@ -316,4 +376,23 @@ pub async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Result<Re
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", responses((status = 200, body = Me), (status = 401)))]
 pub async fn me(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Json<Me> {
     Json(me_of(&st, &cu.user).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_is_named_only_by_a_trusted_proxy() {
+        let proxies = trusted_proxies("127.0.0.1, 10.0.0.0/8, nonsense");
+        assert_eq!(proxies.len(), 2);
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "198.51.100.1, 203.0.113.9, 10.1.2.3".parse().unwrap());
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // From a trusted proxy: the nearest address that is not a proxy (the first is the client's word only).
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &proxies), ip("203.0.113.9"));
+        // From anyone else the header means nothing.
+        assert_eq!(client_ip(ip("192.0.2.5"), &h, &proxies), ip("192.0.2.5"));
+        assert_eq!(client_ip(ip("127.0.0.1"), &HeaderMap::new(), &proxies), ip("127.0.0.1"));
+    }
 }

@@ -32,6 +32,31 @@ pub async fn show(
     Ok(Json(st.db.construction(&cu.scope, id).await?))
 }
 
+/// Why construction is recorded before the permit.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct PermitException {
+    pub reason: String,
+}
+
+/// The bureau records that construction may be recorded at this estate before the permit (an
+/// emergency repair, works exempt from a permit), with the reason; audited.
+#[utoipa::path(post, path = "/api/v1/estates/{id}/construction/permit-exception", tag = "construction", params(("id" = i64, Path)),
+    request_body = PermitException, responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+pub async fn permit_exception(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<PermitException>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    // The housing bureau's call: county desks and above, not the street or the community.
+    if !matches!(cu.role.level(), Some(l) if l <= huanxin_domain::regions::Level::County) {
+        return Err(ApiError::Forbidden("only the housing bureau records an exception to the permit".into()));
+    }
+    let reason = huanxin_domain::construction::check_exception_reason(&req.reason)?;
+    st.db.record_permit_exception(&cu.actor(), &cu.scope, id, &reason).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// Adds a node to the estate's schedule (the contractor or the bureau).
 #[utoipa::path(post, path = "/api/v1/estates/{id}/construction/nodes", tag = "construction", params(("id" = i64, Path)),
     request_body(content_type = "application/json", description = "name, building_id, planned_start, planned_end, weight"),

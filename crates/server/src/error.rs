@@ -34,6 +34,9 @@ pub enum ApiError {
     /// Something this server lacks (e.g. a font for PDF); the message says what to install.
     #[error("{0}")]
     Unavailable(String),
+    /// The server's disk is full (or cannot be written): nothing of the change was saved.
+    #[error("磁盘已满，本次修改未保存，请联系管理员清理服务器磁盘后重试 (the server's disk is full: nothing of this change was saved)")]
+    DiskFull,
 }
 
 #[derive(Serialize)]
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 
@@ -112,6 +116,10 @@ impl From<StoreError> for ApiError {
             StoreError::Duplicate(m) | StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::MissingReference(m) => ApiError::field("reference", "", m),
             StoreError::Invalid(v) => ApiError::Invalid(v),
+            StoreError::DiskFull(m) => {
+                tracing::error!(error = %m, "a write failed: disk full or I/O error");
+                ApiError::DiskFull
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -158,10 +166,71 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// JSON body extractor whose rejections are problem+json naming the field.
-#[derive(axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// JSON body extractor whose rejections are problem+json naming the field. Every text in the body
+/// is checked before the handler sees it: no control characters (line breaks and tabs aside) and
+/// at most [`MAX_TEXT_CHARS`] characters, so no field anywhere takes a NUL or ten megabytes.
 pub struct ApiJson<T>(pub T);
+
+/// The longest text any JSON field takes (a notice's body); shorter limits are the fields' own.
+pub const MAX_TEXT_CHARS: usize = 20_000;
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().ends_with("json")));
+        if !is_json {
+            return Err(ApiError::BadRequest("send the body as JSON (Content-Type: application/json)".into()));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|r| ApiError::TooLarge(r.body_text()))?;
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            let mut errs = ValidationErrors::default();
+            check_texts(&v, &mut String::new(), &mut errs);
+            if !errs.is_empty() {
+                return Err(ApiError::Invalid(errs));
+            }
+        }
+        axum::Json::<T>::from_bytes(&bytes).map(|axum::Json(t)| ApiJson(t)).map_err(ApiError::from)
+    }
+}
+
+/// Walks a JSON value and names every text with control characters or over the length limit.
+fn check_texts(v: &serde_json::Value, path: &mut String, errs: &mut ValidationErrors) {
+    match v {
+        serde_json::Value::String(s) => {
+            let field = if path.is_empty() { "body" } else { path.as_str() };
+            if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+                errs.push(field, s.chars().take(40).filter(|c| !c.is_control()).collect::<String>(), "must not contain control characters");
+            } else if s.chars().count() > MAX_TEXT_CHARS {
+                errs.push(field, "…", format!("must have at most {MAX_TEXT_CHARS} characters"));
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                check_texts(item, path, errs);
+                path.truncate(len);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, item) in map {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                check_texts(item, path, errs);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
 
 /// Query string extractor whose rejections are problem+json naming the parameter.
 #[derive(axum::extract::FromRequestParts)]

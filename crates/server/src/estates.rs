@@ -495,6 +495,10 @@ pub struct ImportResult {
     pub updated: usize,
     pub blank_rows_skipped: usize,
     pub dry_run: bool,
+    /// Every field the import changes (or, in a dry run, would change) on records already stored.
+    #[schema(value_type = Vec<Object>)]
+    pub changes: Vec<huanxin_store::estates::FieldChange>,
+    pub changes_unreported: usize,
 }
 
 fn yes(s: &str) -> Result<bool, String> {
@@ -809,16 +813,22 @@ pub async fn import_files(
     let mut blank = 0;
     for file in files {
         let (name, bytes) = file.load()?;
-        let name_rows = |rows: Vec<RowError>| -> Vec<RowError> {
-            rows.into_iter().map(|r| RowError { file: if several { name.clone() } else { r.file.clone() }, ..r }).collect()
-        };
         if several {
             import.next_file(&name);
         }
-        let (source, blank_before) = match row_source(&name, bytes, import_kind, columns, datum) {
-            Err(ApiError::ImportRejected(rows)) => return Err(ApiError::ImportRejected(name_rows(rows))),
+        // Reading a workbook is CPU work: off the async workers.
+        let file_name = name.clone();
+        let read = tokio::task::spawn_blocking(move || row_source(&file_name, bytes, import_kind, columns, datum))
+            .await
+            .map_err(|e| ApiError::Internal(format!("file reader stopped: {e}")))?;
+        let (source, blank_before) = match read {
+            Err(ApiError::ImportRejected(rows)) => {
+                let named = rows.into_iter().map(|r| RowError { file: if several { name.clone() } else { r.file.clone() }, ..r }).collect();
+                return Err(ApiError::ImportRejected(named));
+            }
             other => other?,
         };
+        import.only_columns(source.stored_columns(columns));
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<ReadChunk>(2);
         let year = current_year();
         let reader = tokio::task::spawn_blocking(move || read_chunks(import_kind, source, columns, datum, year, &sender));
@@ -843,6 +853,8 @@ pub async fn import_files(
         updated: summary.updated,
         blank_rows_skipped: blank,
         dry_run,
+        changes: summary.changes,
+        changes_unreported: summary.changes_unreported,
     })
 }
 
@@ -882,6 +894,26 @@ enum RowSource {
     Csv(tabular::CsvRows, Vec<Option<usize>>),
     Cells(Vec<(usize, Vec<String>)>, Vec<Option<usize>>),
     GeoJson(Vec<(usize, EstateInput, Vec<RowError>)>),
+}
+
+impl RowSource {
+    /// The stored columns the file has (`None`: all of them, as GeoJSON features carry them):
+    /// what a re-import may change. A column the file leaves out keeps its stored value.
+    fn stored_columns(&self, columns: &[Column]) -> Option<Vec<String>> {
+        let positions = match self {
+            RowSource::Csv(_, p) | RowSource::Cells(_, p) => p,
+            RowSource::GeoJson(_) => return None,
+        };
+        fn stored(key: &str) -> &str {
+            match key {
+                "floor_area_m2" => "floor_area",
+                "exclusive_area_m2" => "exclusive_area",
+                "owners" | "owner_phones" | "owner_shares" => "owners",
+                other => other,
+            }
+        }
+        Some(columns.iter().zip(positions).filter(|(_, p)| p.is_some()).map(|(c, _)| stored(c.key).to_string()).collect())
+    }
 }
 
 /// Records that passed the row checks, by kind.

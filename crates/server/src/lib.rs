@@ -68,6 +68,15 @@ pub struct Config {
     pub pdf_font: String,
     /// Where residents' one-time codes are POSTed as JSON besides the log (empty: the log only).
     pub sms_webhook: String,
+    /// The address residents and printed invitation slips open, e.g. `https://hx.example.gov.cn`
+    /// (empty: `http://` and the `bind` address). Never taken from a request's Host header.
+    pub public_url: String,
+    /// Served over HTTPS (directly or by a proxy): the session cookie is `Secure` and HSTS is sent.
+    pub behind_https: bool,
+    /// Proxies whose `X-Forwarded-For` names the client (IP addresses or CIDR blocks, separated by
+    /// commas); empty: the connection's own address is the client's.
+    #[serde(deserialize_with = "text_or_number")]
+    pub trusted_proxies: String,
 }
 
 /// Reads a setting that is text even when it looks like a number: `HUANXIN_REGIONS=350521` (one
@@ -97,6 +106,9 @@ impl Default for Config {
             regions: "all".into(),
             pdf_font: String::new(),
             sms_webhook: String::new(),
+            public_url: String::new(),
+            behind_https: false,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -116,6 +128,18 @@ impl Config {
         let mut c = self.clone();
         c.database_url = redact_url(&c.database_url);
         c
+    }
+
+    /// The address residents open: `public_url`, else the `bind` address (a wildcard bind read as
+    /// the loopback, which only this machine reaches: set `public_url` for phones).
+    pub fn public_base(&self) -> String {
+        let configured = self.public_url.trim().trim_end_matches('/');
+        if !configured.is_empty() {
+            return configured.to_string();
+        }
+        let bind = self.bind.trim().replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+        let scheme = if self.behind_https { "https" } else { "http" };
+        format!("{scheme}://{bind}")
     }
 
     /// The region selection from the `regions` setting.
@@ -148,7 +172,6 @@ pub fn redact_url(url: &str) -> String {
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
-    pub throttle: Arc<auth::LoginThrottle>,
     /// Recently read sessions (see [`auth::SessionCache`]).
     pub sessions: Arc<auth::SessionCache>,
     pub tiles: Arc<map::TileCache>,
@@ -171,7 +194,6 @@ impl AppState {
         Ok(AppState {
             db,
             config: Arc::new(config),
-            throttle: Arc::new(auth::LoginThrottle::default()),
             sessions: Arc::new(auth::SessionCache::default()),
             tiles: Arc::new(map::TileCache::default()),
             totals: Arc::new(huanxin_store::estates::TotalsCache::default()),
@@ -191,15 +213,22 @@ impl AppState {
     }
 }
 
-/// Health: answers when the server and its database are up.
-#[utoipa::path(get, path = "/api/v1/health", tag = "system", responses((status = 200, description = "up")))]
-pub async fn health(axum::extract::State(st): axum::extract::State<AppState>) -> Result<Json<serde_json::Value>, error::ApiError> {
+/// Health: answers when the server and its database are up, and says when writes are failing (a
+/// full disk): then 503 with the error, until a write succeeds again.
+#[utoipa::path(get, path = "/api/v1/health", tag = "system", responses((status = 200, description = "up"), (status = 503, description = "writes are failing")))]
+pub async fn health(axum::extract::State(st): axum::extract::State<AppState>) -> Result<axum::response::Response, error::ApiError> {
+    use axum::response::IntoResponse;
     st.db.scalar("SELECT CAST(1 AS BIGINT)", vec![]).await?;
-    Ok(Json(serde_json::json!({
-        "status": "ok",
-        "database": format!("{:?}", st.db.engine()).to_lowercase(),
-        "version": env!("CARGO_PKG_VERSION"),
-    })))
+    let engine = format!("{:?}", st.db.engine()).to_lowercase();
+    Ok(match st.db.write_failure() {
+        None => Json(serde_json::json!({"status": "ok", "database": engine, "version": env!("CARGO_PKG_VERSION")})).into_response(),
+        Some(e) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "degraded", "database": engine, "version": env!("CARGO_PKG_VERSION"),
+                "write_error": format!("磁盘已满或无法写入 (writes are failing): {e}")})),
+        )
+            .into_response(),
+    })
 }
 
 fn with_permission(r: Router<AppState>, p: Permission) -> Router<AppState> {
@@ -300,16 +329,22 @@ pub fn router(st: AppState) -> Router {
     let consult = with_permission(
         Router::new()
             .route("/estates/{id}/decisions", post(decisions::create))
-            .route("/decisions/{id}/ballots", get(decisions::ballots))
             .route("/decisions/{id}/close", post(decisions::close))
             .route("/estates/{id}/notices", post(notices::post_notice))
             .route("/notice-comments/{id}/answer", post(notices::answer))
             .route("/estates/{id}/invitations", post(residents::invitations))
             .route("/estates/{id}/invitations.pdf", post(residents::invitations_pdf))
+            .route("/estates/{id}/residents", get(residents::bound))
+            .route("/estates/{id}/residents/verify", post(residents::verify_owner))
             .route("/requests/{id}/handle", post(requests::handle))
-            .route("/estates/{id}/surveys", post(surveys::create))
-            .route("/surveys/{id}/export.xlsx", get(surveys::export_xlsx)),
+            .route("/estates/{id}/surveys", post(surveys::create)),
         Permission::ConsultResidents,
+    );
+    let answers = with_permission(
+        Router::new()
+            .route("/decisions/{id}/ballots", get(decisions::ballots))
+            .route("/surveys/{id}/export.xlsx", get(surveys::export_xlsx)),
+        Permission::ReadResidentsAnswers,
     );
     let assess = with_permission(
         Router::new().route("/estates/{id}/assessment", axum::routing::put(lifecycle::save_assessment)),
@@ -326,8 +361,11 @@ pub fn router(st: AppState) -> Router {
             .route("/projects/{id}/parties", post(projects::add_party))
             .route("/projects/{id}/approval", post(projects::start_approval))
             .route("/projects/{id}/approval/{code}", post(projects::finish_step))
+            .route("/estates/{id}/construction/permit-exception", post(construction::permit_exception))
             .route("/estates/{id}/scheme/versions", post(schemes::issue))
             .route("/estates/{id}/acceptance", post(lifecycle::open_acceptance))
+            .route("/estates/{id}/acceptance/candidates", get(lifecycle::representative_candidates))
+            .route("/estates/{id}/acceptance/representatives", axum::routing::put(lifecycle::set_representatives))
             .route("/estates/{id}/review", post(lifecycle::hold_review))
             .route("/rectifications/{id}/close", post(lifecycle::close_task)),
         Permission::AdvanceStage,
@@ -396,6 +434,7 @@ pub fn router(st: AppState) -> Router {
         .merge(file)
         .merge(build)
         .merge(consult)
+        .merge(answers)
         .merge(money)
         .merge(me)
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
@@ -413,6 +452,7 @@ pub fn router(st: AppState) -> Router {
         .route("/tiles/{z}/{x}/{y}", get(map::tile))
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
     let body_limit = st.config.max_upload_mb * 1024 * 1024;
+    let hsts = st.config.behind_https;
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .nest("/api/v1", api)
@@ -423,6 +463,7 @@ pub fn router(st: AppState) -> Router {
         .with_state(st)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(body_limit, refuse_oversize))
+        .layer(middleware::from_fn_with_state(hsts, security_headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
@@ -430,6 +471,32 @@ pub fn router(st: AppState) -> Router {
             tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// What the pages may load: our own scripts and styles (Element Plus sets inline styles), pictures
+/// from here, data and blob URLs (map canvases, previews) and a licensed raster basemap over HTTPS;
+/// MapLibre runs its workers from blob URLs. Nothing may frame the pages.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data: blob: https:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; \
+    object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// Sets the security headers on every answer (pages, API, files); HSTS only when served over HTTPS.
+async fn security_headers(
+    axum::extract::State(hsts): axum::extract::State<bool>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::{self, HeaderValue};
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if hsts {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
+    res
 }
 
 /// Refuses a request whose declared length is over the limit before reading any of its body

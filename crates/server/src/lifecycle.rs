@@ -237,6 +237,45 @@ pub async fn sign_acceptance(
     Ok(Json(st.db.sign_acceptance(&cu.actor(), cu.role, &cu.scope, id, signatory, req.agree, &req.note).await?))
 }
 
+/// One representative: a resident's account of the estate, and who chose them.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RepresentativeInput {
+    pub user_id: i64,
+    /// `owners` (业主推选) or `community` (社区推荐).
+    pub chosen_by: String,
+}
+
+/// The residents' representatives named on an acceptance.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RepresentativesRequest {
+    pub representatives: Vec<RepresentativeInput>,
+}
+
+/// Residents' accounts of the estate that may be named representatives (name, dwelling, standing).
+#[utoipa::path(get, path = "/api/v1/estates/{id}/acceptance/candidates", tag = "lifecycle", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<Object>), (status = 403), (status = 404)))]
+pub async fn representative_candidates(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<huanxin_store::acceptance::Candidate>>, ApiError> {
+    Ok(Json(st.db.representative_candidates(&cu.scope, id).await?))
+}
+
+/// Names the residents' representatives (chosen by the owners or the community); only they sign
+/// for the residents, and a residents' signature by someone no longer named stops counting.
+#[utoipa::path(put, path = "/api/v1/estates/{id}/acceptance/representatives", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = RepresentativesRequest, responses((status = 200, body = Object), (status = 409), (status = 422)))]
+pub async fn set_representatives(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<RepresentativesRequest>,
+) -> Result<Json<Acceptance>, ApiError> {
+    let chosen: Vec<(i64, String)> = req.representatives.into_iter().map(|r| (r.user_id, r.chosen_by)).collect();
+    Ok(Json(st.db.set_representatives(&cu.actor(), &cu.scope, id, &chosen).await?))
+}
+
 /// The review's summary and the findings to rectify.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ReviewRequest {

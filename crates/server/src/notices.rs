@@ -77,12 +77,20 @@ pub async fn comment(
         return Err(ApiError::field("kind", &req.kind, "must be objection or opinion"));
     }
     let text = rules::check_text("text", &req.text)?;
-    // Residents speak for themselves; staff may enter a comment handed in on paper under its author's name.
-    let author = if cu.role == Role::Resident || req.author.trim().is_empty() {
+    // Residents speak for themselves; staff who consult residents enter one handed in on paper under
+    // its author's name. Nobody else objects: a company or a grid worker under their own name would
+    // show to residents as a resident.
+    let author = if cu.role == Role::Resident {
         cu.user.display_name.clone()
     } else {
-        cu.require(Permission::ConsultResidents)?;
-        req.author.trim().to_string()
+        cu.require(Permission::ConsultResidents).map_err(|_| {
+            ApiError::Forbidden("only residents object to a notice (staff enter paper objections under the resident's name)".into())
+        })?;
+        let author = req.author.trim();
+        if author.is_empty() || author.chars().count() > 64 {
+            return Err(ApiError::field("author", author, "name the resident who handed in the paper objection (at most 64 characters)"));
+        }
+        author.to_string()
     };
     Ok(Json(st.db.comment_on_notice(&cu.actor(), &cu.scope, id, &req.kind, &text, &author).await?))
 }

@@ -116,6 +116,11 @@ pub struct StartApproval {
 pub struct FinishStep {
     /// The day it was done (default today).
     pub date: Option<String>,
+    /// The number of the document it ended with (批复文号).
+    #[serde(default)]
+    pub document_no: String,
+    /// Its scan, filed in the archive of one of the project's estates.
+    pub document_id: Option<i64>,
 }
 
 /// A project's approval steps with deadlines in working days and lateness.
@@ -157,7 +162,9 @@ pub async fn finish_step(
     if date > today() {
         return Err(ApiError::field("date", date, "must not be in the future"));
     }
-    st.db.finish_approval_step(&cu.actor(), &cu.scope, id, &code, date).await?;
+    let number = huanxin_domain::approvals::check_document_no(&req.document_no)?;
+    let document = huanxin_store::approvals::StepDocument { number, document_id: req.document_id };
+    st.db.finish_approval_step(&cu.actor(), &cu.scope, id, &code, date, &document).await?;
     st.late.changed();
     Ok(Json(st.db.approval(&cu.scope, id, crate::lifecycle::calendar()?, today()).await?))
 }

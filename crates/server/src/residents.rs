@@ -1,10 +1,10 @@
 //! HTTP routes of residents' access: invitation codes per dwelling (a printable sheet with QR codes,
 //! or a list for sending), binding a code from the phone (throttled), and "my dwellings".
 
-use crate::auth::{bearer_or_cookie, token_hash, CurrentUser};
+use crate::auth::{bearer_or_cookie, token_hash, ClientAddr, CurrentUser, Throttle};
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::AppState;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -13,7 +13,6 @@ use huanxin_domain::residents::{self as rules, CODE_LEN, MAX_FAILED_TRIES};
 use huanxin_store::residents::{BindError, MyDwelling};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 
 /// Which dwellings get codes: one building, or the whole estate.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -60,20 +59,7 @@ pub struct BindResponse {
     pub dwellings: Vec<MyDwelling>,
 }
 
-/// The address residents open, from the request's Host (the server may sit behind any name).
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
-    format!("{proto}://{host}")
-}
-
-async fn issue(
-    st: &AppState,
-    cu: &CurrentUser,
-    headers: &HeaderMap,
-    estate_id: i64,
-    req: &InvitationRequest,
-) -> Result<Invitations, ApiError> {
+async fn issue(st: &AppState, cu: &CurrentUser, estate_id: i64, req: &InvitationRequest) -> Result<Invitations, ApiError> {
     let lines = st.db.sheet_lines(&cu.scope, estate_id, req.building_id).await?;
     if lines.is_empty() {
         return Err(ApiError::field(
@@ -82,7 +68,7 @@ async fn issue(
             "has no dwellings in the registry",
         ));
     }
-    let base = base_url(headers);
+    let base = st.config.public_base();
     let invitations: Vec<Invitation> = lines
         .into_iter()
         .map(|l| {
@@ -112,11 +98,10 @@ async fn issue(
 pub async fn invitations(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
-    headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<InvitationRequest>,
 ) -> Result<Json<Invitations>, ApiError> {
-    Ok(Json(issue(&st, &cu, &headers, id, &req).await?))
+    Ok(Json(issue(&st, &cu, id, &req).await?))
 }
 
 /// Issues fresh codes and returns the printable sheet: ten slips per A4 page with QR codes.
@@ -125,14 +110,13 @@ pub async fn invitations(
 pub async fn invitations_pdf(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
-    headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<InvitationRequest>,
 ) -> Result<Response, ApiError> {
     // The font is checked first, so a server without one issues no codes that nobody can print.
     let font = crate::pdf::font(&st.config.pdf_font)?;
     let estate = st.db.get_estate(&cu.scope, id).await?;
-    let issued = issue(&st, &cu, &headers, id, &req).await?;
+    let issued = issue(&st, &cu, id, &req).await?;
     let slips: Vec<crate::pdf::Slip> = issued
         .invitations
         .iter()
@@ -157,18 +141,18 @@ pub async fn invitations_pdf(
     responses((status = 200, body = BindResponse), (status = 409), (status = 422), (status = 429)))]
 pub async fn bind(
     State(st): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     ApiJson(req): ApiJson<BindRequest>,
 ) -> Result<Response, ApiError> {
-    let keys = [(format!("code:{}", addr.ip()), MAX_FAILED_TRIES)];
-    st.throttle.check(&keys)?;
+    let keys = [(format!("code:{}", ip), MAX_FAILED_TRIES)];
+    Throttle::check(&st.db, &keys).await?;
     if req.name.trim().is_empty() || req.name.chars().count() > 50 {
         return Err(ApiError::field("name", &req.name, "must have 1 to 50 characters"));
     }
     let Some(code) = rules::normalize_code(&req.code) else {
-        st.throttle.fail(&keys);
-        let actor = huanxin_store::audit::Actor { user_id: None, username: format!("anonymous@{}", addr.ip()), request_id: String::new() };
+        Throttle::fail(&st.db, &keys).await?;
+        let actor = huanxin_store::audit::Actor { user_id: None, username: format!("anonymous@{}", ip), request_id: String::new() };
         st.db.audit_refusal(&actor, "bind_refused", "invitation_code", String::new(), String::new(), "not a code").await?;
         return Err(ApiError::field("code", &req.code, format!("must be the {CODE_LEN} letters and digits on the slip")));
     };
@@ -178,8 +162,8 @@ pub async fn bind(
     let (uid, bound) = match result {
         Ok(r) => r,
         Err(e) => {
-            st.throttle.fail(&keys);
-            return Err(refuse_binding(&st, &addr, "invitation_code", e).await);
+            Throttle::fail(&st.db, &keys).await?;
+            return Err(refuse_binding(&st, &ip, "invitation_code", e).await);
         }
     };
     let dwellings = st.db.my_dwellings(uid).await?;
@@ -208,14 +192,14 @@ pub struct OtpVerify {
     responses((status = 202, description = "sent if the number is an owner's"), (status = 422), (status = 429), (status = 503)))]
 pub async fn send_otp(
     State(st): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     ApiJson(req): ApiJson<OtpRequest>,
 ) -> Result<Response, ApiError> {
     let phone = rules::mobile(&req.phone).ok_or_else(|| ApiError::field("phone", &req.phone, "is not a mainland mobile number"))?;
     // Every ask counts towards the address's limit, so numbers cannot be tried one after another.
-    let keys = [(format!("otp:{}", addr.ip()), MAX_FAILED_TRIES * 2)];
-    st.throttle.check(&keys)?;
-    st.throttle.fail(&keys);
+    let keys = [(format!("otp:{}", ip), MAX_FAILED_TRIES * 2)];
+    Throttle::check(&st.db, &keys).await?;
+    Throttle::fail(&st.db, &keys).await?;
     let since = match st.db.otp_sent_at(&phone).await? {
         Some(at) => {
             chrono::DateTime::parse_from_rfc3339(&at).ok().map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
@@ -239,16 +223,16 @@ pub async fn send_otp(
     responses((status = 200, body = BindResponse), (status = 409), (status = 422), (status = 429)))]
 pub async fn verify_otp(
     State(st): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     ApiJson(req): ApiJson<OtpVerify>,
 ) -> Result<Response, ApiError> {
-    let keys = [(format!("code:{}", addr.ip()), MAX_FAILED_TRIES)];
-    st.throttle.check(&keys)?;
+    let keys = [(format!("code:{}", ip), MAX_FAILED_TRIES)];
+    Throttle::check(&st.db, &keys).await?;
     let phone = rules::mobile(&req.phone).ok_or_else(|| ApiError::field("phone", &req.phone, "is not a mainland mobile number"))?;
     let code: String = req.code.chars().filter(|c| c.is_ascii_digit()).collect();
     if code.len() != rules::OTP_LEN {
-        st.throttle.fail(&keys);
+        Throttle::fail(&st.db, &keys).await?;
         return Err(ApiError::field("code", &req.code, "must be the 6 digits of the text message"));
     }
     let signed_in = signed_in_resident(&st, &headers).await?;
@@ -257,8 +241,8 @@ pub async fn verify_otp(
     let (uid, dwellings) = match st.db.bind_by_phone(&phone, &token_hash(&code), signed_in.as_ref().map(|u| u.id), &username, &name).await {
         Ok(r) => r,
         Err(e) => {
-            st.throttle.fail(&keys);
-            return Err(refuse_binding(&st, &addr, "phone_code", e).await);
+            Throttle::fail(&st.db, &keys).await?;
+            return Err(refuse_binding(&st, &ip, "phone_code", e).await);
         }
     };
     let bound = dwellings.first().cloned().ok_or(ApiError::NotFound)?;
@@ -279,8 +263,8 @@ fn new_resident_name() -> String {
 }
 
 /// Keeps a refused binding in the audit log (who tried from where, and why), then answers it.
-async fn refuse_binding(st: &AppState, addr: &SocketAddr, what: &str, e: BindError) -> ApiError {
-    let actor = huanxin_store::audit::Actor { user_id: None, username: format!("anonymous@{}", addr.ip()), request_id: String::new() };
+async fn refuse_binding(st: &AppState, ip: &std::net::IpAddr, what: &str, e: BindError) -> ApiError {
+    let actor = huanxin_store::audit::Actor { user_id: None, username: format!("anonymous@{}", ip), request_id: String::new() };
     let reason = e.to_string();
     if let Err(err) = st.db.audit_refusal(&actor, "bind_refused", what, String::new(), String::new(), &reason).await {
         tracing::warn!("cannot audit a refused binding: {err}");
@@ -320,4 +304,38 @@ async fn session_answer(
 #[utoipa::path(get, path = "/api/v1/residents/me", tag = "residents", responses((status = 200, description = "dwellings")))]
 pub async fn me(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<MyDwelling>>, ApiError> {
     Ok(Json(st.db.my_dwellings(cu.user.id).await?))
+}
+
+/// Residents bound to the estate's dwellings, owners' claims to check first (phones are not shown).
+#[utoipa::path(get, path = "/api/v1/estates/{id}/residents", tag = "residents", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<Object>), (status = 403), (status = 404)))]
+pub async fn bound(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<huanxin_store::residents::BoundResident>>, ApiError> {
+    Ok(Json(st.db.bound_residents(&cu.scope, id).await?))
+}
+
+/// A clerk's check of a bound resident against the property certificate.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct VerifyOwner {
+    pub dwelling_id: i64,
+    pub user_id: i64,
+    /// The property certificate's number (不动产权证书号), as checked.
+    pub certificate_no: String,
+}
+
+/// Makes a bound resident the dwelling's owner after the clerk checked the property certificate
+/// (the other way to an owner's standing is the text-message code to the registered mobile).
+#[utoipa::path(post, path = "/api/v1/estates/{id}/residents/verify", tag = "residents", params(("id" = i64, Path)),
+    request_body = VerifyOwner, responses((status = 200, body = Object), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn verify_owner(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<VerifyOwner>,
+) -> Result<Json<huanxin_store::residents::BoundResident>, ApiError> {
+    let certificate = rules::check_certificate(&req.certificate_no)?;
+    Ok(Json(st.db.verify_owner(&cu.actor(), &cu.scope, id, req.dwelling_id, req.user_id, &certificate).await?))
 }

@@ -1,5 +1,5 @@
-//! The SMS gateway for residents' one-time codes. The built-in gateway writes every message to the
-//! log and, when `sms_webhook` is set, POSTs it as JSON (`{"phone", "text"}`) to that address: a
+//! The SMS gateway for residents' one-time codes. The built-in gateway logs that a message went to a
+//! masked number (never its text, which holds the code) and, when `sms_webhook` is set, POSTs it as JSON (`{"phone", "text"}`) to that address: a
 //! test harness, or a small relay to the county's SMS provider, plugs in there.
 
 use crate::error::ApiError;
@@ -23,8 +23,8 @@ impl SmsGateway {
     /// Sends one message; a webhook that fails is an error the caller reports (503), so a resident
     /// is never told a code went out when it did not.
     pub async fn send(&self, phone: &str, text: &str) -> Result<(), ApiError> {
-        let masked = format!("{}****{}", phone.get(..3).unwrap_or(""), phone.get(7..).unwrap_or(""));
-        tracing::info!(phone = %masked, "SMS: {text}");
+        // The text carries a one-time code: it never reaches the log, only that a message went out.
+        tracing::info!(phone = %huanxin_domain::estates::mask_phone(phone), chars = text.chars().count(), "SMS sent");
         if let Some(url) = &self.webhook {
             let res = self
                 .http

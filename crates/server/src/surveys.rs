@@ -148,7 +148,15 @@ pub async fn results(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ResultsPage>, ApiError> {
-    let (survey, results) = st.db.survey_results(&cu.scope, id).await?;
+    let (survey, mut results) = st.db.survey_results(&cu.scope, id).await?;
+    if !cu.role.allows(Permission::ReadResidentsAnswers) {
+        let names = st.db.known_names(survey.estate_id).await?;
+        for q in &mut results.questions {
+            for t in &mut q.texts {
+                *t = huanxin_domain::privacy::mask_personal(t, &names);
+            }
+        }
+    }
     Ok(Json(ResultsPage { survey, results }))
 }
 
@@ -165,7 +173,8 @@ pub async fn export_xlsx(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    let bytes = survey_xlsx(&st.db, &cu.scope, id).await?;
+    cu.require(Permission::ReadResidentsAnswers)?;
+    let bytes = survey_xlsx(&st.db, &cu.scope, id, true).await?;
     Ok(crate::estates::attachment(
         bytes,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -174,7 +183,14 @@ pub async fn export_xlsx(
 }
 
 /// The results workbook of a survey (also put into the archive's zip).
-pub(crate) async fn survey_xlsx(db: &huanxin_store::Db, scope: &huanxin_domain::access::Scope, id: i64) -> Result<Vec<u8>, ApiError> {
+/// `answers`: with the sheet of every answer (dwelling, name, free text), only for those who may
+/// read residents' answers.
+pub(crate) async fn survey_xlsx(
+    db: &huanxin_store::Db,
+    scope: &huanxin_domain::access::Scope,
+    id: i64,
+    answers_sheet: bool,
+) -> Result<Vec<u8>, ApiError> {
     let (survey, results) = db.survey_results(scope, id).await?;
     let (_, answers) = db.survey_answers(scope, id).await?;
     let demand: Vec<Vec<String>> = results
@@ -235,14 +251,17 @@ pub(crate) async fn survey_xlsx(db: &huanxin_store::Db, scope: &huanxin_domain::
     answer_headers.extend(question_heads.iter().map(String::as_str));
     let mut building_headers = vec!["问题", "选项", "合计"];
     building_headers.extend(buildings.iter().map(String::as_str));
-    crate::tabular::write_xlsx_sheets(&[
+    let mut sheets = vec![
         Sheet { name: "需求清单", headers: &["序号", "问题", "需求", "户数", "占总户数(%)"], rows: &demand },
         Sheet { name: "分楼栋", headers: &building_headers, rows: &by_building },
         Sheet {
             name: "空间冲突", headers: &["空间", "需求一", "户数", "需求二", "户数", "主要楼栋"], rows: &conflicts
         },
-        Sheet { name: "答卷", headers: &answer_headers, rows: &answer_rows },
-    ])
+    ];
+    if answers_sheet {
+        sheets.push(Sheet { name: "答卷", headers: &answer_headers, rows: &answer_rows });
+    }
+    crate::tabular::write_xlsx_sheets(&sheets)
 }
 
 /// An answer as a person reads it: option names instead of numbers.

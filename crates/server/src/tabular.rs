@@ -177,13 +177,20 @@ fn col_name(mut c: usize) -> String {
     s
 }
 
+/// Most columns, data rows and filled cells a sheet may have. A sheet is read as a stream of its
+/// filled cells, never as the rectangle they span: one value in A1 and one in XFD1048576 once made
+/// the reader allocate the whole sheet (hundreds of GiB) and stopped the server.
+pub const MAX_COLUMNS: usize = 200;
+pub const MAX_ROWS: usize = 1_000_000;
+pub const MAX_CELLS: usize = 5_000_000;
+
 /// Reads the first sheet of an xlsx file. Merged cells and formulas without a value are refused
-/// by cell, since their meaning per row is ambiguous; blank rows are skipped and counted.
+/// by cell, since their meaning per row is ambiguous; blank rows are skipped and counted. A sheet
+/// over [`MAX_COLUMNS`], [`MAX_ROWS`] or [`MAX_CELLS`] is refused with the limit it broke.
 pub fn read_xlsx(bytes: &[u8]) -> Result<Table, ApiError> {
-    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes.to_vec()))
+    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
         .map_err(|e| ApiError::field("file", "", format!("not a readable xlsx file: {e}")))?;
     let sheet = wb.sheet_names().first().cloned().ok_or_else(|| ApiError::field("file", "", "the workbook has no sheets"))?;
-    let range = wb.worksheet_range(&sheet).map_err(|e| ApiError::field("file", "", format!("sheet '{sheet}' unreadable: {e}")))?;
     let mut errors = Vec::new();
     if let Ok(merged) = wb.merge_cells_by_sheet_name(&sheet) {
         for dim in merged {
@@ -198,46 +205,63 @@ pub fn read_xlsx(bytes: &[u8]) -> Result<Table, ApiError> {
             });
         }
     }
-    let (start_row, start_col) = range.start().map(|(r, c)| (r as usize, c as usize)).unwrap_or((0, 0));
-    if let Ok(formulas) = wb.worksheet_formula(&sheet) {
-        let (fr, fc) = formulas.start().map(|(r, c)| (r as usize, c as usize)).unwrap_or((0, 0));
-        for (r, c, f) in formulas.used_cells() {
-            if f.is_empty() {
-                continue;
-            }
-            let (row, col) = (fr + r, fc + c);
-            let value = range.get_value(((row) as u32, (col) as u32)).map(cell_text).unwrap_or_default();
-            if value.is_empty() {
-                errors.push(RowError {
-                    file: String::new(),
-                    row: row + 1,
-                    column: col_name(col),
-                    value: format!("={f}"),
-                    reason: "a formula without a computed value: open the file in Excel and save it, or paste values".into(),
-                });
-            }
+    let too_big =
+        |what: String| ApiError::field("file", &sheet, format!("the sheet is too large: {what}; split it into several files or use csv"));
+    let mut reader =
+        wb.worksheet_cells_reader(&sheet).map_err(|e| ApiError::field("file", "", format!("sheet '{sheet}' unreadable: {e}")))?;
+    // Filled cells by row; rows arrive in order in a well-formed file, but a map takes any order.
+    let mut rows: std::collections::BTreeMap<u32, Vec<(u32, String)>> = std::collections::BTreeMap::new();
+    let (mut cells, mut width) = (0usize, 0usize);
+    while let Some(cell) =
+        reader.next_cell_with_formula().map_err(|e| ApiError::field("file", "", format!("sheet '{sheet}' unreadable: {e}")))?
+    {
+        let (row, col) = cell.pos;
+        let text = cell_text(&Data::from(cell.value));
+        if cell.formula.as_deref().is_some_and(|f| !f.is_empty()) && text.is_empty() {
+            errors.push(RowError {
+                file: String::new(),
+                row: row as usize + 1,
+                column: col_name(col as usize),
+                value: format!("={}", cell.formula.unwrap_or_default()),
+                reason: "a formula without a computed value: open the file in Excel and save it, or paste values".into(),
+            });
+            continue;
         }
+        if text.is_empty() {
+            continue;
+        }
+        if col as usize >= MAX_COLUMNS {
+            return Err(too_big(format!("a value in column {} (at most {MAX_COLUMNS} columns)", col_name(col as usize))));
+        }
+        cells += 1;
+        if cells > MAX_CELLS {
+            return Err(too_big(format!("more than {MAX_CELLS} filled cells")));
+        }
+        width = width.max(col as usize + 1);
+        // The header row and MAX_ROWS data rows.
+        if !rows.contains_key(&row) && rows.len() > MAX_ROWS {
+            return Err(too_big(format!("more than {MAX_ROWS} rows")));
+        }
+        rows.entry(row).or_default().push((col, text));
     }
     if !errors.is_empty() {
         return Err(ApiError::ImportRejected(errors));
     }
     let mut table = Table::default();
-    let width = range.width();
-    for (i, row) in range.rows().enumerate() {
-        let mut cells: Vec<String> = vec![String::new(); start_col];
-        cells.extend(row.iter().map(cell_text));
-        cells.resize(start_col + width, String::new());
-        let row_no = start_row + i + 1;
-        if table.headers.is_empty() {
-            if is_blank(&cells) {
-                continue;
-            }
-            table.headers = cells;
-        } else if is_blank(&cells) {
-            table.blank_rows_skipped += 1;
-        } else {
-            table.rows.push((row_no, cells));
+    let mut last_row: Option<u32> = None;
+    for (row, filled) in rows {
+        let mut line = vec![String::new(); width];
+        for (col, text) in filled {
+            line[col as usize] = text;
         }
+        if table.headers.is_empty() {
+            table.headers = line;
+        } else {
+            // Rows with nothing in them between filled ones are blank rows.
+            table.blank_rows_skipped += last_row.map(|l| (row - l - 1) as usize).unwrap_or(0);
+            table.rows.push((row as usize + 1, line));
+        }
+        last_row = Some(row);
     }
     if table.headers.is_empty() {
         return Err(ApiError::field("file", "", "the sheet is empty"));
@@ -310,6 +334,28 @@ pub fn template_csv(columns: &[Column]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_far_corner_is_refused_without_reading_the_sheet_as_a_rectangle() {
+        for (row, col) in [(1_048_575u32, 16_383u16), (1_999, 16_383), (5, MAX_COLUMNS as u16)] {
+            let mut wb = Workbook::new();
+            let ws = wb.add_worksheet();
+            ws.write_string(0, 0, "小区编码").unwrap();
+            ws.write_string(row, col, "x").unwrap();
+            let bytes = wb.save_to_buffer().unwrap();
+            match read_xlsx(&bytes) {
+                Err(ApiError::Invalid(v)) => assert!(v.0[0].reason.contains("at most 200 columns"), "{:?}", v.0),
+                other => panic!("{row},{col}: {other:?}"),
+            }
+        }
+        // Far down but within the limits: read, with the gap counted as blank rows.
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet();
+        ws.write_string(0, 0, "小区编码").unwrap();
+        ws.write_string(99_999, 0, "HA-1").unwrap();
+        let t = read_xlsx(&wb.save_to_buffer().unwrap()).unwrap();
+        assert_eq!((t.rows.len(), t.rows[0].0, t.blank_rows_skipped), (1, 100_000, 99_998));
+    }
 
     #[test]
     fn gbk_csv_is_decoded() {

@@ -20,12 +20,37 @@ pub struct Signature {
     pub signed_at: String,
 }
 
+/// A residents' representative named on the acceptance.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Representative {
+    pub user_id: i64,
+    pub name: String,
+    /// `owners` (业主推选) or `community` (社区推荐).
+    pub chosen_by: String,
+    pub added_by: String,
+    pub added_at: String,
+}
+
+/// A resident's account that could represent the residents: bound to a dwelling of the estate (or
+/// attached to it), with how.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Candidate {
+    pub user_id: i64,
+    pub name: String,
+    /// Building and dwelling number, empty for an account attached to the estate as a whole.
+    pub dwelling: String,
+    /// `owner`, `resident`, or empty when attached.
+    pub standing: String,
+}
+
 /// An estate's acceptance: who must sign, who did, what is missing.
 #[derive(Debug, Clone, Serialize)]
 pub struct Acceptance {
     pub id: i64,
     pub estate_id: i64,
     pub required: Vec<String>,
+    /// The only accounts that sign for the residents.
+    pub representatives: Vec<Representative>,
     pub opened_by: String,
     pub opened_at: String,
     pub signatures: Vec<Signature>,
@@ -68,12 +93,19 @@ impl Db {
                 crate::args![row.id],
             )
             .await?;
+        let representatives: Vec<Representative> = self
+            .fetch_all(
+                "SELECT user_id, name, chosen_by, added_by, added_at FROM acceptance_representatives WHERE acceptance_id = $1 ORDER BY added_at, user_id",
+                crate::args![row.id],
+            )
+            .await?;
         let required = parse_required(&row.required);
         let agreed: Vec<Signatory> = signatures.iter().filter(|s| s.agree).filter_map(|s| Signatory::parse(&s.signatory)).collect();
         Ok(Some(Acceptance {
             id: row.id,
             estate_id,
             required: required.iter().map(|s| s.as_str().to_string()).collect(),
+            representatives,
             opened_by: row.opened_by,
             opened_at: row.opened_at,
             signatures,
@@ -139,10 +171,18 @@ impl Db {
         if !signatory.may_be_signed_by(role) {
             return Err(StoreError::Invalid(ValidationErrors::one("signatory", signatory.as_str(), "cannot be signed for by your role")));
         }
+        let user_id = actor.user_id.ok_or(StoreError::NotFound)?;
+        let named: Vec<i64> = acceptance.representatives.iter().map(|r| r.user_id).collect();
+        if !rules::may_sign(signatory, role, user_id, &named) {
+            return Err(StoreError::Invalid(ValidationErrors::one(
+                "signatory",
+                signatory.as_str(),
+                "only the residents' representatives named on the acceptance sign for the residents",
+            )));
+        }
         if note.chars().count() > 500 {
             return Err(StoreError::Invalid(ValidationErrors::one("note", note, "must be at most 500 characters")));
         }
-        let user_id = actor.user_id.ok_or(StoreError::NotFound)?;
         let mut tx = self.begin().await?;
         tx.execute(
             "INSERT INTO acceptance_signatures (acceptance_id, signatory, user_id, username, agree, note, signed_at) \
@@ -160,6 +200,94 @@ impl Db {
                 region_code: estate.community_code,
                 before: None,
                 after: Some(serde_json::json!({"signatory": signatory.as_str(), "agree": agree, "note": note.trim()})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.acceptance_of(estate_id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Residents' accounts of an estate in scope that may be named representatives.
+    pub async fn representative_candidates(&self, scope: &Scope, estate_id: i64) -> Result<Vec<Candidate>, StoreError> {
+        self.get_estate(scope, estate_id).await?;
+        self.fetch_all(
+            "SELECT u.id AS user_id, u.display_name AS name, b.number || '-' || d.number AS dwelling, rd.standing AS standing \
+             FROM resident_dwellings rd JOIN users u ON u.id = rd.user_id JOIN dwellings d ON d.id = rd.dwelling_id \
+             JOIN buildings b ON b.id = d.building_id WHERE d.estate_id = $1 AND u.active \
+             UNION SELECT u.id, u.display_name, '', '' FROM user_estates ue JOIN users u ON u.id = ue.user_id \
+             WHERE ue.estate_id = $1 AND u.role = 'resident' AND u.active ORDER BY 2, 3",
+            crate::args![estate_id],
+        )
+        .await
+    }
+
+    /// Names the residents' representatives of an open acceptance (replacing those named before);
+    /// each must be a resident's account of the estate. Signatures already given by someone no
+    /// longer named stop counting.
+    pub async fn set_representatives(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        estate_id: i64,
+        chosen: &[(i64, String)],
+    ) -> Result<Acceptance, StoreError> {
+        let estate = self.get_estate(scope, estate_id).await?;
+        let acceptance =
+            self.acceptance_of(estate_id).await?.ok_or_else(|| StoreError::Conflict("the acceptance of this estate is not open".into()))?;
+        let candidates = self.representative_candidates(scope, estate_id).await?;
+        let mut errs = ValidationErrors::default();
+        let mut rows = Vec::new();
+        for (i, (user_id, chosen_by)) in chosen.iter().enumerate() {
+            if let Err(e) = rules::check_chosen_by(&format!("representatives[{i}].chosen_by"), chosen_by) {
+                errs.0.extend(e.0);
+            }
+            match candidates.iter().find(|c| c.user_id == *user_id) {
+                Some(c) if !rows.iter().any(|(id, _, _): &(i64, String, String)| id == user_id) => {
+                    rows.push((*user_id, c.name.clone(), chosen_by.trim().to_string()))
+                }
+                Some(_) => errs.push(&format!("representatives[{i}].user_id"), user_id, "is listed twice"),
+                None => errs.push(&format!("representatives[{i}].user_id"), user_id, "is not a resident's account of this estate"),
+            }
+        }
+        if !errs.is_empty() {
+            return Err(StoreError::Invalid(errs));
+        }
+        let mut tx = self.begin().await?;
+        tx.execute("DELETE FROM acceptance_representatives WHERE acceptance_id = $1", crate::args![acceptance.id]).await?;
+        let now = crate::now();
+        for (user_id, name, chosen_by) in &rows {
+            tx.execute(
+                "INSERT INTO acceptance_representatives (acceptance_id, user_id, name, chosen_by, added_by, added_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                crate::args![acceptance.id, *user_id, name.as_str(), chosen_by.as_str(), actor.username.as_str(), now.as_str()],
+            )
+            .await?;
+        }
+        // A residents' signature counts only while its signer is named.
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        tx.execute(
+            &format!(
+                "DELETE FROM acceptance_signatures WHERE acceptance_id = $1 AND signatory = 'residents'{}",
+                if ids.is_empty() {
+                    String::new()
+                } else {
+                    format!(" AND user_id NOT IN ({})", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+                }
+            ),
+            crate::args![acceptance.id],
+        )
+        .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "name_representatives",
+                entity: "acceptance",
+                entity_id: estate_id.to_string(),
+                region_code: estate.community_code,
+                before: Some(serde_json::json!(acceptance.representatives.iter().map(|r| r.user_id).collect::<Vec<_>>())),
+                after: Some(serde_json::json!(rows
+                    .iter()
+                    .map(|r| serde_json::json!({"user_id": r.0, "name": r.1, "chosen_by": r.2}))
+                    .collect::<Vec<_>>())),
             },
         )
         .await?;

@@ -53,6 +53,41 @@ fn user_json(u: &User) -> serde_json::Value {
 }
 
 impl Db {
+    /// Seconds a key must still wait after failed tries (0: it may try now).
+    pub async fn throttle_wait(&self, key: &str) -> Result<u64, StoreError> {
+        let row: Option<(String,)> = self.fetch_optional("SELECT blocked_until FROM throttle WHERE key = $1", crate::args![key]).await?;
+        let Some((until,)) = row else { return Ok(0) };
+        let until = chrono::DateTime::parse_from_rfc3339(&until).map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_default();
+        let ms = (until - chrono::Utc::now()).num_milliseconds();
+        Ok(if ms <= 0 { 0 } else { (ms as u64).div_ceil(1000) })
+    }
+
+    /// Counts a failed try of a key and sets how long it waits (`free` tries cost nothing; a day
+    /// without failures starts the count again).
+    pub async fn throttle_fail(&self, key: &str, free: u32) -> Result<(), StoreError> {
+        let now = chrono::Utc::now();
+        let stale = (now - chrono::Duration::hours(24)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut tx = self.begin().await?;
+        tx.execute(
+            "INSERT INTO throttle (key, failures, last_at, blocked_until) VALUES ($1, 1, $2, $2) \
+             ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN throttle.last_at < $3 THEN 1 ELSE throttle.failures + 1 END, last_at = $2",
+            crate::args![key, at.as_str(), stale.as_str()],
+        )
+        .await?;
+        let failures = tx.scalar("SELECT failures FROM throttle WHERE key = $1", crate::args![key]).await?;
+        let wait = huanxin_domain::access::backoff_seconds(u32::try_from(failures).unwrap_or(u32::MAX), free);
+        let until = (now + chrono::Duration::seconds(wait as i64)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        tx.execute("UPDATE throttle SET blocked_until = $1 WHERE key = $2", crate::args![until.as_str(), key]).await?;
+        tx.commit().await
+    }
+
+    /// Forgets a key's failed tries (the right password was given).
+    pub async fn throttle_clear(&self, key: &str) -> Result<(), StoreError> {
+        self.execute("DELETE FROM throttle WHERE key = $1", crate::args![key]).await?;
+        Ok(())
+    }
+
     /// Creates a user; the username must be new.
     pub async fn create_user(&self, actor: &Actor, u: &NewUser) -> Result<User, StoreError> {
         let mut tx = self.begin().await?;

@@ -23,6 +23,9 @@ pub struct ApprovalStep {
     pub done_on: Option<NaiveDate>,
     /// Working days late today (or when it was done).
     pub days_late: i64,
+    /// The number of the document it ended with (批复文号), and its scan in the archive.
+    pub document_no: String,
+    pub document_id: Option<i64>,
 }
 
 /// A late step somewhere in the caller's region.
@@ -45,6 +48,8 @@ struct StepRow {
     started_on: Option<String>,
     due_on: Option<String>,
     done_on: Option<String>,
+    document_no: String,
+    document_id: Option<i64>,
 }
 
 fn date(s: &Option<String>) -> Option<NaiveDate> {
@@ -72,10 +77,65 @@ fn view(cal: &WorkCalendar, r: &StepRow, today: NaiveDate) -> ApprovalStep {
         after: s.after,
         started_on: s.started_on,
         done_on: s.done_on,
+        document_no: r.document_no.clone(),
+        document_id: r.document_id,
     }
 }
 
-const STEP_COLS: &str = "project_id, code, name, limit_days, after_codes, started_on, due_on, done_on";
+const STEP_COLS: &str = "project_id, code, name, limit_days, after_codes, started_on, due_on, done_on, document_no, document_id";
+
+/// The document a step ended with: its number and, if filed, its scan in the archive.
+#[derive(Debug, Clone, Default)]
+pub struct StepDocument {
+    pub number: String,
+    pub document_id: Option<i64>,
+}
+
+impl Db {
+    /// May construction be recorded at this estate? When a project of it has its construction
+    /// permit, or the bureau recorded an exception (returned with its reason).
+    pub async fn construction_permitted(&self, estate_id: i64) -> Result<Result<(), String>, StoreError> {
+        let permits = self
+            .scalar(
+                "SELECT COUNT(*) FROM approval_steps s JOIN project_estates pe ON pe.project_id = s.project_id \
+                 WHERE pe.estate_id = $1 AND s.code = 'construction_permit' AND s.done_on IS NOT NULL",
+                crate::args![estate_id],
+            )
+            .await?;
+        let exceptions = self.scalar("SELECT COUNT(*) FROM permit_exceptions WHERE estate_id = $1", crate::args![estate_id]).await?;
+        Ok(if permits + exceptions > 0 {
+            Ok(())
+        } else {
+            Err("construction is recorded once the construction permit is granted (or the bureau records an exception with its reason)"
+                .into())
+        })
+    }
+
+    /// The bureau's exception: construction may be recorded before the permit, for the reason given (audited).
+    pub async fn record_permit_exception(&self, actor: &Actor, scope: &Scope, estate_id: i64, reason: &str) -> Result<(), StoreError> {
+        let estate = self.get_estate(scope, estate_id).await?;
+        let mut tx = self.begin().await?;
+        tx.execute(
+            "INSERT INTO permit_exceptions (estate_id, reason, recorded_by, recorded_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (estate_id) DO UPDATE SET reason = excluded.reason, recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at",
+            crate::args![estate_id, reason, actor.username.as_str(), crate::now()],
+        )
+        .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "permit_exception",
+                entity: "estate",
+                entity_id: estate_id.to_string(),
+                region_code: estate.community_code,
+                before: None,
+                after: Some(serde_json::json!({"reason": reason})),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+}
 
 /// Why an approval step could not be recorded.
 #[derive(Debug, thiserror::Error)]
@@ -166,8 +226,41 @@ impl Db {
         project_id: i64,
         code: &str,
         date: NaiveDate,
+        document: &StepDocument,
     ) -> Result<(), ApprovalError> {
-        let (project, _, _) = self.get_project(scope, project_id).await?;
+        let (project, estates, _) = self.get_project(scope, project_id).await?;
+        // The lawful order across modules: the design and what follows it wait for the owners.
+        if rules::needs_owners_decision(code) {
+            let mut waiting = Vec::new();
+            for e in &estates {
+                if !self.scheme_decision_passed(e.id).await? {
+                    waiting.push(e.name.clone());
+                }
+            }
+            if !waiting.is_empty() {
+                return Err(StepRefusal::WaitsForOwners(code.to_string(), waiting.join("、")).into());
+            }
+        }
+        if let Some(doc) = document.document_id {
+            let ids: Vec<String> = estates.iter().map(|e| e.id.to_string()).collect();
+            let filed = if ids.is_empty() {
+                0
+            } else {
+                self.scalar(
+                    &format!("SELECT COUNT(*) FROM documents WHERE id = $1 AND estate_id IN ({})", ids.join(",")),
+                    crate::args![doc],
+                )
+                .await?
+            };
+            if filed == 0 {
+                return Err(StoreError::Invalid(ValidationErrors::one(
+                    "document_id",
+                    doc,
+                    "is not a document in the archive of the project's estates",
+                ))
+                .into());
+            }
+        }
         let mut tx = self.begin().await?;
         let rows: Vec<StepRow> = tx
             .fetch_all(&format!("SELECT {STEP_COLS} FROM approval_steps WHERE project_id = $1 ORDER BY id"), crate::args![project_id])
@@ -195,6 +288,11 @@ impl Db {
                 .await?;
             }
         }
+        tx.execute(
+            "UPDATE approval_steps SET document_no = $1, document_id = $2 WHERE project_id = $3 AND code = $4",
+            crate::args![document.number.as_str(), document.document_id, project_id, code],
+        )
+        .await?;
         tx.audit(
             actor,
             Change {
@@ -203,7 +301,7 @@ impl Db {
                 entity_id: project_id.to_string(),
                 region_code: project.region_code,
                 before: None,
-                after: Some(serde_json::json!({"step": code, "done_on": date.to_string()})),
+                after: Some(serde_json::json!({"step": code, "done_on": date.to_string(), "document_no": document.number, "document_id": document.document_id})),
             },
         )
         .await?;
@@ -239,7 +337,7 @@ impl Db {
         let rows: Vec<Row> = self
             .fetch_all(
                 &format!(
-                    "SELECT s.project_id, s.code, s.name, s.limit_days, s.after_codes, s.started_on, s.due_on, s.done_on, \
+                    "SELECT s.project_id, s.code, s.name, s.limit_days, s.after_codes, s.started_on, s.due_on, s.done_on, s.document_no, s.document_id, \
                      p.code AS project_code, p.name AS project_name FROM approval_steps s JOIN projects p ON p.id = s.project_id \
                      WHERE s.done_on IS NULL AND s.due_on < $1 AND {region}"
                 ),

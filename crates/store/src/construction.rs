@@ -203,6 +203,10 @@ pub struct Construction {
     /// The newest site logs with their photos.
     pub site_logs: Vec<SiteLog>,
     pub materials: Vec<MaterialEntry>,
+    /// Whether construction may be recorded: `permit` (a project of the estate has its construction
+    /// permit), `exception` (the bureau recorded why before it, see `permit_note`) or `waiting`.
+    pub permit: String,
+    pub permit_note: String,
 }
 
 /// A project's progress: each estate's and the whole, weighted by the estates' schedules.
@@ -295,7 +299,16 @@ impl Db {
         let materials = self
             .fetch_all(&format!("SELECT {MATERIAL_COLS} FROM material_entries WHERE estate_id = $1 ORDER BY id"), crate::args![estate_id])
             .await?;
+        let exception: Option<(String, String)> =
+            self.fetch_optional("SELECT reason, recorded_by FROM permit_exceptions WHERE estate_id = $1", crate::args![estate_id]).await?;
+        let (permit, permit_note) = match (self.construction_permitted(estate_id).await?, exception) {
+            (Err(_), _) => ("waiting".to_string(), String::new()),
+            (Ok(()), Some((reason, by))) => ("exception".to_string(), format!("{reason}（{by}）")),
+            (Ok(()), None) => ("permit".to_string(), String::new()),
+        };
         Ok(Construction {
+            permit,
+            permit_note,
             estate_id,
             nodes,
             progress,
@@ -319,6 +332,7 @@ impl Db {
         photos: Vec<(String, Vec<u8>)>,
     ) -> Result<SiteLog, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
+        self.construction_permitted(estate_id).await?.map_err(StoreError::Conflict)?;
         let mut problems = ValidationErrors::default();
         let day = match input.validate(today()) {
             Ok(d) => Some(d),
@@ -381,6 +395,7 @@ impl Db {
         input: &MaterialInput,
     ) -> Result<MaterialEntry, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
+        self.construction_permitted(estate_id).await?.map_err(StoreError::Conflict)?;
         let m = input.validate().map_err(StoreError::Invalid)?;
         let mut tx = self.begin().await?;
         let (id,): (i64,) = tx
@@ -478,6 +493,7 @@ impl Db {
     ) -> Result<ScheduleNode, StoreError> {
         let row: NodeRow = self.fetch_one(&format!("SELECT {NODE_COLS} FROM schedule_nodes WHERE id = $1"), crate::args![node_id]).await?;
         let estate = self.get_estate(scope, row.estate_id).await?;
+        self.construction_permitted(row.estate_id).await?.map_err(StoreError::Conflict)?;
         let before = row.progress();
         let p = input.apply(before.actual_start, today()).map_err(StoreError::Invalid)?;
         let mut tx = self.begin().await?;
@@ -537,6 +553,9 @@ impl Db {
         let (Some(cp), true) = (cp, e.is_empty()) else {
             return Err(StoreError::Invalid(e));
         };
+        if !cp.before_permit() {
+            self.construction_permitted(estate_id).await?.map_err(StoreError::Conflict)?;
+        }
         let mut tx = self.begin().await?;
         let (id,): (i64,) = tx
             .fetch_one(

@@ -152,10 +152,22 @@ pub struct Db {
     write_lock: Arc<Mutex<()>>,
     /// Region names already read: regions change only when migrations load them, so names are kept.
     pub(crate) region_names: Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>,
+    /// The last write that failed for want of disk (or an I/O error), until a write succeeds again:
+    /// what the health check reports.
+    write_failure: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// A SQLite write transaction on a pooled connection, begun and ended by our own statements: after
+/// a failed COMMIT (a full disk) sqlx's own transaction could leave the connection believing it was
+/// still inside one, and every later write on it failed until a restart.
+struct SqliteTx {
+    conn: Option<sqlx::pool::PoolConnection<Sqlite>>,
 }
 
 enum TxInner {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
+    /// A read snapshot on SQLite (deferred; nothing to recover).
+    SqliteRead(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -163,6 +175,42 @@ enum TxInner {
 pub struct Tx {
     inner: TxInner,
     _guard: Option<OwnedMutexGuard<()>>,
+    write_failure: Option<Arc<std::sync::Mutex<Option<String>>>>,
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let TxInner::Sqlite(t) = &mut self.inner else { return };
+        let Some(mut conn) = t.conn.take() else { return };
+        // Rolled back before the write lock is let go, so the next writer finds the database free;
+        // a connection that cannot roll back is closed rather than handed out again.
+        let guard = self._guard.take();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                        if !no_transaction(&e) {
+                            conn.close_on_drop();
+                        }
+                    }
+                    drop(conn);
+                    drop(guard);
+                });
+            }
+            Err(_) => conn.close_on_drop(),
+        }
+    }
+}
+
+impl SqliteTx {
+    fn conn_mut(&mut self) -> Result<&mut sqlx::SqliteConnection, StoreError> {
+        self.conn.as_deref_mut().ok_or_else(|| StoreError::Config("the transaction has already ended".into()))
+    }
+}
+
+/// SQLite's answer to ROLLBACK or COMMIT when no transaction is open (it already ended itself).
+fn no_transaction(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.message().contains("no transaction is active"))
 }
 
 /// Methods shared by [`Db`] (autocommit) and [`Tx`], written once; `mut` for the transaction.
@@ -170,7 +218,7 @@ macro_rules! query_methods {
     ($($m:tt)?) => {
         /// All rows of a query.
         pub async fn fetch_all<T: Row>(&$($m)? self, sql: &str, args: Vec<Arg>) -> Result<Vec<T>, StoreError> {
-            Ok(match self.inner_ref() {
+            Ok(match self.inner_ref()? {
                 Either::S(e) => {
                     let sql = sqlite_sql(sql);
                     bind_all!(sqlx::query_as::<Sqlite, T>(&sql), args).fetch_all(e).await?
@@ -179,15 +227,19 @@ macro_rules! query_methods {
             })
         }
 
-        /// At most one row.
+        /// At most one row (an `INSERT … RETURNING` too: a full disk is kept for the health check).
         pub async fn fetch_optional<T: Row>(&$($m)? self, sql: &str, args: Vec<Arg>) -> Result<Option<T>, StoreError> {
-            Ok(match self.inner_ref() {
-                Either::S(e) => {
-                    let sql = sqlite_sql(sql);
-                    bind_all!(sqlx::query_as::<Sqlite, T>(&sql), args).fetch_optional(e).await?
-                }
-                Either::P(e) => bind_all!(sqlx::query_as::<Postgres, T>(sql), args).fetch_optional(e).await?,
-            })
+            let r: Result<Option<T>, StoreError> = async {
+                Ok(match self.inner_ref()? {
+                    Either::S(e) => {
+                        let sql = sqlite_sql(sql);
+                        bind_all!(sqlx::query_as::<Sqlite, T>(&sql), args).fetch_optional(e).await?
+                    }
+                    Either::P(e) => bind_all!(sqlx::query_as::<Postgres, T>(sql), args).fetch_optional(e).await?,
+                })
+            }
+            .await;
+            self.keep_disk_failure(r)
         }
 
         /// Exactly one row, or [`StoreError::NotFound`].
@@ -197,7 +249,7 @@ macro_rules! query_methods {
 
         /// A single integer (a count, an id); no row or NULL reads as 0.
         pub async fn scalar(&$($m)? self, sql: &str, args: Vec<Arg>) -> Result<i64, StoreError> {
-            let v: Option<Option<i64>> = match self.inner_ref() {
+            let v: Option<Option<i64>> = match self.inner_ref()? {
                 Either::S(e) => {
                     let sql = sqlite_sql(sql);
                     bind_all!(sqlx::query_scalar::<Sqlite, Option<i64>>(&sql), args).fetch_optional(e).await?
@@ -209,13 +261,27 @@ macro_rules! query_methods {
 
         /// Runs a statement; returns the number of rows it changed.
         pub async fn execute(&$($m)? self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
-            Ok(match self.inner_ref() {
-                Either::S(e) => {
-                    let sql = sqlite_sql(sql);
-                    bind_all!(sqlx::query::<Sqlite>(&sql), args).execute(e).await?.rows_affected()
+            let r: Result<u64, StoreError> = async {
+                Ok(match self.inner_ref()? {
+                    Either::S(e) => {
+                        let sql = sqlite_sql(sql);
+                        bind_all!(sqlx::query::<Sqlite>(&sql), args).execute(e).await?.rows_affected()
+                    }
+                    Either::P(e) => bind_all!(sqlx::query::<Postgres>(sql), args).execute(e).await?.rows_affected(),
+                })
+            }
+            .await;
+            self.keep_disk_failure(r)
+        }
+
+        /// Notes a full disk (or an I/O error) for the health check, and hands the result on.
+        fn keep_disk_failure<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+            if let (Err(StoreError::DiskFull(m)), Some(w)) = (&r, self.failure_slot()) {
+                if let Ok(mut w) = w.lock() {
+                    *w = Some(m.clone());
                 }
-                Either::P(e) => bind_all!(sqlx::query::<Postgres>(sql), args).execute(e).await?.rows_affected(),
-            })
+            }
+            r
         }
 
         /// Inserts many rows in few statements: `columns` names the columns, each row gives their values.
@@ -328,7 +394,7 @@ impl Db {
                 .map_err(|e| StoreError::Config(format!("cannot open SQLite file {path}: {e}")))?;
             Pool::Sqlite(pool)
         };
-        Ok(Db { pool, write_lock: Arc::new(Mutex::new(())), region_names: Arc::default() })
+        Ok(Db { pool, write_lock: Arc::new(Mutex::new(())), region_names: Arc::default(), write_failure: Arc::default() })
     }
 
     /// The engine in use.
@@ -347,20 +413,56 @@ impl Db {
             // other connection holds the lock (e.g. a dropped transaction not yet rolled back).
             Pool::Sqlite(p) => {
                 let guard = self.write_lock.clone().lock_owned().await;
-                Tx { inner: TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?), _guard: Some(guard) }
+                let mut conn = p.acquire().await?;
+                if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+                    // A connection left inside a transaction: end it and begin again, or drop it.
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    if sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.is_err() {
+                        conn.close_on_drop();
+                        return Err(self.note(e.into()));
+                    }
+                }
+                Tx {
+                    inner: TxInner::Sqlite(SqliteTx { conn: Some(conn) }),
+                    _guard: Some(guard),
+                    write_failure: Some(self.write_failure.clone()),
+                }
             }
-            Pool::Postgres(p) => Tx { inner: TxInner::Postgres(p.begin().await?), _guard: None },
+            Pool::Postgres(p) => Tx {
+                inner: TxInner::Postgres(p.begin().await.map_err(|e| self.note(e.into()))?),
+                _guard: None,
+                write_failure: Some(self.write_failure.clone()),
+            },
         })
+    }
+
+    /// Keeps a disk failure for the health check, and hands the error on.
+    fn note(&self, e: StoreError) -> StoreError {
+        if let StoreError::DiskFull(m) = &e {
+            if let Ok(mut w) = self.write_failure.lock() {
+                *w = Some(m.clone());
+            }
+        }
+        e
+    }
+
+    fn failure_slot(&self) -> Option<&std::sync::Mutex<Option<String>>> {
+        Some(&self.write_failure)
+    }
+
+    /// The last write that failed for want of disk, if no write has succeeded since.
+    pub fn write_failure(&self) -> Option<String> {
+        self.write_failure.lock().ok().and_then(|w| w.clone())
     }
 
     /// Starts a read transaction that sees one consistent snapshot (for backups and reports).
     pub async fn begin_snapshot(&self) -> Result<Tx, StoreError> {
         Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx { inner: TxInner::Sqlite(p.begin().await?), _guard: None },
+            Pool::Sqlite(p) => Tx { inner: TxInner::SqliteRead(p.begin().await?), _guard: None, write_failure: None },
             Pool::Postgres(p) => {
                 let mut tx = p.begin().await?;
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-                Tx { inner: TxInner::Postgres(tx), _guard: None }
+                Tx { inner: TxInner::Postgres(tx), _guard: None, write_failure: None }
             }
         })
     }
@@ -373,17 +475,20 @@ impl Db {
         }
     }
 
-    fn inner_ref(&self) -> Either<&SqlitePool, &PgPool> {
-        match &self.pool {
+    fn inner_ref(&self) -> Result<Either<&SqlitePool, &PgPool>, StoreError> {
+        Ok(match &self.pool {
             Pool::Sqlite(p) => Either::S(p),
             Pool::Postgres(p) => Either::P(p),
-        }
+        })
     }
 
     /// Runs several statements separated by `;` (migrations).
     pub(crate) async fn raw_batch(tx: &mut Tx, sql: &str) -> Result<(), StoreError> {
         match &mut tx.inner {
             TxInner::Sqlite(t) => {
+                sqlx::raw_sql(sql).execute(t.conn_mut()?).await?;
+            }
+            TxInner::SqliteRead(t) => {
                 sqlx::raw_sql(sql).execute(&mut **t).await?;
             }
             TxInner::Postgres(t) => {
@@ -397,28 +502,58 @@ impl Db {
 }
 
 impl Tx {
+    fn failure_slot(&self) -> Option<&std::sync::Mutex<Option<String>>> {
+        self.write_failure.as_deref()
+    }
+
     /// Makes the transaction's changes permanent.
-    pub async fn commit(self) -> Result<(), StoreError> {
-        match self.inner {
-            TxInner::Sqlite(t) => t.commit().await?,
-            TxInner::Postgres(t) => t.commit().await?,
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        let result: Result<(), StoreError> = match &mut self.inner {
+            TxInner::Sqlite(t) => match t.conn.as_mut() {
+                Some(conn) => match sqlx::query("COMMIT").execute(&mut **conn).await {
+                    Ok(_) => {
+                        t.conn = None;
+                        Ok(())
+                    }
+                    // Left to `Drop`, which rolls back what is still open or closes the connection.
+                    Err(e) => Err(e.into()),
+                },
+                None => Err(StoreError::Config("the transaction has already ended".into())),
+            },
+            TxInner::SqliteRead(_) | TxInner::Postgres(_) => {
+                match std::mem::replace(&mut self.inner, TxInner::Sqlite(SqliteTx { conn: None })) {
+                    TxInner::SqliteRead(t) => t.commit().await.map_err(StoreError::from),
+                    TxInner::Postgres(t) => t.commit().await.map_err(StoreError::from),
+                    TxInner::Sqlite(_) => Ok(()),
+                }
+            }
+        };
+        if let Some(w) = &self.write_failure {
+            if let Ok(mut w) = w.lock() {
+                match &result {
+                    Ok(()) => *w = None,
+                    Err(StoreError::DiskFull(m)) => *w = Some(m.clone()),
+                    Err(_) => {}
+                }
+            }
         }
-        Ok(())
+        result
     }
 
     /// The engine in use.
     pub fn engine(&self) -> Engine {
         match self.inner {
-            TxInner::Sqlite(_) => Engine::Sqlite,
+            TxInner::Sqlite(_) | TxInner::SqliteRead(_) => Engine::Sqlite,
             TxInner::Postgres(_) => Engine::Postgres,
         }
     }
 
-    fn inner_ref(&mut self) -> Either<&mut sqlx::SqliteConnection, &mut sqlx::PgConnection> {
-        match &mut self.inner {
-            TxInner::Sqlite(t) => Either::S(&mut **t),
+    fn inner_ref(&mut self) -> Result<Either<&mut sqlx::SqliteConnection, &mut sqlx::PgConnection>, StoreError> {
+        Ok(match &mut self.inner {
+            TxInner::Sqlite(t) => Either::S(t.conn_mut()?),
+            TxInner::SqliteRead(t) => Either::S(&mut **t),
             TxInner::Postgres(t) => Either::P(&mut **t),
-        }
+        })
     }
 
     /// Prepares `table` for a load of `incoming` rows: when they outnumber the rows already there,
@@ -638,6 +773,67 @@ mod tests {
         sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
         writer.await.unwrap().unwrap();
         assert_eq!(db.scalar("SELECT MAX(v) FROM t", vec![]).await.unwrap(), 10);
+        db.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{url}{suffix}"));
+        }
+    }
+
+    fn temp_url(name: &str) -> String {
+        std::env::temp_dir().join(format!("huanxin-{name}-{}-{}.db", std::process::id(), uuid_like())).to_string_lossy().to_string()
+    }
+
+    fn uuid_like() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    }
+
+    /// A COMMIT that fails with its transaction already gone (as SQLite ends one itself on a full
+    /// disk) once left the pooled connection believing it was inside a transaction: every later
+    /// write on it failed ("begin_with at non-zero transaction depth") until a restart.
+    #[tokio::test]
+    async fn writes_go_on_after_a_failed_commit() {
+        let url = temp_url("commit");
+        let db = super::Db::connect(&url).await.unwrap();
+        db.execute("CREATE TABLE t (v INTEGER)", vec![]).await.unwrap();
+        for _ in 0..3 {
+            let mut tx = db.begin().await.unwrap();
+            tx.execute("INSERT INTO t VALUES (1)", vec![]).await.unwrap();
+            tx.execute("ROLLBACK", vec![]).await.unwrap();
+            assert!(tx.commit().await.is_err(), "nothing to commit");
+        }
+        for i in 0..20 {
+            let mut tx = db.begin().await.unwrap_or_else(|e| panic!("write {i} after a failed commit: {e}"));
+            tx.execute("INSERT INTO t VALUES ($1)", crate::args![i]).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM t", vec![]).await.unwrap(), 20, "none of the failed ones was kept");
+        db.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{url}{suffix}"));
+        }
+    }
+
+    /// A full disk is a `DiskFull` error, kept for the health check until a write succeeds again.
+    /// (The database's page limit stands in for the disk: SQLite answers SQLITE_FULL either way.)
+    #[tokio::test]
+    async fn a_full_disk_is_reported_until_writes_succeed_again() {
+        let url = temp_url("full");
+        let db = super::Db::connect(&url).await.unwrap();
+        db.execute("CREATE TABLE t (v BLOB)", vec![]).await.unwrap();
+        {
+            let mut tx = db.begin().await.unwrap();
+            let pages = tx.scalar("PRAGMA page_count", vec![]).await.unwrap();
+            tx.execute(&format!("PRAGMA max_page_count = {pages}"), vec![]).await.unwrap();
+            let r = tx.execute("INSERT INTO t VALUES (zeroblob(1000000))", vec![]).await;
+            assert!(matches!(r, Err(crate::StoreError::DiskFull(_))), "{r:?}");
+            tx.execute("PRAGMA max_page_count = 1073741823", vec![]).await.unwrap();
+        }
+        assert!(db.write_failure().is_some(), "the health check sees it");
+        let mut tx = db.begin().await.unwrap();
+        tx.execute("INSERT INTO t VALUES (zeroblob(10))", vec![]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(db.write_failure(), None, "space is back: writes go on and the report clears");
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM t", vec![]).await.unwrap(), 1);
         db.close().await;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{url}{suffix}"));

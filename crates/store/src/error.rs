@@ -24,9 +24,23 @@ pub enum StoreError {
     /// A backup file cannot be read or written.
     #[error("backup: {0}")]
     Backup(String),
+    /// The disk is full or cannot be written: nothing of the change was kept.
+    #[error("the disk is full or cannot be written; nothing of this change was saved: {0}")]
+    DiskFull(String),
     /// Anything else from the driver.
     #[error("database error: {0}")]
     Database(sqlx::Error),
+}
+
+/// SQLite's result codes for a full disk (13) and an I/O error (10, with its extended codes);
+/// PostgreSQL's SQLSTATE class 53 (insufficient resources) and `58030` (I/O error).
+fn is_disk_failure(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = db.code().unwrap_or_default();
+    if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+        code.starts_with("53") || code == "58030"
+    } else {
+        code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 10 | 13))
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -35,7 +49,9 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(db) => {
                 let msg = db.message().to_string();
-                if db.is_unique_violation() {
+                if is_disk_failure(db.as_ref()) {
+                    StoreError::DiskFull(msg)
+                } else if db.is_unique_violation() {
                     StoreError::Duplicate(msg)
                 } else if db.is_foreign_key_violation() {
                     StoreError::MissingReference(msg)

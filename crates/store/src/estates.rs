@@ -142,6 +142,79 @@ pub struct RowError {
 pub struct ImportSummary {
     pub created: usize,
     pub updated: usize,
+    /// Every field an update changes, from → to (estates; the first [`MAX_REPORTED_CHANGES`]).
+    pub changes: Vec<FieldChange>,
+    /// Changes beyond those listed.
+    pub changes_unreported: usize,
+}
+
+/// Most changed fields listed in an import's report.
+pub const MAX_REPORTED_CHANGES: usize = 1000;
+
+/// One field an import changes on a record that was already stored.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FieldChange {
+    pub row: usize,
+    /// The record's key (an estate's code).
+    pub key: String,
+    /// The stored column.
+    pub field: String,
+    pub from: String,
+    pub to: String,
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "是" } else { "否" }.to_string()
+}
+
+fn coordinate(c: Option<f64>) -> String {
+    c.map(|v| format!("{v:.6}")).unwrap_or_default()
+}
+
+/// An estate's written fields as text, in [`WRITE_COLS`] order (for the import's from → to report).
+pub(crate) fn estate_texts(e: &Estate) -> [String; 17] {
+    [
+        e.code.clone(),
+        e.name.clone(),
+        e.aliases.clone(),
+        e.address.clone(),
+        e.community_code.clone(),
+        coordinate(e.lon),
+        coordinate(e.lat),
+        e.outline.clone().unwrap_or_default(),
+        e.build_year.to_string(),
+        e.building_count.to_string(),
+        e.households.to_string(),
+        format!("{:.2}", e.floor_area as f64 / 100.0),
+        e.ownership_type.clone(),
+        e.management_status.clone(),
+        yes_no(e.has_owners_committee),
+        e.person_in_charge.clone(),
+        e.phone.clone(),
+    ]
+}
+
+/// A record's fields as text, in [`WRITE_COLS`] order.
+pub(crate) fn record_texts(r: &EstateRecord) -> [String; 17] {
+    [
+        r.code.clone(),
+        r.name.clone(),
+        r.aliases.join("、"),
+        r.address.clone(),
+        r.community_code.as_str().to_string(),
+        coordinate(r.lon),
+        coordinate(r.lat),
+        r.outline.clone().unwrap_or_default(),
+        r.build_year.to_string(),
+        r.building_count.to_string(),
+        r.households.to_string(),
+        format!("{:.2}", r.floor_area.hundredths() as f64 / 100.0),
+        r.ownership_type.clone(),
+        r.management_status.clone(),
+        yes_no(r.has_owners_committee),
+        r.person_in_charge.clone(),
+        r.phone.clone(),
+    ]
 }
 
 /// Appends the scope condition on an estate alias (`e`), binding its values into `args`.

@@ -134,6 +134,7 @@ struct EntryRow {
     project_id: Option<i64>,
     estate_id: Option<i64>,
     reverses: Option<i64>,
+    entered_by: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -574,6 +575,7 @@ impl Db {
         if d.status != "requested" {
             return Err(StoreError::Conflict(format!("the disbursement is already {}", d.status)).into());
         }
+        rules::check_four_eyes(&d.requested_by, &actor.username, "asked for", "approve")?;
         let allocation = self.allocation(scope, d.allocation_id).await?;
         let (project, estates, _) = self.get_project(scope, d.project_id).await?;
         if let Some(basis) = Basis::parse(&d.basis) {
@@ -643,11 +645,11 @@ impl Db {
     pub async fn reverse_entry(&self, actor: &Actor, scope: &Scope, seq: i64, memo: &str) -> Result<i64, FundsError> {
         let row: Option<EntryRow> = self
             .fetch_optional(
-                "SELECT debit, credit, amount, source, project_id, estate_id, reverses FROM ledger_entries WHERE seq = $1",
+                "SELECT debit, credit, amount, source, project_id, estate_id, reverses, entered_by FROM ledger_entries WHERE seq = $1",
                 crate::args![seq],
             )
             .await?;
-        let Some(EntryRow { debit, credit, amount, source, project_id, estate_id, reverses }) = row else {
+        let Some(EntryRow { debit, credit, amount, source, project_id, estate_id, reverses, entered_by }) = row else {
             return Err(StoreError::NotFound.into());
         };
         let account =
@@ -670,6 +672,7 @@ impl Db {
             ))
             .into());
         }
+        rules::check_four_eyes(&entered_by, &actor.username, "entered", "reverse it")?;
         let mut tx = self.begin().await?;
         let mut head = tx.lock_ledger().await?;
         if tx.scalar("SELECT COUNT(*) FROM ledger_entries WHERE reverses = $1", crate::args![seq]).await? > 0 {

@@ -8,7 +8,10 @@
 use crate::audit::{Actor, Change};
 use crate::db::{Arg, Db, Tx};
 use crate::error::StoreError;
-use crate::estates::{estate_json, in_scope, record_args, Estate, ImportSummary, RowError, ESTATE_COLS, WRITE_COLS};
+use crate::estates::{
+    estate_json, estate_texts, in_scope, record_args, record_texts, Estate, FieldChange, ImportSummary, RowError, ESTATE_COLS,
+    MAX_REPORTED_CHANGES, WRITE_COLS,
+};
 use huanxin_domain::access::Scope;
 use huanxin_domain::estates::{BuildingRecord, DwellingRecord, EstateRecord};
 use std::collections::HashMap;
@@ -80,6 +83,18 @@ pub struct Import {
     codes: Vec<String>,
     /// The files of an import of several, in order; problems name the one being read.
     files: Vec<String>,
+    /// The stored columns the file being read has (`None`: all). A column the file leaves out is
+    /// never written over on a record already stored: only an empty cell in a present column clears.
+    present: Option<std::collections::HashSet<String>>,
+}
+
+/// `ON CONFLICT (key) DO UPDATE SET …` for the columns given, or `DO NOTHING` when there are none.
+fn upsert_tail(key: &str, set: Vec<String>) -> String {
+    if set.is_empty() {
+        format!("ON CONFLICT ({key}) DO NOTHING")
+    } else {
+        format!("ON CONFLICT ({key}) DO UPDATE SET {}", set.join(", "))
+    }
 }
 
 fn row_error(row: usize, column: &str, value: &str, reason: impl Into<String>) -> RowError {
@@ -140,6 +155,7 @@ impl Db {
             replaced: Vec::new(),
             codes: Vec::new(),
             files: Vec::new(),
+            present: None,
         })
     }
 
@@ -206,6 +222,22 @@ impl Import {
         self.seen_dwellings.clear();
         let this_file = std::mem::take(&mut self.buildings_of_this_file);
         self.buildings_of_earlier_files.extend(this_file);
+    }
+
+    /// Names the stored columns the file being read has (`None`: every column, as from the API).
+    /// For dwellings, `owners` stands for the owners' columns.
+    pub fn only_columns(&mut self, columns: Option<Vec<String>>) {
+        self.present = columns.map(|c| c.into_iter().collect());
+    }
+
+    /// Whether the file being read has this stored column.
+    fn has(&self, column: &str) -> bool {
+        self.present.as_ref().is_none_or(|p| p.contains(column))
+    }
+
+    /// The `SET` list of an upsert: the columns the file has, of those given.
+    fn update_set(&self, columns: &[&str]) -> Vec<String> {
+        columns.iter().filter(|c| self.has(c)).map(|c| format!("{c} = excluded.{c}")).collect()
     }
 
     /// Records problems the caller found while reading rows; from now on nothing is written.
@@ -281,6 +313,27 @@ impl Import {
         }
         let updated = rows.iter().filter(|(_, r)| existing.contains_key(&r.code)).count();
         self.summary.updated += updated;
+        // What the update changes, field by field, as the report (and the dry run) shows it.
+        let cols: Vec<&str> = WRITE_COLS.split(", ").map(str::trim).collect();
+        for (row, r) in rows {
+            let Some(old) = existing.get(&r.code) else { continue };
+            let (before, after) = (estate_texts(old), record_texts(r));
+            for (i, col) in cols.iter().enumerate().skip(1) {
+                if self.has(col) && before[i] != after[i] {
+                    if self.summary.changes.len() < MAX_REPORTED_CHANGES {
+                        self.summary.changes.push(FieldChange {
+                            row: *row,
+                            key: r.code.clone(),
+                            field: (*col).to_string(),
+                            from: before[i].clone(),
+                            to: after[i].clone(),
+                        });
+                    } else {
+                        self.summary.changes_unreported += 1;
+                    }
+                }
+            }
+        }
         self.summary.created += rows.len() - updated;
         if !self.writing() {
             return Ok(());
@@ -294,15 +347,16 @@ impl Import {
                 a
             })
             .collect();
-        let cols: Vec<&str> = WRITE_COLS.split(", ").map(str::trim).collect();
-        let updates: Vec<String> = cols.iter().filter(|c| **c != "code").map(|c| format!("{c} = excluded.{c}")).collect();
+        let updates = self.update_set(&cols[1..]);
         let mut all = cols.clone();
         all.extend(["created_at", "updated_at"]);
         // A chunk of new codes only (the usual first load) needs no conflict clause.
         let tail = if existing.is_empty() {
             String::new()
         } else {
-            format!("ON CONFLICT (code) DO UPDATE SET {}, updated_at = excluded.updated_at", updates.join(", "))
+            let mut set = updates;
+            set.push("updated_at = excluded.updated_at".into());
+            format!("ON CONFLICT (code) DO UPDATE SET {}", set.join(", "))
         };
         self.tx.insert_rows("estates", &all, values, &tail).await?;
         self.replaced.extend(rows.iter().filter_map(|(_, r)| existing.get(&r.code)).map(estate_json));
@@ -338,11 +392,10 @@ impl Import {
                 &["estate_id", "number", "floors", "stairwells", "has_lift", "structure", "build_year"],
                 values,
                 // Into a table that was empty every row is new.
-                if self.rows_before == 0 {
-                    ""
+                &if self.rows_before == 0 {
+                    String::new()
                 } else {
-                    "ON CONFLICT (estate_id, number) DO UPDATE SET floors = excluded.floors, stairwells = excluded.stairwells, \
-                     has_lift = excluded.has_lift, structure = excluded.structure, build_year = excluded.build_year"
+                    upsert_tail("estate_id, number", self.update_set(&["floors", "stairwells", "has_lift", "structure", "build_year"]))
                 },
             )
             .await?;
@@ -432,7 +485,9 @@ impl Import {
         if !self.writing() {
             return Ok(());
         }
-        if !stored.is_empty() {
+        // Without the owners' columns, the owners stay as they are (new dwellings get none).
+        let with_owners = self.has("owners");
+        if !stored.is_empty() && with_owners {
             self.tx
                 .execute_with_rows(
                     &keys,
@@ -462,18 +517,20 @@ impl Import {
                 "dwellings",
                 &["estate_id", "building_id", "stairwell", "floor", "number", "exclusive_area", "occupancy", "residents_60_plus"],
                 values,
-                if self.rows_before == 0 {
-                    ""
+                &if self.rows_before == 0 {
+                    String::new()
                 } else {
-                    "ON CONFLICT (building_id, number) DO UPDATE SET stairwell = excluded.stairwell, floor = excluded.floor, \
-                     exclusive_area = excluded.exclusive_area, occupancy = excluded.occupancy, \
-                     residents_60_plus = excluded.residents_60_plus"
+                    upsert_tail(
+                        "building_id, number",
+                        self.update_set(&["stairwell", "floor", "exclusive_area", "occupancy", "residents_60_plus"]),
+                    )
                 },
             )
             .await?;
         // Owners find their dwelling by its key inside the engine: no ids travel back and forth.
         let owner_rows: Vec<Vec<Arg>> = resolved
             .iter()
+            .filter(|_| with_owners)
             .flat_map(|(_, b, d, _)| d.owners.iter().map(move |(name, phone, share)| (*b, d.number.as_str(), name, phone, *share)))
             .enumerate()
             .map(|(i, (b, number, name, phone, share))| {
@@ -518,7 +575,7 @@ impl Import {
         } else {
             let after = self.tx.scalar(&format!("SELECT COUNT(*) FROM {table}"), vec![]).await?;
             let created = usize::try_from(after - self.rows_before).unwrap_or(0);
-            ImportSummary { created, updated: self.rows.saturating_sub(created) }
+            ImportSummary { created, updated: self.rows.saturating_sub(created), ..Default::default() }
         };
         let region = match &self.scope {
             Scope::Region(rc) => rc.as_str().to_string(),

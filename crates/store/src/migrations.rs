@@ -27,7 +27,60 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "funds: allocations, contracts, disbursements and the hash-chained ledger", V20),
     (21, "funds: co-funding plans, residents' contributions, payment bases, upkeep accounts, report indexes", V21),
     (22, "funds: payments and contributions know the entry that reversed them; reversals indexed; a decision's amount", V22),
+    (23, "failed tries kept in the database (sign-in, codes), shared by restarts and servers", V23),
+    (24, "residents' representatives named on an acceptance", V24),
+    (25, "how an owner's standing was verified (text message or a clerk's check of the certificate)", V25),
+    (26, "approval steps record their document; construction ahead of the permit only by the bureau's recorded exception", V26),
 ];
+
+/// The lawful order across modules: an approval step records the document it ended with; construction
+/// records wait for the permit unless the bureau recorded why not (audited).
+const V26: &str = r#"
+ALTER TABLE approval_steps ADD COLUMN document_no TEXT NOT NULL DEFAULT '';
+ALTER TABLE approval_steps ADD COLUMN document_id BIGINT;
+CREATE TABLE permit_exceptions (
+    estate_id BIGINT PRIMARY KEY REFERENCES estates (id) ON DELETE CASCADE,
+    reason TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+"#;
+
+/// An owner's standing is verified, never typed: by the text-message code to the registered mobile
+/// or by a clerk against the property certificate (who, when, which certificate). A binding by
+/// invitation code whose typed details match a registered owner is only a claim for the clerk.
+const V25: &str = r#"
+ALTER TABLE resident_dwellings ADD COLUMN claims_owner BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE resident_dwellings ADD COLUMN verified_how TEXT NOT NULL DEFAULT '';
+ALTER TABLE resident_dwellings ADD COLUMN verified_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE resident_dwellings ADD COLUMN verified_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE resident_dwellings ADD COLUMN certificate_no TEXT NOT NULL DEFAULT '';
+"#;
+
+/// The residents' representatives of an acceptance: named accounts, chosen by the owners or the
+/// community; only they sign for the residents.
+const V24: &str = r#"
+CREATE TABLE acceptance_representatives (
+    acceptance_id BIGINT NOT NULL REFERENCES acceptances (id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    chosen_by TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (acceptance_id, user_id)
+);
+"#;
+
+/// Failed tries per key (an account and address, an address): the back-off outlives a restart and is
+/// shared by every server on the database.
+const V23: &str = r#"
+CREATE TABLE throttle (
+    key TEXT PRIMARY KEY,
+    failures BIGINT NOT NULL,
+    last_at TEXT NOT NULL,
+    blocked_until TEXT NOT NULL
+);
+"#;
 
 /// A reversed payment or contribution names its reversing entry, so lists and totals leave it out;
 /// reversals are found by an index.

@@ -6,7 +6,7 @@ use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::decisions::RegisteredOwner;
-use huanxin_domain::residents::{self as rules, Standing};
+use huanxin_domain::residents as rules;
 use serde::Serialize;
 
 /// A dwelling for the invitation sheet: where it is, so the printed slip can be cut and delivered.
@@ -30,6 +30,31 @@ pub struct MyDwelling {
     pub number: String,
     pub standing: String,
 }
+
+/// A resident bound to a dwelling of an estate, as the desk that consults residents sees them:
+/// whether they claim to be its owner, and whether and how that was verified.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BoundResident {
+    pub user_id: i64,
+    pub name: String,
+    pub dwelling_id: i64,
+    pub building_number: String,
+    pub number: String,
+    pub standing: String,
+    /// What they typed at binding matches a registered owner: check the certificate.
+    pub claims_owner: bool,
+    /// `sms`, `certificate`, or empty while unverified.
+    pub verified_how: String,
+    pub verified_by: String,
+    pub verified_at: String,
+    pub certificate_no: String,
+    pub bound_at: String,
+}
+
+const BOUND_COLS: &str = "rd.user_id, u.display_name AS name, rd.dwelling_id, b.number AS building_number, d.number, rd.standing, \
+    rd.claims_owner, rd.verified_how, rd.verified_by, rd.verified_at, rd.certificate_no, rd.bound_at \
+    FROM resident_dwellings rd JOIN users u ON u.id = rd.user_id JOIN dwellings d ON d.id = rd.dwelling_id \
+    JOIN buildings b ON b.id = d.building_id";
 
 /// Why a code did not bind.
 #[derive(Debug, thiserror::Error)]
@@ -126,10 +151,9 @@ impl Db {
         let owners: Vec<(String, String)> =
             self.fetch_all("SELECT name, phone FROM dwelling_owners WHERE dwelling_id = $1", crate::args![dwelling_id]).await?;
         let owners: Vec<RegisteredOwner> = owners.into_iter().map(|(name, phone)| RegisteredOwner { name, phone }).collect();
-        let standing = match rules::standing(name, phone, &owners) {
-            Standing::Owner => "owner",
-            Standing::Resident => "resident",
-        };
+        // What was typed is a claim for the clerk, never an owner's standing.
+        let claims_owner = rules::claims_owner(name, phone, &owners);
+        let standing = "resident";
         let now = crate::now();
         let mut tx = self.begin().await?;
         // Marking the code used first, conditionally, makes a code bind once even when two phones try at once.
@@ -145,6 +169,11 @@ impl Db {
         let uid = resident_account(&mut tx, user_id, new_username, name, phone, &community).await?;
         tx.execute("UPDATE invitation_codes SET used_by = $1 WHERE code_hash = $2", crate::args![uid, code_hash]).await?;
         attach_dwelling(&mut tx, uid, dwelling_id, estate_id, standing).await?;
+        tx.execute(
+            "UPDATE resident_dwellings SET claims_owner = $1 WHERE user_id = $2 AND dwelling_id = $3",
+            crate::args![claims_owner, uid, dwelling_id],
+        )
+        .await?;
         let actor = Actor { user_id: Some(uid), username: new_username.to_string(), request_id: String::new() };
         tx.audit(
             &actor,
@@ -154,7 +183,7 @@ impl Db {
                 entity_id: dwelling_id.to_string(),
                 region_code: community,
                 before: None,
-                after: Some(serde_json::json!({"user_id": uid, "standing": standing})),
+                after: Some(serde_json::json!({"user_id": uid, "standing": standing, "claims_owner": claims_owner})),
             },
         )
         .await?;
@@ -240,6 +269,11 @@ impl Db {
         let uid = resident_account(&mut tx, user_id, new_username, name, phone, &community).await?;
         for (dwelling, estate, _) in &owned {
             attach_dwelling(&mut tx, uid, *dwelling, *estate, "owner").await?;
+            tx.execute(
+                "UPDATE resident_dwellings SET verified_how = $1, verified_by = $2, verified_at = $3 WHERE user_id = $4 AND dwelling_id = $5",
+                crate::args![rules::VERIFIED_BY_SMS, huanxin_domain::estates::mask_phone(phone), crate::now(), uid, *dwelling],
+            )
+            .await?;
         }
         let actor = Actor { user_id: Some(uid), username: new_username.to_string(), request_id: String::new() };
         tx.audit(
@@ -291,6 +325,61 @@ async fn resident_account(
         )
         .await?;
     Ok(id)
+}
+
+impl Db {
+    /// Residents bound to the dwellings of an estate in scope, claims to check first.
+    pub async fn bound_residents(&self, scope: &Scope, estate_id: i64) -> Result<Vec<BoundResident>, StoreError> {
+        self.get_estate(scope, estate_id).await?;
+        self.fetch_all(
+            &format!(
+                "SELECT {BOUND_COLS} WHERE d.estate_id = $1 ORDER BY rd.claims_owner DESC, rd.standing DESC, b.number, d.number LIMIT 5000"
+            ),
+            crate::args![estate_id],
+        )
+        .await
+    }
+
+    /// A clerk's check of the property certificate makes a bound resident the dwelling's owner
+    /// (recorded: who, when, which certificate; audited).
+    pub async fn verify_owner(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        estate_id: i64,
+        dwelling_id: i64,
+        user_id: i64,
+        certificate_no: &str,
+    ) -> Result<BoundResident, StoreError> {
+        let estate = self.get_estate(scope, estate_id).await?;
+        let select = format!("SELECT {BOUND_COLS} WHERE d.estate_id = $1 AND rd.dwelling_id = $2 AND rd.user_id = $3");
+        let before: BoundResident =
+            self.fetch_optional(&select, crate::args![estate_id, dwelling_id, user_id]).await?.ok_or(StoreError::NotFound)?;
+        if before.standing == "owner" {
+            return Err(StoreError::Conflict(format!("already the owner's account (verified by {})", before.verified_how)));
+        }
+        let mut tx = self.begin().await?;
+        tx.execute(
+            "UPDATE resident_dwellings SET standing = 'owner', verified_how = $1, verified_by = $2, verified_at = $3, certificate_no = $4 \
+             WHERE user_id = $5 AND dwelling_id = $6",
+            crate::args![rules::VERIFIED_BY_CERTIFICATE, actor.username.as_str(), crate::now(), certificate_no, user_id, dwelling_id],
+        )
+        .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "verify_owner",
+                entity: "dwelling",
+                entity_id: dwelling_id.to_string(),
+                region_code: estate.community_code,
+                before: Some(serde_json::json!({"user_id": user_id, "standing": before.standing})),
+                after: Some(serde_json::json!({"user_id": user_id, "standing": "owner", "certificate_no": certificate_no})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.fetch_optional(&select, crate::args![estate_id, dwelling_id, user_id]).await?.ok_or(StoreError::NotFound)
+    }
 }
 
 /// Binds a dwelling to a resident with a standing, and lets them see its estate.

@@ -69,6 +69,19 @@ impl Survey {
 }
 
 impl Db {
+    /// The names of people the registry and the surveys know at an estate (owners, respondents,
+    /// residents' accounts): what free text is searched for before others read it.
+    pub async fn known_names(&self, estate_id: i64) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = self
+            .fetch_all(
+                "SELECT o.name FROM dwelling_owners o JOIN dwellings d ON d.id = o.dwelling_id WHERE d.estate_id = $1 \
+                 UNION SELECT a.respondent FROM survey_answers a JOIN surveys s ON s.id = a.survey_id WHERE s.estate_id = $1",
+                crate::args![estate_id],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
     /// Sets up a survey of an estate.
     pub async fn create_survey(&self, actor: &Actor, scope: &Scope, estate_id: i64, s: &ValidSurvey) -> Result<Survey, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;

@@ -30,6 +30,8 @@ pub struct TestApp {
     pub database_url: String,
     /// Text messages the server sent, as its SMS webhook received them.
     pub sms: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// The settings the server runs with.
+    pub config: Config,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pg_admin_url: Option<(String, String)>,
 }
@@ -86,7 +88,16 @@ impl TestApp {
             }),
         );
         tokio::spawn(async move { axum::serve(hook, app).await });
-        let mut config = Config { data_dir: dir, regions: "350521,350502".into(), sms_webhook: hook_url, ..Config::default() };
+        // Requests come from the loopback, which the harness trusts as a proxy: a test names the
+        // client's address with X-Forwarded-For.
+        let mut config = Config {
+            data_dir: dir,
+            regions: "350521,350502".into(),
+            sms_webhook: hook_url,
+            public_url: "https://hx.example.gov.cn".into(),
+            trusted_proxies: "127.0.0.1".into(),
+            ..Config::default()
+        };
         let mut pg_admin_url = None;
         if let Engine::Postgres = engine {
             let admin = pg_url();
@@ -150,11 +161,40 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let st = AppState::new(db.clone(), config).unwrap();
+        let st = AppState::new(db.clone(), config.clone()).unwrap();
         tokio::spawn(huanxin_server::serve(st, listener, async {
             let _ = rx.await;
         }));
-        TestApp { base, db, other_county_estate: other.id, attached_estate: attached, database_url, sms, shutdown: Some(tx), pg_admin_url }
+        TestApp {
+            base,
+            db,
+            other_county_estate: other.id,
+            attached_estate: attached,
+            database_url,
+            sms,
+            config,
+            shutdown: Some(tx),
+            pg_admin_url,
+        }
+    }
+
+    /// A second server on the same database with changed settings.
+    pub async fn another_server(&self, change: impl FnOnce(&mut Config)) -> OtherServer {
+        let mut config = self.config.clone();
+        change(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let st = AppState::new(self.db.clone(), config).unwrap();
+        tokio::spawn(async move {
+            let app = huanxin_server::router(st).into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        OtherServer { base, shutdown: tx }
     }
 
     /// A client signed in as `user` (bearer token).
@@ -191,9 +231,48 @@ impl TestApp {
     }
 }
 
+/// A second server started by [`TestApp::another_server`].
+pub struct OtherServer {
+    pub base: String,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl OtherServer {
+    /// Stops it (the database stays open for the first).
+    pub fn stop(self) {
+        let _ = self.shutdown.send(());
+    }
+}
+
 async fn first_community(db: &Db, county: &str) -> String {
     let rc = RegionCode::parse(county).unwrap();
     db.region_subtree(&rc, Some(5), 1).await.unwrap()[0].code.clone()
+}
+
+/// An estate of the test county with dwellings in the registry, and one of its buildings with the
+/// dwellings of its first stairwell.
+pub async fn estate_with_dwellings(app: &TestApp) -> (i64, i64, Vec<i64>) {
+    let estate = app.db.scalar("SELECT MIN(estate_id) FROM dwellings", vec![]).await.unwrap();
+    let building =
+        app.db.scalar("SELECT MIN(building_id) FROM dwellings WHERE estate_id = $1", huanxin_store::args![estate]).await.unwrap();
+    let ids: Vec<(i64,)> = app
+        .db
+        .fetch_all("SELECT id FROM dwellings WHERE building_id = $1 AND stairwell = 1 ORDER BY id", huanxin_store::args![building])
+        .await
+        .unwrap();
+    (estate, building, ids.into_iter().map(|(i,)| i).collect())
+}
+
+/// The owners' passed decision on an estate's scheme, as a closed vote leaves it.
+pub async fn owners_decided(app: &TestApp, estate: i64) {
+    app.db
+        .execute(
+            "INSERT INTO decisions (estate_id, title, matter, scope_kind, opens_at, closes_at, on_scheme, rules_json, head_hash, closed_at, passed, created_by, created_at) \
+             VALUES ($1, '改造方案表决', 'renovate', 'estate', '2026-01-05T00:00:00Z', '2026-01-12T00:00:00Z', TRUE, '{}', '', '2026-01-12T00:00:00Z', TRUE, 'test', '2026-01-05T00:00:00Z')",
+            huanxin_store::args![estate],
+        )
+        .await
+        .unwrap();
 }
 
 /// A small HTTP client bound to the server.

@@ -1,0 +1,563 @@
+//! Issue 13's holes, each reproduced as a tester found it and shown closed: privacy and standing,
+//! money and process, data never lost, sessions and headers. On SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{estate_with_dwellings, owners_decided, TestApp};
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+both_engines!(
+    staff_reset_passwords_only_from_above_and_never_residents,
+    one_time_codes_never_reach_the_log,
+    a_notice_years_ahead_is_refused,
+    pages_and_api_carry_security_headers,
+    sign_in_backs_off_per_account_and_address,
+    texts_are_bounded_and_links_come_from_the_setting,
+    the_one_who_asks_never_approves,
+    only_residents_object,
+    answers_and_ballots_only_for_those_who_consult_residents,
+    only_named_representatives_sign_for_the_residents,
+    a_reimport_changes_only_the_columns_it_has,
+    a_crafted_sheet_is_refused_and_the_server_lives,
+    the_lawful_order_holds_across_modules,
+);
+
+/// The log as the server writes it, kept for the tests of this binary.
+fn log() -> Arc<Mutex<Vec<u8>>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let buf: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || LogWriter(sink.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buf
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn user_id(admin: &common::Client, name: &str) -> i64 {
+    let (_, users) = admin.get("/api/v1/users").await;
+    users.as_array().unwrap().iter().find(|u| u["username"] == name).unwrap_or_else(|| panic!("{name} in {users}"))["id"].as_i64().unwrap()
+}
+
+/// A resident bound to a dwelling by its invitation code, as a tenant (their own name, no phone).
+async fn bind_tenant(app: &TestApp, staff: &common::Client, estate: i64, building: i64, dwelling: i64) -> (common::Client, i64) {
+    let (s, inv) = staff.post(&format!("/api/v1/estates/{estate}/invitations"), json!({"building_id": building})).await;
+    assert_eq!(s, 200, "{inv}");
+    let code = inv["invitations"].as_array().unwrap().iter().find(|i| i["dwelling_id"] == dwelling).unwrap()["code"].clone();
+    let (s, b) = app.anonymous().post("/api/v1/residents/bind", json!({"code": code, "name": "租户小陈", "phone": ""})).await;
+    assert_eq!(s, 200, "{b}");
+    let client = common::Client { base: app.base.clone(), http: reqwest::Client::new(), token: Some(b["token"].as_str().unwrap().into()) };
+    let (_, me) = client.get("/api/v1/auth/me").await;
+    (client, me["id"].as_i64().unwrap())
+}
+
+fn today() -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
+
+// 5. A county admin reset another county admin's password, and a resident's (then voted as them).
+async fn staff_reset_passwords_only_from_above_and_never_residents(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let (s, other) = admin
+        .post(
+            "/api/v1/users",
+            json!({"username": "county_admin_2", "password": "another-pass-1", "role": "county_admin", "region_code": "350521000000"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{other}");
+    let (s, r) = admin.post(&format!("/api/v1/users/{}/password", other["id"]), json!({"password": "taken-over-1"})).await;
+    assert_eq!(s, 403, "a county admin may not reset a peer's password: {r}");
+    let clerk = user_id(&admin, "county_staff").await;
+    assert_eq!(admin.post(&format!("/api/v1/users/{clerk}/password"), json!({"password": "taken-over-1"})).await.0, 403);
+    let street = user_id(&admin, "street_staff").await;
+    assert_eq!(admin.post(&format!("/api/v1/users/{street}/password"), json!({"password": "reset-by-county"})).await.0, 204);
+
+    let staff = app.client("county_staff").await;
+    let (estate, building, dwellings) = estate_with_dwellings(app).await;
+    let (_, resident) = bind_tenant(app, &staff, estate, building, dwellings[0]).await;
+    let (s, r) = admin.post(&format!("/api/v1/users/{resident}/password"), json!({"password": "now-i-vote-1"})).await;
+    assert_eq!(s, 403, "residents re-bind by code or text message: {r}");
+
+    // The city resets the county clerk: the clerk's session from before the reset ends, and it is audited.
+    let before = app.client("county_staff").await;
+    assert_eq!(before.get("/api/v1/auth/me").await.0, 200);
+    let city = app.client("city_admin").await;
+    assert_eq!(city.post(&format!("/api/v1/users/{clerk}/password"), json!({"password": "reset-by-city-1"})).await.0, 204);
+    assert_eq!(before.get("/api/v1/auth/me").await.0, 401, "the old session ended");
+    let audited = app
+        .db
+        .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'set_password' AND entity_id = $1", huanxin_store::args![clerk.to_string()])
+        .await
+        .unwrap();
+    assert_eq!(audited, 1);
+}
+
+// 6. The one-time code was written to the log at INFO and the logged code bound a dwelling.
+async fn one_time_codes_never_reach_the_log(app: &TestApp) {
+    let log = log();
+    let (_, _, dwellings) = estate_with_dwellings(app).await;
+    app.db.execute("DELETE FROM dwelling_owners WHERE dwelling_id = $1", huanxin_store::args![dwellings[0]]).await.unwrap();
+    app.db
+        .execute(
+            "INSERT INTO dwelling_owners (dwelling_id, name, phone, share_bp) VALUES ($1, '郑业主', '13655554444', 10000)",
+            huanxin_store::args![dwellings[0]],
+        )
+        .await
+        .unwrap();
+    let (s, _) = app.anonymous().post("/api/v1/residents/otp", json!({"phone": "13655554444"})).await;
+    assert_eq!(s, 202);
+    let text = app.sms.lock().unwrap()[0]["text"].as_str().unwrap().to_string();
+    let code: String = text.chars().filter(|c| c.is_ascii_digit()).take(6).collect();
+    let written = String::from_utf8_lossy(&log.lock().unwrap()).to_string();
+    assert!(written.contains("136****4444"), "the log says a message went to the masked number");
+    assert!(!written.contains("验证码"), "no message text in the log");
+    assert!(!written.lines().any(|l| l.contains("SMS") && l.contains(&code)), "the code never reaches the log");
+    assert!(!written.contains("13655554444"), "nor the whole number");
+}
+
+// 11. A notice starting on 9999-12-31 counted as ended at once.
+async fn a_notice_years_ahead_is_refused(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let (estate, _, _) = estate_with_dwellings(app).await;
+    let notices = format!("/api/v1/estates/{estate}/notices");
+    let (s, r) = staff.post(&notices, json!({"title": "公示", "round": 0, "starts_on": "9999-12-31", "working_days": 5})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("starts_on")), "{r}");
+    let next_month = (today() + chrono::Duration::days(30)).to_string();
+    let (s, r) = staff.post(&notices, json!({"title": "公示", "round": 0, "starts_on": next_month, "working_days": 5})).await;
+    assert_eq!((s, r["state"].as_str()), (200, Some("upcoming")), "{r}");
+    let stored: Vec<(String,)> =
+        app.db.fetch_all("SELECT ends_on FROM notices WHERE estate_id = $1", huanxin_store::args![estate]).await.unwrap();
+    assert_eq!(stored.len(), 1, "only the sane notice was stored");
+}
+
+// 17. No Secure cookie, no CSP, X-Frame-Options, X-Content-Type-Options, Referrer-Policy or HSTS.
+async fn pages_and_api_carry_security_headers(app: &TestApp) {
+    let http = reqwest::Client::new();
+    for path in ["/", "/api/v1/health", "/api/v1/estates"] {
+        let res = http.get(format!("{}{path}", app.base)).send().await.unwrap();
+        let h = res.headers();
+        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+        assert!(h.get("strict-transport-security").is_none(), "no HSTS over plain HTTP");
+    }
+    // Behind HTTPS: the cookie is Secure and HSTS is sent.
+    let https = app.another_server(|c| c.behind_https = true).await;
+    let res = http
+        .post(format!("{}/api/v1/auth/login", https.base))
+        .json(&json!({"username": "county_admin", "password": common::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
+    assert!(res.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+    https.stop();
+}
+
+// 18. Five wrong passwords from anywhere locked the county admin out for 15 minutes, also from elsewhere.
+async fn sign_in_backs_off_per_account_and_address(app: &TestApp) {
+    let http = reqwest::Client::new();
+    let login = |from: &'static str, password: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/api/v1/auth/login", app.base);
+        async move {
+            let res = http
+                .post(url)
+                .header("x-forwarded-for", from)
+                .json(&json!({"username": "county_admin", "password": password}))
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()))
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(login("203.0.113.9", "wrong-guess").await.0, 401);
+    }
+    let (s, retry) = login("203.0.113.9", common::PASSWORD).await;
+    assert_eq!(s, 429, "the guessing address waits");
+    assert!(retry.unwrap().parse::<u64>().unwrap() <= 30, "a back-off of seconds, not a 15-minute lock");
+    assert_eq!(login("198.51.100.7", common::PASSWORD).await.0, 200, "the admin at their own desk is not locked out");
+    // Kept in the database, per account and the address the trusted proxy (the harness's loopback) names.
+    let kept = app.db.scalar("SELECT COUNT(*) FROM throttle WHERE key = 'login:county_admin|203.0.113.9'", vec![]).await.unwrap();
+    assert_eq!(kept, 1, "the failures are kept in the database, per account and address");
+}
+
+// 19. display_name took 10 MB, codes and names took NUL, invitation links followed the Host header.
+async fn texts_are_bounded_and_links_come_from_the_setting(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let (s, r) = admin
+        .post(
+            "/api/v1/users",
+            json!({"username": "long_name", "password": "long-enough-1", "role": "street_staff",
+                "region_code": "350521100000", "display_name": "长".repeat(100_000)}),
+        )
+        .await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("display_name")), "{r}");
+    let (s, r) = admin
+        .post(
+            "/api/v1/users",
+            json!({"username": "nul_name", "password": "long-enough-1", "role": "street_staff",
+                "region_code": "350521100000", "display_name": "张\u{0}三"}),
+        )
+        .await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("display_name")), "{r}");
+    let (s, r) = app.anonymous().post("/api/v1/residents/bind", json!({"code": "ABCDE\u{0}FGHJ", "name": "x", "phone": ""})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("code")), "{r}");
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM users WHERE username IN ('long_name', 'nul_name')", vec![]).await.unwrap(), 0);
+
+    let staff = app.client("county_staff").await;
+    let (estate, building, _) = estate_with_dwellings(app).await;
+    let res = staff
+        .http
+        .post(format!("{}/api/v1/estates/{estate}/invitations", app.base))
+        .bearer_auth(staff.token.as_ref().unwrap())
+        .header("host", "evil.example")
+        .json(&json!({"building_id": building}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let inv: serde_json::Value = res.json().await.unwrap();
+    let link = inv["invitations"][0]["link"].as_str().unwrap();
+    assert!(link.starts_with("https://hx.example.gov.cn/m/#/bind?code="), "{link}");
+}
+
+/// A project at an estate with its contract, money given to the county, and a passed inspection to pay for.
+async fn payable_project(app: &TestApp, admin: &common::Client) -> (i64, i64, i64) {
+    let estate = app.attached_estate;
+    let (s, p) = admin.post("/api/v1/projects", json!({"code": "T-1", "name": "北关改造", "estate_ids": [estate]})).await;
+    assert_eq!(s, 201, "{p}");
+    let project = p["project"]["id"].as_i64().unwrap();
+    let (s, r) = admin.put(&format!("/api/v1/projects/{project}/contract"), json!({"amount": "500000"})).await;
+    assert_eq!(s, 200, "{r}");
+    let (s, a) = admin
+        .post(
+            "/api/v1/allocations",
+            json!({"region_code": "350521000000", "source": "central", "year": 2026, "purpose": "中央补助", "amount": "1000000"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    app.db
+        .execute(
+            "INSERT INTO inspections (estate_id, checkpoint, held_on, inspector, passed, findings, created_at) VALUES ($1, 'site_control', '2026-05-01', 'supervisor', $2, '', '2026-05-01')",
+            huanxin_store::args![estate, true],
+        )
+        .await
+        .unwrap();
+    let inspection = app.db.scalar("SELECT MAX(id) FROM inspections", vec![]).await.unwrap();
+    (project, a["id"].as_i64().unwrap(), inspection)
+}
+
+// 9. The person who requested a disbursement approved it.
+async fn the_one_who_asks_never_approves(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let staff = app.client("county_staff").await;
+    let (project, allocation, inspection) = payable_project(app, &admin).await;
+    let (s, d) = staff
+        .post(
+            "/api/v1/disbursements",
+            json!({"allocation_id": allocation, "project_id": project, "category": "basic", "payee": "惠安建工",
+                "amount": "1000", "basis": format!("inspection:{inspection}")}),
+        )
+        .await;
+    assert_eq!(s, 201, "{d}");
+    let approve = format!("/api/v1/disbursements/{}/approve", d["id"]);
+    let (s, r) = staff.post(&approve, json!({})).await;
+    assert_eq!(s, 409, "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("four eyes"), "{r}");
+    let (s, paid) = admin.post(&approve, json!({})).await;
+    assert_eq!((s, paid["status"].as_str()), (200, Some("approved")), "{paid}");
+    // The approver entered the payment; reversing it is another colleague's.
+    let seq = paid["ledger_seq"].as_i64().unwrap();
+    let (s, r) = admin.post(&format!("/api/v1/ledger/{seq}/reverse"), json!({"memo": "重复付款"})).await;
+    assert_eq!(s, 409, "{r}");
+    assert_eq!(staff.post(&format!("/api/v1/ledger/{seq}/reverse"), json!({"memo": "重复付款"})).await.0, 201);
+}
+
+// 2. Companies and grid workers posted objections under their own names; residents saw "居民".
+async fn only_residents_object(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let (estate, building, dwellings) = estate_with_dwellings(app).await;
+    let (s, n) = staff
+        .post(
+            &format!("/api/v1/estates/{estate}/notices"),
+            json!({"title": "公示", "round": 0, "starts_on": today().to_string(), "working_days": 5}),
+        )
+        .await;
+    assert_eq!(s, 200, "{n}");
+    // Today may be a holiday: let the notice be on the board.
+    app.db
+        .execute("UPDATE notices SET starts_on = $1 WHERE id = $2", huanxin_store::args![today().to_string(), n["id"].as_i64().unwrap()])
+        .await
+        .unwrap();
+    let comments = format!("/api/v1/notices/{}/comments", n["id"]);
+    for who in ["contractor", "designer", "supervisor", "property_company", "grid_worker"] {
+        let (s, r) = app.client(who).await.post(&comments, json!({"kind": "objection", "text": "反对"})).await;
+        assert_eq!(s, 403, "{who}: {r}");
+    }
+    let (s, r) = staff.post(&comments, json!({"kind": "objection", "text": "纸质异议"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("author")), "staff name the resident: {r}");
+    assert_eq!(staff.post(&comments, json!({"kind": "objection", "text": "纸质异议", "author": "林阿婆"})).await.0, 200);
+    let (resident, _) = bind_tenant(app, &staff, estate, building, dwellings[0]).await;
+    assert_eq!(resident.post(&comments, json!({"kind": "opinion", "text": "同意"})).await.0, 200);
+    let count = app.db.scalar("SELECT COUNT(*) FROM notice_comments", vec![]).await.unwrap();
+    assert_eq!(count, 2);
+}
+
+fn sheet_names(bytes: &[u8]) -> Vec<String> {
+    use calamine::Reader;
+    let wb = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    wb.sheet_names()
+}
+
+// 1 and 7. The archive zip gave companies, grid workers and the city every dwelling's vote and named
+// answers; survey results showed a neighbour's phone number in free text to everyone.
+async fn answers_and_ballots_only_for_those_who_consult_residents(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let (estate, building, dwellings) = estate_with_dwellings(app).await;
+    // Everyone below reaches the estate: it lies in the grid worker's community, the companies work there.
+    app.db.execute("UPDATE estates SET community_code = '350521100001' WHERE id = $1", huanxin_store::args![estate]).await.unwrap();
+    for who in ["contractor", "designer", "supervisor", "property_company"] {
+        let uid = app.db.scalar("SELECT id FROM users WHERE username = $1", huanxin_store::args![who]).await.unwrap();
+        app.db.attach_user_to_estate(&huanxin_store::audit::Actor::system("test"), uid, estate).await.unwrap();
+    }
+    let now = chrono::Utc::now();
+    let (s, page) = staff
+        .post(
+            &format!("/api/v1/estates/{estate}/decisions"),
+            json!({"title": "1单元加装电梯", "matter": "renovate", "scope": "stairwell", "building_id": building, "stairwell": 1,
+                "opens_at": (now - chrono::Duration::hours(1)).to_rfc3339(), "closes_at": (now + chrono::Duration::days(3)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
+    let decision = page["decision"]["id"].as_i64().unwrap();
+    let (s, r) = staff
+        .post(&format!("/api/v1/decisions/{decision}/ballots"), json!({"dwelling_id": dwellings[0], "choice": "agree", "voter": "业主甲"}))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, survey) = staff
+        .post(
+            &format!("/api/v1/estates/{estate}/surveys"),
+            json!({"title": "问需", "purpose": "needs", "opens_on": today().to_string(),
+                "closes_on": (today() + chrono::Duration::days(14)).to_string(),
+                "questions": [{"id": "say", "kind": "text", "text": "还有什么想说"}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{survey}");
+    let survey = survey["id"].as_i64().unwrap();
+    let (s, r) = staff
+        .post(
+            &format!("/api/v1/surveys/{survey}/answers"),
+            json!({"dwelling_id": dwellings[0], "respondent": "王秀英", "answers": {"say": "楼道灯坏了，找王秀英 13912345678"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+
+    let (s, zip) = staff.get_bytes(&format!("/api/v1/estates/{estate}/archive/export.zip")).await;
+    assert_eq!(s, 200);
+    let names = zip_sheets(&zip);
+    assert!(names.iter().any(|(f, sheets)| f.contains("表决") && sheets.contains(&"选票".to_string())), "{names:?}");
+    assert!(names.iter().any(|(f, sheets)| f.contains("问需") && sheets.contains(&"答卷".to_string())), "{names:?}");
+    let (_, results) = staff.get(&format!("/api/v1/surveys/{survey}/results")).await;
+    assert_eq!(results["results"]["questions"][0]["texts"][0], "楼道灯坏了，找王秀英 13912345678");
+
+    for who in ["contractor", "designer", "supervisor", "property_company", "grid_worker", "city_admin"] {
+        let c = app.client(who).await;
+        assert_eq!(c.get(&format!("/api/v1/decisions/{decision}/ballots")).await.0, 403, "{who}");
+        assert_eq!(c.get_bytes(&format!("/api/v1/surveys/{survey}/export.xlsx")).await.0, 403, "{who}");
+        let (s, zip) = c.get_bytes(&format!("/api/v1/estates/{estate}/archive/export.zip")).await;
+        assert_eq!(s, 200, "{who} reads the archive");
+        for (file, sheets) in zip_sheets(&zip) {
+            assert!(!sheets.contains(&"选票".to_string()) && !sheets.contains(&"答卷".to_string()), "{who}: {file} {sheets:?}");
+        }
+        let (s, results) = c.get(&format!("/api/v1/surveys/{survey}/results")).await;
+        assert_eq!(s, 200, "{who}");
+        assert_eq!(results["results"]["questions"][0]["texts"][0], "楼道灯坏了，找王** 139********", "{who}");
+    }
+}
+
+fn zip_sheets(bytes: &[u8]) -> Vec<(String, Vec<String>)> {
+    use std::io::Read;
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut out = Vec::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        if name.ends_with(".xlsx") {
+            let mut b = Vec::new();
+            f.read_to_end(&mut b).unwrap();
+            out.push((name.clone(), sheet_names(&b)));
+        }
+    }
+    out
+}
+
+// 3. Any bound resident, a tenant included, signed the acceptance as the residents' representatives.
+async fn only_named_representatives_sign_for_the_residents(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let staff = app.client("county_staff").await;
+    let (estate, building, dwellings) = estate_with_dwellings(app).await;
+    let path = format!("/api/v1/estates/{estate}/acceptance");
+    assert_eq!(admin.post(&path, json!({})).await.0, 201);
+    let (tenant, _) = bind_tenant(app, &staff, estate, building, dwellings[0]).await;
+    let (neighbour, neighbour_id) = bind_tenant(app, &staff, estate, building, dwellings[1]).await;
+    let (s, r) = tenant.post(&format!("{path}/signatures"), json!({"signatory": "residents"})).await;
+    assert_eq!(s, 422, "{r}");
+    let (_, a) = admin.get(&path).await;
+    assert!(a["missing"].as_array().unwrap().contains(&json!("residents")), "{a}");
+    // Only residents' accounts of the estate may be named; the contractor may not name anyone.
+    let (s, r) = admin.put(&format!("{path}/representatives"), json!({"representatives": [{"user_id": 1, "chosen_by": "owners"}]})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("representatives[0].user_id")), "{r}");
+    let named = json!({"representatives": [{"user_id": neighbour_id, "chosen_by": "community"}]});
+    assert_eq!(app.client("contractor").await.put(&format!("{path}/representatives"), named.clone()).await.0, 403);
+    assert_eq!(admin.put(&format!("{path}/representatives"), named).await.0, 200);
+    assert_eq!(tenant.post(&format!("{path}/signatures"), json!({"signatory": "residents"})).await.0, 422, "still not named");
+    let (s, a) = neighbour.post(&format!("{path}/signatures"), json!({"signatory": "residents", "note": "代表居民同意"})).await;
+    assert_eq!(s, 200, "{a}");
+    assert!(!a["missing"].as_array().unwrap().contains(&json!("residents")), "{a}");
+    // Naming someone else takes the first representative's signature off.
+    let (tenant_me, _) = (tenant.get("/api/v1/auth/me").await.1, ());
+    let (s, a) = admin
+        .put(&format!("{path}/representatives"), json!({"representatives": [{"user_id": tenant_me["id"], "chosen_by": "owners"}]}))
+        .await;
+    assert_eq!(s, 200, "{a}");
+    assert!(a["missing"].as_array().unwrap().contains(&json!("residents")), "{a}");
+}
+
+// 13. Re-importing a file with fewer columns blanked the columns it left out and reported "1 updated".
+async fn a_reimport_changes_only_the_columns_it_has(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let full = "小区编码,小区名称,社区代码,建成年份,地址,户数,经度,纬度,联系电话\n\
+                RI-1,重导小区,350521100001,1990,惠安县螺城镇建设路1号,120,118.79,25.03,13905951234\n";
+    let (s, r) = c.upload("/api/v1/imports/estates", "full.csv", full.as_bytes().to_vec()).await;
+    assert_eq!((s, r["created"].as_i64()), (200, Some(1)), "{r}");
+    let d = "小区编码,楼号,层数\nRI-1,1号楼,6\n";
+    assert_eq!(c.upload("/api/v1/imports/buildings", "b.csv", d.as_bytes().to_vec()).await.0, 200);
+    let d = "小区编码,楼号,单元,楼层,室号,专有面积(㎡),业主,业主电话\nRI-1,1号楼,1,1,101,65.5,张伟,13800138000\n";
+    assert_eq!(c.upload("/api/v1/imports/dwellings", "d.csv", d.as_bytes().to_vec()).await.0, 200);
+
+    // The same estate with fewer columns and a new name: the dry run says what would change, then the import.
+    let fewer = "小区编码,小区名称,社区代码,建成年份\nRI-1,重导小区（更名）,350521100001,1990\n";
+    for dry in [true, false] {
+        let path = format!("/api/v1/imports/estates?dry_run={dry}");
+        let (s, r) = c.upload(&path, "fewer.csv", fewer.as_bytes().to_vec()).await;
+        assert_eq!((s, r["updated"].as_i64()), (200, Some(1)), "{r}");
+        assert_eq!(r["changes"], json!([{"row": 2, "key": "RI-1", "field": "name", "from": "重导小区", "to": "重导小区（更名）"}]), "{r}");
+    }
+    let (_, found) = c.get("/api/v1/estates?q=RI-1").await;
+    let e = &found["items"][0];
+    assert_eq!(e["name"], "重导小区（更名）");
+    assert_eq!((e["address"].as_str(), e["households"].as_i64()), (Some("惠安县螺城镇建设路1号"), Some(120)), "{e}");
+    assert!(e["lon"].as_f64().is_some() && e["lat"].as_f64().is_some(), "{e}");
+    let phone = app.db.scalar("SELECT COUNT(*) FROM estates WHERE code = 'RI-1' AND phone = '13905951234'", vec![]).await.unwrap();
+    assert_eq!(phone, 1, "the phone stays");
+    // An empty cell in a present column clears it, and says so.
+    let cleared = "小区编码,小区名称,社区代码,建成年份,地址\nRI-1,重导小区（更名）,350521100001,1990,\n";
+    let (s, r) = c.upload("/api/v1/imports/estates", "cleared.csv", cleared.as_bytes().to_vec()).await;
+    assert_eq!((s, r["changes"][0]["field"].as_str(), r["changes"][0]["to"].as_str()), (200, Some("address"), Some("")), "{r}");
+
+    // A dwelling re-imported without the owners' columns keeps its registered owner.
+    let d = "小区编码,楼号,单元,楼层,室号,专有面积(㎡)\nRI-1,1号楼,1,1,101,66\n";
+    assert_eq!(c.upload("/api/v1/imports/dwellings", "d2.csv", d.as_bytes().to_vec()).await.0, 200);
+    let owners: Vec<(String, String, i64)> = app
+        .db
+        .fetch_all(
+            "SELECT o.name, o.phone, d.exclusive_area FROM dwelling_owners o JOIN dwellings d ON d.id = o.dwelling_id \
+             JOIN estates e ON e.id = d.estate_id WHERE e.code = 'RI-1'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(owners, vec![("张伟".to_string(), "13800138000".to_string(), 6600)]);
+    // A building re-imported without its stairwells keeps them.
+    app.db
+        .execute(
+            "UPDATE buildings SET stairwells = 3 WHERE number = '1号楼' AND estate_id = (SELECT id FROM estates WHERE code = 'RI-1')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let b = "小区编码,楼号,层数\nRI-1,1号楼,7\n";
+    assert_eq!(c.upload("/api/v1/imports/buildings", "b2.csv", b.as_bytes().to_vec()).await.0, 200);
+    let kept = app.db.scalar("SELECT stairwells * 100 + floors FROM buildings WHERE number = '1号楼' AND estate_id = (SELECT id FROM estates WHERE code = 'RI-1')", vec![]).await.unwrap();
+    assert_eq!(kept, 307);
+}
+
+// 16. A 4.9 KB xlsx with values in A1 and XFD1048576 aborted the process.
+async fn a_crafted_sheet_is_refused_and_the_server_lives(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "小区编码").unwrap();
+    ws.write_string(1_048_575, 16_383, "x").unwrap();
+    let bytes = wb.save_to_buffer().unwrap();
+    assert!(bytes.len() < 10_000);
+    let (s, r) = c.upload("/api/v1/imports/estates", "corner.xlsx", bytes).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("file")), "{r}");
+    assert!(r["errors"][0]["reason"].as_str().unwrap().contains("too large"), "{r}");
+    assert_eq!(c.get("/api/v1/health").await.0, 200, "the server lives");
+}
+
+// 12. A project finished every approval step, the permit included, before the notices and the vote,
+// and the contractor reported progress while the scheme was still a draft.
+async fn the_lawful_order_holds_across_modules(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let contractor = app.client("contractor").await;
+    let estate = app.attached_estate;
+    let (s, p) = admin.post("/api/v1/projects", json!({"code": "LO-1", "name": "次序测试", "estate_ids": [estate]})).await;
+    assert_eq!(s, 201, "{p}");
+    let path = format!("/api/v1/projects/{}/approval", p["project"]["id"]);
+    assert_eq!(admin.post(&path, json!({"start": today().to_string()})).await.0, 201);
+    let node = contractor
+        .post(
+            &format!("/api/v1/estates/{estate}/construction/nodes"),
+            json!({"name": "外墙保温", "planned_start": today().to_string(), "planned_end": today().to_string()}),
+        )
+        .await
+        .1;
+    let progress = format!("/api/v1/schedule-nodes/{}", node["id"]);
+    let (s, r) = contractor.put(&progress, json!({"progress_pct": 10})).await;
+    assert_eq!(s, 409, "no progress before the permit: {r}");
+    let doc = |n: &str| json!({"document_no": format!("惠建审〔2026〕{n}号")});
+    // The proposal and the feasibility study may go ahead of the vote; the design may not.
+    assert_eq!(admin.post(&format!("{path}/proposal"), doc("1")).await.0, 200);
+    assert_eq!(admin.post(&format!("{path}/feasibility"), doc("2")).await.0, 200);
+    let (s, r) = admin.post(&format!("{path}/preliminary_design"), doc("3")).await;
+    assert_eq!(s, 409, "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("owners' passed decision"), "{r}");
+    // The owners decide (a closed vote that passed), then every step to the permit.
+    owners_decided(app, estate).await;
+    for code in ["preliminary_design", "fire_review", "planning_review", "drawing_review"] {
+        assert_eq!(admin.post(&format!("{path}/{code}"), doc(code)).await.0, 200, "{code}");
+    }
+    assert_eq!(contractor.put(&progress, json!({"progress_pct": 10})).await.0, 409, "still no permit");
+    let (s, steps) = admin.post(&format!("{path}/construction_permit"), doc("permit")).await;
+    assert_eq!(s, 200, "{steps}");
+    assert!(steps.as_array().unwrap().iter().all(|s| s["document_no"].as_str().is_some_and(|d| !d.is_empty())), "{steps}");
+    let (s, r) = contractor.put(&progress, json!({"progress_pct": 10})).await;
+    assert_eq!(s, 200, "{r}");
+    let (_, page) = admin.get(&format!("/api/v1/estates/{estate}/construction")).await;
+    assert_eq!(page["permit"], "permit");
+}
