@@ -57,7 +57,8 @@ enum Command {
     VerifyBallots { decision: Option<i64> },
     /// Walk the whole funds ledger's hash chain; exits with 1 when it is broken.
     VerifyLedger,
-    /// Restore a backup (stop the server first when using SQLite).
+    /// Restore a backup: refused while a server holds a SQLite database; its chains are verified first
+    /// and the current database is kept beside it.
     Restore { file: PathBuf },
     /// Manage user accounts.
     User {
@@ -140,6 +141,14 @@ async fn serve(config: Config, db: huanxin_store::Db) -> Result<(), String> {
     huanxin_server::serve(st, listener, shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
+/// The serving lock on a SQLite database: one server per file (and no restore under it).
+fn serving_lock(config: &Config) -> Result<Option<huanxin_store::backup::ServerLock>, String> {
+    if config.database_url.trim().is_empty() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    }
+    huanxin_store::backup::lock_database(&config.effective_database_url()).map_err(|e| e.to_string())
+}
+
 fn year() -> i64 {
     use chrono::Datelike;
     i64::from(huanxin_store::today().year())
@@ -154,10 +163,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Serve => {
+            let _lock = serving_lock(&config)?;
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
             serve(config, db).await
         }
         Command::Demo => {
+            let _lock = serving_lock(&config)?;
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
             let n = demo::load_demo(&db, year()).await.map_err(|e| e.to_string())?;
             if n > 0 {
@@ -257,8 +268,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Restore { file } => {
-            huanxin_store::backup::restore(&config.effective_database_url(), &file).map_err(e)?;
-            println!("restored from {}", file.display());
+            let r = huanxin_store::backup::restore(&config.effective_database_url(), &file).await.map_err(e)?;
+            println!(
+                "restored from {} (ledger intact: {} entries; ballots of {} decisions intact){}",
+                file.display(),
+                r.ledger_entries,
+                r.decisions_checked,
+                r.kept.map(|k| format!("; the database before it is kept as {}", k.display())).unwrap_or_default()
+            );
             Ok(())
         }
         Command::User { action } => {

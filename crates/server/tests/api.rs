@@ -544,7 +544,7 @@ async fn backup_is_a_consistent_copy(app: &TestApp) {
             let name = format!("hx_restore_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
             admin.execute(&format!("CREATE DATABASE {name}"), vec![]).await.unwrap();
             let target = format!("{}/{name}", common::pg_url().rsplit_once('/').unwrap().0);
-            huanxin_store::backup::restore(&target, &file).unwrap();
+            huanxin_store::backup::restore(&target, &file).await.unwrap();
             let copy = huanxin_store::Db::connect(&target).await.unwrap();
             assert_eq!(copy.scalar("SELECT COUNT(*) FROM estates", vec![]).await.unwrap(), estates);
             copy.close().await;

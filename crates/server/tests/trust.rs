@@ -561,3 +561,60 @@ async fn the_lawful_order_holds_across_modules(app: &TestApp) {
     let (_, page) = admin.get(&format!("/api/v1/estates/{estate}/construction")).await;
     assert_eq!(page["permit"], "permit");
 }
+
+// 15. `huanxin restore` on SQLite deleted the write-ahead log and ran under a live server, losing
+// acknowledged writes. Now: refused while the database is held, the backup's chains checked before
+// anything moves, the current database kept with its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_waits_for_the_server_and_checks_the_backup() {
+    let app = TestApp::spawn(common::Engine::Sqlite).await;
+    let admin = app.client("county_admin").await;
+    let (s, a) = admin
+        .post(
+            "/api/v1/allocations",
+            json!({"region_code": "350521000000", "source": "central", "year": 2026, "purpose": "中央补助", "amount": "1000"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let dir = std::env::temp_dir().join(format!("huanxin-restore-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let backup = dir.join("backup.db");
+    app.db.backup(&app.database_url, &backup).await.unwrap();
+
+    // The database being restored into, as a server left it: with rows in its write-ahead log.
+    let target = dir.join("huanxin.db").to_string_lossy().to_string();
+    let current = huanxin_store::Db::connect(&target).await.unwrap();
+    current.execute("CREATE TABLE before_restore (v INTEGER)", vec![]).await.unwrap();
+    current.execute("INSERT INTO before_restore VALUES (42)", vec![]).await.unwrap();
+    {
+        let held = huanxin_store::backup::lock_database(&target).unwrap();
+        let e = huanxin_store::backup::restore(&target, &backup).await.unwrap_err().to_string();
+        assert!(e.contains("another huanxin process"), "{e}");
+        assert!(huanxin_store::backup::lock_database(&target).is_err(), "a second server is refused too");
+        drop(held);
+    }
+    // A tampered backup is refused and nothing moves.
+    let tampered = dir.join("tampered.db");
+    std::fs::copy(&backup, &tampered).unwrap();
+    let t = huanxin_store::Db::connect(&tampered.to_string_lossy()).await.unwrap();
+    t.execute("UPDATE ledger_entries SET amount = amount + 1 WHERE seq = 1", vec![]).await.unwrap();
+    t.execute("PRAGMA wal_checkpoint(TRUNCATE)", vec![]).await.unwrap();
+    t.close().await;
+    let e = huanxin_store::backup::restore(&target, &tampered).await.unwrap_err().to_string();
+    assert!(e.contains("ledger is broken at entry 1"), "{e}");
+    assert_eq!(current.scalar("SELECT MAX(v) FROM before_restore", vec![]).await.unwrap(), 42, "untouched");
+    assert!(!dir.join("huanxin.db.restoring").exists());
+
+    let r = huanxin_store::backup::restore(&target, &backup).await.unwrap();
+    assert!(r.ledger_entries >= 1, "{r:?}");
+    current.close().await;
+    let kept = r.kept.expect("the database before the restore is kept");
+    let before = huanxin_store::Db::connect(&kept.to_string_lossy()).await.unwrap();
+    assert_eq!(before.scalar("SELECT MAX(v) FROM before_restore", vec![]).await.unwrap(), 42, "with what its log held");
+    before.close().await;
+    let restored = huanxin_store::Db::connect(&target).await.unwrap();
+    assert_eq!(restored.scalar("SELECT COUNT(*) FROM allocations", vec![]).await.unwrap(), 1);
+    restored.close().await;
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
