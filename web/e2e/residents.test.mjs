@@ -153,9 +153,12 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   assert.match(await desk.textContent(`[data-test=verified-${decisionId}]`), /选票链完整：1 张选票/)
   await desk.screenshot({ path: `${SHOTS}/decision-desk.png`, fullPage: false })
 
-  // The county publishes progress pages: anyone with the link sees the estate's page, signed in or not.
+  // The county publishes this estate's progress page, confirmed: anyone with the link sees it, signed in or not.
   await desk.click('[data-test=public-switch]')
+  await desk.waitForSelector('.el-message-box >> text=确定公开本小区的进度页')
+  await desk.click('.el-message-box__btns .el-button--primary')
   await desk.waitForSelector('[data-test=public-link]')
+  assert.match(await desk.textContent('[data-test=public-source]'), /本小区单独设置（辖区默认：不公开）/)
   const href = await desk.getAttribute('[data-test=public-link]', 'href')
   const visitor = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, locale: 'zh-CN' })
   const pub = await visitor.newPage()

@@ -17,6 +17,7 @@ pub mod funds;
 pub mod geo;
 pub mod lifecycle;
 pub mod notices;
+pub mod photos;
 pub mod plans;
 pub mod privacy;
 pub mod projects;

@@ -295,6 +295,7 @@ pub fn router(st: AppState) -> Router {
             .route("/surveys/{id}/answers", post(surveys::answer))
             .route("/surveys/{id}/photos", post(surveys::photos))
             .route("/public-pages/{region}", get(public::setting))
+            .route("/estates/{id}/public-page", get(public::estate_state))
             .route("/archive-checklist", get(archive::checklist))
             .route("/estates/{id}/requests", get(requests::list).post(requests::file))
             .route("/residents/requests", get(requests::mine))
@@ -393,6 +394,7 @@ pub fn router(st: AppState) -> Router {
             .route("/checklist/{region}/{code}", axum::routing::put(lifecycle::set_checklist_item))
             .route("/decision-rules/{region}", axum::routing::put(decisions::set_rules))
             .route("/public-pages/{region}", axum::routing::put(public::set_setting))
+            .route("/estates/{id}/public-page", axum::routing::put(public::set_estate_state))
             .route("/archive-checklist/{region}", axum::routing::put(archive::set_line)),
         Permission::ManageMenu,
     );

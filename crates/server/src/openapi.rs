@@ -41,7 +41,7 @@ use utoipa::OpenApi;
         crate::residents::bound, crate::residents::verify_owner,
         crate::surveys::list, crate::surveys::create, crate::surveys::show, crate::surveys::answer, crate::surveys::photos,
         crate::surveys::results, crate::surveys::export_xlsx,
-        crate::public::page, crate::public::photo, crate::public::setting, crate::public::set_setting,
+        crate::public::estate_state, crate::public::set_estate_state, crate::public::page, crate::public::photo, crate::public::setting, crate::public::set_setting,
         crate::archive::checklist, crate::archive::set_line, crate::archive::photos,
         crate::requests::file, crate::requests::list, crate::requests::mine, crate::requests::handle, crate::requests::rate,
         crate::funds::list, crate::funds::create, crate::funds::set_contract, crate::funds::project, crate::funds::request,

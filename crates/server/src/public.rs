@@ -63,3 +63,43 @@ pub async fn set_setting(
     st.db.set_public_pages(&cu.actor(), &code, req.enabled).await?;
     Ok(Json(PublicSetting { enabled: st.db.public_pages_enabled(&code).await? }))
 }
+
+/// Publishing one estate's page: the choice, and that the user confirmed it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct EstatePublish {
+    pub enabled: bool,
+    /// Publishing shows the estate's stage, works, costs and photos to anyone with the link: the
+    /// user confirms it (`true`), or nothing changes.
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+/// Whether this estate's progress page is published, and whether by its own choice or its region's default.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/public-page", tag = "public", params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 404)))]
+pub async fn estate_state(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<huanxin_store::public::PublicState>, ApiError> {
+    Ok(Json(st.db.estate_public_state(&cu.scope, id).await?))
+}
+
+/// Publishes or withdraws one estate's progress page (confirmed; audited).
+#[utoipa::path(put, path = "/api/v1/estates/{id}/public-page", tag = "public", params(("id" = i64, Path)),
+    request_body = EstatePublish, responses((status = 200, body = Object), (status = 403), (status = 422)))]
+pub async fn set_estate_state(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<EstatePublish>,
+) -> Result<Json<huanxin_store::public::PublicState>, ApiError> {
+    if req.enabled && !req.confirm {
+        return Err(ApiError::field(
+            "confirm",
+            "false",
+            "publishing shows this estate's progress, works, costs and photos to anyone: confirm it",
+        ));
+    }
+    Ok(Json(st.db.set_estate_public(&cu.actor(), &cu.scope, id, req.enabled).await?))
+}

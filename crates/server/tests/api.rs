@@ -2065,6 +2065,11 @@ async fn public_progress_page_where_the_region_publishes(app: &TestApp) {
     let (s, p) = anon.get(&page).await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["name"], e["name"]);
+    assert_eq!((p["items"].clone(), p["estimate"]["total_fen"].as_i64()), (json!([]), Some(0)), "a draft is not public: {p}");
+    let (s, v) = admin.post(&format!("/api/v1/estates/{estate}/scheme/versions"), json!({"stage": "notice_1"})).await;
+    assert_eq!(s, 201, "{v}");
+    let (_, p) = anon.get(&page).await;
+    assert_eq!(p["scheme_stage"], "notice_1");
     assert_eq!(p["items"][0]["quantity"], "1200.5");
     assert!(p["estimate"]["total_fen"].as_i64().unwrap() > 0);
     assert_eq!(p["photos"], json!([before["id"]]));
@@ -2075,6 +2080,21 @@ async fn public_progress_page_where_the_region_publishes(app: &TestApp) {
     assert_eq!(anon.get_bytes(&format!("{page}/photos/{}", report["id"])).await.0, 404, "only the listed photos");
     admin.put("/api/v1/public-pages/350521000000", json!({"enabled": false})).await;
     assert_eq!(anon.get(&page).await.0, 404);
+
+    // One estate published on its own, confirmed; the region's default is shown beside it.
+    let own = format!("/api/v1/estates/{estate}/public-page");
+    let (_, state) = admin.get(&own).await;
+    assert_eq!((state["enabled"].as_bool(), state["source"].as_str()), (Some(false), Some("region")), "{state}");
+    let (s, r) = admin.put(&own, json!({"enabled": true})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("confirm")), "{r}");
+    assert_eq!(anon.get(&page).await.0, 404, "nothing changed");
+    assert_eq!(app.client("contractor").await.put(&own, json!({"enabled": true, "confirm": true})).await.0, 403);
+    let (s, state) = admin.put(&own, json!({"enabled": true, "confirm": true})).await;
+    assert_eq!((s, state["source"].as_str(), state["region_default"].as_bool()), (200, Some("estate"), Some(false)), "{state}");
+    assert_eq!(anon.get(&page).await.0, 200, "published for this estate alone");
+    admin.put("/api/v1/public-pages/350521000000", json!({"enabled": true})).await;
+    assert_eq!(admin.put(&own, json!({"enabled": false})).await.0, 200, "withdrawing needs no confirmation");
+    assert_eq!(anon.get(&page).await.0, 404, "the estate's own choice wins over the region's default");
 }
 
 async fn a_county_adapts_the_archive_checklist(app: &TestApp) {

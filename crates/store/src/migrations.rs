@@ -31,7 +31,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (24, "residents' representatives named on an acceptance", V24),
     (25, "how an owner's standing was verified (text message or a clerk's check of the certificate)", V25),
     (26, "approval steps record their document; construction ahead of the permit only by the bureau's recorded exception", V26),
+    (27, "public progress pages published estate by estate", V27),
 ];
+
+/// An estate's own choice to publish its progress page (or not), over its region's default.
+const V27: &str = r#"
+CREATE TABLE estate_public_pages (
+    estate_id BIGINT PRIMARY KEY REFERENCES estates (id) ON DELETE CASCADE,
+    enabled BOOLEAN NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at TEXT NOT NULL
+);
+"#;
 
 /// The lawful order across modules: an approval step records the document it ended with; construction
 /// records wait for the permit unless the bureau recorded why not (audited).

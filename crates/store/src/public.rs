@@ -45,7 +45,66 @@ pub struct PublicPage {
     pub photos: Vec<i64>,
 }
 
+/// Whether an estate's progress page is published, and why: its own choice, else its region's
+/// default (the nearest enclosing setting), else off.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicState {
+    pub enabled: bool,
+    /// `estate`, `region` or `default`.
+    pub source: String,
+    /// What the region's default is, shown beside the estate's own choice.
+    pub region_default: bool,
+}
+
 impl Db {
+    /// Whether the estate's page is published (its own choice over its region's default).
+    pub async fn public_state(&self, estate_id: i64, community: &RegionCode) -> Result<PublicState, StoreError> {
+        let rows: Vec<(String, bool)> = self.settings_in_force("region_code, enabled", "public_pages", community, "").await?;
+        let region_default = rows.last().is_some_and(|(_, enabled)| *enabled);
+        let own: Option<(bool,)> =
+            self.fetch_optional("SELECT enabled FROM estate_public_pages WHERE estate_id = $1", crate::args![estate_id]).await?;
+        Ok(match own {
+            Some((enabled,)) => PublicState { enabled, source: "estate".into(), region_default },
+            None => {
+                PublicState { enabled: region_default, source: if rows.is_empty() { "default" } else { "region" }.into(), region_default }
+            }
+        })
+    }
+
+    /// The publishing state of an estate in scope.
+    pub async fn estate_public_state(&self, scope: &Scope, estate_id: i64) -> Result<PublicState, StoreError> {
+        let estate = self.get_estate(scope, estate_id).await?;
+        let community = RegionCode::parse(&estate.community_code).map_err(|e| StoreError::Config(e.to_string()))?;
+        self.public_state(estate_id, &community).await
+    }
+
+    /// Publishes (or withdraws) one estate's progress page, whatever its region's default; audited.
+    pub async fn set_estate_public(&self, actor: &Actor, scope: &Scope, estate_id: i64, enabled: bool) -> Result<PublicState, StoreError> {
+        let estate = self.get_estate(scope, estate_id).await?;
+        let before = self.estate_public_state(scope, estate_id).await?;
+        let mut tx = self.begin().await?;
+        tx.execute(
+            "INSERT INTO estate_public_pages (estate_id, enabled, set_by, set_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (estate_id) DO UPDATE SET enabled = excluded.enabled, set_by = excluded.set_by, set_at = excluded.set_at",
+            crate::args![estate_id, enabled, actor.username.as_str(), crate::now()],
+        )
+        .await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "set",
+                entity: "estate_public_page",
+                entity_id: estate_id.to_string(),
+                region_code: estate.community_code,
+                before: Some(serde_json::json!({"enabled": before.enabled, "source": before.source})),
+                after: Some(serde_json::json!({"enabled": enabled})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.estate_public_state(scope, estate_id).await
+    }
+
     /// Does the region (the nearest enclosing setting) publish progress pages?
     pub async fn public_pages_enabled(&self, region: &RegionCode) -> Result<bool, StoreError> {
         let rows: Vec<(String, bool)> = self.settings_in_force("region_code, enabled", "public_pages", region, "").await?;
@@ -87,22 +146,23 @@ impl Db {
             .await?;
         let Some((id, name, address, community, build_year, households, status)) = row else { return Err(StoreError::NotFound) };
         let region = RegionCode::parse(&community).map_err(|e| StoreError::Config(e.to_string()))?;
-        if !self.public_pages_enabled(&region).await? {
+        if !self.public_state(id, &region).await?.enabled {
             return Err(StoreError::NotFound);
         }
         let steps: Vec<PublicStep> =
             self.fetch_all("SELECT to_status, at FROM estate_events WHERE estate_id = $1 ORDER BY id", crate::args![id]).await?;
         let everywhere = Scope::Region(RegionCode::country());
         let scheme = self.scheme(&everywhere, id).await?;
+        // Only what was issued (posted for notice or final) is public; a draft is the desk's.
         let (scheme_stage, sheet) = match scheme.issued.last() {
-            Some(v) => (Some(v.stage.clone()), self.scheme_version(&everywhere, id, v.version_no).await?),
-            None => (None, scheme.draft),
+            Some(v) => (Some(v.stage.clone()), Some(self.scheme_version(&everywhere, id, v.version_no).await?)),
+            None => (None, None),
         };
         let buildings: Vec<(i64, String)> =
             self.fetch_all("SELECT id, number FROM buildings WHERE estate_id = $1", crate::args![id]).await?;
         let items = sheet
-            .items
             .iter()
+            .flat_map(|s| s.items.iter())
             .map(|i| PublicItem {
                 name: i.name.clone(),
                 category: i.category.as_str().to_string(),
@@ -129,7 +189,7 @@ impl Db {
             steps,
             scheme_stage,
             items,
-            estimate: sheet.estimate,
+            estimate: sheet.map(|s| s.estimate).unwrap_or_default(),
             photos: photos.into_iter().map(|(p,)| p).collect(),
         })
     }
@@ -140,10 +200,14 @@ impl Db {
         if !page.photos.contains(&document_id) {
             return Err(StoreError::NotFound);
         }
-        self.fetch_one(
-            "SELECT d.content_type, f.content FROM documents d JOIN files f ON f.sha256 = d.sha256 WHERE d.id = $1",
-            crate::args![document_id],
-        )
-        .await
+        let (content_type, bytes): (String, Vec<u8>) = self
+            .fetch_one(
+                "SELECT d.content_type, f.content FROM documents d JOIN files f ON f.sha256 = d.sha256 WHERE d.id = $1",
+                crate::args![document_id],
+            )
+            .await?;
+        // Where and when the camera was (EXIF GPS) never leaves with a public photo.
+        let clean = huanxin_domain::photos::strip_metadata(&bytes).ok_or(StoreError::NotFound)?;
+        Ok((content_type, clean))
     }
 }
