@@ -296,6 +296,32 @@ pub fn entry_text(seq: i64, debit: &str, credit: &str, amount: i64, memo: &str, 
     format!("{seq}|{debit}|{credit}|{amount}|{memo}|{at}")
 }
 
+/// Every column of an entry that a balance or a report reads, besides those of [`entry_text`].
+#[derive(Debug, Clone, Copy)]
+pub struct EntryContext<'a> {
+    pub source: &'a str,
+    pub project_id: Option<i64>,
+    pub estate_id: Option<i64>,
+    pub reverses: Option<i64>,
+    pub entered_by: &'a str,
+}
+
+/// The text hashed for an entry written from migration 28 on (version 2): [`entry_text`] and its
+/// context, so that changing an entry's source, project, estate, reversal or author breaks the
+/// chain too. The version is part of the text: relabelling an entry as version 1 breaks it as well.
+pub fn entry_text_v2(seq: i64, debit: &str, credit: &str, amount: i64, memo: &str, at: &str, c: &EntryContext<'_>) -> String {
+    let id = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+    format!(
+        "v2|{}|{}|{}|{}|{}|{}",
+        entry_text(seq, debit, credit, amount, memo, at),
+        c.source,
+        id(c.project_id),
+        id(c.estate_id),
+        id(c.reverses),
+        c.entered_by
+    )
+}
+
 /// An allocation as asked for: from a source (top level) or cut from a parent allocation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -760,6 +786,17 @@ pub fn check_upkeep_spending(balance: Fen, amount: Fen, emergency: bool, decisio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_two_covers_the_context() {
+        let c = EntryContext { source: "central", project_id: Some(3), estate_id: None, reverses: None, entered_by: "county_staff" };
+        let t = entry_text_v2(1, "allocation:1", "source:central", 100, "拨付", "2026-01-01T00:00:00Z", &c);
+        assert!(t.starts_with("v2|1|allocation:1|"));
+        let other = EntryContext { source: "local", ..c };
+        assert_ne!(t, entry_text_v2(1, "allocation:1", "source:central", 100, "拨付", "2026-01-01T00:00:00Z", &other));
+        let by = EntryContext { entered_by: "someone", ..c };
+        assert_ne!(t, entry_text_v2(1, "allocation:1", "source:central", 100, "拨付", "2026-01-01T00:00:00Z", &by));
+    }
 
     #[test]
     fn the_one_who_asks_never_approves() {

@@ -22,6 +22,7 @@ both_engines!(
     a_reimport_changes_only_the_columns_it_has,
     a_crafted_sheet_is_refused_and_the_server_lives,
     the_lawful_order_holds_across_modules,
+    every_figure_a_report_reads_is_checked_against_the_chain,
 );
 
 /// The log as the server writes it, kept for the tests of this binary.
@@ -617,4 +618,69 @@ async fn a_restore_waits_for_the_server_and_checks_the_backup() {
     restored.close().await;
     app.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// 10. Changing an allocation's amount, a maintenance-fund movement or a ledger column outside the
+// hash (source, project, entered_by…) went unnoticed by the ledger check, while reports read them.
+async fn every_figure_a_report_reads_is_checked_against_the_chain(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let staff = app.client("county_staff").await;
+    let (project, allocation, inspection) = payable_project(app, &admin).await;
+    let (s, d) = staff
+        .post(
+            "/api/v1/disbursements",
+            json!({"allocation_id": allocation, "project_id": project, "category": "basic", "payee": "惠安建工",
+                "amount": "1000", "basis": format!("inspection:{inspection}")}),
+        )
+        .await;
+    assert_eq!(s, 201, "{d}");
+    assert_eq!(admin.post(&format!("/api/v1/disbursements/{}/approve", d["id"]), json!({})).await.0, 200);
+    let estate = app.attached_estate;
+    let (s, r) = admin
+        .post(&format!("/api/v1/estates/{estate}/upkeep/credits"), json!({"kind": "parking", "amount": "500", "memo": "停车收益"}))
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let verify = || async { admin.get("/api/v1/ledger/verify").await.1 };
+    assert_eq!(verify().await["intact"], true, "{}", verify().await);
+
+    let tamper = [
+        ("UPDATE allocations SET amount = amount + 100", "UPDATE allocations SET amount = amount - 100", "allocation"),
+        ("UPDATE upkeep_movements SET amount = amount + 1", "UPDATE upkeep_movements SET amount = amount - 1", "maintenance-fund movement"),
+        (
+            "UPDATE disbursements SET amount = amount + 1 WHERE ledger_seq IS NOT NULL",
+            "UPDATE disbursements SET amount = amount - 1 WHERE ledger_seq IS NOT NULL",
+            "payment",
+        ),
+        (
+            "UPDATE ledger_entries SET source = 'local' WHERE seq = 2",
+            "UPDATE ledger_entries SET source = 'central' WHERE seq = 2",
+            "do not match its hash",
+        ),
+        (
+            "UPDATE ledger_entries SET entered_by = 'someone' WHERE seq = 2",
+            "UPDATE ledger_entries SET entered_by = 'county_admin' WHERE seq = 2",
+            "do not match its hash",
+        ),
+        (
+            "UPDATE ledger_entries SET project_id = NULL WHERE seq = 2",
+            "UPDATE ledger_entries SET project_id = (SELECT MIN(id) FROM projects) WHERE seq = 2",
+            "do not match its hash",
+        ),
+        (
+            "UPDATE ledger_entries SET hash_v = 1 WHERE seq = 2",
+            "UPDATE ledger_entries SET hash_v = 2 WHERE seq = 2",
+            "do not match its hash",
+        ),
+    ];
+    let before: Vec<(String, Option<i64>, String)> =
+        app.db.fetch_all("SELECT source, project_id, entered_by FROM ledger_entries WHERE seq = 2", vec![]).await.unwrap();
+    assert_eq!(before[0].2, "county_admin", "entry 2 is the approved payment: {before:?}");
+    for (change, undo, found) in tamper {
+        app.db.execute(change, vec![]).await.unwrap();
+        let v = verify().await;
+        assert_eq!(v["intact"], false, "{change}: {v}");
+        assert!(v["broken_at"]["reason"].as_str().unwrap().contains(found), "{change}: {v}");
+        app.db.execute(undo, vec![]).await.unwrap();
+        assert_eq!(verify().await["intact"], true, "{undo}");
+    }
 }

@@ -147,6 +147,29 @@ struct StoredEntry {
     at: String,
     prev_hash: String,
     hash: String,
+    source: String,
+    project_id: Option<i64>,
+    estate_id: Option<i64>,
+    reverses: Option<i64>,
+    entered_by: String,
+    hash_v: i64,
+}
+
+impl StoredEntry {
+    /// The text its hash covers, by the version it was written with.
+    fn text(&self) -> String {
+        if self.hash_v == 1 {
+            return rules::entry_text(self.seq, &self.debit, &self.credit, self.amount, &self.memo, &self.at);
+        }
+        let context = rules::EntryContext {
+            source: &self.source,
+            project_id: self.project_id,
+            estate_id: self.estate_id,
+            reverses: self.reverses,
+            entered_by: &self.entered_by,
+        };
+        rules::entry_text_v2(self.seq, &self.debit, &self.credit, self.amount, &self.memo, &self.at, &context)
+    }
 }
 
 fn earmark_of(a: &Allocation) -> Earmark {
@@ -182,10 +205,17 @@ impl Tx {
         let seq = head.0 + 1;
         let at = crate::now();
         let (d, c) = (e.debit.code(), e.credit.code());
-        let hash = chain::link(&head.1, &rules::entry_text(seq, &d, &c, e.amount.0, e.memo, &at));
+        let context = rules::EntryContext {
+            source: e.source.as_str(),
+            project_id: e.project_id,
+            estate_id: e.estate_id,
+            reverses: e.reverses,
+            entered_by: &actor.username,
+        };
+        let hash = chain::link(&head.1, &rules::entry_text_v2(seq, &d, &c, e.amount.0, e.memo, &at, &context));
         self.execute(
-            "INSERT INTO ledger_entries (seq, debit, credit, amount, memo, source, project_id, estate_id, reverses, entered_by, at, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO ledger_entries (seq, debit, credit, amount, memo, source, project_id, estate_id, reverses, entered_by, at, prev_hash, hash, hash_v) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 2)",
             crate::args![
                 seq,
                 d.as_str(),
@@ -745,7 +775,8 @@ impl Db {
     /// One batch of the ledger in order from `from`. SQLite hands it over as one JSON text: decoding
     /// row by row through its driver costs more than the hashing (PostgreSQL's rows come fast).
     async fn ledger_batch(&self, from: i64, limit: i64) -> Result<Vec<StoredEntry>, StoreError> {
-        const COLS: &str = "seq, debit, credit, amount, memo, at, prev_hash, hash";
+        const COLS: &str =
+            "seq, debit, credit, amount, memo, at, prev_hash, hash, source, project_id, estate_id, reverses, entered_by, hash_v";
         if self.engine() == Engine::Postgres {
             return self
                 .fetch_all(&format!("SELECT {COLS} FROM ledger_entries WHERE seq >= $1 ORDER BY seq LIMIT $2"), crate::args![from, limit])
@@ -757,20 +788,28 @@ impl Db {
                 crate::args![from, limit],
             )
             .await?;
-        type Row = (i64, String, String, i64, String, String, String, String);
+        type Row = (i64, String, String, i64, String, String, String, String, String, Option<i64>, Option<i64>, Option<i64>, String, i64);
         let rows: Vec<Row> =
             serde_json::from_str(text.as_deref().unwrap_or("[]")).map_err(|e| StoreError::Config(format!("ledger batch: {e}")))?;
         let mut rows: Vec<StoredEntry> = rows
             .into_iter()
-            .map(|(seq, debit, credit, amount, memo, at, prev_hash, hash)| StoredEntry {
-                seq,
-                debit,
-                credit,
-                amount,
-                memo,
-                at,
-                prev_hash,
-                hash,
+            .map(|(seq, debit, credit, amount, memo, at, prev_hash, hash, source, project_id, estate_id, reverses, entered_by, hash_v)| {
+                StoredEntry {
+                    seq,
+                    debit,
+                    credit,
+                    amount,
+                    memo,
+                    at,
+                    prev_hash,
+                    hash,
+                    source,
+                    project_id,
+                    estate_id,
+                    reverses,
+                    entered_by,
+                    hash_v,
+                }
             })
             .collect();
         // The aggregate keeps the inner order in practice; sorting makes it certain (cheap when sorted).
@@ -833,7 +872,55 @@ impl Db {
                 reason: format!("the head records {count} entries, the ledger holds {walked}"),
             });
         }
+        if broken.is_none() {
+            broken = self.derived_figures_disagree().await?;
+        }
         Ok(LedgerCheck { entries: walked, intact: broken.is_none(), broken_at: broken, head_hash: head })
+    }
+}
+
+impl Db {
+    /// Figures that reports and balances read outside the ledger, compared with the ledger they
+    /// must agree with: what each allocation was given (funding less reversals), and the amount of
+    /// every payment, contribution and maintenance-fund movement with the entry that recorded it.
+    async fn derived_figures_disagree(&self) -> Result<Option<chain::Break>, StoreError> {
+        let given: Option<(i64, i64, i64)> = self
+            .fetch_optional(
+                "SELECT a.id, a.amount, CAST(COALESCE(g.s, 0) - COALESCE(t.s, 0) AS BIGINT) FROM allocations a \
+                 LEFT JOIN (SELECT debit AS acc, SUM(amount) AS s FROM ledger_entries WHERE reverses IS NULL AND debit LIKE 'allocation:%' \
+                            AND (credit LIKE 'source:%' OR credit LIKE 'allocation:%') GROUP BY debit) g ON g.acc = 'allocation:' || a.id \
+                 LEFT JOIN (SELECT credit AS acc, SUM(amount) AS s FROM ledger_entries WHERE reverses IS NOT NULL AND credit LIKE 'allocation:%' \
+                            AND (debit LIKE 'source:%' OR debit LIKE 'allocation:%') GROUP BY credit) t ON t.acc = 'allocation:' || a.id \
+                 WHERE a.amount <> COALESCE(g.s, 0) - COALESCE(t.s, 0) ORDER BY a.id LIMIT 1",
+                vec![],
+            )
+            .await?;
+        if let Some((id, amount, ledger)) = given {
+            return Ok(Some(chain::Break {
+                seq: 0,
+                reason: format!("allocation {id} records {amount} fen given, the ledger {ledger} fen (changed outside the ledger)"),
+            }));
+        }
+        for (table, what) in
+            [("disbursements", "payment"), ("contributions", "contribution"), ("upkeep_movements", "maintenance-fund movement")]
+        {
+            let differs: Option<(i64, i64, i64, i64)> = self
+                .fetch_optional(
+                    &format!(
+                        "SELECT x.id, x.amount, e.seq, e.amount FROM {table} x JOIN ledger_entries e ON e.seq = x.ledger_seq \
+                         WHERE x.amount <> e.amount ORDER BY x.id LIMIT 1"
+                    ),
+                    vec![],
+                )
+                .await?;
+            if let Some((id, amount, seq, entry)) = differs {
+                return Ok(Some(chain::Break {
+                    seq,
+                    reason: format!("{what} {id} records {amount} fen, its entry {entry} fen (changed outside the ledger)"),
+                }));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -841,8 +928,7 @@ impl Db {
 /// in order, each entry's hash (computed on every core). Returns where the walk got to and the first break.
 fn check_batch(start: (String, i64), rows: Vec<StoredEntry>) -> ((String, i64), Option<chain::Break>) {
     let (mut prev, mut expected) = start;
-    let hash_ok =
-        |r: &StoredEntry| chain::link(&r.prev_hash, &rules::entry_text(r.seq, &r.debit, &r.credit, r.amount, &r.memo, &r.at)) == r.hash;
+    let hash_ok = |r: &StoredEntry| (r.hash_v == 1 || r.hash_v == 2) && chain::link(&r.prev_hash, &r.text()) == r.hash;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
     let chunk = rows.len().div_ceil(threads).max(1);
     let ok: Vec<bool> = std::thread::scope(|s| {

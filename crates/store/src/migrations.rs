@@ -32,7 +32,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (25, "how an owner's standing was verified (text message or a clerk's check of the certificate)", V25),
     (26, "approval steps record their document; construction ahead of the permit only by the bureau's recorded exception", V26),
     (27, "public progress pages published estate by estate", V27),
+    (28, "ledger entries hash every column a report reads (version 2)", V28),
 ];
+
+/// Entries written from now on hash their source, project, estate, reversal and author too (version
+/// 2); earlier entries keep the hash they were written with (version 1).
+const V28: &str = r#"
+ALTER TABLE ledger_entries ADD COLUMN hash_v BIGINT NOT NULL DEFAULT 1;
+"#;
 
 /// An estate's own choice to publish its progress page (or not), over its region's default.
 const V27: &str = r#"
