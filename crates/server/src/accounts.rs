@@ -1,6 +1,6 @@
 //! User administration over HTTP: list, create, reset passwords, attach company accounts to estates.
 
-use crate::auth::{check_password_strength, hash_password, CurrentUser};
+use crate::auth::{check_password_strength, hash_password_off_thread, CurrentUser};
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::AppState;
 use axum::extract::State;
@@ -90,7 +90,7 @@ pub async fn create(
     let new = NewUser {
         username: username.clone(),
         display_name: if req.display_name.trim().is_empty() { username } else { req.display_name.trim().to_string() },
-        password_hash: hash_password(&req.password)?,
+        password_hash: hash_password_off_thread(&req.password).await?,
         role,
         region,
         phone: req.phone.trim().to_string(),
@@ -132,7 +132,7 @@ pub async fn set_password(
     let target = managed_user(&st, &cu, id).await?;
     can_reset_password(cu.role, &cu.user.region(), target.role(), &target.region()).map_err(|m| ApiError::Forbidden(m.into()))?;
     check_password_strength(&req.password)?;
-    st.db.set_password(&cu.actor(), target.id, &hash_password(&req.password)?).await?;
+    st.db.set_password(&cu.actor(), target.id, &hash_password_off_thread(&req.password).await?).await?;
     st.sessions.forget_user(target.id);
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -38,6 +38,14 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
+/// [`hash_password`] on the blocking pool (argon2 takes tens of milliseconds of CPU).
+pub async fn hash_password_off_thread(password: &str) -> Result<String, ApiError> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(format!("password hashing stopped: {e}")))?
+}
+
 /// Rejects passwords too short to be safe.
 pub fn check_password_strength(password: &str) -> Result<(), ApiError> {
     if password.chars().count() < 8 {
@@ -324,14 +332,17 @@ pub async fn login(
     let keys = [(user_key.clone(), FREE_PER_ACCOUNT_AND_ADDRESS), (format!("login:{ip}"), FREE_PER_ADDRESS)];
     Throttle::check(&st.db, &keys).await?;
     let user = st.db.user_by_name(req.username.trim()).await?;
-    let ok = match &user {
-        Some(u) => u.active && verify_password(&req.password, &u.password_hash),
-        None => {
-            // Spend the same time as a real check, so timing does not reveal which names exist.
-            let _ = verify_password(&req.password, &st.dummy_hash);
-            false
-        }
+    // Spend the same time on an unknown name as on a real check, so timing does not reveal which
+    // names exist; argon2 runs on the blocking pool, not an async worker.
+    let (active, stored) = match &user {
+        Some(u) => (u.active, u.password_hash.clone()),
+        None => (false, st.dummy_hash.to_string()),
     };
+    let password = req.password.clone();
+    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
+        .await
+        .map_err(|e| ApiError::Internal(format!("password check stopped: {e}")))?;
+    let ok = user.is_some() && active && matches;
     let Some(user) = user.filter(|_| ok) else {
         Throttle::fail(&st.db, &keys).await?;
         return Err(ApiError::Unauthenticated);

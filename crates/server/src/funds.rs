@@ -269,16 +269,32 @@ pub async fn export_xlsx(
         .iter()
         .map(|a| vec![a.id.to_string(), a.source.clone(), a.year.to_string(), a.purpose.clone(), yuan(a.amount), yuan(a.left)])
         .collect();
-    let bytes = crate::tabular::write_xlsx_sheets(&[
-        crate::tabular::Sheet {
-            name: "资金使用台账",
-            headers: &["序号", "日期", "资金来源", "摘要", "借方（流入）", "贷方（流出）", "金额(元)", "项目"],
-            rows: &rows,
-        },
-        crate::tabular::Sheet {
-            name: "资金结余", headers: &["编号", "来源", "年度", "用途", "下达(元)", "结余(元)"], rows: &balances
-        },
-    ])?;
+    // A sheet holds at most 1,048,576 rows: a longer ledger continues on 资金使用台账(2), (3)…; the
+    // workbook is built on the blocking pool, not an async worker.
+    let bytes = tokio::task::spawn_blocking(move || {
+        const SHEET_ROWS: usize = 1_000_000;
+        let names: Vec<String> = (0..rows.len().div_ceil(SHEET_ROWS).max(1))
+            .map(|i| if i == 0 { "资金使用台账".to_string() } else { format!("资金使用台账({})", i + 1) })
+            .collect();
+        let headers = ["序号", "日期", "资金来源", "摘要", "借方（流入）", "贷方（流出）", "金额(元)", "项目"];
+        let mut sheets: Vec<crate::tabular::Sheet<'_>> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| crate::tabular::Sheet {
+                name,
+                headers: &headers,
+                rows: rows.get(i * SHEET_ROWS..((i + 1) * SHEET_ROWS).min(rows.len())).unwrap_or(&[]),
+            })
+            .collect();
+        sheets.push(crate::tabular::Sheet {
+            name: "资金结余",
+            headers: &["编号", "来源", "年度", "用途", "下达(元)", "结余(元)"],
+            rows: &balances,
+        });
+        crate::tabular::write_xlsx_sheets(&sheets)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("workbook writer stopped: {e}")))??;
     Ok(crate::estates::attachment(
         bytes,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -23,6 +23,7 @@ both_engines!(
     a_crafted_sheet_is_refused_and_the_server_lives,
     the_lawful_order_holds_across_modules,
     every_figure_a_report_reads_is_checked_against_the_chain,
+    an_export_pages_by_key_in_the_list_order,
 );
 
 /// The log as the server writes it, kept for the tests of this binary.
@@ -682,5 +683,38 @@ async fn every_figure_a_report_reads_is_checked_against_the_chain(app: &TestApp)
         assert!(v["broken_at"]["reason"].as_str().unwrap().contains(found), "{change}: {v}");
         app.db.execute(undo, vec![]).await.unwrap();
         assert_eq!(verify().await["intact"], true, "{undo}");
+    }
+}
+
+// 16 (part). The estate export paged by OFFSET (quadratic, with the totals counted for every page).
+// Now by key: more than one page of rows comes out whole, once each, in the list's order.
+async fn an_export_pages_by_key_in_the_list_order(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let mut csv = String::from("小区编码,小区名称,社区代码,建成年份,户数\n");
+    for i in 0..4500 {
+        // Names repeat, so the order within one name rests on the id.
+        csv.push_str(&format!("EXP-{i:05},导出小区{},350521100001,1990,{}\n", i % 7, i % 50));
+    }
+    let (s, r) = c.upload("/api/v1/imports/estates", "many.csv", csv.into_bytes()).await;
+    assert_eq!((s, r["created"].as_i64()), (200, Some(4500)), "{r}");
+    for sort in ["-name", "households", "code"] {
+        let (s, bytes) = c.get_bytes(&format!("/api/v1/estates/export.xlsx?q=EXP-&sort={sort}")).await;
+        assert_eq!(s, 200);
+        use calamine::Reader;
+        let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let range = wb.worksheet_range("小区").unwrap();
+        let codes: Vec<String> = range.rows().skip(1).map(|r| r[0].to_string()).collect();
+        assert_eq!(codes.len(), 4500, "{sort}: every row once");
+        let mut unique = codes.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 4500, "{sort}: no row twice");
+        // The first and the last page of the list agree with the export's ends.
+        let (_, first) = c.get(&format!("/api/v1/estates?q=EXP-&sort={sort}&per_page=500&page=1")).await;
+        let (_, last) = c.get(&format!("/api/v1/estates?q=EXP-&sort={sort}&per_page=500&page=9")).await;
+        let listed: Vec<String> = first["items"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap().to_string()).collect();
+        assert_eq!(&codes[..500], &listed[..], "{sort}");
+        let listed: Vec<String> = last["items"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap().to_string()).collect();
+        assert_eq!(&codes[4000..], &listed[..], "{sort}");
     }
 }

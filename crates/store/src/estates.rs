@@ -137,6 +137,23 @@ pub struct RowError {
     pub reason: String,
 }
 
+/// Rows an export reads at a time.
+const EXPORT_PAGE: i64 = 2000;
+
+/// An estate's value in a sort column, to page after it.
+fn sort_value(e: &Estate, col: &str) -> Arg {
+    match col {
+        "name" => e.name.clone().into(),
+        "code" => e.code.clone().into(),
+        "build_year" => e.build_year.into(),
+        "households" => e.households.into(),
+        "floor_area" => e.floor_area.into(),
+        "updated_at" => e.updated_at.clone().into(),
+        "building_count" => e.building_count.into(),
+        _ => e.id.into(),
+    }
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Serialize, Default, PartialEq)]
 pub struct ImportSummary {
@@ -278,13 +295,9 @@ fn unknown_community(r: &EstateRecord) -> StoreError {
 
 impl Db {
     /// A page of estates in scope matching the filter, with the totals over all matches.
-    pub async fn list_estates(
-        &self,
-        scope: &Scope,
-        f: &EstateFilter,
-        eligible_before: i64,
-        totals_cache: Option<&TotalsCache>,
-    ) -> Result<(Vec<Estate>, EstateTotals), StoreError> {
+    /// The WHERE clause (on alias `e`) and its arguments for a filter in scope, and the sort column
+    /// and direction: shared by the list and the export.
+    fn estate_where(scope: &Scope, f: &EstateFilter, eligible_before: i64) -> Result<(String, Vec<Arg>, &'static str, bool), StoreError> {
         let mut args = Vec::new();
         let mut wh = vec![scope_clause(scope, &mut args)];
         if let Some(region) = f.region.as_ref().filter(|r| !r.is_empty()) {
@@ -299,8 +312,14 @@ impl Db {
             s if s.starts_with('-') => (&s[1..], true),
             s => (s, false),
         };
-        let col = match col {
-            "name" | "code" | "build_year" | "households" | "floor_area" | "updated_at" | "building_count" => col,
+        let col: &'static str = match col {
+            "name" => "name",
+            "code" => "code",
+            "build_year" => "build_year",
+            "households" => "households",
+            "floor_area" => "floor_area",
+            "updated_at" => "updated_at",
+            "building_count" => "building_count",
             _ => "id",
         };
         // The build-year index serves a country-wide list sorted by build year. Otherwise a region's
@@ -333,7 +352,18 @@ impl Db {
                 "(LOWER(e.name) LIKE ${n} ESCAPE '\\' OR LOWER(e.aliases) LIKE ${n} ESCAPE '\\' OR LOWER(e.address) LIKE ${n} ESCAPE '\\' OR LOWER(e.code) LIKE ${n} ESCAPE '\\')"
             ));
         }
-        let where_sql = wh.join(" AND ");
+        Ok((wh.join(" AND "), args, col, desc))
+    }
+
+    pub async fn list_estates(
+        &self,
+        scope: &Scope,
+        f: &EstateFilter,
+        eligible_before: i64,
+        totals_cache: Option<&TotalsCache>,
+    ) -> Result<(Vec<Estate>, EstateTotals), StoreError> {
+        let (where_sql, mut args, col, desc) = Self::estate_where(scope, f, eligible_before)?;
+
         let totals = match totals_cache {
             Some(c) => match c.get(&where_sql, &args) {
                 Some(t) => t,
@@ -397,22 +427,35 @@ impl Db {
         eligible_before: i64,
         limit: i64,
     ) -> Result<Vec<Estate>, StoreError> {
-        let mut f = f.clone();
-        f.page = Some(1);
-        let mut out = Vec::new();
-        let mut page = 1;
+        // Pages by key (the last row's sort value and id), never by OFFSET: each page costs the
+        // same however deep the export is (by OFFSET the whole export was quadratic), and no
+        // totals are counted on the way.
+        let (where_sql, args, col, desc) = Self::estate_where(scope, f, eligible_before)?;
+        let (dir, cmp) = if desc { ("DESC", "<") } else { ("ASC", ">") };
+        let mut out: Vec<Estate> = Vec::new();
         while (out.len() as i64) < limit {
-            f.page = Some(page);
-            f.per_page = Some(500);
-            let (rows, _) = self.list_estates(scope, &f, eligible_before, None).await?;
-            let n = rows.len();
+            let mut page_args = args.clone();
+            let after = match out.last() {
+                Some(last) => {
+                    page_args.push(sort_value(last, col));
+                    page_args.push(last.id.into());
+                    format!(" AND (e.{col}, e.id) {cmp} (${}, ${})", page_args.len() - 1, page_args.len())
+                }
+                None => String::new(),
+            };
+            page_args.push(EXPORT_PAGE.into());
+            let sql = format!(
+                "SELECT {ESTATE_COLS} FROM estates e WHERE {where_sql}{after} ORDER BY e.{col} {dir}, e.id {dir} LIMIT ${}",
+                page_args.len()
+            );
+            let rows: Vec<Estate> = self.fetch_all(&sql, page_args).await?;
+            let n = rows.len() as i64;
             out.extend(rows);
-            if n < 500 {
+            if n < EXPORT_PAGE {
                 break;
             }
-            page += 1;
         }
-        out.truncate(limit as usize);
+        out.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(out)
     }
 
