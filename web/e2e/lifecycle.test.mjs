@@ -92,6 +92,8 @@ test('the county creates a project of two estates, names its contractor and star
   await page.waitForSelector('[data-test=steps] .el-table__body tr')
   assert.equal(await page.locator('[data-test=steps] .el-table__body tr').count(), 5)
   assert.match(await page.textContent('[data-test=steps] .el-table__body tr:first-child'), /合并审批.*2026-10-13.*个工作日/)
+  // Its estates have not been decided by their owners yet: the design step says it waits for them.
+  await page.waitForSelector('[data-test=waits-merged_design] >> text=待业主表决')
   // The project's dashboard: progress by estate as a chart, and the late step counted.
   await page.waitForSelector('[data-test=project-dashboard] [data-test=progress-chart] canvas')
   assert.match(await page.textContent('[data-test=project-dashboard]'), /项目看板.*施工进度.*逾期审批环节\s*1/)

@@ -441,6 +441,9 @@ pub struct ValidDecision {
     pub amount: Option<Fen>,
 }
 
+/// Shortest window of the owners' vote on their estate's scheme, in hours.
+pub const MIN_SCHEME_WINDOW_HOURS: i64 = 72;
+
 /// Longest voting window, in days.
 pub const MAX_WINDOW_DAYS: i64 = 90;
 
@@ -493,6 +496,17 @@ impl DecisionInput {
         }
         if self.on_scheme && matter != Some(Matter::Renovate) {
             e.push("on_scheme", "true", "the owners' consent to a scheme is a renovation matter (renovate)");
+        }
+        // The estate's consent to its scheme is asked of the whole estate, for long enough to be heard.
+        if self.on_scheme && self.scope.trim() != "estate" {
+            e.push("scope", &self.scope, "the owners' decision on the scheme is taken by the whole estate");
+        }
+        if let (true, Ok(o), Ok(c)) =
+            (self.on_scheme, DateTime::parse_from_rfc3339(self.opens_at.trim()), DateTime::parse_from_rfc3339(self.closes_at.trim()))
+        {
+            if (c - o).num_hours() < MIN_SCHEME_WINDOW_HOURS {
+                e.push("closes_at", &self.closes_at, format!("the vote on a scheme stays open at least {MIN_SCHEME_WINDOW_HOURS} hours"));
+            }
         }
         let amount = match self.amount.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
             None => None,

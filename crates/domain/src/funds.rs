@@ -233,6 +233,15 @@ pub enum Refusal {
     BeyondDecision { allowed: String, spent: String, asked: String },
     #[error("four eyes: {who} {did} this and may not also {now}; another colleague with the right does it")]
     SameHands { who: String, did: &'static str, now: &'static str },
+    #[error("four eyes: the password of {who} or of {other} was set by the other; whose password a colleague set is not a second pair of eyes until its user sets their own")]
+    PasswordKeptBy { who: String, other: String },
+}
+
+/// Are two accounts two pairs of eyes? Not the same account, and neither set the other's password
+/// (whoever set it knows it, until its user chooses their own). Names compare trimmed, without case.
+pub fn independent_hands(first: &str, first_password_set_by: &str, second: &str, second_password_set_by: &str) -> bool {
+    let same = |a: &str, b: &str| !a.trim().is_empty() && a.trim().eq_ignore_ascii_case(b.trim());
+    !same(first, second) && !same(first_password_set_by, second) && !same(second_password_set_by, first)
 }
 
 /// Four eyes on money (POLICY, DESIGN "Lessons"): the one who asked for a payment never approves
@@ -796,6 +805,15 @@ mod tests {
         assert_ne!(t, entry_text_v2(1, "allocation:1", "source:central", 100, "拨付", "2026-01-01T00:00:00Z", &other));
         let by = EntryContext { entered_by: "someone", ..c };
         assert_ne!(t, entry_text_v2(1, "allocation:1", "source:central", 100, "拨付", "2026-01-01T00:00:00Z", &by));
+    }
+
+    #[test]
+    fn an_account_whose_password_its_colleague_set_is_not_a_second_pair_of_eyes() {
+        assert!(independent_hands("county_admin", "system", "county_staff", "county_staff"));
+        assert!(!independent_hands("county_admin", "system", "sock2", "county_admin"), "the admin made sock2's password");
+        assert!(!independent_hands("sock2", "county_admin", "county_admin", "system"));
+        assert!(!independent_hands("a", "", "A ", ""));
+        assert!(independent_hands("a", "", "b", ""));
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub enum Refusal {
     Guard(String),
 }
 
+/// Has an estate at `s` reached `stage` (or gone beyond it) in the normal course?
+pub fn reached(s: EstateStatus, stage: EstateStatus) -> bool {
+    let at = |x: EstateStatus| EstateStatus::ALL.iter().position(|y| *y == x);
+    matches!((at(s), at(stage)), (Some(a), Some(b)) if a >= b)
+}
+
 /// The step after `s` in the normal course, if any.
 pub fn next(s: EstateStatus) -> Option<EstateStatus> {
     let i = EstateStatus::ALL.iter().position(|x| *x == s)?;

@@ -292,6 +292,8 @@ pub struct Me {
     pub region_name: String,
     #[schema(value_type = Vec<String>)]
     pub permissions: Vec<Permission>,
+    /// An administrator (another account) set the password: the user should set their own.
+    pub must_set_password: bool,
 }
 
 /// Sign-in answer: the token for API use (the web gets the same as an HTTP-only cookie).
@@ -315,6 +317,10 @@ async fn me_of(st: &AppState, u: &User) -> Me {
         region_code: u.region_code.clone(),
         region_name,
         permissions: Permission::ALL.into_iter().filter(|p| role.allows(*p)).collect(),
+        must_set_password: role != Role::Resident
+            && !u.password_set_by.is_empty()
+            && u.password_set_by != u.username
+            && st.db.user_by_name(&u.password_set_by).await.ok().flatten().is_some(),
     }
 }
 
@@ -381,6 +387,43 @@ pub async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Result<Re
     }
     let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{}", secure(&st));
     Ok(([(header::SET_COOKIE, cookie)], axum::http::StatusCode::NO_CONTENT).into_response())
+}
+
+/// A user's own new password, with the one in use.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct OwnPassword {
+    pub current: String,
+    pub password: String,
+}
+
+/// Sets one's own password (then every session of the account ends: sign in again). Until they do,
+/// an account whose password an administrator set is not that administrator's second pair of eyes.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = OwnPassword,
+    responses((status = 204), (status = 403), (status = 422)))]
+pub async fn change_own_password(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiJson(req): ApiJson<OwnPassword>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if cu.role == huanxin_domain::access::Role::Resident {
+        return Err(ApiError::Forbidden("residents sign in with a code or a text message".into()));
+    }
+    let stored = st.db.user_by_id(cu.user.id).await?.password_hash;
+    let current = req.current.clone();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&current, &stored))
+        .await
+        .map_err(|e| ApiError::Internal(format!("password check stopped: {e}")))?;
+    if !ok {
+        return Err(ApiError::field("current", "", "is not your current password"));
+    }
+    check_password_strength(&req.password)?;
+    if req.password == req.current {
+        return Err(ApiError::field("password", "", "must differ from the current one"));
+    }
+    let hash = hash_password_off_thread(&req.password).await?;
+    st.db.set_password(&cu.actor(), cu.user.id, &hash).await?;
+    st.sessions.forget_user(cu.user.id);
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// The signed-in user, their role, region and permissions.

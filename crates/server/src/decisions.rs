@@ -133,7 +133,16 @@ async fn page(st: &AppState, cu: &CurrentUser, decision: Decision) -> Result<Dec
             .my_ballots(cu.user.id, decision.id)
             .await?
             .into_iter()
-            .map(|(dwelling_id, standing, choice)| MyVote { dwelling_id, is_owner: standing == "owner", choice })
+            // How the dwelling voted is the owner's: a tenant of it learns only that it has voted.
+            .map(|(dwelling_id, standing, choice)| {
+                let is_owner = standing == "owner";
+                let choice = match choice {
+                    Some(c) if is_owner => Some(c),
+                    Some(_) => Some("voted".to_string()),
+                    None => None,
+                };
+                MyVote { dwelling_id, is_owner, choice }
+            })
             .collect()
     } else {
         vec![]

@@ -818,9 +818,15 @@ pub async fn import_files(
         }
         // Reading a workbook is CPU work: off the async workers.
         let file_name = name.clone();
-        let read = tokio::task::spawn_blocking(move || row_source(&file_name, bytes, import_kind, columns, datum))
-            .await
-            .map_err(|e| ApiError::Internal(format!("file reader stopped: {e}")))?;
+        let read = tokio::task::spawn_blocking(move || row_source(&file_name, bytes, import_kind, columns, datum)).await.map_err(|e| {
+            // A crafted file can make the xlsx library panic (an overflowing cell reference): the
+            // file is refused, the server goes on.
+            if e.is_panic() {
+                ApiError::field("file", &name, "not a readable file: its structure is damaged or crafted")
+            } else {
+                ApiError::Internal(format!("file reader stopped: {e}"))
+            }
+        })?;
         let (source, blank_before) = match read {
             Err(ApiError::ImportRejected(rows)) => {
                 let named = rows.into_iter().map(|r| RowError { file: if several { name.clone() } else { r.file.clone() }, ..r }).collect();

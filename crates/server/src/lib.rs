@@ -422,7 +422,10 @@ pub fn router(st: AppState) -> Router {
             .route("/estates/{id}/dwellings/{dwelling_id}/reveal", post(estates::reveal_owners)),
         Permission::ReadPersonalData,
     );
-    let me = Router::new().route("/auth/me", get(auth::me)).route("/auth/roles", get(accounts::roles));
+    let me = Router::new()
+        .route("/auth/me", get(auth::me))
+        .route("/auth/password", post(auth::change_own_password))
+        .route("/auth/roles", get(accounts::roles));
     let protected = read
         .merge(write)
         .merge(admin)

@@ -10,7 +10,7 @@ use utoipa::OpenApi;
     info(title = "Huanxin (焕新) API", description = "Old-estate renewal: registry, accounts, audit, map, the estate's life and its assessment. Errors are application/problem+json."),
     paths(
         crate::health,
-        crate::auth::login, crate::auth::logout, crate::auth::me,
+        crate::auth::change_own_password, crate::auth::login, crate::auth::logout, crate::auth::me,
         crate::regions::get_region, crate::regions::children, crate::regions::subtree,
         crate::estates::list, crate::estates::summary, crate::estates::get_one, crate::estates::create, crate::estates::update,
         crate::estates::buildings, crate::estates::create_building, crate::estates::reveal_contact, crate::estates::reveal_owners, crate::estates::dwellings, crate::estates::export_xlsx,

@@ -1740,6 +1740,9 @@ async fn residents_bind_codes_and_owners_vote(app: &TestApp) {
         // Co-owned or several dwellings of one owner: the same owner keeps one choice.
         assert_eq!(s, 200, "{r}");
     }
+    // The tenant of d1 learns that the dwelling voted, not how its owner voted.
+    let (_, seen) = tenant.get(&format!("/api/v1/decisions/{id}")).await;
+    assert_eq!(seen["mine"], json!([{"dwelling_id": d1, "is_owner": false, "choice": "voted"}]), "{seen}");
     let outside = app
         .db
         .scalar("SELECT MIN(id) FROM dwellings WHERE building_id = $1 AND stairwell <> 1", huanxin_store::args![building])

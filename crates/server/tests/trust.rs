@@ -296,6 +296,46 @@ async fn the_one_who_asks_never_approves(app: &TestApp) {
     let (s, r) = admin.post(&format!("/api/v1/ledger/{seq}/reverse"), json!({"memo": "重复付款"})).await;
     assert_eq!(s, 409, "{r}");
     assert_eq!(staff.post(&format!("/api/v1/ledger/{seq}/reverse"), json!({"memo": "重复付款"})).await.0, 201);
+
+    // A second account whose password the requester set is not a second pair of eyes (the attacker's
+    // trial): until its user sets their own password.
+    let (s, sock) = admin
+        .post(
+            "/api/v1/users",
+            json!({"username": "second_hand", "password": "known-to-admin-1", "role": "county_staff", "region_code": "350521000000"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{sock}");
+    let login = |password: &'static str| {
+        let http = reqwest::Client::new();
+        let url = format!("{}/api/v1/auth/login", app.base);
+        async move {
+            let r: serde_json::Value =
+                http.post(url).json(&json!({"username": "second_hand", "password": password})).send().await.unwrap().json().await.unwrap();
+            common::Client { base: app.base.clone(), http: reqwest::Client::new(), token: r["token"].as_str().map(str::to_string) }
+        }
+    };
+    let second = login("known-to-admin-1").await;
+    let (_, me) = second.get("/api/v1/auth/me").await;
+    assert_eq!(me["must_set_password"], true, "{me}");
+    let (_, d2) = admin
+        .post(
+            "/api/v1/disbursements",
+            json!({"allocation_id": allocation, "project_id": project, "category": "basic", "payee": "惠安建工",
+                "amount": "500", "basis": format!("inspection:{inspection}")}),
+        )
+        .await;
+    let approve = format!("/api/v1/disbursements/{}/approve", d2["id"]);
+    let (s, r) = second.post(&approve, json!({})).await;
+    assert_eq!(s, 409, "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("was set by the other"), "{r}");
+    let (s, r) = second.post("/api/v1/auth/password", json!({"current": "wrong-one-1", "password": "my-own-secret-2"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("current")), "{r}");
+    assert_eq!(second.post("/api/v1/auth/password", json!({"current": "known-to-admin-1", "password": "my-own-secret-2"})).await.0, 204);
+    assert_eq!(second.get("/api/v1/auth/me").await.0, 401, "signed out everywhere");
+    let second = login("my-own-secret-2").await;
+    assert_eq!(second.get("/api/v1/auth/me").await.1["must_set_password"], false);
+    assert_eq!(second.post(&approve, json!({})).await.0, 200, "their own password now: an independent pair of eyes");
 }
 
 // 2. Companies and grid workers posted objections under their own names; residents saw "居民".
@@ -520,6 +560,33 @@ async fn a_crafted_sheet_is_refused_and_the_server_lives(app: &TestApp) {
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("file")), "{r}");
     assert!(r["errors"][0]["reason"].as_str().unwrap().contains("too large"), "{r}");
     assert_eq!(c.get("/api/v1/health").await.0, 200, "the server lives");
+    // A cell reference that overflows the reader's arithmetic (found by the attacker's trial): refused, not a 500.
+    let (s, r) = c.upload("/api/v1/imports/estates", "overflow.xlsx", with_cell_reference("ZZZZZZ99999999999")).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("file")), "{r}");
+    assert!(r["errors"][0]["reason"].as_str().unwrap().contains("not a readable"), "{r}");
+    assert_eq!(c.get("/api/v1/health").await.0, 200, "the server lives");
+}
+
+/// An xlsx whose one cell has the reference given, written into the sheet's XML by hand.
+fn with_cell_reference(reference: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    wb.add_worksheet().write_string(0, 0, "x").unwrap();
+    let plain = wb.save_to_buffer().unwrap();
+    let mut zin = zip::ZipArchive::new(std::io::Cursor::new(plain)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..zin.len() {
+        let mut f = zin.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut body = Vec::new();
+        f.read_to_end(&mut body).unwrap();
+        if name == "xl/worksheets/sheet1.xml" {
+            body = String::from_utf8(body).unwrap().replace("r=\"A1\"", &format!("r=\"{reference}\"")).into_bytes();
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        out.write_all(&body).unwrap();
+    }
+    out.finish().unwrap().into_inner()
 }
 
 // 12. A project finished every approval step, the permit included, before the notices and the vote,
@@ -549,7 +616,26 @@ async fn the_lawful_order_holds_across_modules(app: &TestApp) {
     let (s, r) = admin.post(&format!("{path}/preliminary_design"), doc("3")).await;
     assert_eq!(s, 409, "{r}");
     assert!(r["detail"].as_str().unwrap().contains("owners' passed decision"), "{r}");
-    // The owners decide (a closed vote that passed), then every step to the permit.
+    // A stairwell's quick vote is not the estate's decision on its scheme.
+    let now = chrono::Utc::now();
+    let (s, r) = admin
+        .post(
+            &format!("/api/v1/estates/{estate}/decisions"),
+            json!({"title": "方案", "matter": "renovate", "scope": "estate", "on_scheme": true,
+                "opens_at": now.to_rfc3339(), "closes_at": (now + chrono::Duration::minutes(1)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("closes_at")), "a scheme vote stays open for days: {r}");
+    let building = app.db.scalar("SELECT MIN(id) FROM buildings WHERE estate_id = $1", huanxin_store::args![estate]).await.unwrap();
+    let (s, r) = admin
+        .post(
+            &format!("/api/v1/estates/{estate}/decisions"),
+            json!({"title": "方案", "matter": "renovate", "scope": "stairwell", "building_id": building, "stairwell": 1, "on_scheme": true,
+                "opens_at": now.to_rfc3339(), "closes_at": (now + chrono::Duration::days(5)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("scope")), "{r}");
+    // The estate reaches "decided" (its notices ended and the whole estate's vote passed), then every step to the permit.
     owners_decided(app, estate).await;
     for code in ["preliminary_design", "fire_review", "planning_review", "drawing_review"] {
         assert_eq!(admin.post(&format!("{path}/{code}"), doc(code)).await.0, 200, "{code}");

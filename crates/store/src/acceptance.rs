@@ -215,7 +215,8 @@ impl Db {
              FROM resident_dwellings rd JOIN users u ON u.id = rd.user_id JOIN dwellings d ON d.id = rd.dwelling_id \
              JOIN buildings b ON b.id = d.building_id WHERE d.estate_id = $1 AND u.active \
              UNION SELECT u.id, u.display_name, '', '' FROM user_estates ue JOIN users u ON u.id = ue.user_id \
-             WHERE ue.estate_id = $1 AND u.role = 'resident' AND u.active ORDER BY 2, 3",
+             WHERE ue.estate_id = $1 AND u.role = 'resident' AND u.active AND NOT EXISTS (SELECT 1 FROM resident_dwellings r \
+             JOIN dwellings d2 ON d2.id = r.dwelling_id WHERE r.user_id = u.id AND d2.estate_id = $1) ORDER BY 2, 3",
             crate::args![estate_id],
         )
         .await

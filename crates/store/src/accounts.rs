@@ -20,6 +20,8 @@ pub struct User {
     pub phone: String,
     pub active: bool,
     pub created_at: String,
+    /// Who last set the password: the user's own name once they chose it, else the administrator's.
+    pub password_set_by: String,
 }
 
 impl User {
@@ -45,7 +47,7 @@ pub struct NewUser {
     pub phone: String,
 }
 
-const USER_COLS: &str = "id, username, display_name, password_hash, role, region_code, phone, active, created_at";
+const USER_COLS: &str = "id, username, display_name, password_hash, role, region_code, phone, active, created_at, password_set_by";
 
 fn user_json(u: &User) -> serde_json::Value {
     serde_json::json!({"username": u.username, "display_name": u.display_name, "role": u.role,
@@ -93,8 +95,8 @@ impl Db {
         let mut tx = self.begin().await?;
         let id = tx
             .scalar(
-                "INSERT INTO users (username, display_name, password_hash, role, region_code, phone, active, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                "INSERT INTO users (username, display_name, password_hash, role, region_code, phone, active, created_at, password_set_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                 crate::args![
                     u.username.as_str(),
                     u.display_name.as_str(),
@@ -103,7 +105,8 @@ impl Db {
                     u.region.as_str(),
                     u.phone.as_str(),
                     true,
-                    crate::now()
+                    crate::now(),
+                    actor.username.as_str()
                 ],
             )
             .await
@@ -162,7 +165,11 @@ impl Db {
     pub async fn set_password(&self, actor: &Actor, user_id: i64, hash: &str) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let user: User = tx.fetch_one(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), crate::args![user_id]).await?;
-        tx.execute("UPDATE users SET password_hash = $1 WHERE id = $2", crate::args![hash, user_id]).await?;
+        tx.execute(
+            "UPDATE users SET password_hash = $1, password_set_by = $2 WHERE id = $3",
+            crate::args![hash, actor.username.as_str(), user_id],
+        )
+        .await?;
         tx.execute("DELETE FROM sessions WHERE user_id = $1", crate::args![user_id]).await?;
         tx.audit(
             actor,
@@ -179,6 +186,22 @@ impl Db {
         tx.commit().await
     }
 
+    /// Are these two accounts independent for four eyes? Not the same account, and neither set the
+    /// other's password (an administrator who set a colleague's password knows it until the
+    /// colleague chooses their own).
+    pub async fn independent_hands(&self, first: &str, second: &str) -> Result<bool, StoreError> {
+        let set_by = |name: &str| {
+            let name = name.to_string();
+            async move {
+                let row: Option<(String,)> =
+                    self.fetch_optional("SELECT password_set_by FROM users WHERE username = $1", crate::args![name.as_str()]).await?;
+                Ok::<String, StoreError>(row.map(|(s,)| s).unwrap_or_default())
+            }
+        };
+        let (a, b) = (set_by(first).await?, set_by(second).await?);
+        Ok(huanxin_domain::funds::independent_hands(first, &a, second, &b))
+    }
+
     /// Records a session (web cookie or API token) by the hash of its secret.
     pub async fn create_session(&self, token_hash: &str, user_id: i64, kind: &str, expires_at: &str) -> Result<(), StoreError> {
         self.execute(
@@ -192,7 +215,7 @@ impl Db {
     /// The active user of an unexpired session.
     pub async fn session_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
         self.fetch_optional(
-            "SELECT u.id, u.username, u.display_name, u.password_hash, u.role, u.region_code, u.phone, u.active, u.created_at \
+            "SELECT u.id, u.username, u.display_name, u.password_hash, u.role, u.region_code, u.phone, u.active, u.created_at, u.password_set_by \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active",
             crate::args![token_hash, crate::now()],
         )

@@ -26,6 +26,8 @@ pub struct ApprovalStep {
     /// The number of the document it ended with (批复文号), and its scan in the archive.
     pub document_no: String,
     pub document_id: Option<i64>,
+    /// Open and waiting for the owners' decision on the scheme of an estate of the project.
+    pub waits_for_owners: bool,
 }
 
 /// A late step somewhere in the caller's region.
@@ -79,7 +81,17 @@ fn view(cal: &WorkCalendar, r: &StepRow, today: NaiveDate) -> ApprovalStep {
         done_on: s.done_on,
         document_no: r.document_no.clone(),
         document_id: r.document_id,
+        waits_for_owners: false,
     }
+}
+
+/// Has every estate of a project reached "decided" in its life?
+fn all_decided(estates: &[crate::projects::ProjectEstate]) -> Vec<String> {
+    let decided = |status: &str| {
+        huanxin_domain::estates::EstateStatus::parse(status)
+            .is_some_and(|s| huanxin_domain::lifecycle::reached(s, huanxin_domain::estates::EstateStatus::Decided))
+    };
+    estates.iter().filter(|e| !decided(&e.status)).map(|e| e.name.clone()).collect()
 }
 
 const STEP_COLS: &str = "project_id, code, name, limit_days, after_codes, started_on, due_on, done_on, document_no, document_id";
@@ -211,11 +223,19 @@ impl Db {
         cal: &WorkCalendar,
         today: NaiveDate,
     ) -> Result<Vec<ApprovalStep>, StoreError> {
-        self.get_project(scope, project_id).await?;
+        let (_, estates, _) = self.get_project(scope, project_id).await?;
+        let waiting = !all_decided(&estates).is_empty();
         let rows: Vec<StepRow> = self
             .fetch_all(&format!("SELECT {STEP_COLS} FROM approval_steps WHERE project_id = $1 ORDER BY id"), crate::args![project_id])
             .await?;
-        Ok(rows.iter().map(|r| view(cal, r, today)).collect())
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let mut v = view(cal, r, today);
+                v.waits_for_owners = waiting && v.done_on.is_none() && rules::needs_owners_decision(&v.code);
+                v
+            })
+            .collect())
     }
 
     /// Records a step as done on `date`; the steps waiting only for it start that day.
@@ -231,12 +251,9 @@ impl Db {
         let (project, estates, _) = self.get_project(scope, project_id).await?;
         // The lawful order across modules: the design and what follows it wait for the owners.
         if rules::needs_owners_decision(code) {
-            let mut waiting = Vec::new();
-            for e in &estates {
-                if !self.scheme_decision_passed(e.id).await? {
-                    waiting.push(e.name.clone());
-                }
-            }
+            // "Decided" in the estate's life: the scheme drafted, both notices ended, the owners'
+            // estate-wide decision on it passed (a stage a revised scheme goes back from).
+            let waiting = all_decided(&estates);
             if !waiting.is_empty() {
                 return Err(StepRefusal::WaitsForOwners(code.to_string(), waiting.join("、")).into());
             }

@@ -520,10 +520,14 @@ impl Db {
         Ok((self.decision(scope, id).await?, t))
     }
 
-    /// Has the owners' consent to the estate's scheme passed (a closed decision on the scheme)?
+    /// Has the owners' consent to the estate's scheme passed (a closed decision on the scheme, taken
+    /// by the whole estate: a stairwell's lift vote is not the estate's decision on its scheme)?
     pub async fn scheme_decision_passed(&self, estate_id: i64) -> Result<bool, StoreError> {
         Ok(self
-            .scalar("SELECT COUNT(*) FROM decisions WHERE estate_id = $1 AND on_scheme = $2 AND passed = $2", crate::args![estate_id, true])
+            .scalar(
+                "SELECT COUNT(*) FROM decisions WHERE estate_id = $1 AND on_scheme = $2 AND passed = $2 AND scope_kind = 'estate'",
+                crate::args![estate_id, true],
+            )
             .await?
             > 0)
     }

@@ -606,6 +606,9 @@ impl Db {
             return Err(StoreError::Conflict(format!("the disbursement is already {}", d.status)).into());
         }
         rules::check_four_eyes(&d.requested_by, &actor.username, "asked for", "approve")?;
+        if !self.independent_hands(&d.requested_by, &actor.username).await? {
+            return Err(rules::Refusal::PasswordKeptBy { who: actor.username.clone(), other: d.requested_by.clone() }.into());
+        }
         let allocation = self.allocation(scope, d.allocation_id).await?;
         let (project, estates, _) = self.get_project(scope, d.project_id).await?;
         if let Some(basis) = Basis::parse(&d.basis) {
@@ -703,6 +706,9 @@ impl Db {
             .into());
         }
         rules::check_four_eyes(&entered_by, &actor.username, "entered", "reverse it")?;
+        if !self.independent_hands(&entered_by, &actor.username).await? {
+            return Err(rules::Refusal::PasswordKeptBy { who: actor.username.clone(), other: entered_by.clone() }.into());
+        }
         let mut tx = self.begin().await?;
         let mut head = tx.lock_ledger().await?;
         if tx.scalar("SELECT COUNT(*) FROM ledger_entries WHERE reverses = $1", crate::args![seq]).await? > 0 {

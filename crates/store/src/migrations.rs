@@ -33,7 +33,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (26, "approval steps record their document; construction ahead of the permit only by the bureau's recorded exception", V26),
     (27, "public progress pages published estate by estate", V27),
     (28, "ledger entries hash every column a report reads (version 2)", V28),
+    (29, "who set each account's password (four eyes: an account whose password its colleague set is not a second pair of eyes)", V29),
 ];
+
+/// Who last set an account's password: an administrator (who then knows it) or the user. Until the
+/// user sets their own, the administrator who set it is not a second pair of eyes on their money.
+const V29: &str = r#"
+ALTER TABLE users ADD COLUMN password_set_by TEXT NOT NULL DEFAULT '';
+"#;
 
 /// Entries written from now on hash their source, project, estate, reversal and author too (version
 /// 2); earlier entries keep the hash they were written with (version 1).

@@ -47,6 +47,7 @@ function qs(params) {
 export const api = {
   login: (username, password) => request('POST', '/api/v1/auth/login', { username, password }),
   logout: () => request('POST', '/api/v1/auth/logout'),
+  changeOwnPassword: (body) => request('POST', '/api/v1/auth/password', body),
   me: () => request('GET', '/api/v1/auth/me'),
   estates: (filter) => request('GET', `/api/v1/estates${qs(filter)}`),
   estateSummary: () => request('GET', '/api/v1/estates/summary'),

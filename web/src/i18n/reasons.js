@@ -200,6 +200,9 @@ const RULES = [
   [/^entry (\d+) has already been reversed$/, (m) => `第 ${m[1]} 笔分录已冲正`],
   [/^four eyes: (\S+) asked for this and may not also approve.*$/, (m) => `双人复核：申请人（${m[1]}）不能审批自己的申请，请由另一位有权限的同事审批`],
   [/^four eyes: (\S+) entered this and may not also reverse it.*$/, (m) => `双人复核：录入人（${m[1]}）不能冲正自己录入的分录，请由另一位有权限的同事办理`],
+  [/^four eyes: the password of (\S+) or of (\S+) was set by the other.*$/, (m) => `双人复核：${m[1]} 与 ${m[2]} 中一方的密码由另一方设置，不能互为复核人；请该账号先修改为自己的密码`],
+  [/^is not your current password$/, () => '当前密码不正确'],
+  [/^must differ from the current one$/, () => '新密码不能与当前密码相同'],
   [/^only residents object to a notice.*$/, () => '只有居民可以提出异议（纸质异议由工作人员以居民姓名录入）'],
   [/^name the resident who handed in the paper objection.*$/, () => '请填写提交纸质异议的居民姓名'],
   [/^residents' passwords are never set by staff.*$/, () => '居民账号不由工作人员重置密码：请居民用邀请码或短信验证码重新登录'],
@@ -249,9 +252,26 @@ export function translateReason(reason, locale) {
 
 // What to tell the user about a failed call: the first field the API named ("field: reason", or
 // just the reason where the field is obvious on the form), else the problem's detail; translated.
+// The fields a person fills in, by their API name, as the forms call them.
+const FIELDS = {
+  title: '标题', body: '内容', scheme_version: '方案版本', starts_on: '开始日期', working_days: '工作日', text: '内容', author: '提出人',
+  certificate_no: '不动产权证书号', reason: '理由', document_no: '批复文号', confirm: '确认', amount: '金额', memo: '说明', payee: '收款单位',
+  display_name: '姓名', username: '用户名', password: '密码', current: '当前密码', phone: '电话', region_code: '行政区划', role: '角色',
+  name: '名称', code: '编码', closes_at: '截止时间', opens_at: '开始时间', scope: '表决范围', matter: '事项类别', choice: '意见', voter: '签名人',
+  signatory: '签字方', note: '说明', file: '文件', date: '日期', start: '开始日期', purpose: '用途', source: '来源', year: '年度',
+}
+
+// `representatives[0].user_id` → the form's name of `user_id` (or of `representatives`), else the field as sent.
+function fieldName(field, locale) {
+  if (!locale?.startsWith('zh')) return field
+  const parts = String(field).split(/[.[\]]+/).filter((p) => p && !/^\d+$/.test(p))
+  for (const p of parts.reverse()) if (FIELDS[p]) return FIELDS[p]
+  return field
+}
+
 export function problemText(err, locale, { withField = true } = {}) {
   const first = err.problem?.errors?.[0]
   if (!first) return translateReason(err.message, locale)
   const reason = translateReason(first.reason, locale)
-  return withField ? `${first.field}: ${reason}` : reason
+  return withField ? `${fieldName(first.field, locale)}：${reason}` : reason
 }

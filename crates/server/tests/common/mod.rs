@@ -263,7 +263,8 @@ pub async fn estate_with_dwellings(app: &TestApp) -> (i64, i64, Vec<i64>) {
     (estate, building, ids.into_iter().map(|(i,)| i).collect())
 }
 
-/// The owners' passed decision on an estate's scheme, as a closed vote leaves it.
+/// The owners' passed decision on an estate's scheme, as a closed vote leaves it, and the estate
+/// moved on to "decided" (as the lifecycle's step would after both notices).
 pub async fn owners_decided(app: &TestApp, estate: i64) {
     app.db
         .execute(
@@ -273,6 +274,7 @@ pub async fn owners_decided(app: &TestApp, estate: i64) {
         )
         .await
         .unwrap();
+    app.db.execute("UPDATE estates SET status = 'decided' WHERE id = $1", huanxin_store::args![estate]).await.unwrap();
 }
 
 /// A small HTTP client bound to the server.
