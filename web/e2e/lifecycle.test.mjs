@@ -220,7 +220,7 @@ test('a site photo is filed in the estate archive and shows as a picture; a file
   await page.setInputFiles('[data-test=archive-input]', { name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('not a picture at all') })
   await page.click('[data-test=archive-submit]')
   await page.waitForSelector('.el-message--error')
-  assert.match(await page.textContent('.el-message--error'), /file: 文件名为 \.png，但内容不是 png 文件/)
+  assert.match(await page.textContent('.el-message--error'), /文件：文件名为 \.png，但内容不是 png 文件/)
   await page.keyboard.press('Escape')
   await page.locator('.el-message').first().waitFor({ state: 'detached' })
   assert.equal(await page.locator('[data-test=section-construction] .doc').count(), 1, 'the refused file was not filed')
