@@ -156,9 +156,38 @@ pub fn table_pdf(font: Font, title: &str, subtitle: &[String], columns: &[Column
 /// One slip of an invitation sheet: where it goes, the code, and the link its QR code opens.
 pub struct Slip {
     pub heading: String,
+    /// The building and stairwell.
     pub address: String,
+    /// The dwelling's number, printed large: what tells one slip from the next.
+    pub dwelling: String,
     pub code: String,
     pub link: String,
+}
+
+/// "1号楼 2单元" from a building number and a stairwell: 栋 is added only to a bare number (a
+/// building named 1号楼 is not printed as 1号楼栋).
+pub fn slip_place(building: &str, stairwell: i64) -> String {
+    let b = building.trim();
+    let named = b.ends_with(['楼', '栋', '幢', '座', '号']);
+    format!("{b}{} {stairwell}单元", if named { "" } else { "栋" })
+}
+
+/// Splits a text into at most `lines` lines that each fit `width` at `size`, the last cut with "…".
+fn wrap(text: &str, width: f32, size: f32, lines: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = text.chars().collect();
+    while !rest.is_empty() && out.len() + 1 < lines {
+        let mut n = rest.len();
+        while n > 1 && text_width(&rest[..n].iter().collect::<String>(), size) > width {
+            n -= 1;
+        }
+        out.push(rest[..n].iter().collect());
+        rest.drain(..n);
+    }
+    if !rest.is_empty() {
+        out.push(fit(&rest.iter().collect::<String>(), width, size));
+    }
+    out
 }
 
 /// Invitation sheets: ten slips per A4 page (two columns, five rows), each with a QR code of its
@@ -226,15 +255,25 @@ pub fn slips_pdf(font: Font, title: &str, note: &str, slips: &[Slip]) -> Result<
                 TextDirection::Auto,
             );
             surface.draw_text(
-                Point::from_xy(tx, y + 46.0),
+                Point::from_xy(tx, y + 44.0),
                 font.clone(),
                 10.0,
                 &fit(&slip.address, width, 10.0),
                 false,
                 TextDirection::Auto,
             );
-            surface.draw_text(Point::from_xy(tx, y + 78.0), font.clone(), 15.0, &slip.code, false, TextDirection::Auto);
-            surface.draw_text(Point::from_xy(tx, y + 100.0), font.clone(), 7.5, &fit(note, width, 7.5), false, TextDirection::Auto);
+            surface.draw_text(
+                Point::from_xy(tx, y + 62.0),
+                font.clone(),
+                13.0,
+                &fit(&slip.dwelling, width, 13.0),
+                false,
+                TextDirection::Auto,
+            );
+            surface.draw_text(Point::from_xy(tx, y + 86.0), font.clone(), 15.0, &slip.code, false, TextDirection::Auto);
+            for (k, line) in wrap(note, width, 7.5, 3).iter().enumerate() {
+                surface.draw_text(Point::from_xy(tx, y + 100.0 + k as f32 * 9.5), font.clone(), 7.5, line, false, TextDirection::Auto);
+            }
         }
         surface.finish();
         page.finish();
@@ -245,6 +284,16 @@ pub fn slips_pdf(font: Font, title: &str, note: &str, slips: &[Slip]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slips_name_the_place_once_and_the_note_wraps() {
+        assert_eq!(slip_place("1号楼", 2), "1号楼 2单元");
+        assert_eq!(slip_place("3", 1), "3栋 1单元");
+        let lines = wrap("微信扫码或打开链接输入邀请码；仅可使用一次，2027-01-31 前有效", 120.0, 7.5, 2);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines.iter().all(|l| text_width(l, 7.5) <= 120.0), "{lines:?}");
+        assert!(lines[1].ends_with("有效") || lines[1].ends_with('…'), "{lines:?}");
+    }
 
     #[test]
     fn long_cells_are_cut_to_their_column() {

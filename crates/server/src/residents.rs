@@ -122,7 +122,8 @@ pub async fn invitations_pdf(
         .iter()
         .map(|i| crate::pdf::Slip {
             heading: format!("{} 居民邀请码", estate.name),
-            address: format!("{}栋 {}单元 {}室", i.building_number, i.stairwell, i.number),
+            address: crate::pdf::slip_place(&i.building_number, i.stairwell),
+            dwelling: format!("{}室", i.number.trim_end_matches('室')),
             code: i.code.clone(),
             link: i.link.clone(),
         })
