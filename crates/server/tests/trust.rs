@@ -272,18 +272,22 @@ async fn payable_project(app: &TestApp, admin: &common::Client) -> (i64, i64, i6
     (project, a["id"].as_i64().unwrap(), inspection)
 }
 
+/// Asks for a payment from the allocation to the project for the passed inspection.
+async fn ask_payment(c: &common::Client, (project, allocation, inspection): (i64, i64, i64), amount: &str) -> (u16, serde_json::Value) {
+    c.post(
+        "/api/v1/disbursements",
+        json!({"allocation_id": allocation, "project_id": project, "category": "basic", "payee": "惠安建工",
+            "amount": amount, "basis": format!("inspection:{inspection}")}),
+    )
+    .await
+}
+
 // 9. The person who requested a disbursement approved it.
 async fn the_one_who_asks_never_approves(app: &TestApp) {
     let admin = app.client("county_admin").await;
     let staff = app.client("county_staff").await;
     let (project, allocation, inspection) = payable_project(app, &admin).await;
-    let (s, d) = staff
-        .post(
-            "/api/v1/disbursements",
-            json!({"allocation_id": allocation, "project_id": project, "category": "basic", "payee": "惠安建工",
-                "amount": "1000", "basis": format!("inspection:{inspection}")}),
-        )
-        .await;
+    let (s, d) = ask_payment(&staff, (project, allocation, inspection), "1000").await;
     assert_eq!(s, 201, "{d}");
     let approve = format!("/api/v1/disbursements/{}/approve", d["id"]);
     let (s, r) = staff.post(&approve, json!({})).await;
@@ -318,13 +322,7 @@ async fn the_one_who_asks_never_approves(app: &TestApp) {
     let second = login("known-to-admin-1").await;
     let (_, me) = second.get("/api/v1/auth/me").await;
     assert_eq!(me["must_set_password"], true, "{me}");
-    let (_, d2) = admin
-        .post(
-            "/api/v1/disbursements",
-            json!({"allocation_id": allocation, "project_id": project, "category": "basic", "payee": "惠安建工",
-                "amount": "500", "basis": format!("inspection:{inspection}")}),
-        )
-        .await;
+    let (_, d2) = ask_payment(&admin, (project, allocation, inspection), "500").await;
     let approve = format!("/api/v1/disbursements/{}/approve", d2["id"]);
     let (s, r) = second.post(&approve, json!({})).await;
     assert_eq!(s, 409, "{r}");
@@ -713,13 +711,7 @@ async fn every_figure_a_report_reads_is_checked_against_the_chain(app: &TestApp)
     let admin = app.client("county_admin").await;
     let staff = app.client("county_staff").await;
     let (project, allocation, inspection) = payable_project(app, &admin).await;
-    let (s, d) = staff
-        .post(
-            "/api/v1/disbursements",
-            json!({"allocation_id": allocation, "project_id": project, "category": "basic", "payee": "惠安建工",
-                "amount": "1000", "basis": format!("inspection:{inspection}")}),
-        )
-        .await;
+    let (s, d) = ask_payment(&staff, (project, allocation, inspection), "1000").await;
     assert_eq!(s, 201, "{d}");
     assert_eq!(admin.post(&format!("/api/v1/disbursements/{}/approve", d["id"]), json!({})).await.0, 200);
     let estate = app.attached_estate;

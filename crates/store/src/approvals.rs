@@ -85,8 +85,8 @@ fn view(cal: &WorkCalendar, r: &StepRow, today: NaiveDate) -> ApprovalStep {
     }
 }
 
-/// Has every estate of a project reached "decided" in its life?
-fn all_decided(estates: &[crate::projects::ProjectEstate]) -> Vec<String> {
+/// The estates of a project that have not reached "decided" in their life, by name.
+fn undecided_estates(estates: &[crate::projects::ProjectEstate]) -> Vec<String> {
     let decided = |status: &str| {
         huanxin_domain::estates::EstateStatus::parse(status)
             .is_some_and(|s| huanxin_domain::lifecycle::reached(s, huanxin_domain::estates::EstateStatus::Decided))
@@ -224,7 +224,7 @@ impl Db {
         today: NaiveDate,
     ) -> Result<Vec<ApprovalStep>, StoreError> {
         let (_, estates, _) = self.get_project(scope, project_id).await?;
-        let waiting = !all_decided(&estates).is_empty();
+        let waiting = !undecided_estates(&estates).is_empty();
         let rows: Vec<StepRow> = self
             .fetch_all(&format!("SELECT {STEP_COLS} FROM approval_steps WHERE project_id = $1 ORDER BY id"), crate::args![project_id])
             .await?;
@@ -253,7 +253,7 @@ impl Db {
         if rules::needs_owners_decision(code) {
             // "Decided" in the estate's life: the scheme drafted, both notices ended, the owners'
             // estate-wide decision on it passed (a stage a revised scheme goes back from).
-            let waiting = all_decided(&estates);
+            let waiting = undecided_estates(&estates);
             if !waiting.is_empty() {
                 return Err(StepRefusal::WaitsForOwners(code.to_string(), waiting.join("、")).into());
             }
