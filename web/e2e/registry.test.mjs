@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync, mkdtempSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import { BASE, SHOTS, launch, signIn } from './helpers.mjs'
 
@@ -84,6 +85,36 @@ test('an import with errors shows the error table and changes nothing', async ()
   await page.goto(`${BASE}/estates`)
   await page.waitForSelector('[data-test=summary]')
   assert.equal(await summaryCount(page), before)
+  await page.context().close()
+})
+
+test('a county sheet as it comes is imported, and the wizard lists what it passed over and what it would change', async () => {
+  const page = await signIn(browser, 'county_staff')
+  await page.goto(`${BASE}/estates`)
+  await page.click('text=数据导入')
+  // A legacy .xls with an instructions sheet, a merged title, 序号, headers with units and a 合计 row.
+  const xls = fileURLToPath(new URL('../../crates/server/tests/fixtures/county-legacy.xls', import.meta.url))
+  await page.setInputFiles('[data-test=upload] input[type=file]', xls)
+  await page.click('[data-test=run-import]')
+  await page.waitForSelector('[data-test=import-ok]')
+  const ok = await page.textContent('[data-test=import-ok]')
+  assert.match(ok, /新增 2 条/)
+  assert.match(ok, /小区清单/)
+  const skipped = await page.locator('[data-test=import-skipped] .el-table__body tr td:nth-child(2)').allTextContents()
+  assert.deepEqual(skipped, ['标题行', '合计行'])
+  await page.screenshot({ path: `${SHOTS}/import-county-sheet.png`, fullPage: true })
+  // A check-only re-import with a new name: the change is listed from → to, and nothing is written.
+  const dir = mkdtempSync(join(tmpdir(), 'hx-e2e-'))
+  const file = join(dir, 'rename.csv')
+  writeFileSync(file, '小区编码;小区名称;社区代码;建成年份（年）\nXLS-1;老县委宿舍（更名）;350521100001;1992年\n')
+  await page.goto(`${BASE}/estates`)
+  await page.click('text=数据导入')
+  await page.setInputFiles('[data-test=upload] input[type=file]', file)
+  await page.click('text=仅检查，不写入')
+  await page.click('[data-test=run-import]')
+  await page.waitForSelector('[data-test=import-changes] .el-table__body tr')
+  const change = await page.textContent('[data-test=import-changes] .el-table__body tr')
+  assert.ok(change.includes('小区名称') && change.includes('老县委宿舍') && change.includes('老县委宿舍（更名）'), change)
   await page.context().close()
 })
 

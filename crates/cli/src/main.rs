@@ -43,6 +43,9 @@ enum Command {
         /// Check only; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The sheet of an xlsx/xls workbook to read (default: the first with the import's columns).
+        #[arg(long)]
+        sheet: Option<String>,
     },
     /// Export estates (optionally of one region) to an xlsx file.
     Export {
@@ -181,12 +184,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("database up to date ({:?})", db.engine());
             Ok(())
         }
-        Command::Import { kind, files, gcj02, dry_run } => {
+        Command::Import { kind, files, gcj02, dry_run, sheet } => {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
             let scope = Scope::Region(RegionCode::country());
-            let datum = if gcj02 { Some("gcj02") } else { None };
+            let options = estates::ImportQuery { dry_run, datum: gcj02.then(|| "gcj02".to_string()), sheet };
             let files = files.into_iter().map(estates::ImportFile::Path).collect();
-            let result = estates::import_files(&db, &Actor::system("import"), &scope, &kind, files, datum, dry_run).await;
+            let result = estates::import_files(&db, &Actor::system("import"), &scope, &kind, files, &options).await;
             // Closing checkpoints SQLite's write-ahead log into the database file.
             db.close().await;
             match result {
@@ -199,6 +202,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                         r.blank_rows_skipped,
                         if r.dry_run { " (dry run: nothing written)" } else { "" }
                     );
+                    for s in &r.skipped_rows {
+                        let file = if s.file.is_empty() { String::new() } else { format!("{}, ", s.file) };
+                        println!("{file}row {} passed over ({}): '{}'", s.row, s.reason, s.value);
+                    }
                     Ok(())
                 }
                 Err(huanxin_server::error::ApiError::ImportRejected(rows)) => {

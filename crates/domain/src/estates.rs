@@ -215,13 +215,27 @@ fn check_count(errs: &mut ValidationErrors, field: &str, v: Option<i64>, max: i6
     }
 }
 
-/// Checks a GeoJSON Polygon: closed rings of at least four [lon, lat] positions inside China.
+/// Checks a GeoJSON Polygon or MultiPolygon (an estate in several parts, as counties' GIS exports
+/// have them): closed rings of at least four [lon, lat] positions inside China.
 pub fn validate_outline(v: &serde_json::Value) -> Result<String, String> {
-    let ty = v.get("type").and_then(|t| t.as_str());
-    if ty != Some("Polygon") {
-        return Err("must be a GeoJSON Polygon".into());
+    let coordinates = v.get("coordinates").and_then(|c| c.as_array()).ok_or("has no coordinates")?;
+    match v.get("type").and_then(|t| t.as_str()) {
+        Some("Polygon") => check_rings(coordinates)?,
+        Some("MultiPolygon") => {
+            if coordinates.is_empty() {
+                return Err("has no polygons".into());
+            }
+            for polygon in coordinates {
+                check_rings(polygon.as_array().ok_or("a polygon is not a list of rings")?)?;
+            }
+        }
+        _ => return Err("must be a GeoJSON Polygon or MultiPolygon".into()),
     }
-    let rings = v.get("coordinates").and_then(|c| c.as_array()).ok_or("has no coordinates")?;
+    Ok(v.to_string())
+}
+
+/// Checks the rings of one polygon.
+fn check_rings(rings: &[serde_json::Value]) -> Result<(), String> {
     if rings.is_empty() {
         return Err("has no rings".into());
     }
@@ -243,7 +257,7 @@ pub fn validate_outline(v: &serde_json::Value) -> Result<String, String> {
             return Err("a ring must end where it starts".into());
         }
     }
-    Ok(v.to_string())
+    Ok(())
 }
 
 impl EstateInput {
@@ -668,5 +682,10 @@ mod tests {
         let open = serde_json::json!({"type":"Polygon","coordinates":[[[118.8,25.0],[118.81,25.0],[118.81,25.01],[118.8,25.02]]]});
         assert!(validate_outline(&open).is_err());
         assert!(validate_outline(&serde_json::json!({"type":"Point","coordinates":[1,2]})).is_err());
+        let ring = serde_json::json!([[118.8, 25.0], [118.81, 25.0], [118.81, 25.01], [118.8, 25.0]]);
+        let multi = serde_json::json!({"type":"MultiPolygon","coordinates":[[ring], [ring]]});
+        assert!(validate_outline(&multi).is_ok());
+        let broken = serde_json::json!({"type":"MultiPolygon","coordinates":[[ring], [[[118.8,25.0]]]]});
+        assert!(validate_outline(&broken).is_err(), "every part is checked");
     }
 }

@@ -27,6 +27,7 @@ pub mod requests;
 pub mod residents;
 pub mod review;
 pub mod schemes;
+pub mod sheets;
 pub mod surveys;
 pub mod units;
 

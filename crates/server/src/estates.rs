@@ -13,6 +13,7 @@ use huanxin_domain::access::Permission;
 use huanxin_domain::estates::{
     self as dom, BuildingInput, BuildingRecord, Datum, DwellingInput, DwellingRecord, EstateInput, EstateRecord, OwnerInput,
 };
+use huanxin_domain::sheets;
 use huanxin_domain::ValidationErrors;
 use huanxin_store::estates::{Building, Dwelling, Estate, EstateFilter, EstateTotals, RowError};
 use huanxin_store::imports::{ImportKind, IMPORT_CHUNK};
@@ -477,7 +478,7 @@ pub async fn export_workbook(
 }
 
 /// Options of an import.
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Deserialize, utoipa::IntoParams, Default, Clone)]
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Check the file and report, but write nothing.
@@ -485,6 +486,8 @@ pub struct ImportQuery {
     pub dry_run: bool,
     /// Datum of coordinates when the file has no 坐标系 column: wgs84 (default) or gcj02.
     pub datum: Option<String>,
+    /// The sheet of an xlsx workbook to read; by default the first whose header has the import's columns.
+    pub sheet: Option<String>,
 }
 
 /// The result of an import that was accepted.
@@ -494,6 +497,11 @@ pub struct ImportResult {
     pub created: usize,
     pub updated: usize,
     pub blank_rows_skipped: usize,
+    /// Title rows above the header and 合计 rows below the data, passed over.
+    pub skipped_rows: Vec<tabular::SkippedRow>,
+    /// The xlsx sheet read, when the workbook has more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
     pub dry_run: bool,
     /// Every field the import changes (or, in a dry run, would change) on records already stored.
     #[schema(value_type = Vec<Object>)]
@@ -509,6 +517,7 @@ fn yes(s: &str) -> Result<bool, String> {
     }
 }
 
+/// Reads a row's cells; a cell that cannot be read gets one message, not a second from the rules.
 struct RowReader<'a> {
     cells: &'a [String],
     positions: &'a [Option<usize>],
@@ -536,32 +545,31 @@ impl<'a> RowReader<'a> {
         self.errors.push(RowError { file: String::new(), row: self.row, column: self.header(key), value: value.to_string(), reason });
     }
 
-    fn int(&mut self, key: &str) -> Option<i64> {
+    /// A cell read by `parse`, or `None` when empty or unreadable (then noted).
+    fn parsed<T>(&mut self, key: &str, parse: fn(&str) -> Result<T, String>) -> Option<T> {
         let t = self.text(key);
         if t.is_empty() {
             return None;
         }
-        match t.parse::<i64>() {
+        match parse(&t) {
             Ok(v) => Some(v),
-            Err(_) => {
-                self.fail(key, &t, "is not a whole number".into());
+            Err(reason) => {
+                self.fail(key, &t, reason);
                 None
             }
         }
     }
 
+    fn int(&mut self, key: &str) -> Option<i64> {
+        self.parsed(key, sheets::parse_whole)
+    }
+
+    fn year(&mut self, key: &str) -> Option<i64> {
+        self.parsed(key, sheets::parse_year)
+    }
+
     fn float(&mut self, key: &str) -> Option<f64> {
-        let t = self.text(key);
-        if t.is_empty() {
-            return None;
-        }
-        match t.trim_end_matches('㎡').parse::<f64>() {
-            Ok(v) if v.is_finite() => Some(v),
-            _ => {
-                self.fail(key, &t, "is not a number".into());
-                None
-            }
-        }
+        self.parsed(key, sheets::parse_number)
     }
 
     fn boolean(&mut self, key: &str) -> bool {
@@ -575,6 +583,10 @@ impl<'a> RowReader<'a> {
     fn absorb(&mut self, v: ValidationErrors) {
         for e in v.0 {
             let header = self.header(&e.field);
+            // The cell already has its message (say, "is not a year"); "is required" would repeat it.
+            if self.errors.iter().any(|known| known.column == header) {
+                continue;
+            }
             self.errors.push(RowError { file: String::new(), row: self.row, column: header, value: e.value, reason: e.reason });
         }
     }
@@ -601,7 +613,7 @@ fn estate_from_row(r: &mut RowReader, default_datum: Datum) -> EstateInput {
         lat: r.float("lat"),
         datum,
         outline: None,
-        build_year: r.int("build_year"),
+        build_year: r.year("build_year"),
         building_count: r.int("building_count"),
         households: r.int("households"),
         floor_area_m2: r.float("floor_area_m2"),
@@ -613,23 +625,35 @@ fn estate_from_row(r: &mut RowReader, default_datum: Datum) -> EstateInput {
     }
 }
 
-/// Reads GeoJSON features as estate rows: properties by the same headers or keys, geometry as
-/// the point (Point) or the outline (Polygon, whose vertex average becomes the point).
-fn geojson_estates(bytes: &[u8], datum: Datum) -> Result<Vec<(usize, EstateInput, Vec<RowError>)>, ApiError> {
+/// GeoJSON features read as estates, and the column keys any feature's properties hold.
+type GeoJsonRows = (Vec<(usize, EstateInput, Vec<RowError>)>, Vec<&'static str>);
+
+/// Reads GeoJSON features (UTF-8, with or without a byte-order mark) as estate rows: properties by
+/// the same headers or keys, geometry as the point (Point) or the outline (Polygon or
+/// MultiPolygon, whose first outer ring's vertex average becomes the point). Coordinates written
+/// as text are refused, not imported as an estate without a location.
+fn geojson_estates(bytes: &[u8], datum: Datum) -> Result<GeoJsonRows, ApiError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::field("file", "", format!("not valid GeoJSON: {e}")))?;
     let features = v
         .get("features")
         .and_then(|f| f.as_array())
         .ok_or_else(|| ApiError::field("file", "", "GeoJSON must be a FeatureCollection with features"))?;
     let mut out = Vec::new();
+    let mut keys: Vec<&'static str> = Vec::new();
     for (i, f) in features.iter().enumerate() {
         let props = f.get("properties").and_then(|p| p.as_object()).cloned().unwrap_or_default();
+        for c in ESTATE_COLUMNS {
+            if !keys.contains(&c.key) && props.keys().any(|k| k == c.key || sheets::header_key(k) == sheets::header_key(c.header)) {
+                keys.push(c.key);
+            }
+        }
         let cells: Vec<String> = ESTATE_COLUMNS
             .iter()
             .map(|c| {
                 props
                     .get(c.key)
-                    .or_else(|| props.get(c.header))
+                    .or_else(|| props.iter().find(|(k, _)| sheets::header_key(k) == sheets::header_key(c.header)).map(|(_, v)| v))
                     .map(|v| match v {
                         serde_json::Value::String(s) => s.clone(),
                         serde_json::Value::Null => String::new(),
@@ -642,15 +666,20 @@ fn geojson_estates(bytes: &[u8], datum: Datum) -> Result<Vec<(usize, EstateInput
         let mut r = RowReader { cells: &cells, positions: &positions, columns: ESTATE_COLUMNS, row: i + 1, errors: vec![] };
         let mut input = estate_from_row(&mut r, datum);
         let geom = f.get("geometry").cloned().unwrap_or(serde_json::Value::Null);
-        match geom.get("type").and_then(|t| t.as_str()) {
+        let kind = geom.get("type").and_then(|t| t.as_str());
+        if matches!(kind, Some("Point" | "Polygon" | "MultiPolygon")) && !numbers_only(geom.get("coordinates")) {
+            r.fail("lon", &compact(geom.get("coordinates")), "coordinates must be numbers (degrees), not text".into());
+        }
+        match kind {
             Some("Point") => {
                 let c = geom.get("coordinates");
                 input.lon = c.and_then(|c| c.get(0)).and_then(|x| x.as_f64());
                 input.lat = c.and_then(|c| c.get(1)).and_then(|x| x.as_f64());
             }
-            Some("Polygon") => {
+            Some(shape @ ("Polygon" | "MultiPolygon")) => {
+                let outer = if shape == "Polygon" { "/coordinates/0" } else { "/coordinates/0/0" };
                 let ring: Vec<(f64, f64)> = geom
-                    .pointer("/coordinates/0")
+                    .pointer(outer)
                     .and_then(|r| r.as_array())
                     .map(|pts| pts.iter().filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?))).collect())
                     .unwrap_or_default();
@@ -662,27 +691,42 @@ fn geojson_estates(bytes: &[u8], datum: Datum) -> Result<Vec<(usize, EstateInput
                 input.outline = Some(if input.datum == Datum::Gcj02 { to_wgs84_polygon(&geom) } else { geom.clone() });
             }
             None if geom.is_null() => {}
-            other => r.fail("lon", &format!("{other:?}"), "geometry must be a Point or a Polygon".into()),
+            other => r.fail("lon", other.unwrap_or("?"), "geometry must be a Point or a Polygon".into()),
         }
         let errors = std::mem::take(&mut r.errors);
         out.push((i + 1, input, errors));
     }
-    Ok(out)
+    Ok((out, keys))
+}
+
+/// True when every leaf of GeoJSON coordinates is a number (text such as "118.79" is not).
+fn numbers_only(v: Option<&serde_json::Value>) -> bool {
+    match v {
+        Some(serde_json::Value::Number(_)) => true,
+        Some(serde_json::Value::Array(items)) => items.iter().all(|i| numbers_only(Some(i))),
+        _ => false,
+    }
+}
+
+/// A short text of a JSON value, for a message.
+fn compact(v: Option<&serde_json::Value>) -> String {
+    v.map(|v| v.to_string().chars().take(60).collect()).unwrap_or_default()
 }
 
 fn to_wgs84_polygon(geom: &serde_json::Value) -> serde_json::Value {
-    let mut g = geom.clone();
-    if let Some(rings) = g.get_mut("coordinates").and_then(|c| c.as_array_mut()) {
-        for ring in rings {
-            if let Some(pts) = ring.as_array_mut() {
-                for p in pts {
-                    if let (Some(lon), Some(lat)) = (p.get(0).and_then(|x| x.as_f64()), p.get(1).and_then(|x| x.as_f64())) {
-                        let (a, b) = huanxin_domain::geo::gcj02_to_wgs84(lon, lat);
-                        *p = serde_json::json!([a, b]);
-                    }
-                }
-            }
+    /// Converts every position ([lon, lat]) however deep the rings nest (Polygon, MultiPolygon).
+    fn convert(v: &mut serde_json::Value) {
+        let Some(items) = v.as_array_mut() else { return };
+        if let (Some(lon), Some(lat)) = (items.first().and_then(|x| x.as_f64()), items.get(1).and_then(|x| x.as_f64())) {
+            let (a, b) = huanxin_domain::geo::gcj02_to_wgs84(lon, lat);
+            *v = serde_json::json!([a, b]);
+        } else {
+            items.iter_mut().for_each(convert);
         }
+    }
+    let mut g = geom.clone();
+    if let Some(c) = g.get_mut("coordinates") {
+        convert(c);
     }
     g
 }
@@ -713,7 +757,7 @@ pub async fn import(
         }
     }
     let (name, bytes) = file.ok_or_else(|| ApiError::field("file", "", "attach the file as the form field 'file'"))?;
-    let result = import_file(&st.db, &cu.actor(), &cu.scope, &kind, &name, bytes, q.datum.as_deref(), q.dry_run).await?;
+    let result = import_file(&st.db, &cu.actor(), &cu.scope, &kind, &name, bytes, &q).await?;
     if !result.dry_run {
         st.registry_changed();
     }
@@ -721,7 +765,6 @@ pub async fn import(
 }
 
 /// Imports one file's rows (the HTTP import shares this with `huanxin import`).
-#[allow(clippy::too_many_arguments)]
 pub async fn import_file(
     db: &huanxin_store::Db,
     actor: &huanxin_store::audit::Actor,
@@ -729,10 +772,9 @@ pub async fn import_file(
     kind: &str,
     name: &str,
     bytes: Vec<u8>,
-    datum: Option<&str>,
-    dry_run: bool,
+    options: &ImportQuery,
 ) -> Result<ImportResult, ApiError> {
-    import_files(db, actor, scope, kind, vec![ImportFile::Bytes(name.to_string(), bytes)], datum, dry_run).await
+    import_files(db, actor, scope, kind, vec![ImportFile::Bytes(name.to_string(), bytes)], options).await
 }
 
 /// A file to import: in memory (an upload), or on disk, read only when its turn comes.
@@ -785,16 +827,15 @@ impl ImportFile {
 /// writes the chunk before, all in one transaction that rolls back if any row of any file is wrong.
 /// With several files, each problem names its file, and indexes and keys dropped for a bulk load
 /// are rebuilt once at the end instead of after every file.
-#[allow(clippy::too_many_arguments)]
 pub async fn import_files(
     db: &huanxin_store::Db,
     actor: &huanxin_store::audit::Actor,
     scope: &huanxin_domain::access::Scope,
     kind: &str,
     files: Vec<ImportFile>,
-    datum: Option<&str>,
-    dry_run: bool,
+    options: &ImportQuery,
 ) -> Result<ImportResult, ApiError> {
+    let (datum, dry_run) = (options.datum.as_deref(), options.dry_run);
     let columns = columns_of(kind)?;
     let import_kind = match kind {
         "estates" => ImportKind::Estates,
@@ -810,24 +851,26 @@ pub async fn import_files(
     let expected_rows = files.iter().map(ImportFile::expected_rows).sum::<Result<usize, ApiError>>()?;
     let source_name = files.iter().map(ImportFile::name).collect::<Vec<_>>().join(", ");
     let mut import = db.begin_import(actor, scope, &source_name, import_kind, dry_run, expected_rows).await?;
-    let mut blank = 0;
+    let (mut blank, mut skipped, mut sheet_read) = (0, Vec::new(), None);
     for file in files {
         let (name, bytes) = file.load()?;
         if several {
             import.next_file(&name);
         }
         // Reading a workbook is CPU work: off the async workers.
-        let file_name = name.clone();
-        let read = tokio::task::spawn_blocking(move || row_source(&file_name, bytes, import_kind, columns, datum)).await.map_err(|e| {
-            // A crafted file can make the xlsx library panic (an overflowing cell reference): the
-            // file is refused, the server goes on.
-            if e.is_panic() {
-                ApiError::field("file", &name, "not a readable file: its structure is damaged or crafted")
-            } else {
-                ApiError::Internal(format!("file reader stopped: {e}"))
-            }
-        })?;
-        let (source, blank_before) = match read {
+        let (file_name, sheet) = (name.clone(), options.sheet.clone());
+        let read = tokio::task::spawn_blocking(move || row_source(&file_name, bytes, import_kind, columns, datum, sheet.as_deref()))
+            .await
+            .map_err(|e| {
+                // A crafted file can make the xlsx library panic (an overflowing cell reference): the
+                // file is refused, the server goes on.
+                if e.is_panic() {
+                    ApiError::field("file", &name, "not a readable file: its structure is damaged or crafted")
+                } else {
+                    ApiError::Internal(format!("file reader stopped: {e}"))
+                }
+            })?;
+        let (source, read_before) = match read {
             Err(ApiError::ImportRejected(rows)) => {
                 let named = rows.into_iter().map(|r| RowError { file: if several { name.clone() } else { r.file.clone() }, ..r }).collect();
                 return Err(ApiError::ImportRejected(named));
@@ -846,7 +889,14 @@ pub async fn import_files(
                 Records::Dwellings(r) => import.add_dwellings(r).await?,
             }
         }
-        blank += blank_before + reader.await.map_err(|e| ApiError::Internal(format!("file reader stopped: {e}")))??;
+        let read_after = reader.await.map_err(|e| ApiError::Internal(format!("file reader stopped: {e}")))??;
+        for part in [read_before, read_after] {
+            blank += part.blank_rows_skipped;
+            skipped.extend(
+                part.skipped.into_iter().map(|r| tabular::SkippedRow { file: if several { name.clone() } else { r.file.clone() }, ..r }),
+            );
+            sheet_read = sheet_read.or(part.sheet);
+        }
     }
     if import.rows() == 0 && !import.has_errors() {
         return Err(ApiError::field("file", "", "the file has no data rows"));
@@ -858,6 +908,8 @@ pub async fn import_files(
         created: summary.created,
         updated: summary.updated,
         blank_rows_skipped: blank,
+        skipped_rows: skipped,
+        sheet: sheet_read,
         dry_run,
         changes: summary.changes,
         changes_unreported: summary.changes_unreported,
@@ -872,43 +924,62 @@ fn row_source(
     import_kind: ImportKind,
     columns: &'static [Column],
     datum: Datum,
-) -> Result<(RowSource, usize), ApiError> {
+    sheet: Option<&str>,
+) -> Result<(RowSource, RowsPassedOver), ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::field("file", name, "the file is empty"));
     }
     let lower = name.to_lowercase();
-    let is_geojson = lower.ends_with(".geojson") || lower.ends_with(".json") || bytes.first() == Some(&b'{');
+    let text_start = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes).trim_ascii_start();
+    let is_geojson = lower.ends_with(".geojson") || lower.ends_with(".json") || text_start.first() == Some(&b'{');
     if is_geojson && import_kind != ImportKind::Estates {
         return Err(ApiError::field("file", name, "GeoJSON is accepted for estates only; use xlsx or csv"));
     }
     if is_geojson {
-        Ok((RowSource::GeoJson(geojson_estates(&bytes, datum)?), 0))
-    } else if tabular::is_zip(&bytes) {
-        let table = tabular::read_xlsx(&bytes)?;
+        let (features, keys) = geojson_estates(&bytes, datum)?;
+        Ok((RowSource::GeoJson(features, keys), RowsPassedOver::default()))
+    } else if tabular::is_zip(&bytes) || tabular::is_xls(&bytes) {
+        let table =
+            if tabular::is_zip(&bytes) { tabular::read_xlsx(&bytes, columns, sheet)? } else { tabular::read_xls(&bytes, columns, sheet)? };
         let positions = table.column_positions(columns).map_err(ApiError::ImportRejected)?;
-        let blank = table.blank_rows_skipped;
-        Ok((RowSource::Cells(table.rows, positions), blank))
+        let passed = RowsPassedOver { blank_rows_skipped: table.blank_rows_skipped, skipped: table.skipped, sheet: Some(table.sheet) };
+        Ok((RowSource::Cells(table.rows, positions), passed))
     } else {
-        let (headers, rows) = tabular::CsvRows::open(bytes)?;
+        let (headers, rows) = tabular::CsvRows::open(bytes, columns)?;
         let positions = tabular::column_positions(&headers, columns).map_err(ApiError::ImportRejected)?;
-        Ok((RowSource::Csv(rows, positions), 0))
+        Ok((RowSource::Csv(rows, positions), RowsPassedOver::default()))
     }
+}
+
+/// Rows a reader passed over: blank ones, titles and 合计 rows, and the sheet it read.
+#[derive(Default)]
+struct RowsPassedOver {
+    blank_rows_skipped: usize,
+    skipped: Vec<tabular::SkippedRow>,
+    sheet: Option<String>,
 }
 
 /// Where an import's rows come from: CSV read as it goes, an xlsx sheet's rows, or GeoJSON features.
 enum RowSource {
     Csv(tabular::CsvRows, Vec<Option<usize>>),
     Cells(Vec<(usize, Vec<String>)>, Vec<Option<usize>>),
-    GeoJson(Vec<(usize, EstateInput, Vec<RowError>)>),
+    /// The features, and the column keys any feature's properties hold.
+    GeoJson(Vec<(usize, EstateInput, Vec<RowError>)>, Vec<&'static str>),
 }
 
 impl RowSource {
-    /// The stored columns the file has (`None`: all of them, as GeoJSON features carry them):
-    /// what a re-import may change. A column the file leaves out keeps its stored value.
+    /// The stored columns the file has: what a re-import may change. A column the file leaves
+    /// out (a property no feature of a GeoJSON file has) keeps its stored value.
     fn stored_columns(&self, columns: &[Column]) -> Option<Vec<String>> {
+        let geojson_positions: Vec<Option<usize>>;
         let positions = match self {
             RowSource::Csv(_, p) | RowSource::Cells(_, p) => p,
-            RowSource::GeoJson(_) => return None,
+            RowSource::GeoJson(_, keys) => {
+                // Coordinates come from the geometry, which every feature has or lacks on purpose.
+                geojson_positions =
+                    columns.iter().map(|c| (keys.contains(&c.key) || ["lon", "lat", "datum"].contains(&c.key)).then_some(0)).collect();
+                &geojson_positions
+            }
         };
         fn stored(key: &str) -> &str {
             match key {
@@ -983,7 +1054,7 @@ impl ReadChunk {
 }
 
 /// The reader thread: reads the rows, checks each and hands them over in chunks. Returns the
-/// number of blank rows skipped, or the error that made the file unreadable.
+/// rows passed over as it read, or the error that made the file unreadable.
 fn read_chunks(
     kind: ImportKind,
     source: RowSource,
@@ -991,28 +1062,28 @@ fn read_chunks(
     datum: Datum,
     year: i64,
     out: &tokio::sync::mpsc::Sender<ReadChunk>,
-) -> Result<usize, ApiError> {
+) -> Result<RowsPassedOver, ApiError> {
     let mut sink = ChunkSink { kind, chunk: ReadChunk::new(kind), out };
     match source {
-        RowSource::GeoJson(rows) => {
+        RowSource::GeoJson(rows, _) => {
             let positions = vec![None; columns.len()];
             for (row, input, errors) in rows {
                 let r = RowReader { cells: &[], positions: &positions, columns, row, errors };
                 sink.chunk.push_estate(input, r, year);
                 if !sink.hand_over(false) {
-                    return Ok(0);
+                    return Ok(RowsPassedOver::default());
                 }
             }
             sink.hand_over(true);
-            Ok(0)
+            Ok(RowsPassedOver::default())
         }
         RowSource::Csv(mut rows, positions) => {
             read_cells(&mut sink, rows.by_ref(), &positions, columns, datum, year)?;
-            Ok(rows.blank_rows_skipped)
+            Ok(RowsPassedOver { blank_rows_skipped: rows.blank_rows_skipped, skipped: rows.skipped, sheet: None })
         }
         RowSource::Cells(rows, positions) => {
             read_cells(&mut sink, rows.into_iter().map(Ok), &positions, columns, datum, year)?;
-            Ok(0)
+            Ok(RowsPassedOver::default())
         }
     }
 }
@@ -1076,7 +1147,7 @@ fn building_from_row(mut r: RowReader, year: i64) -> Result<(String, BuildingRec
         stairwells: r.int("stairwells"),
         has_lift: r.boolean("has_lift"),
         structure: r.text("structure"),
-        build_year: r.int("build_year"),
+        build_year: r.year("build_year"),
     };
     let code = input.estate_code.trim().to_string();
     checked_record(input.validate(year), r).map(|rec| (code, rec))

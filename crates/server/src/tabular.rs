@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use calamine::{Data, Reader, Xlsx};
+use huanxin_domain::sheets;
 use huanxin_store::estates::RowError;
 use rust_xlsxwriter::{Format, Workbook};
 use std::io::Cursor;
@@ -22,6 +23,10 @@ pub struct Table {
     pub headers: Vec<String>,
     pub rows: Vec<(usize, Vec<String>)>,
     pub blank_rows_skipped: usize,
+    /// The sheet read (xlsx), when the workbook has several.
+    pub sheet: String,
+    /// Title rows above the header and 合计 rows below the data, passed over.
+    pub skipped: Vec<SkippedRow>,
 }
 
 impl Table {
@@ -31,34 +36,67 @@ impl Table {
     }
 }
 
-/// Maps each known column key to its position in `headers`; unknown headers and missing required ones are errors.
+/// A row the reader passed over, and why ("title row" above the header, "total row" below the data).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SkippedRow {
+    /// The file, when several are imported together.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub file: String,
+    pub row: usize,
+    pub reason: String,
+    /// What the row's first filled cell says.
+    pub value: String,
+}
+
+impl SkippedRow {
+    fn new(row: usize, reason: &str, cells: &[String]) -> Self {
+        let value = cells.iter().find(|c| !c.trim().is_empty()).cloned().unwrap_or_default();
+        SkippedRow { file: String::new(), row, reason: reason.into(), value: value.chars().take(60).collect() }
+    }
+}
+
+/// True when `header` names one of `columns` (by its header in any common spelling, or its key).
+fn names_a_column(header: &str, columns: &[Column]) -> bool {
+    let key = sheets::header_key(header);
+    columns.iter().any(|c| sheets::header_key(c.header) == key || c.key == header.trim())
+}
+
+/// Where the header row is among `first_rows` (title rows above it are passed over).
+fn locate_header(first_rows: &[Vec<String>], columns: &[Column]) -> usize {
+    sheets::header_row(first_rows, |h| names_a_column(h, columns))
+}
+
+/// Maps each known column key to its position in `headers`. Headers match in their common
+/// spellings (full- or half-width brackets, spaces, line breaks, a unit suffix, synonyms such as
+/// 总户数 for 户数); 序号 and 备注 columns are passed over; unknown headers, a column given twice and
+/// missing required ones are errors.
 pub fn column_positions(headers: &[String], columns: &[Column]) -> Result<Vec<Option<usize>>, Vec<RowError>> {
     let mut errors = Vec::new();
-    let norm = |s: &str| s.trim().replace(['（', '）'], "").replace(['(', ')'], "").to_lowercase();
     let mut positions = vec![None; columns.len()];
+    let header_error =
+        |h: &str, reason: String| RowError { file: String::new(), row: 0, column: h.to_string(), value: h.to_string(), reason };
     for (i, h) in headers.iter().enumerate() {
-        if h.trim().is_empty() {
+        if h.trim().is_empty() || sheets::is_ignored_header(h) {
             continue;
         }
-        match columns.iter().position(|c| norm(c.header) == norm(h) || c.key == h.trim()) {
+        let key = sheets::header_key(h);
+        match columns.iter().position(|c| sheets::header_key(c.header) == key || c.key == h.trim()) {
+            Some(k) if positions[k].is_some() => {
+                errors.push(header_error(h, format!("repeats the column {}; keep one of them", columns[k].header)))
+            }
             Some(k) => positions[k] = Some(i),
-            None => errors.push(RowError {
-                file: String::new(),
-                row: 1,
-                column: h.clone(),
-                value: h.clone(),
-                reason: format!("unknown column; expected one of: {}", columns.iter().map(|c| c.header).collect::<Vec<_>>().join("、")),
-            }),
+            None => errors.push(header_error(
+                h,
+                format!("unknown column; expected one of: {}", columns.iter().map(|c| c.header).collect::<Vec<_>>().join("、")),
+            )),
         }
     }
     for (c, p) in columns.iter().zip(&positions) {
         if c.required && p.is_none() {
             errors.push(RowError {
-                file: String::new(),
-                row: 1,
-                column: c.header.into(),
                 value: String::new(),
                 reason: "required column is missing".into(),
+                ..header_error(c.header, String::new())
             });
         }
     }
@@ -69,19 +107,58 @@ pub fn column_positions(headers: &[String], columns: &[Column]) -> Result<Vec<Op
     }
 }
 
+/// Gives header problems the header's row number as the user sees it.
+fn at_header_row(mut errors: Vec<RowError>, row: usize) -> Vec<RowError> {
+    for e in errors.iter_mut().filter(|e| e.row == 0) {
+        e.row = row;
+    }
+    errors
+}
+
 fn is_blank(row: &[String]) -> bool {
     row.iter().all(|c| c.trim().is_empty())
 }
 
 /// Reads a whole CSV file (for small files; imports stream with [`CsvRows`]).
-pub fn read_csv(bytes: &[u8]) -> Result<Table, ApiError> {
-    let (headers, mut rows) = CsvRows::open(bytes.to_vec())?;
+pub fn read_csv(bytes: &[u8], columns: &[Column]) -> Result<Table, ApiError> {
+    let (headers, mut rows) = CsvRows::open(bytes.to_vec(), columns)?;
     let mut table = Table { headers, ..Default::default() };
     for row in rows.by_ref() {
         table.rows.push(row?);
     }
     table.blank_rows_skipped = rows.blank_rows_skipped;
+    table.skipped = rows.skipped;
     Ok(table)
+}
+
+/// CSV text from bytes: UTF-16 (with a byte-order mark, as Excel's "Unicode text" saves), UTF-8
+/// with or without a mark, else GB18030 (GBK, as Chinese Excel saves CSV).
+fn csv_text(bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.starts_with(b"\xFF\xFE") {
+        return encoding_rs::UTF_16LE.decode(&bytes[2..]).0.into_owned().into_bytes();
+    }
+    if bytes.starts_with(b"\xFE\xFF") {
+        return encoding_rs::UTF_16BE.decode(&bytes[2..]).0.into_owned().into_bytes();
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return rest.to_vec();
+    }
+    match std::str::from_utf8(&bytes) {
+        Ok(_) => bytes,
+        Err(_) => encoding_rs::GB18030.decode(&bytes).0.into_owned().into_bytes(),
+    }
+}
+
+/// The separator of CSV text: comma, semicolon or tab, whichever most of the first lines use.
+fn csv_separator(text: &[u8]) -> u8 {
+    let head = &text[..text.len().min(64 * 1024)];
+    let lines: Vec<&[u8]> = head.split(|b| *b == b'\n').take(sheets::HEADER_SEARCH_ROWS + 2).collect();
+    let score = |sep: u8| {
+        let with = lines.iter().filter(|l| l.contains(&sep)).count();
+        let total: usize = lines.iter().map(|l| l.iter().filter(|b| **b == sep).count()).sum();
+        (with, total)
+    };
+    [b',', b';', b'\t'].into_iter().max_by_key(|sep| (score(*sep), *sep == b',')).unwrap_or(b',')
 }
 
 /// The data rows of a CSV file, read one at a time (blank rows skipped and counted), so that an
@@ -90,27 +167,50 @@ pub struct CsvRows {
     reader: csv::Reader<Cursor<Vec<u8>>>,
     record: csv::StringRecord,
     index: usize,
+    /// Rows read ahead while looking for the header.
+    ahead: std::collections::VecDeque<(usize, Vec<String>)>,
     /// Blank rows passed over so far.
     pub blank_rows_skipped: usize,
+    /// Title and 合计 rows passed over so far.
+    pub skipped: Vec<SkippedRow>,
 }
 
 impl CsvRows {
-    /// Opens CSV bytes (UTF-8 with or without BOM, else GB18030) and reads the header row.
-    pub fn open(bytes: Vec<u8>) -> Result<(Vec<String>, CsvRows), ApiError> {
-        let bom = bytes.starts_with(b"\xEF\xBB\xBF");
-        let mut cursor = match std::str::from_utf8(&bytes) {
-            Ok(_) => Cursor::new(bytes),
-            Err(_) => Cursor::new(encoding_rs::GB18030.decode(&bytes).0.into_owned().into_bytes()),
+    /// Opens CSV bytes (see [`csv_text`] for encodings; comma, semicolon or tab separated) and
+    /// finds the header row among the first rows, passing over title rows above it.
+    pub fn open(bytes: Vec<u8>, columns: &[Column]) -> Result<(Vec<String>, CsvRows), ApiError> {
+        let text = csv_text(bytes);
+        let separator = csv_separator(&text);
+        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(separator).from_reader(Cursor::new(text));
+        let mut rows = CsvRows {
+            reader,
+            record: csv::StringRecord::new(),
+            index: 0,
+            ahead: Default::default(),
+            blank_rows_skipped: 0,
+            skipped: Vec::new(),
         };
-        if bom {
-            cursor.set_position(3);
+        let mut first = Vec::new();
+        while first.len() < sheets::HEADER_SEARCH_ROWS {
+            match rows.read()? {
+                Some(cells) => first.push((rows.index, cells)),
+                None => break,
+            }
         }
-        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(cursor);
-        let mut rows = CsvRows { reader, record: csv::StringRecord::new(), index: 0, blank_rows_skipped: 0 };
-        let headers = match rows.read()? {
-            Some(cells) => cells,
-            None => return Err(ApiError::field("file", "", "the file is empty")),
-        };
+        let cells: Vec<Vec<String>> = first.iter().map(|(_, c)| c.clone()).collect();
+        if cells.iter().all(|c| is_blank(c)) {
+            return Err(ApiError::field("file", "", "the file is empty"));
+        }
+        let at = locate_header(&cells, columns);
+        let mut first = first.into_iter();
+        for (row, cells) in first.by_ref().take(at) {
+            if !is_blank(&cells) {
+                rows.skipped.push(SkippedRow::new(row, "title row", &cells));
+            }
+        }
+        let (header_row, headers) = first.next().unwrap_or_default();
+        column_positions(&headers, columns).map_err(|e| ApiError::ImportRejected(at_header_row(e, header_row)))?;
+        rows.ahead.extend(first);
         Ok((headers, rows))
     }
 
@@ -136,9 +236,14 @@ impl Iterator for CsvRows {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.read() {
-                Ok(Some(cells)) if is_blank(&cells) => self.blank_rows_skipped += 1,
-                Ok(Some(cells)) => return Some(Ok((self.index, cells))),
+            let next = match self.ahead.pop_front() {
+                Some(row) => Ok(Some(row)),
+                None => self.read().map(|cells| cells.map(|c| (self.index, c))),
+            };
+            match next {
+                Ok(Some((_, cells))) if is_blank(&cells) => self.blank_rows_skipped += 1,
+                Ok(Some((row, cells))) if sheets::is_total_row(&cells) => self.skipped.push(SkippedRow::new(row, "total row", &cells)),
+                Ok(Some(row)) => return Some(Ok(row)),
                 Ok(None) => return None,
                 Err(e) => return Some(Err(e)),
             }
@@ -184,18 +289,34 @@ pub const MAX_COLUMNS: usize = 200;
 pub const MAX_ROWS: usize = 1_000_000;
 pub const MAX_CELLS: usize = 5_000_000;
 
-/// Reads the first sheet of an xlsx file. Merged cells and formulas without a value are refused
-/// by cell, since their meaning per row is ambiguous; blank rows are skipped and counted. A sheet
-/// over [`MAX_COLUMNS`], [`MAX_ROWS`] or [`MAX_CELLS`] is refused with the limit it broke.
-pub fn read_xlsx(bytes: &[u8]) -> Result<Table, ApiError> {
-    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
-        .map_err(|e| ApiError::field("file", "", format!("not a readable xlsx file: {e}")))?;
-    let sheet = wb.sheet_names().first().cloned().ok_or_else(|| ApiError::field("file", "", "the workbook has no sheets"))?;
-    let mut errors = Vec::new();
-    if let Ok(merged) = wb.merge_cells_by_sheet_name(&sheet) {
-        for dim in merged {
-            let (r0, c0) = dim.start;
-            let (r1, c1) = dim.end;
+/// One sheet's filled cells by row, its merged ranges and its formulas without a value.
+struct RawSheet {
+    name: String,
+    rows: std::collections::BTreeMap<u32, Vec<(u32, String)>>,
+    width: usize,
+    merged: Vec<((u32, u32), (u32, u32))>,
+    formula_errors: Vec<RowError>,
+}
+
+impl RawSheet {
+    /// The first rows as cells, for finding the header.
+    fn first_rows(&self) -> Vec<(u32, Vec<String>)> {
+        self.rows.iter().take(sheets::HEADER_SEARCH_ROWS).map(|(r, filled)| (*r, self.line(filled))).collect()
+    }
+
+    fn line(&self, filled: &[(u32, String)]) -> Vec<String> {
+        let mut line = vec![String::new(); self.width];
+        for (col, text) in filled {
+            line[*col as usize] = text.clone();
+        }
+        line
+    }
+
+    /// The table below the header at `header` (a 0-based sheet row): merged cells and formulas
+    /// without a value there are refused by cell, title rows above and 合计 rows below passed over.
+    fn into_table(self, header: u32) -> Result<Table, ApiError> {
+        let mut errors: Vec<RowError> = self.formula_errors.iter().filter(|e| e.row > header as usize).cloned().collect();
+        for &((r0, c0), (r1, c1)) in self.merged.iter().filter(|(_, end)| end.0 >= header) {
             errors.push(RowError {
                 file: String::new(),
                 row: r0 as usize + 1,
@@ -204,21 +325,51 @@ pub fn read_xlsx(bytes: &[u8]) -> Result<Table, ApiError> {
                 reason: "merged cells are not allowed: unmerge them and fill in every row".into(),
             });
         }
+        if !errors.is_empty() {
+            errors.sort_by_key(|e| e.row);
+            return Err(ApiError::ImportRejected(errors));
+        }
+        let mut table = Table { sheet: self.name.clone(), ..Default::default() };
+        let mut last_row: Option<u32> = None;
+        for (row, filled) in &self.rows {
+            let line = self.line(filled);
+            if *row < header {
+                table.skipped.push(SkippedRow::new(*row as usize + 1, "title row", &line));
+                continue;
+            }
+            if *row == header {
+                table.headers = line;
+            } else {
+                // Rows with nothing in them between filled ones are blank rows.
+                table.blank_rows_skipped += last_row.map(|l| (row - l - 1) as usize).unwrap_or(0);
+                if sheets::is_total_row(&line) {
+                    table.skipped.push(SkippedRow::new(*row as usize + 1, "total row", &line));
+                } else {
+                    table.rows.push((*row as usize + 1, line));
+                }
+            }
+            last_row = Some(*row);
+        }
+        Ok(table)
     }
+}
+
+/// Reads one sheet as a stream of its filled cells, refusing it past [`MAX_COLUMNS`],
+/// [`MAX_ROWS`] or [`MAX_CELLS`].
+fn read_sheet(wb: &mut Xlsx<Cursor<&[u8]>>, sheet: &str) -> Result<RawSheet, ApiError> {
+    let merged = wb.merge_cells_by_sheet_name(sheet).map(|m| m.into_iter().map(|d| (d.start, d.end)).collect()).unwrap_or_default();
     let too_big =
-        |what: String| ApiError::field("file", &sheet, format!("the sheet is too large: {what}; split it into several files or use csv"));
-    let mut reader =
-        wb.worksheet_cells_reader(&sheet).map_err(|e| ApiError::field("file", "", format!("sheet '{sheet}' unreadable: {e}")))?;
+        |what: String| ApiError::field("file", sheet, format!("the sheet is too large: {what}; split it into several files or use csv"));
+    let unreadable = |e: calamine::XlsxError| ApiError::field("file", "", format!("sheet '{sheet}' unreadable: {e}"));
+    let mut reader = wb.worksheet_cells_reader(sheet).map_err(unreadable)?;
     // Filled cells by row; rows arrive in order in a well-formed file, but a map takes any order.
-    let mut rows: std::collections::BTreeMap<u32, Vec<(u32, String)>> = std::collections::BTreeMap::new();
-    let (mut cells, mut width) = (0usize, 0usize);
-    while let Some(cell) =
-        reader.next_cell_with_formula().map_err(|e| ApiError::field("file", "", format!("sheet '{sheet}' unreadable: {e}")))?
-    {
+    let mut raw = RawSheet { name: sheet.to_string(), rows: Default::default(), width: 0, merged, formula_errors: Vec::new() };
+    let mut cells = 0usize;
+    while let Some(cell) = reader.next_cell_with_formula().map_err(unreadable)? {
         let (row, col) = cell.pos;
         let text = cell_text(&Data::from(cell.value));
         if cell.formula.as_deref().is_some_and(|f| !f.is_empty()) && text.is_empty() {
-            errors.push(RowError {
+            raw.formula_errors.push(RowError {
                 file: String::new(),
                 row: row as usize + 1,
                 column: col_name(col as usize),
@@ -237,36 +388,202 @@ pub fn read_xlsx(bytes: &[u8]) -> Result<Table, ApiError> {
         if cells > MAX_CELLS {
             return Err(too_big(format!("more than {MAX_CELLS} filled cells")));
         }
-        width = width.max(col as usize + 1);
+        raw.width = raw.width.max(col as usize + 1);
         // The header row and MAX_ROWS data rows.
-        if !rows.contains_key(&row) && rows.len() > MAX_ROWS {
+        if !raw.rows.contains_key(&row) && raw.rows.len() > MAX_ROWS {
             return Err(too_big(format!("more than {MAX_ROWS} rows")));
         }
-        rows.entry(row).or_default().push((col, text));
+        raw.rows.entry(row).or_default().push((col, text));
     }
-    if !errors.is_empty() {
-        return Err(ApiError::ImportRejected(errors));
-    }
-    let mut table = Table::default();
-    let mut last_row: Option<u32> = None;
-    for (row, filled) in rows {
-        let mut line = vec![String::new(); width];
-        for (col, text) in filled {
-            line[col as usize] = text;
+    Ok(raw)
+}
+
+/// Reads the sheet of an xlsx file that holds the import: the one named by `sheet`, else the
+/// first whose header (below any title rows) has the import's columns, so that an instructions
+/// sheet in front is passed over. Merged cells and formulas without a value below the header are
+/// refused by cell, since their meaning per row is ambiguous; blank rows are skipped and counted.
+/// A sheet over [`MAX_COLUMNS`], [`MAX_ROWS`] or [`MAX_CELLS`] is refused with the limit it broke.
+pub fn read_xlsx(bytes: &[u8], columns: &[Column], sheet: Option<&str>) -> Result<Table, ApiError> {
+    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
+        .map_err(|e| ApiError::field("file", "", format!("not a readable xlsx file: {e}")))?;
+    let names = wb.sheet_names();
+    choose_sheet(&names, columns, sheet, |name| read_sheet(&mut wb, name))
+}
+
+/// Reads a legacy .xls workbook (Excel 97–2003, as WPS and older offices still save) as
+/// [`read_xlsx`] reads an xlsx. Every cell position is checked before the xls library reads the
+/// file, since it builds each sheet as the rectangle its cells span.
+pub fn read_xls(bytes: &[u8], columns: &[Column], sheet: Option<&str>) -> Result<Table, ApiError> {
+    check_xls_extent(bytes)?;
+    let mut wb =
+        calamine::Xls::new(Cursor::new(bytes)).map_err(|e| ApiError::field("file", "", format!("not a readable xls file: {e}")))?;
+    let names = wb.sheet_names();
+    choose_sheet(&names, columns, sheet, |name| {
+        let range = wb.worksheet_range(name).map_err(|e| ApiError::field("file", "", format!("sheet '{name}' unreadable: {e}")))?;
+        let merged = wb.merge_cells_by_sheet_name(name).unwrap_or_default().into_iter().map(|d| (d.start, d.end)).collect();
+        let mut raw = RawSheet { name: name.to_string(), rows: Default::default(), width: 0, merged, formula_errors: Vec::new() };
+        let (r0, c0) = range.start().unwrap_or((0, 0));
+        for (r, c, value) in range.used_cells() {
+            let text = cell_text(value);
+            if text.is_empty() {
+                continue;
+            }
+            let (row, col) = (r0 + r as u32, c0 + c as u32);
+            raw.width = raw.width.max(col as usize + 1);
+            raw.rows.entry(row).or_default().push((col, text));
         }
-        if table.headers.is_empty() {
-            table.headers = line;
-        } else {
-            // Rows with nothing in them between filled ones are blank rows.
-            table.blank_rows_skipped += last_row.map(|l| (row - l - 1) as usize).unwrap_or(0);
-            table.rows.push((row as usize + 1, line));
+        Ok(raw)
+    })
+}
+
+/// The sheet named `wanted`, else the first of `names` whose header has the import's columns.
+fn choose_sheet(
+    names: &[String],
+    columns: &[Column],
+    wanted: Option<&str>,
+    mut read: impl FnMut(&str) -> Result<RawSheet, ApiError>,
+) -> Result<Table, ApiError> {
+    let candidates = match wanted.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(wanted) if names.iter().any(|n| n == wanted) => vec![wanted.to_string()],
+        Some(wanted) => {
+            return Err(ApiError::field("sheet", wanted, format!("the workbook has no such sheet; its sheets: {}", names.join("、"))));
         }
-        last_row = Some(row);
+        None => names.to_vec(),
+    };
+    let mut first_problem: Option<ApiError> = None;
+    for name in &candidates {
+        let raw = read(name)?;
+        let first = raw.first_rows();
+        if first.is_empty() {
+            continue;
+        }
+        let lines: Vec<Vec<String>> = first.iter().map(|(_, l)| l.clone()).collect();
+        let (header, headers) = first[locate_header(&lines, columns)].clone();
+        match column_positions(&headers, columns) {
+            Ok(_) => return raw.into_table(header),
+            Err(e) => {
+                first_problem.get_or_insert(ApiError::ImportRejected(at_header_row(e, header as usize + 1)));
+            }
+        }
     }
-    if table.headers.is_empty() {
-        return Err(ApiError::field("file", "", "the sheet is empty"));
+    match first_problem {
+        Some(ApiError::ImportRejected(mut rows)) if candidates.len() > 1 => {
+            rows.push(RowError {
+                file: String::new(),
+                row: 0,
+                column: String::new(),
+                value: candidates.join("、"),
+                reason: "no sheet has the columns of this import; choose the sheet or fix the header".into(),
+            });
+            Err(ApiError::ImportRejected(rows))
+        }
+        Some(problem) => Err(problem),
+        None => Err(ApiError::field("file", "", "the sheet is empty")),
     }
-    Ok(table)
+}
+
+/// True when the bytes are an OLE compound file, as a legacy .xls workbook is.
+pub fn is_xls(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
+}
+
+/// Refuses a legacy workbook whose cells, or whose declared dimensions, span more than
+/// [`MAX_COLUMNS`] columns or [`MAX_CELLS`] cells, before the xls library allocates them.
+/// Records are read from the start of the stream and from where each sheet is said to begin,
+/// as the library reads them.
+fn check_xls_extent(bytes: &[u8]) -> Result<(), ApiError> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| ApiError::field("file", "", format!("not a readable xls file: {e}"));
+    let mut cf = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(unreadable)?;
+    let name = ["/Workbook", "/Book"]
+        .into_iter()
+        .find(|n| cf.is_stream(n))
+        .ok_or_else(|| ApiError::field("file", "", "not a readable xls file: it holds no workbook (is it a Word or other Office file?)"))?;
+    let mut data = Vec::new();
+    cf.open_stream(name).map_err(unreadable)?.take(bytes.len() as u64 + 1).read_to_end(&mut data).map_err(unreadable)?;
+    let too_big =
+        |what: String| ApiError::field("file", "", format!("the sheet is too large: {what}; split it into several files or use csv"));
+    let u16_at = |b: &[u8], i: usize| b.get(i..i + 2).map(|x| u16::from_le_bytes([x[0], x[1]]) as u64);
+    let u32_at = |b: &[u8], i: usize| b.get(i..i + 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]) as u64);
+    let mut starts = vec![0usize];
+    let (mut at, mut total) = (0, 0u64);
+    while at < starts.len() {
+        let (mut pos, mut rows, mut cols, mut depth) = (starts[at], (u64::MAX, 0u64), (u64::MAX, 0u64), 0);
+        at += 1;
+        while pos + 4 <= data.len() {
+            let kind = u16_at(&data, pos).unwrap_or(0);
+            let len = u16_at(&data, pos + 2).unwrap_or(0) as usize;
+            let body = &data[pos + 4..(pos + 4 + len).min(data.len())];
+            pos += 4 + len;
+            let (row, first_col, last_col) = match kind {
+                // BOF and EOF: a substream (a sheet, or a chart inside one) begins or ends.
+                0x0809 => {
+                    depth += 1;
+                    continue;
+                }
+                0x000A if depth <= 1 => break,
+                0x000A => {
+                    depth -= 1;
+                    continue;
+                }
+                // BOUNDSHEET: where a sheet's records begin.
+                0x0085 => {
+                    if let Some(p) = u32_at(body, 0) {
+                        if starts.len() < 1000 && !starts.contains(&(p as usize)) {
+                            starts.push(p as usize);
+                        }
+                    }
+                    continue;
+                }
+                // DIMENSIONS: the library reserves room for the rectangle it declares.
+                0x0200 => {
+                    let (rf, rl, cf, cl) = if body.len() >= 14 {
+                        (u32_at(body, 0), u32_at(body, 4), u16_at(body, 8), u16_at(body, 10))
+                    } else {
+                        (u16_at(body, 0), u16_at(body, 2), u16_at(body, 4), u16_at(body, 6))
+                    };
+                    let (rf, rl, cf, cl) = (rf.unwrap_or(0), rl.unwrap_or(0), cf.unwrap_or(0), cl.unwrap_or(0));
+                    let cf = if cf > 0xFF || cl < cf { 0 } else { cf };
+                    if rl >= 1
+                        && (rl - 1 < rf || cl > MAX_COLUMNS as u64 || (rl - rf).saturating_mul(cl.saturating_sub(cf)) > MAX_CELLS as u64)
+                    {
+                        return Err(too_big(format!("it declares rows {rf}–{rl} and columns {cf}–{cl}")));
+                    }
+                    continue;
+                }
+                // Cells: row and column first.
+                0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x0006 | 0x027E | 0x00FD | 0x0201 => {
+                    let (r, c) = (u16_at(body, 0).unwrap_or(0), u16_at(body, 2).unwrap_or(0));
+                    (r, c, c)
+                }
+                // MULRK and MULBLANK: a row, its first column, and the last column at the end.
+                0x00BD | 0x00BE => {
+                    let last = body.len().checked_sub(2).and_then(|i| u16_at(body, i)).unwrap_or(0);
+                    (u16_at(body, 0).unwrap_or(0), u16_at(body, 2).unwrap_or(0), last)
+                }
+                _ => continue,
+            };
+            if last_col.max(first_col) >= MAX_COLUMNS as u64 {
+                return Err(too_big(format!(
+                    "a value in column {} (at most {MAX_COLUMNS} columns)",
+                    col_name(last_col.max(first_col) as usize)
+                )));
+            }
+            rows = (rows.0.min(row), rows.1.max(row));
+            cols = (cols.0.min(first_col.min(last_col)), cols.1.max(last_col.max(first_col)));
+            if (rows.1 - rows.0 + 1).saturating_mul(cols.1 - cols.0 + 1) > MAX_CELLS as u64 {
+                return Err(too_big(format!("its cells span more than {MAX_CELLS} cells")));
+            }
+        }
+        // The library holds every sheet's rectangle at once.
+        if rows.0 <= rows.1 {
+            total += (rows.1 - rows.0 + 1) * (cols.1 - cols.0 + 1);
+            if total > 2 * MAX_CELLS as u64 {
+                return Err(too_big(format!("its sheets span more than {} cells together", 2 * MAX_CELLS)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// True when the bytes are a zip archive (xlsx is one).
@@ -335,6 +652,22 @@ pub fn template_csv(columns: &[Column]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    const COLS: &[Column] = &[
+        Column { key: "code", header: "小区编码", required: true, example: "" },
+        Column { key: "name", header: "小区名称", required: false, example: "" },
+        Column { key: "community_code", header: "社区代码", required: false, example: "" },
+        Column { key: "build_year", header: "建成年份", required: false, example: "" },
+        Column { key: "households", header: "户数", required: false, example: "" },
+        Column { key: "floor_area_m2", header: "建筑面积(㎡)", required: false, example: "" },
+    ];
+
+    fn rejected(result: Result<Table, ApiError>) -> Vec<RowError> {
+        match result {
+            Err(ApiError::ImportRejected(rows)) => rows,
+            other => panic!("expected a rejection by row, got {other:?}"),
+        }
+    }
+
     #[test]
     fn a_far_corner_is_refused_without_reading_the_sheet_as_a_rectangle() {
         for (row, col) in [(1_048_575u32, 16_383u16), (1_999, 16_383), (5, MAX_COLUMNS as u16)] {
@@ -343,7 +676,7 @@ mod tests {
             ws.write_string(0, 0, "小区编码").unwrap();
             ws.write_string(row, col, "x").unwrap();
             let bytes = wb.save_to_buffer().unwrap();
-            match read_xlsx(&bytes) {
+            match read_xlsx(&bytes, COLS, None) {
                 Err(ApiError::Invalid(v)) => assert!(v.0[0].reason.contains("at most 200 columns"), "{:?}", v.0),
                 other => panic!("{row},{col}: {other:?}"),
             }
@@ -353,22 +686,22 @@ mod tests {
         let ws = wb.add_worksheet();
         ws.write_string(0, 0, "小区编码").unwrap();
         ws.write_string(99_999, 0, "HA-1").unwrap();
-        let t = read_xlsx(&wb.save_to_buffer().unwrap()).unwrap();
+        let t = read_xlsx(&wb.save_to_buffer().unwrap(), COLS, None).unwrap();
         assert_eq!((t.rows.len(), t.rows[0].0, t.blank_rows_skipped), (1, 100_000, 99_998));
     }
 
     #[test]
     fn gbk_csv_is_decoded() {
-        let (gbk, _, _) = encoding_rs::GBK.encode("小区名称,建成年份\n螺城小区,1995\n");
-        let t = read_csv(&gbk).unwrap();
-        assert_eq!(t.headers, ["小区名称", "建成年份"]);
-        assert_eq!(t.rows[0].1, ["螺城小区", "1995"]);
+        let (gbk, _, _) = encoding_rs::GBK.encode("小区名称,小区编码\n螺城小区,HA-1\n");
+        let t = read_csv(&gbk, COLS).unwrap();
+        assert_eq!(t.headers, ["小区名称", "小区编码"]);
+        assert_eq!(t.rows[0].1, ["螺城小区", "HA-1"]);
         assert_eq!(t.rows[0].0, 2);
     }
 
     #[test]
     fn blank_rows_are_skipped_and_counted() {
-        let t = read_csv("a,b\n1,2\n,\n3,4\n".as_bytes()).unwrap();
+        let t = read_csv("小区编码,户数\n1,2\n,\n3,4\n".as_bytes(), COLS).unwrap();
         assert_eq!(t.rows.len(), 2);
         assert_eq!(t.rows[1].0, 4);
         assert_eq!(t.blank_rows_skipped, 1);
@@ -377,7 +710,7 @@ mod tests {
     #[test]
     fn xlsx_round_trip_and_column_names() {
         let bytes = write_xlsx("s", &["小区编码", "户数"], &[vec!["HA-1".into(), "120".into()]]).unwrap();
-        let t = read_xlsx(&bytes).unwrap();
+        let t = read_xlsx(&bytes, COLS, None).unwrap();
         assert_eq!(t.headers, ["小区编码", "户数"]);
         assert_eq!(t.rows[0].1, ["HA-1", "120"]);
         assert_eq!(col_name(0), "A");
@@ -385,23 +718,134 @@ mod tests {
     }
 
     #[test]
-    fn merged_cells_are_refused_by_cell() {
+    fn merged_cells_below_the_header_are_refused_by_cell() {
         let mut wb = Workbook::new();
         let ws = wb.add_worksheet();
         ws.write_string(0, 0, "小区编码").unwrap();
         ws.merge_range(1, 0, 3, 0, "HA-1", &Format::new()).unwrap();
-        let bytes = wb.save_to_buffer().unwrap();
-        match read_xlsx(&bytes) {
-            Err(ApiError::ImportRejected(rows)) => {
-                assert_eq!(rows[0].row, 2);
-                assert_eq!(rows[0].value, "A2:A4");
-            }
-            other => panic!("expected a rejection, got {other:?}"),
+        let rows = rejected(read_xlsx(&wb.save_to_buffer().unwrap(), COLS, None));
+        assert_eq!((rows[0].row, rows[0].value.as_str()), (2, "A2:A4"));
+    }
+
+    /// A county sheet as it comes: a merged title, a 填报单位 line, a 序号 column, headers with
+    /// units, line breaks and full-width brackets, and a 合计 row under the data.
+    fn county_sheet(ws: &mut rust_xlsxwriter::Worksheet) {
+        ws.merge_range(0, 0, 0, 5, "惠安县2025年城镇老旧小区改造摸底表", &Format::new()).unwrap();
+        ws.write_string(1, 0, "填报单位：螺城镇").unwrap();
+        for (c, h) in ["序号", "小区编码", "小区\n名称", "建成年份（年）", "总户数（户）", "建筑面积（平方米）"].iter().enumerate()
+        {
+            ws.write_string(2, c as u16, *h).unwrap();
         }
+        ws.write_number(3, 0, 1).unwrap();
+        ws.write_string(3, 1, "HA-1").unwrap();
+        ws.write_string(3, 2, "螺城花园").unwrap();
+        ws.write_string(3, 3, "1995年").unwrap();
+        ws.write_string(3, 4, "1,208").unwrap();
+        ws.write_number(3, 5, 15600.5).unwrap();
+        ws.write_string(4, 0, "合计").unwrap();
+        ws.write_number(4, 4, 1208).unwrap();
+    }
+
+    #[test]
+    fn a_county_sheet_is_read_past_its_title_and_total_rows() {
+        let mut wb = Workbook::new();
+        county_sheet(wb.add_worksheet());
+        let t = read_xlsx(&wb.save_to_buffer().unwrap(), COLS, None).unwrap();
+        let positions = t.column_positions(COLS).unwrap();
+        assert_eq!(positions, [Some(1), Some(2), None, Some(3), Some(4), Some(5)], "序号 passed over, every variant matched");
+        assert_eq!(t.rows.len(), 1);
+        assert_eq!(t.rows[0].0, 4, "row numbers stay as the clerk sees them");
+        let skipped: Vec<(usize, &str)> = t.skipped.iter().map(|s| (s.row, s.reason.as_str())).collect();
+        assert_eq!(skipped, [(1, "title row"), (2, "title row"), (5, "total row")]);
+    }
+
+    #[test]
+    fn the_sheet_with_the_columns_is_chosen_and_a_named_one_must_exist() {
+        let mut wb = Workbook::new();
+        let notes = wb.add_worksheet().set_name("填表说明").unwrap();
+        notes.write_string(0, 0, "每个小区一行；建成年份填四位数字。").unwrap();
+        notes.write_string(1, 0, "社区代码为 12 位。").unwrap();
+        county_sheet(wb.add_worksheet().set_name("小区").unwrap());
+        let bytes = wb.save_to_buffer().unwrap();
+        let t = read_xlsx(&bytes, COLS, None).unwrap();
+        assert_eq!((t.sheet.as_str(), t.rows.len()), ("小区", 1));
+        assert_eq!(read_xlsx(&bytes, COLS, Some("小区")).unwrap().rows.len(), 1);
+        match read_xlsx(&bytes, COLS, Some("Sheet9")) {
+            Err(ApiError::Invalid(v)) => {
+                assert_eq!(v.0[0].field, "sheet");
+                assert!(v.0[0].reason.contains("填表说明、小区"), "{:?}", v.0);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The instructions sheet chosen by name: its header problems, at its header row.
+        let rows = rejected(read_xlsx(&bytes, COLS, Some("填表说明")));
+        assert!(rows.iter().any(|r| r.reason == "required column is missing" && r.column == "小区编码"), "{rows:?}");
+    }
+
+    #[test]
+    fn a_column_given_twice_is_refused() {
+        let rows = rejected(read_csv("小区编码,户数,总户数\nHA-1,1,2\n".as_bytes(), COLS));
+        assert_eq!((rows[0].row, rows[0].column.as_str()), (1, "总户数"));
+        assert!(rows[0].reason.starts_with("repeats the column 户数"), "{rows:?}");
+    }
+
+    #[test]
+    fn csv_separated_by_semicolons_or_tabs_in_utf16_with_a_title_row() {
+        let text = "惠安县老旧小区清单\n小区编码;小区名称;户数\nHA-1;螺城花园;120\nHA-2;\"粮站;宿舍\";64\n合计;;184\n";
+        let t = read_csv(text.as_bytes(), COLS).unwrap();
+        assert_eq!(t.rows.iter().map(|r| r.1[1].as_str()).collect::<Vec<_>>(), ["螺城花园", "粮站;宿舍"]);
+        assert_eq!(t.skipped.iter().map(|s| (s.row, s.reason.as_str())).collect::<Vec<_>>(), [(1, "title row"), (5, "total row")]);
+        // Excel's "Unicode text": UTF-16 little-endian with a byte-order mark, tab separated.
+        let tabbed = "小区编码\t户数\r\nHA-1\t120\r\n";
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend(tabbed.encode_utf16().flat_map(u16::to_le_bytes));
+        let t = read_csv(&utf16, COLS).unwrap();
+        assert_eq!(
+            (t.headers.clone(), t.rows[0].1.clone()),
+            (vec!["小区编码".to_string(), "户数".into()], vec!["HA-1".to_string(), "120".into()])
+        );
+        let mut be = vec![0xFE, 0xFF];
+        be.extend(tabbed.encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(read_csv(&be, COLS).unwrap().rows[0].1, ["HA-1", "120"]);
+    }
+
+    const LEGACY: &[u8] = include_bytes!("../tests/fixtures/county-legacy.xls");
+
+    #[test]
+    fn a_legacy_xls_workbook_is_read_like_an_xlsx() {
+        assert!(is_xls(LEGACY));
+        let t = read_xls(LEGACY, COLS, None).unwrap();
+        assert_eq!(t.sheet, "小区清单", "the instructions sheet in front is passed over");
+        let positions = t.column_positions(COLS).unwrap();
+        let cell = |row: usize, key: usize| t.rows[row].1[positions[key].unwrap()].clone();
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!((cell(0, 0), cell(0, 3), cell(0, 4)), ("XLS-1".into(), "1992".into(), "64".into()));
+        assert_eq!((cell(1, 3), cell(1, 4)), ("1996年".into(), "1,208".into()));
+        assert_eq!(t.skipped.iter().map(|s| (s.row, s.reason.as_str())).collect::<Vec<_>>(), [(1, "title row"), (5, "total row")]);
+    }
+
+    #[test]
+    fn a_crafted_xls_is_refused_before_it_is_read() {
+        // A cell record moved to column 16000, then a sheet declaring 4 billion rows.
+        let patch = |find: &[u8], at: usize, with: &[u8]| {
+            let mut bytes = LEGACY.to_vec();
+            let i = bytes.windows(find.len()).position(|w| w == find).expect("record in the fixture");
+            bytes[i + at..i + at + with.len()].copy_from_slice(with);
+            bytes
+        };
+        let far_cell = patch(&[0xFD, 0x00, 0x0A, 0x00, 0x02, 0x00, 0x01, 0x00], 6, &16_000u16.to_le_bytes());
+        let far_rows = patch(&[0x00, 0x02, 0x0E, 0x00], 8, &u32::MAX.to_le_bytes());
+        for bytes in [far_cell, far_rows] {
+            match read_xls(&bytes, COLS, None) {
+                Err(ApiError::Invalid(v)) => assert!(v.0[0].reason.starts_with("the sheet is too large"), "{:?}", v.0),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(read_xls(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1garbage", COLS, None), Err(ApiError::Invalid(_))));
     }
 
     #[test]
     fn garbage_is_a_clear_error() {
-        assert!(matches!(read_xlsx(b"PK\x03\x04garbage"), Err(ApiError::Invalid(_))));
+        assert!(matches!(read_xlsx(b"PK\x03\x04garbage", COLS, None), Err(ApiError::Invalid(_))));
     }
 }

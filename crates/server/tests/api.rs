@@ -1569,7 +1569,7 @@ async fn several_files_import_as_one(app: &TestApp) {
         vec![ImportFile::Bytes("d1.csv".into(), first.clone().into_bytes()), ImportFile::Bytes("d2.csv".into(), second.as_bytes().to_vec())]
     };
     let count = || app.db.scalar("SELECT COUNT(*) FROM dwellings d JOIN estates e ON e.id = d.estate_id WHERE e.code = 'MF-1'", vec![]);
-    match import_files(&app.db, &actor, &scope, "dwellings", files(&bad), None, false).await {
+    match import_files(&app.db, &actor, &scope, "dwellings", files(&bad), &Default::default()).await {
         Err(huanxin_server::error::ApiError::ImportRejected(rows)) => {
             let at: Vec<(String, usize)> = rows.iter().map(|r| (r.file.clone(), r.row)).collect();
             assert_eq!(at, [("d2.csv".to_string(), 3), ("d2.csv".to_string(), 4)], "{rows:?}");
@@ -1579,7 +1579,7 @@ async fn several_files_import_as_one(app: &TestApp) {
     }
     assert_eq!(count().await.unwrap(), 0, "nothing of the good first file was written either");
     let good = format!("{head}MF-1,2号楼,1,1,101,62,丙\n");
-    let r = import_files(&app.db, &actor, &scope, "dwellings", files(&good), None, false).await.map_err(|e| e.to_string()).unwrap();
+    let r = import_files(&app.db, &actor, &scope, "dwellings", files(&good), &Default::default()).await.map_err(|e| e.to_string()).unwrap();
     assert_eq!((r.rows, r.created), (3, 3));
     assert_eq!(count().await.unwrap(), 3);
 }

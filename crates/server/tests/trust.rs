@@ -20,6 +20,7 @@ both_engines!(
     answers_and_ballots_only_for_those_who_consult_residents,
     only_named_representatives_sign_for_the_residents,
     a_reimport_changes_only_the_columns_it_has,
+    a_county_sheet_imports_as_it_comes,
     a_crafted_sheet_is_refused_and_the_server_lives,
     the_lawful_order_holds_across_modules,
     every_figure_a_report_reads_is_checked_against_the_chain,
@@ -543,6 +544,58 @@ async fn a_reimport_changes_only_the_columns_it_has(app: &TestApp) {
     assert_eq!(c.upload("/api/v1/imports/buildings", "b2.csv", b.as_bytes().to_vec()).await.0, 200);
     let kept = app.db.scalar("SELECT stairwells * 100 + floors FROM buildings WHERE number = '1号楼' AND estate_id = (SELECT id FROM estates WHERE code = 'RI-1')", vec![]).await.unwrap();
     assert_eq!(kept, 307);
+}
+
+// Imports that take what counties have: a legacy .xls with an instructions sheet, a merged title,
+// 序号, headers with units, 1996年 and 1,208, and a 合计 row; one message per unreadable cell;
+// GeoJSON with a byte-order mark and a MultiPolygon, and coordinates as text refused.
+async fn a_county_sheet_imports_as_it_comes(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let xls = include_bytes!("fixtures/county-legacy.xls").to_vec();
+    let (s, r) = c.upload("/api/v1/imports/estates", "摸底表.xls", xls).await;
+    assert_eq!((s, r["created"].as_i64(), r["sheet"].as_str()), (200, Some(2), Some("小区清单")), "{r}");
+    let skipped: Vec<(i64, &str)> =
+        r["skipped_rows"].as_array().unwrap().iter().map(|x| (x["row"].as_i64().unwrap(), x["reason"].as_str().unwrap())).collect();
+    assert_eq!(skipped, [(1, "title row"), (5, "total row")], "{r}");
+    let (_, found) = c.get("/api/v1/estates?q=XLS-2").await;
+    let e = &found["items"][0];
+    assert_eq!((e["name"].as_str(), e["build_year"].as_i64(), e["households"].as_i64()), (Some("粮站小区"), Some(1996), Some(1208)), "{e}");
+
+    // An unreadable year: one message for the cell, not a second "is required".
+    let csv = "小区编码,小区名称,社区代码,建成年份\nYR-1,年份小区,350521100001,一九九五\n";
+    let (s, r) = c.upload("/api/v1/imports/estates", "y.csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(s, 422, "{r}");
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{r}");
+    assert_eq!((rows[0]["column"].as_str(), rows[0]["reason"].as_str()), (Some("建成年份"), Some("is not a year")));
+
+    // GeoJSON as a GIS tool saves it: a byte-order mark, an estate in two parts.
+    let ring = |x: f64| json!([[x, 25.03], [x + 0.001, 25.03], [x + 0.001, 25.031], [x, 25.03]]);
+    let feature = |code: &str, geometry: serde_json::Value| json!({"type": "Feature", "properties": {"小区编码": code, "小区名称": "两片小区", "社区代码": "350521100001", "建成年份（年）": "1993年", "地址": "螺城镇两片路"}, "geometry": geometry});
+    let multi = json!({"type": "MultiPolygon", "coordinates": [[ring(118.79)], [ring(118.80)]]});
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(serde_json::to_vec(&json!({"type": "FeatureCollection", "features": [feature("MP-1", multi)]})).unwrap());
+    let (s, r) = c.upload("/api/v1/imports/estates", "parts.geojson", bytes).await;
+    assert_eq!((s, r["created"].as_i64()), (200, Some(1)), "{r}");
+    let (_, found) = c.get("/api/v1/estates?q=MP-1").await;
+    let e = &found["items"][0];
+    assert!((e["lon"].as_f64().unwrap() - 118.7905).abs() < 0.001, "the first part's centre: {e}");
+    let outline =
+        app.db.scalar("SELECT COUNT(*) FROM estates WHERE code = 'MP-1' AND outline LIKE '%MultiPolygon%'", vec![]).await.unwrap();
+    assert_eq!(outline, 1);
+    // Re-imported without the address property: the address stays.
+    let mut without = feature("MP-1", json!({"type": "Point", "coordinates": [118.79, 25.03]}));
+    without["properties"].as_object_mut().unwrap().remove("地址");
+    let body = serde_json::to_vec(&json!({"type": "FeatureCollection", "features": [without]})).unwrap();
+    assert_eq!(c.upload("/api/v1/imports/estates", "again.geojson", body).await.0, 200);
+    let (_, found) = c.get("/api/v1/estates?q=MP-1").await;
+    assert_eq!(found["items"][0]["address"], "螺城镇两片路", "{found}");
+    // Coordinates as text: refused, not imported without a location.
+    let text = feature("MP-2", json!({"type": "Point", "coordinates": ["118.79", "25.03"]}));
+    let body = serde_json::to_vec(&json!({"type": "FeatureCollection", "features": [text]})).unwrap();
+    let (s, r) = c.upload("/api/v1/imports/estates", "text.geojson", body).await;
+    assert_eq!((s, r["rows"][0]["reason"].as_str()), (422, Some("coordinates must be numbers (degrees), not text")), "{r}");
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM estates WHERE code = 'MP-2'", vec![]).await.unwrap(), 0);
 }
 
 // 16. A 4.9 KB xlsx with values in A1 and XFD1048576 aborted the process.

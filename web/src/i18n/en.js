@@ -48,10 +48,11 @@ export default {
   structure: { brick_concrete: 'Brick-concrete', frame: 'Frame', shear_wall: 'Shear wall', brick_wood: 'Brick-wood', other: 'Other' },
   occupancy: { owner: 'Owner', rented: 'Rented', vacant: 'Vacant', other: 'Other' },
   import: {
+    sheet: 'Sheet', sheetHint: 'By default the sheet whose header has the columns', sheetRead: 'Sheet read: {s}', skipped: '{n} rows passed over (titles, totals)', skip: { title_row: 'Title row', total_row: 'Total row' }, wouldChange: 'Would change {n} fields of stored records', changed: 'Changed {n} fields of stored records', key: 'Code', change: 'Change', cleared: '(cleared)',
     title: 'Import', kind: 'What to import', estates: 'Estates', buildings: 'Buildings', dwellings: 'Dwellings', template: 'Download template', step1: 'Choose and get the template', step2: 'Upload', step3: 'Result',
-    drop: 'Drop an xlsx, csv or GeoJSON file here, or click to choose', gcj02: 'Coordinates are GCJ-02 (Amap/Tencent)', check: 'Check only, write nothing', upload: 'Import',
+    drop: 'Drop an xlsx, xls, csv or GeoJSON file here, or click to choose', gcj02: 'Coordinates are GCJ-02 (Amap/Tencent)', check: 'Check only, write nothing', upload: 'Import',
     ok: 'Imported: {c} created, {u} updated, {b} blank rows skipped', checked: 'Check passed: {n} rows can be imported (nothing written)', failed: 'The file has {n} problems; nothing was imported. Fix them and upload again.',
-    row: 'Row', column: 'Column', value: 'Value', reason: 'Reason', again: 'Import another', hint: 'CSV may be UTF-8 or GBK; importing a code again updates it; if any row is wrong, nothing is imported.',
+    row: 'Row', column: 'Column', value: 'Value', reason: 'Reason', again: 'Import another', hint: 'xlsx, legacy xls, CSV (UTF-8, GBK or UTF-16; comma, semicolon or tab) and GeoJSON; title rows above the header, a 序号 column and 合计 rows are passed over; importing a code again updates it; if any row is wrong, nothing is imported.',
   },
   map: { title: 'Map', colourBy: 'Colour by', decade: 'Decade built', status: 'Status', open: 'Open', legend: 'Legend', count: '{n} estates', clickHint: 'Click a point for the estate, a cluster to zoom in' },
   users: { title: 'Users', username: 'User name', displayName: 'Name', role: 'Role', region: 'Region code', phone: 'Phone', created: 'Created', add: 'Add user', password: 'Initial password', created_ok: 'Created' },

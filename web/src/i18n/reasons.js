@@ -39,6 +39,15 @@ const RULES = [
   [/^a formula without a computed value.*$/, () => '公式没有计算结果：请在 Excel 中打开并保存，或粘贴为数值'],
   [/^unknown column; expected one of: (.*)$/, (m) => `未知列，应为：${m[1]}`],
   [/^required column is missing$/, () => '缺少必填列'],
+  [/^repeats the column (.+); keep one of them$/, (m) => `与“${m[1]}”列重复，请只保留一列`],
+  [/^no sheet has the columns of this import.*$/, () => '没有一个工作表含有本导入所需的列：请选择工作表或修改表头'],
+  [/^the workbook has no such sheet; its sheets: (.*)$/, (m) => `工作簿中没有这个工作表，现有：${m[1]}`],
+  [/^the sheet is too large: (.*); split it.*$/, (m) => `工作表过大（${m[1]}）：请拆分为几个文件或改用 CSV`],
+  [/^not a readable xls file.*$/, () => '无法读取的 xls 文件'],
+  [/^not a readable file: its structure is damaged or crafted$/, () => '无法读取的文件：文件结构已损坏'],
+  [/^is not a year$/, () => '不是年份（如 1995 或 1995年）'],
+  [/^coordinates must be numbers \(degrees\), not text$/, () => '坐标须为数字（度），不能是文本'],
+  [/^must be a GeoJSON Polygon( or MultiPolygon)?$/, () => '应为 GeoJSON 面（Polygon 或 MultiPolygon）'],
   [/^must be one of (.*)$/, (m) => `应为以下之一：${m[1]}`],
   [/^must not be negative$/, () => '不能为负数'],
   [/^has more than two decimals$/, () => '小数不能超过两位'],
@@ -267,6 +276,19 @@ function fieldName(field, locale) {
   const parts = String(field).split(/[.[\]]+/).filter((p) => p && !/^\d+$/.test(p))
   for (const p of parts.reverse()) if (FIELDS[p]) return FIELDS[p]
   return field
+}
+
+// The registry's stored columns (an import's change report names them), as the templates call them.
+const REGISTRY_FIELDS = {
+  name: '小区名称', aliases: '别名', address: '地址', community_code: '社区代码', lon: '经度', lat: '纬度', outline: '轮廓',
+  build_year: '建成年份', building_count: '楼栋数', households: '户数', floor_area: '建筑面积', ownership_type: '产权类型',
+  management_status: '物业管理', has_owners_committee: '业委会', person_in_charge: '负责人', phone: '联系电话', owners: '业主',
+}
+
+/** The name of a stored registry column, in the UI's language. */
+export function fieldLabel(field, locale) {
+  if (locale?.startsWith('zh') && REGISTRY_FIELDS[field]) return REGISTRY_FIELDS[field]
+  return fieldName(field, locale)
 }
 
 export function problemText(err, locale, { withField = true } = {}) {

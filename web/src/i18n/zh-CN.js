@@ -48,10 +48,11 @@ export default {
   structure: { brick_concrete: '砖混', frame: '框架', shear_wall: '剪力墙', brick_wood: '砖木', other: '其他' },
   occupancy: { owner: '自住', rented: '出租', vacant: '空置', other: '其他' },
   import: {
+    sheet: '工作表', sheetHint: '默认自动选择含表头的工作表', sheetRead: '读取的工作表：{s}', skipped: '已跳过 {n} 行（标题行、合计行）', skip: { title_row: '标题行', total_row: '合计行' }, wouldChange: '将修改已有记录的 {n} 个字段', changed: '已修改已有记录的 {n} 个字段', key: '编码', change: '修改', cleared: '（清空）',
     title: '数据导入', kind: '导入类型', estates: '小区', buildings: '楼栋', dwellings: '房屋', template: '下载模板', step1: '选择类型并下载模板', step2: '上传文件', step3: '结果',
-    drop: '将 xlsx、csv 或 GeoJSON 文件拖到此处，或点击选择', gcj02: '坐标为 GCJ-02（高德/腾讯）', check: '仅检查，不写入', upload: '开始导入',
+    drop: '将 xlsx、xls、csv 或 GeoJSON 文件拖到此处，或点击选择', gcj02: '坐标为 GCJ-02（高德/腾讯）', check: '仅检查，不写入', upload: '开始导入',
     ok: '导入成功：新增 {c} 条，更新 {u} 条，跳过空行 {b} 行', checked: '检查通过：{n} 行可导入（未写入）', failed: '文件有 {n} 处错误，未导入任何数据。请修改后重新上传。',
-    row: '行', column: '列', value: '值', reason: '原因', again: '重新导入', hint: 'CSV 可为 UTF-8 或 GBK 编码；同一编码再次导入会更新而不是重复新增；任何一行出错则整个文件不导入。',
+    row: '行', column: '列', value: '值', reason: '原因', again: '重新导入', hint: '支持 xlsx、旧版 xls、CSV（UTF-8、GBK 或 UTF-16，逗号、分号或制表符分隔）和 GeoJSON；表头上方的标题行、序号列和表尾的合计行会自动跳过；同一编码再次导入会更新而不是重复新增；任何一行出错则整个文件不导入。',
   },
   map: { title: '一张图', colourBy: '着色', decade: '建成年代', status: '状态', open: '查看详情', legend: '图例', count: '{n} 个小区', clickHint: '点击圆点查看小区，点击聚合点放大' },
   users: { title: '用户管理', username: '用户名', displayName: '姓名', role: '角色', region: '区划代码', phone: '手机', created: '创建时间', add: '新增用户', password: '初始密码', created_ok: '已创建' },
