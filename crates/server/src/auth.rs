@@ -157,6 +157,16 @@ impl CurrentUser {
             Err(ApiError::Forbidden(format!("{} may not {:?}", self.role.as_str(), p)))
         }
     }
+
+    /// The region a path names, refused (403) unless it lies within the user's region; users
+    /// attached to estates have no region of their own.
+    pub fn region_in_scope(&self, region: &str) -> Result<huanxin_domain::regions::RegionCode, ApiError> {
+        let code = huanxin_domain::regions::RegionCode::parse(region).map_err(|e| ApiError::field("region", region, e.to_string()))?;
+        match &self.scope {
+            Scope::Region(r) if r.contains(&code) => Ok(code),
+            _ => Err(ApiError::Forbidden(format!("{region} is outside your region"))),
+        }
+    }
 }
 
 pub(crate) fn bearer_or_cookie(headers: &HeaderMap) -> Option<String> {

@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use huanxin_domain::access::{Permission, Role};
 use huanxin_domain::decisions::{Channel, Choice, DecisionInput, RuleSet, Tally};
-use huanxin_domain::regions::RegionCode;
 use huanxin_store::decisions::{BallotError, BallotInput, BallotRow, Decision, Receipt, Verification};
 use serde::{Deserialize, Serialize};
 
@@ -71,9 +70,13 @@ impl From<BallotError> for ApiError {
 
 /// The rule set that applies in a region (its own, an enclosing region's, or the national rule).
 #[utoipa::path(get, path = "/api/v1/decision-rules/{region}", tag = "decisions", params(("region" = String, Path)),
-    responses((status = 200, description = "the rule set")))]
-pub async fn rules(State(st): State<AppState>, ApiPath(region): ApiPath<String>) -> Result<Json<RuleSet>, ApiError> {
-    let region = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e.to_string()))?;
+    responses((status = 200, description = "the rule set"), (status = 403, description = "the region is outside yours")))]
+pub async fn rules(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(region): ApiPath<String>,
+) -> Result<Json<RuleSet>, ApiError> {
+    let region = cu.region_in_scope(&region)?;
     Ok(Json(st.db.decision_rules_for(&region).await?))
 }
 
@@ -86,14 +89,7 @@ pub async fn set_rules(
     ApiPath(region): ApiPath<String>,
     ApiJson(set): ApiJson<RuleSet>,
 ) -> Result<Json<RuleSet>, ApiError> {
-    let code = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e.to_string()))?;
-    let own = match &cu.scope {
-        huanxin_domain::access::Scope::Region(r) => r.contains(&code),
-        huanxin_domain::access::Scope::Attached { .. } => false,
-    };
-    if !own {
-        return Err(ApiError::Forbidden(format!("{region} is outside your region")));
-    }
+    let code = cu.region_in_scope(&region)?;
     set.validate()?;
     st.db.set_decision_rules(&cu.actor(), &code, &set).await?;
     Ok(Json(st.db.decision_rules_for(&code).await?))

@@ -235,224 +235,248 @@ fn with_permission(r: Router<AppState>, p: Permission) -> Router<AppState> {
     r.route_layer(middleware::from_fn_with_state(p, auth::require_permission))
 }
 
+/// One API route as declared: its method, its path under `/api/v1` and the permission that
+/// guards it (`None`: any signed-in user; `public`: no sign-in). The authorization matrix test
+/// walks this table, so a route cannot be added without being in it.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub permission: Option<Permission>,
+    pub public: bool,
+}
+
+/// A group of API routes behind one permission, each recorded as it is added.
+struct Routes {
+    router: Router<AppState>,
+    specs: Vec<RouteSpec>,
+    permission: Option<Permission>,
+    public: bool,
+}
+
+impl Routes {
+    /// Routes for signed-in users holding `permission` (any signed-in user when `None`).
+    fn new(permission: Option<Permission>) -> Self {
+        Routes { router: Router::new(), specs: Vec::new(), permission, public: false }
+    }
+
+    /// Routes anyone may call without signing in.
+    fn public() -> Self {
+        Routes { public: true, ..Routes::new(None) }
+    }
+
+    fn add(mut self, method: &'static str, path: &'static str, route: axum::routing::MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(path, route);
+        self.specs.push(RouteSpec { method, path, permission: self.permission, public: self.public });
+        self
+    }
+
+    fn get<H: axum::handler::Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add("GET", path, get(handler))
+    }
+
+    fn post<H: axum::handler::Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add("POST", path, post(handler))
+    }
+
+    fn put<H: axum::handler::Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add("PUT", path, axum::routing::put(handler))
+    }
+
+    /// The group's router, behind its permission check.
+    fn into_router(self) -> Router<AppState> {
+        match self.permission {
+            Some(p) => with_permission(self.router, p),
+            None => self.router,
+        }
+    }
+}
+
+/// Every API route as declared, for the authorization matrix and the API's own checks.
+pub fn api_routes() -> Vec<RouteSpec> {
+    let (open, protected) = api_groups();
+    open.specs.into_iter().chain(protected.into_iter().flat_map(|g| g.specs)).collect()
+}
+
+/// The API's routes: those open to anyone, and the groups for signed-in users by permission.
+fn api_groups() -> (Routes, Vec<Routes>) {
+    let read = Routes::new(Some(Permission::ReadRegistry))
+        .get("/regions/{code}", regions::get_region)
+        .get("/regions/{code}/children", regions::children)
+        .get("/regions/{code}/subtree", regions::subtree)
+        .get("/estates", estates::list)
+        .get("/estates/export.xlsx", estates::export_xlsx)
+        .get("/estates/summary", estates::summary)
+        .get("/estates/{id}", estates::get_one)
+        .get("/estates/{id}/buildings", estates::buildings)
+        .get("/estates/{id}/dwellings", estates::dwellings)
+        .get("/estates/{id}/lifecycle", lifecycle::show)
+        .get("/estates/{id}/assessment", lifecycle::assessment)
+        .get("/calendar/deadline", lifecycle::deadline)
+        .get("/rankings", ranking::list)
+        .get("/rankings/{id}", ranking::get_one)
+        .get("/rankings/{id}/export.xlsx", ranking::export_xlsx)
+        .get("/plans", plans::list)
+        .get("/plans/{id}", plans::get_one)
+        .get("/projects", projects::list)
+        .get("/projects/{id}", projects::get_one)
+        .get("/projects/{id}/approval", projects::approval)
+        .get("/approvals/late", projects::late)
+        .get("/late", late::overview)
+        .get("/checklist", lifecycle::checklist)
+        .get("/menu", schemes::menu)
+        .get("/estates/{id}/scheme", schemes::show)
+        .get("/estates/{id}/scheme/versions/{no}", schemes::version)
+        .get("/estates/{id}/scheme/diff", schemes::diff)
+        .get("/estates/{id}/scheme/export.xlsx", schemes::export_xlsx)
+        .get("/estates/{id}/scheme/export.pdf", schemes::export_pdf)
+        .get("/estates/{id}/acceptance", lifecycle::acceptance)
+        .get("/estates/{id}/review", lifecycle::review)
+        .get("/rectifications/summary", lifecycle::rectification_summary)
+        .get("/estates/{id}/archive", archive::show)
+        .get("/estates/{id}/photos", archive::photos)
+        .get("/estates/{id}/archive/export.zip", archive::export_zip)
+        .get("/documents/{id}/file", archive::file)
+        .get("/estates/{id}/construction", construction::show)
+        .get("/projects/{id}/progress", construction::project_progress)
+        // Who may write is the domain's rule for each party (checked in the handlers).
+        .post("/estates/{id}/construction/logs", construction::write_log)
+        .post("/rectifications/{id}/evidence", lifecycle::add_evidence)
+        .get("/decision-rules/{region}", decisions::rules)
+        .get("/estates/{id}/decisions", decisions::list)
+        .get("/decisions/{id}", decisions::show)
+        .get("/decisions/{id}/verify", decisions::verify)
+        .get("/estates/{id}/notices", notices::list)
+        .get("/residents/me", residents::me)
+        // Residents vote and comment for themselves; staff enter paper (checked in the handlers).
+        .post("/decisions/{id}/ballots", decisions::cast)
+        .post("/notices/{id}/comments", notices::comment)
+        .get("/estates/{id}/surveys", surveys::list)
+        .get("/surveys/{id}", surveys::show)
+        .get("/surveys/{id}/results", surveys::results)
+        .post("/surveys/{id}/answers", surveys::answer)
+        .post("/surveys/{id}/photos", surveys::photos)
+        .get("/public-pages/{region}", public::setting)
+        .get("/estates/{id}/public-page", public::estate_state)
+        .get("/archive-checklist", archive::checklist)
+        .get("/estates/{id}/requests", requests::list)
+        .post("/estates/{id}/requests", requests::file)
+        .get("/residents/requests", requests::mine)
+        .post("/requests/{id}/rating", requests::rate)
+        .get("/estates/{id}/funds", funds::plans::estate);
+    let money = Routes::new(Some(Permission::ManageFunds))
+        .get("/allocations", funds::list)
+        .post("/allocations", funds::create)
+        .put("/projects/{id}/contract", funds::set_contract)
+        .get("/projects/{id}/funds", funds::project)
+        .get("/disbursements", funds::disbursements)
+        .post("/disbursements", funds::request)
+        .post("/disbursements/{id}/approve", funds::approve)
+        .post("/ledger/{seq}/reverse", funds::reverse)
+        .get("/ledger/verify", funds::verify)
+        .get("/ledger/verify/job", funds::verify_job)
+        .post("/ledger/verify/job", funds::start_verify)
+        .get("/ledger/export.xlsx", funds::export_xlsx)
+        .get("/projects/{id}/funding-plan", funds::plans::plan)
+        .put("/projects/{id}/funding-plan", funds::plans::set_plan)
+        .get("/projects/{id}/contributions", funds::plans::contributions)
+        .post("/projects/{id}/contributions", funds::plans::contribute)
+        .get("/projects/{id}/reconciliation", funds::plans::project_reconciliation)
+        .get("/projects/{id}/payment-bases", funds::payment_bases)
+        .get("/projects/{id}/payable-allocations", funds::payable_allocations)
+        .get("/funds/reconciliation", funds::plans::region_reconciliation)
+        .get("/funds/report", funds::reports::report)
+        .get("/funds/report.xlsx", funds::reports::report_xlsx)
+        .get("/estates/{id}/upkeep", funds::upkeep::show)
+        .post("/estates/{id}/upkeep/credits", funds::upkeep::credit)
+        .post("/estates/{id}/upkeep/spendings", funds::upkeep::spend);
+    let consult = Routes::new(Some(Permission::ConsultResidents))
+        .post("/estates/{id}/decisions", decisions::create)
+        .post("/decisions/{id}/close", decisions::close)
+        .post("/estates/{id}/notices", notices::post_notice)
+        .post("/notice-comments/{id}/answer", notices::answer)
+        .post("/estates/{id}/invitations", residents::invitations)
+        .post("/estates/{id}/invitations.pdf", residents::invitations_pdf)
+        .get("/estates/{id}/residents", residents::bound)
+        .post("/estates/{id}/residents/verify", residents::verify_owner)
+        .post("/requests/{id}/handle", requests::handle)
+        .post("/estates/{id}/surveys", surveys::create);
+    let answers = Routes::new(Some(Permission::ReadResidentsAnswers))
+        .get("/decisions/{id}/ballots", decisions::ballots)
+        .get("/surveys/{id}/export.xlsx", surveys::export_xlsx);
+    let assess = Routes::new(Some(Permission::Assess)).put("/estates/{id}/assessment", lifecycle::save_assessment);
+    let advance = Routes::new(Some(Permission::AdvanceStage))
+        .post("/estates/{id}/lifecycle", lifecycle::step)
+        .post("/rankings", ranking::create)
+        .post("/plans", plans::create)
+        .post("/plans/{id}/estates", plans::add_estates)
+        .post("/plans/{id}/carry-over", plans::carry_over)
+        .post("/projects", projects::create)
+        .post("/projects/{id}/parties", projects::add_party)
+        .post("/projects/{id}/approval", projects::start_approval)
+        .post("/projects/{id}/approval/{code}", projects::finish_step)
+        .post("/estates/{id}/construction/permit-exception", construction::permit_exception)
+        .post("/estates/{id}/scheme/versions", schemes::issue)
+        .post("/estates/{id}/acceptance", lifecycle::open_acceptance)
+        .get("/estates/{id}/acceptance/candidates", lifecycle::representative_candidates)
+        .put("/estates/{id}/acceptance/representatives", lifecycle::set_representatives)
+        .post("/estates/{id}/review", lifecycle::hold_review)
+        .post("/rectifications/{id}/close", lifecycle::close_task);
+    let draft = Routes::new(Some(Permission::DraftScheme)).put("/estates/{id}/scheme", schemes::save_draft);
+    let file = Routes::new(Some(Permission::FileDocuments)).post("/estates/{id}/archive", archive::file_document);
+    let build = Routes::new(Some(Permission::RecordConstruction))
+        .post("/estates/{id}/construction/nodes", construction::add_node)
+        .put("/schedule-nodes/{id}", construction::report_progress)
+        .post("/estates/{id}/construction/inspections", construction::inspect)
+        .post("/estates/{id}/construction/design-changes", construction::request_change)
+        .post("/design-changes/{id}/deliver", construction::deliver_change)
+        .post("/estates/{id}/construction/materials", construction::record_material);
+    let sign = Routes::new(Some(Permission::SignAcceptance)).post("/estates/{id}/acceptance/signatures", lifecycle::sign_acceptance);
+    let menu = Routes::new(Some(Permission::ManageMenu))
+        .put("/menu/{region}/{code}", schemes::set_menu_item)
+        .put("/checklist/{region}/{code}", lifecycle::set_checklist_item)
+        .put("/decision-rules/{region}", decisions::set_rules)
+        .put("/public-pages/{region}", public::set_setting)
+        .put("/estates/{id}/public-page", public::set_estate_state)
+        .put("/archive-checklist/{region}", archive::set_line);
+    let write = Routes::new(Some(Permission::WriteRegistry))
+        .post("/estates", estates::create)
+        .put("/estates/{id}", estates::update)
+        .post("/estates/{id}/buildings", estates::create_building)
+        .post("/imports/{kind}", estates::import)
+        .get("/imports/{kind}/template.xlsx", estates::template_xlsx)
+        .get("/imports/{kind}/template.csv", estates::template_csv);
+    let admin = Routes::new(Some(Permission::ManageUsers))
+        .get("/users", accounts::list)
+        .post("/users", accounts::create)
+        .post("/users/{id}/password", accounts::set_password)
+        .post("/users/{id}/estates", accounts::attach_estate);
+    let audit = Routes::new(Some(Permission::ReadAudit)).get("/audit", audit::list);
+    let personal = Routes::new(Some(Permission::ReadPersonalData))
+        .post("/estates/{id}/reveal", estates::reveal_contact)
+        .post("/estates/{id}/dwellings/{dwelling_id}/reveal", estates::reveal_owners);
+    let me =
+        Routes::new(None).get("/auth/me", auth::me).post("/auth/password", auth::change_own_password).get("/auth/roles", accounts::roles);
+    let open = Routes::public()
+        .get("/health", health)
+        .post("/auth/login", auth::login)
+        .post("/auth/logout", auth::logout)
+        .post("/residents/bind", residents::bind)
+        .post("/residents/otp", residents::send_otp)
+        .post("/residents/otp/verify", residents::verify_otp)
+        .get("/public/estates/{code}", public::page)
+        .get("/public/estates/{code}/photos/{id}", public::photo);
+    (open, vec![read, write, admin, audit, personal, assess, advance, draft, menu, sign, file, build, consult, answers, money, me])
+}
+
 /// The whole application: API, tiles, docs and web UI.
 pub fn router(st: AppState) -> Router {
-    let read = with_permission(
-        Router::new()
-            .route("/regions/{code}", get(regions::get_region))
-            .route("/regions/{code}/children", get(regions::children))
-            .route("/regions/{code}/subtree", get(regions::subtree))
-            .route("/estates", get(estates::list))
-            .route("/estates/export.xlsx", get(estates::export_xlsx))
-            .route("/estates/summary", get(estates::summary))
-            .route("/estates/{id}", get(estates::get_one))
-            .route("/estates/{id}/buildings", get(estates::buildings))
-            .route("/estates/{id}/dwellings", get(estates::dwellings))
-            .route("/estates/{id}/lifecycle", get(lifecycle::show))
-            .route("/estates/{id}/assessment", get(lifecycle::assessment))
-            .route("/calendar/deadline", get(lifecycle::deadline))
-            .route("/rankings", get(ranking::list))
-            .route("/rankings/{id}", get(ranking::get_one))
-            .route("/rankings/{id}/export.xlsx", get(ranking::export_xlsx))
-            .route("/plans", get(plans::list))
-            .route("/plans/{id}", get(plans::get_one))
-            .route("/projects", get(projects::list))
-            .route("/projects/{id}", get(projects::get_one))
-            .route("/projects/{id}/approval", get(projects::approval))
-            .route("/approvals/late", get(projects::late))
-            .route("/late", get(late::overview))
-            .route("/checklist", get(lifecycle::checklist))
-            .route("/menu", get(schemes::menu))
-            .route("/estates/{id}/scheme", get(schemes::show))
-            .route("/estates/{id}/scheme/versions/{no}", get(schemes::version))
-            .route("/estates/{id}/scheme/diff", get(schemes::diff))
-            .route("/estates/{id}/scheme/export.xlsx", get(schemes::export_xlsx))
-            .route("/estates/{id}/scheme/export.pdf", get(schemes::export_pdf))
-            .route("/estates/{id}/acceptance", get(lifecycle::acceptance))
-            .route("/estates/{id}/review", get(lifecycle::review))
-            .route("/rectifications/summary", get(lifecycle::rectification_summary))
-            .route("/estates/{id}/archive", get(archive::show))
-            .route("/estates/{id}/photos", get(archive::photos))
-            .route("/estates/{id}/archive/export.zip", get(archive::export_zip))
-            .route("/documents/{id}/file", get(archive::file))
-            .route("/estates/{id}/construction", get(construction::show))
-            .route("/projects/{id}/progress", get(construction::project_progress))
-            // Who may write is the domain's rule for each party (checked in the handlers).
-            .route("/estates/{id}/construction/logs", post(construction::write_log))
-            .route("/rectifications/{id}/evidence", post(lifecycle::add_evidence))
-            .route("/decision-rules/{region}", get(decisions::rules))
-            .route("/estates/{id}/decisions", get(decisions::list))
-            .route("/decisions/{id}", get(decisions::show))
-            .route("/decisions/{id}/verify", get(decisions::verify))
-            .route("/estates/{id}/notices", get(notices::list))
-            .route("/residents/me", get(residents::me))
-            // Residents vote and comment for themselves; staff enter paper (checked in the handlers).
-            .route("/decisions/{id}/ballots", post(decisions::cast))
-            .route("/notices/{id}/comments", post(notices::comment))
-            .route("/estates/{id}/surveys", get(surveys::list))
-            .route("/surveys/{id}", get(surveys::show))
-            .route("/surveys/{id}/results", get(surveys::results))
-            .route("/surveys/{id}/answers", post(surveys::answer))
-            .route("/surveys/{id}/photos", post(surveys::photos))
-            .route("/public-pages/{region}", get(public::setting))
-            .route("/estates/{id}/public-page", get(public::estate_state))
-            .route("/archive-checklist", get(archive::checklist))
-            .route("/estates/{id}/requests", get(requests::list).post(requests::file))
-            .route("/residents/requests", get(requests::mine))
-            .route("/requests/{id}/rating", post(requests::rate))
-            .route("/estates/{id}/funds", get(funds::plans::estate)),
-        Permission::ReadRegistry,
-    );
-    let money = with_permission(
-        Router::new()
-            .route("/allocations", get(funds::list).post(funds::create))
-            .route("/projects/{id}/contract", axum::routing::put(funds::set_contract))
-            .route("/projects/{id}/funds", get(funds::project))
-            .route("/disbursements", get(funds::disbursements).post(funds::request))
-            .route("/disbursements/{id}/approve", post(funds::approve))
-            .route("/ledger/{seq}/reverse", post(funds::reverse))
-            .route("/ledger/verify", get(funds::verify))
-            .route("/ledger/verify/job", get(funds::verify_job).post(funds::start_verify))
-            .route("/ledger/export.xlsx", get(funds::export_xlsx))
-            .route("/projects/{id}/funding-plan", get(funds::plans::plan).put(funds::plans::set_plan))
-            .route("/projects/{id}/contributions", get(funds::plans::contributions).post(funds::plans::contribute))
-            .route("/projects/{id}/reconciliation", get(funds::plans::project_reconciliation))
-            .route("/projects/{id}/payment-bases", get(funds::payment_bases))
-            .route("/projects/{id}/payable-allocations", get(funds::payable_allocations))
-            .route("/funds/reconciliation", get(funds::plans::region_reconciliation))
-            .route("/funds/report", get(funds::reports::report))
-            .route("/funds/report.xlsx", get(funds::reports::report_xlsx))
-            .route("/estates/{id}/upkeep", get(funds::upkeep::show))
-            .route("/estates/{id}/upkeep/credits", post(funds::upkeep::credit))
-            .route("/estates/{id}/upkeep/spendings", post(funds::upkeep::spend)),
-        Permission::ManageFunds,
-    );
-    let consult = with_permission(
-        Router::new()
-            .route("/estates/{id}/decisions", post(decisions::create))
-            .route("/decisions/{id}/close", post(decisions::close))
-            .route("/estates/{id}/notices", post(notices::post_notice))
-            .route("/notice-comments/{id}/answer", post(notices::answer))
-            .route("/estates/{id}/invitations", post(residents::invitations))
-            .route("/estates/{id}/invitations.pdf", post(residents::invitations_pdf))
-            .route("/estates/{id}/residents", get(residents::bound))
-            .route("/estates/{id}/residents/verify", post(residents::verify_owner))
-            .route("/requests/{id}/handle", post(requests::handle))
-            .route("/estates/{id}/surveys", post(surveys::create)),
-        Permission::ConsultResidents,
-    );
-    let answers = with_permission(
-        Router::new()
-            .route("/decisions/{id}/ballots", get(decisions::ballots))
-            .route("/surveys/{id}/export.xlsx", get(surveys::export_xlsx)),
-        Permission::ReadResidentsAnswers,
-    );
-    let assess = with_permission(
-        Router::new().route("/estates/{id}/assessment", axum::routing::put(lifecycle::save_assessment)),
-        Permission::Assess,
-    );
-    let advance = with_permission(
-        Router::new()
-            .route("/estates/{id}/lifecycle", post(lifecycle::step))
-            .route("/rankings", post(ranking::create))
-            .route("/plans", post(plans::create))
-            .route("/plans/{id}/estates", post(plans::add_estates))
-            .route("/plans/{id}/carry-over", post(plans::carry_over))
-            .route("/projects", post(projects::create))
-            .route("/projects/{id}/parties", post(projects::add_party))
-            .route("/projects/{id}/approval", post(projects::start_approval))
-            .route("/projects/{id}/approval/{code}", post(projects::finish_step))
-            .route("/estates/{id}/construction/permit-exception", post(construction::permit_exception))
-            .route("/estates/{id}/scheme/versions", post(schemes::issue))
-            .route("/estates/{id}/acceptance", post(lifecycle::open_acceptance))
-            .route("/estates/{id}/acceptance/candidates", get(lifecycle::representative_candidates))
-            .route("/estates/{id}/acceptance/representatives", axum::routing::put(lifecycle::set_representatives))
-            .route("/estates/{id}/review", post(lifecycle::hold_review))
-            .route("/rectifications/{id}/close", post(lifecycle::close_task)),
-        Permission::AdvanceStage,
-    );
-    let draft =
-        with_permission(Router::new().route("/estates/{id}/scheme", axum::routing::put(schemes::save_draft)), Permission::DraftScheme);
-    let file = with_permission(Router::new().route("/estates/{id}/archive", post(archive::file_document)), Permission::FileDocuments);
-    let build = with_permission(
-        Router::new()
-            .route("/estates/{id}/construction/nodes", post(construction::add_node))
-            .route("/schedule-nodes/{id}", axum::routing::put(construction::report_progress))
-            .route("/estates/{id}/construction/inspections", post(construction::inspect))
-            .route("/estates/{id}/construction/design-changes", post(construction::request_change))
-            .route("/design-changes/{id}/deliver", post(construction::deliver_change))
-            .route("/estates/{id}/construction/materials", post(construction::record_material)),
-        Permission::RecordConstruction,
-    );
-    let sign = with_permission(
-        Router::new().route("/estates/{id}/acceptance/signatures", post(lifecycle::sign_acceptance)),
-        Permission::SignAcceptance,
-    );
-    let menu = with_permission(
-        Router::new()
-            .route("/menu/{region}/{code}", axum::routing::put(schemes::set_menu_item))
-            .route("/checklist/{region}/{code}", axum::routing::put(lifecycle::set_checklist_item))
-            .route("/decision-rules/{region}", axum::routing::put(decisions::set_rules))
-            .route("/public-pages/{region}", axum::routing::put(public::set_setting))
-            .route("/estates/{id}/public-page", axum::routing::put(public::set_estate_state))
-            .route("/archive-checklist/{region}", axum::routing::put(archive::set_line)),
-        Permission::ManageMenu,
-    );
-    let write = with_permission(
-        Router::new()
-            .route("/estates", post(estates::create))
-            .route("/estates/{id}", axum::routing::put(estates::update))
-            .route("/estates/{id}/buildings", post(estates::create_building))
-            .route("/imports/{kind}", post(estates::import))
-            .route("/imports/{kind}/template.xlsx", get(estates::template_xlsx))
-            .route("/imports/{kind}/template.csv", get(estates::template_csv)),
-        Permission::WriteRegistry,
-    );
-    let admin = with_permission(
-        Router::new()
-            .route("/users", get(accounts::list).post(accounts::create))
-            .route("/users/{id}/password", post(accounts::set_password))
-            .route("/users/{id}/estates", post(accounts::attach_estate)),
-        Permission::ManageUsers,
-    );
-    let audit = with_permission(Router::new().route("/audit", get(audit::list)), Permission::ReadAudit);
-    let personal = with_permission(
-        Router::new()
-            .route("/estates/{id}/reveal", post(estates::reveal_contact))
-            .route("/estates/{id}/dwellings/{dwelling_id}/reveal", post(estates::reveal_owners)),
-        Permission::ReadPersonalData,
-    );
-    let me = Router::new()
-        .route("/auth/me", get(auth::me))
-        .route("/auth/password", post(auth::change_own_password))
-        .route("/auth/roles", get(accounts::roles));
-    let protected = read
-        .merge(write)
-        .merge(admin)
-        .merge(audit)
-        .merge(personal)
-        .merge(assess)
-        .merge(advance)
-        .merge(draft)
-        .merge(menu)
-        .merge(sign)
-        .merge(file)
-        .merge(build)
-        .merge(consult)
-        .merge(answers)
-        .merge(money)
-        .merge(me)
+    let (open, groups) = api_groups();
+    let protected = groups
+        .into_iter()
+        .fold(Router::new(), |all, group| all.merge(group.into_router()))
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
-    let api = Router::new()
-        .route("/health", get(health))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/residents/bind", post(residents::bind))
-        .route("/residents/otp", post(residents::send_otp))
-        .route("/residents/otp/verify", post(residents::verify_otp))
-        .route("/public/estates/{code}", get(public::page))
-        .route("/public/estates/{code}/photos/{id}", get(public::photo))
-        .merge(protected);
+    let api = open.into_router().merge(protected);
     let tiles = Router::new()
         .route("/tiles/{z}/{x}/{y}", get(map::tile))
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));

@@ -8,8 +8,6 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use huanxin_domain::access::Scope;
-use huanxin_domain::regions::RegionCode;
 use huanxin_store::public::PublicPage;
 use serde::{Deserialize, Serialize};
 
@@ -34,19 +32,15 @@ pub async fn photo(State(st): State<AppState>, ApiPath((code, id)): ApiPath<(Str
     Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600".to_string())], bytes).into_response())
 }
 
-fn region_in_scope(cu: &CurrentUser, region: &str) -> Result<RegionCode, ApiError> {
-    let code = RegionCode::parse(region).map_err(|e| ApiError::field("region", region, e.to_string()))?;
-    match &cu.scope {
-        Scope::Region(r) if r.contains(&code) => Ok(code),
-        _ => Err(ApiError::Forbidden(format!("{region} is outside your region"))),
-    }
-}
-
 /// Whether a region publishes progress pages (its own setting or the nearest enclosing one; off by default).
 #[utoipa::path(get, path = "/api/v1/public-pages/{region}", tag = "public", params(("region" = String, Path)),
-    responses((status = 200, body = PublicSetting)))]
-pub async fn setting(State(st): State<AppState>, ApiPath(region): ApiPath<String>) -> Result<Json<PublicSetting>, ApiError> {
-    let code = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e.to_string()))?;
+    responses((status = 200, body = PublicSetting), (status = 403, description = "the region is outside yours")))]
+pub async fn setting(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(region): ApiPath<String>,
+) -> Result<Json<PublicSetting>, ApiError> {
+    let code = cu.region_in_scope(&region)?;
     Ok(Json(PublicSetting { enabled: st.db.public_pages_enabled(&code).await? }))
 }
 
@@ -59,7 +53,7 @@ pub async fn set_setting(
     ApiPath(region): ApiPath<String>,
     ApiJson(req): ApiJson<PublicSetting>,
 ) -> Result<Json<PublicSetting>, ApiError> {
-    let code = region_in_scope(&cu, &region)?;
+    let code = cu.region_in_scope(&region)?;
     st.db.set_public_pages(&cu.actor(), &code, req.enabled).await?;
     Ok(Json(PublicSetting { enabled: st.db.public_pages_enabled(&code).await? }))
 }
