@@ -144,7 +144,6 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   assert.equal(left, 30_000_000, '600,000 − 300,000 yuan, in fen')
   // A share cut by mistake goes back to the allocation it came from.
   const wrong = (await call(clerk, 'POST', '/api/v1/allocations', { parent_id: top.id, region_code: top.region_code, year: new Date().getFullYear(), purpose: '错拨的资金', amount: '1000' })).id
-  await clerk.context().close()
   await page.reload()
   await page.click(`[data-test=reverse-allocation-${wrong}]`)
   await page.fill('.el-message-box__input input', '错拨')
@@ -185,7 +184,18 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   await page.waitForSelector('.el-message--error >> text=动用维修资金须经业主表决通过')
   await page.click('[data-test=upkeep-emergency]')
   await page.click('[data-test=upkeep-spend]')
+  // Four eyes: the spending waits; the one who asked cannot approve it; a colleague does, then it is paid.
+  await page.waitForSelector('.el-message--success >> text=待另一位同事审核')
+  await page.waitForSelector('[data-test=upkeep-requests] button[data-test=upkeep-approve][disabled]')
+  assert.ok((await page.textContent('[data-test=upkeep-balance]')).includes('12,000'), 'nothing paid before the approval')
+  const approveAsked = async () => {
+    const asked = (await call(page, 'GET', `/api/v1/estates/${estate.id}/upkeep`)).requests.find((r) => r.status === 'requested')
+    await call(clerk, 'POST', `/api/v1/upkeep-requests/${asked.id}/approve`, {})
+    await page.reload()
+  }
+  await approveAsked()
   await page.waitForSelector('[data-test=upkeep-movements] >> text=应急')
+  await page.waitForSelector('[data-test=upkeep-requests] >> text=已支出')
   await page.waitForFunction(() => document.querySelector('[data-test=upkeep-balance]')?.textContent.includes('10,000'))
   if (DB) {
     // The owners allowed up to 3,000 yuan for the door entry system: more is refused, that much is paid.
@@ -203,8 +213,11 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
     await page.waitForSelector('.el-message--error >> text=超出表决额度')
     await page.fill('input[data-test=upkeep-spend-amount]', '3000')
     await page.click('[data-test=upkeep-spend]')
+    await page.waitForSelector('.el-message--success >> text=待另一位同事审核')
+    await approveAsked()
     await page.waitForFunction(() => document.querySelector('[data-test=upkeep-balance]')?.textContent.includes('7,000'))
   }
   await page.locator('[data-test=estate-funding]').screenshot({ path: `${SHOTS}/estate-funding.png` })
+  await clerk.context().close()
   await page.context().close()
 })

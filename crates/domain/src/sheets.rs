@@ -258,7 +258,7 @@ mod tests {
             let _ = parse_whole(&s);
             let _ = parse_number(&s);
             let _ = header_key(&s);
-            let _ = is_total_row(&[s.clone()]);
+            let _ = is_total_row(std::slice::from_ref(&s));
         }
 
         #[test]

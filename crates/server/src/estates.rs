@@ -947,7 +947,7 @@ fn row_source(
     } else {
         let (headers, rows) = tabular::CsvRows::open(bytes, columns)?;
         let positions = tabular::column_positions(&headers, columns).map_err(ApiError::ImportRejected)?;
-        Ok((RowSource::Csv(rows, positions), RowsPassedOver::default()))
+        Ok((RowSource::Csv(Box::new(rows), positions), RowsPassedOver::default()))
     }
 }
 
@@ -961,7 +961,7 @@ struct RowsPassedOver {
 
 /// Where an import's rows come from: CSV read as it goes, an xlsx sheet's rows, or GeoJSON features.
 enum RowSource {
-    Csv(tabular::CsvRows, Vec<Option<usize>>),
+    Csv(Box<tabular::CsvRows>, Vec<Option<usize>>),
     Cells(Vec<(usize, Vec<String>)>, Vec<Option<usize>>),
     /// The features, and the column keys any feature's properties hold.
     GeoJson(Vec<(usize, EstateInput, Vec<RowError>)>, Vec<&'static str>),
@@ -1212,5 +1212,55 @@ pub(crate) fn multipart_error(e: &axum::extract::multipart::MultipartError) -> A
         ApiError::TooLarge("the file is larger than the upload limit".into())
     } else {
         ApiError::BadRequest(format!("upload unreadable: {}", e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON values of any shape, a few levels deep.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(serde_json::Value::Number).unwrap_or_default()),
+            "[A-Za-z0-9 .,年㎡-]{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map("[a-z]{1,10}|type|coordinates|小区编码|建成年份", inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("HUANXIN_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(48),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// GeoJSON of any shape: features, geometries and properties at random; read or refused,
+        /// never a panic.
+        #[test]
+        fn fuzz_geojson(geometry in json_value(), properties in json_value(), kind in prop::sample::select(vec!["Point", "Polygon", "MultiPolygon", "LineString", ""])) {
+            let mut geometry = geometry;
+            if let Some(g) = geometry.as_object_mut() {
+                g.insert("type".into(), kind.into());
+            }
+            let doc = serde_json::json!({"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": geometry, "properties": properties}]});
+            let bytes = serde_json::to_vec(&doc).unwrap();
+            for datum in [Datum::Wgs84, Datum::Gcj02] {
+                if let Ok((rows, _)) = geojson_estates(&bytes, datum) {
+                    for (_, input, _) in rows {
+                        let _ = input.validate(2026);
+                    }
+                }
+            }
+        }
     }
 }

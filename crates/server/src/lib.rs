@@ -389,7 +389,9 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/funds/report.xlsx", funds::reports::report_xlsx)
         .get("/estates/{id}/upkeep", funds::upkeep::show)
         .post("/estates/{id}/upkeep/credits", funds::upkeep::credit)
-        .post("/estates/{id}/upkeep/spendings", funds::upkeep::spend);
+        .post("/estates/{id}/upkeep/spendings", funds::upkeep::spend)
+        .post("/upkeep-requests/{id}/approve", funds::upkeep::approve)
+        .post("/upkeep-requests/{id}/refuse", funds::upkeep::refuse);
     let consult = Routes::new(Some(Permission::ConsultResidents))
         .post("/estates/{id}/decisions", decisions::create)
         .post("/decisions/{id}/close", decisions::close)

@@ -844,6 +844,85 @@ mod tests {
         assert!(matches!(read_xls(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1garbage", COLS, None), Err(ApiError::Invalid(_))));
     }
 
+    /// Cases per fuzz property: a few dozen in every test run, as many as asked for a long run
+    /// (`HUANXIN_FUZZ_CASES=100000 cargo test -p huanxin-server fuzz_`).
+    fn fuzz_config() -> proptest::test_runner::Config {
+        let cases = std::env::var("HUANXIN_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(48);
+        proptest::test_runner::Config { cases, failure_persistence: None, ..Default::default() }
+    }
+
+    /// A reader's answer to hostile input: a result either way, or a panic the import turns into
+    /// "not a readable file" (the xlsx library panics on some crafted files). What must never
+    /// happen is an abort, a hang or memory beyond the sheet limits, which would stop this test.
+    fn survives<T>(read: impl FnOnce() -> Result<T, ApiError> + std::panic::UnwindSafe) {
+        let _ = std::panic::catch_unwind(read);
+    }
+
+    /// An xlsx whose first sheet's XML is `edit`ed, zipped again.
+    fn xlsx_with_sheet_xml(edit: impl Fn(String) -> String) -> Vec<u8> {
+        use std::io::{Read, Write};
+        let mut wb = Workbook::new();
+        county_sheet(wb.add_worksheet());
+        let plain = wb.save_to_buffer().unwrap();
+        let mut zin = zip::ZipArchive::new(Cursor::new(plain)).unwrap();
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for i in 0..zin.len() {
+            let mut f = zin.by_index(i).unwrap();
+            let name = f.name().unwrap_or_default().to_string();
+            let mut body = Vec::new();
+            f.read_to_end(&mut body).unwrap();
+            if name == "xl/worksheets/sheet1.xml" {
+                body = edit(String::from_utf8(body).unwrap()).into_bytes();
+            }
+            out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            out.write_all(&body).unwrap();
+        }
+        out.finish().unwrap().into_inner()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(fuzz_config())]
+
+        /// Cell references, values and bytes of a real sheet changed at random.
+        #[test]
+        fn fuzz_xlsx_sheets(refs in proptest::collection::vec("[A-Z]{1,4}[0-9]{1,8}", 1..6),
+                            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+                            at in 0usize..4000) {
+            let bytes = xlsx_with_sheet_xml(|xml| {
+                let mut xml = xml;
+                for (i, r) in refs.iter().enumerate() {
+                    xml = xml.replacen(&format!("r=\"{}\"", ["B4", "C4", "D4", "E4", "A5", "F4"][i % 6]), &format!("r=\"{r}\""), 1);
+                }
+                let mut b = xml.into_bytes();
+                let at = at.min(b.len());
+                b.splice(at..at, noise.iter().copied());
+                String::from_utf8_lossy(&b).into_owned()
+            });
+            survives(|| read_xlsx(&bytes, COLS, None));
+        }
+
+        /// A legacy workbook with bytes overwritten at random (the container is not compressed, so
+        /// the changes reach the records).
+        #[test]
+        fn fuzz_xls_records(changes in proptest::collection::vec((0usize..LEGACY.len(), proptest::prelude::any::<u8>()), 1..24)) {
+            let mut bytes = LEGACY.to_vec();
+            for (at, b) in &changes {
+                bytes[*at] = *b;
+            }
+            survives(|| read_xls(&bytes, COLS, None));
+        }
+
+        /// Any bytes as CSV, with and without the byte-order marks the reader looks for.
+        #[test]
+        fn fuzz_csv(prefix in proptest::sample::select(vec![&b""[..], b"\xEF\xBB\xBF", b"\xFF\xFE", b"\xFE\xFF"]),
+                    body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let mut bytes = prefix.to_vec();
+            bytes.extend(body);
+            // CSV is read by our own code around the csv crate: no panic is acceptable here.
+            let _ = read_csv(&bytes, COLS);
+        }
+    }
+
     #[test]
     fn garbage_is_a_clear_error() {
         assert!(matches!(read_xlsx(b"PK\x03\x04garbage", COLS, None), Err(ApiError::Invalid(_))));

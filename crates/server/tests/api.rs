@@ -2560,25 +2560,54 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
         .unwrap();
     let (s, r) = c.post(&format!("{upkeep}/spendings"), spend(None, true, "12000.01")).await;
     assert_eq!((s, r["detail"].as_str()), (409, Some("the maintenance fund has 12000.00 yuan; 12000.01 yuan is more")));
+    // Four eyes: the admin asks, nothing is paid yet; the admin may not approve it; the clerk does.
+    let clerk = app.client("county_staff").await;
     let (s, acct) = c.post(&format!("{upkeep}/spendings"), spend(Some(decision), false, "3000")).await;
-    assert_eq!((s, acct["balance"].as_i64(), acct["spent"].as_i64()), (201, Some(900_000), Some(300_000)), "{acct}");
+    assert_eq!((s, acct["balance"].as_i64(), acct["requests"][0]["status"].as_str()), (201, Some(1_200_000), Some("requested")), "{acct}");
+    let asked = acct["requests"][0]["id"].as_i64().unwrap();
+    let (s, r) = c.post(&format!("/api/v1/upkeep-requests/{asked}/approve"), json!({})).await;
+    assert_eq!(s, 409, "the one who asked does not approve: {r}");
+    assert_eq!(app.client("other_county_admin").await.post(&format!("/api/v1/upkeep-requests/{asked}/approve"), json!({})).await.0, 404);
+    let (s, acct) = clerk.post(&format!("/api/v1/upkeep-requests/{asked}/approve"), json!({"note": "核对合同无误"})).await;
+    assert_eq!((s, acct["balance"].as_i64(), acct["spent"].as_i64()), (200, Some(900_000), Some(300_000)), "{acct}");
+    assert_eq!(
+        (acct["requests"][0]["status"].as_str(), acct["requests"][0]["decided_by"].as_str()),
+        (Some("approved"), Some("county_staff"))
+    );
+    let (s, r) = clerk.post(&format!("/api/v1/upkeep-requests/{asked}/approve"), json!({})).await;
+    assert_eq!((s, r["detail"].as_str()), (409, Some("the spending is already approved")), "approved once only");
     let (s, r) = c.post(&format!("{upkeep}/spendings"), spend(Some(decision), false, "2000.01")).await;
     assert_eq!(
         (s, r["detail"].as_str()),
         (409, Some("the owners allowed 5000.00 yuan under this decision and 3000.00 yuan is spent; 2000.01 yuan is more")),
         "{r}"
     );
-    let (s, acct) = c.post(&format!("{upkeep}/spendings"), spend(None, true, "500")).await;
-    assert_eq!((s, acct["balance"].as_i64()), (201, Some(850_000)), "an emergency repair is paid first");
+    // Two requests that each fit but not together: the second approval is refused under the ledger's lock.
+    let (_, a) = c.post(&format!("{upkeep}/spendings"), spend(Some(decision), false, "1500")).await;
+    let (_, b) = c.post(&format!("{upkeep}/spendings"), spend(Some(decision), false, "1500")).await;
+    let (first, second) = (a["requests"][0]["id"].as_i64().unwrap(), b["requests"][0]["id"].as_i64().unwrap());
+    assert_eq!(clerk.post(&format!("/api/v1/upkeep-requests/{first}/approve"), json!({})).await.0, 200);
+    let (s, r) = clerk.post(&format!("/api/v1/upkeep-requests/{second}/approve"), json!({})).await;
+    assert_eq!(s, 409, "{r}");
+    // Refusing says why; the one who asked may withdraw.
+    let (s, r) = c.post(&format!("/api/v1/upkeep-requests/{second}/refuse"), json!({"note": " "})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("note")), "{r}");
+    let (s, acct) = c.post(&format!("/api/v1/upkeep-requests/{second}/refuse"), json!({"note": "与上一笔重复"})).await;
+    assert_eq!((s, acct["balance"].as_i64()), (200, Some(750_000)), "{acct}");
+    let (_, acct) = c.post(&format!("{upkeep}/spendings"), spend(None, true, "500")).await;
+    let emergency = acct["requests"][0]["id"].as_i64().unwrap();
+    let (s, acct) = clerk.post(&format!("/api/v1/upkeep-requests/{emergency}/approve"), json!({})).await;
+    assert_eq!((s, acct["balance"].as_i64()), (200, Some(700_000)), "an emergency repair is paid first");
     assert_eq!(acct["movements"][0]["emergency"], true);
 
     // The estate page's funding picture, which a resident of the estate may read too (no names in it).
     let (s, f) = c.get(&format!("/api/v1/estates/{estate}/funds")).await;
-    assert_eq!((s, f["upkeep"]["balance"].as_i64()), (200, Some(850_000)), "{f}");
+    assert_eq!((s, f["upkeep"]["balance"].as_i64()), (200, Some(700_000)), "{f}");
     assert!(f["projects"].as_array().unwrap().iter().any(|p| p["project_id"] == pid));
     let resident = bind_owner(app, &app.client("county_staff").await, estate, building, dwellings[1]).await;
     let (s, f) = resident.get(&format!("/api/v1/estates/{estate}/funds")).await;
     assert_eq!((s, f["upkeep"]["movements"][0]["entered_by"].as_str()), (200, Some("")), "{f}");
+    assert_eq!(f["upkeep"]["requests"], json!([]), "spendings asked for are the bureau's: {f}");
     assert_eq!(resident.get(&contrib).await.0, 403, "who paid what is for the bureau");
     let (s, seen) = resident.get(&format!("/api/v1/decisions/{decision}")).await;
     assert_eq!((s, seen["decision"]["amount"].as_i64()), (200, Some(500_000)), "owners see the amount they vote on: {seen}");

@@ -34,7 +34,30 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (27, "public progress pages published estate by estate", V27),
     (28, "ledger entries hash every column a report reads (version 2)", V28),
     (29, "who set each account's password (four eyes: an account whose password its colleague set is not a second pair of eyes)", V29),
+    (30, "spendings from a maintenance fund are asked for by one clerk and approved by another", V30),
 ];
+
+/// A spending from a maintenance fund waits for a second person: asked for here, written to the
+/// ledger (and `upkeep_movements`) only when a colleague approves it.
+const V30: &str = r#"
+CREATE TABLE upkeep_requests (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id),
+    amount BIGINT NOT NULL,
+    memo TEXT NOT NULL,
+    payee TEXT NOT NULL,
+    decision_id BIGINT REFERENCES decisions (id),
+    emergency BOOLEAN NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    decided_by TEXT,
+    decided_at TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    movement_id BIGINT REFERENCES upkeep_movements (id)
+);
+CREATE INDEX upkeep_requests_estate ON upkeep_requests (estate_id, id);
+"#;
 
 /// Who last set an account's password: an administrator (who then knows it) or the user. Until the
 /// user sets their own, the administrator who set it is not a second pair of eyes on their money.

@@ -207,6 +207,8 @@ const RULES = [
   [/^the maintenance fund has (\S+) yuan; (\S+) yuan is more$/, (m) => `维修资金余额 ${m[1]} 元，不足支付 ${m[2]} 元`],
   [/^reversing it would take (\S+) below zero.*$/, () => '该笔资金已部分支出，不能整笔冲正：请先冲正其后的支付'],
   [/^entry (\d+) has already been reversed$/, (m) => `第 ${m[1]} 笔分录已冲正`],
+  [/^the spending is already (approved|refused)$/, (m) => `该支出申请已${m[1] === 'approved' ? '审核支出' : '退回'}`],
+  [/^say why the spending is refused$/, () => '请说明退回或撤回的原因'],
   [/^four eyes: (\S+) asked for this and may not also approve.*$/, (m) => `双人复核：申请人（${m[1]}）不能审批自己的申请，请由另一位有权限的同事审批`],
   [/^four eyes: (\S+) entered this and may not also reverse it.*$/, (m) => `双人复核：录入人（${m[1]}）不能冲正自己录入的分录，请由另一位有权限的同事办理`],
   [/^four eyes: the password of (\S+) or of (\S+) was set by the other.*$/, (m) => `双人复核：${m[1]} 与 ${m[2]} 中一方的密码由另一方设置，不能互为复核人；请该账号先修改为自己的密码`],

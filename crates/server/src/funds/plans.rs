@@ -144,5 +144,9 @@ pub async fn estate(
     if cu.role == huanxin_domain::access::Role::Resident {
         upkeep.movements.iter_mut().for_each(|m| m.entered_by.clear());
     }
+    // Spendings asked for and not yet decided are the bureau's working papers.
+    if !cu.role.allows(huanxin_domain::access::Permission::ManageFunds) {
+        upkeep.requests.clear();
+    }
     Ok(Json(EstateFunds { projects, upkeep }))
 }

@@ -72,10 +72,11 @@ pub async fn credit(
     Ok((StatusCode::CREATED, Json(st.db.credit_upkeep(&cu.actor(), &cu.scope, id, kind, amount, req.memo.trim()).await?)))
 }
 
-/// Spends from the fund: refused (409, naming why) without the owners' passed decision on using the
-/// fund (unless an emergency repair) or beyond its balance.
+/// Asks for a spending from the fund; a colleague approves it before it is paid (four eyes).
+/// Refused at once (409, naming why) without the owners' passed decision on using the fund (unless
+/// an emergency repair) or beyond its balance.
 #[utoipa::path(post, path = "/api/v1/estates/{id}/upkeep/spendings", tag = "funds", params(("id" = i64, Path)), request_body = SpendRequest,
-    responses((status = 201, description = "the account"), (status = 409), (status = 422)))]
+    responses((status = 201, description = "the account, with the spending waiting for approval"), (status = 409), (status = 422)))]
 pub async fn spend(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
@@ -88,5 +89,37 @@ pub async fn spend(
     text_field(&mut e, "payee", &req.payee);
     let (Some(amount), true) = (amount, e.is_empty()) else { return Err(ApiError::Invalid(e)) };
     let s = Spending { amount, memo: &req.memo, payee: &req.payee, decision_id: req.decision_id, emergency: req.emergency };
-    Ok((StatusCode::CREATED, Json(st.db.spend_upkeep(&cu.actor(), &cu.scope, id, &s).await?)))
+    Ok((StatusCode::CREATED, Json(st.db.request_upkeep_spending(&cu.actor(), &cu.scope, id, &s).await?)))
+}
+
+/// A decision on a spending asked for: a note is optional when approving, required when refusing.
+#[derive(Debug, Deserialize, utoipa::ToSchema, Default)]
+pub struct SpendingDecision {
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Approves a spending a colleague asked for: written to the ledger, checked again against the
+/// balance and the owners' decision. The one who asked (or whose password they set) may not.
+#[utoipa::path(post, path = "/api/v1/upkeep-requests/{id}/approve", tag = "funds", params(("id" = i64, Path)), request_body = SpendingDecision,
+    responses((status = 200, description = "the account"), (status = 404), (status = 409, description = "same hands, already decided, or no longer covered")))]
+pub async fn approve(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<SpendingDecision>,
+) -> Result<Json<UpkeepAccount>, ApiError> {
+    Ok(Json(st.db.decide_upkeep_spending(&cu.actor(), &cu.scope, id, true, &req.note).await?))
+}
+
+/// Refuses a spending asked for (the one who asked may withdraw it this way), saying why.
+#[utoipa::path(post, path = "/api/v1/upkeep-requests/{id}/refuse", tag = "funds", params(("id" = i64, Path)), request_body = SpendingDecision,
+    responses((status = 200, description = "the account"), (status = 404), (status = 409), (status = 422)))]
+pub async fn refuse(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<SpendingDecision>,
+) -> Result<Json<UpkeepAccount>, ApiError> {
+    Ok(Json(st.db.decide_upkeep_spending(&cu.actor(), &cu.scope, id, false, &req.note).await?))
 }
