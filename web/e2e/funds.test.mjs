@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { BASE, SHOTS, launch, signIn } from './helpers.mjs'
+import { BASE, SHOTS, launch, signIn, ownersDecided } from './helpers.mjs'
 
 // The demo's database (scripts/e2e sets it): the owners' vote is closed there rather than waited for.
 const DB = process.env.HUANXIN_E2E_DB
@@ -34,7 +34,9 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   const { project } = await call(page, 'POST', '/api/v1/projects', { code: 'FUND-2026-01', name: '资金测试项目', estate_ids: [estate.id] })
   const supervisorId = (await call(page, 'GET', '/api/v1/users')).find((u) => u.username === 'supervisor').id
   await call(page, 'POST', `/api/v1/projects/${project.id}/parties`, { role: 'supervisor', company: '惠安监理', user_id: supervisorId })
-  // The site is under way ahead of its permit (the bureau's recorded exception), so the checkpoint may be inspected.
+  // The owners decided the scheme and the site is under way ahead of its permit (the bureau's recorded
+  // exception), so the checkpoint may be inspected.
+  ownersDecided(estate.id)
   assert.equal(await page.evaluate(async (id) => (await fetch(`/api/v1/estates/${id}/construction/permit-exception`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: '资金测试：应急先行施工' }) })).status, estate.id), 204)
   const supervisor = await signIn(browser, 'supervisor')
   const inspection = await call(supervisor, 'POST', `/api/v1/estates/${estate.id}/construction/inspections`, { checkpoint: 'site_control', passed: true })

@@ -1,4 +1,5 @@
 // Shared browser setup for the end-to-end tests: Debian's Chromium, driven by playwright-core.
+import { execFileSync } from 'node:child_process'
 import { chromium } from 'playwright-core'
 
 export const BASE = process.env.HUANXIN_URL || 'http://127.0.0.1:8080'
@@ -20,4 +21,13 @@ export async function signIn(browser, user, opts = {}) {
   await page.click('button[type=submit]')
   await page.waitForSelector('[data-test=who]')
   return page
+}
+
+// Marks an estate's scheme as decided by its owners in the demo's database (scripts/e2e sets
+// HUANXIN_E2E_DB), for tests about what comes after the vote: construction waits for it.
+export function ownersDecided(estateId) {
+  const db = process.env.HUANXIN_E2E_DB
+  if (!db) throw new Error('needs HUANXIN_E2E_DB (scripts/e2e sets it)')
+  const before = "('surveyed', 'assessed', 'ranked', 'in_plan', 'scheme_drafted', 'notice_1', 'notice_2')"
+  execFileSync('sqlite3', ['-cmd', '.timeout 10000', db, `UPDATE estates SET status = 'decided' WHERE id = ${Number(estateId)} AND status IN ${before}`])
 }

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { BASE, SHOTS, launch, signIn } from './helpers.mjs'
+import { BASE, SHOTS, launch, signIn, ownersDecided } from './helpers.mjs'
 
 let browser
 before(async () => {
@@ -234,6 +234,8 @@ test('the schedule is planned and reported on a Gantt chart; an inspection passe
     const res = await fetch('/api/v1/estates?sort=id&per_page=1&page=11')
     return (await res.json()).items[0].id
   })
+  // Construction comes after the owners' decision on the scheme (set in the database here).
+  ownersDecided(id)
   await page.goto(`${BASE}/estates/${id}`)
   await page.waitForSelector('[data-test=construction]')
   const day = (n) => new Date(Date.now() + n * 86400000).toISOString().slice(0, 10)

@@ -434,6 +434,7 @@ pub struct ArchiveChecklistPage {
 
 /// Which region's checklist to show.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ArchiveChecklistQuery {
     /// A region code; the caller's own region when absent.
     pub region: Option<String>,

@@ -101,7 +101,7 @@ pub struct InspectionRequest {
 
 /// Records an inspection at one of the five checkpoints (the supervising engineer or the bureau).
 #[utoipa::path(post, path = "/api/v1/estates/{id}/construction/inspections", tag = "construction", params(("id" = i64, Path)),
-    request_body = InspectionRequest, responses((status = 201, description = "the inspection"), (status = 403), (status = 404), (status = 422)))]
+    request_body = InspectionRequest, responses((status = 201, description = "the inspection"), (status = 403), (status = 404), (status = 409, description = "waits for the construction permit (or the bureau's exception) and the owners' decision"), (status = 422)))]
 pub async fn inspect(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
@@ -184,7 +184,7 @@ pub(crate) async fn read_form(
 /// supervisors, bureau) with up to 20 photos, which are filed in the archive.
 #[utoipa::path(post, path = "/api/v1/estates/{id}/construction/logs", tag = "construction", params(("id" = i64, Path)),
     request_body(content_type = "multipart/form-data", description = "fields `day` (YYYY-MM-DD, today if empty), `weather`, `text`, and files `photos`"),
-    responses((status = 201, description = "the log with its photos"), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 201, description = "the log with its photos"), (status = 403), (status = 404), (status = 409, description = "waits for the construction permit (or the bureau's exception) and the owners' decision"), (status = 422)))]
 pub async fn write_log(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
@@ -202,7 +202,7 @@ pub async fn write_log(
 /// Records a material delivery at entry (the contractor, the supervising engineer or the bureau).
 #[utoipa::path(post, path = "/api/v1/estates/{id}/construction/materials", tag = "construction", params(("id" = i64, Path)),
     request_body(content_type = "application/json", description = "material, spec, quantity, unit, supplier, certificate, accepted, note"),
-    responses((status = 201, description = "the record"), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 201, description = "the record"), (status = 403), (status = 404), (status = 409, description = "waits for the construction permit (or the bureau's exception) and the owners' decision"), (status = 422)))]
 pub async fn record_material(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,

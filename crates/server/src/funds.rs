@@ -32,6 +32,7 @@ impl From<FundsError> for ApiError {
 
 /// Which region's allocations.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RegionQuery {
     pub region: Option<String>,
 }

@@ -518,8 +518,14 @@ async fn security_headers(
     next: middleware::Next,
 ) -> axum::response::Response {
     use axum::http::header::{self, HeaderValue};
+    // API answers carry names, phones and money: no shared or browser cache keeps them unless
+    // the route says otherwise (public photos, map tiles, archive files).
+    let api = req.uri().path().starts_with("/api/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    if api && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -94,7 +94,7 @@ pub struct AssessmentPage {
     pub checklist: Vec<ChecklistItem>,
     #[schema(value_type = Vec<Object>)]
     pub buildings: Vec<huanxin_store::estates::Building>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub assessment: Option<Assessment>,
 }
 
@@ -146,6 +146,7 @@ pub fn calendar() -> Result<&'static WorkCalendar, ApiError> {
 
 /// A deadline question: `days` working days after `from`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadlineQuery {
     /// Start date, YYYY-MM-DD.
     pub from: String,
@@ -200,7 +201,7 @@ fn yes() -> bool {
 
 /// An estate's acceptance (null before it is opened).
 #[utoipa::path(get, path = "/api/v1/estates/{id}/acceptance", tag = "lifecycle", params(("id" = i64, Path)),
-    responses((status = 200, body = Object), (status = 404)))]
+    responses((status = 200, description = "the acceptance (an object), or null before one is opened"), (status = 404)))]
 pub async fn acceptance(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
@@ -373,6 +374,7 @@ pub struct ChecklistPage {
 
 /// Which region's checklist to read; the caller's own if not given.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChecklistQuery {
     pub region: Option<String>,
 }

@@ -73,6 +73,55 @@ impl utoipa::Modify for Security {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
         components.add_security_scheme("cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::SESSION_COOKIE))));
+        document_common_errors(openapi);
+    }
+}
+
+/// Adds the errors every operation can answer with, as the router and the error mapping give them,
+/// where a handler's own annotation does not already say them: 401 and 403 behind sign-in (the
+/// permission guard and the region check), 404 for a path naming something (outside the caller's
+/// region is "not found" too), 422 for parameters or a body that do not parse or validate, 413
+/// for a body over the upload limit, 507 and 503 for a write the disk or the database refused.
+fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+    let public: std::collections::HashSet<(String, String)> =
+        crate::api_routes().into_iter().filter(|r| r.public).map(|r| (r.method.to_lowercase(), format!("/api/v1{}", r.path))).collect();
+    let problem = |what: &str| {
+        ResponseBuilder::new()
+            .description(format!("{what} (application/problem+json: type, title, status, detail, errors[field, value, reason])"))
+            .content("application/problem+json", ContentBuilder::new().build())
+            .build()
+    };
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let ops = [("get", item.get.as_mut()), ("post", item.post.as_mut()), ("put", item.put.as_mut()), ("delete", item.delete.as_mut())];
+        for (method, op) in ops {
+            let Some(op) = op else { continue };
+            let mut add = |code: &str, what: &str| {
+                op.responses.responses.entry(code.to_string()).or_insert_with(|| problem(what).into());
+            };
+            let write = method != "get";
+            let open = public.contains(&(method.to_string(), path.clone()));
+            if !open {
+                add("401", "not signed in, or the session ended");
+                add("403", "the role may not do this, or the region is not the caller's");
+            }
+            add("400", "the request cannot be read (not JSON, a path segment of the wrong type, bad encoding)");
+            if path.contains('{') {
+                add("404", "no such record, or not in the caller's region");
+            }
+            if path.contains('{') || write || op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                add("422", "a parameter or the body is missing, malformed or invalid; `errors` names each field");
+            }
+            if write {
+                add("413", "the body is larger than the upload limit");
+                add("507", "the disk is full: nothing was saved");
+                add("503", "the database is not answering: nothing was saved");
+            }
+            // Routes open to anyone ask for no credentials (the document's default asks for one).
+            if open {
+                op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::default()]);
+            }
+        }
     }
 }
 
@@ -124,4 +173,44 @@ pub async fn docs_page() -> Html<String> {
         }
     }
     Html(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The document and the router agree route for route, path parameters are declared as path
+    /// parameters (and query parameters as query), and every operation documents its errors.
+    #[test]
+    fn the_document_tells_the_truth_about_the_router() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        let mut documented = BTreeSet::new();
+        let mut problems = Vec::new();
+        for (path, ops) in paths {
+            let in_path: BTreeSet<&str> = path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).collect();
+            for (method, op) in ops.as_object().unwrap() {
+                documented.insert((method.to_uppercase(), path.clone()));
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                let declared: BTreeSet<&str> = params.iter().filter(|p| p["in"] == "path").filter_map(|p| p["name"].as_str()).collect();
+                if declared != in_path {
+                    problems.push(format!("{method} {path}: path parameters {declared:?}, the path has {in_path:?}"));
+                }
+                let responses = op["responses"].as_object().unwrap();
+                if !responses.keys().any(|c| c.starts_with('4') || c.starts_with('5')) {
+                    problems.push(format!("{method} {path}: no error documented"));
+                }
+            }
+        }
+        let routed: BTreeSet<(String, String)> =
+            crate::api_routes().into_iter().map(|r| (r.method.to_string(), format!("/api/v1{}", r.path))).collect();
+        for r in routed.difference(&documented) {
+            problems.push(format!("routed but not documented: {} {}", r.0, r.1));
+        }
+        for d in documented.difference(&routed).filter(|d| d.1.starts_with("/api/v1/")) {
+            problems.push(format!("documented but not routed: {} {}", d.0, d.1));
+        }
+        assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    }
 }

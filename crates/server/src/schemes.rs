@@ -20,15 +20,18 @@ pub struct MenuPage {
     pub region_code: String,
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<MenuItem>,
-    /// Category codes with their Chinese names, in menu order.
+    /// Category codes with their Chinese names, in menu order: `[code, name]` pairs.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub categories: Vec<(String, String)>,
-    /// Payer codes with their Chinese names.
+    /// Payer codes with their Chinese names: `[code, name]` pairs.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub payers: Vec<(String, String)>,
     pub units: Vec<String>,
 }
 
 /// Which region's menu (defaults to the caller's own).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MenuQuery {
     pub region: Option<String>,
 }
@@ -130,6 +133,7 @@ pub async fn version(
 
 /// Two versions to compare (0 = the draft).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
     pub from: i64,
     pub to: i64,
@@ -164,6 +168,7 @@ pub async fn diff(
 
 /// Which version to export (defaults to the draft).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     pub version: Option<i64>,
 }

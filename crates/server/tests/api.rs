@@ -874,8 +874,12 @@ async fn projects_and_their_companies(app: &TestApp) {
     assert_eq!(k.post("/api/v1/projects", json!({"code": "P-2", "name": "x", "estate_ids": [ids[0]]})).await.0, 403);
 }
 
-/// The bureau lets construction be recorded before the permit, with its reason.
+/// The estate's owners decided its scheme (as the lawful order asks before anything is built), and
+/// the bureau lets construction be recorded before the permit, with its reason.
 async fn permit_exception(app: &TestApp, estate: i64) {
+    const BEFORE_DECIDED: &str = "('surveyed', 'assessed', 'ranked', 'in_plan', 'scheme_drafted', 'notice_1', 'notice_2')";
+    let raise = format!("UPDATE estates SET status = 'decided' WHERE id = $1 AND status IN {BEFORE_DECIDED}");
+    app.db.execute(&raise, huanxin_store::args![estate]).await.unwrap();
     let (s, r) = app
         .client("county_admin")
         .await
@@ -1336,6 +1340,11 @@ async fn construction_schedule_checkpoints_and_design_changes(app: &TestApp) {
     assert_eq!(contractor.post(&exception, json!({"reason": "应急抢修"})).await.0, 403);
     let (s, r) = c.post(&exception, json!({"reason": ""})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("reason")));
+    // The exception stands in for the permit, not for the owners: still nothing built before their decision.
+    assert_eq!(c.post(&exception, json!({"reason": "应急抢修，先行施工"})).await.0, 204);
+    let (s, r) = contractor.put(&node1, json!({"progress_pct": 50})).await;
+    assert_eq!(s, 409, "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("not for the owners"), "{r}");
     permit_exception(app, id).await;
     let (s, n) = contractor.put(&node1, json!({"progress_pct": 50})).await;
     assert_eq!(s, 200, "{n}");

@@ -163,7 +163,14 @@ async fn pages_and_api_carry_security_headers(app: &TestApp) {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["referrer-policy"], "same-origin", "{path}");
         assert!(h.get("strict-transport-security").is_none(), "no HSTS over plain HTTP");
+        if path.starts_with("/api/") {
+            assert_eq!(h["cache-control"], "no-store", "API answers are not cached: {path}");
+        }
     }
+    // A signed-in list (names, phones) is not kept by any cache either.
+    let token = app.client("county_admin").await.token.unwrap();
+    let res = http.get(format!("{}/api/v1/estates/{}", app.base, app.attached_estate)).bearer_auth(token).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["cache-control"].to_str().unwrap()), (200, "no-store"));
     // Behind HTTPS: the cookie is Secure and HSTS is sent.
     let https = app.another_server(|c| c.behind_https = true).await;
     let res = http

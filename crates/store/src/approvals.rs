@@ -115,8 +115,16 @@ impl Db {
             )
             .await?;
         let exceptions = self.scalar("SELECT COUNT(*) FROM permit_exceptions WHERE estate_id = $1", crate::args![estate_id]).await?;
-        Ok(if permits + exceptions > 0 {
+        // The bureau's exception stands in for the permit, never for the owners: without their
+        // passed decision on the scheme nothing is built (a permit implies it; an exception does not).
+        let status: Option<(String,)> = self.fetch_optional("SELECT status FROM estates WHERE id = $1", crate::args![estate_id]).await?;
+        let decided = status
+            .and_then(|(s,)| huanxin_domain::estates::EstateStatus::parse(&s))
+            .is_some_and(|s| huanxin_domain::lifecycle::reached(s, huanxin_domain::estates::EstateStatus::Decided));
+        Ok(if permits > 0 || (exceptions > 0 && decided) {
             Ok(())
+        } else if exceptions > 0 {
+            Err("the bureau's exception stands in for the permit, not for the owners: construction waits for the owners' passed decision on the scheme".into())
         } else {
             Err("construction is recorded once the construction permit is granted (or the bureau records an exception with its reason)"
                 .into())

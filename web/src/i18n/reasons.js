@@ -207,6 +207,7 @@ const RULES = [
   [/^the maintenance fund has (\S+) yuan; (\S+) yuan is more$/, (m) => `维修资金余额 ${m[1]} 元，不足支付 ${m[2]} 元`],
   [/^reversing it would take (\S+) below zero.*$/, () => '该笔资金已部分支出，不能整笔冲正：请先冲正其后的支付'],
   [/^entry (\d+) has already been reversed$/, (m) => `第 ${m[1]} 笔分录已冲正`],
+  [/^the bureau's exception stands in for the permit, not for the owners.*$/, () => '许可前施工的例外只替代施工许可，不替代业主表决：改造方案经业主表决通过后才能记录施工'],
   [/^the spending is already (approved|refused)$/, (m) => `该支出申请已${m[1] === 'approved' ? '审核支出' : '退回'}`],
   [/^say why the spending is refused$/, () => '请说明退回或撤回的原因'],
   [/^four eyes: (\S+) asked for this and may not also approve.*$/, (m) => `双人复核：申请人（${m[1]}）不能审批自己的申请，请由另一位有权限的同事审批`],

@@ -79,6 +79,7 @@ pub async fn project_reconciliation(
 
 /// Which region.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RegionYearQuery {
     pub region: Option<String>,
     pub year: Option<i64>,
