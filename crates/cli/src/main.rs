@@ -58,8 +58,11 @@ enum Command {
     /// Walk the ballot chain of one decision (or of every decision) and say whether it is intact;
     /// exits with 1 when a chain is broken.
     VerifyBallots { decision: Option<i64> },
-    /// Walk the whole funds ledger's hash chain; exits with 1 when it is broken.
+    /// Walk the whole funds ledger's hash chain and check it against the heads published under
+    /// the data folder; exits with 1 when it is broken.
     VerifyLedger,
+    /// Publish today's heads of the ledger and of every ballot chain (the server does it daily).
+    PublishHeads,
     /// Restore a backup: refused while a server holds a SQLite database; its chains are verified first
     /// and the current database is kept beside it.
     Restore { file: PathBuf },
@@ -246,6 +249,17 @@ async fn run(cli: Cli) -> Result<(), String> {
                     huanxin_store::StoreError::NotFound => format!("there is no decision {id}"),
                     other => other.to_string(),
                 })?;
+                let chain = format!("ballots:{id}");
+                let published =
+                    huanxin_server::chains::check_published(&db, &config.data_dir, |c| c == chain).await.map_err(|e| e.to_string())?;
+                let v = match (v.broken_at.is_none(), published.into_iter().next()) {
+                    (true, Some(d)) => huanxin_store::decisions::Verification {
+                        intact: false,
+                        broken_at: Some(huanxin_domain::chain::Break { seq: d.records, reason: d.problem }),
+                        ..v
+                    },
+                    _ => v,
+                };
                 match &v.broken_at {
                     None => println!("decision {id}: intact, {} ballots, head {}", v.ballots, v.head_hash),
                     Some(b) => {
@@ -260,10 +274,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Ok(())
             }
         }
+        Command::PublishHeads => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            let written =
+                huanxin_server::chains::publish(&db, &config.data_dir, huanxin_store::today()).await.map_err(|e| e.to_string())?;
+            db.close().await;
+            match written {
+                Some(path) => println!("chain heads published: {}", path.display()),
+                None => println!("today's chain heads were already published"),
+            }
+            Ok(())
+        }
         Command::VerifyLedger => {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
             let started = std::time::Instant::now();
             let v = db.verify_ledger().await.map_err(e)?;
+            let v = huanxin_server::funds::against_published(&db, &config.data_dir, v).await.map_err(|e| e.to_string())?;
             let secs = started.elapsed().as_secs_f64();
             let rate = if secs > 0.0 { v.entries as f64 / secs } else { 0.0 };
             match &v.broken_at {

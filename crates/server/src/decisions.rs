@@ -239,7 +239,15 @@ pub async fn verify(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Verification>, ApiError> {
     st.db.decision(&cu.scope, id).await?;
-    Ok(Json(st.db.verify_ballots(id).await?))
+    let mut v = st.db.verify_ballots(id).await?;
+    let chain = format!("ballots:{id}");
+    if v.intact {
+        if let Some(d) = crate::chains::check_published(&st.db, &st.config.data_dir, |c| c == chain).await?.into_iter().next() {
+            v.intact = false;
+            v.broken_at = Some(huanxin_domain::chain::Break { seq: d.records, reason: d.problem });
+        }
+    }
+    Ok(Json(v))
 }
 
 /// Closes a decision after its window and records the result (409 before the window ends).

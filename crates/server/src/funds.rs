@@ -338,9 +338,12 @@ pub async fn start_verify(State(st): State<AppState>) -> Result<(StatusCode, Jso
         *job = LedgerJob { running: true, total, started_at: Some(huanxin_store::now()), ..LedgerJob::default() };
         job.counter.clone()
     };
-    let (db, slot) = (st.db.clone(), st.ledger_job.clone());
+    let (db, slot, dir) = (st.db.clone(), st.ledger_job.clone(), st.config.data_dir.clone());
     tokio::spawn(async move {
-        let outcome = db.verify_ledger_counting(&counter).await;
+        let outcome = match db.verify_ledger_counting(&counter).await {
+            Ok(check) => against_published(&db, &dir, check).await.map_err(|e| huanxin_store::StoreError::Config(e.to_string())),
+            Err(e) => Err(e),
+        };
         if let Ok(mut job) = slot.lock() {
             job.running = false;
             job.walked = counter.load(Ordering::Relaxed);
@@ -364,5 +367,22 @@ pub async fn verify_job(State(st): State<AppState>) -> Result<Json<LedgerJob>, A
 /// Walks the whole ledger and says whether its chain is intact.
 #[utoipa::path(get, path = "/api/v1/ledger/verify", tag = "funds", responses((status = 200, description = "the check")))]
 pub async fn verify(State(st): State<AppState>) -> Result<Json<LedgerCheck>, ApiError> {
-    Ok(Json(st.db.verify_ledger().await?))
+    let check = st.db.verify_ledger().await?;
+    Ok(Json(against_published(&st.db, &st.config.data_dir, check).await?))
+}
+
+/// A walk of the ledger, then its agreement with every head published before: an intact walk of
+/// a chain whose tail was cut and whose head was rewritten is a break all the same.
+pub async fn against_published(
+    db: &huanxin_store::Db,
+    data_dir: &std::path::Path,
+    mut check: LedgerCheck,
+) -> Result<LedgerCheck, ApiError> {
+    if check.intact {
+        if let Some(d) = crate::chains::check_published(db, data_dir, |c| c == "ledger").await?.into_iter().next() {
+            check.intact = false;
+            check.broken_at = Some(huanxin_domain::chain::Break { seq: d.records, reason: d.problem });
+        }
+    }
+    Ok(check)
 }

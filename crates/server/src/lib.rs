@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod archive;
 pub mod audit;
 pub mod auth;
+pub mod chains;
 pub mod construction;
 pub mod decisions;
 pub mod demo;
@@ -363,7 +364,8 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/estates/{id}/requests", requests::file)
         .get("/residents/requests", requests::mine)
         .post("/requests/{id}/rating", requests::rate)
-        .get("/estates/{id}/funds", funds::plans::estate);
+        .get("/estates/{id}/funds", funds::plans::estate)
+        .get("/chain-heads", chains::latest);
     let money = Routes::new(Some(Permission::ManageFunds))
         .get("/allocations", funds::list)
         .post("/allocations", funds::create)
@@ -572,6 +574,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let db = st.db.clone();
+    chains::spawn_daily(&st);
     let warm = st.clone();
     tokio::spawn(async move {
         if let Err(e) = warm.tiles.warm(&warm).await {

@@ -89,6 +89,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/residents/requests", P(ReadRegistry)),
     ("POST", "/requests/{id}/rating", P(ReadRegistry)),
     ("GET", "/estates/{id}/funds", P(ReadRegistry)),
+    ("GET", "/chain-heads", P(ReadRegistry)),
     ("POST", "/estates", P(WriteRegistry)),
     ("PUT", "/estates/{id}", P(WriteRegistry)),
     ("POST", "/estates/{id}/buildings", P(WriteRegistry)),

@@ -25,6 +25,7 @@ both_engines!(
     the_lawful_order_holds_across_modules,
     every_figure_a_report_reads_is_checked_against_the_chain,
     an_export_pages_by_key_in_the_list_order,
+    published_heads_catch_a_cut_and_rewritten_tail,
 );
 
 /// The log as the server writes it, kept for the tests of this binary.
@@ -855,4 +856,52 @@ async fn an_export_pages_by_key_in_the_list_order(app: &TestApp) {
         let listed: Vec<String> = last["items"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap().to_string()).collect();
         assert_eq!(&codes[4000..], &listed[..], "{sort}");
     }
+}
+
+// 10. Deleting the tail of the ledger and rewriting its head went unnoticed: the walk was intact.
+// Heads published earlier (a file under the data folder, signed) catch it.
+async fn published_heads_catch_a_cut_and_rewritten_tail(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let allocate = |purpose: &'static str| json!({"region_code": "350521000000", "source": "central", "year": 2026, "purpose": purpose, "amount": "1000"});
+    assert_eq!(admin.post("/api/v1/allocations", allocate("第一笔")).await.0, 201);
+    let (s, second) = admin.post("/api/v1/allocations", allocate("第二笔")).await;
+    assert_eq!(s, 201, "{second}");
+    // The server published today's heads when it started; the next day's are published now.
+    let day = huanxin_store::today() + chrono::Duration::days(1);
+    assert!(huanxin_server::chains::heads_dir(&app.config.data_dir).join(format!("{}.json", huanxin_store::today())).exists());
+    let written = huanxin_server::chains::publish(&app.db, &app.config.data_dir, day).await.unwrap();
+    assert!(written.is_some_and(|p| p.exists()));
+    assert!(huanxin_server::chains::publish(&app.db, &app.config.data_dir, day).await.unwrap().is_none(), "once a day");
+    let (s, heads) = admin.get("/api/v1/chain-heads").await;
+    let ledger = heads["heads"].as_array().unwrap().iter().find(|h| h["chain"] == "ledger").cloned().unwrap();
+    let published = ledger["records"].as_i64().unwrap();
+    assert_eq!((s, ledger["signature"].as_str().map(str::len)), (200, Some(64)), "{heads}");
+    assert_eq!(admin.get("/api/v1/ledger/verify").await.1["intact"], true);
+
+    // A thorough forger removes the second allocation, its entry, and sets the head to the entry before.
+    let id = second["id"].as_i64().unwrap();
+    for sql in [
+        "DELETE FROM ledger_entries WHERE seq = (SELECT MAX(seq) FROM ledger_entries)",
+        "UPDATE ledger_head SET entries = entries - 1, hash = (SELECT hash FROM ledger_entries WHERE seq = (SELECT MAX(seq) FROM ledger_entries)) WHERE id = 1",
+    ] {
+        app.db.execute(sql, vec![]).await.unwrap();
+    }
+    app.db.execute("DELETE FROM allocations WHERE id = $1", huanxin_store::args![id]).await.unwrap();
+    assert!(app.db.verify_ledger().await.unwrap().intact, "the walk alone finds nothing: the hole this closes");
+    let (_, v) = admin.get("/api/v1/ledger/verify").await;
+    assert_eq!(v["intact"], false, "{v}");
+    let reason = v["broken_at"]["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("held {published} records when published")), "{v}");
+
+    // A published file changed by hand no longer carries a valid signature.
+    let dir = huanxin_server::chains::heads_dir(&app.config.data_dir);
+    let file = dir.join(format!("{day}.json"));
+    let text =
+        std::fs::read_to_string(&file).unwrap().replace(&format!("\"records\": {published}"), &format!("\"records\": {}", published - 1));
+    std::fs::write(&file, text).unwrap();
+    let problems = huanxin_server::chains::check_published(&app.db, &app.config.data_dir, |c| c == "ledger").await.unwrap();
+    assert!(problems.iter().any(|p| p.problem.contains("signature does not hold")), "{problems:?}");
+    // Another county's admin sees the ledger head but no other county's ballot chains.
+    let (_, theirs) = app.client("other_county_admin").await.get("/api/v1/chain-heads").await;
+    assert!(theirs["heads"].as_array().unwrap().iter().all(|h| h["chain"] == "ledger"), "{theirs}");
 }

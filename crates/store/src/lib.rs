@@ -10,6 +10,7 @@ pub mod archive;
 pub mod assessment;
 pub mod audit;
 pub mod backup;
+pub mod chains;
 pub mod construction;
 mod db;
 pub mod decisions;
