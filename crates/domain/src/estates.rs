@@ -220,10 +220,24 @@ fn check_count(errs: &mut ValidationErrors, field: &str, v: Option<i64>, max: i6
 pub fn validate_outline(v: &serde_json::Value) -> Result<String, String> {
     let coordinates = v.get("coordinates").and_then(|c| c.as_array()).ok_or("has no coordinates")?;
     match v.get("type").and_then(|t| t.as_str()) {
-        Some("Polygon") => check_rings(coordinates)?,
+        Some("Polygon") => {
+            let positions: usize = coordinates.iter().filter_map(|r| r.as_array()).map(|r| r.len()).sum();
+            if positions > MAX_OUTLINE_POSITIONS {
+                return Err(format!("has {positions} positions (at most {MAX_OUTLINE_POSITIONS}); simplify the outline"));
+            }
+            check_rings(coordinates)?
+        }
         Some("MultiPolygon") => {
             if coordinates.is_empty() {
                 return Err("has no polygons".into());
+            }
+            let positions: usize = coordinates
+                .iter()
+                .filter_map(|p| p.as_array())
+                .flat_map(|rings| rings.iter().filter_map(|r| r.as_array()).map(|r| r.len()))
+                .sum();
+            if positions > MAX_OUTLINE_POSITIONS {
+                return Err(format!("has {positions} positions (at most {MAX_OUTLINE_POSITIONS}); simplify the outline"));
             }
             for polygon in coordinates {
                 check_rings(polygon.as_array().ok_or("a polygon is not a list of rings")?)?;
@@ -233,6 +247,10 @@ pub fn validate_outline(v: &serde_json::Value) -> Result<String, String> {
     }
     Ok(v.to_string())
 }
+
+/// Most positions an outline may have: an estate's boundary needs dozens; 100,000 parts sent with
+/// every list page would not do (found by the attacker's trial).
+pub const MAX_OUTLINE_POSITIONS: usize = 10_000;
 
 /// Checks the rings of one polygon.
 fn check_rings(rings: &[serde_json::Value]) -> Result<(), String> {
@@ -687,5 +705,7 @@ mod tests {
         assert!(validate_outline(&multi).is_ok());
         let broken = serde_json::json!({"type":"MultiPolygon","coordinates":[[ring], [[[118.8,25.0]]]]});
         assert!(validate_outline(&broken).is_err(), "every part is checked");
+        let many = serde_json::json!({"type":"MultiPolygon","coordinates": vec![serde_json::json!([ring]); 2_501]});
+        assert!(validate_outline(&many).unwrap_err().contains("at most 10000"));
     }
 }

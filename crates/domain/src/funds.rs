@@ -233,15 +233,17 @@ pub enum Refusal {
     BeyondDecision { allowed: String, spent: String, asked: String },
     #[error("four eyes: {who} {did} this and may not also {now}; another colleague with the right does it")]
     SameHands { who: String, did: &'static str, now: &'static str },
-    #[error("four eyes: the password of {who} or of {other} was set by the other; whose password a colleague set is not a second pair of eyes until its user sets their own")]
+    #[error("four eyes: the password of {who} or of {other} was once set by the other; an account whose password a colleague set is never that colleague's second pair of eyes")]
     PasswordKeptBy { who: String, other: String },
 }
 
-/// Are two accounts two pairs of eyes? Not the same account, and neither set the other's password
-/// (whoever set it knows it, until its user chooses their own). Names compare trimmed, without case.
-pub fn independent_hands(first: &str, first_password_set_by: &str, second: &str, second_password_set_by: &str) -> bool {
+/// Are two accounts two pairs of eyes? Not the same account, and neither ever set the other's
+/// password: whoever set it knew it, and could have "chosen" the user's own password too (found by
+/// the attacker's trial), so the mark never fades. `*_setters` are everyone who ever set that
+/// account's password. Names compare trimmed, without case.
+pub fn independent_hands(first: &str, first_setters: &[&str], second: &str, second_setters: &[&str]) -> bool {
     let same = |a: &str, b: &str| !a.trim().is_empty() && a.trim().eq_ignore_ascii_case(b.trim());
-    !same(first, second) && !same(first_password_set_by, second) && !same(second_password_set_by, first)
+    !same(first, second) && !first_setters.iter().any(|s| same(s, second)) && !second_setters.iter().any(|s| same(s, first))
 }
 
 /// Four eyes on money (POLICY, DESIGN "Lessons"): the one who asked for a payment never approves
@@ -809,11 +811,12 @@ mod tests {
 
     #[test]
     fn an_account_whose_password_its_colleague_set_is_not_a_second_pair_of_eyes() {
-        assert!(independent_hands("county_admin", "system", "county_staff", "county_staff"));
-        assert!(!independent_hands("county_admin", "system", "sock2", "county_admin"), "the admin made sock2's password");
-        assert!(!independent_hands("sock2", "county_admin", "county_admin", "system"));
-        assert!(!independent_hands("a", "", "A ", ""));
-        assert!(independent_hands("a", "", "b", ""));
+        assert!(independent_hands("county_admin", &["system"], "county_staff", &[]));
+        assert!(!independent_hands("county_admin", &["system"], "sock2", &["county_admin"]), "the admin made sock2's password");
+        assert!(!independent_hands("sock2", &["county_admin"], "county_admin", &["system"]));
+        assert!(!independent_hands("sock2", &["city_admin", "County_Admin "], "county_admin", &[]), "once is enough");
+        assert!(!independent_hands("a", &[], "A ", &[]));
+        assert!(independent_hands("a", &[""], "b", &[]));
     }
 
     #[test]

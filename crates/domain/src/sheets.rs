@@ -33,6 +33,10 @@ const HEADER_SYNONYMS: &[(&str, &[&str])] = &[
     ("层数", &["楼层数", "总层数"]),
 ];
 
+/// The units a header may name after its column (建成年份（年）, 建筑面积（㎡）): the units the
+/// template's columns are in, and nothing that would scale the values (万平方米, 千户, 万元).
+const HEADER_UNITS: &[&str] = &["年", "户", "栋", "幢", "层", "个", "人", "套", "间", "元", "平方米", "平米", "㎡", "m2", "m²", "%"];
+
 /// Headers that carry nothing to import and are passed over: a row counter and remarks.
 const IGNORED_HEADERS: &[&str] = &["序号", "备注", "说明"];
 
@@ -41,13 +45,16 @@ const IGNORED_HEADERS: &[&str] = &["序号", "备注", "说明"];
 /// spelled as our template spells it (总户数 → 户数).
 pub fn header_key(header: &str) -> String {
     let mut s: String = half_width(header).chars().filter(|c| !c.is_whitespace()).collect();
+    // Only the units our columns are in are dropped: 建筑面积（万平方米） or 户数（千户） keep their
+    // bracket, match no column and are refused, instead of being read as m² or households.
     if let Some(open) = s.find(['(', '[', '【']) {
-        if open > 0 {
+        let unit = s[open..].trim_start_matches(['(', '[', '【']).trim_end_matches([')', ']', '】']).to_lowercase();
+        if open > 0 && HEADER_UNITS.contains(&unit.as_str()) {
             s.truncate(open);
         }
     }
     if let Some(slash) = s.find('/') {
-        if slash > 0 {
+        if slash > 0 && HEADER_UNITS.contains(&s[slash + 1..].to_lowercase().as_str()) {
             s.truncate(slash);
         }
     }
@@ -90,6 +97,19 @@ pub fn is_total_row(cells: &[String]) -> bool {
     let t: String = half_width(first).chars().filter(|c| !c.is_whitespace()).collect();
     ["合计", "小计", "总计", "总合计"].iter().any(|w| t == *w || t.starts_with(&format!("{w}:")) || t.starts_with(&format!("{w}(")))
         || t.eq_ignore_ascii_case("total")
+}
+
+/// True for a sign-off or note line at the foot of a sheet: every filled cell is a label with a
+/// colon such as 审核人：张三, 填表人：李四, 填报日期：2026年3月1日, 联系电话：…, or a 说明/备注/注 line.
+pub fn is_footer_row(cells: &[String]) -> bool {
+    const LABELS: &[&str] =
+        &["审核", "填表", "填报", "制表", "复核", "签字", "签章", "盖章", "日期", "负责人", "联系人", "联系电话", "说明", "备注", "注"];
+    let filled: Vec<String> =
+        cells.iter().map(|c| half_width(c).chars().filter(|c| !c.is_whitespace()).collect::<String>()).filter(|c| !c.is_empty()).collect();
+    !filled.is_empty()
+        && filled
+            .iter()
+            .all(|c| c.split_once(':').is_some_and(|(label, _)| LABELS.iter().any(|l| label.starts_with(l)) && label.chars().count() <= 8))
 }
 
 /// Units a clerk may write after a number; removed before reading it.
@@ -184,8 +204,13 @@ mod tests {
             ("小区名", "小区名称"),
             ("份额(%)", "份额"),
             ("ＣＯＤＥ", "code"),
+            ("建筑面积(M2)", "建筑面积"),
         ] {
             assert_eq!(header_key(variant), name, "{variant}");
+        }
+        // A unit that scales the values keeps its header from matching (found by the attacker's trial).
+        for scaled in ["建筑面积（万平方米）", "户数（千户）", "建筑面积/万㎡", "总户数(万户)"] {
+            assert!(!["建筑面积", "户数"].contains(&header_key(scaled).as_str()), "{scaled} → {}", header_key(scaled));
         }
         assert!(is_ignored_header("序 号"));
         assert!(!is_ignored_header("小区名称"));
@@ -213,6 +238,17 @@ mod tests {
         assert!(is_total_row(&row(&["总计（12个小区）"])));
         assert!(!is_total_row(&row(&["HA-1", "合计小区"])));
         assert!(!is_total_row(&row(&["", ""])));
+    }
+
+    #[test]
+    fn footer_lines_are_recognised() {
+        let row = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(is_footer_row(&row(&["审核人：张三", "", "填表人：李四"])));
+        assert!(is_footer_row(&row(&["填报日期: 2026年3月1日"])));
+        assert!(is_footer_row(&row(&["注：面积以不动产登记为准"])));
+        assert!(!is_footer_row(&row(&["HA-1", "审核人：张三"])), "an estate's row");
+        assert!(!is_footer_row(&row(&["螺城花园"])));
+        assert!(!is_footer_row(&row(&["", ""])));
     }
 
     #[test]

@@ -427,8 +427,18 @@ pub async fn export_xlsx(
     ApiQuery(q): ApiQuery<EstateQuery>,
 ) -> Result<Response, ApiError> {
     let f: EstateFilter = q.into();
-    let bytes =
-        export_workbook(&st.db, &cu.scope, &f, st.config.eligible_before_year, cu.role.allows(Permission::ReadPersonalData)).await?;
+    let unmasked = cu.role.allows(Permission::ReadPersonalData);
+    // Contacts' full phone numbers leave the server in this file: the read is audited, as one
+    // estate's reveal is (found by the new user's trial).
+    if unmasked {
+        let region = match &cu.scope {
+            huanxin_domain::access::Scope::Region(r) => r.as_str().to_string(),
+            huanxin_domain::access::Scope::Attached { .. } => String::new(),
+        };
+        let what = serde_json::json!({"field": "phone", "export": "estates", "filter": f.q.clone().unwrap_or_default()});
+        st.db.audit_read(&cu.actor(), "estates", "export.xlsx".to_string(), region, what).await?;
+    }
+    let bytes = export_workbook(&st.db, &cu.scope, &f, st.config.eligible_before_year, unmasked).await?;
     Ok(attachment(bytes, XLSX, "小区清单.xlsx"))
 }
 
@@ -641,19 +651,32 @@ fn geojson_estates(bytes: &[u8], datum: Datum) -> Result<GeoJsonRows, ApiError> 
         .ok_or_else(|| ApiError::field("file", "", "GeoJSON must be a FeatureCollection with features"))?;
     let mut out = Vec::new();
     let mut keys: Vec<&'static str> = Vec::new();
+    let column_keys: Vec<String> = ESTATE_COLUMNS.iter().map(|c| sheets::header_key(c.header)).collect();
     for (i, f) in features.iter().enumerate() {
         let props = f.get("properties").and_then(|p| p.as_object()).cloned().unwrap_or_default();
-        for c in ESTATE_COLUMNS {
-            if !keys.contains(&c.key) && props.keys().any(|k| k == c.key || sheets::header_key(k) == sheets::header_key(c.header)) {
+        // As many properties as a sheet may have columns: a feature with 300,000 is refused, not matched name by name.
+        if props.len() > tabular::MAX_COLUMNS {
+            let reason = format!("has {} properties (at most {})", props.len(), tabular::MAX_COLUMNS);
+            return Err(ApiError::field(
+                "file",
+                format!("feature {}", i + 1),
+                format!("the sheet is too large: feature {} {reason}", i + 1),
+            ));
+        }
+        // Each property name in its comparable form, once.
+        let named: Vec<(String, &serde_json::Value)> = props.iter().map(|(k, v)| (sheets::header_key(k), v)).collect();
+        for (c, ck) in ESTATE_COLUMNS.iter().zip(&column_keys) {
+            if !keys.contains(&c.key) && (props.contains_key(c.key) || named.iter().any(|(k, _)| k == ck)) {
                 keys.push(c.key);
             }
         }
         let cells: Vec<String> = ESTATE_COLUMNS
             .iter()
-            .map(|c| {
+            .zip(&column_keys)
+            .map(|(c, ck)| {
                 props
                     .get(c.key)
-                    .or_else(|| props.iter().find(|(k, _)| sheets::header_key(k) == sheets::header_key(c.header)).map(|(_, v)| v))
+                    .or_else(|| named.iter().find(|(k, _)| k == ck).map(|(_, v)| *v))
                     .map(|v| match v {
                         serde_json::Value::String(s) => s.clone(),
                         serde_json::Value::Null => String::new(),

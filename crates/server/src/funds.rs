@@ -68,6 +68,7 @@ pub struct ReverseRequest {
 pub struct ProjectFunds {
     pub contract_fen: Option<i64>,
     /// (source, fen paid) — reversals included.
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub paid_by_source: Vec<(String, i64)>,
 }
 

@@ -496,8 +496,9 @@ pub fn router(st: AppState) -> Router {
         .with_state(st)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(body_limit, refuse_oversize))
-        .layer(middleware::from_fn_with_state(hsts, security_headers))
+        // A panicking handler's 500 is made inside the headers layer, so it carries them too.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(middleware::from_fn_with_state(hsts, security_headers))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");

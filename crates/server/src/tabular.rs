@@ -73,6 +73,7 @@ fn locate_header(first_rows: &[Vec<String>], columns: &[Column]) -> usize {
 pub fn column_positions(headers: &[String], columns: &[Column]) -> Result<Vec<Option<usize>>, Vec<RowError>> {
     let mut errors = Vec::new();
     let mut positions = vec![None; columns.len()];
+    let keys: Vec<String> = columns.iter().map(|c| sheets::header_key(c.header)).collect();
     let header_error =
         |h: &str, reason: String| RowError { file: String::new(), row: 0, column: h.to_string(), value: h.to_string(), reason };
     for (i, h) in headers.iter().enumerate() {
@@ -80,7 +81,7 @@ pub fn column_positions(headers: &[String], columns: &[Column]) -> Result<Vec<Op
             continue;
         }
         let key = sheets::header_key(h);
-        match columns.iter().position(|c| sheets::header_key(c.header) == key || c.key == h.trim()) {
+        match columns.iter().zip(&keys).position(|(c, k)| *k == key || c.key == h.trim()) {
             Some(k) if positions[k].is_some() => {
                 errors.push(header_error(h, format!("repeats the column {}; keep one of them", columns[k].header)))
             }
@@ -173,6 +174,8 @@ pub struct CsvRows {
     pub blank_rows_skipped: usize,
     /// Title and 合计 rows passed over so far.
     pub skipped: Vec<SkippedRow>,
+    /// A 合计 row was read: what follows is the sheet's foot.
+    below_total: bool,
 }
 
 impl CsvRows {
@@ -189,6 +192,7 @@ impl CsvRows {
             ahead: Default::default(),
             blank_rows_skipped: 0,
             skipped: Vec::new(),
+            below_total: false,
         };
         let mut first = Vec::new();
         while first.len() < sheets::HEADER_SEARCH_ROWS {
@@ -217,6 +221,12 @@ impl CsvRows {
     fn read(&mut self) -> Result<Option<Vec<String>>, ApiError> {
         self.index += 1;
         match self.reader.read_record(&mut self.record) {
+            // The same limit as a sheet's: a row of a million cells is refused, not matched header by header.
+            Ok(true) if self.record.len() > MAX_COLUMNS => Err(ApiError::field(
+                "file",
+                "",
+                format!("the sheet is too large: row {} has {} columns (at most {MAX_COLUMNS} columns)", self.index, self.record.len()),
+            )),
             Ok(true) => Ok(Some(self.record.iter().map(|s| s.trim().to_string()).collect())),
             Ok(false) => Ok(None),
             Err(e) => Err(ApiError::ImportRejected(vec![RowError {
@@ -242,7 +252,13 @@ impl Iterator for CsvRows {
             };
             match next {
                 Ok(Some((_, cells))) if is_blank(&cells) => self.blank_rows_skipped += 1,
-                Ok(Some((row, cells))) if sheets::is_total_row(&cells) => self.skipped.push(SkippedRow::new(row, "total row", &cells)),
+                Ok(Some((row, cells))) if sheets::is_total_row(&cells) => {
+                    self.skipped.push(SkippedRow::new(row, "total row", &cells));
+                    self.below_total = true;
+                }
+                Ok(Some((row, cells))) if self.below_total || sheets::is_footer_row(&cells) => {
+                    self.skipped.push(SkippedRow::new(row, "footer row", &cells))
+                }
                 Ok(Some(row)) => return Some(Ok(row)),
                 Ok(None) => return None,
                 Err(e) => return Some(Err(e)),
@@ -304,8 +320,11 @@ impl RawSheet {
         self.rows.iter().take(sheets::HEADER_SEARCH_ROWS).map(|(r, filled)| (*r, self.line(filled))).collect()
     }
 
+    /// A row's cells up to its last filled one (not the sheet's widest row: 200k rows of one cell
+    /// under a wide header would otherwise take a gigabyte); readers treat cells past the end as empty.
     fn line(&self, filled: &[(u32, String)]) -> Vec<String> {
-        let mut line = vec![String::new(); self.width];
+        let width = filled.iter().map(|(c, _)| *c as usize + 1).max().unwrap_or(0).min(self.width);
+        let mut line = vec![String::new(); width];
         for (col, text) in filled {
             line[*col as usize] = text.clone();
         }
@@ -330,7 +349,7 @@ impl RawSheet {
             return Err(ApiError::ImportRejected(errors));
         }
         let mut table = Table { sheet: self.name.clone(), ..Default::default() };
-        let mut last_row: Option<u32> = None;
+        let (mut last_row, mut below_total): (Option<u32>, bool) = (None, false);
         for (row, filled) in &self.rows {
             let line = self.line(filled);
             if *row < header {
@@ -344,6 +363,10 @@ impl RawSheet {
                 table.blank_rows_skipped += last_row.map(|l| (row - l - 1) as usize).unwrap_or(0);
                 if sheets::is_total_row(&line) {
                     table.skipped.push(SkippedRow::new(*row as usize + 1, "total row", &line));
+                    below_total = true;
+                } else if below_total || sheets::is_footer_row(&line) {
+                    // Under the 合计 row come sign-offs and notes (审核人：…), not estates.
+                    table.skipped.push(SkippedRow::new(*row as usize + 1, "footer row", &line));
                 } else {
                     table.rows.push((*row as usize + 1, line));
                 }
@@ -450,7 +473,9 @@ fn choose_sheet(
         }
         None => names.to_vec(),
     };
-    let mut first_problem: Option<ApiError> = None;
+    // When no sheet fits, the problems of the sheet that came nearest (most known columns) are
+    // the ones to show: a data sheet missing one column, not the instructions sheet in front of it.
+    let mut nearest: Option<(usize, ApiError)> = None;
     for name in &candidates {
         let raw = read(name)?;
         let first = raw.first_rows();
@@ -462,11 +487,14 @@ fn choose_sheet(
         match column_positions(&headers, columns) {
             Ok(_) => return raw.into_table(header),
             Err(e) => {
-                first_problem.get_or_insert(ApiError::ImportRejected(at_header_row(e, header as usize + 1)));
+                let known = headers.iter().filter(|h| names_a_column(h, columns)).count();
+                if nearest.as_ref().is_none_or(|(best, _)| known > *best) {
+                    nearest = Some((known, ApiError::ImportRejected(at_header_row(e, header as usize + 1))));
+                }
             }
         }
     }
-    match first_problem {
+    match nearest.map(|(_, e)| e) {
         Some(ApiError::ImportRejected(mut rows)) if candidates.len() > 1 => {
             rows.push(RowError {
                 file: String::new(),
@@ -487,10 +515,15 @@ pub fn is_xls(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
 }
 
+/// Most sheets a legacy workbook may list (the library builds every one of them).
+pub const MAX_XLS_SHEETS: usize = 64;
+
 /// Refuses a legacy workbook whose cells, or whose declared dimensions, span more than
 /// [`MAX_COLUMNS`] columns or [`MAX_CELLS`] cells, before the xls library allocates them.
 /// Records are read from the start of the stream and from where each sheet is said to begin,
-/// as the library reads them.
+/// as the library reads them: every sheet entry counts, two entries naming the same place
+/// included (the library builds each), and a workbook listing more than [`MAX_XLS_SHEETS`] is
+/// refused rather than partly checked.
 fn check_xls_extent(bytes: &[u8]) -> Result<(), ApiError> {
     use std::io::Read;
     let unreadable = |e: std::io::Error| ApiError::field("file", "", format!("not a readable xls file: {e}"));
@@ -529,9 +562,10 @@ fn check_xls_extent(bytes: &[u8]) -> Result<(), ApiError> {
                 // BOUNDSHEET: where a sheet's records begin.
                 0x0085 => {
                     if let Some(p) = u32_at(body, 0) {
-                        if starts.len() < 1000 && !starts.contains(&(p as usize)) {
-                            starts.push(p as usize);
+                        if starts.len() > MAX_XLS_SHEETS {
+                            return Err(too_big(format!("it lists more than {MAX_XLS_SHEETS} sheets")));
                         }
+                        starts.push(p as usize);
                     }
                     continue;
                 }
@@ -783,6 +817,34 @@ mod tests {
     }
 
     #[test]
+    fn sign_offs_under_the_total_are_passed_over_and_the_nearest_sheet_is_named() {
+        // Found by the new user's trial: 审核人/填表人 under 合计 stopped the whole import.
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet();
+        county_sheet(ws);
+        ws.write_string(6, 0, "审核人：张三").unwrap();
+        ws.write_string(6, 3, "填表人：李四").unwrap();
+        ws.write_string(7, 0, "2026年3月1日").unwrap();
+        let t = read_xlsx(&wb.save_to_buffer().unwrap(), COLS, None).unwrap();
+        assert_eq!(t.rows.len(), 1);
+        let skipped: Vec<(usize, &str)> = t.skipped.iter().map(|s| (s.row, s.reason.as_str())).collect();
+        assert_eq!(skipped, [(1, "title row"), (2, "title row"), (5, "total row"), (7, "footer row"), (8, "footer row")]);
+        let t = read_csv("小区编码,户数\nHA-1,12\n审核人：张三,\n".as_bytes(), COLS).unwrap();
+        assert_eq!((t.rows.len(), t.skipped[0].reason.as_str()), (1, "footer row"), "a sign-off without a total row");
+        // A data sheet missing its required column behind an instructions sheet: its problem is the one shown.
+        let mut wb = Workbook::new();
+        wb.add_worksheet().set_name("填表说明").unwrap().write_string(0, 0, "每个小区一行").unwrap();
+        let data = wb.add_worksheet().set_name("摸底表").unwrap();
+        for (c, h) in ["小区名称", "建成年份", "户数"].iter().enumerate() {
+            data.write_string(0, c as u16, *h).unwrap();
+        }
+        data.write_string(1, 0, "螺城花园").unwrap();
+        let rows = rejected(read_xlsx(&wb.save_to_buffer().unwrap(), COLS, None));
+        assert_eq!((rows[0].column.as_str(), rows[0].reason.as_str()), ("小区编码", "required column is missing"), "{rows:?}");
+        assert!(!rows.iter().any(|r| r.column.contains("每个小区")), "not the instructions sheet's: {rows:?}");
+    }
+
+    #[test]
     fn a_column_given_twice_is_refused() {
         let rows = rejected(read_csv("小区编码,户数,总户数\nHA-1,1,2\n".as_bytes(), COLS));
         assert_eq!((rows[0].row, rows[0].column.as_str()), (1, "总户数"));
@@ -842,6 +904,18 @@ mod tests {
             }
         }
         assert!(matches!(read_xls(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1garbage", COLS, None), Err(ApiError::Invalid(_))));
+        // Found by the attacker's trial: a thousand empty sheets in front of one whose cells span
+        // 65536 x 65536 (past a cap on sheets checked), and one 25,000 x 200 sheet listed eight
+        // times (each entry is built): both refused before the library reads them.
+        for (name, bytes) in [
+            ("many sheets", &include_bytes!("../tests/fixtures/crafted-many-sheets.xls")[..]),
+            ("one sheet listed eight times", &include_bytes!("../tests/fixtures/crafted-repeated-sheet.xls")[..]),
+        ] {
+            match read_xls(bytes, COLS, None) {
+                Err(ApiError::Invalid(v)) => assert!(v.0[0].reason.starts_with("the sheet is too large"), "{name}: {:?}", v.0),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
     }
 
     /// Cases per fuzz property: a few dozen in every test run, as many as asked for a long run

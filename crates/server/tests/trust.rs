@@ -311,7 +311,7 @@ async fn the_one_who_asks_never_approves(app: &TestApp) {
     assert_eq!(staff.post(&format!("/api/v1/ledger/{seq}/reverse"), json!({"memo": "重复付款"})).await.0, 201);
 
     // A second account whose password the requester set is not a second pair of eyes (the attacker's
-    // trial): until its user sets their own password.
+    // trial), not even after "its user" sets their own: the one who set it could have done that too.
     let (s, sock) = admin
         .post(
             "/api/v1/users",
@@ -335,14 +335,29 @@ async fn the_one_who_asks_never_approves(app: &TestApp) {
     let approve = format!("/api/v1/disbursements/{}/approve", d2["id"]);
     let (s, r) = second.post(&approve, json!({})).await;
     assert_eq!(s, 409, "{r}");
-    assert!(r["detail"].as_str().unwrap().contains("was set by the other"), "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("was once set by the other"), "{r}");
     let (s, r) = second.post("/api/v1/auth/password", json!({"current": "wrong-one-1", "password": "my-own-secret-2"})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("current")), "{r}");
     assert_eq!(second.post("/api/v1/auth/password", json!({"current": "known-to-admin-1", "password": "my-own-secret-2"})).await.0, 204);
     assert_eq!(second.get("/api/v1/auth/me").await.0, 401, "signed out everywhere");
     let second = login("my-own-secret-2").await;
     assert_eq!(second.get("/api/v1/auth/me").await.1["must_set_password"], false);
-    assert_eq!(second.post(&approve, json!({})).await.0, 200, "their own password now: an independent pair of eyes");
+    let (s, r) = second.post(&approve, json!({})).await;
+    assert_eq!(s, 409, "the admin once knew this account's password: still not a second pair of eyes: {r}");
+    // An account the requester never set a password for is: the city admin made this one.
+    let (s, _) = app
+        .client("city_admin")
+        .await
+        .post(
+            "/api/v1/users",
+            json!({"username": "third_hand", "password": "set-by-the-city-1", "role": "county_staff", "region_code": "350521000000"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let third = app.anonymous();
+    let (_, t) = third.post("/api/v1/auth/login", json!({"username": "third_hand", "password": "set-by-the-city-1"})).await;
+    let third = common::Client { token: t["token"].as_str().map(str::to_string), ..third };
+    assert_eq!(third.post(&approve, json!({})).await.0, 200, "independent of the county admin who asked");
 }
 
 // 2. Companies and grid workers posted objections under their own names; residents saw "居民".
@@ -901,6 +916,13 @@ async fn published_heads_catch_a_cut_and_rewritten_tail(app: &TestApp) {
     std::fs::write(&file, text).unwrap();
     let problems = huanxin_server::chains::check_published(&app.db, &app.config.data_dir, |c| c == "ledger").await.unwrap();
     assert!(problems.iter().any(|p| p.problem.contains("signature does not hold")), "{problems:?}");
+    // The estate export carries contacts' full phone numbers: it is audited like a reveal (the new user's trial).
+    let before =
+        app.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'read_personal_data' AND entity = 'estates'", vec![]).await.unwrap();
+    assert_eq!(admin.get_bytes("/api/v1/estates/export.xlsx").await.0, 200);
+    let after =
+        app.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'read_personal_data' AND entity = 'estates'", vec![]).await.unwrap();
+    assert_eq!(after, before + 1);
     // Another county's admin sees the ledger head but no other county's ballot chains.
     let (_, theirs) = app.client("other_county_admin").await.get("/api/v1/chain-heads").await;
     assert!(theirs["heads"].as_array().unwrap().iter().all(|h| h["chain"] == "ledger"), "{theirs}");

@@ -95,8 +95,8 @@ impl Db {
         let mut tx = self.begin().await?;
         let id = tx
             .scalar(
-                "INSERT INTO users (username, display_name, password_hash, role, region_code, phone, active, created_at, password_set_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                "INSERT INTO users (username, display_name, password_hash, role, region_code, phone, active, created_at, password_set_by, password_setters) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
                 crate::args![
                     u.username.as_str(),
                     u.display_name.as_str(),
@@ -170,6 +170,14 @@ impl Db {
             crate::args![hash, actor.username.as_str(), user_id],
         )
         .await?;
+        // A colleague who sets it joins the account's setters for good; the user's own change adds nobody.
+        if actor.username != user.username {
+            let (setters,): (String,) = tx.fetch_one("SELECT password_setters FROM users WHERE id = $1", crate::args![user_id]).await?;
+            if !setters.split(',').any(|s| s.eq_ignore_ascii_case(&actor.username)) {
+                let joined = if setters.is_empty() { actor.username.clone() } else { format!("{setters},{}", actor.username) };
+                tx.execute("UPDATE users SET password_setters = $1 WHERE id = $2", crate::args![joined, user_id]).await?;
+            }
+        }
         tx.execute("DELETE FROM sessions WHERE user_id = $1", crate::args![user_id]).await?;
         tx.audit(
             actor,
@@ -186,19 +194,19 @@ impl Db {
         tx.commit().await
     }
 
-    /// Are these two accounts independent for four eyes? Not the same account, and neither set the
-    /// other's password (an administrator who set a colleague's password knows it until the
-    /// colleague chooses their own).
+    /// Are these two accounts independent for four eyes? Not the same account, and neither ever
+    /// set the other's password (`domain::funds::independent_hands`).
     pub async fn independent_hands(&self, first: &str, second: &str) -> Result<bool, StoreError> {
-        let set_by = |name: &str| {
+        let setters = |name: &str| {
             let name = name.to_string();
             async move {
                 let row: Option<(String,)> =
-                    self.fetch_optional("SELECT password_set_by FROM users WHERE username = $1", crate::args![name.as_str()]).await?;
+                    self.fetch_optional("SELECT password_setters FROM users WHERE username = $1", crate::args![name.as_str()]).await?;
                 Ok::<String, StoreError>(row.map(|(s,)| s).unwrap_or_default())
             }
         };
-        let (a, b) = (set_by(first).await?, set_by(second).await?);
+        let (a, b) = (setters(first).await?, setters(second).await?);
+        let (a, b): (Vec<&str>, Vec<&str>) = (a.split(',').collect(), b.split(',').collect());
         Ok(huanxin_domain::funds::independent_hands(first, &a, second, &b))
     }
 

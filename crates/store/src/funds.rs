@@ -172,6 +172,25 @@ impl StoredEntry {
     }
 }
 
+/// What is known about paying `project` from `allocation`, read within `tx`.
+async fn payment_context(tx: &mut Tx, allocation: &Allocation, project: &crate::projects::Project) -> Result<PaymentContext, StoreError> {
+    let left = tx.balance(&Account::Allocation { id: allocation.id }.code()).await?;
+    let paid = tx.balance(&Account::Paid { project_id: project.id }.code()).await?;
+    let contract: Option<(i64,)> =
+        tx.fetch_optional("SELECT amount FROM project_contracts WHERE project_id = $1", crate::args![project.id]).await?;
+    Ok(PaymentContext {
+        allocation_left: Fen(left),
+        earmark: earmark_of(allocation),
+        // Without a contract recorded there is nothing to pay against.
+        contract_left: Fen(contract.map(|(c,)| c).unwrap_or(0) - paid),
+        project_open: project.status == "active",
+        project_in_region: matches!(
+            (RegionCode::parse(&allocation.region_code), RegionCode::parse(&project.region_code)),
+            (Ok(given_to), Ok(at)) if given_to.contains(&at)
+        ),
+    })
+}
+
 fn earmark_of(a: &Allocation) -> Earmark {
     Earmark {
         categories: a.categories.split(',').filter_map(Category::parse).collect(),
@@ -525,6 +544,10 @@ impl Db {
         let (project, estates, _) = self.get_project(scope, project_id).await?;
         self.check_basis(&estates.iter().map(|e| e.id).collect::<Vec<_>>(), basis).await?;
         let mut tx = self.begin().await?;
+        // Checked now too (no contract, beyond what is left, another region…) so the clerk hears at
+        // once; the approval checks again under the ledger's lock.
+        let ctx = payment_context(&mut tx, &allocation, &project).await?;
+        rules::check_payment(&ctx, project_id, category, amount)?;
         let d: Disbursement = tx
             .fetch_one(
                 &format!(
@@ -620,21 +643,7 @@ impl Db {
             .ok_or_else(|| StoreError::Config(format!("allocation {} has an unknown source", allocation.id)))?;
         let mut tx = self.begin().await?;
         let mut head = tx.lock_ledger().await?;
-        let left = tx.balance(&Account::Allocation { id: allocation.id }.code()).await?;
-        let paid = tx.balance(&Account::Paid { project_id: d.project_id }.code()).await?;
-        let contract: Option<(i64,)> =
-            tx.fetch_optional("SELECT amount FROM project_contracts WHERE project_id = $1", crate::args![d.project_id]).await?;
-        let ctx = PaymentContext {
-            allocation_left: Fen(left),
-            earmark: earmark_of(&allocation),
-            // Without a contract recorded there is nothing to pay against.
-            contract_left: Fen(contract.map(|(c,)| c).unwrap_or(0) - paid),
-            project_open: project.status == "active",
-            project_in_region: matches!(
-                (RegionCode::parse(&allocation.region_code), RegionCode::parse(&project.region_code)),
-                (Ok(given_to), Ok(at)) if given_to.contains(&at)
-            ),
-        };
+        let ctx = payment_context(&mut tx, &allocation, &project).await?;
         rules::check_payment(&ctx, d.project_id, category, Fen(d.amount))?;
         let memo = format!("付款：{}（{}）", d.payee, project.name);
         let entry = NewEntry {

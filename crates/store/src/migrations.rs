@@ -35,7 +35,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (28, "ledger entries hash every column a report reads (version 2)", V28),
     (29, "who set each account's password (four eyes: an account whose password its colleague set is not a second pair of eyes)", V29),
     (30, "spendings from a maintenance fund are asked for by one clerk and approved by another", V30),
+    (31, "everyone who ever set an account's password, not only the last", V31),
 ];
+
+/// Everyone other than the user who ever set an account's password, comma-separated: the one who
+/// set it could also have set the user's "own" one, so four eyes never count them as two.
+const V31: &str = r#"
+ALTER TABLE users ADD COLUMN password_setters TEXT NOT NULL DEFAULT '';
+UPDATE users SET password_setters = password_set_by WHERE password_set_by <> '' AND password_set_by <> username;
+"#;
 
 /// A spending from a maintenance fund waits for a second person: asked for here, written to the
 /// ledger (and `upkeep_movements`) only when a colleague approves it.
