@@ -449,7 +449,7 @@ pub async fn checklist(
     crate::error::ApiQuery(q): crate::error::ApiQuery<ArchiveChecklistQuery>,
 ) -> Result<Json<ArchiveChecklistPage>, ApiError> {
     let region = q.region.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| cu.user.region_code.clone());
-    let rc = huanxin_domain::regions::RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
+    let rc = cu.region_readable(&region)?;
     Ok(Json(ArchiveChecklistPage {
         region_code: rc.as_str().to_string(),
         lines: st.db.archive_lines_for(&rc).await?,

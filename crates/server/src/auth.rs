@@ -158,6 +158,20 @@ impl CurrentUser {
         }
     }
 
+    /// A region whose settings (menu, checklists) the user may read: their own, one within it, or
+    /// one enclosing it (the rules it inherits); another county's is refused (403). Users attached
+    /// to estates read by the region of their account (their county).
+    pub fn region_readable(&self, region: &str) -> Result<huanxin_domain::regions::RegionCode, ApiError> {
+        use huanxin_domain::regions::RegionCode;
+        let code = RegionCode::parse(region).map_err(|e| ApiError::field("region", region, e.to_string()))?;
+        let own = RegionCode::parse(&self.user.region_code).map_err(|e| ApiError::Internal(format!("account region: {e}")))?;
+        if own.contains(&code) || code.contains(&own) {
+            Ok(code)
+        } else {
+            Err(ApiError::Forbidden(format!("{region} is outside your region")))
+        }
+    }
+
     /// The region a path names, refused (403) unless it lies within the user's region; users
     /// attached to estates have no region of their own.
     pub fn region_in_scope(&self, region: &str) -> Result<huanxin_domain::regions::RegionCode, ApiError> {

@@ -388,7 +388,7 @@ pub async fn checklist(
     ApiQuery(q): ApiQuery<ChecklistQuery>,
 ) -> Result<Json<ChecklistPage>, ApiError> {
     let region = q.region.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| cu.user.region_code.clone());
-    let rc = huanxin_domain::regions::RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
+    let rc = cu.region_readable(&region)?;
     Ok(Json(ChecklistPage {
         region_code: rc.as_str().to_string(),
         items: st.db.checklist_for(rc.as_str()).await?,

@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
-use huanxin_domain::regions::RegionCode;
 use huanxin_domain::schemes::{self as rules, Category, LineChange, MenuItem, MenuItemInput, Payer, SchemeItemInput, Stage, UNITS};
 use huanxin_store::schemes::{Scheme, SchemeSheet, SchemeVersion};
 use serde::{Deserialize, Serialize};
@@ -44,7 +43,7 @@ pub async fn menu(
     ApiQuery(q): ApiQuery<MenuQuery>,
 ) -> Result<Json<MenuPage>, ApiError> {
     let region = q.region.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| cu.user.region_code.clone());
-    let rc = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
+    let rc = cu.region_readable(&region)?;
     let items = st.db.menu_for(&rc).await?;
     Ok(Json(MenuPage {
         region_code: rc.as_str().to_string(),

@@ -205,16 +205,20 @@ fn fill(path: &str, place: Place) -> String {
         out.push_str(&value);
         previous = segment;
     }
-    // Required query parameters, so that the scope is what answers.
+    // Required query parameters, so that the scope is what answers; a region's settings are read by
+    // a query parameter, which the place decides too.
     if path.ends_with("/scheme/diff") {
         out.push_str("?from=1&to=2");
+    }
+    if ["/menu", "/checklist", "/archive-checklist"].contains(&path) {
+        out.push_str(&format!("?region={}", place.region));
     }
     out
 }
 
 /// True when the route names an estate or a region that the place decides.
 fn placed(path: &str) -> bool {
-    path.starts_with("/estates/{id}") || path.contains("{region}")
+    path.starts_with("/estates/{id}") || path.contains("{region}") || ["/menu", "/checklist", "/archive-checklist"].contains(&path)
 }
 
 async fn call(c: &common::Client, method: &str, path: &str) -> (u16, String) {
