@@ -62,6 +62,10 @@ test('county admin signs in, sees the dashboard, lists and filters estates', asy
   await page.click('[data-test=reveal]')
   await page.waitForFunction(() => !document.querySelector('[data-test=phone]').textContent.includes('*'))
   await page.screenshot({ path: `${SHOTS}/estate-detail.png`, fullPage: true })
+  // The reveal is in the audit log, named in Chinese rather than by its code.
+  await page.goto(`${BASE}/audit`)
+  await page.waitForSelector('[data-test=audit] >> text=查看个人信息')
+  assert.ok(!(await page.textContent('[data-test=audit]')).includes('read_personal_data'))
   await page.context().close()
 })
 

@@ -1,0 +1,45 @@
+// Chinese names of what the audit log records: its actions and the kinds of record they touch.
+// The server keeps stable codes; English shows the code in words. Unknown codes show as they are.
+
+const ACTIONS = {
+  create: '新增', update: '修改', import: '导入', attach: '关联小区', set_password: '设置密码', read_personal_data: '查看个人信息',
+  add_estates: '列入计划', add_evidence: '上传整改佐证', add_party: '添加参建单位', add_photos: '上传照片', add_schedule_node: '新增施工节点',
+  advance: '推进阶段', allocate: '下达资金', answer: '答复意见', approve: '审批', ballot_refused: '拒收选票', bind: '居民绑定',
+  bind_by_phone: '手机号绑定', carry_over: '结转', close: '结束', comment: '提交意见', contribute: '登记居民出资', deliver_design_change: '交付设计变更',
+  file: '归档', file_document: '归档文件', finish: '完成', finish_step: '完成审批环节', handle: '办理诉求', hold_review: '组织回头看',
+  issue: '发布方案', issue_codes: '生成邀请码', name_representatives: '确定居民代表', open: '发起', permit_exception: '许可前施工例外',
+  post: '发布公示', rate: '评价', record_inspection: '记录检查', record_material: '记录材料进场', refuse_upkeep_spending: '退回维修资金支出',
+  report_progress: '报告进度', request: '申请拨付', request_design_change: '申请设计变更', request_upkeep_spending: '申请维修资金支出',
+  reverse: '冲正', save: '保存', save_draft: '保存草稿', set: '设置', set_contract: '设置合同额', set_funding_plan: '设置筹资计划',
+  sign: '签字', spend_upkeep: '维修资金支出', credit_upkeep: '维修资金收入', start_approval: '启动审批', verify_owner: '核验业主',
+  write_site_log: '填写施工日志',
+}
+
+const ENTITIES = {
+  acceptance: '竣工验收', allocation: '资金下达', archive_line: '档案清单', assessment: '体检', building: '楼栋', checklist_item: '体检清单',
+  contribution: '居民出资', decision: '业主表决', decision_rules: '表决规则', design_change: '设计变更', disbursement: '资金拨付',
+  dwelling: '房屋', estate: '小区', estates: '小区清单', estate_public_page: '小区公开页', ledger_entry: '台账分录', menu_item: '改造内容清单',
+  notice: '公示', notice_comment: '公示意见', plan: '年度计划', project: '项目', public_pages: '公开页设置', ranking: '改造排序',
+  rectification: '整改任务', schedule_node: '施工节点', scheme: '改造方案', service_request: '居民诉求', survey: '调查',
+  upkeep_movement: '维修资金收支', upkeep_request: '维修资金支出申请', user: '用户',
+}
+
+const words = (code) => String(code || '').replaceAll('_', ' ')
+
+/** The name of an audited action in the UI's language. */
+export function actionLabel(code, locale) {
+  return locale?.startsWith('zh') ? ACTIONS[code] || code : words(code)
+}
+
+/** The name of an audited kind of record in the UI's language. */
+export function entityLabel(code, locale) {
+  return locale?.startsWith('zh') ? ENTITIES[code] || code : words(code)
+}
+
+/** The actions offered as filters: the common ones first. */
+export const FILTER_ACTIONS = ['create', 'update', 'import', 'attach', 'set_password', 'read_personal_data', 'approve', 'request',
+  'reverse', 'request_upkeep_spending', 'spend_upkeep', 'refuse_upkeep_spending', 'permit_exception', 'verify_owner', 'sign']
+
+/** The kinds of record offered as filters. */
+export const FILTER_ENTITIES = ['estate', 'building', 'dwelling', 'user', 'disbursement', 'allocation', 'ledger_entry',
+  'upkeep_request', 'upkeep_movement', 'decision', 'notice', 'project']
