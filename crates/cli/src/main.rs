@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use huanxin_domain::access::{scope_for, Role, Scope};
+use huanxin_domain::reasons::{localized, Lang};
 use huanxin_domain::regions::RegionCode;
 use huanxin_server::{auth, demo, estates, AppState, Config};
 use huanxin_store::audit::Actor;
@@ -195,31 +196,67 @@ async fn run(cli: Cli) -> Result<(), String> {
             let result = estates::import_files(&db, &Actor::system("import"), &scope, &kind, files, &options).await;
             // Closing checkpoints SQLite's write-ahead log into the database file.
             db.close().await;
+            let zh = lang() == Lang::Zh;
             match result {
                 Ok(r) => {
-                    println!(
-                        "{} rows: {} created, {} updated, {} blank rows skipped{}",
-                        r.rows,
-                        r.created,
-                        r.updated,
-                        r.blank_rows_skipped,
-                        if r.dry_run { " (dry run: nothing written)" } else { "" }
-                    );
+                    if zh {
+                        println!(
+                            "共 {} 行：新增 {}，更新 {}，跳过空行 {}{}",
+                            r.rows,
+                            r.created,
+                            r.updated,
+                            r.blank_rows_skipped,
+                            if r.dry_run { "（试导入：未写入任何数据）" } else { "" }
+                        );
+                    } else {
+                        println!(
+                            "{} rows: {} created, {} updated, {} blank rows skipped{}",
+                            r.rows,
+                            r.created,
+                            r.updated,
+                            r.blank_rows_skipped,
+                            if r.dry_run { " (dry run: nothing written)" } else { "" }
+                        );
+                    }
                     for s in &r.skipped_rows {
                         let file = if s.file.is_empty() { String::new() } else { format!("{}, ", s.file) };
-                        println!("{file}row {} passed over ({}): '{}'", s.row, s.reason, s.value);
+                        if zh {
+                            let why = match s.reason.as_str() {
+                                "title" => "标题行",
+                                "total" => "合计行",
+                                "footer" => "落款行",
+                                other => other,
+                            };
+                            println!("{file}第 {} 行已跳过（{why}）：“{}”", s.row, s.value);
+                        } else {
+                            println!("{file}row {} passed over ({}): '{}'", s.row, s.reason, s.value);
+                        }
                     }
                     Ok(())
                 }
                 Err(huanxin_server::error::ApiError::ImportRejected(rows)) => {
                     for r in rows.iter().take(200) {
                         let file = if r.file.is_empty() { String::new() } else { format!("{}, ", r.file) };
-                        eprintln!("{file}row {}, column {}: '{}' {}", r.row, r.column, r.value, r.reason);
+                        let why = localized(&r.code, &r.params, &r.reason, lang());
+                        if zh {
+                            eprintln!("{file}第 {} 行，{} 列：“{}” {why}", r.row, r.column, r.value);
+                        } else {
+                            eprintln!("{file}row {}, column {}: '{}' {why}", r.row, r.column, r.value);
+                        }
                     }
-                    Err(format!("{} problems; nothing was imported", rows.len()))
+                    Err(if zh {
+                        format!("共 {} 处问题，未导入任何数据", rows.len())
+                    } else {
+                        format!("{} problems; nothing was imported", rows.len())
+                    })
                 }
-                Err(huanxin_server::error::ApiError::Invalid(v)) => Err(v.to_string()),
-                Err(other) => Err(other.to_string()),
+                Err(huanxin_server::error::ApiError::Invalid(v)) => Err(v
+                    .0
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, localized(&e.code, &e.params, &e.reason, lang())))
+                    .collect::<Vec<_>>()
+                    .join("; ")),
+                Err(other) => Err(other.reason().text(lang())),
             }
         }
         Command::Export { file, region } => {
@@ -317,8 +354,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             match action {
                 UserAction::Add { username, role, region, name } => {
                     let role = Role::parse(&role).ok_or_else(|| format!("unknown role '{role}'"))?;
-                    let region = RegionCode::parse(&region)?;
-                    scope_for(role, &region, 0)?;
+                    let region = RegionCode::parse(&region).map_err(|e| e.to_string())?;
+                    scope_for(role, &region, 0).map_err(|e| e.to_string())?;
                     let password = read_password()?;
                     auth::check_password_strength(&password).map_err(|e| format!("password {e}"))?;
                     let hash = auth::hash_password(&password).map_err(|e| e.to_string())?;
@@ -377,6 +414,12 @@ fn toml_like(c: &Config) -> String {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The language of the CLI's messages: Chinese when the locale (`LC_ALL`, `LC_MESSAGES`, `LANG`) is zh.
+fn lang() -> Lang {
+    let locale = ["LC_ALL", "LC_MESSAGES", "LANG"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())).unwrap_or_default();
+    Lang::from_locale(&locale)
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HUANXIN_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()))
@@ -392,7 +435,7 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
-            eprintln!("error: {msg}");
+            eprintln!("{}: {msg}", if lang() == Lang::Zh { "错误" } else { "error" });
             ExitCode::FAILURE
         }
     }

@@ -2,6 +2,7 @@
 //! sign for whom, and what is still missing. Residents' representatives sign too (广安).
 
 use crate::access::Role;
+use crate::reason;
 use crate::ValidationErrors;
 use serde::{Deserialize, Serialize};
 
@@ -89,18 +90,14 @@ pub fn required(codes: &[String]) -> Result<Vec<Signatory>, ValidationErrors> {
     let mut out = Vec::new();
     for (i, c) in codes.iter().enumerate() {
         match Signatory::parse(c) {
-            None => e.push(
-                &format!("signatories[{i}]"),
-                c,
-                "is not a signatory (contractor, supervisor, designer, bureau, street, community, residents)",
-            ),
-            Some(s) if out.contains(&s) => e.push(&format!("signatories[{i}]"), c, "is listed twice"),
+            None => e.push(&format!("signatories[{i}]"), c, reason!("acceptance.not_signatory")),
+            Some(s) if out.contains(&s) => e.push(&format!("signatories[{i}]"), c, reason!("field.listed_twice")),
             Some(s) => out.push(s),
         }
     }
     for m in Signatory::MANDATORY {
         if !out.contains(&m) {
-            e.push("signatories", m.as_str(), "must sign every acceptance");
+            e.push("signatories", m.as_str(), reason!("acceptance.signs_every_acceptance"));
         }
     }
     out.sort();
@@ -115,7 +112,7 @@ pub fn check_chosen_by(field: &str, v: &str) -> Result<(), ValidationErrors> {
     if CHOSEN_BY.contains(&v.trim()) {
         Ok(())
     } else {
-        Err(ValidationErrors::one(field, v, "must be owners or community"))
+        Err(ValidationErrors::one(field, v, reason!("acceptance.owners_or_community")))
     }
 }
 

@@ -67,6 +67,11 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// The permission's code as the API and the reasons name it (`write_registry`).
+    pub fn as_code(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+
     /// Every permission, in the order the API lists them.
     pub const ALL: [Permission; 15] = [
         Permission::ReadRegistry,
@@ -208,11 +213,16 @@ pub enum Scope {
 }
 
 /// The scope of a user from their role, region and id; a government role needs a region at its level.
-pub fn scope_for(role: Role, region: &RegionCode, user_id: i64) -> Result<Scope, String> {
+pub fn scope_for(role: Role, region: &RegionCode, user_id: i64) -> Result<Scope, crate::Reason> {
     match role.level() {
         None => Ok(Scope::Attached { user_id }),
         Some(level) if region.level() == level => Ok(Scope::Region(region.clone())),
-        Some(level) => Err(format!("role {} needs a region at level {:?}, got {} ({:?})", role.as_str(), level, region, region.level())),
+        Some(level) => Err(crate::reason!(
+            "accounts.role_needs_level",
+            role = role.as_str(),
+            level = format!("{level:?}").to_lowercase(),
+            region = region
+        )),
     }
 }
 
@@ -250,18 +260,18 @@ pub fn backoff_seconds(failures: u32, free: u32) -> u64 {
 /// admin's or a county clerk's: that is the city's, or the operator's with the CLI), and never a
 /// resident's: a password set by staff would let them cast that owner's ballot, so residents
 /// re-bind by invitation code or text message instead.
-pub fn can_reset_password(actor: Role, actor_region: &RegionCode, target: Role, target_region: &RegionCode) -> Result<(), &'static str> {
+pub fn can_reset_password(actor: Role, actor_region: &RegionCode, target: Role, target_region: &RegionCode) -> Result<(), crate::Reason> {
     if !actor.allows(Permission::ManageUsers) || !actor_region.contains(target_region) {
-        return Err("this account is outside your administration");
+        return Err(crate::reason!("accounts.outside_administration"));
     }
     if target == Role::Resident {
-        return Err("residents' passwords are never set by staff: the resident signs in again with an invitation code or a text message");
+        return Err(crate::reason!("accounts.resident_password_not_reset"));
     }
     let Some(actor_level) = actor.level() else {
-        return Err("this account is outside your administration");
+        return Err(crate::reason!("accounts.outside_administration"));
     };
     match target.level() {
-        Some(l) if l <= actor_level => Err("only an administrator above this account's level may reset its password"),
+        Some(l) if l <= actor_level => Err(crate::reason!("accounts.reset_needs_higher_level")),
         _ => Ok(()),
     }
 }

@@ -2,6 +2,7 @@
 //! (several may run in parallel); the design approvals may be merged into one (POLICY §8).
 
 use crate::calendar::WorkCalendar;
+use crate::reason;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -85,24 +86,34 @@ pub fn needs_owners_decision(code: &str) -> bool {
 pub fn check_document_no(v: &str) -> Result<String, crate::ValidationErrors> {
     let t = v.trim();
     if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
-        return Err(crate::ValidationErrors::one("document_no", v, "give the number of the approval document (1 to 100 characters)"));
+        return Err(crate::ValidationErrors::one("document_no", v, reason!("approvals.document_no_required")));
     }
     Ok(t.to_string())
 }
 
 /// Why a step cannot be finished.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepRefusal {
-    #[error("no step {0} in this approval")]
     Unknown(String),
-    #[error("{0} is already done")]
     AlreadyDone(String),
-    #[error("{0} has not started: it waits for {1}")]
     NotStarted(String, String),
-    #[error("the date is before the step started")]
     BeforeStart,
-    #[error("{0} waits for the owners' passed decision on the scheme of: {1}")]
     WaitsForOwners(String, String),
+}
+
+crate::refusal_display!(StepRefusal);
+
+impl StepRefusal {
+    /// The refusal's stable code and parameters.
+    pub fn reason(&self) -> crate::Reason {
+        match self {
+            StepRefusal::Unknown(step) => crate::reason!("approvals.unknown_step", step = step),
+            StepRefusal::AlreadyDone(step) => crate::reason!("approvals.step_done", step = step),
+            StepRefusal::NotStarted(step, waits) => crate::reason!("approvals.step_waits", step = step, waits = waits),
+            StepRefusal::BeforeStart => crate::reason!("approvals.before_start"),
+            StepRefusal::WaitsForOwners(step, estates) => crate::reason!("approvals.waits_for_owners", step = step, estates = estates),
+        }
+    }
 }
 
 /// Finishes step `code` on `date`, and starts every step whose predecessors are now all done.

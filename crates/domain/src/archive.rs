@@ -3,6 +3,8 @@
 //! uploaded file is what its name claims.
 
 use crate::estates::EstateStatus;
+use crate::reason;
+use crate::reasons::Reason;
 use crate::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -198,7 +200,7 @@ impl LineChange {
         let mut e = ValidationErrors::default();
         let section = Section::parse(&self.section);
         if section.is_none() {
-            e.push("section", &self.section, "is not a section of the archive");
+            e.push("section", &self.section, reason!("archive.not_section_archive"));
         }
         let kind = self.kind.trim();
         if kind.is_empty()
@@ -206,10 +208,10 @@ impl LineChange {
             || kind == OTHER
             || !kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         {
-            e.push("kind", &self.kind, "must be 1 to 40 lower-case letters, digits or _, and not other");
+            e.push("kind", &self.kind, reason!("archive.kind_form"));
         }
         if self.active && (self.name_zh.trim().is_empty() || self.name_zh.chars().count() > 100) {
-            e.push("name_zh", &self.name_zh, "must have 1 to 100 characters");
+            e.push("name_zh", &self.name_zh, reason!("field.length", max = 100));
         }
         match section {
             Some(s) if e.is_empty() => Ok(s),
@@ -357,21 +359,21 @@ const ACCEPTED: &[(&str, &str, bool)] = &[
 
 /// Checks that a file's content is one the archive takes and matches the extension of its name;
 /// the refusal says what was claimed and what was found.
-pub fn check_file(file_name: &str, bytes: &[u8]) -> Result<FileType, String> {
+pub fn check_file(file_name: &str, bytes: &[u8]) -> Result<FileType, Reason> {
     if bytes.is_empty() {
-        return Err("the file is empty".into());
+        return Err(reason!("field.file_empty"));
     }
     let claimed = file_name.rsplit_once('.').map(|(_, e)| e.to_lowercase()).unwrap_or_default();
     let claimed = if claimed == "jpeg" { "jpg".to_string() } else { claimed };
     let accepted_list = || ACCEPTED.iter().map(|a| a.0).collect::<Vec<_>>().join(", ");
     let Some(&(ext, mime, is_image)) = ACCEPTED.iter().find(|a| a.0 == claimed) else {
-        return Err(format!("files named .{claimed} are not taken; use one of {}", accepted_list()));
+        return Err(reason!("archive.extension_not_taken", claimed = claimed, accepted_list = accepted_list()));
     };
     let found = infer::get(bytes);
     match found {
         Some(t) if t.mime_type() == mime => Ok(FileType { mime, extension: ext, is_image }),
-        Some(t) => Err(format!("the name says .{ext} but the content is {}", t.mime_type())),
-        None => Err(format!("the name says .{ext} but the content is not a {ext} file")),
+        Some(t) => Err(reason!("archive.content_differs", ext = ext, mime_type = t.mime_type())),
+        None => Err(reason!("archive.content_not_type", ext = ext, ext2 = ext)),
     }
 }
 
@@ -418,13 +420,13 @@ mod tests {
         assert_eq!(check_file("site.PNG", PNG).map(|t| t.mime), Ok("image/png"));
         assert!(check_file("site.png", PNG).is_ok_and(|t| t.is_image));
         assert_eq!(check_file("report.pdf", PDF).map(|t| t.extension), Ok("pdf"));
-        let e = check_file("photo.jpg", PNG).unwrap_err();
+        let e = check_file("photo.jpg", PNG).unwrap_err().to_string();
         assert!(e.contains(".jpg") && e.contains("image/png"), "{e}");
-        let e = check_file("photo.png", b"just some text, not a picture").unwrap_err();
+        let e = check_file("photo.png", b"just some text, not a picture").unwrap_err().to_string();
         assert!(e.contains("not a png"), "{e}");
-        assert!(check_file("tool.exe", b"MZ\x90\x00").unwrap_err().contains("not taken"));
+        assert!(check_file("tool.exe", b"MZ\x90\x00").unwrap_err().to_string().contains("not taken"));
         assert!(check_file("noext", PNG).is_err());
-        assert_eq!(check_file("empty.png", b""), Err("the file is empty".into()));
+        assert_eq!(check_file("empty.png", b""), Err(reason!("field.file_empty")));
     }
 
     #[test]

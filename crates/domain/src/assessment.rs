@@ -2,6 +2,7 @@
 //! one estate's assessment, and its need score with the breakdown that explains it.
 
 use crate::error::ValidationErrors;
+use crate::reason;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
@@ -62,21 +63,21 @@ impl ChecklistInput {
         let mut e = crate::ValidationErrors::default();
         let code = code.trim();
         if code.is_empty() || code.len() > 40 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            e.push("code", code, "must be 1 to 40 letters, digits or _");
+            e.push("code", code, reason!("assessment.item_code_form"));
         }
         let level = Level::parse(self.level.trim());
         if level.is_none() {
-            e.push("level", &self.level, "must be building or estate");
+            e.push("level", &self.level, reason!("assessment.building_or_estate"));
         }
         let zh = self.label_zh.trim();
         if zh.is_empty() || zh.chars().count() > 100 {
-            e.push("label_zh", zh, "must be 1 to 100 characters");
+            e.push("label_zh", zh, reason!("field.length", max = 100));
         }
         if self.label_en.chars().count() > 100 {
-            e.push("label_en", &self.label_en, "must be at most 100 characters");
+            e.push("label_en", &self.label_en, reason!("field.at_most_chars", max = 100));
         }
         if !(1..=100).contains(&self.weight) {
-            e.push("weight", self.weight, "must be between 1 and 100");
+            e.push("weight", self.weight, reason!("field.between", min = 1, max = 100));
         }
         let item = ChecklistItem {
             code: code.to_string(),
@@ -161,21 +162,21 @@ pub fn validate_findings(checklist: &[ChecklistItem], buildings: &[i64], finding
     for (n, f) in findings.iter().enumerate() {
         let field = format!("findings[{n}]");
         match (items.get(f.item.as_str()), f.building_id) {
-            (None, _) => errors.push(&format!("{field}.item"), &f.item, "is not an item of the checklist"),
-            (Some(Level::Building), None) => errors.push(&format!("{field}.building_id"), "", "is required for a building item"),
+            (None, _) => errors.push(&format!("{field}.item"), &f.item, reason!("assessment.not_item_checklist")),
+            (Some(Level::Building), None) => errors.push(&format!("{field}.building_id"), "", reason!("assessment.required_building_item")),
             (Some(Level::Building), Some(b)) if !known.contains(&b) => {
-                errors.push(&format!("{field}.building_id"), b.to_string(), "is not a building of this estate")
+                errors.push(&format!("{field}.building_id"), b.to_string(), reason!("field.not_building_estate"))
             }
             (Some(Level::Estate), Some(b)) => {
-                errors.push(&format!("{field}.building_id"), b.to_string(), "must be empty for an estate item")
+                errors.push(&format!("{field}.building_id"), b.to_string(), reason!("assessment.empty_estate_item"))
             }
             _ => {}
         }
         if !seen.insert((f.item.clone(), f.building_id)) {
-            errors.push(&format!("{field}.item"), &f.item, "is recorded twice for the same place");
+            errors.push(&format!("{field}.item"), &f.item, reason!("assessment.recorded_twice_same_place"));
         }
         if f.note.chars().count() > 500 {
-            errors.push(&format!("{field}.note"), "", "must be at most 500 characters");
+            errors.push(&format!("{field}.note"), "", reason!("field.at_most_chars", max = 500));
         }
     }
     errors.into_result(())

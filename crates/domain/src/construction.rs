@@ -4,6 +4,7 @@
 
 use crate::access::Role;
 use crate::calendar::WorkCalendar;
+use crate::reason;
 use crate::ValidationErrors;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -98,7 +99,7 @@ pub struct NodeInput {
 fn date(e: &mut ValidationErrors, field: &str, s: &str) -> Option<NaiveDate> {
     let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok();
     if d.is_none() {
-        e.push(field, s, "must be a date (YYYY-MM-DD)");
+        e.push(field, s, reason!("field.date"));
     }
     d
 }
@@ -119,18 +120,18 @@ impl NodeInput {
         let mut e = ValidationErrors::default();
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            e.push("name", name, "must be 1 to 100 characters");
+            e.push("name", name, reason!("field.length", max = 100));
         }
         let start = date(&mut e, "planned_start", &self.planned_start);
         let end = date(&mut e, "planned_end", &self.planned_end);
         if let (Some(s), Some(en)) = (start, end) {
             if en < s {
-                e.push("planned_end", &self.planned_end, "must not be before planned_start");
+                e.push("planned_end", &self.planned_end, reason!("construction.not_before_planned_start"));
             }
         }
         let weight = self.weight.unwrap_or(1);
         if !(1..=MAX_WEIGHT).contains(&weight) {
-            e.push("weight", weight, format!("must be between 1 and {MAX_WEIGHT}"));
+            e.push("weight", weight, reason!("field.between", min = 1, max = MAX_WEIGHT));
         }
         let day = NaiveDate::MIN;
         e.into_result(Node {
@@ -169,23 +170,23 @@ impl ProgressInput {
     pub fn apply(&self, started: Option<NaiveDate>, today: NaiveDate) -> Result<Progress, ValidationErrors> {
         let mut e = ValidationErrors::default();
         if !(0..=100).contains(&self.progress_pct) {
-            e.push("progress_pct", self.progress_pct, "must be between 0 and 100");
+            e.push("progress_pct", self.progress_pct, reason!("field.between", min = 0, max = 100));
         }
         let given_start = self.actual_start.as_deref().filter(|s| !s.trim().is_empty()).and_then(|s| date(&mut e, "actual_start", s));
         let given_end = self.actual_end.as_deref().filter(|s| !s.trim().is_empty()).and_then(|s| date(&mut e, "actual_end", s));
         for (field, d) in [("actual_start", given_start), ("actual_end", given_end)] {
             if d.is_some_and(|d| d > today) {
-                e.push(field, d.map(|d| d.to_string()).unwrap_or_default(), "must not be in the future");
+                e.push(field, d.map(|d| d.to_string()).unwrap_or_default(), reason!("field.not_future"));
             }
         }
         let start = given_start.or(started).or((self.progress_pct > 0).then_some(today));
         let end = if self.progress_pct == 100 { given_end.or(Some(today)) } else { None };
         if given_end.is_some() && self.progress_pct != 100 {
-            e.push("actual_end", self.actual_end.clone().unwrap_or_default(), "only a node at 100% has finished");
+            e.push("actual_end", self.actual_end.clone().unwrap_or_default(), reason!("construction.finish_needs_100"));
         }
         if let (Some(s), Some(en)) = (start, end) {
             if en < s {
-                e.push("actual_end", en.to_string(), "must not be before actual_start");
+                e.push("actual_end", en.to_string(), reason!("construction.not_before_actual_start"));
             }
         }
         e.into_result(Progress { progress_pct: self.progress_pct, actual_start: start, actual_end: end })
@@ -330,17 +331,17 @@ impl SiteLogInput {
         let day = if self.day.trim().is_empty() { Some(today) } else { date(&mut e, "day", &self.day) };
         if let Some(d) = day {
             if d > today {
-                e.push("day", &self.day, "must not be in the future");
+                e.push("day", &self.day, reason!("field.not_future"));
             } else if (today - d).num_days() > LOG_DAYS_BACK {
-                e.push("day", &self.day, format!("must be within the last {LOG_DAYS_BACK} days"));
+                e.push("day", &self.day, reason!("construction.log_date_window", log_days_back = LOG_DAYS_BACK));
             }
         }
         if self.weather.chars().count() > 20 {
-            e.push("weather", &self.weather, "must be at most 20 characters");
+            e.push("weather", &self.weather, reason!("field.at_most_chars", max = 20));
         }
         let text = self.text.trim();
         if text.is_empty() || text.chars().count() > 2_000 {
-            e.push("text", text, "must be 1 to 2000 characters");
+            e.push("text", text, reason!("field.length", max = 2000));
         }
         e.into_result(day.unwrap_or(today))
     }
@@ -376,21 +377,21 @@ impl MaterialInput {
         for (field, value, max) in [("material", &self.material, 100), ("unit", &self.unit, 10), ("supplier", &self.supplier, 100)] {
             let v = value.trim();
             if v.is_empty() || v.chars().count() > max {
-                e.push(field, v, format!("must be 1 to {max} characters"));
+                e.push(field, v, reason!("field.length", max = max));
             }
         }
         if self.spec.chars().count() > 100 {
-            e.push("spec", &self.spec, "must be at most 100 characters");
+            e.push("spec", &self.spec, reason!("field.at_most_chars", max = 100));
         }
         let q = if self.quantity.is_finite() { (self.quantity * 100.0).round() } else { -1.0 };
         if !(1.0..=100_000_000.0).contains(&q) {
-            e.push("quantity", self.quantity, "must be more than 0 and at most 1,000,000");
+            e.push("quantity", self.quantity, reason!("field.positive_up_to_million"));
         }
         if (!self.accepted || !self.certificate) && self.note.trim().is_empty() {
-            e.push("note", &self.note, "say why a delivery was refused or came without a certificate");
+            e.push("note", &self.note, reason!("construction.delivery_reason_required"));
         }
         if self.note.chars().count() > 500 {
-            e.push("note", &self.note, "must be at most 500 characters");
+            e.push("note", &self.note, reason!("field.at_most_chars", max = 500));
         }
         // The float was checked to lie within 1..=1e8 above, so the cast is exact.
         e.into_result(Material { quantity_hundredths: q.max(0.0) as i64 })
@@ -402,11 +403,7 @@ impl MaterialInput {
 pub fn check_exception_reason(v: &str) -> Result<String, crate::ValidationErrors> {
     let t = v.trim();
     if t.chars().count() < 4 || t.chars().count() > 500 {
-        return Err(crate::ValidationErrors::one(
-            "reason",
-            v,
-            "say why construction may be recorded before the permit (4 to 500 characters)",
-        ));
+        return Err(crate::ValidationErrors::one("reason", v, reason!("construction.exception_reason_required")));
     }
     Ok(t.to_string())
 }

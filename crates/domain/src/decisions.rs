@@ -3,6 +3,7 @@
 //! be cast, and the tally. Area is in hundredths of m² (DESIGN.md), so every comparison is exact.
 
 use crate::funds::Fen;
+use crate::reason;
 use crate::ValidationErrors;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -93,9 +94,9 @@ impl Threshold {
 
     fn check(&self, field: &str, errors: &mut ValidationErrors) {
         if self.den <= 0 || self.num <= 0 || self.num > self.den {
-            errors.push(field, format!("{}/{}", self.num, self.den), "must be a share between 0 and 1, e.g. 2/3");
+            errors.push(field, format!("{}/{}", self.num, self.den), reason!("decisions.share_form"));
         } else if self.strict && self.num == self.den {
-            errors.push(field, format!("{}/{}", self.num, self.den), "more than the whole can never be met");
+            errors.push(field, format!("{}/{}", self.num, self.den), reason!("decisions.threshold_above_whole"));
         }
     }
 }
@@ -141,7 +142,7 @@ impl RuleSet {
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut e = ValidationErrors::default();
         if self.name.trim().is_empty() {
-            e.push("name", "", "must not be empty");
+            e.push("name", "", reason!("decisions.not_empty"));
         }
         self.quorum.check("quorum", &mut e);
         self.special.check("special", &mut e);
@@ -152,12 +153,16 @@ impl RuleSet {
                 [("quorum", self.quorum, law.quorum), ("special", self.special, law.special), ("ordinary", self.ordinary, law.ordinary)]
             {
                 if !at_least_as_strict(ours, theirs) {
-                    e.push(field, format!("{}/{}", ours.num, ours.den), format!("is laxer than the law's {}/{}", theirs.num, theirs.den));
+                    e.push(
+                        field,
+                        format!("{}/{}", ours.num, ours.den),
+                        reason!("decisions.laxer_than_law", num = theirs.num, den = theirs.den),
+                    );
                 }
             }
             for m in &law.special_matters {
                 if !self.special_matters.contains(m) {
-                    e.push("special_matters", m.as_str(), "the law requires the special threshold for this matter");
+                    e.push("special_matters", m.as_str(), reason!("decisions.special_threshold_required"));
                 }
             }
         }
@@ -345,22 +350,32 @@ pub fn tally(electors: &[Elector], ballots: &[(i64, Choice)], rules: &RuleSet, m
 }
 
 /// Why a ballot is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BallotRefusal {
-    #[error("voting has not opened yet (opens {0})")]
     NotOpen(String),
-    #[error("voting closed at {0}")]
     Closed(String),
-    #[error("this dwelling is not in the decision's electorate")]
     NotInElectorate,
-    #[error("this dwelling has already voted ({0})")]
     AlreadyVoted(&'static str),
-    #[error("only an owner of the dwelling may vote for it")]
     NotOwner,
-    #[error("the same owner voted {0} for another dwelling; an owner has one vote")]
     OwnerVotedOtherwise(&'static str),
-    #[error("a paper ballot for an owner who did not sign it needs the scanned written proxy")]
     ProxyMissing,
+}
+
+crate::refusal_display!(BallotRefusal);
+
+impl BallotRefusal {
+    /// The refusal's stable code and parameters.
+    pub fn reason(&self) -> crate::Reason {
+        match self {
+            BallotRefusal::NotOpen(at) => crate::reason!("decisions.not_open", opens_at = at),
+            BallotRefusal::Closed(at) => crate::reason!("decisions.closed_at", closes_at = at),
+            BallotRefusal::NotInElectorate => crate::reason!("decisions.not_in_electorate"),
+            BallotRefusal::AlreadyVoted(channel) => crate::reason!("decisions.already_voted", channel = channel),
+            BallotRefusal::NotOwner => crate::reason!("decisions.not_owner"),
+            BallotRefusal::OwnerVotedOtherwise(choice) => crate::reason!("decisions.owner_voted_otherwise", choice = choice),
+            BallotRefusal::ProxyMissing => crate::reason!("decisions.proxy_missing"),
+        }
+    }
 }
 
 /// What is known when a ballot arrives.
@@ -453,33 +468,33 @@ impl DecisionInput {
         let mut e = ValidationErrors::default();
         let title = self.title.trim().to_string();
         if title.is_empty() || title.chars().count() > 200 {
-            e.push("title", &self.title, "must have 1 to 200 characters");
+            e.push("title", &self.title, reason!("field.length", max = 200));
         }
         let matter = Matter::parse(&self.matter);
         if matter.is_none() {
-            e.push("matter", &self.matter, "must be one of the nine matters of Civil Code Art. 278");
+            e.push("matter", &self.matter, reason!("decisions.matter_kind"));
         }
         let scope = match (self.scope.trim(), self.building_id, self.stairwell) {
             ("estate" | "", _, _) => Some(VoteScope::Estate),
             ("building", Some(b), _) => Some(VoteScope::Building { building_id: b }),
             ("stairwell", Some(b), Some(s)) if s >= 1 => Some(VoteScope::Stairwell { building_id: b, stairwell: s }),
             ("building" | "stairwell", None, _) => {
-                e.push("building_id", "", "a building or stairwell decision names its building");
+                e.push("building_id", "", reason!("decisions.building_required"));
                 None
             }
             ("stairwell", _, _) => {
-                e.push("stairwell", self.stairwell.map(|s| s.to_string()).unwrap_or_default(), "must be a stairwell number from 1");
+                e.push("stairwell", self.stairwell.map(|s| s.to_string()).unwrap_or_default(), reason!("decisions.stairwell_form"));
                 None
             }
             (other, _, _) => {
-                e.push("scope", other, "must be estate, building or stairwell");
+                e.push("scope", other, reason!("decisions.scope_kind"));
                 None
             }
         };
         let time = |field: &str, s: &str, e: &mut ValidationErrors| match DateTime::parse_from_rfc3339(s.trim()) {
             Ok(t) => Some(t.with_timezone(&Utc)),
             Err(_) => {
-                e.push(field, s, "must be a date and time such as 2026-12-01T19:00:00+08:00");
+                e.push(field, s, reason!("decisions.datetime_form"));
                 None
             }
         };
@@ -487,37 +502,41 @@ impl DecisionInput {
         let closes_at = time("closes_at", &self.closes_at, &mut e);
         if let (Some(o), Some(c)) = (opens_at, closes_at) {
             if c <= o {
-                e.push("closes_at", &self.closes_at, "must be after opens_at");
+                e.push("closes_at", &self.closes_at, reason!("decisions.closes_after_opens"));
             } else if c <= now {
-                e.push("closes_at", &self.closes_at, "must be in the future");
+                e.push("closes_at", &self.closes_at, reason!("decisions.future"));
             } else if (c - o).num_days() > MAX_WINDOW_DAYS {
-                e.push("closes_at", &self.closes_at, format!("a voting window may last at most {MAX_WINDOW_DAYS} days"));
+                e.push("closes_at", &self.closes_at, reason!("decisions.window_too_long", max_window_days = MAX_WINDOW_DAYS));
             }
         }
         if self.on_scheme && matter != Some(Matter::Renovate) {
-            e.push("on_scheme", "true", "the owners' consent to a scheme is a renovation matter (renovate)");
+            e.push("on_scheme", "true", reason!("decisions.scheme_is_renovation"));
         }
         // The estate's consent to its scheme is asked of the whole estate, for long enough to be heard.
         if self.on_scheme && self.scope.trim() != "estate" {
-            e.push("scope", &self.scope, "the owners' decision on the scheme is taken by the whole estate");
+            e.push("scope", &self.scope, reason!("decisions.scheme_whole_estate"));
         }
         if let (true, Ok(o), Ok(c)) =
             (self.on_scheme, DateTime::parse_from_rfc3339(self.opens_at.trim()), DateTime::parse_from_rfc3339(self.closes_at.trim()))
         {
             if (c - o).num_hours() < MIN_SCHEME_WINDOW_HOURS {
-                e.push("closes_at", &self.closes_at, format!("the vote on a scheme stays open at least {MIN_SCHEME_WINDOW_HOURS} hours"));
+                e.push(
+                    "closes_at",
+                    &self.closes_at,
+                    reason!("decisions.scheme_window_too_short", min_scheme_window_hours = MIN_SCHEME_WINDOW_HOURS),
+                );
             }
         }
         let amount = match self.amount.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
             None => None,
             Some(a) if matter.is_some() && matter != Some(Matter::UseMaintenanceFund) => {
-                e.push("amount", a, "only a decision to use the maintenance fund puts an amount to the vote");
+                e.push("amount", a, reason!("decisions.amount_only_for_fund"));
                 None
             }
             Some(a) => match Fen::parse_yuan(a) {
                 Ok(f) if f.0 > 0 => Some(f),
                 Ok(_) => {
-                    e.push("amount", a, "must be more than 0");
+                    e.push("amount", a, reason!("field.more_than_0"));
                     None
                 }
                 Err(reason) => {

@@ -2,6 +2,8 @@
 
 use crate::error::ValidationErrors;
 use crate::geo;
+use crate::reason;
+use crate::reasons::Reason;
 use crate::regions::{Level, RegionCode};
 use crate::units::Area;
 use serde::{Deserialize, Serialize};
@@ -194,9 +196,9 @@ pub fn mask_phone(p: &str) -> String {
 
 fn check_len(errs: &mut ValidationErrors, field: &str, v: &str, max: usize, required: bool) {
     if required && v.trim().is_empty() {
-        errs.push(field, v, "is required");
+        errs.push(field, v, reason!("field.required"));
     } else if v.chars().count() > max {
-        errs.push(field, v, format!("is longer than {max} characters"));
+        errs.push(field, v, reason!("estates.too_long", max = max));
     }
 }
 
@@ -204,11 +206,11 @@ fn check_count(errs: &mut ValidationErrors, field: &str, v: Option<i64>, max: i6
     match v {
         None => 0,
         Some(n) if n < 0 => {
-            errs.push(field, n, "must not be negative");
+            errs.push(field, n, reason!("estates.not_negative"));
             0
         }
         Some(n) if n > max => {
-            errs.push(field, n, format!("is more than {max}; check the value"));
+            errs.push(field, n, reason!("estates.implausible", max = max));
             0
         }
         Some(n) => n,
@@ -217,19 +219,19 @@ fn check_count(errs: &mut ValidationErrors, field: &str, v: Option<i64>, max: i6
 
 /// Checks a GeoJSON Polygon or MultiPolygon (an estate in several parts, as counties' GIS exports
 /// have them): closed rings of at least four [lon, lat] positions inside China.
-pub fn validate_outline(v: &serde_json::Value) -> Result<String, String> {
-    let coordinates = v.get("coordinates").and_then(|c| c.as_array()).ok_or("has no coordinates")?;
+pub fn validate_outline(v: &serde_json::Value) -> Result<String, Reason> {
+    let coordinates = v.get("coordinates").and_then(|c| c.as_array()).ok_or(reason!("estates.has_no_coordinates"))?;
     match v.get("type").and_then(|t| t.as_str()) {
         Some("Polygon") => {
             let positions: usize = coordinates.iter().filter_map(|r| r.as_array()).map(|r| r.len()).sum();
             if positions > MAX_OUTLINE_POSITIONS {
-                return Err(format!("has {positions} positions (at most {MAX_OUTLINE_POSITIONS}); simplify the outline"));
+                return Err(reason!("estates.outline_too_detailed", positions = positions, max_outline_positions = MAX_OUTLINE_POSITIONS));
             }
             check_rings(coordinates)?
         }
         Some("MultiPolygon") => {
             if coordinates.is_empty() {
-                return Err("has no polygons".into());
+                return Err(reason!("estates.has_no_polygons"));
             }
             let positions: usize = coordinates
                 .iter()
@@ -237,13 +239,13 @@ pub fn validate_outline(v: &serde_json::Value) -> Result<String, String> {
                 .flat_map(|rings| rings.iter().filter_map(|r| r.as_array()).map(|r| r.len()))
                 .sum();
             if positions > MAX_OUTLINE_POSITIONS {
-                return Err(format!("has {positions} positions (at most {MAX_OUTLINE_POSITIONS}); simplify the outline"));
+                return Err(reason!("estates.outline_too_detailed", positions = positions, max_outline_positions = MAX_OUTLINE_POSITIONS));
             }
             for polygon in coordinates {
-                check_rings(polygon.as_array().ok_or("a polygon is not a list of rings")?)?;
+                check_rings(polygon.as_array().ok_or(reason!("estates.polygon_not_list_rings"))?)?;
             }
         }
-        _ => return Err("must be a GeoJSON Polygon or MultiPolygon".into()),
+        _ => return Err(reason!("estates.outline_kind")),
     }
     Ok(v.to_string())
 }
@@ -253,26 +255,26 @@ pub fn validate_outline(v: &serde_json::Value) -> Result<String, String> {
 pub const MAX_OUTLINE_POSITIONS: usize = 10_000;
 
 /// Checks the rings of one polygon.
-fn check_rings(rings: &[serde_json::Value]) -> Result<(), String> {
+fn check_rings(rings: &[serde_json::Value]) -> Result<(), Reason> {
     if rings.is_empty() {
-        return Err("has no rings".into());
+        return Err(reason!("estates.has_no_rings"));
     }
     for ring in rings {
-        let pts = ring.as_array().ok_or("ring is not a list of positions")?;
+        let pts = ring.as_array().ok_or(reason!("estates.ring_not_list_positions"))?;
         if pts.len() < 4 {
-            return Err("a ring needs at least four positions".into());
+            return Err(reason!("estates.ring_needs_least_four_positions"));
         }
         let mut parsed = Vec::with_capacity(pts.len());
         for p in pts {
-            let lon = p.get(0).and_then(|x| x.as_f64()).ok_or("a position is not [lon, lat]")?;
-            let lat = p.get(1).and_then(|x| x.as_f64()).ok_or("a position is not [lon, lat]")?;
+            let lon = p.get(0).and_then(|x| x.as_f64()).ok_or(reason!("estates.position_not_lon_lat"))?;
+            let lat = p.get(1).and_then(|x| x.as_f64()).ok_or(reason!("estates.position_not_lon_lat"))?;
             if !geo::in_china(lon, lat) {
-                return Err(format!("position [{lon}, {lat}] is outside China"));
+                return Err(reason!("estates.position_outside_china", lon = lon, lat = lat));
             }
             parsed.push((lon, lat));
         }
         if parsed.first() != parsed.last() {
-            return Err("a ring must end where it starts".into());
+            return Err(reason!("estates.ring_end_where_starts"));
         }
     }
     Ok(())
@@ -285,13 +287,13 @@ impl EstateInput {
         let code = self.code.trim().to_string();
         check_len(&mut errs, "code", &code, 40, true);
         if code.chars().any(|c| c.is_whitespace()) {
-            errs.push("code", &code, "must not contain spaces");
+            errs.push("code", &code, reason!("estates.not_contain_spaces"));
         }
         check_len(&mut errs, "name", &self.name, 100, true);
         check_len(&mut errs, "address", &self.address, 200, false);
         check_len(&mut errs, "person_in_charge", &self.person_in_charge, 50, false);
         if self.aliases.len() > 10 {
-            errs.push("aliases", self.aliases.len(), "at most 10 aliases");
+            errs.push("aliases", self.aliases.len(), reason!("estates.too_many_aliases"));
         }
         for a in &self.aliases {
             check_len(&mut errs, "aliases", a, 100, false);
@@ -299,7 +301,7 @@ impl EstateInput {
         let community = match RegionCode::parse(&self.community_code) {
             Ok(c) if c.level() == Level::Community => Some(c),
             Ok(c) => {
-                errs.push("community_code", &c, "must be a community committee (12 digits, not ending in 000)");
+                errs.push("community_code", &c, reason!("estates.community_code_form"));
                 None
             }
             Err(e) => {
@@ -311,7 +313,7 @@ impl EstateInput {
             (None, None) => (None, None),
             (Some(lon), Some(lat)) => {
                 if !lon.is_finite() || !lat.is_finite() || !geo::in_china(lon, lat) {
-                    errs.push("lon", format!("{lon}, {lat}"), "the point is outside China (give longitude, latitude in degrees)");
+                    errs.push("lon", format!("{lon}, {lat}"), reason!("estates.point_outside_china"));
                     (None, None)
                 } else if self.datum == Datum::Gcj02 {
                     let (a, b) = geo::gcj02_to_wgs84(lon, lat);
@@ -321,11 +323,11 @@ impl EstateInput {
                 }
             }
             (Some(_), None) => {
-                errs.push("lat", "", "is required when lon is given");
+                errs.push("lat", "", reason!("estates.required_when_lon_given"));
                 (None, None)
             }
             (None, Some(_)) => {
-                errs.push("lon", "", "is required when lat is given");
+                errs.push("lon", "", reason!("estates.required_when_lat_given"));
                 (None, None)
             }
         };
@@ -341,11 +343,11 @@ impl EstateInput {
         };
         let build_year = match self.build_year {
             None => {
-                errs.push("build_year", "", "is required");
+                errs.push("build_year", "", reason!("field.required"));
                 0
             }
             Some(y) if y < MIN_BUILD_YEAR || y > current_year => {
-                errs.push("build_year", y, format!("must be between {MIN_BUILD_YEAR} and {current_year}"));
+                errs.push("build_year", y, reason!("field.between", min = MIN_BUILD_YEAR, max = current_year));
                 0
             }
             Some(y) => y,
@@ -363,7 +365,7 @@ impl EstateInput {
             String::new()
         } else {
             choice(&OWNERSHIP_TYPES, &self.ownership_type).map(str::to_string).unwrap_or_else(|| {
-                errs.push("ownership_type", &self.ownership_type, format!("must be one of {}", choice_names(&OWNERSHIP_TYPES)));
+                errs.push("ownership_type", &self.ownership_type, reason!("estates.one", choice_names = choice_names(&OWNERSHIP_TYPES)));
                 String::new()
             })
         };
@@ -371,13 +373,17 @@ impl EstateInput {
             "none".to_string()
         } else {
             choice(&MANAGEMENT_STATUSES, &self.management_status).map(str::to_string).unwrap_or_else(|| {
-                errs.push("management_status", &self.management_status, format!("must be one of {}", choice_names(&MANAGEMENT_STATUSES)));
+                errs.push(
+                    "management_status",
+                    &self.management_status,
+                    reason!("estates.one", choice_names = choice_names(&MANAGEMENT_STATUSES)),
+                );
                 String::new()
             })
         };
         let phone = self.phone.trim().to_string();
         if !phone.is_empty() && !valid_phone(&phone) {
-            errs.push("phone", &phone, "is not a mainland mobile or landline number");
+            errs.push("phone", &phone, reason!("field.phone_form"));
         }
         let record = EstateRecord {
             code,
@@ -436,11 +442,11 @@ impl BuildingInput {
         let floors = match self.floors {
             Some(f) if (1..=100).contains(&f) => f,
             Some(f) => {
-                errs.push("floors", f, "must be between 1 and 100");
+                errs.push("floors", f, reason!("field.between", min = 1, max = 100));
                 0
             }
             None => {
-                errs.push("floors", "", "is required");
+                errs.push("floors", "", reason!("field.required"));
                 0
             }
         };
@@ -448,7 +454,7 @@ impl BuildingInput {
             None => 1,
             Some(s) if (1..=30).contains(&s) => s,
             Some(s) => {
-                errs.push("stairwells", s, "must be between 1 and 30");
+                errs.push("stairwells", s, reason!("field.between", min = 1, max = 30));
                 0
             }
         };
@@ -456,13 +462,13 @@ impl BuildingInput {
             "other".to_string()
         } else {
             choice(&STRUCTURES, &self.structure).map(str::to_string).unwrap_or_else(|| {
-                errs.push("structure", &self.structure, format!("must be one of {}", choice_names(&STRUCTURES)));
+                errs.push("structure", &self.structure, reason!("estates.one", choice_names = choice_names(&STRUCTURES)));
                 String::new()
             })
         };
         if let Some(y) = self.build_year {
             if y < MIN_BUILD_YEAR || y > current_year {
-                errs.push("build_year", y, format!("must be between {MIN_BUILD_YEAR} and {current_year}"));
+                errs.push("build_year", y, reason!("field.between", min = MIN_BUILD_YEAR, max = current_year));
             }
         }
         let rec = BuildingRecord {
@@ -523,33 +529,33 @@ impl DwellingInput {
             None => 1,
             Some(s) if (1..=30).contains(&s) => s,
             Some(s) => {
-                errs.push("stairwell", s, "must be between 1 and 30");
+                errs.push("stairwell", s, reason!("field.between", min = 1, max = 30));
                 1
             }
         };
         let floor = match self.floor {
             Some(f) if (-5..=100).contains(&f) && f != 0 => f,
             Some(f) => {
-                errs.push("floor", f, "must be between -5 and 100, and not 0");
+                errs.push("floor", f, reason!("estates.floor_range"));
                 1
             }
             None => {
-                errs.push("floor", "", "is required");
+                errs.push("floor", "", reason!("field.required"));
                 1
             }
         };
         let exclusive_area = match self.exclusive_area_m2 {
             None => {
-                errs.push("exclusive_area_m2", "", "is required (votes count by exclusive area)");
+                errs.push("exclusive_area_m2", "", reason!("estates.area_required"));
                 Area::default()
             }
             Some(a) => match Area::from_m2_f64(a) {
                 Ok(area) if area.hundredths() == 0 => {
-                    errs.push("exclusive_area_m2", a, "must be more than 0");
+                    errs.push("exclusive_area_m2", a, reason!("field.more_than_0"));
                     area
                 }
                 Ok(area) if area.hundredths() > 2_000_000 => {
-                    errs.push("exclusive_area_m2", a, "is more than 20,000 m² for one dwelling; check the unit");
+                    errs.push("exclusive_area_m2", a, reason!("estates.dwelling_area_implausible"));
                     area
                 }
                 Ok(area) => area,
@@ -569,17 +575,17 @@ impl DwellingInput {
             } else if given.iter().all(Option::is_some) {
                 given.iter().map(|s| s.unwrap_or(0)).collect()
             } else {
-                errs.push("owners", named.len(), "give a share for every owner or for none");
+                errs.push("owners", named.len(), reason!("estates.shares_all_or_none"));
                 vec![0; named.len()]
             };
             if shares.iter().any(|&s| s <= 0) || shares.iter().sum::<i64>() != 10_000 {
-                errs.push("owners", format!("{shares:?}"), "owners' shares must be positive and add up to 100%");
+                errs.push("owners", format!("{shares:?}"), reason!("estates.shares_sum"));
             }
             for (o, s) in named.iter().zip(shares) {
                 check_len(&mut errs, "owners", &o.name, 50, true);
                 let phone = o.phone.trim().to_string();
                 if !phone.is_empty() && !valid_phone(&phone) {
-                    errs.push("owners", &phone, "phone is not a mainland mobile or landline number");
+                    errs.push("owners", &phone, reason!("estates.owner_phone_form"));
                 }
                 owners.push((o.name.trim().to_string(), phone, s));
             }
@@ -588,7 +594,7 @@ impl DwellingInput {
             "owner".to_string()
         } else {
             choice(&OCCUPANCIES, &self.occupancy).map(str::to_string).unwrap_or_else(|| {
-                errs.push("occupancy", &self.occupancy, format!("must be one of {}", choice_names(&OCCUPANCIES)));
+                errs.push("occupancy", &self.occupancy, reason!("estates.one", choice_names = choice_names(&OCCUPANCIES)));
                 String::new()
             })
         };
@@ -706,6 +712,6 @@ mod tests {
         let broken = serde_json::json!({"type":"MultiPolygon","coordinates":[[ring], [[[118.8,25.0]]]]});
         assert!(validate_outline(&broken).is_err(), "every part is checked");
         let many = serde_json::json!({"type":"MultiPolygon","coordinates": vec![serde_json::json!([ring]); 2_501]});
-        assert!(validate_outline(&many).unwrap_err().contains("at most 10000"));
+        assert!(validate_outline(&many).unwrap_err().to_string().contains("at most 10000"));
     }
 }

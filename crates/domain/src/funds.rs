@@ -2,6 +2,8 @@
 //! with what they may pay for (专款专用), disbursements checked against allocation, earmark and
 //! contract, and a double-entry ledger whose balances are derived from its entries, never stored.
 
+use crate::reason;
+use crate::reasons::Reason;
 use crate::schemes::Category;
 use crate::ValidationErrors;
 use serde::{Deserialize, Serialize};
@@ -14,25 +16,25 @@ pub struct Fen(pub i64);
 impl Fen {
     /// Reads yuan as people write them ("1,234.5", "1234.56", "12万" is not taken): at most two
     /// decimals, not negative, below a trillion yuan.
-    pub fn parse_yuan(s: &str) -> Result<Fen, String> {
+    pub fn parse_yuan(s: &str) -> Result<Fen, Reason> {
         let t: String = s.trim().chars().filter(|c| *c != ',' && *c != '，' && !c.is_whitespace()).collect();
         if t.is_empty() {
-            return Err("is required".into());
+            return Err(reason!("field.required"));
         }
         if t.starts_with('-') {
-            return Err("must not be negative".into());
+            return Err(reason!("estates.not_negative"));
         }
         let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
         if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
-            return Err("is not an amount in yuan".into());
+            return Err(reason!("funds.not_amount_yuan"));
         }
         if frac.len() > 2 {
-            return Err("has a fraction of a fen (more than two decimals)".into());
+            return Err(reason!("funds.fraction_of_fen"));
         }
         if whole.len() > 12 {
-            return Err("is more than a trillion yuan".into());
+            return Err(reason!("funds.too_large"));
         }
-        let whole: i64 = whole.parse().map_err(|_| "is not an amount in yuan".to_string())?;
+        let whole: i64 = whole.parse().map_err(|_| reason!("funds.not_amount_yuan"))?;
         let frac: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
         Ok(Fen(whole * 100 + frac))
     }
@@ -203,38 +205,81 @@ impl Earmark {
 }
 
 /// Why money may not move.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    #[error("the amount must be more than 0")]
     NotPositive,
-    #[error("only {left} yuan of the allocation is left; {asked} yuan would overspend it")]
-    Overspend { left: String, asked: String },
-    #[error("more than what is left of the parent allocation ({left} yuan)")]
-    ExceedsParent { left: String },
-    #[error("this allocation may not pay for {what}")]
-    Earmarked { what: String },
-    #[error("the contract has {left} yuan left to pay; {asked} yuan is more")]
-    ExceedsContract { left: String, asked: String },
-    #[error("the project lies outside the region the allocation was given to")]
+    Overspend {
+        left: String,
+        asked: String,
+    },
+    ExceedsParent {
+        left: String,
+    },
+    Earmarked {
+        what: String,
+    },
+    ExceedsContract {
+        left: String,
+        asked: String,
+    },
     OutsideRegion,
-    #[error("the project is closed")]
     ProjectClosed,
-    #[error("the payment's basis is not met: {0}")]
-    BasisNotMet(String),
-    #[error("spending from the maintenance fund needs a passed owners' decision on using it (or mark it an emergency repair)")]
+    BasisNotMet(Reason),
     NeedsDecision,
-    #[error("the owners' decision given {0}")]
-    DecisionUnfit(String),
-    #[error("reversing it would take {account} below zero (it holds {left} yuan; the entry moved {asked} yuan) — reverse what was paid from it first")]
-    ReversalOverdraws { account: String, left: String, asked: String },
-    #[error("the maintenance fund has {left} yuan; {asked} yuan is more")]
-    UpkeepShort { left: String, asked: String },
-    #[error("the owners allowed {allowed} yuan under this decision and {spent} yuan is spent; {asked} yuan is more")]
-    BeyondDecision { allowed: String, spent: String, asked: String },
-    #[error("four eyes: {who} {did} this and may not also {now}; another colleague with the right does it")]
-    SameHands { who: String, did: &'static str, now: &'static str },
-    #[error("four eyes: the password of {who} or of {other} was once set by the other; an account whose password a colleague set is never that colleague's second pair of eyes")]
-    PasswordKeptBy { who: String, other: String },
+    DecisionUnfit(Reason),
+    ReversalOverdraws {
+        account: String,
+        left: String,
+        asked: String,
+    },
+    UpkeepShort {
+        left: String,
+        asked: String,
+    },
+    BeyondDecision {
+        allowed: String,
+        spent: String,
+        asked: String,
+    },
+    /// `did` and `now` are codes of the two acts (`requested`/`approve`, `entered`/`reverse`).
+    SameHands {
+        who: String,
+        did: &'static str,
+        now: &'static str,
+    },
+    PasswordKeptBy {
+        who: String,
+        other: String,
+    },
+}
+
+crate::refusal_display!(Refusal);
+
+impl Refusal {
+    /// The refusal's stable code and parameters.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Refusal::NotPositive => reason!("funds.not_positive"),
+            Refusal::Overspend { left, asked } => reason!("funds.overspend", left = left, asked = asked),
+            Refusal::ExceedsParent { left } => reason!("funds.exceeds_parent", left = left),
+            Refusal::Earmarked { what } => reason!("funds.earmarked", what = what),
+            Refusal::ExceedsContract { left, asked } => reason!("funds.exceeds_contract", left = left, asked = asked),
+            Refusal::OutsideRegion => reason!("funds.outside_region"),
+            Refusal::ProjectClosed => reason!("funds.project_closed"),
+            Refusal::BasisNotMet(r) | Refusal::DecisionUnfit(r) => r.clone(),
+            Refusal::NeedsDecision => reason!("funds.needs_decision"),
+            Refusal::ReversalOverdraws { account, left, asked } => {
+                reason!("funds.reversal_overdraws", account = account, left = left, asked = asked)
+            }
+            Refusal::UpkeepShort { left, asked } => reason!("funds.upkeep_short", left = left, asked = asked),
+            Refusal::BeyondDecision { allowed, spent, asked } => {
+                reason!("funds.beyond_decision", allowed = allowed, spent = spent, asked = asked)
+            }
+            Refusal::SameHands { who, did, now: _ } if *did == "entered" => reason!("funds.same_hands_reverse", who = who),
+            Refusal::SameHands { who, .. } => reason!("funds.same_hands_approve", who = who),
+            Refusal::PasswordKeptBy { who, other } => reason!("funds.password_kept_by", who = who, other = other),
+        }
+    }
 }
 
 /// Are two accounts two pairs of eyes? Not the same account, and neither ever set the other's
@@ -366,24 +411,20 @@ impl AllocationInput {
         let mut e = ValidationErrors::default();
         let source = Source::parse(&self.source);
         if self.parent_id.is_none() && source.is_none() {
-            e.push(
-                "source",
-                &self.source,
-                "must be one of central, provincial, local, special_bonds, utility, residents, social_capital, bank_credit",
-            );
+            e.push("source", &self.source, reason!("funds.source_kind"));
         }
         if !(2000..=2100).contains(&self.year) {
-            e.push("year", self.year, "must be a year from 2000 to 2100");
+            e.push("year", self.year, reason!("field.year_form"));
         }
         if self.purpose.trim().is_empty() || self.purpose.chars().count() > 200 {
-            e.push("purpose", &self.purpose, "must have 1 to 200 characters");
+            e.push("purpose", &self.purpose, reason!("field.length", max = 200));
         }
         let amount = amount_field("amount", &self.amount, &mut e);
         let mut categories = Vec::new();
         for (i, c) in self.categories.iter().enumerate() {
             match Category::parse(c) {
                 Some(c) => categories.push(c),
-                None => e.push(&format!("categories[{i}]"), c, "must be basic, improvement or upgrading"),
+                None => e.push(&format!("categories[{i}]"), c, reason!("field.category_kind")),
             }
         }
         match amount {
@@ -400,7 +441,7 @@ pub fn amount_field(field: &str, yuan: &str, errors: &mut ValidationErrors) -> O
     match Fen::parse_yuan(yuan) {
         Ok(f) if f.0 > 0 => Some(f),
         Ok(_) => {
-            errors.push(field, yuan, "must be more than 0");
+            errors.push(field, yuan, reason!("field.more_than_0"));
             None
         }
         Err(reason) => {
@@ -457,11 +498,11 @@ pub fn check_basis(basis: Basis, facts: Option<BasisFacts>) -> Result<(), Refusa
         Basis::Inspection { inspection_id } => format!("inspection {inspection_id}"),
     };
     match facts {
-        None => Err(Refusal::BasisNotMet(format!("{what} does not exist"))),
-        Some(f) if !f.in_project => Err(Refusal::BasisNotMet(format!("{what} is not in this project"))),
+        None => Err(Refusal::BasisNotMet(reason!("funds.basis_missing", what = what))),
+        Some(f) if !f.in_project => Err(Refusal::BasisNotMet(reason!("funds.basis_elsewhere", what = what))),
         Some(f) if !f.met => Err(Refusal::BasisNotMet(match basis {
-            Basis::Milestone { .. } => format!("{what} is not finished"),
-            Basis::Inspection { .. } => format!("{what} did not pass"),
+            Basis::Milestone { .. } => reason!("funds.basis_node_unfinished", what = what),
+            Basis::Inspection { .. } => reason!("funds.basis_inspection_failed", what = what),
         })),
         Some(_) => Ok(()),
     }
@@ -503,7 +544,7 @@ pub fn is_government(s: Source) -> bool {
 pub fn validate_plan(lines: &[PlanLineInput]) -> Result<Vec<PlanLine>, ValidationErrors> {
     let mut e = ValidationErrors::default();
     if lines.len() > 500 {
-        e.push("lines", lines.len(), "at most 500 lines");
+        e.push("lines", lines.len(), reason!("funds.too_many_lines"));
         return Err(e);
     }
     let mut out = Vec::new();
@@ -511,23 +552,19 @@ pub fn validate_plan(lines: &[PlanLineInput]) -> Result<Vec<PlanLine>, Validatio
         let f = |name: &str| format!("lines[{i}].{name}");
         let source = Source::parse(&l.source);
         if source.is_none() {
-            e.push(
-                &f("source"),
-                &l.source,
-                "must be one of central, provincial, local, special_bonds, utility, residents, social_capital, bank_credit",
-            );
+            e.push(&f("source"), &l.source, reason!("funds.source_kind"));
         }
         let category = if l.category.trim().is_empty() { Ok(None) } else { Category::parse(&l.category).map(Some).ok_or(()) };
         if category.is_err() {
-            e.push(&f("category"), &l.category, "must be basic, improvement, upgrading or empty");
+            e.push(&f("category"), &l.category, reason!("funds.category_kind"));
         }
         if l.item.chars().count() > 100 {
-            e.push(&f("item"), &l.item, "at most 100 characters");
+            e.push(&f("item"), &l.item, reason!("field.at_most_chars", max = 100));
         }
         let amount = amount_field(&f("amount"), &l.amount, &mut e);
         if let (Some(s), true) = (source, l.reward) {
             if !is_government(s) {
-                e.push(&f("source"), &l.source, "a reward subsidy (以奖代补) comes from central, provincial, local or special_bonds");
+                e.push(&f("source"), &l.source, reason!("funds.reward_source_kind"));
             }
         }
         if let (Some(source), Ok(category), Some(amount)) = (source, category, amount) {
@@ -537,11 +574,7 @@ pub fn validate_plan(lines: &[PlanLineInput]) -> Result<Vec<PlanLine>, Validatio
     let utility: i64 = out.iter().filter(|l| l.source == Source::Utility && !l.reward).map(|l| l.amount.0).sum();
     let rewards: i64 = out.iter().filter(|l| l.reward).map(|l| l.amount.0).sum();
     if rewards > utility {
-        e.push(
-            "lines",
-            Fen(rewards).yuan(),
-            format!("reward subsidies exceed what the utility companies pay ({} yuan)", Fen(utility).yuan()),
-        );
+        e.push("lines", Fen(rewards).yuan(), reason!("funds.reward_exceeds_utility", fen = Fen(utility).yuan()));
     }
     e.into_result(out)
 }
@@ -616,30 +649,26 @@ impl ContributionInput {
             (None, Some(_)) => match self.households {
                 Some(h) if (1..=10_000).contains(&h) => h,
                 _ => {
-                    e.push(
-                        "households",
-                        self.households.unwrap_or(0),
-                        "a building's contribution names how many households took part (1 or more)",
-                    );
+                    e.push("households", self.households.unwrap_or(0), reason!("funds.households_required"));
                     0
                 }
             },
             _ => {
-                e.push("dwelling_id", self.dwelling_id.unwrap_or(0), "give either a dwelling or a building");
+                e.push("dwelling_id", self.dwelling_id.unwrap_or(0), reason!("funds.dwelling_or_building"));
                 0
             }
         };
         let amount = amount_field("amount", &self.amount, &mut e);
         let method = PayMethod::parse(&self.method);
         if method.is_none() {
-            e.push("method", &self.method, "must be cash, maintenance_fund, provident_fund or bank_credit");
+            e.push("method", &self.method, reason!("funds.pay_method_kind"));
         }
         if self.purpose.chars().count() > 100 {
-            e.push("purpose", &self.purpose, "at most 100 characters");
+            e.push("purpose", &self.purpose, reason!("field.at_most_chars", max = 100));
         }
         let paid_on = chrono::NaiveDate::parse_from_str(self.paid_on.trim(), "%Y-%m-%d").ok();
         if paid_on.is_none() {
-            e.push("paid_on", &self.paid_on, "must be a date (YYYY-MM-DD)");
+            e.push("paid_on", &self.paid_on, reason!("field.date"));
         }
         match (amount, method, paid_on) {
             (Some(amount), Some(method), Some(paid_on)) if e.is_empty() => Ok(ValidContribution { amount, method, households, paid_on }),
@@ -780,9 +809,9 @@ pub fn check_upkeep_spending(balance: Fen, amount: Fen, emergency: bool, decisio
     }
     match decision {
         None if !emergency => return Err(Refusal::NeedsDecision),
-        Some(d) if !d.same_estate => return Err(Refusal::DecisionUnfit("is about another estate".into())),
-        Some(d) if !d.on_the_fund => return Err(Refusal::DecisionUnfit("is not about using the maintenance fund".into())),
-        Some(d) if !d.passed => return Err(Refusal::DecisionUnfit("has not passed".into())),
+        Some(d) if !d.same_estate => return Err(Refusal::DecisionUnfit(reason!("funds.decision_other_estate"))),
+        Some(d) if !d.on_the_fund => return Err(Refusal::DecisionUnfit(reason!("funds.decision_not_fund"))),
+        Some(d) if !d.passed => return Err(Refusal::DecisionUnfit(reason!("funds.decision_not_passed"))),
         Some(DecisionFacts { allowed: Some(allowed), spent, .. }) if spent.0 + amount.0 > allowed.0 => {
             return Err(Refusal::BeyondDecision { allowed: allowed.yuan(), spent: spent.yuan(), asked: amount.yuan() })
         }

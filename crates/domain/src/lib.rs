@@ -22,6 +22,7 @@ pub mod plans;
 pub mod privacy;
 pub mod projects;
 pub mod ranking;
+pub mod reasons;
 pub mod regions;
 pub mod requests;
 pub mod residents;
@@ -32,3 +33,4 @@ pub mod surveys;
 pub mod units;
 
 pub use error::{FieldError, ValidationErrors};
+pub use reasons::Reason;

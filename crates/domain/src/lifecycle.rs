@@ -2,6 +2,8 @@
 //! must be true before it does. Storage gathers the [`Facts`]; these functions decide.
 
 use crate::estates::EstateStatus;
+use crate::reason;
+use crate::reasons::Reason;
 use serde::{Deserialize, Serialize};
 
 /// What is known about an estate when a step is asked for, read from the records of each stage.
@@ -38,14 +40,24 @@ pub struct Facts {
 }
 
 /// Why a step was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    #[error("{to} cannot follow {from}: the next step is {next}")]
     OutOfOrder { from: &'static str, to: &'static str, next: &'static str },
-    #[error("{from} is the last step")]
     Finished { from: &'static str },
-    #[error("{0}")]
-    Guard(String),
+    Guard(Reason),
+}
+
+crate::refusal_display!(Refusal);
+
+impl Refusal {
+    /// The refusal's stable code and parameters.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Refusal::OutOfOrder { from, to, next } => reason!("lifecycle.out_of_order", to = to, from = from, next = next),
+            Refusal::Finished { from } => reason!("lifecycle.last_step", from = from),
+            Refusal::Guard(r) => r.clone(),
+        }
+    }
 }
 
 /// Has an estate at `s` reached `stage` (or gone beyond it) in the normal course?
@@ -78,26 +90,28 @@ pub fn check(from: EstateStatus, to: EstateStatus, f: &Facts) -> Result<(), Refu
         Some(n) if n != to => return Err(Refusal::OutOfOrder { from: from.as_str(), to: to.as_str(), next: n.as_str() }),
         Some(_) => {}
     }
-    let need = |ok: bool, reason: &str| if ok { Ok(()) } else { Err(Refusal::Guard(reason.to_string())) };
+    let need = |ok: bool, reason: Reason| if ok { Ok(()) } else { Err(Refusal::Guard(reason)) };
     match to {
         Surveyed => Ok(()),
-        Assessed => need(f.assessment_scored, "no finished assessment with a score"),
-        Ranked => need(f.ranked, "the estate is not in a saved ranking"),
-        InPlan => need(f.in_plan, "the estate is not in an annual plan"),
-        SchemeDrafted => need(f.scheme_drafted, "the scheme has no items"),
-        Notice1 => need(f.notices_closed >= 1, "the first notice of the scheme has not ended"),
-        Notice2 => need(f.notices_closed >= 2, "the second notice of the scheme has not ended"),
-        Decided => need(f.decision_passed, "the owners' decision on the scheme has not passed"),
-        Approved if !f.approvals_started => Err(Refusal::Guard("no approval has been started for a project of this estate".into())),
-        Approved => need(f.open_approvals == 0, &format!("{} approval steps are still open", f.open_approvals)),
-        InConstruction => need(f.construction_started, "no construction start is recorded"),
-        Completed if f.open_schedule_nodes > 0 => Err(Refusal::Guard(format!("{} schedule nodes are not finished", f.open_schedule_nodes))),
+        Assessed => need(f.assessment_scored, reason!("lifecycle.no_scored_assessment")),
+        Ranked => need(f.ranked, reason!("lifecycle.not_ranked")),
+        InPlan => need(f.in_plan, reason!("lifecycle.not_in_plan")),
+        SchemeDrafted => need(f.scheme_drafted, reason!("lifecycle.scheme_empty")),
+        Notice1 => need(f.notices_closed >= 1, reason!("lifecycle.notice_not_ended", round = 1)),
+        Notice2 => need(f.notices_closed >= 2, reason!("lifecycle.notice_not_ended", round = 2)),
+        Decided => need(f.decision_passed, reason!("lifecycle.decision_not_passed")),
+        Approved if !f.approvals_started => Err(Refusal::Guard(reason!("lifecycle.no_approval_started"))),
+        Approved => need(f.open_approvals == 0, reason!("lifecycle.approvals_open", count = f.open_approvals)),
+        InConstruction => need(f.construction_started, reason!("lifecycle.no_construction_start")),
+        Completed if f.open_schedule_nodes > 0 => Err(Refusal::Guard(reason!("lifecycle.nodes_open", count = f.open_schedule_nodes))),
         Completed => {
-            need(f.checkpoints_missing.is_empty(), &format!("inspections not passed yet at: {}", f.checkpoints_missing.join(", ")))
+            need(f.checkpoints_missing.is_empty(), reason!("lifecycle.inspections_missing", checkpoints = f.checkpoints_missing.join(", ")))
         }
-        Accepted => need(f.missing_signatures.is_empty(), &format!("not signed yet by: {}", f.missing_signatures.join(", "))),
-        Reviewed => need(f.review_held, "the six-month review has not been held"),
-        InUpkeep => need(f.open_rectifications == 0, &format!("{} rectification tasks are still open", f.open_rectifications)),
+        Accepted => {
+            need(f.missing_signatures.is_empty(), reason!("lifecycle.signatures_missing", parties = f.missing_signatures.join(", ")))
+        }
+        Reviewed => need(f.review_held, reason!("lifecycle.review_not_held")),
+        InUpkeep => need(f.open_rectifications == 0, reason!("lifecycle.rectifications_open", count = f.open_rectifications)),
     }
 }
 

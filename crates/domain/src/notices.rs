@@ -3,6 +3,7 @@
 //! answer each one.
 
 use crate::calendar::WorkCalendar;
+use crate::reason;
 use crate::ValidationErrors;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -55,35 +56,39 @@ impl NoticeInput {
         let mut e = ValidationErrors::default();
         let title = self.title.trim().to_string();
         if title.is_empty() || title.chars().count() > 200 {
-            e.push("title", &self.title, "must have 1 to 200 characters");
+            e.push("title", &self.title, reason!("field.length", max = 200));
         }
         if self.body.chars().count() > 20_000 {
-            e.push("body", "…", "must have at most 20,000 characters");
+            e.push("body", "…", reason!("field.at_most_chars", max = 20000));
         }
         if !(0..=2).contains(&self.round) {
-            e.push("round", self.round, "must be 1 or 2 for a scheme's notice, 0 for another document");
+            e.push("round", self.round, reason!("notices.round_form"));
         }
         if self.round > 0 && self.scheme_version.is_none() {
-            e.push("scheme_version", "", "a scheme's notice names the scheme version posted");
+            e.push("scheme_version", "", reason!("notices.version_required"));
         }
         if self.round == 2 && !history.round_1_ended {
-            e.push("round", 2, "round 2 follows a round-1 notice that has ended");
+            e.push("round", 2, reason!("notices.round_2_after_round_1"));
         }
         if !(MIN_WORKING_DAYS..=MAX_WORKING_DAYS).contains(&self.working_days) {
-            e.push("working_days", self.working_days, format!("must be {MIN_WORKING_DAYS} to {MAX_WORKING_DAYS} working days"));
+            e.push(
+                "working_days",
+                self.working_days,
+                reason!("notices.working_days_range", min_working_days = MIN_WORKING_DAYS, max_working_days = MAX_WORKING_DAYS),
+            );
         }
         let starts_on = match NaiveDate::parse_from_str(self.starts_on.trim(), "%Y-%m-%d") {
             Ok(d) if d < today => {
-                e.push("starts_on", &self.starts_on, "must not be in the past");
+                e.push("starts_on", &self.starts_on, reason!("field.not_past"));
                 None
             }
             Ok(d) if (d - today).num_days() > MAX_DAYS_AHEAD => {
-                e.push("starts_on", &self.starts_on, format!("must be within {MAX_DAYS_AHEAD} days from today"));
+                e.push("starts_on", &self.starts_on, reason!("notices.start_too_far", max_days_ahead = MAX_DAYS_AHEAD));
                 None
             }
             Ok(d) => Some(d),
             Err(_) => {
-                e.push("starts_on", &self.starts_on, "must be a date YYYY-MM-DD");
+                e.push("starts_on", &self.starts_on, reason!("field.date"));
                 None
             }
         };
@@ -142,7 +147,7 @@ pub fn may_object(s: NoticeState) -> bool {
 pub fn check_text(field: &str, text: &str) -> Result<String, ValidationErrors> {
     let t = text.trim();
     if t.is_empty() || t.chars().count() > 2_000 {
-        return Err(ValidationErrors::one(field, text.chars().take(40).collect::<String>(), "must have 1 to 2,000 characters"));
+        return Err(ValidationErrors::one(field, text.chars().take(40).collect::<String>(), reason!("field.length", max = 2000)));
     }
     Ok(t.to_string())
 }

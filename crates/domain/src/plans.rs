@@ -2,6 +2,7 @@
 //! statistics count it (an estate is started once in construction, completed once completed).
 
 use crate::estates::EstateStatus;
+use crate::reason;
 use crate::ValidationErrors;
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +28,7 @@ impl Targets {
             ("targets.floor_area", self.floor_area, 1_000_000_000_000),
         ] {
             if !(0..=max).contains(&v) {
-                e.push(field, v, format!("must be between 0 and {max}"));
+                e.push(field, v, reason!("field.between", min = 0, max = max));
             }
         }
         e.into_result(())

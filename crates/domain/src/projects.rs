@@ -2,6 +2,7 @@
 
 use crate::access::Role;
 use crate::estates::valid_phone;
+use crate::reason;
 use crate::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -24,19 +25,19 @@ impl ProjectInput {
         let mut e = ValidationErrors::default();
         let code = self.code.trim();
         if code.is_empty() || code.chars().count() > 40 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            e.push("code", code, "must be 1 to 40 letters, digits, - or _");
+            e.push("code", code, reason!("projects.code_form"));
         }
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            e.push("name", name, "must be 1 to 100 characters");
+            e.push("name", name, reason!("field.length", max = 100));
         }
         if self.estate_ids.is_empty() || self.estate_ids.len() > MAX_PROJECT_ESTATES {
-            e.push("estate_ids", self.estate_ids.len(), format!("give 1 to {MAX_PROJECT_ESTATES} estates"));
+            e.push("estate_ids", self.estate_ids.len(), reason!("projects.estate_count", max_project_estates = MAX_PROJECT_ESTATES));
         }
         let mut seen = HashSet::new();
         for (i, id) in self.estate_ids.iter().enumerate() {
             if !seen.insert(*id) {
-                e.push(&format!("estate_ids[{i}]"), id, "is listed twice");
+                e.push(&format!("estate_ids[{i}]"), id, reason!("field.listed_twice"));
             }
         }
         e.into_result(())
@@ -99,21 +100,21 @@ impl PartyInput {
         let mut e = ValidationErrors::default();
         let role = PartyRole::parse(self.role.trim());
         if role.is_none() {
-            e.push("role", &self.role, "must be one of designer, contractor, supervisor");
+            e.push("role", &self.role, reason!("projects.party_kind"));
         }
         if self.company.trim().is_empty() || self.company.chars().count() > 100 {
-            e.push("company", &self.company, "must be 1 to 100 characters");
+            e.push("company", &self.company, reason!("field.length", max = 100));
         }
         if self.contact.chars().count() > 50 {
-            e.push("contact", &self.contact, "must be at most 50 characters");
+            e.push("contact", &self.contact, reason!("field.at_most_chars", max = 50));
         }
         if !self.phone.trim().is_empty() && !valid_phone(self.phone.trim()) {
-            e.push("phone", &self.phone, "is not a mainland mobile or landline number");
+            e.push("phone", &self.phone, reason!("field.phone_form"));
         }
         match (e.into_result(()), role) {
             (Ok(()), Some(r)) => Ok(r),
             (Err(e), _) => Err(e),
-            (Ok(()), None) => Err(ValidationErrors::one("role", &self.role, "must be one of designer, contractor, supervisor")),
+            (Ok(()), None) => Err(ValidationErrors::one("role", &self.role, reason!("projects.party_kind"))),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Ranking candidate estates for the annual plan (先体检再改造): a weighted, explainable priority.
 //! Each factor is scaled to 0–100 across the candidates (lowest to highest), then weighted.
 
+use crate::reason;
 use serde::{Deserialize, Serialize};
 
 /// What is known about one candidate estate.
@@ -52,11 +53,11 @@ impl Weights {
             ("weights.willingness", self.willingness),
         ] {
             if w > 100 {
-                e.push(name, w, "must be between 0 and 100");
+                e.push(name, w, reason!("field.between", min = 0, max = 100));
             }
         }
         if self.age + self.assessment + self.households + self.elderly + self.willingness == 0 {
-            e.push("weights", 0, "at least one weight must be above 0");
+            e.push("weights", 0, reason!("ranking.weights_zero"));
         }
         e.into_result(())
     }

@@ -1,5 +1,7 @@
 //! Administrative regions (行政区划): 12-digit statistical codes and the levels they encode.
 
+use crate::reason;
+use crate::reasons::Reason;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -52,13 +54,13 @@ pub const COUNTRY: &str = "000000000000";
 
 impl RegionCode {
     /// Parses a code; shorter official forms (2, 4, 6 or 9 digits) are padded with zeros.
-    pub fn parse(text: &str) -> Result<RegionCode, String> {
+    pub fn parse(text: &str) -> Result<RegionCode, Reason> {
         let t = text.trim();
         if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("'{t}' is not a region code (12 digits)"));
+            return Err(reason!("regions.code_form", t = t));
         }
         if ![2, 4, 6, 9, 12].contains(&t.len()) {
-            return Err(format!("'{t}' has {} digits; a region code has 12", t.len()));
+            return Err(reason!("regions.code_length", t = t, value = t.len()));
         }
         Ok(RegionCode(format!("{t:0<12}")))
     }
@@ -132,7 +134,7 @@ impl fmt::Display for RegionCode {
 }
 
 impl TryFrom<String> for RegionCode {
-    type Error = String;
+    type Error = Reason;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         RegionCode::parse(&s)
     }

@@ -3,6 +3,7 @@
 //! resident's rating once it is resolved.
 
 use crate::calendar::WorkCalendar;
+use crate::reason;
 use crate::ValidationErrors;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -88,11 +89,11 @@ impl RequestInput {
         let mut e = ValidationErrors::default();
         let category = Category::parse(&self.category);
         if category.is_none() {
-            e.push("category", &self.category, "must be repair, complaint, suggestion or question");
+            e.push("category", &self.category, reason!("requests.category_kind"));
         }
         let text = self.text.trim();
         if text.is_empty() || text.chars().count() > 2_000 {
-            e.push("text", text.chars().take(40).collect::<String>(), "must have 1 to 2,000 characters");
+            e.push("text", text.chars().take(40).collect::<String>(), reason!("field.length", max = 2000));
         }
         match category {
             Some(c) if e.is_empty() => Ok((c, text.to_string())),
@@ -107,16 +108,26 @@ pub fn due_on(cal: &WorkCalendar, category: Category, day: NaiveDate) -> NaiveDa
 }
 
 /// Why a handling step is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    #[error("the request is already resolved")]
     AlreadyResolved,
-    #[error("say how it was resolved")]
     AnswerMissing,
-    #[error("only a resolved request can be rated")]
     NotResolved,
-    #[error("a rating is 1 to 5")]
     BadRating,
+}
+
+crate::refusal_display!(Refusal);
+
+impl Refusal {
+    /// The refusal's stable code.
+    pub fn reason(&self) -> crate::Reason {
+        match self {
+            Refusal::AlreadyResolved => crate::reason!("requests.already_resolved"),
+            Refusal::AnswerMissing => crate::reason!("requests.answer_missing"),
+            Refusal::NotResolved => crate::reason!("requests.not_resolved"),
+            Refusal::BadRating => crate::reason!("requests.bad_rating"),
+        }
+    }
 }
 
 /// Staff move a request on: to in progress (an answer optional) or resolved (an answer required).

@@ -2,6 +2,7 @@
 //! a phone; and whether the person binding is a registered owner.
 
 use crate::decisions::RegisteredOwner;
+use crate::reason;
 use serde::Serialize;
 
 /// The letters of a code: no 0/O, 1/I/L, so a code read off paper is typed right.
@@ -75,7 +76,7 @@ pub const VERIFIED_BY_CERTIFICATE: &str = "certificate";
 pub fn check_certificate(number: &str) -> Result<String, crate::ValidationErrors> {
     let n = number.trim();
     if n.chars().count() < 4 || n.chars().count() > 60 || n.chars().any(char::is_control) {
-        return Err(crate::ValidationErrors::one("certificate_no", number, "give the property certificate's number (4 to 60 characters)"));
+        return Err(crate::ValidationErrors::one("certificate_no", number, reason!("residents.certificate_required")));
     }
     Ok(n.to_string())
 }

@@ -1,6 +1,8 @@
 //! The review (回头看) within six months of acceptance, and the rectification tasks (整改) its findings
 //! become: an owner, a deadline, a supervised flag (挂牌督办), closed by someone other than the owner.
 
+use crate::reason;
+use crate::reasons::Reason;
 use crate::ValidationErrors;
 use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -62,16 +64,16 @@ impl TaskInput {
         let mut e = ValidationErrors::default();
         let finding = self.finding.trim();
         if finding.is_empty() || finding.chars().count() > 500 {
-            e.push("finding", finding, "must be 1 to 500 characters");
+            e.push("finding", finding, reason!("field.length", max = 500));
         }
         if self.owner.trim().is_empty() {
-            e.push("owner", &self.owner, "name the account responsible");
+            e.push("owner", &self.owner, reason!("review.owner_required"));
         }
         let deadline = NaiveDate::parse_from_str(self.deadline.trim(), "%Y-%m-%d").ok();
         match deadline {
-            None => e.push("deadline", &self.deadline, "must be a date (YYYY-MM-DD)"),
-            Some(d) if d < today => e.push("deadline", &self.deadline, "must not be before today"),
-            Some(d) if (d - today).num_days() > MAX_TASK_DAYS => e.push("deadline", &self.deadline, "must be within a year"),
+            None => e.push("deadline", &self.deadline, reason!("field.date")),
+            Some(d) if d < today => e.push("deadline", &self.deadline, reason!("review.not_before_today")),
+            Some(d) if (d - today).num_days() > MAX_TASK_DAYS => e.push("deadline", &self.deadline, reason!("review.within_year")),
             Some(_) => {}
         }
         e.into_result(deadline.unwrap_or(today))
@@ -80,11 +82,11 @@ impl TaskInput {
 
 /// May `closer` close a task owned by `owner` with `evidence` photos filed? The closing check is
 /// someone else's, and checks the evidence of the fix.
-pub fn may_close(owner: &str, closer: &str, evidence: usize) -> Result<(), String> {
+pub fn may_close(owner: &str, closer: &str, evidence: usize) -> Result<(), Reason> {
     if owner == closer {
-        Err("the owner of a task cannot close it; someone else checks the fix".into())
+        Err(reason!("review.owner_cannot_close"))
     } else if evidence == 0 {
-        Err("no evidence has been filed for this task; the owner files photos of the fix first".into())
+        Err(reason!("review.no_evidence"))
     } else {
         Ok(())
     }
@@ -138,7 +140,7 @@ mod tests {
     fn the_owner_does_not_close_their_own_task() {
         assert!(may_close("contractor", "contractor", 2).is_err());
         assert!(may_close("contractor", "county_staff", 1).is_ok());
-        assert!(may_close("contractor", "county_staff", 0).unwrap_err().contains("no evidence"));
+        assert!(may_close("contractor", "county_staff", 0).unwrap_err().to_string().contains("no evidence"));
     }
 
     proptest! {

@@ -3,6 +3,8 @@
 //! cost estimate by category and by expected payer, versions through the two public-notice rounds
 //! to the final scheme (两上两下), and what changed between two versions.
 
+use crate::reason;
+use crate::reasons::Reason;
 use crate::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -208,25 +210,25 @@ impl MenuItemInput {
         let mut e = ValidationErrors::default();
         let code = code.trim();
         if code.is_empty() || code.len() > 12 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            e.push("code", code, "must be 1 to 12 letters, digits or -");
+            e.push("code", code, reason!("schemes.item_code_form"));
         }
         let category = Category::parse(&self.category);
         if category.is_none() {
-            e.push("category", &self.category, "must be basic, improvement or upgrading");
+            e.push("category", &self.category, reason!("field.category_kind"));
         }
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 60 {
-            e.push("name", name, "must be 1 to 60 characters");
+            e.push("name", name, reason!("field.length", max = 60));
         }
         if !UNITS.contains(&self.unit.trim()) {
-            e.push("unit", &self.unit, format!("must be one of {}", UNITS.join(" ")));
+            e.push("unit", &self.unit, reason!("schemes.unit_kind", units = UNITS.join(" ")));
         }
         if !(0..=MAX_UNIT_PRICE_FEN).contains(&self.unit_price_fen) {
-            e.push("unit_price_fen", self.unit_price_fen, "must be from 0 to 10,000,000,000 fen");
+            e.push("unit_price_fen", self.unit_price_fen, reason!("schemes.amount_range"));
         }
         let payer = Payer::parse(&self.payer);
         if payer.is_none() {
-            e.push("payer", &self.payer, "must be government, utility, residents or enterprise");
+            e.push("payer", &self.payer, reason!("schemes.payer_kind"));
         }
         let (Some(category), Some(payer)) = (category, payer) else {
             return Err(e);
@@ -294,7 +296,7 @@ pub const MAX_SCHEME_ITEMS: usize = 2_000;
 pub fn validate_items(items: &[SchemeItemInput], menu: &[MenuItem], buildings: &HashSet<i64>) -> Result<Vec<SchemeItem>, ValidationErrors> {
     let mut e = ValidationErrors::default();
     if items.len() > MAX_SCHEME_ITEMS {
-        e.push("items", items.len(), format!("at most {MAX_SCHEME_ITEMS} lines"));
+        e.push("items", items.len(), reason!("schemes.too_many_lines", max_scheme_items = MAX_SCHEME_ITEMS));
         return Err(e);
     }
     let by_code: HashMap<&str, &MenuItem> = menu.iter().map(|m| (m.code.as_str(), m)).collect();
@@ -305,35 +307,35 @@ pub fn validate_items(items: &[SchemeItemInput], menu: &[MenuItem], buildings: &
         let code = it.menu_code.trim();
         let menu_item = by_code.get(code).copied();
         match menu_item {
-            None => e.push(&f("menu_code"), code, "is not on the menu of this region"),
-            Some(m) if !m.active => e.push(&f("menu_code"), code, "has been taken off the menu of this region"),
+            None => e.push(&f("menu_code"), code, reason!("schemes.not_on_menu")),
+            Some(m) if !m.active => e.push(&f("menu_code"), code, reason!("schemes.off_menu")),
             Some(_) => {}
         }
         if let Some(b) = it.building_id {
             if !buildings.contains(&b) {
-                e.push(&f("building_id"), b, "is not a building of this estate");
+                e.push(&f("building_id"), b, reason!("field.not_building_estate"));
             }
         }
         let quantity = if it.quantity.is_finite() { (it.quantity * 100.0).round() } else { -1.0 };
         if quantity <= 0.0 || quantity > MAX_QUANTITY_HUNDREDTHS as f64 {
-            e.push(&f("quantity"), it.quantity, "must be more than 0 and at most 1,000,000");
+            e.push(&f("quantity"), it.quantity, reason!("field.positive_up_to_million"));
         }
         let price = it.unit_price_fen.or(menu_item.map(|m| m.unit_price_fen)).unwrap_or(0);
         if !(0..=MAX_UNIT_PRICE_FEN).contains(&price) {
-            e.push(&f("unit_price_fen"), price, "must be from 0 to 10,000,000,000 fen");
+            e.push(&f("unit_price_fen"), price, reason!("schemes.amount_range"));
         }
         let payer = match &it.payer {
             Some(p) if !p.trim().is_empty() => Payer::parse(p).or_else(|| {
-                e.push(&f("payer"), p, "must be government, utility, residents or enterprise");
+                e.push(&f("payer"), p, reason!("schemes.payer_kind"));
                 None
             }),
             _ => menu_item.map(|m| m.payer),
         };
         if it.note.chars().count() > 200 {
-            e.push(&f("note"), &it.note, "must be at most 200 characters");
+            e.push(&f("note"), &it.note, reason!("field.at_most_chars", max = 200));
         }
         if let Some(first) = seen.insert((code.to_string(), it.building_id), i) {
-            e.push(&f("menu_code"), code, format!("repeats line {first} for the same place"));
+            e.push(&f("menu_code"), code, reason!("schemes.repeated_line", first = first));
         }
         if let (Some(m), Some(payer)) = (menu_item, payer) {
             out.push(SchemeItem {
@@ -405,16 +407,16 @@ impl Stage {
 
 /// May the draft be issued as `stage`, given the stages issued so far (oldest first)? Rounds go in
 /// order; a round may be issued again after a revision; nothing follows the final version.
-pub fn may_issue(issued: &[Stage], stage: Stage, draft_items: usize) -> Result<(), String> {
+pub fn may_issue(issued: &[Stage], stage: Stage, draft_items: usize) -> Result<(), Reason> {
     if stage == Stage::Draft {
-        return Err("the draft is not issued; issue it as notice_1, notice_2 or final".into());
+        return Err(reason!("schemes.draft_not_issued"));
     }
     if draft_items == 0 {
-        return Err("the draft has no items".into());
+        return Err(reason!("schemes.draft_empty"));
     }
     let last = issued.last().copied().unwrap_or(Stage::Draft);
     if last == Stage::Final {
-        return Err("the scheme is final".into());
+        return Err(reason!("schemes.scheme_final"));
     }
     let next = match last {
         Stage::Draft => Stage::Notice1,
@@ -424,7 +426,7 @@ pub fn may_issue(issued: &[Stage], stage: Stage, draft_items: usize) -> Result<(
     if stage == next || (stage == last && stage != Stage::Final) {
         Ok(())
     } else {
-        Err(format!("after {} comes {}", last.as_str(), next.as_str()))
+        Err(reason!("schemes.stage_order", value = last.as_str(), next = next.as_str()))
     }
 }
 

@@ -2,6 +2,8 @@
 //! header, 合计 rows below the data, and numbers and years as Excel and people write them. Pure
 //! text rules; the xlsx, csv and GeoJSON readers live in the server.
 
+use crate::reason;
+use crate::reasons::Reason;
 use chrono::{Datelike, Duration, NaiveDate};
 
 /// Full-width ASCII (`１９９５`, `（`, `，`, `．`, `Ａ`) as half-width, the ideographic space as a space.
@@ -116,7 +118,7 @@ pub fn is_footer_row(cells: &[String]) -> bool {
 const UNITS: &[&str] = &["平方米", "㎡", "m²", "m2", "户", "栋", "幢", "层", "个", "人", "套", "间", "元", "年"];
 
 /// The number a cell holds as a clerk writes it: `15,600.5`, `１２０`, `120户`, `65.5㎡`.
-pub fn parse_number(text: &str) -> Result<f64, String> {
+pub fn parse_number(text: &str) -> Result<f64, Reason> {
     let mut t: String = half_width(text).chars().filter(|c| !c.is_whitespace()).collect();
     for unit in UNITS {
         if let Some(bare) = t.strip_suffix(unit) {
@@ -127,7 +129,7 @@ pub fn parse_number(text: &str) -> Result<f64, String> {
     let plain = if thousands_grouped(&t) { t.replace(',', "") } else { t.clone() };
     match plain.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
-        _ => Err("is not a number".into()),
+        _ => Err(reason!("field.not_number")),
     }
 }
 
@@ -143,10 +145,10 @@ fn thousands_grouped(t: &str) -> bool {
 
 /// A whole number as a clerk writes it: `180`, `180户`, `１８０`, `1,200`, and `180.0` (how a
 /// number cell reads back from some workbooks); `12.5` is refused.
-pub fn parse_whole(text: &str) -> Result<i64, String> {
-    let v = parse_number(text).map_err(|_| "is not a whole number".to_string())?;
+pub fn parse_whole(text: &str) -> Result<i64, Reason> {
+    let v = parse_number(text).map_err(|_| reason!("sheets.not_whole_number"))?;
     if v.fract() != 0.0 || v.abs() > 9.0e15 {
-        return Err("is not a whole number".into());
+        return Err(reason!("sheets.not_whole_number"));
     }
     Ok(v as i64)
 }
@@ -157,12 +159,12 @@ const EXCEL_SERIALS: std::ops::RangeInclusive<f64> = 10_000.0..=73_415.0;
 
 /// A year as it appears in county sheets: `1995`, `1995年`, `１９９５`, `1995.0`, a date
 /// (`1995-06-01`, `1995/6/1`, `1995年6月`, `1995.06`) or an Excel date serial (`34851`).
-pub fn parse_year(text: &str) -> Result<i64, String> {
+pub fn parse_year(text: &str) -> Result<i64, Reason> {
     let t: String = half_width(text).chars().filter(|c| !c.is_whitespace()).collect();
     let digits_lead: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
     let rest = &t[digits_lead.len()..];
     if digits_lead.len() == 4 {
-        let year: i64 = digits_lead.parse().map_err(|_| "is not a year".to_string())?;
+        let year: i64 = digits_lead.parse().map_err(|_| reason!("sheets.not_year"))?;
         let ok_rest = rest.is_empty()
             || rest == "年"
             || rest.starts_with("年")
@@ -172,17 +174,17 @@ pub fn parse_year(text: &str) -> Result<i64, String> {
         if ok_rest {
             return Ok(year);
         }
-        return Err("is not a year".into());
+        return Err(reason!("sheets.not_year"));
     }
     // A serial date: Excel counts days from 1899-12-30 (its 1900 leap-year bug included).
     if let Ok(serial) = t.parse::<f64>() {
         if EXCEL_SERIALS.contains(&serial) && serial.fract() == 0.0 {
-            let base = NaiveDate::from_ymd_opt(1899, 12, 30).ok_or("is not a year")?;
+            let base = NaiveDate::from_ymd_opt(1899, 12, 30).ok_or(reason!("sheets.not_year"))?;
             let date = base + Duration::days(serial as i64);
             return Ok(date.year() as i64);
         }
     }
-    Err("is not a year".into())
+    Err(reason!("sheets.not_year"))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! and the results — the demand list by building, charts' counts, conflicts where one space has
 //! competing wishes, and the willingness that feeds the ranking.
 
+use crate::reason;
 use crate::ValidationErrors;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -86,59 +87,61 @@ impl SurveyInput {
         let mut e = ValidationErrors::default();
         let title = self.title.trim();
         if title.is_empty() || title.chars().count() > 200 {
-            e.push("title", &self.title, "must have 1 to 200 characters");
+            e.push("title", &self.title, reason!("field.length", max = 200));
         }
         if !matches!(self.purpose.as_str(), "needs" | "satisfaction") {
-            e.push("purpose", &self.purpose, "must be needs or satisfaction");
+            e.push("purpose", &self.purpose, reason!("surveys.purpose_kind"));
         }
         if self.questions.is_empty() || self.questions.len() > MAX_QUESTIONS {
-            e.push("questions", self.questions.len(), format!("give 1 to {MAX_QUESTIONS} questions"));
+            e.push("questions", self.questions.len(), reason!("surveys.question_count", max_questions = MAX_QUESTIONS));
         }
         let mut ids = HashSet::new();
         for (i, q) in self.questions.iter().enumerate() {
             let f = |name: &str| format!("questions[{i}].{name}");
             let id_ok = !q.id.is_empty() && q.id.len() <= 20 && q.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !id_ok {
-                e.push(&f("id"), &q.id, "must be 1 to 20 letters, digits or _");
+                e.push(&f("id"), &q.id, reason!("surveys.question_id_form"));
             } else if !ids.insert(q.id.as_str()) {
-                e.push(&f("id"), &q.id, "is used by another question");
+                e.push(&f("id"), &q.id, reason!("surveys.id_taken"));
             }
             if q.text.trim().is_empty() || q.text.chars().count() > 500 {
-                e.push(&f("text"), &q.text, "must have 1 to 500 characters");
+                e.push(&f("text"), &q.text, reason!("field.length", max = 500));
             }
             let Some(kind) = q.kind else {
-                e.push(&f("kind"), "", "must be single, multiple, rating, ranking, text or photo");
+                e.push(&f("kind"), "", reason!("surveys.question_kind"));
                 continue;
             };
             let choice = matches!(kind, QuestionKind::Single | QuestionKind::Multiple | QuestionKind::Ranking);
             if choice {
                 if q.options.len() < 2 || q.options.len() > MAX_OPTIONS {
-                    e.push(&f("options"), q.options.len(), format!("give 2 to {MAX_OPTIONS} options"));
+                    e.push(&f("options"), q.options.len(), reason!("surveys.option_count", max_options = MAX_OPTIONS));
                 } else if q.options.iter().any(|o| o.trim().is_empty() || o.chars().count() > 100) {
-                    e.push(&f("options"), "", "every option needs 1 to 100 characters");
+                    e.push(&f("options"), "", reason!("surveys.option_length"));
                 } else if q.options.iter().collect::<HashSet<_>>().len() != q.options.len() {
-                    e.push(&f("options"), "", "options must differ");
+                    e.push(&f("options"), "", reason!("surveys.options_differ"));
                 }
             } else if !q.options.is_empty() {
-                e.push(&f("options"), q.options.len(), "only choice and ranking questions have options");
+                e.push(&f("options"), q.options.len(), reason!("surveys.options_for_choice_only"));
             }
             match (kind, q.max_rating) {
                 (QuestionKind::Rating, Some(m)) if (3..=10).contains(&m) => {}
-                (QuestionKind::Rating, m) => e.push(&f("max_rating"), m.map(|m| m.to_string()).unwrap_or_default(), "must be 3 to 10"),
-                (_, Some(m)) => e.push(&f("max_rating"), m, "only rating questions have a highest rating"),
+                (QuestionKind::Rating, m) => {
+                    e.push(&f("max_rating"), m.map(|m| m.to_string()).unwrap_or_default(), reason!("surveys.rating_range"))
+                }
+                (_, Some(m)) => e.push(&f("max_rating"), m, reason!("surveys.max_rating_for_rating_only")),
                 _ => {}
             }
             if q.space.is_some() && !matches!(kind, QuestionKind::Single | QuestionKind::Multiple) {
-                e.push(&f("space"), q.space.clone().unwrap_or_default(), "only choice questions compete for a space");
+                e.push(&f("space"), q.space.clone().unwrap_or_default(), reason!("surveys.space_for_choice_only"));
             }
             if q.feeds.is_some() && kind != QuestionKind::Single {
-                e.push(&f("feeds"), "", "willingness is asked as a single choice whose first option is yes");
+                e.push(&f("feeds"), "", reason!("surveys.willingness_form"));
             }
         }
         let date = |field: &str, s: &str, e: &mut ValidationErrors| match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
             Ok(d) => Some(d),
             Err(_) => {
-                e.push(field, s, "must be a date YYYY-MM-DD");
+                e.push(field, s, reason!("field.date"));
                 None
             }
         };
@@ -146,11 +149,11 @@ impl SurveyInput {
         let closes_on = date("closes_on", &self.closes_on, &mut e);
         if let (Some(o), Some(c)) = (opens_on, closes_on) {
             if c < o {
-                e.push("closes_on", &self.closes_on, "must not be before opens_on");
+                e.push("closes_on", &self.closes_on, reason!("surveys.closes_before_opens"));
             } else if c < today {
-                e.push("closes_on", &self.closes_on, "must not be in the past");
+                e.push("closes_on", &self.closes_on, reason!("field.not_past"));
             } else if (c - o).num_days() > 180 {
-                e.push("closes_on", &self.closes_on, "a survey may run at most 180 days");
+                e.push("closes_on", &self.closes_on, reason!("surveys.too_long"));
             }
         }
         match (opens_on, closes_on) {
@@ -180,7 +183,7 @@ pub fn check_answers(questions: &[Question], answers: &Answers, photos: &HashSet
     let by_id: HashMap<&str, &Question> = questions.iter().map(|q| (q.id.as_str(), q)).collect();
     for id in answers.keys() {
         if !by_id.contains_key(id.as_str()) {
-            e.push(&format!("answers.{id}"), id, "is not a question of this survey");
+            e.push(&format!("answers.{id}"), id, reason!("surveys.unknown_question"));
         }
     }
     let mut out = Answers::new();
@@ -190,7 +193,7 @@ pub fn check_answers(questions: &[Question], answers: &Answers, photos: &HashSet
             answers.get(&q.id).filter(|v| !v.is_null() && v.as_str() != Some("") && v.as_array().map(|a| !a.is_empty()).unwrap_or(true));
         let Some(v) = v else {
             if q.required {
-                e.push(&field, "", "is required");
+                e.push(&field, "", reason!("field.required"));
             }
             continue;
         };
@@ -215,13 +218,13 @@ pub fn check_answers(questions: &[Question], answers: &Answers, photos: &HashSet
             out.insert(q.id.clone(), v.clone());
         } else {
             let reason = match q.kind {
-                Some(QuestionKind::Single) => "must be the number of one option (from 0)".to_string(),
-                Some(QuestionKind::Multiple) => "must be a list of different option numbers (from 0)".to_string(),
-                Some(QuestionKind::Rating) => format!("must be a whole number from 1 to {}", q.max_rating.unwrap_or(5)),
-                Some(QuestionKind::Ranking) => "must list every option number once, most wanted first".to_string(),
-                Some(QuestionKind::Text) => format!("must be text of at most {MAX_TEXT} characters"),
-                Some(QuestionKind::Photo) => "must be a photo uploaded for this survey".to_string(),
-                None => "cannot be answered".to_string(),
+                Some(QuestionKind::Single) => reason!("surveys.answer_one_option"),
+                Some(QuestionKind::Multiple) => reason!("surveys.answer_options"),
+                Some(QuestionKind::Rating) => reason!("surveys.answer_rating", max = q.max_rating.unwrap_or(5)),
+                Some(QuestionKind::Ranking) => reason!("surveys.answer_ranking"),
+                Some(QuestionKind::Text) => reason!("field.at_most_chars", max = MAX_TEXT),
+                Some(QuestionKind::Photo) => reason!("surveys.answer_photo"),
+                None => reason!("surveys.cannot_be_answered"),
             };
             e.push(&field, v.to_string().chars().take(40).collect::<String>(), reason);
         }

@@ -1,5 +1,7 @@
 //! Quantities with fixed precision: areas in hundredths of a square metre (DESIGN.md conventions).
 
+use crate::reason;
+use crate::reasons::Reason;
 use serde::{Deserialize, Serialize};
 
 /// An area in hundredths of a square metre; never negative.
@@ -12,24 +14,24 @@ pub const MAX_AREA_HUNDREDTHS: i64 = 100_000_000 * 100;
 
 impl Area {
     /// The area from hundredths of m², refused when negative or absurdly large.
-    pub fn from_hundredths(h: i64) -> Result<Area, String> {
+    pub fn from_hundredths(h: i64) -> Result<Area, Reason> {
         if h < 0 {
-            return Err("must not be negative".into());
+            return Err(reason!("estates.not_negative"));
         }
         if h > MAX_AREA_HUNDREDTHS {
-            return Err("is larger than 100 km²; check the unit (m²)".into());
+            return Err(reason!("units.implausible_area"));
         }
         Ok(Area(h))
     }
 
     /// Parses a decimal number of m² such as `65`, `65.5` or `65.25` exactly, without floating point.
-    pub fn parse_m2(text: &str) -> Result<Area, String> {
+    pub fn parse_m2(text: &str) -> Result<Area, Reason> {
         let t = text.trim().trim_end_matches("㎡").trim_end_matches("m²").trim();
         if t.is_empty() {
-            return Err("is empty".into());
+            return Err(reason!("units.empty"));
         }
         if t.starts_with('-') {
-            return Err("must not be negative".into());
+            return Err(reason!("estates.not_negative"));
         }
         let (whole, frac) = match t.split_once('.') {
             Some((w, f)) => (w, f),
@@ -37,29 +39,29 @@ impl Area {
         };
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(whole) || !(frac.is_empty() || digits(frac)) {
-            return Err(format!("'{text}' is not a number of m²"));
+            return Err(reason!("units.not_an_area", text = text));
         }
         let frac = frac.trim_end_matches('0');
         if frac.len() > 2 {
-            return Err("has more than two decimals".into());
+            return Err(reason!("units.fraction_too_fine"));
         }
-        let w: i64 = whole.parse().map_err(|_| "is too large".to_string())?;
+        let w: i64 = whole.parse().map_err(|_| reason!("units.too_large"))?;
         let f: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().unwrap_or(0) };
-        let h = w.checked_mul(100).and_then(|v| v.checked_add(f)).ok_or("is too large")?;
+        let h = w.checked_mul(100).and_then(|v| v.checked_add(f)).ok_or(reason!("units.too_large"))?;
         Area::from_hundredths(h)
     }
 
     /// Converts a JSON number of m²; refused when it is not finite or has more than two decimals.
-    pub fn from_m2_f64(m2: f64) -> Result<Area, String> {
+    pub fn from_m2_f64(m2: f64) -> Result<Area, Reason> {
         if !m2.is_finite() {
-            return Err("is not a number".into());
+            return Err(reason!("field.not_number"));
         }
         let h = (m2 * 100.0).round();
         if ((m2 * 100.0) - h).abs() > 1e-6 {
-            return Err("has more than two decimals".into());
+            return Err(reason!("units.fraction_too_fine"));
         }
         if h.abs() > (MAX_AREA_HUNDREDTHS as f64) * 10.0 {
-            return Err("is larger than 100 km²; check the unit (m²)".into());
+            return Err(reason!("units.implausible_area"));
         }
         Area::from_hundredths(h as i64)
     }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use huanxin_domain::access::{can_manage_user, can_reset_password, scope_for, Role, Scope};
 use huanxin_domain::estates::{mask_phone, valid_phone};
+use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::ValidationErrors;
 use huanxin_store::accounts::{NewUser, User};
@@ -59,18 +60,18 @@ pub async fn create(
     let username = req.username.trim().to_string();
     if username.len() < 3 || username.len() > 40 || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
     {
-        errs.push("username", &username, "3 to 40 letters, digits, _ - or .");
+        errs.push("username", &username, reason!("accounts.username_form"));
     }
     if req.display_name.trim().chars().count() > MAX_DISPLAY_NAME || req.display_name.contains(['\n', '\r', '\t']) {
-        errs.push("display_name", &req.display_name, format!("one line of at most {MAX_DISPLAY_NAME} characters"));
+        errs.push("display_name", &req.display_name, reason!("accounts.display_name_form", max_display_name = MAX_DISPLAY_NAME));
     }
     let role = Role::parse(&req.role);
     if role.is_none() {
-        errs.push("role", &req.role, "is not a known role");
+        errs.push("role", &req.role, reason!("accounts.not_known_role"));
     }
     let region = RegionCode::parse(&req.region_code).map_err(|e| errs.push("region_code", &req.region_code, e)).ok();
     if !req.phone.trim().is_empty() && !valid_phone(&req.phone) {
-        errs.push("phone", &req.phone, "is not a mainland mobile or landline number");
+        errs.push("phone", &req.phone, reason!("field.phone_form"));
     }
     if let Err(ApiError::Invalid(v)) = check_password_strength(&req.password) {
         errs.0.extend(v.0);
@@ -85,7 +86,12 @@ pub async fn create(
         return Err(ApiError::Invalid(errs));
     }
     if !can_manage_user(cu.role, &cu.user.region(), role, &region) {
-        return Err(ApiError::Forbidden(format!("{} may not create a {} in region {}", cu.role.as_str(), role.as_str(), region)));
+        return Err(ApiError::Forbidden(reason!(
+            "accounts.may_not_create",
+            role = cu.role.as_str(),
+            role2 = role.as_str(),
+            region = region
+        )));
     }
     let new = NewUser {
         username: username.clone(),
@@ -109,7 +115,7 @@ async fn managed_user(st: &AppState, cu: &CurrentUser, id: i64) -> Result<User, 
         return Err(ApiError::NotFound);
     }
     if !can_manage_user(cu.role, &cu.user.region(), target.role(), &target.region()) {
-        return Err(ApiError::Forbidden("this account is above your role".into()));
+        return Err(ApiError::Forbidden(reason!("accounts.above_your_role")));
     }
     Ok(target)
 }
@@ -130,7 +136,7 @@ pub async fn set_password(
     ApiJson(req): ApiJson<NewPassword>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let target = managed_user(&st, &cu, id).await?;
-    can_reset_password(cu.role, &cu.user.region(), target.role(), &target.region()).map_err(|m| ApiError::Forbidden(m.into()))?;
+    can_reset_password(cu.role, &cu.user.region(), target.role(), &target.region()).map_err(ApiError::Forbidden)?;
     check_password_strength(&req.password)?;
     st.db.set_password(&cu.actor(), target.id, &hash_password_off_thread(&req.password).await?).await?;
     st.sessions.forget_user(target.id);
@@ -154,12 +160,12 @@ pub async fn attach_estate(
 ) -> Result<axum::http::StatusCode, ApiError> {
     let target = managed_user(&st, &cu, id).await?;
     if !target.role().is_attachment_scoped() {
-        return Err(ApiError::field("role", &target.role, "only company and resident accounts are attached to estates"));
+        return Err(ApiError::field("role", &target.role, reason!("accounts.only_companies_attached")));
     }
     st.db
         .get_estate(&cu.scope, req.estate_id)
         .await
-        .map_err(|_| ApiError::field("estate_id", req.estate_id, "no such estate in your region"))?;
+        .map_err(|_| ApiError::field("estate_id", req.estate_id, reason!("field.no_such_estate")))?;
     st.db.attach_user_to_estate(&cu.actor(), target.id, req.estate_id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -10,6 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use huanxin_domain::archive::{Section, OTHER};
+use huanxin_domain::reason;
 use huanxin_store::archive::{Archive, Document, NewDocument};
 use serde::Serialize;
 use std::io::{Seek, SeekFrom, Write};
@@ -30,7 +31,7 @@ pub async fn show(
 /// only (`/estates/{id}/photos`).
 fn refuse_residents(cu: &CurrentUser) -> Result<(), ApiError> {
     if cu.role == huanxin_domain::access::Role::Resident {
-        return Err(ApiError::Forbidden("residents see the estate's progress photos, not its archive".into()));
+        return Err(ApiError::Forbidden(reason!("archive.residents_see_photos_only")));
     }
     Ok(())
 }
@@ -93,11 +94,11 @@ pub async fn file_document(
             _ => {}
         }
     }
-    let (file_name, content) = file.ok_or_else(|| ApiError::field("file", "", "attach the file as the form field 'file'"))?;
+    let (file_name, content) = file.ok_or_else(|| ApiError::field("file", "", reason!("field.file_missing")))?;
     let kind = if kind.trim().is_empty() { OTHER.to_string() } else { kind };
     let building_id = match building.trim() {
         "" => None,
-        b => Some(b.parse::<i64>().map_err(|_| ApiError::field("building_id", b, "is not a building id"))?),
+        b => Some(b.parse::<i64>().map_err(|_| ApiError::field("building_id", b, reason!("archive.not_building_id")))?),
     };
     let doc = NewDocument {
         section: &section,
@@ -126,7 +127,7 @@ pub async fn file(
     if cu.role == huanxin_domain::access::Role::Resident
         && !(doc.content_type.starts_with("image/") && PROGRESS_PHOTOS.contains(&doc.kind.as_str()))
     {
-        return Err(ApiError::Forbidden("residents see the estate's progress photos, not its archive".into()));
+        return Err(ApiError::Forbidden(reason!("archive.residents_see_photos_only")));
     }
     if query.as_deref().is_some_and(|q| q.contains("download=1")) {
         return Ok(crate::estates::attachment(content, &doc.content_type, &doc.file_name));
@@ -470,7 +471,7 @@ pub async fn set_line(
     let rc = huanxin_domain::regions::RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
     match &cu.scope {
         huanxin_domain::access::Scope::Region(r) if r.contains(&rc) => {}
-        _ => return Err(ApiError::Forbidden(format!("{region} is outside your region"))),
+        _ => return Err(ApiError::Forbidden(reason!("field.region_outside", region = region))),
     }
     change.validate()?;
     st.db.set_archive_line(&cu.actor(), &rc, &change).await?;

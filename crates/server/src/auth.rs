@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use huanxin_domain::access::{scope_for, Permission, Role, Scope};
+use huanxin_domain::reason;
 use huanxin_store::accounts::User;
 use huanxin_store::audit::Actor;
 use rand::RngCore;
@@ -49,7 +50,7 @@ pub async fn hash_password_off_thread(password: &str) -> Result<String, ApiError
 /// Rejects passwords too short to be safe.
 pub fn check_password_strength(password: &str) -> Result<(), ApiError> {
     if password.chars().count() < 8 {
-        return Err(ApiError::field("password", "", "must have at least 8 characters"));
+        return Err(ApiError::field("password", "", reason!("auth.password_too_short")));
     }
     Ok(())
 }
@@ -154,7 +155,7 @@ impl CurrentUser {
         if self.role.allows(p) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("{} may not {:?}", self.role.as_str(), p)))
+            Err(ApiError::Forbidden(reason!("auth.may_not", role = self.role.as_str(), permission = p.as_code())))
         }
     }
 
@@ -163,22 +164,22 @@ impl CurrentUser {
     /// to estates read by the region of their account (their county).
     pub fn region_readable(&self, region: &str) -> Result<huanxin_domain::regions::RegionCode, ApiError> {
         use huanxin_domain::regions::RegionCode;
-        let code = RegionCode::parse(region).map_err(|e| ApiError::field("region", region, e.to_string()))?;
+        let code = RegionCode::parse(region).map_err(|e| ApiError::field("region", region, e))?;
         let own = RegionCode::parse(&self.user.region_code).map_err(|e| ApiError::Internal(format!("account region: {e}")))?;
         if own.contains(&code) || code.contains(&own) {
             Ok(code)
         } else {
-            Err(ApiError::Forbidden(format!("{region} is outside your region")))
+            Err(ApiError::Forbidden(reason!("field.region_outside", region = region)))
         }
     }
 
     /// The region a path names, refused (403) unless it lies within the user's region; users
     /// attached to estates have no region of their own.
     pub fn region_in_scope(&self, region: &str) -> Result<huanxin_domain::regions::RegionCode, ApiError> {
-        let code = huanxin_domain::regions::RegionCode::parse(region).map_err(|e| ApiError::field("region", region, e.to_string()))?;
+        let code = huanxin_domain::regions::RegionCode::parse(region).map_err(|e| ApiError::field("region", region, e))?;
         match &self.scope {
             Scope::Region(r) if r.contains(&code) => Ok(code),
-            _ => Err(ApiError::Forbidden(format!("{region} is outside your region"))),
+            _ => Err(ApiError::Forbidden(reason!("field.region_outside", region = region))),
         }
     }
 }
@@ -430,7 +431,7 @@ pub async fn change_own_password(
     ApiJson(req): ApiJson<OwnPassword>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     if cu.role == huanxin_domain::access::Role::Resident {
-        return Err(ApiError::Forbidden("residents sign in with a code or a text message".into()));
+        return Err(ApiError::Forbidden(reason!("auth.residents_sign_in_by_code")));
     }
     let stored = st.db.user_by_id(cu.user.id).await?.password_hash;
     let current = req.current.clone();
@@ -438,11 +439,11 @@ pub async fn change_own_password(
         .await
         .map_err(|e| ApiError::Internal(format!("password check stopped: {e}")))?;
     if !ok {
-        return Err(ApiError::field("current", "", "is not your current password"));
+        return Err(ApiError::field("current", "", reason!("auth.wrong_current_password")));
     }
     check_password_strength(&req.password)?;
     if req.password == req.current {
-        return Err(ApiError::field("password", "", "must differ from the current one"));
+        return Err(ApiError::field("password", "", reason!("auth.password_unchanged")));
     }
     let hash = hash_password_off_thread(&req.password).await?;
     st.db.set_password(&cu.actor(), cu.user.id, &hash).await?;

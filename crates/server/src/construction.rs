@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use huanxin_domain::construction::{self as rules, NodeInput, ProgressInput};
+use huanxin_domain::reason;
 use huanxin_store::construction::{Construction, DesignChange, Inspection, ProjectProgress, ScheduleNode};
 use serde::Deserialize;
 
@@ -16,7 +17,7 @@ fn allow(ok: bool, cu: &CurrentUser, what: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!("{} may not {what}", cu.role.as_str())))
+        Err(ApiError::Forbidden(reason!("construction.may_not", role = cu.role.as_str(), what = what)))
     }
 }
 
@@ -50,7 +51,7 @@ pub async fn permit_exception(
 ) -> Result<axum::http::StatusCode, ApiError> {
     // The housing bureau's call: county desks and above, not the street or the community.
     if !matches!(cu.role.level(), Some(l) if l <= huanxin_domain::regions::Level::County) {
-        return Err(ApiError::Forbidden("only the housing bureau records an exception to the permit".into()));
+        return Err(ApiError::Forbidden(reason!("construction.exception_bureau_only")));
     }
     let reason = huanxin_domain::construction::check_exception_reason(&req.reason)?;
     st.db.record_permit_exception(&cu.actor(), &cu.scope, id, &reason).await?;
@@ -191,7 +192,8 @@ pub async fn write_log(
     ApiPath(id): ApiPath<i64>,
     crate::error::ApiMultipart(multipart): crate::error::ApiMultipart,
 ) -> Result<(StatusCode, Json<huanxin_store::construction::SiteLog>), ApiError> {
-    let author = rules::log_author(cu.role).ok_or_else(|| ApiError::Forbidden(format!("{} does not keep site logs", cu.role.as_str())))?;
+    let author = rules::log_author(cu.role)
+        .ok_or_else(|| ApiError::Forbidden(reason!("construction.no_site_logs_for_role", role = cu.role.as_str())))?;
     let (fields, photos) = read_form(multipart).await?;
     let field = |k: &str| fields.get(k).cloned().unwrap_or_default();
     let input = rules::SiteLogInput { day: field("day"), weather: field("weather"), text: field("text") };

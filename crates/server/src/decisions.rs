@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use huanxin_domain::access::{Permission, Role};
 use huanxin_domain::decisions::{Channel, Choice, DecisionInput, RuleSet, Tally};
+use huanxin_domain::reason;
 use huanxin_store::decisions::{BallotError, BallotInput, BallotRow, Decision, Receipt, Verification};
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +63,7 @@ fn state_of(d: &Decision) -> String {
 impl From<BallotError> for ApiError {
     fn from(e: BallotError) -> Self {
         match e {
-            BallotError::Refused(r) => ApiError::Conflict(r.to_string()),
+            BallotError::Refused(r) => ApiError::Conflict(r.reason()),
             BallotError::Store(s) => s.into(),
         }
     }
@@ -169,11 +170,11 @@ pub async fn cast(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<BallotRequest>,
 ) -> Result<Json<Receipt>, ApiError> {
-    let choice = Choice::parse(&req.choice).ok_or_else(|| ApiError::field("choice", &req.choice, "must be agree, disagree or abstain"))?;
+    let choice = Choice::parse(&req.choice).ok_or_else(|| ApiError::field("choice", &req.choice, reason!("decisions.choice_kind")))?;
     let input = if cu.role == Role::Resident {
         let is_owner = st.db.is_owner_of(cu.user.id, req.dwelling_id).await?;
         let Some(is_owner) = is_owner else {
-            return Err(ApiError::Forbidden("you are not bound to this dwelling".into()));
+            return Err(ApiError::Forbidden(reason!("field.not_your_dwelling")));
         };
         BallotInput {
             dwelling_id: req.dwelling_id,
@@ -187,7 +188,7 @@ pub async fn cast(
     } else {
         cu.require(Permission::ConsultResidents)?;
         if req.voter.trim().is_empty() {
-            return Err(ApiError::field("voter", "", "a paper ballot names who signed it"));
+            return Err(ApiError::field("voter", "", reason!("decisions.paper_voter_required")));
         }
         if let Some(doc) = req.proxy_document_id {
             let d = st.db.decision(&cu.scope, id).await?;
@@ -196,7 +197,7 @@ pub async fn cast(
                 .scalar("SELECT COUNT(*) FROM documents WHERE id = $1 AND estate_id = $2", huanxin_store::args![doc, d.estate_id])
                 .await?;
             if n == 0 {
-                return Err(ApiError::field("proxy_document_id", doc, "is not a document in this estate's archive"));
+                return Err(ApiError::field("proxy_document_id", doc, reason!("decisions.proxy_not_in_archive")));
             }
         }
         BallotInput {
@@ -213,7 +214,7 @@ pub async fn cast(
         Ok(r) => Ok(Json(r)),
         Err(BallotError::Refused(r)) => {
             st.db.audit_refused_ballot(&cu.actor(), id, req.dwelling_id, &r.to_string()).await?;
-            Err(ApiError::Conflict(r.to_string()))
+            Err(ApiError::Conflict(r.reason()))
         }
         Err(e) => Err(e.into()),
     }

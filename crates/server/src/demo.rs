@@ -71,7 +71,7 @@ pub async fn load_demo(db: &Db, year: i64) -> Result<usize, ApiError> {
         if db.user_by_name(name).await?.is_some() {
             continue;
         }
-        let region = RegionCode::parse(region).map_err(ApiError::Internal)?;
+        let region = RegionCode::parse(region).map_err(|e| ApiError::Internal(e.to_string()))?;
         let u = db
             .create_user(
                 &actor,

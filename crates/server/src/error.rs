@@ -3,10 +3,11 @@
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use huanxin_domain::{FieldError, ValidationErrors};
+use huanxin_domain::{reason, FieldError, Reason, ValidationErrors};
 use huanxin_store::estates::RowError;
 use huanxin_store::StoreError;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Everything a handler can fail with; mapped to a status code in one place, [`IntoResponse`].
 #[derive(Debug, thiserror::Error)]
@@ -14,26 +15,26 @@ pub enum ApiError {
     #[error("sign in first")]
     Unauthenticated,
     #[error("your role may not do this: {0}")]
-    Forbidden(String),
+    Forbidden(Reason),
     #[error("not found")]
     NotFound,
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Reason),
     #[error("{0}")]
-    BadRequest(String),
+    BadRequest(Reason),
     #[error("invalid input")]
     Invalid(ValidationErrors),
     #[error("the file has errors; nothing was imported")]
     ImportRejected(Vec<RowError>),
     #[error("{0}")]
-    TooLarge(String),
+    TooLarge(Reason),
     #[error("too many attempts; try again in {0} seconds")]
     TooManyAttempts(u64),
     #[error("internal error")]
     Internal(String),
     /// Something this server lacks (e.g. a font for PDF); the message says what to install.
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(Reason),
     /// The server's disk is full (or cannot be written): nothing of the change was saved.
     #[error("磁盘已满，本次修改未保存，请联系管理员清理服务器磁盘后重试 (the server's disk is full: nothing of this change was saved)")]
     DiskFull,
@@ -45,6 +46,10 @@ struct Problem<'a> {
     kind: &'a str,
     title: &'a str,
     status: u16,
+    /// The stable code of what went wrong (see `reasons.json`); field errors carry their own.
+    code: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    params: BTreeMap<String, String>,
     detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<FieldError>,
@@ -70,8 +75,23 @@ impl ApiError {
     }
 
     /// A single-field validation error.
-    pub fn field(field: &str, value: impl ToString, reason: impl Into<String>) -> ApiError {
+    pub fn field(field: &str, value: impl ToString, reason: Reason) -> ApiError {
         ApiError::Invalid(ValidationErrors::one(field, value, reason))
+    }
+
+    /// The problem's stable code and parameters.
+    pub fn reason(&self) -> Reason {
+        match self {
+            ApiError::Unauthenticated => reason!("auth.sign_in_first"),
+            ApiError::Forbidden(r) => reason!("auth.forbidden", why = r),
+            ApiError::NotFound => reason!("request.not_found"),
+            ApiError::Conflict(r) | ApiError::BadRequest(r) | ApiError::TooLarge(r) | ApiError::Unavailable(r) => r.clone(),
+            ApiError::Invalid(_) => reason!("request.invalid"),
+            ApiError::ImportRejected(_) => reason!("import.rejected"),
+            ApiError::TooManyAttempts(secs) => reason!("auth.too_many_attempts", seconds = secs),
+            ApiError::Internal(_) => reason!("server.internal"),
+            ApiError::DiskFull => reason!("server.disk_full"),
+        }
     }
 }
 
@@ -90,10 +110,17 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(v) => v.0.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "),
             other => other.to_string(),
         };
+        let reason = match &self {
+            // A forbidden call names the rule it broke; the wrapper adds nothing a user needs.
+            ApiError::Forbidden(r) => r.clone(),
+            other => other.reason(),
+        };
         let body = Problem {
             kind: "about:blank",
             title: status.canonical_reason().unwrap_or("error"),
             status: status.as_u16(),
+            code: reason.code,
+            params: reason.params_map(),
             detail,
             errors,
             rows,
@@ -113,8 +140,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound,
-            StoreError::Duplicate(m) | StoreError::Conflict(m) => ApiError::Conflict(m),
-            StoreError::MissingReference(m) => ApiError::field("reference", "", m),
+            StoreError::Duplicate(m) => ApiError::Conflict(reason!("store.duplicate", what = m)),
+            StoreError::Conflict(r) => ApiError::Conflict(r),
+            StoreError::MissingReference(m) => ApiError::field("reference", "", reason!("store.missing_reference", what = m)),
             StoreError::Invalid(v) => ApiError::Invalid(v),
             StoreError::DiskFull(m) => {
                 tracing::error!(error = %m, "a write failed: disk full or I/O error");
@@ -139,12 +167,12 @@ impl From<JsonRejection> for ApiError {
                 // axum reports the path of the failing field: "…target type: build_year: invalid type…".
                 let detail = text.split_once("target type: ").map(|(_, d)| d.to_string()).unwrap_or(text);
                 match detail.split_once(": ") {
-                    Some((field, reason)) if !field.contains(' ') => ApiError::field(field, "", reason),
-                    _ => ApiError::field("body", "", detail),
+                    Some((field, why)) if !field.contains(' ') => ApiError::field(field, "", reason!("request.json_field", detail = why)),
+                    _ => ApiError::field("body", "", reason!("request.json_field", detail = detail)),
                 }
             }
-            JsonRejection::BytesRejection(_) => ApiError::TooLarge(text),
-            _ => ApiError::BadRequest(text),
+            JsonRejection::BytesRejection(_) => ApiError::TooLarge(reason!("request.too_large", detail = text)),
+            _ => ApiError::BadRequest(reason!("request.bad_json", detail = text)),
         }
     }
 }
@@ -154,15 +182,15 @@ impl From<QueryRejection> for ApiError {
         let text = r.body_text();
         let detail = text.split_once("query string: ").map(|(_, d)| d.to_string()).unwrap_or(text);
         match detail.split_once(": ") {
-            Some((field, reason)) if !field.contains(' ') => ApiError::field(field, "", reason),
-            _ => ApiError::field("query", "", detail),
+            Some((field, why)) if !field.contains(' ') => ApiError::field(field, "", reason!("request.query_field", detail = why)),
+            _ => ApiError::field("query", "", reason!("request.query_field", detail = detail)),
         }
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        ApiError::BadRequest(r.body_text())
+        ApiError::BadRequest(reason!("request.bad_path", detail = r.body_text()))
     }
 }
 
@@ -184,9 +212,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().ends_with("json")));
         if !is_json {
-            return Err(ApiError::BadRequest("send the body as JSON (Content-Type: application/json)".into()));
+            return Err(ApiError::BadRequest(reason!("request.json_required")));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|r| ApiError::TooLarge(r.body_text()))?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::TooLarge(reason!("request.too_large", detail = r.body_text())))?;
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
             let mut errs = ValidationErrors::default();
             check_texts(&v, &mut String::new(), &mut errs);
@@ -204,9 +234,9 @@ fn check_texts(v: &serde_json::Value, path: &mut String, errs: &mut ValidationEr
         serde_json::Value::String(s) => {
             let field = if path.is_empty() { "body" } else { path.as_str() };
             if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-                errs.push(field, s.chars().take(40).filter(|c| !c.is_control()).collect::<String>(), "must not contain control characters");
+                errs.push(field, s.chars().take(40).filter(|c| !c.is_control()).collect::<String>(), reason!("request.control_characters"));
             } else if s.chars().count() > MAX_TEXT_CHARS {
-                errs.push(field, "…", format!("must have at most {MAX_TEXT_CHARS} characters"));
+                errs.push(field, "…", reason!("request.text_too_long", max_text_chars = MAX_TEXT_CHARS));
             }
         }
         serde_json::Value::Array(items) => {
@@ -252,6 +282,6 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiMultipart {
         axum::extract::Multipart::from_request(req, state)
             .await
             .map(ApiMultipart)
-            .map_err(|r| ApiError::field("body", "", format!("send a multipart/form-data form: {}", r.body_text())))
+            .map_err(|r| ApiError::field("body", "", reason!("request.form_required", body_text = r.body_text())))
     }
 }

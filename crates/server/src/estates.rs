@@ -13,6 +13,7 @@ use huanxin_domain::access::Permission;
 use huanxin_domain::estates::{
     self as dom, BuildingInput, BuildingRecord, Datum, DwellingInput, DwellingRecord, EstateInput, EstateRecord, OwnerInput,
 };
+use huanxin_domain::reason;
 use huanxin_domain::sheets;
 use huanxin_domain::ValidationErrors;
 use huanxin_store::estates::{Building, Dwelling, Estate, EstateFilter, EstateTotals, RowError};
@@ -277,7 +278,7 @@ pub async fn dwellings(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // Neighbours' names are not residents' business (PIPL); their own homes are at /residents/me.
     if cu.role == huanxin_domain::access::Role::Resident {
-        return Err(ApiError::Forbidden("residents see their own dwellings at /api/v1/residents/me".into()));
+        return Err(ApiError::Forbidden(reason!("estates.residents_own_dwellings_only")));
     }
     let (mut rows, total) = st.db.list_dwellings(&cu.scope, id, q.building_id, q.page.unwrap_or(1), q.per_page.unwrap_or(50)).await?;
     for d in &mut rows {
@@ -378,7 +379,7 @@ fn columns_of(kind: &str) -> Result<&'static [Column], ApiError> {
         "estates" => Ok(ESTATE_COLUMNS),
         "buildings" => Ok(BUILDING_COLUMNS),
         "dwellings" => Ok(DWELLING_COLUMNS),
-        _ => Err(ApiError::field("kind", kind, "must be estates, buildings or dwellings")),
+        _ => Err(ApiError::field("kind", kind, reason!("estates.import_kind"))),
     }
 }
 
@@ -519,11 +520,11 @@ pub struct ImportResult {
     pub changes_unreported: usize,
 }
 
-fn yes(s: &str) -> Result<bool, String> {
+fn yes(s: &str) -> Result<bool, huanxin_domain::Reason> {
     match s.trim().to_lowercase().as_str() {
         "" | "否" | "无" | "no" | "false" | "0" | "n" => Ok(false),
         "是" | "有" | "yes" | "true" | "1" | "y" => Ok(true),
-        other => Err(format!("'{other}' is not 是 or 否")),
+        other => Err(reason!("estates.not_yes_or_no", value = other)),
     }
 }
 
@@ -551,12 +552,13 @@ impl<'a> RowReader<'a> {
         self.columns.iter().find(|c| c.key == key).map(|c| c.header.to_string()).unwrap_or_else(|| key.to_string())
     }
 
-    fn fail(&mut self, key: &str, value: &str, reason: String) {
-        self.errors.push(RowError { file: String::new(), row: self.row, column: self.header(key), value: value.to_string(), reason });
+    fn fail(&mut self, key: &str, value: &str, reason: huanxin_domain::Reason) {
+        let column = self.header(key);
+        self.errors.push(RowError::new(self.row, &column, value, reason));
     }
 
     /// A cell read by `parse`, or `None` when empty or unreadable (then noted).
-    fn parsed<T>(&mut self, key: &str, parse: fn(&str) -> Result<T, String>) -> Option<T> {
+    fn parsed<T>(&mut self, key: &str, parse: fn(&str) -> Result<T, huanxin_domain::Reason>) -> Option<T> {
         let t = self.text(key);
         if t.is_empty() {
             return None;
@@ -597,7 +599,7 @@ impl<'a> RowReader<'a> {
             if self.errors.iter().any(|known| known.column == header) {
                 continue;
             }
-            self.errors.push(RowError { file: String::new(), row: self.row, column: header, value: e.value, reason: e.reason });
+            self.errors.push(RowError::from_field(self.row, header, e));
         }
     }
 }
@@ -609,7 +611,7 @@ fn estate_from_row(r: &mut RowReader, default_datum: Datum) -> EstateInput {
         "gcj02" | "高德" | "腾讯" | "火星" => Datum::Gcj02,
         other => {
             let other = other.to_string();
-            r.fail("datum", &other, "must be WGS84, CGCS2000 or GCJ02".into());
+            r.fail("datum", &other, reason!("estates.datum"));
             default_datum
         }
     };
@@ -644,11 +646,12 @@ type GeoJsonRows = (Vec<(usize, EstateInput, Vec<RowError>)>, Vec<&'static str>)
 /// as text are refused, not imported as an estate without a location.
 fn geojson_estates(bytes: &[u8], datum: Datum) -> Result<GeoJsonRows, ApiError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::field("file", "", format!("not valid GeoJSON: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::field("file", "", reason!("estates.not_valid_geojson", e = e)))?;
     let features = v
         .get("features")
         .and_then(|f| f.as_array())
-        .ok_or_else(|| ApiError::field("file", "", "GeoJSON must be a FeatureCollection with features"))?;
+        .ok_or_else(|| ApiError::field("file", "", reason!("estates.geojson_not_collection")))?;
     let mut out = Vec::new();
     let mut keys: Vec<&'static str> = Vec::new();
     let column_keys: Vec<String> = ESTATE_COLUMNS.iter().map(|c| sheets::header_key(c.header)).collect();
@@ -660,7 +663,7 @@ fn geojson_estates(bytes: &[u8], datum: Datum) -> Result<GeoJsonRows, ApiError> 
             return Err(ApiError::field(
                 "file",
                 format!("feature {}", i + 1),
-                format!("the sheet is too large: feature {} {reason}", i + 1),
+                reason!("estates.feature_too_large", value = i + 1, reason = reason),
             ));
         }
         // Each property name in its comparable form, once.
@@ -691,7 +694,7 @@ fn geojson_estates(bytes: &[u8], datum: Datum) -> Result<GeoJsonRows, ApiError> 
         let geom = f.get("geometry").cloned().unwrap_or(serde_json::Value::Null);
         let kind = geom.get("type").and_then(|t| t.as_str());
         if matches!(kind, Some("Point" | "Polygon" | "MultiPolygon")) && !numbers_only(geom.get("coordinates")) {
-            r.fail("lon", &compact(geom.get("coordinates")), "coordinates must be numbers (degrees), not text".into());
+            r.fail("lon", &compact(geom.get("coordinates")), reason!("estates.coordinates_text"));
         }
         match kind {
             Some("Point") => {
@@ -714,7 +717,7 @@ fn geojson_estates(bytes: &[u8], datum: Datum) -> Result<GeoJsonRows, ApiError> 
                 input.outline = Some(if input.datum == Datum::Gcj02 { to_wgs84_polygon(&geom) } else { geom.clone() });
             }
             None if geom.is_null() => {}
-            other => r.fail("lon", other.unwrap_or("?"), "geometry must be a Point or a Polygon".into()),
+            other => r.fail("lon", other.unwrap_or("?"), reason!("estates.geometry_kind")),
         }
         let errors = std::mem::take(&mut r.errors);
         out.push((i + 1, input, errors));
@@ -779,7 +782,7 @@ pub async fn import(
             file = Some((name, bytes.to_vec()));
         }
     }
-    let (name, bytes) = file.ok_or_else(|| ApiError::field("file", "", "attach the file as the form field 'file'"))?;
+    let (name, bytes) = file.ok_or_else(|| ApiError::field("file", "", reason!("field.file_missing")))?;
     let result = import_file(&st.db, &cu.actor(), &cu.scope, &kind, &name, bytes, &q).await?;
     if !result.dry_run {
         st.registry_changed();
@@ -818,7 +821,9 @@ impl ImportFile {
         let name = self.name();
         match self {
             ImportFile::Bytes(_, bytes) => Ok((name, bytes)),
-            ImportFile::Path(p) => std::fs::read(&p).map(|b| (name, b)).map_err(|e| ApiError::field("file", p.display(), e.to_string())),
+            ImportFile::Path(p) => std::fs::read(&p)
+                .map(|b| (name, b))
+                .map_err(|e| ApiError::field("file", p.display(), reason!("import.file_unreadable", detail = e))),
         }
     }
 
@@ -830,7 +835,7 @@ impl ImportFile {
             // Counted in blocks, so a file is held in memory only once, when its turn comes.
             ImportFile::Path(p) => {
                 use std::io::Read;
-                let fail = |e: std::io::Error| ApiError::field("file", p.display(), e.to_string());
+                let fail = |e: std::io::Error| ApiError::field("file", p.display(), reason!("import.file_unreadable", detail = e));
                 let mut file = std::fs::File::open(p).map_err(fail)?;
                 let (mut block, mut lines) = (vec![0u8; 1 << 16], 0);
                 loop {
@@ -868,7 +873,7 @@ pub async fn import_files(
     let datum = match datum.map(str::to_lowercase).as_deref() {
         None | Some("") | Some("wgs84") | Some("cgcs2000") => Datum::Wgs84,
         Some("gcj02") => Datum::Gcj02,
-        Some(other) => return Err(ApiError::field("datum", other, "must be wgs84 or gcj02")),
+        Some(other) => return Err(ApiError::field("datum", other, reason!("estates.datum_short"))),
     };
     let several = files.len() > 1;
     let expected_rows = files.iter().map(ImportFile::expected_rows).sum::<Result<usize, ApiError>>()?;
@@ -888,7 +893,7 @@ pub async fn import_files(
                 // A crafted file can make the xlsx library panic (an overflowing cell reference): the
                 // file is refused, the server goes on.
                 if e.is_panic() {
-                    ApiError::field("file", &name, "not a readable file: its structure is damaged or crafted")
+                    ApiError::field("file", &name, reason!("estates.file_damaged"))
                 } else {
                     ApiError::Internal(format!("file reader stopped: {e}"))
                 }
@@ -922,7 +927,7 @@ pub async fn import_files(
         }
     }
     if import.rows() == 0 && !import.has_errors() {
-        return Err(ApiError::field("file", "", "the file has no data rows"));
+        return Err(ApiError::field("file", "", reason!("estates.file_has_no_data_rows")));
     }
     let rows = import.rows();
     let summary = import.finish().await.map_err(|rows| with_headers(rows, columns))?;
@@ -950,13 +955,13 @@ fn row_source(
     sheet: Option<&str>,
 ) -> Result<(RowSource, RowsPassedOver), ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::field("file", name, "the file is empty"));
+        return Err(ApiError::field("file", name, reason!("field.file_empty")));
     }
     let lower = name.to_lowercase();
     let text_start = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes).trim_ascii_start();
     let is_geojson = lower.ends_with(".geojson") || lower.ends_with(".json") || text_start.first() == Some(&b'{');
     if is_geojson && import_kind != ImportKind::Estates {
-        return Err(ApiError::field("file", name, "GeoJSON is accepted for estates only; use xlsx or csv"));
+        return Err(ApiError::field("file", name, reason!("estates.geojson_estates_only")));
     }
     if is_geojson {
         let (features, keys) = geojson_estates(&bytes, datum)?;
@@ -1189,7 +1194,7 @@ fn dwelling_from_row(mut r: RowReader) -> Result<(String, String, DwellingRecord
             .collect()
     };
     if !shares_text.trim().is_empty() && (shares.len() != names.len() || shares.iter().any(Option::is_none)) {
-        r.fail("owner_shares", &shares_text, "give one percentage per owner, e.g. 50、50".into());
+        r.fail("owner_shares", &shares_text, reason!("estates.shares_per_owner"));
     }
     let owners = names
         .iter()
@@ -1232,9 +1237,9 @@ fn with_headers(rows: Vec<RowError>, columns: &[Column]) -> ApiError {
 
 pub(crate) fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge("the file is larger than the upload limit".into())
+        ApiError::TooLarge(reason!("estates.file_too_large"))
     } else {
-        ApiError::BadRequest(format!("upload unreadable: {}", e.body_text()))
+        ApiError::BadRequest(reason!("estates.upload_unreadable", body_text = e.body_text()))
     }
 }
 

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use huanxin_domain::funds::AllocationInput;
+use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::schemes::Category;
 use huanxin_domain::ValidationErrors;
@@ -24,7 +25,7 @@ pub mod upkeep;
 impl From<FundsError> for ApiError {
     fn from(e: FundsError) -> Self {
         match e {
-            FundsError::Refused(r) => ApiError::Conflict(r.to_string()),
+            FundsError::Refused(r) => ApiError::Conflict(r.reason()),
             FundsError::Store(s) => s.into(),
         }
     }
@@ -138,15 +139,15 @@ pub async fn request(
     let mut e = ValidationErrors::default();
     let category = Category::parse(&req.category);
     if category.is_none() {
-        e.push("category", &req.category, "must be basic, improvement or upgrading");
+        e.push("category", &req.category, reason!("field.category_kind"));
     }
     if req.payee.trim().is_empty() || req.payee.chars().count() > 200 {
-        e.push("payee", &req.payee, "must have 1 to 200 characters");
+        e.push("payee", &req.payee, reason!("field.length", max = 200));
     }
     let amount = huanxin_domain::funds::amount_field("amount", &req.amount, &mut e);
     let basis = huanxin_domain::funds::Basis::parse(&req.basis);
     if basis.is_none() {
-        e.push("basis", &req.basis, "must be milestone:<schedule node> or inspection:<inspection>");
+        e.push("basis", &req.basis, reason!("funds.basis_form"));
     }
     let (Some(category), Some(amount), Some(basis), true) = (category, amount, basis, e.is_empty()) else {
         return Err(ApiError::Invalid(e));
@@ -188,7 +189,7 @@ pub async fn disbursements(
     ApiQuery(f): ApiQuery<DisbursementFilter>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if let Some(status) = f.status.as_deref().filter(|s| !["", "requested", "approved", "reversed"].contains(s)) {
-        return Err(ApiError::field("status", status, "must be requested, approved or reversed"));
+        return Err(ApiError::field("status", status, reason!("funds.status_kind")));
     }
     let (items, total) = st.db.disbursements(&cu.scope, &f).await?;
     Ok(Json(serde_json::json!({"items": items, "total": total})))
@@ -216,7 +217,7 @@ pub async fn reverse(
     ApiJson(req): ApiJson<ReverseRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     if req.memo.trim().is_empty() {
-        return Err(ApiError::field("memo", "", "say why the entry is corrected"));
+        return Err(ApiError::field("memo", "", reason!("funds.correction_reason_required")));
     }
     let new_seq = st.db.reverse_entry(&cu.actor(), &cu.scope, seq, req.memo.trim()).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({"seq": new_seq}))))

@@ -3,6 +3,7 @@
 //! One module per domain area, the same names as in the domain and store crates. Every API route
 //! except sign-in and health passes through [`auth::authenticate`], which fixes the caller's scope.
 
+use huanxin_domain::reason;
 pub mod accounts;
 pub mod archive;
 pub mod audit;
@@ -548,7 +549,7 @@ async fn refuse_oversize(
 ) -> Result<axum::response::Response, error::ApiError> {
     let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(error::ApiError::TooLarge(format!("the request is larger than the upload limit of {} MiB", limit / (1024 * 1024))));
+        return Err(error::ApiError::TooLarge(reason!("server.upload_too_large", limit = limit / (1024 * 1024))));
     }
     Ok(next.run(req).await)
 }

@@ -10,6 +10,7 @@ use huanxin_domain::assessment::{ChecklistItem, Finding};
 use huanxin_domain::calendar::WorkCalendar;
 use huanxin_domain::estates::EstateStatus;
 use huanxin_domain::lifecycle::{self, Facts};
+use huanxin_domain::reason;
 use huanxin_domain::review::TaskInput;
 use huanxin_store::acceptance::Acceptance;
 use huanxin_store::assessment::Assessment;
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 impl From<StepError> for ApiError {
     fn from(e: StepError) -> Self {
         match e {
-            StepError::Refused(r) => ApiError::Conflict(r.to_string()),
+            StepError::Refused(r) => ApiError::Conflict(r.reason()),
             StepError::Store(s) => s.into(),
         }
     }
@@ -41,8 +42,9 @@ pub struct StepRequest {
 pub struct Lifecycle {
     pub status: String,
     pub next: Option<String>,
-    /// Why the next step would be refused now (empty when it may be taken).
-    pub blocked_by: Option<String>,
+    /// Why the next step would be refused now (empty when it may be taken): code, params, reason.
+    #[schema(value_type = Option<Object>)]
+    pub blocked_by: Option<huanxin_domain::Reason>,
     #[schema(value_type = Object)]
     pub facts: Facts,
     #[schema(value_type = Vec<Object>)]
@@ -63,7 +65,7 @@ pub async fn show(
     let status = EstateStatus::parse(&estate.status);
     let next = status.and_then(lifecycle::next);
     let blocked_by = match (status, next) {
-        (Some(s), Some(n)) => lifecycle::check(s, n, &facts).err().map(|r| r.to_string()),
+        (Some(s), Some(n)) => lifecycle::check(s, n, &facts).err().map(|r| r.reason()),
         _ => None,
     };
     Ok(Json(Lifecycle { status: estate.status, next: next.map(|n| n.as_str().to_string()), blocked_by, facts, timeline }))
@@ -78,9 +80,9 @@ pub async fn step(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<StepRequest>,
 ) -> Result<Json<EstateEvent>, ApiError> {
-    let to = EstateStatus::parse(&req.to).ok_or_else(|| ApiError::field("to", &req.to, "is not a stage of an estate's life"))?;
+    let to = EstateStatus::parse(&req.to).ok_or_else(|| ApiError::field("to", &req.to, reason!("lifecycle.stage_kind")))?;
     if req.note.chars().count() > 1000 {
-        return Err(ApiError::field("note", "", "must be at most 1,000 characters"));
+        return Err(ApiError::field("note", "", reason!("field.at_most_chars", max = 1000)));
     }
     let event = st.db.advance_estate(&cu.actor(), &cu.scope, id, to, req.note.trim()).await?;
     st.registry_changed();
@@ -134,7 +136,7 @@ pub async fn save_assessment(
     ApiJson(req): ApiJson<AssessmentRequest>,
 ) -> Result<Json<Assessment>, ApiError> {
     if req.findings.len() > 5_000 {
-        return Err(ApiError::field("findings", req.findings.len(), "at most 5,000 findings at once"));
+        return Err(ApiError::field("findings", req.findings.len(), reason!("lifecycle.too_many_findings")));
     }
     Ok(Json(st.db.save_assessment(&cu.actor(), &cu.scope, id, &req.findings, req.finish).await?))
 }
@@ -159,9 +161,9 @@ pub struct DeadlineQuery {
     responses((status = 200, description = "deadline"), (status = 422)))]
 pub async fn deadline(ApiQuery(q): ApiQuery<DeadlineQuery>) -> Result<Json<serde_json::Value>, ApiError> {
     let from = chrono::NaiveDate::parse_from_str(q.from.trim(), "%Y-%m-%d")
-        .map_err(|_| ApiError::field("from", &q.from, "must be a date as YYYY-MM-DD"))?;
+        .map_err(|_| ApiError::field("from", &q.from, reason!("field.date")))?;
     if q.days > 1000 {
-        return Err(ApiError::field("days", q.days, "must be at most 1,000"));
+        return Err(ApiError::field("days", q.days, reason!("field.at_most", max = 1000)));
     }
     let cal = calendar()?;
     let due = cal.add_working_days(from, q.days);
@@ -232,9 +234,8 @@ pub async fn sign_acceptance(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<SignRequest>,
 ) -> Result<Json<Acceptance>, ApiError> {
-    let signatory = Signatory::parse(&req.signatory).ok_or_else(|| {
-        ApiError::field("signatory", &req.signatory, "must be contractor, supervisor, designer, bureau, street, community or residents")
-    })?;
+    let signatory =
+        Signatory::parse(&req.signatory).ok_or_else(|| ApiError::field("signatory", &req.signatory, reason!("lifecycle.party_kind")))?;
     Ok(Json(st.db.sign_acceptance(&cu.actor(), cu.role, &cu.scope, id, signatory, req.agree, &req.note).await?))
 }
 
@@ -354,7 +355,7 @@ pub async fn add_evidence(
 ) -> Result<(axum::http::StatusCode, Json<Task>), ApiError> {
     let task = st.db.task(&cu.scope, id).await?;
     if task.owner != cu.user.username && !cu.role.allows(huanxin_domain::access::Permission::AdvanceStage) {
-        return Err(ApiError::Forbidden("only the task's owner or the bureau files its evidence".into()));
+        return Err(ApiError::Forbidden(reason!("lifecycle.evidence_owner_only")));
     }
     let (_, photos) = crate::construction::read_form(multipart).await?;
     let task = st.db.add_evidence(&cu.actor(), &cu.scope, id, photos).await?;

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use huanxin_domain::access::Scope;
 use huanxin_domain::estates::EstateStatus;
+use huanxin_domain::reason;
 use std::collections::{HashMap, HashSet};
 use std::f64::consts::PI;
 use std::sync::{Arc, RwLock};
@@ -193,9 +194,9 @@ pub async fn tile(
     Extension(cu): Extension<CurrentUser>,
     ApiPath((z, x, y)): ApiPath<(u32, u32, String)>,
 ) -> Result<Response, ApiError> {
-    let y: u32 = y.trim_end_matches(".mvt").parse().map_err(|_| ApiError::field("y", &y, "must be a tile row like 12.mvt"))?;
+    let y: u32 = y.trim_end_matches(".mvt").parse().map_err(|_| ApiError::field("y", &y, reason!("map.tile_form")))?;
     if z > 22 || x >= (1 << z) || y >= (1 << z) {
-        return Err(ApiError::field("z", z, "tile out of range"));
+        return Err(ApiError::field("z", z, reason!("map.tile_out_range")));
     }
     let key = match &cu.scope {
         Scope::Region(rc) => Some((rc.prefix().to_string(), z, x, y)),

@@ -9,6 +9,7 @@ use axum::{Extension, Json};
 use huanxin_domain::access::{Permission, Role};
 use huanxin_domain::calendar::WorkCalendar;
 use huanxin_domain::notices::{self as rules, NoticeInput};
+use huanxin_domain::reason;
 use huanxin_store::notices::{Comment, Notice};
 use serde::Deserialize;
 
@@ -74,7 +75,7 @@ pub async fn comment(
     ApiJson(req): ApiJson<CommentRequest>,
 ) -> Result<Json<Comment>, ApiError> {
     if !matches!(req.kind.as_str(), "objection" | "opinion") {
-        return Err(ApiError::field("kind", &req.kind, "must be objection or opinion"));
+        return Err(ApiError::field("kind", &req.kind, reason!("notices.comment_kind")));
     }
     let text = rules::check_text("text", &req.text)?;
     // Residents speak for themselves; staff who consult residents enter one handed in on paper under
@@ -83,12 +84,10 @@ pub async fn comment(
     let author = if cu.role == Role::Resident {
         cu.user.display_name.clone()
     } else {
-        cu.require(Permission::ConsultResidents).map_err(|_| {
-            ApiError::Forbidden("only residents object to a notice (staff enter paper objections under the resident's name)".into())
-        })?;
+        cu.require(Permission::ConsultResidents).map_err(|_| ApiError::Forbidden(reason!("notices.residents_only")))?;
         let author = req.author.trim();
         if author.is_empty() || author.chars().count() > 64 {
-            return Err(ApiError::field("author", author, "name the resident who handed in the paper objection (at most 64 characters)"));
+            return Err(ApiError::field("author", author, reason!("notices.paper_author_required")));
         }
         author.to_string()
     };

@@ -88,7 +88,7 @@ fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
         crate::api_routes().into_iter().filter(|r| r.public).map(|r| (r.method.to_lowercase(), format!("/api/v1{}", r.path))).collect();
     let problem = |what: &str| {
         ResponseBuilder::new()
-            .description(format!("{what} (application/problem+json: type, title, status, detail, errors[field, value, reason])"))
+            .description(format!("{what} (application/problem+json: type, title, status, code, params, detail, errors[field, value, code, params, reason]; codes and their wording in crates/domain/src/reasons.json)"))
             .content("application/problem+json", ContentBuilder::new().build())
             .build()
     };

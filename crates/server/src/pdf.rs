@@ -2,6 +2,7 @@
 //! Chinese font taken from the system (only the glyphs used are embedded, so files stay small).
 
 use crate::error::ApiError;
+use huanxin_domain::reason;
 use krilla::geom::{PathBuilder, Point, Rect};
 use krilla::page::PageSettings;
 use krilla::paint::Stroke;
@@ -21,7 +22,7 @@ const SYSTEM_FONTS: &[(&str, u32)] = &[
 /// The font, read once per process: `configured` (a path, optionally `path#index`), else the
 /// first system font found. An error says what to install.
 pub fn font(configured: &str) -> Result<Font, ApiError> {
-    static FONT: OnceLock<Result<Font, String>> = OnceLock::new();
+    static FONT: OnceLock<Result<Font, huanxin_domain::Reason>> = OnceLock::new();
     FONT.get_or_init(|| {
         let candidates: Vec<(String, u32)> = if configured.trim().is_empty() {
             SYSTEM_FONTS.iter().map(|(p, i)| (p.to_string(), *i)).collect()
@@ -31,11 +32,10 @@ pub fn font(configured: &str) -> Result<Font, ApiError> {
         };
         for (path, index) in &candidates {
             if let Ok(data) = std::fs::read(path) {
-                return Font::new(Arc::new(data).into(), *index).ok_or_else(|| format!("{path} is not a font krilla can read"));
+                return Font::new(Arc::new(data).into(), *index).ok_or_else(|| reason!("pdf.font_unreadable", path = path));
             }
         }
-        Err("no Chinese font for PDF on this server: install Debian's fonts-noto-cjk or set HUANXIN_PDF_FONT to a .ttf/.ttc/.otf file"
-            .into())
+        Err(reason!("pdf.no_font"))
     })
     .clone()
     .map_err(ApiError::Unavailable)

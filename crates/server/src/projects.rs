@@ -9,6 +9,7 @@ use axum::{Extension, Json};
 use huanxin_domain::access::Permission;
 use huanxin_domain::estates::mask_phone;
 use huanxin_domain::projects::{PartyInput, ProjectInput};
+use huanxin_domain::reason;
 use huanxin_store::projects::{Party, Project, ProjectEstate};
 use serde::Serialize;
 
@@ -83,7 +84,7 @@ pub async fn add_party(
 impl From<huanxin_store::approvals::ApprovalError> for ApiError {
     fn from(e: huanxin_store::approvals::ApprovalError) -> Self {
         match e {
-            huanxin_store::approvals::ApprovalError::Refused(r) => ApiError::Conflict(r.to_string()),
+            huanxin_store::approvals::ApprovalError::Refused(r) => ApiError::Conflict(r.reason()),
             huanxin_store::approvals::ApprovalError::Store(s) => s.into(),
         }
     }
@@ -97,7 +98,7 @@ fn today() -> chrono::NaiveDate {
 fn parse_date(field: &str, s: &Option<String>) -> Result<chrono::NaiveDate, ApiError> {
     match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(today()),
-        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| ApiError::field(field, d, "must be a date as YYYY-MM-DD")),
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| ApiError::field(field, d, reason!("field.date"))),
     }
 }
 
@@ -160,7 +161,7 @@ pub async fn finish_step(
 ) -> Result<Json<Vec<huanxin_store::approvals::ApprovalStep>>, ApiError> {
     let date = parse_date("date", &req.date)?;
     if date > today() {
-        return Err(ApiError::field("date", date, "must not be in the future"));
+        return Err(ApiError::field("date", date, reason!("field.not_future")));
     }
     let number = huanxin_domain::approvals::check_document_no(&req.document_no)?;
     let document = huanxin_store::approvals::StepDocument { number, document_id: req.document_id };

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use huanxin_domain::reason;
 use huanxin_store::public::PublicPage;
 use serde::{Deserialize, Serialize};
 
@@ -89,11 +90,7 @@ pub async fn set_estate_state(
     ApiJson(req): ApiJson<EstatePublish>,
 ) -> Result<Json<huanxin_store::public::PublicState>, ApiError> {
     if req.enabled && !req.confirm {
-        return Err(ApiError::field(
-            "confirm",
-            "false",
-            "publishing shows this estate's progress, works, costs and photos to anyone: confirm it",
-        ));
+        return Err(ApiError::field("confirm", "false", reason!("public.confirm_publish")));
     }
     Ok(Json(st.db.set_estate_public(&cu.actor(), &cu.scope, id, req.enabled).await?))
 }

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use huanxin_domain::access::{Permission, Role};
+use huanxin_domain::reason;
 use huanxin_domain::requests::{RequestInput, Status};
 use huanxin_store::requests::{RequestError, ServiceRequest};
 use serde::Deserialize;
@@ -30,7 +31,7 @@ pub struct Rating {
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> Self {
         match e {
-            RequestError::Refused(r) => ApiError::Conflict(r.to_string()),
+            RequestError::Refused(r) => ApiError::Conflict(r.reason()),
             RequestError::Store(s) => s.into(),
         }
     }
@@ -49,14 +50,14 @@ pub async fn file(
     let (author, channel) = if cu.role == Role::Resident {
         if let Some(d) = input.dwelling_id {
             if st.db.is_owner_of(cu.user.id, d).await?.is_none() {
-                return Err(ApiError::Forbidden("you are not bound to this dwelling".into()));
+                return Err(ApiError::Forbidden(reason!("field.not_your_dwelling")));
             }
         }
         (cu.user.display_name.clone(), "online")
     } else {
         cu.require(Permission::ConsultResidents)?;
         if input.author.trim().is_empty() {
-            return Err(ApiError::field("author", "", "name who made the request"));
+            return Err(ApiError::field("author", "", reason!("requests.requester_required")));
         }
         (input.author.trim().to_string(), "desk")
     };
@@ -93,7 +94,7 @@ pub async fn handle(
 ) -> Result<Json<ServiceRequest>, ApiError> {
     let to = Status::parse(&req.status)
         .filter(|s| *s != Status::Submitted)
-        .ok_or_else(|| ApiError::field("status", &req.status, "must be in_progress or resolved"))?;
+        .ok_or_else(|| ApiError::field("status", &req.status, reason!("requests.status_kind")))?;
     Ok(Json(st.db.handle_request(&cu.actor(), &cu.scope, id, to, &req.answer).await?))
 }
 
@@ -107,7 +108,7 @@ pub async fn rate(
     ApiJson(req): ApiJson<Rating>,
 ) -> Result<Json<ServiceRequest>, ApiError> {
     if st.db.request_author(id).await? != Some(cu.user.id) {
-        return Err(ApiError::Forbidden("only who filed a request rates it".into()));
+        return Err(ApiError::Forbidden(reason!("requests.rater_is_filer")));
     }
     Ok(Json(st.db.rate_request(&cu.actor(), &cu.scope, id, req.rating).await?))
 }

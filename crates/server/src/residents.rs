@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use huanxin_domain::access::Role;
+use huanxin_domain::reason;
 use huanxin_domain::residents::{self as rules, CODE_LEN, MAX_FAILED_TRIES};
 use huanxin_store::residents::{BindError, MyDwelling};
 use rand::RngCore;
@@ -65,7 +66,7 @@ async fn issue(st: &AppState, cu: &CurrentUser, estate_id: i64, req: &Invitation
         return Err(ApiError::field(
             "building_id",
             req.building_id.map(|b| b.to_string()).unwrap_or_default(),
-            "has no dwellings in the registry",
+            reason!("residents.estate_without_dwellings"),
         ));
     }
     let base = st.config.public_base();
@@ -149,13 +150,13 @@ pub async fn bind(
     let keys = [(format!("code:{}", ip), MAX_FAILED_TRIES)];
     Throttle::check(&st.db, &keys).await?;
     if req.name.trim().is_empty() || req.name.chars().count() > 50 {
-        return Err(ApiError::field("name", &req.name, "must have 1 to 50 characters"));
+        return Err(ApiError::field("name", &req.name, reason!("field.length", max = 50)));
     }
     let Some(code) = rules::normalize_code(&req.code) else {
         Throttle::fail(&st.db, &keys).await?;
         let actor = huanxin_store::audit::Actor { user_id: None, username: format!("anonymous@{}", ip), request_id: String::new() };
         st.db.audit_refusal(&actor, "bind_refused", "invitation_code", String::new(), String::new(), "not a code").await?;
-        return Err(ApiError::field("code", &req.code, format!("must be the {CODE_LEN} letters and digits on the slip")));
+        return Err(ApiError::field("code", &req.code, reason!("residents.code_form", code_len = CODE_LEN)));
     };
     let signed_in = signed_in_resident(&st, &headers).await?;
     let username = new_resident_name();
@@ -196,7 +197,7 @@ pub async fn send_otp(
     ClientAddr(ip): ClientAddr,
     ApiJson(req): ApiJson<OtpRequest>,
 ) -> Result<Response, ApiError> {
-    let phone = rules::mobile(&req.phone).ok_or_else(|| ApiError::field("phone", &req.phone, "is not a mainland mobile number"))?;
+    let phone = rules::mobile(&req.phone).ok_or_else(|| ApiError::field("phone", &req.phone, reason!("residents.mobile_form")))?;
     // Every ask counts towards the address's limit, so numbers cannot be tried one after another.
     let keys = [(format!("otp:{}", ip), MAX_FAILED_TRIES * 2)];
     Throttle::check(&st.db, &keys).await?;
@@ -230,11 +231,11 @@ pub async fn verify_otp(
 ) -> Result<Response, ApiError> {
     let keys = [(format!("code:{}", ip), MAX_FAILED_TRIES)];
     Throttle::check(&st.db, &keys).await?;
-    let phone = rules::mobile(&req.phone).ok_or_else(|| ApiError::field("phone", &req.phone, "is not a mainland mobile number"))?;
+    let phone = rules::mobile(&req.phone).ok_or_else(|| ApiError::field("phone", &req.phone, reason!("residents.mobile_form")))?;
     let code: String = req.code.chars().filter(|c| c.is_ascii_digit()).collect();
     if code.len() != rules::OTP_LEN {
         Throttle::fail(&st.db, &keys).await?;
-        return Err(ApiError::field("code", &req.code, "must be the 6 digits of the text message"));
+        return Err(ApiError::field("code", &req.code, reason!("residents.otp_form")));
     }
     let signed_in = signed_in_resident(&st, &headers).await?;
     let username = new_resident_name();
@@ -276,7 +277,7 @@ async fn refuse_binding(st: &AppState, ip: &std::net::IpAddr, what: &str, e: Bin
 fn bind_error(e: BindError) -> ApiError {
     match e {
         BindError::Store(s) => s.into(),
-        other => ApiError::Conflict(other.to_string()),
+        other => ApiError::Conflict(other.reason()),
     }
 }
 

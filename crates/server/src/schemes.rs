@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
+use huanxin_domain::reason;
 use huanxin_domain::schemes::{self as rules, Category, LineChange, MenuItem, MenuItemInput, Payer, SchemeItemInput, Stage, UNITS};
 use huanxin_store::schemes::{Scheme, SchemeSheet, SchemeVersion};
 use serde::{Deserialize, Serialize};
@@ -115,7 +116,7 @@ pub async fn issue(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<IssueRequest>,
 ) -> Result<(StatusCode, Json<SchemeVersion>), ApiError> {
-    let stage = Stage::parse(&req.stage).ok_or_else(|| ApiError::field("stage", &req.stage, "must be notice_1, notice_2 or final"))?;
+    let stage = Stage::parse(&req.stage).ok_or_else(|| ApiError::field("stage", &req.stage, reason!("schemes.stage_kind")))?;
     Ok((StatusCode::CREATED, Json(st.db.issue_scheme(&cu.actor(), &cu.scope, id, stage).await?)))
 }
 

@@ -3,6 +3,7 @@
 //! test harness, or a small relay to the county's SMS provider, plugs in there.
 
 use crate::error::ApiError;
+use huanxin_domain::reason;
 use std::time::Duration;
 
 /// Where text messages go.
@@ -32,9 +33,9 @@ impl SmsGateway {
                 .json(&serde_json::json!({"phone": phone, "text": text}))
                 .send()
                 .await
-                .map_err(|e| ApiError::Unavailable(format!("the SMS gateway cannot be reached: {e}")))?;
+                .map_err(|e| ApiError::Unavailable(reason!("sms.gateway_unreachable", e = e)))?;
             if !res.status().is_success() {
-                return Err(ApiError::Unavailable(format!("the SMS gateway answered {}", res.status())));
+                return Err(ApiError::Unavailable(reason!("sms.gateway_refused", status = res.status())));
             }
         }
         Ok(())

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
 use huanxin_domain::access::{Permission, Role};
+use huanxin_domain::reason;
 use huanxin_domain::surveys::{self as rules, Answers, QuestionKind, Results, SurveyInput};
 use huanxin_store::archive::Document;
 use huanxin_store::surveys::Survey;
@@ -100,7 +101,7 @@ pub async fn answer(
     let survey = st.db.survey(&cu.scope, id).await?;
     let (respondent, channel) = if cu.role == Role::Resident {
         if st.db.is_owner_of(cu.user.id, req.dwelling_id).await?.is_none() {
-            return Err(ApiError::Forbidden("you are not bound to this dwelling".into()));
+            return Err(ApiError::Forbidden(reason!("field.not_your_dwelling")));
         }
         (cu.user.display_name.clone(), "online")
     } else {

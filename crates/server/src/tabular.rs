@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use calamine::{Data, Reader, Xlsx};
+use huanxin_domain::reason;
 use huanxin_domain::sheets;
 use huanxin_store::estates::RowError;
 use rust_xlsxwriter::{Format, Workbook};
@@ -74,8 +75,7 @@ pub fn column_positions(headers: &[String], columns: &[Column]) -> Result<Vec<Op
     let mut errors = Vec::new();
     let mut positions = vec![None; columns.len()];
     let keys: Vec<String> = columns.iter().map(|c| sheets::header_key(c.header)).collect();
-    let header_error =
-        |h: &str, reason: String| RowError { file: String::new(), row: 0, column: h.to_string(), value: h.to_string(), reason };
+    let header_error = |h: &str, reason: huanxin_domain::Reason| RowError::new(0, h, h, reason);
     for (i, h) in headers.iter().enumerate() {
         if h.trim().is_empty() || sheets::is_ignored_header(h) {
             continue;
@@ -83,22 +83,18 @@ pub fn column_positions(headers: &[String], columns: &[Column]) -> Result<Vec<Op
         let key = sheets::header_key(h);
         match columns.iter().zip(&keys).position(|(c, k)| *k == key || c.key == h.trim()) {
             Some(k) if positions[k].is_some() => {
-                errors.push(header_error(h, format!("repeats the column {}; keep one of them", columns[k].header)))
+                errors.push(header_error(h, reason!("tabular.repeated_column", column = columns[k].header)))
             }
             Some(k) => positions[k] = Some(i),
             None => errors.push(header_error(
                 h,
-                format!("unknown column; expected one of: {}", columns.iter().map(|c| c.header).collect::<Vec<_>>().join("、")),
+                reason!("tabular.unknown_column", expected = columns.iter().map(|c| c.header).collect::<Vec<_>>().join("、")),
             )),
         }
     }
     for (c, p) in columns.iter().zip(&positions) {
         if c.required && p.is_none() {
-            errors.push(RowError {
-                value: String::new(),
-                reason: "required column is missing".into(),
-                ..header_error(c.header, String::new())
-            });
+            errors.push(RowError::new(0, c.header, "", reason!("tabular.required_column_missing")));
         }
     }
     if errors.is_empty() {
@@ -203,7 +199,7 @@ impl CsvRows {
         }
         let cells: Vec<Vec<String>> = first.iter().map(|(_, c)| c.clone()).collect();
         if cells.iter().all(|c| is_blank(c)) {
-            return Err(ApiError::field("file", "", "the file is empty"));
+            return Err(ApiError::field("file", "", reason!("field.file_empty")));
         }
         let at = locate_header(&cells, columns);
         let mut first = first.into_iter();
@@ -225,17 +221,13 @@ impl CsvRows {
             Ok(true) if self.record.len() > MAX_COLUMNS => Err(ApiError::field(
                 "file",
                 "",
-                format!("the sheet is too large: row {} has {} columns (at most {MAX_COLUMNS} columns)", self.index, self.record.len()),
+                reason!("tabular.row_too_wide", index = self.index, record = self.record.len(), max_columns = MAX_COLUMNS),
             )),
             Ok(true) => Ok(Some(self.record.iter().map(|s| s.trim().to_string()).collect())),
             Ok(false) => Ok(None),
-            Err(e) => Err(ApiError::ImportRejected(vec![RowError {
-                file: String::new(),
-                row: self.index,
-                column: String::new(),
-                value: String::new(),
-                reason: format!("not a readable CSV row: {e}"),
-            }])),
+            Err(e) => {
+                Err(ApiError::ImportRejected(vec![RowError::new(self.index, "", "", reason!("tabular.csv_row_unreadable", detail = e))]))
+            }
         }
     }
 }
@@ -336,13 +328,12 @@ impl RawSheet {
     fn into_table(self, header: u32) -> Result<Table, ApiError> {
         let mut errors: Vec<RowError> = self.formula_errors.iter().filter(|e| e.row > header as usize).cloned().collect();
         for &((r0, c0), (r1, c1)) in self.merged.iter().filter(|(_, end)| end.0 >= header) {
-            errors.push(RowError {
-                file: String::new(),
-                row: r0 as usize + 1,
-                column: col_name(c0 as usize),
-                value: format!("{}{}:{}{}", col_name(c0 as usize), r0 + 1, col_name(c1 as usize), r1 + 1),
-                reason: "merged cells are not allowed: unmerge them and fill in every row".into(),
-            });
+            errors.push(RowError::new(
+                r0 as usize + 1,
+                &col_name(c0 as usize),
+                &format!("{}{}:{}{}", col_name(c0 as usize), r0 + 1, col_name(c1 as usize), r1 + 1),
+                reason!("tabular.merged_cells"),
+            ));
         }
         if !errors.is_empty() {
             errors.sort_by_key(|e| e.row);
@@ -381,9 +372,8 @@ impl RawSheet {
 /// [`MAX_ROWS`] or [`MAX_CELLS`].
 fn read_sheet(wb: &mut Xlsx<Cursor<&[u8]>>, sheet: &str) -> Result<RawSheet, ApiError> {
     let merged = wb.merge_cells_by_sheet_name(sheet).map(|m| m.into_iter().map(|d| (d.start, d.end)).collect()).unwrap_or_default();
-    let too_big =
-        |what: String| ApiError::field("file", sheet, format!("the sheet is too large: {what}; split it into several files or use csv"));
-    let unreadable = |e: calamine::XlsxError| ApiError::field("file", "", format!("sheet '{sheet}' unreadable: {e}"));
+    let too_big = |what: String| ApiError::field("file", sheet, reason!("tabular.sheet_too_large", what = what));
+    let unreadable = |e: calamine::XlsxError| ApiError::field("file", "", reason!("tabular.chosen_sheet_unreadable", sheet = sheet, e = e));
     let mut reader = wb.worksheet_cells_reader(sheet).map_err(unreadable)?;
     // Filled cells by row; rows arrive in order in a well-formed file, but a map takes any order.
     let mut raw = RawSheet { name: sheet.to_string(), rows: Default::default(), width: 0, merged, formula_errors: Vec::new() };
@@ -392,13 +382,12 @@ fn read_sheet(wb: &mut Xlsx<Cursor<&[u8]>>, sheet: &str) -> Result<RawSheet, Api
         let (row, col) = cell.pos;
         let text = cell_text(&Data::from(cell.value));
         if cell.formula.as_deref().is_some_and(|f| !f.is_empty()) && text.is_empty() {
-            raw.formula_errors.push(RowError {
-                file: String::new(),
-                row: row as usize + 1,
-                column: col_name(col as usize),
-                value: format!("={}", cell.formula.unwrap_or_default()),
-                reason: "a formula without a computed value: open the file in Excel and save it, or paste values".into(),
-            });
+            raw.formula_errors.push(RowError::new(
+                row as usize + 1,
+                &col_name(col as usize),
+                &format!("={}", cell.formula.unwrap_or_default()),
+                reason!("tabular.formula_without_value"),
+            ));
             continue;
         }
         if text.is_empty() {
@@ -428,7 +417,7 @@ fn read_sheet(wb: &mut Xlsx<Cursor<&[u8]>>, sheet: &str) -> Result<RawSheet, Api
 /// A sheet over [`MAX_COLUMNS`], [`MAX_ROWS`] or [`MAX_CELLS`] is refused with the limit it broke.
 pub fn read_xlsx(bytes: &[u8], columns: &[Column], sheet: Option<&str>) -> Result<Table, ApiError> {
     let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
-        .map_err(|e| ApiError::field("file", "", format!("not a readable xlsx file: {e}")))?;
+        .map_err(|e: calamine::XlsxError| ApiError::field("file", "", reason!("tabular.xlsx_unreadable", e = e)))?;
     let names = wb.sheet_names();
     choose_sheet(&names, columns, sheet, |name| read_sheet(&mut wb, name))
 }
@@ -439,10 +428,11 @@ pub fn read_xlsx(bytes: &[u8], columns: &[Column], sheet: Option<&str>) -> Resul
 pub fn read_xls(bytes: &[u8], columns: &[Column], sheet: Option<&str>) -> Result<Table, ApiError> {
     check_xls_extent(bytes)?;
     let mut wb =
-        calamine::Xls::new(Cursor::new(bytes)).map_err(|e| ApiError::field("file", "", format!("not a readable xls file: {e}")))?;
+        calamine::Xls::new(Cursor::new(bytes)).map_err(|e| ApiError::field("file", "", reason!("tabular.xls_unreadable", e = e)))?;
     let names = wb.sheet_names();
     choose_sheet(&names, columns, sheet, |name| {
-        let range = wb.worksheet_range(name).map_err(|e| ApiError::field("file", "", format!("sheet '{name}' unreadable: {e}")))?;
+        let range =
+            wb.worksheet_range(name).map_err(|e| ApiError::field("file", "", reason!("tabular.sheet_unreadable", name = name, e = e)))?;
         let merged = wb.merge_cells_by_sheet_name(name).unwrap_or_default().into_iter().map(|d| (d.start, d.end)).collect();
         let mut raw = RawSheet { name: name.to_string(), rows: Default::default(), width: 0, merged, formula_errors: Vec::new() };
         let (r0, c0) = range.start().unwrap_or((0, 0));
@@ -469,7 +459,7 @@ fn choose_sheet(
     let candidates = match wanted.map(str::trim).filter(|s| !s.is_empty()) {
         Some(wanted) if names.iter().any(|n| n == wanted) => vec![wanted.to_string()],
         Some(wanted) => {
-            return Err(ApiError::field("sheet", wanted, format!("the workbook has no such sheet; its sheets: {}", names.join("、"))));
+            return Err(ApiError::field("sheet", wanted, reason!("tabular.no_such_sheet", names = names.join("、"))));
         }
         None => names.to_vec(),
     };
@@ -496,17 +486,11 @@ fn choose_sheet(
     }
     match nearest.map(|(_, e)| e) {
         Some(ApiError::ImportRejected(mut rows)) if candidates.len() > 1 => {
-            rows.push(RowError {
-                file: String::new(),
-                row: 0,
-                column: String::new(),
-                value: candidates.join("、"),
-                reason: "no sheet has the columns of this import; choose the sheet or fix the header".into(),
-            });
+            rows.push(RowError::new(0, "", &candidates.join("、"), reason!("tabular.no_sheet_fits")));
             Err(ApiError::ImportRejected(rows))
         }
         Some(problem) => Err(problem),
-        None => Err(ApiError::field("file", "", "the sheet is empty")),
+        None => Err(ApiError::field("file", "", reason!("tabular.sheet_empty"))),
     }
 }
 
@@ -526,16 +510,15 @@ pub const MAX_XLS_SHEETS: usize = 64;
 /// refused rather than partly checked.
 fn check_xls_extent(bytes: &[u8]) -> Result<(), ApiError> {
     use std::io::Read;
-    let unreadable = |e: std::io::Error| ApiError::field("file", "", format!("not a readable xls file: {e}"));
+    let unreadable = |e: std::io::Error| ApiError::field("file", "", reason!("tabular.xls_unreadable", e = e));
     let mut cf = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(unreadable)?;
     let name = ["/Workbook", "/Book"]
         .into_iter()
         .find(|n| cf.is_stream(n))
-        .ok_or_else(|| ApiError::field("file", "", "not a readable xls file: it holds no workbook (is it a Word or other Office file?)"))?;
+        .ok_or_else(|| ApiError::field("file", "", reason!("tabular.xls_not_a_workbook")))?;
     let mut data = Vec::new();
     cf.open_stream(name).map_err(unreadable)?.take(bytes.len() as u64 + 1).read_to_end(&mut data).map_err(unreadable)?;
-    let too_big =
-        |what: String| ApiError::field("file", "", format!("the sheet is too large: {what}; split it into several files or use csv"));
+    let too_big = |what: String| ApiError::field("file", "", reason!("tabular.sheet_too_large", what = what));
     let u16_at = |b: &[u8], i: usize| b.get(i..i + 2).map(|x| u16::from_le_bytes([x[0], x[1]]) as u64);
     let u32_at = |b: &[u8], i: usize| b.get(i..i + 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]) as u64);
     let mut starts = vec![0usize];

@@ -191,10 +191,10 @@ async fn bad_input_is_named_and_changes_nothing(app: &TestApp) {
     let (s, b) = c.post("/api/v1/estates", estate_body("B-3", "350521199999")).await;
     assert_eq!(s, 422, "{b}");
     assert_eq!(b["errors"][0]["field"], "community_code");
-    let (s, _) = c.get("/api/v1/estates/abc").await;
-    assert_eq!(s, 400);
-    let (s, _) = c.get("/api/v1/estates/999999").await;
-    assert_eq!(s, 404);
+    let (s, b) = c.get("/api/v1/estates/abc").await;
+    assert_eq!((s, b["code"].as_str()), (400, Some("request.bad_path")), "{b}");
+    let (s, b) = c.get("/api/v1/estates/999999").await;
+    assert_eq!((s, b["code"].as_str()), (404, Some("request.not_found")), "{b}");
     assert_eq!(count(&c, "").await, before);
 }
 
@@ -650,7 +650,8 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     assert_eq!(s, 200, "{l}");
     assert_eq!(l["status"], "surveyed");
     assert_eq!(l["next"], "assessed");
-    assert_eq!(l["blocked_by"], "no finished assessment with a score");
+    assert_eq!(l["blocked_by"]["code"], "lifecycle.no_scored_assessment");
+    assert_eq!(l["blocked_by"]["reason"], "no finished assessment with a score");
     // Out of order, unknown, and not yet allowed: refused with the reason, nothing changes.
     let (s, r) = c.post(&path, json!({"to": "in_plan"})).await;
     assert_eq!(s, 409, "{r}");
@@ -714,7 +715,7 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     assert_eq!(l["status"], "assessed");
     assert_eq!(l["timeline"].as_array().unwrap().len(), 1);
     assert_eq!(l["timeline"][0]["note"], "体检完成");
-    assert_eq!(l["blocked_by"], "the estate is not in a saved ranking");
+    assert_eq!(l["blocked_by"]["code"], "lifecycle.not_ranked");
     let (s, r) = c.post(&path, json!({"to": "ranked"})).await;
     assert_eq!(s, 409, "{r}");
     assert_eq!(r["status"], 409);
@@ -749,7 +750,7 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     let (s, ev) = c.post(&path, json!({"to": "ranked"})).await;
     assert_eq!(s, 200, "{ev}");
     let (_, l) = c.get(&path).await;
-    assert_eq!(l["blocked_by"], "the estate is not in an annual plan");
+    assert_eq!(l["blocked_by"]["code"], "lifecycle.not_in_plan");
 
     // Into the plan, then the next stage; the one after waits for a scheme.
     let (s, plan) = c.post("/api/v1/plans", json!({"year": 2027, "targets": {"estates": 2, "households": 100}})).await;
@@ -761,7 +762,7 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     let (s, ev) = c.post(&path, json!({"to": "in_plan"})).await;
     assert_eq!(s, 200, "{ev}");
     let (_, l) = c.get(&path).await;
-    assert_eq!(l["blocked_by"], "the scheme has no items");
+    assert_eq!(l["blocked_by"]["code"], "lifecycle.scheme_empty");
 }
 
 /// Plans: one per region and year, targets checked, estates only from the plan's region and only
@@ -1201,7 +1202,8 @@ async fn review_and_rectification_to_closure(app: &TestApp) {
     let (s, r) = c.post(&life, json!({"to": "reviewed"})).await;
     assert_eq!(s, 200, "the review was held: {r}");
     let (_, l) = c.get(&life).await;
-    assert_eq!(l["blocked_by"], "1 rectification tasks are still open", "{l}");
+    assert_eq!(l["blocked_by"]["code"], "lifecycle.rectifications_open", "{l}");
+    assert_eq!(l["blocked_by"]["params"]["count"], "1", "{l}");
 }
 
 /// A 1×1 PNG.
@@ -1834,6 +1836,14 @@ async fn notices_in_two_rounds_with_objections_and_answers(app: &TestApp) {
     let (s, r) = staff.post(&notices, json!({"title": "x", "round": 1, "starts_on": "2020-01-01", "working_days": 0})).await;
     let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!((s, fields), (422, vec!["scheme_version", "working_days", "starts_on"]));
+    // Each refusal carries its stable code and parameters, and the catalogue has it in both languages.
+    assert_eq!(r["code"], "request.invalid", "{r}");
+    assert_eq!(r["errors"][1]["code"], "notices.working_days_range", "{r}");
+    assert_eq!(r["errors"][1]["params"]["min_working_days"], "1", "{r}");
+    for e in r["errors"].as_array().unwrap() {
+        let code = e["code"].as_str().unwrap();
+        assert!(huanxin_domain::reasons::wording(code).is_some_and(|w| !w.zh.is_empty()), "{code} is not in the catalogue");
+    }
     assert_eq!(app.client("contractor").await.post(&notices, round2.clone()).await.0, 403);
     let (s, n1) = staff
         .post(

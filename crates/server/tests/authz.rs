@@ -234,11 +234,12 @@ async fn call(c: &common::Client, method: &str, path: &str) -> (u16, String) {
     (status, res.text().await.unwrap_or_default())
 }
 
-/// The guard's own refusal ("county_staff may not ManageUsers"), as opposed to a handler's 403
-/// (a designer may read construction but not plan the schedule: the handler says so).
+/// The guard's own refusal (code `auth.may_not` naming the permission), as opposed to a handler's
+/// 403 (a designer may read construction but not plan the schedule: the handler says so).
 fn refused_by_guard(status: u16, body: &str, guard: Guard) -> bool {
+    let problem: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     match guard {
-        P(p) => status == 403 && body.contains(&format!(" may not {p:?}")),
+        P(p) => status == 403 && problem["code"] == "auth.may_not" && problem["params"]["permission"] == p.as_code().as_str(),
         _ => false,
     }
 }

@@ -7,6 +7,7 @@ use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::acceptance::{self as rules, Signatory};
 use huanxin_domain::access::{Role, Scope};
+use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
@@ -124,7 +125,7 @@ impl Db {
         let estate = self.get_estate(scope, estate_id).await?;
         let required = rules::required(signatories).map_err(StoreError::Invalid)?;
         if self.acceptance_of(estate_id).await?.is_some() {
-            return Err(StoreError::Conflict("the acceptance of this estate is already open".into()));
+            return Err(StoreError::Conflict(reason!("acceptance.already_open")));
         }
         let codes: Vec<&str> = required.iter().map(|s| s.as_str()).collect();
         let mut tx = self.begin().await?;
@@ -163,13 +164,20 @@ impl Db {
         note: &str,
     ) -> Result<Acceptance, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
-        let acceptance =
-            self.acceptance_of(estate_id).await?.ok_or_else(|| StoreError::Conflict("the acceptance of this estate is not open".into()))?;
+        let acceptance = self.acceptance_of(estate_id).await?.ok_or_else(|| StoreError::Conflict(reason!("acceptance.not_open")))?;
         if !acceptance.required.iter().any(|r| r == signatory.as_str()) {
-            return Err(StoreError::Invalid(ValidationErrors::one("signatory", signatory.as_str(), "is not required for this acceptance")));
+            return Err(StoreError::Invalid(ValidationErrors::one(
+                "signatory",
+                signatory.as_str(),
+                reason!("acceptance.party_not_required"),
+            )));
         }
         if !signatory.may_be_signed_by(role) {
-            return Err(StoreError::Invalid(ValidationErrors::one("signatory", signatory.as_str(), "cannot be signed for by your role")));
+            return Err(StoreError::Invalid(ValidationErrors::one(
+                "signatory",
+                signatory.as_str(),
+                reason!("acceptance.role_cannot_sign"),
+            )));
         }
         let user_id = actor.user_id.ok_or(StoreError::NotFound)?;
         let named: Vec<i64> = acceptance.representatives.iter().map(|r| r.user_id).collect();
@@ -177,11 +185,11 @@ impl Db {
             return Err(StoreError::Invalid(ValidationErrors::one(
                 "signatory",
                 signatory.as_str(),
-                "only the residents' representatives named on the acceptance sign for the residents",
+                reason!("acceptance.only_named_representatives"),
             )));
         }
         if note.chars().count() > 500 {
-            return Err(StoreError::Invalid(ValidationErrors::one("note", note, "must be at most 500 characters")));
+            return Err(StoreError::Invalid(ValidationErrors::one("note", note, reason!("field.at_most_chars", max = 500))));
         }
         let mut tx = self.begin().await?;
         tx.execute(
@@ -233,8 +241,7 @@ impl Db {
         chosen: &[(i64, String)],
     ) -> Result<Acceptance, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
-        let acceptance =
-            self.acceptance_of(estate_id).await?.ok_or_else(|| StoreError::Conflict("the acceptance of this estate is not open".into()))?;
+        let acceptance = self.acceptance_of(estate_id).await?.ok_or_else(|| StoreError::Conflict(reason!("acceptance.not_open")))?;
         let candidates = self.representative_candidates(scope, estate_id).await?;
         let mut errs = ValidationErrors::default();
         let mut rows = Vec::new();
@@ -246,8 +253,8 @@ impl Db {
                 Some(c) if !rows.iter().any(|(id, _, _): &(i64, String, String)| id == user_id) => {
                     rows.push((*user_id, c.name.clone(), chosen_by.trim().to_string()))
                 }
-                Some(_) => errs.push(&format!("representatives[{i}].user_id"), user_id, "is listed twice"),
-                None => errs.push(&format!("representatives[{i}].user_id"), user_id, "is not a resident's account of this estate"),
+                Some(_) => errs.push(&format!("representatives[{i}].user_id"), user_id, reason!("field.listed_twice")),
+                None => errs.push(&format!("representatives[{i}].user_id"), user_id, reason!("acceptance.not_resident_of_estate")),
             }
         }
         if !errs.is_empty() {

@@ -4,6 +4,7 @@ use crate::audit::{Actor, Change};
 use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::{Role, Scope};
+use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use serde::Serialize;
 
@@ -113,7 +114,7 @@ impl Db {
             .map_err(|e| match e {
                 StoreError::Duplicate(_) => StoreError::Duplicate(format!("username '{}' is taken", u.username)),
                 StoreError::MissingReference(_) => {
-                    StoreError::Invalid(huanxin_domain::ValidationErrors::one("region_code", u.region.as_str(), "is not a known region"))
+                    StoreError::Invalid(huanxin_domain::ValidationErrors::one("region_code", u.region.as_str(), reason!("accounts.not_known_region")))
                 }
                 e => e,
             })?;

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use huanxin_domain::access::Scope;
 use huanxin_domain::approvals::{self as rules, StepRefusal, StepState};
 use huanxin_domain::calendar::WorkCalendar;
+use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
@@ -106,7 +107,7 @@ pub struct StepDocument {
 impl Db {
     /// May construction be recorded at this estate? When a project of it has its construction
     /// permit, or the bureau recorded an exception (returned with its reason).
-    pub async fn construction_permitted(&self, estate_id: i64) -> Result<Result<(), String>, StoreError> {
+    pub async fn construction_permitted(&self, estate_id: i64) -> Result<Result<(), huanxin_domain::Reason>, StoreError> {
         let permits = self
             .scalar(
                 "SELECT COUNT(*) FROM approval_steps s JOIN project_estates pe ON pe.project_id = s.project_id \
@@ -124,10 +125,9 @@ impl Db {
         Ok(if permits > 0 || (exceptions > 0 && decided) {
             Ok(())
         } else if exceptions > 0 {
-            Err("the bureau's exception stands in for the permit, not for the owners: construction waits for the owners' passed decision on the scheme".into())
+            Err(reason!("construction.exception_not_for_owners"))
         } else {
-            Err("construction is recorded once the construction permit is granted (or the bureau records an exception with its reason)"
-                .into())
+            Err(reason!("construction.waits_for_permit"))
         })
     }
 
@@ -278,12 +278,7 @@ impl Db {
                 .await?
             };
             if filed == 0 {
-                return Err(StoreError::Invalid(ValidationErrors::one(
-                    "document_id",
-                    doc,
-                    "is not a document in the archive of the project's estates",
-                ))
-                .into());
+                return Err(StoreError::Invalid(ValidationErrors::one("document_id", doc, reason!("approvals.scan_not_in_archive"))).into());
             }
         }
         let mut tx = self.begin().await?;
@@ -291,7 +286,7 @@ impl Db {
             .fetch_all(&format!("SELECT {STEP_COLS} FROM approval_steps WHERE project_id = $1 ORDER BY id"), crate::args![project_id])
             .await?;
         if rows.is_empty() {
-            return Err(StoreError::Invalid(ValidationErrors::one("code", code, "this project's approval has not been started")).into());
+            return Err(StoreError::Invalid(ValidationErrors::one("code", code, reason!("approvals.not_started"))).into());
         }
         let before: Vec<StepState> = rows.iter().map(state).collect();
         let mut after = before.clone();

@@ -7,6 +7,7 @@ use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::archive::{self as rules, ArchiveLine, LineChange, Section, SectionCompleteness, SystemRecord};
 use huanxin_domain::estates::EstateStatus;
+use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -101,23 +102,23 @@ pub(crate) fn check_document(doc: NewDocument<'_>, prefix: &str, problems: &mut 
     let before = problems.0.len();
     let section = Section::parse(doc.section);
     match section {
-        None => problems.push(&format!("{prefix}section"), doc.section, "is not a section of the archive"),
+        None => problems.push(&format!("{prefix}section"), doc.section, reason!("archive.not_section_archive")),
         Some(s) if !doc.lines.map_or_else(|| rules::kind_fits(s, doc.kind.trim()), |l| rules::kind_fits_lines(l, s, doc.kind.trim())) => {
-            problems.push(&format!("{prefix}kind"), doc.kind, "is not a kind of document filed in this section")
+            problems.push(&format!("{prefix}kind"), doc.kind, reason!("archive.not_kind_document_filed_section"))
         }
         Some(_) => {}
     }
     let title = if doc.title.trim().is_empty() { doc.file_name.trim() } else { doc.title.trim() };
     if title.is_empty() || title.chars().count() > 200 {
-        problems.push(&format!("{prefix}title"), title, "must be 1 to 200 characters");
+        problems.push(&format!("{prefix}title"), title, reason!("field.length", max = 200));
     }
     if doc.file_name.trim().chars().count() > 200 {
-        problems.push(&format!("{prefix}file"), doc.file_name, "the file name must be at most 200 characters");
+        problems.push(&format!("{prefix}file"), doc.file_name, reason!("archive.file_name_too_long"));
     }
     let item_code = doc.item_code.map(str::trim).filter(|c| !c.is_empty());
     if let Some(code) = item_code {
         if code.len() > 40 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            problems.push(&format!("{prefix}item_code"), code, "is not an assessment item code");
+            problems.push(&format!("{prefix}item_code"), code, reason!("archive.not_assessment_item_code"));
         }
     }
     let file_type = rules::check_file(doc.file_name.trim(), &doc.content)
@@ -152,7 +153,7 @@ pub(crate) fn check_photos(
         let doc = NewDocument { section, kind, title, file_name: &name, content, ..Default::default() };
         match check_document(doc, &format!("photos[{i}]."), problems) {
             Some(c) if c.mime.starts_with("image/") => checked.push(c),
-            Some(_) => problems.push(&format!("photos[{i}].file"), &name, "must be a photo (jpg, png or webp)"),
+            Some(_) => problems.push(&format!("photos[{i}].file"), &name, reason!("archive.photo_jpg_png_or_webp")),
             None => {}
         }
     }
@@ -351,7 +352,7 @@ impl Db {
         let mut problems = ValidationErrors::default();
         if let Some(b) = doc.building_id {
             if self.scalar("SELECT COUNT(*) FROM buildings WHERE id = $1 AND estate_id = $2", crate::args![b, estate_id]).await? == 0 {
-                problems.push("building_id", b, "is not a building of this estate");
+                problems.push("building_id", b, reason!("field.not_building_estate"));
             }
         }
         let region = huanxin_domain::regions::RegionCode::parse(&estate.community_code).map_err(|e| StoreError::Config(e.to_string()))?;

@@ -11,6 +11,7 @@ use huanxin_domain::calendar::WorkCalendar;
 use huanxin_domain::construction::{
     self as rules, Checkpoint, LogAuthor, MaterialInput, NodeInput, NodeState, NodeWeight, Progress, ProgressInput, Rollup, SiteLogInput,
 };
+use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
@@ -342,7 +343,7 @@ impl Db {
             }
         };
         if photos.len() > 20 {
-            problems.push("photos", photos.len(), "at most 20 photos per log");
+            problems.push("photos", photos.len(), reason!("construction.too_many_log_photos"));
         }
         let title = format!("施工日志 {}", day.map(|d| d.to_string()).unwrap_or_default());
         let checked = crate::archive::check_photos(photos, "construction", "photos_during", &title, &mut problems);
@@ -446,7 +447,7 @@ impl Db {
         if let Some(b) = node.building_id {
             let n = self.scalar("SELECT COUNT(*) FROM buildings WHERE id = $1 AND estate_id = $2", crate::args![b, estate_id]).await?;
             if n == 0 {
-                return Err(StoreError::Invalid(ValidationErrors::one("building_id", b, "is not a building of this estate")));
+                return Err(StoreError::Invalid(ValidationErrors::one("building_id", b, reason!("field.not_building_estate"))));
             }
         }
         let mut tx = self.begin().await?;
@@ -542,13 +543,13 @@ impl Db {
         let mut e = ValidationErrors::default();
         let cp = Checkpoint::parse(checkpoint);
         if cp.is_none() {
-            e.push("checkpoint", checkpoint, "must be one of design, team_selection, material_entry, site_control, completion_acceptance");
+            e.push("checkpoint", checkpoint, reason!("construction.checkpoint_kind"));
         }
         if !passed && findings.trim().is_empty() {
-            e.push("findings", findings, "say what failed");
+            e.push("findings", findings, reason!("construction.say_what_failed"));
         }
         if findings.chars().count() > 2_000 {
-            e.push("findings", findings, "must be at most 2000 characters");
+            e.push("findings", findings, reason!("field.at_most_chars", max = 2000));
         }
         let (Some(cp), true) = (cp, e.is_empty()) else {
             return Err(StoreError::Invalid(e));
@@ -592,7 +593,7 @@ impl Db {
         let estate = self.get_estate(scope, estate_id).await?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 2_000 {
-            return Err(StoreError::Invalid(ValidationErrors::one("reason", reason, "must be 1 to 2000 characters")));
+            return Err(StoreError::Invalid(ValidationErrors::one("reason", reason, reason!("field.length", max = 2000))));
         }
         let today = today();
         let due = rules::design_change_due(calendar, today);
@@ -635,11 +636,11 @@ impl Db {
         let change = self.design_change(change_id).await?;
         let estate = self.get_estate(scope, change.estate_id).await?;
         if change.delivered_on.is_some() {
-            return Err(StoreError::Conflict("the design change has been delivered".into()));
+            return Err(StoreError::Conflict(reason!("construction.change_delivered")));
         }
         let answer = answer.trim();
         if answer.is_empty() || answer.chars().count() > 2_000 {
-            return Err(StoreError::Invalid(ValidationErrors::one("answer", answer, "must be 1 to 2000 characters")));
+            return Err(StoreError::Invalid(ValidationErrors::one("answer", answer, reason!("field.length", max = 2000))));
         }
         let mut tx = self.begin().await?;
         tx.execute(

@@ -11,6 +11,7 @@ use huanxin_domain::decisions::{
     self as rules, BallotContext, BallotRefusal, Channel, Choice, Elector, Matter, RegisteredOwner, RuleSet, Tally, ValidDecision,
     VoteScope,
 };
+use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -208,7 +209,7 @@ impl Db {
         if let Some(b) = building_id {
             let n = self.scalar("SELECT COUNT(*) FROM buildings WHERE id = $1 AND estate_id = $2", crate::args![b, estate_id]).await?;
             if n == 0 {
-                return Err(huanxin_domain::ValidationErrors::one("building_id", b, "is not a building of this estate").into());
+                return Err(huanxin_domain::ValidationErrors::one("building_id", b, reason!("field.not_building_estate")).into());
             }
         }
         let dwellings: Vec<(i64, i64, i64, i64)> = self
@@ -237,7 +238,7 @@ impl Db {
             })
             .collect();
         if electors.is_empty() {
-            return Err(huanxin_domain::ValidationErrors::one("scope", kind, "no dwellings of the registry are in this scope").into());
+            return Err(huanxin_domain::ValidationErrors::one("scope", kind, reason!("decisions.empty_electorate")).into());
         }
         let rules_json = serde_json::to_string(&rule_set).map_err(|e| StoreError::Config(e.to_string()))?;
         let mut tx = self.begin().await?;
@@ -482,14 +483,14 @@ impl Db {
     pub async fn close_decision(&self, actor: &Actor, scope: &Scope, id: i64) -> Result<(Decision, Tally), StoreError> {
         let d = self.decision(scope, id).await?;
         if d.closed_at.is_some() {
-            return Err(StoreError::Conflict("the decision is already closed".into()));
+            return Err(StoreError::Conflict(reason!("decisions.already_closed")));
         }
         if chrono::Utc::now() < parse_time(&d.closes_at)? {
-            return Err(StoreError::Conflict(format!("voting runs until {}; it can be closed after that", d.closes_at)));
+            return Err(StoreError::Conflict(reason!("decisions.still_running", closes_at = d.closes_at)));
         }
         let verified = self.verify_ballots(id).await?;
         if let Some(b) = verified.broken_at {
-            return Err(StoreError::Conflict(format!("the ballot chain is broken at ballot {}: {}", b.seq, b.reason)));
+            return Err(StoreError::Conflict(reason!("decisions.chain_broken", seq = b.seq, reason = b.reason)));
         }
         let t = self.tally(&d).await?;
         let estate = self.get_estate(scope, d.estate_id).await?;
@@ -502,7 +503,7 @@ impl Db {
             )
             .await?;
         if changed == 0 {
-            return Err(StoreError::Conflict("the decision changed meanwhile; reload and try again".into()));
+            return Err(StoreError::Conflict(reason!("decisions.changed_meanwhile")));
         }
         tx.audit(
             actor,

@@ -12,9 +12,9 @@ pub enum StoreError {
     /// A referenced row does not exist.
     #[error("refers to something that does not exist: {0}")]
     MissingReference(String),
-    /// The step is not allowed in the current state; the message says why.
+    /// The step is not allowed in the current state; the reason says why.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(huanxin_domain::Reason),
     /// The input breaks a rule that needs the database to check.
     #[error("{0}")]
     Invalid(huanxin_domain::ValidationErrors),

@@ -5,6 +5,7 @@ use crate::db::{Arg, Db};
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::estates::{BuildingRecord, EstateRecord};
+use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -134,7 +135,32 @@ pub struct RowError {
     pub row: usize,
     pub column: String,
     pub value: String,
+    /// Why it is refused: the stable code (see `reasons.json`).
+    pub code: String,
+    /// The values the reason names.
+    pub params: std::collections::BTreeMap<String, String>,
+    /// Why it is refused, in plain English words.
     pub reason: String,
+}
+
+impl RowError {
+    /// A refused cell (row 0: the header or the file as a whole).
+    pub fn new(row: usize, column: &str, value: &str, reason: huanxin_domain::Reason) -> RowError {
+        RowError {
+            file: String::new(),
+            row,
+            column: column.to_string(),
+            value: value.to_string(),
+            code: reason.code.to_string(),
+            params: reason.params_map(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A field's problem placed at a row and column.
+    pub fn from_field(row: usize, column: String, e: huanxin_domain::FieldError) -> RowError {
+        RowError { file: String::new(), row, column, value: e.value, code: e.code, params: e.params, reason: e.reason }
+    }
 }
 
 /// Rows an export reads at a time.
@@ -290,7 +316,11 @@ pub(crate) const WRITE_COLS: &str =
     floor_area, ownership_type, management_status, has_owners_committee, person_in_charge, phone";
 
 fn unknown_community(r: &EstateRecord) -> StoreError {
-    StoreError::Invalid(ValidationErrors::one("community_code", r.community_code.as_str(), "is not a known community committee"))
+    StoreError::Invalid(ValidationErrors::one(
+        "community_code",
+        r.community_code.as_str(),
+        reason!("estates.not_known_community_committee"),
+    ))
 }
 
 impl Db {
@@ -472,7 +502,7 @@ impl Db {
             return Err(StoreError::Invalid(ValidationErrors::one(
                 "community_code",
                 r.community_code.as_str(),
-                "is outside the region you work in",
+                reason!("field.outside_region"),
             )));
         }
         let mut tx = self.begin().await?;
@@ -518,7 +548,7 @@ impl Db {
             return Err(StoreError::Invalid(ValidationErrors::one(
                 "community_code",
                 r.community_code.as_str(),
-                "is outside the region you work in",
+                reason!("field.outside_region"),
             )));
         }
         let mut tx = self.begin().await?;

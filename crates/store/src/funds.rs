@@ -10,6 +10,7 @@ use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::chain;
 use huanxin_domain::funds::{self as rules, Account, Basis, BasisFacts, Earmark, Fen, PaymentContext, Refusal, Source, ValidAllocation};
+use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::schemes::Category;
 use serde::Serialize;
@@ -376,7 +377,7 @@ impl Db {
             return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one(
                 "region_code",
                 region.as_str(),
-                "is outside the region you work in",
+                reason!("field.outside_region"),
             ))
             .into());
         }
@@ -390,7 +391,7 @@ impl Db {
                 return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one(
                     "region_code",
                     region.as_str(),
-                    "is not within the parent allocation's region",
+                    reason!("funds.outside_parent_region"),
                 ))
                 .into());
             }
@@ -400,7 +401,9 @@ impl Db {
                 Source::parse(&p.source).ok_or_else(|| StoreError::Config(format!("allocation {} has an unknown source", p.id)))?
             }
             (None, Some(s)) => s,
-            (None, None) => return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one("source", "", "is required")).into()),
+            (None, None) => {
+                return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one("source", "", reason!("field.required"))).into())
+            }
         };
         let categories: Vec<&str> = a.earmark.categories.iter().map(|c| c.as_str()).collect();
         let projects: Vec<String> = a.earmark.projects.iter().map(|p| p.to_string()).collect();
@@ -472,7 +475,7 @@ impl Db {
             return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one(
                 "amount",
                 amount.yuan(),
-                format!("is less than the {} yuan already paid", Fen(paid).yuan()),
+                reason!("funds.below_paid", fen = Fen(paid).yuan()),
             )));
         }
         tx.execute("DELETE FROM project_contracts WHERE project_id = $1", crate::args![project_id]).await?;
@@ -626,7 +629,7 @@ impl Db {
     pub async fn approve_disbursement(&self, actor: &Actor, scope: &Scope, id: i64) -> Result<Disbursement, FundsError> {
         let d = self.disbursement(scope, id).await?;
         if d.status != "requested" {
-            return Err(StoreError::Conflict(format!("the disbursement is already {}", d.status)).into());
+            return Err(StoreError::Conflict(reason!("funds.disbursement_already", status = d.status)).into());
         }
         rules::check_four_eyes(&d.requested_by, &actor.username, "asked for", "approve")?;
         if !self.independent_hands(&d.requested_by, &actor.username).await? {
@@ -664,7 +667,7 @@ impl Db {
             )
             .await?;
         if changed == 0 {
-            return Err(StoreError::Conflict("the disbursement changed meanwhile; reload and try again".into()).into());
+            return Err(StoreError::Conflict(reason!("funds.disbursement_changed_meanwhile")).into());
         }
         tx.audit(
             actor,
@@ -709,10 +712,7 @@ impl Db {
         // A wrong reversal is put right by recording the movement again, so that what an
         // allocation was given only ever shrinks by reversal.
         if let Some(original) = reverses {
-            return Err(StoreError::Conflict(format!(
-                "entry {seq} is itself the reversal of entry {original}; record the movement again instead"
-            ))
-            .into());
+            return Err(StoreError::Conflict(reason!("funds.reversal_of_reversal", seq = seq, original = original)).into());
         }
         rules::check_four_eyes(&entered_by, &actor.username, "entered", "reverse it")?;
         if !self.independent_hands(&entered_by, &actor.username).await? {
@@ -721,7 +721,7 @@ impl Db {
         let mut tx = self.begin().await?;
         let mut head = tx.lock_ledger().await?;
         if tx.scalar("SELECT COUNT(*) FROM ledger_entries WHERE reverses = $1", crate::args![seq]).await? > 0 {
-            return Err(StoreError::Conflict(format!("entry {seq} has already been reversed")).into());
+            return Err(StoreError::Conflict(reason!("funds.already_reversed", seq = seq)).into());
         }
         let original = rules::Entry { debit: debit.clone(), credit: credit.clone(), amount: Fen(amount) };
         rules::check_reversal(&original, Fen(tx.balance(&debit.code()).await?))?;

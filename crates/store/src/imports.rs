@@ -14,6 +14,7 @@ use crate::estates::{
 };
 use huanxin_domain::access::Scope;
 use huanxin_domain::estates::{BuildingRecord, DwellingRecord, EstateRecord};
+use huanxin_domain::reason;
 use std::collections::HashMap;
 
 /// Rows a caller should hand over per chunk: large enough for few round trips, small enough to
@@ -97,8 +98,8 @@ fn upsert_tail(key: &str, set: Vec<String>) -> String {
     }
 }
 
-fn row_error(row: usize, column: &str, value: &str, reason: impl Into<String>) -> RowError {
-    RowError { file: String::new(), row, column: column.into(), value: value.into(), reason: reason.into() }
+fn row_error(row: usize, column: &str, value: &str, reason: huanxin_domain::Reason) -> RowError {
+    RowError::new(row, column, value, reason)
 }
 
 impl Db {
@@ -210,7 +211,7 @@ impl Db {
 
 /// A storage failure, reported as a problem of the whole file.
 pub fn internal(e: StoreError) -> Vec<RowError> {
-    vec![row_error(0, "", "", e.to_string())]
+    vec![row_error(0, "", "", reason!("server.internal_detail", detail = e))]
 }
 
 impl Import {
@@ -297,17 +298,17 @@ impl Import {
         }
         for (row, r) in rows {
             if let Some(first) = self.seen_estates.insert(r.code.clone(), *row) {
-                self.problem(row_error(*row, "code", &r.code, format!("repeats the code of row {first}")));
+                self.problem(row_error(*row, "code", &r.code, reason!("imports.repeated_code", first = first)));
             }
             let cc = r.community_code.as_str();
             if unknown.contains(cc) {
-                self.problem(row_error(*row, "community_code", cc, "is not a known community committee"));
+                self.problem(row_error(*row, "community_code", cc, reason!("estates.not_known_community_committee")));
             } else if !in_scope(&self.scope, cc) {
-                self.problem(row_error(*row, "community_code", cc, "is outside the region you work in"));
+                self.problem(row_error(*row, "community_code", cc, reason!("field.outside_region")));
             }
             if let Some(old) = existing.get(&r.code) {
                 if !in_scope(&self.scope, &old.community_code) {
-                    self.problem(row_error(*row, "code", &r.code, "belongs to an estate outside the region you work in"));
+                    self.problem(row_error(*row, "code", &r.code, reason!("imports.estate_outside_region")));
                 }
             }
         }
@@ -370,10 +371,10 @@ impl Import {
         let estates = estate_ids_by_code(&mut self.tx, &self.scope, rows.iter().map(|r| r.1.as_str()).collect()).await?;
         for (row, code, b) in rows {
             if !estates.contains_key(code) {
-                self.problem(row_error(*row, "estate_code", code, "no estate with this code in your region"));
+                self.problem(row_error(*row, "estate_code", code, reason!("imports.no_estate_with_code")));
             }
             if let Some(first) = self.seen_buildings.insert((code.clone(), b.number.clone()), *row) {
-                self.problem(row_error(*row, "number", &b.number, format!("repeats the building of row {first}")));
+                self.problem(row_error(*row, "number", &b.number, reason!("imports.repeated_building", first = first)));
             }
         }
         if !self.writing() {
@@ -420,15 +421,15 @@ impl Import {
         let mut resolved = Vec::with_capacity(rows.len());
         for (row, code, bnum, d) in rows {
             let Some((estate_id, _)) = estates.get(code) else {
-                self.problem(row_error(*row, "estate_code", code, "no estate with this code in your region"));
+                self.problem(row_error(*row, "estate_code", code, reason!("imports.no_estate_with_code")));
                 continue;
             };
             let Some(building_id) = buildings.get(&(*estate_id, bnum.clone())) else {
-                self.problem(row_error(*row, "building_number", bnum, "no such building in this estate; import buildings first"));
+                self.problem(row_error(*row, "building_number", bnum, reason!("imports.no_such_building")));
                 continue;
             };
             if let Some(first) = self.seen_dwellings.insert((*building_id, d.number.clone()), *row) {
-                self.problem(row_error(*row, "number", &d.number, format!("repeats the dwelling of row {first}")));
+                self.problem(row_error(*row, "number", &d.number, reason!("imports.repeated_dwelling", first = first)));
             }
             resolved.push((*estate_id, *building_id, d, *row));
         }
@@ -472,7 +473,7 @@ impl Import {
             for (_, b, d, row) in &resolved {
                 match found.get(&(*b, d.number.clone())) {
                     Some(id) if *id > self.id_before => {
-                        repeats.push(row_error(*row, "number", &d.number, "repeats a dwelling of an earlier file"))
+                        repeats.push(row_error(*row, "number", &d.number, reason!("imports.repeated_dwelling_across_files")))
                     }
                     Some(_) => stored.push(crate::args![*b, d.number.as_str()]),
                     None => {}
@@ -557,7 +558,7 @@ impl Import {
             let files = std::mem::take(&mut self.files);
             errors.sort_by_key(|e| (files.iter().position(|f| *f == e.file), e.row));
             if self.unreported > 0 {
-                errors.push(row_error(0, "", "", format!("and {} more problems", self.unreported)));
+                errors.push(row_error(0, "", "", reason!("imports.more_problems", unreported = self.unreported)));
             }
             return Err(errors);
         }

@@ -7,6 +7,7 @@ use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::estates::EstateStatus;
 use huanxin_domain::lifecycle::{self, Facts, Refusal};
+use huanxin_domain::reason;
 use serde::Serialize;
 
 /// One step in an estate's timeline.
@@ -84,7 +85,7 @@ impl Db {
             )
             .await?;
         if changed == 0 {
-            return Err(StepError::Refused(Refusal::Guard("the estate changed meanwhile; reload and try again".into())));
+            return Err(StepError::Refused(Refusal::Guard(reason!("lifecycle.estate_changed_meanwhile"))));
         }
         let at = crate::now();
         let event: EstateEvent = tx

@@ -7,6 +7,7 @@ use crate::error::StoreError;
 use crate::today;
 use huanxin_domain::access::Scope;
 use huanxin_domain::notices::{self as rules, NoticeHistory, NoticeState, ValidNotice};
+use huanxin_domain::reason;
 use serde::Serialize;
 
 /// A notice with where it stands today and its comments.
@@ -99,7 +100,7 @@ impl Db {
                 .scalar("SELECT COUNT(*) FROM scheme_versions WHERE estate_id = $1 AND version_no = $2", crate::args![estate_id, v])
                 .await?;
             if found == 0 {
-                return Err(huanxin_domain::ValidationErrors::one("scheme_version", v, "is not a version of this estate's scheme").into());
+                return Err(huanxin_domain::ValidationErrors::one("scheme_version", v, reason!("notices.not_a_scheme_version")).into());
             }
         }
         let mut tx = self.begin().await?;
@@ -183,10 +184,7 @@ impl Db {
     ) -> Result<Comment, StoreError> {
         let n = self.notice(scope, id).await?;
         if !n.state.map(rules::may_object).unwrap_or(false) {
-            return Err(StoreError::Conflict(format!(
-                "the notice is on the board from {} to {}; comments are taken only then",
-                n.starts_on, n.ends_on
-            )));
+            return Err(StoreError::Conflict(reason!("notices.outside_period", starts_on = n.starts_on, ends_on = n.ends_on)));
         }
         let estate = self.get_estate(scope, n.estate_id).await?;
         let mut tx = self.begin().await?;
@@ -226,7 +224,7 @@ impl Db {
             )
             .await?;
         if changed == 0 {
-            return Err(StoreError::Conflict("this comment has already been answered".into()));
+            return Err(StoreError::Conflict(reason!("notices.already_answered")));
         }
         tx.audit(
             actor,

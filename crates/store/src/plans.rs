@@ -7,6 +7,7 @@ use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::estates::EstateStatus;
 use huanxin_domain::plans::{self as rules, PlanEstate, Progress, Targets};
+use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
@@ -58,7 +59,7 @@ pub(crate) fn region_in_scope(scope: &Scope, region: &str, field: &str) -> Resul
     let rc = RegionCode::parse(region).map_err(|e| StoreError::Invalid(ValidationErrors::one(field, region, e)))?;
     match scope {
         Scope::Region(mine) if mine.contains(&rc) => Ok(rc),
-        _ => Err(StoreError::Invalid(ValidationErrors::one(field, region, "is outside the region you work in"))),
+        _ => Err(StoreError::Invalid(ValidationErrors::one(field, region, reason!("field.outside_region")))),
     }
 }
 
@@ -67,7 +68,7 @@ pub(crate) fn check_plan_year(year: i64) -> Result<(), StoreError> {
     if (2000..=2100).contains(&year) {
         Ok(())
     } else {
-        Err(StoreError::Invalid(ValidationErrors::one("year", year, "must be between 2000 and 2100")))
+        Err(StoreError::Invalid(ValidationErrors::one("year", year, reason!("field.between", min = 2000, max = 2100))))
     }
 }
 
@@ -152,7 +153,7 @@ impl Db {
     pub async fn add_to_plan(&self, actor: &Actor, scope: &Scope, plan_id: i64, estate_ids: &[i64]) -> Result<usize, StoreError> {
         let (plan, _) = self.get_plan(scope, plan_id).await?;
         if estate_ids.is_empty() || estate_ids.len() > 10_000 {
-            return Err(StoreError::Invalid(ValidationErrors::one("estate_ids", estate_ids.len(), "give 1 to 10,000 estates")));
+            return Err(StoreError::Invalid(ValidationErrors::one("estate_ids", estate_ids.len(), reason!("plans.estate_count"))));
         }
         let plan_region = RegionCode::parse(&plan.region_code).map_err(|e| StoreError::Config(e.to_string()))?;
         let mut errors = ValidationErrors::default();
@@ -165,10 +166,10 @@ impl Db {
                         .fetch_optional("SELECT plan_id FROM plan_estates WHERE estate_id = $1 AND year = $2", crate::args![*id, plan.year])
                         .await?;
                     if taken.is_some() {
-                        errors.push(&format!("estate_ids[{i}]"), id, format!("is already in a plan for {}", plan.year));
+                        errors.push(&format!("estate_ids[{i}]"), id, reason!("plans.already_planned", year = plan.year));
                     }
                 }
-                _ => errors.push(&format!("estate_ids[{i}]"), id, "is not an estate of the plan's region"),
+                _ => errors.push(&format!("estate_ids[{i}]"), id, reason!("plans.estate_outside_region")),
             }
         }
         if !errors.is_empty() {

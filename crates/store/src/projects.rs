@@ -6,6 +6,7 @@ use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::projects::{PartyInput, PartyRole, ProjectInput};
+use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
@@ -58,13 +59,11 @@ impl Db {
                     let c = format!("{:0<12}", &e.community_code[..6.min(e.community_code.len())]);
                     match &county {
                         None => county = Some(c),
-                        Some(first) if *first != c => {
-                            errors.push(&format!("estate_ids[{i}]"), id, "is in another county than the first estate")
-                        }
+                        Some(first) if *first != c => errors.push(&format!("estate_ids[{i}]"), id, reason!("projects.other_county")),
                         Some(_) => {}
                     }
                 }
-                Err(StoreError::NotFound) => errors.push(&format!("estate_ids[{i}]"), id, "no such estate in your region"),
+                Err(StoreError::NotFound) => errors.push(&format!("estate_ids[{i}]"), id, reason!("field.no_such_estate")),
                 Err(e) => return Err(e),
             }
         }
@@ -167,14 +166,20 @@ impl Db {
         let role: PartyRole = p.validate().map_err(StoreError::Invalid)?;
         let (project, estates, _) = self.get_project(scope, project_id).await?;
         if let Some(uid) = p.user_id {
-            let user =
-                self.user_by_id(uid).await.map_err(|_| StoreError::Invalid(ValidationErrors::one("user_id", uid, "no such account")))?;
+            let user = self
+                .user_by_id(uid)
+                .await
+                .map_err(|_| StoreError::Invalid(ValidationErrors::one("user_id", uid, reason!("projects.no_such_account"))))?;
             let in_region = matches!(scope, Scope::Region(rc) if rc.contains(&user.region()));
             if !in_region {
-                return Err(StoreError::Invalid(ValidationErrors::one("user_id", uid, "no such account in your region")));
+                return Err(StoreError::Invalid(ValidationErrors::one("user_id", uid, reason!("projects.no_such_account_in_region"))));
             }
             if user.role() != role.account_role() {
-                return Err(StoreError::Invalid(ValidationErrors::one("user_id", uid, format!("is not a {} account", role.as_str()))));
+                return Err(StoreError::Invalid(ValidationErrors::one(
+                    "user_id",
+                    uid,
+                    reason!("projects.wrong_role", role = role.as_str()),
+                )));
             }
         }
         let mut tx = self.begin().await?;

@@ -6,6 +6,7 @@ use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::ranking::{self as rules, Candidate, Weights};
+use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
@@ -87,7 +88,7 @@ impl Db {
             return Err(StoreError::Invalid(ValidationErrors::one(
                 "region_code",
                 region,
-                format!("has more than {MAX_CANDIDATES} candidate estates; rank a smaller region"),
+                reason!("ranking.too_many_candidates", max_candidates = MAX_CANDIDATES),
             )));
         }
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();

@@ -82,7 +82,7 @@ impl Db {
         let mut chain = Vec::new();
         let mut current = self.region(code).await?;
         while let Some(parent) = current.parent_code.clone() {
-            let p = RegionCode::parse(&parent).map_err(StoreError::Config)?;
+            let p = RegionCode::parse(&parent).map_err(|e| StoreError::Config(e.to_string()))?;
             current = self.region(&p).await?;
             chain.push(current.clone());
         }

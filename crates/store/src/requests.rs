@@ -6,6 +6,7 @@ use crate::audit::{Actor, Change};
 use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
+use huanxin_domain::reason;
 use huanxin_domain::requests::{self as rules, Category, Refusal, Status};
 use serde::Serialize;
 
@@ -58,7 +59,7 @@ impl Db {
         let estate = self.get_estate(scope, estate_id).await?;
         if let Some(d) = dwelling_id {
             if self.scalar("SELECT COUNT(*) FROM dwellings WHERE id = $1 AND estate_id = $2", crate::args![d, estate_id]).await? == 0 {
-                return Err(huanxin_domain::ValidationErrors::one("dwelling_id", d, "is not a dwelling of this estate").into());
+                return Err(huanxin_domain::ValidationErrors::one("dwelling_id", d, reason!("field.not_dwelling_estate")).into());
             }
         }
         let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
@@ -134,7 +135,7 @@ impl Db {
             )
             .await?;
         if changed == 0 {
-            return Err(StoreError::Conflict("the request changed meanwhile; reload and try again".into()).into());
+            return Err(StoreError::Conflict(reason!("requests.changed_meanwhile")).into());
         }
         tx.audit(
             actor,

@@ -6,6 +6,7 @@ use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::decisions::RegisteredOwner;
+use huanxin_domain::reason;
 use huanxin_domain::residents as rules;
 use serde::Serialize;
 
@@ -59,16 +60,29 @@ const BOUND_COLS: &str = "rd.user_id, u.display_name AS name, rd.dwelling_id, b.
 /// Why a code did not bind.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
-    #[error("the code is not valid")]
+    #[error("{}", huanxin_domain::reason!("residents.code_invalid"))]
     Unknown,
-    #[error("the code has already been used")]
+    #[error("{}", huanxin_domain::reason!("residents.code_used"))]
     Used,
-    #[error("the code expired on {0}; ask the community for a new one")]
+    #[error("{}", huanxin_domain::reason!("residents.code_expired", date = .0))]
     Expired(String),
-    #[error("the code has expired or was tried too often; ask for a new one")]
+    #[error("{}", huanxin_domain::reason!("residents.otp_void"))]
     OtpVoid,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl BindError {
+    /// The refusal's stable code (a store failure has none of its own).
+    pub fn reason(&self) -> huanxin_domain::Reason {
+        match self {
+            BindError::Unknown => huanxin_domain::reason!("residents.code_invalid"),
+            BindError::Used => huanxin_domain::reason!("residents.code_used"),
+            BindError::Expired(date) => huanxin_domain::reason!("residents.code_expired", date = date),
+            BindError::OtpVoid => huanxin_domain::reason!("residents.otp_void"),
+            BindError::Store(_) => huanxin_domain::reason!("server.internal"),
+        }
+    }
 }
 
 impl Db {
@@ -356,7 +370,7 @@ impl Db {
         let before: BoundResident =
             self.fetch_optional(&select, crate::args![estate_id, dwelling_id, user_id]).await?.ok_or(StoreError::NotFound)?;
         if before.standing == "owner" {
-            return Err(StoreError::Conflict(format!("already the owner's account (verified by {})", before.verified_how)));
+            return Err(StoreError::Conflict(reason!("residents.already_owner", verified_how = before.verified_how)));
         }
         let mut tx = self.begin().await?;
         tx.execute(

@@ -7,6 +7,7 @@ use crate::error::StoreError;
 use crate::estates::scope_clause;
 use crate::today;
 use huanxin_domain::access::Scope;
+use huanxin_domain::reason;
 use huanxin_domain::review::{self as rules, ReviewState, TaskInput};
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
@@ -130,14 +131,14 @@ impl Db {
     ) -> Result<ReviewPage, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
         if self.accepted_on(estate_id).await?.is_none() {
-            return Err(StoreError::Conflict("the estate has not been accepted".into()));
+            return Err(StoreError::Conflict(reason!("review.not_accepted")));
         }
         let exists = self.scalar("SELECT COUNT(*) FROM reviews WHERE estate_id = $1", crate::args![estate_id]).await?;
         if exists > 0 {
-            return Err(StoreError::Conflict("the review of this estate has been held".into()));
+            return Err(StoreError::Conflict(reason!("review.already_held")));
         }
         if summary.chars().count() > 2_000 {
-            return Err(StoreError::Invalid(ValidationErrors::one("summary", summary, "must be at most 2000 characters")));
+            return Err(StoreError::Invalid(ValidationErrors::one("summary", summary, reason!("field.at_most_chars", max = 2000))));
         }
         let mut problems = ValidationErrors::default();
         let mut deadlines = Vec::new();
@@ -146,7 +147,7 @@ impl Db {
                 Ok(d) => deadlines.push(d),
                 Err(v) => {
                     for e in v.0 {
-                        problems.push(&format!("tasks[{i}].{}", e.field), e.value, e.reason);
+                        problems.0.push(huanxin_domain::FieldError { field: format!("tasks[{i}].{}", e.field), ..e });
                     }
                 }
             }
@@ -165,7 +166,7 @@ impl Db {
         }
         for (i, t) in tasks.iter().enumerate() {
             if !t.owner.trim().is_empty() && !known.contains(t.owner.trim()) {
-                problems.push(&format!("tasks[{i}].owner"), &t.owner, "is not an account");
+                problems.push(&format!("tasks[{i}].owner"), &t.owner, reason!("review.not_account"));
             }
         }
         if !problems.is_empty() {
@@ -207,12 +208,12 @@ impl Db {
         let task: Task = self.fetch_one(&format!("SELECT {TASK_COLS} FROM rectifications WHERE id = $1"), crate::args![task_id]).await?;
         let estate = self.get_estate(scope, task.estate_id).await?;
         if task.closed_at.is_some() {
-            return Err(StoreError::Conflict("the task is already closed".into()));
+            return Err(StoreError::Conflict(reason!("review.already_closed")));
         }
         let evidence = self.scalar("SELECT COUNT(*) FROM documents WHERE rectification_id = $1", crate::args![task_id]).await?;
         rules::may_close(&task.owner, &actor.username, usize::try_from(evidence).unwrap_or(0)).map_err(StoreError::Conflict)?;
         if note.trim().is_empty() || note.chars().count() > 500 {
-            return Err(StoreError::Invalid(ValidationErrors::one("note", note, "say how the fix was checked (1 to 500 characters)")));
+            return Err(StoreError::Invalid(ValidationErrors::one("note", note, reason!("review.check_note_required"))));
         }
         let mut tx = self.begin().await?;
         tx.execute(
@@ -254,11 +255,11 @@ impl Db {
         let task = self.task(scope, task_id).await?;
         let estate = self.get_estate(scope, task.estate_id).await?;
         if task.closed_at.is_some() {
-            return Err(StoreError::Conflict("the task is already closed".into()));
+            return Err(StoreError::Conflict(reason!("review.already_closed")));
         }
         let mut problems = ValidationErrors::default();
         if photos.is_empty() || photos.len() > 20 {
-            problems.push("photos", photos.len(), "attach 1 to 20 photos");
+            problems.push("photos", photos.len(), reason!("review.photo_count"));
         }
         let title = format!("整改佐证：{}", task.finding);
         let checked = crate::archive::check_photos(photos, "review", "rectification_evidence", &title, &mut problems);

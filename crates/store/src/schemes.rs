@@ -8,6 +8,7 @@ use crate::error::StoreError;
 use crate::plans::region_in_scope;
 use crate::regions::enclosing_regions;
 use huanxin_domain::access::Scope;
+use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::schemes::{self as rules, Category, Estimate, MenuItem, Payer, SchemeItem, SchemeItemInput, Stage};
 use huanxin_domain::ValidationErrors;
@@ -212,7 +213,7 @@ impl Db {
     ) -> Result<Scheme, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
         if self.scheme_is_final(estate_id).await? {
-            return Err(StoreError::Conflict("the scheme is final; it can no longer change".into()));
+            return Err(StoreError::Conflict(reason!("schemes.final_is_frozen")));
         }
         let community = RegionCode::parse(&estate.community_code)
             .map_err(|e| StoreError::Invalid(ValidationErrors::one("community_code", &estate.community_code, e)))?;

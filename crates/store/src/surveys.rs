@@ -7,6 +7,7 @@ use crate::db::Db;
 use crate::error::StoreError;
 use crate::today;
 use huanxin_domain::access::Scope;
+use huanxin_domain::reason;
 use huanxin_domain::surveys::{self as rules, Answers, Question, Response, Results, ValidSurvey};
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
@@ -168,11 +169,11 @@ impl Db {
     ) -> Result<Vec<crate::archive::Document>, StoreError> {
         let survey = self.survey(scope, survey_id).await?;
         if !survey.open {
-            return Err(StoreError::Conflict(format!("the survey takes answers from {} to {}", survey.opens_on, survey.closes_on)));
+            return Err(StoreError::Conflict(reason!("surveys.outside_period", opens_on = survey.opens_on, closes_on = survey.closes_on)));
         }
         let mut problems = ValidationErrors::default();
         if photos.is_empty() || photos.len() > 5 {
-            problems.push("photos", photos.len(), "attach 1 to 5 photos");
+            problems.push("photos", photos.len(), reason!("surveys.photo_count"));
         }
         let title = format!("问需照片：{}", survey.title);
         let checked = crate::archive::check_photos(photos, "plan", "needs_survey", &title, &mut problems);
@@ -217,13 +218,13 @@ impl Db {
     ) -> Result<i64, StoreError> {
         let survey = self.survey(scope, survey_id).await?;
         if !survey.open {
-            return Err(StoreError::Conflict(format!("the survey takes answers from {} to {}", survey.opens_on, survey.closes_on)));
+            return Err(StoreError::Conflict(reason!("surveys.outside_period", opens_on = survey.opens_on, closes_on = survey.closes_on)));
         }
         let in_estate = self
             .scalar("SELECT COUNT(*) FROM dwellings WHERE id = $1 AND estate_id = $2", crate::args![dwelling_id, survey.estate_id])
             .await?;
         if in_estate == 0 {
-            return Err(ValidationErrors::one("dwelling_id", dwelling_id, "is not a dwelling of this estate").into());
+            return Err(ValidationErrors::one("dwelling_id", dwelling_id, reason!("field.not_dwelling_estate")).into());
         }
         let json = serde_json::to_string(answers).map_err(|e| StoreError::Config(e.to_string()))?;
         let one_key = (!survey.many_per_dwelling).then_some(dwelling_id);
@@ -247,7 +248,7 @@ impl Db {
             )
             .await;
         let (id,) = match inserted {
-            Err(StoreError::Duplicate(_)) => return Err(StoreError::Conflict("this dwelling has already answered the survey".into())),
+            Err(StoreError::Duplicate(_)) => return Err(StoreError::Conflict(reason!("surveys.already_answered"))),
             other => other?,
         };
         tx.audit(

@@ -1,266 +1,39 @@
-// Chinese wording for the API's validation reasons. The API speaks English (stable for integrations);
-// the UI shows these in Chinese. Unknown reasons are shown as they are.
+// Refusals in the user's language, by their stable code. The API sends every refusal as a code
+// with named parameters (and an English sentence for integrations); the sentences in both
+// languages live in one catalogue, crates/domain/src/reasons.json, which the server and the CLI
+// read too. A test on the server checks every code the source uses is there, with its parameters.
+import catalogue from '../../../crates/domain/src/reasons.json'
 
-// The acceptance parties as the lifecycle names them.
-const PARTIES = { contractor: '施工单位', supervisor: '监理单位', designer: '设计单位', bureau: '住建部门', street: '街道', community: '社区', residents: '居民代表' }
+// Fills `{name}` and `{name|terms}` (each of a comma-separated list translated by the catalogue's terms).
+function render(template, params, zh) {
+  return template.replace(/\{(\w+)(?:\|(\w+))?\}/g, (whole, name, terms) => {
+    const value = params?.[name]
+    if (value === undefined || value === null) return whole
+    const dict = zh && terms ? catalogue.terms[terms] : null
+    if (!dict) return String(value)
+    return String(value).split(', ').map((v) => dict[v] || v).join('、')
+  })
+}
 
-const RULES = [
-  [/^(\d+) schedule nodes are not finished$/, (m) => `还有 ${m[1]} 个施工节点未完成`],
-  [/^inspections not passed yet at: (.*)$/, (m) => `以下关口检查尚未通过：${m[1]}`],
-  [/^must not be before planned_start$/, () => '不能早于计划开始日期'],
-  [/^must not be before actual_start$/, () => '不能早于实际开始日期'],
-  [/^must not be in the future$/, () => '不能晚于今天'],
-  [/^only a node at 100% has finished$/, () => '进度达到 100% 才能填写完成日期'],
-  [/^is not a building of this estate$/, () => '不是本小区的楼栋'],
-  [/^say what failed$/, () => '未通过时请写明问题'],
-  [/^no evidence has been filed for this task.*$/, () => '尚无整改佐证照片：请责任人先上传整改照片'],
-  [/^must be a photo \(jpg, png or webp\)$/, () => '须为照片（jpg、png 或 webp）'],
-  [/^must be within the last (\d+) days$/, (m) => `须为最近 ${m[1]} 天内`],
-  [/^say why a delivery was refused or came without a certificate$/, () => '退场或无合格证时请写明原因'],
-  [/^the name says \.(\w+) but the content is not a \w+ file$/, (m) => `文件名为 .${m[1]}，但内容不是 ${m[1]} 文件`],
-  [/^the name says \.(\w+) but the content is (.+)$/, (m) => `文件名为 .${m[1]}，但内容是 ${m[2]}`],
-  [/^files named \.(\w*) are not taken.*$/, (m) => `不接受 .${m[1]} 文件：请上传 jpg、png、webp、pdf、xlsx 或 docx`],
-  [/^the file is empty$/, () => '文件为空'],
-  [/^is not a kind of document filed in this section$/, () => '该阶段没有这一类文件'],
-  [/^is not a section of the archive$/, () => '不是档案的阶段'],
-  [/^is required.*$/, () => '必填'],
-  [/^must be between (-?\d+) and (-?\d+)(, and not 0)?$/, (m) => `应在 ${m[1]} 到 ${m[2]} 之间${m[3] ? '，且不为 0' : ''}`],
-  [/^is not a whole number$/, () => '不是整数'],
-  [/^is not a number( of m²)?$/, () => '不是数字'],
-  [/^'.*' is not a number of m²$/, () => '不是面积数字'],
-  [/^is outside the region you work in$/, () => '不在您负责的辖区内'],
-  [/^is not a known community committee$/, () => '不是已知的社区居委会代码'],
-  [/^is not a known region$/, () => '不是已知的行政区划代码'],
-  [/^repeats the code of row (\d+)$/, (m) => `与第 ${m[1]} 行的编码重复`],
-  [/^repeats the (building|dwelling) of row (\d+)$/, (m) => `与第 ${m[2]} 行重复`],
-  [/^no estate with this code in your region$/, () => '辖区内没有此编码的小区'],
-  [/^no such building in this estate; import buildings first$/, () => '该小区没有此楼栋，请先导入楼栋'],
-  [/^merged cells are not allowed.*$/, () => '不允许合并单元格：请取消合并并逐行填写'],
-  [/^a formula without a computed value.*$/, () => '公式没有计算结果：请在 Excel 中打开并保存，或粘贴为数值'],
-  [/^unknown column; expected one of: (.*)$/, (m) => `未知列，应为：${m[1]}`],
-  [/^required column is missing$/, () => '缺少必填列'],
-  [/^repeats the column (.+); keep one of them$/, (m) => `与“${m[1]}”列重复，请只保留一列`],
-  [/^no sheet has the columns of this import.*$/, () => '没有一个工作表含有本导入所需的列：请选择工作表或修改表头'],
-  [/^the workbook has no such sheet; its sheets: (.*)$/, (m) => `工作簿中没有这个工作表，现有：${m[1]}`],
-  [/^the sheet is too large: (.*); split it.*$/, (m) => `工作表过大（${m[1]}）：请拆分为几个文件或改用 CSV`],
-  [/^not a readable xls file.*$/, () => '无法读取的 xls 文件'],
-  [/^not a readable file: its structure is damaged or crafted$/, () => '无法读取的文件：文件结构已损坏'],
-  [/^is not a year$/, () => '不是年份（如 1995 或 1995年）'],
-  [/^coordinates must be numbers \(degrees\), not text$/, () => '坐标须为数字（度），不能是文本'],
-  [/^has (\d+) positions \(at most (\d+)\); simplify the outline$/, (m) => `轮廓有 ${m[1]} 个点（最多 ${m[2]} 个），请简化轮廓`],
-  [/^must be a GeoJSON Polygon( or MultiPolygon)?$/, () => '应为 GeoJSON 面（Polygon 或 MultiPolygon）'],
-  [/^must be one of (.*)$/, (m) => `应为以下之一：${m[1]}`],
-  [/^must not be negative$/, () => '不能为负数'],
-  [/^has more than two decimals$/, () => '小数不能超过两位'],
-  [/^is longer than (\d+) characters$/, (m) => `超过 ${m[1]} 个字符`],
-  [/^is more than ([\d,]+).*$/, (m) => `超过 ${m[1]}，请核对`],
-  [/^is larger than 100 km².*$/, () => '超过 100 平方公里，请核对单位（㎡）'],
-  [/^must be a community committee.*$/, () => '应为社区居委会代码（12 位，末三位不为 000）'],
-  [/^the point is outside China.*$/, () => '坐标不在中国境内（请填写经纬度，单位为度）'],
-  [/^is required when (lon|lat) is given$/, () => '经度和纬度须同时填写'],
-  [/^(phone )?is not a mainland mobile or landline number$/, () => '不是有效的手机或固定电话号码'],
-  [/^belongs to an estate outside the region you work in$/, () => '属于您辖区以外的小区'],
-  [/^must be more than 0$/, () => '必须大于 0'],
-  [/^'.*' is not 是 or 否$/, () => '应填“是”或“否”'],
-  [/^give one percentage per owner.*$/, () => '每位业主填写一个份额，如 50、50'],
-  [/^give a share for every owner or for none$/, () => '要么每位业主都填份额，要么都不填'],
-  [/^owners' shares must be positive and add up to 100%$/, () => '业主份额须为正数且合计 100%'],
-  [/^must be WGS84, CGCS2000 or GCJ02$/, () => '应为 WGS84、CGCS2000 或 GCJ02'],
-  [/^the file has no data rows$/, () => '文件没有数据行'],
-  [/^the (file|sheet) is empty$/, () => '文件为空'],
-  [/^not a readable xlsx file.*$/, () => '无法读取的 xlsx 文件'],
-  [/^not a readable CSV row.*$/, () => '无法读取的 CSV 行'],
-  [/^not valid GeoJSON.*$/, () => '不是有效的 GeoJSON'],
-  [/^geometry must be a Point or a Polygon$/, () => '几何类型应为点或面'],
-  [/^must have at least 8 characters$/, () => '至少 8 个字符'],
-  [/^3 to 40 letters, digits, _ - or \.$/, () => '3–40 个字母、数字或 _ - .'],
-  [/^is not a known role$/, () => '不是已知的角色'],
-  [/^'(\d*)' has (\d+) digits; a region code has 12$/, (m) => `有 ${m[2]} 位，区划代码应为 12 位`],
-  [/^'.*' is not a region code \(12 digits\)$/, () => '不是区划代码（12 位数字）'],
-  [/^role (\S+) needs a region at level (\S+).*$/, () => '区划级别与角色不符'],
-  [/^no finished assessment with a score$/, () => '尚无已完成并评分的体检'],
-  [/^the estate is not in a saved ranking$/, () => '小区尚未进入已保存的排序'],
-  [/^the estate is not in an annual plan$/, () => '小区尚未列入年度计划'],
-  [/^the scheme has no items$/, () => '改造方案尚无内容'],
-  [/^the scheme is final; it can no longer change$/, () => '方案已定稿，不能再修改'],
-  [/^the scheme is final$/, () => '方案已定稿'],
-  [/^the draft has no items$/, () => '草稿尚无改造内容'],
-  [/^after (\S+) comes (\S+)$/, () => '须依次发布：第一轮公示稿、第二轮公示稿、定稿'],
-  [/^is not on the menu of this region$/, () => '不在本地区改造内容清单中'],
-  [/^has been taken off the menu of this region$/, () => '已从本地区改造内容清单中移除'],
-  [/^must be more than 0 and at most 1,000,000$/, () => '应大于 0 且不超过 1,000,000'],
-  [/^repeats line (\d+) for the same place$/, (m) => `与第 ${Number(m[1]) + 1} 行重复（同一部位）`],
-  [/^the (first|second) notice of the scheme has not ended$/, (m) => `方案第${m[1] === 'first' ? '一' : '二'}轮公示尚未结束`],
-  [/^the owners' decision on the scheme has not passed$/, () => '业主表决尚未通过'],
-  [/^(\d+) approval steps are still open$/, (m) => `尚有 ${m[1]} 个审批环节未完成`],
-  [/^no construction start is recorded$/, () => '尚未记录开工'],
-  [/^(\d+) schedule nodes are not finished$/, (m) => `尚有 ${m[1]} 个进度节点未完成`],
-  [/^not signed yet by: (.*)$/, (m) => `尚未签字：${m[1].split(', ').map((p) => PARTIES[p] || p).join('、')}`],
-  [/^the acceptance of this estate is already open$/, () => '该小区已发起验收'],
-  [/^and (\d+) more problems$/, (m) => `另有 ${m[1]} 处问题未列出`],
-  [/^the estate has not been accepted$/, () => '小区尚未验收'],
-  [/^the review of this estate has been held$/, () => '该小区已开展回头看'],
-  [/^the owner of a task cannot close it; someone else checks the fix$/, () => '责任人不能自行销号，须由他人复核'],
-  [/^the task is already closed$/, () => '该任务已销号'],
-  [/^must not be before today$/, () => '不能早于今天'],
-  [/^must be within a year$/, () => '须在一年以内'],
-  [/^is not an account$/, () => '不是系统账号'],
-  [/^name the account responsible$/, () => '请填写责任账号'],
-  [/^the acceptance of this estate is not open$/, () => '该小区尚未发起验收'],
-  [/^is not required for this acceptance$/, () => '本次验收不需要该方签字'],
-  [/^cannot be signed for by your role$/, () => '您的角色不能代表该方签字'],
-  [/^the six-month review has not been held$/, () => '尚未开展回头看'],
-  [/^(\d+) rectification tasks are still open$/, (m) => `尚有 ${m[1]} 项整改未完成`],
-  [/^(\S+) cannot follow (\S+): the next step is (\S+)$/, () => '不能跳过或倒退环节'],
-  [/^must be 1 to (\d+) letters, digits, - or _$/, (m) => `应为 1–${m[1]} 个字母、数字、- 或 _`],
-  [/^must be 1 to (\d+) characters$/, (m) => `应为 1–${m[1]} 个字符`],
-  [/^give 1 to (\d+) estates$/, (m) => `请选择 1–${m[1]} 个小区`],
-  [/^is listed twice$/, () => '重复'],
-  [/^is in another county than the first estate$/, () => '与第一个小区不在同一县（市、区）'],
-  [/^no such estate in your region$/, () => '辖区内没有此小区'],
-  [/^is not a (designer|contractor|supervisor) account$/, () => '账号角色与单位角色不符'],
-  [/^must be one of designer, contractor, supervisor$/, () => '应为设计、施工或监理'],
-  [/^(\S+) has not started: it waits for (.*)$/, (m) => `该环节尚未开始，需先完成：${m[2]}`],
-  [/^(\S+) is already done$/, () => '该环节已办结'],
-  [/^this project's approval has already been started$/, () => '该项目已开始审批'],
-  [/^must not be in the future$/, () => '不能晚于今天'],
-  [/^is already in a plan for (\d+)$/, (m) => `已列入 ${m[1]} 年度计划`],
-  [/^is not an estate of the plan's region$/, () => '不是本计划区划内的小区'],
-  [/^must be between 0 and (\d+)$/, (m) => `应在 0 到 ${m[1]} 之间`],
-  [/^at least one weight must be above 0$/, () => '至少一个权重大于 0'],
-  [/^is not an item of the checklist$/, () => '不是体检清单中的项目'],
-  [/^is required for a building item$/, () => '楼栋项目须指明楼栋'],
-  [/^is not a building of this estate$/, () => '不是本小区的楼栋'],
-  [/^must be empty for an estate item$/, () => '小区项目不应指明楼栋'],
-  [/^is recorded twice for the same place$/, () => '同一位置重复记录'],
-  [/^the estate changed meanwhile; reload and try again$/, () => '小区状态已变化，请刷新后重试'],
-  // Notices and owners' decisions.
-  [/^voting has not opened yet.*$/, () => '表决尚未开始'],
-  [/^voting closed at .*$/, () => '表决已截止'],
-  [/^this dwelling is not in the decision's electorate$/, () => '该房屋不在本次表决范围内'],
-  [/^this dwelling has already voted \((online|paper)\)$/, (m) => `该房屋已投票（${m[1] === 'online' ? '线上' : '纸质'}），不能重复投票`],
-  [/^only an owner of the dwelling may vote for it$/, () => '只有该房屋的业主可以投票'],
-  [/^the same owner voted (\w+) for another dwelling; an owner has one vote$/, () => '同一业主已就其他房屋投票，一名业主只有一个表决意见'],
-  [/^a paper ballot for an owner who did not sign it needs the scanned written proxy$/, () => '代理投票须附书面委托书扫描件'],
-  [/^you are not bound to this dwelling$/, () => '您尚未绑定该房屋'],
-  [/^voting runs until (\S+); it can be closed after that$/, () => '表决期尚未结束，结束后才能计票'],
-  [/^the decision is already closed$/, () => '表决已计票结束'],
-  [/^the notice is on the board from (\S+) to (\S+); comments are taken only then$/, (m) => `公示期为 ${m[1]} 至 ${m[2]}，仅在公示期内受理意见`],
-  [/^this comment has already been answered$/, () => '该意见已答复'],
-  [/^round 2 follows a round-1 notice that has ended$/, () => '第一轮公示结束后才能进行第二轮公示'],
-  [/^a scheme's notice names the scheme version posted$/, () => '方案公示须指明公示的方案版本'],
-  [/^is not a version of this estate's scheme$/, () => '不是本小区方案的版本'],
-  [/^must not be in the past$/, () => '不能早于今天'],
-  [/^must be (\d+) to (\d+) working days$/, (m) => `应为 ${m[1]}–${m[2]} 个工作日`],
-  [/^must have 1 to ([\d,]+) characters$/, (m) => `应为 1–${m[1]} 个字符`],
-  [/^must be one of the nine matters of Civil Code Art\. 278$/, () => '应为民法典第二百七十八条所列事项之一'],
-  [/^a building or stairwell decision names its building$/, () => '按楼栋或单元表决须指明楼栋'],
-  [/^must be a date and time.*$/, () => '应为日期时间'],
-  [/^must be after opens_at$/, () => '截止时间须晚于开始时间'],
-  [/^must be in the future$/, () => '须晚于现在'],
-  [/^no dwellings of the registry are in this scope$/, () => '该范围内没有登记的房屋'],
-  [/^the owners' consent to a scheme is a renovation matter \(renovate\)$/, () => '方案表决属于改建、重建事项'],
-  [/^a paper ballot names who signed it$/, () => '纸质选票须填写签名人'],
-  [/^is laxer than the law's (\d+)\/(\d+)$/, (m) => `低于法定的 ${m[1]}/${m[2]}`],
-  [/^the code is not valid$/, () => '验证码或邀请码无效'],
-  [/^the code has expired or was tried too often; ask for a new one$/, () => '验证码已失效，请重新获取'],
-  [/^must be the 6 digits of the text message$/, () => '请输入短信中的 6 位数字'],
-  [/^is not a mainland mobile number$/, () => '不是有效的手机号'],
-  [/^the SMS gateway .*$/, () => '短信发送失败，请稍后再试'],
-  [/^the code has already been used$/, () => '邀请码已被使用'],
-  [/^the code expired on (\S+).*$/, (m) => `邀请码已于 ${m[1]} 过期，请向社区索取新码`],
-  [/^must be the (\d+) letters and digits on the slip$/, (m) => `应为纸条上的 ${m[1]} 位字母和数字`],
-  [/^this dwelling has already answered the survey$/, () => '该房屋已填写过本问卷'],
-  [/^the survey takes answers from (\S+) to (\S+)$/, (m) => `问卷填写时间为 ${m[1]} 至 ${m[2]}`],
-  [/^is not a question of this survey$/, () => '不是本问卷的题目'],
-  [/^must be the number of one option.*$/, () => '请选择一个选项'],
-  [/^must be a list of different option numbers.*$/, () => '请选择不重复的选项'],
-  [/^must be a whole number from 1 to (\d+)$/, (m) => `请打 1–${m[1]} 分`],
-  [/^must list every option number once.*$/, () => '请对全部选项排序'],
-  [/^must be a photo uploaded for this survey$/, () => '请上传照片'],
-  [/^is not a dwelling of this estate$/, () => '不是本小区的房屋'],
-  [/^give 1 to (\d+) questions$/, (m) => `题目数应为 1–${m[1]}`],
-  [/^give 2 to (\d+) options$/, (m) => `选项数应为 2–${m[1]}`],
-  [/^say how it was resolved$/, () => '请填写办理情况'],
-  [/^the request is already resolved$/, () => '该诉求已办结'],
-  [/^only a resolved request can be rated$/, () => '办结后才能评价'],
-  [/^must be repair, complaint, suggestion or question$/, () => '请选择类别'],
-  [/^name who made the request$/, () => '请填写反映人'],
-  [/^only (\S+) yuan of the allocation is left; (\S+) yuan would overspend it$/, (m) => `资金结余仅 ${m[1]} 元，拨付 ${m[2]} 元将超支`],
-  [/^more than what is left of the parent allocation \((\S+) yuan\)$/, (m) => `超过上级资金结余（${m[1]} 元）`],
-  [/^this allocation may not pay for (\S+) in project (\d+)$/, () => '该资金专款专用，不能支付此类别或此项目'],
-  [/^the contract has (\S+) yuan left to pay; (\S+) yuan is more$/, (m) => `合同尚余 ${m[1]} 元可付，${m[2]} 元超出合同`],
-  [/^the project is closed$/, () => '项目已关闭'],
-  [/^the project lies outside the region the allocation was given to$/, () => '该项目不在这笔资金下达的地区内'],
-  [/^has a fraction of a fen.*$/, () => '金额不能小于 1 分（最多两位小数）'],
-  [/^is not an amount in yuan$/, () => '不是金额（元）'],
-  [/^the disbursement is already (\w+)$/, () => '该笔拨付已处理'],
-  [/^the ballot chain is broken at ballot (\d+).*$/, (m) => `选票链在第 ${m[1]} 张处断开，不能计票`],
-  [/^the payment's basis is not met: schedule node (\d+) is not finished$/, () => '支付依据未满足：该施工节点尚未完成'],
-  [/^the payment's basis is not met: inspection (\d+) did not pass$/, () => '支付依据未满足：该次验收未通过'],
-  [/^the payment's basis is not met: .* is not in this project$/, () => '支付依据不属于本项目'],
-  [/^the payment's basis is not met: .* does not exist$/, () => '支付依据不存在'],
-  [/^must be milestone:.*$/, () => '请选择支付依据（完成的节点或通过的验收）'],
-  [/^spending from the maintenance fund needs a passed owners' decision.*$/, () => '动用维修资金须经业主表决通过（应急维修除外）'],
-  [/^the owners' decision given is about another estate$/, () => '所选表决不属于本小区'],
-  [/^the owners' decision given is not about using the maintenance fund$/, () => '所选表决不是关于使用维修资金的事项'],
-  [/^the owners' decision given has not passed$/, () => '所选表决尚未通过'],
-  [/^the maintenance fund has (\S+) yuan; (\S+) yuan is more$/, (m) => `维修资金余额 ${m[1]} 元，不足支付 ${m[2]} 元`],
-  [/^reversing it would take (\S+) below zero.*$/, () => '该笔资金已部分支出，不能整笔冲正：请先冲正其后的支付'],
-  [/^entry (\d+) has already been reversed$/, (m) => `第 ${m[1]} 笔分录已冲正`],
-  [/^the bureau's exception stands in for the permit, not for the owners.*$/, () => '许可前施工的例外只替代施工许可，不替代业主表决：改造方案经业主表决通过后才能记录施工'],
-  [/^the spending is already (approved|refused)$/, (m) => `该支出申请已${m[1] === 'approved' ? '审核支出' : '退回'}`],
-  [/^say why the spending is refused$/, () => '请说明退回或撤回的原因'],
-  [/^four eyes: (\S+) asked for this and may not also approve.*$/, (m) => `双人复核：申请人（${m[1]}）不能审批自己的申请，请由另一位有权限的同事审批`],
-  [/^four eyes: (\S+) entered this and may not also reverse it.*$/, (m) => `双人复核：录入人（${m[1]}）不能冲正自己录入的分录，请由另一位有权限的同事办理`],
-  [/^four eyes: the password of (\S+) or of (\S+) was (once )?set by the other.*$/, (m) => `双人复核：${m[1]} 与 ${m[2]} 中一方的密码曾由另一方设置，二人不能互为复核人；请由其他同事复核`],
-  [/^is not your current password$/, () => '当前密码不正确'],
-  [/^must differ from the current one$/, () => '新密码不能与当前密码相同'],
-  [/^only residents object to a notice.*$/, () => '只有居民可以提出异议（纸质异议由工作人员以居民姓名录入）'],
-  [/^name the resident who handed in the paper objection.*$/, () => '请填写提交纸质异议的居民姓名'],
-  [/^residents' passwords are never set by staff.*$/, () => '居民账号不由工作人员重置密码：请居民用邀请码或短信验证码重新登录'],
-  [/^only an administrator above this account's level may reset its password$/, () => '只有上级管理员可以重置该账号的密码'],
-  [/^only the residents' representatives named on the acceptance sign for the residents$/, () => '只有验收记录上确定的居民代表可以代表居民签字'],
-  [/^is not a resident's account of this estate$/, () => '不是本小区居民的账号'],
-  [/^must be owners or community$/, () => '须为业主推选或社区推荐'],
-  [/^give the property certificate's number.*$/, () => '请填写不动产权证书号（4 到 60 个字符）'],
-  [/^already the owner's account.*$/, () => '该账号已是业主'],
-  [/^(\S+) waits for the owners' passed decision on the scheme of: (.*)$/, (m) => `须待业主表决通过改造方案后办理（尚未通过：${m[2]}）`],
-  [/^give the number of the approval document.*$/, () => '请填写批复文号'],
-  [/^construction is recorded once the construction permit is granted.*$/, () => '取得施工许可后才能记录施工（或由住建部门登记特殊情况及理由）'],
-  [/^say why construction may be recorded before the permit.*$/, () => '请说明许可前施工的理由（4 到 500 个字符）'],
-  [/^only the housing bureau records an exception to the permit$/, () => '只有住建部门可以登记许可前施工的特殊情况'],
-  [/^must not contain control characters$/, () => '不能包含控制字符'],
-  [/^must have at most (\d+) characters$/, (m) => `最多 ${m[1]} 个字符`],
-  [/^one line of at most (\d+) characters$/, (m) => `一行，最多 ${m[1]} 个字符`],
-  [/^must be within (\d+) days from today$/, (m) => `须在今天起 ${m[1]} 天内`],
-  [/^say why the entry is corrected$/, () => '请说明冲正原因'],
-  [/^the owners allowed (\S+) yuan under this decision and (\S+) yuan is spent; (\S+) yuan is more$/, (m) => `业主表决同意动用 ${m[1]} 元，已支出 ${m[2]} 元，${m[3]} 元超出表决额度`],
-  [/^only a decision to use the maintenance fund puts an amount to the vote$/, () => '只有 “使用维修资金” 的表决才填写动用金额'],
-  [/^entry (\d+) is itself the reversal of entry (\d+).*$/, (m) => `第 ${m[1]} 笔本身是第 ${m[2]} 笔的冲正，不能再冲正：请重新登记`],
-  [/^must be one of central, provincial, local, special_bonds.*$/, () => '请选择资金来源'],
-  [/^a reward subsidy .* comes from central, provincial, local or special_bonds$/, () => '以奖代补须来自中央、省级、地方财政或专项债'],
-  [/^reward subsidies exceed what the utility companies pay \((\S+) yuan\)$/, (m) => `以奖代补超过管线单位出资（${m[1]} 元）`],
-  [/^must be basic, improvement, upgrading or empty$/, () => '应为基础类、完善类、提升类或留空'],
-  [/^must be cash, maintenance_fund, provident_fund or bank_credit$/, () => '请选择出资方式'],
-  [/^give either a dwelling or a building$/, () => '请选择房屋或楼栋（二选一）'],
-  [/^a building's contribution names how many households took part.*$/, () => '按楼栋出资须填写出资户数'],
-  [/^the building has (\d+) dwellings$/, (m) => `该楼栋只有 ${m[1]} 户`],
-  [/^is not an estate of this project$/, () => '不是本项目的小区'],
-  [/^must be a date \(YYYY-MM-DD\)$/, () => '须为日期（年-月-日）'],
-  [/^must be deposit, parking, advertising or other$/, () => '请选择收入类别'],
-  [/^must have 1 to (\d+) characters$/, (m) => `须为 1–${m[1]} 个字`],
-  [/^no such owners' decision$/, () => '没有这项业主表决'],
-  [/^is less than the (\S+) yuan already paid$/, (m) => `低于已支付的 ${m[1]} 元`],
-]
+/** The sentence of a code in a language, or null when the catalogue does not know the code. */
+export function reasonText(code, params, locale) {
+  const w = catalogue.reasons[code]
+  if (!w) return null
+  const zh = !locale || locale.startsWith('zh')
+  return render(zh ? w.zh : w.en, params || {}, zh)
+}
 
-export function translateReason(reason, locale) {
-  if (locale === 'en' || !reason) return reason
-  for (const [re, f] of RULES) {
-    const m = reason.match(re)
-    if (m) return f(m)
-  }
-  return reason
+/**
+ * A refusal in the user's language. Takes what the API sent: a field error or import row
+ * ({code, params, reason}), a refusal object ({code, params}), an ApiError (its problem), or text
+ * as is (a message that did not come from the API).
+ */
+export function translateReason(x, locale) {
+  if (!x) return x
+  if (typeof x === 'string') return x
+  if (x.problem && typeof x.problem === 'object') return problemText(x, locale, { withField: true })
+  if (x.code) return reasonText(x.code, x.params, locale) ?? x.reason ?? x.detail ?? x.code
+  return x.reason ?? x.message ?? String(x)
 }
 
 // What to tell the user about a failed call: the first field the API named ("field: reason", or
@@ -296,8 +69,12 @@ export function fieldLabel(field, locale) {
 }
 
 export function problemText(err, locale, { withField = true } = {}) {
-  const first = err.problem?.errors?.[0]
-  if (!first) return translateReason(err.message, locale)
-  const reason = translateReason(first.reason, locale)
+  const problem = err?.problem || {}
+  const first = problem.errors?.[0]
+  if (!first) {
+    if (problem.code) return reasonText(problem.code, problem.params, locale) ?? err.message
+    return err?.message
+  }
+  const reason = translateReason(first, locale)
   return withField ? `${fieldName(first.field, locale)}：${reason}` : reason
 }

@@ -7,12 +7,13 @@ use crate::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
 use chrono::Datelike;
+use huanxin_domain::reason;
 use huanxin_store::funds::reports::{FundsReport, RateRow};
 
 fn year_of(q: &RegionYearQuery) -> Result<i64, ApiError> {
     let year = q.year.unwrap_or_else(|| i64::from(chrono::Utc::now().year()));
     if !(2000..=2100).contains(&year) {
-        return Err(ApiError::field("year", year, "must be a year from 2000 to 2100"));
+        return Err(ApiError::field("year", year, reason!("field.year_form")));
     }
     Ok(year)
 }

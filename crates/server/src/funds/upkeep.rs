@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use huanxin_domain::funds::{amount_field, RevenueKind};
+use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use huanxin_store::funds::upkeep::{Spending, UpkeepAccount};
 use serde::Deserialize;
@@ -38,7 +39,7 @@ pub struct SpendRequest {
 
 fn text_field(e: &mut ValidationErrors, field: &str, value: &str) {
     if value.trim().is_empty() || value.chars().count() > 200 {
-        e.push(field, value, "must have 1 to 200 characters");
+        e.push(field, value, reason!("field.length", max = 200));
     }
 }
 
@@ -64,7 +65,7 @@ pub async fn credit(
     let mut e = ValidationErrors::default();
     let kind = RevenueKind::parse(&req.kind);
     if kind.is_none() {
-        e.push("kind", &req.kind, "must be deposit, parking, advertising or other");
+        e.push("kind", &req.kind, reason!("upkeep.revenue_kind"));
     }
     let amount = amount_field("amount", &req.amount, &mut e);
     text_field(&mut e, "memo", &req.memo);

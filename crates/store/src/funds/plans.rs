@@ -8,6 +8,7 @@ use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::funds::{self as rules, Account, ContributionInput, FundsPicture, PlanLine, Source, ValidContribution};
+use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::schemes::Payer;
 use serde::Serialize;
@@ -222,26 +223,27 @@ impl Db {
         let (estate_id, dwelling_id, building_id, purpose) =
             (input.estate_id, input.dwelling_id, input.building_id, input.purpose.as_str());
         let (project, estates, _) = self.get_project(scope, project_id).await?;
-        let invalid = |field: &str, v: i64, why: &str| StoreError::Invalid(huanxin_domain::ValidationErrors::one(field, v, why));
+        let invalid =
+            |field: &str, v: i64, why: huanxin_domain::Reason| StoreError::Invalid(huanxin_domain::ValidationErrors::one(field, v, why));
         if !estates.iter().any(|e| e.id == estate_id) {
-            return Err(invalid("estate_id", estate_id, "is not an estate of this project"));
+            return Err(invalid("estate_id", estate_id, reason!("funds.not_estate_of_project")));
         }
         if let Some(d) = dwelling_id {
             if self.scalar("SELECT COUNT(*) FROM dwellings WHERE id = $1 AND estate_id = $2", crate::args![d, estate_id]).await? == 0 {
-                return Err(invalid("dwelling_id", d, "is not a dwelling of this estate"));
+                return Err(invalid("dwelling_id", d, reason!("field.not_dwelling_estate")));
             }
         }
         if let Some(b) = building_id {
             let in_building =
                 self.scalar("SELECT COUNT(*) FROM dwellings WHERE building_id = $1 AND estate_id = $2", crate::args![b, estate_id]).await?;
             if self.scalar("SELECT COUNT(*) FROM buildings WHERE id = $1 AND estate_id = $2", crate::args![b, estate_id]).await? == 0 {
-                return Err(invalid("building_id", b, "is not a building of this estate"));
+                return Err(invalid("building_id", b, reason!("field.not_building_estate")));
             }
             if in_building > 0 && c.households > in_building {
-                return Err(invalid("households", c.households, &format!("the building has {in_building} dwellings")));
+                return Err(invalid("households", c.households, reason!("funds.building_dwellings", count = in_building)));
             }
         }
-        let region = RegionCode::parse(&project.region_code).map_err(StoreError::Config)?;
+        let region = RegionCode::parse(&project.region_code).map_err(|e| StoreError::Config(e.to_string()))?;
         let mut tx = self.begin().await?;
         let mut head = tx.lock_ledger().await?;
         let pool: Option<(i64,)> = tx.fetch_optional("SELECT id FROM allocations WHERE pool_of = $1", crate::args![project_id]).await?;

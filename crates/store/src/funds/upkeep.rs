@@ -10,6 +10,7 @@ use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::decisions::Matter;
 use huanxin_domain::funds::{self as rules, Account, DecisionFacts, Fen, RevenueKind, Source};
+use huanxin_domain::reason;
 use serde::Serialize;
 
 /// One movement of a maintenance fund.
@@ -97,8 +98,9 @@ impl Db {
         let Some(id) = decision_id else { return Ok(None) };
         let row: Option<(i64, String, Option<bool>, Option<i64>)> =
             self.fetch_optional("SELECT estate_id, matter, passed, amount FROM decisions WHERE id = $1", crate::args![id]).await?;
-        let (e, matter, passed, allowed) =
-            row.ok_or_else(|| StoreError::Invalid(huanxin_domain::ValidationErrors::one("decision_id", id, "no such owners' decision")))?;
+        let (e, matter, passed, allowed) = row.ok_or_else(|| {
+            StoreError::Invalid(huanxin_domain::ValidationErrors::one("decision_id", id, reason!("upkeep.no_such_decision")))
+        })?;
         Ok(Some(DecisionFacts {
             same_estate: e == estate_id,
             on_the_fund: matter == Matter::UseMaintenanceFund.as_str(),
@@ -175,13 +177,16 @@ impl Db {
         let (estate_id, r) = row.ok_or(StoreError::NotFound)?;
         let estate = self.get_estate(scope, estate_id).await?;
         if r.status != "requested" {
-            return Err(StoreError::Conflict(format!("the spending is already {}", r.status)).into());
+            return Err(StoreError::Conflict(reason!("upkeep.already_decided", status = r.status)).into());
         }
         if !approve {
             if note.trim().is_empty() {
-                return Err(
-                    StoreError::Invalid(huanxin_domain::ValidationErrors::one("note", "", "say why the spending is refused")).into()
-                );
+                return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one(
+                    "note",
+                    "",
+                    reason!("upkeep.refusal_reason_required"),
+                ))
+                .into());
             }
             let mut tx = self.begin().await?;
             let changed = tx
@@ -191,7 +196,7 @@ impl Db {
                 )
                 .await?;
             if changed == 0 {
-                return Err(StoreError::Conflict("the spending changed meanwhile; reload and try again".into()).into());
+                return Err(StoreError::Conflict(reason!("upkeep.changed_meanwhile")).into());
             }
             tx.audit(
                 actor,
@@ -280,7 +285,7 @@ impl Db {
                 )
                 .await?;
             if changed == 0 {
-                return Err(StoreError::Conflict("the spending changed meanwhile; reload and try again".into()).into());
+                return Err(StoreError::Conflict(reason!("upkeep.changed_meanwhile")).into());
             }
         }
         tx.audit(
