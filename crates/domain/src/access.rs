@@ -212,6 +212,33 @@ pub enum Scope {
     Attached { user_id: i64 },
 }
 
+/// The one place where "is this region the user's?" is decided; the store's SQL condition
+/// (`subtree_range`) is the same rule, checked against this one by a property test.
+impl Scope {
+    /// True when the region lies in the user's region (attached users own no region).
+    pub fn covers(&self, region: &RegionCode) -> bool {
+        match self {
+            Scope::Region(mine) => mine.contains(region),
+            Scope::Attached { .. } => false,
+        }
+    }
+
+    /// [`Scope::covers`] for a stored code (a region or a community committee); a code that does
+    /// not parse is nobody's.
+    pub fn covers_code(&self, code: &str) -> bool {
+        RegionCode::parse(code).is_ok_and(|rc| self.covers(&rc))
+    }
+
+    /// True when a region may be shown to the user as a place: within their region or above it
+    /// (breadcrumbs, the rules it inherits). Attached users see places by their estates.
+    pub fn sees(&self, region: &RegionCode) -> bool {
+        match self {
+            Scope::Region(mine) => mine.contains(region) || region.contains(mine),
+            Scope::Attached { .. } => true,
+        }
+    }
+}
+
 /// The scope of a user from their role, region and id; a government role needs a region at its level.
 pub fn scope_for(role: Role, region: &RegionCode, user_id: i64) -> Result<Scope, crate::Reason> {
     match role.level() {
@@ -279,6 +306,34 @@ pub fn can_reset_password(actor: Role, actor_region: &RegionCode, target: Role, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A region code at any level from a few digits, so that random pairs often nest.
+    fn region_code() -> impl Strategy<Value = RegionCode> {
+        (prop::sample::select(vec![0usize, 2, 4, 6, 9, 12]), prop::collection::vec(prop::sample::select(vec!['0', '1', '3']), 12))
+            .prop_filter_map("a valid code", |(len, digits)| {
+                let head: String = digits.iter().take(len).collect();
+                RegionCode::parse(&format!("{head:0<12}")).ok()
+            })
+    }
+
+    proptest! {
+        /// The SQL condition (a range on the code) and the one rule in `Scope::covers` agree.
+        #[test]
+        fn the_sql_range_and_the_rule_agree(mine in region_code(), other in region_code()) {
+            let (lo, hi) = mine.subtree_range();
+            let in_range = other.as_str() >= lo.as_str() && other.as_str() < hi.as_str();
+            prop_assert_eq!(Scope::Region(mine.clone()).covers(&other), in_range);
+            prop_assert_eq!(Scope::Region(mine.clone()).covers_code(other.as_str()), in_range);
+            let attached = Scope::Attached { user_id: 1 };
+            prop_assert!(!attached.covers(&other));
+            // What a user covers they may also see; seeing reaches up to the breadcrumbs too.
+            if Scope::Region(mine.clone()).covers(&other) {
+                prop_assert!(Scope::Region(mine.clone()).sees(&other));
+            }
+            prop_assert!(Scope::Region(other.clone()).sees(&mine) == Scope::Region(mine.clone()).sees(&other));
+        }
+    }
 
     #[test]
     fn backoff_doubles_to_a_cap() {

@@ -177,9 +177,10 @@ impl CurrentUser {
     /// attached to estates have no region of their own.
     pub fn region_in_scope(&self, region: &str) -> Result<huanxin_domain::regions::RegionCode, ApiError> {
         let code = huanxin_domain::regions::RegionCode::parse(region).map_err(|e| ApiError::field("region", region, e))?;
-        match &self.scope {
-            Scope::Region(r) if r.contains(&code) => Ok(code),
-            _ => Err(ApiError::Forbidden(reason!("field.region_outside", region = region))),
+        if self.scope.covers(&code) {
+            Ok(code)
+        } else {
+            Err(ApiError::Forbidden(reason!("field.region_outside", region = region)))
         }
     }
 }

@@ -15,10 +15,7 @@ fn parse(code: &str) -> Result<RegionCode, ApiError> {
 
 /// A region may be read when it lies inside the caller's region or above it (for breadcrumbs).
 fn visible(cu: &CurrentUser, rc: &RegionCode) -> bool {
-    match &cu.scope {
-        Scope::Region(mine) => mine.contains(rc) || rc.contains(mine),
-        Scope::Attached { .. } => true,
-    }
+    cu.scope.sees(rc)
 }
 
 /// A region and its ancestors.

@@ -283,10 +283,7 @@ pub(crate) fn estate_json(e: &Estate) -> serde_json::Value {
 }
 
 pub(crate) fn in_scope(scope: &Scope, community_code: &str) -> bool {
-    match scope {
-        Scope::Region(rc) => community_code.starts_with(rc.prefix()),
-        Scope::Attached { .. } => false,
-    }
+    scope.covers_code(community_code)
 }
 
 pub(crate) fn record_args(r: &EstateRecord) -> Vec<Arg> {

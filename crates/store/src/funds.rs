@@ -272,10 +272,7 @@ struct NewEntry<'a> {
 }
 
 fn in_scope(scope: &Scope, region: &str) -> bool {
-    match (scope, RegionCode::parse(region)) {
-        (Scope::Region(r), Ok(code)) => r.contains(&code),
-        _ => false,
-    }
+    scope.covers_code(region)
 }
 
 impl Db {

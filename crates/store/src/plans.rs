@@ -57,9 +57,10 @@ const PLAN_COLS: &str =
 /// The region named in a request, if it lies in the caller's region (plans and rankings).
 pub(crate) fn region_in_scope(scope: &Scope, region: &str, field: &str) -> Result<RegionCode, StoreError> {
     let rc = RegionCode::parse(region).map_err(|e| StoreError::Invalid(ValidationErrors::one(field, region, e)))?;
-    match scope {
-        Scope::Region(mine) if mine.contains(&rc) => Ok(rc),
-        _ => Err(StoreError::Invalid(ValidationErrors::one(field, region, reason!("field.outside_region")))),
+    if scope.covers(&rc) {
+        Ok(rc)
+    } else {
+        Err(StoreError::Invalid(ValidationErrors::one(field, region, reason!("field.outside_region"))))
     }
 }
 
