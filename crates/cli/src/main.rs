@@ -276,13 +276,20 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::VerifyBallots { decision } => {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            let scope = Scope::Region(RegionCode::country());
             let ids = match decision {
                 Some(id) => vec![id],
                 None => db.decision_ids().await.map_err(e)?,
             };
             let mut broken = 0;
             for id in ids {
-                let v = db.verify_ballots(id).await.map_err(|err| match err {
+                // The operator's CLI reaches every decision.
+                let reached = db.decision_in_scope(&scope, id).await;
+                let v = match reached {
+                    Ok(r) => db.verify_ballots(r).await,
+                    Err(err) => Err(err),
+                }
+                .map_err(|err| match err {
                     huanxin_store::StoreError::NotFound => format!("there is no decision {id}"),
                     other => other.to_string(),
                 })?;

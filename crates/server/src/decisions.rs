@@ -239,8 +239,8 @@ pub async fn verify(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Verification>, ApiError> {
-    st.db.decision(&cu.scope, id).await?;
-    let mut v = st.db.verify_ballots(id).await?;
+    let reached = st.db.decision_in_scope(&cu.scope, id).await?;
+    let mut v = st.db.verify_ballots(reached).await?;
     let chain = format!("ballots:{id}");
     if v.intact {
         if let Some(d) = crate::chains::check_published(&st.db, &st.config.data_dir, |c| c == chain).await?.into_iter().next() {

@@ -312,8 +312,8 @@ pub async fn reveal_owners(
     Extension(cu): Extension<CurrentUser>,
     ApiPath((id, dwelling_id)): ApiPath<(i64, i64)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let e = st.db.get_estate(&cu.scope, id).await?;
-    let owners = st.db.dwelling_owners(id, dwelling_id).await?;
+    let (e, reached) = st.db.reach_estate(&cu.scope, id).await?;
+    let owners = st.db.dwelling_owners(reached, dwelling_id).await?;
     let what = serde_json::json!({"field": "owner_phones", "dwelling_id": dwelling_id});
     st.db.audit_read(&cu.actor(), "dwelling", dwelling_id.to_string(), e.community_code, what).await?;
     Ok(Json(serde_json::json!({"owners": owners})))

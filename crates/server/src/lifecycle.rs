@@ -59,9 +59,9 @@ pub async fn show(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Lifecycle>, ApiError> {
-    let estate = st.db.get_estate(&cu.scope, id).await?;
+    let (estate, reached) = st.db.reach_estate(&cu.scope, id).await?;
     let timeline = st.db.estate_timeline(&cu.scope, id).await?;
-    let facts = st.db.lifecycle_facts(id).await?;
+    let facts = st.db.lifecycle_facts(reached).await?;
     let status = EstateStatus::parse(&estate.status);
     let next = status.and_then(lifecycle::next);
     let blocked_by = match (status, next) {

@@ -58,9 +58,9 @@ pub async fn post_notice(
     ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<NoticeInput>,
 ) -> Result<Json<Notice>, ApiError> {
-    st.db.get_estate(&cu.scope, id).await?;
+    let reached = st.db.estate_in_scope(&cu.scope, id).await?;
     let cal = WorkCalendar::shipped_once().map_err(|e| ApiError::Internal(e.to_string()))?;
-    let history = st.db.notice_history(id).await?;
+    let history = st.db.notice_history(reached).await?;
     let valid = input.validate(huanxin_store::today(), cal, history)?;
     Ok(Json(st.db.post_notice(&cu.actor(), &cu.scope, id, &valid).await?))
 }

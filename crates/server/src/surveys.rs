@@ -77,10 +77,11 @@ pub async fn show(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<SurveyPage>, ApiError> {
     let survey = st.db.survey(&cu.scope, id).await?;
+    let reached = st.db.survey_in_scope(&cu.scope, id).await?;
     let mut answered_dwellings = Vec::new();
     if cu.role == Role::Resident {
         for d in st.db.my_dwellings(cu.user.id).await? {
-            if d.estate_id == survey.estate_id && st.db.has_answered(id, d.dwelling_id).await? {
+            if d.estate_id == survey.estate_id && st.db.has_answered(reached, d.dwelling_id).await? {
                 answered_dwellings.push(d.dwelling_id);
             }
         }
@@ -108,7 +109,7 @@ pub async fn answer(
         cu.require(Permission::ConsultResidents)?;
         (req.respondent.trim().to_string(), "paper")
     };
-    let photos = st.db.survey_photo_ids(id).await?;
+    let photos = st.db.survey_photo_ids(st.db.survey_in_scope(&cu.scope, id).await?).await?;
     let answers = match rules::check_answers(&survey.questions, &req.answers, &photos) {
         Ok(a) => a,
         Err(e) => {

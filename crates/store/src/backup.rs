@@ -188,7 +188,7 @@ async fn verify_copy(staged: &Path) -> Result<(i64, usize), StoreError> {
             Vec::new()
         };
         for id in &ids {
-            let v = copy.verify_ballots(*id).await?;
+            let v = copy.verify_ballots(crate::reach::DecisionInScope::trusted(*id)).await?;
             if let Some(b) = v.broken_at {
                 return Err(StoreError::Backup(format!(
                     "the backup's ballots of decision {id} are broken at ballot {}: {}; nothing was restored",

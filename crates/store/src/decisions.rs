@@ -449,7 +449,8 @@ impl Db {
 
     /// Walks a decision's ballot chain from the first link and compares its end with the head the
     /// decision recorded, so a changed, removed, reordered or truncated ballot shows.
-    pub async fn verify_ballots(&self, decision_id: i64) -> Result<Verification, StoreError> {
+    pub async fn verify_ballots(&self, decision: crate::reach::DecisionInScope) -> Result<Verification, StoreError> {
+        let decision_id = decision.id();
         let (count, head): (i64, String) =
             self.fetch_one("SELECT ballot_count, head_hash FROM decisions WHERE id = $1", crate::args![decision_id]).await?;
         let rows: Vec<StoredBallot> = self
@@ -488,7 +489,7 @@ impl Db {
         if chrono::Utc::now() < parse_time(&d.closes_at)? {
             return Err(StoreError::Conflict(reason!("decisions.still_running", closes_at = d.closes_at)));
         }
-        let verified = self.verify_ballots(id).await?;
+        let verified = self.verify_ballots(crate::reach::DecisionInScope::trusted(d.id)).await?;
         if let Some(b) = verified.broken_at {
             return Err(StoreError::Conflict(reason!("decisions.chain_broken", seq = b.seq, reason = b.reason)));
         }

@@ -712,7 +712,8 @@ impl Db {
     }
 
     /// The owners of a dwelling of an estate (the caller has checked the estate is in scope).
-    pub async fn dwelling_owners(&self, estate_id: i64, dwelling_id: i64) -> Result<Vec<Owner>, StoreError> {
+    pub async fn dwelling_owners(&self, estate: crate::reach::EstateInScope, dwelling_id: i64) -> Result<Vec<Owner>, StoreError> {
+        let estate_id = estate.id();
         let found =
             self.scalar("SELECT COUNT(*) FROM dwellings WHERE id = $1 AND estate_id = $2", crate::args![dwelling_id, estate_id]).await?;
         if found == 0 {

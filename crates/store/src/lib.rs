@@ -26,6 +26,7 @@ pub mod plans;
 pub mod projects;
 pub mod public;
 pub mod ranking;
+pub mod reach;
 pub mod regions;
 pub mod requests;
 pub mod residents;

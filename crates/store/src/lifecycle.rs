@@ -32,7 +32,8 @@ pub enum StepError {
 
 impl Db {
     /// What the records of each stage say about one estate, for the lifecycle's guards.
-    pub async fn lifecycle_facts(&self, estate_id: i64) -> Result<Facts, StoreError> {
+    pub async fn lifecycle_facts(&self, estate: crate::reach::EstateInScope) -> Result<Facts, StoreError> {
+        let estate_id = estate.id();
         let scored =
             self.scalar("SELECT COUNT(*) FROM assessments WHERE estate_id = $1 AND status = 'finished'", crate::args![estate_id]).await?;
         let ranked = self.is_ranked(estate_id).await?;
@@ -74,7 +75,7 @@ impl Db {
         let estate = self.get_estate(scope, estate_id).await?;
         let from = EstateStatus::parse(&estate.status)
             .ok_or_else(|| StoreError::Config(format!("estate {estate_id} has an unknown status {}", estate.status)))?;
-        let facts = self.lifecycle_facts(estate_id).await?;
+        let facts = self.lifecycle_facts(crate::reach::EstateInScope::trusted(estate.id)).await?;
         lifecycle::check(from, to, &facts)?;
         let mut tx = self.begin().await?;
         // The status is compared again inside the transaction, so that two steps at once cannot both pass.

@@ -66,7 +66,8 @@ impl Notice {
 
 impl Db {
     /// What earlier notices of the estate's scheme say, for posting the next round.
-    pub async fn notice_history(&self, estate_id: i64) -> Result<NoticeHistory, StoreError> {
+    pub async fn notice_history(&self, estate: crate::reach::EstateInScope) -> Result<NoticeHistory, StoreError> {
+        let estate_id = estate.id();
         let ended = self
             .scalar(
                 "SELECT COUNT(*) FROM notices WHERE estate_id = $1 AND round = 1 AND ends_on < $2",

@@ -154,7 +154,8 @@ impl Db {
     }
 
     /// The photos filed for a survey (the only documents a photo answer may name).
-    pub async fn survey_photo_ids(&self, survey_id: i64) -> Result<HashSet<i64>, StoreError> {
+    pub async fn survey_photo_ids(&self, survey: crate::reach::SurveyInScope) -> Result<HashSet<i64>, StoreError> {
+        let survey_id = survey.id();
         let ids: Vec<(i64,)> = self.fetch_all("SELECT id FROM documents WHERE survey_id = $1", crate::args![survey_id]).await?;
         Ok(ids.into_iter().map(|(i,)| i).collect())
     }
@@ -268,7 +269,8 @@ impl Db {
     }
 
     /// Has this dwelling answered the survey?
-    pub async fn has_answered(&self, survey_id: i64, dwelling_id: i64) -> Result<bool, StoreError> {
+    pub async fn has_answered(&self, survey: crate::reach::SurveyInScope, dwelling_id: i64) -> Result<bool, StoreError> {
+        let survey_id = survey.id();
         Ok(self
             .scalar("SELECT COUNT(*) FROM survey_answers WHERE survey_id = $1 AND dwelling_id = $2", crate::args![survey_id, dwelling_id])
             .await?

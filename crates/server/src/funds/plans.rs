@@ -128,9 +128,9 @@ pub async fn estate(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<EstateFunds>, ApiError> {
-    st.db.get_estate(&cu.scope, id).await?;
+    let reached = st.db.estate_in_scope(&cu.scope, id).await?;
     let mut projects = Vec::new();
-    for (project_id, project_name) in st.db.projects_of_estate(id).await? {
+    for (project_id, project_name) in st.db.projects_of_estate(reached).await? {
         // Residents and parties see the estate; the project's funds are read on its behalf.
         let r = st.db.project_reconciliation(&huanxin_domain::access::Scope::Region(RegionCode::country()), project_id).await?;
         projects.push(EstateProjectFunds {

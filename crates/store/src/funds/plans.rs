@@ -133,7 +133,8 @@ fn add_by_source(map: &mut BTreeMap<Source, i64>, rows: Vec<(String, i64)>) -> R
 
 impl Db {
     /// The projects an estate belongs to (id, name); the caller has checked the estate is in scope.
-    pub async fn projects_of_estate(&self, estate_id: i64) -> Result<Vec<(i64, String)>, StoreError> {
+    pub async fn projects_of_estate(&self, estate: crate::reach::EstateInScope) -> Result<Vec<(i64, String)>, StoreError> {
+        let estate_id = estate.id();
         self.fetch_all(
             "SELECT p.id, p.name FROM projects p JOIN project_estates pe ON pe.project_id = p.id WHERE pe.estate_id = $1 ORDER BY p.id",
             crate::args![estate_id],
