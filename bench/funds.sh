@@ -30,6 +30,12 @@ run() { # engine database-url
   $BIN migrate >/dev/null
   $BIN import estates "$WORK/data/estates.csv" >/dev/null
   echo "$1:"
+  # The raw engine's rate for the plain equivalent, on this machine in this run (see bench/src/raw.rs).
+  local raw_url
+  if [ "$1" = sqlite ]; then raw_url="sqlite:$HUANXIN_DATA_DIR/raw-chain.db"; else raw_url="$HUANXIN_DATABASE_URL"; fi
+  HUANXIN_BENCH_RAW_RATE=$(target/release/huanxin-bench raw-chain "$raw_url" 3000)
+  export HUANXIN_BENCH_RAW_RATE
+  echo "  raw engine: $HUANXIN_BENCH_RAW_RATE hash-chained inserts/s, one transaction each"
   target/release/huanxin-bench ledger "$2" "$ENTRIES"
   HUANXIN_NEW_PASSWORD=bench-password $BIN user add bench_funds --role ministry_admin --region 000000000000 >/dev/null
   HUANXIN_NEW_PASSWORD=bench-password $BIN user add bench_funds_approver --role ministry_staff --region 000000000000 >/dev/null

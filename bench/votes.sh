@@ -36,6 +36,12 @@ run() { # engine
   trap "kill $pid 2>/dev/null || true" EXIT
   for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$PORT/api/v1/health" >/dev/null && break; sleep 0.5; done
   echo "$1:"
+  # The raw engine's rate for the plain equivalent, on this machine in this run (see bench/src/raw.rs).
+  local raw_url
+  if [ "$1" = sqlite ]; then raw_url="sqlite:$HUANXIN_DATA_DIR/raw-chain.db"; else raw_url="$HUANXIN_DATABASE_URL"; fi
+  HUANXIN_BENCH_RAW_RATE=$(target/release/huanxin-bench raw-chain "$raw_url" 3000)
+  export HUANXIN_BENCH_RAW_RATE
+  echo "  raw engine: $HUANXIN_BENCH_RAW_RATE hash-chained inserts/s, one transaction each"
   target/release/huanxin-bench votes "http://127.0.0.1:$PORT" bench_staff bench-password "$WORK/data"
   echo "  server RSS after: $(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 )) MB"
   kill $pid; wait $pid 2>/dev/null || true

@@ -384,6 +384,7 @@ pub async fn run(base: &str, user: &str, password: &str) -> Result<(), Error> {
         secs,
         summary(all)
     );
+    println!("  {}", crate::raw::ratio_line("disbursements asked and decided, 32 clients", (approved + refused) as f64 / secs));
     if approved != 100 || left != 0 {
         return Err(format!("overspent or lost: {approved} approved, {left} fen left").into());
     }

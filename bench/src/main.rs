@@ -11,8 +11,11 @@
 //!
 //! `huanxin-bench voters DIR` and `huanxin-bench votes BASE_URL USER PASSWORD DIR`: the owners'
 //! vote benchmark (see `votes.rs`).
+//!
+//! `huanxin-bench raw-chain DATABASE_URL N`: the raw engine's chained-insert rate (see `raw.rs`).
 
 mod funds;
+mod raw;
 mod votes;
 
 use huanxin_store::regions::{shipped_regions, RegionSelection};
@@ -46,6 +49,19 @@ const DWELLINGS_PER_FILE: usize = 500_000;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 4 && args[1] == "raw-chain" {
+        let n: usize = args[3].parse().unwrap_or(2_000);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        match rt.block_on(raw::raw_chain(&args[2], n)) {
+            // The rate alone on stdout, so a script can keep it.
+            Ok(rate) => println!("{rate:.0}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     if args.len() == 4 && args[1] == "projects" {
         let n: usize = args[3].parse().unwrap_or(50_000);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");

@@ -285,6 +285,7 @@ pub async fn votes(base: &str, user: &str, password: &str, dir: &Path) -> Result
         voters.len() as f64 / secs,
         summary(ms)
     );
+    println!("  {}", crate::raw::ratio_line("ballot write path, 64 connections", voters.len() as f64 / secs));
     println!("  check: {}", check(&api, &staff, d2, voters.len()).await?);
 
     // The tally of a 5,000-dwelling estate, after 5,000 paper ballots.
