@@ -20,11 +20,18 @@ pub async fn raw_chain(url: &str, n: usize) -> Result<f64, Error> {
         let t = Instant::now();
         for i in 0..n as i64 {
             let mut tx = c.begin().await?;
-            let head: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM raw_chain ORDER BY seq DESC LIMIT 1 FOR UPDATE").fetch_optional(&mut *tx).await?;
+            let head: Option<(i64, String)> =
+                sqlx::query_as("SELECT seq, hash FROM raw_chain ORDER BY seq DESC LIMIT 1 FOR UPDATE").fetch_optional(&mut *tx).await?;
             let (seq, prev) = head.map(|(s, h)| (s + 1, h)).unwrap_or((1, String::new()));
             let body = format!("{{\"dwelling\":{i},\"choice\":\"agree\"}}");
             let hash = hex::encode(Sha256::digest(format!("{prev}{body}")));
-            sqlx::query("INSERT INTO raw_chain (seq, prev, hash, body) VALUES ($1, $2, $3, $4)").bind(seq).bind(&prev).bind(&hash).bind(&body).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO raw_chain (seq, prev, hash, body) VALUES ($1, $2, $3, $4)")
+                .bind(seq)
+                .bind(&prev)
+                .bind(&hash)
+                .bind(&body)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
         let rate = n as f64 / t.elapsed().as_secs_f64();
@@ -43,11 +50,18 @@ pub async fn raw_chain(url: &str, n: usize) -> Result<f64, Error> {
         let t = Instant::now();
         for i in 0..n as i64 {
             let mut tx = c.begin().await?;
-            let head: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM raw_chain ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
+            let head: Option<(i64, String)> =
+                sqlx::query_as("SELECT seq, hash FROM raw_chain ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
             let (seq, prev) = head.map(|(s, h)| (s + 1, h)).unwrap_or((1, String::new()));
             let body = format!("{{\"dwelling\":{i},\"choice\":\"agree\"}}");
             let hash = hex::encode(Sha256::digest(format!("{prev}{body}")));
-            sqlx::query("INSERT INTO raw_chain (seq, prev, hash, body) VALUES (?, ?, ?, ?)").bind(seq).bind(&prev).bind(&hash).bind(&body).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO raw_chain (seq, prev, hash, body) VALUES (?, ?, ?, ?)")
+                .bind(seq)
+                .bind(&prev)
+                .bind(&hash)
+                .bind(&body)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
         let rate = n as f64 / t.elapsed().as_secs_f64();
@@ -62,7 +76,9 @@ pub async fn raw_chain(url: &str, n: usize) -> Result<f64, Error> {
 /// The line every benchmark prints next to its own rate: the raw rate and the ratio.
 pub fn ratio_line(what: &str, rate: f64) -> String {
     match std::env::var("HUANXIN_BENCH_RAW_RATE").ok().and_then(|v| v.parse::<f64>().ok()).filter(|r| *r > 0.0) {
-        Some(raw) => format!("{what}: {rate:.0}/s against the raw engine's {raw:.0} chained inserts/s in this run = ratio {:.2}", rate / raw),
+        Some(raw) => {
+            format!("{what}: {rate:.0}/s against the raw engine's {raw:.0} chained inserts/s in this run = ratio {:.2}", rate / raw)
+        }
         None => format!("{what}: {rate:.0}/s (no raw rate given: set HUANXIN_BENCH_RAW_RATE from `huanxin-bench raw-chain`)"),
     }
 }

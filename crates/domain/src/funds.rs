@@ -216,7 +216,8 @@ pub enum Refusal {
         left: String,
     },
     Earmarked {
-        what: String,
+        category: &'static str,
+        project: i64,
     },
     ExceedsContract {
         left: String,
@@ -262,7 +263,7 @@ impl Refusal {
             Refusal::NotPositive => reason!("funds.not_positive"),
             Refusal::Overspend { left, asked } => reason!("funds.overspend", left = left, asked = asked),
             Refusal::ExceedsParent { left } => reason!("funds.exceeds_parent", left = left),
-            Refusal::Earmarked { what } => reason!("funds.earmarked", what = what),
+            Refusal::Earmarked { category, project } => reason!("funds.earmarked", category = category, project = project),
             Refusal::ExceedsContract { left, asked } => reason!("funds.exceeds_contract", left = left, asked = asked),
             Refusal::OutsideRegion => reason!("funds.outside_region"),
             Refusal::ProjectClosed => reason!("funds.project_closed"),
@@ -325,7 +326,7 @@ pub fn check_payment(ctx: &PaymentContext, project_id: i64, category: Category, 
         return Err(Refusal::OutsideRegion);
     }
     if !ctx.earmark.allows(category, project_id) {
-        return Err(Refusal::Earmarked { what: format!("{} in project {project_id}", category.as_str()) });
+        return Err(Refusal::Earmarked { category: category.as_str(), project: project_id });
     }
     if amount > ctx.allocation_left {
         return Err(Refusal::Overspend { left: ctx.allocation_left.yuan(), asked: amount.yuan() });
@@ -493,16 +494,16 @@ pub struct BasisFacts {
 
 /// Is a payment's basis met?
 pub fn check_basis(basis: Basis, facts: Option<BasisFacts>) -> Result<(), Refusal> {
-    let what = match basis {
-        Basis::Milestone { node_id } => format!("schedule node {node_id}"),
-        Basis::Inspection { inspection_id } => format!("inspection {inspection_id}"),
+    let (kind, id) = match basis {
+        Basis::Milestone { node_id } => ("schedule node", node_id),
+        Basis::Inspection { inspection_id } => ("inspection", inspection_id),
     };
     match facts {
-        None => Err(Refusal::BasisNotMet(reason!("funds.basis_missing", what = what))),
-        Some(f) if !f.in_project => Err(Refusal::BasisNotMet(reason!("funds.basis_elsewhere", what = what))),
+        None => Err(Refusal::BasisNotMet(reason!("funds.basis_missing", kind = kind, id = id))),
+        Some(f) if !f.in_project => Err(Refusal::BasisNotMet(reason!("funds.basis_elsewhere", kind = kind, id = id))),
         Some(f) if !f.met => Err(Refusal::BasisNotMet(match basis {
-            Basis::Milestone { .. } => reason!("funds.basis_node_unfinished", what = what),
-            Basis::Inspection { .. } => reason!("funds.basis_inspection_failed", what = what),
+            Basis::Milestone { .. } => reason!("funds.basis_node_unfinished", kind = kind, id = id),
+            Basis::Inspection { .. } => reason!("funds.basis_inspection_failed", kind = kind, id = id),
         })),
         Some(_) => Ok(()),
     }

@@ -154,7 +154,7 @@ mod tests {
         let e = check(Completed, Accepted, &f).unwrap_err();
         assert_eq!(e.to_string(), "not signed yet by: supervisor, residents");
         let e = check(Surveyed, InPlan, &f).unwrap_err();
-        assert_eq!(e.to_string(), "in_plan cannot follow surveyed: the next step is assessed");
+        assert_eq!(e.to_string(), "in plan cannot follow surveyed: the next step is assessed");
         assert!(check(Decided, Approved, &Facts { open_approvals: 2, ..all_true() }).is_err());
         assert!(check(InPlan, SchemeDrafted, &Facts::default()).is_err());
     }

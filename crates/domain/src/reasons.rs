@@ -72,8 +72,23 @@ pub struct Wording {
 #[derive(Debug, Deserialize)]
 pub struct Catalogue {
     pub reasons: BTreeMap<String, Wording>,
+    /// Chinese names of the values a parameter may hold (`party`, `role`, `status`, …).
     #[serde(default)]
     pub terms: BTreeMap<String, BTreeMap<String, String>>,
+    /// The same in English (a value without one is shown as it is).
+    #[serde(default)]
+    pub terms_en: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Catalogue {
+    /// The term lists of a language.
+    pub fn terms_of(&self, lang: Lang) -> &BTreeMap<String, BTreeMap<String, String>> {
+        if lang == Lang::Zh {
+            &self.terms
+        } else {
+            &self.terms_en
+        }
+    }
 }
 
 /// The catalogue's source, as the web also reads it.
@@ -81,7 +96,11 @@ pub const CATALOGUE_JSON: &str = include_str!("reasons.json");
 
 static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
     // The file is part of the build and checked by a test; a broken one shows codes, not a crash.
-    serde_json::from_str(CATALOGUE_JSON).unwrap_or(Catalogue { reasons: BTreeMap::new(), terms: BTreeMap::new() })
+    serde_json::from_str(CATALOGUE_JSON).unwrap_or(Catalogue {
+        reasons: BTreeMap::new(),
+        terms: BTreeMap::new(),
+        terms_en: BTreeMap::new(),
+    })
 });
 
 /// The catalogue as loaded.
@@ -109,7 +128,7 @@ impl Reason {
     pub fn text(&self, lang: Lang) -> String {
         let cat = catalogue();
         match cat.reasons.get(self.code) {
-            Some(w) => render(if lang == Lang::Zh { &w.zh } else { &w.en }, &self.params, lang, &cat.terms),
+            Some(w) => render(if lang == Lang::Zh { &w.zh } else { &w.en }, &self.params, lang, cat.terms_of(lang)),
             None => {
                 let ps: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 if ps.is_empty() {
@@ -148,8 +167,8 @@ impl Serialize for Reason {
     }
 }
 
-/// Fills `{name}` and `{name|terms}` in a sentence. A `terms` filter translates the value (or each
-/// of a comma-separated list of values) by the catalogue's terms, in Chinese only.
+/// Fills `{name}` and `{name|terms}` in a sentence. A `terms` filter names the value (or each of a
+/// comma-separated list of values) by the language's term list; a value it lacks is shown as is.
 pub fn render(template: &str, params: &[(&str, String)], lang: Lang, terms: &BTreeMap<String, BTreeMap<String, String>>) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut rest = template;
@@ -166,13 +185,13 @@ pub fn render(template: &str, params: &[(&str, String)], lang: Lang, terms: &BTr
             None => (slot, None),
         };
         match params.iter().find(|(n, _)| *n == name) {
-            Some((_, value)) => match (filter.and_then(|f| terms.get(f)), lang) {
-                (Some(dict), Lang::Zh) => {
+            Some((_, value)) => match filter.and_then(|f| terms.get(f)) {
+                Some(dict) => {
                     let parts: Vec<&str> = value.split(", ").collect();
                     let named: Vec<&str> = parts.iter().map(|p| dict.get(*p).map(String::as_str).unwrap_or(p)).collect();
-                    out.push_str(&named.join("、"));
+                    out.push_str(&named.join(if lang == Lang::Zh { "、" } else { ", " }));
                 }
-                _ => out.push_str(value),
+                None => out.push_str(value),
             },
             None => {
                 out.push('{');
@@ -224,7 +243,7 @@ pub fn localized(code: &str, params: &BTreeMap<String, String>, fallback: &str, 
     match cat.reasons.get(code) {
         Some(w) => {
             let ps: Vec<(&str, String)> = params.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            render(if lang == Lang::Zh { &w.zh } else { &w.en }, &ps, lang, &cat.terms)
+            render(if lang == Lang::Zh { &w.zh } else { &w.en }, &ps, lang, cat.terms_of(lang))
         }
         None => fallback.to_string(),
     }
@@ -265,12 +284,15 @@ mod tests {
     }
 
     #[test]
-    fn terms_translate_a_list_in_chinese_only() {
+    fn terms_name_each_value_of_a_list_in_the_language() {
         let mut terms = BTreeMap::new();
         terms.insert("party".to_string(), BTreeMap::from([("contractor".to_string(), "施工单位".to_string())]));
         let ps = [("missing", "contractor, street".to_string())];
         assert_eq!(render("尚未签字：{missing|party}", &ps, Lang::Zh, &terms), "尚未签字：施工单位、street");
-        assert_eq!(render("not signed by: {missing|party}", &ps, Lang::En, &terms), "not signed by: contractor, street");
+        assert_eq!(render("not signed by: {missing|party}", &ps, Lang::En, &BTreeMap::new()), "not signed by: contractor, street");
+        let r = reason!("lifecycle.out_of_order", to = "in_construction", from = "assessed", next = "ranked");
+        assert_eq!(r.text(Lang::En), "in construction cannot follow assessed: the next step is ranked");
+        assert_eq!(r.text(Lang::Zh), "已体检 之后不能直接到 施工中：下一步是 已排序");
     }
 
     #[test]

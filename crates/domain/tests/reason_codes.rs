@@ -135,10 +135,12 @@ fn every_term_list_a_sentence_names_exists() {
     let cat = catalogue();
     let mut missing = BTreeMap::new();
     for (code, w) in &cat.reasons {
-        for slot in w.zh.split('{').skip(1).filter_map(|s| s.split('}').next()) {
-            if let Some((_, terms)) = slot.split_once('|') {
-                if !cat.terms.contains_key(terms) {
-                    missing.insert(code.clone(), terms.to_string());
+        for (sentence, lists) in [(&w.zh, &cat.terms), (&w.en, &cat.terms_en)] {
+            for slot in sentence.split('{').skip(1).filter_map(|s| s.split('}').next()) {
+                if let Some((_, terms)) = slot.split_once('|') {
+                    if !lists.contains_key(terms) {
+                        missing.insert(code.clone(), terms.to_string());
+                    }
                 }
             }
         }

@@ -377,7 +377,7 @@ pub async fn login(
     let ok = user.is_some() && active && matches;
     let Some(user) = user.filter(|_| ok) else {
         Throttle::fail(&st.db, &keys).await?;
-        return Err(ApiError::Unauthenticated);
+        return Err(ApiError::WrongCredentials);
     };
     st.db.throttle_clear(&user_key).await?;
     let (token, cookie) = start_session(&st, user.id, st.config.session_hours).await?;

@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 pub enum ApiError {
     #[error("sign in first")]
     Unauthenticated,
+    /// A sign-in with a wrong name or password (never told apart).
+    #[error("wrong user name or password")]
+    WrongCredentials,
     #[error("your role may not do this: {0}")]
     Forbidden(Reason),
     #[error("not found")]
@@ -60,7 +63,7 @@ struct Problem<'a> {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated | ApiError::WrongCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -83,6 +86,7 @@ impl ApiError {
     pub fn reason(&self) -> Reason {
         match self {
             ApiError::Unauthenticated => reason!("auth.sign_in_first"),
+            ApiError::WrongCredentials => reason!("auth.wrong_credentials"),
             ApiError::Forbidden(r) => reason!("auth.forbidden", why = r),
             ApiError::NotFound => reason!("request.not_found"),
             ApiError::Conflict(r) | ApiError::BadRequest(r) | ApiError::TooLarge(r) | ApiError::Unavailable(r) => r.clone(),
@@ -167,6 +171,10 @@ impl From<JsonRejection> for ApiError {
                 // axum reports the path of the failing field: "…target type: build_year: invalid type…".
                 let detail = text.split_once("target type: ").map(|(_, d)| d.to_string()).unwrap_or(text);
                 match detail.split_once(": ") {
+                    // A form left empty sends null: that is a missing value, not a type puzzle.
+                    Some((field, why)) if !field.contains(' ') && why.starts_with("invalid type: null") => {
+                        ApiError::field(field, "", reason!("field.required"))
+                    }
                     Some((field, why)) if !field.contains(' ') => ApiError::field(field, "", reason!("request.json_field", detail = why)),
                     _ => ApiError::field("body", "", reason!("request.json_field", detail = detail)),
                 }

@@ -1382,8 +1382,8 @@ async fn construction_schedule_checkpoints_and_design_changes(app: &TestApp) {
     assert_eq!((s, n["state"].as_str()), (200, Some("done")), "{n}");
     let (s, r) = c.post(&life, json!({"to": "completed"})).await;
     assert_eq!(
-        (s, r["detail"].as_str()),
-        (409, Some("inspections not passed yet at: team_selection, material_entry, site_control")),
+        (s, r["code"].as_str(), r["params"]["checkpoints"].as_str()),
+        (409, Some("lifecycle.inspections_missing"), Some("team_selection, material_entry, site_control")),
         "{r}"
     );
     for cp in ["team_selection", "material_entry", "site_control"] {
@@ -2270,7 +2270,8 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
     assert_eq!(k.post(&format!("/api/v1/disbursements/{}/approve", d1["id"]), json!({})).await.0, 409, "paid once");
     // What cannot be paid is refused when it is asked for, not only when it would be approved.
     let (s, r) = c.post("/api/v1/disbursements", pay("upgrading", "1000")).await;
-    assert_eq!((s, r["detail"].as_str()), (409, Some(format!("this allocation may not pay for upgrading in project {pid}").as_str())));
+    assert_eq!((s, r["code"].as_str(), r["params"]["category"].as_str()), (409, Some("funds.earmarked"), Some("upgrading")), "{r}");
+    assert_eq!(r["params"]["project"], pid.to_string(), "{r}");
     let (s, r) = c.post("/api/v1/disbursements", pay("basic", "250000")).await;
     assert_eq!((s, r["detail"].as_str()), (409, Some("the contract has 200000.00 yuan left to pay; 250000.00 yuan is more")));
 

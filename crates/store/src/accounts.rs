@@ -112,7 +112,7 @@ impl Db {
             )
             .await
             .map_err(|e| match e {
-                StoreError::Duplicate(_) => StoreError::Duplicate(format!("username '{}' is taken", u.username)),
+                StoreError::Duplicate(_) => StoreError::Conflict(huanxin_domain::reason!("accounts.username_taken", username = u.username)),
                 StoreError::MissingReference(_) => {
                     StoreError::Invalid(huanxin_domain::ValidationErrors::one("region_code", u.region.as_str(), reason!("accounts.not_known_region")))
                 }

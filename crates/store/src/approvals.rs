@@ -184,7 +184,7 @@ impl Db {
         let mut tx = self.begin().await?;
         let have = tx.scalar("SELECT COUNT(*) FROM approval_steps WHERE project_id = $1", crate::args![project_id]).await?;
         if have > 0 {
-            return Err(StoreError::Duplicate("this project's approval has already been started".into()));
+            return Err(StoreError::Conflict(reason!("approvals.already_started")));
         }
         let rows = steps
             .iter()

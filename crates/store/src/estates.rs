@@ -517,7 +517,7 @@ impl Db {
             )
             .await
             .map_err(|e| match e {
-                StoreError::Duplicate(_) => StoreError::Duplicate(format!("an estate with code '{}' exists", r.code)),
+                StoreError::Duplicate(_) => StoreError::Conflict(reason!("estates.code_taken", code = r.code)),
                 StoreError::MissingReference(_) => unknown_community(r),
                 e => e,
             })?;
@@ -555,7 +555,7 @@ impl Db {
         let sets: Vec<String> = WRITE_COLS.split(", ").enumerate().map(|(i, c)| format!("{} = ${}", c.trim(), i + 1)).collect();
         tx.execute(&format!("UPDATE estates SET {}, updated_at = $18 WHERE id = $19", sets.join(", ")), args).await.map_err(
             |e| match e {
-                StoreError::Duplicate(_) => StoreError::Duplicate(format!("an estate with code '{}' exists", r.code)),
+                StoreError::Duplicate(_) => StoreError::Conflict(reason!("estates.code_taken", code = r.code)),
                 StoreError::MissingReference(_) => unknown_community(r),
                 e => e,
             },
@@ -641,7 +641,7 @@ impl Db {
             )
             .await
             .map_err(|e| match e {
-                StoreError::Duplicate(_) => StoreError::Duplicate(format!("building '{}' exists in this estate", b.number)),
+                StoreError::Duplicate(_) => StoreError::Conflict(reason!("estates.building_taken", number = b.number)),
                 e => e,
             })?;
         tx.audit(

@@ -90,7 +90,7 @@ impl Db {
             )
             .await
             .map_err(|e| match e {
-                StoreError::Duplicate(_) => StoreError::Duplicate(format!("{} already has a plan for {year}", rc.as_str())),
+                StoreError::Duplicate(_) => StoreError::Conflict(reason!("plans.duplicate", region = rc.as_str(), year = year)),
                 other => other,
             })?;
         tx.audit(

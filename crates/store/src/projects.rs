@@ -79,7 +79,7 @@ impl Db {
             )
             .await
             .map_err(|e| match e {
-                StoreError::Duplicate(_) => StoreError::Duplicate(format!("a project with code {} exists", input.code.trim())),
+                StoreError::Duplicate(_) => StoreError::Conflict(huanxin_domain::reason!("projects.code_taken", code = input.code.trim())),
                 other => other,
             })?;
         let rows = input.estate_ids.iter().map(|id| crate::args![project.id, *id]).collect();

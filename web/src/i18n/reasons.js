@@ -4,14 +4,14 @@
 // read too. A test on the server checks every code the source uses is there, with its parameters.
 import catalogue from '../../../crates/domain/src/reasons.json'
 
-// Fills `{name}` and `{name|terms}` (each of a comma-separated list translated by the catalogue's terms).
+// Fills `{name}` and `{name|terms}` (each of a comma-separated list named by the language's term list).
 function render(template, params, zh) {
   return template.replace(/\{(\w+)(?:\|(\w+))?\}/g, (whole, name, terms) => {
     const value = params?.[name]
     if (value === undefined || value === null) return whole
-    const dict = zh && terms ? catalogue.terms[terms] : null
+    const dict = terms ? (zh ? catalogue.terms : catalogue.terms_en)?.[terms] : null
     if (!dict) return String(value)
-    return String(value).split(', ').map((v) => dict[v] || v).join('、')
+    return String(value).split(', ').map((v) => dict[v] || v).join(zh ? '、' : ', ')
   })
 }
 
@@ -40,6 +40,7 @@ export function translateReason(x, locale) {
 // just the reason where the field is obvious on the form), else the problem's detail; translated.
 // The fields a person fills in, by their API name, as the forms call them.
 const FIELDS = {
+  estate_ids: '小区', allocation_id: '资金', basis: '付款依据', project_id: '项目', category: '类别', respondent: '反映人',
   title: '标题', body: '内容', scheme_version: '方案版本', starts_on: '开始日期', working_days: '工作日', text: '内容', author: '提出人',
   certificate_no: '不动产权证书号', reason: '理由', document_no: '批复文号', confirm: '确认', amount: '金额', memo: '说明', payee: '收款单位',
   display_name: '姓名', username: '用户名', password: '密码', current: '当前密码', phone: '电话', region_code: '行政区划', role: '角色',
@@ -49,7 +50,8 @@ const FIELDS = {
 
 // `representatives[0].user_id` → the form's name of `user_id` (or of `representatives`), else the field as sent.
 function fieldName(field, locale) {
-  if (!locale?.startsWith('zh')) return field
+  // English: the API name in words (`starts_on` → "starts on"), the last part of a path.
+  if (!locale?.startsWith('zh')) return String(field).split(/[.[\]]+/).filter((p) => p && !/^\d+$/.test(p)).pop()?.replaceAll('_', ' ') ?? field
   const parts = String(field).split(/[.[\]]+/).filter((p) => p && !/^\d+$/.test(p))
   for (const p of parts.reverse()) if (FIELDS[p]) return FIELDS[p]
   return field
@@ -76,5 +78,11 @@ export function problemText(err, locale, { withField = true } = {}) {
     return err?.message
   }
   const reason = translateReason(first, locale)
-  return withField ? `${fieldName(first.field, locale)}：${reason}` : reason
+  return withField ? `${fieldName(first.field, locale)}${locale?.startsWith('zh') ? '：' : ': '}${reason}` : reason
+}
+
+/** Every field problem of a failed call, each with its field's name, in the user's language. */
+export function fieldProblems(err, locale) {
+  const zh = !locale || locale.startsWith('zh')
+  return (err?.problem?.errors || []).map((e) => `${fieldName(e.field, locale)}${zh ? '：' : ': '}${translateReason(e, locale)}`).join(zh ? '；' : '; ')
 }
