@@ -12,6 +12,14 @@ use std::time::Instant;
 
 type Error = Box<dyn std::error::Error>;
 
+/// The next record after the chain's head: its number, the previous hash, its hash and its body.
+fn link(head: Option<(i64, String)>, i: i64) -> (i64, String, String, String) {
+    let (seq, prev) = head.map(|(s, h)| (s + 1, h)).unwrap_or((1, String::new()));
+    let body = format!("{{\"dwelling\":{i},\"choice\":\"agree\"}}");
+    let hash = hex::encode(Sha256::digest(format!("{prev}{body}")));
+    (seq, prev, hash, body)
+}
+
 /// Inserts `n` hash-chained records, one transaction each, and returns records per second.
 pub async fn raw_chain(url: &str, n: usize) -> Result<f64, Error> {
     if url.starts_with("postgres") {
@@ -22,9 +30,7 @@ pub async fn raw_chain(url: &str, n: usize) -> Result<f64, Error> {
             let mut tx = c.begin().await?;
             let head: Option<(i64, String)> =
                 sqlx::query_as("SELECT seq, hash FROM raw_chain ORDER BY seq DESC LIMIT 1 FOR UPDATE").fetch_optional(&mut *tx).await?;
-            let (seq, prev) = head.map(|(s, h)| (s + 1, h)).unwrap_or((1, String::new()));
-            let body = format!("{{\"dwelling\":{i},\"choice\":\"agree\"}}");
-            let hash = hex::encode(Sha256::digest(format!("{prev}{body}")));
+            let (seq, prev, hash, body) = link(head, i);
             sqlx::query("INSERT INTO raw_chain (seq, prev, hash, body) VALUES ($1, $2, $3, $4)")
                 .bind(seq)
                 .bind(&prev)
@@ -52,9 +58,7 @@ pub async fn raw_chain(url: &str, n: usize) -> Result<f64, Error> {
             let mut tx = c.begin().await?;
             let head: Option<(i64, String)> =
                 sqlx::query_as("SELECT seq, hash FROM raw_chain ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
-            let (seq, prev) = head.map(|(s, h)| (s + 1, h)).unwrap_or((1, String::new()));
-            let body = format!("{{\"dwelling\":{i},\"choice\":\"agree\"}}");
-            let hash = hex::encode(Sha256::digest(format!("{prev}{body}")));
+            let (seq, prev, hash, body) = link(head, i);
             sqlx::query("INSERT INTO raw_chain (seq, prev, hash, body) VALUES (?, ?, ?, ?)")
                 .bind(seq)
                 .bind(&prev)
