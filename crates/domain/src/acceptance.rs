@@ -123,6 +123,30 @@ pub fn may_sign(signatory: Signatory, role: Role, user_id: i64, representatives:
     signatory.may_be_signed_by(role) && (signatory != Signatory::Residents || representatives.contains(&user_id))
 }
 
+/// The most a signature's note holds.
+pub const MAX_NOTE_CHARS: usize = 500;
+
+/// A signature's note: a party that does not accept says what is wrong (found by the new user's
+/// trial: an empty "not accepted" replaced a signature and told nobody why).
+pub fn check_signature(agree: bool, note: &str) -> Result<(), ValidationErrors> {
+    let chars = note.trim().chars().count();
+    if !agree && chars == 0 {
+        return Err(ValidationErrors::one("note", "", reason!("acceptance.objection_needs_note")));
+    }
+    if chars > MAX_NOTE_CHARS {
+        return Err(ValidationErrors::one("note", "…", reason!("field.at_most_chars", max = MAX_NOTE_CHARS)));
+    }
+    Ok(())
+}
+
+/// Naming the residents' representatives names at least one (an empty list is a form sent blank).
+pub fn check_representatives(count: usize) -> Result<(), ValidationErrors> {
+    if count == 0 {
+        return Err(ValidationErrors::one("representatives", "", reason!("acceptance.representatives_required")));
+    }
+    Ok(())
+}
+
 /// The required parties without an agreeing signature, in record order.
 pub fn missing(required: &[Signatory], agreed: &[Signatory]) -> Vec<Signatory> {
     required.iter().copied().filter(|r| !agreed.contains(r)).collect()
@@ -132,6 +156,15 @@ pub fn missing(required: &[Signatory], agreed: &[Signatory]) -> Vec<Signatory> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_refusal_says_why_and_someone_is_named() {
+        assert!(check_signature(true, "").is_ok());
+        assert!(check_signature(false, "楼道扶手未装").is_ok());
+        assert_eq!(check_signature(false, "  ").unwrap_err().0[0].code, "acceptance.objection_needs_note");
+        assert!(check_signature(true, &"字".repeat(MAX_NOTE_CHARS + 1)).is_err());
+        assert!(check_representatives(0).is_err() && check_representatives(1).is_ok());
+    }
 
     #[test]
     fn only_named_representatives_sign_for_the_residents() {

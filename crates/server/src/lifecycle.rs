@@ -236,6 +236,7 @@ pub async fn sign_acceptance(
 ) -> Result<Json<Acceptance>, ApiError> {
     let signatory =
         Signatory::parse(&req.signatory).ok_or_else(|| ApiError::field("signatory", &req.signatory, reason!("lifecycle.party_kind")))?;
+    huanxin_domain::acceptance::check_signature(req.agree, &req.note)?;
     Ok(Json(st.db.sign_acceptance(&cu.actor(), cu.role, &cu.scope, id, signatory, req.agree, &req.note).await?))
 }
 
@@ -274,6 +275,7 @@ pub async fn set_representatives(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<RepresentativesRequest>,
 ) -> Result<Json<Acceptance>, ApiError> {
+    huanxin_domain::acceptance::check_representatives(req.representatives.len())?;
     let chosen: Vec<(i64, String)> = req.representatives.into_iter().map(|r| (r.user_id, r.chosen_by)).collect();
     Ok(Json(st.db.set_representatives(&cu.actor(), &cu.scope, id, &chosen).await?))
 }

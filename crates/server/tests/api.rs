@@ -1080,6 +1080,11 @@ async fn acceptance_needs_every_party_signed_by_its_own_accounts(app: &TestApp) 
         .clone();
     let (s, a) = c.put(&format!("{path}/representatives"), json!({"representatives": [{"user_id": rep, "chosen_by": "owners"}]})).await;
     assert_eq!((s, a["representatives"][0]["chosen_by"].as_str()), (200, Some("owners")), "{a}");
+    // A blank form names nobody; a refusal without a word tells nobody what to fix (new user's trial).
+    let (s, e) = c.put(&format!("{path}/representatives"), json!({"representatives": []})).await;
+    assert_eq!((s, e["errors"][0]["code"].as_str()), (422, Some("acceptance.representatives_required")), "{e}");
+    let (s, e) = resident.post(&signatures, json!({"signatory": "residents", "agree": false, "note": " "})).await;
+    assert_eq!((s, e["errors"][0]["code"].as_str()), (422, Some("acceptance.objection_needs_note")), "{e}");
     let (_, a) = resident.post(&signatures, json!({"signatory": "residents", "agree": false, "note": "楼道扶手未装"})).await;
     assert!(a["missing"].as_array().unwrap().contains(&json!("residents")), "an objection is not a signature: {a}");
     let (_, a) = resident.post(&signatures, json!({"signatory": "residents", "agree": true, "note": "已整改"})).await;
