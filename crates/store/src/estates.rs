@@ -282,10 +282,6 @@ pub(crate) fn estate_json(e: &Estate) -> serde_json::Value {
     serde_json::to_value(e).unwrap_or(serde_json::Value::Null)
 }
 
-pub(crate) fn in_scope(scope: &Scope, community_code: &str) -> bool {
-    scope.covers_code(community_code)
-}
-
 pub(crate) fn record_args(r: &EstateRecord) -> Vec<Arg> {
     crate::args![
         r.code.as_str(),
@@ -495,7 +491,7 @@ impl Db {
 
     /// Creates an estate in scope.
     pub async fn create_estate(&self, actor: &Actor, scope: &Scope, r: &EstateRecord) -> Result<Estate, StoreError> {
-        if !in_scope(scope, r.community_code.as_str()) {
+        if !scope.covers_code(r.community_code.as_str()) {
             return Err(StoreError::Invalid(ValidationErrors::one(
                 "community_code",
                 r.community_code.as_str(),
@@ -541,7 +537,7 @@ impl Db {
     /// Replaces an estate's registry fields; both the old and the new community must be in scope.
     pub async fn update_estate(&self, actor: &Actor, scope: &Scope, id: i64, r: &EstateRecord) -> Result<Estate, StoreError> {
         let before = self.get_estate(scope, id).await?;
-        if !in_scope(scope, &before.community_code) || !in_scope(scope, r.community_code.as_str()) {
+        if !scope.covers_code(&before.community_code) || !scope.covers_code(r.community_code.as_str()) {
             return Err(StoreError::Invalid(ValidationErrors::one(
                 "community_code",
                 r.community_code.as_str(),

@@ -271,16 +271,12 @@ struct NewEntry<'a> {
     reverses: Option<i64>,
 }
 
-fn in_scope(scope: &Scope, region: &str) -> bool {
-    scope.covers_code(region)
-}
-
 impl Db {
     /// An allocation in scope, with what is left of it.
     pub async fn allocation(&self, scope: &Scope, id: i64) -> Result<Allocation, StoreError> {
         let mut a: Allocation =
             self.fetch_one(&format!("SELECT {ALLOCATION_COLS} FROM allocations WHERE id = $1"), crate::args![id]).await?;
-        if !in_scope(scope, &a.region_code) {
+        if !scope.covers_code(&a.region_code) {
             return Err(StoreError::NotFound);
         }
         let mut tx = self.begin_snapshot().await?;
@@ -290,7 +286,7 @@ impl Db {
 
     /// Allocations given to a region or below it, newest first, with what is left of each.
     pub async fn allocations(&self, scope: &Scope, region: &RegionCode) -> Result<Vec<Allocation>, StoreError> {
-        if !in_scope(scope, region.as_str()) {
+        if !scope.covers_code(region.as_str()) {
             return Err(StoreError::NotFound);
         }
         let (lo, hi) = region.subtree_range();
@@ -329,7 +325,7 @@ impl Db {
         let at = RegionCode::parse(&project.region_code).map_err(|e| StoreError::Config(format!("project {project_id}: {e}")))?;
         let mut regions: Vec<String> = at.ancestors().iter().map(|r| r.as_str().to_string()).collect();
         regions.extend([RegionCode::country().as_str().to_string(), at.as_str().to_string()]);
-        regions.retain(|r| in_scope(scope, r));
+        regions.retain(|r| scope.covers_code(r));
         if regions.is_empty() {
             return Ok(vec![]);
         }
@@ -370,7 +366,7 @@ impl Db {
         parent_id: Option<i64>,
         a: &ValidAllocation,
     ) -> Result<Allocation, FundsError> {
-        if !in_scope(scope, region.as_str()) {
+        if !scope.covers_code(region.as_str()) {
             return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one(
                 "region_code",
                 region.as_str(),
@@ -771,7 +767,7 @@ impl Db {
     /// order: all of them, read a batch at a time by entry number (it once stopped silently at 200,000).
     pub async fn ledger_of_region(&self, scope: &Scope, region: &RegionCode) -> Result<Vec<LedgerLine>, StoreError> {
         const BATCH: i64 = 50_000;
-        if !in_scope(scope, region.as_str()) {
+        if !scope.covers_code(region.as_str()) {
             return Err(StoreError::NotFound);
         }
         let (lo, hi) = region.subtree_range();

@@ -9,8 +9,8 @@ use crate::audit::{Actor, Change};
 use crate::db::{Arg, Db, Tx};
 use crate::error::StoreError;
 use crate::estates::{
-    estate_json, estate_texts, in_scope, record_args, record_texts, Estate, FieldChange, ImportSummary, RowError, ESTATE_COLS,
-    MAX_REPORTED_CHANGES, WRITE_COLS,
+    estate_json, estate_texts, record_args, record_texts, Estate, FieldChange, ImportSummary, RowError, ESTATE_COLS, MAX_REPORTED_CHANGES,
+    WRITE_COLS,
 };
 use huanxin_domain::access::Scope;
 use huanxin_domain::estates::{BuildingRecord, DwellingRecord, EstateRecord};
@@ -303,11 +303,11 @@ impl Import {
             let cc = r.community_code.as_str();
             if unknown.contains(cc) {
                 self.problem(row_error(*row, "community_code", cc, reason!("estates.not_known_community_committee")));
-            } else if !in_scope(&self.scope, cc) {
+            } else if !&self.scope.covers_code(cc) {
                 self.problem(row_error(*row, "community_code", cc, reason!("field.outside_region")));
             }
             if let Some(old) = existing.get(&r.code) {
-                if !in_scope(&self.scope, &old.community_code) {
+                if !&self.scope.covers_code(&old.community_code) {
                     self.problem(row_error(*row, "code", &r.code, reason!("imports.estate_outside_region")));
                 }
             }
@@ -620,7 +620,7 @@ async fn estate_ids_by_code(tx: &mut Tx, scope: &Scope, mut codes: Vec<&str>) ->
                 chunk.iter().map(|c| Arg::from(*c)).collect(),
             )
             .await?;
-        out.extend(found.into_iter().filter(|(_, _, cc)| in_scope(scope, cc)).map(|(id, code, cc)| (code, (id, cc))));
+        out.extend(found.into_iter().filter(|(_, _, cc)| scope.covers_code(cc)).map(|(id, code, cc)| (code, (id, cc))));
     }
     Ok(out)
 }

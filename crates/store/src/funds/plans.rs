@@ -2,7 +2,7 @@
 //! the project's own residents' allocation through the ledger, and the funding picture that sets plan,
 //! allocation and payment side by side for reconciliation.
 
-use super::{in_scope, NewEntry};
+use super::NewEntry;
 use crate::audit::{Actor, Change};
 use crate::db::Db;
 use crate::error::StoreError;
@@ -417,7 +417,7 @@ impl Db {
     /// A region's plans (its projects'), the allocations that came into it from outside, and what
     /// its projects were paid, by source, with every difference between them.
     pub async fn region_reconciliation(&self, scope: &Scope, region: &RegionCode) -> Result<Reconciliation, StoreError> {
-        if !in_scope(scope, region.as_str()) {
+        if !scope.covers_code(region.as_str()) {
             return Err(StoreError::NotFound);
         }
         let (lo, hi) = region.subtree_range();

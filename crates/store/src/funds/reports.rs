@@ -2,7 +2,6 @@
 //! projects were paid, by source and by the regions one level down, with the disbursement rate of
 //! each; and the year's payments month by month (Beijing months) with the rate reached at the end of each month.
 
-use super::in_scope;
 use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
@@ -69,7 +68,7 @@ impl Db {
     /// The funds report of a region for a year: allocations that came into the region for the year or
     /// before (not those handed on inside it) against what its projects were paid up to the year's end.
     pub async fn funds_report(&self, scope: &Scope, region: &RegionCode, year: i64) -> Result<FundsReport, StoreError> {
-        if !in_scope(scope, region.as_str()) {
+        if !scope.covers_code(region.as_str()) {
             return Err(StoreError::NotFound);
         }
         let (lo, hi) = region.subtree_range();
