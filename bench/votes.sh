@@ -3,7 +3,8 @@
 # invitation codes and vote online, arriving evenly over 60 s, then again as fast as 64
 # connections go; afterwards every ballot is counted once (none lost, none twice) and the chain
 # verifies; then the tally of a 5,000-dwelling estate after 5,000 paper ballots. On SQLite and on
-# PostgreSQL, against the release server.
+# PostgreSQL, against the release server. Also: 10,000 arriving over 20 s, a kill -9 of the server
+# in the middle of a vote (no acknowledged ballot lost), and where a ballot's time goes (profile).
 #
 #   bench/votes.sh
 #
@@ -31,7 +32,8 @@ run() { # engine
   $BIN import buildings "$WORK/data/buildings.csv" >/dev/null
   $BIN import dwellings "$WORK/data/dwellings.csv" >/dev/null
   HUANXIN_NEW_PASSWORD=bench-password $BIN user add bench_staff --role county_staff --region 350521000000 >/dev/null
-  HUANXIN_BIND=127.0.0.1:$PORT $BIN serve >"$WORK/server.log" 2>&1 &
+  export HUANXIN_BIND=127.0.0.1:$PORT
+  $BIN serve >"$WORK/server.log" 2>&1 &
   local pid=$!
   trap "kill $pid 2>/dev/null || true" EXIT
   for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$PORT/api/v1/health" >/dev/null && break; sleep 0.5; done
@@ -44,8 +46,17 @@ run() { # engine
   echo "  raw engine: $HUANXIN_BENCH_RAW_RATE hash-chained inserts/s, one transaction each"
   target/release/huanxin-bench votes "http://127.0.0.1:$PORT" bench_staff bench-password "$WORK/data"
   echo "  server RSS after: $(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 )) MB"
-  kill $pid; wait $pid 2>/dev/null || true
+  # kill -9 in the middle of a vote: no acknowledged ballot may be lost.
+  rm -f "$WORK/restarted.pid"
+  target/release/huanxin-bench crash-votes "http://127.0.0.1:$PORT" bench_staff bench-password "$pid" "$BIN" "$WORK/restarted.pid"
+  wait $pid 2>/dev/null || true
+  if [ -s "$WORK/restarted.pid" ]; then kill "$(cat "$WORK/restarted.pid")" 2>/dev/null || true; fi
   trap - EXIT
+  for _ in $(seq 1 40); do curl -sf "http://127.0.0.1:$PORT/api/v1/health" >/dev/null || break; sleep 0.25; done
+  # Where a ballot's time goes, in process, on the same database (bench/src/profile.rs).
+  local url
+  if [ "$1" = sqlite ]; then url="$HUANXIN_DATA_DIR/huanxin.db"; else url="$HUANXIN_DATABASE_URL"; fi
+  target/release/huanxin-bench profile-ballot "$url" 2000
 }
 
 export HUANXIN_DATA_DIR="$WORK/sqlite"

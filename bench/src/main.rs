@@ -10,11 +10,14 @@
 //! funds benchmark (see `funds.rs`).
 //!
 //! `huanxin-bench voters DIR` and `huanxin-bench votes BASE_URL USER PASSWORD DIR`: the owners'
-//! vote benchmark (see `votes.rs`).
+//! vote benchmark (see `votes.rs`); `huanxin-bench crash-votes …` kills the server mid-vote.
 //!
 //! `huanxin-bench raw-chain DATABASE_URL N`: the raw engine's chained-insert rate (see `raw.rs`).
+//!
+//! `huanxin-bench profile-ballot DATABASE_URL N`: where a ballot's time goes (see `profile.rs`).
 
 mod funds;
+mod profile;
 mod raw;
 mod votes;
 
@@ -62,6 +65,15 @@ fn main() {
         }
         return;
     }
+    if args.len() == 4 && args[1] == "profile-ballot" {
+        let n: usize = args[3].parse().unwrap_or(2_000);
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+        if let Err(e) = rt.block_on(profile::profile_ballot(&args[2], n)) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.len() == 4 && args[1] == "projects" {
         let n: usize = args[3].parse().unwrap_or(50_000);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
@@ -88,6 +100,15 @@ fn main() {
         }
         return;
     }
+    if args.len() == 8 && args[1] == "crash-votes" {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+        let pid: u32 = args[5].parse().unwrap_or(0);
+        if let Err(e) = rt.block_on(votes::crash_votes(&args[2], &args[3], &args[4], pid, &args[6], std::path::Path::new(&args[7]))) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.len() == 3 && args[1] == "voters" {
         if let Err(e) = votes::voters(std::path::Path::new(&args[2])) {
             eprintln!("error: {e}");
@@ -106,7 +127,7 @@ fn main() {
     if args.len() != 5 || args[1] != "gen" {
         eprintln!(
             "usage: huanxin-bench gen DIR ESTATES DWELLINGS | projects DATABASE_URL N | voters DIR | votes BASE_URL USER PASSWORD DIR \
-             | ledger DATABASE_URL ENTRIES | funds BASE_URL USER PASSWORD"
+             | ledger DATABASE_URL ENTRIES | funds BASE_URL USER PASSWORD | raw-chain DATABASE_URL N | profile-ballot DATABASE_URL N"
         );
         std::process::exit(2);
     }

@@ -6,7 +6,7 @@
 //! `huanxin-bench votes BASE_URL USER PASSWORD DIR`: binds every owner of the first estate with an
 //! invitation code, sets up a decision, then has the 10,000 owners vote online arriving evenly over
 //! 60 s (and again as fast as 64 connections go, on a second decision); checks that nothing was lost
-//! or counted twice and that the chain verifies; then enters 5,000 paper ballots on the second
+//! or counted twice and that the chain verifies (and again arriving over 20 s); then enters 5,000 paper ballots on the second
 //! estate and times the tally of its 5,000-dwelling electorate.
 
 use rand::Rng;
@@ -276,6 +276,12 @@ pub async fn votes(base: &str, user: &str, password: &str, dir: &Path) -> Result
     println!("  1,000 second ballots for the same dwellings: statuses {again:?}");
     println!("  check: {}", check(&api, &staff, d1, voters.len()).await?);
 
+    // A busier closing night: the same owners arrive over 20 s (500 a second).
+    let d1b = new_decision(&api, &staff, a, "加装电梯与外立面改造（压测一·二十秒）").await?;
+    let (ms, statuses, secs) = cast_all(api.clone(), d1b, &voters, Some(Duration::from_secs(20)), 0).await?;
+    println!("  {} ballots arriving over 20 s: done in {secs:.1} s, {}; statuses {statuses:?}", voters.len(), summary(ms));
+    println!("  check: {}", check(&api, &staff, d1b, voters.len()).await?);
+
     // The same owners on a second decision, as fast as 64 connections go.
     let d2 = new_decision(&api, &staff, a, "加装电梯与外立面改造（压测二）").await?;
     let (ms, statuses, secs) = cast_all(api.clone(), d2, &voters, None, 64).await?;
@@ -340,6 +346,82 @@ pub async fn votes(base: &str, user: &str, password: &str, dir: &Path) -> Result
         last["tally"]["electorate"]["owners"],
         last["tally"]["ballots"],
         summary(ms)
+    );
+    Ok(())
+}
+
+/// `huanxin-bench crash-votes BASE_URL USER PASSWORD PID SERVER_BIN PIDFILE`: paper ballots for a
+/// new decision on the 5,000-dwelling estate arrive evenly over 60 s; 20 s in, the server (PID) is
+/// killed with SIGKILL and started again (SERVER_BIN serve, with this process's environment; its
+/// pid written to PIDFILE), and the ballots go on. Afterwards every acknowledged ballot (200 with a
+/// receipt) must be in the chain, nothing twice, the chain intact and the running counts right.
+pub async fn crash_votes(base: &str, user: &str, password: &str, pid: u32, server_bin: &str, pidfile: &Path) -> Result<(), Error> {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(30)).build()?;
+    let api = Arc::new(Api { base: base.trim_end_matches('/').to_string(), http });
+    let login = json!({"username": user, "password": password});
+    let res = api.http.post(format!("{}/api/v1/auth/login", api.base)).json(&login).send().await?;
+    let staff = res.json::<Value>().await?["token"].as_str().ok_or("login failed")?.to_string();
+    let b = estate_id(&api, &staff, "N0000001").await?;
+    let d = new_decision(&api, &staff, b, "断电演练：表决中途进程被杀").await?;
+    let mut ids = Vec::new();
+    for page in 1..=5 {
+        let (_, p) =
+            api.call(reqwest::Method::GET, &format!("/api/v1/estates/{b}/dwellings?per_page=1000&page={page}"), &staff, None).await?;
+        ids.extend(p["items"].as_array().cloned().unwrap_or_default().iter().filter_map(|d| d["id"].as_i64()));
+    }
+    let start = Instant::now();
+    let n = ids.len().max(1) as u32;
+    let killer = {
+        let (server_bin, pidfile) = (server_bin.to_string(), pidfile.to_path_buf());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().map(|s| s.success()).unwrap_or(false);
+            let at = start.elapsed().as_secs_f64();
+            let child = std::process::Command::new(server_bin)
+                .arg("serve")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            if let Ok(c) = &child {
+                let _ = std::fs::write(&pidfile, c.id().to_string());
+            }
+            (killed, at, child.is_ok())
+        })
+    };
+    let mut handles = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().copied().enumerate() {
+        tokio::time::sleep_until((start + Duration::from_secs(60) * (i as u32) / n).into()).await;
+        let (api, staff) = (api.clone(), staff.clone());
+        handles.push(tokio::spawn(async move {
+            let body = json!({"dwelling_id": id, "choice": if i.is_multiple_of(4) { "disagree" } else { "agree" }, "voter": format!("业主{i}")});
+            let r = api.call(reqwest::Method::POST, &format!("/api/v1/decisions/{d}/ballots"), &staff, Some(&body)).await;
+            (id, r.map(|(s, _)| s).unwrap_or(0))
+        }));
+    }
+    let (mut acknowledged, mut refused, mut failed) = (Vec::new(), 0, 0);
+    for h in handles {
+        match h.await? {
+            (id, 200) => acknowledged.push(id),
+            (_, 0) => failed += 1,
+            _ => refused += 1,
+        }
+    }
+    let (killed, at, restarted) = killer.await?;
+    println!(
+        "  kill -9 at {at:.1} s (killed {killed}, restarted {restarted}): {} ballots acknowledged, {failed} without an answer (server down), {refused} refused",
+        acknowledged.len()
+    );
+    let (_, list) = api.call(reqwest::Method::GET, &format!("/api/v1/decisions/{d}/ballots"), &staff, None).await?;
+    let stored: std::collections::HashSet<i64> =
+        list.as_array().map(|l| l.iter().filter_map(|b| b["dwelling_id"].as_i64()).collect()).unwrap_or_default();
+    let rows = list.as_array().map(Vec::len).unwrap_or(0);
+    let lost = acknowledged.iter().filter(|id| !stored.contains(id)).count();
+    let (_, v) = api.call(reqwest::Method::GET, &format!("/api/v1/decisions/{d}/verify"), &staff, None).await?;
+    println!(
+        "  after the restart: stored {rows}, distinct {}; acknowledged but lost {lost}; stored without an answer {}; chain and counts intact {}",
+        stored.len(),
+        rows.saturating_sub(acknowledged.len()),
+        v["intact"]
     );
     Ok(())
 }

@@ -308,45 +308,76 @@ pub struct Tally {
     pub passed: bool,
 }
 
+/// The running counts of a decision: its electorate, and each choice's area and heads so far.
+/// Kept with every ballot (under the decision's lock) so that a tally reads one row instead of
+/// recounting the ballots; [`tally`] counts the same way from the ballots themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub electorate: Count,
+    pub agree: Count,
+    pub disagree: Count,
+    pub abstain: Count,
+    /// Ballots counted (one per dwelling of the electorate).
+    pub ballots: i64,
+}
+
+impl Counts {
+    /// The counts of a fixed electorate before any ballot: its area, and its owners counted once each.
+    pub fn of_electorate(electors: &[Elector]) -> Counts {
+        let owners: std::collections::HashSet<&str> = electors.iter().map(|e| e.owner_key.as_str()).collect();
+        let area = electors.iter().map(|e| e.area).sum();
+        Counts { electorate: Count { area, owners: owners.len() as i64 }, ..Counts::default() }
+    }
+
+    /// Counts one ballot that [`check_ballot`] let through: the dwelling's area under its choice,
+    /// and the owner's head when this is the owner's first ballot in the decision.
+    pub fn add(&mut self, choice: Choice, area: i64, first_of_owner: bool) {
+        let part = match choice {
+            Choice::Agree => &mut self.agree,
+            Choice::Disagree => &mut self.disagree,
+            Choice::Abstain => &mut self.abstain,
+        };
+        part.area += area;
+        if first_of_owner {
+            part.owners += 1;
+        }
+        self.ballots += 1;
+    }
+
+    /// Whether the counts carry the decision under the rules.
+    pub fn tally(&self, rules: &RuleSet, matter: Matter) -> Tally {
+        let (agree, disagree, abstain) = (self.agree, self.disagree, self.abstain);
+        let participating =
+            Count { area: agree.area + disagree.area + abstain.area, owners: agree.owners + disagree.owners + abstain.owners };
+        let electorate = self.electorate;
+        let quorum_met = rules.quorum.met(participating.area, electorate.area) && rules.quorum.met(participating.owners, electorate.owners);
+        let approval = rules.approval_for(matter);
+        let passed = quorum_met && approval.met(agree.area, participating.area) && approval.met(agree.owners, participating.owners);
+        Tally { electorate, participating, agree, disagree, abstain, ballots: self.ballots, quorum_met, approval, passed }
+    }
+}
+
 /// Counts ballots (dwelling, choice) in the order cast against the electorate. Area counts by each
 /// dwelling's own ballot; an owner's head counts once, by their first ballot ([`check_ballot`] keeps
 /// later ones the same). Ballots for dwellings outside the electorate are not counted.
 pub fn tally(electors: &[Elector], ballots: &[(i64, Choice)], rules: &RuleSet, matter: Matter) -> Tally {
+    recount(electors, ballots).tally(rules, matter)
+}
+
+/// The counts of a decision from its ballots in the order cast (what the running counts must equal).
+pub fn recount(electors: &[Elector], ballots: &[(i64, Choice)]) -> Counts {
     let by_dwelling: HashMap<i64, &Elector> = electors.iter().map(|e| (e.dwelling_id, e)).collect();
-    let mut heads: HashMap<&str, Option<Choice>> = HashMap::with_capacity(electors.len());
-    let mut electorate = Count::default();
-    for e in electors {
-        electorate.area += e.area;
-        heads.entry(e.owner_key.as_str()).or_insert(None);
-    }
-    electorate.owners = heads.len() as i64;
-    let (mut agree, mut disagree, mut abstain) = (Count::default(), Count::default(), Count::default());
-    let mut counted = 0i64;
+    let mut counts = Counts::of_electorate(electors);
+    let mut heads_seen: std::collections::HashSet<&str> = std::collections::HashSet::with_capacity(electors.len());
     let mut seen = std::collections::HashSet::with_capacity(ballots.len());
     for (dwelling, choice) in ballots {
         let Some(e) = by_dwelling.get(dwelling) else { continue };
         if !seen.insert(*dwelling) {
             continue;
         }
-        counted += 1;
-        let part = match choice {
-            Choice::Agree => &mut agree,
-            Choice::Disagree => &mut disagree,
-            Choice::Abstain => &mut abstain,
-        };
-        part.area += e.area;
-        if let Some(head) = heads.get_mut(e.owner_key.as_str()) {
-            if head.is_none() {
-                *head = Some(*choice);
-                part.owners += 1;
-            }
-        }
+        counts.add(*choice, e.area, heads_seen.insert(e.owner_key.as_str()));
     }
-    let participating = Count { area: agree.area + disagree.area + abstain.area, owners: agree.owners + disagree.owners + abstain.owners };
-    let quorum_met = rules.quorum.met(participating.area, electorate.area) && rules.quorum.met(participating.owners, electorate.owners);
-    let approval = rules.approval_for(matter);
-    let passed = quorum_met && approval.met(agree.area, participating.area) && approval.met(agree.owners, participating.owners);
-    Tally { electorate, participating, agree, disagree, abstain, ballots: counted, quorum_met, approval, passed }
+    counts
 }
 
 /// Why a ballot is refused.
@@ -763,6 +794,40 @@ mod tests {
             prop_assert_eq!(t.participating.area, t.agree.area + t.disagree.area + t.abstain.area);
             prop_assert!(t.participating.area <= t.electorate.area);
             prop_assert!(t.participating.owners <= t.electorate.owners);
+        }
+
+        /// The running counts, kept ballot by ballot as the store keeps them (check_ballot decides,
+        /// `add` counts with "first of owner" from the owner's earlier ballot), equal the recount.
+        #[test]
+        fn running_counts_equal_the_recount(
+            dwellings in proptest::collection::vec((1..20_000i64, 0..8usize), 1..30),
+            votes in proptest::collection::vec((0..35i64, choice()), 0..80),
+        ) {
+            let electors: Vec<Elector> = dwellings.iter().enumerate()
+                .map(|(i, (area, owner))| Elector { dwelling_id: i as i64, area: *area, owner_key: format!("o{owner}") })
+                .collect();
+            let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+            let mut running = Counts::of_electorate(&electors);
+            let mut cast: Vec<(i64, Choice)> = Vec::new();
+            let mut firsts: HashMap<String, Choice> = HashMap::new();
+            for (d, c) in &votes {
+                let elector = electors.iter().find(|e| e.dwelling_id == *d);
+                let ctx = BallotContext {
+                    opens_at: t0, closes_at: t0 + chrono::Duration::days(1), now: t0 + chrono::Duration::hours(1),
+                    in_electorate: elector.is_some(),
+                    already: cast.iter().any(|(x, _)| x == d).then_some(Channel::Online),
+                    is_owner: true,
+                    head_choice: elector.and_then(|e| firsts.get(&e.owner_key).copied()),
+                    by_proxy: false, proxy_attached: false,
+                };
+                if check_ballot(&ctx, *c).is_ok() {
+                    let e = elector.unwrap();
+                    running.add(*c, e.area, ctx.head_choice.is_none());
+                    firsts.entry(e.owner_key.clone()).or_insert(*c);
+                    cast.push((*d, *c));
+                }
+            }
+            prop_assert_eq!(running, recount(&electors, &cast));
         }
 
         /// Exact boundary: n of d heads and areas agreeing passes at_least(n, d) and fails more_than(n, d).

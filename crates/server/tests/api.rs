@@ -36,6 +36,7 @@ both_engines!(
     a_county_edits_its_assessment_checklist,
     several_files_import_as_one,
     residents_bind_codes_and_owners_vote,
+    ballots_arriving_together_are_each_counted_once,
     notices_in_two_rounds_with_objections_and_answers,
     needs_survey_answers_results_and_export,
     owners_sign_in_with_a_text_message,
@@ -1818,6 +1819,85 @@ async fn residents_bind_codes_and_owners_vote(app: &TestApp) {
     assert_eq!(v["intact"], false, "a removed last ballot shows against the recorded head: {v}");
     // Another county sees none of it.
     assert_eq!(app.client("other_county_admin").await.get(&format!("/api/v1/decisions/{id}")).await.0, 404);
+}
+
+/// Ballots that arrive together share one commit (group commit, issue 19), yet each is checked on
+/// its own: every dwelling's first ballot counts, its second in the same instant is refused, a
+/// store failure fails only its own ballot, and the chain and the running counts agree with a
+/// recount of the ballots.
+async fn ballots_arriving_together_are_each_counted_once(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let (estate, _, _) = estate_with_dwellings(app).await;
+    let now = chrono::Utc::now();
+    let vote = json!({"title": "外立面改造", "matter": "renovate", "scope": "estate",
+        "opens_at": (now - chrono::Duration::hours(1)).to_rfc3339(), "closes_at": (now + chrono::Duration::days(3)).to_rfc3339()});
+    let (s, page) = staff.post(&format!("/api/v1/estates/{estate}/decisions"), vote).await;
+    assert_eq!(s, 200, "{page}");
+    let id = page["decision"]["id"].as_i64().unwrap();
+    let electors: Vec<(i64, i64)> = app
+        .db
+        .fetch_all("SELECT dwelling_id, area FROM decision_electors WHERE decision_id = $1 ORDER BY dwelling_id", huanxin_store::args![id])
+        .await
+        .unwrap();
+    assert!(electors.len() >= 4, "the seed estate has dwellings");
+    let (bad, rest) = electors.split_first().unwrap();
+    let path = format!("/api/v1/decisions/{id}/ballots");
+    let mut sent = Vec::new();
+    for (i, (d, _)) in rest.iter().enumerate() {
+        for choice in if i % 3 == 0 { ["disagree", "agree"] } else { ["agree", "disagree"] } {
+            let (c, d) = (staff.req(reqwest::Method::POST, &path), *d);
+            sent.push(tokio::spawn(async move {
+                let r = c.json(&json!({"dwelling_id": d, "choice": choice, "voter": format!("业主{d}")})).send().await.unwrap();
+                (d, r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            }));
+        }
+    }
+    // A ballot naming a proxy document that does not exist fails in the store, among the others.
+    let input = huanxin_store::decisions::BallotInput {
+        dwelling_id: bad.0,
+        choice: huanxin_domain::decisions::Choice::Agree,
+        channel: huanxin_domain::decisions::Channel::Paper,
+        voter: "代理人".into(),
+        is_owner: true,
+        by_proxy: true,
+        proxy_document_id: Some(i64::MAX),
+    };
+    let scope = huanxin_domain::access::Scope::Region(huanxin_domain::regions::RegionCode::parse("350521000000").unwrap());
+    let actor = huanxin_store::audit::Actor::system("test");
+    let failed = app.db.cast_ballot(&actor, &scope, id, &input).await;
+    assert!(matches!(failed, Err(huanxin_store::decisions::BallotError::Store(_))), "{failed:?}");
+    let mut counted: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    let mut seqs = Vec::new();
+    for h in sent {
+        let (d, s, body) = h.await.unwrap();
+        match s {
+            200 => {
+                assert!(counted.insert(d, body["choice"].as_str().unwrap().to_string()).is_none(), "dwelling {d} counted twice");
+                seqs.push(body["seq"].as_i64().unwrap());
+            }
+            409 => assert_eq!(body["code"], "decisions.already_voted", "{body}"),
+            other => panic!("ballot for {d}: {other} {body}"),
+        }
+    }
+    assert_eq!(counted.len(), rest.len(), "every dwelling's first ballot counts");
+    // The failed ballot left nothing behind: its dwelling votes afterwards.
+    let (s, r) = staff.post(&path, json!({"dwelling_id": bad.0, "choice": "abstain", "voter": "业主本人"})).await;
+    assert_eq!(s, 200, "{r}");
+    seqs.push(r["seq"].as_i64().unwrap());
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=electors.len() as i64).collect::<Vec<_>>(), "one link per ballot, in order, no gaps");
+    let (s, v) = staff.get(&format!("/api/v1/decisions/{id}/verify")).await;
+    assert_eq!((s, v["intact"].as_bool()), (200, Some(true)), "{v}");
+    let (_, page) = staff.get(&format!("/api/v1/decisions/{id}")).await;
+    let agree_area: i64 = rest.iter().filter(|(d, _)| counted[d] == "agree").map(|(_, a)| a).sum();
+    assert_eq!(page["tally"]["agree"]["area"], agree_area, "{page}");
+    assert_eq!(page["tally"]["abstain"]["area"], bad.1);
+    assert_eq!(page["tally"]["ballots"], electors.len());
+    // A running count changed behind the chain's back is caught by the verification.
+    app.db.execute("UPDATE decisions SET agree_area = agree_area + 1 WHERE id = $1", huanxin_store::args![id]).await.unwrap();
+    let (_, v) = staff.get(&format!("/api/v1/decisions/{id}/verify")).await;
+    assert_eq!(v["intact"], false, "{v}");
+    assert!(v["broken_at"]["reason"].as_str().unwrap().contains("running counts"), "{v}");
 }
 
 async fn notices_in_two_rounds_with_objections_and_answers(app: &TestApp) {

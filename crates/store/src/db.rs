@@ -155,6 +155,8 @@ pub struct Db {
     /// The last write that failed for want of disk (or an I/O error), until a write succeeds again:
     /// what the health check reports.
     write_failure: Arc<std::sync::Mutex<Option<String>>>,
+    /// The writer that groups ballots into shared commits, started on the first ballot.
+    pub(crate) ballot_writer: Arc<std::sync::Mutex<Option<crate::decisions::BallotWriter>>>,
 }
 
 /// A SQLite write transaction on a pooled connection, begun and ended by our own statements: after
@@ -394,7 +396,19 @@ impl Db {
                 .map_err(|e| StoreError::Config(format!("cannot open SQLite file {path}: {e}")))?;
             Pool::Sqlite(pool)
         };
-        Ok(Db { pool, write_lock: Arc::new(Mutex::new(())), region_names: Arc::default(), write_failure: Arc::default() })
+        Ok(Db {
+            pool,
+            write_lock: Arc::new(Mutex::new(())),
+            region_names: Arc::default(),
+            write_failure: Arc::default(),
+            ballot_writer: Arc::default(),
+        })
+    }
+
+    /// The same database without its group writers: what a writer task holds, so that it does not
+    /// keep itself alive.
+    pub(crate) fn without_writers(&self) -> Db {
+        Db { ballot_writer: Arc::default(), ..self.clone() }
     }
 
     /// The engine in use.

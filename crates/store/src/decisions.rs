@@ -5,16 +5,18 @@
 use crate::audit::{Actor, Change};
 use crate::db::{Db, Engine};
 use crate::error::StoreError;
+use crate::group_commit::{GroupCommit, Steps};
 use huanxin_domain::access::Scope;
 use huanxin_domain::chain;
 use huanxin_domain::decisions::{
-    self as rules, BallotContext, BallotRefusal, Channel, Choice, Elector, Matter, RegisteredOwner, RuleSet, Tally, ValidDecision,
-    VoteScope,
+    self as rules, BallotContext, BallotRefusal, Channel, Choice, Count, Counts, Elector, Matter, RegisteredOwner, RuleSet, Tally,
+    ValidDecision, VoteScope,
 };
 use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A decision as stored.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -141,10 +143,176 @@ struct ElectorRow {
     owner_key: String,
 }
 
+const COUNT_COLS: &str =
+    "electorate_area, electorate_owners, agree_area, agree_owners, disagree_area, disagree_owners, abstain_area, abstain_owners, ballot_count";
+
+#[derive(sqlx::FromRow)]
+struct CountsRow {
+    electorate_area: i64,
+    electorate_owners: i64,
+    agree_area: i64,
+    agree_owners: i64,
+    disagree_area: i64,
+    disagree_owners: i64,
+    abstain_area: i64,
+    abstain_owners: i64,
+    ballot_count: i64,
+}
+
+impl CountsRow {
+    fn counts(&self) -> Counts {
+        Counts {
+            electorate: Count { area: self.electorate_area, owners: self.electorate_owners },
+            agree: Count { area: self.agree_area, owners: self.agree_owners },
+            disagree: Count { area: self.disagree_area, owners: self.disagree_owners },
+            abstain: Count { area: self.abstain_area, owners: self.abstain_owners },
+            ballots: self.ballot_count,
+        }
+    }
+}
+
 fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| StoreError::Config(format!("a stored time {s} cannot be read: {e}")))
+}
+
+/// The ballot writer: ballots of every decision, grouped into shared commits.
+pub(crate) type BallotWriter = Arc<GroupCommit<BallotWrite, Result<Receipt, BallotRefusal>>>;
+
+/// Where a ballot's time goes in the writer, for the profile (`huanxin-bench profile-ballot`).
+pub static BALLOT_STEPS: Steps = Steps::new(&[
+    "group: write lock and BEGIN",
+    "group: COMMIT (flush to disk)",
+    "decision row under its lock",
+    "checks: elector, earlier ballots (one statement)",
+    "domain check and hash",
+    "insert the ballot",
+    "update head and running counts",
+]);
+
+/// A ballot handed to the writer, with what was read of its decision beforehand.
+pub(crate) struct BallotWrite {
+    decision_id: i64,
+    opens_at: chrono::DateTime<chrono::Utc>,
+    closes_at: chrono::DateTime<chrono::Utc>,
+    cast_by: String,
+    input: BallotInput,
+}
+
+/// What the ballot's checks read, in one statement: the dwelling as an elector (its owner's key
+/// and area), a ballot already cast for it, and the choice of the owner's first ballot.
+#[derive(sqlx::FromRow)]
+struct BallotFacts {
+    owner_key: String,
+    area: i64,
+    already: Option<String>,
+    head_choice: Option<String>,
+}
+
+/// Appends one ballot inside the writer's transaction: the decision's row is read under its lock
+/// (PostgreSQL: `FOR UPDATE`; SQLite: the write lock), the domain checks the ballot, and the ballot,
+/// the chain's new head and the running counts are written. A refusal writes nothing.
+fn append_ballot<'a>(tx: &'a mut crate::db::Tx, w: &'a BallotWrite) -> crate::group_commit::Applied<'a, Result<Receipt, BallotRefusal>> {
+    Box::pin(async move {
+        let (decision_id, b) = (w.decision_id, &w.input);
+        let t = std::time::Instant::now();
+        let lock = match tx.engine() {
+            Engine::Postgres => "SELECT ballot_count, head_hash, closed_at FROM decisions WHERE id = $1 FOR UPDATE",
+            Engine::Sqlite => "SELECT ballot_count, head_hash, closed_at FROM decisions WHERE id = $1",
+        };
+        let (count, head, closed_at): (i64, String, Option<String>) = tx.fetch_one(lock, crate::args![decision_id]).await?;
+        BALLOT_STEPS.add(2, t);
+        let t = std::time::Instant::now();
+        let facts: Option<BallotFacts> = tx
+            .fetch_optional(
+                "SELECT e.owner_key, e.area, \
+                 (SELECT b.channel FROM ballots b WHERE b.decision_id = $1 AND b.dwelling_id = $2) AS already, \
+                 (SELECT h.choice FROM ballots h WHERE h.decision_id = $1 AND h.owner_key = e.owner_key ORDER BY h.seq LIMIT 1) AS head_choice \
+                 FROM decision_electors e WHERE e.decision_id = $1 AND e.dwelling_id = $2",
+                crate::args![decision_id, b.dwelling_id],
+            )
+            .await?;
+        BALLOT_STEPS.add(3, t);
+        let t = std::time::Instant::now();
+        let now = chrono::Utc::now();
+        let ctx = BallotContext {
+            opens_at: w.opens_at,
+            // A decision closed early by staff takes no more ballots.
+            closes_at: match &closed_at {
+                Some(c) => parse_time(c)?.min(w.closes_at),
+                None => w.closes_at,
+            },
+            now,
+            in_electorate: facts.is_some(),
+            already: facts.as_ref().and_then(|f| f.already.as_deref()).and_then(Channel::parse),
+            is_owner: b.is_owner,
+            head_choice: facts.as_ref().and_then(|f| f.head_choice.as_deref()).and_then(Choice::parse),
+            by_proxy: b.by_proxy,
+            proxy_attached: b.proxy_document_id.is_some(),
+        };
+        if let Err(refusal) = rules::check_ballot(&ctx, b.choice) {
+            return Ok(Err(refusal));
+        }
+        let Some(facts) = facts else { return Ok(Err(BallotRefusal::NotInElectorate)) };
+        let seq = count + 1;
+        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut stored = StoredBallot {
+            seq,
+            dwelling_id: b.dwelling_id,
+            choice: b.choice.as_str().to_string(),
+            channel: b.channel.as_str().to_string(),
+            voter: b.voter.trim().to_string(),
+            proxy_document_id: b.proxy_document_id,
+            owner_key: facts.owner_key,
+            cast_by: w.cast_by.clone(),
+            at: at.clone(),
+            prev_hash: head.clone(),
+            hash: String::new(),
+        };
+        stored.hash = chain::link(&head, &ballot_text(decision_id, seq, &stored));
+        BALLOT_STEPS.add(4, t);
+        let t = std::time::Instant::now();
+        tx.execute(
+            "INSERT INTO ballots (decision_id, seq, dwelling_id, choice, channel, voter, proxy_document_id, owner_key, cast_by, at, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            crate::args![
+                decision_id,
+                seq,
+                b.dwelling_id,
+                stored.choice.as_str(),
+                stored.channel.as_str(),
+                stored.voter.as_str(),
+                b.proxy_document_id,
+                stored.owner_key.as_str(),
+                stored.cast_by.as_str(),
+                at.as_str(),
+                head.as_str(),
+                stored.hash.as_str()
+            ],
+        )
+        .await?;
+        BALLOT_STEPS.add(5, t);
+        let t = std::time::Instant::now();
+        // The running counts (domain::decisions::Counts::add): the area under the choice, and the
+        // owner's head when this is their first ballot.
+        let part = match b.choice {
+            Choice::Agree => "agree",
+            Choice::Disagree => "disagree",
+            Choice::Abstain => "abstain",
+        };
+        let first_of_owner = i64::from(ctx.head_choice.is_none());
+        tx.execute(
+            &format!(
+                "UPDATE decisions SET ballot_count = $1, head_hash = $2, {part}_area = {part}_area + $3, \
+                 {part}_owners = {part}_owners + $4 WHERE id = $5"
+            ),
+            crate::args![seq, stored.hash.as_str(), facts.area, first_of_owner, decision_id],
+        )
+        .await?;
+        BALLOT_STEPS.add(6, t);
+        Ok(Ok(Receipt { decision_id, dwelling_id: b.dwelling_id, seq, choice: b.choice, at, hash: stored.hash }))
+    })
 }
 
 impl Decision {
@@ -241,13 +409,14 @@ impl Db {
             return Err(huanxin_domain::ValidationErrors::one("scope", kind, reason!("decisions.empty_electorate")).into());
         }
         let rules_json = serde_json::to_string(&rule_set).map_err(|e| StoreError::Config(e.to_string()))?;
+        let electorate = Counts::of_electorate(&electors);
         let mut tx = self.begin().await?;
         let decision: Decision = tx
             .fetch_one(
                 &format!(
                     "INSERT INTO decisions (estate_id, title, matter, scope_kind, building_id, stairwell, opens_at, closes_at, on_scheme, \
-                     rules_json, head_hash, created_by, created_at, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                     RETURNING {DECISION_COLS}"
+                     rules_json, head_hash, created_by, created_at, amount, electorate_area, electorate_owners) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING {DECISION_COLS}"
                 ),
                 crate::args![
                     estate_id,
@@ -263,7 +432,9 @@ impl Db {
                     chain::GENESIS,
                     actor.username.as_str(),
                     crate::now(),
-                    d.amount.map(|f| f.0)
+                    d.amount.map(|f| f.0),
+                    electorate.electorate.area,
+                    electorate.electorate.owners
                 ],
             )
             .await?;
@@ -304,111 +475,43 @@ impl Db {
         Ok(d)
     }
 
-    /// The count so far (or final): electorate and ballots read in one snapshot each, counted by the domain.
+    /// The count so far (or final), from the decision's running counts (one row, however many ballots).
     pub async fn tally(&self, d: &Decision) -> Result<Tally, StoreError> {
-        let electors: Vec<ElectorRow> =
-            self.fetch_all("SELECT dwelling_id, area, owner_key FROM decision_electors WHERE decision_id = $1", crate::args![d.id]).await?;
-        let ballots: Vec<(i64, String)> =
-            self.fetch_all("SELECT dwelling_id, choice FROM ballots WHERE decision_id = $1 ORDER BY seq", crate::args![d.id]).await?;
-        let electors: Vec<Elector> =
-            electors.into_iter().map(|e| Elector { dwelling_id: e.dwelling_id, area: e.area, owner_key: e.owner_key }).collect();
-        let ballots: Vec<(i64, Choice)> = ballots.into_iter().filter_map(|(dw, c)| Choice::parse(&c).map(|c| (dw, c))).collect();
-        Ok(rules::tally(&electors, &ballots, &d.rules()?, d.matter()?))
+        Ok(self.running_counts(d.id).await?.tally(&d.rules()?, d.matter()?))
     }
 
-    /// Casts one ballot: checks it against the window, the electorate, the dwelling's and the owner's
-    /// earlier ballots inside the transaction that holds the decision's row, then appends it to the chain.
+    /// The running counts kept with each ballot.
+    async fn running_counts(&self, decision_id: i64) -> Result<Counts, StoreError> {
+        let row: CountsRow =
+            self.fetch_one(&format!("SELECT {COUNT_COLS} FROM decisions WHERE id = $1"), crate::args![decision_id]).await?;
+        Ok(row.counts())
+    }
+
+    /// Casts one ballot: the decision is found in the caller's scope first, then the ballot goes to
+    /// the ballot writer, which checks it against the window, the electorate, the dwelling's and the
+    /// owner's earlier ballots under the decision's lock, appends it to the chain and answers only
+    /// after its group's commit (see [`crate::group_commit`]).
     pub async fn cast_ballot(&self, actor: &Actor, scope: &Scope, decision_id: i64, b: &BallotInput) -> Result<Receipt, BallotError> {
         let d = self.decision(scope, decision_id).await?;
-        let mut tx = self.begin().await?;
-        // Serialises ballots of one decision: the chain's next link is read and written under this lock.
-        let lock = match tx.engine() {
-            Engine::Postgres => "SELECT ballot_count, head_hash, closed_at FROM decisions WHERE id = $1 FOR UPDATE",
-            Engine::Sqlite => "SELECT ballot_count, head_hash, closed_at FROM decisions WHERE id = $1",
-        };
-        let (count, head, closed_at): (i64, String, Option<String>) = tx.fetch_one(lock, crate::args![decision_id]).await?;
-        let elector: Option<(String,)> = tx
-            .fetch_optional(
-                "SELECT owner_key FROM decision_electors WHERE decision_id = $1 AND dwelling_id = $2",
-                crate::args![decision_id, b.dwelling_id],
-            )
-            .await?;
-        let already: Option<(String,)> = tx
-            .fetch_optional(
-                "SELECT channel FROM ballots WHERE decision_id = $1 AND dwelling_id = $2",
-                crate::args![decision_id, b.dwelling_id],
-            )
-            .await?;
-        let head_choice: Option<(String,)> = match &elector {
-            Some((key,)) => {
-                tx.fetch_optional(
-                    "SELECT choice FROM ballots WHERE decision_id = $1 AND owner_key = $2 ORDER BY seq LIMIT 1",
-                    crate::args![decision_id, key.as_str()],
-                )
-                .await?
-            }
-            None => None,
-        };
-        let now = chrono::Utc::now();
-        let ctx = BallotContext {
+        let write = BallotWrite {
+            decision_id,
             opens_at: parse_time(&d.opens_at)?,
-            // A decision closed early by staff takes no more ballots.
-            closes_at: match &closed_at {
-                Some(c) => parse_time(c)?.min(parse_time(&d.closes_at)?),
-                None => parse_time(&d.closes_at)?,
-            },
-            now,
-            in_electorate: elector.is_some(),
-            already: already.and_then(|(c,)| Channel::parse(&c)),
-            is_owner: b.is_owner,
-            head_choice: head_choice.and_then(|(c,)| Choice::parse(&c)),
-            by_proxy: b.by_proxy,
-            proxy_attached: b.proxy_document_id.is_some(),
-        };
-        rules::check_ballot(&ctx, b.choice)?;
-        let owner_key = elector.map(|(k,)| k).unwrap_or_default();
-        let seq = count + 1;
-        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let mut stored = StoredBallot {
-            seq,
-            dwelling_id: b.dwelling_id,
-            choice: b.choice.as_str().to_string(),
-            channel: b.channel.as_str().to_string(),
-            voter: b.voter.trim().to_string(),
-            proxy_document_id: b.proxy_document_id,
-            owner_key,
+            closes_at: parse_time(&d.closes_at)?,
             cast_by: actor.username.clone(),
-            at: at.clone(),
-            prev_hash: head.clone(),
-            hash: String::new(),
+            input: b.clone(),
         };
-        stored.hash = chain::link(&head, &ballot_text(decision_id, seq, &stored));
-        tx.execute(
-            "INSERT INTO ballots (decision_id, seq, dwelling_id, choice, channel, voter, proxy_document_id, owner_key, cast_by, at, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            crate::args![
-                decision_id,
-                seq,
-                b.dwelling_id,
-                stored.choice.as_str(),
-                stored.channel.as_str(),
-                stored.voter.as_str(),
-                b.proxy_document_id,
-                stored.owner_key.as_str(),
-                stored.cast_by.as_str(),
-                at.as_str(),
-                head.as_str(),
-                stored.hash.as_str()
-            ],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE decisions SET ballot_count = $1, head_hash = $2 WHERE id = $3",
-            crate::args![seq, stored.hash.as_str(), decision_id],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Receipt { decision_id, dwelling_id: b.dwelling_id, seq, choice: b.choice, at, hash: stored.hash })
+        let writer = {
+            let mut slot = self.ballot_writer.lock().map_err(|_| StoreError::Config("the ballot writer's slot is poisoned".into()))?;
+            match slot.as_ref() {
+                Some(w) if w.is_running() => w.clone(),
+                _ => {
+                    let w = Arc::new(GroupCommit::start(self.without_writers(), append_ballot, &BALLOT_STEPS));
+                    *slot = Some(w.clone());
+                    w
+                }
+            }
+        };
+        Ok(writer.submit(write).await??)
     }
 
     /// Records a refused ballot in the audit log (the ballot chain holds only ballots that count).
@@ -451,15 +554,23 @@ impl Db {
     /// decision recorded, so a changed, removed, reordered or truncated ballot shows.
     pub async fn verify_ballots(&self, decision: crate::reach::DecisionInScope) -> Result<Verification, StoreError> {
         let decision_id = decision.id();
-        let (count, head): (i64, String) =
-            self.fetch_one("SELECT ballot_count, head_hash FROM decisions WHERE id = $1", crate::args![decision_id]).await?;
-        let rows: Vec<StoredBallot> = self
+        // One snapshot: a ballot landing meanwhile must not look like a break.
+        let mut tx = self.begin_snapshot().await?;
+        let running: CountsRow =
+            tx.fetch_one(&format!("SELECT {COUNT_COLS} FROM decisions WHERE id = $1"), crate::args![decision_id]).await?;
+        let (head,): (String,) = tx.fetch_one("SELECT head_hash FROM decisions WHERE id = $1", crate::args![decision_id]).await?;
+        let count = running.ballot_count;
+        let rows: Vec<StoredBallot> = tx
             .fetch_all(
                 "SELECT seq, dwelling_id, choice, channel, voter, proxy_document_id, owner_key, cast_by, at, prev_hash, hash \
                  FROM ballots WHERE decision_id = $1 ORDER BY seq",
                 crate::args![decision_id],
             )
             .await?;
+        let electors: Vec<ElectorRow> = tx
+            .fetch_all("SELECT dwelling_id, area, owner_key FROM decision_electors WHERE decision_id = $1", crate::args![decision_id])
+            .await?;
+        tx.commit().await?;
         let texts: Vec<String> = rows.iter().map(|r| ballot_text(decision_id, r.seq, r)).collect();
         let walked = chain::verify(rows.iter().zip(&texts).map(|(r, t)| (r.seq, t.as_str(), r.prev_hash.as_str(), r.hash.as_str())));
         let last = rows.last().map(|r| r.hash.clone()).unwrap_or_else(|| chain::GENESIS.to_string());
@@ -469,7 +580,18 @@ impl Db {
                 seq: n.min(count) + 1,
                 reason: format!("the decision recorded {count} ballots ending in {head:.12}…, the chain has {n} ending in {last:.12}…"),
             }),
-            Ok(_) => None,
+            Ok(_) => {
+                // The running counts a tally reads must be what the chain's ballots count to.
+                let electors: Vec<Elector> =
+                    electors.into_iter().map(|e| Elector { dwelling_id: e.dwelling_id, area: e.area, owner_key: e.owner_key }).collect();
+                let ballots: Vec<(i64, Choice)> =
+                    rows.iter().filter_map(|r| Choice::parse(&r.choice).map(|c| (r.dwelling_id, c))).collect();
+                let (running, recounted) = (running.counts(), rules::recount(&electors, &ballots));
+                (running != recounted).then(|| chain::Break {
+                    seq: count + 1,
+                    reason: format!("the running counts {running:?} differ from the ballots' recount {recounted:?}"),
+                })
+            }
         };
         Ok(Verification { decision_id, ballots: rows.len() as i64, intact: broken_at.is_none(), broken_at, head_hash: head })
     }

@@ -17,6 +17,7 @@ pub mod decisions;
 pub mod error;
 pub mod estates;
 pub mod funds;
+mod group_commit;
 pub mod imports;
 pub mod late;
 pub mod lifecycle;
@@ -36,6 +37,7 @@ pub mod surveys;
 
 pub use db::{Arg, Db, Engine, Tx};
 pub use error::StoreError;
+pub use group_commit::Steps;
 
 /// Today in China (China Standard Time, UTC+8 all year): the day deadlines, working days and
 /// lateness are counted in, wherever the server's clock is set.

@@ -36,7 +36,38 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (29, "who set each account's password (four eyes: an account whose password its colleague set is not a second pair of eyes)", V29),
     (30, "spendings from a maintenance fund are asked for by one clerk and approved by another", V30),
     (31, "everyone who ever set an account's password, not only the last", V31),
+    (32, "a decision's running counts, kept with each ballot so a tally reads one row", V32),
 ];
+
+/// A decision's electorate and each choice's area and heads so far, kept with each ballot under the
+/// decision's lock (issue 19: a tally no longer recounts thousands of ballots); existing decisions
+/// are counted once here the way `domain::decisions::recount` counts (an owner's head by their
+/// first ballot).
+const V32: &str = r#"
+ALTER TABLE decisions ADD COLUMN electorate_area BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE decisions ADD COLUMN electorate_owners BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE decisions ADD COLUMN agree_area BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE decisions ADD COLUMN agree_owners BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE decisions ADD COLUMN disagree_area BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE decisions ADD COLUMN disagree_owners BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE decisions ADD COLUMN abstain_area BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE decisions ADD COLUMN abstain_owners BIGINT NOT NULL DEFAULT 0;
+UPDATE decisions SET
+    electorate_area = COALESCE((SELECT SUM(e.area) FROM decision_electors e WHERE e.decision_id = decisions.id), 0),
+    electorate_owners = (SELECT COUNT(DISTINCT e.owner_key) FROM decision_electors e WHERE e.decision_id = decisions.id),
+    agree_area = COALESCE((SELECT SUM(e.area) FROM ballots b JOIN decision_electors e ON e.decision_id = b.decision_id AND e.dwelling_id = b.dwelling_id
+        WHERE b.decision_id = decisions.id AND b.choice = 'agree'), 0),
+    disagree_area = COALESCE((SELECT SUM(e.area) FROM ballots b JOIN decision_electors e ON e.decision_id = b.decision_id AND e.dwelling_id = b.dwelling_id
+        WHERE b.decision_id = decisions.id AND b.choice = 'disagree'), 0),
+    abstain_area = COALESCE((SELECT SUM(e.area) FROM ballots b JOIN decision_electors e ON e.decision_id = b.decision_id AND e.dwelling_id = b.dwelling_id
+        WHERE b.decision_id = decisions.id AND b.choice = 'abstain'), 0),
+    agree_owners = (SELECT COUNT(*) FROM ballots b WHERE b.decision_id = decisions.id AND b.choice = 'agree'
+        AND b.seq = (SELECT MIN(p.seq) FROM ballots p WHERE p.decision_id = b.decision_id AND p.owner_key = b.owner_key)),
+    disagree_owners = (SELECT COUNT(*) FROM ballots b WHERE b.decision_id = decisions.id AND b.choice = 'disagree'
+        AND b.seq = (SELECT MIN(p.seq) FROM ballots p WHERE p.decision_id = b.decision_id AND p.owner_key = b.owner_key)),
+    abstain_owners = (SELECT COUNT(*) FROM ballots b WHERE b.decision_id = decisions.id AND b.choice = 'abstain'
+        AND b.seq = (SELECT MIN(p.seq) FROM ballots p WHERE p.decision_id = b.decision_id AND p.owner_key = b.owner_key));
+"#;
 
 /// Everyone other than the user who ever set an account's password, comma-separated: the one who
 /// set it could also have set the user's "own" one, so four eyes never count them as two.

@@ -1,0 +1,159 @@
+//! Group commit (issue 19): writes that arrive together are applied in order, one after the other,
+//! inside one transaction by one writer task, and each caller is answered only after that
+//! transaction has committed. Durability is as before (no answer before the commit is on disk), a
+//! hash chain's order is the order of application, and the disk's flush and the write lock are paid
+//! once per group instead of once per write.
+
+use crate::db::{Db, Tx};
+use crate::error::StoreError;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Wall-clock time spent in each step of a write path since the process started (or since
+/// [`Steps::reset`]): what `huanxin-bench profile-ballot` prints as the breakdown of a ballot.
+pub struct Steps {
+    names: &'static [&'static str],
+    nanos: [AtomicU64; 8],
+    calls: [AtomicU64; 8],
+}
+
+impl Steps {
+    /// Steps named in order (at most eight).
+    pub const fn new(names: &'static [&'static str]) -> Steps {
+        Steps { names, nanos: [const { AtomicU64::new(0) }; 8], calls: [const { AtomicU64::new(0) }; 8] }
+    }
+
+    /// Adds the time since `since` to step `i`.
+    pub(crate) fn add(&self, i: usize, since: Instant) {
+        if let (Some(n), Some(c)) = (self.nanos.get(i), self.calls.get(i)) {
+            n.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Each step's name, total time and number of times taken.
+    pub fn read(&self) -> Vec<(&'static str, Duration, u64)> {
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, Duration::from_nanos(self.nanos[i].load(Ordering::Relaxed)), self.calls[i].load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Starts counting again from zero.
+    pub fn reset(&self) {
+        for i in 0..8 {
+            self.nanos[i].store(0, Ordering::Relaxed);
+            self.calls[i].store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The group steps every group-commit writer records in its [`Steps`]: 0 and 1.
+const STEP_BEGIN: usize = 0;
+const STEP_COMMIT: usize = 1;
+
+/// One write, applied inside the group's transaction. An outer `Err` is a store failure: the group
+/// is rolled back and each of its writes is tried again alone, so only the failing one fails. A
+/// refusal that writes nothing belongs in `Resp`.
+pub(crate) type Apply<Req, Resp> = for<'a> fn(&'a mut Tx, &'a Req) -> Applied<'a, Resp>;
+
+/// The future of one applied write.
+pub(crate) type Applied<'a, Resp> = Pin<Box<dyn Future<Output = Result<Resp, StoreError>> + Send + 'a>>;
+
+/// At most this many writes share one transaction, so that one group's wait stays short.
+const MAX_GROUP: usize = 256;
+
+/// Writes waiting for the writer beyond this make their callers wait to hand theirs over.
+const QUEUE: usize = 4096;
+
+struct Pending<Req, Resp> {
+    req: Req,
+    reply: oneshot::Sender<Result<Resp, StoreError>>,
+}
+
+/// The handle writes are sent through; its writer task ends when the last handle is dropped.
+pub(crate) struct GroupCommit<Req, Resp> {
+    sender: mpsc::Sender<Pending<Req, Resp>>,
+}
+
+/// What the writer task is given.
+struct Writer<Req, Resp> {
+    db: Db,
+    apply: Apply<Req, Resp>,
+    steps: &'static Steps,
+}
+
+impl<Req, Resp> std::fmt::Debug for GroupCommit<Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit").field("running", &!self.sender.is_closed()).finish()
+    }
+}
+
+impl<Req: Send + Sync + 'static, Resp: Send + 'static> GroupCommit<Req, Resp> {
+    /// Starts the writer task on `db` (which must not hold this handle, or the task never ends);
+    /// the group's BEGIN and COMMIT are timed as steps 0 and 1 of `steps`.
+    pub(crate) fn start(db: Db, apply: Apply<Req, Resp>, steps: &'static Steps) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(writer(Writer { db, apply, steps }, receiver));
+        GroupCommit { sender }
+    }
+
+    /// Whether the writer task still runs (it stops only if it panicked).
+    pub(crate) fn is_running(&self) -> bool {
+        !self.sender.is_closed()
+    }
+
+    /// Hands a write to the writer and waits until it is committed (or refused, or failed).
+    pub(crate) async fn submit(&self, req: Req) -> Result<Resp, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender.send(Pending { req, reply }).await.map_err(|_| StoreError::Config("the group writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Config("the group writer stopped before answering".into()))?
+    }
+}
+
+async fn writer<Req, Resp>(w: Writer<Req, Resp>, mut receiver: mpsc::Receiver<Pending<Req, Resp>>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let pending = std::mem::take(&mut group);
+        match apply_group(&w, &pending).await {
+            Ok(answers) => {
+                for (p, a) in pending.into_iter().zip(answers) {
+                    // A caller that went away (a dropped connection) still has its write committed.
+                    let _ = p.reply.send(Ok(a));
+                }
+            }
+            Err(e) => {
+                tracing::warn!("a group of {} writes failed ({e}); each is tried alone", pending.len());
+                for p in pending {
+                    let answer = apply_alone(&w, &p.req).await;
+                    let _ = p.reply.send(answer);
+                }
+            }
+        }
+    }
+}
+
+async fn apply_group<Req, Resp>(w: &Writer<Req, Resp>, pending: &[Pending<Req, Resp>]) -> Result<Vec<Resp>, StoreError> {
+    let t = Instant::now();
+    let mut tx = w.db.begin().await?;
+    w.steps.add(STEP_BEGIN, t);
+    let mut answers = Vec::with_capacity(pending.len());
+    for p in pending {
+        answers.push((w.apply)(&mut tx, &p.req).await?);
+    }
+    let t = Instant::now();
+    tx.commit().await?;
+    w.steps.add(STEP_COMMIT, t);
+    Ok(answers)
+}
+
+async fn apply_alone<Req, Resp>(w: &Writer<Req, Resp>, req: &Req) -> Result<Resp, StoreError> {
+    let mut tx = w.db.begin().await?;
+    let answer = (w.apply)(&mut tx, req).await?;
+    tx.commit().await?;
+    Ok(answer)
+}
