@@ -393,7 +393,8 @@ pub async fn crash_votes(base: &str, user: &str, password: &str, pid: u32, serve
         tokio::time::sleep_until((start + Duration::from_secs(60) * (i as u32) / n).into()).await;
         let (api, staff) = (api.clone(), staff.clone());
         handles.push(tokio::spawn(async move {
-            let body = json!({"dwelling_id": id, "choice": if i.is_multiple_of(4) { "disagree" } else { "agree" }, "voter": format!("业主{i}")});
+            let body =
+                json!({"dwelling_id": id, "choice": if i.is_multiple_of(4) { "disagree" } else { "agree" }, "voter": format!("业主{i}")});
             let r = api.call(reqwest::Method::POST, &format!("/api/v1/decisions/{d}/ballots"), &staff, Some(&body)).await;
             (id, r.map(|(s, _)| s).unwrap_or(0))
         }));

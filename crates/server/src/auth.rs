@@ -385,13 +385,29 @@ pub async fn login(
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-/// Starts a session of `hours` for a user: the token (for API use) and the cookie that carries it.
-pub(crate) async fn start_session(st: &AppState, user_id: i64, hours: i64) -> Result<(String, String), ApiError> {
+/// A session about to start: the token (for API use), the hash stored, when it ends, and the
+/// cookie that carries it.
+pub(crate) struct NewSession {
+    pub token: String,
+    pub hash: String,
+    pub expires: String,
+    pub cookie: String,
+}
+
+/// Makes a session of `hours`, to be stored with [`huanxin_store::Db::create_session`] or inside
+/// the transaction that creates its user (a binding).
+pub(crate) fn new_session(st: &AppState, hours: i64) -> NewSession {
     let (token, hash) = new_token();
     let expires = (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    st.db.create_session(&hash, user_id, "web", &expires).await?;
     let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{}", hours * 3600, secure(st));
-    Ok((token, cookie))
+    NewSession { token, hash, expires, cookie }
+}
+
+/// Starts a session of `hours` for a user: the token (for API use) and the cookie that carries it.
+pub(crate) async fn start_session(st: &AppState, user_id: i64, hours: i64) -> Result<(String, String), ApiError> {
+    let s = new_session(st, hours);
+    st.db.create_session(&s.hash, user_id, "web", &s.expires).await?;
+    Ok((s.token, s.cookie))
 }
 
 /// The cookie's `Secure` attribute when the server is reached over HTTPS.

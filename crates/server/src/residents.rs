@@ -11,7 +11,7 @@ use axum::{Extension, Json};
 use huanxin_domain::access::Role;
 use huanxin_domain::reason;
 use huanxin_domain::residents::{self as rules, CODE_LEN, MAX_FAILED_TRIES};
-use huanxin_store::residents::{BindError, MyDwelling};
+use huanxin_store::residents::{BindError, Binding, MyDwelling};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -160,16 +160,28 @@ pub async fn bind(
     };
     let signed_in = signed_in_resident(&st, &headers).await?;
     let username = new_resident_name();
-    let result = st.db.bind_code(&token_hash(&code), signed_in.as_ref().map(|u| u.id), &username, &req.name, &req.phone).await;
-    let (uid, bound) = match result {
+    // A new resident's session is stored in the binding's own transaction (one commit, not two).
+    let session = signed_in.is_none().then(|| crate::auth::new_session(&st, RESIDENT_SESSION_HOURS));
+    let binding = Binding {
+        code_hash: &token_hash(&code),
+        user_id: signed_in.as_ref().map(|u| u.id),
+        new_username: &username,
+        name: &req.name,
+        phone: &req.phone,
+        session: session.as_ref().map(|s| (s.hash.as_str(), s.expires.as_str())),
+    };
+    let (bound, dwellings) = match st.db.bind_code(&binding).await {
         Ok(r) => r,
         Err(e) => {
             Throttle::fail(&st.db, &keys).await?;
             return Err(refuse_binding(&st, &ip, "invitation_code", e).await);
         }
     };
-    let dwellings = st.db.my_dwellings(uid).await?;
-    session_answer(&st, &headers, signed_in.is_some(), uid, bound, dwellings).await
+    let (token, cookie) = match session {
+        Some(s) => (s.token, s.cookie),
+        None => (bearer_or_cookie(&headers).unwrap_or_default(), String::new()),
+    };
+    answer_binding(token, cookie, bound, dwellings)
 }
 
 /// A phone asking for a one-time code.
@@ -281,6 +293,9 @@ fn bind_error(e: BindError) -> ApiError {
     }
 }
 
+/// How long a resident's session lasts: 30 days on their own phone.
+const RESIDENT_SESSION_HOURS: i64 = 24 * 30;
+
 /// The answer to a binding: the resident's dwellings, and a new 30-day session unless already signed in.
 async fn session_answer(
     st: &AppState,
@@ -292,8 +307,13 @@ async fn session_answer(
 ) -> Result<Response, ApiError> {
     let (token, cookie) = match (was_signed_in, bearer_or_cookie(headers)) {
         (true, Some(t)) => (t, String::new()),
-        _ => crate::auth::start_session(st, uid, 24 * 30).await?,
+        _ => crate::auth::start_session(st, uid, RESIDENT_SESSION_HOURS).await?,
     };
+    answer_binding(token, cookie, bound, dwellings)
+}
+
+/// The binding's answer, with the session's cookie when one was started.
+fn answer_binding(token: String, cookie: String, bound: MyDwelling, dwellings: Vec<MyDwelling>) -> Result<Response, ApiError> {
     let body = Json(BindResponse { token, bound, dwellings });
     if cookie.is_empty() {
         Ok(body.into_response())

@@ -37,6 +37,7 @@ both_engines!(
     several_files_import_as_one,
     residents_bind_codes_and_owners_vote,
     ballots_arriving_together_are_each_counted_once,
+    codes_sent_twice_at_once_bind_once,
     notices_in_two_rounds_with_objections_and_answers,
     needs_survey_answers_results_and_export,
     owners_sign_in_with_a_text_message,
@@ -1898,6 +1899,51 @@ async fn ballots_arriving_together_are_each_counted_once(app: &TestApp) {
     let (_, v) = staff.get(&format!("/api/v1/decisions/{id}/verify")).await;
     assert_eq!(v["intact"], false, "{v}");
     assert!(v["broken_at"]["reason"].as_str().unwrap().contains("running counts"), "{v}");
+}
+
+/// Bindings arriving together share one commit (group commit, issue 19): each code sent twice at
+/// the same instant binds once; the second is refused and leaves no account, session or audit of a
+/// binding behind; each new resident's session works at once.
+async fn codes_sent_twice_at_once_bind_once(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let (estate, building, _) = estate_with_dwellings(app).await;
+    let (s, inv) = staff.post(&format!("/api/v1/estates/{estate}/invitations"), json!({"building_id": building})).await;
+    assert_eq!(s, 200, "{inv}");
+    let codes: Vec<String> =
+        inv["invitations"].as_array().unwrap().iter().take(6).map(|i| i["code"].as_str().unwrap().to_string()).collect();
+    let users_before = app.db.scalar("SELECT COUNT(*) FROM users", vec![]).await.unwrap();
+    let sessions_before = app.db.scalar("SELECT COUNT(*) FROM sessions", vec![]).await.unwrap();
+    let mut sent = Vec::new();
+    for code in &codes {
+        for name in ["甲", "乙"] {
+            let (c, code) = (app.anonymous(), code.clone());
+            sent.push(tokio::spawn(async move { c.post("/api/v1/residents/bind", json!({"code": code, "name": name})).await }));
+        }
+    }
+    let mut tokens = Vec::new();
+    let mut refused = 0;
+    for h in sent {
+        let (s, b) = h.await.unwrap();
+        match s {
+            200 => tokens.push(b["token"].as_str().unwrap().to_string()),
+            409 => {
+                assert_eq!(b["code"], "residents.code_used", "{b}");
+                refused += 1;
+            }
+            other => panic!("{other} {b}"),
+        }
+    }
+    assert_eq!((tokens.len(), refused), (codes.len(), codes.len()), "each code binds once");
+    let users = app.db.scalar("SELECT COUNT(*) FROM users", vec![]).await.unwrap();
+    let sessions = app.db.scalar("SELECT COUNT(*) FROM sessions", vec![]).await.unwrap();
+    assert_eq!((users - users_before, sessions - sessions_before), (codes.len() as i64, codes.len() as i64), "nothing left by a refusal");
+    let binds = app.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'bind'", vec![]).await.unwrap();
+    assert_eq!(binds, codes.len() as i64);
+    for t in tokens {
+        let me = common::Client { base: app.base.clone(), http: reqwest::Client::new(), token: Some(t) };
+        let (s, mine) = me.get("/api/v1/residents/me").await;
+        assert_eq!((s, mine.as_array().map(Vec::len)), (200, Some(1)), "{mine}");
+    }
 }
 
 async fn notices_in_two_rounds_with_objections_and_answers(app: &TestApp) {

@@ -157,6 +157,8 @@ pub struct Db {
     write_failure: Arc<std::sync::Mutex<Option<String>>>,
     /// The writer that groups ballots into shared commits, started on the first ballot.
     pub(crate) ballot_writer: Arc<std::sync::Mutex<Option<crate::decisions::BallotWriter>>>,
+    /// The writer that groups bindings by invitation code into shared commits.
+    pub(crate) bind_writer: Arc<std::sync::Mutex<Option<crate::residents::BindWriter>>>,
 }
 
 /// A SQLite write transaction on a pooled connection, begun and ended by our own statements: after
@@ -402,13 +404,14 @@ impl Db {
             region_names: Arc::default(),
             write_failure: Arc::default(),
             ballot_writer: Arc::default(),
+            bind_writer: Arc::default(),
         })
     }
 
     /// The same database without its group writers: what a writer task holds, so that it does not
     /// keep itself alive.
     pub(crate) fn without_writers(&self) -> Db {
-        Db { ballot_writer: Arc::default(), ..self.clone() }
+        Db { ballot_writer: Arc::default(), bind_writer: Arc::default(), ..self.clone() }
     }
 
     /// The engine in use.

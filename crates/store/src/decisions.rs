@@ -500,17 +500,8 @@ impl Db {
             cast_by: actor.username.clone(),
             input: b.clone(),
         };
-        let writer = {
-            let mut slot = self.ballot_writer.lock().map_err(|_| StoreError::Config("the ballot writer's slot is poisoned".into()))?;
-            match slot.as_ref() {
-                Some(w) if w.is_running() => w.clone(),
-                _ => {
-                    let w = Arc::new(GroupCommit::start(self.without_writers(), append_ballot, &BALLOT_STEPS));
-                    *slot = Some(w.clone());
-                    w
-                }
-            }
-        };
+        let writer =
+            crate::group_commit::running(&self.ballot_writer, || GroupCommit::start(self.without_writers(), append_ballot, &BALLOT_STEPS))?;
         Ok(writer.submit(write).await??)
     }
 

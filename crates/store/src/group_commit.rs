@@ -115,6 +115,22 @@ impl<Req: Send + Sync + 'static, Resp: Send + 'static> GroupCommit<Req, Resp> {
     }
 }
 
+/// The writer kept in `slot`, started (again, should it have stopped) by `start`.
+pub(crate) fn running<Req: Send + Sync + 'static, Resp: Send + 'static>(
+    slot: &std::sync::Mutex<Option<std::sync::Arc<GroupCommit<Req, Resp>>>>,
+    start: impl FnOnce() -> GroupCommit<Req, Resp>,
+) -> Result<std::sync::Arc<GroupCommit<Req, Resp>>, StoreError> {
+    let mut slot = slot.lock().map_err(|_| StoreError::Config("a group writer's slot is poisoned".into()))?;
+    match slot.as_ref() {
+        Some(w) if w.is_running() => Ok(w.clone()),
+        _ => {
+            let w = std::sync::Arc::new(start());
+            *slot = Some(w.clone());
+            Ok(w)
+        }
+    }
+}
+
 async fn writer<Req, Resp>(w: Writer<Req, Resp>, mut receiver: mpsc::Receiver<Pending<Req, Resp>>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {

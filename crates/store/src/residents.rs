@@ -4,6 +4,7 @@
 use crate::audit::{Actor, Change};
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::group_commit::{GroupCommit, Steps};
 use huanxin_domain::access::Scope;
 use huanxin_domain::decisions::RegisteredOwner;
 use huanxin_domain::reason;
@@ -136,74 +137,47 @@ impl Db {
         Ok(expires)
     }
 
-    /// Binds a code to a resident: to `user_id` if signed in as a resident, else to a new resident account
-    /// named `new_username`. Returns the user id and the dwelling bound with the standing found.
-    pub async fn bind_code(
-        &self,
-        code_hash: &str,
-        user_id: Option<i64>,
-        new_username: &str,
-        name: &str,
-        phone: &str,
-    ) -> Result<(i64, MyDwelling), BindError> {
-        let row: Option<(i64, String, Option<String>)> = self
-            .fetch_optional("SELECT dwelling_id, expires_at, used_at FROM invitation_codes WHERE code_hash = $1", crate::args![code_hash])
+    /// Binds a dwelling with an invitation code: checks the code, then hands the writing (the
+    /// code spent, the resident's account and session, the dwelling attached, the audit) to the
+    /// bind writer, which groups bindings arriving together into one commit. Answers the dwelling
+    /// bound and all the resident's dwellings.
+    pub async fn bind_code(&self, b: &Binding<'_>) -> Result<(MyDwelling, Vec<MyDwelling>), BindError> {
+        let row: Option<(i64, String, Option<String>, i64, String)> = self
+            .fetch_optional(
+                "SELECT c.dwelling_id, c.expires_at, c.used_at, e.id, e.community_code FROM invitation_codes c \
+                 JOIN dwellings d ON d.id = c.dwelling_id JOIN estates e ON e.id = d.estate_id WHERE c.code_hash = $1",
+                crate::args![b.code_hash],
+            )
             .await?;
-        let Some((dwelling_id, expires_at, used_at)) = row else { return Err(BindError::Unknown) };
+        let Some((dwelling_id, expires_at, used_at, estate_id, community)) = row else { return Err(BindError::Unknown) };
         if used_at.is_some() {
             return Err(BindError::Used);
         }
         if expires_at < crate::now() {
             return Err(BindError::Expired(expires_at.get(..10).unwrap_or(&expires_at).to_string()));
         }
-        let (estate_id, community): (i64, String) = self
-            .fetch_one(
-                "SELECT e.id, e.community_code FROM dwellings d JOIN estates e ON e.id = d.estate_id WHERE d.id = $1",
-                crate::args![dwelling_id],
-            )
-            .await?;
         let owners: Vec<(String, String)> =
             self.fetch_all("SELECT name, phone FROM dwelling_owners WHERE dwelling_id = $1", crate::args![dwelling_id]).await?;
         let owners: Vec<RegisteredOwner> = owners.into_iter().map(|(name, phone)| RegisteredOwner { name, phone }).collect();
-        // What was typed is a claim for the clerk, never an owner's standing.
-        let claims_owner = rules::claims_owner(name, phone, &owners);
-        let standing = "resident";
-        let now = crate::now();
-        let mut tx = self.begin().await?;
-        // Marking the code used first, conditionally, makes a code bind once even when two phones try at once.
-        let taken = tx
-            .execute(
-                "UPDATE invitation_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-                crate::args![now.as_str(), code_hash],
-            )
-            .await?;
-        if taken == 0 {
-            return Err(BindError::Used);
-        }
-        let uid = resident_account(&mut tx, user_id, new_username, name, phone, &community).await?;
-        tx.execute("UPDATE invitation_codes SET used_by = $1 WHERE code_hash = $2", crate::args![uid, code_hash]).await?;
-        attach_dwelling(&mut tx, uid, dwelling_id, estate_id, standing).await?;
-        tx.execute(
-            "UPDATE resident_dwellings SET claims_owner = $1 WHERE user_id = $2 AND dwelling_id = $3",
-            crate::args![claims_owner, uid, dwelling_id],
-        )
-        .await?;
-        let actor = Actor { user_id: Some(uid), username: new_username.to_string(), request_id: String::new() };
-        tx.audit(
-            &actor,
-            Change {
-                action: "bind",
-                entity: "dwelling",
-                entity_id: dwelling_id.to_string(),
-                region_code: community,
-                before: None,
-                after: Some(serde_json::json!({"user_id": uid, "standing": standing, "claims_owner": claims_owner})),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        let mine = self.my_dwellings(uid).await?.into_iter().find(|d| d.dwelling_id == dwelling_id).ok_or(StoreError::NotFound)?;
-        Ok((uid, mine))
+        let write = BindWrite {
+            code_hash: b.code_hash.to_string(),
+            user_id: b.user_id,
+            new_username: b.new_username.to_string(),
+            name: b.name.to_string(),
+            phone: b.phone.to_string(),
+            community,
+            estate_id,
+            dwelling_id,
+            // What was typed is a claim for the clerk, never an owner's standing.
+            claims_owner: rules::claims_owner(b.name, b.phone, &owners),
+            session: b.session.map(|(h, e)| (h.to_string(), e.to_string())),
+        };
+        let writer =
+            crate::group_commit::running(&self.bind_writer, || GroupCommit::start(self.without_writers(), write_binding, &BIND_STEPS))?;
+        let uid = writer.submit(write).await??;
+        let mine = self.my_dwellings(uid).await?;
+        let bound = mine.iter().find(|d| d.dwelling_id == dwelling_id).cloned().ok_or(StoreError::NotFound)?;
+        Ok((bound, mine))
     }
 
     /// The dwellings a resident holds.
@@ -282,7 +256,7 @@ impl Db {
         }
         let uid = resident_account(&mut tx, user_id, new_username, name, phone, &community).await?;
         for (dwelling, estate, _) in &owned {
-            attach_dwelling(&mut tx, uid, *dwelling, *estate, "owner").await?;
+            attach_dwelling(&mut tx, uid, *dwelling, *estate, "owner", false).await?;
             tx.execute(
                 "UPDATE resident_dwellings SET verified_how = $1, verified_by = $2, verified_at = $3 WHERE user_id = $4 AND dwelling_id = $5",
                 crate::args![rules::VERIFIED_BY_SMS, huanxin_domain::estates::mask_phone(phone), crate::now(), uid, *dwelling],
@@ -396,18 +370,101 @@ impl Db {
     }
 }
 
-/// Binds a dwelling to a resident with a standing, and lets them see its estate.
-async fn attach_dwelling(tx: &mut crate::db::Tx, uid: i64, dwelling_id: i64, estate_id: i64, standing: &str) -> Result<(), StoreError> {
+/// Binds a dwelling to a resident with a standing (and whether they claim to own it), and lets
+/// them see its estate.
+async fn attach_dwelling(
+    tx: &mut crate::db::Tx,
+    uid: i64,
+    dwelling_id: i64,
+    estate_id: i64,
+    standing: &str,
+    claims_owner: bool,
+) -> Result<(), StoreError> {
     tx.execute("DELETE FROM resident_dwellings WHERE user_id = $1 AND dwelling_id = $2", crate::args![uid, dwelling_id]).await?;
     tx.execute(
-        "INSERT INTO resident_dwellings (user_id, dwelling_id, standing, bound_at) VALUES ($1, $2, $3, $4)",
-        crate::args![uid, dwelling_id, standing, crate::now()],
+        "INSERT INTO resident_dwellings (user_id, dwelling_id, standing, bound_at, claims_owner) VALUES ($1, $2, $3, $4, $5)",
+        crate::args![uid, dwelling_id, standing, crate::now(), claims_owner],
     )
     .await?;
-    let attached =
-        tx.scalar("SELECT COUNT(*) FROM user_estates WHERE user_id = $1 AND estate_id = $2", crate::args![uid, estate_id]).await?;
-    if attached == 0 {
-        tx.execute("INSERT INTO user_estates (user_id, estate_id) VALUES ($1, $2)", crate::args![uid, estate_id]).await?;
-    }
+    tx.execute("INSERT INTO user_estates (user_id, estate_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", crate::args![uid, estate_id])
+        .await?;
     Ok(())
+}
+
+/// A binding asked for with an invitation code.
+pub struct Binding<'a> {
+    pub code_hash: &'a str,
+    /// The resident already signed in, or none for a new account named `new_username`.
+    pub user_id: Option<i64>,
+    pub new_username: &'a str,
+    /// What the resident typed (a claim, checked by the clerk).
+    pub name: &'a str,
+    pub phone: &'a str,
+    /// A new account's session (token hash, expiry), stored in the binding's own transaction.
+    pub session: Option<(&'a str, &'a str)>,
+}
+
+/// The bind writer: bindings by invitation code, grouped into shared commits.
+pub(crate) type BindWriter = std::sync::Arc<GroupCommit<BindWrite, Result<i64, BindError>>>;
+
+/// Where a binding's writing time goes (the group's BEGIN and COMMIT, then the binding itself).
+pub static BIND_STEPS: Steps = Steps::new(&["group: write lock and BEGIN", "group: COMMIT (flush to disk)", "one binding's statements"]);
+
+/// What the bind writer writes for one binding, read and checked beforehand.
+pub(crate) struct BindWrite {
+    code_hash: String,
+    user_id: Option<i64>,
+    new_username: String,
+    name: String,
+    phone: String,
+    community: String,
+    estate_id: i64,
+    dwelling_id: i64,
+    claims_owner: bool,
+    session: Option<(String, String)>,
+}
+
+/// Writes one binding inside the writer's transaction. The code is spent conditionally, so a code
+/// binds once even when two phones try at once (the second is refused and writes nothing).
+fn write_binding<'a>(tx: &'a mut crate::db::Tx, w: &'a BindWrite) -> crate::group_commit::Applied<'a, Result<i64, BindError>> {
+    Box::pin(async move {
+        let t = std::time::Instant::now();
+        let now = crate::now();
+        // Spent first, conditionally: a refusal must leave nothing in the group's transaction.
+        let taken = tx
+            .execute(
+                "UPDATE invitation_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+                crate::args![now.as_str(), w.code_hash.as_str()],
+            )
+            .await?;
+        if taken == 0 {
+            return Ok(Err(BindError::Used));
+        }
+        let uid = resident_account(tx, w.user_id, &w.new_username, &w.name, &w.phone, &w.community).await?;
+        tx.execute("UPDATE invitation_codes SET used_by = $1 WHERE code_hash = $2", crate::args![uid, w.code_hash.as_str()]).await?;
+        let standing = "resident";
+        attach_dwelling(tx, uid, w.dwelling_id, w.estate_id, standing, w.claims_owner).await?;
+        if let Some((hash, expires)) = &w.session {
+            tx.execute(
+                "INSERT INTO sessions (token_hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, 'web', $3, $4)",
+                crate::args![hash.as_str(), uid, now.as_str(), expires.as_str()],
+            )
+            .await?;
+        }
+        let actor = Actor { user_id: Some(uid), username: w.new_username.clone(), request_id: String::new() };
+        tx.audit(
+            &actor,
+            Change {
+                action: "bind",
+                entity: "dwelling",
+                entity_id: w.dwelling_id.to_string(),
+                region_code: w.community.clone(),
+                before: None,
+                after: Some(serde_json::json!({"user_id": uid, "standing": standing, "claims_owner": w.claims_owner})),
+            },
+        )
+        .await?;
+        BIND_STEPS.add(2, t);
+        Ok(Ok(uid))
+    })
 }
