@@ -231,6 +231,8 @@ pub async fn votes(base: &str, user: &str, password: &str, dir: &Path) -> Result
         let dwelling = i["dwelling_id"].as_i64().unwrap_or(0);
         let (api, permit, staff) = (api.clone(), gate.clone().acquire_owned().await?, staff.clone());
         handles.push(tokio::spawn(async move {
+            let mut ms = [0.0f64; 3];
+            let t = Instant::now();
             let r = api
                 .http
                 .post(format!("{}/api/v1/residents/bind", api.base))
@@ -242,30 +244,48 @@ pub async fn votes(base: &str, user: &str, password: &str, dir: &Path) -> Result
                 Err(_) => Value::Null,
             };
             let token = body["token"].as_str().map(str::to_string);
+            ms[0] = t.elapsed().as_secs_f64() * 1000.0;
             // What the owner typed is only a claim: the desk checks the certificate (an owner's
             // standing is never taken from the phone typed at binding).
             let mut owner = false;
             if let Some(tk) = &token {
+                let t = Instant::now();
                 let me = api.call(reqwest::Method::GET, "/api/v1/auth/me", tk, None).await.map(|(_, m)| m).unwrap_or(Value::Null);
+                ms[1] = t.elapsed().as_secs_f64() * 1000.0;
+                let t = Instant::now();
                 let check = json!({"dwelling_id": dwelling, "user_id": me["id"], "certificate_no": format!("压测产权证{dwelling:08}")});
                 let verified =
                     api.call(reqwest::Method::POST, &format!("/api/v1/estates/{a}/residents/verify"), &staff, Some(&check)).await;
                 owner = matches!(verified, Ok((200, _)));
+                ms[2] = t.elapsed().as_secs_f64() * 1000.0;
             }
             drop(permit);
-            (token, owner, dwelling)
+            (token, owner, dwelling, ms)
         }));
     }
     let mut voters = Vec::new();
     let mut not_owner = 0;
+    let mut per_step: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for h in handles {
-        let (token, owner, dwelling) = h.await?;
+        let (token, owner, dwelling, ms) = h.await?;
+        for (all, one) in per_step.iter_mut().zip(ms) {
+            all.push(one);
+        }
         match token {
             Some(tk) if owner => voters.push((tk, dwelling)),
             _ => not_owner += 1,
         }
     }
-    println!("  bound and verified {} owners in {:.1} s ({} failed or not owners)", voters.len(), t.elapsed().as_secs_f64(), not_owner);
+    let secs = t.elapsed().as_secs_f64();
+    println!("  bound and verified {} owners in {secs:.1} s ({} failed or not owners)", voters.len(), not_owner);
+    for (what, ms) in
+        ["the owner binds (POST /residents/bind)", "the owner's phone reads /auth/me", "the clerk verifies (POST …/residents/verify)"]
+            .iter()
+            .zip(per_step)
+    {
+        println!("    {what}: {}", summary(ms));
+    }
+    println!("  {}", crate::raw::ratio_line("bindings (three requests each, 32 at a time)", voters.len() as f64 / secs));
 
     // 10,000 owners arrive evenly over 60 s.
     let d1 = new_decision(&api, &staff, a, "加装电梯与外立面改造（压测一）").await?;

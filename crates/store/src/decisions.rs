@@ -470,9 +470,16 @@ impl Db {
 
     /// One decision, if its estate is in scope.
     pub async fn decision(&self, scope: &Scope, id: i64) -> Result<Decision, StoreError> {
-        let d: Decision = self.fetch_one(&format!("SELECT {DECISION_COLS} FROM decisions WHERE id = $1"), crate::args![id]).await?;
-        self.get_estate(scope, d.estate_id).await?;
-        Ok(d)
+        // One statement (the scope as a condition on the decision's estate): it is read with every ballot.
+        let mut args = crate::args![id];
+        let sc = crate::estates::scope_clause(scope, &mut args);
+        self.fetch_one(
+            &format!(
+                "SELECT {DECISION_COLS} FROM decisions WHERE id = $1 AND EXISTS (SELECT 1 FROM estates e WHERE e.id = decisions.estate_id AND {sc})"
+            ),
+            args,
+        )
+        .await
     }
 
     /// The count so far (or final), from the decision's running counts (one row, however many ballots).

@@ -37,7 +37,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (30, "spendings from a maintenance fund are asked for by one clerk and approved by another", V30),
     (31, "everyone who ever set an account's password, not only the last", V31),
     (32, "a decision's running counts, kept with each ballot so a tally reads one row", V32),
+    (33, "an owner's first ballot found by index, not by scanning the decision's ballots", V33),
 ];
+
+/// An owner's first ballot in a decision (`ORDER BY seq LIMIT 1` for one owner key) is read with
+/// every ballot: with `(decision_id, owner_key)` alone SQLite walked the decision's ballots in
+/// `seq` order instead (1.1 ms per ballot at 10,000 ballots, growing with each; 11 µs with this).
+const V33: &str = r#"
+CREATE INDEX ballots_owner_seq ON ballots (decision_id, owner_key, seq);
+DROP INDEX ballots_owner;
+"#;
 
 /// A decision's electorate and each choice's area and heads so far, kept with each ballot under the
 /// decision's lock (issue 19: a tally no longer recounts thousands of ballots); existing decisions
