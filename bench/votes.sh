@@ -48,7 +48,8 @@ run() { # engine
   echo "  server RSS after: $(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 )) MB"
   # kill -9 in the middle of a vote: no acknowledged ballot may be lost.
   rm -f "$WORK/restarted.pid"
-  target/release/huanxin-bench crash-votes "http://127.0.0.1:$PORT" bench_staff bench-password "$pid" "$BIN" "$WORK/restarted.pid"
+  target/release/huanxin-bench crash-votes "http://127.0.0.1:$PORT" bench_staff bench-password "$pid" "$BIN" "$WORK/restarted.pid" \
+    || echo "  the kill -9 run failed; the restarted server said: $(cat "$WORK/restarted.log" 2>/dev/null)"
   wait $pid 2>/dev/null || true
   if [ -s "$WORK/restarted.pid" ]; then kill "$(cat "$WORK/restarted.pid")" 2>/dev/null || true; fi
   trap - EXIT

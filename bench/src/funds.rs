@@ -349,8 +349,14 @@ pub async fn run(base: &str, user: &str, password: &str) -> Result<(), Error> {
             loop {
                 let body = json!({"allocation_id": allocation, "project_id": p0, "category": "basic", "payee": "并发测试", "amount": "10000", "basis": basis});
                 let t = Instant::now();
-                let (_, d) = api.call(reqwest::Method::POST, "/api/v1/disbursements", &token, Some(&body)).await?;
-                let id = d["id"].as_i64().ok_or("no disbursement id")?;
+                let (asked, d) = api.call(reqwest::Method::POST, "/api/v1/disbursements", &token, Some(&body)).await?;
+                // A request the allocation can no longer pay is refused when asked for (funds.overspend).
+                if asked == 409 && d["code"] == "funds.overspend" {
+                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                    refused += 1;
+                    break;
+                }
+                let id = d["id"].as_i64().ok_or_else(|| format!("no disbursement id: {d}"))?;
                 let (s, _) = api.call(reqwest::Method::POST, &format!("/api/v1/disbursements/{id}/approve"), &approver, Some(&json!({}))).await?;
                 ms.push(t.elapsed().as_secs_f64() * 1000.0);
                 match s {

@@ -397,10 +397,24 @@ pub async fn crash_votes(base: &str, user: &str, password: &str, pid: u32, serve
             tokio::time::sleep(Duration::from_secs(20)).await;
             let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().map(|s| s.success()).unwrap_or(false);
             let at = start.elapsed().as_secs_f64();
+            // As a supervisor would: start again once the process is gone (a zombie has let go of
+            // its files, and with them the SQLite file's lock), not while the kernel still tears it down.
+            let gone = || {
+                std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .map(|s| s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+                    .unwrap_or(true)
+            };
+            for _ in 0..500 {
+                if gone() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let log = std::fs::File::create(pidfile.with_extension("log")).ok();
             let child = std::process::Command::new(server_bin)
                 .arg("serve")
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+                .stderr(log.map(std::process::Stdio::from).unwrap_or_else(std::process::Stdio::null))
                 .spawn();
             if let Ok(c) = &child {
                 let _ = std::fs::write(&pidfile, c.id().to_string());
