@@ -159,6 +159,14 @@ struct CountsRow {
     ballot_count: i64,
 }
 
+/// The chain's head and the running counts, as the decision records them.
+#[derive(sqlx::FromRow)]
+struct HeadAndCounts {
+    head_hash: String,
+    #[sqlx(flatten)]
+    counts: CountsRow,
+}
+
 impl CountsRow {
     fn counts(&self) -> Counts {
         Counts {
@@ -554,9 +562,9 @@ impl Db {
         let decision_id = decision.id();
         // One snapshot: a ballot landing meanwhile must not look like a break.
         let mut tx = self.begin_snapshot().await?;
-        let running: CountsRow =
-            tx.fetch_one(&format!("SELECT {COUNT_COLS} FROM decisions WHERE id = $1"), crate::args![decision_id]).await?;
-        let (head,): (String,) = tx.fetch_one("SELECT head_hash FROM decisions WHERE id = $1", crate::args![decision_id]).await?;
+        let recorded: HeadAndCounts =
+            tx.fetch_one(&format!("SELECT head_hash, {COUNT_COLS} FROM decisions WHERE id = $1"), crate::args![decision_id]).await?;
+        let (running, head) = (recorded.counts, recorded.head_hash);
         let count = running.ballot_count;
         let rows: Vec<StoredBallot> = tx
             .fetch_all(

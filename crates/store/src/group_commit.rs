@@ -38,16 +38,16 @@ impl Steps {
     pub fn read(&self) -> Vec<(&'static str, Duration, u64)> {
         self.names
             .iter()
-            .enumerate()
-            .map(|(i, n)| (*n, Duration::from_nanos(self.nanos[i].load(Ordering::Relaxed)), self.calls[i].load(Ordering::Relaxed)))
+            .zip(self.nanos.iter().zip(&self.calls))
+            .map(|(n, (nanos, calls))| (*n, Duration::from_nanos(nanos.load(Ordering::Relaxed)), calls.load(Ordering::Relaxed)))
             .collect()
     }
 
     /// Starts counting again from zero.
     pub fn reset(&self) {
-        for i in 0..8 {
-            self.nanos[i].store(0, Ordering::Relaxed);
-            self.calls[i].store(0, Ordering::Relaxed);
+        for (nanos, calls) in self.nanos.iter().zip(&self.calls) {
+            nanos.store(0, Ordering::Relaxed);
+            calls.store(0, Ordering::Relaxed);
         }
     }
 }
