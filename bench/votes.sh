@@ -6,7 +6,8 @@
 # PostgreSQL, against the release server. Also: 10,000 arriving over 20 s, a kill -9 of the server
 # in the middle of a vote (no acknowledged ballot lost), and where a ballot's time goes (profile).
 #
-#   bench/votes.sh
+#   bench/votes.sh                   # both engines
+#   ENGINES=postgres bench/votes.sh  # one of them (sqlite or postgres)
 #
 # Needs: psql and a PostgreSQL on 127.0.0.1:5432 (trust), curl.
 set -euo pipefail
@@ -60,11 +61,16 @@ run() { # engine
   target/release/huanxin-bench profile-ballot "$url" 2000
 }
 
-export HUANXIN_DATA_DIR="$WORK/sqlite"
-unset HUANXIN_DATABASE_URL DATABASE_URL
-run sqlite
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS huanxin_bench_votes" -c "CREATE DATABASE huanxin_bench_votes" >/dev/null
-export HUANXIN_DATA_DIR="$WORK/pg"
-export HUANXIN_DATABASE_URL="$PG/huanxin_bench_votes"
-run postgres
-unset HUANXIN_DATABASE_URL
+ENGINES=${ENGINES:-sqlite postgres}
+if [[ " $ENGINES " == *" sqlite "* ]]; then
+  export HUANXIN_DATA_DIR="$WORK/sqlite"
+  unset HUANXIN_DATABASE_URL DATABASE_URL
+  run sqlite
+fi
+if [[ " $ENGINES " == *" postgres "* ]]; then
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS huanxin_bench_votes" -c "CREATE DATABASE huanxin_bench_votes" >/dev/null
+  export HUANXIN_DATA_DIR="$WORK/pg"
+  export HUANXIN_DATABASE_URL="$PG/huanxin_bench_votes"
+  run postgres
+  unset HUANXIN_DATABASE_URL
+fi

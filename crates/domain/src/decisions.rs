@@ -453,6 +453,74 @@ pub fn check_ballot(ctx: &BallotContext, choice: Choice) -> Result<(), BallotRef
     }
 }
 
+/// What was read of a dwelling before a group of ballots was written: the dwelling as an elector
+/// (its owner's key and area) and the decision's earlier ballots (the dwelling's, and the choice
+/// of its owner's first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DwellingFacts {
+    pub owner_key: String,
+    pub area: i64,
+    pub already: Option<Channel>,
+    pub head_choice: Option<Choice>,
+}
+
+/// One ballot of a group, with what [`check_ballot`] needs besides the dwelling's facts.
+#[derive(Debug, Clone)]
+pub struct GroupBallot {
+    pub dwelling_id: i64,
+    pub choice: Choice,
+    pub channel: Channel,
+    pub opens_at: DateTime<Utc>,
+    /// The window's end, or the moment staff closed the decision if earlier.
+    pub closes_at: DateTime<Utc>,
+    pub is_owner: bool,
+    pub by_proxy: bool,
+    pub proxy_attached: bool,
+}
+
+/// Decides a group of ballots for one decision, in the order they arrived, against the facts read
+/// before the group (`facts` holds only the dwellings of the electorate): each ballot also sees
+/// the group's earlier ones, so the answers and counts are those of casting them one by one. Gives
+/// each ballot's verdict (when admitted, its owner's key, which the chain records) and what the admitted
+/// ballots add to the running counts.
+pub fn admit_group(
+    now: DateTime<Utc>,
+    facts: &HashMap<i64, DwellingFacts>,
+    ballots: &[GroupBallot],
+) -> (Vec<Result<String, BallotRefusal>>, Counts) {
+    let mut cast_now: HashMap<i64, Channel> = HashMap::new();
+    let mut first_choice_now: HashMap<&str, Choice> = HashMap::new();
+    let mut added = Counts::default();
+    let mut verdicts = Vec::with_capacity(ballots.len());
+    for b in ballots {
+        let fact = facts.get(&b.dwelling_id);
+        let head_choice = fact.and_then(|f| first_choice_now.get(f.owner_key.as_str()).copied().or(f.head_choice));
+        let ctx = BallotContext {
+            opens_at: b.opens_at,
+            closes_at: b.closes_at,
+            now,
+            in_electorate: fact.is_some(),
+            already: cast_now.get(&b.dwelling_id).copied().or_else(|| fact.and_then(|f| f.already)),
+            is_owner: b.is_owner,
+            head_choice,
+            by_proxy: b.by_proxy,
+            proxy_attached: b.proxy_attached,
+        };
+        let verdict = match (check_ballot(&ctx, b.choice), fact) {
+            (Err(refusal), _) => Err(refusal),
+            (Ok(()), None) => Err(BallotRefusal::NotInElectorate),
+            (Ok(()), Some(f)) => {
+                cast_now.insert(b.dwelling_id, b.channel);
+                first_choice_now.entry(f.owner_key.as_str()).or_insert(b.choice);
+                added.add(b.choice, f.area, head_choice.is_none());
+                Ok(f.owner_key.clone())
+            }
+        };
+        verdicts.push(verdict);
+    }
+    (verdicts, added)
+}
+
 /// A decision as asked for by staff.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -828,6 +896,63 @@ mod tests {
                 }
             }
             prop_assert_eq!(running, recount(&electors, &cast));
+        }
+
+        /// A group decided at once (facts read before it, `admit_group`) answers and counts as the
+        /// same ballots cast one by one, whatever the cut into groups: repeats of a dwelling, an
+        /// owner of several dwellings choosing differently, dwellings outside the electorate.
+        #[test]
+        fn a_group_admits_as_one_by_one(
+            dwellings in proptest::collection::vec((1..20_000i64, 0..6usize), 1..20),
+            votes in proptest::collection::vec((0..24i64, choice(), any::<bool>()), 0..60),
+            cuts in proptest::collection::vec(1..9usize, 1..20),
+        ) {
+            let electors: Vec<Elector> = dwellings.iter().enumerate()
+                .map(|(i, (area, owner))| Elector { dwelling_id: i as i64, area: *area, owner_key: format!("o{owner}") })
+                .collect();
+            let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+            let ballots: Vec<GroupBallot> = votes.iter().map(|(d, c, paper)| GroupBallot {
+                dwelling_id: *d, choice: *c, channel: if *paper { Channel::Paper } else { Channel::Online },
+                opens_at: t0, closes_at: t0 + chrono::Duration::days(1), is_owner: true, by_proxy: false, proxy_attached: false,
+            }).collect();
+            // What the store reads before a group, from the ballots written so far.
+            let read = |written: &[(i64, Choice, Channel)]| -> HashMap<i64, DwellingFacts> {
+                electors.iter().map(|e| (e.dwelling_id, DwellingFacts {
+                    owner_key: e.owner_key.clone(),
+                    area: e.area,
+                    already: written.iter().find(|(d, _, _)| *d == e.dwelling_id).map(|(_, _, ch)| *ch),
+                    head_choice: written.iter()
+                        .find(|(d, _, _)| electors.iter().any(|o| o.dwelling_id == *d && o.owner_key == e.owner_key))
+                        .map(|(_, c, _)| *c),
+                })).collect()
+            };
+            let now = t0 + chrono::Duration::hours(1);
+            let run = |sizes: &mut dyn Iterator<Item = usize>| {
+                let (mut written, mut verdicts, mut counts) = (Vec::new(), Vec::new(), Counts::of_electorate(&electors));
+                let mut rest = &ballots[..];
+                while !rest.is_empty() {
+                    let (group, after) = rest.split_at(sizes.next().unwrap_or(1).min(rest.len()));
+                    let (v, added) = admit_group(now, &read(&written), group);
+                    for (b, ok) in group.iter().zip(&v) {
+                        if ok.is_ok() { written.push((b.dwelling_id, b.choice, b.channel)); }
+                    }
+                    for part in [(&mut counts.agree, added.agree), (&mut counts.disagree, added.disagree), (&mut counts.abstain, added.abstain)] {
+                        part.0.area += part.1.area;
+                        part.0.owners += part.1.owners;
+                    }
+                    counts.ballots += added.ballots;
+                    verdicts.extend(v);
+                    rest = after;
+                }
+                (written, verdicts, counts)
+            };
+            let (one_by_one, verdicts_alone, counts_alone) = run(&mut std::iter::repeat(1));
+            let (grouped, verdicts_grouped, counts_grouped) = run(&mut cuts.iter().copied().cycle());
+            prop_assert_eq!(&verdicts_grouped, &verdicts_alone);
+            prop_assert_eq!(&grouped, &one_by_one);
+            prop_assert_eq!(counts_grouped, counts_alone);
+            let cast: Vec<(i64, Choice)> = grouped.iter().map(|(d, c, _)| (*d, *c)).collect();
+            prop_assert_eq!(counts_grouped, recount(&electors, &cast));
         }
 
         /// Exact boundary: n of d heads and areas agreeing passes at_least(n, d) and fails more_than(n, d).

@@ -41,6 +41,9 @@ pub enum ApiError {
     /// The server's disk is full (or cannot be written): nothing of the change was saved.
     #[error("磁盘已满，本次修改未保存，请联系管理员清理服务器磁盘后重试 (the server's disk is full: nothing of this change was saved)")]
     DiskFull,
+    /// The database is held by someone else for now: nothing was saved, try again shortly.
+    #[error("服务器正忙，本次修改未保存，请稍后重试 (the database is busy: nothing of this change was saved; try again)")]
+    Busy,
 }
 
 #[derive(Serialize)]
@@ -72,7 +75,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
@@ -95,6 +98,7 @@ impl ApiError {
             ApiError::TooManyAttempts(secs) => reason!("auth.too_many_attempts", seconds = secs),
             ApiError::Internal(_) => reason!("server.internal"),
             ApiError::DiskFull => reason!("server.disk_full"),
+            ApiError::Busy => reason!("server.busy"),
         }
     }
 }
@@ -131,10 +135,13 @@ impl IntoResponse for ApiError {
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut res = (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response();
-        if let ApiError::TooManyAttempts(secs) = self {
-            if let Ok(v) = secs.to_string().parse() {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        let retry_after = match self {
+            ApiError::TooManyAttempts(secs) => Some(secs),
+            ApiError::Busy => Some(1),
+            _ => None,
+        };
+        if let Some(v) = retry_after.and_then(|secs| secs.to_string().parse().ok()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
         }
         res
     }
@@ -151,6 +158,10 @@ impl From<StoreError> for ApiError {
             StoreError::DiskFull(m) => {
                 tracing::error!(error = %m, "a write failed: disk full or I/O error");
                 ApiError::DiskFull
+            }
+            StoreError::Busy(m) => {
+                tracing::warn!(error = %m, "a write found the database busy");
+                ApiError::Busy
             }
             other => ApiError::Internal(other.to_string()),
         }

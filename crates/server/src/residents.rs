@@ -152,6 +152,11 @@ pub async fn bind(
     if req.name.trim().is_empty() || req.name.chars().count() > 50 {
         return Err(ApiError::field("name", &req.name, reason!("field.length", max = 50)));
     }
+    // The phone is optional (the clerk checks the claim), but a typed one must be a mobile number.
+    let phone = match req.phone.trim() {
+        "" => String::new(),
+        typed => rules::mobile(typed).ok_or_else(|| ApiError::field("phone", &req.phone, reason!("residents.mobile_form")))?,
+    };
     let Some(code) = rules::normalize_code(&req.code) else {
         Throttle::fail(&st.db, &keys).await?;
         let actor = huanxin_store::audit::Actor { user_id: None, username: format!("anonymous@{}", ip), request_id: String::new() };
@@ -167,13 +172,17 @@ pub async fn bind(
         user_id: signed_in.as_ref().map(|u| u.id),
         new_username: &username,
         name: &req.name,
-        phone: &req.phone,
+        phone: &phone,
         session: session.as_ref().map(|s| (s.hash.as_str(), s.expires.as_str())),
     };
     let (bound, dwellings) = match st.db.bind_code(&binding).await {
         Ok(r) => r,
         Err(e) => {
-            Throttle::fail(&st.db, &keys).await?;
+            // Only a code that does not exist is a guess; a used or expired one was real (and a
+            // phone retrying after a dropped answer must not lock its neighbours out).
+            if matches!(e, BindError::Unknown) {
+                Throttle::fail(&st.db, &keys).await?;
+            }
             return Err(refuse_binding(&st, &ip, "invitation_code", e).await);
         }
     };

@@ -1672,8 +1672,17 @@ async fn residents_bind_codes_and_owners_vote(app: &TestApp) {
     );
     let (s, again) = anon.post("/api/v1/residents/bind", json!({"code": code_of(d0), "name": name})).await;
     assert_eq!((s, again["detail"].as_str().unwrap()), (409, "the code has already been used"));
+    // A phone retrying a spent code is not guessing: past the per-address limit of tries it still
+    // hears "used", not "too many attempts" (its neighbours behind the same address are not locked out).
+    for _ in 0..huanxin_domain::residents::MAX_FAILED_TRIES {
+        let (s, again) = anon.post("/api/v1/residents/bind", json!({"code": code_of(d0), "name": name})).await;
+        assert_eq!((s, again["code"].as_str()), (409, Some("residents.code_used")), "{again}");
+    }
     let (s, bad) = anon.post("/api/v1/residents/bind", json!({"code": "12", "name": "x"})).await;
     assert_eq!((s, bad["errors"][0]["field"].as_str().unwrap()), (422, "code"));
+    // A typed phone must be a mobile number; the code is not spent by the refusal.
+    let (s, r) = anon.post("/api/v1/residents/bind", json!({"code": code_of(stairwell[1]), "name": "x", "phone": "12345"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("phone")), "{r}");
     // A tenant of d1 binds too, but is not an owner.
     let d1 = stairwell[1];
     let (s, b) = anon.post("/api/v1/residents/bind", json!({"code": code_of(d1), "name": "租户小李", "phone": "13000000009"})).await;
@@ -1686,7 +1695,11 @@ async fn residents_bind_codes_and_owners_vote(app: &TestApp) {
     let (s, photos) = owner.get(&format!("/api/v1/estates/{estate}/photos")).await;
     assert_eq!((s, photos), (200, json!([])), "the progress photos are theirs to see");
     let refused = app.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'bind_refused'", vec![]).await.unwrap();
-    assert_eq!(refused, 3, "a voided, a reused and a malformed code, each audited");
+    assert_eq!(
+        refused,
+        3 + i64::from(huanxin_domain::residents::MAX_FAILED_TRIES),
+        "a voided, the reused (each time) and a malformed code, each audited"
+    );
 
     // Rule sets: stricter than the law may be set, laxer may not.
     let rules = "/api/v1/decision-rules/350521000000";

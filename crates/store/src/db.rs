@@ -368,6 +368,12 @@ impl Db {
     /// Opens the database at `url`: `postgres://…` for PostgreSQL, else a SQLite file path
     /// (optionally `sqlite://path`), created if missing, in WAL mode with durable commits.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        Db::connect_waiting(url, Duration::from_secs(10)).await
+    }
+
+    /// [`Db::connect`], with SQLite waiting at most `busy_wait` for a write lock held by another
+    /// process before the write answers [`StoreError::Busy`].
+    pub(crate) async fn connect_waiting(url: &str, busy_wait: Duration) -> Result<Db, StoreError> {
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -388,7 +394,7 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(busy_wait)
                 .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
                 .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(60));
             let pool = SqlitePoolOptions::new()

@@ -9,8 +9,8 @@ use crate::group_commit::{GroupCommit, Steps};
 use huanxin_domain::access::Scope;
 use huanxin_domain::chain;
 use huanxin_domain::decisions::{
-    self as rules, BallotContext, BallotRefusal, Channel, Choice, Count, Counts, Elector, Matter, RegisteredOwner, RuleSet, Tally,
-    ValidDecision, VoteScope,
+    self as rules, BallotRefusal, Channel, Choice, Count, Counts, Elector, Matter, RegisteredOwner, RuleSet, Tally, ValidDecision,
+    VoteScope,
 };
 use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
@@ -192,11 +192,11 @@ pub(crate) type BallotWriter = Arc<GroupCommit<BallotWrite, Result<Receipt, Ball
 pub static BALLOT_STEPS: Steps = Steps::new(&[
     "group: write lock and BEGIN",
     "group: COMMIT (flush to disk)",
-    "decision row under its lock",
-    "checks: elector, earlier ballots (one statement)",
-    "domain check and hash",
-    "insert the ballot",
-    "update head and running counts",
+    "decision row under its lock (once per group)",
+    "checks: electors, earlier ballots of the group's dwellings (one statement)",
+    "domain checks and hashes",
+    "insert the group's ballots (one statement)",
+    "update head and running counts (one statement)",
 ]);
 
 /// A ballot handed to the writer, with what was read of its decision beforehand.
@@ -208,119 +208,214 @@ pub(crate) struct BallotWrite {
     input: BallotInput,
 }
 
-/// What the ballot's checks read, in one statement: the dwelling as an elector (its owner's key
-/// and area), a ballot already cast for it, and the choice of the owner's first ballot.
+/// What the ballot's checks read of one dwelling: its owner's key and area as an elector, a ballot
+/// already cast for it, and the choice of its owner's first ballot.
 #[derive(sqlx::FromRow)]
 struct BallotFacts {
+    dwelling_id: i64,
     owner_key: String,
     area: i64,
     already: Option<String>,
     head_choice: Option<String>,
 }
 
-/// Appends one ballot inside the writer's transaction: the decision's row is read under its lock
-/// (PostgreSQL: `FOR UPDATE`; SQLite: the write lock), the domain checks the ballot, and the ballot,
-/// the chain's new head and the running counts are written. A refusal writes nothing.
-fn append_ballot<'a>(tx: &'a mut crate::db::Tx, w: &'a BallotWrite) -> crate::group_commit::Applied<'a, Result<Receipt, BallotRefusal>> {
+/// Appends the ballots of one group inside the writer's transaction, in the order they arrived.
+/// For each decision of the group: its row is read under its lock (PostgreSQL: `FOR UPDATE`;
+/// SQLite: the write lock), the facts of all its ballots' dwellings in one statement, the domain
+/// checks each ballot against those facts and the group's earlier ballots, and the accepted ones
+/// are inserted in one statement, the chain's new head and the running counts in one more. So a
+/// group costs four statements per decision whatever its size. A refusal writes nothing.
+fn append_ballots<'a>(
+    tx: &'a mut crate::db::Tx,
+    group: &'a [BallotWrite],
+) -> crate::group_commit::Applied<'a, Vec<Result<Receipt, BallotRefusal>>> {
     Box::pin(async move {
-        let (decision_id, b) = (w.decision_id, &w.input);
-        let t = std::time::Instant::now();
-        let lock = match tx.engine() {
-            Engine::Postgres => "SELECT ballot_count, head_hash, closed_at FROM decisions WHERE id = $1 FOR UPDATE",
-            Engine::Sqlite => "SELECT ballot_count, head_hash, closed_at FROM decisions WHERE id = $1",
-        };
-        let (count, head, closed_at): (i64, String, Option<String>) = tx.fetch_one(lock, crate::args![decision_id]).await?;
-        BALLOT_STEPS.add(2, t);
-        let t = std::time::Instant::now();
-        let facts: Option<BallotFacts> = tx
-            .fetch_optional(
-                "SELECT e.owner_key, e.area, \
-                 (SELECT b.channel FROM ballots b WHERE b.decision_id = $1 AND b.dwelling_id = $2) AS already, \
+        let mut answers: Vec<Option<Result<Receipt, BallotRefusal>>> = group.iter().map(|_| None).collect();
+        let mut decisions: Vec<(i64, Vec<usize>)> = Vec::new();
+        for (i, w) in group.iter().enumerate() {
+            match decisions.iter_mut().find(|(d, _)| *d == w.decision_id) {
+                Some((_, members)) => members.push(i),
+                None => decisions.push((w.decision_id, vec![i])),
+            }
+        }
+        for (decision_id, members) in decisions {
+            for (i, receipt) in append_to_decision(tx, decision_id, group, &members).await? {
+                if let Some(slot) = answers.get_mut(i) {
+                    *slot = Some(receipt);
+                }
+            }
+        }
+        answers.into_iter().map(|a| a.ok_or_else(|| StoreError::Config("a ballot of the group was not answered".into()))).collect()
+    })
+}
+
+/// The ballots `members` (indexes into `group`) of one decision; see [`append_ballots`].
+async fn append_to_decision(
+    tx: &mut crate::db::Tx,
+    decision_id: i64,
+    group: &[BallotWrite],
+    members: &[usize],
+) -> Result<Vec<(usize, Result<Receipt, BallotRefusal>)>, StoreError> {
+    let t = std::time::Instant::now();
+    let lock = match tx.engine() {
+        Engine::Postgres => "SELECT ballot_count, head_hash, closed_at FROM decisions WHERE id = $1 FOR UPDATE",
+        Engine::Sqlite => "SELECT ballot_count, head_hash, closed_at FROM decisions WHERE id = $1",
+    };
+    let (mut count, mut head, closed_at): (i64, String, Option<String>) = tx.fetch_one(lock, crate::args![decision_id]).await?;
+    let closed_at = closed_at.as_deref().map(parse_time).transpose()?;
+    BALLOT_STEPS.add(2, t);
+
+    let t = std::time::Instant::now();
+    let mut dwellings: Vec<i64> = members.iter().filter_map(|&i| group.get(i)).map(|w| w.input.dwelling_id).collect();
+    dwellings.sort_unstable();
+    dwellings.dedup();
+    let mut args = crate::args![decision_id];
+    args.extend(dwellings.iter().map(|&d| crate::Arg::from(d)));
+    let list = (0..dwellings.len()).map(|k| format!("${}", k + 2)).collect::<Vec<_>>().join(",");
+    let facts: Vec<BallotFacts> = tx
+        .fetch_all(
+            &format!(
+                "SELECT e.dwelling_id, e.owner_key, e.area, \
+                 (SELECT b.channel FROM ballots b WHERE b.decision_id = $1 AND b.dwelling_id = e.dwelling_id) AS already, \
                  (SELECT h.choice FROM ballots h WHERE h.decision_id = $1 AND h.owner_key = e.owner_key ORDER BY h.seq LIMIT 1) AS head_choice \
-                 FROM decision_electors e WHERE e.decision_id = $1 AND e.dwelling_id = $2",
-                crate::args![decision_id, b.dwelling_id],
-            )
-            .await?;
-        BALLOT_STEPS.add(3, t);
-        let t = std::time::Instant::now();
-        let now = chrono::Utc::now();
-        let ctx = BallotContext {
+                 FROM decision_electors e WHERE e.decision_id = $1 AND e.dwelling_id IN ({list})"
+            ),
+            args,
+        )
+        .await?;
+    let facts: HashMap<i64, rules::DwellingFacts> = facts
+        .into_iter()
+        .map(|f| {
+            let fact = rules::DwellingFacts {
+                owner_key: f.owner_key,
+                area: f.area,
+                already: f.already.as_deref().and_then(Channel::parse),
+                head_choice: f.head_choice.as_deref().and_then(Choice::parse),
+            };
+            (f.dwelling_id, fact)
+        })
+        .collect();
+    BALLOT_STEPS.add(3, t);
+
+    let t = std::time::Instant::now();
+    let now = chrono::Utc::now();
+    let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let writes: Vec<&BallotWrite> = members.iter().filter_map(|&i| group.get(i)).collect();
+    let ballots: Vec<rules::GroupBallot> = writes
+        .iter()
+        .map(|w| rules::GroupBallot {
+            dwelling_id: w.input.dwelling_id,
+            choice: w.input.choice,
+            channel: w.input.channel,
             opens_at: w.opens_at,
             // A decision closed early by staff takes no more ballots.
-            closes_at: match &closed_at {
-                Some(c) => parse_time(c)?.min(w.closes_at),
-                None => w.closes_at,
-            },
-            now,
-            in_electorate: facts.is_some(),
-            already: facts.as_ref().and_then(|f| f.already.as_deref()).and_then(Channel::parse),
-            is_owner: b.is_owner,
-            head_choice: facts.as_ref().and_then(|f| f.head_choice.as_deref()).and_then(Choice::parse),
-            by_proxy: b.by_proxy,
-            proxy_attached: b.proxy_document_id.is_some(),
+            closes_at: closed_at.map_or(w.closes_at, |c| c.min(w.closes_at)),
+            is_owner: w.input.is_owner,
+            by_proxy: w.input.by_proxy,
+            proxy_attached: w.input.proxy_document_id.is_some(),
+        })
+        .collect();
+    let (verdicts, added) = rules::admit_group(now, &facts, &ballots);
+    let mut rows = Vec::new();
+    let mut answers = Vec::with_capacity(members.len());
+    for ((&i, w), verdict) in members.iter().zip(&writes).zip(verdicts) {
+        let b = &w.input;
+        let owner_key = match verdict {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                answers.push((i, Err(refusal)));
+                continue;
+            }
         };
-        if let Err(refusal) = rules::check_ballot(&ctx, b.choice) {
-            return Ok(Err(refusal));
-        }
-        let Some(facts) = facts else { return Ok(Err(BallotRefusal::NotInElectorate)) };
-        let seq = count + 1;
-        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        count += 1;
         let mut stored = StoredBallot {
-            seq,
+            seq: count,
             dwelling_id: b.dwelling_id,
             choice: b.choice.as_str().to_string(),
             channel: b.channel.as_str().to_string(),
             voter: b.voter.trim().to_string(),
             proxy_document_id: b.proxy_document_id,
-            owner_key: facts.owner_key,
+            owner_key,
             cast_by: w.cast_by.clone(),
             at: at.clone(),
             prev_hash: head.clone(),
             hash: String::new(),
         };
-        stored.hash = chain::link(&head, &ballot_text(decision_id, seq, &stored));
-        BALLOT_STEPS.add(4, t);
-        let t = std::time::Instant::now();
-        tx.execute(
-            "INSERT INTO ballots (decision_id, seq, dwelling_id, choice, channel, voter, proxy_document_id, owner_key, cast_by, at, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            crate::args![
+        stored.hash = chain::link(&head, &ballot_text(decision_id, count, &stored));
+        head = stored.hash.clone();
+        answers.push((
+            i,
+            Ok(Receipt {
                 decision_id,
-                seq,
-                b.dwelling_id,
-                stored.choice.as_str(),
-                stored.channel.as_str(),
-                stored.voter.as_str(),
-                b.proxy_document_id,
-                stored.owner_key.as_str(),
-                stored.cast_by.as_str(),
-                at.as_str(),
-                head.as_str(),
-                stored.hash.as_str()
-            ],
-        )
-        .await?;
-        BALLOT_STEPS.add(5, t);
-        let t = std::time::Instant::now();
-        // The running counts (domain::decisions::Counts::add): the area under the choice, and the
-        // owner's head when this is their first ballot.
-        let part = match b.choice {
-            Choice::Agree => "agree",
-            Choice::Disagree => "disagree",
-            Choice::Abstain => "abstain",
-        };
-        let first_of_owner = i64::from(ctx.head_choice.is_none());
-        tx.execute(
-            &format!(
-                "UPDATE decisions SET ballot_count = $1, head_hash = $2, {part}_area = {part}_area + $3, \
-                 {part}_owners = {part}_owners + $4 WHERE id = $5"
-            ),
-            crate::args![seq, stored.hash.as_str(), facts.area, first_of_owner, decision_id],
-        )
-        .await?;
-        BALLOT_STEPS.add(6, t);
-        Ok(Ok(Receipt { decision_id, dwelling_id: b.dwelling_id, seq, choice: b.choice, at, hash: stored.hash }))
-    })
+                dwelling_id: b.dwelling_id,
+                seq: count,
+                choice: b.choice,
+                at: at.clone(),
+                hash: stored.hash.clone(),
+            }),
+        ));
+        rows.push(crate::args![
+            decision_id,
+            stored.seq,
+            stored.dwelling_id,
+            stored.choice,
+            stored.channel,
+            stored.voter,
+            stored.proxy_document_id,
+            stored.owner_key,
+            stored.cast_by,
+            stored.at,
+            stored.prev_hash,
+            stored.hash
+        ]);
+    }
+    BALLOT_STEPS.add(4, t);
+    if rows.is_empty() {
+        return Ok(answers);
+    }
+
+    let t = std::time::Instant::now();
+    tx.insert_many(
+        "ballots",
+        &[
+            "decision_id",
+            "seq",
+            "dwelling_id",
+            "choice",
+            "channel",
+            "voter",
+            "proxy_document_id",
+            "owner_key",
+            "cast_by",
+            "at",
+            "prev_hash",
+            "hash",
+        ],
+        rows,
+    )
+    .await?;
+    BALLOT_STEPS.add(5, t);
+    let t = std::time::Instant::now();
+    tx.execute(
+        "UPDATE decisions SET ballot_count = $1, head_hash = $2, \
+         agree_area = agree_area + $3, agree_owners = agree_owners + $4, \
+         disagree_area = disagree_area + $5, disagree_owners = disagree_owners + $6, \
+         abstain_area = abstain_area + $7, abstain_owners = abstain_owners + $8 WHERE id = $9",
+        crate::args![
+            count,
+            head.as_str(),
+            added.agree.area,
+            added.agree.owners,
+            added.disagree.area,
+            added.disagree.owners,
+            added.abstain.area,
+            added.abstain.owners,
+            decision_id
+        ],
+    )
+    .await?;
+    BALLOT_STEPS.add(6, t);
+    Ok(answers)
 }
 
 impl Decision {
@@ -515,8 +610,9 @@ impl Db {
             cast_by: actor.username.clone(),
             input: b.clone(),
         };
-        let writer =
-            crate::group_commit::running(&self.ballot_writer, || GroupCommit::start(self.without_writers(), append_ballot, &BALLOT_STEPS))?;
+        let writer = crate::group_commit::running(&self.ballot_writer, || {
+            GroupCommit::start(self.without_writers(), append_ballots, &BALLOT_STEPS)
+        })?;
         Ok(writer.submit(write).await??)
     }
 

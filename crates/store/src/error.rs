@@ -27,9 +27,24 @@ pub enum StoreError {
     /// The disk is full or cannot be written: nothing of the change was kept.
     #[error("the disk is full or cannot be written; nothing of this change was saved: {0}")]
     DiskFull(String),
+    /// The database is held by someone else (another process's write lock, no free connection
+    /// within the wait): nothing of the change was written, and trying again later may succeed.
+    #[error("the database is busy; nothing of this change was saved: {0}")]
+    Busy(String),
     /// Anything else from the driver.
     #[error("database error: {0}")]
     Database(sqlx::Error),
+}
+
+/// SQLite's `SQLITE_BUSY` (5) and `SQLITE_LOCKED` (6), with their extended codes; PostgreSQL's
+/// `55P03` (lock not available) and `53300` (too many connections).
+fn is_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = db.code().unwrap_or_default();
+    if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+        code == "55P03" || code == "53300"
+    } else {
+        code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+    }
 }
 
 /// SQLite's result codes for a full disk (13) and an I/O error (10, with its extended codes);
@@ -47,9 +62,12 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut => StoreError::Busy(e.to_string()),
             sqlx::Error::Database(db) => {
                 let msg = db.message().to_string();
-                if is_disk_failure(db.as_ref()) {
+                if is_busy(db.as_ref()) {
+                    StoreError::Busy(msg)
+                } else if is_disk_failure(db.as_ref()) {
                     StoreError::DiskFull(msg)
                 } else if db.is_unique_violation() {
                     StoreError::Duplicate(msg)
@@ -60,6 +78,18 @@ impl From<sqlx::Error> for StoreError {
                 }
             }
             _ => StoreError::Database(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// The same failure told to another caller: busy and disk failures keep their kind (so each
+    /// caller hears 503 or 507), anything else becomes its message.
+    pub(crate) fn again(&self) -> StoreError {
+        match self {
+            StoreError::Busy(m) => StoreError::Busy(m.clone()),
+            StoreError::DiskFull(m) => StoreError::DiskFull(m.clone()),
+            other => StoreError::Config(other.to_string()),
         }
     }
 }

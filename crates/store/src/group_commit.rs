@@ -56,12 +56,13 @@ impl Steps {
 const STEP_BEGIN: usize = 0;
 const STEP_COMMIT: usize = 1;
 
-/// One write, applied inside the group's transaction. An outer `Err` is a store failure: the group
-/// is rolled back and each of its writes is tried again alone, so only the failing one fails. A
-/// refusal that writes nothing belongs in `Resp`.
-pub(crate) type Apply<Req, Resp> = for<'a> fn(&'a mut Tx, &'a Req) -> Applied<'a, Resp>;
+/// The writes of one group, applied in order inside the group's transaction, one answer per write
+/// in the same order. An outer `Err` is a store failure: the group is rolled back and each of its
+/// writes is tried again alone, so only the failing one fails. A refusal that writes nothing
+/// belongs in `Resp` (and must leave the transaction usable for the writes after it).
+pub(crate) type Apply<Req, Resp> = for<'a> fn(&'a mut Tx, &'a [Req]) -> Applied<'a, Vec<Resp>>;
 
-/// The future of one applied write.
+/// The future of one applied group.
 pub(crate) type Applied<'a, Resp> = Pin<Box<dyn Future<Output = Result<Resp, StoreError>> + Send + 'a>>;
 
 /// At most this many writes share one transaction, so that one group's wait stays short.
@@ -134,32 +135,50 @@ pub(crate) fn running<Req: Send + Sync + 'static, Resp: Send + 'static>(
 async fn writer<Req, Resp>(w: Writer<Req, Resp>, mut receiver: mpsc::Receiver<Pending<Req, Resp>>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let pending = std::mem::take(&mut group);
-        match apply_group(&w, &pending).await {
+        let (reqs, replies): (Vec<Req>, Vec<_>) = std::mem::take(&mut group).into_iter().map(|p| (p.req, p.reply)).unzip();
+        let t = Instant::now();
+        let tx = match w.db.begin().await {
+            Ok(tx) => tx,
+            // The database cannot be written now (locked by another process, disk full): every
+            // caller of the group hears it at once rather than each after its own wait.
+            Err(e) => {
+                tracing::warn!("a group of {} writes could not begin: {e}", reqs.len());
+                for reply in replies {
+                    let _ = reply.send(Err(e.again()));
+                }
+                continue;
+            }
+        };
+        w.steps.add(STEP_BEGIN, t);
+        match apply_group(&w, tx, &reqs).await {
             Ok(answers) => {
-                for (p, a) in pending.into_iter().zip(answers) {
+                for (reply, a) in replies.into_iter().zip(answers) {
                     // A caller that went away (a dropped connection) still has its write committed.
-                    let _ = p.reply.send(Ok(a));
+                    let _ = reply.send(Ok(a));
                 }
             }
             Err(e) => {
-                tracing::warn!("a group of {} writes failed ({e}); each is tried alone", pending.len());
-                for p in pending {
-                    let answer = apply_alone(&w, &p.req).await;
-                    let _ = p.reply.send(answer);
+                tracing::warn!("a group of {} writes failed ({e}); each is tried alone", reqs.len());
+                let mut unable: Option<StoreError> = None;
+                for (req, reply) in reqs.iter().zip(replies) {
+                    let answer = match &unable {
+                        Some(e) => Err(AloneError::Begin(e.again())),
+                        None => apply_alone(&w, req).await,
+                    };
+                    if let Err(AloneError::Begin(e)) = &answer {
+                        unable = Some(e.again());
+                    }
+                    let _ = reply.send(answer.map_err(AloneError::into_store));
                 }
             }
         }
     }
 }
 
-async fn apply_group<Req, Resp>(w: &Writer<Req, Resp>, pending: &[Pending<Req, Resp>]) -> Result<Vec<Resp>, StoreError> {
-    let t = Instant::now();
-    let mut tx = w.db.begin().await?;
-    w.steps.add(STEP_BEGIN, t);
-    let mut answers = Vec::with_capacity(pending.len());
-    for p in pending {
-        answers.push((w.apply)(&mut tx, &p.req).await?);
+async fn apply_group<Req, Resp>(w: &Writer<Req, Resp>, mut tx: Tx, reqs: &[Req]) -> Result<Vec<Resp>, StoreError> {
+    let answers = (w.apply)(&mut tx, reqs).await?;
+    if answers.len() != reqs.len() {
+        return Err(StoreError::Config(format!("a group writer answered {} of {} writes", answers.len(), reqs.len())));
     }
     let t = Instant::now();
     tx.commit().await?;
@@ -167,9 +186,73 @@ async fn apply_group<Req, Resp>(w: &Writer<Req, Resp>, pending: &[Pending<Req, R
     Ok(answers)
 }
 
-async fn apply_alone<Req, Resp>(w: &Writer<Req, Resp>, req: &Req) -> Result<Resp, StoreError> {
-    let mut tx = w.db.begin().await?;
-    let answer = (w.apply)(&mut tx, req).await?;
-    tx.commit().await?;
-    Ok(answer)
+/// Why a write tried alone failed: it could not begin (so neither can the next), or it failed itself.
+enum AloneError {
+    Begin(StoreError),
+    Write(StoreError),
+}
+
+impl AloneError {
+    fn into_store(self) -> StoreError {
+        match self {
+            AloneError::Begin(e) | AloneError::Write(e) => e,
+        }
+    }
+}
+
+async fn apply_alone<Req, Resp>(w: &Writer<Req, Resp>, req: &Req) -> Result<Resp, AloneError> {
+    let mut tx = w.db.begin().await.map_err(AloneError::Begin)?;
+    let answer = (w.apply)(&mut tx, std::slice::from_ref(req)).await.map_err(AloneError::Write)?;
+    tx.commit().await.map_err(AloneError::Write)?;
+    answer.into_iter().next().ok_or_else(|| AloneError::Write(StoreError::Config("a group writer gave no answer".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static TEST_STEPS: Steps = Steps::new(&["begin", "commit"]);
+
+    fn insert_each<'a>(tx: &'a mut Tx, values: &'a [i64]) -> Applied<'a, Vec<u64>> {
+        Box::pin(async move {
+            let mut answers = Vec::with_capacity(values.len());
+            for v in values {
+                answers.push(tx.execute("INSERT INTO t (v) VALUES ($1)", crate::args![*v]).await?);
+            }
+            Ok(answers)
+        })
+    }
+
+    /// With SQLite's write lock held by another process, every write of the queue hears "busy"
+    /// (HTTP 503) and nothing is written; once the lock is let go, writes go through again.
+    #[tokio::test]
+    async fn a_locked_database_answers_every_queued_write_busy() {
+        use sqlx::Connection;
+        let path = std::env::temp_dir().join(format!("huanxin-busy-{}.db", std::process::id()));
+        let url = path.to_string_lossy().to_string();
+        let db = Db::connect_waiting(&url, Duration::from_millis(50)).await.unwrap();
+        db.execute("CREATE TABLE t (v INTEGER)", vec![]).await.unwrap();
+        let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{url}")).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+        let writer = std::sync::Arc::new(GroupCommit::start(db.without_writers(), insert_each, &TEST_STEPS));
+        let calls: Vec<_> = (0..40)
+            .map(|v| {
+                let w = writer.clone();
+                tokio::spawn(async move { w.submit(v).await })
+            })
+            .collect();
+        for call in calls {
+            let answer = call.await.unwrap();
+            assert!(matches!(answer, Err(StoreError::Busy(_))), "{answer:?}");
+        }
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM t", vec![]).await.unwrap(), 0);
+        assert_eq!(writer.submit(7).await.unwrap(), 1);
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM t", vec![]).await.unwrap(), 1);
+        drop(writer);
+        db.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{url}{suffix}"));
+        }
+    }
 }

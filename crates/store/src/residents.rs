@@ -424,47 +424,56 @@ pub(crate) struct BindWrite {
     session: Option<(String, String)>,
 }
 
+/// The bindings of one group, one after the other (see [`bind_one`]).
+fn write_binding<'a>(tx: &'a mut crate::db::Tx, group: &'a [BindWrite]) -> crate::group_commit::Applied<'a, Vec<Result<i64, BindError>>> {
+    Box::pin(async move {
+        let mut answers = Vec::with_capacity(group.len());
+        for w in group {
+            answers.push(bind_one(tx, w).await?);
+        }
+        Ok(answers)
+    })
+}
+
 /// Writes one binding inside the writer's transaction. The code is spent conditionally, so a code
 /// binds once even when two phones try at once (the second is refused and writes nothing).
-fn write_binding<'a>(tx: &'a mut crate::db::Tx, w: &'a BindWrite) -> crate::group_commit::Applied<'a, Result<i64, BindError>> {
-    Box::pin(async move {
-        let t = std::time::Instant::now();
-        let now = crate::now();
-        // Spent first, conditionally: a refusal must leave nothing in the group's transaction.
-        let taken = tx
-            .execute(
-                "UPDATE invitation_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-                crate::args![now.as_str(), w.code_hash.as_str()],
-            )
-            .await?;
-        if taken == 0 {
-            return Ok(Err(BindError::Used));
-        }
-        let uid = resident_account(tx, w.user_id, &w.new_username, &w.name, &w.phone, &w.community).await?;
-        tx.execute("UPDATE invitation_codes SET used_by = $1 WHERE code_hash = $2", crate::args![uid, w.code_hash.as_str()]).await?;
-        let standing = "resident";
-        attach_dwelling(tx, uid, w.dwelling_id, w.estate_id, standing, w.claims_owner).await?;
-        if let Some((hash, expires)) = &w.session {
-            tx.execute(
-                "INSERT INTO sessions (token_hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, 'web', $3, $4)",
-                crate::args![hash.as_str(), uid, now.as_str(), expires.as_str()],
-            )
-            .await?;
-        }
-        let actor = Actor { user_id: Some(uid), username: w.new_username.clone(), request_id: String::new() };
-        tx.audit(
-            &actor,
-            Change {
-                action: "bind",
-                entity: "dwelling",
-                entity_id: w.dwelling_id.to_string(),
-                region_code: w.community.clone(),
-                before: None,
-                after: Some(serde_json::json!({"user_id": uid, "standing": standing, "claims_owner": w.claims_owner})),
-            },
+async fn bind_one(tx: &mut crate::db::Tx, w: &BindWrite) -> Result<Result<i64, BindError>, StoreError> {
+    let t = std::time::Instant::now();
+    let now = crate::now();
+    // Spent first, conditionally: a refusal must leave nothing in the group's transaction.
+    let taken = tx
+        .execute(
+            "UPDATE invitation_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+            crate::args![now.as_str(), w.code_hash.as_str()],
         )
         .await?;
-        BIND_STEPS.add(2, t);
-        Ok(Ok(uid))
-    })
+    if taken == 0 {
+        return Ok(Err(BindError::Used));
+    }
+    let uid = resident_account(tx, w.user_id, &w.new_username, &w.name, &w.phone, &w.community).await?;
+    tx.execute("UPDATE invitation_codes SET used_by = $1 WHERE code_hash = $2", crate::args![uid, w.code_hash.as_str()]).await?;
+    let standing = "resident";
+    attach_dwelling(tx, uid, w.dwelling_id, w.estate_id, standing, w.claims_owner).await?;
+    if let Some((hash, expires)) = &w.session {
+        tx.execute(
+            "INSERT INTO sessions (token_hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, 'web', $3, $4)",
+            crate::args![hash.as_str(), uid, now.as_str(), expires.as_str()],
+        )
+        .await?;
+    }
+    let actor = Actor { user_id: Some(uid), username: w.new_username.clone(), request_id: String::new() };
+    tx.audit(
+        &actor,
+        Change {
+            action: "bind",
+            entity: "dwelling",
+            entity_id: w.dwelling_id.to_string(),
+            region_code: w.community.clone(),
+            before: None,
+            after: Some(serde_json::json!({"user_id": uid, "standing": standing, "claims_owner": w.claims_owner})),
+        },
+    )
+    .await?;
+    BIND_STEPS.add(2, t);
+    Ok(Ok(uid))
 }
