@@ -66,21 +66,33 @@ pub struct Change<'a> {
 impl Tx {
     /// Writes one audit record inside this transaction.
     pub async fn audit(&mut self, actor: &Actor, c: Change<'_>) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO audit_log (at, user_id, username, action, entity, entity_id, region_code, before_json, after_json, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            crate::args![
-                crate::now(),
-                actor.user_id,
-                actor.username.as_str(),
-                c.action,
-                c.entity,
-                c.entity_id,
-                c.region_code,
-                c.before.map(|v| v.to_string()),
-                c.after.map(|v| v.to_string()),
-                actor.request_id.as_str()
-            ],
+        self.audit_many(vec![(actor.clone(), c)]).await
+    }
+
+    /// Writes several audit records inside this transaction, in one statement.
+    pub async fn audit_many(&mut self, records: Vec<(Actor, Change<'_>)>) -> Result<(), StoreError> {
+        let at = crate::now();
+        let rows = records
+            .into_iter()
+            .map(|(actor, c)| {
+                crate::args![
+                    at.as_str(),
+                    actor.user_id,
+                    actor.username,
+                    c.action,
+                    c.entity,
+                    c.entity_id,
+                    c.region_code,
+                    c.before.map(|v| v.to_string()),
+                    c.after.map(|v| v.to_string()),
+                    actor.request_id
+                ]
+            })
+            .collect();
+        self.insert_many(
+            "audit_log",
+            &["at", "user_id", "username", "action", "entity", "entity_id", "region_code", "before_json", "after_json", "request_id"],
+            rows,
         )
         .await?;
         Ok(())

@@ -10,6 +10,7 @@ use huanxin_domain::decisions::RegisteredOwner;
 use huanxin_domain::reason;
 use huanxin_domain::residents as rules;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// A dwelling for the invitation sheet: where it is, so the printed slip can be cut and delivered.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -424,56 +425,134 @@ pub(crate) struct BindWrite {
     session: Option<(String, String)>,
 }
 
-/// The bindings of one group, one after the other (see [`bind_one`]).
+/// Writes the bindings of one group inside the writer's transaction, each step for the whole group
+/// in one statement: the codes are spent conditionally (a code binds once even when two phones
+/// send it at once: the first in the group takes it, the other hears "used" and writes nothing),
+/// then the new accounts, who spent each code, the dwellings attached, the sessions and the audit.
 fn write_binding<'a>(tx: &'a mut crate::db::Tx, group: &'a [BindWrite]) -> crate::group_commit::Applied<'a, Vec<Result<i64, BindError>>> {
     Box::pin(async move {
-        let mut answers = Vec::with_capacity(group.len());
-        for w in group {
-            answers.push(bind_one(tx, w).await?);
+        let t = std::time::Instant::now();
+        let now = crate::now();
+        let mut hashes: Vec<&str> = group.iter().map(|w| w.code_hash.as_str()).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        let mut args = crate::args![now.as_str()];
+        args.extend(hashes.iter().map(|&h| crate::Arg::from(h)));
+        let taken: Vec<(String,)> = tx
+            .fetch_all(
+                &format!(
+                    "UPDATE invitation_codes SET used_at = $1 WHERE used_at IS NULL AND code_hash IN ({}) RETURNING code_hash",
+                    placeholders_from(2, hashes.len())
+                ),
+                args,
+            )
+            .await?;
+        let mut free: std::collections::HashSet<String> = taken.into_iter().map(|(h,)| h).collect();
+        let won: Vec<bool> = group.iter().map(|w| free.remove(&w.code_hash)).collect();
+        let bound: Vec<&BindWrite> = group.iter().zip(&won).filter(|(_, won)| **won).map(|(w, _)| w).collect();
+
+        // New accounts (no password; the phone keeps a session).
+        let new: Vec<&&BindWrite> = bound.iter().filter(|w| w.user_id.is_none()).collect();
+        let mut made: HashMap<String, i64> = HashMap::new();
+        if !new.is_empty() {
+            let args = new
+                .iter()
+                .flat_map(|w| crate::args![w.new_username.as_str(), w.name.trim(), w.community.as_str(), w.phone.trim(), now.as_str()])
+                .collect();
+            let rows: Vec<(i64, String)> = tx
+                .fetch_all(
+                    &format!(
+                        "INSERT INTO users (username, display_name, region_code, phone, created_at, password_hash, role) VALUES {} \
+                         RETURNING id, username",
+                        (0..new.len())
+                            .map(|k| format!("(${},${},${},${},${},'!','resident')", 5 * k + 1, 5 * k + 2, 5 * k + 3, 5 * k + 4, 5 * k + 5))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                    args,
+                )
+                .await?;
+            made = rows.into_iter().map(|(id, name)| (name, id)).collect();
         }
+        let mut uids = Vec::with_capacity(bound.len());
+        for w in &bound {
+            let uid = match w.user_id {
+                Some(u) => u,
+                None => *made.get(&w.new_username).ok_or_else(|| StoreError::Config(format!("account {} was not made", w.new_username)))?,
+            };
+            uids.push(uid);
+        }
+        if !bound.is_empty() {
+            write_bound(tx, &bound, &uids, &now).await?;
+        }
+        BIND_STEPS.add(2, t);
+        // `uids` follows `bound`, which is `group` where the code was won.
+        let mut next_uid = uids.into_iter();
+        let answers = won.iter().map(|&won| if won { next_uid.next().ok_or(BindError::Used) } else { Err(BindError::Used) }).collect();
         Ok(answers)
     })
 }
 
-/// Writes one binding inside the writer's transaction. The code is spent conditionally, so a code
-/// binds once even when two phones try at once (the second is refused and writes nothing).
-async fn bind_one(tx: &mut crate::db::Tx, w: &BindWrite) -> Result<Result<i64, BindError>, StoreError> {
-    let t = std::time::Instant::now();
-    let now = crate::now();
-    // Spent first, conditionally: a refusal must leave nothing in the group's transaction.
-    let taken = tx
-        .execute(
-            "UPDATE invitation_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-            crate::args![now.as_str(), w.code_hash.as_str()],
-        )
-        .await?;
-    if taken == 0 {
-        return Ok(Err(BindError::Used));
-    }
-    let uid = resident_account(tx, w.user_id, &w.new_username, &w.name, &w.phone, &w.community).await?;
-    tx.execute("UPDATE invitation_codes SET used_by = $1 WHERE code_hash = $2", crate::args![uid, w.code_hash.as_str()]).await?;
-    let standing = "resident";
-    attach_dwelling(tx, uid, w.dwelling_id, w.estate_id, standing, w.claims_owner).await?;
-    if let Some((hash, expires)) = &w.session {
-        tx.execute(
-            "INSERT INTO sessions (token_hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, 'web', $3, $4)",
-            crate::args![hash.as_str(), uid, now.as_str(), expires.as_str()],
-        )
-        .await?;
-    }
-    let actor = Actor { user_id: Some(uid), username: w.new_username.clone(), request_id: String::new() };
-    tx.audit(
-        &actor,
-        Change {
-            action: "bind",
-            entity: "dwelling",
-            entity_id: w.dwelling_id.to_string(),
-            region_code: w.community.clone(),
-            before: None,
-            after: Some(serde_json::json!({"user_id": uid, "standing": standing, "claims_owner": w.claims_owner})),
-        },
+/// The rest of a group's bindings, once its codes are spent and its accounts made: who spent each
+/// code, the dwellings attached (replacing a signed-in resident's earlier binding of the same
+/// dwelling), the estates they may see, the new sessions and the audit records.
+async fn write_bound(tx: &mut crate::db::Tx, bound: &[&BindWrite], uids: &[i64], now: &str) -> Result<(), StoreError> {
+    let spent = bound.iter().zip(uids).flat_map(|(w, uid)| crate::args![w.code_hash.as_str(), *uid]).collect();
+    tx.execute(
+        &format!(
+            "WITH spent(code_hash, used_by) AS (VALUES {}) \
+             UPDATE invitation_codes SET used_by = spent.used_by FROM spent WHERE invitation_codes.code_hash = spent.code_hash",
+            crate::db::values_placeholders(bound.len(), 2)
+        ),
+        spent,
     )
     .await?;
-    BIND_STEPS.add(2, t);
-    Ok(Ok(uid))
+    for (w, uid) in bound.iter().zip(uids) {
+        if w.user_id.is_some() {
+            tx.execute("DELETE FROM resident_dwellings WHERE user_id = $1 AND dwelling_id = $2", crate::args![*uid, w.dwelling_id]).await?;
+        }
+    }
+    let standing = "resident";
+    let attached = bound.iter().zip(uids).map(|(w, uid)| crate::args![*uid, w.dwelling_id, standing, now, w.claims_owner]).collect();
+    tx.insert_many("resident_dwellings", &["user_id", "dwelling_id", "standing", "bound_at", "claims_owner"], attached).await?;
+    let mut estates: Vec<(i64, i64)> = bound.iter().zip(uids).map(|(w, uid)| (*uid, w.estate_id)).collect();
+    estates.sort_unstable();
+    estates.dedup();
+    let args = estates.iter().flat_map(|(u, e)| crate::args![*u, *e]).collect();
+    tx.execute(
+        &format!(
+            "INSERT INTO user_estates (user_id, estate_id) VALUES {} ON CONFLICT DO NOTHING",
+            crate::db::values_placeholders(estates.len(), 2)
+        ),
+        args,
+    )
+    .await?;
+    let sessions = bound
+        .iter()
+        .zip(uids)
+        .filter_map(|(w, uid)| w.session.as_ref().map(|(hash, expires)| crate::args![hash.as_str(), *uid, "web", now, expires.as_str()]))
+        .collect();
+    tx.insert_many("sessions", &["token_hash", "user_id", "kind", "created_at", "expires_at"], sessions).await?;
+    let records = bound
+        .iter()
+        .zip(uids)
+        .map(|(w, uid)| {
+            let actor = Actor { user_id: Some(*uid), username: w.new_username.clone(), request_id: String::new() };
+            let change = Change {
+                action: "bind",
+                entity: "dwelling",
+                entity_id: w.dwelling_id.to_string(),
+                region_code: w.community.clone(),
+                before: None,
+                after: Some(serde_json::json!({"user_id": uid, "standing": standing, "claims_owner": w.claims_owner})),
+            };
+            (actor, change)
+        })
+        .collect();
+    tx.audit_many(records).await
+}
+
+/// `$from,$from+1,…`: `n` numbered placeholders.
+fn placeholders_from(from: usize, n: usize) -> String {
+    (from..from + n).map(|k| format!("${k}")).collect::<Vec<_>>().join(",")
 }
