@@ -5,7 +5,7 @@
 # spent (never overspent); then `huanxin verify-ledger` walks the whole chain. On SQLite and on
 # PostgreSQL.
 #
-#   bench/funds.sh                 # ENTRIES=200000 bench/funds.sh for a quick look
+#   bench/funds.sh                 # ENTRIES=200000 bench/funds.sh for a quick look; PAYMENTS=2000 (the default) payments of 10,000 yuan
 #
 # Needs: psql and a PostgreSQL on 127.0.0.1:5432 (trust), curl.
 set -euo pipefail

@@ -10,7 +10,7 @@
 //! `huanxin-bench funds BASE_URL USER PASSWORD`: against a running server on that database, times a
 //! project's balances by source (`GET /projects/{id}/funds`) and a county's report for a year
 //! (`GET /funds/report`), then has 32 clients ask for and approve 10,000-yuan payments against
-//! one 1,000,000-yuan allocation until it is spent, and checks it was never overspent.
+//! one allocation of PAYMENTS × 10,000 yuan (2,000 by default) until it is spent, and checks it was never overspent.
 
 use crate::votes::{summary, Api, Error};
 use huanxin_domain::chain;
@@ -321,7 +321,8 @@ pub async fn run(base: &str, user: &str, password: &str) -> Result<(), Error> {
         r["rate_pct"]
     );
 
-    // 32 clients against one allocation of 1,000,000 yuan, 10,000 yuan at a time.
+    // 32 clients against one allocation of PAYMENTS × 10,000 yuan, 10,000 yuan at a time.
+    let payments: i64 = std::env::var("PAYMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
     let p0 =
         projects.as_array().and_then(|a| a.iter().find(|p| p["code"] == "BENCH-P0")).and_then(|p| p["id"].as_i64()).ok_or("no BENCH-P0")?;
     let (_, p0_page) = api.call(reqwest::Method::GET, &format!("/api/v1/projects/{p0}"), &token, None).await?;
@@ -331,7 +332,7 @@ pub async fn run(base: &str, user: &str, password: &str) -> Result<(), Error> {
             reqwest::Method::POST,
             "/api/v1/allocations",
             &token,
-            Some(&json!({"region_code": region, "source": "central", "year": 2026, "purpose": "并发测试", "amount": "1000000", "projects": [p0]})),
+            Some(&json!({"region_code": region, "source": "central", "year": 2026, "purpose": "并发测试", "amount": (payments * 10_000).to_string(), "projects": [p0]})),
         )
         .await?;
     if s != 201 {
@@ -384,14 +385,15 @@ pub async fn run(base: &str, user: &str, password: &str) -> Result<(), Error> {
         list.as_array().and_then(|a| a.iter().find(|x| x["id"] == allocation)).and_then(|x| x["left"].as_i64()).ok_or("allocation gone")?;
     let (_, funds) = api.call(reqwest::Method::GET, &format!("/api/v1/projects/{p0}/funds"), &token, None).await?;
     println!(
-        "  32 clients paying 10,000 yuan each against one 1,000,000-yuan allocation: {approved} approved, {refused} refused, left {left} fen, \
+        "  32 clients paying 10,000 yuan each against one {}-yuan allocation: {approved} approved, {refused} refused, left {left} fen, \
          project paid {}; {:.1} s, request+approve {}",
+        payments * 10_000,
         funds["paid_by_source"],
         secs,
         summary(all)
     );
     println!("  {}", crate::raw::ratio_line("disbursements asked and decided, 32 clients", (approved + refused) as f64 / secs));
-    if approved != 100 || left != 0 {
+    if approved as i64 != payments || left != 0 {
         return Err(format!("overspent or lost: {approved} approved, {left} fen left").into());
     }
     Ok(())

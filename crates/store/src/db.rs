@@ -159,6 +159,8 @@ pub struct Db {
     pub(crate) ballot_writer: Arc<std::sync::Mutex<Option<crate::decisions::BallotWriter>>>,
     /// The writer that groups bindings by invitation code into shared commits.
     pub(crate) bind_writer: Arc<std::sync::Mutex<Option<crate::residents::BindWriter>>>,
+    /// The writer of approved payments (see [`crate::group_commit`]).
+    pub(crate) approval_writer: Arc<std::sync::Mutex<Option<crate::funds::ApprovalWriter>>>,
 }
 
 /// A SQLite write transaction on a pooled connection, begun and ended by our own statements: after
@@ -411,13 +413,14 @@ impl Db {
             write_failure: Arc::default(),
             ballot_writer: Arc::default(),
             bind_writer: Arc::default(),
+            approval_writer: Arc::default(),
         })
     }
 
     /// The same database without its group writers: what a writer task holds, so that it does not
     /// keep itself alive.
     pub(crate) fn without_writers(&self) -> Db {
-        Db { ballot_writer: Arc::default(), bind_writer: Arc::default(), ..self.clone() }
+        Db { ballot_writer: Arc::default(), bind_writer: Arc::default(), approval_writer: Arc::default(), ..self.clone() }
     }
 
     /// The engine in use.
