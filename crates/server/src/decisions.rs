@@ -190,6 +190,10 @@ pub async fn cast(
         if req.voter.trim().is_empty() {
             return Err(ApiError::field("voter", "", reason!("decisions.paper_voter_required")));
         }
+        // A signer's name (or an owner and their proxy), not a document.
+        if req.voter.trim().chars().count() > 50 {
+            return Err(ApiError::field("voter", &req.voter, reason!("field.length", max = 50)));
+        }
         if let Some(doc) = req.proxy_document_id {
             let d = st.db.decision(&cu.scope, id).await?;
             let n = st

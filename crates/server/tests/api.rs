@@ -1894,6 +1894,9 @@ async fn ballots_arriving_together_are_each_counted_once(app: &TestApp) {
         }
     }
     assert_eq!(counted.len(), rest.len(), "every dwelling's first ballot counts");
+    // A paper ballot's signer is a name, not a document.
+    let (s, r) = staff.post(&path, json!({"dwelling_id": bad.0, "choice": "abstain", "voter": "长".repeat(51)})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("voter")), "{r}");
     // The failed ballot left nothing behind: its dwelling votes afterwards.
     let (s, r) = staff.post(&path, json!({"dwelling_id": bad.0, "choice": "abstain", "voter": "业主本人"})).await;
     assert_eq!(s, 200, "{r}");

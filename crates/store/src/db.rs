@@ -150,6 +150,9 @@ pub struct Db {
     pool: Pool,
     /// SQLite allows one writer; serialising write transactions here avoids lock-upgrade failures.
     write_lock: Arc<Mutex<()>>,
+    /// How long a write waits for the database held elsewhere (SQLite's busy timeout, and the wait
+    /// for `write_lock`) before it answers [`StoreError::Busy`].
+    busy_wait: Duration,
     /// Region names already read: regions change only when migrations load them, so names are kept.
     pub(crate) region_names: Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>,
     /// The last write that failed for want of disk (or an I/O error), until a write succeeds again:
@@ -409,6 +412,7 @@ impl Db {
         Ok(Db {
             pool,
             write_lock: Arc::new(Mutex::new(())),
+            busy_wait,
             region_names: Arc::default(),
             write_failure: Arc::default(),
             ballot_writer: Arc::default(),
@@ -438,14 +442,23 @@ impl Db {
             // deferred transaction that reads first fails at once on its first write when any
             // other connection holds the lock (e.g. a dropped transaction not yet rolled back).
             Pool::Sqlite(p) => {
-                let guard = self.write_lock.clone().lock_owned().await;
+                // Bounded like SQLite's own wait, so that writes queued behind one that waits for
+                // another process's lock do not each wait in turn.
+                let guard = tokio::time::timeout(self.busy_wait, self.write_lock.clone().lock_owned())
+                    .await
+                    .map_err(|_| StoreError::Busy(format!("another write has waited for the database for over {:?}", self.busy_wait)))?;
                 let mut conn = p.acquire().await?;
                 if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+                    let e = StoreError::from(e);
+                    // Held by another process: waiting again would only double the wait.
+                    if matches!(e, StoreError::Busy(_)) {
+                        return Err(e);
+                    }
                     // A connection left inside a transaction: end it and begin again, or drop it.
                     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                     if sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.is_err() {
                         conn.close_on_drop();
-                        return Err(self.note(e.into()));
+                        return Err(self.note(e));
                     }
                 }
                 Tx {

@@ -140,11 +140,15 @@ async fn writer<Req, Resp>(w: Writer<Req, Resp>, mut receiver: mpsc::Receiver<Pe
         let tx = match w.db.begin().await {
             Ok(tx) => tx,
             // The database cannot be written now (locked by another process, disk full): every
-            // caller of the group hears it at once rather than each after its own wait.
+            // caller of the group hears it at once rather than each after its own wait, and so do
+            // those queued meanwhile, rather than wait as long again.
             Err(e) => {
                 tracing::warn!("a group of {} writes could not begin: {e}", reqs.len());
                 for reply in replies {
                     let _ = reply.send(Err(e.again()));
+                }
+                while let Ok(p) = receiver.try_recv() {
+                    let _ = p.reply.send(Err(e.again()));
                 }
                 continue;
             }
