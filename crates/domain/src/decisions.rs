@@ -618,7 +618,9 @@ impl DecisionInput {
         if let (true, Ok(o), Ok(c)) =
             (self.on_scheme, DateTime::parse_from_rfc3339(self.opens_at.trim()), DateTime::parse_from_rfc3339(self.closes_at.trim()))
         {
-            if (c - o).num_hours() < MIN_SCHEME_WINDOW_HOURS {
+            // Counted from now when the window is set to have opened earlier: owners get the hours
+            // only from the moment they can vote, so a backdated start cannot shorten them.
+            if (c.with_timezone(&Utc) - o.with_timezone(&Utc).max(now)).num_hours() < MIN_SCHEME_WINDOW_HOURS {
                 e.push(
                     "closes_at",
                     &self.closes_at,
@@ -784,8 +786,19 @@ mod tests {
             let e = DecisionInput { amount: Some(bad.into()), ..fund.clone() }.validate(now).unwrap_err();
             assert_eq!(e.0[0].field, "amount", "{bad}");
         }
-        let ended = DecisionInput { closes_at: (now - chrono::Duration::minutes(1)).to_rfc3339(), ..ok };
+        let ended = DecisionInput { closes_at: (now - chrono::Duration::minutes(1)).to_rfc3339(), ..ok.clone() };
         assert_eq!(ended.validate(now).unwrap_err().0[0].field, "closes_at");
+        // The estate's vote on its scheme gets its 72 hours from the moment owners can vote: a start
+        // set 73 hours back with the close 2 minutes ahead is refused, 72 hours ahead is not.
+        let scheme = DecisionInput { scope: "estate".into(), building_id: None, stairwell: None, on_scheme: true, ..ok };
+        let backdated = DecisionInput {
+            opens_at: (now - chrono::Duration::hours(73)).to_rfc3339(),
+            closes_at: (now + chrono::Duration::minutes(2)).to_rfc3339(),
+            ..scheme.clone()
+        };
+        assert_eq!(backdated.validate(now).unwrap_err().0[0].field, "closes_at");
+        let heard = DecisionInput { closes_at: (now + chrono::Duration::hours(73)).to_rfc3339(), ..backdated };
+        assert!(heard.validate(now).is_ok());
     }
 
     /// The reference count, written the long way: group dwellings by owner, decide each owner's
