@@ -287,6 +287,11 @@ fn new_resident_name() -> String {
 
 /// Keeps a refused binding in the audit log (who tried from where, and why), then answers it.
 async fn refuse_binding(st: &AppState, ip: &std::net::IpAddr, what: &str, e: BindError) -> ApiError {
+    // A store failure (a busy database, a full disk) is not a refusal, and writing its audit record
+    // would only wait for the same database again.
+    if let BindError::Store(_) = e {
+        return bind_error(e);
+    }
     let actor = huanxin_store::audit::Actor { user_id: None, username: format!("anonymous@{}", ip), request_id: String::new() };
     let reason = e.to_string();
     if let Err(err) = st.db.audit_refusal(&actor, "bind_refused", what, String::new(), String::new(), &reason).await {
