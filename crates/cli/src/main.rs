@@ -27,8 +27,13 @@ struct Cli {
 enum Command {
     /// Serve the web UI and API.
     Serve,
-    /// Create demo data in the data folder if it is empty (惠安县, one account per role), then serve.
-    Demo,
+    /// Create demo data in the data folder if it is empty, then serve: 惠安县's renewal programme
+    /// 2021 to today in full swing (with 鲤城区 and 晋江市 lighter), one account per role.
+    Demo {
+        /// Only the registry of 惠安县 and the accounts, no programme.
+        #[arg(long)]
+        empty: bool,
+    },
     /// Bring the database schema up to date and load regions.
     Migrate,
     /// Import estates, buildings or dwellings from xlsx, csv or (estates) GeoJSON, all or nothing;
@@ -156,6 +161,20 @@ fn serving_lock(config: &Config) -> Result<Option<huanxin_store::backup::ServerL
     huanxin_store::backup::lock_database(&config.effective_database_url()).map_err(|e| e.to_string())
 }
 
+/// Draws the demo's progress on the terminal: a bar and the share done.
+fn progress_bar(done: f64) {
+    use std::io::Write;
+    let width = 40;
+    let filled = ((done.clamp(0.0, 1.0) * width as f64) as usize).min(width);
+    eprint!(
+        "\r构建演示数据 Building the demo [{}{}] {:>3.0}%",
+        "#".repeat(filled),
+        " ".repeat(width - filled),
+        done.clamp(0.0, 1.0) * 100.0
+    );
+    let _ = std::io::stderr().flush();
+}
+
 fn year() -> i64 {
     use chrono::Datelike;
     i64::from(huanxin_store::today().year())
@@ -174,12 +193,27 @@ async fn run(cli: Cli) -> Result<(), String> {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
             serve(config, db).await
         }
-        Command::Demo => {
+        Command::Demo { empty } => {
             let _lock = serving_lock(&config)?;
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
-            let n = demo::load_demo(&db, year()).await.map_err(|e| e.to_string())?;
-            if n > 0 {
-                println!("demo data created: {n} estates in 惠安县; sign in as county_admin / {}", demo::DEMO_PASSWORD);
+            let st = AppState::new(db.clone(), config.clone()).map_err(|e| e.to_string())?;
+            let started = std::time::Instant::now();
+            let size = (!empty).then(demo::Size::full);
+            let made =
+                demo::load_demo(&st, year(), huanxin_store::today(), size, Box::new(progress_bar)).await.map_err(|e| e.to_string())?;
+            if made.estates > 0 {
+                eprintln!();
+                let p = &made.programme;
+                println!(
+                    "demo data created in {:.0} s: {} estates, {} of them walked through the programme ({} calls, {} ballots, {} survey answers); sign in as county_admin / {}",
+                    started.elapsed().as_secs_f64(),
+                    made.estates,
+                    p.walked,
+                    p.calls,
+                    p.ballots,
+                    p.answers,
+                    demo::DEMO_PASSWORD
+                );
             }
             serve(config, db).await
         }

@@ -77,15 +77,73 @@ fn build_year<R: Rng>(rng: &mut R) -> i64 {
     }
 }
 
+/// A county to generate: its estate code prefix and name, its communities (code, name, centre)
+/// with the town each lies in, and how many of them (the first) lie in the county seat.
+pub struct CountySpec {
+    pub prefix: &'static str,
+    pub name: &'static str,
+    pub communities: &'static [(&'static str, &'static str, f64, f64)],
+    pub seat_communities: usize,
+    pub seat_town: &'static str,
+    pub other_town: &'static str,
+}
+
+/// 惠安县, the demo county.
+pub const HUIAN: CountySpec = CountySpec {
+    prefix: "HA",
+    name: "惠安县",
+    communities: DEMO_COMMUNITIES,
+    seat_communities: 11,
+    seat_town: "螺城镇",
+    other_town: "东园镇",
+};
+
+/// 鲤城区, Quanzhou's old town: a neighbour for city, province and ministry users to compare.
+pub const LICHENG: CountySpec = CountySpec {
+    prefix: "LC",
+    name: "鲤城区",
+    communities: &[
+        ("350502001001", "金山社区", 118.5870, 24.9080),
+        ("350502001002", "笋浯社区", 118.5800, 24.9050),
+        ("350502001003", "水门社区", 118.5840, 24.9020),
+        ("350502001004", "东鲁社区", 118.5900, 24.9110),
+        ("350502001005", "新门社区", 118.5760, 24.9000),
+        ("350502001006", "海清社区", 118.5820, 24.9130),
+    ],
+    seat_communities: 6,
+    seat_town: "海滨街道",
+    other_town: "海滨街道",
+};
+
+/// 晋江市: the second neighbour.
+pub const JINJIANG: CountySpec = CountySpec {
+    prefix: "JJ",
+    name: "晋江市",
+    communities: &[("350582001004", "青新社区", 118.5520, 24.7820)],
+    seat_communities: 1,
+    seat_town: "青阳街道",
+    other_town: "青阳街道",
+};
+
 /// The demo county: `estates` estates (at least 300 for the demo), deterministic for a seed.
 pub fn demo_county(seed: u64, estates: usize) -> Vec<GeneratedEstate> {
+    county(&HUIAN, seed, estates)
+}
+
+/// `estates` estates of a county, deterministic for a seed.
+pub fn county(spec: &CountySpec, seed: u64, estates: usize) -> Vec<GeneratedEstate> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut names = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(estates);
     for i in 0..estates {
         // The county seat (螺城镇) holds most of the old stock.
-        let ci = if rng.gen_bool(0.72) { rng.gen_range(0..11) } else { rng.gen_range(11..DEMO_COMMUNITIES.len()) };
-        let (community, cname, clon, clat) = DEMO_COMMUNITIES[ci];
+        let seat = spec.seat_communities.min(spec.communities.len());
+        let ci = if seat == spec.communities.len() || rng.gen_bool(0.72) {
+            rng.gen_range(0..seat)
+        } else {
+            rng.gen_range(seat..spec.communities.len())
+        };
+        let (community, cname, clon, clat) = spec.communities[ci];
         let mut name;
         loop {
             name = if rng.gen_bool(0.3) {
@@ -106,7 +164,7 @@ pub fn demo_county(seed: u64, estates: usize) -> Vec<GeneratedEstate> {
         let year = build_year(&mut rng);
         let single = rng.gen_bool(0.12);
         let nb = if single { 1 } else { rng.gen_range(2..=10) };
-        let code = format!("HA{:04}", i + 1);
+        let code = format!("{}{:04}", spec.prefix, i + 1);
         let mut buildings = Vec::new();
         let mut dwellings = Vec::new();
         for b in 0..nb {
@@ -158,8 +216,9 @@ pub fn demo_county(seed: u64, estates: usize) -> Vec<GeneratedEstate> {
                 name: name.clone(),
                 aliases: vec![],
                 address: format!(
-                    "惠安县{}{}{}号",
-                    if ci < 11 { "螺城镇" } else { "东园镇" },
+                    "{}{}{}{}号",
+                    spec.name,
+                    if ci < seat { spec.seat_town } else { spec.other_town },
                     cname.trim_end_matches("社区"),
                     rng.gen_range(1..300)
                 ),

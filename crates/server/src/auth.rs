@@ -398,7 +398,7 @@ pub(crate) struct NewSession {
 /// the transaction that creates its user (a binding).
 pub(crate) fn new_session(st: &AppState, hours: i64) -> NewSession {
     let (token, hash) = new_token();
-    let expires = (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let expires = (huanxin_store::clock::utc_now() + chrono::Duration::hours(hours)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{}", hours * 3600, secure(st));
     NewSession { token, hash, expires, cookie }
 }

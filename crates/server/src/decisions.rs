@@ -117,7 +117,7 @@ pub async fn create(
     ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<DecisionInput>,
 ) -> Result<Json<DecisionPage>, ApiError> {
-    let valid = input.validate(chrono::Utc::now())?;
+    let valid = input.validate(huanxin_store::clock::utc_now())?;
     let d = st.db.create_decision(&cu.actor(), &cu.scope, id, &valid).await?;
     page(&st, &cu, d).await.map(Json)
 }

@@ -224,9 +224,9 @@ pub async fn send_otp(
     Throttle::check(&st.db, &keys).await?;
     Throttle::fail(&st.db, &keys).await?;
     let since = match st.db.otp_sent_at(&phone).await? {
-        Some(at) => {
-            chrono::DateTime::parse_from_rfc3339(&at).ok().map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
-        }
+        Some(at) => chrono::DateTime::parse_from_rfc3339(&at)
+            .ok()
+            .map(|t| (huanxin_store::clock::utc_now() - t.with_timezone(&chrono::Utc)).num_seconds()),
         None => None,
     };
     if !rules::may_resend(since) {

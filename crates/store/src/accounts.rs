@@ -61,14 +61,14 @@ impl Db {
         let row: Option<(String,)> = self.fetch_optional("SELECT blocked_until FROM throttle WHERE key = $1", crate::args![key]).await?;
         let Some((until,)) = row else { return Ok(0) };
         let until = chrono::DateTime::parse_from_rfc3339(&until).map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_default();
-        let ms = (until - chrono::Utc::now()).num_milliseconds();
+        let ms = (until - crate::clock::utc_now()).num_milliseconds();
         Ok(if ms <= 0 { 0 } else { (ms as u64).div_ceil(1000) })
     }
 
     /// Counts a failed try of a key and sets how long it waits (`free` tries cost nothing; a day
     /// without failures starts the count again).
     pub async fn throttle_fail(&self, key: &str, free: u32) -> Result<(), StoreError> {
-        let now = chrono::Utc::now();
+        let now = crate::clock::utc_now();
         let stale = (now - chrono::Duration::hours(24)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut tx = self.begin().await?;

@@ -298,7 +298,7 @@ async fn append_to_decision(
     BALLOT_STEPS.add(3, t);
 
     let t = std::time::Instant::now();
-    let now = chrono::Utc::now();
+    let now = crate::clock::utc_now();
     let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let writes: Vec<&BallotWrite> = members.iter().filter_map(|&i| group.get(i)).collect();
     let ballots: Vec<rules::GroupBallot> = writes
@@ -710,7 +710,7 @@ impl Db {
         if d.closed_at.is_some() {
             return Err(StoreError::Conflict(reason!("decisions.already_closed")));
         }
-        if chrono::Utc::now() < parse_time(&d.closes_at)? {
+        if crate::clock::utc_now() < parse_time(&d.closes_at)? {
             return Err(StoreError::Conflict(reason!("decisions.still_running", closes_at = d.closes_at)));
         }
         let verified = self.verify_ballots(crate::reach::DecisionInScope::trusted(d.id)).await?;

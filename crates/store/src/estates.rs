@@ -774,3 +774,27 @@ impl TotalsCache {
         }
     }
 }
+
+/// One estate as the demo builder picks it: id, code, name, community and build year.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct DemoEstateRow {
+    id: i64,
+    code: String,
+    name: String,
+    community_code: String,
+    build_year: i64,
+}
+
+impl Db {
+    /// The estates of a region (codes starting with `prefix`), in id order, for the demo builder.
+    pub async fn estates_for_demo(&self, prefix: &str) -> Result<Vec<(i64, String, String, String, i64)>, StoreError> {
+        let rows: Vec<DemoEstateRow> = self
+            .fetch_all(
+                "SELECT id, code, name, community_code, COALESCE(build_year, 0) AS build_year FROM estates \
+                 WHERE community_code LIKE $1 ORDER BY id",
+                crate::args![format!("{prefix}%")],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r.code, r.name, r.community_code, r.build_year)).collect())
+    }
+}

@@ -11,6 +11,7 @@ pub mod assessment;
 pub mod audit;
 pub mod backup;
 pub mod chains;
+pub mod clock;
 pub mod construction;
 mod db;
 pub mod decisions;
@@ -42,10 +43,10 @@ pub use group_commit::Steps;
 /// Today in China (China Standard Time, UTC+8 all year): the day deadlines, working days and
 /// lateness are counted in, wherever the server's clock is set.
 pub fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+    (clock::utc_now() + chrono::Duration::hours(8)).date_naive()
 }
 
 /// The time now as stored: RFC 3339 in UTC.
 pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    clock::utc_now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -105,7 +105,7 @@ impl Db {
     pub async fn issue_codes(&self, actor: &Actor, scope: &Scope, estate_id: i64, codes: &[(i64, String)]) -> Result<String, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
         let expires =
-            (chrono::Utc::now() + chrono::Duration::days(rules::CODE_VALID_DAYS)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            (crate::clock::utc_now() + chrono::Duration::days(rules::CODE_VALID_DAYS)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let now = crate::now();
         let mut tx = self.begin().await?;
         let ids = codes.iter().map(|(d, _)| crate::args![*d]).collect();
@@ -208,7 +208,7 @@ impl Db {
 
     /// Keeps a fresh one-time code (its hash) for a phone, replacing any earlier one.
     pub async fn store_otp(&self, phone: &str, code_hash: &str) -> Result<(), StoreError> {
-        let now = chrono::Utc::now();
+        let now = crate::clock::utc_now();
         let expires = (now + chrono::Duration::minutes(rules::OTP_VALID_MINUTES)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut tx = self.begin().await?;
         tx.execute("DELETE FROM phone_codes WHERE phone = $1", crate::args![phone]).await?;

@@ -11,7 +11,7 @@ use huanxin_domain::reason;
 use huanxin_store::funds::reports::{FundsReport, RateRow};
 
 fn year_of(q: &RegionYearQuery) -> Result<i64, ApiError> {
-    let year = q.year.unwrap_or_else(|| i64::from(chrono::Utc::now().year()));
+    let year = q.year.unwrap_or_else(|| i64::from(huanxin_store::clock::utc_now().year()));
     if !(2000..=2100).contains(&year) {
         return Err(ApiError::field("year", year, reason!("field.year_form")));
     }
