@@ -1,5 +1,6 @@
 //! Pictures for the demo, drawn by code (nothing downloaded): a building front before, during
-//! or after renewal, with a caption line (estate, place, date) in an 8×8 bitmap font.
+//! or after renewal, with the estate's code, the building and the date written on it in an 8×8
+//! bitmap font (codes and digits only: the font has no Chinese, and words would be English).
 
 use flate2::write::ZlibEncoder;
 use flate2::{Compression, Crc};
@@ -19,8 +20,8 @@ pub enum Mood {
 const W: usize = 320;
 const H: usize = 200;
 
-/// A small PNG of a building front with `place`, `caption` and `day` written on it; `seed`
-/// varies the windows and cracks.
+/// A small PNG of a building front with `place` (the estate's code), `caption` (a building
+/// number such as "3#") and `day` written on it; `seed` varies the windows and cracks.
 pub fn photo(place: &str, caption: &str, day: &str, mood: Mood, seed: u64) -> Vec<u8> {
     let mut px = vec![[0u8; 3]; W * H];
     let (wall, sky) = match mood {
@@ -151,9 +152,9 @@ mod tests {
 
     #[test]
     fn a_photo_is_a_png_the_archive_accepts() {
-        let png = photo("HA0001 1", "BEFORE", "2024-05-12", Mood::Before, 3);
+        let png = photo("HA0001", "1#", "2024-05-12", Mood::Before, 3);
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
         assert!(huanxin_domain::photos::strip_metadata(&png).is_some(), "the PNG's chunks parse");
-        assert_ne!(png, photo("HA0001 1", "BEFORE", "2024-05-12", Mood::After, 3));
+        assert_ne!(png, photo("HA0001", "1#", "2024-05-12", Mood::After, 3));
     }
 }

@@ -212,7 +212,6 @@ pub struct Programme<'a> {
     rng: ChaCha8Rng,
     casts: &'a [CountyCast],
     walks: Vec<Walk>,
-    allocations: Vec<(usize, i32, i64)>,
     minute: i64,
     built: Built,
     user_ids: std::collections::HashMap<String, i64>,
@@ -251,7 +250,6 @@ impl<'a> Programme<'a> {
             rng: ChaCha8Rng::seed_from_u64(seed),
             casts,
             walks: Vec::new(),
-            allocations: Vec::new(),
             minute: 0,
             built: Built::default(),
             user_ids,
@@ -468,26 +466,22 @@ impl<'a> Programme<'a> {
         Ok(())
     }
 
-    /// The year's money: the central subsidy from the province down to each county, and the
-    /// county's own share.
+    /// The year's money: the central subsidy from the province through the city down to each
+    /// county (1.2 million yuan an estate, about 60 % of a scheme), and the county's own
+    /// budget and the utilities' share.
     async fn funds(&mut self, year: i32) -> Result<(), DemoError> {
+        const CENTRAL: i64 = 1_200_000;
         let cohort: i64 = self.walks.iter().filter(|w| w.year == year).count() as i64;
         if cohort == 0 {
             return Ok(());
         }
+        let purpose = format!("{year}年中央财政城镇老旧小区改造补助资金");
         let top = self
-            .post(
-                "province_admin",
-                "/allocations",
-                json!({ "region_code": "350000000000", "source": "central", "year": year, "purpose": format!("{year}年中央财政城镇老旧小区改造补助资金"), "amount": (cohort * 3_000_000).to_string() }),
-            )
+            .post("province_admin", "/allocations", json!({ "region_code": "350000000000", "source": "central", "year": year, "purpose": purpose, "amount": (cohort * CENTRAL).to_string() }))
             .await?;
+        let purpose = format!("{year}年泉州市老旧小区改造中央补助");
         let city = self
-            .post(
-                "province_admin",
-                "/allocations",
-                json!({ "parent_id": id_of(&top, &["id"])?, "region_code": "350500000000", "year": year, "purpose": format!("{year}年泉州市老旧小区改造中央补助"), "amount": (cohort * 2_800_000).to_string() }),
-            )
+            .post("province_admin", "/allocations", json!({ "parent_id": id_of(&top, &["id"])?, "region_code": "350500000000", "year": year, "purpose": purpose, "amount": (cohort * CENTRAL).to_string() }))
             .await?;
         let city_id = id_of(&city, &["id"])?;
         for (c, cast) in self.casts.iter().enumerate() {
@@ -495,15 +489,13 @@ impl<'a> Programme<'a> {
             if n == 0 {
                 continue;
             }
-            let a = self
-                .desk
-                .post(
-                    "city_admin",
-                    "/allocations",
-                    json!({ "parent_id": city_id, "region_code": cast.region, "year": year, "purpose": format!("{year}年老旧小区改造中央补助（下达）"), "amount": (n * 2_700_000).to_string() }),
-                )
+            let purpose = format!("{year}年老旧小区改造中央补助（下达）");
+            self.post("city_admin", "/allocations", json!({ "parent_id": city_id, "region_code": cast.region, "year": year, "purpose": purpose, "amount": (n * CENTRAL).to_string() }))
                 .await?;
-            self.allocations.push((c, year, id_of(&a, &["id"])?));
+            for (source, share, purpose) in [("local", 30, "县级财政配套资金"), ("utility", 15, "水电气讯专营单位出资")] {
+                let body = json!({ "region_code": cast.region, "source": source, "year": year, "purpose": format!("{year}年{purpose}"), "amount": (n * CENTRAL * share / 100).to_string() });
+                self.post(cast.admin, "/allocations", body).await?;
+            }
         }
         Ok(())
     }
@@ -626,7 +618,7 @@ impl<'a> Programme<'a> {
             }
             Step::Build(k) => {
                 let late = matches!(rest, Rest::Building { late_nodes: true, .. });
-                self.build(i, k, today, late).await?;
+                self.build(i, k, late).await?;
                 if let Rest::Building { failed_check, change_overdue, .. } = rest {
                     if k == 2 {
                         if failed_check {
@@ -730,9 +722,9 @@ impl<'a> Programme<'a> {
         let first_building = self.walks[i].buildings.first().cloned();
         if let Some((b, number)) = first_building {
             let day = huanxin_store::today();
-            for (k, (item, caption)) in [("envelope_hazard", "WALL CRACKS"), ("gas_hazard", "RUSTED GAS RISER")].iter().enumerate() {
+            for (k, item) in ["envelope_hazard", "gas_hazard"].iter().enumerate() {
                 let png =
-                    pictures::photo(&format!("{code} {number}"), caption, &ymd(day), pictures::Mood::Before, (id as u64) * 7 + k as u64);
+                    pictures::photo(&code, &number.replace("号楼", "#"), &ymd(day), pictures::Mood::Before, (id as u64) * 7 + k as u64);
                 self.built.calls += 1;
                 self.desk
                     .multipart(
@@ -1068,7 +1060,7 @@ impl<'a> Programme<'a> {
         let w = &self.walks[i];
         let (id, code, c) = (w.id, w.code.clone(), w.companies.contractor.0);
         let day = huanxin_store::today();
-        let png = pictures::photo(&code, "ON SITE", &ymd(day), pictures::Mood::During, id as u64 + day.ordinal() as u64);
+        let png = pictures::photo(&code, "", &ymd(day), pictures::Mood::During, id as u64 + day.ordinal() as u64);
         self.built.calls += 1;
         self.desk
             .multipart(
@@ -1082,7 +1074,7 @@ impl<'a> Programme<'a> {
     }
 
     /// Construction, a month at a time: nodes move, a node done is paid on its milestone.
-    async fn build(&mut self, i: usize, k: u8, today: NaiveDate, late: bool) -> Result<(), DemoError> {
+    async fn build(&mut self, i: usize, k: u8, late: bool) -> Result<(), DemoError> {
         let w = &self.walks[i];
         let (c, nodes) = (w.companies.contractor.0, w.nodes.clone());
         let k = usize::from(k);
@@ -1106,7 +1098,7 @@ impl<'a> Programme<'a> {
             };
             self.put(c, &format!("/schedule-nodes/{node}"), json!({ "progress_pct": pct })).await?;
             if pct == 100 && n + 1 == k {
-                self.pay(i, *node, today).await?;
+                self.pay(i, *node).await?;
             }
         }
         if k == 2 {
@@ -1138,16 +1130,28 @@ impl<'a> Programme<'a> {
         self.site_log(i, text).await
     }
 
-    /// A finished node's milestone payment: asked by the county's admin, approved by its staff.
-    async fn pay(&mut self, i: usize, node: i64, today: NaiveDate) -> Result<(), DemoError> {
+    /// A finished node's milestone payment: asked by the county's admin, approved by its staff,
+    /// from the central subsidy while it lasts, then from the county's own budget; when neither
+    /// has enough left, what is left is paid.
+    async fn pay(&mut self, i: usize, node: i64) -> Result<(), DemoError> {
         let w = &self.walks[i];
-        let (county, pid, year) = (w.county, w.project.unwrap_or_default(), w.year);
+        let (county, pid) = (w.county, w.project.unwrap_or_default());
         let weight = w.nodes.iter().find(|n| n.0 == node).map(|n| n.1).unwrap_or(30);
         let contract = (w.contract_fen / 100).max(500_000);
         let payee = w.companies.contractor.1;
         let (admin, staff) = (self.casts[county].admin, self.casts[county].staff);
-        let Some(alloc) = self.allocations.iter().rev().find(|a| a.0 == county && a.1 <= year).map(|a| a.2) else { return Ok(()) };
-        let amount = contract * 6 / 10 * weight / 100;
+        let payable = self.desk.get(admin, &format!("/projects/{pid}/payable-allocations")).await?;
+        let best = payable.as_array().and_then(|a| {
+            a.iter()
+                .filter(|x| x["source"] != "residents")
+                .max_by_key(|x| (x["source"] == "central", x["left"].as_i64().unwrap_or(0)))
+                .and_then(|x| Some((x["id"].as_i64()?, x["left"].as_i64()? / 100)))
+        });
+        let Some((alloc, left)) = best else { return Ok(()) };
+        let amount = (contract * 6 / 10 * weight / 100).min(left);
+        if amount < 1000 {
+            return Ok(());
+        }
         let d = self
             .post(
                 admin,
@@ -1156,7 +1160,6 @@ impl<'a> Programme<'a> {
             )
             .await?;
         let did = id_of(&d, &["id"])?;
-        let _ = today;
         self.post(staff, &format!("/disbursements/{did}/approve"), json!({})).await?;
         Ok(())
     }
@@ -1244,7 +1247,7 @@ impl<'a> Programme<'a> {
         )
         .await?;
         let code = self.walks[i].code.clone();
-        let png = pictures::photo(&code, "AFTER RENEWAL", &ymd(today), pictures::Mood::After, id as u64);
+        let png = pictures::photo(&code, "", &ymd(today), pictures::Mood::After, id as u64);
         self.built.calls += 1;
         self.desk
             .multipart(
@@ -1326,7 +1329,7 @@ impl<'a> Programme<'a> {
         let admin = self.casts[county].admin;
         let staff = self.casts[county].staff;
         for (k, t) in tasks.into_iter().enumerate() {
-            let png = pictures::photo(&code, "FIXED", &ymd(huanxin_store::today()), pictures::Mood::After, t as u64);
+            let png = pictures::photo(&code, "", &ymd(huanxin_store::today()), pictures::Mood::After, t as u64);
             let owner = if k == 0 { c } else { staff };
             self.built.calls += 2;
             self.desk
