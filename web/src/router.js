@@ -31,6 +31,11 @@ router.beforeEach(async (to) => {
   if (to.meta.public) return true
   if (!session.me) await loadMe()
   if (!session.me) return { path: '/login', query: { next: to.fullPath } }
+  // A resident signed in at the desk is taken to the phone pages, where their work is.
+  if (session.me.role === 'resident') {
+    window.location.assign('/m/')
+    return false
+  }
   // A page whose every call the role would be refused goes back to the overview instead of showing empty.
   if (to.meta.permission && !can(to.meta.permission)) return { path: '/' }
   return true
