@@ -42,7 +42,7 @@ async function rows(page) {
 }
 
 const filled = {
-  county_admin: ['/estates', '/projects', '/plans', '/ranking', '/funds', '/audit'],
+  county_admin: ['/estates', '/projects', '/plans', '/ranking', '/funds', '/audit', '/users'],
   county_staff: ['/estates', '/projects', '/plans', '/funds'],
   city_admin: ['/estates', '/projects', '/plans', '/funds'],
   ministry_admin: ['/estates', '/plans', '/funds'],

@@ -199,9 +199,17 @@ async fn run(cli: Cli) -> Result<(), String> {
             let st = AppState::new(db.clone(), config.clone()).map_err(|e| e.to_string())?;
             let started = std::time::Instant::now();
             let size = (!empty).then(demo::Size::full);
-            let made =
-                demo::load_demo(&st, year(), huanxin_store::today(), size, Box::new(progress_bar)).await.map_err(|e| e.to_string())?;
-            if made.estates > 0 {
+            let made = demo::load_demo(&st, year(), huanxin_store::today(), size, Box::new(progress_bar)).await.map_err(|e| {
+                format!(
+                    "{e}\nthe demo is half built: empty the database (the data folder {}, or the PostgreSQL database) and start again",
+                    config.data_dir.display()
+                )
+            })?;
+            if made.estates == 0 {
+                println!(
+                    "the data folder already holds estates: the demo is built only in an empty one (set HUANXIN_DATA_DIR to a new folder); serving what is there"
+                );
+            } else {
                 eprintln!();
                 let p = &made.programme;
                 println!(

@@ -2408,6 +2408,11 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
         (s, r["detail"].as_str()),
         (409, Some(format!("the payment's basis is not met: inspection {failed} did not pass").as_str()))
     );
+    // Another county's inspection is as unknown as one that does not exist: its id tells nothing.
+    let theirs = inspection(app, app.other_county_estate, true).await;
+    bad["basis"] = json!(format!("inspection:{theirs}"));
+    let (s, r) = c.post("/api/v1/disbursements", bad.clone()).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("funds.basis_missing")), "{r}");
     bad["basis"] = json!("advance");
     assert_eq!(c.post("/api/v1/disbursements", bad).await.1["errors"][0]["field"], "basis");
     let (s, d1) = c.post("/api/v1/disbursements", pay("basic", "300000")).await;

@@ -609,14 +609,25 @@ impl Db {
     }
 
     /// Is a payment's basis met: a finished schedule node or a passed inspection of the project's estates?
+    /// A node or inspection of another county is answered as missing, so its id tells nothing.
     async fn check_basis(&self, project_estates: &[i64], basis: Basis) -> Result<(), FundsError> {
+        let first = project_estates.first().copied().unwrap_or(0);
+        let same_county = "(SELECT substr(e.community_code, 1, 6) FROM estates e WHERE e.id = b.estate_id) = \
+                           (SELECT substr(e.community_code, 1, 6) FROM estates e WHERE e.id = $2)";
         let row: Option<(i64, bool)> = match basis {
             Basis::Milestone { node_id } => self
-                .fetch_optional::<(i64, i64)>("SELECT estate_id, progress_pct FROM schedule_nodes WHERE id = $1", crate::args![node_id])
+                .fetch_optional::<(i64, i64)>(
+                    &format!("SELECT b.estate_id, b.progress_pct FROM schedule_nodes b WHERE b.id = $1 AND {same_county}"),
+                    crate::args![node_id, first],
+                )
                 .await?
                 .map(|(e, pct)| (e, pct >= 100)),
             Basis::Inspection { inspection_id } => {
-                self.fetch_optional("SELECT estate_id, passed FROM inspections WHERE id = $1", crate::args![inspection_id]).await?
+                self.fetch_optional(
+                    &format!("SELECT b.estate_id, b.passed FROM inspections b WHERE b.id = $1 AND {same_county}"),
+                    crate::args![inspection_id, first],
+                )
+                .await?
             }
         };
         let facts = row.map(|(estate, met)| BasisFacts { in_project: project_estates.contains(&estate), met });

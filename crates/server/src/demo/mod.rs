@@ -210,7 +210,9 @@ pub async fn load_demo(
         }
     }
     let full = size.is_some() && have == 0;
-    let users: Vec<_> = DEMO_USERS.iter().chain(if size.is_some() { DEMO_MORE_USERS } else { &[] }).collect();
+    // The neighbours' desks and companies come with the programme only: on a folder that already
+    // holds data they would be attached to nothing.
+    let users: Vec<_> = DEMO_USERS.iter().chain(if full { DEMO_MORE_USERS } else { &[] }).collect();
     let mut ids = std::collections::HashMap::new();
     let actor = Actor::system("demo");
     let hash = hash_password(DEMO_PASSWORD)?;

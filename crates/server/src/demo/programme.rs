@@ -156,7 +156,6 @@ struct Walk {
     contract_fen: i64,
     nodes: Vec<(i64, i64)>,
     tasks: Vec<i64>,
-    representative: Option<String>,
     resident_home: bool,
 }
 
@@ -183,7 +182,6 @@ impl Walk {
             contract_fen: 0,
             nodes: Vec::new(),
             tasks: Vec::new(),
-            representative: None,
             resident_home,
         }
     }
@@ -1165,15 +1163,13 @@ impl<'a> Programme<'a> {
     }
 
     async fn complete(&mut self, i: usize) -> Result<(), DemoError> {
-        let (id, county, sup, c) =
-            (self.walks[i].id, self.walks[i].county, self.walks[i].companies.supervisor.0, self.walks[i].companies.contractor.0);
+        let (id, sup, c) = (self.walks[i].id, self.walks[i].companies.supervisor.0, self.walks[i].companies.contractor.0);
         let nodes = self.walks[i].nodes.clone();
         for (node, _) in &nodes {
             self.put(c, &format!("/schedule-nodes/{node}"), json!({ "progress_pct": 100 })).await?;
         }
         self.post(sup, &format!("/estates/{id}/construction/inspections"), json!({ "checkpoint": "site_control", "passed": true })).await?;
         self.contributions(i).await?;
-        let _ = county;
         self.advance(i, "completed", "竣工").await
     }
 
@@ -1293,7 +1289,6 @@ impl<'a> Programme<'a> {
             json!({ "dwelling_id": dw, "user_id": me, "certificate_no": format!("闽({})惠安县不动产权第{:07}号", 2010 + id % 10, dw) }),
         )
         .await?;
-        self.walks[i].representative = Some(key.clone());
         Ok(key)
     }
 
@@ -1325,7 +1320,7 @@ impl<'a> Programme<'a> {
 
     async fn close_tasks(&mut self, i: usize) -> Result<(), DemoError> {
         let w = &self.walks[i];
-        let (id, county, code, tasks, c) = (w.id, w.county, w.code.clone(), w.tasks.clone(), w.companies.contractor.0);
+        let (county, code, tasks, c) = (w.county, w.code.clone(), w.tasks.clone(), w.companies.contractor.0);
         let admin = self.casts[county].admin;
         let staff = self.casts[county].staff;
         for (k, t) in tasks.into_iter().enumerate() {
@@ -1343,7 +1338,6 @@ impl<'a> Programme<'a> {
             let closer = if owner == admin { staff } else { admin };
             self.desk.post(closer, &format!("/rectifications/{t}/close"), json!({ "note": "现场复核，整改到位" })).await?;
         }
-        let _ = id;
         Ok(())
     }
 
