@@ -173,7 +173,7 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   await page.screenshot({ path: `${SHOTS}/funds.png`, fullPage: true })
 
   // The estate's page: who pays what, and its maintenance fund — parking revenue in, spending needs the owners.
-  await page.goto(`${BASE}/estates/${estate.id}`)
+  await page.goto(`${BASE}/estates/${estate.id}?tab=funds`)
   await page.waitForSelector(`[data-test=estate-funding-${project.id}] >> text=中央补助`)
   await page.fill('input[data-test=upkeep-credit-amount]', '12000')
   await page.fill('input[data-test=upkeep-credit-memo]', '上半年停车收益')

@@ -110,7 +110,7 @@ test('a scheme is drawn from the menu, estimated, posted for the first notice an
     const res = await fetch('/api/v1/estates?sort=id&per_page=1&page=7')
     return (await res.json()).items[0].id
   })
-  await page.goto(`${BASE}/estates/${id}`)
+  await page.goto(`${BASE}/estates/${id}?tab=scheme`)
   await page.waitForSelector('[data-test=scheme]')
   const addLine = async (label, quantity) => {
     await page.click('[data-test=scheme-add]')
@@ -178,7 +178,7 @@ test('the bureau opens an acceptance and signs for its own party; the rest stay 
     const res = await fetch('/api/v1/estates?sort=id&per_page=1&page=9')
     return (await res.json()).items[0].id
   })
-  await page.goto(`${BASE}/estates/${id}`)
+  await page.goto(`${BASE}/estates/${id}?tab=acceptance`)
   await page.waitForSelector('[data-test=acceptance-open]')
   await page.click('[data-test=acceptance-open]')
   await page.waitForSelector('[data-test=acceptance-parties]')
@@ -197,7 +197,7 @@ test('a site photo is filed in the estate archive and shows as a picture; a file
     const res = await fetch('/api/v1/estates?sort=id&per_page=1&page=10')
     return (await res.json()).items[0].id
   })
-  await page.goto(`${BASE}/estates/${id}`)
+  await page.goto(`${BASE}/estates/${id}?tab=archive`)
   await page.waitForSelector('[data-test=archive]')
   // A real picture to file: a piece of the page itself.
   const photo = await page.screenshot({ clip: { x: 0, y: 0, width: 480, height: 300 } })

@@ -33,6 +33,9 @@ test('wrong password is refused with a message', async () => {
 
 test('county admin signs in, sees the dashboard, lists and filters estates', async () => {
   const page = await signIn(browser, 'county_admin')
+  // The first page is the user's work; the overview holds the charts.
+  await page.waitForSelector('[data-test=work]')
+  await page.click('text=总览')
   await page.waitForSelector('canvas')
   assert.match(await page.textContent('[data-test=who]'), /惠安县/)
   await page.screenshot({ path: `${SHOTS}/dashboard.png` })
@@ -55,6 +58,8 @@ test('county admin signs in, sees the dashboard, lists and filters estates', asy
   // Open one estate: its buildings and dwellings are there.
   await page.locator('[data-test=estates] .el-table__body tr').first().click()
   await page.waitForSelector('[data-test=estate-detail]')
+  // Buildings and dwellings have their own tab, read when it opens.
+  await page.click('[data-test=tab-registry]')
   await page.waitForSelector('[data-test=buildings] .el-table__body tr')
   await page.waitForSelector('[data-test=dwellings] .el-table__body tr')
   // The phone is masked until revealed; revealing it is logged.

@@ -22,7 +22,7 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
     const revealed = await (await fetch(`/api/v1/estates/${id}/dwellings/${dwelling.id}/reveal`, { method: 'POST' })).json()
     return { id, building, dwelling, owner: revealed.owners[0] }
   })
-  await desk.goto(`${BASE}/estates/${id}`)
+  await desk.goto(`${BASE}/estates/${id}?tab=decide`)
   await desk.waitForSelector('[data-test=voice]')
   await desk.click('[data-test=notice-new]')
   await desk.click('[data-test=notice-round]')
@@ -33,11 +33,13 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   assert.match(await desk.textContent('[data-test=voice] .notice'), /停车位与儿童游乐场布局征求意见.*(公示中|未开始)/)
 
   // A needs survey from the template (willingness, needs, the contested yard, satisfaction).
+  await desk.click('[data-test=tab-residents]')
   await desk.click('[data-test=survey-new]')
   await desk.click('[data-test=survey-create]')
   await desk.waitForSelector('[data-test=survey-results]')
   const surveyId = await desk.evaluate(async (id) => (await (await fetch(`/api/v1/estates/${id}/surveys`)).json())[0].id, id)
 
+  await desk.click('[data-test=tab-decide]')
   await desk.click('[data-test=decision-new]')
   await desk.fill('[data-test=decision-title]', '同意小区改造方案')
   await desk.click('[data-test=decision-create]')
@@ -62,6 +64,7 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   await phone.waitForSelector(`[data-test=estate-${id}]`)
   // What was typed is only a claim: a resident until the desk checks the property certificate.
   assert.doesNotMatch(await phone.textContent(`[data-test=estate-${id}]`), /业主/)
+  await desk.click('[data-test=tab-residents]')
   await desk.reload()
   await desk.waitForSelector(`[data-test=bound-residents] >> text=自称业主，待核验产权证`)
   const me = await phone.evaluate(async () => (await (await fetch('/api/v1/auth/me')).json()).id)
@@ -127,6 +130,7 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   await phone.waitForSelector('text=3单元楼道灯不亮')
 
   // Back at the desk: the turnout moved, the objection gets its answer, the chain verifies.
+  await desk.click('[data-test=tab-decide]')
   await desk.reload()
   await desk.waitForSelector(`[data-test=turnout-area-${decisionId}]`)
   const turnout = await desk.textContent(`[data-test=decision-${decisionId}]`)
@@ -137,6 +141,7 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   await desk.click(`[data-test=answer-send-${commentId}]`)
   await desk.waitForSelector('[data-test=voice] >> text=菜地保留在 3 号楼北侧')
   const requestId = await desk.evaluate(async (id) => (await (await fetch(`/api/v1/estates/${id}/requests`)).json())[0].id, id)
+  await desk.click('[data-test=tab-residents]')
   await desk.fill(`[data-test=request-answer-${requestId}]`, '已更换灯具')
   await desk.click(`[data-test=request-resolve-${requestId}]`)
   await desk.waitForSelector('[data-test=request-list] >> text=已办结')
@@ -148,6 +153,7 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   await desk.waitForSelector('[data-test=demand-list] >> text=加装电梯')
   assert.match(await desk.textContent('[data-test=survey-results]'), /1 户答卷/)
   assert.match(await desk.textContent('[data-test=willingness]'), /改造意愿 100.0%/)
+  await desk.click('[data-test=tab-decide]')
   await desk.click(`[data-test=decision-verify-${decisionId}]`)
   await desk.waitForSelector(`[data-test=verified-${decisionId}]`)
   assert.match(await desk.textContent(`[data-test=verified-${decisionId}]`), /选票链完整：1 张选票/)

@@ -201,6 +201,9 @@ test('one estate from assessment to review and upkeep', { skip: !DB && 'needs HU
   if ((await status()) === 'reviewed') await advance(page, id, 'in_upkeep', '已回头看 → 长效管理', '转入长效管理')
 
   assert.equal(await status(), 'in_upkeep')
+  // The timeline shows its last three steps; all of them on demand.
+  await page.click('[data-test=timeline-all]')
+  await page.waitForFunction(() => document.querySelectorAll('[data-test=timeline] .el-timeline-item').length > 3)
   const timeline = await page.textContent('[data-test=timeline]')
   for (const stage of ['已体检', '已排序', '列入计划', '方案编制', '第一轮公示', '第二轮公示', '已表决', '已审批', '施工中', '已竣工', '已验收', '已回头看', '长效管理']) {
     assert.ok(timeline.includes(stage), `the timeline shows ${stage}`)

@@ -7,7 +7,9 @@ const routes = [
     path: '/',
     component: () => import('./views/LayoutView.vue'),
     children: [
-      { path: '', component: () => import('./views/DashboardView.vue') },
+      { path: '', component: () => import('./views/work/WorkView.vue') },
+      { path: 'overview', component: () => import('./views/DashboardView.vue') },
+      { path: 'requests', component: () => import('./views/requests/RequestsView.vue') },
       { path: 'estates', component: () => import('./views/estates/EstateList.vue') },
       { path: 'estates/:id', component: () => import('./views/estates/EstateDetail.vue'), props: true },
       { path: 'import', component: () => import('./views/estates/ImportWizard.vue') },
@@ -36,7 +38,7 @@ router.beforeEach(async (to) => {
     window.location.assign('/m/')
     return false
   }
-  // A page whose every call the role would be refused goes back to the overview instead of showing empty.
+  // A page whose every call the role would be refused goes back to the work page instead of showing empty.
   if (to.meta.permission && !can(to.meta.permission)) return { path: '/' }
   return true
 })

@@ -31,6 +31,7 @@ pub mod schemes;
 pub mod sheets;
 pub mod surveys;
 pub mod units;
+pub mod work;
 
 pub use error::{FieldError, ValidationErrors};
 pub use reasons::Reason;

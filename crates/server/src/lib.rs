@@ -33,6 +33,7 @@ pub mod sms;
 pub mod surveys;
 pub mod tabular;
 pub mod web;
+pub mod work;
 
 use axum::http::HeaderName;
 use axum::routing::{get, post};
@@ -325,6 +326,9 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/projects/{id}/approval", projects::approval)
         .get("/approvals/late", projects::late)
         .get("/late", late::overview)
+        .get("/work", work::mine)
+        .get("/work/regions", work::regions)
+        .get("/requests", requests::region)
         .get("/checklist", lifecycle::checklist)
         .get("/menu", schemes::menu)
         .get("/estates/{id}/scheme", schemes::show)

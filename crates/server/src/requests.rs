@@ -2,15 +2,15 @@
 //! their status; staff take them by phone or at the desk, answer and resolve them; residents rate.
 
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use huanxin_domain::access::{Permission, Role};
 use huanxin_domain::reason;
-use huanxin_domain::requests::{RequestInput, Status};
-use huanxin_store::requests::{RequestError, ServiceRequest};
+use huanxin_domain::requests::{Category, RequestInput, Status};
+use huanxin_store::requests::{RequestError, RequestFilter, ServiceRequest};
 use serde::Deserialize;
 
 /// Staff move a request on.
@@ -75,6 +75,28 @@ pub async fn list(
 ) -> Result<Json<Vec<ServiceRequest>>, ApiError> {
     let only = (cu.role == Role::Resident).then_some(cu.user.id);
     Ok(Json(st.db.requests_of(&cu.scope, id, only).await?))
+}
+
+/// Requests on every estate in the caller's scope (a resident: their own), open ones soonest due
+/// first: `{items, total}`.
+#[utoipa::path(get, path = "/api/v1/requests", tag = "requests",
+    params(("status" = Option<String>, Query, description = "open, submitted, in_progress or resolved"),
+           ("category" = Option<String>, Query), ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
+    responses((status = 200, description = "a page of requests with their estate's name, and how many match"), (status = 422)))]
+pub async fn region(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(f): ApiQuery<RequestFilter>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty() && *s != "open" && Status::parse(s).is_none()) {
+        return Err(ApiError::field("status", s, reason!("requests.status_filter")));
+    }
+    if let Some(c) = f.category.as_deref().filter(|c| !c.is_empty() && Category::parse(c).is_none()) {
+        return Err(ApiError::field("category", c, reason!("requests.category_kind")));
+    }
+    let only = (cu.role == Role::Resident).then_some(cu.user.id);
+    let (total, items) = st.db.requests_in_scope(&cu.scope, only, &f).await?;
+    Ok(Json(serde_json::json!({"items": items, "total": total})))
 }
 
 /// The signed-in resident's requests with their status.

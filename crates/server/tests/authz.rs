@@ -50,6 +50,10 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/projects/{id}/approval", P(ReadRegistry)),
     ("GET", "/approvals/late", P(ReadRegistry)),
     ("GET", "/late", P(ReadRegistry)),
+    ("GET", "/work", P(ReadRegistry)),
+    // Companies and residents watch no region: refused in the handler (403).
+    ("GET", "/work/regions", P(ReadRegistry)),
+    ("GET", "/requests", P(ReadRegistry)),
     ("GET", "/checklist", P(ReadRegistry)),
     ("GET", "/menu", P(ReadRegistry)),
     ("GET", "/estates/{id}/scheme", P(ReadRegistry)),

@@ -35,6 +35,7 @@ pub mod residents;
 pub mod review;
 pub mod schemes;
 pub mod surveys;
+pub mod work;
 
 pub use db::{Arg, Db, Engine, Tx};
 pub use error::StoreError;

@@ -33,6 +33,26 @@ pub struct ServiceRequest {
 const COLS: &str = "id, estate_id, dwelling_id, author, channel, category, text, status, due_on, created_at, answer, handled_by, \
     handled_at, resolved_at, rating";
 
+/// A request with its estate's name, as listed for a region.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RequestInRegion {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub request: ServiceRequest,
+    pub estate_name: String,
+}
+
+/// Which requests a region's list shows: a status (`open` for every unresolved one), a category, a page.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RequestFilter {
+    pub status: Option<String>,
+    pub category: Option<String>,
+    /// From 1.
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
 /// Why a request step did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
@@ -98,6 +118,52 @@ impl Db {
             crate::args![estate_id, only_user],
         )
         .await
+    }
+
+    /// Requests on every estate in scope (a resident: their own), filtered by status and category,
+    /// the open ones soonest due first, then the resolved newest first; with the total.
+    pub async fn requests_in_scope(
+        &self,
+        scope: &Scope,
+        only_user: Option<i64>,
+        filter: &RequestFilter,
+    ) -> Result<(i64, Vec<RequestInRegion>), StoreError> {
+        let mut args = Vec::new();
+        let mut wh = crate::estates::scope_clause(scope, &mut args);
+        if let Some(u) = only_user {
+            args.push(u.into());
+            wh.push_str(&format!(" AND r.user_id = ${}", args.len()));
+        }
+        match filter.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some("open") => wh.push_str(" AND r.status <> 'resolved'"),
+            Some(st) => {
+                args.push(st.into());
+                wh.push_str(&format!(" AND r.status = ${}", args.len()));
+            }
+            None => {}
+        }
+        if let Some(c) = filter.category.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            args.push(c.into());
+            wh.push_str(&format!(" AND r.category = ${}", args.len()));
+        }
+        let per_page = filter.per_page.unwrap_or(50).clamp(1, 200);
+        let page = filter.page.unwrap_or(1).clamp(1, 1_000_000);
+        let from = format!("service_requests r JOIN estates e ON e.id = r.estate_id WHERE {wh}");
+        let total = self.scalar(&format!("SELECT COUNT(*) FROM {from}"), args.clone()).await?;
+        let cols = COLS.split(", ").map(|c| format!("r.{}", c.trim())).collect::<Vec<_>>().join(", ");
+        let rows = self
+            .fetch_all(
+                &format!(
+                    "SELECT {cols}, e.name AS estate_name FROM {from} \
+                     ORDER BY CASE WHEN r.status = 'resolved' THEN 1 ELSE 0 END, \
+                     CASE WHEN r.status = 'resolved' THEN '' ELSE r.due_on END, r.id DESC LIMIT {} OFFSET {}",
+                    per_page,
+                    (page - 1) * per_page
+                ),
+                args,
+            )
+            .await?;
+        Ok((total, rows))
     }
 
     /// A resident's own requests in every estate, newest first.

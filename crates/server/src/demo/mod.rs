@@ -163,6 +163,8 @@ impl Size {
                 vec![
                     (VoteOpen, 1),
                     (Accepted, 1),
+                    (Completed, 1),
+                    (Building { late_nodes: false, failed_check: false, change_overdue: false }, 1),
                     (Building { late_nodes: true, failed_check: true, change_overdue: true }, 1),
                     (InApproval { late: true }, 1),
                     (VoteFailed, 1),

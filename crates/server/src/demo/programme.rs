@@ -381,6 +381,7 @@ impl<'a> Programme<'a> {
                 }
             }
         }
+        self.loose_ends().await?;
         huanxin_store::clock::hold(None);
         (self.progress)(1.0);
         self.built.walked = self.walks.len();
@@ -639,6 +640,9 @@ impl<'a> Programme<'a> {
                 }
                 self.complete(i).await?;
                 if rest == Rest::Completed {
+                    // Acceptance opened: the builders have signed, the bureau, street, community,
+                    // designer and residents' representative have not yet.
+                    self.open_acceptance(i, &["contractor", "supervisor"]).await?;
                     return Ok(None);
                 }
                 Ok(next(14, Step::Acceptance))
@@ -1096,7 +1100,9 @@ impl<'a> Programme<'a> {
             };
             self.put(c, &format!("/schedule-nodes/{node}"), json!({ "progress_pct": pct })).await?;
             if pct == 100 && n + 1 == k {
-                self.pay(i, *node).await?;
+                // The last milestone of the county's first estate building on time waits for approval.
+                let approve = !(k == 2 && self.first_on_time_build(i));
+                self.pay(i, *node, approve).await?;
             }
         }
         if k == 2 {
@@ -1131,7 +1137,7 @@ impl<'a> Programme<'a> {
     /// A finished node's milestone payment: asked by the county's admin, approved by its staff,
     /// from the central subsidy while it lasts, then from the county's own budget; when neither
     /// has enough left, what is left is paid.
-    async fn pay(&mut self, i: usize, node: i64) -> Result<(), DemoError> {
+    async fn pay(&mut self, i: usize, node: i64, approve: bool) -> Result<(), DemoError> {
         let w = &self.walks[i];
         let (county, pid) = (w.county, w.project.unwrap_or_default());
         let weight = w.nodes.iter().find(|n| n.0 == node).map(|n| n.1).unwrap_or(30);
@@ -1150,15 +1156,61 @@ impl<'a> Programme<'a> {
         if amount < 1000 {
             return Ok(());
         }
+        // A payment left for approval is asked by the staff, so that the admin's desk shows it.
+        let asker = if approve { admin } else { staff };
         let d = self
             .post(
-                admin,
+                asker,
                 "/disbursements",
                 json!({ "allocation_id": alloc, "project_id": pid, "category": "basic", "payee": payee, "amount": amount.to_string(), "basis": format!("milestone:{node}") }),
             )
             .await?;
         let did = id_of(&d, &["id"])?;
-        self.post(staff, &format!("/disbursements/{did}/approve"), json!({})).await?;
+        if approve {
+            self.post(staff, &format!("/disbursements/{did}/approve"), json!({})).await?;
+        }
+        Ok(())
+    }
+
+    /// True for the first estate of the first county that rests in construction on schedule.
+    fn first_on_time_build(&self, i: usize) -> bool {
+        let on_time = |w: &Walk| w.county == 0 && matches!(w.rest, Rest::Building { late_nodes: false, .. });
+        self.walks.iter().position(on_time) == Some(i)
+    }
+
+    /// What a county's desks find open on the day: a spending from a maintenance fund asked for and
+    /// not yet approved, and residents' requests on estates in upkeep not yet resolved (the
+    /// property company manages these estates).
+    async fn loose_ends(&mut self) -> Result<(), DemoError> {
+        self.hold(self.today - Duration::days(2));
+        let upkeep: Vec<usize> =
+            (0..self.walks.len()).filter(|&i| self.walks[i].county == 0 && self.walks[i].rest == Rest::Upkeep).take(3).collect();
+        let staff = self.casts[0].staff;
+        if let Some(&i) = upkeep.first() {
+            let id = self.walks[i].id;
+            self.post(
+                staff,
+                &format!("/estates/{id}/upkeep/spendings"),
+                json!({ "amount": "2600", "memo": "暴雨后3号楼配电箱进水，应急更换", "payee": "惠安电力安装有限公司", "emergency": true }),
+            )
+            .await?;
+        }
+        self.hold(self.today - Duration::days(1));
+        let requests = [
+            ("repair", "5号楼屋面下雨渗水，顶楼住户墙面发霉", true),
+            ("complaint", "小区垃圾清运不及时，夏天有异味", false),
+            ("repair", "单元门禁损坏，外来人员随意进出", false),
+        ];
+        for (&i, (cat, text, accept)) in upkeep.iter().zip(requests) {
+            let id = self.walks[i].id;
+            let r = self
+                .post(staff, &format!("/estates/{id}/requests"), json!({ "category": cat, "text": text, "author": "居民来电" }))
+                .await?;
+            if accept {
+                let rid = id_of(&r, &["id"])?;
+                self.post(staff, &format!("/requests/{rid}/handle"), json!({ "status": "in_progress" })).await?;
+            }
+        }
         Ok(())
     }
 
@@ -1195,7 +1247,9 @@ impl<'a> Programme<'a> {
         Ok(())
     }
 
-    async fn accept(&mut self, i: usize, today: NaiveDate) -> Result<(), DemoError> {
+    /// Opens the acceptance of estate `i` with its parties and an owners' representative; the
+    /// parties named in `signing` sign (all of them with the representative when `signing` is empty).
+    async fn open_acceptance(&mut self, i: usize, signing: &[&str]) -> Result<(), DemoError> {
         let w = &self.walks[i];
         let (id, county, companies, community) = (w.id, w.county, w.companies, w.community.clone());
         let cast = &self.casts[county];
@@ -1233,15 +1287,29 @@ impl<'a> Programme<'a> {
         )
         .await?;
         for (party, user) in parties {
-            self.post(user, &format!("/estates/{id}/acceptance/signatures"), json!({ "signatory": party, "note": "经现场查验，同意验收" }))
+            if signing.is_empty() || signing.contains(&party) {
+                self.post(
+                    user,
+                    &format!("/estates/{id}/acceptance/signatures"),
+                    json!({ "signatory": party, "note": "经现场查验，同意验收" }),
+                )
                 .await?;
+            }
         }
-        self.post(
-            &rep,
-            &format!("/estates/{id}/acceptance/signatures"),
-            json!({ "signatory": "residents", "note": "居民代表查验，同意验收" }),
-        )
-        .await?;
+        if signing.is_empty() {
+            self.post(
+                &rep,
+                &format!("/estates/{id}/acceptance/signatures"),
+                json!({ "signatory": "residents", "note": "居民代表查验，同意验收" }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn accept(&mut self, i: usize, today: NaiveDate) -> Result<(), DemoError> {
+        self.open_acceptance(i, &[]).await?;
+        let (id, admin) = (self.walks[i].id, self.casts[self.walks[i].county].admin);
         let code = self.walks[i].code.clone();
         let png = pictures::photo(&code, "", &ymd(today), pictures::Mood::After, id as u64);
         self.built.calls += 1;
