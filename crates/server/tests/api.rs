@@ -1462,13 +1462,16 @@ async fn what_is_late_in_my_region(app: &TestApp) {
         )
         .await
         .unwrap();
+    // Who must act is named as people know them: the account's display name, not its user name.
+    app.db.execute("UPDATE users SET display_name = '惠安建工集团' WHERE username = 'contractor'", vec![]).await.unwrap();
     // Written behind the server's back: seen once the short cache expires or any change is recorded here.
     let (_, n) = c.put(&format!("/api/v1/schedule-nodes/{}", ended["id"]), json!({"progress_pct": 100, "actual_start": day(-15)})).await;
     assert_eq!(n["state"], "done", "{n}");
     let (_, late) = c.get("/api/v1/late").await;
     assert_eq!(late["schedule_nodes"]["total"], 1, "the finished node is no longer late at once: {late}");
     assert_eq!(late["design_changes"]["total"], 1, "{late}");
-    assert_eq!(late["design_changes"]["items"][0]["who"], "contractor");
+    assert_eq!(late["design_changes"]["items"][0]["who"], "惠安建工集团");
+    assert_eq!(late["rectifications"]["items"][0]["who"], "惠安建工集团");
     assert_eq!(late["rectifications"]["total"], 1);
     assert_eq!(late["rectifications"]["items"][0]["supervised"], true);
 

@@ -27,7 +27,7 @@ pub struct LateWork {
     pub what: String,
     /// The day it was due (a node not started: its planned start).
     pub due_on: String,
-    /// Who must act: the task's owner, the change's requester, or empty.
+    /// Who must act, by name: the task's owner, the change's requester, the node's contractor.
     pub who: String,
     /// Rectification tasks: supervised (挂牌督办).
     pub supervised: bool,
@@ -79,7 +79,8 @@ impl Db {
         let ended = self
             .late_work(
                 scope,
-                "n.id, n.estate_id, e.name AS estate_name, n.name AS what, n.planned_end AS due_on, '' AS who, FALSE AS supervised",
+                "n.id, n.estate_id, e.name AS estate_name, n.name AS what, n.planned_end AS due_on, \
+                 COALESCE((SELECT pp.company FROM project_parties pp JOIN project_estates pe ON pe.project_id = pp.project_id WHERE pe.estate_id = n.estate_id AND pp.role = 'contractor' ORDER BY pp.id LIMIT 1), '') AS who, FALSE AS supervised",
                 "schedule_nodes n JOIN estates e ON e.id = n.estate_id WHERE n.actual_end IS NULL AND n.planned_end < $1",
                 "n.planned_end",
                 today,
@@ -90,7 +91,8 @@ impl Db {
         let unstarted = self
             .late_work(
                 scope,
-                "n.id, n.estate_id, e.name AS estate_name, n.name AS what, n.planned_start AS due_on, '' AS who, FALSE AS supervised",
+                "n.id, n.estate_id, e.name AS estate_name, n.name AS what, n.planned_start AS due_on, \
+                 COALESCE((SELECT pp.company FROM project_parties pp JOIN project_estates pe ON pe.project_id = pp.project_id WHERE pe.estate_id = n.estate_id AND pp.role = 'contractor' ORDER BY pp.id LIMIT 1), '') AS who, FALSE AS supervised",
                 "schedule_nodes n JOIN estates e ON e.id = n.estate_id \
                  WHERE n.actual_start IS NULL AND n.planned_start < $1 AND n.planned_end >= $1",
                 "n.planned_start",
@@ -105,8 +107,9 @@ impl Db {
         let design_changes = self
             .late_work(
                 scope,
-                "c.id, c.estate_id, e.name AS estate_name, c.reason AS what, c.due_on, c.requested_by AS who, FALSE AS supervised",
-                "design_changes c JOIN estates e ON e.id = c.estate_id WHERE c.delivered_on IS NULL AND c.due_on < $1",
+                "c.id, c.estate_id, e.name AS estate_name, c.reason AS what, c.due_on, COALESCE(u.display_name, c.requested_by) AS who, FALSE AS supervised",
+                "design_changes c JOIN estates e ON e.id = c.estate_id LEFT JOIN users u ON u.username = c.requested_by \
+                 WHERE c.delivered_on IS NULL AND c.due_on < $1",
                 "c.due_on",
                 today,
                 limit,
@@ -115,8 +118,9 @@ impl Db {
         let rectifications = self
             .late_work(
                 scope,
-                "r.id, r.estate_id, e.name AS estate_name, r.finding AS what, r.deadline AS due_on, r.owner AS who, r.supervised",
-                "rectifications r JOIN estates e ON e.id = r.estate_id WHERE r.closed_at IS NULL AND r.deadline < $1",
+                "r.id, r.estate_id, e.name AS estate_name, r.finding AS what, r.deadline AS due_on, COALESCE(u.display_name, r.owner) AS who, r.supervised",
+                "rectifications r JOIN estates e ON e.id = r.estate_id LEFT JOIN users u ON u.username = r.owner \
+                 WHERE r.closed_at IS NULL AND r.deadline < $1",
                 "r.deadline",
                 today,
                 limit,

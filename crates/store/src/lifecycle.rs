@@ -18,6 +18,8 @@ pub struct EstateEvent {
     pub to_status: String,
     pub note: String,
     pub username: String,
+    /// The account's display name (the user name when the account is gone).
+    pub display_name: String,
     pub at: String,
 }
 
@@ -92,7 +94,7 @@ impl Db {
         let event: EstateEvent = tx
             .fetch_one(
                 "INSERT INTO estate_events (estate_id, from_status, to_status, note, user_id, username, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, from_status, to_status, note, username, at",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, from_status, to_status, note, username, username AS display_name, at",
                 crate::args![estate_id, from.as_str(), to.as_str(), note, actor.user_id, actor.username.as_str(), at],
             )
             .await?;
@@ -116,7 +118,8 @@ impl Db {
     pub async fn estate_timeline(&self, scope: &Scope, estate_id: i64) -> Result<Vec<EstateEvent>, StoreError> {
         self.get_estate(scope, estate_id).await?;
         self.fetch_all(
-            "SELECT id, from_status, to_status, note, username, at FROM estate_events WHERE estate_id = $1 ORDER BY id",
+            "SELECT v.id, v.from_status, v.to_status, v.note, v.username, COALESCE(u.display_name, v.username) AS display_name, v.at \
+             FROM estate_events v LEFT JOIN users u ON u.username = v.username WHERE v.estate_id = $1 ORDER BY v.id",
             crate::args![estate_id],
         )
         .await

@@ -242,8 +242,10 @@ impl Db {
             }
             WorkKind::DesignChangeDue => {
                 self.work_rows(
-                    "design_changes c JOIN estates e ON e.id = c.estate_id WHERE c.delivered_on IS NULL AND {scope}",
-                    "c.id, c.estate_id, e.name AS estate_name, CAST(NULL AS BIGINT) AS project_id, c.reason AS what, c.requested_by AS detail, \
+                    "design_changes c JOIN estates e ON e.id = c.estate_id LEFT JOIN users u ON u.username = c.requested_by \
+                     WHERE c.delivered_on IS NULL AND {scope}",
+                    "c.id, c.estate_id, e.name AS estate_name, CAST(NULL AS BIGINT) AS project_id, c.reason AS what, \
+                     COALESCE(u.display_name, c.requested_by) AS detail, \
                      c.requested_on AS since, c.due_on",
                     "c.due_on, c.id",
                     Vec::new(),
