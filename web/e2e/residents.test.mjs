@@ -176,3 +176,18 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   await phoneContext.close()
   await desk.context().close()
 })
+
+test('a signed-out phone opening /m/ is taken to the binding page without an error', async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'zh-CN' })
+  const page = await context.newPage()
+  const errors = []
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`))
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().includes('401')) errors.push(`console: ${m.text()}`)
+  })
+  await page.goto(`${BASE}/m/`)
+  await page.waitForSelector('[data-test=bind-form]')
+  assert.match(page.url(), /#\/bind/)
+  assert.deepEqual(errors, [])
+  await context.close()
+})

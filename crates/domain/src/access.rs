@@ -64,6 +64,10 @@ pub enum Permission {
     /// text unmasked. Privacy is this permission wherever the data appears (lists, exports, the
     /// archive zip), not a check in one handler.
     ReadResidentsAnswers,
+    /// Read residents' service requests (who asked, from which dwelling, what): the desks that
+    /// consult residents, grid workers and property companies on their estates, residents their
+    /// own; not the builders, about whom a request may complain.
+    ReadRequests,
 }
 
 impl Permission {
@@ -73,7 +77,7 @@ impl Permission {
     }
 
     /// Every permission, in the order the API lists them.
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::ReadRegistry,
         Permission::WriteRegistry,
         Permission::ManageUsers,
@@ -89,6 +93,7 @@ impl Permission {
         Permission::ConsultResidents,
         Permission::ManageFunds,
         Permission::ReadResidentsAnswers,
+        Permission::ReadRequests,
     ];
 }
 
@@ -197,6 +202,9 @@ impl Role {
             }
             // Those who consult residents read what each said; nobody else does.
             Permission::ReadResidentsAnswers => self.allows(Permission::ConsultResidents),
+            Permission::ReadRequests => {
+                self.allows(Permission::ConsultResidents) || matches!(self, Role::GridWorker | Role::PropertyCompany | Role::Resident)
+            }
             // Budgets are held from the county up.
             Permission::ManageFunds => self.is_government_desk() && !matches!(self, Role::StreetStaff | Role::CommunityStaff),
         }

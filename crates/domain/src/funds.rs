@@ -252,6 +252,10 @@ pub enum Refusal {
         who: String,
         other: String,
     },
+    /// The account still signs in with a password someone else set (who therefore knows it).
+    PasswordNotOwn {
+        who: String,
+    },
 }
 
 crate::refusal_display!(Refusal);
@@ -279,6 +283,7 @@ impl Refusal {
             Refusal::SameHands { who, did, now: _ } if *did == "entered" => reason!("funds.same_hands_reverse", who = who),
             Refusal::SameHands { who, .. } => reason!("funds.same_hands_approve", who = who),
             Refusal::PasswordKeptBy { who, other } => reason!("funds.password_kept_by", who = who, other = other),
+            Refusal::PasswordNotOwn { who } => reason!("funds.password_not_own", who = who),
         }
     }
 }

@@ -82,8 +82,10 @@ impl WorkKind {
             ],
             Role::StreetStaff | Role::CommunityStaff => &[NoticeRunning, VoteOpen, SurveyOpen, RequestDue, AcceptanceToSign],
             Role::GridWorker => &[SurveyOpen, VoteOpen, RequestDue],
-            Role::Contractor => &[NodeToReport, SiteLogToday, DesignChangeDue, AcceptanceToSign],
-            Role::Supervisor => &[CheckpointToInspect, MaterialToFollow, SiteLogToday, NodeToReport, AcceptanceToSign],
+            // Each company lists only what it can act on: the contractor reports nodes (the designer
+            // delivers design changes, the supervisor inspects).
+            Role::Contractor => &[NodeToReport, SiteLogToday, AcceptanceToSign],
+            Role::Supervisor => &[CheckpointToInspect, MaterialToFollow, SiteLogToday, AcceptanceToSign],
             Role::Designer => &[DesignChangeDue, AcceptanceToSign],
             Role::PropertyCompany => &[RequestDue, RectificationDue],
             Role::MinistryAdmin

@@ -328,7 +328,6 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/late", late::overview)
         .get("/work", work::mine)
         .get("/work/regions", work::regions)
-        .get("/requests", requests::region)
         .get("/checklist", lifecycle::checklist)
         .get("/menu", schemes::menu)
         .get("/estates/{id}/scheme", schemes::show)
@@ -365,7 +364,6 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/public-pages/{region}", public::setting)
         .get("/estates/{id}/public-page", public::estate_state)
         .get("/archive-checklist", archive::checklist)
-        .get("/estates/{id}/requests", requests::list)
         .post("/estates/{id}/requests", requests::file)
         .get("/residents/requests", requests::mine)
         .post("/requests/{id}/rating", requests::rate)
@@ -410,6 +408,8 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/estates/{id}/residents/verify", residents::verify_owner)
         .post("/requests/{id}/handle", requests::handle)
         .post("/estates/{id}/surveys", surveys::create);
+    let requests =
+        Routes::new(Some(Permission::ReadRequests)).get("/requests", requests::region).get("/estates/{id}/requests", requests::list);
     let answers = Routes::new(Some(Permission::ReadResidentsAnswers))
         .get("/decisions/{id}/ballots", decisions::ballots)
         .get("/surveys/{id}/export.xlsx", surveys::export_xlsx);
@@ -475,7 +475,10 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/residents/otp/verify", residents::verify_otp)
         .get("/public/estates/{code}", public::page)
         .get("/public/estates/{code}/photos/{id}", public::photo);
-    (open, vec![read, write, admin, audit, personal, assess, advance, draft, menu, sign, file, build, consult, answers, money, me])
+    (
+        open,
+        vec![read, write, admin, audit, personal, assess, advance, draft, menu, sign, file, build, consult, answers, requests, money, me],
+    )
 }
 
 /// The whole application: API, tiles, docs and web UI.

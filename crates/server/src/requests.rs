@@ -78,7 +78,7 @@ pub async fn list(
 }
 
 /// Requests on every estate in the caller's scope (a resident: their own), open ones soonest due
-/// first: `{items, total}`.
+/// first: `{items, total, page, per_page}`.
 #[utoipa::path(get, path = "/api/v1/requests", tag = "requests",
     params(("status" = Option<String>, Query, description = "open, submitted, in_progress or resolved"),
            ("category" = Option<String>, Query), ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
@@ -95,8 +95,8 @@ pub async fn region(
         return Err(ApiError::field("category", c, reason!("requests.category_kind")));
     }
     let only = (cu.role == Role::Resident).then_some(cu.user.id);
-    let (total, items) = st.db.requests_in_scope(&cu.scope, only, &f).await?;
-    Ok(Json(serde_json::json!({"items": items, "total": total})))
+    let (total, page, per_page, items) = st.db.requests_in_scope(&cu.scope, only, &f).await?;
+    Ok(Json(serde_json::json!({"items": items, "total": total, "page": page, "per_page": per_page})))
 }
 
 /// The signed-in resident's requests with their status.

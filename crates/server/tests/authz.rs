@@ -53,7 +53,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/work", P(ReadRegistry)),
     // Companies and residents watch no region: refused in the handler (403).
     ("GET", "/work/regions", P(ReadRegistry)),
-    ("GET", "/requests", P(ReadRegistry)),
+    ("GET", "/requests", P(ReadRequests)),
     ("GET", "/checklist", P(ReadRegistry)),
     ("GET", "/menu", P(ReadRegistry)),
     ("GET", "/estates/{id}/scheme", P(ReadRegistry)),
@@ -88,7 +88,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/public-pages/{region}", P(ReadRegistry)),
     ("GET", "/estates/{id}/public-page", P(ReadRegistry)),
     ("GET", "/archive-checklist", P(ReadRegistry)),
-    ("GET", "/estates/{id}/requests", P(ReadRegistry)),
+    ("GET", "/estates/{id}/requests", P(ReadRequests)),
     ("POST", "/estates/{id}/requests", P(ReadRegistry)),
     ("GET", "/residents/requests", P(ReadRegistry)),
     ("POST", "/requests/{id}/rating", P(ReadRegistry)),

@@ -167,7 +167,8 @@ async fn each_role_finds_its_work(st: &AppState, db: &Db) {
     }
     let late_nodes = count(
         db,
-        "SELECT COUNT(*) FROM schedule_nodes n JOIN estates e ON e.id = n.estate_id WHERE n.actual_end IS NULL AND n.planned_end < $3 AND e.community_code >= $1 AND e.community_code < $2",
+        "SELECT COUNT(*) FROM schedule_nodes n JOIN estates e ON e.id = n.estate_id WHERE n.actual_end IS NULL \
+         AND (n.planned_end < $3 OR (n.actual_start IS NULL AND n.planned_start < $3)) AND e.community_code >= $1 AND e.community_code < $2",
         huanxin_store::args!["350521000000", "350522000000", day.clone()],
     )
     .await;

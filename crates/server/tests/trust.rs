@@ -357,7 +357,37 @@ async fn the_one_who_asks_never_approves(app: &TestApp) {
     let third = app.anonymous();
     let (_, t) = third.post("/api/v1/auth/login", json!({"username": "third_hand", "password": "set-by-the-city-1"})).await;
     let third = common::Client { token: t["token"].as_str().map(str::to_string), ..third };
-    assert_eq!(third.post(&approve, json!({})).await.0, 200, "independent of the county admin who asked");
+    // Not while it signs in with the password the city admin set (the city admin knows it).
+    let (s, r) = third.post(&approve, json!({})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("funds.password_not_own")), "{r}");
+    assert_eq!(third.post("/api/v1/auth/password", json!({"current": "set-by-the-city-1", "password": "third-own-secret-3"})).await.0, 204);
+    let (_, t) = app.anonymous().post("/api/v1/auth/login", json!({"username": "third_hand", "password": "third-own-secret-3"})).await;
+    let third = common::Client { token: t["token"].as_str().map(str::to_string), ..app.anonymous() };
+    assert_eq!(third.post(&approve, json!({})).await.0, 200, "independent of the county admin who asked, with its own password");
+
+    // The attacker's trial: an administrator makes two accounts, asks with one and approves with the
+    // other. Neither has set its own password: refused.
+    for name in ["made_c", "made_d"] {
+        let body = json!({"username": name, "password": "admin-made-pass-1", "role": "county_staff", "region_code": "350521000000"});
+        assert_eq!(admin.post("/api/v1/users", body).await.0, 201);
+    }
+    let made = |name: &'static str| {
+        let anon = app.anonymous();
+        async move {
+            let (_, t) = anon.post("/api/v1/auth/login", json!({"username": name, "password": "admin-made-pass-1"})).await;
+            common::Client { token: t["token"].as_str().map(str::to_string), ..anon }
+        }
+    };
+    let (c, d) = (made("made_c").await, made("made_d").await);
+    let (s, d3) = ask_payment(&c, (project, allocation, inspection), "300").await;
+    assert_eq!(s, 201, "{d3}");
+    let (_, work) = d.get("/api/v1/work").await;
+    assert!(
+        work["items"].as_array().unwrap().iter().all(|i| !(i["kind"] == "payment_to_approve" && i["id"] == d3["id"])),
+        "a payment one may not approve is not listed as one's work: {work}"
+    );
+    let (s, r) = d.post(&format!("/api/v1/disbursements/{}/approve", d3["id"]), json!({})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("funds.password_not_own")), "{r}");
 }
 
 // 2. Companies and grid workers posted objections under their own names; residents saw "居民".

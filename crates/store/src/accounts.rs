@@ -195,20 +195,33 @@ impl Db {
         tx.commit().await
     }
 
-    /// Are these two accounts independent for four eyes? Not the same account, and neither ever
-    /// set the other's password (`domain::funds::independent_hands`).
-    pub async fn independent_hands(&self, first: &str, second: &str) -> Result<bool, StoreError> {
-        let setters = |name: &str| {
+    /// Why two accounts are not two pairs of eyes on money, if they are not: one ever set the
+    /// other's password (`domain::funds::independent_hands`), or either still signs in with a
+    /// password another person set (that person knows it: an administrator who creates two
+    /// accounts would otherwise ask with one and approve with the other).
+    pub async fn hands_refusal(&self, first: &str, second: &str) -> Result<Option<huanxin_domain::funds::Refusal>, StoreError> {
+        use huanxin_domain::funds::Refusal;
+        let read = |name: &str| {
             let name = name.to_string();
             async move {
-                let row: Option<(String,)> =
-                    self.fetch_optional("SELECT password_setters FROM users WHERE username = $1", crate::args![name.as_str()]).await?;
-                Ok::<String, StoreError>(row.map(|(s,)| s).unwrap_or_default())
+                let row: Option<(String, String)> = self
+                    .fetch_optional("SELECT password_setters, password_set_by FROM users WHERE username = $1", crate::args![name.as_str()])
+                    .await?;
+                Ok::<(String, String), StoreError>(row.unwrap_or_default())
             }
         };
-        let (a, b) = (setters(first).await?, setters(second).await?);
-        let (a, b): (Vec<&str>, Vec<&str>) = (a.split(',').collect(), b.split(',').collect());
-        Ok(huanxin_domain::funds::independent_hands(first, &a, second, &b))
+        let ((a, a_by), (b, b_by)) = (read(first).await?, read(second).await?);
+        let (a_list, b_list): (Vec<&str>, Vec<&str>) = (a.split(',').collect(), b.split(',').collect());
+        if !huanxin_domain::funds::independent_hands(first, &a_list, second, &b_list) {
+            return Ok(Some(Refusal::PasswordKeptBy { who: second.to_string(), other: first.to_string() }));
+        }
+        for (name, set_by) in [(first, a_by), (second, b_by)] {
+            // Set by the installation itself (`system:…`) or by the user: their own.
+            if !set_by.is_empty() && set_by != name && self.user_by_name(&set_by).await?.is_some() {
+                return Ok(Some(Refusal::PasswordNotOwn { who: name.to_string() }));
+            }
+        }
+        Ok(None)
     }
 
     /// Records a session (web cookie or API token) by the hash of its secret.

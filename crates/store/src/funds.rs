@@ -737,8 +737,8 @@ impl Db {
             return Err(StoreError::Conflict(reason!("funds.disbursement_already", status = d.status)).into());
         }
         rules::check_four_eyes(&d.requested_by, &actor.username, "asked for", "approve")?;
-        if !self.independent_hands(&d.requested_by, &actor.username).await? {
-            return Err(rules::Refusal::PasswordKeptBy { who: actor.username.clone(), other: d.requested_by.clone() }.into());
+        if let Some(refusal) = self.hands_refusal(&d.requested_by, &actor.username).await? {
+            return Err(refusal.into());
         }
         let allocation = self.allocation(scope, d.allocation_id).await?;
         let (project, estates, _) = self.get_project(scope, d.project_id).await?;
@@ -794,8 +794,8 @@ impl Db {
             return Err(StoreError::Conflict(reason!("funds.reversal_of_reversal", seq = seq, original = original)).into());
         }
         rules::check_four_eyes(&entered_by, &actor.username, "entered", "reverse it")?;
-        if !self.independent_hands(&entered_by, &actor.username).await? {
-            return Err(rules::Refusal::PasswordKeptBy { who: actor.username.clone(), other: entered_by.clone() }.into());
+        if let Some(refusal) = self.hands_refusal(&entered_by, &actor.username).await? {
+            return Err(refusal.into());
         }
         let mut tx = self.begin().await?;
         let mut head = tx.lock_ledger().await?;

@@ -121,13 +121,14 @@ impl Db {
     }
 
     /// Requests on every estate in scope (a resident: their own), filtered by status and category,
-    /// the open ones soonest due first, then the resolved newest first; with the total.
+    /// the open ones soonest due first, then the resolved newest first; with the total and the page
+    /// and page size used (out-of-range values are brought within 1 and 200).
     pub async fn requests_in_scope(
         &self,
         scope: &Scope,
         only_user: Option<i64>,
         filter: &RequestFilter,
-    ) -> Result<(i64, Vec<RequestInRegion>), StoreError> {
+    ) -> Result<(i64, i64, i64, Vec<RequestInRegion>), StoreError> {
         let mut args = Vec::new();
         let mut wh = crate::estates::scope_clause(scope, &mut args);
         if let Some(u) = only_user {
@@ -163,7 +164,7 @@ impl Db {
                 args,
             )
             .await?;
-        Ok((total, rows))
+        Ok((total, page, per_page, rows))
     }
 
     /// A resident's own requests in every estate, newest first.

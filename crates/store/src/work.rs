@@ -44,6 +44,9 @@ struct Row {
     detail: String,
     since: String,
     due_on: Option<String>,
+    /// Who asked for it (payments and spendings: four eyes is checked on it).
+    #[sqlx(default)]
+    asker: Option<String>,
 }
 
 /// Who asks: role, scope and name (four eyes: one's own requests are not one's work to approve).
@@ -68,6 +71,7 @@ pub struct RegionWork {
     /// Estates in construction today.
     pub in_construction: i64,
     pub late_approvals: i64,
+    /// Nodes not finished by their planned end or not started by their planned start.
     pub late_nodes: i64,
     pub late_rectifications: i64,
 }
@@ -106,7 +110,21 @@ impl Db {
         let mut kinds = Vec::new();
         let mut items = Vec::new();
         for &kind in WorkKind::for_role(caller.role) {
-            let (total, rows) = self.work_of_kind(caller, kind, today).await?;
+            let (mut total, mut rows) = self.work_of_kind(caller, kind, today).await?;
+            // Money the caller may not approve (a colleague whose password they set, or the other
+            // way round; a password someone else set) is not their work.
+            if matches!(kind, WorkKind::PaymentToApprove | WorkKind::SpendingToApprove) {
+                let mut kept = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let asker = r.asker.clone().unwrap_or_default();
+                    if self.hands_refusal(&asker, caller.username).await?.is_none() {
+                        kept.push(r);
+                    } else {
+                        total -= 1;
+                    }
+                }
+                rows = kept;
+            }
             kinds.push(KindCount { kind, total });
             items.extend(rows.into_iter().map(|r| {
                 let days_left =
@@ -150,7 +168,7 @@ impl Db {
                 self.work_rows(
                     &format!("disbursements d JOIN projects p ON p.id = d.project_id WHERE d.status = 'requested' AND d.requested_by <> $1 AND {PROJECT_IN_SCOPE}"),
                     "d.id, CAST(NULL AS BIGINT) AS estate_id, p.name AS estate_name, d.project_id, d.payee AS what, CAST(d.amount AS TEXT) AS detail, \
-                     SUBSTR(d.requested_at, 1, 10) AS since, CAST(NULL AS TEXT) AS due_on",
+                     SUBSTR(d.requested_at, 1, 10) AS since, CAST(NULL AS TEXT) AS due_on, d.requested_by AS asker",
                     "d.requested_at, d.id",
                     crate::args![caller.username],
                     scope,
@@ -161,7 +179,7 @@ impl Db {
                 self.work_rows(
                     "upkeep_requests u JOIN estates e ON e.id = u.estate_id WHERE u.status = 'requested' AND u.requested_by <> $1 AND {scope}",
                     "u.id, u.estate_id, e.name AS estate_name, CAST(NULL AS BIGINT) AS project_id, u.memo AS what, CAST(u.amount AS TEXT) AS detail, \
-                     SUBSTR(u.requested_at, 1, 10) AS since, CAST(NULL AS TEXT) AS due_on",
+                     SUBSTR(u.requested_at, 1, 10) AS since, CAST(NULL AS TEXT) AS due_on, u.requested_by AS asker",
                     "u.requested_at, u.id",
                     crate::args![caller.username],
                     scope,
@@ -229,7 +247,12 @@ impl Db {
                 .await
             }
             WorkKind::NodeToReport => {
-                let late_only = if kind.late_only_for(caller.role) { " AND n.planned_end < $1" } else { "" };
+                // Late as "what is late" counts it: not finished by its planned end, or not started by its start.
+                let late_only = if kind.late_only_for(caller.role) {
+                    " AND (n.planned_end < $1 OR (n.actual_start IS NULL AND n.planned_start < $1))"
+                } else {
+                    ""
+                };
                 self.work_rows(
                     &format!("schedule_nodes n JOIN estates e ON e.id = n.estate_id WHERE n.actual_end IS NULL AND n.planned_start <= $1{late_only} AND {{scope}}"),
                     "n.id, n.estate_id, e.name AS estate_name, CAST(NULL AS BIGINT) AS project_id, n.name AS what, CAST(n.progress_pct AS TEXT) AS detail, \
@@ -320,6 +343,7 @@ impl Db {
                     detail: next.as_str().into(),
                     since,
                     due_on: None,
+                    asker: None,
                 })
             })
             .collect();
@@ -329,7 +353,7 @@ impl Db {
         Ok((total, rows))
     }
 
-    /// Open acceptances (the estate completed, not yet accepted) that need the caller's party and
+    /// Open acceptances (the estate not yet accepted) that need the caller's party and
     /// that party has not yet agreed to; residents' representatives sign from the phone.
     async fn acceptances_to_sign(&self, caller: &Caller<'_>) -> Result<(i64, Vec<Row>), StoreError> {
         let Some(mine) = Signatory::ALL.into_iter().find(|s| s.may_be_signed_by(caller.role) && *s != Signatory::Residents) else {
@@ -341,7 +365,7 @@ impl Db {
             .fetch_all(
                 &format!(
                     "SELECT a.id, a.estate_id, e.name, a.required, SUBSTR(a.opened_at, 1, 10) FROM acceptances a JOIN estates e ON e.id = a.estate_id \
-                     WHERE e.status = 'completed' AND {region} ORDER BY a.opened_at, a.id"
+                     WHERE e.status NOT IN ('accepted', 'reviewed', 'in_upkeep') AND {region} ORDER BY a.opened_at, a.id"
                 ),
                 args.clone(),
             )
@@ -350,7 +374,7 @@ impl Db {
             .fetch_all(
                 &format!(
                     "SELECT s.acceptance_id, s.signatory FROM acceptance_signatures s JOIN acceptances a ON a.id = s.acceptance_id \
-                     JOIN estates e ON e.id = a.estate_id WHERE s.agree = TRUE AND e.status = 'completed' AND {region}"
+                     JOIN estates e ON e.id = a.estate_id WHERE s.agree = TRUE AND e.status NOT IN ('accepted', 'reviewed', 'in_upkeep') AND {region}"
                 ),
                 args,
             )
@@ -377,6 +401,7 @@ impl Db {
                 detail: mine.as_str().into(),
                 since,
                 due_on: None,
+                asker: None,
             })
             .collect();
         let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
@@ -440,7 +465,7 @@ impl Db {
             (
                 format!(
                     "SELECT {group} AS g, COUNT(*) AS n FROM schedule_nodes n JOIN estates e ON e.id = n.estate_id \
-                     WHERE {in_region} AND n.actual_end IS NULL AND n.planned_end < $3 GROUP BY {group}"
+                     WHERE {in_region} AND n.actual_end IS NULL AND (n.planned_end < $3 OR (n.actual_start IS NULL AND n.planned_start < $3)) GROUP BY {group}"
                 ),
                 crate::args![lo.clone(), hi.clone(), day.clone()],
             ),

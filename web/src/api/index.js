@@ -14,6 +14,16 @@ export function setUnauthorizedHandler(f) {
   onUnauthorized = f
 }
 
+/** For an app's error handler: a page that failed because the caller is signed out has already
+ * been sent to the sign-in (or binding) page, so its error is not one to report. */
+export function quietErrors(app) {
+  app.config.errorHandler = (err) => {
+    if (err instanceof ApiError && err.status === 401) return
+    console.error(err)
+  }
+  return app
+}
+
 async function request(method, path, body, isForm = false) {
   const opts = { method, credentials: 'same-origin', headers: {} }
   if (body !== undefined) {

@@ -7,7 +7,7 @@ import Vant from 'vant'
 import 'vant/lib/index.css'
 import MobileApp from './MobileApp.vue'
 import messages from './messages.js'
-import { setUnauthorizedHandler } from '../api/index.js'
+import { quietErrors, setUnauthorizedHandler } from '../api/index.js'
 
 const routes = [
   { path: '/', component: () => import('./views/HomeView.vue') },
@@ -26,4 +26,4 @@ setUnauthorizedHandler(() => router.replace('/bind'))
 const saved = localStorage.getItem('huanxin.locale')
 const i18n = createI18n({ legacy: false, locale: saved === 'en' ? 'en' : 'zh-CN', fallbackLocale: 'zh-CN', messages })
 
-createApp(MobileApp).use(router).use(i18n).use(Vant).mount('#app')
+quietErrors(createApp(MobileApp)).use(router).use(i18n).use(Vant).mount('#app')

@@ -214,8 +214,8 @@ impl Db {
             return Ok(self.upkeep(scope, estate_id).await?);
         }
         rules::check_four_eyes(&r.requested_by, &actor.username, "asked for", "approve")?;
-        if !self.independent_hands(&r.requested_by, &actor.username).await? {
-            return Err(rules::Refusal::PasswordKeptBy { who: actor.username.clone(), other: r.requested_by.clone() }.into());
+        if let Some(refusal) = self.hands_refusal(&r.requested_by, &actor.username).await? {
+            return Err(refusal.into());
         }
         let s = Spending { amount: Fen(r.amount), memo: &r.memo, payee: &r.payee, decision_id: r.decision_id, emergency: r.emergency };
         let accounts = (Account::UpkeepSpent { estate_id }, Account::Upkeep { estate_id });
