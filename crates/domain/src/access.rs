@@ -68,6 +68,9 @@ pub enum Permission {
     /// consult residents, grid workers and property companies on their estates, residents their
     /// own; not the builders, about whom a request may complain.
     ReadRequests,
+    /// Move a service request on and answer it: the desks that consult residents, and the property
+    /// company on the estates it manages (repairs are its work).
+    HandleRequests,
 }
 
 impl Permission {
@@ -77,7 +80,7 @@ impl Permission {
     }
 
     /// Every permission, in the order the API lists them.
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         Permission::ReadRegistry,
         Permission::WriteRegistry,
         Permission::ManageUsers,
@@ -94,6 +97,7 @@ impl Permission {
         Permission::ManageFunds,
         Permission::ReadResidentsAnswers,
         Permission::ReadRequests,
+        Permission::HandleRequests,
     ];
 }
 
@@ -202,6 +206,7 @@ impl Role {
             }
             // Those who consult residents read what each said; nobody else does.
             Permission::ReadResidentsAnswers => self.allows(Permission::ConsultResidents),
+            Permission::HandleRequests => self.allows(Permission::ConsultResidents) || self == Role::PropertyCompany,
             Permission::ReadRequests => {
                 self.allows(Permission::ConsultResidents) || matches!(self, Role::GridWorker | Role::PropertyCompany | Role::Resident)
             }

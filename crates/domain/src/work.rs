@@ -81,7 +81,8 @@ impl WorkKind {
                 AcceptanceToSign,
             ],
             Role::StreetStaff | Role::CommunityStaff => &[NoticeRunning, VoteOpen, SurveyOpen, RequestDue, AcceptanceToSign],
-            Role::GridWorker => &[SurveyOpen, VoteOpen, RequestDue],
+            // Grid workers collect survey answers and paper ballots door to door.
+            Role::GridWorker => &[SurveyOpen, VoteOpen],
             // Each company lists only what it can act on: the contractor reports nodes (the designer
             // delivers design changes, the supervisor inspects).
             Role::Contractor => &[NodeToReport, SiteLogToday, AcceptanceToSign],

@@ -364,6 +364,9 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/public-pages/{region}", public::setting)
         .get("/estates/{id}/public-page", public::estate_state)
         .get("/archive-checklist", archive::checklist)
+        // Residents, desks and property companies read them (`read_requests`, checked in the handler:
+        // the path is shared with filing, which more roles may do).
+        .get("/estates/{id}/requests", requests::list)
         .post("/estates/{id}/requests", requests::file)
         .get("/residents/requests", requests::mine)
         .post("/requests/{id}/rating", requests::rate)
@@ -406,10 +409,9 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/estates/{id}/invitations.pdf", residents::invitations_pdf)
         .get("/estates/{id}/residents", residents::bound)
         .post("/estates/{id}/residents/verify", residents::verify_owner)
-        .post("/requests/{id}/handle", requests::handle)
         .post("/estates/{id}/surveys", surveys::create);
-    let requests =
-        Routes::new(Some(Permission::ReadRequests)).get("/requests", requests::region).get("/estates/{id}/requests", requests::list);
+    let requests = Routes::new(Some(Permission::ReadRequests)).get("/requests", requests::region);
+    let handle = Routes::new(Some(Permission::HandleRequests)).post("/requests/{id}/handle", requests::handle);
     let answers = Routes::new(Some(Permission::ReadResidentsAnswers))
         .get("/decisions/{id}/ballots", decisions::ballots)
         .get("/surveys/{id}/export.xlsx", surveys::export_xlsx);
@@ -477,7 +479,10 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/public/estates/{code}/photos/{id}", public::photo);
     (
         open,
-        vec![read, write, admin, audit, personal, assess, advance, draft, menu, sign, file, build, consult, answers, requests, money, me],
+        vec![
+            read, write, admin, audit, personal, assess, advance, draft, menu, sign, file, build, consult, answers, requests, handle,
+            money, me,
+        ],
     )
 }
 

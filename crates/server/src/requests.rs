@@ -67,12 +67,13 @@ pub async fn file(
 
 /// An estate's requests: all of them for staff, a resident's own for a resident.
 #[utoipa::path(get, path = "/api/v1/estates/{id}/requests", tag = "requests", params(("id" = i64, Path)),
-    responses((status = 200, description = "requests"), (status = 404)))]
+    responses((status = 200, description = "requests"), (status = 403), (status = 404)))]
 pub async fn list(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<ServiceRequest>>, ApiError> {
+    cu.require(Permission::ReadRequests)?;
     let only = (cu.role == Role::Resident).then_some(cu.user.id);
     Ok(Json(st.db.requests_of(&cu.scope, id, only).await?))
 }

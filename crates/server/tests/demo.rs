@@ -242,6 +242,16 @@ async fn each_role_finds_its_work(st: &AppState, db: &Db) {
     }
     let property = desk.get("property_company", "/work").await.unwrap();
     assert!(total(&property, "request_due") > 0, "requests on the estates the property company manages");
+    // The property company answers them; the grid worker, who collects, does not.
+    let first = items(&property, "request_due").next().unwrap()["id"].as_i64().unwrap();
+    match desk.post("grid_worker", &format!("/requests/{first}/handle"), serde_json::json!({"status": "in_progress"})).await {
+        Err(demo::desk::DemoError::Refused { status, .. }) => assert_eq!(status, 403),
+        other => panic!("a grid worker does not handle requests: {other:?}"),
+    }
+    let body = serde_json::json!({"status": "resolved", "answer": "已派维修工上门处理"});
+    desk.post("property_company", &format!("/requests/{first}/handle"), body).await.unwrap();
+    let after = desk.get("property_company", "/work").await.unwrap();
+    assert_eq!(total(&after, "request_due"), total(&property, "request_due") - 1);
     let street = desk.get("street_staff", "/work").await.unwrap();
     assert!(
         total(&street, "vote_open") + total(&street, "notice_running") + total(&street, "survey_open") > 0,
@@ -277,6 +287,7 @@ async fn each_role_finds_its_work(st: &AppState, db: &Db) {
 
     // The county's requests in one list: the open ones are the work page's count.
     let open = desk.get("county_admin", "/requests?status=open&per_page=5").await.unwrap();
+    let county = desk.get("county_admin", "/work").await.unwrap();
     assert_eq!(open["total"].as_i64().unwrap(), total(&county, "request_due"));
     assert!(open["items"].as_array().unwrap().len() <= 5);
     match desk.get("county_admin", "/requests?status=lost").await {
