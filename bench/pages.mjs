@@ -1,21 +1,15 @@
 // Measures page loads in Chromium for bench/pages.sh: median and worst of ROUNDS full loads (the
 // app's scripts included), each from navigation until the page's content shows.
-import { chromium } from '../web/node_modules/playwright-core/index.mjs'
+// The browser tests' own launch and sign-in (HUANXIN_URL names the server).
+import { BASE, launch, signIn as deskSignIn } from '../web/e2e/helpers.mjs'
 
-const BASE = process.env.HUANXIN_URL
 const ROUNDS = Number(process.env.ROUNDS || 5)
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] })
+const browser = await launch()
 
 async function signIn(user) {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'zh-CN' })
-  const page = await context.newPage()
-  await page.goto(`${BASE}/login`)
-  await page.fill('input[name=username]', user)
-  await page.fill('input[name=password]', 'huanxin-demo')
-  await page.click('button[type=submit]')
-  await page.waitForSelector('[data-test=who]')
+  const page = await deskSignIn(browser, user)
   await page.waitForLoadState('networkidle')
-  return { page, context }
+  return { page, context: page.context() }
 }
 
 async function time(page, url, selector) {
