@@ -110,6 +110,17 @@ test('the resident signs in at the desk and lands on the phone pages: their home
   await page.click('[data-test^=m-decision-]')
   await page.waitForSelector('[data-test=m-vote-state]')
   assert.match(await page.textContent('[data-test=m-vote-state]'), /表决中/)
+  // The owner votes on the scheme itself: its lines, the payers' parts and their household's share.
+  await page.waitForSelector('[data-test=m-scheme]')
+  assert.match(await page.textContent('[data-test=m-scheme]'), /方案 第 \d+ 版.*估算总投资.*政府/)
+  assert.ok(await page.locator('[data-test=m-scheme-pdf]').count(), 'the full scheme as a PDF')
+  const share = await page.textContent('[data-test=m-share]')
+  assert.match(share, /[1-9][\d,]*\.\d\d 元/, `a household's share of the residents' lines: ${share}`)
+  await page.screenshot({ path: `${SHOTS}/demo-resident-scheme.png`, fullPage: true })
+  // A notice no longer on the board keeps the scheme it showed one tap away.
+  await page.click('[data-test=tab-notices]')
+  await page.click('text=查看公示的方案')
+  await page.waitForSelector('[data-test^=m-notice-] [data-test=m-scheme]')
   await page.click('[data-test=tab-surveys]')
   await page.waitForSelector('[data-test^=m-survey-]')
   assert.ok((await page.locator('[data-test^=m-survey-]').count()) >= 2, 'the needs survey and the open one on the shared space')

@@ -132,7 +132,7 @@ pub struct Finding {
 }
 
 /// How one checklist item contributed to the score.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScoreLine {
     pub item: String,
     pub label_zh: String,
@@ -146,7 +146,7 @@ pub struct ScoreLine {
 }
 
 /// An estate's need score: 0 (nothing found) to 100 (everything found everywhere), in hundredths.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Score {
     pub total: i64,
     pub lines: Vec<ScoreLine>,

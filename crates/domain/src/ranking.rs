@@ -77,6 +77,9 @@ pub struct Ranked {
     pub position: u32,
     /// Weighted priority, 0–10,000 (hundredths of a point out of 100).
     pub priority: i64,
+    /// Whether the estate has a finished assessment. One without is not scored 0 for it: its
+    /// priority leaves the assessment out, and it is placed after every assessed estate.
+    pub assessed: bool,
     pub age: Factor,
     pub assessment: Factor,
     pub households: Factor,
@@ -91,12 +94,16 @@ fn scale(values: &[i64]) -> Vec<i64> {
     values.iter().map(|v| if hi > lo { (v - lo) * 10_000 / (hi - lo) } else { 0 }).collect()
 }
 
-/// Ranks candidates in `year`. Missing assessment or willingness counts as the lowest; a factor no
-/// candidate has (e.g. willingness before any survey) drops out and the others share its weight.
-/// Ties go to the lower estate id, so the order is the same every time.
+/// Ranks candidates in `year`.
+///
+/// Assessment first (先体检再改造): estates with a finished assessment come first, in order of
+/// priority; estates without one follow, marked not assessed, in order of a priority that leaves
+/// the assessment out (the other weights share its part) rather than counting it as 0. The
+/// assessment is scaled among the assessed estates only. Missing willingness counts as the lowest;
+/// a factor no candidate has (willingness before any survey) drops out. Ties go to the lower estate
+/// id, so the order is the same every time.
 pub fn rank(candidates: &[Candidate], w: &Weights, year: i64) -> Vec<Ranked> {
     let age: Vec<i64> = candidates.iter().map(|c| (year - c.build_year).max(0)).collect();
-    let assessment: Vec<i64> = candidates.iter().map(|c| c.assessment_score.unwrap_or(0)).collect();
     let households: Vec<i64> = candidates.iter().map(|c| c.households.max(0)).collect();
     let elderly: Vec<i64> = candidates
         .iter()
@@ -104,36 +111,43 @@ pub fn rank(candidates: &[Candidate], w: &Weights, year: i64) -> Vec<Ranked> {
         .collect();
     let willingness: Vec<i64> = candidates.iter().map(|c| c.willingness.unwrap_or(0)).collect();
     let has_willingness = candidates.iter().any(|c| c.willingness.is_some());
-    let has_assessment = candidates.iter().any(|c| c.assessment_score.is_some());
-    let weights = [
-        i64::from(w.age),
-        if has_assessment { i64::from(w.assessment) } else { 0 },
-        i64::from(w.households),
-        i64::from(w.elderly),
-        if has_willingness { i64::from(w.willingness) } else { 0 },
-    ];
-    let total: i64 = weights.iter().sum();
-    let scaled = [scale(&age), scale(&assessment), scale(&households), scale(&elderly), scale(&willingness)];
-    let raw = [&age, &assessment, &households, &elderly, &willingness];
+    // The assessment, scaled among the estates that have one.
+    let scores: Vec<i64> = candidates.iter().filter_map(|c| c.assessment_score).collect();
+    let scaled_scores = scale(&scores);
+    let mut next_score = scaled_scores.iter();
+    let assessment: Vec<Factor> = candidates
+        .iter()
+        .map(|c| match c.assessment_score {
+            Some(v) => Factor { value: v, scaled: next_score.next().copied().unwrap_or(0) },
+            None => Factor { value: 0, scaled: 0 },
+        })
+        .collect();
+    let others =
+        [i64::from(w.age), i64::from(w.households), i64::from(w.elderly), if has_willingness { i64::from(w.willingness) } else { 0 }];
+    let scaled = [scale(&age), scale(&households), scale(&elderly), scale(&willingness)];
     let mut out: Vec<Ranked> = candidates
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let f = |k: usize| Factor { value: raw[k][i], scaled: scaled[k][i] };
-            let sum: i64 = (0..5).map(|k| weights[k] * scaled[k][i]).sum();
+            let assessed = c.assessment_score.is_some();
+            let assessment_weight = if assessed { i64::from(w.assessment) } else { 0 };
+            let total: i64 = others.iter().sum::<i64>() + assessment_weight;
+            let sum: i64 = (0..4).map(|k| others[k] * scaled[k][i]).sum::<i64>() + assessment_weight * assessment[i].scaled;
+            let f = |k: usize, raw: &[i64]| Factor { value: raw[i], scaled: scaled[k][i] };
             Ranked {
                 estate_id: c.estate_id,
                 position: 0,
                 priority: if total > 0 { sum / total } else { 0 },
-                age: f(0),
-                assessment: f(1),
-                households: f(2),
-                elderly: f(3),
-                willingness: f(4),
+                assessed,
+                age: f(0, &age),
+                assessment: assessment[i],
+                households: f(1, &households),
+                elderly: f(2, &elderly),
+                willingness: f(3, &willingness),
             }
         })
         .collect();
-    out.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.estate_id.cmp(&b.estate_id)));
+    out.sort_by(|a, b| b.assessed.cmp(&a.assessed).then(b.priority.cmp(&a.priority)).then(a.estate_id.cmp(&b.estate_id)));
     for (i, r) in out.iter_mut().enumerate() {
         r.position = u32::try_from(i + 1).unwrap_or(u32::MAX);
     }
@@ -161,12 +175,29 @@ mod tests {
     fn older_worse_and_larger_estates_come_first() {
         let c = vec![cand(1, 1998, Some(2000), 100, 10), cand(2, 1982, Some(6000), 400, 50), cand(3, 1990, None, 200, 30)];
         let r = rank(&c, &Weights::default(), 2026);
-        assert_eq!(r.iter().map(|x| x.estate_id).collect::<Vec<_>>(), [2, 3, 1]);
+        // Estate 3 is not assessed: after every assessed estate, though older than estate 1.
+        assert_eq!(r.iter().map(|x| x.estate_id).collect::<Vec<_>>(), [2, 1, 3]);
         assert_eq!(r[0].position, 1);
         // Estate 2 is the top of every factor; willingness (no survey yet) drops out.
         assert_eq!(r[0].priority, 10_000);
-        assert_eq!(r[2].age.value, 28);
-        assert_eq!(r[1].elderly.value, 3000);
+        assert_eq!(r[1].age.value, 28);
+        assert_eq!(r[2].elderly.value, 3000);
+        assert!(r[0].assessed && r[1].assessed && !r[2].assessed);
+    }
+
+    #[test]
+    fn an_unassessed_estate_is_not_scored_zero_for_it() {
+        // Estate 3 has no assessment. Its priority leaves the assessment out: age, households
+        // and elderly share the weight (age 25, households 15, elderly 15 of 55).
+        let c = vec![cand(1, 1998, Some(2000), 100, 10), cand(2, 1982, Some(6000), 400, 50), cand(3, 1990, None, 200, 30)];
+        let r = rank(&c, &Weights::default(), 2026);
+        let three = r.iter().find(|x| x.estate_id == 3).unwrap();
+        assert_eq!(three.assessment, Factor { value: 0, scaled: 0 });
+        // Age 36 of 28..44 = 5000, households 200 of 100..400 = 3333, elderly 30 of 10..50 = 5000.
+        assert_eq!(three.priority, (25 * 5000 + 15 * 3333 + 15 * 5000) / 55);
+        // Its priority does not depend on how much the assessment weighs.
+        let heavier = rank(&c, &Weights { assessment: 90, ..Weights::default() }, 2026);
+        assert_eq!(heavier.iter().find(|x| x.estate_id == 3).unwrap().priority, three.priority);
     }
 
     #[test]
@@ -198,7 +229,7 @@ mod tests {
             for (i, x) in r.iter().enumerate() {
                 prop_assert_eq!(x.position as usize, i + 1);
                 prop_assert!((0..=10_000).contains(&x.priority));
-                if i > 0 {
+                if i > 0 && r[i - 1].assessed == x.assessed {
                     prop_assert!(r[i - 1].priority >= x.priority);
                 }
             }
@@ -219,9 +250,24 @@ mod tests {
             all.push(a.clone());
             all.push(b.clone());
             let r = rank(&all, &Weights::default(), 2026);
-            let pa = r.iter().find(|x| x.estate_id == a.estate_id).map(|x| x.priority);
-            let pb = r.iter().find(|x| x.estate_id == b.estate_id).map(|x| x.priority);
-            prop_assert!(pa >= pb, "{pa:?} < {pb:?}");
+            let pa = r.iter().find(|x| x.estate_id == a.estate_id).map(|x| x.position);
+            let pb = r.iter().find(|x| x.estate_id == b.estate_id).map(|x| x.position);
+            prop_assert!(pa <= pb, "{pa:?} > {pb:?}");
+        }
+
+        /// Every assessed estate comes before every estate without an assessment.
+        #[test]
+        fn assessed_estates_come_first(mut cands in proptest::collection::vec(any_candidate(), 0..40)) {
+            for (i, c) in cands.iter_mut().enumerate() {
+                c.estate_id = i64::try_from(i).unwrap_or(0);
+            }
+            let r = rank(&cands, &Weights::default(), 2026);
+            let first_unassessed = r.iter().position(|x| !x.assessed).unwrap_or(r.len());
+            prop_assert!(r[first_unassessed..].iter().all(|x| !x.assessed));
+            for x in &r {
+                let c = cands.iter().find(|c| c.estate_id == x.estate_id);
+                prop_assert_eq!(c.map(|c| c.assessment_score.is_some()), Some(x.assessed));
+            }
         }
     }
 }

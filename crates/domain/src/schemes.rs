@@ -377,6 +377,49 @@ pub fn estimate(items: &[SchemeItem]) -> Estimate {
     est
 }
 
+/// The floor areas that share residents' costs with one household (hundredths of m²).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AreaBase {
+    /// The household's own dwelling.
+    pub dwelling: i64,
+    /// Every dwelling of the estate: shares the lines for the whole estate.
+    pub estate: i64,
+    /// Every dwelling of the household's building (or of the stairwell a lift is added to):
+    /// shares that building's lines.
+    pub building: i64,
+}
+
+/// What one household is asked to contribute to the residents' part of a scheme.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HouseholdShare {
+    /// Its part of the residents' lines for the whole estate, in fen.
+    pub estate_fen: i64,
+    /// Its part of the residents' lines for its own building, in fen.
+    pub building_fen: i64,
+    pub total_fen: i64,
+}
+
+/// The residents' part of a scheme that falls on one household, shared by floor area (as the
+/// Civil Code counts owners' votes, and as maintenance funds are drawn): lines for the whole estate
+/// across every dwelling of the estate, lines for the household's building across that building
+/// (or its stairwell, for a lift). Lines other payers carry and other buildings' lines do not
+/// count. Each part is rounded to the fen, halves up.
+pub fn household_share(items: &[SchemeItem], building_id: i64, base: &AreaBase) -> HouseholdShare {
+    let residents = |place: Option<i64>| -> i64 {
+        items.iter().filter(|i| i.payer == Payer::Residents && i.building_id == place).map(SchemeItem::cost_fen).sum()
+    };
+    let part = |cost: i64, of: i64| -> i64 {
+        if of <= 0 || base.dwelling <= 0 {
+            return 0;
+        }
+        let exact = i128::from(cost) * i128::from(base.dwelling.min(of));
+        i64::try_from((exact * 2 + i128::from(of)) / (2 * i128::from(of))).unwrap_or(i64::MAX)
+    };
+    let estate_fen = part(residents(None), base.estate);
+    let building_fen = part(residents(Some(building_id)), base.building);
+    HouseholdShare { estate_fen, building_fen, total_fen: estate_fen.saturating_add(building_fen) }
+}
+
 /// The versions a scheme goes through (两上两下): the working draft, the version posted in each
 /// notice round, and the final one put to the owners' vote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -605,7 +648,65 @@ mod tests {
         )
     }
 
+    fn line(code: &str, building: Option<i64>, fen: i64, payer: Payer) -> SchemeItem {
+        SchemeItem {
+            menu_code: code.into(),
+            category: Category::Basic,
+            name: code.into(),
+            unit: "项".into(),
+            building_id: building,
+            quantity_hundredths: 100,
+            unit_price_fen: fen,
+            payer,
+            note: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_household_pays_its_area_s_part_of_the_residents_lines_only() {
+        // A lift for building 7 (residents, 450,000 yuan), stairwell repairs for the estate
+        // (residents, 12,000 yuan), walls (government) and building 8's lift (not this household's).
+        let items = vec![
+            line("I12", Some(7), 45_000_000, Payer::Residents),
+            line("B14", None, 1_200_000, Payer::Residents),
+            line("B13", Some(7), 9_000_000, Payer::Government),
+            line("I12", Some(8), 45_000_000, Payer::Residents),
+        ];
+        // 90 m² of an estate of 6,000 m², in a stairwell of 1,800 m².
+        let share = household_share(&items, 7, &AreaBase { dwelling: 9_000, estate: 600_000, building: 180_000 });
+        assert_eq!(share.estate_fen, 18_000, "12,000 yuan × 90 / 6,000 = 180 yuan");
+        assert_eq!(share.building_fen, 2_250_000, "450,000 yuan × 90 / 1,800 = 22,500 yuan");
+        assert_eq!(share.total_fen, 2_268_000);
+        assert_eq!(household_share(&items, 7, &AreaBase { dwelling: 0, estate: 600_000, building: 180_000 }), HouseholdShare::default());
+        assert_eq!(household_share(&items, 9, &AreaBase { dwelling: 9_000, estate: 600_000, building: 0 }).building_fen, 0);
+    }
+
     proptest! {
+        /// Shared among every dwelling, the households' parts add up to the residents' lines
+        /// within a fen per household and part (rounding).
+        #[test]
+        fn households_shares_add_up_to_the_residents_part(
+            items in prop::collection::vec(arb_item(), 0..20),
+            areas in prop::collection::vec((1i64..4, 1i64..50_000), 1..60),
+        ) {
+            let items: Vec<SchemeItem> = items.into_iter().map(|mut i| { i.building_id = i.building_id.map(|b| b % 3 + 1); i }).collect();
+            let estate: i64 = areas.iter().map(|a| a.1).sum();
+            let building = |b: i64| areas.iter().filter(|a| a.0 == b).map(|a| a.1).sum::<i64>();
+            let total: i64 = areas.iter().map(|(b, a)| household_share(&items, *b, &AreaBase { dwelling: *a, estate, building: building(*b) }).total_fen).sum();
+            let owed: i64 = items.iter().filter(|i| i.payer == Payer::Residents)
+                .filter(|i| i.building_id.is_none_or(|b| building(b) > 0))
+                .map(SchemeItem::cost_fen).sum();
+            let slack = 2 * i64::try_from(areas.len()).unwrap_or(0);
+            prop_assert!((total - owed).abs() <= slack, "{} vs {}", total, owed);
+        }
+
+        #[test]
+        fn a_larger_home_never_pays_less(items in prop::collection::vec(arb_item(), 0..20), a in 1i64..20_000, more in 0i64..20_000) {
+            let base = |d: i64| AreaBase { dwelling: d, estate: 1_000_000, building: 100_000 };
+            let b = items.first().and_then(|i| i.building_id).unwrap_or(1);
+            prop_assert!(household_share(&items, b, &base(a + more)).total_fen >= household_share(&items, b, &base(a)).total_fen);
+        }
+
         #[test]
         fn the_splits_add_up_to_the_total(items in prop::collection::vec(arb_item(), 0..40)) {
             let est = estimate(&items);

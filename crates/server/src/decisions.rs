@@ -159,6 +159,20 @@ pub async fn show(
     page(&st, &cu, d).await.map(Json)
 }
 
+/// The scheme a decision is about (its version at the vote's opening; a building's or a
+/// stairwell's vote shows that building's lines), with what each of a resident's households is
+/// asked to contribute; `null` for a vote on another matter.
+#[utoipa::path(get, path = "/api/v1/decisions/{id}/scheme", tag = "decisions", params(("id" = i64, Path)),
+    responses((status = 200, description = "the scheme, or null"), (status = 404)))]
+pub async fn scheme(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Option<huanxin_store::schemes::OwnerScheme>>, ApiError> {
+    let d = st.db.decision(&cu.scope, id).await?;
+    Ok(Json(crate::schemes::for_decision(&st, &cu, &d).await?))
+}
+
 /// Casts a ballot. A resident votes online for a dwelling they are bound to as owner; staff who
 /// consult residents enter paper ballots (with a proxy's scanned authorisation where one signed).
 /// Refusals (409) name the reason and are audited; nothing is recorded.

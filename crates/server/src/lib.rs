@@ -351,7 +351,9 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/estates/{id}/decisions", decisions::list)
         .get("/decisions/{id}", decisions::show)
         .get("/decisions/{id}/verify", decisions::verify)
+        .get("/decisions/{id}/scheme", decisions::scheme)
         .get("/estates/{id}/notices", notices::list)
+        .get("/notices/{id}/scheme", notices::scheme)
         .get("/residents/me", residents::me)
         // Residents vote and comment for themselves; staff enter paper (checked in the handlers).
         .post("/decisions/{id}/ballots", decisions::cast)

@@ -124,6 +124,9 @@ pub struct AssessmentRequest {
     /// Close the assessment with its score (otherwise it stays a draft).
     #[serde(default)]
     pub finish: bool,
+    /// Why a finished assessment is corrected (needed to start a new version over a finished one).
+    #[serde(default)]
+    pub correction_reason: Option<String>,
 }
 
 /// Saves the findings of an estate's assessment; `finish` closes it with its score.
@@ -138,7 +141,7 @@ pub async fn save_assessment(
     if req.findings.len() > 5_000 {
         return Err(ApiError::field("findings", req.findings.len(), reason!("lifecycle.too_many_findings")));
     }
-    Ok(Json(st.db.save_assessment(&cu.actor(), &cu.scope, id, &req.findings, req.finish).await?))
+    Ok(Json(st.db.save_assessment(&cu.actor(), &cu.scope, id, &req.findings, req.finish, req.correction_reason.as_deref()).await?))
 }
 
 /// The shipped working-day calendar, read once.

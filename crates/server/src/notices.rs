@@ -49,6 +49,19 @@ pub async fn list(
     Ok(Json(notices))
 }
 
+/// The scheme version a notice puts on the board, with what each of a resident's households is
+/// asked to contribute; `null` for a notice of something else.
+#[utoipa::path(get, path = "/api/v1/notices/{id}/scheme", tag = "notices", params(("id" = i64, Path)),
+    responses((status = 200, description = "the scheme, or null"), (status = 404)))]
+pub async fn scheme(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Option<huanxin_store::schemes::OwnerScheme>>, ApiError> {
+    let n = st.db.notice(&cu.scope, id).await?;
+    Ok(Json(crate::schemes::for_notice(&st, &cu, &n).await?))
+}
+
 /// Posts a notice for a period in working days (official calendar); a scheme's round 2 only after round 1 has ended.
 #[utoipa::path(post, path = "/api/v1/estates/{id}/notices", tag = "notices", params(("id" = i64, Path)),
     request_body = Object, responses((status = 200, description = "the notice"), (status = 403), (status = 422)))]

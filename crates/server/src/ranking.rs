@@ -78,23 +78,26 @@ pub async fn export_xlsx(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let (ranking, entries) = st.db.get_ranking(&cu.scope, id).await?;
-    let headers = [
-        "排名",
-        "小区编码",
-        "小区名称",
-        "社区代码",
-        "建成年份",
-        "户数",
-        "阶段",
-        "优先度",
-        "房龄(年)",
-        "房龄得分",
-        "体检评分",
-        "体检得分",
-        "户数得分",
-        "老年住户占比(%)",
-        "老年得分",
+    // The weights the ranking was made with, shown beside each factor's points.
+    let weights: Weights = serde_json::from_str(&ranking.weights).unwrap_or_default();
+    let headers: Vec<String> = vec![
+        "排名".to_string(),
+        "小区编码".to_string(),
+        "小区名称".to_string(),
+        "社区代码".to_string(),
+        "建成年份".to_string(),
+        "户数".to_string(),
+        "阶段".to_string(),
+        "优先度".to_string(),
+        "房龄(年)".to_string(),
+        format!("房龄得分(权重{})", weights.age),
+        "体检评分".to_string(),
+        format!("体检得分(权重{})", weights.assessment),
+        format!("户数得分(权重{})", weights.households),
+        "老年住户占比(%)".to_string(),
+        format!("老年得分(权重{})", weights.elderly),
     ];
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
     let points = |v: i64| format!("{:.2}", v as f64 / 100.0);
     let rows: Vec<Vec<String>> = entries
         .iter()
@@ -112,8 +115,9 @@ pub async fn export_xlsx(
                 points(e.priority),
                 n("age", "value").to_string(),
                 points(n("age", "scaled")),
-                points(n("assessment", "value")),
-                points(n("assessment", "scaled")),
+                // An estate without a finished assessment is not scored 0 for it (older rankings lack the mark).
+                if f["assessed"].as_bool() == Some(false) { "未体检".to_string() } else { points(n("assessment", "value")) },
+                if f["assessed"].as_bool() == Some(false) { String::new() } else { points(n("assessment", "scaled")) },
                 points(n("households", "scaled")),
                 points(n("elderly", "value")),
                 points(n("elderly", "scaled")),

@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use huanxin_domain::reason;
 use huanxin_domain::schemes::{self as rules, Category, LineChange, MenuItem, MenuItemInput, Payer, SchemeItemInput, Stage, UNITS};
-use huanxin_store::schemes::{Scheme, SchemeSheet, SchemeVersion};
+use huanxin_store::schemes::{Concerned, OwnerScheme, Scheme, SchemeSheet, SchemeVersion};
 use serde::{Deserialize, Serialize};
 
 /// The menu in force in a region, with the words its forms need.
@@ -78,6 +78,7 @@ pub async fn show(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Scheme>, ApiError> {
+    issued_only_for_residents(&cu, 0)?;
     Ok(Json(st.db.scheme(&cu.scope, id).await?))
 }
 
@@ -128,6 +129,7 @@ pub async fn version(
     Extension(cu): Extension<CurrentUser>,
     ApiPath((id, no)): ApiPath<(i64, i64)>,
 ) -> Result<Json<SchemeSheet>, ApiError> {
+    issued_only_for_residents(&cu, no)?;
     Ok(Json(st.db.scheme_version(&cu.scope, id, no).await?))
 }
 
@@ -157,6 +159,7 @@ pub async fn diff(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> Result<Json<SchemeDiff>, ApiError> {
+    issued_only_for_residents(&cu, q.from.min(q.to))?;
     let from = st.db.scheme_version(&cu.scope, id, q.from).await?;
     let to = st.db.scheme_version(&cu.scope, id, q.to).await?;
     Ok(Json(SchemeDiff {
@@ -186,6 +189,7 @@ pub async fn export_xlsx(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
+    issued_only_for_residents(&cu, q.version.unwrap_or(0))?;
     let (bytes, name) = scheme_xlsx(&st.db, &cu.scope, id, q.version.unwrap_or(0)).await?;
     Ok(attachment(bytes, XLSX, &name))
 }
@@ -224,6 +228,7 @@ pub async fn export_pdf(
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let no = q.version.unwrap_or(0);
+    issued_only_for_residents(&cu, no)?;
     let font = crate::pdf::font(&st.config.pdf_font)?;
     let s = scheme_rows(&st.db, &cu.scope, id, no).await?;
     let stage_zh = match s.stage.as_str() {
@@ -293,4 +298,45 @@ async fn scheme_rows(db: &huanxin_store::Db, scope: &huanxin_domain::access::Sco
     let saved =
         sheet.version.as_ref().map(|v| format!("{} {}", v.saved_by, v.saved_at.get(..10).unwrap_or(&v.saved_at))).unwrap_or_default();
     Ok(SchemeRows { estate, stage, saved, rows })
+}
+
+/// The caller's own dwellings, whose share of the residents' part a scheme shows (none for staff).
+async fn own_households(st: &AppState, cu: &CurrentUser) -> Result<Vec<i64>, ApiError> {
+    if cu.role != huanxin_domain::access::Role::Resident {
+        return Ok(Vec::new());
+    }
+    Ok(st.db.my_dwellings(cu.user.id).await?.into_iter().map(|d| d.dwelling_id).collect())
+}
+
+/// The scheme an owner decides on in a vote, or none for a vote on another matter.
+pub async fn for_decision(
+    st: &AppState,
+    cu: &CurrentUser,
+    d: &huanxin_store::decisions::Decision,
+) -> Result<Option<OwnerScheme>, ApiError> {
+    let concerned = match (d.on_scheme, d.matter.as_str(), d.scope_kind.as_str(), d.building_id, d.stairwell) {
+        (true, _, _, _, _) => Concerned::Estate,
+        (false, "renovate", "building", Some(b), _) => Concerned::Building(b),
+        (false, "renovate", "stairwell", Some(b), Some(s)) => Concerned::Stairwell(b, s),
+        _ => return Ok(None),
+    };
+    let Some(version) = st.db.scheme_version_at(d.estate_id, &d.created_at).await? else { return Ok(None) };
+    let households = own_households(st, cu).await?;
+    Ok(Some(st.db.owner_scheme(&cu.scope, d.estate_id, version, concerned, &households).await?))
+}
+
+/// The scheme a notice puts on the board, or none for a notice of something else.
+pub async fn for_notice(st: &AppState, cu: &CurrentUser, n: &huanxin_store::notices::Notice) -> Result<Option<OwnerScheme>, ApiError> {
+    let Some(version) = n.scheme_version else { return Ok(None) };
+    let households = own_households(st, cu).await?;
+    Ok(Some(st.db.owner_scheme(&cu.scope, n.estate_id, version, Concerned::Estate, &households).await?))
+}
+
+/// Residents read the versions put on the board or to the vote, not the desk's working draft
+/// (version 0) that may still change.
+fn issued_only_for_residents(cu: &CurrentUser, version_no: i64) -> Result<(), ApiError> {
+    if cu.role == huanxin_domain::access::Role::Resident && version_no <= 0 {
+        return Err(ApiError::Forbidden(reason!("schemes.residents_see_issued_versions")));
+    }
+    Ok(())
 }

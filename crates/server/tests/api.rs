@@ -3,7 +3,7 @@
 mod common;
 
 use common::{estate_with_dwellings, owners_decided, TestApp, ESTATES};
-use serde_json::json;
+use serde_json::{json, Value};
 
 both_engines!(
     health_and_sign_in,
@@ -39,6 +39,7 @@ both_engines!(
     ballots_arriving_together_are_each_counted_once,
     codes_sent_twice_at_once_bind_once,
     notices_in_two_rounds_with_objections_and_answers,
+    owners_see_the_scheme_they_decide_on,
     needs_survey_answers_results_and_export,
     owners_sign_in_with_a_text_message,
     public_progress_page_where_the_region_publishes,
@@ -697,6 +698,29 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     // Gas in the only building (weight 12) and parking (4) of a total weight of 100.
     assert_eq!(done["score"]["total"], 1600, "{done}");
     assert_eq!(done["findings"].as_array().unwrap().len(), 3);
+    assert_eq!(done["version"], 1);
+
+    // A finished assessment is final: a change without a reason is refused and writes nothing;
+    // with one it is a new version, and the first keeps its score.
+    let fewer = json!([{"item": "parking_shortfall", "present": true}]);
+    let (s, r) = c.put(&apath, json!({"findings": fewer, "finish": true})).await;
+    assert_eq!(s, 422, "{r}");
+    assert_eq!(r["errors"][0]["field"], "correction_reason");
+    let (_, page) = c.get(&apath).await;
+    assert_eq!(page["assessment"]["id"], done["id"], "nothing written");
+    let (s, v2) = c.put(&apath, json!({"findings": fewer, "finish": true, "correction_reason": "燃气立管已于上月由燃气公司更换"})).await;
+    assert_eq!(s, 200, "{v2}");
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["correction_reason"], "燃气立管已于上月由燃气公司更换");
+    assert_eq!(v2["score"]["total"], 400, "parking only");
+    let versions = v2["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1]["id"], done["id"]);
+    assert_eq!(versions[1]["score"], 1600, "the first version keeps its score");
+    // Back to the findings the rest of this test expects, as a third version.
+    let (s, v3) = c.put(&apath, json!({"findings": findings, "finish": true, "correction_reason": "复核后恢复"})).await;
+    assert_eq!(s, 200, "{v3}");
+    assert_eq!(v3["version"], 3);
 
     // Who may do what: a contractor neither assesses nor steps; community staff assess but do not step;
     // another county does not see the estate at all.
@@ -741,7 +765,10 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     assert!(entries.len() > 1, "{page}");
     assert_eq!(entries[0]["estate_id"], id, "the only assessed estate leads when only the assessment counts");
     assert_eq!(entries[0]["position"], 1);
-    assert!(entries.windows(2).all(|w| w[0]["priority"].as_i64() >= w[1]["priority"].as_i64()));
+    // Assessed estates first, then those not assessed (marked, not scored 0), each in order of priority.
+    let assessed = |e: &Value| serde_json::from_str::<Value>(e["factors"].as_str().unwrap()).unwrap()["assessed"].as_bool().unwrap();
+    assert!(assessed(&entries[0]) && !assessed(&entries[1]));
+    assert!(entries.windows(2).all(|w| assessed(&w[0]) != assessed(&w[1]) || w[0]["priority"].as_i64() >= w[1]["priority"].as_i64()));
     let ranking = page["ranking"]["id"].as_i64().unwrap();
     let (s, xlsx) = c.get_bytes(&format!("/api/v1/rankings/{ranking}/export.xlsx")).await;
     assert_eq!(s, 200);
@@ -2051,6 +2078,105 @@ async fn notices_in_two_rounds_with_objections_and_answers(app: &TestApp) {
     assert_eq!((s, list.as_array().unwrap().len()), (200, 2));
     assert_eq!(list[1]["comments"].as_array().unwrap().len(), usize::from(shown));
     assert_eq!(app.client("other_county_admin").await.get(&notices).await.0, 404);
+}
+
+/// A notice and a vote show the owners the version of the scheme they are about, and each owner
+/// what their household is asked to pay: the residents' lines shared by floor area (the estate's
+/// across the estate, a building's across the building, a stairwell's lift across the stairwell).
+/// Residents read issued versions only, never the desk's draft.
+async fn owners_see_the_scheme_they_decide_on(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let staff = app.client("county_staff").await;
+    let (estate, building, stairwell) = estate_with_dwellings(app).await;
+    let scheme = format!("/api/v1/estates/{estate}/scheme");
+    let items = json!({"items": [
+        {"menu_code": "B13", "building_id": building, "quantity": 100},
+        {"menu_code": "B14", "building_id": building, "quantity": 2, "payer": "residents"},
+        {"menu_code": "I12", "building_id": building, "quantity": 1},
+        {"menu_code": "I03", "quantity": 10, "payer": "residents"},
+        {"menu_code": "B02", "quantity": 50},
+    ]});
+    let (s, draft) = admin.put(&scheme, items).await;
+    assert_eq!(s, 200, "{draft}");
+    let cost = |code: &str| {
+        draft["draft"]["items"].as_array().unwrap().iter().find(|i| i["menu_code"] == code).map(|i| {
+            let q = i["quantity_hundredths"].as_i64().unwrap();
+            (q * i["unit_price_fen"].as_i64().unwrap() + 50) / 100
+        })
+    };
+    let (estate_lines, building_lines, lift) = (cost("I03").unwrap(), cost("B14").unwrap() + cost("I12").unwrap(), cost("I12").unwrap());
+    let (s, _) = admin.post(&format!("{scheme}/versions"), json!({"stage": "notice_1"})).await;
+    assert_eq!(s, 201);
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let (s, n) = staff
+        .post(
+            &format!("/api/v1/estates/{estate}/notices"),
+            json!({"title": "方案第一轮公示", "round": 1, "scheme_version": 1, "starts_on": today.to_string(), "working_days": 5}),
+        )
+        .await;
+    assert_eq!(s, 200, "{n}");
+    let on_notice = format!("/api/v1/notices/{}/scheme", n["id"]);
+
+    let d0 = stairwell[0];
+    let resident = bind_owner(app, &staff, estate, building, d0).await;
+    let sum = |sql: &'static str, id: i64| app.db.scalar(sql, huanxin_store::args![id]);
+    let mine = sum("SELECT exclusive_area FROM dwellings WHERE id = $1", d0).await.unwrap();
+    let estate_area = sum("SELECT CAST(SUM(exclusive_area) AS BIGINT) FROM dwellings WHERE estate_id = $1", estate).await.unwrap();
+    let building_area = sum("SELECT CAST(SUM(exclusive_area) AS BIGINT) FROM dwellings WHERE building_id = $1", building).await.unwrap();
+    let stairwell_area =
+        sum("SELECT CAST(SUM(exclusive_area) AS BIGINT) FROM dwellings WHERE building_id = $1 AND stairwell = 1", building).await.unwrap();
+    let by_area = |fen: i64, of: i64| (2 * i128::from(fen) * i128::from(mine) + i128::from(of)) / (2 * i128::from(of));
+
+    let (s, seen) = resident.get(&on_notice).await;
+    assert_eq!(s, 200, "{seen}");
+    assert_eq!((seen["version_no"].as_i64(), seen["stage"].as_str()), (Some(1), Some("notice_1")));
+    assert_eq!(seen["lines"].as_array().unwrap().len(), 5, "the whole scheme on a notice of it");
+    assert_eq!(seen["estimate"]["total_fen"], draft["draft"]["estimate"]["total_fen"]);
+    let share = &seen["households"][0]["share"];
+    assert_eq!(seen["households"].as_array().unwrap().len(), 1, "{seen}");
+    assert_eq!(i128::from(share["estate_fen"].as_i64().unwrap()), by_area(estate_lines, estate_area), "{seen}");
+    assert_eq!(i128::from(share["building_fen"].as_i64().unwrap()), by_area(building_lines, building_area), "{seen}");
+    // Staff see the scheme, and no household of their own.
+    let (_, desk) = staff.get(&on_notice).await;
+    assert_eq!(desk["households"], json!([]));
+    assert_eq!(app.client("other_county_admin").await.get(&on_notice).await.0, 404);
+
+    // A stairwell's lift vote is about that building's lines; the lift falls on the stairwell.
+    let opens = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let (s, d) = staff
+        .post(
+            &format!("/api/v1/estates/{estate}/decisions"),
+            json!({"title": "1单元加装电梯", "matter": "renovate", "scope": "stairwell", "building_id": building, "stairwell": 1,
+                   "opens_at": opens.to_rfc3339(), "closes_at": (opens + chrono::Duration::days(7)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 200, "{d}");
+    let (s, lift_vote) = resident.get(&format!("/api/v1/decisions/{}/scheme", d["decision"]["id"])).await;
+    assert_eq!(s, 200, "{lift_vote}");
+    assert_eq!(lift_vote["building_id"], building);
+    assert!(lift_vote["lines"].as_array().unwrap().iter().all(|l| l["building_id"] == building), "{lift_vote}");
+    let share = &lift_vote["households"][0]["share"];
+    assert_eq!(share["estate_fen"], 0, "the estate's lines are not this vote's");
+    assert_eq!(i128::from(share["building_fen"].as_i64().unwrap()), by_area(building_lines, stairwell_area), "{lift_vote}");
+    assert!(share["building_fen"].as_i64().unwrap() >= by_area(lift, building_area) as i64);
+    // A vote on another matter has no scheme.
+    let (s, d) = staff
+        .post(
+            &format!("/api/v1/estates/{estate}/decisions"),
+            json!({"title": "选聘物业", "matter": "property_manager", "scope": "estate",
+                   "opens_at": opens.to_rfc3339(), "closes_at": (opens + chrono::Duration::days(7)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(resident.get(&format!("/api/v1/decisions/{}/scheme", d["decision"]["id"])).await, (200, Value::Null));
+
+    // Residents read issued versions, not the draft the desk is still changing.
+    assert_eq!(resident.get(&scheme).await.0, 403);
+    assert_eq!(resident.get(&format!("{scheme}/versions/0")).await.0, 403);
+    assert_eq!(resident.get(&format!("{scheme}/export.xlsx")).await.0, 403);
+    assert_eq!(resident.get(&format!("{scheme}/diff?from=0&to=1")).await.0, 403);
+    assert_eq!(resident.get(&format!("{scheme}/versions/1")).await.0, 200);
+    assert_eq!(resident.get_bytes(&format!("{scheme}/export.xlsx?version=1")).await.0, 200);
 }
 
 /// Binds the registered owner of a dwelling with a fresh invitation code; returns the resident's client.

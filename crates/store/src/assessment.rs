@@ -6,7 +6,9 @@ use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::assessment::{self as rules, ChecklistItem, Finding, Level, Score};
+use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
+use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
 /// An estate's latest assessment.
@@ -16,13 +18,35 @@ pub struct Assessment {
     pub estate_id: i64,
     /// `draft` or `finished`.
     pub status: String,
+    /// 1 for the estate's first assessment, 2 for the first correction, and so on.
+    pub version: i64,
+    /// Why this version corrects a finished one (none for the first).
+    pub correction_reason: Option<String>,
     pub findings: Vec<Finding>,
-    /// The score as it stands (for a draft, what finishing it would give).
+    /// The score: as finished (a later change of the checklist does not move it), or for a draft
+    /// what finishing it would give.
     pub score: Score,
     pub assessed_by: String,
     pub updated_at: String,
     pub finished_at: Option<String>,
+    /// Every version of the estate's assessment, newest first.
+    pub versions: Vec<AssessmentVersion>,
 }
+
+/// One version of an estate's assessment, as listed beside the latest.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AssessmentVersion {
+    pub id: i64,
+    pub status: String,
+    /// The finished score in hundredths (none for a draft).
+    pub score: Option<i64>,
+    pub assessed_by: String,
+    pub finished_at: Option<String>,
+    pub correction_reason: Option<String>,
+}
+
+/// Longest reason for correcting a finished assessment.
+pub const MAX_CORRECTION_REASON: usize = 500;
 
 #[derive(sqlx::FromRow)]
 struct AssessmentRow {
@@ -31,6 +55,8 @@ struct AssessmentRow {
     assessed_by: String,
     updated_at: String,
     finished_at: Option<String>,
+    breakdown: Option<String>,
+    correction_reason: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -120,7 +146,8 @@ impl Db {
         let estate = self.get_estate(scope, estate_id).await?;
         let Some(row) = self
             .fetch_optional::<AssessmentRow>(
-                "SELECT id, status, assessed_by, updated_at, finished_at FROM assessments WHERE estate_id = $1 ORDER BY id DESC LIMIT 1",
+                "SELECT id, status, assessed_by, updated_at, finished_at, breakdown, correction_reason FROM assessments \
+                 WHERE estate_id = $1 ORDER BY id DESC LIMIT 1",
                 crate::args![estate_id],
             )
             .await?
@@ -135,17 +162,38 @@ impl Db {
             .await?;
         let findings: Vec<Finding> =
             findings.into_iter().map(|(item, building_id, present, note)| Finding { item, building_id, present, note }).collect();
-        let checklist = self.checklist_for(&estate.community_code).await?;
-        let buildings = self.building_ids(estate_id).await?;
+        // A finished assessment keeps the score it was finished with.
+        let kept: Option<Score> =
+            if row.status == "finished" { row.breakdown.as_deref().and_then(|b| serde_json::from_str(b).ok()) } else { None };
+        let score = match kept {
+            Some(score) => score,
+            None => {
+                let checklist = self.checklist_for(&estate.community_code).await?;
+                let buildings = self.building_ids(estate_id).await?;
+                rules::score(&checklist, &buildings, &findings)
+            }
+        };
+        let versions: Vec<AssessmentVersion> = self
+            .fetch_all(
+                "SELECT id, status, score, assessed_by, finished_at, correction_reason FROM assessments WHERE estate_id = $1 \
+                 ORDER BY id DESC LIMIT 100",
+                crate::args![estate_id],
+            )
+            .await?;
+        let (version,): (i64,) =
+            self.fetch_one("SELECT COUNT(*) FROM assessments WHERE estate_id = $1 AND id <= $2", crate::args![estate_id, row.id]).await?;
         Ok(Some(Assessment {
             id: row.id,
             estate_id,
             status: row.status,
-            score: rules::score(&checklist, &buildings, &findings),
+            version,
+            correction_reason: row.correction_reason,
+            score,
             findings,
             assessed_by: row.assessed_by,
             updated_at: row.updated_at,
             finished_at: row.finished_at,
+            versions,
         }))
     }
 
@@ -155,8 +203,9 @@ impl Db {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// Saves the findings of an estate's current assessment (a new draft when the last one is
-    /// finished or there is none), replacing what the draft held; `finish` closes it with its score.
+    /// Saves the findings of an estate's current assessment, replacing what its draft held; `finish`
+    /// closes it with its score. A finished assessment is final: changing it starts a new version,
+    /// which needs the reason for the correction.
     pub async fn save_assessment(
         &self,
         actor: &Actor,
@@ -164,6 +213,7 @@ impl Db {
         estate_id: i64,
         findings: &[Finding],
         finish: bool,
+        correction_reason: Option<&str>,
     ) -> Result<Assessment, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
         let checklist = self.checklist_for(&estate.community_code).await?;
@@ -178,16 +228,39 @@ impl Db {
                 crate::args![estate_id],
             )
             .await?;
+        let reason = correction_reason.map(str::trim).filter(|r| !r.is_empty());
+        if let Some(r) = reason {
+            if r.chars().count() > MAX_CORRECTION_REASON {
+                return Err(StoreError::Invalid(ValidationErrors::one(
+                    "correction_reason",
+                    r.chars().count(),
+                    reason!("field.at_most_chars", max = MAX_CORRECTION_REASON),
+                )));
+            }
+        }
         let id = match draft {
             Some((id,)) => {
                 tx.execute("DELETE FROM assessment_findings WHERE assessment_id = $1", crate::args![id]).await?;
                 id
             }
             None => {
+                let finished: Option<(i64,)> = tx
+                    .fetch_optional(
+                        "SELECT id FROM assessments WHERE estate_id = $1 AND status = 'finished' LIMIT 1",
+                        crate::args![estate_id],
+                    )
+                    .await?;
+                if finished.is_some() && reason.is_none() {
+                    return Err(StoreError::Invalid(ValidationErrors::one(
+                        "correction_reason",
+                        "",
+                        reason!("assessment.correction_needs_reason"),
+                    )));
+                }
                 tx.fetch_one::<(i64,)>(
-                    "INSERT INTO assessments (estate_id, status, assessed_by, created_at, updated_at) \
-                     VALUES ($1, 'draft', $2, $3, $3) RETURNING id",
-                    crate::args![estate_id, actor.username.as_str(), now.as_str()],
+                    "INSERT INTO assessments (estate_id, status, assessed_by, created_at, updated_at, correction_reason) \
+                     VALUES ($1, 'draft', $2, $3, $3, $4) RETURNING id",
+                    crate::args![estate_id, actor.username.as_str(), now.as_str(), reason.map(str::to_string)],
                 )
                 .await?
                 .0
@@ -218,7 +291,8 @@ impl Db {
                 entity_id: id.to_string(),
                 region_code: estate.community_code.clone(),
                 before: None,
-                after: Some(serde_json::json!({"estate_id": estate_id, "findings": findings.len(), "score": score.total})),
+                after: Some(serde_json::json!({"estate_id": estate_id, "findings": findings.len(), "score": score.total,
+                    "correction_reason": reason})),
             },
         )
         .await?;

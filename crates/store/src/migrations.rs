@@ -38,7 +38,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (31, "everyone who ever set an account's password, not only the last", V31),
     (32, "a decision's running counts, kept with each ballot so a tally reads one row", V32),
     (33, "an owner's first ballot found by index, not by scanning the decision's ballots", V33),
+    (34, "a finished assessment is final: a correction is a new version with its reason", V34),
 ];
+
+/// Why a version of an estate's assessment corrects the finished one before it.
+const V34: &str = r#"
+ALTER TABLE assessments ADD COLUMN correction_reason TEXT;
+"#;
 
 /// An owner's first ballot in a decision (`ORDER BY seq LIMIT 1` for one owner key) is read with
 /// every ballot: with `(decision_id, owner_key)` alone SQLite walked the decision's ballots in

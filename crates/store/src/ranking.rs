@@ -120,7 +120,7 @@ impl Db {
             .iter()
             .map(|r| {
                 let factors = serde_json::json!({"age": r.age, "assessment": r.assessment, "households": r.households,
-                    "elderly": r.elderly, "willingness": r.willingness});
+                    "elderly": r.elderly, "willingness": r.willingness, "assessed": r.assessed});
                 crate::args![ranking.id, r.estate_id, i64::from(r.position), r.priority, factors.to_string()]
             })
             .collect();

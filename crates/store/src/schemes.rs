@@ -338,3 +338,157 @@ async fn copy_items(tx: &mut crate::Tx, version_id: i64, items: &[SchemeItem]) -
     .await?;
     Ok(())
 }
+
+/// What an owner decides on: the version of the scheme noticed or put to the vote, its lines
+/// (those of one building for a building's or a stairwell's vote), its estimate, and what each
+/// of the caller's households is asked to contribute.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerScheme {
+    pub estate_id: i64,
+    pub version_no: i64,
+    pub stage: String,
+    pub saved_at: String,
+    /// The building a building's or a stairwell's vote concerns (its lines only).
+    pub building_id: Option<i64>,
+    pub lines: Vec<OwnerLine>,
+    pub estimate: Estimate,
+    /// The caller's own households among those concerned (none for staff).
+    pub households: Vec<OwnerHousehold>,
+}
+
+/// One line of the scheme, with its place in words and its cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerLine {
+    #[serde(flatten)]
+    pub item: SchemeItem,
+    /// The building's number, or none for the whole estate.
+    pub building_number: Option<String>,
+    pub cost_fen: i64,
+}
+
+/// One of the caller's households and its share of the residents' part.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerHousehold {
+    pub dwelling_id: i64,
+    pub building_id: i64,
+    pub building_number: String,
+    pub stairwell: i64,
+    pub number: String,
+    /// Floor area in hundredths of m².
+    pub area: i64,
+    pub share: rules::HouseholdShare,
+}
+
+/// Which part of an estate a vote concerns, for the scheme shown with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concerned {
+    Estate,
+    Building(i64),
+    Stairwell(i64, i64),
+}
+
+#[derive(sqlx::FromRow)]
+struct AreaRow {
+    id: i64,
+    building_id: i64,
+    building_number: String,
+    stairwell: i64,
+    number: String,
+    exclusive_area: i64,
+}
+
+impl Db {
+    /// The newest issued version of an estate's scheme saved by `at` (what a vote opened then is
+    /// about), or the newest issued version if none was yet.
+    pub async fn scheme_version_at(&self, estate_id: i64, at: &str) -> Result<Option<i64>, StoreError> {
+        let row: Option<(i64,)> = self
+            .fetch_optional(
+                "SELECT version_no FROM scheme_versions WHERE estate_id = $1 AND version_no > 0 \
+                 ORDER BY CASE WHEN saved_at <= $2 THEN 0 ELSE 1 END, version_no DESC LIMIT 1",
+                crate::args![estate_id, at],
+            )
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// An issued version of an estate's scheme as its owners decide on it; `households` are the
+    /// caller's own dwellings (only those in the estate and concerned count).
+    pub async fn owner_scheme(
+        &self,
+        scope: &Scope,
+        estate_id: i64,
+        version_no: i64,
+        concerned: Concerned,
+        households: &[i64],
+    ) -> Result<OwnerScheme, StoreError> {
+        if version_no <= 0 {
+            return Err(StoreError::NotFound);
+        }
+        let sheet = self.scheme_version(scope, estate_id, version_no).await?;
+        let version = sheet.version.ok_or(StoreError::NotFound)?;
+        let dwellings: Vec<AreaRow> = self
+            .fetch_all(
+                "SELECT d.id, d.building_id, b.number AS building_number, d.stairwell, d.number, d.exclusive_area \
+                 FROM dwellings d JOIN buildings b ON b.id = d.building_id WHERE d.estate_id = $1",
+                crate::args![estate_id],
+            )
+            .await?;
+        let buildings: std::collections::HashMap<i64, String> = self
+            .fetch_all::<(i64, String)>("SELECT id, number FROM buildings WHERE estate_id = $1", crate::args![estate_id])
+            .await?
+            .into_iter()
+            .collect();
+        let in_scope = |d: &AreaRow| match concerned {
+            Concerned::Estate => true,
+            Concerned::Building(b) => d.building_id == b,
+            Concerned::Stairwell(b, s) => d.building_id == b && d.stairwell == s,
+        };
+        let building_id = match concerned {
+            Concerned::Estate => None,
+            Concerned::Building(b) | Concerned::Stairwell(b, _) => Some(b),
+        };
+        // A building's vote is about that building's lines only.
+        let items: Vec<SchemeItem> = sheet.items.into_iter().filter(|i| building_id.is_none() || i.building_id == building_id).collect();
+        let estate_area: i64 = dwellings.iter().map(|d| d.exclusive_area).sum();
+        let mine: Vec<OwnerHousehold> = dwellings
+            .iter()
+            .filter(|d| households.contains(&d.id) && in_scope(d))
+            .map(|d| {
+                let building_area: i64 = dwellings
+                    .iter()
+                    .filter(|o| o.building_id == d.building_id && (building_id.is_none() || in_scope(o)))
+                    .map(|o| o.exclusive_area)
+                    .sum();
+                let base = rules::AreaBase { dwelling: d.exclusive_area, estate: estate_area, building: building_area };
+                OwnerHousehold {
+                    dwelling_id: d.id,
+                    building_id: d.building_id,
+                    building_number: d.building_number.clone(),
+                    stairwell: d.stairwell,
+                    number: d.number.clone(),
+                    area: d.exclusive_area,
+                    share: rules::household_share(&items, d.building_id, &base),
+                }
+            })
+            .collect();
+        let estimate = rules::estimate(&items);
+        let lines = items
+            .into_iter()
+            .map(|item| OwnerLine {
+                building_number: item.building_id.and_then(|b| buildings.get(&b).cloned()),
+                cost_fen: item.cost_fen(),
+                item,
+            })
+            .collect();
+        Ok(OwnerScheme {
+            estate_id,
+            version_no: version.version_no,
+            stage: version.stage,
+            saved_at: version.saved_at,
+            building_id,
+            lines,
+            estimate,
+            households: mine,
+        })
+    }
+}

@@ -824,11 +824,16 @@ impl<'a> Programme<'a> {
         let admin = self.casts[county].admin;
         let homes = w.dwellings.len().max(1) as f64;
         let mut items = Vec::new();
-        for (b, _) in &w.buildings {
+        for (n, (b, _)) in w.buildings.iter().enumerate() {
             let area = 600.0 + (*b % 9) as f64 * 120.0;
             items.push(json!({ "menu_code": "B13", "building_id": b, "quantity": area }));
             items.push(json!({ "menu_code": "B12", "building_id": b, "quantity": area / 3.0 }));
-            items.push(json!({ "menu_code": "B14", "building_id": b, "quantity": 2 }));
+            // 居民拿一点: the stairwells' repairs are the residents' share.
+            items.push(json!({ "menu_code": "B14", "building_id": b, "quantity": 2, "payer": "residents" }));
+            // The lift the first building's stairwell votes on (see `vote`), paid by its residents.
+            if n == 0 && id % 5 == 0 {
+                items.push(json!({ "menu_code": "I12", "building_id": b, "quantity": 1, "note": "1单元" }));
+            }
             if b % 3 == 0 {
                 items.push(json!({ "menu_code": "I04", "building_id": b, "quantity": 6 }));
             }
