@@ -219,7 +219,8 @@ test('the bureau opens an acceptance and signs for its own party; the rest stay 
   await page.fill('.el-message-box input', '资料齐全，同意验收')
   await page.click('.el-message-box__btns .el-button--primary')
   await page.waitForFunction(() => document.querySelector('[data-test=acceptance-parties]').textContent.includes('✓ 住建部门'))
-  assert.match(await page.textContent('[data-test=acceptance]'), /county_admin.*同意.*资料齐全，同意验收/)
+  // Signed by its account, shown by the account's name (the name arrives after the list).
+  await page.waitForFunction(() => /惠安县住建局管理员.*同意.*资料齐全，同意验收/.test(document.querySelector('[data-test=acceptance]').textContent))
   await page.context().close()
 })
 
@@ -244,7 +245,7 @@ test('a site photo is filed in the estate archive and shows as a picture; a file
   await page.setInputFiles('[data-test=archive-input]', { name: 'site.png', mimeType: 'image/png', buffer: photo })
   await page.click('[data-test=archive-submit]')
   await page.waitForSelector('[data-test=section-construction] .thumb img')
-  assert.match(await page.textContent('[data-test=section-construction]'), /3号楼外墙保温施工.*施工过程照片.*county_admin/)
+  await page.waitForFunction(() => /3号楼外墙保温施工.*施工过程照片.*惠安县住建局管理员/.test(document.querySelector('[data-test=section-construction]').textContent))
   const loaded = await page.$eval('[data-test=section-construction] .thumb img', (img) => img.complete && img.naturalWidth > 0)
   assert.ok(loaded, 'the thumbnail is the filed picture')
 
@@ -340,5 +341,23 @@ test('the county adds its own line to the archive checklist', async () => {
   await page.waitForSelector('[data-test=archive-lines] >> text=本地项目')
   const lines = await page.evaluate(async () => (await (await fetch('/api/v1/archive-checklist')).json()).lines.map((l) => l.kind))
   assert.ok(lines.includes('safety_permit'), `${lines}`)
+  await page.context().close()
+})
+
+test('another county\'s estate says so, without an error', async () => {
+  const page = await signIn(browser, 'county_admin')
+  const errors = []
+  page.on('pageerror', (e) => errors.push(e.message))
+  // An estate of 鲤城区 (another county) and one that does not exist.
+  const other = await page.evaluate(async () => {
+    const res = await fetch('/api/v1/estates?region=350502&per_page=1')
+    return res.ok ? (await res.json()).items[0]?.id : undefined
+  })
+  for (const id of [other ?? 9_999_999, 9_999_999]) {
+    await page.goto(`${BASE}/estates/${id}`)
+    await page.waitForSelector('[data-test=estate-missing]')
+    assert.match(await page.textContent('[data-test=estate-missing]'), /找不到该小区.*不在您的管辖范围内/)
+  }
+  assert.deepEqual(errors, [])
   await page.context().close()
 })

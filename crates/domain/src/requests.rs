@@ -114,6 +114,7 @@ pub enum Refusal {
     AnswerMissing,
     NotResolved,
     BadRating,
+    AlreadyRated,
 }
 
 crate::refusal_display!(Refusal);
@@ -126,6 +127,7 @@ impl Refusal {
             Refusal::AnswerMissing => crate::reason!("requests.answer_missing"),
             Refusal::NotResolved => crate::reason!("requests.not_resolved"),
             Refusal::BadRating => crate::reason!("requests.bad_rating"),
+            Refusal::AlreadyRated => crate::reason!("requests.already_rated"),
         }
     }
 }
@@ -141,10 +143,13 @@ pub fn handle(from: Status, to: Status, answer: &str) -> Result<Status, Refusal>
     Ok(if to == Status::Submitted { from } else { to })
 }
 
-/// The resident rates a resolved request, 1 to 5.
-pub fn check_rating(status: Status, rating: i64) -> Result<(), Refusal> {
+/// The resident rates a resolved request, 1 to 5, once (the rating closes it for the statistics).
+pub fn check_rating(status: Status, rated: Option<i64>, rating: i64) -> Result<(), Refusal> {
     if status != Status::Resolved {
         return Err(Refusal::NotResolved);
+    }
+    if rated.is_some() {
+        return Err(Refusal::AlreadyRated);
     }
     if !(1..=5).contains(&rating) {
         return Err(Refusal::BadRating);
@@ -172,8 +177,8 @@ mod tests {
         assert_eq!(handle(Status::Submitted, Status::Resolved, ""), Err(Refusal::AnswerMissing));
         assert_eq!(handle(Status::Submitted, Status::InProgress, ""), Ok(Status::InProgress));
         assert_eq!(handle(Status::Resolved, Status::InProgress, "x"), Err(Refusal::AlreadyResolved));
-        assert_eq!(check_rating(Status::InProgress, 5), Err(Refusal::NotResolved));
-        assert_eq!(check_rating(Status::Resolved, 6), Err(Refusal::BadRating));
+        assert_eq!(check_rating(Status::InProgress, None, 5), Err(Refusal::NotResolved));
+        assert_eq!(check_rating(Status::Resolved, None, 6), Err(Refusal::BadRating));
     }
 
     proptest! {

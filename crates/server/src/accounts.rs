@@ -14,10 +14,20 @@ use huanxin_domain::ValidationErrors;
 use huanxin_store::accounts::{NewUser, User};
 use serde::Deserialize;
 
-/// The roles and their Chinese names, for forms.
+/// The roles, their levels, and whether the caller may create an account of each in their own
+/// region (forms offer only those).
 #[utoipa::path(get, path = "/api/v1/auth/roles", tag = "users", responses((status = 200)))]
-pub async fn roles() -> Json<Vec<serde_json::Value>> {
-    Json(Role::ALL.iter().map(|r| serde_json::json!({"role": r.as_str(), "level": r.level()})).collect())
+pub async fn roles(Extension(cu): Extension<CurrentUser>) -> Json<Vec<serde_json::Value>> {
+    let region = RegionCode::parse(&cu.user.region_code).ok();
+    Json(
+        Role::ALL
+            .iter()
+            .map(|r| {
+                let may_create = region.as_ref().is_some_and(|rc| can_manage_user(cu.role, rc, *r, rc));
+                serde_json::json!({"role": r.as_str(), "level": r.level(), "may_create": may_create})
+            })
+            .collect(),
+    )
 }
 
 fn view(u: &User) -> serde_json::Value {
@@ -168,4 +178,30 @@ pub async fn attach_estate(
         .map_err(|_| ApiError::field("estate_id", req.estate_id, reason!("field.no_such_estate")))?;
     st.db.attach_user_to_estate(&cu.actor(), target.id, req.estate_id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Usernames to name.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeopleQuery {
+    /// Comma-separated usernames (at most 200).
+    pub usernames: String,
+}
+
+/// The names that accounts show, for the usernames records carry (who wrote, signed, answered):
+/// accounts of the caller's line of regions only; residents show as 居民.
+#[utoipa::path(get, path = "/api/v1/people", tag = "users", params(PeopleQuery), responses((status = 200), (status = 422)))]
+pub async fn people(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    crate::error::ApiQuery(q): crate::error::ApiQuery<PeopleQuery>,
+) -> Result<Json<Vec<huanxin_store::accounts::Person>>, ApiError> {
+    let mut usernames: Vec<String> = q.usernames.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect();
+    usernames.sort();
+    usernames.dedup();
+    if usernames.len() > 200 {
+        return Err(ApiError::field("usernames", usernames.len(), reason!("field.at_most", max = 200)));
+    }
+    let region = RegionCode::parse(&cu.user.region_code).map_err(|e| ApiError::field("region_code", &cu.user.region_code, e))?;
+    Ok(Json(st.db.display_names(&region, &usernames).await?))
 }

@@ -328,6 +328,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/late", late::overview)
         .get("/work", work::mine)
         .get("/work/regions", work::regions)
+        .get("/people", accounts::people)
         .get("/checklist", lifecycle::checklist)
         .get("/menu", schemes::menu)
         .get("/estates/{id}/scheme", schemes::show)

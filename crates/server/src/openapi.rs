@@ -15,7 +15,7 @@ use utoipa::OpenApi;
         crate::estates::list, crate::estates::summary, crate::estates::get_one, crate::estates::create, crate::estates::update,
         crate::estates::buildings, crate::estates::create_building, crate::estates::reveal_contact, crate::estates::reveal_owners, crate::estates::dwellings, crate::estates::export_xlsx,
         crate::estates::import, crate::estates::template_xlsx, crate::estates::template_csv,
-        crate::accounts::roles, crate::accounts::list, crate::accounts::create, crate::accounts::set_password, crate::accounts::attach_estate,
+        crate::accounts::roles, crate::accounts::people, crate::accounts::list, crate::accounts::create, crate::accounts::set_password, crate::accounts::attach_estate,
         crate::audit::list,
         crate::map::tile,
         crate::lifecycle::show, crate::lifecycle::step, crate::lifecycle::assessment, crate::lifecycle::save_assessment,

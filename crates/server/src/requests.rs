@@ -31,6 +31,10 @@ pub struct Rating {
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> Self {
         match e {
+            // A missing answer and a rating out of range are bad input, named by their field; the
+            // rest are steps the request's state does not allow.
+            RequestError::Refused(r @ huanxin_domain::requests::Refusal::AnswerMissing) => ApiError::field("answer", "", r.reason()),
+            RequestError::Refused(r @ huanxin_domain::requests::Refusal::BadRating) => ApiError::field("rating", "", r.reason()),
             RequestError::Refused(r) => ApiError::Conflict(r.reason()),
             RequestError::Store(s) => s.into(),
         }

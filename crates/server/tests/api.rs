@@ -13,6 +13,7 @@ both_engines!(
     bad_input_is_named_and_changes_nothing,
     roles_see_and_change_only_their_scope,
     user_administration_is_scoped,
+    people_are_named_in_their_line_of_regions,
     import_reports_rows_and_is_all_or_nothing,
     import_csv_gbk_buildings_dwellings_and_geojson,
     export_matches_the_filter,
@@ -283,6 +284,13 @@ async fn roles_see_and_change_only_their_scope(app: &TestApp) {
 
 async fn user_administration_is_scoped(app: &TestApp) {
     let admin = app.client("county_admin").await;
+    // The form offers only the roles this administrator may create.
+    let (_, roles) = admin.get("/api/v1/auth/roles").await;
+    let may = |role: &str| roles.as_array().unwrap().iter().find(|r| r["role"] == role).unwrap()["may_create"].as_bool().unwrap();
+    assert!(may("street_staff") && may("county_staff") && may("contractor") && may("resident"));
+    assert!(!may("city_admin") && !may("province_staff"));
+    let (_, roles) = app.client("county_staff").await.get("/api/v1/auth/roles").await;
+    assert!(roles.as_array().unwrap().iter().all(|r| r["may_create"] == false), "staff create no accounts");
     let (s, u) = admin
         .post(
             "/api/v1/users",
@@ -330,6 +338,24 @@ async fn user_administration_is_scoped(app: &TestApp) {
     assert_eq!(s, 204);
     let (s, _) = anon.post("/api/v1/auth/login", json!({"username": "new_street", "password": "another-password"})).await;
     assert_eq!(s, 200);
+}
+
+/// Records carry usernames; pages show the names: accounts of the caller's line of regions (the
+/// county's companies, the city above it), not another county's, and residents as 居民.
+async fn people_are_named_in_their_line_of_regions(app: &TestApp) {
+    app.db.execute("UPDATE users SET display_name = '闽建集团' WHERE username = 'contractor'", vec![]).await.unwrap();
+    let staff = app.client("county_staff").await;
+    let (s, people) = staff.get("/api/v1/people?usernames=contractor,city_admin,other_county_admin,resident,nobody,contractor").await;
+    assert_eq!(s, 200, "{people}");
+    let named: Vec<(&str, &str)> =
+        people.as_array().unwrap().iter().map(|p| (p["username"].as_str().unwrap(), p["display_name"].as_str().unwrap())).collect();
+    let mut named = named;
+    named.sort();
+    assert_eq!(named, [("city_admin", "city_admin"), ("contractor", "闽建集团"), ("resident", "居民")]);
+    let many: Vec<String> = (0..201).map(|i| format!("u{i}")).collect();
+    let (s, r) = staff.get(&format!("/api/v1/people?usernames={}", many.join(","))).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("usernames")));
+    assert_eq!(app.anonymous().get("/api/v1/people?usernames=contractor").await.0, 401);
 }
 
 fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
@@ -2454,7 +2480,10 @@ async fn service_requests_filed_handled_and_rated(app: &TestApp) {
 
     let handle = format!("/api/v1/requests/{}/handle", mine["id"]);
     let (s, r) = staff.post(&handle, json!({"status": "resolved"})).await;
-    assert_eq!((s, r["detail"].as_str()), (409, Some("say how it was resolved")));
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["reason"].as_str()),
+        (422, Some("answer"), Some("say how it was resolved"))
+    );
     assert_eq!(resident.post(&handle, json!({"status": "resolved", "answer": "x"})).await.0, 403, "residents do not resolve");
     let (s, r) = staff.post(&handle, json!({"status": "in_progress"})).await;
     assert_eq!((s, r["status"].as_str()), (200, Some("in_progress")));
@@ -2464,8 +2493,11 @@ async fn service_requests_filed_handled_and_rated(app: &TestApp) {
     assert_eq!((s, r["status"].as_str(), r["answer"].as_str()), (200, Some("resolved"), Some("已更换灯泡")));
     assert_eq!(staff.post(&handle, json!({"status": "in_progress"})).await.0, 409, "resolved is final");
     assert_eq!(staff.post(&rating, json!({"rating": 5})).await.0, 403, "only who filed it rates");
+    let (s, r) = resident.post(&rating, json!({"rating": 6})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("rating")), "{r}");
     let (s, r) = resident.post(&rating, json!({"rating": 4})).await;
     assert_eq!((s, r["rating"].as_i64()), (200, Some(4)));
+    assert_eq!(resident.post(&rating, json!({"rating": 1})).await.0, 409, "rated once");
     let (_, mine) = resident.get("/api/v1/residents/requests").await;
     assert_eq!(mine[0]["status"], "resolved");
     assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);

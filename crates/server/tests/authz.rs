@@ -77,6 +77,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/decisions/{id}", P(ReadRegistry)),
     ("GET", "/decisions/{id}/verify", P(ReadRegistry)),
     ("GET", "/decisions/{id}/scheme", P(ReadRegistry)),
+    ("GET", "/people", P(ReadRegistry)),
     ("GET", "/estates/{id}/notices", P(ReadRegistry)),
     ("GET", "/notices/{id}/scheme", P(ReadRegistry)),
     ("GET", "/residents/me", P(ReadRegistry)),

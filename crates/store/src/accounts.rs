@@ -8,6 +8,14 @@ use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use serde::Serialize;
 
+/// An account as others see it on the records it signed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Person {
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+}
+
 /// A user as stored (the password hash never leaves the store except for verification).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct User {
@@ -160,6 +168,31 @@ impl Db {
                 self.fetch_all(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), crate::args![*user_id]).await
             }
         }
+    }
+
+    /// The names accounts show, for usernames the records carry (who wrote a log, signed, answered).
+    /// Only accounts of the caller's line of regions (above or below it) are named; residents show
+    /// as 居民, not by name.
+    pub async fn display_names(&self, caller_region: &RegionCode, usernames: &[String]) -> Result<Vec<Person>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in usernames.chunks(100) {
+            let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let rows: Vec<(String, String, String, String)> = self
+                .fetch_all(
+                    &format!("SELECT username, display_name, role, region_code FROM users WHERE username IN ({marks})"),
+                    chunk.iter().map(|u| crate::Arg::from(u.as_str())).collect(),
+                )
+                .await?;
+            for (username, display_name, role, region) in rows {
+                let Ok(region) = RegionCode::parse(&region) else { continue };
+                if !(caller_region.contains(&region) || region.contains(caller_region)) {
+                    continue;
+                }
+                let display_name = if role == Role::Resident.as_str() { "居民".to_string() } else { display_name };
+                out.push(Person { username, display_name, role });
+            }
+        }
+        Ok(out)
     }
 
     /// Replaces a user's password hash and ends their sessions.

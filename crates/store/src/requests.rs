@@ -224,9 +224,14 @@ impl Db {
     pub async fn rate_request(&self, actor: &Actor, scope: &Scope, id: i64, rating: i64) -> Result<ServiceRequest, RequestError> {
         let (r, region) = self.request(scope, id).await?;
         let status = Status::parse(&r.status).ok_or_else(|| StoreError::Config(format!("request {id} has an unknown status")))?;
-        rules::check_rating(status, rating)?;
+        rules::check_rating(status, r.rating, rating)?;
         let mut tx = self.begin().await?;
-        tx.execute("UPDATE service_requests SET rating = $1 WHERE id = $2", crate::args![rating, id]).await?;
+        // Rated once: of two ratings sent together, the second finds the first.
+        let changed =
+            tx.execute("UPDATE service_requests SET rating = $1 WHERE id = $2 AND rating IS NULL", crate::args![rating, id]).await?;
+        if changed == 0 {
+            return Err(Refusal::AlreadyRated.into());
+        }
         tx.audit(
             actor,
             Change {

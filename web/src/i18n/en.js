@@ -39,6 +39,7 @@ export default {
   invitations: { title: 'Residents\u2019 invitation codes', print: 'Print invitation codes', hint: 'One single-use code per dwelling (valid 60 days), printed and handed to each household; residents scan to bind their dwelling, owners are confirmed by a text message to the registered mobile or by a clerk checking the property certificate. Printing again voids unused codes of those dwellings.', building: 'Building (empty: whole estate)', printed: 'Codes issued; print the sheet. Earlier unused codes of these dwellings no longer work' },
   common: { search: 'Search', reset: 'Reset', export: 'Export to Excel', total: '{n} in all', yes: 'Yes', no: 'No', loading: 'Loading…', save: 'Save', cancel: 'Cancel', detail: 'Details', all: 'All', create: 'New', back: 'Back', saved: 'Saved' },
   estate: {
+    notYours: 'Estate not found', notYoursHint: 'This estate does not exist, or lies outside your region (another county\'s estates are not shown to you).',
     code: 'Code', name: 'Name', aliases: 'Aliases', address: 'Address', community: 'Community', street: 'Street/town', buildYear: 'Built', eligible: 'Eligible',
     buildings: 'Buildings', households: 'Households', floorArea: 'Floor area (m²)', ownership: 'Ownership', management: 'Management', ownersCommittee: 'Owners\' committee',
     person: 'In charge', phone: 'Phone', status: 'Status', location: 'Location', q: 'Name, address or code', yearFrom: 'Built from', yearTo: 'Built to',

@@ -46,6 +46,21 @@ const FIELDS = {
   display_name: '姓名', username: '用户名', password: '密码', current: '当前密码', phone: '电话', region_code: '行政区划', role: '角色',
   name: '名称', code: '编码', closes_at: '截止时间', opens_at: '开始时间', scope: '表决范围', matter: '事项类别', choice: '意见', voter: '签名人',
   signatory: '签字方', note: '说明', file: '文件', date: '日期', start: '开始日期', purpose: '用途', source: '来源', year: '年度',
+  planned_start: '计划开始日期', planned_end: '计划完成日期', actual_start: '实际开始日期', actual_end: '实际完成日期',
+  aliases: '别名', answer: '答复', answers: '答卷', build_year: '建成年份', building_id: '楼栋', checkpoint: '关口', closes_on: '截止日期',
+  community_code: '社区', company: '单位', contact: '联系人', day: '日期', days: '天数', deadline: '整改期限', due_on: '期限',
+  decision_id: '表决', document_id: '文件', dwelling_id: '房屋', estate_id: '小区', exclusive_area_m2: '专有面积', finding: '问题',
+  findings: '体检记录', floor: '楼层', floor_area_m2: '建筑面积', floors: '层数', from: '起', to: '至', households: '户数',
+  items: '改造内容', menu_code: '改造内容', kind: '类型', label_en: '英文名称', label_zh: '中文名称', lat: '纬度', lon: '经度',
+  level: '层级', lines: '资金计划', method: '方式', name_zh: '名称', occupancy: '居住情况', on_scheme: '方案表决', outline: '轮廓',
+  owner: '责任账号', owners: '业主', ownership_type: '产权类型', paid_on: '付款日期', payer: '出资方', photos: '照片',
+  progress_pct: '进度', proposal: '提议', proxy_document_id: '委托书', quantity: '数量', questions: '题目', region: '区划',
+  representatives: '居民代表', round: '公示轮次', section: '档案阶段', sheet: '工作表', signatories: '签字方', spec: '规格',
+  special_matters: '特别事项', stage: '版本阶段', stairwell: '单元', stairwells: '单元数', status: '状态', structure: '结构',
+  summary: '情况', unit: '单位', unit_price_fen: '单价', user_id: '账号', usernames: '账号', weather: '天气', weight: '权重',
+  weights: '权重', correction_reason: '更正理由', supplier: '供应商', material: '材料', certificate: '合格证', rating: '评价',
+  building_count: '楼栋数', floor_area: '建筑面积', management_status: '物业管理', person_in_charge: '负责人', targets: '目标',
+  checklist: '体检清单', rules: '表决规则', quorum: '参与门槛', approval: '同意门槛', channel: '渠道', contributions: '居民出资',
 }
 
 // `representatives[0].user_id` → the form's name of `user_id` (or of `representatives`), else the field as sent.

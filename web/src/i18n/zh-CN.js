@@ -39,6 +39,7 @@ export default {
   invitations: { title: '居民邀请码', print: '打印邀请码', hint: '为每户生成一次性邀请码（60 天有效），打印后逐户发放；居民扫码绑定房屋，业主身份须经登记手机号短信验证或工作人员核验产权证书确认。重新打印会使该范围内未使用的旧码失效。', building: '楼栋（留空为全小区）', printed: '已生成邀请码，请打印；这些房屋此前未使用的邀请码已作废' },
   common: { search: '查询', reset: '重置', export: '导出 Excel', total: '共 {n} 条', yes: '是', no: '否', loading: '加载中…', save: '保存', cancel: '取消', detail: '详情', all: '全部', create: '新建', back: '返回', saved: '已保存' },
   estate: {
+    notYours: '找不到该小区', notYoursHint: '该小区不存在，或不在您的管辖范围内（其他区县的小区不能查看）。',
     code: '小区编码', name: '小区名称', aliases: '别名', address: '地址', community: '社区', street: '街道/镇', buildYear: '建成年份', eligible: '符合改造条件',
     buildings: '楼栋数', households: '户数', floorArea: '建筑面积(㎡)', ownership: '产权类型', management: '物业管理', ownersCommittee: '业委会',
     person: '负责人', phone: '联系电话', status: '状态', location: '位置', q: '名称、地址或编码', yearFrom: '建成年份起', yearTo: '建成年份止',
