@@ -137,6 +137,14 @@ test('the map shows the county estates as points from our own tiles', async () =
   }, null, { timeout: 30000 })
   const n = await page.evaluate(() => window.__huanxinMap.queryRenderedFeatures({ layers: ['clusters', 'estates'] }).length)
   assert.ok(n > 0)
+  // Clusters show how many estates they hold, and the counts add up to the county's located estates.
+  await page.waitForSelector('[data-test=cluster-count]')
+  const shown = await page.evaluate(() => {
+    const m = window.__huanxinMap
+    const fs = m.queryRenderedFeatures({ layers: ['clusters'] })
+    return { labels: [...document.querySelectorAll('[data-test=cluster-count]')].map((e) => Number(e.textContent)), several: fs.filter((f) => f.properties.count > 1).length }
+  })
+  assert.ok(shown.labels.length > 0 && shown.labels.every((c) => c > 1), JSON.stringify(shown))
   await page.screenshot({ path: `${SHOTS}/map.png` })
   // Zoom to street level: single estates, and a click opens the card.
   await page.evaluate(() => window.__huanxinMap.jumpTo({ center: [118.797, 25.031], zoom: 15 }))

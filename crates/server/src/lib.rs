@@ -80,6 +80,12 @@ pub struct Config {
     /// commas); empty: the connection's own address is the client's.
     #[serde(deserialize_with = "text_or_number")]
     pub trusted_proxies: String,
+    /// A licensed raster basemap: tile URL templates with `{z}`, `{x}`, `{y}`, separated by spaces,
+    /// each drawn as one layer in order (e.g. Tianditu's `vec_w` then its labels `cva_w`, each with
+    /// the deployment's `tk`); empty: a plain background under Huanxin's own estate tiles.
+    pub basemap: String,
+    /// The basemap's attribution shown on the map (e.g. `天地图 GS(2024)0650号`).
+    pub basemap_attribution: String,
 }
 
 /// Reads a setting that is text even when it looks like a number: `HUANXIN_REGIONS=350521` (one
@@ -112,6 +118,8 @@ impl Default for Config {
             public_url: String::new(),
             behind_https: false,
             trusted_proxies: String::new(),
+            basemap: String::new(),
+            basemap_attribution: String::new(),
         }
     }
 }
@@ -329,6 +337,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/work", work::mine)
         .get("/work/regions", work::regions)
         .get("/people", accounts::people)
+        .get("/map/config", map::config)
         .get("/checklist", lifecycle::checklist)
         .get("/menu", schemes::menu)
         .get("/estates/{id}/scheme", schemes::show)
@@ -501,7 +510,11 @@ pub fn router(st: AppState) -> Router {
         .route("/tiles/{z}/{x}/{y}", get(map::tile))
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
     let body_limit = st.config.max_upload_mb * 1024 * 1024;
-    let hsts = st.config.behind_https;
+    let headers = SecurityHeaders {
+        hsts: st.config.behind_https,
+        csp: axum::http::HeaderValue::from_str(&content_security_policy(&map::basemap_origins(&st.config.basemap)))
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static(CONTENT_SECURITY_POLICY)),
+    };
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .nest("/api/v1", api)
@@ -514,7 +527,7 @@ pub fn router(st: AppState) -> Router {
         .layer(middleware::from_fn_with_state(body_limit, refuse_oversize))
         // A panicking handler's 500 is made inside the headers layer, so it carries them too.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(middleware::from_fn_with_state(hsts, security_headers))
+        .layer(middleware::from_fn_with_state(headers, security_headers))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -530,9 +543,27 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
     img-src 'self' data: blob: https:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; \
     object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
+/// The policy with a configured basemap's servers allowed to serve tiles (MapLibre fetches them).
+fn content_security_policy(basemap_origins: &[String]) -> String {
+    if basemap_origins.is_empty() {
+        return CONTENT_SECURITY_POLICY.to_string();
+    }
+    let extra = basemap_origins.join(" ");
+    CONTENT_SECURITY_POLICY
+        .replace("connect-src 'self';", &format!("connect-src 'self' {extra};"))
+        .replace("img-src 'self' data: blob: https:;", &format!("img-src 'self' data: blob: https: {extra};"))
+}
+
+/// What every answer carries, fixed at start.
+#[derive(Clone)]
+struct SecurityHeaders {
+    hsts: bool,
+    csp: axum::http::HeaderValue,
+}
+
 /// Sets the security headers on every answer (pages, API, files); HSTS only when served over HTTPS.
 async fn security_headers(
-    axum::extract::State(hsts): axum::extract::State<bool>,
+    axum::extract::State(SecurityHeaders { hsts, csp }): axum::extract::State<SecurityHeaders>,
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
@@ -545,7 +576,7 @@ async fn security_headers(
     if api && !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));

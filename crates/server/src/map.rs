@@ -243,9 +243,10 @@ pub fn cut_tile(points: &[Point], z: u32, x: u32, y: u32, visible: impl Fn(&Poin
     };
     let mut layer = Layer::new(if z < CLUSTER_BELOW_ZOOM { "clusters" } else { "estates" });
     if z < CLUSTER_BELOW_ZOOM {
-        // A flat grid with one spare cell on each side for the buffer: (count, sum x, sum y, sum decade).
+        // A flat grid with one spare cell on each side for the buffer: (count, sum x, sum y, sum
+        // decade, an estate's id); a cell of one estate carries its id, so one click opens it.
         let side = (GRID + 2) as usize;
-        let mut cells = vec![(0u64, 0.0f64, 0.0f64, 0i64); side * side];
+        let mut cells = vec![(0u64, 0.0f64, 0.0f64, 0i64, 0i64); side * side];
         let cell_size = f64::from(EXTENT / GRID);
         for p in in_tile {
             let cx = (((p.x * n - f64::from(x)) * f64::from(EXTENT)) / cell_size).floor() as i64 + 1;
@@ -256,11 +257,16 @@ pub fn cut_tile(points: &[Point], z: u32, x: u32, y: u32, visible: impl Fn(&Poin
             c.1 += p.x;
             c.2 += p.y;
             c.3 += p.decade;
+            c.4 = p.id;
         }
-        for (count, sx, sy, sd) in cells.into_iter().filter(|c| c.0 > 0) {
+        for (count, sx, sy, sd, id) in cells.into_iter().filter(|c| c.0 > 0) {
             let (tx, ty) = to_tile(sx / count as f64, sy / count as f64);
             let decade = (sd / count as i64 / 10) * 10;
-            layer.point(None, tx, ty, &[("count", Value::Int(count as i64)), ("decade", Value::Int(decade))]);
+            let mut tags = vec![("count", Value::Int(count as i64)), ("decade", Value::Int(decade))];
+            if count == 1 {
+                tags.push(("id", Value::Int(id)));
+            }
+            layer.point(None, tx, ty, &tags);
         }
     } else {
         for p in in_tile {
@@ -404,6 +410,11 @@ mod tests {
         let only_huian = cut_tile(&p, 0, 0, 0, |p| under_prefix(p.community, 350521, 6));
         assert!(under_prefix(350521100001, 35, 2) && !under_prefix(350521100001, 11, 2) && under_prefix(1, 0, 0));
         assert!(only_huian.len() < all.len());
+        // Far apart, each estate is a cluster of one that names it; together, a cluster does not.
+        assert!(all.windows(2).any(|w| w == b"id"), "clusters of one carry the estate's id");
+        let together: Vec<Point> = p.iter().map(|q| Point { x: p[0].x, y: p[0].y, ..q.clone() }).collect();
+        let merged = cut_tile(&together, 0, 0, 0, |_| true);
+        assert!(!merged.windows(2).any(|w| w == b"id"), "a cluster of several names none");
     }
 
     #[test]
@@ -425,4 +436,39 @@ mod tests {
         assert_eq!(zigzag(-1), 1);
         assert_eq!(zigzag(1), 2);
     }
+}
+
+/// The basemap's tile URL templates from the settings (separated by spaces).
+pub fn basemap_layers(setting: &str) -> Vec<String> {
+    setting.split_whitespace().filter(|u| u.starts_with("https://") || u.starts_with("http://")).map(String::from).collect()
+}
+
+/// The servers (`scheme://host[:port]`) a basemap's tiles come from, for the content security policy.
+pub fn basemap_origins(setting: &str) -> Vec<String> {
+    let mut origins: Vec<String> = basemap_layers(setting)
+        .iter()
+        .filter_map(|u| {
+            let (scheme, rest) = u.split_once("://")?;
+            let host = rest.split(['/', '?', '#']).next()?;
+            // Only plain host names reach the policy (a template's `{s}` or a quote would break it).
+            let plain = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+            plain.then(|| format!("{scheme}://{host}"))
+        })
+        .collect();
+    origins.sort();
+    origins.dedup();
+    origins
+}
+
+/// The map's settings for the pages: the licensed basemap's layers, if any, and its attribution.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MapConfig {
+    pub basemap: Vec<String>,
+    pub attribution: String,
+}
+
+/// The basemap the deployment configured (`HUANXIN_BASEMAP`), for the map pages.
+#[utoipa::path(get, path = "/api/v1/map/config", tag = "map", responses((status = 200, body = MapConfig)))]
+pub async fn config(State(st): State<AppState>) -> axum::Json<MapConfig> {
+    axum::Json(MapConfig { basemap: basemap_layers(&st.config.basemap), attribution: st.config.basemap_attribution.clone() })
 }

@@ -17,7 +17,7 @@ use utoipa::OpenApi;
         crate::estates::import, crate::estates::template_xlsx, crate::estates::template_csv,
         crate::accounts::roles, crate::accounts::people, crate::accounts::list, crate::accounts::create, crate::accounts::set_password, crate::accounts::attach_estate,
         crate::audit::list,
-        crate::map::tile,
+        crate::map::tile, crate::map::config,
         crate::lifecycle::show, crate::lifecycle::step, crate::lifecycle::assessment, crate::lifecycle::save_assessment,
         crate::lifecycle::deadline,
         crate::ranking::create, crate::ranking::list, crate::ranking::get_one, crate::ranking::export_xlsx,

@@ -509,6 +509,15 @@ async fn export_matches_the_filter(app: &TestApp) {
 
 async fn map_tiles_follow_scope(app: &TestApp) {
     let admin = app.client("county_admin").await;
+    // A licensed basemap is a setting: the pages learn its layers, and the policy lets them load.
+    let (s, config) = admin.get("/api/v1/map/config").await;
+    assert_eq!(s, 200, "{config}");
+    assert_eq!(config["basemap"].as_array().unwrap().len(), 2, "{config}");
+    assert!(config["basemap"][1].as_str().unwrap().contains("cva_w"));
+    assert_eq!(config["attribution"], "天地图");
+    let page = reqwest::get(format!("{}/login", app.base)).await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("connect-src 'self' https://t0.tianditu.gov.cn https://t1.tianditu.gov.cn;"), "{csp}");
     let (s, t) = admin.get_bytes("/tiles/0/0/0.mvt").await;
     assert_eq!(s, 200);
     assert!(t.windows(8).any(|w| w == b"clusters"));

@@ -78,6 +78,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/decisions/{id}/verify", P(ReadRegistry)),
     ("GET", "/decisions/{id}/scheme", P(ReadRegistry)),
     ("GET", "/people", P(ReadRegistry)),
+    ("GET", "/map/config", P(ReadRegistry)),
     ("GET", "/estates/{id}/notices", P(ReadRegistry)),
     ("GET", "/notices/{id}/scheme", P(ReadRegistry)),
     ("GET", "/residents/me", P(ReadRegistry)),

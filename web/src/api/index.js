@@ -206,6 +206,7 @@ export const api = {
   decisions: (id) => request('GET', `/api/v1/estates/${id}/decisions`),
   createDecision: (id, body) => request('POST', `/api/v1/estates/${id}/decisions`, body),
   decision: (id) => request('GET', `/api/v1/decisions/${id}`),
+  mapConfig: () => request('GET', '/api/v1/map/config'),
   people: (usernames) => request('GET', `/api/v1/people${qs({ usernames: usernames.join(',') })}`),
   decisionScheme: (id) => request('GET', `/api/v1/decisions/${id}/scheme`),
   noticeScheme: (id) => request('GET', `/api/v1/notices/${id}/scheme`),

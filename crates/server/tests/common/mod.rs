@@ -64,6 +64,11 @@ pub const USERS: &[(&str, Role, &str)] = &[
     ("resident", Role::Resident, "350521100001"),
 ];
 
+/// The basemap the test servers are configured with.
+pub const TEST_BASEMAP: &str =
+    "https://t0.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=vec&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=test \
+    https://t1.tianditu.gov.cn/cva_w/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=cva&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=test";
+
 /// Number of demo estates loaded for tests.
 pub const ESTATES: usize = 24;
 
@@ -96,6 +101,9 @@ impl TestApp {
             sms_webhook: hook_url,
             public_url: "https://hx.example.gov.cn".into(),
             trusted_proxies: "127.0.0.1".into(),
+            // A licensed basemap as a deployment sets it (Tianditu's vector layer and its labels).
+            basemap: TEST_BASEMAP.into(),
+            basemap_attribution: "天地图".into(),
             ..Config::default()
         };
         let mut pg_admin_url = None;
