@@ -23,6 +23,15 @@ export async function signIn(browser, user, opts = {}) {
   return page
 }
 
+// Puts an estate at a later stage in the demo's database, for tests of a stage's own work (an
+// acceptance is opened once the works are built).
+export function atStage(estateId, status) {
+  const db = process.env.HUANXIN_E2E_DB
+  if (!db) throw new Error('needs HUANXIN_E2E_DB (scripts/e2e sets it)')
+  if (!/^[a-z_0-9]+$/.test(status)) throw new Error(`not a stage: ${status}`)
+  execFileSync('sqlite3', ['-cmd', '.timeout 10000', db, `UPDATE estates SET status = '${status}' WHERE id = ${Number(estateId)}`])
+}
+
 // Marks an estate's scheme as decided by its owners in the demo's database (scripts/e2e sets
 // HUANXIN_E2E_DB), for tests about what comes after the vote: construction waits for it.
 export function ownersDecided(estateId) {

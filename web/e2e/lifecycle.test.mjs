@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { BASE, SHOTS, launch, signIn, ownersDecided } from './helpers.mjs'
+import { BASE, SHOTS, atStage, launch, signIn, ownersDecided } from './helpers.mjs'
 
 let browser
 before(async () => {
@@ -210,6 +210,8 @@ test('the bureau opens an acceptance and signs for its own party; the rest stay 
     const res = await fetch('/api/v1/estates?sort=id&per_page=1&page=9')
     return (await res.json()).items[0].id
   })
+  // The works are done: the acceptance may be opened.
+  atStage(id, 'completed')
   await page.goto(`${BASE}/estates/${id}?tab=acceptance`)
   await page.waitForSelector('[data-test=acceptance-open]')
   await page.click('[data-test=acceptance-open]')

@@ -170,7 +170,7 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   const pub = await visitor.newPage()
   await pub.goto(`${BASE}${href}`)
   await pub.waitForSelector('[data-test=public-page]')
-  assert.match(await pub.textContent('[data-test=public-stage]'), /当前阶段\s*(已普查|已体检|已排序|列入计划|方案编制|第一轮公示|第二轮公示|已表决)/)
+  assert.match(await pub.textContent('[data-test=public-stage]'), /当前阶段\s*(已普查|已体检|已排序|列入计划|方案编制|一轮公示完成|二轮公示完成|已表决)/)
   await pub.screenshot({ path: `${SHOTS}/public-page.png` })
   // Another code in the same tab (no reload) shows that estate, or says it is not published.
   const name = await pub.textContent('[data-test=public-page]')

@@ -81,7 +81,7 @@ test('one estate from assessment to review and upkeep', { skip: !DB && 'needs HU
   }
 
   // Two rounds of notice (两上两下): posted on the page, the working days let pass.
-  for (const [round, from, label] of [[1, 'scheme_drafted', '方案编制 → 第一轮公示'], [2, 'notice_1', '第一轮公示 → 第二轮公示']]) {
+  for (const [round, from, label] of [[1, 'scheme_drafted', '方案编制 → 一轮公示完成'], [2, 'notice_1', '一轮公示完成 → 二轮公示完成']]) {
     if ((await status()) !== from) continue
     const version = await admin('POST', `/api/v1/estates/${id}/scheme/versions`, { stage: `notice_${round}` })
     await page.goto(`${BASE}/estates/${id}`)
@@ -150,7 +150,7 @@ test('one estate from assessment to review and upkeep', { skip: !DB && 'needs HU
     await phone.screenshot({ path: `${SHOTS}/phone-result.png` })
     await phoneContext.close()
     await admin('POST', `/api/v1/estates/${id}/scheme/versions`, { stage: 'final' })
-    await advance(page, id, 'decided', '第二轮公示 → 已表决', '业主表决通过')
+    await advance(page, id, 'decided', '二轮公示完成 → 已表决', '业主表决通过')
   }
 
   // Approval: a project, its merged design approval, every step finished today.
@@ -205,7 +205,7 @@ test('one estate from assessment to review and upkeep', { skip: !DB && 'needs HU
   await page.click('[data-test=timeline-all]')
   await page.waitForFunction(() => document.querySelectorAll('[data-test=timeline] .el-timeline-item').length > 3)
   const timeline = await page.textContent('[data-test=timeline]')
-  for (const stage of ['已体检', '已排序', '列入计划', '方案编制', '第一轮公示', '第二轮公示', '已表决', '已审批', '施工中', '已竣工', '已验收', '已回头看', '长效管理']) {
+  for (const stage of ['已体检', '已排序', '列入计划', '方案编制', '一轮公示完成', '二轮公示完成', '已表决', '已审批', '施工中', '已竣工', '已验收', '已回头看', '长效管理']) {
     assert.ok(timeline.includes(stage), `the timeline shows ${stage}`)
   }
   const archive = await admin('GET', `/api/v1/estates/${id}/archive`)

@@ -81,6 +81,17 @@ impl Signatory {
     }
 }
 
+/// An acceptance is opened for works being built or just completed (施工中, 已竣工), not for an
+/// estate still being surveyed, planned or decided on.
+pub fn may_open(status: crate::estates::EstateStatus) -> Result<(), crate::Reason> {
+    use crate::estates::EstateStatus::{Completed, InConstruction};
+    if matches!(status, InConstruction | Completed) {
+        Ok(())
+    } else {
+        Err(reason!("acceptance.not_built_yet", stage = status.zh()))
+    }
+}
+
 /// Checks the list of required signatories given when an acceptance is opened (empty: all of them).
 pub fn required(codes: &[String]) -> Result<Vec<Signatory>, ValidationErrors> {
     if codes.is_empty() {
@@ -155,6 +166,14 @@ pub fn missing(required: &[Signatory], agreed: &[Signatory]) -> Vec<Signatory> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_acceptance_is_opened_for_works_built_or_being_built() {
+        use crate::estates::EstateStatus;
+        let open: Vec<EstateStatus> = EstateStatus::ALL.into_iter().filter(|s| may_open(*s).is_ok()).collect();
+        assert_eq!(open, [EstateStatus::InConstruction, EstateStatus::Completed]);
+        assert_eq!(may_open(EstateStatus::Surveyed).unwrap_err().params, [("stage", "已普查".to_string())]);
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -82,6 +82,31 @@ impl EstateStatus {
     pub fn parse(s: &str) -> Option<EstateStatus> {
         Self::ALL.iter().copied().find(|x| x.as_str() == s)
     }
+
+    /// The Chinese name, as the pages and exported sheets show it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            EstateStatus::Surveyed => "已普查",
+            EstateStatus::Assessed => "已体检",
+            EstateStatus::Ranked => "已排序",
+            EstateStatus::InPlan => "列入计划",
+            EstateStatus::SchemeDrafted => "方案编制",
+            EstateStatus::Notice1 => "一轮公示完成",
+            EstateStatus::Notice2 => "二轮公示完成",
+            EstateStatus::Decided => "已表决",
+            EstateStatus::Approved => "已审批",
+            EstateStatus::InConstruction => "施工中",
+            EstateStatus::Completed => "已竣工",
+            EstateStatus::Accepted => "已验收",
+            EstateStatus::Reviewed => "已回头看",
+            EstateStatus::InUpkeep => "长效管理",
+        }
+    }
+
+    /// The Chinese name of a stored status code (the code itself if unknown).
+    pub fn zh_of(code: &str) -> String {
+        EstateStatus::parse(code).map_or_else(|| code.to_string(), |s| s.zh().to_string())
+    }
 }
 
 /// Ownership types found in old estates; the Chinese labels are what import files carry.

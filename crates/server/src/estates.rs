@@ -481,7 +481,7 @@ pub async fn export_workbook(
                 e.street_name.clone(),
                 e.community_name.clone(),
                 if e.eligible { "是" } else { "否" }.into(),
-                e.status.clone(),
+                dom::EstateStatus::zh_of(&e.status),
             ]
         })
         .collect();

@@ -111,7 +111,7 @@ pub async fn export_xlsx(
                 e.community_code.clone(),
                 e.build_year.to_string(),
                 e.households.to_string(),
-                e.status.clone(),
+                huanxin_domain::estates::EstateStatus::zh_of(&e.status),
                 points(e.priority),
                 n("age", "value").to_string(),
                 points(n("age", "scaled")),

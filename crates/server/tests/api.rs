@@ -1115,6 +1115,10 @@ async fn acceptance_needs_every_party_signed_by_its_own_accounts(app: &TestApp) 
     assert_eq!((s, a), (200, serde_json::Value::Null), "not open yet");
     let contractor = app.client("contractor").await;
     assert_eq!(contractor.post(&signatures, json!({"signatory": "contractor"})).await.0, 409, "nothing to sign yet");
+    // Not before the works: an estate still surveyed has nothing to accept.
+    let (s, r) = c.post(&path, json!({})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("acceptance.not_built_yet")), "{r}");
+    app.db.execute("UPDATE estates SET status = 'completed' WHERE id = $1", huanxin_store::args![id]).await.unwrap();
     let (s, r) = c.post(&path, json!({"signatories": ["contractor", "painter"]})).await;
     assert_eq!(s, 422, "{r}");
     let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();

@@ -514,6 +514,7 @@ async fn only_named_representatives_sign_for_the_residents(app: &TestApp) {
     let staff = app.client("county_staff").await;
     let (estate, building, dwellings) = estate_with_dwellings(app).await;
     let path = format!("/api/v1/estates/{estate}/acceptance");
+    app.db.execute("UPDATE estates SET status = 'completed' WHERE id = $1", huanxin_store::args![estate]).await.unwrap();
     assert_eq!(admin.post(&path, json!({})).await.0, 201);
     let (tenant, _) = bind_tenant(app, &staff, estate, building, dwellings[0]).await;
     let (neighbour, neighbour_id) = bind_tenant(app, &staff, estate, building, dwellings[1]).await;

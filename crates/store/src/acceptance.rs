@@ -123,6 +123,9 @@ impl Db {
         signatories: &[String],
     ) -> Result<Acceptance, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
+        let status = huanxin_domain::estates::EstateStatus::parse(&estate.status)
+            .ok_or_else(|| StoreError::Config(format!("estate {estate_id} has an unknown status")))?;
+        rules::may_open(status).map_err(StoreError::Conflict)?;
         let required = rules::required(signatories).map_err(StoreError::Invalid)?;
         if self.acceptance_of(estate_id).await?.is_some() {
             return Err(StoreError::Conflict(reason!("acceptance.already_open")));

@@ -47,7 +47,7 @@ export default {
     floors: 'Floors', stairwells: 'Stairwells', lift: 'Lift', structure: 'Structure', floor: 'Floor', stairwell: 'Stairwell', area: 'Exclusive area (m²)', occupancy: 'Occupancy',
     elderly: 'Aged 60+', share: 'Share', reveal: 'Show in full (logged)', basic: 'Basic data', noLocation: 'No location',
   },
-  status: { surveyed: 'Surveyed', assessed: 'Assessed', ranked: 'Ranked', in_plan: 'In plan', scheme_drafted: 'Scheme drafted', notice_1: 'Notice 1', notice_2: 'Notice 2', decided: 'Decided', approved: 'Approved', in_construction: 'In construction', completed: 'Completed', accepted: 'Accepted', reviewed: 'Reviewed', in_upkeep: 'In upkeep' },
+  status: { surveyed: 'Surveyed', assessed: 'Assessed', ranked: 'Ranked', in_plan: 'In plan', scheme_drafted: 'Scheme drafted', notice_1: 'Notice round 1 held', notice_2: 'Notice round 2 held', decided: 'Decided', approved: 'Approved', in_construction: 'In construction', completed: 'Completed', accepted: 'Accepted', reviewed: 'Reviewed', in_upkeep: 'In upkeep' },
   ownership: { commercial: 'Commercial', reformed: 'Reformed public', work_unit: 'Work unit', public_direct: 'Public, direct', resettlement: 'Resettlement', mixed: 'Mixed', '': '—' },
   management: { professional: 'Professional', self_managed: 'Self-managed', community_managed: 'By community', none: 'None' },
   structure: { brick_concrete: 'Brick-concrete', frame: 'Frame', shear_wall: 'Shear wall', brick_wood: 'Brick-wood', other: 'Other' },

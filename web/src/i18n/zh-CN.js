@@ -47,7 +47,7 @@ export default {
     floors: '层数', stairwells: '单元数', lift: '电梯', structure: '结构', floor: '楼层', stairwell: '单元', area: '专有面积(㎡)', occupancy: '居住情况',
     elderly: '60岁以上', share: '份额', reveal: '显示完整号码（将记录日志）', basic: '基本信息', noLocation: '无坐标',
   },
-  status: { surveyed: '已普查', assessed: '已体检', ranked: '已排序', in_plan: '列入计划', scheme_drafted: '方案编制', notice_1: '第一轮公示', notice_2: '第二轮公示', decided: '已表决', approved: '已审批', in_construction: '施工中', completed: '已竣工', accepted: '已验收', reviewed: '已回头看', in_upkeep: '长效管理' },
+  status: { surveyed: '已普查', assessed: '已体检', ranked: '已排序', in_plan: '列入计划', scheme_drafted: '方案编制', notice_1: '一轮公示完成', notice_2: '二轮公示完成', decided: '已表决', approved: '已审批', in_construction: '施工中', completed: '已竣工', accepted: '已验收', reviewed: '已回头看', in_upkeep: '长效管理' },
   ownership: { commercial: '商品房', reformed: '房改房', work_unit: '单位自管', public_direct: '直管公房', resettlement: '安置房', mixed: '混合产权', '': '—' },
   management: { professional: '专业物业', self_managed: '居民自治', community_managed: '社区托管', none: '无物业' },
   structure: { brick_concrete: '砖混', frame: '框架', shear_wall: '剪力墙', brick_wood: '砖木', other: '其他' },

@@ -120,7 +120,7 @@ impl Size {
             (2021, vec![(Upkeep, 20)]),
             (2022, vec![(Upkeep, 22)]),
             (2023, vec![(Upkeep, 20), (Reviewed, 5)]),
-            (2024, vec![(Upkeep, 20), (ReviewTasksOpen, 6), (Reviewed, 2)]),
+            (2024, vec![(Upkeep, 24), (ReviewTasksOpen, 2), (Reviewed, 2)]),
             (2025, vec![(Upkeep, 12), (ReviewTasksOpen, 6), (Reviewed, 12)]),
             (
                 2026,

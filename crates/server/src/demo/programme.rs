@@ -1372,10 +1372,18 @@ impl<'a> Programme<'a> {
         let (admin, staff) = (cast.admin, cast.staff);
         // Tasks stay open where the estate rests with them; elsewhere one estate in three had
         // tasks, closed before upkeep.
+        // Open tasks fall due around now (a fortnight late to a fortnight ahead), as a county's
+        // list looks: not years overdue.
+        let around_now = |days: i64| (self.today + Duration::days(days)).clamp(today + Duration::days(5), today + Duration::days(360));
+        let (first, second) = if open_tasks {
+            (around_now((id % 5) * 7 - 14), around_now((id % 4) * 6 - 6))
+        } else {
+            (today + Duration::days(20), today + Duration::days(10))
+        };
         let tasks = if open_tasks || (self.walks[i].rest == Rest::Upkeep && id % 3 == 0) {
             json!([
-                { "finding": "3号楼雨水管接口渗漏", "owner": c, "deadline": ymd(today + Duration::days(20)), "supervised": open_tasks },
-                { "finding": "楼道扶手松动，需加固", "owner": staff, "deadline": ymd(today + Duration::days(10)) }
+                { "finding": "3号楼雨水管接口渗漏", "owner": c, "deadline": ymd(first), "supervised": open_tasks },
+                { "finding": "楼道扶手松动，需加固", "owner": staff, "deadline": ymd(second) }
             ])
         } else {
             json!([])
