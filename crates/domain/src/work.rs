@@ -99,6 +99,12 @@ impl WorkKind {
         }
     }
 
+    /// True when this kind waits on `day`: a day's site log is due on working days only (sites
+    /// rest on weekends and holidays of the official calendar).
+    pub fn waits_on(self, working_day: bool) -> bool {
+        working_day || self != WorkKind::SiteLogToday
+    }
+
     /// True when the bureau's desk sees only the late ones of this kind (a county has hundreds of
     /// open schedule nodes; the contractor reports them, the bureau follows those behind plan).
     pub fn late_only_for(self, role: Role) -> bool {
@@ -150,6 +156,12 @@ pub fn order(items: &mut [WorkItem]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_site_log_is_due_on_a_rest_day() {
+        assert!(WorkKind::SiteLogToday.waits_on(true) && !WorkKind::SiteLogToday.waits_on(false));
+        assert!(WorkKind::NodeToReport.waits_on(false), "other work waits whatever the day");
+    }
     use proptest::prelude::*;
 
     fn d(s: &str) -> NaiveDate {

@@ -109,7 +109,8 @@ impl Db {
     pub async fn my_work(&self, caller: &Caller<'_>, cal: &WorkCalendar, today: NaiveDate) -> Result<MyWork, StoreError> {
         let mut kinds = Vec::new();
         let mut items = Vec::new();
-        for &kind in WorkKind::for_role(caller.role) {
+        let working_day = cal.is_working_day(today);
+        for &kind in WorkKind::for_role(caller.role).iter().filter(|k| k.waits_on(working_day)) {
             let (mut total, mut rows) = self.work_of_kind(caller, kind, today).await?;
             // Money the caller may not approve (a colleague whose password they set, or the other
             // way round; a password someone else set) is not their work.
