@@ -159,6 +159,9 @@ for (const [user, kinds] of Object.entries(WORK)) {
       await page.waitForLoadState('networkidle')
     }
     await page.screenshot({ path: `${SHOTS}/work-${user}.png` })
+    // Back from the record: the same kind is still chosen.
+    await page.goBack()
+    await page.waitForSelector(`[data-test=work-kind-${kinds[0]}].is-checked`)
     assert.deepEqual(problems, [], `${user}: no error`)
     await context.close()
   })

@@ -106,9 +106,34 @@ pub fn progress(targets: &Targets, estates: &[PlanEstate]) -> Progress {
     p
 }
 
+/// May an estate be put into a plan by hand? Only a candidate: built before the programme's
+/// cut-off year, not yet past planning (surveyed, assessed or ranked), and in no plan of any year
+/// (an unfinished estate moves to the next year by carry-over, which keeps its history).
+pub fn may_add(status: EstateStatus, build_year: i64, eligible_before: i64, planned_in: Option<i64>) -> Result<(), crate::Reason> {
+    if build_year >= eligible_before {
+        return Err(reason!("plans.not_eligible", build_year = build_year, before = eligible_before));
+    }
+    if !matches!(status, EstateStatus::Surveyed | EstateStatus::Assessed | EstateStatus::Ranked) {
+        return Err(reason!("plans.past_planning", stage = status.zh()));
+    }
+    if let Some(year) = planned_in {
+        return Err(reason!("plans.planned_in", year = year));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_candidates_are_put_into_a_plan_by_hand() {
+        assert!(may_add(EstateStatus::Ranked, 1990, 2001, None).is_ok());
+        assert!(may_add(EstateStatus::Surveyed, 2000, 2001, None).is_ok());
+        assert_eq!(may_add(EstateStatus::Surveyed, 2001, 2001, None).unwrap_err().code, "plans.not_eligible");
+        assert_eq!(may_add(EstateStatus::InUpkeep, 1990, 2001, None).unwrap_err().code, "plans.past_planning");
+        assert_eq!(may_add(EstateStatus::Ranked, 1990, 2001, Some(2025)).unwrap_err().code, "plans.planned_in");
+    }
     use proptest::prelude::*;
 
     fn e(status: EstateStatus, households: i64) -> PlanEstate {

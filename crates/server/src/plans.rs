@@ -82,7 +82,7 @@ pub async fn add_estates(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<AddEstates>,
 ) -> Result<Json<PlanPage>, ApiError> {
-    st.db.add_to_plan(&cu.actor(), &cu.scope, id, &req.estate_ids).await?;
+    st.db.add_to_plan(&cu.actor(), &cu.scope, id, &req.estate_ids, st.config.eligible_before_year).await?;
     let (plan, estates) = st.db.get_plan(&cu.scope, id).await?;
     Ok(Json(PlanPage { plan, estates }))
 }

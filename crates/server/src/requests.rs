@@ -63,6 +63,10 @@ pub async fn file(
         if input.author.trim().is_empty() {
             return Err(ApiError::field("author", "", reason!("requests.requester_required")));
         }
+        // A person's name as the caller gave it, as long as a name (the text holds the rest).
+        if input.author.trim().chars().count() > 64 {
+            return Err(ApiError::field("author", input.author.trim().chars().count(), reason!("field.at_most_chars", max = 64)));
+        }
         (input.author.trim().to_string(), "desk")
     };
     let r = st.db.file_request(&cu.actor(), &cu.scope, id, input.dwelling_id, &author, channel, category, &text).await?;
@@ -134,6 +138,8 @@ pub async fn rate(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<Rating>,
 ) -> Result<Json<ServiceRequest>, ApiError> {
+    // Out of scope is "not found" before anything else is said about the request.
+    st.db.request_in_scope(&cu.scope, id).await?;
     if st.db.request_author(id).await? != Some(cu.user.id) {
         return Err(ApiError::Forbidden(reason!("requests.rater_is_filer")));
     }

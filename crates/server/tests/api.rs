@@ -833,8 +833,9 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
 /// once a year, progress counted by stage, last year's unfinished estates carried over.
 async fn annual_plans_targets_and_carry_over(app: &TestApp) {
     let c = app.client("county_admin").await;
-    let (_, list) = c.get("/api/v1/estates?sort=id&per_page=3").await;
+    let (_, list) = c.get("/api/v1/estates?sort=id&per_page=3&eligible=true").await;
     let ids: Vec<i64> = list["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let (_, late) = c.get("/api/v1/estates?sort=id&per_page=1&eligible=false").await;
     let (s, r) = c.post("/api/v1/plans", json!({"year": 2026, "targets": {"estates": -1}})).await;
     assert_eq!(s, 422, "{r}");
     assert_eq!(r["errors"][0]["field"], "targets.estates");
@@ -848,6 +849,16 @@ async fn annual_plans_targets_and_carry_over(app: &TestApp) {
     let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0], app.other_county_estate]})).await;
     assert_eq!(s, 422, "{r}");
     assert_eq!(r["errors"][0]["field"], "estate_ids[1]");
+    // By hand, only candidates, each once: an estate built after the cut-off year is refused, as is a repeat.
+    if let Some(late) = late["items"][0]["id"].as_i64() {
+        let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [late]})).await;
+        assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("plans.not_eligible")), "{r}");
+    }
+    let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0], ids[0]]})).await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("estate_ids[1]"), Some("field.listed_twice"))
+    );
     let (s, p) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0], ids[1]]})).await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["plan"]["progress"]["planned"]["estates"], 2);
@@ -857,6 +868,9 @@ async fn annual_plans_targets_and_carry_over(app: &TestApp) {
     let (s, new) = c.post("/api/v1/plans", json!({"year": 2027, "targets": {"estates": 5}})).await;
     assert_eq!(s, 201, "{new}");
     let new_id = new["plan"]["id"].as_i64().unwrap();
+    // Last year's estate moves on by carry-over, not by hand.
+    let (s, r) = c.post(&format!("/api/v1/plans/{new_id}/estates"), json!({"estate_ids": [ids[0]]})).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("plans.planned_in")), "{r}");
     let (s, p) = c.post(&format!("/api/v1/plans/{new_id}/carry-over"), json!({})).await;
     assert_eq!(s, 200, "{p}");
     let carried: Vec<bool> = p["estates"].as_array().unwrap().iter().map(|e| e["carried_over"].as_bool().unwrap()).collect();
@@ -2144,6 +2158,17 @@ async fn owners_see_the_scheme_they_decide_on(app: &TestApp) {
         })
     };
     let (estate_lines, building_lines, lift) = (cost("I03").unwrap(), cost("B14").unwrap() + cost("I12").unwrap(), cost("I12").unwrap());
+    // Nothing issued yet: no vote on the scheme (owners would vote on what they cannot read), and
+    // no notice of the draft.
+    let opens = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let window = |mut body: Value| {
+        body["opens_at"] = json!(opens.to_rfc3339());
+        body["closes_at"] = json!((opens + chrono::Duration::days(7)).to_rfc3339());
+        body
+    };
+    let on_scheme = window(json!({"title": "同意改造方案", "matter": "renovate", "scope": "estate", "on_scheme": true}));
+    let (s, r) = staff.post(&format!("/api/v1/estates/{estate}/decisions"), on_scheme).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("decisions.no_issued_scheme")), "{r}");
     let (s, _) = admin.post(&format!("{scheme}/versions"), json!({"stage": "notice_1"})).await;
     assert_eq!(s, 201);
     let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
@@ -2155,6 +2180,13 @@ async fn owners_see_the_scheme_they_decide_on(app: &TestApp) {
         .await;
     assert_eq!(s, 200, "{n}");
     let on_notice = format!("/api/v1/notices/{}/scheme", n["id"]);
+    let (s, r) = staff
+        .post(
+            &format!("/api/v1/estates/{estate}/notices"),
+            json!({"title": "草稿公示", "round": 1, "scheme_version": 0, "starts_on": today.to_string(), "working_days": 5}),
+        )
+        .await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("scheme_version")), "the draft is not put on the board: {r}");
 
     let d0 = stairwell[0];
     let resident = bind_owner(app, &staff, estate, building, d0).await;
@@ -2181,7 +2213,6 @@ async fn owners_see_the_scheme_they_decide_on(app: &TestApp) {
     assert_eq!(app.client("other_county_admin").await.get(&on_notice).await.0, 404);
 
     // A stairwell's lift vote is about that building's lines; the lift falls on the stairwell.
-    let opens = chrono::Utc::now() - chrono::Duration::minutes(5);
     let (s, d) = staff
         .post(
             &format!("/api/v1/estates/{estate}/decisions"),
@@ -2481,6 +2512,8 @@ async fn service_requests_filed_handled_and_rated(app: &TestApp) {
     assert_eq!(s, 201, "{mine}");
     assert_eq!((mine["status"].as_str(), mine["channel"].as_str()), (Some("submitted"), Some("online")));
     assert!(mine["due_on"].as_str().unwrap() > mine["created_at"].as_str().unwrap().get(..10).unwrap());
+    let (s, r) = staff.post(&path, json!({"category": "complaint", "text": "夜间施工噪音", "author": "李".repeat(65)})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("author")), "a name, not a letter");
     let (s, taken) = staff.post(&path, json!({"category": "complaint", "text": "夜间施工噪音", "author": "3栋李先生"})).await;
     assert_eq!((s, taken["channel"].as_str()), (201, Some("desk")), "{taken}");
     assert_eq!(app.client("contractor").await.post(&path, json!({"category": "question", "text": "x", "author": "y"})).await.0, 403);
@@ -2511,6 +2544,7 @@ async fn service_requests_filed_handled_and_rated(app: &TestApp) {
     let (s, r) = resident.post(&rating, json!({"rating": 4})).await;
     assert_eq!((s, r["rating"].as_i64()), (200, Some(4)));
     assert_eq!(resident.post(&rating, json!({"rating": 1})).await.0, 409, "rated once");
+    assert_eq!(app.client("other_county_admin").await.post(&rating, json!({"rating": 1})).await.0, 404, "another county learns nothing");
     let (_, mine) = resident.get("/api/v1/residents/requests").await;
     assert_eq!(mine[0]["status"], "resolved");
     assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);

@@ -228,7 +228,10 @@ impl Db {
                 crate::args![estate_id],
             )
             .await?;
-        let reason = correction_reason.map(str::trim).filter(|r| !r.is_empty());
+        // A reason someone can read: spaces and invisible characters (zero-width, BOM) alone are none.
+        let reason = correction_reason
+            .map(str::trim)
+            .filter(|r| r.chars().any(|c| !c.is_whitespace() && !matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')));
         if let Some(r) = reason {
             if r.chars().count() > MAX_CORRECTION_REASON {
                 return Err(StoreError::Invalid(ValidationErrors::one(

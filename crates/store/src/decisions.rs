@@ -477,6 +477,15 @@ impl Db {
             VoteScope::Building { building_id } => ("building", Some(building_id), None),
             VoteScope::Stairwell { building_id, stairwell } => ("stairwell", Some(building_id), Some(stairwell)),
         };
+        // Owners vote on a scheme they can read: one issued for the notices, not the desk's draft.
+        if d.on_scheme {
+            let issued = self
+                .scalar("SELECT COUNT(*) FROM scheme_versions WHERE estate_id = $1 AND version_no > 0", crate::args![estate_id])
+                .await?;
+            if issued == 0 {
+                return Err(huanxin_domain::ValidationErrors::one("on_scheme", "true", reason!("decisions.no_issued_scheme")).into());
+            }
+        }
         if let Some(b) = building_id {
             let n = self.scalar("SELECT COUNT(*) FROM buildings WHERE id = $1 AND estate_id = $2", crate::args![b, estate_id]).await?;
             if n == 0 {

@@ -97,8 +97,12 @@ impl Db {
     pub async fn post_notice(&self, actor: &Actor, scope: &Scope, estate_id: i64, n: &ValidNotice) -> Result<Notice, StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
         if let Some(v) = n.scheme_version {
+            // Version 0 is the draft, which may still change: a notice shows an issued version.
             let found = self
-                .scalar("SELECT COUNT(*) FROM scheme_versions WHERE estate_id = $1 AND version_no = $2", crate::args![estate_id, v])
+                .scalar(
+                    "SELECT COUNT(*) FROM scheme_versions WHERE estate_id = $1 AND version_no = $2 AND version_no > 0",
+                    crate::args![estate_id, v],
+                )
                 .await?;
             if found == 0 {
                 return Err(huanxin_domain::ValidationErrors::one("scheme_version", v, reason!("notices.not_a_scheme_version")).into());

@@ -150,8 +150,16 @@ impl Db {
         .await
     }
 
-    /// Puts estates into a plan: each must lie in the plan's region and not be in another plan of that year.
-    pub async fn add_to_plan(&self, actor: &Actor, scope: &Scope, plan_id: i64, estate_ids: &[i64]) -> Result<usize, StoreError> {
+    /// Puts estates into a plan: each must lie in the plan's region and be a candidate
+    /// (`domain::plans::may_add`: eligible, not past planning, in no plan yet), listed once.
+    pub async fn add_to_plan(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        plan_id: i64,
+        estate_ids: &[i64],
+        eligible_before: i64,
+    ) -> Result<usize, StoreError> {
         let (plan, _) = self.get_plan(scope, plan_id).await?;
         if estate_ids.is_empty() || estate_ids.len() > 10_000 {
             return Err(StoreError::Invalid(ValidationErrors::one("estate_ids", estate_ids.len(), reason!("plans.estate_count"))));
@@ -159,18 +167,27 @@ impl Db {
         let plan_region = RegionCode::parse(&plan.region_code).map_err(|e| StoreError::Config(e.to_string()))?;
         let mut errors = ValidationErrors::default();
         let mut tx = self.begin().await?;
+        let mut seen = std::collections::HashSet::new();
         for (i, id) in estate_ids.iter().enumerate() {
-            let found: Option<(String,)> = tx.fetch_optional("SELECT community_code FROM estates WHERE id = $1", crate::args![*id]).await?;
+            let field = format!("estate_ids[{i}]");
+            if !seen.insert(*id) {
+                errors.push(&field, id, reason!("field.listed_twice"));
+                continue;
+            }
+            let found: Option<(String, String, i64)> =
+                tx.fetch_optional("SELECT community_code, status, build_year FROM estates WHERE id = $1", crate::args![*id]).await?;
             match found {
-                Some((cc,)) if cc.starts_with(plan_region.prefix()) => {
-                    let taken: Option<(i64,)> = tx
-                        .fetch_optional("SELECT plan_id FROM plan_estates WHERE estate_id = $1 AND year = $2", crate::args![*id, plan.year])
+                Some((cc, status, build_year)) if cc.starts_with(plan_region.prefix()) => {
+                    let planned: Option<(i64,)> = tx
+                        .fetch_optional("SELECT year FROM plan_estates WHERE estate_id = $1 ORDER BY year LIMIT 1", crate::args![*id])
                         .await?;
-                    if taken.is_some() {
-                        errors.push(&format!("estate_ids[{i}]"), id, reason!("plans.already_planned", year = plan.year));
+                    let status =
+                        EstateStatus::parse(&status).ok_or_else(|| StoreError::Config(format!("estate {id} has an unknown status")))?;
+                    if let Err(r) = rules::may_add(status, build_year, eligible_before, planned.map(|p| p.0)) {
+                        errors.push(&field, id, r);
                     }
                 }
-                _ => errors.push(&format!("estate_ids[{i}]"), id, reason!("plans.estate_outside_region")),
+                _ => errors.push(&field, id, reason!("plans.estate_outside_region")),
             }
         }
         if !errors.is_empty() {

@@ -248,6 +248,11 @@ impl Db {
         Ok(self.request(scope, id).await?.0)
     }
 
+    /// Whether a request is in the caller's scope (`NotFound` otherwise).
+    pub async fn request_in_scope(&self, scope: &Scope, id: i64) -> Result<(), StoreError> {
+        self.request(scope, id).await.map(|_| ())
+    }
+
     /// Who filed a request (its resident account), for "only the author rates it".
     pub async fn request_author(&self, id: i64) -> Result<Option<i64>, StoreError> {
         let (u,): (Option<i64>,) = self.fetch_one("SELECT user_id FROM service_requests WHERE id = $1", crate::args![id]).await?;
