@@ -87,6 +87,9 @@ test('the county ranks its candidates and puts the top ten into next year\'s pla
   await page.waitForFunction(() => document.querySelectorAll('[data-test=plan] .el-table__body tr').length === 10)
   await page.waitForSelector('[data-test=plans] .el-table__body tr')
   assert.match(await page.textContent('[data-test=plans]'), /10 \/ 10/)
+  // The region by its name, not its code.
+  await page.waitForFunction(() => document.querySelector('[data-test=plans]').textContent.includes('惠安县'))
+  assert.doesNotMatch(await page.textContent('[data-test=plans]'), /350521000000/)
   // One more estate chosen by hand, found by its name.
   await page.click('[data-test=add-by-hand]')
   await page.waitForSelector('[data-test=plan-found] .el-table__body tr')

@@ -9,7 +9,8 @@ export function regionName(code) {
   if (!code) return ''
   if (!(code in names)) {
     names[code] = code
-    api.region(code).then((r) => { names[code] = r.name || code }).catch(() => {})
+    // GET /regions/{code} answers the region with its ancestors.
+    api.region(code).then((r) => { names[code] = r.region?.name || code }).catch(() => {})
   }
   return names[code]
 }

@@ -189,7 +189,8 @@ pub struct PeopleQuery {
 }
 
 /// The names that accounts show, for the usernames records carry (who wrote, signed, answered):
-/// accounts of the caller's line of regions only; residents show as 居民.
+/// accounts of the caller's line of regions only; residents show as 居民 except to the desks that
+/// consult residents.
 #[utoipa::path(get, path = "/api/v1/people", tag = "users", params(PeopleQuery), responses((status = 200), (status = 422)))]
 pub async fn people(
     State(st): State<AppState>,
@@ -203,5 +204,6 @@ pub async fn people(
         return Err(ApiError::field("usernames", usernames.len(), reason!("field.at_most", max = 200)));
     }
     let region = RegionCode::parse(&cu.user.region_code).map_err(|e| ApiError::field("region_code", &cu.user.region_code, e))?;
-    Ok(Json(st.db.display_names(&region, &usernames).await?))
+    let residents_by_name = cu.role.allows(huanxin_domain::access::Permission::ConsultResidents);
+    Ok(Json(st.db.display_names(&region, &usernames, residents_by_name).await?))
 }

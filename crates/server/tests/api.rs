@@ -341,7 +341,8 @@ async fn user_administration_is_scoped(app: &TestApp) {
 }
 
 /// Records carry usernames; pages show the names: accounts of the caller's line of regions (the
-/// county's companies, the city above it), not another county's, and residents as 居民.
+/// county's companies, the city above it), not another county's, and residents by name only to
+/// the desks that consult them.
 async fn people_are_named_in_their_line_of_regions(app: &TestApp) {
     app.db.execute("UPDATE users SET display_name = '闽建集团' WHERE username = 'contractor'", vec![]).await.unwrap();
     let staff = app.client("county_staff").await;
@@ -351,7 +352,10 @@ async fn people_are_named_in_their_line_of_regions(app: &TestApp) {
         people.as_array().unwrap().iter().map(|p| (p["username"].as_str().unwrap(), p["display_name"].as_str().unwrap())).collect();
     let mut named = named;
     named.sort();
-    assert_eq!(named, [("city_admin", "city_admin"), ("contractor", "闽建集团"), ("resident", "居民")]);
+    // The desk that consults residents knows them by name; a company does not.
+    assert_eq!(named, [("city_admin", "city_admin"), ("contractor", "闽建集团"), ("resident", "resident")]);
+    let (_, seen) = app.client("contractor").await.get("/api/v1/people?usernames=resident").await;
+    assert_eq!(seen[0]["display_name"], "居民", "{seen}");
     let many: Vec<String> = (0..201).map(|i| format!("u{i}")).collect();
     let (s, r) = staff.get(&format!("/api/v1/people?usernames={}", many.join(","))).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("usernames")));
@@ -863,6 +867,12 @@ async fn annual_plans_targets_and_carry_over(app: &TestApp) {
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["plan"]["progress"]["planned"]["estates"], 2);
     assert_eq!(p["plan"]["progress"]["start_rate_estates"], 0);
+    // A ranking ranks the estates not yet in a plan.
+    let (s, ranked) = c.post("/api/v1/rankings", json!({"year": 2027})).await;
+    assert_eq!(s, 201, "{ranked}");
+    let in_ranking: Vec<i64> = ranked["entries"].as_array().unwrap().iter().map(|e| e["estate_id"].as_i64().unwrap()).collect();
+    assert!(!in_ranking.contains(&ids[0]) && !in_ranking.contains(&ids[1]), "planned estates are not candidates");
+    assert!(in_ranking.contains(&ids[2]), "the third, unplanned, is");
     let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0]]})).await;
     assert_eq!(s, 422, "already in this year's plan: {r}");
     let (s, new) = c.post("/api/v1/plans", json!({"year": 2027, "targets": {"estates": 5}})).await;

@@ -172,8 +172,13 @@ impl Db {
 
     /// The names accounts show, for usernames the records carry (who wrote a log, signed, answered).
     /// Only accounts of the caller's line of regions (above or below it) are named; residents show
-    /// as 居民, not by name.
-    pub async fn display_names(&self, caller_region: &RegionCode, usernames: &[String]) -> Result<Vec<Person>, StoreError> {
+    /// as 居民 unless the caller's desk consults residents (and sees their names anyway).
+    pub async fn display_names(
+        &self,
+        caller_region: &RegionCode,
+        usernames: &[String],
+        residents_by_name: bool,
+    ) -> Result<Vec<Person>, StoreError> {
         let mut out = Vec::new();
         for chunk in usernames.chunks(100) {
             let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
@@ -188,7 +193,7 @@ impl Db {
                 if !(caller_region.contains(&region) || region.contains(caller_region)) {
                     continue;
                 }
-                let display_name = if role == Role::Resident.as_str() { "居民".to_string() } else { display_name };
+                let display_name = if role == Role::Resident.as_str() && !residents_by_name { "居民".to_string() } else { display_name };
                 out.push(Person { username, display_name, role });
             }
         }

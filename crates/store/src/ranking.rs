@@ -79,7 +79,8 @@ impl Db {
                        (SELECT COUNT(*) FROM dwellings d WHERE d.estate_id = e.id) AS dwellings, \
                        (SELECT COUNT(*) FROM dwellings d WHERE d.estate_id = e.id AND d.residents_60_plus > 0) AS elderly \
                      FROM estates e WHERE e.community_code >= $1 AND e.community_code < $2 AND e.build_year < $3 \
-                       AND e.status IN ({CANDIDATE_STAGES}) ORDER BY e.id LIMIT $4"
+                       AND e.status IN ({CANDIDATE_STAGES}) \
+                       AND NOT EXISTS (SELECT 1 FROM plan_estates p WHERE p.estate_id = e.id) ORDER BY e.id LIMIT $4"
                 ),
                 crate::args![lo, hi, eligible_before, i64::try_from(MAX_CANDIDATES + 1).unwrap_or(i64::MAX)],
             )
