@@ -1,5 +1,6 @@
 //! Ranking candidate estates for the annual plan (先体检再改造): a weighted, explainable priority.
-//! Each factor is scaled to 0–100 across the candidates (lowest to highest), then weighted.
+//! Each factor is scaled to 0–100 across the candidates (lowest to highest), then weighted; the
+//! assessment's need score is already on a scale of 0–100 and counts as it is.
 
 use crate::reason;
 use serde::{Deserialize, Serialize};
@@ -99,7 +100,9 @@ fn scale(values: &[i64]) -> Vec<i64> {
 /// Assessment first (先体检再改造): estates with a finished assessment come first, in order of
 /// priority; estates without one follow, marked not assessed, in order of a priority that leaves
 /// the assessment out (the other weights share its part) rather than counting it as 0. The
-/// assessment is scaled among the assessed estates only. Missing willingness counts as the lowest;
+/// assessment's need score counts as it is (0–100 on the checklist's own scale): stretching it
+/// between the few assessed estates would turn a small difference into a large one, and one
+/// assessed estate into 0. Missing willingness counts as the lowest;
 /// a factor no candidate has (willingness before any survey) drops out. Ties go to the lower estate
 /// id, so the order is the same every time.
 pub fn rank(candidates: &[Candidate], w: &Weights, year: i64) -> Vec<Ranked> {
@@ -111,14 +114,11 @@ pub fn rank(candidates: &[Candidate], w: &Weights, year: i64) -> Vec<Ranked> {
         .collect();
     let willingness: Vec<i64> = candidates.iter().map(|c| c.willingness.unwrap_or(0)).collect();
     let has_willingness = candidates.iter().any(|c| c.willingness.is_some());
-    // The assessment, scaled among the estates that have one.
-    let scores: Vec<i64> = candidates.iter().filter_map(|c| c.assessment_score).collect();
-    let scaled_scores = scale(&scores);
-    let mut next_score = scaled_scores.iter();
+    // The need score, 0–10,000, as the checklist gives it.
     let assessment: Vec<Factor> = candidates
         .iter()
         .map(|c| match c.assessment_score {
-            Some(v) => Factor { value: v, scaled: next_score.next().copied().unwrap_or(0) },
+            Some(v) => Factor { value: v, scaled: v.clamp(0, 10_000) },
             None => Factor { value: 0, scaled: 0 },
         })
         .collect();
@@ -178,11 +178,20 @@ mod tests {
         // Estate 3 is not assessed: after every assessed estate, though older than estate 1.
         assert_eq!(r.iter().map(|x| x.estate_id).collect::<Vec<_>>(), [2, 1, 3]);
         assert_eq!(r[0].position, 1);
-        // Estate 2 is the top of every factor; willingness (no survey yet) drops out.
-        assert_eq!(r[0].priority, 10_000);
+        // Estate 2 tops age, households and elderly (100 each) and has a need score of 60;
+        // willingness (no survey yet) drops out: (25·100 + 35·60 + 15·100 + 15·100) / 90.
+        assert_eq!(r[0].priority, (25 * 10_000 + 35 * 6_000 + 15 * 10_000 + 15 * 10_000) / 90);
+        assert_eq!(r[0].assessment, Factor { value: 6_000, scaled: 6_000 }, "the need score counts as it is");
         assert_eq!(r[1].age.value, 28);
         assert_eq!(r[2].elderly.value, 3000);
         assert!(r[0].assessed && r[1].assessed && !r[2].assessed);
+    }
+
+    #[test]
+    fn one_assessed_estate_keeps_its_need_score() {
+        let c = vec![cand(1, 1990, Some(4_500), 100, 10), cand(2, 1980, None, 200, 20)];
+        let r = rank(&c, &Weights { age: 0, households: 0, elderly: 0, willingness: 0, assessment: 100 }, 2026);
+        assert_eq!((r[0].estate_id, r[0].priority), (1, 4_500), "not stretched to 0 as the lowest of one");
     }
 
     #[test]
