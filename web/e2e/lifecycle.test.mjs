@@ -76,9 +76,13 @@ test('the county ranks its candidates and puts the top ten into next year\'s pla
   assert.equal(first.trim(), '1')
   // The weights show as numbers; the one assessed estate leads, the others are marked not assessed
   // rather than scored 0.
-  assert.match(await page.textContent('[data-test=weights-used]'), /体检评分 35/)
+  assert.match(await page.textContent('[data-test=weights-used]'), /体检评分 35（35%）/)
   assert.equal(await page.locator('[data-test=ranking] .el-table__body tr:first-child [data-test=not-assessed]').count(), 0)
   assert.equal(await page.locator('[data-test=ranking] [data-test=not-assessed]').count(), rows - 1)
+  // A line divides the assessed from the rest, above the second row here.
+  assert.equal(await page.locator('[data-test=ranking] .el-table__body tr.first-unassessed').count(), 1)
+  assert.match(await page.textContent('[data-test=ranking] .el-table__body tr:nth-child(2)'), /未体检/)
+  assert.match(await page.textContent('[data-test=ranking] thead'), /改造意愿/)
   await page.screenshot({ path: `${SHOTS}/ranking.png` })
   await page.click('text=年度计划')
   await page.click('[data-test=create-plan]')
@@ -101,6 +105,9 @@ test('the county ranks its candidates and puts the top ten into next year\'s pla
   await page.click('[data-test=plan-add]')
   await page.waitForFunction(() => document.querySelectorAll('[data-test=plan] .el-table__body tr').length === 11)
   assert.match(await page.textContent('[data-test=plan]'), new RegExp(picked))
+  // Listed, every estate of the plan is at 列入计划 at once, the one added by hand too.
+  assert.match(await page.locator('[data-test=plan] .el-table__body tr', { hasText: picked }).textContent(), /列入计划/)
+  assert.equal(await page.locator('[data-test=plan] .el-table__body tr', { hasText: '已排序' }).count(), 0)
   await page.waitForFunction(() => /11 \/ 10/.test(document.querySelector('[data-test=plans]').textContent))
   await page.screenshot({ path: `${SHOTS}/plans.png` })
   await page.context().close()

@@ -71,6 +71,13 @@ test('county admin signs in, sees the dashboard, lists and filters estates', asy
   await page.goto(`${BASE}/audit`)
   await page.waitForSelector('[data-test=audit] >> text=查看个人信息')
   assert.ok(!(await page.textContent('[data-test=audit]')).includes('read_personal_data'))
+  // What it read is said in words, field by field, not as raw JSON.
+  const newest = '[data-test=audit] > .el-table__inner-wrapper > .el-table__body-wrapper tr.el-table__row:first-child'
+  const said = await page.textContent(`${newest} [data-test=audit-summary]`)
+  assert.ok(said.includes('字段：phone') && said.includes('小区：'), said)
+  await page.click(`${newest} .el-table__expand-icon`)
+  await page.waitForSelector('[data-test=audit-changes] >> text=修改后')
+  assert.ok(!(await page.textContent('[data-test=audit-changes]')).includes('{'))
   await page.context().close()
 })
 

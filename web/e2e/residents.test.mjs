@@ -114,6 +114,9 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
 
   // The vote: choose, confirm, get a receipt; the same dwelling cannot vote twice.
   await phone.click('[data-test=tab-votes]')
+  // The list says when the vote closes and that this home has yet to vote.
+  await phone.waitForSelector(`[data-test=m-decision-${decisionId}] [data-test=m-list-to-vote]`)
+  assert.match(await phone.textContent(`[data-test=m-decision-${decisionId}]`), /截止/)
   await phone.click(`[data-test=m-decision-${decisionId}]`)
   await phone.waitForSelector('[data-test=m-vote-state]')
   assert.equal((await phone.textContent('[data-test=m-vote-state]')).trim(), '表决中')
@@ -130,6 +133,8 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
     return [res.status, (await res.json()).detail]
   }, { decisionId, dwelling: dwelling.id })
   assert.deepEqual(twice, [409, 'this dwelling has already voted (online)'])
+  await phone.click('[data-test=tab-votes]')
+  await phone.waitForSelector(`[data-test=m-decision-${decisionId}] [data-test=m-list-voted]`)
 
   // A repair request from the phone.
   await phone.click('[data-test=tab-requests]')

@@ -69,11 +69,11 @@ test('one estate from assessment to review and upkeep', { skip: !DB && 'needs HU
     await advance(page, id, 'ranked', '已体检 → 已排序', '进入排序')
   }
   if ((await status()) === 'ranked') {
-    if (!(await admin('GET', `/api/v1/estates/${id}/lifecycle`)).facts.in_plan) {
-      const plan = await admin('POST', '/api/v1/plans', { year: 2028, targets: { estates: 1 } })
-      await admin('POST', `/api/v1/plans/${plan.plan?.id ?? plan.id}/estates`, { estate_ids: [id] })
-    }
-    await advance(page, id, 'in_plan', '已排序 → 列入计划', '列入 2028 年计划')
+    const plan = await admin('POST', '/api/v1/plans', { year: 2028, targets: { estates: 1 } })
+    await admin('POST', `/api/v1/plans/${plan.plan?.id ?? plan.id}/estates`, { estate_ids: [id] })
+    // Listed in the plan, the estate is 列入计划 at once: no separate step.
+    await page.goto(`${BASE}/estates/${id}`)
+    await page.waitForSelector('[data-test=timeline] >> text=已排序 → 列入计划')
   }
   if ((await status()) === 'in_plan') {
     await admin('PUT', `/api/v1/estates/${id}/scheme`, { items: [{ menu_code: 'B13', building_id: buildings[0].id, quantity: 800 }, { menu_code: 'B02', quantity: 260 }] })

@@ -113,11 +113,12 @@ pub fn may_add(status: EstateStatus, build_year: i64, eligible_before: i64, plan
     if build_year >= eligible_before {
         return Err(reason!("plans.not_eligible", build_year = build_year, before = eligible_before));
     }
-    if !matches!(status, EstateStatus::Surveyed | EstateStatus::Assessed | EstateStatus::Ranked) {
-        return Err(reason!("plans.past_planning", stage = status.zh()));
-    }
+    // An estate already in a plan is at 列入计划 or beyond: name the plan, the more useful answer.
     if let Some(year) = planned_in {
         return Err(reason!("plans.planned_in", year = year));
+    }
+    if !matches!(status, EstateStatus::Surveyed | EstateStatus::Assessed | EstateStatus::Ranked) {
+        return Err(reason!("plans.past_planning", stage = status.zh()));
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use huanxin_domain::lifecycle::{self, Facts};
 use huanxin_domain::reason;
 use huanxin_domain::review::TaskInput;
 use huanxin_store::acceptance::Acceptance;
-use huanxin_store::assessment::Assessment;
+use huanxin_store::assessment::{Assessment, AssessmentEdit};
 use huanxin_store::lifecycle::{EstateEvent, StepError};
 use huanxin_store::review::{RectificationSummary, ReviewPage, Task};
 use serde::{Deserialize, Serialize};
@@ -127,11 +127,14 @@ pub struct AssessmentRequest {
     /// Why a finished assessment is corrected (needed to start a new version over a finished one).
     #[serde(default)]
     pub correction_reason: Option<String>,
+    /// The `updated_at` of the latest version the editor loaded: refused (409) if someone saved since.
+    #[serde(default)]
+    pub based_on: Option<String>,
 }
 
 /// Saves the findings of an estate's assessment; `finish` closes it with its score.
 #[utoipa::path(put, path = "/api/v1/estates/{id}/assessment", tag = "lifecycle", params(("id" = i64, Path)),
-    request_body = AssessmentRequest, responses((status = 200, description = "the assessment with its score"), (status = 422)))]
+    request_body = AssessmentRequest, responses((status = 200, description = "the assessment with its score"), (status = 409), (status = 422)))]
 pub async fn save_assessment(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
@@ -141,7 +144,13 @@ pub async fn save_assessment(
     if req.findings.len() > 5_000 {
         return Err(ApiError::field("findings", req.findings.len(), reason!("lifecycle.too_many_findings")));
     }
-    Ok(Json(st.db.save_assessment(&cu.actor(), &cu.scope, id, &req.findings, req.finish, req.correction_reason.as_deref()).await?))
+    let edit = AssessmentEdit {
+        findings: &req.findings,
+        finish: req.finish,
+        correction_reason: req.correction_reason.as_deref(),
+        based_on: req.based_on.as_deref(),
+    };
+    Ok(Json(st.db.save_assessment(&cu.actor(), &cu.scope, id, &edit).await?))
 }
 
 /// The shipped working-day calendar, read once.

@@ -164,6 +164,14 @@ async fn estate_create_update_and_audit(app: &TestApp) {
     assert_eq!(items[0]["username"], "county_staff");
     assert!(items[0]["before_json"].as_str().unwrap().contains("测试小区"));
     assert!(items[0]["after_json"].as_str().unwrap().contains("测试小区（改）"));
+    // The user filter takes a staff member's name as well as the account; a resident's name finds nothing.
+    let admin = app.client("county_admin").await;
+    let by_name = format!("/api/v1/audit?entity=estate&entity_id={id}&username=林建国");
+    app.db.execute("UPDATE users SET display_name = '林建国' WHERE username = 'county_staff'", vec![]).await.unwrap();
+    assert_eq!(admin.get(&by_name).await.1["total"], 2);
+    app.db.execute("UPDATE users SET role = 'resident' WHERE username = 'county_staff'", vec![]).await.unwrap();
+    assert_eq!(admin.get(&by_name).await.1["total"], 0);
+    app.db.execute("UPDATE users SET role = 'county_staff' WHERE username = 'county_staff'", vec![]).await.unwrap();
     // Buildings: add one, refuse a duplicate number.
     let (s, b) = c.post(&format!("/api/v1/estates/{id}/buildings"), json!({"number": "1号楼", "floors": 6, "structure": "砖混"})).await;
     assert_eq!(s, 201, "{b}");
@@ -756,8 +764,14 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[1]["id"], done["id"]);
     assert_eq!(versions[1]["score"], 1600, "the first version keeps its score");
+    // A second editor who loaded version 1 is told that someone corrected it since, and nothing is written.
+    let (s, r) =
+        c.put(&apath, json!({"findings": [], "finish": true, "correction_reason": "另一人的更正", "based_on": done["updated_at"]})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("assessment.changed_meanwhile")), "{r}");
+    assert_eq!(c.get(&apath).await.1["assessment"]["version"], 2);
     // Back to the findings the rest of this test expects, as a third version.
-    let (s, v3) = c.put(&apath, json!({"findings": findings, "finish": true, "correction_reason": "复核后恢复"})).await;
+    let (s, v3) =
+        c.put(&apath, json!({"findings": findings, "finish": true, "correction_reason": "复核后恢复", "based_on": v2["updated_at"]})).await;
     assert_eq!(s, 200, "{v3}");
     assert_eq!(v3["version"], 3);
 
@@ -827,10 +841,13 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     let (s, p) = c.post(&format!("/api/v1/plans/{plan_id}/estates"), json!({"estate_ids": [id]})).await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["plan"]["progress"]["planned"]["estates"], 1);
-    let (s, ev) = c.post(&path, json!({"to": "in_plan"})).await;
-    assert_eq!(s, 200, "{ev}");
+    // The plan moves the estate on by itself (列入计划), and the timeline says which plan.
     let (_, l) = c.get(&path).await;
+    assert_eq!(l["status"], "in_plan", "{l}");
     assert_eq!(l["blocked_by"]["code"], "lifecycle.scheme_empty");
+    let last = l["timeline"].as_array().and_then(|t| t.last()).cloned().unwrap_or_default();
+    assert_eq!((last["from_status"].as_str(), last["to_status"].as_str()), (Some("ranked"), Some("in_plan")), "{l}");
+    assert_eq!(last["note"], "列入 2027 年度改造计划");
 }
 
 /// Plans: one per region and year, targets checked, estates only from the plan's region and only

@@ -33,6 +33,17 @@ pub struct Assessment {
     pub versions: Vec<AssessmentVersion>,
 }
 
+/// What an editor saves: the findings, whether to finish, and for a correction its reason and the
+/// version it started from.
+#[derive(Debug, Clone, Copy)]
+pub struct AssessmentEdit<'a> {
+    pub findings: &'a [Finding],
+    pub finish: bool,
+    pub correction_reason: Option<&'a str>,
+    /// The `updated_at` of the latest version the editor loaded (none: no check).
+    pub based_on: Option<&'a str>,
+}
+
 /// One version of an estate's assessment, as listed beside the latest.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AssessmentVersion {
@@ -211,10 +222,9 @@ impl Db {
         actor: &Actor,
         scope: &Scope,
         estate_id: i64,
-        findings: &[Finding],
-        finish: bool,
-        correction_reason: Option<&str>,
+        edit: &AssessmentEdit<'_>,
     ) -> Result<Assessment, StoreError> {
+        let AssessmentEdit { findings, finish, correction_reason, based_on } = *edit;
         let estate = self.get_estate(scope, estate_id).await?;
         let checklist = self.checklist_for(&estate.community_code).await?;
         let buildings = self.building_ids(estate_id).await?;
@@ -222,6 +232,19 @@ impl Db {
         let score = rules::score(&checklist, &buildings, findings);
         let now = crate::now();
         let mut tx = self.begin().await?;
+        // Two people correcting at once: the second is told, not silently overwritten. The editor
+        // says which save it started from (the latest version's `updated_at`).
+        if let Some(based_on) = based_on {
+            let latest: Option<(String, String)> = tx
+                .fetch_optional(
+                    "SELECT updated_at, assessed_by FROM assessments WHERE estate_id = $1 ORDER BY id DESC LIMIT 1",
+                    crate::args![estate_id],
+                )
+                .await?;
+            if let Some((_, by)) = latest.filter(|(at, _)| at != based_on) {
+                return Err(StoreError::Conflict(reason!("assessment.changed_meanwhile", who = by)));
+            }
+        }
         let draft: Option<(i64,)> = tx
             .fetch_optional(
                 "SELECT id FROM assessments WHERE estate_id = $1 AND status = 'draft' ORDER BY id DESC LIMIT 1",

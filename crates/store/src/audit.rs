@@ -134,7 +134,7 @@ impl Db {
         tx.commit().await
     }
 
-    /// Audit records in a scope, newest first, with the total count for paging.
+    /// Audit records in a scope, newest first (by time, then by order of writing), with the total count for paging.
     pub async fn audit_list(&self, scope: &Scope, f: &AuditFilter) -> Result<(Vec<AuditRecord>, i64), StoreError> {
         let mut wh = Vec::new();
         let mut args: Vec<Arg> = Vec::new();
@@ -154,11 +154,17 @@ impl Db {
                 wh.push(format!("user_id = {a}"));
             }
         }
-        for (col, v) in [("entity", &f.entity), ("entity_id", &f.entity_id), ("username", &f.username), ("action", &f.action)] {
+        for (col, v) in [("entity", &f.entity), ("entity_id", &f.entity_id), ("action", &f.action)] {
             if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
                 let a = p(&mut args, v.into());
                 wh.push(format!("{col} = {a}"));
             }
+        }
+        // Staff are known by name at the desk: the filter takes an account or a staff member's name
+        // (never a resident's, which would confirm who a named person is).
+        if let Some(v) = f.username.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            let a = p(&mut args, v.into());
+            wh.push(format!("(username = {a} OR user_id IN (SELECT id FROM users WHERE display_name = {a} AND role <> 'resident'))"));
         }
         if let Some(from) = f.from.as_ref().filter(|v| !v.is_empty()) {
             let a = p(&mut args, from.into());
@@ -178,7 +184,7 @@ impl Db {
             .fetch_all(
                 &format!(
                     "SELECT id, at, user_id, username, action, entity, entity_id, region_code, before_json, after_json, request_id \
-                     FROM audit_log WHERE {where_sql} ORDER BY id DESC LIMIT {lim} OFFSET {off}"
+                     FROM audit_log WHERE {where_sql} ORDER BY at DESC, id DESC LIMIT {lim} OFFSET {off}"
                 ),
                 args,
             )

@@ -168,6 +168,7 @@ impl Db {
         let mut errors = ValidationErrors::default();
         let mut tx = self.begin().await?;
         let mut seen = std::collections::HashSet::new();
+        let mut moving = Vec::with_capacity(estate_ids.len());
         for (i, id) in estate_ids.iter().enumerate() {
             let field = format!("estate_ids[{i}]");
             if !seen.insert(*id) {
@@ -183,8 +184,9 @@ impl Db {
                         .await?;
                     let status =
                         EstateStatus::parse(&status).ok_or_else(|| StoreError::Config(format!("estate {id} has an unknown status")))?;
-                    if let Err(r) = rules::may_add(status, build_year, eligible_before, planned.map(|p| p.0)) {
-                        errors.push(&field, id, r);
+                    match rules::may_add(status, build_year, eligible_before, planned.map(|p| p.0)) {
+                        Ok(()) => moving.push((*id, status)),
+                        Err(r) => errors.push(&field, id, r),
                     }
                 }
                 _ => errors.push(&field, id, reason!("plans.estate_outside_region")),
@@ -196,6 +198,34 @@ impl Db {
         let now = crate::now();
         let rows = estate_ids.iter().map(|id| crate::args![plan_id, *id, plan.year, false, now.as_str()]).collect();
         tx.insert_rows("plan_estates", &["plan_id", "estate_id", "year", "carried_over", "added_at"], rows, "").await?;
+        // The plan is the decision that lists an estate: its stage follows at once (列入计划), so that
+        // an estate put in by hand before an assessment or a ranking does not wait on steps it skipped.
+        let note = format!("列入 {} 年度改造计划", plan.year);
+        for (id, from) in moving {
+            let changed = tx
+                .execute(
+                    "UPDATE estates SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+                    crate::args![EstateStatus::InPlan.as_str(), now.as_str(), id, from.as_str()],
+                )
+                .await?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(reason!("lifecycle.estate_changed_meanwhile")));
+            }
+            tx.execute(
+                "INSERT INTO estate_events (estate_id, from_status, to_status, note, user_id, username, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                crate::args![
+                    id,
+                    from.as_str(),
+                    EstateStatus::InPlan.as_str(),
+                    note.as_str(),
+                    actor.user_id,
+                    actor.username.as_str(),
+                    now.as_str()
+                ],
+            )
+            .await?;
+        }
         tx.audit(
             actor,
             Change {

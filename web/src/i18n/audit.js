@@ -43,3 +43,48 @@ export const FILTER_ACTIONS = ['create', 'update', 'import', 'attach', 'set_pass
 /** The kinds of record offered as filters. */
 export const FILTER_ENTITIES = ['estate', 'building', 'dwelling', 'user', 'disbursement', 'allocation', 'ledger_entry',
   'upkeep_request', 'upkeep_movement', 'decision', 'notice', 'project']
+
+function shown(v, locale) {
+  if (v === undefined || v === null || v === '') return '—'
+  if (typeof v === 'boolean') return locale?.startsWith('zh') ? (v ? '是' : '否') : (v ? 'yes' : 'no')
+  if (typeof v === 'object') {
+    const s = JSON.stringify(v)
+    return s.length > 160 ? `${s.slice(0, 157)}…` : s
+  }
+  return String(v)
+}
+
+function parsed(json) {
+  if (!json) return {}
+  try {
+    const v = JSON.parse(json)
+    return v && typeof v === 'object' && !Array.isArray(v) ? v : { value: v }
+  } catch {
+    return { value: json }
+  }
+}
+
+/**
+ * What a record's before and after say, field by field, in words: `{ key, before, after, changed }`,
+ * changed fields first. `label` names a field in the UI's language.
+ */
+export function changes(beforeJson, afterJson, label, locale) {
+  const before = parsed(beforeJson)
+  const after = parsed(afterJson)
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])]
+  const rows = keys.map((k) => {
+    const b = shown(before[k], locale)
+    const a = shown(after[k], locale)
+    return { key: k, field: label(k), before: b, after: a, changed: beforeJson && afterJson ? b !== a : true }
+  })
+  return rows.sort((x, y) => Number(y.changed) - Number(x.changed))
+}
+
+/** One line for the list: the first changed fields, e.g. `状态：ranked → in_plan`. */
+export function changeSummary(rows, locale) {
+  const colon = locale?.startsWith('zh') ? '：' : ': '
+  const changed = rows.filter((r) => r.changed && r.key !== 'updated_at')
+  const line = changed.slice(0, 2).map((r) => (r.before === '—' ? `${r.field}${colon}${r.after}` : `${r.field}${colon}${r.before} → ${r.after}`))
+  const more = changed.length - line.length
+  return line.join(locale?.startsWith('zh') ? '；' : '; ') + (more > 0 ? (locale?.startsWith('zh') ? ` 等 ${changed.length} 项` : ` (+${more})`) : '')
+}

@@ -458,10 +458,8 @@ impl<'a> Programme<'a> {
             .await?;
         let plan_id = id_of(&plan, &["plan", "id"])?;
         let ids: Vec<i64> = cohort.iter().map(|i| self.walks[*i].id).collect();
+        // Listing the estates moves them to 列入计划.
         self.post(admin, &format!("/plans/{plan_id}/estates"), json!({ "estate_ids": ids })).await?;
-        for i in cohort {
-            self.advance(i, "in_plan", &format!("列入 {year} 年度改造计划")).await?;
-        }
         Ok(())
     }
 
