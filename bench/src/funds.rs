@@ -166,6 +166,8 @@ pub async fn seed(url: &str, entries: i64) -> Result<(), Error> {
     chain.flush(&db).await?;
     db.execute("UPDATE ledger_head SET entries = $1, hash = $2 WHERE id = 1", vec![Arg::from(chain.seq), Arg::from(chain.head.clone())])
         .await?;
+    // Written past the server's append, so the balances it keeps with each entry are summed once here.
+    db.rebuild_account_balances().await?;
 
     // The project for the concurrent payments: the first estate, a passed inspection, a large contract.
     let estate = db.scalar("SELECT COALESCE(MIN(id), 0) FROM estates", vec![]).await?;

@@ -205,23 +205,28 @@ async fn run(cli: Cli) -> Result<(), String> {
                     config.data_dir.display()
                 )
             })?;
-            if made.estates == 0 {
+            let zh = lang() == Lang::Zh;
+            if made.estates == 0 && zh {
+                println!("数据目录中已有小区：演示数据只在空库中生成（请将 HUANXIN_DATA_DIR 设为新目录）；现按已有数据启动");
+            } else if made.estates == 0 {
                 println!(
                     "the data folder already holds estates: the demo is built only in an empty one (set HUANXIN_DATA_DIR to a new folder); serving what is there"
                 );
             } else {
                 eprintln!();
                 let p = &made.programme;
-                println!(
-                    "demo data created in {:.0} s: {} estates, {} of them walked through the programme ({} calls, {} ballots, {} survey answers); sign in as county_admin / {}",
-                    started.elapsed().as_secs_f64(),
-                    made.estates,
-                    p.walked,
-                    p.calls,
-                    p.ballots,
-                    p.answers,
-                    demo::DEMO_PASSWORD
-                );
+                let secs = started.elapsed().as_secs_f64();
+                let (estates, walked, calls, ballots, answers, password) =
+                    (made.estates, p.walked, p.calls, p.ballots, p.answers, demo::DEMO_PASSWORD);
+                if zh {
+                    println!(
+                        "演示数据已生成，用时 {secs:.0} 秒：{estates} 个小区，其中 {walked} 个走过改造流程（{calls} 次调用、{ballots} 张选票、{answers} 份问卷）；请以 county_admin / {password} 登录"
+                    );
+                } else {
+                    println!(
+                        "demo data created in {secs:.0} s: {estates} estates, {walked} of them walked through the programme ({calls} calls, {ballots} ballots, {answers} survey answers); sign in as county_admin / {password}"
+                    );
+                }
             }
             serve(config, db).await
         }

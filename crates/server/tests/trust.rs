@@ -831,6 +831,12 @@ async fn every_figure_a_report_reads_is_checked_against_the_chain(app: &TestApp)
 
     let tamper = [
         ("UPDATE allocations SET amount = amount + 100", "UPDATE allocations SET amount = amount - 100", "allocation"),
+        // The running balance a payment is checked against (migration 35) is checked against the ledger too.
+        (
+            "UPDATE account_balances SET balance = balance + 100 WHERE account LIKE 'allocation:%'",
+            "UPDATE account_balances SET balance = balance - 100 WHERE account LIKE 'allocation:%'",
+            "the balance kept for allocation:",
+        ),
         ("UPDATE upkeep_movements SET amount = amount + 1", "UPDATE upkeep_movements SET amount = amount - 1", "maintenance-fund movement"),
         (
             "UPDATE disbursements SET amount = amount + 1 WHERE ledger_seq IS NOT NULL",
@@ -933,6 +939,8 @@ async fn published_heads_catch_a_cut_and_rewritten_tail(app: &TestApp) {
         app.db.execute(sql, vec![]).await.unwrap();
     }
     app.db.execute("DELETE FROM allocations WHERE id = $1", huanxin_store::args![id]).await.unwrap();
+    // … and sums the balances kept with each entry again, so they agree with the shortened ledger.
+    app.db.rebuild_account_balances().await.unwrap();
     assert!(app.db.verify_ledger().await.unwrap().intact, "the walk alone finds nothing: the hole this closes");
     let (_, v) = admin.get("/api/v1/ledger/verify").await;
     assert_eq!(v["intact"], false, "{v}");

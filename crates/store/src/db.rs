@@ -401,6 +401,9 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(busy_wait)
                 .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
+                // The committing writer checkpoints only past this backstop; the checkpointer below
+                // keeps the log short from its own connection (see `checkpoint_in_background`).
+                .pragma("wal_autocheckpoint", WAL_BACKSTOP_PAGES.to_string())
                 .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(60));
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
@@ -409,9 +412,13 @@ impl Db {
                 .map_err(|e| StoreError::Config(format!("cannot open SQLite file {path}: {e}")))?;
             Pool::Sqlite(pool)
         };
+        let write_lock = Arc::new(Mutex::new(()));
+        if let Pool::Sqlite(p) = &pool {
+            checkpoint_in_background(p.clone(), Arc::downgrade(&write_lock));
+        }
         Ok(Db {
             pool,
-            write_lock: Arc::new(Mutex::new(())),
+            write_lock,
             busy_wait,
             region_names: Arc::default(),
             write_failure: Arc::default(),
@@ -509,7 +516,16 @@ impl Db {
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
+            Pool::Sqlite(p) => {
+                p.close().await;
+                // Connections closed at the same moment (the checkpointer's and a writer's) can each
+                // see the other still open and leave the write-ahead log behind; one more, alone,
+                // checkpoints and removes it, so a closed database is one file again.
+                let options = (*p.connect_options()).clone();
+                if let Ok(c) = options.connect().await {
+                    let _ = sqlx::Connection::close(c).await;
+                }
+            }
             Pool::Postgres(p) => p.close().await,
         }
     }
@@ -779,6 +795,38 @@ impl Tx {
 const BULK_LOAD_MIN_ROWS: usize = 50_000;
 /// SQLite page cache per connection, in KiB; bulk loads borrow a larger one for their transaction.
 const SQLITE_CACHE_KIB: u32 = 8192;
+
+/// Pages of write-ahead log past which the committing writer checkpoints itself (SQLite's default
+/// is 1,000): only if the background checkpointer falls behind.
+const WAL_BACKSTOP_PAGES: u32 = 20_000;
+
+/// How often the background checkpointer copies the log into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies SQLite's write-ahead log into the database file from a connection of its own, every
+/// [`CHECKPOINT_EVERY`], in PASSIVE mode (it never waits for, nor blocks, readers or writers).
+/// Left to SQLite, the checkpoint runs inside the commit that crosses 1,000 pages, with our write
+/// lock held: every write queued behind it waited for the database file's flush (issue 19's
+/// half-second stalls after 10,000 bindings). Ends with the last handle of the database.
+fn checkpoint_in_background(pool: SqlitePool, alive: std::sync::Weak<Mutex<()>>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + CHECKPOINT_EVERY, CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if alive.strong_count() == 0 || pool.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::debug!("background checkpoint: {e}");
+            }
+        }
+    });
+}
 const BULK_LOAD_CACHE_KIB: u32 = 131_072;
 
 #[cfg(test)]

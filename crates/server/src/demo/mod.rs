@@ -72,6 +72,7 @@ pub const CASTS: [CountyCast; 3] = [
         staff: "county_staff",
         street: Some(("street_staff", "350521100000")),
         community: Some(("community_staff", "350521100001")),
+        certificate_place: "惠安县",
         companies: Companies {
             contractor: ("contractor_b", "泉州城建工程有限公司"),
             supervisor: ("supervisor_b", "闽南工程监理有限公司"),
@@ -84,6 +85,7 @@ pub const CASTS: [CountyCast; 3] = [
         staff: "licheng_staff",
         street: None,
         community: None,
+        certificate_place: "泉州市",
         companies: Companies {
             contractor: ("licheng_contractor", "鲤城建设工程有限公司"),
             supervisor: ("licheng_supervisor", "鲤城工程监理有限公司"),
@@ -96,6 +98,7 @@ pub const CASTS: [CountyCast; 3] = [
         staff: "jinjiang_staff",
         street: None,
         community: None,
+        certificate_place: "晋江市",
         companies: Companies {
             contractor: ("jinjiang_contractor", "晋江城建集团有限公司"),
             supervisor: ("jinjiang_supervisor", "晋江建设监理有限公司"),

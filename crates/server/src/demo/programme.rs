@@ -118,6 +118,8 @@ pub struct CountyCast {
     pub community: Option<(&'static str, &'static str)>,
     /// The companies of the county's projects (before 2025 in 惠安县, where the demo's own take over).
     pub companies: Companies,
+    /// The place a property certificate names (a city's district has the city's: 泉州市).
+    pub certificate_place: &'static str,
 }
 
 /// The companies on a project: contractor, supervisor, designer (user names) and their names.
@@ -1357,7 +1359,7 @@ impl<'a> Programme<'a> {
         self.post(
             staff,
             &format!("/estates/{id}/residents/verify"),
-            json!({ "dwelling_id": dw, "user_id": me, "certificate_no": format!("闽({})惠安县不动产权第{:07}号", 2010 + id % 10, dw) }),
+            json!({ "dwelling_id": dw, "user_id": me, "certificate_no": format!("闽({}){}不动产权第{:07}号", 2010 + id % 10, self.casts[county].certificate_place, dw) }),
         )
         .await?;
         Ok(key)
