@@ -51,8 +51,8 @@ const filled = {
   supervisor: ['/estates', '/projects'],
   designer: ['/estates', '/projects'],
   property_company: ['/estates'],
-  street_staff: ['/estates'],
-  community_staff: ['/estates'],
+  street_staff: ['/estates', '/projects'],
+  community_staff: ['/estates', '/projects'],
 }
 
 for (const [user, pages] of Object.entries(filled)) {
@@ -63,6 +63,13 @@ for (const [user, pages] of Object.entries(filled)) {
     for (const path of pages) {
       await page.goto(`${FULL}${path}`)
       assert.ok((await rows(page)) > 0, `${user}: ${path} is not empty`)
+    }
+    // The audit log says what changed in words: no record as JSON, no stage or status code.
+    if (pages.includes('/audit')) {
+      await page.goto(`${FULL}/audit`)
+      await page.waitForSelector('[data-test=audit-summary]')
+      const said = await page.locator('[data-test=audit-summary]').allTextContents()
+      assert.ok(said.every((x) => !x.includes('{') && !/\b(in_plan|scheme_drafted|in_progress|submitted)\b/.test(x)), said.join('\n'))
     }
     // The overview of a county or above shows estates at many stages.
     await page.goto(`${FULL}/overview`)

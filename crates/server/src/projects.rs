@@ -34,7 +34,7 @@ fn masked(cu: &CurrentUser, mut parties: Vec<Party>) -> Vec<Party> {
 }
 
 async fn page(st: &AppState, cu: &CurrentUser, id: i64) -> Result<ProjectPage, ApiError> {
-    let (project, estates, parties) = st.db.get_project(&cu.scope, id).await?;
+    let (project, estates, parties) = st.db.read_project(&cu.scope, id).await?;
     Ok(ProjectPage { project, estates, parties: masked(cu, parties) })
 }
 

@@ -978,6 +978,26 @@ async fn projects_and_their_companies(app: &TestApp) {
     let other = app.client("other_county_admin").await;
     assert_eq!(other.get(&format!("/api/v1/projects/{pid}")).await.0, 404);
     assert_eq!(k.post("/api/v1/projects", json!({"code": "P-2", "name": "x", "estate_ids": [ids[0]]})).await.0, 403);
+
+    // A street's desk reads the county's project that renews an estate in its street, with only
+    // that estate, and changes nothing of it.
+    let (_, all) = c.get("/api/v1/estates?sort=id&per_page=100").await;
+    let outside = all["items"].as_array().unwrap().iter().find(|e| !e["community_code"].as_str().unwrap().starts_with("350521100"));
+    let outside = outside.expect("the seed has estates outside 螺城镇")["id"].as_i64().unwrap();
+    let (s, p) = c.post("/api/v1/projects", json!({"code": "P-3", "name": "跨街道", "estate_ids": [app.attached_estate, outside]})).await;
+    assert_eq!(s, 201, "{p}");
+    let p3 = p["project"]["id"].as_i64().unwrap();
+    let street = app.client("street_staff").await;
+    let listed: Vec<i64> = street.get("/api/v1/projects").await.1.as_array().unwrap().iter().map(|x| x["id"].as_i64().unwrap()).collect();
+    assert!(listed.contains(&p3), "{listed:?}");
+    let (s, seen) = street.get(&format!("/api/v1/projects/{p3}")).await;
+    assert_eq!(s, 200, "{seen}");
+    let estates: Vec<i64> = seen["estates"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert_eq!(estates, [app.attached_estate], "only the street's own estate");
+    assert_eq!(street.get(&format!("/api/v1/projects/{p3}/approval")).await.0, 200);
+    let (s, r) = street.post(&format!("/api/v1/projects/{p3}/parties"), party("contractor", contractor)).await;
+    assert_eq!(s, 404, "reading is not changing: {r}");
+    assert_eq!(app.client("other_county_admin").await.get(&format!("/api/v1/projects/{p3}")).await.0, 404);
 }
 
 /// The estate's owners decided its scheme (as the lawful order asks before anything is built), and

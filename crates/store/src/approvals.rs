@@ -9,6 +9,7 @@ use huanxin_domain::access::Scope;
 use huanxin_domain::approvals::{self as rules, StepRefusal, StepState};
 use huanxin_domain::calendar::WorkCalendar;
 use huanxin_domain::reason;
+use huanxin_domain::regions::RegionCode;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
@@ -231,7 +232,9 @@ impl Db {
         cal: &WorkCalendar,
         today: NaiveDate,
     ) -> Result<Vec<ApprovalStep>, StoreError> {
-        let (_, estates, _) = self.get_project(scope, project_id).await?;
+        self.read_project(scope, project_id).await?;
+        // Waiting is about every estate of the project, also those outside a street's view.
+        let (_, estates, _) = self.get_project(&Scope::Region(RegionCode::country()), project_id).await?;
         let waiting = !undecided_estates(&estates).is_empty();
         let rows: Vec<StepRow> = self
             .fetch_all(&format!("SELECT {STEP_COLS} FROM approval_steps WHERE project_id = $1 ORDER BY id"), crate::args![project_id])

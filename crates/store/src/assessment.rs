@@ -237,7 +237,8 @@ impl Db {
         if let Some(based_on) = based_on {
             let latest: Option<(String, String)> = tx
                 .fetch_optional(
-                    "SELECT updated_at, assessed_by FROM assessments WHERE estate_id = $1 ORDER BY id DESC LIMIT 1",
+                    "SELECT a.updated_at, COALESCE(u.display_name, a.assessed_by) FROM assessments a \
+                     LEFT JOIN users u ON u.username = a.assessed_by WHERE a.estate_id = $1 ORDER BY a.id DESC LIMIT 1",
                     crate::args![estate_id],
                 )
                 .await?;

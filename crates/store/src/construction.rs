@@ -680,7 +680,7 @@ impl Db {
 
     /// A project's progress over its estates in scope, each weighted by its schedule.
     pub async fn project_progress(&self, scope: &Scope, project_id: i64) -> Result<ProjectProgress, StoreError> {
-        let (_, estates, _) = self.get_project(scope, project_id).await?;
+        let (_, estates, _) = self.read_project(scope, project_id).await?;
         let today = today();
         let mut lines = Vec::new();
         let mut weights = Vec::new();

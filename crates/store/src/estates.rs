@@ -4,7 +4,7 @@ use crate::audit::{Actor, Change};
 use crate::db::{Arg, Db};
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
-use huanxin_domain::estates::{BuildingRecord, EstateRecord};
+use huanxin_domain::estates::{BuildingRecord, EstateRecord, EstateStatus};
 use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::{Deserialize, Serialize};
@@ -95,6 +95,7 @@ pub struct EstateFilter {
     pub build_year_to: Option<i64>,
     /// Only eligible (`true`) or ineligible (`false`) estates under the configured rule.
     pub eligible: Option<bool>,
+    /// One stage code, or several separated by commas.
     pub status: Option<String>,
     /// Free text on name, aliases and address.
     pub q: Option<String>,
@@ -363,9 +364,16 @@ impl Db {
             args.push(eligible_before.into());
             wh.push(format!("{year} {} ${}", if el { "<" } else { ">=" }, args.len()));
         }
+        // One stage, or several separated by commas (the plan's picker asks for the candidates' three).
         if let Some(s) = f.status.as_ref().filter(|s| !s.is_empty()) {
-            args.push(s.into());
-            wh.push(format!("e.status = ${}", args.len()));
+            let mut placeholders = Vec::new();
+            for one in s.split(',').map(str::trim).filter(|x| !x.is_empty()).take(EstateStatus::ALL.len()) {
+                args.push(one.into());
+                placeholders.push(format!("${}", args.len()));
+            }
+            if !placeholders.is_empty() {
+                wh.push(format!("e.status IN ({})", placeholders.join(", ")));
+            }
         }
         if let Some(q) = f.q.as_ref().map(|q| q.trim()).filter(|q| !q.is_empty()) {
             let pattern = format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));

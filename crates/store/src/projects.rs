@@ -103,10 +103,16 @@ impl Db {
     /// Projects the caller may see: those in their region, or those they are a party to.
     pub async fn list_projects(&self, scope: &Scope) -> Result<Vec<Project>, StoreError> {
         match scope {
+            // A street's or community's desk also sees the county's projects that renew estates in its area.
             Scope::Region(rc) => {
                 let (lo, hi) = rc.subtree_range();
                 self.fetch_all(
-                    &format!("SELECT {PROJECT_COLS} FROM projects p WHERE p.region_code >= $1 AND p.region_code < $2 ORDER BY p.id DESC LIMIT 1000"),
+                    &format!(
+                        "SELECT {PROJECT_COLS} FROM projects p WHERE (p.region_code >= $1 AND p.region_code < $2) \
+                         OR EXISTS (SELECT 1 FROM project_estates pe JOIN estates e ON e.id = pe.estate_id \
+                                    WHERE pe.project_id = p.id AND e.community_code >= $1 AND e.community_code < $2) \
+                         ORDER BY p.id DESC LIMIT 1000"
+                    ),
                     crate::args![lo, hi],
                 )
                 .await
@@ -122,6 +128,43 @@ impl Db {
                 .await
             }
         }
+    }
+
+    /// One project the caller may read: as [`Db::get_project`], and for a street's or community's
+    /// desk also a project above it that renews estates in its area, with only those estates.
+    /// Writes keep to [`Db::get_project`].
+    pub async fn read_project(&self, scope: &Scope, id: i64) -> Result<(Project, Vec<ProjectEstate>, Vec<Party>), StoreError> {
+        match self.get_project(scope, id).await {
+            Err(StoreError::NotFound) => {}
+            other => return other,
+        }
+        let Scope::Region(rc) = scope else { return Err(StoreError::NotFound) };
+        let (lo, hi) = rc.subtree_range();
+        let estates: Vec<ProjectEstate> = self
+            .fetch_all(
+                "SELECT e.id, e.code, e.name, e.status, e.households FROM project_estates pe JOIN estates e ON e.id = pe.estate_id \
+                 WHERE pe.project_id = $1 AND e.community_code >= $2 AND e.community_code < $3 ORDER BY e.code",
+                crate::args![id, lo, hi],
+            )
+            .await?;
+        if estates.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let project: Project = self
+            .fetch_optional(&format!("SELECT {PROJECT_COLS} FROM projects p WHERE p.id = $1"), crate::args![id])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let parties = self.parties(id).await?;
+        Ok((project, estates, parties))
+    }
+
+    async fn parties(&self, id: i64) -> Result<Vec<Party>, StoreError> {
+        self.fetch_all(
+            "SELECT pp.id, pp.role, pp.company, pp.contact, pp.phone, pp.user_id, u.username FROM project_parties pp \
+             LEFT JOIN users u ON u.id = pp.user_id WHERE pp.project_id = $1 ORDER BY pp.id",
+            crate::args![id],
+        )
+        .await
     }
 
     /// One project the caller may see, with its estates and parties.
@@ -150,13 +193,7 @@ impl Db {
                 crate::args![id],
             )
             .await?;
-        let parties = self
-            .fetch_all(
-                "SELECT pp.id, pp.role, pp.company, pp.contact, pp.phone, pp.user_id, u.username FROM project_parties pp \
-                 LEFT JOIN users u ON u.id = pp.user_id WHERE pp.project_id = $1 ORDER BY pp.id",
-                crate::args![id],
-            )
-            .await?;
+        let parties = self.parties(id).await?;
         Ok((project, estates, parties))
     }
 

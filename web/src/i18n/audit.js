@@ -1,6 +1,8 @@
 // Chinese names of what the audit log records: its actions and the kinds of record they touch.
 // The server keeps stable codes; English shows the code in words. Unknown codes show as they are.
 
+import { i18n } from './index.js'
+
 const ACTIONS = {
   create: '新增', update: '修改', import: '导入', attach: '关联小区', set_password: '设置密码', read_personal_data: '查看个人信息',
   add_estates: '列入计划', add_evidence: '上传整改佐证', add_party: '添加参建单位', add_photos: '上传照片', add_schedule_node: '新增施工节点',
@@ -44,14 +46,47 @@ export const FILTER_ACTIONS = ['create', 'update', 'import', 'attach', 'set_pass
 export const FILTER_ENTITIES = ['estate', 'building', 'dwelling', 'user', 'disbursement', 'allocation', 'ledger_entry',
   'upkeep_request', 'upkeep_movement', 'decision', 'notice', 'project']
 
-function shown(v, locale) {
-  if (v === undefined || v === null || v === '') return '—'
-  if (typeof v === 'boolean') return locale?.startsWith('zh') ? (v ? '是' : '否') : (v ? 'yes' : 'no')
-  if (typeof v === 'object') {
-    const s = JSON.stringify(v)
-    return s.length > 160 ? `${s.slice(0, 157)}…` : s
+// Where the UI's messages name a stored code, by the field that holds it (and the record's kind
+// where one field means different things): the first path that has the code wins.
+const WORD_PATHS = {
+  status: { service_request: ['requests.status'], disbursement: ['funds.statuses'], upkeep_request: ['funds.requestStatuses'], '': ['status'] },
+  from_status: { '': ['status'] },
+  to_status: { '': ['status'] },
+  stage: { '': ['scheme.stage', 'status'] },
+  role: { '': ['roles'] },
+  category: { service_request: ['requests.category'], '': ['funds.category', 'requests.category'] },
+  categories: { '': ['funds.category'] },
+  source: { '': ['funds.sources'] },
+  kind: { notice_comment: ['notices.kind'], '': ['notices.kind', 'funds.kinds'] },
+  matter: { '': ['decisions.matters'] },
+  method: { '': ['funds.methods'] },
+  payer: { '': ['scheme.payers'] },
+}
+
+function word(entity, key, code) {
+  const paths = WORD_PATHS[key]
+  if (!paths || typeof code !== 'string') return null
+  for (const base of paths[entity] || paths['']) {
+    if (i18n.global.te(`${base}.${code}`)) return i18n.global.t(`${base}.${code}`)
   }
-  return String(v)
+  return null
+}
+
+// Money is kept in fen: shown in yuan.
+const isMoney = (key) => key === 'amount' || key.endsWith('_fen')
+
+function shown(v, key, entity, locale) {
+  const zh = locale?.startsWith('zh')
+  if (v === undefined || v === null || v === '') return '—'
+  if (typeof v === 'boolean') return zh ? (v ? '是' : '否') : (v ? 'yes' : 'no')
+  if (typeof v === 'number' && isMoney(key)) return `${(v / 100).toLocaleString(locale, { minimumFractionDigits: 2, maximumFractionDigits: 2 })} ${zh ? '元' : 'yuan'}`
+  if (Array.isArray(v)) {
+    if (v.every((x) => x === null || typeof x !== 'object')) return v.map((x) => word(entity, key, x) ?? String(x)).join(zh ? '、' : ', ') || '—'
+    // A list of records (a scheme's changed lines…): how many; the raw record below has them.
+    return zh ? `${v.length} 项` : `${v.length} item${v.length === 1 ? '' : 's'}`
+  }
+  if (typeof v === 'object') return zh ? `${Object.keys(v).length} 项` : `${Object.keys(v).length} fields`
+  return word(entity, key, v) ?? String(v)
 }
 
 function parsed(json) {
@@ -66,15 +101,16 @@ function parsed(json) {
 
 /**
  * What a record's before and after say, field by field, in words: `{ key, before, after, changed }`,
- * changed fields first. `label` names a field in the UI's language.
+ * changed fields first. `label` names a field in the UI's language; `entity` is the record's kind
+ * (a status means one thing on a request, another on a payment).
  */
-export function changes(beforeJson, afterJson, label, locale) {
+export function changes(beforeJson, afterJson, label, locale, entity = '') {
   const before = parsed(beforeJson)
   const after = parsed(afterJson)
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])]
   const rows = keys.map((k) => {
-    const b = shown(before[k], locale)
-    const a = shown(after[k], locale)
+    const b = shown(before[k], k, entity, locale)
+    const a = shown(after[k], k, entity, locale)
     return { key: k, field: label(k), before: b, after: a, changed: beforeJson && afterJson ? b !== a : true }
   })
   return rows.sort((x, y) => Number(y.changed) - Number(x.changed))

@@ -12,3 +12,6 @@ export const paren = (text, aside, locale) => (zh(locale) ? `${text}（${aside}�
 
 /** The separator of a list of clauses: `；` or `; `. */
 export const clauses = (locale) => (zh(locale) ? '；' : '; ')
+
+/** The separator of a list of names: `、` or `, `. */
+export const enumeration = (locale) => (zh(locale) ? '、' : ', ')

@@ -1315,6 +1315,14 @@ impl<'a> Programme<'a> {
     async fn accept(&mut self, i: usize, today: NaiveDate) -> Result<(), DemoError> {
         self.open_acceptance(i, &[]).await?;
         let (id, admin) = (self.walks[i].id, self.casts[self.walks[i].county].admin);
+        // The supervisor's fifth checkpoint (竣工验收关) is passed with the signed acceptance.
+        let sup = self.walks[i].companies.supervisor.0;
+        self.post(
+            sup,
+            &format!("/estates/{id}/construction/inspections"),
+            json!({ "checkpoint": "completion_acceptance", "passed": true }),
+        )
+        .await?;
         let code = self.walks[i].code.clone();
         let png = pictures::photo(&code, "", &ymd(today), pictures::Mood::After, id as u64);
         self.built.calls += 1;
