@@ -239,16 +239,15 @@ impl Db {
     /// accounts would otherwise ask with one and approve with the other).
     pub async fn hands_refusal(&self, first: &str, second: &str) -> Result<Option<huanxin_domain::funds::Refusal>, StoreError> {
         use huanxin_domain::funds::Refusal;
-        let read = |name: &str| {
-            let name = name.to_string();
-            async move {
-                let row: Option<(String, String)> = self
-                    .fetch_optional("SELECT password_setters, password_set_by FROM users WHERE username = $1", crate::args![name.as_str()])
-                    .await?;
-                Ok::<(String, String), StoreError>(row.unwrap_or_default())
-            }
-        };
-        let ((a, a_by), (b, b_by)) = (read(first).await?, read(second).await?);
+        // Both accounts in one statement (this runs on every approval).
+        let rows: Vec<(String, String, String)> = self
+            .fetch_all(
+                "SELECT username, password_setters, password_set_by FROM users WHERE username IN ($1, $2)",
+                crate::args![first, second],
+            )
+            .await?;
+        let of = |name: &str| rows.iter().find(|r| r.0 == name).map(|r| (r.1.clone(), r.2.clone())).unwrap_or_default();
+        let ((a, a_by), (b, b_by)) = (of(first), of(second));
         let (a_list, b_list): (Vec<&str>, Vec<&str>) = (a.split(',').collect(), b.split(',').collect());
         if !huanxin_domain::funds::independent_hands(first, &a_list, second, &b_list) {
             return Ok(Some(Refusal::PasswordKeptBy { who: second.to_string(), other: first.to_string() }));

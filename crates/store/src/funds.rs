@@ -176,15 +176,20 @@ impl StoredEntry {
 
 /// What is known about paying `project` from `allocation`, read within `tx`.
 async fn payment_context(tx: &mut Tx, allocation: &Allocation, project: &crate::projects::Project) -> Result<PaymentContext, StoreError> {
-    let left = tx.balance(&Account::Allocation { id: allocation.id }.code()).await?;
-    let paid = tx.balance(&Account::Paid { project_id: project.id }.code()).await?;
-    let contract: Option<(i64,)> =
-        tx.fetch_optional("SELECT amount FROM project_contracts WHERE project_id = $1", crate::args![project.id]).await?;
+    // One statement: what is left of the allocation, what the project was paid, its contract.
+    let (left, paid, contract): (i64, i64, Option<i64>) = tx
+        .fetch_one(
+            "SELECT COALESCE((SELECT balance FROM account_balances WHERE account = $1), 0), \
+             COALESCE((SELECT balance FROM account_balances WHERE account = $2), 0), \
+             (SELECT amount FROM project_contracts WHERE project_id = $3)",
+            crate::args![Account::Allocation { id: allocation.id }.code(), Account::Paid { project_id: project.id }.code(), project.id],
+        )
+        .await?;
     Ok(PaymentContext {
         allocation_left: Fen(left),
         earmark: earmark_of(allocation),
         // Without a contract recorded there is nothing to pay against.
-        contract_left: Fen(contract.map(|(c,)| c).unwrap_or(0) - paid),
+        contract_left: Fen(contract.unwrap_or(0) - paid),
         project_open: project.status == "active",
         project_in_region: matches!(
             (RegionCode::parse(&allocation.region_code), RegionCode::parse(&project.region_code)),
@@ -385,8 +390,13 @@ impl Db {
         if !scope.covers_code(&a.region_code) {
             return Err(StoreError::NotFound);
         }
-        let mut tx = self.begin_snapshot().await?;
-        a.left = tx.balance(&Account::Allocation { id }.code()).await?;
+        // One row read: no snapshot needed.
+        a.left = self
+            .scalar(
+                "SELECT COALESCE((SELECT balance FROM account_balances WHERE account = $1), 0)",
+                crate::args![Account::Allocation { id }.code()],
+            )
+            .await?;
         Ok(a)
     }
 
@@ -654,8 +664,8 @@ impl Db {
         basis: Basis,
     ) -> Result<Disbursement, FundsError> {
         let allocation = self.allocation(scope, allocation_id).await?;
-        let (project, estates, _) = self.get_project(scope, project_id).await?;
-        self.check_basis(&estates.iter().map(|e| e.id).collect::<Vec<_>>(), basis).await?;
+        let (project, estates) = self.project_with_estates(scope, project_id).await?;
+        self.check_basis(&estates, basis).await?;
         let mut tx = self.begin().await?;
         // Checked now too (no contract, beyond what is left, another region…) so the clerk hears at
         // once; the approval checks again under the ledger's lock.
@@ -730,14 +740,16 @@ impl Db {
     pub async fn disbursement(&self, scope: &Scope, id: i64) -> Result<Disbursement, StoreError> {
         let d: Disbursement =
             self.fetch_one(&format!("SELECT {DISBURSEMENT_COLS} FROM disbursements WHERE id = $1"), crate::args![id]).await?;
-        self.get_project(scope, d.project_id).await?;
+        self.project_with_estates(scope, d.project_id).await?;
         Ok(d)
     }
 
     /// Approves a disbursement: under the ledger's lock, checks what is left of the allocation, its
     /// earmark, what is left of the contract and that the project is open, then pays it.
     pub async fn approve_disbursement(&self, actor: &Actor, scope: &Scope, id: i64) -> Result<Disbursement, FundsError> {
-        let d = self.disbursement(scope, id).await?;
+        let d: Disbursement =
+            self.fetch_one(&format!("SELECT {DISBURSEMENT_COLS} FROM disbursements WHERE id = $1"), crate::args![id]).await?;
+        let (project, estates) = self.project_with_estates(scope, d.project_id).await?;
         if d.status != "requested" {
             return Err(StoreError::Conflict(reason!("funds.disbursement_already", status = d.status)).into());
         }
@@ -746,9 +758,8 @@ impl Db {
             return Err(refusal.into());
         }
         let allocation = self.allocation(scope, d.allocation_id).await?;
-        let (project, estates, _) = self.get_project(scope, d.project_id).await?;
         if let Some(basis) = Basis::parse(&d.basis) {
-            self.check_basis(&estates.iter().map(|e| e.id).collect::<Vec<_>>(), basis).await?;
+            self.check_basis(&estates, basis).await?;
         }
         let category =
             Category::parse(&d.category).ok_or_else(|| StoreError::Config(format!("disbursement {id} has an unknown category")))?;

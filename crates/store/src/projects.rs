@@ -167,23 +167,42 @@ impl Db {
         .await
     }
 
+    /// A project the caller may change and its estates' ids (the payment paths' two reads, without
+    /// the parties [`Db::get_project`] also reads).
+    pub(crate) async fn project_with_estates(&self, scope: &Scope, id: i64) -> Result<(Project, Vec<i64>), StoreError> {
+        let project: Project = self
+            .fetch_optional(&format!("SELECT {PROJECT_COLS} FROM projects p WHERE p.id = $1"), crate::args![id])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if !self.sees_project(scope, &project).await? {
+            return Err(StoreError::NotFound);
+        }
+        let estates: Vec<(i64,)> =
+            self.fetch_all("SELECT estate_id FROM project_estates WHERE project_id = $1 ORDER BY estate_id", crate::args![id]).await?;
+        Ok((project, estates.into_iter().map(|(e,)| e).collect()))
+    }
+
+    /// Whether `scope` covers a project: its region's, or its company's by a party.
+    async fn sees_project(&self, scope: &Scope, project: &Project) -> Result<bool, StoreError> {
+        Ok(match scope {
+            Scope::Region(rc) => project.region_code.starts_with(rc.prefix()),
+            Scope::Attached { user_id } => self
+                .fetch_optional::<(i64,)>(
+                    "SELECT id FROM project_parties WHERE project_id = $1 AND user_id = $2",
+                    crate::args![project.id, *user_id],
+                )
+                .await?
+                .is_some(),
+        })
+    }
+
     /// One project the caller may see, with its estates and parties.
     pub async fn get_project(&self, scope: &Scope, id: i64) -> Result<(Project, Vec<ProjectEstate>, Vec<Party>), StoreError> {
         let project: Project = self
             .fetch_optional(&format!("SELECT {PROJECT_COLS} FROM projects p WHERE p.id = $1"), crate::args![id])
             .await?
             .ok_or(StoreError::NotFound)?;
-        let visible = match scope {
-            Scope::Region(rc) => project.region_code.starts_with(rc.prefix()),
-            Scope::Attached { user_id } => self
-                .fetch_optional::<(i64,)>(
-                    "SELECT id FROM project_parties WHERE project_id = $1 AND user_id = $2",
-                    crate::args![id, *user_id],
-                )
-                .await?
-                .is_some(),
-        };
-        if !visible {
+        if !self.sees_project(scope, &project).await? {
             return Err(StoreError::NotFound);
         }
         let estates = self
