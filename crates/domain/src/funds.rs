@@ -290,8 +290,9 @@ impl Refusal {
 
 /// Are two accounts two pairs of eyes? Not the same account, and neither ever set the other's
 /// password: whoever set it knew it, and could have "chosen" the user's own password too (found by
-/// the attacker's trial), so the mark never fades. `*_setters` are everyone who ever set that
-/// account's password. Names compare trimmed, without case.
+/// the attacker's trial), so the mark never fades. `*_setters` are everyone who could know that
+/// account's password: who ever set it, who set theirs, and so on up the chain (the store follows
+/// it). Names compare trimmed, without case.
 pub fn independent_hands(first: &str, first_setters: &[&str], second: &str, second_setters: &[&str]) -> bool {
     let same = |a: &str, b: &str| !a.trim().is_empty() && a.trim().eq_ignore_ascii_case(b.trim());
     !same(first, second) && !first_setters.iter().any(|s| same(s, second)) && !second_setters.iter().any(|s| same(s, first))

@@ -106,6 +106,15 @@ pub fn progress(targets: &Targets, estates: &[PlanEstate]) -> Progress {
     p
 }
 
+/// May a region make an annual plan? A county or a level above it: a street's or community's desk
+/// would otherwise list estates in a plan of its own and keep them from the county's.
+pub fn may_plan_at(level: crate::regions::Level) -> Result<(), crate::Reason> {
+    if level > crate::regions::Level::County {
+        return Err(reason!("plans.county_or_above"));
+    }
+    Ok(())
+}
+
 /// May an estate be put into a plan by hand? Only a candidate: built before the programme's
 /// cut-off year, not yet past planning (surveyed, assessed or ranked), and in no plan of any year
 /// (an unfinished estate moves to the next year by carry-over, which keeps its history).
@@ -126,6 +135,14 @@ pub fn may_add(status: EstateStatus, build_year: i64, eligible_before: i64, plan
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plans_are_made_by_a_county_or_above() {
+        use crate::regions::Level;
+        assert!(may_plan_at(Level::County).is_ok() && may_plan_at(Level::Country).is_ok());
+        assert_eq!(may_plan_at(Level::Street).unwrap_err().code, "plans.county_or_above");
+        assert_eq!(may_plan_at(Level::Community).unwrap_err().code, "plans.county_or_above");
+    }
 
     #[test]
     fn only_candidates_are_put_into_a_plan_by_hand() {

@@ -416,10 +416,48 @@ fn read_sheet(wb: &mut Xlsx<Cursor<&[u8]>>, sheet: &str) -> Result<RawSheet, Api
 /// refused by cell, since their meaning per row is ambiguous; blank rows are skipped and counted.
 /// A sheet over [`MAX_COLUMNS`], [`MAX_ROWS`] or [`MAX_CELLS`] is refused with the limit it broke.
 pub fn read_xlsx(bytes: &[u8], columns: &[Column], sheet: Option<&str>) -> Result<Table, ApiError> {
+    check_xlsx_parts(bytes)?;
     let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
         .map_err(|e: calamine::XlsxError| ApiError::field("file", "", reason!("tabular.xlsx_unreadable", e = e)))?;
     let names = wb.sheet_names();
     choose_sheet(&names, columns, sheet, |name| read_sheet(&mut wb, name))
+}
+
+/// The most one part of an xlsx may unpack to, and all of them together: a 20-MiB upload of a
+/// real registry unpacks to well under this, while a crafted one (a gigabyte string, 80 million
+/// empty shared strings) took the server to 10 GB.
+pub const MAX_XLSX_PART: u64 = 64 << 20;
+pub const MAX_XLSX_UNPACKED: u64 = 160 << 20;
+
+/// Unpacks each part of an xlsx once, counting, before the workbook reader is given it: a part
+/// past [`MAX_XLSX_PART`] or a whole past [`MAX_XLSX_UNPACKED`] is refused. Counted, not taken
+/// from the sizes the archive declares, which a crafted file can understate.
+fn check_xlsx_parts(bytes: &[u8]) -> Result<(), ApiError> {
+    check_xlsx_parts_within(bytes, MAX_XLSX_PART, MAX_XLSX_UNPACKED)
+}
+
+fn check_xlsx_parts_within(bytes: &[u8], max_part: u64, max_total: u64) -> Result<(), ApiError> {
+    let unreadable = |e: String| ApiError::field("file", "", reason!("tabular.xlsx_unreadable", e = e));
+    let too_big = |what: String| ApiError::field("file", "", reason!("tabular.xlsx_unpacks_too_large", what = what));
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| unreadable(e.to_string()))?;
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let mut part = zip.by_index(i).map_err(|e| unreadable(e.to_string()))?;
+        let name = part.name().map(|n| n.chars().take(100).collect::<String>()).unwrap_or_default();
+        if part.size() > max_part {
+            return Err(too_big(format!("{name}: {} MiB (at most {} MiB)", part.size() >> 20, max_part >> 20)));
+        }
+        let unpacked = std::io::copy(&mut std::io::Read::take(&mut part, max_part + 1), &mut std::io::sink())
+            .map_err(|e| unreadable(e.to_string()))?;
+        if unpacked > max_part {
+            return Err(too_big(format!("{name}: over {} MiB", max_part >> 20)));
+        }
+        total += unpacked;
+        if total > max_total {
+            return Err(too_big(format!("over {} MiB in all", max_total >> 20)));
+        }
+    }
+    Ok(())
 }
 
 /// Reads a legacy .xls workbook (Excel 97–2003, as WPS and older offices still save) as
@@ -867,6 +905,24 @@ mod tests {
         assert_eq!((cell(0, 0), cell(0, 3), cell(0, 4)), ("XLS-1".into(), "1992".into(), "64".into()));
         assert_eq!((cell(1, 3), cell(1, 4)), ("1996年".into(), "1,208".into()));
         assert_eq!(t.skipped.iter().map(|s| (s.row, s.reason.as_str())).collect::<Vec<_>>(), [(1, "title row"), (5, "total row")]);
+    }
+
+    #[test]
+    fn an_xlsx_that_unpacks_past_the_limits_is_refused_by_counting() {
+        // A part of 4,000 bytes packs to a few dozen: counted as it unpacks, whatever the archive declares.
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, size) in [("xl/sharedStrings.xml", 4_000), ("xl/workbook.xml", 500)] {
+            out.start_file(name, deflated).unwrap();
+            std::io::Write::write_all(&mut out, &vec![b' '; size]).unwrap();
+        }
+        let bytes = out.finish().unwrap().into_inner();
+        assert!(bytes.len() < 1_000);
+        assert!(check_xlsx_parts_within(&bytes, 5_000, 10_000).is_ok());
+        let one = check_xlsx_parts_within(&bytes, 3_999, 10_000).unwrap_err();
+        assert!(format!("{one:?}").contains("xl/sharedStrings.xml"), "{one:?}");
+        let all = check_xlsx_parts_within(&bytes, 5_000, 4_200).unwrap_err();
+        assert!(format!("{all:?}").contains("in all"), "{all:?}");
     }
 
     #[test]

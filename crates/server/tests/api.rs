@@ -110,6 +110,13 @@ async fn list_filters_sorts_and_pages(app: &TestApp) {
     let ineligible = count(&c, "eligible=false").await;
     assert_eq!(eligible + ineligible, ESTATES as i64);
     assert_eq!(page["totals"]["eligible"].as_i64().unwrap(), eligible);
+    // Several stages at once; an unknown one, or too long a search, is named, not matched to nothing.
+    assert_eq!(count(&c, "status=surveyed,assessed").await, count(&c, "status=surveyed").await + count(&c, "status=assessed").await);
+    for bad in ["status=surveyed,x", "status=,", &format!("q={}", "字".repeat(101))] {
+        let (s, r) = c.get(&format!("/api/v1/estates?{bad}")).await;
+        assert_eq!(s, 422, "{bad}: {r}");
+        assert!(["status", "q"].contains(&r["errors"][0]["field"].as_str().unwrap()), "{r}");
+    }
     let old = count(&c, "build_year_to=1989").await;
     let (_, all) = c.get("/api/v1/estates?per_page=100").await;
     let expected_old = all["items"].as_array().unwrap().iter().filter(|e| e["build_year"].as_i64().unwrap() <= 1989).count();
@@ -909,6 +916,9 @@ async fn annual_plans_targets_and_carry_over(app: &TestApp) {
     assert_eq!(other.get(&format!("/api/v1/plans/{new_id}")).await.0, 404);
     let k = app.client("contractor").await;
     assert_eq!(k.post("/api/v1/plans", json!({"year": 2028})).await.0, 403);
+    // A street's desk makes no plan of its own (it would hold estates back from the county's).
+    let (s, r) = app.client("street_staff").await.post("/api/v1/plans", json!({"year": 2028})).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("plans.county_or_above")), "{r}");
 }
 
 /// Deadlines in working days follow the official calendar, make-up workdays included.

@@ -388,6 +388,31 @@ async fn the_one_who_asks_never_approves(app: &TestApp) {
     );
     let (s, r) = d.post(&format!("/api/v1/disbursements/{}/approve", d3["id"]), json!({})).await;
     assert_eq!((s, r["code"].as_str()), (409, Some("funds.password_not_own")), "{r}");
+
+    // The second trial: a chain. The admin makes an administrator, takes it over (sets its own
+    // password there), makes a clerk with it, takes that over too, and approves its own payment
+    // with the clerk. Whoever could know a password up the chain is not a second pair of eyes.
+    let own = |name: &'static str, from: &'static str, to: &'static str| {
+        let anon = app.anonymous();
+        async move {
+            let (_, t) = anon.post("/api/v1/auth/login", json!({"username": name, "password": from})).await;
+            let c = common::Client { token: t["token"].as_str().map(str::to_string), ..anon };
+            assert_eq!(c.post("/api/v1/auth/password", json!({"current": from, "password": to})).await.0, 204);
+            let (_, t) = app.anonymous().post("/api/v1/auth/login", json!({"username": name, "password": to})).await;
+            common::Client { token: t["token"].as_str().map(str::to_string), ..app.anonymous() }
+        }
+    };
+    let body = json!({"username": "chain_admin", "password": "admin-made-pass-1", "role": "county_admin", "region_code": "350521000000"});
+    assert_eq!(admin.post("/api/v1/users", body).await.0, 201);
+    let chain_admin = own("chain_admin", "admin-made-pass-1", "chain-admin-own-2").await;
+    let body = json!({"username": "chain_clerk", "password": "chain-made-pass-1", "role": "county_staff", "region_code": "350521000000"});
+    assert_eq!(chain_admin.post("/api/v1/users", body).await.0, 201);
+    let chain_clerk = own("chain_clerk", "chain-made-pass-1", "chain-clerk-own-2").await;
+    let (s, d4) = ask_payment(&admin, (project, allocation, inspection), "200").await;
+    assert_eq!(s, 201, "{d4}");
+    let (s, r) = chain_clerk.post(&format!("/api/v1/disbursements/{}/approve", d4["id"]), json!({})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("funds.password_kept_by")), "{r}");
+    assert_eq!(third.post(&format!("/api/v1/disbursements/{}/approve", d4["id"]), json!({})).await.0, 200, "an independent one may");
 }
 
 // 2. Companies and grid workers posted objections under their own names; residents saw "居民".
@@ -836,6 +861,11 @@ async fn every_figure_a_report_reads_is_checked_against_the_chain(app: &TestApp)
             "UPDATE account_balances SET balance = balance + 100 WHERE account LIKE 'allocation:%'",
             "UPDATE account_balances SET balance = balance - 100 WHERE account LIKE 'allocation:%'",
             "the balance kept for allocation:",
+        ),
+        (
+            "INSERT INTO account_balances (account, balance) VALUES ('allocation:999999', 5)",
+            "DELETE FROM account_balances WHERE account = 'allocation:999999'",
+            "the balance kept for allocation:999999",
         ),
         ("UPDATE upkeep_movements SET amount = amount + 1", "UPDATE upkeep_movements SET amount = amount - 1", "maintenance-fund movement"),
         (

@@ -248,7 +248,9 @@ impl Db {
             .await?;
         let of = |name: &str| rows.iter().find(|r| r.0 == name).map(|r| (r.1.clone(), r.2.clone())).unwrap_or_default();
         let ((a, a_by), (b, b_by)) = (of(first), of(second));
-        let (a_list, b_list): (Vec<&str>, Vec<&str>) = (a.split(',').collect(), b.split(',').collect());
+        let (a_all, b_all) = (self.knowers(&a).await?, self.knowers(&b).await?);
+        let (a_list, b_list): (Vec<&str>, Vec<&str>) =
+            (a_all.iter().map(String::as_str).collect(), b_all.iter().map(String::as_str).collect());
         if !huanxin_domain::funds::independent_hands(first, &a_list, second, &b_list) {
             return Ok(Some(Refusal::PasswordKeptBy { who: second.to_string(), other: first.to_string() }));
         }
@@ -259,6 +261,35 @@ impl Db {
             }
         }
         Ok(None)
+    }
+
+    /// Everyone who could know an account's password, from those who set it (`setters`, as kept):
+    /// they, whoever set theirs, and so on up the chain (the attacker's trial: an administrator
+    /// created an account, used it to create another, and approved with that one). At most
+    /// [`KNOWER_ROUNDS`] steps up; the installation's own `system:` jobs end a chain.
+    async fn knowers(&self, setters: &str) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let mut all: std::collections::BTreeSet<String> =
+            setters.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        let mut next: Vec<String> = all.iter().filter(|s| !s.starts_with("system:")).cloned().collect();
+        for _ in 0..KNOWER_ROUNDS {
+            if next.is_empty() {
+                break;
+            }
+            let placeholders: Vec<String> = (1..=next.len()).map(|i| format!("${i}")).collect();
+            let rows: Vec<(String,)> = self
+                .fetch_all(
+                    &format!("SELECT password_setters FROM users WHERE username IN ({})", placeholders.join(", ")),
+                    next.iter().map(|n| crate::Arg::from(n.as_str())).collect(),
+                )
+                .await?;
+            next = rows
+                .iter()
+                .flat_map(|(s,)| s.split(',').map(str::trim).filter(|s| !s.is_empty() && !s.starts_with("system:")))
+                .filter(|s| all.insert(s.to_string()))
+                .map(String::from)
+                .collect();
+        }
+        Ok(all)
     }
 
     /// Records a session (web cookie or API token) by the hash of its secret.
@@ -312,3 +343,6 @@ impl Db {
         tx.commit().await
     }
 }
+
+/// How many steps up a chain of password setters [`Db::knowers`] follows.
+const KNOWER_ROUNDS: usize = 8;

@@ -253,9 +253,7 @@ impl Db {
             )
             .await?;
         // A reason someone can read: spaces and invisible characters (zero-width, BOM) alone are none.
-        let reason = correction_reason
-            .map(str::trim)
-            .filter(|r| r.chars().any(|c| !c.is_whitespace() && !matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')));
+        let reason = correction_reason.map(str::trim).filter(|r| r.chars().any(|c| !c.is_whitespace() && !is_invisible(c)));
         if let Some(r) = reason {
             if r.chars().count() > MAX_CORRECTION_REASON {
                 return Err(StoreError::Invalid(ValidationErrors::one(
@@ -325,5 +323,24 @@ impl Db {
         .await?;
         tx.commit().await?;
         self.latest_assessment(scope, estate_id).await?.ok_or(StoreError::NotFound)
+    }
+}
+
+/// Characters that print as nothing: format controls (zero-width, direction marks, word joiners,
+/// the byte-order mark), the soft hyphen and the Hangul fillers (the attacker's trial).
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}')
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn marks_that_print_nothing_are_no_reason() {
+        for c in ['\u{200E}', '\u{3164}', '\u{200B}', '\u{FEFF}', '\u{00AD}'] {
+            assert!(super::is_invisible(c), "{c:?}");
+        }
+        assert!("燃气".chars().all(|c| !super::is_invisible(c)));
     }
 }

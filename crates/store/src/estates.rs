@@ -147,11 +147,19 @@ pub struct RowError {
 impl RowError {
     /// A refused cell (row 0: the header or the file as a whole).
     pub fn new(row: usize, column: &str, value: &str, reason: huanxin_domain::Reason) -> RowError {
+        fn clipped(text: &str) -> String {
+            const MAX: usize = 200;
+            if text.chars().count() <= MAX {
+                return text.to_string();
+            }
+            text.chars().take(MAX).chain(std::iter::once('…')).collect()
+        }
         RowError {
             file: String::new(),
             row,
-            column: column.to_string(),
-            value: value.to_string(),
+            // Bounded: a crafted file's megabyte cell is named, not sent back whole.
+            column: clipped(column),
+            value: clipped(value),
             code: reason.code.to_string(),
             params: reason.params_map(),
             reason: reason.to_string(),
@@ -365,17 +373,32 @@ impl Db {
             wh.push(format!("{year} {} ${}", if el { "<" } else { ">=" }, args.len()));
         }
         // One stage, or several separated by commas (the plan's picker asks for the candidates' three).
-        if let Some(s) = f.status.as_ref().filter(|s| !s.is_empty()) {
+        // Each a known stage (an unknown one is refused, not matched to nothing, and no free text
+        // reaches the totals cache's key).
+        if let Some(s) = f.status.as_ref().filter(|s| !s.trim().is_empty()) {
             let mut placeholders = Vec::new();
-            for one in s.split(',').map(str::trim).filter(|x| !x.is_empty()).take(EstateStatus::ALL.len()) {
-                args.push(one.into());
+            for one in s.split(',').map(str::trim) {
+                let known = EstateStatus::parse(one).filter(|_| placeholders.len() < EstateStatus::ALL.len());
+                let Some(known) = known else {
+                    return Err(StoreError::Invalid(ValidationErrors::one(
+                        "status",
+                        one.chars().take(40).collect::<String>(),
+                        reason!("estates.unknown_stage"),
+                    )));
+                };
+                args.push(known.as_str().into());
                 placeholders.push(format!("${}", args.len()));
             }
-            if !placeholders.is_empty() {
-                wh.push(format!("e.status IN ({})", placeholders.join(", ")));
-            }
+            wh.push(format!("e.status IN ({})", placeholders.join(", ")));
         }
         if let Some(q) = f.q.as_ref().map(|q| q.trim()).filter(|q| !q.is_empty()) {
+            if q.chars().count() > MAX_SEARCH_CHARS {
+                return Err(StoreError::Invalid(ValidationErrors::one(
+                    "q",
+                    q.chars().count(),
+                    reason!("field.at_most_chars", max = MAX_SEARCH_CHARS),
+                )));
+            }
             let pattern = format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
             args.push(pattern.into());
             let n = args.len();
@@ -806,3 +829,6 @@ impl Db {
         Ok(rows.into_iter().map(|r| (r.id, r.code, r.name, r.community_code, r.build_year)).collect())
     }
 }
+
+/// The longest search text an estate list takes (a name, an alias, part of an address).
+const MAX_SEARCH_CHARS: usize = 100;

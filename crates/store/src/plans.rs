@@ -77,6 +77,7 @@ impl Db {
     /// Creates the plan of a region for a year (one per region and year).
     pub async fn create_plan(&self, actor: &Actor, scope: &Scope, region: &str, year: i64, t: &Targets) -> Result<Plan, StoreError> {
         let rc = region_in_scope(scope, region, "region_code")?;
+        rules::may_plan_at(rc.level()).map_err(|r| StoreError::Invalid(ValidationErrors::one("region_code", rc.as_str(), r)))?;
         t.validate().map_err(StoreError::Invalid)?;
         check_plan_year(year)?;
         let mut tx = self.begin().await?;
