@@ -185,6 +185,39 @@ test('the city watches its counties: plans, starts and late work by county', { s
   await context.close()
 })
 
+test('the ministry reads the programme from the country down to a county, and a figure opens the estates it counts', { skip: !FULL && 'needs HUANXIN_FULL_URL' }, async () => {
+  const { page, problems, context } = await desk('ministry_admin')
+  await page.waitForSelector('[data-test=who]')
+  await page.click('[data-test=nav-statistics]')
+  await page.waitForSelector('[data-test=stat-planned_estates]')
+  const number = async (sel) => Number((await page.textContent(sel)).replace(/[^0-9.]/g, ''))
+  assert.ok((await number('[data-test=stat-planned_estates]')) > 0, 'the country counts planned estates')
+  // One click a level: the province, its city, the county.
+  for (const name of ['福建省', '泉州市', '惠安县']) {
+    await page.locator('[data-test=stat-children] a', { hasText: name }).click()
+    await page.waitForFunction((n) => document.querySelector('[data-test=stat-trail]')?.textContent.includes(n), name)
+    await page.waitForLoadState('networkidle')
+  }
+  const planned = await number('[data-test=stat-planned_estates]')
+  assert.ok(planned > 0, 'Hui\'an has a plan')
+  // "Why N?": the card opens the estates it counts, as many as it says.
+  await page.click('[data-test=stat-planned_estates]')
+  await page.waitForSelector('[data-test=stat-counted] .el-table__body tr')
+  assert.match(await page.textContent('[data-test=stat-counted]'), new RegExp(`共 ${planned} 个`))
+  assert.equal(await page.locator('[data-test=stat-counted] .el-table__body tr').count(), planned)
+  await page.keyboard.press('Escape')
+  await page.waitForSelector('[data-test=stat-counted]', { state: 'hidden' })
+  await page.screenshot({ path: `${SHOTS}/statistics.png`, fullPage: true })
+  // The whole period since 2019 counts at least as much as this year.
+  await page.locator('[data-test=stat-kind]').click()
+  await page.locator('.el-select-dropdown__item', { hasText: '累计' }).click()
+  await page.waitForLoadState('networkidle')
+  await page.waitForURL(/kind=all/)
+  assert.ok((await number('[data-test=stat-planned_estates]')) >= planned)
+  assert.deepEqual(problems, [], 'no error')
+  await context.close()
+})
+
 test('an estate opens on the tab of its stage, and a stage not yet reached says so', { skip: !FULL && 'needs HUANXIN_FULL_URL' }, async () => {
   const { page, problems, context } = await desk('county_admin')
   await page.waitForSelector('[data-test=who]')

@@ -223,3 +223,55 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   await clerk.context().close()
   await page.context().close()
 })
+
+test('central money goes down the ladder on the funds page, ministry to province to city to county, and pays a county project', async () => {
+  // Each level gives part of what came to it to a region one level down, choosing it in the form.
+  const give = async (user, parent, region, purpose, amount) => {
+    const page = await signIn(browser, user)
+    await page.click('text=资金')
+    await page.waitForSelector('[data-test=allocations]')
+    await page.click('[data-test=allocation-new]')
+    if (parent) {
+      await page.click('[data-test=allocation-parent]')
+      await pick(page, `#${parent.id} ${parent.purpose}`)
+    }
+    await page.click('[data-test=allocation-region]')
+    await pick(page, region)
+    await page.fill('input[data-test=allocation-purpose]', purpose)
+    await page.fill('input[data-test=allocation-amount]', amount)
+    await page.click('[data-test=allocation-save]')
+    await page.waitForSelector(`[data-test=allocation-list] >> text=${purpose}`)
+    const made = (await call(page, 'GET', '/api/v1/allocations')).find((a) => a.purpose === purpose)
+    await page.context().close()
+    return made
+  }
+  const central = await give('ministry_admin', null, '福建省', '2026年中央补助资金（下达福建）', '1,000,000')
+  assert.equal(central.source, 'central')
+  assert.equal(central.region_code, '350000000000')
+  const province = await give('province_admin', central, '泉州市', '2026年中央补助资金（转下达泉州）', '600,000')
+  assert.equal(province.region_code, '350500000000')
+  const city = await give('city_admin', province, '惠安县', '2026年中央补助资金（转下达惠安）', '200,000')
+  assert.deepEqual([city.region_code, city.source, city.parent_id], ['350521000000', 'central', province.id])
+
+  // The county pays its project's contractor from it; a colleague approves.
+  const page = await signIn(browser, 'county_admin')
+  const project = (await call(page, 'GET', '/api/v1/projects')).find((p) => p.code === 'FUND-2026-01')
+  const payable = await call(page, 'GET', `/api/v1/projects/${project.id}/payable-allocations`)
+  assert.ok(payable.some((a) => a.id === city.id), 'the city\'s allocation may pay the county\'s project')
+  const basis = (await call(page, 'GET', `/api/v1/projects/${project.id}/payment-bases`))[0].basis
+  const asked = await call(page, 'POST', '/api/v1/disbursements', { allocation_id: city.id, project_id: project.id, category: 'basic', payee: '惠安建工集团', amount: '100000', basis })
+  assert.equal(asked.status, 'requested', JSON.stringify(asked))
+  const clerk = await signIn(browser, 'county_staff')
+  assert.equal((await call(clerk, 'POST', `/api/v1/disbursements/${asked.id}/approve`, {})).status, 'approved')
+  await clerk.context().close()
+  // Each level sees what is left of what it was given.
+  const ministry = await signIn(browser, 'ministry_admin')
+  const all = await call(ministry, 'GET', '/api/v1/allocations')
+  const left = (a) => all.find((x) => x.id === a.id).left
+  assert.deepEqual([left(central), left(province), left(city)], [40_000_000, 40_000_000, 10_000_000])
+  await ministry.click('text=资金')
+  await ministry.waitForSelector('[data-test=allocation-list] >> text=2026年中央补助资金（转下达惠安）')
+  await ministry.screenshot({ path: `${SHOTS}/funds-ladder.png` })
+  await ministry.context().close()
+  await page.context().close()
+})

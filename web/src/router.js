@@ -9,6 +9,7 @@ const routes = [
     children: [
       { path: '', component: () => import('./views/work/WorkView.vue') },
       { path: 'overview', component: () => import('./views/DashboardView.vue') },
+      { path: 'statistics', component: () => import('./views/statistics/StatisticsView.vue') },
       { path: 'requests', component: () => import('./views/requests/RequestsView.vue'), meta: { permission: 'read_requests' } },
       { path: 'estates', component: () => import('./views/estates/EstateList.vue') },
       { path: 'estates/:id', component: () => import('./views/estates/EstateDetail.vue'), props: true },

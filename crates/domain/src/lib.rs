@@ -29,6 +29,7 @@ pub mod residents;
 pub mod review;
 pub mod schemes;
 pub mod sheets;
+pub mod statistics;
 pub mod surveys;
 pub mod units;
 pub mod work;

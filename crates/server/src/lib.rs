@@ -30,6 +30,7 @@ pub mod requests;
 pub mod residents;
 pub mod schemes;
 pub mod sms;
+pub mod statistics;
 pub mod surveys;
 pub mod tabular;
 pub mod web;
@@ -334,6 +335,10 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/projects/{id}/approval", projects::approval)
         .get("/approvals/late", projects::late)
         .get("/late", late::overview)
+        .get("/statistics", statistics::page)
+        .get("/statistics/months", statistics::months)
+        .get("/statistics/counted", statistics::counted)
+        .get("/statistics/export.xlsx", statistics::export_xlsx)
         .get("/work", work::mine)
         .get("/work/regions", work::regions)
         .get("/people", accounts::people)
@@ -387,6 +392,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
     let money = Routes::new(Some(Permission::ManageFunds))
         .get("/allocations", funds::list)
         .post("/allocations", funds::create)
+        .post("/funds/subsidy-split", statistics::subsidy_split)
         .put("/projects/{id}/contract", funds::set_contract)
         .get("/projects/{id}/funds", funds::project)
         .get("/disbursements", funds::disbursements)

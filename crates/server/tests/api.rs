@@ -48,6 +48,7 @@ both_engines!(
     service_requests_filed_handled_and_rated,
     funds_allocated_paid_within_limits_on_a_verified_ledger,
     funds_planned_contributed_reconciled_reported_and_upkept,
+    statistics_count_what_the_records_say,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -1341,6 +1342,16 @@ async fn review_and_rectification_to_closure(app: &TestApp) {
     assert_eq!(streets[0]["tasks"], 2);
     let (_, other) = app.client("other_county_admin").await.get("/api/v1/rectifications/summary").await;
     assert_eq!(other["tasks"], 0, "{other}");
+    // The statistics count the same findings in this month, at the county and at the country.
+    let month = format!("{}", today.format("%Y-%m"));
+    for (who, region) in [("county_admin", "350521000000"), ("ministry_admin", "000000000000")] {
+        let (s, st) = app.client(who).await.get(&format!("/api/v1/statistics?region={region}&period={month}")).await;
+        assert_eq!(s, 200, "{st}");
+        let fig = |c: &str| st["figures"].as_array().unwrap().iter().find(|f| f["code"] == c).unwrap()["value"].as_i64().unwrap();
+        assert_eq!((fig("rectifications_found"), fig("rectifications_closed")), (2, 1), "{who}: {st}");
+        let rate = st["rates"].as_array().unwrap().iter().find(|r| r["code"] == "rectification_closure_rate").unwrap().clone();
+        assert_eq!(rate["permille"], 500, "{rate}");
+    }
 
     let life = format!("/api/v1/estates/{id}/lifecycle");
     let (s, r) = c.post(&life, json!({"to": "reviewed"})).await;
@@ -2694,8 +2705,16 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
 
     // Two payments that together overspend the allocation's 300,000 left: exactly one wins.
     c.put(&format!("/api/v1/projects/{pid}/contract"), json!({"amount": "2000000"})).await;
-    let (_, a) = c.post("/api/v1/disbursements", pay("basic", "200000")).await;
-    let (_, b) = c.post("/api/v1/disbursements", pay("basic", "200000")).await;
+    // Asked for together (so likely one shared commit): a refusal among them refuses only itself.
+    let (ask_a, ask_b, ask_refused) = tokio::join!(
+        c.post("/api/v1/disbursements", pay("basic", "200000")),
+        c.post("/api/v1/disbursements", pay("basic", "200000")),
+        c.post("/api/v1/disbursements", pay("upgrading", "1"))
+    );
+    let ((sa, a), (sb, b)) = (ask_a, ask_b);
+    assert_eq!((sa, sb, a["status"].as_str()), (201, 201, Some("requested")), "{a} {b}");
+    assert_ne!(a["id"], b["id"]);
+    assert_eq!((ask_refused.0, ask_refused.1["code"].as_str()), (409, Some("funds.earmarked")), "{:?}", ask_refused.1);
     let c2 = app.client("city_admin").await;
     let (pa, pb) = (format!("/api/v1/disbursements/{}/approve", a["id"]), format!("/api/v1/disbursements/{}/approve", b["id"]));
     let (ra, rb) = tokio::join!(k.post(&pa, json!({})), c2.post(&pb, json!({})));
@@ -2717,6 +2736,17 @@ async fn funds_allocated_paid_within_limits_on_a_verified_ledger(app: &TestApp) 
     assert_eq!(c.post(&format!("/api/v1/ledger/{seq}/reverse"), json!({"memo": "again"})).await.0, 409);
     let (_, f) = c.get(&format!("/api/v1/projects/{pid}/funds")).await;
     assert_eq!(f["paid_by_source"], json!([["central", 20_000_000]]));
+    // Investment completed counts the same money, reversal subtracted, at the county and the country.
+    let month = huanxin_store::today().format("%Y-%m").to_string();
+    let (_, st) = app.client("ministry_admin").await.get(&format!("/api/v1/statistics?period={month}")).await;
+    let invested = st["figures"].as_array().unwrap().iter().find(|x| x["code"] == "invest_central").unwrap()["value"].clone();
+    assert_eq!(invested, 20_000_000, "{st}");
+    let (_, why) = c.get(&format!("/api/v1/statistics/counted?period={month}&indicator=invest_central")).await;
+    assert_eq!(
+        (why["total"].as_i64(), why["items"][0]["subject"].as_str(), why["items"][0]["id"].as_i64()),
+        (Some(1), Some("project"), Some(pid)),
+        "{why}"
+    );
     let (_, list) = c.get("/api/v1/disbursements").await;
     let reversed = list["items"].as_array().unwrap().iter().find(|x| x["id"] == d1["id"]).unwrap().clone();
     assert_eq!((reversed["status"].as_str(), reversed["reversed_by"].clone()), (Some("reversed"), r["seq"].clone()), "{reversed}");
@@ -3063,4 +3093,133 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
     assert!(r["detail"].as_str().unwrap().starts_with("reversing it would take allocation:"), "{r}");
     let (_, v) = c.get("/api/v1/ledger/verify").await;
     assert_eq!(v["intact"], true, "{v}");
+}
+
+/// Statistics follow the records at every level as they are written: a plan's estates counted in
+/// the plan's year from the county to the country, each figure opening the estates it counts; a
+/// region outside one's own, an unknown period or indicator refused by name; and the kept totals
+/// equal to what a rebuild from the records gives.
+async fn statistics_count_what_the_records_say(app: &TestApp) {
+    let c = app.client("county_admin").await;
+    let (_, list) = c.get("/api/v1/estates?sort=id&per_page=3&eligible=true").await;
+    let estates = list["items"].as_array().unwrap().clone();
+    let ids: Vec<i64> = estates.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let households: i64 = estates.iter().map(|e| e["households"].as_i64().unwrap()).sum();
+    let (s, plan) = c.post("/api/v1/plans", json!({"year": 2026, "targets": {"estates": 3}})).await;
+    assert_eq!(s, 201, "{plan}");
+    let plan_id = plan["plan"]["id"].as_i64().unwrap();
+    let (s, p) = c.post(&format!("/api/v1/plans/{plan_id}/estates"), json!({"estate_ids": ids})).await;
+    assert_eq!(s, 200, "{p}");
+
+    let fig = |page: &Value, code: &str| {
+        page["figures"].as_array().unwrap().iter().find(|f| f["code"] == code).unwrap()["value"].as_i64().unwrap()
+    };
+    for (who, region) in [
+        ("county_admin", "350521000000"),
+        ("city_admin", "350500000000"),
+        ("province_admin", "350000000000"),
+        ("ministry_admin", "000000000000"),
+    ] {
+        let (s, page) = app.client(who).await.get("/api/v1/statistics?period=2026").await;
+        assert_eq!(s, 200, "{page}");
+        assert_eq!(page["region_code"], region, "the caller's own region by default");
+        assert_eq!((fig(&page, "planned_estates"), fig(&page, "planned_households")), (3, households), "{who}: {page}");
+        assert_eq!(fig(&page, "started_estates"), 0);
+        let start = page["rates"].as_array().unwrap().iter().find(|r| r["code"] == "start_rate_estates").unwrap().clone();
+        assert_eq!(start["permille"], 0, "none started of three planned: {start}");
+        // The level below holds the same three, under one region.
+        if region != "350521000000" {
+            let kids = page["children"].as_array().unwrap();
+            assert_eq!(kids.len(), 1, "{page}");
+            assert!(page["children"][0]["region_code"].as_str().unwrap().starts_with(&region[..region.trim_end_matches('0').len()]));
+            assert_eq!(page["children"][0]["values"]["planned_estates"], 3, "{page}");
+        }
+    }
+    // Another year, a quarter of it and a month read the year's plan; 2025 had none.
+    let (_, q) = c.get("/api/v1/statistics?period=2026-Q3").await;
+    assert_eq!(fig(&q, "planned_estates"), 3);
+    let (_, y) = c.get("/api/v1/statistics?period=2025").await;
+    assert_eq!(fig(&y, "planned_estates"), 0);
+    let (_, all) = c.get("/api/v1/statistics?period=all").await;
+    assert_eq!(fig(&all, "planned_estates"), 3);
+    let (_, later) = c.get("/api/v1/statistics?period=2027").await;
+    assert_eq!(later["figures"].as_array().unwrap().iter().find(|f| f["code"] == "planned_estates").unwrap()["year_before"], 3, "{later}");
+    // "Why 3?": the estates counted.
+    let (s, why) = app.client("province_admin").await.get("/api/v1/statistics/counted?period=2026&indicator=planned_households").await;
+    assert_eq!(s, 200, "{why}");
+    assert_eq!(why["total"], 3);
+    let mut counted: Vec<i64> = why["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
+    counted.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(counted, expected);
+    assert_eq!(why["items"].as_array().unwrap().iter().map(|i| i["value"].as_i64().unwrap()).sum::<i64>(), households);
+    // Refused by name; nothing read from outside one's region.
+    let other = app.client("other_county_admin").await;
+    let (s, r) = other.get("/api/v1/statistics?region=350521000000&period=2026").await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("region"), Some("field.outside_region")),
+        "{r}"
+    );
+    let (_, own) = other.get("/api/v1/statistics?period=2026").await;
+    assert_eq!(fig(&own, "planned_estates"), 0, "another county's plan is not theirs");
+    for bad in ["2026-13", "26", "2026-Q0", "last-year"] {
+        let (s, r) = c.get(&format!("/api/v1/statistics?period={bad}")).await;
+        assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("period")), "{bad}: {r}");
+    }
+    let (s, r) = c.get("/api/v1/statistics/counted?period=2026&indicator=nope").await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("statistics.unknown_indicator")), "{r}");
+    assert_eq!(app.client("contractor").await.get("/api/v1/statistics").await.0, 403, "a company watches no region");
+    let (s, bytes) = app.client("city_admin").await.get_bytes("/api/v1/statistics/export.xlsx?period=2026").await;
+    assert_eq!(s, 200);
+    assert!(bytes.starts_with(b"PK"), "an xlsx");
+
+    // The central subsidy shared between the city's two counties with plans, to the fen, then handed
+    // down as allocations in one step.
+    let other_admin = app.client("other_county_admin").await;
+    let (s, other_plan) = other_admin.post("/api/v1/plans", json!({"year": 2026})).await;
+    assert_eq!(s, 201, "{other_plan}");
+    let other_plan = other_plan["plan"]["id"].as_i64().unwrap();
+    let (s, r) = other_admin.post(&format!("/api/v1/plans/{other_plan}/estates"), json!({"estate_ids": [app.other_county_estate]})).await;
+    assert_eq!(s, 200, "{r}");
+    let city = app.client("city_admin").await;
+    let (s, split) = city.post("/api/v1/funds/subsidy-split", json!({"year": 2026, "amount": "1,000,000.01"})).await;
+    assert_eq!(s, 200, "{split}");
+    let shares = split["shares"].as_array().unwrap();
+    assert_eq!(shares.len(), 2, "{split}");
+    assert_eq!(shares.iter().map(|x| x["amount"].as_i64().unwrap()).sum::<i64>(), 100_000_001, "to the fen: {split}");
+    assert_eq!(split["weights"]["households"], 80, "2026 uses the preset from 2024");
+    let hui_an = shares.iter().find(|x| x["region_code"] == "350521000000").unwrap();
+    assert_eq!(hui_an["households"], households);
+    assert_eq!(hui_an["performance"], 100);
+    let (s, r) = city.post("/api/v1/funds/subsidy-split", json!({"year": 2026, "amount": "100", "weights": {"floor_area": 50, "households": 30, "buildings": 10, "estates": 10, "performance": 10}})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()), (422, Some("weights"), Some("statistics.weights_sum")), "{r}");
+    let (s, r) = city.post("/api/v1/funds/subsidy-split", json!({"year": 2026, "amount": "100", "performance": {"350583000000": 90, "350521000000": 101}})).await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["performance.350521000000", "performance.350583000000"]), "{r}");
+    let (s, r) = city.post("/api/v1/funds/subsidy-split", json!({"year": 2019, "amount": "100"})).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("statistics.no_tasks")), "{r}");
+    let before = city.get("/api/v1/allocations").await.1.as_array().unwrap().len();
+    let (s, made) = city
+        .post("/api/v1/funds/subsidy-split", json!({"year": 2026, "amount": "1000000", "performance": {"350521000000": 80}, "allocate": {"source": "central", "purpose": "2026年中央补助（按因素分配）"}}))
+        .await;
+    assert_eq!(s, 200, "{made}");
+    let ids: Vec<i64> = made["allocations"].as_array().unwrap().iter().map(|i| i.as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    let (_, list) = city.get("/api/v1/allocations").await;
+    assert_eq!(list.as_array().unwrap().len(), before + 2);
+    for share in made["shares"].as_array().unwrap() {
+        let a = list.as_array().unwrap().iter().find(|a| a["region_code"] == share["region_code"] && ids.contains(&a["id"].as_i64().unwrap())).unwrap();
+        assert_eq!((a["amount"].clone(), a["left"].clone()), (share["amount"].clone(), share["amount"].clone()), "{a}");
+    }
+    assert_eq!(app.client("street_staff").await.post("/api/v1/funds/subsidy-split", json!({"year": 2026, "amount": "1"})).await.0, 403);
+
+    // Kept totals equal the sum of the parts, and a rebuild from the records gives the same figures.
+    assert_eq!(app.db.statistics_disagreements().await.unwrap(), vec![]);
+    let (_, before) = c.get("/api/v1/statistics?period=2026").await;
+    app.db.rebuild_statistics().await.unwrap();
+    let (_, after) = c.get("/api/v1/statistics?period=2026").await;
+    assert_eq!(before["figures"], after["figures"]);
+    assert_eq!(app.db.statistics_disagreements().await.unwrap(), vec![]);
 }

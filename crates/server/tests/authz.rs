@@ -50,6 +50,10 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/projects/{id}/approval", P(ReadRegistry)),
     ("GET", "/approvals/late", P(ReadRegistry)),
     ("GET", "/late", P(ReadRegistry)),
+    ("GET", "/statistics", P(ReadRegistry)),
+    ("GET", "/statistics/months", P(ReadRegistry)),
+    ("GET", "/statistics/counted", P(ReadRegistry)),
+    ("GET", "/statistics/export.xlsx", P(ReadRegistry)),
     ("GET", "/work", P(ReadRegistry)),
     // Companies and residents watch no region: refused in the handler (403).
     ("GET", "/work/regions", P(ReadRegistry)),
@@ -157,6 +161,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/surveys/{id}/export.xlsx", P(ReadResidentsAnswers)),
     ("GET", "/allocations", P(ManageFunds)),
     ("POST", "/allocations", P(ManageFunds)),
+    ("POST", "/funds/subsidy-split", P(ManageFunds)),
     ("PUT", "/projects/{id}/contract", P(ManageFunds)),
     ("GET", "/projects/{id}/funds", P(ManageFunds)),
     ("GET", "/disbursements", P(ManageFunds)),

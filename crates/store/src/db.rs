@@ -164,6 +164,8 @@ pub struct Db {
     pub(crate) bind_writer: Arc<std::sync::Mutex<Option<crate::residents::BindWriter>>>,
     /// The writer of approved payments (see [`crate::group_commit`]).
     pub(crate) approval_writer: Arc<std::sync::Mutex<Option<crate::funds::ApprovalWriter>>>,
+    /// The writer of payments asked for.
+    pub(crate) request_writer: Arc<std::sync::Mutex<Option<crate::funds::RequestWriter>>>,
 }
 
 /// A SQLite write transaction on a pooled connection, begun and ended by our own statements: after
@@ -351,7 +353,7 @@ pub(crate) fn values_placeholders(rows: usize, per_row: usize) -> String {
 }
 
 /// Splits rows into multi-row INSERT statements that stay under both engines' parameter limits.
-fn multi_row_inserts(table: &str, columns: &[&str], rows: Vec<Vec<Arg>>, tail: &str) -> Vec<(String, Vec<Arg>)> {
+pub(crate) fn multi_row_inserts(table: &str, columns: &[&str], rows: Vec<Vec<Arg>>, tail: &str) -> Vec<(String, Vec<Arg>)> {
     let per_row = columns.len().max(1);
     let chunk = (30_000 / per_row).clamp(1, 1000);
     let mut out = Vec::new();
@@ -425,13 +427,20 @@ impl Db {
             ballot_writer: Arc::default(),
             bind_writer: Arc::default(),
             approval_writer: Arc::default(),
+            request_writer: Arc::default(),
         })
     }
 
     /// The same database without its group writers: what a writer task holds, so that it does not
     /// keep itself alive.
     pub(crate) fn without_writers(&self) -> Db {
-        Db { ballot_writer: Arc::default(), bind_writer: Arc::default(), approval_writer: Arc::default(), ..self.clone() }
+        Db {
+            ballot_writer: Arc::default(),
+            bind_writer: Arc::default(),
+            approval_writer: Arc::default(),
+            request_writer: Arc::default(),
+            ..self.clone()
+        }
     }
 
     /// The engine in use.

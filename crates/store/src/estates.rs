@@ -588,6 +588,7 @@ impl Db {
             },
         )?;
         let after = tx.fetch_one::<Estate>(&format!("SELECT {ESTATE_COLS} FROM estates e WHERE e.id = $1"), crate::args![id]).await?;
+        tx.refresh_estate_statistics(id).await?;
         tx.audit(
             actor,
             Change {

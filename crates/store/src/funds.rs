@@ -270,6 +270,19 @@ impl Tx {
             )
             .await?;
         }
+        // Investment completed (statistics): money paid to a project, or taken back by a reversal.
+        let paid = match (&e.debit, &e.credit) {
+            (Account::Paid { project_id }, _) => Some((*project_id, e.amount.0)),
+            (_, Account::Paid { project_id }) => Some((*project_id, -e.amount.0)),
+            _ => None,
+        };
+        if let (Some((project, delta)), Some(indicator)) = (paid, huanxin_domain::statistics::investment_indicator(e.source.as_str())) {
+            let region: Option<(String,)> =
+                self.fetch_optional("SELECT region_code FROM projects WHERE id = $1", crate::args![project]).await?;
+            if let (Some((region,)), Some(day)) = (region, huanxin_domain::statistics::china_day(&at)) {
+                self.add_part("project", project, &region, indicator, &huanxin_domain::statistics::month_key(day), delta).await?;
+            }
+        }
         *head = (seq, hash);
         Ok(seq)
     }
@@ -373,6 +386,86 @@ async fn approve_one(
     };
     records.push((w.actor.clone(), change));
     Ok(Ok(seq))
+}
+
+/// The asking writer: payments asked for, grouped into shared commits (asking takes no ledger lock,
+/// but each ask is a commit of its own, and the disk's flush is what a busy desk waits on).
+pub(crate) type RequestWriter = std::sync::Arc<GroupCommit<RequestWrite, Result<Disbursement, Refusal>>>;
+
+/// Where an ask's writing time goes.
+pub static REQUEST_STEPS: Steps = Steps::new(&[
+    "group: write lock and BEGIN",
+    "group: COMMIT (flush to disk)",
+    "one ask: what is left, the checks, the row",
+    "the group's audit records (one statement)",
+]);
+
+/// A payment asked for, with what was read and checked of it beforehand.
+pub(crate) struct RequestWrite {
+    actor: Actor,
+    allocation: Allocation,
+    project: crate::projects::Project,
+    category: Category,
+    payee: String,
+    amount: Fen,
+    basis: Basis,
+}
+
+/// Records the asks of one group. Each is checked against what is left (no contract, beyond what is
+/// left, another region…) so the clerk hears at once; the approval checks again under the ledger's lock.
+fn request_group<'a>(tx: &'a mut Tx, group: &'a [RequestWrite]) -> crate::group_commit::Applied<'a, Vec<Result<Disbursement, Refusal>>> {
+    Box::pin(async move {
+        let mut answers = Vec::with_capacity(group.len());
+        let mut records = Vec::with_capacity(group.len());
+        for w in group {
+            let t = std::time::Instant::now();
+            answers.push(request_one(tx, w, &mut records).await?);
+            REQUEST_STEPS.add(2, t);
+        }
+        let t = std::time::Instant::now();
+        tx.audit_many(records).await?;
+        REQUEST_STEPS.add(3, t);
+        Ok(answers)
+    })
+}
+
+async fn request_one(
+    tx: &mut Tx,
+    w: &RequestWrite,
+    records: &mut Vec<(Actor, Change<'static>)>,
+) -> Result<Result<Disbursement, Refusal>, StoreError> {
+    let ctx = payment_context(tx, &w.allocation, &w.project).await?;
+    if let Err(r) = rules::check_payment(&ctx, w.project.id, w.category, w.amount) {
+        return Ok(Err(r));
+    }
+    let d: Disbursement = tx
+        .fetch_one(
+            &format!(
+                "INSERT INTO disbursements (allocation_id, project_id, category, payee, amount, status, requested_by, requested_at, basis) \
+                 VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7, $8) RETURNING {DISBURSEMENT_COLS}"
+            ),
+            crate::args![
+                w.allocation.id,
+                w.project.id,
+                w.category.as_str(),
+                w.payee.as_str(),
+                w.amount.0,
+                w.actor.username.as_str(),
+                crate::now(),
+                w.basis.code()
+            ],
+        )
+        .await?;
+    let change = Change {
+        action: "request",
+        entity: "disbursement",
+        entity_id: d.id.to_string(),
+        region_code: w.project.region_code.clone(),
+        before: None,
+        after: Some(serde_json::json!({"amount": w.amount.0, "allocation_id": w.allocation.id})),
+    };
+    records.push((w.actor.clone(), change));
+    Ok(Ok(d))
 }
 
 /// A ledger entry to append.
@@ -482,95 +575,111 @@ impl Db {
         parent_id: Option<i64>,
         a: &ValidAllocation,
     ) -> Result<Allocation, FundsError> {
-        if !scope.covers_code(region.as_str()) {
-            return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one(
-                "region_code",
-                region.as_str(),
-                reason!("field.outside_region"),
-            ))
-            .into());
-        }
+        let made = self.create_allocations(actor, scope, year, purpose, parent_id, &[(region.clone(), a.clone())]).await?;
+        let id = made.first().copied().ok_or_else(|| StoreError::Config("no allocation was made".into()))?;
+        Ok(self.allocation(scope, id).await?)
+    }
+
+    /// Records several allocations of the same year, purpose and parent in one transaction (a
+    /// subsidy split handed down at once): all or none. Returns their ids in order. A region that
+    /// cannot take one is named by its place (`shares[2].region_code`) when there are several.
+    pub async fn create_allocations(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        year: i64,
+        purpose: &str,
+        parent_id: Option<i64>,
+        items: &[(RegionCode, ValidAllocation)],
+    ) -> Result<Vec<i64>, FundsError> {
+        let field = |i: usize| if items.len() == 1 { "region_code".to_string() } else { format!("shares[{i}].region_code") };
         let parent = match parent_id {
             Some(p) => Some(self.allocation(scope, p).await?),
             None => None,
         };
-        if let Some(p) = &parent {
-            let parent_region = RegionCode::parse(&p.region_code).map_err(|e| StoreError::Config(e.to_string()))?;
-            if !parent_region.contains(region) {
-                return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one(
-                    "region_code",
-                    region.as_str(),
-                    reason!("funds.outside_parent_region"),
-                ))
-                .into());
+        let mut problems = huanxin_domain::ValidationErrors::default();
+        for (i, (region, _)) in items.iter().enumerate() {
+            if !scope.covers_code(region.as_str()) {
+                problems.push(&field(i), region.as_str(), reason!("field.outside_region"));
+            } else if let Some(p) = &parent {
+                let parent_region = RegionCode::parse(&p.region_code).map_err(|e| StoreError::Config(e.to_string()))?;
+                if !parent_region.contains(region) {
+                    problems.push(&field(i), region.as_str(), reason!("funds.outside_parent_region"));
+                }
             }
         }
-        let source = match (&parent, a.source) {
-            (Some(p), _) => {
-                Source::parse(&p.source).ok_or_else(|| StoreError::Config(format!("allocation {} has an unknown source", p.id)))?
-            }
-            (None, Some(s)) => s,
-            (None, None) => {
-                return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one("source", "", reason!("field.required"))).into())
-            }
-        };
-        let categories: Vec<&str> = a.earmark.categories.iter().map(|c| c.as_str()).collect();
-        let projects: Vec<String> = a.earmark.projects.iter().map(|p| p.to_string()).collect();
+        if !problems.is_empty() {
+            return Err(StoreError::Invalid(problems).into());
+        }
         let mut tx = self.begin().await?;
         let mut head = tx.lock_ledger().await?;
-        if let Some(p) = &parent {
-            let left = tx.balance(&Account::Allocation { id: p.id }.code()).await?;
-            rules::check_sub_allocation(Fen(left), a.amount)?;
-        }
-        let created: Allocation = tx
-            .fetch_one(
-                &format!(
+        let mut made = Vec::with_capacity(items.len());
+        for (region, a) in items {
+            let source = match (&parent, a.source) {
+                (Some(p), _) => {
+                    Source::parse(&p.source).ok_or_else(|| StoreError::Config(format!("allocation {} has an unknown source", p.id)))?
+                }
+                (None, Some(s)) => s,
+                (None, None) => {
+                    return Err(StoreError::Invalid(huanxin_domain::ValidationErrors::one("source", "", reason!("field.required"))).into())
+                }
+            };
+            // Checked against what is left after the ones made before it in this transaction.
+            if let Some(p) = &parent {
+                let left = tx.balance(&Account::Allocation { id: p.id }.code()).await?;
+                rules::check_sub_allocation(Fen(left), a.amount)?;
+            }
+            let categories: Vec<&str> = a.earmark.categories.iter().map(|c| c.as_str()).collect();
+            let projects: Vec<String> = a.earmark.projects.iter().map(|p| p.to_string()).collect();
+            let (id,): (i64,) = tx
+                .fetch_one(
                     "INSERT INTO allocations (parent_id, region_code, source, year, purpose, amount, categories, projects, created_by, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {ALLOCATION_COLS}"
-                ),
-                crate::args![
-                    parent_id,
-                    region.as_str(),
-                    source.as_str(),
-                    year,
-                    purpose.trim(),
-                    a.amount.0,
-                    categories.join(","),
-                    projects.join(","),
-                    actor.username.as_str(),
-                    crate::now()
-                ],
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                    crate::args![
+                        parent_id,
+                        region.as_str(),
+                        source.as_str(),
+                        year,
+                        purpose.trim(),
+                        a.amount.0,
+                        categories.join(","),
+                        projects.join(","),
+                        actor.username.as_str(),
+                        crate::now()
+                    ],
+                )
+                .await?;
+            let credit = match &parent {
+                Some(p) => Account::Allocation { id: p.id },
+                None => Account::Source { source },
+            };
+            let entry = NewEntry {
+                debit: Account::Allocation { id },
+                credit,
+                amount: a.amount,
+                memo: purpose.trim(),
+                source,
+                project_id: None,
+                estate_id: None,
+                reverses: None,
+            };
+            tx.append_entry(&mut head, actor, &entry).await?;
+            tx.audit(
+                actor,
+                Change {
+                    action: "allocate",
+                    entity: "allocation",
+                    entity_id: id.to_string(),
+                    region_code: region.as_str().to_string(),
+                    before: None,
+                    after: Some(serde_json::json!({"amount": a.amount.0, "source": source.as_str(), "parent_id": parent_id})),
+                },
             )
             .await?;
-        let credit = match &parent {
-            Some(p) => Account::Allocation { id: p.id },
-            None => Account::Source { source },
-        };
-        let entry = NewEntry {
-            debit: Account::Allocation { id: created.id },
-            credit,
-            amount: a.amount,
-            memo: purpose.trim(),
-            source,
-            project_id: None,
-            estate_id: None,
-            reverses: None,
-        };
-        tx.append_entry(&mut head, actor, &entry).await?;
-        tx.audit(
-            actor,
-            Change {
-                action: "allocate",
-                entity: "allocation",
-                entity_id: created.id.to_string(),
-                region_code: region.as_str().to_string(),
-                before: None,
-                after: Some(serde_json::json!({"amount": a.amount.0, "source": source.as_str(), "parent_id": parent_id})),
-            },
-        )
-        .await?;
+            made.push(id);
+        }
         tx.commit().await?;
-        Ok(self.allocation(scope, created.id).await?)
+        Ok(made)
     }
 
     /// Sets the contract sum of a project (the most its disbursements may add up to); never below
@@ -666,43 +775,11 @@ impl Db {
         let allocation = self.allocation(scope, allocation_id).await?;
         let (project, estates) = self.project_with_estates(scope, project_id).await?;
         self.check_basis(&estates, basis).await?;
-        let mut tx = self.begin().await?;
-        // Checked now too (no contract, beyond what is left, another region…) so the clerk hears at
-        // once; the approval checks again under the ledger's lock.
-        let ctx = payment_context(&mut tx, &allocation, &project).await?;
-        rules::check_payment(&ctx, project_id, category, amount)?;
-        let d: Disbursement = tx
-            .fetch_one(
-                &format!(
-                    "INSERT INTO disbursements (allocation_id, project_id, category, payee, amount, status, requested_by, requested_at, basis) \
-                     VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7, $8) RETURNING {DISBURSEMENT_COLS}"
-                ),
-                crate::args![
-                    allocation.id,
-                    project_id,
-                    category.as_str(),
-                    payee.trim(),
-                    amount.0,
-                    actor.username.as_str(),
-                    crate::now(),
-                    basis.code()
-                ],
-            )
-            .await?;
-        tx.audit(
-            actor,
-            Change {
-                action: "request",
-                entity: "disbursement",
-                entity_id: d.id.to_string(),
-                region_code: project.region_code,
-                before: None,
-                after: Some(serde_json::json!({"amount": amount.0, "allocation_id": allocation_id})),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(d)
+        let write = RequestWrite { actor: actor.clone(), allocation, project, category, payee: payee.trim().to_string(), amount, basis };
+        let writer = crate::group_commit::running(&self.request_writer, || {
+            GroupCommit::start(self.without_writers(), request_group, &REQUEST_STEPS)
+        })?;
+        Ok(writer.submit(write).await??)
     }
 
     /// Disbursements of projects in scope, newest first, filtered by project and status, a page at a
@@ -830,6 +907,9 @@ impl Db {
         tx.execute("UPDATE disbursements SET status = 'reversed', reversed_by = $1 WHERE ledger_seq = $2", crate::args![new_seq, seq])
             .await?;
         tx.execute("UPDATE contributions SET reversed_by = $1 WHERE ledger_seq = $2", crate::args![new_seq, seq]).await?;
+        if let Some(estate) = estate_id {
+            tx.refresh_estate_statistics(estate).await?;
+        }
         if let Some(id) = rules::funded_allocation(&original) {
             tx.execute("UPDATE allocations SET amount = amount - $1 WHERE id = $2", crate::args![amount, id]).await?;
         }

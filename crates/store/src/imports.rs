@@ -81,6 +81,8 @@ pub struct Import {
     buildings_of_this_file: std::collections::HashSet<i64>,
     /// Estates: the state of the estates that were updated, and every code, for the audit record.
     replaced: Vec<serde_json::Value>,
+    /// Estates the import changed: their statistics are recomputed when it commits.
+    updated_ids: Vec<i64>,
     codes: Vec<String>,
     /// The files of an import of several, in order; problems name the one being read.
     files: Vec<String>,
@@ -154,6 +156,7 @@ impl Db {
             buildings_of_earlier_files: std::collections::HashSet::new(),
             buildings_of_this_file: std::collections::HashSet::new(),
             replaced: Vec::new(),
+            updated_ids: Vec::new(),
             codes: Vec::new(),
             files: Vec::new(),
             present: None,
@@ -361,6 +364,7 @@ impl Import {
         };
         self.tx.insert_rows("estates", &all, values, &tail).await?;
         self.replaced.extend(rows.iter().filter_map(|(_, r)| existing.get(&r.code)).map(estate_json));
+        self.updated_ids.extend(rows.iter().filter_map(|(_, r)| existing.get(&r.code)).map(|e| e.id));
         self.codes.extend(rows.iter().map(|(_, r)| r.code.clone()));
         Ok(())
     }
@@ -585,6 +589,19 @@ impl Import {
         let mut after = serde_json::json!({"created": summary.created, "updated": summary.updated});
         if self.kind == ImportKind::Estates {
             after["codes"] = serde_json::json!(self.codes);
+        }
+        // Only estates that count somewhere can count differently now (households, region…).
+        for chunk in std::mem::take(&mut self.updated_ids).chunks(500) {
+            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let counted: Vec<(i64,)> = self
+                .tx
+                .fetch_all(
+                    &format!("SELECT DISTINCT subject_id FROM stat_parts WHERE subject = 'estate' AND subject_id IN ({})", ph.join(",")),
+                    chunk.iter().map(|id| Arg::from(*id)).collect(),
+                )
+                .await?;
+            let ids: Vec<i64> = counted.into_iter().map(|(id,)| id).collect();
+            self.tx.refresh_estates_statistics(&ids).await?;
         }
         let before = std::mem::take(&mut self.replaced);
         self.tx

@@ -34,6 +34,7 @@ pub mod requests;
 pub mod residents;
 pub mod review;
 pub mod schemes;
+pub mod statistics;
 pub mod surveys;
 pub mod work;
 

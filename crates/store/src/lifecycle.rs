@@ -98,6 +98,7 @@ impl Db {
                 crate::args![estate_id, from.as_str(), to.as_str(), note, actor.user_id, actor.username.as_str(), at],
             )
             .await?;
+        tx.refresh_estate_statistics(estate_id).await?;
         tx.audit(
             actor,
             Change {

@@ -40,7 +40,35 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (33, "an owner's first ballot found by index, not by scanning the decision's ballots", V33),
     (34, "a finished assessment is final: a correction is a new version with its reason", V34),
     (35, "each account's balance, kept with each ledger entry so a payment reads one row", V35),
+    (36, "statistics: each estate's and project's parts of the indicators, and every region's totals", V36),
 ];
+
+/// Statistics (issue 15): what each estate (or project) adds to each indicator and period, and the
+/// totals of every region above it, kept with each change. Filled from the records by
+/// [`Db::rebuild_statistics`] right after this migration runs on a database that has records.
+const V36: &str = r#"
+CREATE TABLE stat_parts (
+    subject TEXT NOT NULL,
+    subject_id BIGINT NOT NULL,
+    region_code TEXT NOT NULL,
+    indicator TEXT NOT NULL,
+    period TEXT NOT NULL,
+    value BIGINT NOT NULL,
+    PRIMARY KEY (subject, subject_id, indicator, period)
+);
+CREATE INDEX stat_parts_counted ON stat_parts (indicator, period, region_code);
+CREATE TABLE stat_totals (
+    region_code TEXT NOT NULL,
+    parent_code TEXT NOT NULL,
+    indicator TEXT NOT NULL,
+    period TEXT NOT NULL,
+    value BIGINT NOT NULL,
+    PRIMARY KEY (region_code, indicator, period)
+);
+CREATE INDEX stat_totals_children ON stat_totals (parent_code, period, indicator);
+CREATE INDEX contributions_estate ON contributions (estate_id);
+CREATE INDEX estate_events_reached ON estate_events (estate_id, to_status);
+"#;
 
 /// Each ledger account's balance (debits less credits), updated with every entry under the
 /// ledger's lock, so that checking a payment reads one row instead of summing the account's
@@ -1047,6 +1075,9 @@ pub async fn migrate(db: &Db) -> Result<usize, StoreError> {
         tx.commit().await?;
         tracing::info!(version, name, "migration applied");
         ran += 1;
+        if *version == 36 {
+            db.rebuild_statistics().await?;
+        }
     }
     Ok(ran)
 }

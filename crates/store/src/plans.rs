@@ -227,6 +227,7 @@ impl Db {
             )
             .await?;
         }
+        tx.refresh_estates_statistics(estate_ids).await?;
         tx.audit(
             actor,
             Change {

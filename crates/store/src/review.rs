@@ -187,6 +187,7 @@ impl Db {
             )
             .await?;
         }
+        tx.refresh_estate_statistics(estate_id).await?;
         tx.audit(
             actor,
             Change {
@@ -221,6 +222,7 @@ impl Db {
             crate::args![actor.username.as_str(), crate::now(), note.trim(), task_id],
         )
         .await?;
+        tx.refresh_estate_statistics(task.estate_id).await?;
         tx.audit(
             actor,
             Change {

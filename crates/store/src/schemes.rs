@@ -288,6 +288,9 @@ impl Db {
             )
             .await?;
         copy_items(&mut tx, version.id, items).await?;
+        if stage == Stage::Final {
+            tx.refresh_estate_statistics(estate_id).await?;
+        }
         tx.audit(
             actor,
             Change {

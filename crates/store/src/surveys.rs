@@ -252,6 +252,9 @@ impl Db {
             Err(StoreError::Duplicate(_)) => return Err(StoreError::Conflict(reason!("surveys.already_answered"))),
             other => other?,
         };
+        if survey.purpose == "satisfaction" {
+            tx.refresh_estate_statistics(survey.estate_id).await?;
+        }
         tx.audit(
             actor,
             Change {

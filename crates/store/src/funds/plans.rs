@@ -317,6 +317,7 @@ impl Db {
                 ],
             )
             .await?;
+        tx.refresh_estate_statistics(estate_id).await?;
         tx.audit(
             actor,
             Change {

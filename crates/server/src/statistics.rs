@@ -1,0 +1,366 @@
+//! HTTP routes of statistics (issue 15): a region's indicators for a period with the regions one
+//! level down, month by month, the estates or projects a figure counts, and the xlsx of it all.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiQuery};
+use crate::estates::{attachment, XLSX};
+use crate::AppState;
+use axum::extract::State;
+use axum::response::Response;
+use axum::{Extension, Json};
+use huanxin_domain::access::Scope;
+use huanxin_domain::reason;
+use huanxin_domain::regions::RegionCode;
+use huanxin_domain::statistics::{self as rules, Indicator, Period, Unit};
+use huanxin_domain::ValidationErrors;
+use huanxin_store::statistics::{ChildFigures, Counted, Figures};
+use serde::{Deserialize, Serialize};
+
+/// Which region and period.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatisticsQuery {
+    /// A region in the caller's scope (defaults to the caller's own).
+    pub region: Option<String>,
+    /// `2024`, `2024-Q2`, `2024-05` or `all` (since 2019); defaults to this year.
+    pub period: Option<String>,
+}
+
+/// Which figure's estates or projects.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CountedQuery {
+    pub region: Option<String>,
+    pub period: Option<String>,
+    /// The indicator's code (see `indicators` in `GET /statistics`).
+    pub indicator: String,
+}
+
+/// Which region and year, month by month.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MonthsQuery {
+    pub region: Option<String>,
+    pub year: Option<i32>,
+}
+
+/// A region's statistics page.
+#[derive(Debug, Serialize)]
+pub struct StatisticsPage {
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// The regions one level down that have any figure.
+    pub children: Vec<ChildFigures>,
+    /// The regions above, from the country down (for the breadcrumb), within the caller's scope.
+    pub trail: Vec<(String, String)>,
+    pub indicators: &'static [Indicator],
+}
+
+/// The estates or projects a figure counts.
+#[derive(Debug, Serialize)]
+pub struct CountedPage {
+    pub indicator: &'static Indicator,
+    pub total: i64,
+    pub items: Vec<Counted>,
+}
+
+/// The region asked for, checked against the caller's scope (their own by default).
+fn region_of(cu: &CurrentUser, asked: Option<&str>) -> Result<RegionCode, ApiError> {
+    let Scope::Region(own) = &cu.scope else {
+        return Err(ApiError::Forbidden(reason!("statistics.staff_only")));
+    };
+    let Some(asked) = asked.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(own.clone()) };
+    let rc = RegionCode::parse(asked).map_err(|r| ApiError::Invalid(ValidationErrors::one("region", asked, r)))?;
+    if !own.contains(&rc) {
+        return Err(ApiError::Invalid(ValidationErrors::one("region", asked, reason!("field.outside_region"))));
+    }
+    Ok(rc)
+}
+
+fn period_of(asked: Option<&str>) -> Result<Period, ApiError> {
+    match asked.map(str::trim).filter(|s| !s.is_empty()) {
+        None => {
+            use chrono::Datelike;
+            Ok(Period::Year(huanxin_store::today().year()))
+        }
+        Some(p) => Period::parse(p).map_err(|r| ApiError::Invalid(ValidationErrors::one("period", p, r))),
+    }
+}
+
+/// The regions from the caller's own down to `region`, with their names.
+async fn trail(st: &AppState, cu: &CurrentUser, region: &RegionCode) -> Result<Vec<(String, String)>, ApiError> {
+    let Scope::Region(own) = &cu.scope else { return Ok(vec![]) };
+    let mut codes: Vec<RegionCode> = vec![RegionCode::country()];
+    codes.extend(region.ancestors());
+    if *region != RegionCode::country() {
+        codes.push(region.clone());
+    }
+    let mut out = Vec::new();
+    for c in codes.into_iter().filter(|c| own.contains(c)) {
+        let name = if c == RegionCode::country() {
+            "全国".to_string()
+        } else {
+            st.db.region_names(&[c.as_str().to_string()]).await?.into_iter().next().map(|(_, n)| n).unwrap_or_else(|| c.as_str().into())
+        };
+        out.push((c.as_str().to_string(), name));
+    }
+    Ok(out)
+}
+
+/// A region's indicators for a period (with the same period a year before), its rates (with their
+/// names), and the regions one level down.
+#[utoipa::path(get, path = "/api/v1/statistics", tag = "statistics", params(StatisticsQuery),
+    responses((status = 200, description = "figures, rates, children, trail, indicators"), (status = 422)))]
+pub async fn page(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<StatisticsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let region = region_of(&cu, q.region.as_deref())?;
+    let period = period_of(q.period.as_deref())?;
+    let figures = st.db.statistics(&region, &period).await?;
+    let children = st.db.statistics_children(&region, &period).await?;
+    let trail = trail(&st, &cu, &region).await?;
+    let page = StatisticsPage { figures, children, trail, indicators: rules::INDICATORS };
+    Ok(Json(serde_json::to_value(page).map_err(|e| ApiError::Internal(e.to_string()))?))
+}
+
+/// A region's monthly indicators over one year.
+#[utoipa::path(get, path = "/api/v1/statistics/months", tag = "statistics", params(MonthsQuery),
+    responses((status = 200, description = "[[month, {indicator: value}]]"), (status = 422)))]
+pub async fn months(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<MonthsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let region = region_of(&cu, q.region.as_deref())?;
+    let year = match q.year {
+        Some(y) if (rules::FIRST_YEAR - 30..=2100).contains(&y) => y,
+        Some(y) => return Err(ApiError::Invalid(ValidationErrors::one("year", y, reason!("statistics.period_form")))),
+        None => {
+            use chrono::Datelike;
+            huanxin_store::today().year()
+        }
+    };
+    let rows = st.db.statistics_by_month(&region, year).await?;
+    Ok(Json(serde_json::json!(rows)))
+}
+
+/// The estates (or, for investment, the projects) one figure counts, the largest part first: "why 37?".
+#[utoipa::path(get, path = "/api/v1/statistics/counted", tag = "statistics", params(CountedQuery),
+    responses((status = 200, description = "indicator, total, items"), (status = 422)))]
+pub async fn counted(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<CountedQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let region = region_of(&cu, q.region.as_deref())?;
+    let period = period_of(q.period.as_deref())?;
+    let indicator = rules::indicator(q.indicator.trim()).ok_or_else(|| {
+        ApiError::Invalid(ValidationErrors::one(
+            "indicator",
+            q.indicator.chars().take(60).collect::<String>(),
+            reason!("statistics.unknown_indicator"),
+        ))
+    })?;
+    let (items, total) = st.db.statistics_counted(&region, &period, indicator.code, 1_000).await?;
+    let page = CountedPage { indicator, total, items };
+    Ok(Json(serde_json::to_value(page).map_err(|e| ApiError::Internal(e.to_string()))?))
+}
+
+/// A value as shown in its unit: counts as they are, m² whole, pipelines in km, money in 万元.
+pub fn shown(unit: Unit, v: i64) -> String {
+    match unit {
+        Unit::Count | Unit::SquareMetres => v.to_string(),
+        Unit::Hundredths => format!("{:.2}", v as f64 / 100.0),
+        Unit::CentimetresAsKm => format!("{:.3}", v as f64 / 100_000.0),
+        Unit::Fen => format!("{:.2}", v as f64 / 1_000_000.0),
+    }
+}
+
+/// The unit a value is shown in.
+pub fn unit_zh(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Count => "个",
+        Unit::SquareMetres => "m²",
+        Unit::Hundredths => "",
+        Unit::CentimetresAsKm => "km",
+        Unit::Fen => "万元",
+    }
+}
+
+/// The region's figures and its regions one level down as xlsx: one row per region, one column
+/// per indicator and rate, the region asked for first.
+#[utoipa::path(get, path = "/api/v1/statistics/export.xlsx", tag = "statistics", params(StatisticsQuery),
+    responses((status = 200, description = "xlsx"), (status = 422)))]
+pub async fn export_xlsx(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<StatisticsQuery>,
+) -> Result<Response, ApiError> {
+    let region = region_of(&cu, q.region.as_deref())?;
+    let period = period_of(q.period.as_deref())?;
+    let figures = st.db.statistics(&region, &period).await?;
+    let children = st.db.statistics_children(&region, &period).await?;
+    let mut headers: Vec<String> = vec!["区划代码".into(), "区划名称".into(), "统计期".into()];
+    for i in rules::INDICATORS {
+        let unit = unit_zh(i.unit);
+        headers.push(if unit.is_empty() { i.zh.to_string() } else { format!("{}（{unit}）", i.zh) });
+    }
+    for (_, zh, _, _, _) in rules::RATES {
+        headers.push(format!("{zh}（%）"));
+    }
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let row = |code: &str, name: &str, value: &dyn Fn(&str) -> i64| {
+        let mut r = vec![code.to_string(), name.to_string(), period.code()];
+        for i in rules::INDICATORS {
+            r.push(shown(i.unit, value(i.code)));
+        }
+        for (_, _, _, part, whole) in rules::RATES {
+            r.push(rules::rate_permille(value(part), value(whole)).map(|p| format!("{:.1}", p as f64 / 10.0)).unwrap_or_default());
+        }
+        r
+    };
+    let own = |c: &str| figures.figures.iter().find(|f| f.code == c).map(|f| f.value).unwrap_or(0);
+    let mut rows = vec![row(&figures.region_code, &figures.region_name, &own)];
+    for child in &children {
+        let v = |c: &str| child.values.get(c).copied().unwrap_or(0);
+        rows.push(row(&child.region_code, &child.region_name, &v));
+    }
+    let bytes = crate::tabular::write_xlsx("统计", &headers, &rows)?;
+    Ok(attachment(bytes, XLSX, &format!("改造统计-{}-{}.xlsx", figures.region_code, period.code())))
+}
+
+/// What to split, and (optionally) the allocations to make of it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SplitRequest {
+    /// The region whose regions one level down share the amount (defaults to the caller's own).
+    pub region: Option<String>,
+    /// The plan year whose tasks are shared by (planned floor area, households, buildings, estates).
+    pub year: i32,
+    /// Yuan, at most two decimals.
+    pub amount: String,
+    /// Percent per factor summing to 100; defaults to the year's preset (POLICY §5).
+    #[schema(value_type = Option<Object>)]
+    pub weights: Option<rules::SplitWeights>,
+    /// Performance score (0–100) per region code; 100 for a region not named.
+    #[serde(default)]
+    pub performance: std::collections::BTreeMap<String, i64>,
+    /// When given, each region's part becomes an allocation to it, all in one transaction.
+    pub allocate: Option<SplitAllocate>,
+}
+
+/// The allocations a split becomes.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SplitAllocate {
+    /// The allocation the parts are cut from (none: a top-level allocation from `source`).
+    pub parent_id: Option<i64>,
+    #[serde(default)]
+    pub source: String,
+    pub purpose: String,
+}
+
+/// One region's part, with the figures it was shared by.
+#[derive(Debug, Serialize)]
+pub struct SplitLine {
+    pub region_name: String,
+    #[serde(flatten)]
+    pub figures: rules::SplitRegion,
+    #[serde(flatten)]
+    pub share: rules::SplitShare,
+}
+
+/// Splits an amount (the central subsidy, say) among the regions one level down by weighted factors
+/// (floor area, households, buildings and estates planned in the year, and performance), to the
+/// fen, the parts summing to the amount; with `allocate`, the parts become allocations at once.
+#[utoipa::path(post, path = "/api/v1/funds/subsidy-split", tag = "funds", request_body = SplitRequest,
+    responses((status = 200, description = "year, amount, weights, shares, allocations"), (status = 422)))]
+pub async fn subsidy_split(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    crate::error::ApiJson(req): crate::error::ApiJson<SplitRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let region = region_of(&cu, req.region.as_deref())?;
+    let mut e = ValidationErrors::default();
+    if !(rules::FIRST_YEAR..=2100).contains(&req.year) {
+        e.push("year", req.year, reason!("field.year_form"));
+    }
+    let amount = huanxin_domain::funds::amount_field("amount", &req.amount, &mut e);
+    let weights = req.weights.unwrap_or_else(|| rules::SplitWeights::for_year(req.year));
+    if let Err(w) = weights.validate() {
+        e.0.extend(w.0);
+    }
+    let children = st.db.statistics_children(&region, &Period::Year(req.year)).await?;
+    let tasks: Vec<&ChildFigures> = children.iter().filter(|c| c.values.get("planned_estates").copied().unwrap_or(0) > 0).collect();
+    for (code, score) in &req.performance {
+        let field = format!("performance.{}", code.chars().take(20).collect::<String>());
+        if !tasks.iter().any(|c| &c.region_code == code) {
+            e.push(&field, code.chars().take(20).collect::<String>(), reason!("statistics.not_sharing"));
+        } else if !(0..=100).contains(score) {
+            e.push(&field, score, reason!("statistics.score_range"));
+        }
+    }
+    if e.is_empty() && tasks.is_empty() {
+        e.push("year", req.year, reason!("statistics.no_tasks"));
+    }
+    let Some(amount) = amount.filter(|_| e.is_empty()) else { return Err(ApiError::Invalid(e)) };
+    let regions: Vec<rules::SplitRegion> = tasks
+        .iter()
+        .map(|c| {
+            let v = |k: &str| c.values.get(k).copied().unwrap_or(0);
+            rules::SplitRegion {
+                region_code: c.region_code.clone(),
+                floor_area: v("planned_floor_area"),
+                households: v("planned_households"),
+                buildings: v("planned_buildings"),
+                estates: v("planned_estates"),
+                performance: req.performance.get(&c.region_code).copied().unwrap_or(100),
+            }
+        })
+        .collect();
+    let shares = rules::split(amount.0, &weights, &regions);
+    let mut allocations = Vec::new();
+    if let Some(a) = &req.allocate {
+        let mut items = Vec::new();
+        let mut problems = ValidationErrors::default();
+        for s in shares.iter().filter(|s| s.amount > 0) {
+            let input = huanxin_domain::funds::AllocationInput {
+                parent_id: a.parent_id,
+                region_code: s.region_code.clone(),
+                source: a.source.clone(),
+                year: i64::from(req.year),
+                purpose: a.purpose.clone(),
+                amount: huanxin_domain::funds::Fen(s.amount).yuan(),
+                categories: vec![],
+                projects: vec![],
+            };
+            match (input.validate(), RegionCode::parse(&s.region_code)) {
+                (Ok(valid), Ok(rc)) => items.push((rc, valid)),
+                (Err(v), _) => problems.0.extend(v.0.into_iter().map(|mut f| {
+                    f.field = format!("allocate.{}", f.field);
+                    f
+                })),
+                (_, Err(r)) => problems.push("shares.region_code", &s.region_code, r),
+            }
+            if !problems.is_empty() {
+                // Every part has the same purpose and source: the first part's problems are everyone's.
+                return Err(ApiError::Invalid(problems));
+            }
+        }
+        allocations = st.db.create_allocations(&cu.actor(), &cu.scope, i64::from(req.year), &a.purpose, a.parent_id, &items).await?;
+    }
+    let lines: Vec<SplitLine> = regions
+        .into_iter()
+        .zip(shares)
+        .zip(&tasks)
+        .map(|((figures, share), c)| SplitLine { region_name: c.region_name.clone(), figures, share })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "region_code": region.as_str(),
+        "year": req.year,
+        "amount": amount.0,
+        "weights": weights,
+        "shares": lines,
+        "allocations": allocations,
+    })))
+}

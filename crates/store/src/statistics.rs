@@ -1,0 +1,516 @@
+//! Statistics kept as the records change (issue 15, `huanxin_domain::statistics`).
+//!
+//! Every estate's parts (what it adds to each indicator and period) are kept in `stat_parts`,
+//! every project's investment by source and month likewise; `stat_totals` holds the sum of the
+//! parts for every region from the country down to the community. Both move in the same
+//! transaction as the change that moves them: an estate's parts are recomputed from its records
+//! ([`Tx::refresh_estate_statistics`], called wherever a fact it counts is written) and the totals
+//! of its six regions moved by the difference. A country's figure is then a few rows read, and it
+//! includes a change the moment that change commits. [`Db::rebuild_statistics`] recomputes all of
+//! it from the records, and [`Db::statistics_disagreements`] compares, as verify-ledger does.
+
+use crate::db::{Db, Tx};
+use crate::error::StoreError;
+use huanxin_domain::regions::RegionCode;
+use huanxin_domain::statistics::{self as rules, EstateFacts, Period};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Parts keyed by (indicator, period key).
+type Parts = BTreeMap<(&'static str, String), i64>;
+
+/// The regions a part is counted in: the country, then each level down to `code` itself.
+fn chain(code: &str) -> Vec<(String, String)> {
+    let Ok(rc) = RegionCode::parse(code) else { return vec![] };
+    let mut codes = vec![RegionCode::country().as_str().to_string()];
+    codes.extend(rc.ancestors().iter().map(|a| a.as_str().to_string()));
+    if rc != RegionCode::country() {
+        codes.push(rc.as_str().to_string());
+    }
+    let mut out = Vec::with_capacity(codes.len());
+    let mut parent = String::new();
+    for c in codes {
+        out.push((c.clone(), parent));
+        parent = c;
+    }
+    out
+}
+
+/// The stored code of an indicator (the static one from the domain's list).
+fn known(code: &str) -> Option<&'static str> {
+    rules::indicator(code).map(|i| i.code)
+}
+
+/// An estate's own figures and the dates statistics read, in one row.
+#[derive(sqlx::FromRow)]
+struct EstateHead {
+    community_code: String,
+    households: i64,
+    building_count: i64,
+    floor_area: i64,
+    plan_year: Option<i64>,
+    started: Option<String>,
+    completed: Option<String>,
+    contributions: i64,
+}
+
+/// Moves of the kept totals: (region, its parent, indicator, period) → amount, in key order.
+type Moves = BTreeMap<(String, String, &'static str, String), i64>;
+
+/// Adds `diff`, counted in `region`, to the moves of `region` and of every region above it.
+fn add_moves(moves: &mut Moves, region: &str, diff: &Parts, sign: i64) {
+    for (code, parent) in chain(region) {
+        for ((i, p), v) in diff {
+            *moves.entry((code.clone(), parent.clone(), i, p.clone())).or_insert(0) += sign * v;
+        }
+    }
+}
+
+impl Tx {
+    /// Recomputes estate `estate_id`'s parts from its records and moves its regions' totals by the
+    /// difference. Call it in the transaction of any write that changes what it counts.
+    pub(crate) async fn refresh_estate_statistics(&mut self, estate_id: i64) -> Result<(), StoreError> {
+        self.refresh_estates_statistics(&[estate_id]).await
+    }
+
+    /// The same for several estates, their totals moved in one statement (rows in key order, so
+    /// that two transactions lock shared rows of a region in the same order on PostgreSQL).
+    pub(crate) async fn refresh_estates_statistics(&mut self, estate_ids: &[i64]) -> Result<(), StoreError> {
+        let mut moves = Moves::new();
+        for id in estate_ids {
+            if let Some((region, facts)) = self.estate_facts(*id).await? {
+                self.replace_parts("estate", *id, &region, rules::parts(&facts), &mut moves).await?;
+            }
+        }
+        self.move_totals(moves).await
+    }
+
+    /// Replaces a subject's parts with `new`, adding what that changes to `moves`.
+    async fn replace_parts(&mut self, subject: &str, id: i64, region: &str, new: Parts, moves: &mut Moves) -> Result<(), StoreError> {
+        let rows: Vec<(String, String, String, i64)> = self
+            .fetch_all(
+                "SELECT region_code, indicator, period, value FROM stat_parts WHERE subject = $1 AND subject_id = $2",
+                crate::args![subject, id],
+            )
+            .await?;
+        let moved_from = rows.iter().map(|r| r.0.clone()).find(|r| r != region);
+        let old: Parts = rows.into_iter().filter_map(|(_, i, p, v)| Some(((known(&i)?, p), v))).collect();
+        let diff = rules::difference(&old, &new);
+        if diff.is_empty() && moved_from.is_none() {
+            return Ok(());
+        }
+        self.execute("DELETE FROM stat_parts WHERE subject = $1 AND subject_id = $2", crate::args![subject, id]).await?;
+        let rows = new.iter().map(|((i, p), v)| crate::args![subject, id, region, *i, p.as_str(), *v]).collect();
+        self.insert_many("stat_parts", &["subject", "subject_id", "region_code", "indicator", "period", "value"], rows).await?;
+        match moved_from {
+            // Moved to another community: its old regions lose all it gave, its new ones gain it all.
+            Some(from) => {
+                add_moves(moves, &from, &old, -1);
+                add_moves(moves, region, &new, 1);
+            }
+            None => add_moves(moves, region, &diff, 1),
+        }
+        Ok(())
+    }
+
+    /// Adds `delta` to one part of a subject (a project's investment) and to its regions' totals.
+    pub(crate) async fn add_part(
+        &mut self,
+        subject: &str,
+        id: i64,
+        region: &str,
+        indicator: &'static str,
+        period: &str,
+        delta: i64,
+    ) -> Result<(), StoreError> {
+        if delta == 0 {
+            return Ok(());
+        }
+        self.execute(
+            "INSERT INTO stat_parts (subject, subject_id, region_code, indicator, period, value) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (subject, subject_id, indicator, period) DO UPDATE SET value = stat_parts.value + excluded.value",
+            crate::args![subject, id, region, indicator, period, delta],
+        )
+        .await?;
+        let mut diff = Parts::new();
+        diff.insert((indicator, period.to_string()), delta);
+        let mut moves = Moves::new();
+        add_moves(&mut moves, region, &diff, 1);
+        self.move_totals(moves).await
+    }
+
+    /// Applies `moves` to the kept totals in one statement (a chunk at a time for very many).
+    async fn move_totals(&mut self, moves: Moves) -> Result<(), StoreError> {
+        let args: Vec<Vec<crate::Arg>> =
+            moves.into_iter().filter(|(_, v)| *v != 0).map(|((c, parent, i, p), v)| crate::args![c, parent, i, p, v]).collect();
+        for (sql, args) in crate::db::multi_row_inserts(
+            "stat_totals",
+            &["region_code", "parent_code", "indicator", "period", "value"],
+            args,
+            "ON CONFLICT (region_code, indicator, period) DO UPDATE SET value = stat_totals.value + excluded.value",
+        ) {
+            self.execute(&sql, args).await?;
+        }
+        Ok(())
+    }
+
+    /// What an estate's records say, as statistics count it; none for an estate that is gone.
+    async fn estate_facts(&mut self, estate_id: i64) -> Result<Option<(String, EstateFacts)>, StoreError> {
+        let head: Option<EstateHead> = self
+            .fetch_optional(
+                "SELECT e.community_code, e.households, e.building_count, e.floor_area, \
+                 (SELECT MIN(year) FROM plan_estates WHERE estate_id = e.id) AS plan_year, \
+                 (SELECT MIN(at) FROM estate_events WHERE estate_id = e.id AND to_status = 'in_construction') AS started, \
+                 (SELECT MIN(at) FROM estate_events WHERE estate_id = e.id AND to_status = 'accepted') AS completed, \
+                 (SELECT COUNT(*) FROM contributions c WHERE c.estate_id = e.id AND c.amount > 0 AND c.reversed_by IS NULL) AS contributions \
+                 FROM estates e WHERE e.id = $1",
+                crate::args![estate_id],
+            )
+            .await?;
+        let Some(EstateHead {
+            community_code: region,
+            households,
+            building_count: buildings,
+            floor_area,
+            plan_year,
+            started,
+            completed,
+            contributions,
+        }) = head
+        else {
+            return Ok(None);
+        };
+        let final_lines: Vec<(String, i64)> = self
+            .fetch_all(
+                "SELECT si.menu_code, CAST(SUM(si.quantity_hundredths) AS BIGINT) FROM scheme_items si \
+                 JOIN scheme_versions v ON v.id = si.version_id \
+                 WHERE v.id = (SELECT id FROM scheme_versions WHERE estate_id = $1 AND stage = 'final' ORDER BY version_no DESC LIMIT 1) \
+                 GROUP BY si.menu_code ORDER BY si.menu_code",
+                crate::args![estate_id],
+            )
+            .await?;
+        let findings: Vec<(String, bool)> = self
+            .fetch_all(
+                "SELECT created_at, closed_at IS NOT NULL FROM rectifications WHERE estate_id = $1 ORDER BY id",
+                crate::args![estate_id],
+            )
+            .await?;
+        let answers: Vec<(String, String, String)> = self
+            .fetch_all(
+                "SELECT s.questions_json, a.answers_json, a.at FROM survey_answers a JOIN surveys s ON s.id = a.survey_id \
+                 WHERE s.estate_id = $1 AND s.purpose = 'satisfaction' ORDER BY a.id",
+                crate::args![estate_id],
+            )
+            .await?;
+        let mut satisfaction = Vec::new();
+        let mut questions: BTreeMap<String, Vec<huanxin_domain::surveys::Question>> = BTreeMap::new();
+        for (q, a, at) in answers {
+            let qs = questions.entry(q.clone()).or_insert_with(|| serde_json::from_str(&q).unwrap_or_default());
+            let answered: huanxin_domain::surveys::Answers = serde_json::from_str(&a).unwrap_or_default();
+            if let (Some(s), Some(day)) = (rules::satisfaction_of(qs, &answered), rules::china_day(&at)) {
+                satisfaction.push((day, s));
+            }
+        }
+        let facts = EstateFacts {
+            households,
+            buildings,
+            floor_area,
+            plan_year: plan_year.and_then(|y| i32::try_from(y).ok()),
+            started_on: started.as_deref().and_then(rules::china_day),
+            completed_on: completed.as_deref().and_then(rules::china_day),
+            contributed: contributions > 0,
+            final_lines,
+            findings: findings.iter().filter_map(|(at, closed)| Some((rules::china_day(at)?, *closed))).collect(),
+            satisfaction,
+        };
+        Ok(Some((region, facts)))
+    }
+}
+
+/// One figure: the indicator, its value in the period, the same period a year before.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub code: &'static str,
+    pub value: i64,
+    pub year_before: Option<i64>,
+}
+
+/// One rate, in tenths of a percent, with what it divides.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rate {
+    pub code: &'static str,
+    pub zh: &'static str,
+    pub en: &'static str,
+    pub permille: Option<i64>,
+    pub part: &'static str,
+    pub whole: &'static str,
+}
+
+/// A region's figures for a period.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figures {
+    pub region_code: String,
+    pub region_name: String,
+    pub period: String,
+    pub figures: Vec<Figure>,
+    pub rates: Vec<Rate>,
+}
+
+/// A region one level down, with its figures (indicator code → value).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildFigures {
+    pub region_code: String,
+    pub region_name: String,
+    pub values: BTreeMap<&'static str, i64>,
+}
+
+/// One estate or project counted in a figure, with what it adds.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Counted {
+    pub subject: String,
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub region_code: String,
+    pub value: i64,
+}
+
+/// Sums of totals by indicator for `where_` (with its args), reading month keys in the period's
+/// months and plan-year keys in its plan years. Returns (group key, indicator, value) rows.
+fn period_filter(period: &Period, first: usize) -> (String, Vec<crate::Arg>) {
+    let (m0, m1) = period.months();
+    let (y0, y1) = period.plan_years();
+    let sql = format!(
+        "((LENGTH(period) = 7 AND period >= ${} AND period <= ${}) OR (LENGTH(period) = 4 AND period >= ${} AND period <= ${}))",
+        first,
+        first + 1,
+        first + 2,
+        first + 3
+    );
+    (sql, crate::args![m0, m1, y0, y1])
+}
+
+impl Db {
+    /// The figures of `region` for `period`, each with the same period a year before, and the rates.
+    pub async fn statistics(&self, region: &RegionCode, period: &Period) -> Result<Figures, StoreError> {
+        let now = self.totals_by_indicator(region, period).await?;
+        let before = match period.year_before() {
+            Some(p) => Some(self.totals_by_indicator(region, &p).await?),
+            None => None,
+        };
+        let figures = rules::INDICATORS
+            .iter()
+            .map(|i| Figure {
+                code: i.code,
+                value: now.get(i.code).copied().unwrap_or(0),
+                year_before: before.as_ref().map(|b| b.get(i.code).copied().unwrap_or(0)),
+            })
+            .collect();
+        let rates = rules::RATES
+            .iter()
+            .map(|(code, zh, en, part, whole)| Rate {
+                code,
+                zh,
+                en,
+                permille: rules::rate_permille(now.get(part).copied().unwrap_or(0), now.get(whole).copied().unwrap_or(0)),
+                part,
+                whole,
+            })
+            .collect();
+        let region_name = self.region_name(region.as_str()).await?;
+        Ok(Figures { region_code: region.as_str().into(), region_name, period: period.code(), figures, rates })
+    }
+
+    async fn totals_by_indicator(&self, region: &RegionCode, period: &Period) -> Result<BTreeMap<&'static str, i64>, StoreError> {
+        let (filter, mut args) = period_filter(period, 2);
+        args.insert(0, region.as_str().into());
+        let rows: Vec<(String, i64)> = self
+            .fetch_all(
+                &format!(
+                    "SELECT indicator, CAST(SUM(value) AS BIGINT) FROM stat_totals WHERE region_code = $1 AND {filter} GROUP BY indicator"
+                ),
+                args,
+            )
+            .await?;
+        Ok(rows.into_iter().filter_map(|(i, v)| Some((known(&i)?, v))).collect())
+    }
+
+    /// The figures of each region one level below `region` that has any, by name.
+    pub async fn statistics_children(&self, region: &RegionCode, period: &Period) -> Result<Vec<ChildFigures>, StoreError> {
+        let (filter, mut args) = period_filter(period, 2);
+        args.insert(0, region.as_str().into());
+        let rows: Vec<(String, Option<String>, String, i64)> = self
+            .fetch_all(
+                &format!(
+                    "SELECT t.region_code, r.name, t.indicator, CAST(SUM(t.value) AS BIGINT) FROM stat_totals t \
+                     LEFT JOIN regions r ON r.code = t.region_code \
+                     WHERE t.parent_code = $1 AND {filter} GROUP BY t.region_code, r.name, t.indicator"
+                ),
+                args,
+            )
+            .await?;
+        let mut out: BTreeMap<String, ChildFigures> = BTreeMap::new();
+        for (code, name, indicator, value) in rows {
+            let Some(i) = known(&indicator) else { continue };
+            let child = out.entry(code.clone()).or_insert_with(|| ChildFigures {
+                region_name: name.clone().unwrap_or_else(|| code.clone()),
+                region_code: code,
+                values: BTreeMap::new(),
+            });
+            child.values.insert(i, value);
+        }
+        let mut list: Vec<ChildFigures> = out.into_values().collect();
+        list.sort_by(|a, b| a.region_code.cmp(&b.region_code));
+        Ok(list)
+    }
+
+    /// Month by month in `year`: each monthly indicator's value in `region`.
+    pub async fn statistics_by_month(
+        &self,
+        region: &RegionCode,
+        year: i32,
+    ) -> Result<Vec<(String, BTreeMap<&'static str, i64>)>, StoreError> {
+        let rows: Vec<(String, String, i64)> = self
+            .fetch_all(
+                "SELECT period, indicator, value FROM stat_totals WHERE region_code = $1 AND LENGTH(period) = 7 \
+                 AND period >= $2 AND period <= $3 ORDER BY period",
+                crate::args![region.as_str(), format!("{year:04}-01"), format!("{year:04}-12")],
+            )
+            .await?;
+        let mut months: BTreeMap<String, BTreeMap<&'static str, i64>> =
+            (1..=12).map(|m| (format!("{year:04}-{m:02}"), BTreeMap::new())).collect();
+        for (p, i, v) in rows {
+            if let (Some(i), Some(m)) = (known(&i), months.get_mut(&p)) {
+                m.insert(i, v);
+            }
+        }
+        Ok(months.into_iter().collect())
+    }
+
+    /// The estates (or projects, for investment) counted in one figure, the largest part first:
+    /// at most `limit`, with how many there are.
+    pub async fn statistics_counted(
+        &self,
+        region: &RegionCode,
+        period: &Period,
+        indicator: &str,
+        limit: i64,
+    ) -> Result<(Vec<Counted>, i64), StoreError> {
+        let dated = rules::indicator(indicator).map(|i| i.dated).ok_or(StoreError::NotFound)?;
+        let (k0, k1) = period.keys_for(dated);
+        let (lo, hi) = region.subtree_range();
+        let len = if dated == rules::Dated::Month { 7 } else { 4 };
+        let wh = "p.indicator = $1 AND LENGTH(p.period) = $2 AND p.period >= $3 AND p.period <= $4 AND p.region_code >= $5 AND p.region_code < $6";
+        let args = crate::args![indicator, len, k0, k1, lo, hi];
+        let total = self
+            .scalar(
+                &format!("SELECT COUNT(DISTINCT p.subject || ':' || CAST(p.subject_id AS TEXT)) FROM stat_parts p WHERE {wh}"),
+                args.clone(),
+            )
+            .await?;
+        let mut args = args;
+        args.push(limit.into());
+        let rows = self
+            .fetch_all(
+                &format!(
+                    "SELECT p.subject, p.subject_id AS id, COALESCE(e.code, pr.code, '') AS code, COALESCE(e.name, pr.name, '') AS name, \
+                     p.region_code, CAST(SUM(p.value) AS BIGINT) AS value FROM stat_parts p \
+                     LEFT JOIN estates e ON p.subject = 'estate' AND e.id = p.subject_id \
+                     LEFT JOIN projects pr ON p.subject = 'project' AND pr.id = p.subject_id \
+                     WHERE {wh} GROUP BY p.subject, p.subject_id, e.code, pr.code, e.name, pr.name, p.region_code \
+                     ORDER BY 6 DESC, 4 LIMIT $7"
+                ),
+                args,
+            )
+            .await?;
+        Ok((rows, total))
+    }
+
+    /// A region's name (its code when unknown).
+    async fn region_name(&self, code: &str) -> Result<String, StoreError> {
+        let name: Option<(String,)> = self.fetch_optional("SELECT name FROM regions WHERE code = $1", crate::args![code]).await?;
+        Ok(name.map(|n| n.0).unwrap_or_else(|| if code == RegionCode::country().as_str() { "全国".into() } else { code.into() }))
+    }
+
+    /// Recomputes every part and total from the records (after a restore, or to check the kept ones).
+    pub async fn rebuild_statistics(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute("DELETE FROM stat_parts", vec![]).await?;
+        tx.execute("DELETE FROM stat_totals", vec![]).await?;
+        tx.commit().await?;
+        let ids: Vec<(i64,)> = self.fetch_all("SELECT id FROM estates ORDER BY id", vec![]).await?;
+        for batch in ids.chunks(500) {
+            let ids: Vec<i64> = batch.iter().map(|(id,)| *id).collect();
+            let mut tx = self.begin().await?;
+            tx.refresh_estates_statistics(&ids).await?;
+            tx.commit().await?;
+        }
+        // Investment: every payment to a project by source, summed by the hour (UTC) it was
+        // entered, which gives China's month without reading each entry (reversals subtract).
+        let paid: Vec<(i64, String, String, String, i64)> = self
+            .fetch_all(
+                "SELECT p.id, p.region_code, l.source, substr(l.at, 1, 13), \
+                 CAST(SUM(CASE WHEN l.debit = 'paid:' || CAST(p.id AS TEXT) THEN l.amount ELSE -l.amount END) AS BIGINT) \
+                 FROM ledger_entries l JOIN projects p ON p.id = l.project_id \
+                 WHERE l.debit = 'paid:' || CAST(p.id AS TEXT) OR l.credit = 'paid:' || CAST(p.id AS TEXT) \
+                 GROUP BY p.id, p.region_code, l.source, substr(l.at, 1, 13)",
+                vec![],
+            )
+            .await?;
+        let mut projects: BTreeMap<(i64, String), Parts> = BTreeMap::new();
+        for (project, region, source, hour, amount) in paid {
+            let (Some(i), Some(day)) = (rules::investment_indicator(&source), rules::china_day(&format!("{hour}:00:00Z"))) else {
+                continue;
+            };
+            *projects.entry((project, region)).or_default().entry((i, rules::month_key(day))).or_insert(0) += amount;
+        }
+        let mut tx = self.begin().await?;
+        let mut moves = Moves::new();
+        for ((project, region), mut parts) in projects {
+            parts.retain(|_, v| *v != 0);
+            tx.replace_parts("project", project, &region, parts, &mut moves).await?;
+        }
+        tx.move_totals(moves).await?;
+        tx.commit().await
+    }
+
+    /// Kept totals that differ from the sum of the kept parts: (region, indicator, period, kept, summed).
+    /// Empty when the totals are sound.
+    pub async fn statistics_disagreements(&self) -> Result<Vec<(String, String, String, i64, i64)>, StoreError> {
+        let parts: Vec<(String, String, String, i64)> =
+            self.fetch_all("SELECT region_code, indicator, period, value FROM stat_parts", vec![]).await?;
+        let mut summed: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+        for (region, i, p, v) in parts {
+            for (code, _) in chain(&region) {
+                *summed.entry((code, i.clone(), p.clone())).or_insert(0) += v;
+            }
+        }
+        let kept: Vec<(String, String, String, i64)> =
+            self.fetch_all("SELECT region_code, indicator, period, value FROM stat_totals", vec![]).await?;
+        let mut out = Vec::new();
+        for (r, i, p, v) in kept {
+            let s = summed.remove(&(r.clone(), i.clone(), p.clone())).unwrap_or(0);
+            if s != v {
+                out.push((r, i, p, v, s));
+            }
+        }
+        out.extend(summed.into_iter().filter(|(_, s)| *s != 0).map(|((r, i, p), s)| (r, i, p, 0, s)));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain;
+
+    #[test]
+    fn a_community_counts_in_six_regions_each_under_its_parent() {
+        let c = chain("350521101001");
+        let codes: Vec<&str> = c.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(codes, ["000000000000", "350000000000", "350500000000", "350521000000", "350521101000", "350521101001"]);
+        assert_eq!(c[0].1, "", "the country has no parent");
+        assert!(c.windows(2).all(|w| w[1].1 == w[0].0), "each under the one before");
+        assert_eq!(chain("350521000000").len(), 4, "a county project counts in four");
+        assert!(chain("garbage").is_empty());
+    }
+}
