@@ -3194,8 +3194,17 @@ async fn statistics_count_what_the_records_say(app: &TestApp) {
     assert_eq!(hui_an["households"], households);
     assert_eq!(hui_an["performance"], 100);
     let (s, r) = city.post("/api/v1/funds/subsidy-split", json!({"year": 2026, "amount": "100", "weights": {"floor_area": 50, "households": 30, "buildings": 10, "estates": 10, "performance": 10}})).await;
-    assert_eq!((s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()), (422, Some("weights"), Some("statistics.weights_sum")), "{r}");
-    let (s, r) = city.post("/api/v1/funds/subsidy-split", json!({"year": 2026, "amount": "100", "performance": {"350583000000": 90, "350521000000": 101}})).await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("weights"), Some("statistics.weights_sum")),
+        "{r}"
+    );
+    let (s, r) = city
+        .post(
+            "/api/v1/funds/subsidy-split",
+            json!({"year": 2026, "amount": "100", "performance": {"350583000000": 90, "350521000000": 101}}),
+        )
+        .await;
     let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!((s, fields), (422, vec!["performance.350521000000", "performance.350583000000"]), "{r}");
     let (s, r) = city.post("/api/v1/funds/subsidy-split", json!({"year": 2019, "amount": "100"})).await;
@@ -3210,7 +3219,12 @@ async fn statistics_count_what_the_records_say(app: &TestApp) {
     let (_, list) = city.get("/api/v1/allocations").await;
     assert_eq!(list.as_array().unwrap().len(), before + 2);
     for share in made["shares"].as_array().unwrap() {
-        let a = list.as_array().unwrap().iter().find(|a| a["region_code"] == share["region_code"] && ids.contains(&a["id"].as_i64().unwrap())).unwrap();
+        let a = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["region_code"] == share["region_code"] && ids.contains(&a["id"].as_i64().unwrap()))
+            .unwrap();
         assert_eq!((a["amount"].clone(), a["left"].clone()), (share["amount"].clone(), share["amount"].clone()), "{a}");
     }
     assert_eq!(app.client("street_staff").await.post("/api/v1/funds/subsidy-split", json!({"year": 2026, "amount": "1"})).await.0, 403);
