@@ -218,6 +218,32 @@ test('the ministry reads the programme from the country down to a county, and a 
   await context.close()
 })
 
+test('the city shares a subsidy among its counties by weighted factors, to the fen, and hands the shares down', { skip: !FULL && 'needs HUANXIN_FULL_URL' }, async () => {
+  const { page, problems, context } = await desk('city_admin')
+  await page.waitForSelector('[data-test=who]')
+  await page.goto(`${FULL}/funds`)
+  await page.waitForSelector('[data-test=subsidy-split]')
+  await page.fill('input[data-test=split-amount]', '1,000,000.01')
+  // Weights that do not sum to 100 are refused by name.
+  await page.fill('[data-test=split-weight-performance] input', '30')
+  await page.click('[data-test=split-compute]')
+  await page.waitForSelector('.el-message--error >> text=须为 100')
+  await page.fill('[data-test=split-weight-performance] input', '20')
+  await page.click('[data-test=split-compute]')
+  await page.waitForSelector('[data-test=split-shares] .el-table__body tr')
+  const shares = await page.locator('[data-test^=split-share-]').allTextContents()
+  assert.ok(shares.length >= 2, `the city's counties with plans share it: ${shares}`)
+  const fen = shares.reduce((n, s) => n + Math.round(Number(s.replace(/,/g, '')) * 100), 0)
+  assert.equal(fen, 100_000_001, 'the shares sum to the amount, to the fen')
+  await page.fill('input[data-test=split-purpose]', '中央补助（因素法分配测试）')
+  await page.click('[data-test=split-allocate]')
+  await page.waitForSelector('.el-message--success')
+  await page.waitForSelector('[data-test=allocation-list] >> text=中央补助（因素法分配测试）')
+  await page.locator('[data-test=subsidy-split]').screenshot({ path: `${SHOTS}/subsidy-split.png` })
+  assert.deepEqual(problems.filter((p) => !p.includes('422')), [], 'no error but the refused weights')
+  await context.close()
+})
+
 test('an estate opens on the tab of its stage, and a stage not yet reached says so', { skip: !FULL && 'needs HUANXIN_FULL_URL' }, async () => {
   const { page, problems, context } = await desk('county_admin')
   await page.waitForSelector('[data-test=who]')

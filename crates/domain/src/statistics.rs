@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 pub enum Unit {
     /// 个, 户, 栋, 部: a count.
     Count,
-    /// m², stored as whole m².
+    /// Floor area as the registry keeps it: hundredths of a m², shown in m².
     SquareMetres,
     /// Quantities of scheme lines, stored in hundredths of their unit (m², 个 …).
     Hundredths,

@@ -168,11 +168,11 @@ pub async fn counted(
     Ok(Json(serde_json::to_value(page).map_err(|e| ApiError::Internal(e.to_string()))?))
 }
 
-/// A value as shown in its unit: counts as they are, m² whole, pipelines in km, money in 万元.
+/// A value as shown in its unit: counts as they are, m² and menu quantities to two decimals, pipelines in km, money in 万元.
 pub fn shown(unit: Unit, v: i64) -> String {
     match unit {
-        Unit::Count | Unit::SquareMetres => v.to_string(),
-        Unit::Hundredths => format!("{:.2}", v as f64 / 100.0),
+        Unit::Count => v.to_string(),
+        Unit::SquareMetres | Unit::Hundredths => format!("{:.2}", v as f64 / 100.0),
         Unit::CentimetresAsKm => format!("{:.3}", v as f64 / 100_000.0),
         Unit::Fen => format!("{:.2}", v as f64 / 1_000_000.0),
     }

@@ -109,6 +109,7 @@ export const api = {
   statisticsMonths: (q) => request('GET', `/api/v1/statistics/months${qs(q)}`),
   statisticsCounted: (q) => request('GET', `/api/v1/statistics/counted${qs(q)}`),
   statisticsExportUrl: (q) => `/api/v1/statistics/export.xlsx${qs(q)}`,
+  subsidySplit: (body) => request('POST', '/api/v1/funds/subsidy-split', body),
   construction: (id) => request('GET', `/api/v1/estates/${id}/construction`),
   permitException: (id, body) => request('POST', `/api/v1/estates/${id}/construction/permit-exception`, body),
   addScheduleNode: (id, body) => request('POST', `/api/v1/estates/${id}/construction/nodes`, body),
