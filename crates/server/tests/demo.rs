@@ -318,8 +318,10 @@ async fn statistics_follow_the_demo(db: &Db) {
     let country = huanxin_domain::regions::RegionCode::country();
     let all = db.statistics(&country, &huanxin_domain::statistics::Period::Cumulative).await.unwrap();
     let fig = |c: &str| all.figures.iter().find(|f| f.code == c).unwrap().value;
-    for c in ["planned_estates", "started_estates", "completed_estates", "invest_central", "rectifications_found"] {
+    for c in ["planned_estates", "started_estates", "completed_estates", "invest_central", "rectifications_found", "satisfaction_answers"] {
         assert!(fig(c) > 0, "the demo counts in {c}: {all:?}");
     }
     assert!(fig("completed_estates") <= fig("started_estates"));
+    let satisfied = fig("satisfaction_satisfied") * 100 / fig("satisfaction_answers");
+    assert!((75..=100).contains(&satisfied), "about nine in ten satisfied: {satisfied} %");
 }

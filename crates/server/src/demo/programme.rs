@@ -1404,7 +1404,42 @@ impl<'a> Programme<'a> {
             )
             .await?;
         self.walks[i].tasks = r["tasks"].as_array().map(|a| a.iter().filter_map(|t| t["id"].as_i64()).collect()).unwrap_or_default();
+        self.satisfaction(i, today).await?;
         self.advance(i, "reviewed", "回头看完成").await
+    }
+
+    /// The residents' satisfaction survey of the review's home visits (回访): an overall rating,
+    /// answered on paper by a sample of households, about nine in ten satisfied.
+    async fn satisfaction(&mut self, i: usize, today: NaiveDate) -> Result<(), DemoError> {
+        let (id, county) = (self.walks[i].id, self.walks[i].county);
+        let staff = self.casts[county].staff;
+        let s = self
+            .post(
+                staff,
+                &format!("/estates/{id}/surveys"),
+                json!({
+                    "title": "改造完成居民满意度调查（回访）", "purpose": "satisfaction",
+                    "opens_on": ymd(today), "closes_on": ymd(today + Duration::days(14)), "anonymous": true, "many_per_dwelling": false,
+                    "questions": [
+                        { "id": "overall", "kind": "rating", "text": "您对本次改造的总体满意度（1–5 分）", "max_rating": 5, "required": true },
+                        { "id": "other", "kind": "text", "text": "意见和建议" }
+                    ]
+                }),
+            )
+            .await?;
+        let sid = id_of(&s, &["id"])?;
+        let dwellings: Vec<Value> = self.walks[i].dwellings.iter().skip(1).step_by(3).take(30).cloned().collect();
+        let mut bodies = Vec::new();
+        for d in dwellings {
+            let Some(did) = d["id"].as_i64() else { continue };
+            let rating = if self.rng.gen_bool(0.92) { 4 + i64::from(self.rng.gen_bool(0.6)) } else { 1 + i64::from(self.rng.gen_bool(0.5)) };
+            bodies.push((
+                format!("/surveys/{sid}/answers"),
+                json!({ "dwelling_id": did, "respondent": format!("回访-{}", d["number"].as_str().unwrap_or("")), "answers": { "overall": rating } }),
+            ));
+        }
+        self.built.answers += bodies.len();
+        self.many(staff, bodies).await
     }
 
     async fn close_tasks(&mut self, i: usize) -> Result<(), DemoError> {
