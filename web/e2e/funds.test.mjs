@@ -232,14 +232,19 @@ test('central money goes down the ladder on the funds page, ministry to province
     await page.waitForSelector('[data-test=allocations]')
     await page.click('[data-test=allocation-new]')
     if (parent) {
+      // Offered with what is left of it: only money that came to this region.
       await page.click('[data-test=allocation-parent]')
-      await pick(page, `#${parent.id} ${parent.purpose}`)
+      const option = page.locator('li[role=option]:visible', { hasText: `#${parent.id} ${parent.purpose}` })
+      assert.match(await option.textContent(), /结余/)
+      await option.click()
+      await page.waitForFunction(() => ![...document.querySelectorAll('li[role=option]')].some((li) => li.checkVisibility()))
     }
     await page.click('[data-test=allocation-region]')
     await pick(page, region)
     await page.fill('input[data-test=allocation-purpose]', purpose)
     await page.fill('input[data-test=allocation-amount]', amount)
     await page.click('[data-test=allocation-save]')
+    await page.waitForSelector(`.el-message--success >> text=已下达至${region}`)
     await page.waitForSelector(`[data-test=allocation-list] >> text=${purpose}`)
     const made = (await call(page, 'GET', '/api/v1/allocations')).find((a) => a.purpose === purpose)
     await page.context().close()

@@ -4,6 +4,7 @@
 
 use crate::reason;
 use crate::reasons::Reason;
+use crate::regions::RegionCode;
 use crate::schemes::Category;
 use crate::ValidationErrors;
 use serde::{Deserialize, Serialize};
@@ -352,6 +353,71 @@ pub fn check_sub_allocation(parent_left: Fen, amount: Fen) -> Result<(), Refusal
         return Err(Refusal::ExceedsParent { left: parent_left.yuan() });
     }
     Ok(())
+}
+
+/// Money goes down the ladder a level at a time, from the region it came to: a region gives what
+/// was given to it (a parent allocation of its own region, or a new one from a source) to itself
+/// or to a region one level down, never below a county (streets and communities pay no projects).
+/// Errors name the field: `parent_id` for another region's money, else the region given to.
+pub fn may_give(own: &RegionCode, parent_region: Option<&RegionCode>, to: &RegionCode) -> Result<(), (&'static str, crate::Reason)> {
+    if let Some(p) = parent_region {
+        if p != own {
+            return Err(("parent_id", reason!("funds.not_yours")));
+        }
+    }
+    if to.level() > crate::regions::Level::County {
+        return Err(("region_code", reason!("funds.below_county")));
+    }
+    if to != own && own.child_containing(to).as_ref() != Some(to) {
+        return Err(("region_code", reason!("funds.one_level_down")));
+    }
+    Ok(())
+}
+
+/// The earmark and year a child allocation takes from its parent: it may narrow the parent's
+/// earmark (fewer categories, fewer projects) but never widen it, an empty list inherits the
+/// parent's, and the budget year is the parent's. A residents' pool (`parent_pool_of`) is never cut
+/// from: residents' money pays only the project it was given for.
+pub fn child_earmark(
+    parent: &Earmark,
+    parent_year: i64,
+    parent_pool_of: Option<i64>,
+    child: &Earmark,
+    child_year: i64,
+) -> Result<Earmark, ValidationErrors> {
+    let mut e = ValidationErrors::default();
+    if parent_pool_of.is_some() {
+        e.push("parent_id", "", reason!("funds.pool_not_cut"));
+        return Err(e);
+    }
+    if child_year != parent_year {
+        e.push("year", child_year, reason!("funds.parent_year", year = parent_year));
+    }
+    let categories = if child.categories.is_empty() {
+        parent.categories.clone()
+    } else {
+        if !parent.categories.is_empty() {
+            for (i, c) in child.categories.iter().enumerate() {
+                if !parent.categories.contains(c) {
+                    e.push(&format!("categories[{i}]"), c.as_str(), reason!("funds.earmark_wider"));
+                }
+            }
+        }
+        child.categories.clone()
+    };
+    let projects = if child.projects.is_empty() {
+        parent.projects.clone()
+    } else {
+        if !parent.projects.is_empty() {
+            for (i, p) in child.projects.iter().enumerate() {
+                if !parent.projects.contains(p) {
+                    e.push(&format!("projects[{i}]"), p, reason!("funds.earmark_wider"));
+                }
+            }
+        }
+        child.projects.clone()
+    };
+    e.into_result(Earmark { categories, projects })
 }
 
 /// The canonical text of a ledger entry for its hash (`chain::link`).
@@ -832,6 +898,33 @@ pub fn check_upkeep_spending(balance: Fen, amount: Fen, emergency: bool, decisio
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn money_goes_down_a_level_at_a_time_from_the_region_it_came_to() {
+        let rc = |c: &str| RegionCode::parse(c).unwrap();
+        let (country, fujian, quanzhou, hui_an) = (rc("000000000000"), rc("350000000000"), rc("350500000000"), rc("350521000000"));
+        assert!(may_give(&country, None, &fujian).is_ok(), "the ministry to a province");
+        assert!(may_give(&fujian, Some(&fujian), &quanzhou).is_ok(), "the province passes on what came to it");
+        assert!(may_give(&hui_an, Some(&hui_an), &hui_an).is_ok(), "a county keeps a share for its projects");
+        assert_eq!(may_give(&country, None, &hui_an).unwrap_err().1.code, "funds.one_level_down");
+        assert_eq!(may_give(&fujian, Some(&quanzhou), &hui_an).unwrap_err().0, "parent_id", "the city's money is the city's to pass on");
+        assert_eq!(may_give(&hui_an, None, &rc("350521100000")).unwrap_err().1.code, "funds.below_county");
+    }
+
+    #[test]
+    fn a_child_allocation_narrows_its_parents_earmark_never_widens_it() {
+        use Category::*;
+        let parent = Earmark { categories: vec![Basic], projects: vec![47] };
+        let inherited = child_earmark(&parent, 2024, None, &Earmark::default(), 2024).unwrap();
+        assert_eq!(inherited, parent, "an empty earmark takes the parent's");
+        let e = child_earmark(&parent, 2024, None, &Earmark { categories: vec![Upgrading], projects: vec![1] }, 2000).unwrap_err();
+        let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["year", "categories[0]", "projects[0]"]);
+        let open = Earmark::default();
+        let narrowed = child_earmark(&open, 2024, None, &Earmark { categories: vec![Basic], projects: vec![] }, 2024).unwrap();
+        assert_eq!(narrowed.categories, vec![Basic], "an open parent may be narrowed");
+        assert_eq!(child_earmark(&open, 2024, Some(3), &open, 2024).unwrap_err().0[0].code, "funds.pool_not_cut");
+    }
+
     use super::*;
 
     #[test]

@@ -291,10 +291,14 @@ impl Period {
         if s == "all" {
             return Ok(Period::Cumulative);
         }
-        let year = |t: &str| t.parse::<i32>().ok().filter(|y| (FIRST_YEAR - 30..=2100).contains(y) && t.len() == 4);
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        let year = |t: &str| t.parse::<i32>().ok().filter(|y| (FIRST_YEAR - 30..=2100).contains(y) && t.len() == 4 && digits(t));
         let p = match s.split_once('-') {
             None => Period::Year(year(s).ok_or_else(bad)?),
             Some((y, q)) if q.starts_with('Q') => {
+                if !digits(&q[1..]) {
+                    return Err(bad());
+                }
                 let n: u32 = q[1..].parse().map_err(|_| bad())?;
                 if !(1..=4).contains(&n) || q.len() != 2 {
                     return Err(bad());
@@ -302,6 +306,9 @@ impl Period {
                 Period::Quarter(year(y).ok_or_else(bad)?, n)
             }
             Some((y, m)) => {
+                if !digits(m) {
+                    return Err(bad());
+                }
                 let n: u32 = m.parse().map_err(|_| bad())?;
                 if !(1..=12).contains(&n) || m.len() != 2 {
                     return Err(bad());
@@ -591,7 +598,7 @@ mod tests {
         assert_eq!(Period::parse("2024-Q2").map(|p| p.months()), Ok(("2024-04".into(), "2024-06".into())));
         assert_eq!(Period::parse("2024-05"), Ok(Period::Month(2024, 5)));
         assert_eq!(Period::parse("all"), Ok(Period::Cumulative));
-        for bad in ["", "24", "2024-13", "2024-Q5", "2024-Q", "2024-5", "abcd", "2024-Q12", "99999"] {
+        for bad in ["", "24", "2024-13", "2024-Q5", "2024-Q", "2024-5", "abcd", "2024-Q12", "99999", "2024-+5", "+024", "2024-Q+1"] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Period::parse("2024-Q3").unwrap().year_before(), Some(Period::Quarter(2023, 3)));

@@ -91,12 +91,20 @@ pub async fn create(
     Extension(cu): Extension<CurrentUser>,
     ApiJson(input): ApiJson<AllocationInput>,
 ) -> Result<(StatusCode, Json<Allocation>), ApiError> {
-    let region = RegionCode::parse(&input.region_code).map_err(|e| ApiError::field("region_code", &input.region_code, e));
-    let valid = input.validate();
-    let (region, valid) = match (region, valid) {
+    // Every problem at once: the region's with the other fields'.
+    let region = RegionCode::parse(&input.region_code);
+    let (region, valid) = match (region, input.validate()) {
         (Ok(r), Ok(v)) => (r, v),
-        (Err(e), Ok(_)) => return Err(e),
-        (_, Err(e)) => return Err(e.into()),
+        (region, valid) => {
+            let mut e = ValidationErrors::default();
+            if let Err(r) = region {
+                e.push("region_code", input.region_code.chars().take(40).collect::<String>(), r);
+            }
+            if let Err(v) = valid {
+                e.0.extend(v.0);
+            }
+            return Err(ApiError::Invalid(e));
+        }
     };
     let a = st.db.create_allocation(&cu.actor(), &cu.scope, &region, input.year, &input.purpose, input.parent_id, &valid).await?;
     Ok((StatusCode::CREATED, Json(a)))

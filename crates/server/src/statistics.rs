@@ -70,9 +70,10 @@ fn region_of(cu: &CurrentUser, asked: Option<&str>) -> Result<RegionCode, ApiErr
         return Err(ApiError::Forbidden(reason!("statistics.staff_only")));
     };
     let Some(asked) = asked.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(own.clone()) };
-    let rc = RegionCode::parse(asked).map_err(|r| ApiError::Invalid(ValidationErrors::one("region", asked, r)))?;
+    let shown: String = asked.chars().take(40).collect();
+    let rc = RegionCode::parse(asked).map_err(|r| ApiError::Invalid(ValidationErrors::one("region", &shown, r)))?;
     if !own.contains(&rc) {
-        return Err(ApiError::Invalid(ValidationErrors::one("region", asked, reason!("field.outside_region"))));
+        return Err(ApiError::Invalid(ValidationErrors::one("region", &shown, reason!("field.outside_region"))));
     }
     Ok(rc)
 }
@@ -83,7 +84,9 @@ fn period_of(asked: Option<&str>) -> Result<Period, ApiError> {
             use chrono::Datelike;
             Ok(Period::Year(huanxin_store::today().year()))
         }
-        Some(p) => Period::parse(p).map_err(|r| ApiError::Invalid(ValidationErrors::one("period", p, r))),
+        Some(p) => {
+            Period::parse(p).map_err(|r| ApiError::Invalid(ValidationErrors::one("period", p.chars().take(40).collect::<String>(), r)))
+        }
     }
 }
 
@@ -136,7 +139,7 @@ pub async fn months(
     let region = region_of(&cu, q.region.as_deref())?;
     let year = match q.year {
         Some(y) if (rules::FIRST_YEAR - 30..=2100).contains(&y) => y,
-        Some(y) => return Err(ApiError::Invalid(ValidationErrors::one("year", y, reason!("statistics.period_form")))),
+        Some(y) => return Err(ApiError::Invalid(ValidationErrors::one("year", y, reason!("statistics.year_range")))),
         None => {
             use chrono::Datelike;
             huanxin_store::today().year()
@@ -204,7 +207,13 @@ pub async fn export_xlsx(
     let children = st.db.statistics_children(&region, &period).await?;
     let mut headers: Vec<String> = vec!["区划代码".into(), "区划名称".into(), "统计期".into()];
     for i in rules::INDICATORS {
-        let unit = unit_zh(i.unit);
+        let unit = match i.code {
+            c if c.ends_with("_households") => "户",
+            c if c.ends_with("_buildings") => "栋",
+            c if c.starts_with("rectifications_") => "项",
+            c if c.starts_with("satisfaction_") => "份",
+            _ => unit_zh(i.unit),
+        };
         headers.push(if unit.is_empty() { i.zh.to_string() } else { format!("{}（{unit}）", i.zh) });
     }
     for (_, zh, _, _, _) in rules::RATES {
@@ -260,6 +269,9 @@ pub struct SplitAllocate {
     pub purpose: String,
 }
 
+/// Most performance scores one split takes (more regions than any level has below it).
+const MAX_SCORES: usize = 500;
+
 /// One region's part, with the figures it was shared by.
 #[derive(Debug, Serialize)]
 pub struct SplitLine {
@@ -281,9 +293,17 @@ pub async fn subsidy_split(
     crate::error::ApiJson(req): crate::error::ApiJson<SplitRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let region = region_of(&cu, req.region.as_deref())?;
+    // A province has fewer than 50 cities, a city fewer than 50 counties: a longer list is not a list of scores.
+    if req.performance.len() > MAX_SCORES {
+        return Err(ApiError::Invalid(ValidationErrors::one(
+            "performance",
+            req.performance.len(),
+            reason!("statistics.too_many_scores", max = MAX_SCORES),
+        )));
+    }
     let mut e = ValidationErrors::default();
     if !(rules::FIRST_YEAR..=2100).contains(&req.year) {
-        e.push("year", req.year, reason!("field.year_form"));
+        e.push("year", req.year, reason!("statistics.year_range"));
     }
     let amount = huanxin_domain::funds::amount_field("amount", &req.amount, &mut e);
     let weights = req.weights.unwrap_or_else(|| rules::SplitWeights::for_year(req.year));

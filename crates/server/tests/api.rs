@@ -2459,8 +2459,16 @@ async fn owners_sign_in_with_a_text_message(app: &TestApp) {
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let (s, r) = anon.post("/api/v1/residents/otp/verify", json!({"phone": "13711112222", "code": wrong})).await;
     assert_eq!((s, r["detail"].as_str()), (409, Some("the code is not valid")));
-    let (s, b) = anon.post("/api/v1/residents/otp/verify", json!({"phone": "13711112222", "code": code, "name": "林业主"})).await;
-    assert_eq!(s, 200, "{b}");
+    // Sent twice at once (a double tap): the code binds once; the other hears it is spent.
+    let verify = json!({"phone": "13711112222", "code": code, "name": "林业主"});
+    let (first, second) =
+        tokio::join!(anon.post("/api/v1/residents/otp/verify", verify.clone()), anon.post("/api/v1/residents/otp/verify", verify));
+    let mut codes = [first.0, second.0];
+    codes.sort();
+    assert_eq!(codes, [200, 409], "{first:?} {second:?}");
+    let b = if first.0 == 200 { first.1 } else { second.1 };
+    let accounts = app.db.scalar("SELECT COUNT(*) FROM users WHERE phone = '13711112222' AND role = 'resident'", vec![]).await.unwrap();
+    assert_eq!(accounts, 1, "one account made");
     let bound: Vec<i64> = b["dwellings"].as_array().unwrap().iter().map(|d| d["dwelling_id"].as_i64().unwrap()).collect();
     assert_eq!(bound, dwellings[..2].to_vec(), "both dwellings of the number, as owner");
     assert!(b["dwellings"].as_array().unwrap().iter().all(|d| d["standing"] == "owner"));
@@ -2894,6 +2902,19 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
     let (_, allocations) = c.get("/api/v1/allocations").await;
     let pool = allocations.as_array().unwrap().iter().find(|a| a["pool_of"] == pid).unwrap().clone();
     assert_eq!((pool["source"].as_str(), pool["left"].as_i64()), (Some("residents"), Some(1_000_000)), "{pool}");
+    // Residents' money pays only its project: the pool is never cut from, nothing changes.
+    let (s, r) = c
+        .post(
+            "/api/v1/allocations",
+            json!({"parent_id": pool["id"], "region_code": "350521000000", "year": pool["year"], "purpose": "挪用", "amount": "100"}),
+        )
+        .await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("parent_id"), Some("funds.pool_not_cut")),
+        "{r}"
+    );
+    assert_eq!(c.get("/api/v1/allocations").await.1.as_array().unwrap().len(), allocations.as_array().unwrap().len());
 
     // Central money for the project, paid against a passed inspection.
     let (_, central) = c
@@ -3175,6 +3196,53 @@ async fn statistics_count_what_the_records_say(app: &TestApp) {
     assert_eq!(s, 200);
     assert!(bytes.starts_with(b"PK"), "an xlsx");
 
+    // A share passed down keeps its parent's earmark and year: it may narrow them, never widen them.
+    let city = app.client("city_admin").await;
+    let (s, parent) = city
+        .post("/api/v1/allocations", json!({"region_code": "350500000000", "source": "central", "year": 2026, "purpose": "基础类专项", "amount": "500000", "categories": ["basic"]}))
+        .await;
+    assert_eq!(s, 201, "{parent}");
+    let (s, r) = city
+        .post("/api/v1/allocations", json!({"parent_id": parent["id"], "region_code": "350521000000", "year": 2025, "purpose": "转下达", "amount": "100", "categories": ["upgrading"]}))
+        .await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["year", "categories[0]"]), "{r}");
+    let (s, child) = city
+        .post(
+            "/api/v1/allocations",
+            json!({"parent_id": parent["id"], "region_code": "350521000000", "year": 2026, "purpose": "转下达", "amount": "100"}),
+        )
+        .await;
+    assert_eq!((s, child["categories"].as_str()), (201, Some("basic")), "inherited: {child}");
+    // Down the ladder a level at a time, from the region the money came to, never below a county.
+    let give = |parent: Value, region: &str| json!({"parent_id": parent, "region_code": region, "source": "central", "year": 2026, "purpose": "越级", "amount": "1"});
+    let (s, r) = app.client("province_admin").await.post("/api/v1/allocations", give(parent["id"].clone(), "350521000000")).await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("parent_id"), Some("funds.not_yours")),
+        "{r}"
+    );
+    let (s, r) = app.client("ministry_admin").await.post("/api/v1/allocations", give(Value::Null, "350521000000")).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("funds.one_level_down")), "{r}");
+    let street = &estates[0]["community_code"].as_str().unwrap()[..9];
+    let (s, r) = c.post("/api/v1/allocations", give(Value::Null, &format!("{street}000"))).await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("region_code"), Some("funds.below_county")),
+        "{r}"
+    );
+    // A split larger than what is left of its parent says what is really left, and makes nothing.
+    let (s, r) = city
+        .post(
+            "/api/v1/funds/subsidy-split",
+            json!({"year": 2026, "amount": "600000", "allocate": {"parent_id": parent["id"], "purpose": "超额"}}),
+        )
+        .await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("funds.exceeds_parent")), "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("499900.00"), "{r}");
+    let scores: serde_json::Map<String, Value> = (0..501).map(|i| (format!("{i:012}"), json!(50))).collect();
+    let (s, r) = city.post("/api/v1/funds/subsidy-split", json!({"year": 2026, "amount": "1", "performance": scores})).await;
+    assert_eq!((s, r["errors"].as_array().map(|e| e.len()), r["errors"][0]["field"].as_str()), (422, Some(1), Some("performance")), "{r}");
     // The central subsidy shared between the city's two counties with plans, to the fen, then handed
     // down as allocations in one step.
     let other_admin = app.client("other_county_admin").await;

@@ -162,6 +162,8 @@ pub struct Db {
     pub(crate) ballot_writer: Arc<std::sync::Mutex<Option<crate::decisions::BallotWriter>>>,
     /// The writer that groups bindings by invitation code into shared commits.
     pub(crate) bind_writer: Arc<std::sync::Mutex<Option<crate::residents::BindWriter>>>,
+    /// The writer that groups bindings by text-message code into shared commits.
+    pub(crate) phone_bind_writer: Arc<std::sync::Mutex<Option<crate::residents::PhoneBindWriter>>>,
     /// The writer of approved payments (see [`crate::group_commit`]).
     pub(crate) approval_writer: Arc<std::sync::Mutex<Option<crate::funds::ApprovalWriter>>>,
     /// The writer of payments asked for.
@@ -426,6 +428,7 @@ impl Db {
             write_failure: Arc::default(),
             ballot_writer: Arc::default(),
             bind_writer: Arc::default(),
+            phone_bind_writer: Arc::default(),
             approval_writer: Arc::default(),
             request_writer: Arc::default(),
         })
@@ -437,6 +440,7 @@ impl Db {
         Db {
             ballot_writer: Arc::default(),
             bind_writer: Arc::default(),
+            phone_bind_writer: Arc::default(),
             approval_writer: Arc::default(),
             request_writer: Arc::default(),
             ..self.clone()

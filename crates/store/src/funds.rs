@@ -598,23 +598,59 @@ impl Db {
             None => None,
         };
         let mut problems = huanxin_domain::ValidationErrors::default();
-        for (i, (region, _)) in items.iter().enumerate() {
+        // Each share's earmark as it will be kept: a parent's earmark and year hold for its children.
+        let mut earmarks = Vec::with_capacity(items.len());
+        let parent_region = match &parent {
+            Some(p) => Some(RegionCode::parse(&p.region_code).map_err(|e| StoreError::Config(e.to_string()))?),
+            None => None,
+        };
+        for (i, (region, a)) in items.iter().enumerate() {
             if !scope.covers_code(region.as_str()) {
                 problems.push(&field(i), region.as_str(), reason!("field.outside_region"));
-            } else if let Some(p) = &parent {
-                let parent_region = RegionCode::parse(&p.region_code).map_err(|e| StoreError::Config(e.to_string()))?;
-                if !parent_region.contains(region) {
-                    problems.push(&field(i), region.as_str(), reason!("funds.outside_parent_region"));
+            } else if parent_region.as_ref().is_some_and(|p| !p.contains(region)) {
+                problems.push(&field(i), region.as_str(), reason!("funds.outside_parent_region"));
+            } else if let Scope::Region(own) = scope {
+                if let Err((name, r)) = rules::may_give(own, parent_region.as_ref(), region) {
+                    let f = if name == "parent_id" { "parent_id".to_string() } else { field(i) };
+                    problems.push(
+                        &f,
+                        if name == "parent_id" { parent_id.unwrap_or(0).to_string() } else { region.as_str().to_string() },
+                        r,
+                    );
                 }
+            }
+            match &parent {
+                Some(p) => match rules::child_earmark(&earmark_of(p), p.year, p.pool_of, &a.earmark, year) {
+                    Ok(e) => earmarks.push(e),
+                    Err(errs) => {
+                        for mut f in errs.0 {
+                            if items.len() > 1 {
+                                f.field = format!("shares[{i}].{}", f.field);
+                            }
+                            problems.0.push(f);
+                        }
+                    }
+                },
+                None => earmarks.push(a.earmark.clone()),
+            }
+            // One problem list per share is enough: a split's shares differ only in region and amount.
+            if problems.0.len() > 20 {
+                break;
             }
         }
         if !problems.is_empty() {
             return Err(StoreError::Invalid(problems).into());
         }
+        // Checked for the whole at once, so that a split too large says so with what is really left;
+        // each share is checked again under the ledger's lock below.
+        if let Some(p) = &parent {
+            let total = items.iter().try_fold(Fen(0), |t, (_, a)| t.checked_add(a.amount)).ok_or(rules::Refusal::NotPositive)?;
+            rules::check_sub_allocation(Fen(p.left), total)?;
+        }
         let mut tx = self.begin().await?;
         let mut head = tx.lock_ledger().await?;
         let mut made = Vec::with_capacity(items.len());
-        for (region, a) in items {
+        for ((region, a), earmark) in items.iter().zip(&earmarks) {
             let source = match (&parent, a.source) {
                 (Some(p), _) => {
                     Source::parse(&p.source).ok_or_else(|| StoreError::Config(format!("allocation {} has an unknown source", p.id)))?
@@ -629,8 +665,8 @@ impl Db {
                 let left = tx.balance(&Account::Allocation { id: p.id }.code()).await?;
                 rules::check_sub_allocation(Fen(left), a.amount)?;
             }
-            let categories: Vec<&str> = a.earmark.categories.iter().map(|c| c.as_str()).collect();
-            let projects: Vec<String> = a.earmark.projects.iter().map(|p| p.to_string()).collect();
+            let categories: Vec<&str> = earmark.categories.iter().map(|c| c.as_str()).collect();
+            let projects: Vec<String> = earmark.projects.iter().map(|p| p.to_string()).collect();
             let (id,): (i64,) = tx
                 .fetch_one(
                     "INSERT INTO allocations (parent_id, region_code, source, year, purpose, amount, categories, projects, created_by, created_at) \

@@ -1432,7 +1432,8 @@ impl<'a> Programme<'a> {
         let mut bodies = Vec::new();
         for d in dwellings {
             let Some(did) = d["id"].as_i64() else { continue };
-            let rating = if self.rng.gen_bool(0.92) { 4 + i64::from(self.rng.gen_bool(0.6)) } else { 1 + i64::from(self.rng.gen_bool(0.5)) };
+            let rating =
+                if self.rng.gen_bool(0.92) { 4 + i64::from(self.rng.gen_bool(0.6)) } else { 1 + i64::from(self.rng.gen_bool(0.5)) };
             bodies.push((
                 format!("/surveys/{sid}/answers"),
                 json!({ "dwelling_id": did, "respondent": format!("回访-{}", d["number"].as_str().unwrap_or("")), "answers": { "overall": rating } }),
