@@ -3296,6 +3296,17 @@ async fn statistics_count_what_the_records_say(app: &TestApp) {
         assert_eq!((a["amount"].clone(), a["left"].clone()), (share["amount"].clone(), share["amount"].clone()), "{a}");
     }
     assert_eq!(app.client("street_staff").await.post("/api/v1/funds/subsidy-split", json!({"year": 2026, "amount": "1"})).await.0, 403);
+    // The city's funds report by county: what each received (handed on by the city included), the
+    // city's row what it kept; the rows add up to what came in.
+    let (s, report) = city.get("/api/v1/funds/report?year=2026").await;
+    assert_eq!(s, 200, "{report}");
+    let rows = report["by_region"].as_array().unwrap();
+    assert_eq!(rows.iter().map(|r| r["allocated"].as_i64().unwrap()).sum::<i64>(), report["allocated"].as_i64().unwrap(), "{report}");
+    let hui_an_share =
+        made["shares"].as_array().unwrap().iter().find(|x| x["region_code"] == "350521000000").unwrap()["amount"].as_i64().unwrap();
+    let row = |code: &str| rows.iter().find(|r| r["key"] == code).map(|r| r["allocated"].as_i64().unwrap());
+    assert_eq!(row("350521000000"), Some(hui_an_share + 10_000), "the split's share and the 100 yuan handed on: {report}");
+    assert_eq!(row("350500000000"), Some(50_000_000 - 10_000), "the city kept what it did not hand on: {report}");
 
     // Kept totals equal the sum of the parts, and a rebuild from the records gives the same figures.
     assert_eq!(app.db.statistics_disagreements().await.unwrap(), vec![]);

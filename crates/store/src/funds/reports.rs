@@ -80,13 +80,28 @@ impl Db {
                 crate::args![lo.as_str(), hi.as_str(), year],
             )
             .await?;
+        // By the region one level down, money received is what came into that region's subtree (from
+        // outside the region asked for, or handed on to it by a level inside it) less what it handed on
+        // to another row: the rows add up to what came in, and a city's row is what it kept.
+        let moves: Vec<(String, Option<String>, i64)> = self
+            .fetch_all(
+                "SELECT a.region_code, up.region_code, CAST(SUM(a.amount) AS BIGINT) FROM allocations a LEFT JOIN allocations up ON up.id = a.parent_id \
+                 WHERE a.region_code >= $1 AND a.region_code < $2 AND a.year <= $3 GROUP BY a.region_code, up.region_code",
+                crate::args![lo.as_str(), hi.as_str(), year],
+            )
+            .await?;
         // Months are Beijing months (UTC+8): a day's entries from 16:00 UTC on belong to the next day.
         let (from, to) = (format!("{year}-01"), format!("{year}-12-31T16:00:00.000Z"));
+        // Each payment with the region of the allocation it was paid from: a region's rate is what it
+        // paid of what it received (a county's project paid from the city's money counts at the city).
         let payments: Vec<(String, i64, String, String, i64)> = self
             .fetch_all(
-                "SELECT SUBSTR(e.at, 1, 10) AS day, CAST(CASE WHEN SUBSTR(e.at, 12, 2) >= '16' THEN 1 ELSE 0 END AS BIGINT) AS late, e.source, p.region_code, \
+                "SELECT SUBSTR(e.at, 1, 10) AS day, CAST(CASE WHEN SUBSTR(e.at, 12, 2) >= '16' THEN 1 ELSE 0 END AS BIGINT) AS late, e.source, \
+                 COALESCE(al.region_code, p.region_code), \
                  CAST(SUM(CASE WHEN e.debit LIKE 'paid:%' THEN e.amount ELSE -e.amount END) AS BIGINT) \
                  FROM projects p JOIN ledger_entries e ON e.project_id = p.id \
+                 LEFT JOIN allocations al ON al.id = CAST(CASE WHEN e.debit LIKE 'paid:%' AND e.credit LIKE 'allocation:%' THEN SUBSTR(e.credit, 12) \
+                 WHEN e.credit LIKE 'paid:%' AND e.debit LIKE 'allocation:%' THEN SUBSTR(e.debit, 12) END AS BIGINT) \
                  WHERE p.region_code >= $1 AND p.region_code < $2 AND e.at < $3 \
                  AND (e.debit LIKE 'paid:%' OR e.credit LIKE 'paid:%') \
                  GROUP BY 1, 2, 3, 4",
@@ -105,11 +120,24 @@ impl Db {
         let mut reg: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         let mut months: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
         let (mut allocated_in_year, mut paid_before) = (0, 0);
-        for (code, source, y, fen) in allocations {
+        for (_, source, y, fen) in allocations {
             src.entry(source).or_default().0 += fen;
-            reg.entry(child_of(&code)).or_default().0 += fen;
             if y == year {
                 allocated_in_year += fen;
+            }
+        }
+        let inside = |code: &str| code >= lo.as_str() && code < hi.as_str();
+        for (code, from, fen) in moves {
+            let to = child_of(&code);
+            match from.filter(|f| inside(f)).map(|f| child_of(&f)) {
+                // Handed on between two rows: the giver's row keeps less.
+                Some(giver) if giver != to => {
+                    reg.entry(giver).or_default().0 -= fen;
+                    reg.entry(to).or_default().0 += fen;
+                }
+                // Cut within one row: that row's money, counted once already.
+                Some(_) => {}
+                None => reg.entry(to).or_default().0 += fen,
             }
         }
         for (day, late, source, code, fen) in payments {
