@@ -995,7 +995,23 @@ async fn projects_and_their_companies(app: &TestApp) {
     let (_, all) = c.get("/api/v1/estates?sort=id&per_page=100").await;
     let outside = all["items"].as_array().unwrap().iter().find(|e| !e["community_code"].as_str().unwrap().starts_with("350521100"));
     let outside = outside.expect("the seed has estates outside 螺城镇")["id"].as_i64().unwrap();
-    let (s, p) = c.post("/api/v1/projects", json!({"code": "P-3", "name": "跨街道", "estate_ids": [app.attached_estate, outside]})).await;
+    // An estate already renewed by an active project is not put in a second one (contracted and paid twice).
+    let in_p1 = ids[0];
+    let (s, r) = c.post("/api/v1/projects", json!({"code": "P-3", "name": "跨街道", "estate_ids": [outside, in_p1]})).await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str(), r["errors"][0]["params"]["code"].as_str()),
+        (422, Some("estate_ids[1]"), Some("projects.estate_in_project"), Some("P-1")),
+        "{r}"
+    );
+    let in_street = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["id"].as_i64().unwrap(), e["community_code"].as_str().unwrap().to_string()))
+        .find(|(id, code)| code.starts_with("350521100") && !ids[..2].contains(id))
+        .map(|(id, _)| id)
+        .expect("the seed has a second estate in 螺城镇");
+    let (s, p) = c.post("/api/v1/projects", json!({"code": "P-3", "name": "跨街道", "estate_ids": [in_street, outside]})).await;
     assert_eq!(s, 201, "{p}");
     let p3 = p["project"]["id"].as_i64().unwrap();
     let street = app.client("street_staff").await;
@@ -1004,7 +1020,7 @@ async fn projects_and_their_companies(app: &TestApp) {
     let (s, seen) = street.get(&format!("/api/v1/projects/{p3}")).await;
     assert_eq!(s, 200, "{seen}");
     let estates: Vec<i64> = seen["estates"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
-    assert_eq!(estates, [app.attached_estate], "only the street's own estate");
+    assert_eq!(estates, [in_street], "only the street's own estate");
     assert_eq!(street.get(&format!("/api/v1/projects/{p3}/approval")).await.0, 200);
     let (s, r) = street.post(&format!("/api/v1/projects/{p3}/parties"), party("contractor", contractor)).await;
     assert_eq!(s, 404, "reading is not changing: {r}");

@@ -56,6 +56,17 @@ impl Db {
         for (i, id) in input.estate_ids.iter().enumerate() {
             match self.get_estate(scope, *id).await {
                 Ok(e) => {
+                    // One active project per estate: its works are contracted and paid once.
+                    let other: Option<(String,)> = self
+                        .fetch_optional(
+                            "SELECT p.code FROM project_estates pe JOIN projects p ON p.id = pe.project_id \
+                             WHERE pe.estate_id = $1 AND p.status = 'active' LIMIT 1",
+                            crate::args![*id],
+                        )
+                        .await?;
+                    if let Some((code,)) = other {
+                        errors.push(&format!("estate_ids[{i}]"), id, reason!("projects.estate_in_project", code = code));
+                    }
                     let c = format!("{:0<12}", &e.community_code[..6.min(e.community_code.len())]);
                     match &county {
                         None => county = Some(c),
