@@ -117,7 +117,7 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   await page.waitForSelector('[data-test=disbursements]')
   await page.click('[data-test=pay-project]')
   await pick(page, '资金测试项目')
-  await page.waitForFunction(() => document.querySelector('[data-test=pay-basis]')?.textContent.includes('验收通过'))
+  await page.waitForFunction(() => document.querySelector('[data-test=pay-basis]')?.textContent.includes('检查通过'))
   // Only what may pay the project is offered: the top allocation and the project's own share, with what is left.
   await page.click('[data-test=pay-allocation]')
   await page.waitForSelector(`li[role=option]:visible:has-text("#${child} 资金测试项目基础类")`)
