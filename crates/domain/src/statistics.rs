@@ -366,13 +366,13 @@ impl Period {
     }
 }
 
-/// A rate in tenths of a percent (927 = 92.7 %), none when nothing was to count.
-pub fn rate_permille(part: i64, whole: i64) -> Option<i64> {
+/// A rate in basis points, hundredths of a percent (9286 = 92.86 %), none when nothing was to count.
+pub fn rate_bp(part: i64, whole: i64) -> Option<i64> {
     if whole <= 0 {
         return None;
     }
     // Rounded half up, in integers (no float drift in what is published).
-    Some((part * 2000 + whole) / (2 * whole))
+    Some((part * 20_000 + whole) / (2 * whole))
 }
 
 /// The rates published beside the counts: code, zh, en, part and whole indicator.
@@ -606,10 +606,12 @@ mod tests {
     }
 
     #[test]
-    fn rates_round_half_up_in_tenths_of_a_percent() {
-        assert_eq!(rate_permille(26, 28), Some(929), "Hui'an 2024: 26 of 28 estates = 92.86 %");
-        assert_eq!(rate_permille(128, 128), Some(1000));
-        assert_eq!(rate_permille(1, 0), None);
+    fn rates_round_half_up_in_hundredths_of_a_percent() {
+        assert_eq!(rate_bp(26, 28), Some(9286), "Hui'an 2024: 26 of 28 estates = 92.86 %");
+        assert_eq!(rate_bp(128, 128), Some(10_000));
+        assert_eq!(rate_bp(1, 3), Some(3333));
+        assert_eq!(rate_bp(2, 3), Some(6667));
+        assert_eq!(rate_bp(1, 0), None);
         assert!(is_satisfied(3, 5) && !is_satisfied(2, 5) && is_satisfied(6, 10) && !is_satisfied(5, 10));
         assert_eq!(investment_indicator("special_bonds"), Some("invest_special_bonds"));
         assert_eq!(investment_indicator("nope"), None);
@@ -714,8 +716,8 @@ mod tests {
             let p = parts(&f);
             for (_, _, _, part, whole) in RATES {
                 let sum = |c: &str| p.iter().filter(|((k, _), _)| *k == c).map(|(_, v)| *v).sum::<i64>();
-                if let Some(r) = rate_permille(sum(part), sum(whole)) {
-                    prop_assert!((0..=1000).contains(&r), "{} {}", part, r);
+                if let Some(r) = rate_bp(sum(part), sum(whole)) {
+                    prop_assert!((0..=10_000).contains(&r), "{} {}", part, r);
                 }
             }
         }

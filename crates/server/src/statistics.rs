@@ -226,7 +226,7 @@ pub async fn export_xlsx(
             r.push(shown(i.unit, value(i.code)));
         }
         for (_, _, _, part, whole) in rules::RATES {
-            r.push(rules::rate_permille(value(part), value(whole)).map(|p| format!("{:.1}", p as f64 / 10.0)).unwrap_or_default());
+            r.push(rules::rate_bp(value(part), value(whole)).map(|p| format!("{:.2}", p as f64 / 100.0)).unwrap_or_default());
         }
         r
     };

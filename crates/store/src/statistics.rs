@@ -76,8 +76,21 @@ impl Tx {
     /// The same for several estates, their totals moved in one statement (rows in key order, so
     /// that two transactions lock shared rows of a region in the same order on PostgreSQL).
     pub(crate) async fn refresh_estates_statistics(&mut self, estate_ids: &[i64]) -> Result<(), StoreError> {
+        let mut ids = estate_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        // Two transactions refreshing one estate would both read its old parts and both move the
+        // totals: on PostgreSQL the estates' rows are locked first (in id order), and the reads
+        // after the lock see what the other committed. SQLite has one writer at a time.
+        if self.engine() == crate::db::Engine::Postgres && !ids.is_empty() {
+            for chunk in ids.chunks(1000) {
+                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                let sql = format!("SELECT id FROM estates WHERE id IN ({}) ORDER BY id FOR UPDATE", marks.join(", "));
+                let _: Vec<(i64,)> = self.fetch_all(&sql, chunk.iter().map(|i| crate::Arg::from(*i)).collect()).await?;
+            }
+        }
         let mut moves = Moves::new();
-        for id in estate_ids {
+        for id in &ids {
             if let Some((region, facts)) = self.estate_facts(*id).await? {
                 self.replace_parts("estate", *id, &region, rules::parts(&facts), &mut moves).await?;
             }
@@ -235,13 +248,13 @@ pub struct Figure {
     pub year_before: Option<i64>,
 }
 
-/// One rate, in tenths of a percent, with what it divides.
+/// One rate, in basis points (hundredths of a percent), with what it divides.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rate {
     pub code: &'static str,
     pub zh: &'static str,
     pub en: &'static str,
-    pub permille: Option<i64>,
+    pub bp: Option<i64>,
     pub part: &'static str,
     pub whole: &'static str,
 }
@@ -312,7 +325,7 @@ impl Db {
                 code,
                 zh,
                 en,
-                permille: rules::rate_permille(now.get(part).copied().unwrap_or(0), now.get(whole).copied().unwrap_or(0)),
+                bp: rules::rate_bp(now.get(part).copied().unwrap_or(0), now.get(whole).copied().unwrap_or(0)),
                 part,
                 whole,
             })
