@@ -264,3 +264,91 @@ test('an estate opens on the tab of its stage, and a stage not yet reached says 
   assert.deepEqual(problems, [], 'no error')
   await context.close()
 })
+
+test('a county files its monthly progress report, the city returns it with a reason, then city, province and ministry approve it', { skip: !FULL && 'needs HUANXIN_FULL_URL' }, async () => {
+  const county = await desk('county_staff')
+  await county.page.click('[data-test=nav-reports]')
+  await county.page.waitForSelector('[data-test=report-cells] .el-table__body tr')
+  assert.match(await county.page.textContent('[data-test=report-status]'), /未报/)
+  // One figure kept outside Huanxin is typed over the computed one: flagged.
+  await county.page.fill('input[data-test=report-phone]', '0595-87383210')
+  const computed = Number((await county.page.getAttribute('input[data-test=cell-invest_local]', 'placeholder')).replace(/,/g, ''))
+  await county.page.fill('input[data-test=cell-invest_local]', String(computed + 12.5))
+  await county.page.click('[data-test=report-save]')
+  await county.page.waitForSelector('.el-message--success')
+  assert.match(await county.page.textContent('[data-test=report-flagged]'), /1 项/)
+  await county.page.click('[data-test=report-submit]')
+  await county.page.click('.el-message-box__btns .el-button--primary')
+  await county.page.waitForFunction(() => document.querySelector('[data-test=report-status]')?.textContent.includes('已报送'))
+  assert.equal(await county.page.locator('[data-test=report-save]').count(), 0, 'locked once submitted')
+
+  // The city finds it among its counties, returns it with a reason.
+  const city = await desk('city_admin')
+  await city.page.click('[data-test=nav-reports]')
+  await city.page.waitForSelector('[data-test=report-filings] .el-table__body tr')
+  assert.match(await city.page.textContent('[data-test=report-awaiting-count]'), /待本级审核 1 份/)
+  await city.page.locator('[data-test=report-filings] .el-table__body tr', { hasText: '惠安县' }).click()
+  await city.page.waitForSelector('[data-test=report-return]')
+  assert.match(await city.page.textContent('[data-test=report-sheet]'), /0595-87383210/)
+  await city.page.click('[data-test=report-return]')
+  await city.page.fill('.el-message-box__input input', '市县财政投资与国库拨付数不符，请核实')
+  await city.page.click('.el-message-box__btns .el-button--primary')
+  await city.page.waitForFunction(() => document.querySelector('[data-test=report-status]')?.textContent.includes('已退回'))
+
+  // The county sees why, puts the computed figure back and submits again.
+  await county.page.reload()
+  await county.page.waitForSelector('[data-test=report-steps]')
+  assert.match(await county.page.textContent('[data-test=report-steps]'), /国库拨付数不符/)
+  await county.page.fill('input[data-test=cell-invest_local]', '')
+  await county.page.click('[data-test=report-submit]')
+  await county.page.click('.el-message-box__btns .el-button--primary')
+  await county.page.waitForFunction(() => document.querySelector('[data-test=report-status]')?.textContent.includes('已报送'))
+  assert.match(await county.page.textContent('[data-test=report-flagged]'), /0 项/)
+
+  // Up the ladder, each level on its own desk.
+  for (const who of ['city_admin', 'province_admin', 'ministry_admin']) {
+    const d = who === 'city_admin' ? city : await desk(who)
+    if (who === 'city_admin') await d.page.reload()
+    else await d.page.click('[data-test=nav-reports]')
+    await d.page.waitForSelector('[data-test=report-filings] .el-table__body tr')
+    await d.page.locator('[data-test=report-filings] .el-table__body tr', { hasText: '惠安县' }).click()
+    await d.page.click('[data-test=report-approve]')
+    await d.page.waitForSelector('.el-message--success')
+    await d.page.screenshot({ path: `${SHOTS}/reports-${who}.png`, fullPage: true })
+    assert.deepEqual(d.problems, [], `${who}: no error`)
+    await d.context.close()
+  }
+  await county.page.reload()
+  await county.page.waitForFunction(() => document.querySelector('[data-test=report-status]')?.textContent.includes('已审定'))
+  assert.deepEqual(county.problems, [], 'no error')
+  await county.context.close()
+})
+
+test('the cockpit shows the city its counties on a map, ranked, with funds, late work and satisfaction; each chart exports; the large screen fills 1920×1080', { skip: !FULL && 'needs HUANXIN_FULL_URL' }, async () => {
+  const { page, problems, context } = await desk('city_admin')
+  await page.click('[data-test=nav-cockpit]')
+  await page.waitForSelector('[data-test=cockpit-planned_estates] .n')
+  assert.ok(Number((await page.textContent('[data-test=cockpit-planned_estates] .n')).replace(/,/g, '')) > 0, 'the city has planned estates')
+  for (const chart of ['map', 'ranking', 'trend', 'funds', 'late', 'satisfaction']) {
+    await page.waitForSelector(`[data-test=cockpit-${chart}] canvas`)
+  }
+  // The chart's data as xlsx.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=cockpit-export-ranking]')])
+  assert.match(download.suggestedFilename(), /下级地区排名.*\.xlsx$/)
+  // Another indicator re-draws the map and the ranking.
+  await page.click('[data-test=cockpit-pick]')
+  await page.locator('.el-select-dropdown__item:visible', { hasText: '完成投资' }).click()
+  await page.waitForFunction(() => document.querySelector('.panel.ranking .ph')?.textContent.includes('完成投资'))
+  await page.screenshot({ path: `${SHOTS}/cockpit.png`, fullPage: true })
+  // The command centre's wall.
+  await page.setViewportSize({ width: 1920, height: 1080 })
+  await page.click('[data-test=cockpit-screen]')
+  await page.waitForURL(/\/screen/)
+  await page.waitForSelector('.screen [data-test=cockpit-map] canvas')
+  await page.waitForFunction(() => document.querySelector('[data-test=cockpit-updated]')?.textContent.includes('更新于'))
+  const width = await page.evaluate(() => document.querySelector('.screen').getBoundingClientRect().width)
+  assert.equal(width, 1920)
+  await page.screenshot({ path: `${SHOTS}/cockpit-screen.png` })
+  assert.deepEqual(problems, [], 'no error')
+  await context.close()
+})

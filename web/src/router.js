@@ -10,6 +10,8 @@ const routes = [
       { path: '', component: () => import('./views/work/WorkView.vue') },
       { path: 'overview', component: () => import('./views/DashboardView.vue') },
       { path: 'statistics', component: () => import('./views/statistics/StatisticsView.vue') },
+      { path: 'reports', component: () => import('./views/statistics/ReportsView.vue') },
+      { path: 'cockpit', component: () => import('./views/statistics/CockpitView.vue') },
       { path: 'requests', component: () => import('./views/requests/RequestsView.vue'), meta: { permission: 'read_requests' } },
       { path: 'estates', component: () => import('./views/estates/EstateList.vue') },
       { path: 'estates/:id', component: () => import('./views/estates/EstateDetail.vue'), props: true },
@@ -25,6 +27,8 @@ const routes = [
       { path: 'audit', component: () => import('./views/audit/AuditLog.vue'), meta: { permission: 'read_audit' } },
     ],
   },
+  // The command centre's wall: the cockpit alone, full screen.
+  { path: '/screen', component: () => import('./views/statistics/CockpitView.vue') },
   { path: '/:pathMatch(.*)*', redirect: '/' },
 ]
 

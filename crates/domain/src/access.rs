@@ -71,6 +71,8 @@ pub enum Permission {
     /// Move a service request on and answer it: the desks that consult residents, and the property
     /// company on the estates it manages (repairs are its work).
     HandleRequests,
+    /// Fill, submit and review statistical reports: the bureaus from the county up.
+    ReportStatistics,
 }
 
 impl Permission {
@@ -80,7 +82,7 @@ impl Permission {
     }
 
     /// Every permission, in the order the API lists them.
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::ReadRegistry,
         Permission::WriteRegistry,
         Permission::ManageUsers,
@@ -98,6 +100,7 @@ impl Permission {
         Permission::ReadResidentsAnswers,
         Permission::ReadRequests,
         Permission::HandleRequests,
+        Permission::ReportStatistics,
     ];
 }
 
@@ -212,6 +215,8 @@ impl Role {
             }
             // Budgets are held from the county up.
             Permission::ManageFunds => self.is_government_desk() && !matches!(self, Role::StreetStaff | Role::CommunityStaff),
+            // Reports are filed by counties and reviewed by the cities, provinces and the ministry.
+            Permission::ReportStatistics => self.is_government_desk() && !matches!(self, Role::StreetStaff | Role::CommunityStaff),
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod projects;
 pub mod ranking;
 pub mod reasons;
 pub mod regions;
+pub mod reports;
 pub mod requests;
 pub mod residents;
 pub mod review;

@@ -26,6 +26,7 @@ pub mod projects;
 pub mod public;
 pub mod ranking;
 pub mod regions;
+pub mod reports;
 pub mod requests;
 pub mod residents;
 pub mod schemes;
@@ -339,6 +340,8 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/statistics/months", statistics::months)
         .get("/statistics/counted", statistics::counted)
         .get("/statistics/export.xlsx", statistics::export_xlsx)
+        .get("/statistics/places", statistics::places)
+        .post("/statistics/chart.xlsx", statistics::chart_xlsx)
         .get("/work", work::mine)
         .get("/work/regions", work::regions)
         .get("/people", accounts::people)
@@ -479,7 +482,18 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/users", accounts::list)
         .post("/users", accounts::create)
         .post("/users/{id}/password", accounts::set_password)
-        .post("/users/{id}/estates", accounts::attach_estate);
+        .post("/users/{id}/estates", accounts::attach_estate)
+        .put("/reports/deadlines", reports::set_deadline);
+    let report = Routes::new(Some(Permission::ReportStatistics))
+        .get("/reports/forms", reports::forms)
+        .get("/reports/sheet", reports::show)
+        .put("/reports/sheet", reports::save)
+        .get("/reports/sheet.xlsx", reports::export_xlsx)
+        .get("/reports/filings", reports::filings)
+        .get("/reports/awaiting", reports::awaiting)
+        .post("/reports/{id}/submit", reports::submit)
+        .post("/reports/{id}/review", reports::review)
+        .post("/reports/{id}/correct", reports::correct);
     let audit = Routes::new(Some(Permission::ReadAudit)).get("/audit", audit::list);
     let personal = Routes::new(Some(Permission::ReadPersonalData))
         .post("/estates/{id}/reveal", estates::reveal_contact)
@@ -499,7 +513,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         open,
         vec![
             read, write, admin, audit, personal, assess, advance, draft, menu, sign, file, build, consult, answers, requests, handle,
-            money, me,
+            money, report, me,
         ],
     )
 }

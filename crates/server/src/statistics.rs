@@ -65,7 +65,7 @@ pub struct CountedPage {
 }
 
 /// The region asked for, checked against the caller's scope (their own by default).
-fn region_of(cu: &CurrentUser, asked: Option<&str>) -> Result<RegionCode, ApiError> {
+pub(crate) fn region_of(cu: &CurrentUser, asked: Option<&str>) -> Result<RegionCode, ApiError> {
     let Scope::Region(own) = &cu.scope else {
         return Err(ApiError::Forbidden(reason!("statistics.staff_only")));
     };
@@ -78,7 +78,7 @@ fn region_of(cu: &CurrentUser, asked: Option<&str>) -> Result<RegionCode, ApiErr
     Ok(rc)
 }
 
-fn period_of(asked: Option<&str>) -> Result<Period, ApiError> {
+pub(crate) fn period_of(asked: Option<&str>) -> Result<Period, ApiError> {
     match asked.map(str::trim).filter(|s| !s.is_empty()) {
         None => {
             use chrono::Datelike;
@@ -181,6 +181,17 @@ pub fn shown(unit: Unit, v: i64) -> String {
     }
 }
 
+/// The unit an indicator is shown in: a count's unit follows what it counts.
+pub fn unit_of(code: &str, unit: Unit) -> &'static str {
+    match code {
+        c if c.ends_with("_households") => "户",
+        c if c.ends_with("_buildings") => "栋",
+        c if c.starts_with("rectifications_") => "项",
+        c if c.starts_with("satisfaction_") => "份",
+        _ => unit_zh(unit),
+    }
+}
+
 /// The unit a value is shown in.
 pub fn unit_zh(unit: Unit) -> &'static str {
     match unit {
@@ -207,13 +218,7 @@ pub async fn export_xlsx(
     let children = st.db.statistics_children(&region, &period).await?;
     let mut headers: Vec<String> = vec!["区划代码".into(), "区划名称".into(), "统计期".into()];
     for i in rules::INDICATORS {
-        let unit = match i.code {
-            c if c.ends_with("_households") => "户",
-            c if c.ends_with("_buildings") => "栋",
-            c if c.starts_with("rectifications_") => "项",
-            c if c.starts_with("satisfaction_") => "份",
-            _ => unit_zh(i.unit),
-        };
+        let unit = unit_of(i.code, i.unit);
         headers.push(if unit.is_empty() { i.zh.to_string() } else { format!("{}（{unit}）", i.zh) });
     }
     for (_, zh, _, _, _) in rules::RATES {
@@ -383,4 +388,98 @@ pub async fn subsidy_split(
         "shares": lines,
         "allocations": allocations,
     })))
+}
+
+/// Where the regions one level down lie (the mean position of their estates), for the map.
+#[utoipa::path(get, path = "/api/v1/statistics/places", tag = "statistics", params(StatisticsQuery),
+    responses((status = 200, description = "[{region_code, name, lon, lat, estates}]"), (status = 422)))]
+pub async fn places(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<StatisticsQuery>,
+) -> Result<Json<Vec<huanxin_store::statistics::Place>>, ApiError> {
+    let region = region_of(&cu, q.region.as_deref())?;
+    Ok(Json(st.db.statistics_places(&region).await?))
+}
+
+/// A chart's data, as the page shows it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ChartData {
+    /// The sheet's title (the chart's name).
+    pub title: String,
+    pub headers: Vec<String>,
+    /// Rows of strings and numbers.
+    #[schema(value_type = Vec<Vec<Object>>)]
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
+/// Most rows and columns a chart's export takes.
+const CHART_ROWS: usize = 5000;
+const CHART_COLUMNS: usize = 60;
+
+/// Any chart's data as xlsx (the dashboard's "export" on each chart): numbers stay numbers.
+#[utoipa::path(post, path = "/api/v1/statistics/chart.xlsx", tag = "statistics", request_body = ChartData,
+    responses((status = 200, description = "xlsx"), (status = 422)))]
+pub async fn chart_xlsx(
+    Extension(cu): Extension<CurrentUser>,
+    crate::error::ApiJson(c): crate::error::ApiJson<ChartData>,
+) -> Result<Response, ApiError> {
+    region_of(&cu, None)?;
+    let mut e = ValidationErrors::default();
+    let title: String = c.title.trim().chars().filter(|ch| !"[]:*?/\\".contains(*ch)).take(31).collect();
+    if title.is_empty() {
+        e.push("title", &c.title, reason!("field.required"));
+    }
+    if c.headers.is_empty() || c.headers.len() > CHART_COLUMNS || c.headers.iter().any(|h| h.chars().count() > 200) {
+        e.push("headers", c.headers.len(), reason!("statistics.chart_shape", rows = CHART_ROWS, columns = CHART_COLUMNS));
+    }
+    if c.rows.len() > CHART_ROWS {
+        e.push("rows", c.rows.len(), reason!("statistics.chart_shape", rows = CHART_ROWS, columns = CHART_COLUMNS));
+    }
+    for (i, row) in c.rows.iter().enumerate() {
+        let bad = row.len() > c.headers.len()
+            || row.iter().any(|v| match v {
+                serde_json::Value::String(s) => s.chars().count() > 200,
+                serde_json::Value::Number(n) => n.as_f64().is_none_or(|f| !f.is_finite()),
+                serde_json::Value::Null => false,
+                _ => true,
+            });
+        if bad {
+            e.push(&format!("rows[{i}]"), row.len(), reason!("statistics.chart_cell"));
+        }
+        if e.0.len() >= 20 {
+            break;
+        }
+    }
+    if !e.0.is_empty() {
+        return Err(ApiError::Invalid(e));
+    }
+    let bytes = write_chart(&title, &c).map_err(|x| ApiError::Internal(format!("xlsx: {x}")))?;
+    Ok(attachment(bytes, XLSX, &format!("{title}.xlsx")))
+}
+
+fn write_chart(title: &str, c: &ChartData) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name(title)?;
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    for (j, h) in c.headers.iter().enumerate() {
+        ws.write_string_with_format(0, j as u16, h, &bold)?;
+        ws.set_column_width(j as u16, 14)?;
+    }
+    for (i, row) in c.rows.iter().enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            let (r, col) = (i as u32 + 1, j as u16);
+            match v {
+                serde_json::Value::Number(n) => {
+                    ws.write_number(r, col, n.as_f64().unwrap_or(0.0))?;
+                }
+                serde_json::Value::String(s) => {
+                    ws.write_string(r, col, s)?;
+                }
+                _ => {}
+            }
+        }
+    }
+    wb.save_to_buffer()
 }

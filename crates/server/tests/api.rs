@@ -50,6 +50,7 @@ both_engines!(
     funds_planned_contributed_reconciled_reported_and_upkept,
     statistics_count_what_the_records_say,
     hui_an_2024_figures_hold,
+    statistical_reports_climb_the_ladder,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -3212,6 +3213,26 @@ async fn statistics_count_what_the_records_say(app: &TestApp) {
     let (s, bytes) = app.client("city_admin").await.get_bytes("/api/v1/statistics/export.xlsx?period=2026").await;
     assert_eq!(s, 200);
     assert!(bytes.starts_with(b"PK"), "an xlsx");
+    // The dashboard's map: the regions one level down where their estates lie.
+    let (s, places) = app.client("city_admin").await.get("/api/v1/statistics/places").await;
+    assert_eq!(s, 200, "{places}");
+    let hui_an = places.as_array().unwrap().iter().find(|p| p["region_code"] == "350521000000").unwrap().clone();
+    assert!(hui_an["estates"].as_i64().unwrap() >= 3 && hui_an["name"] == "惠安县", "{places}");
+    assert!((118.0..120.0).contains(&hui_an["lon"].as_f64().unwrap()), "{hui_an}");
+    // Any chart's data as xlsx, numbers as numbers; a malformed table is named, row by row.
+    let chart = json!({"title": "下级地区排名：完工小区", "headers": ["地区", "完工小区"], "rows": [["惠安县", 12], ["鲤城区", 3.5]]});
+    let res =
+        app.client("county_staff").await.req(reqwest::Method::POST, "/api/v1/statistics/chart.xlsx").json(&chart).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    {
+        use calamine::Reader;
+        let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(res.bytes().await.unwrap().to_vec())).unwrap();
+        let range = wb.worksheet_range("下级地区排名：完工小区").unwrap();
+        assert_eq!(range.get_value((2, 1)), Some(&calamine::Data::Float(3.5)));
+    }
+    let (s, r) = c.post("/api/v1/statistics/chart.xlsx", json!({"title": " ", "headers": ["a"], "rows": [["x", 1], [{"no": 1}]]})).await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["title", "rows[0]", "rows[1]"]), "{r}");
 
     // A share passed down keeps its parent's earmark and year: it may narrow them, never widen them.
     let city = app.client("city_admin").await;
@@ -3451,4 +3472,178 @@ async fn hui_an_2024_figures_hold(app: &TestApp) {
     assert_eq!(counted.len(), 26, "{why}");
     assert!(!counted.contains(&ids[26]) && !counted.contains(&ids[27]), "{why}");
     assert_eq!(app.db.statistics_disagreements().await.unwrap(), vec![]);
+}
+
+/// The monthly progress report: the county fills it (a typed figure over a computed one is
+/// flagged), submits it (locked), the city returns it with a reason, then city, province and
+/// ministry approve it in turn; nobody out of turn; a correction is a new version; the level above
+/// sees who is late or missing; the xlsx carries the layout and numbers as numbers.
+async fn statistical_reports_climb_the_ladder(app: &TestApp) {
+    use chrono::Datelike;
+    let c = app.client("county_admin").await;
+    let clerk = app.client("county_staff").await;
+    let city = app.client("city_admin").await;
+    let today = huanxin_store::today();
+    let month = format!("{:04}-{:02}", today.year(), today.month());
+    // Something to compute: a plan of this year with three estates, one of them started.
+    let (_, list) = c.get("/api/v1/estates?sort=id&per_page=3&eligible=true").await;
+    let ids: Vec<i64> = list["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let (_, plan) = c.post("/api/v1/plans", json!({"year": today.year()})).await;
+    let (s, r) = c.post(&format!("/api/v1/plans/{}/estates", plan["plan"]["id"]), json!({"estate_ids": ids})).await;
+    assert_eq!(s, 200, "{r}");
+
+    let (s, forms) = clerk.get("/api/v1/reports/forms").await;
+    assert_eq!((s, forms.as_array().map(|f| f.len())), (200, Some(4)), "{forms}");
+    let sheet = format!("/api/v1/reports/sheet?form=progress&period={month}");
+    let (s, page) = clerk.get(&sheet).await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(
+        (page["report"].clone(), page["may_edit"].clone(), page["late"].clone()),
+        (Value::Null, json!(true), json!(false)),
+        "{page}"
+    );
+    let cell = |p: &Value, code: &str| p["cells"].as_array().unwrap().iter().find(|c| c["code"] == code).unwrap().clone();
+    assert_eq!(cell(&page, "plan_started_estates")["computed"], 0);
+
+    // Bad figures are named, nothing is saved.
+    let (s, r) = clerk
+        .put(
+            "/api/v1/reports/sheet",
+            json!({"form": "progress", "period": month, "preparer": " ", "phone": "0595-87654321",
+            "cells": {"started_estates": -1, "completed_estates": "两个", "planned_estates": 3, "invest_central": 1.5}}),
+        )
+        .await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(
+        (s, fields),
+        (422, vec!["cells.completed_estates", "cells.invest_central", "cells.planned_estates", "cells.started_estates"]),
+        "{r}"
+    );
+    let (s, r) = clerk.put("/api/v1/reports/sheet", json!({"form": "progress", "period": month, "preparer": " ", "phone": "1"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("preparer")), "{r}");
+    assert_eq!(clerk.get(&sheet).await.1["report"], Value::Null, "nothing saved");
+    // Figures kept outside Huanxin: one typed over the computed one, flagged because they differ.
+    let fill = json!({"form": "progress", "period": month, "preparer": "王芳", "phone": "0595-87654321",
+        "cells": {"plan_started_estates": 2, "invest_local": 1_500_000_000, "started_estates": null}});
+    let (s, page) = clerk.put("/api/v1/reports/sheet", fill.clone()).await;
+    assert_eq!(s, 200, "{page}");
+    let started = cell(&page, "plan_started_estates");
+    assert_eq!((started["value"].clone(), started["source"].clone(), started["differs"].clone()), (json!(2), json!("typed"), json!(true)));
+    assert_eq!(cell(&page, "started_estates")["source"], "computed");
+    assert_eq!((page["flagged"].clone(), page["report"]["status"].clone()), (json!(2), json!("draft")));
+    let id = page["report"]["id"].as_i64().unwrap();
+    // The city sees a draft is being filled, not its figures.
+    let county_sheet = format!("{sheet}&region=350521000000");
+    let (_, seen) = city.get(&county_sheet).await;
+    assert_eq!((seen["report"]["status"].clone(), seen["report"]["preparer"].clone()), (json!("draft"), json!("")), "{seen}");
+    assert_eq!(cell(&seen, "plan_started_estates")["source"], "computed", "{seen}");
+    assert_eq!(seen["may_edit"], false);
+
+    // Submitted: locked; the city's turn, nobody else's.
+    let (s, page) = clerk.post(&format!("/api/v1/reports/{id}/submit"), json!({})).await;
+    assert_eq!(
+        (s, page["report"]["status"].as_str(), page["report"]["awaiting"].as_str()),
+        (200, Some("submitted"), Some("350500000000")),
+        "{page}"
+    );
+    let (s, r) = c.post(&format!("/api/v1/reports/{id}/submit"), json!({})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("reports.locked")), "submitting twice: {r}");
+    let (s, r) = clerk.put("/api/v1/reports/sheet", fill.clone()).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("reports.locked")), "{r}");
+    let review = format!("/api/v1/reports/{id}/review");
+    let (s, r) = c.post(&review, json!({"approve": true})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("reports.not_your_review")), "the county does not approve its own: {r}");
+    let (s, r) = app.client("province_admin").await.post(&review, json!({"approve": true})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("reports.not_your_review")), "not the province's turn: {r}");
+    assert_eq!(app.client("other_county_admin").await.post(&review, json!({"approve": true})).await.0, 404);
+    let (_, seen) = city.get(&county_sheet).await;
+    assert_eq!((seen["may_review"].clone(), cell(&seen, "plan_started_estates")["value"].clone()), (json!(true), json!(2)), "{seen}");
+    let (_, waiting) = city.get("/api/v1/reports/awaiting").await;
+    assert_eq!(waiting.as_array().unwrap().iter().filter(|r| r["id"] == id).count(), 1, "{waiting}");
+    // Returned with a reason, changed, submitted again.
+    let (s, r) = city.post(&review, json!({"approve": false, "reason": " "})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("reason")), "{r}");
+    let (s, page) = city.post(&review, json!({"approve": false, "reason": "计划内开工数与台账不符"})).await;
+    assert_eq!((s, page["report"]["status"].as_str()), (200, Some("returned")), "{page}");
+    let mut fixed = fill.clone();
+    fixed["cells"]["plan_started_estates"] = json!(0);
+    let (s, page) = clerk.put("/api/v1/reports/sheet", fixed).await;
+    assert_eq!((s, page["flagged"].as_i64()), (200, Some(1)), "{page}");
+    assert_eq!(c.post(&format!("/api/v1/reports/{id}/submit"), json!({})).await.0, 200);
+    // Up the ladder: city, province, ministry.
+    for (who, next) in [("city_admin", json!("350000000000")), ("province_admin", json!("000000000000")), ("ministry_admin", Value::Null)] {
+        let (s, page) = app.client(who).await.post(&review, json!({"approve": true})).await;
+        assert_eq!((s, page["report"]["awaiting"].clone()), (200, next), "{who}: {page}");
+    }
+    let (_, page) = clerk.get(&sheet).await;
+    assert_eq!((page["report"]["status"].as_str(), page["may_correct"].as_bool()), (Some("approved"), Some(true)), "{page}");
+    let actions: Vec<&str> = page["steps"].as_array().unwrap().iter().map(|s| s["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["saved", "submitted", "returned", "saved", "submitted", "approved", "approved", "approved"]);
+    assert_eq!(
+        app.db.scalar("SELECT COUNT(*) FROM audit_log WHERE entity = 'stat_report'", vec![]).await.unwrap(),
+        8,
+        "every step audited"
+    );
+
+    // A correction after approval: a new version with its reason; the approved one stands meanwhile.
+    let correct = format!("/api/v1/reports/{id}/correct");
+    let (s, r) = clerk.post(&correct, json!({"reason": ""})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("reason")), "{r}");
+    let (s, page) = clerk.post(&correct, json!({"reason": "补录11月30日开工的小区"})).await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!((page["report"]["version"].as_i64(), page["report"]["status"].as_str()), (Some(2), Some("draft")), "{page}");
+    assert_eq!(page["versions"][1]["status"], "approved");
+    assert_eq!(cell(&page, "invest_local")["typed"], 1_500_000_000, "the figures are carried over");
+    let (s, r) = clerk.post(&correct, json!({"reason": "again"})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("reports.open_version")), "{r}");
+
+    // The xlsx in the survey system's layout, numbers as numbers (万元 for money).
+    let (s, bytes) = city.get_bytes(&format!("/api/v1/reports/sheet.xlsx?form=progress&period={month}&region=350521000000")).await;
+    assert_eq!(s, 200);
+    {
+        use calamine::Reader;
+        let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let range = wb.worksheet_range("报表").unwrap();
+        assert_eq!(range.get_value((0, 0)).map(|v| v.to_string()), Some("城镇老旧小区改造进度月报表".into()));
+        assert_eq!(range.get_value((2, 3)).map(|v| v.to_string()), Some("350521000000".into()));
+        let local = range.rows().find(|r| r.get(1).map(|v| v.to_string()) == Some("完成投资：市县财政".into())).unwrap();
+        assert_eq!(local[3], calamine::Data::Float(1500.0), "1,500,000,000 fen = 1,500 万元: {local:?}");
+        assert_eq!(local[4].to_string(), "填报");
+    }
+
+    // Who is late or missing: last year's annual plan was due early that year; neither county filed it.
+    let (s, f) = city.get(&format!("/api/v1/reports/filings?form=annual_plan&period={}", today.year() - 1)).await;
+    assert_eq!(s, 200, "{f}");
+    let rows = f["rows"].as_array().unwrap();
+    let codes: Vec<&str> = rows.iter().map(|r| r["region_code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["350502000000", "350521000000"], "{f}");
+    assert!(rows.iter().all(|r| r["status"] == "missing" && r["late"] == true), "{f}");
+    assert_eq!((f["missing"].as_i64(), f["late"].as_i64()), (Some(2), Some(2)));
+    let (_, f) = city.get(&format!("/api/v1/reports/filings?form=progress&period={month}")).await;
+    let hui_an = f["rows"].as_array().unwrap().iter().find(|r| r["region_code"] == "350521000000").unwrap().clone();
+    assert_eq!(
+        (hui_an["status"].as_str(), hui_an["version"].as_i64(), hui_an["late"].as_bool()),
+        (Some("draft"), Some(2), Some(false)),
+        "{f}"
+    );
+
+    // Deadlines: a region gives its counties fewer working days; out of range is named.
+    let (s, r) = city.put("/api/v1/reports/deadlines", json!({"form": "progress", "working_days": 0})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("working_days")), "{r}");
+    let before = clerk.get(&sheet).await.1["due_on"].as_str().unwrap().to_string();
+    assert_eq!(city.put("/api/v1/reports/deadlines", json!({"form": "progress", "working_days": 2})).await.0, 200);
+    let after = clerk.get(&sheet).await.1["due_on"].as_str().unwrap().to_string();
+    assert!(after < before, "{after} before {before}");
+    assert_eq!(clerk.put("/api/v1/reports/deadlines", json!({"form": "progress", "working_days": 2})).await.0, 403);
+
+    // Refused by name; nothing read outside one's region.
+    let (s, r) = clerk.get(&format!("/api/v1/reports/sheet?form=monthly&period={month}")).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("form")), "{r}");
+    let (s, r) = clerk.get(&format!("/api/v1/reports/sheet?form=progress&period={}", today.year())).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("reports.period_kind")), "{r}");
+    let (s, r) = city.get(&format!("/api/v1/reports/sheet?form=progress&period={month}&region=440100000000")).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("field.outside_region")), "another province's figures: {r}");
+    let (s, r) = city.put("/api/v1/reports/sheet", json!({"form": "progress", "period": month, "preparer": "x", "phone": "1"})).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("reports.county_files")), "{r}");
+    assert_eq!(app.client("street_staff").await.get(&sheet).await.0, 403);
 }

@@ -30,6 +30,7 @@ pub mod public;
 pub mod ranking;
 pub mod reach;
 pub mod regions;
+pub mod reports;
 pub mod requests;
 pub mod residents;
 pub mod review;

@@ -41,11 +41,58 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (34, "a finished assessment is final: a correction is a new version with its reason", V34),
     (35, "each account's balance, kept with each ledger entry so a payment reads one row", V35),
     (36, "statistics: each estate's and project's parts of the indicators, and every region's totals", V36),
+    (37, "statistical reports: versions filed by counties, their review up the ladder, deadlines per region", V37),
 ];
 
 /// Statistics (issue 15): what each estate (or project) adds to each indicator and period, and the
 /// totals of every region above it, kept with each change. Filled from the records by
 /// [`Db::rebuild_statistics`] right after this migration runs on a database that has records.
+/// Statistical reports (issue 15): one row per version of a county's report of a form and period;
+/// each save, submission, approval, return and correction is a step; a region may set its
+/// counties' deadline for a form.
+const V37: &str = r#"
+CREATE TABLE stat_reports (
+    id {ID},
+    region_code TEXT NOT NULL,
+    form TEXT NOT NULL,
+    period TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    awaiting TEXT,
+    typed_json TEXT NOT NULL,
+    computed_json TEXT,
+    preparer TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    correction_reason TEXT NOT NULL,
+    submitted_by TEXT NOT NULL,
+    submitted_at TEXT,
+    approved_at TEXT,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (region_code, form, period, version)
+);
+CREATE INDEX stat_reports_awaiting ON stat_reports (awaiting, status);
+CREATE INDEX stat_reports_period ON stat_reports (form, period, region_code);
+CREATE TABLE stat_report_steps (
+    id {ID},
+    report_id BIGINT NOT NULL REFERENCES stat_reports (id),
+    action TEXT NOT NULL,
+    region_code TEXT NOT NULL,
+    username TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX stat_report_steps_report ON stat_report_steps (report_id);
+CREATE TABLE report_deadlines (
+    region_code TEXT NOT NULL,
+    form TEXT NOT NULL,
+    working_days BIGINT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    PRIMARY KEY (region_code, form)
+);
+"#;
+
 const V36: &str = r#"
 CREATE TABLE stat_parts (
     subject TEXT NOT NULL,

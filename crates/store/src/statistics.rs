@@ -240,6 +240,17 @@ impl Tx {
     }
 }
 
+/// Where a region lies on the dashboard's map.
+#[derive(Debug, Clone, Serialize)]
+pub struct Place {
+    pub region_code: String,
+    pub name: String,
+    pub lon: f64,
+    pub lat: f64,
+    /// The estates its position is the mean of.
+    pub estates: i64,
+}
+
 /// One figure: the indicator, its value in the period, the same period a year before.
 #[derive(Debug, Clone, Serialize)]
 pub struct Figure {
@@ -375,6 +386,37 @@ impl Db {
         let mut list: Vec<ChildFigures> = out.into_values().collect();
         list.sort_by(|a, b| a.region_code.cmp(&b.region_code));
         Ok(list)
+    }
+
+    /// Where the regions one level down lie: the mean position of their estates with coordinates,
+    /// and how many estates that is (the dashboard's map places its circles there).
+    pub async fn statistics_places(&self, region: &RegionCode) -> Result<Vec<Place>, StoreError> {
+        let Some(next) = huanxin_domain::regions::Level::from_number(region.level() as i64 + 1) else { return Ok(vec![]) };
+        let (lo, hi) = region.subtree_range();
+        let rows: Vec<(String, f64, f64, i64)> = self
+            .fetch_all(
+                &format!(
+                    "SELECT SUBSTR(community_code, 1, {n}), AVG(lon), AVG(lat), COUNT(*) FROM estates \
+                     WHERE community_code >= $1 AND community_code < $2 AND lon IS NOT NULL AND lat IS NOT NULL \
+                     GROUP BY SUBSTR(community_code, 1, {n}) ORDER BY 1",
+                    n = next.prefix_len()
+                ),
+                crate::args![lo, hi],
+            )
+            .await?;
+        let codes: Vec<String> = rows.iter().map(|r| format!("{:0<12}", r.0)).collect();
+        let names = self.region_names(&codes).await?;
+        Ok(rows
+            .into_iter()
+            .zip(codes)
+            .map(|((_, lon, lat, estates), code)| Place {
+                name: names.get(&code).cloned().unwrap_or_else(|| code.clone()),
+                region_code: code,
+                lon,
+                lat,
+                estates,
+            })
+            .collect())
     }
 
     /// Month by month in `year`: each monthly indicator's value in `region`.
