@@ -11,6 +11,7 @@ const routes = [
       { path: 'overview', component: () => import('./views/DashboardView.vue') },
       { path: 'statistics', component: () => import('./views/statistics/StatisticsView.vue') },
       { path: 'reports', component: () => import('./views/statistics/ReportsView.vue') },
+      { path: 'evaluation', component: () => import('./views/statistics/EvaluationView.vue') },
       { path: 'cockpit', component: () => import('./views/statistics/CockpitView.vue') },
       { path: 'requests', component: () => import('./views/requests/RequestsView.vue'), meta: { permission: 'read_requests' } },
       { path: 'estates', component: () => import('./views/estates/EstateList.vue') },

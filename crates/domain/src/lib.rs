@@ -13,6 +13,7 @@ pub mod construction;
 pub mod decisions;
 pub mod error;
 pub mod estates;
+pub mod evaluation;
 pub mod funds;
 pub mod geo;
 pub mod lifecycle;

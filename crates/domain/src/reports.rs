@@ -204,11 +204,19 @@ pub type Typed = BTreeMap<String, i64>;
 /// The largest figure accepted in a cell (a country's investment in fen is far below it).
 pub const MAX_CELL: i64 = 1_000_000_000_000_000;
 
+/// Most keys a save may send (every form has far fewer cells).
+pub const MAX_CELLS_SENT: usize = 100;
+
 /// Checks typed figures against the form: every key one of its cells, every value a whole number
 /// from 0 up (in the cell's stored unit). Problems name `cells.<code>`.
 pub fn check_typed(form: &Form, typed: &BTreeMap<String, serde_json::Value>) -> Result<Typed, ValidationErrors> {
     let mut e = ValidationErrors::default();
     let mut out = Typed::new();
+    // A body of a million keys gets one problem, not a million (the attacker's trial).
+    if typed.len() > MAX_CELLS_SENT {
+        e.push("cells", typed.len(), reason!("reports.cell_count", max = MAX_CELLS_SENT));
+        return Err(e);
+    }
     for (code, v) in typed {
         let field = format!("cells.{}", code.chars().take(40).collect::<String>());
         if !form.cells.contains(&code.as_str()) {
@@ -232,6 +240,40 @@ pub fn check_typed(form: &Form, typed: &BTreeMap<String, serde_json::Value>) -> 
     } else {
         Err(e)
     }
+}
+
+/// Pairs of cells where the first counts part of the second (closed findings of those found):
+/// a report whose part exceeds its whole is not submitted.
+pub const PART_OF: &[(&str, &str)] = &[
+    ("plan_started_estates", "planned_estates"),
+    ("plan_completed_estates", "planned_estates"),
+    ("plan_contributed_estates", "planned_estates"),
+    ("plan_started_households", "planned_households"),
+    ("plan_completed_households", "planned_households"),
+    ("rectifications_closed", "rectifications_found"),
+    ("satisfaction_satisfied", "satisfaction_answers"),
+];
+
+/// The cells whose reported value exceeds the whole they are part of, as (part, whole), when both
+/// are on the form.
+pub fn parts_exceeding(cells: &[Cell]) -> Vec<(&'static str, &'static str)> {
+    let value = |c: &str| cells.iter().find(|x| x.code == c).map(|x| x.value);
+    PART_OF.iter().filter(|(part, whole)| matches!((value(part), value(whole)), (Some(p), Some(w)) if p > w)).copied().collect()
+}
+
+/// Refuses a period the form cannot be filed for yet: a plan once its year has begun, the other
+/// forms once their period has ended (a month is reported after it, not while it runs).
+pub fn check_fileable(form: &Form, period: &Period, today: NaiveDate) -> Result<(), Reason> {
+    match (form.due_from, period_bounds(period)) {
+        (DueFrom::Start, Some((start, _))) if start > today => Err(reason!("reports.future_period")),
+        (DueFrom::End, Some((_, after_end))) if after_end > today => Err(reason!("reports.period_not_ended")),
+        _ => Ok(()),
+    }
+}
+
+/// Is a reason blank: only spaces or characters that show nothing (zero-width, BOM)?
+pub fn is_blank(s: &str) -> bool {
+    s.chars().all(|c| c.is_whitespace() || matches!(c, '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{00ad}'))
 }
 
 /// One cell as the report shows it: computed, typed (if any), the reported value and whether
@@ -373,7 +415,7 @@ pub fn review(
         return Err(reason!("reports.own_report"));
     }
     if !approve {
-        if reason_given.trim().is_empty() {
+        if is_blank(reason_given) {
             return Err(reason!("reports.reason_required"));
         }
         return Ok(Reviewed::Returned);
@@ -497,6 +539,25 @@ mod tests {
     }
 
     #[test]
+    fn a_part_never_exceeds_its_whole_nor_a_period_lies_ahead() {
+        let f = form("effects").unwrap();
+        let computed: BTreeMap<String, i64> =
+            [("rectifications_found".to_string(), 1), ("satisfaction_answers".to_string(), 10)].into_iter().collect();
+        let typed: Typed = [("rectifications_closed".to_string(), 50), ("satisfaction_satisfied".to_string(), 9)].into_iter().collect();
+        assert_eq!(parts_exceeding(&cells(f, &computed, &typed)), vec![("rectifications_closed", "rectifications_found")]);
+        let today = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        let (progress, plan) = (form("progress").unwrap(), form("annual_plan").unwrap());
+        assert!(check_fileable(progress, &Period::Month(2026, 11), today).is_ok());
+        assert_eq!(check_fileable(progress, &Period::Month(2026, 12), today).unwrap_err().code, "reports.period_not_ended");
+        assert!(check_fileable(plan, &Period::Year(2026), today).is_ok(), "a plan is reported as its year begins");
+        assert_eq!(check_fileable(plan, &Period::Year(2100), today).unwrap_err().code, "reports.future_period");
+        assert!(check_fileable(f, &Period::Year(2026), today).is_err(), "results once the year is over");
+        assert!(is_blank(" \u{200b}\u{feff}\u{3000}") && !is_blank("户数有误"));
+        let many: BTreeMap<String, serde_json::Value> = (0..1000).map(|i| (format!("k{i}"), serde_json::json!(1))).collect();
+        assert_eq!(check_typed(f, &many).unwrap_err().0.len(), 1, "one problem for a flood of keys");
+    }
+
+    #[test]
     fn lateness() {
         let d = |n| NaiveDate::from_ymd_opt(2026, 12, n).unwrap();
         assert!(!is_late(d(7), None, d(7)));
@@ -509,7 +570,7 @@ mod tests {
         /// Whatever the awaited region and reviewer, an approval moves the report exactly one
         /// level up (or ends it at the country), and never by the preparer or submitter.
         #[test]
-        fn reviews_move_one_level_up(digits in "[1-9][0-9]{5}", level in 0usize..4, who in "[a-d]") {
+        fn reviews_move_one_level_up(digits in "[1-9][0-9][0-9][1-9][0-9][1-9]", level in 0usize..4, who in "[a-d]") {
             let code = match level {
                 0 => "000000000000".to_string(),
                 1 => format!("{}0000000000", &digits[..2]),

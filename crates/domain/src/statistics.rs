@@ -431,7 +431,8 @@ impl SplitWeights {
                 e.push(&format!("weights.{name}"), w, reason!("statistics.weight_range"));
             }
         }
-        let sum: i64 = self.each().iter().map(|(_, w)| w).sum();
+        // Saturating: a weight of i64::MAX is named above, not an overflow (the attacker's trial).
+        let sum: i64 = self.each().iter().fold(0i64, |n, (_, w)| n.saturating_add(*w));
         if e.is_empty() && sum != 100 {
             e.push("weights", sum, reason!("statistics.weights_sum", sum = sum));
         }
@@ -603,6 +604,13 @@ mod tests {
         }
         assert_eq!(Period::parse("2024-Q3").unwrap().year_before(), Some(Period::Quarter(2023, 3)));
         assert_eq!(Period::Month(2024, 5).keys_for(Dated::PlanYear), ("2024".into(), "2024".into()));
+    }
+
+    #[test]
+    fn huge_weights_are_named_not_overflowed() {
+        let w = SplitWeights { floor_area: i64::MAX, households: i64::MAX, buildings: i64::MIN, estates: 0, performance: 0 };
+        let e = w.validate().unwrap_err();
+        assert_eq!(e.0.len(), 3, "{e:?}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod decisions;
 pub mod demo;
 pub mod error;
 pub mod estates;
+pub mod evaluation;
 pub mod funds;
 pub mod late;
 pub mod lifecycle;
@@ -483,7 +484,8 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/users", accounts::create)
         .post("/users/{id}/password", accounts::set_password)
         .post("/users/{id}/estates", accounts::attach_estate)
-        .put("/reports/deadlines", reports::set_deadline);
+        .put("/reports/deadlines", reports::set_deadline)
+        .put("/evaluations/scheme", evaluation::set_scheme);
     let report = Routes::new(Some(Permission::ReportStatistics))
         .get("/reports/forms", reports::forms)
         .get("/reports/sheet", reports::show)
@@ -493,7 +495,14 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/reports/awaiting", reports::awaiting)
         .post("/reports/{id}/submit", reports::submit)
         .post("/reports/{id}/review", reports::review)
-        .post("/reports/{id}/correct", reports::correct);
+        .post("/reports/{id}/correct", reports::correct)
+        .get("/evaluations/scheme", evaluation::scheme)
+        .get("/evaluations", evaluation::list)
+        .get("/evaluations/export.xlsx", evaluation::export_xlsx)
+        .get("/evaluations/sheet", evaluation::show)
+        .put("/evaluations/sheet", evaluation::save)
+        .post("/evaluations/submit", evaluation::submit)
+        .post("/evaluations/review", evaluation::review);
     let audit = Routes::new(Some(Permission::ReadAudit)).get("/audit", audit::list);
     let personal = Routes::new(Some(Permission::ReadPersonalData))
         .post("/estates/{id}/reveal", estates::reveal_contact)

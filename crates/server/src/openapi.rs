@@ -32,7 +32,7 @@ use utoipa::OpenApi;
         crate::archive::show, crate::archive::file_document, crate::archive::file, crate::archive::export_zip,
         crate::construction::permit_exception, crate::construction::show, crate::construction::add_node, crate::construction::report_progress, crate::construction::inspect,
         crate::construction::request_change, crate::construction::deliver_change, crate::construction::project_progress,
-        crate::late::overview, crate::statistics::page, crate::statistics::months, crate::statistics::counted, crate::statistics::export_xlsx, crate::statistics::places, crate::statistics::chart_xlsx, crate::statistics::subsidy_split, crate::reports::forms, crate::reports::show, crate::reports::save, crate::reports::export_xlsx, crate::reports::filings, crate::reports::awaiting, crate::reports::submit, crate::reports::review, crate::reports::correct, crate::reports::set_deadline, crate::work::mine, crate::work::regions, crate::requests::region, crate::construction::write_log, crate::construction::record_material, crate::lifecycle::add_evidence,
+        crate::late::overview, crate::statistics::page, crate::statistics::months, crate::statistics::counted, crate::statistics::export_xlsx, crate::statistics::places, crate::statistics::chart_xlsx, crate::statistics::subsidy_split, crate::reports::forms, crate::reports::show, crate::reports::save, crate::reports::export_xlsx, crate::reports::filings, crate::reports::awaiting, crate::reports::submit, crate::reports::review, crate::reports::correct, crate::reports::set_deadline, crate::evaluation::scheme, crate::evaluation::set_scheme, crate::evaluation::list, crate::evaluation::export_xlsx, crate::evaluation::show, crate::evaluation::save, crate::evaluation::submit, crate::evaluation::review, crate::work::mine, crate::work::regions, crate::requests::region, crate::construction::write_log, crate::construction::record_material, crate::lifecycle::add_evidence,
         crate::lifecycle::checklist, crate::lifecycle::set_checklist_item,
         crate::decisions::rules, crate::decisions::set_rules, crate::decisions::list, crate::decisions::create, crate::decisions::show,
         crate::decisions::cast, crate::decisions::ballots, crate::decisions::verify, crate::decisions::close, crate::decisions::scheme,
@@ -60,7 +60,7 @@ use utoipa::OpenApi;
         crate::schemes::DraftRequest, crate::schemes::IssueRequest, crate::schemes::SchemeDiff, crate::lifecycle::OpenAcceptance, crate::lifecycle::SignRequest,
         crate::lifecycle::ReviewRequest, crate::lifecycle::CloseTask,
         crate::construction::InspectionRequest, crate::construction::ChangeText, crate::lifecycle::ChecklistPage,
-        crate::statistics::ChartData, crate::reports::SaveRequest, crate::reports::ReviewRequest, crate::reports::CorrectRequest, crate::reports::DeadlineRequest)),
+        crate::statistics::ChartData, crate::reports::SaveRequest, crate::reports::ReviewRequest, crate::reports::CorrectRequest, crate::reports::DeadlineRequest, crate::evaluation::SchemeRequest, crate::evaluation::ScoresRequest, crate::evaluation::SubmitRequest)),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = [])),
 )]

@@ -204,6 +204,8 @@ pub async fn save(
     let form = form_of(&req.form)?;
     let period = form_period(form, &req.period)?;
     rules::check_reporting_unit(&region).map_err(|r| ApiError::Invalid(ValidationErrors::one("region", region.as_str(), r)))?;
+    rules::check_fileable(form, &period, huanxin_store::today())
+        .map_err(|r| ApiError::Invalid(ValidationErrors::one("period", period.code(), r)))?;
     let typed = rules::check_typed(form, &req.cells).map_err(ApiError::Invalid)?;
     st.db
         .save_report(&cu.actor(), &region, form, &period.code(), &Draft { typed: &typed, preparer: &req.preparer, phone: &req.phone })
@@ -227,6 +229,15 @@ pub async fn submit(
     let figures = st.db.statistics(&region, &period).await?;
     let computed: BTreeMap<String, i64> =
         figures.figures.iter().filter(|f| form.cells.contains(&f.code)).map(|f| (f.code.to_string(), f.value)).collect();
+    let typed = r.typed();
+    let mut e = ValidationErrors::default();
+    for (part, whole) in rules::parts_exceeding(&rules::cells(form, &computed, &typed)) {
+        let name = huanxin_domain::statistics::indicator(whole).map_or(whole, |i| i.zh);
+        e.push(&format!("cells.{part}"), part, reason!("reports.part_exceeds_whole", whole = name));
+    }
+    if !e.0.is_empty() {
+        return Err(ApiError::Invalid(e));
+    }
     st.db.submit_report(&cu.actor(), id, &computed).await?;
     Ok(Json(sheet(&st, &cu, region, form, period).await?))
 }
@@ -332,12 +343,13 @@ pub async fn filings(
     let mine = own_region(&cu).map(RegionCode::as_str);
     let mut rows = Vec::new();
     let found = st.db.report_filings(&region, form, &period.code()).await?;
-    let awaited: Vec<String> = found.iter().filter_map(|(_, _, r)| r.as_ref()?.awaiting.clone()).collect();
+    let awaited: Vec<String> = found.iter().filter_map(|f| f.report.as_ref()?.awaiting.clone()).collect();
     let names = st.db.region_names(&awaited).await?;
-    for (code, name, report) in found {
+    for f in found {
+        let (code, name, report) = (f.region_code, f.region_name, f.report);
         let county = RegionCode::parse(&code).map_err(|_| ApiError::Internal(format!("stored region {code}")))?;
         let due = due_of(&st, &county, form, &period).await?;
-        let submitted = report.as_ref().and_then(submitted_day);
+        let submitted = f.first_submitted_at.as_deref().and_then(huanxin_domain::statistics::china_day);
         rows.push(FilingRow {
             region_code: code,
             region_name: name,
@@ -395,6 +407,9 @@ pub async fn set_deadline(
     ApiJson(req): ApiJson<DeadlineRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let own = own_region(&cu).cloned().ok_or(ApiError::Forbidden(reason!("statistics.staff_only")))?;
+    if own.level() >= huanxin_domain::regions::Level::County {
+        return Err(ApiError::Forbidden(reason!("reports.deadline_above_county")));
+    }
     let form = form_of(&req.form)?;
     st.db.set_report_deadline(&cu.actor(), &own, form, req.working_days).await?;
     Ok(Json(serde_json::json!({"region_code": own.as_str(), "form": form.code, "working_days": req.working_days})))
@@ -486,7 +501,7 @@ fn write_sheet(s: &Sheet) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
         None => "",
     });
     ws.write_string(foot + 1, 0, "状态：")?;
-    ws.write_string(foot + 1, 1, format!("{status}（第 {} 版）", r.map_or(0, |r| r.version)))?;
+    ws.write_string(foot + 1, 1, r.map_or(status.to_string(), |r| format!("{status}（第 {} 版）", r.version)))?;
     if s.flagged > 0 {
         ws.write_string(foot + 2, 0, "说明：")?;
         ws.write_string(foot + 2, 1, format!("{} 项填报数与系统计算数不一致（已标红）", s.flagged))?;

@@ -426,7 +426,15 @@ pub async fn chart_xlsx(
 ) -> Result<Response, ApiError> {
     region_of(&cu, None)?;
     let mut e = ValidationErrors::default();
-    let title: String = c.title.trim().chars().filter(|ch| !"[]:*?/\\".contains(*ch)).take(31).collect();
+    // Excel's sheet names: no []:*?/\\, no control or non-characters, at most 31, not starting or
+    // ending with an apostrophe.
+    let kept: String = c
+        .title
+        .chars()
+        .filter(|ch| !"[]:*?/\\".contains(*ch) && !ch.is_control() && !matches!(*ch, '\u{fffe}' | '\u{ffff}'))
+        .take(31)
+        .collect();
+    let title = kept.trim().trim_matches('\'').trim().to_string();
     if title.is_empty() {
         e.push("title", &c.title, reason!("field.required"));
     }

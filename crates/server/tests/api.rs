@@ -51,6 +51,7 @@ both_engines!(
     statistics_count_what_the_records_say,
     hui_an_2024_figures_hold,
     statistical_reports_climb_the_ladder,
+    performance_evaluated_reviewed_and_graded,
 );
 
 async fn count(c: &common::Client, query: &str) -> i64 {
@@ -3484,7 +3485,9 @@ async fn statistical_reports_climb_the_ladder(app: &TestApp) {
     let clerk = app.client("county_staff").await;
     let city = app.client("city_admin").await;
     let today = huanxin_store::today();
-    let month = format!("{:04}-{:02}", today.year(), today.month());
+    // Last month: a month is reported once it is over (this month is refused below).
+    let last = today.with_day(1).unwrap() - chrono::Duration::days(1);
+    let month = format!("{:04}-{:02}", last.year(), last.month());
     // Something to compute: a plan of this year with three estates, one of them started.
     let (_, list) = c.get("/api/v1/estates?sort=id&per_page=3&eligible=true").await;
     let ids: Vec<i64> = list["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
@@ -3499,7 +3502,7 @@ async fn statistical_reports_climb_the_ladder(app: &TestApp) {
     assert_eq!(s, 200, "{page}");
     assert_eq!(
         (page["report"].clone(), page["may_edit"].clone(), page["late"].clone()),
-        (Value::Null, json!(true), json!(false)),
+        (Value::Null, json!(true), json!(today.to_string().as_str() > page["due_on"].as_str().unwrap())),
         "{page}"
     );
     let cell = |p: &Value, code: &str| p["cells"].as_array().unwrap().iter().find(|c| c["code"] == code).unwrap().clone();
@@ -3623,8 +3626,8 @@ async fn statistical_reports_climb_the_ladder(app: &TestApp) {
     let hui_an = f["rows"].as_array().unwrap().iter().find(|r| r["region_code"] == "350521000000").unwrap().clone();
     assert_eq!(
         (hui_an["status"].as_str(), hui_an["version"].as_i64(), hui_an["late"].as_bool()),
-        (Some("draft"), Some(2), Some(false)),
-        "{f}"
+        (Some("draft"), Some(2), Some(today.to_string().as_str() > hui_an["due_on"].as_str().unwrap())),
+        "late by the first submission (today), whatever the correction: {f}"
     );
 
     // Deadlines: a region gives its counties fewer working days; out of range is named.
@@ -3635,6 +3638,36 @@ async fn statistical_reports_climb_the_ladder(app: &TestApp) {
     let after = clerk.get(&sheet).await.1["due_on"].as_str().unwrap().to_string();
     assert!(after < before, "{after} before {before}");
     assert_eq!(clerk.put("/api/v1/reports/deadlines", json!({"form": "progress", "working_days": 2})).await.0, 403);
+    let (s, r) = c.put("/api/v1/reports/deadlines", json!({"form": "progress", "working_days": 60})).await;
+    assert_eq!((s, r["code"].as_str()), (403, Some("reports.deadline_above_county")), "a county does not extend its own: {r}");
+    // A period not begun, a flood of keys, a part above its whole: named, nothing saved.
+    let (s, r) = clerk.put("/api/v1/reports/sheet", json!({"form": "annual_plan", "period": "2100", "preparer": "x", "phone": "1"})).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("reports.future_period")), "{r}");
+    let this_month = format!("{:04}-{:02}", today.year(), today.month());
+    let (s, r) = clerk.put("/api/v1/reports/sheet", json!({"form": "progress", "period": this_month, "preparer": "x", "phone": "1"})).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("reports.period_not_ended")), "{r}");
+    let flood: serde_json::Map<String, Value> = (0..5000).map(|i| (format!("k{i}"), json!(1))).collect();
+    let (s, r) = clerk
+        .put(
+            "/api/v1/reports/sheet",
+            json!({"form": "effects", "period": (today.year() - 1).to_string(), "preparer": "x", "phone": "1", "cells": flood}),
+        )
+        .await;
+    assert_eq!((s, r["errors"].as_array().map(|e| e.len())), (422, Some(1)), "{r}");
+    let (s, page) = clerk
+        .put(
+            "/api/v1/reports/sheet",
+            json!({"form": "effects", "period": (today.year() - 1).to_string(), "preparer": "王芳", "phone": "1",
+            "cells": {"rectifications_found": 1, "rectifications_closed": 50}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
+    let (s, r) = clerk.post(&format!("/api/v1/reports/{}/submit", page["report"]["id"]), json!({})).await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("cells.rectifications_closed"), Some("reports.part_exceeds_whole")),
+        "{r}"
+    );
 
     // Refused by name; nothing read outside one's region.
     let (s, r) = clerk.get(&format!("/api/v1/reports/sheet?form=monthly&period={month}")).await;
@@ -3645,5 +3678,106 @@ async fn statistical_reports_climb_the_ladder(app: &TestApp) {
     assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("field.outside_region")), "another province's figures: {r}");
     let (s, r) = city.put("/api/v1/reports/sheet", json!({"form": "progress", "period": month, "preparer": "x", "phone": "1"})).await;
     assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("reports.county_files")), "{r}");
+    assert_eq!(app.client("street_staff").await.get(&sheet).await.0, 403);
+}
+
+/// Performance evaluation: the city sets its scheme (the Jiangxi template; weights must sum to
+/// 100), Hui'an scores itself with comments where it falls short, submits (locked), the city
+/// reviews (its scores stand), the total gives the grade; the ranking and its xlsx.
+async fn performance_evaluated_reviewed_and_graded(app: &TestApp) {
+    use chrono::Datelike;
+    let year = huanxin_store::today().year();
+    let city = app.client("city_admin").await;
+    let county = app.client("county_admin").await;
+    let (_, list) = county.get("/api/v1/estates?sort=id&per_page=2&eligible=true").await;
+    let ids: Vec<i64> = list["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let (_, plan) = county.post("/api/v1/plans", json!({"year": year})).await;
+    county.post(&format!("/api/v1/plans/{}/estates", plan["plan"]["id"]), json!({"estate_ids": ids})).await;
+
+    let sheet = format!("/api/v1/evaluations/sheet?year={year}");
+    let (s, r) = county.get(&sheet).await;
+    assert_eq!(
+        (s, r["status"].as_str(), r["may_score"].as_bool()),
+        (200, Some("no_scheme"), Some(false)),
+        "the city has no scheme yet: {r}"
+    );
+    let (s, r) = county.put("/api/v1/evaluations/sheet", json!({"year": year, "scores": {}})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("evaluation.no_scheme")), "{r}");
+    let (s, tpl) = city.get(&format!("/api/v1/evaluations/scheme?year={year}")).await;
+    assert_eq!((s, tpl["set"].as_bool()), (200, Some(false)), "{tpl}");
+    let mut bad = tpl["scheme"].clone();
+    bad["dimensions"][0]["indicators"][0]["weight"] = json!(30);
+    let (s, r) = city.put("/api/v1/evaluations/scheme", json!({"year": year, "scheme": bad})).await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("weights"), Some("evaluation.weights_sum")),
+        "{r}"
+    );
+    assert_eq!(county.put("/api/v1/evaluations/scheme", json!({"year": year})).await.0, 200, "a county sets its own (for its streets)");
+    let (s, set) = city.put("/api/v1/evaluations/scheme", json!({"year": year})).await;
+    assert_eq!((s, set["set"].as_bool()), (200, Some(true)), "{set}");
+
+    let (s, page) = county.get(&sheet).await;
+    assert_eq!(s, 200, "{page}");
+    let lines = page["lines"].as_array().unwrap();
+    assert_eq!((lines.len(), page["status"].as_str(), page["may_score"].as_bool()), (18, Some("missing"), Some(true)));
+    let starts = lines.iter().find(|l| l["code"] == "starts").unwrap();
+    assert_eq!(
+        (starts["kind"].as_str(), starts["rate_bp"].as_i64(), starts["computed"].as_i64()),
+        (Some("computed"), Some(0), Some(0)),
+        "none of two started: {starts}"
+    );
+    // Scores beyond the weight, or short of it without a reason, are named; nothing saved.
+    let (s, r) = county.put("/api/v1/evaluations/sheet", json!({"year": year, "scores": {"blocks": {"points": 600, "comment": "x"}, "mechanisms": {"points": 100}, "nope": {"points": 1}}})).await;
+    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((s, fields), (422, vec!["scores.blocks.points", "scores.mechanisms.comment", "scores.nope.code"]), "{r}");
+    assert_eq!(county.get(&sheet).await.1["status"], "missing");
+    // Hui'an scores every scored indicator: full marks but one.
+    let scored: Vec<(String, i64)> = lines
+        .iter()
+        .filter(|l| l["kind"] == "scored")
+        .map(|l| (l["code"].as_str().unwrap().to_string(), l["weight"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(scored.len(), 12);
+    let mut own: serde_json::Map<String, Value> =
+        scored.iter().map(|(c, w)| (c.clone(), json!({"points": w * 100, "evidence": "惠安县住建局 2026 年工作总结"}))).collect();
+    own.insert("blocks".into(), json!({"points": 400, "comment": "一个片区未完成", "evidence": "片区规划"}));
+    let (s, page) = county.put("/api/v1/evaluations/sheet", json!({"year": year, "scores": own})).await;
+    assert_eq!((s, page["status"].as_str()), (200, Some("draft")), "{page}");
+    let self_total = page["total"].as_i64().unwrap();
+    assert_eq!(self_total, 5200 - 100, "the scored indicators' 52 points less one; nothing computed counts yet: {page}");
+    let (s, page) = county.post("/api/v1/evaluations/submit", json!({"year": year})).await;
+    assert_eq!((s, page["status"].as_str()), (200, Some("submitted")), "{page}");
+    let (s, r) = county.put("/api/v1/evaluations/sheet", json!({"year": year, "scores": own})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("evaluation.locked")), "{r}");
+    // Only the level above reviews.
+    let review =
+        json!({"year": year, "region": "350521000000", "scores": {"blocks": {"points": 300, "comment": "抽查：片区改造只完成一半"}}});
+    let (s, r) = app.client("province_admin").await.post("/api/v1/evaluations/review", review.clone()).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("evaluation.not_below")), "{r}");
+    let (s, r) = county.post("/api/v1/evaluations/review", review.clone()).await;
+    assert_eq!(s, 422, "{r}");
+    let (s, page) = city.post("/api/v1/evaluations/review", review.clone()).await;
+    assert_eq!((s, page["status"].as_str()), (200, Some("reviewed")), "{page}");
+    assert_eq!(page["total"].as_i64(), Some(self_total - 100), "the reviewer's score stands over the region's");
+    assert_eq!(
+        (page["evaluation"]["total"].as_i64(), page["evaluation"]["grade"].as_str()),
+        (Some(self_total - 100), Some("差")),
+        "{page}"
+    );
+    assert_eq!(city.post("/api/v1/evaluations/review", review).await.0, 409, "reviewed once");
+    let (s, r) = city.put("/api/v1/evaluations/scheme", json!({"year": year})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("evaluation.scheme_in_use")), "{r}");
+    // The ranking of the city's counties, reviewed or not, and its xlsx.
+    let (s, ranked) = city.get(&format!("/api/v1/evaluations?year={year}")).await;
+    assert_eq!(s, 200, "{ranked}");
+    let rows = ranked.as_array().unwrap();
+    assert_eq!(rows.iter().map(|r| r["region_code"].as_str().unwrap()).collect::<Vec<_>>(), ["350521000000", "350502000000"], "{ranked}");
+    assert_eq!(
+        (rows[0]["rank"].as_i64(), rows[0]["status"].as_str(), rows[1]["status"].as_str()),
+        (Some(1), Some("reviewed"), Some("missing"))
+    );
+    let (s, bytes) = city.get_bytes(&format!("/api/v1/evaluations/export.xlsx?year={year}")).await;
+    assert!(s == 200 && bytes.starts_with(b"PK"));
     assert_eq!(app.client("street_staff").await.get(&sheet).await.0, 403);
 }

@@ -17,6 +17,7 @@ mod db;
 pub mod decisions;
 pub mod error;
 pub mod estates;
+pub mod evaluation;
 pub mod funds;
 mod group_commit;
 pub mod imports;

@@ -42,11 +42,43 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (35, "each account's balance, kept with each ledger entry so a payment reads one row", V35),
     (36, "statistics: each estate's and project's parts of the indicators, and every region's totals", V36),
     (37, "statistical reports: versions filed by counties, their review up the ladder, deadlines per region", V37),
+    (38, "performance evaluation: a region's scheme per year and the evaluations of the regions below", V38),
 ];
 
 /// Statistics (issue 15): what each estate (or project) adds to each indicator and period, and the
 /// totals of every region above it, kept with each change. Filled from the records by
 /// [`Db::rebuild_statistics`] right after this migration runs on a database that has records.
+/// Performance evaluation (issue 15): a region's scheme for a year (JSON of dimensions and
+/// indicators) and one evaluation per region below and year: its own scores, the reviewer's, the
+/// total and grade once reviewed.
+const V38: &str = r#"
+CREATE TABLE evaluation_schemes (
+    region_code TEXT NOT NULL,
+    year BIGINT NOT NULL,
+    scheme_json TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    PRIMARY KEY (region_code, year)
+);
+CREATE TABLE evaluations (
+    id {ID},
+    evaluator_code TEXT NOT NULL,
+    region_code TEXT NOT NULL,
+    year BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    own_json TEXT NOT NULL,
+    reviewed_json TEXT NOT NULL,
+    total BIGINT,
+    grade TEXT,
+    scored_by TEXT NOT NULL,
+    submitted_at TEXT,
+    reviewed_by TEXT NOT NULL,
+    reviewed_at TEXT,
+    UNIQUE (region_code, year)
+);
+CREATE INDEX evaluations_evaluator ON evaluations (evaluator_code, year);
+"#;
+
 /// Statistical reports (issue 15): one row per version of a county's report of a form and period;
 /// each save, submission, approval, return and correction is a step; a region may set its
 /// counties' deadline for a form.

@@ -69,15 +69,13 @@ pub struct Step {
     pub at: String,
 }
 
-/// A county's report of one form and period, as the level above sees it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Filing {
+/// A county below a region with the latest version of its report and when it first submitted one.
+#[derive(Debug, Clone)]
+pub struct Filed {
     pub region_code: String,
     pub region_name: String,
-    /// The latest version, if any was saved.
     pub report: Option<Report>,
-    pub due_on: Option<String>,
-    pub late: bool,
+    pub first_submitted_at: Option<String>,
 }
 
 /// What a county saves: its typed figures and who prepared it.
@@ -166,7 +164,10 @@ impl Db {
                 })?,
         };
         step(&mut tx, report.id, "saved", region.as_str(), &actor.username, "").await?;
-        tx.audit(actor, change("save", &report, Some(serde_json::json!({"typed": d.typed, "preparer": preparer, "phone": phone})))).await?;
+        // The figures of a draft are the county's own until submitted (the audit is read above
+        // it): the save names the cells typed; the submission records the figures.
+        let cells: Vec<&String> = d.typed.keys().collect();
+        tx.audit(actor, change("save", &report, Some(serde_json::json!({"typed_cells": cells})))).await?;
         tx.commit().await?;
         Ok(report)
     }
@@ -193,7 +194,15 @@ impl Db {
             return Err(StoreError::Conflict(reason!("reports.locked")));
         }
         step(&mut tx, id, "submitted", &r.region_code, &actor.username, "").await?;
-        tx.audit(actor, change("submit", &r, Some(serde_json::json!({"awaiting": next.as_str(), "computed": computed})))).await?;
+        tx.audit(
+            actor,
+            change(
+                "submit",
+                &r,
+                Some(serde_json::json!({"awaiting": next.as_str(), "computed": computed, "typed": r.typed(), "preparer": r.preparer, "phone": r.phone})),
+            ),
+        )
+        .await?;
         tx.commit().await?;
         self.report(id).await
     }
@@ -220,8 +229,15 @@ impl Db {
             .map(|(u,)| u)
             .chain([r.created_by.clone(), r.submitted_by.clone()])
             .collect();
-        if !approve && reason_given.trim().is_empty() {
+        if !approve && rules::is_blank(reason_given) {
             return Err(StoreError::Invalid(ValidationErrors::one("reason", "", reason!("reports.reason_required"))));
+        }
+        // Four eyes: an author whose password the reviewer set (or who still signs in with a
+        // password someone else set) is not another pair of eyes.
+        for a in authors.iter().filter(|a| !a.is_empty() && **a != actor.username) {
+            if let Some(refusal) = self.hands_refusal(a, &actor.username).await? {
+                return Err(StoreError::Conflict(refusal.reason()));
+            }
         }
         let under = UnderReview { status: r.state(), awaiting: awaiting.as_ref(), authors: &authors };
         let outcome = rules::review(&under, &actor.username, reviewer_region, approve, reason_given).map_err(StoreError::Conflict)?;
@@ -277,8 +293,8 @@ impl Db {
     pub async fn correct_report(&self, actor: &Actor, id: i64, why: &str) -> Result<Report, StoreError> {
         let r = self.report(id).await?;
         let why = why.trim();
-        if why.is_empty() || why.chars().count() > 500 {
-            return Err(StoreError::Invalid(ValidationErrors::one("reason", why, reason!("reports.reason_required"))));
+        if rules::is_blank(why) || why.chars().count() > 500 {
+            return Err(StoreError::Invalid(ValidationErrors::one("reason", why, reason!("reports.correction_reason_required"))));
         }
         if r.state() != Status::Approved {
             return Err(StoreError::Conflict(reason!("reports.correct_approved_only")));
@@ -334,12 +350,7 @@ impl Db {
 
     /// The counties under `region` that report (those with estates in the registry), each with the
     /// latest version of its report of a form and period.
-    pub async fn report_filings(
-        &self,
-        region: &RegionCode,
-        form: &Form,
-        period: &str,
-    ) -> Result<Vec<(String, String, Option<Report>)>, StoreError> {
+    pub async fn report_filings(&self, region: &RegionCode, form: &Form, period: &str) -> Result<Vec<Filed>, StoreError> {
         let counties = if region.level() == huanxin_domain::regions::Level::County {
             vec![self.region(region).await?]
         } else {
@@ -357,6 +368,19 @@ impl Db {
             .await?
         };
         let mut by_region: BTreeMap<String, Report> = latest.into_iter().map(|r| (r.region_code.clone(), r)).collect();
+        // Lateness goes by the first submission of the period: a correction later does not make
+        // a report filed on time late, nor a late one on time.
+        let (lo, hi) = region.subtree_range();
+        let first: BTreeMap<String, String> = self
+            .fetch_all::<(String, Option<String>)>(
+                "SELECT region_code, MIN(submitted_at) FROM stat_reports WHERE form = $1 AND period = $2 AND region_code >= $3 AND region_code < $4 \
+                 GROUP BY region_code",
+                crate::args![form.code, period, lo, hi],
+            )
+            .await?
+            .into_iter()
+            .filter_map(|(c, at)| Some((c, at?)))
+            .collect();
         // The counties with estates, in one read of the estates' index (not one query per county).
         let (lo, hi) = region.subtree_range();
         let with_estates: std::collections::BTreeSet<String> = self
@@ -372,7 +396,7 @@ impl Db {
         for c in counties {
             let report = by_region.remove(&c.code);
             if report.is_some() || with_estates.contains(&c.code) {
-                out.push((c.code, c.name, report));
+                out.push(Filed { first_submitted_at: first.get(&c.code).cloned(), region_code: c.code, region_name: c.name, report });
             }
         }
         Ok(out)
