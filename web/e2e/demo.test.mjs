@@ -365,6 +365,15 @@ test('the city publishes its evaluation scheme, Hui\'an scores itself and submit
   const county = await desk('county_admin')
   await county.page.click('[data-test=nav-evaluation]')
   await county.page.waitForSelector('[data-test=eval-lines] .el-table__body tr')
+  // Full marks on the scored lines but one (through the API), then that one on the page.
+  const year = new Date().getFullYear()
+  await county.page.evaluate(async (year) => {
+    const sheet = await (await fetch(`/api/v1/evaluations/sheet?year=${year}`)).json()
+    const scores = Object.fromEntries(sheet.lines.filter((l) => l.kind === 'scored').map((l) => [l.code, { points: l.weight * 100, evidence: '工作总结' }]))
+    await fetch('/api/v1/evaluations/sheet', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ year, scores }) })
+  }, year)
+  await county.page.reload()
+  await county.page.waitForSelector('[data-test=eval-lines] .el-table__body tr')
   // The records score what they can: Hui'an's satisfaction is counted from its surveys.
   assert.match(await county.page.textContent('[data-test=eval-lines]'), /居民满意度[\s\S]*%/)
   await county.page.fill('[data-test=eval-points-blocks] input', '4')

@@ -209,6 +209,9 @@ pub fn validate(s: &Scheme) -> Result<(), ValidationErrors> {
         if dim.name.trim().is_empty() || dim.name.chars().count() > 50 {
             e.push(&format!("dimensions[{d}].name"), &dim.name, reason!("evaluation.name"));
         }
+        if dim.indicators.is_empty() {
+            e.push(&format!("dimensions[{d}].indicators"), 0, reason!("evaluation.indicator_count", max = MAX_INDICATORS));
+        }
         for (i, ind) in dim.indicators.iter().enumerate() {
             count += 1;
             let f = |x: &str| format!("dimensions[{d}].indicators[{i}].{x}");
@@ -261,18 +264,35 @@ pub struct Given {
     pub comment: String,
 }
 
-/// Checks scores given to a scheme's indicators: every key one of its indicators (computed ones
-/// too: an evaluator may override with a comment), points from 0 to the weight, a comment for
-/// points below full marks, evidence at most 200 characters.
-pub fn check_given(s: &Scheme, given: &BTreeMap<String, Given>) -> Result<(), ValidationErrors> {
+/// Who gives scores: the region itself, or the level above reviewing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scorer {
+    Own,
+    Reviewer,
+}
+
+/// Checks scores given to a scheme's indicators: every key one of its indicators, points from 0
+/// to the weight, a comment for points below full marks, evidence at most 200 characters. A
+/// region does not score what the records compute; a reviewer may override it, with a comment.
+pub fn check_given(s: &Scheme, given: &BTreeMap<String, Given>, by: Scorer) -> Result<(), ValidationErrors> {
     let mut e = ValidationErrors::default();
-    let weights: BTreeMap<&str, i64> = s.dimensions.iter().flat_map(|d| &d.indicators).map(|i| (i.code.as_str(), i.weight)).collect();
+    let indicators: BTreeMap<&str, &Indicator> = s.dimensions.iter().flat_map(|d| &d.indicators).map(|i| (i.code.as_str(), i)).collect();
     for (code, g) in given {
         let f = |x: &str| format!("scores.{}.{x}", code.chars().take(40).collect::<String>());
-        let Some(w) = weights.get(code.as_str()) else {
+        let Some(ind) = indicators.get(code.as_str()) else {
             e.push(&f("code"), code, reason!("evaluation.unknown_indicator"));
             continue;
         };
+        let w = &ind.weight;
+        if let Rule::Computed { .. } = ind.rule {
+            if by == Scorer::Own {
+                e.push(&f("points"), g.points, reason!("evaluation.computed_from_records"));
+                continue;
+            }
+            if g.comment.trim().is_empty() {
+                e.push(&f("comment"), "", reason!("evaluation.comment_required"));
+            }
+        }
         if !(0..=w * 100).contains(&g.points) {
             e.push(&f("points"), g.points, reason!("evaluation.points_range", max = w));
         }
@@ -288,6 +308,16 @@ pub fn check_given(s: &Scheme, given: &BTreeMap<String, Given>) -> Result<(), Va
     } else {
         Err(e)
     }
+}
+
+/// The scored indicators a region has not scored: its evaluation is not submitted without them.
+pub fn unscored(s: &Scheme, own: &BTreeMap<String, Given>) -> Vec<String> {
+    s.dimensions
+        .iter()
+        .flat_map(|d| &d.indicators)
+        .filter(|i| i.rule == Rule::Scored && !own.contains_key(&i.code))
+        .map(|i| i.code.clone())
+        .collect()
 }
 
 /// One indicator's line of an evaluation.
@@ -328,7 +358,10 @@ pub fn lines(
                 Rule::Scored => ("scored", None, None),
             };
             let (o, r) = (own.get(&i.code).cloned(), reviewed.get(&i.code).cloned());
-            let points = r.as_ref().map(|g| g.points).or(o.as_ref().map(|g| g.points)).or(computed).unwrap_or(0);
+            // A region scores only what the records do not compute; whatever was stored, a line
+            // counts from 0 to its weight (a scheme changed under a draft cannot lift a total past 100).
+            let own_points = o.as_ref().filter(|_| kind == "scored").map(|g| g.points);
+            let points = r.as_ref().map(|g| g.points).or(own_points).or(computed).unwrap_or(0).clamp(0, i.weight * 100);
             out.push(Line {
                 dimension: d.name.clone(),
                 code: i.code.clone(),
@@ -404,9 +437,28 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let e = check_given(&s, &given).unwrap_err();
+        let e = check_given(&s, &given, Scorer::Own).unwrap_err();
         let fields: Vec<&str> = e.0.iter().map(|x| x.field.as_str()).collect();
         assert_eq!(fields, ["scores.blocks.points", "scores.mechanisms.comment", "scores.nope.code"]);
+    }
+
+    #[test]
+    fn a_region_does_not_score_what_the_records_compute_and_a_stale_score_counts_to_its_weight() {
+        let mut s = jiangxi_template();
+        let own: BTreeMap<String, Given> = [("starts".to_string(), Given { points: 1000, ..Default::default() })].into_iter().collect();
+        assert_eq!(check_given(&s, &own, Scorer::Own).unwrap_err().0[0].field, "scores.starts.points");
+        assert_eq!(
+            check_given(&s, &own, Scorer::Reviewer).unwrap_err().0[0].field,
+            "scores.starts.comment",
+            "a reviewer overrides, saying why"
+        );
+        let blocks: BTreeMap<String, Given> = [("blocks".to_string(), Given { points: 500, ..Default::default() })].into_iter().collect();
+        s.dimensions[1].indicators[1].weight = 1;
+        let (l, _) = lines(&s, &BTreeMap::new(), &blocks, &BTreeMap::new());
+        assert_eq!(l.iter().find(|x| x.code == "blocks").unwrap().points, 100, "a weight cut under a draft caps the stored score");
+        assert_eq!(unscored(&jiangxi_template(), &blocks).len(), 11);
+        s.dimensions.push(Dimension { name: "空".into(), indicators: vec![] });
+        assert!(validate(&s).unwrap_err().0.iter().any(|e| e.field == "dimensions[5].indicators"));
     }
 
     #[test]
@@ -432,7 +484,8 @@ mod tests {
             let rates: BTreeMap<Source, Option<i64>> = sources.into_iter().zip(rates).collect();
             let codes: Vec<(String, i64)> = s.dimensions.iter().flat_map(|d| &d.indicators).map(|i| (i.code.clone(), i.weight)).collect();
             let own: BTreeMap<String, Given> = codes.iter().zip(&pts).map(|((c, w), p)| (c.clone(), Given { points: p.min(&(w * 100)).to_owned(), comment: "x".into(), ..Default::default() })).collect();
-            prop_assert_eq!(check_given(&s, &own), Ok(()));
+            let own: BTreeMap<String, Given> = own.into_iter().filter(|(c, _)| s.dimensions.iter().flat_map(|d| &d.indicators).any(|i| &i.code == c && i.rule == Rule::Scored)).collect();
+            prop_assert_eq!(check_given(&s, &own, Scorer::Own), Ok(()));
             let (_, total) = lines(&s, &rates, &own, &BTreeMap::new());
             prop_assert!((0..=10_000).contains(&total));
         }

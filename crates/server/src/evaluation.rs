@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::{Extension, Json};
 use huanxin_domain::access::Scope;
-use huanxin_domain::evaluation::{self as rules, Given, Line, Scheme, Source};
+use huanxin_domain::evaluation::{self as rules, Given, Line, Scheme, Scorer, Source};
 use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::statistics::Period;
@@ -222,7 +222,7 @@ pub async fn save(
     )))?;
     let scheme =
         st.db.evaluation_scheme(&evaluator, year).await?.ok_or(ApiError::Conflict(reason!("evaluation.no_scheme", year = year)))?;
-    rules::check_given(&scheme, &req.scores).map_err(ApiError::Invalid)?;
+    rules::check_given(&scheme, &req.scores, Scorer::Own).map_err(ApiError::Invalid)?;
     st.db.save_own_scores(&cu.actor(), &evaluator, &region, year, &req.scores).await?;
     Ok(Json(sheet(&st, &cu, &region, year).await?))
 }
@@ -243,6 +243,27 @@ pub async fn submit(
 ) -> Result<Json<Sheet>, ApiError> {
     let region = own(&cu)?.clone();
     let year = year_of(req.year)?;
+    let evaluator = evaluator_of(&region).ok_or(ApiError::Invalid(ValidationErrors::one(
+        "region",
+        region.as_str(),
+        reason!("evaluation.not_below"),
+    )))?;
+    let scheme =
+        st.db.evaluation_scheme(&evaluator, year).await?.ok_or(ApiError::Conflict(reason!("evaluation.no_scheme", year = year)))?;
+    let Some(e) = st.db.evaluation(&region, year).await? else { return Err(ApiError::Conflict(reason!("evaluation.nothing_to_submit"))) };
+    // Every scored indicator scored, each within the scheme as it stands now (it may have changed
+    // under the draft).
+    let own_scores = e.own();
+    let mut problems = match rules::check_given(&scheme, &own_scores, Scorer::Own) {
+        Ok(()) => ValidationErrors::default(),
+        Err(p) => p,
+    };
+    for code in rules::unscored(&scheme, &own_scores) {
+        problems.push(&format!("scores.{code}.points"), "", reason!("evaluation.unscored"));
+    }
+    if !problems.0.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
     st.db.submit_evaluation(&cu.actor(), &region, year).await?;
     Ok(Json(sheet(&st, &cu, &region, year).await?))
 }
@@ -266,7 +287,7 @@ pub async fn review(
         return Err(ApiError::Conflict(reason!("evaluation.not_submitted")));
     }
     let scheme = st.db.evaluation_scheme(own(&cu)?, year).await?.ok_or(ApiError::Conflict(reason!("evaluation.no_scheme", year = year)))?;
-    rules::check_given(&scheme, &req.scores).map_err(ApiError::Invalid)?;
+    rules::check_given(&scheme, &req.scores, Scorer::Reviewer).map_err(ApiError::Invalid)?;
     let own_scores = before.evaluation.as_ref().map(Evaluation::own).unwrap_or_default();
     let (_, total) = rules::lines(&scheme, &rates(&st, &region, year).await?, &own_scores, &req.scores);
     let grade = rules::grade(total, &scheme.grades);

@@ -3732,6 +3732,19 @@ async fn performance_evaluated_reviewed_and_graded(app: &TestApp) {
     let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!((s, fields), (422, vec!["scores.blocks.points", "scores.mechanisms.comment", "scores.nope.code"]), "{r}");
     assert_eq!(county.get(&sheet).await.1["status"], "missing");
+    let (s, r) = county.post("/api/v1/evaluations/submit", json!({"year": year})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("evaluation.nothing_to_submit")), "{r}");
+    let (s, r) =
+        county.put("/api/v1/evaluations/sheet", json!({"year": year, "scores": {"starts": {"points": 1000, "comment": ""}}})).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("evaluation.computed_from_records")), "the records score starts: {r}");
+    let (s, _) = county.put("/api/v1/evaluations/sheet", json!({"year": year, "scores": {"market": {"points": 500}}})).await;
+    assert_eq!(s, 200);
+    let (s, r) = county.post("/api/v1/evaluations/submit", json!({"year": year})).await;
+    assert_eq!(
+        (s, r["errors"].as_array().map(|e| e.len()), r["errors"][0]["code"].as_str()),
+        (422, Some(11), Some("evaluation.unscored")),
+        "{r}"
+    );
     // Hui'an scores every scored indicator: full marks but one.
     let scored: Vec<(String, i64)> = lines
         .iter()

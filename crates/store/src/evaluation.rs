@@ -11,7 +11,8 @@ use huanxin_domain::regions::RegionCode;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-const COLS: &str = "id, evaluator_code, region_code, year, status, own_json, reviewed_json, total, grade, scored_by, submitted_at, reviewed_by, reviewed_at";
+const COLS: &str =
+    "id, evaluator_code, region_code, year, status, own_json, reviewed_json, total, grade, scored_by, submitted_by, submitted_at, reviewed_by, reviewed_at";
 
 /// One region's evaluation for a year.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -30,6 +31,7 @@ pub struct Evaluation {
     pub total: Option<i64>,
     pub grade: Option<String>,
     pub scored_by: String,
+    pub submitted_by: String,
     pub submitted_at: Option<String>,
     pub reviewed_by: String,
     pub reviewed_at: Option<String>,
@@ -159,8 +161,8 @@ impl Db {
         let mut tx = self.begin().await?;
         let changed = tx
             .execute(
-                "UPDATE evaluations SET status = 'submitted', submitted_at = $1 WHERE region_code = $2 AND year = $3 AND status = 'draft'",
-                crate::args![crate::now(), region.as_str(), year],
+                "UPDATE evaluations SET status = 'submitted', submitted_by = $1, submitted_at = $2 WHERE region_code = $3 AND year = $4 AND status = 'draft'",
+                crate::args![actor.username.as_str(), crate::now(), region.as_str(), year],
             )
             .await?;
         if changed == 0 {
@@ -185,8 +187,15 @@ impl Db {
         if e.scored_by == actor.username {
             return Err(StoreError::Conflict(reason!("evaluation.own_evaluation")));
         }
-        if let Some(refusal) = self.hands_refusal(&e.scored_by, &actor.username).await? {
-            return Err(StoreError::Conflict(refusal.reason()));
+        if e.submitted_by == actor.username {
+            return Err(StoreError::Conflict(reason!("evaluation.own_evaluation")));
+        }
+        // Four eyes: neither who scored nor who submitted is an account whose password the
+        // reviewer set (or that still signs in with someone else's).
+        for author in [&e.scored_by, &e.submitted_by].into_iter().filter(|a| !a.is_empty()) {
+            if let Some(refusal) = self.hands_refusal(author, &actor.username).await? {
+                return Err(StoreError::Conflict(refusal.reason()));
+            }
         }
         let mut tx = self.begin().await?;
         let changed = tx

@@ -71,6 +71,7 @@ CREATE TABLE evaluations (
     total BIGINT,
     grade TEXT,
     scored_by TEXT NOT NULL,
+    submitted_by TEXT NOT NULL DEFAULT '',
     submitted_at TEXT,
     reviewed_by TEXT NOT NULL,
     reviewed_at TEXT,
