@@ -72,11 +72,30 @@ pub async fn seed(url: &str, entries: i64) -> Result<(), Error> {
     if db.scalar("SELECT entries FROM ledger_head WHERE id = 1", vec![]).await? != 0 {
         return Err("the ledger is not empty".into());
     }
-    let counties: Vec<(String,)> =
-        db.fetch_all(&format!("SELECT code FROM regions WHERE level = 3 ORDER BY code LIMIT {COUNTIES}"), vec![]).await?;
-    let first_project = db.scalar("SELECT COALESCE(MAX(id), 0) FROM projects", vec![]).await? + 1;
+    // The projects already in the database (the national benchmark's) or, when there are none,
+    // PROJECTS_PER_COUNTY new ones in each of the first COUNTIES counties.
+    let existing: Vec<(i64, String)> = db.fetch_all("SELECT id, region_code FROM projects ORDER BY id", vec![]).await?;
+    let made_here = existing.is_empty();
+    let list: Vec<(i64, String)> = if made_here {
+        let counties: Vec<(String,)> =
+            db.fetch_all(&format!("SELECT code FROM regions WHERE level = 3 ORDER BY code LIMIT {COUNTIES}"), vec![]).await?;
+        let first = db.scalar("SELECT COALESCE(MAX(id), 0) FROM projects", vec![]).await? + 1;
+        counties
+            .iter()
+            .flat_map(|(c,)| std::iter::repeat_n(c.clone(), PROJECTS_PER_COUNTY))
+            .enumerate()
+            .map(|(i, c)| (first + i as i64, c))
+            .collect()
+    } else {
+        existing.into_iter().map(|(id, region)| (id, format!("{:0<12}", &region[..6.min(region.len())]))).collect()
+    };
+    let mut counties: Vec<String> = list.iter().map(|(_, c)| c.clone()).collect();
+    counties.sort();
+    counties.dedup();
+    let county_index: std::collections::HashMap<&str, usize> = counties.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let projects_in = |c: &str| list.iter().filter(|(_, x)| x == c).count() as i64;
     let first_allocation = db.scalar("SELECT COALESCE(MAX(id), 0) FROM allocations", vec![]).await? + 1;
-    let n_projects = (counties.len() * PROJECTS_PER_COUNTY) as i64;
+    let n_projects = list.len() as i64;
     let allocation_entries = counties.len() as i64 + 2 * n_projects;
     let payments = (entries - allocation_entries).max(0);
     let per_project = payments / n_projects.max(1) + 1;
@@ -85,27 +104,28 @@ pub async fn seed(url: &str, entries: i64) -> Result<(), Error> {
     let (mut projects, mut contracts, mut allocations) = (Vec::new(), Vec::new(), Vec::new());
     let mut chain = Chain { seq: 0, head: chain::GENESIS.to_string(), rows: Vec::new() };
     let at0 = "2024-01-01T00:00:00.000Z";
-    for (c, (county,)) in counties.iter().enumerate() {
+    for (c, county) in counties.iter().enumerate() {
         let top = first_allocation + c as i64;
-        let amount = child_amount * PROJECTS_PER_COUNTY as i64;
+        let amount = child_amount * projects_in(county);
         allocations.push(allocation_row(top, None, county, "central", "中央补助资金", amount, ""));
         chain.push(format!("allocation:{top}"), "source:central".into(), amount, ("中央补助资金", "central"), None, at0);
     }
-    let child_of = |p: i64| first_allocation + counties.len() as i64 + 2 * (p - first_project);
-    for i in 0..n_projects {
-        let pid = first_project + i;
-        let c = i as usize / PROJECTS_PER_COUNTY;
-        let county = &counties[c].0;
-        projects.push(vec![
-            Arg::from(pid),
-            Arg::from(format!("BL-{pid}")),
-            Arg::from(format!("资金项目{pid}")),
-            Arg::from(county.as_str()),
-            Arg::from("bench"),
-            Arg::from(at0),
-        ]);
+    let child_of = |i: i64| first_allocation + counties.len() as i64 + 2 * i;
+    for (i, (pid, county)) in list.iter().enumerate() {
+        let (i, pid) = (i as i64, *pid);
+        let c = county_index.get(county.as_str()).copied().unwrap_or(0);
+        if made_here {
+            projects.push(vec![
+                Arg::from(pid),
+                Arg::from(format!("BL-{pid}")),
+                Arg::from(format!("资金项目{pid}")),
+                Arg::from(county.as_str()),
+                Arg::from("bench"),
+                Arg::from(at0),
+            ]);
+        }
         contracts.push(vec![Arg::from(pid), Arg::from(4 * child_amount), Arg::from("bench"), Arg::from(at0)]);
-        let (child, local) = (child_of(pid), child_of(pid) + 1);
+        let (child, local) = (child_of(i), child_of(i) + 1);
         allocations.push(allocation_row(
             child,
             Some(first_allocation + c as i64),
@@ -145,8 +165,8 @@ pub async fn seed(url: &str, entries: i64) -> Result<(), Error> {
     let mut rng = huanxin_datagen::rng(11);
     for k in 0..payments {
         let i = k % n_projects;
-        let pid = first_project + i;
-        let (allocation, source) = if (k / n_projects) % 2 == 0 { (child_of(pid), "central") } else { (child_of(pid) + 1, "local") };
+        let pid = list[i as usize].0;
+        let (allocation, source) = if (k / n_projects) % 2 == 0 { (child_of(i), "central") } else { (child_of(i) + 1, "local") };
         let at = (start + chrono::Duration::seconds(k * span / payments.max(1))).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
         chain.push(
             format!("paid:{pid}"),
@@ -175,7 +195,7 @@ pub async fn seed(url: &str, entries: i64) -> Result<(), Error> {
         return Err("import an estate first".into());
     }
     let region: (String,) = db.fetch_one("SELECT community_code FROM estates WHERE id = $1", vec![Arg::from(estate)]).await?;
-    let p0 = first_project + n_projects;
+    let p0 = db.scalar("SELECT COALESCE(MAX(id), 0) FROM projects", vec![]).await? + 1;
     let mut tx = db.begin().await?;
     tx.insert_rows(
         "projects",

@@ -2,7 +2,7 @@
 //! CSV files (estates.csv, buildings.csv, dwellings-NN.csv), spread over the real community
 //! committees of the whole country. Deterministic (fixed seed).
 //!
-//! `huanxin-bench projects DATABASE_URL N`: adds N projects (one estate each, in its county) with
+//! `huanxin-bench projects DATABASE_URL N [spread]`: adds N projects (one estate each, in its county; `spread`: over the whole registry) with
 //! their approval steps, started through 2026 and finished in order, some late, to a database
 //! that holds the estates.
 //!
@@ -12,11 +12,15 @@
 //! `huanxin-bench voters DIR` and `huanxin-bench votes BASE_URL USER PASSWORD DIR`: the owners'
 //! vote benchmark (see `votes.rs`); `huanxin-bench crash-votes …` kills the server mid-vote.
 //!
+//! `huanxin-bench national DATABASE_URL SIGNER` and `huanxin-bench dashboards BASE_URL DATABASE_URL USER
+//! COUNTY_USER PASSWORD`: the national statistics benchmark (see `national.rs`).
+//!
 //! `huanxin-bench raw-chain DATABASE_URL N`: the raw engine's chained-insert rate (see `raw.rs`).
 //!
 //! `huanxin-bench profile-ballot DATABASE_URL N`: where a ballot's time goes (see `profile.rs`).
 
 mod funds;
+mod national;
 mod profile;
 mod raw;
 mod votes;
@@ -74,10 +78,11 @@ fn main() {
         }
         return;
     }
-    if args.len() == 4 && args[1] == "projects" {
+    if (args.len() == 4 || args.len() == 5) && args[1] == "projects" {
         let n: usize = args[3].parse().unwrap_or(50_000);
+        let spread = args.get(4).is_some_and(|a| a == "spread");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        if let Err(e) = rt.block_on(projects(&args[2], n)) {
+        if let Err(e) = rt.block_on(projects(&args[2], n, spread)) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
@@ -87,6 +92,22 @@ fn main() {
         let n: i64 = args[3].parse().unwrap_or(10_000_000);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         if let Err(e) = rt.block_on(funds::seed(&args[2], n)) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.len() == 4 && args[1] == "national" {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        if let Err(e) = rt.block_on(national::seed(&args[2], &args[3])) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.len() == 7 && args[1] == "dashboards" {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+        if let Err(e) = rt.block_on(national::dashboards(&args[2], &args[3], &args[4], &args[5], &args[6])) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
@@ -126,8 +147,9 @@ fn main() {
     }
     if args.len() != 5 || args[1] != "gen" {
         eprintln!(
-            "usage: huanxin-bench gen DIR ESTATES DWELLINGS | projects DATABASE_URL N | voters DIR | votes BASE_URL USER PASSWORD DIR \
-             | ledger DATABASE_URL ENTRIES | funds BASE_URL USER PASSWORD | raw-chain DATABASE_URL N | profile-ballot DATABASE_URL N"
+            "usage: huanxin-bench gen DIR ESTATES DWELLINGS | projects DATABASE_URL N [spread] | voters DIR | votes BASE_URL USER PASSWORD DIR \
+             | ledger DATABASE_URL ENTRIES | funds BASE_URL USER PASSWORD | national DATABASE_URL SIGNER \
+             | dashboards BASE_URL DATABASE_URL USER COUNTY_USER PASSWORD | raw-chain DATABASE_URL N | profile-ballot DATABASE_URL N"
         );
         std::process::exit(2);
     }
@@ -245,14 +267,17 @@ fn generate(dir: &PathBuf, estates: usize, dwellings: usize) -> Result<(), Box<d
 }
 
 /// Adds `n` projects with approval steps; see the module comment.
-async fn projects(url: &str, n: usize) -> Result<(), Box<dyn std::error::Error>> {
+async fn projects(url: &str, n: usize, spread: bool) -> Result<(), Box<dyn std::error::Error>> {
     use chrono::{Duration, NaiveDate};
     use huanxin_domain::approvals::{due_on, finish, start, template, DEFAULT_STEPS, MERGED_DESIGN};
     let cal = huanxin_domain::calendar::WorkCalendar::shipped_once()?;
     use huanxin_store::Arg;
     let db = huanxin_store::Db::connect(url).await?;
-    let estates: Vec<(i64, String)> =
-        db.fetch_all("SELECT id, community_code FROM estates ORDER BY id LIMIT $1", vec![Arg::from(i64::try_from(n)?)]).await?;
+    // The first n estates, or with `spread` every k-th, so that the projects cover the whole
+    // registry (its files come region by region).
+    let all: Vec<(i64, String)> = db.fetch_all("SELECT id, community_code FROM estates ORDER BY id", vec![]).await?;
+    let step = if spread { (all.len() / n.max(1)).max(1) } else { 1 };
+    let estates: Vec<(i64, String)> = all.into_iter().step_by(step).take(n).collect();
     let names: std::collections::HashMap<&str, &str> = DEFAULT_STEPS.iter().chain([&MERGED_DESIGN]).map(|t| (t.code, t.name_zh)).collect();
     let today = NaiveDate::from_ymd_opt(2026, 11, 22).ok_or("date")?;
     let first = db.scalar("SELECT COALESCE(MAX(id), 0) FROM projects", vec![]).await?;

@@ -286,7 +286,7 @@ test('a county files its monthly progress report, the city returns it with a rea
   const city = await desk('city_admin')
   await city.page.click('[data-test=nav-reports]')
   await city.page.waitForSelector('[data-test=report-filings] .el-table__body tr')
-  assert.match(await city.page.textContent('[data-test=report-awaiting-count]'), /待本级审核 1 份/)
+  assert.match(await city.page.textContent('[data-test=report-awaiting-count]'), /待本级审核 1 份：\s*惠安县/, 'the awaiting link names the county')
   await city.page.locator('[data-test=report-filings] .el-table__body tr', { hasText: '惠安县' }).click()
   await city.page.waitForSelector('[data-test=report-return]')
   assert.match(await city.page.textContent('[data-test=report-sheet]'), /0595-87383210/)

@@ -113,6 +113,18 @@ pub fn grade(total_hundredths: i64, g: &Grades) -> Grade {
     }
 }
 
+/// The Chinese name of an evaluation's status, for workbooks (the code itself when unknown).
+pub fn status_zh(status: &str) -> &str {
+    match status {
+        "no_scheme" => "无方案",
+        "missing" => "未自评",
+        "draft" => "自评中",
+        "submitted" => "待复核",
+        "reviewed" => "已复核",
+        other => other,
+    }
+}
+
 /// Points of a computed indicator (hundredths of a point) for a rate in basis points; none when
 /// there was nothing to count (the evaluator scores it then).
 pub fn computed_points(weight: i64, target_bp: i64, floor_bp: i64, rate_bp: Option<i64>) -> Option<i64> {
@@ -384,6 +396,16 @@ pub fn lines(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_status_has_a_chinese_name() {
+        for (code, zh) in
+            [("no_scheme", "无方案"), ("missing", "未自评"), ("draft", "自评中"), ("submitted", "待复核"), ("reviewed", "已复核")]
+        {
+            assert_eq!(status_zh(code), zh);
+        }
+        assert_eq!(status_zh("other"), "other", "an unknown code shows as itself");
+    }
 
     #[test]
     fn the_template_has_five_dimensions_eighteen_indicators_and_sums_to_100() {

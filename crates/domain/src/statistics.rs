@@ -366,6 +366,45 @@ impl Period {
     }
 }
 
+/// The period key of the cumulative totals (since [`FIRST_YEAR`]); kept in the totals only.
+pub const CUMULATIVE_KEY: &str = "0000";
+
+/// The totals a part's period key also counts in, so that a year or the whole programme is one
+/// kept row per indicator and region instead of a sum over every month: a month ("2025-03")
+/// counts in its year ("2025-00") and, from [`FIRST_YEAR`] on, in the cumulative key; a plan year
+/// ("2025") in the cumulative key from [`FIRST_YEAR`] on.
+pub fn rollups(period: &str) -> Vec<String> {
+    let year: Option<i32> = period.get(..4).and_then(|y| y.parse().ok());
+    let mut out = Vec::with_capacity(2);
+    if period.len() == 7 && !period.ends_with("-00") {
+        out.push(format!("{}-00", &period[..4]));
+    }
+    if matches!(period.len(), 4 | 7) && period != CUMULATIVE_KEY && !period.ends_with("-00") && year.is_some_and(|y| y >= FIRST_YEAR) {
+        out.push(CUMULATIVE_KEY.to_string());
+    }
+    out
+}
+
+/// Which kept totals a period reads: exact keys, and a range of month keys (a quarter's or a
+/// month's; never a year key, "YYYY-00" sorting before "YYYY-01").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotalKeys {
+    pub exact: Vec<String>,
+    pub months: Option<(String, String)>,
+}
+
+impl Period {
+    /// The kept totals this period reads: a year its year rollup and plan year, the whole
+    /// programme its cumulative key, a quarter or month its months and its plan year.
+    pub fn total_keys(&self) -> TotalKeys {
+        match *self {
+            Period::Year(y) => TotalKeys { exact: vec![format!("{y:04}-00"), format!("{y:04}")], months: None },
+            Period::Cumulative => TotalKeys { exact: vec![CUMULATIVE_KEY.to_string()], months: None },
+            Period::Quarter(y, _) | Period::Month(y, _) => TotalKeys { exact: vec![format!("{y:04}")], months: Some(self.months()) },
+        }
+    }
+}
+
 /// A rate in basis points, hundredths of a percent (9286 = 92.86 %), none when nothing was to count.
 pub fn rate_bp(part: i64, whole: i64) -> Option<i64> {
     if whole <= 0 {
@@ -530,6 +569,46 @@ pub fn apportion_from(total: i64, by: &[i64], start: usize) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_roll_into_their_year_and_the_programme() {
+        assert_eq!(rollups("2025-03"), ["2025-00", "0000"]);
+        assert_eq!(rollups("2018-12"), ["2018-00"], "before the programme: its year only");
+        assert_eq!(rollups("2025"), ["0000"]);
+        assert_eq!(rollups("2018"), Vec::<String>::new());
+        for kept in ["2025-00", "0000", "", "x"] {
+            assert!(rollups(kept).is_empty(), "{kept} is a rollup or not a key");
+        }
+    }
+
+    #[test]
+    fn each_period_reads_its_own_kept_totals() {
+        assert_eq!(Period::Year(2025).total_keys(), TotalKeys { exact: vec!["2025-00".into(), "2025".into()], months: None });
+        assert_eq!(Period::Cumulative.total_keys().exact, ["0000"]);
+        let q = Period::Quarter(2025, 2).total_keys();
+        assert_eq!((q.exact, q.months), (vec!["2025".to_string()], Some(("2025-04".to_string(), "2025-06".to_string()))));
+    }
+
+    proptest! {
+        /// Summing a year's rollup gives the sum of its months, whatever the months hold.
+        #[test]
+        fn a_year_rollup_is_the_sum_of_its_months(values in proptest::collection::vec((2017i32..2028, 1u32..=12, -1000i64..1000), 0..60)) {
+            let mut kept: BTreeMap<String, i64> = BTreeMap::new();
+            for (y, m, v) in &values {
+                let key = format!("{y:04}-{m:02}");
+                *kept.entry(key.clone()).or_insert(0) += v;
+                for r in rollups(&key) {
+                    *kept.entry(r).or_insert(0) += v;
+                }
+            }
+            for y in 2017..2028 {
+                let months: i64 = values.iter().filter(|(yy, _, _)| *yy == y).map(|(_, _, v)| v).sum();
+                prop_assert_eq!(kept.get(&format!("{y:04}-00")).copied().unwrap_or(0), months);
+            }
+            let since: i64 = values.iter().filter(|(y, _, _)| *y >= FIRST_YEAR).map(|(_, _, v)| v).sum();
+            prop_assert_eq!(kept.get(CUMULATIVE_KEY).copied().unwrap_or(0), since);
+        }
+    }
     use proptest::prelude::*;
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {

@@ -205,6 +205,16 @@ pub struct ScoresRequest {
     pub scores: BTreeMap<String, Given>,
 }
 
+/// The region that evaluates `region` and its scheme for `year` (refused when there is no level
+/// above, or it has not published one).
+async fn parent_scheme(st: &AppState, region: &RegionCode, year: i64) -> Result<(RegionCode, Scheme), ApiError> {
+    let evaluator = evaluator_of(region)
+        .ok_or_else(|| ApiError::Invalid(ValidationErrors::one("region", region.as_str(), reason!("evaluation.not_below"))))?;
+    let scheme =
+        st.db.evaluation_scheme(&evaluator, year).await?.ok_or(ApiError::Conflict(reason!("evaluation.no_scheme", year = year)))?;
+    Ok((evaluator, scheme))
+}
+
 /// The caller's region scores itself (scored indicators; computed ones it may only annotate).
 #[utoipa::path(put, path = "/api/v1/evaluations/sheet", tag = "evaluation", request_body = ScoresRequest,
     responses((status = 200), (status = 409), (status = 422)))]
@@ -215,13 +225,7 @@ pub async fn save(
 ) -> Result<Json<Sheet>, ApiError> {
     let region = own(&cu)?.clone();
     let year = year_of(req.year)?;
-    let evaluator = evaluator_of(&region).ok_or(ApiError::Invalid(ValidationErrors::one(
-        "region",
-        region.as_str(),
-        reason!("evaluation.not_below"),
-    )))?;
-    let scheme =
-        st.db.evaluation_scheme(&evaluator, year).await?.ok_or(ApiError::Conflict(reason!("evaluation.no_scheme", year = year)))?;
+    let (evaluator, scheme) = parent_scheme(&st, &region, year).await?;
     rules::check_given(&scheme, &req.scores, Scorer::Own).map_err(ApiError::Invalid)?;
     st.db.save_own_scores(&cu.actor(), &evaluator, &region, year, &req.scores).await?;
     Ok(Json(sheet(&st, &cu, &region, year).await?))
@@ -243,13 +247,7 @@ pub async fn submit(
 ) -> Result<Json<Sheet>, ApiError> {
     let region = own(&cu)?.clone();
     let year = year_of(req.year)?;
-    let evaluator = evaluator_of(&region).ok_or(ApiError::Invalid(ValidationErrors::one(
-        "region",
-        region.as_str(),
-        reason!("evaluation.not_below"),
-    )))?;
-    let scheme =
-        st.db.evaluation_scheme(&evaluator, year).await?.ok_or(ApiError::Conflict(reason!("evaluation.no_scheme", year = year)))?;
+    let (_, scheme) = parent_scheme(&st, &region, year).await?;
     let Some(e) = st.db.evaluation(&region, year).await? else { return Err(ApiError::Conflict(reason!("evaluation.nothing_to_submit"))) };
     // Every scored indicator scored, each within the scheme as it stands now (it may have changed
     // under the draft).
@@ -344,7 +342,14 @@ pub async fn export_xlsx(
         .await?
         .into_iter()
         .map(|r| {
-            vec![r.rank.to_string(), r.region_code, r.region_name, format!("{:.2}", r.total as f64 / 100.0), r.grade_zh.into(), r.status]
+            vec![
+                r.rank.to_string(),
+                r.region_code,
+                r.region_name,
+                format!("{:.2}", r.total as f64 / 100.0),
+                r.grade_zh.into(),
+                rules::status_zh(&r.status).to_string(),
+            ]
         })
         .collect();
     let bytes = crate::tabular::write_xlsx("绩效评价", &["排名", "区划代码", "地区", "得分", "等级", "状态"], &rows)?;

@@ -75,7 +75,31 @@ impl LateCache {
     }
 }
 
-fn json(body: Arc<Vec<u8>>) -> Response {
+impl LateCache {
+    /// The kept answer for `key`, else `compute`'s, kept; one computation per key at a time (the
+    /// others wait for its answer).
+    pub(crate) async fn kept_or<F, Fut>(&self, key: String, compute: F) -> Result<Arc<Vec<u8>>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<u8>, ApiError>>,
+    {
+        if let Some(body) = self.get(&key) {
+            return Ok(body);
+        }
+        let slot = self.slot(&key);
+        let _computing = slot.lock().await;
+        if let Some(body) = self.get(&key) {
+            return Ok(body);
+        }
+        let changes = self.changes.load(Ordering::SeqCst);
+        let body = Arc::new(compute().await?);
+        self.put(key, changes, body.clone());
+        Ok(body)
+    }
+}
+
+/// A kept JSON answer as a response.
+pub(crate) fn json(body: Arc<Vec<u8>>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body.as_ref().clone()).into_response()
 }
 
@@ -90,18 +114,12 @@ pub async fn overview(State(st): State<AppState>, Extension(cu): Extension<Curre
         Scope::Region(rc) => format!("{today}|r{}", rc.as_str()),
         Scope::Attached { user_id } => format!("{today}|u{user_id}"),
     };
-    if let Some(body) = st.late.get(&key) {
-        return Ok(json(body));
-    }
-    // One computation per region at a time; the others wait for its answer.
-    let slot = st.late.slot(&key);
-    let _computing = slot.lock().await;
-    if let Some(body) = st.late.get(&key) {
-        return Ok(json(body));
-    }
-    let changes = st.late.changes.load(Ordering::SeqCst);
-    let overview = st.db.late_overview(&cu.scope, crate::lifecycle::calendar()?, today, LIMIT).await?;
-    let body = Arc::new(serde_json::to_vec(&overview).map_err(|e| ApiError::Internal(e.to_string()))?);
-    st.late.put(key, changes, body.clone());
+    let body = st
+        .late
+        .kept_or(key, || async {
+            let overview = st.db.late_overview(&cu.scope, crate::lifecycle::calendar()?, today, LIMIT).await?;
+            serde_json::to_vec(&overview).map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await?;
     Ok(json(body))
 }

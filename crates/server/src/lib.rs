@@ -193,6 +193,10 @@ pub struct AppState {
     pub totals: Arc<huanxin_store::estates::TotalsCache>,
     /// Recent "what is late" answers (see [`late::LateCache`]).
     pub late: Arc<late::LateCache>,
+    /// Where the regions lie on the dashboards' map (see [`statistics::PlacesCache`]).
+    pub places: Arc<statistics::PlacesCache>,
+    /// Allocated sums by source (see the store's `AllocatedCache`).
+    pub allocated: Arc<huanxin_store::funds::reports::AllocatedCache>,
     /// The ledger check running in the background (see [`funds::LedgerJob`]).
     pub ledger_job: Arc<std::sync::Mutex<funds::LedgerJob>>,
     /// A real hash to verify against when the user name is unknown (constant-time sign-in).
@@ -212,6 +216,8 @@ impl AppState {
             tiles: Arc::new(map::TileCache::default()),
             totals: Arc::new(huanxin_store::estates::TotalsCache::default()),
             late: Arc::new(late::LateCache::default()),
+            places: Arc::default(),
+            allocated: Arc::default(),
             ledger_job: Arc::default(),
             sms,
             dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
@@ -220,10 +226,12 @@ impl AppState {
 }
 
 impl AppState {
-    /// Drops what was derived from the registry (map points, list totals) after a change.
+    /// Drops what was derived from the registry (map points, list totals, the dashboards' places)
+    /// after a change.
     pub fn registry_changed(&self) {
         self.tiles.invalidate();
         self.totals.clear();
+        self.places.clear();
     }
 }
 
@@ -416,6 +424,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/projects/{id}/payable-allocations", funds::payable_allocations)
         .get("/funds/reconciliation", funds::plans::region_reconciliation)
         .get("/funds/report", funds::reports::report)
+        .get("/funds/by-source", funds::reports::by_source)
         .get("/funds/report.xlsx", funds::reports::report_xlsx)
         .get("/estates/{id}/upkeep", funds::upkeep::show)
         .post("/estates/{id}/upkeep/credits", funds::upkeep::credit)

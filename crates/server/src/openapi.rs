@@ -48,7 +48,7 @@ use utoipa::OpenApi;
         crate::funds::approve, crate::funds::reverse, crate::funds::verify, crate::funds::disbursements, crate::funds::export_xlsx,
         crate::funds::payment_bases, crate::funds::payable_allocations, crate::funds::verify_job, crate::funds::start_verify, crate::funds::plans::plan, crate::funds::plans::set_plan, crate::funds::plans::contributions, crate::funds::plans::contribute,
         crate::funds::plans::project_reconciliation, crate::funds::plans::region_reconciliation, crate::funds::plans::estate,
-        crate::funds::reports::report, crate::funds::reports::report_xlsx, crate::funds::upkeep::show, crate::funds::upkeep::credit,
+        crate::funds::reports::report, crate::funds::reports::by_source, crate::funds::reports::report_xlsx, crate::funds::upkeep::show, crate::funds::upkeep::credit,
         crate::funds::upkeep::spend, crate::funds::upkeep::approve, crate::funds::upkeep::refuse, crate::chains::latest,
     ),
     components(schemas(crate::auth::LoginRequest, crate::auth::LoginResponse, crate::auth::Me, crate::estates::EstateView,

@@ -384,9 +384,25 @@ pub async fn filings(
 
 /// The reports awaiting the caller's region's review.
 #[utoipa::path(get, path = "/api/v1/reports/awaiting", tag = "reports", responses((status = 200)))]
-pub async fn awaiting(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<Report>>, ApiError> {
+pub async fn awaiting(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<Awaiting>>, ApiError> {
     let own = own_region(&cu).ok_or(ApiError::Forbidden(reason!("statistics.staff_only")))?;
-    Ok(Json(st.db.reports_awaiting(own).await?))
+    let reports = st.db.reports_awaiting(own).await?;
+    let codes: Vec<String> = reports.iter().map(|r| r.region_code.clone()).collect();
+    let names = st.db.region_names(&codes).await?;
+    Ok(Json(
+        reports
+            .into_iter()
+            .map(|report| Awaiting { region_name: names.get(&report.region_code).cloned().unwrap_or_default(), report })
+            .collect(),
+    ))
+}
+
+/// A report awaiting review, with the name of the county that filed it.
+#[derive(Debug, Serialize)]
+pub struct Awaiting {
+    #[serde(flatten)]
+    pub report: Report,
+    pub region_name: String,
 }
 
 /// A deadline set for the counties below the caller's region.

@@ -399,7 +399,53 @@ pub async fn places(
     ApiQuery(q): ApiQuery<StatisticsQuery>,
 ) -> Result<Json<Vec<huanxin_store::statistics::Place>>, ApiError> {
     let region = region_of(&cu, q.region.as_deref())?;
-    Ok(Json(st.db.statistics_places(&region).await?))
+    if let Some(p) = st.places.get(region.as_str()) {
+        return Ok(Json(p));
+    }
+    // One computation at a time: sixteen dashboards opening together wait for the first.
+    let _one = st.places.computing.lock().await;
+    if let Some(p) = st.places.get(region.as_str()) {
+        return Ok(Json(p));
+    }
+    let places = st.db.statistics_places(&region).await?;
+    st.places.put(region.as_str(), places.clone());
+    Ok(Json(places))
+}
+
+/// Where the regions one level down lie, by region, kept a short while: the mean position of a
+/// country's estates reads every estate, and it moves only when the registry does (a change
+/// through this server drops it at once, as it does the map's tiles).
+#[derive(Default)]
+pub struct PlacesCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Vec<huanxin_store::statistics::Place>)>>,
+    computing: tokio::sync::Mutex<()>,
+}
+
+/// How long kept places are trusted when nothing was written through this server.
+const PLACES_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl PlacesCache {
+    fn get(&self, region: &str) -> Option<Vec<huanxin_store::statistics::Place>> {
+        let map = self.entries.lock().ok()?;
+        let (at, p) = map.get(region)?;
+        (at.elapsed() < PLACES_TTL).then(|| p.clone())
+    }
+
+    fn put(&self, region: &str, places: Vec<huanxin_store::statistics::Place>) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(region.to_string(), (std::time::Instant::now(), places));
+        }
+    }
+
+    /// Forgets everything (after a change to the registry).
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.clear();
+        }
+    }
 }
 
 /// A chart's data, as the page shows it.

@@ -677,15 +677,29 @@ pub fn write_xlsx_sheets(sheets: &[Sheet<'_>]) -> Result<Vec<u8>, ApiError> {
             for (c, v) in row.iter().enumerate() {
                 let (rr, cc) = ((r + 1) as u32, c as u16);
                 // Numbers stay numbers so Excel can sum them; codes and phones stay text.
-                match v.parse::<f64>() {
-                    Ok(n) if !v.starts_with('0') && v.len() < 12 && !v.is_empty() => ws.write_number(rr, cc, n).map_err(xerr)?,
-                    _ => ws.write_string(rr, cc, v).map_err(xerr)?,
+                match as_number(v) {
+                    Some(n) => ws.write_number(rr, cc, n).map_err(xerr)?,
+                    None => ws.write_string(rr, cc, v).map_err(xerr)?,
                 };
             }
         }
         ws.set_freeze_panes(1, 0).map_err(xerr)?;
     }
     wb.save_to_buffer().map_err(xerr)
+}
+
+/// A cell's text as a number for a workbook: figures such as `0`, `0.50` or `-3.2` are numbers;
+/// codes with a leading zero (`0101`), whole numbers of 11 digits or more (phones, region codes)
+/// and anything else that does not read as a plain decimal stay text.
+fn as_number(v: &str) -> Option<f64> {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    let plain =
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.') && digits.bytes().filter(|b| *b == b'.').count() <= 1;
+    let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
+    if !plain || leading_zero || (!digits.contains('.') && digits.len() >= 11) || digits.starts_with('.') || digits.ends_with('.') {
+        return None;
+    }
+    v.parse().ok()
 }
 
 /// A template workbook: headers, one example row, and a notes sheet naming required columns.
@@ -706,6 +720,23 @@ pub fn template_csv(columns: &[Column]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn figures_are_numbers_and_codes_stay_text() {
+        for (v, n) in [
+            ("0", Some(0.0)),
+            ("0.50", Some(0.5)),
+            ("120", Some(120.0)),
+            ("-3.2", Some(-3.2)),
+            ("92.86", Some(92.86)),
+            ("2500000000.00", Some(2_500_000_000.0)),
+        ] {
+            assert_eq!(as_number(v), n, "{v}");
+        }
+        for v in ["0101", "350521000000", "13900000000", "", "-", "1e5", "NaN", "inf", "1.2.3", ".5", "5.", "HA-1", " 5"] {
+            assert_eq!(as_number(v), None, "{v}");
+        }
+    }
 
     const COLS: &[Column] = &[
         Column { key: "code", header: "小区编码", required: true, example: "" },

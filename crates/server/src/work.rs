@@ -23,9 +23,19 @@ pub async fn mine(State(st): State<AppState>, Extension(cu): Extension<CurrentUs
 /// late approvals, schedule nodes and rectification tasks in each.
 #[utoipa::path(get, path = "/api/v1/work/regions", tag = "lifecycle",
     responses((status = 200, description = "today, year, region, rows: one per region one level down"), (status = 403)))]
-pub async fn regions(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<RegionsWork>, ApiError> {
+pub async fn regions(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<axum::response::Response, ApiError> {
     let Scope::Region(region) = &cu.scope else {
         return Err(ApiError::Forbidden(reason!("work.regions_need_region")));
     };
-    Ok(Json(st.db.regions_work(region, huanxin_store::today()).await?))
+    // Counted from the records (a country's take seconds), so kept as "what is late" is: a few
+    // seconds, dropped at once when this server records a change to anything late.
+    let today = huanxin_store::today();
+    let body = st
+        .late
+        .kept_or(format!("{today}|w{}", region.as_str()), || async {
+            let work: RegionsWork = st.db.regions_work(region, today).await?;
+            serde_json::to_vec(&work).map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await?;
+    Ok(crate::late::json(body))
 }

@@ -3019,6 +3019,18 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
     assert_eq!((later["paid_in_year"].as_i64(), later["allocated_in_year"].as_i64()), (Some(0), Some(0)));
     assert_eq!(later["by_month"], json!([]));
     assert_eq!(report["paid_in_year"], report["paid"], "all was paid this year");
+    // The dashboards' panel, read from kept totals, says the same by source (and for the later year).
+    let (_, first_panel) = c.get(&format!("/api/v1/funds/by-source?year={year}")).await;
+    for (y, full) in [(year.clone(), &report), (next.to_string(), &later)] {
+        let (s, kept) = c.get(&format!("/api/v1/funds/by-source?year={y}")).await;
+        assert_eq!(s, 200, "{kept}");
+        assert_eq!(
+            (&kept["by_source"], &kept["allocated"], &kept["paid"]),
+            (&full["by_source"], &full["allocated"], &full["paid"]),
+            "{kept} {full}"
+        );
+    }
+    assert_eq!(c.get("/api/v1/funds/by-source?region=440000").await.0, 404, "outside the caller's region");
     assert_eq!(c.get("/api/v1/funds/report?year=1900").await.0, 422);
     assert_eq!(c.get("/api/v1/funds/report?region=440000").await.0, 404, "outside the caller's region");
     let (s, bytes) = c.get_bytes(&format!("/api/v1/funds/report.xlsx?year={year}")).await;
@@ -3133,6 +3145,19 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
     assert!(r["detail"].as_str().unwrap().starts_with("reversing it would take allocation:"), "{r}");
     let (_, v) = c.get("/api/v1/ledger/verify").await;
     assert_eq!(v["intact"], true, "{v}");
+    // An allocation made after the panel's first read shows in it.
+    let (s, r) = c
+        .post("/api/v1/allocations", json!({"region_code": "350521000000", "source": "local", "year": 2026, "purpose": "追加奖补", "amount": "1000", "projects": [pid]}))
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (_, report) = c.get(&format!("/api/v1/funds/report?year={year}")).await;
+    let (_, kept) = c.get(&format!("/api/v1/funds/by-source?year={year}")).await;
+    assert_eq!(
+        (&kept["by_source"], &kept["allocated"], &kept["paid"]),
+        (&report["by_source"], &report["allocated"], &report["paid"]),
+        "{kept}"
+    );
+    assert_ne!(kept["allocated"], first_panel["allocated"], "allocations came in since the first read: {kept} {first_panel}");
 }
 
 /// Statistics follow the records at every level as they are written: a plan's estates counted in
@@ -3346,6 +3371,8 @@ async fn statistics_count_what_the_records_say(app: &TestApp) {
     let row = |code: &str| rows.iter().find(|r| r["key"] == code).map(|r| r["allocated"].as_i64().unwrap());
     assert_eq!(row("350521000000"), Some(hui_an_share + 10_000), "the split's share and the 100 yuan handed on: {report}");
     assert_eq!(row("350500000000"), Some(50_000_000 - 10_000), "the city kept what it did not hand on: {report}");
+    let (_, kept) = city.get("/api/v1/funds/by-source?year=2026").await;
+    assert_eq!((&kept["by_source"], &kept["paid"]), (&report["by_source"], &report["paid"]), "the city's panel: {kept}");
 
     // Kept totals equal the sum of the parts, and a rebuild from the records gives the same figures.
     assert_eq!(app.db.statistics_disagreements().await.unwrap(), vec![]);
@@ -3354,6 +3381,15 @@ async fn statistics_count_what_the_records_say(app: &TestApp) {
     let (_, after) = c.get("/api/v1/statistics?period=2026").await;
     assert_eq!(before["figures"], after["figures"]);
     assert_eq!(app.db.statistics_disagreements().await.unwrap(), vec![]);
+    // Totals kept before the year and programme rollups (migration 39) get them summed in the database.
+    let (_, whole) = c.get("/api/v1/statistics?period=all").await;
+    app.db.execute("DELETE FROM stat_totals WHERE period = '0000' OR period LIKE '%-00'", vec![]).await.unwrap();
+    assert!(!app.db.statistics_disagreements().await.unwrap().is_empty(), "the rollups are gone");
+    app.db.roll_up_statistics().await.unwrap();
+    assert_eq!(app.db.statistics_disagreements().await.unwrap(), vec![]);
+    let (_, again) = c.get("/api/v1/statistics?period=2026").await;
+    let (_, whole_again) = c.get("/api/v1/statistics?period=all").await;
+    assert_eq!((&before["figures"], &whole["figures"]), (&again["figures"], &whole_again["figures"]));
 }
 
 /// Hui'an's 2024 programme (POLICY §8) entered through the API: 28 estates in the year's plan, 26
@@ -3562,7 +3598,9 @@ async fn statistical_reports_climb_the_ladder(app: &TestApp) {
     let (_, seen) = city.get(&county_sheet).await;
     assert_eq!((seen["may_review"].clone(), cell(&seen, "plan_started_estates")["value"].clone()), (json!(true), json!(2)), "{seen}");
     let (_, waiting) = city.get("/api/v1/reports/awaiting").await;
-    assert_eq!(waiting.as_array().unwrap().iter().filter(|r| r["id"] == id).count(), 1, "{waiting}");
+    let mine: Vec<_> = waiting.as_array().unwrap().iter().filter(|r| r["id"] == id).collect();
+    assert_eq!(mine.len(), 1, "{waiting}");
+    assert_eq!(mine[0]["region_name"], "惠安县", "the awaiting list names the county: {waiting}");
     // Returned with a reason, changed, submitted again.
     let (s, r) = city.post(&review, json!({"approve": false, "reason": " "})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("reason")), "{r}");
@@ -3792,5 +3830,10 @@ async fn performance_evaluated_reviewed_and_graded(app: &TestApp) {
     );
     let (s, bytes) = city.get_bytes(&format!("/api/v1/evaluations/export.xlsx?year={year}")).await;
     assert!(s == 200 && bytes.starts_with(b"PK"));
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let sheet_rows = wb.worksheet_range("绩效评价").unwrap();
+    let statuses: Vec<String> = (1..3).map(|r| sheet_rows.get_value((r, 5)).unwrap().to_string()).collect();
+    assert_eq!(statuses, ["已复核", "未自评"], "statuses in words, not codes");
     assert_eq!(app.client("street_staff").await.get(&sheet).await.0, 403);
 }

@@ -201,6 +201,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/projects/{id}/payable-allocations", P(ManageFunds)),
     ("GET", "/funds/reconciliation", P(ManageFunds)),
     ("GET", "/funds/report", P(ManageFunds)),
+    ("GET", "/funds/by-source", P(ManageFunds)),
     ("GET", "/funds/report.xlsx", P(ManageFunds)),
     ("GET", "/estates/{id}/upkeep", P(ManageFunds)),
     ("POST", "/estates/{id}/upkeep/credits", P(ManageFunds)),

@@ -43,7 +43,22 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (36, "statistics: each estate's and project's parts of the indicators, and every region's totals", V36),
     (37, "statistical reports: versions filed by counties, their review up the ladder, deadlines per region", V37),
     (38, "performance evaluation: a region's scheme per year and the evaluations of the regions below", V38),
+    (39, "statistics: each year's and the whole programme's totals kept beside the months'", V39),
 ];
+
+/// Statistics: a month's change also moves its year's total ("2025-00") and the programme's
+/// ("0000"), so that a year or the whole programme reads one kept row per indicator and region.
+/// The rollups of the totals already kept are summed here, in the database (no rebuild: that
+/// would read every estate's records at start-up).
+const V39: &str = r#"
+INSERT INTO stat_totals (region_code, parent_code, indicator, period, value)
+SELECT region_code, parent_code, indicator, SUBSTR(period, 1, 4) || '-00', CAST(SUM(value) AS BIGINT) FROM stat_totals
+WHERE LENGTH(period) = 7 GROUP BY region_code, parent_code, indicator, SUBSTR(period, 1, 4);
+INSERT INTO stat_totals (region_code, parent_code, indicator, period, value)
+SELECT region_code, parent_code, indicator, '0000', CAST(SUM(value) AS BIGINT) FROM stat_totals
+WHERE (LENGTH(period) = 4 AND period >= '2019' AND period <> '0000') OR (LENGTH(period) = 7 AND period >= '2019-01' AND SUBSTR(period, 6, 2) <> '00')
+GROUP BY region_code, parent_code, indicator;
+"#;
 
 /// Statistics (issue 15): what each estate (or project) adds to each indicator and period, and the
 /// totals of every region above it, kept with each change. Filled from the records by
@@ -1155,7 +1170,9 @@ pub async fn migrate(db: &Db) -> Result<usize, StoreError> {
         tx.commit().await?;
         tracing::info!(version, name, "migration applied");
         ran += 1;
-        if *version == 36 {
+        // Before 39 a city without counties counted its estates twice in its own total (and
+        // PostgreSQL refused the write): such totals disagree with their parts and are rebuilt.
+        if *version == 36 || (*version == 39 && !db.statistics_disagreements().await?.is_empty()) {
             db.rebuild_statistics().await?;
         }
     }
@@ -1166,5 +1183,14 @@ impl Db {
     /// Brings the schema up to date (see [`migrate`]).
     pub async fn migrate(&self) -> Result<usize, StoreError> {
         migrate(self).await
+    }
+
+    /// Sums the year and programme totals ("2025-00", "0000") from the month and plan-year totals,
+    /// as migration 39 did for the totals kept before it; for totals that have none.
+    pub async fn roll_up_statistics(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let ddl = dialect(tx.engine(), V39);
+        Db::raw_batch(&mut tx, &ddl).await?;
+        tx.commit().await
     }
 }

@@ -27,6 +27,8 @@ fn chain(code: &str) -> Vec<(String, String)> {
     if rc != RegionCode::country() {
         codes.push(rc.as_str().to_string());
     }
+    // A city without counties (东莞, 中山, 嘉峪关, 儋州) is its own county: counted once.
+    codes.dedup();
     let mut out = Vec::with_capacity(codes.len());
     let mut parent = String::new();
     for c in codes {
@@ -44,6 +46,7 @@ fn known(code: &str) -> Option<&'static str> {
 /// An estate's own figures and the dates statistics read, in one row.
 #[derive(sqlx::FromRow)]
 struct EstateHead {
+    id: i64,
     community_code: String,
     households: i64,
     building_count: i64,
@@ -58,10 +61,13 @@ struct EstateHead {
 type Moves = BTreeMap<(String, String, &'static str, String), i64>;
 
 /// Adds `diff`, counted in `region`, to the moves of `region` and of every region above it.
+/// Each month also moves its year's and the programme's kept totals ([`rules::rollups`]).
 fn add_moves(moves: &mut Moves, region: &str, diff: &Parts, sign: i64) {
     for (code, parent) in chain(region) {
         for ((i, p), v) in diff {
-            *moves.entry((code.clone(), parent.clone(), i, p.clone())).or_insert(0) += sign * v;
+            for key in std::iter::once(p.clone()).chain(rules::rollups(p)) {
+                *moves.entry((code.clone(), parent.clone(), i, key)).or_insert(0) += sign * v;
+            }
         }
     }
 }
@@ -90,39 +96,59 @@ impl Tx {
             }
         }
         let mut moves = Moves::new();
-        for id in &ids {
-            if let Some((region, facts)) = self.estate_facts(*id).await? {
-                self.replace_parts("estate", *id, &region, rules::parts(&facts), &mut moves).await?;
-            }
+        // A few statements per batch of estates, not per estate: a rebuild reads a country's.
+        for chunk in ids.chunks(500) {
+            let facts = self.estates_facts(chunk).await?;
+            let new: Vec<(i64, String, Parts)> = facts.into_iter().map(|(id, (region, f))| (id, region, rules::parts(&f))).collect();
+            self.replace_parts("estate", new, &mut moves).await?;
         }
         self.move_totals(moves).await
     }
 
-    /// Replaces a subject's parts with `new`, adding what that changes to `moves`.
-    async fn replace_parts(&mut self, subject: &str, id: i64, region: &str, new: Parts, moves: &mut Moves) -> Result<(), StoreError> {
-        let rows: Vec<(String, String, String, i64)> = self
-            .fetch_all(
-                "SELECT region_code, indicator, period, value FROM stat_parts WHERE subject = $1 AND subject_id = $2",
-                crate::args![subject, id],
-            )
-            .await?;
-        let moved_from = rows.iter().map(|r| r.0.clone()).find(|r| r != region);
-        let old: Parts = rows.into_iter().filter_map(|(_, i, p, v)| Some(((known(&i)?, p), v))).collect();
-        let diff = rules::difference(&old, &new);
-        if diff.is_empty() && moved_from.is_none() {
+    /// Replaces subjects' parts (id, region, new parts), adding what that changes to `moves`.
+    async fn replace_parts(&mut self, subject: &str, new: Vec<(i64, String, Parts)>, moves: &mut Moves) -> Result<(), StoreError> {
+        if new.is_empty() {
             return Ok(());
         }
-        self.execute("DELETE FROM stat_parts WHERE subject = $1 AND subject_id = $2", crate::args![subject, id]).await?;
-        let rows = new.iter().map(|((i, p), v)| crate::args![subject, id, region, *i, p.as_str(), *v]).collect();
-        self.insert_many("stat_parts", &["subject", "subject_id", "region_code", "indicator", "period", "value"], rows).await?;
-        match moved_from {
-            // Moved to another community: its old regions lose all it gave, its new ones gain it all.
-            Some(from) => {
-                add_moves(moves, &from, &old, -1);
-                add_moves(moves, region, &new, 1);
-            }
-            None => add_moves(moves, region, &diff, 1),
+        let (marks, mut args) = in_list(new.iter().map(|(id, _, _)| *id), 2);
+        args.insert(0, subject.into());
+        let kept: Vec<(i64, String, String, String, i64)> = self
+            .fetch_all(
+                &format!("SELECT subject_id, region_code, indicator, period, value FROM stat_parts WHERE subject = $1 AND subject_id IN ({marks})"),
+                args,
+            )
+            .await?;
+        let mut old_rows: BTreeMap<i64, Vec<(String, String, String, i64)>> = BTreeMap::new();
+        for (id, r, i, p, v) in kept {
+            old_rows.entry(id).or_default().push((r, i, p, v));
         }
+        let (mut rewritten, mut rows) = (Vec::new(), Vec::new());
+        for (id, region, new) in new {
+            let kept = old_rows.remove(&id).unwrap_or_default();
+            let moved_from = kept.iter().map(|r| r.0.clone()).find(|r| *r != region);
+            let old: Parts = kept.into_iter().filter_map(|(_, i, p, v)| Some(((known(&i)?, p), v))).collect();
+            let diff = rules::difference(&old, &new);
+            if diff.is_empty() && moved_from.is_none() {
+                continue;
+            }
+            match moved_from {
+                // Moved to another community: its old regions lose all it gave, its new ones gain it all.
+                Some(from) => {
+                    add_moves(moves, &from, &old, -1);
+                    add_moves(moves, &region, &new, 1);
+                }
+                None => add_moves(moves, &region, &diff, 1),
+            }
+            rows.extend(new.iter().map(|((i, p), v)| crate::args![subject, id, region.as_str(), *i, p.as_str(), *v]));
+            rewritten.push(id);
+        }
+        if rewritten.is_empty() {
+            return Ok(());
+        }
+        let (marks, mut args) = in_list(rewritten.iter().copied(), 2);
+        args.insert(0, subject.into());
+        self.execute(&format!("DELETE FROM stat_parts WHERE subject = $1 AND subject_id IN ({marks})"), args).await?;
+        self.insert_many("stat_parts", &["subject", "subject_id", "region_code", "indicator", "period", "value"], rows).await?;
         Ok(())
     }
 
@@ -167,77 +193,94 @@ impl Tx {
         Ok(())
     }
 
-    /// What an estate's records say, as statistics count it; none for an estate that is gone.
-    async fn estate_facts(&mut self, estate_id: i64) -> Result<Option<(String, EstateFacts)>, StoreError> {
-        let head: Option<EstateHead> = self
-            .fetch_optional(
-                "SELECT e.community_code, e.households, e.building_count, e.floor_area, \
-                 (SELECT MIN(year) FROM plan_estates WHERE estate_id = e.id) AS plan_year, \
-                 (SELECT MIN(at) FROM estate_events WHERE estate_id = e.id AND to_status = 'in_construction') AS started, \
-                 (SELECT MIN(at) FROM estate_events WHERE estate_id = e.id AND to_status = 'accepted') AS completed, \
-                 (SELECT COUNT(*) FROM contributions c WHERE c.estate_id = e.id AND c.amount > 0 AND c.reversed_by IS NULL) AS contributions \
-                 FROM estates e WHERE e.id = $1",
-                crate::args![estate_id],
-            )
-            .await?;
-        let Some(EstateHead {
-            community_code: region,
-            households,
-            building_count: buildings,
-            floor_area,
-            plan_year,
-            started,
-            completed,
-            contributions,
-        }) = head
-        else {
-            return Ok(None);
-        };
-        let final_lines: Vec<(String, i64)> = self
+    /// What each estate's records say, as statistics count it, by estate id (none for an estate
+    /// that is gone), in four statements for the whole batch.
+    async fn estates_facts(&mut self, ids: &[i64]) -> Result<BTreeMap<i64, (String, EstateFacts)>, StoreError> {
+        let (marks, args) = in_list(ids.iter().copied(), 1);
+        let heads: Vec<EstateHead> = self
             .fetch_all(
-                "SELECT si.menu_code, CAST(SUM(si.quantity_hundredths) AS BIGINT) FROM scheme_items si \
-                 JOIN scheme_versions v ON v.id = si.version_id \
-                 WHERE v.id = (SELECT id FROM scheme_versions WHERE estate_id = $1 AND stage = 'final' ORDER BY version_no DESC LIMIT 1) \
-                 GROUP BY si.menu_code ORDER BY si.menu_code",
-                crate::args![estate_id],
+                &format!(
+                    "SELECT e.id, e.community_code, e.households, e.building_count, e.floor_area, \
+                     (SELECT MIN(year) FROM plan_estates WHERE estate_id = e.id) AS plan_year, \
+                     (SELECT MIN(at) FROM estate_events WHERE estate_id = e.id AND to_status = 'in_construction') AS started, \
+                     (SELECT MIN(at) FROM estate_events WHERE estate_id = e.id AND to_status = 'accepted') AS completed, \
+                     (SELECT COUNT(*) FROM contributions c WHERE c.estate_id = e.id AND c.amount > 0 AND c.reversed_by IS NULL) AS contributions \
+                     FROM estates e WHERE e.id IN ({marks})"
+                ),
+                args.clone(),
             )
             .await?;
-        let findings: Vec<(String, bool)> = self
+        let final_lines: Vec<(i64, String, i64)> = self
             .fetch_all(
-                "SELECT created_at, closed_at IS NOT NULL FROM rectifications WHERE estate_id = $1 ORDER BY id",
-                crate::args![estate_id],
+                &format!(
+                    "SELECT v.estate_id, si.menu_code, CAST(SUM(si.quantity_hundredths) AS BIGINT) FROM scheme_items si \
+                     JOIN scheme_versions v ON v.id = si.version_id WHERE v.estate_id IN ({marks}) \
+                     AND v.id = (SELECT v2.id FROM scheme_versions v2 WHERE v2.estate_id = v.estate_id AND v2.stage = 'final' ORDER BY v2.version_no DESC LIMIT 1) \
+                     GROUP BY v.estate_id, si.menu_code ORDER BY v.estate_id, si.menu_code"
+                ),
+                args.clone(),
             )
             .await?;
-        let answers: Vec<(String, String, String)> = self
+        let findings: Vec<(i64, String, bool)> = self
             .fetch_all(
-                "SELECT s.questions_json, a.answers_json, a.at FROM survey_answers a JOIN surveys s ON s.id = a.survey_id \
-                 WHERE s.estate_id = $1 AND s.purpose = 'satisfaction' ORDER BY a.id",
-                crate::args![estate_id],
+                &format!(
+                    "SELECT estate_id, created_at, closed_at IS NOT NULL FROM rectifications WHERE estate_id IN ({marks}) ORDER BY id"
+                ),
+                args.clone(),
             )
             .await?;
-        let mut satisfaction = Vec::new();
-        let mut questions: BTreeMap<String, Vec<huanxin_domain::surveys::Question>> = BTreeMap::new();
-        for (q, a, at) in answers {
-            let qs = questions.entry(q.clone()).or_insert_with(|| serde_json::from_str(&q).unwrap_or_default());
-            let answered: huanxin_domain::surveys::Answers = serde_json::from_str(&a).unwrap_or_default();
-            if let (Some(s), Some(day)) = (rules::satisfaction_of(qs, &answered), rules::china_day(&at)) {
-                satisfaction.push((day, s));
+        let answers: Vec<(i64, String, String, String)> = self
+            .fetch_all(
+                &format!(
+                    "SELECT s.estate_id, s.questions_json, a.answers_json, a.at FROM survey_answers a JOIN surveys s ON s.id = a.survey_id \
+                     WHERE s.estate_id IN ({marks}) AND s.purpose = 'satisfaction' ORDER BY a.id"
+                ),
+                args,
+            )
+            .await?;
+        let mut out: BTreeMap<i64, (String, EstateFacts)> = heads
+            .into_iter()
+            .map(|h| {
+                let facts = EstateFacts {
+                    households: h.households,
+                    buildings: h.building_count,
+                    floor_area: h.floor_area,
+                    plan_year: h.plan_year.and_then(|y| i32::try_from(y).ok()),
+                    started_on: h.started.as_deref().and_then(rules::china_day),
+                    completed_on: h.completed.as_deref().and_then(rules::china_day),
+                    contributed: h.contributions > 0,
+                    ..EstateFacts::default()
+                };
+                (h.id, (h.community_code, facts))
+            })
+            .collect();
+        for (id, code, quantity) in final_lines {
+            if let Some((_, f)) = out.get_mut(&id) {
+                f.final_lines.push((code, quantity));
             }
         }
-        let facts = EstateFacts {
-            households,
-            buildings,
-            floor_area,
-            plan_year: plan_year.and_then(|y| i32::try_from(y).ok()),
-            started_on: started.as_deref().and_then(rules::china_day),
-            completed_on: completed.as_deref().and_then(rules::china_day),
-            contributed: contributions > 0,
-            final_lines,
-            findings: findings.iter().filter_map(|(at, closed)| Some((rules::china_day(at)?, *closed))).collect(),
-            satisfaction,
-        };
-        Ok(Some((region, facts)))
+        for (id, at, closed) in findings {
+            if let (Some((_, f)), Some(day)) = (out.get_mut(&id), rules::china_day(&at)) {
+                f.findings.push((day, closed));
+            }
+        }
+        let mut questions: BTreeMap<String, Vec<huanxin_domain::surveys::Question>> = BTreeMap::new();
+        for (id, q, a, at) in answers {
+            let qs = questions.entry(q.clone()).or_insert_with(|| serde_json::from_str(&q).unwrap_or_default());
+            let answered: huanxin_domain::surveys::Answers = serde_json::from_str(&a).unwrap_or_default();
+            if let (Some((_, f)), Some(s), Some(day)) = (out.get_mut(&id), rules::satisfaction_of(qs, &answered), rules::china_day(&at)) {
+                f.satisfaction.push((day, s));
+            }
+        }
+        Ok(out)
     }
+}
+
+/// `$first, $first+1, …` for `ids`, and the ids as arguments.
+fn in_list(ids: impl Iterator<Item = i64>, first: usize) -> (String, Vec<crate::Arg>) {
+    let args: Vec<crate::Arg> = ids.map(crate::Arg::from).collect();
+    let marks: Vec<String> = (0..args.len()).map(|k| format!("${}", first + k)).collect();
+    (marks.join(", "), args)
 }
 
 /// Where a region lies on the dashboard's map.
@@ -299,19 +342,22 @@ pub struct Counted {
     pub value: i64,
 }
 
-/// Sums of totals by indicator for `where_` (with its args), reading month keys in the period's
-/// months and plan-year keys in its plan years. Returns (group key, indicator, value) rows.
-fn period_filter(period: &Period, first: usize) -> (String, Vec<crate::Arg>) {
-    let (m0, m1) = period.months();
-    let (y0, y1) = period.plan_years();
-    let sql = format!(
-        "((LENGTH(period) = 7 AND period >= ${} AND period <= ${}) OR (LENGTH(period) = 4 AND period >= ${} AND period <= ${}))",
-        first,
-        first + 1,
-        first + 2,
-        first + 3
-    );
-    (sql, crate::args![m0, m1, y0, y1])
+/// The condition on `period` (column `col`) that reads the kept totals of `period`, with its
+/// arguments numbered from `first`: exact keys (a year's rollup, a plan year, the programme's)
+/// and, for a quarter or a month, its range of month keys.
+fn period_filter(col: &str, period: &Period, first: usize) -> (String, Vec<crate::Arg>) {
+    let keys = period.total_keys();
+    let marks: Vec<String> = (0..keys.exact.len()).map(|k| format!("${}", first + k)).collect();
+    let mut sql = format!("({col} IN ({})", marks.join(", "));
+    let mut args: Vec<crate::Arg> = keys.exact.iter().map(|k| crate::Arg::from(k.as_str())).collect();
+    if let Some((m0, m1)) = keys.months {
+        let n = first + args.len();
+        sql.push_str(&format!(" OR (LENGTH({col}) = 7 AND {col} >= ${n} AND {col} <= ${})", n + 1));
+        args.push(m0.into());
+        args.push(m1.into());
+    }
+    sql.push(')');
+    (sql, args)
 }
 
 impl Db {
@@ -346,7 +392,7 @@ impl Db {
     }
 
     async fn totals_by_indicator(&self, region: &RegionCode, period: &Period) -> Result<BTreeMap<&'static str, i64>, StoreError> {
-        let (filter, mut args) = period_filter(period, 2);
+        let (filter, mut args) = period_filter("period", period, 2);
         args.insert(0, region.as_str().into());
         let rows: Vec<(String, i64)> = self
             .fetch_all(
@@ -361,7 +407,7 @@ impl Db {
 
     /// The figures of each region one level below `region` that has any, by name.
     pub async fn statistics_children(&self, region: &RegionCode, period: &Period) -> Result<Vec<ChildFigures>, StoreError> {
-        let (filter, mut args) = period_filter(period, 2);
+        let (filter, mut args) = period_filter("t.period", period, 2);
         args.insert(0, region.as_str().into());
         let rows: Vec<(String, Option<String>, String, i64)> = self
             .fetch_all(
@@ -521,10 +567,15 @@ impl Db {
         }
         let mut tx = self.begin().await?;
         let mut moves = Moves::new();
+        let mut batch = Vec::new();
         for ((project, region), mut parts) in projects {
             parts.retain(|_, v| *v != 0);
-            tx.replace_parts("project", project, &region, parts, &mut moves).await?;
+            batch.push((project, region, parts));
+            if batch.len() == 500 {
+                tx.replace_parts("project", std::mem::take(&mut batch), &mut moves).await?;
+            }
         }
+        tx.replace_parts("project", batch, &mut moves).await?;
         tx.move_totals(moves).await?;
         tx.commit().await
     }
@@ -537,7 +588,9 @@ impl Db {
         let mut summed: BTreeMap<(String, String, String), i64> = BTreeMap::new();
         for (region, i, p, v) in parts {
             for (code, _) in chain(&region) {
-                *summed.entry((code, i.clone(), p.clone())).or_insert(0) += v;
+                for key in std::iter::once(p.clone()).chain(rules::rollups(&p)) {
+                    *summed.entry((code.clone(), i.clone(), key)).or_insert(0) += v;
+                }
             }
         }
         let kept: Vec<(String, String, String, i64)> =
@@ -567,5 +620,13 @@ mod tests {
         assert!(c.windows(2).all(|w| w[1].1 == w[0].0), "each under the one before");
         assert_eq!(chain("350521000000").len(), 4, "a county project counts in four");
         assert!(chain("garbage").is_empty());
+    }
+
+    #[test]
+    fn a_city_without_counties_counts_once() {
+        let c = chain("441900003001");
+        let codes: Vec<&str> = c.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(codes, ["000000000000", "440000000000", "441900000000", "441900003000", "441900003001"]);
+        assert!(c.windows(2).all(|w| w[1].1 == w[0].0 && w[1].0 != w[0].0), "each under the one before, none twice");
     }
 }

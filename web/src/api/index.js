@@ -204,6 +204,7 @@ export const api = {
   projectReconciliation: (projectId) => request('GET', `/api/v1/projects/${projectId}/reconciliation`),
   setContract: (projectId, amount) => request('PUT', `/api/v1/projects/${projectId}/contract`, { amount }),
   fundsReport: (params) => request('GET', `/api/v1/funds/report${qs(params)}`),
+  fundsBySource: (params) => request('GET', `/api/v1/funds/by-source${qs(params)}`),
   regionReconciliation: (params) => request('GET', `/api/v1/funds/reconciliation${qs(params)}`),
   estateFunds: (id) => request('GET', `/api/v1/estates/${id}/funds`),
   creditUpkeep: (id, body) => request('POST', `/api/v1/estates/${id}/upkeep/credits`, body),

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use chrono::Datelike;
 use huanxin_domain::reason;
-use huanxin_store::funds::reports::{FundsReport, RateRow};
+use huanxin_store::funds::reports::{FundsBySource, FundsReport, RateRow};
 
 fn year_of(q: &RegionYearQuery) -> Result<i64, ApiError> {
     let year = q.year.unwrap_or_else(|| i64::from(huanxin_store::clock::utc_now().year()));
@@ -27,6 +27,17 @@ pub async fn report(
     ApiQuery(q): ApiQuery<RegionYearQuery>,
 ) -> Result<Json<FundsReport>, ApiError> {
     Ok(Json(st.db.funds_report(&cu.scope, &region_of(&cu, &q.region)?, year_of(&q)?).await?))
+}
+
+/// A region's funds by source up to the end of a year (allocated, paid, rate): the dashboards'
+/// panel, read from kept totals.
+#[utoipa::path(get, path = "/api/v1/funds/by-source", tag = "funds", params(RegionYearQuery), responses((status = 200, description = "by source")))]
+pub async fn by_source(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<RegionYearQuery>,
+) -> Result<Json<FundsBySource>, ApiError> {
+    Ok(Json(st.db.funds_by_source(&cu.scope, &region_of(&cu, &q.region)?, year_of(&q)?, &st.allocated).await?))
 }
 
 /// The same report as a workbook (by source, by region, by month, and the reconciliation).

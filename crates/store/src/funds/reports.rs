@@ -64,7 +64,111 @@ fn row(key: String, name: String, allocated: i64, paid: i64) -> RateRow {
     RateRow { key, name, allocated, paid, rate_pct: rules::disbursement_rate(paid, allocated) }
 }
 
+/// A region's funds by source up to the end of a year: what the dashboards show, read from kept
+/// totals (no walk over the ledger at any scale).
+#[derive(Debug, Clone, Serialize)]
+pub struct FundsBySource {
+    pub region_code: String,
+    pub year: i64,
+    pub allocated: i64,
+    pub paid: i64,
+    pub rate_pct: Option<f64>,
+    pub by_source: Vec<RateRow>,
+}
+
+/// Allocated sums by source per (region, year), each with the ledger's length when it was read:
+/// a country's sum reads every allocation, and it changes only with the ledger.
+#[derive(Default)]
+pub struct AllocatedCache {
+    entries: std::sync::Mutex<std::collections::HashMap<(String, i64), KeptAllocated>>,
+}
+
+/// The ledger's length when allocated sums were read, and the sums by source.
+type KeptAllocated = (i64, BTreeMap<String, i64>);
+
+impl AllocatedCache {
+    fn get(&self, key: &(String, i64), ledger_entries: i64) -> Option<BTreeMap<String, i64>> {
+        let map = self.entries.lock().ok()?;
+        map.get(key).filter(|(n, _)| *n == ledger_entries).map(|(_, a)| a.clone())
+    }
+
+    fn put(&self, key: (String, i64), ledger_entries: i64, allocated: BTreeMap<String, i64>) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(key, (ledger_entries, allocated));
+        }
+    }
+}
+
 impl Db {
+    /// Allocated into a region (for the year or before, not handed on inside it) and paid to its
+    /// projects up to the year's end, by source. The same figures as [`Db::funds_report`]'s
+    /// `by_source`; the payments come from the investment totals kept by statistics (each year's
+    /// rollup), the allocations from their table (thousands of rows, not millions).
+    pub async fn funds_by_source(
+        &self,
+        scope: &Scope,
+        region: &RegionCode,
+        year: i64,
+        cache: &AllocatedCache,
+    ) -> Result<FundsBySource, StoreError> {
+        if !scope.covers_code(region.as_str()) {
+            return Err(StoreError::NotFound);
+        }
+        // Every change to an allocation appends to the ledger in the same transaction, so sums
+        // read after the ledger held `entries` entries hold while it still does (on any server).
+        let entries = self.scalar("SELECT entries FROM ledger_head WHERE id = 1", vec![]).await?;
+        let key = (region.as_str().to_string(), year);
+        let allocated = match cache.get(&key, entries) {
+            Some(a) => a,
+            None => {
+                let a = self.allocated_by_source(region, year).await?;
+                cache.put(key, entries, a.clone());
+                a
+            }
+        };
+        let paid: Vec<(String, i64)> = self
+            .fetch_all(
+                "SELECT indicator, CAST(SUM(value) AS BIGINT) FROM stat_totals WHERE region_code = $1 AND indicator LIKE 'invest_%' \
+                 AND LENGTH(period) = 7 AND SUBSTR(period, 6, 2) = '00' AND period <= $2 GROUP BY indicator",
+                crate::args![region.as_str(), format!("{year:04}-00")],
+            )
+            .await?;
+        let paid: BTreeMap<String, i64> = paid.into_iter().filter_map(|(i, v)| Some((i.strip_prefix("invest_")?.to_string(), v))).collect();
+        let by_source: Vec<RateRow> = Source::ALL
+            .iter()
+            .filter_map(|s| {
+                let (a, p) = (allocated.get(s.as_str()).copied(), paid.get(s.as_str()).copied());
+                (a.is_some() || p.is_some()).then(|| row(s.as_str().to_string(), String::new(), a.unwrap_or(0), p.unwrap_or(0)))
+            })
+            .collect();
+        let (allocated, paid): (i64, i64) = (by_source.iter().map(|r| r.allocated).sum(), by_source.iter().map(|r| r.paid).sum());
+        Ok(FundsBySource {
+            region_code: region.as_str().to_string(),
+            year,
+            allocated,
+            paid,
+            rate_pct: rules::disbursement_rate(paid, allocated),
+            by_source,
+        })
+    }
+
+    /// Allocated into a region for `year` or before, by source (not what was handed on inside it).
+    async fn allocated_by_source(&self, region: &RegionCode, year: i64) -> Result<BTreeMap<String, i64>, StoreError> {
+        let (lo, hi) = region.subtree_range();
+        let rows: Vec<(String, i64)> = self
+            .fetch_all(
+                "SELECT a.source, CAST(SUM(a.amount) AS BIGINT) FROM allocations a LEFT JOIN allocations up ON up.id = a.parent_id \
+                 WHERE a.region_code >= $1 AND a.region_code < $2 AND a.year <= $3 AND (up.id IS NULL OR up.region_code < $1 OR up.region_code >= $2) \
+                 GROUP BY a.source",
+                crate::args![lo.as_str(), hi.as_str(), year],
+            )
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// The funds report of a region for a year: allocations that came into the region for the year or
     /// before (not those handed on inside it) against what its projects were paid up to the year's end.
     pub async fn funds_report(&self, scope: &Scope, region: &RegionCode, year: i64) -> Result<FundsReport, StoreError> {
