@@ -13,7 +13,8 @@
 //! vote benchmark (see `votes.rs`); `huanxin-bench crash-votes …` kills the server mid-vote.
 //!
 //! `huanxin-bench national DATABASE_URL SIGNER` and `huanxin-bench dashboards BASE_URL DATABASE_URL USER
-//! COUNTY_USER PASSWORD`: the national statistics benchmark (see `national.rs`).
+//! COUNTY_USER PASSWORD`: the national statistics benchmark (see `national.rs`); `huanxin-bench rebuild
+//! DATABASE_URL` rebuilds the kept statistics of a database, timed.
 //!
 //! `huanxin-bench raw-chain DATABASE_URL N`: the raw engine's chained-insert rate (see `raw.rs`).
 //!
@@ -105,6 +106,14 @@ fn main() {
         }
         return;
     }
+    if args.len() == 3 && args[1] == "rebuild" {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        if let Err(e) = rt.block_on(national::rebuild(&args[2])) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.len() == 7 && args[1] == "dashboards" {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
         if let Err(e) = rt.block_on(national::dashboards(&args[2], &args[3], &args[4], &args[5], &args[6])) {
@@ -148,7 +157,7 @@ fn main() {
     if args.len() != 5 || args[1] != "gen" {
         eprintln!(
             "usage: huanxin-bench gen DIR ESTATES DWELLINGS | projects DATABASE_URL N [spread] | voters DIR | votes BASE_URL USER PASSWORD DIR \
-             | ledger DATABASE_URL ENTRIES | funds BASE_URL USER PASSWORD | national DATABASE_URL SIGNER \
+             | ledger DATABASE_URL ENTRIES | funds BASE_URL USER PASSWORD | national DATABASE_URL SIGNER | rebuild DATABASE_URL \
              | dashboards BASE_URL DATABASE_URL USER COUNTY_USER PASSWORD | raw-chain DATABASE_URL N | profile-ballot DATABASE_URL N"
         );
         std::process::exit(2);

@@ -266,6 +266,17 @@ pub async fn seed(url: &str, signer: &str) -> Result<(), Error> {
         counts.4,
         started.elapsed().as_secs_f64()
     );
+    rebuilt(&db).await?;
+    println!("{busiest}000000");
+    Ok(())
+}
+
+/// Rebuilds the kept statistics of the database at `url` from its records, timed.
+pub async fn rebuild(url: &str) -> Result<(), Error> {
+    rebuilt(&Db::connect(url).await?).await
+}
+
+async fn rebuilt(db: &Db) -> Result<(), Error> {
     let t = Instant::now();
     db.rebuild_statistics().await?;
     let parts = db.scalar("SELECT COUNT(*) FROM stat_parts", vec![]).await?;
@@ -275,7 +286,6 @@ pub async fn seed(url: &str, signer: &str) -> Result<(), Error> {
         db.execute("VACUUM ANALYZE stat_parts", vec![]).await?;
         db.execute("VACUUM ANALYZE stat_totals", vec![]).await?;
     }
-    println!("{busiest}000000");
     Ok(())
 }
 

@@ -96,13 +96,19 @@ impl Tx {
             }
         }
         let mut moves = Moves::new();
+        self.estates_parts(&ids, &mut moves).await?;
+        self.move_totals(moves).await
+    }
+
+    /// Rewrites the parts of estates `ids` from their records, adding what that moves to `moves`.
+    async fn estates_parts(&mut self, ids: &[i64], moves: &mut Moves) -> Result<(), StoreError> {
         // A few statements per batch of estates, not per estate: a rebuild reads a country's.
         for chunk in ids.chunks(500) {
             let facts = self.estates_facts(chunk).await?;
             let new: Vec<(i64, String, Parts)> = facts.into_iter().map(|(id, (region, f))| (id, region, rules::parts(&f))).collect();
-            self.replace_parts("estate", new, &mut moves).await?;
+            self.replace_parts("estate", new, moves).await?;
         }
-        self.move_totals(moves).await
+        Ok(())
     }
 
     /// Replaces subjects' parts (id, region, new parts), adding what that changes to `moves`.
@@ -540,12 +546,21 @@ impl Db {
         tx.execute("DELETE FROM stat_totals", vec![]).await?;
         tx.commit().await?;
         let ids: Vec<(i64,)> = self.fetch_all("SELECT id FROM estates ORDER BY id", vec![]).await?;
+        // The totals' moves add up across batches (the regions above are shared by thousands of
+        // estates) and are written when many, not after every batch.
+        let mut moves = Moves::new();
         for batch in ids.chunks(500) {
             let ids: Vec<i64> = batch.iter().map(|(id,)| *id).collect();
             let mut tx = self.begin().await?;
-            tx.refresh_estates_statistics(&ids).await?;
+            tx.estates_parts(&ids, &mut moves).await?;
+            if moves.len() >= 2_000_000 {
+                tx.move_totals(std::mem::take(&mut moves)).await?;
+            }
             tx.commit().await?;
         }
+        let mut tx = self.begin().await?;
+        tx.move_totals(moves).await?;
+        tx.commit().await?;
         // Investment: every payment to a project by source, summed by the hour (UTC) it was
         // entered, which gives China's month without reading each entry (reversals subtract).
         let paid: Vec<(i64, String, String, String, i64)> = self
