@@ -412,6 +412,8 @@ pub async fn dashboards(base: &str, url: &str, user: &str, county_user: &str, pa
     // The ledger-walking ones once each: at national scale one takes tens of seconds.
     for (name, path, times) in [
         ("national statistics workbook (since 2019)", "/api/v1/statistics/export.xlsx?period=all", 5),
+        ("national report form: progress, 2025-10", "/api/v1/reports/sheet.xlsx?form=progress&period=2025-10", 5),
+        ("national report form: effects, 2025", "/api/v1/reports/sheet.xlsx?form=effects&period=2025", 5),
         ("national funds workbook (2025)", "/api/v1/funds/report.xlsx?year=2025", 1),
         ("national funds report (2025, JSON)", "/api/v1/funds/report?year=2025", 1),
     ] {

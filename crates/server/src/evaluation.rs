@@ -5,7 +5,7 @@
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::estates::{attachment, XLSX};
-use crate::statistics::region_of;
+use crate::statistics::known_region;
 use crate::AppState;
 use axum::extract::State;
 use axum::response::Response;
@@ -68,7 +68,7 @@ pub async fn scheme(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<YearQuery>,
 ) -> Result<Json<SchemePage>, ApiError> {
-    let region = region_of(&cu, q.region.as_deref())?;
+    let region = known_region(&st, &cu, q.region.as_deref()).await?;
     let year = year_of(q.year)?;
     let set = st.db.evaluation_scheme(&region, year).await?;
     Ok(Json(SchemePage {
@@ -189,7 +189,7 @@ pub async fn show(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<YearQuery>,
 ) -> Result<Json<Sheet>, ApiError> {
-    let region = region_of(&cu, q.region.as_deref())?;
+    let region = known_region(&st, &cu, q.region.as_deref()).await?;
     Ok(Json(sheet(&st, &cu, &region, year_of(q.year)?).await?))
 }
 
@@ -275,7 +275,7 @@ pub async fn review(
     Extension(cu): Extension<CurrentUser>,
     ApiJson(req): ApiJson<ScoresRequest>,
 ) -> Result<Json<Sheet>, ApiError> {
-    let region = region_of(&cu, req.region.as_deref())?;
+    let region = known_region(&st, &cu, req.region.as_deref()).await?;
     let year = year_of(req.year)?;
     if evaluator_of(&region).as_ref() != Some(own(&cu)?) {
         return Err(ApiError::Invalid(ValidationErrors::one("region", region.as_str(), reason!("evaluation.not_below"))));

@@ -5,7 +5,7 @@
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::estates::{attachment, XLSX};
-use crate::statistics::{period_of, region_of, unit_of};
+use crate::statistics::{known_region, period_of, unit_of};
 use crate::AppState;
 use axum::extract::State;
 use axum::response::Response;
@@ -170,7 +170,7 @@ pub async fn show(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<SheetQuery>,
 ) -> Result<Json<Sheet>, ApiError> {
-    let region = region_of(&cu, q.region.as_deref())?;
+    let region = known_region(&st, &cu, q.region.as_deref()).await?;
     let form = form_of(&q.form)?;
     let period = form_period(form, &q.period)?;
     Ok(Json(sheet(&st, &cu, region, form, period).await?))
@@ -336,7 +336,7 @@ pub async fn filings(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<SheetQuery>,
 ) -> Result<Json<Filings>, ApiError> {
-    let region = region_of(&cu, q.region.as_deref())?;
+    let region = known_region(&st, &cu, q.region.as_deref()).await?;
     let form = form_of(&q.form)?;
     let period = form_period(form, &q.period)?;
     let today = huanxin_store::today();
@@ -451,7 +451,7 @@ pub async fn export_xlsx(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<SheetQuery>,
 ) -> Result<Response, ApiError> {
-    let region = region_of(&cu, q.region.as_deref())?;
+    let region = known_region(&st, &cu, q.region.as_deref()).await?;
     let form = form_of(&q.form)?;
     let period = form_period(form, &q.period)?;
     let s = sheet(&st, &cu, region, form, period).await?;

@@ -78,6 +78,17 @@ pub(crate) fn region_of(cu: &CurrentUser, asked: Option<&str>) -> Result<RegionC
     Ok(rc)
 }
 
+/// The region asked for, as [`region_of`] gives it, refused by name when it is not a known
+/// region (a made-up code under one's own would otherwise answer zeros).
+pub(crate) async fn known_region(st: &AppState, cu: &CurrentUser, asked: Option<&str>) -> Result<RegionCode, ApiError> {
+    let rc = region_of(cu, asked)?;
+    let own = matches!(&cu.scope, Scope::Region(own) if *own == rc);
+    if !own && rc != RegionCode::country() && st.db.region_names(&[rc.as_str().to_string()]).await?.is_empty() {
+        return Err(ApiError::Invalid(ValidationErrors::one("region", rc.as_str(), reason!("field.unknown_region"))));
+    }
+    Ok(rc)
+}
+
 pub(crate) fn period_of(asked: Option<&str>) -> Result<Period, ApiError> {
     match asked.map(str::trim).filter(|s| !s.is_empty()) {
         None => {
@@ -119,7 +130,7 @@ pub async fn page(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<StatisticsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let region = region_of(&cu, q.region.as_deref())?;
+    let region = known_region(&st, &cu, q.region.as_deref()).await?;
     let period = period_of(q.period.as_deref())?;
     let figures = st.db.statistics(&region, &period).await?;
     let children = st.db.statistics_children(&region, &period).await?;
@@ -136,7 +147,7 @@ pub async fn months(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<MonthsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let region = region_of(&cu, q.region.as_deref())?;
+    let region = known_region(&st, &cu, q.region.as_deref()).await?;
     let year = match q.year {
         Some(y) if (rules::FIRST_YEAR - 30..=2100).contains(&y) => y,
         Some(y) => return Err(ApiError::Invalid(ValidationErrors::one("year", y, reason!("statistics.year_range")))),
@@ -157,7 +168,7 @@ pub async fn counted(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<CountedQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let region = region_of(&cu, q.region.as_deref())?;
+    let region = known_region(&st, &cu, q.region.as_deref()).await?;
     let period = period_of(q.period.as_deref())?;
     let indicator = rules::indicator(q.indicator.trim()).ok_or_else(|| {
         ApiError::Invalid(ValidationErrors::one(
@@ -212,7 +223,7 @@ pub async fn export_xlsx(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<StatisticsQuery>,
 ) -> Result<Response, ApiError> {
-    let region = region_of(&cu, q.region.as_deref())?;
+    let region = known_region(&st, &cu, q.region.as_deref()).await?;
     let period = period_of(q.period.as_deref())?;
     let figures = st.db.statistics(&region, &period).await?;
     let children = st.db.statistics_children(&region, &period).await?;
@@ -297,7 +308,7 @@ pub async fn subsidy_split(
     Extension(cu): Extension<CurrentUser>,
     crate::error::ApiJson(req): crate::error::ApiJson<SplitRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let region = region_of(&cu, req.region.as_deref())?;
+    let region = known_region(&st, &cu, req.region.as_deref()).await?;
     // A province has fewer than 50 cities, a city fewer than 50 counties: a longer list is not a list of scores.
     if req.performance.len() > MAX_SCORES {
         return Err(ApiError::Invalid(ValidationErrors::one(
@@ -398,7 +409,7 @@ pub async fn places(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<StatisticsQuery>,
 ) -> Result<Json<Vec<huanxin_store::statistics::Place>>, ApiError> {
-    let region = region_of(&cu, q.region.as_deref())?;
+    let region = known_region(&st, &cu, q.region.as_deref()).await?;
     if let Some(p) = st.places.get(region.as_str()) {
         return Ok(Json(p));
     }

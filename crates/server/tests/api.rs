@@ -3030,9 +3030,9 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
             "{kept} {full}"
         );
     }
-    assert_eq!(c.get("/api/v1/funds/by-source?region=440000").await.0, 404, "outside the caller's region");
+    assert_eq!(c.get("/api/v1/funds/by-source?region=440000").await.0, 422, "outside the caller's region");
     assert_eq!(c.get("/api/v1/funds/report?year=1900").await.0, 422);
-    assert_eq!(c.get("/api/v1/funds/report?region=440000").await.0, 404, "outside the caller's region");
+    assert_eq!(c.get("/api/v1/funds/report?region=440000").await.0, 422, "outside the caller's region");
     let (s, bytes) = c.get_bytes(&format!("/api/v1/funds/report.xlsx?year={year}")).await;
     assert_eq!(s, 200);
     use calamine::Reader;
@@ -3229,7 +3229,14 @@ async fn statistics_count_what_the_records_say(app: &TestApp) {
     );
     let (_, own) = other.get("/api/v1/statistics?period=2026").await;
     assert_eq!(fig(&own, "planned_estates"), 0, "another county's plan is not theirs");
-    for bad in ["2026-13", "26", "2026-Q0", "last-year"] {
+    // A made-up code under one's own region is not a region with zeros: it is refused by name.
+    let (s, r) = app.client("city_admin").await.get("/api/v1/statistics?region=350599000000&period=2026").await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("region"), Some("field.unknown_region")),
+        "{r}"
+    );
+    for bad in ["2026-13", "26", "2026-Q0", "last-year", "1999"] {
         let (s, r) = c.get(&format!("/api/v1/statistics?period={bad}")).await;
         assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("period")), "{bad}: {r}");
     }

@@ -199,6 +199,56 @@ impl Tx {
         Ok(())
     }
 
+    /// Writes subjects' parts as new rows (the rebuild: no parts are kept for them yet).
+    async fn insert_new_parts(&mut self, subject: &str, new: Vec<(i64, String, Parts)>) -> Result<(), StoreError> {
+        let rows: Vec<Vec<crate::Arg>> = new
+            .iter()
+            .flat_map(|(id, region, parts)| {
+                parts.iter().map(move |((i, p), v)| crate::args![subject, *id, region.as_str(), *i, p.as_str(), *v])
+            })
+            .collect();
+        self.insert_rows("stat_parts", &["subject", "subject_id", "region_code", "indicator", "period", "value"], rows, "").await?;
+        Ok(())
+    }
+
+    /// Fills the (empty) kept totals from the parts: each level of the region ladder summed in
+    /// one statement, then the year and programme rollups. A region counts in every level whose
+    /// own digits are not all zero (so a city without counties counts once, as [`chain`] says);
+    /// its parent is the code cut at the level above, which is that same nearest region.
+    async fn sum_totals_from_parts(&mut self) -> Result<(), StoreError> {
+        if self.engine() == crate::db::Engine::Postgres {
+            // Millions of parts grouped at once: sorted in memory rather than in files.
+            self.execute("SET LOCAL work_mem = '256MB'", vec![]).await?;
+        }
+        let country = RegionCode::country();
+        self.execute(
+            "INSERT INTO stat_totals (region_code, parent_code, indicator, period, value) \
+             SELECT $1, '', indicator, period, CAST(SUM(value) AS BIGINT) FROM stat_parts GROUP BY indicator, period",
+            crate::args![country.as_str()],
+        )
+        .await?;
+        let cut = |n: usize| format!("SUBSTR(region_code, 1, {n}) || '{}'", "0".repeat(12 - n));
+        for (above, here) in [(0usize, 2usize), (2, 4), (4, 6), (6, 9), (9, 12)] {
+            let parent = if above == 0 { format!("'{}'", country.as_str()) } else { cut(above) };
+            let code = if here == 12 { "region_code".to_string() } else { cut(here) };
+            self.execute(
+                &format!(
+                    "INSERT INTO stat_totals (region_code, parent_code, indicator, period, value) \
+                     SELECT code, parent, indicator, period, CAST(SUM(value) AS BIGINT) FROM \
+                     (SELECT {code} AS code, {parent} AS parent, indicator, period, value FROM stat_parts \
+                     WHERE SUBSTR(region_code, {from}, {len}) <> '{zeros}') p GROUP BY code, parent, indicator, period",
+                    from = above + 1,
+                    len = here - above,
+                    zeros = "0".repeat(here - above),
+                ),
+                vec![],
+            )
+            .await?;
+        }
+        let rollups = crate::migrations::dialect(self.engine(), crate::migrations::V39);
+        crate::db::Db::raw_batch(self, &rollups).await
+    }
+
     /// What each estate's records say, as statistics count it, by estate id (none for an estate
     /// that is gone), in four statements for the whole batch.
     async fn estates_facts(&mut self, ids: &[i64]) -> Result<BTreeMap<i64, (String, EstateFacts)>, StoreError> {
@@ -494,8 +544,8 @@ impl Db {
         Ok(months.into_iter().collect())
     }
 
-    /// The estates (or projects, for investment) counted in one figure, the largest part first:
-    /// at most `limit`, with how many there are.
+    /// The estates (or projects, for investment) counted in one figure, the largest part first
+    /// (then by id): at most `limit`, with how many there are.
     pub async fn statistics_counted(
         &self,
         region: &RegionCode,
@@ -517,15 +567,18 @@ impl Db {
             .await?;
         let mut args = args;
         args.push(limit.into());
+        // The parts are summed and cut to `limit` first, names joined to those alone: a country's
+        // figure counts tens of thousands of estates.
         let rows = self
             .fetch_all(
                 &format!(
-                    "SELECT p.subject, p.subject_id AS id, COALESCE(e.code, pr.code, '') AS code, COALESCE(e.name, pr.name, '') AS name, \
-                     p.region_code, CAST(SUM(p.value) AS BIGINT) AS value FROM stat_parts p \
-                     LEFT JOIN estates e ON p.subject = 'estate' AND e.id = p.subject_id \
-                     LEFT JOIN projects pr ON p.subject = 'project' AND pr.id = p.subject_id \
-                     WHERE {wh} GROUP BY p.subject, p.subject_id, e.code, pr.code, e.name, pr.name, p.region_code \
-                     ORDER BY 6 DESC, 4 LIMIT $7"
+                    "SELECT c.subject, c.subject_id AS id, COALESCE(e.code, pr.code, '') AS code, COALESCE(e.name, pr.name, '') AS name, \
+                     c.region_code, c.value FROM (SELECT p.subject, p.subject_id, p.region_code, CAST(SUM(p.value) AS BIGINT) AS value \
+                     FROM stat_parts p WHERE {wh} GROUP BY p.subject, p.subject_id, p.region_code \
+                     ORDER BY 4 DESC, 1, 2 LIMIT $7) c \
+                     LEFT JOIN estates e ON c.subject = 'estate' AND e.id = c.subject_id \
+                     LEFT JOIN projects pr ON c.subject = 'project' AND pr.id = c.subject_id \
+                     ORDER BY c.value DESC, c.subject, c.subject_id"
                 ),
                 args,
             )
@@ -540,27 +593,27 @@ impl Db {
     }
 
     /// Recomputes every part and total from the records (after a restore, or to check the kept ones).
+    ///
+    /// The parts are computed batch by batch and written as new rows (COPY on PostgreSQL); the
+    /// totals are then summed from the parts in the database, one statement per level of the
+    /// region ladder, and the year and programme rollups from those (as migration 39 does).
+    /// Moving the totals part by part, as a change does, wrote tens of millions of upserts.
     pub async fn rebuild_statistics(&self) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         tx.execute("DELETE FROM stat_parts", vec![]).await?;
         tx.execute("DELETE FROM stat_totals", vec![]).await?;
         tx.commit().await?;
         let ids: Vec<(i64,)> = self.fetch_all("SELECT id FROM estates ORDER BY id", vec![]).await?;
-        // The totals' moves add up across batches (the regions above are shared by thousands of
-        // estates) and are written when many, not after every batch.
-        let mut moves = Moves::new();
-        for batch in ids.chunks(500) {
-            let ids: Vec<i64> = batch.iter().map(|(id,)| *id).collect();
+        for batch in ids.chunks(4000) {
             let mut tx = self.begin().await?;
-            tx.estates_parts(&ids, &mut moves).await?;
-            if moves.len() >= 2_000_000 {
-                tx.move_totals(std::mem::take(&mut moves)).await?;
+            for chunk in batch.chunks(500) {
+                let ids: Vec<i64> = chunk.iter().map(|(id,)| *id).collect();
+                let facts = tx.estates_facts(&ids).await?;
+                let rows = facts.into_iter().map(|(id, (region, f))| (id, region, rules::parts(&f))).collect();
+                tx.insert_new_parts("estate", rows).await?;
             }
             tx.commit().await?;
         }
-        let mut tx = self.begin().await?;
-        tx.move_totals(moves).await?;
-        tx.commit().await?;
         // Investment: every payment to a project by source, summed by the hour (UTC) it was
         // entered, which gives China's month without reading each entry (reversals subtract).
         let paid: Vec<(i64, String, String, String, i64)> = self
@@ -580,19 +633,25 @@ impl Db {
             };
             *projects.entry((project, region)).or_default().entry((i, rules::month_key(day))).or_insert(0) += amount;
         }
+        let rows: Vec<(i64, String, Parts)> = projects
+            .into_iter()
+            .map(|((project, region), mut parts)| {
+                parts.retain(|_, v| *v != 0);
+                (project, region, parts)
+            })
+            .collect();
         let mut tx = self.begin().await?;
-        let mut moves = Moves::new();
-        let mut batch = Vec::new();
-        for ((project, region), mut parts) in projects {
-            parts.retain(|_, v| *v != 0);
-            batch.push((project, region, parts));
-            if batch.len() == 500 {
-                tx.replace_parts("project", std::mem::take(&mut batch), &mut moves).await?;
-            }
+        for chunk in rows.chunks(4000) {
+            tx.insert_new_parts("project", chunk.to_vec()).await?;
         }
-        tx.replace_parts("project", batch, &mut moves).await?;
-        tx.move_totals(moves).await?;
-        tx.commit().await
+        tx.sum_totals_from_parts().await?;
+        tx.commit().await?;
+        if self.engine() == crate::db::Engine::Postgres {
+            // Fresh tables of millions of rows: the planner learns their shape now, not at autovacuum.
+            self.execute("ANALYZE stat_parts", vec![]).await?;
+            self.execute("ANALYZE stat_totals", vec![]).await?;
+        }
+        Ok(())
     }
 
     /// Kept totals that differ from the sum of the kept parts: (region, indicator, period, kept, summed).

@@ -64,9 +64,9 @@ pub struct RegionWork {
     pub estates: i64,
     /// Estates in this year's annual plans.
     pub planned: i64,
-    /// Estates whose construction started this year (the stage step to 施工中).
+    /// Estates whose construction first started this year (the stage step to 施工中), as statistics count them.
     pub started: i64,
-    /// Estates accepted this year (every party signed).
+    /// Estates accepted this year (every party signed), as statistics count them.
     pub accepted: i64,
     /// Estates in construction today.
     pub in_construction: i64,
@@ -424,7 +424,6 @@ impl Db {
         let (lo, hi) = region.subtree_range();
         let in_region = "e.community_code >= $1 AND e.community_code < $2";
         let group = format!("SUBSTR(e.community_code, 1, {digits})");
-        let year_start = format!("{year}-01-01");
         let day = today.to_string();
         let counts = [
             (
@@ -432,24 +431,6 @@ impl Db {
                     "SELECT {group} AS g, COUNT(*) AS n FROM estates e WHERE {in_region} GROUP BY {group}"
                 ),
                 crate::args![lo.clone(), hi.clone()],
-            ),
-            (
-                format!("SELECT {group} AS g, COUNT(*) AS n FROM plan_estates pe JOIN estates e ON e.id = pe.estate_id WHERE {in_region} AND pe.year = $3 GROUP BY {group}"),
-                crate::args![lo.clone(), hi.clone(), i64::from(year)],
-            ),
-            (
-                format!(
-                    "SELECT {group} AS g, COUNT(DISTINCT v.estate_id) AS n FROM estate_events v JOIN estates e ON e.id = v.estate_id \
-                     WHERE {in_region} AND v.to_status = 'in_construction' AND v.at >= $3 GROUP BY {group}"
-                ),
-                crate::args![lo.clone(), hi.clone(), year_start.clone()],
-            ),
-            (
-                format!(
-                    "SELECT {group} AS g, COUNT(DISTINCT v.estate_id) AS n FROM estate_events v JOIN estates e ON e.id = v.estate_id \
-                     WHERE {in_region} AND v.to_status = 'accepted' AND v.at >= $3 GROUP BY {group}"
-                ),
-                crate::args![lo.clone(), hi.clone(), year_start],
             ),
             (
                 format!("SELECT {group} AS g, COUNT(*) AS n FROM estates e WHERE {in_region} AND e.status = 'in_construction' GROUP BY {group}"),
@@ -483,18 +464,27 @@ impl Db {
             let pairs: Vec<(String, i64)> = self.fetch_all(&sql, args).await?;
             found.push(pairs.into_iter().collect());
         }
+        // This year's plan, starts and acceptances as statistics keep them (the estates in this
+        // year's plan; first started, accepted this year): a few kept rows, not the events walked.
+        let kept: Vec<(String, String, i64)> = self
+            .fetch_all(
+                "SELECT region_code, indicator, value FROM stat_totals WHERE parent_code = $1 AND \
+                 ((indicator = 'planned_estates' AND period = $2) OR (indicator IN ('started_estates', 'completed_estates') AND period = $3))",
+                crate::args![region.as_str(), format!("{year:04}"), format!("{year:04}-00")],
+            )
+            .await?;
+        let kept: HashMap<(String, String), i64> = kept.into_iter().map(|(r, i, v)| ((r, i), v)).collect();
         for row in rows.iter_mut() {
             let prefix = RegionCode::parse(&row.code).map(|c| c.prefix().to_string()).unwrap_or_default();
             // In the order of `counts` above.
             let n = |i: usize| found.get(i).and_then(|m| m.get(&prefix)).copied().unwrap_or(0);
+            let k = |i: &str| kept.get(&(row.code.clone(), i.to_string())).copied().unwrap_or(0);
+            (row.planned, row.started, row.accepted) = (k("planned_estates"), k("started_estates"), k("completed_estates"));
             row.estates = n(0);
-            row.planned = n(1);
-            row.started = n(2);
-            row.accepted = n(3);
-            row.in_construction = n(4);
-            row.late_approvals = n(5);
-            row.late_nodes = n(6);
-            row.late_rectifications = n(7);
+            row.in_construction = n(1);
+            row.late_approvals = n(2);
+            row.late_nodes = n(3);
+            row.late_rectifications = n(4);
         }
         Ok(RegionsWork { today: today.to_string(), year, region: region.as_str().to_string(), rows })
     }

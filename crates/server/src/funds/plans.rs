@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use huanxin_domain::funds::{self as rules, ContributionInput, PlanLineInput};
+use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use huanxin_store::funds::plans::{Contribution, Contributions, FundingPlan, PictureRow, Reconciliation};
 use huanxin_store::funds::upkeep::UpkeepAccount;
@@ -85,10 +86,15 @@ pub struct RegionYearQuery {
     pub year: Option<i64>,
 }
 
-/// The region asked for, or the caller's.
+/// The region asked for, or the caller's; one outside the caller's scope is refused.
 pub fn region_of(cu: &CurrentUser, region: &Option<String>) -> Result<RegionCode, ApiError> {
     let region = region.clone().unwrap_or_else(|| cu.user.region_code.clone());
-    RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))
+    let rc = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
+    // Refused by name, as statistics refuse it (not a silent 404 from the store).
+    if !cu.scope.covers_code(rc.as_str()) {
+        return Err(ApiError::field("region", &region, reason!("field.outside_region")));
+    }
+    Ok(rc)
 }
 
 /// A region's plans, the allocations that came into it and what its projects were paid, with every difference.
