@@ -51,7 +51,7 @@ run() { # engine database-url
   trap "kill $pid 2>/dev/null || true" EXIT
   for _ in $(seq 1 240); do curl -sf "http://127.0.0.1:$PORT/api/v1/health" >/dev/null && break; sleep 0.5; done
   target/release/huanxin-bench dashboards "http://127.0.0.1:$PORT" "$2" bench_ministry bench_county bench-password
-  echo "  server memory: $(awk '/VmRSS|VmHWM/ {printf "%s %d MB  ", $1, $2/1024}' /proc/$pid/status)"
+  echo "  server memory: $(awk '/VmRSS|VmHWM|RssAnon|RssFile/ {printf "%s %d MB  ", $1, $2/1024}' /proc/$pid/status)"
   kill $pid; wait $pid 2>/dev/null || true
   trap - EXIT
 }

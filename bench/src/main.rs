@@ -16,10 +16,13 @@
 //! COUNTY_USER PASSWORD`: the national statistics benchmark (see `national.rs`); `huanxin-bench rebuild
 //! DATABASE_URL` rebuilds the kept statistics of a database, timed.
 //!
+//! `huanxin-bench classify [TEXTS]`: the request classifier's accuracy and rate (see `classify.rs`).
+//!
 //! `huanxin-bench raw-chain DATABASE_URL N`: the raw engine's chained-insert rate (see `raw.rs`).
 //!
 //! `huanxin-bench profile-ballot DATABASE_URL N`: where a ballot's time goes (see `profile.rs`).
 
+mod classify;
 mod funds;
 mod national;
 mod profile;
@@ -101,6 +104,14 @@ fn main() {
     if args.len() == 4 && args[1] == "national" {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         if let Err(e) = rt.block_on(national::seed(&args[2], &args[3])) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if (args.len() == 2 || args.len() == 3) && args[1] == "classify" {
+        let texts = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(200_000);
+        if let Err(e) = classify::run(texts) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }

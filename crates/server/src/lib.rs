@@ -441,7 +441,10 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/estates/{id}/residents", residents::bound)
         .post("/estates/{id}/residents/verify", residents::verify_owner)
         .post("/estates/{id}/surveys", surveys::create);
-    let requests = Routes::new(Some(Permission::ReadRequests)).get("/requests", requests::region);
+    let requests = Routes::new(Some(Permission::ReadRequests))
+        .get("/requests", requests::region)
+        .get("/request-categories", requests::categories)
+        .post("/requests/suggest-category", requests::suggest_category);
     let handle = Routes::new(Some(Permission::HandleRequests)).post("/requests/{id}/handle", requests::handle);
     let answers = Routes::new(Some(Permission::ReadResidentsAnswers))
         .get("/decisions/{id}/ballots", decisions::ballots)

@@ -145,3 +145,58 @@ pub async fn rate(
     }
     Ok(Json(st.db.rate_request(&cu.actor(), &cu.scope, id, req.rating).await?))
 }
+
+/// A request's text, for a suggested category.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SuggestCategory {
+    pub text: String,
+}
+
+/// A category of the tree with its names, and how sure the model is.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SuggestedCategory {
+    pub code: String,
+    pub zh: String,
+    pub en: String,
+    /// The group it belongs to.
+    pub parent: Option<String>,
+    /// 0 to 1.
+    pub confidence: f64,
+}
+
+/// The national tree of request categories: groups and their kinds, with the working days each is due in.
+#[utoipa::path(get, path = "/api/v1/request-categories", tag = "requests", responses((status = 200, description = "the tree, each group followed by its kinds")))]
+pub async fn categories() -> Json<&'static [huanxin_domain::requests::categories::RequestCategory]> {
+    Json(huanxin_domain::requests::categories::TREE)
+}
+
+/// Suggests the category of a request from its text: the three likeliest kinds with their
+/// confidence (the one who files confirms or picks another).
+#[utoipa::path(post, path = "/api/v1/requests/suggest-category", tag = "requests", request_body = SuggestCategory,
+    responses((status = 200, description = "the three likeliest categories, the likeliest first"), (status = 422)))]
+pub async fn suggest_category(ApiJson(req): ApiJson<SuggestCategory>) -> Result<Json<Vec<SuggestedCategory>>, ApiError> {
+    let text = req.text.trim().to_string();
+    let length = text.chars().count();
+    if length == 0 || length > 2_000 {
+        return Err(ApiError::field("text", length, reason!("field.length", max = 2000)));
+    }
+    // The first call loads the dictionary and trains the model (under a second): off the async workers.
+    let found = tokio::task::spawn_blocking(move || huanxin_domain::requests::classify::SHIPPED.suggest(&text))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let out = found
+        .into_iter()
+        .filter_map(|s| {
+            let c = huanxin_domain::requests::categories::category(&s.code)?;
+            Some(SuggestedCategory {
+                code: c.code.into(),
+                zh: c.zh.into(),
+                en: c.en.into(),
+                parent: c.parent.map(str::to_string),
+                confidence: (s.confidence * 1000.0).round() / 1000.0,
+            })
+        })
+        .take(3)
+        .collect();
+    Ok(Json(out))
+}

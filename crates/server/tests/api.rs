@@ -2643,6 +2643,23 @@ async fn service_requests_filed_handled_and_rated(app: &TestApp) {
     let (_, mine) = resident.get("/api/v1/residents/requests").await;
     assert_eq!(mine[0]["status"], "resolved");
     assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);
+
+    // The desk is offered a category for what the caller said, with how sure the model is.
+    let (s, tree) = staff.get("/api/v1/request-categories").await;
+    assert_eq!(s, 200);
+    assert!(tree.as_array().unwrap().iter().any(|c| c["code"] == "safety.gas_smell" && c["parent"] == "safety"), "{tree}");
+    let (s, offered) = staff.post("/api/v1/requests/suggest-category", json!({"text": "5号楼2单元楼道里煤气味很重，像是哪里漏气了"})).await;
+    assert_eq!(s, 200, "{offered}");
+    let offered = offered.as_array().unwrap();
+    assert_eq!(offered.len(), 3, "the three likeliest");
+    assert_eq!((offered[0]["code"].as_str(), offered[0]["zh"].as_str()), (Some("safety.gas_smell"), Some("燃气异味")), "{offered:?}");
+    let sure: Vec<f64> = offered.iter().map(|o| o["confidence"].as_f64().unwrap()).collect();
+    assert!(sure[0] > 0.5 && sure[0] <= 1.0 && sure.windows(2).all(|w| w[0] >= w[1]), "{sure:?}");
+    let (s, r) = staff.post("/api/v1/requests/suggest-category", json!({"text": "   "})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("text")), "{r}");
+    let (s, r) = staff.post("/api/v1/requests/suggest-category", json!({"text": "长".repeat(2001)})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("text")), "{r}");
+    assert_eq!(app.client("contractor").await.post("/api/v1/requests/suggest-category", json!({"text": "停水"})).await.0, 403);
 }
 
 /// Records an inspection of an estate directly (the inspection flow itself is tested with the construction pages).

@@ -60,6 +60,8 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     // Companies and residents watch no region: refused in the handler (403).
     ("GET", "/work/regions", P(ReadRegistry)),
     ("GET", "/requests", P(ReadRequests)),
+    ("GET", "/request-categories", P(ReadRequests)),
+    ("POST", "/requests/suggest-category", P(ReadRequests)),
     ("GET", "/checklist", P(ReadRegistry)),
     ("GET", "/menu", P(ReadRegistry)),
     ("GET", "/estates/{id}/scheme", P(ReadRegistry)),

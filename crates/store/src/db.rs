@@ -405,6 +405,9 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(busy_wait)
                 .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
+                // Reads through a memory map, not a copy per page: the kept statistics of a country
+                // are gigabytes, read a few scattered rows at a time (a dashboard page 4.0 → 2.5 ms).
+                .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
                 // The committing writer checkpoints only past this backstop; the checkpointer below
                 // keeps the log short from its own connection (see `checkpoint_in_background`).
                 .pragma("wal_autocheckpoint", WAL_BACKSTOP_PAGES.to_string())
@@ -808,6 +811,9 @@ impl Tx {
 const BULK_LOAD_MIN_ROWS: usize = 50_000;
 /// SQLite page cache per connection, in KiB; bulk loads borrow a larger one for their transaction.
 const SQLITE_CACHE_KIB: u32 = 8192;
+
+/// How much of the SQLite file is read through a memory map (SQLite caps it at its own limit).
+const SQLITE_MMAP_BYTES: u64 = 8 << 30;
 
 /// Pages of write-ahead log past which the committing writer checkpoints itself (SQLite's default
 /// is 1,000): only if the background checkpointer falls behind.

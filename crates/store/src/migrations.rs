@@ -44,7 +44,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (37, "statistical reports: versions filed by counties, their review up the ladder, deadlines per region", V37),
     (38, "performance evaluation: a region's scheme per year and the evaluations of the regions below", V38),
     (39, "statistics: each year's and the whole programme's totals kept beside the months'", V39),
+    (40, "statistics: \"why?\" reads the parts it counts from their index alone", V40),
 ];
+
+/// "Why?" for a country's figure sums tens of thousands of parts: with the subject and value in
+/// the index it reads the index alone (1.4 s cold and 0.3 s warm on SQLite at national size, 65 ms
+/// with it), instead of one table row per part.
+const V40: &str = r#"
+DROP INDEX stat_parts_counted;
+CREATE INDEX stat_parts_counted ON stat_parts (indicator, period, region_code, subject, subject_id, value);
+"#;
 
 /// Statistics: a month's change also moves its year's total ("2025-00") and the programme's
 /// ("0000"), so that a year or the whole programme reads one kept row per indicator and region.

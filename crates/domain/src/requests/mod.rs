@@ -2,6 +2,9 @@
 //! its handling by staff (accepted, answered, resolved) within working-day limits, and the
 //! resident's rating once it is resolved.
 
+pub mod categories;
+pub mod classify;
+
 use crate::calendar::WorkCalendar;
 use crate::reason;
 use crate::ValidationErrors;
