@@ -340,6 +340,16 @@ pub async fn subsidy_split(
         e.push("year", req.year, reason!("statistics.no_tasks"));
     }
     let Some(amount) = amount.filter(|_| e.is_empty()) else { return Err(ApiError::Invalid(e)) };
+    // A score not typed is the region's reviewed evaluation by this level: the split's year's,
+    // else the year before's; 100 for a region not yet evaluated.
+    let mut evaluated: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for y in [i64::from(req.year) - 1, i64::from(req.year)] {
+        for ev in st.db.evaluations_by(&region, y).await? {
+            if let Some(total) = ev.total {
+                evaluated.insert(ev.region_code, (total + 50) / 100);
+            }
+        }
+    }
     let regions: Vec<rules::SplitRegion> = tasks
         .iter()
         .map(|c| {
@@ -350,7 +360,7 @@ pub async fn subsidy_split(
                 households: v("planned_households"),
                 buildings: v("planned_buildings"),
                 estates: v("planned_estates"),
-                performance: req.performance.get(&c.region_code).copied().unwrap_or(100),
+                performance: req.performance.get(&c.region_code).or_else(|| evaluated.get(&c.region_code)).copied().unwrap_or(100),
             }
         })
         .collect();

@@ -3841,6 +3841,15 @@ async fn performance_evaluated_reviewed_and_graded(app: &TestApp) {
         "{page}"
     );
     assert_eq!(city.post("/api/v1/evaluations/review", review).await.0, 409, "reviewed once");
+    // The city's subsidy split takes the reviewed total as the county's performance unless one is typed.
+    let (s, split) = city.post("/api/v1/funds/subsidy-split", json!({"year": year, "amount": "100"})).await;
+    assert_eq!(s, 200, "{split}");
+    let hui_an = split["shares"].as_array().unwrap().iter().find(|x| x["region_code"] == "350521000000").unwrap().clone();
+    assert_eq!(hui_an["performance"].as_i64(), Some((self_total - 100 + 50) / 100), "{hui_an}");
+    let (_, typed) =
+        city.post("/api/v1/funds/subsidy-split", json!({"year": year, "amount": "100", "performance": {"350521000000": 90}})).await;
+    let typed = typed["shares"].as_array().unwrap().iter().find(|x| x["region_code"] == "350521000000").unwrap().clone();
+    assert_eq!(typed["performance"].as_i64(), Some(90), "{typed}");
     let (s, r) = city.put("/api/v1/evaluations/scheme", json!({"year": year})).await;
     assert_eq!((s, r["code"].as_str()), (409, Some("evaluation.scheme_in_use")), "{r}");
     // The ranking of the city's counties, reviewed or not, and its xlsx.
