@@ -292,7 +292,7 @@ impl Period {
             return Ok(Period::Cumulative);
         }
         let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-        let year = |t: &str| t.parse::<i32>().ok().filter(|y| (2000..=2100).contains(y) && t.len() == 4 && digits(t));
+        let year = |t: &str| t.parse::<i32>().ok().filter(|y| (FIRST_YEAR..=2100).contains(y) && t.len() == 4 && digits(t));
         let p = match s.split_once('-') {
             None => Period::Year(year(s).ok_or_else(bad)?),
             Some((y, q)) if q.starts_with('Q') => {

@@ -320,22 +320,29 @@ async fn ranking(st: &AppState, cu: &CurrentUser, year: i64) -> Result<Vec<Ranke
     Ok(out)
 }
 
+/// Which year's ranking (always of the regions one level below the caller's own).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RankingQuery {
+    pub year: i32,
+}
+
 /// The regions one level below the caller's, ranked by their totals, with status and grade.
-#[utoipa::path(get, path = "/api/v1/evaluations", tag = "evaluation", params(YearQuery), responses((status = 200), (status = 409), (status = 422)))]
+#[utoipa::path(get, path = "/api/v1/evaluations", tag = "evaluation", params(RankingQuery), responses((status = 200), (status = 409), (status = 422)))]
 pub async fn list(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
-    ApiQuery(q): ApiQuery<YearQuery>,
+    ApiQuery(q): ApiQuery<RankingQuery>,
 ) -> Result<Json<Vec<Ranked>>, ApiError> {
     Ok(Json(ranking(&st, &cu, year_of(q.year)?).await?))
 }
 
 /// The ranking as xlsx.
-#[utoipa::path(get, path = "/api/v1/evaluations/export.xlsx", tag = "evaluation", params(YearQuery), responses((status = 200, description = "xlsx")))]
+#[utoipa::path(get, path = "/api/v1/evaluations/export.xlsx", tag = "evaluation", params(RankingQuery), responses((status = 200, description = "xlsx")))]
 pub async fn export_xlsx(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
-    ApiQuery(q): ApiQuery<YearQuery>,
+    ApiQuery(q): ApiQuery<RankingQuery>,
 ) -> Result<Response, ApiError> {
     let year = year_of(q.year)?;
     let rows: Vec<Vec<String>> = ranking(&st, &cu, year)

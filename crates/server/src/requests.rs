@@ -149,6 +149,8 @@ pub async fn rate(
 /// A request's text, for a suggested category.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SuggestCategory {
+    /// Missing is refused as empty, by the field's name.
+    #[serde(default)]
     pub text: String,
 }
 
@@ -171,9 +173,10 @@ pub async fn categories() -> Json<&'static [huanxin_domain::requests::categories
 }
 
 /// Suggests the category of a request from its text: the three likeliest kinds with their
-/// confidence (the one who files confirms or picks another).
+/// confidence (the one who files confirms or picks another); none when the text has no word or
+/// character the model has seen.
 #[utoipa::path(post, path = "/api/v1/requests/suggest-category", tag = "requests", request_body = SuggestCategory,
-    responses((status = 200, description = "the three likeliest categories, the likeliest first"), (status = 422)))]
+    responses((status = 200, description = "the three likeliest categories, the likeliest first; empty when the text gives nothing to go on"), (status = 422)))]
 pub async fn suggest_category(ApiJson(req): ApiJson<SuggestCategory>) -> Result<Json<Vec<SuggestedCategory>>, ApiError> {
     let text = req.text.trim().to_string();
     let length = text.chars().count();

@@ -149,7 +149,7 @@ pub async fn months(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let region = known_region(&st, &cu, q.region.as_deref()).await?;
     let year = match q.year {
-        Some(y) if (rules::FIRST_YEAR - 30..=2100).contains(&y) => y,
+        Some(y) if (rules::FIRST_YEAR..=2100).contains(&y) => y,
         Some(y) => return Err(ApiError::Invalid(ValidationErrors::one("year", y, reason!("statistics.year_range")))),
         None => {
             use chrono::Datelike;

@@ -2655,6 +2655,10 @@ async fn service_requests_filed_handled_and_rated(app: &TestApp) {
     assert_eq!((offered[0]["code"].as_str(), offered[0]["zh"].as_str()), (Some("safety.gas_smell"), Some("燃气异味")), "{offered:?}");
     let sure: Vec<f64> = offered.iter().map(|o| o["confidence"].as_f64().unwrap()).collect();
     assert!(sure[0] > 0.5 && sure[0] <= 1.0 && sure.windows(2).all(|w| w[0] >= w[1]), "{sure:?}");
+    let (s, none) = staff.post("/api/v1/requests/suggest-category", json!({"text": "🙂🙂"})).await;
+    assert_eq!((s, none), (200, json!([])), "nothing the model has seen: no suggestion");
+    let (s, r) = staff.post("/api/v1/requests/suggest-category", json!({})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("text")), "{r}");
     let (s, r) = staff.post("/api/v1/requests/suggest-category", json!({"text": "   "})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("text")), "{r}");
     let (s, r) = staff.post("/api/v1/requests/suggest-category", json!({"text": "长".repeat(2001)})).await;
@@ -3050,6 +3054,8 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
     assert_eq!(c.get("/api/v1/funds/by-source?region=440000").await.0, 422, "outside the caller's region");
     assert_eq!(c.get("/api/v1/funds/report?year=1900").await.0, 422);
     assert_eq!(c.get("/api/v1/funds/report?region=440000").await.0, 422, "outside the caller's region");
+    let (s, r) = app.client("city_admin").await.get("/api/v1/funds/report?region=350599000000").await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("field.unknown_region")), "a made-up region is not zeros: {r}");
     let (s, bytes) = c.get_bytes(&format!("/api/v1/funds/report.xlsx?year={year}")).await;
     assert_eq!(s, 200);
     use calamine::Reader;

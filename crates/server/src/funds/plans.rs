@@ -86,13 +86,19 @@ pub struct RegionYearQuery {
     pub year: Option<i64>,
 }
 
-/// The region asked for, or the caller's; one outside the caller's scope is refused.
-pub fn region_of(cu: &CurrentUser, region: &Option<String>) -> Result<RegionCode, ApiError> {
+/// The region asked for, or the caller's; one outside the caller's scope, or not a known region,
+/// is refused by name.
+pub async fn region_of(st: &AppState, cu: &CurrentUser, region: &Option<String>) -> Result<RegionCode, ApiError> {
     let region = region.clone().unwrap_or_else(|| cu.user.region_code.clone());
     let rc = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
     // Refused by name, as statistics refuse it (not a silent 404 from the store).
     if !cu.scope.covers_code(rc.as_str()) {
         return Err(ApiError::field("region", &region, reason!("field.outside_region")));
+    }
+    // A made-up code under one's own region would answer zeros.
+    let own = rc.as_str() == cu.user.region_code;
+    if !own && rc != RegionCode::country() && st.db.region_names(&[rc.as_str().to_string()]).await?.is_empty() {
+        return Err(ApiError::field("region", &region, reason!("field.unknown_region")));
     }
     Ok(rc)
 }
@@ -104,7 +110,7 @@ pub async fn region_reconciliation(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionYearQuery>,
 ) -> Result<Json<Reconciliation>, ApiError> {
-    Ok(Json(st.db.region_reconciliation(&cu.scope, &region_of(&cu, &q.region)?).await?))
+    Ok(Json(st.db.region_reconciliation(&cu.scope, &region_of(&st, &cu, &q.region).await?).await?))
 }
 
 /// One project of an estate as its funding picture shows it.

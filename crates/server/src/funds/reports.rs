@@ -26,7 +26,7 @@ pub async fn report(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionYearQuery>,
 ) -> Result<Json<FundsReport>, ApiError> {
-    Ok(Json(st.db.funds_report(&cu.scope, &region_of(&cu, &q.region)?, year_of(&q)?).await?))
+    Ok(Json(st.db.funds_report(&cu.scope, &region_of(&st, &cu, &q.region).await?, year_of(&q)?).await?))
 }
 
 /// A region's funds by source up to the end of a year (allocated, paid, rate): the dashboards'
@@ -37,7 +37,7 @@ pub async fn by_source(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionYearQuery>,
 ) -> Result<Json<FundsBySource>, ApiError> {
-    Ok(Json(st.db.funds_by_source(&cu.scope, &region_of(&cu, &q.region)?, year_of(&q)?, &st.allocated).await?))
+    Ok(Json(st.db.funds_by_source(&cu.scope, &region_of(&st, &cu, &q.region).await?, year_of(&q)?, &st.allocated).await?))
 }
 
 /// The same report as a workbook (by source, by region, by month, and the reconciliation).
@@ -48,7 +48,7 @@ pub async fn report_xlsx(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionYearQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    let region = region_of(&cu, &q.region)?;
+    let region = region_of(&st, &cu, &q.region).await?;
     let year = year_of(&q)?;
     let r = st.db.funds_report(&cu.scope, &region, year).await?;
     let rec = st.db.region_reconciliation(&cu.scope, &region).await?;
