@@ -188,6 +188,9 @@ pub async fn seed(url: &str, entries: i64) -> Result<(), Error> {
         .await?;
     // Written past the server's append, so the balances it keeps with each entry are summed once here.
     db.rebuild_account_balances().await?;
+    let t = Instant::now();
+    db.rebuild_funds_paid().await?;
+    eprintln!("  funds report figures kept from the ledger in {:.1} s", t.elapsed().as_secs_f64());
 
     // The project for the concurrent payments: the first estate, a passed inspection, a large contract.
     let estate = db.scalar("SELECT COALESCE(MIN(id), 0) FROM estates", vec![]).await?;

@@ -191,7 +191,7 @@ test('a scheme is drawn from the menu, estimated, posted for the first notice an
   await page.context().close()
 })
 
-test('the county sets its own price on the menu and adds a local item', async () => {
+test('the county sets its own price on the menu, counts its drains as water pipes and adds a local item', async () => {
   const page = await signIn(browser, 'county_admin')
   await page.click('text=改造内容清单')
   await page.waitForSelector('[data-test=menu-basic] .el-table__body tr')
@@ -201,8 +201,13 @@ test('the county sets its own price on the menu and adds a local item', async ()
   await price.blur()
   await page.click('[data-test=save-U10]')
   await page.waitForFunction(() => document.querySelector('[data-test=save-U10]')?.disabled)
-  // A local item goes into the category whose tab is open.
+  // Drains count nowhere nationally; this county counts them as water pipes.
   await page.click('.el-tabs__item:has-text("基础类")')
+  await page.click('[data-test=indicator-B02]')
+  await page.click('.el-select-dropdown__item:visible:has-text("改造供水管网")')
+  await page.click('[data-test=save-B02]')
+  await page.waitForFunction(() => document.querySelector('[data-test=save-B02]')?.disabled)
+  // A local item goes into the category whose tab is open.
   await page.click('[data-test=menu-new]')
   await page.fill('input[data-test=new-code]', 'L01')
   await page.fill('input[data-test=new-name]', '房屋安全隐患整治')
@@ -211,6 +216,8 @@ test('the county sets its own price on the menu and adds a local item', async ()
   const menu = await page.evaluate(async () => (await (await fetch('/api/v1/menu')).json()).items)
   assert.equal(menu.find((m) => m.code === 'U10').unit_price_fen, 3_600_000)
   assert.equal(menu.find((m) => m.code === 'L01').name, '房屋安全隐患整治')
+  assert.equal(menu.find((m) => m.code === 'B02').indicator, 'pipe_water')
+  assert.equal(menu.find((m) => m.code === 'B01').indicator, 'pipe_water', 'the national mapping')
   await page.context().close()
 })
 

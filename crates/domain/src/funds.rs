@@ -822,6 +822,13 @@ pub fn reconcile(p: &FundsPicture) -> Vec<Difference> {
     out
 }
 
+/// The row of `region`'s funds report a payment from money allocated to `paying` counts in: the
+/// region one level down that holds `paying`, or `region` itself for money given to it directly
+/// (or from outside it). A county's project paid from its city's money counts at the city.
+pub fn paid_at(region: &RegionCode, paying: &RegionCode) -> RegionCode {
+    region.child_containing(paying).unwrap_or_else(|| region.clone())
+}
+
 /// Paid as a share of allocated (0–100+, one decimal); none when nothing was allocated.
 pub fn disbursement_rate(paid: i64, allocated: i64) -> Option<f64> {
     (allocated > 0).then(|| (paid as f64 * 1000.0 / allocated as f64).round() / 10.0)
@@ -898,6 +905,19 @@ pub fn check_upkeep_spending(balance: Fen, amount: Fen, emergency: bool, decisio
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payment_counts_at_the_row_below_the_region_that_holds_its_paying_region() {
+        let code = |c: &str| RegionCode::parse(c).unwrap();
+        let (province, city, county) = (code("350000000000"), code("350500000000"), code("350521000000"));
+        assert_eq!(paid_at(&province, &county), city);
+        assert_eq!(paid_at(&city, &county), county);
+        assert_eq!(paid_at(&city, &city), city, "given to the city directly");
+        assert_eq!(paid_at(&county, &province), county, "from outside the region asked for");
+        assert_eq!(paid_at(&RegionCode::country(), &county), province);
+    }
+
     #[test]
     fn money_goes_down_a_level_at_a_time_from_the_region_it_came_to() {
         let rc = |c: &str| RegionCode::parse(c).unwrap();
@@ -924,8 +944,6 @@ mod tests {
         assert_eq!(narrowed.categories, vec![Basic], "an open parent may be narrowed");
         assert_eq!(child_earmark(&open, 2024, Some(3), &open, 2024).unwrap_err().0[0].code, "funds.pool_not_cut");
     }
-
-    use super::*;
 
     #[test]
     fn version_two_covers_the_context() {

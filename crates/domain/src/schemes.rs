@@ -108,6 +108,9 @@ pub struct MenuItem {
     pub payer: Payer,
     /// False when a region has taken the item off its menu.
     pub active: bool,
+    /// The statistical indicator its quantities count in once accepted (none: counted nowhere).
+    #[serde(default)]
+    pub indicator: Option<String>,
 }
 
 /// The national menu as preloaded: code, category, name, unit, reference unit price in yuan, payer.
@@ -167,6 +170,7 @@ pub fn national_menu() -> Vec<MenuItem> {
             unit_price_fen: yuan * 100,
             payer: *payer,
             active: true,
+            indicator: crate::statistics::mapped_indicator(code).map(String::from),
         })
         .collect()
 }
@@ -202,6 +206,8 @@ pub struct MenuItemInput {
     pub unit_price_fen: i64,
     pub payer: String,
     pub active: Option<bool>,
+    /// The indicator its quantities count in: a code, empty for none; absent keeps the one in force.
+    pub indicator: Option<String>,
 }
 
 impl MenuItemInput {
@@ -230,6 +236,19 @@ impl MenuItemInput {
         if payer.is_none() {
             e.push("payer", &self.payer, reason!("schemes.payer_kind"));
         }
+        let indicator = self.indicator.as_deref().map(str::trim).filter(|i| !i.is_empty());
+        if let Some(code) = indicator {
+            match crate::statistics::mappable(code) {
+                None => {
+                    e.push("indicator", code, reason!("schemes.indicator_kind", indicators = crate::statistics::mappable_codes().join(" ")))
+                }
+                // Pipelines are kept in km: only a line measured in metres can count in one.
+                Some(i) if i.unit == crate::statistics::Unit::CentimetresAsKm && self.unit.trim() != "m" => {
+                    e.push("indicator", code, reason!("schemes.indicator_unit"))
+                }
+                Some(_) => {}
+            }
+        }
         let (Some(category), Some(payer)) = (category, payer) else {
             return Err(e);
         };
@@ -241,6 +260,7 @@ impl MenuItemInput {
             unit_price_fen: self.unit_price_fen,
             payer,
             active: self.active.unwrap_or(true),
+            indicator: indicator.map(String::from),
         })
     }
 }
@@ -551,6 +571,7 @@ mod tests {
             unit_price_fen: 2_000_000,
             payer: Payer::Government,
             active: true,
+            indicator: None,
         };
         let menu = effective_menu(&[vec![lift], vec![county_lift, safety]]);
         assert_eq!(menu.iter().find(|m| m.code == "I12").unwrap().unit_price_fen, 45_000_000);

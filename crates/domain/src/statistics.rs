@@ -135,6 +135,37 @@ pub fn mapped_indicator(code: &str) -> Option<&'static str> {
     NATIONAL_MAPPING.iter().find(|(c, _)| *c == code).map(|(_, i)| *i)
 }
 
+/// An indicator a menu item's quantities may count in (pipelines, lifts, spaces and facilities).
+pub fn mappable(code: &str) -> Option<&'static Indicator> {
+    indicator(code).filter(|i| matches!(i.unit, Unit::Hundredths | Unit::CentimetresAsKm))
+}
+
+/// The codes of every indicator a menu item may count in, in report order.
+pub fn mappable_codes() -> Vec<&'static str> {
+    INDICATORS.iter().filter(|i| mappable(i.code).is_some()).map(|i| i.code).collect()
+}
+
+/// A region's menu items as stored, by level from the province down: (menu code, indicator), the
+/// indicator empty for none and absent for a row written before regions could map (national).
+pub type MappingLevel = Vec<(String, Option<String>)>;
+
+/// The indicator each menu code counts in where a region's levels changed it from the national
+/// mapping (the most specific level wins, as for the menu itself).
+pub fn regional_mapping(levels: &[MappingLevel]) -> BTreeMap<String, Option<&'static str>> {
+    let mut out = BTreeMap::new();
+    for level in levels {
+        for (code, stored) in level {
+            let to = match stored {
+                None => mapped_indicator(code),
+                Some(i) => mappable(i).map(|i| i.code),
+            };
+            out.insert(code.clone(), to);
+        }
+    }
+    out.retain(|code, to| *to != mapped_indicator(code));
+    out
+}
+
 /// What an estate's records say, as statistics need it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EstateFacts {
@@ -151,6 +182,8 @@ pub struct EstateFacts {
     pub contributed: bool,
     /// The final scheme's lines: menu code and quantity in hundredths of its unit.
     pub final_lines: Vec<(String, i64)>,
+    /// Where the menu in force in its community maps a code differently from the national mapping.
+    pub mapping: BTreeMap<String, Option<&'static str>>,
     /// Review findings: the day each was found and whether it is closed.
     pub findings: Vec<(NaiveDate, bool)>,
     /// Satisfaction answers: the day of each and whether it was satisfied.
@@ -204,7 +237,8 @@ pub fn parts(f: &EstateFacts) -> BTreeMap<(&'static str, String), i64> {
         add("completed_floor_area", m.clone(), f.floor_area);
         // What the final scheme renovated counts when it is accepted.
         for (code, qty) in &f.final_lines {
-            if let Some(i) = mapped_indicator(code) {
+            let to = f.mapping.get(code).copied().unwrap_or_else(|| mapped_indicator(code));
+            if let Some(i) = to {
                 add(i, m.clone(), *qty);
             }
         }
@@ -628,6 +662,7 @@ mod tests {
             final_lines: vec![("B01".into(), 150_000), ("I12".into(), 200), ("B05".into(), 9_900)],
             findings: vec![(day(2025, 5, 1), true), (day(2025, 5, 3), false)],
             satisfaction: vec![(day(2024, 12, 1), true)],
+            ..EstateFacts::default()
         };
         let p = parts(&f);
         let get = |c: &'static str, k: &str| p.get(&(c, k.to_string())).copied();
@@ -665,6 +700,32 @@ mod tests {
         assert_eq!(china_day("2024-12-31T17:00:00.000Z"), Some(day(2025, 1, 1)), "17:00 UTC is the next day in China");
         assert_eq!(china_day("2024-05-03"), Some(day(2024, 5, 3)));
         assert_eq!(china_day("garbage"), None);
+    }
+
+    #[test]
+    fn a_region_maps_menu_items_to_other_indicators_and_the_most_specific_level_wins() {
+        let province: MappingLevel = vec![("B02".into(), Some("pipe_power".into())), ("I07".into(), Some(String::new()))];
+        let county: MappingLevel =
+            vec![("B02".into(), Some("pipe_gas".into())), ("B01".into(), None), ("L01".into(), Some("services_added".into()))];
+        let mapping = regional_mapping(&[province.clone(), county]);
+        // B01 stored before mapping existed is the national one: not a change.
+        assert_eq!(mapping.get("B01"), None);
+        assert_eq!(mapping.get("B02"), Some(&Some("pipe_gas")));
+        assert_eq!(mapping.get("I07"), Some(&None));
+        assert_eq!(mapping.get("L01"), Some(&Some("services_added")));
+        // An unknown or non-quantity indicator stored by hand counts nowhere.
+        assert_eq!(regional_mapping(&[vec![("I12".into(), Some("planned_estates".into()))]]).get("I12"), Some(&None));
+        let f = EstateFacts {
+            completed_on: Some(day(2025, 6, 3)),
+            final_lines: vec![("B02".into(), 120_000), ("I07".into(), 500), ("I12".into(), 200), ("L01".into(), 100)],
+            mapping: regional_mapping(&[province]),
+            ..EstateFacts::default()
+        };
+        let p = parts(&f);
+        assert_eq!(p.get(&("pipe_power", "2025-06".into())), Some(&120_000));
+        assert_eq!(p.get(&("chargers_added", "2025-06".into())), None);
+        assert_eq!(p.get(&("lifts_added", "2025-06".into())), Some(&200));
+        assert_eq!(p.get(&("services_added", "2025-06".into())), None);
     }
 
     #[test]
@@ -759,6 +820,7 @@ mod tests {
                         completed_on,
                         contributed,
                         final_lines: lines.into_iter().map(|(c, q)| (c.to_string(), q)).collect(),
+                        mapping: BTreeMap::new(),
                         findings,
                         satisfaction,
                     }

@@ -27,6 +27,9 @@ pub struct MenuPage {
     #[schema(value_type = Vec<Vec<String>>)]
     pub payers: Vec<(String, String)>,
     pub units: Vec<String>,
+    /// The indicators an item's quantities may count in: `[code, Chinese name, English name]`.
+    #[schema(value_type = Vec<Vec<String>>)]
+    pub indicators: Vec<(&'static str, &'static str, &'static str)>,
 }
 
 /// Which region's menu (defaults to the caller's own).
@@ -52,12 +55,17 @@ pub async fn menu(
         categories: Category::ALL.iter().map(|c| (c.as_str().to_string(), c.zh().to_string())).collect(),
         payers: Payer::ALL.iter().map(|p| (p.as_str().to_string(), p.zh().to_string())).collect(),
         units: UNITS.iter().map(|u| u.to_string()).collect(),
+        indicators: huanxin_domain::statistics::INDICATORS
+            .iter()
+            .filter(|i| huanxin_domain::statistics::mappable(i.code).is_some())
+            .map(|i| (i.code, i.zh, i.en))
+            .collect(),
     }))
 }
 
 /// Sets a region's own version of a menu item: its price, name, unit, payer, or takes it off.
 #[utoipa::path(put, path = "/api/v1/menu/{region}/{code}", tag = "schemes", params(("region" = String, Path), ("code" = String, Path)),
-    request_body(content = Object, description = "category, name, unit, unit_price_fen, payer, active"),
+    request_body(content = Object, description = "category, name, unit, unit_price_fen, payer, active, indicator (the statistical indicator its quantities count in; empty for none, absent to keep the one in force)"),
     responses((status = 200, body = MenuPage), (status = 422)))]
 pub async fn set_menu_item(
     State(st): State<AppState>,
@@ -66,7 +74,7 @@ pub async fn set_menu_item(
     ApiJson(input): ApiJson<MenuItemInput>,
 ) -> Result<Json<MenuPage>, ApiError> {
     let item = input.validate(&code)?;
-    st.db.set_menu_item(&cu.actor(), &cu.scope, &region, &item).await?;
+    st.db.set_menu_item(&cu.actor(), &cu.scope, &region, &item, input.indicator.is_none()).await?;
     menu(State(st), Extension(cu), ApiQuery(MenuQuery { region: Some(region) })).await
 }
 

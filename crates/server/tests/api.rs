@@ -1189,6 +1189,54 @@ async fn schemes_from_the_menu_in_versions(app: &TestApp) {
     assert!(pdf.len() < 200_000, "only the glyphs used are embedded: {} bytes", pdf.len());
     assert_eq!(app.client("other_county_admin").await.get_bytes(&format!("{scheme}/export.pdf")).await.0, 404);
 
+    // The county counts its drains (B02, not a national indicator) as water pipes: the accepted
+    // estate's 350 m move into the figure at every level at once, and out again.
+    let accepted = "2026-03-10";
+    app.db.execute("UPDATE estates SET status = 'accepted' WHERE id = $1", huanxin_store::args![id]).await.unwrap();
+    app.db
+        .execute(
+            "INSERT INTO estate_events (estate_id, from_status, to_status, note, username, at) VALUES ($1, 'completed', 'accepted', '', 'test', $2)",
+            huanxin_store::args![id, format!("{accepted}T08:00:00.000Z")],
+        )
+        .await
+        .unwrap();
+    app.db.rebuild_statistics().await.unwrap();
+    let pipes = |who: &'static str| async move {
+        let (s, page) = app.client(who).await.get("/api/v1/statistics?period=2026-03").await;
+        assert_eq!(s, 200, "{page}");
+        page["figures"].as_array().unwrap().iter().find(|f| f["code"] == "pipe_water").unwrap()["value"].as_i64().unwrap()
+    };
+    assert_eq!(pipes("county_admin").await, 0, "drains are not water pipes nationally");
+    let drains = json!({"category": "basic", "name": "雨污分流改造", "unit": "m", "unit_price_fen": 42_000, "payer": "government"});
+    let mut mapped = drains.clone();
+    mapped["indicator"] = json!("pipe_water");
+    let (s, r) = c.put("/api/v1/menu/350521000000/B02", mapped).await;
+    assert_eq!(s, 200, "{r}");
+    let b02 = r["items"].as_array().unwrap().iter().find(|i| i["code"] == "B02").cloned().unwrap();
+    assert_eq!(b02["indicator"], "pipe_water", "{b02}");
+    assert!(r["indicators"].as_array().unwrap().iter().any(|i| i[0] == "pipe_gas"), "the choices are listed: {r}");
+    assert_eq!((pipes("county_admin").await, pipes("ministry_admin").await), (35_000, 35_000), "350 m in centimetres");
+    // A price change that does not name the indicator keeps it.
+    let (_, r) = c.put("/api/v1/menu/350521000000/B02", drains.clone()).await;
+    assert_eq!(r["items"].as_array().unwrap().iter().find(|i| i["code"] == "B02").unwrap()["indicator"], "pipe_water");
+    assert_eq!(pipes("county_admin").await, 35_000);
+    // Only metres count as a pipeline; only quantities are indicators a line can count in.
+    let (s, r) = c.put("/api/v1/menu/350521000000/I12", json!({"category": "improvement", "name": "加装电梯", "unit": "部", "unit_price_fen": 1, "payer": "residents", "indicator": "pipe_gas"})).await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("indicator"), Some("schemes.indicator_unit")),
+        "{r}"
+    );
+    let mut wrong = drains.clone();
+    wrong["indicator"] = json!("planned_estates");
+    let (s, r) = c.put("/api/v1/menu/350521000000/B02", wrong).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("schemes.indicator_kind")), "{r}");
+    let mut none = drains;
+    none["indicator"] = json!("");
+    assert_eq!(c.put("/api/v1/menu/350521000000/B02", none).await.0, 200);
+    assert_eq!((pipes("county_admin").await, pipes("province_admin").await), (0, 0));
+    assert_eq!(app.db.statistics_disagreements().await.unwrap(), vec![], "kept totals agree with the records");
+
     // Outside the estate's county, and a designer not on its project, see nothing of it.
     assert_eq!(app.client("other_county_admin").await.get(&scheme).await.0, 404);
     assert_eq!(app.client("designer").await.put(&scheme, json!({"items": []})).await.0, 404);
@@ -3052,6 +3100,11 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
         );
     }
     assert_eq!(c.get("/api/v1/funds/by-source?region=440000").await.0, 422, "outside the caller's region");
+    // The report reads figures kept with each payment (the reversal above included): they agree
+    // with the ledger, and rebuilt from it they give the same report.
+    assert_eq!(app.db.funds_paid_disagreements().await.unwrap(), vec![], "kept funds figures agree with the ledger");
+    app.db.rebuild_funds_paid().await.unwrap();
+    assert_eq!(c.get(&format!("/api/v1/funds/report?year={year}")).await.1, report, "rebuilt from the ledger");
     assert_eq!(c.get("/api/v1/funds/report?year=1900").await.0, 422);
     assert_eq!(c.get("/api/v1/funds/report?region=440000").await.0, 422, "outside the caller's region");
     let (s, r) = app.client("city_admin").await.get("/api/v1/funds/report?region=350599000000").await;

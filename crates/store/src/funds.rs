@@ -276,11 +276,31 @@ impl Tx {
             (_, Account::Paid { project_id }) => Some((*project_id, -e.amount.0)),
             _ => None,
         };
-        if let (Some((project, delta)), Some(indicator)) = (paid, huanxin_domain::statistics::investment_indicator(e.source.as_str())) {
-            let region: Option<(String,)> =
-                self.fetch_optional("SELECT region_code FROM projects WHERE id = $1", crate::args![project]).await?;
-            if let (Some((region,)), Some(day)) = (region, huanxin_domain::statistics::china_day(&at)) {
-                self.add_part("project", project, &region, indicator, &huanxin_domain::statistics::month_key(day), delta).await?;
+        if let Some((project, delta)) = paid {
+            // The allocation paid from (the other account), whose region the funds report counts it at.
+            let allocation = match (&e.debit, &e.credit) {
+                (Account::Allocation { id }, _) | (_, Account::Allocation { id }) => Some(*id),
+                _ => None,
+            };
+            let regions: Option<(String, Option<String>)> = self
+                .fetch_optional(
+                    "SELECT region_code, (SELECT region_code FROM allocations WHERE id = $2) FROM projects WHERE id = $1",
+                    crate::args![project, allocation],
+                )
+                .await?;
+            if let (Some((region, paying)), Some(day)) = (regions, huanxin_domain::statistics::china_day(&at)) {
+                let month = huanxin_domain::statistics::month_key(day);
+                if let Some(indicator) = huanxin_domain::statistics::investment_indicator(e.source.as_str()) {
+                    self.add_part("project", project, &region, indicator, &month, delta).await?;
+                }
+                let paying = paying.unwrap_or_else(|| region.clone());
+                let row = crate::funds::reports::PaidRow {
+                    project_region: region,
+                    paying_region: paying,
+                    source: e.source.as_str().to_string(),
+                    month,
+                };
+                self.keep_funds_paid(&[(row, delta)]).await?;
             }
         }
         *head = (seq, hash);

@@ -52,6 +52,7 @@ struct MenuRow {
     unit_price_fen: i64,
     payer: String,
     active: bool,
+    indicator: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -76,14 +77,20 @@ impl Db {
         for code in enclosing_regions(region) {
             let rows: Vec<MenuRow> = self
                 .fetch_all(
-                    "SELECT code, category, name, unit, unit_price_fen, payer, active FROM menu_items WHERE region_code = $1 ORDER BY code",
+                    "SELECT code, category, name, unit, unit_price_fen, payer, active, indicator FROM menu_items WHERE region_code = $1 ORDER BY code",
                     crate::args![code],
                 )
                 .await?;
             levels.push(
                 rows.into_iter()
                     .filter_map(|r| {
+                        let indicator = match r.indicator {
+                            None => huanxin_domain::statistics::mapped_indicator(&r.code).map(String::from),
+                            Some(i) if i.is_empty() => None,
+                            Some(i) => Some(i),
+                        };
                         Some(MenuItem {
+                            indicator,
                             code: r.code,
                             category: Category::parse(&r.category)?,
                             name: r.name,
@@ -100,15 +107,38 @@ impl Db {
     }
 
     /// Sets a region's own version of a menu item (a new code adds an item; `active = false` takes one off).
-    pub async fn set_menu_item(&self, actor: &Actor, scope: &Scope, region: &str, item: &MenuItem) -> Result<(), StoreError> {
+    /// With `keep_indicator` the item counts in the indicator in force for its code; when the
+    /// indicator changes, the statistics of the region's estates whose final scheme has the item
+    /// are recomputed in the same transaction.
+    pub async fn set_menu_item(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        region: &str,
+        item: &MenuItem,
+        keep_indicator: bool,
+    ) -> Result<(), StoreError> {
         let rc = region_in_scope(scope, region, "region")?;
+        let in_force = self.menu_for(&rc).await?.into_iter().find(|m| m.code == item.code).and_then(|m| m.indicator);
+        let mut item = item.clone();
+        if keep_indicator {
+            item.indicator = in_force.clone();
+        }
+        if let Some(i) = item.indicator.as_deref().and_then(huanxin_domain::statistics::mappable) {
+            if i.unit == huanxin_domain::statistics::Unit::CentimetresAsKm && item.unit != "m" {
+                let mut e = ValidationErrors::default();
+                e.push("unit", &item.unit, reason!("schemes.indicator_unit"));
+                return Err(StoreError::Invalid(e));
+            }
+        }
         let mut tx = self.begin().await?;
         let now = crate::now();
         tx.execute(
-            "INSERT INTO menu_items (region_code, code, category, name, unit, unit_price_fen, payer, active, updated_by, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (region_code, code) DO UPDATE SET \
+            "INSERT INTO menu_items (region_code, code, category, name, unit, unit_price_fen, payer, active, indicator, updated_by, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (region_code, code) DO UPDATE SET \
              category = excluded.category, name = excluded.name, unit = excluded.unit, unit_price_fen = excluded.unit_price_fen, \
-             payer = excluded.payer, active = excluded.active, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+             payer = excluded.payer, active = excluded.active, indicator = excluded.indicator, \
+             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
             crate::args![
                 rc.as_str(),
                 item.code.as_str(),
@@ -118,11 +148,26 @@ impl Db {
                 item.unit_price_fen,
                 item.payer.as_str(),
                 item.active,
+                item.indicator.as_deref().unwrap_or(""),
                 actor.username.as_str(),
                 now
             ],
         )
         .await?;
+        if item.indicator != in_force {
+            let (low, high) = rc.subtree_range();
+            let estates: Vec<(i64,)> = tx
+                .fetch_all(
+                    "SELECT DISTINCT v.estate_id FROM scheme_versions v JOIN scheme_items si ON si.version_id = v.id \
+                     JOIN estates e ON e.id = v.estate_id \
+                     WHERE v.stage = 'final' AND si.menu_code = $1 AND e.community_code >= $2 AND e.community_code < $3",
+                    crate::args![item.code.as_str(), low, high],
+                )
+                .await?;
+            let ids: Vec<i64> = estates.into_iter().map(|(id,)| id).collect();
+            tx.refresh_estates_statistics(&ids).await?;
+        }
+        let item = &item;
         tx.audit(
             actor,
             Change {

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 type Parts = BTreeMap<(&'static str, String), i64>;
 
 /// The regions a part is counted in: the country, then each level down to `code` itself.
-fn chain(code: &str) -> Vec<(String, String)> {
+pub(crate) fn chain(code: &str) -> Vec<(String, String)> {
     let Ok(rc) = RegionCode::parse(code) else { return vec![] };
     let mut codes = vec![RegionCode::country().as_str().to_string()];
     codes.extend(rc.ancestors().iter().map(|a| a.as_str().to_string()));
@@ -294,6 +294,7 @@ impl Tx {
                 args,
             )
             .await?;
+        let mappings = self.regional_mappings(heads.iter().map(|h| h.community_code.as_str())).await?;
         let mut out: BTreeMap<i64, (String, EstateFacts)> = heads
             .into_iter()
             .map(|h| {
@@ -305,6 +306,7 @@ impl Tx {
                     started_on: h.started.as_deref().and_then(rules::china_day),
                     completed_on: h.completed.as_deref().and_then(rules::china_day),
                     contributed: h.contributions > 0,
+                    mapping: mappings.get(&h.community_code).cloned().unwrap_or_default(),
                     ..EstateFacts::default()
                 };
                 (h.id, (h.community_code, facts))
@@ -329,6 +331,51 @@ impl Tx {
             }
         }
         Ok(out)
+    }
+}
+
+impl Tx {
+    /// Where the menu in force in each of `communities` maps an item to another indicator than the
+    /// national mapping, read from the menu items of every region enclosing them, in one statement.
+    async fn regional_mappings<'a>(
+        &mut self,
+        communities: impl Iterator<Item = &'a str>,
+    ) -> Result<BTreeMap<String, BTreeMap<String, Option<&'static str>>>, StoreError> {
+        let mut chains: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for c in communities {
+            if let Ok(rc) = RegionCode::parse(c) {
+                chains.entry(c.to_string()).or_insert_with(|| crate::regions::enclosing_regions(&rc));
+            }
+        }
+        let regions: std::collections::BTreeSet<&String> = chains.values().flatten().collect();
+        if regions.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let args: Vec<crate::Arg> = regions.iter().map(|r| crate::Arg::from(r.as_str())).collect();
+        let marks: Vec<String> = (1..=args.len()).map(|k| format!("${k}")).collect();
+        let rows: Vec<(String, String, Option<String>)> = self
+            .fetch_all(
+                &format!(
+                    "SELECT region_code, code, indicator FROM menu_items WHERE region_code IN ({}) ORDER BY region_code, code",
+                    marks.join(", ")
+                ),
+                args,
+            )
+            .await?;
+        if rows.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut by_region: BTreeMap<&str, rules::MappingLevel> = BTreeMap::new();
+        for (region, code, indicator) in &rows {
+            by_region.entry(region.as_str()).or_default().push((code.clone(), indicator.clone()));
+        }
+        Ok(chains
+            .into_iter()
+            .map(|(community, chain)| {
+                let levels: Vec<rules::MappingLevel> = chain.iter().filter_map(|r| by_region.get(r.as_str()).cloned()).collect();
+                (community, rules::regional_mapping(&levels))
+            })
+            .collect())
     }
 }
 

@@ -51,15 +51,6 @@ pub struct FundsReport {
     pub by_month: Vec<MonthRow>,
 }
 
-/// The Beijing month (`2026-03`) of a UTC day, the next day's when the entry was at 16:00 UTC or later.
-fn beijing_month(utc_day: &str, late: bool) -> String {
-    match chrono::NaiveDate::parse_from_str(utc_day, "%Y-%m-%d") {
-        Ok(d) if late => (d + chrono::Duration::days(1)).format("%Y-%m").to_string(),
-        Ok(d) => d.format("%Y-%m").to_string(),
-        Err(_) => utc_day.get(..7).unwrap_or_default().to_string(),
-    }
-}
-
 fn row(key: String, name: String, allocated: i64, paid: i64) -> RateRow {
     RateRow { key, name, allocated, paid, rate_pct: rules::disbursement_rate(paid, allocated) }
 }
@@ -194,22 +185,13 @@ impl Db {
                 crate::args![lo.as_str(), hi.as_str(), year],
             )
             .await?;
-        // Months are Beijing months (UTC+8): a day's entries from 16:00 UTC on belong to the next day.
-        let (from, to) = (format!("{year}-01"), format!("{year}-12-31T16:00:00.000Z"));
-        // Each payment with the region of the allocation it was paid from: a region's rate is what it
-        // paid of what it received (a county's project paid from the city's money counts at the city).
-        let payments: Vec<(String, i64, String, String, i64)> = self
+        // What its projects were paid, kept with each payment by the report's row, source and
+        // Beijing month (migration 42): a few thousand rows for the country.
+        let from = format!("{year}-01");
+        let payments: Vec<(String, String, String, i64)> = self
             .fetch_all(
-                "SELECT SUBSTR(e.at, 1, 10) AS day, CAST(CASE WHEN SUBSTR(e.at, 12, 2) >= '16' THEN 1 ELSE 0 END AS BIGINT) AS late, e.source, \
-                 COALESCE(al.region_code, p.region_code), \
-                 CAST(SUM(CASE WHEN e.debit LIKE 'paid:%' THEN e.amount ELSE -e.amount END) AS BIGINT) \
-                 FROM projects p JOIN ledger_entries e ON e.project_id = p.id \
-                 LEFT JOIN allocations al ON al.id = CAST(CASE WHEN e.debit LIKE 'paid:%' AND e.credit LIKE 'allocation:%' THEN SUBSTR(e.credit, 12) \
-                 WHEN e.credit LIKE 'paid:%' AND e.debit LIKE 'allocation:%' THEN SUBSTR(e.debit, 12) END AS BIGINT) \
-                 WHERE p.region_code >= $1 AND p.region_code < $2 AND e.at < $3 \
-                 AND (e.debit LIKE 'paid:%' OR e.credit LIKE 'paid:%') \
-                 GROUP BY 1, 2, 3, 4",
-                crate::args![lo.as_str(), hi.as_str(), to.as_str()],
+                "SELECT paid_at, source, month, amount FROM funds_paid WHERE region_code = $1 AND month <= $2",
+                crate::args![region.as_str(), format!("{year}-12")],
             )
             .await?;
         let child_of = |code: &str| -> String {
@@ -244,10 +226,9 @@ impl Db {
                 None => reg.entry(to).or_default().0 += fen,
             }
         }
-        for (day, late, source, code, fen) in payments {
-            let month = beijing_month(&day, late == 1);
+        for (at, source, month, fen) in payments {
             src.entry(source.clone()).or_default().1 += fen;
-            reg.entry(child_of(&code)).or_default().1 += fen;
+            reg.entry(at).or_default().1 += fen;
             if month >= from {
                 *months.entry(month).or_default().entry(source).or_default() += fen;
             } else {
@@ -287,15 +268,144 @@ impl Db {
     }
 }
 
+/// One payment's place in the kept funds figures: the paid project's region, the region of the
+/// allocation it was paid from (the project's own when none), its source and its Beijing month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PaidRow {
+    pub project_region: String,
+    pub paying_region: String,
+    pub source: String,
+    pub month: String,
+}
+
+/// Moves of the kept funds figures: (region, report row, source, month) → amount.
+type PaidMoves = BTreeMap<(String, String, String, String), i64>;
+
+/// What payments move: each counts in every region from the country down to its project's, at
+/// the row [`rules::paid_at`] names.
+fn paid_moves(rows: &[(PaidRow, i64)]) -> PaidMoves {
+    let mut moves = PaidMoves::new();
+    for (row, amount) in rows {
+        let paying = RegionCode::parse(&row.paying_region).ok();
+        for (region, _) in crate::statistics::chain(&row.project_region) {
+            let at = match (RegionCode::parse(&region), &paying) {
+                (Ok(r), Some(p)) => rules::paid_at(&r, p).as_str().to_string(),
+                _ => region.clone(),
+            };
+            *moves.entry((region, at, row.source.clone(), row.month.clone())).or_insert(0) += amount;
+        }
+    }
+    moves.retain(|_, v| *v != 0);
+    moves
+}
+
+impl crate::db::Tx {
+    /// Moves the kept funds figures by `rows` (payments, reversals negative), in the payment's transaction.
+    pub(crate) async fn keep_funds_paid(&mut self, rows: &[(PaidRow, i64)]) -> Result<(), StoreError> {
+        let moves: Vec<_> = paid_moves(rows).into_iter().collect();
+        for chunk in moves.chunks(500) {
+            let mut values = Vec::with_capacity(chunk.len());
+            let mut args: Vec<crate::Arg> = Vec::with_capacity(chunk.len() * 5);
+            for (k, ((region, at, source, month), amount)) in chunk.iter().enumerate() {
+                let n = k * 5;
+                values.push(format!("(${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5));
+                args.extend([region.as_str().into(), at.as_str().into(), source.as_str().into(), month.as_str().into(), (*amount).into()]);
+            }
+            self.execute(
+                &format!(
+                    "INSERT INTO funds_paid (region_code, paid_at, source, month, amount) VALUES {} \
+                     ON CONFLICT (region_code, month, paid_at, source) DO UPDATE SET amount = funds_paid.amount + excluded.amount",
+                    values.join(", ")
+                ),
+                args,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Every payment to a project in the ledger, summed by project region, paying region, source
+    /// and the hour (UTC) it was entered, which gives the Beijing month without reading each entry.
+    async fn paid_from_ledger(&self) -> Result<Vec<(PaidRow, i64)>, StoreError> {
+        let rows: Vec<(String, String, String, String, i64)> = self
+            .fetch_all(
+                "SELECT p.region_code, COALESCE(al.region_code, p.region_code), e.source, SUBSTR(e.at, 1, 13), \
+                 CAST(SUM(CASE WHEN e.debit = 'paid:' || CAST(p.id AS TEXT) THEN e.amount ELSE -e.amount END) AS BIGINT) \
+                 FROM ledger_entries e JOIN projects p ON p.id = e.project_id \
+                 LEFT JOIN allocations al ON al.id = CAST(CASE WHEN e.credit LIKE 'allocation:%' THEN SUBSTR(e.credit, 12) \
+                 WHEN e.debit LIKE 'allocation:%' THEN SUBSTR(e.debit, 12) END AS BIGINT) \
+                 WHERE e.debit = 'paid:' || CAST(p.id AS TEXT) OR e.credit = 'paid:' || CAST(p.id AS TEXT) \
+                 GROUP BY 1, 2, 3, 4",
+                vec![],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(project_region, paying_region, source, hour, amount)| {
+                let day = huanxin_domain::statistics::china_day(&format!("{hour}:00:00Z"))?;
+                let month = huanxin_domain::statistics::month_key(day);
+                Some((PaidRow { project_region, paying_region, source, month }, amount))
+            })
+            .collect())
+    }
+
+    /// Recomputes the kept funds figures from the ledger (after migration 42, a restore or a bulk load).
+    pub async fn rebuild_funds_paid(&self) -> Result<(), StoreError> {
+        let rows = self.paid_from_ledger().await?;
+        let mut tx = self.begin().await?;
+        tx.execute("DELETE FROM funds_paid", vec![]).await?;
+        tx.keep_funds_paid(&rows).await?;
+        tx.commit().await
+    }
+
+    /// Kept funds figures that differ from the ledger: (region, row, source, month, kept, from the
+    /// ledger). Empty when they are sound.
+    pub async fn funds_paid_disagreements(&self) -> Result<Vec<(String, String, String, String, i64, i64)>, StoreError> {
+        let mut summed = paid_moves(&self.paid_from_ledger().await?);
+        let kept: Vec<(String, String, String, String, i64)> =
+            self.fetch_all("SELECT region_code, paid_at, source, month, amount FROM funds_paid", vec![]).await?;
+        let mut out = Vec::new();
+        for (region, at, source, month, amount) in kept {
+            let s = summed.remove(&(region.clone(), at.clone(), source.clone(), month.clone())).unwrap_or(0);
+            if s != amount {
+                out.push((region, at, source, month, amount, s));
+            }
+        }
+        out.extend(summed.into_iter().map(|((r, a, s, m), v)| (r, a, s, m, 0, v)));
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::beijing_month;
+    use super::{paid_moves, PaidRow};
 
     #[test]
-    fn an_entry_late_in_the_utc_day_falls_in_the_next_beijing_day() {
-        assert_eq!(beijing_month("2026-03-31", true), "2026-04");
-        assert_eq!(beijing_month("2026-03-31", false), "2026-03");
-        assert_eq!(beijing_month("2025-12-31", true), "2026-01");
-        assert_eq!(beijing_month("2026-03-15", true), "2026-03");
+    fn a_payment_from_the_citys_money_counts_at_the_city_in_the_province_and_the_country() {
+        let row = |paying: &str, amount: i64| {
+            (
+                PaidRow {
+                    project_region: "350521000000".into(),
+                    paying_region: paying.into(),
+                    source: "central".into(),
+                    month: "2026-03".into(),
+                },
+                amount,
+            )
+        };
+        let moves = paid_moves(&[row("350500000000", 700), row("350521000000", 300), row("350521000000", -300)]);
+        let got: Vec<(&str, &str, i64)> = moves.iter().map(|((r, a, _, _), v)| (r.as_str(), a.as_str(), *v)).collect();
+        assert_eq!(
+            got,
+            [
+                ("000000000000", "350000000000", 700),
+                ("350000000000", "350500000000", 700),
+                ("350500000000", "350500000000", 700),
+                ("350521000000", "350521000000", 700),
+            ],
+            "the county's own payment and its reversal cancel out"
+        );
     }
 }
