@@ -97,6 +97,20 @@ impl Source {
     pub fn parse(s: &str) -> Option<Source> {
         Source::ALL.into_iter().find(|x| x.as_str() == s.trim())
     }
+
+    /// Its name in reports.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Source::Central => "中央补助资金",
+            Source::Provincial => "省级补助资金",
+            Source::Local => "市县财政资金",
+            Source::SpecialBonds => "地方政府专项债券",
+            Source::Utility => "专营单位出资",
+            Source::Residents => "居民出资",
+            Source::SocialCapital => "社会资本",
+            Source::BankCredit => "银行信贷",
+        }
+    }
 }
 
 /// An account of the ledger: where money sits or goes.

@@ -80,7 +80,7 @@ pub async fn list(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionQuery>,
 ) -> Result<Json<Vec<Allocation>>, ApiError> {
-    Ok(Json(st.db.allocations(&cu.scope, &plans::region_of(&st, &cu, &q.region).await?).await?))
+    Ok(Json(st.db.allocations(&cu.scope, &crate::statistics::known_region(&st, &cu, q.region.as_deref()).await?).await?))
 }
 
 /// Records an allocation (from a source, or cut from a parent that covers it); its ledger entry is written with it.
@@ -240,7 +240,7 @@ pub async fn export_xlsx(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    let rc = plans::region_of(&st, &cu, &q.region).await?;
+    let rc = crate::statistics::known_region(&st, &cu, q.region.as_deref()).await?;
     let region = rc.as_str();
     let lines = st.db.ledger_of_region(&cu.scope, &rc).await?;
     let allocations = st.db.allocations(&cu.scope, &rc).await?;

@@ -501,6 +501,10 @@ fn write_sheet(s: &Sheet) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     }
     let foot = 6 + s.cells.len() as u32;
     let r = s.report.as_ref();
+    // The survey system's signatory line: the unit's head and its statistics head sign on paper.
+    ws.write_string(foot, 0, "单位负责人：")?;
+    ws.write_string(foot, 2, "统计负责人：")?;
+    let foot = foot + 1;
     ws.write_string(foot, 0, "填表人：")?;
     ws.write_string(foot, 1, r.map_or("", |r| r.preparer.as_str()))?;
     ws.write_string(foot, 2, "联系电话：")?;

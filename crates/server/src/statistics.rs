@@ -412,12 +412,12 @@ pub async fn subsidy_split(
 }
 
 /// Where the regions one level down lie (the mean position of their estates), for the map.
-#[utoipa::path(get, path = "/api/v1/statistics/places", tag = "statistics", params(StatisticsQuery),
+#[utoipa::path(get, path = "/api/v1/statistics/places", tag = "statistics", params(crate::funds::RegionQuery),
     responses((status = 200, description = "[{region_code, name, lon, lat, estates}]"), (status = 422)))]
 pub async fn places(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
-    ApiQuery(q): ApiQuery<StatisticsQuery>,
+    ApiQuery(q): ApiQuery<crate::funds::RegionQuery>,
 ) -> Result<Json<Vec<huanxin_store::statistics::Place>>, ApiError> {
     let region = known_region(&st, &cu, q.region.as_deref()).await?;
     if let Some(p) = st.places.get(region.as_str()) {

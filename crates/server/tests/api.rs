@@ -3078,6 +3078,12 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
     assert_eq!(s, 200, "{report}");
     let by_central = report["by_source"].as_array().unwrap().iter().find(|r| r["key"] == "central").unwrap().clone();
     assert!(by_central["paid"].as_i64().unwrap() >= 25_000_000 && by_central["rate_pct"].as_f64().is_some(), "{by_central}");
+    assert_eq!(by_central["name"], "中央补助资金");
+    assert_eq!(
+        c.get(&format!("/api/v1/funds/report?year={year}&region=")).await.1,
+        report,
+        "an empty region is one's own, as in statistics"
+    );
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     assert!(report["by_month"].as_array().unwrap().iter().any(|m| m["month"] == month.as_str()), "{report}");
     assert!(!report["by_region"].as_array().unwrap().is_empty());

@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use huanxin_domain::funds::{self as rules, ContributionInput, PlanLineInput};
-use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use huanxin_store::funds::plans::{Contribution, Contributions, FundingPlan, PictureRow, Reconciliation};
 use huanxin_store::funds::upkeep::UpkeepAccount;
@@ -86,31 +85,15 @@ pub struct RegionYearQuery {
     pub year: Option<i64>,
 }
 
-/// The region asked for, or the caller's; one outside the caller's scope, or not a known region,
-/// is refused by name.
-pub async fn region_of(st: &AppState, cu: &CurrentUser, region: &Option<String>) -> Result<RegionCode, ApiError> {
-    let region = region.clone().unwrap_or_else(|| cu.user.region_code.clone());
-    let rc = RegionCode::parse(&region).map_err(|e| ApiError::field("region", &region, e))?;
-    // Refused by name, as statistics refuse it (not a silent 404 from the store).
-    if !cu.scope.covers_code(rc.as_str()) {
-        return Err(ApiError::field("region", &region, reason!("field.outside_region")));
-    }
-    // A made-up code under one's own region would answer zeros.
-    let own = rc.as_str() == cu.user.region_code;
-    if !own && rc != RegionCode::country() && st.db.region_names(&[rc.as_str().to_string()]).await?.is_empty() {
-        return Err(ApiError::field("region", &region, reason!("field.unknown_region")));
-    }
-    Ok(rc)
-}
-
 /// A region's plans, the allocations that came into it and what its projects were paid, with every difference.
-#[utoipa::path(get, path = "/api/v1/funds/reconciliation", tag = "funds", params(RegionYearQuery), responses((status = 200, description = "reconciliation")))]
+/// Every year's together: a plan's year is on each of its rows.
+#[utoipa::path(get, path = "/api/v1/funds/reconciliation", tag = "funds", params(crate::funds::RegionQuery), responses((status = 200, description = "reconciliation")))]
 pub async fn region_reconciliation(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
-    ApiQuery(q): ApiQuery<RegionYearQuery>,
+    ApiQuery(q): ApiQuery<crate::funds::RegionQuery>,
 ) -> Result<Json<Reconciliation>, ApiError> {
-    Ok(Json(st.db.region_reconciliation(&cu.scope, &region_of(&st, &cu, &q.region).await?).await?))
+    Ok(Json(st.db.region_reconciliation(&cu.scope, &crate::statistics::known_region(&st, &cu, q.region.as_deref()).await?).await?))
 }
 
 /// One project of an estate as its funding picture shows it.

@@ -1,6 +1,6 @@
 //! HTTP routes of the funds reports: a region's year by source, by region and by month, as JSON and xlsx.
 
-use super::plans::{region_of, RegionYearQuery};
+use super::plans::RegionYearQuery;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiQuery};
 use crate::AppState;
@@ -26,7 +26,7 @@ pub async fn report(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionYearQuery>,
 ) -> Result<Json<FundsReport>, ApiError> {
-    Ok(Json(st.db.funds_report(&cu.scope, &region_of(&st, &cu, &q.region).await?, year_of(&q)?).await?))
+    Ok(Json(st.db.funds_report(&cu.scope, &crate::statistics::known_region(&st, &cu, q.region.as_deref()).await?, year_of(&q)?).await?))
 }
 
 /// A region's funds by source up to the end of a year (allocated, paid, rate): the dashboards'
@@ -37,7 +37,11 @@ pub async fn by_source(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionYearQuery>,
 ) -> Result<Json<FundsBySource>, ApiError> {
-    Ok(Json(st.db.funds_by_source(&cu.scope, &region_of(&st, &cu, &q.region).await?, year_of(&q)?, &st.allocated).await?))
+    Ok(Json(
+        st.db
+            .funds_by_source(&cu.scope, &crate::statistics::known_region(&st, &cu, q.region.as_deref()).await?, year_of(&q)?, &st.allocated)
+            .await?,
+    ))
 }
 
 /// The same report as a workbook (by source, by region, by month, and the reconciliation).
@@ -48,7 +52,7 @@ pub async fn report_xlsx(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionYearQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    let region = region_of(&st, &cu, &q.region).await?;
+    let region = crate::statistics::known_region(&st, &cu, q.region.as_deref()).await?;
     let year = year_of(&q)?;
     let r = st.db.funds_report(&cu.scope, &region, year).await?;
     let rec = st.db.region_reconciliation(&cu.scope, &region).await?;
@@ -66,7 +70,9 @@ pub async fn report_xlsx(
         .map(|d| vec![d.kind.to_string(), d.source.map(|s| s.as_str().to_string()).unwrap_or_default(), yuan(d.expected), yuan(d.actual)])
         .collect();
     let bytes = crate::tabular::write_xlsx_sheets(&[
-        crate::tabular::Sheet { name: "按来源", headers: &["来源", "", "下达(元)", "支付(元)", "支付率(%)"], rows: &sources },
+        crate::tabular::Sheet {
+            name: "按来源", headers: &["来源", "名称", "下达(元)", "支付(元)", "支付率(%)"], rows: &sources
+        },
         crate::tabular::Sheet {
             name: "按地区", headers: &["区划代码", "地区", "下达(元)", "支付(元)", "支付率(%)"], rows: &regions
         },

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 pub struct RateRow {
     /// A source code, or a region code.
     pub key: String,
-    /// The region's name (empty for a source).
+    /// The region's or the source's name.
     pub name: String,
     pub allocated: i64,
     pub paid: i64,
@@ -132,7 +132,7 @@ impl Db {
             .iter()
             .filter_map(|s| {
                 let (a, p) = (allocated.get(s.as_str()).copied(), paid.get(s.as_str()).copied());
-                (a.is_some() || p.is_some()).then(|| row(s.as_str().to_string(), String::new(), a.unwrap_or(0), p.unwrap_or(0)))
+                (a.is_some() || p.is_some()).then(|| row(s.as_str().to_string(), s.zh().to_string(), a.unwrap_or(0), p.unwrap_or(0)))
             })
             .collect();
         let (allocated, paid): (i64, i64) = (by_source.iter().map(|r| r.allocated).sum(), by_source.iter().map(|r| r.paid).sum());
@@ -240,7 +240,7 @@ impl Db {
         let paid: i64 = src.values().map(|v| v.1).sum();
         let by_source = Source::ALL
             .iter()
-            .filter_map(|s| src.get(s.as_str()).map(|(a, p)| row(s.as_str().to_string(), String::new(), *a, *p)))
+            .filter_map(|s| src.get(s.as_str()).map(|(a, p)| row(s.as_str().to_string(), s.zh().to_string(), *a, *p)))
             .collect();
         let by_region =
             reg.into_iter().map(|(code, (a, p))| row(code.clone(), names.get(&code).cloned().unwrap_or_default(), a, p)).collect();
