@@ -378,6 +378,12 @@ test('the city publishes its evaluation scheme, Hui\'an scores itself and submit
   assert.match(await county.page.textContent('[data-test=eval-lines]'), /居民满意度[\s\S]*%/)
   await county.page.fill('[data-test=eval-points-blocks] input', '4')
   await county.page.fill('input[data-test=eval-comment-blocks]', '城南片区未完成')
+  // Evidence from the archive: a document filed for one of Hui'an's estates, found by its title.
+  const cited = await county.page.evaluate(async () => (await (await fetch('/api/v1/evaluations/documents')).json())[0])
+  assert.ok(cited, 'the demo has archive documents in Hui\'an')
+  await county.page.click('[data-test=eval-docs-blocks]')
+  await county.page.keyboard.type(cited.title.slice(0, 4))
+  await county.page.click(`.el-select-dropdown__item:visible:has-text("${cited.title.slice(0, 4)}")`)
   await county.page.click('[data-test=eval-save]')
   await county.page.waitForSelector('.el-message--success')
   await county.page.click('[data-test=eval-submit]')
@@ -390,6 +396,10 @@ test('the city publishes its evaluation scheme, Hui\'an scores itself and submit
   await city.page.click('[data-test=eval-review]')
   await city.page.waitForFunction(() => document.querySelector('[data-test=eval-status]')?.textContent.includes('已复核'))
   assert.match(await city.page.textContent('[data-test=eval-grade]'), /优秀|良好|合格|差/)
+  // The reviewer sees the evidence cited, as a link to the file.
+  await city.page.waitForSelector('[data-test^=eval-doc-]')
+  const href = await city.page.getAttribute('[data-test^=eval-doc-]', 'href')
+  assert.equal((await city.page.evaluate(async (href) => (await fetch(href)).status, href)), 200)
   await city.page.screenshot({ path: `${SHOTS}/evaluation.png`, fullPage: true })
   assert.deepEqual(city.problems, [], 'no error')
   assert.deepEqual(county.problems, [], 'no error')

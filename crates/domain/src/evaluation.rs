@@ -270,11 +270,18 @@ pub fn validate(s: &Scheme) -> Result<(), ValidationErrors> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Given {
     pub points: i64,
+    /// Evidence in words (a document's name and number, a page).
     #[serde(default)]
     pub evidence: String,
+    /// Evidence from the archive: documents filed for estates of the region scored.
+    #[serde(default)]
+    pub documents: Vec<i64>,
     #[serde(default)]
     pub comment: String,
 }
+
+/// Most archive documents one indicator's score may cite.
+pub const MAX_EVIDENCE_DOCUMENTS: usize = 10;
 
 /// Who gives scores: the region itself, or the level above reviewing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,8 +318,14 @@ pub fn check_given(s: &Scheme, given: &BTreeMap<String, Given>, by: Scorer) -> R
         if g.points < w * 100 && g.comment.trim().is_empty() {
             e.push(&f("comment"), "", reason!("evaluation.comment_required"));
         }
-        if g.comment.chars().count() > 500 || g.evidence.chars().count() > 200 {
+        if g.comment.chars().count() > 500 {
             e.push(&f("comment"), g.comment.chars().count(), reason!("field.at_most_chars", max = 500));
+        }
+        if g.evidence.chars().count() > 200 {
+            e.push(&f("evidence"), g.evidence.chars().count(), reason!("field.at_most_chars", max = 200));
+        }
+        if g.documents.len() > MAX_EVIDENCE_DOCUMENTS {
+            e.push(&f("documents"), g.documents.len(), reason!("field.at_most", max = MAX_EVIDENCE_DOCUMENTS));
         }
     }
     if e.0.is_empty() {
@@ -452,10 +465,10 @@ mod tests {
     fn scores_are_within_the_weight_and_below_full_marks_say_why() {
         let s = jiangxi_template();
         let given: BTreeMap<String, Given> = [
-            ("blocks".to_string(), Given { points: 600, evidence: String::new(), comment: "x".into() }),
-            ("mechanisms".to_string(), Given { points: 300, evidence: String::new(), comment: " ".into() }),
+            ("blocks".to_string(), Given { points: 600, comment: "x".into(), ..Default::default() }),
+            ("mechanisms".to_string(), Given { points: 300, comment: " ".into(), ..Default::default() }),
             ("nope".to_string(), Given::default()),
-            ("market".to_string(), Given { points: 500, evidence: "文件 12".into(), comment: String::new() }),
+            ("market".to_string(), Given { points: 500, evidence: "文件 12".into(), ..Default::default() }),
         ]
         .into_iter()
         .collect();

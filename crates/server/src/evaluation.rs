@@ -16,7 +16,7 @@ use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::statistics::Period;
 use huanxin_domain::ValidationErrors;
-use huanxin_store::evaluation::Evaluation;
+use huanxin_store::evaluation::{Evaluation, EvidenceDocument};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -140,6 +140,33 @@ pub struct Sheet {
     pub may_score: bool,
     pub may_submit: bool,
     pub may_review: bool,
+    /// The archive documents the scores cite (each opens at `/api/v1/documents/{id}/file`).
+    pub documents: Vec<EvidenceDocument>,
+}
+
+/// Every archive document cited in `scores`.
+fn cited<'a>(scores: impl IntoIterator<Item = &'a Given>) -> Vec<i64> {
+    let mut ids: Vec<i64> = scores.into_iter().flat_map(|g| g.documents.iter().copied()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Refuses, by the indicator, a cited document that is not in the archive of an estate of `region`.
+async fn check_cited(st: &AppState, region: &RegionCode, scores: &BTreeMap<String, Given>) -> Result<(), ApiError> {
+    let found: std::collections::HashSet<i64> =
+        st.db.evidence_documents(region, &cited(scores.values())).await?.into_iter().map(|d| d.id).collect();
+    let mut problems = ValidationErrors::default();
+    for (code, g) in scores {
+        for id in g.documents.iter().filter(|id| !found.contains(id)) {
+            problems.push(&format!("scores.{code}.documents"), id, reason!("evaluation.evidence_not_found"));
+        }
+    }
+    if problems.0.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(problems))
+    }
 }
 
 async fn sheet(st: &AppState, cu: &CurrentUser, region: &RegionCode, year: i64) -> Result<Sheet, ApiError> {
@@ -164,6 +191,7 @@ async fn sheet(st: &AppState, cu: &CurrentUser, region: &RegionCode, year: i64) 
         (Some(_), e) => e.as_ref().map_or("missing".to_string(), |e| e.status.clone()),
     };
     let mine = own(cu)?;
+    let documents = st.db.evidence_documents(region, &cited(own_scores.values().chain(reviewed.values()))).await?;
     let name = st.db.region_names(&[region.as_str().to_string()]).await?.remove(region.as_str()).unwrap_or_else(|| region.as_str().into());
     Ok(Sheet {
         region_code: region.as_str().into(),
@@ -179,6 +207,7 @@ async fn sheet(st: &AppState, cu: &CurrentUser, region: &RegionCode, year: i64) 
         grade,
         grade_zh: grade.zh(),
         evaluation: e,
+        documents,
     })
 }
 
@@ -191,6 +220,32 @@ pub async fn show(
 ) -> Result<Json<Sheet>, ApiError> {
     let region = known_region(&st, &cu, q.region.as_deref()).await?;
     Ok(Json(sheet(&st, &cu, &region, year_of(q.year)?).await?))
+}
+
+/// Which region's archive to search for evidence.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DocumentsQuery {
+    /// The region scored (defaults to the caller's own).
+    pub region: Option<String>,
+    /// Part of a document's title or its estate's name.
+    #[serde(default)]
+    pub q: String,
+}
+
+/// Documents of the archives of a region's estates to cite as evidence (newest first, at most 50).
+#[utoipa::path(get, path = "/api/v1/evaluations/documents", tag = "evaluation", params(DocumentsQuery),
+    responses((status = 200, description = "[{id, title, section, kind, estate_id, estate_name, uploaded_at}]"), (status = 422)))]
+pub async fn documents(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<DocumentsQuery>,
+) -> Result<Json<Vec<EvidenceDocument>>, ApiError> {
+    let region = known_region(&st, &cu, q.region.as_deref()).await?;
+    if q.q.chars().count() > 60 {
+        return Err(ApiError::Invalid(ValidationErrors::one("q", q.q.chars().count(), reason!("field.at_most_chars", max = 60))));
+    }
+    Ok(Json(st.db.region_documents(&region, &q.q).await?))
 }
 
 /// Scores given.
@@ -227,6 +282,7 @@ pub async fn save(
     let year = year_of(req.year)?;
     let (evaluator, scheme) = parent_scheme(&st, &region, year).await?;
     rules::check_given(&scheme, &req.scores, Scorer::Own).map_err(ApiError::Invalid)?;
+    check_cited(&st, &region, &req.scores).await?;
     st.db.save_own_scores(&cu.actor(), &evaluator, &region, year, &req.scores).await?;
     Ok(Json(sheet(&st, &cu, &region, year).await?))
 }
@@ -286,6 +342,7 @@ pub async fn review(
     }
     let scheme = st.db.evaluation_scheme(own(&cu)?, year).await?.ok_or(ApiError::Conflict(reason!("evaluation.no_scheme", year = year)))?;
     rules::check_given(&scheme, &req.scores, Scorer::Reviewer).map_err(ApiError::Invalid)?;
+    check_cited(&st, &region, &req.scores).await?;
     let own_scores = before.evaluation.as_ref().map(Evaluation::own).unwrap_or_default();
     let (_, total) = rules::lines(&scheme, &rates(&st, &region, year).await?, &own_scores, &req.scores);
     let grade = rules::grade(total, &scheme.grades);

@@ -512,6 +512,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/evaluations", evaluation::list)
         .get("/evaluations/export.xlsx", evaluation::export_xlsx)
         .get("/evaluations/sheet", evaluation::show)
+        .get("/evaluations/documents", evaluation::documents)
         .put("/evaluations/sheet", evaluation::save)
         .post("/evaluations/submit", evaluation::submit)
         .post("/evaluations/review", evaluation::review);

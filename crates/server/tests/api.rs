@@ -3879,8 +3879,37 @@ async fn performance_evaluated_reviewed_and_graded(app: &TestApp) {
         .map(|l| (l["code"].as_str().unwrap().to_string(), l["weight"].as_i64().unwrap()))
         .collect();
     assert_eq!(scored.len(), 12);
-    let mut own: serde_json::Map<String, Value> =
-        scored.iter().map(|(c, w)| (c.clone(), json!({"points": w * 100, "evidence": "惠安县住建局 2026 年工作总结"}))).collect();
+    // Evidence from the archive: the project approval filed for one of Hui'an's estates; a
+    // document of another county's estate is not evidence for Hui'an.
+    let (_, list) = county.get("/api/v1/estates?sort=id&per_page=1").await;
+    let estate = list["items"][0]["id"].as_i64().unwrap();
+    let fields = [("section", "plan"), ("kind", "project_approval"), ("title", "惠安县2026年老旧小区改造立项批复")];
+    let (s, approval) = county.upload_form(&format!("/api/v1/estates/{estate}/archive"), &fields, "approval.png", PNG.to_vec()).await;
+    assert_eq!(s, 201, "{approval}");
+    let approval = approval["id"].as_i64().unwrap();
+    let other = app.client("other_county_admin").await;
+    let (_, theirs) = other.get("/api/v1/estates?sort=id&per_page=1").await;
+    let theirs = theirs["items"][0]["id"].as_i64().unwrap();
+    let (s, elsewhere) = other.upload_form(&format!("/api/v1/estates/{theirs}/archive"), &fields, "approval.png", PNG.to_vec()).await;
+    assert_eq!(s, 201, "{elsewhere}");
+    let (s, found) = county.get("/api/v1/evaluations/documents?q=立项").await;
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(found.as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).collect::<Vec<_>>(), [approval], "{found}");
+    let (s, r) = county
+        .put(
+            "/api/v1/evaluations/sheet",
+            json!({"year": year, "scores": {"market": {"points": 500, "documents": [approval, elsewhere["id"]]}}}),
+        )
+        .await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("scores.market.documents"), Some("evaluation.evidence_not_found")),
+        "{r}"
+    );
+    let mut own: serde_json::Map<String, Value> = scored
+        .iter()
+        .map(|(c, w)| (c.clone(), json!({"points": w * 100, "evidence": "惠安县住建局 2026 年工作总结", "documents": [approval]})))
+        .collect();
     own.insert("blocks".into(), json!({"points": 400, "comment": "一个片区未完成", "evidence": "片区规划"}));
     let (s, page) = county.put("/api/v1/evaluations/sheet", json!({"year": year, "scores": own})).await;
     assert_eq!((s, page["status"].as_str()), (200, Some("draft")), "{page}");
@@ -3899,6 +3928,11 @@ async fn performance_evaluated_reviewed_and_graded(app: &TestApp) {
     assert_eq!(s, 422, "{r}");
     let (s, page) = city.post("/api/v1/evaluations/review", review.clone()).await;
     assert_eq!((s, page["status"].as_str()), (200, Some("reviewed")), "{page}");
+    // The reviewer opens the evidence cited.
+    assert_eq!(page["documents"][0]["title"], "惠安县2026年老旧小区改造立项批复", "{page}");
+    let (s, file) = city.get_bytes(&format!("/api/v1/documents/{approval}/file")).await;
+    assert_eq!(s, 200, "the evidence opens for the level above");
+    assert_eq!(file.to_vec(), PNG.to_vec());
     assert_eq!(page["total"].as_i64(), Some(self_total - 100), "the reviewer's score stands over the region's");
     assert_eq!(
         (page["evaluation"]["total"].as_i64(), page["evaluation"]["grade"].as_str()),

@@ -181,6 +181,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/evaluations", P(ReportStatistics)),
     ("GET", "/evaluations/export.xlsx", P(ReportStatistics)),
     ("GET", "/evaluations/sheet", P(ReportStatistics)),
+    ("GET", "/evaluations/documents", P(ReportStatistics)),
     ("PUT", "/evaluations/sheet", P(ReportStatistics)),
     ("POST", "/evaluations/submit", P(ReportStatistics)),
     ("POST", "/evaluations/review", P(ReportStatistics)),

@@ -244,3 +244,55 @@ impl Db {
         Ok(codes.into_iter().map(|c| (names.get(&c).cloned().unwrap_or_else(|| c.clone()), c)).map(|(n, c)| (c, n)).collect())
     }
 }
+
+/// An archive document cited as evidence for a score.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct EvidenceDocument {
+    pub id: i64,
+    pub title: String,
+    pub section: String,
+    pub kind: String,
+    pub estate_id: i64,
+    pub estate_name: String,
+    pub uploaded_at: String,
+}
+
+const EVIDENCE_COLS: &str = "d.id, d.title, d.section, d.kind, d.estate_id, e.name AS estate_name, d.uploaded_at";
+
+impl Db {
+    /// The documents among `ids` filed in the archive of an estate of `region` (others left out).
+    pub async fn evidence_documents(&self, region: &RegionCode, ids: &[i64]) -> Result<Vec<EvidenceDocument>, StoreError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let (lo, hi) = region.subtree_range();
+        let marks: Vec<String> = (3..ids.len() + 3).map(|k| format!("${k}")).collect();
+        let mut args = crate::args![lo, hi];
+        args.extend(ids.iter().map(|id| crate::Arg::from(*id)));
+        self.fetch_all(
+            &format!(
+                "SELECT {EVIDENCE_COLS} FROM documents d JOIN estates e ON e.id = d.estate_id \
+                 WHERE e.community_code >= $1 AND e.community_code < $2 AND d.id IN ({}) ORDER BY d.id",
+                marks.join(", ")
+            ),
+            args,
+        )
+        .await
+    }
+
+    /// Documents of `region`'s estates' archives whose title or estate name holds `text`, newest
+    /// first, at most 50: what an evaluator picks evidence from.
+    pub async fn region_documents(&self, region: &RegionCode, text: &str) -> Result<Vec<EvidenceDocument>, StoreError> {
+        let (lo, hi) = region.subtree_range();
+        let like = format!("%{}%", text.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        self.fetch_all(
+            &format!(
+                "SELECT {EVIDENCE_COLS} FROM documents d JOIN estates e ON e.id = d.estate_id \
+                 WHERE e.community_code >= $1 AND e.community_code < $2 AND (d.title LIKE $3 ESCAPE '\\' OR e.name LIKE $3 ESCAPE '\\') \
+                 ORDER BY d.id DESC LIMIT 50"
+            ),
+            crate::args![lo, hi, like],
+        )
+        .await
+    }
+}

@@ -114,6 +114,7 @@ export const api = {
   setEvaluationScheme: (body) => request('PUT', '/api/v1/evaluations/scheme', body),
   evaluations: (q) => request('GET', `/api/v1/evaluations${qs(q)}`),
   evaluationSheet: (q) => request('GET', `/api/v1/evaluations/sheet${qs(q)}`),
+  evaluationDocuments: (q) => request('GET', `/api/v1/evaluations/documents${qs(q)}`),
   saveEvaluation: (body) => request('PUT', '/api/v1/evaluations/sheet', body),
   submitEvaluation: (body) => request('POST', '/api/v1/evaluations/submit', body),
   reviewEvaluation: (body) => request('POST', '/api/v1/evaluations/review', body),
