@@ -329,6 +329,52 @@ async fn load(api: &Arc<Api>, token: &str, path: &str, clients: usize, secs: f64
 /// The statistics page's own statements for the country and a year (this year's totals, the year
 /// before's, the provinces'), run straight on the engine by `clients` tasks for `secs` seconds:
 /// pages per second.
+/// The funds report's own statements for the country (`Db::funds_report`: what came in, what was
+/// handed on, what was paid by row, source and month), `clients` at a time: reports per second.
+async fn raw_funds_rate(url: &str, clients: usize, secs: f64) -> Result<f64, Error> {
+    let db = Db::connect(url).await?;
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let t = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..clients {
+        let db = db.clone();
+        handles.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            let (lo, hi) = ("", ":");
+            while Instant::now() < until {
+                let _: Vec<(String, String, i64, i64)> = db
+                    .fetch_all(
+                        "SELECT a.region_code, a.source, a.year, CAST(SUM(a.amount) AS BIGINT) FROM allocations a LEFT JOIN allocations up ON up.id = a.parent_id \
+                         WHERE a.region_code >= $1 AND a.region_code < $2 AND a.year <= $3 AND (up.id IS NULL OR up.region_code < $1 OR up.region_code >= $2) \
+                         GROUP BY a.region_code, a.source, a.year",
+                        vec![Arg::from(lo), Arg::from(hi), Arg::from(2025i64)],
+                    )
+                    .await?;
+                let _: Vec<(String, Option<String>, i64)> = db
+                    .fetch_all(
+                        "SELECT a.region_code, up.region_code, CAST(SUM(a.amount) AS BIGINT) FROM allocations a LEFT JOIN allocations up ON up.id = a.parent_id \
+                         WHERE a.region_code >= $1 AND a.region_code < $2 AND a.year <= $3 GROUP BY a.region_code, up.region_code",
+                        vec![Arg::from(lo), Arg::from(hi), Arg::from(2025i64)],
+                    )
+                    .await?;
+                let _: Vec<(String, String, String, i64)> = db
+                    .fetch_all(
+                        "SELECT paid_at, source, month, amount FROM funds_paid WHERE region_code = $1 AND month <= $2",
+                        vec![Arg::from("000000000000"), Arg::from("2025-12")],
+                    )
+                    .await?;
+                n += 1;
+            }
+            Ok::<_, Error>(n)
+        }));
+    }
+    let mut reports = 0;
+    for h in handles {
+        reports += h.await??;
+    }
+    Ok(reports as f64 / t.elapsed().as_secs_f64())
+}
+
 async fn raw_page_rate(url: &str, clients: usize, secs: f64) -> Result<f64, Error> {
     let db = Db::connect(url).await?;
     let until = Instant::now() + Duration::from_secs_f64(secs);
@@ -394,27 +440,32 @@ pub async fn dashboards(base: &str, url: &str, user: &str, county_user: &str, pa
         ("map places (provinces)", "/api/v1/statistics/places".to_string()),
         ("why? estates accepted in 2025", "/api/v1/statistics/counted?period=2025&indicator=completed_estates".to_string()),
         ("funds by source (the cockpit's panel), 2025", "/api/v1/funds/by-source?year=2025".to_string()),
+        ("funds report, the country, 2025", "/api/v1/funds/report?year=2025".to_string()),
         ("late work by region", "/api/v1/work/regions".to_string()),
     ];
     println!("  dashboards, the ministry, {clients} clients, {secs:.0} s each:");
-    let mut page_rate = 0.0;
+    let (mut page_rate, mut funds_rate) = (0.0, 0.0);
     for (name, path) in &paths {
         let (ms, bad) = load(&api, &token, path, clients, secs).await?;
         let rate = ms.len() as f64 / secs;
         if path == "/api/v1/statistics?period=2025" {
             page_rate = rate;
         }
+        if path == "/api/v1/funds/report?year=2025" {
+            funds_rate = rate;
+        }
         println!("    {name:<38} {}, {rate:.0} req/s{}", summary(ms), if bad > 0 { format!(", {bad} not 200") } else { String::new() });
     }
     let raw = raw_page_rate(url, clients, secs).await?;
     println!("  raw engine: {raw:.0} statistics pages/s (the page's three statements, {clients} at a time); the page over HTTP: {page_rate:.0}/s, ratio {:.2}", page_rate / raw.max(1e-9));
+    let raw = raw_funds_rate(url, clients, secs).await?;
+    println!("  raw engine: {raw:.0} funds reports/s (the report's three statements, {clients} at a time); the report over HTTP: {funds_rate:.0}/s, ratio {:.2}", funds_rate / raw.max(1e-9));
     // The ledger-walking ones once each: at national scale one takes tens of seconds.
     for (name, path, times) in [
         ("national statistics workbook (since 2019)", "/api/v1/statistics/export.xlsx?period=all", 5),
         ("national report form: progress, 2025-10", "/api/v1/reports/sheet.xlsx?form=progress&period=2025-10", 5),
         ("national report form: effects, 2025", "/api/v1/reports/sheet.xlsx?form=effects&period=2025", 5),
-        ("national funds workbook (2025)", "/api/v1/funds/report.xlsx?year=2025", 1),
-        ("national funds report (2025, JSON)", "/api/v1/funds/report?year=2025", 1),
+        ("national funds workbook (2025)", "/api/v1/funds/report.xlsx?year=2025", 5),
     ] {
         let mut ms = Vec::new();
         for _ in 0..times {

@@ -443,12 +443,11 @@ impl Db {
             )
             .await?;
         add_by_source(&mut p.allocated, allocated)?;
+        // What its projects were paid, kept with each payment (migration 42), not walked in the ledger.
         let paid: Vec<(String, i64)> = self
             .fetch_all(
-                "SELECT e.source, CAST(SUM(CASE WHEN e.debit LIKE 'paid:%' THEN e.amount ELSE -e.amount END) AS BIGINT) FROM ledger_entries e \
-                 JOIN projects p ON p.id = e.project_id WHERE p.region_code >= $1 AND p.region_code < $2 \
-                 AND (e.debit LIKE 'paid:%' OR e.credit LIKE 'paid:%') GROUP BY e.source",
-                crate::args![lo.as_str(), hi.as_str()],
+                "SELECT source, CAST(SUM(amount) AS BIGINT) FROM funds_paid WHERE region_code = $1 GROUP BY source",
+                crate::args![region.as_str()],
             )
             .await?;
         add_by_source(&mut p.paid, paid)?;
