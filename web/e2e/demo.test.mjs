@@ -266,8 +266,9 @@ test('an estate opens on the tab of its stage, and a stage not yet reached says 
 })
 
 test('a county files its monthly progress report, the city returns it with a reason, then city, province and ministry approve it', { skip: !FULL && 'needs HUANXIN_FULL_URL' }, async () => {
+  // Last month's report waits on the county's desk; it opens from there.
   const county = await desk('county_staff')
-  await county.page.click('[data-test=nav-reports]')
+  await county.page.locator('[data-test=work-items] .el-table__body tr', { hasText: '进度月报表' }).click()
   await county.page.waitForSelector('[data-test=report-cells] .el-table__body tr')
   assert.match(await county.page.textContent('[data-test=report-status]'), /未报/)
   // One figure kept outside Huanxin is typed over the computed one: flagged.
@@ -287,7 +288,9 @@ test('a county files its monthly progress report, the city returns it with a rea
   await city.page.click('[data-test=nav-reports]')
   await city.page.waitForSelector('[data-test=report-filings] .el-table__body tr')
   assert.match(await city.page.textContent('[data-test=report-awaiting-count]'), /待本级审核 1 份：\s*惠安县/, 'the awaiting link names the county')
-  await city.page.locator('[data-test=report-filings] .el-table__body tr', { hasText: '惠安县' }).click()
+  // It is on the city's desk too, and opens from there.
+  await city.page.click('[data-test=nav-work]')
+  await city.page.locator('[data-test=work-items] .el-table__body tr', { hasText: '惠安县' }).click()
   await city.page.waitForSelector('[data-test=report-return]')
   assert.match(await city.page.textContent('[data-test=report-sheet]'), /0595-87383210/)
   await city.page.click('[data-test=report-return]')

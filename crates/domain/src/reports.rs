@@ -182,6 +182,26 @@ pub fn period_bounds(period: &Period) -> Option<(NaiveDate, NaiveDate)> {
     Some((start, start.checked_add_months(chrono::Months::new(months))?))
 }
 
+/// The period of a form whose report falls due next on `today`: last month, last quarter, last
+/// year (an annual plan: this year), as a county files them.
+pub fn period_due_next(form: &Form, today: NaiveDate) -> Period {
+    use chrono::Datelike;
+    let last_month = today.with_day(1).and_then(|d| d.pred_opt()).unwrap_or(today);
+    match (form.frequency, form.due_from) {
+        (Frequency::Monthly, _) => Period::Month(last_month.year(), last_month.month()),
+        (Frequency::Quarterly, _) => {
+            let q = (today.month() - 1) / 3;
+            if q == 0 {
+                Period::Quarter(today.year() - 1, 4)
+            } else {
+                Period::Quarter(today.year(), q)
+            }
+        }
+        (Frequency::Yearly, DueFrom::Start) => Period::Year(today.year()),
+        (Frequency::Yearly, DueFrom::End) => Period::Year(today.year() - 1),
+    }
+}
+
 /// The day a form's report for `period` is due: `working_days` working days on the official
 /// calendar after the period begins (a plan) or ends (the rest); the first working day itself
 /// counts as the first (by the 5th working day of the next month).
@@ -437,6 +457,18 @@ pub fn is_late(due: NaiveDate, submitted_on: Option<NaiveDate>, today: NaiveDate
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_period_due_next_is_the_last_one_ended_or_this_years_plan() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let form = |code: &str| FORMS.iter().find(|f| f.code == code).unwrap();
+        assert_eq!(period_due_next(form("progress"), day(2026, 1, 4)), Period::Month(2025, 12));
+        assert_eq!(period_due_next(form("progress"), day(2026, 12, 6)), Period::Month(2026, 11));
+        assert_eq!(period_due_next(form("project_basics"), day(2026, 2, 1)), Period::Quarter(2025, 4));
+        assert_eq!(period_due_next(form("project_basics"), day(2026, 12, 6)), Period::Quarter(2026, 3));
+        assert_eq!(period_due_next(form("annual_plan"), day(2026, 12, 6)), Period::Year(2026));
+        assert_eq!(period_due_next(form("effects"), day(2026, 12, 6)), Period::Year(2025));
+    }
     use proptest::prelude::*;
 
     fn rc(s: &str) -> RegionCode {

@@ -39,7 +39,14 @@ pub enum WorkKind {
     MaterialToFollow,
     /// An acceptance that still needs the caller's party's signature.
     AcceptanceToSign,
+    /// A county's statistical report due within five working days or late, not yet submitted.
+    ReportToFile,
+    /// A report of a region below submitted and waiting for the caller's region to review it.
+    ReportToReview,
 }
+
+/// A report falls on a county's desk this many working days before it is due.
+pub const REPORT_DUE_SOON_DAYS: i64 = 5;
 
 impl WorkKind {
     /// The API code.
@@ -59,12 +66,14 @@ impl WorkKind {
             WorkKind::CheckpointToInspect => "checkpoint_to_inspect",
             WorkKind::MaterialToFollow => "material_to_follow",
             WorkKind::AcceptanceToSign => "acceptance_to_sign",
+            WorkKind::ReportToFile => "report_to_file",
+            WorkKind::ReportToReview => "report_to_review",
         }
     }
 
     /// The kinds of work a role's desk lists, in the order its page groups them. Government desks
-    /// above the county watch their regions instead (see the regions overview); residents use the
-    /// phone pages.
+    /// above the county review their regions' reports and watch their regions (see the regions
+    /// overview); residents use the phone pages.
     pub fn for_role(role: Role) -> &'static [WorkKind] {
         use WorkKind::*;
         match role {
@@ -79,6 +88,7 @@ impl WorkKind {
                 NodeToReport,
                 DesignChangeDue,
                 AcceptanceToSign,
+                ReportToFile,
             ],
             Role::StreetStaff | Role::CommunityStaff => &[NoticeRunning, VoteOpen, SurveyOpen, RequestDue, AcceptanceToSign],
             // Grid workers collect survey answers and paper ballots door to door.
@@ -89,13 +99,10 @@ impl WorkKind {
             Role::Supervisor => &[CheckpointToInspect, MaterialToFollow, SiteLogToday, AcceptanceToSign],
             Role::Designer => &[DesignChangeDue, AcceptanceToSign],
             Role::PropertyCompany => &[RequestDue, RectificationDue],
-            Role::MinistryAdmin
-            | Role::MinistryStaff
-            | Role::ProvinceAdmin
-            | Role::ProvinceStaff
-            | Role::CityAdmin
-            | Role::CityStaff
-            | Role::Resident => &[],
+            Role::MinistryAdmin | Role::MinistryStaff | Role::ProvinceAdmin | Role::ProvinceStaff | Role::CityAdmin | Role::CityStaff => {
+                &[ReportToReview]
+            }
+            Role::Resident => &[],
         }
     }
 
@@ -131,6 +138,9 @@ pub struct WorkItem {
     pub due_on: Option<String>,
     /// Working days from today to the deadline: 0 is today, negative is late.
     pub days_left: Option<i64>,
+    /// The region a report is of (reports only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region_code: Option<String>,
 }
 
 /// Working days from `today` to `due`: 0 when due today, negative when late (the count of working
@@ -180,6 +190,7 @@ mod tests {
             since: since.into(),
             due_on: due.map(Into::into),
             days_left: None,
+            region_code: None,
         }
     }
 
@@ -207,11 +218,14 @@ mod tests {
     }
 
     #[test]
-    fn every_desk_below_the_city_has_work_and_residents_none() {
+    fn every_desk_has_work_and_residents_none() {
         for role in Role::ALL {
-            let kinds = WorkKind::for_role(role);
-            let desk = role.level().is_some_and(|l| l >= crate::regions::Level::County) || role.is_attachment_scoped();
-            assert_eq!(kinds.is_empty(), !desk || role == Role::Resident, "{role:?}");
+            assert_eq!(WorkKind::for_role(role).is_empty(), role == Role::Resident, "{role:?}");
+        }
+        // Reports fall on the desks that file and review them.
+        for role in Role::ALL {
+            let reports = WorkKind::for_role(role).iter().any(|k| matches!(k, WorkKind::ReportToFile | WorkKind::ReportToReview));
+            assert_eq!(reports, role.allows(crate::access::Permission::ReportStatistics), "{role:?}");
         }
     }
 

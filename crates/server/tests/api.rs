@@ -3667,6 +3667,19 @@ async fn statistical_reports_climb_the_ladder(app: &TestApp) {
     assert_eq!(cell(&seen, "plan_started_estates")["source"], "computed", "{seen}");
     assert_eq!(seen["may_edit"], false);
 
+    // Last month's report is on the county's desk (due by the 5th working day) until it is handed up.
+    let report_work = |work: &Value, kind: &str| -> Vec<(String, String, String)> {
+        work["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["kind"] == kind)
+            .map(|i| (i["what"].as_str().unwrap().into(), i["detail"].as_str().unwrap().into(), i["region_code"].as_str().unwrap().into()))
+            .collect()
+    };
+    let progress = ("progress".to_string(), month.clone(), "350521000000".to_string());
+    let (_, work) = clerk.get("/api/v1/work").await;
+    assert!(report_work(&work, "report_to_file").contains(&progress), "{work}");
     // Submitted: locked; the city's turn, nobody else's.
     let (s, page) = clerk.post(&format!("/api/v1/reports/{id}/submit"), json!({})).await;
     assert_eq!(
@@ -3690,6 +3703,12 @@ async fn statistical_reports_climb_the_ladder(app: &TestApp) {
     let mine: Vec<_> = waiting.as_array().unwrap().iter().filter(|r| r["id"] == id).collect();
     assert_eq!(mine.len(), 1, "{waiting}");
     assert_eq!(mine[0]["region_name"], "惠安县", "the awaiting list names the county: {waiting}");
+    let (_, work) = city.get("/api/v1/work").await;
+    assert_eq!(report_work(&work, "report_to_review"), std::slice::from_ref(&progress), "on the city's desk: {work}");
+    let (_, work) = clerk.get("/api/v1/work").await;
+    assert!(!report_work(&work, "report_to_file").contains(&progress), "handed up, off the county's desk: {work}");
+    let (_, work) = app.client("province_admin").await.get("/api/v1/work").await;
+    assert_eq!(report_work(&work, "report_to_review"), [], "not yet the province's turn");
     // Returned with a reason, changed, submitted again.
     let (s, r) = city.post(&review, json!({"approve": false, "reason": " "})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("reason")), "{r}");

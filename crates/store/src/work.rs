@@ -47,6 +47,9 @@ struct Row {
     /// Who asked for it (payments and spendings: four eyes is checked on it).
     #[sqlx(default)]
     asker: Option<String>,
+    /// The region a report is of.
+    #[sqlx(default)]
+    region_code: Option<String>,
 }
 
 /// Who asks: role, scope and name (four eyes: one's own requests are not one's work to approve).
@@ -111,7 +114,10 @@ impl Db {
         let mut items = Vec::new();
         let working_day = cal.is_working_day(today);
         for &kind in WorkKind::for_role(caller.role).iter().filter(|k| k.waits_on(working_day)) {
-            let (mut total, mut rows) = self.work_of_kind(caller, kind, today).await?;
+            let (mut total, mut rows) = match kind {
+                WorkKind::ReportToFile => self.reports_to_file(caller.scope, cal, today).await?,
+                _ => self.work_of_kind(caller, kind, today).await?,
+            };
             // Money the caller may not approve (a colleague whose password they set, or the other
             // way round; a password someone else set) is not their work.
             if matches!(kind, WorkKind::PaymentToApprove | WorkKind::SpendingToApprove) {
@@ -141,6 +147,7 @@ impl Db {
                     since: r.since,
                     due_on: r.due_on,
                     days_left,
+                    region_code: r.region_code,
                 }
             }));
         }
@@ -304,7 +311,71 @@ impl Db {
             }
             WorkKind::CheckpointToInspect => self.checkpoints_to_inspect(scope).await,
             WorkKind::AcceptanceToSign => self.acceptances_to_sign(caller).await,
+            WorkKind::ReportToReview => {
+                let Scope::Region(own) = scope else { return Ok((0, Vec::new())) };
+                let reports = self.reports_awaiting(own).await?;
+                let codes: Vec<String> = reports.iter().map(|r| r.region_code.clone()).collect();
+                let names = self.region_names(&codes).await?;
+                let rows: Vec<Row> = reports
+                    .into_iter()
+                    .take(PER_KIND)
+                    .map(|r| Row {
+                        id: r.id,
+                        estate_id: None,
+                        estate_name: names.get(&r.region_code).cloned().unwrap_or_else(|| r.region_code.clone()),
+                        project_id: None,
+                        what: r.form.clone(),
+                        detail: r.period.clone(),
+                        since: r.submitted_at.as_deref().and_then(huanxin_domain::statistics::china_day).map(|d| d.to_string()).unwrap_or_default(),
+                        due_on: None,
+                        asker: None,
+                        region_code: Some(r.region_code),
+                    })
+                    .collect();
+                Ok((rows.len() as i64, rows))
+            }
+            // Counted with the calendar in `my_work`.
+            WorkKind::ReportToFile => Ok((0, Vec::new())),
         }
+    }
+
+    /// The reports a county files that are due within [`work::REPORT_DUE_SOON_DAYS`] working days
+    /// or late, for the period of each form falling due next, and not yet handed up.
+    async fn reports_to_file(&self, scope: &Scope, cal: &WorkCalendar, today: NaiveDate) -> Result<(i64, Vec<Row>), StoreError> {
+        use huanxin_domain::reports as forms;
+        let Scope::Region(own) = scope else { return Ok((0, Vec::new())) };
+        if forms::check_reporting_unit(own).is_err() {
+            return Ok((0, Vec::new()));
+        }
+        let name = self.region_names(&[own.as_str().to_string()]).await?.remove(own.as_str()).unwrap_or_default();
+        let mut rows = Vec::new();
+        for form in forms::FORMS {
+            let period = forms::period_due_next(form, today);
+            let days = self.report_due_days(own, form).await?;
+            let Some(due) = forms::due_on(form, &period, days, cal) else { continue };
+            if work::days_left(cal, today, due) > work::REPORT_DUE_SOON_DAYS {
+                continue;
+            }
+            let latest = self.report_versions(own, form, &period.code()).await?.into_iter().next();
+            let handed_up = latest.as_ref().and_then(|r| forms::Status::parse(&r.status)).is_some_and(|s| !s.editable());
+            if handed_up {
+                continue;
+            }
+            let start = forms::period_bounds(&period).map(|(s, _)| s.to_string()).unwrap_or_default();
+            rows.push(Row {
+                id: latest.map_or(0, |r| r.id),
+                estate_id: None,
+                estate_name: name.clone(),
+                project_id: None,
+                what: form.code.to_string(),
+                detail: period.code(),
+                since: start,
+                due_on: Some(due.to_string()),
+                asker: None,
+                region_code: Some(own.as_str().to_string()),
+            });
+        }
+        Ok((rows.len() as i64, rows))
     }
 
     /// Estates in approval or construction and the first checkpoint each has not yet passed (before
@@ -345,6 +416,7 @@ impl Db {
                     since,
                     due_on: None,
                     asker: None,
+                    region_code: None,
                 })
             })
             .collect();
@@ -403,6 +475,7 @@ impl Db {
                 since,
                 due_on: None,
                 asker: None,
+                region_code: None,
             })
             .collect();
         let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
