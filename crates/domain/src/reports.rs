@@ -215,6 +215,38 @@ pub fn due_on(form: &Form, period: &Period, working_days: u32, calendar: &WorkCa
     Some(if working_days <= 1 { first } else { calendar.add_working_days(first, working_days - 1) })
 }
 
+/// A change of the working days a form is due in: the day it was made (China time), the level of
+/// the region that made it (a county's own setting is more specific than its city's) and the days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlineChange {
+    pub on: NaiveDate,
+    pub level: Level,
+    pub working_days: u32,
+}
+
+/// The day a county's report of `period` is due, with the region ladder's deadline changes applied
+/// in the order they were made: the nearest region's setting in force wins, and a change moves the
+/// deadline only of a report not yet due on the day it was made, and never to a day already past
+/// (a change makes nobody late after the fact, nor on time after the fact).
+pub fn due_with_changes(form: &Form, period: &Period, changes: &[DeadlineChange], calendar: &WorkCalendar) -> Option<NaiveDate> {
+    let mut due = due_on(form, period, form.due_working_days, calendar)?;
+    let mut sorted = changes.to_vec();
+    sorted.sort_by_key(|c| c.on);
+    let mut in_force: BTreeMap<Level, u32> = BTreeMap::new();
+    for c in sorted {
+        if c.on > due {
+            break;
+        }
+        in_force.insert(c.level, c.working_days);
+        let days = in_force.last_key_value().map_or(form.due_working_days, |(_, d)| *d);
+        let moved = due_on(form, period, days, calendar)?;
+        if moved >= c.on {
+            due = moved;
+        }
+    }
+    Some(due)
+}
+
 /// The most working days a region may give its counties.
 pub const MAX_DUE_WORKING_DAYS: u32 = 60;
 
@@ -457,6 +489,26 @@ pub fn is_late(due: NaiveDate, submitted_on: Option<NaiveDate>, today: NaiveDate
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_change_moves_only_reports_not_yet_due_and_never_into_the_past() {
+        let cal = WorkCalendar::shipped().unwrap();
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let progress = FORMS.iter().find(|f| f.code == "progress").unwrap();
+        let october = Period::Month(2026, 10);
+        let default = due_on(progress, &october, progress.due_working_days, &cal).unwrap();
+        let change = |on, level, working_days| DeadlineChange { on, level, working_days };
+        // Set long after October's report was due: October keeps its day.
+        assert_eq!(due_with_changes(progress, &october, &[change(day(2026, 12, 1), Level::City, 15)], &cal), Some(default));
+        // Set in the first days of November: October's report gets the fifteen days.
+        let fifteen = due_on(progress, &october, 15, &cal).unwrap();
+        assert_eq!(due_with_changes(progress, &october, &[change(day(2026, 11, 2), Level::City, 15)], &cal), Some(fifteen));
+        // Shortened to a day already past on the day of the change: not made late after the fact.
+        assert_eq!(due_with_changes(progress, &october, &[change(default, Level::City, 1)], &cal), Some(default));
+        // The county's own setting stands over the city's, whichever came first.
+        let county_first = [change(day(2026, 11, 2), Level::County, 10), change(day(2026, 11, 3), Level::City, 15)];
+        assert_eq!(due_with_changes(progress, &october, &county_first, &cal), due_on(progress, &october, 10, &cal));
+    }
 
     #[test]
     fn the_period_due_next_is_the_last_one_ended_or_this_years_plan() {

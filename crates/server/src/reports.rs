@@ -92,8 +92,7 @@ async fn due_of(st: &AppState, county: &RegionCode, form: &Form, period: &Period
     if rules::check_reporting_unit(county).is_err() {
         return Ok(None);
     }
-    let days = st.db.report_due_days(county, form).await?;
-    Ok(rules::due_on(form, period, days, crate::lifecycle::calendar()?))
+    Ok(st.db.report_due(county, form, period, crate::lifecycle::calendar()?).await?)
 }
 
 fn submitted_day(r: &Report) -> Option<chrono::NaiveDate> {

@@ -3779,17 +3779,29 @@ async fn statistical_reports_climb_the_ladder(app: &TestApp) {
     // Deadlines: a region gives its counties fewer working days; out of range is named.
     let (s, r) = city.put("/api/v1/reports/deadlines", json!({"form": "progress", "working_days": 0})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("working_days")), "{r}");
-    let before = clerk.get(&sheet).await.1["due_on"].as_str().unwrap().to_string();
+    // The change moves this month's report (not yet due); one already due keeps its day.
+    let this_month = format!("{:04}-{:02}", today.year(), today.month());
+    let earlier = last.with_day(1).unwrap() - chrono::Duration::days(1);
+    let due = |period: String| {
+        let clerk = &clerk;
+        async move {
+            let (s, page) = clerk.get(&format!("/api/v1/reports/sheet?form=progress&period={period}")).await;
+            assert_eq!(s, 200, "{page}");
+            page["due_on"].as_str().unwrap().to_string()
+        }
+    };
+    let old_period = format!("{:04}-{:02}", earlier.year(), earlier.month());
+    let (before, before_old) = (due(this_month.clone()).await, due(old_period.clone()).await);
     assert_eq!(city.put("/api/v1/reports/deadlines", json!({"form": "progress", "working_days": 2})).await.0, 200);
-    let after = clerk.get(&sheet).await.1["due_on"].as_str().unwrap().to_string();
+    let after = due(this_month.clone()).await;
     assert!(after < before, "{after} before {before}");
+    assert_eq!(due(old_period).await, before_old, "a report already due keeps its day");
     assert_eq!(clerk.put("/api/v1/reports/deadlines", json!({"form": "progress", "working_days": 2})).await.0, 403);
     let (s, r) = c.put("/api/v1/reports/deadlines", json!({"form": "progress", "working_days": 60})).await;
     assert_eq!((s, r["code"].as_str()), (403, Some("reports.deadline_above_county")), "a county does not extend its own: {r}");
     // A period not begun, a flood of keys, a part above its whole: named, nothing saved.
     let (s, r) = clerk.put("/api/v1/reports/sheet", json!({"form": "annual_plan", "period": "2100", "preparer": "x", "phone": "1"})).await;
     assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("reports.future_period")), "{r}");
-    let this_month = format!("{:04}-{:02}", today.year(), today.month());
     let (s, r) = clerk.put("/api/v1/reports/sheet", json!({"form": "progress", "period": this_month, "preparer": "x", "phone": "1"})).await;
     assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("reports.period_not_ended")), "{r}");
     let flood: serde_json::Map<String, Value> = (0..5000).map(|i| (format!("k{i}"), json!(1))).collect();

@@ -47,7 +47,24 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (40, "statistics: \"why?\" reads the parts it counts from their index alone", V40),
     (41, "a region's menu item names the statistical indicator its quantities count in", V41),
     (42, "funds reports: what projects were paid, kept by region, paying region, source and Beijing month", V42),
+    (43, "report deadlines keep every change, so that a change moves only reports not yet due", V43),
 ];
+
+/// Every change of a report deadline, in order: a report's due day is worked out from the changes
+/// made before it was due (`reports::due_with_changes`), so a change never moves a past one.
+const V43: &str = r#"
+CREATE TABLE report_deadline_changes (
+    id {ID},
+    region_code TEXT NOT NULL,
+    form TEXT NOT NULL,
+    working_days BIGINT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at TEXT NOT NULL
+);
+CREATE INDEX report_deadline_changes_form ON report_deadline_changes (form, region_code);
+INSERT INTO report_deadline_changes (region_code, form, working_days, set_by, set_at)
+    SELECT region_code, form, working_days, set_by, set_at FROM report_deadlines ORDER BY set_at;
+"#;
 
 /// What a funds report reads, kept with each payment: for every region above a paid project (the
 /// country down to the project's own), the amount by the report's row it counts in (the region

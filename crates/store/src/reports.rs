@@ -6,9 +6,12 @@
 use crate::audit::{Actor, Change};
 use crate::db::Db;
 use crate::error::StoreError;
+use chrono::NaiveDate;
+use huanxin_domain::calendar::WorkCalendar;
 use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::reports::{self as rules, Form, Reviewed, Status, Typed, UnderReview};
+use huanxin_domain::statistics::Period;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -402,28 +405,37 @@ impl Db {
         Ok(out)
     }
 
-    /// The working days a county has for a form: the setting of the nearest region above it (or
-    /// its own), else the form's default.
-    pub async fn report_due_days(&self, county: &RegionCode, form: &Form) -> Result<u32, StoreError> {
+    /// The day a county's report of a form and period is due: the form's default working days,
+    /// moved by the deadline changes of the county and the regions above it made before the report
+    /// was due (`reports::due_with_changes`).
+    pub async fn report_due(
+        &self,
+        county: &RegionCode,
+        form: &Form,
+        period: &Period,
+        cal: &WorkCalendar,
+    ) -> Result<Option<NaiveDate>, StoreError> {
         let mut codes: Vec<String> = vec![RegionCode::country().as_str().to_string()];
         codes.extend(county.ancestors().iter().map(|a| a.as_str().to_string()));
         codes.push(county.as_str().to_string());
-        let rows: Vec<(String, i64)> = self
+        codes.resize(5, String::new());
+        let rows: Vec<(String, i64, String)> = self
             .fetch_all(
-                "SELECT region_code, working_days FROM report_deadlines WHERE form = $1 AND region_code IN ($2, $3, $4, $5, $6)",
-                crate::args![
-                    form.code,
-                    codes.first().cloned().unwrap_or_default(),
-                    codes.get(1).cloned().unwrap_or_default(),
-                    codes.get(2).cloned().unwrap_or_default(),
-                    codes.get(3).cloned().unwrap_or_default(),
-                    codes.get(4).cloned().unwrap_or_default()
-                ],
+                "SELECT region_code, working_days, set_at FROM report_deadline_changes WHERE form = $1 AND region_code IN ($2, $3, $4, $5, $6) ORDER BY id",
+                crate::args![form.code, codes[0].as_str(), codes[1].as_str(), codes[2].as_str(), codes[3].as_str(), codes[4].as_str()],
             )
             .await?;
-        // The nearest (longest code prefix, i.e. lowest level) setting wins.
-        let nearest = rows.into_iter().max_by_key(|(c, _)| RegionCode::parse(c).map(|r| r.level() as u8).unwrap_or(0));
-        Ok(nearest.and_then(|(_, d)| u32::try_from(d).ok()).unwrap_or(form.due_working_days))
+        let changes: Vec<rules::DeadlineChange> = rows
+            .into_iter()
+            .filter_map(|(code, days, at)| {
+                Some(rules::DeadlineChange {
+                    on: huanxin_domain::statistics::china_day(&at)?,
+                    level: RegionCode::parse(&code).ok()?.level(),
+                    working_days: u32::try_from(days).ok()?,
+                })
+            })
+            .collect();
+        Ok(rules::due_with_changes(form, period, &changes, cal))
     }
 
     /// Sets the working days the counties under `region` have for a form.
@@ -436,10 +448,16 @@ impl Db {
             )));
         }
         let mut tx = self.begin().await?;
+        let now = crate::now();
         tx.execute(
             "INSERT INTO report_deadlines (region_code, form, working_days, set_by, set_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (region_code, form) DO UPDATE SET working_days = excluded.working_days, set_by = excluded.set_by, set_at = excluded.set_at",
-            crate::args![region.as_str(), form.code, days, actor.username.as_str(), crate::now()],
+            crate::args![region.as_str(), form.code, days, actor.username.as_str(), now.as_str()],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO report_deadline_changes (region_code, form, working_days, set_by, set_at) VALUES ($1, $2, $3, $4, $5)",
+            crate::args![region.as_str(), form.code, days, actor.username.as_str(), now.as_str()],
         )
         .await?;
         tx.audit(

@@ -351,8 +351,7 @@ impl Db {
         let mut rows = Vec::new();
         for form in forms::FORMS {
             let period = forms::period_due_next(form, today);
-            let days = self.report_due_days(own, form).await?;
-            let Some(due) = forms::due_on(form, &period, days, cal) else { continue };
+            let Some(due) = self.report_due(own, form, &period, cal).await? else { continue };
             if work::days_left(cal, today, due) > work::REPORT_DUE_SOON_DAYS {
                 continue;
             }
