@@ -70,7 +70,7 @@ test('one estate from assessment to review and upkeep', { skip: !DB && 'needs HU
   }
   if ((await status()) === 'ranked') {
     const plan = await admin('POST', '/api/v1/plans', { year: 2028, targets: { estates: 1 } })
-    await admin('POST', `/api/v1/plans/${plan.plan?.id ?? plan.id}/estates`, { estate_ids: [id] })
+    await admin('POST', `/api/v1/plans/${plan.plan?.id ?? plan.id}/estates`, { estate_ids: [id], reason: '补录计划' })
     // Listed in the plan, the estate is 列入计划 at once: no separate step.
     await page.goto(`${BASE}/estates/${id}`)
     await page.waitForSelector('[data-test=timeline] >> text=已排序 → 列入计划')

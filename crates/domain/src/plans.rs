@@ -115,6 +115,27 @@ pub fn may_plan_at(level: crate::regions::Level) -> Result<(), crate::Reason> {
     Ok(())
 }
 
+/// Most characters of the reason for changing a past year's plan.
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// A plan of a year already over is a record its year's figures and reports were made from: it
+/// takes more estates only with a reason, kept in the audit log (a county entering its earlier
+/// years, or a correction), never silently.
+pub fn check_past_year_change(plan_year: i64, this_year: i64, reason: &str) -> Result<(), crate::ValidationErrors> {
+    let reason = reason.trim();
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(crate::ValidationErrors::one(
+            "reason",
+            reason.chars().count(),
+            crate::reason!("field.at_most_chars", max = MAX_REASON_CHARS),
+        ));
+    }
+    if plan_year < this_year && reason.is_empty() {
+        return Err(crate::ValidationErrors::one("reason", "", crate::reason!("plans.past_year_reason", year = plan_year)));
+    }
+    Ok(())
+}
+
 /// May an estate be put into a plan by hand? Only a candidate: built before the programme's
 /// cut-off year, not yet past planning (surveyed, assessed or ranked), and in no plan of any year
 /// (an unfinished estate moves to the next year by carry-over, which keeps its history).
@@ -135,6 +156,16 @@ pub fn may_add(status: EstateStatus, build_year: i64, eligible_before: i64, plan
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_past_years_plan_changes_only_with_a_reason() {
+        assert!(check_past_year_change(2026, 2026, "").is_ok(), "this year's plan");
+        assert!(check_past_year_change(2027, 2026, "").is_ok(), "next year's plan");
+        let e = check_past_year_change(2025, 2026, "  ").unwrap_err();
+        assert_eq!((e.0[0].field.as_str(), e.0[0].code.as_str()), ("reason", "plans.past_year_reason"));
+        assert!(check_past_year_change(2025, 2026, "补录 2025 年计划").is_ok());
+        assert_eq!(check_past_year_change(2025, 2026, &"长".repeat(201)).unwrap_err().0[0].code, "field.at_most_chars");
+    }
 
     #[test]
     fn plans_are_made_by_a_county_or_above() {

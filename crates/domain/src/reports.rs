@@ -202,6 +202,28 @@ pub fn period_due_next(form: &Form, today: NaiveDate) -> Period {
     }
 }
 
+/// The periods of a form a county's desk watches on `today`: the one falling due next and the
+/// two before it (a report left late stays on the desk for a quarter of a year, or two quarters).
+pub fn periods_watched(form: &Form, today: NaiveDate) -> Vec<Period> {
+    let mut out = vec![period_due_next(form, today)];
+    let earlier = match form.frequency {
+        Frequency::Monthly => 2,
+        Frequency::Quarterly => 1,
+        Frequency::Yearly => 0,
+    };
+    for _ in 0..earlier {
+        let before = match out[out.len() - 1] {
+            Period::Month(y, 1) => Period::Month(y - 1, 12),
+            Period::Month(y, m) => Period::Month(y, m - 1),
+            Period::Quarter(y, 1) => Period::Quarter(y - 1, 4),
+            Period::Quarter(y, q) => Period::Quarter(y, q - 1),
+            other => other,
+        };
+        out.push(before);
+    }
+    out
+}
+
 /// The day a form's report for `period` is due: `working_days` working days on the official
 /// calendar after the period begins (a plan) or ends (the rest); the first working day itself
 /// counts as the first (by the 5th working day of the next month).
@@ -520,6 +542,12 @@ mod tests {
         assert_eq!(period_due_next(form("project_basics"), day(2026, 12, 6)), Period::Quarter(2026, 3));
         assert_eq!(period_due_next(form("annual_plan"), day(2026, 12, 6)), Period::Year(2026));
         assert_eq!(period_due_next(form("effects"), day(2026, 12, 6)), Period::Year(2025));
+        assert_eq!(
+            periods_watched(form("progress"), day(2026, 2, 3)),
+            [Period::Month(2026, 1), Period::Month(2025, 12), Period::Month(2025, 11)]
+        );
+        assert_eq!(periods_watched(form("project_basics"), day(2026, 2, 3)), [Period::Quarter(2025, 4), Period::Quarter(2025, 3)]);
+        assert_eq!(periods_watched(form("annual_plan"), day(2026, 2, 3)), [Period::Year(2026)]);
     }
     use proptest::prelude::*;
 

@@ -242,8 +242,8 @@ impl MenuItemInput {
                 None => {
                     e.push("indicator", code, reason!("schemes.indicator_kind", indicators = crate::statistics::mappable_codes().join(" ")))
                 }
-                // Pipelines are kept in km: only a line measured in metres can count in one.
-                Some(i) if i.unit == crate::statistics::Unit::CentimetresAsKm && self.unit.trim() != "m" => {
+                // Pipelines are kept in km, lifts as lifts: the item's unit must be the indicator's.
+                Some(i) if !crate::statistics::unit_fits(i.code, &self.unit) => {
                     e.push("indicator", code, reason!("schemes.indicator_unit"))
                 }
                 Some(_) => {}

@@ -140,6 +140,22 @@ pub fn mappable(code: &str) -> Option<&'static Indicator> {
     indicator(code).filter(|i| matches!(i.unit, Unit::Hundredths | Unit::CentimetresAsKm))
 }
 
+/// Whether a quantity measured in `unit` can count in indicator `code`: pipelines in metres, lifts
+/// as lifts, retrofit and care facilities as floor area, parking and chargers as places; other
+/// service and cultural facilities as places or floor area (the national menu measures both).
+pub fn unit_fits(code: &str, unit: &str) -> bool {
+    let fits: &[&str] = match code {
+        "pipe_water" | "pipe_power" | "pipe_gas" | "pipe_heat" | "pipe_telecom" => &["m"],
+        "lifts_added" => &["部", "台"],
+        "energy_retrofit" | "elderly_care_added" | "childcare_added" => &["m²"],
+        "parking_added" => &["个"],
+        "chargers_added" => &["个", "台"],
+        "services_added" | "culture_sports_added" => &["处", "m²"],
+        _ => &[],
+    };
+    fits.contains(&unit.trim())
+}
+
 /// The codes of every indicator a menu item may count in, in report order.
 pub fn mappable_codes() -> Vec<&'static str> {
     INDICATORS.iter().filter(|i| mappable(i.code).is_some()).map(|i| i.code).collect()
@@ -180,8 +196,9 @@ pub struct EstateFacts {
     pub completed_on: Option<NaiveDate>,
     /// Residents' money was recorded for it (net of reversals).
     pub contributed: bool,
-    /// The final scheme's lines: menu code and quantity in hundredths of its unit.
-    pub final_lines: Vec<(String, i64)>,
+    /// The final scheme's lines: menu code, the unit the line was measured in, and its quantity
+    /// in hundredths of that unit.
+    pub final_lines: Vec<(String, String, i64)>,
     /// Where the menu in force in its community maps a code differently from the national mapping.
     pub mapping: BTreeMap<String, Option<&'static str>>,
     /// Review findings: the day each was found and whether it is closed.
@@ -236,9 +253,10 @@ pub fn parts(f: &EstateFacts) -> BTreeMap<(&'static str, String), i64> {
         add("completed_buildings", m.clone(), f.buildings);
         add("completed_floor_area", m.clone(), f.floor_area);
         // What the final scheme renovated counts when it is accepted.
-        for (code, qty) in &f.final_lines {
+        for (code, unit, qty) in &f.final_lines {
             let to = f.mapping.get(code).copied().unwrap_or_else(|| mapped_indicator(code));
-            if let Some(i) = to {
+            // A quantity counts only in the unit the indicator is kept in (households are not km).
+            if let Some(i) = to.filter(|i| unit_fits(i, unit)) {
                 add(i, m.clone(), *qty);
             }
         }
@@ -659,7 +677,7 @@ mod tests {
             started_on: Some(day(2024, 3, 10)),
             completed_on: Some(day(2024, 11, 2)),
             contributed: true,
-            final_lines: vec![("B01".into(), 150_000), ("I12".into(), 200), ("B05".into(), 9_900)],
+            final_lines: vec![("B01".into(), "m".into(), 150_000), ("I12".into(), "部".into(), 200), ("B05".into(), "m²".into(), 9_900)],
             findings: vec![(day(2025, 5, 1), true), (day(2025, 5, 3), false)],
             satisfaction: vec![(day(2024, 12, 1), true)],
             ..EstateFacts::default()
@@ -704,7 +722,8 @@ mod tests {
 
     #[test]
     fn a_region_maps_menu_items_to_other_indicators_and_the_most_specific_level_wins() {
-        let province: MappingLevel = vec![("B02".into(), Some("pipe_power".into())), ("I07".into(), Some(String::new()))];
+        let province: MappingLevel =
+            vec![("B02".into(), Some("pipe_power".into())), ("I07".into(), Some(String::new())), ("B06".into(), Some("pipe_gas".into()))];
         let county: MappingLevel =
             vec![("B02".into(), Some("pipe_gas".into())), ("B01".into(), None), ("L01".into(), Some("services_added".into()))];
         let mapping = regional_mapping(&[province.clone(), county]);
@@ -717,7 +736,14 @@ mod tests {
         assert_eq!(regional_mapping(&[vec![("I12".into(), Some("planned_estates".into()))]]).get("I12"), Some(&None));
         let f = EstateFacts {
             completed_on: Some(day(2025, 6, 3)),
-            final_lines: vec![("B02".into(), 120_000), ("I07".into(), 500), ("I12".into(), 200), ("L01".into(), 100)],
+            final_lines: vec![
+                ("B02".into(), "m".into(), 120_000),
+                ("I07".into(), "个".into(), 500),
+                ("I12".into(), "部".into(), 200),
+                ("L01".into(), "处".into(), 100),
+                // Gas counted per household is not a length: it never counts in km.
+                ("B06".into(), "户".into(), 30_800),
+            ],
             mapping: regional_mapping(&[province]),
             ..EstateFacts::default()
         };
@@ -726,6 +752,7 @@ mod tests {
         assert_eq!(p.get(&("chargers_added", "2025-06".into())), None);
         assert_eq!(p.get(&("lifts_added", "2025-06".into())), Some(&200));
         assert_eq!(p.get(&("services_added", "2025-06".into())), None);
+        assert_eq!(p.get(&("pipe_gas", "2025-06".into())), None);
     }
 
     #[test]
@@ -805,7 +832,10 @@ mod tests {
             proptest::option::of(date.clone()),
             proptest::option::of(date.clone()),
             any::<bool>(),
-            proptest::collection::vec((proptest::sample::select(vec!["B01", "I12", "B05", "U05"]), 1i64..1_000_000), 0..4),
+            proptest::collection::vec(
+                (proptest::sample::select(vec![("B01", "m"), ("I12", "部"), ("B05", "m²"), ("U05", "m²"), ("B06", "户")]), 1i64..1_000_000),
+                0..4,
+            ),
             proptest::collection::vec((date.clone(), any::<bool>()), 0..5),
             proptest::collection::vec((date, any::<bool>()), 0..5),
         )
@@ -819,7 +849,7 @@ mod tests {
                         started_on,
                         completed_on,
                         contributed,
-                        final_lines: lines.into_iter().map(|(c, q)| (c.to_string(), q)).collect(),
+                        final_lines: lines.into_iter().map(|((c, u), q)| (c.to_string(), u.to_string(), q)).collect(),
                         mapping: BTreeMap::new(),
                         findings,
                         satisfaction,

@@ -152,6 +152,15 @@ fn cited<'a>(scores: impl IntoIterator<Item = &'a Given>) -> Vec<i64> {
     ids
 }
 
+/// Each indicator's cited documents once each, in order.
+fn deduped(mut scores: BTreeMap<String, Given>) -> BTreeMap<String, Given> {
+    for g in scores.values_mut() {
+        g.documents.sort_unstable();
+        g.documents.dedup();
+    }
+    scores
+}
+
 /// Refuses, by the indicator, a cited document that is not in the archive of an estate of `region`.
 async fn check_cited(st: &AppState, region: &RegionCode, scores: &BTreeMap<String, Given>) -> Result<(), ApiError> {
     let found: std::collections::HashSet<i64> =
@@ -280,10 +289,11 @@ pub async fn save(
 ) -> Result<Json<Sheet>, ApiError> {
     let region = own(&cu)?.clone();
     let year = year_of(req.year)?;
+    let scores = deduped(req.scores);
     let (evaluator, scheme) = parent_scheme(&st, &region, year).await?;
-    rules::check_given(&scheme, &req.scores, Scorer::Own).map_err(ApiError::Invalid)?;
-    check_cited(&st, &region, &req.scores).await?;
-    st.db.save_own_scores(&cu.actor(), &evaluator, &region, year, &req.scores).await?;
+    rules::check_given(&scheme, &scores, Scorer::Own).map_err(ApiError::Invalid)?;
+    check_cited(&st, &region, &scores).await?;
+    st.db.save_own_scores(&cu.actor(), &evaluator, &region, year, &scores).await?;
     Ok(Json(sheet(&st, &cu, &region, year).await?))
 }
 
@@ -341,12 +351,13 @@ pub async fn review(
         return Err(ApiError::Conflict(reason!("evaluation.not_submitted")));
     }
     let scheme = st.db.evaluation_scheme(own(&cu)?, year).await?.ok_or(ApiError::Conflict(reason!("evaluation.no_scheme", year = year)))?;
-    rules::check_given(&scheme, &req.scores, Scorer::Reviewer).map_err(ApiError::Invalid)?;
-    check_cited(&st, &region, &req.scores).await?;
+    let scores = deduped(req.scores);
+    rules::check_given(&scheme, &scores, Scorer::Reviewer).map_err(ApiError::Invalid)?;
+    check_cited(&st, &region, &scores).await?;
     let own_scores = before.evaluation.as_ref().map(Evaluation::own).unwrap_or_default();
-    let (_, total) = rules::lines(&scheme, &rates(&st, &region, year).await?, &own_scores, &req.scores);
+    let (_, total) = rules::lines(&scheme, &rates(&st, &region, year).await?, &own_scores, &scores);
     let grade = rules::grade(total, &scheme.grades);
-    st.db.review_evaluation(&cu.actor(), &region, year, &req.scores, total, grade.zh()).await?;
+    st.db.review_evaluation(&cu.actor(), &region, year, &scores, total, grade.zh()).await?;
     Ok(Json(sheet(&st, &cu, &region, year).await?))
 }
 

@@ -38,6 +38,9 @@ pub struct PlanPage {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AddEstates {
     pub estate_ids: Vec<i64>,
+    /// Why a plan of a year already over changes (required then; kept in the audit log).
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// Creates the plan of a region for a year.
@@ -82,7 +85,7 @@ pub async fn add_estates(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<AddEstates>,
 ) -> Result<Json<PlanPage>, ApiError> {
-    st.db.add_to_plan(&cu.actor(), &cu.scope, id, &req.estate_ids, st.config.eligible_before_year).await?;
+    st.db.add_to_plan(&cu.actor(), &cu.scope, id, &req.estate_ids, st.config.eligible_before_year, &req.reason).await?;
     let (plan, estates) = st.db.get_plan(&cu.scope, id).await?;
     Ok(Json(PlanPage { plan, estates }))
 }

@@ -849,7 +849,7 @@ async fn assessment_and_guarded_steps(app: &TestApp) {
     let (s, plan) = c.post("/api/v1/plans", json!({"year": 2027, "targets": {"estates": 2, "households": 100}})).await;
     assert_eq!(s, 201, "{plan}");
     let plan_id = plan["plan"]["id"].as_i64().unwrap();
-    let (s, p) = c.post(&format!("/api/v1/plans/{plan_id}/estates"), json!({"estate_ids": [id]})).await;
+    let (s, p) = c.post(&format!("/api/v1/plans/{plan_id}/estates"), json!({"estate_ids": [id], "reason": "补录计划"})).await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["plan"]["progress"]["planned"]["estates"], 1);
     // The plan moves the estate on by itself (列入计划), and the timeline says which plan.
@@ -878,20 +878,22 @@ async fn annual_plans_targets_and_carry_over(app: &TestApp) {
     let (s, r) = c.post("/api/v1/plans", json!({"year": 2026})).await;
     assert_eq!(s, 409, "one plan per region and year: {r}");
     let old_id = old["plan"]["id"].as_i64().unwrap();
-    let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0], app.other_county_estate]})).await;
+    let (s, r) = c
+        .post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0], app.other_county_estate], "reason": "补录计划"}))
+        .await;
     assert_eq!(s, 422, "{r}");
     assert_eq!(r["errors"][0]["field"], "estate_ids[1]");
     // By hand, only candidates, each once: an estate built after the cut-off year is refused, as is a repeat.
     if let Some(late) = late["items"][0]["id"].as_i64() {
-        let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [late]})).await;
+        let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [late], "reason": "补录计划"})).await;
         assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("plans.not_eligible")), "{r}");
     }
-    let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0], ids[0]]})).await;
+    let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0], ids[0]], "reason": "补录计划"})).await;
     assert_eq!(
         (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
         (422, Some("estate_ids[1]"), Some("field.listed_twice"))
     );
-    let (s, p) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0], ids[1]]})).await;
+    let (s, p) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0], ids[1]], "reason": "补录计划"})).await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["plan"]["progress"]["planned"]["estates"], 2);
     assert_eq!(p["plan"]["progress"]["start_rate_estates"], 0);
@@ -901,13 +903,13 @@ async fn annual_plans_targets_and_carry_over(app: &TestApp) {
     let in_ranking: Vec<i64> = ranked["entries"].as_array().unwrap().iter().map(|e| e["estate_id"].as_i64().unwrap()).collect();
     assert!(!in_ranking.contains(&ids[0]) && !in_ranking.contains(&ids[1]), "planned estates are not candidates");
     assert!(in_ranking.contains(&ids[2]), "the third, unplanned, is");
-    let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0]]})).await;
+    let (s, r) = c.post(&format!("/api/v1/plans/{old_id}/estates"), json!({"estate_ids": [ids[0]], "reason": "补录计划"})).await;
     assert_eq!(s, 422, "already in this year's plan: {r}");
     let (s, new) = c.post("/api/v1/plans", json!({"year": 2027, "targets": {"estates": 5}})).await;
     assert_eq!(s, 201, "{new}");
     let new_id = new["plan"]["id"].as_i64().unwrap();
     // Last year's estate moves on by carry-over, not by hand.
-    let (s, r) = c.post(&format!("/api/v1/plans/{new_id}/estates"), json!({"estate_ids": [ids[0]]})).await;
+    let (s, r) = c.post(&format!("/api/v1/plans/{new_id}/estates"), json!({"estate_ids": [ids[0]], "reason": "补录计划"})).await;
     assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("plans.planned_in")), "{r}");
     let (s, p) = c.post(&format!("/api/v1/plans/{new_id}/carry-over"), json!({})).await;
     assert_eq!(s, 200, "{p}");
@@ -1235,6 +1237,23 @@ async fn schemes_from_the_menu_in_versions(app: &TestApp) {
     none["indicator"] = json!("");
     assert_eq!(c.put("/api/v1/menu/350521000000/B02", none).await.0, 200);
     assert_eq!((pipes("county_admin").await, pipes("province_admin").await), (0, 0));
+    // A unit changed on the menu does not change what the lines were measured in: the scheme's
+    // 1,200.5 m² of B13 never count as metres of pipe.
+    let b13 = json!({"category": "basic", "name": "楼道设施改造", "unit": "m", "unit_price_fen": 16_000, "payer": "government", "indicator": "pipe_water"});
+    let (s, r) = c.put("/api/v1/menu/350521000000/B13", b13).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(pipes("county_admin").await, 0, "lines measured in m² are not metres of pipe");
+    // Two desks changing the indicator at once: the figures follow whichever wrote last.
+    let flips = (0..6).map(|k| {
+        let mut body = json!({"category": "basic", "name": "雨污分流改造", "unit": "m", "unit_price_fen": 42_000, "payer": "government"});
+        body["indicator"] = json!(if k % 2 == 0 { "pipe_water" } else { "" });
+        let c = &c;
+        async move { c.put("/api/v1/menu/350521000000/B02", body).await.0 }
+    });
+    assert!(futures_util::future::join_all(flips).await.iter().all(|s| *s == 200));
+    let (_, menu) = c.get("/api/v1/menu").await;
+    let counted = menu["items"].as_array().unwrap().iter().find(|i| i["code"] == "B02").unwrap()["indicator"] == "pipe_water";
+    assert_eq!(pipes("county_admin").await, if counted { 35_000 } else { 0 }, "the figure follows the indicator in force");
     assert_eq!(app.db.statistics_disagreements().await.unwrap(), vec![], "kept totals agree with the records");
 
     // Outside the estate's county, and a designer not on its project, see nothing of it.
@@ -3255,7 +3274,7 @@ async fn statistics_count_what_the_records_say(app: &TestApp) {
     let (s, plan) = c.post("/api/v1/plans", json!({"year": 2026, "targets": {"estates": 3}})).await;
     assert_eq!(s, 201, "{plan}");
     let plan_id = plan["plan"]["id"].as_i64().unwrap();
-    let (s, p) = c.post(&format!("/api/v1/plans/{plan_id}/estates"), json!({"estate_ids": ids})).await;
+    let (s, p) = c.post(&format!("/api/v1/plans/{plan_id}/estates"), json!({"estate_ids": ids, "reason": "补录计划"})).await;
     assert_eq!(s, 200, "{p}");
 
     let fig = |page: &Value, code: &str| {
@@ -3402,7 +3421,9 @@ async fn statistics_count_what_the_records_say(app: &TestApp) {
     let (s, other_plan) = other_admin.post("/api/v1/plans", json!({"year": 2026})).await;
     assert_eq!(s, 201, "{other_plan}");
     let other_plan = other_plan["plan"]["id"].as_i64().unwrap();
-    let (s, r) = other_admin.post(&format!("/api/v1/plans/{other_plan}/estates"), json!({"estate_ids": [app.other_county_estate]})).await;
+    let (s, r) = other_admin
+        .post(&format!("/api/v1/plans/{other_plan}/estates"), json!({"estate_ids": [app.other_county_estate], "reason": "补录计划"}))
+        .await;
     assert_eq!(s, 200, "{r}");
     let city = app.client("city_admin").await;
     let (s, split) = city.post("/api/v1/funds/subsidy-split", json!({"year": 2026, "amount": "1,000,000.01"})).await;
@@ -3507,8 +3528,18 @@ async fn hui_an_2024_figures_hold(app: &TestApp) {
     let (s, plan) = c.post("/api/v1/plans", json!({"year": 2024, "targets": {"estates": 28}})).await;
     assert_eq!(s, 201, "{plan}");
     let plan_id = plan["plan"]["id"].as_i64().unwrap();
+    // 2024 is over: its plan is history, entered with a reason (kept in the audit log), never silently.
     let (s, r) = c.post(&format!("/api/v1/plans/{plan_id}/estates"), json!({"estate_ids": ids})).await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("reason"), Some("plans.past_year_reason")),
+        "{r}"
+    );
+    assert_eq!(c.get(&format!("/api/v1/plans/{plan_id}")).await.1["estates"], json!([]), "nothing listed");
+    let (s, r) = c.post(&format!("/api/v1/plans/{plan_id}/estates"), json!({"estate_ids": ids, "reason": "补录计划"})).await;
     assert_eq!(s, 200, "{r}");
+    let (_, log) = c.get("/api/v1/audit?entity=plan").await;
+    assert!(log.to_string().contains("补录计划"), "the reason is in the audit log: {log}");
 
     // Residents' money on 26 of the 28 estates, recorded on the programme's project.
     let (s, p) = c.post("/api/v1/projects", json!({"code": "HA-2024", "name": "惠安县2024年老旧小区改造", "estate_ids": ids})).await;
@@ -3617,7 +3648,7 @@ async fn statistical_reports_climb_the_ladder(app: &TestApp) {
     let (_, list) = c.get("/api/v1/estates?sort=id&per_page=3&eligible=true").await;
     let ids: Vec<i64> = list["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
     let (_, plan) = c.post("/api/v1/plans", json!({"year": today.year()})).await;
-    let (s, r) = c.post(&format!("/api/v1/plans/{}/estates", plan["plan"]["id"]), json!({"estate_ids": ids})).await;
+    let (s, r) = c.post(&format!("/api/v1/plans/{}/estates", plan["plan"]["id"]), json!({"estate_ids": ids, "reason": "补录计划"})).await;
     assert_eq!(s, 200, "{r}");
 
     let (s, forms) = clerk.get("/api/v1/reports/forms").await;
@@ -3850,7 +3881,7 @@ async fn performance_evaluated_reviewed_and_graded(app: &TestApp) {
     let (_, list) = county.get("/api/v1/estates?sort=id&per_page=2&eligible=true").await;
     let ids: Vec<i64> = list["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
     let (_, plan) = county.post("/api/v1/plans", json!({"year": year})).await;
-    county.post(&format!("/api/v1/plans/{}/estates", plan["plan"]["id"]), json!({"estate_ids": ids})).await;
+    county.post(&format!("/api/v1/plans/{}/estates", plan["plan"]["id"]), json!({"estate_ids": ids, "reason": "补录计划"})).await;
 
     let sheet = format!("/api/v1/evaluations/sheet?year={year}");
     let (s, r) = county.get(&sheet).await;

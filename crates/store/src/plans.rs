@@ -160,8 +160,11 @@ impl Db {
         plan_id: i64,
         estate_ids: &[i64],
         eligible_before: i64,
+        reason: &str,
     ) -> Result<usize, StoreError> {
         let (plan, _) = self.get_plan(scope, plan_id).await?;
+        let this_year = i64::from(chrono::Datelike::year(&crate::today()));
+        rules::check_past_year_change(plan.year, this_year, reason).map_err(StoreError::Invalid)?;
         if estate_ids.is_empty() || estate_ids.len() > 10_000 {
             return Err(StoreError::Invalid(ValidationErrors::one("estate_ids", estate_ids.len(), reason!("plans.estate_count"))));
         }
@@ -236,7 +239,7 @@ impl Db {
                 entity_id: plan_id.to_string(),
                 region_code: plan.region_code.clone(),
                 before: None,
-                after: Some(serde_json::json!({"estate_ids": estate_ids})),
+                after: Some(serde_json::json!({"estate_ids": estate_ids, "reason": reason.trim()})),
             },
         )
         .await?;

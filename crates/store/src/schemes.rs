@@ -119,25 +119,26 @@ impl Db {
         keep_indicator: bool,
     ) -> Result<(), StoreError> {
         let rc = region_in_scope(scope, region, "region")?;
-        let in_force = self.menu_for(&rc).await?.into_iter().find(|m| m.code == item.code).and_then(|m| m.indicator);
+        let current = self.menu_for(&rc).await?.into_iter().find(|m| m.code == item.code);
         let mut item = item.clone();
         if keep_indicator {
-            item.indicator = in_force.clone();
+            item.indicator = current.as_ref().and_then(|m| m.indicator.clone());
         }
-        if let Some(i) = item.indicator.as_deref().and_then(huanxin_domain::statistics::mappable) {
-            if i.unit == huanxin_domain::statistics::Unit::CentimetresAsKm && item.unit != "m" {
-                let mut e = ValidationErrors::default();
-                e.push("unit", &item.unit, reason!("schemes.indicator_unit"));
-                return Err(StoreError::Invalid(e));
+        if let Some(i) = item.indicator.as_deref() {
+            if !huanxin_domain::statistics::unit_fits(i, &item.unit) {
+                return Err(StoreError::Invalid(ValidationErrors::one("unit", &item.unit, reason!("schemes.indicator_unit"))));
             }
         }
         let mut tx = self.begin().await?;
         let now = crate::now();
+        // Kept as it stands in the row (not as read before this transaction), so that a change
+        // of price made at the same time as a change of indicator does not undo it.
         tx.execute(
             "INSERT INTO menu_items (region_code, code, category, name, unit, unit_price_fen, payer, active, indicator, updated_by, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (region_code, code) DO UPDATE SET \
              category = excluded.category, name = excluded.name, unit = excluded.unit, unit_price_fen = excluded.unit_price_fen, \
-             payer = excluded.payer, active = excluded.active, indicator = excluded.indicator, \
+             payer = excluded.payer, active = excluded.active, \
+             indicator = CASE WHEN $12 THEN menu_items.indicator ELSE excluded.indicator END, \
              updated_by = excluded.updated_by, updated_at = excluded.updated_at",
             crate::args![
                 rc.as_str(),
@@ -150,11 +151,14 @@ impl Db {
                 item.active,
                 item.indicator.as_deref().unwrap_or(""),
                 actor.username.as_str(),
-                now
+                now,
+                keep_indicator
             ],
         )
         .await?;
-        if item.indicator != in_force {
+        // An indicator named is counted from the records again in this transaction: the estates'
+        // parts then read the mapping as this transaction (after any other that wrote it) sees it.
+        if !keep_indicator {
             let (low, high) = rc.subtree_range();
             let estates: Vec<(i64,)> = tx
                 .fetch_all(
@@ -167,7 +171,6 @@ impl Db {
             let ids: Vec<i64> = estates.into_iter().map(|(id,)| id).collect();
             tx.refresh_estates_statistics(&ids).await?;
         }
-        let item = &item;
         tx.audit(
             actor,
             Change {
@@ -175,8 +178,8 @@ impl Db {
                 entity: "menu_item",
                 entity_id: format!("{}/{}", rc.as_str(), item.code),
                 region_code: rc.as_str().to_string(),
-                before: None,
-                after: Some(serde_json::to_value(item).unwrap_or_default()),
+                before: current.and_then(|c| serde_json::to_value(c).ok()),
+                after: Some(serde_json::to_value(&item).unwrap_or_default()),
             },
         )
         .await?;

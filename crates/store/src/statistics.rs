@@ -266,13 +266,13 @@ impl Tx {
                 args.clone(),
             )
             .await?;
-        let final_lines: Vec<(i64, String, i64)> = self
+        let final_lines: Vec<(i64, String, String, i64)> = self
             .fetch_all(
                 &format!(
-                    "SELECT v.estate_id, si.menu_code, CAST(SUM(si.quantity_hundredths) AS BIGINT) FROM scheme_items si \
+                    "SELECT v.estate_id, si.menu_code, si.unit, CAST(SUM(si.quantity_hundredths) AS BIGINT) FROM scheme_items si \
                      JOIN scheme_versions v ON v.id = si.version_id WHERE v.estate_id IN ({marks}) \
                      AND v.id = (SELECT v2.id FROM scheme_versions v2 WHERE v2.estate_id = v.estate_id AND v2.stage = 'final' ORDER BY v2.version_no DESC LIMIT 1) \
-                     GROUP BY v.estate_id, si.menu_code ORDER BY v.estate_id, si.menu_code"
+                     GROUP BY v.estate_id, si.menu_code, si.unit ORDER BY v.estate_id, si.menu_code, si.unit"
                 ),
                 args.clone(),
             )
@@ -312,9 +312,9 @@ impl Tx {
                 (h.id, (h.community_code, facts))
             })
             .collect();
-        for (id, code, quantity) in final_lines {
+        for (id, code, unit, quantity) in final_lines {
             if let Some((_, f)) = out.get_mut(&id) {
-                f.final_lines.push((code, quantity));
+                f.final_lines.push((code, unit, quantity));
             }
         }
         for (id, at, closed) in findings {

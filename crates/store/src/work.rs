@@ -118,9 +118,9 @@ impl Db {
                 WorkKind::ReportToFile => self.reports_to_file(caller.scope, cal, today).await?,
                 _ => self.work_of_kind(caller, kind, today).await?,
             };
-            // Money the caller may not approve (a colleague whose password they set, or the other
-            // way round; a password someone else set) is not their work.
-            if matches!(kind, WorkKind::PaymentToApprove | WorkKind::SpendingToApprove) {
+            // Money or a report the caller may not approve (a colleague whose password they set, or
+            // the other way round; a password someone else set) is not their work.
+            if matches!(kind, WorkKind::PaymentToApprove | WorkKind::SpendingToApprove | WorkKind::ReportToReview) {
                 let mut kept = Vec::with_capacity(rows.len());
                 for r in rows {
                     let asker = r.asker.clone().unwrap_or_default();
@@ -328,7 +328,8 @@ impl Db {
                         detail: r.period.clone(),
                         since: r.submitted_at.as_deref().and_then(huanxin_domain::statistics::china_day).map(|d| d.to_string()).unwrap_or_default(),
                         due_on: None,
-                        asker: None,
+                        // Four eyes, as the review checks it: not one's own colleague's.
+                        asker: Some(r.submitted_by),
                         region_code: Some(r.region_code),
                     })
                     .collect();
@@ -340,7 +341,7 @@ impl Db {
     }
 
     /// The reports a county files that are due within [`work::REPORT_DUE_SOON_DAYS`] working days
-    /// or late, for the period of each form falling due next, and not yet handed up.
+    /// or late, for the periods of each form its desk watches, and not yet handed up.
     async fn reports_to_file(&self, scope: &Scope, cal: &WorkCalendar, today: NaiveDate) -> Result<(i64, Vec<Row>), StoreError> {
         use huanxin_domain::reports as forms;
         let Scope::Region(own) = scope else { return Ok((0, Vec::new())) };
@@ -349,8 +350,7 @@ impl Db {
         }
         let name = self.region_names(&[own.as_str().to_string()]).await?.remove(own.as_str()).unwrap_or_default();
         let mut rows = Vec::new();
-        for form in forms::FORMS {
-            let period = forms::period_due_next(form, today);
+        for (form, period) in forms::FORMS.iter().flat_map(|f| forms::periods_watched(f, today).into_iter().map(move |p| (f, p))) {
             let Some(due) = self.report_due(own, form, &period, cal).await? else { continue };
             if work::days_left(cal, today, due) > work::REPORT_DUE_SOON_DAYS {
                 continue;

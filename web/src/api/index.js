@@ -159,7 +159,7 @@ export const api = {
   plans: () => request('GET', '/api/v1/plans'),
   plan: (id) => request('GET', `/api/v1/plans/${id}`),
   createPlan: (body) => request('POST', '/api/v1/plans', body),
-  addToPlan: (id, estateIds) => request('POST', `/api/v1/plans/${id}/estates`, { estate_ids: estateIds }),
+  addToPlan: (id, estateIds, reason = '') => request('POST', `/api/v1/plans/${id}/estates`, { estate_ids: estateIds, reason }),
   carryOver: (id) => request('POST', `/api/v1/plans/${id}/carry-over`),
   dwellings: (id, params) => request('GET', `/api/v1/estates/${id}/dwellings${qs(params)}`),
   exportUrl: (filter) => `/api/v1/estates/export.xlsx${qs(filter)}`,

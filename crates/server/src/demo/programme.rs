@@ -461,7 +461,8 @@ impl<'a> Programme<'a> {
         let plan_id = id_of(&plan, &["plan", "id"])?;
         let ids: Vec<i64> = cohort.iter().map(|i| self.walks[*i].id).collect();
         // Listing the estates moves them to 列入计划.
-        self.post(admin, &format!("/plans/{plan_id}/estates"), json!({ "estate_ids": ids })).await?;
+        // The programme's earlier years are entered as history: a year already over says so.
+        self.post(admin, &format!("/plans/{plan_id}/estates"), json!({ "estate_ids": ids, "reason": "补录往年改造计划" })).await?;
         Ok(())
     }
 
