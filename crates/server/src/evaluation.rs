@@ -370,6 +370,7 @@ pub struct Ranked {
     pub status: String,
     /// Hundredths of a point: the reviewed total, else what the sheet adds up to now.
     pub total: i64,
+    pub grade: rules::Grade,
     pub grade_zh: &'static str,
 }
 
@@ -379,7 +380,15 @@ async fn ranking(st: &AppState, cu: &CurrentUser, year: i64) -> Result<Vec<Ranke
     for (code, name) in st.db.regions_below_with_estates(&mine).await? {
         let rc = RegionCode::parse(&code).map_err(|_| ApiError::Internal(format!("stored region {code}")))?;
         let s = sheet(st, cu, &rc, year).await?;
-        out.push(Ranked { rank: 0, region_code: code, region_name: name, status: s.status, total: s.total, grade_zh: s.grade_zh });
+        out.push(Ranked {
+            rank: 0,
+            region_code: code,
+            region_name: name,
+            status: s.status,
+            total: s.total,
+            grade: s.grade,
+            grade_zh: s.grade_zh,
+        });
     }
     out.sort_by(|a, b| b.total.cmp(&a.total).then(a.region_code.cmp(&b.region_code)));
     for (i, r) in out.iter_mut().enumerate() {

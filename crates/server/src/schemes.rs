@@ -27,9 +27,9 @@ pub struct MenuPage {
     #[schema(value_type = Vec<Vec<String>>)]
     pub payers: Vec<(String, String)>,
     pub units: Vec<String>,
-    /// The indicators an item's quantities may count in: `[code, Chinese name, English name]`.
-    #[schema(value_type = Vec<Vec<String>>)]
-    pub indicators: Vec<(&'static str, &'static str, &'static str)>,
+    /// The indicators an item's quantities may count in: `[code, Chinese name, English name, [units that fit]]`.
+    #[schema(value_type = Vec<Object>)]
+    pub indicators: Vec<(&'static str, &'static str, &'static str, Vec<&'static str>)>,
 }
 
 /// Which region's menu (defaults to the caller's own).
@@ -58,7 +58,7 @@ pub async fn menu(
         indicators: huanxin_domain::statistics::INDICATORS
             .iter()
             .filter(|i| huanxin_domain::statistics::mappable(i.code).is_some())
-            .map(|i| (i.code, i.zh, i.en))
+            .map(|i| (i.code, i.zh, i.en, UNITS.iter().copied().filter(|u| huanxin_domain::statistics::unit_fits(i.code, u)).collect()))
             .collect(),
     }))
 }
