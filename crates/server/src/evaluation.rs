@@ -109,7 +109,7 @@ async fn rates(st: &AppState, region: &RegionCode, year: i64) -> Result<BTreeMap
     let this = st.db.statistics(region, &Period::Year(y)).await?;
     let last = st.db.statistics(region, &Period::Year(y - 1)).await?;
     let rate = |f: &huanxin_store::statistics::Figures, code: &str| f.rates.iter().find(|r| r.code == code).and_then(|r| r.bp);
-    let funds = st.db.funds_report(&Scope::Region(RegionCode::country()), region, year).await?;
+    let funds = st.db.funds_report(&Scope::Region(RegionCode::country()), region, year, &st.allocated).await?;
     let central = funds.by_source.iter().find(|r| r.key == "central").filter(|r| r.allocated > 0).map(|r| r.paid * 10_000 / r.allocated);
     Ok([
         (Source::StartRate, rate(&this, "start_rate_estates")),

@@ -3130,6 +3130,13 @@ async fn funds_planned_contributed_reconciled_reported_and_upkept(app: &TestApp)
     assert_eq!(app.db.funds_paid_disagreements().await.unwrap(), vec![], "kept funds figures agree with the ledger");
     app.db.rebuild_funds_paid().await.unwrap();
     assert_eq!(c.get(&format!("/api/v1/funds/report?year={year}")).await.1, report, "rebuilt from the ledger");
+    // The report keeps the allocations' sums only while the ledger stands: a new allocation shows at once.
+    let (s, more) = c
+        .post("/api/v1/allocations", json!({"region_code": "350521000000", "source": "central", "year": year.parse::<i64>().unwrap(), "purpose": "追加中央补助", "amount": "1"}))
+        .await;
+    assert_eq!(s, 201, "{more}");
+    let (_, again) = c.get(&format!("/api/v1/funds/report?year={year}")).await;
+    assert_eq!(again["allocated"].as_i64().unwrap(), report["allocated"].as_i64().unwrap() + 100, "{again}");
     assert_eq!(c.get("/api/v1/funds/report?year=1900").await.0, 422);
     assert_eq!(c.get("/api/v1/funds/report?region=440000").await.0, 422, "outside the caller's region");
     let (s, r) = app.client("city_admin").await.get("/api/v1/funds/report?region=350599000000").await;

@@ -26,7 +26,11 @@ pub async fn report(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(q): ApiQuery<RegionYearQuery>,
 ) -> Result<Json<FundsReport>, ApiError> {
-    Ok(Json(st.db.funds_report(&cu.scope, &crate::statistics::known_region(&st, &cu, q.region.as_deref()).await?, year_of(&q)?).await?))
+    Ok(Json(
+        st.db
+            .funds_report(&cu.scope, &crate::statistics::known_region(&st, &cu, q.region.as_deref()).await?, year_of(&q)?, &st.allocated)
+            .await?,
+    ))
 }
 
 /// A region's funds by source up to the end of a year (allocated, paid, rate): the dashboards'
@@ -54,7 +58,7 @@ pub async fn report_xlsx(
 ) -> Result<axum::response::Response, ApiError> {
     let region = crate::statistics::known_region(&st, &cu, q.region.as_deref()).await?;
     let year = year_of(&q)?;
-    let r = st.db.funds_report(&cu.scope, &region, year).await?;
+    let r = st.db.funds_report(&cu.scope, &region, year, &st.allocated).await?;
     let rec = st.db.region_reconciliation(&cu.scope, &region).await?;
     let yuan = |fen: i64| format!("{:.2}", fen as f64 / 100.0);
     let pct = |p: Option<f64>| p.map(|p| format!("{p:.1}")).unwrap_or_default();

@@ -72,12 +72,33 @@ pub struct FundsBySource {
 #[derive(Default)]
 pub struct AllocatedCache {
     entries: std::sync::Mutex<std::collections::HashMap<(String, i64), KeptAllocated>>,
+    /// The funds report's allocation sums (by region, source and year; and what each level
+    /// handed on), kept the same way.
+    report: std::sync::Mutex<std::collections::HashMap<(String, i64), (i64, ReportAllocations)>>,
 }
 
 /// The ledger's length when allocated sums were read, and the sums by source.
 type KeptAllocated = (i64, BTreeMap<String, i64>);
 
+/// What a funds report reads of the allocations: sums by (region, source, year), and by (region,
+/// the region of the allocation it was cut from).
+type ReportAllocations = (Vec<(String, String, i64, i64)>, Vec<(String, Option<String>, i64)>);
+
 impl AllocatedCache {
+    fn report_get(&self, key: &(String, i64), ledger_entries: i64) -> Option<ReportAllocations> {
+        let map = self.report.lock().ok()?;
+        map.get(key).filter(|(n, _)| *n == ledger_entries).map(|(_, a)| a.clone())
+    }
+
+    fn report_put(&self, key: (String, i64), ledger_entries: i64, sums: ReportAllocations) {
+        if let Ok(mut map) = self.report.lock() {
+            if map.len() > 1_000 {
+                map.clear();
+            }
+            map.insert(key, (ledger_entries, sums));
+        }
+    }
+
     fn get(&self, key: &(String, i64), ledger_entries: i64) -> Option<BTreeMap<String, i64>> {
         let map = self.entries.lock().ok()?;
         map.get(key).filter(|(n, _)| *n == ledger_entries).map(|(_, a)| a.clone())
@@ -160,19 +181,14 @@ impl Db {
         Ok(rows.into_iter().collect())
     }
 
-    /// The funds report of a region for a year: allocations that came into the region for the year or
-    /// before (not those handed on inside it) against what its projects were paid up to the year's end.
-    pub async fn funds_report(&self, scope: &Scope, region: &RegionCode, year: i64) -> Result<FundsReport, StoreError> {
-        if !scope.covers_code(region.as_str()) {
-            return Err(StoreError::NotFound);
-        }
-        let (lo, hi) = region.subtree_range();
+    /// The allocations a funds report reads, summed (see [`ReportAllocations`]).
+    async fn report_allocations(&self, lo: &str, hi: &str, year: i64) -> Result<ReportAllocations, StoreError> {
         let allocations: Vec<(String, String, i64, i64)> = self
             .fetch_all(
                 "SELECT a.region_code, a.source, a.year, CAST(SUM(a.amount) AS BIGINT) FROM allocations a LEFT JOIN allocations up ON up.id = a.parent_id \
                  WHERE a.region_code >= $1 AND a.region_code < $2 AND a.year <= $3 AND (up.id IS NULL OR up.region_code < $1 OR up.region_code >= $2) \
                  GROUP BY a.region_code, a.source, a.year",
-                crate::args![lo.as_str(), hi.as_str(), year],
+                crate::args![lo, hi, year],
             )
             .await?;
         // By the region one level down, money received is what came into that region's subtree (from
@@ -182,9 +198,38 @@ impl Db {
             .fetch_all(
                 "SELECT a.region_code, up.region_code, CAST(SUM(a.amount) AS BIGINT) FROM allocations a LEFT JOIN allocations up ON up.id = a.parent_id \
                  WHERE a.region_code >= $1 AND a.region_code < $2 AND a.year <= $3 GROUP BY a.region_code, up.region_code",
-                crate::args![lo.as_str(), hi.as_str(), year],
+                crate::args![lo, hi, year],
             )
             .await?;
+        Ok((allocations, moves))
+    }
+
+    /// The funds report of a region for a year: allocations that came into the region for the year or
+    /// before (not those handed on inside it) against what its projects were paid up to the year's end.
+    /// The allocations' sums are kept in `cache` until the ledger grows (every change to an
+    /// allocation appends to it in the same transaction).
+    pub async fn funds_report(
+        &self,
+        scope: &Scope,
+        region: &RegionCode,
+        year: i64,
+        cache: &AllocatedCache,
+    ) -> Result<FundsReport, StoreError> {
+        if !scope.covers_code(region.as_str()) {
+            return Err(StoreError::NotFound);
+        }
+        let (lo, hi) = region.subtree_range();
+        let entries = self.scalar("SELECT entries FROM ledger_head WHERE id = 1", vec![]).await?;
+        let key = (region.as_str().to_string(), year);
+        let (allocations, moves) = match cache.report_get(&key, entries) {
+            Some(sums) => sums,
+            None => {
+                let sums = self.report_allocations(&lo, &hi, year).await?;
+                cache.report_put(key, entries, sums.clone());
+                sums
+            }
+        };
+
         // What its projects were paid, kept with each payment by the report's row, source and
         // Beijing month (migration 42): a few thousand rows for the country.
         let from = format!("{year}-01");
