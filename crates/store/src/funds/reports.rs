@@ -67,49 +67,44 @@ pub struct FundsBySource {
     pub by_source: Vec<RateRow>,
 }
 
-/// Allocated sums by source per (region, year), each with the ledger's length when it was read:
-/// a country's sum reads every allocation, and it changes only with the ledger.
+/// Allocation sums per (region, year), each with the ledger's length when it was read: a
+/// country's sums read every allocation, and they change only with the ledger.
 #[derive(Default)]
 pub struct AllocatedCache {
-    entries: std::sync::Mutex<std::collections::HashMap<(String, i64), KeptAllocated>>,
-    /// The funds report's allocation sums (by region, source and year; and what each level
-    /// handed on), kept the same way.
-    report: std::sync::Mutex<std::collections::HashMap<(String, i64), (i64, ReportAllocations)>>,
+    /// By source (the cockpit's panel).
+    by_source: KeptByLedger<BTreeMap<String, i64>>,
+    /// What the funds report reads (by region, source and year; and what each level handed on).
+    report: KeptByLedger<ReportAllocations>,
 }
-
-/// The ledger's length when allocated sums were read, and the sums by source.
-type KeptAllocated = (i64, BTreeMap<String, i64>);
 
 /// What a funds report reads of the allocations: sums by (region, source, year), and by (region,
 /// the region of the allocation it was cut from).
 type ReportAllocations = (Vec<(String, String, i64, i64)>, Vec<(String, Option<String>, i64)>);
 
-impl AllocatedCache {
-    fn report_get(&self, key: &(String, i64), ledger_entries: i64) -> Option<ReportAllocations> {
-        let map = self.report.lock().ok()?;
-        map.get(key).filter(|(n, _)| *n == ledger_entries).map(|(_, a)| a.clone())
+/// Values by (region, year), each with the ledger's length when it was read.
+struct KeptByLedger<V> {
+    entries: std::sync::Mutex<std::collections::HashMap<(String, i64), (i64, V)>>,
+}
+
+impl<V> Default for KeptByLedger<V> {
+    fn default() -> Self {
+        KeptByLedger { entries: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+}
+
+impl<V: Clone> KeptByLedger<V> {
+    /// The value kept for `key` if the ledger still has the length it had when it was read.
+    fn get(&self, key: &(String, i64), ledger_entries: i64) -> Option<V> {
+        let map = self.entries.lock().ok()?;
+        map.get(key).filter(|(n, _)| *n == ledger_entries).map(|(_, v)| v.clone())
     }
 
-    fn report_put(&self, key: (String, i64), ledger_entries: i64, sums: ReportAllocations) {
-        if let Ok(mut map) = self.report.lock() {
+    fn put(&self, key: (String, i64), ledger_entries: i64, value: V) {
+        if let Ok(mut map) = self.entries.lock() {
             if map.len() > 1_000 {
                 map.clear();
             }
-            map.insert(key, (ledger_entries, sums));
-        }
-    }
-
-    fn get(&self, key: &(String, i64), ledger_entries: i64) -> Option<BTreeMap<String, i64>> {
-        let map = self.entries.lock().ok()?;
-        map.get(key).filter(|(n, _)| *n == ledger_entries).map(|(_, a)| a.clone())
-    }
-
-    fn put(&self, key: (String, i64), ledger_entries: i64, allocated: BTreeMap<String, i64>) {
-        if let Ok(mut map) = self.entries.lock() {
-            if map.len() > 10_000 {
-                map.clear();
-            }
-            map.insert(key, (ledger_entries, allocated));
+            map.insert(key, (ledger_entries, value));
         }
     }
 }
@@ -133,11 +128,11 @@ impl Db {
         // read after the ledger held `entries` entries hold while it still does (on any server).
         let entries = self.scalar("SELECT entries FROM ledger_head WHERE id = 1", vec![]).await?;
         let key = (region.as_str().to_string(), year);
-        let allocated = match cache.get(&key, entries) {
+        let allocated = match cache.by_source.get(&key, entries) {
             Some(a) => a,
             None => {
                 let a = self.allocated_by_source(region, year).await?;
-                cache.put(key, entries, a.clone());
+                cache.by_source.put(key, entries, a.clone());
                 a
             }
         };
@@ -221,11 +216,11 @@ impl Db {
         let (lo, hi) = region.subtree_range();
         let entries = self.scalar("SELECT entries FROM ledger_head WHERE id = 1", vec![]).await?;
         let key = (region.as_str().to_string(), year);
-        let (allocations, moves) = match cache.report_get(&key, entries) {
+        let (allocations, moves) = match cache.report.get(&key, entries) {
             Some(sums) => sums,
             None => {
                 let sums = self.report_allocations(&lo, &hi, year).await?;
-                cache.report_put(key, entries, sums.clone());
+                cache.report.put(key, entries, sums.clone());
                 sums
             }
         };
