@@ -28,7 +28,7 @@ pub struct MenuPage {
     pub payers: Vec<(String, String)>,
     pub units: Vec<String>,
     /// The indicators an item's quantities may count in: `[code, Chinese name, English name, [units that fit]]`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub indicators: Vec<(&'static str, &'static str, &'static str, Vec<&'static str>)>,
 }
 
