@@ -415,6 +415,12 @@ impl Db {
         period: &Period,
         cal: &WorkCalendar,
     ) -> Result<Option<NaiveDate>, StoreError> {
+        let changes = self.report_deadline_changes(county, form).await?;
+        Ok(rules::due_with_changes(form, period, &changes, cal))
+    }
+
+    /// The deadline changes of a form made by a county and the regions above it, in order.
+    pub(crate) async fn report_deadline_changes(&self, county: &RegionCode, form: &Form) -> Result<Vec<rules::DeadlineChange>, StoreError> {
         let mut codes: Vec<String> = vec![RegionCode::country().as_str().to_string()];
         codes.extend(county.ancestors().iter().map(|a| a.as_str().to_string()));
         codes.push(county.as_str().to_string());
@@ -425,7 +431,7 @@ impl Db {
                 crate::args![form.code, codes[0].as_str(), codes[1].as_str(), codes[2].as_str(), codes[3].as_str(), codes[4].as_str()],
             )
             .await?;
-        let changes: Vec<rules::DeadlineChange> = rows
+        Ok(rows
             .into_iter()
             .filter_map(|(code, days, at)| {
                 Some(rules::DeadlineChange {
@@ -434,8 +440,7 @@ impl Db {
                     working_days: u32::try_from(days).ok()?,
                 })
             })
-            .collect();
-        Ok(rules::due_with_changes(form, period, &changes, cal))
+            .collect())
     }
 
     /// Sets the working days the counties under `region` have for a form.

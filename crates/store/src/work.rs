@@ -350,29 +350,31 @@ impl Db {
         }
         let name = self.region_names(&[own.as_str().to_string()]).await?.remove(own.as_str()).unwrap_or_default();
         let mut rows = Vec::new();
-        for (form, period) in forms::FORMS.iter().flat_map(|f| forms::periods_watched(f, today).into_iter().map(move |p| (f, p))) {
-            let Some(due) = self.report_due(own, form, &period, cal).await? else { continue };
-            if work::days_left(cal, today, due) > work::REPORT_DUE_SOON_DAYS {
-                continue;
+        for form in forms::FORMS {
+            // The form's deadline changes read once for every period watched.
+            let changes = self.report_deadline_changes(own, form).await?;
+            for period in forms::periods_watched(form, today) {
+                let Some(due) = forms::due_with_changes(form, &period, &changes, cal) else { continue };
+                if work::days_left(cal, today, due) > work::REPORT_DUE_SOON_DAYS {
+                    continue;
+                }
+                let latest = self.report_versions(own, form, &period.code()).await?.into_iter().next();
+                if latest.as_ref().and_then(|r| forms::Status::parse(&r.status)).is_some_and(|s| !s.editable()) {
+                    continue;
+                }
+                rows.push(Row {
+                    id: latest.map_or(0, |r| r.id),
+                    estate_id: None,
+                    estate_name: name.clone(),
+                    project_id: None,
+                    what: form.code.to_string(),
+                    detail: period.code(),
+                    since: forms::period_bounds(&period).map(|(s, _)| s.to_string()).unwrap_or_default(),
+                    due_on: Some(due.to_string()),
+                    asker: None,
+                    region_code: Some(own.as_str().to_string()),
+                });
             }
-            let latest = self.report_versions(own, form, &period.code()).await?.into_iter().next();
-            let handed_up = latest.as_ref().and_then(|r| forms::Status::parse(&r.status)).is_some_and(|s| !s.editable());
-            if handed_up {
-                continue;
-            }
-            let start = forms::period_bounds(&period).map(|(s, _)| s.to_string()).unwrap_or_default();
-            rows.push(Row {
-                id: latest.map_or(0, |r| r.id),
-                estate_id: None,
-                estate_name: name.clone(),
-                project_id: None,
-                what: form.code.to_string(),
-                detail: period.code(),
-                since: start,
-                due_on: Some(due.to_string()),
-                asker: None,
-                region_code: Some(own.as_str().to_string()),
-            });
         }
         Ok((rows.len() as i64, rows))
     }
