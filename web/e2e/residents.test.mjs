@@ -157,9 +157,9 @@ test('staff ask the needs, post a notice and set up a vote; an owner binds with 
   await desk.click('[data-test=tab-residents]')
   await desk.fill(`[data-test=request-answer-${requestId}]`, '已更换灯具')
   await desk.click(`[data-test=request-resolve-${requestId}]`)
-  await desk.waitForSelector('[data-test=request-list] >> text=已办结')
+  await desk.waitForSelector('[data-test=request-list] >> text=已答复')
   await phone.reload()
-  await phone.waitForSelector(`[data-test=m-request-${requestId}] >> text=已办结`)
+  await phone.waitForSelector(`[data-test=m-request-${requestId}] >> text=已答复`)
   assert.match(await phone.textContent(`[data-test=m-request-${requestId}]`), /已更换灯具/)
 
   await desk.click('[data-test=survey-list] .el-table__body tr:first-child')

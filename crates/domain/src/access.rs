@@ -22,6 +22,8 @@ pub enum Role {
     Contractor,
     Supervisor,
     PropertyCompany,
+    /// Staff of a utility (water, power, gas, telecom) handling the requests routed to it.
+    Utility,
     GridWorker,
     Resident,
 }
@@ -65,12 +67,14 @@ pub enum Permission {
     /// archive zip), not a check in one handler.
     ReadResidentsAnswers,
     /// Read residents' service requests (who asked, from which dwelling, what): the desks that
-    /// consult residents, grid workers and property companies on their estates, residents their
-    /// own; not the builders, about whom a request may complain.
+    /// consult residents and grid workers in their region; organisations (property company,
+    /// contractor, utility) only the requests routed to their unit; residents their own.
     ReadRequests,
-    /// Move a service request on and answer it: the desks that consult residents, and the property
-    /// company on the estates it manages (repairs are its work).
+    /// Take on, answer or give back a service request routed to one's unit or office.
     HandleRequests,
+    /// Route requests: transfer them to another unit, merge duplicates, confirm their category,
+    /// make the callback visit: the desks that consult residents.
+    DispatchRequests,
     /// Fill, submit and review statistical reports: the bureaus from the county up.
     ReportStatistics,
 }
@@ -82,7 +86,7 @@ impl Permission {
     }
 
     /// Every permission, in the order the API lists them.
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::ReadRegistry,
         Permission::WriteRegistry,
         Permission::ManageUsers,
@@ -100,13 +104,14 @@ impl Permission {
         Permission::ReadResidentsAnswers,
         Permission::ReadRequests,
         Permission::HandleRequests,
+        Permission::DispatchRequests,
         Permission::ReportStatistics,
     ];
 }
 
 impl Role {
     /// Every role, in the order the UI lists them.
-    pub const ALL: [Role; 16] = [
+    pub const ALL: [Role; 17] = [
         Role::MinistryAdmin,
         Role::MinistryStaff,
         Role::ProvinceAdmin,
@@ -121,6 +126,7 @@ impl Role {
         Role::Contractor,
         Role::Supervisor,
         Role::PropertyCompany,
+        Role::Utility,
         Role::GridWorker,
         Role::Resident,
     ];
@@ -142,6 +148,7 @@ impl Role {
             Role::Contractor => "contractor",
             Role::Supervisor => "supervisor",
             Role::PropertyCompany => "property_company",
+            Role::Utility => "utility",
             Role::GridWorker => "grid_worker",
             Role::Resident => "resident",
         }
@@ -162,7 +169,7 @@ impl Role {
             CountyAdmin | CountyStaff => Level::County,
             StreetStaff => Level::Street,
             CommunityStaff | GridWorker => Level::Community,
-            Designer | Contractor | Supervisor | PropertyCompany | Resident => return None,
+            Designer | Contractor | Supervisor | PropertyCompany | Utility | Resident => return None,
         })
     }
 
@@ -173,6 +180,11 @@ impl Role {
 
     fn is_admin(self) -> bool {
         matches!(self, Role::MinistryAdmin | Role::ProvinceAdmin | Role::CityAdmin | Role::CountyAdmin)
+    }
+
+    /// True for the organisations requests are routed to, who see only their unit's.
+    pub fn is_request_unit(self) -> bool {
+        matches!(self, Role::PropertyCompany | Role::Contractor | Role::Utility)
     }
 
     fn is_government_desk(self) -> bool {
@@ -209,10 +221,11 @@ impl Role {
             }
             // Those who consult residents read what each said; nobody else does.
             Permission::ReadResidentsAnswers => self.allows(Permission::ConsultResidents),
-            Permission::HandleRequests => self.allows(Permission::ConsultResidents) || self == Role::PropertyCompany,
+            Permission::HandleRequests => self.allows(Permission::ConsultResidents) || self.is_request_unit(),
             Permission::ReadRequests => {
-                self.allows(Permission::ConsultResidents) || matches!(self, Role::GridWorker | Role::PropertyCompany | Role::Resident)
+                self.allows(Permission::ConsultResidents) || self.is_request_unit() || matches!(self, Role::GridWorker | Role::Resident)
             }
+            Permission::DispatchRequests => self.allows(Permission::ConsultResidents),
             // Budgets are held from the county up.
             Permission::ManageFunds => self.is_government_desk() && !matches!(self, Role::StreetStaff | Role::CommunityStaff),
             // Reports are filed by counties and reviewed by the cities, provinces and the ministry.

@@ -306,7 +306,7 @@ pub fn log_author(role: Role) -> Option<LogAuthor> {
         Role::Contractor => Some(LogAuthor::Contractor),
         Role::Supervisor => Some(LogAuthor::Supervisor),
         Role::Resident => Some(LogAuthor::Residents),
-        Role::GridWorker | Role::Designer | Role::PropertyCompany => None,
+        Role::GridWorker | Role::Designer | Role::PropertyCompany | Role::Utility => None,
         _ => Some(LogAuthor::Bureau),
     }
 }

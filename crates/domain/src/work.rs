@@ -95,10 +95,11 @@ impl WorkKind {
             Role::GridWorker => &[SurveyOpen, VoteOpen],
             // Each company lists only what it can act on: the contractor reports nodes (the designer
             // delivers design changes, the supervisor inspects).
-            Role::Contractor => &[NodeToReport, SiteLogToday, AcceptanceToSign],
+            Role::Contractor => &[NodeToReport, SiteLogToday, AcceptanceToSign, RequestDue],
             Role::Supervisor => &[CheckpointToInspect, MaterialToFollow, SiteLogToday, AcceptanceToSign],
             Role::Designer => &[DesignChangeDue, AcceptanceToSign],
             Role::PropertyCompany => &[RequestDue, RectificationDue],
+            Role::Utility => &[RequestDue],
             Role::MinistryAdmin | Role::MinistryStaff | Role::ProvinceAdmin | Role::ProvinceStaff | Role::CityAdmin | Role::CityStaff => {
                 &[ReportToReview]
             }

@@ -203,6 +203,8 @@ pub struct AppState {
     pub dummy_hash: Arc<String>,
     /// Residents' one-time codes go out through it.
     pub sms: sms::SmsGateway,
+    /// The request category model with staff's corrections (see [`requests::LearnedModel`]).
+    pub classifier: Arc<requests::LearnedModel>,
 }
 
 impl AppState {
@@ -220,6 +222,7 @@ impl AppState {
             allocated: Arc::default(),
             ledger_job: Arc::default(),
             sms,
+            classifier: Arc::default(),
             dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
         })
     }
@@ -443,9 +446,21 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/estates/{id}/surveys", surveys::create);
     let requests = Routes::new(Some(Permission::ReadRequests))
         .get("/requests", requests::region)
+        .get("/requests/{id}", requests::show)
         .get("/request-categories", requests::categories)
         .post("/requests/suggest-category", requests::suggest_category);
-    let handle = Routes::new(Some(Permission::HandleRequests)).post("/requests/{id}/handle", requests::handle);
+    let handle = Routes::new(Some(Permission::HandleRequests))
+        .post("/requests/{id}/handle", requests::handle)
+        .post("/requests/{id}/return", requests::give_back);
+    let dispatch = Routes::new(Some(Permission::DispatchRequests))
+        .post("/requests/{id}/transfer", requests::transfer)
+        .post("/requests/{id}/merge", requests::merge)
+        .post("/requests/{id}/category", requests::confirm_category)
+        .post("/requests/{id}/callback", requests::callback)
+        .get("/request-units", requests::units);
+    let units = Routes::new(Some(Permission::ManageUsers))
+        .post("/request-units", requests::create_unit)
+        .post("/request-units/{id}/members", requests::add_member);
     let answers = Routes::new(Some(Permission::ReadResidentsAnswers))
         .get("/decisions/{id}/ballots", decisions::ballots)
         .get("/surveys/{id}/export.xlsx", surveys::export_xlsx);
@@ -535,7 +550,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         open,
         vec![
             read, write, admin, audit, personal, assess, advance, draft, menu, sign, file, build, consult, answers, requests, handle,
-            money, report, me,
+            dispatch, units, money, report, me,
         ],
     )
 }
@@ -665,6 +680,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let db = st.db.clone();
     chains::spawn_daily(&st);
+    requests::spawn_escalation(&st);
     let warm = st.clone();
     tokio::spawn(async move {
         if let Err(e) = warm.tiles.warm(&warm).await {

@@ -43,7 +43,7 @@ use utoipa::OpenApi;
         crate::surveys::results, crate::surveys::export_xlsx,
         crate::public::estate_state, crate::public::set_estate_state, crate::public::page, crate::public::photo, crate::public::setting, crate::public::set_setting,
         crate::archive::checklist, crate::archive::set_line, crate::archive::photos,
-        crate::requests::file, crate::requests::list, crate::requests::mine, crate::requests::handle, crate::requests::rate, crate::requests::categories, crate::requests::suggest_category,
+        crate::requests::file, crate::requests::list, crate::requests::mine, crate::requests::handle, crate::requests::rate, crate::requests::categories, crate::requests::suggest_category, crate::requests::show, crate::requests::give_back, crate::requests::transfer, crate::requests::merge, crate::requests::confirm_category, crate::requests::callback, crate::requests::units, crate::requests::create_unit, crate::requests::add_member,
         crate::funds::list, crate::funds::create, crate::funds::set_contract, crate::funds::project, crate::funds::request,
         crate::funds::approve, crate::funds::reverse, crate::funds::verify, crate::funds::disbursements, crate::funds::export_xlsx,
         crate::funds::payment_bases, crate::funds::payable_allocations, crate::funds::verify_job, crate::funds::start_verify, crate::funds::plans::plan, crate::funds::plans::set_plan, crate::funds::plans::contributions, crate::funds::plans::contribute,

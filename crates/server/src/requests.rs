@@ -1,5 +1,8 @@
-//! HTTP routes of service requests (民生接待 / 诉求): residents file them from the phone and follow
-//! their status; staff take them by phone or at the desk, answer and resolve them; residents rate.
+//! HTTP routes of service requests (民生接待 / 诉求): residents file them from the phone, staff take
+//! them by phone, WeChat, reception, letter or on patrol; each is filed under the category tree
+//! (the model suggests one, staff confirm or correct it, and corrections teach the model), routed
+//! to the unit that handles it, handed over with a timeline, put under supervision when late and
+//! closed by a callback visit or the resident's rating.
 
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
@@ -7,43 +10,108 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use huanxin_domain::access::{Permission, Role};
+use huanxin_domain::access::{Permission, Role, Scope};
 use huanxin_domain::reason;
-use huanxin_domain::requests::{Category, RequestInput, Status};
-use huanxin_store::requests::{RequestError, RequestFilter, ServiceRequest};
+use huanxin_domain::regions::RegionCode;
+use huanxin_domain::requests::classify::Classifier;
+use huanxin_domain::requests::routing::UnitKind;
+use huanxin_domain::requests::{self as rules, RequestInput, Status};
+use huanxin_store::requests::{Action, RequestError, RequestEvent, RequestFilter, RequestUnit, ServiceRequest, Target, Viewer};
 use serde::Deserialize;
+use std::sync::RwLock;
 
-/// Staff move a request on.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct HandleRequest {
-    /// `in_progress` or `resolved`.
-    pub status: String,
-    #[serde(default)]
-    pub answer: String,
+/// The category model: the shipped examples plus every correction staff made, learnt once at
+/// first use and then one correction at a time. Each server learns the corrections made through
+/// it at once and the others' when it starts.
+#[derive(Default)]
+pub struct LearnedModel {
+    model: tokio::sync::OnceCell<RwLock<Classifier>>,
 }
 
-/// A resident's rating of a resolved request.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct Rating {
-    pub rating: i64,
+impl LearnedModel {
+    async fn get(&self, st: &AppState) -> Result<&RwLock<Classifier>, ApiError> {
+        self.model
+            .get_or_try_init(|| async {
+                let corrections = st.db.category_corrections().await?;
+                tokio::task::spawn_blocking(move || {
+                    let mut model = rules::classify::SHIPPED.clone();
+                    for (code, text) in &corrections {
+                        model.learn(code, text);
+                    }
+                    RwLock::new(model)
+                })
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))
+            })
+            .await
+    }
+
+    /// The likeliest categories for a text.
+    pub async fn suggest(&self, st: &AppState, text: String) -> Result<Vec<rules::classify::Suggestion>, ApiError> {
+        let model = self.get(st).await?;
+        // At most 2,000 characters: well under a millisecond of segmenting, on the async worker.
+        model.read().map(|m| m.suggest(&text)).map_err(|_| ApiError::Internal("category model poisoned".into()))
+    }
+
+    /// Learns one correction (the category staff chose over the suggestion, and the text).
+    pub async fn learn(&self, st: &AppState, code: &str, text: &str) -> Result<(), ApiError> {
+        let model = self.get(st).await?;
+        let mut m = model.write().map_err(|_| ApiError::Internal("category model poisoned".into()))?;
+        m.learn(code, text);
+        Ok(())
+    }
+}
+
+/// Which requests the caller sees: a desk its region's, an organisation its unit's, a resident
+/// their own.
+async fn viewer<'a>(st: &AppState, cu: &'a CurrentUser) -> Result<Viewer<'a>, ApiError> {
+    Ok(match cu.role {
+        Role::Resident => Viewer::Resident(cu.user.id),
+        r if r.is_attachment_scoped() => Viewer::Unit(st.db.unit_of(cu.user.id).await?),
+        _ => Viewer::Desk(&cu.scope),
+    })
+}
+
+/// Only a desk routes requests (transfers, merges, corrects the category, calls back).
+fn require_dispatch(cu: &CurrentUser) -> Result<(), ApiError> {
+    cu.require(Permission::DispatchRequests)
+}
+
+/// The unit a request is routed to handles it: its organisation's staff, or a desk over the office.
+fn may_handle(cu: &CurrentUser, r: &ServiceRequest) -> Result<(), ApiError> {
+    cu.require(Permission::HandleRequests)?;
+    let ok = match (&cu.scope, r.unit_id) {
+        // Organisations see only their unit's requests, so seeing it is being its unit.
+        (Scope::Attached { .. }, Some(_)) => true,
+        (Scope::Region(_), None) => cu.scope.covers_code(&r.unit_region),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(reason!("requests.not_your_unit", unit = r.unit_name)))
+    }
 }
 
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> Self {
+        use huanxin_domain::requests::Refusal;
         match e {
-            // A missing answer and a rating out of range are bad input, named by their field; the
+            // Missing words and a rating out of range are bad input, named by their field; the
             // rest are steps the request's state does not allow.
-            RequestError::Refused(r @ huanxin_domain::requests::Refusal::AnswerMissing) => ApiError::field("answer", "", r.reason()),
-            RequestError::Refused(r @ huanxin_domain::requests::Refusal::BadRating) => ApiError::field("rating", "", r.reason()),
+            RequestError::Refused(r @ Refusal::AnswerMissing) => ApiError::field("answer", "", r.reason()),
+            RequestError::Refused(r @ Refusal::ReasonMissing) => ApiError::field("reason", "", r.reason()),
+            RequestError::Refused(r @ Refusal::BadRating) => ApiError::field("rating", "", r.reason()),
             RequestError::Refused(r) => ApiError::Conflict(r.reason()),
             RequestError::Store(s) => s.into(),
         }
     }
 }
 
-/// Files a request: a resident for their estate (and one of their dwellings), staff on someone's behalf.
+/// Files a request: a resident for their estate (and one of their dwellings), staff and grid
+/// workers on someone's behalf, with the channel it came by.
 #[utoipa::path(post, path = "/api/v1/estates/{id}/requests", tag = "requests", params(("id" = i64, Path)),
-    request_body = Object, responses((status = 201, description = "the request"), (status = 403), (status = 422)))]
+    request_body = Object, responses((status = 201, description = "the request, routed"), (status = 403), (status = 422)))]
 pub async fn file(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
@@ -51,15 +119,18 @@ pub async fn file(
     ApiJson(input): ApiJson<RequestInput>,
 ) -> Result<(StatusCode, Json<ServiceRequest>), ApiError> {
     let (category, text) = input.validate()?;
-    let (author, channel) = if cu.role == Role::Resident {
+    let suggested = input.suggested_category.as_deref().filter(|s| !s.is_empty());
+    let (author, channel, confirmed_by) = if cu.role == Role::Resident {
         if let Some(d) = input.dwelling_id {
             if st.db.is_owner_of(cu.user.id, d).await?.is_none() {
                 return Err(ApiError::Forbidden(reason!("field.not_your_dwelling")));
             }
         }
-        (cu.user.display_name.clone(), "online")
+        (cu.user.display_name.clone(), "online".to_string(), None)
     } else {
-        cu.require(Permission::ConsultResidents)?;
+        if cu.role != Role::GridWorker {
+            cu.require(Permission::ConsultResidents)?;
+        }
         if input.author.trim().is_empty() {
             return Err(ApiError::field("author", "", reason!("requests.requester_required")));
         }
@@ -67,13 +138,30 @@ pub async fn file(
         if input.author.trim().chars().count() > 64 {
             return Err(ApiError::field("author", input.author.trim().chars().count(), reason!("field.at_most_chars", max = 64)));
         }
-        (input.author.trim().to_string(), "desk")
+        let channel = if input.channel.is_empty() {
+            if cu.role == Role::GridWorker {
+                "patrol"
+            } else {
+                "phone"
+            }
+        } else {
+            &input.channel
+        };
+        // Staff choosing the category is their confirmation of it.
+        (input.author.trim().to_string(), channel.to_string(), Some(cu.user.username.as_str()))
     };
-    let r = st.db.file_request(&cu.actor(), &cu.scope, id, input.dwelling_id, &author, channel, category, &text).await?;
+    let r = st
+        .db
+        .file_request(&cu.actor(), &cu.scope, id, input.dwelling_id, &author, &channel, category, &text, suggested, confirmed_by)
+        .await?;
+    if confirmed_by.is_some() && suggested.is_some_and(|s| s != category.code) {
+        st.classifier.learn(&st, category.code, &text).await?;
+    }
     Ok((StatusCode::CREATED, Json(r)))
 }
 
-/// An estate's requests: all of them for staff, a resident's own for a resident.
+/// An estate's requests the caller sees: a desk all of them, an organisation its unit's, a
+/// resident their own.
 #[utoipa::path(get, path = "/api/v1/estates/{id}/requests", tag = "requests", params(("id" = i64, Path)),
     responses((status = 200, description = "requests"), (status = 403), (status = 404)))]
 pub async fn list(
@@ -82,15 +170,19 @@ pub async fn list(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<ServiceRequest>>, ApiError> {
     cu.require(Permission::ReadRequests)?;
-    let only = (cu.role == Role::Resident).then_some(cu.user.id);
-    Ok(Json(st.db.requests_of(&cu.scope, id, only).await?))
+    // An organisation reads an estate's list only for the estates it is attached to (a utility
+    // reads its requests from `/requests`): an estate elsewhere is not found.
+    let v = viewer(&st, &cu).await?;
+    Ok(Json(st.db.requests_of(&cu.scope, v, id).await?))
 }
 
-/// Requests on every estate in the caller's scope (a resident: their own), open ones soonest due
-/// first: `{items, total, page, per_page}`.
+/// Requests the caller sees, open ones soonest due first: `{items, total, page, per_page}`.
 #[utoipa::path(get, path = "/api/v1/requests", tag = "requests",
-    params(("status" = Option<String>, Query, description = "open, submitted, in_progress or resolved"),
-           ("category" = Option<String>, Query), ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
+    params(("status" = Option<String>, Query, description = "open, submitted, in_progress, returned, resolved or closed"),
+           ("category" = Option<String>, Query, description = "a leaf or a group of the tree"),
+           ("mine" = Option<bool>, Query, description = "only those routed to the caller's own office or unit"),
+           ("supervised" = Option<bool>, Query, description = "only those under supervision (挂牌督办)"),
+           ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
     responses((status = 200, description = "a page of requests with their estate's name, and how many match"), (status = 422)))]
 pub async fn region(
     State(st): State<AppState>,
@@ -100,12 +192,46 @@ pub async fn region(
     if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty() && *s != "open" && Status::parse(s).is_none()) {
         return Err(ApiError::field("status", s, reason!("requests.status_filter")));
     }
-    if let Some(c) = f.category.as_deref().filter(|c| !c.is_empty() && Category::parse(c).is_none()) {
+    if let Some(c) = f.category.as_deref().filter(|c| !c.is_empty() && rules::categories::category(c).is_none()) {
         return Err(ApiError::field("category", c, reason!("requests.category_kind")));
     }
-    let only = (cu.role == Role::Resident).then_some(cu.user.id);
-    let (total, page, per_page, items) = st.db.requests_in_scope(&cu.scope, only, &f).await?;
+    let v = viewer(&st, &cu).await?;
+    let office = match &cu.scope {
+        Scope::Region(rc) => Some(rc.as_str().to_string()),
+        Scope::Attached { .. } => None,
+    };
+    let (total, page, per_page, items) = st.db.requests_in_scope(v, office.as_deref(), &f).await?;
     Ok(Json(serde_json::json!({"items": items, "total": total, "page": page, "per_page": per_page})))
+}
+
+/// One request with its timeline, the open requests likely the same matter, and what the caller
+/// may do with it.
+#[derive(Debug, serde::Serialize)]
+pub struct RequestDetail {
+    pub request: ServiceRequest,
+    pub events: Vec<RequestEvent>,
+    pub duplicates: Vec<ServiceRequest>,
+    /// The caller's unit or office has it: accept, resolve, return.
+    pub may_handle: bool,
+    /// The caller routes requests: transfer, merge, correct the category, call back.
+    pub may_dispatch: bool,
+}
+
+/// A request, its timeline (every hand-over), likely duplicates and what the caller may do.
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", params(("id" = i64, Path)),
+    responses((status = 200, description = "the request"), (status = 404)))]
+pub async fn show(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<RequestDetail>, ApiError> {
+    let v = viewer(&st, &cu).await?;
+    let (request, _) = st.db.request_seen(v, id).await?;
+    let events = st.db.request_events(v, id).await?;
+    let dispatch = cu.role.allows(Permission::DispatchRequests);
+    let duplicates = if dispatch { st.db.likely_duplicates(v, id).await? } else { Vec::new() };
+    let may_handle = may_handle(&cu, &request).is_ok();
+    Ok(Json(RequestDetail { request, events, duplicates, may_handle, may_dispatch: dispatch }))
 }
 
 /// The signed-in resident's requests with their status.
@@ -114,36 +240,203 @@ pub async fn mine(State(st): State<AppState>, Extension(cu): Extension<CurrentUs
     Ok(Json(st.db.my_requests(cu.user.id).await?))
 }
 
-/// Moves a request on: in progress, or resolved with an answer (409 names why not).
+/// The unit that has a request moves it on.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct HandleRequest {
+    /// `in_progress` (taken on) or `resolved` (answered).
+    pub status: String,
+    #[serde(default)]
+    pub answer: String,
+}
+
+async fn take_step(st: &AppState, cu: &CurrentUser, id: i64, action: Action) -> Result<Json<ServiceRequest>, ApiError> {
+    let v = viewer(st, cu).await?;
+    Ok(Json(st.db.step_request(&cu.actor(), v, id, action).await?))
+}
+
+/// Takes a request on or answers it (the unit it is routed to; 409 names why not).
 #[utoipa::path(post, path = "/api/v1/requests/{id}/handle", tag = "requests", params(("id" = i64, Path)),
-    request_body = HandleRequest, responses((status = 200, description = "the request"), (status = 409), (status = 422)))]
+    request_body = HandleRequest, responses((status = 200, description = "the request"), (status = 403), (status = 409), (status = 422)))]
 pub async fn handle(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<HandleRequest>,
 ) -> Result<Json<ServiceRequest>, ApiError> {
-    let to = Status::parse(&req.status)
-        .filter(|s| *s != Status::Submitted)
-        .ok_or_else(|| ApiError::field("status", &req.status, reason!("requests.status_kind")))?;
-    Ok(Json(st.db.handle_request(&cu.actor(), &cu.scope, id, to, &req.answer).await?))
+    let action = match req.status.trim() {
+        "in_progress" => Action::Accept,
+        "resolved" => Action::Resolve { answer: req.answer.clone() },
+        other => return Err(ApiError::field("status", other, reason!("requests.status_kind"))),
+    };
+    let (r, _) = st.db.request_seen(viewer(&st, &cu).await?, id).await?;
+    may_handle(&cu, &r)?;
+    take_step(&st, &cu, id, action).await
 }
 
-/// The resident who filed a resolved request rates it (1 to 5).
+/// Why a request is given back or sent elsewhere.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct StepReason {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The unit gives a request back to the dispatcher (not its matter), with the reason.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/return", tag = "requests", params(("id" = i64, Path)),
+    request_body = StepReason, responses((status = 200, description = "the request"), (status = 403), (status = 409), (status = 422)))]
+pub async fn give_back(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<StepReason>,
+) -> Result<Json<ServiceRequest>, ApiError> {
+    let (r, _) = st.db.request_seen(viewer(&st, &cu).await?, id).await?;
+    may_handle(&cu, &r)?;
+    if req.reason.chars().count() > 500 {
+        return Err(ApiError::field("reason", req.reason.chars().count(), reason!("field.at_most_chars", max = 500)));
+    }
+    take_step(&st, &cu, id, Action::ReturnToDispatch { reason: req.reason }).await
+}
+
+/// Where a request is transferred: a registered unit by id, or a kind (an office of the estate's
+/// place, or the estate's own property company, contractor or utility of that kind).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct TransferRequest {
+    pub unit_id: Option<i64>,
+    #[serde(default)]
+    pub unit_kind: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The dispatcher sends a request to another unit, with the reason; it starts there as submitted.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/transfer", tag = "requests", params(("id" = i64, Path)),
+    request_body = TransferRequest, responses((status = 200, description = "the request"), (status = 403), (status = 409), (status = 422)))]
+pub async fn transfer(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<TransferRequest>,
+) -> Result<Json<ServiceRequest>, ApiError> {
+    require_dispatch(&cu)?;
+    let (r, community) = st.db.request_seen(viewer(&st, &cu).await?, id).await?;
+    if req.reason.chars().count() > 500 {
+        return Err(ApiError::field("reason", req.reason.chars().count(), reason!("field.at_most_chars", max = 500)));
+    }
+    let to: Target = match (req.unit_id, req.unit_kind.trim()) {
+        (Some(unit), _) => st.db.unit_serving(unit, &community).await?,
+        (None, kind) => {
+            let kind = UnitKind::parse(kind).ok_or_else(|| ApiError::field("unit_kind", kind, reason!("requests.unit_kind")))?;
+            st.db
+                .unit_for(r.estate_id, &community, kind)
+                .await?
+                .ok_or_else(|| ApiError::field("unit_kind", kind.as_str(), reason!("requests.no_unit_of_kind")))?
+        }
+    };
+    if to.unit_id == r.unit_id
+        && to.region == r.unit_region
+        && to.kind.as_str() == r.unit_kind
+        && Status::parse(&r.status) != Some(Status::Returned)
+    {
+        return Err(ApiError::field("unit_id", to.name, reason!("requests.same_unit")));
+    }
+    take_step(&st, &cu, id, Action::Transfer { to, reason: req.reason }).await
+}
+
+/// The request a duplicate is merged into.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct MergeRequest {
+    pub into: i64,
+}
+
+/// The dispatcher merges a duplicate into an open request of the same estate and category; the
+/// duplicate is closed and points to the one kept.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/merge", tag = "requests", params(("id" = i64, Path)),
+    request_body = MergeRequest, responses((status = 200, description = "the merged request"), (status = 403), (status = 404), (status = 409)))]
+pub async fn merge(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<MergeRequest>,
+) -> Result<Json<ServiceRequest>, ApiError> {
+    require_dispatch(&cu)?;
+    take_step(&st, &cu, id, Action::Merge { into: req.into }).await
+}
+
+/// The category staff confirm or choose.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ConfirmCategory {
+    #[serde(default)]
+    pub category: String,
+}
+
+/// The dispatcher confirms or corrects a request's category; a correction of the model's
+/// suggestion teaches the model at once.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/category", tag = "requests", params(("id" = i64, Path)),
+    request_body = ConfirmCategory, responses((status = 200, description = "the request"), (status = 403), (status = 409), (status = 422)))]
+pub async fn confirm_category(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<ConfirmCategory>,
+) -> Result<Json<ServiceRequest>, ApiError> {
+    require_dispatch(&cu)?;
+    let category =
+        rules::leaf(&req.category).ok_or_else(|| ApiError::field("category", &req.category, reason!("requests.category_kind")))?;
+    let v = viewer(&st, &cu).await?;
+    let (r, learn) = st.db.confirm_request_category(&cu.actor(), v, id, category).await?;
+    if let Some((code, text)) = learn {
+        st.classifier.learn(&st, &code, &text).await?;
+    }
+    Ok(Json(r))
+}
+
+/// A callback visit (回访): was the resident satisfied, their rating, a note.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Callback {
+    pub satisfied: bool,
+    pub rating: i64,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The dispatcher's callback visit on an answered request: satisfied closes it with the rating,
+/// not satisfied sends it back to the unit to handle again.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/callback", tag = "requests", params(("id" = i64, Path)),
+    request_body = Callback, responses((status = 200, description = "the request"), (status = 403), (status = 409), (status = 422)))]
+pub async fn callback(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<Callback>,
+) -> Result<Json<ServiceRequest>, ApiError> {
+    require_dispatch(&cu)?;
+    if req.note.chars().count() > 500 {
+        return Err(ApiError::field("note", req.note.chars().count(), reason!("field.at_most_chars", max = 500)));
+    }
+    take_step(&st, &cu, id, Action::Callback { satisfied: req.satisfied, rating: req.rating, note: req.note }).await
+}
+
+/// A resident's rating of an answered request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Rating {
+    pub rating: i64,
+}
+
+/// The resident who filed an answered request rates it (1 to 5), which closes it.
 #[utoipa::path(post, path = "/api/v1/requests/{id}/rating", tag = "requests", params(("id" = i64, Path)),
-    request_body = Rating, responses((status = 200, description = "the request"), (status = 403), (status = 409)))]
+    request_body = Rating, responses((status = 200, description = "the request"), (status = 403), (status = 404), (status = 409)))]
 pub async fn rate(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<Rating>,
 ) -> Result<Json<ServiceRequest>, ApiError> {
-    // Out of scope is "not found" before anything else is said about the request.
-    st.db.request_in_scope(&cu.scope, id).await?;
+    // Out of sight is "not found" before anything else is said about the request.
+    st.db.request_seen(viewer(&st, &cu).await?, id).await?;
     if st.db.request_author(id).await? != Some(cu.user.id) {
         return Err(ApiError::Forbidden(reason!("requests.rater_is_filer")));
     }
-    Ok(Json(st.db.rate_request(&cu.actor(), &cu.scope, id, req.rating).await?))
+    take_step(&st, &cu, id, Action::Rate { rating: req.rating }).await
 }
 
 /// A request's text, for a suggested category.
@@ -166,31 +459,43 @@ pub struct SuggestedCategory {
     pub confidence: f64,
 }
 
-/// The national tree of request categories: groups and their kinds, with the working days each is due in.
+/// The national tree of request categories: groups and their kinds, with the working days each
+/// is due in and the kind of unit each goes to first.
 #[utoipa::path(get, path = "/api/v1/request-categories", tag = "requests", responses((status = 200, description = "the tree, each group followed by its kinds")))]
-pub async fn categories() -> Json<&'static [huanxin_domain::requests::categories::RequestCategory]> {
-    Json(huanxin_domain::requests::categories::TREE)
+pub async fn categories() -> Json<Vec<serde_json::Value>> {
+    let leaves: Vec<&str> = rules::categories::leaves().map(|l| l.code).collect();
+    Json(
+        rules::categories::TREE
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                v["leaf"] = leaves.contains(&c.code).into();
+                v["unit_kind"] = rules::routing::default_unit(c.code).as_str().into();
+                v
+            })
+            .collect(),
+    )
 }
 
 /// Suggests the category of a request from its text: the three likeliest kinds with their
 /// confidence (the one who files confirms or picks another); none when the text has no word or
 /// character the model has seen.
 #[utoipa::path(post, path = "/api/v1/requests/suggest-category", tag = "requests", request_body = SuggestCategory,
-    responses((status = 200, description = "the three likeliest categories, the likeliest first; empty when the text gives nothing to go on"), (status = 422)))]
-pub async fn suggest_category(ApiJson(req): ApiJson<SuggestCategory>) -> Result<Json<Vec<SuggestedCategory>>, ApiError> {
+    responses((status = 200, description = "the three likeliest categories, the likeliest first; empty when the text gives nothing to go on", body = [SuggestedCategory]), (status = 422)))]
+pub async fn suggest_category(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<SuggestCategory>,
+) -> Result<Json<Vec<SuggestedCategory>>, ApiError> {
     let text = req.text.trim().to_string();
     let length = text.chars().count();
     if length == 0 || length > 2_000 {
         return Err(ApiError::field("text", length, reason!("field.length", max = 2000)));
     }
-    // The first call loads the dictionary and trains the model (under a second): off the async workers.
-    let found = tokio::task::spawn_blocking(move || huanxin_domain::requests::classify::SHIPPED.suggest(&text))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let found = st.classifier.suggest(&st, text).await?;
     let out = found
         .into_iter()
         .filter_map(|s| {
-            let c = huanxin_domain::requests::categories::category(&s.code)?;
+            let c = rules::categories::category(&s.code)?;
             Some(SuggestedCategory {
                 code: c.code.into(),
                 zh: c.zh.into(),
@@ -202,4 +507,87 @@ pub async fn suggest_category(ApiJson(req): ApiJson<SuggestCategory>) -> Result<
         .take(3)
         .collect();
     Ok(Json(out))
+}
+
+/// The units requests may be routed to in and above the caller's region, with how many staff each has.
+#[utoipa::path(get, path = "/api/v1/request-units", tag = "requests", responses((status = 200, description = "units")))]
+pub async fn units(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<RequestUnit>>, ApiError> {
+    Ok(Json(st.db.request_units(&cu.scope).await?))
+}
+
+/// A unit to register: an organisation (property company, contractor, water, power, gas, telecom).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewUnit {
+    #[serde(default)]
+    pub region_code: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub phone: String,
+}
+
+/// Registers a unit for a region in the caller's (an administrator's) region.
+#[utoipa::path(post, path = "/api/v1/request-units", tag = "requests", request_body = NewUnit,
+    responses((status = 201, description = "the unit"), (status = 422)))]
+pub async fn create_unit(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiJson(req): ApiJson<NewUnit>,
+) -> Result<(StatusCode, Json<RequestUnit>), ApiError> {
+    let region = RegionCode::parse(&req.region_code).map_err(|r| ApiError::field("region_code", &req.region_code, r))?;
+    let kind = UnitKind::parse(&req.kind).ok_or_else(|| ApiError::field("kind", &req.kind, reason!("requests.unit_kind")))?;
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::field("name", name.chars().count(), reason!("field.length", max = 100)));
+    }
+    if req.phone.chars().count() > 40 {
+        return Err(ApiError::field("phone", req.phone.chars().count(), reason!("field.at_most_chars", max = 40)));
+    }
+    let u = st.db.create_request_unit(&cu.actor(), &cu.scope, &region, kind, name, req.phone.trim()).await?;
+    Ok((StatusCode::CREATED, Json(u)))
+}
+
+/// A staff account to make a unit's member, by its user name.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewMember {
+    #[serde(default)]
+    pub username: String,
+}
+
+/// Makes an organisation's staff account (property company, contractor, utility) a member of a
+/// unit in the caller's region.
+#[utoipa::path(post, path = "/api/v1/request-units/{id}/members", tag = "requests", params(("id" = i64, Path)), request_body = NewMember,
+    responses((status = 204, description = "added"), (status = 404), (status = 422)))]
+pub async fn add_member(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<NewMember>,
+) -> Result<StatusCode, ApiError> {
+    let user = st
+        .db
+        .user_by_name(req.username.trim())
+        .await?
+        .filter(|u| Role::parse(&u.role).is_some_and(Role::is_request_unit) && cu.scope.covers_code(&u.region_code))
+        .ok_or_else(|| ApiError::field("username", &req.username, reason!("requests.member_kind")))?;
+    st.db.add_unit_member(&cu.actor(), &cu.scope, id, user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Puts late requests under supervision every ten minutes (and once on start).
+pub fn spawn_escalation(st: &AppState) {
+    let db = st.db.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match db.escalate_late_requests(huanxin_store::today()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(requests = n, "late requests put under supervision"),
+                Err(e) => tracing::warn!(error = %e, "late requests not escalated"),
+            }
+        }
+    });
 }

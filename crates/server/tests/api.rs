@@ -46,6 +46,7 @@ both_engines!(
     public_progress_page_where_the_region_publishes,
     a_county_adapts_the_archive_checklist,
     service_requests_filed_handled_and_rated,
+    requests_are_routed_handed_over_and_supervised,
     funds_allocated_paid_within_limits_on_a_verified_ledger,
     funds_planned_contributed_reconciled_reported_and_upkept,
     statistics_count_what_the_records_say,
@@ -2666,25 +2667,53 @@ async fn service_requests_filed_handled_and_rated(app: &TestApp) {
     let (estate, building, dwellings) = estate_with_dwellings(app).await;
     let resident = bind_owner(app, &staff, estate, building, dwellings[0]).await;
     let path = format!("/api/v1/estates/{estate}/requests");
-    let (s, r) = resident.post(&path, json!({"category": "rant", "text": ""})).await;
+    let (s, r) = resident.post(&path, json!({"category": "repair", "text": ""})).await;
     let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    assert_eq!((s, fields), (422, vec!["category", "text"]));
-    assert_eq!(resident.post(&path, json!({"category": "repair", "text": "楼道灯坏了", "dwelling_id": dwellings[1]})).await.0, 403);
-    let (s, mine) = resident.post(&path, json!({"category": "repair", "text": "楼道灯坏了", "dwelling_id": dwellings[0]})).await;
+    assert_eq!((s, fields), (422, vec!["category", "text"]), "a group with kinds is no category to file under");
+    assert_eq!(resident.post(&path, json!({"category": "property", "text": "楼道灯坏了", "dwelling_id": dwellings[1]})).await.0, 403);
+    let (s, mine) = resident
+        .post(
+            &path,
+            json!({"category": "property", "text": "楼道灯坏了", "dwelling_id": dwellings[0], "suggested_category": "repair.power"}),
+        )
+        .await;
     assert_eq!(s, 201, "{mine}");
     assert_eq!((mine["status"].as_str(), mine["channel"].as_str()), (Some("submitted"), Some("online")));
+    assert_eq!(
+        (mine["suggested_category"].as_str(), mine["category_confirmed_by"].as_str()),
+        (Some("repair.power"), None),
+        "a resident's choice waits for staff"
+    );
+    assert_eq!(mine["unit_kind"], "community", "complaints about the property company go to the community: {mine}");
     assert!(mine["due_on"].as_str().unwrap() > mine["created_at"].as_str().unwrap().get(..10).unwrap());
-    let (s, r) = staff.post(&path, json!({"category": "complaint", "text": "夜间施工噪音", "author": "李".repeat(65)})).await;
+    let (s, r) = staff.post(&path, json!({"category": "renovation.disturbance", "text": "夜间施工噪音", "author": "李".repeat(65)})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("author")), "a name, not a letter");
-    let (s, taken) = staff.post(&path, json!({"category": "complaint", "text": "夜间施工噪音", "author": "3栋李先生"})).await;
-    assert_eq!((s, taken["channel"].as_str()), (201, Some("desk")), "{taken}");
+    let (s, r) = staff
+        .post(&path, json!({"category": "renovation.disturbance", "text": "夜间施工噪音", "author": "3栋李先生", "channel": "fax"}))
+        .await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("channel")), "{r}");
+    let (s, taken) = staff.post(&path, json!({"category": "renovation.disturbance", "text": "夜间施工噪音", "author": "3栋李先生"})).await;
+    assert_eq!(
+        (s, taken["channel"].as_str(), taken["category_confirmed_by"].as_str()),
+        (201, Some("phone"), Some("county_staff")),
+        "{taken}"
+    );
+    assert_eq!(taken["unit_kind"], "community", "no contractor is registered: the community has it: {taken}");
     assert_eq!(app.client("contractor").await.post(&path, json!({"category": "question", "text": "x", "author": "y"})).await.0, 403);
+    let grid = app.client("grid_worker").await;
+    let found = json!({"category": "safety.fire_passage", "text": "消防通道堆放杂物", "author": "巡查发现"});
+    let (ours,): (i64,) = app.db.fetch_one("SELECT MIN(id) FROM estates WHERE community_code = '350521100001'", vec![]).await.unwrap();
+    let (s, patrol) = grid.post(&format!("/api/v1/estates/{ours}/requests"), found.clone()).await;
+    assert_eq!((s, patrol["channel"].as_str()), (201, Some("patrol")), "grid workers file what they find on patrol: {patrol}");
+    if ours != estate {
+        assert_eq!(grid.post(&path, found).await.0, 404, "outside the grid worker's community");
+    }
 
     // Residents see their own; staff see all.
     let (_, list) = resident.get(&path).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     let (_, list) = staff.get(&path).await;
-    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list.as_array().unwrap().len(), if ours == estate { 3 } else { 2 });
 
     let handle = format!("/api/v1/requests/{}/handle", mine["id"]);
     let (s, r) = staff.post(&handle, json!({"status": "resolved"})).await;
@@ -2704,11 +2733,11 @@ async fn service_requests_filed_handled_and_rated(app: &TestApp) {
     let (s, r) = resident.post(&rating, json!({"rating": 6})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("rating")), "{r}");
     let (s, r) = resident.post(&rating, json!({"rating": 4})).await;
-    assert_eq!((s, r["rating"].as_i64()), (200, Some(4)));
+    assert_eq!((s, r["rating"].as_i64(), r["status"].as_str()), (200, Some(4), Some("closed")), "the rating closes it");
     assert_eq!(resident.post(&rating, json!({"rating": 1})).await.0, 409, "rated once");
     assert_eq!(app.client("other_county_admin").await.post(&rating, json!({"rating": 1})).await.0, 404, "another county learns nothing");
     let (_, mine) = resident.get("/api/v1/residents/requests").await;
-    assert_eq!(mine[0]["status"], "resolved");
+    assert_eq!(mine[0]["status"], "closed");
     assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);
 
     // The desk is offered a category for what the caller said, with how sure the model is.
@@ -2730,7 +2759,152 @@ async fn service_requests_filed_handled_and_rated(app: &TestApp) {
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("text")), "{r}");
     let (s, r) = staff.post("/api/v1/requests/suggest-category", json!({"text": "长".repeat(2001)})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("text")), "{r}");
-    assert_eq!(app.client("contractor").await.post("/api/v1/requests/suggest-category", json!({"text": "停水"})).await.0, 403);
+    assert_eq!(app.client("designer").await.post("/api/v1/requests/suggest-category", json!({"text": "停水"})).await.0, 403);
+}
+
+/// Units and routing: a category goes to its unit (a utility, the property company, an office),
+/// which alone sees and handles it; it gives back what is not its matter and the desk transfers it;
+/// duplicates merge; a late one is supervised from the office above; the callback visit closes it
+/// or sends it back; a correction of the suggested category teaches the model.
+async fn requests_are_routed_handed_over_and_supervised(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let staff = app.client("county_staff").await;
+    let utility = app.client("utility").await;
+    let property = app.client("property_company").await;
+    let other = app.client("other_county_admin").await;
+    let water = json!({"region_code": "350521000000", "kind": "water", "name": "惠安县自来水公司", "phone": "0595-87362345"});
+    let (s, w) = admin.post("/api/v1/request-units", water.clone()).await;
+    assert_eq!(s, 201, "{w}");
+    let (s, r) = admin.post("/api/v1/request-units", water.clone()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("name")), "registered once: {r}");
+    for (body, field) in [
+        (json!({"region_code": "350521000000", "kind": "community", "name": "x"}), "kind"),
+        (json!({"region_code": "350502000000", "kind": "gas", "name": "x"}), "region_code"),
+        (json!({"region_code": "350521000000", "kind": "gas", "name": " "}), "name"),
+    ] {
+        let (s, r) = admin.post("/api/v1/request-units", body).await;
+        assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some(field)), "{r}");
+    }
+    assert_eq!(staff.post("/api/v1/request-units", water).await.0, 403, "administrators register units");
+    let members = format!("/api/v1/request-units/{}/members", w["id"]);
+    let (s, r) = admin.post(&members, json!({"username": "resident"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("username")), "only an organisation's account: {r}");
+    assert_eq!(other.post(&members, json!({"username": "utility"})).await.0, 422, "not another county's account or unit");
+    assert_eq!(admin.post(&members, json!({"username": "utility"})).await.0, 204);
+    let (_, units) = staff.get("/api/v1/request-units").await;
+    assert_eq!(units.as_array().unwrap().iter().find(|u| u["id"] == w["id"]).unwrap()["members"], 1, "{units}");
+    assert_eq!(other.get("/api/v1/request-units").await.1, json!([]), "another county's units are not listed");
+
+    // Water goes to the water company, which alone of the organisations sees it.
+    let (estate, _, _) = estate_with_dwellings(app).await;
+    let path = format!("/api/v1/estates/{estate}/requests");
+    let (s, r) = staff
+        .post(
+            &path,
+            json!({"category": "repair.water", "text": "2号楼自来水发黄浑浊", "author": "王女士", "suggested_category": "repair.water"}),
+        )
+        .await;
+    assert_eq!((s, r["unit_kind"].as_str(), r["unit_name"].as_str()), (201, Some("water"), Some("惠安县自来水公司")), "{r}");
+    let id = r["id"].as_i64().unwrap();
+    let one = format!("/api/v1/requests/{id}");
+    let (s, seen) = utility.get("/api/v1/requests").await;
+    assert_eq!((s, seen["total"].as_i64()), (200, Some(1)), "{seen}");
+    assert_eq!(property.get(&one).await.0, 404, "another unit learns nothing of it");
+    assert_eq!(other.get(&one).await.0, 404);
+    let (s, r) = staff.post(&format!("{one}/handle"), json!({"status": "in_progress"})).await;
+    assert_eq!((s, r["code"].as_str()), (403, Some("requests.not_your_unit")), "the desk does not take a unit's work: {r}");
+    let (s, r) = utility.post(&format!("{one}/return"), json!({"reason": " "})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("reason")), "{r}");
+    let (s, r) = utility.post(&format!("{one}/return"), json!({"reason": "小区内管道属物业维护范围"})).await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("returned")), "{r}");
+    assert_eq!(utility.post(&format!("{one}/handle"), json!({"status": "in_progress"})).await.0, 409, "given back: routed again first");
+    assert_eq!(
+        utility.post(&format!("{one}/transfer"), json!({"unit_kind": "community", "reason": "x"})).await.0,
+        403,
+        "units do not route"
+    );
+    let (s, r) = staff.post(&format!("{one}/transfer"), json!({"unit_kind": "community", "reason": ""})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("reason")), "{r}");
+    let (_, gas) = other.post("/api/v1/request-units", json!({"region_code": "350502000000", "kind": "gas", "name": "鲤城燃气"})).await;
+    let (s, r) = staff.post(&format!("{one}/transfer"), json!({"unit_id": gas["id"], "reason": "燃气"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("unit_id")), "a unit of another county serves none of ours: {r}");
+    let (s, r) = staff.post(&format!("{one}/transfer"), json!({"unit_kind": "property", "reason": "物业维护"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("unit_kind")), "no property company manages this estate: {r}");
+    let (s, r) = staff.post(&format!("{one}/transfer"), json!({"unit_kind": "community", "reason": "小区内管道，由社区协调物业"})).await;
+    assert_eq!(
+        (s, r["status"].as_str(), r["unit_kind"].as_str(), r["unit_id"].as_i64()),
+        (200, Some("submitted"), Some("community"), None),
+        "{r}"
+    );
+    assert_eq!(utility.get(&one).await.0, 404, "transferred away: out of the water company's sight");
+    let (_, detail) = staff.get(&one).await;
+    let actions: Vec<&str> = detail["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["file", "route", "return", "transfer"], "{detail}");
+    assert_eq!(detail["events"][2]["note"], "小区内管道属物业维护范围");
+
+    // A second call about the same water is merged into the first.
+    let (_, dup) = staff.post(&path, json!({"category": "repair.water", "text": "2号楼自来水发黄，很浑浊", "author": "李先生"})).await;
+    let dup_id = dup["id"].as_i64().unwrap();
+    let (_, d) = staff.get(&format!("/api/v1/requests/{dup_id}")).await;
+    assert_eq!(d["duplicates"][0]["id"].as_i64(), Some(id), "{d}");
+    let (_, unrelated) = staff.post(&path, json!({"category": "question", "text": "加装电梯怎么申请", "author": "赵"})).await;
+    assert_eq!(
+        staff.post(&format!("/api/v1/requests/{dup_id}/merge"), json!({"into": unrelated["id"]})).await.0,
+        409,
+        "not the same category"
+    );
+    let (s, r) = staff.post(&format!("/api/v1/requests/{dup_id}/merge"), json!({"into": id})).await;
+    assert_eq!((s, r["status"].as_str(), r["merged_into"].as_i64()), (200, Some("closed"), Some(id)), "{r}");
+    assert_eq!(staff.post(&format!("/api/v1/requests/{dup_id}/merge"), json!({"into": id})).await.0, 409, "merged once");
+
+    // Late: supervised once from the street above the community (挂牌督办).
+    let community: String =
+        app.db.fetch_one::<(String,)>("SELECT community_code FROM estates WHERE id = $1", huanxin_store::args![estate]).await.unwrap().0;
+    app.db.execute("UPDATE service_requests SET due_on = '2026-01-05' WHERE id = $1", huanxin_store::args![id]).await.unwrap();
+    let today = huanxin_store::today();
+    assert_eq!(app.db.escalate_late_requests(today).await.unwrap(), 1);
+    assert_eq!(app.db.escalate_late_requests(today).await.unwrap(), 0, "once");
+    let (_, r) = staff.get(&one).await;
+    assert_eq!(r["request"]["supervised_by"].as_str(), Some(format!("{}000", &community[..9]).as_str()), "{r}");
+    assert_eq!(r["events"].as_array().unwrap().last().unwrap()["action"], "escalate");
+    let (_, sup) = staff.get("/api/v1/requests?supervised=true").await;
+    assert_eq!(sup["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect::<Vec<_>>(), [id]);
+
+    // Answered, called back: not satisfied sends it back; satisfied closes it with the rating.
+    let handle = format!("{one}/handle");
+    assert_eq!(staff.post(&handle, json!({"status": "resolved", "answer": "已协调物业冲洗管道"})).await.0, 200);
+    let callback = format!("{one}/callback");
+    assert_eq!(utility.post(&callback, json!({"satisfied": true, "rating": 5})).await.0, 403, "the desk calls back");
+    let (s, r) = staff.post(&callback, json!({"satisfied": false, "rating": 2, "note": "水仍发黄"})).await;
+    assert_eq!((s, r["status"].as_str(), r["rating"].as_i64()), (200, Some("in_progress"), None), "{r}");
+    assert_eq!(staff.post(&callback, json!({"satisfied": true, "rating": 5})).await.0, 409, "not answered again yet");
+    assert_eq!(staff.post(&handle, json!({"status": "resolved", "answer": "更换入户管段后水质正常"})).await.0, 200);
+    let (s, r) = staff.post(&callback, json!({"satisfied": true, "rating": 9})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("rating")), "{r}");
+    let (s, r) = staff.post(&callback, json!({"satisfied": true, "rating": 4, "note": "电话回访满意"})).await;
+    assert_eq!((s, r["status"].as_str(), r["rating"].as_i64()), (200, Some("closed"), Some(4)), "{r}");
+
+    // A correction of the model's suggestion teaches it at once.
+    let text = "单元门口的路灯杆歪了快倒了";
+    let confidence = |list: &Value| {
+        list.as_array().unwrap().iter().find(|c| c["code"] == "safety.fire_passage").map_or(0.0, |c| c["confidence"].as_f64().unwrap())
+    };
+    let (_, before) = staff.post("/api/v1/requests/suggest-category", json!({"text": text})).await;
+    let resident_says = before[0]["code"].as_str().unwrap().to_string();
+    assert_ne!(resident_says, "safety.fire_passage", "{before}");
+    let (_, r) =
+        staff.post(&path, json!({"category": resident_says, "text": text, "author": "周", "suggested_category": resident_says})).await;
+    let (s, r) = staff.post(&format!("/api/v1/requests/{}/category", r["id"]), json!({"category": "safety.fire_passage"})).await;
+    assert_eq!(
+        (s, r["category"].as_str(), r["category_confirmed_by"].as_str()),
+        (200, Some("safety.fire_passage"), Some("county_staff")),
+        "{r}"
+    );
+    let (s, r) = staff.post(&format!("/api/v1/requests/{}/category", r["id"]), json!({"category": "safety"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("category")), "a group is no leaf: {r}");
+    let (_, after) = staff.post("/api/v1/requests/suggest-category", json!({"text": text})).await;
+    assert!(confidence(&after) > confidence(&before), "learnt: {before} -> {after}");
+    assert_eq!(app.db.category_corrections().await.unwrap(), vec![("safety.fire_passage".to_string(), text.to_string())]);
 }
 
 /// Records an inspection of an estate directly (the inspection flow itself is tested with the construction pages).

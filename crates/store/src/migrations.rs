@@ -48,7 +48,55 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (41, "a region's menu item names the statistical indicator its quantities count in", V41),
     (42, "funds reports: what projects were paid, kept by region, paying region, source and Beijing month", V42),
     (43, "report deadlines keep every change, so that a change moves only reports not yet due", V43),
+    (44, "requests: the category tree, the suggestion, units and routing, supervision, merges and the timeline", V44),
 ];
+
+/// Requests are filed under the leaves of the category tree (the four old kinds are mapped right
+/// after this migration runs, [`Db::map_old_request_categories`]), keep the suggestion the filer
+/// saw and who confirmed the category, and are routed to a unit: a region's office (community,
+/// street, housing bureau) or a registered organisation (property company, contractor, utility)
+/// whose staff are its members. Every hand-over is an event of the request's timeline.
+const V44: &str = r#"
+CREATE TABLE request_units (
+    id {ID},
+    region_code TEXT NOT NULL REFERENCES regions (code),
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    phone TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    UNIQUE (region_code, name)
+);
+CREATE TABLE unit_members (
+    user_id BIGINT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    unit_id BIGINT NOT NULL REFERENCES request_units (id) ON DELETE CASCADE
+);
+CREATE INDEX unit_members_unit ON unit_members (unit_id);
+ALTER TABLE service_requests ADD COLUMN suggested_category TEXT;
+ALTER TABLE service_requests ADD COLUMN category_confirmed_by TEXT;
+ALTER TABLE service_requests ADD COLUMN unit_kind TEXT NOT NULL DEFAULT 'community';
+ALTER TABLE service_requests ADD COLUMN unit_region TEXT NOT NULL DEFAULT '';
+ALTER TABLE service_requests ADD COLUMN unit_id BIGINT REFERENCES request_units (id);
+ALTER TABLE service_requests ADD COLUMN unit_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE service_requests ADD COLUMN supervised_by TEXT;
+ALTER TABLE service_requests ADD COLUMN supervised_at TEXT;
+ALTER TABLE service_requests ADD COLUMN merged_into BIGINT REFERENCES service_requests (id);
+ALTER TABLE service_requests ADD COLUMN closed_at TEXT;
+UPDATE service_requests SET unit_region = (SELECT e.community_code FROM estates e WHERE e.id = service_requests.estate_id);
+UPDATE service_requests SET status = 'closed', closed_at = resolved_at WHERE status = 'resolved' AND rating IS NOT NULL;
+CREATE INDEX service_requests_unit ON service_requests (unit_id, status);
+CREATE INDEX service_requests_open ON service_requests (status, due_on);
+CREATE TABLE request_events (
+    id {ID},
+    request_id BIGINT NOT NULL REFERENCES service_requests (id) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    unit_name TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    rating BIGINT
+);
+CREATE INDEX request_events_request ON request_events (request_id, id);
+"#;
 
 /// Every change of a report deadline, in order: a report's due day is worked out from the changes
 /// made before it was due (`reports::due_with_changes`), so a change never moves a past one.
@@ -1228,6 +1276,9 @@ pub async fn migrate(db: &Db) -> Result<usize, StoreError> {
         }
         if *version == 42 {
             db.rebuild_funds_paid().await?;
+        }
+        if *version == 44 {
+            db.map_old_request_categories().await?;
         }
     }
     Ok(ran)

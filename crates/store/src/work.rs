@@ -233,12 +233,21 @@ impl Db {
                 .await
             }
             WorkKind::RequestDue => {
+                // An organisation's staff: what is routed to their unit; a desk: what is routed to
+                // its own office or supervised from it (挂牌督办).
+                let (mine, arg): (&str, Arg) = match scope {
+                    Scope::Attached { user_id } => ("r.unit_id = (SELECT m.unit_id FROM unit_members m WHERE m.user_id = $1)", (*user_id).into()),
+                    Scope::Region(rc) => ("((r.unit_id IS NULL AND r.unit_region = $1) OR r.supervised_by = $1) AND {scope}", rc.as_str().into()),
+                };
                 self.work_rows(
-                    "service_requests r JOIN estates e ON e.id = r.estate_id WHERE r.status <> 'resolved' AND {scope}",
-                    "r.id, r.estate_id, e.name AS estate_name, CAST(NULL AS BIGINT) AS project_id, r.text AS what, r.category AS detail, \
+                    &format!(
+                        "service_requests r JOIN estates e ON e.id = r.estate_id WHERE r.status IN ('submitted', 'in_progress', 'returned') AND {mine}"
+                    ),
+                    "r.id, r.estate_id, e.name AS estate_name, CAST(NULL AS BIGINT) AS project_id, r.text AS what, \
+                     CASE WHEN r.supervised_by IS NULL THEN r.category ELSE 'supervised' END AS detail, \
                      SUBSTR(r.created_at, 1, 10) AS since, r.due_on",
                     "r.due_on, r.id",
-                    Vec::new(),
+                    vec![arg],
                     scope,
                 )
                 .await

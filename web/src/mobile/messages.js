@@ -3,7 +3,7 @@ export default {
   'zh-CN': {
     app: '我的小区',
     tabs: { home: '进度', surveys: '问卷', notices: '公示', votes: '表决', requests: '诉求' },
-    requests: { new: '我要反映', kind: '类别', category: { repair: '报修', complaint: '投诉', suggestion: '建议', question: '咨询' }, text: '请描述您的诉求', send: '提交', sent: '已提交，社区将及时办理', due: '{d} 前办结', status: { submitted: '待受理', in_progress: '办理中', resolved: '已办结' }, answer: '答复', rate: '满意度评价' },
+    requests: { new: '我要反映', kind: '类别', otherKind: '其他类别…', text: '请描述您的诉求', send: '提交', sent: '已提交，将转交承办单位及时办理', due: '{d} 前办结', status: { submitted: '待受理', in_progress: '办理中', returned: '办理中', resolved: '已答复', closed: '已办结' }, answer: '答复', rate: '满意度评价' },
     satisfaction: '小区改造已验收，欢迎参与满意度调查',
     surveys: { missing: '找不到该问卷，或它不属于您的小区', none: '暂无问卷', open: '进行中', closed: '已结束', text: '请填写', submit: '提交问卷', thanks: '已提交，感谢您的参与！' },
     bind: { title: '绑定房屋', code: '邀请码', codeHint: '纸条上的 10 位邀请码', name: '姓名', nameHint: '与房产登记一致', phone: '手机号', phoneHint: '业主请填写登记的手机号', submit: '绑定', done: '已绑定 {place}', owner: '业主', resident: '住户', another: '再绑定一套房屋', privacy: '手机号仅用于核对业主身份。', byCode: '邀请码', bySms: '短信验证码', smsTitle: '业主手机号验证', smsPhoneHint: '房产登记的手机号', send: '获取验证码', resend: '{s} 秒后重发', sent: '如该号码已登记，验证码已发送', otp: '验证码', smsHint: '验证后，登记在该手机号下的房屋将全部绑定。未收到短信请使用社区发放的邀请码。' },
@@ -17,7 +17,7 @@ export default {
   en: {
     app: 'My estate',
     tabs: { home: 'Progress', surveys: 'Surveys', notices: 'Notices', votes: 'Votes', requests: 'Requests' },
-    requests: { new: 'Tell us', kind: 'Kind', category: { repair: 'Repair', complaint: 'Complaint', suggestion: 'Suggestion', question: 'Question' }, text: 'What is it about', send: 'Send', sent: 'Sent; the community will handle it', due: 'due {d}', status: { submitted: 'Submitted', in_progress: 'In progress', resolved: 'Resolved' }, answer: 'Answer', rate: 'How satisfied are you' },
+    requests: { new: 'Tell us', kind: 'Kind', otherKind: 'Another kind…', text: 'What is it about', send: 'Send', sent: 'Sent; it goes to the unit that handles it', due: 'due {d}', status: { submitted: 'Submitted', in_progress: 'In progress', returned: 'In progress', resolved: 'Answered', closed: 'Closed' }, answer: 'Answer', rate: 'How satisfied are you' },
     satisfaction: 'The renewal is accepted: tell us how satisfied you are',
     surveys: { missing: 'No such survey for your estate', none: 'No surveys', open: 'Open', closed: 'Closed', text: 'Your answer', submit: 'Send', thanks: 'Sent. Thank you!' },
     bind: { title: 'Bind your home', code: 'Code', codeHint: 'the 10-character code on your slip', name: 'Name', nameHint: 'as in the property register', phone: 'Mobile', phoneHint: 'owners: the number in the register', submit: 'Bind', done: 'Bound {place}', owner: 'owner', resident: 'resident', another: 'Bind another home', privacy: 'Your number is only used to check that you are the owner.', byCode: 'Invitation code', bySms: 'Text message', smsTitle: 'Owner\u2019s mobile', smsPhoneHint: 'the number in the register', send: 'Send code', resend: 'again in {s} s', sent: 'If the number is registered, a code is on its way', otp: 'Code', smsHint: 'Every home registered under this number is bound. No message? Use the code from the community.' },

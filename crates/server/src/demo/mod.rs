@@ -40,6 +40,7 @@ pub const DEMO_USERS: &[(&str, &str, Role, &str)] = &[
     ("contractor", "惠安建工集团有限公司", Role::Contractor, "350521000000"),
     ("supervisor", "惠安工程监理有限公司", Role::Supervisor, "350521000000"),
     ("property_company", "惠安安居物业服务有限公司", Role::PropertyCompany, "350521000000"),
+    ("water_company", "惠安县自来水公司", Role::Utility, "350521000000"),
     ("grid_worker", "北关社区网格员", Role::GridWorker, "350521100001"),
     ("resident", "北关社区居民", Role::Resident, "350521100001"),
 ];
@@ -258,6 +259,9 @@ pub async fn load_demo(
         huanxin_store::clock::hold(None);
         desk.sign_out_all().await;
         summary.programme = result?;
+        // What went late in the programme's history is under supervision, as the server's
+        // escalation would have put it.
+        db.escalate_late_requests(today).await?;
     }
     Ok(summary)
 }

@@ -318,6 +318,7 @@ impl<'a> Programme<'a> {
             y.dedup();
             y
         };
+        self.request_units().await?;
         for (c, _) in self.casts.iter().enumerate() {
             for y in &years {
                 // Assessments run from 8 October for 40 days; the ranking follows on 20 November.
@@ -413,6 +414,42 @@ impl<'a> Programme<'a> {
     async fn advance(&mut self, i: usize, to: &str, note: &str) -> Result<(), DemoError> {
         let (admin, id) = (self.casts[self.walks[i].county].admin, self.walks[i].id);
         self.post(admin, &format!("/estates/{id}/lifecycle"), json!({ "to": to, "note": note })).await.map(|_| ())
+    }
+
+    /// The units 惠安's requests are routed to: its property company and water company with their
+    /// accounts, and the power and gas companies (no accounts: their late requests show supervision).
+    async fn request_units(&mut self) -> Result<(), DemoError> {
+        let units = [
+            ("property", "惠安安居物业服务有限公司", "0595-87381234", Some("property_company")),
+            ("water", "惠安县自来水公司", "0595-87362345", Some("water_company")),
+            ("power", "国网惠安县供电公司", "95598", None),
+            ("gas", "惠安华润燃气有限公司", "0595-87395678", None),
+        ];
+        for (kind, name, phone, member) in units {
+            let u = self
+                .post(
+                    "county_admin",
+                    "/request-units",
+                    json!({ "region_code": "350521000000", "kind": kind, "name": name, "phone": phone }),
+                )
+                .await?;
+            if let Some(m) = member {
+                let id = id_of(&u, &["id"])?;
+                self.desk.post("county_admin", &format!("/request-units/{id}/members"), json!({ "username": m })).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Who handles a request as routed: the unit's demo account, or the desk for an office; `None`
+    /// for a unit without an account.
+    fn handler_of(r: &Value, desk: &'static str) -> Option<&'static str> {
+        match r["unit_kind"].as_str() {
+            Some("property") => Some("property_company"),
+            Some("water") => Some("water_company"),
+            Some("community" | "street" | "bureau") => Some(desk),
+            _ => None,
+        }
     }
 
     fn user_id(&self, name: &str) -> Result<i64, DemoError> {
@@ -968,12 +1005,15 @@ impl<'a> Programme<'a> {
             .post(
                 "resident",
                 &format!("/estates/{id}/requests"),
-                json!({ "category": "repair", "text": "3单元楼道灯不亮，晚上上下楼不安全", "dwelling_id": dw }),
+                json!({ "category": "property", "text": "3单元楼道灯不亮，晚上上下楼不安全，物业一直没人来修", "dwelling_id": dw }),
             )
             .await?;
         let rid = id_of(&r, &["id"])?;
-        self.post(staff, &format!("/requests/{rid}/handle"), json!({ "status": "resolved", "answer": "已安排电工更换为声光控灯" })).await?;
-        self.post("resident", &format!("/requests/{rid}/rating"), json!({ "rating": 5 })).await?;
+        if let Some(h) = Self::handler_of(&r, staff) {
+            self.post(h, &format!("/requests/{rid}/handle"), json!({ "status": "resolved", "answer": "已督促物业安排电工更换为声光控灯" }))
+                .await?;
+            self.post("resident", &format!("/requests/{rid}/rating"), json!({ "rating": 5 })).await?;
+        }
         let r = self
             .post(
                 "resident",
@@ -982,7 +1022,9 @@ impl<'a> Programme<'a> {
             )
             .await?;
         let rid = id_of(&r, &["id"])?;
-        self.post(staff, &format!("/requests/{rid}/handle"), json!({ "status": "in_progress" })).await?;
+        if let Some(h) = Self::handler_of(&r, staff) {
+            self.post(h, &format!("/requests/{rid}/handle"), json!({ "status": "in_progress" })).await?;
+        }
         Ok(())
     }
 
@@ -1125,16 +1167,18 @@ impl<'a> Programme<'a> {
                 .post(
                     staff,
                     &format!("/estates/{id}/requests"),
-                    json!({ "category": "complaint", "text": "施工队晚上十点后还在切割作业，噪音扰民", "author": "12345热线转办" }),
+                    json!({ "category": "renovation.disturbance", "text": "施工队晚上十点后还在切割作业，噪音扰民", "author": "12345热线转办", "channel": "phone" }),
                 )
                 .await?;
             let rid = id_of(&r, &["id"])?;
-            self.post(
-                staff,
-                &format!("/requests/{rid}/handle"),
-                json!({ "status": "resolved", "answer": "已约谈施工单位，夜间22:00后停止高噪音作业" }),
-            )
-            .await?;
+            if let Some(h) = Self::handler_of(&r, staff) {
+                self.post(
+                    h,
+                    &format!("/requests/{rid}/handle"),
+                    json!({ "status": "resolved", "answer": "已约谈施工单位，夜间22:00后停止高噪音作业" }),
+                )
+                .await?;
+            }
         }
         let text = ["外墙修缮完成，屋面闭水试验合格", "雨污管网开挖敷设，路面恢复", "道路铺装、绿化种植，安防摄像头安装"][(k - 1).min(2)];
         self.site_log(i, text).await
@@ -1203,18 +1247,22 @@ impl<'a> Programme<'a> {
         }
         self.hold(self.today - Duration::days(1));
         let requests = [
-            ("repair", "5号楼屋面下雨渗水，顶楼住户墙面发霉", true),
-            ("complaint", "小区垃圾清运不及时，夏天有异味", false),
-            ("repair", "单元门禁损坏，外来人员随意进出", false),
+            ("repair.roof_leak", "5号楼屋面下雨渗水，顶楼住户墙面发霉", true),
+            ("environment.sanitation", "小区垃圾清运不及时，夏天有异味", false),
+            ("repair.water", "2号楼自来水发黄，放了很久还是浑浊", false),
         ];
         for (&i, (cat, text, accept)) in upkeep.iter().zip(requests) {
             let id = self.walks[i].id;
             let r = self
-                .post(staff, &format!("/estates/{id}/requests"), json!({ "category": cat, "text": text, "author": "居民来电" }))
+                .post(
+                    staff,
+                    &format!("/estates/{id}/requests"),
+                    json!({ "category": cat, "text": text, "author": "居民来电", "channel": "phone" }),
+                )
                 .await?;
-            if accept {
+            if let (true, Some(h)) = (accept, Self::handler_of(&r, staff)) {
                 let rid = id_of(&r, &["id"])?;
-                self.post(staff, &format!("/requests/{rid}/handle"), json!({ "status": "in_progress" })).await?;
+                self.post(h, &format!("/requests/{rid}/handle"), json!({ "status": "in_progress" })).await?;
             }
         }
         Ok(())
@@ -1484,8 +1532,8 @@ impl<'a> Programme<'a> {
         // Requests from the estate: handled and answered by the desk.
         let staff = self.casts[county].staff;
         let requests = [
-            ("repair", "楼道声控灯不亮", "已更换灯具"),
-            ("complaint", "小区东门电动车乱停放", "已协调物业增设停放区并张贴告示"),
+            ("repair.drainage", "雨后小区主干道积水，下水道堵塞", "已疏通排水管道并清理雨水口"),
+            ("safety.fire_passage", "小区东门消防通道被电动车和杂物堵住", "已清理通道并增设停放区，张贴告示"),
             ("suggestion", "建议在健身区增加遮阳棚", "已纳入年度维护计划"),
         ];
         if id % 5 == 0 {
@@ -1503,11 +1551,25 @@ impl<'a> Programme<'a> {
             }
         }
         let (cat, text, answer) = requests[(id % 3) as usize];
-        let r =
-            self.post(staff, &format!("/estates/{id}/requests"), json!({ "category": cat, "text": text, "author": "居民来电" })).await?;
+        let r = self
+            .post(
+                staff,
+                &format!("/estates/{id}/requests"),
+                json!({ "category": cat, "text": text, "author": "居民来电", "channel": "reception" }),
+            )
+            .await?;
         let rid = id_of(&r, &["id"])?;
-        self.post(staff, &format!("/requests/{rid}/handle"), json!({ "status": "in_progress" })).await?;
-        self.post(staff, &format!("/requests/{rid}/handle"), json!({ "status": "resolved", "answer": answer })).await?;
+        if let Some(h) = Self::handler_of(&r, staff) {
+            self.post(h, &format!("/requests/{rid}/handle"), json!({ "status": "in_progress" })).await?;
+            self.post(h, &format!("/requests/{rid}/handle"), json!({ "status": "resolved", "answer": answer })).await?;
+            // The desk calls the resident back, which closes it.
+            self.post(
+                staff,
+                &format!("/requests/{rid}/callback"),
+                json!({ "satisfied": true, "rating": 4 + id % 2, "note": "电话回访，居民满意" }),
+            )
+            .await?;
+        }
         Ok(())
     }
 }

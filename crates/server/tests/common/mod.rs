@@ -60,6 +60,7 @@ pub const USERS: &[(&str, Role, &str)] = &[
     ("contractor", Role::Contractor, "350521000000"),
     ("supervisor", Role::Supervisor, "350521000000"),
     ("property_company", Role::PropertyCompany, "350521000000"),
+    ("utility", Role::Utility, "350521000000"),
     ("grid_worker", Role::GridWorker, "350521100001"),
     ("resident", Role::Resident, "350521100001"),
 ];
