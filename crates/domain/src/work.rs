@@ -25,6 +25,8 @@ pub enum WorkKind {
     SpendingToApprove,
     /// A resident's service request not yet resolved.
     RequestDue,
+    /// An early warning from requests (a danger named, a pile-up) not yet taken note of.
+    RequestWarning,
     /// A rectification task of the six-month review not yet closed.
     RectificationDue,
     /// A schedule node to report progress on (for the bureau: only nodes behind plan).
@@ -59,6 +61,7 @@ impl WorkKind {
             WorkKind::PaymentToApprove => "payment_to_approve",
             WorkKind::SpendingToApprove => "spending_to_approve",
             WorkKind::RequestDue => "request_due",
+            WorkKind::RequestWarning => "request_warning",
             WorkKind::RectificationDue => "rectification_due",
             WorkKind::NodeToReport => "node_to_report",
             WorkKind::DesignChangeDue => "design_change_due",
@@ -83,6 +86,7 @@ impl WorkKind {
                 SpendingToApprove,
                 VoteOpen,
                 NoticeRunning,
+                RequestWarning,
                 RequestDue,
                 RectificationDue,
                 NodeToReport,
@@ -90,9 +94,11 @@ impl WorkKind {
                 AcceptanceToSign,
                 ReportToFile,
             ],
-            Role::StreetStaff | Role::CommunityStaff => &[NoticeRunning, VoteOpen, SurveyOpen, RequestDue, AcceptanceToSign],
-            // Grid workers collect survey answers and paper ballots door to door.
-            Role::GridWorker => &[SurveyOpen, VoteOpen],
+            Role::StreetStaff | Role::CommunityStaff => {
+                &[RequestWarning, NoticeRunning, VoteOpen, SurveyOpen, RequestDue, AcceptanceToSign]
+            }
+            // Grid workers collect survey answers and paper ballots door to door, and go to see a warning.
+            Role::GridWorker => &[RequestWarning, SurveyOpen, VoteOpen],
             // Each company lists only what it can act on: the contractor reports nodes (the designer
             // delivers design changes, the supervisor inspects).
             Role::Contractor => &[NodeToReport, SiteLogToday, AcceptanceToSign, RequestDue],

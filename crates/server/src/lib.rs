@@ -446,6 +446,8 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/estates/{id}/surveys", surveys::create);
     let requests = Routes::new(Some(Permission::ReadRequests))
         .get("/requests", requests::region)
+        .get("/requests/hotspots", requests::hotspots)
+        .get("/request-warnings", requests::warnings)
         .get("/requests/{id}", requests::show)
         .get("/request-categories", requests::categories)
         .post("/requests/suggest-category", requests::suggest_category);
@@ -457,6 +459,10 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/requests/{id}/merge", requests::merge)
         .post("/requests/{id}/category", requests::confirm_category)
         .post("/requests/{id}/callback", requests::callback)
+        .post("/request-warnings/{id}/acknowledge", requests::acknowledge_warning)
+        .post("/requests/hotline", requests::hotline::import)
+        .get("/requests/hotline/unmatched", requests::hotline::unmatched)
+        .post("/requests/hotline/unmatched/{id}/match", requests::hotline::match_order)
         .get("/request-units", requests::units);
     let units = Routes::new(Some(Permission::ManageUsers))
         .post("/request-units", requests::create_unit)

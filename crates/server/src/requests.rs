@@ -18,18 +18,20 @@ use huanxin_domain::requests::routing::UnitKind;
 use huanxin_domain::requests::{self as rules, RequestInput, Status};
 use huanxin_store::requests::{Action, RequestError, RequestEvent, RequestFilter, RequestUnit, ServiceRequest, Target, Viewer};
 use serde::Deserialize;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+
+pub mod hotline;
 
 /// The category model: the shipped examples plus every correction staff made, learnt once at
 /// first use and then one correction at a time. Each server learns the corrections made through
 /// it at once and the others' when it starts.
 #[derive(Default)]
 pub struct LearnedModel {
-    model: tokio::sync::OnceCell<RwLock<Classifier>>,
+    model: tokio::sync::OnceCell<Arc<RwLock<Classifier>>>,
 }
 
 impl LearnedModel {
-    async fn get(&self, st: &AppState) -> Result<&RwLock<Classifier>, ApiError> {
+    async fn get(&self, st: &AppState) -> Result<&Arc<RwLock<Classifier>>, ApiError> {
         self.model
             .get_or_try_init(|| async {
                 let corrections = st.db.category_corrections().await?;
@@ -38,12 +40,17 @@ impl LearnedModel {
                     for (code, text) in &corrections {
                         model.learn(code, text);
                     }
-                    RwLock::new(model)
+                    Arc::new(RwLock::new(model))
                 })
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))
             })
             .await
+    }
+
+    /// The model itself, for reading many texts off the async workers.
+    pub async fn model(&self, st: &AppState) -> Result<Arc<RwLock<Classifier>>, ApiError> {
+        Ok(self.get(st).await?.clone())
     }
 
     /// The likeliest categories for a text.
@@ -154,8 +161,12 @@ pub async fn file(
         .db
         .file_request(&cu.actor(), &cu.scope, id, input.dwelling_id, &author, &channel, category, &text, suggested, confirmed_by)
         .await?;
+    let (r, warnings) = r;
     if confirmed_by.is_some() && suggested.is_some_and(|s| s != category.code) {
         st.classifier.learn(&st, category.code, &text).await?;
+    }
+    for w in warnings {
+        notify_warning(&st, w);
     }
     Ok((StatusCode::CREATED, Json(r)))
 }
@@ -590,4 +601,94 @@ pub fn spawn_escalation(st: &AppState) {
             }
         }
     });
+}
+
+/// Texts the responsible people about a warning, off the request's path: the filing never waits
+/// for the SMS provider, and a message that fails is logged and left out of the count reached.
+pub(crate) fn notify_warning(st: &AppState, id: i64) {
+    let st = st.clone();
+    tokio::spawn(async move {
+        let sent = async {
+            let w = st.db.request_warning(id).await?;
+            let who = st.db.warning_recipients(w.request_id).await?;
+            let kind = rules::categories::category(&w.category).map_or(w.category.as_str(), |c| c.zh);
+            let text = match w.kind.as_str() {
+                "danger" => {
+                    format!("【焕新预警】{}有居民反映“{}”（{}），诉求#{}，请立即核实处置。", w.estate_name, w.detail, kind, w.request_id)
+                }
+                _ => format!(
+                    "【焕新预警】{}近7日{}类诉求{}件（此前90日{}件），请关注研判。诉求#{}",
+                    w.estate_name, kind, w.recent, w.before, w.request_id
+                ),
+            };
+            let mut reached = 0;
+            for (user, phone) in &who {
+                match st.sms.send(phone, &text).await {
+                    Ok(()) => reached += 1,
+                    Err(e) => tracing::warn!(user, error = %e, "warning not sent"),
+                }
+            }
+            st.db.warning_notified(id, reached).await?;
+            Ok::<(), ApiError>(())
+        };
+        if let Err(e) = sent.await {
+            tracing::warn!(warning = id, error = %e, "warning not notified");
+        }
+    });
+}
+
+/// Which warnings a list shows.
+#[derive(Debug, Deserialize)]
+pub struct WarningFilter {
+    /// `true`: only those nobody has taken note of.
+    #[serde(default)]
+    pub open: bool,
+}
+
+/// Early warnings on the requests the caller sees: a danger named in a text, an estate's requests
+/// of one kind piling up in a week or rising well above their usual rate (the unanswered first).
+#[utoipa::path(get, path = "/api/v1/request-warnings", tag = "requests", params(("open" = Option<bool>, Query, description = "only those nobody has taken note of")),
+    responses((status = 200, description = "warnings with their estate, kind, counts and who took note")))]
+pub async fn warnings(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(f): ApiQuery<WarningFilter>,
+) -> Result<Json<Vec<huanxin_store::requests::warnings::RequestWarning>>, ApiError> {
+    let v = viewer(&st, &cu).await?;
+    Ok(Json(st.db.request_warnings(v, f.open).await?))
+}
+
+/// A desk takes note of a warning on an estate of its region (once; 409 after).
+#[utoipa::path(post, path = "/api/v1/request-warnings/{id}/acknowledge", tag = "requests", params(("id" = i64, Path)),
+    responses((status = 200, description = "the warning"), (status = 404), (status = 409)))]
+pub async fn acknowledge_warning(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<huanxin_store::requests::warnings::RequestWarning>, ApiError> {
+    Ok(Json(st.db.acknowledge_warning(&cu.actor(), &cu.scope, id).await?))
+}
+
+/// The window of the hot spots.
+#[derive(Debug, Deserialize)]
+pub struct HotSpotWindow {
+    /// 7 or 30 (default 7).
+    pub days: Option<i64>,
+}
+
+/// Hot spots: the requests the caller sees of the last 7 or 30 days by kind and by estate (with
+/// the estate's position for the map's heat layer).
+#[utoipa::path(get, path = "/api/v1/requests/hotspots", tag = "requests", params(("days" = Option<i64>, Query, description = "7 or 30")),
+    responses((status = 200, description = "counts by kind and by estate"), (status = 422)))]
+pub async fn hotspots(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(w): ApiQuery<HotSpotWindow>,
+) -> Result<Json<huanxin_store::requests::warnings::HotSpots>, ApiError> {
+    let days = w.days.unwrap_or(7);
+    if days != 7 && days != 30 {
+        return Err(ApiError::field("days", days, reason!("requests.hotspot_days")));
+    }
+    let v = viewer(&st, &cu).await?;
+    Ok(Json(st.db.request_hotspots(v, days).await?))
 }

@@ -47,6 +47,8 @@ both_engines!(
     a_county_adapts_the_archive_checklist,
     service_requests_filed_handled_and_rated,
     requests_are_routed_handed_over_and_supervised,
+    requests_warn_of_dangers_and_pile_ups,
+    hotline_work_orders_are_imported_once_and_matched_by_address,
     funds_allocated_paid_within_limits_on_a_verified_ledger,
     funds_planned_contributed_reconciled_reported_and_upkept,
     statistics_count_what_the_records_say,
@@ -2905,6 +2907,159 @@ async fn requests_are_routed_handed_over_and_supervised(app: &TestApp) {
     let (_, after) = staff.post("/api/v1/requests/suggest-category", json!({"text": text})).await;
     assert!(confidence(&after) > confidence(&before), "learnt: {before} -> {after}");
     assert_eq!(app.db.category_corrections().await.unwrap(), vec![("safety.fire_passage".to_string(), text.to_string())]);
+}
+
+/// A danger named in a request warns the community's people by text message at once; three of a
+/// kind in a week where there were none is a surge; a desk takes note once; hot spots count them.
+async fn requests_warn_of_dangers_and_pile_ups(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let (estate,): (i64,) = app.db.fetch_one("SELECT MIN(id) FROM estates WHERE community_code = '350521100001'", vec![]).await.unwrap();
+    let path = format!("/api/v1/estates/{estate}/requests");
+    let (s, gas) = staff.post(&path, json!({"category": "safety.gas_smell", "text": "3号楼2单元楼道里一股煤气味", "author": "住户"})).await;
+    assert_eq!(s, 201, "{gas}");
+    // The message goes out off the filing's path: wait for it (bounded), not for a fixed time.
+    let mut warning = json!(null);
+    for _ in 0..250 {
+        let (_, list) = staff.get("/api/v1/request-warnings?open=true").await;
+        if list[0]["notified"].as_i64().unwrap_or(0) > 0 {
+            warning = list[0].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        (warning["kind"].as_str(), warning["detail"].as_str(), warning["request_id"].as_i64()),
+        (Some("danger"), Some("煤气味"), gas["id"].as_i64()),
+        "{warning}"
+    );
+    // community_staff and grid_worker of the community, street_staff of its street (the test accounts all have a phone).
+    assert_eq!(warning["notified"], 3, "{warning}");
+    let texts: Vec<String> = app.sms.lock().unwrap().iter().map(|m| m["text"].as_str().unwrap_or("").to_string()).collect();
+    assert!(texts.iter().any(|t| t.contains("煤气味") && t.contains(&format!("#{}", gas["id"]))), "{texts:?}");
+    let (_, again) = staff.post(&path, json!({"category": "safety.gas_smell", "text": "还是有煤气味", "author": "邻居"})).await;
+    assert!(again["id"].is_i64());
+    let (_, list) = staff.get("/api/v1/request-warnings").await;
+    assert_eq!(
+        list.as_array().unwrap().iter().filter(|w| w["kind"] == "danger").count(),
+        1,
+        "one warning a day per estate and word: {list}"
+    );
+
+    // Three of a kind in a week, none before: a surge, raised once.
+    for (i, text) in ["垃圾桶满了没人清", "垃圾堆在楼下好几天", "垃圾清运不及时有臭味", "垃圾又没收"].iter().enumerate()
+    {
+        let (s, _) = staff.post(&path, json!({"category": "environment.sanitation", "text": text, "author": format!("住户{i}")})).await;
+        assert_eq!(s, 201);
+    }
+    let (_, list) = staff.get("/api/v1/request-warnings").await;
+    let piles: Vec<&Value> = list.as_array().unwrap().iter().filter(|w| w["kind"] != "danger").collect();
+    assert_eq!(piles.len(), 1, "{list}");
+    assert_eq!(
+        (piles[0]["kind"].as_str(), piles[0]["recent"].as_i64(), piles[0]["category"].as_str()),
+        (Some("surge"), Some(3), Some("environment.sanitation"))
+    );
+
+    // On the community's work page; a desk takes note once; another county cannot.
+    let (_, work) = app.client("community_staff").await.get("/api/v1/work").await;
+    let warned = work["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == "request_warning").unwrap()["total"].as_i64();
+    assert_eq!(warned, Some(2), "{work}");
+    let ack = format!("/api/v1/request-warnings/{}/acknowledge", warning["id"]);
+    assert_eq!(app.client("other_county_admin").await.post(&ack, json!({})).await.0, 404);
+    assert_eq!(app.client("grid_worker").await.post(&ack, json!({})).await.0, 403, "the desk takes note");
+    let (s, w) = staff.post(&ack, json!({})).await;
+    assert_eq!((s, w["acknowledged_by"].as_str()), (200, Some("county_staff")), "{w}");
+    assert_eq!(staff.post(&ack, json!({})).await.0, 409);
+    let (_, open) = staff.get("/api/v1/request-warnings?open=true").await;
+    assert_eq!(open.as_array().unwrap().len(), 1);
+
+    // Hot spots: this estate leads, sanitation first.
+    let (s, hot) = staff.get("/api/v1/requests/hotspots?days=7").await;
+    assert_eq!(s, 200, "{hot}");
+    assert_eq!(hot["by_category"][0], json!(["environment.sanitation", 4]), "{hot}");
+    assert_eq!((hot["by_estate"][0]["estate_id"].as_i64(), hot["by_estate"][0]["count"].as_i64()), (Some(estate), Some(6)));
+    assert_eq!(hot["by_estate"][0]["top_category"], "environment.sanitation");
+    assert_eq!(hot["total"], 6);
+    let (s, r) = staff.get("/api/v1/requests/hotspots?days=8").await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("days")));
+    assert_eq!(
+        app.client("other_county_admin").await.get("/api/v1/requests/hotspots?days=30").await.1["total"],
+        0,
+        "another county sees none of it"
+    );
+}
+
+/// The 12345 export: a wrong row refuses the file whole; each work order is imported once; an
+/// address that names an estate files the request there, others wait for a clerk to choose.
+async fn hotline_work_orders_are_imported_once_and_matched_by_address(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let named: Vec<(i64, String)> = app
+        .db
+        .fetch_all(
+            "SELECT MIN(id), name FROM estates WHERE community_code >= '350521' AND community_code < '350522' GROUP BY name HAVING COUNT(*) = 1 ORDER BY MIN(id) LIMIT 2",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (other_name,): (String,) =
+        app.db.fetch_one("SELECT name FROM estates WHERE id = $1", huanxin_store::args![app.other_county_estate]).await.unwrap();
+    let header: &[&str] = &["工单编号", "来电时间", "来电人", "电话", "地址", "诉求内容", "诉求类型", "工单状态"];
+    let gas_at = format!("惠安县{}3号楼", named[0].1);
+    let elsewhere = format!("泉州市{other_name}2号楼");
+    let count = || async { app.db.scalar("SELECT COUNT(*) FROM service_requests", vec![]).await.unwrap() };
+    let before = count().await;
+
+    let bad = xlsx(&[
+        header,
+        &["GD1", "2026-11-02 08:15", "王女士", "13800000001", &gas_at, "楼道里一股煤气味", "城乡建设", "已派单"],
+        &["GD1", "2026-11-02 09:00", "李", "", &gas_at, "又闻到煤气味", "", ""],
+        &["GD3", "昨天", "", "", "城南菜市场门口", "", "", ""],
+    ]);
+    let (s, r) = staff.upload("/api/v1/requests/hotline", "12345.xlsx", bad).await;
+    assert_eq!(s, 422, "{r}");
+    let problems: Vec<(i64, &str)> =
+        r["rows"].as_array().unwrap().iter().map(|e| (e["row"].as_i64().unwrap(), e["column"].as_str().unwrap())).collect();
+    assert_eq!(problems, [(3, "工单编号"), (4, "来电时间"), (4, "诉求内容")], "{r}");
+    assert_eq!(count().await, before, "nothing written");
+
+    let good = xlsx(&[
+        header,
+        &["GD1", "2026-11-02 08:15", "王女士", "13800000001", &gas_at, "楼道里一股煤气味", "城乡建设", "已派单"],
+        &["GD2", "2026/11/3 9:00", "", "", "城南菜市场门口", "路灯不亮好几天了", "", ""],
+        &["GD4", "2026年11月4日 10:30", "赵", "", &elsewhere, "小区门口积水", "", ""],
+    ]);
+    let (s, r) = staff.upload("/api/v1/requests/hotline", "12345.xlsx", good.clone()).await;
+    assert_eq!((s, r["rows"].as_i64(), r["filed"].as_i64(), r["unmatched"].as_i64()), (200, Some(3), Some(1), Some(2)), "{r}");
+    let (s, again) = staff.upload("/api/v1/requests/hotline", "12345.xlsx", good).await;
+    assert_eq!((s, again["already_imported"].as_i64(), again["filed"].as_i64()), (200, Some(3), Some(0)), "never twice: {again}");
+    assert_eq!(count().await, before + 1);
+    let (_, list) = staff.get(&format!("/api/v1/estates/{}/requests", named[0].0)).await;
+    let filed = &list[0];
+    assert_eq!(
+        (filed["channel"].as_str(), filed["work_order"].as_str(), filed["category"].as_str(), filed["caller_phone"].as_str()),
+        (Some("hotline"), Some("GD1"), Some("safety.gas_smell"), Some("138****0001")),
+        "{filed}"
+    );
+    assert!(filed["created_at"].as_str().unwrap().starts_with("2026-11-02T00:15"), "the call's time, in UTC: {filed}");
+
+    // Waiting for a clerk: another county's estate is no match here.
+    let (_, waiting) = staff.get("/api/v1/requests/hotline/unmatched").await;
+    let orders: Vec<&str> = waiting.as_array().unwrap().iter().map(|o| o["work_order"].as_str().unwrap()).collect();
+    assert_eq!(orders, ["GD2", "GD4"], "{waiting}");
+    assert_eq!(app.client("other_county_admin").await.get("/api/v1/requests/hotline/unmatched").await.1, json!([]));
+    let id = waiting[0]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/requests/hotline/unmatched/{id}/match");
+    let (s, r) = staff.post(&path, json!({"estate_id": app.other_county_estate})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("estate_id")), "{r}");
+    let (s, r) = staff.post(&path, json!({"estate_id": named[1].0, "category": "repair"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("category")), "{r}");
+    let (s, r) = staff.post(&path, json!({"estate_id": named[1].0, "category": "repair.power"})).await;
+    assert_eq!(
+        (s, r["work_order"].as_str(), r["estate_id"].as_i64(), r["category_confirmed_by"].as_str()),
+        (200, Some("GD2"), Some(named[1].0), Some("county_staff")),
+        "{r}"
+    );
+    assert_eq!(staff.post(&path, json!({"estate_id": named[1].0})).await.0, 404, "filed once");
+    assert_eq!(app.client("community_staff").await.post("/api/v1/requests/hotline", json!({})).await.0, 422, "no file: named");
 }
 
 /// Records an inspection of an estate directly (the inspection flow itself is tested with the construction pages).

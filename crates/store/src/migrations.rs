@@ -49,7 +49,57 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (42, "funds reports: what projects were paid, kept by region, paying region, source and Beijing month", V42),
     (43, "report deadlines keep every change, so that a change moves only reports not yet due", V43),
     (44, "requests: the category tree, the suggestion, units and routing, supervision, merges and the timeline", V44),
+    (45, "requests: early warnings (a danger named, a pile-up of one kind) and the indexes of hot spots", V45),
+    (46, "requests: 12345 hotline work orders, each imported once, and the ones no estate was found for", V46),
 ];
+
+/// Requests imported from the 12345 hotline keep their work order (unique: never imported twice)
+/// and the caller's phone; a work order whose address names no estate, or several, waits for a
+/// clerk to choose in `hotline_unmatched`.
+const V46: &str = r#"
+ALTER TABLE service_requests ADD COLUMN work_order TEXT;
+ALTER TABLE service_requests ADD COLUMN caller_phone TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX service_requests_work_order ON service_requests (work_order);
+CREATE TABLE hotline_unmatched (
+    id {ID},
+    region_code TEXT NOT NULL,
+    work_order TEXT NOT NULL UNIQUE,
+    called_at TEXT NOT NULL,
+    caller TEXT NOT NULL,
+    caller_phone TEXT NOT NULL,
+    address TEXT NOT NULL,
+    text TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    category TEXT NOT NULL,
+    candidates TEXT NOT NULL,
+    imported_by TEXT NOT NULL,
+    imported_at TEXT NOT NULL
+);
+CREATE INDEX hotline_unmatched_region ON hotline_unmatched (region_code);
+"#;
+
+/// Warnings raised as requests are filed (`requests::warnings`), and the indexes the hot spots and
+/// the pile-up counts read.
+const V45: &str = r#"
+CREATE TABLE request_warnings (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    category TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    request_id BIGINT NOT NULL REFERENCES service_requests (id) ON DELETE CASCADE,
+    detail TEXT NOT NULL,
+    recent BIGINT NOT NULL,
+    before_count BIGINT NOT NULL,
+    created_at TEXT NOT NULL,
+    notified BIGINT NOT NULL DEFAULT 0,
+    acknowledged_by TEXT,
+    acknowledged_at TEXT
+);
+CREATE INDEX request_warnings_estate ON request_warnings (estate_id, category, created_at);
+CREATE INDEX request_warnings_request ON request_warnings (request_id);
+CREATE INDEX service_requests_created ON service_requests (created_at);
+CREATE INDEX service_requests_estate_category ON service_requests (estate_id, category, created_at);
+"#;
 
 /// Requests are filed under the leaves of the category tree (the four old kinds are mapped right
 /// after this migration runs, [`Db::map_old_request_categories`]), keep the suggestion the filer

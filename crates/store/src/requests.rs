@@ -15,6 +15,9 @@ use huanxin_domain::requests::{self as rules, Refusal, Status, Step};
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
+pub mod hotline;
+pub mod warnings;
+
 /// A request as stored.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ServiceRequest {
@@ -53,11 +56,20 @@ pub struct ServiceRequest {
     /// The request it was merged into as a duplicate.
     pub merged_into: Option<i64>,
     pub closed_at: Option<String>,
+    /// The 12345 hotline's work order number, for one imported from it.
+    pub work_order: Option<String>,
+    /// The caller's phone as the hotline gave it; shown masked.
+    #[serde(serialize_with = "masked")]
+    pub caller_phone: String,
+}
+
+fn masked<S: serde::Serializer>(phone: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&huanxin_domain::estates::mask_phone(phone))
 }
 
 const COLS: &str = "id, estate_id, dwelling_id, author, channel, category, suggested_category, category_confirmed_by, text, status, \
     due_on, created_at, unit_kind, unit_region, unit_id, unit_name, answer, handled_by, handled_at, resolved_at, rating, \
-    supervised_by, supervised_at, merged_into, closed_at";
+    supervised_by, supervised_at, merged_into, closed_at, work_order, caller_phone";
 
 /// A request with its estate's name, as listed.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -155,7 +167,7 @@ pub enum Action {
     Rate { rating: i64 },
 }
 
-fn viewer_clause(viewer: Viewer<'_>, args: &mut Vec<crate::db::Arg>) -> String {
+pub(crate) fn viewer_clause(viewer: Viewer<'_>, args: &mut Vec<crate::db::Arg>) -> String {
     match viewer {
         Viewer::Desk(scope) => crate::estates::scope_clause(scope, args),
         Viewer::Unit(unit) => {
@@ -274,7 +286,7 @@ impl Db {
         text: &str,
         suggested: Option<&str>,
         confirmed_by: Option<&str>,
-    ) -> Result<ServiceRequest, StoreError> {
+    ) -> Result<(ServiceRequest, Vec<i64>), StoreError> {
         let estate = self.get_estate(scope, estate_id).await?;
         if let Some(d) = dwelling_id {
             if self.scalar("SELECT COUNT(*) FROM dwellings WHERE id = $1 AND estate_id = $2", crate::args![d, estate_id]).await? == 0 {
@@ -284,36 +296,23 @@ impl Db {
         let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
         let due = rules::due_on(cal, category.working_days, crate::today());
         let to = self.route_for(estate_id, &estate.community_code, category.code).await?;
-        let now = crate::now();
         let mut tx = self.begin().await?;
-        let r: ServiceRequest = tx
-            .fetch_one(
-                &format!(
-                    "INSERT INTO service_requests (estate_id, dwelling_id, user_id, author, channel, category, suggested_category, \
-                     category_confirmed_by, text, status, due_on, created_at, unit_kind, unit_region, unit_id, unit_name) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'submitted', $10, $11, $12, $13, $14, $15) RETURNING {COLS}"
-                ),
-                crate::args![
-                    estate_id,
-                    dwelling_id,
-                    actor.user_id,
-                    author,
-                    channel,
-                    category.code,
-                    suggested.map(str::to_string),
-                    confirmed_by.map(str::to_string),
-                    text,
-                    due.to_string(),
-                    now.as_str(),
-                    to.kind.as_str(),
-                    to.region.as_str(),
-                    to.unit_id,
-                    to.name.as_str()
-                ],
-            )
-            .await?;
-        event(&mut tx, r.id, actor, "file", "", channel, None).await?;
-        event(&mut tx, r.id, actor, "route", &to.name, category.zh, None).await?;
+        let new = NewRequest {
+            estate_id,
+            dwelling_id,
+            author,
+            channel,
+            category,
+            text,
+            suggested: suggested.map(str::to_string),
+            confirmed_by: confirmed_by.map(str::to_string),
+            work_order: None,
+            caller_phone: "",
+            created_at: crate::now(),
+            due,
+            to: &to,
+        };
+        let (r, warnings) = insert_request(&mut tx, actor, &new).await?;
         tx.audit(
             actor,
             Change {
@@ -327,7 +326,7 @@ impl Db {
         )
         .await?;
         tx.commit().await?;
-        Ok(r)
+        Ok((r, warnings))
     }
 
     /// An estate's requests the viewer sees, newest first.
@@ -783,6 +782,59 @@ impl Db {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A request about to be written, routed and with its due day.
+pub(crate) struct NewRequest<'a> {
+    pub estate_id: i64,
+    pub dwelling_id: Option<i64>,
+    pub author: &'a str,
+    pub channel: &'a str,
+    pub category: &'a RequestCategory,
+    pub text: &'a str,
+    pub suggested: Option<String>,
+    pub confirmed_by: Option<String>,
+    pub work_order: Option<&'a str>,
+    pub caller_phone: &'a str,
+    pub created_at: String,
+    pub due: chrono::NaiveDate,
+    pub to: &'a Target,
+}
+
+/// Writes a request with its first two events (filed, routed) and the warnings it raises.
+pub(crate) async fn insert_request(tx: &mut Tx, actor: &Actor, n: &NewRequest<'_>) -> Result<(ServiceRequest, Vec<i64>), StoreError> {
+    let r: ServiceRequest = tx
+        .fetch_one(
+            &format!(
+                "INSERT INTO service_requests (estate_id, dwelling_id, user_id, author, channel, category, suggested_category, \
+                 category_confirmed_by, text, status, due_on, created_at, unit_kind, unit_region, unit_id, unit_name, work_order, caller_phone) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'submitted', $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {COLS}"
+            ),
+            crate::args![
+                n.estate_id,
+                n.dwelling_id,
+                actor.user_id,
+                n.author,
+                n.channel,
+                n.category.code,
+                n.suggested.clone(),
+                n.confirmed_by.clone(),
+                n.text,
+                n.due.to_string(),
+                n.created_at.as_str(),
+                n.to.kind.as_str(),
+                n.to.region.as_str(),
+                n.to.unit_id,
+                n.to.name.as_str(),
+                n.work_order.map(str::to_string),
+                n.caller_phone
+            ],
+        )
+        .await?;
+    event(tx, r.id, actor, "file", "", n.channel, None).await?;
+    event(tx, r.id, actor, "route", &n.to.name, n.category.zh, None).await?;
+    let warnings = warnings::raise(tx, &r).await?;
+    Ok((r, warnings))
 }
 
 #[derive(sqlx::FromRow)]

@@ -232,6 +232,20 @@ impl Db {
                 )
                 .await
             }
+            WorkKind::RequestWarning => {
+                // The request's id rides in the detail, after the kind and category: the item opens the request.
+                self.work_rows(
+                    "request_warnings w JOIN estates e ON e.id = w.estate_id JOIN service_requests r ON r.id = w.request_id \
+                     WHERE w.acknowledged_at IS NULL AND {scope}",
+                    "w.id, w.estate_id, e.name AS estate_name, CAST(NULL AS BIGINT) AS project_id, r.text AS what, \
+                     w.kind || '|' || w.category || '|' || CAST(w.request_id AS TEXT) AS detail, SUBSTR(w.created_at, 1, 10) AS since, \
+                     SUBSTR(w.created_at, 1, 10) AS due_on",
+                    "w.id DESC",
+                    Vec::new(),
+                    scope,
+                )
+                .await
+            }
             WorkKind::RequestDue => {
                 // An organisation's staff: what is routed to their unit; a desk: what is routed to
                 // its own office or supervised from it (挂牌督办).

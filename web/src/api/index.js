@@ -197,6 +197,16 @@ export const api = {
   requestUnits: () => request('GET', '/api/v1/request-units'),
   createRequestUnit: (body) => request('POST', '/api/v1/request-units', body),
   addUnitMember: (id, body) => request('POST', `/api/v1/request-units/${id}/members`, body),
+  requestWarnings: (q) => request('GET', `/api/v1/request-warnings${qs(q)}`),
+  acknowledgeWarning: (id) => request('POST', `/api/v1/request-warnings/${id}/acknowledge`),
+  requestHotspots: (q) => request('GET', `/api/v1/requests/hotspots${qs(q)}`),
+  importHotline: (file) => {
+    const form = new FormData()
+    form.append('file', file)
+    return request('POST', '/api/v1/requests/hotline', form, true)
+  },
+  hotlineUnmatched: () => request('GET', '/api/v1/requests/hotline/unmatched'),
+  matchHotline: (id, body) => request('POST', `/api/v1/requests/hotline/unmatched/${id}/match`, body),
   myRequests: () => request('GET', '/api/v1/residents/requests'),
   allocations: (region) => request('GET', `/api/v1/allocations${qs({ region })}`),
   allocate: (body) => request('POST', '/api/v1/allocations', body),

@@ -4,7 +4,9 @@
 
 pub mod categories;
 pub mod classify;
+pub mod hotline;
 pub mod routing;
+pub mod warnings;
 
 use crate::calendar::WorkCalendar;
 use crate::reason;

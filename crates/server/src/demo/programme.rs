@@ -1234,7 +1234,7 @@ impl<'a> Programme<'a> {
     async fn loose_ends(&mut self) -> Result<(), DemoError> {
         self.hold(self.today - Duration::days(2));
         let upkeep: Vec<usize> =
-            (0..self.walks.len()).filter(|&i| self.walks[i].county == 0 && self.walks[i].rest == Rest::Upkeep).take(3).collect();
+            (0..self.walks.len()).filter(|&i| self.walks[i].county == 0 && self.walks[i].rest == Rest::Upkeep).take(4).collect();
         let staff = self.casts[0].staff;
         if let Some(&i) = upkeep.first() {
             let id = self.walks[i].id;
@@ -1250,6 +1250,7 @@ impl<'a> Programme<'a> {
             ("repair.roof_leak", "5号楼屋面下雨渗水，顶楼住户墙面发霉", true),
             ("environment.sanitation", "小区垃圾清运不及时，夏天有异味", false),
             ("repair.water", "2号楼自来水发黄，放了很久还是浑浊", false),
+            ("safety.gas_smell", "3号楼2单元楼道里一股煤气味，很浓", false),
         ];
         for (&i, (cat, text, accept)) in upkeep.iter().zip(requests) {
             let id = self.walks[i].id;
