@@ -601,7 +601,7 @@ impl Db {
         if changed == 0 {
             return Err(StoreError::Conflict(reason!("requests.changed_meanwhile")).into());
         }
-        event(&mut tx, id, actor, "category", "", category.zh, None).await?;
+        event(&mut tx, id, actor, "category", "", category.code, None).await?;
         tx.audit(
             actor,
             Change {
@@ -832,7 +832,7 @@ pub(crate) async fn insert_request(tx: &mut Tx, actor: &Actor, n: &NewRequest<'_
         )
         .await?;
     event(tx, r.id, actor, "file", "", n.channel, None).await?;
-    event(tx, r.id, actor, "route", &n.to.name, n.category.zh, None).await?;
+    event(tx, r.id, actor, "route", &n.to.name, n.category.code, None).await?;
     let warnings = warnings::raise(tx, &r).await?;
     Ok((r, warnings))
 }
