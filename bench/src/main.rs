@@ -1,6 +1,7 @@
-//! `huanxin-bench gen DIR ESTATES DWELLINGS`: writes a national-scale registry as the import
+//! `huanxin-bench gen DIR ESTATES DWELLINGS [PREFIX]`: writes a national-scale registry as the import
 //! CSV files (estates.csv, buildings.csv, dwellings-NN.csv), spread over the real community
-//! committees of the whole country. Deterministic (fixed seed).
+//! committees of the whole country (or of the regions whose code starts with PREFIX, `35` for
+//! Fujian). Deterministic (fixed seed).
 //!
 //! `huanxin-bench projects DATABASE_URL N [spread]`: adds N projects (one estate each, in its county; `spread`: over the whole registry) with
 //! their approval steps, started through 2026 and finished in order, some late, to a database
@@ -18,6 +19,9 @@
 //!
 //! `huanxin-bench classify [TEXTS]`: the request classifier's accuracy and rate (see `classify.rs`).
 //!
+//! `huanxin-bench requests-seed DATABASE_URL N` and `huanxin-bench requests BASE_URL DATABASE_URL
+//! PROVINCE_USER COUNTY_USER PASSWORD`: the requests benchmark (see `requests.rs`).
+//!
 //! `huanxin-bench raw-chain DATABASE_URL N`: the raw engine's chained-insert rate (see `raw.rs`).
 //!
 //! `huanxin-bench profile-ballot DATABASE_URL N`: where a ballot's time goes (see `profile.rs`).
@@ -27,6 +31,7 @@ mod funds;
 mod national;
 mod profile;
 mod raw;
+mod requests;
 mod votes;
 
 use huanxin_store::regions::{shipped_regions, RegionSelection};
@@ -109,6 +114,23 @@ fn main() {
         }
         return;
     }
+    if args.len() == 4 && args[1] == "requests-seed" {
+        let n: usize = args[3].parse().unwrap_or(1_000_000);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        if let Err(e) = rt.block_on(requests::seed(&args[2], n)) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.len() == 7 && args[1] == "requests" {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+        if let Err(e) = rt.block_on(requests::run(&args[2], &args[3], &args[4], &args[5], &args[6])) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if (args.len() == 2 || args.len() == 3) && args[1] == "classify" {
         let texts = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(200_000);
         if let Err(e) = classify::run(texts) {
@@ -165,9 +187,10 @@ fn main() {
         }
         return;
     }
-    if args.len() != 5 || args[1] != "gen" {
+    if (args.len() != 5 && args.len() != 6) || args[1] != "gen" {
         eprintln!(
-            "usage: huanxin-bench gen DIR ESTATES DWELLINGS | projects DATABASE_URL N [spread] | voters DIR | votes BASE_URL USER PASSWORD DIR \
+            "usage: huanxin-bench gen DIR ESTATES DWELLINGS [PREFIX] | requests-seed DATABASE_URL N \
+             | requests BASE_URL DATABASE_URL PROVINCE_USER COUNTY_USER PASSWORD | projects DATABASE_URL N [spread] | voters DIR | votes BASE_URL USER PASSWORD DIR \
              | ledger DATABASE_URL ENTRIES | funds BASE_URL USER PASSWORD | national DATABASE_URL SIGNER | rebuild DATABASE_URL \
              | dashboards BASE_URL DATABASE_URL USER COUNTY_USER PASSWORD | raw-chain DATABASE_URL N | profile-ballot DATABASE_URL N"
         );
@@ -176,16 +199,20 @@ fn main() {
     let dir = PathBuf::from(&args[2]);
     let estates: usize = args[3].parse().unwrap_or(280_000);
     let dwellings: usize = args[4].parse().unwrap_or(4_800_000);
-    if let Err(e) = generate(&dir, estates, dwellings) {
+    let prefix = args.get(5).map_or("", String::as_str);
+    if let Err(e) = generate(&dir, estates, dwellings, prefix) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn generate(dir: &PathBuf, estates: usize, dwellings: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn generate(dir: &PathBuf, estates: usize, dwellings: usize, prefix: &str) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     let regions = shipped_regions(&RegionSelection::All)?;
-    let communities: Vec<&str> = regions.iter().filter(|r| r.level == 5).map(|r| r.code.as_str()).collect();
+    let communities: Vec<&str> = regions.iter().filter(|r| r.level == 5 && r.code.starts_with(prefix)).map(|r| r.code.as_str()).collect();
+    if communities.is_empty() {
+        return Err(format!("no community's code starts with {prefix}").into());
+    }
     // A rough location per province, so that estates spread over the country's map.
     let centre = |code: &str| -> (f64, f64) {
         let p: u32 = code[..2].parse().unwrap_or(11);

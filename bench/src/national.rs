@@ -290,7 +290,7 @@ async fn rebuilt(db: &Db) -> Result<(), Error> {
 }
 
 /// Logs in; the session token.
-async fn login(api: &Api, user: &str, password: &str) -> Result<String, Error> {
+pub(crate) async fn login(api: &Api, user: &str, password: &str) -> Result<String, Error> {
     let res =
         api.http.post(format!("{}/api/v1/auth/login", api.base)).json(&json!({"username": user, "password": password})).send().await?;
     let body: serde_json::Value = res.json().await?;
@@ -299,7 +299,7 @@ async fn login(api: &Api, user: &str, password: &str) -> Result<String, Error> {
 
 /// `clients` clients asking for `path` back to back for `secs` seconds: latencies in ms, and
 /// the number of answers other than 200.
-async fn load(api: &Arc<Api>, token: &str, path: &str, clients: usize, secs: f64) -> Result<(Vec<f64>, usize), Error> {
+pub(crate) async fn load(api: &Arc<Api>, token: &str, path: &str, clients: usize, secs: f64) -> Result<(Vec<f64>, usize), Error> {
     let until = Instant::now() + Duration::from_secs_f64(secs);
     let mut handles = Vec::new();
     for _ in 0..clients {

@@ -444,9 +444,10 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/estates/{id}/residents", residents::bound)
         .post("/estates/{id}/residents/verify", residents::verify_owner)
         .post("/estates/{id}/surveys", surveys::create);
+    // Hot spots are counts, with nobody's words or name: every level reads them for its region.
+    let hot = Routes::new(Some(Permission::ReadRegistry)).get("/requests/hotspots", requests::hotspots);
     let requests = Routes::new(Some(Permission::ReadRequests))
         .get("/requests", requests::region)
-        .get("/requests/hotspots", requests::hotspots)
         .get("/request-warnings", requests::warnings)
         .get("/requests/{id}", requests::show)
         .get("/request-categories", requests::categories)
@@ -555,7 +556,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
     (
         open,
         vec![
-            read, write, admin, audit, personal, assess, advance, draft, menu, sign, file, build, consult, answers, requests, handle,
+            read, write, admin, audit, personal, assess, advance, draft, menu, sign, file, build, consult, answers, requests, hot, handle,
             dispatch, units, money, report, me,
         ],
     )

@@ -61,7 +61,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/work/regions", P(ReadRegistry)),
     ("GET", "/requests", P(ReadRequests)),
     ("GET", "/requests/{id}", P(ReadRequests)),
-    ("GET", "/requests/hotspots", P(ReadRequests)),
+    ("GET", "/requests/hotspots", P(ReadRegistry)),
     ("GET", "/request-warnings", P(ReadRequests)),
     ("POST", "/request-warnings/{id}/acknowledge", P(DispatchRequests)),
     ("POST", "/requests/hotline", P(DispatchRequests)),

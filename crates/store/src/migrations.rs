@@ -98,7 +98,7 @@ CREATE TABLE request_warnings (
 CREATE INDEX request_warnings_estate ON request_warnings (estate_id, category, created_at);
 CREATE INDEX request_warnings_request ON request_warnings (request_id);
 CREATE INDEX service_requests_created ON service_requests (created_at);
-CREATE INDEX service_requests_estate_category ON service_requests (estate_id, category, created_at);
+CREATE INDEX service_requests_estate_created ON service_requests (estate_id, created_at);
 "#;
 
 /// Requests are filed under the leaves of the category tree (the four old kinds are mapped right

@@ -10,6 +10,7 @@ use huanxin_domain::access::Scope;
 use huanxin_domain::reason;
 use huanxin_domain::requests::warnings::{self as rules, WarningKind};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// A warning as stored, with its estate's name.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -52,7 +53,7 @@ pub struct HotSpots {
 }
 
 /// One estate's requests in the window.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EstateHotSpot {
     pub estate_id: i64,
     pub estate_name: String,
@@ -60,7 +61,6 @@ pub struct EstateHotSpot {
     pub lat: Option<f64>,
     pub count: i64,
     /// Its most frequent kind (the first by code among equals).
-    #[sqlx(default)]
     pub top_category: String,
 }
 
@@ -217,46 +217,45 @@ impl Db {
         self.request_warning(id).await
     }
 
-    /// Requests the viewer sees filed in the last `days` days, by kind and by estate.
+    /// Requests the viewer sees filed in the last `days` days, by kind and by estate: one grouped
+    /// read of the window (by estate and kind), summed here, and the leading estates' names.
     pub async fn request_hotspots(&self, viewer: Viewer<'_>, days: i64) -> Result<HotSpots, StoreError> {
         let since = days_ago(days);
         let mut args = crate::args![since.as_str()];
         let wh = viewer_clause(viewer, &mut args);
-        let from = format!("service_requests r JOIN estates e ON e.id = r.estate_id WHERE r.created_at >= $1 AND {wh}");
-        let by_category: Vec<(String, i64)> = self
-            .fetch_all(
-                &format!("SELECT r.category, COUNT(*) AS n FROM {from} GROUP BY r.category ORDER BY n DESC, r.category"),
-                args.clone(),
-            )
-            .await?;
-        let mut by_estate: Vec<EstateHotSpot> = self
+        let groups: Vec<(i64, String, i64)> = self
             .fetch_all(
                 &format!(
-                    "SELECT e.id AS estate_id, e.name AS estate_name, e.lon, e.lat, COUNT(*) AS count FROM {from} \
-                     GROUP BY e.id, e.name, e.lon, e.lat ORDER BY count DESC, e.id LIMIT 200"
+                    "SELECT r.estate_id, r.category, COUNT(*) AS n FROM service_requests r JOIN estates e ON e.id = r.estate_id \
+                     WHERE r.created_at >= $1 AND {wh} GROUP BY r.estate_id, r.category"
                 ),
-                args.clone(),
+                args,
             )
             .await?;
-        // The top kind of each listed estate, from one grouped read.
-        if !by_estate.is_empty() {
-            let ids: Vec<String> = by_estate.iter().map(|e| e.estate_id.to_string()).collect();
-            let per: Vec<(i64, String, i64)> = self
-                .fetch_all(
-                    &format!(
-                        "SELECT r.estate_id, r.category, COUNT(*) AS n FROM {from} AND r.estate_id IN ({}) GROUP BY r.estate_id, r.category",
-                        ids.join(", ")
-                    ),
-                    args,
-                )
-                .await?;
-            for e in &mut by_estate {
-                e.top_category = per
-                    .iter()
-                    .filter(|(id, _, _)| *id == e.estate_id)
-                    .max_by(|a, b| a.2.cmp(&b.2).then_with(|| b.1.cmp(&a.1)))
-                    .map(|(_, c, _)| c.clone())
-                    .unwrap_or_default();
+        let mut kinds: HashMap<&str, i64> = HashMap::new();
+        let mut estates: HashMap<i64, (i64, &str, i64)> = HashMap::new(); // total, top kind, its count
+        for (estate, category, n) in &groups {
+            *kinds.entry(category.as_str()).or_default() += n;
+            let e = estates.entry(*estate).or_insert((0, category.as_str(), 0));
+            e.0 += n;
+            if *n > e.2 || (*n == e.2 && category.as_str() < e.1) {
+                (e.1, e.2) = (category.as_str(), *n);
+            }
+        }
+        let mut by_category: Vec<(String, i64)> = kinds.into_iter().map(|(c, n)| (c.to_string(), n)).collect();
+        by_category.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut leading: Vec<(i64, i64, String)> = estates.into_iter().map(|(id, (n, top, _))| (id, n, top.to_string())).collect();
+        leading.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        leading.truncate(200);
+        let mut by_estate = Vec::with_capacity(leading.len());
+        if !leading.is_empty() {
+            let ids: Vec<String> = leading.iter().map(|(id, _, _)| id.to_string()).collect();
+            let places: Vec<(i64, String, Option<f64>, Option<f64>)> =
+                self.fetch_all(&format!("SELECT id, name, lon, lat FROM estates WHERE id IN ({})", ids.join(", ")), vec![]).await?;
+            let places: HashMap<i64, (String, Option<f64>, Option<f64>)> = places.into_iter().map(|(id, n, lo, la)| (id, (n, lo, la))).collect();
+            for (id, count, top_category) in leading {
+                let (estate_name, lon, lat) = places.get(&id).cloned().unwrap_or_default();
+                by_estate.push(EstateHotSpot { estate_id: id, estate_name, lon, lat, count, top_category });
             }
         }
         let total = by_category.iter().map(|(_, n)| n).sum();
