@@ -17,8 +17,11 @@ PORT=18085
 for tool in psql curl; do
   command -v $tool >/dev/null || { echo "missing $tool (apt-get install -y postgresql-client curl)"; exit 1; }
 done
-scripts/build-web >/dev/null
-cargo build --locked --release -p huanxin -p huanxin-bench 2>&1 | tail -n 1
+# SKIP_BUILD=1 runs the release binaries already built.
+if [ -z "${SKIP_BUILD:-}" ]; then
+  scripts/build-web >/dev/null
+  cargo build --locked --release -p huanxin -p huanxin-bench 2>&1 | tail -n 1
+fi
 BIN=target/release/huanxin
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ); $ESTATES estates in Fujian, $REQUESTS requests"
 echo "classifier:"

@@ -205,6 +205,8 @@ pub struct AppState {
     pub sms: sms::SmsGateway,
     /// The request category model with staff's corrections (see [`requests::LearnedModel`]).
     pub classifier: Arc<requests::LearnedModel>,
+    /// Recent hot spots (see [`requests::HotSpotCache`]).
+    pub hotspots: Arc<requests::HotSpotCache>,
 }
 
 impl AppState {
@@ -223,6 +225,7 @@ impl AppState {
             ledger_job: Arc::default(),
             sms,
             classifier: Arc::default(),
+            hotspots: Arc::default(),
             dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
         })
     }

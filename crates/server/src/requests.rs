@@ -18,29 +18,39 @@ use huanxin_domain::requests::routing::UnitKind;
 use huanxin_domain::requests::{self as rules, RequestInput, Status};
 use huanxin_store::requests::{Action, RequestError, RequestEvent, RequestFilter, RequestUnit, ServiceRequest, Target, Viewer};
 use serde::Deserialize;
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::RwLock;
 
 pub mod hotline;
 
-/// The category model: the shipped examples plus every correction staff made, learnt once at
-/// first use and then one correction at a time. Each server learns the corrections made through
-/// it at once and the others' when it starts.
+/// The category model: the shipped examples, and per county the corrections its desks made to
+/// suggestions on requests others filed (a correction teaches only its own county, never takes a
+/// text away from a danger, and never comes from the one who filed it). Each county's layer is
+/// read once from the database and then learns one correction at a time; each server learns the
+/// corrections made through it at once and the others' when it starts.
 #[derive(Default)]
 pub struct LearnedModel {
-    model: tokio::sync::OnceCell<Arc<RwLock<Classifier>>>,
+    local: tokio::sync::OnceCell<RwLock<HashMap<String, Classifier>>>,
+}
+
+/// The county a user's suggestions learn from: the first six digits of a region at county level
+/// or below; none above.
+pub fn county_of(region: &str) -> Option<String> {
+    let county = region.get(..6)?;
+    (county.get(4..6) != Some("00")).then(|| county.to_string())
 }
 
 impl LearnedModel {
-    async fn get(&self, st: &AppState) -> Result<&Arc<RwLock<Classifier>>, ApiError> {
-        self.model
+    async fn layers(&self, st: &AppState) -> Result<&RwLock<HashMap<String, Classifier>>, ApiError> {
+        self.local
             .get_or_try_init(|| async {
                 let corrections = st.db.category_corrections().await?;
                 tokio::task::spawn_blocking(move || {
-                    let mut model = rules::classify::SHIPPED.clone();
-                    for (code, text) in &corrections {
-                        model.learn(code, text);
+                    let mut layers: HashMap<String, Classifier> = HashMap::new();
+                    for (county, code, text) in &corrections {
+                        layers.entry(county.clone()).or_default().learn(code, text);
                     }
-                    Arc::new(RwLock::new(model))
+                    RwLock::new(layers)
                 })
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))
@@ -48,23 +58,24 @@ impl LearnedModel {
             .await
     }
 
-    /// The model itself, for reading many texts off the async workers.
-    pub async fn model(&self, st: &AppState) -> Result<Arc<RwLock<Classifier>>, ApiError> {
-        Ok(self.get(st).await?.clone())
+    /// A county's corrections (empty for none), to read many texts off the async workers.
+    pub async fn layer(&self, st: &AppState, county: Option<&str>) -> Result<Classifier, ApiError> {
+        let layers = self.layers(st).await?.read().map_err(|_| ApiError::Internal("category model poisoned".into()))?;
+        Ok(county.and_then(|c| layers.get(c)).cloned().unwrap_or_default())
     }
 
-    /// The likeliest categories for a text.
-    pub async fn suggest(&self, st: &AppState, text: String) -> Result<Vec<rules::classify::Suggestion>, ApiError> {
-        let model = self.get(st).await?;
+    /// The likeliest categories for a text, as the county's desks have taught them.
+    pub async fn suggest(&self, st: &AppState, county: Option<&str>, text: &str) -> Result<Vec<rules::classify::Suggestion>, ApiError> {
+        let layers = self.layers(st).await?.read().map_err(|_| ApiError::Internal("category model poisoned".into()))?;
+        let none = Classifier::default();
         // At most 2,000 characters: well under a millisecond of segmenting, on the async worker.
-        model.read().map(|m| m.suggest(&text)).map_err(|_| ApiError::Internal("category model poisoned".into()))
+        Ok(rules::classify::SHIPPED.suggest_with(county.and_then(|c| layers.get(c)).unwrap_or(&none), text))
     }
 
-    /// Learns one correction (the category staff chose over the suggestion, and the text).
-    pub async fn learn(&self, st: &AppState, code: &str, text: &str) -> Result<(), ApiError> {
-        let model = self.get(st).await?;
-        let mut m = model.write().map_err(|_| ApiError::Internal("category model poisoned".into()))?;
-        m.learn(code, text);
+    /// Learns one correction into its county's layer.
+    pub async fn learn(&self, st: &AppState, county: &str, code: &str, text: &str) -> Result<(), ApiError> {
+        let mut layers = self.layers(st).await?.write().map_err(|_| ApiError::Internal("category model poisoned".into()))?;
+        layers.entry(county.to_string()).or_default().learn(code, text);
         Ok(())
     }
 }
@@ -161,10 +172,8 @@ pub async fn file(
         .db
         .file_request(&cu.actor(), &cu.scope, id, input.dwelling_id, &author, &channel, category, &text, suggested, confirmed_by)
         .await?;
+    // Filing teaches the model nothing: only a desk's correction of someone else's filing does.
     let (r, warnings) = r;
-    if confirmed_by.is_some() && suggested.is_some_and(|s| s != category.code) {
-        st.classifier.learn(&st, category.code, &text).await?;
-    }
     for w in warnings {
         notify_warning(&st, w);
     }
@@ -220,6 +229,9 @@ pub async fn region(
 #[derive(Debug, serde::Serialize)]
 pub struct RequestDetail {
     pub request: ServiceRequest,
+    /// Where: the estate's name and address (a unit may not be attached to the estate).
+    pub estate_name: String,
+    pub estate_address: String,
     pub events: Vec<RequestEvent>,
     pub duplicates: Vec<ServiceRequest>,
     /// The caller's unit or office has it: accept, resolve, return.
@@ -242,7 +254,8 @@ pub async fn show(
     let dispatch = cu.role.allows(Permission::DispatchRequests);
     let duplicates = if dispatch { st.db.likely_duplicates(v, id).await? } else { Vec::new() };
     let may_handle = may_handle(&cu, &request).is_ok();
-    Ok(Json(RequestDetail { request, events, duplicates, may_handle, may_dispatch: dispatch }))
+    let (estate_name, estate_address) = st.db.estate_name_and_address(request.estate_id).await?;
+    Ok(Json(RequestDetail { request, estate_name, estate_address, events, duplicates, may_handle, may_dispatch: dispatch }))
 }
 
 /// The signed-in resident's requests with their status.
@@ -395,8 +408,8 @@ pub async fn confirm_category(
         rules::leaf(&req.category).ok_or_else(|| ApiError::field("category", &req.category, reason!("requests.category_kind")))?;
     let v = viewer(&st, &cu).await?;
     let (r, learn) = st.db.confirm_request_category(&cu.actor(), v, id, category).await?;
-    if let Some((code, text)) = learn {
-        st.classifier.learn(&st, &code, &text).await?;
+    if let Some((county, code, text)) = learn {
+        st.classifier.learn(&st, &county, &code, &text).await?;
     }
     Ok(Json(r))
 }
@@ -424,6 +437,14 @@ pub async fn callback(
     if req.note.chars().count() > 500 {
         return Err(ApiError::field("note", req.note.chars().count(), reason!("field.at_most_chars", max = 500)));
     }
+    if !req.satisfied && req.note.trim().is_empty() {
+        return Err(ApiError::field("note", "", reason!("requests.reason_missing")));
+    }
+    // Four eyes: who answered it does not also sign it off.
+    let (r, _) = st.db.request_seen(viewer(&st, &cu).await?, id).await?;
+    if r.handled_by.as_deref() == Some(cu.user.username.as_str()) && r.status == Status::Resolved.as_str() {
+        return Err(ApiError::Forbidden(reason!("requests.callback_by_other")));
+    }
     take_step(&st, &cu, id, Action::Callback { satisfied: req.satisfied, rating: req.rating, note: req.note }).await
 }
 
@@ -447,7 +468,7 @@ pub async fn rate(
     if st.db.request_author(id).await? != Some(cu.user.id) {
         return Err(ApiError::Forbidden(reason!("requests.rater_is_filer")));
     }
-    take_step(&st, &cu, id, Action::Rate { rating: req.rating }).await
+    take_step(&st, &cu, id, Action::Rate { rating: req.rating, note: String::new() }).await
 }
 
 /// A request's text, for a suggested category.
@@ -495,6 +516,7 @@ pub async fn categories() -> Json<Vec<serde_json::Value>> {
     responses((status = 200, description = "the three likeliest categories, the likeliest first; empty when the text gives nothing to go on", body = [SuggestedCategory]), (status = 422)))]
 pub async fn suggest_category(
     State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
     ApiJson(req): ApiJson<SuggestCategory>,
 ) -> Result<Json<Vec<SuggestedCategory>>, ApiError> {
     let text = req.text.trim().to_string();
@@ -502,7 +524,7 @@ pub async fn suggest_category(
     if length == 0 || length > 2_000 {
         return Err(ApiError::field("text", length, reason!("field.length", max = 2000)));
     }
-    let found = st.classifier.suggest(&st, text).await?;
+    let found = st.classifier.suggest(&st, county_of(&cu.user.region_code).as_deref(), &text).await?;
     let out = found
         .into_iter()
         .filter_map(|s| {
@@ -654,6 +676,10 @@ pub async fn warnings(
     Extension(cu): Extension<CurrentUser>,
     ApiQuery(f): ApiQuery<WarningFilter>,
 ) -> Result<Json<Vec<huanxin_store::requests::warnings::RequestWarning>>, ApiError> {
+    // Warnings are the desks' (they count other people's requests): others have none to read.
+    if !matches!(cu.scope, Scope::Region(_)) {
+        return Ok(Json(Vec::new()));
+    }
     let v = viewer(&st, &cu).await?;
     Ok(Json(st.db.request_warnings(v, f.open).await?))
 }
@@ -677,7 +703,7 @@ pub struct HotSpotWindow {
 }
 
 /// Hot spots: the requests the caller sees of the last 7 or 30 days by kind and by estate (with
-/// the estate's position for the map's heat layer).
+/// the estate's position for the map's heat layer); at most a minute old.
 #[utoipa::path(get, path = "/api/v1/requests/hotspots", tag = "requests", params(("days" = Option<i64>, Query, description = "7 or 30")),
     responses((status = 200, description = "counts by kind and by estate"), (status = 422)))]
 pub async fn hotspots(
@@ -690,5 +716,56 @@ pub async fn hotspots(
         return Err(ApiError::field("days", days, reason!("requests.hotspot_days")));
     }
     let v = viewer(&st, &cu).await?;
-    Ok(Json(st.db.request_hotspots(v, days).await?))
+    let key = match v {
+        Viewer::Desk(Scope::Region(rc)) => format!("region:{}", rc.as_str()),
+        Viewer::Desk(Scope::Attached { user_id }) => format!("user:{user_id}"),
+        Viewer::Resident(user_id) => format!("user:{user_id}"),
+        Viewer::Unit(unit) => format!("unit:{}", unit.unwrap_or(-1)),
+    };
+    Ok(Json((*st.hotspots.get(&st, v, key, days).await?).clone()))
+}
+
+/// How long a region's hot spots are kept: an analysis a minute old is as good, and a province's
+/// window of a million requests is read once a minute, not by every desk that opens the page.
+const HOTSPOTS_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
+
+type KeptHotSpots = (std::time::Instant, std::sync::Arc<huanxin_store::requests::warnings::HotSpots>);
+
+/// Recent hot spots by viewer and window; one reading at a time, the others wait for it.
+#[derive(Default)]
+pub struct HotSpotCache {
+    entries: std::sync::Mutex<HashMap<(String, i64), KeptHotSpots>>,
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl HotSpotCache {
+    fn kept(&self, key: &(String, i64)) -> Option<std::sync::Arc<huanxin_store::requests::warnings::HotSpots>> {
+        let map = self.entries.lock().ok()?;
+        map.get(key).filter(|(at, _)| at.elapsed() < HOTSPOTS_KEPT).map(|(_, h)| h.clone())
+    }
+
+    async fn get(
+        &self,
+        st: &AppState,
+        viewer: Viewer<'_>,
+        key: String,
+        days: i64,
+    ) -> Result<std::sync::Arc<huanxin_store::requests::warnings::HotSpots>, ApiError> {
+        let key = (key, days);
+        if let Some(h) = self.kept(&key) {
+            return Ok(h);
+        }
+        let _one = self.reading.lock().await;
+        if let Some(h) = self.kept(&key) {
+            return Ok(h);
+        }
+        let h = std::sync::Arc::new(st.db.request_hotspots(viewer, days).await?);
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() > 1_000 {
+                map.retain(|_, (at, _)| at.elapsed() < HOTSPOTS_KEPT);
+            }
+            map.insert(key, (std::time::Instant::now(), h.clone()));
+        }
+        Ok(h)
+    }
 }

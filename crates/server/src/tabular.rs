@@ -273,7 +273,17 @@ fn cell_text(d: &Data) -> String {
                 "否".into()
             }
         }
-        Data::DateTime(dt) => dt.as_datetime().map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| dt.to_string()),
+        // A date alone, or with its time when the cell has one (a hotline call's hour matters).
+        Data::DateTime(dt) => dt
+            .as_datetime()
+            .map(|d| {
+                if d.time() == chrono::NaiveTime::MIN {
+                    d.format("%Y-%m-%d").to_string()
+                } else {
+                    d.format("%Y-%m-%d %H:%M:%S").to_string()
+                }
+            })
+            .unwrap_or_else(|| dt.to_string()),
         Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
         Data::Error(e) => format!("#ERROR {e:?}"),
     }

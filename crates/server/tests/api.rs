@@ -2819,7 +2819,9 @@ async fn requests_are_routed_handed_over_and_supervised(app: &TestApp) {
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("reason")), "{r}");
     let (s, r) = utility.post(&format!("{one}/return"), json!({"reason": "小区内管道属物业维护范围"})).await;
     assert_eq!((s, r["status"].as_str()), (200, Some("returned")), "{r}");
-    assert_eq!(utility.post(&format!("{one}/handle"), json!({"status": "in_progress"})).await.0, 409, "given back: routed again first");
+    assert_eq!(r["unit_kind"], "community", "given back to the community's desk: {r}");
+    assert_eq!(utility.post(&format!("{one}/handle"), json!({"status": "in_progress"})).await.0, 404, "given back: out of its sight");
+    assert_eq!(staff.post(&format!("{one}/handle"), json!({"status": "in_progress"})).await.0, 409, "given back: routed again first");
     assert_eq!(
         utility.post(&format!("{one}/transfer"), json!({"unit_kind": "community", "reason": "x"})).await.0,
         403,
@@ -2877,13 +2879,18 @@ async fn requests_are_routed_handed_over_and_supervised(app: &TestApp) {
     assert_eq!(staff.post(&handle, json!({"status": "resolved", "answer": "已协调物业冲洗管道"})).await.0, 200);
     let callback = format!("{one}/callback");
     assert_eq!(utility.post(&callback, json!({"satisfied": true, "rating": 5})).await.0, 403, "the desk calls back");
-    let (s, r) = staff.post(&callback, json!({"satisfied": false, "rating": 2, "note": "水仍发黄"})).await;
+    let (s, r) = staff.post(&callback, json!({"satisfied": true, "rating": 5})).await;
+    assert_eq!((s, r["code"].as_str()), (403, Some("requests.callback_by_other")), "who answered does not sign it off: {r}");
+    let (s, r) = admin.post(&callback, json!({"satisfied": false, "rating": 2})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("note")), "not satisfied: say why: {r}");
+    let (s, r) = admin.post(&callback, json!({"satisfied": false, "rating": 2, "note": "水仍发黄"})).await;
     assert_eq!((s, r["status"].as_str(), r["rating"].as_i64()), (200, Some("in_progress"), None), "{r}");
-    assert_eq!(staff.post(&callback, json!({"satisfied": true, "rating": 5})).await.0, 409, "not answered again yet");
+    assert!(r["due_on"].as_str().unwrap() >= huanxin_store::today().to_string().as_str(), "handled again: due anew: {r}");
+    assert_eq!(admin.post(&callback, json!({"satisfied": true, "rating": 5})).await.0, 409, "not answered again yet");
     assert_eq!(staff.post(&handle, json!({"status": "resolved", "answer": "更换入户管段后水质正常"})).await.0, 200);
-    let (s, r) = staff.post(&callback, json!({"satisfied": true, "rating": 9})).await;
+    let (s, r) = admin.post(&callback, json!({"satisfied": true, "rating": 9})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("rating")), "{r}");
-    let (s, r) = staff.post(&callback, json!({"satisfied": true, "rating": 4, "note": "电话回访满意"})).await;
+    let (s, r) = admin.post(&callback, json!({"satisfied": true, "rating": 4, "note": "电话回访满意"})).await;
     assert_eq!((s, r["status"].as_str(), r["rating"].as_i64()), (200, Some("closed"), Some(4)), "{r}");
 
     // A correction of the model's suggestion teaches it at once.
@@ -2894,8 +2901,14 @@ async fn requests_are_routed_handed_over_and_supervised(app: &TestApp) {
     let (_, before) = staff.post("/api/v1/requests/suggest-category", json!({"text": text})).await;
     let resident_says = before[0]["code"].as_str().unwrap().to_string();
     assert_ne!(resident_says, "safety.fire_passage", "{before}");
+    // Filed by one desk, corrected by another: a correction of the filer's own choice teaches nothing.
+    let (_, mine) = staff
+        .post(&path, json!({"category": resident_says, "text": "我自己登记的", "author": "周", "suggested_category": resident_says}))
+        .await;
+    let (s, _) = staff.post(&format!("/api/v1/requests/{}/category", mine["id"]), json!({"category": "safety.fire_passage"})).await;
+    assert_eq!(s, 200);
     let (_, r) =
-        staff.post(&path, json!({"category": resident_says, "text": text, "author": "周", "suggested_category": resident_says})).await;
+        admin.post(&path, json!({"category": resident_says, "text": text, "author": "周", "suggested_category": resident_says})).await;
     let (s, r) = staff.post(&format!("/api/v1/requests/{}/category", r["id"]), json!({"category": "safety.fire_passage"})).await;
     assert_eq!(
         (s, r["category"].as_str(), r["category_confirmed_by"].as_str()),
@@ -2906,7 +2919,13 @@ async fn requests_are_routed_handed_over_and_supervised(app: &TestApp) {
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("category")), "a group is no leaf: {r}");
     let (_, after) = staff.post("/api/v1/requests/suggest-category", json!({"text": text})).await;
     assert!(confidence(&after) > confidence(&before), "learnt: {before} -> {after}");
-    assert_eq!(app.db.category_corrections().await.unwrap(), vec![("safety.fire_passage".to_string(), text.to_string())]);
+    assert_eq!(
+        app.db.category_corrections().await.unwrap(),
+        vec![("350521".to_string(), "safety.fire_passage".to_string(), text.to_string())],
+        "only the other desk's correction, in its county"
+    );
+    let (_, elsewhere) = other.post("/api/v1/requests/suggest-category", json!({"text": text})).await;
+    assert!(confidence(&elsewhere) < confidence(&after), "another county's model is not taught: {elsewhere}");
 }
 
 /// A danger named in a request warns the community's people by text message at once; three of a

@@ -53,17 +53,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (46, "requests: 12345 hotline work orders, each imported once, and the ones no estate was found for", V46),
 ];
 
-/// Requests imported from the 12345 hotline keep their work order (unique: never imported twice)
-/// and the caller's phone; a work order whose address names no estate, or several, waits for a
-/// clerk to choose in `hotline_unmatched`.
+/// Requests imported from the 12345 hotline keep their work order (unique in the importing
+/// desk's region: never imported twice there) and the caller's phone; a work order whose address
+/// names no estate, or several, waits for a clerk to choose in `hotline_unmatched` (kept with the
+/// request it became, so that an id never names another work order).
 const V46: &str = r#"
 ALTER TABLE service_requests ADD COLUMN work_order TEXT;
+ALTER TABLE service_requests ADD COLUMN work_order_region TEXT;
 ALTER TABLE service_requests ADD COLUMN caller_phone TEXT NOT NULL DEFAULT '';
-CREATE UNIQUE INDEX service_requests_work_order ON service_requests (work_order);
+CREATE UNIQUE INDEX service_requests_work_order ON service_requests (work_order_region, work_order);
 CREATE TABLE hotline_unmatched (
     id {ID},
     region_code TEXT NOT NULL,
-    work_order TEXT NOT NULL UNIQUE,
+    work_order TEXT NOT NULL,
+    request_id BIGINT REFERENCES service_requests (id),
     called_at TEXT NOT NULL,
     caller TEXT NOT NULL,
     caller_phone TEXT NOT NULL,
@@ -75,7 +78,7 @@ CREATE TABLE hotline_unmatched (
     imported_by TEXT NOT NULL,
     imported_at TEXT NOT NULL
 );
-CREATE INDEX hotline_unmatched_region ON hotline_unmatched (region_code);
+CREATE UNIQUE INDEX hotline_unmatched_order ON hotline_unmatched (region_code, work_order);
 "#;
 
 /// Warnings raised as requests are filed (`requests::warnings`), and the indexes the hot spots and

@@ -159,12 +159,29 @@ pub enum RequestError {
 #[derive(Debug, Clone)]
 pub enum Action {
     Accept,
-    Resolve { answer: String },
-    ReturnToDispatch { reason: String },
-    Transfer { to: Target, reason: String },
-    Merge { into: i64 },
-    Callback { satisfied: bool, rating: i64, note: String },
-    Rate { rating: i64 },
+    Resolve {
+        answer: String,
+    },
+    ReturnToDispatch {
+        reason: String,
+    },
+    Transfer {
+        to: Target,
+        reason: String,
+    },
+    Merge {
+        into: i64,
+    },
+    Callback {
+        satisfied: bool,
+        rating: i64,
+        note: String,
+    },
+    /// The resident's own rating from the phone (the note is empty).
+    Rate {
+        rating: i64,
+        note: String,
+    },
 }
 
 pub(crate) fn viewer_clause(viewer: Viewer<'_>, args: &mut Vec<crate::db::Arg>) -> String {
@@ -237,8 +254,14 @@ impl Db {
             )
             .await?
         } else {
-            let all: Vec<(i64, String, String)> =
-                self.fetch_all("SELECT id, region_code, name FROM request_units WHERE kind = $1", crate::args![kind.as_str()]).await?;
+            // A unit nobody works for takes no request.
+            let all: Vec<(i64, String, String)> = self
+                .fetch_all(
+                    "SELECT u.id, u.region_code, u.name FROM request_units u WHERE u.kind = $1 \
+                     AND EXISTS (SELECT 1 FROM unit_members m WHERE m.unit_id = u.id)",
+                    crate::args![kind.as_str()],
+                )
+                .await?;
             all.into_iter()
                 .filter(|(_, r, _)| RegionCode::parse(r).is_ok_and(|r| r.contains(&community)))
                 .max_by_key(|(id, r, _)| (r.trim_end_matches('0').len(), -id))
@@ -308,6 +331,8 @@ impl Db {
             confirmed_by: confirmed_by.map(str::to_string),
             work_order: None,
             caller_phone: "",
+            // Only a resident filing for themselves is the request's owner (who rates it).
+            user_id: if channel == "online" { actor.user_id } else { None },
             created_at: crate::now(),
             due,
             to: &to,
@@ -471,7 +496,7 @@ impl Db {
             Action::Transfer { reason, .. } => Step::Transfer { reason },
             Action::Merge { .. } => Step::Merge,
             Action::Callback { satisfied, rating, .. } => Step::Callback { satisfied: *satisfied, rating: *rating },
-            Action::Rate { rating } => Step::Rate { rating: *rating },
+            Action::Rate { rating, .. } => Step::Rate { rating: *rating },
         };
         let next = rules::step(from, r.rating, rule_step)?;
         let now = crate::now();
@@ -495,13 +520,28 @@ impl Db {
                 answer.trim().to_string(),
                 None,
             ),
-            Action::ReturnToDispatch { reason } => (
-                "UPDATE service_requests SET status = $3, handled_by = $4, handled_at = $5 WHERE id = $1 AND status = $2",
-                crate::args![next.as_str(), actor.username.as_str(), now.as_str()],
-                String::new(),
-                reason.trim().to_string(),
-                None,
-            ),
+            // Given back to the community's desk, which routes it again.
+            Action::ReturnToDispatch { reason } => {
+                let desk = self
+                    .unit_for(r.estate_id, &community, UnitKind::Community)
+                    .await?
+                    .ok_or_else(|| StoreError::Config(format!("request {id}'s estate has no community office")))?;
+                (
+                    "UPDATE service_requests SET status = $3, handled_by = $4, handled_at = $5, unit_kind = $6, unit_region = $7, \
+                     unit_id = NULL, unit_name = $8 WHERE id = $1 AND status = $2",
+                    crate::args![
+                        next.as_str(),
+                        actor.username.as_str(),
+                        now.as_str(),
+                        desk.kind.as_str(),
+                        desk.region.as_str(),
+                        desk.name.clone()
+                    ],
+                    desk.name,
+                    reason.trim().to_string(),
+                    None,
+                )
+            }
             Action::Transfer { to, reason } => (
                 "UPDATE service_requests SET status = $3, unit_kind = $4, unit_region = $5, unit_id = $6, unit_name = $7 \
                  WHERE id = $1 AND status = $2",
@@ -527,24 +567,18 @@ impl Db {
                     None,
                 )
             }
-            Action::Callback { satisfied, rating, note } => {
-                let closed = (next == Status::Closed).then(|| now.clone());
-                let kept = satisfied.then_some(*rating);
+            // Not satisfied: handled again, due anew from today; the rating that closes it is kept.
+            Action::Callback { rating, note, .. } | Action::Rate { rating, note } => {
+                let closed = next == Status::Closed;
+                let due = if closed { r.due_on.clone() } else { reopened_due(&r.category)?.to_string() };
                 (
-                    "UPDATE service_requests SET status = $3, rating = $4, closed_at = $5 WHERE id = $1 AND status = $2",
-                    crate::args![next.as_str(), kept, closed],
+                    "UPDATE service_requests SET status = $3, rating = $4, closed_at = $5, due_on = $6 WHERE id = $1 AND status = $2 AND rating IS NULL",
+                    crate::args![next.as_str(), closed.then_some(*rating), closed.then(|| now.clone()), due],
                     String::new(),
                     note.trim().to_string(),
                     Some(*rating),
                 )
             }
-            Action::Rate { rating } => (
-                "UPDATE service_requests SET status = $3, rating = $4, closed_at = $5 WHERE id = $1 AND status = $2 AND rating IS NULL",
-                crate::args![next.as_str(), *rating, now.as_str()],
-                String::new(),
-                String::new(),
-                Some(*rating),
-            ),
         };
         let mut all = guard;
         all.append(&mut args);
@@ -574,60 +608,101 @@ impl Db {
         )
         .await?;
         tx.commit().await?;
-        Ok(self.request_seen(viewer, id).await?.0)
+        // As it now stands, also when the step took it out of the caller's sight (given back, transferred).
+        Ok(self.fetch_one(&format!("SELECT {COLS} FROM service_requests WHERE id = $1"), crate::args![id]).await?)
     }
 
-    /// Staff confirm or correct a request's category; returns the request and, when the category
-    /// differs from the model's suggestion, the correction to learn (category, text).
+    /// Staff confirm or correct a request's category: its due day follows the category's working
+    /// days from the day it was filed, and one not yet taken on goes to the new category's unit
+    /// (`to`). Returns the request and the correction to learn (county, category, text) when
+    /// it may teach the model: a change of the model's suggestion, not away from a danger, by
+    /// someone other than who filed it.
     pub async fn confirm_request_category(
         &self,
         actor: &Actor,
         viewer: Viewer<'_>,
         id: i64,
         category: &RequestCategory,
-    ) -> Result<(ServiceRequest, Option<(String, String)>), RequestError> {
+    ) -> Result<(ServiceRequest, Option<(String, String, String)>), RequestError> {
         let (r, community) = self.request_seen(viewer, id).await?;
         let from = Status::parse(&r.status).ok_or_else(|| StoreError::Config(format!("request {id} has an unknown status")))?;
         if !from.is_open() {
             return Err(Refusal::NotOpen.into());
         }
+        let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
+        let filed = chrono::DateTime::parse_from_rfc3339(&r.created_at)
+            .map_or_else(|_| crate::today(), |t| (t + chrono::Duration::hours(8)).date_naive());
+        let due = rules::due_on(cal, category.working_days, filed).to_string();
+        // Not yet taken on: it goes where the new category goes.
+        let to = if from == Status::Submitted && category.code != r.category {
+            Some(self.route_for(r.estate_id, &community, category.code).await?)
+        } else {
+            None
+        };
+        let (filer,): (String,) = self
+            .fetch_optional(
+                "SELECT actor FROM request_events WHERE request_id = $1 AND action = 'file' ORDER BY id LIMIT 1",
+                crate::args![id],
+            )
+            .await?
+            .unwrap_or_default();
         let mut tx = self.begin().await?;
         let changed = tx
             .execute(
-                "UPDATE service_requests SET category = $1, category_confirmed_by = $2 WHERE id = $3 AND category = $4",
-                crate::args![category.code, actor.username.as_str(), id, r.category.as_str()],
+                "UPDATE service_requests SET category = $1, category_confirmed_by = $2, due_on = $3 WHERE id = $4 AND category = $5 AND status = $6",
+                crate::args![category.code, actor.username.as_str(), due.as_str(), id, r.category.as_str(), from.as_str()],
             )
             .await?;
         if changed == 0 {
             return Err(StoreError::Conflict(reason!("requests.changed_meanwhile")).into());
         }
         event(&mut tx, id, actor, "category", "", category.code, None).await?;
+        if let Some(to) = &to {
+            tx.execute(
+                "UPDATE service_requests SET unit_kind = $1, unit_region = $2, unit_id = $3, unit_name = $4 WHERE id = $5",
+                crate::args![to.kind.as_str(), to.region.as_str(), to.unit_id, to.name.as_str(), id],
+            )
+            .await?;
+            event(&mut tx, id, actor, "route", &to.name, category.code, None).await?;
+        }
         tx.audit(
             actor,
             Change {
                 action: "category",
                 entity: "service_request",
                 entity_id: id.to_string(),
-                region_code: community,
-                before: Some(serde_json::json!({"category": r.category})),
-                after: Some(serde_json::json!({"category": category.code})),
+                region_code: community.clone(),
+                before: Some(serde_json::json!({"category": r.category, "due_on": r.due_on, "unit": r.unit_name})),
+                after: Some(
+                    serde_json::json!({"category": category.code, "due_on": due, "unit": to.as_ref().map_or(&r.unit_name, |t| &t.name)}),
+                ),
             },
         )
         .await?;
         tx.commit().await?;
-        let learn = r.suggested_category.as_deref().filter(|s| *s != category.code).map(|_| (category.code.to_string(), r.text.clone()));
+        let learn = r
+            .suggested_category
+            .as_deref()
+            .filter(|s| rules::classify::may_learn(s, category.code) && filer != actor.username)
+            .map(|_| (community.get(..6).unwrap_or("").to_string(), category.code.to_string(), r.text.clone()));
         Ok((self.request_seen(viewer, id).await?.0, learn))
     }
 
-    /// Every correction staff made to a suggested category (category, text), oldest first: what
-    /// the model learns on top of the shipped examples.
-    pub async fn category_corrections(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.fetch_all(
-            "SELECT category, text FROM service_requests WHERE category_confirmed_by IS NOT NULL AND suggested_category IS NOT NULL \
-             AND suggested_category <> category ORDER BY id",
-            vec![],
-        )
-        .await
+    /// Every correction desks made to a suggested category on a request someone else filed, by
+    /// county (county, category, text), oldest first: what each county's layer of the model learns.
+    /// Corrections away from a danger are left out ([`rules::classify::may_learn`]).
+    pub async fn category_corrections(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows: Vec<(String, String, String, String)> = self
+            .fetch_all(
+                "SELECT SUBSTR(e.community_code, 1, 6), r.suggested_category, r.category, r.text FROM service_requests r \
+                 JOIN estates e ON e.id = r.estate_id \
+                 WHERE r.category_confirmed_by IS NOT NULL AND r.suggested_category IS NOT NULL AND r.suggested_category <> r.category \
+                 AND NOT EXISTS (SELECT 1 FROM request_events f WHERE f.request_id = r.id AND f.action = 'file' AND f.actor = r.category_confirmed_by) \
+                 ORDER BY r.id",
+                vec![],
+            )
+            .await?;
+        Ok(rows.into_iter().filter(|(_, s, c, _)| rules::classify::may_learn(s, c)).map(|(county, _, c, t)| (county, c, t)).collect())
     }
 
     /// Puts every request still open after its due day under the supervision of the office above
@@ -675,6 +750,11 @@ impl Db {
             done += 1;
         }
         Ok(done)
+    }
+
+    /// An estate's name and address, for a request seen by a unit not attached to it.
+    pub async fn estate_name_and_address(&self, estate_id: i64) -> Result<(String, String), StoreError> {
+        self.fetch_one("SELECT name, address FROM estates WHERE id = $1", crate::args![estate_id]).await
     }
 
     /// Who filed a request (its resident account), for "only the author rates it".
@@ -757,12 +837,31 @@ impl Db {
         })
     }
 
-    /// Makes a user (of the organisation's role, in the caller's region) a member of a unit in
-    /// the caller's region, leaving any unit they were in.
+    /// Makes a user of the unit's kind of organisation (property company, contractor, utility) a
+    /// member of a unit in the caller's region; one already in another unit is refused by name.
     pub async fn add_unit_member(&self, actor: &Actor, scope: &Scope, unit_id: i64, user_id: i64) -> Result<(), StoreError> {
-        let (region,): (String,) = self.fetch_one("SELECT region_code FROM request_units WHERE id = $1", crate::args![unit_id]).await?;
+        let (region, kind): (String, String) =
+            self.fetch_one("SELECT region_code, kind FROM request_units WHERE id = $1", crate::args![unit_id]).await?;
         if !scope.covers_code(&region) {
             return Err(StoreError::NotFound);
+        }
+        let (role,): (String,) = self.fetch_one("SELECT role FROM users WHERE id = $1", crate::args![user_id]).await?;
+        let fits = match kind.as_str() {
+            "property" => "property_company",
+            "contractor" => "contractor",
+            _ => "utility",
+        };
+        if role != fits {
+            return Err(ValidationErrors::one("username", role, reason!("requests.member_role", kind = kind, role = fits)).into());
+        }
+        let already: Option<(String,)> = self
+            .fetch_optional(
+                "SELECT u.name FROM unit_members m JOIN request_units u ON u.id = m.unit_id WHERE m.user_id = $1 AND m.unit_id <> $2",
+                crate::args![user_id, unit_id],
+            )
+            .await?;
+        if let Some((unit,)) = already {
+            return Err(ValidationErrors::one("username", user_id, reason!("requests.member_of_other_unit", unit = unit)).into());
         }
         let mut tx = self.begin().await?;
         tx.execute("DELETE FROM unit_members WHERE user_id = $1", crate::args![user_id]).await?;
@@ -794,8 +893,11 @@ pub(crate) struct NewRequest<'a> {
     pub text: &'a str,
     pub suggested: Option<String>,
     pub confirmed_by: Option<String>,
-    pub work_order: Option<&'a str>,
+    /// The hotline's work order: the importing desk's region and its number.
+    pub work_order: Option<(&'a str, &'a str)>,
     pub caller_phone: &'a str,
+    /// The resident's account who filed it (none for staff filing on someone's behalf).
+    pub user_id: Option<i64>,
     pub created_at: String,
     pub due: chrono::NaiveDate,
     pub to: &'a Target,
@@ -807,13 +909,13 @@ pub(crate) async fn insert_request(tx: &mut Tx, actor: &Actor, n: &NewRequest<'_
         .fetch_one(
             &format!(
                 "INSERT INTO service_requests (estate_id, dwelling_id, user_id, author, channel, category, suggested_category, \
-                 category_confirmed_by, text, status, due_on, created_at, unit_kind, unit_region, unit_id, unit_name, work_order, caller_phone) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'submitted', $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {COLS}"
+                 category_confirmed_by, text, status, due_on, created_at, unit_kind, unit_region, unit_id, unit_name, work_order, caller_phone, \
+                 work_order_region) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'submitted', $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING {COLS}"
             ),
             crate::args![
                 n.estate_id,
                 n.dwelling_id,
-                actor.user_id,
+                n.user_id,
                 n.author,
                 n.channel,
                 n.category.code,
@@ -826,8 +928,9 @@ pub(crate) async fn insert_request(tx: &mut Tx, actor: &Actor, n: &NewRequest<'_
                 n.to.region.as_str(),
                 n.to.unit_id,
                 n.to.name.as_str(),
-                n.work_order.map(str::to_string),
-                n.caller_phone
+                n.work_order.map(|(_, o)| o.to_string()),
+                n.caller_phone,
+                n.work_order.map(|(r, _)| r.to_string())
             ],
         )
         .await?;
@@ -835,6 +938,13 @@ pub(crate) async fn insert_request(tx: &mut Tx, actor: &Actor, n: &NewRequest<'_
     event(tx, r.id, actor, "route", &n.to.name, n.category.code, None).await?;
     let warnings = warnings::raise(tx, &r).await?;
     Ok((r, warnings))
+}
+
+/// The due day of a request handled again from today: its category's working days.
+fn reopened_due(category: &str) -> Result<chrono::NaiveDate, StoreError> {
+    let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
+    let days = huanxin_domain::requests::leaf(category).map_or(5, |c| c.working_days);
+    Ok(rules::due_on(cal, days, crate::today()))
 }
 
 #[derive(sqlx::FromRow)]

@@ -113,20 +113,40 @@ impl Classifier {
     /// Every known category with its probability for `text`, the likeliest first (empty for a
     /// model that learnt nothing, or a text with nothing it has seen).
     pub fn suggest(&self, text: &str) -> Vec<Suggestion> {
-        if self.classes.is_empty() {
+        self.suggest_with(&Classifier::default(), text)
+    }
+
+    /// [`Classifier::suggest`] with `local`'s examples counted as if learnt too: a region's
+    /// corrections layered on the shared model, without copying it.
+    pub fn suggest_with(&self, local: &Classifier, text: &str) -> Vec<Suggestion> {
+        let mut classes: Vec<String> = self.classes.clone();
+        classes.extend(local.classes.iter().filter(|c| !self.classes.contains(c)).cloned());
+        if classes.is_empty() {
             return vec![];
         }
-        let all: f64 = self.texts.iter().sum();
-        let vocabulary = self.counts.len() as f64 + 1.0;
-        let mut scores: Vec<f64> = self.texts.iter().map(|t| (t / all).ln()).collect();
+        let at = |m: &Classifier, c: &String| m.classes.iter().position(|x| x == c);
+        let (mine, theirs): (Vec<Option<usize>>, Vec<Option<usize>>) = classes.iter().map(|c| (at(self, c), at(local, c))).unzip();
+        let sum = |a: &[f64], b: &[f64], k: usize| mine[k].map_or(0.0, |i| a[i]) + theirs[k].map_or(0.0, |i| b[i]);
+        let texts: Vec<f64> = (0..classes.len()).map(|k| sum(&self.texts, &local.texts, k)).collect();
+        let words: Vec<f64> = (0..classes.len()).map(|k| sum(&self.features, &local.features, k)).collect();
+        let all: f64 = texts.iter().sum();
+        let vocabulary = (self.counts.len() + local.counts.keys().filter(|f| !self.counts.contains_key(*f)).count()) as f64 + 1.0;
+        // A class with no text yet has no prior: it is never suggested.
+        let mut scores: Vec<f64> = texts.iter().map(|t| if *t > 0.0 { (t / all).ln() } else { f64::NEG_INFINITY }).collect();
         let mut known = false;
+        let none: Vec<f64> = Vec::new();
         for f in features(text) {
-            let seen = self.counts.get(&f);
+            let (a, b) = (self.counts.get(&f), local.counts.get(&f));
             // A feature no example had says nothing to tell the categories apart.
-            let Some(seen) = seen else { continue };
+            if a.is_none() && b.is_none() {
+                continue;
+            }
             known = true;
+            let (a, b) = (a.unwrap_or(&none), b.unwrap_or(&none));
             for (k, score) in scores.iter_mut().enumerate() {
-                *score += ((seen[k] + ALPHA) / (self.features[k] + ALPHA * vocabulary)).ln();
+                let seen =
+                    mine[k].and_then(|i| a.get(i)).copied().unwrap_or(0.0) + theirs[k].and_then(|i| b.get(i)).copied().unwrap_or(0.0);
+                *score += ((seen + ALPHA) / (words[k] + ALPHA * vocabulary)).ln();
             }
         }
         // Nothing the model has seen (emoji, English, zero-width marks): the priors alone are no suggestion.
@@ -135,12 +155,18 @@ impl Classifier {
         }
         let top = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let weights: Vec<f64> = scores.iter().map(|s| (s - top).exp()).collect();
-        let sum: f64 = weights.iter().sum();
+        let total: f64 = weights.iter().sum();
         let mut out: Vec<Suggestion> =
-            self.classes.iter().zip(weights).map(|(code, w)| Suggestion { code: code.clone(), confidence: w / sum }).collect();
+            classes.into_iter().zip(weights).map(|(code, w)| Suggestion { code, confidence: w / total }).collect();
         out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then_with(|| a.code.cmp(&b.code)));
         out
     }
+}
+
+/// True when a correction may teach the model: never one that takes a text away from a danger
+/// the model saw in it (a wrong "safety" suggestion costs a visit; a missed one can cost lives).
+pub fn may_learn(suggested: &str, corrected: &str) -> bool {
+    suggested != corrected && (corrected.starts_with("safety") || !suggested.starts_with("safety"))
 }
 
 /// Reads labelled examples: a header line `category<TAB>text`, then one example per line. A line
@@ -185,6 +211,22 @@ mod tests {
         }
         let seen: std::collections::HashSet<&str> = train.iter().map(|(_, t)| t.as_str()).collect();
         assert!(heldout.iter().all(|(_, t)| !seen.contains(t.as_str())), "no held-out text was learnt");
+    }
+
+    #[test]
+    fn a_local_layer_counts_as_learnt_and_dangers_are_never_unlearnt() {
+        let text = "单元门口的路灯杆歪了快倒了";
+        let mut learnt = SHIPPED.clone();
+        learnt.learn("safety.fire_passage", text);
+        let mut local = Classifier::default();
+        local.learn("safety.fire_passage", text);
+        let (a, b) = (learnt.suggest(text), SHIPPED.suggest_with(&local, text));
+        assert_eq!(a[0].code, b[0].code);
+        assert!((a[0].confidence - b[0].confidence).abs() < 1e-9, "{a:?} {b:?}");
+        assert_eq!(SHIPPED.suggest_with(&Classifier::default(), text), SHIPPED.suggest(text));
+        assert!(!may_learn("safety.gas_smell", "environment.greening"));
+        assert!(may_learn("environment.greening", "safety.gas_smell"));
+        assert!(!may_learn("property", "property"));
     }
 
     #[test]

@@ -56,12 +56,19 @@ fn covered(part: &str, whole: &str) -> f64 {
 /// by the name's length (a longer name is a surer match; under two characters says nothing); else
 /// its address, when most of it is in the work order's address, counts by that share.
 pub fn score(place: &Place, address: &str) -> f64 {
+    let written: String = address.chars().filter(|c| !c.is_whitespace()).collect();
     let address = plain(address);
+    // A name as written, or without 小区 when what is left still says something (螺城小区 without
+    // 小区 is 螺城, the town: no name of an estate).
     let named = std::iter::once(&place.name)
         .chain(place.aliases.iter())
-        .map(|n| plain(n))
-        .filter(|n| n.chars().count() >= 2 && address.contains(n.as_str()))
-        .map(|n| 10.0 + n.chars().count() as f64)
+        .flat_map(|n| {
+            let whole: String = n.chars().filter(|c| !c.is_whitespace()).collect();
+            let short = plain(n);
+            [(whole, 2, &written), (short, 3, &address)]
+        })
+        .filter(|(n, least, within)| n.chars().count() >= *least && within.contains(n.as_str()))
+        .map(|(n, _, _)| 10.0 + n.chars().count() as f64)
         .fold(0.0, f64::max);
     if named > 0.0 {
         return named;
@@ -139,6 +146,9 @@ mod tests {
         assert_eq!(match_address(&p, "建设新村2号楼"), AddressMatch::Several(vec![3, 4]), "two of that name: a clerk chooses");
         assert_eq!(match_address(&p, "城南菜市场门口"), AddressMatch::None);
         assert_eq!(match_address(&p, "霞光 苑 1号楼"), AddressMatch::One(2), "spaces do not hide a name");
+        let town = [place(9, "螺城小区", &[], "螺城镇城东路1号")];
+        assert_eq!(match_address(&town, "惠安县螺城镇幸运路88号金桂苑"), AddressMatch::None, "the town's name is no estate's");
+        assert_eq!(match_address(&town, "螺城小区5号楼"), AddressMatch::One(9));
     }
 
     #[test]

@@ -104,9 +104,16 @@ pub fn leaf(code: &str) -> Option<&'static categories::RequestCategory> {
 }
 
 /// The day a request filed on `day` is due, `working_days` after it on the official calendar.
+/// A danger (0 working days) is due the day it is filed, rest day or not.
 pub fn due_on(cal: &WorkCalendar, working_days: u32, day: NaiveDate) -> NaiveDate {
+    if working_days == 0 {
+        return day;
+    }
     cal.add_working_days(day, working_days)
 }
+
+/// A resident's rating at most this is "not satisfied": the request is handled again.
+pub const UNSATISFIED_AT_MOST: i64 = 2;
 
 /// Why a handling step is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +129,8 @@ pub enum Refusal {
     Returned,
     /// A request is merged into one of the same estate and category that is still open.
     NotDuplicate,
+    /// Taken on already.
+    AlreadyAccepted,
 }
 
 crate::refusal_display!(Refusal);
@@ -138,6 +147,7 @@ impl Refusal {
             Refusal::AlreadyRated => crate::reason!("requests.already_rated"),
             Refusal::Returned => crate::reason!("requests.returned_to_dispatch"),
             Refusal::NotDuplicate => crate::reason!("requests.not_duplicate"),
+            Refusal::AlreadyAccepted => crate::reason!("requests.already_accepted"),
         }
     }
 }
@@ -184,6 +194,7 @@ pub fn step(from: Status, rated: Option<i64>, step: Step<'_>) -> Result<Status, 
                 Step::Resolve { .. } => Ok(Status::Resolved),
                 Step::ReturnToDispatch { reason } if reason.trim().is_empty() => Err(Refusal::ReasonMissing),
                 Step::ReturnToDispatch { .. } => Ok(Status::Returned),
+                _ if from == Status::InProgress => Err(Refusal::AlreadyAccepted),
                 _ => Ok(Status::InProgress),
             }
         }
@@ -198,9 +209,10 @@ pub fn step(from: Status, rated: Option<i64>, step: Step<'_>) -> Result<Status, 
             check_rating(from, rated, rating)?;
             Ok(if satisfied { Status::Closed } else { Status::InProgress })
         }
+        // Not satisfied (a low rating) sends it back to be handled again, as a callback would.
         Step::Rate { rating } => {
             check_rating(from, rated, rating)?;
-            Ok(Status::Closed)
+            Ok(if rating <= UNSATISFIED_AT_MOST { Status::InProgress } else { Status::Closed })
         }
     }
 }
@@ -261,6 +273,8 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2026, 9, 30).unwrap();
         assert_eq!(due_on(&cal, 5, d), NaiveDate::from_ymd_opt(2026, 10, 13).unwrap(), "over the National Day week");
         assert_eq!(due_on(&cal, 0, d), d, "a danger is due the day it is filed");
+        let saturday = NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        assert_eq!(due_on(&cal, 0, saturday), saturday, "on a rest day too");
     }
 
     #[test]
@@ -278,6 +292,8 @@ mod tests {
         assert_eq!(step(Resolved, None, Step::Rate { rating: 6 }), Err(Refusal::BadRating));
         assert_eq!(step(Resolved, Some(4), Step::Rate { rating: 5 }), Err(Refusal::AlreadyRated));
         assert_eq!(step(Resolved, None, Step::Rate { rating: 4 }), Ok(Closed));
+        assert_eq!(step(Resolved, None, Step::Rate { rating: 2 }), Ok(InProgress), "not satisfied: handled again");
+        assert_eq!(step(InProgress, None, Step::Accept), Err(Refusal::AlreadyAccepted), "taken on once");
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub const DEMO_USERS: &[(&str, &str, Role, &str)] = &[
     ("supervisor", "惠安工程监理有限公司", Role::Supervisor, "350521000000"),
     ("property_company", "惠安安居物业服务有限公司", Role::PropertyCompany, "350521000000"),
     ("water_company", "惠安县自来水公司", Role::Utility, "350521000000"),
+    ("gas_company", "惠安华润燃气有限公司", Role::Utility, "350521000000"),
     ("grid_worker", "北关社区网格员", Role::GridWorker, "350521100001"),
     ("resident", "北关社区居民", Role::Resident, "350521100001"),
 ];

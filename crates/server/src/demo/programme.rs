@@ -416,14 +416,14 @@ impl<'a> Programme<'a> {
         self.post(admin, &format!("/estates/{id}/lifecycle"), json!({ "to": to, "note": note })).await.map(|_| ())
     }
 
-    /// The units 惠安's requests are routed to: its property company and water company with their
-    /// accounts, and the power and gas companies (no accounts: their late requests show supervision).
+    /// The units 惠安's requests are routed to: its property company, water and gas companies with
+    /// their accounts; the power company has none yet, so its requests go to the community.
     async fn request_units(&mut self) -> Result<(), DemoError> {
         let units = [
             ("property", "惠安安居物业服务有限公司", "0595-87381234", Some("property_company")),
             ("water", "惠安县自来水公司", "0595-87362345", Some("water_company")),
             ("power", "国网惠安县供电公司", "95598", None),
-            ("gas", "惠安华润燃气有限公司", "0595-87395678", None),
+            ("gas", "惠安华润燃气有限公司", "0595-87395678", Some("gas_company")),
         ];
         for (kind, name, phone, member) in units {
             let u = self
@@ -447,6 +447,7 @@ impl<'a> Programme<'a> {
         match r["unit_kind"].as_str() {
             Some("property") => Some("property_company"),
             Some("water") => Some("water_company"),
+            Some("gas") => Some("gas_company"),
             Some("community" | "street" | "bureau") => Some(desk),
             _ => None,
         }
@@ -1563,9 +1564,10 @@ impl<'a> Programme<'a> {
         if let Some(h) = Self::handler_of(&r, staff) {
             self.post(h, &format!("/requests/{rid}/handle"), json!({ "status": "in_progress" })).await?;
             self.post(h, &format!("/requests/{rid}/handle"), json!({ "status": "resolved", "answer": answer })).await?;
-            // The desk calls the resident back, which closes it.
+            // Another desk calls the resident back (not who answered), which closes it.
+            let caller = if h == staff { admin } else { staff };
             self.post(
-                staff,
+                caller,
                 &format!("/requests/{rid}/callback"),
                 json!({ "satisfied": true, "rating": 4 + id % 2, "note": "电话回访，居民满意" }),
             )

@@ -70,6 +70,8 @@ pub fn check(table: &tabular::Table) -> Result<Vec<(usize, [String; 7])>, Vec<Ro
     let mut errors = Vec::new();
     let mut out = Vec::new();
     let mut first_row: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let earliest = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
+    let latest = huanxin_store::today() + chrono::Duration::days(1);
     for (row, cells) in &table.rows {
         let order = at(cells, "work_order");
         let called = at(cells, "called_at");
@@ -82,8 +84,13 @@ pub fn check(table: &tabular::Table) -> Result<Vec<(usize, [String; 7])>, Vec<Ro
         } else if let Some(first) = first_row.insert(order.clone(), *row) {
             errors.push(RowError::new(*row, "工单编号", &order, reason!("requests.work_order_repeated", row = first)));
         }
-        if hotline::call_time(&called).is_none() {
-            errors.push(RowError::new(*row, "来电时间", &called, reason!("requests.call_time")));
+        match hotline::call_time(&called) {
+            None => errors.push(RowError::new(*row, "来电时间", &called, reason!("requests.call_time"))),
+            // A call from before the hotline or from the future is a typo, never overdue or due forever.
+            Some(t) if t.date() < earliest || t.date() > latest => {
+                errors.push(RowError::new(*row, "来电时间", &called, reason!("requests.call_time_range")))
+            }
+            Some(_) => {}
         }
         if address.is_empty() || address.chars().count() > 200 {
             errors.push(RowError::new(*row, "地址", &address, reason!("field.length", max = 200)));
@@ -127,18 +134,18 @@ pub async fn import(
         }
     }
     let (name, bytes) = file.ok_or_else(|| ApiError::field("file", "", reason!("field.file_missing")))?;
-    let model = st.classifier.model(&st).await?;
+    let layer = st.classifier.layer(&st, super::county_of(&cu.user.region_code).as_deref()).await?;
     // Reading, checking and classifying ten thousand rows is CPU work: off the async workers.
     let rows = tokio::task::spawn_blocking(move || -> Result<Vec<HotlineRow>, ApiError> {
         let table = read(&name, &bytes)?;
         let checked = check(&table).map_err(ApiError::ImportRejected)?;
-        let model = model.read().map_err(|_| ApiError::Internal("category model poisoned".into()))?;
         Ok(checked
             .into_iter()
             .filter_map(|(row, [work_order, called, caller, phone, address, text, kind])| {
                 let called_at = hotline::call_time(&called)?;
                 // The hotline's type is a word more for the model (城乡建设 says little, 燃气 much).
-                let code = model.suggest(&format!("{text} {kind}")).into_iter().find_map(|s| rules::leaf(&s.code));
+                let code =
+                    rules::classify::SHIPPED.suggest_with(&layer, &format!("{text} {kind}")).into_iter().find_map(|s| rules::leaf(&s.code));
                 let category = code.or_else(|| rules::leaf("suggestion"))?;
                 Some(HotlineRow { row, work_order, called_at, caller, phone, address, text, kind, category })
             })

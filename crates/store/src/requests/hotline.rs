@@ -85,18 +85,19 @@ impl Db {
             .collect())
     }
 
-    /// The work orders of `orders` already imported (filed or waiting for a clerk).
-    async fn known_work_orders(&self, orders: &[String]) -> Result<HashSet<String>, StoreError> {
+    /// The work orders of `orders` a region has already imported (filed or waiting for a clerk).
+    async fn known_work_orders(&self, region: &str, orders: &[String]) -> Result<HashSet<String>, StoreError> {
         let mut known = HashSet::new();
         for chunk in orders.chunks(500) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let args: Vec<crate::db::Arg> = chunk.iter().map(|o| o.as_str().into()).collect();
+            let marks: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
+            let mut args: Vec<crate::db::Arg> = vec![region.into()];
+            args.extend(chunk.iter().map(|o| o.as_str().into()));
             let list = marks.join(", ");
             let found: Vec<(String,)> = self
                 .fetch_all(
                     &format!(
-                        "SELECT work_order FROM service_requests WHERE work_order IN ({list}) \
-                         UNION SELECT work_order FROM hotline_unmatched WHERE work_order IN ({list})"
+                        "SELECT work_order FROM service_requests WHERE work_order_region = $1 AND work_order IN ({list}) \
+                         UNION SELECT work_order FROM hotline_unmatched WHERE region_code = $1 AND work_order IN ({list})"
                     ),
                     args,
                 )
@@ -123,7 +124,7 @@ impl Db {
             }
         }
         let orders: Vec<String> = rows.iter().map(|r| r.work_order.clone()).collect();
-        let known = self.known_work_orders(&orders).await?;
+        let known = self.known_work_orders(region.as_str(), &orders).await?;
         let places = self.hotline_places(scope).await?;
         let only: Vec<Place> = places.iter().map(|(p, _)| p.clone()).collect();
         let community: HashMap<i64, &str> = places.iter().map(|(p, c)| (p.id, c.as_str())).collect();
@@ -161,8 +162,9 @@ impl Db {
                         text: &r.text,
                         suggested: Some(r.category.code.to_string()),
                         confirmed_by: None,
-                        work_order: Some(&r.work_order),
+                        work_order: Some((region.as_str(), &r.work_order)),
                         caller_phone: &r.phone,
+                        user_id: None,
                         created_at: utc(r.called_at),
                         due: huanxin_domain::requests::due_on(cal, r.category.working_days, r.called_at.date()),
                         to,
@@ -220,7 +222,7 @@ impl Db {
         let all: Vec<(String, UnmatchedOrder)> = self
             .fetch_all::<UnmatchedWithRegion>(
                 "SELECT region_code, id, work_order, called_at, caller, address, text, kind, category, candidates, imported_by, imported_at \
-                 FROM hotline_unmatched ORDER BY called_at, id LIMIT 5000",
+                 FROM hotline_unmatched WHERE request_id IS NULL ORDER BY called_at, id LIMIT 5000",
                 vec![],
             )
             .await?
@@ -241,7 +243,7 @@ impl Db {
     ) -> Result<(ServiceRequest, Vec<i64>), StoreError> {
         let (region, work_order, called_at, caller, phone, text): (String, String, String, String, String, String) = self
             .fetch_one(
-                "SELECT region_code, work_order, called_at, caller, caller_phone, text FROM hotline_unmatched WHERE id = $1",
+                "SELECT region_code, work_order, called_at, caller, caller_phone, text FROM hotline_unmatched WHERE id = $1 AND request_id IS NULL",
                 crate::args![id],
             )
             .await?;
@@ -257,10 +259,6 @@ impl Db {
         let called = chrono::DateTime::parse_from_rfc3339(&called_at)
             .map_or_else(|_| crate::today(), |t| (t + chrono::Duration::hours(8)).date_naive());
         let mut tx = self.begin().await?;
-        // Taken once: of two clerks choosing together, the second finds it gone.
-        if tx.execute("DELETE FROM hotline_unmatched WHERE id = $1", crate::args![id]).await? == 0 {
-            return Err(StoreError::Conflict(reason!("requests.changed_meanwhile")));
-        }
         let author = if caller.is_empty() { "12345热线来电" } else { caller.as_str() };
         let new = NewRequest {
             estate_id,
@@ -271,13 +269,20 @@ impl Db {
             text: &text,
             suggested: Some(category.code.to_string()),
             confirmed_by: Some(actor.username.clone()),
-            work_order: Some(&work_order),
+            work_order: Some((region.as_str(), &work_order)),
             caller_phone: &phone,
+            user_id: None,
             created_at: called_at.clone(),
             due: huanxin_domain::requests::due_on(cal, category.working_days, called),
             to: &to,
         };
         let (r, warnings) = insert_request(&mut tx, actor, &new).await?;
+        // Taken once: of two clerks choosing together, the second finds it taken and writes nothing.
+        if tx.execute("UPDATE hotline_unmatched SET request_id = $1 WHERE id = $2 AND request_id IS NULL", crate::args![r.id, id]).await?
+            == 0
+        {
+            return Err(StoreError::Conflict(reason!("requests.changed_meanwhile")));
+        }
         tx.audit(
             actor,
             Change {

@@ -252,7 +252,8 @@ impl Db {
             let ids: Vec<String> = leading.iter().map(|(id, _, _)| id.to_string()).collect();
             let places: Vec<(i64, String, Option<f64>, Option<f64>)> =
                 self.fetch_all(&format!("SELECT id, name, lon, lat FROM estates WHERE id IN ({})", ids.join(", ")), vec![]).await?;
-            let places: HashMap<i64, (String, Option<f64>, Option<f64>)> = places.into_iter().map(|(id, n, lo, la)| (id, (n, lo, la))).collect();
+            let places: HashMap<i64, (String, Option<f64>, Option<f64>)> =
+                places.into_iter().map(|(id, n, lo, la)| (id, (n, lo, la))).collect();
             for (id, count, top_category) in leading {
                 let (estate_name, lon, lat) = places.get(&id).cloned().unwrap_or_default();
                 by_estate.push(EstateHotSpot { estate_id: id, estate_name, lon, lat, count, top_category });
