@@ -184,7 +184,7 @@ pub async fn match_order(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<MatchOrder>,
 ) -> Result<Json<ServiceRequest>, ApiError> {
-    let waiting = st.db.hotline_unmatched(&cu.scope).await?.into_iter().find(|o| o.id == id).ok_or(ApiError::NotFound)?;
+    let waiting = st.db.hotline_waiting(&cu.scope, id).await?;
     let code = if req.category.trim().is_empty() { waiting.category.clone() } else { req.category.trim().to_string() };
     let category = rules::leaf(&code).ok_or_else(|| ApiError::field("category", &code, reason!("requests.category_kind")))?;
     let (r, warnings) = st.db.match_hotline(&cu.actor(), &cu.scope, id, req.estate_id, category).await?;

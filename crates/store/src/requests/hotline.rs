@@ -219,17 +219,26 @@ impl Db {
 
     /// The work orders waiting for a clerk in the caller's region, oldest call first.
     pub async fn hotline_unmatched(&self, scope: &Scope) -> Result<Vec<UnmatchedOrder>, StoreError> {
-        let all: Vec<(String, UnmatchedOrder)> = self
-            .fetch_all::<UnmatchedWithRegion>(
-                "SELECT region_code, id, work_order, called_at, caller, address, text, kind, category, candidates, imported_by, imported_at \
-                 FROM hotline_unmatched WHERE request_id IS NULL ORDER BY called_at, id LIMIT 5000",
-                vec![],
-            )
-            .await?
-            .into_iter()
-            .map(|u| (u.region_code, u.order))
-            .collect();
-        Ok(all.into_iter().filter(|(r, _)| scope.covers_code(r)).map(|(_, o)| o).collect())
+        self.waiting_orders(scope, None).await
+    }
+
+    /// One work order waiting for a clerk in the caller's region (`NotFound` otherwise).
+    pub async fn hotline_waiting(&self, scope: &Scope, id: i64) -> Result<UnmatchedOrder, StoreError> {
+        self.waiting_orders(scope, Some(id)).await?.pop().ok_or(StoreError::NotFound)
+    }
+
+    /// Waiting work orders of the caller's region (the region's range in the query, so that the
+    /// limit counts only theirs), or the one of `id`.
+    async fn waiting_orders(&self, scope: &Scope, id: Option<i64>) -> Result<Vec<UnmatchedOrder>, StoreError> {
+        let Scope::Region(region) = scope else { return Ok(Vec::new()) };
+        let (lo, hi) = region.subtree_range();
+        self.fetch_all(
+            "SELECT id, work_order, called_at, caller, address, text, kind, category, candidates, imported_by, imported_at \
+             FROM hotline_unmatched WHERE request_id IS NULL AND region_code >= $1 AND region_code < $2 AND ($3 IS NULL OR id = $3) \
+             ORDER BY called_at, id LIMIT 5000",
+            crate::args![lo, hi, id],
+        )
+        .await
     }
 
     /// A clerk files a waiting work order on the estate it is about (an estate of their scope).
@@ -298,11 +307,4 @@ impl Db {
         tx.commit().await?;
         Ok((r, warnings))
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct UnmatchedWithRegion {
-    region_code: String,
-    #[sqlx(flatten)]
-    order: UnmatchedOrder,
 }
