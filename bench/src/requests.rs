@@ -8,7 +8,9 @@
 //! running server, a province's hot spots (7 and 30 days) at 16 clients, beside the raw engine
 //! running the same grouped statements at 16 at a time; then a 10,000-row 12345 export of the
 //! county's estates (nine in ten addresses name one) imported once, beside the raw engine
-//! inserting 10,000 plain rows into the requests table, one statement each, in one transaction.
+//! inserting 10,000 plain rows into the requests table, one statement each, in one transaction;
+//! and Open311 GETs (a county's newest requests, one kind's open ones, one request by id) at 16
+//! clients, beside the raw engine running the listing's statement at 16 at a time.
 
 use crate::national::{load, login};
 use crate::votes::{summary, Api, Error};
@@ -125,6 +127,44 @@ async fn raw_hotspots(url: &str, prefix: &str, days: i64, clients: usize, secs: 
     Ok(all)
 }
 
+/// The Open311 listing's statement (a jurisdiction's newest 100 of the last 90 days) straight on
+/// the engine, `clients` at a time for `secs` seconds: latencies in ms.
+async fn raw_open311(url: &str, county: &str, clients: usize, secs: f64) -> Result<Vec<f64>, Error> {
+    let db = Db::connect(url).await?;
+    let now = chrono::Utc::now();
+    let since = (now - chrono::Duration::days(90)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let until_t = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let lo = county.trim_end_matches('0').to_string();
+    let hi = format!("{lo}:");
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let mut handles = Vec::new();
+    for _ in 0..clients {
+        let (db, since, until_t, lo, hi) = (db.clone(), since.clone(), until_t.clone(), lo.clone(), hi.clone());
+        handles.push(tokio::spawn(async move {
+            let mut ms = Vec::new();
+            while Instant::now() < until {
+                let t = Instant::now();
+                let rows: Vec<(i64, String, String, String, String, String)> = db
+                    .fetch_all(
+                        "SELECT r.id, r.status, r.category, r.text, r.created_at, e.name FROM service_requests r JOIN estates e ON e.id = r.estate_id \
+                         WHERE e.community_code >= $1 AND e.community_code < $2 AND r.created_at >= $3 AND r.created_at < $4 \
+                         ORDER BY r.created_at DESC, r.id DESC LIMIT 100",
+                        vec![lo.as_str().into(), hi.as_str().into(), since.as_str().into(), until_t.as_str().into()],
+                    )
+                    .await?;
+                std::hint::black_box(rows);
+                ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, Error>(ms)
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await??);
+    }
+    Ok(all)
+}
+
 fn p99(mut ms: Vec<f64>) -> f64 {
     ms.sort_by(|a, b| a.total_cmp(b));
     ms.get(((ms.len() as f64 - 1.0) * 0.99).round() as usize).copied().unwrap_or(0.0)
@@ -141,7 +181,9 @@ pub async fn run(base: &str, url: &str, province_user: &str, county_user: &str, 
     let prefix = region.trim_end_matches('0').to_string();
     let total = db.scalar("SELECT COUNT(*) FROM service_requests", vec![]).await?;
     println!("  {total} requests; hot spots of province {region}, {clients} clients, {secs:.0} s each:");
-    for days in [7, 30] {
+    // OPEN311_ONLY=1 measures the Open311 GETs alone.
+    let only_open311 = std::env::var("OPEN311_ONLY").is_ok_and(|v| v == "1");
+    for days in [7, 30].into_iter().filter(|_| !only_open311) {
         let (ms, bad) = load(&api, &token, &format!("/api/v1/requests/hotspots?days={days}"), clients, secs).await?;
         let served = p99(ms.clone());
         let raw = raw_hotspots(url, &prefix, days, clients, secs).await?;
@@ -156,9 +198,42 @@ pub async fn run(base: &str, url: &str, province_user: &str, county_user: &str, 
         );
     }
 
+    // Open311 GETs of the county (no sign-in: the listing is public, names and phones never in it).
+    let (county,): (String,) = db.fetch_one("SELECT region_code FROM users WHERE username = $1", vec![county_user.into()]).await?;
+    let jurisdiction = county.trim_end_matches('0');
+    let (one,): (i64,) = db
+        .fetch_one(
+            "SELECT MAX(r.id) FROM service_requests r JOIN estates e ON e.id = r.estate_id WHERE e.community_code >= $1 AND e.community_code < $2",
+            vec![jurisdiction.into(), format!("{jurisdiction}:").into()],
+        )
+        .await?;
+    println!("  Open311 GETs of county {county}, {clients} clients, {secs:.0} s each:");
+    let raw = raw_open311(url, &county, clients, secs).await?;
+    let raw99 = p99(raw.clone());
+    println!("    raw engine (the listing's statement, newest 100): {}", summary(raw));
+    for (what, path) in [
+        ("newest 100 of 90 days", format!("/open311/v2/requests.json?jurisdiction_id={jurisdiction}")),
+        ("one kind, open", format!("/open311/v2/requests.json?jurisdiction_id={jurisdiction}&service_code=repair.water&status=open")),
+        ("one by id", format!("/open311/v2/requests/{one}.json?jurisdiction_id={jurisdiction}")),
+        ("services", format!("/open311/v2/services.json?jurisdiction_id={jurisdiction}")),
+    ] {
+        let (ms, bad) = load(&api, "", &path, clients, secs).await?;
+        let served = p99(ms.clone());
+        println!(
+            "    {what}: {}{}, {:.0} req/s; p99 ratio to the raw statement {:.2}",
+            summary(ms.clone()),
+            if bad > 0 { format!(", {bad} not 200") } else { String::new() },
+            ms.len() as f64 / secs,
+            served / raw99.max(1e-9)
+        );
+    }
+
+    if only_open311 {
+        return Ok(());
+    }
+
     // The hotline export: the county's estates, nine addresses in ten naming one.
     let county_token = login(&api, county_user, password).await?;
-    let (county,): (String,) = db.fetch_one("SELECT region_code FROM users WHERE username = $1", vec![county_user.into()]).await?;
     let lo = county.clone();
     let hi = format!("{:0<12}", county.trim_end_matches('0').parse::<u64>().map(|p| p + 1).unwrap_or(0));
     let names: Vec<(String,)> = db

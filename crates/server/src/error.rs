@@ -80,6 +80,11 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status this error is answered with.
+    pub fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
     /// A single-field validation error.
     pub fn field(field: &str, value: impl ToString, reason: Reason) -> ApiError {
         ApiError::Invalid(ValidationErrors::one(field, value, reason))

@@ -470,7 +470,10 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/request-units", requests::units);
     let units = Routes::new(Some(Permission::ManageUsers))
         .post("/request-units", requests::create_unit)
-        .post("/request-units/{id}/members", requests::add_member);
+        .post("/request-units/{id}/members", requests::add_member)
+        .get("/open311/clients", requests::open311::clients)
+        .post("/open311/clients", requests::open311::create_client)
+        .post("/open311/clients/{id}/revoke", requests::open311::revoke_client);
     let answers = Routes::new(Some(Permission::ReadResidentsAnswers))
         .get("/decisions/{id}/ballots", decisions::ballots)
         .get("/surveys/{id}/export.xlsx", surveys::export_xlsx);
@@ -585,6 +588,7 @@ pub fn router(st: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .nest("/api/v1", api)
+        .nest("/open311/v2", requests::open311::router())
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/docs", get(openapi::docs_page))
         .merge(tiles)

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 pub mod hotline;
+pub mod open311;
 
 /// The category model: the shipped examples, and per county the corrections its desks made to
 /// suggestions on requests others filed (a correction teaches only its own county, never takes a

@@ -49,6 +49,7 @@ both_engines!(
     requests_are_routed_handed_over_and_supervised,
     requests_warn_of_dangers_and_pile_ups,
     hotline_work_orders_are_imported_once_and_matched_by_address,
+    open311_clients_file_and_read_requests,
     funds_allocated_paid_within_limits_on_a_verified_ledger,
     funds_planned_contributed_reconciled_reported_and_upkept,
     statistics_count_what_the_records_say,
@@ -3009,6 +3010,251 @@ async fn requests_warn_of_dangers_and_pile_ups(app: &TestApp) {
 
 /// The 12345 export: a wrong row refuses the file whole; each work order is imported once; an
 /// address that names an estate files the request there, others wait for a clerk to choose.
+/// An Open311 call: `(status, body)` with the body read as JSON (XML as a string).
+async fn open311(app: &TestApp, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let http = reqwest::Client::new();
+    let url = format!("{}/open311/v2{path}", app.base);
+    let res = if method == reqwest::Method::POST {
+        let body: String = form.iter().map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v))).collect::<Vec<_>>().join("&");
+        http.post(&url).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap()
+    } else {
+        http.get(&url).query(form).send().await.unwrap()
+    };
+    let s = res.status().as_u16();
+    let xml = res.headers().get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("text/xml"));
+    let text = res.text().await.unwrap();
+    (s, if xml { Value::String(text) } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+}
+
+fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    base.iter().copied().chain(extra.iter().copied()).collect()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+async fn open311_clients_file_and_read_requests(app: &TestApp) {
+    use reqwest::Method;
+    let admin = app.client("county_admin").await;
+    let (s, _) = app.client("county_staff").await.post("/api/v1/open311/clients", json!({"name": "城市通"})).await;
+    assert_eq!(s, 403, "keys are an administrator's");
+    let (s, r) = admin.post("/api/v1/open311/clients", json!({"name": " "})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("name")), "{r}");
+    let (s, r) = admin.post("/api/v1/open311/clients", json!({"name": "城市通", "region_code": "350502"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("region_code")), "not another county's: {r}");
+    let (s, client) = admin.post("/api/v1/open311/clients", json!({"name": "城市通"})).await;
+    assert_eq!(s, 201, "{client}");
+    let key = client["api_key"].as_str().unwrap().to_string();
+    assert_eq!((key.len(), client["region_code"].as_str()), (48, Some("350521000000")));
+    let (_, listed) = admin.get("/api/v1/open311/clients").await;
+    assert_eq!(listed[0]["key_hint"].as_str(), Some(&key[44..]));
+    assert!(listed[0].get("api_key").is_none(), "shown once: {listed}");
+    let other = app.client("other_county_admin").await;
+    assert_eq!(other.get("/api/v1/open311/clients").await.1, json!([]));
+    let client_id = client["id"].as_i64().unwrap();
+    assert_eq!(other.post(&format!("/api/v1/open311/clients/{client_id}/revoke"), json!({})).await.0, 404);
+
+    // Discovery and services.
+    let (s, d) = open311(app, Method::GET, "/discovery.json", &[]).await;
+    assert_eq!((s, d["endpoints"][0]["url"].as_str()), (200, Some("https://hx.example.gov.cn/open311/v2")), "{d}");
+    let (s, e) = open311(app, Method::GET, "/services.json", &[]).await;
+    assert_eq!(s, 400);
+    assert_eq!(e[0]["code"], 400);
+    assert!(e[0]["description"].as_str().unwrap().starts_with("jurisdiction_id: "), "{e}");
+    let j = [("jurisdiction_id", "350521")];
+    let (s, services) = open311(app, Method::GET, "/services.json", &j).await;
+    assert_eq!((s, services.as_array().unwrap().len()), (200, 20));
+    assert!(services.as_array().unwrap().iter().any(|x| x["service_code"] == "safety.gas_smell" && x["group"] == "安全隐患"));
+    let (s, xml) = open311(app, Method::GET, "/services.xml", &j).await;
+    assert!(
+        s == 200
+            && xml.as_str().unwrap().contains("<services><service><")
+            && xml.as_str().unwrap().contains("<service_code>repair.water</service_code>"),
+        "{xml}"
+    );
+    let (s, def) = open311(app, Method::GET, "/services/repair.water.json", &j).await;
+    let codes: Vec<&str> = def["attributes"].as_array().unwrap().iter().map(|a| a["code"].as_str().unwrap()).collect();
+    assert_eq!((s, codes), (200, vec!["building", "reach"]), "{def}");
+    assert_eq!(open311(app, Method::GET, "/services/repair.json", &j).await.0, 404, "a group with kinds is no service");
+    assert_eq!(open311(app, Method::GET, "/services.json", &[("jurisdiction_id", "990000")]).await.0, 404);
+
+    // Filing: the key, the jurisdiction, the service, the place; nothing written on any refusal.
+    let (estate, code, community): (i64, String, String) = app
+        .db
+        .fetch_one("SELECT id, code, community_code FROM estates WHERE community_code LIKE '350521%' ORDER BY id LIMIT 1", vec![])
+        .await
+        .unwrap();
+    app.db.execute("UPDATE estates SET lon = 118.80, lat = 25.03 WHERE id = $1", huanxin_store::args![estate]).await.unwrap();
+    let count = || async { app.db.scalar("SELECT COUNT(*) FROM service_requests", vec![]).await.unwrap() };
+    let before = count().await;
+    let gas = [("service_code", "safety.gas_smell"), ("description", "三号楼楼道里有很重的煤气味"), ("address_id", code.as_str())];
+    let refused = [
+        (with(&gas, &[]), 403, "api_key"),
+        (with(&gas, &[("api_key", "not-a-key")]), 403, "api_key"),
+        (with(&gas, &[("api_key", &key), ("jurisdiction_id", "350502")]), 403, "jurisdiction_id"),
+        (with(&gas, &[("api_key", &key), ("attribute[colour]", "red")]), 400, "attribute[colour]"),
+        (with(&gas, &[("api_key", &key), ("attribute[reach]", "street")]), 400, "attribute[reach]"),
+        (with(&gas, &[("api_key", &key), ("media_url", "javascript:alert(1)")]), 400, "media_url"),
+        (with(&gas, &[("api_key", &key), ("lat", "25.03")]), 400, "long"),
+        (
+            vec![
+                ("api_key", key.as_str()),
+                ("service_code", "repair.water"),
+                ("description", "停水"),
+                ("lat", "25.10"),
+                ("long", "118.80"),
+            ],
+            400,
+            "lat",
+        ),
+        (vec![("api_key", key.as_str()), ("service_code", "repair.water"), ("address_string", "城南菜市场门口")], 400, "address_string"),
+        (vec![("api_key", key.as_str()), ("service_code", "repair.water")], 400, "lat"),
+        (vec![("api_key", key.as_str()), ("service_code", "repair"), ("address_id", code.as_str())], 400, "service_code"),
+    ];
+    for (form, status, field) in refused {
+        let (s, e) = open311(app, Method::POST, "/requests.json", &form).await;
+        assert_eq!(s, status, "{form:?}: {e}");
+        assert!(e[0]["description"].as_str().unwrap().starts_with(&format!("{field}: ")), "{form:?}: {e}");
+    }
+    let http = reqwest::Client::new();
+    let res = http.post(format!("{}/open311/v2/requests.json", app.base)).json(&json!({"api_key": key})).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 415, "the spec's form only");
+    assert_eq!(count().await, before, "nothing written");
+
+    let (s, filed) = open311(
+        app,
+        Method::POST,
+        "/requests.json",
+        &with(
+            &gas,
+            &[
+                ("api_key", &key),
+                ("attribute[reach]", "building"),
+                ("first_name", "女士"),
+                ("last_name", "王"),
+                ("phone", "13800000009"),
+                ("media_url", "https://img.example.com/1.jpg"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(s, 201, "{filed}");
+    let id = filed[0]["service_request_id"].as_str().unwrap().parse::<i64>().unwrap();
+    let token = filed[0]["token"].as_str().unwrap().to_string();
+    let (channel, text, author, phone, category, unit_kind): (String, String, String, String, String, String) = app
+        .db
+        .fetch_one(
+            "SELECT channel, text, author, caller_phone, category, unit_kind FROM service_requests WHERE id = $1",
+            huanxin_store::args![id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (channel.as_str(), author.as_str(), phone.as_str(), category.as_str()),
+        ("open311", "王女士", "13800000009", "safety.gas_smell")
+    );
+    assert!(text.starts_with("三号楼楼道里有很重的煤气味") && text.contains("影响范围：整栋楼"), "{text}");
+    assert!(!unit_kind.is_empty(), "routed like any other");
+    let warned = app.db.scalar("SELECT COUNT(*) FROM request_warnings WHERE request_id = $1", huanxin_store::args![id]).await.unwrap();
+    assert_eq!(warned, 1, "a danger named warns at once");
+    let (s, near) = open311(
+        app,
+        Method::POST,
+        "/requests.xml",
+        &[
+            ("api_key", key.as_str()),
+            ("jurisdiction_id", &community),
+            ("service_code", "repair.water"),
+            ("lat", "25.0305"),
+            ("long", "118.8001"),
+        ],
+    )
+    .await;
+    let near = near.as_str().unwrap().to_string();
+    assert!(
+        s == 201 && near.starts_with("<?xml") && near.contains("<service_requests><request><") && near.contains("<service_request_id>"),
+        "{near}"
+    );
+    let near_id: i64 = near.split("<service_request_id>").nth(1).unwrap().split('<').next().unwrap().parse().unwrap();
+    let (on,): (i64,) =
+        app.db.fetch_one("SELECT estate_id FROM service_requests WHERE id = $1", huanxin_store::args![near_id]).await.unwrap();
+    assert_eq!(on, estate, "the estate within 300 m");
+
+    // Reading: the jurisdiction's requests, filters named when wrong; names and phones never.
+    let staff = app.client("county_staff").await;
+    let (s, mine) = staff
+        .post(
+            &format!("/api/v1/estates/{estate}/requests"),
+            json!({"category": "repair.lift", "text": "电梯坏了，张三13800000001", "author": "张三"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{mine}");
+    let (s, listed) = open311(app, Method::GET, "/requests.json", &j).await;
+    assert_eq!(s, 200, "{listed}");
+    let rows = listed.as_array().unwrap();
+    let ours = rows.iter().find(|r| r["service_request_id"].as_str() == Some(id.to_string().as_str())).unwrap();
+    assert_eq!(
+        (ours["status"].as_str(), ours["service_code"].as_str(), ours["address_id"].as_str()),
+        (Some("open"), Some("safety.gas_smell"), Some(code.as_str()))
+    );
+    assert_eq!((ours["lat"].as_f64(), ours["long"].as_f64()), (Some(25.03), Some(118.8)), "the estate's point: {ours}");
+    assert!(ours["requested_datetime"].as_str().unwrap().ends_with("+08:00"), "{ours}");
+    assert_eq!(ours["media_url"].as_str(), Some("https://img.example.com/1.jpg"));
+    let desk = rows.iter().find(|r| r["service_request_id"].as_str() == Some(mine["id"].as_i64().unwrap().to_string().as_str())).unwrap();
+    assert_eq!(desk["description"].as_str(), Some(""), "a resident's words are not published: {desk}");
+    let all = listed.to_string();
+    assert!(!all.contains("张三") && !all.contains("13800000001") && !all.contains("王女士") && !all.contains("13800000009"), "{all}");
+    let (_, one) =
+        open311(app, Method::GET, "/requests.json", &[("jurisdiction_id", "350521"), ("service_request_id", &format!("{id},{near_id}"))])
+            .await;
+    assert_eq!(one.as_array().unwrap().len(), 2, "{one}");
+    let (_, coded) =
+        open311(app, Method::GET, "/requests.json", &[("jurisdiction_id", "350521"), ("service_code", "repair.water,repair.lift")]).await;
+    assert_eq!(coded.as_array().unwrap().len(), 2, "{coded}");
+    let (_, closed) = open311(app, Method::GET, "/requests.json", &[("jurisdiction_id", "350521"), ("status", "closed")]).await;
+    assert!(closed.as_array().unwrap().iter().all(|r| r["status"] == "closed"), "{closed}");
+    for (name, value) in
+        [("status", "pending"), ("start_date", "yesterday"), ("service_code", "repair"), ("page_size", "0"), ("service_request_id", "x")]
+    {
+        let (s, e) = open311(app, Method::GET, "/requests.json", &[("jurisdiction_id", "350521"), (name, value)]).await;
+        assert!(s == 400 && e[0]["description"].as_str().unwrap().starts_with(&format!("{name}: ")), "{name}: {e}");
+    }
+    let (s, e) = open311(
+        app,
+        Method::GET,
+        "/requests.json",
+        &[("jurisdiction_id", "350521"), ("start_date", "2026-01-01T00:00:00+08:00"), ("end_date", "2026-06-01T00:00:00+08:00")],
+    )
+    .await;
+    assert!(s == 400 && e[0]["description"].as_str().unwrap().starts_with("end_date: "), "at most 90 days: {e}");
+    let (s, _) = open311(app, Method::GET, &format!("/requests/{id}.json"), &[("jurisdiction_id", "350502")]).await;
+    assert_eq!(s, 404, "another county's jurisdiction does not hold it");
+    let (s, by_token) = open311(app, Method::GET, &format!("/tokens/{token}.json"), &j).await;
+    assert_eq!((s, by_token[0]["service_request_id"].as_str()), (200, Some(id.to_string().as_str())));
+
+    // Answered by the unit: closed for Open311, with the answer in its notes.
+    app.db
+        .execute(
+            "UPDATE service_requests SET status = 'resolved', answer = '已关闭燃气总阀并检修', resolved_at = created_at WHERE id = $1",
+            huanxin_store::args![id],
+        )
+        .await
+        .unwrap();
+    let (_, after) = open311(app, Method::GET, &format!("/requests/{id}.xml"), &j).await;
+    let after = after.as_str().unwrap();
+    assert!(after.contains("<status>closed</status>") && after.contains("已关闭燃气总阀并检修"), "{after}");
+
+    // A revoked key files nothing.
+    let (s, r) = admin.post(&format!("/api/v1/open311/clients/{client_id}/revoke"), json!({})).await;
+    assert!(s == 200 && r["revoked_at"].is_string(), "{r}");
+    assert_eq!(admin.post(&format!("/api/v1/open311/clients/{client_id}/revoke"), json!({})).await.0, 409);
+    let (s, _) = open311(app, Method::POST, "/requests.json", &with(&gas, &[("api_key", &key)])).await;
+    assert_eq!(s, 403);
+}
+
 async fn hotline_work_orders_are_imported_once_and_matched_by_address(app: &TestApp) {
     let staff = app.client("county_staff").await;
     let named: Vec<(i64, String)> = app

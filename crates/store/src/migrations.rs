@@ -51,12 +51,35 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (44, "requests: the category tree, the suggestion, units and routing, supervision, merges and the timeline", V44),
     (45, "requests: early warnings (a danger named, a pile-up of one kind) and the indexes of hot spots", V45),
     (46, "requests: 12345 hotline work orders, each imported once, and the ones no estate was found for", V46),
+    (47, "requests: Open311 GeoReport v2 clients (an api_key per application and jurisdiction) and what their requests carry", V47),
 ];
 
 /// Requests imported from the 12345 hotline keep their work order (unique in the importing
 /// desk's region: never imported twice there) and the caller's phone; a work order whose address
 /// names no estate, or several, waits for a clerk to choose in `hotline_unmatched` (kept with the
 /// request it became, so that an id never names another work order).
+/// Open311 clients and what a request filed through one carries (`requests::open311`).
+const V47: &str = r#"
+CREATE TABLE open311_clients (
+    id {ID},
+    region_code TEXT NOT NULL REFERENCES regions (code),
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    key_hint TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_by TEXT,
+    revoked_at TEXT
+);
+CREATE INDEX open311_clients_region ON open311_clients (region_code);
+ALTER TABLE service_requests ADD COLUMN open311_client BIGINT REFERENCES open311_clients (id);
+ALTER TABLE service_requests ADD COLUMN open311_token TEXT;
+ALTER TABLE service_requests ADD COLUMN media_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE service_requests ADD COLUMN lon DOUBLE PRECISION;
+ALTER TABLE service_requests ADD COLUMN lat DOUBLE PRECISION;
+CREATE UNIQUE INDEX service_requests_open311_token ON service_requests (open311_token);
+"#;
+
 const V46: &str = r#"
 ALTER TABLE service_requests ADD COLUMN work_order TEXT;
 ALTER TABLE service_requests ADD COLUMN work_order_region TEXT;

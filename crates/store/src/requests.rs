@@ -16,6 +16,7 @@ use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
 pub mod hotline;
+pub mod open311;
 pub mod warnings;
 
 /// A request as stored.

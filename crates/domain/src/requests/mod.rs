@@ -5,6 +5,7 @@
 pub mod categories;
 pub mod classify;
 pub mod hotline;
+pub mod open311;
 pub mod routing;
 pub mod warnings;
 
