@@ -43,7 +43,7 @@ async function rows(page) {
 
 const filled = {
   county_admin: ['/estates', '/projects', '/plans', '/ranking', '/funds', '/audit', '/users', '/requests'],
-  county_staff: ['/estates', '/projects', '/plans', '/funds'],
+  county_staff: ['/estates', '/projects', '/plans', '/funds', '/grids'],
   city_admin: ['/estates', '/projects', '/plans', '/funds'],
   ministry_admin: ['/estates', '/plans', '/funds'],
   licheng_admin: ['/estates', '/projects', '/plans', '/funds'],
@@ -52,7 +52,7 @@ const filled = {
   designer: ['/estates', '/projects'],
   property_company: ['/estates'],
   street_staff: ['/estates', '/projects'],
-  community_staff: ['/estates', '/projects'],
+  community_staff: ['/estates', '/projects', '/grids'],
 }
 
 for (const [user, pages] of Object.entries(filled)) {
@@ -134,6 +134,46 @@ test('the resident signs in at the desk and lands on the phone pages: their home
   await page.screenshot({ path: `${SHOTS}/demo-resident.png` })
   assert.deepEqual(problems, [], 'no error on the phone pages')
   await context.close()
+})
+
+test('the grid worker walks the weekly check on the phone; a hazard becomes a request and the estate turns green', { skip: !FULL && 'needs HUANXIN_FULL_URL' }, async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'zh-CN' })
+  const page = await context.newPage()
+  const problems = []
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`))
+  page.on('response', (r) => {
+    if (r.url().includes('/api/') && r.status() >= 400 && !r.url().endsWith('/auth/me')) problems.push(`${r.status()} ${r.request().method()} ${r.url()}`)
+  })
+  // Signed out, the page asks for the worker's account itself.
+  await page.goto(`${FULL}/m/#/patrol`)
+  await page.fill('[data-test=m-patrol-user] input', 'grid_worker')
+  await page.fill('[data-test=m-patrol-password] input', 'huanxin-demo')
+  await page.click('[data-test=m-patrol-login]')
+  await page.waitForSelector('[data-test^=m-patrol-estate-]')
+  const due = page.locator('[data-test^=m-patrol-estate-]', { hasText: '待巡查' }).first()
+  const estateId = Number((await due.getAttribute('data-test')).replace('m-patrol-estate-', ''))
+  await due.click()
+  await page.click('[data-test=m-patrol-item-ebike] .van-radio:nth-child(2)')
+  await page.click('[data-test=m-patrol-submit]')
+  await page.waitForSelector('text=请写明发现的隐患', { timeout: 10000 })
+  await page.fill('[data-test=m-patrol-note-ebike] textarea', '2号楼一楼楼道有电动车飞线充电')
+  await page.click('[data-test=m-patrol-submit]')
+  await page.waitForSelector(`[data-test=m-patrol-estate-${estateId}] >> text=已巡查`)
+  await page.screenshot({ path: `${SHOTS}/demo-grid-patrol.png` })
+  assert.deepEqual(problems.filter((p) => !p.startsWith('422')), [], 'no error on the patrol page')
+  await context.close()
+
+  // The community's desk sees the estate patrolled and the hazard in its inbox.
+  const { page: desk2, problems: deskProblems, context: deskContext } = await desk('community_staff')
+  await desk2.waitForSelector('[data-test=who]')
+  await desk2.goto(`${FULL}/grids`)
+  await desk2.waitForSelector('[data-test=coverage-summary]')
+  await desk2.waitForLoadState('networkidle')
+  const inbox = await desk2.evaluate(async () => (await (await fetch('/api/v1/requests?status=open&per_page=100')).json()).items)
+  assert.ok(inbox.some((r) => r.estate_id === estateId && r.channel === 'patrol' && r.category === 'safety.ebike_indoor'), 'the hazard is a request')
+  await desk2.screenshot({ path: `${SHOTS}/demo-grids.png`, fullPage: true })
+  assert.deepEqual(deskProblems, [], 'no error on the grids page')
+  await deskContext.close()
 })
 
 // 我的工作台: each role lands on what waits for it, late first, and one click opens the record.

@@ -14,6 +14,7 @@ const routes = [
       { path: 'evaluation', component: () => import('./views/statistics/EvaluationView.vue') },
       { path: 'cockpit', component: () => import('./views/statistics/CockpitView.vue') },
       { path: 'requests', component: () => import('./views/requests/RequestsView.vue'), meta: { permission: 'read_requests' } },
+      { path: 'grids', component: () => import('./views/grids/GridsView.vue'), meta: { permission: 'dispatch_requests' } },
       { path: 'estates', component: () => import('./views/estates/EstateList.vue') },
       { path: 'estates/:id', component: () => import('./views/estates/EstateDetail.vue'), props: true },
       { path: 'import', component: () => import('./views/estates/ImportWizard.vue') },

@@ -56,6 +56,14 @@ pub fn gcj02_to_wgs84(lon: f64, lat: f64) -> (f64, f64) {
     (wlon, wlat)
 }
 
+/// Metres between two points (haversine on a sphere of the Earth's mean radius).
+pub fn metres_between(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (lon1, lat1) = (a.0.to_radians(), a.1.to_radians());
+    let (lon2, lat2) = (b.0.to_radians(), b.1.to_radians());
+    let h = ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    2.0 * 6_371_008.8 * h.sqrt().min(1.0).asin()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

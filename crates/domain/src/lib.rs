@@ -16,6 +16,7 @@ pub mod estates;
 pub mod evaluation;
 pub mod funds;
 pub mod geo;
+pub mod grids;
 pub mod lifecycle;
 pub mod notices;
 pub mod photos;

@@ -16,6 +16,7 @@ pub mod error;
 pub mod estates;
 pub mod evaluation;
 pub mod funds;
+pub mod grids;
 pub mod late;
 pub mod lifecycle;
 pub mod map;
@@ -474,6 +475,20 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/open311/clients", requests::open311::clients)
         .post("/open311/clients", requests::open311::create_client)
         .post("/open311/clients/{id}/revoke", requests::open311::revoke_client);
+    let grid_desks = Routes::new(Some(Permission::DispatchRequests))
+        .get("/grids", grids::list)
+        .post("/grids", grids::save)
+        .post("/grids/import", grids::import)
+        .put("/grids/{id}/people", grids::set_people)
+        .get("/grids/coverage", grids::coverage)
+        .get("/grids/patrols", grids::patrols)
+        .get("/grids/workload", grids::workload);
+    let grid_field = Routes::new(None)
+        .get("/grids/checklist", grids::checklist)
+        .get("/grids/round", grids::round)
+        .post("/grids/patrols", grids::record_patrol)
+        .get("/estates/{id}/mediations", grids::mediations)
+        .post("/estates/{id}/mediations", grids::record_mediation);
     let answers = Routes::new(Some(Permission::ReadResidentsAnswers))
         .get("/decisions/{id}/ballots", decisions::ballots)
         .get("/surveys/{id}/export.xlsx", surveys::export_xlsx);
@@ -563,7 +578,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         open,
         vec![
             read, write, admin, audit, personal, assess, advance, draft, menu, sign, file, build, consult, answers, requests, hot, handle,
-            dispatch, units, money, report, me,
+            dispatch, units, grid_desks, grid_field, money, report, me,
         ],
     )
 }

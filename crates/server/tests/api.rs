@@ -50,6 +50,7 @@ both_engines!(
     requests_warn_of_dangers_and_pile_ups,
     hotline_work_orders_are_imported_once_and_matched_by_address,
     open311_clients_file_and_read_requests,
+    grids_patrols_hazards_coverage_and_mediation,
     funds_allocated_paid_within_limits_on_a_verified_ledger,
     funds_planned_contributed_reconciled_reported_and_upkept,
     statistics_count_what_the_records_say,
@@ -3253,6 +3254,172 @@ async fn open311_clients_file_and_read_requests(app: &TestApp) {
     assert_eq!(admin.post(&format!("/api/v1/open311/clients/{client_id}/revoke"), json!({})).await.0, 409);
     let (s, _) = open311(app, Method::POST, "/requests.json", &with(&gas, &[("api_key", &key)])).await;
     assert_eq!(s, 403);
+}
+
+/// A patrol's items: every one as it should be, but those named (code, note) as hazards.
+fn patrol_items(hazards: &[(&str, &str)]) -> Value {
+    let items: Vec<Value> = huanxin_domain::grids::WEEKLY_CHECK
+        .iter()
+        .map(|i| match hazards.iter().find(|(c, _)| *c == i.code) {
+            Some((_, note)) => json!({"code": i.code, "ok": false, "note": note}),
+            None => json!({"code": i.code, "ok": true}),
+        })
+        .collect();
+    Value::Array(items)
+}
+
+async fn grids_patrols_hazards_coverage_and_mediation(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let worker = app.client("grid_worker").await;
+    let community = "350521100001";
+    let ours: Vec<(i64, Option<f64>, Option<f64>)> = app
+        .db
+        .fetch_all("SELECT id, lon, lat FROM estates WHERE community_code = $1 ORDER BY id LIMIT 3", huanxin_store::args![community])
+        .await
+        .unwrap();
+    assert!(ours.len() >= 2, "the test county has estates in {community}");
+    let (elsewhere,): (i64,) = app
+        .db
+        .fetch_one(
+            "SELECT MIN(id) FROM estates WHERE community_code <> $1 AND community_code LIKE '350521%'",
+            huanxin_store::args![community],
+        )
+        .await
+        .unwrap();
+    let grid = json!({"region_code": community, "code": "W1", "name": "一网格", "estate_ids": [ours[0].0, ours[1].0]});
+    let (s, r) = staff.post("/api/v1/grids", json!({"region_code": "350521", "code": "W1", "name": "x"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("region_code")), "a grid is a community's: {r}");
+    let (s, r) = staff.post("/api/v1/grids", json!({"region_code": community, "code": "W1", "name": "x", "estate_ids": [elsewhere]})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("estate_ids")), "{r}");
+    assert_eq!(worker.post("/api/v1/grids", grid.clone()).await.0, 403, "desks draw grids");
+    let (s, g) = staff.post("/api/v1/grids", grid).await;
+    assert_eq!((s, g["estates"].as_i64()), (200, Some(2)), "{g}");
+    let id = g["id"].as_i64().unwrap();
+    assert_eq!(app.client("other_county_admin").await.get("/api/v1/grids").await.1, json!([]));
+    let people = format!("/api/v1/grids/{id}/people");
+    let (s, r) = staff.put(&people, json!({"workers": ["county_staff"]})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("workers[0]")), "only grid workers: {r}");
+    let (s, g) = staff.put(&people, json!({"workers": ["grid_worker"], "leader": "county_staff"})).await;
+    assert_eq!((s, g["workers"].as_str().is_some_and(|w| !w.is_empty()), g["leader"].is_string()), (200, true, true), "{g}");
+
+    // The round and the weekly check from the phone.
+    assert_eq!(staff.get("/api/v1/grids/round").await.0, 403);
+    let (s, round) = worker.get("/api/v1/grids/round").await;
+    assert_eq!((s, round.as_array().unwrap().len()), (200, 2), "{round}");
+    assert!(round.as_array().unwrap().iter().all(|e| e["this_week"] == 0));
+    let patrol = |estate: i64, items: Value| json!({"estate_id": estate, "items": items, "lon": 118.8, "lat": 25.03}).to_string();
+    let requests_before = app.db.scalar("SELECT COUNT(*) FROM service_requests", vec![]).await.unwrap();
+    let (s, r) =
+        worker.upload_form("/api/v1/grids/patrols", &[("patrol", &patrol(elsewhere, patrol_items(&[])))], "a.png", PNG.to_vec()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("estate_id")), "not their grid: {r}");
+    let mut missing = patrol_items(&[]);
+    missing.as_array_mut().unwrap().pop();
+    let (s, r) = worker.upload_form("/api/v1/grids/patrols", &[("patrol", &patrol(ours[0].0, missing))], "a.png", PNG.to_vec()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("items")), "{r}");
+    let (s, r) = worker
+        .upload_form("/api/v1/grids/patrols", &[("patrol", &patrol(ours[0].0, patrol_items(&[("gas", "")])))], "a.png", PNG.to_vec())
+        .await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("items[2].note")), "a hazard says what: {r}");
+    let (s, r) =
+        worker.upload_form("/api/v1/grids/patrols", &[("patrol", &patrol(ours[0].0, patrol_items(&[])))], "a.txt", b"hello".to_vec()).await;
+    assert_eq!(s, 422, "photos are pictures: {r}");
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM patrols", vec![]).await.unwrap(), 0, "nothing written");
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM service_requests", vec![]).await.unwrap(), requests_before);
+    let (s, p) =
+        worker.upload_form("/api/v1/grids/patrols", &[("patrol", &patrol(ours[0].0, patrol_items(&[])))], "ok.png", PNG.to_vec()).await;
+    assert_eq!((s, p["hazards"].as_i64(), p["photos"].as_str().map(|x| x.split(',').count())), (201, Some(0), Some(1)), "{p}");
+    let (s, p) = worker
+        .upload_form(
+            "/api/v1/grids/patrols",
+            &[("patrol", &patrol(ours[0].0, patrol_items(&[("gas", "3号楼燃气表处有煤气味")])))],
+            "gas.png",
+            PNG.to_vec(),
+        )
+        .await;
+    assert_eq!((s, p["hazards"].as_i64()), (201, Some(1)), "{p}");
+    let (channel, category, text, confirmed): (String, String, String, Option<String>) = app
+        .db
+        .fetch_one(
+            "SELECT channel, category, text, category_confirmed_by FROM service_requests WHERE patrol_id = $1",
+            huanxin_store::args![p["id"].as_i64().unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!((channel.as_str(), category.as_str(), confirmed.as_deref()), ("patrol", "safety.gas_smell", Some("grid_worker")));
+    assert!(text.contains("3号楼燃气表处有煤气味"), "{text}");
+    let (_, seen) = staff.get("/api/v1/requests?status=open").await;
+    assert!(seen["items"].as_array().unwrap().iter().any(|r| r["channel"] == "patrol"), "in the desk's inbox: {seen}");
+
+    // Coverage and workload.
+    let (s, cov) = staff.get("/api/v1/grids/coverage").await;
+    let counts: Vec<(i64, i64)> =
+        cov.as_array().unwrap().iter().map(|c| (c["estate_id"].as_i64().unwrap(), c["patrols"].as_i64().unwrap())).collect();
+    assert_eq!((s, counts), (200, vec![(ours[1].0, 0), (ours[0].0, 2)]), "the estate not patrolled first: {cov}");
+    let (s, load) = staff.get("/api/v1/grids/workload?weeks=4").await;
+    let w = &load[0];
+    assert_eq!(
+        (
+            s,
+            w["username"].as_str(),
+            w["planned"].as_i64(),
+            w["done"].as_i64(),
+            w["patrols"].as_i64(),
+            w["hazards"].as_i64(),
+            w["patrol_rate"].as_f64()
+        ),
+        (200, Some("grid_worker"), Some(8), Some(1), Some(2), Some(1), Some(12.5)),
+        "{load}"
+    );
+    let (_, list) = staff.get("/api/v1/grids/patrols").await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(staff.get("/api/v1/grids/coverage?week=soon").await.0, 422);
+
+    // GeoJSON: a square around the second estate makes a grid of it; a bad file changes nothing.
+    let (lon, lat) = (ours[1].1.unwrap(), ours[1].2.unwrap());
+    let square = json!([[
+        [lon - 0.0005, lat - 0.0005],
+        [lon + 0.0005, lat - 0.0005],
+        [lon + 0.0005, lat + 0.0005],
+        [lon - 0.0005, lat + 0.0005],
+        [lon - 0.0005, lat - 0.0005]
+    ]]);
+    let bad = json!({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "二网格"}, "geometry": {"type": "Point", "coordinates": [lon, lat]}}]});
+    let (s, r) =
+        staff.upload_form("/api/v1/grids/import", &[("community", community)], "grids.geojson", bad.to_string().into_bytes()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("features[1].geometry")), "{r}");
+    let good = json!({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "二网格", "code": "W2"}, "geometry": {"type": "Polygon", "coordinates": square}}]});
+    let (s, r) = staff.upload_form("/api/v1/grids/import", &[], "grids.geojson", good.to_string().into_bytes()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("features[1].community_code")), "whose community: {r}");
+    let (s, r) =
+        staff.upload_form("/api/v1/grids/import", &[("community", community)], "grids.geojson", good.to_string().into_bytes()).await;
+    assert_eq!((s, r["grids"].as_i64(), r["estates"].as_i64()), (200, Some(1), Some(1)), "{r}");
+    let (_, grids) = staff.get("/api/v1/grids").await;
+    let estates: Vec<(&str, i64)> =
+        grids.as_array().unwrap().iter().map(|g| (g["code"].as_str().unwrap(), g["estates"].as_i64().unwrap())).collect();
+    assert_eq!(estates, [("W1", 1), ("W2", 1)], "the estate moved to the grid drawn around it");
+
+    // Mediation, with the signed agreement in the archive.
+    let path = format!("/api/v1/estates/{}/mediations", ours[0].0);
+    let fields = [
+        ("held_on", "2026-11-20"),
+        ("parties", "3号楼王某、4号楼李某"),
+        ("issue", "加装电梯采光争议"),
+        ("outcome", "agreed"),
+        ("agreement", "电梯井道外移1米"),
+    ];
+    let (s, _) = app.client("resident").await.upload_form(&path, &fields, "agreement.pdf", b"%PDF-1.7\n".to_vec()).await;
+    assert_eq!(s, 403, "residents keep no mediation records");
+    let mut bad = fields;
+    bad[3] = ("outcome", "maybe");
+    let (s, r) = worker.upload_form(&path, &bad, "agreement.pdf", b"%PDF-1.7\n".to_vec()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("outcome")), "{r}");
+    let (s, m) = worker.upload_form(&path, &fields, "agreement.pdf", b"%PDF-1.7\n".to_vec()).await;
+    assert_eq!((s, m["outcome"].as_str(), m["document_id"].is_i64()), (201, Some("agreed"), true), "{m}");
+    let (_, archive) = staff.get(&format!("/api/v1/estates/{}/archive", ours[0].0)).await;
+    assert!(archive.to_string().contains("调解协议书 2026-11-20"), "filed in the archive");
+    let (_, list) = staff.get(&path).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);
 }
 
 async fn hotline_work_orders_are_imported_once_and_matched_by_address(app: &TestApp) {

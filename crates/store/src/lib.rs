@@ -19,6 +19,7 @@ pub mod error;
 pub mod estates;
 pub mod evaluation;
 pub mod funds;
+pub mod grids;
 mod group_commit;
 pub mod imports;
 pub mod late;

@@ -52,12 +52,73 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (45, "requests: early warnings (a danger named, a pile-up of one kind) and the indexes of hot spots", V45),
     (46, "requests: 12345 hotline work orders, each imported once, and the ones no estate was found for", V46),
     (47, "requests: Open311 GeoReport v2 clients (an api_key per application and jurisdiction) and what their requests carry", V47),
+    (48, "grids: a community's grids with their estates, workers and responsible person, weekly patrols, mediation records", V48),
 ];
 
 /// Requests imported from the 12345 hotline keep their work order (unique in the importing
 /// desk's region: never imported twice there) and the caller's phone; a work order whose address
 /// names no estate, or several, waits for a clerk to choose in `hotline_unmatched` (kept with the
 /// request it became, so that an id never names another work order).
+/// Grids, their estates and people, patrols (a hazard found links its request), mediations (`grids`).
+const V48: &str = r#"
+CREATE TABLE grids (
+    id {ID},
+    region_code TEXT NOT NULL REFERENCES regions (code),
+    code TEXT NOT NULL,
+    name TEXT NOT NULL,
+    boundary TEXT,
+    leader_user_id BIGINT REFERENCES users (id),
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX grids_code ON grids (region_code, code);
+CREATE TABLE grid_estates (
+    grid_id BIGINT NOT NULL REFERENCES grids (id) ON DELETE CASCADE,
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    PRIMARY KEY (grid_id, estate_id)
+);
+CREATE UNIQUE INDEX grid_estates_estate ON grid_estates (estate_id);
+CREATE TABLE grid_workers (
+    grid_id BIGINT NOT NULL REFERENCES grids (id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL REFERENCES users (id),
+    PRIMARY KEY (grid_id, user_id)
+);
+CREATE INDEX grid_workers_user ON grid_workers (user_id);
+CREATE TABLE patrols (
+    id {ID},
+    grid_id BIGINT NOT NULL REFERENCES grids (id),
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL REFERENCES users (id),
+    week TEXT NOT NULL,
+    at TEXT NOT NULL,
+    lon DOUBLE PRECISION,
+    lat DOUBLE PRECISION,
+    distance_m DOUBLE PRECISION,
+    items TEXT NOT NULL,
+    hazards BIGINT NOT NULL,
+    note TEXT NOT NULL,
+    photos TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX patrols_week ON patrols (week, estate_id);
+CREATE INDEX patrols_estate ON patrols (estate_id, at);
+CREATE INDEX patrols_user ON patrols (user_id, week);
+ALTER TABLE service_requests ADD COLUMN patrol_id BIGINT REFERENCES patrols (id);
+CREATE INDEX service_requests_patrol ON service_requests (patrol_id);
+CREATE TABLE mediations (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id) ON DELETE CASCADE,
+    held_on TEXT NOT NULL,
+    parties TEXT NOT NULL,
+    issue TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    agreement TEXT NOT NULL,
+    document_id BIGINT REFERENCES documents (id),
+    mediator TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX mediations_estate ON mediations (estate_id, held_on);
+"#;
+
 /// Open311 clients and what a request filed through one carries (`requests::open311`).
 const V47: &str = r#"
 CREATE TABLE open311_clients (

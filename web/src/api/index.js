@@ -209,6 +209,33 @@ export const api = {
     return request('POST', '/api/v1/requests/hotline', form, true)
   },
   hotlineUnmatched: () => request('GET', '/api/v1/requests/hotline/unmatched'),
+  grids: () => request('GET', '/api/v1/grids'),
+  saveGrid: (body) => request('POST', '/api/v1/grids', body),
+  importGrids: (file, community) => {
+    const form = new FormData()
+    if (community) form.append('community', community)
+    form.append('file', file)
+    return request('POST', '/api/v1/grids/import', form, true)
+  },
+  setGridPeople: (id, body) => request('PUT', `/api/v1/grids/${id}/people`, body),
+  gridCoverage: (q) => request('GET', `/api/v1/grids/coverage${qs(q)}`),
+  gridPatrols: (q) => request('GET', `/api/v1/grids/patrols${qs(q)}`),
+  gridWorkload: (q) => request('GET', `/api/v1/grids/workload${qs(q)}`),
+  gridChecklist: () => request('GET', '/api/v1/grids/checklist'),
+  gridRound: () => request('GET', '/api/v1/grids/round'),
+  recordPatrol: (patrol, photos) => {
+    const form = new FormData()
+    form.append('patrol', JSON.stringify(patrol))
+    for (const p of photos || []) form.append('photos', p)
+    return request('POST', '/api/v1/grids/patrols', form, true)
+  },
+  mediations: (id) => request('GET', `/api/v1/estates/${id}/mediations`),
+  recordMediation: (id, fields, file) => {
+    const form = new FormData()
+    for (const [k, v] of Object.entries(fields)) form.append(k, v)
+    if (file) form.append('agreement_file', file)
+    return request('POST', `/api/v1/estates/${id}/mediations`, form, true)
+  },
   matchHotline: (id, body) => request('POST', `/api/v1/requests/hotline/unmatched/${id}/match`, body),
   myRequests: () => request('GET', '/api/v1/residents/requests'),
   allocations: (region) => request('GET', `/api/v1/allocations${qs({ region })}`),

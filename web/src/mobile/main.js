@@ -17,6 +17,7 @@ const routes = [
   { path: '/surveys/:id', component: () => import('./views/SurveyView.vue'), props: true },
   { path: '/notices', component: () => import('./views/NoticesView.vue') },
   { path: '/requests', component: () => import('./views/RequestsView.vue') },
+  { path: '/patrol', component: () => import('./views/PatrolView.vue') },
   { path: '/votes', component: () => import('./views/VotesView.vue') },
   { path: '/votes/:id', component: () => import('./views/VoteView.vue'), props: true },
 ]

@@ -1,6 +1,7 @@
 // Words of the phone pages, Chinese first.
 export default {
   'zh-CN': {
+    patrol: { title: '网格巡查', signIn: '网格员登录', username: '用户名', password: '密码', onlyWorkers: '本页供网格员巡查使用', round: '本周巡查 {done}/{all}', noEstates: '您负责的网格暂无小区', done: '已巡查', due: '待巡查', ok: '正常', hazard: '隐患', whatFound: '请写明发现的隐患（位置、情况）', note: '备注', photos: '现场照片', position: '当前位置', noPosition: '未获取定位', submit: '提交巡查', back: '返回', sent: '巡查已提交', sentHazards: '巡查已提交，{n} 处隐患已转为诉求派单' },
     app: '我的小区',
     tabs: { home: '进度', surveys: '问卷', notices: '公示', votes: '表决', requests: '诉求' },
     requests: { new: '我要反映', kind: '类别', otherKind: '其他类别…', text: '请描述您的诉求', send: '提交', sent: '已提交，将转交承办单位及时办理', due: '{d} 前办结', status: { submitted: '待受理', in_progress: '办理中', returned: '办理中', resolved: '已答复', closed: '已办结' }, answer: '答复', rate: '满意度评价' },
@@ -15,6 +16,7 @@ export default {
     stage: { surveyed: '已普查', assessed: '已体检', ranked: '已排序', in_plan: '列入计划', scheme_drafted: '方案编制', notice_1: '一轮公示完成', notice_2: '二轮公示完成', decided: '已表决', approved: '已审批', in_construction: '施工中', completed: '已竣工', accepted: '已验收', reviewed: '已回头看', in_upkeep: '长效管理' },
   },
   en: {
+    patrol: { title: 'Grid patrol', signIn: 'Grid worker sign-in', username: 'User name', password: 'Password', onlyWorkers: 'This page is for grid workers\' patrols', round: 'This week {done}/{all}', noEstates: 'No estates in your grids', done: 'Done', due: 'Due', ok: 'OK', hazard: 'Hazard', whatFound: 'What was found, and where', note: 'Note', photos: 'Photos', position: 'Position', noPosition: 'No position', submit: 'Submit the patrol', back: 'Back', sent: 'Patrol recorded', sentHazards: 'Patrol recorded; {n} hazards filed as requests' },
     app: 'My estate',
     tabs: { home: 'Progress', surveys: 'Surveys', notices: 'Notices', votes: 'Votes', requests: 'Requests' },
     requests: { new: 'Tell us', kind: 'Kind', otherKind: 'Another kind…', text: 'What is it about', send: 'Send', sent: 'Sent; it goes to the unit that handles it', due: 'due {d}', status: { submitted: 'Submitted', in_progress: 'In progress', returned: 'In progress', resolved: 'Answered', closed: 'Closed' }, answer: 'Answer', rate: 'How satisfied are you' },

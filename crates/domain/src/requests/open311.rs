@@ -5,6 +5,7 @@
 
 use super::categories::{self, RequestCategory};
 use super::Status;
+use crate::geo::metres_between;
 use crate::{reason, Reason};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 
@@ -213,14 +214,6 @@ pub fn to_beijing(stored: &str) -> Option<String> {
 pub fn expected(due_on: &str) -> Option<String> {
     let day = NaiveDate::parse_from_str(due_on, "%Y-%m-%d").ok()?;
     Some(format!("{day}T23:59:59+08:00"))
-}
-
-/// Metres between two points (haversine on a sphere of the Earth's mean radius).
-pub fn metres_between(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (lon1, lat1) = (a.0.to_radians(), a.1.to_radians());
-    let (lon2, lat2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
-    2.0 * 6_371_008.8 * h.sqrt().min(1.0).asin()
 }
 
 /// The estate nearest to a point among `(id, lon, lat)`, when within [`NEAR_METRES`].

@@ -1267,7 +1267,73 @@ impl<'a> Programme<'a> {
                 self.post(h, &format!("/requests/{rid}/handle"), json!({ "status": "in_progress" })).await?;
             }
         }
-        Ok(())
+        self.grids().await
+    }
+
+    /// 北关社区's grids: two grids of its estates, the demo grid worker on both with the community's
+    /// staff responsible; this week's patrols of half the estates (one finds a blocked fire passage,
+    /// filed as a request) and a neighbours' dispute mediated.
+    async fn grids(&mut self) -> Result<(), DemoError> {
+        const COMMUNITY: &str = "350521100001";
+        let listed = self.desk.get("county_staff", &format!("/estates?region={COMMUNITY}&per_page=50")).await?;
+        let ids: Vec<i64> = listed["items"].as_array().map(|a| a.iter().filter_map(|e| e["id"].as_i64()).collect()).unwrap_or_default();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let half = ids.len().div_ceil(2);
+        for (code, name, part) in [("BG01", "北关一网格", &ids[..half]), ("BG02", "北关二网格", &ids[half..])] {
+            if part.is_empty() {
+                continue;
+            }
+            let g = self
+                .post("county_staff", "/grids", json!({ "region_code": COMMUNITY, "code": code, "name": name, "estate_ids": part }))
+                .await?;
+            let gid = id_of(&g, &["id"])?;
+            self.put("county_staff", &format!("/grids/{gid}/people"), json!({ "workers": ["grid_worker"], "leader": "community_staff" }))
+                .await?;
+        }
+        self.hold(self.today);
+        let items = |hazard: Option<(&str, &str)>| -> Value {
+            Value::Array(
+                huanxin_domain::grids::WEEKLY_CHECK
+                    .iter()
+                    .map(|i| match hazard {
+                        Some((code, note)) if code == i.code => json!({ "code": i.code, "ok": false, "note": note }),
+                        _ => json!({ "code": i.code, "ok": true }),
+                    })
+                    .collect(),
+            )
+        };
+        for (k, &id) in ids.iter().step_by(2).take(4).enumerate() {
+            let hazard = (k == 1).then_some(("fire_passage", "5号楼东侧消防通道被三辆私家车堵住"));
+            let patrol = json!({ "estate_id": id, "items": items(hazard), "note": "" });
+            let png = pictures::photo(&format!("BG{k}"), "", &ymd(self.today), pictures::Mood::Before, id as u64 + 11);
+            self.built.calls += 1;
+            self.desk
+                .multipart(
+                    "grid_worker",
+                    "/grids/patrols",
+                    &[("patrol", patrol.to_string())],
+                    &[Upload { field: "photos", name: format!("patrol-{id}.png"), bytes: png }],
+                )
+                .await?;
+        }
+        self.built.calls += 1;
+        self.desk
+            .multipart(
+                "grid_worker",
+                &format!("/estates/{}/mediations", ids[0]),
+                &[
+                    ("held_on", ymd(self.today - Duration::days(3))),
+                    ("parties", "3号楼王女士、4号楼李先生".into()),
+                    ("issue", "加装电梯遮挡4号楼低层采光".into()),
+                    ("outcome", "agreed".into()),
+                    ("agreement", "电梯井道向东移1米，施工方为4号楼101、201加装补光灯".into()),
+                ],
+                &[],
+            )
+            .await
+            .map(|_| ())
     }
 
     async fn complete(&mut self, i: usize) -> Result<(), DemoError> {
