@@ -467,6 +467,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/request-warnings/{id}/acknowledge", requests::acknowledge_warning)
         .post("/requests/hotline", requests::hotline::import)
         .get("/requests/hotline/unmatched", requests::hotline::unmatched)
+        .get("/requests/digest.xlsx", requests::digest::export_xlsx)
         .post("/requests/hotline/unmatched/{id}/match", requests::hotline::match_order)
         .get("/request-units", requests::units);
     let units = Routes::new(Some(Permission::ManageUsers))

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+pub mod digest;
 pub mod hotline;
 pub mod open311;
 

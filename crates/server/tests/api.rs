@@ -51,6 +51,7 @@ both_engines!(
     hotline_work_orders_are_imported_once_and_matched_by_address,
     open311_clients_file_and_read_requests,
     grids_patrols_hazards_coverage_and_mediation,
+    the_weekly_digest_counts_each_street,
     funds_allocated_paid_within_limits_on_a_verified_ledger,
     funds_planned_contributed_reconciled_reported_and_upkept,
     statistics_count_what_the_records_say,
@@ -3420,6 +3421,55 @@ async fn grids_patrols_hazards_coverage_and_mediation(app: &TestApp) {
     let (_, list) = staff.get(&path).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);
+}
+
+async fn the_weekly_digest_counts_each_street(app: &TestApp) {
+    use calamine::{DataType, Reader};
+    let staff = app.client("county_staff").await;
+    let places: Vec<(i64, String)> = app
+        .db
+        .fetch_all(
+            "SELECT MIN(id), SUBSTR(community_code, 1, 9) FROM estates WHERE community_code LIKE '350521%' GROUP BY SUBSTR(community_code, 1, 9) ORDER BY 2 LIMIT 2",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(places.len(), 2, "two streets of the test county");
+    for (estate, text) in [(places[0].0, "电梯坏了三天"), (places[0].0, "楼道里有煤气味"), (places[1].0, "绿化带没人修剪")]
+    {
+        let category = if text.contains("电梯") {
+            "repair.lift"
+        } else if text.contains("煤气") {
+            "safety.gas_smell"
+        } else {
+            "environment.greening"
+        };
+        let (s, r) =
+            staff.post(&format!("/api/v1/estates/{estate}/requests"), json!({"category": category, "text": text, "author": "居民"})).await;
+        assert_eq!(s, 201, "{r}");
+    }
+    assert_eq!(staff.get("/api/v1/requests/digest.xlsx?week=soon").await.0, 422);
+    assert_eq!(app.client("property_company").await.get_bytes("/api/v1/requests/digest.xlsx").await.0, 403);
+    let week = huanxin_store::today().to_string();
+    let (s, bytes) = staff.get_bytes(&format!("/api/v1/requests/digest.xlsx?week={week}")).await;
+    assert_eq!(s, 200);
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(wb.sheet_names().len(), 3, "the summary and a sheet per street: {:?}", wb.sheet_names());
+    let summary = wb.worksheet_range("汇总").unwrap();
+    let filed: Vec<f64> = (3..summary.height() as u32).filter_map(|r| summary.get_value((r, 1)).and_then(|v| v.as_f64())).collect();
+    assert_eq!(filed, vec![2.0, 1.0], "per street, in code order");
+    let warned = summary.get_value((3, 7)).and_then(|v| v.as_f64());
+    assert_eq!(warned, Some(1.0), "the gas smell warned");
+    let street = wb.sheet_names()[1].clone();
+    let list = wb.worksheet_range(&street).unwrap();
+    assert_eq!(list.height(), 5, "title, blank, header and the street's two requests");
+    let all: String = list.rows().flat_map(|r| r.iter().map(|c| c.to_string())).collect();
+    assert!(all.contains("电梯") && !all.contains("居民"), "kinds listed, no names: {all}");
+    // Another county's desk sees none of it.
+    let (_, other) = app.client("other_county_admin").await.get_bytes(&format!("/api/v1/requests/digest.xlsx?week={week}")).await;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(other)).unwrap();
+    assert_eq!(wb.sheet_names().len(), 1);
+    assert_eq!(wb.worksheet_range("汇总").unwrap().get_value((3, 0)).unwrap().to_string(), "本周无诉求");
 }
 
 async fn hotline_work_orders_are_imported_once_and_matched_by_address(app: &TestApp) {

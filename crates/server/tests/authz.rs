@@ -66,6 +66,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("POST", "/request-warnings/{id}/acknowledge", P(DispatchRequests)),
     ("POST", "/requests/hotline", P(DispatchRequests)),
     ("GET", "/requests/hotline/unmatched", P(DispatchRequests)),
+    ("GET", "/requests/digest.xlsx", P(DispatchRequests)),
     ("POST", "/requests/hotline/unmatched/{id}/match", P(DispatchRequests)),
     ("GET", "/open311/clients", P(ManageUsers)),
     ("POST", "/open311/clients", P(ManageUsers)),

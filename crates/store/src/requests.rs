@@ -15,6 +15,7 @@ use huanxin_domain::requests::{self as rules, Refusal, Status, Step};
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
+pub mod digest;
 pub mod hotline;
 pub mod open311;
 pub mod warnings;

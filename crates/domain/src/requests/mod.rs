@@ -4,6 +4,7 @@
 
 pub mod categories;
 pub mod classify;
+pub mod digest;
 pub mod hotline;
 pub mod open311;
 pub mod routing;
