@@ -80,9 +80,9 @@ impl Hazard {
     pub fn request_text(&self) -> String {
         let note = self.note.trim();
         if note.is_empty() {
-            format!("网格巡查发现隐患：{}未达标。", self.item.zh)
+            format!("网格巡查发现隐患（检查项：{}）", self.item.zh)
         } else {
-            format!("网格巡查发现隐患：{}未达标。{note}", self.item.zh)
+            format!("网格巡查发现隐患（检查项：{}）：{note}", self.item.zh)
         }
     }
 }
@@ -202,6 +202,14 @@ fn text(props: &serde_json::Map<String, serde_json::Value>, keys: &[&str]) -> St
 /// The most grids one file may hold.
 pub const MAX_FEATURES: usize = 2_000;
 
+/// The most points one grid's boundary may have.
+pub const MAX_POINTS: usize = 20_000;
+
+/// The first and last days a week may be asked for (a date far off is a mistake, not a week).
+pub fn week_in_range(day: NaiveDate) -> bool {
+    (2000..=2100).contains(&day.year())
+}
+
 /// Reads grids from a GeoJSON FeatureCollection: each feature a Polygon or MultiPolygon with a
 /// name (`name` or 网格名称) and a code (`code` or 网格编码; its number when absent). Every problem
 /// is named by its feature; none is half read.
@@ -244,8 +252,17 @@ pub fn read_geojson(bytes: &[u8]) -> Result<Vec<GridFeature>, ValidationErrors> 
             Some("MultiPolygon") => coordinates.and_then(|c| c.as_array()).and_then(|ps| ps.iter().map(polygon_of).collect()),
             _ => None,
         };
+        let points: usize = polygons.iter().flatten().flatten().map(Vec::len).sum();
+        if points > MAX_POINTS {
+            e.push(&format!("{at}.geometry"), points, reason!("grids.boundary_too_large", max = MAX_POINTS));
+            continue;
+        }
         match polygons {
-            Some(polygons) if !polygons.is_empty() => out.push(GridFeature { number, code, name, community, polygons, geometry }),
+            // Kept as its type and coordinates only: nothing else the file carried.
+            Some(polygons) if !polygons.is_empty() => {
+                let geometry = serde_json::json!({"type": geometry.get("type"), "coordinates": coordinates});
+                out.push(GridFeature { number, code, name, community, polygons, geometry })
+            }
             _ => e.push(&format!("{at}.geometry"), geometry.get("type").and_then(|t| t.as_str()).unwrap_or(""), reason!("grids.geometry")),
         }
     }
@@ -310,7 +327,7 @@ mod tests {
         let hazards = p.validate().unwrap();
         assert_eq!(hazards.len(), 1);
         assert_eq!(hazards[0].item.category, "safety.gas_smell");
-        assert_eq!(hazards[0].request_text(), "网格巡查发现隐患：燃气管线无异味、无破损未达标。3号楼燃气表处有异味");
+        assert_eq!(hazards[0].request_text(), "网格巡查发现隐患（检查项：燃气管线无异味、无破损）：3号楼燃气表处有异味");
         p.items.pop();
         assert_eq!(p.validate().unwrap_err().0[0].field, "items");
         p.items = all_ok();

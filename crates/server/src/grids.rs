@@ -87,9 +87,11 @@ pub struct WeekQuery {
 fn week(q: &WeekQuery) -> Result<Option<chrono::NaiveDate>, ApiError> {
     match q.week.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
         None => Ok(None),
-        Some(w) => {
-            chrono::NaiveDate::parse_from_str(w, "%Y-%m-%d").map(Some).map_err(|_| ApiError::field("week", w, reason!("field.date")))
-        }
+        Some(w) => match chrono::NaiveDate::parse_from_str(w, "%Y-%m-%d") {
+            Ok(d) if rules::week_in_range(d) => Ok(Some(d)),
+            Ok(_) => Err(ApiError::field("week", w, reason!("grids.week_range"))),
+            Err(_) => Err(ApiError::field("week", w, reason!("field.date"))),
+        },
     }
 }
 
@@ -191,8 +193,22 @@ pub async fn mediations(
     Ok(Json(st.db.mediations(&cu.scope, id).await?))
 }
 
+/// A mediation's signed agreement, for the desks and grid workers who keep mediations.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/mediations/{mediation}/agreement", tag = "grids",
+    params(("id" = i64, Path), ("mediation" = i64, Path)),
+    responses((status = 200, description = "the file"), (status = 403), (status = 404)))]
+pub async fn agreement(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((id, mediation)): ApiPath<(i64, i64)>,
+) -> Result<axum::response::Response, ApiError> {
+    may_mediate(&cu)?;
+    let (name, mime, bytes) = st.db.mediation_agreement(&cu.scope, id, mediation).await?;
+    Ok(crate::estates::attachment(bytes, &mime, &name))
+}
+
 /// Records a mediation: fields held_on, parties, issue, outcome (agreed, not_agreed, referred),
-/// agreement, and the signed agreement as file `agreement_file` (filed in the estate's archive).
+/// agreement, and the signed agreement as file `agreement_file` (kept with the mediation).
 #[utoipa::path(post, path = "/api/v1/estates/{id}/mediations", tag = "grids", params(("id" = i64, Path)),
     request_body(content_type = "multipart/form-data", description = "fields held_on, parties, issue, outcome, agreement; file `agreement_file`"),
     responses((status = 201, description = "the record"), (status = 403), (status = 404), (status = 422)))]

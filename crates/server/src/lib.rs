@@ -489,7 +489,8 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/grids/round", grids::round)
         .post("/grids/patrols", grids::record_patrol)
         .get("/estates/{id}/mediations", grids::mediations)
-        .post("/estates/{id}/mediations", grids::record_mediation);
+        .post("/estates/{id}/mediations", grids::record_mediation)
+        .get("/estates/{id}/mediations/{mediation}/agreement", grids::agreement);
     let answers = Routes::new(Some(Permission::ReadResidentsAnswers))
         .get("/decisions/{id}/ballots", decisions::ballots)
         .get("/surveys/{id}/export.xlsx", surveys::export_xlsx);

@@ -3115,6 +3115,9 @@ async fn open311_clients_file_and_read_requests(app: &TestApp) {
         (vec![("api_key", key.as_str()), ("service_code", "repair.water"), ("address_string", "城南菜市场门口")], 400, "address_string"),
         (vec![("api_key", key.as_str()), ("service_code", "repair.water")], 400, "lat"),
         (vec![("api_key", key.as_str()), ("service_code", "repair"), ("address_id", code.as_str())], 400, "service_code"),
+        (with(&gas, &[("api_key", &key), ("first_name", "\u{1}\u{2}")]), 400, "first_name"),
+        (with(&gas, &[("api_key", &key), ("phone", "not-a-phone<b>")]), 400, "phone"),
+        (with(&gas, &[("api_key", &key), ("media_url", "http://\n<script> x")]), 400, "media_url"),
     ];
     for (form, status, field) in refused {
         let (s, e) = open311(app, Method::POST, "/requests.json", &form).await;
@@ -3124,6 +3127,21 @@ async fn open311_clients_file_and_read_requests(app: &TestApp) {
     let http = reqwest::Client::new();
     let res = http.post(format!("{}/open311/v2/requests.json", app.base)).json(&json!({"api_key": key})).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 415, "the spec's form only");
+    // A flood of parameters is refused before any is read (each costs nothing more).
+    let flood: String = (0..1000).map(|i| format!("attribute[a{i}]=x")).collect::<Vec<_>>().join("&");
+    let res = http
+        .post(format!("{}/open311/v2/requests.json", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(flood)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400, "too many parameters");
+    assert_eq!(
+        open311(app, Method::GET, "/services.json", &[("jurisdiction_id", "110101")]).await.0,
+        404,
+        "a region this server does not keep"
+    );
     assert_eq!(count().await, before, "nothing written");
 
     let (s, filed) = open311(
@@ -3253,8 +3271,9 @@ async fn open311_clients_file_and_read_requests(app: &TestApp) {
     let (s, r) = admin.post(&format!("/api/v1/open311/clients/{client_id}/revoke"), json!({})).await;
     assert!(s == 200 && r["revoked_at"].is_string(), "{r}");
     assert_eq!(admin.post(&format!("/api/v1/open311/clients/{client_id}/revoke"), json!({})).await.0, 409);
-    let (s, _) = open311(app, Method::POST, "/requests.json", &with(&gas, &[("api_key", &key)])).await;
+    let (s, e) = open311(app, Method::POST, "/requests.json", &with(&gas, &[("api_key", &key)])).await;
     assert_eq!(s, 403);
+    assert!(e[0]["description"].as_str().unwrap().contains("吊销"), "says the key was revoked: {e}");
 }
 
 /// A patrol's items: every one as it should be, but those named (code, note) as hazards.
@@ -3300,7 +3319,9 @@ async fn grids_patrols_hazards_coverage_and_mediation(app: &TestApp) {
     let people = format!("/api/v1/grids/{id}/people");
     let (s, r) = staff.put(&people, json!({"workers": ["county_staff"]})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("workers[0]")), "only grid workers: {r}");
-    let (s, g) = staff.put(&people, json!({"workers": ["grid_worker"], "leader": "county_staff"})).await;
+    let (s, r) = staff.put(&people, json!({"workers": ["grid_worker"], "leader": "resident"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("leader")), "a resident is responsible for nothing: {r}");
+    let (s, g) = staff.put(&people, json!({"workers": ["grid_worker", "grid_worker"], "leader": "county_staff"})).await;
     assert_eq!((s, g["workers"].as_str().is_some_and(|w| !w.is_empty()), g["leader"].is_string()), (200, true, true), "{g}");
 
     // The round and the weekly check from the phone.
@@ -3374,6 +3395,7 @@ async fn grids_patrols_hazards_coverage_and_mediation(app: &TestApp) {
     let (_, list) = staff.get("/api/v1/grids/patrols").await;
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert_eq!(staff.get("/api/v1/grids/coverage?week=soon").await.0, 422);
+    assert_eq!(staff.get("/api/v1/grids/coverage?week=-262143-01-01").await.0, 422, "a date far off is no week");
 
     // GeoJSON: a square around the second estate makes a grid of it; a bad file changes nothing.
     let (lon, lat) = (ours[1].1.unwrap(), ours[1].2.unwrap());
@@ -3389,11 +3411,15 @@ async fn grids_patrols_hazards_coverage_and_mediation(app: &TestApp) {
         staff.upload_form("/api/v1/grids/import", &[("community", community)], "grids.geojson", bad.to_string().into_bytes()).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("features[1].geometry")), "{r}");
     let good = json!({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "二网格", "code": "W2"}, "geometry": {"type": "Polygon", "coordinates": square}}]});
+    let twice = json!({"type": "FeatureCollection", "features": [good["features"][0].clone(), {"type": "Feature", "properties": {"name": "三网格", "code": "W3"}, "geometry": {"type": "Polygon", "coordinates": square}}]});
+    let (s, r) =
+        staff.upload_form("/api/v1/grids/import", &[("community", community)], "grids.geojson", twice.to_string().into_bytes()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("features[2].geometry")), "grids must not overlap: {r}");
     let (s, r) = staff.upload_form("/api/v1/grids/import", &[], "grids.geojson", good.to_string().into_bytes()).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("features[1].community_code")), "whose community: {r}");
     let (s, r) =
         staff.upload_form("/api/v1/grids/import", &[("community", community)], "grids.geojson", good.to_string().into_bytes()).await;
-    assert_eq!((s, r["grids"].as_i64(), r["estates"].as_i64()), (200, Some(1), Some(1)), "{r}");
+    assert_eq!((s, r["grids"].as_i64(), r["estates"].as_i64(), r["moved"].as_i64()), (200, Some(1), Some(1), Some(1)), "{r}");
     let (_, grids) = staff.get("/api/v1/grids").await;
     let estates: Vec<(&str, i64)> =
         grids.as_array().unwrap().iter().map(|g| (g["code"].as_str().unwrap(), g["estates"].as_i64().unwrap())).collect();
@@ -3415,9 +3441,14 @@ async fn grids_patrols_hazards_coverage_and_mediation(app: &TestApp) {
     let (s, r) = worker.upload_form(&path, &bad, "agreement.pdf", b"%PDF-1.7\n".to_vec()).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("outcome")), "{r}");
     let (s, m) = worker.upload_form(&path, &fields, "agreement.pdf", b"%PDF-1.7\n".to_vec()).await;
-    assert_eq!((s, m["outcome"].as_str(), m["document_id"].is_i64()), (201, Some("agreed"), true), "{m}");
+    assert_eq!((s, m["outcome"].as_str(), m["agreement_file"].as_str()), (201, Some("agreed"), Some("agreement.pdf")), "{m}");
+    // The agreement names the parties: kept with the mediation, out of the archive companies read.
+    let file = format!("{path}/{}/agreement", m["id"].as_i64().unwrap());
+    let (s, bytes) = staff.get_bytes(&file).await;
+    assert_eq!((s, bytes.as_slice()), (200, b"%PDF-1.7\n".as_slice()));
+    assert_eq!(app.client("property_company").await.get_bytes(&file).await.0, 403);
     let (_, archive) = staff.get(&format!("/api/v1/estates/{}/archive", ours[0].0)).await;
-    assert!(archive.to_string().contains("调解协议书 2026-11-20"), "filed in the archive");
+    assert!(!archive.to_string().contains("agreement.pdf"), "not in the archive");
     let (_, list) = staff.get(&path).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);

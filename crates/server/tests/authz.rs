@@ -85,6 +85,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("POST", "/grids/patrols", SignedIn),
     ("GET", "/estates/{id}/mediations", SignedIn),
     ("POST", "/estates/{id}/mediations", SignedIn),
+    ("GET", "/estates/{id}/mediations/{mediation}/agreement", SignedIn),
     ("POST", "/requests/{id}/return", P(HandleRequests)),
     ("POST", "/requests/{id}/transfer", P(DispatchRequests)),
     ("POST", "/requests/{id}/merge", P(DispatchRequests)),

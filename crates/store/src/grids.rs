@@ -29,6 +29,10 @@ pub struct Grid {
     pub estates: i64,
     /// The grid workers' display names, joined by 、.
     pub workers: String,
+    /// Their user names, joined by commas (to edit them).
+    pub worker_usernames: String,
+    /// The responsible person's user name.
+    pub leader_username: Option<String>,
     /// Estates of the grid patrolled this week.
     pub patrolled: i64,
 }
@@ -37,7 +41,9 @@ const GRID_COLS: &str = "g.id, g.region_code, g.code, g.name, g.boundary, \
     (SELECT u.display_name FROM users u WHERE u.id = g.leader_user_id) AS leader, \
     (SELECT COUNT(*) FROM grid_estates ge WHERE ge.grid_id = g.id) AS estates, \
     COALESCE((SELECT STRING_AGG(u.display_name, '、') FROM grid_workers w JOIN users u ON u.id = w.user_id WHERE w.grid_id = g.id), '') AS workers, \
-    (SELECT COUNT(DISTINCT p.estate_id) FROM patrols p WHERE p.grid_id = g.id AND p.week = $1) AS patrolled";
+    COALESCE((SELECT STRING_AGG(u.username, ',') FROM grid_workers w JOIN users u ON u.id = w.user_id WHERE w.grid_id = g.id), '') AS worker_usernames, \
+    (SELECT u.username FROM users u WHERE u.id = g.leader_user_id) AS leader_username, \
+    (SELECT COUNT(DISTINCT p.estate_id) FROM patrols p JOIN grid_estates pe ON pe.estate_id = p.estate_id AND pe.grid_id = g.id WHERE p.week = $1) AS patrolled";
 
 /// A grid drawn by hand: its community, code, name, boundary (optional) and estates.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -58,6 +64,8 @@ pub struct GridImport {
     pub estates: usize,
     /// Estates of the communities without a point on the map: none of them could be placed.
     pub without_point: usize,
+    /// Estates taken from another grid they were in.
+    pub moved: usize,
 }
 
 /// An estate on a worker's round: where it is and whether it was patrolled this week.
@@ -134,8 +142,9 @@ pub struct Mediation {
     /// `agreed`, `not_agreed` or `referred`.
     pub outcome: String,
     pub agreement: String,
-    /// The signed agreement filed in the estate's archive.
-    pub document_id: Option<i64>,
+    /// The signed agreement's file name, when one was kept (read through the mediation, not the
+    /// archive: it names the parties, which the estate's companies must not read).
+    pub agreement_file: Option<String>,
     pub mediator: String,
     pub created_at: String,
 }
@@ -155,13 +164,23 @@ impl MediationInput {
     /// Checks the day (not in the future), parties, issue and outcome.
     pub fn validate(&self, today: chrono::NaiveDate) -> Result<chrono::NaiveDate, ValidationErrors> {
         let mut e = ValidationErrors::default();
-        let day = chrono::NaiveDate::parse_from_str(self.held_on.trim(), "%Y-%m-%d").ok().filter(|d| *d <= today);
+        let day =
+            chrono::NaiveDate::parse_from_str(self.held_on.trim(), "%Y-%m-%d").ok().filter(|d| *d <= today && rules::week_in_range(*d));
         if day.is_none() {
             e.push("held_on", &self.held_on, reason!("field.date"));
         }
         for (field, value, max) in [("parties", &self.parties, 200), ("issue", &self.issue, 2000)] {
             if value.trim().is_empty() || value.chars().count() > max {
                 e.push(field, value.chars().take(40).collect::<String>(), reason!("field.length", max = max));
+            }
+        }
+        for (field, value) in [("parties", &self.parties), ("issue", &self.issue), ("agreement", &self.agreement)] {
+            if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+                e.push(
+                    field,
+                    value.chars().filter(|c| !c.is_control()).take(40).collect::<String>(),
+                    reason!("request.control_characters"),
+                );
             }
         }
         if !["agreed", "not_agreed", "referred"].contains(&self.outcome.as_str()) {
@@ -187,7 +206,7 @@ fn community_of(scope: &Scope, code: &str) -> Result<RegionCode, StoreError> {
         return Err(ValidationErrors::one("region_code", code, reason!("grids.not_community")).into());
     }
     if !scope.covers_code(region.as_str()) {
-        return Err(ValidationErrors::one("region_code", code, reason!("requests.unit_outside_region")).into());
+        return Err(ValidationErrors::one("region_code", code, reason!("field.outside_region")).into());
     }
     Ok(region)
 }
@@ -227,7 +246,7 @@ impl Db {
             Some(g) => {
                 let wrapped = serde_json::json!({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "x"}, "geometry": g}]});
                 match rules::read_geojson(wrapped.to_string().as_bytes()) {
-                    Ok(_) => Some(g.to_string()),
+                    Ok(read) => read.first().map(|f| f.geometry.to_string()),
                     Err(_) => {
                         e.push("boundary", "", reason!("grids.geometry"));
                         None
@@ -298,16 +317,35 @@ impl Db {
         }
         let mut report = GridImport { grids: plan.len(), ..Default::default() };
         let mut inputs = Vec::new();
+        // Which feature placed each estate: grids must not overlap.
+        let mut placed: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+        let mut counted: Vec<String> = Vec::new();
         for (f, region) in &plan {
             let (lo, hi) = region.subtree_range();
-            let estates: Vec<(i64, Option<f64>, Option<f64>)> = self
-                .fetch_all("SELECT id, lon, lat FROM estates WHERE community_code >= $1 AND community_code < $2", crate::args![lo, hi])
+            type Row = (i64, String, Option<f64>, Option<f64>, Option<String>, Option<String>);
+            let estates: Vec<Row> = self
+                .fetch_all(
+                    "SELECT e.id, e.name, e.lon, e.lat, g.region_code, g.code FROM estates e LEFT JOIN grid_estates ge ON ge.estate_id = e.id \
+                     LEFT JOIN grids g ON g.id = ge.grid_id WHERE e.community_code >= $1 AND e.community_code < $2",
+                    crate::args![lo, hi],
+                )
                 .await?;
-            let inside: Vec<i64> = estates
-                .iter()
-                .filter_map(|(id, lon, lat)| lon.zip(*lat).filter(|p| rules::contains(&f.polygons, *p)).map(|_| *id))
-                .collect();
-            report.without_point += estates.iter().filter(|(_, lon, lat)| lon.is_none() || lat.is_none()).count();
+            let mut inside = Vec::new();
+            for (id, name, lon, lat, in_region, in_code) in &estates {
+                if !lon.zip(*lat).is_some_and(|p| rules::contains(&f.polygons, p)) {
+                    continue;
+                }
+                if let Some(other) = placed.insert(*id, f.number) {
+                    e.push(&format!("features[{}].geometry", f.number), name, reason!("grids.estate_in_two", estate = name, other = other));
+                }
+                let here = in_region.as_deref() == Some(region.as_str()) && in_code.as_deref() == Some(f.code.as_str());
+                report.moved += usize::from(in_code.is_some() && !here);
+                inside.push(*id);
+            }
+            if !counted.iter().any(|c| c == region.as_str()) {
+                counted.push(region.as_str().to_string());
+                report.without_point += estates.iter().filter(|(_, _, lon, lat, _, _)| lon.is_none() || lat.is_none()).count();
+            }
             report.estates += inside.len();
             inputs.push(GridInput {
                 region_code: region.as_str().to_string(),
@@ -316,6 +354,9 @@ impl Db {
                 boundary: Some(f.geometry.clone()),
                 estate_ids: inside,
             });
+        }
+        if !e.is_empty() {
+            return Err(e.into());
         }
         // One transaction: a grid is saved with its estates or the file not at all.
         let mut tx = self.begin().await?;
@@ -361,6 +402,8 @@ impl Db {
                 .fetch_optional("SELECT id, role, region_code FROM users WHERE username = $1 AND active = TRUE", crate::args![name.trim()])
                 .await?;
             match found {
+                // A name given twice counts once.
+                Some((uid, _, _)) if ids.contains(&uid) => {}
                 Some((uid, role, region)) if role == "grid_worker" && region == grid.region_code => ids.push(uid),
                 _ => e.push(&format!("workers[{i}]"), name, reason!("grids.not_grid_worker", user = name)),
             }
@@ -368,13 +411,18 @@ impl Db {
         let leader_id = if leader.trim().is_empty() {
             None
         } else {
-            let found: Option<(i64, String)> = self
-                .fetch_optional("SELECT id, region_code FROM users WHERE username = $1 AND active = TRUE", crate::args![leader.trim()])
+            let found: Option<(i64, String, String)> = self
+                .fetch_optional(
+                    "SELECT id, role, region_code FROM users WHERE username = $1 AND active = TRUE",
+                    crate::args![leader.trim()],
+                )
                 .await?;
             match found {
-                // The responsible person works at the grid's community or above it, in the caller's region.
-                Some((uid, region))
-                    if scope.covers_code(&region)
+                // The responsible person is a grid worker or a government desk, working at the
+                // grid's community or above it, in the caller's region.
+                Some((uid, role, region))
+                    if huanxin_domain::access::Role::parse(&role).and_then(|r| r.level()).is_some()
+                        && scope.covers_code(&region)
                         && RegionCode::parse(&region)
                             .ok()
                             .zip(RegionCode::parse(&grid.region_code).ok())
@@ -383,7 +431,7 @@ impl Db {
                     Some(uid)
                 }
                 _ => {
-                    e.push("leader", leader, reason!("grids.not_grid_worker", user = leader));
+                    e.push("leader", leader, reason!("grids.not_leader", user = leader));
                     None
                 }
             }
@@ -625,30 +673,44 @@ impl Db {
                 None
             }
         };
-        let title = format!("调解协议书 {}", input.held_on.trim());
-        let checked = agreement.and_then(|(name, content)| {
-            let doc = crate::archive::NewDocument {
-                section: "review",
-                kind: "other",
-                title: &title,
-                file_name: &name,
-                content,
-                ..Default::default()
-            };
-            crate::archive::check_document(doc, "agreement_file.", &mut problems)
-        });
+        // The signed agreement is kept with the mediation, not in the estate's archive: it names
+        // the parties, and every company attached to the estate reads the archive.
+        let file = match agreement {
+            Some((name, content)) => match huanxin_domain::archive::check_file(name.trim(), &content) {
+                Ok(t) if name.trim().chars().count() <= 200 => Some((name.trim().to_string(), t.mime, content)),
+                Ok(_) => {
+                    problems.push("agreement_file", &name, reason!("archive.file_name_too_long"));
+                    None
+                }
+                Err(r) => {
+                    problems.push("agreement_file", &name, r);
+                    None
+                }
+            },
+            None => None,
+        };
         let (Some(day), true) = (day, problems.is_empty()) else {
             return Err(problems.into());
         };
         let mut tx = self.begin().await?;
-        let document_id = match checked {
-            Some(c) => Some(tx.insert_document(actor, estate_id, c, Default::default()).await?.id),
+        let sha = match &file {
+            Some((_, mime, content)) => {
+                use sha2::Digest;
+                let sha = hex::encode(sha2::Sha256::digest(content));
+                let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
+                tx.execute(
+                    "INSERT INTO files (sha256, content_type, size, content) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+                    vec![sha.as_str().into(), (*mime).into(), size.into(), crate::db::Arg::Bytes(content.clone())],
+                )
+                .await?;
+                Some(sha)
+            }
             None => None,
         };
         let (id,): (i64,) = tx
             .fetch_one(
-                "INSERT INTO mediations (estate_id, held_on, parties, issue, outcome, agreement, document_id, mediator, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                "INSERT INTO mediations (estate_id, held_on, parties, issue, outcome, agreement, agreement_sha256, agreement_type, agreement_name, \
+                 mediator, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                 crate::args![
                     estate_id,
                     day.to_string(),
@@ -656,7 +718,9 @@ impl Db {
                     input.issue.trim(),
                     input.outcome.as_str(),
                     input.agreement.trim(),
-                    document_id,
+                    sha.clone(),
+                    file.as_ref().map(|f| f.1.to_string()),
+                    file.as_ref().map(|f| f.0.clone()),
                     actor.username.as_str(),
                     crate::now()
                 ],
@@ -670,12 +734,25 @@ impl Db {
                 entity_id: estate_id.to_string(),
                 region_code: estate.community_code,
                 before: None,
-                after: Some(serde_json::json!({"mediation": id, "outcome": input.outcome, "document": document_id})),
+                after: Some(serde_json::json!({"mediation": id, "outcome": input.outcome, "agreement_file": sha})),
             },
         )
         .await?;
         tx.commit().await?;
         self.fetch_one(&format!("SELECT {MEDIATION_COLS} FROM mediations WHERE id = $1"), crate::args![id]).await
+    }
+
+    /// A mediation's signed agreement: its name, type and bytes.
+    pub async fn mediation_agreement(&self, scope: &Scope, estate_id: i64, id: i64) -> Result<(String, String, Vec<u8>), StoreError> {
+        self.get_estate(scope, estate_id).await?;
+        let found: Option<(String, String, Vec<u8>)> = self
+            .fetch_optional(
+                "SELECT m.agreement_name, m.agreement_type, f.content FROM mediations m JOIN files f ON f.sha256 = m.agreement_sha256 \
+                 WHERE m.id = $1 AND m.estate_id = $2",
+                crate::args![id, estate_id],
+            )
+            .await?;
+        found.ok_or(StoreError::NotFound)
     }
 
     /// An estate's mediation records, newest first.
@@ -725,7 +802,8 @@ async fn upsert_grid(
     Ok(id)
 }
 
-const MEDIATION_COLS: &str = "id, estate_id, held_on, parties, issue, outcome, agreement, document_id, mediator, created_at";
+const MEDIATION_COLS: &str =
+    "id, estate_id, held_on, parties, issue, outcome, agreement, agreement_name AS agreement_file, mediator, created_at";
 
 const PATROL_SELECT: &str = "SELECT p.id, p.grid_id, p.estate_id, e.name AS estate_name, u.display_name AS worker, p.week, p.at, p.lon, p.lat, \
     p.distance_m, p.items, p.hazards, p.note, p.photos FROM patrols p JOIN estates e ON e.id = p.estate_id JOIN users u ON u.id = p.user_id";

@@ -53,12 +53,22 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (46, "requests: 12345 hotline work orders, each imported once, and the ones no estate was found for", V46),
     (47, "requests: Open311 GeoReport v2 clients (an api_key per application and jurisdiction) and what their requests carry", V47),
     (48, "grids: a community's grids with their estates, workers and responsible person, weekly patrols, mediation records", V48),
+    (49, "requests: each request's county, kept for the newest-first listings of a county (Open311)", V49),
 ];
 
 /// Requests imported from the 12345 hotline keep their work order (unique in the importing
 /// desk's region: never imported twice there) and the caller's phone; a work order whose address
 /// names no estate, or several, waits for a clerk to choose in `hotline_unmatched` (kept with the
 /// request it became, so that an id never names another work order).
+/// A request's county (the first six digits of its estate's community), so that a county's newest
+/// requests are read straight off an index instead of sorting all of the county's.
+const V49: &str = r#"
+ALTER TABLE service_requests ADD COLUMN county_code TEXT;
+UPDATE service_requests SET county_code = (SELECT SUBSTR(e.community_code, 1, 6) FROM estates e WHERE e.id = service_requests.estate_id);
+CREATE INDEX service_requests_county_created ON service_requests (county_code, created_at, id);
+CREATE INDEX service_requests_county_category ON service_requests (county_code, category, created_at, id);
+"#;
+
 /// Grids, their estates and people, patrols (a hazard found links its request), mediations (`grids`).
 const V48: &str = r#"
 CREATE TABLE grids (
@@ -112,7 +122,9 @@ CREATE TABLE mediations (
     issue TEXT NOT NULL,
     outcome TEXT NOT NULL,
     agreement TEXT NOT NULL,
-    document_id BIGINT REFERENCES documents (id),
+    agreement_sha256 TEXT REFERENCES files (sha256),
+    agreement_type TEXT,
+    agreement_name TEXT,
     mediator TEXT NOT NULL,
     created_at TEXT NOT NULL
 );

@@ -912,7 +912,8 @@ pub(crate) async fn insert_request(tx: &mut Tx, actor: &Actor, n: &NewRequest<'_
             &format!(
                 "INSERT INTO service_requests (estate_id, dwelling_id, user_id, author, channel, category, suggested_category, \
                  category_confirmed_by, text, status, due_on, created_at, unit_kind, unit_region, unit_id, unit_name, work_order, caller_phone, \
-                 work_order_region) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'submitted', $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING {COLS}"
+                 work_order_region, county_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'submitted', $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                 (SELECT SUBSTR(community_code, 1, 6) FROM estates WHERE id = $1)) RETURNING {COLS}"
             ),
             crate::args![
                 n.estate_id,

@@ -160,6 +160,7 @@ pub fn attribute_line(kept: &[Kept]) -> String {
         .iter()
         .map(|(code, v)| {
             let label = if *code == "building" { "楼栋" } else { "影响范围" };
+            let v = v.split_once(" (").map_or(v.as_str(), |(zh, _)| zh);
             format!("{label}：{v}")
         })
         .collect();
@@ -254,8 +255,9 @@ pub fn xml_escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Control characters other than tab and line breaks are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            // Control characters other than tab and line breaks, and U+FFFE and U+FFFF, are not
+            // allowed in XML 1.0.
+            c if ((c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}') => {}
             c => out.push(c),
         }
     }
@@ -292,7 +294,7 @@ mod tests {
         let water = service("repair.water").unwrap();
         let kept = check_attributes(water, &[("building".into(), " 3栋2单元 ".into()), ("reach".into(), "building".into())]).unwrap();
         assert_eq!(kept, vec![("building", "3栋2单元".to_string()), ("reach", "整栋楼 (a whole building)".to_string())]);
-        assert_eq!(attribute_line(&kept), "（楼栋：3栋2单元；影响范围：整栋楼 (a whole building)）");
+        assert_eq!(attribute_line(&kept), "（楼栋：3栋2单元；影响范围：整栋楼）");
         let (field, r) = check_attributes(water, &[("reach".into(), "street".into())]).unwrap_err();
         assert_eq!((field.as_str(), r.code), ("attribute[reach]", "open311.not_a_value"));
         let noise = service("environment.noise").unwrap();
@@ -337,10 +339,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn escaped_text_has_no_markup(s in "\\PC{0,40}") {
+        fn escaped_text_has_no_markup(s in "(\\PC|[\u{0}-\u{1f}\u{fffe}\u{ffff}]){0,40}") {
             let e = xml_escape(&s);
             prop_assert!(!e.contains('<') && !e.contains('>') && !e.contains('"'));
-            prop_assert!(e.chars().all(|c| c as u32 >= 0x20 || matches!(c, '\t' | '\n' | '\r')));
+            let allowed = |c: char| (c as u32 >= 0x20 || matches!(c, '\t' | '\n' | '\r')) && !matches!(c as u32, 0xFFFE | 0xFFFF);
+            prop_assert!(e.chars().all(allowed), "not allowed in XML: {:?}", e);
         }
 
         #[test]

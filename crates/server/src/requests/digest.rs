@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 /// The week of the digest: any day of it (the week before this one when none).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct DigestQuery {
     pub week: Option<String>,
@@ -44,6 +45,9 @@ pub async fn export_xlsx(
         None => rules::last_week(today),
         Some(w) => {
             let day = chrono::NaiveDate::parse_from_str(w, "%Y-%m-%d").map_err(|_| ApiError::field("week", w, reason!("field.date")))?;
+            if !huanxin_domain::grids::week_in_range(day) {
+                return Err(ApiError::field("week", w, reason!("grids.week_range")));
+            }
             let monday = huanxin_domain::grids::week_of(day);
             (monday, monday + chrono::Duration::days(6))
         }

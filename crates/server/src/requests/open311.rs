@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/services/{file}", get(definition))
         .route("/requests/{file}", get(one_request))
         .route("/tokens/{file}", get(token))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }
 
 /// A refusal as the spec writes it: the HTTP status and a description naming the field.
@@ -129,6 +130,13 @@ fn element(out: &mut String, name: &str, v: &Value, item: &str) {
     out.push('>');
 }
 
+/// The most parameters a call may carry (the spec's are about twenty, and each service has two
+/// attributes): more is refused before they are read, so that no call costs more than a few.
+const MAX_PARAMS: usize = 64;
+
+/// The largest Open311 body read (a form of text fields; pictures come as `media_url`).
+pub const MAX_BODY: usize = 64 * 1024;
+
 /// The parameters of a call: the query's and the form body's (the body's first), each name's
 /// first value; `attribute[code]` ones apart.
 struct Params {
@@ -137,10 +145,14 @@ struct Params {
 }
 
 impl Params {
-    fn read(query: Option<&str>, body: &[u8]) -> Params {
+    /// Reads at most [`MAX_PARAMS`] pairs: a call with more is refused before any is kept.
+    fn read(format: Format, query: Option<&str>, body: &[u8]) -> Result<Params, Failure> {
         let mut p = Params { values: HashMap::new(), attributes: Vec::new() };
         let pairs = form_urlencoded::parse(body).chain(form_urlencoded::parse(query.unwrap_or("").as_bytes()));
-        for (k, v) in pairs {
+        for (n, (k, v)) in pairs.enumerate() {
+            if n >= MAX_PARAMS {
+                return Err(bad(format, "", reason!("open311.too_many_params", max = MAX_PARAMS)));
+            }
             if let Some(code) = k.strip_prefix("attribute[").and_then(|c| c.strip_suffix(']')) {
                 if !p.attributes.iter().any(|(c, _)| c == code) {
                     p.attributes.push((code.to_string(), v.into_owned()));
@@ -149,7 +161,7 @@ impl Params {
                 p.values.entry(k.into_owned()).or_insert_with(|| v.into_owned());
             }
         }
-        p
+        Ok(p)
     }
 
     fn get(&self, name: &str) -> &str {
@@ -172,7 +184,14 @@ async fn jurisdiction(st: &AppState, format: Format, p: &Params) -> Result<Regio
         return Err(bad(format, "jurisdiction_id", reason!("open311.jurisdiction_required")));
     }
     let region = RegionCode::parse(given).map_err(|r| bad(format, "jurisdiction_id", r))?;
-    if !st.db.region_exists(&region).await.map_err(|e| Failure::from_api(format, e.into()))? {
+    // Ours: a region this server keeps, and one its counties lie in or under.
+    let served = match st.config.region_selection() {
+        huanxin_store::regions::RegionSelection::All => true,
+        huanxin_store::regions::RegionSelection::Counties(counties) => {
+            counties.iter().filter_map(|c| RegionCode::parse(c).ok()).any(|c| c.contains(&region) || region.contains(&c))
+        }
+    };
+    if !served || !st.db.region_exists(&region).await.map_err(|e| Failure::from_api(format, e.into()))? {
         return Err(fail(format, StatusCode::NOT_FOUND, "jurisdiction_id", reason!("open311.no_such_jurisdiction")));
     }
     Ok(region)
@@ -186,7 +205,7 @@ fn base(st: &AppState) -> String {
 async fn top(State(st): State<AppState>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Result<Response, Failure> {
     let (stem, format) =
         rules::split_format(&file).ok_or_else(|| fail(Format::Json, StatusCode::NOT_FOUND, "", reason!("open311.format")))?;
-    let p = Params::read(q.as_deref(), b"");
+    let p = Params::read(format, q.as_deref(), b"")?;
     match stem {
         "discovery" => Ok(discovery(&st, format)),
         "services" => {
@@ -246,9 +265,8 @@ fn services() -> Value {
 async fn definition(State(st): State<AppState>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Result<Response, Failure> {
     let (code, format) =
         rules::split_format(&file).ok_or_else(|| fail(Format::Json, StatusCode::NOT_FOUND, "", reason!("open311.format")))?;
-    jurisdiction(&st, format, &Params::read(q.as_deref(), b"")).await?;
-    let service =
-        rules::service(code).ok_or_else(|| fail(format, StatusCode::NOT_FOUND, "service_code", reason!("requests.category_kind")))?;
+    jurisdiction(&st, format, &Params::read(format, q.as_deref(), b"")?).await?;
+    let service = rules::service(code).ok_or_else(|| fail(format, StatusCode::NOT_FOUND, "service_code", reason!("open311.no_service")))?;
     let attributes: Vec<Value> = rules::attributes(service)
         .into_iter()
         .map(|a| {
@@ -380,7 +398,7 @@ fn request_json(r: &Open311Row) -> Value {
 async fn one_request(State(st): State<AppState>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Result<Response, Failure> {
     let (id, format) =
         rules::split_format(&file).ok_or_else(|| fail(Format::Json, StatusCode::NOT_FOUND, "", reason!("open311.format")))?;
-    let p = Params::read(q.as_deref(), b"");
+    let p = Params::read(format, q.as_deref(), b"")?;
     let region = jurisdiction(&st, format, &p).await?;
     let id = id
         .parse::<i64>()
@@ -397,7 +415,7 @@ async fn one_request(State(st): State<AppState>, Path(file): Path<String>, RawQu
 async fn token(State(st): State<AppState>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Result<Response, Failure> {
     let (token, format) =
         rules::split_format(&file).ok_or_else(|| fail(Format::Json, StatusCode::NOT_FOUND, "", reason!("open311.format")))?;
-    let region = jurisdiction(&st, format, &Params::read(q.as_deref(), b"")).await?;
+    let region = jurisdiction(&st, format, &Params::read(format, q.as_deref(), b"")?).await?;
     let id = st.db.open311_token(&region, token).await.map_err(|e| Failure::from_api(format, e.into()))?;
     let id = id.ok_or_else(|| fail(format, StatusCode::NOT_FOUND, "token", reason!("request.not_found")))?;
     Ok(write(format, StatusCode::OK, "service_requests", "request", &json!([{"service_request_id": id.to_string(), "token": token}])))
@@ -408,10 +426,16 @@ fn key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// Checks a text's length and that it holds no control characters (line breaks only where a text
+/// may have lines), as the JSON API does.
 fn length(format: Format, field: &str, value: &str, max: usize) -> Result<(), Failure> {
     let n = value.chars().count();
     if n > max {
         return Err(bad(format, field, reason!("field.at_most_chars", max = max)));
+    }
+    let lines = field == "description";
+    if value.chars().any(|c| (c.is_control() && !(lines && matches!(c, '\n' | '\r' | '\t'))) || matches!(c, '\u{FFFE}' | '\u{FFFF}')) {
+        return Err(bad(format, field, reason!("request.control_characters")));
     }
     Ok(())
 }
@@ -426,12 +450,12 @@ async fn post_request(
 ) -> Result<Response, Failure> {
     let format = format_of(&file, "requests")?;
     let form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let body: &[u8] = if form.is_empty() || form.starts_with("application/x-www-form-urlencoded") {
+    let body: &[u8] = if form.is_empty() || form.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
         &body
     } else {
         return Err(fail(format, StatusCode::UNSUPPORTED_MEDIA_TYPE, "content-type", reason!("open311.form_only")));
     };
-    let p = Params::read(q.as_deref(), body);
+    let p = Params::read(format, q.as_deref(), body)?;
     let store = |e: StoreError| Failure::from_api(format, e.into());
 
     // Who: a client's key, and a jurisdiction within its own.
@@ -439,9 +463,12 @@ async fn post_request(
     if key.is_empty() {
         return Err(fail(format, StatusCode::FORBIDDEN, "api_key", reason!("open311.api_key")));
     }
-    let Some((client_id, client_region, client_name)) = st.db.open311_client_by_key(&key_hash(key)).await.map_err(store)? else {
+    let Some((client_id, client_region, client_name, revoked)) = st.db.open311_client_by_key(&key_hash(key)).await.map_err(store)? else {
         return Err(fail(format, StatusCode::FORBIDDEN, "api_key", reason!("open311.api_key")));
     };
+    if revoked {
+        return Err(fail(format, StatusCode::FORBIDDEN, "api_key", reason!("open311.api_key_revoked")));
+    }
     let client_region = RegionCode::parse(&client_region).map_err(|r| fail(format, StatusCode::INTERNAL_SERVER_ERROR, "", r))?;
     let region = if p.get("jurisdiction_id").is_empty() { client_region.clone() } else { jurisdiction(&st, format, &p).await? };
     if !client_region.contains(&region) {
@@ -459,6 +486,9 @@ async fn post_request(
         return Err(bad(format, "service_code", reason!("field.required")));
     }
     let service = rules::service(code).ok_or_else(|| bad(format, "service_code", reason!("requests.category_kind")))?;
+    for (code, value) in &p.attributes {
+        length(format, &format!("attribute[{code}]"), value, rules::ATTRIBUTE_MAX_CHARS)?;
+    }
     let kept = rules::check_attributes(service, &p.attributes).map_err(|(field, r)| bad(format, &field, r))?;
     let description = p.get("description");
     length(format, "description", description, 2_000)?;
@@ -466,9 +496,13 @@ async fn post_request(
     length(format, "first_name", &name, 64)?;
     let phone = p.get("phone");
     length(format, "phone", phone, 32)?;
+    if !phone.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)) {
+        return Err(bad(format, "phone", reason!("field.phone_form")));
+    }
     let media_url = p.get("media_url");
     length(format, "media_url", media_url, 1_000)?;
-    if !(media_url.is_empty() || media_url.starts_with("https://") || media_url.starts_with("http://")) {
+    let web = reqwest::Url::parse(media_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if !(media_url.is_empty() || (web && !media_url.contains(char::is_whitespace))) {
         return Err(bad(format, "media_url", reason!("open311.media_url")));
     }
     let point = rules::check_point(p.get("lat"), p.get("long")).map_err(|(field, r)| bad(format, &field, r))?;

@@ -131,9 +131,7 @@ impl Db {
         key_hint: &str,
     ) -> Result<Open311Client, StoreError> {
         if !scope.covers_code(region.as_str()) {
-            return Err(
-                huanxin_domain::ValidationErrors::one("region_code", region.as_str(), reason!("requests.unit_outside_region")).into()
-            );
+            return Err(huanxin_domain::ValidationErrors::one("region_code", region.as_str(), reason!("field.outside_region")).into());
         }
         if self.scalar("SELECT COUNT(*) FROM regions WHERE code = $1", crate::args![region.as_str()]).await? == 0 {
             return Err(
@@ -199,10 +197,10 @@ impl Db {
         self.open311_client(scope, id).await
     }
 
-    /// The client a key's hash belongs to, unless revoked: `(id, jurisdiction, name)`.
-    pub async fn open311_client_by_key(&self, key_hash: &str) -> Result<Option<(i64, String, String)>, StoreError> {
+    /// The client a key's hash belongs to: `(id, jurisdiction, name, revoked)`.
+    pub async fn open311_client_by_key(&self, key_hash: &str) -> Result<Option<(i64, String, String, bool)>, StoreError> {
         self.fetch_optional(
-            "SELECT id, region_code, name FROM open311_clients WHERE key_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, region_code, name, revoked_at IS NOT NULL FROM open311_clients WHERE key_hash = $1",
             crate::args![key_hash],
         )
         .await
@@ -288,7 +286,19 @@ impl Db {
     /// A jurisdiction's requests as GeoReport lists them, newest first.
     pub async fn open311_requests(&self, region: &RegionCode, q: &Open311Query) -> Result<Vec<Open311Row>, StoreError> {
         let mut args = Vec::new();
-        let mut wh = vec![crate::estates::scope_clause(&Scope::Region(region.clone()), &mut args)];
+        // A county (or a place in one) is read off the county's index, newest first; above a county
+        // the time's index serves, the region checked on each estate.
+        let mut wh = Vec::new();
+        if region.level() >= huanxin_domain::regions::Level::County {
+            args.push(region.as_str().get(..6).unwrap_or("").into());
+            wh.push(format!("r.county_code = ${}", args.len()));
+        }
+        if region.level() != huanxin_domain::regions::Level::County {
+            wh.push(crate::estates::scope_clause(&Scope::Region(region.clone()), &mut args));
+        }
+        // A neighbours' dispute is listed only when filed here: at a small estate its kind and day
+        // alone could name the neighbours.
+        wh.push("(r.channel = 'open311' OR r.category <> 'dispute')".to_string());
         if !q.ids.is_empty() {
             wh.push(format!("r.id IN ({})", marks(&mut args, q.ids.iter().map(|&i| Arg::from(i)))));
         } else {
