@@ -9,7 +9,7 @@
 //! running the same grouped statements at 16 at a time; then a 10,000-row 12345 export of the
 //! county's estates (nine in ten addresses name one) imported once, beside the raw engine
 //! inserting 10,000 plain rows into the requests table, one statement each, in one transaction;
-//! and Open311 GETs (a county's newest requests, one kind's open ones, one request by id) at 16
+//! and Open311 GETs (a county's newest 50 requests, one kind's open ones, one request by id) at 16
 //! clients, beside the raw engine running the listing's statement at 16 at a time.
 
 use crate::national::{load, login};
@@ -115,7 +115,7 @@ async fn raw_hotspots(url: &str, prefix: &str, days: i64, clients: usize, secs: 
     Ok(all)
 }
 
-/// The Open311 listing's statement (a jurisdiction's newest 100 of the last 90 days) straight on
+/// The Open311 listing's statement (a jurisdiction's newest 50 of the last 90 days) straight on
 /// the engine, `clients` at a time for `secs` seconds: latencies in ms.
 async fn raw_open311(url: &str, county: &str, clients: usize, secs: f64) -> Result<Vec<f64>, Error> {
     let db = Db::connect(url).await?;
@@ -131,12 +131,12 @@ async fn raw_open311(url: &str, county: &str, clients: usize, secs: f64) -> Resu
             let mut ms = Vec::new();
             while Instant::now() < until {
                 let t = Instant::now();
-                // The county's newest 100 by the county's own index, as the listing reads them.
+                // The county's newest 50 by the county's own index, as the listing reads them.
                 let rows: Vec<(i64, String, String, String, String, String)> = db
                     .fetch_all(
                         "SELECT r.id, r.status, r.category, r.text, r.created_at, e.name FROM service_requests r JOIN estates e ON e.id = r.estate_id \
                          WHERE r.county_code = $1 AND r.created_at >= $2 AND r.created_at < $3 \
-                         ORDER BY r.created_at DESC, r.id DESC LIMIT 100",
+                         ORDER BY r.created_at DESC, r.id DESC LIMIT 50",
                         vec![lo.as_str().into(), since.as_str().into(), until_t.as_str().into()],
                     )
                     .await?;
@@ -198,9 +198,9 @@ pub async fn run(base: &str, url: &str, province_user: &str, county_user: &str, 
     println!("  Open311 GETs of county {county}, {clients} clients, {secs:.0} s each:");
     let raw = raw_open311(url, &county, clients, secs).await?;
     let raw99 = p99(raw.clone());
-    println!("    raw engine (the listing's statement, newest 100): {}", summary(raw));
+    println!("    raw engine (the listing's statement, newest 50): {}", summary(raw));
     for (what, path) in [
-        ("newest 100 of 90 days", format!("/open311/v2/requests.json?jurisdiction_id={jurisdiction}")),
+        ("newest 50 of 90 days (the default page)", format!("/open311/v2/requests.json?jurisdiction_id={jurisdiction}")),
         ("one kind, open", format!("/open311/v2/requests.json?jurisdiction_id={jurisdiction}&service_code=repair.water&status=open")),
         ("one by id", format!("/open311/v2/requests/{one}.json?jurisdiction_id={jurisdiction}")),
         ("services", format!("/open311/v2/services.json?jurisdiction_id={jurisdiction}")),

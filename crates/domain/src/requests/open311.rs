@@ -17,7 +17,7 @@ pub const NEAR_METRES: f64 = 300.0;
 
 /// Requests a GET lists at most at once (`page_size`), and by default.
 pub const MAX_PAGE_SIZE: u32 = 500;
-pub const DEFAULT_PAGE_SIZE: u32 = 100;
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
 
 /// A GET's window (`start_date` to `end_date`) spans at most this many days, as the spec says.
 pub const MAX_WINDOW_DAYS: i64 = 90;
