@@ -3049,6 +3049,8 @@ async fn open311_clients_file_and_read_requests(app: &TestApp) {
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("region_code")), "not another county's: {r}");
     let (s, client) = admin.post("/api/v1/open311/clients", json!({"name": "城市通"})).await;
     assert_eq!(s, 201, "{client}");
+    let (s, r) = admin.post("/api/v1/open311/clients", json!({"name": "城市通"})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("name")), "one key per app name: {r}");
     let key = client["api_key"].as_str().unwrap().to_string();
     assert_eq!((key.len(), client["region_code"].as_str()), (48, Some("350521000000")));
     let (_, listed) = admin.get("/api/v1/open311/clients").await;
@@ -3174,7 +3176,7 @@ async fn open311_clients_file_and_read_requests(app: &TestApp) {
         .unwrap();
     assert_eq!(
         (channel.as_str(), author.as_str(), phone.as_str(), category.as_str()),
-        ("open311", "王女士", "13800000009", "safety.gas_smell")
+        ("open311", "王女士（城市通）", "13800000009", "safety.gas_smell")
     );
     assert!(text.starts_with("三号楼楼道里有很重的煤气味") && text.contains("影响范围：整栋楼"), "{text}");
     assert!(!unit_kind.is_empty(), "routed like any other");

@@ -448,7 +448,9 @@ impl Db {
     pub async fn request_events(&self, viewer: Viewer<'_>, id: i64) -> Result<Vec<RequestEvent>, StoreError> {
         self.request_seen(viewer, id).await?;
         self.fetch_all(
-            "SELECT id, at, actor, action, unit_name, note, rating FROM request_events WHERE request_id = $1 ORDER BY id",
+            // People by the name they go by; the system and client applications by their marks.
+            "SELECT ev.id, ev.at, COALESCE(u.display_name, ev.actor) AS actor, ev.action, ev.unit_name, ev.note, ev.rating \
+             FROM request_events ev LEFT JOIN users u ON u.username = ev.actor WHERE ev.request_id = $1 ORDER BY ev.id",
             crate::args![id],
         )
         .await

@@ -552,7 +552,8 @@ async fn post_request(
             .first()
             .map(|s| s.code.clone())
     };
-    let author = if name.is_empty() { format!("Open311 · {client_name}") } else { name };
+    // The app stays named beside the person, so that a desk knows where to answer.
+    let author = if name.is_empty() { format!("Open311 · {client_name}") } else { format!("{name}（{client_name}）") };
     let token = uuid::Uuid::new_v4().simple().to_string();
     let actor = Actor { user_id: None, username: format!("open311:{client_id}"), request_id: String::new() };
     let filing = Open311Filing {

@@ -138,6 +138,15 @@ impl Db {
                 huanxin_domain::ValidationErrors::one("region_code", region.as_str(), reason!("open311.no_such_jurisdiction")).into()
             );
         }
+        let taken = self
+            .scalar(
+                "SELECT COUNT(*) FROM open311_clients WHERE region_code = $1 AND name = $2 AND revoked_at IS NULL",
+                crate::args![region.as_str(), name],
+            )
+            .await?;
+        if taken > 0 {
+            return Err(huanxin_domain::ValidationErrors::one("name", name, reason!("open311.name_taken")).into());
+        }
         let mut tx = self.begin().await?;
         let (id,): (i64,) = tx
             .fetch_one(
