@@ -9,6 +9,11 @@ export function categoryTree() {
   return loading
 }
 
+/** Forgets the tree read, after the region changed it: the next `categoryTree()` reads it again. */
+export function reloadCategoryTree() {
+  loading = null
+}
+
 /** The name of a category code in the UI's language (the code itself when unknown). */
 export function categoryName(tree, code, locale) {
   const c = (tree || []).find((x) => x.code === code)
@@ -16,8 +21,8 @@ export function categoryName(tree, code, locale) {
   return locale === 'en' ? c.en : c.zh
 }
 
-/** The groups with the leaves to file under: a group without kinds is its own only leaf. */
+/** The groups with the leaves to file under (retired ones left out): a group without kinds is its own only leaf. */
 export function groupedLeaves(tree) {
   const groups = (tree || []).filter((c) => !c.parent)
-  return groups.map((g) => ({ group: g, leaves: tree.filter((c) => c.leaf && (c.parent === g.code || c.code === g.code)) }))
+  return groups.map((g) => ({ group: g, leaves: tree.filter((c) => c.leaf && !c.retired && (c.parent === g.code || c.code === g.code)) }))
 }

@@ -528,7 +528,9 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .put("/decision-rules/{region}", decisions::set_rules)
         .put("/public-pages/{region}", public::set_setting)
         .put("/estates/{id}/public-page", public::set_estate_state)
-        .put("/archive-checklist/{region}", archive::set_line);
+        .put("/archive-checklist/{region}", archive::set_line)
+        .put("/request-categories/{region}/{code}", requests::set_category)
+        .post("/request-categories/{region}/{code}/reset", requests::reset_category);
     let write = Routes::new(Some(Permission::WriteRegistry))
         .post("/estates", estates::create)
         .put("/estates/{id}", estates::update)

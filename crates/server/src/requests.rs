@@ -13,6 +13,7 @@ use axum::{Extension, Json};
 use huanxin_domain::access::{Permission, Role, Scope};
 use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
+use huanxin_domain::requests::categories::{Category, CategorySetting, Tree};
 use huanxin_domain::requests::classify::Classifier;
 use huanxin_domain::requests::routing::UnitKind;
 use huanxin_domain::requests::{self as rules, RequestInput, Status};
@@ -138,7 +139,6 @@ pub async fn file(
     ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<RequestInput>,
 ) -> Result<(StatusCode, Json<ServiceRequest>), ApiError> {
-    let (category, text) = input.validate()?;
     let suggested = input.suggested_category.as_deref().filter(|s| !s.is_empty());
     let (author, channel, confirmed_by) = if cu.role == Role::Resident {
         if let Some(d) = input.dwelling_id {
@@ -170,9 +170,12 @@ pub async fn file(
         // Staff choosing the category is their confirmation of it.
         (input.author.trim().to_string(), channel.to_string(), Some(cu.user.username.as_str()))
     };
+    // Filed under the tree where the estate lies (an estate out of sight is not found).
+    let estate = st.db.get_estate(&cu.scope, id).await?;
+    let (category, text) = input.validate(&st.db.category_tree_at(&estate.community_code).await?)?;
     let r = st
         .db
-        .file_request(&cu.actor(), &cu.scope, id, input.dwelling_id, &author, &channel, category, &text, suggested, confirmed_by)
+        .file_request(&cu.actor(), &cu.scope, id, input.dwelling_id, &author, &channel, &category, &text, suggested, confirmed_by)
         .await?;
     // Filing teaches the model nothing: only a desk's correction of someone else's filing does.
     let (r, warnings) = r;
@@ -214,7 +217,8 @@ pub async fn region(
     if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty() && *s != "open" && Status::parse(s).is_none()) {
         return Err(ApiError::field("status", s, reason!("requests.status_filter")));
     }
-    if let Some(c) = f.category.as_deref().filter(|c| !c.is_empty() && rules::categories::category(c).is_none()) {
+    let tree = caller_tree(&st, &cu).await?;
+    if let Some(c) = f.category.as_deref().filter(|c| !c.is_empty() && tree.category(c).is_none()) {
         return Err(ApiError::field("category", c, reason!("requests.category_kind")));
     }
     let v = viewer(&st, &cu).await?;
@@ -406,9 +410,12 @@ pub async fn confirm_category(
     ApiJson(req): ApiJson<ConfirmCategory>,
 ) -> Result<Json<ServiceRequest>, ApiError> {
     require_dispatch(&cu)?;
-    let category =
-        rules::leaf(&req.category).ok_or_else(|| ApiError::field("category", &req.category, reason!("requests.category_kind")))?;
     let v = viewer(&st, &cu).await?;
+    let (_, community) = st.db.request_seen(v, id).await?;
+    let tree = st.db.category_tree_at(&community).await?;
+    let category = tree
+        .leaf(&req.category)
+        .ok_or_else(|| ApiError::field("category", &req.category, rules::category_refusal(&tree, &req.category)))?;
     let (r, learn) = st.db.confirm_request_category(&cu.actor(), v, id, category).await?;
     if let Some((county, code, text)) = learn {
         st.classifier.learn(&st, &county, &code, &text).await?;
@@ -493,22 +500,77 @@ pub struct SuggestedCategory {
     pub confidence: f64,
 }
 
-/// The national tree of request categories: groups and their kinds, with the working days each
-/// is due in and the kind of unit each goes to first.
+/// The category tree in force in the caller's region (the national tree with the changes of
+/// the regions enclosing it and its own).
+pub(crate) async fn caller_tree(st: &AppState, cu: &CurrentUser) -> Result<Tree, ApiError> {
+    let region = RegionCode::parse(&cu.user.region_code).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(st.db.category_tree(&region).await?)
+}
+
+/// The tree of request categories in force in the caller's region: groups and their kinds, with
+/// the working days each is due in, the kind of unit each goes to first, whether it is retired,
+/// and the region whose setting it follows (`set_in`).
 #[utoipa::path(get, path = "/api/v1/request-categories", tag = "requests", responses((status = 200, description = "the tree, each group followed by its kinds")))]
-pub async fn categories() -> Json<Vec<serde_json::Value>> {
-    let leaves: Vec<&str> = rules::categories::leaves().map(|l| l.code).collect();
-    Json(
-        rules::categories::TREE
-            .iter()
-            .map(|c| {
-                let mut v = serde_json::to_value(c).unwrap_or_default();
-                v["leaf"] = leaves.contains(&c.code).into();
-                v["unit_kind"] = rules::routing::default_unit(c.code).as_str().into();
-                v
-            })
-            .collect(),
-    )
+pub async fn categories(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<Category>>, ApiError> {
+    Ok(Json(caller_tree(&st, &cu).await?.all().to_vec()))
+}
+
+/// A region's change to one category; every field left out follows the regions above.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CategoryChange {
+    /// Another Chinese name; a kind of the region's own must have one.
+    pub zh: Option<String>,
+    pub en: Option<String>,
+    /// Working days to answer, 0 (at once) to 60: leaves only.
+    pub working_days: Option<u32>,
+    /// property, contractor, community, street, bureau, water, power, gas or telecom: leaves only.
+    pub unit_kind: Option<String>,
+    /// No longer offered to file under (kinds only; a group keeps one in use).
+    #[serde(default)]
+    pub retired: bool,
+}
+
+/// A region of the administrator's own scope (a desk's region, not an organisation's account).
+fn settings_region(cu: &CurrentUser, region: &str) -> Result<RegionCode, ApiError> {
+    let rc = RegionCode::parse(region).map_err(|r| ApiError::field("region", region, r))?;
+    match &cu.scope {
+        Scope::Region(own) if own.contains(&rc) => Ok(rc),
+        Scope::Region(_) => Err(ApiError::field("region", region, reason!("field.outside_region"))),
+        Scope::Attached { .. } => Err(ApiError::Forbidden(reason!("statistics.staff_only"))),
+    }
+}
+
+/// Sets a region's change to a category, or adds a kind of its own (`code` = `group.name`); the
+/// regions below follow it unless they set their own.
+#[utoipa::path(put, path = "/api/v1/request-categories/{region}/{code}", tag = "requests",
+    params(("region" = String, Path), ("code" = String, Path)), request_body = CategoryChange,
+    responses((status = 200, description = "the region's tree as it now stands"), (status = 403), (status = 422)))]
+pub async fn set_category(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((region, code)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<CategoryChange>,
+) -> Result<Json<Vec<Category>>, ApiError> {
+    let region = settings_region(&cu, &region)?;
+    let unit_kind = match req.unit_kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        None => None,
+        Some(k) => Some(UnitKind::parse(k).ok_or_else(|| ApiError::field("unit_kind", k, reason!("requests.category_unit_kind")))?),
+    };
+    let setting = CategorySetting { code, zh: req.zh, en: req.en, working_days: req.working_days, unit_kind, retired: req.retired };
+    Ok(Json(st.db.set_category(&cu.actor(), &region, &setting).await?.all().to_vec()))
+}
+
+/// Takes back a region's change to a category: the regions above decide again.
+#[utoipa::path(post, path = "/api/v1/request-categories/{region}/{code}/reset", tag = "requests",
+    params(("region" = String, Path), ("code" = String, Path)),
+    responses((status = 200, description = "the region's tree as it now stands"), (status = 403), (status = 409), (status = 422)))]
+pub async fn reset_category(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((region, code)): ApiPath<(String, String)>,
+) -> Result<Json<Vec<Category>>, ApiError> {
+    let region = settings_region(&cu, &region)?;
+    Ok(Json(st.db.reset_category(&cu.actor(), &region, &code).await?.all().to_vec()))
 }
 
 /// Suggests the category of a request from its text: the three likeliest kinds with their
@@ -527,15 +589,16 @@ pub async fn suggest_category(
         return Err(ApiError::field("text", length, reason!("field.length", max = 2000)));
     }
     let found = st.classifier.suggest(&st, county_of(&cu.user.region_code).as_deref(), &text).await?;
+    let tree = caller_tree(&st, &cu).await?;
     let out = found
         .into_iter()
         .filter_map(|s| {
-            let c = rules::categories::category(&s.code)?;
+            let c = tree.leaf(&s.code)?;
             Some(SuggestedCategory {
-                code: c.code.into(),
-                zh: c.zh.into(),
-                en: c.en.into(),
-                parent: c.parent.map(str::to_string),
+                code: c.code.clone(),
+                zh: c.zh.clone(),
+                en: c.en.clone(),
+                parent: c.parent.clone(),
                 confidence: (s.confidence * 1000.0).round() / 1000.0,
             })
         })
@@ -635,7 +698,8 @@ pub(crate) fn notify_warning(st: &AppState, id: i64) {
         let sent = async {
             let w = st.db.request_warning(id).await?;
             let who = st.db.warning_recipients(w.request_id).await?;
-            let kind = rules::categories::category(&w.category).map_or(w.category.as_str(), |c| c.zh);
+            let tree = st.db.category_tree_at(&w.community_code).await?;
+            let kind = tree.zh(&w.category);
             let text = match w.kind.as_str() {
                 "danger" => {
                     format!("【焕新预警】{}有居民反映“{}”（{}），诉求#{}，请立即核实处置。", w.estate_name, w.detail, kind, w.request_id)

@@ -49,6 +49,7 @@ both_engines!(
     requests_are_routed_handed_over_and_supervised,
     requests_warn_of_dangers_and_pile_ups,
     hotline_work_orders_are_imported_once_and_matched_by_address,
+    regions_change_their_category_tree,
     open311_clients_file_and_read_requests,
     grids_patrols_hazards_coverage_and_mediation,
     the_weekly_digest_counts_each_street,
@@ -3013,6 +3014,108 @@ async fn requests_warn_of_dangers_and_pile_ups(app: &TestApp) {
 /// The 12345 export: a wrong row refuses the file whole; each work order is imported once; an
 /// address that names an estate files the request there, others wait for a clerk to choose.
 /// An Open311 call: `(status, body)` with the body read as JSON (XML as a string).
+/// A county changes the category tree for itself: other working days and another unit for a
+/// national kind, a kind of its own, a kind retired; requests are filed, dated and routed by it,
+/// Open311 offers it, the county next door keeps the national tree, and each change is taken back.
+async fn regions_change_their_category_tree(app: &TestApp) {
+    let admin = app.client("county_admin").await;
+    let staff = app.client("county_staff").await;
+    let set = |code: &str| format!("/api/v1/request-categories/350521000000/{code}");
+    let leaf = |tree: &Value, code: &str| tree.as_array().unwrap().iter().find(|c| c["code"] == code).cloned().unwrap_or(Value::Null);
+
+    assert_eq!(app.client("street_staff").await.put(&set("repair.lift"), json!({"working_days": 1})).await.0, 403);
+    let (s, r) = app.client("other_county_admin").await.put(&set("repair.lift"), json!({"working_days": 1})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("region")), "not another county's tree: {r}");
+    for (code, body, field) in [
+        ("Repair.Heat", json!({"zh": "供暖"}), "code"),
+        ("property.fee", json!({"zh": "物业费"}), "code"),
+        ("repair.heating", json!({}), "zh"),
+        ("repair", json!({"working_days": 2}), "working_days"),
+        ("repair.lift", json!({"working_days": 61}), "working_days"),
+        ("repair.lift", json!({"unit_kind": "police"}), "unit_kind"),
+        ("dispute", json!({"retired": true}), "retired"),
+        ("repair.lift", json!({"zh": "电".repeat(21)}), "zh"),
+    ] {
+        let (s, r) = admin.put(&set(code), body.clone()).await;
+        assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some(field)), "{code} {body}: {r}");
+    }
+    let (s, r) = admin.put(&set("repair.lift"), json!({"working_days": "x"})).await;
+    assert_eq!(s, 422, "{r}");
+    let (_, untouched) = staff.get("/api/v1/request-categories").await;
+    assert!(untouched.as_array().unwrap().iter().all(|c| c["set_in"].is_null()), "nothing refused was kept: {untouched}");
+
+    // Lifts answered in one working day by the housing bureau; a kind of its own for heating.
+    let (s, tree) = admin.put(&set("repair.lift"), json!({"working_days": 1, "unit_kind": "bureau"})).await;
+    assert_eq!(s, 200, "{tree}");
+    let lift = leaf(&tree, "repair.lift");
+    assert_eq!(
+        (lift["working_days"].as_i64(), lift["unit_kind"].as_str(), lift["set_in"].as_str()),
+        (Some(1), Some("bureau"), Some("350521000000"))
+    );
+    assert_eq!(lift["zh"], "电梯", "a name not given follows the national tree");
+    let (s, tree) =
+        admin.put(&set("repair.heating"), json!({"zh": " 供暖 ", "en": "Heating", "working_days": 2, "unit_kind": "property"})).await;
+    assert_eq!(s, 200, "{tree}");
+    let heating = leaf(&tree, "repair.heating");
+    assert_eq!(
+        (heating["zh"].as_str(), heating["parent"].as_str(), heating["national"].as_bool()),
+        (Some("供暖"), Some("repair"), Some(false))
+    );
+    let codes: Vec<&str> = tree.as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap()).collect();
+    assert_eq!(codes.iter().position(|c| *c == "repair.heating").unwrap(), codes.iter().position(|c| *c == "repair.drainage").unwrap() + 1);
+
+    let (estate, _, _) = estate_with_dwellings(app).await;
+    let path = format!("/api/v1/estates/{estate}/requests");
+    let (s, lifted) = staff.post(&path, json!({"category": "repair.lift", "text": "3号楼电梯停运", "author": "王先生"})).await;
+    assert_eq!((s, lifted["unit_kind"].as_str()), (201, Some("bureau")), "{lifted}");
+    let filed = chrono::NaiveDate::parse_from_str(&lifted["created_at"].as_str().unwrap()[..10], "%Y-%m-%d").unwrap();
+    let due = chrono::NaiveDate::parse_from_str(lifted["due_on"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    let cal = huanxin_domain::calendar::WorkCalendar::shipped().unwrap();
+    let beijing =
+        (chrono::DateTime::parse_from_rfc3339(lifted["created_at"].as_str().unwrap()).unwrap() + chrono::Duration::hours(8)).date_naive();
+    assert!(filed <= beijing);
+    assert_eq!(due, cal.add_working_days(beijing, 1), "one working day, the county's setting: {lifted}");
+    let (s, warm) = staff.post(&path, json!({"category": "repair.heating", "text": "暖气不热", "author": "李女士"})).await;
+    assert_eq!((s, warm["category"].as_str()), (201, Some("repair.heating")), "{warm}");
+
+    // The county next door keeps the national tree.
+    let (_, next_door) = app.client("other_county_admin").await.get("/api/v1/request-categories").await;
+    assert_eq!(leaf(&next_door, "repair.lift")["working_days"], 2);
+    assert_eq!(leaf(&next_door, "repair.heating"), Value::Null);
+
+    // Retired: no longer filed under, nor offered through Open311; its requests keep their name.
+    let (s, r) = admin.put(&set("environment.noise"), json!({"retired": true})).await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = staff.post(&path, json!({"category": "environment.noise", "text": "广场舞太吵", "author": "赵先生"})).await;
+    assert_eq!(
+        (s, r["errors"][0]["field"].as_str(), r["errors"][0]["code"].as_str()),
+        (422, Some("category"), Some("requests.category_retired")),
+        "{r}"
+    );
+    let (s, services) = open311(app, reqwest::Method::GET, "/services.json", &[("jurisdiction_id", "350521")]).await;
+    assert_eq!(s, 200, "{services}");
+    let offered: Vec<&str> = services.as_array().unwrap().iter().map(|x| x["service_code"].as_str().unwrap()).collect();
+    assert!(offered.contains(&"repair.heating") && !offered.contains(&"environment.noise"), "{offered:?}");
+    for code in ["safety.fire_passage", "safety.ebike_indoor"] {
+        assert_eq!(admin.put(&set(code), json!({"retired": true})).await.0, 200);
+    }
+    let (s, r) = admin.put(&set("safety.gas_smell"), json!({"retired": true})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("retired")), "a group keeps a kind in use: {r}");
+
+    // Taken back: the national tree decides again; a kind of its own with requests is retired instead.
+    let (s, r) = admin.post(&format!("{}/reset", set("repair.heating")), json!({})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("requests.category_in_use")), "{r}");
+    let (s, tree) = admin.post(&format!("{}/reset", set("repair.lift")), json!({})).await;
+    assert_eq!(s, 200, "{tree}");
+    assert_eq!((leaf(&tree, "repair.lift")["working_days"].as_i64(), leaf(&tree, "repair.lift")["set_in"].as_str()), (Some(2), None));
+    let (s, r) = admin.post(&format!("{}/reset", set("repair.lift")), json!({})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("code")), "nothing to take back: {r}");
+    let (_, audit) = admin.get("/api/v1/audit?entity=request_category").await;
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "reset").count(), 1, "{audit}");
+    assert_eq!(actions.iter().filter(|a| **a == "set").count(), 5, "{audit}");
+}
+
 async fn open311(app: &TestApp, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let http = reqwest::Client::new();
     let url = format!("{}/open311/v2{path}", app.base);

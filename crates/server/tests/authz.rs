@@ -95,6 +95,8 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("POST", "/request-units", P(ManageUsers)),
     ("POST", "/request-units/{id}/members", P(ManageUsers)),
     ("GET", "/request-categories", P(ReadRequests)),
+    ("PUT", "/request-categories/{region}/{code}", P(ManageMenu)),
+    ("POST", "/request-categories/{region}/{code}/reset", P(ManageMenu)),
     ("POST", "/requests/suggest-category", P(ReadRequests)),
     ("GET", "/checklist", P(ReadRegistry)),
     ("GET", "/menu", P(ReadRegistry)),

@@ -508,11 +508,13 @@ impl Db {
         }
         let distance = input.lon.zip(input.lat).zip(elon.zip(elat)).map(|(a, b)| huanxin_domain::geo::metres_between(a, b));
         let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
+        // The checklist's categories as the place's tree has them (its working days and unit),
+        // retired there or not: the checklist is the same everywhere.
+        let tree = self.category_tree_at(&community).await?;
         let mut routes = Vec::new();
         for h in hazards {
-            let category = huanxin_domain::requests::leaf(h.item.category)
-                .ok_or_else(|| StoreError::Config(format!("no category {}", h.item.category)))?;
-            routes.push((h, category, self.route_for(input.estate_id, &community, category.code).await?));
+            let category = tree.category(h.item.category).ok_or_else(|| StoreError::Config(format!("no category {}", h.item.category)))?;
+            routes.push((h, category, self.route_for(input.estate_id, &community, category.unit_kind).await?));
         }
         let items = serde_json::to_string(&input.items).map_err(|e| StoreError::Config(e.to_string()))?;
         let mut tx = self.begin().await?;

@@ -54,12 +54,25 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (47, "requests: Open311 GeoReport v2 clients (an api_key per application and jurisdiction) and what their requests carry", V47),
     (48, "grids: a community's grids with their estates, workers and responsible person, weekly patrols, mediation records", V48),
     (49, "requests: each request's county, kept for the newest-first listings of a county (Open311)", V49),
+    (50, "requests: a region's changes to the category tree (names, working days, unit, kinds of its own, kinds retired)", V50),
 ];
 
-/// Requests imported from the 12345 hotline keep their work order (unique in the importing
-/// desk's region: never imported twice there) and the caller's phone; a work order whose address
-/// names no estate, or several, waits for a clerk to choose in `hotline_unmatched` (kept with the
-/// request it became, so that an id never names another work order).
+/// A region's changes to the request category tree, one row per region and code (`requests::categories`).
+const V50: &str = r#"
+CREATE TABLE request_category_settings (
+    region_code TEXT NOT NULL REFERENCES regions (code),
+    code TEXT NOT NULL,
+    zh TEXT,
+    en TEXT,
+    working_days BIGINT,
+    unit_kind TEXT,
+    retired BOOLEAN NOT NULL DEFAULT FALSE,
+    set_by TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    PRIMARY KEY (region_code, code)
+);
+"#;
+
 /// A request's county (the first six digits of its estate's community), so that a county's newest
 /// requests are read straight off an index instead of sorting all of the county's.
 const V49: &str = r#"
@@ -153,6 +166,10 @@ ALTER TABLE service_requests ADD COLUMN lat DOUBLE PRECISION;
 CREATE UNIQUE INDEX service_requests_open311_token ON service_requests (open311_token);
 "#;
 
+/// Requests imported from the 12345 hotline keep their work order (unique in the importing
+/// desk's region: never imported twice there) and the caller's phone; a work order whose address
+/// names no estate, or several, waits for a clerk to choose in `hotline_unmatched` (kept with the
+/// request it became, so that an id never names another work order).
 const V46: &str = r#"
 ALTER TABLE service_requests ADD COLUMN work_order TEXT;
 ALTER TABLE service_requests ADD COLUMN work_order_region TEXT;

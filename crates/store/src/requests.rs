@@ -9,12 +9,13 @@ use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
-use huanxin_domain::requests::categories::RequestCategory;
+use huanxin_domain::requests::categories::Category;
 use huanxin_domain::requests::routing::{self, UnitKind};
 use huanxin_domain::requests::{self as rules, Refusal, Status, Step};
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
+pub mod categories;
 pub mod digest;
 pub mod hotline;
 pub mod open311;
@@ -271,10 +272,10 @@ impl Db {
         Ok(found.map(|(id, region, name)| Target { kind, region, unit_id: Some(id), name }))
     }
 
-    /// Where a new request of `category` on an estate goes: the category's unit, or the
+    /// Where a new request on an estate goes: the unit of its category's `kind`, or the
     /// community's office when the place has no such unit.
-    pub async fn route_for(&self, estate_id: i64, community: &str, category: &str) -> Result<Target, StoreError> {
-        if let Some(t) = self.unit_for(estate_id, community, routing::default_unit(category)).await? {
+    pub async fn route_for(&self, estate_id: i64, community: &str, kind: UnitKind) -> Result<Target, StoreError> {
+        if let Some(t) = self.unit_for(estate_id, community, kind).await? {
             return Ok(t);
         }
         self.unit_for(estate_id, community, UnitKind::Community)
@@ -307,7 +308,7 @@ impl Db {
         dwelling_id: Option<i64>,
         author: &str,
         channel: &str,
-        category: &RequestCategory,
+        category: &Category,
         text: &str,
         suggested: Option<&str>,
         confirmed_by: Option<&str>,
@@ -320,7 +321,7 @@ impl Db {
         }
         let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
         let due = rules::due_on(cal, category.working_days, crate::today());
-        let to = self.route_for(estate_id, &estate.community_code, category.code).await?;
+        let to = self.route_for(estate_id, &estate.community_code, category.unit_kind).await?;
         let mut tx = self.begin().await?;
         let new = NewRequest {
             estate_id,
@@ -574,7 +575,7 @@ impl Db {
             // Not satisfied: handled again, due anew from today; the rating that closes it is kept.
             Action::Callback { rating, note, .. } | Action::Rate { rating, note } => {
                 let closed = next == Status::Closed;
-                let due = if closed { r.due_on.clone() } else { reopened_due(&r.category)?.to_string() };
+                let due = if closed { r.due_on.clone() } else { self.reopened_due(&community, &r.category).await?.to_string() };
                 (
                     "UPDATE service_requests SET status = $3, rating = $4, closed_at = $5, due_on = $6 WHERE id = $1 AND status = $2 AND rating IS NULL",
                     crate::args![next.as_str(), closed.then_some(*rating), closed.then(|| now.clone()), due],
@@ -626,7 +627,7 @@ impl Db {
         actor: &Actor,
         viewer: Viewer<'_>,
         id: i64,
-        category: &RequestCategory,
+        category: &Category,
     ) -> Result<(ServiceRequest, Option<(String, String, String)>), RequestError> {
         let (r, community) = self.request_seen(viewer, id).await?;
         let from = Status::parse(&r.status).ok_or_else(|| StoreError::Config(format!("request {id} has an unknown status")))?;
@@ -639,7 +640,7 @@ impl Db {
         let due = rules::due_on(cal, category.working_days, filed).to_string();
         // Not yet taken on: it goes where the new category goes.
         let to = if from == Status::Submitted && category.code != r.category {
-            Some(self.route_for(r.estate_id, &community, category.code).await?)
+            Some(self.route_for(r.estate_id, &community, category.unit_kind).await?)
         } else {
             None
         };
@@ -654,20 +655,20 @@ impl Db {
         let changed = tx
             .execute(
                 "UPDATE service_requests SET category = $1, category_confirmed_by = $2, due_on = $3 WHERE id = $4 AND category = $5 AND status = $6",
-                crate::args![category.code, actor.username.as_str(), due.as_str(), id, r.category.as_str(), from.as_str()],
+                crate::args![category.code.as_str(), actor.username.as_str(), due.as_str(), id, r.category.as_str(), from.as_str()],
             )
             .await?;
         if changed == 0 {
             return Err(StoreError::Conflict(reason!("requests.changed_meanwhile")).into());
         }
-        event(&mut tx, id, actor, "category", "", category.code, None).await?;
+        event(&mut tx, id, actor, "category", "", &category.code, None).await?;
         if let Some(to) = &to {
             tx.execute(
                 "UPDATE service_requests SET unit_kind = $1, unit_region = $2, unit_id = $3, unit_name = $4 WHERE id = $5",
                 crate::args![to.kind.as_str(), to.region.as_str(), to.unit_id, to.name.as_str(), id],
             )
             .await?;
-            event(&mut tx, id, actor, "route", &to.name, category.code, None).await?;
+            event(&mut tx, id, actor, "route", &to.name, &category.code, None).await?;
         }
         tx.audit(
             actor,
@@ -687,7 +688,7 @@ impl Db {
         let learn = r
             .suggested_category
             .as_deref()
-            .filter(|s| rules::classify::may_learn(s, category.code) && filer != actor.username)
+            .filter(|s| rules::classify::may_learn(s, &category.code) && filer != actor.username)
             .map(|_| (community.get(..6).unwrap_or("").to_string(), category.code.to_string(), r.text.clone()));
         Ok((self.request_seen(viewer, id).await?.0, learn))
     }
@@ -893,7 +894,7 @@ pub(crate) struct NewRequest<'a> {
     pub dwelling_id: Option<i64>,
     pub author: &'a str,
     pub channel: &'a str,
-    pub category: &'a RequestCategory,
+    pub category: &'a Category,
     pub text: &'a str,
     pub suggested: Option<String>,
     pub confirmed_by: Option<String>,
@@ -923,7 +924,7 @@ pub(crate) async fn insert_request(tx: &mut Tx, actor: &Actor, n: &NewRequest<'_
                 n.user_id,
                 n.author,
                 n.channel,
-                n.category.code,
+                n.category.code.as_str(),
                 n.suggested.clone(),
                 n.confirmed_by.clone(),
                 n.text,
@@ -940,16 +941,19 @@ pub(crate) async fn insert_request(tx: &mut Tx, actor: &Actor, n: &NewRequest<'_
         )
         .await?;
     event(tx, r.id, actor, "file", "", n.channel, None).await?;
-    event(tx, r.id, actor, "route", &n.to.name, n.category.code, None).await?;
+    event(tx, r.id, actor, "route", &n.to.name, &n.category.code, None).await?;
     let warnings = warnings::raise(tx, &r).await?;
     Ok((r, warnings))
 }
 
-/// The due day of a request handled again from today: its category's working days.
-fn reopened_due(category: &str) -> Result<chrono::NaiveDate, StoreError> {
-    let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
-    let days = huanxin_domain::requests::leaf(category).map_or(5, |c| c.working_days);
-    Ok(rules::due_on(cal, days, crate::today()))
+impl Db {
+    /// The due day of a request handled again from today: its category's working days where
+    /// its estate lies (five for a category the tree no longer has).
+    async fn reopened_due(&self, community: &str, category: &str) -> Result<chrono::NaiveDate, StoreError> {
+        let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
+        let days = self.category_tree_at(community).await?.category(category).map_or(5, |c| c.working_days);
+        Ok(rules::due_on(cal, days, crate::today()))
+    }
 }
 
 #[derive(sqlx::FromRow)]

@@ -76,12 +76,12 @@ pub struct RequestInput {
 pub const STAFF_CHANNELS: [&str; 5] = ["phone", "wechat", "reception", "letter", "patrol"];
 
 impl RequestInput {
-    /// Checks the category (a leaf of the tree), the text and the channel.
-    pub fn validate(&self) -> Result<(&'static categories::RequestCategory, String), ValidationErrors> {
+    /// Checks the category (a leaf of the region's tree, in use), the text and the channel.
+    pub fn validate(&self, tree: &categories::Tree) -> Result<(categories::Category, String), ValidationErrors> {
         let mut e = ValidationErrors::default();
-        let category = leaf(&self.category);
+        let category = tree.leaf(&self.category).cloned();
         if category.is_none() {
-            e.push("category", &self.category, reason!("requests.category_kind"));
+            e.push("category", &self.category, category_refusal(tree, &self.category));
         }
         let text = self.text.trim();
         if text.is_empty() || text.chars().count() > 2_000 {
@@ -90,7 +90,7 @@ impl RequestInput {
         if !self.channel.is_empty() && !STAFF_CHANNELS.contains(&self.channel.as_str()) {
             e.push("channel", &self.channel, reason!("requests.channel_kind"));
         }
-        if let Some(s) = self.suggested_category.as_deref().filter(|s| !s.is_empty() && leaf(s).is_none()) {
+        if let Some(s) = self.suggested_category.as_deref().filter(|s| !s.is_empty() && tree.category(s).is_none()) {
             e.push("suggested_category", s, reason!("requests.category_kind"));
         }
         match category {
@@ -100,9 +100,18 @@ impl RequestInput {
     }
 }
 
-/// The leaf of the tree with this code: requests are filed under leaves only.
+/// The leaf of the national tree with this code: requests are filed under leaves only.
 pub fn leaf(code: &str) -> Option<&'static categories::RequestCategory> {
     categories::leaves().find(|c| c.code == code.trim())
+}
+
+/// Why `code` is no category to file a new request under in `tree`: retired there, or none.
+pub fn category_refusal(tree: &categories::Tree, code: &str) -> crate::reasons::Reason {
+    if tree.category(code).is_some_and(|c| c.leaf && c.retired) {
+        reason!("requests.category_retired")
+    } else {
+        reason!("requests.category_kind")
+    }
 }
 
 /// The day a request filed on `day` is due, `working_days` after it on the official calendar.
@@ -267,10 +276,10 @@ mod tests {
     #[test]
     fn requests_are_checked_and_due_in_working_days() {
         let bad = RequestInput { category: "repair".into(), text: " ".into(), channel: "fax".into(), ..Default::default() };
-        let fields: Vec<String> = bad.validate().unwrap_err().0.into_iter().map(|f| f.field).collect();
+        let fields: Vec<String> = bad.validate(&categories::Tree::national()).unwrap_err().0.into_iter().map(|f| f.field).collect();
         assert_eq!(fields, ["category", "text", "channel"], "a group with kinds is no leaf");
         let ok = RequestInput { category: "repair.lift".into(), text: "电梯停了".into(), ..Default::default() };
-        assert_eq!(ok.validate().unwrap().0.working_days, 2);
+        assert_eq!(ok.validate(&categories::Tree::national()).unwrap().0.working_days, 2);
         let cal = WorkCalendar::shipped().unwrap();
         let d = NaiveDate::from_ymd_opt(2026, 9, 30).unwrap();
         assert_eq!(due_on(&cal, 5, d), NaiveDate::from_ymd_opt(2026, 10, 13).unwrap(), "over the National Day week");

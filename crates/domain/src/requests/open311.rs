@@ -3,7 +3,7 @@
 //! is answered; places are found by a point (the nearest estate within [`NEAR_METRES`]), an
 //! estate's code (`address_id`) or an address matched as the hotline's are.
 
-use super::categories::{self, RequestCategory};
+use super::categories::{Category, Tree};
 use super::Status;
 use crate::geo::metres_between;
 use crate::{reason, Reason};
@@ -101,9 +101,9 @@ const REACH: Attribute = Attribute {
 
 /// The attributes of a service: the building for every one, and how far it reaches for repairs
 /// and hazards (a whole building without water is more urgent than one tap).
-pub fn attributes(service: &RequestCategory) -> Vec<Attribute> {
+pub fn attributes(service: &Category) -> Vec<Attribute> {
     let mut all = vec![BUILDING];
-    let group = service.parent.unwrap_or(service.code);
+    let group = service.parent.as_deref().unwrap_or(&service.code);
     if group == "repair" || group == "safety" {
         all.push(REACH);
     }
@@ -121,7 +121,7 @@ pub const ATTRIBUTE_MAX_CHARS: usize = 64;
 
 /// Checks the attributes given for a service (`attribute[code]=value`); each problem names its
 /// field. The values kept are returned in the definition's order, with a list's value named.
-pub fn check_attributes(service: &RequestCategory, given: &[(String, String)]) -> Result<Vec<Kept>, Refused> {
+pub fn check_attributes(service: &Category, given: &[(String, String)]) -> Result<Vec<Kept>, Refused> {
     let defined = attributes(service);
     for (code, value) in given {
         let field = format!("attribute[{code}]");
@@ -168,15 +168,15 @@ pub fn attribute_line(kept: &[Kept]) -> String {
 }
 
 /// The service a code names: a leaf of the tree.
-pub fn service(code: &str) -> Option<&'static RequestCategory> {
-    super::leaf(code)
+pub fn service<'a>(tree: &'a Tree, code: &str) -> Option<&'a Category> {
+    tree.leaf(code)
 }
 
-/// The services offered: every leaf of the tree, with its group's name.
-pub fn services() -> impl Iterator<Item = (&'static RequestCategory, &'static str)> {
-    categories::leaves().map(|c| {
-        let group = c.parent.and_then(categories::category).unwrap_or(c);
-        (c, group.zh)
+/// The services offered: every leaf of the jurisdiction's tree in use, with its group's name.
+pub fn services(tree: &Tree) -> impl Iterator<Item = (&Category, &str)> {
+    tree.leaves().map(|c| {
+        let group = c.parent.as_deref().and_then(|p| tree.category(p)).unwrap_or(c);
+        (c, group.zh.as_str())
     })
 }
 
@@ -291,18 +291,19 @@ mod tests {
 
     #[test]
     fn attributes_are_checked_by_the_definition() {
-        let water = service("repair.water").unwrap();
+        let tree = Tree::national();
+        let water = service(&tree, "repair.water").unwrap();
         let kept = check_attributes(water, &[("building".into(), " 3栋2单元 ".into()), ("reach".into(), "building".into())]).unwrap();
         assert_eq!(kept, vec![("building", "3栋2单元".to_string()), ("reach", "整栋楼 (a whole building)".to_string())]);
         assert_eq!(attribute_line(&kept), "（楼栋：3栋2单元；影响范围：整栋楼）");
         let (field, r) = check_attributes(water, &[("reach".into(), "street".into())]).unwrap_err();
         assert_eq!((field.as_str(), r.code), ("attribute[reach]", "open311.not_a_value"));
-        let noise = service("environment.noise").unwrap();
+        let noise = service(&tree, "environment.noise").unwrap();
         let (field, r) = check_attributes(noise, &[("reach".into(), "home".into())]).unwrap_err();
         assert_eq!((field.as_str(), r.code), ("attribute[reach]", "open311.unknown_attribute"));
         assert_eq!(check_attributes(noise, &[]).unwrap(), vec![]);
-        assert!(service("repair").is_none(), "a group with kinds is no service");
-        assert_eq!(services().count(), categories::leaves().count());
+        assert!(service(&tree, "repair").is_none(), "a group with kinds is no service");
+        assert_eq!(services(&tree).count(), tree.leaves().count());
     }
 
     #[test]

@@ -68,12 +68,9 @@ pub async fn export_xlsx(
     let weeks = rules::by_street(&rows, today);
     let codes: Vec<String> = weeks.iter().map(|w| w.street.clone()).chain(requests.iter().map(|r| r.community_code.clone())).collect();
     let names = st.db.region_names(&codes).await?;
-    let bytes = write(&weeks, &requests, &names, monday, sunday).map_err(|e| ApiError::Internal(format!("xlsx: {e}")))?;
+    let bytes = write(&weeks, &requests, &names, &super::caller_tree(&st, &cu).await?, monday, sunday)
+        .map_err(|e| ApiError::Internal(format!("xlsx: {e}")))?;
     Ok(attachment(bytes, XLSX, &format!("诉求周报-{monday}至{sunday}.xlsx")))
-}
-
-fn kind_name(code: &str) -> &str {
-    huanxin_domain::requests::categories::category(code).map_or(code, |c| c.zh)
 }
 
 fn status_name(s: &str) -> &'static str {
@@ -118,6 +115,7 @@ fn write(
     weeks: &[StreetWeek],
     requests: &[DigestRequest],
     names: &HashMap<String, String>,
+    tree: &huanxin_domain::requests::categories::Tree,
     monday: chrono::NaiveDate,
     sunday: chrono::NaiveDate,
 ) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
@@ -150,7 +148,7 @@ fn write(
         }
         ws.write_number(row, 6, f64::from(w.supervised))?;
         ws.write_number(row, 7, f64::from(w.warned))?;
-        let top: Vec<String> = w.groups.iter().take(3).map(|(g, n)| format!("{} {n}", kind_name(g))).collect();
+        let top: Vec<String> = w.groups.iter().take(3).map(|(g, n)| format!("{} {n}", tree.zh(g))).collect();
         ws.write_string(row, 8, top.join("、"))?;
     }
     if weeks.is_empty() {
@@ -177,7 +175,7 @@ fn write(
             ws.write_string(row, 1, at.get(..16).unwrap_or(&at).replace('T', " "))?;
             ws.write_string(row, 2, name(&r.community_code))?;
             ws.write_string(row, 3, &r.estate_name)?;
-            ws.write_string(row, 4, kind_name(&r.category))?;
+            ws.write_string(row, 4, tree.zh(&r.category))?;
             ws.write_string(row, 5, channel_name(&r.channel))?;
             ws.write_string(row, 6, status_name(&r.status))?;
             ws.write_string(row, 7, &r.due_on)?;

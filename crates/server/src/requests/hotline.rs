@@ -135,6 +135,7 @@ pub async fn import(
     }
     let (name, bytes) = file.ok_or_else(|| ApiError::field("file", "", reason!("field.file_missing")))?;
     let layer = st.classifier.layer(&st, super::county_of(&cu.user.region_code).as_deref()).await?;
+    let tree = super::caller_tree(&st, &cu).await?;
     // Reading, checking and classifying ten thousand rows is CPU work: off the async workers.
     let rows = tokio::task::spawn_blocking(move || -> Result<Vec<HotlineRow>, ApiError> {
         let table = read(&name, &bytes)?;
@@ -145,8 +146,8 @@ pub async fn import(
                 let called_at = hotline::call_time(&called)?;
                 // The hotline's type is a word more for the model (城乡建设 says little, 燃气 much).
                 let code =
-                    rules::classify::SHIPPED.suggest_with(&layer, &format!("{text} {kind}")).into_iter().find_map(|s| rules::leaf(&s.code));
-                let category = code.or_else(|| rules::leaf("suggestion"))?;
+                    rules::classify::SHIPPED.suggest_with(&layer, &format!("{text} {kind}")).into_iter().find_map(|s| tree.leaf(&s.code));
+                let category = code.or_else(|| tree.leaf("suggestion"))?.clone();
                 Some(HotlineRow { row, work_order, called_at, caller, phone, address, text, kind, category })
             })
             .collect())
@@ -186,7 +187,8 @@ pub async fn match_order(
 ) -> Result<Json<ServiceRequest>, ApiError> {
     let waiting = st.db.hotline_waiting(&cu.scope, id).await?;
     let code = if req.category.trim().is_empty() { waiting.category.clone() } else { req.category.trim().to_string() };
-    let category = rules::leaf(&code).ok_or_else(|| ApiError::field("category", &code, reason!("requests.category_kind")))?;
+    let tree = super::caller_tree(&st, &cu).await?;
+    let category = tree.leaf(&code).ok_or_else(|| ApiError::field("category", &code, rules::category_refusal(&tree, &code)))?;
     let (r, warnings) = st.db.match_hotline(&cu.actor(), &cu.scope, id, req.estate_id, category).await?;
     for w in warnings {
         super::notify_warning(&st, w);

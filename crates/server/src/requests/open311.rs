@@ -17,6 +17,7 @@ use huanxin_domain::access::Permission;
 use huanxin_domain::reason;
 use huanxin_domain::reasons::Lang;
 use huanxin_domain::regions::RegionCode;
+use huanxin_domain::requests::categories::Tree;
 use huanxin_domain::requests::hotline::{match_address, AddressMatch};
 use huanxin_domain::requests::open311::{self as rules, Format};
 use huanxin_domain::requests::Status;
@@ -209,17 +210,25 @@ async fn top(State(st): State<AppState>, Path(file): Path<String>, RawQuery(q): 
     match stem {
         "discovery" => Ok(discovery(&st, format)),
         "services" => {
-            jurisdiction(&st, format, &p).await?;
-            Ok(write(format, StatusCode::OK, "services", "service", &services()))
+            let region = jurisdiction(&st, format, &p).await?;
+            let tree = tree_of(&st, format, &region).await?;
+            Ok(write(format, StatusCode::OK, "services", "service", &services(&tree)))
         }
         "requests" => {
             let region = jurisdiction(&st, format, &p).await?;
-            let query = list_query(format, &p)?;
+            let tree = tree_of(&st, format, &region).await?;
+            let query = list_query(format, &p, &tree)?;
             let rows = st.db.open311_requests(&region, &query).await.map_err(|e| Failure::from_api(format, e.into()))?;
-            Ok(write(format, StatusCode::OK, "service_requests", "request", &Value::Array(rows.iter().map(request_json).collect())))
+            let listed = rows.iter().map(|r| request_json(r, &tree)).collect();
+            Ok(write(format, StatusCode::OK, "service_requests", "request", &Value::Array(listed)))
         }
         _ => Err(fail(format, StatusCode::NOT_FOUND, "", reason!("request.not_found"))),
     }
+}
+
+/// The category tree in force in a jurisdiction: its services.
+async fn tree_of(st: &AppState, format: Format, region: &RegionCode) -> Result<Tree, Failure> {
+    st.db.category_tree(region).await.map_err(|e| Failure::from_api(format, e.into()))
 }
 
 fn discovery(st: &AppState, format: Format) -> Response {
@@ -239,9 +248,9 @@ fn discovery(st: &AppState, format: Format) -> Response {
     write(format, StatusCode::OK, "discovery", "discovery", &body)
 }
 
-fn services() -> Value {
+fn services(tree: &Tree) -> Value {
     Value::Array(
-        rules::services()
+        rules::services(tree)
             .map(|(c, group)| {
                 json!({
                     "service_code": c.code,
@@ -265,8 +274,10 @@ fn services() -> Value {
 async fn definition(State(st): State<AppState>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Result<Response, Failure> {
     let (code, format) =
         rules::split_format(&file).ok_or_else(|| fail(Format::Json, StatusCode::NOT_FOUND, "", reason!("open311.format")))?;
-    jurisdiction(&st, format, &Params::read(format, q.as_deref(), b"")?).await?;
-    let service = rules::service(code).ok_or_else(|| fail(format, StatusCode::NOT_FOUND, "service_code", reason!("open311.no_service")))?;
+    let region = jurisdiction(&st, format, &Params::read(format, q.as_deref(), b"")?).await?;
+    let tree = tree_of(&st, format, &region).await?;
+    let service =
+        rules::service(&tree, code).ok_or_else(|| fail(format, StatusCode::NOT_FOUND, "service_code", reason!("open311.no_service")))?;
     let attributes: Vec<Value> = rules::attributes(service)
         .into_iter()
         .map(|a| {
@@ -296,7 +307,7 @@ fn utc_stored(t: chrono::DateTime<chrono::FixedOffset>) -> String {
 }
 
 /// Reads a GET's filters; each problem names its parameter.
-fn list_query(format: Format, p: &Params) -> Result<Open311Query, Failure> {
+fn list_query(format: Format, p: &Params, tree: &Tree) -> Result<Open311Query, Failure> {
     let mut q = Open311Query { limit: rules::DEFAULT_PAGE_SIZE, ..Default::default() };
     for id in p.get("service_request_id").split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let id = id.parse::<i64>().map_err(|_| bad(format, "service_request_id", reason!("open311.not_an_id", value = id)))?;
@@ -306,8 +317,9 @@ fn list_query(format: Format, p: &Params) -> Result<Open311Query, Failure> {
         return Err(bad(format, "service_request_id", reason!("open311.too_many", max = rules::MAX_PAGE_SIZE)));
     }
     for code in p.get("service_code").split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let c = rules::service(code).ok_or_else(|| bad(format, "service_code", reason!("requests.category_kind")))?;
-        q.categories.push(c.code.to_string());
+        // A retired service still lists the requests filed under it before.
+        let c = tree.category(code).filter(|c| c.leaf).ok_or_else(|| bad(format, "service_code", reason!("requests.category_kind")))?;
+        q.categories.push(c.code.clone());
     }
     for s in p.get("status").split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let ours = rules::statuses_for(s).ok_or_else(|| bad(format, "status", reason!("open311.status_kind")))?;
@@ -364,10 +376,9 @@ fn list_query(format: Format, p: &Params) -> Result<Open311Query, Failure> {
 
 /// A request as GeoReport lists it: names and phones never; the description, the answer and the
 /// picture only for one filed through Open311 (the rest came from residents who did not publish).
-fn request_json(r: &Open311Row) -> Value {
+fn request_json(r: &Open311Row, tree: &Tree) -> Value {
     let status = Status::parse(&r.status).unwrap_or(Status::Submitted);
     let published = r.channel == "open311";
-    let service = huanxin_domain::requests::leaf(&r.category);
     let point = r.lon.zip(r.lat).or(r.estate_lon.zip(r.estate_lat));
     let mut notes = rules::status_note(status).to_string();
     if published && !r.answer.is_empty() {
@@ -377,7 +388,7 @@ fn request_json(r: &Open311Row) -> Value {
         "service_request_id": r.id.to_string(),
         "status": rules::status_of(status),
         "status_notes": notes,
-        "service_name": service.map_or(r.category.as_str(), |c| c.zh),
+        "service_name": tree.zh(&r.category),
         "service_code": r.category,
         "description": if published { r.text.as_str() } else { "" },
         "agency_responsible": r.unit_name,
@@ -408,7 +419,8 @@ async fn one_request(State(st): State<AppState>, Path(file): Path<String>, RawQu
     if rows.is_empty() {
         return Err(fail(format, StatusCode::NOT_FOUND, "service_request_id", reason!("request.not_found")));
     }
-    Ok(write(format, StatusCode::OK, "service_requests", "request", &Value::Array(rows.iter().map(request_json).collect())))
+    let tree = tree_of(&st, format, &region).await?;
+    Ok(write(format, StatusCode::OK, "service_requests", "request", &Value::Array(rows.iter().map(|r| request_json(r, &tree)).collect())))
 }
 
 /// `tokens/{token}.json`: the request a token was given for.
@@ -485,7 +497,9 @@ async fn post_request(
     if code.is_empty() {
         return Err(bad(format, "service_code", reason!("field.required")));
     }
-    let service = rules::service(code).ok_or_else(|| bad(format, "service_code", reason!("requests.category_kind")))?;
+    let tree = st.db.category_tree(&region).await.map_err(store)?;
+    let service =
+        rules::service(&tree, code).ok_or_else(|| bad(format, "service_code", huanxin_domain::requests::category_refusal(&tree, code)))?;
     for (code, value) in &p.attributes {
         length(format, &format!("attribute[{code}]"), value, rules::ATTRIBUTE_MAX_CHARS)?;
     }

@@ -9,7 +9,7 @@ use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::reason;
-use huanxin_domain::requests::categories::RequestCategory;
+use huanxin_domain::requests::categories::Category;
 use huanxin_domain::requests::hotline::{match_address, AddressMatch, Place};
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
@@ -29,7 +29,7 @@ pub struct HotlineRow {
     pub text: String,
     /// The hotline's own type (诉求类型), kept with an unmatched row.
     pub kind: String,
-    pub category: &'static RequestCategory,
+    pub category: Category,
 }
 
 /// What an import did.
@@ -130,7 +130,7 @@ impl Db {
         let community: HashMap<i64, &str> = places.iter().map(|(p, c)| (p.id, c.as_str())).collect();
         let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
         let mut report = HotlineReport { rows: rows.len(), ..Default::default() };
-        let mut routes: HashMap<(i64, &str), Target> = HashMap::new();
+        let mut routes: HashMap<(i64, String), Target> = HashMap::new();
         let mut plan = Vec::new();
         for r in &rows {
             if known.contains(&r.work_order) {
@@ -139,9 +139,9 @@ impl Db {
             }
             let found = match_address(&only, &r.address);
             if let AddressMatch::One(estate) = found {
-                let key = (estate, r.category.code);
+                let key = (estate, r.category.code.clone());
                 if let std::collections::hash_map::Entry::Vacant(slot) = routes.entry(key) {
-                    slot.insert(self.route_for(estate, community.get(&estate).copied().unwrap_or(""), r.category.code).await?);
+                    slot.insert(self.route_for(estate, community.get(&estate).copied().unwrap_or(""), r.category.unit_kind).await?);
                 }
             }
             plan.push((r, found));
@@ -151,14 +151,15 @@ impl Db {
         for (r, found) in plan {
             match found {
                 AddressMatch::One(estate) => {
-                    let to = routes.get(&(estate, r.category.code)).ok_or_else(|| StoreError::Config("route not prepared".into()))?;
+                    let to =
+                        routes.get(&(estate, r.category.code.clone())).ok_or_else(|| StoreError::Config("route not prepared".into()))?;
                     let author = if r.caller.is_empty() { "12345热线来电" } else { r.caller.as_str() };
                     let new = NewRequest {
                         estate_id: estate,
                         dwelling_id: None,
                         author,
                         channel: "hotline",
-                        category: r.category,
+                        category: &r.category,
                         text: &r.text,
                         suggested: Some(r.category.code.to_string()),
                         confirmed_by: None,
@@ -190,7 +191,7 @@ impl Db {
                             r.address.as_str(),
                             r.text.as_str(),
                             r.kind.as_str(),
-                            r.category.code,
+                            r.category.code.as_str(),
                             candidates,
                             actor.username.as_str(),
                             now.as_str()
@@ -248,7 +249,7 @@ impl Db {
         scope: &Scope,
         id: i64,
         estate_id: i64,
-        category: &'static RequestCategory,
+        category: &Category,
     ) -> Result<(ServiceRequest, Vec<i64>), StoreError> {
         let (region, work_order, called_at, caller, phone, text): (String, String, String, String, String, String) = self
             .fetch_one(
@@ -263,7 +264,7 @@ impl Db {
             .get_estate(scope, estate_id)
             .await
             .map_err(|_| ValidationErrors::one("estate_id", estate_id, reason!("requests.estate_not_in_region")))?;
-        let to = self.route_for(estate_id, &estate.community_code, category.code).await?;
+        let to = self.route_for(estate_id, &estate.community_code, category.unit_kind).await?;
         let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
         let called = chrono::DateTime::parse_from_rfc3339(&called_at)
             .map_or_else(|_| crate::today(), |t| (t + chrono::Duration::hours(8)).date_naive());

@@ -9,7 +9,7 @@ use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::reason;
 use huanxin_domain::regions::RegionCode;
-use huanxin_domain::requests::categories::RequestCategory;
+use huanxin_domain::requests::categories::Category;
 use huanxin_domain::requests::hotline::Place;
 use serde::Serialize;
 
@@ -47,7 +47,7 @@ pub struct Open311Filing<'a> {
     pub client_id: i64,
     pub estate_id: i64,
     pub community: &'a str,
-    pub category: &'static RequestCategory,
+    pub category: &'a Category,
     pub author: &'a str,
     pub phone: &'a str,
     pub text: &'a str,
@@ -252,7 +252,7 @@ impl Db {
     pub async fn file_open311(&self, actor: &Actor, f: &Open311Filing<'_>) -> Result<(ServiceRequest, Vec<i64>), StoreError> {
         let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
         let due = huanxin_domain::requests::due_on(cal, f.category.working_days, crate::today());
-        let to = self.route_for(f.estate_id, f.community, f.category.code).await?;
+        let to = self.route_for(f.estate_id, f.community, f.category.unit_kind).await?;
         let mut tx = self.begin().await?;
         let new = NewRequest {
             estate_id: f.estate_id,

@@ -18,6 +18,8 @@ pub struct RequestWarning {
     pub id: i64,
     pub estate_id: i64,
     pub estate_name: String,
+    /// The estate's community: whose category tree names the kind.
+    pub community_code: String,
     pub category: String,
     /// `danger`, `threshold` or `surge`.
     pub kind: String,
@@ -37,7 +39,7 @@ pub struct RequestWarning {
 }
 
 const COLS: &str =
-    "w.id, w.estate_id, e.name AS estate_name, w.category, w.kind, w.request_id, w.detail, w.recent, w.before_count AS before, \
+    "w.id, w.estate_id, e.name AS estate_name, e.community_code, w.category, w.kind, w.request_id, w.detail, w.recent, w.before_count AS before, \
     w.created_at, w.notified, w.acknowledged_by, w.acknowledged_at";
 
 /// Requests by kind and by estate in a window, for the hot-spot charts and map.
