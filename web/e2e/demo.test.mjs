@@ -136,7 +136,8 @@ test('the resident signs in at the desk and lands on the phone pages: their home
   await context.close()
 })
 
-test('the grid worker walks the weekly check on the phone; a hazard becomes a request and the estate turns green', { skip: !FULL && 'needs HUANXIN_FULL_URL' }, async () => {
+/** The grid worker on a phone, signed in on the patrol page (signed out, it asks for the account itself). */
+async function workerPhone() {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'zh-CN' })
   const page = await context.newPage()
   const problems = []
@@ -144,11 +145,15 @@ test('the grid worker walks the weekly check on the phone; a hazard becomes a re
   page.on('response', (r) => {
     if (r.url().includes('/api/') && r.status() >= 400 && !r.url().endsWith('/auth/me')) problems.push(`${r.status()} ${r.request().method()} ${r.url()}`)
   })
-  // Signed out, the page asks for the worker's account itself.
   await page.goto(`${FULL}/m/#/patrol`)
   await page.fill('[data-test=m-patrol-user] input', 'grid_worker')
   await page.fill('[data-test=m-patrol-password] input', 'huanxin-demo')
   await page.click('[data-test=m-patrol-login]')
+  return { context, page, problems }
+}
+
+test('the grid worker walks the weekly check on the phone; a hazard becomes a request and the estate turns green', { skip: !FULL && 'needs HUANXIN_FULL_URL' }, async () => {
+  const { context, page, problems } = await workerPhone()
   await page.waitForSelector('[data-test^=m-patrol-estate-]')
   const due = page.locator('[data-test^=m-patrol-estate-]', { hasText: '待巡查' }).first()
   const estateId = Number((await due.getAttribute('data-test')).replace('m-patrol-estate-', ''))
@@ -173,6 +178,37 @@ test('the grid worker walks the weekly check on the phone; a hazard becomes a re
   assert.ok(inbox.some((r) => r.estate_id === estateId && r.channel === 'patrol' && r.category === 'safety.ebike_indoor'), 'the hazard is a request')
   await desk2.screenshot({ path: `${SHOTS}/demo-grids.png`, fullPage: true })
   assert.deepEqual(deskProblems, [], 'no error on the grids page')
+  await deskContext.close()
+})
+
+test('the grid worker collects the opinion round door to door: a household\'s paper form entered on the phone', { skip: !FULL && 'needs HUANXIN_FULL_URL' }, async () => {
+  const { context, page, problems } = await workerPhone()
+  await page.click('[data-test=m-to-doorstep]')
+  const round = page.locator('[data-test^=m-doorstep-survey-]', { hasText: '楼道加装扶手征求意见' }).first()
+  await round.waitFor()
+  const surveyId = Number((await round.getAttribute('data-test')).replace('m-doorstep-survey-', ''))
+  await round.click()
+  await page.click('[data-test=m-doorstep-building]')
+  await page.locator('.van-action-sheet__item').first().click()
+  await page.waitForFunction(() => document.querySelectorAll('[data-test=m-doorstep-door] option').length > 1)
+  const door = await page.locator('[data-test=m-doorstep-door] option').nth(1).getAttribute('value')
+  await page.selectOption('[data-test=m-doorstep-door]', door)
+  await page.fill('[data-test=m-doorstep-signer] input', '王阿姨')
+  await page.click('[data-test=m-q-agree] .van-radio >> nth=0')
+  await page.fill('[data-test=m-q-say] textarea', '两侧都装，老人上楼方便')
+  await page.click('[data-test=m-doorstep-submit]')
+  await page.waitForSelector('text=已录入')
+  await page.waitForFunction((d) => [...document.querySelectorAll('[data-test=m-doorstep-door] option')].some((o) => o.value === d && o.disabled), door)
+  await page.screenshot({ path: `${SHOTS}/demo-doorstep.png` })
+  assert.deepEqual(problems, [], 'no error on the door-to-door page')
+  await context.close()
+
+  // The community's desk reads the paper answer in the results.
+  const { page: desk2, context: deskContext } = await desk('community_staff')
+  await desk2.waitForSelector('[data-test=who]')
+  const results = await desk2.evaluate(async (id) => (await (await fetch(`/api/v1/surveys/${id}`)).json()).survey, surveyId)
+  assert.equal(results.answers, 1, 'one household collected')
+  assert.equal(results.purpose, 'opinion')
   await deskContext.close()
 })
 

@@ -56,7 +56,8 @@ pub struct Question {
 #[serde(default)]
 pub struct SurveyInput {
     pub title: String,
-    /// `needs` (问需) or `satisfaction` (after acceptance or review).
+    /// `needs` (问需), `satisfaction` (after acceptance or review) or `opinion` (a grid's opinion
+    /// round, 征求意见, collected door to door by its grid workers).
     pub purpose: String,
     pub questions: Vec<Question>,
     /// Answers are not linked to who gave them in results and exports.
@@ -89,7 +90,7 @@ impl SurveyInput {
         if title.is_empty() || title.chars().count() > 200 {
             e.push("title", &self.title, reason!("field.length", max = 200));
         }
-        if !matches!(self.purpose.as_str(), "needs" | "satisfaction") {
+        if !matches!(self.purpose.as_str(), "needs" | "satisfaction" | "opinion") {
             e.push("purpose", &self.purpose, reason!("surveys.purpose_kind"));
         }
         if self.questions.is_empty() || self.questions.len() > MAX_QUESTIONS {

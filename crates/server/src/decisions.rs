@@ -6,7 +6,7 @@ use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
-use huanxin_domain::access::{Permission, Role};
+use huanxin_domain::access::Role;
 use huanxin_domain::decisions::{Channel, Choice, DecisionInput, RuleSet, Tally};
 use huanxin_domain::reason;
 use huanxin_store::decisions::{BallotError, BallotInput, BallotRow, Decision, Receipt, Verification};
@@ -200,7 +200,7 @@ pub async fn cast(
             proxy_document_id: None,
         }
     } else {
-        cu.require(Permission::ConsultResidents)?;
+        crate::grids::may_collect(&st, &cu, st.db.decision(&cu.scope, id).await?.estate_id).await?;
         if req.voter.trim().is_empty() {
             return Err(ApiError::field("voter", "", reason!("decisions.paper_voter_required")));
         }

@@ -143,6 +143,38 @@ fn require_grid_worker(cu: &CurrentUser) -> Result<(), ApiError> {
     }
 }
 
+/// Who enters a paper form or ballot for a household: the desks that consult residents, or a grid
+/// worker going door to door in an estate of their own grids.
+pub(crate) async fn may_collect(st: &AppState, cu: &CurrentUser, estate_id: i64) -> Result<(), ApiError> {
+    if cu.role != Role::GridWorker {
+        return cu.require(Permission::ConsultResidents);
+    }
+    if st.db.works_on_estate(cu.user.id, estate_id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(reason!("grids.not_your_estate")))
+    }
+}
+
+/// Opens an opinion round (征求意见) on every estate of a grid: the same questions, collected online
+/// and door to door by the grid's workers, each estate's answers counted as a survey of its own.
+#[utoipa::path(post, path = "/api/v1/grids/{id}/opinion-rounds", tag = "grids", params(("id" = i64, Path)), request_body = Object,
+    responses((status = 201, description = "the surveys, one per estate"), (status = 403), (status = 404), (status = 422)))]
+pub async fn opinion_round(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<huanxin_domain::surveys::SurveyInput>,
+) -> Result<(StatusCode, Json<Vec<huanxin_store::surveys::Survey>>), ApiError> {
+    let input = huanxin_domain::surveys::SurveyInput { purpose: "opinion".into(), ..input };
+    let valid = input.validate(huanxin_store::today())?;
+    let estates = st.db.grid_estate_ids(&cu.scope, id).await?;
+    if estates.is_empty() {
+        return Err(ApiError::Conflict(reason!("grids.no_estates")));
+    }
+    Ok((StatusCode::CREATED, Json(st.db.create_surveys(&cu.actor(), &cu.scope, &estates, &valid).await?)))
+}
+
 /// A grid worker's round: the estates of their grids, the ones not patrolled this week first.
 #[utoipa::path(get, path = "/api/v1/grids/round", tag = "grids", responses((status = 200, description = "estates"), (status = 403)))]
 pub async fn round(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<RoundEstate>>, ApiError> {

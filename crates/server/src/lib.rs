@@ -483,7 +483,8 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .put("/grids/{id}/people", grids::set_people)
         .get("/grids/coverage", grids::coverage)
         .get("/grids/patrols", grids::patrols)
-        .get("/grids/workload", grids::workload);
+        .get("/grids/workload", grids::workload)
+        .post("/grids/{id}/opinion-rounds", grids::opinion_round);
     let grid_field = Routes::new(None)
         .get("/grids/checklist", grids::checklist)
         .get("/grids/round", grids::round)

@@ -79,6 +79,10 @@ pub async fn show(
     let survey = st.db.survey(&cu.scope, id).await?;
     let reached = st.db.survey_in_scope(&cu.scope, id).await?;
     let mut answered_dwellings = Vec::new();
+    // A grid worker going door to door sees which households of their grid answered (not what).
+    if cu.role == Role::GridWorker && st.db.works_on_estate(cu.user.id, survey.estate_id).await? {
+        answered_dwellings = st.db.answered_dwellings(reached).await?;
+    }
     if cu.role == Role::Resident {
         for d in st.db.my_dwellings(cu.user.id).await? {
             if d.estate_id == survey.estate_id && st.db.has_answered(reached, d.dwelling_id).await? {
@@ -106,7 +110,7 @@ pub async fn answer(
         }
         (cu.user.display_name.clone(), "online")
     } else {
-        cu.require(Permission::ConsultResidents)?;
+        crate::grids::may_collect(&st, &cu, survey.estate_id).await?;
         (req.respondent.trim().to_string(), "paper")
     };
     let photos = st.db.survey_photo_ids(st.db.survey_in_scope(&cu.scope, id).await?).await?;

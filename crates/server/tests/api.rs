@@ -50,6 +50,7 @@ both_engines!(
     requests_warn_of_dangers_and_pile_ups,
     hotline_work_orders_are_imported_once_and_matched_by_address,
     regions_change_their_category_tree,
+    grid_workers_collect_opinions_forms_and_ballots_door_to_door,
     open311_clients_file_and_read_requests,
     grids_patrols_hazards_coverage_and_mediation,
     the_weekly_digest_counts_each_street,
@@ -3014,6 +3015,96 @@ async fn requests_warn_of_dangers_and_pile_ups(app: &TestApp) {
 /// The 12345 export: a wrong row refuses the file whole; each work order is imported once; an
 /// address that names an estate files the request there, others wait for a clerk to choose.
 /// An Open311 call: `(status, body)` with the body read as JSON (XML as a string).
+/// A community opens an opinion round on every estate of a grid; its grid worker enters paper
+/// answers and ballots door to door for the estates of their grid only, and sees which doors
+/// answered.
+async fn grid_workers_collect_opinions_forms_and_ballots_door_to_door(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let worker = app.client("grid_worker").await;
+    let community = "350521100001";
+    let ours: Vec<(i64,)> = app
+        .db
+        .fetch_all(
+            "SELECT e.id FROM estates e WHERE e.community_code = $1 AND EXISTS (SELECT 1 FROM dwellings d WHERE d.estate_id = e.id) ORDER BY e.id LIMIT 2",
+            huanxin_store::args![community],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ours.len(), 2, "the test county has two estates with dwellings in {community}");
+    let (inside, outside) = (ours[0].0, ours[1].0);
+    let (s, g) =
+        staff.post("/api/v1/grids", json!({"region_code": community, "code": "D1", "name": "上门网格", "estate_ids": [inside]})).await;
+    assert_eq!(s, 200, "{g}");
+    let grid = g["id"].as_i64().unwrap();
+    assert_eq!(staff.put(&format!("/api/v1/grids/{grid}/people"), json!({"workers": ["grid_worker"]})).await.0, 200);
+    let dwelling = |estate: i64| {
+        let db = &app.db;
+        async move { db.scalar("SELECT MIN(id) FROM dwellings WHERE estate_id = $1", huanxin_store::args![estate]).await.unwrap() }
+    };
+
+    // The opinion round: one survey per estate of the grid, purpose "opinion".
+    let today = chrono::Utc::now().date_naive();
+    let round = json!({"title": "楼道加装扶手征求意见", "purpose": "needs", "opens_on": today.to_string(),
+        "closes_on": (today + chrono::Duration::days(10)).to_string(), "questions": [
+        {"id": "agree", "kind": "single", "text": "是否同意加装扶手", "options": ["同意", "不同意"], "required": true},
+        {"id": "say", "kind": "text", "text": "其他意见"}]});
+    let rounds = format!("/api/v1/grids/{grid}/opinion-rounds");
+    assert_eq!(worker.post(&rounds, round.clone()).await.0, 403, "the desk opens a round");
+    let (s, r) = staff.post(&rounds, json!({"title": "", "questions": []})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("title")), "{r}");
+    assert_eq!(app.client("other_county_admin").await.post(&rounds, round.clone()).await.0, 404, "another county's grid is not found");
+    let (s, made) = staff.post(&rounds, round).await;
+    assert_eq!(s, 201, "{made}");
+    let made = made.as_array().unwrap();
+    assert_eq!((made.len(), made[0]["estate_id"].as_i64(), made[0]["purpose"].as_str()), (1, Some(inside), Some("opinion")));
+    let survey = made[0]["id"].as_i64().unwrap();
+
+    // Door to door: the worker enters a household's paper form and sees the door done.
+    let form = json!({"dwelling_id": dwelling(inside).await, "respondent": "3栋王阿姨", "answers": {"agree": 0, "say": "扶手要装两侧"}});
+    let (s, r) = worker.post(&format!("/api/v1/surveys/{survey}/answers"), form).await;
+    assert_eq!(s, 201, "{r}");
+    let (_, page) = worker.get(&format!("/api/v1/surveys/{survey}")).await;
+    assert_eq!(page["answered_dwellings"], json!([dwelling(inside).await]), "{page}");
+    let (_, staff_page) = staff.get(&format!("/api/v1/surveys/{survey}")).await;
+    assert_eq!(staff_page["answered_dwellings"], json!([]), "only the grid's worker is told the doors");
+
+    // Ballots on paper: in the grid's estate yes, elsewhere no.
+    let now = chrono::Utc::now();
+    let vote = |title: &str| {
+        json!({"title": title, "matter": "renovate", "scope": "estate",
+        "opens_at": (now - chrono::Duration::hours(1)).to_rfc3339(), "closes_at": (now + chrono::Duration::days(3)).to_rfc3339()})
+    };
+    let (s, here) = staff.post(&format!("/api/v1/estates/{inside}/decisions"), vote("加装扶手表决")).await;
+    assert_eq!(s, 200, "{here}");
+    let (_, there) = staff.post(&format!("/api/v1/estates/{outside}/decisions"), vote("外立面表决")).await;
+    let ballot = |d: i64| json!({"dwelling_id": d, "choice": "agree", "voter": "王阿姨"});
+    let (s, receipt) = worker.post(&format!("/api/v1/decisions/{}/ballots", here["decision"]["id"]), ballot(dwelling(inside).await)).await;
+    assert_eq!((s, receipt["seq"].as_i64()), (200, Some(1)), "{receipt}");
+    let (s, r) = worker.post(&format!("/api/v1/decisions/{}/ballots", there["decision"]["id"]), ballot(dwelling(outside).await)).await;
+    assert_eq!((s, r["code"].as_str()), (403, Some("grids.not_your_estate")), "{r}");
+    let outside_survey = staff
+        .post(
+            &format!("/api/v1/estates/{outside}/surveys"),
+            json!({"title": "问需", "purpose": "needs", "opens_on": today.to_string(), "closes_on": (today + chrono::Duration::days(5)).to_string(),
+                "questions": [{"id": "q", "kind": "text", "text": "意见"}]}),
+        )
+        .await
+        .1;
+    let (s, _) = worker
+        .post(
+            &format!("/api/v1/surveys/{}/answers", outside_survey["id"]),
+            json!({"dwelling_id": dwelling(outside).await, "respondent": "李", "answers": {"q": "x"}}),
+        )
+        .await;
+    assert_eq!(s, 403, "not a door of the worker's grid");
+    let channel: (String,) = app
+        .db
+        .fetch_one("SELECT channel FROM ballots WHERE decision_id = $1", huanxin_store::args![here["decision"]["id"].as_i64().unwrap()])
+        .await
+        .unwrap();
+    assert_eq!(channel.0, "paper");
+}
+
 /// A county changes the category tree for itself: other working days and another unit for a
 /// national kind, a kind of its own, a kind retired; requests are filed, dated and routed by it,
 /// Open311 offers it, the county next door keeps the national tree, and each change is taken back.

@@ -78,6 +78,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/grids/coverage", P(DispatchRequests)),
     ("GET", "/grids/patrols", P(DispatchRequests)),
     ("GET", "/grids/workload", P(DispatchRequests)),
+    ("POST", "/grids/{id}/opinion-rounds", P(DispatchRequests)),
     // The checklist is for anyone signed in; a round and patrols only for grid workers, and
     // mediations for desks and grid workers: refused in the handler (403).
     ("GET", "/grids/checklist", SignedIn),

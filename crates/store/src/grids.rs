@@ -461,6 +461,25 @@ impl Db {
         self.grid(scope, id).await
     }
 
+    /// True when the estate is in a grid the user works in (door-to-door forms and ballots).
+    pub async fn works_on_estate(&self, user_id: i64, estate_id: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .scalar(
+                "SELECT COUNT(*) FROM grid_workers w JOIN grid_estates ge ON ge.grid_id = w.grid_id WHERE w.user_id = $1 AND ge.estate_id = $2",
+                crate::args![user_id, estate_id],
+            )
+            .await?
+            > 0)
+    }
+
+    /// The estates of a grid in scope, for an opinion round on each.
+    pub async fn grid_estate_ids(&self, scope: &Scope, grid_id: i64) -> Result<Vec<i64>, StoreError> {
+        self.grid(scope, grid_id).await?;
+        let rows: Vec<(i64,)> =
+            self.fetch_all("SELECT estate_id FROM grid_estates WHERE grid_id = $1 ORDER BY estate_id", crate::args![grid_id]).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// The estates of a worker's grids, the ones not yet patrolled this week first.
     pub async fn my_round(&self, user_id: i64) -> Result<Vec<RoundEstate>, StoreError> {
         self.fetch_all(

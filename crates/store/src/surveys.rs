@@ -85,10 +85,28 @@ impl Db {
 
     /// Sets up a survey of an estate.
     pub async fn create_survey(&self, actor: &Actor, scope: &Scope, estate_id: i64, s: &ValidSurvey) -> Result<Survey, StoreError> {
-        let estate = self.get_estate(scope, estate_id).await?;
+        let mut made = self.create_surveys(actor, scope, &[estate_id], s).await?;
+        made.pop().ok_or(StoreError::NotFound)
+    }
+
+    /// The same survey on each of several estates in scope (a grid's opinion round), all or none.
+    pub async fn create_surveys(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        estate_ids: &[i64],
+        s: &ValidSurvey,
+    ) -> Result<Vec<Survey>, StoreError> {
+        let mut estates = Vec::new();
+        for id in estate_ids {
+            estates.push(self.get_estate(scope, *id).await?);
+        }
         let questions = serde_json::to_string(&s.input.questions).map_err(|e| StoreError::Config(e.to_string()))?;
         let mut tx = self.begin().await?;
-        let survey: Survey = tx
+        let mut made = Vec::new();
+        for estate in estates {
+            let estate_id = estate.id;
+            let survey: Survey = tx
             .fetch_one(
                 &format!(
                     "INSERT INTO surveys (estate_id, title, purpose, questions_json, anonymous, many_per_dwelling, opens_on, closes_on, created_by, created_at) \
@@ -108,20 +126,33 @@ impl Db {
                 ],
             )
             .await?;
-        tx.audit(
-            actor,
-            Change {
-                action: "create",
-                entity: "survey",
-                entity_id: survey.id.to_string(),
-                region_code: estate.community_code,
-                before: None,
-                after: Some(serde_json::json!({"title": s.input.title, "questions": s.input.questions.len()})),
-            },
-        )
-        .await?;
+            tx.audit(
+                actor,
+                Change {
+                    action: "create",
+                    entity: "survey",
+                    entity_id: survey.id.to_string(),
+                    region_code: estate.community_code,
+                    before: None,
+                    after: Some(serde_json::json!({"title": s.input.title, "questions": s.input.questions.len()})),
+                },
+            )
+            .await?;
+            made.push(survey.filled(0)?);
+        }
         tx.commit().await?;
-        survey.filled(0)
+        Ok(made)
+    }
+
+    /// The dwellings that answered a survey: a grid worker's doors still to knock on.
+    pub async fn answered_dwellings(&self, survey: crate::reach::SurveyInScope) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = self
+            .fetch_all(
+                "SELECT DISTINCT dwelling_id FROM survey_answers WHERE survey_id = $1 ORDER BY dwelling_id",
+                crate::args![survey.id()],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|(d,)| d).collect())
     }
 
     /// An estate's surveys, newest first, with how many answered.

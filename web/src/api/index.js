@@ -225,6 +225,7 @@ export const api = {
   gridWorkload: (q) => request('GET', `/api/v1/grids/workload${qs(q)}`),
   gridChecklist: () => request('GET', '/api/v1/grids/checklist'),
   gridRound: () => request('GET', '/api/v1/grids/round'),
+  openOpinionRound: (id, body) => request('POST', `/api/v1/grids/${id}/opinion-rounds`, body),
   recordPatrol: (patrol, photos) => {
     const form = new FormData()
     form.append('patrol', JSON.stringify(patrol))

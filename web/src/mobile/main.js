@@ -18,6 +18,7 @@ const routes = [
   { path: '/notices', component: () => import('./views/NoticesView.vue') },
   { path: '/requests', component: () => import('./views/RequestsView.vue') },
   { path: '/patrol', component: () => import('./views/PatrolView.vue') },
+  { path: '/doorstep', component: () => import('./views/DoorstepView.vue') },
   { path: '/votes', component: () => import('./views/VotesView.vue') },
   { path: '/votes/:id', component: () => import('./views/VoteView.vue'), props: true },
 ]

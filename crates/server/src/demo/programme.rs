@@ -1272,7 +1272,8 @@ impl<'a> Programme<'a> {
 
     /// 北关社区's grids: two grids of its estates, the demo grid worker on both with the community's
     /// staff responsible; this week's patrols of half the estates (one finds a blocked fire passage,
-    /// filed as a request) and a neighbours' dispute mediated.
+    /// filed as a request), a neighbours' dispute mediated, and an opinion round open on the first
+    /// grid for the worker to collect door to door.
     async fn grids(&mut self) -> Result<(), DemoError> {
         const COMMUNITY: &str = "350521100001";
         let listed = self.desk.get("county_staff", &format!("/estates?region={COMMUNITY}&per_page=50")).await?;
@@ -1281,6 +1282,7 @@ impl<'a> Programme<'a> {
             return Ok(());
         }
         let half = ids.len().div_ceil(2);
+        let mut first = None;
         for (code, name, part) in [("BG01", "北关一网格", &ids[..half]), ("BG02", "北关二网格", &ids[half..])] {
             if part.is_empty() {
                 continue;
@@ -1289,8 +1291,19 @@ impl<'a> Programme<'a> {
                 .post("county_staff", "/grids", json!({ "region_code": COMMUNITY, "code": code, "name": name, "estate_ids": part }))
                 .await?;
             let gid = id_of(&g, &["id"])?;
+            first.get_or_insert(gid);
             self.put("county_staff", &format!("/grids/{gid}/people"), json!({ "workers": ["grid_worker"], "leader": "community_staff" }))
                 .await?;
+        }
+        if let Some(gid) = first {
+            let round = json!({
+                "title": "楼道加装扶手征求意见", "opens_on": ymd(self.today), "closes_on": ymd(self.today + Duration::days(14)),
+                "questions": [
+                    { "id": "agree", "kind": "single", "text": "是否同意在楼道两侧加装扶手", "options": ["同意", "不同意", "无所谓"], "required": true },
+                    { "id": "say", "kind": "text", "text": "其他意见" },
+                ],
+            });
+            self.post("community_staff", &format!("/grids/{gid}/opinion-rounds"), round).await?;
         }
         self.hold(self.today);
         let items = |hazard: Option<(&str, &str)>| -> Value {
