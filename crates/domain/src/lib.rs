@@ -4,6 +4,7 @@
 
 pub mod acceptance;
 pub mod access;
+pub mod alarms;
 pub mod approvals;
 pub mod archive;
 pub mod assessment;
