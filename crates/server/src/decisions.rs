@@ -26,6 +26,8 @@ pub struct DecisionPage {
     pub state: String,
     #[schema(value_type = Vec<Object>)]
     pub mine: Vec<MyVote>,
+    /// For a grid worker going door to door in their grid: the dwellings that have voted (not how).
+    pub voted_dwellings: Vec<i64>,
 }
 
 /// One of a resident's dwellings in a decision.
@@ -144,7 +146,19 @@ async fn page(st: &AppState, cu: &CurrentUser, decision: Decision) -> Result<Dec
     } else {
         vec![]
     };
-    Ok(DecisionPage { state: state_of(&decision), decision, rules, tally, mine })
+    let mut tally = tally;
+    let state = state_of(&decision);
+    let voted_dwellings = if cu.role == Role::GridWorker && st.db.works_on_estate(cu.user.id, decision.estate_id).await? {
+        // Which doors voted, but then not the running split: the two together would tell
+        // each door's choice from one ballot to the next.
+        if state != "closed" {
+            (tally.agree, tally.disagree, tally.abstain) = Default::default();
+        }
+        st.db.voted_dwellings(decision.id).await?
+    } else {
+        vec![]
+    };
+    Ok(DecisionPage { state, decision, rules, tally, mine, voted_dwellings })
 }
 
 /// One decision with its live turnout (area and heads) or its result.
@@ -201,6 +215,10 @@ pub async fn cast(
         }
     } else {
         crate::grids::may_collect(&st, &cu, st.db.decision(&cu.scope, id).await?.estate_id).await?;
+        // A proxy's signed authorisation is scanned and filed at the desk, which then enters the ballot.
+        if cu.role == Role::GridWorker && (req.by_proxy || req.proxy_document_id.is_some()) {
+            return Err(ApiError::Forbidden(reason!("grids.proxy_at_desk")));
+        }
         if req.voter.trim().is_empty() {
             return Err(ApiError::field("voter", "", reason!("decisions.paper_voter_required")));
         }

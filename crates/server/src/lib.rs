@@ -449,12 +449,14 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/estates/{id}/residents/verify", residents::verify_owner)
         .post("/estates/{id}/surveys", surveys::create);
     // Hot spots are counts, with nobody's words or name: every level reads them for its region.
-    let hot = Routes::new(Some(Permission::ReadRegistry)).get("/requests/hotspots", requests::hotspots);
+    // So is the category tree: names and working days, which every level that sets them reads.
+    let hot = Routes::new(Some(Permission::ReadRegistry))
+        .get("/requests/hotspots", requests::hotspots)
+        .get("/request-categories", requests::categories);
     let requests = Routes::new(Some(Permission::ReadRequests))
         .get("/requests", requests::region)
         .get("/request-warnings", requests::warnings)
         .get("/requests/{id}", requests::show)
-        .get("/request-categories", requests::categories)
         .post("/requests/suggest-category", requests::suggest_category);
     let handle = Routes::new(Some(Permission::HandleRequests))
         .post("/requests/{id}/handle", requests::handle)

@@ -80,7 +80,7 @@ pub async fn show(
     let reached = st.db.survey_in_scope(&cu.scope, id).await?;
     let mut answered_dwellings = Vec::new();
     // A grid worker going door to door sees which households of their grid answered (not what).
-    if cu.role == Role::GridWorker && st.db.works_on_estate(cu.user.id, survey.estate_id).await? {
+    if cu.role == Role::GridWorker && !survey.anonymous && st.db.works_on_estate(cu.user.id, survey.estate_id).await? {
         answered_dwellings = st.db.answered_dwellings(reached).await?;
     }
     if cu.role == Role::Resident {
@@ -154,6 +154,15 @@ pub async fn results(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ResultsPage>, ApiError> {
+    // A grid worker is told which doors answered an open named survey of their grid: with the
+    // running counts too, each door's answer would show from one answer to the next. Until it
+    // closes, its results are the desks'.
+    if cu.role == Role::GridWorker {
+        let survey = st.db.survey(&cu.scope, id).await?;
+        if survey.open && !survey.anonymous && st.db.works_on_estate(cu.user.id, survey.estate_id).await? {
+            return Err(ApiError::Forbidden(reason!("grids.results_at_desk")));
+        }
+    }
     let (survey, mut results) = st.db.survey_results(&cu.scope, id).await?;
     if !cu.role.allows(Permission::ReadResidentsAnswers) {
         let names = st.db.known_names(survey.estate_id).await?;

@@ -3080,6 +3080,20 @@ async fn grid_workers_collect_opinions_forms_and_ballots_door_to_door(app: &Test
     let ballot = |d: i64| json!({"dwelling_id": d, "choice": "agree", "voter": "王阿姨"});
     let (s, receipt) = worker.post(&format!("/api/v1/decisions/{}/ballots", here["decision"]["id"]), ballot(dwelling(inside).await)).await;
     assert_eq!((s, receipt["seq"].as_i64()), (200, Some(1)), "{receipt}");
+    let (_, page) = worker.get(&format!("/api/v1/decisions/{}", here["decision"]["id"])).await;
+    assert_eq!(page["voted_dwellings"], json!([dwelling(inside).await]), "the worker sees the door voted: {page}");
+    assert_eq!(
+        (page["tally"]["ballots"].as_i64(), page["tally"]["agree"]["owners"].as_i64()),
+        (Some(1), Some(0)),
+        "but not the split while open: {page}"
+    );
+    let proxy =
+        json!({"dwelling_id": dwelling(inside).await + 1, "choice": "agree", "voter": "李四代", "by_proxy": true, "proxy_document_id": 1});
+    let (s, r) = worker.post(&format!("/api/v1/decisions/{}/ballots", here["decision"]["id"]), proxy).await;
+    assert_eq!((s, r["code"].as_str()), (403, Some("grids.proxy_at_desk")), "a proxy's authorisation is the desk's: {r}");
+    assert_eq!(worker.get(&format!("/api/v1/surveys/{survey}/results")).await.0, 403, "the running results are the desk's");
+    let (_, page) = staff.get(&format!("/api/v1/decisions/{}", here["decision"]["id"])).await;
+    assert_eq!(page["voted_dwellings"], json!([]), "told to the grid's worker only");
     let (s, r) = worker.post(&format!("/api/v1/decisions/{}/ballots", there["decision"]["id"]), ballot(dwelling(outside).await)).await;
     assert_eq!((s, r["code"].as_str()), (403, Some("grids.not_your_estate")), "{r}");
     let outside_survey = staff
@@ -3193,6 +3207,20 @@ async fn regions_change_their_category_tree(app: &TestApp) {
     let (s, r) = admin.put(&set("safety.gas_smell"), json!({"retired": true})).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("retired")), "a group keeps a kind in use: {r}");
 
+    // A community's own setting holds where its estates are, Open311 included.
+    let (community,): (String,) =
+        app.db.fetch_one("SELECT community_code FROM estates WHERE id = $1", huanxin_store::args![estate]).await.unwrap();
+    let (s, r) = admin.put(&format!("/api/v1/request-categories/{community}/environment.greening"), json!({"retired": true})).await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = staff.post(&path, json!({"category": "environment.greening", "text": "绿化带枯死", "author": "赵先生"})).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("requests.category_retired")), "{r}");
+    let (_, client) = admin.post("/api/v1/open311/clients", json!({"name": "城市通"})).await;
+    let (code,): (String,) = app.db.fetch_one("SELECT code FROM estates WHERE id = $1", huanxin_store::args![estate]).await.unwrap();
+    let key = client["api_key"].as_str().unwrap();
+    let form = [("api_key", key), ("jurisdiction_id", "350521"), ("service_code", "environment.greening"), ("address_id", code.as_str())];
+    let (s, r) = open311(app, reqwest::Method::POST, "/requests.json", &form).await;
+    assert_eq!((s, r[0]["description"].as_str().map(|d| d.starts_with("service_code"))), (400, Some(true)), "{r}");
+
     // Taken back: the national tree decides again; a kind of its own with requests is retired instead.
     let (s, r) = admin.post(&format!("{}/reset", set("repair.heating")), json!({})).await;
     assert_eq!((s, r["code"].as_str()), (409, Some("requests.category_in_use")), "{r}");
@@ -3204,7 +3232,7 @@ async fn regions_change_their_category_tree(app: &TestApp) {
     let (_, audit) = admin.get("/api/v1/audit?entity=request_category").await;
     let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
     assert_eq!(actions.iter().filter(|a| **a == "reset").count(), 1, "{audit}");
-    assert_eq!(actions.iter().filter(|a| **a == "set").count(), 5, "{audit}");
+    assert_eq!(actions.iter().filter(|a| **a == "set").count(), 6, "{audit}");
 }
 
 async fn open311(app: &TestApp, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> (u16, Value) {

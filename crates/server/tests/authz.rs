@@ -95,7 +95,7 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/request-units", P(DispatchRequests)),
     ("POST", "/request-units", P(ManageUsers)),
     ("POST", "/request-units/{id}/members", P(ManageUsers)),
-    ("GET", "/request-categories", P(ReadRequests)),
+    ("GET", "/request-categories", P(ReadRegistry)),
     ("PUT", "/request-categories/{region}/{code}", P(ManageMenu)),
     ("POST", "/request-categories/{region}/{code}/reset", P(ManageMenu)),
     ("POST", "/requests/suggest-category", P(ReadRequests)),

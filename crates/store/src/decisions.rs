@@ -650,6 +650,14 @@ impl Db {
     }
 
     /// The ballots of a decision in the order cast, for staff whose scope holds the estate.
+    /// The dwellings that have voted on a decision (not how): a grid worker's doors done.
+    pub async fn voted_dwellings(&self, decision_id: i64) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = self
+            .fetch_all("SELECT DISTINCT dwelling_id FROM ballots WHERE decision_id = $1 ORDER BY dwelling_id", crate::args![decision_id])
+            .await?;
+        Ok(rows.into_iter().map(|(d,)| d).collect())
+    }
+
     pub async fn ballots(&self, scope: &Scope, decision_id: i64) -> Result<Vec<BallotRow>, StoreError> {
         self.decision(scope, decision_id).await?;
         self.fetch_all(

@@ -62,6 +62,7 @@ const FIELDS = {
   building_count: '楼栋数', floor_area: '建筑面积', management_status: '物业管理', person_in_charge: '负责人', targets: '目标',
   estate: '小区', field: '字段', ends_on: '截止日期', total_fen: '总金额', cost_fen: '金额', comment_id: '意见', merge_design: '合并审批',
   active: '启用', changes: '改动', from_status: '原阶段', to_status: '新阶段', ballots: '选票', entries: '分录', count: '数量', refused: '拒绝原因', added: '数量', from_plan: '来源计划',
+  zh: '中文名称', en: '英文名称', unit_kind: '首派单位', retired: '在用',
   checklist: '体检清单', rules: '表决规则', quorum: '参与门槛', approval: '同意门槛', channel: '渠道', contributions: '居民出资',
 }
 

@@ -69,6 +69,16 @@ pub fn leaves() -> impl Iterator<Item = &'static RequestCategory> {
 /// Most working days a region may give a category.
 pub const MAX_WORKING_DAYS: u32 = 60;
 
+/// Most kinds of their own the regions of one tree may add between them (the tree is read on
+/// every filing: it stays small).
+pub const MAX_OWN_KINDS: usize = 50;
+
+/// Characters that show nothing or turn text around (zero-width, bidirectional controls): refused
+/// in names, where they would make two names look alike or one read backwards.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// A region's change to one category: set on a national category or on a kind of its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -231,7 +241,7 @@ impl Tree {
         let code = input.code.trim().to_string();
         let name = |e: &mut ValidationErrors, field: &str, v: &Option<String>, max: usize| {
             let v = v.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
-            if v.chars().count() > max || v.chars().any(char::is_control) {
+            if v.chars().count() > max || v.chars().any(|c| c.is_control() || invisible(c)) {
                 e.push(field, v.chars().take(40).collect::<String>(), reason!("field.length", max = max));
                 return None;
             }
@@ -245,6 +255,9 @@ impl Tree {
                 Some(group) if self.has_kinds(group) => {
                     if zh.is_none() && input.zh.as_deref().is_none_or(|z| z.trim().is_empty()) {
                         e.push("zh", "", reason!("field.required"));
+                    }
+                    if self.categories.iter().filter(|c| !c.national).count() >= MAX_OWN_KINDS {
+                        e.push("code", &code, reason!("requests.category_too_many", max = MAX_OWN_KINDS));
                     }
                 }
                 Some(_) => e.push("code", &code, reason!("requests.category_own_group")),
@@ -345,6 +358,14 @@ mod tests {
         assert_eq!(fields(CategorySetting { code: "dispute".into(), retired: true, ..Default::default() }), ["retired"]);
         assert_eq!(fields(CategorySetting { code: "repair.lift".into(), working_days: Some(61), ..Default::default() }), ["working_days"]);
         assert_eq!(fields(own("repair.lift", "电\u{0}梯")), ["zh"]);
+        assert_eq!(fields(own("repair.lift", "电\u{202E}梯")), ["zh"], "no text turned around");
+        assert_eq!(fields(own("repair.lift", "电\u{200B}梯")), ["zh"], "no invisible characters");
+        let many: Vec<CategorySetting> = (0..MAX_OWN_KINDS).map(|i| own(&format!("repair.k{i}"), "自设")).collect();
+        let full = Tree::with_settings(many.iter().map(|s| ("350521000000", s)));
+        assert_eq!(
+            full.check(&own("repair.one_more", "再设")).map_err(|e| e.0[0].code.clone()),
+            Err("requests.category_too_many".to_string())
+        );
         assert!(t.check(&own("repair.heating", " 供暖 ")).is_ok_and(|s| s.zh.as_deref() == Some("供暖")));
     }
 

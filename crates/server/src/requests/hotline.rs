@@ -187,7 +187,11 @@ pub async fn match_order(
 ) -> Result<Json<ServiceRequest>, ApiError> {
     let waiting = st.db.hotline_waiting(&cu.scope, id).await?;
     let code = if req.category.trim().is_empty() { waiting.category.clone() } else { req.category.trim().to_string() };
-    let tree = super::caller_tree(&st, &cu).await?;
+    // The tree where the chosen estate lies (an estate out of reach is refused by the store, by its field).
+    let tree = match st.db.get_estate(&cu.scope, req.estate_id).await {
+        Ok(e) => st.db.category_tree_at(&e.community_code).await?,
+        Err(_) => super::caller_tree(&st, &cu).await?,
+    };
     let category = tree.leaf(&code).ok_or_else(|| ApiError::field("category", &code, rules::category_refusal(&tree, &code)))?;
     let (r, warnings) = st.db.match_hotline(&cu.actor(), &cu.scope, id, req.estate_id, category).await?;
     for w in warnings {

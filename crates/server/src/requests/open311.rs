@@ -552,6 +552,10 @@ async fn post_request(
         return Err(bad(format, "lat", reason!("open311.place_required")));
     };
 
+    // Filed under the tree where the estate lies: a kind retired there is refused, its own kinds,
+    // working days and first unit hold.
+    let here = st.db.category_tree_at(&found.community).await.map_err(store)?;
+    let service = here.leaf(code).ok_or_else(|| bad(format, "service_code", huanxin_domain::requests::category_refusal(&here, code)))?;
     let mut text = if description.is_empty() { service.zh.to_string() } else { description.to_string() };
     text.push_str(&rules::attribute_line(&kept));
     // The model reads the description too, so that a desk sees where it disagrees with the app.

@@ -131,6 +131,7 @@ impl Db {
         let cal = huanxin_domain::calendar::WorkCalendar::shipped_once().map_err(|e| StoreError::Config(e.to_string()))?;
         let mut report = HotlineReport { rows: rows.len(), ..Default::default() };
         let mut routes: HashMap<(i64, String), Target> = HashMap::new();
+        let mut trees: HashMap<String, huanxin_domain::requests::categories::Tree> = HashMap::new();
         let mut plan = Vec::new();
         for r in &rows {
             if known.contains(&r.work_order) {
@@ -138,36 +139,45 @@ impl Db {
                 continue;
             }
             let found = match_address(&only, &r.address);
+            // Dated and routed by the tree where the estate lies; a kind retired there keeps the
+            // desk's (a call that came is never refused).
+            let mut category = r.category.clone();
             if let AddressMatch::One(estate) = found {
-                let key = (estate, r.category.code.clone());
+                let place = community.get(&estate).copied().unwrap_or("");
+                if !trees.contains_key(place) {
+                    trees.insert(place.to_string(), self.category_tree_at(place).await?);
+                }
+                if let Some(c) = trees.get(place).and_then(|t| t.leaf(&r.category.code)) {
+                    category = c.clone();
+                }
+                let key = (estate, category.code.clone());
                 if let std::collections::hash_map::Entry::Vacant(slot) = routes.entry(key) {
-                    slot.insert(self.route_for(estate, community.get(&estate).copied().unwrap_or(""), r.category.unit_kind).await?);
+                    slot.insert(self.route_for(estate, place, category.unit_kind).await?);
                 }
             }
-            plan.push((r, found));
+            plan.push((r, category, found));
         }
         let now = crate::now();
         let mut tx = self.begin().await?;
-        for (r, found) in plan {
+        for (r, category, found) in plan {
             match found {
                 AddressMatch::One(estate) => {
-                    let to =
-                        routes.get(&(estate, r.category.code.clone())).ok_or_else(|| StoreError::Config("route not prepared".into()))?;
+                    let to = routes.get(&(estate, category.code.clone())).ok_or_else(|| StoreError::Config("route not prepared".into()))?;
                     let author = if r.caller.is_empty() { "12345热线来电" } else { r.caller.as_str() };
                     let new = NewRequest {
                         estate_id: estate,
                         dwelling_id: None,
                         author,
                         channel: "hotline",
-                        category: &r.category,
+                        category: &category,
                         text: &r.text,
-                        suggested: Some(r.category.code.to_string()),
+                        suggested: Some(category.code.to_string()),
                         confirmed_by: None,
                         work_order: Some((region.as_str(), &r.work_order)),
                         caller_phone: &r.phone,
                         user_id: None,
                         created_at: utc(r.called_at),
-                        due: huanxin_domain::requests::due_on(cal, r.category.working_days, r.called_at.date()),
+                        due: huanxin_domain::requests::due_on(cal, category.working_days, r.called_at.date()),
                         to,
                     };
                     let (_, warnings) = insert_request(&mut tx, actor, &new).await?;
