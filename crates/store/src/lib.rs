@@ -5,6 +5,7 @@
 
 pub mod acceptance;
 pub mod accounts;
+pub mod alarms;
 pub mod approvals;
 pub mod archive;
 pub mod assessment;

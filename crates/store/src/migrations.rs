@@ -55,7 +55,62 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (48, "grids: a community's grids with their estates, workers and responsible person, weekly patrols, mediation records", V48),
     (49, "requests: each request's county, kept for the newest-first listings of a county (Open311)", V49),
     (50, "requests: a region's changes to the category tree (names, working days, unit, kinds of its own, kinds retired)", V50),
+    (51, "alarms: the device registry, alarms (one open per device and type) and the dead letters of the ingest", V51),
 ];
+
+/// Devices, their alarms and the messages the ingest could not read (`alarms`). An open alarm
+/// holds `open_key` (device and type), unique: a repeat, however many arrive at once, counts on
+/// it; clearing sets the key to NULL, so that the next one is a new alarm.
+const V51: &str = r#"
+CREATE TABLE devices (
+    id {ID},
+    estate_id BIGINT NOT NULL REFERENCES estates (id),
+    building_id BIGINT REFERENCES buildings (id),
+    place TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    vendor TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    serial TEXT NOT NULL UNIQUE,
+    device_key TEXT NOT NULL,
+    last_heard_at TEXT,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX devices_estate ON devices (estate_id);
+CREATE TABLE alarms (
+    id {ID},
+    device_id BIGINT NOT NULL REFERENCES devices (id),
+    estate_id BIGINT NOT NULL REFERENCES estates (id),
+    alarm_type TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    severity_rank BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    open_key TEXT,
+    repeats BIGINT NOT NULL DEFAULT 1,
+    first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    acknowledged_by TEXT,
+    acknowledged_at TEXT,
+    cleared_by TEXT,
+    cleared_at TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    closed_by TEXT,
+    closed_at TEXT
+);
+CREATE UNIQUE INDEX alarms_open ON alarms (open_key);
+CREATE INDEX alarms_estate ON alarms (estate_id, state);
+CREATE INDEX alarms_device ON alarms (device_id, id);
+CREATE TABLE dead_letters (
+    id {ID},
+    received_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    code TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+"#;
 
 /// A region's changes to the request category tree, one row per region and code (`requests::categories`).
 const V50: &str = r#"
