@@ -5,6 +5,7 @@
 
 use huanxin_domain::reason;
 pub mod accounts;
+pub mod alarms;
 pub mod archive;
 pub mod audit;
 pub mod auth;
@@ -339,6 +340,8 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/estates/{id}", estates::get_one)
         .get("/estates/{id}/buildings", estates::buildings)
         .get("/estates/{id}/dwellings", estates::dwellings)
+        .get("/estates/{id}/devices", alarms::devices)
+        .get("/estates/{id}/alarms", alarms::alarms)
         .get("/estates/{id}/lifecycle", lifecycle::show)
         .get("/estates/{id}/assessment", lifecycle::assessment)
         .get("/calendar/deadline", lifecycle::deadline)
@@ -538,6 +541,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/estates", estates::create)
         .put("/estates/{id}", estates::update)
         .post("/estates/{id}/buildings", estates::create_building)
+        .post("/estates/{id}/devices", alarms::register)
         .post("/imports/{kind}", estates::import)
         .get("/imports/{kind}/template.xlsx", estates::template_xlsx)
         .get("/imports/{kind}/template.csv", estates::template_csv);

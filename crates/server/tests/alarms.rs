@@ -12,7 +12,37 @@ use huanxin_store::alarms::{AlarmError, NewDevice};
 use huanxin_store::audit::Actor;
 use huanxin_store::StoreError;
 
-both_engines!(alarms_are_one_open_per_device_and_type);
+both_engines!(alarms_are_one_open_per_device_and_type, devices_are_registered_by_the_registry_desks);
+
+/// Over HTTP: the desks that keep the registry register a device, its key shown once; every role
+/// of the region lists the devices without keys; bad input is named; another county sees nothing.
+async fn devices_are_registered_by_the_registry_desks(app: &TestApp) {
+    use serde_json::json;
+    let staff = app.client("county_staff").await;
+    let (estate, building, _) = common::estate_with_dwellings(app).await;
+    let path = format!("/api/v1/estates/{estate}/devices");
+    let device = json!({"kind": "可燃气体探测器", "serial": "GD-7", "building_id": building, "place": "2号楼地下室", "vendor": "汉威"});
+    assert_eq!(app.client("designer").await.post(&path, device.clone()).await.0, 403);
+    for (body, field) in [
+        (json!({"kind": "toaster", "serial": "X-1"}), "kind"),
+        (json!({"kind": "camera", "serial": "a b"}), "serial"),
+        (json!({"kind": "camera", "serial": "C-1", "building_id": app.other_county_estate * 1000}), "building_id"),
+        (json!({"kind": "camera", "serial": "C-1", "place": "x".repeat(101)}), "place"),
+    ] {
+        let (s, r) = staff.post(&path, body).await;
+        assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some(field)), "{r}");
+    }
+    let (s, made) = staff.post(&path, device.clone()).await;
+    assert_eq!((s, made["kind"].as_str(), made["device_key"].as_str().map(str::len)), (201, Some("gas_detector"), Some(48)), "{made}");
+    let (s, r) = staff.post(&path, device).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("alarms.serial_taken")), "{r}");
+    let (_, listed) = staff.get(&path).await;
+    assert_eq!((listed.as_array().unwrap().len(), listed[0]["serial"].as_str()), (1, Some("GD-7")));
+    assert!(!listed.to_string().contains("device_key"), "the key is shown once: {listed}");
+    assert_eq!(app.client("other_county_admin").await.get(&path).await.0, 404);
+    let (s, alarms) = staff.get(&format!("/api/v1/estates/{estate}/alarms")).await;
+    assert_eq!((s, alarms), (200, json!([])));
+}
 
 async fn alarms_are_one_open_per_device_and_type(app: &TestApp) {
     let scope = Scope::Region(RegionCode::parse("350521").unwrap());

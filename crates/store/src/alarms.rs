@@ -94,6 +94,11 @@ impl Db {
         if !rules::telemetry::valid_serial(&d.serial) {
             return Err(ValidationErrors::one("serial", &d.serial, reason!("alarms.serial_form")).into());
         }
+        if let Some(b) = d.building_id {
+            if self.scalar("SELECT COUNT(*) FROM buildings WHERE id = $1 AND estate_id = $2", crate::args![b, d.estate_id]).await? == 0 {
+                return Err(ValidationErrors::one("building_id", b, reason!("field.not_building_estate")).into());
+            }
+        }
         let mut tx = self.begin().await?;
         let device: Device = tx
             .fetch_one(
