@@ -77,6 +77,9 @@ pub enum Permission {
     DispatchRequests,
     /// Fill, submit and review statistical reports: the bureaus from the county up.
     ReportStatistics,
+    /// Acknowledge, clear and close the alarms of the estates in one's scope: the property company,
+    /// grid workers and the desks from the county down.
+    RespondAlarms,
 }
 
 impl Permission {
@@ -86,7 +89,7 @@ impl Permission {
     }
 
     /// Every permission, in the order the API lists them.
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Permission::ReadRegistry,
         Permission::WriteRegistry,
         Permission::ManageUsers,
@@ -106,6 +109,7 @@ impl Permission {
         Permission::HandleRequests,
         Permission::DispatchRequests,
         Permission::ReportStatistics,
+        Permission::RespondAlarms,
     ];
 }
 
@@ -230,6 +234,11 @@ impl Role {
             Permission::ManageFunds => self.is_government_desk() && !matches!(self, Role::StreetStaff | Role::CommunityStaff),
             // Reports are filed by counties and reviewed by the cities, provinces and the ministry.
             Permission::ReportStatistics => self.is_government_desk() && !matches!(self, Role::StreetStaff | Role::CommunityStaff),
+            // Those on the spot and the desks that dispatch them; the levels above watch.
+            Permission::RespondAlarms => matches!(
+                self,
+                Role::PropertyCompany | Role::GridWorker | Role::CommunityStaff | Role::StreetStaff | Role::CountyStaff | Role::CountyAdmin
+            ),
         }
     }
 }

@@ -173,6 +173,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<huanxin_store::alarms::AlarmError> for ApiError {
+    fn from(e: huanxin_store::alarms::AlarmError) -> Self {
+        match e {
+            huanxin_store::alarms::AlarmError::Refused(r) => ApiError::Conflict(r.reason()),
+            huanxin_store::alarms::AlarmError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<ValidationErrors> for ApiError {
     fn from(e: ValidationErrors) -> Self {
         ApiError::Invalid(e)

@@ -91,6 +91,18 @@ pub struct Config {
     pub basemap: String,
     /// The basemap's attribution shown on the map (e.g. `天地图 GS(2024)0650号`).
     pub basemap_attribution: String,
+    /// The MQTT broker devices publish to, `mqtt://host:port` (empty: no ingest).
+    pub mqtt_url: String,
+    /// The ingest's MQTT client id: its persistent session on the broker (one per deployment).
+    pub mqtt_client_id: String,
+    /// The topics' first level: devices publish to `{root}/v1/{serial}/telemetry|event|heartbeat`.
+    pub mqtt_topic_root: String,
+    /// How many messages a second one device may send (five times that at once); more are dropped and flagged.
+    pub device_rate_per_second: f64,
+    /// Days raw telemetry is kept.
+    pub telemetry_raw_days: i64,
+    /// Days hourly telemetry aggregates are kept.
+    pub telemetry_hourly_days: i64,
 }
 
 /// Reads a setting that is text even when it looks like a number: `HUANXIN_REGIONS=350521` (one
@@ -125,6 +137,12 @@ impl Default for Config {
             trusted_proxies: String::new(),
             basemap: String::new(),
             basemap_attribution: String::new(),
+            mqtt_url: String::new(),
+            mqtt_client_id: "huanxin-ingest".into(),
+            mqtt_topic_root: huanxin_domain::alarms::telemetry::DEFAULT_ROOT.into(),
+            device_rate_per_second: 20.0,
+            telemetry_raw_days: 30,
+            telemetry_hourly_days: 730,
         }
     }
 }
@@ -209,6 +227,8 @@ pub struct AppState {
     pub classifier: Arc<requests::LearnedModel>,
     /// Recent hot spots (see [`requests::HotSpotCache`]).
     pub hotspots: Arc<requests::HotSpotCache>,
+    /// What the MQTT ingest has done (see [`alarms::ingest`]).
+    pub ingest: Arc<alarms::ingest::IngestStats>,
 }
 
 impl AppState {
@@ -228,6 +248,7 @@ impl AppState {
             sms,
             classifier: Arc::default(),
             hotspots: Arc::default(),
+            ingest: Arc::default(),
             dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
         })
     }
@@ -342,6 +363,12 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/estates/{id}/dwellings", estates::dwellings)
         .get("/estates/{id}/devices", alarms::devices)
         .get("/estates/{id}/alarms", alarms::alarms)
+        .get("/alarms", alarms::board)
+        .get("/alarms/map", alarms::map)
+        .get("/alarms/ingest", alarms::ingest_status)
+        .get("/alarms/{id}", alarms::show)
+        .get("/devices/{id}", alarms::device)
+        .get("/devices/{id}/telemetry", alarms::telemetry)
         .get("/estates/{id}/lifecycle", lifecycle::show)
         .get("/estates/{id}/assessment", lifecycle::assessment)
         .get("/calendar/deadline", lifecycle::deadline)
@@ -527,6 +554,10 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/estates/{id}/construction/design-changes", construction::request_change)
         .post("/design-changes/{id}/deliver", construction::deliver_change)
         .post("/estates/{id}/construction/materials", construction::record_material);
+    let respond = Routes::new(Some(Permission::RespondAlarms))
+        .post("/alarms/{id}/acknowledge", alarms::acknowledge)
+        .post("/alarms/{id}/clear", alarms::clear)
+        .post("/alarms/{id}/close", alarms::close);
     let sign = Routes::new(Some(Permission::SignAcceptance)).post("/estates/{id}/acceptance/signatures", lifecycle::sign_acceptance);
     let menu = Routes::new(Some(Permission::ManageMenu))
         .put("/menu/{region}/{code}", schemes::set_menu_item)
@@ -542,6 +573,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .put("/estates/{id}", estates::update)
         .post("/estates/{id}/buildings", estates::create_building)
         .post("/estates/{id}/devices", alarms::register)
+        .get("/alarms/dead-letters", alarms::dead_letters)
         .post("/imports/{kind}", estates::import)
         .get("/imports/{kind}/template.xlsx", estates::template_xlsx)
         .get("/imports/{kind}/template.csv", estates::template_csv);
@@ -589,7 +621,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         open,
         vec![
             read, write, admin, audit, personal, assess, advance, draft, menu, sign, file, build, consult, answers, requests, hot, handle,
-            dispatch, units, grid_desks, grid_field, money, report, me,
+            dispatch, units, grid_desks, grid_field, money, report, respond, me,
         ],
     )
 }
@@ -722,6 +754,11 @@ pub async fn serve(
     let db = st.db.clone();
     chains::spawn_daily(&st);
     requests::spawn_escalation(&st);
+    match alarms::ingest::IngestConfig::from_config(&st.config) {
+        Ok(Some(cfg)) => alarms::ingest::spawn(st.db.clone(), cfg, st.ingest.clone()),
+        Ok(None) => {}
+        Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)),
+    }
     let warm = st.clone();
     tokio::spawn(async move {
         if let Err(e) = warm.tiles.warm(&warm).await {

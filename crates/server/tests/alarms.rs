@@ -12,7 +12,12 @@ use huanxin_store::alarms::{AlarmError, NewDevice};
 use huanxin_store::audit::Actor;
 use huanxin_store::StoreError;
 
-both_engines!(alarms_are_one_open_per_device_and_type, devices_are_registered_by_the_registry_desks);
+both_engines!(
+    alarms_are_one_open_per_device_and_type,
+    devices_are_registered_by_the_registry_desks,
+    the_ingest_turns_signed_messages_into_alarms_and_the_rest_into_dead_letters,
+    a_redelivered_batch_stores_nothing_twice_and_old_telemetry_goes
+);
 
 /// Over HTTP: the desks that keep the registry register a device, its key shown once; every role
 /// of the region lists the devices without keys; bad input is named; another county sees nothing.
@@ -122,4 +127,184 @@ async fn alarms_are_one_open_per_device_and_type(app: &TestApp) {
         .unwrap();
     let (code, payload): (String, String) = app.db.fetch_one("SELECT code, payload FROM dead_letters", vec![]).await.unwrap();
     assert_eq!((code.as_str(), payload.as_str()), ("signature", "{\"values\":{}}"));
+}
+
+/// The broker the tests publish to (Mosquitto on the machine; `scripts/test` starts it).
+fn broker() -> (String, u16) {
+    let addr = std::env::var("HUANXIN_TEST_MQTT").unwrap_or_else(|_| "127.0.0.1:1883".into());
+    let (h, p) = addr.rsplit_once(':').unwrap();
+    (h.to_string(), p.parse().unwrap())
+}
+
+/// A device's publisher: signs what it sends with the device's key, as a device does.
+struct Publisher {
+    client: rumqttc::v5::AsyncClient,
+    root: String,
+}
+
+impl Publisher {
+    async fn connect(root: &str) -> Publisher {
+        let (host, port) = broker();
+        let id = format!("pub-{}", uuid::Uuid::new_v4().simple());
+        let mut opts = rumqttc::v5::MqttOptions::new(id, host, port);
+        opts.set_max_packet_size(Some(256 * 1024));
+        let (client, mut el) = rumqttc::v5::AsyncClient::new(opts, 100);
+        tokio::spawn(async move { while el.poll().await.is_ok() {} });
+        Publisher { client, root: root.to_string() }
+    }
+
+    async fn send(&self, serial: &str, channel: &str, key: &str, payload: &str) {
+        let topic = format!("{}/v1/{serial}/{channel}", self.root);
+        let sig = huanxin_domain::alarms::telemetry::signature(key.as_bytes(), &topic, payload.as_bytes());
+        let props = rumqttc::v5::mqttbytes::v5::PublishProperties { user_properties: vec![("sig".into(), sig)], ..Default::default() };
+        self.client
+            .publish_with_properties(topic, rumqttc::v5::mqttbytes::QoS::AtLeastOnce, false, payload.to_string(), props)
+            .await
+            .unwrap();
+    }
+}
+
+/// Polls `check` until it answers (at most 20 s).
+async fn until<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// Over the real broker: a gas detector's readings held above 25 % LEL raise a critical alarm the
+/// board shows; messages with a wrong signature, a bad payload, a far-off clock or an unknown
+/// serial go to the dead letters by reason; people take the alarm's steps by role.
+async fn the_ingest_turns_signed_messages_into_alarms_and_the_rest_into_dead_letters(app: &TestApp) {
+    use serde_json::json;
+    let staff = app.client("county_staff").await;
+    let (estate, _, _) = common::estate_with_dwellings(app).await;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let serial = format!("GD-{}", &run[..8]);
+    let (_, made) = staff.post(&format!("/api/v1/estates/{estate}/devices"), json!({"kind": "gas_detector", "serial": serial})).await;
+    let key = made["device_key"].as_str().unwrap().to_string();
+    let device_id = made["id"].as_i64().unwrap();
+    let root = format!("t{}", &run[..12]);
+    let (host, port) = broker();
+    let cfg = huanxin_server::alarms::ingest::IngestConfig {
+        host,
+        port,
+        client_id: format!("ingest-{run}"),
+        root: root.clone(),
+        rate: Default::default(),
+        retention: Default::default(),
+    };
+    let stats = std::sync::Arc::new(huanxin_server::alarms::ingest::IngestStats::default());
+    huanxin_server::alarms::ingest::spawn(app.db.clone(), cfg, stats.clone());
+    let publisher = Publisher::connect(&root).await;
+    // Heartbeats until the ingest's subscription is in place.
+    until("the ingest to subscribe", || async {
+        publisher.send(&serial, "heartbeat", &key, "{}").await;
+        (stats.received.load(std::sync::atomic::Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+
+    let now = chrono::Utc::now().timestamp_millis();
+    for (i, lel) in [(0, 30.0), (6, 31.5), (12, 32.0)] {
+        publisher.send(&serial, "telemetry", &key, &json!({"ts": now - 20_000 + i * 1000, "values": {"lel": lel}}).to_string()).await;
+    }
+    publisher.send(&serial, "telemetry", "another-key", &json!({"values": {"lel": 0}}).to_string()).await;
+    publisher.send(&serial, "event", &key, "{not json").await;
+    publisher.send(&serial, "heartbeat", &key, &json!({"ts": now + 3_600_000}).to_string()).await;
+    publisher.send("NO-SUCH-DEVICE", "heartbeat", &key, "{}").await;
+
+    let board = until("the alarm on the board", || async {
+        let (_, b) = staff.get(&format!("/api/v1/alarms?state=open&estate_id={estate}")).await;
+        b.as_array().filter(|a| !a.is_empty()).cloned()
+    })
+    .await;
+    assert_eq!((board.len(), board[0]["alarm_type"].as_str(), board[0]["severity"].as_str()), (1, Some("gas_leak"), Some("critical")));
+    assert_eq!(board[0]["serial"].as_str(), Some(serial.as_str()));
+    let id = board[0]["id"].as_i64().unwrap();
+    let (_, map) = staff.get("/api/v1/alarms/map").await;
+    assert_eq!((map[0]["estate_id"].as_i64(), map[0]["worst"].as_str()), (Some(estate), Some("critical")), "{map}");
+
+    let letters = until("the dead letters", || async {
+        let (_, d) = staff.get("/api/v1/alarms/dead-letters").await;
+        let codes: std::collections::BTreeSet<String> =
+            d.as_array().unwrap().iter().map(|l| l["code"].as_str().unwrap().to_string()).collect();
+        (codes.len() >= 3).then_some(codes)
+    })
+    .await;
+    assert_eq!(letters.into_iter().collect::<Vec<_>>(), ["not_json", "signature", "time"], "a county sees its devices' refusals");
+    let unknown = until("the unknown device's letter", || async {
+        let (_, d) = app.client("ministry_admin").await.get("/api/v1/alarms/dead-letters").await;
+        d.as_array().unwrap().iter().find(|l| l["code"] == "unknown_device").cloned()
+    })
+    .await;
+    assert!(unknown["topic"].as_str().unwrap().contains("NO-SUCH-DEVICE"));
+    let (_, other) = app.client("other_county_admin").await.get("/api/v1/alarms/dead-letters").await;
+    assert_eq!(other, json!([]), "another county sees none of them");
+
+    // The readings are kept; the chart reads them.
+    let points = until("the readings", || async {
+        let (_, p) = staff.get(&format!("/api/v1/devices/{device_id}/telemetry?hours=1")).await;
+        p.as_array().filter(|p| !p.is_empty()).cloned()
+    })
+    .await;
+    assert!(points.iter().all(|p| p["metric"] == "lel"), "{points:?}");
+    assert_eq!(points.iter().map(|p| p["n"].as_i64().unwrap()).sum::<i64>(), 3, "the bad-signature reading is not kept");
+    assert_eq!(app.client("other_county_admin").await.get(&format!("/api/v1/devices/{device_id}/telemetry")).await.0, 404);
+
+    // Steps by role.
+    let path = |step: &str| format!("/api/v1/alarms/{id}/{step}");
+    assert_eq!(app.client("city_admin").await.post(&path("acknowledge"), json!({})).await.0, 403, "the levels above watch");
+    assert_eq!(app.client("other_county_admin").await.post(&path("acknowledge"), json!({})).await.0, 404);
+    let (s, a) = staff.post(&path("acknowledge"), json!({})).await;
+    assert_eq!((s, a["state"].as_str()), (200, Some("acknowledged")));
+    let (s, r) = staff.post(&path("clear"), json!({"note": "  "})).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("alarms.note_required")), "{r}");
+    let (s, r) = staff.post(&path("close"), json!({})).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("alarms.not_cleared")), "{r}");
+    let (s, a) = staff.post(&path("clear"), json!({"note": "关阀通风，复测 0%"})).await;
+    assert_eq!((s, a["state"].as_str()), (200, Some("cleared")));
+    let (s, a) = staff.post(&path("close"), json!({})).await;
+    assert_eq!((s, a["state"].as_str(), a["note"].as_str()), (200, Some("closed"), Some("关阀通风，复测 0%")));
+}
+
+/// A batch the broker delivers again after a crash stores its readings once; the upkeep rolls
+/// ended hours up and lets go of raw hours older than the retention.
+async fn a_redelivered_batch_stores_nothing_twice_and_old_telemetry_goes(app: &TestApp) {
+    use huanxin_store::alarms::ingest::{hour_of, IngestBatch, Reading};
+    use huanxin_store::alarms::telemetry::Retention;
+    let now = chrono::Utc::now().timestamp_millis();
+    let current = hour_of(now);
+    let reading = |device_id, at_ms, value| Reading { device_id, at_ms, metric: "lel".into(), value };
+    let batch = IngestBatch {
+        readings: vec![
+            reading(1, now - 3_600_000, 1.0),
+            reading(1, now - 3_600_000 + 1, 3.0),
+            reading(2, now, 5.0),
+            reading(1, now - 40 * 86_400_000, 9.0),
+        ],
+        ..Default::default()
+    };
+    let hourly = || async {
+        let sql = "SELECT n, total FROM telemetry_hourly WHERE device_id = 1 AND hour = $1";
+        app.db.fetch_one::<(i64, f64)>(sql, huanxin_store::args![hour_of(now - 3_600_000)]).await.unwrap()
+    };
+    assert_eq!(app.db.apply_ingest(&batch, current).await.unwrap().stored, 4);
+    assert_eq!(app.db.apply_ingest(&batch, current).await.unwrap().stored, 0, "delivered again: nothing twice");
+    let done = app.db.telemetry_upkeep(now, Retention::default()).await.unwrap();
+    assert!(done.raw_dropped >= 1, "{done:?}");
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM telemetry", vec![]).await.unwrap(), 3);
+    let (n, total) = hourly().await;
+    assert_eq!((n, total), (2, 4.0));
+    // A late reading takes its hour out of the rolled-up ones; the next upkeep counts it.
+    app.db
+        .apply_ingest(&IngestBatch { readings: vec![reading(1, now - 3_600_000 + 2, 5.0)], ..Default::default() }, current)
+        .await
+        .unwrap();
+    app.db.telemetry_upkeep(now, Retention::default()).await.unwrap();
+    let (n, total) = hourly().await;
+    assert_eq!((n, total), (3, 9.0));
 }

@@ -56,7 +56,40 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (49, "requests: each request's county, kept for the newest-first listings of a county (Open311)", V49),
     (50, "requests: a region's changes to the category tree (names, working days, unit, kinds of its own, kinds retired)", V50),
     (51, "alarms: the device registry, alarms (one open per device and type) and the dead letters of the ingest", V51),
+    (52, "alarms: raw telemetry by hour (partitioned by day on PostgreSQL), hourly aggregates, the hours rolled up; a dead letter names the estate of a known device", V52),
 ];
+
+/// Telemetry (`alarms::telemetry`): one row per reading, keyed by its hour first, so that old
+/// hours are dropped by the key (SQLite) or as whole daily partitions (PostgreSQL, `{BY_HOUR}`;
+/// the partitions are made ahead by the upkeep); hourly aggregates kept longer; the hours whose
+/// aggregates are up to date (a late reading takes its hour out again).
+const V52: &str = r#"
+CREATE TABLE telemetry (
+    hour BIGINT NOT NULL,
+    device_id BIGINT NOT NULL,
+    metric TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    value DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (hour, device_id, metric, at_ms)
+) {BY_HOUR};
+CREATE TABLE telemetry_hourly (
+    device_id BIGINT NOT NULL,
+    hour BIGINT NOT NULL,
+    metric TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    total DOUBLE PRECISION NOT NULL,
+    low DOUBLE PRECISION NOT NULL,
+    high DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (device_id, hour, metric)
+);
+CREATE INDEX telemetry_hourly_hour ON telemetry_hourly (hour);
+CREATE TABLE telemetry_rollups (
+    hour BIGINT PRIMARY KEY,
+    rolled_at TEXT NOT NULL
+);
+ALTER TABLE dead_letters ADD COLUMN estate_id BIGINT;
+CREATE INDEX dead_letters_estate ON dead_letters (estate_id, id);
+"#;
 
 /// Devices, their alarms and the messages the ingest could not read (`alarms`). An open alarm
 /// holds `open_key` (device and type), unique: a repeat, however many arrive at once, counts on
@@ -1461,7 +1494,11 @@ pub(crate) fn dialect(engine: Engine, sql: &str) -> String {
         Engine::Sqlite => "BLOB",
         Engine::Postgres => "BYTEA",
     };
-    sql.replace("{ID}", id).replace("{BLOB}", blob)
+    let by_hour = match engine {
+        Engine::Sqlite => "WITHOUT ROWID",
+        Engine::Postgres => "PARTITION BY RANGE (hour)",
+    };
+    sql.replace("{ID}", id).replace("{BLOB}", blob).replace("{BY_HOUR}", by_hour)
 }
 
 /// Applies the migrations not yet applied, each in its own transaction; returns how many ran.
@@ -1500,6 +1537,10 @@ pub async fn migrate(db: &Db) -> Result<usize, StoreError> {
         }
         if *version == 44 {
             db.map_old_request_categories().await?;
+        }
+        // Readings always have a partition to go to, before the upkeep makes the days'.
+        if *version == 52 && db.engine() == Engine::Postgres {
+            db.execute("CREATE TABLE IF NOT EXISTS telemetry_default PARTITION OF telemetry DEFAULT", vec![]).await?;
         }
     }
     Ok(ran)

@@ -4,6 +4,7 @@
 //! counted on it.
 
 pub mod camera;
+pub mod ingest;
 pub mod rules;
 pub mod telemetry;
 
@@ -99,6 +100,11 @@ impl Severity {
     /// Parses the storage code.
     pub fn parse(s: &str) -> Option<Severity> {
         [Severity::Warning, Severity::Minor, Severity::Major, Severity::Critical].into_iter().find(|x| x.as_str() == s.trim())
+    }
+
+    /// The severity of a stored rank (`severity as i64`).
+    pub fn from_rank(rank: i64) -> Option<Severity> {
+        [Severity::Warning, Severity::Minor, Severity::Major, Severity::Critical].into_iter().find(|x| *x as i64 == rank)
     }
 }
 

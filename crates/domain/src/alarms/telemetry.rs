@@ -23,12 +23,14 @@ pub enum Channel {
     Heartbeat,
 }
 
-/// A message's topic read: the device's serial and what it sends.
-pub fn parse_topic(topic: &str) -> Option<(&str, Channel)> {
-    let mut parts = topic.split('/');
-    let (Some("huanxin"), Some("v1"), Some(serial), Some(channel), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+/// The topics' first level unless configured otherwise (`huanxin/v1/{serial}/…`).
+pub const DEFAULT_ROOT: &str = "huanxin";
+
+/// A message's topic under `root` read: the device's serial and what it sends.
+pub fn parse_topic<'a>(root: &str, topic: &'a str) -> Option<(&'a str, Channel)> {
+    let rest = topic.strip_prefix(root)?.strip_prefix("/v1/")?;
+    let mut parts = rest.split('/');
+    let (Some(serial), Some(channel), None) = (parts.next(), parts.next(), parts.next()) else {
         return None;
     };
     let channel = match channel {
@@ -168,12 +170,13 @@ mod tests {
 
     #[test]
     fn topics_name_the_device_and_what_it_sends() {
-        assert_eq!(parse_topic("huanxin/v1/GD-0001/telemetry"), Some(("GD-0001", Channel::Telemetry)));
-        assert_eq!(parse_topic("huanxin/v1/cam.7/event"), Some(("cam.7", Channel::Event)));
+        assert_eq!(parse_topic(DEFAULT_ROOT, "huanxin/v1/GD-0001/telemetry"), Some(("GD-0001", Channel::Telemetry)));
+        assert_eq!(parse_topic("t/run-1", "t/run-1/v1/GD-1/heartbeat"), Some(("GD-1", Channel::Heartbeat)));
+        assert_eq!(parse_topic(DEFAULT_ROOT, "huanxin/v1/cam.7/event"), Some(("cam.7", Channel::Event)));
         for bad in
             ["huanxin/v1/x", "huanxin/v2/x/telemetry", "huanxin/v1/a b/telemetry", "huanxin/v1/x/telemetry/extra", "huanxin/v1//heartbeat"]
         {
-            assert_eq!(parse_topic(bad), None, "{bad}");
+            assert_eq!(parse_topic(DEFAULT_ROOT, bad), None, "{bad}");
         }
     }
 

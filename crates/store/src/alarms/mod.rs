@@ -11,6 +11,9 @@ use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
+pub mod ingest;
+pub mod telemetry;
+
 /// A device as the registry keeps it (its key is never read out).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Device {
@@ -85,6 +88,49 @@ fn rank(s: Severity) -> i64 {
 /// The key an open alarm holds: one per device and type.
 fn open_key(device_id: i64, alarm_type: &str) -> String {
     format!("{device_id}/{alarm_type}")
+}
+
+/// Raising an alarm as one statement: a repeat counts on the open alarm of the device and type,
+/// whose severity rises to the worst seen, never falls.
+fn raise_statement(
+    device_id: i64,
+    estate_id: i64,
+    alarm_type: &str,
+    severity: Severity,
+    at: &str,
+    detail: &str,
+) -> (String, Vec<crate::Arg>) {
+    (
+        format!(
+            "INSERT INTO alarms (device_id, estate_id, alarm_type, severity, severity_rank, state, open_key, repeats, first_at, last_at, detail) \
+             VALUES ($1, $2, $3, $4, $5, 'active', $6, 1, $7, $7, $8) \
+             ON CONFLICT (open_key) DO UPDATE SET repeats = alarms.repeats + 1, last_at = excluded.last_at, \
+             severity = CASE WHEN excluded.severity_rank > alarms.severity_rank THEN excluded.severity ELSE alarms.severity END, \
+             severity_rank = CASE WHEN excluded.severity_rank > alarms.severity_rank THEN excluded.severity_rank ELSE alarms.severity_rank END \
+             RETURNING {ALARM_COLS}"
+        ),
+        crate::args![
+            device_id,
+            estate_id,
+            alarm_type,
+            severity.as_str(),
+            rank(severity),
+            open_key(device_id, alarm_type),
+            at,
+            detail.chars().take(200).collect::<String>()
+        ],
+    )
+}
+
+/// Clearing by rule the open alarm of a device and type (none open: no row).
+fn clear_statement(device_id: i64, alarm_type: &str, at: &str) -> (String, Vec<crate::Arg>) {
+    (
+        format!(
+            "UPDATE alarms SET state = 'cleared', open_key = NULL, cleared_by = 'rule', cleared_at = $2 \
+             WHERE open_key = $1 RETURNING {ALARM_COLS}"
+        ),
+        crate::args![open_key(device_id, alarm_type), at],
+    )
 }
 
 impl Db {
@@ -166,39 +212,14 @@ impl Db {
         at: &str,
         detail: &str,
     ) -> Result<Alarm, StoreError> {
-        self.fetch_one(
-            &format!(
-                "INSERT INTO alarms (device_id, estate_id, alarm_type, severity, severity_rank, state, open_key, repeats, first_at, last_at, detail) \
-                 VALUES ($1, $2, $3, $4, $5, 'active', $6, 1, $7, $7, $8) \
-                 ON CONFLICT (open_key) DO UPDATE SET repeats = alarms.repeats + 1, last_at = excluded.last_at, \
-                 severity = CASE WHEN excluded.severity_rank > alarms.severity_rank THEN excluded.severity ELSE alarms.severity END, \
-                 severity_rank = CASE WHEN excluded.severity_rank > alarms.severity_rank THEN excluded.severity_rank ELSE alarms.severity_rank END \
-                 RETURNING {ALARM_COLS}"
-            ),
-            crate::args![
-                device.id,
-                device.estate_id,
-                alarm_type,
-                severity.as_str(),
-                rank(severity),
-                open_key(device.id, alarm_type),
-                at,
-                detail.chars().take(200).collect::<String>()
-            ],
-        )
-        .await
+        let (sql, args) = raise_statement(device.id, device.estate_id, alarm_type, severity, at, detail);
+        self.fetch_one(&sql, args).await
     }
 
     /// The rule saw a condition end: the open alarm of that type clears (none open: nothing).
     pub async fn clear_alarm_by_rule(&self, device_id: i64, alarm_type: &str, at: &str) -> Result<Option<Alarm>, StoreError> {
-        self.fetch_optional(
-            &format!(
-                "UPDATE alarms SET state = 'cleared', open_key = NULL, cleared_by = 'rule', cleared_at = $2 \
-                 WHERE open_key = $1 RETURNING {ALARM_COLS}"
-            ),
-            crate::args![open_key(device_id, alarm_type), at],
-        )
-        .await
+        let (sql, args) = clear_statement(device_id, alarm_type, at);
+        self.fetch_optional(&sql, args).await
     }
 
     /// An alarm of an estate in scope.
@@ -264,8 +285,7 @@ impl Db {
 
     /// Keeps a message the ingest could not read, with why (the payload cut to 2 KB).
     pub async fn record_dead_letter(&self, source: &str, topic: &str, code: &str, detail: &str, payload: &[u8]) -> Result<(), StoreError> {
-        let shown: String =
-            String::from_utf8_lossy(&payload[..payload.len().min(2048)]).chars().filter(|c| !c.is_control() || *c == '\n').collect();
+        let shown = ingest::shown_payload(payload);
         self.execute(
             "INSERT INTO dead_letters (received_at, source, topic, code, detail, payload) VALUES ($1, $2, $3, $4, $5, $6)",
             crate::args![
@@ -279,5 +299,109 @@ impl Db {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// An alarm on the board, with where it is.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BoardAlarm {
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub alarm: Alarm,
+    pub estate_name: String,
+    pub community_code: String,
+    pub serial: String,
+    pub kind: String,
+    pub place: String,
+}
+
+/// The board's filters (each optional).
+#[derive(Debug, Clone, Default)]
+pub struct BoardFilter {
+    pub estate_id: Option<i64>,
+    pub alarm_type: Option<String>,
+    pub severity: Option<String>,
+    /// `open` (active or acknowledged) or one state.
+    pub state: Option<String>,
+}
+
+/// An estate's open alarms rolled up, for the map.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct EstateAlarms {
+    pub estate_id: i64,
+    pub estate_name: String,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    pub open: i64,
+    #[serde(skip)]
+    pub worst_rank: i64,
+    /// The worst open severity.
+    #[sqlx(skip)]
+    pub worst: String,
+}
+
+impl Db {
+    /// The alarms of the estates in scope, filtered, open ones first, worst first (at most 500).
+    pub async fn alarm_board(&self, scope: &Scope, f: &BoardFilter) -> Result<Vec<BoardAlarm>, StoreError> {
+        let mut args = vec![];
+        let mut cond = vec![crate::estates::scope_clause(scope, &mut args)];
+        if let Some(e) = f.estate_id {
+            args.push(e.into());
+            cond.push(format!("a.estate_id = ${}", args.len()));
+        }
+        if let Some(t) = f.alarm_type.as_deref().filter(|t| !t.is_empty()) {
+            args.push(t.into());
+            cond.push(format!("a.alarm_type = ${}", args.len()));
+        }
+        if let Some(s) = f.severity.as_deref().filter(|s| !s.is_empty()) {
+            args.push(s.into());
+            cond.push(format!("a.severity = ${}", args.len()));
+        }
+        match f.state.as_deref() {
+            None | Some("") => {}
+            Some("open") => cond.push("a.open_key IS NOT NULL".into()),
+            Some(s) => {
+                args.push(s.into());
+                cond.push(format!("a.state = ${}", args.len()));
+            }
+        }
+        let cols: String = ALARM_COLS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ");
+        self.fetch_all(
+            &format!(
+                "SELECT {cols}, e.name AS estate_name, e.community_code, d.serial, d.kind, d.place FROM alarms a \
+                 JOIN estates e ON e.id = a.estate_id JOIN devices d ON d.id = a.device_id WHERE {} \
+                 ORDER BY CASE WHEN a.open_key IS NOT NULL THEN 0 ELSE 1 END, a.severity_rank DESC, a.last_at DESC, a.id DESC LIMIT 500",
+                cond.join(" AND ")
+            ),
+            args,
+        )
+        .await
+    }
+
+    /// Each estate in scope with open alarms: how many and the worst (the map's layer).
+    pub async fn estates_alarming(&self, scope: &Scope) -> Result<Vec<EstateAlarms>, StoreError> {
+        let mut args = vec![];
+        let clause = crate::estates::scope_clause(scope, &mut args);
+        let mut rows: Vec<EstateAlarms> = self
+            .fetch_all(
+                &format!(
+                    "SELECT e.id AS estate_id, e.name AS estate_name, e.lon, e.lat, COUNT(*) AS open, MAX(a.severity_rank) AS worst_rank \
+                     FROM alarms a JOIN estates e ON e.id = a.estate_id \
+                     WHERE a.open_key IS NOT NULL AND {clause} GROUP BY e.id, e.name, e.lon, e.lat ORDER BY 6 DESC, 5 DESC LIMIT 5000"
+                ),
+                args,
+            )
+            .await?;
+        for r in &mut rows {
+            r.worst = Severity::from_rank(r.worst_rank).map_or("", Severity::as_str).to_string();
+        }
+        Ok(rows)
+    }
+
+    /// A device of an estate in scope.
+    pub async fn device(&self, scope: &Scope, id: i64) -> Result<Device, StoreError> {
+        let d: Device = self.fetch_one(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1"), crate::args![id]).await?;
+        self.get_estate(scope, d.estate_id).await?;
+        Ok(d)
     }
 }

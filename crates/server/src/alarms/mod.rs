@@ -1,0 +1,243 @@
+//! HTTP routes of smart alarms (issue 17): an estate's devices (registered by the desks that keep
+//! the registry, the key shown once), the alarm board and each alarm's steps, a device's chart,
+//! the ingest's status and its dead letters (docs/alarms.md).
+
+pub mod ingest;
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::AppState;
+use axum::extract::Query;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use huanxin_domain::access::Permission;
+use huanxin_domain::alarms::AlarmStep;
+use huanxin_domain::alarms::DeviceKind;
+use huanxin_domain::reason;
+use huanxin_store::alarms::ingest::DeadLetter;
+use huanxin_store::alarms::telemetry::Point;
+use huanxin_store::alarms::{Alarm, BoardAlarm, BoardFilter, Device, EstateAlarms, NewDevice};
+use serde::Deserialize;
+
+/// A device to register on an estate.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct DeviceRequest {
+    /// gas_detector, smoke_detector, water_sensor, door_access, ebike_charger, lift_monitor or camera (or the Chinese name).
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub serial: String,
+    pub building_id: Option<i64>,
+    #[serde(default)]
+    pub place: String,
+    #[serde(default)]
+    pub vendor: String,
+    #[serde(default)]
+    pub model: String,
+}
+
+/// An estate's devices (their keys are never shown again).
+#[utoipa::path(get, path = "/api/v1/estates/{id}/devices", tag = "alarms", params(("id" = i64, Path)),
+    responses((status = 200, description = "devices"), (status = 404)))]
+pub async fn devices(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Device>>, ApiError> {
+    Ok(Json(st.db.devices_of(&cu.scope, id).await?))
+}
+
+/// Registers a device on an estate: the answer carries `device_key` once, for the installer to
+/// put on the device (it signs its messages with it).
+#[utoipa::path(post, path = "/api/v1/estates/{id}/devices", tag = "alarms", params(("id" = i64, Path)), request_body = DeviceRequest,
+    responses((status = 201, description = "the device, with its key shown once"), (status = 403), (status = 404), (status = 422)))]
+pub async fn register(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<DeviceRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let kind = DeviceKind::parse(&req.kind).ok_or_else(|| ApiError::field("kind", &req.kind, reason!("alarms.kind")))?;
+    for (field, value, max) in [("place", &req.place, 100), ("vendor", &req.vendor, 50), ("model", &req.model, 50)] {
+        if value.chars().count() > max || value.chars().any(char::is_control) {
+            return Err(ApiError::field(field, value.chars().take(40).collect::<String>(), reason!("field.at_most_chars", max = max)));
+        }
+    }
+    let key = {
+        use rand::RngCore;
+        let mut bytes = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    };
+    let new = NewDevice {
+        estate_id: id,
+        building_id: req.building_id,
+        place: req.place,
+        kind,
+        vendor: req.vendor,
+        model: req.model,
+        serial: req.serial.trim().to_string(),
+        key: key.clone(),
+    };
+    let device = st.db.register_device(&cu.actor(), &cu.scope, &new).await?;
+    let mut v = serde_json::to_value(&device).map_err(|e| ApiError::Internal(e.to_string()))?;
+    v["device_key"] = key.into();
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// An estate's alarms, the open ones first.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/alarms", tag = "alarms", params(("id" = i64, Path)),
+    responses((status = 200, description = "alarms"), (status = 404)))]
+pub async fn alarms(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Alarm>>, ApiError> {
+    Ok(Json(st.db.alarms_of(&cu.scope, id).await?))
+}
+
+/// The board's filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BoardQuery {
+    pub estate_id: Option<i64>,
+    /// gas_leak, smoke, fire, intrusion, offline…
+    pub alarm_type: Option<String>,
+    /// warning, minor, major or critical.
+    pub severity: Option<String>,
+    /// `open` (active or acknowledged), active, acknowledged, cleared or closed.
+    pub state: Option<String>,
+}
+
+/// The alarm board: the alarms of the estates in scope, open and worst first.
+#[utoipa::path(get, path = "/api/v1/alarms", tag = "alarms", params(BoardQuery), responses((status = 200, description = "alarms")))]
+pub async fn board(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    Query(q): Query<BoardQuery>,
+) -> Result<Json<Vec<BoardAlarm>>, ApiError> {
+    if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
+        if s != "open" && huanxin_domain::alarms::AlarmState::parse(s).is_none() {
+            return Err(ApiError::field("state", s, reason!("alarms.state_filter")));
+        }
+    }
+    let f = BoardFilter { estate_id: q.estate_id, alarm_type: q.alarm_type, severity: q.severity, state: q.state };
+    Ok(Json(st.db.alarm_board(&cu.scope, &f).await?))
+}
+
+/// The estates in scope with open alarms, how many and the worst (the map's layer).
+#[utoipa::path(get, path = "/api/v1/alarms/map", tag = "alarms", responses((status = 200, description = "estates with open alarms")))]
+pub async fn map(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<EstateAlarms>>, ApiError> {
+    Ok(Json(st.db.estates_alarming(&cu.scope).await?))
+}
+
+/// One alarm of an estate in scope.
+#[utoipa::path(get, path = "/api/v1/alarms/{id}", tag = "alarms", params(("id" = i64, Path)),
+    responses((status = 200, description = "the alarm"), (status = 404)))]
+pub async fn show(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Alarm>, ApiError> {
+    Ok(Json(st.db.alarm(&cu.scope, id).await?))
+}
+
+/// A person's note on a step (required to clear by hand).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct StepRequest {
+    #[serde(default)]
+    pub note: String,
+}
+
+async fn take_step(st: &AppState, cu: &CurrentUser, id: i64, step: AlarmStep, note: &str) -> Result<Json<Alarm>, ApiError> {
+    cu.require(Permission::RespondAlarms)?;
+    if note.chars().count() > 500 || note.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::field("note", note.chars().take(40).collect::<String>(), reason!("field.at_most_chars", max = 500)));
+    }
+    if step == AlarmStep::ClearByHand && note.trim().is_empty() {
+        return Err(ApiError::field("note", "", reason!("alarms.note_required")));
+    }
+    Ok(Json(st.db.alarm_step(&cu.actor(), &cu.scope, id, step, note).await?))
+}
+
+/// Acknowledges an open alarm: someone is on it.
+#[utoipa::path(post, path = "/api/v1/alarms/{id}/acknowledge", tag = "alarms", params(("id" = i64, Path)), request_body = StepRequest,
+    responses((status = 200, description = "acknowledged"), (status = 403), (status = 404), (status = 409)))]
+pub async fn acknowledge(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<StepRequest>,
+) -> Result<Json<Alarm>, ApiError> {
+    take_step(&st, &cu, id, AlarmStep::Acknowledge, &req.note).await
+}
+
+/// Clears an open alarm by hand, with a note saying what was found.
+#[utoipa::path(post, path = "/api/v1/alarms/{id}/clear", tag = "alarms", params(("id" = i64, Path)), request_body = StepRequest,
+    responses((status = 200, description = "cleared"), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn clear(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<StepRequest>,
+) -> Result<Json<Alarm>, ApiError> {
+    take_step(&st, &cu, id, AlarmStep::ClearByHand, &req.note).await
+}
+
+/// Closes a cleared alarm.
+#[utoipa::path(post, path = "/api/v1/alarms/{id}/close", tag = "alarms", params(("id" = i64, Path)), request_body = StepRequest,
+    responses((status = 200, description = "closed"), (status = 403), (status = 404), (status = 409)))]
+pub async fn close(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<StepRequest>,
+) -> Result<Json<Alarm>, ApiError> {
+    take_step(&st, &cu, id, AlarmStep::Close, &req.note).await
+}
+
+/// A device of an estate in scope.
+#[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "alarms", params(("id" = i64, Path)),
+    responses((status = 200, description = "the device"), (status = 404)))]
+pub async fn device(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Device>, ApiError> {
+    Ok(Json(st.db.device(&cu.scope, id).await?))
+}
+
+/// How far back a chart reaches.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesQuery {
+    /// Hours back from now (24 by default; per minute up to 48, per hour beyond, at most two years).
+    pub hours: Option<i64>,
+}
+
+/// A device's readings: per minute over the last day, per hour over longer spans.
+#[utoipa::path(get, path = "/api/v1/devices/{id}/telemetry", tag = "alarms", params(("id" = i64, Path), SeriesQuery),
+    responses((status = 200, description = "points"), (status = 404)))]
+pub async fn telemetry(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    Query(q): Query<SeriesQuery>,
+) -> Result<Json<Vec<Point>>, ApiError> {
+    let now = huanxin_store::clock::utc_now().timestamp_millis();
+    Ok(Json(st.db.device_series(&cu.scope, id, q.hours.unwrap_or(24), now).await?))
+}
+
+/// What the MQTT ingest has done since the server started.
+#[utoipa::path(get, path = "/api/v1/alarms/ingest", tag = "alarms", responses((status = 200, description = "counters", body = ingest::IngestStatus)))]
+pub async fn ingest_status(State(st): State<AppState>) -> Json<ingest::IngestStatus> {
+    Json(st.ingest.status(!st.config.mqtt_url.trim().is_empty()))
+}
+
+/// Messages the ingest refused, newest first: those of devices of estates in scope (those of
+/// unknown devices to the whole country's administrators).
+#[utoipa::path(get, path = "/api/v1/alarms/dead-letters", tag = "alarms", responses((status = 200, description = "dead letters"), (status = 403)))]
+pub async fn dead_letters(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<DeadLetter>>, ApiError> {
+    Ok(Json(st.db.dead_letters(&cu.scope, 200).await?))
+}
