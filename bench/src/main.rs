@@ -25,7 +25,11 @@
 //! `huanxin-bench raw-chain DATABASE_URL N`: the raw engine's chained-insert rate (see `raw.rs`).
 //!
 //! `huanxin-bench profile-ballot DATABASE_URL N`: where a ballot's time goes (see `profile.rs`).
+//!
+//! `huanxin-bench alarms-seed|alarms-load|alarms-kill|alarms-broker|alarms-raw …`: the alarm
+//! ingest benchmark (see `alarms.rs` and `bench/alarms.sh`).
 
+mod alarms;
 mod classify;
 mod funds;
 mod national;
@@ -65,6 +69,25 @@ const DWELLINGS_PER_FILE: usize = 500_000;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() >= 3 && args[1].starts_with("alarms-") {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+        let num = |i: usize| args.get(i).and_then(|a| a.parse::<f64>().ok()).unwrap_or(0.0);
+        let r = rt.block_on(async {
+            match (args[1].as_str(), args.len()) {
+                ("alarms-seed", 4) => alarms::seed(&args[2], num(3) as usize).await,
+                ("alarms-load", 9) => alarms::load(&args[2], &args[3], &args[4], &args[5], num(6) as usize, num(7), num(8)).await,
+                ("alarms-kill", 6) => alarms::kill_load(&args[2], num(3) as usize, num(4), num(5)).await,
+                ("alarms-broker", 5) => alarms::broker_only(&args[2], num(3), num(4)).await,
+                ("alarms-raw", 4) => alarms::raw(&args[2], num(3) as usize).await,
+                _ => Err("see the usage at the top of bench/src/alarms.rs".into()),
+            }
+        });
+        if let Err(e) = r {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.len() == 4 && args[1] == "raw-chain" {
         let n: usize = args[3].parse().unwrap_or(2_000);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");

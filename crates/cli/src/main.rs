@@ -33,6 +33,18 @@ enum Command {
         /// Only the registry of 惠安县 and the accounts, no programme.
         #[arg(long)]
         empty: bool,
+        /// Also devices on the property company's and the first estates, sending simulated
+        /// readings and events to the MQTT broker (`mqtt_url`, else 127.0.0.1:1883), so that the
+        /// alarm board is alive.
+        #[arg(long)]
+        devices: bool,
+    },
+    /// Publish simulated readings and events for every registered device to the MQTT broker
+    /// (`mqtt_url`): gas leaks, overheating chargers, camera events, devices falling silent.
+    SimulateDevices {
+        /// Seconds between two messages of one device.
+        #[arg(long, default_value_t = 10)]
+        every: u64,
     },
     /// Bring the database schema up to date and load regions.
     Migrate,
@@ -153,6 +165,23 @@ async fn serve(config: Config, db: huanxin_store::Db) -> Result<(), String> {
     huanxin_server::serve(st, listener, shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
+/// Starts the simulated devices in the background, publishing to the configured broker.
+fn spawn_simulator(config: &Config, sims: Vec<huanxin_server::alarms::simulate::SimDevice>, every: u64) -> Result<(), String> {
+    use huanxin_server::alarms::{ingest::IngestConfig, simulate};
+    let Some(mqtt) = IngestConfig::from_config(config)? else {
+        return Err("set mqtt_url (HUANXIN_MQTT_URL=mqtt://127.0.0.1:1883) for the simulated devices".into());
+    };
+    let publishers: Vec<_> = (0..2)
+        .map(|i| simulate::Publisher::connect(&mqtt.host, mqtt.port, &format!("huanxin-sim-{}-{i}", std::process::id()), &mqtt.root))
+        .collect();
+    tokio::spawn(async move {
+        if let Err(e) = simulate::run(sims, publishers, std::time::Duration::from_secs(every.max(1))).await {
+            tracing::warn!(error = %e, "simulated devices stopped");
+        }
+    });
+    Ok(())
+}
+
 /// The serving lock on a SQLite database: one server per file (and no restore under it).
 fn serving_lock(config: &Config) -> Result<Option<huanxin_store::backup::ServerLock>, String> {
     if config.database_url.trim().is_empty() {
@@ -193,7 +222,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
             serve(config, db).await
         }
-        Command::Demo { empty } => {
+        Command::Demo { empty, devices } => {
+            let mut config = config;
+            if devices && config.mqtt_url.trim().is_empty() {
+                config.mqtt_url = "mqtt://127.0.0.1:1883".into();
+            }
             let _lock = serving_lock(&config)?;
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
             let st = AppState::new(db.clone(), config.clone()).map_err(|e| e.to_string())?;
@@ -228,7 +261,37 @@ async fn run(cli: Cli) -> Result<(), String> {
                     );
                 }
             }
+            if devices {
+                let sims = demo::demo_devices(&st).await.map_err(|e| e.to_string())?;
+                println!("{} simulated devices publish to {}", sims.len(), config.mqtt_url);
+                spawn_simulator(&config, sims, 10)?;
+            }
             serve(config, db).await
+        }
+        Command::SimulateDevices { every } => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            let sims: Vec<_> = db
+                .ingest_devices()
+                .await
+                .map_err(e)?
+                .into_iter()
+                .filter_map(|d| {
+                    Some(huanxin_server::alarms::simulate::SimDevice {
+                        kind: huanxin_domain::alarms::DeviceKind::parse(&d.kind)?,
+                        serial: d.serial,
+                        key: d.device_key,
+                    })
+                })
+                .collect();
+            if sims.is_empty() {
+                return Err(
+                    "no devices are registered: register some (POST /api/v1/estates/{id}/devices) or run `huanxin demo --devices`".into()
+                );
+            }
+            println!("{} devices, one message each every {every} s, to {}", sims.len(), config.mqtt_url);
+            spawn_simulator(&config, sims, every)?;
+            shutdown_signal().await;
+            Ok(())
         }
         Command::Migrate => {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;

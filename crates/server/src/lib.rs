@@ -95,6 +95,11 @@ pub struct Config {
     pub mqtt_url: String,
     /// The ingest's MQTT client id: its persistent session on the broker (one per deployment).
     pub mqtt_client_id: String,
+    /// The ingest's user name on the broker (empty: anonymous). With a broker ACL reserving the
+    /// ingest's client id and subscription to this user, nobody else can take over its session.
+    pub mqtt_username: String,
+    /// The ingest's password on the broker.
+    pub mqtt_password: String,
     /// The topics' first level: devices publish to `{root}/v1/{serial}/telemetry|event|heartbeat`.
     pub mqtt_topic_root: String,
     /// How many messages a second one device may send (five times that at once); more are dropped and flagged.
@@ -139,6 +144,8 @@ impl Default for Config {
             basemap_attribution: String::new(),
             mqtt_url: String::new(),
             mqtt_client_id: "huanxin-ingest".into(),
+            mqtt_username: String::new(),
+            mqtt_password: String::new(),
             mqtt_topic_root: huanxin_domain::alarms::telemetry::DEFAULT_ROOT.into(),
             device_rate_per_second: 20.0,
             telemetry_raw_days: 30,
@@ -161,6 +168,9 @@ impl Config {
     pub fn redacted(&self) -> Config {
         let mut c = self.clone();
         c.database_url = redact_url(&c.database_url);
+        if !c.mqtt_password.is_empty() {
+            c.mqtt_password = "***".into();
+        }
         c
     }
 
@@ -185,6 +195,15 @@ impl Config {
             RegionSelection::Counties(r.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
         }
     }
+}
+
+/// A secret shown once to who asks for it (a device's key, an Open311 api_key): 24 random bytes
+/// from the operating system, as hex.
+pub fn random_key() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// Hides the password of a URL such as `postgres://user:secret@host/db`.

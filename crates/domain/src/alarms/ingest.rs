@@ -67,12 +67,16 @@ impl Bucket {
 }
 
 /// What `msg` raises or clears on a device with `rules`, updating its state. Any message from a
-/// device marked offline clears that alarm.
+/// device marked offline clears that alarm. An event older than the device's newest message
+/// changes nothing: it is late, or a captured one sent again.
 pub fn on_message(rules: &Rules, state: &mut DeviceState, msg: &Message) -> Vec<Effect> {
     let mut out = Vec::new();
     let at = match msg {
         Message::Telemetry { at, .. } | Message::Event { at, .. } | Message::Heartbeat { at } => *at,
     };
+    if matches!(msg, Message::Event { .. }) && state.last_heard.is_some_and(|last| at < last) {
+        return out;
+    }
     state.last_heard = Some(state.last_heard.map_or(at, |l| l.max(at)));
     if state.offline {
         state.offline = false;
@@ -152,6 +156,10 @@ mod tests {
             [Effect::Raise { alarm_type, severity: Severity::Critical, .. }] if alarm_type == "fire"));
         assert_eq!(on_message(&rules, &mut s, &ev("fireDetection", false)), vec![Effect::Clear { alarm_type: "fire".into() }]);
         assert!(on_message(&rules, &mut s, &ev("videoloss", true)).is_empty());
+        // A fire's start again, after the device spoke later: a replay, nothing raised.
+        on_message(&rules, &mut s, &Message::Heartbeat { at: T0 + 60_000 });
+        assert!(on_message(&rules, &mut s, &ev("fireDetection", true)).is_empty());
+        assert!(on_message(&rules, &mut s, &ev("fireDetection", false)).is_empty());
     }
 
     #[test]

@@ -155,10 +155,10 @@ pub enum Verdict {
     Clear,
 }
 
-/// Reads one value at `at` (ms since the epoch) against the rule, updating `held`. A reading
-/// older than the last one, or not a number, changes nothing.
+/// Reads one value at `at` (ms since the epoch) against the rule, updating `held`. A reading not
+/// newer than the last one (late, or the same sent again), or not a number, changes nothing.
 pub fn evaluate(rule: &MetricRule, held: &mut Held, value: f64, at: i64) -> Verdict {
-    if !value.is_finite() || held.last_at.is_some_and(|last| at < last) {
+    if !value.is_finite() || held.last_at.is_some_and(|last| at <= last) {
         return Verdict::Quiet;
     }
     held.last_at = Some(at);

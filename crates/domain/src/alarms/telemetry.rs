@@ -116,20 +116,24 @@ impl DeadLetter {
     }
 }
 
+/// A metric's or an event's name: 1 to `max` ASCII letters, digits, `_`, `-` or `.` (stored as
+/// text on both engines, shown on the board).
+fn plain_name(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
 /// Reads a payload of `channel` received at `now` (ms): `{"ts": ms, "values": {"lel": 12.5}}`,
-/// `{"ts": ms, "event": "smoke", "active": true}` or `{"ts": ms}`. A missing `ts` is `now`.
+/// `{"ts": ms, "event": "smoke", "active": true}` or `{"ts": ms}`. `ts` is required: a message
+/// without a time could be sent again by anyone who saw it, for ever.
 pub fn parse(channel: Channel, payload: &[u8], now: i64) -> Result<Message, DeadLetter> {
     if payload.len() > MAX_PAYLOAD_BYTES {
         return Err(DeadLetter::TooLarge);
     }
     let v: Value = serde_json::from_slice(payload).map_err(|e| DeadLetter::NotJson(e.to_string()))?;
     let obj = v.as_object().ok_or(DeadLetter::Field("payload"))?;
-    let at = match obj.get("ts") {
-        None => now,
-        Some(t) => t.as_i64().ok_or(DeadLetter::Field("ts"))?,
-    };
-    let off = at - now;
-    if off > MAX_AHEAD_MS || -off > MAX_BEHIND_MS {
+    let at = obj.get("ts").and_then(Value::as_i64).ok_or(DeadLetter::Field("ts"))?;
+    let off = at.saturating_sub(now);
+    if !(-MAX_BEHIND_MS..=MAX_AHEAD_MS).contains(&off) {
         return Err(DeadLetter::Time(off));
     }
     match channel {
@@ -142,7 +146,7 @@ pub fn parse(channel: Channel, payload: &[u8], now: i64) -> Result<Message, Dead
             let mut out = Vec::with_capacity(values.len());
             for (k, v) in values {
                 let n = v.as_f64().filter(|n| n.is_finite()).ok_or(DeadLetter::Field("values"))?;
-                if k.is_empty() || k.len() > 40 {
+                if !plain_name(k, 40) {
                     return Err(DeadLetter::Field("values"));
                 }
                 out.push((k.clone(), n));
@@ -150,8 +154,7 @@ pub fn parse(channel: Channel, payload: &[u8], now: i64) -> Result<Message, Dead
             Ok(Message::Telemetry { at, values: out })
         }
         Channel::Event => {
-            let event =
-                obj.get("event").and_then(Value::as_str).filter(|e| !e.is_empty() && e.len() <= 64).ok_or(DeadLetter::Field("event"))?;
+            let event = obj.get("event").and_then(Value::as_str).filter(|e| plain_name(e, 64)).ok_or(DeadLetter::Field("event"))?;
             let active = match obj.get("active") {
                 None => true,
                 Some(a) => a.as_bool().ok_or(DeadLetter::Field("active"))?,
@@ -185,11 +188,24 @@ mod tests {
         let t = parse(Channel::Telemetry, br#"{"ts": 1796000000000, "values": {"lel": 12.5, "temp_c": 21}}"#, NOW).unwrap();
         assert_eq!(t, Message::Telemetry { at: NOW, values: vec![("lel".into(), 12.5), ("temp_c".into(), 21.0)] });
         assert_eq!(
-            parse(Channel::Event, br#"{"event": "smoke"}"#, NOW),
+            parse(Channel::Event, br#"{"ts": 1796000000000, "event": "smoke"}"#, NOW),
             Ok(Message::Event { at: NOW, event: "smoke".into(), active: true })
         );
+        assert_eq!(parse(Channel::Event, br#"{"event": "smoke"}"#, NOW), Err(DeadLetter::Field("ts")), "no time: replayable");
+        for extreme in [i64::MIN, i64::MAX] {
+            let p = format!(r#"{{"ts": {extreme}}}"#);
+            assert_eq!(parse(Channel::Heartbeat, p.as_bytes(), NOW).map_err(|e| e.code()), Err("time"));
+            assert_eq!(parse(Channel::Heartbeat, p.as_bytes(), -NOW).map_err(|e| e.code()), Err("time"));
+        }
+        let nul = br#"{"ts": 1796000000000, "values": {"l\u0000el": 1}}"#;
+        assert_eq!(parse(Channel::Telemetry, nul, NOW), Err(DeadLetter::Field("values")), "names are plain");
+        let nul = br#"{"ts": 1796000000000, "event": "smo\u0000ke"}"#;
+        assert_eq!(parse(Channel::Event, nul, NOW), Err(DeadLetter::Field("event")));
         assert_eq!(parse(Channel::Telemetry, b"{", NOW).map_err(|e| e.code()), Err("not_json"));
-        assert_eq!(parse(Channel::Telemetry, br#"{"values": {"lel": "high"}}"#, NOW), Err(DeadLetter::Field("values")));
+        assert_eq!(
+            parse(Channel::Telemetry, br#"{"ts": 1796000000000, "values": {"lel": "high"}}"#, NOW),
+            Err(DeadLetter::Field("values"))
+        );
         assert_eq!(parse(Channel::Heartbeat, br#"{"ts": 4000000000000}"#, NOW).map_err(|e| e.code()), Err("time"));
         assert_eq!(parse(Channel::Heartbeat, br#"{"ts": 1}"#, NOW).map_err(|e| e.code()), Err("time"));
         assert_eq!(parse(Channel::Heartbeat, &vec![b' '; MAX_PAYLOAD_BYTES + 1], NOW), Err(DeadLetter::TooLarge));
@@ -211,6 +227,13 @@ mod tests {
         fn any_payload_is_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..300), c in 0usize..3) {
             let channel = [Channel::Telemetry, Channel::Event, Channel::Heartbeat][c];
             let _ = parse(channel, &bytes, NOW);
+        }
+
+        /// Any time at all, against any clock, is read or refused, never an overflow.
+        #[test]
+        fn any_time_is_read_or_refused(ts in any::<i64>(), now in any::<i64>()) {
+            let p = format!(r#"{{"ts": {ts}}}"#);
+            let _ = parse(Channel::Heartbeat, p.as_bytes(), now);
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct IngestConfig {
     pub root: String,
     pub rate: RateLimit,
     pub retention: Retention,
+    /// The broker's user name and password for the ingest (empty: none).
+    pub username: String,
+    pub password: String,
 }
 
 impl IngestConfig {
@@ -56,6 +59,8 @@ impl IngestConfig {
             root: c.mqtt_topic_root.trim_end_matches('/').to_string(),
             rate: RateLimit { per_second: c.device_rate_per_second.max(0.1), burst: (c.device_rate_per_second * 5.0).max(10.0) },
             retention: Retention { raw_days: c.telemetry_raw_days, hourly_days: c.telemetry_hourly_days },
+            username: c.mqtt_username.clone(),
+            password: c.mqtt_password.clone(),
         }))
     }
 }
@@ -71,6 +76,8 @@ pub struct IngestStats {
     pub rate_limited: AtomicU64,
     pub batches: AtomicU64,
     pub store_retries: AtomicU64,
+    /// Refusals counted but not kept (beyond the dead letters' pace).
+    pub dead_letters_suppressed: AtomicU64,
 }
 
 /// The stats as the API shows them.
@@ -114,10 +121,13 @@ const GATHER: Duration = Duration::from_millis(15);
 const HEARD_EVERY: Duration = Duration::from_secs(10);
 const OFFLINE_EVERY: Duration = Duration::from_secs(30);
 const UPKEEP_EVERY: Duration = Duration::from_secs(600);
-/// A serial not registered is looked up again after this long.
-const UNKNOWN_FOR_MS: i64 = 10_000;
+/// Devices registered since are picked up this often.
+const NEW_DEVICES_EVERY: Duration = Duration::from_secs(5);
 /// The same refusal of the same topic is kept once in this long (the rest are counted).
 const DEAD_LETTER_EVERY_MS: i64 = 10_000;
+/// At most this many refusals of one code are kept per DEAD_LETTER_EVERY_MS, whatever the topics
+/// (a flood of made-up serials).
+const DEAD_LETTERS_PER_CODE: u32 = 100;
 
 /// Starts the ingest: the broker's connection and the batcher, and the telemetry upkeep.
 pub fn spawn(db: Db, cfg: IngestConfig, stats: Arc<IngestStats>) {
@@ -130,6 +140,9 @@ pub fn spawn(db: Db, cfg: IngestConfig, stats: Arc<IngestStats>) {
         // Larger messages are dropped by the broker rather than sent to be refused here.
         .set_max_packet_size(Some(64 * 1024))
         .set_request_channel_capacity(QUEUE);
+    if !cfg.username.is_empty() {
+        opts.set_credentials(cfg.username.clone(), cfg.password.clone());
+    }
     let (client, mut eventloop) = AsyncClient::new(opts, QUEUE);
     let (tx, rx) = mpsc::channel::<Publish>(QUEUE);
     let filter = format!("{}/v1/+/+", cfg.root);
@@ -176,24 +189,23 @@ struct Known {
     limited_noted_at: i64,
 }
 
-enum Entry {
-    Known(Box<Known>),
-    /// Not registered, as of this time (ms).
-    Unknown(i64),
-}
-
 struct Ingest {
     db: Db,
     cfg: IngestConfig,
     stats: Arc<IngestStats>,
-    devices: HashMap<String, Entry>,
+    devices: HashMap<String, Known>,
+    /// The newest device id held: those after it are read every NEW_DEVICES_EVERY.
+    newest_device: i64,
+    /// Per refusal code, the window's start (ms) and the letters kept in it.
+    per_code: HashMap<&'static str, (i64, u32)>,
     /// Devices heard since the last write of last-heard times, with the newest time (ms).
     heard: HashMap<i64, i64>,
     /// When each (topic, code) refusal was last kept.
     refused: HashMap<(String, &'static str), i64>,
 }
 
-fn now_ms() -> i64 {
+/// The server's clock in ms since the epoch.
+pub fn now_ms() -> i64 {
     huanxin_store::clock::utc_now().timestamp_millis()
 }
 
@@ -203,33 +215,42 @@ fn rfc3339(ms: i64) -> String {
 
 impl Ingest {
     fn new(db: Db, cfg: IngestConfig, stats: Arc<IngestStats>) -> Ingest {
-        Ingest { db, cfg, stats, devices: HashMap::new(), heard: HashMap::new(), refused: HashMap::new() }
+        Ingest {
+            db,
+            cfg,
+            stats,
+            devices: HashMap::new(),
+            newest_device: 0,
+            per_code: HashMap::new(),
+            heard: HashMap::new(),
+            refused: HashMap::new(),
+        }
     }
 
-    fn known(device: IngestDevice) -> Entry {
+    /// Holds the devices registered since the last look.
+    async fn pick_up_devices(&mut self) -> Result<(), huanxin_store::StoreError> {
+        for d in self.db.ingest_devices_after(self.newest_device).await? {
+            self.newest_device = self.newest_device.max(d.id);
+            self.devices.insert(d.serial.clone(), Ingest::known(d));
+        }
+        Ok(())
+    }
+
+    fn known(device: IngestDevice) -> Known {
         let kind = DeviceKind::parse(&device.kind).unwrap_or(DeviceKind::GasDetector);
         let last_heard =
             device.last_heard_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_millis());
         let state = DeviceState { last_heard, ..Default::default() };
-        Entry::Known(Box::new(Known { device, rules: defaults(kind), state, limited: 0, limited_noted_at: 0 }))
+        Known { device, rules: defaults(kind), state, limited: 0, limited_noted_at: 0 }
     }
 
     async fn run(&mut self, mut rx: mpsc::Receiver<Publish>, client: AsyncClient) {
-        loop {
-            match self.db.ingest_devices().await {
-                Ok(list) => {
-                    for d in list {
-                        self.devices.insert(d.serial.clone(), Ingest::known(d));
-                    }
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "devices not read; trying again");
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-            }
+        while let Err(e) = self.pick_up_devices().await {
+            tracing::warn!(error = %e, "devices not read; trying again");
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
         self.upkeep().await;
+        let mut last_pick_up = Instant::now();
         let mut last_heard_write = Instant::now();
         let mut last_offline_check = Instant::now();
         let mut last_upkeep = Instant::now();
@@ -257,10 +278,21 @@ impl Ingest {
                 }
                 Err(_) => {}
             }
+            if last_pick_up.elapsed() >= NEW_DEVICES_EVERY {
+                last_pick_up = Instant::now();
+                if let Err(e) = self.pick_up_devices().await {
+                    tracing::warn!(error = %e, "new devices not read");
+                }
+            }
             let now = now_ms();
             let mut batch = IngestBatch::default();
             for p in &buf {
-                self.take(p, now, &mut batch).await;
+                // A message that trips a bug is refused by itself; the ingest goes on.
+                let taken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.take(p, now, &mut batch)));
+                if taken.is_err() {
+                    let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                    self.refuse(&mut batch, now, None, &topic, DeadLetter::Field("payload"), &p.payload);
+                }
             }
             if last_offline_check.elapsed() >= OFFLINE_EVERY {
                 last_offline_check = Instant::now();
@@ -302,6 +334,25 @@ impl Ingest {
                 }
                 Err(e) => {
                     self.stats.store_retries.fetch_add(1, Ordering::Relaxed);
+                    // The database answers, yet refuses the batch: the batch is at fault. Its
+                    // failure is kept and the ingest goes on rather than stall for ever.
+                    if self.db.scalar("SELECT CAST(1 AS BIGINT)", vec![]).await.is_ok() && wait >= Duration::from_millis(800) {
+                        tracing::error!(error = %e, readings = batch.readings.len(), "ingest batch refused by the database; kept as a dead letter");
+                        let letter = IngestBatch {
+                            dead: vec![DeadLetterRow {
+                                estate_id: None,
+                                source: "mqtt".into(),
+                                topic: String::new(),
+                                code: "store".into(),
+                                detail: format!("{} readings, {} alarm changes not stored: {e}", batch.readings.len(), batch.changes.len()),
+                                payload: Vec::new(),
+                            }],
+                            ..Default::default()
+                        };
+                        if self.db.apply_ingest(&letter, hour_of(now)).await.is_ok() {
+                            return;
+                        }
+                    }
                     tracing::warn!(error = %e, "ingest batch not stored; trying again");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(10));
@@ -328,9 +379,15 @@ impl Ingest {
     /// Keeps a refusal, at most once per topic and code in [`DEAD_LETTER_EVERY_MS`].
     fn refuse(&mut self, batch: &mut IngestBatch, now: i64, estate_id: Option<i64>, topic: &str, why: DeadLetter, payload: &[u8]) {
         let key = (topic.chars().take(200).collect::<String>(), why.code());
-        if self.refused.get(&key).is_some_and(|at| now - at < DEAD_LETTER_EVERY_MS) {
+        let window = self.per_code.entry(why.code()).or_insert((now, 0));
+        if now - window.0 >= DEAD_LETTER_EVERY_MS {
+            *window = (now, 0);
+        }
+        if self.refused.get(&key).is_some_and(|at| now - at < DEAD_LETTER_EVERY_MS) || window.1 >= DEAD_LETTERS_PER_CODE {
+            self.stats.dead_letters_suppressed.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        window.1 += 1;
         if self.refused.len() > 100_000 {
             self.refused.clear();
         }
@@ -346,22 +403,17 @@ impl Ingest {
     }
 
     /// Reads one message into the batch.
-    async fn take(&mut self, p: &Publish, now: i64, batch: &mut IngestBatch) {
+    fn take(&mut self, p: &Publish, now: i64, batch: &mut IngestBatch) {
         let topic = String::from_utf8_lossy(&p.topic).into_owned();
         let Some((serial, channel)) = telemetry::parse_topic(&self.cfg.root, &topic) else {
             return self.refuse(batch, now, None, &topic, DeadLetter::Topic, &p.payload);
         };
         let serial = serial.to_string();
-        let known = match self.devices.get(&serial) {
-            Some(Entry::Known(_)) => true,
-            Some(Entry::Unknown(at)) if now - at < UNKNOWN_FOR_MS => false,
-            _ => self.look_up(&serial, now).await,
-        };
-        if !known {
+        if !self.devices.contains_key(&serial) {
             return self.refuse(batch, now, None, &topic, DeadLetter::UnknownDevice, &p.payload);
         }
         let sig = p.properties.as_ref().and_then(|pr| pr.user_properties.iter().find(|(k, _)| k == "sig")).map(|(_, v)| v.as_str());
-        let Some(Entry::Known(dev)) = self.devices.get_mut(&serial) else { return };
+        let Some(dev) = self.devices.get_mut(&serial) else { return };
         let estate_id = Some(dev.device.estate_id);
         if !sig.is_some_and(|s| telemetry::verify(dev.device.device_key.as_bytes(), &topic, &p.payload, s)) {
             return self.refuse(batch, now, estate_id, &topic, DeadLetter::Signature, &p.payload);
@@ -388,7 +440,7 @@ impl Ingest {
             Ok(m) => m,
             Err(why) => return self.refuse(batch, now, estate_id, &topic, why, &p.payload),
         };
-        let Some(Entry::Known(dev)) = self.devices.get_mut(&serial) else { return };
+        let Some(dev) = self.devices.get_mut(&serial) else { return };
         let (device_id, estate) = (dev.device.id, dev.device.estate_id);
         if let Message::Telemetry { at, values } = &msg {
             batch.readings.extend(values.iter().map(|(metric, value)| Reading {
@@ -407,29 +459,9 @@ impl Ingest {
         push_effects(batch, device_id, estate, &rfc3339(at), effects);
     }
 
-    /// A serial not held: read from the database (registered since), or remembered as unknown.
-    async fn look_up(&mut self, serial: &str, now: i64) -> bool {
-        // At most once per unknown serial in UNKNOWN_FOR_MS, so a flood of made-up serials
-        // costs one indexed lookup each per interval.
-        match self.db.ingest_device(serial).await {
-            Ok(Some(d)) => {
-                self.devices.insert(serial.to_string(), Ingest::known(d));
-                true
-            }
-            _ => {
-                if self.devices.len() > 1_000_000 {
-                    self.devices.retain(|_, e| matches!(e, Entry::Known(_)));
-                }
-                self.devices.insert(serial.to_string(), Entry::Unknown(now));
-                false
-            }
-        }
-    }
-
     /// Raises the offline alarm of each device silent too long.
     fn check_silence(&mut self, now: i64, batch: &mut IngestBatch) {
-        for e in self.devices.values_mut() {
-            let Entry::Known(dev) = e else { continue };
+        for dev in self.devices.values_mut() {
             if let Some(effect) = check_offline(&dev.rules, &mut dev.state, now) {
                 push_effects(batch, dev.device.id, dev.device.estate_id, &rfc3339(now), vec![effect]);
             }

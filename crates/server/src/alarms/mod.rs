@@ -3,11 +3,12 @@
 //! the ingest's status and its dead letters (docs/alarms.md).
 
 pub mod ingest;
+pub mod simulate;
 
 use crate::auth::CurrentUser;
+use crate::error::ApiQuery;
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::AppState;
-use axum::extract::Query;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -64,12 +65,7 @@ pub async fn register(
             return Err(ApiError::field(field, value.chars().take(40).collect::<String>(), reason!("field.at_most_chars", max = max)));
         }
     }
-    let key = {
-        use rand::RngCore;
-        let mut bytes = [0u8; 24];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        hex::encode(bytes)
-    };
+    let key = crate::random_key();
     let new = NewDevice {
         estate_id: id,
         building_id: req.building_id,
@@ -115,11 +111,21 @@ pub struct BoardQuery {
 pub async fn board(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
-    Query(q): Query<BoardQuery>,
+    ApiQuery(q): ApiQuery<BoardQuery>,
 ) -> Result<Json<Vec<BoardAlarm>>, ApiError> {
     if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
         if s != "open" && huanxin_domain::alarms::AlarmState::parse(s).is_none() {
             return Err(ApiError::field("state", s, reason!("alarms.state_filter")));
+        }
+    }
+    if let Some(s) = q.severity.as_deref().filter(|s| !s.is_empty()) {
+        if huanxin_domain::alarms::Severity::parse(s).is_none() {
+            return Err(ApiError::field("severity", s, reason!("alarms.severity_filter")));
+        }
+    }
+    if let Some(t) = q.alarm_type.as_deref().filter(|t| !t.is_empty()) {
+        if t.len() > 40 || !t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(ApiError::field("alarm_type", t.chars().take(40).collect::<String>(), reason!("alarms.type_filter")));
         }
     }
     let f = BoardFilter { estate_id: q.estate_id, alarm_type: q.alarm_type, severity: q.severity, state: q.state };
@@ -155,7 +161,7 @@ async fn take_step(st: &AppState, cu: &CurrentUser, id: i64, step: AlarmStep, no
     if note.chars().count() > 500 || note.chars().any(|c| c.is_control() && c != '\n') {
         return Err(ApiError::field("note", note.chars().take(40).collect::<String>(), reason!("field.at_most_chars", max = 500)));
     }
-    if step == AlarmStep::ClearByHand && note.trim().is_empty() {
+    if step == AlarmStep::ClearByHand && huanxin_domain::reports::is_blank(note) {
         return Err(ApiError::field("note", "", reason!("alarms.note_required")));
     }
     Ok(Json(st.db.alarm_step(&cu.actor(), &cu.scope, id, step, note).await?))
@@ -223,10 +229,14 @@ pub async fn telemetry(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
-    Query(q): Query<SeriesQuery>,
+    ApiQuery(q): ApiQuery<SeriesQuery>,
 ) -> Result<Json<Vec<Point>>, ApiError> {
+    let hours = q.hours.unwrap_or(24);
+    if !(1..=24 * 730).contains(&hours) {
+        return Err(ApiError::field("hours", hours, reason!("alarms.hours")));
+    }
     let now = huanxin_store::clock::utc_now().timestamp_millis();
-    Ok(Json(st.db.device_series(&cu.scope, id, q.hours.unwrap_or(24), now).await?))
+    Ok(Json(st.db.device_series(&cu.scope, id, hours, now).await?))
 }
 
 /// What the MQTT ingest has done since the server started.

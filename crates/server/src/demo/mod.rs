@@ -311,3 +311,44 @@ async fn load_registry(db: &Db, year: i64, spec: &huanxin_datagen::CountySpec, s
     db.import_dwellings(&actor, &scope, "demo", false, &dwellings).await.map_err(to_api)?;
     Ok(created)
 }
+
+/// The demo's devices (`huanxin demo --devices`): on the property company's estates and the
+/// first estates of 惠安县, one of each kind, registered once; returned with their keys for the
+/// simulator.
+pub async fn demo_devices(st: &AppState) -> Result<Vec<crate::alarms::simulate::SimDevice>, DemoError> {
+    use huanxin_domain::alarms::DeviceKind;
+    let db = &st.db;
+    if db.scalar("SELECT COUNT(*) FROM devices", vec![]).await? == 0 {
+        let estates: Vec<(i64,)> = db
+            .fetch_all(
+                "SELECT id FROM estates WHERE id IN (SELECT ue.estate_id FROM user_estates ue JOIN users u ON u.id = ue.user_id \
+                 WHERE u.username = 'property_company') \
+                 OR id IN (SELECT id FROM estates WHERE community_code LIKE '350521%' ORDER BY id LIMIT 10) ORDER BY id",
+                vec![],
+            )
+            .await?;
+        let actor = Actor::system("demo");
+        let scope = huanxin_domain::access::Scope::Region(RegionCode::country());
+        let places = ["1号楼地下室", "1号楼一单元门厅", "地下车库", "小区东门", "非机动车棚", "2号楼电梯"];
+        for (estate,) in &estates {
+            for (k, kind) in DeviceKind::ALL.iter().enumerate() {
+                let new = huanxin_store::alarms::NewDevice {
+                    estate_id: *estate,
+                    building_id: None,
+                    place: places[k % places.len()].into(),
+                    kind: *kind,
+                    vendor: ["汉威", "海康威视", "大华"][k % 3].into(),
+                    model: String::new(),
+                    serial: format!("HA-{estate}-{}", kind.as_str().replace('_', "-")),
+                    key: crate::random_key(),
+                };
+                db.register_device(&actor, &scope, &new).await?;
+            }
+        }
+    }
+    let held = db.ingest_devices().await?;
+    Ok(held
+        .into_iter()
+        .filter_map(|d| Some(crate::alarms::simulate::SimDevice { kind: DeviceKind::parse(&d.kind)?, serial: d.serial, key: d.device_key }))
+        .collect())
+}

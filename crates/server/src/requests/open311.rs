@@ -631,12 +631,7 @@ pub async fn create_client(
     } else {
         RegionCode::parse(&input.region_code).map_err(|r| ApiError::field("region_code", &input.region_code, r))?
     };
-    let key = {
-        use rand::RngCore;
-        let mut bytes = [0u8; 24];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        hex::encode(bytes)
-    };
+    let key = crate::random_key();
     let hint = key[key.len() - 4..].to_string();
     let client = st.db.create_open311_client(&cu.actor(), &cu.scope, &region, name, &key_hash(&key), &hint).await?;
     let mut v = serde_json::to_value(&client).map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -85,9 +85,9 @@ impl Db {
         self.fetch_all(&format!("SELECT {INGEST_COLS} FROM devices ORDER BY id"), vec![]).await
     }
 
-    /// One device by serial (registered after the ingest started).
-    pub async fn ingest_device(&self, serial: &str) -> Result<Option<IngestDevice>, StoreError> {
-        self.fetch_optional(&format!("SELECT {INGEST_COLS} FROM devices WHERE serial = $1"), crate::args![serial]).await
+    /// The devices registered after the one numbered `id` (the ingest picks them up as they come).
+    pub async fn ingest_devices_after(&self, id: i64) -> Result<Vec<IngestDevice>, StoreError> {
+        self.fetch_all(&format!("SELECT {INGEST_COLS} FROM devices WHERE id > $1 ORDER BY id"), crate::args![id]).await
     }
 
     /// Stores a batch in one transaction. `current_hour` is the hour now: readings of an hour

@@ -28,7 +28,11 @@ pub struct Upkeep {
     /// Old raw hours (SQLite) or daily partitions (PostgreSQL) let go.
     pub raw_dropped: u64,
     pub hourly_dropped: u64,
+    pub dead_letters_dropped: u64,
 }
+
+/// The dead letters kept at most (the newest).
+pub const MAX_DEAD_LETTERS: i64 = 100_000;
 
 /// How far back the upkeep looks for hours to aggregate: a reading may be a day late.
 const ROLLUP_LOOKBACK_HOURS: i64 = 26;
@@ -92,6 +96,14 @@ impl Db {
         let hourly_cutoff = current - keep.hourly_days.max(1) * 24;
         out.hourly_dropped = self.execute("DELETE FROM telemetry_hourly WHERE hour < $1", crate::args![hourly_cutoff]).await?;
         self.execute("DELETE FROM telemetry_rollups WHERE hour < $1", crate::args![current - ROLLUP_LOOKBACK_HOURS]).await?;
+        // Dead letters: a month, and at most the newest 100,000 whatever a flood sends.
+        let month_ago = chrono::DateTime::from_timestamp_millis(now_ms - 30 * 86_400_000)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        out.dead_letters_dropped = self.execute("DELETE FROM dead_letters WHERE received_at < $1", crate::args![month_ago]).await?;
+        let newest = self.scalar("SELECT COALESCE(MAX(id), 0) FROM dead_letters", vec![]).await?;
+        out.dead_letters_dropped +=
+            self.execute("DELETE FROM dead_letters WHERE id <= $1", crate::args![newest - MAX_DEAD_LETTERS]).await?;
         Ok(out)
     }
 
@@ -139,7 +151,6 @@ impl Db {
         let (estate_id,): (i64,) = self.fetch_one("SELECT estate_id FROM devices WHERE id = $1", crate::args![device_id]).await?;
         self.get_estate(scope, estate_id).await?;
         let current = hour_of(now_ms);
-        let hours = hours.clamp(1, 24 * 730);
         if hours <= 48 {
             // The key starts with the hour: one lookup per hour finds the device's readings.
             let list: Vec<String> = (current - hours..=current).map(|h| h.to_string()).collect();
@@ -154,12 +165,29 @@ impl Db {
             )
             .await
         } else {
-            self.fetch_all(
-                "SELECT metric, hour * 3600000 AS at_ms, total / n AS mean, low, high, n FROM telemetry_hourly \
-                 WHERE device_id = $1 AND hour >= $2 ORDER BY metric, hour",
-                crate::args![device_id, current - hours],
-            )
-            .await
+            let mut points: Vec<Point> = self
+                .fetch_all(
+                    "SELECT metric, hour * 3600000 AS at_ms, total / n AS mean, low, high, n FROM telemetry_hourly \
+                     WHERE device_id = $1 AND hour >= $2",
+                    crate::args![device_id, current - hours],
+                )
+                .await?;
+            // The hours not yet aggregated (the current one, a late one) from the raw readings.
+            let have: std::collections::HashSet<(String, i64)> = points.iter().map(|p| (p.metric.clone(), p.at_ms)).collect();
+            let list: Vec<String> = (current - ROLLUP_LOOKBACK_HOURS..=current).map(|h| h.to_string()).collect();
+            let recent: Vec<Point> = self
+                .fetch_all(
+                    &format!(
+                        "SELECT metric, hour * 3600000 AS at_ms, AVG(value) AS mean, MIN(value) AS low, MAX(value) AS high, COUNT(*) AS n \
+                         FROM telemetry WHERE hour IN ({}) AND device_id = $1 GROUP BY metric, hour",
+                        list.join(",")
+                    ),
+                    crate::args![device_id],
+                )
+                .await?;
+            points.extend(recent.into_iter().filter(|p| !have.contains(&(p.metric.clone(), p.at_ms))));
+            points.sort_by(|a, b| (&a.metric, a.at_ms).cmp(&(&b.metric, b.at_ms)));
+            Ok(points)
         }
     }
 }
