@@ -1,7 +1,7 @@
 //! The alarm ingest benchmark (issue 17, part 8), driven by `bench/alarms.sh`:
 //!
 //! - `huanxin-bench alarms-seed DATABASE_URL N`: N devices spread over the registry's estates
-//!   (every 20th a door contact, the rest gas detectors), each with a key the load knows
+//!   (every 8th a door contact, the rest gas detectors), each with a key the load knows
 //!   (SHA-256 of its serial), written straight into the database.
 //! - `huanxin-bench alarms-load HOST:PORT BASE_URL USER PASSWORD N RATE SECONDS`: publishes the N
 //!   devices' signed gas readings with QoS 1 at RATE messages a second for SECONDS, with one
@@ -34,7 +34,7 @@ const PUBLISHERS: usize = 4;
 /// The bench's device number `i`: its serial, key and kind.
 fn device(i: usize) -> SimDevice {
     let (serial, kind) =
-        if i.is_multiple_of(20) { (format!("DA-{i:06}"), DeviceKind::DoorAccess) } else { (format!("GD-{i:06}"), DeviceKind::GasDetector) };
+        if i.is_multiple_of(8) { (format!("DA-{i:06}"), DeviceKind::DoorAccess) } else { (format!("GD-{i:06}"), DeviceKind::GasDetector) };
     let key = hex::encode(Sha256::digest(format!("bench/{serial}")));
     SimDevice { serial, key, kind }
 }
@@ -77,6 +77,19 @@ fn acked(ps: &[Publisher]) -> u64 {
 /// Publishes gas readings of the devices (skipping door contacts) at `rate` a second for
 /// `secs`; each device's times strictly rising. Returns the messages sent.
 async fn publish_readings(ps: &[Publisher], devices: &[SimDevice], rate: f64, secs: f64, last_ts: &mut [i64]) -> Result<u64, Error> {
+    publish_readings_noting(ps, devices, rate, secs, last_ts, &mut None).await
+}
+
+/// As [`publish_readings`], writing each message's serial and time to `sent` when given.
+async fn publish_readings_noting(
+    ps: &[Publisher],
+    devices: &[SimDevice],
+    rate: f64,
+    secs: f64,
+    last_ts: &mut [i64],
+    sent_log: &mut Option<std::io::BufWriter<std::fs::File>>,
+) -> Result<u64, Error> {
+    use std::io::Write;
     let start = Instant::now();
     let mut sent = 0u64;
     let mut i = 0usize;
@@ -92,6 +105,9 @@ async fn publish_readings(ps: &[Publisher], devices: &[SimDevice], rate: f64, se
             last_ts[i] = ts;
             let lel = (sent % 30) as f64 / 10.0;
             ps[i % ps.len()].send(&devices[i], "telemetry", format!(r#"{{"ts":{ts},"values":{{"lel":{lel:.1}}}}}"#)).await?;
+            if let Some(log) = sent_log.as_mut() {
+                writeln!(log, "{}\t{ts}", devices[i].serial)?;
+            }
             sent += 1;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -122,11 +138,22 @@ pub async fn load(addr: &str, base: &str, user: &str, password: &str, n: usize, 
     let token = login(&api, user, password).await?;
     let devices: Arc<Vec<SimDevice>> = Arc::new((0..n).map(device).collect());
     let ps = publishers(addr, "load")?;
+    // The ingest's session must be up before anything is published: the first time, the broker
+    // keeps nothing for a session it has not seen.
+    let t = Instant::now();
+    loop {
+        let v: serde_json::Value =
+            api.http.get(format!("{}/api/v1/alarms/ingest", api.base)).bearer_auth(&token).send().await?.json().await?;
+        if v["connected"] == true || t.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stored_before = ingest_stored(&api, &token).await?;
 
     // One door forced open a second, timed until the board shows it.
-    let doors: Vec<usize> = (0..n).filter(|i| i.is_multiple_of(20)).collect();
+    let doors: Vec<usize> = (0..n).filter(|i| i.is_multiple_of(8)).collect();
     let probe_count = (secs as usize).min(doors.len() / 2);
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let probes = {
@@ -224,11 +251,20 @@ pub async fn kill_load(addr: &str, n: usize, rate: f64, secs: f64) -> Result<(),
     let ps = publishers(addr, "kill")?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut last_ts = vec![0i64; n];
-    let sent = publish_readings(&ps, &devices, rate, secs, &mut last_ts).await?;
+    // HUANXIN_BENCH_SENT names a file for every message sent (serial, time), to find any missing.
+    let mut log = match std::env::var("HUANXIN_BENCH_SENT") {
+        Ok(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        Err(_) => None,
+    };
+    let sent = publish_readings_noting(&ps, &devices, rate, secs, &mut last_ts, &mut log).await?;
+    if let Some(mut log) = log {
+        std::io::Write::flush(&mut log)?;
+    }
     let t = Instant::now();
     while acked(&ps) < sent && t.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    eprintln!("sent {sent}, acknowledged by the broker {}", acked(&ps));
     println!("{}", acked(&ps));
     Ok(())
 }

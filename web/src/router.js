@@ -15,6 +15,7 @@ const routes = [
       { path: 'cockpit', component: () => import('./views/statistics/CockpitView.vue') },
       { path: 'requests', component: () => import('./views/requests/RequestsView.vue'), meta: { permission: 'read_requests' } },
       { path: 'grids', component: () => import('./views/grids/GridsView.vue'), meta: { permission: 'dispatch_requests' } },
+      { path: 'alarms', component: () => import('./views/alarms/AlarmsView.vue') },
       { path: 'estates', component: () => import('./views/estates/EstateList.vue') },
       { path: 'estates/:id', component: () => import('./views/estates/EstateDetail.vue'), props: true },
       { path: 'import', component: () => import('./views/estates/ImportWizard.vue') },

@@ -386,6 +386,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/alarms/map", alarms::map)
         .get("/alarms/ingest", alarms::ingest_status)
         .get("/alarms/{id}", alarms::show)
+        .get("/alarms/{id}/snapshot", alarms::snapshot)
         .get("/devices/{id}", alarms::device)
         .get("/devices/{id}/telemetry", alarms::telemetry)
         .get("/estates/{id}/lifecycle", lifecycle::show)
@@ -635,7 +636,8 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/residents/otp", residents::send_otp)
         .post("/residents/otp/verify", residents::verify_otp)
         .get("/public/estates/{code}", public::page)
-        .get("/public/estates/{code}/photos/{id}", public::photo);
+        .get("/public/estates/{code}/photos/{id}", public::photo)
+        .post("/camera-events/{serial}/{key}", alarms::camera::receive);
     (
         open,
         vec![

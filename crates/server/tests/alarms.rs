@@ -16,7 +16,8 @@ both_engines!(
     alarms_are_one_open_per_device_and_type,
     devices_are_registered_by_the_registry_desks,
     the_ingest_turns_signed_messages_into_alarms_and_the_rest_into_dead_letters,
-    a_redelivered_batch_stores_nothing_twice_and_old_telemetry_goes
+    a_redelivered_batch_stores_nothing_twice_and_old_telemetry_goes,
+    cameras_push_events_with_their_snapshots
 );
 
 /// Over HTTP: the desks that keep the registry register a device, its key shown once; every role
@@ -340,4 +341,69 @@ async fn a_redelivered_batch_stores_nothing_twice_and_old_telemetry_goes(app: &T
     app.db.telemetry_upkeep(now, Retention::default()).await.unwrap();
     let (n, total) = hourly().await;
     assert_eq!((n, total), (3, 9.0));
+}
+
+/// Cameras push over HTTP: a Hikvision alert with its snapshot raises a fire alarm that keeps the
+/// picture; a Dahua event raises its own; a wrong key and a body that is no event are refused and
+/// kept as dead letters.
+async fn cameras_push_events_with_their_snapshots(app: &TestApp) {
+    use serde_json::json;
+    let staff = app.client("county_staff").await;
+    let (estate, _, _) = common::estate_with_dwellings(app).await;
+    let (_, made) =
+        staff.post(&format!("/api/v1/estates/{estate}/devices"), json!({"kind": "camera", "serial": "CAM-7", "place": "东门"})).await;
+    let key = made["device_key"].as_str().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let url = |k: &str| format!("{}/api/v1/camera-events/CAM-7/{k}", app.base);
+    let alert = r#"<?xml version="1.0" encoding="UTF-8"?>
+<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
+<ipAddress>192.168.1.64</ipAddress><portNo>80</portNo><protocol>HTTP</protocol><macAddress>44:47:cc:11:22:33</macAddress>
+<channelID>1</channelID><dateTime>2026-12-06T20:15:02+08:00</dateTime><activePostCount>1</activePostCount>
+<eventType>fireDetection</eventType><eventState>active</eventState><eventDescription>fire detection alarm</eventDescription>
+</EventNotificationAlert>"#;
+    let jpeg: Vec<u8> = [&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10][..], b"JFIF\0", &[0u8; 64], &[0xFF, 0xD9]].concat();
+    let form = reqwest::multipart::Form::new()
+        .part("EventNotificationAlert", reqwest::multipart::Part::bytes(alert.as_bytes().to_vec()).mime_str("application/xml").unwrap())
+        .part("Picture", reqwest::multipart::Part::bytes(jpeg.clone()).file_name("fire.jpg").mime_str("image/jpeg").unwrap());
+    let r = http.post(url(&key)).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (_, board) = staff.get("/api/v1/alarms?state=open&alarm_type=fire").await;
+    assert_eq!((board[0]["serial"].as_str(), board[0]["severity"].as_str()), (Some("CAM-7"), Some("critical")), "{board}");
+    let id = board[0]["id"].as_i64().unwrap();
+    let shot = staff.req(reqwest::Method::GET, &format!("/api/v1/alarms/{id}/snapshot")).send().await.unwrap();
+    assert_eq!(shot.headers()["content-type"], "image/jpeg");
+    assert_eq!(shot.bytes().await.unwrap().to_vec(), jpeg, "the picture is kept as sent");
+    assert_eq!(app.client("other_county_admin").await.get(&format!("/api/v1/alarms/{id}/snapshot")).await.0, 404);
+
+    let r = http
+        .post(url(&key))
+        .header("content-type", "application/json")
+        .body(r#"{"Code":"LeaveDetection","Action":"Start","Index":0,"Data":{"LocaleTime":"2026-12-06 20:15:02"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, board) = staff.get("/api/v1/alarms?state=open&alarm_type=guard_off_post").await;
+    assert_eq!(board.as_array().unwrap().len(), 1, "{board}");
+    let r = http
+        .post(url(&key))
+        .header("content-type", "application/xml")
+        .body(alert.replace("<eventState>active", "<eventState>inactive"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, a) = staff.get(&format!("/api/v1/alarms/{id}")).await;
+    assert_eq!((a["state"].as_str(), a["cleared_by"].as_str()), (Some("cleared"), Some("rule")), "the camera says the fire is over: {a}");
+
+    let wrong = http.post(url("0000")).header("content-type", "application/xml").body(alert.to_string()).send().await.unwrap();
+    assert_eq!(wrong.status(), 403);
+    let junk = http.post(url(&key)).header("content-type", "application/xml").body("<html>not an event</html>").send().await.unwrap();
+    assert_eq!(junk.status(), 422);
+    let letters = until("the camera's dead letter", || async {
+        let (_, d) = staff.get("/api/v1/alarms/dead-letters").await;
+        d.as_array().unwrap().iter().find(|l| l["code"] == "camera").cloned()
+    })
+    .await;
+    assert_eq!(letters["source"].as_str(), Some("http"));
 }

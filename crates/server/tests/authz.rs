@@ -44,6 +44,8 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/alarms/ingest", P(ReadRegistry)),
     ("GET", "/alarms/dead-letters", P(WriteRegistry)),
     ("GET", "/alarms/{id}", P(ReadRegistry)),
+    ("GET", "/alarms/{id}/snapshot", P(ReadRegistry)),
+    ("POST", "/camera-events/{serial}/{key}", Public),
     ("POST", "/alarms/{id}/acknowledge", P(RespondAlarms)),
     ("POST", "/alarms/{id}/clear", P(RespondAlarms)),
     ("POST", "/alarms/{id}/close", P(RespondAlarms)),

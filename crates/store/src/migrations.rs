@@ -57,7 +57,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (50, "requests: a region's changes to the category tree (names, working days, unit, kinds of its own, kinds retired)", V50),
     (51, "alarms: the device registry, alarms (one open per device and type) and the dead letters of the ingest", V51),
     (52, "alarms: raw telemetry by hour (partitioned by day on PostgreSQL), hourly aggregates, the hours rolled up; a dead letter names the estate of a known device", V52),
+    (53, "alarms: a camera's snapshot kept with the alarm it raised", V53),
 ];
+
+/// The snapshot a camera sent with the event that raised an alarm (a file by its SHA-256).
+const V53: &str = r#"
+ALTER TABLE alarms ADD COLUMN snapshot TEXT;
+"#;
 
 /// Telemetry (`alarms::telemetry`): one row per reading, keyed by its hour first, so that old
 /// hours are dropped by the key (SQLite) or as whole daily partitions (PostgreSQL, `{BY_HOUR}`;

@@ -118,7 +118,7 @@ impl DeadLetter {
 
 /// A metric's or an event's name: 1 to `max` ASCII letters, digits, `_`, `-` or `.` (stored as
 /// text on both engines, shown on the board).
-fn plain_name(s: &str, max: usize) -> bool {
+pub fn plain_name(s: &str, max: usize) -> bool {
     (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 

@@ -2,6 +2,7 @@
 //! the registry, the key shown once), the alarm board and each alarm's steps, a device's chart,
 //! the ingest's status and its dead letters (docs/alarms.md).
 
+pub mod camera;
 pub mod ingest;
 pub mod simulate;
 
@@ -250,4 +251,18 @@ pub async fn ingest_status(State(st): State<AppState>) -> Json<ingest::IngestSta
 #[utoipa::path(get, path = "/api/v1/alarms/dead-letters", tag = "alarms", responses((status = 200, description = "dead letters"), (status = 403)))]
 pub async fn dead_letters(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<Vec<DeadLetter>>, ApiError> {
     Ok(Json(st.db.dead_letters(&cu.scope, 200).await?))
+}
+
+/// The snapshot a camera sent with the alarm's event.
+#[utoipa::path(get, path = "/api/v1/alarms/{id}/snapshot", tag = "alarms", params(("id" = i64, Path)),
+    responses((status = 200, description = "the picture", content_type = "image/jpeg"), (status = 404)))]
+pub async fn snapshot(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (mime, bytes) = st.db.alarm_snapshot(&cu.scope, id).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, mime), (axum::http::header::CACHE_CONTROL, "private, max-age=3600".to_string())], bytes)
+        .into_response())
 }

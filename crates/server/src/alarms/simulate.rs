@@ -137,7 +137,7 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&p).unwrap()["values"]["lel"].as_f64().unwrap()
         };
         let readings: Vec<f64> = (0..900).map(lel).collect();
-        assert!(readings.iter().filter(|v| **v >= 25.0).count() == 60, "a minute's leak in 15 minutes");
-        assert!(readings.iter().filter(|v| **v < 3.0).count() == 840);
+        assert_eq!(readings.iter().filter(|v| **v >= 25.0).count(), 60, "a minute's leak in 15 minutes");
+        assert_eq!(readings.iter().filter(|v| **v <= 3.0).count(), 840, "low otherwise (to one decimal)");
     }
 }

@@ -85,6 +85,50 @@ impl Db {
         self.fetch_all(&format!("SELECT {INGEST_COLS} FROM devices ORDER BY id"), vec![]).await
     }
 
+    /// One device by serial (a camera's HTTP push names itself).
+    pub async fn ingest_device(&self, serial: &str) -> Result<Option<IngestDevice>, StoreError> {
+        self.fetch_optional(&format!("SELECT {INGEST_COLS} FROM devices WHERE serial = $1"), crate::args![serial]).await
+    }
+
+    /// A camera's event: the alarm raised or cleared, its snapshot kept with the alarm raised, the
+    /// device heard now; one transaction.
+    pub async fn camera_event(
+        &self,
+        device: &IngestDevice,
+        change: &AlarmChange,
+        snapshot: Option<(&[u8], &str)>,
+    ) -> Result<Option<Alarm>, StoreError> {
+        let mut tx = self.begin().await?;
+        let alarm = match change {
+            AlarmChange::Raise { device_id, estate_id, alarm_type, severity, at, detail } => {
+                let (sql, args) = raise_statement(*device_id, *estate_id, alarm_type, *severity, at, detail);
+                let a: Alarm = tx.fetch_one(&sql, args).await?;
+                if let Some((bytes, mime)) = snapshot {
+                    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+                    tx.execute(
+                        "INSERT INTO files (sha256, content_type, size, content) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+                        vec![Arg::from(sha.as_str()), Arg::from(mime), Arg::from(bytes.len() as i64), Arg::Bytes(bytes.to_vec())],
+                    )
+                    .await?;
+                    tx.execute("UPDATE alarms SET snapshot = $1 WHERE id = $2", crate::args![sha.as_str(), a.id]).await?;
+                }
+                Some(a)
+            }
+            AlarmChange::Clear { device_id, alarm_type, at } => {
+                let (sql, args) = clear_statement(*device_id, alarm_type, at);
+                tx.fetch_optional::<Alarm>(&sql, args).await?
+            }
+        };
+        tx.execute("UPDATE devices SET last_heard_at = $1 WHERE id = $2", crate::args![crate::now(), device.id]).await?;
+        tx.commit().await?;
+        match alarm {
+            Some(a) => {
+                Ok(Some(self.fetch_one(&format!("SELECT {} FROM alarms WHERE id = $1", super::ALARM_COLS), crate::args![a.id]).await?))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// The devices registered after the one numbered `id` (the ingest picks them up as they come).
     pub async fn ingest_devices_after(&self, id: i64) -> Result<Vec<IngestDevice>, StoreError> {
         self.fetch_all(&format!("SELECT {INGEST_COLS} FROM devices WHERE id > $1 ORDER BY id"), crate::args![id]).await

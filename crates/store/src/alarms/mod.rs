@@ -67,10 +67,12 @@ pub struct Alarm {
     pub note: String,
     pub closed_by: Option<String>,
     pub closed_at: Option<String>,
+    /// The SHA-256 of the snapshot a camera sent with it, if any.
+    pub snapshot: Option<String>,
 }
 
 const ALARM_COLS: &str = "id, device_id, estate_id, alarm_type, severity, state, repeats, first_at, last_at, detail, \
-    acknowledged_by, acknowledged_at, cleared_by, cleared_at, note, closed_by, closed_at";
+    acknowledged_by, acknowledged_at, cleared_by, cleared_at, note, closed_by, closed_at, snapshot";
 
 /// What a step on an alarm can meet.
 #[derive(Debug, thiserror::Error)]
@@ -403,5 +405,14 @@ impl Db {
         let d: Device = self.fetch_one(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1"), crate::args![id]).await?;
         self.get_estate(scope, d.estate_id).await?;
         Ok(d)
+    }
+}
+
+impl Db {
+    /// The snapshot of an alarm in scope: its type and bytes (404 when it has none).
+    pub async fn alarm_snapshot(&self, scope: &Scope, id: i64) -> Result<(String, Vec<u8>), StoreError> {
+        let a = self.alarm(scope, id).await?;
+        let sha = a.snapshot.ok_or(StoreError::NotFound)?;
+        self.fetch_one("SELECT content_type, content FROM files WHERE sha256 = $1", crate::args![sha]).await
     }
 }

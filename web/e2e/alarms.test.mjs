@@ -1,0 +1,87 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHmac } from 'node:crypto'
+import mqtt from 'mqtt'
+import { SHOTS, launch, signIn } from './helpers.mjs'
+
+let browser
+before(async () => {
+  browser = await launch()
+})
+after(async () => {
+  await browser?.close()
+})
+
+// A device as it speaks: MQTT 5, QoS 1, each message signed with its key (docs/alarms.md).
+async function device(serial, key) {
+  const root = process.env.HUANXIN_E2E_MQTT_ROOT
+  if (!root) throw new Error('needs HUANXIN_E2E_MQTT_ROOT (scripts/e2e sets it)')
+  const client = await mqtt.connectAsync('mqtt://127.0.0.1:1883', { protocolVersion: 5, clientId: `e2e-${serial}` })
+  return {
+    send: async (channel, body) => {
+      const topic = `${root}/v1/${serial}/${channel}`
+      const payload = JSON.stringify(body)
+      const sig = createHmac('sha256', key).update(`${topic}\n${payload}`).digest('hex')
+      await client.publishAsync(topic, payload, { qos: 1, properties: { userProperties: { sig } } })
+    },
+    close: () => client.endAsync(),
+  }
+}
+
+test('a gas detector registered by the desk reports a leak over MQTT; the board shows it, the chart its readings, and the desk acknowledges, clears with a note and closes it', async () => {
+  const desk = await signIn(browser, 'county_staff')
+  const made = await desk.evaluate(async () => {
+    const id = (await (await fetch('/api/v1/estates?region=350521100001&sort=id&per_page=1')).json()).items[0].id
+    const r = await fetch(`/api/v1/estates/${id}/devices`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'gas_detector', serial: `GD-E2E-${Date.now()}`, place: '3号楼地下室' }),
+    })
+    return r.json()
+  })
+  assert.ok(made.device_key, JSON.stringify(made))
+  const gas = await device(made.serial, made.device_key)
+  // The ingest picks new devices up within seconds: readings until the leak is on the board.
+  const t0 = Date.now()
+  let seen = false
+  for (let i = 0; i < 60 && !seen; i++) {
+    await gas.send('telemetry', { ts: t0 - 30_000 + i * 1000, values: { lel: 32.5 } })
+    seen = await desk.evaluate(async (serial) => {
+      const list = await (await fetch('/api/v1/alarms?state=open&alarm_type=gas_leak')).json()
+      return list.some((a) => a.serial === serial)
+    }, made.serial)
+    if (!seen) await new Promise((r) => setTimeout(r, 500))
+  }
+  await gas.close()
+  assert.ok(seen, 'the leak reached the board')
+
+  await desk.click('[data-test=nav-alarms]')
+  await desk.waitForSelector('[data-test=alarm-list] .el-table__row')
+  const row = desk.locator('[data-test=alarm-list] .el-table__row', { hasText: '3号楼地下室' })
+  assert.match(await row.textContent(), /紧急.*燃气泄漏.*可燃气体探测器 · 3号楼地下室.*待处置/)
+  assert.match(await desk.textContent('[data-test=alarm-count-critical]'), /紧急 [1-9]/)
+  assert.match(await desk.textContent('[data-test=ingest-status]'), /设备接入正常/)
+
+  await row.locator('[data-test=alarm-ack]').click()
+  await desk.waitForSelector('.el-message--success')
+  await desk.locator('[data-test=alarm-list] .el-table__row', { hasText: '处置中' }).first().waitFor()
+  await row.locator('[data-test=alarm-clear]').click()
+  await desk.fill('.el-message-box input', '已关阀通风，复测为 0%')
+  await desk.click('.el-message-box .el-button--primary')
+  await desk.waitForSelector('.el-message--success:has-text("已解除")')
+
+  // Cleared alarms are off the open board; all states show it, with its chart and timeline.
+  await desk.click('[data-test=alarm-state]')
+  await desk.click('.el-select-dropdown__item:has-text("全部状态")')
+  const cleared = desk.locator('[data-test=alarm-list] .el-table__row', { hasText: '3号楼地下室' })
+  await cleared.locator('[data-test=alarm-close]').waitFor()
+  await cleared.click()
+  await desk.waitForSelector('[data-test=device-chart] canvas')
+  assert.match(await desk.textContent('[data-test=alarm-drawer]'), /county_staff 手动解除：已关阀通风，复测为 0%/)
+  await desk.screenshot({ path: `${SHOTS}/alarms-board.png` })
+  await desk.keyboard.press('Escape')
+  await cleared.locator('[data-test=alarm-close]').click()
+  await desk.waitForSelector('.el-message--success:has-text("已关闭")')
+  await cleared.locator('.el-tag', { hasText: '已关闭' }).waitFor()
+  await desk.context().close()
+})
