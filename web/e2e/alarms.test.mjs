@@ -77,6 +77,8 @@ test('a gas detector registered by the desk reports a leak over MQTT; the board 
   await cleared.locator('[data-test=alarm-close]').waitFor()
   await cleared.click()
   await desk.waitForSelector('[data-test=device-chart] canvas')
+  // The drawer has slid in (for the screenshot).
+  await desk.waitForFunction(() => Math.abs(document.querySelector('[data-test=alarm-drawer]')?.getBoundingClientRect().right - window.innerWidth) < 1)
   assert.match(await desk.textContent('[data-test=alarm-drawer]'), /county_staff 手动解除：已关阀通风，复测为 0%/)
   await desk.screenshot({ path: `${SHOTS}/alarms-board.png` })
   await desk.keyboard.press('Escape')

@@ -1,6 +1,6 @@
 //! Simulated devices (`huanxin simulate-devices`, the demo's `--devices`, the benchmark): signed
-//! MQTT messages as real devices send them. Gas detectors read a few % LEL with now and then a leak
-//! that climbs past 25 % for a minute; chargers warm up and sometimes overheat; door contacts and
+//! MQTT messages as real devices send them. Gas detectors read a few % LEL with, every two hours, a
+//! leak that climbs past 25 % for a minute; chargers warm up and sometimes overheat; door contacts and
 //! cameras send events; a few devices fall silent for a while (offline).
 
 use huanxin_domain::alarms::telemetry::signature;
@@ -61,6 +61,9 @@ impl Publisher {
     }
 }
 
+/// How often one device has an incident (a leak, an overheating charger, a camera event).
+const INCIDENT_EVERY_SECS: u64 = 7200;
+
 /// What a device sends at `t` (seconds into the run), if anything: its channel and payload.
 /// `phase` staggers devices so that their leaks and silences do not all come together.
 pub fn next_message(device: &SimDevice, t: u64, phase: u64, now_ms: i64, rng: &mut impl Rng) -> Option<(&'static str, String)> {
@@ -69,10 +72,12 @@ pub fn next_message(device: &SimDevice, t: u64, phase: u64, now_ms: i64, rng: &m
     if phase.is_multiple_of(17) && minute < 2 {
         return None;
     }
-    // One leak, overheat or event per device every ~15 minutes, lasting a minute.
-    let incident = (t + phase * 37) % 900 < 60;
+    // One leak, overheat or event per device every two hours, lasting a minute, the devices'
+    // incidents spread over the two hours (a board with a few alarms at a time, not a flood).
+    let cycle = (t + phase * 613) % INCIDENT_EVERY_SECS;
+    let incident = cycle < 60;
     // An event is sent once, in the incident's first ten seconds (a device speaks every ten).
-    let fresh = (t + phase * 37) % 900 < 10;
+    let fresh = cycle < 10;
     let (channel, body) = match device.kind {
         DeviceKind::GasDetector => {
             let lel = if incident { 28.0 + rng.gen_range(0.0..4.0) } else { rng.gen_range(0.0..3.0) };
@@ -136,8 +141,8 @@ mod tests {
             let (_, p) = next_message(&d, t, 1, 0, &mut rand::thread_rng()).unwrap();
             serde_json::from_str::<serde_json::Value>(&p).unwrap()["values"]["lel"].as_f64().unwrap()
         };
-        let readings: Vec<f64> = (0..900).map(lel).collect();
-        assert_eq!(readings.iter().filter(|v| **v >= 25.0).count(), 60, "a minute's leak in 15 minutes");
-        assert_eq!(readings.iter().filter(|v| **v <= 3.0).count(), 840, "low otherwise (to one decimal)");
+        let readings: Vec<f64> = (0..7200).map(lel).collect();
+        assert_eq!(readings.iter().filter(|v| **v >= 25.0).count(), 60, "a minute's leak in two hours");
+        assert_eq!(readings.iter().filter(|v| **v <= 3.0).count(), 7140, "low otherwise (to one decimal)");
     }
 }

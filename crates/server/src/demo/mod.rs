@@ -312,7 +312,7 @@ async fn load_registry(db: &Db, year: i64, spec: &huanxin_datagen::CountySpec, s
     Ok(created)
 }
 
-/// The demo's devices (`huanxin demo --devices`): on the property company's estates and the
+/// The demo's devices (`huanxin demo --devices`): on the property company's first estate and the
 /// first estates of 惠安县, one of each kind, registered once; returned with their keys for the
 /// simulator.
 pub async fn demo_devices(st: &AppState) -> Result<Vec<crate::alarms::simulate::SimDevice>, DemoError> {
@@ -321,7 +321,7 @@ pub async fn demo_devices(st: &AppState) -> Result<Vec<crate::alarms::simulate::
     if db.scalar("SELECT COUNT(*) FROM devices", vec![]).await? == 0 {
         let estates: Vec<(i64,)> = db
             .fetch_all(
-                "SELECT id FROM estates WHERE id IN (SELECT ue.estate_id FROM user_estates ue JOIN users u ON u.id = ue.user_id \
+                "SELECT id FROM estates WHERE id = (SELECT MIN(ue.estate_id) FROM user_estates ue JOIN users u ON u.id = ue.user_id \
                  WHERE u.username = 'property_company') \
                  OR id IN (SELECT id FROM estates WHERE community_code LIKE '350521%' ORDER BY id LIMIT 10) ORDER BY id",
                 vec![],
