@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHmac } from 'node:crypto'
 import mqtt from 'mqtt'
-import { SHOTS, launch, signIn } from './helpers.mjs'
+import { BASE, SHOTS, launch, signIn } from './helpers.mjs'
 
 let browser
 before(async () => {
@@ -85,5 +85,68 @@ test('a gas detector registered by the desk reports a leak over MQTT; the board 
   await cleared.locator('[data-test=alarm-close]').click()
   await desk.waitForSelector('.el-message--success:has-text("已关闭")')
   await cleared.locator('.el-tag', { hasText: '已关闭' }).waitFor()
+  await desk.context().close()
+})
+
+test('a leak on the property company\'s estate rings on the desk\'s live feed; the company acknowledges on the phone and clears with a photo; the desk sees who was told', async () => {
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'zh-CN' })
+  const m = await phone.newPage()
+  await m.goto(`${BASE}/m/#/alarms`)
+  await m.fill('[data-test=m-alarms-user] input', 'property_company')
+  await m.fill('[data-test=m-alarms-password] input', 'huanxin-demo')
+  await m.click('[data-test=m-alarms-login]')
+  await m.waitForSelector('.van-tabs')
+  const estate = await m.evaluate(async () => (await (await fetch('/api/v1/estates?per_page=1')).json()).items[0])
+
+  const desk = await signIn(browser, 'county_staff')
+  await desk.click('[data-test=nav-alarms]')
+  await desk.waitForSelector('[data-test=alarm-board]')
+  const made = await desk.evaluate(async (id) => {
+    const r = await fetch(`/api/v1/estates/${id}/devices`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'gas_detector', serial: `GD-FEED-${Date.now()}`, place: '5号楼车库' }),
+    })
+    return r.json()
+  }, estate.id)
+  assert.ok(made.device_key, JSON.stringify(made))
+  const gas = await device(made.serial, made.device_key)
+  const t0 = Date.now()
+  // Readings until the desk's feed rings: the escalation's first step tells the property company and the desks.
+  let rang = false
+  for (let i = 0; i < 60 && !rang; i++) {
+    await gas.send('telemetry', { ts: t0 - 30_000 + i * 1000, values: { lel: 41 } })
+    rang = await desk.locator('.el-notification', { hasText: '燃气泄漏' }).first().isVisible()
+    if (!rang) await new Promise((r) => setTimeout(r, 500))
+  }
+  await gas.close()
+  assert.ok(rang, 'the desk heard of the leak on its live feed')
+  assert.match(await desk.locator('.el-notification', { hasText: '燃气泄漏' }).first().textContent(), new RegExp(estate.name))
+
+  // On the phone: the alarm is listed; acknowledge, then clear with what was found and a photo.
+  const item = m.locator('.van-cell', { hasText: '5号楼车库' })
+  await item.waitFor()
+  await item.click()
+  await m.click('[data-test=m-alarm-ack]')
+  await m.locator('[data-test=m-alarm-state]', { hasText: '处置中' }).waitFor()
+  await m.fill('[data-test=m-alarm-note] textarea', '燃气表后阀门漏气，已关阀通风，复测 0%')
+  // A real picture (one red pixel), so that both pages show it.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64')
+  await m.setInputFiles('[data-test=m-alarm-photo-input] input[type=file]', { name: 'scene.png', mimeType: 'image/png', buffer: png })
+  await m.click('[data-test=m-alarm-clear]')
+  await m.locator('[data-test=m-alarm-state]', { hasText: '已解除' }).waitFor()
+  await m.locator('[data-test=m-alarm-photos] img').first().waitFor()
+  await m.screenshot({ path: `${SHOTS}/alarms-phone.png` })
+
+  // The desk: the alarm's timeline names who was told and how; the photo is there.
+  await desk.click('[data-test=alarm-state]')
+  await desk.click('.el-select-dropdown__item:has-text("全部状态")')
+  await desk.locator('[data-test=alarm-list] .el-table__row', { hasText: '5号楼车库' }).click()
+  await desk.locator('[data-test=alarm-told]').first().waitFor()
+  const timeline = await desk.textContent('[data-test=alarm-drawer]')
+  assert.match(timeline, /第 1 步 通知物业（值班台）/)
+  assert.match(timeline, /property_company 手动解除：燃气表后阀门漏气/)
+  await desk.locator('[data-test=alarm-photos] img').first().waitFor()
+  await phone.close()
   await desk.context().close()
 })

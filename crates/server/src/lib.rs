@@ -76,6 +76,9 @@ pub struct Config {
     pub pdf_font: String,
     /// Where residents' one-time codes are POSTed as JSON besides the log (empty: the log only).
     pub sms_webhook: String,
+    /// Where every alarm notification is also POSTed as JSON (empty: none), e.g. the county's
+    /// emergency platform or a WeCom group robot's relay.
+    pub alarm_webhook: String,
     /// The address residents and printed invitation slips open, e.g. `https://hx.example.gov.cn`
     /// (empty: `http://` and the `bind` address). Never taken from a request's Host header.
     pub public_url: String,
@@ -137,6 +140,7 @@ impl Default for Config {
             regions: "all".into(),
             pdf_font: String::new(),
             sms_webhook: String::new(),
+            alarm_webhook: String::new(),
             public_url: String::new(),
             behind_https: false,
             trusted_proxies: String::new(),
@@ -248,6 +252,8 @@ pub struct AppState {
     pub hotspots: Arc<requests::HotSpotCache>,
     /// What the MQTT ingest has done (see [`alarms::ingest`]).
     pub ingest: Arc<alarms::ingest::IngestStats>,
+    /// The desks' live feed of alarms (see [`alarms::escalation`]).
+    pub alarm_feed: alarms::escalation::Feed,
 }
 
 impl AppState {
@@ -268,6 +274,7 @@ impl AppState {
             classifier: Arc::default(),
             hotspots: Arc::default(),
             ingest: Arc::default(),
+            alarm_feed: alarms::escalation::Feed::default(),
             dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
         })
     }
@@ -385,8 +392,14 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/alarms", alarms::board)
         .get("/alarms/map", alarms::map)
         .get("/alarms/ingest", alarms::ingest_status)
+        .get("/alarms/feed", alarms::feed)
+        .get("/alarms/response", alarms::response)
         .get("/alarms/{id}", alarms::show)
         .get("/alarms/{id}/snapshot", alarms::snapshot)
+        .get("/alarms/{id}/notifications", alarms::notifications)
+        .get("/alarms/{id}/photos", alarms::photos)
+        .get("/alarms/{id}/photos/{sha256}", alarms::photo)
+        .get("/estates/{id}/alarm-chains", alarms::chains)
         .get("/devices/{id}", alarms::device)
         .get("/devices/{id}/telemetry", alarms::telemetry)
         .get("/estates/{id}/lifecycle", lifecycle::show)
@@ -577,7 +590,8 @@ fn api_groups() -> (Routes, Vec<Routes>) {
     let respond = Routes::new(Some(Permission::RespondAlarms))
         .post("/alarms/{id}/acknowledge", alarms::acknowledge)
         .post("/alarms/{id}/clear", alarms::clear)
-        .post("/alarms/{id}/close", alarms::close);
+        .post("/alarms/{id}/close", alarms::close)
+        .post("/alarms/{id}/photos", alarms::add_photos);
     let sign = Routes::new(Some(Permission::SignAcceptance)).post("/estates/{id}/acceptance/signatures", lifecycle::sign_acceptance);
     let menu = Routes::new(Some(Permission::ManageMenu))
         .put("/menu/{region}/{code}", schemes::set_menu_item)
@@ -594,6 +608,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/estates/{id}/buildings", estates::create_building)
         .post("/estates/{id}/devices", alarms::register)
         .get("/alarms/dead-letters", alarms::dead_letters)
+        .put("/estates/{id}/alarm-chains/{alarm_type}", alarms::set_chain)
         .post("/imports/{kind}", estates::import)
         .get("/imports/{kind}/template.xlsx", estates::template_xlsx)
         .get("/imports/{kind}/template.csv", estates::template_csv);
@@ -682,9 +697,18 @@ pub fn router(st: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             // The path only: a query may carry a secret (an Open311 api_key, as some clients send it).
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            tracing::info_span!("request", method = %req.method(), path = %logged_path(req.uri().path()), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// The path as the request log shows it: a camera's key (the last segment of its event address)
+/// is a secret and shown as `***`.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/api/v1/camera-events/").and_then(|rest| rest.split_once('/')) {
+        Some((serial, _key)) => format!("/api/v1/camera-events/{serial}/***").into(),
+        None => path.into(),
+    }
 }
 
 /// What the pages may load: our own scripts and styles (Element Plus sets inline styles), pictures
@@ -775,6 +799,7 @@ pub async fn serve(
     let db = st.db.clone();
     chains::spawn_daily(&st);
     requests::spawn_escalation(&st);
+    alarms::escalation::spawn(&st);
     match alarms::ingest::IngestConfig::from_config(&st.config) {
         Ok(Some(cfg)) => alarms::ingest::spawn(st.db.clone(), cfg, st.ingest.clone()),
         Ok(None) => {}
@@ -800,6 +825,14 @@ mod tests {
     fn urls_are_redacted() {
         assert_eq!(redact_url("postgres://hx:secret@db:5432/hx"), "postgres://hx:***@db:5432/hx");
         assert_eq!(redact_url("postgres://localhost/hx"), "postgres://localhost/hx");
+    }
+
+    #[test]
+    fn a_cameras_key_never_reaches_the_request_log() {
+        assert_eq!(logged_path("/api/v1/camera-events/CAM-1/s3cret"), "/api/v1/camera-events/CAM-1/***");
+        assert_eq!(logged_path("/api/v1/camera-events/CAM-1/s3cret/x"), "/api/v1/camera-events/CAM-1/***");
+        assert_eq!(logged_path("/api/v1/alarms/7"), "/api/v1/alarms/7");
+        assert_eq!(logged_path("/api/v1/camera-events/CAM-1"), "/api/v1/camera-events/CAM-1");
     }
 
     #[test]

@@ -17,7 +17,8 @@ both_engines!(
     devices_are_registered_by_the_registry_desks,
     the_ingest_turns_signed_messages_into_alarms_and_the_rest_into_dead_letters,
     a_redelivered_batch_stores_nothing_twice_and_old_telemetry_goes,
-    cameras_push_events_with_their_snapshots
+    cameras_push_events_with_their_snapshots,
+    alarms_climb_their_chain_until_someone_acknowledges
 );
 
 /// Over HTTP: the desks that keep the registry register a device, its key shown once; every role
@@ -398,6 +399,10 @@ async fn cameras_push_events_with_their_snapshots(app: &TestApp) {
 
     let wrong = http.post(url("0000")).header("content-type", "application/xml").body(alert.to_string()).send().await.unwrap();
     assert_eq!(wrong.status(), 403);
+    // A NUL in the serial is refused like any unknown camera, on PostgreSQL too (it refuses NUL in text).
+    let nul = format!("{}/api/v1/camera-events/CAM%007/{key}", app.base);
+    let r = http.post(nul).header("content-type", "application/xml").body(alert.to_string()).send().await.unwrap();
+    assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
     let junk = http.post(url(&key)).header("content-type", "application/xml").body("<html>not an event</html>").send().await.unwrap();
     assert_eq!(junk.status(), 422);
     let letters = until("the camera's dead letter", || async {
@@ -406,4 +411,157 @@ async fn cameras_push_events_with_their_snapshots(app: &TestApp) {
     })
     .await;
     assert_eq!(letters["source"].as_str(), Some("http"));
+}
+
+/// Reads server-sent events from a response until one of `kind` for `alarm` comes, returning it.
+async fn next_event(res: &mut reqwest::Response, buf: &mut String, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:")) {
+                let v: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+                if want(&v) {
+                    return v;
+                }
+            }
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(20), res.chunk()).await.expect("an event within 20 s");
+        buf.push_str(&String::from_utf8_lossy(&chunk.unwrap().expect("the feed stays open")));
+    }
+}
+
+/// Escalation: the property company is texted at once, the grid worker after 5 minutes without an
+/// acknowledgement (the alarm's time is moved back instead of waiting), each step once even when
+/// two servers look at the same moment; an acknowledgement stops it. The desks' live feed hears
+/// of their own county's alarms only. Chains per estate are checked by field; photos of the
+/// response are kept; response figures count the acknowledgement.
+async fn alarms_climb_their_chain_until_someone_acknowledges(app: &TestApp) {
+    use huanxin_server::alarms::escalation::escalate;
+    use serde_json::json;
+    let estate = app.attached_estate;
+    let staff = app.client("county_staff").await;
+    let (_, made) = staff
+        .post(&format!("/api/v1/estates/{estate}/devices"), json!({"kind": "gas_detector", "serial": "GD-ESC", "place": "3号楼地下室"}))
+        .await;
+    let device_id = made["id"].as_i64().unwrap();
+    let worker: i64 = app.db.scalar("SELECT id FROM users WHERE username = 'grid_worker'", vec![]).await.unwrap();
+    let community: String =
+        app.db.fetch_one::<(String,)>("SELECT community_code FROM estates WHERE id = $1", huanxin_store::args![estate]).await.unwrap().0;
+    let grid = app
+        .db
+        .scalar(
+            "INSERT INTO grids (region_code, code, name, created_by, created_at) VALUES ($1, 'G-1', '北关一网格', 'test', '2026-01-01T00:00:00Z') RETURNING id",
+            huanxin_store::args![community.as_str()],
+        )
+        .await
+        .unwrap();
+    app.db.execute("INSERT INTO grid_estates (grid_id, estate_id) VALUES ($1, $2)", huanxin_store::args![grid, estate]).await.unwrap();
+    app.db.execute("INSERT INTO grid_workers (grid_id, user_id) VALUES ($1, $2)", huanxin_store::args![grid, worker]).await.unwrap();
+
+    // Chains are checked by field; another county cannot set one.
+    let path = format!("/api/v1/estates/{estate}/alarm-chains/gas_leak");
+    let (s, r) =
+        staff.put(&path, json!({"steps": [{"tier": "property", "after_minutes": 0}, {"tier": "mayor", "after_minutes": 5}]})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("steps[1].tier")), "{r}");
+    let (s, r) =
+        staff.put(&path, json!({"steps": [{"tier": "property", "after_minutes": 0}, {"tier": "street", "after_minutes": 0}]})).await;
+    assert_eq!((s, r["errors"][0]["code"].as_str()), (422, Some("alarms.chain_order")), "{r}");
+    assert_eq!(
+        app.client("other_county_admin").await.put(&path, json!({"steps": [{"tier": "property", "after_minutes": 0}]})).await.0,
+        404
+    );
+    let chain = json!([{"tier": "property", "after_minutes": 0}, {"tier": "grid_worker", "after_minutes": 5}, {"tier": "county", "after_minutes": 15}]);
+    let (s, chains) = staff.put(&path, json!({"steps": chain})).await;
+    assert_eq!(s, 200, "{chains}");
+    assert_eq!(chains.as_array().unwrap().iter().find(|c| c["alarm_type"] == "gas_leak").unwrap()["steps"], chain);
+
+    // The desk's feed, and another county's.
+    let mut feed = staff.req(reqwest::Method::GET, "/api/v1/alarms/feed").send().await.unwrap();
+    assert_eq!(feed.headers()["content-type"], "text/event-stream");
+    let mut other_feed = app.client("other_county_admin").await.req(reqwest::Method::GET, "/api/v1/alarms/feed").send().await.unwrap();
+    let (mut buf, mut other_buf) = (String::new(), String::new());
+
+    let device = app.db.device(&Scope::Region(RegionCode::country()), device_id).await.unwrap();
+    let alarm = app.db.raise_alarm(&device, "gas_leak", Severity::Critical, &huanxin_store::now(), "lel 31").await.unwrap();
+    let raised = next_event(&mut feed, &mut buf, |e| e["alarm_id"] == alarm.id).await;
+    assert_eq!((raised["kind"].as_str(), raised["tier"].as_str()), (Some("raised"), Some("property")), "{raised}");
+    let url = format!("/api/v1/alarms/{}/notifications", alarm.id);
+    let (desk, url) = (&staff, url.as_str());
+    let notes = move || async move { desk.get(url).await.1 };
+    let first = notes().await;
+    let sms: Vec<_> = first.as_array().unwrap().iter().filter(|n| n["channel"] == "sms").collect();
+    assert_eq!(sms.len(), 1, "the property company's one account: {first}");
+    assert_eq!((sms[0]["tier"].as_str(), sms[0]["status"].as_str()), (Some("property"), Some("sent")), "{first}");
+    assert!(sms[0]["recipient"].as_str().unwrap().contains("139****0000"), "the number masked: {first}");
+    let texted =
+        app.sms.lock().unwrap().iter().filter(|m| m["text"].as_str().unwrap_or("").contains("3号楼地下室，燃气泄漏（紧急）")).count();
+    assert_eq!(texted, 1, "one text to the property company");
+
+    // Five minutes later, nobody has acknowledged: the grid worker is told, once, by one of two servers.
+    let back =
+        |min: i64| (huanxin_store::clock::utc_now() - chrono::Duration::minutes(min)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    app.db
+        .execute(
+            "UPDATE alarms SET first_at = $1, escalate_at = $2 WHERE id = $3",
+            huanxin_store::args![back(6).as_str(), back(0).as_str(), alarm.id],
+        )
+        .await
+        .unwrap();
+    let (one, two) = (
+        huanxin_server::AppState::new(app.db.clone(), app.config.clone()).unwrap(),
+        huanxin_server::AppState::new(app.db.clone(), app.config.clone()).unwrap(),
+    );
+    let (a, b) = tokio::join!(escalate(&one), escalate(&two));
+    assert!(a.unwrap() + b.unwrap() <= 1, "the running server may have sent it first; never twice");
+    let after = until("the grid worker told", || async {
+        let n = notes().await;
+        n.as_array().unwrap().iter().any(|n| n["tier"] == "grid_worker" && n["channel"] == "feed").then_some(n)
+    })
+    .await;
+    let to_worker: Vec<_> = after.as_array().unwrap().iter().filter(|n| n["tier"] == "grid_worker" && n["channel"] == "sms").collect();
+    assert_eq!((to_worker.len(), to_worker[0]["step"].as_i64()), (1, Some(1)), "{after}");
+
+    // The property company acknowledges from its phone: no more steps, however late.
+    let company = app.client("property_company").await;
+    let (s, a) = company.post(&format!("/api/v1/alarms/{}/acknowledge", alarm.id), json!({})).await;
+    assert_eq!((s, a["state"].as_str()), (200, Some("acknowledged")), "{a}");
+    let acked = next_event(&mut feed, &mut buf, |e| e["alarm_id"] == alarm.id && e["kind"] == "acknowledged").await;
+    assert_eq!(acked["estate_id"].as_i64(), Some(estate));
+    app.db.execute("UPDATE alarms SET first_at = $1 WHERE id = $2", huanxin_store::args![back(60).as_str(), alarm.id]).await.unwrap();
+    assert_eq!(escalate(&one).await.unwrap(), 0);
+    assert_eq!(notes().await.as_array().unwrap().len(), after.as_array().unwrap().len(), "nothing after the acknowledgement");
+
+    // The other county's desk heard nothing of it: the first event it gets is its own county's.
+    let other_admin = app.client("other_county_admin").await;
+    let (_, cam) = other_admin
+        .post(&format!("/api/v1/estates/{}/devices", app.other_county_estate), json!({"kind": "smoke_detector", "serial": "SD-LC"}))
+        .await;
+    let theirs = app.db.device(&Scope::Region(RegionCode::country()), cam["id"].as_i64().unwrap()).await.unwrap();
+    let their_alarm = app.db.raise_alarm(&theirs, "smoke", Severity::Major, &huanxin_store::now(), "").await.unwrap();
+    let heard = next_event(&mut other_feed, &mut other_buf, |_| true).await;
+    assert_eq!(heard["alarm_id"].as_i64(), Some(their_alarm.id), "not the other county's alarm: {heard}");
+
+    // A photo of the scene, kept with the alarm; the wrong kind of file is refused by name.
+    let jpeg: Vec<u8> = [&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10][..], b"JFIF\0", &[0u8; 64], &[0xFF, 0xD9]].concat();
+    let form = reqwest::multipart::Form::new()
+        .part("photos", reqwest::multipart::Part::bytes(jpeg.clone()).file_name("scene.jpg").mime_str("image/jpeg").unwrap());
+    let r = company.req(reqwest::Method::POST, &format!("/api/v1/alarms/{}/photos", alarm.id)).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let photos: serde_json::Value = r.json().await.unwrap();
+    let sha = photos[0]["sha256"].as_str().unwrap().to_string();
+    let got = staff.req(reqwest::Method::GET, &format!("/api/v1/alarms/{}/photos/{sha}", alarm.id)).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().to_vec(), jpeg);
+    let form =
+        reqwest::multipart::Form::new().part("photos", reqwest::multipart::Part::bytes(b"%PDF-1.4 x".to_vec()).file_name("scene.jpg"));
+    let r = company.req(reqwest::Method::POST, &format!("/api/v1/alarms/{}/photos", alarm.id)).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(other_admin.get(&format!("/api/v1/alarms/{}/photos", alarm.id)).await.0, 404);
+
+    // The response figures: this estate's alarm acknowledged (late, after the grid worker was told).
+    let (s, figures) = staff.get("/api/v1/alarms/response?days=7").await;
+    assert_eq!(s, 200);
+    let row = figures.as_array().unwrap().iter().find(|r| r["by"] == "estate" && r["id"] == estate).cloned().unwrap();
+    assert_eq!((row["figures"]["alarms"].as_i64(), row["figures"]["acknowledged"].as_i64()), (Some(1), Some(1)), "{row}");
+    assert_eq!(row["figures"]["acknowledged_in_time"].as_i64(), Some(0), "acknowledged after 6 minutes: {row}");
+    assert_eq!(staff.get("/api/v1/alarms/response?days=0").await.0, 422);
 }

@@ -45,6 +45,14 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/alarms/dead-letters", P(WriteRegistry)),
     ("GET", "/alarms/{id}", P(ReadRegistry)),
     ("GET", "/alarms/{id}/snapshot", P(ReadRegistry)),
+    ("GET", "/alarms/feed", P(ReadRegistry)),
+    ("GET", "/alarms/response", P(ReadRegistry)),
+    ("GET", "/alarms/{id}/notifications", P(ReadRegistry)),
+    ("GET", "/alarms/{id}/photos", P(ReadRegistry)),
+    ("GET", "/alarms/{id}/photos/{sha256}", P(ReadRegistry)),
+    ("GET", "/estates/{id}/alarm-chains", P(ReadRegistry)),
+    ("PUT", "/estates/{id}/alarm-chains/{alarm_type}", P(WriteRegistry)),
+    ("POST", "/alarms/{id}/photos", P(RespondAlarms)),
     ("POST", "/camera-events/{serial}/{key}", Public),
     ("POST", "/alarms/{id}/acknowledge", P(RespondAlarms)),
     ("POST", "/alarms/{id}/clear", P(RespondAlarms)),
@@ -320,6 +328,10 @@ async fn call(c: &common::Client, method: &str, path: &str) -> (u16, String) {
     };
     let res = req.send().await.unwrap();
     let status = res.status().as_u16();
+    // A live feed never ends: its status is the answer.
+    if res.headers().get("content-type").is_some_and(|t| t == "text/event-stream") {
+        return (status, String::new());
+    }
     (status, res.text().await.unwrap_or_default())
 }
 

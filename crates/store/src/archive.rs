@@ -2,7 +2,7 @@
 //! each section against the checklist (`huanxin_domain::archive`).
 
 use crate::audit::{Actor, Change};
-use crate::db::{Arg, Db};
+use crate::db::Db;
 use crate::error::StoreError;
 use huanxin_domain::access::Scope;
 use huanxin_domain::archive::{self as rules, ArchiveLine, LineChange, Section, SectionCompleteness, SystemRecord};
@@ -10,7 +10,6 @@ use huanxin_domain::estates::EstateStatus;
 use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
 /// A filed document (its file is read separately).
@@ -169,13 +168,8 @@ impl crate::db::Tx {
         doc: CheckedDocument,
         attached: AttachedTo,
     ) -> Result<Document, StoreError> {
-        let sha256 = hex::encode(Sha256::digest(&doc.content));
         let size = i64::try_from(doc.content.len()).unwrap_or(i64::MAX);
-        self.execute(
-            "INSERT INTO files (sha256, content_type, size, content) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
-            vec![Arg::from(sha256.as_str()), Arg::from(doc.mime), Arg::from(size), Arg::Bytes(doc.content)],
-        )
-        .await?;
+        let sha256 = self.put_file(doc.content, doc.mime).await?;
         let (id,): (i64,) = self
             .fetch_one(
                 "INSERT INTO documents (estate_id, section, kind, title, file_name, content_type, size, sha256, uploaded_by, uploaded_at, \

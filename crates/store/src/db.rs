@@ -573,6 +573,19 @@ impl Db {
 }
 
 impl Tx {
+    /// Keeps a file by its SHA-256 (kept once however often it is sent) and returns that hash.
+    pub async fn put_file(&mut self, content: Vec<u8>, mime: &str) -> Result<String, StoreError> {
+        use sha2::Digest;
+        let sha = hex::encode(sha2::Sha256::digest(&content));
+        let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
+        self.execute(
+            "INSERT INTO files (sha256, content_type, size, content) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+            vec![Arg::from(sha.as_str()), Arg::from(mime), Arg::from(size), Arg::Bytes(content)],
+        )
+        .await?;
+        Ok(sha)
+    }
+
     fn failure_slot(&self) -> Option<&std::sync::Mutex<Option<String>>> {
         self.write_failure.as_deref()
     }

@@ -715,17 +715,7 @@ impl Db {
         };
         let mut tx = self.begin().await?;
         let sha = match &file {
-            Some((_, mime, content)) => {
-                use sha2::Digest;
-                let sha = hex::encode(sha2::Sha256::digest(content));
-                let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
-                tx.execute(
-                    "INSERT INTO files (sha256, content_type, size, content) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
-                    vec![sha.as_str().into(), (*mime).into(), size.into(), crate::db::Arg::Bytes(content.clone())],
-                )
-                .await?;
-                Some(sha)
-            }
+            Some((_, mime, content)) => Some(tx.put_file(content.clone(), mime).await?),
             None => None,
         };
         let (id,): (i64,) = tx

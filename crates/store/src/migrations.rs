@@ -58,7 +58,49 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (51, "alarms: the device registry, alarms (one open per device and type) and the dead letters of the ingest", V51),
     (52, "alarms: raw telemetry by hour (partitioned by day on PostgreSQL), hourly aggregates, the hours rolled up; a dead letter names the estate of a known device", V52),
     (53, "alarms: a camera's snapshot kept with the alarm it raised", V53),
+    (54, "alarms: escalation chains per estate and type, every notification sent, the last step sent per alarm, photos of the response", V54),
 ];
+
+/// Escalation (`alarms::escalation`): an estate's chain per alarm type (`*` for every type), each
+/// notification with its channel, recipient and outcome, the last step of the chain an alarm's
+/// notifications went out for (claimed by one conditional update, so one server sends it) and
+/// when its next step is due (none once acknowledged, ended or at the chain's end), and the
+/// photos the responder took. Alarms open at the upgrade are told at once.
+const V54: &str = r#"
+ALTER TABLE alarms ADD COLUMN escalated_step BIGINT NOT NULL DEFAULT -1;
+ALTER TABLE alarms ADD COLUMN escalate_at TEXT;
+UPDATE alarms SET escalate_at = first_at WHERE state = 'active';
+CREATE INDEX alarms_escalate ON alarms (escalate_at);
+CREATE TABLE alarm_chains (
+    estate_id BIGINT NOT NULL REFERENCES estates (id),
+    alarm_type TEXT NOT NULL,
+    steps TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    PRIMARY KEY (estate_id, alarm_type)
+);
+CREATE TABLE alarm_notifications (
+    id {ID},
+    alarm_id BIGINT NOT NULL REFERENCES alarms (id),
+    step BIGINT NOT NULL,
+    tier TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    user_id BIGINT REFERENCES users (id),
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL
+);
+CREATE INDEX alarm_notifications_alarm ON alarm_notifications (alarm_id, id);
+CREATE TABLE alarm_photos (
+    alarm_id BIGINT NOT NULL REFERENCES alarms (id),
+    sha256 TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (alarm_id, sha256)
+);
+"#;
 
 /// The snapshot a camera sent with the event that raised an alarm (a file by its SHA-256).
 const V53: &str = r#"

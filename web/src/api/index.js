@@ -87,6 +87,16 @@ export const api = {
   alarms: (filter) => request('GET', `/api/v1/alarms${qs(filter)}`),
   alarmStep: (id, step, body) => request('POST', `/api/v1/alarms/${id}/${step}`, body),
   ingestStatus: () => request('GET', '/api/v1/alarms/ingest'),
+  alarmNotifications: (id) => request('GET', `/api/v1/alarms/${id}/notifications`),
+  alarmPhotos: (id) => request('GET', `/api/v1/alarms/${id}/photos`),
+  addAlarmPhotos: (id, photos) => {
+    const form = new FormData()
+    for (const p of photos || []) form.append('photos', p)
+    return request('POST', `/api/v1/alarms/${id}/photos`, form, true)
+  },
+  alarmChains: (estateId) => request('GET', `/api/v1/estates/${estateId}/alarm-chains`),
+  setAlarmChain: (estateId, type, steps) => request('PUT', `/api/v1/estates/${estateId}/alarm-chains/${encodeURIComponent(type)}`, { steps }),
+  alarmResponse: (q) => request('GET', `/api/v1/alarms/response${qs(q)}`),
   deviceTelemetry: (id, q) => request('GET', `/api/v1/devices/${id}/telemetry${qs(q)}`),
   checklist: (region) => request('GET', `/api/v1/checklist${qs({ region })}`),
   setChecklistItem: (region, code, body) => request('PUT', `/api/v1/checklist/${region}/${encodeURIComponent(code)}`, body),

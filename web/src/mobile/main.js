@@ -19,6 +19,7 @@ const routes = [
   { path: '/requests', component: () => import('./views/RequestsView.vue') },
   { path: '/patrol', component: () => import('./views/PatrolView.vue') },
   { path: '/doorstep', component: () => import('./views/DoorstepView.vue') },
+  { path: '/alarms', component: () => import('./views/AlarmsView.vue') },
   { path: '/votes', component: () => import('./views/VotesView.vue') },
   { path: '/votes/:id', component: () => import('./views/VoteView.vue'), props: true },
 ]

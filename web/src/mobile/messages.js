@@ -1,6 +1,11 @@
-// Words of the phone pages, Chinese first.
+// Words of the phone pages, Chinese first. The alarms' names are the desk's own.
+import deskZh from '../i18n/zh-CN.js'
+import deskEn from '../i18n/en.js'
+
 export default {
   'zh-CN': {
+    alarms: deskZh.alarms,
+    alarmsM: { title: '告警处置', signIn: '物业 / 网格员登录', onlyResponders: '本页供物业和网格员处置告警，您的账号只能查看', open: '待处置', cleared: '待关闭', none: '您负责的小区暂无待处置告警', noneCleared: '暂无待关闭的告警', acknowledge: '我来处置（确认）', found: '现场情况', clear: '提交处置结果并解除', close: '关闭告警' },
     doorstep: { title: '上门征集', entry: '上门征集：问卷、征求意见、表决票', signInFirst: '请先以网格员身份登录', onlyWorkers: '本页供网格员上门征集使用', nothingOpen: '您负责网格内的小区暂无进行中的问卷或表决', survey: '已收 {n} 份，{to} 截止', vote: '纸质表决票录入', ballot: '表决', purposes: { needs: '问需', satisfaction: '满意度', opinion: '征求意见' }, building: '楼栋', chooseBuilding: '选择楼栋', door: '房号', chooseDoor: '请选择房号', respondent: '填写人', voter: '签名人', signerHint: '按纸质表上的签名填写', choice: '表决意见', chooseChoice: '请选择同意、反对或弃权', enter: '录入', entered: '已录入，请继续下一户' },
     patrol: { title: '网格巡查', signIn: '网格员登录', username: '用户名', password: '密码', onlyWorkers: '本页供网格员巡查使用', round: '本周巡查 {done}/{all}', noEstates: '您负责的网格暂无小区', done: '已巡查', due: '待巡查', ok: '正常', hazard: '隐患', whatFound: '请写明发现的隐患（位置、情况）', note: '备注', photos: '现场照片', position: '当前位置', noPosition: '未获取定位', submit: '提交巡查', back: '返回', sent: '巡查已提交', sentHazards: '巡查已提交，{n} 处隐患已转为诉求派单' },
     app: '我的小区',
@@ -17,6 +22,8 @@ export default {
     stage: { surveyed: '已普查', assessed: '已体检', ranked: '已排序', in_plan: '列入计划', scheme_drafted: '方案编制', notice_1: '一轮公示完成', notice_2: '二轮公示完成', decided: '已表决', approved: '已审批', in_construction: '施工中', completed: '已竣工', accepted: '已验收', reviewed: '已回头看', in_upkeep: '长效管理' },
   },
   en: {
+    alarms: deskEn.alarms,
+    alarmsM: { title: 'Alarms', signIn: 'Property company / grid worker sign-in', onlyResponders: 'This page is for property companies and grid workers; your account can only look', open: 'Open', cleared: 'To close', none: 'No open alarms on your estates', noneCleared: 'No alarms waiting to be closed', acknowledge: 'I am on it (acknowledge)', found: 'What was found', clear: 'Send the result and clear', close: 'Close the alarm' },
     doorstep: { title: 'Door to door', entry: 'Door to door: surveys, opinion rounds, ballots', signInFirst: 'Sign in as a grid worker first', onlyWorkers: 'This page is for grid workers going door to door', nothingOpen: 'No survey or vote is open in your grids\' estates', survey: '{n} answered, closes {to}', vote: 'Paper ballots', ballot: 'Vote', purposes: { needs: 'Needs', satisfaction: 'Satisfaction', opinion: 'Opinion round' }, building: 'Building', chooseBuilding: 'Choose a building', door: 'Door', chooseDoor: 'Choose the door', respondent: 'Filled in by', voter: 'Signed by', signerHint: 'as signed on the paper', choice: 'Choice', chooseChoice: 'Choose agree, disagree or abstain', enter: 'Enter', entered: 'Entered: on to the next door' },
     patrol: { title: 'Grid patrol', signIn: 'Grid worker sign-in', username: 'User name', password: 'Password', onlyWorkers: 'This page is for grid workers\' patrols', round: 'This week {done}/{all}', noEstates: 'No estates in your grids', done: 'Done', due: 'Due', ok: 'OK', hazard: 'Hazard', whatFound: 'What was found, and where', note: 'Note', photos: 'Photos', position: 'Position', noPosition: 'No position', submit: 'Submit the patrol', back: 'Back', sent: 'Patrol recorded', sentHazards: 'Patrol recorded; {n} hazards filed as requests' },
     app: 'My estate',

@@ -4,6 +4,7 @@
 //! counted on it.
 
 pub mod camera;
+pub mod escalation;
 pub mod ingest;
 pub mod rules;
 pub mod telemetry;
@@ -97,6 +98,16 @@ impl Severity {
         }
     }
 
+    /// The Chinese name, as a text message says it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Severity::Warning => "提示",
+            Severity::Minor => "一般",
+            Severity::Major => "重要",
+            Severity::Critical => "紧急",
+        }
+    }
+
     /// Parses the storage code.
     pub fn parse(s: &str) -> Option<Severity> {
         [Severity::Warning, Severity::Minor, Severity::Major, Severity::Critical].into_iter().find(|x| x.as_str() == s.trim())
@@ -105,6 +116,28 @@ impl Severity {
     /// The severity of a stored rank (`severity as i64`).
     pub fn from_rank(rank: i64) -> Option<Severity> {
         [Severity::Warning, Severity::Minor, Severity::Major, Severity::Critical].into_iter().find(|x| *x as i64 == rank)
+    }
+}
+
+/// The Chinese name of an alarm type, as a text message says it (the code itself when unknown).
+pub fn alarm_type_zh(code: &str) -> &str {
+    match code {
+        "gas_leak" => "燃气泄漏",
+        "smoke" => "烟雾",
+        "fire" => "烟火",
+        "flood" => "水浸",
+        "charger_overheat" => "充电桩过热",
+        "charger_fault" => "充电桩故障",
+        "forced_open" => "门被强行打开",
+        "held_open" => "门长时间未关",
+        "lift_trapped" => "电梯困人",
+        "lift_fault" => "电梯故障",
+        "intrusion" => "区域入侵",
+        "illegal_parking" => "违规停车",
+        "guard_off_post" => "值守人员离岗",
+        "tamper" => "设备被拆动",
+        "offline" => "设备离线",
+        other => other,
     }
 }
 

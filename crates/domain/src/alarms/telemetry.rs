@@ -122,6 +122,12 @@ pub fn plain_name(s: &str, max: usize) -> bool {
     (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
+/// A topic or serial as a dead letter keeps it: at most `max` characters, control characters
+/// (NUL among them, which PostgreSQL refuses in text) shown as `?`.
+pub fn shown_topic(topic: &str, max: usize) -> String {
+    topic.chars().take(max).map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
 /// Reads a payload of `channel` received at `now` (ms): `{"ts": ms, "values": {"lel": 12.5}}`,
 /// `{"ts": ms, "event": "smoke", "active": true}` or `{"ts": ms}`. `ts` is required: a message
 /// without a time could be sent again by anyone who saw it, for ever.
@@ -181,6 +187,12 @@ mod tests {
         {
             assert_eq!(parse_topic(DEFAULT_ROOT, bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn dead_letters_show_control_characters_as_question_marks() {
+        assert_eq!(shown_topic("huanxin/v1/a\u{0}b\n/event", 200), "huanxin/v1/a?b?/event");
+        assert_eq!(shown_topic("楼栋/传感器", 3), "楼栋/");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use huanxin_domain::alarms::camera::{self, CameraError, CameraEvent, MAX_EVENT_BYTES};
 use huanxin_domain::alarms::rules::defaults;
-use huanxin_domain::alarms::telemetry::plain_name;
+use huanxin_domain::alarms::telemetry::{plain_name, shown_topic, valid_serial};
 use huanxin_domain::alarms::DeviceKind;
 use huanxin_domain::reason;
 use huanxin_store::alarms::ingest::{AlarmChange, DeadLetterRow, IngestBatch};
@@ -74,12 +74,13 @@ pub async fn receive(
     ApiPath((serial, key)): ApiPath<(String, String)>,
     req: Request,
 ) -> Result<StatusCode, ApiError> {
-    let device = st.db.ingest_device(&serial).await?;
+    // A serial the registry could not hold is refused before any query (a NUL would fail one on PostgreSQL).
+    let device = if valid_serial(&serial) { st.db.ingest_device(&serial).await? } else { None };
     let Some(device) = device.filter(|d| same_secret(d.device_key.as_bytes(), key.as_bytes())) else {
         let letter = DeadLetterRow {
             estate_id: None,
             source: "http".into(),
-            topic: format!("camera-events/{}", serial.chars().take(64).collect::<String>()),
+            topic: format!("camera-events/{}", shown_topic(&serial, 64)),
             code: "unknown_device".into(),
             detail: "no such camera, or a wrong key".into(),
             payload: Vec::new(),

@@ -395,7 +395,7 @@ impl Ingest {
         batch.dead.push(DeadLetterRow {
             estate_id,
             source: "mqtt".into(),
-            topic: topic.to_string(),
+            topic: telemetry::shown_topic(topic, 200),
             code: why.code().into(),
             detail: why.to_string(),
             payload: payload.to_vec(),

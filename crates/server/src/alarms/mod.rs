@@ -3,6 +3,7 @@
 //! the ingest's status and its dead letters (docs/alarms.md).
 
 pub mod camera;
+pub mod escalation;
 pub mod ingest;
 pub mod simulate;
 
@@ -14,9 +15,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use huanxin_domain::access::Permission;
+use huanxin_domain::alarms::escalation::{ChainStep, Tier};
 use huanxin_domain::alarms::AlarmStep;
 use huanxin_domain::alarms::DeviceKind;
 use huanxin_domain::reason;
+use huanxin_store::alarms::escalation::{AlarmPhoto, EstateChain, Notification, ResponseRow};
 use huanxin_store::alarms::ingest::DeadLetter;
 use huanxin_store::alarms::telemetry::Point;
 use huanxin_store::alarms::{Alarm, BoardAlarm, BoardFilter, Device, EstateAlarms, NewDevice};
@@ -165,7 +168,9 @@ async fn take_step(st: &AppState, cu: &CurrentUser, id: i64, step: AlarmStep, no
     if step == AlarmStep::ClearByHand && huanxin_domain::reports::is_blank(note) {
         return Err(ApiError::field("note", "", reason!("alarms.note_required")));
     }
-    Ok(Json(st.db.alarm_step(&cu.actor(), &cu.scope, id, step, note).await?))
+    let a = st.db.alarm_step(&cu.actor(), &cu.scope, id, step, note).await?;
+    tell_feed(st, &a).await;
+    Ok(Json(a))
 }
 
 /// Acknowledges an open alarm: someone is on it.
@@ -266,3 +271,193 @@ pub async fn snapshot(
     Ok(([(axum::http::header::CONTENT_TYPE, mime), (axum::http::header::CACHE_CONTROL, "private, max-age=3600".to_string())], bytes)
         .into_response())
 }
+
+/// The live feed of the alarms in scope (server-sent events, one `alarm` event per change: raised,
+/// escalated, acknowledged, cleared, closed), for the desk's board and its sound.
+#[utoipa::path(get, path = "/api/v1/alarms/feed", tag = "alarms",
+    responses((status = 200, description = "text/event-stream of `alarm` events", body = escalation::FeedEvent, content_type = "text/event-stream")))]
+pub async fn feed(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+) -> Result<
+    axum::response::sse::Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>>,
+    ApiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let listener = escalation::Listener::of(&st, &cu).await?;
+    let rx = st.alarm_feed.subscribe();
+    let stream = futures_util::stream::unfold((rx, listener), |(mut rx, listener)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if listener.hears(&e) => {
+                    let ev = Event::default().event("alarm").json_data(&e).unwrap_or_else(|_| Event::default().comment("unreadable"));
+                    return Some((Ok(ev), (rx, listener)));
+                }
+                Ok(_) => {}
+                // A desk that fell behind is told to reload its board rather than dropped.
+                Err(RecvError::Lagged(_)) => return Some((Ok(Event::default().event("reload").data("lagged")), (rx, listener))),
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Tells the feed of a step someone took on an alarm.
+async fn tell_feed(st: &AppState, a: &Alarm) {
+    if let Ok(e) =
+        st.db.get_estate(&huanxin_domain::access::Scope::Region(huanxin_domain::regions::RegionCode::country()), a.estate_id).await
+    {
+        st.alarm_feed.send(escalation::FeedEvent {
+            kind: a.state.clone(),
+            alarm_id: a.id,
+            estate_id: a.estate_id,
+            estate_name: e.name,
+            community_code: e.community_code,
+            alarm_type: a.alarm_type.clone(),
+            severity: a.severity.clone(),
+            tier: None,
+            at: huanxin_store::now(),
+        });
+    }
+}
+
+/// Who was told of an alarm, when, how and with what outcome (its escalation, in order).
+#[utoipa::path(get, path = "/api/v1/alarms/{id}/notifications", tag = "alarms", params(("id" = i64, Path)),
+    responses((status = 200, description = "notifications"), (status = 404)))]
+pub async fn notifications(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Notification>>, ApiError> {
+    Ok(Json(st.db.alarm_notifications(&cu.scope, id).await?))
+}
+
+/// An estate's escalation chains: per alarm type, `*` for the rest (the default when none is set).
+#[utoipa::path(get, path = "/api/v1/estates/{id}/alarm-chains", tag = "alarms", params(("id" = i64, Path)),
+    responses((status = 200, description = "chains"), (status = 404)))]
+pub async fn chains(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<EstateChain>>, ApiError> {
+    Ok(Json(st.db.alarm_chains(&cu.scope, id).await?))
+}
+
+/// A chain to set.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ChainRequest {
+    /// In order: `{"tier": "property" | "grid_worker" | "community" | "street" | "county", "after_minutes": 0}`.
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Vec<serde_json::Value>,
+}
+
+/// Sets an estate's escalation chain for an alarm type (`*`: every type without its own).
+#[utoipa::path(put, path = "/api/v1/estates/{id}/alarm-chains/{alarm_type}", tag = "alarms",
+    params(("id" = i64, Path), ("alarm_type" = String, Path)), request_body = ChainRequest,
+    responses((status = 200, description = "the estate's chains"), (status = 403), (status = 404), (status = 422)))]
+pub async fn set_chain(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((id, alarm_type)): ApiPath<(i64, String)>,
+    ApiJson(req): ApiJson<ChainRequest>,
+) -> Result<Json<Vec<EstateChain>>, ApiError> {
+    if alarm_type != huanxin_store::alarms::escalation::EVERY_TYPE
+        && (alarm_type.len() > 40 || alarm_type.is_empty() || !alarm_type.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    {
+        return Err(ApiError::field("alarm_type", alarm_type.chars().take(40).collect::<String>(), reason!("alarms.type_filter")));
+    }
+    let mut steps = Vec::new();
+    for (i, s) in req.steps.iter().enumerate() {
+        let tier = s.get("tier").and_then(|t| t.as_str()).unwrap_or("");
+        let tier = Tier::parse(tier).ok_or_else(|| ApiError::field(&format!("steps[{i}].tier"), tier, reason!("alarms.chain_tier")))?;
+        let minutes = s.get("after_minutes").and_then(serde_json::Value::as_i64).ok_or_else(|| {
+            ApiError::field(
+                &format!("steps[{i}].after_minutes"),
+                s.get("after_minutes").map(|v| v.to_string()).unwrap_or_default(),
+                reason!("field.not_number"),
+            )
+        })?;
+        steps.push(ChainStep { tier, after_minutes: minutes });
+    }
+    Ok(Json(st.db.set_alarm_chain(&cu.actor(), &cu.scope, id, &alarm_type, &steps).await?))
+}
+
+/// Adds the responder's photos of the scene (1 to 3 jpg, png or webp) to an alarm.
+#[utoipa::path(post, path = "/api/v1/alarms/{id}/photos", tag = "alarms", params(("id" = i64, Path)),
+    request_body(content_type = "multipart/form-data", description = "files `photos` (1 to 3 jpg, png or webp)"),
+    responses((status = 201, description = "the alarm's photos"), (status = 403), (status = 404), (status = 413), (status = 422)))]
+pub async fn add_photos(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+    crate::error::ApiMultipart(multipart): crate::error::ApiMultipart,
+) -> Result<(StatusCode, Json<Vec<AlarmPhoto>>), ApiError> {
+    let (_, files) = crate::construction::read_form(multipart).await?;
+    if files.is_empty() || files.len() > 3 {
+        return Err(ApiError::field("photos", files.len(), reason!("alarms.photo_required")));
+    }
+    let mut photos = Vec::new();
+    for (name, bytes) in files {
+        match huanxin_domain::archive::check_file(&name, &bytes) {
+            Ok(t) if t.mime.starts_with("image/") => photos.push((bytes, t.mime)),
+            Ok(_) => return Err(ApiError::field("photos", name, reason!("alarms.photo_required"))),
+            Err(why) => return Err(ApiError::field("photos", name, why)),
+        }
+    }
+    Ok((StatusCode::CREATED, Json(st.db.add_alarm_photos(&cu.actor(), &cu.scope, id, photos).await?)))
+}
+
+/// The photos of an alarm's response.
+#[utoipa::path(get, path = "/api/v1/alarms/{id}/photos", tag = "alarms", params(("id" = i64, Path)),
+    responses((status = 200, description = "photos"), (status = 404)))]
+pub async fn photos(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<AlarmPhoto>>, ApiError> {
+    Ok(Json(st.db.alarm_photos(&cu.scope, id).await?))
+}
+
+/// One photo of an alarm's response.
+#[utoipa::path(get, path = "/api/v1/alarms/{id}/photos/{sha256}", tag = "alarms", params(("id" = i64, Path), ("sha256" = String, Path)),
+    responses((status = 200, description = "the picture", content_type = "image/jpeg"), (status = 404)))]
+pub async fn photo(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((id, sha)): ApiPath<(i64, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (mime, bytes) = st.db.alarm_photo(&cu.scope, id, &sha).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, mime), (axum::http::header::CACHE_CONTROL, "private, max-age=3600".to_string())], bytes)
+        .into_response())
+}
+
+/// The period of the response figures.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResponseQuery {
+    /// Days back from today (30 by default, at most 366).
+    pub days: Option<i64>,
+}
+
+/// Response times of the alarms in scope: per estate and per unit of the people who acknowledged
+/// (acknowledged within 5 minutes counts as in time: before the default chain's second step).
+#[utoipa::path(get, path = "/api/v1/alarms/response", tag = "alarms", params(ResponseQuery),
+    responses((status = 200, description = "figures per unit and estate"), (status = 422)))]
+pub async fn response(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiQuery(q): ApiQuery<ResponseQuery>,
+) -> Result<Json<Vec<ResponseRow>>, ApiError> {
+    let days = q.days.unwrap_or(30);
+    if !(1..=366).contains(&days) {
+        return Err(ApiError::field("days", days, reason!("alarms.days")));
+    }
+    let since = (huanxin_store::clock::utc_now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok(Json(st.db.alarm_response(&cu.scope, &since, IN_TIME_MINUTES).await?))
+}
+
+/// "In time" for the response figures: before the default chain's second step.
+const IN_TIME_MINUTES: i64 = 5;

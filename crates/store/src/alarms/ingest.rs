@@ -104,12 +104,7 @@ impl Db {
                 let (sql, args) = raise_statement(*device_id, *estate_id, alarm_type, *severity, at, detail);
                 let a: Alarm = tx.fetch_one(&sql, args).await?;
                 if let Some((bytes, mime)) = snapshot {
-                    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
-                    tx.execute(
-                        "INSERT INTO files (sha256, content_type, size, content) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
-                        vec![Arg::from(sha.as_str()), Arg::from(mime), Arg::from(bytes.len() as i64), Arg::Bytes(bytes.to_vec())],
-                    )
-                    .await?;
+                    let sha = tx.put_file(bytes.to_vec(), mime).await?;
                     tx.execute("UPDATE alarms SET snapshot = $1 WHERE id = $2", crate::args![sha.as_str(), a.id]).await?;
                 }
                 Some(a)

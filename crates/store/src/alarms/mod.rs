@@ -11,6 +11,7 @@ use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
+pub mod escalation;
 pub mod ingest;
 pub mod telemetry;
 
@@ -104,8 +105,8 @@ fn raise_statement(
 ) -> (String, Vec<crate::Arg>) {
     (
         format!(
-            "INSERT INTO alarms (device_id, estate_id, alarm_type, severity, severity_rank, state, open_key, repeats, first_at, last_at, detail) \
-             VALUES ($1, $2, $3, $4, $5, 'active', $6, 1, $7, $7, $8) \
+            "INSERT INTO alarms (device_id, estate_id, alarm_type, severity, severity_rank, state, open_key, repeats, first_at, last_at, detail, \
+             escalate_at) VALUES ($1, $2, $3, $4, $5, 'active', $6, 1, $7, $7, $8, $7) \
              ON CONFLICT (open_key) DO UPDATE SET repeats = alarms.repeats + 1, last_at = excluded.last_at, \
              severity = CASE WHEN excluded.severity_rank > alarms.severity_rank THEN excluded.severity ELSE alarms.severity END, \
              severity_rank = CASE WHEN excluded.severity_rank > alarms.severity_rank THEN excluded.severity_rank ELSE alarms.severity_rank END \
@@ -128,7 +129,7 @@ fn raise_statement(
 fn clear_statement(device_id: i64, alarm_type: &str, at: &str) -> (String, Vec<crate::Arg>) {
     (
         format!(
-            "UPDATE alarms SET state = 'cleared', open_key = NULL, cleared_by = 'rule', cleared_at = $2 \
+            "UPDATE alarms SET state = 'cleared', open_key = NULL, cleared_by = 'rule', cleared_at = $2, escalate_at = NULL \
              WHERE open_key = $1 RETURNING {ALARM_COLS}"
         ),
         crate::args![open_key(device_id, alarm_type), at],
@@ -240,10 +241,11 @@ impl Db {
         let now = crate::now();
         let who = actor.username.as_str();
         let (sql, args) = match step {
-            AlarmStep::Acknowledge => ("acknowledged_by = $3, acknowledged_at = $4", crate::args![who, now.as_str()]),
-            AlarmStep::ClearByHand | AlarmStep::ClearByRule => {
-                ("open_key = NULL, cleared_by = $3, cleared_at = $4, note = $5", crate::args![who, now.as_str(), note.trim()])
-            }
+            AlarmStep::Acknowledge => ("acknowledged_by = $3, acknowledged_at = $4, escalate_at = NULL", crate::args![who, now.as_str()]),
+            AlarmStep::ClearByHand | AlarmStep::ClearByRule => (
+                "open_key = NULL, cleared_by = $3, cleared_at = $4, note = $5, escalate_at = NULL",
+                crate::args![who, now.as_str(), note.trim()],
+            ),
             AlarmStep::Close => (
                 "closed_by = $3, closed_at = $4, note = CASE WHEN $5 = '' THEN note ELSE $5 END",
                 crate::args![who, now.as_str(), note.trim()],
