@@ -146,6 +146,7 @@ test('a leak on the property company\'s estate rings on the desk\'s live feed; t
   const timeline = await desk.textContent('[data-test=alarm-drawer]')
   assert.match(timeline, /第 1 步 通知物业（值班台）/)
   assert.match(timeline, /property_company 手动解除：燃气表后阀门漏气/)
+  assert.match(timeline, /可燃气体探测器告警规则采用国家默认规则/, 'the rules that raised it')
   await desk.locator('[data-test=alarm-photos] img').first().waitFor()
   await phone.close()
   await desk.context().close()

@@ -400,6 +400,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .get("/alarms/{id}/photos", alarms::photos)
         .get("/alarms/{id}/photos/{sha256}", alarms::photo)
         .get("/estates/{id}/alarm-chains", alarms::chains)
+        .get("/estates/{id}/alarm-rules", alarms::estate_rules)
         .get("/devices/{id}", alarms::device)
         .get("/devices/{id}/telemetry", alarms::telemetry)
         .get("/estates/{id}/lifecycle", lifecycle::show)
@@ -601,6 +602,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .put("/estates/{id}/public-page", public::set_estate_state)
         .put("/archive-checklist/{region}", archive::set_line)
         .put("/request-categories/{region}/{code}", requests::set_category)
+        .put("/alarm-rules/{region}/{kind}", alarms::set_region_rules)
         .post("/request-categories/{region}/{code}/reset", requests::reset_category);
     let write = Routes::new(Some(Permission::WriteRegistry))
         .post("/estates", estates::create)
@@ -609,6 +611,7 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/estates/{id}/devices", alarms::register)
         .get("/alarms/dead-letters", alarms::dead_letters)
         .put("/estates/{id}/alarm-chains/{alarm_type}", alarms::set_chain)
+        .put("/estates/{id}/alarm-rules/{kind}", alarms::set_estate_rules)
         .post("/imports/{kind}", estates::import)
         .get("/imports/{kind}/template.xlsx", estates::template_xlsx)
         .get("/imports/{kind}/template.csv", estates::template_csv);

@@ -18,7 +18,8 @@ both_engines!(
     the_ingest_turns_signed_messages_into_alarms_and_the_rest_into_dead_letters,
     a_redelivered_batch_stores_nothing_twice_and_old_telemetry_goes,
     cameras_push_events_with_their_snapshots,
-    alarms_climb_their_chain_until_someone_acknowledges
+    alarms_climb_their_chain_until_someone_acknowledges,
+    regions_and_estates_override_the_rules_and_the_ingest_follows
 );
 
 /// Over HTTP: the desks that keep the registry register a device, its key shown once; every role
@@ -564,4 +565,77 @@ async fn alarms_climb_their_chain_until_someone_acknowledges(app: &TestApp) {
     assert_eq!((row["figures"]["alarms"].as_i64(), row["figures"]["acknowledged"].as_i64()), (Some(1), Some(1)), "{row}");
     assert_eq!(row["figures"]["acknowledged_in_time"].as_i64(), Some(0), "acknowledged after 6 minutes: {row}");
     assert_eq!(staff.get("/api/v1/alarms/response?days=0").await.0, 422);
+}
+
+/// Rule overrides: the county lowers the gas threshold for all its estates, an estate shortens its
+/// silence; the nearest wins field by field; the running ingest takes them without a restart: a
+/// reading of 7 % LEL stored without an alarm before the change raises one after it. Bad overrides
+/// are named by field; another county cannot set this county's.
+async fn regions_and_estates_override_the_rules_and_the_ingest_follows(app: &TestApp) {
+    use serde_json::json;
+    use std::sync::atomic::Ordering::Relaxed;
+    let estate = app.attached_estate;
+    let admin = app.client("county_admin").await;
+    let staff = app.client("county_staff").await;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let serial = format!("GD-{}", &run[..8]);
+    let (_, made) = staff.post(&format!("/api/v1/estates/{estate}/devices"), json!({"kind": "gas_detector", "serial": serial})).await;
+    let key = made["device_key"].as_str().unwrap().to_string();
+    let root = format!("t{}", &run[..12]);
+    let (host, port) = broker();
+    let cfg = huanxin_server::alarms::ingest::IngestConfig {
+        host,
+        port,
+        client_id: format!("ingest-{run}"),
+        root: root.clone(),
+        rate: Default::default(),
+        retention: Default::default(),
+        username: String::new(),
+        password: String::new(),
+    };
+    let stats = std::sync::Arc::new(huanxin_server::alarms::ingest::IngestStats::default());
+    huanxin_server::alarms::ingest::spawn(app.db.clone(), cfg, stats.clone());
+    let publisher = Publisher::connect(&root).await;
+    let reading = || json!({"ts": chrono::Utc::now().timestamp_millis(), "values": {"lel": 7.0}}).to_string();
+    until("a reading of 7 % LEL stored", || async {
+        publisher.send(&serial, "telemetry", &key, &reading()).await;
+        (stats.readings_stored.load(Relaxed) > 0).then_some(())
+    })
+    .await;
+    let open_leak = || async {
+        let (_, board) = staff.get("/api/v1/alarms?state=open&alarm_type=gas_leak").await;
+        board.as_array().unwrap().iter().find(|a| a["serial"] == serial.as_str()).cloned()
+    };
+    assert!(open_leak().await.is_none(), "below the national 10 % LEL: no alarm");
+
+    let lower = json!({"metrics": [{"metric": "lel", "alarm_type": "gas_leak", "levels": [{"at_least": 5.0, "for_secs": 0, "severity": "major"}], "clear_after_secs": 30}]});
+    let (s, r) = admin
+        .put(
+            "/api/v1/alarm-rules/350521000000/gas_detector",
+            json!({"metrics": [{"metric": "temp_c", "alarm_type": "x", "levels": [], "clear_after_secs": 0}]}),
+        )
+        .await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("metrics[0].metric")), "{r}");
+    assert_eq!(admin.put("/api/v1/alarm-rules/350521000000/toaster", lower.clone()).await.0, 422);
+    assert_eq!(app.client("other_county_admin").await.put("/api/v1/alarm-rules/350521000000/gas_detector", lower.clone()).await.0, 404);
+    assert_eq!(admin.put("/api/v1/alarm-rules/350521000000/gas_detector", lower).await.0, 204);
+    let (s, rules) = staff.put(&format!("/api/v1/estates/{estate}/alarm-rules/gas_detector"), json!({"offline_after_minutes": 3})).await;
+    assert_eq!(s, 200, "{rules}");
+    let gas = rules.as_array().unwrap().iter().find(|k| k["kind"] == "gas_detector").unwrap().clone();
+    assert_eq!(gas["rules"]["metrics"][0]["levels"][0]["at_least"].as_f64(), Some(5.0), "the county's threshold: {gas}");
+    assert_eq!(gas["rules"]["offline_after_minutes"].as_i64(), Some(3), "the estate's silence");
+    let places: Vec<_> = gas["overrides"].as_array().unwrap().iter().map(|o| o["place"].as_str().unwrap().to_string()).collect();
+    assert_eq!(places, ["350521000000".to_string(), format!("estate:{estate}")]);
+    let smoke = rules.as_array().unwrap().iter().find(|k| k["kind"] == "smoke_detector").unwrap();
+    assert_eq!(smoke["overrides"], json!([]), "other kinds keep the national rules");
+    let (s, r) = staff.put(&format!("/api/v1/estates/{estate}/alarm-rules/gas_detector"), json!({"offline_after_minutes": 0})).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("offline_after_minutes")), "{r}");
+
+    // The running ingest reads the change: the same reading now raises a major alarm.
+    let alarm = until("the lowered threshold raising an alarm", || async {
+        publisher.send(&serial, "telemetry", &key, &reading()).await;
+        open_leak().await
+    })
+    .await;
+    assert_eq!(alarm["severity"].as_str(), Some("major"), "{alarm}");
 }

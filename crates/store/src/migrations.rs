@@ -59,7 +59,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (52, "alarms: raw telemetry by hour (partitioned by day on PostgreSQL), hourly aggregates, the hours rolled up; a dead letter names the estate of a known device", V52),
     (53, "alarms: a camera's snapshot kept with the alarm it raised", V53),
     (54, "alarms: escalation chains per estate and type, every notification sent, the last step sent per alarm, photos of the response", V54),
+    (55, "alarms: a region's or an estate's changes to a device kind's rules", V55),
 ];
+
+/// Overrides of a kind's rules (`alarms::rules::RulesOverride` as JSON) set for a place: a region
+/// by its code or an estate as `estate:{id}`; the nearest wins field by field.
+const V55: &str = r#"
+CREATE TABLE alarm_rule_overrides (
+    place TEXT NOT NULL,
+    device_kind TEXT NOT NULL,
+    rules TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    PRIMARY KEY (place, device_kind)
+);
+"#;
 
 /// Escalation (`alarms::escalation`): an estate's chain per alarm type (`*` for every type), each
 /// notification with its channel, recipient and outcome, the last step of the chain an alarm's

@@ -96,6 +96,8 @@ export const api = {
   },
   alarmChains: (estateId) => request('GET', `/api/v1/estates/${estateId}/alarm-chains`),
   setAlarmChain: (estateId, type, steps) => request('PUT', `/api/v1/estates/${estateId}/alarm-chains/${encodeURIComponent(type)}`, { steps }),
+  alarmRules: (estateId) => request('GET', `/api/v1/estates/${estateId}/alarm-rules`),
+  setAlarmRules: (estateId, kind, rules) => request('PUT', `/api/v1/estates/${estateId}/alarm-rules/${kind}`, rules),
   alarmResponse: (q) => request('GET', `/api/v1/alarms/response${qs(q)}`),
   deviceTelemetry: (id, q) => request('GET', `/api/v1/devices/${id}/telemetry${qs(q)}`),
   checklist: (region) => request('GET', `/api/v1/checklist${qs({ region })}`),

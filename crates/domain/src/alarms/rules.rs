@@ -3,6 +3,9 @@
 //! minutes: offline). A region or an estate overrides a kind's rules field by field.
 
 use super::{DeviceKind, Severity};
+use crate::reason;
+use crate::regions::RegionCode;
+use crate::ValidationErrors;
 use serde::{Deserialize, Serialize};
 
 /// One level of a metric: reached when the reading stays at or above `at_least` for `for_secs`.
@@ -126,6 +129,12 @@ impl Rules {
         self
     }
 
+    /// A kind's national rules with the overrides of the places above a device laid on in order,
+    /// the outermost first (see [`override_places`]).
+    pub fn effective<'a>(kind: DeviceKind, overrides: impl IntoIterator<Item = &'a RulesOverride>) -> Rules {
+        overrides.into_iter().fold(defaults(kind), |r, o| r.with(o))
+    }
+
     /// What a camera or device event of this type raises, if anything.
     pub fn for_event(&self, event: &str) -> Option<&EventRule> {
         let event = event.trim().to_lowercase();
@@ -191,6 +200,70 @@ pub fn is_offline(rules: &Rules, last_heard: i64, now: i64) -> bool {
     now - last_heard >= i64::from(rules.offline_after_minutes) * 60_000
 }
 
+/// Where an override can be set: a region by its code, or an estate as `estate:{id}`.
+pub fn estate_place(estate_id: i64) -> String {
+    format!("estate:{estate_id}")
+}
+
+/// The places whose overrides apply to a device of an estate in `community`, outermost first: the
+/// country, the province, city, county, street, the community, then the estate. The nearest wins
+/// field by field (a metric or an event it names replaces the one above).
+pub fn override_places(community: &RegionCode, estate_id: i64) -> Vec<String> {
+    let mut places = vec![RegionCode::country().as_str().to_string()];
+    places.extend(community.ancestors().iter().map(|r| r.as_str().to_string()));
+    places.push(community.as_str().to_string());
+    places.push(estate_place(estate_id));
+    places.dedup();
+    places
+}
+
+/// Checks an override of a kind's rules: it names metrics the kind has (1 to 4 levels each, a
+/// reading from 0 to 1,000,000 held 0 to 3,600 s, clearing after 0 to 86,400 s), event and alarm
+/// type names of plain letters, digits and `_-.` (up to 64), and a silence of 1 to 1,440 minutes.
+pub fn validate_override(kind: DeviceKind, o: &RulesOverride) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    let known = defaults(kind);
+    let plain = |s: &str| super::telemetry::plain_name(s, 64);
+    for (i, m) in o.metrics.iter().enumerate() {
+        let at = |f: &str| format!("metrics[{i}].{f}");
+        if !known.metrics.iter().any(|k| k.metric == m.metric) {
+            errors.push(&at("metric"), &m.metric, reason!("alarms.rule_metric", kind = kind.as_str()));
+        }
+        if !plain(&m.alarm_type) {
+            errors.push(&at("alarm_type"), &m.alarm_type, reason!("alarms.type_filter"));
+        }
+        if m.levels.is_empty() || m.levels.len() > 4 {
+            errors.push(&at("levels"), m.levels.len(), reason!("alarms.rule_levels"));
+        }
+        for (j, l) in m.levels.iter().enumerate() {
+            if !(l.at_least.is_finite() && (0.0..=1_000_000.0).contains(&l.at_least)) {
+                errors.push(&format!("metrics[{i}].levels[{j}].at_least"), l.at_least, reason!("alarms.rule_reading"));
+            }
+            if l.for_secs > 3_600 {
+                errors.push(&format!("metrics[{i}].levels[{j}].for_secs"), l.for_secs, reason!("alarms.rule_seconds", max = 3_600));
+            }
+        }
+        if m.clear_after_secs > 86_400 {
+            errors.push(&at("clear_after_secs"), m.clear_after_secs, reason!("alarms.rule_seconds", max = 86_400));
+        }
+        if o.metrics[..i].iter().any(|p| p.metric == m.metric) {
+            errors.push(&at("metric"), &m.metric, reason!("field.listed_twice"));
+        }
+    }
+    for (i, e) in o.events.iter().enumerate() {
+        if !plain(&e.event) {
+            errors.push(&format!("events[{i}].event"), &e.event, reason!("alarms.type_filter"));
+        }
+        if !plain(&e.alarm_type) {
+            errors.push(&format!("events[{i}].alarm_type"), &e.alarm_type, reason!("alarms.type_filter"));
+        }
+    }
+    if let Some(m) = o.offline_after_minutes.filter(|m| !(1..=1_440).contains(m)) {
+        errors.push("offline_after_minutes", m, reason!("alarms.rule_offline"));
+    }
+    errors.into_result(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +316,52 @@ mod tests {
         assert_eq!(cam.for_event("SmokeDetection").map(|e| e.alarm_type.as_str()), Some("fire"));
         assert!(cam.for_event("VMD").is_none(), "plain motion raises nothing");
         assert!(is_offline(&cam, 0, 3 * 60_000) && !is_offline(&cam, 1, 3 * 60_000), "silent for the overridden 3 minutes");
+    }
+
+    #[test]
+    fn overrides_apply_outermost_first_and_the_nearest_wins() {
+        let community = RegionCode::parse("350521100001").unwrap();
+        assert_eq!(
+            override_places(&community, 7),
+            ["000000000000", "350000000000", "350500000000", "350521000000", "350521100000", "350521100001", "estate:7"]
+        );
+        let county = RulesOverride {
+            metrics: vec![metric("lel", "gas_leak", &[(20.0, 5, Severity::Critical)], 30)],
+            offline_after_minutes: Some(20),
+            ..Default::default()
+        };
+        let estate = RulesOverride { offline_after_minutes: Some(5), ..Default::default() };
+        let r = Rules::effective(DeviceKind::GasDetector, [&county, &estate]);
+        assert_eq!(r.metrics[0].levels, vec![Level { at_least: 20.0, for_secs: 5, severity: Severity::Critical }], "the county's levels");
+        assert_eq!(r.offline_after_minutes, 5, "the estate's silence, nearer than the county's");
+    }
+
+    #[test]
+    fn overrides_are_checked_by_field() {
+        let fields = |o: &RulesOverride| {
+            validate_override(DeviceKind::GasDetector, o).unwrap_err().0.into_iter().map(|e| e.field).collect::<Vec<_>>()
+        };
+        let bad = RulesOverride {
+            metrics: vec![
+                metric("temp_c", "x", &[(1.0, 1, Severity::Minor)], 1),
+                metric("lel", "gas leak", &[(f64::NAN, 4_000, Severity::Minor)], 100_000),
+            ],
+            events: vec![event("a/b", "ok", Severity::Minor)],
+            offline_after_minutes: Some(0),
+        };
+        assert_eq!(
+            fields(&bad),
+            [
+                "metrics[0].metric",
+                "metrics[1].alarm_type",
+                "metrics[1].levels[0].at_least",
+                "metrics[1].levels[0].for_secs",
+                "metrics[1].clear_after_secs",
+                "events[0].event",
+                "offline_after_minutes"
+            ]
+        );
+        assert!(validate_override(DeviceKind::GasDetector, &RulesOverride::default()).is_ok());
     }
 
     proptest! {

@@ -9,7 +9,6 @@ use crate::AppState;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use huanxin_domain::alarms::camera::{self, CameraError, CameraEvent, MAX_EVENT_BYTES};
-use huanxin_domain::alarms::rules::defaults;
 use huanxin_domain::alarms::telemetry::{plain_name, shown_topic, valid_serial};
 use huanxin_domain::alarms::DeviceKind;
 use huanxin_domain::reason;
@@ -96,7 +95,7 @@ pub async fn receive(
         Err(e) => return Err(refused(&st, &device, &topic, &e, &got.body)),
     };
     let kind = DeviceKind::parse(&device.kind).unwrap_or(DeviceKind::Camera);
-    let rules = defaults(kind);
+    let rules = st.db.rule_overrides().await?.rules_for(kind, &device.community_code, device.estate_id);
     let Some(rule) = rules.for_event(&event.event) else { return Ok(StatusCode::OK) };
     let at = huanxin_store::now();
     let change = if event.active {

@@ -6,10 +6,11 @@
 //! be taken goes to the dead letters and never stops the ones after it.
 
 use huanxin_domain::alarms::ingest::{check_offline, on_message, DeviceState, Effect, RateLimit};
-use huanxin_domain::alarms::rules::{defaults, Rules};
+use huanxin_domain::alarms::rules::Rules;
 use huanxin_domain::alarms::telemetry::{self, DeadLetter, Message};
 use huanxin_domain::alarms::DeviceKind;
 use huanxin_store::alarms::ingest::{hour_of, AlarmChange, DeadLetterRow, IngestBatch, IngestDevice, Reading};
+use huanxin_store::alarms::rules::Overrides;
 use huanxin_store::alarms::telemetry::Retention;
 use huanxin_store::Db;
 use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
@@ -202,6 +203,15 @@ struct Ingest {
     heard: HashMap<i64, i64>,
     /// When each (topic, code) refusal was last kept.
     refused: HashMap<(String, &'static str), i64>,
+    /// The regions' and estates' rule overrides, and the stamp they were read at.
+    overrides: Overrides,
+    overrides_stamp: Option<(i64, Option<String>)>,
+}
+
+/// A device's rules: its kind's, with the overrides of the places above it.
+fn rules_of(overrides: &Overrides, d: &IngestDevice) -> Rules {
+    let kind = DeviceKind::parse(&d.kind).unwrap_or(DeviceKind::GasDetector);
+    overrides.rules_for(kind, &d.community_code, d.estate_id)
 }
 
 /// The server's clock in ms since the epoch.
@@ -224,24 +234,35 @@ impl Ingest {
             per_code: HashMap::new(),
             heard: HashMap::new(),
             refused: HashMap::new(),
+            overrides: Overrides::default(),
+            overrides_stamp: None,
         }
     }
 
-    /// Holds the devices registered since the last look.
+    /// Holds the devices registered since the last look, and the rules anew when a region or an
+    /// estate changed them (what a device is holding above a level goes on being held).
     async fn pick_up_devices(&mut self) -> Result<(), huanxin_store::StoreError> {
+        let stamp = self.db.rule_overrides_stamp().await?;
+        if self.overrides_stamp.as_ref() != Some(&stamp) {
+            self.overrides = self.db.rule_overrides().await?;
+            self.overrides_stamp = Some(stamp);
+            for k in self.devices.values_mut() {
+                k.rules = rules_of(&self.overrides, &k.device);
+            }
+        }
         for d in self.db.ingest_devices_after(self.newest_device).await? {
             self.newest_device = self.newest_device.max(d.id);
-            self.devices.insert(d.serial.clone(), Ingest::known(d));
+            let known = Ingest::known(&self.overrides, d);
+            self.devices.insert(known.device.serial.clone(), known);
         }
         Ok(())
     }
 
-    fn known(device: IngestDevice) -> Known {
-        let kind = DeviceKind::parse(&device.kind).unwrap_or(DeviceKind::GasDetector);
+    fn known(overrides: &Overrides, device: IngestDevice) -> Known {
         let last_heard =
             device.last_heard_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_millis());
         let state = DeviceState { last_heard, ..Default::default() };
-        Known { device, rules: defaults(kind), state, limited: 0, limited_noted_at: 0 }
+        Known { rules: rules_of(overrides, &device), device, state, limited: 0, limited_noted_at: 0 }
     }
 
     async fn run(&mut self, mut rx: mpsc::Receiver<Publish>, client: AsyncClient) {

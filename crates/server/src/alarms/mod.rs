@@ -16,11 +16,13 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use huanxin_domain::access::Permission;
 use huanxin_domain::alarms::escalation::{ChainStep, Tier};
+use huanxin_domain::alarms::rules::{estate_place, RulesOverride};
 use huanxin_domain::alarms::AlarmStep;
 use huanxin_domain::alarms::DeviceKind;
 use huanxin_domain::reason;
 use huanxin_store::alarms::escalation::{AlarmPhoto, EstateChain, Notification, ResponseRow};
 use huanxin_store::alarms::ingest::DeadLetter;
+use huanxin_store::alarms::rules::KindRules;
 use huanxin_store::alarms::telemetry::Point;
 use huanxin_store::alarms::{Alarm, BoardAlarm, BoardFilter, Device, EstateAlarms, NewDevice};
 use serde::Deserialize;
@@ -461,3 +463,49 @@ pub async fn response(
 
 /// "In time" for the response figures: before the default chain's second step.
 const IN_TIME_MINUTES: i64 = 5;
+
+/// Every device kind's rules on an estate, and the overrides (region by region, then the estate's) that made them.
+#[utoipa::path(get, path = "/api/v1/estates/{id}/alarm-rules", tag = "alarms", params(("id" = i64, Path)),
+    responses((status = 200, description = "per kind: the rules that apply and the overrides"), (status = 404)))]
+pub async fn estate_rules(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<KindRules>>, ApiError> {
+    Ok(Json(st.db.estate_rules(&cu.scope, id).await?))
+}
+
+fn kind_of(kind: &str) -> Result<DeviceKind, ApiError> {
+    DeviceKind::parse(kind).ok_or_else(|| ApiError::field("kind", kind.chars().take(40).collect::<String>(), reason!("alarms.rule_kind")))
+}
+
+/// Changes a device kind's rules on one estate: thresholds and how long they are held, an event's
+/// severity, the silence before offline (what it leaves out follows the regions above; `{}` resets).
+#[utoipa::path(put, path = "/api/v1/estates/{id}/alarm-rules/{kind}", tag = "alarms", params(("id" = i64, Path), ("kind" = String, Path)),
+    request_body(content = Object, description = "`{metrics: [{metric, alarm_type, levels: [{at_least, for_secs, severity}], clear_after_secs}], events: [{event, alarm_type, severity}], offline_after_minutes}`"),
+    responses((status = 200, description = "the estate's rules"), (status = 403), (status = 404), (status = 422)))]
+pub async fn set_estate_rules(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((id, kind)): ApiPath<(i64, String)>,
+    ApiJson(o): ApiJson<RulesOverride>,
+) -> Result<Json<Vec<KindRules>>, ApiError> {
+    let kind = kind_of(&kind)?;
+    st.db.set_rule_override(&cu.actor(), &cu.scope, &estate_place(id), kind, &o).await?;
+    Ok(Json(st.db.estate_rules(&cu.scope, id).await?))
+}
+
+/// Changes a device kind's rules for a region and every estate in it (the nearest region wins).
+#[utoipa::path(put, path = "/api/v1/alarm-rules/{region}/{kind}", tag = "alarms", params(("region" = String, Path), ("kind" = String, Path)),
+    request_body(content = Object, description = "as for an estate"),
+    responses((status = 204, description = "set"), (status = 403), (status = 404), (status = 422)))]
+pub async fn set_region_rules(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+    ApiPath((region, kind)): ApiPath<(String, String)>,
+    ApiJson(o): ApiJson<RulesOverride>,
+) -> Result<StatusCode, ApiError> {
+    let kind = kind_of(&kind)?;
+    st.db.set_rule_override(&cu.actor(), &cu.scope, &region, kind, &o).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -18,9 +18,12 @@ pub struct IngestDevice {
     pub serial: String,
     pub device_key: String,
     pub last_heard_at: Option<String>,
+    /// The estate's community (for the rules of the regions above it).
+    pub community_code: String,
 }
 
-const INGEST_COLS: &str = "id, estate_id, kind, serial, device_key, last_heard_at";
+const INGEST_COLS: &str = "d.id, d.estate_id, d.kind, d.serial, d.device_key, d.last_heard_at, e.community_code";
+const INGEST_FROM: &str = "devices d JOIN estates e ON e.id = d.estate_id";
 
 /// One reading of one metric.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,12 +85,12 @@ pub fn hour_of(at_ms: i64) -> i64 {
 impl Db {
     /// Every device, for the ingest to hold in memory.
     pub async fn ingest_devices(&self) -> Result<Vec<IngestDevice>, StoreError> {
-        self.fetch_all(&format!("SELECT {INGEST_COLS} FROM devices ORDER BY id"), vec![]).await
+        self.fetch_all(&format!("SELECT {INGEST_COLS} FROM {INGEST_FROM} ORDER BY d.id"), vec![]).await
     }
 
     /// One device by serial (a camera's HTTP push names itself).
     pub async fn ingest_device(&self, serial: &str) -> Result<Option<IngestDevice>, StoreError> {
-        self.fetch_optional(&format!("SELECT {INGEST_COLS} FROM devices WHERE serial = $1"), crate::args![serial]).await
+        self.fetch_optional(&format!("SELECT {INGEST_COLS} FROM {INGEST_FROM} WHERE d.serial = $1"), crate::args![serial]).await
     }
 
     /// A camera's event: the alarm raised or cleared, its snapshot kept with the alarm raised, the
@@ -126,7 +129,7 @@ impl Db {
 
     /// The devices registered after the one numbered `id` (the ingest picks them up as they come).
     pub async fn ingest_devices_after(&self, id: i64) -> Result<Vec<IngestDevice>, StoreError> {
-        self.fetch_all(&format!("SELECT {INGEST_COLS} FROM devices WHERE id > $1 ORDER BY id"), crate::args![id]).await
+        self.fetch_all(&format!("SELECT {INGEST_COLS} FROM {INGEST_FROM} WHERE d.id > $1 ORDER BY d.id"), crate::args![id]).await
     }
 
     /// Stores a batch in one transaction. `current_hour` is the hour now: readings of an hour

@@ -6,13 +6,14 @@
 use crate::audit::{Actor, Change};
 use crate::{Db, StoreError};
 use huanxin_domain::access::Scope;
-use huanxin_domain::alarms::{self as rules, AlarmRefusal, AlarmState, AlarmStep, DeviceKind, Severity};
+use huanxin_domain::alarms::{self as domain, AlarmRefusal, AlarmState, AlarmStep, DeviceKind, Severity};
 use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
 
 pub mod escalation;
 pub mod ingest;
+pub mod rules;
 pub mod telemetry;
 
 /// A device as the registry keeps it (its key is never read out).
@@ -140,7 +141,7 @@ impl Db {
     /// Registers a device on an estate in scope; a serial is registered once (422 by the field).
     pub async fn register_device(&self, actor: &Actor, scope: &Scope, d: &NewDevice) -> Result<Device, StoreError> {
         let estate = self.get_estate(scope, d.estate_id).await?;
-        if !rules::telemetry::valid_serial(&d.serial) {
+        if !domain::telemetry::valid_serial(&d.serial) {
             return Err(ValidationErrors::one("serial", &d.serial, reason!("alarms.serial_form")).into());
         }
         if let Some(b) = d.building_id {
@@ -237,7 +238,7 @@ impl Db {
     pub async fn alarm_step(&self, actor: &Actor, scope: &Scope, id: i64, step: AlarmStep, note: &str) -> Result<Alarm, AlarmError> {
         let a = self.alarm(scope, id).await?;
         let from = AlarmState::parse(&a.state).ok_or_else(|| StoreError::Config(format!("alarm {id} has an unknown state")))?;
-        let to = rules::step(from, step)?;
+        let to = domain::step(from, step)?;
         let now = crate::now();
         let who = actor.username.as_str();
         let (sql, args) = match step {
