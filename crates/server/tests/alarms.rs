@@ -19,7 +19,8 @@ both_engines!(
     a_redelivered_batch_stores_nothing_twice_and_old_telemetry_goes,
     cameras_push_events_with_their_snapshots,
     alarms_climb_their_chain_until_someone_acknowledges,
-    regions_and_estates_override_the_rules_and_the_ingest_follows
+    regions_and_estates_override_the_rules_and_the_ingest_follows,
+    devices_come_from_a_spreadsheet_all_or_none
 );
 
 /// Over HTTP: the desks that keep the registry register a device, its key shown once; every role
@@ -638,4 +639,57 @@ async fn regions_and_estates_override_the_rules_and_the_ingest_follows(app: &Tes
     })
     .await;
     assert_eq!(alarm["severity"].as_str(), Some("major"), "{alarm}");
+}
+
+/// The installer's list: every refused cell named by row and column (an estate of another county,
+/// a kind nobody knows, a serial twice, a building the estate does not have) and nothing
+/// registered; the corrected list registers every device, each key shown once.
+async fn devices_come_from_a_spreadsheet_all_or_none(app: &TestApp) {
+    let staff = app.client("county_staff").await;
+    let (estate, _, _) = common::estate_with_dwellings(app).await;
+    let (code, number): (String, String) = app
+        .db
+        .fetch_one(
+            "SELECT e.code, b.number FROM estates e JOIN buildings b ON b.estate_id = e.id WHERE e.id = $1 ORDER BY b.id LIMIT 1",
+            huanxin_store::args![estate],
+        )
+        .await
+        .unwrap();
+    let (other_code,): (String,) =
+        app.db.fetch_one("SELECT code FROM estates WHERE id = $1", huanxin_store::args![app.other_county_estate]).await.unwrap();
+    let headers = ["小区编码", "设备类型", "设备序列号", "楼栋号", "安装位置", "厂商", "型号"];
+    let row =
+        |c: &str, k: &str, s: &str, b: &str| vec![c.to_string(), k.into(), s.into(), b.into(), "地下室".into(), "汉威".into(), "JT".into()];
+    let xlsx = |rows: Vec<Vec<String>>| huanxin_server::tabular::write_xlsx("设备", &headers, &rows).unwrap();
+    let bad = vec![
+        row(&code, "可燃气体探测器", "IM-1", &number),
+        row(&other_code, "烟感", "IM-2", ""),
+        row(&code, "toaster", "IM-3", ""),
+        row(&code, "烟感", "IM-1", ""),
+        row(&code, "烟感", "IM-5", "no-such-building"),
+    ];
+    let (s, body) = staff.upload("/api/v1/devices/import", "devices.xlsx", xlsx(bad)).await;
+    assert_eq!(s, 422, "{body}");
+    let found: Vec<(i64, String)> = body["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|e| (e["row"].as_i64().unwrap(), e["column"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        found,
+        [(3, "小区编码".to_string()), (4, "设备类型".to_string()), (5, "设备序列号".to_string()), (6, "楼栋号".to_string())],
+        "another county's estate is no estate here: {body}"
+    );
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM devices WHERE serial LIKE 'IM-%'", vec![]).await.unwrap(), 0, "nothing registered");
+
+    let good = vec![row(&code, "可燃气体探测器", "IM-1", &number), row(&code, "smoke_detector", "IM-2", "")];
+    let (s, done) = staff.upload("/api/v1/devices/import", "devices.xlsx", xlsx(good)).await;
+    assert_eq!(s, 200, "{done}");
+    assert_eq!(done["created"].as_i64(), Some(2), "{done}");
+    assert_eq!(done["devices"][0]["device_key"].as_str().map(str::len), Some(48));
+    let (_, listed) = staff.get(&format!("/api/v1/estates/{estate}/devices")).await;
+    let first = listed.as_array().unwrap().iter().find(|d| d["serial"] == "IM-1").unwrap();
+    assert!(first["building_id"].as_i64().is_some(), "the building found by its number: {first}");
+    assert_eq!(app.client("designer").await.upload("/api/v1/devices/import", "devices.xlsx", xlsx(vec![])).await.0, 403);
 }

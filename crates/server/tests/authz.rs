@@ -53,6 +53,8 @@ const MATRIX: &[(&str, &str, Guard)] = &[
     ("GET", "/estates/{id}/alarm-chains", P(ReadRegistry)),
     ("PUT", "/estates/{id}/alarm-chains/{alarm_type}", P(WriteRegistry)),
     ("GET", "/estates/{id}/alarm-rules", P(ReadRegistry)),
+    ("POST", "/devices/import", P(WriteRegistry)),
+    ("GET", "/devices/template.xlsx", P(ReadRegistry)),
     ("PUT", "/estates/{id}/alarm-rules/{kind}", P(WriteRegistry)),
     ("PUT", "/alarm-rules/{region}/{kind}", P(ManageMenu)),
     ("POST", "/alarms/{id}/photos", P(RespondAlarms)),

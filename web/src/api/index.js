@@ -96,6 +96,11 @@ export const api = {
   },
   alarmChains: (estateId) => request('GET', `/api/v1/estates/${estateId}/alarm-chains`),
   setAlarmChain: (estateId, type, steps) => request('PUT', `/api/v1/estates/${estateId}/alarm-chains/${encodeURIComponent(type)}`, { steps }),
+  importDevices: (file) => {
+    const form = new FormData()
+    form.append('file', file)
+    return request('POST', '/api/v1/devices/import', form, true)
+  },
   alarmRules: (estateId) => request('GET', `/api/v1/estates/${estateId}/alarm-rules`),
   setAlarmRules: (estateId, kind, rules) => request('PUT', `/api/v1/estates/${estateId}/alarm-rules/${kind}`, rules),
   alarmResponse: (q) => request('GET', `/api/v1/alarms/response${qs(q)}`),

@@ -4,6 +4,7 @@
 
 pub mod camera;
 pub mod escalation;
+pub mod import;
 pub mod ingest;
 pub mod simulate;
 

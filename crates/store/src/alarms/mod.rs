@@ -10,6 +10,7 @@ use huanxin_domain::alarms::{self as domain, AlarmRefusal, AlarmState, AlarmStep
 use huanxin_domain::reason;
 use huanxin_domain::ValidationErrors;
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 
 pub mod escalation;
 pub mod ingest;
@@ -46,6 +47,14 @@ pub struct NewDevice {
     pub serial: String,
     /// The key it signs its messages with (shown once to who registers it).
     pub key: String,
+}
+
+/// An estate an import names: its id, community and buildings by number.
+#[derive(Debug, Clone)]
+pub struct ImportPlace {
+    pub estate_id: i64,
+    pub community_code: String,
+    pub buildings: HashMap<String, i64>,
 }
 
 /// An alarm.
@@ -188,6 +197,91 @@ impl Db {
         .await?;
         tx.commit().await?;
         Ok(device)
+    }
+
+    /// The estates in scope among `codes`, each with its id, community and buildings by number
+    /// (for an import naming estates by code).
+    pub async fn device_import_places(&self, scope: &Scope, codes: &[String]) -> Result<HashMap<String, ImportPlace>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in codes.chunks(500) {
+            let mut args = vec![];
+            let cond = crate::estates::scope_clause(scope, &mut args);
+            let list: Vec<String> = chunk
+                .iter()
+                .map(|c| {
+                    args.push(c.as_str().into());
+                    format!("${}", args.len())
+                })
+                .collect();
+            let rows: Vec<(i64, String, String)> = self
+                .fetch_all(
+                    &format!("SELECT e.id, e.code, e.community_code FROM estates e WHERE {cond} AND e.code IN ({})", list.join(", ")),
+                    args,
+                )
+                .await?;
+            for (id, code, community_code) in rows {
+                let buildings: Vec<(String, i64)> =
+                    self.fetch_all("SELECT number, id FROM buildings WHERE estate_id = $1", crate::args![id]).await?;
+                out.insert(code, ImportPlace { estate_id: id, community_code, buildings: buildings.into_iter().collect() });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of `serials` are registered already.
+    pub async fn taken_serials(&self, serials: &[String]) -> Result<HashSet<String>, StoreError> {
+        let mut out = HashSet::new();
+        for chunk in serials.chunks(500) {
+            let args: Vec<crate::Arg> = chunk.iter().map(|s| s.as_str().into()).collect();
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let rows: Vec<(String,)> =
+                self.fetch_all(&format!("SELECT serial FROM devices WHERE serial IN ({})", list.join(", ")), args).await?;
+            out.extend(rows.into_iter().map(|r| r.0));
+        }
+        Ok(out)
+    }
+
+    /// Registers checked devices (an import's rows) in one transaction: all or none.
+    pub async fn register_devices(&self, actor: &Actor, devices: &[(NewDevice, String)]) -> Result<Vec<Device>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(devices.len());
+        for (d, community_code) in devices {
+            let device: Device = tx
+                .fetch_one(
+                    &format!(
+                        "INSERT INTO devices (estate_id, building_id, place, kind, vendor, model, serial, device_key, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {DEVICE_COLS}"
+                    ),
+                    crate::args![
+                        d.estate_id,
+                        d.building_id,
+                        d.place.trim(),
+                        d.kind.as_str(),
+                        d.vendor.trim(),
+                        d.model.trim(),
+                        d.serial.as_str(),
+                        d.key.as_str(),
+                        actor.username.as_str(),
+                        crate::now()
+                    ],
+                )
+                .await?;
+            tx.audit(
+                actor,
+                Change {
+                    action: "import",
+                    entity: "device",
+                    entity_id: device.id.to_string(),
+                    region_code: community_code.clone(),
+                    before: None,
+                    after: Some(serde_json::json!({"serial": device.serial, "kind": device.kind, "place": device.place})),
+                },
+            )
+            .await?;
+            out.push(device);
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// An estate's devices.
