@@ -122,6 +122,14 @@ test('a leak on the property company\'s estate rings on the desk\'s live feed; t
   await gas.close()
   assert.ok(rang, 'the desk heard of the leak on its live feed')
   assert.match(await desk.locator('.el-notification', { hasText: '燃气泄漏' }).first().textContent(), new RegExp(estate.name))
+  // The map shows the estate with an open alarm; its badge opens the board on that estate.
+  await desk.click('[data-test=alarm-on-map]')
+  const badge = desk.locator(`[data-test=map-alarm][title^="${estate.name}"]`)
+  await badge.waitFor()
+  assert.match(await badge.getAttribute('class'), /alarm-critical/)
+  await desk.screenshot({ path: `${SHOTS}/alarms-map.png` })
+  await badge.click()
+  await desk.locator('[data-test=alarm-estate-filter]', { hasText: estate.name }).waitFor()
 
   // On the phone: the alarm is listed; acknowledge, then clear with what was found and a photo.
   const item = m.locator('.van-cell', { hasText: '5号楼车库' })

@@ -221,6 +221,15 @@ pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Ne
     Ok(next.run(req).await)
 }
 
+/// True while the session of `hash` is open and still `user_id`'s (a long-lived stream asks now
+/// and then: a sign-out or a disabled account ends it). A database that does not answer keeps it.
+pub(crate) async fn still_signed_in(st: &AppState, hash: &str, user_id: i64) -> bool {
+    match st.db.session_user(hash).await {
+        Ok(found) => found.is_some_and(|u| u.id == user_id),
+        Err(_) => true,
+    }
+}
+
 /// A route layer that requires one permission of the signed-in user.
 pub async fn require_permission(State(p): State<Permission>, req: Request, next: Next) -> Result<Response, ApiError> {
     let user = req.extensions().get::<CurrentUser>().ok_or(ApiError::Unauthenticated)?;

@@ -33,6 +33,8 @@ pub enum ApiError {
     TooLarge(Reason),
     #[error("too many attempts; try again in {0} seconds")]
     TooManyAttempts(u64),
+    #[error("{0}")]
+    TooMany(Reason),
     #[error("internal error")]
     Internal(String),
     /// Something this server lacks (e.g. a font for PDF); the message says what to install.
@@ -73,7 +75,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) | ApiError::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts(_) | ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
@@ -97,7 +99,9 @@ impl ApiError {
             ApiError::WrongCredentials => reason!("auth.wrong_credentials"),
             ApiError::Forbidden(r) => reason!("auth.forbidden", why = r),
             ApiError::NotFound => reason!("request.not_found"),
-            ApiError::Conflict(r) | ApiError::BadRequest(r) | ApiError::TooLarge(r) | ApiError::Unavailable(r) => r.clone(),
+            ApiError::Conflict(r) | ApiError::BadRequest(r) | ApiError::TooLarge(r) | ApiError::Unavailable(r) | ApiError::TooMany(r) => {
+                r.clone()
+            }
             ApiError::Invalid(_) => reason!("request.invalid"),
             ApiError::ImportRejected(_) => reason!("import.rejected"),
             ApiError::TooManyAttempts(secs) => reason!("auth.too_many_attempts", seconds = secs),

@@ -482,6 +482,15 @@ async fn alarms_climb_their_chain_until_someone_acknowledges(app: &TestApp) {
     assert_eq!(feed.headers()["content-type"], "text/event-stream");
     let mut other_feed = app.client("other_county_admin").await.req(reqwest::Method::GET, "/api/v1/alarms/feed").send().await.unwrap();
     let (mut buf, mut other_buf) = (String::new(), String::new());
+    // A person keeps a few feeds open, not thousands.
+    let mut more = Vec::new();
+    for _ in 1..huanxin_server::alarms::escalation::FEEDS_PER_USER {
+        more.push(staff.req(reqwest::Method::GET, "/api/v1/alarms/feed").send().await.unwrap());
+    }
+    assert!(more.iter().all(|r| r.status() == 200));
+    let (s, r) = staff.get("/api/v1/alarms/feed").await;
+    assert_eq!((s, r["code"].as_str()), (429, Some("alarms.feeds_open")), "{r}");
+    drop(more);
 
     let device = app.db.device(&Scope::Region(RegionCode::country()), device_id).await.unwrap();
     let alarm = app.db.raise_alarm(&device, "gas_leak", Severity::Critical, &huanxin_store::now(), "lel 31").await.unwrap();
@@ -558,6 +567,13 @@ async fn alarms_climb_their_chain_until_someone_acknowledges(app: &TestApp) {
     let r = company.req(reqwest::Method::POST, &format!("/api/v1/alarms/{}/photos", alarm.id)).multipart(form).send().await.unwrap();
     assert_eq!(r.status(), 422);
     assert_eq!(other_admin.get(&format!("/api/v1/alarms/{}/photos", alarm.id)).await.0, 404);
+    // Once closed, the evidence is what it was.
+    for s in ["clear", "close"] {
+        assert_eq!(company.post(&format!("/api/v1/alarms/{}/{s}", alarm.id), json!({"note": "已关阀通风"})).await.0, 200, "{s}");
+    }
+    let form = reqwest::multipart::Form::new().part("photos", reqwest::multipart::Part::bytes(jpeg.clone()).file_name("later.jpg"));
+    let r = company.req(reqwest::Method::POST, &format!("/api/v1/alarms/{}/photos", alarm.id)).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 409);
 
     // The response figures: this estate's alarm acknowledged (late, after the grid worker was told).
     let (s, figures) = staff.get("/api/v1/alarms/response?days=7").await;
@@ -619,7 +635,8 @@ async fn regions_and_estates_override_the_rules_and_the_ingest_follows(app: &Tes
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("metrics[0].metric")), "{r}");
     assert_eq!(admin.put("/api/v1/alarm-rules/350521000000/toaster", lower.clone()).await.0, 422);
     assert_eq!(app.client("other_county_admin").await.put("/api/v1/alarm-rules/350521000000/gas_detector", lower.clone()).await.0, 404);
-    assert_eq!(admin.put("/api/v1/alarm-rules/350521000000/gas_detector", lower).await.0, 204);
+    // The county's code as people write it (6 digits) is kept in its 12-digit form, so it applies.
+    assert_eq!(admin.put("/api/v1/alarm-rules/350521/gas_detector", lower).await.0, 204);
     let (s, rules) = staff.put(&format!("/api/v1/estates/{estate}/alarm-rules/gas_detector"), json!({"offline_after_minutes": 3})).await;
     assert_eq!(s, 200, "{rules}");
     let gas = rules.as_array().unwrap().iter().find(|k| k["kind"] == "gas_detector").unwrap().clone();

@@ -101,6 +101,7 @@ export const api = {
     form.append('file', file)
     return request('POST', '/api/v1/devices/import', form, true)
   },
+  alarmMap: () => request('GET', '/api/v1/alarms/map'),
   alarmRules: (estateId) => request('GET', `/api/v1/estates/${estateId}/alarm-rules`),
   setAlarmRules: (estateId, kind, rules) => request('PUT', `/api/v1/estates/${estateId}/alarm-rules/${kind}`, rules),
   alarmResponse: (q) => request('GET', `/api/v1/alarms/response${qs(q)}`),

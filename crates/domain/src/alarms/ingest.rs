@@ -23,6 +23,8 @@ pub struct DeviceState {
     pub held: HashMap<String, Held>,
     /// The newest message's time (ms), heartbeat or not.
     pub last_heard: Option<i64>,
+    /// The newest event's time (ms): an event at or before it is a replay.
+    pub last_event: Option<i64>,
     /// True while the device's offline alarm is raised.
     pub offline: bool,
     pub bucket: Bucket,
@@ -67,15 +69,18 @@ impl Bucket {
 }
 
 /// What `msg` raises or clears on a device with `rules`, updating its state. Any message from a
-/// device marked offline clears that alarm. An event older than the device's newest message
-/// changes nothing: it is late, or a captured one sent again.
+/// device marked offline clears that alarm. An event older than the device's newest message, or
+/// not newer than its newest event, changes nothing: it is late, or a captured one sent again.
 pub fn on_message(rules: &Rules, state: &mut DeviceState, msg: &Message) -> Vec<Effect> {
     let mut out = Vec::new();
     let at = match msg {
         Message::Telemetry { at, .. } | Message::Event { at, .. } | Message::Heartbeat { at } => *at,
     };
-    if matches!(msg, Message::Event { .. }) && state.last_heard.is_some_and(|last| at < last) {
-        return out;
+    if matches!(msg, Message::Event { .. }) {
+        if state.last_heard.is_some_and(|last| at < last) || state.last_event.is_some_and(|last| at <= last) {
+            return out;
+        }
+        state.last_event = Some(at);
     }
     state.last_heard = Some(state.last_heard.map_or(at, |l| l.max(at)));
     if state.offline {
@@ -151,15 +156,17 @@ mod tests {
     fn camera_events_start_and_stop_and_unknown_ones_do_nothing() {
         let rules = defaults(DeviceKind::Camera);
         let mut s = DeviceState::default();
-        let ev = |event: &str, active| Message::Event { at: T0, event: event.into(), active };
-        assert!(matches!(&on_message(&rules, &mut s, &ev("fireDetection", true))[..],
+        let ev = |at: i64, event: &str, active| Message::Event { at, event: event.into(), active };
+        assert!(matches!(&on_message(&rules, &mut s, &ev(T0, "fireDetection", true))[..],
             [Effect::Raise { alarm_type, severity: Severity::Critical, .. }] if alarm_type == "fire"));
-        assert_eq!(on_message(&rules, &mut s, &ev("fireDetection", false)), vec![Effect::Clear { alarm_type: "fire".into() }]);
-        assert!(on_message(&rules, &mut s, &ev("videoloss", true)).is_empty());
-        // A fire's start again, after the device spoke later: a replay, nothing raised.
+        assert_eq!(on_message(&rules, &mut s, &ev(T0 + 1_000, "fireDetection", false)), vec![Effect::Clear { alarm_type: "fire".into() }]);
+        assert!(on_message(&rules, &mut s, &ev(T0 + 2_000, "videoloss", true)).is_empty());
+        // The start sent again as captured, with its own time: a replay, nothing raised.
+        assert!(on_message(&rules, &mut s, &ev(T0, "fireDetection", true)).is_empty());
+        // The newest event sent again (the same time as the newest): a replay too.
+        assert!(on_message(&rules, &mut s, &ev(T0 + 2_000, "fireDetection", true)).is_empty());
         on_message(&rules, &mut s, &Message::Heartbeat { at: T0 + 60_000 });
-        assert!(on_message(&rules, &mut s, &ev("fireDetection", true)).is_empty());
-        assert!(on_message(&rules, &mut s, &ev("fireDetection", false)).is_empty());
+        assert!(on_message(&rules, &mut s, &ev(T0 + 3_000, "fireDetection", true)).is_empty(), "older than the newest message");
     }
 
     #[test]

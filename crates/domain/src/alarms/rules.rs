@@ -217,11 +217,30 @@ pub fn override_places(community: &RegionCode, estate_id: i64) -> Vec<String> {
     places
 }
 
+/// The highest reading a metric can have (a threshold above it would never raise anything).
+pub fn max_reading(metric: &str) -> f64 {
+    match metric {
+        "lel" => 100.0,
+        "smoke" => 1.0,
+        "water_level_cm" => 1_000.0,
+        "temp_c" => 300.0,
+        _ => 1_000_000.0,
+    }
+}
+
+/// Most event types an override may name.
+pub const MAX_OVERRIDE_EVENTS: usize = 50;
+
 /// Checks an override of a kind's rules: it names metrics the kind has (1 to 4 levels each, a
-/// reading from 0 to 1,000,000 held 0 to 3,600 s, clearing after 0 to 86,400 s), event and alarm
-/// type names of plain letters, digits and `_-.` (up to 64), and a silence of 1 to 1,440 minutes.
+/// reading from 0 to what the metric can read, held 0 to 3,600 s, higher levels more severe,
+/// clearing after 0 to 86,400 s), at most 50 event types, names of plain letters, digits and
+/// `_-.` (up to 64), and a silence of 1 to 1,440 minutes.
 pub fn validate_override(kind: DeviceKind, o: &RulesOverride) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::default();
+    if o.events.len() > MAX_OVERRIDE_EVENTS {
+        errors.push("events", o.events.len(), reason!("field.at_most", max = MAX_OVERRIDE_EVENTS));
+        return Err(errors);
+    }
     let known = defaults(kind);
     let plain = |s: &str| super::telemetry::plain_name(s, 64);
     for (i, m) in o.metrics.iter().enumerate() {
@@ -235,9 +254,12 @@ pub fn validate_override(kind: DeviceKind, o: &RulesOverride) -> Result<(), Vali
         if m.levels.is_empty() || m.levels.len() > 4 {
             errors.push(&at("levels"), m.levels.len(), reason!("alarms.rule_levels"));
         }
+        let ceiling = max_reading(&m.metric);
         for (j, l) in m.levels.iter().enumerate() {
-            if !(l.at_least.is_finite() && (0.0..=1_000_000.0).contains(&l.at_least)) {
-                errors.push(&format!("metrics[{i}].levels[{j}].at_least"), l.at_least, reason!("alarms.rule_reading"));
+            if !(l.at_least.is_finite() && (0.0..=ceiling).contains(&l.at_least)) {
+                errors.push(&format!("metrics[{i}].levels[{j}].at_least"), l.at_least, reason!("alarms.rule_reading", max = ceiling));
+            } else if m.levels[..j].iter().any(|p| (p.at_least < l.at_least) != (p.severity < l.severity) || p.at_least == l.at_least) {
+                errors.push(&format!("metrics[{i}].levels[{j}].severity"), l.severity.as_str(), reason!("alarms.rule_level_order"));
             }
             if l.for_secs > 3_600 {
                 errors.push(&format!("metrics[{i}].levels[{j}].for_secs"), l.for_secs, reason!("alarms.rule_seconds", max = 3_600));
@@ -362,6 +384,15 @@ mod tests {
             ]
         );
         assert!(validate_override(DeviceKind::GasDetector, &RulesOverride::default()).is_ok());
+        let upside_down = RulesOverride {
+            metrics: vec![metric("lel", "gas_leak", &[(30.0, 10, Severity::Major), (25.0, 10, Severity::Critical)], 30)],
+            ..Default::default()
+        };
+        assert_eq!(fields(&upside_down), ["metrics[0].levels[1].severity"], "a lower reading may not be more severe");
+        let never = RulesOverride { metrics: vec![metric("lel", "gas_leak", &[(1_000.0, 10, Severity::Major)], 30)], ..Default::default() };
+        assert_eq!(fields(&never), ["metrics[0].levels[0].at_least"], "above 100 % LEL nothing would ever raise");
+        let many = RulesOverride { events: (0..51).map(|i| event(&format!("e{i}"), "x", Severity::Minor)).collect(), ..Default::default() };
+        assert_eq!(fields(&many), ["events"]);
     }
 
     proptest! {

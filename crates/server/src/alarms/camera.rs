@@ -17,6 +17,23 @@ use huanxin_store::alarms::ingest::{AlarmChange, DeadLetterRow, IngestBatch};
 /// Largest snapshot kept (a camera's JPEG is a few hundred KB).
 const MAX_SNAPSHOT_BYTES: usize = 4 * 1024 * 1024;
 
+/// At most this many refused camera pushes are kept per [`REFUSALS_EVERY_MS`] on a server (the MQTT
+/// ingest has the same cap): a flood of made-up addresses cannot push real dead letters out.
+const REFUSALS_KEPT: u32 = 100;
+const REFUSALS_EVERY_MS: i64 = 10_000;
+
+/// True when one more refusal may be kept in this window.
+fn may_keep_refusal() -> bool {
+    static WINDOW: std::sync::Mutex<(i64, u32)> = std::sync::Mutex::new((0, 0));
+    let now = crate::alarms::ingest::now_ms();
+    let mut w = WINDOW.lock().unwrap_or_else(|p| p.into_inner());
+    if now - w.0 >= REFUSALS_EVERY_MS {
+        *w = (now, 0);
+    }
+    w.1 += 1;
+    w.1 <= REFUSALS_KEPT
+}
+
 /// Compares two secrets in time that does not depend on where they differ.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -74,17 +91,21 @@ pub async fn receive(
     req: Request,
 ) -> Result<StatusCode, ApiError> {
     // A serial the registry could not hold is refused before any query (a NUL would fail one on PostgreSQL).
-    let device = if valid_serial(&serial) { st.db.ingest_device(&serial).await? } else { None };
-    let Some(device) = device.filter(|d| same_secret(d.device_key.as_bytes(), key.as_bytes())) else {
-        let letter = DeadLetterRow {
-            estate_id: None,
-            source: "http".into(),
-            topic: format!("camera-events/{}", shown_topic(&serial, 64)),
-            code: "unknown_device".into(),
-            detail: "no such camera, or a wrong key".into(),
-            payload: Vec::new(),
-        };
-        st.db.apply_ingest(&IngestBatch { dead: vec![letter], ..Default::default() }, 0).await?;
+    let found = if valid_serial(&serial) { st.db.ingest_device(&serial).await? } else { None };
+    // A wrong key on a real camera is kept for its county to see; an unknown serial for the country's.
+    let estate_id = found.as_ref().map(|d| d.estate_id);
+    let Some(device) = found.filter(|d| same_secret(d.device_key.as_bytes(), key.as_bytes())) else {
+        if may_keep_refusal() {
+            let letter = DeadLetterRow {
+                estate_id,
+                source: "http".into(),
+                topic: format!("camera-events/{}", shown_topic(&serial, 64)),
+                code: if estate_id.is_some() { "signature" } else { "unknown_device" }.into(),
+                detail: if estate_id.is_some() { "a wrong key" } else { "no such camera" }.into(),
+                payload: Vec::new(),
+            };
+            st.db.apply_ingest(&IngestBatch { dead: vec![letter], ..Default::default() }, 0).await?;
+        }
         return Err(ApiError::Forbidden(reason!("alarms.camera_key")));
     };
     let got = read(&st, req).await?;
@@ -126,7 +147,11 @@ fn refused(st: &AppState, device: &huanxin_store::alarms::ingest::IngestDevice, 
         payload: body.to_vec(),
     };
     let db = st.db.clone();
+    let keep = may_keep_refusal();
     tokio::spawn(async move {
+        if !keep {
+            return;
+        }
         if let Err(e) = db.apply_ingest(&IngestBatch { dead: vec![letter], ..Default::default() }, 0).await {
             tracing::warn!(error = %e, "camera dead letter not kept");
         }

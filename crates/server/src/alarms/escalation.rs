@@ -10,7 +10,8 @@ use huanxin_domain::alarms::escalation::{self as rules, Tier};
 use huanxin_domain::alarms::{alarm_type_zh, Severity};
 use huanxin_store::alarms::escalation::{Escalating, NewNotification};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -32,15 +33,40 @@ pub struct FeedEvent {
 
 /// The live feed: every server's own (each server's worker tells its own desks; the step that
 /// claims a notification is taken by one server, so a desk on another hears of it by its board's
-/// refresh).
+/// refresh). Listeners are counted: a few per person and some hundreds in all, so that open
+/// streams cannot use up the server.
 #[derive(Clone)]
 pub struct Feed {
     tx: broadcast::Sender<FeedEvent>,
+    listening: Arc<Mutex<HashMap<i64, usize>>>,
 }
+
+/// Most open feeds of one person (a few desks and a phone).
+pub const FEEDS_PER_USER: usize = 10;
+/// Most open feeds on one server.
+pub const FEEDS_IN_ALL: usize = 500;
 
 impl Default for Feed {
     fn default() -> Self {
-        Feed { tx: broadcast::channel(1024).0 }
+        Feed { tx: broadcast::channel(1024).0, listening: Arc::default() }
+    }
+}
+
+/// A place among the feed's listeners, given back when the stream ends.
+pub struct Seat {
+    user_id: i64,
+    listening: Arc<Mutex<HashMap<i64, usize>>>,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut l = self.listening.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = l.get_mut(&self.user_id) {
+            *n -= 1;
+            if *n == 0 {
+                l.remove(&self.user_id);
+            }
+        }
     }
 }
 
@@ -50,9 +76,16 @@ impl Feed {
         let _ = self.tx.send(e);
     }
 
-    /// A new listener.
-    pub fn subscribe(&self) -> broadcast::Receiver<FeedEvent> {
-        self.tx.subscribe()
+    /// A new listener for `user_id`, or none when they or the server have as many as allowed.
+    pub fn subscribe(&self, user_id: i64) -> Option<(broadcast::Receiver<FeedEvent>, Seat)> {
+        let mut l = self.listening.lock().unwrap_or_else(|p| p.into_inner());
+        let all: usize = l.values().sum();
+        let mine = l.entry(user_id).or_insert(0);
+        if *mine >= FEEDS_PER_USER || all >= FEEDS_IN_ALL {
+            return None;
+        }
+        *mine += 1;
+        Some((self.tx.subscribe(), Seat { user_id, listening: self.listening.clone() }))
     }
 }
 
@@ -111,10 +144,17 @@ pub async fn escalate(st: &AppState) -> Result<usize, huanxin_store::StoreError>
         if !st.db.claim_escalation(a.id, a.escalated_step, last, next_at.as_deref()).await? || steps.is_empty() {
             continue;
         }
-        for i in steps {
-            notify(st, &a, i, chain[i].tier).await?;
-            sent += 1;
-        }
+        sent += steps.len();
+        // Each alarm's messages go out by themselves: a slow SMS relay or webhook for one alarm
+        // holds up no other.
+        let st = st.clone();
+        tokio::spawn(async move {
+            for i in steps {
+                if let Err(e) = notify(&st, &a, i, chain[i].tier).await {
+                    tracing::warn!(alarm = a.id, step = i, error = %e, "alarm notification not logged");
+                }
+            }
+        });
     }
     Ok(sent)
 }
@@ -123,10 +163,10 @@ fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The client for the alarm webhook (10 s to answer).
+/// The client for the alarm webhook (5 s to answer).
 fn http() -> &'static reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default())
+    CLIENT.get_or_init(|| reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default())
 }
 
 /// Tells a tier about an alarm: a text to each of its people with a phone, the webhook, the feed;
@@ -148,12 +188,12 @@ async fn notify(st: &AppState, a: &Escalating, step: usize, tier: Tier) -> Resul
     let mut logged = Vec::new();
     let unit_shown = if unit.is_empty() { tier.zh().to_string() } else { format!("{}（{unit}）", tier.zh()) };
     if people.is_empty() {
-        logged.push(log("sms", unit_shown.clone(), None, "nobody", "no one registered for this tier on the estate".into()));
+        logged.push(log("sms", unit_shown.clone(), None, "nobody", "no_account".into()));
     }
     for p in &people {
         let shown = format!("{} {}", p.display_name, huanxin_domain::estates::mask_phone(&p.phone));
         if p.phone.trim().is_empty() {
-            logged.push(log("sms", p.display_name.clone(), Some(p.user_id), "nobody", "no phone number on the account".into()));
+            logged.push(log("sms", p.display_name.clone(), Some(p.user_id), "nobody", "no_phone".into()));
             continue;
         }
         match st.sms.send(&p.phone, &text).await {

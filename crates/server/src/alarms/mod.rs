@@ -282,6 +282,7 @@ pub async fn snapshot(
 pub async fn feed(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
+    headers: axum::http::HeaderMap,
 ) -> Result<
     axum::response::sse::Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>>,
     ApiError,
@@ -289,22 +290,38 @@ pub async fn feed(
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
     let listener = escalation::Listener::of(&st, &cu).await?;
-    let rx = st.alarm_feed.subscribe();
-    let stream = futures_util::stream::unfold((rx, listener), |(mut rx, listener)| async move {
+    let (rx, seat) =
+        st.alarm_feed.subscribe(cu.user.id).ok_or(ApiError::TooMany(reason!("alarms.feeds_open", max = escalation::FEEDS_PER_USER)))?;
+    // The stream ends when the session does (signed out, or the account disabled): looked at
+    // every 30 s.
+    let check = tokio::time::interval(std::time::Duration::from_secs(30));
+    let session = crate::auth::bearer_or_cookie(&headers).map(|t| crate::auth::token_hash(&t)).unwrap_or_default();
+    let state = (rx, listener, seat, check, st.clone(), (session, cu.user.id));
+    let stream = futures_util::stream::unfold(state, |(mut rx, listener, seat, mut check, st, cu)| async move {
         loop {
-            match rx.recv().await {
-                Ok(e) if listener.hears(&e) => {
-                    let ev = Event::default().event("alarm").json_data(&e).unwrap_or_else(|_| Event::default().comment("unreadable"));
-                    return Some((Ok(ev), (rx, listener)));
+            tokio::select! {
+                got = rx.recv() => match got {
+                    Ok(e) if listener.hears(&e) => {
+                        let ev = Event::default().event("alarm").json_data(&e).unwrap_or_else(|_| Event::default().comment("unreadable"));
+                        return Some((Ok(ev), (rx, listener, seat, check, st, cu)));
+                    }
+                    Ok(_) => {}
+                    // A desk that fell behind is told to reload its board rather than dropped.
+                    Err(RecvError::Lagged(_)) => {
+                        return Some((Ok(Event::default().event("reload").data("lagged")), (rx, listener, seat, check, st, cu)))
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = check.tick() => {
+                    if !crate::auth::still_signed_in(&st, &cu.0, cu.1).await {
+                        return None;
+                    }
                 }
-                Ok(_) => {}
-                // A desk that fell behind is told to reload its board rather than dropped.
-                Err(RecvError::Lagged(_)) => return Some((Ok(Event::default().event("reload").data("lagged")), (rx, listener))),
-                Err(RecvError::Closed) => return None,
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    // A closed page is noticed at the next keep-alive, which gives its place back.
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(10))))
 }
 
 /// Tells the feed of a step someone took on an alarm.
@@ -403,6 +420,9 @@ pub async fn add_photos(
     }
     let mut photos = Vec::new();
     for (name, bytes) in files {
+        if bytes.len() > MAX_PHOTO_BYTES {
+            return Err(ApiError::field("photos", name, reason!("field.at_most_mb", max = MAX_PHOTO_BYTES >> 20)));
+        }
         match huanxin_domain::archive::check_file(&name, &bytes) {
             Ok(t) if t.mime.starts_with("image/") => photos.push((bytes, t.mime)),
             Ok(_) => return Err(ApiError::field("photos", name, reason!("alarms.photo_required"))),
@@ -436,6 +456,9 @@ pub async fn photo(
     Ok(([(axum::http::header::CONTENT_TYPE, mime), (axum::http::header::CACHE_CONTROL, "private, max-age=3600".to_string())], bytes)
         .into_response())
 }
+
+/// Largest photo of a response (a phone's picture is a few MB).
+const MAX_PHOTO_BYTES: usize = 10 << 20;
 
 /// The period of the response figures.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

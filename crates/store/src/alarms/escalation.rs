@@ -9,6 +9,7 @@ use huanxin_domain::access::Scope;
 use huanxin_domain::alarms::escalation::{self as rules, ChainStep, Response, ResponseFigures, Tier};
 use huanxin_domain::regions::RegionCode;
 use huanxin_domain::requests::routing::{self, UnitKind};
+use huanxin_domain::{reason, ValidationErrors};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -104,6 +105,9 @@ struct ResponseSource {
     unit_id: Option<i64>,
     unit: Option<String>,
 }
+
+/// Most photos one alarm keeps.
+pub const MAX_PHOTOS: usize = 9;
 
 /// The wildcard alarm type of a chain.
 pub const EVERY_TYPE: &str = "*";
@@ -305,9 +309,29 @@ impl Db {
         alarm_id: i64,
         photos: Vec<(Vec<u8>, &'static str)>,
     ) -> Result<Vec<AlarmPhoto>, StoreError> {
-        self.alarm(scope, alarm_id).await?;
+        let alarm = self.alarm(scope, alarm_id).await?;
+        if alarm.state == "closed" {
+            return Err(StoreError::Conflict(reason!("alarms.photo_closed")));
+        }
+        let had = self.scalar("SELECT COUNT(*) FROM alarm_photos WHERE alarm_id = $1", crate::args![alarm_id]).await?;
+        if had as usize + photos.len() > MAX_PHOTOS {
+            return Err(ValidationErrors::one("photos", photos.len(), reason!("alarms.photo_limit", max = MAX_PHOTOS)).into());
+        }
+        let region: (String,) = self.fetch_one("SELECT community_code FROM estates WHERE id = $1", crate::args![alarm.estate_id]).await?;
         let now = crate::now();
         let mut tx = self.begin().await?;
+        tx.audit(
+            actor,
+            Change {
+                action: "add_photos",
+                entity: "alarm",
+                entity_id: alarm_id.to_string(),
+                region_code: region.0,
+                before: None,
+                after: Some(serde_json::json!({"photos": photos.len()})),
+            },
+        )
+        .await?;
         for (bytes, mime) in photos {
             let sha = tx.put_file(bytes, mime).await?;
             tx.execute(

@@ -348,6 +348,8 @@ impl Db {
         };
         let mut all = crate::args![id, from.as_str()];
         all.extend(args);
+        let (region_code,): (String,) =
+            self.fetch_one("SELECT community_code FROM estates WHERE id = $1", crate::args![a.estate_id]).await?;
         let mut tx = self.begin().await?;
         let sql = format!("UPDATE alarms SET state = '{}', {sql} WHERE id = $1 AND state = $2", to.as_str());
         if tx.execute(&sql, all).await? == 0 {
@@ -359,7 +361,7 @@ impl Db {
                 action: to.as_str(),
                 entity: "alarm",
                 entity_id: id.to_string(),
-                region_code: String::new(),
+                region_code,
                 before: Some(serde_json::json!({"state": from.as_str()})),
                 after: Some(serde_json::json!({"state": to.as_str(), "note": note.trim()})),
             },

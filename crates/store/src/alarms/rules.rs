@@ -67,19 +67,21 @@ impl Db {
         kind: DeviceKind,
         o: &RulesOverride,
     ) -> Result<(), StoreError> {
-        let region_code = match place.strip_prefix("estate:") {
+        // Kept under the place's one spelling (a region's 12 digits), or it would never be found.
+        let (place, region_code) = match place.strip_prefix("estate:") {
             Some(id) => {
                 let id: i64 = id.parse().map_err(|_| StoreError::NotFound)?;
-                self.get_estate(scope, id).await?.community_code
+                (rules::estate_place(id), self.get_estate(scope, id).await?.community_code)
             }
             None => {
                 let region = RegionCode::parse(place).map_err(|_| StoreError::NotFound)?;
                 if !scope.covers(&region) {
                     return Err(StoreError::NotFound);
                 }
-                place.to_string()
+                (region.as_str().to_string(), region.as_str().to_string())
             }
         };
+        let place = place.as_str();
         rules::validate_override(kind, o)?;
         let json = serde_json::to_string(o).map_err(|e| StoreError::Config(e.to_string()))?;
         let mut tx = self.begin().await?;
