@@ -16,7 +16,7 @@ pub fn link(prev_hash: &str, record: &str) -> String {
 }
 
 /// Where a walked chain first breaks.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Break {
     /// The position (from 1) of the first record that does not fit.
     pub seq: i64,

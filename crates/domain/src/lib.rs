@@ -18,6 +18,7 @@ pub mod evaluation;
 pub mod funds;
 pub mod geo;
 pub mod grids;
+pub mod jobs;
 pub mod lifecycle;
 pub mod notices;
 pub mod photos;

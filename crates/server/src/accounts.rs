@@ -149,7 +149,7 @@ pub async fn set_password(
     can_reset_password(cu.role, &cu.user.region(), target.role(), &target.region()).map_err(ApiError::Forbidden)?;
     check_password_strength(&req.password)?;
     st.db.set_password(&cu.actor(), target.id, &hash_password_off_thread(&req.password).await?).await?;
-    st.sessions.forget_user(target.id);
+    crate::cluster::announce(&st, crate::cluster::Change::AccountChanged(target.id));
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

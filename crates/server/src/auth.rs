@@ -272,6 +272,13 @@ impl SessionCache {
         }
     }
 
+    /// Forgets every session (another server's changes may have been missed).
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.clear();
+        }
+    }
+
     /// Forgets every session of one user (password changed, account changed).
     pub fn forget_user(&self, user_id: i64) {
         if let Ok(mut map) = self.entries.lock() {
@@ -434,7 +441,7 @@ pub async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Result<Re
     if let Some(t) = bearer_or_cookie(&headers) {
         let hash = token_hash(&t);
         st.db.delete_session(&hash).await?;
-        st.sessions.forget(&hash);
+        crate::cluster::announce(&st, crate::cluster::Change::SessionEnded(hash.clone()));
     }
     let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{}", secure(&st));
     Ok(([(header::SET_COOKIE, cookie)], axum::http::StatusCode::NO_CONTENT).into_response())
@@ -473,7 +480,7 @@ pub async fn change_own_password(
     }
     let hash = hash_password_off_thread(&req.password).await?;
     st.db.set_password(&cu.actor(), cu.user.id, &hash).await?;
-    st.sessions.forget_user(cu.user.id);
+    crate::cluster::announce(&st, crate::cluster::Change::AccountChanged(cu.user.id));
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

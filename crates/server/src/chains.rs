@@ -119,22 +119,6 @@ pub async fn check_published(db: &Db, data_dir: &Path, wanted: impl Fn(&str) -> 
     Ok(problems)
 }
 
-/// Publishes today's heads on start and then every hour when the day has turned (China's day).
-pub fn spawn_daily(st: &AppState) {
-    let (db, dir) = (st.db.clone(), st.config.data_dir.clone());
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            match publish(&db, &dir, huanxin_store::today()).await {
-                Ok(Some(path)) => tracing::info!(file = %path.display(), "chain heads published"),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "chain heads not published"),
-            }
-        }
-    });
-}
-
 /// The latest published heads of the chains the caller may see (the ledger; the ballots of
 /// decisions on estates in the caller's scope), each with its signature.
 #[utoipa::path(get, path = "/api/v1/chain-heads", tag = "funds",

@@ -70,7 +70,7 @@ pub async fn add_node(
 ) -> Result<(StatusCode, Json<ScheduleNode>), ApiError> {
     allow(rules::may_report_progress(cu.role), &cu, "plan the schedule")?;
     let node = st.db.add_schedule_node(&cu.actor(), &cu.scope, id, &input).await?;
-    st.late.changed();
+    crate::cluster::announce(&st, crate::cluster::Change::Late);
     Ok((StatusCode::CREATED, Json(node)))
 }
 
@@ -86,7 +86,7 @@ pub async fn report_progress(
 ) -> Result<Json<ScheduleNode>, ApiError> {
     allow(rules::may_report_progress(cu.role), &cu, "report progress")?;
     let node = st.db.report_progress(&cu.actor(), &cu.scope, id, &input).await?;
-    st.late.changed();
+    crate::cluster::announce(&st, crate::cluster::Change::Late);
     Ok(Json(node))
 }
 
@@ -132,7 +132,7 @@ pub async fn request_change(
     ApiJson(req): ApiJson<ChangeText>,
 ) -> Result<(StatusCode, Json<DesignChange>), ApiError> {
     let change = st.db.request_design_change(&cu.actor(), &cu.scope, calendar()?, id, &req.text).await?;
-    st.late.changed();
+    crate::cluster::announce(&st, crate::cluster::Change::Late);
     Ok((StatusCode::CREATED, Json(change)))
 }
 
@@ -147,7 +147,7 @@ pub async fn deliver_change(
 ) -> Result<Json<DesignChange>, ApiError> {
     allow(rules::may_deliver_design_change(cu.role), &cu, "deliver design changes")?;
     let change = st.db.deliver_design_change(&cu.actor(), &cu.scope, id, &req.text).await?;
-    st.late.changed();
+    crate::cluster::announce(&st, crate::cluster::Change::Late);
     Ok(Json(change))
 }
 

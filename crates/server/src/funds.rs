@@ -15,8 +15,6 @@ use huanxin_domain::schemes::Category;
 use huanxin_domain::ValidationErrors;
 use huanxin_store::funds::{Allocation, Disbursement, DisbursementFilter, FundsError, LedgerCheck};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 
 pub mod plans;
 pub mod reports;
@@ -313,65 +311,61 @@ pub async fn export_xlsx(
     ))
 }
 
-/// A check of the whole chain running in the background: how far it got, and its outcome.
+/// A check of the whole chain running in the background, on whichever server took it: how far
+/// it got, and its outcome.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct LedgerJob {
+    /// The job's number (0: no check was ever asked for).
+    pub id: i64,
     pub running: bool,
     /// Entries checked so far, of `total`.
     pub walked: i64,
     pub total: i64,
     pub started_at: Option<String>,
+    pub finished_at: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub result: Option<LedgerCheck>,
     /// Why the check could not finish (a database error), if it could not.
     pub error: Option<String>,
-    #[serde(skip)]
-    counter: Arc<AtomicI64>,
+    /// The server that runs or ran it.
+    pub server: Option<String>,
+    /// How many servers took it (more than one: a server stopped while checking).
+    pub attempts: i64,
 }
 
 impl LedgerJob {
-    fn snapshot(&self) -> LedgerJob {
-        LedgerJob { walked: self.counter.load(Ordering::Relaxed), ..self.clone() }
+    fn of(job: huanxin_store::jobs::Job) -> LedgerJob {
+        LedgerJob {
+            id: job.id,
+            running: huanxin_domain::jobs::JobState::parse(&job.state).is_some_and(|s| s.open()),
+            walked: job.progress,
+            total: job.total,
+            started_at: job.started_at.or(Some(job.created_at)),
+            finished_at: job.finished_at,
+            result: job.result.and_then(|r| serde_json::from_str(&r).ok()),
+            error: job.error,
+            server: job.holder,
+            attempts: job.attempts,
+        }
     }
 }
 
-/// Starts checking the whole chain in the background (at 10 million entries it takes seconds), unless a check is
-/// running; answers how far it is.
+/// Starts checking the whole chain in the background (at 10 million entries it takes seconds) on
+/// one server of the cluster, unless a check is waiting or running; answers how far it is.
 #[utoipa::path(post, path = "/api/v1/ledger/verify/job", tag = "funds", responses((status = 202, body = LedgerJob)))]
-pub async fn start_verify(State(st): State<AppState>) -> Result<(StatusCode, Json<LedgerJob>), ApiError> {
+pub async fn start_verify(
+    State(st): State<AppState>,
+    Extension(cu): Extension<CurrentUser>,
+) -> Result<(StatusCode, Json<LedgerJob>), ApiError> {
     let total = st.db.ledger_entries().await?;
-    let counter = {
-        let mut job = st.ledger_job.lock().map_err(|_| ApiError::Internal("the ledger job's lock".into()))?;
-        if job.running {
-            return Ok((StatusCode::ACCEPTED, Json(job.snapshot())));
-        }
-        *job = LedgerJob { running: true, total, started_at: Some(huanxin_store::now()), ..LedgerJob::default() };
-        job.counter.clone()
-    };
-    let (db, slot, dir) = (st.db.clone(), st.ledger_job.clone(), st.config.data_dir.clone());
-    tokio::spawn(async move {
-        let outcome = match db.verify_ledger_counting(&counter).await {
-            Ok(check) => against_published(&db, &dir, check).await.map_err(|e| huanxin_store::StoreError::Config(e.to_string())),
-            Err(e) => Err(e),
-        };
-        if let Ok(mut job) = slot.lock() {
-            job.running = false;
-            job.walked = counter.load(Ordering::Relaxed);
-            match outcome {
-                Ok(check) => job.result = Some(check),
-                Err(e) => job.error = Some(e.to_string()),
-            }
-        }
-    });
-    let job = st.ledger_job.lock().map_err(|_| ApiError::Internal("the ledger job's lock".into()))?.snapshot();
-    Ok((StatusCode::ACCEPTED, Json(job)))
+    let job = st.db.start_job(crate::jobs::LEDGER_VERIFY, "{}", total, Some(cu.user.id)).await?;
+    Ok((StatusCode::ACCEPTED, Json(LedgerJob::of(job))))
 }
 
-/// How far the background check of the chain is, and its outcome once done.
+/// How far the latest check of the chain is, and its outcome once done (from any server).
 #[utoipa::path(get, path = "/api/v1/ledger/verify/job", tag = "funds", responses((status = 200, body = LedgerJob)))]
 pub async fn verify_job(State(st): State<AppState>) -> Result<Json<LedgerJob>, ApiError> {
-    let job = st.ledger_job.lock().map_err(|_| ApiError::Internal("the ledger job's lock".into()))?.snapshot();
-    Ok(Json(job))
+    Ok(Json(st.db.latest_job(crate::jobs::LEDGER_VERIFY).await?.map(LedgerJob::of).unwrap_or_default()))
 }
 
 /// Walks the whole ledger and says whether its chain is intact.

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod audit;
 pub mod auth;
 pub mod chains;
+pub mod cluster;
 pub mod construction;
 pub mod decisions;
 pub mod demo;
@@ -18,9 +19,11 @@ pub mod estates;
 pub mod evaluation;
 pub mod funds;
 pub mod grids;
+pub mod jobs;
 pub mod late;
 pub mod lifecycle;
 pub mod map;
+pub mod monitoring;
 pub mod notices;
 pub mod openapi;
 pub mod pdf;
@@ -47,7 +50,6 @@ use huanxin_domain::access::Permission;
 use huanxin_store::regions::RegionSelection;
 use huanxin_store::Db;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -111,6 +113,8 @@ pub struct Config {
     pub telemetry_raw_days: i64,
     /// Days hourly telemetry aggregates are kept.
     pub telemetry_hourly_days: i64,
+    /// The bearer token Prometheus sends for `/metrics` (empty: `/metrics` answers this machine only).
+    pub metrics_token: String,
 }
 
 /// Reads a setting that is text even when it looks like a number: `HUANXIN_REGIONS=350521` (one
@@ -154,6 +158,7 @@ impl Default for Config {
             device_rate_per_second: 20.0,
             telemetry_raw_days: 30,
             telemetry_hourly_days: 730,
+            metrics_token: String::new(),
         }
     }
 }
@@ -174,6 +179,9 @@ impl Config {
         c.database_url = redact_url(&c.database_url);
         if !c.mqtt_password.is_empty() {
             c.mqtt_password = "***".into();
+        }
+        if !c.metrics_token.is_empty() {
+            c.metrics_token = "***".into();
         }
         c
     }
@@ -240,8 +248,6 @@ pub struct AppState {
     pub places: Arc<statistics::PlacesCache>,
     /// Allocated sums by source (see the store's `AllocatedCache`).
     pub allocated: Arc<huanxin_store::funds::reports::AllocatedCache>,
-    /// The ledger check running in the background (see [`funds::LedgerJob`]).
-    pub ledger_job: Arc<std::sync::Mutex<funds::LedgerJob>>,
     /// A real hash to verify against when the user name is unknown (constant-time sign-in).
     pub dummy_hash: Arc<String>,
     /// Residents' one-time codes go out through it.
@@ -269,7 +275,6 @@ impl AppState {
             late: Arc::new(late::LateCache::default()),
             places: Arc::default(),
             allocated: Arc::default(),
-            ledger_job: Arc::default(),
             sms,
             classifier: Arc::default(),
             hotspots: Arc::default(),
@@ -284,9 +289,7 @@ impl AppState {
     /// Drops what was derived from the registry (map points, list totals, the dashboards' places)
     /// after a change.
     pub fn registry_changed(&self) {
-        self.tiles.invalidate();
-        self.totals.clear();
-        self.places.clear();
+        cluster::announce(self, cluster::Change::Registry);
     }
 }
 
@@ -650,6 +653,8 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         Routes::new(None).get("/auth/me", auth::me).post("/auth/password", auth::change_own_password).get("/auth/roles", accounts::roles);
     let open = Routes::public()
         .get("/health", health)
+        .get("/health/live", monitoring::live)
+        .get("/health/ready", monitoring::ready)
         .post("/auth/login", auth::login)
         .post("/auth/logout", auth::logout)
         .post("/residents/bind", residents::bind)
@@ -690,9 +695,11 @@ pub fn router(st: AppState) -> Router {
         .nest("/open311/v2", requests::open311::router())
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/docs", get(openapi::docs_page))
+        .route("/metrics", get(monitoring::metrics_page))
         .merge(tiles)
         .fallback(web::static_file)
         .with_state(st)
+        .layer(middleware::from_fn(monitoring::count_requests))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(body_limit, refuse_oversize))
         // A panicking handler's 500 is made inside the headers layer, so it carries them too.
@@ -802,11 +809,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let db = st.db.clone();
-    chains::spawn_daily(&st);
-    requests::spawn_escalation(&st);
+    jobs::spawn(&st);
+    cluster::spawn_listener(&st);
     alarms::escalation::spawn(&st);
     match alarms::ingest::IngestConfig::from_config(&st.config) {
-        Ok(Some(cfg)) => alarms::ingest::spawn(st.db.clone(), cfg, st.ingest.clone()),
+        Ok(Some(cfg)) => alarms::ingest::spawn_led(st.db.clone(), cfg, st.ingest.clone()),
         Ok(None) => {}
         Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)),
     }
@@ -816,10 +823,58 @@ pub async fn serve(
             tracing::warn!(error = %e, "map points not preloaded");
         }
     });
-    let app = router(st).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    serve_connections(router(st), listener, shutdown).await;
     db.close().await;
     Ok(())
+}
+
+/// How long a connection may take to send a request's headers, and may stay open with none: a
+/// client that opens connections and sends nothing does not hold the server's sockets.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The longest the server waits for requests in flight (and live feeds) when stopping.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Accepts connections until `shutdown`, each served by hyper's HTTP/1.1 with the header read
+/// timeout (axum's own `serve` has none, and its HTTP/2 detection waits for a first byte without
+/// limit), then lets those open finish. HTTP/2 and TLS are the proxy's (docs/deploy.md).
+async fn serve_connections(app: Router, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(remote));
+            req
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
 }
 
 #[cfg(test)]

@@ -329,7 +329,7 @@ pub async fn hold_review(
     ApiJson(req): ApiJson<ReviewRequest>,
 ) -> Result<(axum::http::StatusCode, Json<ReviewPage>), ApiError> {
     let page = st.db.hold_review(&cu.actor(), &cu.scope, id, &req.summary, &req.tasks).await?;
-    st.late.changed();
+    crate::cluster::announce(&st, crate::cluster::Change::Late);
     Ok((axum::http::StatusCode::CREATED, Json(page)))
 }
 
@@ -343,7 +343,7 @@ pub async fn close_task(
     ApiJson(req): ApiJson<CloseTask>,
 ) -> Result<Json<Task>, ApiError> {
     let task = st.db.close_task(&cu.actor(), &cu.scope, id, &req.note).await?;
-    st.late.changed();
+    crate::cluster::announce(&st, crate::cluster::Change::Late);
     Ok(Json(task))
 }
 

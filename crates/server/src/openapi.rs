@@ -10,6 +10,8 @@ use utoipa::OpenApi;
     info(title = "Huanxin (焕新) API", description = "Old-estate renewal: registry, accounts, audit, map, the estate's life and its assessment. Errors are application/problem+json."),
     paths(
         crate::health,
+        crate::monitoring::live,
+        crate::monitoring::ready,
         crate::auth::change_own_password, crate::auth::login, crate::auth::logout, crate::auth::me,
         crate::regions::get_region, crate::regions::children, crate::regions::subtree,
         crate::estates::list, crate::estates::summary, crate::estates::get_one, crate::estates::create, crate::estates::update,

@@ -146,7 +146,7 @@ pub async fn start_approval(
 ) -> Result<(StatusCode, Json<Vec<huanxin_store::approvals::ApprovalStep>>), ApiError> {
     let start = parse_date("start", &req.start)?;
     st.db.start_approval(&cu.actor(), &cu.scope, id, req.merge_design, start).await?;
-    st.late.changed();
+    crate::cluster::announce(&st, crate::cluster::Change::Late);
     Ok((StatusCode::CREATED, Json(st.db.approval(&cu.scope, id, crate::lifecycle::calendar()?, today()).await?)))
 }
 
@@ -166,7 +166,7 @@ pub async fn finish_step(
     let number = huanxin_domain::approvals::check_document_no(&req.document_no)?;
     let document = huanxin_store::approvals::StepDocument { number, document_id: req.document_id };
     st.db.finish_approval_step(&cu.actor(), &cu.scope, id, &code, date, &document).await?;
-    st.late.changed();
+    crate::cluster::announce(&st, crate::cluster::Change::Late);
     Ok(Json(st.db.approval(&cu.scope, id, crate::lifecycle::calendar()?, today()).await?))
 }
 

@@ -674,22 +674,6 @@ pub async fn add_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Puts late requests under supervision every ten minutes (and once on start).
-pub fn spawn_escalation(st: &AppState) {
-    let db = st.db.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            match db.escalate_late_requests(huanxin_store::today()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(requests = n, "late requests put under supervision"),
-                Err(e) => tracing::warn!(error = %e, "late requests not escalated"),
-            }
-        }
-    });
-}
-
 /// Texts the responsible people about a warning, off the request's path: the filing never waits
 /// for the SMS provider, and a message that fails is logged and left out of the count reached.
 pub(crate) fn notify_warning(st: &AppState, id: i64) {

@@ -20,6 +20,7 @@ both_engines!(
     map_tiles_follow_scope,
     regions_tree,
     backup_is_a_consistent_copy,
+    jobs_are_taken_once_and_taken_over_when_a_lease_runs_out,
     bulk_import_rebuilds_indexes_and_keys,
     assessment_and_guarded_steps,
     working_day_deadlines,
@@ -590,6 +591,67 @@ async fn regions_tree(app: &TestApp) {
     assert!(codes.len() >= 11 && codes.iter().all(|c| c.starts_with("350521100")), "{codes:?}");
     let (s, _) = c.get("/api/v1/regions/350000000000/subtree").await;
     assert_eq!(s, 404, "above the caller's region");
+}
+
+/// The jobs table as servers use it (the real processes' test is scripts/cluster): one row per key
+/// whoever offers it, one holder at a time, a job taken over only when its lease ran out, the
+/// outcome written only by the holder, a job given up after its holders died three times.
+async fn jobs_are_taken_once_and_taken_over_when_a_lease_runs_out(app: &TestApp) {
+    let db = &app.db;
+    // A kind the running server does not know, so that its own worker leaves these alone.
+    const KIND: &str = "test.kind";
+    let (a, new) = db.offer_job(KIND, "slot-1", "{}", 0, None).await.unwrap();
+    let (again, new_again) = db.offer_job(KIND, "slot-1", "{}", 0, None).await.unwrap();
+    assert_eq!((a, new, new_again), (again, true, false), "offered twice, one job");
+    assert!(db.take_job("server-a", &["other.kind"]).await.unwrap().is_none(), "a server takes only kinds it knows");
+    assert!(db.take_job("server-a", &["x'; DROP TABLE jobs; --"]).await.is_err(), "kinds are plain names");
+    let taken = db.take_job("server-a", &[KIND]).await.unwrap().expect("a queued job is taken");
+    assert_eq!((taken.id, taken.state.as_str(), taken.attempts, taken.holder.as_deref()), (a, "running", 1, Some("server-a")));
+    assert!(db.take_job("server-b", &[KIND]).await.unwrap().is_none(), "held under a live lease");
+    assert!(db.renew_job(a, "server-a", 5, 10).await.unwrap());
+    assert!(!db.renew_job(a, "server-b", 5, 10).await.unwrap(), "only the holder renews");
+    // server-a stops renewing (it died): its lease runs out.
+    db.execute("UPDATE jobs SET lease_until = 0 WHERE id = $1", vec![a.into()]).await.unwrap();
+    let over = db.take_job("server-b", &[KIND]).await.unwrap().expect("taken over after the lease ran out");
+    assert_eq!((over.id, over.attempts, over.progress, over.holder.as_deref()), (a, 2, 5, Some("server-b")));
+    assert!(!db.renew_job(a, "server-a", 6, 10).await.unwrap(), "the old holder learns it lost the job");
+    let mut tx = db.begin().await.unwrap();
+    assert!(!tx.finish_job(a, "server-a", Ok(("{}".into(), 10))).await.unwrap(), "the old holder cannot finish it");
+    assert!(tx.finish_job(a, "server-b", Ok(("{\"n\":1}".into(), 10))).await.unwrap());
+    tx.commit().await.unwrap();
+    let done = db.job(a).await.unwrap().unwrap();
+    assert_eq!((done.state.as_str(), done.result.as_deref(), done.progress), ("done", Some("{\"n\":1}"), 10));
+    assert!(db.take_job("server-c", &[KIND]).await.unwrap().is_none(), "a finished job is not taken again");
+    // A job whose holders die three times is given up, not run for ever.
+    let (b, _) = db.offer_job(KIND, "slot-2", "{}", 0, None).await.unwrap();
+    for i in 0..3 {
+        assert_eq!(db.take_job(&format!("s{i}"), &[KIND]).await.unwrap().map(|j| j.id), Some(b));
+        db.execute("UPDATE jobs SET lease_until = 0 WHERE id = $1", vec![b.into()]).await.unwrap();
+    }
+    assert!(db.take_job("s3", &[KIND]).await.unwrap().is_none());
+    let given_up = db.job(b).await.unwrap().unwrap();
+    assert_eq!((given_up.state.as_str(), given_up.error.as_deref(), given_up.attempts), ("failed", Some("abandoned"), 3));
+    // Started jobs: two asking at once make one; the open one is answered until it ends.
+    let (one, two) = tokio::join!(db.start_job(KIND, "{}", 3, Some(1)), db.start_job(KIND, "{}", 3, Some(1)));
+    assert_eq!(one.unwrap().id, two.unwrap().id);
+    // The lead of the ingest: one server at a time, free again when its holder's connection ends.
+    let lead = db.try_lead("test-lead").await.unwrap();
+    assert!(lead.is_some());
+    if app.database_url.starts_with("postgres") {
+        let other = huanxin_store::Db::connect(&app.database_url).await.unwrap();
+        assert!(other.try_lead("test-lead").await.unwrap().is_none(), "held by the first");
+        drop(lead);
+        let mut taken = None;
+        for _ in 0..50 {
+            taken = other.try_lead("test-lead").await.unwrap();
+            if taken.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(taken.expect("free once its holder's connection closed").still_held().await);
+        other.close().await;
+    }
 }
 
 async fn backup_is_a_consistent_copy(app: &TestApp) {

@@ -546,6 +546,30 @@ impl Db {
         }
     }
 
+    /// The PostgreSQL pool (none on SQLite): what cluster notices go through.
+    pub(crate) fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Postgres(p) => Some(p),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// Whether the pool was closed (the server is stopping).
+    pub fn is_closed(&self) -> bool {
+        match &self.pool {
+            Pool::Sqlite(p) => p.is_closed(),
+            Pool::Postgres(p) => p.is_closed(),
+        }
+    }
+
+    /// The pool's connections: open, and idle among them (the metrics).
+    pub fn pool_connections(&self) -> (u32, usize) {
+        match &self.pool {
+            Pool::Sqlite(p) => (p.size(), p.num_idle()),
+            Pool::Postgres(p) => (p.size(), p.num_idle()),
+        }
+    }
+
     fn inner_ref(&self) -> Result<Either<&SqlitePool, &PgPool>, StoreError> {
         Ok(match &self.pool {
             Pool::Sqlite(p) => Either::S(p),

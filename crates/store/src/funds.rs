@@ -110,7 +110,7 @@ pub struct LedgerLine {
 }
 
 /// The outcome of walking the whole ledger.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LedgerCheck {
     pub entries: i64,
     pub intact: bool,

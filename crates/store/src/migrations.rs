@@ -60,7 +60,36 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (53, "alarms: a camera's snapshot kept with the alarm it raised", V53),
     (54, "alarms: escalation chains per estate and type, every notification sent, the last step sent per alarm, photos of the response", V54),
     (55, "alarms: a region's or an estate's changes to a device kind's rules", V55),
+    (56, "background jobs taken once in a cluster by a lease (ledger checks, periodic work)", V56),
 ];
+
+/// Background jobs (`jobs`): one row per job, unique by kind and key (a periodic job's slot, so
+/// every server may offer it and one row results). A server takes a job by setting its holder and
+/// a lease (milliseconds since the epoch on the database's clock) it renews while it works; a
+/// job whose lease ran out is taken over. The outcome is written only by the holder.
+const V56: &str = r#"
+CREATE TABLE jobs (
+    id {ID},
+    kind TEXT NOT NULL,
+    run_key TEXT NOT NULL,
+    args TEXT NOT NULL,
+    state TEXT NOT NULL,
+    progress BIGINT NOT NULL DEFAULT 0,
+    total BIGINT NOT NULL DEFAULT 0,
+    result TEXT,
+    error TEXT,
+    holder TEXT,
+    lease_until BIGINT NOT NULL DEFAULT 0,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    created_by BIGINT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    UNIQUE (kind, run_key)
+);
+CREATE INDEX jobs_open ON jobs (state, id);
+CREATE INDEX jobs_kind ON jobs (kind, id);
+"#;
 
 /// Overrides of a kind's rules (`alarms::rules::RulesOverride` as JSON) set for a place: a region
 /// by its code or an estate as `estate:{id}`; the nearest wins field by field.

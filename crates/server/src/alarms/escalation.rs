@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// What the live feed says: an alarm raised or escalated, or a step someone took.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FeedEvent {
     /// `raised`, `escalated`, `acknowledged`, `cleared` or `closed`.
     pub kind: String,
@@ -71,6 +71,11 @@ impl Drop for Seat {
 }
 
 impl Feed {
+    /// How many feeds are open on this server.
+    pub fn open_feeds(&self) -> usize {
+        self.listening.lock().unwrap_or_else(|p| p.into_inner()).values().sum()
+    }
+
     /// Tells whoever listens (nobody listening is fine).
     pub fn send(&self, e: FeedEvent) {
         let _ = self.tx.send(e);
@@ -219,16 +224,19 @@ async fn notify(st: &AppState, a: &Escalating, step: usize, tier: Tier) -> Resul
     // Logged before the feed tells the desks, so that what they open shows it.
     logged.push(log("feed", unit_shown, None, "sent", String::new()));
     st.db.log_notifications(&logged).await?;
-    st.alarm_feed.send(FeedEvent {
-        kind: if step == 0 { "raised" } else { "escalated" }.into(),
-        alarm_id: a.id,
-        estate_id: a.estate_id,
-        estate_name: a.estate_name.clone(),
-        community_code: a.community_code.clone(),
-        alarm_type: a.alarm_type.clone(),
-        severity: a.severity.clone(),
-        tier: Some(tier.as_str().into()),
-        at: huanxin_store::now(),
-    });
+    crate::cluster::announce(
+        st,
+        crate::cluster::Change::Alarm(FeedEvent {
+            kind: if step == 0 { "raised" } else { "escalated" }.into(),
+            alarm_id: a.id,
+            estate_id: a.estate_id,
+            estate_name: a.estate_name.clone(),
+            community_code: a.community_code.clone(),
+            alarm_type: a.alarm_type.clone(),
+            severity: a.severity.clone(),
+            tier: Some(tier.as_str().into()),
+            at: huanxin_store::now(),
+        }),
+    );
     Ok(())
 }

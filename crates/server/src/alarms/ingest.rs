@@ -69,6 +69,8 @@ impl IngestConfig {
 /// What the ingest has done since the server started (the board shows it; the benchmark reads it).
 #[derive(Debug, Default)]
 pub struct IngestStats {
+    /// This server runs the ingest (in a cluster, one does; the others stand by).
+    pub leading: AtomicBool,
     pub connected: AtomicBool,
     pub received: AtomicU64,
     pub readings_stored: AtomicU64,
@@ -130,8 +132,50 @@ const DEAD_LETTER_EVERY_MS: i64 = 10_000;
 /// (a flood of made-up serials).
 const DEAD_LETTERS_PER_CODE: u32 = 100;
 
+/// The running ingest's tasks.
+pub struct Running {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the ingest: what it had not acknowledged the broker sends to the next session.
+    pub fn stop(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Runs the ingest on one server of a cluster at a time (the broker session is one per
+/// deployment): the server that takes the lead runs it; when that server dies another takes the
+/// lead within seconds and the broker hands it the session with what was not acknowledged.
+pub fn spawn_led(db: Db, cfg: IngestConfig, stats: Arc<IngestStats>) {
+    tokio::spawn(async move {
+        while !db.is_closed() {
+            match db.try_lead("mqtt-ingest").await {
+                Ok(Some(mut lead)) => {
+                    stats.leading.store(true, Ordering::Relaxed);
+                    tracing::info!("this server runs the MQTT ingest");
+                    let running = spawn(db.clone(), cfg.clone(), stats.clone());
+                    while lead.still_held().await && !db.is_closed() {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    running.stop();
+                    stats.leading.store(false, Ordering::Relaxed);
+                    stats.connected.store(false, Ordering::Relaxed);
+                    tracing::warn!("the MQTT ingest stopped here: this server lost its lead (its database connection)");
+                }
+                Ok(None) => {}
+                Err(e) if !db.is_closed() => tracing::warn!(error = %e, "cannot ask for the lead of the MQTT ingest"),
+                Err(_) => return,
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+    });
+}
+
 /// Starts the ingest: the broker's connection and the batcher, and the telemetry upkeep.
-pub fn spawn(db: Db, cfg: IngestConfig, stats: Arc<IngestStats>) {
+pub fn spawn(db: Db, cfg: IngestConfig, stats: Arc<IngestStats>) -> Running {
     let mut opts = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
     opts.set_clean_start(false)
         .set_session_expiry_interval(Some(7 * 24 * 3600))
@@ -149,7 +193,7 @@ pub fn spawn(db: Db, cfg: IngestConfig, stats: Arc<IngestStats>) {
     let filter = format!("{}/v1/+/+", cfg.root);
     let conn_stats = stats.clone();
     let sub_client = client.clone();
-    tokio::spawn(async move {
+    let connection = tokio::spawn(async move {
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -174,10 +218,11 @@ pub fn spawn(db: Db, cfg: IngestConfig, stats: Arc<IngestStats>) {
             }
         }
     });
-    tokio::spawn(async move {
+    let batcher = tokio::spawn(async move {
         let mut ingest = Ingest::new(db, cfg, stats);
         ingest.run(rx, client).await;
     });
+    Running { tasks: vec![connection, batcher] }
 }
 
 /// A registered device as the ingest holds it.

@@ -329,17 +329,20 @@ async fn tell_feed(st: &AppState, a: &Alarm) {
     if let Ok(e) =
         st.db.get_estate(&huanxin_domain::access::Scope::Region(huanxin_domain::regions::RegionCode::country()), a.estate_id).await
     {
-        st.alarm_feed.send(escalation::FeedEvent {
-            kind: a.state.clone(),
-            alarm_id: a.id,
-            estate_id: a.estate_id,
-            estate_name: e.name,
-            community_code: e.community_code,
-            alarm_type: a.alarm_type.clone(),
-            severity: a.severity.clone(),
-            tier: None,
-            at: huanxin_store::now(),
-        });
+        crate::cluster::announce(
+            st,
+            crate::cluster::Change::Alarm(escalation::FeedEvent {
+                kind: a.state.clone(),
+                alarm_id: a.id,
+                estate_id: a.estate_id,
+                estate_name: e.name,
+                community_code: e.community_code,
+                alarm_type: a.alarm_type.clone(),
+                severity: a.severity.clone(),
+                tier: None,
+                at: huanxin_store::now(),
+            }),
+        );
     }
 }
 

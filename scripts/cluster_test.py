@@ -1,0 +1,327 @@
+"""Several Huanxin servers on one PostgreSQL behind nginx, as an operator runs them (issue 18).
+
+Starts three `huanxin serve` processes on a fresh PostgreSQL database and nginx in front of them,
+then checks, through nginx and through each server directly:
+- a session works on every server, and a sign-out on one ends it on the others at once (LISTEN/NOTIFY);
+- an estate created on one server is in another's list at once (its list totals were cached);
+- the ledger check, a job, is taken by one server; that server is killed (SIGKILL) mid-check while a
+  stream of writes goes through nginx: another server takes the job over and finishes it exactly once,
+  every acknowledged write is there, the session keeps working;
+- periodic jobs run once in the cluster, not once per server;
+- readiness and liveness answer; /metrics counts requests and the job queue;
+- a second server on one SQLite file is refused with a clear message.
+Prints `N passed, N failed`.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "debug", "huanxin")
+BENCH = os.path.join(ROOT, "target", "debug", "huanxin-bench")
+PASSWORD = "cluster-password-1"
+# Enough entries that a debug build's check takes a few seconds: time to kill its server mid-way.
+LEDGER_ENTRIES = int(os.environ.get("HUANXIN_CLUSTER_LEDGER", "800000"))
+
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def call(base, method, path, body=None, token=None, timeout=30):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read()
+            return r.status, (json.loads(raw) if raw[:1] in (b"{", b"[") else raw.decode())
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw)
+        except ValueError:
+            return e.code, raw.decode(errors="replace")
+    except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError) as e:
+        return 0, str(e)
+
+
+def psql(url, sql):
+    out = subprocess.run(["psql", url, "-tAc", sql], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def wait_for(what, f, seconds=60):
+    end = time.time() + seconds
+    while time.time() < end:
+        v = f()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise RuntimeError(f"gave up waiting for {what}")
+
+
+def main():
+    admin_url = sys.argv[1]
+    db_name = f"hx_cluster_{os.getpid()}"
+    psql(admin_url, f"DROP DATABASE IF EXISTS {db_name}")
+    psql(admin_url, f"CREATE DATABASE {db_name}")
+    url = admin_url.rsplit("/", 1)[0] + "/" + db_name
+    work = tempfile.mkdtemp(prefix="hx-cluster-")
+    servers, nginx = [], None
+    base_env = dict(os.environ, HUANXIN_DATABASE_URL=url, HUANXIN_REGIONS="all", HUANXIN_LOG="warn",
+                    HUANXIN_DATA_DIR=os.path.join(work, "cli"))
+    try:
+        # One database made ready once: migrated, a county's estates, a ledger, two accounts.
+        subprocess.run([BENCH, "gen", os.path.join(work, "gen"), "1", "20"], check=True, capture_output=True)
+        subprocess.run([BIN, "migrate"], env=base_env, check=True, capture_output=True)
+        subprocess.run([BIN, "import", "estates", os.path.join(work, "gen", "estates.csv")], env=base_env, check=True,
+                       capture_output=True)
+        t0 = time.time()
+        subprocess.run([BENCH, "ledger", url, str(LEDGER_ENTRIES)], env=base_env, check=True, capture_output=True)
+        print(f"     a ledger of {LEDGER_ENTRIES} entries written in {time.time() - t0:.1f} s", flush=True)
+        community = psql(url, "SELECT community_code FROM estates ORDER BY id LIMIT 1")
+        for user, role, region in [("cl_finance", "ministry_admin", "000000000000"),
+                                   ("cl_staff", "county_staff", community[:6] + "000000")]:
+            subprocess.run([BIN, "user", "add", user, "--role", role, "--region", region],
+                           env=dict(base_env, HUANXIN_NEW_PASSWORD=PASSWORD), check=True, capture_output=True)
+
+        def start(i):
+            port = free_port()
+            env = dict(base_env, HUANXIN_BIND=f"127.0.0.1:{port}", HUANXIN_DATA_DIR=os.path.join(work, f"s{i}"),
+                       HUANXIN_MQTT_URL="mqtt://127.0.0.1:1883", HUANXIN_MQTT_TOPIC_ROOT=f"cl{os.getpid()}",
+                       HUANXIN_MQTT_CLIENT_ID=f"cl-ingest-{os.getpid()}")
+            log = open(os.path.join(work, f"server{i}.log"), "w")
+            p = subprocess.Popen([BIN, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+            base = f"http://127.0.0.1:{port}"
+            wait_for(f"server {i}", lambda: call(base, "GET", "/api/v1/health/live")[0] == 200)
+            return {"proc": p, "port": port, "base": base}
+
+        servers = [start(i) for i in range(3)]
+        lb_port = free_port()
+        conf = os.path.join(work, "nginx.conf")
+        upstreams = "\n".join(f"    server 127.0.0.1:{s['port']} max_fails=1 fail_timeout=30s;" for s in servers)
+        user = "user root;" if os.geteuid() == 0 else ""
+        with open(conf, "w") as f:
+            f.write(f"""{user}
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/body; proxy_temp_path {work}/proxy;
+  fastcgi_temp_path {work}/fcgi; uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
+  upstream huanxin {{
+{upstreams}
+  }}
+  server {{
+    listen 127.0.0.1:{lb_port};
+    client_max_body_size 25m;
+    location / {{
+      proxy_pass http://huanxin;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_next_upstream error timeout http_502;
+      proxy_connect_timeout 2s;
+    }}
+  }}
+}}
+""")
+        nginx = subprocess.Popen(["nginx", "-c", conf, "-g", "daemon off;"], stderr=subprocess.DEVNULL)
+        lb = f"http://127.0.0.1:{lb_port}"
+        wait_for("nginx", lambda: call(lb, "GET", "/api/v1/health/live")[0] == 200, 20)
+
+        # Readiness and liveness on each server.
+        ready = [call(s["base"], "GET", "/api/v1/health/ready") for s in servers]
+        check("every server is ready (database answers, takes writes)",
+              all(c == 200 and b["checks"]["database"] == "ok" for c, b in ready), ready)
+        names = {call(s["base"], "GET", "/api/v1/health/live")[1]["server"] for s in servers}
+        check("each server has a name of its own", len(names) == 3, names)
+
+        # A session made through nginx works on every server; signed out on one, ended on all at once.
+        _, login = call(lb, "POST", "/api/v1/auth/login", {"username": "cl_staff", "password": PASSWORD})
+        token = login.get("token") if isinstance(login, dict) else None
+        check("signing in through nginx", bool(token), login)
+        check("the session works on every server",
+              all(call(s["base"], "GET", "/api/v1/auth/me", token=token)[0] == 200 for s in servers))
+        _, other = call(lb, "POST", "/api/v1/auth/login", {"username": "cl_staff", "password": PASSWORD})
+        other_token = other["token"]
+        for s in servers:
+            call(s["base"], "GET", "/api/v1/auth/me", token=other_token)  # each server now keeps it
+        call(servers[0]["base"], "POST", "/api/v1/auth/logout", token=other_token)
+        t0 = time.time()
+        ended = wait_for("the sign-out on the other servers", lambda: all(
+            call(s["base"], "GET", "/api/v1/auth/me", token=other_token)[0] == 401 for s in servers[1:]), 5)
+        took = time.time() - t0
+        check(f"signed out on one server, refused on the others within {took:.2f} s (cache kept 10 s)",
+              ended and took < 2, took)
+
+        # List totals kept on a server are dropped when another server adds an estate.
+        def total(s):
+            return call(s["base"], "GET", "/api/v1/estates?per_page=1", token=token)[1]["total"]
+
+        before = total(servers[1])
+        status, made = call(servers[2]["base"], "POST", "/api/v1/estates", estate("CL-0", community), token=token)
+        check("an estate created on server 3", status == 201, made)
+        t0 = time.time()
+        wait_for("the new total on server 2", lambda: total(servers[1]) == before + 1, 5)
+        check(f"server 2's list shows it within {time.time() - t0:.2f} s", time.time() - t0 < 2)
+
+        # The ledger check, a job: one server takes it; it is killed mid-way while writes go on.
+        _, fin = call(lb, "POST", "/api/v1/auth/login", {"username": "cl_finance", "password": PASSWORD})
+        ftoken = fin["token"]
+        status, job = call(lb, "POST", "/api/v1/ledger/verify/job", {}, token=ftoken)
+        check("the ledger check is started through nginx", status == 202 and job["total"] >= LEDGER_ENTRIES, job)
+        held = wait_for("a server to take the check", lambda: (lambda j: j if j["running"] and j["walked"] > 0 and j["server"] else None)(
+            call(lb, "GET", "/api/v1/ledger/verify/job", token=ftoken)[1]), 60)
+        holder_pid = int(held["server"].split(":")[1])
+        victim = next((s for s in servers if s["proc"].pid == holder_pid), None)
+        check("the check runs on one of the three servers", victim is not None, held)
+        acknowledged, refused, stop = [], [], threading.Event()
+
+        def writer():
+            n = 0
+            while not stop.is_set() and n < 400:
+                n += 1
+                code = f"CL-{n}"
+                s, b = call(lb, "POST", "/api/v1/estates", estate(code, community), token=token, timeout=10)
+                (acknowledged if s == 201 else refused).append((code, s, b if s == 201 else str(b)[:200]))
+
+        stream = threading.Thread(target=writer)
+        stream.start()
+        time.sleep(0.2)
+        victim["proc"].send_signal(signal.SIGKILL)
+        victim["proc"].wait()
+        killed_at = time.time()
+        done = wait_for("the check to finish elsewhere", lambda: (lambda j: j if not j["running"] else None)(
+            call(lb, "GET", "/api/v1/ledger/verify/job", token=ftoken)[1]), 120)
+        stop.set()
+        stream.join()
+        check(f"another server took the check over and finished it ({time.time() - killed_at:.1f} s after the kill)",
+              done["server"] != held["server"] and done["attempts"] == 2 and done["result"]["intact"] is True
+              and done["walked"] == done["total"], done)
+        finished = psql(url, f"SELECT COUNT(*) FROM audit_log WHERE action = 'job.done' AND entity = 'jobs' "
+                             f"AND entity_id = '{done['id']}'")
+        check("the check finished exactly once (one outcome recorded)", finished == "1", finished)
+        ids = [b["id"] for _, _, b in acknowledged]
+        found = psql(url, f"SELECT COUNT(*) FROM estates WHERE id IN ({','.join(map(str, ids)) or '0'})")
+        check(f"every acknowledged write is kept ({len(acknowledged)} acknowledged, {len(refused)} refused while a server died)",
+              len(acknowledged) > 0 and found == str(len(acknowledged)), (found, refused[:3]))
+        check("the session keeps working through nginx with a server down",
+              all(call(lb, "GET", "/api/v1/auth/me", token=token)[0] == 200 for _ in range(12)))
+
+        # Periodic jobs: three servers offered this period's run; one row, run once.
+        rows = psql(url, "SELECT COUNT(*), COUNT(DISTINCT run_key) FROM jobs WHERE kind = 'requests.supervise'")
+        runs = psql(url, "SELECT COUNT(*) FROM audit_log a JOIN jobs j ON a.entity = 'jobs' AND a.entity_id = CAST(j.id AS TEXT) "
+                         "WHERE j.kind = 'requests.supervise' AND a.action = 'job.done'")
+        n, distinct = rows.split("|")
+        check("a periodic job is one run per period in the cluster, not one per server",
+              n == distinct and int(n) >= 1 and runs == n, (rows, runs))
+
+        # The MQTT ingest runs on one server at a time; its leader killed, another takes over.
+        alive = [s for s in servers if s is not victim]
+
+        def leaders():
+            return [s for s in alive if s["proc"].poll() is None
+                    and call(s["base"], "GET", "/api/v1/health/ready")[1]["checks"]["broker"] == "ok"]
+
+        leading = wait_for("one server to run the ingest", lambda: leaders() or None, 30)
+        standby = [call(s["base"], "GET", "/api/v1/health/ready") for s in alive if s not in leading]
+        check("one server runs the MQTT ingest, the other stands by and is ready",
+              len(leading) == 1 and all(c == 200 and b["checks"]["broker"] == "standby" for c, b in standby),
+              (len(leading), standby))
+        leading[0]["proc"].send_signal(signal.SIGKILL)
+        leading[0]["proc"].wait()
+        t0 = time.time()
+        took_over = wait_for("another server to take the ingest over", lambda: leaders() or None, 30)
+        check(f"the ingest's leader killed, another server runs it {time.time() - t0:.1f} s later",
+              len(took_over) == 1 and took_over[0] is not leading[0], took_over)
+        check("sessions still work through nginx with two servers down",
+              all(call(lb, "GET", "/api/v1/auth/me", token=token)[0] == 200 for _ in range(6)))
+
+        # Metrics.
+        survivor = took_over[0]
+        status, text = call(survivor["base"], "GET", "/metrics")
+        check("/metrics counts requests by route and the job queue",
+              status == 200 and 'huanxin_http_requests_total{method="GET",route="/api/v1/auth/me",status="2xx"}' in text
+              and 'huanxin_jobs{state="queued"}' in text and "huanxin_db_connections" in text, str(text)[:300])
+    finally:
+        for s in servers:
+            if s["proc"].poll() is None:
+                s["proc"].terminate()
+        for s in servers:
+            try:
+                s["proc"].wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                s["proc"].kill()
+        if nginx:
+            nginx.terminate()
+            nginx.wait()
+        if any(not r for r in results):
+            for i in range(3):
+                p = os.path.join(work, f"server{i}.log")
+                if os.path.exists(p):
+                    print(f"--- server {i} log (tail)")
+                    print("".join(open(p).readlines()[-20:]))
+        try:
+            psql(admin_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+        except subprocess.CalledProcessError:
+            pass
+
+    sqlite_second_server_refused(work)
+    shutil.rmtree(work, ignore_errors=True)
+    failed = results.count(False)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def estate(code, community):
+    return {"code": code, "name": f"集群测试{code}", "community_code": community, "build_year": 1992, "households": 40,
+            "floor_area_m2": 3200.5, "lon": 118.8, "lat": 25.03, "ownership_type": "房改房", "phone": "13812345678"}
+
+
+def sqlite_second_server_refused(work):
+    data = os.path.join(work, "sqlite")
+    env = dict(os.environ, HUANXIN_DATA_DIR=data, HUANXIN_REGIONS="350521", HUANXIN_LOG="warn")
+    env.pop("HUANXIN_DATABASE_URL", None)
+    port = free_port()
+    first = subprocess.Popen([BIN, "serve"], env=dict(env, HUANXIN_BIND=f"127.0.0.1:{port}"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for("the SQLite server", lambda: call(f"http://127.0.0.1:{port}", "GET", "/api/v1/health/live")[0] == 200)
+        second = subprocess.run([BIN, "serve"], env=dict(env, HUANXIN_BIND=f"127.0.0.1:{free_port()}"),
+                                capture_output=True, text=True, timeout=60)
+        said = second.stdout + second.stderr
+        check("a second server on one SQLite file is refused, saying why",
+              second.returncode != 0 and "another huanxin process" in said and "PostgreSQL" in said, said[-300:])
+    finally:
+        first.terminate()
+        first.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
