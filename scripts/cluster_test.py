@@ -1,4 +1,5 @@
-"""Several Huanxin servers on one PostgreSQL behind nginx, as an operator runs them (issue 18).
+"""Several Huanxin servers on one PostgreSQL behind nginx, files in an S3-compatible store, as an
+operator runs them (issue 18).
 
 Starts three `huanxin serve` processes on a fresh PostgreSQL database and nginx in front of them,
 then checks, through nginx and through each server directly:
@@ -8,13 +9,20 @@ then checks, through nginx and through each server directly:
   stream of writes goes through nginx: another server takes the job over and finishes it exactly once,
   every acknowledged write is there, the session keeps working;
 - periodic jobs run once in the cluster, not once per server;
+- files go to the S3-compatible store (s3s-fs): filed on one server, read whole or by range on another;
+  with the store down, readiness says so and an upload is refused with nothing written; files an older
+  version kept in the database move out with `huanxin files migrate`;
 - readiness and liveness answer; /metrics counts requests and the job queue;
 - a second server on one SQLite file is refused with a clear message.
 Prints `N passed, N failed`.
 """
 
+import hashlib
 import json
 import os
+import random
+import struct
+import zlib
 import shutil
 import signal
 import socket
@@ -70,6 +78,47 @@ def call(base, method, path, body=None, token=None, timeout=30):
         return 0, str(e)
 
 
+def png(width, height, seed):
+    """A real PNG of random pixels (the archive checks what a file is)."""
+    rnd = random.Random(seed)
+    rows = b"".join(b"\x00" + bytes(rnd.getrandbits(8) for _ in range(width * 3)) for _ in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def upload(base, path, token, fields, filename, content, mime):
+    boundary = "hxcluster" + str(random.getrandbits(64))
+    body = b""
+    for k, v in fields:
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+             f"Content-Type: {mime}\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(base + path, data=body, method="POST")
+    req.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def get_bytes(base, path, token, headers=()):
+    req = urllib.request.Request(base + path)
+    req.add_header("Authorization", "Bearer " + token)
+    for k, v in headers:
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
 def psql(url, sql):
     out = subprocess.run(["psql", url, "-tAc", sql], check=True, capture_output=True, text=True)
     return out.stdout.strip()
@@ -92,10 +141,23 @@ def main():
     psql(admin_url, f"CREATE DATABASE {db_name}")
     url = admin_url.rsplit("/", 1)[0] + "/" + db_name
     work = tempfile.mkdtemp(prefix="hx-cluster-")
-    servers, nginx = [], None
+    servers, nginx, s3 = [], None, None
+    s3_port = free_port()
+    s3_root = os.path.join(work, "s3")
+    os.makedirs(os.path.join(s3_root, "huanxin-files"))
+
+    def start_s3():
+        p = subprocess.Popen(["s3s-fs", "--host", "127.0.0.1", "--port", str(s3_port), "--access-key", "hxkey",
+                              "--secret-key", "hxsecret", s3_root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for("s3s-fs", lambda: socket.socket().connect_ex(("127.0.0.1", s3_port)) == 0, 20)
+        return p
+
     base_env = dict(os.environ, HUANXIN_DATABASE_URL=url, HUANXIN_REGIONS="all", HUANXIN_LOG="warn",
-                    HUANXIN_DATA_DIR=os.path.join(work, "cli"))
+                    HUANXIN_DATA_DIR=os.path.join(work, "cli"), HUANXIN_FILE_STORE="s3",
+                    HUANXIN_S3_ENDPOINT=f"http://127.0.0.1:{s3_port}", HUANXIN_S3_BUCKET="huanxin-files",
+                    HUANXIN_S3_ACCESS_KEY="hxkey", HUANXIN_S3_SECRET_KEY="hxsecret")
     try:
+        s3 = start_s3()
         # One database made ready once: migrated, a county's estates, a ledger, two accounts.
         subprocess.run([BENCH, "gen", os.path.join(work, "gen"), "1", "20"], check=True, capture_output=True)
         subprocess.run([BIN, "migrate"], env=base_env, check=True, capture_output=True)
@@ -191,6 +253,47 @@ http {{
         wait_for("the new total on server 2", lambda: total(servers[1]) == before + 1, 5)
         check(f"server 2's list shows it within {time.time() - t0:.2f} s", time.time() - t0 < 2)
 
+        # Files in the S3-compatible store: filed through one server, read on another, by range too.
+        picture = png(300, 200, 7)
+        archive = f"/api/v1/estates/{made['id']}/archive"
+        fields = [("section", "construction"), ("kind", "photos_during"), ("title", "外墙保温施工")]
+        status, doc = upload(servers[0]["base"], archive, token, fields, "wall.png", picture, "image/png")
+        check("a photo filed through server 1", status == 201, doc)
+        sha = hashlib.sha256(picture).hexdigest()
+        on_disk = os.path.join(s3_root, "huanxin-files", "sha256", sha[:2], sha[2:4], sha)
+        check("its content is an object in the S3 store, named by its SHA-256, not in the database",
+              os.path.exists(on_disk) and open(on_disk, "rb").read() == picture
+              and psql(url, f"SELECT stored || ':' || length(content) FROM files WHERE sha256 = '{sha}'") == "object:0")
+        file_path = f"/api/v1/documents/{doc['id']}/file"
+        status, _, whole = get_bytes(servers[1]["base"], file_path, token)
+        check("server 2 serves it whole", status == 200 and whole == picture, status)
+        status, headers, part = get_bytes(servers[2]["base"], file_path, token, [("Range", "bytes=100-199")])
+        check("server 3 serves a range of it (206, Content-Range)",
+              status == 206 and part == picture[100:200] and headers.get("content-range") == f"bytes 100-199/{len(picture)}",
+              (status, headers.get("content-range")))
+        s3.terminate()
+        s3.wait()
+        code, ready_now = call(servers[0]["base"], "GET", "/api/v1/health/ready")
+        check("with the store down, readiness says the file store cannot be reached",
+              code == 503 and ready_now["checks"]["files"] != "ok", ready_now)
+        documents = psql(url, "SELECT COUNT(*) FROM documents")
+        status, refused = upload(servers[0]["base"], archive, token, fields, "other.png", png(20, 20, 8), "image/png")
+        check("an upload with the store down is refused clearly (503) and writes nothing",
+              status == 503 and refused.get("code") == "files.unreachable"
+              and psql(url, "SELECT COUNT(*) FROM documents") == documents, (status, refused))
+        s3 = start_s3()
+        # A file kept in the database by an older version: moved out by `huanxin files migrate`.
+        old = b"kept in the database before issue 18"
+        old_sha = hashlib.sha256(old).hexdigest()
+        psql(url, f"INSERT INTO files (sha256, content_type, size, content) VALUES ('{old_sha}', 'text/plain', {len(old)}, "
+                  f"decode('{old.hex()}', 'hex'))")
+        migrated = subprocess.run([BIN, "files", "migrate"], env=base_env, capture_output=True, text=True)
+        moved_to = os.path.join(s3_root, "huanxin-files", "sha256", old_sha[:2], old_sha[2:4], old_sha)
+        check("`huanxin files migrate` moves files kept in the database to the store",
+              migrated.returncode == 0 and "moved 1 files" in migrated.stdout and os.path.exists(moved_to)
+              and open(moved_to, "rb").read() == old
+              and psql(url, "SELECT COUNT(*) FROM files WHERE stored = 'database'") == "0", migrated.stdout + migrated.stderr)
+
         # The ledger check, a job: one server takes it; it is killed mid-way while writes go on.
         _, fin = call(lb, "POST", "/api/v1/auth/login", {"username": "cl_finance", "password": PASSWORD})
         ftoken = fin["token"]
@@ -281,6 +384,9 @@ http {{
         if nginx:
             nginx.terminate()
             nginx.wait()
+        if s3:
+            s3.terminate()
+            s3.wait()
         if any(not r for r in results):
             for i in range(3):
                 p = os.path.join(work, f"server{i}.log")

@@ -91,6 +91,18 @@ enum Command {
     },
     /// Print the settings in effect (secrets hidden).
     Config,
+    /// Files' contents and where they are kept.
+    Files {
+        #[command(subcommand)]
+        action: FilesAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum FilesAction {
+    /// Move files kept in the database to the file store (`file_store`: the folder or S3), a batch
+    /// at a time; safe to stop and run again, and to run while servers serve.
+    Migrate,
 }
 
 #[derive(Subcommand)]
@@ -182,6 +194,49 @@ fn spawn_simulator(config: &Config, sims: Vec<huanxin_server::alarms::simulate::
     Ok(())
 }
 
+/// The folder files are kept in, when the file store is a folder.
+fn files_folder(config: &Config) -> Option<PathBuf> {
+    match config.file_store.trim() {
+        "" | "folder" => {
+            Some(if config.files_dir.as_os_str().is_empty() { config.data_dir.join("files") } else { config.files_dir.clone() })
+        }
+        _ => None,
+    }
+}
+
+/// `path` with `suffix` added to its file name (`b.db` → `b.db.files`).
+fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Copies the files under `from` that `to` lacks (files never change: they are named by their
+/// SHA-256), keeping the folders; answers how many files and bytes were copied.
+fn copy_new_files(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    let (mut n, mut bytes) = (0, 0);
+    if !from.is_dir() {
+        return Ok((0, 0));
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            let (a, b) = copy_new_files(&entry.path(), &target)?;
+            n += a;
+            bytes += b;
+        } else if !target.exists() {
+            // Written under another name first, so a copy cut off is never taken for a whole file.
+            let partial = with_suffix(&target, ".partial");
+            bytes += std::fs::copy(entry.path(), &partial)?;
+            std::fs::rename(&partial, &target)?;
+            n += 1;
+        }
+    }
+    Ok((n, bytes))
+}
+
 /// The serving lock on a SQLite database: one server per file (and no restore under it).
 fn serving_lock(config: &Config) -> Result<Option<huanxin_store::backup::ServerLock>, String> {
     if config.database_url.trim().is_empty() {
@@ -215,6 +270,25 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Config => {
             println!("{}", toml_like(&config.redacted()));
+            Ok(())
+        }
+        Command::Files { action: FilesAction::Migrate } => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            let (count, bytes) = db.files_in_database().await.map_err(e)?;
+            println!("{count} files ({:.1} MB) in the database; moving them to {}", bytes as f64 / 1e6, db.files().shown());
+            let (mut moved, mut moved_bytes) = (0u64, 0u64);
+            loop {
+                let (n, b) = db.move_files_out(100).await.map_err(e)?;
+                if n == 0 {
+                    break;
+                }
+                moved += n;
+                moved_bytes += b;
+                eprint!("\r{moved} / {count} files, {:.1} MB", moved_bytes as f64 / 1e6);
+            }
+            eprintln!();
+            println!("moved {moved} files ({:.1} MB); none left in the database", moved_bytes as f64 / 1e6);
+            db.close().await;
             Ok(())
         }
         Command::Serve => {
@@ -381,7 +455,20 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Backup { file } => {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
             db.backup(&config.effective_database_url(), &file).await.map_err(e)?;
-            println!("backup written to {}", file.display());
+            println!("backup written to {} (the database: every record, the ledger, ballots, audit)", file.display());
+            // Files' contents are in the file store: a folder's are copied beside the backup (only
+            // new ones, kept by their SHA-256); an object store keeps its own (versioning, replication).
+            match files_folder(&config) {
+                Some(dir) => {
+                    let to = with_suffix(&file, ".files");
+                    let (n, bytes) = copy_new_files(&dir, &to).map_err(|e| format!("files not copied to {}: {e}", to.display()))?;
+                    println!("files: {n} new ({:.1} MB) copied from {} to {}", bytes as f64 / 1e6, dir.display(), to.display());
+                }
+                None if config.file_store.trim() == "s3" => {
+                    println!("files: in the S3 bucket {}, not in this backup: keep the bucket versioned or replicated", config.s3_bucket)
+                }
+                None => println!("files: in the database, so in this backup"),
+            }
             Ok(())
         }
         Command::VerifyBallots { decision } => {
@@ -456,6 +543,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Restore { file } => {
             let r = huanxin_store::backup::restore(&config.effective_database_url(), &file).await.map_err(e)?;
+            let beside = with_suffix(&file, ".files");
+            if let (Some(dir), true) = (files_folder(&config), beside.is_dir()) {
+                let (n, _) = copy_new_files(&beside, &dir).map_err(|e| format!("files not restored to {}: {e}", dir.display()))?;
+                println!("files: {n} restored from {} to {}", beside.display(), dir.display());
+            }
             println!(
                 "restored from {} (ledger intact: {} entries; ballots of {} decisions intact){}",
                 file.display(),

@@ -377,6 +377,30 @@ pub fn check_file(file_name: &str, bytes: &[u8]) -> Result<FileType, Reason> {
     }
 }
 
+/// The bytes an HTTP `Range` header asks of a file of `size` bytes (`bytes=a-b`, `bytes=a-`,
+/// `bytes=-n`; one range): `None` when there is no such header or it is not one we serve (the
+/// whole file is sent), `Some(Err(()))` when it lies wholly past the end (416).
+pub fn byte_range(header: Option<&str>, size: u64) -> Option<Result<std::ops::Range<u64>, ()>> {
+    let spec = header?.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        size.saturating_sub(n)..size
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end = if b.is_empty() { size } else { b.parse::<u64>().ok()?.saturating_add(1).min(size) };
+        if end < start && !b.is_empty() {
+            return None;
+        }
+        start..end
+    };
+    Some(if range.start < range.end { Ok(range) } else { Err(()) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,5 +488,30 @@ mod tests {
         assert!(CHECKLIST.iter().all(|i| seen.insert((i.section, i.kind))));
         assert!(kind_fits(Section::Notice, "notice_round_1") && kind_fits(Section::Notice, OTHER));
         assert!(!kind_fits(Section::Plan, "notice_round_1"));
+    }
+
+    #[test]
+    fn byte_ranges_read_as_http_means_them() {
+        assert_eq!(byte_range(None, 100), None);
+        assert_eq!(byte_range(Some("bytes=0-9"), 100), Some(Ok(0..10)));
+        assert_eq!(byte_range(Some("bytes=90-"), 100), Some(Ok(90..100)));
+        assert_eq!(byte_range(Some("bytes=-10"), 100), Some(Ok(90..100)));
+        assert_eq!(byte_range(Some("bytes=95-200"), 100), Some(Ok(95..100)));
+        assert_eq!(byte_range(Some("bytes=100-"), 100), Some(Err(())));
+        assert_eq!(byte_range(Some("bytes=-0"), 100), Some(Err(())));
+        assert_eq!(byte_range(Some("bytes=5-2"), 100), None);
+        assert_eq!(byte_range(Some("bytes=0-1,5-6"), 100), None);
+        assert_eq!(byte_range(Some("items=0-1"), 100), None);
+        assert_eq!(byte_range(Some("bytes=x-1"), 100), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_served_range_lies_within_the_file(a in 0u64..1000, b in 0u64..1000, size in 0u64..1000, form in 0u8..3) {
+            let h = match form { 0 => format!("bytes={a}-{b}"), 1 => format!("bytes={a}-"), _ => format!("bytes=-{b}") };
+            if let Some(Ok(r)) = byte_range(Some(&h), size) {
+                proptest::prop_assert!(r.start < r.end && r.end <= size);
+            }
+        }
     }
 }

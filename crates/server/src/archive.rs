@@ -122,26 +122,44 @@ pub async fn file(
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (doc, content) = st.db.document_file(&cu.scope, id).await?;
+    let doc = st.db.document_in_scope(&cu.scope, id).await?;
     if cu.role == huanxin_domain::access::Role::Resident
         && !(doc.content_type.starts_with("image/") && PROGRESS_PHOTOS.contains(&doc.kind.as_str()))
     {
         return Err(ApiError::Forbidden(reason!("archive.residents_see_photos_only")));
     }
+    // Streamed from the file store, a range at a time when asked (a drawing of hundreds of MB is
+    // never whole in memory).
+    let size = st.db.file_size(&doc.sha256).await?;
+    let asked = huanxin_domain::archive::byte_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), size);
+    let range = match asked {
+        Some(Err(())) => {
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{size}"))]).into_response());
+        }
+        Some(Ok(r)) => Some(r),
+        None => None,
+    };
+    let opened = st.db.open_file(&doc.sha256, range.clone()).await?;
+    let mut res = Response::new(axum::body::Body::from_stream(opened.body));
+    let h = res.headers_mut();
+    let value =
+        |s: String| axum::http::HeaderValue::from_str(&s).unwrap_or(axum::http::HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_TYPE, value(doc.content_type.clone()));
+    h.insert(header::CONTENT_LENGTH, value((opened.range.end - opened.range.start).to_string()));
+    h.insert(header::ACCEPT_RANGES, axum::http::HeaderValue::from_static("bytes"));
+    // Stored files never change (kept by their SHA-256).
+    h.insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private, max-age=86400, immutable"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
     if query.as_deref().is_some_and(|q| q.contains("download=1")) {
-        return Ok(crate::estates::attachment(content, &doc.content_type, &doc.file_name));
+        h.insert(header::CONTENT_DISPOSITION, value(crate::estates::disposition(&doc.file_name)));
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, doc.content_type.clone()),
-            // Stored files never change (kept by their SHA-256).
-            (header::CACHE_CONTROL, "private, max-age=86400, immutable".to_string()),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-        ],
-        content,
-    )
-        .into_response())
+    if range.is_some() {
+        h.insert(header::CONTENT_RANGE, value(format!("bytes {}-{}/{}", opened.range.start, opened.range.end - 1, opened.size)));
+        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Ok(res)
 }
 
 /// A name safe as one part of a path inside the zip.

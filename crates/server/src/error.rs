@@ -172,6 +172,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %m, "a write found the database busy");
                 ApiError::Busy
             }
+            StoreError::FileStore(m) => {
+                tracing::error!(error = %m, "the file store cannot be reached");
+                ApiError::Unavailable(reason!("files.unreachable", e = m))
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -115,6 +115,19 @@ pub struct Config {
     pub telemetry_hourly_days: i64,
     /// The bearer token Prometheus sends for `/metrics` (empty: `/metrics` answers this machine only).
     pub metrics_token: String,
+    /// Where files' contents go: `folder` (`files_dir`), `s3` (the `s3_*` settings; several
+    /// servers), or `database` (in the database, as before issue 18).
+    pub file_store: String,
+    /// The folder of `file_store = folder` (empty: `files` in `data_dir`).
+    pub files_dir: PathBuf,
+    /// The S3-compatible store's address, e.g. `http://minio:9000` (empty: AWS by region).
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_access_key: String,
+    pub s3_secret_key: String,
+    /// Bucket in the path (`http://host/bucket/key`), as MinIO and most on-premises stores want.
+    pub s3_path_style: bool,
 }
 
 /// Reads a setting that is text even when it looks like a number: `HUANXIN_REGIONS=350521` (one
@@ -159,6 +172,14 @@ impl Default for Config {
             telemetry_raw_days: 30,
             telemetry_hourly_days: 730,
             metrics_token: String::new(),
+            file_store: "folder".into(),
+            files_dir: PathBuf::new(),
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: String::new(),
+            s3_access_key: String::new(),
+            s3_secret_key: String::new(),
+            s3_path_style: true,
         }
     }
 }
@@ -183,6 +204,9 @@ impl Config {
         if !c.metrics_token.is_empty() {
             c.metrics_token = "***".into();
         }
+        if !c.s3_secret_key.is_empty() {
+            c.s3_secret_key = "***".into();
+        }
         c
     }
 
@@ -196,6 +220,32 @@ impl Config {
         let bind = self.bind.trim().replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
         let scheme = if self.behind_https { "https" } else { "http" };
         format!("{scheme}://{bind}")
+    }
+
+    /// Where files' contents go, from the `file_store` settings.
+    pub fn file_store(&self) -> Result<huanxin_store::files::FileStore, huanxin_store::StoreError> {
+        use huanxin_store::files::{FileStore, S3Settings};
+        match self.file_store.trim() {
+            "" | "folder" => {
+                let dir = if self.files_dir.as_os_str().is_empty() { self.data_dir.join("files") } else { self.files_dir.clone() };
+                FileStore::folder(&dir)
+            }
+            "database" => Ok(FileStore::Database),
+            "s3" => {
+                if self.s3_bucket.trim().is_empty() {
+                    return Err(huanxin_store::StoreError::Config("file_store = s3 needs s3_bucket".into()));
+                }
+                FileStore::s3(&S3Settings {
+                    endpoint: self.s3_endpoint.trim().to_string(),
+                    bucket: self.s3_bucket.trim().to_string(),
+                    region: self.s3_region.trim().to_string(),
+                    access_key: self.s3_access_key.clone(),
+                    secret_key: self.s3_secret_key.clone(),
+                    path_style: self.s3_path_style,
+                })
+            }
+            other => Err(huanxin_store::StoreError::Config(format!("file_store is folder, s3 or database, not '{other}'"))),
+        }
     }
 
     /// The region selection from the `regions` setting.
@@ -793,7 +843,7 @@ pub async fn open_database(config: &Config) -> Result<Db, huanxin_store::StoreEr
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| huanxin_store::StoreError::Config(format!("cannot create {}: {e}", config.data_dir.display())))?;
     }
-    let db = Db::connect(&config.effective_database_url()).await?;
+    let db = Db::connect(&config.effective_database_url()).await?.with_files(config.file_store()?);
     db.migrate().await?;
     let n = db.load_regions(&config.region_selection()).await?;
     if n > 0 {

@@ -59,7 +59,8 @@ pub async fn live() -> Json<serde_json::Value> {
 }
 
 /// Readiness: whether this server should be sent requests: its database answers within 2 s and
-/// takes writes, and its MQTT broker is connected when one is configured. 503 names what is not.
+/// takes writes, its file store answers within 2 s, and its MQTT broker is connected when it runs
+/// the ingest. 503 names what is not.
 #[utoipa::path(get, path = "/api/v1/health/ready", tag = "system",
     responses((status = 200, description = "ready: checks {database, writes, broker}"), (status = 503, description = "not ready; the failing check says why")))]
 pub async fn ready(State(st): State<AppState>) -> Response {
@@ -75,6 +76,11 @@ pub async fn ready(State(st): State<AppState>) -> Response {
     let configured = !st.config.mqtt_url.trim().is_empty();
     // In a cluster one server runs the ingest; the others stand by, ready all the same.
     let leading = st.ingest.leading.load(Ordering::Relaxed);
+    let files = match tokio::time::timeout(Duration::from_secs(2), st.db.files().check()).await {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => format!("文件存储无法访问 (the file store cannot be reached): {e}"),
+        Err(_) => "文件存储 2 秒内未应答 (the file store did not answer within 2 s)".to_string(),
+    };
     let connected = st.ingest.connected.load(Ordering::Relaxed);
     let broker = match (configured, leading, connected) {
         (false, _, _) => "not configured",
@@ -82,11 +88,11 @@ pub async fn ready(State(st): State<AppState>) -> Response {
         (true, true, true) => "ok",
         (true, true, false) => "未连接到 MQTT 服务器 (not connected to the broker)",
     };
-    let ok = database == "ok" && writes == "ok" && !(configured && leading && !connected);
+    let ok = database == "ok" && writes == "ok" && files == "ok" && !(configured && leading && !connected);
     let body = serde_json::json!({
         "status": if ok { "ready" } else { "not ready" },
         "server": crate::cluster::server_name(),
-        "checks": { "database": database, "writes": writes, "broker": broker },
+        "checks": { "database": database, "writes": writes, "files": files, "broker": broker },
     });
     let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()

@@ -1605,6 +1605,41 @@ async fn archive_files_checked_documents_and_exports_a_zip(app: &TestApp) {
 
     let (_, audit) = c.get("/api/v1/audit?action=file_document").await;
     assert_eq!(audit["total"], 2, "{audit}");
+
+    // The file's content is in the file store (a folder here), its row in the database; it is
+    // streamed, a range at a time when asked.
+    assert_eq!(
+        app.db.scalar("SELECT COUNT(*) FROM files WHERE stored = 'object' AND size = $1", vec![(PNG.len() as i64).into()]).await.unwrap(),
+        1
+    );
+    let file = format!("/api/v1/documents/{doc}/file");
+    let res = c.req(reqwest::Method::GET, &file).header("Range", "bytes=1-4").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 206);
+    assert_eq!(res.headers()["content-range"].to_str().unwrap(), format!("bytes 1-4/{}", PNG.len()));
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &PNG[1..5]);
+    let res = c.req(reqwest::Method::GET, &file).header("Range", "bytes=-3").send().await.unwrap();
+    assert_eq!((res.status().as_u16(), res.bytes().await.unwrap().as_ref()), (206, &PNG[PNG.len() - 3..]));
+    let res = c.req(reqwest::Method::GET, &file).header("Range", "bytes=999999-").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 416);
+    let res = c.req(reqwest::Method::GET, &format!("{file}?download=1")).send().await.unwrap();
+    assert!(res.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert_eq!(res.bytes().await.unwrap().as_ref(), PNG);
+
+    // A file an older version kept in the database is read where it is, and moved out to the
+    // file store by `huanxin files migrate` (store: move_files_out).
+    let old = huanxin_store::Db::connect(&app.database_url).await.unwrap();
+    let mut tx = old.begin().await.unwrap();
+    let sha = tx.put_file(b"kept before".to_vec(), "text/plain").await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(app.db.files_in_database().await.unwrap(), (1, 11));
+    assert_eq!(app.db.file_content(&sha).await.unwrap(), b"kept before");
+    assert_eq!(app.db.move_files_out(100).await.unwrap(), (1, 11));
+    assert_eq!(app.db.move_files_out(100).await.unwrap(), (0, 0), "moved once");
+    assert_eq!(app.db.files_in_database().await.unwrap(), (0, 0));
+    assert_eq!(app.db.file_content(&sha).await.unwrap(), b"kept before", "read from the file store now");
+    let e = old.file_content(&sha).await.unwrap_err().to_string();
+    assert!(e.contains("file_store"), "a server without the file store says what to set: {e}");
+    old.close().await;
 }
 
 /// Construction: the contractor plans and reports the schedule, the supervising engineer inspects,

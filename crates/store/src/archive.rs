@@ -373,17 +373,10 @@ impl Db {
         Ok(document)
     }
 
-    /// A document in scope with its file's content.
-    pub async fn document_file(&self, scope: &Scope, document_id: i64) -> Result<(Document, Vec<u8>), StoreError> {
+    /// A document in scope (its file is opened by its `sha256`).
+    pub async fn document_in_scope(&self, scope: &Scope, document_id: i64) -> Result<Document, StoreError> {
         let doc: Document = self.fetch_one(&format!("SELECT {DOC_COLS} FROM documents WHERE id = $1"), crate::args![document_id]).await?;
         self.get_estate(scope, doc.estate_id).await?;
-        let content = self.file_content(&doc.sha256).await?;
-        Ok((doc, content))
-    }
-
-    /// The content of a stored file by its SHA-256.
-    pub async fn file_content(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
-        let (content,): (Vec<u8>,) = self.fetch_one("SELECT content FROM files WHERE sha256 = $1", crate::args![sha256]).await?;
-        Ok(content)
+        Ok(doc)
     }
 }

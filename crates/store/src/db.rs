@@ -168,6 +168,8 @@ pub struct Db {
     pub(crate) approval_writer: Arc<std::sync::Mutex<Option<crate::funds::ApprovalWriter>>>,
     /// The writer of payments asked for.
     pub(crate) request_writer: Arc<std::sync::Mutex<Option<crate::funds::RequestWriter>>>,
+    /// Where files' contents go (see [`crate::files`]).
+    pub(crate) files: crate::files::FileStore,
 }
 
 /// A SQLite write transaction on a pooled connection, begun and ended by our own statements: after
@@ -187,6 +189,8 @@ enum TxInner {
 /// A write transaction; dropped without [`Tx::commit`], it rolls back, so nothing is half-written.
 pub struct Tx {
     inner: TxInner,
+    /// Where the files this transaction keeps go.
+    pub(crate) files: crate::files::FileStore,
     _guard: Option<OwnedMutexGuard<()>>,
     write_failure: Option<Arc<std::sync::Mutex<Option<String>>>>,
 }
@@ -434,6 +438,7 @@ impl Db {
             phone_bind_writer: Arc::default(),
             approval_writer: Arc::default(),
             request_writer: Arc::default(),
+            files: crate::files::FileStore::Database,
         })
     }
 
@@ -486,12 +491,14 @@ impl Db {
                 }
                 Tx {
                     inner: TxInner::Sqlite(SqliteTx { conn: Some(conn) }),
+                    files: self.files.clone(),
                     _guard: Some(guard),
                     write_failure: Some(self.write_failure.clone()),
                 }
             }
             Pool::Postgres(p) => Tx {
                 inner: TxInner::Postgres(p.begin().await.map_err(|e| self.note(e.into()))?),
+                files: self.files.clone(),
                 _guard: None,
                 write_failure: Some(self.write_failure.clone()),
             },
@@ -520,11 +527,13 @@ impl Db {
     /// Starts a read transaction that sees one consistent snapshot (for backups and reports).
     pub async fn begin_snapshot(&self) -> Result<Tx, StoreError> {
         Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx { inner: TxInner::SqliteRead(p.begin().await?), _guard: None, write_failure: None },
+            Pool::Sqlite(p) => {
+                Tx { inner: TxInner::SqliteRead(p.begin().await?), files: self.files.clone(), _guard: None, write_failure: None }
+            }
             Pool::Postgres(p) => {
                 let mut tx = p.begin().await?;
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-                Tx { inner: TxInner::Postgres(tx), _guard: None, write_failure: None }
+                Tx { inner: TxInner::Postgres(tx), files: self.files.clone(), _guard: None, write_failure: None }
             }
         })
     }
@@ -597,19 +606,6 @@ impl Db {
 }
 
 impl Tx {
-    /// Keeps a file by its SHA-256 (kept once however often it is sent) and returns that hash.
-    pub async fn put_file(&mut self, content: Vec<u8>, mime: &str) -> Result<String, StoreError> {
-        use sha2::Digest;
-        let sha = hex::encode(sha2::Sha256::digest(&content));
-        let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
-        self.execute(
-            "INSERT INTO files (sha256, content_type, size, content) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
-            vec![Arg::from(sha.as_str()), Arg::from(mime), Arg::from(size), Arg::Bytes(content)],
-        )
-        .await?;
-        Ok(sha)
-    }
-
     fn failure_slot(&self) -> Option<&std::sync::Mutex<Option<String>>> {
         self.write_failure.as_deref()
     }

@@ -31,6 +31,10 @@ pub enum StoreError {
     /// within the wait): nothing of the change was written, and trying again later may succeed.
     #[error("the database is busy; nothing of this change was saved: {0}")]
     Busy(String),
+    /// The file store (a folder or an S3-compatible store) cannot be reached or written: nothing
+    /// of the change was saved.
+    #[error("the file store cannot be reached: {0}")]
+    FileStore(String),
     /// Anything else from the driver.
     #[error("database error: {0}")]
     Database(sqlx::Error),

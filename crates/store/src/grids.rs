@@ -756,14 +756,15 @@ impl Db {
     /// A mediation's signed agreement: its name, type and bytes.
     pub async fn mediation_agreement(&self, scope: &Scope, estate_id: i64, id: i64) -> Result<(String, String, Vec<u8>), StoreError> {
         self.get_estate(scope, estate_id).await?;
-        let found: Option<(String, String, Vec<u8>)> = self
+        let found: Option<(String, String, String)> = self
             .fetch_optional(
-                "SELECT m.agreement_name, m.agreement_type, f.content FROM mediations m JOIN files f ON f.sha256 = m.agreement_sha256 \
-                 WHERE m.id = $1 AND m.estate_id = $2",
+                "SELECT m.agreement_name, m.agreement_type, m.agreement_sha256 FROM mediations m \
+                 WHERE m.id = $1 AND m.estate_id = $2 AND m.agreement_sha256 IS NOT NULL",
                 crate::args![id, estate_id],
             )
             .await?;
-        found.ok_or(StoreError::NotFound)
+        let (name, mime, sha) = found.ok_or(StoreError::NotFound)?;
+        Ok((name, mime, self.file_content(&sha).await?))
     }
 
     /// An estate's mediation records, newest first.

@@ -77,13 +77,16 @@ impl Db {
     }
 
     /// Starts a job of `kind` unless one of that kind is still open; answers the open one then.
-    /// The key is the job's own number in the kind, so two asking at once make one job.
+    /// The key names the last finished job of the kind, the same for two asking at once, so they
+    /// make one job.
     pub async fn start_job(&self, kind: &str, args: &str, total: i64, created_by: Option<i64>) -> Result<Job, StoreError> {
         if let Some(open) = self.open_job(kind).await? {
             return Ok(open);
         }
-        let n = self.scalar("SELECT COUNT(*) FROM jobs WHERE kind = $1", crate::args![kind]).await?;
-        let (id, _) = self.offer_job(kind, &format!("run-{}", n + 1), args, total, created_by).await?;
+        let last = self
+            .scalar("SELECT COALESCE(MAX(id), 0) FROM jobs WHERE kind = $1 AND state IN ('done', 'failed')", crate::args![kind])
+            .await?;
+        let (id, _) = self.offer_job(kind, &format!("after-{last}"), args, total, created_by).await?;
         self.job(id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -115,6 +118,12 @@ impl Db {
         }
         let known = kinds.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
         let now = now_ms(self.engine());
+        // Looked at every second by every server: a read first, so that nothing waiting costs no
+        // write (on SQLite, no turn of its one writer).
+        let open = format!("kind IN ({known}) AND (state = 'queued' OR (state = 'running' AND lease_until < {now}))");
+        if self.fetch_optional::<(i64,)>(&format!("SELECT id FROM jobs WHERE {open} LIMIT 1"), vec![]).await?.is_none() {
+            return Ok(None);
+        }
         self.execute(
             &format!(
                 "UPDATE jobs SET state = 'failed', error = 'abandoned', finished_at = $1 \

@@ -20,6 +20,7 @@ pub mod decisions;
 pub mod error;
 pub mod estates;
 pub mod evaluation;
+pub mod files;
 pub mod funds;
 pub mod grids;
 mod group_commit;

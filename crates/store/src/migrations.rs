@@ -61,7 +61,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (54, "alarms: escalation chains per estate and type, every notification sent, the last step sent per alarm, photos of the response", V54),
     (55, "alarms: a region's or an estate's changes to a device kind's rules", V55),
     (56, "background jobs taken once in a cluster by a lease (ledger checks, periodic work)", V56),
+    (57, "files: where each file's content is (the database, or the file store by its SHA-256)", V57),
 ];
+
+/// A file's content is in its row (`database`, as before) or in the file store (`object`, the
+/// row's content then empty); `huanxin files migrate` moves the first kind out.
+const V57: &str = r#"
+ALTER TABLE files ADD COLUMN stored TEXT NOT NULL DEFAULT 'database';
+"#;
 
 /// Background jobs (`jobs`): one row per job, unique by kind and key (a periodic job's slot, so
 /// every server may offer it and one row results). A server takes a job by setting its holder and

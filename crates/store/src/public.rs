@@ -200,12 +200,9 @@ impl Db {
         if !page.photos.contains(&document_id) {
             return Err(StoreError::NotFound);
         }
-        let (content_type, bytes): (String, Vec<u8>) = self
-            .fetch_one(
-                "SELECT d.content_type, f.content FROM documents d JOIN files f ON f.sha256 = d.sha256 WHERE d.id = $1",
-                crate::args![document_id],
-            )
-            .await?;
+        let (content_type, sha): (String, String) =
+            self.fetch_one("SELECT content_type, sha256 FROM documents WHERE id = $1", crate::args![document_id]).await?;
+        let bytes = self.file_content(&sha).await?;
         // Where and when the camera was (EXIF GPS) never leaves with a public photo.
         let clean = huanxin_domain::photos::strip_metadata(&bytes).ok_or(StoreError::NotFound)?;
         Ok((content_type, clean))

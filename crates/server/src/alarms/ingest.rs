@@ -438,7 +438,8 @@ impl Ingest {
                 )
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "telemetry upkeep failed"),
+            Err(e) if !self.db.is_closed() => tracing::warn!(error = %e, "telemetry upkeep failed"),
+            Err(_) => {}
         }
     }
 

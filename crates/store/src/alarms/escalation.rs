@@ -358,12 +358,14 @@ impl Db {
     /// One photo of an alarm in scope.
     pub async fn alarm_photo(&self, scope: &Scope, alarm_id: i64, sha: &str) -> Result<(String, Vec<u8>), StoreError> {
         self.alarm(scope, alarm_id).await?;
-        self.fetch_optional(
-            "SELECT f.content_type, f.content FROM alarm_photos p JOIN files f ON f.sha256 = p.sha256 WHERE p.alarm_id = $1 AND p.sha256 = $2",
-            crate::args![alarm_id, sha],
-        )
-        .await?
-        .ok_or(StoreError::NotFound)
+        let (mime,): (String,) = self
+            .fetch_optional(
+                "SELECT f.content_type FROM alarm_photos p JOIN files f ON f.sha256 = p.sha256 WHERE p.alarm_id = $1 AND p.sha256 = $2",
+                crate::args![alarm_id, sha],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok((mime, self.file_content(sha).await?))
     }
 
     /// Response figures of the alarms in scope raised since `since` (RFC 3339): per estate, and

@@ -512,6 +512,7 @@ impl Db {
     pub async fn alarm_snapshot(&self, scope: &Scope, id: i64) -> Result<(String, Vec<u8>), StoreError> {
         let a = self.alarm(scope, id).await?;
         let sha = a.snapshot.ok_or(StoreError::NotFound)?;
-        self.fetch_one("SELECT content_type, content FROM files WHERE sha256 = $1", crate::args![sha]).await
+        let (mime,): (String,) = self.fetch_one("SELECT content_type FROM files WHERE sha256 = $1", crate::args![sha.as_str()]).await?;
+        Ok((mime, self.file_content(&sha).await?))
     }
 }
