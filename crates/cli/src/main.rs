@@ -204,7 +204,23 @@ fn files_folder(config: &Config) -> Option<PathBuf> {
     }
 }
 
-/// `path` with `suffix` added to its file name (`b.db` → `b.db.files`).
+/// A size in bytes as people read it.
+fn size_shown(bytes: u64) -> String {
+    match bytes {
+        b if b < 1_000 => format!("{b} B"),
+        b if b < 1_000_000 => format!("{:.1} KB", b as f64 / 1e3),
+        b if b < 1_000_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        b => format!("{:.2} GB", b as f64 / 1e9),
+    }
+}
+
+/// Where backups in one folder keep the files: `files/` beside them, shared by every backup
+/// there, so a nightly backup copies only the day's new files.
+fn backup_files(backup: &std::path::Path) -> PathBuf {
+    backup.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).join("files")
+}
+
+/// `path` with `suffix` added to its file name (`b.db` → `b.db.partial`).
 fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
@@ -275,7 +291,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Files { action: FilesAction::Migrate } => {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
             let (count, bytes) = db.files_in_database().await.map_err(e)?;
-            println!("{count} files ({:.1} MB) in the database; moving them to {}", bytes as f64 / 1e6, db.files().shown());
+            println!(
+                "{count} files ({}) in the database; moving them to {}",
+                size_shown(u64::try_from(bytes).unwrap_or(0)),
+                db.files().shown()
+            );
             let (mut moved, mut moved_bytes) = (0u64, 0u64);
             loop {
                 let (n, b) = db.move_files_out(100).await.map_err(e)?;
@@ -284,10 +304,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 moved += n;
                 moved_bytes += b;
-                eprint!("\r{moved} / {count} files, {:.1} MB", moved_bytes as f64 / 1e6);
+                eprint!("\r{moved} / {count} files, {}", size_shown(moved_bytes));
             }
             eprintln!();
-            println!("moved {moved} files ({:.1} MB); none left in the database", moved_bytes as f64 / 1e6);
+            println!("moved {moved} files ({}); none left in the database", size_shown(moved_bytes));
             db.close().await;
             Ok(())
         }
@@ -454,15 +474,23 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Backup { file } => {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+            }
             db.backup(&config.effective_database_url(), &file).await.map_err(e)?;
             println!("backup written to {} (the database: every record, the ledger, ballots, audit)", file.display());
             // Files' contents are in the file store: a folder's are copied beside the backup (only
             // new ones, kept by their SHA-256); an object store keeps its own (versioning, replication).
             match files_folder(&config) {
                 Some(dir) => {
-                    let to = with_suffix(&file, ".files");
+                    let to = backup_files(&file);
                     let (n, bytes) = copy_new_files(&dir, &to).map_err(|e| format!("files not copied to {}: {e}", to.display()))?;
-                    println!("files: {n} new ({:.1} MB) copied from {} to {}", bytes as f64 / 1e6, dir.display(), to.display());
+                    println!(
+                        "files: {n} new ({}) copied from {} to {} (shared by the backups in that folder)",
+                        size_shown(bytes),
+                        dir.display(),
+                        to.display()
+                    );
                 }
                 None if config.file_store.trim() == "s3" => {
                     println!("files: in the S3 bucket {}, not in this backup: keep the bucket versioned or replicated", config.s3_bucket)
@@ -542,8 +570,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Restore { file } => {
+            // Onto a new machine: the data folder is made as `serve` would.
+            if config.database_url.trim().is_empty() {
+                std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+            }
             let r = huanxin_store::backup::restore(&config.effective_database_url(), &file).await.map_err(e)?;
-            let beside = with_suffix(&file, ".files");
+            let beside = backup_files(&file);
             if let (Some(dir), true) = (files_folder(&config), beside.is_dir()) {
                 let (n, _) = copy_new_files(&beside, &dir).map_err(|e| format!("files not restored to {}: {e}", dir.display()))?;
                 println!("files: {n} restored from {} to {}", beside.display(), dir.display());
@@ -606,17 +638,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// Every setting as `name = value` lines (TOML), in the order they are declared.
 fn toml_like(c: &Config) -> String {
-    format!(
-        "bind = {:?}\ndata_dir = {:?}\ndatabase_url = {:?}\neligible_before_year = {}\nsession_hours = {}\nmax_upload_mb = {}\nregions = {:?}",
-        c.bind,
-        c.data_dir.display().to_string(),
-        c.database_url,
-        c.eligible_before_year,
-        c.session_hours,
-        c.max_upload_mb,
-        c.regions
-    )
+    match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(map)) => map.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join("\n"),
+        _ => String::new(),
+    }
 }
 
 /// mimalloc: the import and list paths allocate many small strings; it is markedly faster there than glibc malloc.

@@ -174,7 +174,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::FileStore(m) => {
                 tracing::error!(error = %m, "the file store cannot be reached");
-                ApiError::Unavailable(reason!("files.unreachable", e = m))
+                ApiError::Unavailable(reason!("files.unreachable"))
             }
             other => ApiError::Internal(other.to_string()),
         }

@@ -66,7 +66,10 @@ pub async fn live() -> Json<serde_json::Value> {
 pub async fn ready(State(st): State<AppState>) -> Response {
     let database = match tokio::time::timeout(Duration::from_secs(2), st.db.scalar("SELECT CAST(1 AS BIGINT)", vec![])).await {
         Ok(Ok(_)) => "ok".to_string(),
-        Ok(Err(e)) => format!("数据库无法访问 (the database does not answer): {e}"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            "数据库无法访问 (the database does not answer; the server's log says why)".to_string()
+        }
         Err(_) => "数据库 2 秒内未应答 (the database did not answer within 2 s)".to_string(),
     };
     let writes = match st.db.write_failure() {
@@ -76,9 +79,13 @@ pub async fn ready(State(st): State<AppState>) -> Response {
     let configured = !st.config.mqtt_url.trim().is_empty();
     // In a cluster one server runs the ingest; the others stand by, ready all the same.
     let leading = st.ingest.leading.load(Ordering::Relaxed);
+    // Anyone may ask: the store's address and its error go to the log, not to the answer.
     let files = match tokio::time::timeout(Duration::from_secs(2), st.db.files().check()).await {
         Ok(Ok(())) => "ok".to_string(),
-        Ok(Err(e)) => format!("文件存储无法访问 (the file store cannot be reached): {e}"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the file store cannot be reached");
+            "文件存储无法访问 (the file store cannot be reached; the server's log says why)".to_string()
+        }
         Err(_) => "文件存储 2 秒内未应答 (the file store did not answer within 2 s)".to_string(),
     };
     let connected = st.ingest.connected.load(Ordering::Relaxed);

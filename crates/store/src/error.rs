@@ -33,7 +33,7 @@ pub enum StoreError {
     Busy(String),
     /// The file store (a folder or an S3-compatible store) cannot be reached or written: nothing
     /// of the change was saved.
-    #[error("the file store cannot be reached: {0}")]
+    #[error("{0}")]
     FileStore(String),
     /// Anything else from the driver.
     #[error("database error: {0}")]
