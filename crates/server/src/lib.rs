@@ -751,6 +751,8 @@ pub fn router(st: AppState) -> Router {
         .with_state(st)
         .layer(middleware::from_fn(monitoring::count_requests))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        // A body that stops arriving (nothing for 30 s) ends its request and frees the connection.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(HEADER_READ_TIMEOUT))
         .layer(middleware::from_fn_with_state(body_limit, refuse_oversize))
         // A panicking handler's 500 is made inside the headers layer, so it carries them too.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

@@ -42,7 +42,17 @@ pub async fn count_requests(req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let route = req.extensions().get::<MatchedPath>().map_or("other", |p| p.as_str()).to_string();
-    let method = req.method().as_str().to_string();
+    // Any word is a method to hyper: only the standard ones make series of their own.
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     let started = Instant::now();
     let res = next.run(req).await;
     let status = format!("{}xx", res.status().as_u16() / 100);
@@ -110,8 +120,9 @@ pub async fn ready(State(st): State<AppState>) -> Response {
 pub async fn metrics_page(State(st): State<AppState>, ClientAddr(ip): ClientAddr, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = st.config.metrics_token.trim();
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    // Without a token: this machine's own scraper, not a client a proxy on this machine forwards.
     let allowed = if token.is_empty() {
-        ip.is_loopback()
+        ip.is_loopback() && !headers.contains_key("x-forwarded-for") && !headers.contains_key("forwarded")
     } else {
         bearer.is_some_and(|b| crate::alarms::camera::same_secret(b.as_bytes(), token.as_bytes()))
     };

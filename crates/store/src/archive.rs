@@ -159,6 +159,16 @@ pub(crate) fn check_photos(
     checked
 }
 
+impl Db {
+    /// Writes checked documents' files to the file store ahead of their transaction.
+    pub(crate) async fn stage_documents<'a>(&self, docs: impl IntoIterator<Item = &'a CheckedDocument>) -> Result<(), StoreError> {
+        for d in docs {
+            self.stage_file(&d.content).await?;
+        }
+        Ok(())
+    }
+}
+
 impl crate::db::Tx {
     /// Stores a checked document's file (once per SHA-256) and the document; returns it.
     pub(crate) async fn insert_document(
@@ -355,6 +365,7 @@ impl Db {
         let (Some(checked), true) = (checked, problems.is_empty()) else {
             return Err(StoreError::Invalid(problems));
         };
+        self.stage_documents([&checked]).await?;
         let mut tx = self.begin().await?;
         let document = tx.insert_document(actor, estate_id, checked, AttachedTo::default()).await?;
         tx.audit(

@@ -350,6 +350,7 @@ impl Db {
         let (Some(day), true) = (day, problems.is_empty()) else {
             return Err(StoreError::Invalid(problems));
         };
+        self.stage_documents(&checked).await?;
         let mut tx = self.begin().await?;
         let (id,): (i64,) = tx
             .fetch_one(

@@ -24,6 +24,8 @@ pub enum FileStore {
         store: Arc<dyn ObjectStore>,
         /// Where, for messages (`folder /var/lib/huanxin/files`, `s3 http://…/bucket`).
         shown: String,
+        /// Files written ahead of their transaction (see [`Db::stage_file`]).
+        staged: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     },
 }
 
@@ -65,7 +67,7 @@ impl FileStore {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Config(format!("cannot create the file folder {}: {e}", dir.display())))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
             .map_err(|e| StoreError::Config(format!("cannot use the file folder {}: {e}", dir.display())))?;
-        Ok(FileStore::Objects { store: Arc::new(store), shown: format!("folder {}", dir.display()) })
+        Ok(FileStore::Objects { store: Arc::new(store), shown: format!("folder {}", dir.display()), staged: Arc::default() })
     }
 
     /// An S3-compatible object store.
@@ -91,7 +93,11 @@ impl FileStore {
             b = b.with_endpoint(&s.endpoint).with_allow_http(s.endpoint.starts_with("http://"));
         }
         let store = b.build().map_err(|e| StoreError::Config(format!("bad object store settings: {e}")))?;
-        Ok(FileStore::Objects { store: Arc::new(store), shown: format!("s3 {}/{}", s.endpoint.trim_end_matches('/'), s.bucket) })
+        Ok(FileStore::Objects {
+            store: Arc::new(store),
+            shown: format!("s3 {}/{}", s.endpoint.trim_end_matches('/'), s.bucket),
+            staged: Arc::default(),
+        })
     }
 
     /// Where, for messages.
@@ -148,6 +154,22 @@ impl Db {
     /// Where new files go.
     pub fn files(&self) -> &FileStore {
         &self.files
+    }
+
+    /// Writes a file's content to the file store before the transaction that keeps its row
+    /// begins, so that a slow store holds no transaction (on SQLite, the one writer) while it
+    /// writes; that transaction's `put_file` then only writes the row.
+    pub async fn stage_file(&self, content: &[u8]) -> Result<(), StoreError> {
+        use sha2::Digest;
+        let FileStore::Objects { staged, .. } = &self.files else { return Ok(()) };
+        let sha = hex::encode(sha2::Sha256::digest(content));
+        self.files.put(&sha, Bytes::copy_from_slice(content)).await?;
+        let mut set = staged.lock().unwrap_or_else(|p| p.into_inner());
+        if set.len() > 10_000 {
+            set.clear();
+        }
+        set.insert(sha);
+        Ok(())
     }
 
     /// A stored file's size in bytes.
@@ -227,7 +249,11 @@ impl Tx {
         let (stored, content) = match self.files.clone() {
             FileStore::Database => (IN_DATABASE, content),
             files => {
-                let known = self.scalar("SELECT COUNT(*) FROM files WHERE sha256 = $1", crate::args![sha.as_str()]).await? > 0;
+                let staged = match &files {
+                    FileStore::Objects { staged, .. } => staged.lock().unwrap_or_else(|p| p.into_inner()).remove(&sha),
+                    FileStore::Database => false,
+                };
+                let known = staged || self.scalar("SELECT COUNT(*) FROM files WHERE sha256 = $1", crate::args![sha.as_str()]).await? > 0;
                 if !known {
                     files.put(&sha, Bytes::from(content)).await?;
                 }

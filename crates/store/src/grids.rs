@@ -536,6 +536,7 @@ impl Db {
             routes.push((h, category, self.route_for(input.estate_id, &community, category.unit_kind).await?));
         }
         let items = serde_json::to_string(&input.items).map_err(|e| StoreError::Config(e.to_string()))?;
+        self.stage_documents(&checked).await?;
         let mut tx = self.begin().await?;
         let (id,): (i64,) = tx
             .fetch_one(
@@ -713,6 +714,9 @@ impl Db {
         let (Some(day), true) = (day, problems.is_empty()) else {
             return Err(problems.into());
         };
+        if let Some((_, _, content)) = &file {
+            self.stage_file(content).await?;
+        }
         let mut tx = self.begin().await?;
         let sha = match &file {
             Some((_, mime, content)) => Some(tx.put_file(content.clone(), mime).await?),

@@ -268,6 +268,7 @@ impl Db {
         if !problems.is_empty() {
             return Err(StoreError::Invalid(problems));
         }
+        self.stage_documents(&checked).await?;
         let mut tx = self.begin().await?;
         let mut ids = Vec::new();
         for c in checked {

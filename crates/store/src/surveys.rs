@@ -213,6 +213,7 @@ impl Db {
             return Err(StoreError::Invalid(problems));
         }
         let estate = self.get_estate(scope, survey.estate_id).await?;
+        self.stage_documents(&checked).await?;
         let mut tx = self.begin().await?;
         let mut docs = Vec::new();
         for c in checked {

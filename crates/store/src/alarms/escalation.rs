@@ -319,6 +319,9 @@ impl Db {
         }
         let region: (String,) = self.fetch_one("SELECT community_code FROM estates WHERE id = $1", crate::args![alarm.estate_id]).await?;
         let now = crate::now();
+        for (bytes, _) in &photos {
+            self.stage_file(bytes).await?;
+        }
         let mut tx = self.begin().await?;
         tx.audit(
             actor,

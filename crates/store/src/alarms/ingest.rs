@@ -101,6 +101,17 @@ impl Db {
         change: &AlarmChange,
         snapshot: Option<(&[u8], &str)>,
     ) -> Result<Option<Alarm>, StoreError> {
+        // A store that is down costs the alarm its picture, never the alarm.
+        let snapshot = match snapshot {
+            Some((bytes, mime)) if matches!(change, AlarmChange::Raise { .. }) => match self.stage_file(bytes).await {
+                Ok(()) => Some((bytes, mime)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a camera's snapshot not kept: the file store cannot be reached");
+                    None
+                }
+            },
+            other => other,
+        };
         let mut tx = self.begin().await?;
         let alarm = match change {
             AlarmChange::Raise { device_id, estate_id, alarm_type, severity, at, detail } => {
