@@ -404,9 +404,16 @@ mod tests {
             let mut held = Held::default();
             let mut at = 0i64;
             let mut above_since: Option<i64> = None;
+            let mut last: Option<i64> = None;
             for (v, dt) in readings {
                 at += dt;
                 let verdict = evaluate(&rule, &mut held, v, at);
+                // A reading not newer than the last is a replay and changes nothing.
+                if last.is_some_and(|l| at <= l) {
+                    prop_assert_eq!(verdict, Verdict::Quiet);
+                    continue;
+                }
+                last = Some(at);
                 above_since = if v >= 10.0 { Some(above_since.unwrap_or(at)) } else { None };
                 if let Verdict::Raise(_) = verdict {
                     prop_assert!(above_since.is_some_and(|s| at - s >= 10_000), "raised at {} since {:?}", at, above_since);
