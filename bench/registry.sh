@@ -4,6 +4,9 @@
 # filtered estate list and map tiles with wrk, and the server's memory.
 #
 #   bench/registry.sh [ESTATES] [DWELLINGS]        defaults: 280000 estates, 4800000 dwellings
+#   ENGINES=postgres PROGRAMME=1 bench/registry.sh 280000 48000000   the national registry at full size on
+#       PostgreSQL, then a programme on it and the statistics dashboards (PROJECTS, ENTRIES as bench/national.sh)
+#   BARE=1 also times the bare load (text columns, no key, no index) for comparison.
 #
 # Needs: sqlite3, psql and a PostgreSQL on 127.0.0.1:5432 (trust), wrk, /usr/bin/time (apt-get install wrk sqlite3 time).
 set -euo pipefail
@@ -13,14 +16,17 @@ DWELLINGS=${2:-4800000}
 PG=${HUANXIN_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 WORK=${HUANXIN_BENCH_DIR:-/tmp/huanxin-bench}
 DURATION=${HUANXIN_BENCH_SECONDS:-10}
+ENGINES=${ENGINES:-sqlite postgres}
 PORT=18080
 for tool in sqlite3 psql wrk curl python3; do
   command -v $tool >/dev/null || { echo "missing $tool (apt-get install -y sqlite3 postgresql-client wrk)"; exit 1; }
 done
 [ -x /usr/bin/time ] || { echo "missing /usr/bin/time (apt-get install -y time)"; exit 1; }
 
-scripts/build-web >/dev/null
-cargo build --locked --release -p huanxin -p huanxin-bench 2>&1 | tail -n 1
+if [ -z "${SKIP_BUILD:-}" ]; then
+  scripts/build-web >/dev/null
+  cargo build --locked --release -p huanxin -p huanxin-bench 2>&1 | tail -n 1
+fi
 BIN=target/release/huanxin
 # HUANXIN_BENCH_REUSE=1 keeps the data and databases of the last run and only measures the server.
 REUSE=${HUANXIN_BENCH_REUSE:-}
@@ -35,81 +41,162 @@ secs() { python3 -c "import time; print(time.time())"; }
 rate() { python3 -c "print(f'{$1/($3-$2):,.0f}')"; }
 
 import_all() { # engine label; sets IMPORT_E/B/D (seconds)
-  local t0 t1 t2 t3
+  local t0 t1 t2 t3 rss="peak RSS %M KB"
   sync # write back what came before, so that it does not slow this load (the raw loads get the same)
-  t0=$(secs); $BIN import estates "$WORK/data/estates.csv" >/dev/null; t1=$(secs)
-  $BIN import buildings "$WORK/data/buildings.csv" >/dev/null; t2=$(secs)
+  t0=$(secs); /usr/bin/time -f "$1 estates import: $rss" $BIN import estates "$WORK/data/estates.csv" >/dev/null; t1=$(secs)
+  /usr/bin/time -f "$1 buildings import: $rss" $BIN import buildings "$WORK/data/buildings.csv" >/dev/null; t2=$(secs)
   # The dwelling files together, as one import (keys and indexes rebuilt once, not after every file).
-  /usr/bin/time -f "$1 dwellings import: peak RSS %M KB" $BIN import dwellings "$WORK"/data/dwellings-*.csv >/dev/null; t3=$(secs)
-  echo "$1 import: estates $(rate $NE $t0 $t1) rows/s, buildings $(rate $NB $t1 $t2) rows/s, dwellings $(rate $ND $t2 $t3) rows/s"
+  /usr/bin/time -f "$1 dwellings import: $rss" $BIN import dwellings "$WORK"/data/dwellings-*.csv >/dev/null; t3=$(secs)
+  echo "$1 import: estates $(rate $NE $t0 $t1) rows/s, buildings $(rate $NB $t1 $t2) rows/s, dwellings $(rate $ND $t2 $t3) rows/s;" \
+    "the whole registry in $(python3 -c "print(f'{$t3-$t0:.0f}')") s"
   IMPORT_E=$(python3 -c "print($t1-$t0)"); IMPORT_B=$(python3 -c "print($t2-$t1)"); IMPORT_D=$(python3 -c "print($t3-$t2)")
 }
 
-# The raw engine loading the same CSV files two ways: into bare tables (every column as it comes,
-# no key, no index) and into tables of the same shape as ours (typed columns, the same unique keys,
-# the same secondary indexes built after the load, the fastest way to get them).
-RAW_DDL_ESTATES="code TEXT NOT NULL UNIQUE, name TEXT, aliases TEXT, address TEXT, community_code TEXT, lon REAL, lat REAL, datum TEXT,
-  build_year INTEGER, building_count INTEGER, households INTEGER, floor_area REAL, ownership_type TEXT, management_status TEXT,
-  has_owners_committee TEXT, person_in_charge TEXT, phone TEXT"
-RAW_IDX_ESTATES="CREATE INDEX raw_e1 ON raw_estates (community_code); CREATE INDEX raw_e2 ON raw_estates (management_status);
-  CREATE INDEX raw_e3 ON raw_estates (community_code, build_year, management_status, households, building_count, floor_area);
-  CREATE INDEX raw_e4 ON raw_estates (build_year); CREATE INDEX raw_e5 ON raw_estates (name); CREATE INDEX raw_e6 ON raw_estates (community_code, build_year);"
-RAW_DDL_BUILDINGS="estate_code TEXT NOT NULL, number TEXT NOT NULL, floors INTEGER, stairwells INTEGER, lift TEXT, structure TEXT, build_year INTEGER,
-  UNIQUE (estate_code, number)"
-RAW_DDL_DWELLINGS="estate_code TEXT NOT NULL, building_number TEXT NOT NULL, stairwell INTEGER, floor INTEGER, number TEXT NOT NULL, area REAL,
-  owner TEXT, owner_phone TEXT, share TEXT, occupancy TEXT, residents_60_plus INTEGER, UNIQUE (estate_code, building_number, number)"
-RAW_IDX_DWELLINGS="CREATE INDEX raw_d1 ON raw_dwellings (estate_code);"
-
+# The raw engine's reference: its own bulk load of the same CSV files into tables of exactly our
+# shape (the same columns and types, primary and unique keys, secondary indexes and foreign keys,
+# copied from the catalog of the database just imported into), the fastest plain way: the file
+# into an unlogged staging table of text columns, one INSERT … SELECT that types, maps and joins
+# it to its parents, then the keys, indexes and foreign keys built after the load (foreign keys
+# end validated). Dwellings carry their owner, so the dwellings' figure covers dwelling_owners on
+# both sides. With BARE=1 also the old bare load (text columns, no key, no index).
+BARE=${BARE:-0}
 cols() { python3 -c "print(', '.join(f'c{i} TEXT' for i in range($1)))"; }
+NOW_TEXT="2026-01-01T00:00:00Z"
+# The mapping of CSV cells to stored values, the same as the import's (labels to codes, areas to hundredths).
+case_of() { # column pairs…: CASE col WHEN label THEN code … END
+  local col=$1; shift; local out="CASE $col"
+  while [ $# -gt 0 ]; do out="$out WHEN '$2' THEN '$1'"; shift 2; done
+  echo "$out END"
+}
+ESTATE_SELECT="SELECT c0, c1, COALESCE(c2, ''), COALESCE(c3, ''), c4, CAST(c5 AS {REAL}), CAST(c6 AS {REAL}), CAST(c8 AS {INT}),
+  CAST(c9 AS {INT}), CAST(c10 AS {INT}), CAST(ROUND(CAST(c11 AS {REAL}) * 100) AS {INT}),
+  $(case_of c12 commercial 商品房 reformed 房改房 work_unit 单位自管 public_direct 直管公房 resettlement 安置房 mixed 混合产权),
+  $(case_of c13 professional 专业物业 self_managed 居民自治 community_managed 社区托管 none 无物业),
+  c14 = '是', COALESCE(c15, ''), COALESCE(c16, ''), '$NOW_TEXT', '$NOW_TEXT' FROM s_estates"
+ESTATE_INSERT="INSERT INTO estates (code, name, aliases, address, community_code, lon, lat, build_year, building_count, households,
+  floor_area, ownership_type, management_status, has_owners_committee, person_in_charge, phone, created_at, updated_at) $ESTATE_SELECT"
+BUILDING_INSERT="INSERT INTO buildings (estate_id, number, floors, stairwells, has_lift, structure, build_year)
+  SELECT e.id, s.c1, CAST(s.c2 AS {INT}), CAST(s.c3 AS {INT}), s.c4 = '是',
+  $(case_of s.c5 brick_concrete 砖混 frame 框架 shear_wall 剪力墙 brick_wood 砖木 other 其他),
+  CAST(NULLIF(s.c6, '') AS {INT}) FROM s_buildings s JOIN estates e ON e.code = s.c0"
+# Dwelling ids pre-assigned (the staging row's number), so that owners need no second join.
+DWELLING_INSERT="INSERT INTO dwellings (id, estate_id, building_id, stairwell, floor, number, exclusive_area, occupancy, residents_60_plus)
+  SELECT s.{N}, e.id, b.id, CAST(s.c2 AS {INT}), CAST(s.c3 AS {INT}), s.c4, CAST(ROUND(CAST(s.c5 AS {REAL}) * 100) AS {INT}),
+  $(case_of s.c9 owner 自住 rented 出租 vacant 空置 other 其他), CAST(s.c10 AS {INT})
+  FROM s_dwellings s JOIN estates e ON e.code = s.c0 JOIN buildings b ON b.estate_id = e.id AND b.number = s.c1"
+OWNER_INSERT="INSERT INTO dwelling_owners (dwelling_id, name, phone, share_bp)
+  SELECT {N}, c6, COALESCE(c7, ''), CAST(ROUND(COALESCE(CAST(NULLIF(c8, '') AS {REAL}), 100) * 100) AS {INT})
+  FROM s_dwellings WHERE COALESCE(c6, '') <> ''"
+dialect() { # engine sql
+  if [ "$1" = sqlite ]; then sed -e 's/{REAL}/REAL/g; s/{INT}/INTEGER/g; s/{N}/rowid/g' <<<"$2"
+  else sed -e 's/{REAL}/DOUBLE PRECISION/g; s/{INT}/BIGINT/g; s/{N}/n/g' <<<"$2"; fi
+}
 
-raw_report() { # engine bare_e bare_b bare_d shaped_e shaped_b shaped_d
+secs_since() { python3 -c "print($(secs)-$1)"; }
+
+raw_report() { # engine estates buildings dwellings (seconds, same shape) [bare…]
   python3 - "$1" "$NE" "$NB" "$ND" "$IMPORT_E" "$IMPORT_B" "$IMPORT_D" "${@:2}" <<'PY'
 import sys
 eng = sys.argv[1]; n = list(map(float, sys.argv[2:5])); ours = list(map(float, sys.argv[5:8]))
-bare = list(map(float, sys.argv[8:11])); shaped = list(map(float, sys.argv[11:14]))
-for i, what in enumerate(["estates", "buildings", "dwellings"]):
-    print(f"{eng} raw {what}: bare {n[i]/bare[i]:,.0f} rows/s, same shape {n[i]/shaped[i]:,.0f} rows/s; "
-          f"huanxin/raw = {bare[i]/ours[i]:.2f} (bare), {shaped[i]/ours[i]:.2f} (same shape)")
+shaped = list(map(float, sys.argv[8:11])); bare = list(map(float, sys.argv[11:14])) if len(sys.argv) > 11 else None
+for i, what in enumerate(["estates", "buildings", "dwellings (with owners)"]):
+    line = (f"{eng} raw {what}: same shape {n[i]/shaped[i]:,.0f} rows/s in {shaped[i]:.1f} s; huanxin {n[i]/ours[i]:,.0f} rows/s "
+            f"in {ours[i]:.1f} s; huanxin/raw = {shaped[i]/ours[i]:.2f}")
+    if bare:
+        line += f" (bare {n[i]/bare[i]:,.0f} rows/s, huanxin/bare = {bare[i]/ours[i]:.2f})"
+    print(line)
 PY
 }
 
 sqlite_raw() {
-  local db="$WORK/raw.db" t0 t1 t2 t3 s0 s1 s2 s3
+  local db="$WORK/raw.db" src="$WORK/sqlite/huanxin.db" t s_e s_b s_d f bare=()
+  local q="PRAGMA journal_mode=WAL; PRAGMA cache_size=-131072; PRAGMA foreign_keys=OFF;"
+  ddl() { sqlite3 "$src" "SELECT sql || ';' FROM sqlite_master WHERE type = '$1' AND tbl_name = '$2' AND sql IS NOT NULL"; }
+  check_keys() { # a foreign key check that finds nothing, or the run stops
+    local bad; bad=$(sqlite3 "$db" "PRAGMA foreign_key_check($1);" | head -n 3)
+    [ -z "$bad" ] || { echo "raw $1: foreign key check failed: $bad"; exit 1; }
+  }
+  rm -f "$db" "$db"-wal "$db"-shm
+  # The regions the estates refer to, copied before the clock starts.
+  sqlite3 "$db" "PRAGMA journal_mode=WAL;" "$(ddl table regions)" "ATTACH '$src' AS h; INSERT INTO regions SELECT * FROM h.regions;" >/dev/null
+  for t in estates buildings dwellings dwelling_owners; do sqlite3 "$db" "$(ddl table $t)"; done
+  sqlite3 "$db" "CREATE TABLE s_estates ($(cols 17)); CREATE TABLE s_buildings ($(cols 7)); CREATE TABLE s_dwellings ($(cols 11));"
   sync
-  rm -f "$db"
-  sqlite3 "$db" "PRAGMA journal_mode=WAL; CREATE TABLE bare_estates ($(cols 17)); CREATE TABLE bare_buildings ($(cols 7));
-    CREATE TABLE bare_dwellings ($(cols 11));" >/dev/null
-  t0=$(secs); sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $WORK/data/estates.csv bare_estates"; t1=$(secs)
-  sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $WORK/data/buildings.csv bare_buildings"; t2=$(secs)
-  for f in "$WORK"/data/dwellings-*.csv; do sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $f bare_dwellings"; done; t3=$(secs)
-  rm -f "$db"
-  sqlite3 "$db" "PRAGMA journal_mode=WAL; CREATE TABLE raw_estates ($RAW_DDL_ESTATES); CREATE TABLE raw_buildings ($RAW_DDL_BUILDINGS);
-    CREATE TABLE raw_dwellings ($RAW_DDL_DWELLINGS);" >/dev/null
-  s0=$(secs); sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $WORK/data/estates.csv raw_estates" "$RAW_IDX_ESTATES"; s1=$(secs)
-  sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $WORK/data/buildings.csv raw_buildings"; s2=$(secs)
-  for f in "$WORK"/data/dwellings-*.csv; do sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $f raw_dwellings"; done
-  sqlite3 "$db" "$RAW_IDX_DWELLINGS"; s3=$(secs)
-  raw_report sqlite "$(python3 -c "print($t1-$t0)")" "$(python3 -c "print($t2-$t1)")" "$(python3 -c "print($t3-$t2)")" \
-    "$(python3 -c "print($s1-$s0)")" "$(python3 -c "print($s2-$s1)")" "$(python3 -c "print($s3-$s2)")"
+  t=$(secs)
+  sqlite3 "$db" -cmd "$q" -cmd ".mode csv" ".import --skip 1 $WORK/data/estates.csv s_estates" \
+    "$(dialect sqlite "$ESTATE_INSERT"); DROP TABLE s_estates;" "$(ddl index estates)" >/dev/null
+  check_keys estates; s_e=$(secs_since "$t"); t=$(secs)
+  sqlite3 "$db" -cmd "$q" -cmd ".mode csv" ".import --skip 1 $WORK/data/buildings.csv s_buildings" \
+    "$(dialect sqlite "$BUILDING_INSERT"); DROP TABLE s_buildings;" "$(ddl index buildings)" >/dev/null
+  check_keys buildings; s_b=$(secs_since "$t"); t=$(secs)
+  local imports=(); for f in "$WORK"/data/dwellings-*.csv; do imports+=(".import --skip 1 $f s_dwellings"); done
+  sqlite3 "$db" -cmd "$q" -cmd ".mode csv" "${imports[@]}" "$(dialect sqlite "$DWELLING_INSERT"); $(dialect sqlite "$OWNER_INSERT"); DROP TABLE s_dwellings;" \
+    "$(ddl index dwellings)" "$(ddl index dwelling_owners)" >/dev/null
+  check_keys dwellings; check_keys dwelling_owners; s_d=$(secs_since "$t")
+  [ "$(sqlite3 "$db" "SELECT COUNT(*) FROM dwellings")" = "$ND" ] || { echo "raw dwellings: not every row loaded"; exit 1; }
+  echo "raw database size: $(du -sh "$db" | cut -f1)"
+  rm -f "$db" "$db"-wal "$db"-shm
+  if [ "$BARE" = 1 ]; then
+    sqlite3 "$db" "PRAGMA journal_mode=WAL; CREATE TABLE bare_estates ($(cols 17)); CREATE TABLE bare_buildings ($(cols 7));
+      CREATE TABLE bare_dwellings ($(cols 11));" >/dev/null
+    t=$(secs); sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $WORK/data/estates.csv bare_estates"; bare+=("$(secs_since "$t")"); t=$(secs)
+    sqlite3 "$db" -cmd ".mode csv" ".import --skip 1 $WORK/data/buildings.csv bare_buildings"; bare+=("$(secs_since "$t")"); t=$(secs)
+    sqlite3 "$db" -cmd ".mode csv" "${imports[@]/s_dwellings/bare_dwellings}"; bare+=("$(secs_since "$t")")
+    rm -f "$db" "$db"-wal "$db"-shm
+  fi
+  raw_report sqlite "$s_e" "$s_b" "$s_d" "${bare[@]}"
 }
 
 pg_raw() {
-  local url="$PG/huanxin_bench" t0 t1 t2 t3 s0 s1 s2 s3 f
+  local url="$PG/huanxin_bench" t s_e s_b s_d f bare=()
+  local raw="psql $url -v ON_ERROR_STOP=1 -q -c"
+  # Keys, indexes and foreign keys of one of our tables, as statements for its copy in schema raw:
+  # primary and unique keys first, then the other indexes, then the foreign keys.
+  shape() {
+    psql "$url" -Atc "SELECT string_agg(s, '; ' ORDER BY o, s) FROM (
+      SELECT format('ALTER TABLE raw.%I ADD CONSTRAINT %I %s', '$1', conname, pg_get_constraintdef(oid)) s, 1 o
+        FROM pg_constraint WHERE conrelid = 'public.$1'::regclass AND contype IN ('p', 'u')
+      UNION ALL SELECT replace(indexdef, ' ON public.', ' ON raw.'), 2 FROM pg_indexes
+        WHERE schemaname = 'public' AND tablename = '$1' AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'public.$1'::regclass)
+      UNION ALL SELECT format('ALTER TABLE raw.%I ADD CONSTRAINT %I %s', '$1', conname, pg_get_constraintdef(oid)), 3
+        FROM pg_constraint WHERE conrelid = 'public.$1'::regclass AND contype = 'f') x"
+  }
+  local shape_e shape_b shape_d shape_o
+  shape_e=$(shape estates); shape_b=$(shape buildings); shape_d=$(shape dwellings); shape_o=$(shape dwelling_owners)
+  $raw "DROP SCHEMA IF EXISTS raw CASCADE; CREATE SCHEMA raw"
+  for t in estates buildings dwellings dwelling_owners; do
+    $raw "CREATE TABLE raw.$t (LIKE public.$t INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS)"
+  done
+  $raw "CREATE UNLOGGED TABLE raw.s_estates ($(cols 17)); CREATE UNLOGGED TABLE raw.s_buildings ($(cols 7));
+    CREATE UNLOGGED TABLE raw.s_dwellings (n BIGSERIAL, $(cols 11))"
+  local in_raw="SET search_path = raw, public;"
   sync
-  psql "$url" -qc "CREATE TABLE bare_estates ($(cols 17))" -c "CREATE TABLE bare_buildings ($(cols 7))" \
-    -c "CREATE TABLE bare_dwellings ($(cols 11))" \
-    -c "CREATE TABLE raw_estates ($RAW_DDL_ESTATES)" -c "CREATE TABLE raw_buildings ($RAW_DDL_BUILDINGS)" \
-    -c "CREATE TABLE raw_dwellings ($RAW_DDL_DWELLINGS)"
-  t0=$(secs); psql "$url" -qc "\\copy bare_estates FROM '$WORK/data/estates.csv' CSV HEADER"; t1=$(secs)
-  psql "$url" -qc "\\copy bare_buildings FROM '$WORK/data/buildings.csv' CSV HEADER"; t2=$(secs)
-  for f in "$WORK"/data/dwellings-*.csv; do psql "$url" -qc "\\copy bare_dwellings FROM '$f' CSV HEADER"; done; t3=$(secs)
-  s0=$(secs); psql "$url" -qc "\\copy raw_estates FROM '$WORK/data/estates.csv' CSV HEADER" -c "$RAW_IDX_ESTATES"; s1=$(secs)
-  psql "$url" -qc "\\copy raw_buildings FROM '$WORK/data/buildings.csv' CSV HEADER"; s2=$(secs)
-  for f in "$WORK"/data/dwellings-*.csv; do psql "$url" -qc "\\copy raw_dwellings FROM '$f' CSV HEADER"; done
-  psql "$url" -qc "$RAW_IDX_DWELLINGS"; s3=$(secs)
-  psql "$url" -qc "DROP TABLE bare_estates, bare_buildings, bare_dwellings, raw_estates, raw_buildings, raw_dwellings"
-  raw_report postgres "$(python3 -c "print($t1-$t0)")" "$(python3 -c "print($t2-$t1)")" "$(python3 -c "print($t3-$t2)")" \
-    "$(python3 -c "print($s1-$s0)")" "$(python3 -c "print($s2-$s1)")" "$(python3 -c "print($s3-$s2)")"
+  t=$(secs)
+  psql "$url" -v ON_ERROR_STOP=1 -q -c "\\copy raw.s_estates FROM '$WORK/data/estates.csv' CSV HEADER" \
+    -c "$in_raw $(dialect postgres "$ESTATE_INSERT"); DROP TABLE s_estates; $shape_e"
+  s_e=$(secs_since "$t"); t=$(secs)
+  psql "$url" -v ON_ERROR_STOP=1 -q -c "\\copy raw.s_buildings FROM '$WORK/data/buildings.csv' CSV HEADER" \
+    -c "$in_raw ANALYZE s_buildings; $(dialect postgres "$BUILDING_INSERT"); DROP TABLE s_buildings; $shape_b"
+  s_b=$(secs_since "$t"); t=$(secs)
+  local copies=(); for f in "$WORK"/data/dwellings-*.csv; do
+    copies+=(-c "\\copy raw.s_dwellings (c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10) FROM '$f' CSV HEADER"); done
+  psql "$url" -v ON_ERROR_STOP=1 -q "${copies[@]}" \
+    -c "$in_raw ANALYZE s_dwellings; $(dialect postgres "$DWELLING_INSERT"); $(dialect postgres "$OWNER_INSERT"); DROP TABLE s_dwellings;
+        $shape_d; $shape_o"
+  s_d=$(secs_since "$t")
+  [ "$(psql "$url" -Atc "SELECT COUNT(*) FROM raw.dwellings")" = "$ND" ] || { echo "raw dwellings: not every row loaded"; exit 1; }
+  [ "$(psql "$url" -Atc "SELECT COUNT(*) FROM pg_constraint WHERE connamespace = 'raw'::regnamespace AND contype = 'f' AND NOT convalidated")" = 0 ] \
+    || { echo "raw: a foreign key left not valid"; exit 1; }
+  echo "raw tables' size: $(psql "$url" -Atc "SELECT pg_size_pretty(SUM(pg_total_relation_size(c.oid))) FROM pg_class c WHERE c.relnamespace = 'raw'::regnamespace AND c.relkind = 'r'")"
+  $raw "DROP SCHEMA raw CASCADE"
+  if [ "$BARE" = 1 ]; then
+    $raw "CREATE TABLE bare_estates ($(cols 17)); CREATE TABLE bare_buildings ($(cols 7)); CREATE TABLE bare_dwellings ($(cols 11))"
+    t=$(secs); psql "$url" -qc "\\copy bare_estates FROM '$WORK/data/estates.csv' CSV HEADER"; bare+=("$(secs_since "$t")"); t=$(secs)
+    psql "$url" -qc "\\copy bare_buildings FROM '$WORK/data/buildings.csv' CSV HEADER"; bare+=("$(secs_since "$t")"); t=$(secs)
+    for f in "$WORK"/data/dwellings-*.csv; do psql "$url" -qc "\\copy bare_dwellings FROM '$f' CSV HEADER"; done; bare+=("$(secs_since "$t")")
+    $raw "DROP TABLE bare_estates, bare_buildings, bare_dwellings"
+  fi
+  raw_report postgres "$s_e" "$s_b" "$s_d" "${bare[@]}"
 }
 
 run_wrk() { # label url connections
@@ -122,9 +209,11 @@ run_wrk() { # label url connections
   echo "  $1, $3 clients: p50 $p50, p99 $p99, $rps req/s${non2xx:+, NON-2XX $non2xx}"
 }
 
-measure_server() { # engine label
+measure_server() { # engine database-url
+  if curl -sf "http://127.0.0.1:$PORT/api/v1/health" >/dev/null; then echo "port $PORT is taken: stop what runs there"; exit 1; fi
   HUANXIN_BIND=127.0.0.1:$PORT $BIN serve >"$WORK/server.log" 2>&1 &
   local pid=$!
+  trap "kill $pid 2>/dev/null || true" EXIT
   for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$PORT/api/v1/health" >/dev/null && break; sleep 0.5; done
   for who in bench_country bench_county; do
     TOKEN=$(curl -sf -XPOST "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'content-type: application/json' \
@@ -138,8 +227,28 @@ measure_server() { # engine label
   curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/tiles/4/12/6.mvt"
   run_wrk "$1 tile z4 (country)" "http://127.0.0.1:$PORT/tiles/4/12/6.mvt" 16
   run_wrk "$1 tile z15 (street)" "http://127.0.0.1:$PORT/tiles/15/$STREET_TILE.mvt" 16
+  run_wrk "$1 what is late (country)" "http://127.0.0.1:$PORT/api/v1/work/regions" 16
+  dashboards "$1" "$2"
   echo "  $1 server memory: $(awk '/VmRSS/ {printf "RSS %d MB", $2/1024}' /proc/$pid/status), $(awk '/VmHWM/ {printf "peak %d MB", $2/1024}' /proc/$pid/status)"
   kill $pid; wait $pid 2>/dev/null || true
+  trap - EXIT
+}
+
+# With PROGRAMME=1, a programme on top of the registry (PROJECTS projects with their approvals,
+# ENTRIES ledger entries, every estate's records since 2019, as bench/national.sh makes them), then
+# the statistics dashboards and "what is late" measured against it.
+programme() { # engine database-url
+  [ "${PROGRAMME:-0}" = 1 ] || return 0
+  local county
+  echo "  $1 programme: $(target/release/huanxin-bench projects "$2" "${PROJECTS:-5000}" spread)"
+  target/release/huanxin-bench ledger "$2" "${ENTRIES:-200000}" | sed 's/^/  /'
+  county=$(target/release/huanxin-bench national "$2" bench_country | tail -n 1)
+  HUANXIN_NEW_PASSWORD=bench-password $BIN user add bench_programme_county --role county_admin --region "$county" >/dev/null
+}
+
+dashboards() { # engine database-url
+  [ "${PROGRAMME:-0}" = 1 ] || return 0
+  target/release/huanxin-bench dashboards "http://127.0.0.1:$PORT" "$2" bench_country bench_programme_county bench-password
 }
 
 add_users() {
@@ -160,30 +269,38 @@ PY
 STREET_TILE=$(python3 -c "
 import math; lon,lat=$LON,$LAT; n=2**15
 x=int((lon+180)/360*n); y=int((1-math.log(math.tan(math.radians(lat))+1/math.cos(math.radians(lat)))/math.pi)/2*n); print(f'{x}/{y}')")
-echo "== data: $NE estates, $NB buildings, $ND dwellings; busiest county $COUNTY"
+echo "== data: $NE estates, $NB buildings, $ND dwellings ($(du -sh "$WORK/data" | cut -f1) of CSV); busiest county $COUNTY"
 
-echo "== SQLite"
-export HUANXIN_DATA_DIR="$WORK/sqlite" HUANXIN_LOG=warn
-unset HUANXIN_DATABASE_URL DATABASE_URL
-$BIN migrate >/dev/null
-if [ -z "$REUSE" ]; then
-  import_all sqlite
-  sqlite_raw
-  add_users
-fi
-echo "database size: $(du -sh "$WORK/sqlite" | cut -f1)"
-measure_server sqlite
-
-echo "== PostgreSQL"
-export HUANXIN_DATABASE_URL="$PG/huanxin_bench"
-if [ -z "$REUSE" ]; then
-  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS huanxin_bench" -c "CREATE DATABASE huanxin_bench" >/dev/null 2>&1
+if [[ " $ENGINES " == *" sqlite "* ]]; then
+  echo "== SQLite"
+  export HUANXIN_DATA_DIR="$WORK/sqlite" HUANXIN_LOG=warn
+  unset HUANXIN_DATABASE_URL DATABASE_URL
   $BIN migrate >/dev/null
-  import_all postgres
-  pg_raw
-  add_users
-  psql "$PG/huanxin_bench" -qc "VACUUM ANALYZE"
+  if [ -z "$REUSE" ]; then
+    import_all sqlite
+    sqlite_raw
+    add_users
+    programme sqlite "$WORK/sqlite/huanxin.db"
+  fi
+  echo "database size: $(du -sh "$WORK/sqlite" | cut -f1)"
+  measure_server sqlite "$WORK/sqlite/huanxin.db"
 fi
-$BIN migrate >/dev/null
-measure_server postgres
-unset HUANXIN_DATABASE_URL
+
+if [[ " $ENGINES " == *" postgres "* ]]; then
+  echo "== PostgreSQL"
+  export HUANXIN_DATA_DIR="$WORK/pg" HUANXIN_LOG=warn
+  export HUANXIN_DATABASE_URL="$PG/huanxin_bench"
+  if [ -z "$REUSE" ]; then
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS huanxin_bench WITH (FORCE)" -c "CREATE DATABASE huanxin_bench" >/dev/null
+    $BIN migrate >/dev/null
+    import_all postgres
+    echo "database size after the import: $(psql "$HUANXIN_DATABASE_URL" -Atc "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+    pg_raw
+    add_users
+    programme postgres "$HUANXIN_DATABASE_URL"
+    psql "$PG/huanxin_bench" -qc "VACUUM ANALYZE"
+  fi
+  $BIN migrate >/dev/null
+  measure_server postgres "$HUANXIN_DATABASE_URL"
+  unset HUANXIN_DATABASE_URL
+fi

@@ -276,13 +276,17 @@ fn generate(dir: &PathBuf, estates: usize, dwellings: usize, prefix: &str) -> Re
     }
     w.flush()?;
     b.flush()?;
+    // Two flats a floor make about 34 million dwellings for 1.5 million buildings; the national
+    // 48 million need a third on some floors, as many older blocks have.
+    let stairwell_floors: usize = building_keys.iter().map(|&(_, _, f, s)| usize::from(f) * usize::from(s)).sum();
+    let per_floor = dwellings.div_ceil(stairwell_floors.max(1)).clamp(2, 9) as u8;
     let mut written = 0usize;
     let mut file_no = 0;
     let mut d: Option<csv::Writer<std::fs::File>> = None;
     'outer: for (estate, number, floors, stairwells) in building_keys {
         for s in 1..=stairwells {
             for f in 1..=floors {
-                for u in 1..=2u8 {
+                for u in 1..=per_floor {
                     if written == dwellings {
                         break 'outer;
                     }

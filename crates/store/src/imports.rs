@@ -502,25 +502,16 @@ impl Import {
                 )
                 .await?;
         }
-        let values: Vec<Vec<Arg>> = resolved
-            .iter()
-            .map(|(e, b, d, _)| {
-                crate::args![
-                    *e,
-                    *b,
-                    d.stairwell,
-                    d.floor,
-                    d.number.as_str(),
-                    d.exclusive_area.hundredths(),
-                    d.occupancy.as_str(),
-                    d.residents_60_plus
-                ]
-            })
-            .collect();
+        // Every row new on PostgreSQL: ids are taken from the table's own sequence first, so that the
+        // owners go in by COPY with their dwelling's id instead of being joined back to it by key.
+        if self.rows_before == 0 && self.tx.engine() == crate::db::Engine::Postgres {
+            return self.copy_new_dwellings(&resolved, with_owners).await;
+        }
+        let values: Vec<Vec<Arg>> = resolved.iter().map(|(e, b, d, _)| dwelling_args(*e, *b, d)).collect();
         self.tx
             .insert_rows(
                 "dwellings",
-                &["estate_id", "building_id", "stairwell", "floor", "number", "exclusive_area", "occupancy", "residents_60_plus"],
+                &DWELLING_COLUMNS[1..],
                 values,
                 &if self.rows_before == 0 {
                     String::new()
@@ -551,6 +542,42 @@ impl Import {
                  FROM huanxin_src s JOIN dwellings d ON d.building_id = s.building_id AND d.number = s.number ORDER BY s.ord",
             )
             .await?;
+        Ok(())
+    }
+
+    /// PostgreSQL, into a table that was empty: the dwellings with ids drawn from the table's
+    /// sequence (safe beside other writers), then their owners with those ids, both by COPY.
+    async fn copy_new_dwellings(&mut self, resolved: &[(i64, i64, &DwellingRecord, usize)], with_owners: bool) -> Result<(), StoreError> {
+        let n = i64::try_from(resolved.len()).unwrap_or(i64::MAX);
+        let ids: Vec<(i64,)> = self
+            .tx
+            .fetch_all("SELECT nextval(pg_get_serial_sequence('dwellings', 'id')) FROM generate_series(1, $1)", crate::args![n])
+            .await?;
+        if ids.len() != resolved.len() {
+            return Err(StoreError::Config("the dwellings' sequence gave fewer ids than asked".into()));
+        }
+        let values: Vec<Vec<Arg>> = resolved
+            .iter()
+            .zip(&ids)
+            .map(|((e, b, d, _), (id,))| {
+                let mut row = vec![Arg::from(*id)];
+                row.extend(dwelling_args(*e, *b, d));
+                row
+            })
+            .collect();
+        self.tx.insert_rows("dwellings", &DWELLING_COLUMNS, values, "").await?;
+        if !with_owners {
+            return Ok(());
+        }
+        // In file order, so that co-owners keep the order they were listed in.
+        let owners: Vec<Vec<Arg>> = resolved
+            .iter()
+            .zip(&ids)
+            .flat_map(|((_, _, d, _), (id,))| {
+                d.owners.iter().map(move |(name, phone, share)| crate::args![*id, name.as_str(), phone.as_str(), *share])
+            })
+            .collect();
+        self.tx.insert_rows("dwelling_owners", &["dwelling_id", "name", "phone", "share_bp"], owners, "").await?;
         Ok(())
     }
 
@@ -620,6 +647,24 @@ impl Import {
         self.tx.commit().await?;
         Ok(summary)
     }
+}
+
+/// The dwellings' stored columns, id first.
+const DWELLING_COLUMNS: [&str; 9] =
+    ["id", "estate_id", "building_id", "stairwell", "floor", "number", "exclusive_area", "occupancy", "residents_60_plus"];
+
+/// A dwelling's values for [`DWELLING_COLUMNS`] after the id.
+fn dwelling_args(estate_id: i64, building_id: i64, d: &DwellingRecord) -> Vec<Arg> {
+    crate::args![
+        estate_id,
+        building_id,
+        d.stairwell,
+        d.floor,
+        d.number.as_str(),
+        d.exclusive_area.hundredths(),
+        d.occupancy.as_str(),
+        d.residents_60_plus
+    ]
 }
 
 /// Estate ids and communities by code, only for estates in scope.
