@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Registry benchmark (issue: foundation). Generates a national-scale registry, imports it with
-# `huanxin import` and with the raw engine (sqlite3 .import, PostgreSQL COPY), then measures the
-# filtered estate list and map tiles with wrk, and the server's memory.
+# Registry benchmark (foundation issue; issue 18 §3). Generates a national-scale registry, imports it with
+# `huanxin import`, then has the raw engine load the same files into exact copies of our tables (keys,
+# indexes, validated foreign keys; see sqlite_raw and pg_raw below) and prints the ratio; then measures the
+# estate list, map tiles and "what is late" with wrk (and with PROGRAMME=1 the statistics dashboards), and
+# the server's memory. Single runs: repeat a run to see its spread (docs/benchmarks.md gives what moved).
 #
 #   bench/registry.sh [ESTATES] [DWELLINGS]        defaults: 280000 estates, 4800000 dwellings
 #   ENGINES=postgres PROGRAMME=1 bench/registry.sh 280000 48000000   the national registry at full size on
 #       PostgreSQL, then a programme on it and the statistics dashboards (PROJECTS, ENTRIES as bench/national.sh)
 #   BARE=1 also times the bare load (text columns, no key, no index) for comparison.
+#   SKIP_BUILD=1 uses the release binaries as built; HUANXIN_BENCH_REUSE=1 measures the server again on the
+#   last run's databases. HUANXIN_BENCH_DIR (default /tmp/huanxin-bench) holds the CSV and the SQLite files,
+#   HUANXIN_BENCH_PG the PostgreSQL server, HUANXIN_BENCH_SECONDS each wrk line, SECONDS_EACH each dashboard.
+#
+# It REPLACES: the folder HUANXIN_BENCH_DIR (rm -rf) and the database huanxin_bench (DROP … WITH (FORCE)), and
+# uses port 18080. It leaves the database behind for a HUANXIN_BENCH_REUSE run (13 GB at 48 million dwellings).
+# Below 50,000 rows a table is imported with its indexes kept (the bulk path starts there), so small runs fall
+# below the ratio of large ones (estates 0.39-0.41 at 28,000).
 #
 # Needs: sqlite3, psql and a PostgreSQL on 127.0.0.1:5432 (trust), wrk, /usr/bin/time (apt-get install wrk sqlite3 time).
 set -euo pipefail
@@ -38,11 +48,18 @@ fi
 read -r _ NE < <(grep '^estates' "$WORK/data/SIZES"); read -r _ NB < <(grep '^buildings' "$WORK/data/SIZES"); read -r _ ND < <(grep '^dwellings ' "$WORK/data/SIZES")
 
 secs() { python3 -c "import time; print(time.time())"; }
+# Before each timed load (ours and the reference alike): what came before written back, and on PostgreSQL
+# a checkpoint, so that neither pays for the other's writes.
+settle() {
+  sync
+  if [ -n "${HUANXIN_DATABASE_URL:-}" ]; then psql "$HUANXIN_DATABASE_URL" -qc "CHECKPOINT"; fi
+}
+export PGOPTIONS="--client-min-messages=warning"
 rate() { python3 -c "print(f'{$1/($3-$2):,.0f}')"; }
 
 import_all() { # engine label; sets IMPORT_E/B/D (seconds)
   local t0 t1 t2 t3 rss="peak RSS %M KB"
-  sync # write back what came before, so that it does not slow this load (the raw loads get the same)
+  settle
   t0=$(secs); /usr/bin/time -f "$1 estates import: $rss" $BIN import estates "$WORK/data/estates.csv" >/dev/null; t1=$(secs)
   /usr/bin/time -f "$1 buildings import: $rss" $BIN import buildings "$WORK/data/buildings.csv" >/dev/null; t2=$(secs)
   # The dwelling files together, as one import (keys and indexes rebuilt once, not after every file).
@@ -170,7 +187,7 @@ pg_raw() {
   $raw "CREATE UNLOGGED TABLE raw.s_estates ($(cols 17)); CREATE UNLOGGED TABLE raw.s_buildings ($(cols 7));
     CREATE UNLOGGED TABLE raw.s_dwellings (n BIGSERIAL, $(cols 11))"
   local in_raw="SET search_path = raw, public;"
-  sync
+  settle
   t=$(secs)
   psql "$url" -v ON_ERROR_STOP=1 -q -c "\\copy raw.s_estates FROM '$WORK/data/estates.csv' CSV HEADER" \
     -c "$in_raw $(dialect postgres "$ESTATE_INSERT"); DROP TABLE s_estates; $shape_e"

@@ -774,33 +774,23 @@ pub async fn import(
     crate::error::ApiMultipart(mut multipart): crate::error::ApiMultipart,
 ) -> Result<Json<ImportResult>, ApiError> {
     columns_of(&kind)?;
-    let mut file: Option<(String, Vec<u8>)> = None;
+    // Several `file` fields import together, as one, as `huanxin import` does with several files.
+    let mut files = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(|e| multipart_error(&e))? {
         if field.name() == Some("file") {
             let name = field.file_name().unwrap_or("upload").to_string();
             let bytes = field.bytes().await.map_err(|e| multipart_error(&e))?;
-            file = Some((name, bytes.to_vec()));
+            files.push(ImportFile::Bytes(name, bytes.to_vec()));
         }
     }
-    let (name, bytes) = file.ok_or_else(|| ApiError::field("file", "", reason!("field.file_missing")))?;
-    let result = import_file(&st.db, &cu.actor(), &cu.scope, &kind, &name, bytes, &q).await?;
+    if files.is_empty() {
+        return Err(ApiError::field("file", "", reason!("field.file_missing")));
+    }
+    let result = import_files(&st.db, &cu.actor(), &cu.scope, &kind, files, &q).await?;
     if !result.dry_run {
         st.registry_changed();
     }
     Ok(Json(result))
-}
-
-/// Imports one file's rows (the HTTP import shares this with `huanxin import`).
-pub async fn import_file(
-    db: &huanxin_store::Db,
-    actor: &huanxin_store::audit::Actor,
-    scope: &huanxin_domain::access::Scope,
-    kind: &str,
-    name: &str,
-    bytes: Vec<u8>,
-    options: &ImportQuery,
-) -> Result<ImportResult, ApiError> {
-    import_files(db, actor, scope, kind, vec![ImportFile::Bytes(name.to_string(), bytes)], options).await
 }
 
 /// A file to import: in memory (an upload), or on disk, read only when its turn comes.
@@ -1056,6 +1046,22 @@ impl ReadChunk {
     /// Reads one row's cells as a record of this chunk's kind, or notes its problems.
     fn push_cells(&mut self, mut r: RowReader, datum: Datum, year: i64) {
         let row = r.row;
+        // A NUL can be neither stored (PostgreSQL refuses it in text) nor shown: the cell is named.
+        let with_nul: Vec<&'static str> = r
+            .columns
+            .iter()
+            .zip(r.positions)
+            .filter(|(_, p)| p.and_then(|p| r.cells.get(p)).is_some_and(|cell| cell.contains('\0')))
+            .map(|(c, _)| c.key)
+            .collect();
+        if !with_nul.is_empty() {
+            for key in with_nul {
+                let shown = r.text(key).replace('\0', "\u{FFFD}");
+                r.fail(key, &shown, reason!("request.control_characters"));
+            }
+            self.errors.extend(r.errors);
+            return;
+        }
         let result = match &mut self.records {
             Records::Estates(_) => {
                 let input = estate_from_row(&mut r, datum);

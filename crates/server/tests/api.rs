@@ -1942,6 +1942,33 @@ async fn several_files_import_as_one(app: &TestApp) {
     let r = import_files(&app.db, &actor, &scope, "dwellings", files(&good), &Default::default()).await.map_err(|e| e.to_string()).unwrap();
     assert_eq!((r.rows, r.created), (3, 3));
     assert_eq!(count().await.unwrap(), 3);
+
+    // Over HTTP, several `file` fields are one import too: the bad first file is not passed over.
+    let upload = |files: Vec<(&'static str, String)>| {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, text) in files {
+            form = form.part("file", reqwest::multipart::Part::bytes(text.into_bytes()).file_name(name));
+        }
+        c.req(reqwest::Method::POST, "/api/v1/imports/dwellings").multipart(form).send()
+    };
+    let bad_first = format!("{head}MF-1,2号楼,1,1,201,-5,戊\n");
+    let res = upload(vec![("h1.csv", bad_first), ("h2.csv", format!("{head}MF-1,2号楼,1,1,202,62,己\n"))]).await.unwrap();
+    assert_eq!(res.status().as_u16(), 422);
+    let b: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(b["rows"][0]["file"], "h1.csv", "{b}");
+    assert_eq!(count().await.unwrap(), 3, "nothing of either file");
+    // A NUL in a cell (PostgreSQL cannot keep one) is named by row and column, not a server error.
+    let res = upload(vec![("nul.csv", format!("{head}MF-1,2号楼,1,1,203,62,庚\u{0}辛\n"))]).await.unwrap();
+    assert_eq!(res.status().as_u16(), 422);
+    let b: serde_json::Value = res.json().await.unwrap();
+    assert_eq!((b["rows"][0]["row"].as_u64(), b["rows"][0]["column"].as_str()), (Some(2), Some("业主")), "{b}");
+    let res =
+        upload(vec![("h1.csv", format!("{head}MF-1,2号楼,1,1,201,61,戊\n")), ("h2.csv", format!("{head}MF-1,2号楼,1,1,202,62,己\n"))])
+            .await
+            .unwrap();
+    let b: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(b["created"], 2, "{b}");
+    assert_eq!(count().await.unwrap(), 5);
 }
 
 async fn residents_bind_codes_and_owners_vote(app: &TestApp) {

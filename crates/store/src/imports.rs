@@ -605,8 +605,14 @@ impl Import {
         let summary = if self.kind == ImportKind::Estates {
             self.summary.clone()
         } else {
-            let after = self.tx.scalar(&format!("SELECT COUNT(*) FROM {table}"), vec![]).await?;
-            let created = usize::try_from(after - self.rows_before).unwrap_or(0);
+            // Into a table that was empty every row written is new (a row another writer added
+            // meanwhile is not counted as this import's); otherwise what the table gained.
+            let created = if self.rows_before == 0 {
+                self.rows
+            } else {
+                let after = self.tx.scalar(&format!("SELECT COUNT(*) FROM {table}"), vec![]).await?;
+                usize::try_from(after - self.rows_before).unwrap_or(0)
+            };
             ImportSummary { created, updated: self.rows.saturating_sub(created), ..Default::default() }
         };
         let region = match &self.scope {
