@@ -1003,7 +1003,7 @@ impl RowSource {
             match key {
                 "floor_area_m2" => "floor_area",
                 "exclusive_area_m2" => "exclusive_area",
-                "owners" | "owner_phones" | "owner_shares" => "owners",
+                "owners" | "owner_shares" => "owners",
                 other => other,
             }
         }

@@ -611,6 +611,20 @@ async fn a_reimport_changes_only_the_columns_it_has(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(owners, vec![("张伟".to_string(), "13800138000".to_string(), 6600)]);
+    // With the owners but not their phones (a co-owner added), the stored phone stays with its owner.
+    let d = "小区编码,楼号,单元,楼层,室号,专有面积(㎡),业主,份额(%)\nRI-1,1号楼,1,1,101,66,张伟、李娜,50、50\n";
+    let (s, r) = c.upload("/api/v1/imports/dwellings", "d3.csv", d.as_bytes().to_vec()).await;
+    assert_eq!(s, 200, "{r}");
+    let owners: Vec<(String, String)> = app
+        .db
+        .fetch_all(
+            "SELECT o.name, o.phone FROM dwelling_owners o JOIN dwellings d ON d.id = o.dwelling_id \
+             JOIN estates e ON e.id = d.estate_id WHERE e.code = 'RI-1' ORDER BY o.id",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(owners, vec![("张伟".to_string(), "13800138000".to_string()), ("李娜".to_string(), String::new())], "phones kept by name");
     // A building re-imported without its stairwells keeps them.
     app.db
         .execute(

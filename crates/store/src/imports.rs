@@ -229,7 +229,7 @@ impl Import {
     }
 
     /// Names the stored columns the file being read has (`None`: every column, as from the API).
-    /// For dwellings, `owners` stands for the owners' columns.
+    /// For dwellings, `owners` stands for the owners' names and shares, `owner_phones` for their phones.
     pub fn only_columns(&mut self, columns: Option<Vec<String>>) {
         self.present = columns.map(|c| c.into_iter().collect());
     }
@@ -456,6 +456,10 @@ impl Import {
             }
         }
         let mut stored: Vec<Vec<Arg>> = Vec::new();
+        // Owners are replaced as a group; a file that has them without their phones keeps each
+        // stored owner's phone (by name) instead of wiping it.
+        let keep_phones = self.has("owners") && !self.has("owner_phones");
+        let mut kept_phones: HashMap<(i64, String, String), String> = HashMap::new();
         if !check.is_empty() {
             let bids: Vec<String> = check.iter().map(i64::to_string).collect();
             // The table's statistics are those of before the import: without this PostgreSQL may
@@ -468,9 +472,24 @@ impl Import {
                 .tx
                 .fetch_all(&format!("SELECT id, building_id, number FROM dwellings WHERE building_id IN ({})", bids.join(",")), vec![])
                 .await;
+            let phones: Result<Vec<(i64, String, String, String)>, StoreError> = if keep_phones {
+                self.tx
+                    .fetch_all(
+                        &format!(
+                            "SELECT d.building_id, d.number, o.name, o.phone FROM dwellings d JOIN dwelling_owners o ON o.dwelling_id = d.id \
+                             WHERE d.building_id IN ({}) AND o.phone <> ''",
+                            bids.join(",")
+                        ),
+                        vec![],
+                    )
+                    .await
+            } else {
+                Ok(Vec::new())
+            };
             if pg {
                 self.tx.execute("RESET enable_seqscan", vec![]).await?;
             }
+            kept_phones.extend(phones?.into_iter().map(|(b, n, name, phone)| ((b, n, name), phone)));
             let found = found?;
             let found: HashMap<(i64, String), i64> = found.into_iter().map(|(id, b, n)| ((b, n), id)).collect();
             let mut repeats = Vec::new();
@@ -530,7 +549,11 @@ impl Import {
             .flat_map(|(_, b, d, _)| d.owners.iter().map(move |(name, phone, share)| (*b, d.number.as_str(), name, phone, *share)))
             .enumerate()
             .map(|(i, (b, number, name, phone, share))| {
-                crate::args![b, number, name.as_str(), phone.as_str(), share, i64::try_from(i).unwrap_or(i64::MAX)]
+                let phone = match kept_phones.get(&(b, number.to_string(), name.clone())) {
+                    Some(kept) if keep_phones && phone.is_empty() => kept.as_str(),
+                    _ => phone.as_str(),
+                };
+                crate::args![b, number, name.as_str(), phone, share, i64::try_from(i).unwrap_or(i64::MAX)]
             })
             .collect();
         self.tx
