@@ -9,7 +9,8 @@
 //!   of 1,000 alarms from 1,000 devices in one second, timed until the map counts all of them.
 //! - `huanxin-bench alarms-kill HOST:PORT N RATE SECONDS`: publishes at RATE for SECONDS and prints
 //!   how many messages the broker acknowledged (the script kills and restarts the server meanwhile
-//!   and compares with the readings stored).
+//!   and compares with the readings stored; `scripts/cluster` kills the ingest's leader instead).
+//!   Topics start with HUANXIN_MQTT_TOPIC_ROOT as the servers' do (`huanxin` by default).
 //! - `huanxin-bench alarms-broker HOST:PORT RATE SECONDS`: the broker alone, publish to subscribe
 //!   with QoS 1 and no work done: the ceiling any ingest on this machine can reach.
 //! - `huanxin-bench alarms-raw DATABASE_URL ROWS`: the raw engine's rate for the nearest plain
@@ -28,7 +29,10 @@ use std::time::{Duration, Instant};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-const ROOT: &str = "huanxin";
+/// The topics' root: the servers' `mqtt_topic_root` (HUANXIN_MQTT_TOPIC_ROOT), `huanxin` by default.
+fn root() -> String {
+    std::env::var("HUANXIN_MQTT_TOPIC_ROOT").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| "huanxin".into())
+}
 const PUBLISHERS: usize = 4;
 
 /// The bench's device number `i`: its serial, key and kind.
@@ -67,7 +71,7 @@ fn broker(addr: &str) -> Result<(String, u16), Error> {
 
 fn publishers(addr: &str, tag: &str) -> Result<Vec<Publisher>, Error> {
     let (host, port) = broker(addr)?;
-    Ok((0..PUBLISHERS).map(|i| Publisher::connect(&host, port, &format!("bench-{tag}-{}-{i}", std::process::id()), ROOT)).collect())
+    Ok((0..PUBLISHERS).map(|i| Publisher::connect(&host, port, &format!("bench-{tag}-{}-{i}", std::process::id()), &root())).collect())
 }
 
 fn acked(ps: &[Publisher]) -> u64 {
@@ -277,7 +281,7 @@ pub async fn broker_only(addr: &str, rate: f64, secs: f64) -> Result<(), Error> 
     let mut opts = rumqttc::v5::MqttOptions::new(format!("bench-raw-sub-{}", std::process::id()), host, port);
     opts.set_receive_maximum(Some(u16::MAX)).set_max_packet_size(Some(64 * 1024));
     let (sub, mut el) = rumqttc::v5::AsyncClient::new(opts, 1000);
-    sub.subscribe(format!("{ROOT}/v1/+/+"), QoS::AtLeastOnce).await?;
+    sub.subscribe(format!("{}/v1/+/+", root()), QoS::AtLeastOnce).await?;
     let got = Arc::new(AtomicU64::new(0));
     let counter = got.clone();
     tokio::spawn(async move {

@@ -155,6 +155,8 @@ test('the county plans who pays, allocates, pays its contractor for a passed ins
   await page.click('[data-test=ledger-verify]')
   await page.waitForSelector('[data-test=ledger-check]')
   assert.match(await page.textContent('[data-test=ledger-check]'), /台账完整：8 笔分录/)
+  // Which server of the cluster ran the check (its name: host, process, a random tag).
+  assert.match(await page.textContent('[data-test=ledger-job-server]'), /由服务器 \S+:\d+:\w+ 核验/)
 
   // The report: the county's rate this year, by source and month, and the workbooks.
   await page.waitForSelector('[data-test=report-sources] >> text=中央补助')

@@ -267,6 +267,18 @@ test('a site photo is filed in the estate archive and shows as a picture; a file
   await page.waitForFunction(() => /3号楼外墙保温施工.*施工过程照片.*惠安县住建局管理员/.test(document.querySelector('[data-test=section-construction]').textContent))
   const loaded = await page.$eval('[data-test=section-construction] .thumb img', (img) => img.complete && img.naturalWidth > 0)
   assert.ok(loaded, 'the thumbnail is the filed picture')
+  // Downloaded under its own name.
+  const [saved] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=section-construction] [data-test^=download-]')])
+  assert.equal(saved.suggestedFilename(), 'site.png')
+  // A 12 MB scan is listed with its size and a link, not fetched whole for a thumbnail.
+  await page.click('[data-test=archive-file]')
+  await pick('archive-section', '施工监理')
+  await page.fill('input[data-test=archive-title]', '总平面图扫描件')
+  await page.setInputFiles('[data-test=archive-input]', { name: 'scan.png', mimeType: 'image/png', buffer: Buffer.concat([photo, Buffer.alloc(12 << 20)]) })
+  await page.click('[data-test=archive-submit]')
+  await page.waitForFunction(() => /总平面图扫描件.*12\.\d MB/.test(document.querySelector('[data-test=section-construction]').textContent))
+  assert.equal(await page.locator('[data-test=section-construction] .thumb').count(), 1, 'one thumbnail: the small photo only')
+  assert.equal(await page.locator('[data-test=section-construction] .file-icon').count(), 1)
 
   await page.click('[data-test=archive-file]')
   await page.setInputFiles('[data-test=archive-input]', { name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('not a picture at all') })
@@ -275,7 +287,7 @@ test('a site photo is filed in the estate archive and shows as a picture; a file
   assert.match(await page.textContent('.el-message--error'), /文件：文件名为 \.png，但内容不是 png 文件/)
   await page.keyboard.press('Escape')
   await page.locator('.el-message').first().waitFor({ state: 'detached' })
-  assert.equal(await page.locator('[data-test=section-construction] .doc').count(), 1, 'the refused file was not filed')
+  assert.equal(await page.locator('[data-test=section-construction] .doc').count(), 2, 'the refused file was not filed')
   await page.locator('[data-test=archive]').screenshot({ path: `${SHOTS}/archive.png` })
   await page.context().close()
 })

@@ -103,6 +103,16 @@ enum FilesAction {
     /// Move files kept in the database to the file store (`file_store`: the folder or S3), a batch
     /// at a time; safe to stop and run again, and to run while servers serve.
     Migrate,
+    /// Remove objects of the file store that no file row names, written more than `grace_hours`
+    /// ago (the servers also do this daily).
+    Sweep {
+        /// Only count what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep objects younger than this: they may belong to an upload still under way.
+        #[arg(long, default_value_t = huanxin_server::jobs::SWEEP_GRACE_HOURS)]
+        grace_hours: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -311,6 +321,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             db.close().await;
             Ok(())
         }
+        Command::Files { action: FilesAction::Sweep { dry_run, grace_hours } } => {
+            let db = huanxin_server::open_database(&config).await.map_err(e)?;
+            let grace = chrono::Duration::hours(grace_hours.max(0));
+            let sweep = db.sweep_files(grace, dry_run).await.map_err(e)?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            println!(
+                "{} objects in {}; {verb} {} that no file names ({})",
+                sweep.objects,
+                db.files().shown(),
+                sweep.orphans,
+                size_shown(sweep.orphan_bytes)
+            );
+            db.close().await;
+            Ok(())
+        }
         Command::Serve => {
             let _lock = serving_lock(&config)?;
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
@@ -326,11 +351,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             let st = AppState::new(db.clone(), config.clone()).map_err(|e| e.to_string())?;
             let started = std::time::Instant::now();
             let size = (!empty).then(demo::Size::full);
-            let made = demo::load_demo(&st, year(), huanxin_store::today(), size, Box::new(progress_bar)).await.map_err(|e| {
-                format!(
+            let made = demo::load_demo(&st, year(), huanxin_store::today(), size, Box::new(progress_bar)).await.map_err(|e| match e {
+                demo::DemoError::RegionsMissing(why) => why,
+                e => format!(
                     "{e}\nthe demo is half built: empty the database (the data folder {}, or the PostgreSQL database) and start again",
                     config.data_dir.display()
-                )
+                ),
             })?;
             let zh = lang() == Lang::Zh;
             if made.estates == 0 && zh {
@@ -519,8 +545,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     other => other.to_string(),
                 })?;
                 let chain = format!("ballots:{id}");
-                let published =
-                    huanxin_server::chains::check_published(&db, &config.data_dir, |c| c == chain).await.map_err(|e| e.to_string())?;
+                let published = huanxin_server::chains::check_published(&db, &config, |c| c == chain).await.map_err(|e| e.to_string())?;
                 let v = match (v.broken_at.is_none(), published.into_iter().next()) {
                     (true, Some(d)) => huanxin_store::decisions::Verification {
                         intact: false,
@@ -545,11 +570,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::PublishHeads => {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
-            let written =
-                huanxin_server::chains::publish(&db, &config.data_dir, huanxin_store::today()).await.map_err(|e| e.to_string())?;
+            let written = huanxin_server::chains::publish(&db, &config, huanxin_store::today()).await.map_err(|e| e.to_string())?;
             db.close().await;
             match written {
-                Some(path) => println!("chain heads published: {}", path.display()),
+                Some(place) => println!("chain heads published: {place}"),
                 None => println!("today's chain heads were already published"),
             }
             Ok(())
@@ -558,7 +582,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let db = huanxin_server::open_database(&config).await.map_err(e)?;
             let started = std::time::Instant::now();
             let v = db.verify_ledger().await.map_err(e)?;
-            let v = huanxin_server::funds::against_published(&db, &config.data_dir, v).await.map_err(|e| e.to_string())?;
+            let v = huanxin_server::funds::against_published(&db, &config, v).await.map_err(|e| e.to_string())?;
             let secs = started.elapsed().as_secs_f64();
             let rate = if secs > 0.0 { v.entries as f64 / secs } else { 0.0 };
             match &v.broken_at {

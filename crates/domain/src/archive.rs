@@ -392,10 +392,16 @@ pub fn byte_range(header: Option<&str>, size: u64) -> Option<Result<std::ops::Ra
         size.saturating_sub(n)..size
     } else {
         let start: u64 = a.parse().ok()?;
-        let end = if b.is_empty() { size } else { b.parse::<u64>().ok()?.saturating_add(1).min(size) };
-        if end < start && !b.is_empty() {
-            return None;
-        }
+        let end = if b.is_empty() {
+            size
+        } else {
+            let last = b.parse::<u64>().ok()?;
+            // A last byte before the first is no range at all: the whole file is sent.
+            if last < start {
+                return None;
+            }
+            last.saturating_add(1).min(size)
+        };
         start..end
     };
     Some(if range.start < range.end { Ok(range) } else { Err(()) })
@@ -500,6 +506,8 @@ mod tests {
         assert_eq!(byte_range(Some("bytes=100-"), 100), Some(Err(())));
         assert_eq!(byte_range(Some("bytes=-0"), 100), Some(Err(())));
         assert_eq!(byte_range(Some("bytes=5-2"), 100), None);
+        assert_eq!(byte_range(Some("bytes=999-1000"), 100), Some(Err(())), "wholly past the end: 416, not the whole file");
+        assert_eq!(byte_range(Some("bytes=100-100"), 100), Some(Err(())));
         assert_eq!(byte_range(Some("bytes=0-1,5-6"), 100), None);
         assert_eq!(byte_range(Some("items=0-1"), 100), None);
         assert_eq!(byte_range(Some("bytes=x-1"), 100), None);

@@ -42,7 +42,8 @@ impl JobState {
     }
 }
 
-/// What a server may do with a job it finds (the rule the store's claim applies in SQL).
+/// What a server may do with a job it finds (the rule the store's claim applies in SQL; the test
+/// `jobs_are_taken_once_and_taken_over_when_a_lease_runs_out` checks the SQL against it case by case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
     /// Take it (queued, or its holder's lease ran out with attempts left).

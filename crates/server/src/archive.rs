@@ -68,21 +68,40 @@ pub async fn file_document(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
-    crate::error::ApiMultipart(mut multipart): crate::error::ApiMultipart,
+    req: axum::extract::Request,
 ) -> Result<(StatusCode, Json<Document>), ApiError> {
+    // The estate first: another county's estate costs no byte of the body.
+    st.db.get_estate(&cu.scope, id).await?;
+    // Whatever spelling of the path reached here, the body is cut off at max_file_mb (the
+    // default limit is off for this route).
+    let limit = st.config.max_file_mb as u64 * 1024 * 1024;
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)));
+    let req = axum::extract::Request::from_parts(parts, body);
+    let crate::error::ApiMultipart(mut multipart) =
+        <crate::error::ApiMultipart as axum::extract::FromRequest<AppState>>::from_request(req, &st).await?;
     let (mut section, mut kind, mut title, mut building, mut item_code) =
         (String::new(), String::new(), String::new(), String::new(), String::new());
-    let mut file: Option<(String, Vec<u8>)> = None;
-    while let Some(field) = multipart.next_field().await.map_err(|e| crate::estates::multipart_error(&e))? {
+    let mut file: Option<(String, huanxin_store::Upload)> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| crate::estates::multipart_error(&e))? {
         let field_name = field.name().unwrap_or_default().to_string();
         match field_name.as_str() {
             "file" => {
                 let name = field.file_name().unwrap_or("upload").to_string();
-                let bytes = field.bytes().await.map_err(|e| crate::estates::multipart_error(&e))?;
-                file = Some((name, bytes.to_vec()));
+                // A chunk at a time: hashed as it comes, kept in a temporary file when large.
+                let mut receiving = huanxin_store::Receiving::new(&st.config.data_dir.join("uploads"), limit);
+                while let Some(chunk) = field.chunk().await.map_err(|e| crate::estates::multipart_error(&e))? {
+                    receiving.push(&chunk).await.map_err(|e| match e {
+                        huanxin_store::ReceiveError::TooLarge(_) => {
+                            ApiError::TooLarge(reason!("server.upload_too_large", limit = st.config.max_file_mb))
+                        }
+                        huanxin_store::ReceiveError::Store(e) => e.into(),
+                    })?;
+                }
+                file = Some((name, receiving.finish().await?));
             }
             name @ ("section" | "kind" | "title" | "building_id" | "item_code") => {
-                let value = field.text().await.map_err(|e| crate::estates::multipart_error(&e))?;
+                let value = short_text(field).await?;
                 match name {
                     "section" => section = value,
                     "kind" => kind = value,
@@ -114,6 +133,33 @@ pub async fn file_document(
     Ok((StatusCode::CREATED, Json(doc)))
 }
 
+/// Whether a request files an archive document (`POST /api/v1/estates/{id}/archive`), whose
+/// body may be as large as `max_file_mb`.
+pub fn is_document_upload(method: &axum::http::Method, path: &str) -> bool {
+    let estate = path.strip_prefix("/api/v1/estates/").and_then(|rest| rest.strip_suffix("/archive"));
+    method == axum::http::Method::POST && estate.is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A form field's text, refused past 64 KiB (the body around it may be gigabytes).
+async fn short_text(mut field: axum::extract::multipart::Field<'_>) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| crate::estates::multipart_error(&e))? {
+        if bytes.len() + chunk.len() > 64 * 1024 {
+            let name = field.name().unwrap_or_default().to_string();
+            return Err(ApiError::field(&name, "", reason!("field.length", max = 65536)));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(bytes).map_err(|_| ApiError::BadRequest(reason!("estates.upload_unreadable", body_text = "not UTF-8")))?;
+    // As in JSON bodies: a NUL cannot be stored (PostgreSQL refuses it), nor other control characters shown.
+    if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+        let name = field.name().unwrap_or_default().to_string();
+        let shown: String = text.chars().take(40).filter(|c| !c.is_control()).collect();
+        return Err(ApiError::field(&name, shown, reason!("request.control_characters")));
+    }
+    Ok(text)
+}
+
 /// A filed document's file, shown in the browser (pictures, PDF) or downloaded with `?download=1`.
 #[utoipa::path(get, path = "/api/v1/documents/{id}/file", tag = "archive", params(("id" = i64, Path)),
     responses((status = 200, description = "the file"), (status = 404)))]
@@ -132,7 +178,8 @@ pub async fn file(
     }
     // Streamed from the file store, a range at a time when asked (a drawing of hundreds of MB is
     // never whole in memory).
-    let size = st.db.file_size(&doc.sha256).await?;
+    // The document's size is its file's (kept once by SHA-256, never changed).
+    let size = u64::try_from(doc.size).unwrap_or(0);
     let asked = huanxin_domain::archive::byte_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), size);
     let range = match asked {
         Some(Err(())) => {
@@ -173,14 +220,19 @@ fn path_part(s: &str) -> String {
     }
 }
 
-/// One entry of the zip: its path, content, and whether to compress it (photos, PDF and office
-/// files are compressed already).
-type Entry = (String, Vec<u8>, bool);
+/// What the zip's writer is sent: a file begun (its path; whether to compress it, as photos, PDF
+/// and office files are compressed already; whether it is over 4 GiB), then its bytes, a part at
+/// a time.
+enum Entry {
+    Begin(String, bool, bool),
+    Bytes(bytes::Bytes),
+}
 
 /// The estate's whole archive as a zip: one folder per section with its files, the records Huanxin
 /// keeps (the scheme, the acceptance with its signatures, the review and its tasks) as xlsx, and an
-/// index (档案目录.xlsx) listing every file and what each section still lacks. Written to an unlinked
-/// temporary file and streamed, so a large archive does not sit in memory.
+/// index (档案目录.xlsx) listing every file and what each section still lacks. Each document is copied
+/// from the file store a part at a time into an unlinked temporary file in `data_dir/uploads`,
+/// which is then streamed, so neither a large document nor the archive sits in memory.
 #[utoipa::path(get, path = "/api/v1/estates/{id}/archive/export.zip", tag = "archive", params(("id" = i64, Path)),
     responses((status = 200, content_type = "application/zip"), (status = 404)))]
 pub async fn export_zip(
@@ -192,24 +244,33 @@ pub async fn export_zip(
     let estate = st.db.get_estate(&cu.scope, id).await?;
     let archive = st.db.archive(&cu.scope, id).await?;
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Entry>(2);
+    let spool = st.config.data_dir.join("uploads");
     let writer = tokio::task::spawn_blocking(move || -> Result<std::fs::File, String> {
-        let path = std::env::temp_dir().join(format!("huanxin-archive-{}.zip", uuid::Uuid::new_v4()));
-        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(|e| e.to_string())?;
-        // Unlinked at once: the open handle keeps it until the response is sent, then it is gone.
-        let _ = std::fs::remove_file(&path);
+        std::fs::create_dir_all(&spool).map_err(|e| e.to_string())?;
+        // Unlinked from the start: the open handle keeps it until the response is sent, then it is gone.
+        let file = tempfile::tempfile_in(&spool).map_err(|e| e.to_string())?;
         let mut zip = zip::ZipWriter::new(file);
-        while let Some((name, bytes, compress)) = receiver.blocking_recv() {
-            let method = if compress { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
-            zip.start_file(name, zip::write::SimpleFileOptions::default().compression_method(method)).map_err(|e| e.to_string())?;
-            zip.write_all(&bytes).map_err(|e| e.to_string())?;
+        while let Some(entry) = receiver.blocking_recv() {
+            match entry {
+                Entry::Begin(name, compress, large) => {
+                    let method = if compress { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+                    let options = zip::write::SimpleFileOptions::default().compression_method(method).large_file(large);
+                    zip.start_file(name, options).map_err(|e| e.to_string())?;
+                }
+                Entry::Bytes(bytes) => zip.write_all(&bytes).map_err(|e| e.to_string())?,
+            }
         }
         let mut file = zip.finish().map_err(|e| e.to_string())?;
         file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
         Ok(file)
     });
-    let send = |entry: Entry| {
+    let stopped = || ApiError::Internal("the archive writer stopped".into());
+    let send = |(path, content, compress): (String, Vec<u8>, bool)| {
         let sender = sender.clone();
-        async move { sender.send(entry).await.map_err(|_| ApiError::Internal("the archive writer stopped".into())) }
+        async move {
+            sender.send(Entry::Begin(path, compress, false)).await.map_err(|_| stopped())?;
+            sender.send(Entry::Bytes(content.into())).await.map_err(|_| stopped())
+        }
     };
 
     let mut index: Vec<Vec<String>> = Vec::new();
@@ -403,13 +464,16 @@ pub async fn export_zip(
         send((path, bytes, true)).await?;
     }
 
-    // Every filed document, one at a time from the database.
+    // Every filed document, a part at a time from the file store.
     for s in &archive.sections {
         for d in &s.documents {
-            let content = st.db.file_content(&d.sha256).await?;
+            let mut opened = st.db.open_file(&d.sha256, None).await?;
             let path = format!("{}/{:04}-{}", s.completeness.section.label_zh(), d.id, path_part(&d.file_name));
             add_index(s.completeness.section, &d.kind, &d.title, &path, d.size, &d.uploaded_by, &d.uploaded_at, &d.sha256);
-            send((path, content, false)).await?;
+            sender.send(Entry::Begin(path, false, d.size >= i64::from(u32::MAX))).await.map_err(|_| stopped())?;
+            while let Some(part) = futures_util::StreamExt::next(&mut opened.body).await {
+                sender.send(Entry::Bytes(part?)).await.map_err(|_| stopped())?;
+            }
         }
     }
 

@@ -1,19 +1,28 @@
 //! Published heads of the hash chains. Once a day the server writes the end of the funds ledger and
-//! of every ballot chain, each signed with its own key, to `heads/<date>.json` under the data folder;
-//! copies are meant to leave the server (an auditor's download, the head posted with a vote's
-//! result). A chain whose tail was deleted and whose head was rewritten to match passes its own
-//! walk, but no longer matches a head published before: every verification checks them all.
+//! of every ballot chain, each signed, to `heads/<date>.json`: under the data folder, or in the
+//! object store when files go to S3 (so every server of a cluster reads the same heads). Copies
+//! are meant to leave the server (an auditor's download, the head posted with a vote's result).
+//! A chain whose tail was deleted and whose head was rewritten to match passes its own walk, but
+//! no longer matches a head published before: every verification checks them all.
+//!
+//! The signing key is `chain_key` when set (a cluster's servers share it), else `heads/.key` in
+//! the data folder, made on first use. It is never kept beside the heads in the object store:
+//! whoever could write there could then sign heads of their own.
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::{AppState, Config};
 use axum::extract::State;
 use axum::{Extension, Json};
+use futures_util::StreamExt;
 use huanxin_domain::chain::{self, Head, PublishedHeads};
+use huanxin_store::files::FileStore;
 use huanxin_store::Db;
+use object_store::{path::Path as ObjectPath, ObjectStore};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Where the published heads and the signing key live.
+/// The local folder of the published heads and of the key made on first use.
 pub fn heads_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("heads")
 }
@@ -22,9 +31,13 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> ApiError {
     ApiError::Internal(format!("{what} {}: {e}", path.display()))
 }
 
-/// The server's signing key: 32 random bytes in `heads/.key`, made on first use and readable by
-/// the server's own user only.
-fn signing_key(dir: &Path) -> Result<Vec<u8>, ApiError> {
+fn stored(e: object_store::Error) -> ApiError {
+    ApiError::from(huanxin_store::StoreError::FileStore(e.to_string()))
+}
+
+/// The server's own signing key: 32 random bytes in `heads/.key`, made on first use and readable
+/// by the server's own user only.
+fn local_key(dir: &Path) -> Result<Vec<u8>, ApiError> {
     let path = dir.join(".key");
     match std::fs::read(&path) {
         Ok(key) if key.len() >= 32 => return Ok(key),
@@ -44,44 +57,91 @@ fn signing_key(dir: &Path) -> Result<Vec<u8>, ApiError> {
     Ok(key)
 }
 
-/// Writes the heads of every chain for `date` (China's day) unless that day's file exists; returns
-/// the file written. Written beside and renamed, so a reader never sees half a file.
-pub async fn publish(db: &Db, data_dir: &Path, date: chrono::NaiveDate) -> Result<Option<PathBuf>, ApiError> {
-    let dir = heads_dir(data_dir);
-    let path = dir.join(format!("{date}.json"));
-    if path.exists() {
-        return Ok(None);
-    }
-    let key = signing_key(&dir)?;
-    let day = date.to_string();
-    let heads = db.chain_ends().await?.into_iter().map(|(chain, n, hash)| Head::signed(&key, &day, &chain, n, &hash)).collect();
-    let text = serde_json::to_vec_pretty(&PublishedHeads { date: day, heads }).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let staged = dir.join(format!(".{date}.json.part"));
-    std::fs::write(&staged, text).map_err(|e| io("cannot write", &staged, e))?;
-    std::fs::rename(&staged, &path).map_err(|e| io("cannot move into place", &path, e))?;
-    Ok(Some(path))
+/// Where the published heads are kept, and how they are signed.
+struct Heads {
+    store: Arc<dyn ObjectStore>,
+    /// Where, for messages.
+    shown: String,
+    /// `chain_key`, or the folder of the key made on first use.
+    key: Result<Vec<u8>, PathBuf>,
 }
 
-/// Every published day's heads, oldest first; a file that cannot be read is a problem to report.
-fn published(data_dir: &Path) -> (Vec<PublishedHeads>, Vec<Discrepancy>) {
-    let dir = heads_dir(data_dir);
-    let mut names: Vec<PathBuf> =
-        std::fs::read_dir(&dir).map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
-    names.retain(|p| p.extension().is_some_and(|x| x == "json") && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')));
-    names.sort();
-    let (mut days, mut problems) = (Vec::new(), Vec::new());
-    for path in names {
-        match std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<PublishedHeads>(&b).ok()) {
-            Some(day) => days.push(day),
-            None => problems.push(Discrepancy {
-                date: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-                chain: String::new(),
-                records: 0,
-                problem: format!("the published heads in {} cannot be read", path.display()),
-            }),
+impl Heads {
+    /// The heads of this deployment: in the object store's `heads/` when files go to S3, else in
+    /// `heads/` under the data folder.
+    fn of(db: &Db, config: &Config) -> Result<Heads, ApiError> {
+        let shared = config.chain_key.trim();
+        let key = match shared.len() {
+            0 => Err(heads_dir(&config.data_dir)),
+            n if n < 32 => return Err(ApiError::Internal("chain_key must be at least 32 characters".into())),
+            _ => Ok(shared.as_bytes().to_vec()),
+        };
+        if let (FileStore::Objects { store, shown, .. }, "s3") = (db.files(), config.file_store.trim()) {
+            let store: Arc<dyn ObjectStore> = Arc::new(object_store::prefix::PrefixStore::new(Arc::clone(store), "heads"));
+            return Ok(Heads { store, shown: format!("{shown}/heads"), key });
+        }
+        let dir = heads_dir(&config.data_dir);
+        std::fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
+        let store =
+            object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| io("cannot use", &dir, std::io::Error::other(e)))?;
+        Ok(Heads { store: Arc::new(store), shown: dir.display().to_string(), key })
+    }
+
+    fn key(&self) -> Result<Vec<u8>, ApiError> {
+        match &self.key {
+            Ok(key) => Ok(key.clone()),
+            Err(dir) => local_key(dir),
         }
     }
-    (days, problems)
+
+    /// Every published day's heads, oldest first; a file that cannot be read is a problem to report.
+    async fn published(&self) -> Result<(Vec<PublishedHeads>, Vec<Discrepancy>), ApiError> {
+        let mut names: Vec<ObjectPath> = Vec::new();
+        let mut listing = self.store.list(None);
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(stored)?;
+            if meta.location.filename().is_some_and(|n| n.ends_with(".json") && !n.starts_with('.')) {
+                names.push(meta.location);
+            }
+        }
+        names.sort();
+        let (mut days, mut problems) = (Vec::new(), Vec::new());
+        for name in names {
+            let text = match self.store.get(&name).await {
+                Ok(got) => got.bytes().await.map_err(stored)?,
+                Err(e) => return Err(stored(e)),
+            };
+            match serde_json::from_slice::<PublishedHeads>(&text) {
+                Ok(day) => days.push(day),
+                Err(_) => problems.push(Discrepancy {
+                    date: name.filename().unwrap_or_default().trim_end_matches(".json").to_string(),
+                    chain: String::new(),
+                    records: 0,
+                    problem: format!("the published heads in {}/{name} cannot be read", self.shown),
+                }),
+            }
+        }
+        Ok((days, problems))
+    }
+}
+
+/// Writes the heads of every chain for `date` (China's day) unless that day's are published;
+/// returns where they were written. Each is written whole or not at all (a local file is written
+/// beside and renamed; an object appears whole).
+pub async fn publish(db: &Db, config: &Config, date: chrono::NaiveDate) -> Result<Option<String>, ApiError> {
+    let heads = Heads::of(db, config)?;
+    let name = ObjectPath::from(format!("{date}.json"));
+    match heads.store.head(&name).await {
+        Ok(_) => return Ok(None),
+        Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err(stored(e)),
+    }
+    let key = heads.key()?;
+    let day = date.to_string();
+    let signed = db.chain_ends().await?.into_iter().map(|(chain, n, hash)| Head::signed(&key, &day, &chain, n, &hash)).collect();
+    let text = serde_json::to_vec_pretty(&PublishedHeads { date: day, heads: signed }).map_err(|e| ApiError::Internal(e.to_string()))?;
+    heads.store.put(&name, text.into()).await.map_err(stored)?;
+    Ok(Some(format!("{}/{name}", heads.shown)))
 }
 
 /// Where a chain no longer agrees with a head published earlier.
@@ -95,12 +155,13 @@ pub struct Discrepancy {
 
 /// Checks the chains that `wanted` names against every head published for them, and says what
 /// no longer agrees (a changed or foreign signature, a shortened chain, a rewritten record).
-pub async fn check_published(db: &Db, data_dir: &Path, wanted: impl Fn(&str) -> bool) -> Result<Vec<Discrepancy>, ApiError> {
-    let (days, mut problems) = published(data_dir);
+pub async fn check_published(db: &Db, config: &Config, wanted: impl Fn(&str) -> bool) -> Result<Vec<Discrepancy>, ApiError> {
+    let heads = Heads::of(db, config)?;
+    let (days, mut problems) = heads.published().await?;
     if days.is_empty() {
         return Ok(problems);
     }
-    let key = signing_key(&heads_dir(data_dir))?;
+    let key = heads.key()?;
     for day in days {
         for head in day.heads.iter().filter(|h| wanted(&h.chain)) {
             let mut found = |problem: String| {
@@ -124,7 +185,7 @@ pub async fn check_published(db: &Db, data_dir: &Path, wanted: impl Fn(&str) -> 
 #[utoipa::path(get, path = "/api/v1/chain-heads", tag = "funds",
     responses((status = 200, description = "date and heads (chain, records, hash, signature); heads: [] before the first day is published")))]
 pub async fn latest(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<PublishedHeads>, ApiError> {
-    let (days, _) = published(&st.config.data_dir);
+    let (days, _) = Heads::of(&st.db, &st.config)?.published().await?;
     let Some(day) = days.into_iter().last() else {
         return Ok(Json(PublishedHeads { date: String::new(), heads: Vec::new() }));
     };

@@ -279,7 +279,7 @@ pub async fn verify(
     let mut v = st.db.verify_ballots(reached).await?;
     let chain = format!("ballots:{id}");
     if v.intact {
-        if let Some(d) = crate::chains::check_published(&st.db, &st.config.data_dir, |c| c == chain).await?.into_iter().next() {
+        if let Some(d) = crate::chains::check_published(&st.db, &st.config, |c| c == chain).await?.into_iter().next() {
             v.intact = false;
             v.broken_at = Some(huanxin_domain::chain::Break { seq: d.records, reason: d.problem });
         }

@@ -690,6 +690,12 @@ fn geojson_estates(bytes: &[u8], datum: Datum) -> Result<GeoJsonRows, ApiError> 
             .collect();
         let positions: Vec<Option<usize>> = (0..ESTATE_COLUMNS.len()).map(Some).collect();
         let mut r = RowReader { cells: &cells, positions: &positions, columns: ESTATE_COLUMNS, row: i + 1, errors: vec![] };
+        // A NUL can be neither stored nor shown (as in a sheet's cell): the property is named.
+        for (c, cell) in ESTATE_COLUMNS.iter().zip(&cells) {
+            if cell.contains('\0') {
+                r.fail(c.key, &cell.replace('\0', "\u{FFFD}"), reason!("request.control_characters"));
+            }
+        }
         let mut input = estate_from_row(&mut r, datum);
         let geom = f.get("geometry").cloned().unwrap_or(serde_json::Value::Null);
         let kind = geom.get("type").and_then(|t| t.as_str());
@@ -1224,7 +1230,16 @@ fn dwelling_from_row(mut r: RowReader) -> Result<(String, String, DwellingRecord
         residents_60_plus: r.int("residents_60_plus"),
     };
     let (code, bnum) = (input.estate_code.trim().to_string(), input.building_number.trim().to_string());
-    checked_record(input.validate(), r).map(|rec| (code, bnum, rec))
+    // Shares are checked in basis points under `owners`; the sheet has them in a column of their
+    // own, in percent, so the problem is named there with what the cell says.
+    let validated = input.validate().map_err(|mut v| {
+        for e in v.0.iter_mut().filter(|e| e.field == "owners" && e.code.starts_with("estates.shares_")) {
+            e.field = "owner_shares".into();
+            e.value = shares_text.trim().to_string();
+        }
+        v
+    });
+    checked_record(validated, r).map(|rec| (code, bnum, rec))
 }
 
 /// The store's row errors, with column keys replaced by the file's headers.

@@ -372,18 +372,14 @@ pub async fn verify_job(State(st): State<AppState>) -> Result<Json<LedgerJob>, A
 #[utoipa::path(get, path = "/api/v1/ledger/verify", tag = "funds", responses((status = 200, description = "the check")))]
 pub async fn verify(State(st): State<AppState>) -> Result<Json<LedgerCheck>, ApiError> {
     let check = st.db.verify_ledger().await?;
-    Ok(Json(against_published(&st.db, &st.config.data_dir, check).await?))
+    Ok(Json(against_published(&st.db, &st.config, check).await?))
 }
 
 /// A walk of the ledger, then its agreement with every head published before: an intact walk of
 /// a chain whose tail was cut and whose head was rewritten is a break all the same.
-pub async fn against_published(
-    db: &huanxin_store::Db,
-    data_dir: &std::path::Path,
-    mut check: LedgerCheck,
-) -> Result<LedgerCheck, ApiError> {
+pub async fn against_published(db: &huanxin_store::Db, config: &crate::Config, mut check: LedgerCheck) -> Result<LedgerCheck, ApiError> {
     if check.intact {
-        if let Some(d) = crate::chains::check_published(db, data_dir, |c| c == "ledger").await?.into_iter().next() {
+        if let Some(d) = crate::chains::check_published(db, config, |c| c == "ledger").await?.into_iter().next() {
             check.intact = false;
             check.broken_at = Some(huanxin_domain::chain::Break { seq: d.records, reason: d.problem });
         }

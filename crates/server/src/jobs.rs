@@ -19,11 +19,18 @@ pub const CHAINS_PUBLISH: &str = "chains.publish";
 /// Puts late requests under supervision (every ten minutes).
 pub const REQUESTS_SUPERVISE: &str = "requests.supervise";
 
+/// Removes objects of the file store that no row names (daily).
+pub const FILES_SWEEP: &str = "files.sweep";
+
 /// Every kind this server runs.
-const KINDS: &[&str] = &[LEDGER_VERIFY, CHAINS_PUBLISH, REQUESTS_SUPERVISE];
+const KINDS: &[&str] = &[LEDGER_VERIFY, CHAINS_PUBLISH, REQUESTS_SUPERVISE, FILES_SWEEP];
 
 /// The periodic jobs and their periods.
-const PERIODIC: &[(&str, i64)] = &[(CHAINS_PUBLISH, 3_600_000), (REQUESTS_SUPERVISE, 600_000)];
+const PERIODIC: &[(&str, i64)] = &[(CHAINS_PUBLISH, 3_600_000), (REQUESTS_SUPERVISE, 600_000), (FILES_SWEEP, 86_400_000)];
+
+/// How old an object no row names must be before a sweep removes it: a file is staged before its
+/// transaction, so a younger one may still be about to be named.
+pub const SWEEP_GRACE_HOURS: i64 = 24;
 
 /// How many jobs one server runs at once.
 const AT_ONCE: usize = 2;
@@ -111,15 +118,15 @@ async fn work(st: &AppState, job: &Job, progress: &Arc<AtomicI64>, total: &Arc<A
         LEDGER_VERIFY => {
             total.store(st.db.ledger_entries().await.map_err(|e| e.to_string())?, Ordering::Relaxed);
             let check = st.db.verify_ledger_counting(progress).await.map_err(|e| e.to_string())?;
-            let check = crate::funds::against_published(&st.db, &st.config.data_dir, check).await.map_err(|e| e.to_string())?;
+            let check = crate::funds::against_published(&st.db, &st.config, check).await.map_err(|e| e.to_string())?;
             serde_json::to_string(&check).map_err(|e| e.to_string())
         }
         CHAINS_PUBLISH => {
-            let published = crate::chains::publish(&st.db, &st.config.data_dir, huanxin_store::today()).await.map_err(|e| e.to_string())?;
-            if let Some(path) = &published {
-                tracing::info!(file = %path.display(), "chain heads published");
+            let published = crate::chains::publish(&st.db, &st.config, huanxin_store::today()).await.map_err(|e| e.to_string())?;
+            if let Some(place) = &published {
+                tracing::info!(file = %place, "chain heads published");
             }
-            Ok(serde_json::json!({ "published": published.map(|p| p.display().to_string()) }).to_string())
+            Ok(serde_json::json!({ "published": published }).to_string())
         }
         REQUESTS_SUPERVISE => {
             let n = st.db.escalate_late_requests(huanxin_store::today()).await.map_err(|e| e.to_string())?;
@@ -128,6 +135,17 @@ async fn work(st: &AppState, job: &Job, progress: &Arc<AtomicI64>, total: &Arc<A
             }
             progress.store(n as i64, Ordering::Relaxed);
             Ok(serde_json::json!({ "supervised": n }).to_string())
+        }
+        FILES_SWEEP => {
+            if matches!(st.db.files(), huanxin_store::files::FileStore::Database) {
+                return Ok(serde_json::json!({ "skipped": "files are kept in the database" }).to_string());
+            }
+            let sweep = st.db.sweep_files(chrono::Duration::hours(SWEEP_GRACE_HOURS), false).await.map_err(|e| e.to_string())?;
+            if sweep.orphans > 0 {
+                tracing::info!(objects = sweep.orphans, bytes = sweep.orphan_bytes, "objects no row names removed from the file store");
+            }
+            progress.store(i64::try_from(sweep.orphans).unwrap_or(i64::MAX), Ordering::Relaxed);
+            serde_json::to_string(&sweep).map_err(|e| e.to_string())
         }
         other => Err(format!("no such job kind: {other}")),
     }

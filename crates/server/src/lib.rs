@@ -71,6 +71,9 @@ pub struct Config {
     pub session_hours: i64,
     /// Largest accepted upload, in MiB.
     pub max_upload_mb: usize,
+    /// Largest archive document (drawings, scanned volumes), in MiB: streamed to the file store
+    /// through a temporary file in `data_dir/uploads`, never whole in memory.
+    pub max_file_mb: usize,
     /// Which regions to load: `all`, or county codes separated by commas (6 digits each).
     #[serde(deserialize_with = "text_or_number")]
     pub regions: String,
@@ -128,6 +131,9 @@ pub struct Config {
     pub s3_secret_key: String,
     /// Bucket in the path (`http://host/bucket/key`), as MinIO and most on-premises stores want.
     pub s3_path_style: bool,
+    /// The secret that signs the published chain heads, at least 32 characters; the same on every
+    /// server of a cluster (needed with `file_store = s3`). Empty: `heads/.key` in `data_dir`.
+    pub chain_key: String,
 }
 
 /// Reads a setting that is text even when it looks like a number: `HUANXIN_REGIONS=350521` (one
@@ -154,6 +160,7 @@ impl Default for Config {
             eligible_before_year: huanxin_domain::estates::DEFAULT_ELIGIBLE_BEFORE_YEAR,
             session_hours: 12,
             max_upload_mb: 20,
+            max_file_mb: 2048,
             regions: "all".into(),
             pdf_font: String::new(),
             sms_webhook: String::new(),
@@ -180,6 +187,7 @@ impl Default for Config {
             s3_access_key: String::new(),
             s3_secret_key: String::new(),
             s3_path_style: true,
+            chain_key: String::new(),
         }
     }
 }
@@ -207,6 +215,9 @@ impl Config {
         if !c.s3_secret_key.is_empty() {
             c.s3_secret_key = "***".into();
         }
+        if !c.chain_key.is_empty() {
+            c.chain_key = "***".into();
+        }
         c
     }
 
@@ -225,6 +236,12 @@ impl Config {
     /// Where files' contents go, from the `file_store` settings.
     pub fn file_store(&self) -> Result<huanxin_store::files::FileStore, huanxin_store::StoreError> {
         use huanxin_store::files::{FileStore, S3Settings};
+        let key = self.chain_key.trim();
+        if !key.is_empty() && key.len() < 32 {
+            return Err(huanxin_store::StoreError::Config(
+                "chain_key must be at least 32 characters (e.g. `openssl rand -hex 32`), or empty for heads/.key".into(),
+            ));
+        }
         match self.file_store.trim() {
             "" | "folder" => {
                 let dir = if self.files_dir.as_os_str().is_empty() { self.data_dir.join("files") } else { self.files_dir.clone() };
@@ -234,6 +251,13 @@ impl Config {
             "s3" => {
                 if self.s3_bucket.trim().is_empty() {
                     return Err(huanxin_store::StoreError::Config("file_store = s3 needs s3_bucket".into()));
+                }
+                if self.chain_key.trim().len() < 32 {
+                    return Err(huanxin_store::StoreError::Config(
+                        "file_store = s3 (several servers) also needs chain_key: one secret of at least 32 characters that every \
+                         server shares, to sign the published chain heads (e.g. `openssl rand -hex 32`)"
+                            .into(),
+                    ));
                 }
                 FileStore::s3(&S3Settings {
                     endpoint: self.s3_endpoint.trim().to_string(),
@@ -634,7 +658,12 @@ fn api_groups() -> (Routes, Vec<Routes>) {
         .post("/estates/{id}/review", lifecycle::hold_review)
         .post("/rectifications/{id}/close", lifecycle::close_task);
     let draft = Routes::new(Some(Permission::DraftScheme)).put("/estates/{id}/scheme", schemes::save_draft);
-    let file = Routes::new(Some(Permission::FileDocuments)).post("/estates/{id}/archive", archive::file_document);
+    // Its body is limited by `max_file_mb` in `limit_bodies`, not by the default limit.
+    let file = Routes::new(Some(Permission::FileDocuments)).add(
+        "POST",
+        "/estates/{id}/archive",
+        post(archive::file_document).layer(axum::extract::DefaultBodyLimit::disable()),
+    );
     let build = Routes::new(Some(Permission::RecordConstruction))
         .post("/estates/{id}/construction/nodes", construction::add_node)
         .put("/schedule-nodes/{id}", construction::report_progress)
@@ -733,7 +762,7 @@ pub fn router(st: AppState) -> Router {
     let tiles = Router::new()
         .route("/tiles/{z}/{x}/{y}", get(map::tile))
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate));
-    let body_limit = st.config.max_upload_mb * 1024 * 1024;
+    let limits = BodyLimits { upload: st.config.max_upload_mb * 1024 * 1024, file: st.config.max_file_mb * 1024 * 1024 };
     let headers = SecurityHeaders {
         hsts: st.config.behind_https,
         csp: axum::http::HeaderValue::from_str(&content_security_policy(&map::basemap_origins(&st.config.basemap)))
@@ -750,10 +779,10 @@ pub fn router(st: AppState) -> Router {
         .fallback(web::static_file)
         .with_state(st)
         .layer(middleware::from_fn(monitoring::count_requests))
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.upload))
         // A body that stops arriving (nothing for 30 s) ends its request and frees the connection.
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(HEADER_READ_TIMEOUT))
-        .layer(middleware::from_fn_with_state(body_limit, refuse_oversize))
+        .layer(middleware::from_fn_with_state(limits, limit_bodies))
         // A panicking handler's 500 is made inside the headers layer, so it carries them too.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(middleware::from_fn_with_state(headers, security_headers))
@@ -827,11 +856,22 @@ async fn security_headers(
 
 /// Refuses a request whose declared length is over the limit before reading any of its body
 /// (bodies without a length are cut off by `DefaultBodyLimit` as they are read).
-async fn refuse_oversize(
-    axum::extract::State(limit): axum::extract::State<usize>,
+/// The largest bodies taken, in bytes: any request, and an archive document.
+#[derive(Clone, Copy)]
+struct BodyLimits {
+    upload: usize,
+    file: usize,
+}
+
+/// Refuses a body whose declared length is over its route's limit before reading it (an archive
+/// document's body, which the default limit does not cover, is cut off as it streams by its handler).
+async fn limit_bodies(
+    axum::extract::State(limits): axum::extract::State<BodyLimits>,
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> Result<axum::response::Response, error::ApiError> {
+    let document = archive::is_document_upload(req.method(), req.uri().path());
+    let limit = if document { limits.file } else { limits.upload };
     let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(error::ApiError::TooLarge(reason!("server.upload_too_large", limit = limit / (1024 * 1024))));

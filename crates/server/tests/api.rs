@@ -491,11 +491,15 @@ async fn import_csv_gbk_buildings_dwellings_and_geojson(app: &TestApp) {
              GB-1,1号楼,1,1,101,65.5,张伟、李娜,13800138000、13900139000,60、40\n\
              GB-1,1号楼,1,2,201,70,王芳,,\n\
              GB-1,9号楼,1,2,201,70,王芳,,\n\
-             GB-1,1号楼,1,3,301,-2,王芳,,\n";
+             GB-1,1号楼,1,3,301,-2,王芳,,\n\
+             GB-1,1号楼,1,4,401,70,张伟、李娜,,60、30\n";
     let (s, r) = c.upload("/api/v1/imports/dwellings", "d.csv", d.as_bytes().to_vec()).await;
     assert_eq!(s, 422, "{r}");
     let rows = r["rows"].as_array().unwrap();
     assert!(rows.iter().any(|e| e["row"] == 5), "bad area on row 5: {rows:?}");
+    // Shares not adding up to 100 are named in their own column, as the cell says them.
+    let shares = rows.iter().find(|e| e["row"] == 6).unwrap();
+    assert_eq!((shares["column"].as_str(), shares["value"].as_str()), (Some("份额(%)"), Some("60、30")), "{shares}");
     let good: String = d.lines().take(3).map(|l| format!("{l}\n")).collect();
     let (s, r) = c.upload("/api/v1/imports/dwellings", "d.csv", good.into_bytes()).await;
     assert_eq!(s, 200, "{r}");
@@ -525,6 +529,17 @@ async fn import_csv_gbk_buildings_dwellings_and_geojson(app: &TestApp) {
     let (_, found) = c.get("/api/v1/estates?q=GJ-1").await;
     assert_eq!(found["items"][0]["outline"]["type"], "Polygon");
     assert!((found["items"][0]["lon"].as_f64().unwrap() - 118.805).abs() < 1e-9);
+    // A NUL in a property is named (PostgreSQL would refuse it), and nothing is written.
+    let nul = json!({"type": "FeatureCollection", "features": [{"type": "Feature",
+        "properties": {"code": "GJ-2", "name": "边界\u{0}小区", "community_code": "350521100005", "build_year": 1993},
+        "geometry": {"type": "Point", "coordinates": [118.8, 25.02]}}]});
+    let (s, r) = c.upload("/api/v1/imports/estates", "nul.geojson", nul.to_string().into_bytes()).await;
+    assert_eq!(
+        (s, r["rows"][0]["column"].as_str(), r["rows"][0]["code"].as_str()),
+        (422, Some("小区名称"), Some("request.control_characters")),
+        "{r}"
+    );
+    assert_eq!(c.get("/api/v1/estates?q=GJ-2").await.1["total"], 0);
 }
 
 async fn export_matches_the_filter(app: &TestApp) {
@@ -631,6 +646,34 @@ async fn jobs_are_taken_once_and_taken_over_when_a_lease_runs_out(app: &TestApp)
     assert!(db.take_job("s3", &[KIND]).await.unwrap().is_none());
     let given_up = db.job(b).await.unwrap().unwrap();
     assert_eq!((given_up.state.as_str(), given_up.error.as_deref(), given_up.attempts), ("failed", Some("abandoned"), 3));
+    // The claim in SQL follows the domain's rule (`jobs::take`) for every state, lease and attempts.
+    use huanxin_domain::jobs::{take, JobState, Take};
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut case = 0;
+    for state in [JobState::Queued, JobState::Running, JobState::Done, JobState::Failed] {
+        for lease_until in [0, now + 600_000] {
+            for attempts in 0..=3 {
+                case += 1;
+                let kind = format!("test.rule_{case}");
+                db.execute(
+                    "INSERT INTO jobs (kind, run_key, args, state, total, created_at, lease_until, attempts) VALUES ($1, 'k', '{}', $2, 0, $3, $4, $5)",
+                    huanxin_store::args![kind.as_str(), state.as_str(), huanxin_store::now(), lease_until, attempts],
+                )
+                .await
+                .unwrap();
+                let taken = db.take_job("rule", &[kind.as_str()]).await.unwrap();
+                let (after,): (String,) =
+                    db.fetch_one("SELECT state FROM jobs WHERE kind = $1", huanxin_store::args![kind.as_str()]).await.unwrap();
+                let found = match (taken, after.as_str()) {
+                    (Some(j), "running") if j.holder.as_deref() == Some("rule") => Take::Take,
+                    (None, "failed") if state != JobState::Failed => Take::GiveUp,
+                    (None, s) if s == state.as_str() => Take::Leave,
+                    other => panic!("{state:?} {lease_until} {attempts}: {other:?}"),
+                };
+                assert_eq!(found, take(state, lease_until, attempts, now), "{state:?}, lease {lease_until}, attempts {attempts}");
+            }
+        }
+    }
     // Started jobs: two asking at once make one; the open one is answered until it ends.
     let (one, two) = tokio::join!(db.start_job(KIND, "{}", 3, Some(1)), db.start_job(KIND, "{}", 3, Some(1)));
     assert_eq!(one.unwrap().id, two.unwrap().id);
@@ -1625,11 +1668,34 @@ async fn archive_files_checked_documents_and_exports_a_zip(app: &TestApp) {
     assert!(res.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
     assert_eq!(res.bytes().await.unwrap().as_ref(), PNG);
 
+    // A drawing larger than any other request may be (max_upload_mb, 20 MiB) is taken a chunk at a
+    // time through an unlinked temporary file (max_file_mb): kept whole under its SHA-256, and
+    // nothing stays behind in the spool folder.
+    let mut drawing: Vec<u8> = (0..24usize << 20).map(|i| (i % 251) as u8).collect();
+    drawing[..PNG.len()].copy_from_slice(PNG);
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&drawing))
+    };
+    let (s, d) = contractor.upload_form(&path, &[("section", "construction"), ("kind", "photos_during")], "big.png", drawing.clone()).await;
+    assert_eq!(s, 201, "{d}");
+    assert_eq!((d["size"].as_u64(), d["sha256"].as_str()), (Some(drawing.len() as u64), Some(sha.as_str())));
+    let (s, got) = c.get_bytes(&format!("/api/v1/documents/{}/file", d["id"])).await;
+    assert!(s == 200 && got == drawing, "the drawing comes back as sent");
+    let spool = app.config.data_dir.join("uploads");
+    assert_eq!(std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0), 0, "the temporary file is unlinked");
+    assert_eq!(c.announce_upload(&path, 2049 << 20).await, 413, "max_file_mb (2048 MiB) holds for documents");
+    assert_eq!(c.announce_upload(&format!("/api/v1/estates/{id}/surveys"), 24 << 20).await, 413, "and 20 MiB for the rest");
+    let theirs = format!("/api/v1/estates/{}/archive", app.other_county_estate);
+    assert_eq!(c.announce_upload(&theirs, 1 << 30).await, 404, "another county's estate: refused before a byte of its body is read");
+    let (s, r) = contractor.upload_form(&path, &[("section", "construction"), ("title", "外墙\u{0}")], "site.png", PNG.to_vec()).await;
+    assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("title")), "a NUL in a form's text is named: {r}");
+
     // A file an older version kept in the database is read where it is, and moved out to the
     // file store by `huanxin files migrate` (store: move_files_out).
     let old = huanxin_store::Db::connect(&app.database_url).await.unwrap();
     let mut tx = old.begin().await.unwrap();
-    let sha = tx.put_file(b"kept before".to_vec(), "text/plain").await.unwrap();
+    let sha = tx.put_file(b"kept before".to_vec().into(), "text/plain").await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(app.db.files_in_database().await.unwrap(), (1, 11));
     assert_eq!(app.db.file_content(&sha).await.unwrap(), b"kept before");
@@ -1640,6 +1706,27 @@ async fn archive_files_checked_documents_and_exports_a_zip(app: &TestApp) {
     let e = old.file_content(&sha).await.unwrap_err().to_string();
     assert!(e.contains("file_store"), "a server without the file store says what to set: {e}");
     old.close().await;
+
+    // Objects no row names (a transaction that failed after its file was staged) are swept once
+    // older than the grace period; named ones and young ones stay.
+    let object = |sha: &str| app.config.data_dir.join("files").join("sha256").join(&sha[..2]).join(&sha[2..4]).join(sha);
+    let age = |sha: &str, hours: u64| {
+        let f = std::fs::File::options().write(true).open(object(sha)).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(hours * 3600)).unwrap();
+    };
+    let (orphan, young) = (huanxin_store::Upload::from(b"orphan".to_vec()), huanxin_store::Upload::from(b"young orphan".to_vec()));
+    app.db.stage_file(&orphan).await.unwrap();
+    app.db.stage_file(&young).await.unwrap();
+    age(&orphan.sha256, 30);
+    age(&sha, 30);
+    let day = chrono::Duration::hours(24);
+    let dry = app.db.sweep_files(day, true).await.unwrap();
+    assert_eq!((dry.orphans, dry.orphan_bytes), (1, 6), "{dry:?}");
+    assert!(object(&orphan.sha256).exists(), "a dry run removes nothing");
+    let swept = app.db.sweep_files(day, false).await.unwrap();
+    assert_eq!((swept.orphans, swept.objects), (1, dry.objects), "{swept:?}");
+    assert!(!object(&orphan.sha256).exists() && object(&young.sha256).exists() && object(&sha).exists());
+    assert_eq!(app.db.sweep_files(day, false).await.unwrap().orphans, 0, "nothing left to sweep");
 }
 
 /// Construction: the contractor plans and reports the schedule, the supervising engineer inspects,

@@ -965,9 +965,10 @@ async fn published_heads_catch_a_cut_and_rewritten_tail(app: &TestApp) {
     // The server published today's heads when it started; the next day's are published now.
     let day = huanxin_store::today() + chrono::Duration::days(1);
     assert!(huanxin_server::chains::heads_dir(&app.config.data_dir).join(format!("{}.json", huanxin_store::today())).exists());
-    let written = huanxin_server::chains::publish(&app.db, &app.config.data_dir, day).await.unwrap();
-    assert!(written.is_some_and(|p| p.exists()));
-    assert!(huanxin_server::chains::publish(&app.db, &app.config.data_dir, day).await.unwrap().is_none(), "once a day");
+    let written = huanxin_server::chains::publish(&app.db, &app.config, day).await.unwrap();
+    assert!(written.is_some_and(|p| p.ends_with(&format!("heads/{day}.json"))));
+    assert!(huanxin_server::chains::heads_dir(&app.config.data_dir).join(format!("{day}.json")).exists());
+    assert!(huanxin_server::chains::publish(&app.db, &app.config, day).await.unwrap().is_none(), "once a day");
     let (s, heads) = admin.get("/api/v1/chain-heads").await;
     let ledger = heads["heads"].as_array().unwrap().iter().find(|h| h["chain"] == "ledger").cloned().unwrap();
     let published = ledger["records"].as_i64().unwrap();
@@ -997,7 +998,7 @@ async fn published_heads_catch_a_cut_and_rewritten_tail(app: &TestApp) {
     let text =
         std::fs::read_to_string(&file).unwrap().replace(&format!("\"records\": {published}"), &format!("\"records\": {}", published - 1));
     std::fs::write(&file, text).unwrap();
-    let problems = huanxin_server::chains::check_published(&app.db, &app.config.data_dir, |c| c == "ledger").await.unwrap();
+    let problems = huanxin_server::chains::check_published(&app.db, &app.config, |c| c == "ledger").await.unwrap();
     assert!(problems.iter().any(|p| p.problem.contains("signature does not hold")), "{problems:?}");
     // The estate export carries contacts' full phone numbers: it is audited like a reveal (the new user's trial).
     let before =

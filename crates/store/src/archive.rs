@@ -64,7 +64,7 @@ pub struct NewDocument<'a> {
     pub kind: &'a str,
     pub title: &'a str,
     pub file_name: &'a str,
-    pub content: Vec<u8>,
+    pub content: crate::Upload,
     /// For a photo of an assessment finding: the building (of this estate) and the item's code.
     pub building_id: Option<i64>,
     pub item_code: Option<&'a str>,
@@ -87,7 +87,7 @@ pub(crate) struct CheckedDocument {
     title: String,
     file_name: String,
     mime: &'static str,
-    content: Vec<u8>,
+    content: crate::Upload,
     building_id: Option<i64>,
     item_code: Option<String>,
 }
@@ -120,7 +120,7 @@ pub(crate) fn check_document(doc: NewDocument<'_>, prefix: &str, problems: &mut 
             problems.push(&format!("{prefix}item_code"), code, reason!("archive.not_assessment_item_code"));
         }
     }
-    let file_type = rules::check_file(doc.file_name.trim(), &doc.content)
+    let file_type = rules::check_file(doc.file_name.trim(), &doc.content.head)
         .map_err(|reason| problems.push(&format!("{prefix}file"), doc.file_name, reason))
         .ok();
     let (Some(section), Some(file_type), true) = (section, file_type, problems.0.len() == before) else {
@@ -149,7 +149,7 @@ pub(crate) fn check_photos(
 ) -> Vec<CheckedDocument> {
     let mut checked = Vec::new();
     for (i, (name, content)) in photos.into_iter().enumerate() {
-        let doc = NewDocument { section, kind, title, file_name: &name, content, ..Default::default() };
+        let doc = NewDocument { section, kind, title, file_name: &name, content: content.into(), ..Default::default() };
         match check_document(doc, &format!("photos[{i}]."), problems) {
             Some(c) if c.mime.starts_with("image/") => checked.push(c),
             Some(_) => problems.push(&format!("photos[{i}].file"), &name, reason!("archive.photo_jpg_png_or_webp")),
@@ -178,7 +178,7 @@ impl crate::db::Tx {
         doc: CheckedDocument,
         attached: AttachedTo,
     ) -> Result<Document, StoreError> {
-        let size = i64::try_from(doc.content.len()).unwrap_or(i64::MAX);
+        let size = i64::try_from(doc.content.size).unwrap_or(i64::MAX);
         let sha256 = self.put_file(doc.content, doc.mime).await?;
         let (id,): (i64,) = self
             .fetch_one(

@@ -4,7 +4,11 @@
 //! row, to a local folder (the default), to an S3-compatible object store (a cluster), or, for
 //! installs from before this, stays in the row's `content` until `huanxin files migrate` moves it
 //! out. So no row points to a missing file. A rolled-back transaction may leave an object no row
-//! names, which costs space and nothing else.
+//! names, which costs space and nothing else until `huanxin files sweep` removes it.
+//!
+//! Files come in as an [`Upload`]: hashed while they arrive, kept in memory when small and in an
+//! unlinked temporary file when large, and streamed from there to the store, so a drawing of
+//! hundreds of MB is never whole in a server's memory.
 
 use crate::{Db, StoreError, Tx};
 use bytes::Bytes;
@@ -13,6 +17,156 @@ use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
 use std::ops::Range;
 use std::sync::Arc;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+/// How many of a file's first bytes are kept in memory to check what it is.
+pub const HEAD_BYTES: usize = 256 * 1024;
+/// Files up to this size are received in memory; larger ones go to a temporary file.
+const IN_MEMORY_BYTES: usize = 1 << 20;
+
+/// A file as it came in: its SHA-256 and size, its first bytes (to check its type), and its content.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    pub sha256: String,
+    pub size: u64,
+    /// The first [`HEAD_BYTES`] bytes (all of a smaller file).
+    pub head: Bytes,
+    body: UploadBody,
+}
+
+#[derive(Clone, Debug)]
+enum UploadBody {
+    Memory(Bytes),
+    /// An unlinked temporary file: gone with its last handle, even if the server is killed.
+    Spooled(Arc<std::fs::File>),
+}
+
+impl Default for Upload {
+    fn default() -> Upload {
+        Upload::from(Vec::new())
+    }
+}
+
+impl From<Vec<u8>> for Upload {
+    fn from(content: Vec<u8>) -> Upload {
+        use sha2::Digest;
+        let content = Bytes::from(content);
+        Upload {
+            sha256: hex::encode(sha2::Sha256::digest(&content)),
+            size: content.len() as u64,
+            head: content.slice(..content.len().min(HEAD_BYTES)),
+            body: UploadBody::Memory(content),
+        }
+    }
+}
+
+impl Upload {
+    /// Whether its content went to a temporary file rather than memory.
+    pub fn is_spooled(&self) -> bool {
+        matches!(self.body, UploadBody::Spooled(_))
+    }
+
+    /// The whole content in memory (small files; files kept in the database).
+    pub async fn to_bytes(&self) -> Result<Bytes, StoreError> {
+        match &self.body {
+            UploadBody::Memory(b) => Ok(b.clone()),
+            UploadBody::Spooled(file) => {
+                let mut f = spooled_reader(file).await?;
+                let mut out = Vec::with_capacity(usize::try_from(self.size).unwrap_or(0));
+                tokio::io::AsyncReadExt::read_to_end(&mut f, &mut out).await.map_err(spool_error)?;
+                Ok(Bytes::from(out))
+            }
+        }
+    }
+}
+
+fn spool_error(e: std::io::Error) -> StoreError {
+    StoreError::FileStore(format!("临时文件读写失败 (the upload's temporary file failed: {e})"))
+}
+
+/// A reader from the start of a spooled upload.
+async fn spooled_reader(file: &std::fs::File) -> Result<tokio::fs::File, StoreError> {
+    let mut f = tokio::fs::File::from_std(file.try_clone().map_err(spool_error)?);
+    f.seek(std::io::SeekFrom::Start(0)).await.map_err(spool_error)?;
+    Ok(f)
+}
+
+/// Receives a file a chunk at a time into an [`Upload`], refusing it past `limit` bytes.
+pub struct Receiving {
+    hasher: sha2::Sha256,
+    size: u64,
+    limit: u64,
+    head: Vec<u8>,
+    memory: Vec<u8>,
+    file: Option<tokio::fs::File>,
+    spool_dir: std::path::PathBuf,
+}
+
+/// Why a file could not be received.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("the file is larger than {0} bytes")]
+    TooLarge(u64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Receiving {
+    /// A file to receive; past 1 MiB it goes to an unlinked temporary file in `spool_dir`.
+    pub fn new(spool_dir: &std::path::Path, limit: u64) -> Receiving {
+        use sha2::Digest;
+        Receiving {
+            hasher: sha2::Sha256::new(),
+            size: 0,
+            limit,
+            head: Vec::new(),
+            memory: Vec::new(),
+            file: None,
+            spool_dir: spool_dir.to_path_buf(),
+        }
+    }
+
+    /// Takes the next chunk.
+    pub async fn push(&mut self, chunk: &[u8]) -> Result<(), ReceiveError> {
+        use sha2::Digest;
+        self.size += chunk.len() as u64;
+        if self.size > self.limit {
+            return Err(ReceiveError::TooLarge(self.limit));
+        }
+        self.hasher.update(chunk);
+        let room = HEAD_BYTES.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if self.file.is_none() && self.memory.len() + chunk.len() <= IN_MEMORY_BYTES {
+            self.memory.extend_from_slice(chunk);
+            return Ok(());
+        }
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                std::fs::create_dir_all(&self.spool_dir).map_err(spool_error)?;
+                let mut f = tokio::fs::File::from_std(tempfile::tempfile_in(&self.spool_dir).map_err(spool_error)?);
+                f.write_all(&std::mem::take(&mut self.memory)).await.map_err(spool_error)?;
+                self.file.insert(f)
+            }
+        };
+        file.write_all(chunk).await.map_err(spool_error)?;
+        Ok(())
+    }
+
+    /// The file received.
+    pub async fn finish(self) -> Result<Upload, StoreError> {
+        use sha2::Digest;
+        let sha256 = hex::encode(self.hasher.finalize());
+        let body = match self.file {
+            None => UploadBody::Memory(Bytes::from(self.memory)),
+            Some(mut f) => {
+                f.flush().await.map_err(spool_error)?;
+                UploadBody::Spooled(Arc::new(f.into_std().await))
+            }
+        };
+        Ok(Upload { sha256, size: self.size, head: Bytes::from(self.head), body })
+    }
+}
 
 /// Where new files go.
 #[derive(Clone, Debug)]
@@ -130,6 +284,27 @@ impl FileStore {
         Ok(())
     }
 
+    /// Writes an upload, a part at a time when it was spooled (multipart upload on S3).
+    async fn put_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        let FileStore::Objects { store, .. } = self else { return Ok(()) };
+        let file = match &upload.body {
+            UploadBody::Memory(b) => return self.put(&upload.sha256, b.clone()).await,
+            UploadBody::Spooled(file) => file,
+        };
+        let mut reader = spooled_reader(file).await?;
+        let mut writer = object_store::buffered::BufWriter::new(Arc::clone(store), Self::key(&upload.sha256));
+        let written = match tokio::io::copy(&mut reader, &mut writer).await {
+            Ok(_) => writer.shutdown().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            // A part-written multipart upload is dropped, not left to cost space.
+            let _ = writer.abort().await;
+            return Err(StoreError::FileStore(e.to_string()));
+        }
+        Ok(())
+    }
+
     async fn open(&self, sha256: &str, range: Option<Range<u64>>) -> Result<OpenedFile, StoreError> {
         let FileStore::Objects { store, .. } = self else {
             return Err(StoreError::Config(
@@ -159,22 +334,15 @@ impl Db {
     /// Writes a file's content to the file store before the transaction that keeps its row
     /// begins, so that a slow store holds no transaction (on SQLite, the one writer) while it
     /// writes; that transaction's `put_file` then only writes the row.
-    pub async fn stage_file(&self, content: &[u8]) -> Result<(), StoreError> {
-        use sha2::Digest;
+    pub async fn stage_file(&self, upload: &Upload) -> Result<(), StoreError> {
         let FileStore::Objects { staged, .. } = &self.files else { return Ok(()) };
-        let sha = hex::encode(sha2::Sha256::digest(content));
-        self.files.put(&sha, Bytes::copy_from_slice(content)).await?;
+        self.files.put_upload(upload).await?;
         let mut set = staged.lock().unwrap_or_else(|p| p.into_inner());
         if set.len() > 10_000 {
             set.clear();
         }
-        set.insert(sha);
+        set.insert(upload.sha256.clone());
         Ok(())
-    }
-
-    /// A stored file's size in bytes.
-    pub async fn file_size(&self, sha256: &str) -> Result<u64, StoreError> {
-        Ok(u64::try_from(self.scalar("SELECT size FROM files WHERE sha256 = $1", crate::args![sha256]).await?).unwrap_or(0))
     }
 
     /// A stored file's whole content.
@@ -239,15 +407,93 @@ impl Db {
     }
 }
 
+/// What a sweep of the file store found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Sweep {
+    /// Objects in the store.
+    pub objects: u64,
+    /// Those no row names, older than the grace period: removed (or, on a dry run, to remove).
+    pub orphans: u64,
+    pub orphan_bytes: u64,
+}
+
+/// Objects looked up in the database at once.
+const SWEEP_BATCH: usize = 500;
+
+impl Db {
+    /// Removes the objects in the file store that no `files` row names and that were written
+    /// before `grace` ago (a younger one may be a file staged for a transaction still under way).
+    /// Each is looked at again just before it is removed and kept if it was written since. With
+    /// `dry_run`, only counts.
+    pub async fn sweep_files(&self, grace: chrono::Duration, dry_run: bool) -> Result<Sweep, StoreError> {
+        let FileStore::Objects { store, .. } = &self.files else {
+            return Err(StoreError::Config("no file store configured to sweep (file_store = folder or s3)".into()));
+        };
+        let cutoff = crate::clock::utc_now() - grace;
+        let mut listing = store.list(Some(&ObjectPath::from("sha256")));
+        let (mut sweep, mut batch) = (Sweep::default(), Vec::with_capacity(SWEEP_BATCH));
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(object_error)?;
+            sweep.objects += 1;
+            // Only objects named as ours (`sha256/ab/cd/abcd…`), old enough.
+            let ours = meta.location.filename().is_some_and(|name| FileStore::key(name) == meta.location);
+            if ours && meta.last_modified <= cutoff {
+                batch.push(meta);
+            }
+            if batch.len() == SWEEP_BATCH {
+                self.sweep_batch(store, &mut batch, cutoff, dry_run, &mut sweep).await?;
+            }
+        }
+        self.sweep_batch(store, &mut batch, cutoff, dry_run, &mut sweep).await?;
+        Ok(sweep)
+    }
+
+    async fn sweep_batch(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        batch: &mut Vec<object_store::ObjectMeta>,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        dry_run: bool,
+        sweep: &mut Sweep,
+    ) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<crate::Arg> = batch.iter().filter_map(|m| m.location.filename()).map(crate::Arg::from).collect();
+        let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+        let named: Vec<(String,)> =
+            self.fetch_all(&format!("SELECT sha256 FROM files WHERE sha256 IN ({})", marks.join(", ")), names).await?;
+        let named: std::collections::HashSet<String> = named.into_iter().map(|(s,)| s).collect();
+        for meta in batch.drain(..) {
+            if meta.location.filename().is_none_or(|name| named.contains(name)) {
+                continue;
+            }
+            if !dry_run {
+                match store.head(&meta.location).await {
+                    Ok(now) if now.last_modified <= cutoff => {}
+                    Ok(_) | Err(object_store::Error::NotFound { .. }) => continue,
+                    Err(e) => return Err(object_error(e)),
+                }
+                match store.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(object_error(e)),
+                }
+            }
+            sweep.orphans += 1;
+            sweep.orphan_bytes += meta.size;
+        }
+        Ok(())
+    }
+}
+
 impl Tx {
     /// Keeps a file by its SHA-256 (kept once however often it is sent) and returns that hash: its
     /// content goes to the file store first, then its row is written in this transaction.
-    pub async fn put_file(&mut self, content: Vec<u8>, mime: &str) -> Result<String, StoreError> {
-        use sha2::Digest;
-        let sha = hex::encode(sha2::Sha256::digest(&content));
-        let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
+    pub async fn put_file(&mut self, upload: Upload, mime: &str) -> Result<String, StoreError> {
+        let sha = upload.sha256.clone();
+        let size = i64::try_from(upload.size).unwrap_or(i64::MAX);
         let (stored, content) = match self.files.clone() {
-            FileStore::Database => (IN_DATABASE, content),
+            FileStore::Database => (IN_DATABASE, upload.to_bytes().await?.to_vec()),
             files => {
                 let staged = match &files {
                     FileStore::Objects { staged, .. } => staged.lock().unwrap_or_else(|p| p.into_inner()).remove(&sha),
@@ -255,7 +501,7 @@ impl Tx {
                 };
                 let known = staged || self.scalar("SELECT COUNT(*) FROM files WHERE sha256 = $1", crate::args![sha.as_str()]).await? > 0;
                 if !known {
-                    files.put(&sha, Bytes::from(content)).await?;
+                    files.put_upload(&upload).await?;
                 }
                 (IN_OBJECTS, Vec::new())
             }
@@ -272,5 +518,56 @@ impl Tx {
         )
         .await?;
         Ok(sha)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn receive(content: &[u8], chunk: usize, limit: u64, dir: &std::path::Path) -> Result<Upload, ReceiveError> {
+        let mut r = Receiving::new(dir, limit);
+        for part in content.chunks(chunk.max(1)) {
+            r.push(part).await?;
+        }
+        Ok(r.finish().await?)
+    }
+
+    #[tokio::test]
+    async fn uploads_are_hashed_as_they_come_and_spooled_when_large() {
+        let dir = std::env::temp_dir().join(format!("huanxin-spool-{}", std::process::id()));
+        let large: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+        for chunk in [1_000, 65_536, 3_000_000] {
+            let got = receive(&large, chunk, 10 << 20, &dir).await.unwrap();
+            let whole = Upload::from(large.clone());
+            assert!(got.is_spooled() && !whole.is_spooled());
+            assert_eq!((got.sha256.as_str(), got.size), (whole.sha256.as_str(), large.len() as u64));
+            assert_eq!(got.head, &large[..HEAD_BYTES]);
+            assert_eq!(got.to_bytes().await.unwrap(), large, "read back from the start, twice");
+            assert_eq!(got.to_bytes().await.unwrap(), large);
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "spooled files are unlinked");
+        let small = receive(b"a small photo", 4, 1 << 20, &dir).await.unwrap();
+        assert!(!small.is_spooled());
+        assert_eq!(small.sha256, Upload::from(b"a small photo".to_vec()).sha256);
+        let over = receive(&large, 65_536, 2_000_000, &dir).await;
+        assert!(matches!(over, Err(ReceiveError::TooLarge(2_000_000))), "{over:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_spooled_upload_is_written_to_the_store_whole() {
+        let dir = std::env::temp_dir().join(format!("huanxin-spool-store-{}", std::process::id()));
+        let store = FileStore::folder(&dir.join("files")).unwrap();
+        let large: Vec<u8> = (0..12_000_000u32).map(|i| (i % 241) as u8).collect();
+        let up = receive(&large, 100_000, 20 << 20, &dir.join("spool")).await.unwrap();
+        store.put_upload(&up).await.unwrap();
+        let mut opened = store.open(&up.sha256, None).await.unwrap();
+        let mut back = Vec::new();
+        while let Some(c) = opened.body.next().await {
+            back.extend_from_slice(&c.unwrap());
+        }
+        assert!(back == large, "the object is the upload");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -699,7 +699,7 @@ impl Db {
         // the parties, and every company attached to the estate reads the archive.
         let file = match agreement {
             Some((name, content)) => match huanxin_domain::archive::check_file(name.trim(), &content) {
-                Ok(t) if name.trim().chars().count() <= 200 => Some((name.trim().to_string(), t.mime, content)),
+                Ok(t) if name.trim().chars().count() <= 200 => Some((name.trim().to_string(), t.mime, crate::Upload::from(content))),
                 Ok(_) => {
                     problems.push("agreement_file", &name, reason!("archive.file_name_too_long"));
                     None

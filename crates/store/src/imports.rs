@@ -212,9 +212,16 @@ impl Db {
     }
 }
 
-/// A storage failure, reported as a problem of the whole file.
+/// A storage failure, reported as a problem of the whole file (the import is one transaction, so
+/// nothing of it was kept).
 pub fn internal(e: StoreError) -> Vec<RowError> {
-    vec![row_error(0, "", "", reason!("server.internal_detail", detail = e))]
+    let reason = match e {
+        // Two imports of the same rows at once: the second meets the first's keys.
+        StoreError::Duplicate(_) => reason!("imports.written_meanwhile"),
+        StoreError::Busy(_) => reason!("imports.database_busy"),
+        e => reason!("server.internal_detail", detail = e),
+    };
+    vec![row_error(0, "", "", reason)]
 }
 
 impl Import {
@@ -549,10 +556,9 @@ impl Import {
             .flat_map(|(_, b, d, _)| d.owners.iter().map(move |(name, phone, share)| (*b, d.number.as_str(), name, phone, *share)))
             .enumerate()
             .map(|(i, (b, number, name, phone, share))| {
-                let phone = match kept_phones.get(&(b, number.to_string(), name.clone())) {
-                    Some(kept) if keep_phones && phone.is_empty() => kept.as_str(),
-                    _ => phone.as_str(),
-                };
+                // Looked up (one key made) only where a stored phone may be kept.
+                let kept = (keep_phones && phone.is_empty()).then(|| kept_phones.get(&(b, number.to_string(), name.clone()))).flatten();
+                let phone = kept.map_or(phone.as_str(), String::as_str);
                 crate::args![b, number, name.as_str(), phone, share, i64::try_from(i).unwrap_or(i64::MAX)]
             })
             .collect();
@@ -714,4 +720,17 @@ async fn estate_ids_by_code(tx: &mut Tx, scope: &Scope, mut codes: Vec<&str>) ->
         out.extend(found.into_iter().filter(|(_, _, cc)| scope.covers_code(cc)).map(|(id, code, cc)| (code, (id, cc))));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_import_says_why_in_words_a_user_can_act_on() {
+        let code = |e: StoreError| internal(e).remove(0).code;
+        assert_eq!(code(StoreError::Duplicate("duplicate key value violates unique constraint".into())), "imports.written_meanwhile");
+        assert_eq!(code(StoreError::Busy("database is locked".into())), "imports.database_busy");
+        assert_eq!(code(StoreError::Config("x".into())), "server.internal_detail");
+    }
 }

@@ -47,6 +47,7 @@ pub mod work;
 
 pub use db::{Arg, Db, Engine, Tx};
 pub use error::StoreError;
+pub use files::{ReceiveError, Receiving, Upload};
 pub use group_commit::Steps;
 
 /// Today in China (China Standard Time, UTC+8 all year): the day deadlines, working days and

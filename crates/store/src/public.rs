@@ -56,6 +56,9 @@ pub struct PublicState {
     pub region_default: bool,
 }
 
+/// The largest photo a public page shows (it is read whole to strip where and when it was taken).
+pub const PUBLIC_PHOTO_BYTES: i64 = 10 * 1024 * 1024;
+
 impl Db {
     /// Whether the estate's page is published (its own choice over its region's default).
     pub async fn public_state(&self, estate_id: i64, community: &RegionCode) -> Result<PublicState, StoreError> {
@@ -171,12 +174,14 @@ impl Db {
                 place: i.building_id.and_then(|b| buildings.iter().find(|x| x.0 == b).map(|x| x.1.clone())).unwrap_or_default(),
             })
             .collect();
+        // Photos up to PUBLIC_PHOTO_BYTES: each is read whole to strip its metadata before it is
+        // shown to anyone, so a scan of hundreds of MB is never offered to the public.
         let photos: Vec<(i64,)> = self
             .fetch_all(
                 "SELECT id FROM documents WHERE estate_id = $1 AND content_type LIKE 'image/%' \
                  AND section IN ('assessment', 'construction', 'acceptance') AND kind IN ('photos_before', 'photos_during', 'photos_after') \
-                 ORDER BY id DESC LIMIT 24",
-                crate::args![id],
+                 AND size <= $2 ORDER BY id DESC LIMIT 24",
+                crate::args![id, PUBLIC_PHOTO_BYTES],
             )
             .await?;
         Ok(PublicPage {
@@ -194,7 +199,8 @@ impl Db {
         })
     }
 
-    /// A photo of a public page: only a listed photo of a published estate.
+    /// A photo of a public page: only a listed photo of a published estate (so at most
+    /// [`PUBLIC_PHOTO_BYTES`]).
     pub async fn public_photo(&self, code: &str, document_id: i64) -> Result<(String, Vec<u8>), StoreError> {
         let page = self.public_page(code).await?;
         if !page.photos.contains(&document_id) {

@@ -18,6 +18,9 @@ pub enum DemoError {
     Refused { user: String, method: String, path: String, status: u16, body: String },
     #[error("demo: {0}")]
     Setup(String),
+    /// The counties the demo builds are not loaded; nothing was written.
+    #[error("{0}")]
+    RegionsMissing(String),
     #[error(transparent)]
     Api(#[from] crate::error::ApiError),
     #[error(transparent)]

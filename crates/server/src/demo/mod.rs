@@ -9,7 +9,8 @@ pub mod programme;
 use crate::auth::hash_password;
 use crate::error::ApiError;
 use crate::AppState;
-use desk::{DemoError, Desk};
+pub use desk::DemoError;
+use desk::Desk;
 use huanxin_domain::access::{Role, Scope};
 use huanxin_domain::regions::RegionCode;
 use huanxin_store::accounts::NewUser;
@@ -207,6 +208,27 @@ pub async fn load_demo(
 ) -> Result<DemoSummary, DemoError> {
     let db = &st.db;
     let have = db.scalar("SELECT COUNT(*) FROM estates", vec![]).await?;
+    // The counties the demo builds must be loaded (`regions`): said before anything is written.
+    let needed: &[&str] = if size.is_some() { &["350521", "350502", "350582"] } else { &["350521", "350502"] };
+    if have == 0 {
+        let mut missing = Vec::new();
+        for county in needed {
+            // Loaded with its streets and communities, not the county's own row alone.
+            let below =
+                db.scalar("SELECT COUNT(*) FROM regions WHERE parent_code LIKE $1", huanxin_store::args![format!("{county}%")]).await?;
+            if below == 0 {
+                missing.push(*county);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(DemoError::RegionsMissing(format!(
+                "the demo needs the counties {} loaded; not loaded: {}. Set regions = \"all\" (the default) or HUANXIN_REGIONS={}",
+                needed.join(","),
+                missing.join(","),
+                needed.join(",")
+            )));
+        }
+    }
     let mut summary = DemoSummary::default();
     if have == 0 {
         summary.estates = load_registry(db, year, &huanxin_datagen::HUIAN, DEMO_SEED, DEMO_ESTATES).await?;

@@ -319,8 +319,9 @@ impl Db {
         }
         let region: (String,) = self.fetch_one("SELECT community_code FROM estates WHERE id = $1", crate::args![alarm.estate_id]).await?;
         let now = crate::now();
-        for (bytes, _) in &photos {
-            self.stage_file(bytes).await?;
+        let photos: Vec<(crate::Upload, &str)> = photos.into_iter().map(|(bytes, mime)| (crate::Upload::from(bytes), mime)).collect();
+        for (upload, _) in &photos {
+            self.stage_file(upload).await?;
         }
         let mut tx = self.begin().await?;
         tx.audit(
@@ -335,8 +336,8 @@ impl Db {
             },
         )
         .await?;
-        for (bytes, mime) in photos {
-            let sha = tx.put_file(bytes, mime).await?;
+        for (upload, mime) in photos {
+            let sha = tx.put_file(upload, mime).await?;
             tx.execute(
                 "INSERT INTO alarm_photos (alarm_id, sha256, content_type, added_by, added_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (alarm_id, sha256) DO NOTHING",

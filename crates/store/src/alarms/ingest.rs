@@ -103,22 +103,26 @@ impl Db {
     ) -> Result<Option<Alarm>, StoreError> {
         // A store that is down costs the alarm its picture, never the alarm.
         let snapshot = match snapshot {
-            Some((bytes, mime)) if matches!(change, AlarmChange::Raise { .. }) => match self.stage_file(bytes).await {
-                Ok(()) => Some((bytes, mime)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "a camera's snapshot not kept: the file store cannot be reached");
-                    None
+            Some((bytes, mime)) if matches!(change, AlarmChange::Raise { .. }) => {
+                let upload = crate::Upload::from(bytes.to_vec());
+                match self.stage_file(&upload).await {
+                    Ok(()) => Some((upload, mime)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a camera's snapshot not kept: the file store cannot be reached");
+                        None
+                    }
                 }
-            },
-            other => other,
+            }
+            Some((bytes, mime)) => Some((crate::Upload::from(bytes.to_vec()), mime)),
+            None => None,
         };
         let mut tx = self.begin().await?;
         let alarm = match change {
             AlarmChange::Raise { device_id, estate_id, alarm_type, severity, at, detail } => {
                 let (sql, args) = raise_statement(*device_id, *estate_id, alarm_type, *severity, at, detail);
                 let a: Alarm = tx.fetch_one(&sql, args).await?;
-                if let Some((bytes, mime)) = snapshot {
-                    let sha = tx.put_file(bytes.to_vec(), mime).await?;
+                if let Some((upload, mime)) = snapshot {
+                    let sha = tx.put_file(upload, mime).await?;
                     tx.execute("UPDATE alarms SET snapshot = $1 WHERE id = $2", crate::args![sha.as_str(), a.id]).await?;
                 }
                 Some(a)
