@@ -63,7 +63,7 @@ pub async fn photos(
 /// says (jpg, png, webp, pdf, xlsx, docx), checked from its content.
 #[utoipa::path(post, path = "/api/v1/estates/{id}/archive", tag = "archive", params(("id" = i64, Path)),
     request_body(content_type = "multipart/form-data", description = "fields `section`, `kind`, `title` (optional), `file`, and for a photo of an assessment finding `building_id` and `item_code`"),
-    responses((status = 201, description = "the filed document"), (status = 404), (status = 413), (status = 422, description = "names the field")))]
+    responses((status = 201, description = "the filed document"), (status = 400, description = "a form the server cannot read"), (status = 404), (status = 408, description = "the body arrived too slowly or stopped"), (status = 413), (status = 422, description = "names the field"), (status = 429, description = "this account already runs two uploads"), (status = 503, description = "the server runs max_uploads uploads, or the file store is down")))]
 pub async fn file_document(
     State(st): State<AppState>,
     Extension(cu): Extension<CurrentUser>,
@@ -72,25 +72,30 @@ pub async fn file_document(
 ) -> Result<(StatusCode, Json<Document>), ApiError> {
     // The estate first: another county's estate costs no byte of the body.
     st.db.get_estate(&cu.scope, id).await?;
+    // Each upload holds a connection and up to max_file_mb of disk while it runs.
+    let _slot = st.uploads.take(cu.user.id).map_err(|full| full.into_api(st.config.max_uploads))?;
     // Whatever spelling of the path reached here, the body is cut off at max_file_mb (the
-    // default limit is off for this route).
+    // default limit is off for this route), at a framing the parser would buffer without end, or
+    // at too slow a pace.
     let limit = st.config.max_file_mb as u64 * 1024 * 1024;
-    let (parts, body) = req.into_parts();
-    let body = axum::body::Body::new(http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)));
-    let req = axum::extract::Request::from_parts(parts, body);
+    let (req, watch) = crate::uploads::watch_body(req, limit);
+    let broken = |e: axum::extract::multipart::MultipartError| match watch.refusal() {
+        Some(refusal) => refusal.into_api(st.config.max_file_mb),
+        None => crate::estates::multipart_error(&e),
+    };
     let crate::error::ApiMultipart(mut multipart) =
         <crate::error::ApiMultipart as axum::extract::FromRequest<AppState>>::from_request(req, &st).await?;
     let (mut section, mut kind, mut title, mut building, mut item_code) =
         (String::new(), String::new(), String::new(), String::new(), String::new());
     let mut file: Option<(String, huanxin_store::Upload)> = None;
-    while let Some(mut field) = multipart.next_field().await.map_err(|e| crate::estates::multipart_error(&e))? {
+    while let Some(mut field) = multipart.next_field().await.map_err(broken)? {
         let field_name = field.name().unwrap_or_default().to_string();
         match field_name.as_str() {
             "file" => {
                 let name = field.file_name().unwrap_or("upload").to_string();
                 // A chunk at a time: hashed as it comes, kept in a temporary file when large.
                 let mut receiving = huanxin_store::Receiving::new(&st.config.data_dir.join("uploads"), limit);
-                while let Some(chunk) = field.chunk().await.map_err(|e| crate::estates::multipart_error(&e))? {
+                while let Some(chunk) = field.chunk().await.map_err(broken)? {
                     receiving.push(&chunk).await.map_err(|e| match e {
                         huanxin_store::ReceiveError::TooLarge(_) => {
                             ApiError::TooLarge(reason!("server.upload_too_large", limit = st.config.max_file_mb))
@@ -101,7 +106,7 @@ pub async fn file_document(
                 file = Some((name, receiving.finish().await?));
             }
             name @ ("section" | "kind" | "title" | "building_id" | "item_code") => {
-                let value = short_text(field).await?;
+                let value = short_text(field, broken).await?;
                 match name {
                     "section" => section = value,
                     "kind" => kind = value,
@@ -141,9 +146,12 @@ pub fn is_document_upload(method: &axum::http::Method, path: &str) -> bool {
 }
 
 /// A form field's text, refused past 64 KiB (the body around it may be gigabytes).
-async fn short_text(mut field: axum::extract::multipart::Field<'_>) -> Result<String, ApiError> {
+async fn short_text(
+    mut field: axum::extract::multipart::Field<'_>,
+    broken: impl Fn(axum::extract::multipart::MultipartError) -> ApiError,
+) -> Result<String, ApiError> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(|e| crate::estates::multipart_error(&e))? {
+    while let Some(chunk) = field.chunk().await.map_err(&broken)? {
         if bytes.len() + chunk.len() > 64 * 1024 {
             let name = field.name().unwrap_or_default().to_string();
             return Err(ApiError::field(&name, "", reason!("field.length", max = 65536)));
@@ -152,7 +160,7 @@ async fn short_text(mut field: axum::extract::multipart::Field<'_>) -> Result<St
     }
     let text = String::from_utf8(bytes).map_err(|_| ApiError::BadRequest(reason!("estates.upload_unreadable", body_text = "not UTF-8")))?;
     // As in JSON bodies: a NUL cannot be stored (PostgreSQL refuses it), nor other control characters shown.
-    if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+    if crate::error::has_control_characters(&text) {
         let name = field.name().unwrap_or_default().to_string();
         let shown: String = text.chars().take(40).filter(|c| !c.is_control()).collect();
         return Err(ApiError::field(&name, shown, reason!("request.control_characters")));

@@ -31,6 +31,9 @@ pub enum ApiError {
     ImportRejected(Vec<RowError>),
     #[error("{0}")]
     TooLarge(Reason),
+    /// A body that arrived too slowly, or stopped arriving.
+    #[error("{0}")]
+    TooSlow(Reason),
     #[error("too many attempts; try again in {0} seconds")]
     TooManyAttempts(u64),
     #[error("{0}")]
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) | ApiError::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyAttempts(_) | ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -99,9 +103,12 @@ impl ApiError {
             ApiError::WrongCredentials => reason!("auth.wrong_credentials"),
             ApiError::Forbidden(r) => reason!("auth.forbidden", why = r),
             ApiError::NotFound => reason!("request.not_found"),
-            ApiError::Conflict(r) | ApiError::BadRequest(r) | ApiError::TooLarge(r) | ApiError::Unavailable(r) | ApiError::TooMany(r) => {
-                r.clone()
-            }
+            ApiError::Conflict(r)
+            | ApiError::BadRequest(r)
+            | ApiError::TooLarge(r)
+            | ApiError::TooSlow(r)
+            | ApiError::Unavailable(r)
+            | ApiError::TooMany(r) => r.clone(),
             ApiError::Invalid(_) => reason!("request.invalid"),
             ApiError::ImportRejected(_) => reason!("import.rejected"),
             ApiError::TooManyAttempts(secs) => reason!("auth.too_many_attempts", seconds = secs),
@@ -269,12 +276,18 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     }
 }
 
+/// Whether a text has characters that cannot be stored (a NUL: PostgreSQL refuses it) or shown
+/// (other control characters); line ends and tabs are allowed.
+pub(crate) fn has_control_characters(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
 /// Walks a JSON value and names every text with control characters or over the length limit.
 fn check_texts(v: &serde_json::Value, path: &mut String, errs: &mut ValidationErrors) {
     match v {
         serde_json::Value::String(s) => {
             let field = if path.is_empty() { "body" } else { path.as_str() };
-            if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            if has_control_characters(s) {
                 errs.push(field, s.chars().take(40).filter(|c| !c.is_control()).collect::<String>(), reason!("request.control_characters"));
             } else if s.chars().count() > MAX_TEXT_CHARS {
                 errs.push(field, "…", reason!("request.text_too_long", max_text_chars = MAX_TEXT_CHARS));

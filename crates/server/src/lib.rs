@@ -40,6 +40,7 @@ pub mod sms;
 pub mod statistics;
 pub mod surveys;
 pub mod tabular;
+pub mod uploads;
 pub mod web;
 pub mod work;
 
@@ -74,6 +75,9 @@ pub struct Config {
     /// Largest archive document (drawings, scanned volumes), in MiB: streamed to the file store
     /// through a temporary file in `data_dir/uploads`, never whole in memory.
     pub max_file_mb: usize,
+    /// Archive documents this server receives at once (each holds a connection and up to
+    /// `max_file_mb` of temporary file); an account may run two of them.
+    pub max_uploads: usize,
     /// Which regions to load: `all`, or county codes separated by commas (6 digits each).
     #[serde(deserialize_with = "text_or_number")]
     pub regions: String,
@@ -161,6 +165,7 @@ impl Default for Config {
             session_hours: 12,
             max_upload_mb: 20,
             max_file_mb: 2048,
+            max_uploads: 16,
             regions: "all".into(),
             pdf_font: String::new(),
             sms_webhook: String::new(),
@@ -334,12 +339,15 @@ pub struct AppState {
     pub ingest: Arc<alarms::ingest::IngestStats>,
     /// The desks' live feed of alarms (see [`alarms::escalation`]).
     pub alarm_feed: alarms::escalation::Feed,
+    /// The archive documents being received (see [`uploads::UploadSlots`]).
+    pub uploads: Arc<uploads::UploadSlots>,
 }
 
 impl AppState {
     /// State for a database that is already migrated.
     pub fn new(db: Db, config: Config) -> Result<AppState, error::ApiError> {
         let sms = sms::SmsGateway::new(&config.sms_webhook);
+        let uploads = Arc::new(uploads::UploadSlots::new(config.max_uploads));
         Ok(AppState {
             db,
             config: Arc::new(config),
@@ -354,6 +362,7 @@ impl AppState {
             hotspots: Arc::default(),
             ingest: Arc::default(),
             alarm_feed: alarms::escalation::Feed::default(),
+            uploads,
             dummy_hash: Arc::new(auth::hash_password("not-a-real-password")?),
         })
     }

@@ -160,4 +160,5 @@ async fn gauges(st: &AppState) {
         metrics::counter!(name).absolute(v.load(Ordering::Relaxed));
     }
     metrics::gauge!("huanxin_alarm_feeds_open").set(st.alarm_feed.open_feeds() as f64);
+    metrics::gauge!("huanxin_uploads_running").set(st.uploads.running() as f64);
 }

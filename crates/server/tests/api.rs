@@ -1688,6 +1688,36 @@ async fn archive_files_checked_documents_and_exports_a_zip(app: &TestApp) {
     assert_eq!(c.announce_upload(&format!("/api/v1/estates/{id}/surveys"), 24 << 20).await, 413, "and 20 MiB for the rest");
     let theirs = format!("/api/v1/estates/{}/archive", app.other_county_estate);
     assert_eq!(c.announce_upload(&theirs, 1 << 30).await, 404, "another county's estate: refused before a byte of its body is read");
+    // A form the parser would hold in memory until the body's end (1 GiB here) is refused within
+    // its first 16 KiB: a preamble without a boundary, or a part's headers that never end (the
+    // blank line right after the boundary's own line end does not end them).
+    let (s, r) = c.crafted_upload(&path, 1 << 30, &[b'p'; 64 << 10]).await;
+    assert!(s == 400 && r.contains("uploads.no_boundary"), "{r}");
+    let headers: Vec<u8> = [b"--x\r\n\r\n".as_slice(), &[b'h'; 64 << 10]].concat();
+    let (s, r) = c.crafted_upload(&path, 1 << 30, &headers).await;
+    assert!(s == 400 && r.contains("uploads.headers_too_long"), "{r}");
+    // Two uploads at once per account: a third waits for one of them (each holds a connection
+    // and up to max_file_mb of disk).
+    let start = b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.7\n";
+    let held = [c.open_upload(&path, 1 << 20, start).await, c.open_upload(&path, 1 << 20, start).await];
+    let admin = &c;
+    let running = move |n: usize| async move {
+        for _ in 0..1000 {
+            let (_, page) = admin.get_bytes("/metrics").await;
+            if String::from_utf8_lossy(&page).contains(&format!("huanxin_uploads_running {n}")) {
+                return true;
+            }
+            tokio::task::yield_now().await;
+        }
+        false
+    };
+    assert!(running(2).await, "both held uploads are in their handler");
+    let (s, r) = c.crafted_upload(&path, 1 << 20, start).await;
+    assert!(s == 429 && r.contains("uploads.account_busy"), "{r}");
+    let (s, _) = contractor.upload_form(&path, &[("section", "construction"), ("kind", "photos_during")], "site.png", PNG.to_vec()).await;
+    assert_eq!(s, 201, "another account's upload goes on");
+    drop(held);
+    assert!(running(0).await, "a dropped upload gives its place back");
     let (s, r) = contractor.upload_form(&path, &[("section", "construction"), ("title", "外墙\u{0}")], "site.png", PNG.to_vec()).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("title")), "a NUL in a form's text is named: {r}");
 

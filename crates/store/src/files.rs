@@ -293,16 +293,25 @@ impl FileStore {
         };
         let mut reader = spooled_reader(file).await?;
         let mut writer = object_store::buffered::BufWriter::new(Arc::clone(store), Self::key(&upload.sha256));
-        let written = match tokio::io::copy(&mut reader, &mut writer).await {
-            Ok(_) => writer.shutdown().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
-            // A part-written multipart upload is dropped, not left to cost space.
-            let _ = writer.abort().await;
-            return Err(StoreError::FileStore(e.to_string()));
+        // A task of its own: when the request is dropped (its client gone) the copy still ends,
+        // completed or aborted, and leaves no multipart upload's parts in the bucket.
+        let copy = tokio::spawn(async move {
+            let written = match tokio::io::copy(&mut reader, &mut writer).await {
+                Ok(_) => writer.shutdown().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                // A part-written multipart upload is dropped, not left to cost space.
+                let _ = writer.abort().await;
+                return Err(e.to_string());
+            }
+            Ok(())
+        });
+        match copy.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::FileStore(e)),
+            Err(e) => Err(StoreError::FileStore(format!("the copy to the file store stopped: {e}"))),
         }
-        Ok(())
     }
 
     async fn open(&self, sha256: &str, range: Option<Range<u64>>) -> Result<OpenedFile, StoreError> {

@@ -341,7 +341,13 @@ impl Client {
     /// that refuses by size answers before the body and closes, which a client still writing the
     /// body may see only as a broken pipe.
     pub async fn announce_upload(&self, path: &str, length: usize) -> u16 {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.crafted_upload(path, length, b"").await.0
+    }
+
+    /// Starts a multipart upload (boundary `x`) announcing `length` bytes and sends `sent` of
+    /// them; the connection stays open, the rest unsent.
+    pub async fn open_upload(&self, path: &str, length: usize, sent: &[u8]) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt;
         let host = self.base.trim_start_matches("http://");
         let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
         let auth = self.token.as_ref().map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
@@ -349,13 +355,22 @@ impl Client {
             "POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {length}\r\n\r\n"
         );
         tcp.write_all(head.as_bytes()).await.unwrap();
-        let mut buf = vec![0u8; 1024];
+        tcp.write_all(sent).await.unwrap();
+        tcp
+    }
+
+    /// As `open_upload`, then the server's answer, which must come before the rest of the body:
+    /// its status and its text.
+    pub async fn crafted_upload(&self, path: &str, length: usize, sent: &[u8]) -> (u16, String) {
+        use tokio::io::AsyncReadExt;
+        let mut tcp = self.open_upload(path, length, sent).await;
+        let mut buf = vec![0u8; 4096];
         let n = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut buf))
             .await
             .expect("the server answers before the body")
             .unwrap();
-        let text = String::from_utf8_lossy(&buf[..n]);
-        text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        (text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), text)
     }
 
     /// Uploads a file as the multipart field `file`.
