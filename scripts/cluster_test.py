@@ -287,6 +287,7 @@ http {{
               status == 206 and part == picture[100:200] and headers.get("content-range") == f"bytes 100-199/{len(picture)}",
               (status, headers.get("content-range")))
         big_document(work, lb, servers, archive, token, s3_root)
+        client_gone_mid_copy(servers[1], archive, token, s3_root, url)
         s3.terminate()
         s3.wait()
         code, ready_now = call(servers[0]["base"], "GET", "/api/v1/health/ready")
@@ -577,6 +578,52 @@ def big_document(work, lb, servers, archive, token, s3_root):
           size in sizes and grew < 64, (out.stdout, out.stderr[-200:], grew))
     for p in (path, got, zipped):
         os.remove(p)
+
+
+def client_gone_mid_copy(server, archive, token, s3_root, url):
+    """Sends a whole 160 MiB document to `server` and resets the connection once the server has
+    begun writing it to S3 a part at a time: the copy, in a task of its own, still ends and leaves
+    no multipart upload's parts behind; the object, which no row names, waits for the sweep."""
+    size = 160 << 20
+    boundary = "hxgone" + str(random.getrandbits(64))
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="section"\r\n\r\nplan\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="gone.png"\r\n'
+            "Content-Type: image/png\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    block = png(4, 4, 3) + os.urandom((1 << 20) - len(png(4, 4, 3)))
+    digest = hashlib.sha256()
+    for _ in range(size >> 20):
+        digest.update(block)
+    sha = digest.hexdigest()
+    documents = psql(url, "SELECT COUNT(*) FROM documents")
+    uploads = lambda: [n for n in os.listdir(s3_root) if n.startswith(".upload")]
+    before = set(uploads())
+    conn = socket.create_connection(("127.0.0.1", server["port"]))
+    conn.sendall((f"POST {archive} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                  f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                  f"Content-Length: {len(head) + size + len(tail)}\r\n\r\n").encode() + head)
+    for _ in range(size >> 20):
+        conn.sendall(block)
+    conn.sendall(tail)
+    copying = False
+    end = time.time() + 60
+    while time.time() < end and not copying:
+        copying = bool(set(uploads()) - before)
+        time.sleep(0.002)
+    # A reset, not a polite close: the server learns at once that its client is gone.
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+    on_disk = os.path.join(s3_root, "huanxin-files", "sha256", sha[:2], sha[2:4], sha)
+    try:
+        wait_for("the copy to end", lambda: not (set(uploads()) - before) and os.path.exists(on_disk), 60)
+    except RuntimeError:
+        pass
+    check("a client gone while its document is written to S3: the copy still ends, no multipart parts are left, "
+          "no document is filed (the object waits for the sweep)",
+          copying and not (set(uploads()) - before) and os.path.exists(on_disk) and os.path.getsize(on_disk) == size
+          and psql(url, "SELECT COUNT(*) FROM documents") == documents, (copying, uploads()))
+    if os.path.exists(on_disk):
+        os.remove(on_disk)
 
 
 def killed_mid_upload(server, archive, token):

@@ -1000,6 +1000,14 @@ async fn published_heads_catch_a_cut_and_rewritten_tail(app: &TestApp) {
     std::fs::write(&file, text).unwrap();
     let problems = huanxin_server::chains::check_published(&app.db, &app.config, |c| c == "ledger").await.unwrap();
     assert!(problems.iter().any(|p| p.problem.contains("signature does not hold")), "{problems:?}");
+    // An older day's file copied under a newer day's name is not shown as that day's heads (only
+    // the newest file is read for them).
+    let later = dir.join(format!("{}.json", day + chrono::Duration::days(1)));
+    std::fs::copy(dir.join(format!("{}.json", huanxin_store::today())), &later).unwrap();
+    let (_, shown) = admin.get("/api/v1/chain-heads").await;
+    assert_eq!((shown["date"].as_str(), shown["heads"].as_array().map(Vec::len)), (Some(""), Some(0)), "{shown}");
+    std::fs::remove_file(&later).unwrap();
+    assert_eq!(admin.get("/api/v1/chain-heads").await.1["date"], day.to_string());
     // The estate export carries contacts' full phone numbers: it is audited like a reveal (the new user's trial).
     let before =
         app.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'read_personal_data' AND entity = 'estates'", vec![]).await.unwrap();
