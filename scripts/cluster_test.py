@@ -580,28 +580,35 @@ def big_document(work, lb, servers, archive, token, s3_root):
         os.remove(p)
 
 
+def start_raw_upload(server, archive, token, size, seed):
+    """Opens a document upload of `size` bytes (one 1 MiB block, a PNG at its start, sent
+    size >> 20 times) straight to `server` over a socket and sends the request's head: answers the
+    socket, the document's SHA-256, the block and the form's closing bytes, for the caller to send."""
+    boundary = "hxraw" + str(random.getrandbits(64))
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="section"\r\n\r\nplan\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="raw.png"\r\n'
+            "Content-Type: image/png\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    block = png(4, 4, seed) + os.urandom((1 << 20) - len(png(4, 4, seed)))
+    digest = hashlib.sha256()
+    for _ in range(size >> 20):
+        digest.update(block)
+    conn = socket.create_connection(("127.0.0.1", server["port"]))
+    conn.sendall((f"POST {archive} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                  f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                  f"Content-Length: {len(head) + size + len(tail)}\r\n\r\n").encode() + head)
+    return conn, digest.hexdigest(), block, tail
+
+
 def client_gone_mid_copy(server, archive, token, s3_root, url):
     """Sends a whole 160 MiB document to `server` and resets the connection once the server has
     begun writing it to S3 a part at a time: the copy, in a task of its own, still ends and leaves
     no multipart upload's parts behind; the object, which no row names, waits for the sweep."""
     size = 160 << 20
-    boundary = "hxgone" + str(random.getrandbits(64))
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="section"\r\n\r\nplan\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="gone.png"\r\n'
-            "Content-Type: image/png\r\n\r\n").encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    block = png(4, 4, 3) + os.urandom((1 << 20) - len(png(4, 4, 3)))
-    digest = hashlib.sha256()
-    for _ in range(size >> 20):
-        digest.update(block)
-    sha = digest.hexdigest()
     documents = psql(url, "SELECT COUNT(*) FROM documents")
     uploads = lambda: [n for n in os.listdir(s3_root) if n.startswith(".upload")]
     before = set(uploads())
-    conn = socket.create_connection(("127.0.0.1", server["port"]))
-    conn.sendall((f"POST {archive} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-                  f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-                  f"Content-Length: {len(head) + size + len(tail)}\r\n\r\n").encode() + head)
+    conn, sha, block, tail = start_raw_upload(server, archive, token, size, 3)
     for _ in range(size >> 20):
         conn.sendall(block)
     conn.sendall(tail)
@@ -631,19 +638,7 @@ def killed_mid_upload(server, archive, token):
     document's SHA-256 (of what it would have been) and whether the server held an unlinked
     temporary file for it when killed."""
     size, sent_before_kill = 200 << 20, 60 << 20
-    boundary = "hxkill" + str(random.getrandbits(64))
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="section"\r\n\r\nplan\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.png"\r\n'
-            "Content-Type: image/png\r\n\r\n").encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    block = png(4, 4, 2) + os.urandom((1 << 20) - len(png(4, 4, 2)))
-    digest = hashlib.sha256()
-    for _ in range(size >> 20):
-        digest.update(block)
-    conn = socket.create_connection(("127.0.0.1", server["port"]))
-    conn.sendall((f"POST {archive} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-                  f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-                  f"Content-Length: {len(head) + size + len(tail)}\r\n\r\n").encode() + head)
+    conn, sha, block, _ = start_raw_upload(server, archive, token, size, 2)
     for _ in range(sent_before_kill >> 20):
         conn.sendall(block)
     pid = server["proc"].pid
@@ -657,7 +652,7 @@ def killed_mid_upload(server, archive, token):
     server["proc"].send_signal(signal.SIGKILL)
     server["proc"].wait()
     conn.close()
-    return digest.hexdigest(), spooling
+    return sha, spooling
 
 
 def estate(code, community):
