@@ -95,6 +95,7 @@ pub async fn file_document(
                 let name = field.file_name().unwrap_or("upload").to_string();
                 // A chunk at a time: hashed as it comes, kept in a temporary file when large.
                 let mut receiving = huanxin_store::Receiving::new(&st.config.data_dir.join("uploads"), limit);
+                let mut type_checked = false;
                 while let Some(chunk) = field.chunk().await.map_err(broken)? {
                     receiving.push(&chunk).await.map_err(|e| match e {
                         huanxin_store::ReceiveError::TooLarge(_) => {
@@ -102,6 +103,13 @@ pub async fn file_document(
                         }
                         huanxin_store::ReceiveError::Store(e) => e.into(),
                     })?;
+                    // A file that is not what its name says is refused once its first bytes are
+                    // in (the same check as when it is filed), not after the whole of it.
+                    if !type_checked && receiving.head().len() >= huanxin_store::files::HEAD_BYTES {
+                        type_checked = true;
+                        huanxin_domain::archive::check_file(name.trim(), receiving.head())
+                            .map_err(|reason| ApiError::field("file", &name, reason))?;
+                    }
                 }
                 file = Some((name, receiving.finish().await?));
             }

@@ -204,13 +204,33 @@ async fn the_ingest_turns_signed_messages_into_alarms_and_the_rest_into_dead_let
         username: String::new(),
         password: String::new(),
     };
+    let quiet_serial = format!("GQ-{}", &run[..8]);
+    let (_, quiet) =
+        staff.post(&format!("/api/v1/estates/{estate}/devices"), json!({"kind": "gas_detector", "serial": quiet_serial})).await;
+    let quiet_key = quiet["device_key"].as_str().unwrap().to_string();
     let stats = std::sync::Arc::new(huanxin_server::alarms::ingest::IngestStats::default());
     huanxin_server::alarms::ingest::spawn(app.db.clone(), cfg, stats.clone());
     let publisher = Publisher::connect(&root).await;
     // Heartbeats until the ingest's subscription is in place.
+    let beats = std::sync::atomic::AtomicU64::new(0);
     until("the ingest to subscribe", || async {
         publisher.send(&serial, "heartbeat", &key, &json!({"ts": chrono::Utc::now().timestamp_millis()}).to_string()).await;
+        beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (stats.received.load(std::sync::atomic::Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+    let received = || stats.received.load(std::sync::atomic::Ordering::Relaxed);
+    let sent = beats.load(std::sync::atomic::Ordering::Relaxed);
+    until("every heartbeat taken", || async { (received() >= sent).then_some(()) }).await;
+    // The last two messages of a burst, and then silence: both are stored without waiting for a
+    // message after them (the batcher once waited for a third, holding an alarm for as long).
+    let t = chrono::Utc::now().timestamp_millis();
+    publisher.send(&quiet_serial, "telemetry", &quiet_key, &json!({"ts": t - 1, "values": {"lel": 1.0}}).to_string()).await;
+    publisher.send(&quiet_serial, "telemetry", &quiet_key, &json!({"ts": t, "values": {"lel": 2.0}}).to_string()).await;
+    let quiet_id = quiet["id"].as_i64().unwrap();
+    until("the burst's last two readings stored", || async {
+        let n = app.db.scalar("SELECT COUNT(*) FROM telemetry WHERE device_id = $1", huanxin_store::args![quiet_id]).await.unwrap();
+        (n == 2).then_some(())
     })
     .await;
 

@@ -1696,6 +1696,12 @@ async fn archive_files_checked_documents_and_exports_a_zip(app: &TestApp) {
     let headers: Vec<u8> = [b"--x\r\n\r\n".as_slice(), &[b'h'; 64 << 10]].concat();
     let (s, r) = c.crafted_upload(&path, 1 << 30, &headers).await;
     assert!(s == 400 && r.contains("uploads.headers_too_long"), "{r}");
+    // A file that is not what its name says is refused once its first 256 KiB are in, not after
+    // the whole gigabyte.
+    let fake: Vec<u8> =
+        [b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"drawing.pdf\"\r\n\r\n".as_slice(), &[b'A'; 300 << 10]].concat();
+    let (s, r) = c.crafted_upload(&path, 1 << 30, &fake).await;
+    assert!(s == 422 && r.contains("archive.content_not_type"), "{r}");
     // Two uploads at once per account: a third waits for one of them (each holds a connection
     // and up to max_file_mb of disk).
     let start = b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.7\n";

@@ -153,6 +153,11 @@ impl Receiving {
         Ok(())
     }
 
+    /// The first bytes received so far, up to [`HEAD_BYTES`]: what the file's type is checked on.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
     /// The file received.
     pub async fn finish(self) -> Result<Upload, StoreError> {
         use sha2::Digest;
@@ -294,8 +299,7 @@ impl FileStore {
         let mut reader = spooled_reader(file).await?;
         // Parts of 10 MiB, two in flight: an upload holds about 30 MiB of memory however slow the
         // store (eight in flight, the default, held 100 MiB while a busy store lagged).
-        let mut writer =
-            object_store::buffered::BufWriter::new(Arc::clone(store), Self::key(&upload.sha256)).with_max_concurrency(2);
+        let mut writer = object_store::buffered::BufWriter::new(Arc::clone(store), Self::key(&upload.sha256)).with_max_concurrency(2);
         // A task of its own: when the request is dropped (its client gone) the copy still ends,
         // completed or aborted, and leaves no multipart upload's parts in the bucket.
         let copy = tokio::spawn(async move {

@@ -332,8 +332,15 @@ impl Ingest {
                         match tokio::time::timeout_at(until, rx.recv()).await {
                             Ok(Some(p)) => {
                                 buf.push(p);
-                                let room = MAX_BATCH - buf.len();
-                                rx.recv_many(&mut buf, room).await;
+                                // Only what is already there: `recv_many` would wait for one
+                                // more message, holding the last of a burst (an alarm) until
+                                // another device spoke.
+                                while buf.len() < MAX_BATCH {
+                                    match rx.try_recv() {
+                                        Ok(p) => buf.push(p),
+                                        Err(_) => break,
+                                    }
+                                }
                             }
                             Ok(None) | Err(_) => break,
                         }
