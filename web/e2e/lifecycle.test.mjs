@@ -90,7 +90,8 @@ test('the county ranks its candidates and puts the top ten into next year\'s pla
   await page.click('[data-test=add-top]')
   await page.waitForFunction(() => document.querySelectorAll('[data-test=plan] .el-table__body tr').length === 10)
   await page.waitForSelector('[data-test=plans] .el-table__body tr')
-  assert.match(await page.textContent('[data-test=plans]'), /10 \/ 10/)
+  // The list of plans is read again once the ten are in (it may first show the plan empty).
+  await page.waitForFunction(() => /10 \/ 10/.test(document.querySelector('[data-test=plans]').textContent))
   // The region by its name, not its code.
   await page.waitForFunction(() => document.querySelector('[data-test=plans]').textContent.includes('惠安县'))
   assert.doesNotMatch(await page.textContent('[data-test=plans]'), /350521000000/)
@@ -288,6 +289,25 @@ test('a site photo is filed in the estate archive and shows as a picture; a file
   await page.keyboard.press('Escape')
   await page.locator('.el-message').first().waitFor({ state: 'detached' })
   assert.equal(await page.locator('[data-test=section-construction] .doc').count(), 2, 'the refused file was not filed')
+
+  // A large upload shows how much has gone (on a link held to 2 MB/s), and 取消上传 stops it:
+  // nothing is filed. The dialog opens again without the last file in it.
+  const cdp = await page.context().newCDPSession(page)
+  await cdp.send('Network.enable')
+  const link = (uploadThroughput) => cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput })
+  await link(2 << 20)
+  await page.click('[data-test=archive-file]')
+  assert.equal(await page.$eval('[data-test=archive-input]', (i) => i.files.length), 0, 'a reopened dialog starts without a file')
+  await page.setInputFiles('[data-test=archive-input]', { name: 'drawing.png', mimeType: 'image/png', buffer: Buffer.concat([photo, Buffer.alloc(24 << 20)]) })
+  await page.click('[data-test=archive-submit]')
+  await page.waitForFunction(() => /(\d+)%/.exec(document.querySelector('[data-test=archive-progress]')?.textContent || '')?.[1] > 0)
+  assert.match(await page.textContent('[data-test=archive-progress] + .muted'), /[KM]B \/ 24\.\d MB/)
+  await page.click('[data-test=archive-cancel]')
+  await page.waitForSelector('.el-message--info')
+  assert.match(await page.textContent('.el-message--info'), /已取消上传，未归档任何文件/)
+  await link(-1)
+  const docs = await page.evaluate(async (id) => (await (await fetch(`/api/v1/estates/${id}/archive`)).json()).sections.flatMap((s) => s.documents).length, id)
+  assert.equal(docs, 2, 'the cancelled drawing was not filed')
   await page.locator('[data-test=archive]').screenshot({ path: `${SHOTS}/archive.png` })
   await page.context().close()
 })

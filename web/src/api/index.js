@@ -172,11 +172,34 @@ export const api = {
   },
   projectProgress: (id) => request('GET', `/api/v1/projects/${id}/progress`),
   archive: (id) => request('GET', `/api/v1/estates/${id}/archive`),
-  fileDocument: (id, fields, file) => {
+  // Through XMLHttpRequest, not fetch: fetch cannot tell how much of a large drawing has gone.
+  // `onProgress(sent, total)` follows the upload; `signal` cancels it (the promise then rejects
+  // with an AbortError).
+  fileDocument: (id, fields, file, { onProgress, signal } = {}) => {
     const form = new FormData()
     for (const [k, v] of Object.entries(fields)) form.append(k, v)
     form.append('file', file)
-    return request('POST', `/api/v1/estates/${id}/archive`, form, true)
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest()
+      xhr.open('POST', `/api/v1/estates/${id}/archive`)
+      xhr.withCredentials = true
+      if (onProgress) xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded, e.total)
+      xhr.onload = () => {
+        let data = null
+        try {
+          data = JSON.parse(xhr.responseText)
+        } catch {
+          data = { detail: xhr.responseText }
+        }
+        if (xhr.status === 401) onUnauthorized()
+        if (xhr.status >= 200 && xhr.status < 300) resolve(data)
+        else reject(new ApiError(xhr.status, data))
+      }
+      xhr.onerror = () => reject(new ApiError(0, { detail: 'network error' }))
+      xhr.onabort = () => reject(new DOMException('upload cancelled', 'AbortError'))
+      signal?.addEventListener('abort', () => xhr.abort())
+      xhr.send(form)
+    })
   },
   plans: () => request('GET', '/api/v1/plans'),
   plan: (id) => request('GET', `/api/v1/plans/${id}`),
