@@ -125,13 +125,19 @@ impl Heads {
     }
 
     /// The newest published day's heads, when its file can be read and holds the day its name
-    /// says; only that one file is read.
+    /// says; only that one file is read. Only `YYYY-MM-DD.json` at the top counts (a folder of
+    /// copies would sort after every day).
     async fn newest(&self) -> Result<Option<PublishedHeads>, ApiError> {
         let mut newest: Option<ObjectPath> = None;
         let mut listing = self.store.list(None);
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(stored)?;
-            let is_day = meta.location.filename().is_some_and(|n| n.ends_with(".json") && !n.starts_with('.'));
+            let is_day = meta.location.parts().count() == 1
+                && meta
+                    .location
+                    .filename()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .is_some_and(|d| d.len() == 10 && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
             if is_day && newest.as_ref().is_none_or(|n| meta.location > *n) {
                 newest = Some(meta.location);
             }
@@ -204,11 +210,14 @@ pub async fn check_published(db: &Db, config: &Config, wanted: impl Fn(&str) -> 
     responses((status = 200, description = "date and heads (chain, records, hash, signature); heads: [] before the first day is published")))]
 pub async fn latest(State(st): State<AppState>, Extension(cu): Extension<CurrentUser>) -> Result<Json<PublishedHeads>, ApiError> {
     // A newest file that cannot be read shows no heads; verifications report it.
-    let Some(day) = Heads::of(&st.db, &st.config)?.newest().await? else {
+    let published = Heads::of(&st.db, &st.config)?;
+    let Some(day) = published.newest().await? else {
         return Ok(Json(PublishedHeads { date: String::new(), heads: Vec::new() }));
     };
+    let key = published.key()?;
     let mut heads = Vec::new();
-    for head in day.heads {
+    // Only heads whose signature holds: a changed one is for the verification to report.
+    for head in day.heads.into_iter().filter(|h| h.signature_holds(&key, &day.date)) {
         if st.db.chain_in_scope(&cu.scope, &head.chain).await? {
             heads.push(head);
         }

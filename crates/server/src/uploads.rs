@@ -18,6 +18,10 @@ pub const MAX_FRAMING_BYTES: usize = 16 * 1024;
 /// link, so that a body dripping a byte every 20 s cannot hold its request and its temporary file.
 pub const MIN_BYTES_PER_MINUTE: u64 = 32 * 1024;
 
+/// The longest boundary taken (RFC 2046 allows 70 characters): the parser's and the framing's
+/// work on each piece of a body grows with it.
+pub const MAX_BOUNDARY_CHARS: usize = 70;
+
 /// Uploads one account may run at once.
 pub const UPLOADS_PER_ACCOUNT: usize = 2;
 
@@ -158,30 +162,41 @@ impl Framing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooSlow;
 
-/// The pace a body keeps: at least `min` bytes in each `window`, counted as chunks arrive.
+/// The pace a body keeps, counted as chunks arrive: at least `min` bytes in each `window` (the
+/// chunk that ends a window counts for the next one, so a window cannot be stretched by what
+/// arrives after it), and on average since the first window at least `min` per `window`.
 #[derive(Debug, Clone)]
 pub struct Pace {
     min: u64,
     window: Duration,
+    start: Instant,
     window_start: Instant,
     in_window: u64,
+    received: u64,
 }
 
 impl Pace {
     /// A pace of at least `min` bytes per `window`, starting `now`.
     pub fn new(min: u64, window: Duration, now: Instant) -> Pace {
-        Pace { min, window, window_start: now, in_window: 0 }
+        Pace { min, window, start: now, window_start: now, in_window: 0, received: 0 }
     }
 
-    /// Counts `bytes` arrived at `now`; refuses the body once a whole window brought too little.
+    /// Counts `bytes` arrived at `now`; refuses the body once a whole window brought too little,
+    /// or the whole body so far is behind the average.
     pub fn arrived(&mut self, bytes: usize, now: Instant) -> Result<(), TooSlow> {
-        self.in_window += bytes as u64;
         if now.saturating_duration_since(self.window_start) >= self.window {
             if self.in_window < self.min {
                 return Err(TooSlow);
             }
             self.window_start = now;
             self.in_window = 0;
+        }
+        self.in_window += bytes as u64;
+        self.received += bytes as u64;
+        let late = now.saturating_duration_since(self.start).saturating_sub(self.window);
+        let due = self.min as f64 * late.as_secs_f64() / self.window.as_secs_f64();
+        if (self.received as f64) < due {
+            return Err(TooSlow);
         }
         Ok(())
     }
@@ -192,6 +207,8 @@ impl Pace {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     Framing(FramingError),
+    /// A boundary longer than `MAX_BOUNDARY_CHARS`.
+    LongBoundary,
     TooSlow,
     /// Nothing arrived for 30 s.
     Stalled,
@@ -209,6 +226,7 @@ impl Refusal {
                 ApiError::BadRequest(reason!("uploads.headers_too_long", max_bytes = MAX_FRAMING_BYTES))
             }
             Refusal::Framing(FramingError::Malformed) => ApiError::BadRequest(reason!("uploads.malformed")),
+            Refusal::LongBoundary => ApiError::BadRequest(reason!("uploads.long_boundary", max_chars = MAX_BOUNDARY_CHARS)),
             Refusal::TooSlow => ApiError::TooSlow(reason!("uploads.too_slow", min_kb = MIN_BYTES_PER_MINUTE / 1024)),
             Refusal::Stalled => ApiError::TooSlow(reason!("uploads.stalled", seconds = crate::HEADER_READ_TIMEOUT.as_secs())),
             Refusal::TooLarge => ApiError::TooLarge(reason!("server.upload_too_large", limit = max_file_mb)),
@@ -239,12 +257,16 @@ pub fn watch_body(req: axum::extract::Request, limit: u64) -> (axum::extract::Re
     let boundary =
         req.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|ct| multer::parse_boundary(ct).ok());
     // Without a boundary the parser refuses the body before reading it.
+    let long = boundary.as_ref().is_some_and(|b| b.len() > MAX_BOUNDARY_CHARS);
     let mut framing = boundary.map(|b| Framing::new(&b, MAX_FRAMING_BYTES));
     let mut pace = Pace::new(MIN_BYTES_PER_MINUTE, Duration::from_secs(60), Instant::now());
     let mut received = 0u64;
     let (parts, body) = req.into_parts();
     let w = watch.clone();
     let stream = body.into_data_stream().map(move |item| -> Result<Bytes, std::io::Error> {
+        if long {
+            return Err(w.refuse(Refusal::LongBoundary));
+        }
         let chunk = match item {
             Ok(chunk) => chunk,
             Err(e) if is_body_timeout(&e) => return Err(w.refuse(Refusal::Stalled)),
@@ -440,6 +462,28 @@ mod tests {
         for s in 1..600 {
             assert_eq!(p.arrived(1024, t0 + Duration::from_secs(s)), Ok(()), "second {s}");
         }
+        // A burst, then a pause of 65 s on a bad link, then on again: passes.
+        let mut p = Pace::new(MIN_BYTES_PER_MINUTE, Duration::from_secs(60), t0);
+        assert_eq!(p.arrived(1 << 20, t0 + Duration::from_secs(1)), Ok(()));
+        assert_eq!(p.arrived(1 << 20, t0 + Duration::from_secs(66)), Ok(()));
+        // The attacker's stretch: a byte at 29 s and 58 s, then the minute's 32 KiB at 87 s,
+        // which would have counted for the minute it closed.
+        let mut p = Pace::new(MIN_BYTES_PER_MINUTE, Duration::from_secs(60), t0);
+        assert_eq!(p.arrived(1, t0 + Duration::from_secs(29)), Ok(()));
+        assert_eq!(p.arrived(1, t0 + Duration::from_secs(58)), Ok(()));
+        assert_eq!(p.arrived(32 * 1024 + 10, t0 + Duration::from_secs(87)), Err(TooSlow));
+        // Every window met just in time, 32 KiB per 87 s (22 KiB a minute): behind the average
+        // within the hour.
+        let mut p = Pace::new(MIN_BYTES_PER_MINUTE, Duration::from_secs(60), t0);
+        let mut refused_at = None;
+        for n in 0..60u64 {
+            let at = t0 + Duration::from_secs(n * 87);
+            if p.arrived(1, at).and_then(|_| p.arrived(32 * 1024, at + Duration::from_secs(58))).is_err() {
+                refused_at = Some(n * 87);
+                break;
+            }
+        }
+        assert!(refused_at.is_some_and(|s| s < 3600), "{refused_at:?}");
     }
 
     #[test]

@@ -1696,6 +1696,17 @@ async fn archive_files_checked_documents_and_exports_a_zip(app: &TestApp) {
     let headers: Vec<u8> = [b"--x\r\n\r\n".as_slice(), &[b'h'; 64 << 10]].concat();
     let (s, r) = c.crafted_upload(&path, 1 << 30, &headers).await;
     assert!(s == 400 && r.contains("uploads.headers_too_long"), "{r}");
+    // A boundary past RFC 2046's 70 characters (each piece of a body costs work that grows with it).
+    let long = "b".repeat(71);
+    let res = c
+        .req(reqwest::Method::POST, &path)
+        .header("content-type", format!("multipart/form-data; boundary={long}"))
+        .body(format!("--{long}\r\nContent-Disposition: form-data; name=\"section\"\r\n\r\nplan\r\n--{long}--\r\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(res.text().await.unwrap().contains("uploads.long_boundary"));
     // A file that is not what its name says is refused once its first 256 KiB are in, not after
     // the whole gigabyte.
     let fake: Vec<u8> =

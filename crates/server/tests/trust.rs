@@ -1007,7 +1007,13 @@ async fn published_heads_catch_a_cut_and_rewritten_tail(app: &TestApp) {
     let (_, shown) = admin.get("/api/v1/chain-heads").await;
     assert_eq!((shown["date"].as_str(), shown["heads"].as_array().map(Vec::len)), (Some(""), Some(0)), "{shown}");
     std::fs::remove_file(&later).unwrap();
-    assert_eq!(admin.get("/api/v1/chain-heads").await.1["date"], day.to_string());
+    // Nor is a copy in a folder beside the days (it would sort after them); and the head changed
+    // by hand above is not handed out.
+    std::fs::create_dir_all(dir.join("copies")).unwrap();
+    std::fs::copy(dir.join(format!("{}.json", huanxin_store::today())), dir.join("copies").join("2099-01-01.json")).unwrap();
+    let (_, shown) = admin.get("/api/v1/chain-heads").await;
+    assert_eq!(shown["date"], day.to_string(), "{shown}");
+    assert!(shown["heads"].as_array().unwrap().iter().all(|h| h["chain"] != "ledger"), "the forged head is not shown: {shown}");
     // The estate export carries contacts' full phone numbers: it is audited like a reveal (the new user's trial).
     let before =
         app.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'read_personal_data' AND entity = 'estates'", vec![]).await.unwrap();
