@@ -195,7 +195,7 @@ export const api = {
         if (xhr.status >= 200 && xhr.status < 300) resolve(data)
         else reject(new ApiError(xhr.status, data))
       }
-      xhr.onerror = () => reject(new ApiError(0, { detail: 'network error' }))
+      xhr.onerror = () => reject(new ApiError(0, { detail: '网络中断，文件没有上传完，未归档 (the connection failed; nothing was filed)' }))
       xhr.onabort = () => reject(new DOMException('upload cancelled', 'AbortError'))
       signal?.addEventListener('abort', () => xhr.abort())
       xhr.send(form)
