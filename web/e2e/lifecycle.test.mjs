@@ -266,8 +266,11 @@ test('a site photo is filed in the estate archive and shows as a picture; a file
   await page.click('[data-test=archive-submit]')
   await page.waitForSelector('[data-test=section-construction] .thumb img')
   await page.waitForFunction(() => /3号楼外墙保温施工.*施工过程照片.*惠安县住建局管理员/.test(document.querySelector('[data-test=section-construction]').textContent))
-  const loaded = await page.$eval('[data-test=section-construction] .thumb img', (img) => img.complete && img.naturalWidth > 0)
-  assert.ok(loaded, 'the thumbnail is the filed picture')
+  // The thumbnail is the filed picture, once it has loaded (a busy machine takes a moment).
+  await page.waitForFunction(() => {
+    const img = document.querySelector('[data-test=section-construction] .thumb img')
+    return img && img.complete && img.naturalWidth > 0
+  })
   // Downloaded under its own name.
   const [saved] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=section-construction] [data-test^=download-]')])
   assert.equal(saved.suggestedFilename(), 'site.png')

@@ -347,6 +347,19 @@ pub struct FileType {
     pub is_image: bool,
 }
 
+/// Whether `role` may file documents in `section`: the companies file what is theirs (the designer
+/// the scheme and design changes during construction, the contractor and the supervisor
+/// construction and acceptance); the project's approvals, notices and the owners' vote are the
+/// desks' to file, so that no company can make those lines count as complete.
+pub fn may_file(role: crate::access::Role, section: Section) -> bool {
+    use crate::access::Role;
+    match role {
+        Role::Designer => matches!(section, Section::Scheme | Section::Construction),
+        Role::Contractor | Role::Supervisor => matches!(section, Section::Construction | Section::Acceptance),
+        _ => role.allows(crate::access::Permission::FileDocuments),
+    }
+}
+
 /// Files the archive takes: photos, PDF, and the office files of a bureau.
 const ACCEPTED: &[(&str, &str, bool)] = &[
     ("jpg", "image/jpeg", true),
@@ -415,6 +428,21 @@ mod tests {
     const PDF: &[u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
 
     #[test]
+    fn companies_file_only_their_own_sections() {
+        use crate::access::Role;
+        let sections = |role: Role| Section::ALL.iter().copied().filter(|s| may_file(role, *s)).collect::<Vec<_>>();
+        assert_eq!(sections(Role::Contractor), vec![Section::Construction, Section::Acceptance]);
+        assert_eq!(sections(Role::Supervisor), vec![Section::Construction, Section::Acceptance]);
+        assert_eq!(sections(Role::Designer), vec![Section::Scheme, Section::Construction]);
+        assert_eq!(sections(Role::CountyStaff), Section::ALL.to_vec());
+        assert!(sections(Role::Resident).is_empty() && sections(Role::PropertyCompany).is_empty());
+        // Only roles that may file at all may file somewhere.
+        for role in Role::ALL {
+            assert!(sections(role).is_empty() || role.allows(crate::access::Permission::FileDocuments), "{role:?}");
+        }
+    }
+
+    #[test]
     fn regions_rename_relax_drop_and_add_lines() {
         let change = |section: &str, kind: &str, name: &str, required: bool, active: bool| LineChange {
             section: section.into(),
@@ -451,7 +479,7 @@ mod tests {
         assert!(check_file("site.png", PNG).is_ok_and(|t| t.is_image));
         assert_eq!(check_file("report.pdf", PDF).map(|t| t.extension), Ok("pdf"));
         let e = check_file("photo.jpg", PNG).unwrap_err().to_string();
-        assert!(e.contains(".jpg") && e.contains("image/png"), "{e}");
+        assert!(e.contains(".jpg") && e.contains("a PNG picture"), "{e}");
         let e = check_file("photo.png", b"just some text, not a picture").unwrap_err().to_string();
         assert!(e.contains("not a png"), "{e}");
         assert!(check_file("tool.exe", b"MZ\x90\x00").unwrap_err().to_string().contains("not taken"));

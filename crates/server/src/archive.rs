@@ -24,7 +24,24 @@ pub async fn show(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Archive>, ApiError> {
     refuse_residents(&cu)?;
-    Ok(Json(st.db.archive(&cu.scope, id).await?))
+    let mut archive = st.db.archive(&cu.scope, id).await?;
+    archive.may_file = sections_of(cu.role).into_iter().map(str::to_string).collect();
+    Ok(Json(archive))
+}
+
+/// The sections `role` files documents in, in the order of the estate's life.
+fn sections_of(role: huanxin_domain::access::Role) -> Vec<&'static str> {
+    Section::ALL.iter().filter(|s| huanxin_domain::archive::may_file(role, **s)).map(|s| s.as_str()).collect()
+}
+
+/// Refuses a section the caller's role does not file in (a contractor filing the owners' vote).
+fn refuse_section(cu: &CurrentUser, section: &str) -> Result<(), ApiError> {
+    match Section::parse(section) {
+        Some(s) if !huanxin_domain::archive::may_file(cu.role, s) => {
+            Err(ApiError::Forbidden(reason!("archive.section_not_yours", section = s.as_str(), sections = sections_of(cu.role).join(", "))))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The archive holds contracts, proxies' scans and signatures: residents see the progress photos
@@ -116,7 +133,11 @@ pub async fn file_document(
             name @ ("section" | "kind" | "title" | "building_id" | "item_code") => {
                 let value = short_text(field, broken).await?;
                 match name {
-                    "section" => section = value,
+                    "section" => {
+                        // Before the file: a section not the caller's costs no byte of it.
+                        refuse_section(&cu, &value)?;
+                        section = value
+                    }
                     "kind" => kind = value,
                     "building_id" => building = value,
                     "item_code" => item_code = value,
@@ -127,6 +148,7 @@ pub async fn file_document(
         }
     }
     let (file_name, content) = file.ok_or_else(|| ApiError::field("file", "", reason!("field.file_missing")))?;
+    refuse_section(&cu, &section)?;
     let kind = if kind.trim().is_empty() { OTHER.to_string() } else { kind };
     let building_id = match building.trim() {
         "" => None,

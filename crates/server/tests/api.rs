@@ -1735,6 +1735,15 @@ async fn archive_files_checked_documents_and_exports_a_zip(app: &TestApp) {
     assert_eq!(s, 201, "another account's upload goes on");
     drop(held);
     assert!(running(0).await, "a dropped upload gives its place back");
+    // A company files only its own sections: the contractor cannot make the owners' vote or the
+    // project's approval count as filed (the new user's trial), and is told which it may.
+    for section in ["decision", "plan"] {
+        let (s, r) = contractor.upload_form(&path, &[("section", section)], "vote.png", PNG.to_vec()).await;
+        assert_eq!((s, r["code"].as_str()), (403, Some("archive.section_not_yours")), "{r}");
+        assert_eq!(r["params"]["sections"], "construction, acceptance", "{r}");
+    }
+    let (_, page) = contractor.get(&format!("/api/v1/estates/{id}/archive")).await;
+    assert_eq!(page["may_file"], serde_json::json!(["construction", "acceptance"]));
     let (s, r) = contractor.upload_form(&path, &[("section", "construction"), ("title", "外墙\u{0}")], "site.png", PNG.to_vec()).await;
     assert_eq!((s, r["errors"][0]["field"].as_str()), (422, Some("title")), "a NUL in a form's text is named: {r}");
 

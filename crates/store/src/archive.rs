@@ -55,6 +55,9 @@ pub struct Archive {
     pub sections: Vec<ArchiveSection>,
     /// The checklist in force for the estate (its region's changes applied).
     pub checklist: Vec<ArchiveLine>,
+    /// The sections the caller may file documents in (set by the HTTP layer, by role).
+    #[serde(default)]
+    pub may_file: Vec<String>,
 }
 
 /// A document to file, as uploaded.
@@ -346,7 +349,7 @@ impl Db {
                 }
             })
             .collect();
-        Ok(Archive { estate_id, status: estate.status, overall_bp, sections, checklist: lines })
+        Ok(Archive { estate_id, status: estate.status, overall_bp, sections, checklist: lines, may_file: Vec::new() })
     }
 
     /// Files a document in an estate's archive after checking its section, kind, title and that the
